@@ -1,0 +1,96 @@
+# loch - build, test and demo. `make` builds build/loch and build/libloch.so.
+#   make test      build everything, run unit tests, fuzz-corpus replay and the peer tests
+#   make demo      set up, build, run the demo on ./lake
+#   make SAN=1     AddressSanitizer + UBSan build in build-san/
+#   make WERROR=1  warnings are errors (CI)
+#   make fuzz      libFuzzer targets (clang) in build-fuzz/
+
+CC      ?= cc
+SAN     ?= 0
+WERROR  ?= 0
+BUILD   ?= $(if $(filter 1,$(SAN)),build-san,build)
+DUCKDB  := third_party/duckdb
+
+WARN    := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla \
+           -Wformat=2 -Wimplicit-fallthrough
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 -D_GNU_SOURCE -fPIC -pthread $(WARN) -Iinclude -Isrc -isystem $(DUCKDB)/include \
+           -MMD -MP
+ifeq ($(WERROR),1)
+CFLAGS  += -Werror
+endif
+ifeq ($(SAN),1)
+CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=address,undefined
+endif
+LIBS    := -L$(DUCKDB)/lib -lduckdb -Wl,-rpath,$(CURDIR)/$(DUCKDB)/lib -lsqlite3 -lpthread -lm
+
+LIB_SRC := $(sort $(wildcard src/util/*.c src/core/*.c src/adapters/*.c src/ops/*.c src/*.c))
+CLI_SRC := $(sort $(wildcard cli/*.c))
+TEST_SRC:= $(sort $(wildcard tests/unit/test_*.c))
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
+TESTS   := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+TOOLS   := $(BUILD)/tests/loch_crash $(BUILD)/tests/loch_fault
+
+.PHONY: all deps test unit pytest fuzz fuzz-replay demo bench clean
+all: $(BUILD)/loch $(BUILD)/libloch.so $(BUILD)/libloch.a
+
+deps: $(DUCKDB)/include/duckdb.h
+$(DUCKDB)/include/duckdb.h:
+	scripts/setup.sh --no-python
+
+$(BUILD)/obj/%.o: %.c | $(DUCKDB)/include/duckdb.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/libloch.a: $(LIB_OBJ)
+	@rm -f $@; ar rcs $@ $^
+$(BUILD)/libloch.so: $(LIB_OBJ)
+	$(CC) -shared -o $@ $^ $(LDFLAGS) $(LIBS)
+$(BUILD)/loch: $(CLI_OBJ) $(BUILD)/libloch.a
+	$(CC) -o $@ $(CLI_OBJ) $(BUILD)/libloch.a $(LDFLAGS) $(LIBS) -ledit
+
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libloch.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libloch.a $(LDFLAGS) $(LIBS)
+$(BUILD)/tests/loch_%: tests/tools/%.c $(BUILD)/libloch.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libloch.a $(LDFLAGS) $(LIBS)
+
+unit: $(TESTS) $(BUILD)/tests/fuzz_replay
+	@p=0; f=0; for t in $(TESTS); do if $$t; then p=$$((p+1)); else f=$$((f+1)); fi; done; \
+	 if $(BUILD)/tests/fuzz_replay tests/fuzz/corpus; then p=$$((p+1)); else f=$$((f+1)); fi; \
+	 echo "unit: $$p passed, $$f failed"; [ $$f -eq 0 ]
+
+# Every fuzz target is also linked with a plain driver that replays its corpus.
+FUZZ_SRC := $(sort $(wildcard fuzz/fuzz_*.c))
+$(BUILD)/tests/fuzz_replay: tests/unit/fuzz_replay.c $(FUZZ_SRC) $(BUILD)/libloch.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ tests/unit/fuzz_replay.c $(BUILD)/libloch.a $(LDFLAGS) $(LIBS)
+
+fuzz: $(FUZZ_SRC:fuzz/%.c=build-fuzz/%)
+build-fuzz/%: fuzz/%.c $(LIB_SRC)
+	@mkdir -p build-fuzz
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Isrc \
+	  -I$(DUCKDB)/include -o $@ $< $(LIB_SRC) $(LIBS)
+
+pytest: all $(TOOLS)
+	scripts/setup.sh
+	LOCH_BIN=$(CURDIR)/$(BUILD)/loch LOCH_TOOLS=$(CURDIR)/$(BUILD)/tests .venv/bin/python -m pytest -q tests/py
+
+test: deps
+	$(MAKE) all unit
+	$(MAKE) pytest
+
+demo: deps all
+	scripts/demo.sh
+
+bench: all $(TOOLS)
+	scripts/setup.sh
+	.venv/bin/python bench/run.py
+
+clean:
+	rm -rf build build-san build-fuzz
+
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)

@@ -1,0 +1,254 @@
+/*
+ * cli/main.c - the `loch` command.
+ *
+ *   loch [--lake DIR] [--sandbox] [--memory-limit SIZE] [--threads N] COMMAND ...
+ *
+ * The lake is --lake, else $LOCH_LAKE, else ./lake. Results go to stdout, messages
+ * and errors to stderr; a failure exits 1 with the cause ("Error: ..."), bad usage 2.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "format.h"
+#include "loch/loch.h"
+#include "shell.h"
+
+static const char usage[] =
+    "usage: loch [options] <command> [args]\n"
+    "\n"
+    "commands:\n"
+    "  init                       create the lake directory\n"
+    "  sql [SQL] [-f FMT] [-o F]  run SQL (from the argument or stdin)\n"
+    "  tables                     list tables\n"
+    "  describe TABLE[@vN]        show a table's columns\n"
+    "  history TABLE              show a table's versions, newest first\n"
+    "  shell                      interactive SQL (.help for dot-commands)\n"
+    "  version                    print the version\n"
+    "\n"
+    "options:\n"
+    "  --lake DIR          the lake (default $LOCH_LAKE, else ./lake)\n"
+    "  --sandbox           SQL cannot touch files outside the lake\n"
+    "  --memory-limit SZ   SQL engine memory limit, e.g. 4GB ($LOCH_MEMORY_LIMIT)\n"
+    "  --threads N         SQL engine threads ($LOCH_THREADS)\n"
+    "  -f, --format FMT    box (default), csv, json, ndjson, markdown, parquet (needs -o)\n"
+    "  -o, --output FILE   write results to FILE instead of stdout\n"
+    "  -h, --help          this help\n"
+    "\n"
+    "Tables are Delta tables: time travel with \"t@v3\" or \"t@2026-11-21T10:00:00Z\".\n";
+
+static loch_lake *g_lake;
+
+static void on_sigint(int sig)
+{
+    (void)sig;
+    loch_lake_interrupt(g_lake);
+}
+
+typedef struct {
+    const char *lake;
+    loch_lake_options opts;
+    output_format format;
+    const char *output;
+    const char *command;
+    char **args;
+    int nargs;
+} cli;
+
+static int fail(const char *what)
+{
+    fprintf(stderr, "Error: %s%s\n", what ? what : "", what ? "" : loch_error_last());
+    return 1;
+}
+
+__attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "loch: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n(see loch --help)\n");
+    va_end(ap);
+    return 2;
+}
+
+static char *read_stdin(void)
+{
+    size_t n = 0, cap = 4096;
+    char *s = malloc(cap);
+    while (s) {
+        size_t got = fread(s + n, 1, cap - n - 1, stdin);
+        n += got;
+        if (got == 0)
+            break;
+        if (n + 1 == cap) {
+            char *g = realloc(s, cap *= 2);
+            if (!g)
+                free(s);
+            s = g;
+        }
+    }
+    if (s)
+        s[n] = '\0';
+    return s;
+}
+
+static int emit(cli *c, loch_result *r)
+{
+    FILE *out = stdout;
+    if (loch_result_message(r))
+        fprintf(stderr, "%s\n", loch_result_message(r));
+    if (c->output && !(out = fopen(c->output, "w"))) {
+        fprintf(stderr, "Error: cannot write %s: %s\n", c->output, strerror(errno));
+        return 1;
+    }
+    format_result(out, r, c->format, isatty(fileno(out)) ? 40 : SIZE_MAX);
+    if (out != stdout && fclose(out) != 0)
+        return fail("writing the output file failed");
+    return 0;
+}
+
+static int cmd_sql(cli *c)
+{
+    char *sql = NULL;
+    loch_result *r = NULL;
+    int rc = 0;
+    if (c->nargs > 1)
+        return usage_error("sql takes one SQL argument (quote it); got %d", c->nargs);
+    if (c->nargs == 1)
+        sql = strdup(c->args[0]);
+    else if (!isatty(STDIN_FILENO))
+        sql = read_stdin();
+    else
+        return usage_error("%s", "sql needs SQL as an argument or on stdin");
+    if (!sql)
+        return fail("out of memory");
+    if (c->format == FMT_PARQUET) {
+        if (!c->output)
+            rc = usage_error("%s", "-f parquet needs -o FILE");
+        else if (loch_sql_export(g_lake, sql, "parquet", c->output) < 0)
+            rc = fail(NULL);
+    } else if (loch_sql(&r, g_lake, sql) < 0) {
+        rc = fail(NULL);
+    } else {
+        rc = emit(c, r);
+    }
+    loch_result_free(r);
+    free(sql);
+    return rc;
+}
+
+static int cmd_table(cli *c)
+{
+    loch_result *r = NULL;
+    int rc;
+    const char *cmd = c->command;
+    if (strcmp(cmd, "tables") == 0) {
+        rc = loch_table_list(&r, g_lake);
+    } else {
+        if (c->nargs != 1)
+            return usage_error("%s needs one table name", cmd);
+        rc = strcmp(cmd, "describe") == 0 ? loch_table_describe(&r, g_lake, c->args[0])
+                                          : loch_table_history(&r, g_lake, c->args[0]);
+    }
+    if (rc < 0)
+        return fail(NULL);
+    rc = emit(c, r);
+    loch_result_free(r);
+    return rc;
+}
+
+static int parse_args(cli *c, int argc, char **argv)
+{
+    static char *rest[256];
+    c->lake = getenv("LOCH_LAKE") ? getenv("LOCH_LAKE") : "lake";
+    c->opts.memory_limit = getenv("LOCH_MEMORY_LIMIT");
+    c->opts.threads = getenv("LOCH_THREADS") ? atoi(getenv("LOCH_THREADS")) : 0;
+    c->args = rest;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int takes = 1;
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            fputs(usage, stdout);
+            exit(0);
+        } else if (strcmp(a, "--version") == 0) {
+            c->command = "version";
+            takes = 0;
+        } else if (strcmp(a, "--sandbox") == 0) {
+            c->opts.sandbox = 1;
+            takes = 0;
+        } else if (strcmp(a, "--lake") == 0 && v) {
+            c->lake = v;
+        } else if (strcmp(a, "--memory-limit") == 0 && v) {
+            c->opts.memory_limit = v;
+        } else if (strcmp(a, "--threads") == 0 && v) {
+            c->opts.threads = atoi(v);
+        } else if ((strcmp(a, "-f") == 0 || strcmp(a, "--format") == 0) && v) {
+            int f = format_parse(v);
+            if (f < 0)
+                return usage_error("unknown format \"%s\" (box csv json ndjson markdown parquet)", v);
+            c->format = (output_format)f;
+        } else if ((strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0) && v) {
+            c->output = v;
+        } else if (a[0] == '-' && a[1] && strcmp(a, "-") != 0) {
+            return usage_error("unknown option or missing value: %s", a);
+        } else {
+            takes = 0;
+            if (!c->command)
+                c->command = a;
+            else if (c->nargs < 255)
+                rest[c->nargs++] = argv[i];
+        }
+        i += takes;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    cli c = {0};
+    loch_lake_options dflt = LOCH_LAKE_OPTIONS_INIT;
+    c.opts = dflt;
+    int rc = parse_args(&c, argc, argv);
+    if (rc)
+        return rc;
+    if (!c.command) {
+        fputs(usage, stderr);
+        return 2;
+    }
+    if (strcmp(c.command, "version") == 0) {
+        printf("loch %s\n", LOCH_VERSION);
+        return 0;
+    }
+    static const char *known[] = {"init", "sql", "tables", "describe", "history", "shell"};
+    int ok = 0;
+    for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+        ok = ok || strcmp(c.command, known[i]) == 0;
+    if (!ok)
+        return usage_error("unknown command \"%s\"", c.command);
+    c.opts.create = strcmp(c.command, "init") == 0 || strcmp(c.command, "sql") == 0 ||
+                    strcmp(c.command, "shell") == 0;
+    if (loch_lake_open(&g_lake, c.lake, &c.opts) < 0)
+        return fail(NULL);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_sigint;
+    sigaction(SIGINT, &sa, NULL);
+    if (strcmp(c.command, "init") == 0) {
+        fprintf(stderr, "lake ready at %s\n", loch_lake_root(g_lake));
+        rc = 0;
+    } else if (strcmp(c.command, "sql") == 0) {
+        rc = cmd_sql(&c);
+    } else if (strcmp(c.command, "shell") == 0) {
+        rc = shell_run(g_lake, c.format);
+    } else {
+        rc = cmd_table(&c);
+    }
+    loch_lake_free(g_lake);
+    return rc;
+}

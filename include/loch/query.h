@@ -1,0 +1,49 @@
+/*
+ * loch/query.h - running SQL against a lake.
+ *
+ * Lake tables are named directly (`SELECT * FROM trips`); a version or a time picks an
+ * older snapshot (`"trips@v3"`, `"trips@2026-11-21T10:00:00Z"`). Within one statement
+ * every reference to a table sees the same snapshot. CREATE TABLE, INSERT and DROP
+ * TABLE on lake tables are Delta commits. Results are materialized.
+ */
+#ifndef LOCH_QUERY_H
+#define LOCH_QUERY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "loch/lake.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct loch_result loch_result;
+
+typedef enum {
+    LOCH_KIND_STRING, /* quote in JSON */
+    LOCH_KIND_NUMBER,
+    LOCH_KIND_BOOL,
+    LOCH_KIND_NESTED  /* list, struct, map: text is the engine's rendering */
+} loch_kind;
+
+/* Runs every statement in sql; *out holds the last one's result (may have 0 columns). */
+int loch_sql(loch_result **out, loch_lake *lake, const char *sql);
+/* Runs one query and writes its rows to a file: format "parquet", "csv" or "json". */
+int loch_sql_export(loch_lake *lake, const char *sql, const char *format, const char *path);
+
+size_t loch_result_columns(const loch_result *r);
+size_t loch_result_rows(const loch_result *r);
+const char *loch_result_name(const loch_result *r, size_t col);
+const char *loch_result_type(const loch_result *r, size_t col);
+loch_kind loch_result_kind(const loch_result *r, size_t col);
+/* The cell as text, owned by the caller (loch_free), or NULL for SQL NULL. */
+char *loch_result_text(const loch_result *r, size_t row, size_t col);
+/* A message for statements that return no rows ("created table trips at version 0"). */
+const char *loch_result_message(const loch_result *r);
+void loch_result_free(loch_result *r);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

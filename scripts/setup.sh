@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Installs everything loch needs to build and test, once; re-running is cheap.
+#   - Debian packages (apt-get; sudo when not root)
+#   - DuckDB's C library and header from the npm registry, pinned and sha512-checked,
+#     unpacked into third_party/duckdb (ignored by git)
+#   - a Python venv (.venv) with the test peers (delta-rs, pyarrow, duckdb, polars, pytest)
+# Usage: scripts/setup.sh [--no-python]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DUCKDB_VERSION=1.4.4
+DUCKDB_HEADER_PKG="duckdb@${DUCKDB_VERSION}"
+DUCKDB_HEADER_SHA512="hEJJ5hyVF0VLj3dmOLpsWrQR0b3d4Ykqtygm6iUXjHJDDnSqg/USKxcb5qvNrOhFYPgktayU6dXCtgPqcmmpog=="
+DUCKDB_LIB_PKG="@duckdb/node-bindings-linux-x64@1.4.4-r.4"
+DUCKDB_LIB_SHA512="jBTL/WvfwxLToFa/pVHfT6elMtltJGnc3wSuxZD9OfMltit9YUdVFS37vBFQzXMT1Z8OWjtSjMh+zPKxOwHLHA=="
+
+APT_PACKAGES="build-essential pkg-config libsqlite3-dev libedit-dev libroaring-dev clang libclang-rt-14-dev"
+PY_PACKAGES="deltalake==1.6.6 pyarrow==26.0.1 duckdb==1.4.4 polars==2.1.0 pytest==9.2.0"
+
+say() { printf 'setup: %s\n' "$*" >&2; }
+
+need_apt() {
+    local missing=""
+    for p in $APT_PACKAGES; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+    done
+    echo "$missing"
+}
+
+install_apt() {
+    local missing; missing=$(need_apt)
+    [ -z "$missing" ] && return 0
+    say "installing Debian packages:$missing"
+    local SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >/dev/null
+}
+
+fetch_npm() { # pkg sha512 destdir
+    local pkg=$1 sum=$2 dir=$3 tmp; tmp=$(mktemp -d)
+    (cd "$tmp" && npm pack --silent "$pkg" >/dev/null 2>&1) || { say "npm pack $pkg failed"; exit 1; }
+    local tgz; tgz=$(ls "$tmp"/*.tgz)
+    local got; got=$(openssl dgst -sha512 -binary "$tgz" | base64 -w0)
+    if [ "$got" != "$sum" ]; then say "checksum mismatch for $pkg: got $got"; exit 1; fi
+    mkdir -p "$dir"; tar xzf "$tgz" -C "$dir"; rm -rf "$tmp"
+}
+
+install_duckdb() {
+    local d=third_party/duckdb
+    [ -f $d/include/duckdb.h ] && [ -f $d/lib/libduckdb.so ] && return 0
+    say "fetching DuckDB $DUCKDB_VERSION (npm registry, sha512 pinned)"
+    rm -rf $d.tmp; mkdir -p $d.tmp
+    fetch_npm "$DUCKDB_HEADER_PKG" "$DUCKDB_HEADER_SHA512" $d.tmp/h
+    fetch_npm "$DUCKDB_LIB_PKG" "$DUCKDB_LIB_SHA512" $d.tmp/l
+    mkdir -p $d.tmp/include $d.tmp/lib
+    mv $d.tmp/h/package/src/duckdb/src/include/duckdb.h $d.tmp/include/
+    mv $d.tmp/l/package/libduckdb.so $d.tmp/lib/
+    rm -rf $d.tmp/h $d.tmp/l $d; mv $d.tmp $d
+}
+
+install_python() {
+    [ -x .venv/bin/python ] && .venv/bin/python -c "import deltalake, pyarrow, duckdb, polars, pytest" 2>/dev/null && return 0
+    say "creating .venv with the Python test peers"
+    python3 -m venv .venv
+    .venv/bin/pip install -q --disable-pip-version-check $PY_PACKAGES
+}
+
+install_apt
+install_duckdb
+[ "${1:-}" = "--no-python" ] || install_python

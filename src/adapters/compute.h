@@ -1,0 +1,87 @@
+/*
+ * adapters/compute.h - the SQL engine behind loch (DuckDB), seen through a narrow door.
+ *
+ * Nothing outside compute_duckdb.c sees a DuckDB type. One compute object is one
+ * DuckDB database with one connection, used by one thread at a time.
+ *
+ * Table names the engine does not know are handed to the resolver during binding; it
+ * answers with a SELECT over the snapshot's files, which runs through DuckDB's query()
+ * table function, so filters and projections still reach the Parquet reader.
+ *
+ * Sandbox (DESIGN decision 9): external access off, only the lake directory allowed,
+ * extension auto-loading off, then the configuration is locked so user SQL cannot
+ * undo any of it.
+ */
+#ifndef LOCH_ADAPTERS_COMPUTE_H
+#define LOCH_ADAPTERS_COMPUTE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "util/buf.h"
+
+typedef struct compute compute;
+typedef struct compute_result compute_result;
+
+/* Writes a SELECT for `name` into sql. Returns 0, LOCH_ENOTFOUND (let the engine report
+ * an unknown table) or another error (its message becomes the query's error). */
+typedef int (*compute_resolver)(void *ctx, const char *name, buf *sql);
+
+typedef struct {
+    const char *memory_limit; /* e.g. "2GB"; NULL = engine default (80% of RAM) */
+    int threads;              /* 0 = engine default */
+    bool sandbox;
+    const char *lake_root;    /* absolute; the one directory the sandbox allows */
+} compute_options;
+
+int compute_open(compute **out, const compute_options *opts, compute_resolver resolver, void *ctx);
+void compute_free(compute *c);
+
+/* Runs SQL, discarding any result. */
+int compute_exec(compute *c, const char *sql);
+/* Runs one statement and keeps its result. */
+int compute_query(compute *c, const char *sql, compute_result **out);
+/* Cancels the running statement from another thread (or a signal handler). */
+void compute_interrupt(compute *c);
+/* Splits SQL text into statements, using the engine's own parser; returns the count,
+ * or a negative error with the parser's message. */
+int compute_count_statements(compute *c, const char *sql);
+
+typedef enum { COMPUTE_STRING, COMPUTE_NUMBER, COMPUTE_BOOL, COMPUTE_NESTED } compute_kind;
+
+size_t compute_result_columns(const compute_result *r);
+size_t compute_result_rows(const compute_result *r);
+const char *compute_result_name(const compute_result *r, size_t col);
+/* The engine's name of the column type, e.g. "BIGINT", "DECIMAL(10,2)". */
+const char *compute_result_type(const compute_result *r, size_t col);
+compute_kind compute_result_kind(const compute_result *r, size_t col);
+/* The value as text (malloc'd, caller frees) or NULL for SQL NULL. */
+char *compute_result_text(const compute_result *r, size_t row, size_t col);
+/* A cell as int64 (0 when NULL). */
+int64_t compute_result_i64(const compute_result *r, size_t row, size_t col);
+void compute_result_free(compute_result *r);
+
+/* The columns of a SELECT as Delta sees them. */
+typedef struct {
+    char *name;        /* owned */
+    char *delta_type;  /* owned; Delta schema JSON for the type */
+    char *write_expr;  /* owned; expression over the column giving a Delta-compatible value */
+    bool ntz;          /* uses timestamp_ntz (needs the timestampNtz table feature) */
+} compute_column;
+
+int compute_describe(compute *c, const char *select_sql, compute_column **cols, size_t *count);
+void compute_columns_free(compute_column *cols, size_t count);
+
+/* Writes select_sql's rows to a Parquet file at an absolute local path; *rows = count. */
+int compute_write_parquet(compute *c, const char *select_sql, const char *path, int64_t *rows);
+/* Delta `stats` JSON for a Parquet file written by compute_write_parquet. */
+int compute_parquet_stats(compute *c, const char *path, const compute_column *cols,
+                          size_t count, buf *stats, int64_t *rows);
+/* Reads a Parquet checkpoint (or sidecar) file: calls fn once per row with the row as a
+ * JSON object text {"add":...,"remove":null,...}. */
+int compute_read_actions(compute *c, const char *path, int (*fn)(void *ctx, const char *json, size_t len),
+                         void *ctx);
+/* Writes an NDJSON file of actions as a Delta classic checkpoint Parquet file. */
+int compute_write_checkpoint(compute *c, const char *ndjson_path, const char *parquet_path);
+
+#endif

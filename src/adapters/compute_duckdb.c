@@ -1,0 +1,643 @@
+/*
+ * adapters/compute_duckdb.c - compute.h over DuckDB's C API. The only file that
+ * includes duckdb.h.
+ *
+ * Type mapping on write (DuckDB -> Delta), research/delta.md section 1:
+ *
+ *   DuckDB                         Delta            how
+ *   BOOLEAN TINYINT SMALLINT       boolean byte     as is
+ *   INTEGER BIGINT FLOAT DOUBLE    short integer..  as is
+ *   DECIMAL(p,s) VARCHAR BLOB DATE decimal string.. as is
+ *   TIMESTAMP                      timestamp_ntz    as is (table gets timestampNtz)
+ *   TIMESTAMP_S/_MS/_NS            timestamp_ntz    CAST to TIMESTAMP (microseconds)
+ *   TIMESTAMPTZ                    timestamp        as is (UTC-adjusted)
+ *   UTINYINT USMALLINT UINTEGER    short integer long   CAST to the next wider signed type
+ *   UBIGINT / HUGEINT              decimal(20,0) / decimal(38,0)  CAST
+ *   TIME INTERVAL UUID ENUM BIT .. string           CAST to VARCHAR
+ *   LIST STRUCT MAP                array struct map (children must map as is)
+ *   UHUGEINT UNION, nested casts   refused with the column's name
+ */
+#include "adapters/compute.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "duckdb.h"
+#include "util/error.h"
+#include "util/json.h"
+
+struct compute {
+    duckdb_database db;
+    duckdb_connection conn;
+    compute_resolver resolver;
+    void *ctx;
+};
+
+struct compute_result {
+    duckdb_result res;
+    char **types; /* owned strings, one per column */
+};
+
+/* ---- replacement scan ---------------------------------------------------------- */
+
+static void replacement(duckdb_replacement_scan_info info, const char *name, void *data)
+{
+    compute *c = data;
+    buf sql = BUF_INIT;
+    int rc = c->resolver ? c->resolver(c->ctx, name, &sql) : LOCH_ENOTFOUND;
+    if (rc == 0) {
+        duckdb_value v = duckdb_create_varchar(sql.data);
+        duckdb_replacement_scan_set_function_name(info, "query");
+        duckdb_replacement_scan_add_parameter(info, v);
+        duckdb_destroy_value(&v);
+    } else if (rc != LOCH_ENOTFOUND) {
+        duckdb_replacement_scan_set_error(info, loch_error_last());
+    }
+    buf_free(&sql);
+}
+
+/* ---- open / exec ----------------------------------------------------------------- */
+
+static int engine_error(const char *msg)
+{
+    int code = LOCH_EINVALID;
+    if (strstr(msg, "Permission Error") || strstr(msg, "disabled by configuration"))
+        code = LOCH_EPERM;
+    else if (strstr(msg, "Interrupted"))
+        code = LOCH_EINTERRUPTED;
+    else if (strstr(msg, "Out of Memory"))
+        code = LOCH_ENOMEM;
+    else if (strstr(msg, "IO Error"))
+        code = LOCH_EIO;
+    return error_set(code, "%s", msg);
+}
+
+int compute_exec(compute *c, const char *sql)
+{
+    duckdb_result r;
+    int rc = 0;
+    if (duckdb_query(c->conn, sql, &r) == DuckDBError)
+        rc = engine_error(duckdb_result_error(&r));
+    duckdb_destroy_result(&r);
+    return rc;
+}
+
+static int configure(compute *c, const compute_options *o)
+{
+    buf sql = BUF_INIT;
+    int rc = buf_puts(&sql, "SET autoinstall_known_extensions=false; SET autoload_known_extensions=false;"
+                            "SET parquet_metadata_cache=true;");
+    if (!rc && o->memory_limit)
+        rc = buf_puts(&sql, "SET memory_limit=") || buf_put_sql_str(&sql, o->memory_limit) ||
+             buf_puts(&sql, ";") ? LOCH_ENOMEM : 0;
+    if (!rc && o->threads > 0)
+        rc = buf_printf(&sql, "SET threads=%d;", o->threads);
+    if (!rc && o->sandbox) {
+        rc = buf_puts(&sql, "SET allowed_directories=[") || buf_put_sql_str(&sql, o->lake_root) ||
+             buf_puts(&sql, "]; SET enable_external_access=false; SET allow_community_extensions=false;"
+                            " SET lock_configuration=true;") ? LOCH_ENOMEM : 0;
+    }
+    rc = rc ? rc : compute_exec(c, sql.data);
+    buf_free(&sql);
+    return rc;
+}
+
+int compute_open(compute **out, const compute_options *opts, compute_resolver resolver, void *ctx)
+{
+    compute *c = calloc(1, sizeof(*c));
+    duckdb_config cfg = NULL;
+    char *err = NULL;
+    int rc = 0;
+    *out = NULL;
+    if (!c)
+        return error_set(LOCH_ENOMEM, "out of memory");
+    c->resolver = resolver;
+    c->ctx = ctx;
+    if (duckdb_create_config(&cfg) == DuckDBError) {
+        rc = error_set(LOCH_ENOMEM, "cannot create the SQL engine's configuration");
+        goto cleanup;
+    }
+    duckdb_set_config(cfg, "allow_unsigned_extensions", "false");
+    if (duckdb_open_ext(NULL, &c->db, cfg, &err) == DuckDBError) {
+        rc = error_set(LOCH_ERROR, "cannot start the SQL engine: %s", err ? err : "?");
+        goto cleanup;
+    }
+    if (duckdb_connect(c->db, &c->conn) == DuckDBError) {
+        rc = error_set(LOCH_ERROR, "cannot connect to the SQL engine");
+        goto cleanup;
+    }
+    duckdb_add_replacement_scan(c->db, replacement, c, NULL);
+    if ((rc = configure(c, opts)) < 0)
+        goto cleanup;
+    *out = c;
+    c = NULL;
+cleanup:
+    if (err)
+        duckdb_free(err);
+    if (cfg)
+        duckdb_destroy_config(&cfg);
+    compute_free(c);
+    return rc;
+}
+
+void compute_free(compute *c)
+{
+    if (!c)
+        return;
+    if (c->conn)
+        duckdb_disconnect(&c->conn);
+    if (c->db)
+        duckdb_close(&c->db);
+    free(c);
+}
+
+void compute_interrupt(compute *c)
+{
+    if (c && c->conn)
+        duckdb_interrupt(c->conn);
+}
+
+int compute_count_statements(compute *c, const char *sql)
+{
+    duckdb_extracted_statements st = NULL;
+    idx_t n = duckdb_extract_statements(c->conn, sql, &st);
+    int rc = (int)n;
+    if (n == 0) {
+        const char *msg = duckdb_extract_statements_error(st);
+        rc = msg ? engine_error(msg) : 0;
+    }
+    duckdb_destroy_extracted(&st);
+    return rc;
+}
+
+/* ---- results ------------------------------------------------------------------- */
+
+int compute_query(compute *c, const char *sql, compute_result **out)
+{
+    compute_result *r = calloc(1, sizeof(*r));
+    *out = NULL;
+    if (!r)
+        return error_set(LOCH_ENOMEM, "out of memory");
+    if (duckdb_query(c->conn, sql, &r->res) == DuckDBError) {
+        int rc = engine_error(duckdb_result_error(&r->res));
+        duckdb_destroy_result(&r->res);
+        free(r);
+        return rc;
+    }
+    *out = r;
+    return 0;
+}
+
+size_t compute_result_columns(const compute_result *r) { return duckdb_column_count((duckdb_result *)&r->res); }
+size_t compute_result_rows(const compute_result *r) { return duckdb_row_count((duckdb_result *)&r->res); }
+
+const char *compute_result_name(const compute_result *r, size_t col)
+{
+    return duckdb_column_name((duckdb_result *)&r->res, col);
+}
+
+static const char *simple_type_name(duckdb_type t)
+{
+    switch (t) {
+    case DUCKDB_TYPE_BOOLEAN: return "BOOLEAN";
+    case DUCKDB_TYPE_TINYINT: return "TINYINT";
+    case DUCKDB_TYPE_SMALLINT: return "SMALLINT";
+    case DUCKDB_TYPE_INTEGER: return "INTEGER";
+    case DUCKDB_TYPE_BIGINT: return "BIGINT";
+    case DUCKDB_TYPE_UTINYINT: return "UTINYINT";
+    case DUCKDB_TYPE_USMALLINT: return "USMALLINT";
+    case DUCKDB_TYPE_UINTEGER: return "UINTEGER";
+    case DUCKDB_TYPE_UBIGINT: return "UBIGINT";
+    case DUCKDB_TYPE_HUGEINT: return "HUGEINT";
+    case DUCKDB_TYPE_UHUGEINT: return "UHUGEINT";
+    case DUCKDB_TYPE_FLOAT: return "FLOAT";
+    case DUCKDB_TYPE_DOUBLE: return "DOUBLE";
+    case DUCKDB_TYPE_DECIMAL: return "DECIMAL";
+    case DUCKDB_TYPE_VARCHAR: return "VARCHAR";
+    case DUCKDB_TYPE_BLOB: return "BLOB";
+    case DUCKDB_TYPE_DATE: return "DATE";
+    case DUCKDB_TYPE_TIME: return "TIME";
+    case DUCKDB_TYPE_TIME_TZ: return "TIME WITH TIME ZONE";
+    case DUCKDB_TYPE_TIMESTAMP: return "TIMESTAMP";
+    case DUCKDB_TYPE_TIMESTAMP_S: return "TIMESTAMP_S";
+    case DUCKDB_TYPE_TIMESTAMP_MS: return "TIMESTAMP_MS";
+    case DUCKDB_TYPE_TIMESTAMP_NS: return "TIMESTAMP_NS";
+    case DUCKDB_TYPE_TIMESTAMP_TZ: return "TIMESTAMP WITH TIME ZONE";
+    case DUCKDB_TYPE_INTERVAL: return "INTERVAL";
+    case DUCKDB_TYPE_UUID: return "UUID";
+    case DUCKDB_TYPE_ENUM: return "ENUM";
+    case DUCKDB_TYPE_LIST: return "LIST";
+    case DUCKDB_TYPE_ARRAY: return "ARRAY";
+    case DUCKDB_TYPE_STRUCT: return "STRUCT";
+    case DUCKDB_TYPE_MAP: return "MAP";
+    case DUCKDB_TYPE_UNION: return "UNION";
+    case DUCKDB_TYPE_BIT: return "BIT";
+    case DUCKDB_TYPE_SQLNULL: return "NULL";
+    default: return "UNKNOWN";
+    }
+}
+
+const char *compute_result_type(const compute_result *r, size_t col)
+{
+    return simple_type_name(duckdb_column_type((duckdb_result *)&r->res, col));
+}
+
+compute_kind compute_result_kind(const compute_result *r, size_t col)
+{
+    switch (duckdb_column_type((duckdb_result *)&r->res, col)) {
+    case DUCKDB_TYPE_BOOLEAN: return COMPUTE_BOOL;
+    case DUCKDB_TYPE_TINYINT: case DUCKDB_TYPE_SMALLINT: case DUCKDB_TYPE_INTEGER:
+    case DUCKDB_TYPE_BIGINT: case DUCKDB_TYPE_UTINYINT: case DUCKDB_TYPE_USMALLINT:
+    case DUCKDB_TYPE_UINTEGER: case DUCKDB_TYPE_UBIGINT: case DUCKDB_TYPE_HUGEINT:
+    case DUCKDB_TYPE_UHUGEINT: case DUCKDB_TYPE_FLOAT: case DUCKDB_TYPE_DOUBLE:
+    case DUCKDB_TYPE_DECIMAL:
+        return COMPUTE_NUMBER;
+    case DUCKDB_TYPE_LIST: case DUCKDB_TYPE_ARRAY: case DUCKDB_TYPE_STRUCT: case DUCKDB_TYPE_MAP:
+        return COMPUTE_NESTED;
+    default:
+        return COMPUTE_STRING;
+    }
+}
+
+char *compute_result_text(const compute_result *r, size_t row, size_t col)
+{
+    duckdb_result *res = (duckdb_result *)&r->res;
+    if (duckdb_value_is_null(res, col, row))
+        return NULL;
+    char *v = duckdb_value_varchar(res, col, row);
+    char *copy = v ? strdup(v) : strdup("");
+    duckdb_free(v);
+    return copy;
+}
+
+int64_t compute_result_i64(const compute_result *r, size_t row, size_t col)
+{
+    return duckdb_value_int64((duckdb_result *)&r->res, col, row);
+}
+
+void compute_result_free(compute_result *r)
+{
+    if (!r)
+        return;
+    duckdb_destroy_result(&r->res);
+    free(r->types);
+    free(r);
+}
+
+/* ---- describing a SELECT as Delta columns ---------------------------------------- */
+
+static int delta_type(duckdb_logical_type t, buf *out, bool *cast, bool *ntz, int depth);
+
+static int delta_struct(duckdb_logical_type t, buf *out, bool *ntz, int depth)
+{
+    idx_t n = duckdb_struct_type_child_count(t);
+    int rc = buf_puts(out, "{\"type\":\"struct\",\"fields\":[");
+    for (idx_t i = 0; rc == 0 && i < n; i++) {
+        char *name = duckdb_struct_type_child_name(t, i);
+        duckdb_logical_type ct = duckdb_struct_type_child_type(t, i);
+        bool cast = false;
+        rc = (i ? buf_putc(out, ',') : 0) || buf_puts(out, "{\"name\":") || buf_put_json_str(out, name) ||
+             buf_puts(out, ",\"type\":") ? LOCH_ENOMEM : 0;
+        rc = rc ? rc : delta_type(ct, out, &cast, ntz, depth + 1);
+        if (!rc && cast)
+            rc = error_set(LOCH_EUNSUPPORTED, "struct field \"%s\" has a type Delta cannot store; cast it", name);
+        rc = rc ? rc : buf_puts(out, ",\"nullable\":true,\"metadata\":{}}");
+        duckdb_free(name);
+        duckdb_destroy_logical_type(&ct);
+    }
+    return rc ? rc : buf_puts(out, "]}");
+}
+
+static int delta_nested(duckdb_type id, duckdb_logical_type t, buf *out, bool *ntz, int depth)
+{
+    bool cast = false;
+    int rc;
+    if (id == DUCKDB_TYPE_STRUCT)
+        return delta_struct(t, out, ntz, depth);
+    if (id == DUCKDB_TYPE_LIST || id == DUCKDB_TYPE_ARRAY) {
+        duckdb_logical_type ct = id == DUCKDB_TYPE_LIST ? duckdb_list_type_child_type(t)
+                                                        : duckdb_array_type_child_type(t);
+        rc = buf_puts(out, "{\"type\":\"array\",\"elementType\":");
+        rc = rc ? rc : delta_type(ct, out, &cast, ntz, depth + 1);
+        rc = rc ? rc : buf_puts(out, ",\"containsNull\":true}");
+        duckdb_destroy_logical_type(&ct);
+    } else {
+        duckdb_logical_type kt = duckdb_map_type_key_type(t), vt = duckdb_map_type_value_type(t);
+        rc = buf_puts(out, "{\"type\":\"map\",\"keyType\":");
+        rc = rc ? rc : delta_type(kt, out, &cast, ntz, depth + 1);
+        rc = rc ? rc : buf_puts(out, ",\"valueType\":");
+        rc = rc ? rc : delta_type(vt, out, &cast, ntz, depth + 1);
+        rc = rc ? rc : buf_puts(out, ",\"valueContainsNull\":true}");
+        duckdb_destroy_logical_type(&kt);
+        duckdb_destroy_logical_type(&vt);
+    }
+    if (!rc && cast)
+        rc = error_set(LOCH_EUNSUPPORTED, "a nested element has a type Delta cannot store; cast it");
+    return rc;
+}
+
+/* Appends the Delta type JSON for t; sets *cast when the value must be CAST first (the
+ * cast target is implied by the Delta type, see write_expr()). */
+static int delta_type(duckdb_logical_type t, buf *out, bool *cast, bool *ntz, int depth)
+{
+    duckdb_type id = duckdb_get_type_id(t);
+    const char *p = NULL;
+    if (depth > 32)
+        return error_set(LOCH_EUNSUPPORTED, "type nested too deeply");
+    switch (id) {
+    case DUCKDB_TYPE_BOOLEAN: p = "boolean"; break;
+    case DUCKDB_TYPE_TINYINT: p = "byte"; break;
+    case DUCKDB_TYPE_SMALLINT: p = "short"; break;
+    case DUCKDB_TYPE_INTEGER: p = "integer"; break;
+    case DUCKDB_TYPE_BIGINT: p = "long"; break;
+    case DUCKDB_TYPE_FLOAT: p = "float"; break;
+    case DUCKDB_TYPE_DOUBLE: p = "double"; break;
+    case DUCKDB_TYPE_VARCHAR: p = "string"; break;
+    case DUCKDB_TYPE_BLOB: p = "binary"; break;
+    case DUCKDB_TYPE_DATE: p = "date"; break;
+    case DUCKDB_TYPE_TIMESTAMP_TZ: p = "timestamp"; break;
+    case DUCKDB_TYPE_TIMESTAMP: p = "timestamp_ntz"; *ntz = true; break;
+    case DUCKDB_TYPE_TIMESTAMP_S: case DUCKDB_TYPE_TIMESTAMP_MS: case DUCKDB_TYPE_TIMESTAMP_NS:
+        p = "timestamp_ntz"; *ntz = true; *cast = true; break;
+    case DUCKDB_TYPE_UTINYINT: p = "short"; *cast = true; break;
+    case DUCKDB_TYPE_USMALLINT: p = "integer"; *cast = true; break;
+    case DUCKDB_TYPE_UINTEGER: p = "long"; *cast = true; break;
+    case DUCKDB_TYPE_UBIGINT: p = "decimal(20,0)"; *cast = true; break;
+    case DUCKDB_TYPE_HUGEINT: p = "decimal(38,0)"; *cast = true; break;
+    case DUCKDB_TYPE_TIME: case DUCKDB_TYPE_TIME_TZ: case DUCKDB_TYPE_INTERVAL: case DUCKDB_TYPE_UUID:
+    case DUCKDB_TYPE_ENUM: case DUCKDB_TYPE_BIT: case DUCKDB_TYPE_SQLNULL:
+        p = "string"; *cast = true; break;
+    case DUCKDB_TYPE_DECIMAL:
+        return buf_printf(out, "\"decimal(%d,%d)\"", duckdb_decimal_width(t), duckdb_decimal_scale(t));
+    case DUCKDB_TYPE_LIST: case DUCKDB_TYPE_ARRAY: case DUCKDB_TYPE_STRUCT: case DUCKDB_TYPE_MAP:
+        return delta_nested(id, t, out, ntz, depth);
+    default:
+        return error_set(LOCH_EUNSUPPORTED, "type %s cannot be stored in a Delta table; cast it",
+                         simple_type_name(id));
+    }
+    return buf_printf(out, "\"%s\"", p);
+}
+
+static int write_expr(const char *name, const char *dtype, bool cast, buf *out)
+{
+    int rc = 0;
+    if (cast) {
+        static const struct { const char *delta, *duck; } m[] = {
+            {"\"short\"", "SMALLINT"}, {"\"integer\"", "INTEGER"}, {"\"long\"", "BIGINT"},
+            {"\"decimal(20,0)\"", "DECIMAL(20,0)"}, {"\"decimal(38,0)\"", "DECIMAL(38,0)"},
+            {"\"timestamp_ntz\"", "TIMESTAMP"}, {"\"string\"", "VARCHAR"}};
+        const char *to = "VARCHAR";
+        for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++)
+            if (strcmp(dtype, m[i].delta) == 0)
+                to = m[i].duck;
+        rc = buf_puts(out, "CAST(") || buf_put_sql_ident(out, name) || buf_printf(out, " AS %s)", to) ? LOCH_ENOMEM : 0;
+    } else {
+        rc = buf_put_sql_ident(out, name);
+    }
+    return rc;
+}
+
+int compute_describe(compute *c, const char *select_sql, compute_column **cols, size_t *count)
+{
+    duckdb_prepared_statement ps = NULL;
+    compute_column *v = NULL;
+    buf sql = BUF_INIT, t = BUF_INIT;
+    idx_t n = 0;
+    int rc = buf_printf(&sql, "SELECT * FROM (%s)", select_sql);
+    *cols = NULL;
+    *count = 0;
+    if (rc < 0)
+        goto cleanup;
+    if (duckdb_prepare(c->conn, sql.data, &ps) == DuckDBError) {
+        rc = engine_error(duckdb_prepare_error(ps));
+        goto cleanup;
+    }
+    n = duckdb_prepared_statement_column_count(ps);
+    if (!(v = calloc(n ? n : 1, sizeof(*v)))) {
+        rc = error_set(LOCH_ENOMEM, "out of memory");
+        goto cleanup;
+    }
+    for (idx_t i = 0; i < n; i++) {
+        duckdb_logical_type lt = duckdb_prepared_statement_column_logical_type(ps, i);
+        bool cast = false;
+        buf_clear(&t);
+        v[i].name = strdup(duckdb_prepared_statement_column_name(ps, i));
+        rc = delta_type(lt, &t, &cast, &v[i].ntz, 0);
+        duckdb_destroy_logical_type(&lt);
+        if (rc < 0) {
+            error_prefix("column \"%s\": ", v[i].name);
+            goto cleanup;
+        }
+        v[i].delta_type = strdup(t.data);
+        buf_clear(&t);
+        if ((rc = write_expr(v[i].name, v[i].delta_type, cast, &t)) < 0)
+            goto cleanup;
+        v[i].write_expr = strdup(t.data);
+    }
+    *cols = v;
+    *count = n;
+    v = NULL;
+cleanup:
+    compute_columns_free(v, n);
+    if (ps)
+        duckdb_destroy_prepare(&ps);
+    buf_free(&sql);
+    buf_free(&t);
+    return rc;
+}
+
+void compute_columns_free(compute_column *cols, size_t count)
+{
+    for (size_t i = 0; cols && i < count; i++) {
+        free(cols[i].name);
+        free(cols[i].delta_type);
+        free(cols[i].write_expr);
+    }
+    free(cols);
+}
+
+/* ---- Parquet in and out ----------------------------------------------------------- */
+
+int compute_write_parquet(compute *c, const char *select_sql, const char *path, int64_t *rows)
+{
+    buf sql = BUF_INIT;
+    compute_result *r = NULL;
+    int rc = buf_printf(&sql, "COPY (%s) TO ", select_sql);
+    rc = rc ? rc : buf_put_sql_str(&sql, path);
+    rc = rc ? rc : buf_puts(&sql, " (FORMAT parquet, COMPRESSION snappy)");
+    rc = rc ? rc : compute_query(c, sql.data, &r);
+    if (rc == 0)
+        *rows = compute_result_i64(r, 0, 0);
+    compute_result_free(r);
+    buf_free(&sql);
+    return rc;
+}
+
+/* Columns whose Parquet min/max loch copies into Delta stats, by Delta type. */
+static bool has_min_max(const char *dtype)
+{
+    static const char *ok[] = {"\"byte\"", "\"short\"", "\"integer\"", "\"long\"", "\"float\"",
+                               "\"double\"", "\"string\"", "\"date\""};
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+        if (strcmp(dtype, ok[i]) == 0)
+            return true;
+    return strncmp(dtype, "\"decimal(", 9) == 0;
+}
+
+static const char *duck_of(const char *dtype)
+{
+    static const struct { const char *d, *k; } m[] = {
+        {"\"byte\"", "TINYINT"}, {"\"short\"", "SMALLINT"}, {"\"integer\"", "INTEGER"},
+        {"\"long\"", "BIGINT"}, {"\"float\"", "FLOAT"}, {"\"double\"", "DOUBLE"},
+        {"\"string\"", "VARCHAR"}, {"\"date\"", "DATE"}};
+    for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++)
+        if (strcmp(dtype, m[i].d) == 0)
+            return m[i].k;
+    return NULL;
+}
+
+/* Appends one min or max value; strings longer than 32 bytes keep a prefix for min
+ * (still a lower bound) and are left out for max (a prefix is not an upper bound). */
+static int stat_value(buf *b, const char *name, const char *dtype, const char *v, bool is_max, bool *first)
+{
+    bool str = strcmp(dtype, "\"string\"") == 0 || strcmp(dtype, "\"date\"") == 0;
+    size_t n = strlen(v);
+    if (str && n > 32) {
+        if (is_max)
+            return 0;
+        n = 32;
+        while (n > 0 && ((unsigned char)v[n] & 0xC0) == 0x80)
+            n--; /* do not cut a UTF-8 sequence */
+    }
+    if (!str && (strstr(v, "nan") || strstr(v, "inf")))
+        return 0;
+    int rc = (*first ? 0 : buf_putc(b, ',')) || buf_put_json_str(b, name) || buf_putc(b, ':') ? LOCH_ENOMEM : 0;
+    *first = false;
+    if (rc)
+        return rc;
+    return str ? buf_put_json_strn(b, v, n) : buf_puts(b, v);
+}
+
+int compute_parquet_stats(compute *c, const char *path, const compute_column *cols, size_t count,
+                          buf *stats, int64_t *rows)
+{
+    buf sql = BUF_INIT;
+    compute_result *r = NULL;
+    int rc = buf_puts(&sql, "SELECT (SELECT sum(num_rows) FROM parquet_file_metadata(") ||
+             buf_put_sql_str(&sql, path) || buf_puts(&sql, "))::BIGINT") ? LOCH_ENOMEM : 0;
+    for (size_t i = 0; !rc && i < count; i++) {
+        const char *duck = duck_of(cols[i].delta_type);
+        bool mm = has_min_max(cols[i].delta_type);
+        char dec[32] = "";
+        if (!duck && mm) {
+            int p, s;
+            if (sscanf(cols[i].delta_type, "\"decimal(%d,%d)\"", &p, &s) == 2)
+                snprintf(dec, sizeof(dec), "DECIMAL(%d,%d)", p, s);
+            duck = dec;
+        }
+        for (int k = 0; k < 3 && !rc; k++) {
+            if (k < 2 && !mm) {
+                rc = buf_puts(&sql, ", NULL");
+                continue;
+            }
+            rc = k == 2 ? buf_puts(&sql, ", (sum(stats_null_count)")
+                        : buf_printf(&sql, ", (%s(TRY_CAST(%s AS %s))", k ? "max" : "min",
+                                     k ? "stats_max_value" : "stats_min_value", duck);
+            rc = rc || buf_puts(&sql, " FILTER (WHERE path_in_schema = ") ||
+                 buf_put_sql_str(&sql, cols[i].name) || buf_puts(&sql, "))::VARCHAR") ? LOCH_ENOMEM : 0;
+        }
+    }
+    rc = rc || buf_puts(&sql, " FROM parquet_metadata(") || buf_put_sql_str(&sql, path) ||
+         buf_putc(&sql, ')') ? (rc ? rc : LOCH_ENOMEM) : 0;
+    rc = rc ? rc : compute_query(c, sql.data, &r);
+    if (rc < 0)
+        goto cleanup;
+    *rows = compute_result_i64(r, 0, 0);
+    buf_clear(stats);
+    rc = buf_printf(stats, "{\"numRecords\":%lld", (long long)*rows);
+    for (int k = 0; k < 3 && !rc; k++) {
+        bool first = true;
+        rc = buf_puts(stats, k == 0 ? ",\"minValues\":{" : k == 1 ? ",\"maxValues\":{" : ",\"nullCount\":{");
+        for (size_t i = 0; !rc && i < count; i++) {
+            char *v = compute_result_text(r, 0, 1 + i * 3 + (size_t)k);
+            if (v)
+                rc = stat_value(stats, cols[i].name, k == 2 ? "\"long\"" : cols[i].delta_type, v, k == 1, &first);
+            free(v);
+        }
+        rc = rc ? rc : buf_putc(stats, '}');
+    }
+    rc = rc ? rc : buf_putc(stats, '}');
+cleanup:
+    compute_result_free(r);
+    buf_free(&sql);
+    return rc;
+}
+
+int compute_read_actions(compute *c, const char *path, int (*fn)(void *ctx, const char *json, size_t len),
+                         void *ctx)
+{
+    buf sql = BUF_INIT;
+    duckdb_result res;
+    int rc = buf_puts(&sql, "SELECT to_json(t)::VARCHAR FROM read_parquet(") ||
+             buf_put_sql_str(&sql, path) || buf_puts(&sql, ") t") ? LOCH_ENOMEM : 0;
+    if (rc)
+        goto cleanup;
+    if (duckdb_query(c->conn, sql.data, &res) == DuckDBError) {
+        rc = engine_error(duckdb_result_error(&res));
+        duckdb_destroy_result(&res);
+        goto cleanup;
+    }
+    for (;;) {
+        duckdb_data_chunk chunk = duckdb_fetch_chunk(res);
+        if (!chunk)
+            break;
+        idx_t n = duckdb_data_chunk_get_size(chunk);
+        duckdb_vector vec = duckdb_data_chunk_get_vector(chunk, 0);
+        duckdb_string_t *data = (duckdb_string_t *)duckdb_vector_get_data(vec);
+        uint64_t *valid = duckdb_vector_get_validity(vec);
+        for (idx_t i = 0; rc == 0 && i < n; i++) {
+            if (valid && !duckdb_validity_row_is_valid(valid, i))
+                continue;
+            uint32_t len = duckdb_string_t_length(data[i]);
+            rc = fn(ctx, duckdb_string_t_data(&data[i]), len);
+        }
+        duckdb_destroy_data_chunk(&chunk);
+        if (rc)
+            break;
+    }
+    duckdb_destroy_result(&res);
+cleanup:
+    buf_free(&sql);
+    return rc;
+}
+
+/* The Delta checkpoint schema (PROTOCOL.md "Checkpoint Schema"), as DuckDB types. */
+static const char checkpoint_columns[] =
+    "{'txn': 'STRUCT(appId VARCHAR, version BIGINT, lastUpdated BIGINT)',"
+    " 'add': 'STRUCT(path VARCHAR, partitionValues MAP(VARCHAR, VARCHAR), size BIGINT,"
+    "  modificationTime BIGINT, dataChange BOOLEAN, stats VARCHAR, tags MAP(VARCHAR, VARCHAR),"
+    "  deletionVector STRUCT(storageType VARCHAR, pathOrInlineDv VARCHAR, \"offset\" INTEGER,"
+    "  sizeInBytes INTEGER, cardinality BIGINT))',"
+    " 'remove': 'STRUCT(path VARCHAR, deletionTimestamp BIGINT, dataChange BOOLEAN,"
+    "  extendedFileMetadata BOOLEAN, partitionValues MAP(VARCHAR, VARCHAR), size BIGINT,"
+    "  deletionVector STRUCT(storageType VARCHAR, pathOrInlineDv VARCHAR, \"offset\" INTEGER,"
+    "  sizeInBytes INTEGER, cardinality BIGINT))',"
+    " 'metaData': 'STRUCT(id VARCHAR, name VARCHAR, description VARCHAR, format STRUCT(provider"
+    "  VARCHAR, options MAP(VARCHAR, VARCHAR)), schemaString VARCHAR, partitionColumns VARCHAR[],"
+    "  configuration MAP(VARCHAR, VARCHAR), createdTime BIGINT)',"
+    " 'protocol': 'STRUCT(minReaderVersion INTEGER, minWriterVersion INTEGER,"
+    "  readerFeatures VARCHAR[], writerFeatures VARCHAR[])'}";
+
+int compute_write_checkpoint(compute *c, const char *ndjson_path, const char *parquet_path)
+{
+    buf sql = BUF_INIT;
+    int rc = buf_puts(&sql, "COPY (SELECT txn, \"add\", remove, metaData, protocol FROM read_json(") ||
+             buf_put_sql_str(&sql, ndjson_path) ||
+             buf_printf(&sql, ", format='newline_delimited', maximum_object_size=1073741824, columns=%s)) TO ",
+                        checkpoint_columns) ||
+             buf_put_sql_str(&sql, parquet_path) || buf_puts(&sql, " (FORMAT parquet)") ? LOCH_ENOMEM : 0;
+    rc = rc ? rc : compute_exec(c, sql.data);
+    buf_free(&sql);
+    return rc;
+}

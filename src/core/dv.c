@@ -1,0 +1,608 @@
+/*
+ * core/dv.c - Delta Lake deletion vectors: Z85 text, the DV file framing, and a Roaring
+ * bitmap decoder. See dv.h.
+ *
+ * A deletion vector (DV) is a Roaring bitmap of row numbers. Delta serializes it as a
+ * "bitmap array" (one 32-bit Roaring bitmap per high 32 bits of the row number) behind a
+ * magic number, and either Z85-encodes that inline in the log or stores it in a DV file
+ * with a size and a CRC around it. The decoder is written here from the specifications
+ * (Delta PROTOCOL.md "Deletion Vector Format" and the RoaringFormatSpec) instead of
+ * linking CRoaring, because every byte of it comes from outside and should be checked by
+ * code small enough to read in one sitting.
+ *
+ * The layouts (LE = little-endian, BE = big-endian, [x] = present only sometimes):
+ *
+ *   DV file           | u8 version = 1, then at each DV's offset:
+ *                     |   u32 BE size | size bytes of bitmap array | u32 BE CRC-32 of them
+ *   portable array    | u32 LE magic 1681511377 | u64 LE n | n x (u32 LE key, roaring32)
+ *   native array      | u32 magic 1681511376 | u32 n | n x (u32 size, roaring32)
+ *                     |   header ints LE, or all BE when the magic is BE; bitmap i: key i
+ *   roaring32         | u32 cookie | [u32 count] | [run bitset] | count x (u16 key,
+ *                     |   u16 cardinality - 1) | [count x u32 offset] | containers
+ *   array container   | cardinality x u16, ascending (cardinality <= 4096, not a run)
+ *   bitmap container  | 1024 x u64 LE; bit b of word w is 64 * w + b (cardinality > 4096)
+ *   run container     | u16 nruns | nruns x (u16 start, u16 length - 1)
+ *
+ * Cookie 12346 is followed by the u32 container count and always by offsets; cookie 12347
+ * carries count - 1 in its high 16 bits, is followed by a bitset (bit i: container i is a
+ * run container) and by offsets only when count >= 4. Offsets count from the cookie. A
+ * row number is key << 32 | container key << 16 | the 16-bit value.
+ *
+ * Delta writes the portable array; the native one is read too because the inline example
+ * in PROTOCOL.md is a native array written big-endian, and other readers accept both.
+ *
+ * Invariants: a reader never goes past its `end`; keys of bitmaps and containers must be
+ * strictly ascending and values within a container strictly ascending (runs must not
+ * overlap), so the rows come out sorted and unique without a sort. Every stored
+ * cardinality and offset is checked against the data, and trailing bytes are refused, so
+ * a corrupt DV is an error rather than a silently wrong row set. Decoding runs twice: a
+ * counting pass that validates everything, then one exact allocation and a filling pass;
+ * nothing is allocated for input that does not validate, and never more than DV_MAX_ROWS.
+ */
+#include "core/dv.h"
+
+#include <inttypes.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/error.h"
+
+#define DV_MAGIC_PORTABLE 1681511377u  /* 0x6439D3D1 */
+#define DV_MAGIC_NATIVE 1681511376u    /* 0x6439D3D0 */
+#define DV_FILE_VERSION 1
+#define SERIAL_COOKIE_NO_RUNCONTAINER 12346u
+#define SERIAL_COOKIE 12347u
+#define NO_OFFSET_THRESHOLD 4u
+#define MAX_CONTAINERS 65536u
+#define ARRAY_MAX_CARDINALITY 4096u
+#define BITMAP_BYTES 8192u
+#define Z85_UUID_CHARS 20
+
+enum { KIND_ARRAY, KIND_BITMAP, KIND_RUN };
+
+/* A bounded cursor: pos and end are absolute offsets into data, and pos <= end always. */
+typedef struct {
+    const uint8_t *data;
+    size_t pos;
+    size_t end;
+} reader;
+
+/* Where rows go: rows is NULL in the counting pass, which only advances count. */
+typedef struct {
+    uint64_t *rows;
+    size_t count;
+    size_t cap;
+} sink;
+
+static uint16_t le16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
+
+static uint32_t le32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint32_t be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
+}
+
+static uint64_t le64(const uint8_t *p) { return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32; }
+
+static int corrupt(size_t at, const char *what)
+{
+    return error_set(LOCH_ECORRUPT, "deletion vector: %s at byte %zu", what, at);
+}
+
+/* Fails unless n more bytes can be read; the single place that guards every read. */
+static int need(const reader *r, size_t n, const char *what)
+{
+    if (r->end - r->pos < n)
+        return error_set(LOCH_ECORRUPT, "deletion vector: truncated %s at byte %zu (%zu of %zu "
+                         "bytes present)", what, r->pos, r->end - r->pos, n);
+    return 0;
+}
+
+static int read_u32(reader *r, int big_endian, const char *what, uint32_t *v)
+{
+    int rc = need(r, 4, what);
+    if (rc)
+        return rc;
+    *v = big_endian ? be32(r->data + r->pos) : le32(r->data + r->pos);
+    r->pos += 4;
+    return 0;
+}
+
+static void emit(sink *s, uint64_t row)
+{
+    /* The cap guard is belt and braces: the filling pass sees the input the counting pass
+     * validated, so it can never produce more rows than were counted. */
+    if (s->rows && s->count < s->cap)
+        s->rows[s->count] = row;
+    s->count++;
+}
+
+static void emit_range(sink *s, uint64_t first, uint32_t n)
+{
+    if (!s->rows) {
+        s->count += n; /* counting a 65536-row run need not loop over it */
+        return;
+    }
+    for (uint32_t i = 0; i < n; i++)
+        emit(s, first + i);
+}
+
+static int decode_array(reader *r, uint32_t card, uint64_t base, sink *s)
+{
+    int rc = need(r, (size_t)card * 2, "array container");
+    if (rc)
+        return rc;
+    const uint8_t *p = r->data + r->pos;
+    for (uint32_t i = 0; i < card; i++) {
+        uint16_t v = le16(p + 2 * i);
+        if (i > 0 && v <= le16(p + 2 * (i - 1)))
+            return corrupt(r->pos + 2 * i, "array container values not strictly ascending");
+        emit(s, base | v);
+    }
+    r->pos += (size_t)card * 2;
+    return 0;
+}
+
+static int decode_bitmap(reader *r, uint32_t card, uint64_t base, sink *s)
+{
+    int rc = need(r, BITMAP_BYTES, "bitmap container");
+    if (rc)
+        return rc;
+    const uint8_t *p = r->data + r->pos;
+    uint32_t seen = 0;
+    for (uint32_t w = 0; w < BITMAP_BYTES / 8; w++) {
+        uint64_t word = le64(p + 8 * w);
+        for (uint32_t b = 0; word; b++, word >>= 1) {
+            if (word & 1) {
+                emit(s, base | (w * 64 + b));
+                seen++;
+            }
+        }
+    }
+    /* A wrong stored cardinality means the header and the data disagree: trust neither. */
+    if (seen != card)
+        return corrupt(r->pos, "bitmap container population differs from its cardinality");
+    r->pos += BITMAP_BYTES;
+    return 0;
+}
+
+static int decode_run(reader *r, uint32_t card, uint64_t base, sink *s)
+{
+    int rc = need(r, 2, "run container");
+    if (rc)
+        return rc;
+    uint32_t nruns = le16(r->data + r->pos);
+    r->pos += 2;
+    if ((rc = need(r, (size_t)nruns * 4, "run container")))
+        return rc;
+    const uint8_t *p = r->data + r->pos;
+    uint32_t total = 0, next_free = 0; /* next_free: first value above the previous run */
+    for (uint32_t i = 0; i < nruns; i++) {
+        uint32_t start = le16(p + 4 * i), len = (uint32_t)le16(p + 4 * i + 2) + 1;
+        if (i > 0 && start < next_free)
+            return corrupt(r->pos + 4 * i, "run container runs overlap or are not ascending");
+        if (start + len > 65536)
+            return corrupt(r->pos + 4 * i, "run container run extends past 65535");
+        emit_range(s, base | start, len);
+        total += len;
+        next_free = start + len;
+    }
+    if (total != card)
+        return corrupt(r->pos, "run container length differs from its cardinality");
+    r->pos += (size_t)nruns * 4;
+    return 0;
+}
+
+/* The parsed front of one 32-bit Roaring bitmap; positions are absolute. */
+typedef struct {
+    size_t start;    /* the cookie: container offsets count from here */
+    uint32_t count;  /* containers */
+    int has_runs;    /* a run bitset is present, at `runs` */
+    int has_offsets; /* count u32 offsets are present, at `offsets` */
+    size_t runs, descs, offsets;
+} r32_header;
+
+static int read_r32_header(reader *r, r32_header *h)
+{
+    uint32_t cookie;
+    int rc;
+    memset(h, 0, sizeof(*h));
+    h->start = r->pos;
+    if ((rc = read_u32(r, 0, "roaring cookie", &cookie)))
+        return rc;
+    if ((cookie & 0xFFFF) == SERIAL_COOKIE) {
+        h->count = (cookie >> 16) + 1;
+        h->has_runs = 1;
+        h->runs = r->pos;
+        if ((rc = need(r, (h->count + 7) / 8, "run container bitset")))
+            return rc;
+        r->pos += (h->count + 7) / 8;
+    } else if (cookie == SERIAL_COOKIE_NO_RUNCONTAINER) {
+        if ((rc = read_u32(r, 0, "container count", &h->count)))
+            return rc;
+        if (h->count > MAX_CONTAINERS)
+            return corrupt(r->pos - 4, "container count above 65536");
+    } else {
+        return corrupt(h->start, "unknown roaring cookie");
+    }
+    h->descs = r->pos;
+    if ((rc = need(r, (size_t)h->count * 4, "container keys and cardinalities")))
+        return rc;
+    r->pos += (size_t)h->count * 4;
+    h->has_offsets = !h->has_runs || h->count >= NO_OFFSET_THRESHOLD;
+    if (h->has_offsets) {
+        h->offsets = r->pos;
+        if ((rc = need(r, (size_t)h->count * 4, "container offsets")))
+            return rc;
+        r->pos += (size_t)h->count * 4;
+    }
+    return 0;
+}
+
+/* One 32-bit Roaring bitmap whose rows all have `high` as their upper 32 bits. */
+static int decode_roaring32(reader *r, uint32_t high, sink *s)
+{
+    r32_header h;
+    int rc = read_r32_header(r, &h);
+    if (rc)
+        return rc;
+    for (uint32_t i = 0; i < h.count; i++) {
+        const uint8_t *d = r->data + h.descs + 4 * (size_t)i;
+        uint32_t key = le16(d), card = (uint32_t)le16(d + 2) + 1;
+        if (i > 0 && key <= le16(d - 4))
+            return corrupt(h.descs + 4 * (size_t)i, "container keys not strictly ascending");
+        if (h.has_offsets && le32(r->data + h.offsets + 4 * (size_t)i) != r->pos - h.start)
+            return corrupt(h.offsets + 4 * (size_t)i, "container offset does not match its data");
+        if (card > DV_MAX_ROWS - s->count)
+            return error_set(LOCH_ECORRUPT, "deletion vector: more than %" PRIu64 " rows at "
+                             "byte %zu", (uint64_t)DV_MAX_ROWS, r->pos);
+        int is_run = h.has_runs && (r->data[h.runs + i / 8] >> (i % 8) & 1);
+        int kind = is_run ? KIND_RUN : card <= ARRAY_MAX_CARDINALITY ? KIND_ARRAY : KIND_BITMAP;
+        uint64_t base = (uint64_t)high << 32 | (uint64_t)key << 16;
+        if (kind == KIND_RUN)
+            rc = decode_run(r, card, base, s);
+        else if (kind == KIND_ARRAY)
+            rc = decode_array(r, card, base, s);
+        else
+            rc = decode_bitmap(r, card, base, s);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* The smallest bitmap (cookie 12346, count 0) plus its key or size field: 12 bytes. Used
+ * to refuse an absurd bitmap count up front rather than after a long loop. */
+#define MIN_BITMAP_ENTRY 12u
+
+static int decode_portable(reader *r, sink *s)
+{
+    int rc = need(r, 8, "bitmap count");
+    if (rc)
+        return rc;
+    uint64_t n = le64(r->data + r->pos);
+    r->pos += 8;
+    if (n > (r->end - r->pos) / MIN_BITMAP_ENTRY)
+        return corrupt(r->pos - 8, "bitmap count larger than the data can hold");
+    uint32_t prev = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        uint32_t key;
+        if ((rc = read_u32(r, 0, "bitmap key", &key)))
+            return rc;
+        if (i > 0 && key <= prev)
+            return corrupt(r->pos - 4, "bitmap keys not strictly ascending");
+        prev = key;
+        if ((rc = decode_roaring32(r, key, s)))
+            return rc;
+    }
+    return 0;
+}
+
+static int decode_native(reader *r, int big_endian, sink *s)
+{
+    uint32_t n;
+    int rc = read_u32(r, big_endian, "bitmap count", &n);
+    if (rc)
+        return rc;
+    if (n > (r->end - r->pos) / MIN_BITMAP_ENTRY)
+        return corrupt(r->pos - 4, "bitmap count larger than the data can hold");
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t size;
+        if ((rc = read_u32(r, big_endian, "bitmap size", &size)))
+            return rc;
+        if ((rc = need(r, size, "bitmap")))
+            return rc;
+        /* Confine the bitmap to its stated size, and insist it fills it exactly. */
+        size_t outer_end = r->end;
+        r->end = r->pos + size;
+        rc = decode_roaring32(r, i, s);
+        if (!rc && r->pos != r->end)
+            rc = corrupt(r->pos, "bitmap shorter than its size field");
+        r->end = outer_end;
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* One whole pass over a serialized bitmap array: magic, bitmaps, nothing after them. */
+static int decode_array_pass(const uint8_t *data, size_t size, sink *s)
+{
+    reader r = {data, 0, size};
+    int rc = need(&r, 4, "magic number");
+    if (rc)
+        return rc;
+    uint32_t magic_le = le32(data), magic_be = be32(data);
+    r.pos = 4;
+    if (magic_le == DV_MAGIC_PORTABLE)
+        rc = decode_portable(&r, s);
+    else if (magic_le == DV_MAGIC_NATIVE)
+        rc = decode_native(&r, 0, s);
+    else if (magic_be == DV_MAGIC_NATIVE)
+        rc = decode_native(&r, 1, s);
+    else
+        return error_set(LOCH_ECORRUPT, "deletion vector: unknown magic number 0x%08" PRIx32
+                         " (expected %u)", magic_le, DV_MAGIC_PORTABLE);
+    if (!rc && r.pos != size)
+        rc = error_set(LOCH_ECORRUPT, "deletion vector: %zu trailing bytes after the bitmaps at "
+                       "byte %zu", size - r.pos, r.pos);
+    return rc;
+}
+
+void dv_rows_free(dv_rows *r)
+{
+    if (!r)
+        return;
+    free(r->rows);
+    r->rows = NULL;
+    r->count = 0;
+}
+
+int dv_decode_bitmap(const uint8_t *data, size_t size, dv_rows *out)
+{
+    sink s = {NULL, 0, 0};
+    int rc;
+    if (!out)
+        return error_set(LOCH_EINVALID, "dv_decode_bitmap: out is NULL");
+    out->rows = NULL;
+    out->count = 0;
+    if (!data && size)
+        return error_set(LOCH_EINVALID, "dv_decode_bitmap: data is NULL");
+    if ((rc = decode_array_pass(data, size, &s)))
+        goto cleanup;
+    if (s.count == 0)
+        goto cleanup;
+    if (s.count > SIZE_MAX / sizeof(*s.rows)) {
+        rc = error_set(LOCH_ENOMEM, "deletion vector: %zu rows do not fit in memory", s.count);
+        goto cleanup;
+    }
+    s.rows = malloc(s.count * sizeof(*s.rows));
+    if (!s.rows) {
+        rc = error_set(LOCH_ENOMEM, "deletion vector: out of memory for %zu rows", s.count);
+        goto cleanup;
+    }
+    s.cap = s.count;
+    s.count = 0;
+    if ((rc = decode_array_pass(data, size, &s)))
+        goto cleanup;
+    if (s.count != s.cap) {
+        rc = error_set(LOCH_ERROR, "deletion vector: passes disagree (%zu rows, then %zu)",
+                       s.cap, s.count);
+        goto cleanup;
+    }
+    out->rows = s.rows;
+    out->count = s.count;
+    s.rows = NULL;
+cleanup:
+    free(s.rows);
+    return rc;
+}
+
+/* Z85 digit values for characters 32..127; 0xFF marks characters outside the alphabet. */
+static const uint8_t Z85_DIGIT[96] = {
+    0xFF, 0x44, 0xFF, 0x54, 0x53, 0x52, 0x48, 0xFF, 0x4B, 0x4C, 0x46, 0x41,
+    0xFF, 0x3F, 0x3E, 0x45, 0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07,
+    0x08, 0x09, 0x40, 0xFF, 0x49, 0x42, 0x4A, 0x47, 0x51, 0x24, 0x25, 0x26,
+    0x27, 0x28, 0x29, 0x2A, 0x2B, 0x2C, 0x2D, 0x2E, 0x2F, 0x30, 0x31, 0x32,
+    0x33, 0x34, 0x35, 0x36, 0x37, 0x38, 0x39, 0x3A, 0x3B, 0x3C, 0x3D, 0x4D,
+    0xFF, 0x4E, 0x43, 0xFF, 0xFF, 0x0A, 0x0B, 0x0C, 0x0D, 0x0E, 0x0F, 0x10,
+    0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, 0x19, 0x1A, 0x1B, 0x1C,
+    0x1D, 0x1E, 0x1F, 0x20, 0x21, 0x22, 0x23, 0x4F, 0xFF, 0x50, 0xFF, 0xFF,
+};
+
+int dv_z85_decode(const char *text, size_t text_len, uint8_t *out, size_t out_cap,
+                  size_t *out_len)
+{
+    if (out_len)
+        *out_len = 0;
+    if (text_len % 5)
+        return error_set(LOCH_ECORRUPT, "Z85 text of %zu characters is not a multiple of 5",
+                         text_len);
+    size_t n = text_len / 5 * 4;
+    if (n > INT_MAX || n > out_cap || (text_len && (!text || !out)))
+        return error_set(LOCH_EINVALID, "Z85: %zu decoded bytes do not fit the %zu-byte output",
+                         n, out ? out_cap : 0);
+    for (size_t i = 0; i < text_len; i += 5) {
+        uint64_t v = 0; /* five digits reach 85^5 - 1 > 2^32: checked below */
+        for (size_t j = i; j < i + 5; j++) {
+            unsigned char c = (unsigned char)text[j];
+            uint8_t d = (c >= 32 && c < 128) ? Z85_DIGIT[c - 32] : 0xFF;
+            if (d == 0xFF)
+                return error_set(LOCH_ECORRUPT, "Z85: invalid character 0x%02x at %zu", c, j);
+            v = v * 85 + d;
+        }
+        if (v > UINT32_MAX)
+            return error_set(LOCH_ECORRUPT, "Z85: block at %zu exceeds 32 bits", i);
+        uint8_t *o = out + i / 5 * 4;
+        o[0] = (uint8_t)(v >> 24);
+        o[1] = (uint8_t)(v >> 16);
+        o[2] = (uint8_t)(v >> 8);
+        o[3] = (uint8_t)v;
+    }
+    if (out_len)
+        *out_len = n;
+    return (int)n;
+}
+
+int dv_decode_inline(const char *z85, size_t size_in_bytes, dv_rows *out)
+{
+    uint8_t *bytes = NULL;
+    int rc;
+    if (!out)
+        return error_set(LOCH_EINVALID, "dv_decode_inline: out is NULL");
+    out->rows = NULL;
+    out->count = 0;
+    if (!z85)
+        return error_set(LOCH_EINVALID, "dv_decode_inline: text is NULL");
+    size_t len = strlen(z85);
+    /* The writer pads to whole 4-byte blocks, so the text length follows from the size;
+     * any other length means the descriptor and its text do not belong together. */
+    size_t blocks = size_in_bytes / 4 + (size_in_bytes % 4 != 0);
+    if (blocks > SIZE_MAX / 5 || len != blocks * 5) {
+        rc = error_set(LOCH_ECORRUPT, "inline deletion vector: %zu Z85 characters for "
+                       "sizeInBytes %zu", len, size_in_bytes);
+        goto cleanup;
+    }
+    bytes = malloc(blocks ? blocks * 4 : 1);
+    if (!bytes) {
+        rc = error_set(LOCH_ENOMEM, "inline deletion vector: out of memory");
+        goto cleanup;
+    }
+    rc = dv_z85_decode(z85, len, bytes, blocks * 4, NULL);
+    if (rc < 0) {
+        error_prefix("inline deletion vector: ");
+        goto cleanup;
+    }
+    rc = dv_decode_bitmap(bytes, size_in_bytes, out);
+    if (rc)
+        error_prefix("inline ");
+cleanup:
+    free(bytes);
+    return rc < 0 ? rc : 0;
+}
+
+/* CRC-32 as zlib computes it (ISO-HDLC: reflected polynomial 0xEDB88320, inverted in and
+ * out), four bits at a time: a 16-entry constant table needs no run-time initialization,
+ * and DVs are small enough that the speed of a 256-entry table does not matter. */
+static uint32_t crc32_iso_hdlc(const uint8_t *p, size_t n)
+{
+    static const uint32_t T[16] = {
+        0x00000000, 0x1DB71064, 0x3B6E20C8, 0x26D930AC, 0x76DC4190, 0x6B6B51F4,
+        0x4DB26158, 0x5005713C, 0xEDB88320, 0xF00F9344, 0xD6D6A3E8, 0xCB61B38C,
+        0x9B64C2B0, 0x86D3D2D4, 0xA00AE278, 0xBDBDF21C,
+    };
+    uint32_t c = 0xFFFFFFFFu;
+    for (size_t i = 0; i < n; i++) {
+        c ^= p[i];
+        c = (c >> 4) ^ T[c & 15];
+        c = (c >> 4) ^ T[c & 15];
+    }
+    return ~c;
+}
+
+int dv_decode_file(const uint8_t *file, size_t file_len, int64_t offset, size_t size_in_bytes,
+                   dv_rows *out)
+{
+    int rc;
+    if (!out)
+        return error_set(LOCH_EINVALID, "dv_decode_file: out is NULL");
+    out->rows = NULL;
+    out->count = 0;
+    if (!file && file_len)
+        return error_set(LOCH_EINVALID, "dv_decode_file: file is NULL");
+    if (file_len < 1)
+        return error_set(LOCH_ECORRUPT, "deletion vector file is empty");
+    if (file[0] != DV_FILE_VERSION)
+        return error_set(LOCH_EUNSUPPORTED, "deletion vector file format version %u (only %d "
+                         "is supported)", file[0], DV_FILE_VERSION);
+    /* Byte 0 is the version, so no DV can start there. */
+    if (offset < 1 || (uint64_t)offset > file_len)
+        return error_set(LOCH_ECORRUPT, "deletion vector offset %" PRId64 " outside the "
+                         "%zu-byte file", offset, file_len);
+    size_t at = (size_t)offset, room = file_len - at;
+    if (room < 4)
+        return error_set(LOCH_ECORRUPT, "deletion vector at offset %" PRId64 ": size field "
+                         "past the end of the %zu-byte file", offset, file_len);
+    uint32_t stored = be32(file + at);
+    if (stored != size_in_bytes)
+        return error_set(LOCH_ECORRUPT, "deletion vector at offset %" PRId64 ": size field "
+                         "%" PRIu32 " differs from sizeInBytes %zu", offset, stored,
+                         size_in_bytes);
+    if (size_in_bytes > room - 4 || room - 4 - size_in_bytes < 4)
+        return error_set(LOCH_ECORRUPT, "deletion vector at offset %" PRId64 " of %zu bytes "
+                         "overruns the %zu-byte file", offset, size_in_bytes, file_len);
+    const uint8_t *body = file + at + 4;
+    uint32_t want = be32(body + size_in_bytes), got = crc32_iso_hdlc(body, size_in_bytes);
+    if (want != got)
+        return error_set(LOCH_ECORRUPT, "deletion vector at offset %" PRId64 ": checksum "
+                         "mismatch (stored 0x%08" PRIx32 ", computed 0x%08" PRIx32 ")",
+                         offset, want, got);
+    rc = dv_decode_bitmap(body, size_in_bytes, out);
+    if (rc)
+        error_prefix("at file offset %" PRId64 ": ", offset);
+    return rc;
+}
+
+/* The prefix becomes a directory name: refuse anything that could climb out of the table
+ * or be read as a separator or an absolute path. Writers use a few alphanumerics. */
+static int check_prefix(const char *p, size_t n)
+{
+    if ((n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
+        return error_set(LOCH_ECORRUPT, "deletion vector path prefix \"%.*s\" is not a plain "
+                         "directory name", (int)n, p);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)p[i];
+        if (c < 0x20 || c == 0x7F || c == '/' || c == '\\')
+            return error_set(LOCH_ECORRUPT, "deletion vector path prefix has byte 0x%02x at "
+                             "%zu", c, i);
+    }
+    return 0;
+}
+
+int dv_relative_path(const char *path_or_inline, char *out, size_t cap)
+{
+    static const char HEX[] = "0123456789abcdef";
+    static const char NAME[] = "deletion_vector_";
+    uint8_t u[16];
+    char uuid[36];
+    int rc;
+    if (!path_or_inline || !out)
+        return error_set(LOCH_EINVALID, "dv_relative_path: NULL argument");
+    if (cap)
+        out[0] = '\0';
+    size_t len = strlen(path_or_inline);
+    if (len < Z85_UUID_CHARS)
+        return error_set(LOCH_ECORRUPT, "deletion vector path of %zu characters is shorter than "
+                         "its %d-character UUID", len, Z85_UUID_CHARS);
+    size_t plen = len - Z85_UUID_CHARS;
+    if ((rc = check_prefix(path_or_inline, plen)))
+        return rc;
+    if ((rc = dv_z85_decode(path_or_inline + plen, Z85_UUID_CHARS, u, sizeof(u), NULL)) < 0)
+        return error_prefix("deletion vector UUID: ");
+    for (size_t i = 0, o = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            uuid[o++] = '-';
+        uuid[o++] = HEX[u[i] >> 4];
+        uuid[o++] = HEX[u[i] & 15];
+    }
+    size_t slash = plen ? 1 : 0, need_len = plen + slash + strlen(NAME) + sizeof(uuid) + 4;
+    if (need_len >= cap)
+        return error_set(LOCH_EINVALID, "deletion vector path needs %zu bytes, have %zu",
+                         need_len + 1, cap);
+    char *o = out;
+    memcpy(o, path_or_inline, plen);
+    o += plen;
+    if (slash)
+        *o++ = '/';
+    memcpy(o, NAME, strlen(NAME));
+    o += strlen(NAME);
+    memcpy(o, uuid, sizeof(uuid));
+    o += sizeof(uuid);
+    memcpy(o, ".bin", 5);
+    return 0;
+}

@@ -1,0 +1,116 @@
+/*
+ * core/log.h - Delta log actions: parsing a commit's lines and writing new ones.
+ *
+ * A commit file `_delta_log/<20-digit version>.json` holds one JSON object per line,
+ * each with exactly one action key:
+ *
+ *   key         we read                                   notes
+ *   protocol    minReaderVersion, minWriterVersion,       feature lists only at 3 / 7
+ *               readerFeatures, writerFeatures
+ *   metaData    id, schemaString, partitionColumns,       latest one wins, whole
+ *               configuration, createdTime, name
+ *   add         path (URI-encoded), partitionValues,      key = (path, dv uniqueId)
+ *               size, modificationTime, dataChange,
+ *               stats (a JSON string), deletionVector
+ *   remove      path, deletionTimestamp, dataChange, deletionVector
+ *   txn         appId, version, lastUpdated               latest version per appId
+ *   commitInfo  kept raw (timestamp, operation, ...)      never in checkpoints
+ *
+ * Unknown actions and unknown fields are ignored, as the protocol requires. Parsing
+ * does no I/O: callers hand in bytes. Strings point into the caller's arena.
+ */
+#ifndef LOCH_CORE_LOG_H
+#define LOCH_CORE_LOG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "util/arena.h"
+#include "util/buf.h"
+#include "util/json.h"
+
+typedef struct {
+    const char **keys, **values; /* values[i] NULL means JSON null */
+    size_t count;
+} log_kv;
+
+typedef struct {
+    char storage_type;           /* 'u', 'i' or 'p'; 0 when the file has no DV */
+    const char *path_or_inline;
+    int64_t offset;              /* -1 when absent */
+    int64_t size_in_bytes;
+    int64_t cardinality;
+} log_dv;
+
+typedef enum {
+    LOG_NONE, LOG_PROTOCOL, LOG_METADATA, LOG_ADD, LOG_REMOVE, LOG_TXN, LOG_COMMITINFO,
+    LOG_OTHER
+} log_kind;
+
+typedef struct {
+    int min_reader, min_writer;
+    const char **reader_features, **writer_features;
+    size_t reader_count, writer_count;
+} log_protocol;
+
+typedef struct {
+    const char *id, *name, *description, *schema_string;
+    const char **partition_columns;
+    size_t partition_count;
+    log_kv configuration;
+    int64_t created_time;
+} log_metadata;
+
+typedef struct {
+    const char *path;            /* decoded (no %XX) */
+    log_kv partition_values;
+    int64_t size, modification_time, deletion_timestamp;
+    bool data_change;
+    const char *stats;           /* raw JSON text or NULL */
+    log_dv dv;
+} log_file;                      /* add and remove share it */
+
+typedef struct {
+    const char *app_id;
+    int64_t version, last_updated;
+} log_txn;
+
+typedef struct {
+    log_kind kind;
+    union {
+        log_protocol protocol;
+        log_metadata metadata;
+        log_file file;
+        log_txn txn;
+        const json *commit_info;
+    } u;
+} log_action;
+
+/* Parses one line. Blank lines give LOG_NONE. Errors: LOCH_ECORRUPT. */
+int log_parse_action(arena *a, const char *line, size_t len, log_action *out);
+/* Parses a parsed JSON object {"add": {...}} etc. (used for checkpoint rows too). */
+int log_action_from_json(arena *a, const json *obj, log_action *out);
+
+/* The uniqueId of a DV ("" without one): storageType + pathOrInlineDv [+ "@" offset]. */
+const char *log_dv_unique_id(arena *a, const log_dv *dv);
+
+/* Writers: each appends one line (with '\n') to the commit text in b. */
+int log_write_protocol(buf *b, const log_protocol *p);
+int log_write_metadata(buf *b, const log_metadata *m);
+int log_write_add(buf *b, const log_file *f);
+int log_write_remove(buf *b, const log_file *f);
+int log_write_txn(buf *b, const log_txn *t);
+/* commitInfo: timestamp, operation, operationParameters (a JSON object text or NULL),
+ * operationMetrics (JSON object text or NULL), engineInfo. */
+int log_write_commit_info(buf *b, int64_t timestamp, const char *operation,
+                          const char *parameters_json, const char *metrics_json);
+int log_write_kv(buf *b, const log_kv *kv);
+
+/* "00000000000000000012.json" style names. */
+void log_commit_name(int64_t version, char out[32]);
+/* Returns the version when name is "<20 digits>.json", "<20 digits>.checkpoint.parquet",
+ * etc.; sets *kind to 'j' (commit), 'c' (classic checkpoint), 'm' (multi-part part:
+ * *part and *parts set), 'v' (v2 checkpoint) or 0 (anything else, returns -1). */
+int64_t log_name_version(const char *name, char *kind, int *part, int *parts);
+
+#endif

@@ -1,0 +1,151 @@
+/*
+ * core/schema.c - parsing Delta schemas and mapping their types to DuckDB's.
+ */
+#include "core/schema.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "util/error.h"
+#include "util/json.h"
+
+static int duck_type(const json *t, buf *out, int depth);
+
+static int primitive(const char *name, buf *out)
+{
+    static const struct { const char *delta, *duck; } map[] = {
+        {"byte", "TINYINT"},   {"short", "SMALLINT"}, {"integer", "INTEGER"},
+        {"long", "BIGINT"},    {"float", "FLOAT"},    {"double", "DOUBLE"},
+        {"string", "VARCHAR"}, {"binary", "BLOB"},    {"boolean", "BOOLEAN"},
+        {"date", "DATE"},      {"timestamp", "TIMESTAMPTZ"},
+        {"timestamp_ntz", "TIMESTAMP"},
+    };
+    for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+        if (strcmp(name, map[i].delta) == 0)
+            return buf_puts(out, map[i].duck);
+    int p, s, n = 0;
+    if (sscanf(name, "decimal(%d,%d)%n", &p, &s, &n) == 2 && name[n] == '\0' && p >= 1 &&
+        p <= 38 && s >= 0 && s <= p)
+        return buf_printf(out, "DECIMAL(%d,%d)", p, s);
+    if (sscanf(name, "decimal(%d, %d)%n", &p, &s, &n) == 2 && name[n] == '\0' && p >= 1 &&
+        p <= 38 && s >= 0 && s <= p)
+        return buf_printf(out, "DECIMAL(%d,%d)", p, s);
+    return error_set(LOCH_EUNSUPPORTED, "column type \"%s\" is not supported", name);
+}
+
+static int struct_type(const json *t, buf *out, int depth)
+{
+    const json *fields = json_get(t, "fields");
+    if (!fields || fields->type != JSON_ARRAY || fields->len == 0)
+        return error_set(LOCH_ECORRUPT, "struct type without fields");
+    int rc = buf_puts(out, "STRUCT(");
+    for (const json *f = fields->child; rc == 0 && f; f = f->next) {
+        const char *name = json_get_str(f, "name");
+        if (!name)
+            return error_set(LOCH_ECORRUPT, "struct field without a name");
+        if (f != fields->child)
+            rc = buf_puts(out, ", ");
+        rc = rc ? rc : buf_put_sql_ident(out, name);
+        rc = rc ? rc : buf_putc(out, ' ');
+        rc = rc ? rc : duck_type(json_get(f, "type"), out, depth + 1);
+    }
+    return rc ? rc : buf_putc(out, ')');
+}
+
+static int duck_type(const json *t, buf *out, int depth)
+{
+    if (depth > 64)
+        return error_set(LOCH_ECORRUPT, "schema nested too deeply");
+    if (!t)
+        return error_set(LOCH_ECORRUPT, "schema field without a type");
+    if (t->type == JSON_STRING)
+        return primitive(t->str, out);
+    const char *kind = json_get_str(t, "type");
+    if (!kind)
+        return error_set(LOCH_ECORRUPT, "schema type is neither a name nor an object");
+    int rc;
+    if (strcmp(kind, "array") == 0) {
+        rc = duck_type(json_get(t, "elementType"), out, depth + 1);
+        return rc ? rc : buf_puts(out, "[]");
+    }
+    if (strcmp(kind, "map") == 0) {
+        rc = buf_puts(out, "MAP(");
+        rc = rc ? rc : duck_type(json_get(t, "keyType"), out, depth + 1);
+        rc = rc ? rc : buf_puts(out, ", ");
+        rc = rc ? rc : duck_type(json_get(t, "valueType"), out, depth + 1);
+        return rc ? rc : buf_putc(out, ')');
+    }
+    if (strcmp(kind, "struct") == 0)
+        return struct_type(t, out, depth);
+    return error_set(LOCH_EUNSUPPORTED, "column type \"%s\" is not supported", kind);
+}
+
+static int parse_field(arena *a, const json *f, schema_field *out)
+{
+    buf b = BUF_INIT;
+    int rc;
+    out->name = json_get_str(f, "name");
+    if (!out->name)
+        return error_set(LOCH_ECORRUPT, "schema field without a name");
+    const json *type = json_get(f, "type");
+    if ((rc = duck_type(type, &b, 0)) < 0) {
+        error_prefix("column \"%s\": ", out->name);
+        goto cleanup;
+    }
+    out->duck_type = arena_strdup(a, b.data);
+    buf_clear(&b);
+    if ((rc = json_write(&b, type)) < 0)
+        goto cleanup;
+    out->delta_type = arena_strdup(a, b.data);
+    out->nullable = json_get_bool(f, "nullable", true);
+    const json *meta = json_get(f, "metadata");
+    const char *phys = json_get_str(meta, "delta.columnMapping.physicalName");
+    out->physical = phys ? phys : out->name;
+    out->field_id = json_get_i64(meta, "delta.columnMapping.id", -1);
+    if (!out->duck_type || !out->delta_type)
+        rc = LOCH_ENOMEM;
+cleanup:
+    buf_free(&b);
+    return rc;
+}
+
+int schema_parse(arena *a, const char *schema_string, const char **partition_columns,
+                 size_t partition_count, schema *out)
+{
+    json *root;
+    int rc = json_parse(a, schema_string, strlen(schema_string), &root);
+    if (rc < 0)
+        return error_prefix("schemaString: ");
+    const json *fields = json_get(root, "fields");
+    if (!fields || fields->type != JSON_ARRAY)
+        return error_set(LOCH_ECORRUPT, "schemaString is not a struct with fields");
+    out->count = 0;
+    out->fields = arena_alloc(a, sizeof(schema_field) * (fields->len + 1));
+    if (!out->fields)
+        return LOCH_ENOMEM;
+    for (const json *f = fields->child; f; f = f->next) {
+        schema_field *sf = &out->fields[out->count];
+        if ((rc = parse_field(a, f, sf)) < 0)
+            return rc;
+        if (schema_find(out, sf->name))
+            return error_set(LOCH_ECORRUPT, "duplicate column \"%s\" in schema", sf->name);
+        out->count++;
+    }
+    for (size_t i = 0; i < partition_count; i++) {
+        schema_field *sf = (schema_field *)schema_find(out, partition_columns[i]);
+        if (!sf)
+            return error_set(LOCH_ECORRUPT, "partition column \"%s\" is not in the schema",
+                             partition_columns[i]);
+        sf->partition = true;
+    }
+    return 0;
+}
+
+const schema_field *schema_find(const schema *s, const char *name)
+{
+    for (size_t i = 0; i < s->count; i++)
+        if (strcasecmp(s->fields[i].name, name) == 0)
+            return &s->fields[i];
+    return NULL;
+}

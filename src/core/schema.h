@@ -1,0 +1,49 @@
+/*
+ * core/schema.h - the table schema: Delta's JSON schema <-> columns loch can scan.
+ *
+ * A Delta schema is {"type":"struct","fields":[{name,type,nullable,metadata}]}, with
+ * `type` a primitive name ("long", "decimal(10,2)", "timestamp_ntz") or a nested
+ * {"type":"array"|"struct"|"map", ...} object. For each top-level field loch keeps the
+ * logical name users see, the physical name in the Parquet files (they differ under
+ * column mapping), and the DuckDB type the scan casts to.
+ *
+ *   Delta            DuckDB           Delta          DuckDB
+ *   byte             TINYINT          date           DATE
+ *   short            SMALLINT         timestamp      TIMESTAMPTZ (UTC-adjusted)
+ *   integer          INTEGER          timestamp_ntz  TIMESTAMP
+ *   long             BIGINT           array<T>       T[]
+ *   float / double   FLOAT / DOUBLE   struct         STRUCT("a" T, ...)
+ *   decimal(p,s)     DECIMAL(p,s)     map<K,V>       MAP(K, V)
+ *   string / binary  VARCHAR / BLOB   boolean        BOOLEAN
+ */
+#ifndef LOCH_CORE_SCHEMA_H
+#define LOCH_CORE_SCHEMA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "util/arena.h"
+#include "util/buf.h"
+
+typedef struct {
+    const char *name;       /* logical */
+    const char *physical;   /* in the data files; == name without column mapping */
+    int64_t field_id;       /* delta.columnMapping.id, or -1 */
+    const char *delta_type; /* JSON text of the type ("\"long\"" or an object) */
+    const char *duck_type;  /* DuckDB type for the scan's CAST */
+    bool nullable;
+    bool partition;         /* listed in metaData.partitionColumns */
+} schema_field;
+
+typedef struct {
+    schema_field *fields;
+    size_t count;
+} schema;
+
+/* Parses schemaString; partition columns are marked from the given list. */
+int schema_parse(arena *a, const char *schema_string, const char **partition_columns,
+                 size_t partition_count, schema *out);
+/* Finds a field by name, case-insensitively (Delta names are unique that way). */
+const schema_field *schema_find(const schema *s, const char *name);
+
+#endif

@@ -1,0 +1,56 @@
+/*
+ * core/storage.h - the object-store interface every table operation goes through.
+ *
+ * Paths are relative to the lake root, '/'-separated, never starting with '/'. The
+ * operations are the ones an S3-compatible bucket also offers, so a lake can move to
+ * a bucket without changing the code above this line:
+ *
+ *   get            whole object                       ENOTFOUND when missing
+ *   put            atomic replace (readers see old or new, never a mix)
+ *   put_if_absent  atomic create; EEXISTS when the path exists (the commit primitive)
+ *   list           direct children of a "directory", sorted by name
+ *   remove         idempotent delete; remove_tree deletes a prefix
+ *   sync           make an object written outside this interface durable
+ *   local_path     where a local engine (DuckDB) can read or write the object
+ */
+#ifndef LOCH_CORE_STORAGE_H
+#define LOCH_CORE_STORAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/buf.h"
+
+typedef struct {
+    char *name;          /* owned */
+    int64_t size;
+    int64_t mtime_ms;
+    int is_dir;
+} storage_entry;
+
+typedef struct storage storage;
+struct storage {
+    int (*get)(storage *st, const char *path, buf *out);
+    int (*put)(storage *st, const char *path, const void *data, size_t len);
+    int (*put_if_absent)(storage *st, const char *path, const void *data, size_t len);
+    int (*list)(storage *st, const char *dir, storage_entry **out, size_t *count);
+    int (*remove)(storage *st, const char *path);
+    int (*remove_tree)(storage *st, const char *dir);
+    int (*sync)(storage *st, const char *path);
+    int (*mkdirs)(storage *st, const char *dir);
+    /* Writes the local filesystem path of `path` into out; the object is readable there. */
+    int (*local_path)(storage *st, const char *path, buf *out);
+    void (*free)(storage *st);
+};
+
+void storage_entries_free(storage_entry *e, size_t count);
+
+/* The local-filesystem store rooted at a directory (created when missing). */
+int storage_local_open(storage **out, const char *root);
+
+/* Fault injection for tests: the next `step` ("write", "fsync", "link", "dirsync",
+ * "rename") of any commit-path write fails with errno `err` after skipping `skip`
+ * matching steps. Also configured at open from $LOCH_FAULT ("step:errno[:skip]"). */
+void storage_local_inject(const char *step, int err, int skip);
+
+#endif

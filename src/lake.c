@@ -1,0 +1,83 @@
+/*
+ * lake.c - the lake handle: storage, SQL engine and catalog wired together.
+ *
+ * Opening a lake creates <root>/_loch/ for loch's own files; the catalog opening is
+ * best effort (it is an index: without it every command still works, slower).
+ */
+#include "ops/ops.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int loch_lake_open(loch_lake **out, const char *path, const loch_lake_options *opts)
+{
+    loch_lake_options dflt = LOCH_LAKE_OPTIONS_INIT;
+    loch_lake *lake = calloc(1, sizeof(*lake));
+    buf cat = BUF_INIT;
+    int rc = 0;
+    *out = NULL;
+    if (!lake)
+        return error_set(LOCH_ENOMEM, "out of memory");
+    lake->opts = opts ? *opts : dflt;
+    if (lake->opts.version != LOCH_LAKE_OPTIONS_VERSION) {
+        rc = error_set(LOCH_EINVALID, "loch_lake_options version %u is not supported", lake->opts.version);
+        goto cleanup;
+    }
+    if (!lake->opts.create) {
+        FILE *probe = fopen(path, "r");
+        if (!probe) {
+            rc = error_set(LOCH_ENOTFOUND, "no lake at %s (run `loch init` first)", path);
+            goto cleanup;
+        }
+        fclose(probe);
+    }
+    if ((rc = storage_local_open(&lake->st, path)) < 0)
+        goto cleanup;
+    rc = lake->st->local_path(lake->st, "", &cat);
+    if (rc == 0) {
+        if (cat.len && cat.data[cat.len - 1] == '/')
+            cat.data[--cat.len] = '\0';
+        lake->root = strdup(cat.data);
+    }
+    rc = rc ? rc : lake->st->mkdirs(lake->st, "_loch");
+    if (rc < 0)
+        goto cleanup;
+    compute_options co = {lake->opts.memory_limit, lake->opts.threads, lake->opts.sandbox != 0, lake->root};
+    if ((rc = compute_open(&lake->cp, &co, scan_resolve, lake)) < 0)
+        goto cleanup;
+    buf_clear(&cat);
+    rc = lake->st->local_path(lake->st, "_loch/catalog.sqlite", &cat);
+    if (rc == 0 && catalog_open(&lake->cat, cat.data) < 0) {
+        fprintf(stderr, "loch: warning: %s (continuing without the catalog)\n", loch_error_last());
+        lake->cat = NULL;
+    }
+    rc = 0;
+    *out = lake;
+    lake = NULL;
+cleanup:
+    loch_lake_free(lake);
+    buf_free(&cat);
+    return rc;
+}
+
+void loch_lake_free(loch_lake *lake)
+{
+    if (!lake)
+        return;
+    scan_unpin(lake);
+    compute_free(lake->cp);
+    catalog_free(lake->cat);
+    if (lake->st)
+        lake->st->free(lake->st);
+    free(lake->root);
+    free(lake);
+}
+
+const char *loch_lake_root(const loch_lake *lake) { return lake->root; }
+
+void loch_lake_interrupt(loch_lake *lake)
+{
+    if (lake)
+        compute_interrupt(lake->cp);
+}

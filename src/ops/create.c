@@ -1,0 +1,113 @@
+/*
+ * ops/create.c - CREATE TABLE (columns or AS SELECT), as version 0 of a Delta table;
+ * CREATE OR REPLACE as one commit that swaps schema and contents.
+ *
+ * New tables get protocol (1,2), the oldest every Delta reader accepts; a column of
+ * TIMESTAMP (without time zone) needs the timestampNtz feature and so (3,7).
+ */
+#include "ops/ops.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/misc.h"
+
+typedef struct {
+    const char *table;
+    const char *select_sql;  /* rows to store, or NULL */
+    const char *columns;     /* "(a INT, b TEXT)", or NULL */
+    int or_replace, if_not_exists;
+} create_args;
+
+static int add_removes(const snapshot *s, buf *actions)
+{
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < s->file_count; i++) {
+        log_file f = s->files[i];
+        f.deletion_timestamp = time_now_ms();
+        f.data_change = true;
+        rc = log_write_remove(actions, &f);
+    }
+    return rc;
+}
+
+static int create_commit(loch_lake *lake, const create_args *a, const snapshot *old, const char *select_sql,
+                         const compute_column *cols, size_t ncols, int64_t *version, int64_t *rows)
+{
+    txlog_commit c;
+    buf schema_text = BUF_INIT;
+    char id[37];
+    bool ntz = false;
+    static const char *ntz_features[] = {"timestampNtz"};
+    for (size_t i = 0; i < ncols; i++)
+        ntz = ntz || cols[i].ntz;
+    txlog_commit_init(&c, a->table, old ? "CREATE OR REPLACE TABLE" : "CREATE TABLE", old ? old->version : -1);
+    c.base = old;
+    c.blind_append = 0;
+    c.changes_metadata = 1;
+    uuid_v4(id);
+    log_protocol p = {ntz ? 3 : 1, ntz ? 7 : 2, ntz_features, ntz_features, ntz ? 1 : 0, ntz ? 1 : 0};
+    int rc = write_schema_string(cols, ncols, &schema_text);
+    log_metadata m = {.id = old ? old->metadata.id : id, .schema_string = schema_text.data,
+                      .created_time = time_now_ms()};
+    rc = rc ? rc : buf_printf(&c.params, "{\"mode\":\"%s\"}", old ? "Overwrite" : "ErrorIfExists");
+    rc = rc ? rc : log_write_protocol(&c.actions, &p);
+    rc = rc ? rc : log_write_metadata(&c.actions, &m);
+    rc = rc || !old ? rc : add_removes(old, &c.actions);
+    rc = rc || !select_sql ? rc : write_data_file(lake, &c, select_sql, cols, ncols);
+    rc = rc ? rc : txlog_commit_run(lake, &c, version);
+    *rows = c.rows_written;
+    txlog_commit_free(&c);
+    buf_free(&schema_text);
+    return rc;
+}
+
+static int ops_create(loch_lake *lake, const create_args *a, loch_result **out)
+{
+    snapshot *old = NULL;
+    compute_column *cols = NULL;
+    size_t ncols = 0;
+    int64_t version = 0, rows = 0;
+    buf sql = BUF_INIT;
+    const char *select_sql = a->select_sql;
+    int rc = table_name_check(a->table);
+    if (rc < 0)
+        return rc;
+    if (txlog_exists(lake, a->table)) {
+        if (a->if_not_exists)
+            return result_message(out, "table %s already exists; nothing done", a->table);
+        if (!a->or_replace)
+            return error_set(LOCH_EEXISTS, "table \"%s\" already exists", a->table);
+        if ((rc = txlog_load(lake, a->table, &(txlog_at){-1, 0, 0}, &old)) < 0 ||
+            (rc = snapshot_check_writable(old)) < 0)
+            goto cleanup;
+    }
+    if (a->columns) {
+        rc = buf_printf(&sql, "CREATE OR REPLACE TEMP TABLE __loch_new %s", a->columns);
+        rc = rc ? rc : compute_exec(lake->cp, sql.data);
+        select_sql = NULL;
+    }
+    rc = rc ? rc : compute_describe(lake->cp, a->columns ? "SELECT * FROM __loch_new" : select_sql, &cols, &ncols);
+    if (rc == 0 && ncols == 0)
+        rc = error_set(LOCH_EINVALID, "a table needs at least one column");
+    rc = rc ? rc : create_commit(lake, a, old, select_sql, cols, ncols, &version, &rows);
+    if (rc == 0 && select_sql)
+        rc = result_message(out, "%s table %s at version %lld with %lld rows", old ? "replaced" : "created",
+                            a->table, (long long)version, (long long)rows);
+    else if (rc == 0)
+        rc = result_message(out, "created table %s at version %lld", a->table, (long long)version);
+cleanup:
+    if (a->columns)
+        compute_exec(lake->cp, "DROP TABLE IF EXISTS __loch_new");
+    compute_columns_free(cols, ncols);
+    txlog_snapshot_free(old);
+    buf_free(&sql);
+    return rc;
+}
+
+int ops_create_table(loch_lake *lake, const char *table, const char *select_sql, const char *columns,
+                     int or_replace, int if_not_exists, loch_result **out)
+{
+    create_args a = {table, select_sql, columns, or_replace, if_not_exists};
+    return ops_create(lake, &a, out);
+}

@@ -1,0 +1,113 @@
+/*
+ * ops/ops.h - what the verbs share: the lake handle's insides, table-log I/O (loading
+ * snapshots, committing), scans, and synthesized results.
+ *
+ * Layering: the public API (src/lake.c and the verbs in src/ops/) -> log I/O (ops/txlog.c) -> core
+ * (no I/O) and adapters (storage, compute, catalog) behind their headers.
+ */
+#ifndef LOCH_OPS_H
+#define LOCH_OPS_H
+
+#include "adapters/catalog.h"
+#include "adapters/compute.h"
+#include "core/snapshot.h"
+#include "core/storage.h"
+#include "loch/loch.h"
+
+#define PIN_MAX 64
+
+struct loch_lake {
+    char *root;             /* owned; absolute */
+    storage *st;            /* owned */
+    compute *cp;            /* owned */
+    catalog *cat;           /* owned; an index only, may be NULL if it cannot open */
+    loch_lake_options opts;
+    /* Snapshots pinned by the statement running now: every reference to the same name
+     * in one statement sees the same version. Cleared between statements. */
+    struct {
+        char *name;         /* owned; as written in the query ("trips@v3") */
+        snapshot *snap;     /* owned */
+    } pins[PIN_MAX];
+    int pin_count;
+};
+
+struct loch_result {
+    compute_result *cr;     /* owned; engine result, or NULL when synthesized */
+    size_t ncols, nrows, alloc_rows;
+    char **names;           /* owned (synthesized) */
+    loch_kind *kinds;       /* owned (synthesized) */
+    char **cells;           /* owned, row-major, NULL = SQL NULL (synthesized) */
+    char *message;          /* owned; for statements without rows */
+};
+
+/* ---- txlog.c: reading and writing a table's _delta_log -------------------------- */
+
+/* Which snapshot to load. */
+typedef struct {
+    int64_t version;        /* -1 = latest */
+    int64_t timestamp_ms;   /* used when has_timestamp */
+    int has_timestamp;
+} txlog_at;
+
+int txlog_exists(loch_lake *lake, const char *table);
+/* Loads a snapshot; ENOTFOUND when the table (or version) does not exist. */
+int txlog_load(loch_lake *lake, const char *table, const txlog_at *at, snapshot **out);
+void txlog_snapshot_free(snapshot *s);
+/* The latest version number, or -1 when the table has no log. */
+int64_t txlog_latest_version(loch_lake *lake, const char *table);
+
+/* A commit being prepared. `actions` holds the add/remove/metadata lines. */
+typedef struct {
+    const char *table;
+    const char *operation;  /* "WRITE", "CREATE TABLE", ... */
+    buf params;             /* JSON object text for operationParameters */
+    buf actions;            /* NDJSON lines; no commitInfo (added at commit time) */
+    int blind_append;       /* only adds: never conflicts with other appends */
+    int changes_metadata;   /* conflicts with any concurrent commit */
+    int64_t read_version;   /* the snapshot the commit was prepared against (-1 = none) */
+    const snapshot *base;   /* that snapshot, borrowed (NULL for a new table) */
+    int64_t rows_written;
+    int64_t files_written;
+} txlog_commit;
+
+void txlog_commit_init(txlog_commit *c, const char *table, const char *operation, int64_t read_version);
+void txlog_commit_free(txlog_commit *c);
+/* Commits atomically as read_version+1, retrying on lost races when the rules allow.
+ * On success *version is the committed version. Runs post-commit hooks (checkpoint). */
+int txlog_commit_run(loch_lake *lake, txlog_commit *c, int64_t *version);
+/* Writes a classic checkpoint for the snapshot and updates _last_checkpoint. */
+int txlog_checkpoint(loch_lake *lake, const char *table, const snapshot *s);
+
+/* ---- scan.c: the SELECT a table name resolves to -------------------------------- */
+int scan_resolve(void *lake, const char *name, buf *sql);
+void scan_unpin(loch_lake *lake);
+/* Splits "trips@v3" / "trips@2026-..." into table and txlog_at. 0, or EINVALID. */
+int scan_parse_name(const char *name, char *table, size_t cap, txlog_at *at);
+int scan_sql(loch_lake *lake, const char *table, const snapshot *s, buf *sql);
+
+/* ---- write.c: data files -------------------------------------------------------- */
+/* Writes the rows of select_sql as one new data file of `table` and appends its add
+ * action to c. cols describe select_sql's columns. */
+int write_data_file(loch_lake *lake, txlog_commit *c, const char *select_sql,
+                    const compute_column *cols, size_t ncols);
+/* Delta schemaString for columns. */
+int write_schema_string(const compute_column *cols, size_t n, buf *out);
+int table_name_check(const char *name);
+
+/* ---- result.c ------------------------------------------------------------------- */
+int result_new(loch_result **out, size_t ncols, const char *const *names, const loch_kind *kinds);
+/* Appends a row of ncols strings (copied; NULL = SQL NULL). */
+int result_add_row(loch_result *r, const char *const *cells);
+int result_message(loch_result **out, const char *fmt, ...) LOCH_PRINTF(2, 3);
+
+/* ---- lake.c: catalog refresh --------------------------------------------------------- */
+/* Records a table's snapshot in the catalog (best effort: the catalog is an index). */
+void lake_catalog_note(loch_lake *lake, const char *table, const snapshot *s);
+
+
+
+/* ---- verbs (create.c, insert.c, tables.c) ----------------------------------------- */
+int ops_create_table(loch_lake *lake, const char *table, const char *select_sql, const char *columns,
+                     int or_replace, int if_not_exists, loch_result **out);
+int ops_insert(loch_lake *lake, const char *table, const char *rest, loch_result **out);
+#endif

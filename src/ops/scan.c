@@ -1,0 +1,231 @@
+/*
+ * ops/scan.c - what a table name in a query turns into.
+ *
+ * The SQL engine asks (during binding) for names it does not know; the answer is a
+ * SELECT over exactly the files of one pinned snapshot:
+ *
+ *   SELECT CAST(phys AS type) AS name, ...            logical names and Delta types
+ *   FROM (SELECT NULL::type AS phys, ... WHERE false  every schema column exists,
+ *         UNION ALL BY NAME                            even if no file has it yet
+ *         SELECT * FROM read_parquet([files...])      files without partitions or DVs
+ *         UNION ALL BY NAME
+ *         SELECT *, 'v'::type AS part FROM read_parquet([...])   one per partition value set
+ *         UNION ALL BY NAME
+ *         SELECT * EXCLUDE (file_row_number) FROM read_parquet([f], file_row_number=true)
+ *           WHERE file_row_number NOT IN (deleted rows)          one per file with a DV)
+ *
+ * Filters and projections pass through the union into each Parquet scan.
+ * Names: "t" is the latest version, "t@v12" version 12, "t@2026-11-21T10:00:00Z" the
+ * version current at that instant.
+ */
+#include "ops/ops.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/dv.h"
+#include "util/misc.h"
+
+int scan_parse_name(const char *name, char *table, size_t cap, txlog_at *at)
+{
+    const char *at_sign = strchr(name, '@');
+    size_t n = at_sign ? (size_t)(at_sign - name) : strlen(name);
+    memset(at, 0, sizeof(*at));
+    at->version = -1;
+    if (n == 0 || n >= cap)
+        return error_set(LOCH_EINVALID, "bad table name \"%s\"", name);
+    for (size_t i = 0; i < n; i++)
+        table[i] = (char)tolower((unsigned char)name[i]);
+    table[n] = '\0';
+    if (!at_sign)
+        return 0;
+    const char *spec = at_sign + 1;
+    if ((spec[0] == 'v' || spec[0] == 'V') && spec[1]) {
+        char *end;
+        long long v = strtoll(spec + 1, &end, 10);
+        if (*end || v < 0)
+            return error_set(LOCH_EINVALID, "bad version in \"%s\" (use %s@v12)", name, table);
+        at->version = v;
+        return 0;
+    }
+    at->has_timestamp = 1;
+    return iso8601_parse_ms(spec, &at->timestamp_ms);
+}
+
+void scan_unpin(loch_lake *lake)
+{
+    for (int i = 0; i < lake->pin_count; i++) {
+        free(lake->pins[i].name);
+        txlog_snapshot_free(lake->pins[i].snap);
+    }
+    lake->pin_count = 0;
+}
+
+static int file_list(loch_lake *lake, const char *table, const log_file **files, size_t n, buf *sql)
+{
+    buf rel = BUF_INIT, local = BUF_INIT;
+    int rc = buf_putc(sql, '[');
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        buf_clear(&rel);
+        rc = files[i]->path[0] == '/' || strstr(files[i]->path, "://")
+                 ? error_set(LOCH_EUNSUPPORTED, "absolute data file paths are not supported (%s)", files[i]->path)
+                 : buf_printf(&rel, "%s/%s", table, files[i]->path);
+        rc = rc ? rc : lake->st->local_path(lake->st, rel.data, &local);
+        rc = rc ? rc : (i ? buf_putc(sql, ',') : 0);
+        rc = rc ? rc : buf_put_sql_str(sql, local.data);
+    }
+    buf_free(&rel);
+    buf_free(&local);
+    return rc ? rc : buf_putc(sql, ']');
+}
+
+static const char *partition_value(const log_file *f, const char *phys)
+{
+    for (size_t i = 0; i < f->partition_values.count; i++)
+        if (strcmp(f->partition_values.keys[i], phys) == 0)
+            return f->partition_values.values[i];
+    return NULL;
+}
+
+static int same_partition(const snapshot *s, const log_file *a, const log_file *b)
+{
+    for (size_t i = 0; i < s->schema.count; i++) {
+        if (!s->schema.fields[i].partition)
+            continue;
+        const char *x = partition_value(a, s->schema.fields[i].physical);
+        const char *y = partition_value(b, s->schema.fields[i].physical);
+        if ((x == NULL) != (y == NULL) || (x && strcmp(x, y) != 0))
+            return 0;
+    }
+    return 1;
+}
+
+static int partition_columns(const snapshot *s, const log_file *f, buf *sql)
+{
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < s->schema.count; i++) {
+        const schema_field *c = &s->schema.fields[i];
+        if (!c->partition)
+            continue;
+        const char *v = partition_value(f, c->physical);
+        rc = buf_puts(sql, ", ");
+        if (!rc && (!v || !*v)) {
+            rc = buf_printf(sql, "NULL::%s", c->duck_type);
+        } else if (!rc) {
+            rc = buf_puts(sql, "CAST(") || buf_put_sql_str(sql, v) || buf_printf(sql, " AS %s)", c->duck_type)
+                     ? LOCH_ENOMEM : 0;
+        }
+        rc = rc ? rc : buf_puts(sql, " AS ");
+        rc = rc ? rc : buf_put_sql_ident(sql, c->physical);
+    }
+    return rc;
+}
+
+static int load_dv(loch_lake *lake, const char *table, const log_dv *dv, dv_rows *rows)
+{
+    if (dv->storage_type == 'i')
+        return dv_decode_inline(dv->path_or_inline, (size_t)dv->size_in_bytes, rows);
+    if (dv->storage_type != 'u')
+        return error_set(LOCH_EUNSUPPORTED, "deletion vectors stored by absolute path are not supported");
+    char rel[512];
+    buf path = BUF_INIT, data = BUF_INIT;
+    int rc = dv_relative_path(dv->path_or_inline, rel, sizeof(rel));
+    rc = rc ? rc : buf_printf(&path, "%s/%s", table, rel);
+    rc = rc ? rc : lake->st->get(lake->st, path.data, &data);
+    rc = rc ? rc : dv_decode_file((const uint8_t *)data.data, data.len, dv->offset < 0 ? 1 : dv->offset,
+                                  (size_t)dv->size_in_bytes, rows);
+    if (rc < 0)
+        error_prefix("deletion vector of table \"%s\": ", table);
+    buf_free(&path);
+    buf_free(&data);
+    return rc;
+}
+
+/* One branch of the union for a group of files sharing partition values (no DVs), or
+ * for a single file with a DV. */
+static int scan_branch(loch_lake *lake, const char *table, const snapshot *s, const log_file **files,
+                       size_t n, buf *sql)
+{
+    const log_dv *dv = files[0]->dv.storage_type ? &files[0]->dv : NULL;
+    dv_rows rows = {NULL, 0};
+    int rc = buf_puts(sql, " UNION ALL BY NAME SELECT *");
+    if (!rc && dv)
+        rc = buf_puts(sql, " EXCLUDE (file_row_number)");
+    rc = rc ? rc : partition_columns(s, files[0], sql);
+    rc = rc ? rc : buf_puts(sql, " FROM read_parquet(");
+    rc = rc ? rc : file_list(lake, table, files, n, sql);
+    rc = rc ? rc : buf_printf(sql, "%s%s)", n > 1 ? ", union_by_name=true" : "",
+                              dv ? ", file_row_number=true" : "");
+    if (rc == 0 && dv && (rc = load_dv(lake, table, dv, &rows)) == 0 && rows.count) {
+        rc = buf_puts(sql, " WHERE file_row_number NOT IN (SELECT unnest([");
+        for (size_t i = 0; rc == 0 && i < rows.count; i++)
+            rc = buf_printf(sql, i ? ",%llu" : "%llu", (unsigned long long)rows.rows[i]);
+        rc = rc ? rc : buf_puts(sql, "]::BIGINT[]))");
+    }
+    dv_rows_free(&rows);
+    return rc;
+}
+
+int scan_sql(loch_lake *lake, const char *table, const snapshot *s, buf *sql)
+{
+    const log_file **group = malloc(sizeof(*group) * (s->file_count + 1));
+    char *done = calloc(s->file_count + 1, 1);
+    int rc = group && done ? buf_puts(sql, "SELECT ") : error_set(LOCH_ENOMEM, "out of memory");
+    for (size_t i = 0; rc == 0 && i < s->schema.count; i++) {
+        const schema_field *f = &s->schema.fields[i];
+        rc = (i ? buf_puts(sql, ", ") : 0) || buf_puts(sql, "CAST(") || buf_put_sql_ident(sql, f->physical) ||
+             buf_printf(sql, " AS %s) AS ", f->duck_type) || buf_put_sql_ident(sql, f->name) ? LOCH_ENOMEM : 0;
+    }
+    rc = rc ? rc : buf_puts(sql, " FROM (SELECT ");
+    for (size_t i = 0; rc == 0 && i < s->schema.count; i++) {
+        const schema_field *f = &s->schema.fields[i];
+        rc = (i ? buf_puts(sql, ", ") : 0) || buf_printf(sql, "NULL::%s AS ", f->duck_type) ||
+             buf_put_sql_ident(sql, f->physical) ? LOCH_ENOMEM : 0;
+    }
+    rc = rc ? rc : buf_puts(sql, " WHERE false");
+    /* Group files: DV files alone; the rest by identical partition values. */
+    for (size_t i = 0; rc == 0 && i < s->file_count; i++) {
+        if (done[i])
+            continue;
+        size_t n = 0;
+        group[n++] = &s->files[i];
+        done[i] = 1;
+        for (size_t j = i + 1; !s->files[i].dv.storage_type && j < s->file_count; j++) {
+            if (!done[j] && !s->files[j].dv.storage_type && same_partition(s, &s->files[i], &s->files[j])) {
+                group[n++] = &s->files[j];
+                done[j] = 1;
+            }
+        }
+        rc = scan_branch(lake, table, s, group, n, sql);
+    }
+    rc = rc ? rc : buf_putc(sql, ')');
+    free(group);
+    free(done);
+    return rc;
+}
+
+int scan_resolve(void *ctx, const char *name, buf *sql)
+{
+    loch_lake *lake = ctx;
+    char table[256];
+    txlog_at at;
+    snapshot *s = NULL;
+    int rc;
+    if (scan_parse_name(name, table, sizeof(table), &at) < 0)
+        return strchr(name, '@') ? loch_error_last_code() : LOCH_ENOTFOUND;
+    for (int i = 0; i < lake->pin_count; i++)
+        if (strcmp(lake->pins[i].name, name) == 0)
+            return scan_sql(lake, table, lake->pins[i].snap, sql);
+    if (table_name_check(table) < 0 || !txlog_exists(lake, table))
+        return LOCH_ENOTFOUND;
+    if ((rc = txlog_load(lake, table, &at, &s)) < 0)
+        return rc == LOCH_ENOTFOUND ? LOCH_EINVALID : rc; /* the table exists: say why not */
+    rc = scan_sql(lake, table, s, sql);
+    if (rc == 0 && lake->pin_count < PIN_MAX && (lake->pins[lake->pin_count].name = strdup(name))) {
+        lake->pins[lake->pin_count++].snap = s;
+        s = NULL;
+    }
+    txlog_snapshot_free(s);
+    return rc;
+}

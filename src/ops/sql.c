@@ -1,0 +1,259 @@
+/*
+ * ops/sql.c - loch_sql(): runs SQL text statement by statement.
+ *
+ * Statements that write lake tables are recognized here and run as Delta commits:
+ *   CREATE [OR REPLACE] TABLE [IF NOT EXISTS] t (cols) | AS SELECT ...
+ *   INSERT INTO t ...
+ *   DROP TABLE [IF EXISTS] t
+ * UPDATE, DELETE, MERGE, ALTER, TRUNCATE on a lake table are refused with a clear
+ * message until the write-path work lands. TEMP tables, qualified names and every
+ * other statement go to the SQL engine unchanged; lake tables are resolved by name
+ * during its binding (ops/scan.c), pinned for the statement.
+ */
+#include "ops/ops.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/sqlscan.h"
+
+typedef struct {
+    const char *sql;
+    size_t len, pos;
+} lexer;
+
+static int next(lexer *lx, sql_token *t) { return sqlscan_next(lx->sql, lx->len, &lx->pos, t); }
+static int is(lexer *lx, const sql_token *t, const char *w) { return sqlscan_is(lx->sql, t, w); }
+static int is_punct(lexer *lx, const sql_token *t, char c) { return t->kind == TOK_PUNCT && lx->sql[t->start] == c; }
+
+/* Reads a table name token into out (lowercased, quotes removed). Returns 1 when the
+ * token is a plain one-part name, 0 when it is not a lake-table reference. */
+static int read_name(lexer *lx, const sql_token *t, char *out, size_t cap)
+{
+    size_t n = 0;
+    if (t->kind == TOK_WORD) {
+        for (size_t i = 0; i < t->len && n + 1 < cap; i++) {
+            char c = lx->sql[t->start + i];
+            out[n++] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+        }
+    } else if (t->kind == TOK_QUOTED) {
+        for (size_t i = 1; i + 1 < t->len && n + 1 < cap; i++) {
+            char c = lx->sql[t->start + i];
+            if (c == '"')
+                i++;
+            out[n++] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+        }
+    } else {
+        return 0;
+    }
+    out[n] = '\0';
+    size_t save = lx->pos;
+    sql_token dot;
+    if (next(lx, &dot) == 0 && is_punct(lx, &dot, '.'))
+        return 0; /* schema.table: an engine object, not a lake table */
+    lx->pos = save;
+    return 1;
+}
+
+static int run_create(loch_lake *lake, lexer *lx, loch_result **out, int *handled)
+{
+    sql_token t;
+    int or_replace = 0, if_not_exists = 0, rc;
+    char name[256];
+    if ((rc = next(lx, &t)) < 0)
+        return rc;
+    if (is(lx, &t, "OR")) {
+        if ((rc = next(lx, &t)) < 0 || !is(lx, &t, "REPLACE") || (rc = next(lx, &t)) < 0)
+            return rc;
+        or_replace = 1;
+    }
+    if (!is(lx, &t, "TABLE"))
+        return 0; /* TEMP tables, views, macros, ... are the engine's */
+    if ((rc = next(lx, &t)) < 0)
+        return rc;
+    if (is(lx, &t, "IF")) {
+        sql_token a, b;
+        if ((rc = next(lx, &a)) < 0 || (rc = next(lx, &b)) < 0 || (rc = next(lx, &t)) < 0)
+            return rc;
+        if_not_exists = 1;
+    }
+    if (!read_name(lx, &t, name, sizeof(name)))
+        return 0;
+    *handled = 1;
+    if ((rc = next(lx, &t)) < 0)
+        return rc;
+    const char *rest = lx->sql + t.start;
+    if (is_punct(lx, &t, '(')) {
+        char *cols = strndup(rest, lx->len - t.start);
+        if (!cols)
+            return error_set(LOCH_ENOMEM, "out of memory");
+        if (strstr(cols, " AS SELECT") || strstr(cols, " as select")) {
+            free(cols);
+            return error_set(LOCH_EUNSUPPORTED, "CREATE TABLE with both columns and AS is not supported; "
+                             "use CREATE TABLE t AS SELECT CAST(...) AS col ...");
+        }
+        rc = ops_create_table(lake, name, NULL, cols, or_replace, if_not_exists, out);
+        free(cols);
+        return rc;
+    }
+    if (!is(lx, &t, "AS"))
+        return error_set(LOCH_EINVALID, "expected a column list or AS after CREATE TABLE %s", name);
+    char *select = strndup(lx->sql + lx->pos, lx->len - lx->pos);
+    rc = select ? ops_create_table(lake, name, select, NULL, or_replace, if_not_exists, out)
+                : error_set(LOCH_ENOMEM, "out of memory");
+    free(select);
+    return rc;
+}
+
+static int run_insert(loch_lake *lake, lexer *lx, loch_result **out, int *handled)
+{
+    sql_token t;
+    char name[256];
+    int rc = next(lx, &t);
+    if (rc < 0)
+        return rc;
+    if (is(lx, &t, "OR")) {
+        sql_token what;
+        if ((rc = next(lx, &what)) < 0 || (rc = next(lx, &t)) < 0 || !is(lx, &t, "INTO") || (rc = next(lx, &t)) < 0)
+            return rc;
+        if (read_name(lx, &t, name, sizeof(name)) && txlog_exists(lake, name))
+            return *handled = 1, error_set(LOCH_EUNSUPPORTED, "INSERT OR %.*s into lake table \"%s\" is not "
+                                           "supported yet (upserts come with the write path)", (int)what.len,
+                                           lx->sql + what.start, name);
+        return 0;
+    }
+    if (!is(lx, &t, "INTO") || (rc = next(lx, &t)) < 0 || !read_name(lx, &t, name, sizeof(name)))
+        return rc;
+    if (!txlog_exists(lake, name)) {
+        if (table_name_check(name) < 0)
+            return 0; /* not a lake name at all: let the engine answer */
+        *handled = 1;
+        return error_set(LOCH_ENOTFOUND, "table \"%s\" does not exist (create it with CREATE TABLE)", name);
+    }
+    *handled = 1;
+    return ops_insert(lake, name, lx->sql + lx->pos, out);
+}
+
+static int run_drop(loch_lake *lake, lexer *lx, loch_result **out, int *handled)
+{
+    sql_token t;
+    char name[256];
+    int if_exists = 0, rc = next(lx, &t);
+    if (rc < 0 || !is(lx, &t, "TABLE") || (rc = next(lx, &t)) < 0)
+        return rc;
+    if (is(lx, &t, "IF")) {
+        sql_token e;
+        if ((rc = next(lx, &e)) < 0 || (rc = next(lx, &t)) < 0)
+            return rc;
+        if_exists = 1;
+    }
+    if (!read_name(lx, &t, name, sizeof(name)))
+        return 0;
+    size_t save = lx->pos;
+    if (next(lx, &t) == 0 && t.kind != TOK_END && !is(lx, &t, "CASCADE") && !is(lx, &t, "RESTRICT"))
+        return 0;
+    lx->pos = save;
+    if (!txlog_exists(lake, name) && table_name_check(name) < 0)
+        return 0;
+    *handled = 1;
+    if ((rc = loch_table_drop(lake, name, if_exists)) < 0)
+        return rc;
+    return result_message(out, "dropped table %s", name);
+}
+
+static int refuse_dml(loch_lake *lake, lexer *lx, const sql_token *verb, int *handled)
+{
+    sql_token t;
+    char name[256];
+    int rc = next(lx, &t);
+    if (rc == 0 && (is(lx, &t, "FROM") || is(lx, &t, "INTO") || is(lx, &t, "TABLE")))
+        rc = next(lx, &t);
+    if (rc < 0 || !read_name(lx, &t, name, sizeof(name)) || !txlog_exists(lake, name))
+        return rc;
+    *handled = 1;
+    return error_set(LOCH_EUNSUPPORTED, "%.*s on lake table \"%s\" is not supported yet (it comes with the "
+                     "write path: UPDATE, DELETE and MERGE as Delta commits)", (int)verb->len,
+                     lx->sql + verb->start, name);
+}
+
+/* sql is one NUL-terminated statement: the verbs hand its tail to the engine. */
+static int run_statement(loch_lake *lake, const char *sql, size_t len, loch_result **out)
+{
+    lexer lx = {sql, len, 0};
+    sql_token t;
+    int handled = 0, rc = next(&lx, &t);
+    if (rc < 0)
+        return rc;
+    if (is(&lx, &t, "CREATE"))
+        rc = run_create(lake, &lx, out, &handled);
+    else if (is(&lx, &t, "INSERT"))
+        rc = run_insert(lake, &lx, out, &handled);
+    else if (is(&lx, &t, "DROP"))
+        rc = run_drop(lake, &lx, out, &handled);
+    else if (is(&lx, &t, "UPDATE") || is(&lx, &t, "DELETE") || is(&lx, &t, "MERGE") || is(&lx, &t, "ALTER") ||
+             is(&lx, &t, "TRUNCATE"))
+        rc = refuse_dml(lake, &lx, &t, &handled);
+    if (handled || rc < 0)
+        return rc;
+    loch_result *r;
+    if ((rc = result_new(&r, 0, NULL, NULL)) < 0)
+        return rc;
+    if ((rc = compute_query(lake->cp, sql, &r->cr)) < 0) {
+        loch_result_free(r);
+        return rc;
+    }
+    *out = r;
+    return 0;
+}
+
+int loch_sql(loch_result **out, loch_lake *lake, const char *sql)
+{
+    sql_span *spans = NULL;
+    size_t n = 0;
+    loch_result *last = NULL;
+    *out = NULL;
+    int rc = sqlscan_split(sql, strlen(sql), &spans, &n);
+    if (rc == 0 && n == 0)
+        rc = error_set(LOCH_EINVALID, "no SQL statement given");
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        loch_result *r = NULL;
+        scan_unpin(lake);
+        size_t len = spans[i].end - spans[i].start;
+        char *text = strndup(sql + spans[i].start, len);
+        rc = text ? run_statement(lake, text, len, &r) : error_set(LOCH_ENOMEM, "out of memory");
+        free(text);
+        if (rc == 0) {
+            loch_result_free(last);
+            last = r;
+        }
+    }
+    scan_unpin(lake);
+    free(spans);
+    if (rc < 0) {
+        loch_result_free(last);
+        return rc;
+    }
+    *out = last;
+    return 0;
+}
+
+int loch_sql_export(loch_lake *lake, const char *sql, const char *format, const char *path)
+{
+    buf copy = BUF_INIT;
+    sql_span *spans = NULL;
+    size_t n = 0;
+    int rc = sqlscan_split(sql, strlen(sql), &spans, &n);
+    if (rc == 0 && n != 1)
+        rc = error_set(LOCH_EINVALID, "export needs exactly one query (got %zu statements)", n);
+    if (rc == 0 && strcmp(format, "parquet") && strcmp(format, "csv") && strcmp(format, "json"))
+        rc = error_set(LOCH_EINVALID, "cannot export as \"%s\" (parquet, csv or json)", format);
+    rc = rc ? rc : buf_printf(&copy, "COPY (%.*s) TO ", (int)(spans[0].end - spans[0].start), sql + spans[0].start);
+    rc = rc ? rc : buf_put_sql_str(&copy, path);
+    rc = rc ? rc : buf_printf(&copy, " (FORMAT %s%s)", format, strcmp(format, "csv") == 0 ? ", HEADER true" : "");
+    scan_unpin(lake);
+    rc = rc ? rc : compute_exec(lake->cp, copy.data);
+    scan_unpin(lake);
+    free(spans);
+    buf_free(&copy);
+    return rc;
+}

@@ -1,0 +1,567 @@
+/*
+ * ops/txlog.c - reading and writing a table's _delta_log through the storage interface.
+ *
+ * Loading a snapshot at version V:
+ *   1. list _delta_log once (sorted);
+ *   2. pick the newest complete checkpoint <= V (classic, multi-part or v2);
+ *   3. replay its rows, then commits checkpoint+1 .. V, which must all be present;
+ *   4. refuse reader features loch does not implement (core/snapshot.c).
+ * Time travel by timestamp picks the newest commit whose file time is <= the instant
+ * (the protocol's rule for tables without in-commit timestamps).
+ *
+ * Committing version V = read_version + 1 (research/delta.md section 6):
+ *   put_if_absent(_delta_log/V.json). Losing the race (EEXISTS) is not an error yet:
+ *   each winning commit is read and checked - metadata or protocol changes conflict
+ *   with everything; anything but a blind append conflicts with data changes - and the
+ *   same actions are retried at the next version, with jittered exponential backoff.
+ * After a commit whose version is a multiple of delta.checkpointInterval (default 100)
+ * a classic checkpoint is written, then expired log files are cleaned up.
+ */
+#include "ops/ops.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util/misc.h"
+
+#define COMMIT_RETRIES 64
+
+typedef struct {
+    int64_t version;
+    int64_t mtime_ms;
+} commit_file;
+
+typedef struct {
+    commit_file *commits;   /* owned, ascending */
+    size_t ncommits;
+    int64_t checkpoint;     /* chosen checkpoint version, -1 none */
+    char **cp_files;        /* owned names of the chosen checkpoint's files */
+    size_t ncp_files;
+} log_listing;
+
+static void listing_free(log_listing *l)
+{
+    free(l->commits);
+    for (size_t i = 0; i < l->ncp_files; i++)
+        free(l->cp_files[i]);
+    free(l->cp_files);
+}
+
+static int log_dir(const char *table, buf *out)
+{
+    buf_clear(out);
+    return buf_printf(out, "%s/_delta_log", table);
+}
+
+/* Lists commits and remembers every checkpoint candidate <= max_version. */
+static int list_log(loch_lake *lake, const char *table, int64_t max_version, log_listing *l)
+{
+    buf dir = BUF_INIT;
+    storage_entry *e = NULL;
+    size_t n = 0;
+    memset(l, 0, sizeof(*l));
+    l->checkpoint = -1;
+    int rc = log_dir(table, &dir);
+    rc = rc ? rc : lake->st->list(lake->st, dir.data, &e, &n);
+    if (rc == LOCH_ENOTFOUND)
+        rc = error_set(LOCH_ENOTFOUND, "table \"%s\" does not exist", table);
+    if (rc < 0)
+        goto cleanup;
+    l->commits = malloc(sizeof(commit_file) * (n + 1));
+    if (!l->commits) {
+        rc = error_set(LOCH_ENOMEM, "out of memory");
+        goto cleanup;
+    }
+    /* Pass 1: commits. Pass 2: the newest complete checkpoint <= max_version. */
+    for (size_t i = 0; i < n; i++) {
+        char kind;
+        int part, parts;
+        int64_t v = log_name_version(e[i].name, &kind, &part, &parts);
+        if (kind == 'j')
+            l->commits[l->ncommits++] = (commit_file){v, e[i].mtime_ms};
+    }
+    for (size_t i = n; i-- > 0;) {
+        char kind;
+        int part = 0, parts = 0;
+        int64_t v = log_name_version(e[i].name, &kind, &part, &parts);
+        if (!kind || kind == 'j' || v > max_version || v < l->checkpoint)
+            continue;
+        if (kind == 'm') {
+            /* A multi-part checkpoint counts only when all its parts are listed. */
+            int found = 0;
+            for (size_t j = 0; j < n; j++) {
+                char k2;
+                int p2, ps2;
+                if (log_name_version(e[j].name, &k2, &p2, &ps2) == v && k2 == 'm' && ps2 == parts)
+                    found++;
+            }
+            if (found != parts)
+                continue;
+        }
+        if (v > l->checkpoint) {
+            for (size_t j = 0; j < l->ncp_files; j++)
+                free(l->cp_files[j]);
+            l->ncp_files = 0;
+            l->checkpoint = v;
+        } else if (kind != 'm') {
+            continue; /* one classic or v2 file per version is enough */
+        } else if (l->ncp_files && !strstr(l->cp_files[0], ".checkpoint.0")) {
+            continue;
+        }
+        char **grown = realloc(l->cp_files, sizeof(char *) * (l->ncp_files + 1));
+        if (!grown) {
+            rc = error_set(LOCH_ENOMEM, "out of memory");
+            goto cleanup;
+        }
+        l->cp_files = grown;
+        l->cp_files[l->ncp_files++] = strdup(e[i].name);
+    }
+cleanup:
+    storage_entries_free(e, n);
+    buf_free(&dir);
+    return rc;
+}
+
+int64_t txlog_latest_version(loch_lake *lake, const char *table)
+{
+    log_listing l;
+    if (list_log(lake, table, INT64_MAX, &l) < 0)
+        return -1;
+    int64_t v = l.ncommits ? l.commits[l.ncommits - 1].version : -1;
+    listing_free(&l);
+    return v;
+}
+
+int txlog_exists(loch_lake *lake, const char *table)
+{
+    return txlog_latest_version(lake, table) >= 0;
+}
+
+typedef struct {
+    snapshot *s;
+    loch_lake *lake;
+    const char *table;
+    int depth;
+} replay_ctx;
+
+static int read_checkpoint_file(replay_ctx *rc, const char *name);
+
+static int replay_json(void *ctx, const char *text, size_t len)
+{
+    replay_ctx *r = ctx;
+    json *obj;
+    log_action act;
+    int rc = json_parse(&r->s->arena, text, len, &obj);
+    if (rc < 0)
+        return rc;
+    const json *side = json_get(obj, "sidecar");
+    if (side && side->type == JSON_OBJECT) {
+        const char *p = json_get_str(side, "path");
+        if (!p || strchr(p, '/') || r->depth > 0)
+            return error_set(LOCH_ECORRUPT, "bad sidecar reference");
+        buf name = BUF_INIT;
+        rc = buf_printf(&name, "_sidecars/%s", p);
+        r->depth++;
+        rc = rc ? rc : read_checkpoint_file(r, name.data);
+        r->depth--;
+        buf_free(&name);
+        return rc;
+    }
+    rc = log_action_from_json(&r->s->arena, obj, &act);
+    return rc ? rc : snapshot_apply(r->s, &act);
+}
+
+static int replay_ndjson(replay_ctx *r, const char *text, size_t len)
+{
+    const char *p = text, *end = text + len;
+    int rc = 0;
+    while (rc == 0 && p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *e = nl ? nl : end;
+        size_t n = (size_t)(e - p);
+        while (n && (p[n - 1] == '\r' || p[n - 1] == ' '))
+            n--;
+        if (n)
+            rc = replay_json(r, p, n);
+        p = e + 1;
+    }
+    return rc;
+}
+
+static int read_checkpoint_file(replay_ctx *r, const char *name)
+{
+    buf path = BUF_INIT, local = BUF_INIT, data = BUF_INIT;
+    int rc = buf_printf(&path, "%s/_delta_log/%s", r->table, name);
+    if (rc < 0)
+        goto cleanup;
+    size_t n = strlen(name);
+    if (n > 5 && strcmp(name + n - 5, ".json") == 0) {
+        rc = r->lake->st->get(r->lake->st, path.data, &data);
+        rc = rc ? rc : replay_ndjson(r, data.data, data.len);
+    } else {
+        rc = r->lake->st->local_path(r->lake->st, path.data, &local);
+        rc = rc ? rc : compute_read_actions(r->lake->cp, local.data, replay_json, r);
+    }
+    if (rc < 0)
+        error_prefix("checkpoint %s: ", path.data);
+cleanup:
+    buf_free(&path);
+    buf_free(&local);
+    buf_free(&data);
+    return rc;
+}
+
+static int replay_commit(replay_ctx *r, int64_t version)
+{
+    buf path = BUF_INIT, data = BUF_INIT;
+    char name[32];
+    log_commit_name(version, name);
+    int rc = buf_printf(&path, "%s/_delta_log/%s", r->table, name);
+    rc = rc ? rc : r->lake->st->get(r->lake->st, path.data, &data);
+    rc = rc ? rc : replay_ndjson(r, data.data, data.len);
+    if (rc < 0)
+        error_prefix("table \"%s\" version %lld: ", r->table, (long long)version);
+    buf_free(&path);
+    buf_free(&data);
+    return rc;
+}
+
+static int pick_version(const char *table, const log_listing *l, const txlog_at *at, size_t *index)
+{
+    if (!l->ncommits)
+        return error_set(LOCH_ENOTFOUND, "table \"%s\" does not exist (empty _delta_log)", table);
+    if (at->has_timestamp) {
+        char when[32];
+        iso8601_format_ms(at->timestamp_ms, when);
+        for (size_t i = l->ncommits; i-- > 0;) {
+            if (l->commits[i].mtime_ms <= at->timestamp_ms) {
+                *index = i;
+                return 0;
+            }
+        }
+        char first[32];
+        iso8601_format_ms(l->commits[0].mtime_ms, first);
+        return error_set(LOCH_ENOTFOUND, "table \"%s\" has no version at or before %s (the oldest, "
+                         "version %lld, is from %s)", table, when, (long long)l->commits[0].version, first);
+    }
+    int64_t want = at->version >= 0 ? at->version : l->commits[l->ncommits - 1].version;
+    for (size_t i = l->ncommits; i-- > 0;) {
+        if (l->commits[i].version == want) {
+            *index = i;
+            return 0;
+        }
+    }
+    return error_set(LOCH_ENOTFOUND, "table \"%s\" has no version %lld (latest is %lld)", table,
+                     (long long)want, (long long)l->commits[l->ncommits - 1].version);
+}
+
+int txlog_load(loch_lake *lake, const char *table, const txlog_at *at, snapshot **out)
+{
+    log_listing l;
+    size_t idx = 0;
+    snapshot *s = calloc(1, sizeof(*s));
+    *out = NULL;
+    if (!s)
+        return error_set(LOCH_ENOMEM, "out of memory");
+    snapshot_init(s);
+    int rc = list_log(lake, table, at->has_timestamp || at->version < 0 ? INT64_MAX : at->version, &l);
+    rc = rc ? rc : pick_version(table, &l, at, &idx);
+    if (rc < 0)
+        goto cleanup;
+    int64_t target = l.commits[idx].version;
+    if (l.checkpoint > target) {
+        /* Chosen before the target was known (timestamp travel): list again. */
+        listing_free(&l);
+        if ((rc = list_log(lake, table, target, &l)) < 0 || (rc = pick_version(table, &l, &(txlog_at){target, 0, 0}, &idx)) < 0)
+            goto cleanup;
+    }
+    replay_ctx r = {s, lake, table, 0};
+    for (size_t i = 0; rc == 0 && i < l.ncp_files; i++)
+        rc = read_checkpoint_file(&r, l.cp_files[i]);
+    int64_t next = l.checkpoint + 1;
+    for (size_t i = 0; rc == 0 && i <= idx; i++) {
+        int64_t v = l.commits[i].version;
+        if (v < next)
+            continue;
+        if (v != next)
+            rc = error_set(LOCH_ECORRUPT, "table \"%s\": commit %lld is missing from the log "
+                           "(found %lld next)", table, (long long)next, (long long)v);
+        else
+            rc = replay_commit(&r, v);
+        next = v + 1;
+    }
+    if (rc == 0 && next <= target)
+        rc = error_set(LOCH_ENOTFOUND, "table \"%s\": version %lld is no longer in the log",
+                       table, (long long)target);
+    if (rc == 0 && (rc = snapshot_finish(s, target)) < 0)
+        error_prefix("table \"%s\" version %lld: ", table, (long long)target);
+    s->timestamp_ms = l.commits[idx].mtime_ms;
+cleanup:
+    listing_free(&l);
+    if (rc < 0) {
+        txlog_snapshot_free(s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+void txlog_snapshot_free(snapshot *s)
+{
+    if (!s)
+        return;
+    snapshot_free(s);
+    free(s);
+}
+
+/* ---- committing ------------------------------------------------------------------- */
+
+void txlog_commit_init(txlog_commit *c, const char *table, const char *operation, int64_t read_version)
+{
+    memset(c, 0, sizeof(*c));
+    c->table = table;
+    c->operation = operation;
+    c->read_version = read_version;
+    c->blind_append = 1;
+}
+
+void txlog_commit_free(txlog_commit *c)
+{
+    buf_free(&c->params);
+    buf_free(&c->actions);
+}
+
+/* Reads winning commit v and decides whether ours may still go in after it. */
+static int check_conflict(loch_lake *lake, const txlog_commit *c, int64_t v)
+{
+    arena a = ARENA_INIT;
+    buf path = BUF_INIT, data = BUF_INIT;
+    char name[32];
+    log_commit_name(v, name);
+    int rc = buf_printf(&path, "%s/_delta_log/%s", c->table, name);
+    rc = rc ? rc : lake->st->get(lake->st, path.data, &data);
+    const char *p = data.data, *end = data.data + data.len;
+    while (rc == 0 && p && p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *e = nl ? nl : end;
+        log_action act;
+        if ((rc = log_parse_action(&a, p, (size_t)(e - p), &act)) < 0)
+            break;
+        if (act.kind == LOG_METADATA || act.kind == LOG_PROTOCOL)
+            rc = error_set(LOCH_ECONFLICT, "table \"%s\" changed its %s in concurrent version %lld",
+                           c->table, act.kind == LOG_METADATA ? "schema or properties" : "protocol",
+                           (long long)v);
+        else if (c->changes_metadata && (act.kind == LOG_ADD || act.kind == LOG_REMOVE))
+            rc = error_set(LOCH_ECONFLICT, "table \"%s\" was written by concurrent version %lld "
+                           "while this %s was changing it", c->table, (long long)v, c->operation);
+        else if (!c->blind_append && (act.kind == LOG_ADD || act.kind == LOG_REMOVE) &&
+                 act.u.file.data_change)
+            rc = error_set(LOCH_ECONFLICT, "table \"%s\": concurrent version %lld changed data this "
+                           "%s read", c->table, (long long)v, c->operation);
+        p = e + 1;
+    }
+    arena_free(&a);
+    buf_free(&path);
+    buf_free(&data);
+    return rc;
+}
+
+static void backoff(int attempt)
+{
+    unsigned cap = attempt < 7 ? 1u << attempt : 128; /* ms */
+    unsigned ms = 1 + (unsigned)rand() % cap;
+    struct timespec ts = {0, (long)ms * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static int64_t property_i64(const snapshot *s, const char *key, int64_t dflt)
+{
+    const char *v = snapshot_property(s, key);
+    return v && *v ? strtoll(v, NULL, 10) : dflt;
+}
+
+static void post_commit(loch_lake *lake, const txlog_commit *c, int64_t version);
+
+int txlog_commit_run(loch_lake *lake, txlog_commit *c, int64_t *version)
+{
+    buf text = BUF_INIT, path = BUF_INIT;
+    int rc = 0;
+    int64_t v = c->read_version + 1;
+    srand((unsigned)(time_mono() * 1e6) ^ (unsigned)getpid());
+    for (int attempt = 0;; attempt++) {
+        char name[32], metrics[160];
+        log_commit_name(v, name);
+        snprintf(metrics, sizeof(metrics), "{\"numFiles\":\"%lld\",\"numOutputRows\":\"%lld\"}",
+                 (long long)c->files_written, (long long)c->rows_written);
+        buf_clear(&text);
+        buf_clear(&path);
+        /* operationParameters stays what the operation said; readVersion and
+         * isBlindAppend belong to commitInfo, so splice them after the object. */
+        rc = log_write_commit_info(&text, time_now_ms(), c->operation, c->params.len ? c->params.data : "{}", metrics);
+        if (rc == 0 && text.len > 3) {
+            text.len -= 3; /* drop "}}\n" to append commitInfo fields */
+            rc = buf_printf(&text, ",\"readVersion\":%lld,\"isBlindAppend\":%s}}\n", (long long)(v - 1),
+                            c->blind_append ? "true" : "false");
+        }
+        rc = rc ? rc : buf_put(&text, c->actions.data ? c->actions.data : "", c->actions.len);
+        rc = rc ? rc : buf_printf(&path, "%s/_delta_log/%s", c->table, name);
+        if (rc < 0)
+            break;
+        rc = lake->st->put_if_absent(lake->st, path.data, text.data, text.len);
+        if (rc != LOCH_EEXISTS)
+            break;
+        if (c->read_version < 0) {
+            rc = error_set(LOCH_EEXISTS, "table \"%s\" already exists (created concurrently)", c->table);
+            break;
+        }
+        if (attempt >= COMMIT_RETRIES) {
+            rc = error_set(LOCH_ECONFLICT, "table \"%s\": gave up after %d lost commit races",
+                           c->table, attempt);
+            break;
+        }
+        int64_t latest = txlog_latest_version(lake, c->table);
+        for (int64_t w = v; rc != 0 && w <= latest; w++)
+            if ((rc = check_conflict(lake, c, w)) == 0)
+                rc = LOCH_EEXISTS;
+        if (rc != LOCH_EEXISTS)
+            break;
+        v = latest + 1;
+        backoff(attempt);
+    }
+    if (rc == 0) {
+        *version = v;
+        post_commit(lake, c, v);
+    } else if (rc != LOCH_ECONFLICT && rc != LOCH_EEXISTS) {
+        error_prefix("commit of table \"%s\" version %lld failed: ", c->table, (long long)v);
+    }
+    buf_free(&text);
+    buf_free(&path);
+    return rc;
+}
+
+/* ---- checkpoints and log cleanup ---------------------------------------------------- */
+
+static int write_checkpoint_rows(const snapshot *s, buf *out)
+{
+    int64_t keep_after = time_now_ms() - 7LL * 24 * 3600 * 1000; /* deletedFileRetentionDuration */
+    int rc = log_write_protocol(out, &s->protocol);
+    rc = rc ? rc : log_write_metadata(out, &s->metadata);
+    for (size_t i = 0; rc == 0 && i < s->file_count; i++)
+        rc = log_write_add(out, &s->files[i]);
+    for (size_t i = 0; rc == 0 && i < s->tombstone_count; i++)
+        if (s->tombstones[i].deletion_timestamp > keep_after)
+            rc = log_write_remove(out, &s->tombstones[i]);
+    for (size_t i = 0; rc == 0 && i < s->txn_count; i++)
+        rc = log_write_txn(out, &s->txns[i]);
+    return rc;
+}
+
+int txlog_checkpoint(loch_lake *lake, const char *table, const snapshot *s)
+{
+    buf rows = BUF_INIT, tmp_json = BUF_INIT, tmp_pq = BUF_INIT, local_json = BUF_INIT,
+        local_pq = BUF_INIT, data = BUF_INIT, name = BUF_INIT, last = BUF_INIT;
+    char id[37];
+    uuid_v4(id);
+    int rc = write_checkpoint_rows(s, &rows);
+    rc = rc ? rc : buf_printf(&tmp_json, "%s/_delta_log/.tmp-%s.ndjson", table, id);
+    rc = rc ? rc : buf_printf(&tmp_pq, "%s/_delta_log/.tmp-%s.parquet", table, id);
+    rc = rc ? rc : buf_printf(&name, "%s/_delta_log/%020lld.checkpoint.parquet", table, (long long)s->version);
+    rc = rc ? rc : lake->st->put(lake->st, tmp_json.data, rows.data, rows.len);
+    rc = rc ? rc : lake->st->local_path(lake->st, tmp_json.data, &local_json);
+    rc = rc ? rc : lake->st->local_path(lake->st, tmp_pq.data, &local_pq);
+    rc = rc ? rc : compute_write_checkpoint(lake->cp, local_json.data, local_pq.data);
+    rc = rc ? rc : lake->st->get(lake->st, tmp_pq.data, &data);
+    rc = rc ? rc : lake->st->put(lake->st, name.data, data.data, data.len);
+    if (rc == 0) {
+        size_t actions = 2 + s->file_count + s->txn_count;
+        rc = buf_printf(&last, "{\"version\":%lld,\"size\":%zu,\"sizeInBytes\":%zu,\"numOfAddFiles\":%zu}",
+                        (long long)s->version, actions, data.len, s->file_count);
+        buf_clear(&name);
+        rc = rc ? rc : buf_printf(&name, "%s/_delta_log/_last_checkpoint", table);
+        rc = rc ? rc : lake->st->put(lake->st, name.data, last.data, last.len);
+    }
+    if (rc < 0)
+        error_prefix("checkpoint of table \"%s\" at version %lld: ", table, (long long)s->version);
+    lake->st->remove(lake->st, tmp_json.data);
+    lake->st->remove(lake->st, tmp_pq.data);
+    buf_free(&rows);
+    buf_free(&tmp_json);
+    buf_free(&tmp_pq);
+    buf_free(&local_json);
+    buf_free(&local_pq);
+    buf_free(&data);
+    buf_free(&name);
+    buf_free(&last);
+    return rc;
+}
+
+/* "interval 30 days" (Delta's CalendarInterval text) to milliseconds; dflt if unreadable. */
+static int64_t interval_ms(const char *text, int64_t dflt)
+{
+    long long n;
+    char unit[16];
+    if (!text || sscanf(text, "interval %lld %15s", &n, unit) != 2)
+        return dflt;
+    int64_t ms = !strncmp(unit, "week", 4) ? 7LL * 86400000 : !strncmp(unit, "day", 3) ? 86400000LL
+               : !strncmp(unit, "hour", 4) ? 3600000LL : !strncmp(unit, "minute", 6) ? 60000LL
+               : !strncmp(unit, "second", 6) ? 1000LL : 0;
+    return ms ? n * ms : dflt;
+}
+
+/* Deletes commits and checkpoints older than the retention period, keeping the newest
+ * checkpoint at or before the cutoff and everything after it, so every retained
+ * version stays readable (PROTOCOL.md "Metadata Cleanup"). */
+static int cleanup_log(loch_lake *lake, const char *table, const snapshot *s)
+{
+    const char *enabled = snapshot_property(s, "delta.enableExpiredLogCleanup");
+    if (enabled && strcmp(enabled, "false") == 0)
+        return 0;
+    int64_t cutoff = time_now_ms() - interval_ms(snapshot_property(s, "delta.logRetentionDuration"),
+                                                 30LL * 86400000);
+    buf dir = BUF_INIT, path = BUF_INIT;
+    storage_entry *e = NULL;
+    size_t n = 0;
+    int64_t keep_from = -1;
+    int rc = log_dir(table, &dir);
+    rc = rc ? rc : lake->st->list(lake->st, dir.data, &e, &n);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        char kind;
+        int part, parts;
+        int64_t v = log_name_version(e[i].name, &kind, &part, &parts);
+        if (kind == 'c' && e[i].mtime_ms <= cutoff && v > keep_from)
+            keep_from = v;
+    }
+    for (size_t i = 0; rc == 0 && keep_from > 0 && i < n; i++) {
+        char kind;
+        int part, parts;
+        int64_t v = log_name_version(e[i].name, &kind, &part, &parts);
+        if (!kind || v >= keep_from || e[i].mtime_ms > cutoff)
+            continue;
+        buf_clear(&path);
+        rc = buf_printf(&path, "%s/%s", dir.data, e[i].name);
+        rc = rc ? rc : lake->st->remove(lake->st, path.data);
+    }
+    storage_entries_free(e, n);
+    buf_free(&dir);
+    buf_free(&path);
+    return rc;
+}
+
+static void post_commit(loch_lake *lake, const txlog_commit *c, int64_t version)
+{
+    snapshot *s = NULL;
+    txlog_at at = {version, 0, 0};
+    int64_t interval = c->base ? property_i64(c->base, "delta.checkpointInterval", 100) : 100;
+    if (interval <= 0 || version == 0 || version % interval != 0 ||
+        (c->base && snapshot_property(c->base, "delta.checkpointPolicy")))
+        return;
+    /* Hooks never fail the commit, which is already durable; they report and move on. */
+    if (txlog_load(lake, c->table, &at, &s) < 0 || txlog_checkpoint(lake, c->table, s) < 0 ||
+        cleanup_log(lake, c->table, s) < 0)
+        fprintf(stderr, "loch: warning: %s\n", loch_error_last());
+    txlog_snapshot_free(s);
+}

@@ -1,0 +1,87 @@
+/*
+ * ops/write.c - what every write shares: naming and writing data files, their add
+ * actions with stats, and the schema a new table gets.
+ *
+ * A data file is durable (fsynced, with its directory) before the commit that names
+ * it is attempted, so a commit never points at bytes that a crash could lose. Files
+ * whose commit fails are deleted; a crash in between leaves an unreferenced file,
+ * which readers never see (they only read files the log names).
+ */
+#include "ops/ops.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "util/misc.h"
+
+int table_name_check(const char *name)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n > 128)
+        return error_set(LOCH_EINVALID, "table names are 1 to 128 characters");
+    if (name[0] == '_' || name[0] == '.' || name[0] == '-')
+        return error_set(LOCH_EINVALID, "table name \"%s\" may not start with '%c'", name, name[0]);
+    for (size_t i = 0; i < n; i++)
+        if (!(islower((unsigned char)name[i]) || isdigit((unsigned char)name[i]) || name[i] == '_' || name[i] == '-'))
+            return error_set(LOCH_EINVALID, "table name \"%s\": use lowercase letters, digits, '_' and '-'", name);
+    return 0;
+}
+
+int write_schema_string(const compute_column *cols, size_t n, buf *out)
+{
+    int rc = buf_puts(out, "{\"type\":\"struct\",\"fields\":[");
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        rc = (i ? buf_putc(out, ',') : 0) || buf_puts(out, "{\"name\":") || buf_put_json_str(out, cols[i].name) ||
+             buf_printf(out, ",\"type\":%s,\"nullable\":true,\"metadata\":{}}", cols[i].delta_type) ? LOCH_ENOMEM : 0;
+    }
+    return rc ? rc : buf_puts(out, "]}");
+}
+
+int write_data_file(loch_lake *lake, txlog_commit *c, const char *select_sql, const compute_column *cols,
+                    size_t ncols)
+{
+    buf rel = BUF_INIT, local = BUF_INIT, sql = BUF_INIT, stats = BUF_INIT;
+    char id[37], name[96];
+    int64_t rows = 0, counted = 0;
+    struct stat sb;
+    uuid_v4(id);
+    snprintf(name, sizeof(name), "part-00000-%s-c000.snappy.parquet", id);
+    int rc = buf_printf(&rel, "%s/%s", c->table, name);
+    rc = rc ? rc : lake->st->mkdirs(lake->st, c->table);
+    rc = rc ? rc : lake->st->local_path(lake->st, rel.data, &local);
+    rc = rc ? rc : buf_puts(&sql, "SELECT ");
+    for (size_t i = 0; rc == 0 && i < ncols; i++)
+        rc = (i ? buf_puts(&sql, ", ") : 0) || buf_puts(&sql, cols[i].write_expr) || buf_puts(&sql, " AS ") ||
+             buf_put_sql_ident(&sql, cols[i].name) ? LOCH_ENOMEM : 0;
+    rc = rc ? rc : buf_printf(&sql, " FROM (%s)", select_sql);
+    rc = rc ? rc : compute_write_parquet(lake->cp, sql.data, local.data, &rows);
+    if (rc < 0)
+        goto cleanup;
+    if (rows == 0) {
+        lake->st->remove(lake->st, rel.data);
+        goto cleanup;
+    }
+    rc = lake->st->sync(lake->st, rel.data);
+    rc = rc ? rc : compute_parquet_stats(lake->cp, local.data, cols, ncols, &stats, &counted);
+    if (rc == 0 && stat(local.data, &sb) < 0)
+        rc = error_errno(errno, "stat", local.data);
+    if (rc < 0)
+        goto cleanup;
+    log_file f = {.path = name, .size = sb.st_size, .modification_time = time_now_ms(),
+                  .data_change = true, .stats = stats.data, .dv = {.offset = -1}};
+    rc = log_write_add(&c->actions, &f);
+    c->rows_written += rows;
+    c->files_written++;
+cleanup:
+    if (rc < 0 && rel.data)
+        lake->st->remove(lake->st, rel.data);
+    buf_free(&rel);
+    buf_free(&local);
+    buf_free(&sql);
+    buf_free(&stats);
+    return rc;
+}

@@ -1,0 +1,50 @@
+"""Shared fixtures: the loch binary, a fresh lake per test, and a runner.
+
+LOCH_BIN points at the binary under test (the Makefile sets it; the sanitizer build
+can be tested by pointing it at build-san/loch).
+"""
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+LOCH = os.environ.get("LOCH_BIN", str(ROOT / "build" / "loch"))
+TOOLS = os.environ.get("LOCH_TOOLS", str(ROOT / "build" / "tests"))
+
+
+class Lake:
+    def __init__(self, path: Path):
+        self.path = path
+
+    def run(self, *args, input=None, check=True, env=None, timeout=300):
+        e = dict(os.environ, LOCH_LAKE=str(self.path))
+        e.pop("LOCH_FAULT", None)
+        if env:
+            e.update(env)
+        p = subprocess.run([LOCH, *args], input=input, capture_output=True, text=True, env=e, timeout=timeout)
+        if check and p.returncode != 0:
+            raise AssertionError(f"loch {' '.join(args)} failed ({p.returncode}):\n{p.stderr}")
+        return p
+
+    def sql(self, q, *args, **kw):
+        return self.run("sql", q, *args, **kw)
+
+    def csv(self, q):
+        """Rows of a query as lists of strings (header dropped)."""
+        out = self.sql(q, "-f", "csv").stdout.strip().splitlines()
+        return [line.split(",") for line in out[1:]]
+
+    def scalar(self, q):
+        return self.csv(q)[0][0]
+
+    def table(self, name):
+        return self.path / name
+
+
+@pytest.fixture
+def lake(tmp_path):
+    lk = Lake(tmp_path / "lake")
+    lk.run("init")
+    return lk

@@ -1,0 +1,111 @@
+/*
+ * tests/unit/test_util.c - buffers, JSON, time parsing, URI coding, the string map.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "test.h"
+#include "util/buf.h"
+#include "util/json.h"
+#include "util/misc.h"
+#include "util/strmap.h"
+
+static void test_json_values(void)
+{
+    arena a = ARENA_INIT;
+    json *v = NULL;
+    const char *text = "{\"a\":1,\"b\":[true,false,null],\"c\":\"x\\u00e9\\ud83d\\ude00\\n\",\"d\":-2.5e3,"
+                       "\"big\":12345678901234567890}";
+    CHECK_OK(json_parse(&a, text, strlen(text), &v));
+    CHECK(json_get_i64(v, "a", 0) == 1);
+    CHECK(json_get(v, "b")->len == 3);
+    CHECK_STR(json_get_str(v, "c"), "x\xc3\xa9\xf0\x9f\x98\x80\n");
+    CHECK(json_get(v, "d")->num == -2500.0 && !json_get(v, "d")->is_int);
+    CHECK(!json_get(v, "big")->is_int);
+    buf out = BUF_INIT;
+    CHECK_OK(json_write(&out, json_get(v, "b")));
+    CHECK_STR(out.data, "[true,false,null]");
+    buf_free(&out);
+    arena_free(&a);
+}
+
+static void test_json_rejects(void)
+{
+    static const char *bad[] = {"", "{", "{\"a\":}", "[1,]", "01", "\"\\x\"", "\"a", "{\"a\" 1}", "tru",
+                                "[1] x", "\"\\ud800\"", "1.", "-", "\"\x01\""};
+    arena a = ARENA_INIT;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        json *v;
+        int rc = json_parse(&a, bad[i], strlen(bad[i]), &v);
+        CHECK(rc == LOCH_ECORRUPT);
+    }
+    /* nesting deeper than the cap is refused, not a stack overflow */
+    char deep[1000];
+    memset(deep, '[', sizeof(deep));
+    json *v;
+    CHECK(json_parse(&a, deep, sizeof(deep), &v) == LOCH_ECORRUPT);
+    arena_free(&a);
+}
+
+static void test_iso8601(void)
+{
+    int64_t ms = 0;
+    CHECK_OK(iso8601_parse_ms("1970-01-01T00:00:00Z", &ms));
+    CHECK(ms == 0);
+    CHECK_OK(iso8601_parse_ms("2026-11-21T10:00:00Z", &ms));
+    CHECK(ms == 1795255200000LL);
+    CHECK_OK(iso8601_parse_ms("2026-11-21T12:00:00+02:00", &ms));
+    CHECK(ms == 1795255200000LL);
+    CHECK_OK(iso8601_parse_ms("2026-11-21", &ms));
+    CHECK(ms == 1795219200000LL);
+    CHECK_OK(iso8601_parse_ms("2026-11-21 10:00:00.250", &ms));
+    CHECK(ms == 1795255200250LL);
+    CHECK(iso8601_parse_ms("2026-13-01", &ms) == LOCH_EINVALID);
+    CHECK(iso8601_parse_ms("yesterday", &ms) == LOCH_EINVALID);
+    char s[32];
+    iso8601_format_ms(1795255200250LL, s);
+    CHECK_STR(s, "2026-11-21T10:00:00.250Z");
+}
+
+static void test_uri(void)
+{
+    char s[] = "a%20b/c%3Dd";
+    CHECK_OK(uri_decode(s));
+    CHECK_STR(s, "a b/c=d");
+    char bad[] = "x%zz";
+    CHECK(uri_decode(bad) == LOCH_ECORRUPT);
+    char *e = uri_encode_path("p=a b/x%.parquet");
+    CHECK_STR(e, "p=a%20b/x%25.parquet");
+    free(e);
+}
+
+static void test_strmap(void)
+{
+    strmap m = STRMAP_INIT;
+    char keys[1000][16];
+    for (int i = 0; i < 1000; i++) {
+        snprintf(keys[i], sizeof(keys[i]), "k%d", i);
+        CHECK_OK(strmap_put(&m, keys[i], (size_t)i));
+    }
+    for (int i = 0; i < 1000; i += 2)
+        CHECK(strmap_del(&m, keys[i]));
+    size_t v = 0;
+    CHECK(!strmap_get(&m, "k10", &v));
+    CHECK(strmap_get(&m, "k11", &v) && v == 11);
+    CHECK(m.count == 500);
+    strmap_free(&m);
+}
+
+static void test_buf_cap(void)
+{
+    buf b = BUF_INIT;
+    b.cap = 8;
+    CHECK_OK(buf_puts(&b, "12345678"));
+    CHECK(buf_putc(&b, 'x') == LOCH_EINVALID);
+    buf_free(&b);
+    CHECK_OK(buf_put_sql_str(&b, "it's"));
+    CHECK_STR(b.data, "'it''s'");
+    buf_free(&b);
+}
+
+TEST_MAIN(T(test_json_values), T(test_json_rejects), T(test_iso8601), T(test_uri), T(test_strmap), T(test_buf_cap))
