@@ -30,6 +30,10 @@
 struct compute {
     duckdb_database db;
     duckdb_connection conn;
+    /* A second connection for reads loch does while the first is binding a user query
+     * (checkpoints are read from inside the table-name resolver); using the busy
+     * connection there would deadlock. */
+    duckdb_connection side;
     compute_resolver resolver;
     void *ctx;
 };
@@ -123,7 +127,7 @@ int compute_open(compute **out, const compute_options *opts, compute_resolver re
         rc = error_set(LOCH_ERROR, "cannot start the SQL engine: %s", err ? err : "?");
         goto cleanup;
     }
-    if (duckdb_connect(c->db, &c->conn) == DuckDBError) {
+    if (duckdb_connect(c->db, &c->conn) == DuckDBError || duckdb_connect(c->db, &c->side) == DuckDBError) {
         rc = error_set(LOCH_ERROR, "cannot connect to the SQL engine");
         goto cleanup;
     }
@@ -147,6 +151,8 @@ void compute_free(compute *c)
         return;
     if (c->conn)
         duckdb_disconnect(&c->conn);
+    if (c->side)
+        duckdb_disconnect(&c->side);
     if (c->db)
         duckdb_close(&c->db);
     free(c);
@@ -583,7 +589,7 @@ int compute_read_actions(compute *c, const char *path, int (*fn)(void *ctx, cons
              buf_put_sql_str(&sql, path) || buf_puts(&sql, ") t") ? LOCH_ENOMEM : 0;
     if (rc)
         goto cleanup;
-    if (duckdb_query(c->conn, sql.data, &res) == DuckDBError) {
+    if (duckdb_query(c->side, sql.data, &res) == DuckDBError) {
         rc = engine_error(duckdb_result_error(&res));
         duckdb_destroy_result(&res);
         goto cleanup;

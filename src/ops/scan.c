@@ -155,7 +155,8 @@ static int scan_branch(loch_lake *lake, const char *table, const snapshot *s, co
     rc = rc ? rc : partition_columns(s, files[0], sql);
     rc = rc ? rc : buf_puts(sql, " FROM read_parquet(");
     rc = rc ? rc : file_list(lake, table, files, n, sql);
-    rc = rc ? rc : buf_printf(sql, "%s%s)", n > 1 ? ", union_by_name=true" : "",
+    /* Partition values come from the log, never from k=v paths. */
+    rc = rc ? rc : buf_printf(sql, ", hive_partitioning=false%s%s)", n > 1 ? ", union_by_name=true" : "",
                               dv ? ", file_row_number=true" : "");
     if (rc == 0 && dv && (rc = load_dv(lake, table, dv, &rows)) == 0 && rows.count) {
         rc = buf_puts(sql, " WHERE file_row_number NOT IN (SELECT unnest([");

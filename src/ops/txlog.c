@@ -404,8 +404,10 @@ int txlog_commit_run(loch_lake *lake, txlog_commit *c, int64_t *version)
         rc = log_write_commit_info(&text, time_now_ms(), c->operation, c->params.len ? c->params.data : "{}", metrics);
         if (rc == 0 && text.len > 3) {
             text.len -= 3; /* drop "}}\n" to append commitInfo fields */
-            rc = buf_printf(&text, ",\"readVersion\":%lld,\"isBlindAppend\":%s}}\n", (long long)(v - 1),
-                            c->blind_append ? "true" : "false");
+            /* readVersion is unsigned for delta-rs: a new table has none. */
+            if (v > 0)
+                rc = buf_printf(&text, ",\"readVersion\":%lld", (long long)(v - 1));
+            rc = rc ? rc : buf_printf(&text, ",\"isBlindAppend\":%s}}\n", c->blind_append ? "true" : "false");
         }
         rc = rc ? rc : buf_put(&text, c->actions.data ? c->actions.data : "", c->actions.len);
         rc = rc ? rc : buf_printf(&path, "%s/_delta_log/%s", c->table, name);
