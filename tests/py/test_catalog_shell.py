@@ -1,0 +1,41 @@
+"""The catalog is an index only, and the interactive shell."""
+import sqlite3
+
+
+def test_catalog_is_rebuilt(lake):
+    lake.sql("CREATE TABLE a AS SELECT range AS i FROM range(10); CREATE TABLE b (x VARCHAR)")
+    cat = lake.path / "_loch" / "catalog.sqlite"
+    before = lake.run("tables", "-f", "csv").stdout
+    assert cat.exists()
+    for f in lake.path.joinpath("_loch").glob("catalog.sqlite*"):
+        f.unlink()
+    assert lake.run("tables", "-f", "csv").stdout == before
+    assert lake.scalar("SELECT count(*) FROM a") == "10"
+    rows = sqlite3.connect(cat).execute("SELECT name, version, rows FROM tables ORDER BY name").fetchall()
+    assert rows == [("a", 0, 10), ("b", 0, 0)]
+    # a catalog that is behind the log is refreshed, never believed
+    lake.sql("INSERT INTO b VALUES ('x')")
+    con = sqlite3.connect(cat)
+    con.execute("UPDATE tables SET rows = 999, version = 0 WHERE name = 'b'")
+    con.commit()
+    assert "b,1,1,1," in lake.run("tables", "-f", "csv").stdout
+    # a corrupt catalog file does not stop queries
+    for f in lake.path.joinpath("_loch").glob("catalog.sqlite*"):
+        f.unlink()
+    cat.write_bytes(b"not a database" * 100)
+    p = lake.sql("SELECT count(*) FROM a", "-f", "csv")
+    assert p.stdout.splitlines()[1] == "10"
+
+
+def test_shell_dot_commands(lake):
+    lake.sql("CREATE TABLE t AS SELECT 1 AS x")
+    script = ".mode csv\n.tables\nSELECT x + 1\n  AS y FROM t;\n.schema t\n.timer on\nSELECT 42 AS z;\n.help\n.quit\n"
+    p = lake.run("shell", input=script)
+    out = p.stdout
+    assert "y\n2\n" in out
+    assert "t,0,1,1," in out
+    assert "x,integer,INTEGER,true,false" in out
+    assert "Run Time:" in out and "z\n42\n" in out
+    assert ".tables" in out  # help text
+    p = lake.run("shell", input="SELECT * FROM nope;\nSELECT 1 AS ok;\n")
+    assert "Error:" in p.stderr and "ok" in p.stdout
