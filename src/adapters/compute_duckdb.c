@@ -428,7 +428,9 @@ int compute_describe(compute *c, const char *select_sql, compute_column **cols, 
         duckdb_logical_type lt = duckdb_prepared_statement_column_logical_type(ps, i);
         bool cast = false;
         buf_clear(&t);
-        v[i].name = strdup(duckdb_prepared_statement_column_name(ps, i));
+        const char *name = duckdb_prepared_statement_column_name(ps, i); /* ours to free */
+        v[i].name = strdup(name ? name : "");
+        duckdb_free((void *)name);
         rc = delta_type(lt, &t, &cast, &v[i].ntz, 0);
         duckdb_destroy_logical_type(&lt);
         if (rc < 0) {

@@ -1,0 +1,10 @@
+build-san/obj/cli/shell.o: cli/shell.c cli/shell.h cli/format.h \
+ include/loch/loch.h include/loch/errors.h include/loch/lake.h \
+ include/loch/query.h include/loch/table.h
+cli/shell.h:
+cli/format.h:
+include/loch/loch.h:
+include/loch/errors.h:
+include/loch/lake.h:
+include/loch/query.h:
+include/loch/table.h:
