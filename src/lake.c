@@ -66,6 +66,7 @@ void loch_lake_free(loch_lake *lake)
     if (!lake)
         return;
     scan_unpin(lake);
+    txlog_forget(lake, NULL);
     compute_free(lake->cp);
     catalog_free(lake->cat);
     if (lake->st)

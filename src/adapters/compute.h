@@ -72,11 +72,10 @@ typedef struct {
 int compute_describe(compute *c, const char *select_sql, compute_column **cols, size_t *count);
 void compute_columns_free(compute_column *cols, size_t count);
 
-/* Writes select_sql's rows to a Parquet file at an absolute local path; *rows = count. */
-int compute_write_parquet(compute *c, const char *select_sql, const char *path, int64_t *rows);
-/* Delta `stats` JSON for a Parquet file written by compute_write_parquet. */
-int compute_parquet_stats(compute *c, const char *path, const compute_column *cols,
-                          size_t count, buf *stats, int64_t *rows);
+/* Writes select_sql's rows (whose columns are cols) to a Parquet file at an absolute
+ * local path; returns the row count, the file size and the Delta `stats` JSON. */
+int compute_write_parquet(compute *c, const char *select_sql, const char *path, const compute_column *cols,
+                          size_t ncols, int64_t *rows, int64_t *size, buf *stats);
 /* Reads a Parquet checkpoint (or sidecar) file: calls fn once per row with the row as a
  * JSON object text {"add":...,"remove":null,...}. */
 int compute_read_actions(compute *c, const char *path, int (*fn)(void *ctx, const char *json, size_t len),

@@ -467,22 +467,9 @@ void compute_columns_free(compute_column *cols, size_t count)
 
 /* ---- Parquet in and out ----------------------------------------------------------- */
 
-int compute_write_parquet(compute *c, const char *select_sql, const char *path, int64_t *rows)
-{
-    buf sql = BUF_INIT;
-    compute_result *r = NULL;
-    int rc = buf_printf(&sql, "COPY (%s) TO ", select_sql);
-    rc = rc ? rc : buf_put_sql_str(&sql, path);
-    rc = rc ? rc : buf_puts(&sql, " (FORMAT parquet, COMPRESSION snappy)");
-    rc = rc ? rc : compute_query(c, sql.data, &r);
-    if (rc == 0)
-        *rows = compute_result_i64(r, 0, 0);
-    compute_result_free(r);
-    buf_free(&sql);
-    return rc;
-}
-
-/* Columns whose Parquet min/max loch copies into Delta stats, by Delta type. */
+/* Columns whose min/max loch copies into Delta stats, by Delta type. Timestamps are
+ * left out: Delta wants them truncated to milliseconds, which would make a max that
+ * is not an upper bound. */
 static bool has_min_max(const char *dtype)
 {
     static const char *ok[] = {"\"byte\"", "\"short\"", "\"integer\"", "\"long\"", "\"float\"",
@@ -493,17 +480,7 @@ static bool has_min_max(const char *dtype)
     return strncmp(dtype, "\"decimal(", 9) == 0;
 }
 
-static const char *duck_of(const char *dtype)
-{
-    static const struct { const char *d, *k; } m[] = {
-        {"\"byte\"", "TINYINT"}, {"\"short\"", "SMALLINT"}, {"\"integer\"", "INTEGER"},
-        {"\"long\"", "BIGINT"}, {"\"float\"", "FLOAT"}, {"\"double\"", "DOUBLE"},
-        {"\"string\"", "VARCHAR"}, {"\"date\"", "DATE"}};
-    for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++)
-        if (strcmp(dtype, m[i].d) == 0)
-            return m[i].k;
-    return NULL;
-}
+static bool is_flat(const char *dtype) { return dtype[0] == '"'; }
 
 /* Appends one min or max value; strings longer than 32 bytes keep a prefix for min
  * (still a lower bound) and are left out for max (a prefix is not an upper bound). */
@@ -518,8 +495,8 @@ static int stat_value(buf *b, const char *name, const char *dtype, const char *v
         while (n > 0 && ((unsigned char)v[n] & 0xC0) == 0x80)
             n--; /* do not cut a UTF-8 sequence */
     }
-    if (!str && (strstr(v, "nan") || strstr(v, "inf")))
-        return 0;
+    if (!str && (!*v || strpbrk(v, "nNiI")))
+        return 0; /* nan, inf: no usable bound */
     int rc = (*first ? 0 : buf_putc(b, ',')) || buf_put_json_str(b, name) || buf_putc(b, ':') ? LOCH_ENOMEM : 0;
     *first = false;
     if (rc)
@@ -527,57 +504,110 @@ static int stat_value(buf *b, const char *name, const char *dtype, const char *v
     return str ? buf_put_json_strn(b, v, n) : buf_puts(b, v);
 }
 
-int compute_parquet_stats(compute *c, const char *path, const compute_column *cols, size_t count,
-                          buf *stats, int64_t *rows)
+/* The per-column statistics of COPY ... (RETURN_STATS): MAP(VARCHAR, MAP(VARCHAR,
+ * VARCHAR)) keyed by the quoted column path ("\"id\""), values like min, max,
+ * null_count, has_nan. */
+typedef struct {
+    duckdb_vector keys, values;       /* outer map entries */
+    duckdb_vector inner_keys, inner_values;
+    duckdb_list_entry *outer, *inner;
+    idx_t row;
+} stats_map;
+
+static const char *str_at(duckdb_vector v, idx_t i, char *tmp, size_t cap)
 {
-    buf sql = BUF_INIT;
-    compute_result *r = NULL;
-    int rc = buf_puts(&sql, "SELECT (SELECT sum(num_rows) FROM parquet_file_metadata(") ||
-             buf_put_sql_str(&sql, path) || buf_puts(&sql, "))::BIGINT") ? LOCH_ENOMEM : 0;
-    for (size_t i = 0; !rc && i < count; i++) {
-        const char *duck = duck_of(cols[i].delta_type);
-        bool mm = has_min_max(cols[i].delta_type);
-        char dec[32] = "";
-        if (!duck && mm) {
-            int p, s;
-            if (sscanf(cols[i].delta_type, "\"decimal(%d,%d)\"", &p, &s) == 2)
-                snprintf(dec, sizeof(dec), "DECIMAL(%d,%d)", p, s);
-            duck = dec;
-        }
-        for (int k = 0; k < 3 && !rc; k++) {
-            if (k < 2 && !mm) {
-                rc = buf_puts(&sql, ", NULL");
-                continue;
-            }
-            rc = k == 2 ? buf_puts(&sql, ", (sum(stats_null_count)")
-                        : buf_printf(&sql, ", (%s(TRY_CAST(%s AS %s))", k ? "max" : "min",
-                                     k ? "stats_max_value" : "stats_min_value", duck);
-            rc = rc || buf_puts(&sql, " FILTER (WHERE path_in_schema = ") ||
-                 buf_put_sql_str(&sql, cols[i].name) || buf_puts(&sql, "))::VARCHAR") ? LOCH_ENOMEM : 0;
+    duckdb_string_t *d = (duckdb_string_t *)duckdb_vector_get_data(v);
+    uint64_t *valid = duckdb_vector_get_validity(v);
+    if (valid && !duckdb_validity_row_is_valid(valid, i))
+        return NULL;
+    uint32_t n = duckdb_string_t_length(d[i]);
+    if (n >= cap)
+        n = (uint32_t)cap - 1;
+    memcpy(tmp, duckdb_string_t_data(&d[i]), n);
+    tmp[n] = '\0';
+    return tmp;
+}
+
+/* Finds stat `what` of column `name`; returns NULL when absent. */
+static const char *stats_lookup(const stats_map *m, const char *name, const char *what, char *out, size_t cap)
+{
+    char key[512], k2[64];
+    snprintf(key, sizeof(key), "\"%s\"", name);
+    duckdb_list_entry e = m->outer[m->row];
+    for (idx_t i = e.offset; i < e.offset + e.length; i++) {
+        const char *k = str_at(m->keys, i, out, cap);
+        if (!k || strcmp(k, key) != 0)
+            continue;
+        duckdb_list_entry ie = m->inner[i];
+        for (idx_t j = ie.offset; j < ie.offset + ie.length; j++) {
+            const char *k2s = str_at(m->inner_keys, j, k2, sizeof(k2));
+            if (k2s && strcmp(k2s, what) == 0)
+                return str_at(m->inner_values, j, out, cap);
         }
     }
-    rc = rc || buf_puts(&sql, " FROM parquet_metadata(") || buf_put_sql_str(&sql, path) ||
-         buf_putc(&sql, ')') ? (rc ? rc : LOCH_ENOMEM) : 0;
-    rc = rc ? rc : compute_query(c, sql.data, &r);
-    if (rc < 0)
-        goto cleanup;
-    *rows = compute_result_i64(r, 0, 0);
-    buf_clear(stats);
-    rc = buf_printf(stats, "{\"numRecords\":%lld", (long long)*rows);
+    return NULL;
+}
+
+static int stats_json(const stats_map *m, int64_t rows, const compute_column *cols, size_t n, buf *out)
+{
+    char v[4096];
+    int rc = buf_printf(out, "{\"numRecords\":%lld", (long long)rows);
     for (int k = 0; k < 3 && !rc; k++) {
         bool first = true;
-        rc = buf_puts(stats, k == 0 ? ",\"minValues\":{" : k == 1 ? ",\"maxValues\":{" : ",\"nullCount\":{");
-        for (size_t i = 0; !rc && i < count; i++) {
-            char *v = compute_result_text(r, 0, 1 + i * 3 + (size_t)k);
-            if (v)
-                rc = stat_value(stats, cols[i].name, k == 2 ? "\"long\"" : cols[i].delta_type, v, k == 1, &first);
-            free(v);
+        rc = buf_puts(out, k == 0 ? ",\"minValues\":{" : k == 1 ? ",\"maxValues\":{" : ",\"nullCount\":{");
+        for (size_t i = 0; !rc && i < n; i++) {
+            if (!is_flat(cols[i].delta_type) || (k < 2 && !has_min_max(cols[i].delta_type)))
+                continue;
+            const char *nan = k < 2 ? stats_lookup(m, cols[i].name, "has_nan", v, sizeof(v)) : NULL;
+            if (nan && strcmp(nan, "true") == 0)
+                continue;
+            const char *x = stats_lookup(m, cols[i].name, k == 0 ? "min" : k == 1 ? "max" : "null_count", v, sizeof(v));
+            if (x)
+                rc = stat_value(out, cols[i].name, k == 2 ? "\"long\"" : cols[i].delta_type, x, k == 1, &first);
         }
-        rc = rc ? rc : buf_putc(stats, '}');
+        rc = rc ? rc : buf_putc(out, '}');
     }
-    rc = rc ? rc : buf_putc(stats, '}');
+    return rc ? rc : buf_putc(out, '}');
+}
+
+int compute_write_parquet(compute *c, const char *select_sql, const char *path, const compute_column *cols,
+                          size_t ncols, int64_t *rows, int64_t *size, buf *stats)
+{
+    buf sql = BUF_INIT;
+    duckdb_result res;
+    duckdb_data_chunk chunk = NULL;
+    int rc = buf_printf(&sql, "COPY (%s) TO ", select_sql);
+    rc = rc ? rc : buf_put_sql_str(&sql, path);
+    rc = rc ? rc : buf_puts(&sql, " (FORMAT parquet, COMPRESSION snappy, RETURN_STATS true)");
+    if (rc < 0)
+        goto cleanup;
+    if (duckdb_query(c->conn, sql.data, &res) == DuckDBError) {
+        rc = engine_error(duckdb_result_error(&res));
+        duckdb_destroy_result(&res);
+        goto cleanup;
+    }
+    *rows = *size = 0;
+    buf_clear(stats);
+    chunk = duckdb_fetch_chunk(res);
+    if (chunk && duckdb_data_chunk_get_size(chunk) > 0) {
+        /* columns: filename, count, file_size_bytes, footer_size_bytes, column_statistics */
+        *rows = ((int64_t *)duckdb_vector_get_data(duckdb_data_chunk_get_vector(chunk, 1)))[0];
+        *size = ((int64_t *)duckdb_vector_get_data(duckdb_data_chunk_get_vector(chunk, 2)))[0];
+        duckdb_vector map = duckdb_data_chunk_get_vector(chunk, 4);
+        duckdb_vector entries = duckdb_list_vector_get_child(map);
+        duckdb_vector inner = duckdb_struct_vector_get_child(entries, 1);
+        duckdb_vector inner_entries = duckdb_list_vector_get_child(inner);
+        stats_map m = {duckdb_struct_vector_get_child(entries, 0), inner,
+                       duckdb_struct_vector_get_child(inner_entries, 0),
+                       duckdb_struct_vector_get_child(inner_entries, 1),
+                       (duckdb_list_entry *)duckdb_vector_get_data(map),
+                       (duckdb_list_entry *)duckdb_vector_get_data(inner), 0};
+        rc = stats_json(&m, *rows, cols, ncols, stats);
+    }
+    if (chunk)
+        duckdb_destroy_data_chunk(&chunk);
+    duckdb_destroy_result(&res);
 cleanup:
-    compute_result_free(r);
     buf_free(&sql);
     return rc;
 }

@@ -100,6 +100,7 @@ static int read_file(arena *a, const json *o, log_file *f)
     f->deletion_timestamp = json_get_i64(o, "deletionTimestamp", 0);
     f->data_change = json_get_bool(o, "dataChange", true);
     f->stats = json_get_str(o, "stats");
+    f->num_records = LOG_UNCOUNTED;
     return read_dv(json_get(o, "deletionVector"), &f->dv);
 }
 

@@ -61,6 +61,8 @@ typedef struct {
     int64_t created_time;
 } log_metadata;
 
+#define LOG_UNCOUNTED (-2)
+
 typedef struct {
     const char *path;            /* decoded (no %XX) */
     log_kv partition_values;
@@ -68,6 +70,7 @@ typedef struct {
     bool data_change;
     const char *stats;           /* raw JSON text or NULL */
     log_dv dv;
+    int64_t num_records;         /* stats.numRecords; LOG_UNCOUNTED until replay counts it */
 } log_file;                      /* add and remove share it */
 
 typedef struct {

@@ -228,7 +228,9 @@ int snapshot_finish(snapshot *s, int64_t version)
         if (!s->files[i].path)
             continue;
         s->files[n++] = s->files[i];
-        int64_t r = stats_num_records(&s->arena, s->files[i].stats);
+        if (s->files[i].num_records == LOG_UNCOUNTED)
+            s->files[i].num_records = stats_num_records(&s->arena, s->files[i].stats);
+        int64_t r = s->files[i].num_records;
         if (r < 0 || s->num_records < 0)
             s->num_records = -1;
         else
@@ -238,5 +240,17 @@ int snapshot_finish(snapshot *s, int64_t version)
     s->file_count = n;
     strmap_free(&s->index); /* slots moved; the index is only for replay */
     s->version = version;
+    return 0;
+}
+
+int snapshot_reopen(snapshot *s)
+{
+    for (size_t i = 0; i < s->file_count; i++) {
+        const char *key = file_key(s, &s->files[i]);
+        int rc = key ? strmap_put(&s->index, key, i) : LOCH_ENOMEM;
+        if (rc < 0)
+            return rc;
+    }
+    s->version = -1;
     return 0;
 }

@@ -36,6 +36,9 @@ typedef struct {
     int64_t num_records;      /* sum of stats.numRecords, -1 if any file lacks stats */
     int64_t size_bytes;       /* sum of file sizes */
     bool schema_string_has_invariants;
+    int refs;                 /* holders; the loader's cache counts as one */
+    int advances;             /* times moved forward in place (its arena only grows) */
+    int64_t commit_mtime_ms;  /* file time of the `version` commit, to spot a replaced log */
 } snapshot;
 
 void snapshot_init(snapshot *s);
@@ -43,6 +46,9 @@ int snapshot_apply(snapshot *s, const log_action *act);
 /* Checks the protocol can be read, parses the schema, compacts the file list. */
 int snapshot_finish(snapshot *s, int64_t version);
 void snapshot_free(snapshot *s);
+/* Makes a finished snapshot accept more actions (the ones of later commits), so a
+ * cached snapshot can move forward instead of being replayed from the start. */
+int snapshot_reopen(snapshot *s);
 
 /* 0 when loch can read a table of this protocol; else LOCH_EUNSUPPORTED naming the feature. */
 int snapshot_check_readable(const log_protocol *p);

@@ -38,7 +38,7 @@ int ops_insert(loch_lake *lake, const char *table, const char *rest, loch_result
     rc = rc ? rc : temp_table_like(lake, s);
     rc = rc ? rc : buf_printf(&sql, "INSERT INTO __loch_ins %s", rest);
     rc = rc ? rc : compute_exec(lake->cp, sql.data);
-    rc = rc ? rc : compute_describe(lake->cp, "SELECT * FROM __loch_ins", &cols, &ncols);
+    rc = rc ? rc : write_columns_of(s, &cols, &ncols);
     if (rc < 0)
         goto cleanup;
     c.read_version = s->version;

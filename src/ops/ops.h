@@ -29,6 +29,13 @@ struct loch_lake {
         snapshot *snap;     /* owned */
     } pins[PIN_MAX];
     int pin_count;
+    /* The latest snapshot of recently used tables, moved forward commit by commit
+     * instead of replayed from the checkpoint each time. */
+    struct {
+        char *table;        /* owned */
+        snapshot *snap;     /* one reference */
+    } cache[8];
+    int cache_count;
 };
 
 struct loch_result {
@@ -52,7 +59,10 @@ typedef struct {
 int txlog_exists(loch_lake *lake, const char *table);
 /* Loads a snapshot; ENOTFOUND when the table (or version) does not exist. */
 int txlog_load(loch_lake *lake, const char *table, const txlog_at *at, snapshot **out);
+/* Releases one reference to a loaded snapshot. */
 void txlog_snapshot_free(snapshot *s);
+/* Forgets the cached snapshot of table (after DROP), or of all tables with NULL. */
+void txlog_forget(loch_lake *lake, const char *table);
 /* The latest version number, or -1 when the table has no log. */
 int64_t txlog_latest_version(loch_lake *lake, const char *table);
 
@@ -90,6 +100,8 @@ int scan_sql(loch_lake *lake, const char *table, const snapshot *s, buf *sql);
  * action to c. cols describe select_sql's columns. */
 int write_data_file(loch_lake *lake, txlog_commit *c, const char *select_sql,
                     const compute_column *cols, size_t ncols);
+/* The table's own columns, for writing rows already shaped like it. */
+int write_columns_of(const snapshot *s, compute_column **out, size_t *count);
 /* Delta schemaString for columns. */
 int write_schema_string(const compute_column *cols, size_t n, buf *out);
 int table_name_check(const char *name);

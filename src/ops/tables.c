@@ -202,6 +202,7 @@ int loch_table_drop(loch_lake *lake, const char *name, int if_exists)
     rc = buf_printf(&dir, "%s/_delta_log", table);
     rc = rc ? rc : lake->st->remove_tree(lake->st, dir.data);
     rc = rc ? rc : lake->st->remove_tree(lake->st, table);
+    txlog_forget(lake, table);
     if (rc == 0 && lake->cat)
         catalog_delete(lake->cat, table);
     buf_free(&dir);

@@ -261,60 +261,141 @@ static int pick_version(const char *table, const log_listing *l, const txlog_at 
                      (long long)want, (long long)l->commits[l->ncommits - 1].version);
 }
 
+static int replay_range(replay_ctx *r, const log_listing *l, size_t idx, int64_t next)
+{
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i <= idx; i++) {
+        int64_t v = l->commits[i].version;
+        if (v < next)
+            continue;
+        if (v != next)
+            return error_set(LOCH_ECORRUPT, "table \"%s\": commit %lld is missing from the log "
+                             "(found %lld next)", r->table, (long long)next, (long long)v);
+        rc = replay_commit(r, v);
+        next = v + 1;
+    }
+    if (rc == 0 && next <= l->commits[idx].version)
+        rc = error_set(LOCH_ENOTFOUND, "table \"%s\": version %lld is no longer in the log", r->table,
+                       (long long)l->commits[idx].version);
+    return rc;
+}
+
+static int cache_slot(loch_lake *lake, const char *table)
+{
+    for (int i = 0; i < lake->cache_count; i++)
+        if (strcmp(lake->cache[i].table, table) == 0)
+            return i;
+    return -1;
+}
+
+void txlog_forget(loch_lake *lake, const char *table)
+{
+    for (int i = lake->cache_count; i-- > 0;) {
+        if (table && strcmp(lake->cache[i].table, table) != 0)
+            continue;
+        free(lake->cache[i].table);
+        txlog_snapshot_free(lake->cache[i].snap);
+        lake->cache[i] = lake->cache[--lake->cache_count];
+    }
+}
+
+static void cache_put(loch_lake *lake, const char *table, snapshot *s)
+{
+    txlog_forget(lake, table);
+    if (lake->cache_count == (int)(sizeof(lake->cache) / sizeof(lake->cache[0])))
+        txlog_forget(lake, lake->cache[0].table);
+    char *name = strdup(table);
+    if (!name)
+        return;
+    s->refs++;
+    lake->cache[lake->cache_count].table = name;
+    lake->cache[lake->cache_count++].snap = s;
+}
+
+/* Serves the latest snapshot from the cache, moving it forward over new commits when
+ * nobody else holds it. Returns 1 when *out was set. */
+static int from_cache(loch_lake *lake, const char *table, const log_listing *l, size_t idx, snapshot **out)
+{
+    int slot = cache_slot(lake, table);
+    if (slot < 0)
+        return 0;
+    snapshot *c = lake->cache[slot].snap;
+    int64_t target = l->commits[idx].version;
+    /* A commit file with another time under the same version means the table was
+     * dropped and re-created behind our back: start over. */
+    int known = 0;
+    for (size_t i = 0; i <= idx; i++)
+        known = known || (l->commits[i].version == c->version && l->commits[i].mtime_ms == c->commit_mtime_ms);
+    bool stale = !known || c->version > target || c->advances > 1000;
+    if (stale || (c->version < target && c->refs > 1)) {
+        if (stale)
+            txlog_forget(lake, table);
+        return 0;
+    }
+    if (c->version < target) {
+        replay_ctx r = {c, lake, table, 0};
+        int64_t from = c->version + 1;
+        if (snapshot_reopen(c) < 0 || replay_range(&r, l, idx, from) < 0 || snapshot_finish(c, target) < 0) {
+            txlog_forget(lake, table);
+            return 0;
+        }
+        c->timestamp_ms = c->commit_mtime_ms = l->commits[idx].mtime_ms;
+        c->advances++;
+    }
+    c->refs++;
+    *out = c;
+    return 1;
+}
+
 int txlog_load(loch_lake *lake, const char *table, const txlog_at *at, snapshot **out)
 {
     log_listing l;
     size_t idx = 0;
-    snapshot *s = calloc(1, sizeof(*s));
+    snapshot *s = NULL;
+    int latest = !at->has_timestamp && at->version < 0;
     *out = NULL;
-    if (!s)
-        return error_set(LOCH_ENOMEM, "out of memory");
-    snapshot_init(s);
-    int rc = list_log(lake, table, at->has_timestamp || at->version < 0 ? INT64_MAX : at->version, &l);
+    int rc = list_log(lake, table, latest || at->has_timestamp ? INT64_MAX : at->version, &l);
     rc = rc ? rc : pick_version(table, &l, at, &idx);
     if (rc < 0)
+        goto cleanup;
+    if (latest && from_cache(lake, table, &l, idx, out))
         goto cleanup;
     int64_t target = l.commits[idx].version;
     if (l.checkpoint > target) {
         /* Chosen before the target was known (timestamp travel): list again. */
         listing_free(&l);
-        if ((rc = list_log(lake, table, target, &l)) < 0 || (rc = pick_version(table, &l, &(txlog_at){target, 0, 0}, &idx)) < 0)
+        if ((rc = list_log(lake, table, target, &l)) < 0 ||
+            (rc = pick_version(table, &l, &(txlog_at){target, 0, 0}, &idx)) < 0)
             goto cleanup;
     }
+    if (!(s = calloc(1, sizeof(*s)))) {
+        rc = error_set(LOCH_ENOMEM, "out of memory");
+        goto cleanup;
+    }
+    snapshot_init(s);
+    s->refs = 1;
     replay_ctx r = {s, lake, table, 0};
     for (size_t i = 0; rc == 0 && i < l.ncp_files; i++)
         rc = read_checkpoint_file(&r, l.cp_files[i]);
-    int64_t next = l.checkpoint + 1;
-    for (size_t i = 0; rc == 0 && i <= idx; i++) {
-        int64_t v = l.commits[i].version;
-        if (v < next)
-            continue;
-        if (v != next)
-            rc = error_set(LOCH_ECORRUPT, "table \"%s\": commit %lld is missing from the log "
-                           "(found %lld next)", table, (long long)next, (long long)v);
-        else
-            rc = replay_commit(&r, v);
-        next = v + 1;
-    }
-    if (rc == 0 && next <= target)
-        rc = error_set(LOCH_ENOTFOUND, "table \"%s\": version %lld is no longer in the log",
-                       table, (long long)target);
+    rc = rc ? rc : replay_range(&r, &l, idx, l.checkpoint + 1);
     if (rc == 0 && (rc = snapshot_finish(s, target)) < 0)
         error_prefix("table \"%s\" version %lld: ", table, (long long)target);
-    s->timestamp_ms = l.commits[idx].mtime_ms;
+    if (rc < 0)
+        goto cleanup;
+    s->timestamp_ms = s->commit_mtime_ms = l.commits[idx].mtime_ms;
+    if (latest)
+        cache_put(lake, table, s);
+    *out = s;
+    s = NULL;
 cleanup:
     listing_free(&l);
-    if (rc < 0) {
-        txlog_snapshot_free(s);
-        return rc;
-    }
-    *out = s;
-    return 0;
+    txlog_snapshot_free(s);
+    return rc;
 }
 
 void txlog_snapshot_free(snapshot *s)
 {
-    if (!s)
+    if (!s || --s->refs > 0)
         return;
     snapshot_free(s);
     free(s);

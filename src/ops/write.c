@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "util/misc.h"
 
@@ -46,8 +45,7 @@ int write_data_file(loch_lake *lake, txlog_commit *c, const char *select_sql, co
 {
     buf rel = BUF_INIT, local = BUF_INIT, sql = BUF_INIT, stats = BUF_INIT;
     char id[37], name[96];
-    int64_t rows = 0, counted = 0;
-    struct stat sb;
+    int64_t rows = 0, size = 0;
     uuid_v4(id);
     snprintf(name, sizeof(name), "part-00000-%s-c000.snappy.parquet", id);
     int rc = buf_printf(&rel, "%s/%s", c->table, name);
@@ -58,20 +56,16 @@ int write_data_file(loch_lake *lake, txlog_commit *c, const char *select_sql, co
         rc = (i ? buf_puts(&sql, ", ") : 0) || buf_puts(&sql, cols[i].write_expr) || buf_puts(&sql, " AS ") ||
              buf_put_sql_ident(&sql, cols[i].name) ? LOCH_ENOMEM : 0;
     rc = rc ? rc : buf_printf(&sql, " FROM (%s)", select_sql);
-    rc = rc ? rc : compute_write_parquet(lake->cp, sql.data, local.data, &rows);
+    rc = rc ? rc : compute_write_parquet(lake->cp, sql.data, local.data, cols, ncols, &rows, &size, &stats);
     if (rc < 0)
         goto cleanup;
     if (rows == 0) {
         lake->st->remove(lake->st, rel.data);
         goto cleanup;
     }
-    rc = lake->st->sync(lake->st, rel.data);
-    rc = rc ? rc : compute_parquet_stats(lake->cp, local.data, cols, ncols, &stats, &counted);
-    if (rc == 0 && stat(local.data, &sb) < 0)
-        rc = error_errno(errno, "stat", local.data);
-    if (rc < 0)
+    if ((rc = lake->st->sync(lake->st, rel.data)) < 0)
         goto cleanup;
-    log_file f = {.path = name, .size = sb.st_size, .modification_time = time_now_ms(),
+    log_file f = {.path = name, .size = size, .modification_time = time_now_ms(),
                   .data_change = true, .stats = stats.data, .dv = {.offset = -1}};
     rc = log_write_add(&c->actions, &f);
     c->rows_written += rows;
@@ -84,4 +78,30 @@ cleanup:
     buf_free(&sql);
     buf_free(&stats);
     return rc;
+}
+
+int write_columns_of(const snapshot *s, compute_column **out, size_t *count)
+{
+    compute_column *v = calloc(s->schema.count + 1, sizeof(*v));
+    buf e = BUF_INIT;
+    int rc = v ? 0 : error_set(LOCH_ENOMEM, "out of memory");
+    for (size_t i = 0; rc == 0 && i < s->schema.count; i++) {
+        const schema_field *f = &s->schema.fields[i];
+        buf_clear(&e);
+        rc = buf_put_sql_ident(&e, f->name);
+        v[i].name = strdup(f->name);
+        v[i].delta_type = strdup(f->delta_type);
+        v[i].write_expr = rc ? NULL : strdup(e.data);
+        v[i].ntz = strcmp(f->duck_type, "TIMESTAMP") == 0;
+        if (!rc && (!v[i].name || !v[i].delta_type || !v[i].write_expr))
+            rc = error_set(LOCH_ENOMEM, "out of memory");
+    }
+    buf_free(&e);
+    if (rc < 0) {
+        compute_columns_free(v, s->schema.count);
+        return rc;
+    }
+    *out = v;
+    *count = s->schema.count;
+    return 0;
 }

