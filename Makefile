@@ -31,7 +31,6 @@ TEST_SRC:= $(sort $(wildcard tests/unit/test_*.c))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 TESTS   := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
-TOOLS   := $(BUILD)/tests/loch_crash $(BUILD)/tests/loch_fault
 
 .PHONY: all deps test unit pytest fuzz fuzz-replay demo bench clean
 all: $(BUILD)/loch $(BUILD)/libloch.so $(BUILD)/libloch.a
@@ -54,11 +53,15 @@ $(BUILD)/loch: $(CLI_OBJ) $(BUILD)/libloch.a
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libloch.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libloch.a $(LDFLAGS) $(LIBS)
-$(BUILD)/tests/loch_%: tests/tools/%.c $(BUILD)/libloch.a
-	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libloch.a $(LDFLAGS) $(LIBS)
 
-unit: $(TESTS) $(BUILD)/tests/fuzz_replay
+# The public headers compile alone as C99 and as C++.
+$(BUILD)/tests/headertest.ok: $(wildcard include/loch/*.h)
+	@mkdir -p $(dir $@)
+	echo '#include "loch/loch.h"' | $(CC) -std=c99 -Wall -Wextra -Werror -Iinclude -x c -fsyntax-only -
+	echo '#include "loch/loch.h"' | c++ -Wall -Wextra -Werror -Iinclude -x c++ -fsyntax-only -
+	@touch $@
+
+unit: $(TESTS) $(BUILD)/tests/fuzz_replay $(BUILD)/tests/headertest.ok
 	@p=0; f=0; for t in $(TESTS); do if $$t; then p=$$((p+1)); else f=$$((f+1)); fi; done; \
 	 if $(BUILD)/tests/fuzz_replay tests/fuzz/corpus; then p=$$((p+1)); else f=$$((f+1)); fi; \
 	 echo "unit: $$p passed, $$f failed"; [ $$f -eq 0 ]
@@ -75,9 +78,9 @@ build-fuzz/%: fuzz/%.c $(LIB_SRC)
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Isrc \
 	  -I$(DUCKDB)/include -o $@ $< $(LIB_SRC) $(LIBS)
 
-pytest: all $(TOOLS)
+pytest: all
 	scripts/setup.sh
-	LOCH_BIN=$(CURDIR)/$(BUILD)/loch LOCH_TOOLS=$(CURDIR)/$(BUILD)/tests .venv/bin/python -m pytest -q tests/py
+	LOCH_BIN=$(CURDIR)/$(BUILD)/loch .venv/bin/python -m pytest -q tests/py
 
 test: deps
 	$(MAKE) all unit
@@ -86,7 +89,10 @@ test: deps
 demo: deps all
 	scripts/demo.sh
 
-bench: all $(TOOLS)
+$(BUILD)/bench_core: bench/bench_core.c $(BUILD)/libloch.a
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libloch.a $(LDFLAGS) $(LIBS)
+
+bench: all $(BUILD)/bench_core
 	scripts/setup.sh
 	.venv/bin/python bench/run.py
 

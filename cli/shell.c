@@ -141,6 +141,7 @@ int shell_run(loch_lake *lake, output_format format)
             show(r, format);
         if (timer)
             printf("Run Time: %.3f s\n", now() - t0);
+        fflush(stdout); /* a program driving the shell through a pipe sees each answer */
         loch_result_free(r);
         free(pending);
         pending = NULL;

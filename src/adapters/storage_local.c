@@ -245,7 +245,7 @@ static int cmp_entry(const void *a, const void *b)
     return strcmp(((const storage_entry *)a)->name, ((const storage_entry *)b)->name);
 }
 
-static int local_list(storage *st, const char *dir, storage_entry **out, size_t *count)
+static int list_dir(storage *st, const char *dir, storage_entry **out, size_t *count, int want_stat)
 {
     buf p = BUF_INIT, f = BUF_INIT;
     storage_entry *v = NULL;
@@ -258,12 +258,16 @@ static int local_list(storage *st, const char *dir, storage_entry **out, size_t 
     while (!rc && (de = readdir(d))) {
         if (de->d_name[0] == '.' && (!de->d_name[1] || (de->d_name[1] == '.' && !de->d_name[2])))
             continue;
-        struct stat sb;
+        struct stat sb = {0};
         buf_clear(&f);
         if ((rc = buf_printf(&f, "%s/%s", p.data, de->d_name)) < 0)
             break;
-        if (stat(f.data, &sb) < 0)
-            continue; /* removed while listing */
+        if (want_stat || de->d_type == DT_UNKNOWN || de->d_type == DT_LNK) {
+            if (stat(f.data, &sb) < 0)
+                continue; /* removed while listing */
+        } else {
+            sb.st_mode = de->d_type == DT_DIR ? S_IFDIR : S_IFREG;
+        }
         if (n == alloc) {
             alloc = alloc ? alloc * 2 : 64;
             storage_entry *nv = realloc(v, alloc * sizeof(*v));
@@ -274,8 +278,8 @@ static int local_list(storage *st, const char *dir, storage_entry **out, size_t 
             v = nv;
         }
         v[n].name = strdup(de->d_name);
-        v[n].size = sb.st_size;
-        v[n].mtime_ms = (int64_t)sb.st_mtim.tv_sec * 1000 + sb.st_mtim.tv_nsec / 1000000;
+        v[n].size = want_stat ? sb.st_size : -1;
+        v[n].mtime_ms = want_stat ? (int64_t)sb.st_mtim.tv_sec * 1000 + sb.st_mtim.tv_nsec / 1000000 : -1;
         v[n].is_dir = S_ISDIR(sb.st_mode);
         if (!v[n++].name)
             rc = error_set(LOCH_ENOMEM, "out of memory");
@@ -293,6 +297,33 @@ static int local_list(storage *st, const char *dir, storage_entry **out, size_t 
     *count = n;
     buf_free(&p);
     buf_free(&f);
+    return rc;
+}
+
+static int local_list(storage *st, const char *dir, storage_entry **out, size_t *count)
+{
+    return list_dir(st, dir, out, count, 1);
+}
+
+static int local_list_names(storage *st, const char *dir, storage_entry **out, size_t *count)
+{
+    return list_dir(st, dir, out, count, 0);
+}
+
+static int local_head(storage *st, const char *path, storage_entry *out)
+{
+    buf p = BUF_INIT;
+    struct stat sb;
+    int rc = full_path((local_storage *)st, path, &p);
+    if (rc == 0 && stat(p.data, &sb) < 0)
+        rc = error_errno(errno, "stat", p.data);
+    if (rc == 0) {
+        out->name = NULL;
+        out->size = sb.st_size;
+        out->mtime_ms = (int64_t)sb.st_mtim.tv_sec * 1000 + sb.st_mtim.tv_nsec / 1000000;
+        out->is_dir = S_ISDIR(sb.st_mode);
+    }
+    buf_free(&p);
     return rc;
 }
 
@@ -408,8 +439,9 @@ int storage_local_open(storage **out, const char *root)
         goto cleanup;
     }
     ls->root = abs;
-    ls->base = (storage){local_get, local_put, local_put_if_absent, local_list, local_remove,
-                         local_remove_tree, local_sync, local_mkdirs, local_local_path, local_free};
+    ls->base = (storage){local_get, local_put, local_put_if_absent, local_list, local_list_names,
+                         local_head, local_remove, local_remove_tree, local_sync, local_mkdirs,
+                         local_local_path, local_free};
     fault_from_env();
     *out = &ls->base;
     return 0;

@@ -101,6 +101,9 @@ static int read_file(arena *a, const json *o, log_file *f)
     f->data_change = json_get_bool(o, "dataChange", true);
     f->stats = json_get_str(o, "stats");
     f->num_records = LOG_UNCOUNTED;
+    json *tags = json_get(o, "tags");
+    if (tags && tags->type == JSON_OBJECT && (rc = read_kv(a, tags, &f->tags)) < 0)
+        return rc;
     return read_dv(json_get(o, "deletionVector"), &f->dv);
 }
 
@@ -282,6 +285,8 @@ int log_write_add(buf *b, const log_file *f)
     rc = rc || buf_printf(b, ",\"modificationTime\":%lld", (long long)f->modification_time);
     if (f->stats)
         rc = rc || buf_puts(b, ",\"stats\":") || buf_put_json_str(b, f->stats);
+    if (f->tags.count)
+        rc = rc || buf_puts(b, ",\"tags\":") || log_write_kv(b, &f->tags);
     return rc ? loch_error_last_code() : buf_puts(b, "}}\n");
 }
 

@@ -11,7 +11,7 @@
  *               configuration, createdTime, name
  *   add         path (URI-encoded), partitionValues,      key = (path, dv uniqueId)
  *               size, modificationTime, dataChange,
- *               stats (a JSON string), deletionVector
+ *               stats (a JSON string), deletionVector, tags
  *   remove      path, deletionTimestamp, dataChange, deletionVector
  *   txn         appId, version, lastUpdated               latest version per appId
  *   commitInfo  kept raw (timestamp, operation, ...)      never in checkpoints
@@ -71,6 +71,7 @@ typedef struct {
     const char *stats;           /* raw JSON text or NULL */
     log_dv dv;
     int64_t num_records;         /* stats.numRecords; LOG_UNCOUNTED until replay counts it */
+    log_kv tags;                 /* add.tags; loch records "loch.schema" (see ops/write.c) */
 } log_file;                      /* add and remove share it */
 
 typedef struct {

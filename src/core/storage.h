@@ -8,7 +8,8 @@
  *   get            whole object                       ENOTFOUND when missing
  *   put            atomic replace (readers see old or new, never a mix)
  *   put_if_absent  atomic create; EEXISTS when the path exists (the commit primitive)
- *   list           direct children of a "directory", sorted by name
+ *   list           direct children of a "directory", sorted by name (list_names: no sizes)
+ *   head           size and time of one object
  *   remove         idempotent delete; remove_tree deletes a prefix
  *   sync           make an object written outside this interface durable
  *   local_path     where a local engine (DuckDB) can read or write the object
@@ -34,6 +35,10 @@ struct storage {
     int (*put)(storage *st, const char *path, const void *data, size_t len);
     int (*put_if_absent)(storage *st, const char *path, const void *data, size_t len);
     int (*list)(storage *st, const char *dir, storage_entry **out, size_t *count);
+    /* Like list, but size and mtime_ms are -1: cheaper where they cost a call each. */
+    int (*list_names)(storage *st, const char *dir, storage_entry **out, size_t *count);
+    /* Size and time of one object; ENOTFOUND when missing. */
+    int (*head)(storage *st, const char *path, storage_entry *out);
     int (*remove)(storage *st, const char *path);
     int (*remove_tree)(storage *st, const char *dir);
     int (*sync)(storage *st, const char *path);

@@ -54,7 +54,7 @@ static int create_commit(loch_lake *lake, const create_args *a, const snapshot *
     rc = rc ? rc : log_write_protocol(&c.actions, &p);
     rc = rc ? rc : log_write_metadata(&c.actions, &m);
     rc = rc || !old ? rc : add_removes(old, &c.actions);
-    rc = rc || !select_sql ? rc : write_data_file(lake, &c, select_sql, cols, ncols);
+    rc = rc || !select_sql ? rc : write_data_file(lake, &c, schema_text.data, select_sql, cols, ncols);
     rc = rc ? rc : txlog_commit_run(lake, &c, version);
     *rows = c.rows_written;
     txlog_commit_free(&c);

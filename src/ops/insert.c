@@ -44,7 +44,7 @@ int ops_insert(loch_lake *lake, const char *table, const char *rest, loch_result
     c.read_version = s->version;
     c.base = s;
     rc = buf_puts(&c.params, "{\"mode\":\"Append\"}");
-    rc = rc ? rc : write_data_file(lake, &c, "SELECT * FROM __loch_ins", cols, ncols);
+    rc = rc ? rc : write_data_file(lake, &c, s->metadata.schema_string, "SELECT * FROM __loch_ins", cols, ncols);
     if (rc == 0 && c.rows_written > 0)
         rc = txlog_commit_run(lake, &c, &version);
     if (rc == 0 && version >= 0)

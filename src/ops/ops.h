@@ -98,8 +98,10 @@ int scan_sql(loch_lake *lake, const char *table, const snapshot *s, buf *sql);
 /* ---- write.c: data files -------------------------------------------------------- */
 /* Writes the rows of select_sql as one new data file of `table` and appends its add
  * action to c. cols describe select_sql's columns. */
-int write_data_file(loch_lake *lake, txlog_commit *c, const char *select_sql,
+int write_data_file(loch_lake *lake, txlog_commit *c, const char *schema_string, const char *select_sql,
                     const compute_column *cols, size_t ncols);
+/* The "loch.schema" tag value of files written under schema_string. */
+void write_schema_tag(const char *schema_string, char out[17]);
 /* The table's own columns, for writing rows already shaped like it. */
 int write_columns_of(const snapshot *s, compute_column **out, size_t *count);
 /* Delta schemaString for columns. */

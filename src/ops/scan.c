@@ -88,6 +88,15 @@ static const char *partition_value(const log_file *f, const char *phys)
     return NULL;
 }
 
+/* True when loch wrote the file under the table's current schema. */
+static int current_schema(const log_file *f, const char *tag)
+{
+    for (size_t i = 0; i < f->tags.count; i++)
+        if (strcmp(f->tags.keys[i], "loch.schema") == 0)
+            return f->tags.values[i] && strcmp(f->tags.values[i], tag) == 0;
+    return 0;
+}
+
 static int same_partition(const snapshot *s, const log_file *a, const log_file *b)
 {
     for (size_t i = 0; i < s->schema.count; i++) {
@@ -145,7 +154,7 @@ static int load_dv(loch_lake *lake, const char *table, const log_dv *dv, dv_rows
 /* One branch of the union for a group of files sharing partition values (no DVs), or
  * for a single file with a DV. */
 static int scan_branch(loch_lake *lake, const char *table, const snapshot *s, const log_file **files,
-                       size_t n, buf *sql)
+                       size_t n, int uniform, buf *sql)
 {
     const log_dv *dv = files[0]->dv.storage_type ? &files[0]->dv : NULL;
     dv_rows rows = {NULL, 0};
@@ -156,7 +165,7 @@ static int scan_branch(loch_lake *lake, const char *table, const snapshot *s, co
     rc = rc ? rc : buf_puts(sql, " FROM read_parquet(");
     rc = rc ? rc : file_list(lake, table, files, n, sql);
     /* Partition values come from the log, never from k=v paths. */
-    rc = rc ? rc : buf_printf(sql, ", hive_partitioning=false%s%s)", n > 1 ? ", union_by_name=true" : "",
+    rc = rc ? rc : buf_printf(sql, ", hive_partitioning=false%s%s)", n > 1 && !uniform ? ", union_by_name=true" : "",
                               dv ? ", file_row_number=true" : "");
     if (rc == 0 && dv && (rc = load_dv(lake, table, dv, &rows)) == 0 && rows.count) {
         rc = buf_puts(sql, " WHERE file_row_number NOT IN (SELECT unnest([");
@@ -185,20 +194,26 @@ int scan_sql(loch_lake *lake, const char *table, const snapshot *s, buf *sql)
              buf_put_sql_ident(sql, f->physical) ? LOCH_ENOMEM : 0;
     }
     rc = rc ? rc : buf_puts(sql, " WHERE false");
-    /* Group files: DV files alone; the rest by identical partition values. */
+    /* Group files: DV files alone; the rest by identical partition values and by
+     * whether they carry the current schema (those need no union_by_name, which would
+     * read every footer twice). */
+    char tag[17];
+    write_schema_tag(s->metadata.schema_string, tag);
     for (size_t i = 0; rc == 0 && i < s->file_count; i++) {
         if (done[i])
             continue;
         size_t n = 0;
+        int uniform = current_schema(&s->files[i], tag);
         group[n++] = &s->files[i];
         done[i] = 1;
         for (size_t j = i + 1; !s->files[i].dv.storage_type && j < s->file_count; j++) {
-            if (!done[j] && !s->files[j].dv.storage_type && same_partition(s, &s->files[i], &s->files[j])) {
+            if (!done[j] && !s->files[j].dv.storage_type && current_schema(&s->files[j], tag) == uniform &&
+                same_partition(s, &s->files[i], &s->files[j])) {
                 group[n++] = &s->files[j];
                 done[j] = 1;
             }
         }
-        rc = scan_branch(lake, table, s, group, n, sql);
+        rc = scan_branch(lake, table, s, group, n, uniform, sql);
     }
     rc = rc ? rc : buf_putc(sql, ')');
     free(group);

@@ -59,8 +59,10 @@ static int log_dir(const char *table, buf *out)
     return buf_printf(out, "%s/_delta_log", table);
 }
 
-/* Lists commits and remembers every checkpoint candidate <= max_version. */
-static int list_log(loch_lake *lake, const char *table, int64_t max_version, log_listing *l)
+/* Lists commits and remembers every checkpoint candidate <= max_version. Commit times
+ * cost a stat each, so they are only read when asked for (time travel by timestamp);
+ * otherwise they are -1 and callers head() the one commit whose time they need. */
+static int list_log(loch_lake *lake, const char *table, int64_t max_version, int times, log_listing *l)
 {
     buf dir = BUF_INIT;
     storage_entry *e = NULL;
@@ -68,7 +70,7 @@ static int list_log(loch_lake *lake, const char *table, int64_t max_version, log
     memset(l, 0, sizeof(*l));
     l->checkpoint = -1;
     int rc = log_dir(table, &dir);
-    rc = rc ? rc : lake->st->list(lake->st, dir.data, &e, &n);
+    rc = rc ? rc : (times ? lake->st->list : lake->st->list_names)(lake->st, dir.data, &e, &n);
     if (rc == LOCH_ENOTFOUND)
         rc = error_set(LOCH_ENOTFOUND, "table \"%s\" does not exist", table);
     if (rc < 0)
@@ -131,7 +133,7 @@ cleanup:
 int64_t txlog_latest_version(loch_lake *lake, const char *table)
 {
     log_listing l;
-    if (list_log(lake, table, INT64_MAX, &l) < 0)
+    if (list_log(lake, table, INT64_MAX, 0, &l) < 0)
         return -1;
     int64_t v = l.ncommits ? l.commits[l.ncommits - 1].version : -1;
     listing_free(&l);
@@ -280,6 +282,20 @@ static int replay_range(replay_ctx *r, const log_listing *l, size_t idx, int64_t
     return rc;
 }
 
+/* The file time of one commit, or -1 when it cannot be read. */
+static int64_t commit_time(loch_lake *lake, const char *table, int64_t version)
+{
+    char name[32];
+    buf path = BUF_INIT;
+    storage_entry e = {0};
+    log_commit_name(version, name);
+    int64_t t = -1;
+    if (buf_printf(&path, "%s/_delta_log/%s", table, name) == 0 && lake->st->head(lake->st, path.data, &e) == 0)
+        t = e.mtime_ms;
+    buf_free(&path);
+    return t;
+}
+
 static int cache_slot(loch_lake *lake, const char *table)
 {
     for (int i = 0; i < lake->cache_count; i++)
@@ -325,7 +341,8 @@ static int from_cache(loch_lake *lake, const char *table, const log_listing *l, 
      * dropped and re-created behind our back: start over. */
     int known = 0;
     for (size_t i = 0; i <= idx; i++)
-        known = known || (l->commits[i].version == c->version && l->commits[i].mtime_ms == c->commit_mtime_ms);
+        known = known || l->commits[i].version == c->version;
+    known = known && commit_time(lake, table, c->version) == c->commit_mtime_ms;
     bool stale = !known || c->version > target || c->advances > 1000;
     if (stale || (c->version < target && c->refs > 1)) {
         if (stale)
@@ -339,7 +356,7 @@ static int from_cache(loch_lake *lake, const char *table, const log_listing *l, 
             txlog_forget(lake, table);
             return 0;
         }
-        c->timestamp_ms = c->commit_mtime_ms = l->commits[idx].mtime_ms;
+        c->timestamp_ms = c->commit_mtime_ms = commit_time(lake, table, target);
         c->advances++;
     }
     c->refs++;
@@ -354,7 +371,7 @@ int txlog_load(loch_lake *lake, const char *table, const txlog_at *at, snapshot 
     snapshot *s = NULL;
     int latest = !at->has_timestamp && at->version < 0;
     *out = NULL;
-    int rc = list_log(lake, table, latest || at->has_timestamp ? INT64_MAX : at->version, &l);
+    int rc = list_log(lake, table, latest || at->has_timestamp ? INT64_MAX : at->version, at->has_timestamp, &l);
     rc = rc ? rc : pick_version(table, &l, at, &idx);
     if (rc < 0)
         goto cleanup;
@@ -364,7 +381,7 @@ int txlog_load(loch_lake *lake, const char *table, const txlog_at *at, snapshot 
     if (l.checkpoint > target) {
         /* Chosen before the target was known (timestamp travel): list again. */
         listing_free(&l);
-        if ((rc = list_log(lake, table, target, &l)) < 0 ||
+        if ((rc = list_log(lake, table, target, 1, &l)) < 0 ||
             (rc = pick_version(table, &l, &(txlog_at){target, 0, 0}, &idx)) < 0)
             goto cleanup;
     }
@@ -382,7 +399,8 @@ int txlog_load(loch_lake *lake, const char *table, const txlog_at *at, snapshot 
         error_prefix("table \"%s\" version %lld: ", table, (long long)target);
     if (rc < 0)
         goto cleanup;
-    s->timestamp_ms = s->commit_mtime_ms = l.commits[idx].mtime_ms;
+    s->timestamp_ms = s->commit_mtime_ms =
+        l.commits[idx].mtime_ms >= 0 ? l.commits[idx].mtime_ms : commit_time(lake, table, target);
     if (latest)
         cache_put(lake, table, s);
     *out = s;

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "util/misc.h"
+#include "util/strmap.h"
 
 int table_name_check(const char *name)
 {
@@ -40,8 +41,13 @@ int write_schema_string(const compute_column *cols, size_t n, buf *out)
     return rc ? rc : buf_puts(out, "]}");
 }
 
-int write_data_file(loch_lake *lake, txlog_commit *c, const char *select_sql, const compute_column *cols,
-                    size_t ncols)
+void write_schema_tag(const char *schema_string, char out[17])
+{
+    snprintf(out, 17, "%016llx", (unsigned long long)hash_bytes(schema_string, strlen(schema_string)));
+}
+
+int write_data_file(loch_lake *lake, txlog_commit *c, const char *schema_string, const char *select_sql,
+                    const compute_column *cols, size_t ncols)
 {
     buf rel = BUF_INIT, local = BUF_INIT, sql = BUF_INIT, stats = BUF_INIT;
     char id[37], name[96];
@@ -65,8 +71,14 @@ int write_data_file(loch_lake *lake, txlog_commit *c, const char *select_sql, co
     }
     if ((rc = lake->st->sync(lake->st, rel.data)) < 0)
         goto cleanup;
+    /* The tag names the schema the file was written with: files that all carry the
+     * table's current one can be scanned without reconciling their schemas. */
+    char tag[17];
+    const char *tag_key = "loch.schema", *tag_value = tag;
+    write_schema_tag(schema_string, tag);
     log_file f = {.path = name, .size = size, .modification_time = time_now_ms(),
-                  .data_change = true, .stats = stats.data, .dv = {.offset = -1}};
+                  .data_change = true, .stats = stats.data, .dv = {.offset = -1},
+                  .tags = {&tag_key, &tag_value, 1}};
     rc = log_write_add(&c->actions, &f);
     c->rows_written += rows;
     c->files_written++;

@@ -11,7 +11,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCH = os.environ.get("LOCH_BIN", str(ROOT / "build" / "loch"))
-TOOLS = os.environ.get("LOCH_TOOLS", str(ROOT / "build" / "tests"))
 
 
 class Lake:

@@ -39,3 +39,28 @@ def test_shell_dot_commands(lake):
     assert ".tables" in out  # help text
     p = lake.run("shell", input="SELECT * FROM nope;\nSELECT 1 AS ok;\n")
     assert "Error:" in p.stderr and "ok" in p.stdout
+
+
+def test_shell_sees_tables_changed_by_other_processes(lake):
+    """A long-lived session caches snapshots; a table dropped and re-created by another
+    process must not be served from that cache."""
+    import subprocess, os
+    from conftest import LOCH
+    lake.sql("CREATE TABLE t AS SELECT 1 AS x")
+    sh = subprocess.Popen([LOCH, "shell"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True, env=dict(os.environ, LOCH_LAKE=str(lake.path)))
+
+    def ask(q):
+        sh.stdin.write(q + "\n")
+        sh.stdin.flush()
+        lines = [sh.stdout.readline() for _ in range(2)]
+        return lines[1].strip()
+
+    sh.stdin.write(".mode csv\n")  # prints nothing
+    assert ask("SELECT sum(x) AS s FROM t;") == "1"
+    lake.sql("INSERT INTO t VALUES (2)")
+    assert ask("SELECT sum(x) AS s FROM t;") == "3"
+    lake.sql("DROP TABLE t; CREATE TABLE t AS SELECT 40 AS x; INSERT INTO t VALUES (2)")
+    assert ask("SELECT sum(x) AS s FROM t;") == "42"
+    sh.stdin.close()
+    sh.wait(timeout=30)

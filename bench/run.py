@@ -1,0 +1,130 @@
+#!/usr/bin/env python3
+"""loch's core benchmarks, side by side with the peers, in one run.
+
+    make bench                       # all three, printing ratios
+    .venv/bin/python bench/run.py --only commit,query
+
+  commit  1-row INSERT committed durably, in-process (bench_core) vs delta-rs
+          write_deltalake of one row to a local table, in-process (Python)
+  open    a table of 10,000 commits with checkpoints: open + SELECT count(*) on a fresh
+          handle (loch) vs DeltaTable(path) + count() (delta-rs)
+  query   scan / filter / group by / join over a 10M-row table: through loch's table
+          name vs DuckDB reading the same Parquet files, same engine and settings
+
+Work files go to $LOCH_BENCH_DIR (default bench/.work); the 10,000-commit table and the
+10M-row table are kept there between runs because building them takes minutes.
+"""
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CORE = ROOT / "build" / "bench_core"
+LOCH = ROOT / "build" / "loch"
+WORK = Path(os.environ.get("LOCH_BENCH_DIR", ROOT / "bench" / ".work"))
+
+
+def core(*args):
+    out = subprocess.run([str(CORE), *map(str, args)], check=True, capture_output=True, text=True).stdout
+    res = {}
+    for line in out.splitlines():
+        name, *kv = line.split()
+        res[name] = {k: float(v) for k, v in (x.split("=") for x in kv)}
+    return res
+
+
+def bench_commit(n):
+    lake = WORK / "commit_lake"
+    shutil.rmtree(lake, ignore_errors=True)
+    ours = core("commit", lake, n)["commit_1row"]["median_ms"]
+    import pyarrow as pa
+    from deltalake import write_deltalake
+    path = WORK / "commit_deltars"
+    shutil.rmtree(path, ignore_errors=True)
+    write_deltalake(str(path), pa.table({"id": pa.array([0], pa.int64()), "note": ["row 0"]}))
+    times = []
+    for i in range(1, n + 1):
+        t = pa.table({"id": pa.array([i], pa.int64()), "note": [f"row {i}"]})
+        t0 = time.perf_counter()
+        write_deltalake(str(path), t, mode="append")
+        times.append((time.perf_counter() - t0) * 1e3)
+    theirs = statistics.median(times)
+    return [("commit: 1-row INSERT, median ms", ours, "delta-rs write_deltalake", theirs)]
+
+
+def bench_open(commits, reps):
+    lake = WORK / "open_lake"
+    marker = lake / f".filled-{commits}"
+    if not marker.exists():
+        shutil.rmtree(lake, ignore_errors=True)
+        print(f"building a table of {commits} commits (once; kept in {lake}) ...", file=sys.stderr)
+        subprocess.run([str(CORE), "fill", str(lake), "t", str(commits)], check=True)
+        marker.touch()
+    ours = core("open", lake, "t", reps)["open_count"]["median_ms"]
+    from deltalake import DeltaTable
+    opens, counts = [], []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        dt = DeltaTable(str(lake / "t"))
+        t1 = time.perf_counter()
+        dt.count()
+        t2 = time.perf_counter()
+        opens.append((t1 - t0) * 1e3)
+        counts.append((t2 - t0) * 1e3)
+    return [(f"open: {commits} commits, open + count(*), median ms", ours, "delta-rs DeltaTable()+count()",
+             statistics.median(counts))]
+
+
+def bench_query(reps):
+    lake = WORK / "query_lake"
+    marker = lake / ".filled"
+    if not marker.exists():
+        shutil.rmtree(lake, ignore_errors=True)
+        print("building a 10M-row table in 10 files (once) ...", file=sys.stderr)
+        env = dict(os.environ, LOCH_LAKE=str(lake))
+        gen = "SELECT range AS id, range % 97 AS k, (range % 1000) / 7.0 AS v, 'item-' || (range % 5000) AS s FROM range({a}, {b})"
+        subprocess.run([str(LOCH), "sql", "CREATE TABLE big AS " + gen.format(a=0, b=1000000)], check=True, env=env)
+        for i in range(1, 10):
+            subprocess.run([str(LOCH), "sql", "INSERT INTO big " + gen.format(a=i * 1000000, b=(i + 1) * 1000000)],
+                           check=True, env=env)
+        marker.touch()
+    res = core("query", lake, reps)
+    rows = []
+    for q in ("scan", "filter", "group_by", "join"):
+        r = res[f"query_{q}"]
+        rows.append((f"query {q}: median ms", r["loch_median_ms"], "DuckDB read_parquet, same files", r["duckdb_median_ms"]))
+    return rows, res["query_overall"]["median_ratio"]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--only", default="commit,open,query")
+    ap.add_argument("--commits", type=int, default=10000)
+    ap.add_argument("--reps", type=int, default=7)
+    args = ap.parse_args()
+    WORK.mkdir(parents=True, exist_ok=True)
+    rows, extra = [], []
+    only = args.only.split(",")
+    if "commit" in only:
+        rows += bench_commit(200)
+    if "open" in only:
+        rows += bench_open(args.commits, args.reps)
+    if "query" in only:
+        r, overall = bench_query(args.reps)
+        rows += r
+        extra.append(f"query overhead: median of the four loch/DuckDB ratios = {overall:.3f} (target <= 1.10)")
+    w = max(len(r[0]) for r in rows)
+    print(f"\n{'measure'.ljust(w)}  {'loch':>9}  {'peer':>9}  ratio  peer")
+    for name, ours, peer, theirs in rows:
+        print(f"{name.ljust(w)}  {ours:9.2f}  {theirs:9.2f}  {ours / theirs:5.2f}  {peer}")
+    for line in extra:
+        print(line)
+
+
+if __name__ == "__main__":
+    main()
