@@ -20,6 +20,7 @@ int loch_lake_open(loch_lake **out, const char *path, const loch_lake_options *o
     if (!lake)
         return error_set(LOCH_ENOMEM, "out of memory");
     lake->opts = opts ? *opts : dflt;
+    lake->no_metadata_answers = getenv("LOCH_NO_METADATA_ANSWERS") != NULL;
     if (lake->opts.version != LOCH_LAKE_OPTIONS_VERSION) {
         rc = error_set(LOCH_EINVALID, "loch_lake_options version %u is not supported", lake->opts.version);
         goto cleanup;

@@ -76,10 +76,26 @@ void compute_columns_free(compute_column *cols, size_t count);
  * local path; returns the row count, the file size and the Delta `stats` JSON. */
 int compute_write_parquet(compute *c, const char *select_sql, const char *path, const compute_column *cols,
                           size_t ncols, int64_t *rows, int64_t *size, buf *stats);
-/* Reads a Parquet checkpoint (or sidecar) file: calls fn once per row with the row as a
- * JSON object text {"add":...,"remove":null,...}. */
-int compute_read_actions(compute *c, const char *path, int (*fn)(void *ctx, const char *json, size_t len),
-                         void *ctx);
+/* One `add` row of a checkpoint, read column by column (the bulk of a checkpoint). The
+ * small maps come as JSON text; strings are valid only during the callback. */
+typedef struct {
+    const char *path, *stats;           /* stats may be NULL */
+    int64_t size, modification_time;
+    bool data_change;
+    const char *partition_values_json;  /* "{...}" or NULL */
+    const char *deletion_vector_json;   /* "{...}" or NULL */
+    const char *tags_json;              /* "{...}" or NULL */
+} compute_add_row;
+
+typedef struct {
+    int (*add)(void *ctx, const compute_add_row *row);
+    /* Every other row, as a JSON object text {"remove":...,"metaData":null,...}. */
+    int (*other)(void *ctx, const char *json, size_t len);
+    void *ctx;
+} compute_checkpoint_reader;
+
+/* Reads a Parquet checkpoint (or sidecar) file. */
+int compute_read_checkpoint(compute *c, const char *path, const compute_checkpoint_reader *reader);
 /* Writes an NDJSON file of actions as a Delta classic checkpoint Parquet file. */
 int compute_write_checkpoint(compute *c, const char *ndjson_path, const char *parquet_path);
 

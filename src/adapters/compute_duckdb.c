@@ -612,40 +612,144 @@ cleanup:
     return rc;
 }
 
-int compute_read_actions(compute *c, const char *path, int (*fn)(void *ctx, const char *json, size_t len),
-                         void *ctx)
+/* Runs sql on the side connection and calls row(ctx, chunk, i) for every row. */
+static int each_row(compute *c, const char *sql, int (*row)(void *ctx, duckdb_data_chunk chunk, idx_t i),
+                    void *ctx)
 {
-    buf sql = BUF_INIT;
     duckdb_result res;
-    int rc = buf_puts(&sql, "SELECT to_json(t)::VARCHAR FROM read_parquet(") ||
-             buf_put_sql_str(&sql, path) || buf_puts(&sql, ") t") ? LOCH_ENOMEM : 0;
-    if (rc)
-        goto cleanup;
-    if (duckdb_query(c->side, sql.data, &res) == DuckDBError) {
+    int rc = 0;
+    if (duckdb_query(c->side, sql, &res) == DuckDBError) {
         rc = engine_error(duckdb_result_error(&res));
         duckdb_destroy_result(&res);
-        goto cleanup;
+        return rc;
     }
-    for (;;) {
-        duckdb_data_chunk chunk = duckdb_fetch_chunk(res);
-        if (!chunk)
-            break;
+    duckdb_data_chunk chunk;
+    while (rc == 0 && (chunk = duckdb_fetch_chunk(res))) {
         idx_t n = duckdb_data_chunk_get_size(chunk);
-        duckdb_vector vec = duckdb_data_chunk_get_vector(chunk, 0);
-        duckdb_string_t *data = (duckdb_string_t *)duckdb_vector_get_data(vec);
-        uint64_t *valid = duckdb_vector_get_validity(vec);
-        for (idx_t i = 0; rc == 0 && i < n; i++) {
-            if (valid && !duckdb_validity_row_is_valid(valid, i))
-                continue;
-            uint32_t len = duckdb_string_t_length(data[i]);
-            rc = fn(ctx, duckdb_string_t_data(&data[i]), len);
-        }
+        for (idx_t i = 0; rc == 0 && i < n; i++)
+            rc = row(ctx, chunk, i);
         duckdb_destroy_data_chunk(&chunk);
-        if (rc)
-            break;
     }
     duckdb_destroy_result(&res);
-cleanup:
+    return rc;
+}
+
+/* A VARCHAR cell as a NUL-terminated string in tmp (grown as needed), or NULL. */
+static const char *cell_str(duckdb_data_chunk chunk, idx_t col, idx_t i, buf *tmp)
+{
+    duckdb_vector v = duckdb_data_chunk_get_vector(chunk, col);
+    uint64_t *valid = duckdb_vector_get_validity(v);
+    if (valid && !duckdb_validity_row_is_valid(valid, i))
+        return NULL;
+    duckdb_string_t *d = (duckdb_string_t *)duckdb_vector_get_data(v) + i;
+    buf_clear(tmp);
+    if (buf_put(tmp, duckdb_string_t_data(d), duckdb_string_t_length(*d)) < 0)
+        return NULL;
+    return tmp->data;
+}
+
+static bool cell_null(duckdb_data_chunk chunk, idx_t col, idx_t i)
+{
+    uint64_t *valid = duckdb_vector_get_validity(duckdb_data_chunk_get_vector(chunk, col));
+    return valid && !duckdb_validity_row_is_valid(valid, i);
+}
+
+typedef struct {
+    const compute_checkpoint_reader *reader;
+    buf s[6];
+} add_reader;
+
+static int add_row(void *ctx, duckdb_data_chunk chunk, idx_t i)
+{
+    add_reader *ar = ctx;
+    compute_add_row r;
+    memset(&r, 0, sizeof(r));
+    r.path = cell_str(chunk, 0, i, &ar->s[0]);
+    if (!r.path)
+        return error_set(LOCH_ECORRUPT, "checkpoint add row without a path");
+    r.size = cell_null(chunk, 1, i) ? -1 : ((int64_t *)duckdb_vector_get_data(duckdb_data_chunk_get_vector(chunk, 1)))[i];
+    r.modification_time = cell_null(chunk, 2, i) ? 0
+                        : ((int64_t *)duckdb_vector_get_data(duckdb_data_chunk_get_vector(chunk, 2)))[i];
+    r.data_change = cell_null(chunk, 3, i) || ((bool *)duckdb_vector_get_data(duckdb_data_chunk_get_vector(chunk, 3)))[i];
+    r.stats = cell_str(chunk, 4, i, &ar->s[1]);
+    r.partition_values_json = cell_str(chunk, 5, i, &ar->s[2]);
+    r.deletion_vector_json = cell_str(chunk, 6, i, &ar->s[3]);
+    r.tags_json = cell_str(chunk, 7, i, &ar->s[4]);
+    return ar->reader->add(ar->reader->ctx, &r);
+}
+
+static int other_row(void *ctx, duckdb_data_chunk chunk, idx_t i)
+{
+    add_reader *ar = ctx;
+    const char *j = cell_str(chunk, 0, i, &ar->s[5]);
+    return j ? ar->reader->other(ar->reader->ctx, j, ar->s[5].len) : 0;
+}
+
+/* Which fields the file's `add` struct has (checkpoints differ by writer). */
+static int add_fields(compute *c, const char *path, bool *has, const char *const *names, size_t n)
+{
+    buf sql = BUF_INIT;
+    duckdb_prepared_statement ps = NULL;
+    int rc = buf_puts(&sql, "SELECT * FROM read_parquet(") || buf_put_sql_str(&sql, path) || buf_puts(&sql, ") LIMIT 0")
+                 ? LOCH_ENOMEM : 0;
+    if (rc == 0 && duckdb_prepare(c->side, sql.data, &ps) == DuckDBError)
+        rc = engine_error(duckdb_prepare_error(ps));
+    for (idx_t col = 0; rc == 0 && col < duckdb_prepared_statement_column_count(ps); col++) {
+        const char *name = duckdb_prepared_statement_column_name(ps, col);
+        bool is_add = name && strcmp(name, "add") == 0;
+        duckdb_free((void *)name);
+        if (!is_add)
+            continue;
+        has[n] = true; /* the add column itself */
+        duckdb_logical_type t = duckdb_prepared_statement_column_logical_type(ps, col);
+        for (idx_t k = 0; duckdb_get_type_id(t) == DUCKDB_TYPE_STRUCT && k < duckdb_struct_type_child_count(t); k++) {
+            char *child = duckdb_struct_type_child_name(t, k);
+            for (size_t f = 0; f < n; f++)
+                has[f] = has[f] || strcmp(child, names[f]) == 0;
+            duckdb_free(child);
+        }
+        duckdb_destroy_logical_type(&t);
+    }
+    if (ps)
+        duckdb_destroy_prepare(&ps);
+    buf_free(&sql);
+    return rc;
+}
+
+int compute_read_checkpoint(compute *c, const char *path, const compute_checkpoint_reader *reader)
+{
+    static const char *const fields[] = {"path", "size", "modificationTime", "dataChange", "stats",
+                                         "partitionValues", "deletionVector", "tags"};
+    static const char *const casts[] = {"", "::BIGINT", "::BIGINT", "::BOOLEAN", "", "", "", ""};
+    enum { NF = 8 };
+    bool has[NF + 1] = {0};
+    add_reader ar = {reader, {BUF_INIT, BUF_INIT, BUF_INIT, BUF_INIT, BUF_INIT, BUF_INIT}};
+    buf sql = BUF_INIT;
+    int rc = add_fields(c, path, has, fields, NF);
+    if (rc == 0 && has[NF]) {
+        /* The bulk: add rows, column by column; the small maps as JSON. */
+        rc = buf_puts(&sql, "SELECT ");
+        for (int f = 0; rc == 0 && f < NF; f++) {
+            const char *sep = f ? ", " : "";
+            if (!has[f])
+                rc = buf_printf(&sql, "%sNULL%s", sep, f >= 5 || f == 4 ? "::VARCHAR" : casts[f]);
+            else if (f >= 5)
+                rc = buf_printf(&sql, "%sto_json(\"add\".\"%s\")::VARCHAR", sep, fields[f]);
+            else
+                rc = buf_printf(&sql, "%s\"add\".\"%s\"%s", sep, fields[f], casts[f]);
+        }
+        rc = rc || buf_puts(&sql, " FROM read_parquet(") || buf_put_sql_str(&sql, path) ||
+             buf_puts(&sql, ") WHERE \"add\" IS NOT NULL") ? (rc ? rc : LOCH_ENOMEM) : 0;
+        rc = rc ? rc : each_row(c, sql.data, add_row, &ar);
+    }
+    if (rc == 0) {
+        buf_clear(&sql);
+        rc = buf_puts(&sql, "SELECT to_json(t)::VARCHAR FROM read_parquet(") || buf_put_sql_str(&sql, path) ||
+             buf_printf(&sql, ") t%s", has[NF] ? " WHERE t.\"add\" IS NULL" : "") ? LOCH_ENOMEM : 0;
+        rc = rc ? rc : each_row(c, sql.data, other_row, &ar);
+    }
+    for (int i = 0; i < 6; i++)
+        buf_free(&ar.s[i]);
     buf_free(&sql);
     return rc;
 }

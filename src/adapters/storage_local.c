@@ -259,10 +259,10 @@ static int list_dir(storage *st, const char *dir, storage_entry **out, size_t *c
         if (de->d_name[0] == '.' && (!de->d_name[1] || (de->d_name[1] == '.' && !de->d_name[2])))
             continue;
         struct stat sb = {0};
-        buf_clear(&f);
-        if ((rc = buf_printf(&f, "%s/%s", p.data, de->d_name)) < 0)
-            break;
         if (want_stat || de->d_type == DT_UNKNOWN || de->d_type == DT_LNK) {
+            buf_clear(&f);
+            if ((rc = buf_printf(&f, "%s/%s", p.data, de->d_name)) < 0)
+                break;
             if (stat(f.data, &sb) < 0)
                 continue; /* removed while listing */
         } else {

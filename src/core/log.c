@@ -41,7 +41,7 @@ static int read_strings(arena *a, const json *arr, const char ***out, size_t *co
     return 0;
 }
 
-static int read_kv(arena *a, const json *obj, log_kv *out)
+int log_read_kv(arena *a, const json *obj, log_kv *out)
 {
     memset(out, 0, sizeof(*out));
     if (!obj || obj->type == JSON_NULL)
@@ -62,7 +62,7 @@ static int read_kv(arena *a, const json *obj, log_kv *out)
     return 0;
 }
 
-static int read_dv(const json *o, log_dv *dv)
+int log_read_dv(const json *o, log_dv *dv)
 {
     memset(dv, 0, sizeof(*dv));
     dv->offset = -1;
@@ -93,7 +93,7 @@ static int read_file(arena *a, const json *o, log_file *f)
     if ((rc = uri_decode(p)) < 0)
         return rc;
     f->path = p;
-    if ((rc = read_kv(a, json_get(o, "partitionValues"), &f->partition_values)) < 0)
+    if ((rc = log_read_kv(a, json_get(o, "partitionValues"), &f->partition_values)) < 0)
         return rc;
     f->size = json_get_i64(o, "size", -1);
     f->modification_time = json_get_i64(o, "modificationTime", 0);
@@ -102,9 +102,9 @@ static int read_file(arena *a, const json *o, log_file *f)
     f->stats = json_get_str(o, "stats");
     f->num_records = LOG_UNCOUNTED;
     json *tags = json_get(o, "tags");
-    if (tags && tags->type == JSON_OBJECT && (rc = read_kv(a, tags, &f->tags)) < 0)
+    if (tags && tags->type == JSON_OBJECT && (rc = log_read_kv(a, tags, &f->tags)) < 0)
         return rc;
-    return read_dv(json_get(o, "deletionVector"), &f->dv);
+    return log_read_dv(json_get(o, "deletionVector"), &f->dv);
 }
 
 static int read_protocol(arena *a, const json *o, log_protocol *p)
@@ -128,7 +128,7 @@ static int read_metadata(arena *a, const json *o, log_metadata *m)
     if (!m->schema_string || !m->id)
         return corrupt("metaData needs id and schemaString");
     int rc = read_strings(a, json_get(o, "partitionColumns"), &m->partition_columns, &m->partition_count);
-    return rc ? rc : read_kv(a, json_get(o, "configuration"), &m->configuration);
+    return rc ? rc : log_read_kv(a, json_get(o, "configuration"), &m->configuration);
 }
 
 int log_action_from_json(arena *a, const json *obj, log_action *out)

@@ -92,6 +92,9 @@ typedef struct {
 
 /* Parses one line. Blank lines give LOG_NONE. Errors: LOCH_ECORRUPT. */
 int log_parse_action(arena *a, const char *line, size_t len, log_action *out);
+/* Pieces of a file action: a string map (partitionValues, tags) and a DV descriptor. */
+int log_read_kv(arena *a, const json *obj, log_kv *out);
+int log_read_dv(const json *obj, log_dv *dv);
 /* Parses a parsed JSON object {"add": {...}} etc. (used for checkpoint rows too). */
 int log_action_from_json(arena *a, const json *obj, log_action *out);
 

@@ -201,10 +201,28 @@ int64_t snapshot_txn_version(const snapshot *s, const char *app_id)
     return -1;
 }
 
+/* stats.numRecords, read without building a tree: this runs once per file on every
+ * table load. Falls back to a full parse when the text is not in the plain form. */
 static int64_t stats_num_records(arena *a, const char *stats)
 {
+    if (!stats)
+        return -1;
+    const char *k = strstr(stats, "\"numRecords\"");
+    if (k) {
+        const char *p = k + 12;
+        while (*p == ' ')
+            p++;
+        if (*p == ':') {
+            char *end;
+            long long v = strtoll(p + 1, &end, 10);
+            while (*end == ' ')
+                end++;
+            if (end != p + 1 && (*end == ',' || *end == '}') && v >= 0)
+                return v;
+        }
+    }
     json *j;
-    if (!stats || json_parse(a, stats, strlen(stats), &j) < 0)
+    if (json_parse(a, stats, strlen(stats), &j) < 0)
         return -1;
     return json_get_i64(j, "numRecords", -1);
 }
@@ -227,7 +245,9 @@ int snapshot_finish(snapshot *s, int64_t version)
     for (size_t i = 0; i < s->file_count; i++) {
         if (!s->files[i].path)
             continue;
-        s->files[n++] = s->files[i];
+        if (n != i)
+            s->files[n] = s->files[i];
+        n++;
         if (s->files[i].num_records == LOG_UNCOUNTED)
             s->files[i].num_records = stats_num_records(&s->arena, s->files[i].stats);
         int64_t r = s->files[i].num_records;
@@ -237,14 +257,22 @@ int snapshot_finish(snapshot *s, int64_t version)
             s->num_records += r - (s->files[i].dv.storage_type ? s->files[i].dv.cardinality : 0);
         s->size_bytes += s->files[i].size > 0 ? s->files[i].size : 0;
     }
+    /* The index maps keys to slots; when slots moved it is rebuilt on reopen, but a
+     * table that only grew (appends) keeps it, so moving forward costs O(new files). */
+    if (n != s->file_count)
+        strmap_free(&s->index);
     s->file_count = n;
-    strmap_free(&s->index); /* slots moved; the index is only for replay */
     s->version = version;
     return 0;
 }
 
 int snapshot_reopen(snapshot *s)
 {
+    if (s->index.count == s->file_count) {
+        s->version = -1;
+        return 0;
+    }
+    strmap_free(&s->index);
     for (size_t i = 0; i < s->file_count; i++) {
         const char *key = file_key(s, &s->files[i]);
         int rc = key ? strmap_put(&s->index, key, i) : LOCH_ENOMEM;

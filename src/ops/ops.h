@@ -36,6 +36,7 @@ struct loch_lake {
         snapshot *snap;     /* one reference */
     } cache[8];
     int cache_count;
+    int no_metadata_answers; /* $LOCH_NO_METADATA_ANSWERS: always scan (for testing) */
 };
 
 struct loch_result {

@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util/json.h"
 #include "util/misc.h"
 
 /* Lost races are retried for up to COMMIT_PATIENCE seconds: appends never conflict, so
@@ -59,6 +60,70 @@ static int log_dir(const char *table, buf *out)
     return buf_printf(out, "%s/_delta_log", table);
 }
 
+/* The file time of one commit, or -1 when it cannot be read. */
+static int64_t commit_time(loch_lake *lake, const char *table, int64_t version)
+{
+    char name[32];
+    buf path = BUF_INIT;
+    storage_entry e = {0};
+    log_commit_name(version, name);
+    int64_t t = -1;
+    if (buf_printf(&path, "%s/_delta_log/%s", table, name) == 0 && lake->st->head(lake->st, path.data, &e) == 0)
+        t = e.mtime_ms;
+    buf_free(&path);
+    return t;
+}
+
+/* The usual way to the latest version: _last_checkpoint names a checkpoint, and the
+ * commits after it are found by asking for each next version until one is missing
+ * (what object-store readers do with list-from). Returns 1 when l was filled, 0 when
+ * the caller should list the whole directory instead. */
+static int list_from_checkpoint(loch_lake *lake, const char *table, log_listing *l)
+{
+    buf path = BUF_INIT, data = BUF_INIT;
+    arena a = ARENA_INIT;
+    json *j;
+    storage_entry e;
+    int ok = 0;
+    if (buf_printf(&path, "%s/_delta_log/_last_checkpoint", table) < 0 ||
+        lake->st->get(lake->st, path.data, &data) < 0 || json_parse(&a, data.data, data.len, &j) < 0 ||
+        json_get(j, "parts") || json_get_i64(j, "version", -1) < 0)
+        goto done;
+    int64_t cp = json_get_i64(j, "version", -1);
+    char name[64];
+    snprintf(name, sizeof(name), "%020lld.checkpoint.parquet", (long long)cp);
+    buf_clear(&path);
+    if (buf_printf(&path, "%s/_delta_log/%s", table, name) < 0 || lake->st->head(lake->st, path.data, &e) < 0)
+        goto done;
+    if (!(l->cp_files = malloc(sizeof(char *))) || !(l->cp_files[0] = strdup(name)))
+        goto done;
+    l->ncp_files = 1;
+    l->checkpoint = cp;
+    for (int64_t v = cp;; v++) {
+        int64_t t = commit_time(lake, table, v);
+        if (t < 0 && v > cp)
+            break;
+        if (v - cp > 1000)
+            goto done; /* a stale hint: listing is cheaper */
+        commit_file *grown = realloc(l->commits, sizeof(commit_file) * (l->ncommits + 1));
+        if (!grown)
+            goto done;
+        l->commits = grown;
+        l->commits[l->ncommits++] = (commit_file){v, t};
+    }
+    ok = 1;
+done:
+    if (!ok) {
+        listing_free(l);
+        memset(l, 0, sizeof(*l));
+        l->checkpoint = -1;
+    }
+    arena_free(&a);
+    buf_free(&path);
+    buf_free(&data);
+    return ok;
+}
+
 /* Lists commits and remembers every checkpoint candidate <= max_version. Commit times
  * cost a stat each, so they are only read when asked for (time travel by timestamp);
  * otherwise they are -1 and callers head() the one commit whose time they need. */
@@ -69,6 +134,8 @@ static int list_log(loch_lake *lake, const char *table, int64_t max_version, int
     size_t n = 0;
     memset(l, 0, sizeof(*l));
     l->checkpoint = -1;
+    if (max_version == INT64_MAX && !times && list_from_checkpoint(lake, table, l))
+        return 0;
     int rc = log_dir(table, &dir);
     rc = rc ? rc : (times ? lake->st->list : lake->st->list_names)(lake->st, dir.data, &e, &n);
     if (rc == LOCH_ENOTFOUND)
@@ -196,6 +263,43 @@ static int replay_ndjson(replay_ctx *r, const char *text, size_t len)
     return rc;
 }
 
+/* A checkpoint's add row, straight into the snapshot (no JSON round trip for the
+ * columns that make up almost all of a checkpoint). */
+static int replay_add_row(void *ctx, const compute_add_row *row)
+{
+    replay_ctx *r = ctx;
+    arena *a = &r->s->arena;
+    log_action act;
+    log_file *f = &act.u.file;
+    json *j;
+    int rc = 0;
+    memset(&act, 0, sizeof(act));
+    act.kind = LOG_ADD;
+    char *path = arena_strdup(a, row->path);
+    if (!path || (row->stats && !(f->stats = arena_strdup(a, row->stats))))
+        return LOCH_ENOMEM;
+    if ((rc = uri_decode(path)) < 0)
+        return rc;
+    f->path = path;
+    f->size = row->size;
+    f->modification_time = row->modification_time;
+    f->data_change = row->data_change;
+    f->num_records = LOG_UNCOUNTED;
+    f->dv.offset = -1;
+    /* The maps are tiny ("{}" mostly); parse them as the log parser would. */
+    const char *maps[] = {row->partition_values_json, row->tags_json, row->deletion_vector_json};
+    for (int i = 0; rc == 0 && i < 3; i++) {
+        if (!maps[i] || strcmp(maps[i], "{}") == 0 || strcmp(maps[i], "null") == 0)
+            continue;
+        if ((rc = json_parse(a, maps[i], strlen(maps[i]), &j)) < 0)
+            break;
+        rc = i == 0 ? log_read_kv(a, j, &f->partition_values) : i == 1 ? log_read_kv(a, j, &f->tags)
+                                                                      : log_read_dv(j, &f->dv);
+    }
+    return rc ? rc : snapshot_apply(r->s, &act);
+}
+
+
 static int read_checkpoint_file(replay_ctx *r, const char *name)
 {
     buf path = BUF_INIT, local = BUF_INIT, data = BUF_INIT;
@@ -208,7 +312,8 @@ static int read_checkpoint_file(replay_ctx *r, const char *name)
         rc = rc ? rc : replay_ndjson(r, data.data, data.len);
     } else {
         rc = r->lake->st->local_path(r->lake->st, path.data, &local);
-        rc = rc ? rc : compute_read_actions(r->lake->cp, local.data, replay_json, r);
+        compute_checkpoint_reader reader = {replay_add_row, replay_json, r};
+        rc = rc ? rc : compute_read_checkpoint(r->lake->cp, local.data, &reader);
     }
     if (rc < 0)
         error_prefix("checkpoint %s: ", path.data);
@@ -280,20 +385,6 @@ static int replay_range(replay_ctx *r, const log_listing *l, size_t idx, int64_t
         rc = error_set(LOCH_ENOTFOUND, "table \"%s\": version %lld is no longer in the log", r->table,
                        (long long)l->commits[idx].version);
     return rc;
-}
-
-/* The file time of one commit, or -1 when it cannot be read. */
-static int64_t commit_time(loch_lake *lake, const char *table, int64_t version)
-{
-    char name[32];
-    buf path = BUF_INIT;
-    storage_entry e = {0};
-    log_commit_name(version, name);
-    int64_t t = -1;
-    if (buf_printf(&path, "%s/_delta_log/%s", table, name) == 0 && lake->st->head(lake->st, path.data, &e) == 0)
-        t = e.mtime_ms;
-    buf_free(&path);
-    return t;
 }
 
 static int cache_slot(loch_lake *lake, const char *table)

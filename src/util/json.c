@@ -107,39 +107,50 @@ static int parse_escape(parser *ps, buf *b)
 /* Parses a string at ps->p (which points at the opening quote). */
 static int parse_string(parser *ps, const char **out, size_t *out_len)
 {
-    buf b = BUF_INIT;
+    /* Fast path: most strings have no escapes and can be copied in one piece. */
+    const char *q = ps->p + 1;
+    while (q < ps->end && *q != '"' && *q != '\\' && (unsigned char)*q >= 0x20)
+        q++;
+    if (q < ps->end && *q == '"') {
+        *out_len = (size_t)(q - ps->p - 1);
+        if (!(*out = arena_strndup(ps->a, ps->p + 1, *out_len)))
+            return LOCH_ENOMEM;
+        ps->p = q + 1;
+        return 0;
+    }
+    /* Slow path: decode escapes into an arena copy no longer than the raw text. */
+    while (q < ps->end && *q != '"') {
+        if ((unsigned char)*q < 0x20)
+            break;
+        q += (*q == '\\' && q + 1 < ps->end) ? 2 : 1;
+    }
+    if (q >= ps->end || *q != '"') {
+        ps->p = q;
+        return fail(ps, q >= ps->end ? "unterminated string" : "control character in string");
+    }
+    char *dst = arena_alloc(ps->a, (size_t)(q - ps->p) + 1);
+    if (!dst)
+        return LOCH_ENOMEM;
+    /* cap makes any growth an error instead of a realloc of arena memory (decoding
+     * never needs more room than the escaped text, so this is a guard only). */
+    buf b = {dst, 0, (size_t)(q - ps->p) + 1, (size_t)(q - ps->p)};
     int rc = 0;
     ps->p++;
-    const char *run = ps->p;
-    for (;;) {
-        if (ps->p >= ps->end) {
-            rc = fail(ps, "unterminated string");
-            goto cleanup;
-        }
-        unsigned char c = (unsigned char)*ps->p;
-        if (c == '"' || c == '\\') {
-            if ((rc = buf_put(&b, run, (size_t)(ps->p - run))) < 0)
-                goto cleanup;
+    while (rc == 0 && ps->p < q) {
+        if (*ps->p == '\\') {
             ps->p++;
-            if (c == '"')
-                break;
-            if ((rc = parse_escape(ps, &b)) < 0)
-                goto cleanup;
-            run = ps->p;
-        } else if (c < 0x20) {
-            rc = fail(ps, "control character in string");
-            goto cleanup;
+            rc = parse_escape(ps, &b);
         } else {
-            ps->p++;
+            b.data[b.len++] = *ps->p++;
         }
     }
+    if (rc < 0)
+        return rc;
+    b.data[b.len] = '\0';
+    ps->p = q + 1;
+    *out = b.data;
     *out_len = b.len;
-    *out = arena_strndup(ps->a, b.data ? b.data : "", b.len);
-    if (!*out)
-        rc = LOCH_ENOMEM;
-cleanup:
-    buf_free(&b);
-    return rc;
+    return 0;
 }
 
 static int parse_number(parser *ps, json *v)
