@@ -234,3 +234,67 @@ def test_count_from_log_matches_a_scan(lake):
         off = lake.run("sql", f"SELECT count(*) FROM {name}", "-f", "csv",
                        env={"LOCH_NO_METADATA_ANSWERS": "1"}).stdout.splitlines()[1]
         assert int(fast) == int(scan) == int(off) == expect, name
+
+
+def _add_struct_table(rows):
+    """Checkpoint rows with only the `add` column, as pyarrow builds them."""
+    add_type = pa.struct([("path", pa.string()), ("partitionValues", pa.map_(pa.string(), pa.string())),
+                          ("size", pa.int64()), ("modificationTime", pa.int64()), ("dataChange", pa.bool_()),
+                          ("stats", pa.string())])
+    return pa.table({"add": pa.array(rows, add_type)})
+
+
+def _data_files(d, names):
+    adds = []
+    for i, n in enumerate(names):
+        pq.write_table(pa.table({"x": pa.array([i * 10 + k for k in range(10)], pa.int64())}), d / n)
+        adds.append({"path": n, "partitionValues": {}, "size": (d / n).stat().st_size, "modificationTime": 0,
+                     "dataChange": True, "stats": json.dumps({"numRecords": 10})})
+    return adds
+
+
+def test_v2_checkpoint_with_sidecar(lake):
+    d = lake.table("v2")
+    log = d / "_delta_log"
+    (log / "_sidecars").mkdir(parents=True)
+    adds = _data_files(d, ["a.parquet", "b.parquet", "c.parquet"])
+    proto = {"minReaderVersion": 3, "minWriterVersion": 7, "readerFeatures": ["v2Checkpoint"],
+             "writerFeatures": ["v2Checkpoint"]}
+    schema = {"type": "struct", "fields": [{"name": "x", "type": "long", "nullable": True, "metadata": {}}]}
+    meta = {"id": "v2", "format": {"provider": "parquet", "options": {}}, "schemaString": json.dumps(schema),
+            "partitionColumns": [], "configuration": {"delta.checkpointPolicy": "v2"}, "createdTime": 0}
+    pq.write_table(_add_struct_table([{**a, "partitionValues": []} for a in adds[:2]]), log / "_sidecars" / "s1.parquet")
+    cp = [{"checkpointMetadata": {"version": 1}}, {"protocol": proto}, {"metaData": meta},
+          {"sidecar": {"path": "s1.parquet", "sizeInBytes": 1, "modificationTime": 0}}]
+    (log / "00000000000000000001.checkpoint.80a083e8-7026-4e79-81be-64bd76c43a11.json").write_text(
+        "\n".join(json.dumps(x) for x in cp) + "\n")
+    (log / "_last_checkpoint").write_text(json.dumps({"version": 1, "size": 4}))
+    c = {**adds[2]}
+    (log / "00000000000000000001.json").write_text(json.dumps({"commitInfo": {}}) + "\n")
+    (log / "00000000000000000002.json").write_text(json.dumps({"add": c}) + "\n")
+    assert rows(lake, "SELECT count(*), sum(x) FROM v2 WHERE true") == [["30", str(sum(range(30)))]]
+
+
+def test_multi_part_checkpoint(lake):
+    d = lake.table("mp")
+    log = d / "_delta_log"
+    log.mkdir(parents=True)
+    adds = _data_files(d, ["a.parquet", "b.parquet"])
+    schema = {"type": "struct", "fields": [{"name": "x", "type": "long", "nullable": True, "metadata": {}}]}
+    meta = {"id": "mp", "format": {"provider": "parquet", "options": {}}, "schemaString": json.dumps(schema),
+            "partitionColumns": [], "configuration": {}, "createdTime": 0}
+    (log / "00000000000000000000.json").write_text("\n".join(json.dumps(x) for x in [
+        {"protocol": {"minReaderVersion": 1, "minWriterVersion": 2}}, {"metaData": meta}, {"add": adds[0]}]) + "\n")
+    (log / "00000000000000000001.json").write_text(json.dumps({"add": adds[1]}) + "\n")
+    # part 1: protocol + metaData; part 2: both adds
+    pt = pa.struct([("minReaderVersion", pa.int32()), ("minWriterVersion", pa.int32())])
+    mt = pa.struct([("id", pa.string()), ("schemaString", pa.string()), ("partitionColumns", pa.list_(pa.string())),
+                    ("configuration", pa.map_(pa.string(), pa.string())), ("createdTime", pa.int64())])
+    p1 = pa.table({"protocol": pa.array([{"minReaderVersion": 1, "minWriterVersion": 2}, None], pt),
+                   "metaData": pa.array([None, {"id": "mp", "schemaString": json.dumps(schema), "partitionColumns": [],
+                                               "configuration": [], "createdTime": 0}], mt)})
+    pq.write_table(p1, log / "00000000000000000001.checkpoint.0000000001.0000000002.parquet")
+    pq.write_table(_add_struct_table([{**a, "partitionValues": []} for a in adds]),
+                   log / "00000000000000000001.checkpoint.0000000002.0000000002.parquet")
+    (log / "00000000000000000000.json").unlink()  # only the checkpoint can answer now
+    assert rows(lake, "SELECT count(*), sum(x) FROM mp WHERE true") == [["20", str(sum(range(20)))]]
