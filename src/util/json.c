@@ -319,7 +319,10 @@ int64_t json_get_i64(const json *obj, const char *key, int64_t dflt)
     json *v = json_get(obj, key);
     if (!v || v->type != JSON_NUMBER)
         return dflt;
-    return v->is_int ? v->i64 : (int64_t)v->num;
+    if (v->is_int)
+        return v->i64;
+    /* 1e300 as a size is nonsense, and converting it would be undefined behaviour. */
+    return v->num > -9.2e18 && v->num < 9.2e18 ? (int64_t)v->num : dflt;
 }
 
 bool json_get_bool(const json *obj, const char *key, bool dflt)
