@@ -131,3 +131,17 @@ def test_pushdown_reaches_parquet(lake):
     plan = lake.sql("EXPLAIN SELECT id FROM big WHERE id > 99990", "-f", "csv").stdout
     assert "READ_PARQUET" in plan
     assert "Filters:" in plan and "id>99990" in plan.replace(" ", "")
+
+
+def test_ctrl_c_cancels_a_query(lake):
+    import os, signal, subprocess, time
+    from conftest import LOCH
+    p = subprocess.Popen([LOCH, "sql", "SELECT count(*) FROM range(100000000000) a WHERE a.range % 7 = 3"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         env=dict(os.environ, LOCH_LAKE=str(lake.path)))
+    time.sleep(1.0)
+    t0 = time.time()
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=30)
+    assert p.returncode == 1 and "Interrupt" in err, err
+    assert time.time() - t0 < 10

@@ -298,3 +298,26 @@ def test_multi_part_checkpoint(lake):
                    log / "00000000000000000001.checkpoint.0000000002.0000000002.parquet")
     (log / "00000000000000000000.json").unlink()  # only the checkpoint can answer now
     assert rows(lake, "SELECT count(*), sum(x) FROM mp WHERE true") == [["20", str(sum(range(20)))]]
+
+
+def test_log_cleanup_after_retention(lake):
+    """Commits older than delta.logRetentionDuration (30 days) go once a newer checkpoint
+    covers them; every version after the kept checkpoint stays readable."""
+    import os, time
+    lake.sql("CREATE TABLE c (i INTEGER)")
+    lake.sql(";".join(f"INSERT INTO c VALUES ({i})" for i in range(100)))
+    log = lake.table("c") / "_delta_log"
+    old = time.time() - 40 * 86400
+    for f in log.iterdir():
+        if f.name[0].isdigit():
+            os.utime(f, (old, old))
+    lake.sql(";".join(f"INSERT INTO c VALUES ({i})" for i in range(100, 200)))
+    names = sorted(f.name for f in log.iterdir())
+    assert "00000000000000000000.json" not in names and "00000000000000000099.json" not in names
+    assert "00000000000000000100.json" in names and "00000000000000000100.checkpoint.parquet" in names
+    assert "00000000000000000200.checkpoint.parquet" in names
+    assert rows(lake, "SELECT count(*) FROM c WHERE true") == [["200"]]
+    assert rows(lake, 'SELECT count(*) FROM "c@v150" WHERE true') == [["150"]]
+    p = lake.sql('SELECT * FROM "c@v50"', check=False)
+    assert p.returncode == 1 and "no version 50" in p.stderr
+    assert DeltaTable(str(lake.table("c"))).to_pyarrow_table().num_rows == 200
