@@ -40,7 +40,7 @@ fetch_npm() { # pkg sha512 destdir
     local pkg=$1 sum=$2 dir=$3 tmp; tmp=$(mktemp -d)
     (cd "$tmp" && npm pack --silent "$pkg" >/dev/null 2>&1) || { say "npm pack $pkg failed"; exit 1; }
     local tgz; tgz=$(ls "$tmp"/*.tgz)
-    local got; got=$(openssl dgst -sha512 -binary "$tgz" | base64 -w0)
+    local got; got=$(python3 -c 'import base64,hashlib,sys; print(base64.b64encode(hashlib.sha512(open(sys.argv[1],"rb").read()).digest()).decode())' "$tgz")
     if [ "$got" != "$sum" ]; then say "checksum mismatch for $pkg: got $got"; exit 1; fi
     mkdir -p "$dir"; tar xzf "$tgz" -C "$dir"; rm -rf "$tmp"
 }

@@ -65,6 +65,12 @@ static void replacement(duckdb_replacement_scan_info info, const char *name, voi
 
 static int engine_error(const char *msg)
 {
+    /* Parser errors arrive with their "LINE n:" excerpt twice; keep one. */
+    const char *first = strstr(msg, "\n\nLINE "), *second = first ? strstr(first + 1, "\n\nLINE ") : NULL;
+    int keep = (int)strlen(msg);
+    if (second && strlen(second) == (size_t)(second - first) &&
+        strncmp(first, second, (size_t)(second - first)) == 0)
+        keep = (int)(second - msg);
     int code = LOCH_EINVALID;
     if (strstr(msg, "Permission Error") || strstr(msg, "disabled by configuration"))
         code = LOCH_EPERM;
@@ -74,7 +80,7 @@ static int engine_error(const char *msg)
         code = LOCH_ENOMEM;
     else if (strstr(msg, "IO Error"))
         code = LOCH_EIO;
-    return error_set(code, "%s", msg);
+    return error_set(code, "%.*s", keep, msg);
 }
 
 int compute_exec(compute *c, const char *sql)
