@@ -88,6 +88,7 @@ test: deps
 	$(MAKE) pytest
 
 demo: deps all
+	scripts/setup.sh
 	scripts/demo.sh
 
 $(BUILD)/bench_core: bench/bench_core.c $(BUILD)/libloch.a
