@@ -196,7 +196,9 @@ static int ensure_parent(const char *file)
     return rc;
 }
 
-static int local_put(storage *st, const char *path, const void *data, size_t len)
+/* Writes a complete, synced temp file and publishes it under path: by rename (replace)
+ * or by link (create only; EEXISTS when taken). Either way readers see all or nothing. */
+static int publish(storage *st, const char *path, const void *data, size_t len, int exclusive)
 {
     buf p = BUF_INIT, tmp = BUF_INIT;
     int e, rc = full_path((local_storage *)st, path, &p);
@@ -204,11 +206,16 @@ static int local_put(storage *st, const char *path, const void *data, size_t len
     rc = rc ? rc : write_temp(p.data, data, len, &tmp);
     if (rc < 0)
         goto cleanup;
-    if ((e = fault_at("rename")) || rename(tmp.data, p.data) < 0) {
-        rc = error_errno(e ? e : errno, "rename onto", p.data);
+    e = fault_at(exclusive ? "link" : "rename");
+    if (e || (exclusive ? link(tmp.data, p.data) : rename(tmp.data, p.data)) < 0) {
+        e = e ? e : errno;
+        rc = exclusive && e == EEXIST ? error_set(LOCH_EEXISTS, "%s already exists", path)
+                                      : error_errno(e, exclusive ? "link" : "rename onto", p.data);
         unlink(tmp.data);
         goto cleanup;
     }
+    if (exclusive)
+        unlink(tmp.data);
     rc = sync_dir_of(p.data, "dirsync");
 cleanup:
     buf_free(&p);
@@ -216,28 +223,14 @@ cleanup:
     return rc;
 }
 
+static int local_put(storage *st, const char *path, const void *data, size_t len)
+{
+    return publish(st, path, data, len, 0);
+}
+
 static int local_put_if_absent(storage *st, const char *path, const void *data, size_t len)
 {
-    buf p = BUF_INIT, tmp = BUF_INIT;
-    int e, rc = full_path((local_storage *)st, path, &p);
-    rc = rc ? rc : ensure_parent(p.data);
-    rc = rc ? rc : write_temp(p.data, data, len, &tmp);
-    if (rc < 0)
-        goto cleanup;
-    e = fault_at("link");
-    if (e || link(tmp.data, p.data) < 0) {
-        e = e ? e : errno;
-        rc = e == EEXIST ? error_set(LOCH_EEXISTS, "%s already exists", path)
-                         : error_errno(e, "link", p.data);
-        unlink(tmp.data);
-        goto cleanup;
-    }
-    unlink(tmp.data);
-    rc = sync_dir_of(p.data, "dirsync");
-cleanup:
-    buf_free(&p);
-    buf_free(&tmp);
-    return rc;
+    return publish(st, path, data, len, 1);
 }
 
 static int cmp_entry(const void *a, const void *b)
