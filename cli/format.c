@@ -210,8 +210,8 @@ static void json_value(FILE *out, const char *v, loch_kind k)
 {
     if (!v)
         fputs("null", out);
-    else if ((k == LOCH_KIND_NUMBER && !strpbrk(v, "ni")) || k == LOCH_KIND_BOOL)
-        fputs(v, out);
+    else if ((k == LOCH_KIND_NUMBER && !strpbrk(v, "ni")) || k == LOCH_KIND_BOOL || k == LOCH_KIND_NESTED)
+        fputs(v, out); /* nested values arrive as JSON text */
     else
         json_string(out, v);
 }

@@ -40,7 +40,7 @@ struct compute {
 
 struct compute_result {
     duckdb_result res;
-    char **types; /* owned strings, one per column */
+    duckdb_type *nested; /* owned; per column: the nested type shown as JSON text, or 0 */
 };
 
 /* ---- replacement scan ---------------------------------------------------------- */
@@ -185,20 +185,67 @@ int compute_count_statements(compute *c, const char *sql)
 
 /* ---- results ------------------------------------------------------------------- */
 
+static bool is_nested(duckdb_type t)
+{
+    return t == DUCKDB_TYPE_LIST || t == DUCKDB_TYPE_ARRAY || t == DUCKDB_TYPE_STRUCT || t == DUCKDB_TYPE_MAP ||
+           t == DUCKDB_TYPE_UNION;
+}
+
+/* A SELECT whose result has nested columns is wrapped so they arrive as JSON text
+ * (the C API cannot render them); returns 1 and fills sql/nested when it did. */
+static int wrap_nested(duckdb_prepared_statement ps, const char *query, buf *sql, duckdb_type **nested)
+{
+    idx_t n = duckdb_prepared_statement_column_count(ps);
+    bool any = false;
+    if (duckdb_prepared_statement_type(ps) != DUCKDB_STATEMENT_TYPE_SELECT)
+        return 0;
+    for (idx_t i = 0; i < n; i++)
+        any = any || is_nested(duckdb_prepared_statement_column_type(ps, i));
+    if (!any || !(*nested = calloc(n, sizeof(duckdb_type))))
+        return 0;
+    int rc = buf_puts(sql, "SELECT ");
+    for (idx_t i = 0; rc == 0 && i < n; i++) {
+        duckdb_type t = duckdb_prepared_statement_column_type(ps, i);
+        const char *name = duckdb_prepared_statement_column_name(ps, i);
+        (*nested)[i] = is_nested(t) ? t : (duckdb_type)0;
+        rc = buf_printf(sql, is_nested(t) ? "%sto_json(#%llu)::VARCHAR AS " : "%s#%llu AS ", i ? ", " : "",
+                        (unsigned long long)i + 1) || buf_put_sql_ident(sql, name ? name : "") ? LOCH_ENOMEM : 0;
+        duckdb_free((void *)name);
+    }
+    rc = rc ? rc : buf_printf(sql, " FROM (%s)", query);
+    return rc == 0;
+}
+
 int compute_query(compute *c, const char *sql, compute_result **out)
 {
     compute_result *r = calloc(1, sizeof(*r));
+    duckdb_prepared_statement ps = NULL;
+    buf wrapped = BUF_INIT;
+    duckdb_state st;
+    int rc = 0;
     *out = NULL;
     if (!r)
         return error_set(LOCH_ENOMEM, "out of memory");
-    if (duckdb_query(c->conn, sql, &r->res) == DuckDBError) {
-        int rc = engine_error(duckdb_result_error(&r->res));
-        duckdb_destroy_result(&r->res);
-        free(r);
-        return rc;
+    if (duckdb_prepare(c->conn, sql, &ps) == DuckDBError) {
+        /* Not every statement prepares; running it gives the real answer or error. */
+        st = duckdb_query(c->conn, sql, &r->res);
+    } else if (wrap_nested(ps, sql, &wrapped, &r->nested)) {
+        st = duckdb_query(c->conn, wrapped.data, &r->res);
+    } else {
+        st = duckdb_execute_prepared(ps, &r->res);
     }
+    if (st == DuckDBError) {
+        rc = engine_error(duckdb_result_error(&r->res));
+        duckdb_destroy_result(&r->res);
+        free(r->nested);
+        free(r);
+        r = NULL;
+    }
+    if (ps)
+        duckdb_destroy_prepare(&ps);
+    buf_free(&wrapped);
     *out = r;
-    return 0;
+    return rc;
 }
 
 size_t compute_result_columns(const compute_result *r) { return duckdb_column_count((duckdb_result *)&r->res); }
@@ -252,11 +299,15 @@ static const char *simple_type_name(duckdb_type t)
 
 const char *compute_result_type(const compute_result *r, size_t col)
 {
+    if (r->nested && r->nested[col])
+        return simple_type_name(r->nested[col]);
     return simple_type_name(duckdb_column_type((duckdb_result *)&r->res, col));
 }
 
 compute_kind compute_result_kind(const compute_result *r, size_t col)
 {
+    if (r->nested && r->nested[col])
+        return COMPUTE_NESTED;
     switch (duckdb_column_type((duckdb_result *)&r->res, col)) {
     case DUCKDB_TYPE_BOOLEAN: return COMPUTE_BOOL;
     case DUCKDB_TYPE_TINYINT: case DUCKDB_TYPE_SMALLINT: case DUCKDB_TYPE_INTEGER:
@@ -293,7 +344,7 @@ void compute_result_free(compute_result *r)
     if (!r)
         return;
     duckdb_destroy_result(&r->res);
-    free(r->types);
+    free(r->nested);
     free(r);
 }
 

@@ -38,6 +38,9 @@ def test_output_formats(lake):
     assert lake.sql("SELECT * FROM t", "-f", "csv").stdout == 'a,b,c,d\n1,"x,y",,true\n'
     assert json.loads(lake.sql("SELECT * FROM t", "-f", "json").stdout) == [{"a": 1, "b": "x,y", "c": None, "d": True}]
     assert json.loads(lake.sql("SELECT * FROM t", "-f", "ndjson").stdout) == {"a": 1, "b": "x,y", "c": None, "d": True}
+    nested = lake.sql("SELECT [1, 2] AS l, {'k': 'v'} AS s, MAP {'a': 1} AS m, 1 AS l", "-f", "json").stdout
+    assert json.loads(nested) == [{"l": 1, "s": {"k": "v"}, "m": {"a": 1}}] or nested.startswith('[{"l":[1,2]')
+    assert '"s":{"k":"v"},"m":{"a":1}' in nested
     md = lake.sql("SELECT a, b FROM t", "-f", "markdown").stdout
     assert md.splitlines()[0] == "| a | b |" and md.splitlines()[2] == "| 1 | x,y |"
     box = lake.sql("SELECT a, b FROM t").stdout
