@@ -67,10 +67,15 @@ typedef struct {
     char *delta_type;  /* owned; Delta schema JSON for the type */
     char *write_expr;  /* owned; expression over the column giving a Delta-compatible value */
     bool ntz;          /* uses timestamp_ntz (needs the timestampNtz table feature) */
+    bool not_null;     /* declared NOT NULL (Delta nullable=false) */
 } compute_column;
 
 int compute_describe(compute *c, const char *select_sql, compute_column **cols, size_t *count);
 void compute_columns_free(compute_column *cols, size_t count);
+/* Reads the constraints of a temporary table made from a CREATE TABLE column list:
+ * marks NOT NULL columns, and refuses what a Delta table cannot keep for loch yet
+ * (PRIMARY KEY, UNIQUE, CHECK, DEFAULT) with LOCH_EUNSUPPORTED. */
+int compute_table_constraints(compute *c, const char *table, compute_column *cols, size_t count);
 
 /* Writes select_sql's rows (whose columns are cols) to a Parquet file at an absolute
  * local path; returns the row count, the file size and the Delta `stats` JSON. */

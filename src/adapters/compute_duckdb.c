@@ -522,6 +522,42 @@ void compute_columns_free(compute_column *cols, size_t count)
     free(cols);
 }
 
+int compute_table_constraints(compute *c, const char *table, compute_column *cols, size_t count)
+{
+    buf sql = BUF_INIT;
+    compute_result *r = NULL;
+    int rc = buf_puts(&sql, "SELECT (SELECT string_agg(DISTINCT constraint_type, ', ') FROM duckdb_constraints() "
+                            "WHERE table_name = ") || buf_put_sql_str(&sql, table) ||
+             buf_puts(&sql, " AND constraint_type <> 'NOT NULL'), (SELECT count(*) FROM duckdb_columns() "
+                            "WHERE column_default IS NOT NULL AND table_name = ") || buf_put_sql_str(&sql, table) ||
+             buf_puts(&sql, ")") ? LOCH_ENOMEM : 0;
+    rc = rc ? rc : compute_query(c, sql.data, &r);
+    if (rc == 0) {
+        char *kinds = compute_result_text(r, 0, 0);
+        bool dflt = compute_result_i64(r, 0, 1) > 0;
+        if (kinds || dflt)
+            rc = error_set(LOCH_EUNSUPPORTED, "%s%s%s on lake tables %s not supported yet (NOT NULL is)",
+                           kinds ? kinds : "", kinds && dflt ? ", " : "", dflt ? "DEFAULT" : "",
+                           (kinds && dflt) || (kinds && strchr(kinds, ',')) ? "are" : "is");
+        free(kinds);
+    }
+    compute_result_free(r);
+    r = NULL;
+    buf_clear(&sql);
+    rc = rc ? rc : (buf_puts(&sql, "SELECT column_name FROM duckdb_columns() WHERE NOT is_nullable AND table_name = ") ||
+                    buf_put_sql_str(&sql, table) ? LOCH_ENOMEM : 0);
+    rc = rc ? rc : compute_query(c, sql.data, &r);
+    for (size_t row = 0; rc == 0 && row < compute_result_rows(r); row++) {
+        char *name = compute_result_text(r, row, 0);
+        for (size_t i = 0; name && i < count; i++)
+            cols[i].not_null = cols[i].not_null || strcmp(cols[i].name, name) == 0;
+        free(name);
+    }
+    compute_result_free(r);
+    buf_free(&sql);
+    return rc;
+}
+
 /* ---- Parquet in and out ----------------------------------------------------------- */
 
 /* Columns whose min/max loch copies into Delta stats, by Delta type. Timestamps are

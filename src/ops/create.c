@@ -81,6 +81,12 @@ static int ops_create(loch_lake *lake, const create_args *a, loch_result **out)
         if ((rc = txlog_load(lake, a->table, &(txlog_at){-1, 0, 0}, &old)) < 0 ||
             (rc = snapshot_check_writable(old)) < 0)
             goto cleanup;
+        const char *append_only = snapshot_property(old, "delta.appendOnly");
+        if (append_only && strcmp(append_only, "true") == 0) {
+            rc = error_set(LOCH_EINVALID, "table \"%s\" is append-only (delta.appendOnly): it cannot be replaced",
+                           a->table);
+            goto cleanup;
+        }
     }
     if (a->columns) {
         rc = buf_printf(&sql, "CREATE OR REPLACE TEMP TABLE __loch_new %s", a->columns);
@@ -88,6 +94,8 @@ static int ops_create(loch_lake *lake, const create_args *a, loch_result **out)
         select_sql = NULL;
     }
     rc = rc ? rc : compute_describe(lake->cp, a->columns ? "SELECT * FROM __loch_new" : select_sql, &cols, &ncols);
+    if (rc == 0 && a->columns)
+        rc = compute_table_constraints(lake->cp, "__loch_new", cols, ncols);
     if (rc == 0 && ncols == 0)
         rc = error_set(LOCH_EINVALID, "a table needs at least one column");
     rc = rc ? rc : create_commit(lake, a, old, select_sql, cols, ncols, &version, &rows);

@@ -17,11 +17,28 @@ static int temp_table_like(loch_lake *lake, const snapshot *s)
     int rc = buf_puts(&sql, "CREATE OR REPLACE TEMP TABLE __loch_ins (");
     for (size_t i = 0; rc == 0 && i < s->schema.count; i++)
         rc = (i ? buf_puts(&sql, ", ") : 0) || buf_put_sql_ident(&sql, s->schema.fields[i].name) ||
-             buf_printf(&sql, " %s", s->schema.fields[i].duck_type) ? LOCH_ENOMEM : 0;
+             buf_printf(&sql, " %s%s", s->schema.fields[i].duck_type, s->schema.fields[i].nullable ? "" : " NOT NULL")
+                 ? LOCH_ENOMEM : 0;
     rc = rc ? rc : buf_putc(&sql, ')');
     rc = rc ? rc : compute_exec(lake->cp, sql.data);
     buf_free(&sql);
     return rc;
+}
+
+/* The engine's messages name the staging table; users should read their own. */
+static void own_name(const char *table)
+{
+    buf m = BUF_INIT;
+    const char *msg = loch_error_last(), *hit;
+    int code = loch_error_last_code();
+    while ((hit = strstr(msg, "__loch_ins"))) {
+        buf_put(&m, msg, (size_t)(hit - msg));
+        buf_puts(&m, table);
+        msg = hit + strlen("__loch_ins");
+    }
+    if (m.len && buf_puts(&m, msg) == 0)
+        error_set(code, "%s", m.data);
+    buf_free(&m);
 }
 
 int ops_insert(loch_lake *lake, const char *table, const char *rest, loch_result **out)
@@ -38,6 +55,8 @@ int ops_insert(loch_lake *lake, const char *table, const char *rest, loch_result
     rc = rc ? rc : temp_table_like(lake, s);
     rc = rc ? rc : buf_printf(&sql, "INSERT INTO __loch_ins %s", rest);
     rc = rc ? rc : compute_exec(lake->cp, sql.data);
+    if (rc < 0)
+        own_name(table);
     rc = rc ? rc : write_columns_of(s, &cols, &ncols);
     if (rc < 0)
         goto cleanup;

@@ -125,4 +125,6 @@ void lake_catalog_note(loch_lake *lake, const char *table, const snapshot *s);
 int ops_create_table(loch_lake *lake, const char *table, const char *select_sql, const char *columns,
                      int or_replace, int if_not_exists, loch_result **out);
 int ops_insert(loch_lake *lake, const char *table, const char *rest, loch_result **out);
+int ops_set_properties(loch_lake *lake, const char *table, const char **keys, const char **values, size_t n,
+                       loch_result **out);
 #endif

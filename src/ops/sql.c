@@ -5,8 +5,9 @@
  *   CREATE [OR REPLACE] TABLE [IF NOT EXISTS] t (cols) | AS SELECT ...
  *   INSERT INTO t ...
  *   DROP TABLE [IF EXISTS] t
- * UPDATE, DELETE, MERGE, ALTER, TRUNCATE on a lake table are refused with a clear
- * message until the write-path work lands. TEMP tables, qualified names and every
+ *   ALTER TABLE t SET TBLPROPERTIES ('key' = 'value', ...)
+ * UPDATE, DELETE, MERGE, TRUNCATE and other ALTERs on a lake table are refused with a
+ * clear message until the write-path work lands. TEMP tables, qualified names and every
  * other statement go to the SQL engine unchanged; lake tables are resolved by name
  * during its binding (ops/scan.c), pinned for the statement.
  */
@@ -162,7 +163,61 @@ static int run_drop(loch_lake *lake, lexer *lx, loch_result **out, int *handled)
     return result_message(out, "dropped table %s", name);
 }
 
-static int refuse_dml(loch_lake *lake, lexer *lx, const sql_token *verb, int *handled)
+/* A string literal token's text, unquoted ('' -> '), in the arena-free way: malloc. */
+static char *unquote(lexer *lx, const sql_token *t)
+{
+    if (t->kind != TOK_STRING || lx->sql[t->start] != '\'')
+        return NULL;
+    char *out = malloc(t->len), *w = out;
+    for (size_t i = 1; out && i + 1 < t->len; i++) {
+        *w++ = lx->sql[t->start + i];
+        if (lx->sql[t->start + i] == '\'')
+            i++;
+    }
+    if (out)
+        *w = '\0';
+    return out;
+}
+
+/* ALTER TABLE t SET TBLPROPERTIES ('k' = 'v', ...); lx is past "ALTER TABLE t". */
+static int run_set_properties(loch_lake *lake, lexer *lx, const char *table, loch_result **out)
+{
+    sql_token t, k, eq, v;
+    char *keys[64], *values[64];
+    size_t n = 0;
+    int rc = next(lx, &t);
+    if (rc == 0 && !is_punct(lx, &t, '('))
+        rc = error_set(LOCH_EINVALID, "expected ( after SET TBLPROPERTIES");
+    while (rc == 0) {
+        if ((rc = next(lx, &k)) < 0 || (rc = next(lx, &eq)) < 0 || (rc = next(lx, &v)) < 0)
+            break;
+        if (n == 64 || !is_punct(lx, &eq, '=') || !(keys[n] = unquote(lx, &k))) {
+            rc = error_set(LOCH_EINVALID, "expected 'key' = 'value' in SET TBLPROPERTIES");
+            break;
+        }
+        if (!(values[n] = unquote(lx, &v))) {
+            free(keys[n]);
+            rc = error_set(LOCH_EINVALID, "property values are quoted strings: 'key' = 'value'");
+            break;
+        }
+        n++;
+        if ((rc = next(lx, &t)) < 0 || is_punct(lx, &t, ')'))
+            break;
+        if (!is_punct(lx, &t, ','))
+            rc = error_set(LOCH_EINVALID, "expected , or ) in SET TBLPROPERTIES");
+    }
+    if (rc == 0 && (next(lx, &t) < 0 || t.kind != TOK_END))
+        rc = error_set(LOCH_EINVALID, "unexpected text after SET TBLPROPERTIES (...)");
+    if (rc == 0)
+        rc = ops_set_properties(lake, table, (const char **)keys, (const char **)values, n, out);
+    for (size_t i = 0; i < n; i++) {
+        free(keys[i]);
+        free(values[i]);
+    }
+    return rc;
+}
+
+static int refuse_dml(loch_lake *lake, lexer *lx, const sql_token *verb, loch_result **out, int *handled)
 {
     sql_token t;
     char name[256];
@@ -172,6 +227,12 @@ static int refuse_dml(loch_lake *lake, lexer *lx, const sql_token *verb, int *ha
     if (rc < 0 || !read_name(lx, &t, name, sizeof(name)) || !txlog_exists(lake, name))
         return rc;
     *handled = 1;
+    size_t save = lx->pos;
+    sql_token a, b;
+    if (sqlscan_is(lx->sql, verb, "ALTER") && next(lx, &a) == 0 && is(lx, &a, "SET") && next(lx, &b) == 0 &&
+        is(lx, &b, "TBLPROPERTIES"))
+        return run_set_properties(lake, lx, name, out);
+    lx->pos = save;
     return error_set(LOCH_EUNSUPPORTED, "%.*s on lake table \"%s\" is not supported yet (it comes with the "
                      "write path: UPDATE, DELETE and MERGE as Delta commits)", (int)verb->len,
                      lx->sql + verb->start, name);
@@ -231,7 +292,7 @@ static int run_statement(loch_lake *lake, const char *sql, size_t len, loch_resu
         rc = run_drop(lake, &lx, out, &handled);
     else if (is(&lx, &t, "UPDATE") || is(&lx, &t, "DELETE") || is(&lx, &t, "MERGE") || is(&lx, &t, "ALTER") ||
              is(&lx, &t, "TRUNCATE"))
-        rc = refuse_dml(lake, &lx, &t, &handled);
+        rc = refuse_dml(lake, &lx, &t, out, &handled);
     if (handled || rc < 0)
         return rc;
     lexer again = {sql, len, 0};

@@ -148,3 +148,36 @@ def test_ctrl_c_cancels_a_query(lake):
     out, err = p.communicate(timeout=30)
     assert p.returncode == 1 and "Interrupt" in err, err
     assert time.time() - t0 < 10
+
+
+def test_not_null_and_refused_constraints(lake):
+    lake.sql("CREATE TABLE n (a INTEGER NOT NULL, b VARCHAR)")
+    p = lake.sql("INSERT INTO n VALUES (NULL, 'x')", check=False)
+    assert p.returncode == 1 and "NOT NULL constraint failed: n.a" in p.stderr
+    lake.sql("INSERT INTO n VALUES (1, NULL)")
+    desc = {r["column"]: r["nullable"] for r in json.loads(lake.run("describe", "n", "-f", "json").stdout)}
+    assert desc == {"a": False, "b": True}
+    for ddl, what in [("CREATE TABLE p (a INT PRIMARY KEY)", "PRIMARY KEY"), ("CREATE TABLE p (a INT DEFAULT 1)", "DEFAULT"),
+                      ("CREATE TABLE p (a INT CHECK (a > 0))", "CHECK"), ("CREATE TABLE p (a INT UNIQUE)", "UNIQUE")]:
+        p = lake.sql(ddl, check=False)
+        assert p.returncode == 1 and what in p.stderr and "not supported yet" in p.stderr, ddl
+    assert not lake.table("p").exists()
+
+
+def test_table_properties(lake):
+    from deltalake import DeltaTable
+    lake.sql("CREATE TABLE t (i INTEGER)")
+    lake.sql("ALTER TABLE t SET TBLPROPERTIES ('delta.checkpointInterval' = '5', 'owner' = 'it''s me')")
+    lake.sql(";".join(f"INSERT INTO t VALUES ({i})" for i in range(4)))
+    assert (lake.table("t") / "_delta_log" / "00000000000000000005.checkpoint.parquet").exists()
+    cfg = DeltaTable(str(lake.table("t"))).metadata().configuration
+    assert cfg == {"delta.checkpointInterval": "5", "owner": "it's me"}
+    assert json.loads(lake.run("history", "t", "-f", "json").stdout)[-2]["operation"] == "SET TBLPROPERTIES"
+    for bad, msg in [("'delta.checkpointInterval' = '0'", "positive"), ("'delta.enableDeletionVectors' = 'true'",
+                     "not supported"), ("'delta.logRetentionDuration' = '3 days'", "interval 30 days")]:
+        p = lake.sql(f"ALTER TABLE t SET TBLPROPERTIES ({bad})", check=False)
+        assert p.returncode == 1 and msg in p.stderr, bad
+    lake.sql("ALTER TABLE t SET TBLPROPERTIES ('delta.appendOnly' = 'true')")
+    p = lake.sql("CREATE OR REPLACE TABLE t AS SELECT 1 AS i", check=False)
+    assert p.returncode == 1 and "append-only" in p.stderr
+    lake.sql("INSERT INTO t VALUES (9)")

@@ -81,6 +81,9 @@ def test_fault_in_each_commit_step(lake, step, errno_name, outcome):
         assert "No space left on device" in p.stderr
     n = check_whole(lake)
     assert n == (1 if outcome == "unchanged" else 2)
+    assert_no_orphans(lake)
+    if outcome == "whole":
+        assert "visible but may not survive a power loss" in p.stderr
     # no temp file is left where readers list
     assert not [f for f in os.listdir(lake.table("c") / "_delta_log") if f.startswith(".tmp")]
     # the table keeps working after the fault
@@ -98,3 +101,38 @@ def test_concurrent_writers(lake):
     assert all(p.returncode == 0 for p in procs), errs
     assert check_whole(lake) == 1000
     assert DeltaTable(str(lake.table("c"))).version() == 1000
+
+
+def _delayed(lake, sql, ms=1500):
+    env = dict(os.environ, LOCH_LAKE=str(lake.path), LOCH_COMMIT_DELAY_MS=str(ms))
+    return subprocess.Popen([LOCH, "sql", sql], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+@pytest.mark.parametrize("slow,fast,conflict", [
+    ("INSERT INTO c VALUES (1)", "INSERT INTO c VALUES (2)", None),             # appends never conflict
+    ("ALTER TABLE c SET TBLPROPERTIES ('k' = 'v')", "INSERT INTO c VALUES (2)", "was written by concurrent"),
+    ("INSERT INTO c VALUES (1)", "ALTER TABLE c SET TBLPROPERTIES ('k' = 'v')", "changed its schema or properties"),
+    ("CREATE OR REPLACE TABLE c AS SELECT 9::BIGINT AS i", "INSERT INTO c VALUES (2)", "was written by concurrent"),
+])
+def test_commit_races(lake, slow, fast, conflict):
+    lake.sql("CREATE TABLE c (i BIGINT); INSERT INTO c VALUES (0)")
+    p = _delayed(lake, slow)
+    time.sleep(0.5)  # the slow one has read version 1 and waits to commit
+    lake.sql(fast)
+    out, err = p.communicate(timeout=60)
+    if conflict is None:
+        assert p.returncode == 0, err
+        assert lake.csv("SELECT i FROM c ORDER BY i") == [["0"], ["1"], ["2"]]
+    else:
+        assert p.returncode == 1 and conflict in err, err
+        assert "version 2" in err
+        assert int(lake.scalar("SELECT count(*) FROM c")) == (2 if fast.startswith("INSERT") else 1)
+        assert_no_orphans(lake)
+
+
+def assert_no_orphans(lake, name="c"):
+    """Every data file on disk is named by the log: a failed commit removed its own."""
+    import pyarrow as pa
+    live = set(pa.table(DeltaTable(str(lake.table(name))).get_add_actions()).column("path").to_pylist())
+    on_disk = {f for f in os.listdir(lake.table(name)) if f.endswith(".parquet")}
+    assert on_disk == live, on_disk - live

@@ -1,0 +1,101 @@
+/*
+ * ops/alter.c - ALTER TABLE t SET TBLPROPERTIES ('key' = 'value', ...): one metadata
+ * commit that merges the given properties into metaData.configuration.
+ *
+ * Keys outside the delta.* namespace are the user's and stored as given. Of Delta's own
+ * keys loch accepts the ones whose rules it follows; a key that would need a protocol
+ * change (deletion vectors, column mapping, ...) is refused rather than recorded and
+ * then ignored.
+ */
+#include "ops/ops.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/misc.h"
+
+static int check_property(const char *key, const char *value)
+{
+    static const char *known[] = {"delta.checkpointInterval", "delta.logRetentionDuration",
+                                  "delta.deletedFileRetentionDuration", "delta.enableExpiredLogCleanup",
+                                  "delta.appendOnly", "delta.dataSkippingNumIndexedCols"};
+    if (strncmp(key, "delta.", 6) != 0)
+        return 0;
+    size_t i = 0;
+    while (i < sizeof(known) / sizeof(known[0]) && strcmp(key, known[i]) != 0)
+        i++;
+    if (i == sizeof(known) / sizeof(known[0]))
+        return error_set(LOCH_EUNSUPPORTED, "table property %s is not supported by loch yet", key);
+    if (strcmp(key, "delta.checkpointInterval") == 0 && atoll(value) <= 0)
+        return error_set(LOCH_EINVALID, "delta.checkpointInterval must be a positive number, not \"%s\"", value);
+    if (strstr(key, "Duration")) {
+        long long n;
+        char unit[16];
+        if (sscanf(value, "interval %lld %15s", &n, unit) != 2 || n < 0)
+            return error_set(LOCH_EINVALID, "%s must look like \"interval 30 days\", not \"%s\"", key, value);
+    }
+    if ((strcmp(key, "delta.enableExpiredLogCleanup") == 0 || strcmp(key, "delta.appendOnly") == 0) &&
+        strcmp(value, "true") != 0 && strcmp(value, "false") != 0)
+        return error_set(LOCH_EINVALID, "%s must be true or false, not \"%s\"", key, value);
+    return 0;
+}
+
+int ops_set_properties(loch_lake *lake, const char *table, const char **keys, const char **values, size_t n,
+                       loch_result **out)
+{
+    snapshot *s = NULL;
+    txlog_commit c;
+    int64_t version = 0;
+    const log_kv *old = NULL;
+    const char **k = NULL, **v = NULL;
+    txlog_commit_init(&c, table, "SET TBLPROPERTIES", -1);
+    int rc = txlog_load(lake, table, &(txlog_at){-1, 0, 0}, &s);
+    rc = rc ? rc : snapshot_check_writable(s);
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        rc = check_property(keys[i], values[i]);
+    if (rc < 0)
+        goto cleanup;
+    old = &s->metadata.configuration;
+    k = calloc(old->count + n + 1, sizeof(char *));
+    v = calloc(old->count + n + 1, sizeof(char *));
+    if (!k || !v) {
+        rc = error_set(LOCH_ENOMEM, "out of memory");
+        goto cleanup;
+    }
+    size_t m = 0;
+    for (size_t i = 0; i < old->count; i++, m++) {
+        k[m] = old->keys[i];
+        v[m] = old->values[i];
+        for (size_t j = 0; j < n; j++)
+            if (strcmp(keys[j], old->keys[i]) == 0)
+                v[m] = values[j];
+    }
+    for (size_t j = 0; j < n; j++) {
+        size_t i = 0;
+        while (i < m && strcmp(k[i], keys[j]) != 0)
+            i++;
+        if (i == m) {
+            k[m] = keys[j];
+            v[m++] = values[j];
+        }
+    }
+    log_metadata md = s->metadata;
+    md.configuration = (log_kv){k, v, m};
+    c.read_version = s->version;
+    c.base = s;
+    c.blind_append = 0;
+    c.changes_metadata = 1;
+    rc = buf_puts(&c.params, "{\"properties\":") || log_write_kv(&c.params, &(log_kv){keys, values, n}) ||
+         buf_putc(&c.params, '}') ? LOCH_ENOMEM : 0;
+    rc = rc ? rc : log_write_metadata(&c.actions, &md);
+    rc = rc ? rc : txlog_commit_run(lake, &c, &version);
+    rc = rc ? rc : result_message(out, "set %zu propert%s of %s (version %lld)", n, n == 1 ? "y" : "ies", table,
+                                  (long long)version);
+cleanup:
+    free(k);
+    free(v);
+    txlog_commit_free(&c);
+    txlog_snapshot_free(s);
+    return rc;
+}
