@@ -42,10 +42,12 @@ static const char usage[] =
     "Tables are Delta tables: time travel with \"t@v3\" or \"t@2026-11-21T10:00:00Z\".\n";
 
 static loch_lake *g_lake;
+volatile sig_atomic_t cli_interrupted;
 
 static void on_sigint(int sig)
 {
     (void)sig;
+    cli_interrupted = 1;
     loch_lake_interrupt(g_lake);
 }
 

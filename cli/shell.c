@@ -108,7 +108,15 @@ int shell_run(loch_lake *lake, output_format format)
     if (tty)
         printf("loch %s - SQL over %s (.help for help)\n", LOCH_VERSION, loch_lake_root(lake));
     for (;;) {
+        cli_interrupted = 0;
         char *line = readline(pending ? "   ...> " : "loch> ");
+        if (!line && cli_interrupted) {
+            /* Ctrl-C at the prompt: forget the unfinished statement, not the session. */
+            free(pending);
+            pending = NULL;
+            putchar('\n');
+            continue;
+        }
         if (!line)
             break;
         if (!pending && line[0] == '.') {

@@ -64,3 +64,33 @@ def test_shell_sees_tables_changed_by_other_processes(lake):
     assert ask("SELECT sum(x) AS s FROM t;") == "42"
     sh.stdin.close()
     sh.wait(timeout=30)
+
+
+def test_shell_ctrl_c_on_a_terminal(lake):
+    """In a real terminal (tmux): Ctrl-C cancels a running query, and at the prompt drops
+    the unfinished statement; the session goes on either way."""
+    import shutil, subprocess, time, uuid
+    from conftest import LOCH
+    assert shutil.which("tmux"), "tmux is installed by scripts/setup.sh"
+    s = "loch-" + uuid.uuid4().hex[:8]
+    run = lambda *a: subprocess.run(["tmux", *a], check=True, capture_output=True, text=True).stdout
+    run("new-session", "-d", "-s", s, "-x", "120", "-y", "50",
+        f"bash -c 'env LOCH_LAKE={lake.path} {LOCH} shell; echo SHELL-EXIT $?; sleep 30'")
+    try:
+        time.sleep(1)
+        run("send-keys", "-t", s, "SELECT count(*) FROM range(100000000000) a WHERE a.range % 7 = 3\\;", "Enter")
+        time.sleep(1.5)
+        run("send-keys", "-t", s, "C-c")
+        time.sleep(0.5)
+        run("send-keys", "-t", s, "SELECT 1 AS one", "Enter")
+        time.sleep(0.3)
+        run("send-keys", "-t", s, "C-c")
+        time.sleep(0.3)
+        run("send-keys", "-t", s, "SELECT 42 AS answer\\;", "Enter")
+        time.sleep(1)
+        screen = run("capture-pane", "-t", s, "-p")
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", s], capture_output=True)
+    assert "Interrupted" in screen
+    assert "│      42 │" in screen and "one" not in screen.split("answer")[-1]
+    assert "SHELL-EXIT" not in screen
