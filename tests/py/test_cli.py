@@ -134,6 +134,13 @@ def test_pushdown_reaches_parquet(lake):
     plan = lake.sql("EXPLAIN SELECT id FROM big WHERE id > 99990", "-f", "csv").stdout
     assert "READ_PARQUET" in plan
     assert "Filters:" in plan and "id>99990" in plan.replace(" ", "")
+    # projection: a query of one column reads one column (k is filtered, not projected)
+    plan = lake.sql("EXPLAIN SELECT id FROM big WHERE k = 3", "-f", "csv").stdout
+    assert "Projections: id " in plan and "Filters: k=3" in plan
+    assert plan.count("READ_PARQUET") == 2  # one scan operator (name and function lines), no union left
+    # and the answer matches DuckDB reading the file itself
+    f = next(lake.table("big").glob("*.parquet"))
+    assert lake.scalar("SELECT sum(id) FROM big WHERE k = 3") == lake.scalar(f"SELECT sum(id) FROM '{f}' WHERE k = 3")
 
 
 def test_ctrl_c_cancels_a_query(lake):
