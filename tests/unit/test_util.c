@@ -8,6 +8,7 @@
 #include "util/buf.h"
 #include "util/json.h"
 #include "util/misc.h"
+#include "util/sha256.h"
 #include "util/strmap.h"
 
 static void test_json_values(void)
@@ -108,4 +109,29 @@ static void test_buf_cap(void)
     buf_free(&b);
 }
 
-TEST_MAIN(T(test_json_values), T(test_json_rejects), T(test_iso8601), T(test_uri), T(test_strmap), T(test_buf_cap))
+static void test_sha256(void)
+{
+    static const struct { const char *in, *hex; } v[] = {
+        {"", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"},
+        {"abc", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"},
+        {"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
+         "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"}};
+    for (size_t i = 0; i < 3; i++) {
+        sha256_ctx c;
+        char hex[65];
+        sha256_init(&c);
+        sha256_update(&c, v[i].in, strlen(v[i].in));
+        sha256_hex(&c, hex);
+        CHECK_STR(hex, v[i].hex);
+    }
+    sha256_ctx c; /* a million 'a's, fed in uneven pieces */
+    char hex[65], chunk[1000];
+    memset(chunk, 'a', sizeof(chunk));
+    sha256_init(&c);
+    for (size_t done = 0, step = 7; done < 1000000; done += step, step = step % 987 + 13)
+        sha256_update(&c, chunk, done + step > 1000000 ? 1000000 - done : step);
+    sha256_hex(&c, hex);
+    CHECK_STR(hex, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+}
+
+TEST_MAIN(T(test_sha256), T(test_json_values), T(test_json_rejects), T(test_iso8601), T(test_uri), T(test_strmap), T(test_buf_cap))

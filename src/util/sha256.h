@@ -1,0 +1,24 @@
+/*
+ * util/sha256.h - SHA-256 (FIPS 180-4), for content hashes of ingested files: the hash
+ * is recorded in the Delta log, so re-ingesting the same bytes is recognized by any
+ * process, with or without the catalog.
+ */
+#ifndef LOCH_UTIL_SHA256_H
+#define LOCH_UTIL_SHA256_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+    uint32_t h[8];
+    uint64_t len;           /* bytes hashed so far */
+    unsigned char block[64];
+    size_t used;            /* bytes waiting in block */
+} sha256_ctx;
+
+void sha256_init(sha256_ctx *c);
+void sha256_update(sha256_ctx *c, const void *data, size_t n);
+/* Writes 64 lowercase hex digits and a NUL. */
+void sha256_hex(sha256_ctx *c, char out[65]);
+
+#endif
