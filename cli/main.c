@@ -27,6 +27,9 @@ static const char usage[] =
     "  tables                     list tables\n"
     "  describe TABLE[@vN]        show a table's columns\n"
     "  history TABLE              show a table's versions, newest first\n"
+    "  ingest TABLE INPUT...      load files (FILE, DIR, GLOB or - for stdin) into a table:\n"
+    "                             [--format csv|tsv|json|ndjson|parquet] [--mode append|overwrite]\n"
+    "                             [--schema \"col TYPE, ...\"] [--force] [--json]\n"
     "  shell                      interactive SQL (.help for dot-commands)\n"
     "  version                    print the version\n"
     "\n"
@@ -55,7 +58,10 @@ typedef struct {
     const char *lake;
     loch_lake_options opts;
     output_format format;
+    const char *format_name; /* --format as given: output format, or input format for ingest */
     const char *output;
+    loch_ingest_options ingest;
+    int json;
     const char *command;
     char **args;
     int nargs;
@@ -164,6 +170,61 @@ static int cmd_table(cli *c)
     return rc;
 }
 
+static void print_schema(const char *schema_json)
+{
+    /* {"type":"struct","fields":[{"name":"id","type":"long",...}]}: one line a column. */
+    const char *p = schema_json;
+    while ((p = strstr(p, "{\"name\":\""))) {
+        const char *n = p + 9, *ne = strchr(n, '"');
+        const char *t = ne ? strstr(ne, "\"type\":") : NULL;
+        if (!ne || !t)
+            break;
+        t += 7;
+        const char *te = *t == '"' ? strchr(t + 1, '"') + 1 : strstr(t, ",\"nullable\"");
+        if (!te)
+            break;
+        printf("  %-24.*s %.*s\n", (int)(ne - n), n, *t == '"' ? (int)(te - t - 2) : (int)(te - t),
+               *t == '"' ? t + 1 : t);
+        p = te;
+        /* skip a nested type's own fields */
+        int depth = 0;
+        for (; *p; p++) {
+            if (*p == '{' || *p == '[')
+                depth++;
+            if ((*p == '}' || *p == ']') && depth-- == 0)
+                break;
+        }
+    }
+}
+
+static int cmd_ingest(cli *c)
+{
+    loch_result *r = NULL;
+    if (c->nargs < 2)
+        return usage_error("%s", "ingest needs a table and at least one input (FILE, DIR, GLOB or -)");
+    if (loch_ingest(&r, g_lake, c->args[0], (const char *const *)c->args + 1, (size_t)c->nargs - 1, &c->ingest) < 0)
+        return fail(NULL);
+    if (c->json) {
+        format_result(stdout, r, FMT_NDJSON, SIZE_MAX);
+    } else {
+        char *table = loch_result_text(r, 0, 0), *version = loch_result_text(r, 0, 1), *rows = loch_result_text(r, 0, 2),
+             *files = loch_result_text(r, 0, 3), *skipped = loch_result_text(r, 0, 4),
+             *secs = loch_result_text(r, 0, 6), *schema = loch_result_text(r, 0, 7);
+        if (loch_result_message(r))
+            printf("%s: %s\n", table, loch_result_message(r));
+        else
+            printf("%s: %s rows from %s file%s into version %s in %s s%s%s%s\n", table, rows, files,
+                   strcmp(files, "1") ? "s" : "", version, secs, strcmp(skipped, "0") ? " (" : "",
+                   strcmp(skipped, "0") ? skipped : "", strcmp(skipped, "0") ? " already ingested, skipped)" : "");
+        if (schema && strcmp(schema, "null") != 0)
+            print_schema(schema);
+        loch_free(table), loch_free(version), loch_free(rows), loch_free(files), loch_free(skipped);
+        loch_free(secs), loch_free(schema);
+    }
+    loch_result_free(r);
+    return 0;
+}
+
 static int parse_args(cli *c, int argc, char **argv)
 {
     static char *rest[256];
@@ -191,13 +252,22 @@ static int parse_args(cli *c, int argc, char **argv)
         } else if (strcmp(a, "--threads") == 0 && v) {
             c->opts.threads = atoi(v);
         } else if ((strcmp(a, "-f") == 0 || strcmp(a, "--format") == 0) && v) {
-            int f = format_parse(v);
-            if (f < 0)
-                return usage_error("unknown format \"%s\" (box csv json ndjson markdown parquet)", v);
-            c->format = (output_format)f;
+            c->format_name = v;
+        } else if (strcmp(a, "--mode") == 0 && v) {
+            if (strcmp(v, "append") && strcmp(v, "overwrite"))
+                return usage_error("--mode is append or overwrite, not \"%s\"", v);
+            c->ingest.overwrite = strcmp(v, "overwrite") == 0;
+        } else if (strcmp(a, "--schema") == 0 && v) {
+            c->ingest.schema = v;
+        } else if (strcmp(a, "--force") == 0) {
+            c->ingest.force = 1;
+            takes = 0;
+        } else if (strcmp(a, "--json") == 0) {
+            c->json = 1;
+            takes = 0;
         } else if ((strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0) && v) {
             c->output = v;
-        } else if (a[0] == '-' && a[1] && strcmp(a, "-") != 0) {
+        } else if (a[0] == '-' && a[1]) {
             return usage_error("unknown option or missing value: %s", a);
         } else {
             takes = 0;
@@ -215,7 +285,9 @@ int main(int argc, char **argv)
 {
     cli c = {0};
     loch_lake_options dflt = LOCH_LAKE_OPTIONS_INIT;
+    loch_ingest_options idflt = LOCH_INGEST_OPTIONS_INIT;
     c.opts = dflt;
+    c.ingest = idflt;
     int rc = parse_args(&c, argc, argv);
     if (rc)
         return rc;
@@ -223,18 +295,26 @@ int main(int argc, char **argv)
         fputs(usage, stderr);
         return 2;
     }
+    if (c.format_name && strcmp(c.command, "ingest") == 0) {
+        c.ingest.format = c.format_name;
+    } else if (c.format_name) {
+        int f = format_parse(c.format_name);
+        if (f < 0)
+            return usage_error("unknown format \"%s\" (box csv json ndjson markdown parquet)", c.format_name);
+        c.format = (output_format)f;
+    }
     if (strcmp(c.command, "version") == 0) {
         printf("loch %s\n", LOCH_VERSION);
         return 0;
     }
-    static const char *known[] = {"init", "sql", "tables", "describe", "history", "shell"};
+    static const char *known[] = {"init", "sql", "tables", "describe", "history", "shell", "ingest"};
     int ok = 0;
     for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
         ok = ok || strcmp(c.command, known[i]) == 0;
     if (!ok)
         return usage_error("unknown command \"%s\"", c.command);
     c.opts.create = strcmp(c.command, "init") == 0 || strcmp(c.command, "sql") == 0 ||
-                    strcmp(c.command, "shell") == 0;
+                    strcmp(c.command, "shell") == 0 || strcmp(c.command, "ingest") == 0;
     if (loch_lake_open(&g_lake, c.lake, &c.opts) < 0)
         return fail(NULL);
     struct sigaction sa;
@@ -248,6 +328,8 @@ int main(int argc, char **argv)
         rc = cmd_sql(&c);
     } else if (strcmp(c.command, "shell") == 0) {
         rc = shell_run(g_lake, c.format);
+    } else if (strcmp(c.command, "ingest") == 0) {
+        rc = cmd_ingest(&c);
     } else {
         rc = cmd_table(&c);
     }

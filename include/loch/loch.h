@@ -14,5 +14,6 @@
 #include "loch/lake.h"
 #include "loch/query.h"
 #include "loch/table.h"
+#include "loch/ingest.h"
 
 #endif

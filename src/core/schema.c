@@ -149,3 +149,10 @@ const schema_field *schema_find(const schema *s, const char *name)
             return &s->fields[i];
     return NULL;
 }
+
+int schema_duck_type(arena *a, const char *delta_type_json, buf *out)
+{
+    json *t;
+    int rc = json_parse(a, delta_type_json, strlen(delta_type_json), &t);
+    return rc ? rc : duck_type(t, out, 0);
+}

@@ -43,6 +43,8 @@ typedef struct {
 /* Parses schemaString; partition columns are marked from the given list. */
 int schema_parse(arena *a, const char *schema_string, const char **partition_columns,
                  size_t partition_count, schema *out);
+/* The DuckDB type for a Delta type given as JSON text ("\"long\"", {"type":"array",...}). */
+int schema_duck_type(arena *a, const char *delta_type_json, buf *out);
 /* Finds a field by name, case-insensitively (Delta names are unique that way). */
 const schema_field *schema_find(const schema *s, const char *name);
 

@@ -86,6 +86,8 @@ void txlog_commit_free(txlog_commit *c);
 /* Commits atomically as read_version+1, retrying on lost races when the rules allow.
  * On success *version is the committed version. Runs post-commit hooks (checkpoint). */
 int txlog_commit_run(loch_lake *lake, txlog_commit *c, int64_t *version);
+/* Removes the data files a commit that will not happen had already written. */
+void txlog_commit_abort(loch_lake *lake, const txlog_commit *c);
 /* Writes a classic checkpoint for the snapshot and updates _last_checkpoint. */
 int txlog_checkpoint(loch_lake *lake, const char *table, const snapshot *s);
 
@@ -101,6 +103,9 @@ int scan_sql(loch_lake *lake, const char *table, const snapshot *s, buf *sql);
  * action to c. cols describe select_sql's columns. */
 int write_data_file(loch_lake *lake, txlog_commit *c, const char *schema_string, const char *select_sql,
                     const compute_column *cols, size_t ncols);
+/* The same, tagging the file with the SHA-256 of the input it came from (ingest). */
+int write_data_file_from(loch_lake *lake, txlog_commit *c, const char *schema_string, const char *select_sql,
+                         const compute_column *cols, size_t ncols, const char *source_sha256);
 /* The "loch.schema" tag value of files written under schema_string. */
 void write_schema_tag(const char *schema_string, char out[17]);
 /* The table's own columns, for writing rows already shaped like it. */

@@ -578,6 +578,8 @@ static int64_t property_i64(const snapshot *s, const char *key, int64_t dflt)
 
 static void post_commit(loch_lake *lake, const txlog_commit *c, int64_t version);
 
+static void remove_new_files(loch_lake *lake, const txlog_commit *c);
+
 /* True when path holds exactly text: our commit made it into the log. */
 static int published(loch_lake *lake, const char *path, const buf *text)
 {
@@ -594,6 +596,8 @@ static int published(loch_lake *lake, const char *path, const buf *text)
 
 /* A commit that did not happen leaves its new data files behind; no log names them,
  * so readers never see them, but they are removed here rather than left to vacuum. */
+void txlog_commit_abort(loch_lake *lake, const txlog_commit *c) { remove_new_files(lake, c); }
+
 static void remove_new_files(loch_lake *lake, const txlog_commit *c)
 {
     arena a = ARENA_INIT;

@@ -50,6 +50,12 @@ void write_schema_tag(const char *schema_string, char out[17])
 int write_data_file(loch_lake *lake, txlog_commit *c, const char *schema_string, const char *select_sql,
                     const compute_column *cols, size_t ncols)
 {
+    return write_data_file_from(lake, c, schema_string, select_sql, cols, ncols, NULL);
+}
+
+int write_data_file_from(loch_lake *lake, txlog_commit *c, const char *schema_string, const char *select_sql,
+                         const compute_column *cols, size_t ncols, const char *source_sha256)
+{
     buf rel = BUF_INIT, local = BUF_INIT, sql = BUF_INIT, stats = BUF_INIT;
     char id[37], name[96];
     int64_t rows = 0, size = 0;
@@ -75,11 +81,11 @@ int write_data_file(loch_lake *lake, txlog_commit *c, const char *schema_string,
     /* The tag names the schema the file was written with: files that all carry the
      * table's current one can be scanned without reconciling their schemas. */
     char tag[17];
-    const char *tag_key = "loch.schema", *tag_value = tag;
+    const char *tag_keys[] = {"loch.schema", "loch.source.sha256"}, *tag_values[] = {tag, source_sha256};
     write_schema_tag(schema_string, tag);
     log_file f = {.path = name, .size = size, .modification_time = time_now_ms(),
                   .data_change = true, .stats = stats.data, .dv = {.offset = -1},
-                  .tags = {&tag_key, &tag_value, 1}};
+                  .tags = {tag_keys, tag_values, source_sha256 ? 2 : 1}};
     rc = log_write_add(&c->actions, &f);
     c->rows_written += rows;
     c->files_written++;

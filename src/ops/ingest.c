@@ -1,0 +1,799 @@
+/*
+ * ops/ingest.c - `loch ingest`: files in, one Delta commit out.
+ *
+ * For each input file:
+ *   1. hash its bytes (SHA-256); a live data file tagged with the same hash means the
+ *      bytes are already in the table: skip it (unless forced). The tag lives in the
+ *      log (add.tags "loch.source.sha256"), so this survives a lost catalog, and an
+ *      overwrite that removes those rows makes the bytes ingestible again;
+ *   2. read it with the SQL engine: CSV/TSV all as text, JSON and Parquet typed;
+ *   3. CSV columns get a type only when every value parses as it (integers without
+ *      leading zeros, then decimals of at most 15 digits, booleans, ISO dates and
+ *      timestamps), else stay text; nested JSON objects become parent_child columns;
+ *   4. reconcile with the table: new columns are added; a value type the table's column
+ *      holds is cast to it; one it cannot hold is refused naming column and both types
+ *      (except with overwrite, where the files define the schema).
+ * Each input becomes one data file; all of them, their tags, any schema change and (with
+ * overwrite) the removal of the old files are one commit. A failure writes nothing that
+ * stays: data files written before it are removed.
+ */
+#include "ops/ops.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <glob.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util/misc.h"
+#include "util/sha256.h"
+
+typedef struct {
+    char *name;       /* owned */
+    char *type;       /* owned; Delta type JSON */
+    char *expr;       /* owned; over the file's source SELECT */
+} in_col;
+
+typedef struct {
+    char *path;       /* owned; local file read by the engine */
+    char *shown;      /* owned; as the user named it */
+    char sha[65];
+    int64_t bytes;
+    int temp;         /* path is ours to delete (standard input) */
+    int skip;         /* bytes already in the table */
+    const char *format;
+    in_col *cols;     /* owned */
+    size_t ncols;
+} input;
+
+typedef struct {
+    input *v;
+    size_t n, alloc;
+} inputs;
+
+static void inputs_free(inputs *in)
+{
+    for (size_t i = 0; i < in->n; i++) {
+        if (in->v[i].temp)
+            unlink(in->v[i].path);
+        free(in->v[i].path);
+        free(in->v[i].shown);
+        for (size_t c = 0; c < in->v[i].ncols; c++) {
+            free(in->v[i].cols[c].name);
+            free(in->v[i].cols[c].type);
+            free(in->v[i].cols[c].expr);
+        }
+        free(in->v[i].cols);
+    }
+    free(in->v);
+}
+
+static int add_input(inputs *in, const char *path, const char *shown, int temp)
+{
+    if (in->n == in->alloc) {
+        size_t n = in->alloc ? in->alloc * 2 : 8;
+        input *g = realloc(in->v, n * sizeof(*g));
+        if (!g)
+            return error_set(LOCH_ENOMEM, "out of memory");
+        in->v = g;
+        in->alloc = n;
+    }
+    input *x = &in->v[in->n];
+    memset(x, 0, sizeof(*x));
+    x->path = strdup(path);
+    x->shown = strdup(shown);
+    x->temp = temp;
+    if (!x->path || !x->shown)
+        return error_set(LOCH_ENOMEM, "out of memory");
+    in->n++;
+    return 0;
+}
+
+static int hash_file(input *x)
+{
+    char chunk[1 << 16];
+    sha256_ctx c;
+    int fd = open(x->path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return error_errno(errno, "cannot read", x->shown);
+    sha256_init(&c);
+    ssize_t n;
+    while ((n = read(fd, chunk, sizeof(chunk))) > 0) {
+        sha256_update(&c, chunk, (size_t)n);
+        x->bytes += n;
+    }
+    int e = errno;
+    close(fd);
+    if (n < 0)
+        return error_errno(e, "cannot read", x->shown);
+    sha256_hex(&c, x->sha);
+    return 0;
+}
+
+/* Standard input is copied to a temporary file in the lake first: the engine reads
+ * files, and the bytes must be hashed before anything is committed. */
+static int stdin_input(loch_lake *lake, inputs *in)
+{
+    char id[37], chunk[1 << 16];
+    buf rel = BUF_INIT, local = BUF_INIT;
+    uuid_v4(id);
+    int rc = buf_printf(&rel, "_loch/tmp/stdin-%s", id);
+    rc = rc ? rc : lake->st->mkdirs(lake->st, "_loch/tmp");
+    rc = rc ? rc : lake->st->local_path(lake->st, rel.data, &local);
+    int fd = rc ? -1 : open(local.data, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (rc == 0 && fd < 0)
+        rc = error_errno(errno, "create", local.data);
+    ssize_t n;
+    while (rc == 0 && (n = read(STDIN_FILENO, chunk, sizeof(chunk))) != 0) {
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 || write(fd, chunk, (size_t)n) != n)
+            rc = error_errno(errno, "copy of standard input to", local.data);
+    }
+    if (fd >= 0)
+        close(fd);
+    rc = rc ? rc : add_input(in, local.data, "<stdin>", 1);
+    buf_free(&rel);
+    buf_free(&local);
+    return rc;
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+static int dir_inputs(inputs *in, const char *dir)
+{
+    DIR *d = opendir(dir);
+    char **names = NULL;
+    size_t n = 0;
+    int rc = 0;
+    struct dirent *de;
+    if (!d)
+        return error_errno(errno, "cannot read directory", dir);
+    while (rc == 0 && (de = readdir(d))) {
+        if (de->d_name[0] == '.' || de->d_name[0] == '_')
+            continue;
+        char **g = realloc(names, (n + 1) * sizeof(char *));
+        if (!g || !(g[n] = malloc(strlen(dir) + strlen(de->d_name) + 2))) {
+            names = g ? g : names;
+            rc = error_set(LOCH_ENOMEM, "out of memory");
+            break;
+        }
+        names = g;
+        sprintf(names[n++], "%s/%s", dir, de->d_name);
+    }
+    closedir(d);
+    if (n)
+        qsort(names, n, sizeof(char *), cmp_str);
+    for (size_t i = 0; i < n; i++) {
+        struct stat sb;
+        if (rc == 0 && stat(names[i], &sb) == 0 && S_ISREG(sb.st_mode))
+            rc = add_input(in, names[i], names[i], 0);
+        free(names[i]);
+    }
+    free(names);
+    return rc;
+}
+
+static int expand(loch_lake *lake, const char *const *args, size_t count, inputs *in)
+{
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < count; i++) {
+        const char *a = args[i];
+        struct stat sb;
+        if (strcmp(a, "-") == 0) {
+            rc = stdin_input(lake, in);
+        } else if (strpbrk(a, "*?[")) {
+            glob_t g;
+            int gr = glob(a, 0, NULL, &g);
+            if (gr == GLOB_NOMATCH)
+                rc = error_set(LOCH_ENOTFOUND, "no file matches %s", a);
+            for (size_t k = 0; gr == 0 && rc == 0 && k < g.gl_pathc; k++)
+                if (stat(g.gl_pathv[k], &sb) == 0 && S_ISREG(sb.st_mode))
+                    rc = add_input(in, g.gl_pathv[k], g.gl_pathv[k], 0);
+            if (gr == 0)
+                globfree(&g);
+        } else if (stat(a, &sb) < 0) {
+            rc = error_errno(errno, "cannot read", a);
+        } else if (S_ISDIR(sb.st_mode)) {
+            rc = dir_inputs(in, a);
+        } else {
+            rc = add_input(in, a, a, 0);
+        }
+    }
+    if (rc == 0 && in->n == 0)
+        rc = error_set(LOCH_EINVALID, "no input files");
+    return rc;
+}
+
+/* ---- formats ---------------------------------------------------------------------- */
+
+static const char *format_of(const input *x, const char *given)
+{
+    static const char *const exts[][2] = {{".csv", "csv"}, {".tsv", "tsv"}, {".tab", "tsv"}, {".txt", "csv"},
+                                          {".json", "json"}, {".ndjson", "ndjson"}, {".jsonl", "ndjson"},
+                                          {".parquet", "parquet"}, {".pq", "parquet"}};
+    if (given)
+        return given;
+    char name[4096];
+    snprintf(name, sizeof(name), "%s", x->shown);
+    for (const char *z = NULL; (z = strrchr(name, '.')) && (!strcasecmp(z, ".gz") || !strcasecmp(z, ".zst") ||
+                                                           !strcasecmp(z, ".gzip") || !strcasecmp(z, ".zstd"));)
+        name[z - name] = '\0';
+    const char *dot = strrchr(name, '.');
+    for (size_t i = 0; dot && i < sizeof(exts) / sizeof(exts[0]); i++)
+        if (strcasecmp(dot, exts[i][0]) == 0)
+            return exts[i][1];
+    /* No telling name: look at the first bytes. */
+    unsigned char head[8] = {0};
+    int fd = open(x->path, O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd >= 0 ? read(fd, head, sizeof(head)) : -1;
+    if (fd >= 0)
+        close(fd);
+    if (n >= 4 && memcmp(head, "PAR1", 4) == 0)
+        return "parquet";
+    for (ssize_t i = 0; i < n; i++)
+        if (!isspace(head[i]))
+            return head[i] == '{' || head[i] == '[' ? "json" : "csv";
+    return "csv";
+}
+
+static int source_sql(const input *x, buf *sql)
+{
+    int rc = buf_puts(sql, "SELECT * FROM ");
+    const char *f = x->format;
+    if (!strcmp(f, "csv") || !strcmp(f, "tsv"))
+        rc = rc || buf_puts(sql, "read_csv(") || buf_put_sql_str(sql, x->path) ||
+             buf_printf(sql, ", all_varchar=true%s)", !strcmp(f, "tsv") ? ", delim='\\t'" : "");
+    else if (!strcmp(f, "json") || !strcmp(f, "ndjson"))
+        rc = rc || buf_puts(sql, "read_json(") || buf_put_sql_str(sql, x->path) ||
+             buf_printf(sql, ", sample_size=-1%s)", !strcmp(f, "ndjson") ? ", format='newline_delimited'" : "");
+    else if (!strcmp(f, "parquet"))
+        rc = rc || buf_puts(sql, "read_parquet(") || buf_put_sql_str(sql, x->path) || buf_putc(sql, ')');
+    else
+        return error_set(LOCH_EINVALID, "unknown format \"%s\" (csv, tsv, json, ndjson, parquet)", f);
+    return rc ? LOCH_ENOMEM : 0;
+}
+
+/* ---- columns of one file ------------------------------------------------------------ */
+
+static int push_col(input *x, const char *name, const char *type, const char *expr)
+{
+    in_col *g = realloc(x->cols, (x->ncols + 1) * sizeof(*g));
+    if (!g)
+        return error_set(LOCH_ENOMEM, "out of memory");
+    x->cols = g;
+    in_col *c = &x->cols[x->ncols];
+    c->name = strdup(name);
+    c->type = strdup(type);
+    c->expr = strdup(expr);
+    x->ncols++;
+    return c->name && c->type && c->expr ? 0 : error_set(LOCH_ENOMEM, "out of memory");
+}
+
+/* Nested objects become parent_child columns, recursively; arrays and maps stay. */
+static int flatten(input *x, arena *a, const char *name, const char *type, const char *expr, int depth)
+{
+    json *t;
+    if (type[0] != '{' || depth > 16 || json_parse(a, type, strlen(type), &t) < 0 ||
+        !json_get_str(t, "type") || strcmp(json_get_str(t, "type"), "struct") != 0)
+        return push_col(x, name, type, expr);
+    buf n = BUF_INIT, e = BUF_INIT, ft = BUF_INIT;
+    int rc = 0;
+    const json *fields = json_get(t, "fields");
+    for (const json *f = fields ? fields->child : NULL; rc == 0 && f; f = f->next) {
+        const char *child = json_get_str(f, "name");
+        buf_clear(&n);
+        buf_clear(&e);
+        buf_clear(&ft);
+        rc = buf_printf(&n, "%s_%s", name, child) || buf_printf(&e, "struct_extract(%s, ", expr) ||
+             buf_put_sql_str(&e, child) || buf_putc(&e, ')') || json_write(&ft, json_get(f, "type")) ? LOCH_ENOMEM : 0;
+        rc = rc ? rc : flatten(x, a, n.data, ft.data, e.data, depth + 1);
+    }
+    buf_free(&n);
+    buf_free(&e);
+    buf_free(&ft);
+    return rc;
+}
+
+/* The conservative CSV types: one aggregate over the whole file decides each column. */
+static int infer_csv(loch_lake *lake, input *x, const char *src, compute_column *raw, size_t n)
+{
+    static const char *const tests[] = {
+        "regexp_matches(v, '^-?(0|[1-9][0-9]*)$') AND TRY_CAST(v AS BIGINT) IS NOT NULL",
+        "regexp_matches(v, '^-?(0|[1-9][0-9]*)([.][0-9]+)?([eE][+-]?[0-9]+)?$') AND "
+        "length(regexp_replace(v, '[^0-9]', '', 'g')) <= 15",
+        "lower(v) IN ('true', 'false')",
+        "regexp_matches(v, '^[0-9]{4}-[0-9]{2}-[0-9]{2}$') AND TRY_CAST(v AS DATE) IS NOT NULL",
+        "regexp_matches(v, '^[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}(:[0-9]{2}([.][0-9]{1,6})?)?$') AND "
+        "TRY_CAST(v AS TIMESTAMP) IS NOT NULL"};
+    static const char *const delta[] = {"\"long\"", "\"double\"", "\"boolean\"", "\"date\"", "\"timestamp_ntz\""};
+    static const char *const duck[] = {"BIGINT", "DOUBLE", "BOOLEAN", "DATE", "TIMESTAMP"};
+    enum { NT = 5 };
+    buf sql = BUF_INIT, id = BUF_INIT, e = BUF_INIT;
+    compute_result *r = NULL;
+    int rc = buf_puts(&sql, "SELECT count(*)");
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        buf_clear(&id);
+        rc = buf_put_sql_ident(&id, raw[i].name);
+        rc = rc || buf_printf(&sql, ", count(%s)", id.data) ? LOCH_ENOMEM : 0;
+        for (int t = 0; rc == 0 && t < NT; t++) {
+            /* v stands for the column: the tests are written once, as text. */
+            buf test = BUF_INIT;
+            for (const char *p = tests[t]; rc == 0 && *p; p++)
+                rc = (p[0] == 'v' && !isalnum((unsigned char)p[1]) && (p == tests[t] || !isalnum((unsigned char)p[-1])))
+                         ? buf_puts(&test, id.data) : buf_putc(&test, *p);
+            rc = rc ? rc : buf_printf(&sql, ", coalesce(bool_and(%s), false)", test.data);
+            buf_free(&test);
+        }
+    }
+    rc = rc ? rc : buf_printf(&sql, " FROM (%s)", src);
+    rc = rc ? rc : compute_query(lake->cp, sql.data, &r);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        size_t base = 1 + i * (NT + 1);
+        int t = 0;
+        if (compute_result_i64(r, 0, base) == 0)
+            t = NT; /* no values at all: text */
+        while (t < NT) {
+            char *ok = compute_result_text(r, 0, base + 1 + (size_t)t);
+            int yes = ok && strcmp(ok, "true") == 0;
+            free(ok);
+            if (yes)
+                break;
+            t++;
+        }
+        buf_clear(&id);
+        buf_clear(&e);
+        rc = buf_put_sql_ident(&id, raw[i].name);
+        rc = rc ? rc : t < NT ? buf_printf(&e, "CAST(%s AS %s)", id.data, duck[t]) : buf_puts(&e, id.data);
+        rc = rc ? rc : push_col(x, raw[i].name, t < NT ? delta[t] : "\"string\"", e.data);
+    }
+    compute_result_free(r);
+    buf_free(&sql);
+    buf_free(&id);
+    buf_free(&e);
+    return rc;
+}
+
+/* --schema "a BIGINT, b DECIMAL(10,2)": commas inside parentheses do not split. */
+static int apply_overrides(input *x, const char *overrides)
+{
+    const char *p = overrides;
+    int rc = 0;
+    while (rc == 0 && p && *p) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        if (!*p)
+            break;
+        const char *start = p;
+        int depth = 0;
+        while (*p && (depth > 0 || *p != ',')) {
+            depth += *p == '(' ? 1 : *p == ')' ? -1 : 0;
+            p++;
+        }
+        char item[512], name[256];
+        snprintf(item, sizeof(item), "%.*s", (int)(p - start), start);
+        int used = 0;
+        if (sscanf(item, "%255s %n", name, &used) != 1 || !item[used])
+            return error_set(LOCH_EINVALID, "--schema: expected \"column TYPE\" in \"%s\"", item);
+        size_t i = 0;
+        while (i < x->ncols && strcasecmp(x->cols[i].name, name) != 0)
+            i++;
+        if (i == x->ncols)
+            continue; /* a column this file lacks: nothing to override */
+        buf e = BUF_INIT, raw = BUF_INIT;
+        rc = buf_put_sql_ident(&raw, x->cols[i].name);
+        /* Override the source text, not the inferred cast. */
+        rc = rc || buf_printf(&e, "CAST(%s AS %s)", strncmp(x->cols[i].expr, "CAST(", 5) == 0 ? raw.data
+                                                                                             : x->cols[i].expr,
+                              item + used) ? LOCH_ENOMEM : 0;
+        if (rc == 0) {
+            free(x->cols[i].expr);
+            x->cols[i].expr = buf_detach(&e);
+        }
+        buf_free(&e);
+        buf_free(&raw);
+    }
+    return rc;
+}
+
+/* The SELECT giving a file's rows with the chosen names and types. */
+static int file_sql(const input *x, const char *src, buf *sql)
+{
+    int rc = buf_puts(sql, "SELECT ");
+    for (size_t i = 0; rc == 0 && i < x->ncols; i++)
+        rc = (i ? buf_puts(sql, ", ") : 0) || buf_puts(sql, x->cols[i].expr) || buf_puts(sql, " AS ") ||
+             buf_put_sql_ident(sql, x->cols[i].name) ? LOCH_ENOMEM : 0;
+    return rc ? rc : buf_printf(sql, " FROM (%s)", src);
+}
+
+static int plan_file(loch_lake *lake, input *x, const char *schema_override, buf *sql)
+{
+    buf src = BUF_INIT;
+    compute_column *raw = NULL;
+    size_t n = 0;
+    arena a = ARENA_INIT;
+    int csv = !strcmp(x->format, "csv") || !strcmp(x->format, "tsv");
+    int rc = source_sql(x, &src);
+    rc = rc ? rc : compute_describe(lake->cp, src.data, &raw, &n);
+    if (rc == 0 && n == 0)
+        rc = error_set(LOCH_EINVALID, "no columns found");
+    if (rc == 0 && csv) {
+        rc = infer_csv(lake, x, src.data, raw, n);
+    } else {
+        for (size_t i = 0; rc == 0 && i < n; i++)
+            rc = flatten(x, &a, raw[i].name, raw[i].delta_type, raw[i].write_expr, 0);
+    }
+    rc = rc ? rc : apply_overrides(x, schema_override);
+    rc = rc ? rc : file_sql(x, src.data, sql);
+    /* Describe the final SELECT: what the overrides and casts really produce. */
+    compute_columns_free(raw, n);
+    raw = NULL;
+    n = 0;
+    rc = rc ? rc : compute_describe(lake->cp, sql->data, &raw, &n);
+    for (size_t i = 0; rc == 0 && i < n && i < x->ncols; i++) {
+        free(x->cols[i].type);
+        x->cols[i].type = strdup(raw[i].delta_type);
+    }
+    if (rc < 0)
+        error_prefix("%s: ", x->shown);
+    compute_columns_free(raw, n);
+    arena_free(&a);
+    buf_free(&src);
+    return rc;
+}
+
+/* ---- the table's schema ------------------------------------------------------------- */
+
+typedef struct {
+    char *name, *type; /* owned; Delta type JSON */
+    int is_new;
+} tcol;
+
+typedef struct {
+    tcol *v;
+    size_t n;
+} tschema;
+
+static void tschema_free(tschema *t)
+{
+    for (size_t i = 0; i < t->n; i++) {
+        free(t->v[i].name);
+        free(t->v[i].type);
+    }
+    free(t->v);
+}
+
+static int tschema_add(tschema *t, const char *name, const char *type, int is_new)
+{
+    tcol *g = realloc(t->v, (t->n + 1) * sizeof(*g));
+    if (!g)
+        return error_set(LOCH_ENOMEM, "out of memory");
+    t->v = g;
+    t->v[t->n] = (tcol){strdup(name), strdup(type), is_new};
+    t->n++;
+    return t->v[t->n - 1].name && t->v[t->n - 1].type ? 0 : error_set(LOCH_ENOMEM, "out of memory");
+}
+
+static tcol *tschema_find(tschema *t, const char *name)
+{
+    for (size_t i = 0; i < t->n; i++)
+        if (strcasecmp(t->v[i].name, name) == 0)
+            return &t->v[i];
+    return NULL;
+}
+
+static int rank_int(const char *t)
+{
+    static const char *const r[] = {"\"byte\"", "\"short\"", "\"integer\"", "\"long\""};
+    for (int i = 0; i < 4; i++)
+        if (strcmp(t, r[i]) == 0)
+            return i + 1;
+    return 0;
+}
+
+static int is_num(const char *t)
+{
+    return rank_int(t) || !strcmp(t, "\"float\"") || !strcmp(t, "\"double\"") || !strncmp(t, "\"decimal(", 9);
+}
+
+/* A type both a and b fit in, for files of one ingest that disagree: text never loses. */
+static const char *unify(const char *a, const char *b)
+{
+    if (strcmp(a, b) == 0)
+        return a;
+    if (rank_int(a) && rank_int(b))
+        return "\"long\"";
+    if (is_num(a) && is_num(b))
+        return "\"double\"";
+    if ((!strcmp(a, "\"date\"") && !strcmp(b, "\"timestamp_ntz\"")) ||
+        (!strcmp(b, "\"date\"") && !strcmp(a, "\"timestamp_ntz\"")))
+        return "\"timestamp_ntz\"";
+    return "\"string\"";
+}
+
+/* Whether a value of type from goes into a column of type to without widening it. */
+static int fits(const char *from, const char *to)
+{
+    if (strcmp(from, to) == 0 || strcmp(to, "\"string\"") == 0)
+        return 1;
+    if (rank_int(from) && rank_int(to))
+        return rank_int(from) <= rank_int(to);
+    if (!strcmp(to, "\"double\"") && (rank_int(from) || !strcmp(from, "\"float\"")))
+        return 1;
+    return !strcmp(from, "\"date\"") && !strcmp(to, "\"timestamp_ntz\"");
+}
+
+static const char *bare(const char *type, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s", type[0] == '"' ? type + 1 : type);
+    size_t n = strlen(out);
+    if (type[0] == '"' && n)
+        out[n - 1] = '\0';
+    return out;
+}
+
+/* Table columns after this ingest; refuses a type change the table cannot take. */
+static int merge_schema(const snapshot *s, int overwrite, const inputs *in, tschema *t)
+{
+    int rc = 0;
+    if (s && !overwrite)
+        for (size_t i = 0; rc == 0 && i < s->schema.count; i++)
+            rc = tschema_add(t, s->schema.fields[i].name, s->schema.fields[i].delta_type, 0);
+    size_t existing = t->n;
+    for (size_t f = 0; rc == 0 && f < in->n; f++) {
+        const input *x = &in->v[f];
+        for (size_t i = 0; rc == 0 && !x->skip && i < x->ncols; i++) {
+            tcol *c = tschema_find(t, x->cols[i].name);
+            if (!c) {
+                rc = tschema_add(t, x->cols[i].name, x->cols[i].type, 1);
+            } else if ((size_t)(c - t->v) >= existing) {
+                const char *u = unify(c->type, x->cols[i].type);
+                char *dup = strdup(u);
+                free(c->type);
+                c->type = dup;
+            } else if (!fits(x->cols[i].type, c->type)) {
+                char a[128], b[128];
+                rc = error_set(LOCH_EINVALID, "%s: column \"%s\" is %s in the table but %s in the file; it cannot be "
+                               "widened in place (use --mode overwrite, or --schema \"%s %s\")", x->shown, c->name,
+                               bare(c->type, a, sizeof(a)), bare(x->cols[i].type, b, sizeof(b)), c->name, "TYPE");
+            }
+        }
+    }
+    return rc;
+}
+
+/* ---- the commit ---------------------------------------------------------------------- */
+
+static int already_in(const snapshot *s, const char *sha)
+{
+    for (size_t i = 0; s && i < s->file_count; i++)
+        for (size_t k = 0; k < s->files[i].tags.count; k++)
+            if (!strcmp(s->files[i].tags.keys[k], "loch.source.sha256") && s->files[i].tags.values[k] &&
+                !strcmp(s->files[i].tags.values[k], sha))
+                return 1;
+    return 0;
+}
+
+static int table_columns(const tschema *t, compute_column **out)
+{
+    compute_column *v = calloc(t->n + 1, sizeof(*v));
+    buf e = BUF_INIT;
+    int rc = v ? 0 : error_set(LOCH_ENOMEM, "out of memory");
+    for (size_t i = 0; rc == 0 && i < t->n; i++) {
+        buf_clear(&e);
+        rc = buf_put_sql_ident(&e, t->v[i].name);
+        v[i].name = strdup(t->v[i].name);
+        v[i].delta_type = strdup(t->v[i].type);
+        v[i].write_expr = strdup(e.data ? e.data : "");
+        v[i].ntz = strcmp(t->v[i].type, "\"timestamp_ntz\"") == 0;
+    }
+    buf_free(&e);
+    *out = v;
+    return rc;
+}
+
+/* The file's rows shaped like the table: its columns cast where needed, NULL for the rest. */
+static int shaped_sql(arena *a, const tschema *t, const input *x, const char *fsql, buf *sql)
+{
+    buf id = BUF_INIT, duck = BUF_INIT;
+    int rc = buf_puts(sql, "SELECT ");
+    for (size_t i = 0; rc == 0 && i < t->n; i++) {
+        const in_col *c = NULL;
+        for (size_t k = 0; k < x->ncols; k++)
+            if (strcasecmp(x->cols[k].name, t->v[i].name) == 0)
+                c = &x->cols[k];
+        buf_clear(&id);
+        buf_clear(&duck);
+        rc = schema_duck_type(a, t->v[i].type, &duck);
+        rc = rc ? rc : buf_put_sql_ident(&id, c ? c->name : t->v[i].name);
+        if (rc)
+            break;
+        rc = (i ? buf_puts(sql, ", ") : 0) ||
+             (!c ? buf_printf(sql, "NULL::%s", duck.data)
+                 : !strcmp(c->type, t->v[i].type) ? buf_puts(sql, id.data)
+                 : !strcmp(t->v[i].type, "\"string\"") && c->type[0] == '{'
+                     ? buf_printf(sql, "to_json(%s)::VARCHAR", id.data) /* nested into text: as JSON */
+                     : buf_printf(sql, "CAST(%s AS %s)", id.data, duck.data)) ||
+             buf_puts(sql, " AS ") || buf_put_sql_ident(sql, t->v[i].name) ? LOCH_ENOMEM : 0;
+    }
+    rc = rc ? rc : buf_printf(sql, " FROM (%s)", fsql);
+    buf_free(&id);
+    buf_free(&duck);
+    return rc;
+}
+
+static int schema_of(const tschema *t, buf *out)
+{
+    compute_column *cols = NULL;
+    int rc = table_columns(t, &cols);
+    rc = rc ? rc : write_schema_string(cols, t->n, out);
+    compute_columns_free(cols, t->n);
+    return rc;
+}
+
+static int metadata_actions(const snapshot *s, const tschema *t, int overwrite, const char *schema_json,
+                            txlog_commit *c)
+{
+    int ntz = 0, rc = 0;
+    for (size_t i = 0; i < t->n; i++)
+        ntz = ntz || strstr(t->v[i].type, "timestamp_ntz") != NULL;
+    /* A new table, or a first timestamp_ntz column in an old (1,2) one, needs a protocol. */
+    if (!s || (ntz && s->protocol.min_reader < 3)) {
+        static const char *f[] = {"timestampNtz"};
+        log_protocol p = {ntz ? 3 : 1, ntz ? 7 : 2, f, f, ntz ? 1 : 0, ntz ? 1 : 0};
+        rc = log_write_protocol(&c->actions, &p);
+    }
+    char id[37];
+    uuid_v4(id);
+    log_metadata m = {.id = s ? s->metadata.id : id, .schema_string = schema_json, .created_time = time_now_ms()};
+    if (s) {
+        m.name = s->metadata.name;
+        m.description = s->metadata.description;
+        m.configuration = s->metadata.configuration;
+        m.created_time = s->metadata.created_time;
+        if (!overwrite) {
+            m.partition_columns = s->metadata.partition_columns;
+            m.partition_count = s->metadata.partition_count;
+        }
+    }
+    return rc ? rc : log_write_metadata(&c->actions, &m);
+}
+
+static int summary(loch_result **out, const char *table, int64_t version, int64_t rows, size_t files, size_t skipped,
+                   int64_t bytes, double seconds, const char *schema_json)
+{
+    static const char *names[] = {"table", "version", "rows", "files", "skipped", "bytes", "seconds", "schema"};
+    static const loch_kind kinds[] = {LOCH_KIND_STRING, LOCH_KIND_NUMBER, LOCH_KIND_NUMBER, LOCH_KIND_NUMBER,
+                                      LOCH_KIND_NUMBER, LOCH_KIND_NUMBER, LOCH_KIND_NUMBER, LOCH_KIND_NESTED};
+    char v[24], r[24], f[24], s[24], b[24], sec[32];
+    snprintf(v, sizeof(v), "%lld", (long long)version);
+    snprintf(r, sizeof(r), "%lld", (long long)rows);
+    snprintf(f, sizeof(f), "%zu", files);
+    snprintf(s, sizeof(s), "%zu", skipped);
+    snprintf(b, sizeof(b), "%lld", (long long)bytes);
+    snprintf(sec, sizeof(sec), "%.3f", seconds);
+    const char *cells[] = {table, v, r, f, s, b, sec, schema_json};
+    int rc = result_new(out, 8, names, kinds);
+    return rc ? rc : result_add_row(*out, cells);
+}
+
+int loch_ingest(loch_result **out, loch_lake *lake, const char *table_arg, const char *const *args, size_t count,
+                const loch_ingest_options *opts)
+{
+    loch_ingest_options dflt = LOCH_INGEST_OPTIONS_INIT;
+    inputs in = {0};
+    tschema t = {0};
+    snapshot *s = NULL;
+    buf *sqls = NULL, schema_json = BUF_INIT, shaped = BUF_INIT;
+    compute_column *cols = NULL;
+    arena a = ARENA_INIT;
+    txlog_commit c;
+    char table[256];
+    txlog_at at;
+    double started = time_mono();
+    int64_t version = -1, bytes = 0;
+    size_t skipped = 0, used = 0;
+    opts = opts ? opts : &dflt;
+    *out = NULL;
+    int rc = scan_parse_name(table_arg, table, sizeof(table), &at);
+    txlog_commit_init(&c, table, "WRITE", -1);
+    rc = rc ? rc : at.version >= 0 || at.has_timestamp ? error_set(LOCH_EINVALID, "ingest goes into the latest version")
+                                                       : table_name_check(table);
+    rc = rc ? rc : expand(lake, args, count, &in);
+    if (rc == 0 && txlog_exists(lake, table)) {
+        rc = txlog_load(lake, table, &(txlog_at){-1, 0, 0}, &s);
+        rc = rc ? rc : snapshot_check_writable(s);
+        const char *ao = s ? snapshot_property(s, "delta.appendOnly") : NULL;
+        if (rc == 0 && opts->overwrite && ao && !strcmp(ao, "true"))
+            rc = error_set(LOCH_EINVALID, "table \"%s\" is append-only (delta.appendOnly)", table);
+    }
+    if (rc == 0 && !(sqls = calloc(in.n, sizeof(buf))))
+        rc = error_set(LOCH_ENOMEM, "out of memory");
+    for (size_t i = 0; rc == 0 && i < in.n; i++) {
+        input *x = &in.v[i];
+        if ((rc = hash_file(x)) < 0)
+            break;
+        x->format = format_of(x, opts->format);
+        for (size_t k = 0; k < i; k++)
+            x->skip = x->skip || !strcmp(in.v[k].sha, x->sha); /* the same bytes twice in one call */
+        x->skip = x->skip || (!opts->force && !opts->overwrite && already_in(s, x->sha));
+        if (x->skip) {
+            skipped++;
+            continue;
+        }
+        bytes += x->bytes;
+        used++;
+        rc = plan_file(lake, x, opts->schema, &sqls[i]);
+    }
+    if (rc == 0 && used == 0) {
+        rc = summary(out, table, -1, 0, 0, skipped, 0, time_mono() - started, s ? s->metadata.schema_string : "null");
+        if (rc == 0)
+            (*out)->message = strdup("already ingested: the table holds these exact bytes (use --force to add them again)");
+        goto cleanup;
+    }
+    rc = rc ? rc : merge_schema(s, opts->overwrite, &in, &t);
+    rc = rc ? rc : schema_of(&t, &schema_json);
+    rc = rc ? rc : table_columns(&t, &cols);
+    if (rc < 0)
+        goto cleanup;
+    c.read_version = s ? s->version : -1;
+    c.base = s;
+    c.blind_append = !opts->overwrite;
+    if (!s || opts->overwrite || strcmp(schema_json.data, s->metadata.schema_string) != 0) {
+        c.changes_metadata = 1;
+        c.blind_append = 0;
+        rc = metadata_actions(s, &t, opts->overwrite, schema_json.data, &c);
+    }
+    for (size_t i = 0; rc == 0 && opts->overwrite && s && i < s->file_count; i++) {
+        log_file f = s->files[i];
+        f.deletion_timestamp = time_now_ms();
+        f.data_change = true;
+        rc = log_write_remove(&c.actions, &f);
+    }
+    rc = rc ? rc : buf_printf(&c.params, "{\"mode\":\"%s\",\"source\":\"loch ingest\",\"files\":[",
+                              opts->overwrite ? "Overwrite" : "Append");
+    for (size_t i = 0, first = 1; rc == 0 && i < in.n; i++) {
+        input *x = &in.v[i];
+        if (x->skip)
+            continue;
+        buf_clear(&shaped);
+        rc = shaped_sql(&a, &t, x, sqls[i].data, &shaped);
+        rc = rc ? rc : write_data_file_from(lake, &c, schema_json.data, shaped.data, cols, t.n, x->sha);
+        if (rc < 0) {
+            error_prefix("%s: ", x->shown);
+            break;
+        }
+        rc = (first ? 0 : buf_putc(&c.params, ',')) || buf_puts(&c.params, "{\"name\":") ||
+             buf_put_json_str(&c.params, x->shown) || buf_printf(&c.params, ",\"sha256\":\"%s\"}", x->sha)
+                 ? LOCH_ENOMEM : 0;
+        first = 0;
+    }
+    rc = rc ? rc : buf_puts(&c.params, "]}");
+    if (rc < 0) {
+        txlog_commit_abort(lake, &c); /* files written before the failure */
+        goto cleanup;
+    }
+    /* From here on the commit cleans up after itself (and keeps a commit that landed). */
+    if ((rc = txlog_commit_run(lake, &c, &version)) == 0)
+        rc = summary(out, table, version, c.rows_written, used, skipped, bytes, time_mono() - started,
+                     schema_json.data);
+cleanup:
+    for (size_t i = 0; sqls && i < in.n; i++)
+        buf_free(&sqls[i]);
+    free(sqls);
+    compute_columns_free(cols, t.n);
+    tschema_free(&t);
+    inputs_free(&in);
+    txlog_snapshot_free(s);
+    txlog_commit_free(&c);
+    buf_free(&schema_json);
+    buf_free(&shaped);
+    arena_free(&a);
+    return rc;
+}
