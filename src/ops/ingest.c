@@ -31,6 +31,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/csvcheck.h"
 #include "util/misc.h"
 #include "util/sha256.h"
 
@@ -412,6 +413,95 @@ static int file_sql(const input *x, const char *src, buf *sql)
     return rc ? rc : buf_printf(sql, " FROM (%s)", src);
 }
 
+/* Counts fields in every record of a plain (uncompressed) delimited file; the first
+ * ragged record is an error naming its line. */
+static int count_fields(const input *x, char delim, char quote)
+{
+    char chunk[1 << 16];
+    csvcheck c;
+    int fd = open(x->path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return error_errno(errno, "cannot read", x->shown);
+    csvcheck_init(&c, delim, quote);
+    ssize_t n;
+    while ((n = read(fd, chunk, sizeof(chunk))) > 0 && !csvcheck_feed(&c, chunk, (size_t)n))
+        ;
+    close(fd);
+    if (csvcheck_finish(&c))
+        return error_set(LOCH_EINVALID, "line %lld has %lld field%s where line 1 has %lld; nothing was ingested",
+                         (long long)c.bad_line, (long long)c.bad_fields, c.bad_fields == 1 ? "" : "s",
+                         (long long)c.expect);
+    return 0;
+}
+
+/* The delimiter the first line uses most, outside quotes, or 0. */
+static char first_line_delim(const input *x)
+{
+    char head[1 << 14];
+    int fd = open(x->path, O_RDONLY | O_CLOEXEC), counts[4] = {0}, in_quote = 0;
+    ssize_t n = fd >= 0 ? read(fd, head, sizeof(head)) : 0;
+    static const char cands[] = ",\t;|";
+    if (fd >= 0)
+        close(fd);
+    for (ssize_t i = 0; i < n && head[i] != '\n'; i++) {
+        in_quote ^= head[i] == '"';
+        for (int k = 0; !in_quote && k < 4; k++)
+            counts[k] += head[i] == cands[k];
+    }
+    int best = 0;
+    for (int k = 1; k < 4; k++)
+        best = counts[k] > counts[best] ? k : best;
+    return counts[best] ? cands[best] : 0;
+}
+
+/* DuckDB's sniffer is forgiving where ingest must not be: it skips leading lines that
+ * do not fit, or settles for a one-column reading of a ragged file. Both are errors
+ * here, and every record is counted so a ragged line is reported with its number. */
+static int check_csv_layout(loch_lake *lake, const input *x)
+{
+    buf sql = BUF_INIT;
+    compute_result *r = NULL;
+    int rc = buf_puts(&sql, "SELECT SkipRows, Delimiter, Quote, len(Columns) FROM sniff_csv(") ||
+             buf_put_sql_str(&sql, x->path) ||
+             buf_printf(&sql, "%s)", !strcmp(x->format, "tsv") ? ", delim='\\t'" : "") ? LOCH_ENOMEM : 0;
+    rc = rc ? rc : compute_query(lake->cp, sql.data, &r);
+    if (rc == 0 && compute_result_i64(r, 0, 0) > 0) {
+        int64_t n = compute_result_i64(r, 0, 0);
+        rc = n == 1 ? error_set(LOCH_EINVALID, "line 1 does not fit the layout of the rest of the file (a "
+                                "different number of fields?); nothing was ingested")
+                    : error_set(LOCH_EINVALID, "lines 1-%lld do not fit the layout of the rest of the file (a "
+                                "different number of fields?); nothing was ingested", (long long)n);
+    }
+    const char *name = x->shown, *ext = strrchr(name, '.');
+    int compressed = ext && (!strcasecmp(ext, ".gz") || !strcasecmp(ext, ".zst") || !strcasecmp(ext, ".gzip"));
+    if (rc == 0 && !compressed) {
+        char *d = compute_result_text(r, 0, 1), *q = compute_result_text(r, 0, 2);
+        char delim = d && strlen(d) == 1 ? d[0] : 0, quote = q && strlen(q) == 1 ? q[0] : '"';
+        if (compute_result_i64(r, 0, 3) <= 1)
+            delim = first_line_delim(x); /* a one-column reading: check the likely delimiter */
+        if (delim)
+            rc = count_fields(x, delim, quote);
+        free(d);
+        free(q);
+    }
+    compute_result_free(r);
+    buf_free(&sql);
+    return rc;
+}
+
+/* Errors about our generated SQL would quote it; the user never wrote it. */
+static void drop_sql_excerpt(void)
+{
+    const char *m = loch_error_last(), *cut = strstr(m, "\n\nLINE ");
+    if (cut) {
+        int code = loch_error_last_code();
+        char *copy = strndup(m, (size_t)(cut - m));
+        if (copy)
+            error_set(code, "%s", copy);
+        free(copy);
+    }
+}
+
 static int plan_file(loch_lake *lake, input *x, const char *schema_override, buf *sql)
 {
     buf src = BUF_INIT;
@@ -419,7 +509,8 @@ static int plan_file(loch_lake *lake, input *x, const char *schema_override, buf
     size_t n = 0;
     arena a = ARENA_INIT;
     int csv = !strcmp(x->format, "csv") || !strcmp(x->format, "tsv");
-    int rc = source_sql(x, &src);
+    int rc = x->bytes == 0 ? error_set(LOCH_EINVALID, "the file is empty") : source_sql(x, &src);
+    rc = rc || !csv ? rc : check_csv_layout(lake, x);
     rc = rc ? rc : compute_describe(lake->cp, src.data, &raw, &n);
     if (rc == 0 && n == 0)
         rc = error_set(LOCH_EINVALID, "no columns found");
@@ -440,8 +531,10 @@ static int plan_file(loch_lake *lake, input *x, const char *schema_override, buf
         free(x->cols[i].type);
         x->cols[i].type = strdup(raw[i].delta_type);
     }
-    if (rc < 0)
+    if (rc < 0) {
+        drop_sql_excerpt();
         error_prefix("%s: ", x->shown);
+    }
     compute_columns_free(raw, n);
     arena_free(&a);
     buf_free(&src);
@@ -766,6 +859,7 @@ int loch_ingest(loch_result **out, loch_lake *lake, const char *table_arg, const
         rc = shaped_sql(&a, &t, x, sqls[i].data, &shaped);
         rc = rc ? rc : write_data_file_from(lake, &c, schema_json.data, shaped.data, cols, t.n, x->sha);
         if (rc < 0) {
+            drop_sql_excerpt();
             error_prefix("%s: ", x->shown);
             break;
         }

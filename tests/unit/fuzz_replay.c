@@ -19,6 +19,9 @@
 #define LLVMFuzzerTestOneInput fuzz_sqlscan_one
 #include "../../fuzz/fuzz_sqlscan.c"
 #undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fuzz_csvcheck_one
+#include "../../fuzz/fuzz_csvcheck.c"
+#undef LLVMFuzzerTestOneInput
 #define LLVMFuzzerTestOneInput fuzz_checkpoint_one
 #include "../../fuzz/fuzz_checkpoint.c"
 #undef LLVMFuzzerTestOneInput
@@ -27,7 +30,7 @@ static const struct {
     const char *name;
     int (*fn)(const uint8_t *, size_t);
 } targets[] = {{"dv", fuzz_dv_one}, {"log", fuzz_log_one}, {"sqlscan", fuzz_sqlscan_one},
-               {"checkpoint", fuzz_checkpoint_one}};
+               {"checkpoint", fuzz_checkpoint_one}, {"csvcheck", fuzz_csvcheck_one}};
 
 static int replay_dir(const char *root, const char *name, int (*fn)(const uint8_t *, size_t))
 {

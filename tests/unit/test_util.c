@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "test.h"
+#include "core/csvcheck.h"
 #include "util/buf.h"
 #include "util/json.h"
 #include "util/misc.h"
@@ -134,4 +135,28 @@ static void test_sha256(void)
     CHECK_STR(hex, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
 }
 
-TEST_MAIN(T(test_sha256), T(test_json_values), T(test_json_rejects), T(test_iso8601), T(test_uri), T(test_strmap), T(test_buf_cap))
+static int64_t ragged_line(const char *text, char delim, char quote, size_t piece)
+{
+    csvcheck c;
+    csvcheck_init(&c, delim, quote);
+    size_t n = strlen(text);
+    for (size_t i = 0; i < n; i += piece)
+        csvcheck_feed(&c, text + i, n - i < piece ? n - i : piece);
+    csvcheck_finish(&c);
+    return c.bad_line;
+}
+
+static void test_csvcheck(void)
+{
+    for (size_t piece = 1; piece < 8; piece++) {
+        CHECK(ragged_line("a,b\n1,2\n3,4\n", ',', '"', piece) == 0);
+        CHECK(ragged_line("a,b\n1,2\n3,4,5\n6,7\n", ',', '"', piece) == 3);
+        CHECK(ragged_line("a,b\n\"x,\ny\",2\n3,4", ',', '"', piece) == 0);  /* quoted comma and newline */
+        CHECK(ragged_line("a,b\n\"x,\ny\",2\n3,4,5", ',', '"', piece) == 4); /* line numbers count physical lines */
+        CHECK(ragged_line("a;b\r\n1;\"2;\"\"3\"\"\"\r\n\r\n4;5", ';', '"', piece) == 0);
+        CHECK(ragged_line("a,b\n1", ',', '"', piece) == 2);
+        CHECK(ragged_line("a,b\n1,\"2,3\"", ',', 0, piece) == 2);           /* no quoting: the comma counts */
+    }
+}
+
+TEST_MAIN(T(test_csvcheck), T(test_sha256), T(test_json_values), T(test_json_rejects), T(test_iso8601), T(test_uri), T(test_strmap), T(test_buf_cap))
