@@ -329,7 +329,8 @@ static int infer_csv(loch_lake *lake, input *x, const char *src, compute_column 
             for (const char *p = tests[t]; rc == 0 && *p; p++)
                 rc = (p[0] == 'v' && !isalnum((unsigned char)p[1]) && (p == tests[t] || !isalnum((unsigned char)p[-1])))
                          ? buf_puts(&test, id.data) : buf_putc(&test, *p);
-            rc = rc ? rc : buf_printf(&sql, ", coalesce(bool_and(%s), false)", test.data);
+            /* Empty fields are NULL and decide nothing (TRY_CAST(NULL) would say no). */
+            rc = rc ? rc : buf_printf(&sql, ", coalesce(bool_and(%s IS NULL OR (%s)), false)", id.data, test.data);
             buf_free(&test);
         }
     }
