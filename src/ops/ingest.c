@@ -31,6 +31,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "adapters/pdf.h"
 #include "core/csvcheck.h"
 #include "util/misc.h"
 #include "util/sha256.h"
@@ -218,7 +219,7 @@ static const char *format_of(const input *x, const char *given)
 {
     static const char *const exts[][2] = {{".csv", "csv"}, {".tsv", "tsv"}, {".tab", "tsv"}, {".txt", "csv"},
                                           {".json", "json"}, {".ndjson", "ndjson"}, {".jsonl", "ndjson"},
-                                          {".parquet", "parquet"}, {".pq", "parquet"}};
+                                          {".parquet", "parquet"}, {".pq", "parquet"}, {".pdf", "pdf"}};
     if (given)
         return given;
     char name[4096];
@@ -238,6 +239,8 @@ static const char *format_of(const input *x, const char *given)
         close(fd);
     if (n >= 4 && memcmp(head, "PAR1", 4) == 0)
         return "parquet";
+    if (n >= 5 && memcmp(head, "%PDF-", 5) == 0)
+        return "pdf";
     for (ssize_t i = 0; i < n; i++)
         if (!isspace(head[i]))
             return head[i] == '{' || head[i] == '[' ? "json" : "csv";
@@ -257,7 +260,7 @@ static int source_sql(const input *x, buf *sql)
     else if (!strcmp(f, "parquet"))
         rc = rc || buf_puts(sql, "read_parquet(") || buf_put_sql_str(sql, x->path) || buf_putc(sql, ')');
     else
-        return error_set(LOCH_EINVALID, "unknown format \"%s\" (csv, tsv, json, ndjson, parquet)", f);
+        return error_set(LOCH_EINVALID, "unknown format \"%s\" (csv, tsv, json, ndjson, parquet, pdf)", f);
     return rc ? LOCH_ENOMEM : 0;
 }
 
@@ -503,6 +506,30 @@ static void drop_sql_excerpt(void)
     }
 }
 
+/* A PDF becomes NDJSON rows (file, page, text) in a temporary file read like any other. */
+static int pdf_input(loch_lake *lake, input *x)
+{
+    char id[37];
+    buf rel = BUF_INIT, local = BUF_INIT;
+    const char *base = strrchr(x->shown, '/');
+    uuid_v4(id);
+    int rc = buf_printf(&rel, "_loch/tmp/pdf-%s.ndjson", id);
+    rc = rc ? rc : lake->st->mkdirs(lake->st, "_loch/tmp");
+    rc = rc ? rc : lake->st->local_path(lake->st, rel.data, &local);
+    rc = rc ? rc : pdf_pages_to_ndjson(x->path, base ? base + 1 : x->shown, local.data);
+    if (rc == 0) {
+        if (x->temp)
+            unlink(x->path);
+        free(x->path);
+        x->path = buf_detach(&local);
+        x->temp = 1;
+        x->format = "ndjson";
+    }
+    buf_free(&rel);
+    buf_free(&local);
+    return rc;
+}
+
 static int plan_file(loch_lake *lake, input *x, const char *schema_override, buf *sql)
 {
     buf src = BUF_INIT;
@@ -510,7 +537,10 @@ static int plan_file(loch_lake *lake, input *x, const char *schema_override, buf
     size_t n = 0;
     arena a = ARENA_INIT;
     int csv = !strcmp(x->format, "csv") || !strcmp(x->format, "tsv");
-    int rc = x->bytes == 0 ? error_set(LOCH_EINVALID, "the file is empty") : source_sql(x, &src);
+    int rc = x->bytes == 0 ? error_set(LOCH_EINVALID, "the file is empty") : 0;
+    if (rc == 0 && !strcmp(x->format, "pdf"))
+        rc = pdf_input(lake, x);
+    rc = rc ? rc : source_sql(x, &src);
     rc = rc || !csv ? rc : check_csv_layout(lake, x);
     rc = rc ? rc : compute_describe(lake->cp, src.data, &raw, &n);
     if (rc == 0 && n == 0)

@@ -184,3 +184,37 @@ def test_real_json_files(lake, name):
         b = sorted(json.dumps(r.get(k)) for r in got)
         if a != b:  # numbers may come back as floats (1 -> 1.0) in a double column
             assert sorted(float(x) for x in a if x != "null") == sorted(float(x) for x in b if x != "null"), k
+
+
+def make_pdf(path, pages):
+    """A minimal PDF with one line of Helvetica text per page (offsets computed)."""
+    objs = ["<< /Type /Catalog /Pages 2 0 R >>",
+            "<< /Type /Pages /Kids [%s] /Count %d >>" % (" ".join(f"{4 + 2 * i} 0 R" for i in range(len(pages))),
+                                                          len(pages)),
+            "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
+    for i, text in enumerate(pages):
+        stream = f"BT /F1 18 Tf 72 720 Td ({text}) Tj ET"
+        objs.append(f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {5 + 2 * i} 0 R "
+                    f"/Resources << /Font << /F1 3 0 R >> >> >>")
+        objs.append(f"<< /Length {len(stream)} >>\nstream\n{stream}\nendstream")
+    out, offsets = b"%PDF-1.4\n", []
+    for n, o in enumerate(objs, 1):
+        offsets.append(len(out))
+        out += f"{n} 0 obj\n{o}\nendobj\n".encode()
+    xref = len(out)
+    out += f"xref\n0 {len(objs) + 1}\n0000000000 65535 f \n".encode()
+    out += b"".join(f"{o:010d} 00000 n \n".encode() for o in offsets)
+    out += f"trailer\n<< /Size {len(objs) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    path.write_bytes(out)
+
+
+def test_pdf_one_row_per_page(lake, tmp_path):
+    make_pdf(tmp_path / "report.pdf", ["Quarterly revenue grew", "Java developers in Chicago"])
+    ingest(lake, "docs", tmp_path / "report.pdf")
+    assert types(lake, "docs") == {"file": "string", "page": "long", "text": "string"}
+    got = rows_json(lake, "SELECT file, page, trim(text, chr(10) || chr(12) || ' ') AS text FROM docs ORDER BY page")
+    assert got == [{"file": "report.pdf", "page": 1, "text": "Quarterly revenue grew"},
+                   {"file": "report.pdf", "page": 2, "text": "Java developers in Chicago"}]
+    (tmp_path / "broken.pdf").write_bytes(b"%PDF-1.4\nnot really\n")
+    p = ingest(lake, "docs", tmp_path / "broken.pdf", check=False)
+    assert p.returncode == 1 and "broken.pdf" in p.stderr and "pdftotext" in p.stderr
