@@ -4,6 +4,8 @@
  *   bench_core commit LAKE N        N one-row INSERTs, each a durable Delta commit
  *   bench_core fill LAKE TABLE N    a table of N commits (1 row each), for `open`
  *   bench_core open LAKE TABLE N    N times: SELECT count(*) on a fresh lake handle
+ *   bench_core demo LAKE REPS       the staffing questions (after `loch demo`): through loch's
+ *                                   tables vs DuckDB views over the same Parquet files
  *   bench_core query LAKE REPS      loch vs DuckDB on the same Parquet files, same engine
  *                                   instance and settings (read_parquet of the snapshot's
  *                                   files), alternating, REPS runs each
@@ -17,6 +19,7 @@
 #include <time.h>
 
 #include "loch/loch.h"
+#include "../cli/demo_queries.h"
 
 static double now_ms(void)
 {
@@ -179,6 +182,50 @@ static int bench_query(const char *path, int reps)
     return 0;
 }
 
+static double time_query(loch_lake *lake, const char *sql, int reps)
+{
+    double *t = calloc((size_t)reps, sizeof(double));
+    run(lake, sql); /* warm */
+    for (int i = 0; i < reps; i++) {
+        double t0 = now_ms();
+        if (run(lake, sql) < 0)
+            return -1;
+        t[i] = now_ms() - t0;
+    }
+    double m = pct(t, reps, 0.5);
+    free(t);
+    return m;
+}
+
+static int bench_demo(const char *path, int reps)
+{
+    static const char *tables[] = {"candidates", "clients", "job_orders", "placements", "timesheets", "call_log",
+                                   "email_log"};
+    enum { NQ = sizeof(questions) / sizeof(questions[0]) };
+    double ours[NQ];
+    loch_lake *lake;
+    loch_lake_options o = LOCH_LAKE_OPTIONS_INIT;
+    char sql[4096];
+    if (loch_lake_open(&lake, path, &o) < 0)
+        return fprintf(stderr, "%s\n", loch_error_last()), 1;
+    for (int q = 0; q < NQ; q++)
+        ours[q] = time_query(lake, questions[q].sql, reps);
+    /* Views of the same names win over loch's table resolution: DuckDB reads the files. */
+    for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]); t++) {
+        snprintf(sql, sizeof(sql), "CREATE TEMP VIEW %s AS SELECT * FROM read_parquet('%s/%s/*.parquet')", tables[t],
+                 loch_lake_root(lake), tables[t]);
+        if (run(lake, sql) < 0)
+            return 1;
+    }
+    for (int q = 0; q < NQ; q++) {
+        double theirs = time_query(lake, questions[q].sql, reps);
+        printf("demo_q%d loch_median_ms=%.2f duckdb_median_ms=%.2f ratio=%.3f\n", q + 1, ours[q], theirs,
+               ours[q] / theirs);
+    }
+    loch_lake_free(lake);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc >= 4 && strcmp(argv[1], "commit") == 0)
@@ -187,6 +234,8 @@ int main(int argc, char **argv)
         return bench_fill(argv[2], argv[3], atoi(argv[4]));
     if (argc >= 5 && strcmp(argv[1], "open") == 0)
         return bench_open(argv[2], argv[3], atoi(argv[4]));
+    if (argc >= 4 && strcmp(argv[1], "demo") == 0)
+        return bench_demo(argv[2], atoi(argv[3]));
     if (argc >= 4 && strcmp(argv[1], "query") == 0)
         return bench_query(argv[2], atoi(argv[3]));
     fprintf(stderr, "usage: bench_core commit LAKE N | fill LAKE TABLE N | open LAKE TABLE N | query LAKE REPS\n");

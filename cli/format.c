@@ -135,7 +135,7 @@ static int format_box(FILE *out, const loch_result *r, size_t max_rows)
     for (size_t c = 0; c < nc; c++)
         centered(out, types[c] ? types[c] : "", w[c]);
     fputc('\n', out);
-    rule(out, w, nc, "├", "┼", "┤");
+    rule(out, w, nc, "├", nr ? "┼" : "┴", "┤");
     for (size_t i = 0; i < shown; i++) {
         if (i == head && shown < nr) {
             for (int k = 0; k < 3; k++) {
@@ -151,10 +151,19 @@ static int format_box(FILE *out, const loch_result *r, size_t max_rows)
         fputc('\n', out);
     }
     if (nr == 0) {
-        rule(out, w, nc, "├", "┴", "┤");
-        fputs("│ 0 rows", out);
+        /* One cell across the whole table, as DuckDB shows an empty result. */
+        size_t inner = 0;
+        for (size_t c = 0; c < nc; c++)
+            inner += w[c] + 3;
+        inner -= 1;
+        size_t one = inner - 2;
+        fputs("│", out);
+        centered(out, "0 rows", inner - 2);
+        fputc('\n', out);
+        rule(out, &one, 1, "└", "┘", "┘");
+    } else {
+        rule(out, w, nc, "└", "┴", "┘");
     }
-    rule(out, w, nc, nr ? "└" : "└", nr ? "┴" : "─", "┘");
     if (shown < nr)
         fprintf(out, "  %zu rows (%zu shown)\n", nr, shown);
 cleanup:

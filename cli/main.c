@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "demo.h"
 #include "format.h"
 #include "loch/loch.h"
 #include "shell.h"
@@ -31,6 +32,7 @@ static const char usage[] =
     "                             [--format csv|tsv|json|ndjson|parquet] [--mode append|overwrite]\n"
     "                             [--schema \"col TYPE, ...\"] [--force] [--json]\n"
     "  shell                      interactive SQL (.help for dot-commands)\n"
+    "  demo [DIR]                 the staffing data set: generate, ingest, ask its questions\n"
     "  version                    print the version\n"
     "\n"
     "options:\n"
@@ -307,14 +309,15 @@ int main(int argc, char **argv)
         printf("loch %s\n", LOCH_VERSION);
         return 0;
     }
-    static const char *known[] = {"init", "sql", "tables", "describe", "history", "shell", "ingest"};
+    static const char *known[] = {"init", "sql", "tables", "describe", "history", "shell", "ingest", "demo"};
     int ok = 0;
     for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
         ok = ok || strcmp(c.command, known[i]) == 0;
     if (!ok)
         return usage_error("unknown command \"%s\"", c.command);
     c.opts.create = strcmp(c.command, "init") == 0 || strcmp(c.command, "sql") == 0 ||
-                    strcmp(c.command, "shell") == 0 || strcmp(c.command, "ingest") == 0;
+                    strcmp(c.command, "shell") == 0 || strcmp(c.command, "ingest") == 0 ||
+                    strcmp(c.command, "demo") == 0;
     if (loch_lake_open(&g_lake, c.lake, &c.opts) < 0)
         return fail(NULL);
     struct sigaction sa;
@@ -330,6 +333,8 @@ int main(int argc, char **argv)
         rc = shell_run(g_lake, c.format);
     } else if (strcmp(c.command, "ingest") == 0) {
         rc = cmd_ingest(&c);
+    } else if (strcmp(c.command, "demo") == 0) {
+        rc = demo_run(g_lake, c.nargs ? c.args[0] : NULL, c.format);
     } else {
         rc = cmd_table(&c);
     }

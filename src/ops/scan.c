@@ -177,8 +177,41 @@ static int scan_branch(loch_lake *lake, const char *table, const snapshot *s, co
     return rc;
 }
 
+/* Files loch wrote under the current schema, with no partitions, DVs or column mapping,
+ * hold exactly the table's columns and types: a plain read is the whole scan (and the
+ * cheapest for the engine to plan). */
+static int plain_scan(loch_lake *lake, const char *table, const snapshot *s, buf *sql)
+{
+    char tag[17];
+    write_schema_tag(s->metadata.schema_string, tag);
+    if (s->file_count == 0)
+        return 0;
+    for (size_t i = 0; i < s->schema.count; i++)
+        if (s->schema.fields[i].partition || strcmp(s->schema.fields[i].physical, s->schema.fields[i].name) != 0)
+            return 0;
+    for (size_t i = 0; i < s->file_count; i++)
+        if (s->files[i].dv.storage_type || !current_schema(&s->files[i], tag))
+            return 0;
+    const log_file **all = malloc(sizeof(*all) * s->file_count);
+    if (!all)
+        return error_set(LOCH_ENOMEM, "out of memory");
+    for (size_t i = 0; i < s->file_count; i++)
+        all[i] = &s->files[i];
+    int rc = buf_puts(sql, "SELECT ");
+    for (size_t i = 0; rc == 0 && i < s->schema.count; i++)
+        rc = (i ? buf_puts(sql, ", ") : 0) || buf_put_sql_ident(sql, s->schema.fields[i].name) ? LOCH_ENOMEM : 0;
+    rc = rc ? rc : buf_puts(sql, " FROM read_parquet(");
+    rc = rc ? rc : file_list(lake, table, all, s->file_count, sql);
+    rc = rc ? rc : buf_puts(sql, ", hive_partitioning=false)");
+    free(all);
+    return rc ? rc : 1;
+}
+
 int scan_sql(loch_lake *lake, const char *table, const snapshot *s, buf *sql)
 {
+    int plain = plain_scan(lake, table, s, sql);
+    if (plain != 0)
+        return plain < 0 ? plain : 0;
     const log_file **group = malloc(sizeof(*group) * (s->file_count + 1));
     char *done = calloc(s->file_count + 1, 1);
     int rc = group && done ? buf_puts(sql, "SELECT ") : error_set(LOCH_ENOMEM, "out of memory");

@@ -455,6 +455,21 @@ static int from_cache(loch_lake *lake, const char *table, const log_listing *l, 
     return 1;
 }
 
+/* The common case of a query: the cached snapshot is still the latest. Two stats tell:
+ * its own commit is unchanged (not a re-created table) and the next one is absent. */
+static int still_latest(loch_lake *lake, const char *table, snapshot **out)
+{
+    int slot = cache_slot(lake, table);
+    if (slot < 0)
+        return 0;
+    snapshot *c = lake->cache[slot].snap;
+    if (commit_time(lake, table, c->version) != c->commit_mtime_ms || commit_time(lake, table, c->version + 1) >= 0)
+        return 0;
+    c->refs++;
+    *out = c;
+    return 1;
+}
+
 int txlog_load(loch_lake *lake, const char *table, const txlog_at *at, snapshot **out)
 {
     log_listing l;
@@ -462,6 +477,8 @@ int txlog_load(loch_lake *lake, const char *table, const txlog_at *at, snapshot 
     snapshot *s = NULL;
     int latest = !at->has_timestamp && at->version < 0;
     *out = NULL;
+    if (latest && still_latest(lake, table, out))
+        return 0;
     int rc = list_log(lake, table, latest || at->has_timestamp ? INT64_MAX : at->version, at->has_timestamp, &l);
     rc = rc ? rc : pick_version(table, &l, at, &idx);
     if (rc < 0)
