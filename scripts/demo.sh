@@ -30,3 +30,6 @@ for r in rows:
     print('  ', r)
 " "$LOCH_LAKE/trips"
 fi
+
+printf '\n\033[1m$ loch demo   # the staffing data set: generated, ingested, asked the seed questions\033[0m\n'
+"$LOCH" demo
