@@ -645,7 +645,8 @@ int txlog_commit_run(loch_lake *lake, txlog_commit *c, int64_t *version)
     const char *delay = getenv("LOCH_COMMIT_DELAY_MS");
     if (delay && atoi(delay) > 0)
         nanosleep(&(struct timespec){atoi(delay) / 1000, (long)(atoi(delay) % 1000) * 1000000L}, NULL);
-    srand((unsigned)(time_mono() * 1e6) ^ (unsigned)getpid());
+    uint64_t seed = (uint64_t)(time_mono() * 1e6); /* jitter differs between racing processes */
+    srand((unsigned)(seed ^ (seed >> 32)) ^ (unsigned)getpid());
     for (int attempt = 0;; attempt++) {
         char name[32], metrics[160];
         log_commit_name(v, name);
