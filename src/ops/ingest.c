@@ -308,14 +308,24 @@ static int flatten(input *x, arena *a, const char *name, const char *type, const
 /* The conservative CSV types: one aggregate over the whole file decides each column. */
 static int infer_csv(loch_lake *lake, input *x, const char *src, compute_column *raw, size_t n)
 {
+    /* Each test is CASE WHEN <cheap first-character check> THEN <exact check> ELSE false END:
+     * the engine runs the THEN branch only on rows that pass the cheap check, so text
+     * columns never reach a failing TRY_CAST (which formats an error per value). The
+     * exact checks keep out spellings a cast accepts but the text would not survive
+     * (leading zeros, 1_000, 0x1F, +5, nan, 2024-1-2). */
     static const char *const tests[] = {
-        "regexp_matches(v, '^-?(0|[1-9][0-9]*)$') AND TRY_CAST(v AS BIGINT) IS NOT NULL",
-        "regexp_matches(v, '^-?(0|[1-9][0-9]*)([.][0-9]+)?([eE][+-]?[0-9]+)?$') AND "
-        "length(regexp_replace(v, '[^0-9]', '', 'g')) <= 15",
+        "CASE WHEN ascii(v) BETWEEN 45 AND 57 THEN NOT (v LIKE '0_%' OR v LIKE '-0%' OR v LIKE '_%-%') AND "
+        "NOT contains(v, '.') AND NOT contains(lower(v), 'e') AND NOT contains(v, '_') AND NOT contains(v, ' ') AND "
+        "NOT contains(lower(v), 'x') AND TRY_CAST(v AS BIGINT) IS NOT NULL ELSE false END",
+        "CASE WHEN ascii(v) BETWEEN 45 AND 57 THEN length(v) <= 16 AND NOT (v LIKE '0_%' AND NOT v LIKE '0.%') "
+        "AND NOT (v LIKE '-0_%' AND NOT v LIKE '-0.%') AND NOT v LIKE '.%' AND NOT v LIKE '%.' AND NOT v LIKE '-.%' "
+        "AND NOT contains(v, '_') AND NOT contains(v, ' ') AND NOT contains(lower(v), 'x') AND "
+        "NOT contains(lower(v), 'n') AND TRY_CAST(v AS DOUBLE) IS NOT NULL ELSE false END",
         "lower(v) IN ('true', 'false')",
-        "regexp_matches(v, '^[0-9]{4}-[0-9]{2}-[0-9]{2}$') AND TRY_CAST(v AS DATE) IS NOT NULL",
-        "regexp_matches(v, '^[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}(:[0-9]{2}([.][0-9]{1,6})?)?$') AND "
-        "TRY_CAST(v AS TIMESTAMP) IS NOT NULL"};
+        "CASE WHEN length(v) = 10 AND ascii(v) BETWEEN 48 AND 57 THEN v[5] = '-' AND v[8] = '-' AND "
+        "TRY_CAST(v AS DATE) IS NOT NULL ELSE false END",
+        "CASE WHEN length(v) BETWEEN 16 AND 26 AND ascii(v) BETWEEN 48 AND 57 THEN v[5] = '-' AND "
+        "v[11] IN (' ', 'T') AND TRY_CAST(v AS TIMESTAMP) IS NOT NULL ELSE false END"};
     static const char *const delta[] = {"\"long\"", "\"double\"", "\"boolean\"", "\"date\"", "\"timestamp_ntz\""};
     static const char *const duck[] = {"BIGINT", "DOUBLE", "BOOLEAN", "DATE", "TIMESTAMP"};
     enum { NT = 5 };

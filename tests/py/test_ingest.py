@@ -48,6 +48,19 @@ def test_conservative_types(lake, tmp_path):
     assert t.num_rows == 3 and t.column("zip").to_pylist() == ["00123", "45678", None]
 
 
+def test_spellings_a_cast_accepts_stay_text(lake, tmp_path):
+    f = tmp_path / "odd.csv"
+    f.write_text("under,hex,plus,short_date,nan,spaced,exp,big\n"
+                 "1_000,0x1F,+5,2024-1-2,nan, 12,1e3,12345678901234567890\n"
+                 "12,13,14,2024-01-02,1.5,13,2.5,1\n")
+    ingest(lake, "odd", f)
+    t = types(lake, "odd")
+    assert t.pop("exp") == "double"  # scientific notation is a number
+    assert set(t.values()) == {"string"}
+    assert lake.csv("SELECT * EXCLUDE (exp) FROM odd WHERE under = '1_000'") == [
+        ["1_000", "0x1F", "+5", "2024-1-2", "nan", " 12", "12345678901234567890"]]
+
+
 def test_idempotent_and_force(lake, tmp_path):
     f = tmp_path / "a.csv"
     f.write_text("x\n1\n2\n")
