@@ -315,13 +315,13 @@ static int infer_csv(loch_lake *lake, input *x, const char *src, compute_column 
      * (leading zeros, 1_000, 0x1F, +5, nan, 2024-1-2). */
     static const char *const tests[] = {
         "CASE WHEN ascii(v) BETWEEN 45 AND 57 THEN NOT (v LIKE '0_%' OR v LIKE '-0%' OR v LIKE '_%-%') AND "
-        "NOT contains(v, '.') AND NOT contains(lower(v), 'e') AND NOT contains(v, '_') AND NOT contains(v, ' ') AND "
-        "NOT contains(lower(v), 'x') AND TRY_CAST(v AS BIGINT) IS NOT NULL ELSE false END",
+        "NOT contains(v, '.') AND NOT contains(v, 'e') AND NOT contains(v, 'E') AND NOT contains(v, '_') AND NOT contains(v, ' ') AND "
+        "NOT contains(v, 'x') AND NOT contains(v, 'X') AND TRY_CAST(v AS BIGINT) IS NOT NULL ELSE false END",
         "CASE WHEN ascii(v) BETWEEN 45 AND 57 THEN length(v) <= 16 AND NOT (v LIKE '0_%' AND NOT v LIKE '0.%') "
         "AND NOT (v LIKE '-0_%' AND NOT v LIKE '-0.%') AND NOT v LIKE '.%' AND NOT v LIKE '%.' AND NOT v LIKE '-.%' "
-        "AND NOT contains(v, '_') AND NOT contains(v, ' ') AND NOT contains(lower(v), 'x') AND "
-        "NOT contains(lower(v), 'n') AND TRY_CAST(v AS DOUBLE) IS NOT NULL ELSE false END",
-        "lower(v) IN ('true', 'false')",
+        "AND NOT contains(v, '_') AND NOT contains(v, ' ') AND NOT contains(v, 'x') AND NOT contains(v, 'X') AND "
+        "NOT contains(v, 'n') AND NOT contains(v, 'N') AND TRY_CAST(v AS DOUBLE) IS NOT NULL ELSE false END",
+        "CASE WHEN length(v) BETWEEN 4 AND 5 THEN lower(v) IN ('true', 'false') ELSE false END",
         "CASE WHEN length(v) = 10 AND ascii(v) BETWEEN 48 AND 57 THEN v[5] = '-' AND v[8] = '-' AND "
         "TRY_CAST(v AS DATE) IS NOT NULL ELSE false END",
         "CASE WHEN length(v) BETWEEN 16 AND 26 AND ascii(v) BETWEEN 48 AND 57 THEN v[5] = '-' AND "
