@@ -10,6 +10,8 @@
           handle (loch) vs DeltaTable(path) + count() (delta-rs)
   query   scan / filter / group by / join over a 10M-row table: through loch's table
           name vs DuckDB reading the same Parquet files, same engine and settings
+  ingest  loch ingest of a 5M-row CSV / NDJSON / Parquet file (schema inference, one durable
+          commit) vs DuckDB converting the same file to Parquet itself (ratio of rows/s)
   demo    the staffing data set's five questions (`loch demo`), loch vs DuckDB views over
           the same files, beside the seed's reported times
 
@@ -121,9 +123,45 @@ def bench_demo(reps):
     return rows
 
 
+def bench_ingest(rows_n, reps):
+    """loch ingest (inference, commit, durable) vs DuckDB converting the same file itself."""
+    d = WORK / "ingest"
+    d.mkdir(parents=True, exist_ok=True)
+    lake = d / "lake"
+    src = {"csv": d / f"rows{rows_n}.csv", "ndjson": d / f"rows{rows_n}.ndjson", "parquet": d / f"rows{rows_n}.parquet"}
+    gen = (f"SELECT range AS id, 'name-' || (range % 100000) AS name, printf('%05d', range % 99999) AS zip, "
+           f"(range % 1000) / 8.0 AS amount, DATE '2024-01-01' + (range % 365)::INT AS day, range % 3 = 0 AS flag "
+           f"FROM range({rows_n})")
+    env = dict(os.environ, LOCH_LAKE=str(lake))
+    for fmt, path in src.items():
+        if not path.exists():
+            opts = {"csv": "(HEADER)", "ndjson": "(FORMAT json)", "parquet": "(FORMAT parquet)"}[fmt]
+            subprocess.run([str(LOCH), "sql", f"COPY ({gen}) TO '{path}' {opts}"], check=True, env=env,
+                           capture_output=True)
+    rows = []
+    readers = {"csv": "read_csv", "ndjson": "read_json", "parquet": "read_parquet"}
+    for fmt, path in src.items():
+        ours, theirs = [], []
+        for _ in range(reps):
+            shutil.rmtree(lake, ignore_errors=True)
+            t0 = time.perf_counter()
+            subprocess.run([str(LOCH), "ingest", "t", str(path)], check=True, env=env, capture_output=True)
+            ours.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            subprocess.run([str(LOCH), "sql", f"COPY (FROM {readers[fmt]}('{path}')) TO '{d}/out.parquet'"],
+                           check=True, env=env, capture_output=True)
+            theirs.append(time.perf_counter() - t0)
+        o, t = statistics.median(ours), statistics.median(theirs)
+        # rows/s: the ratio of throughputs is theirs/ours in time
+        rows.append((f"ingest {fmt} {rows_n / 1e6:.0f}M rows, Mrows/s", rows_n / o / 1e6,
+                     "DuckDB COPY (FROM read_*(...)) TO parquet", rows_n / t / 1e6))
+    return rows
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--only", default="commit,open,query,demo")
+    ap.add_argument("--only", default="commit,open,query,demo,ingest")
+    ap.add_argument("--ingest-rows", type=int, default=5_000_000)
     ap.add_argument("--commits", type=int, default=10000)
     ap.add_argument("--reps", type=int, default=7)
     args = ap.parse_args()
@@ -140,10 +178,13 @@ def main():
         extra.append(f"query overhead: median of the four loch/DuckDB ratios = {overall:.3f} (target <= 1.10)")
     if "demo" in only:
         rows += bench_demo(args.reps)
+    if "ingest" in only:
+        rows += bench_ingest(args.ingest_rows, 3)
     w = max(len(r[0]) for r in rows)
     print(f"\n{'measure'.ljust(w)}  {'loch':>9}  {'peer':>9}  ratio  peer")
     for name, ours, peer, theirs in rows:
         print(f"{name.ljust(w)}  {ours:9.2f}  {theirs:9.2f}  {ours / theirs:5.2f}  {peer}")
+    print("(ms rows: ratio = loch / peer time, lower is better; Mrows/s rows: ratio = loch / peer throughput)")
     for line in extra:
         print(line)
 

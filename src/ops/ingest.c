@@ -247,6 +247,34 @@ static const char *format_of(const input *x, const char *given)
     return "csv";
 }
 
+/* JSON types come from a sniff of the whole file (every value decides), which is as
+ * costly as reading it; done once here, the types are then spelled out so the later
+ * binds of the same source (describe, write) do not sniff again. */
+static int pin_json_types(loch_lake *lake, const input *x, buf *sql)
+{
+    buf q = BUF_INIT;
+    compute_result *r = NULL;
+    int rc = buf_printf(&q, "DESCRIBE %s", sql->data);
+    rc = rc ? rc : compute_query(lake->cp, q.data, &r);
+    if (rc == 0) {
+        buf_clear(sql);
+        rc = buf_puts(sql, "SELECT * FROM read_json(") || buf_put_sql_str(sql, x->path) ||
+             buf_printf(sql, ", format='%s', columns={", !strcmp(x->format, "ndjson") ? "newline_delimited" : "auto")
+                 ? LOCH_ENOMEM : 0;
+        for (size_t i = 0; rc == 0 && i < compute_result_rows(r); i++) {
+            char *name = compute_result_text(r, i, 0), *type = compute_result_text(r, i, 1);
+            rc = (i ? buf_puts(sql, ", ") : 0) || buf_put_sql_str(sql, name ? name : "") || buf_puts(sql, ": ") ||
+                 buf_put_sql_str(sql, type ? type : "VARCHAR") ? LOCH_ENOMEM : 0;
+            free(name);
+            free(type);
+        }
+        rc = rc ? rc : buf_puts(sql, "})");
+    }
+    compute_result_free(r);
+    buf_free(&q);
+    return rc;
+}
+
 static int source_sql(const input *x, buf *sql)
 {
     int rc = buf_puts(sql, "SELECT * FROM ");
@@ -552,6 +580,8 @@ static int plan_file(loch_lake *lake, input *x, const char *schema_override, buf
         rc = pdf_input(lake, x);
     rc = rc ? rc : source_sql(x, &src);
     rc = rc || !csv ? rc : check_csv_layout(lake, x);
+    if (rc == 0 && (!strcmp(x->format, "json") || !strcmp(x->format, "ndjson")))
+        rc = pin_json_types(lake, x, &src);
     rc = rc ? rc : compute_describe(lake->cp, src.data, &raw, &n);
     if (rc == 0 && n == 0)
         rc = error_set(LOCH_EINVALID, "no columns found");
