@@ -188,6 +188,8 @@ int snapshot_check_writable(const snapshot *s)
     for (size_t i = 0; i < s->metadata.configuration.count; i++)
         if (strncmp(s->metadata.configuration.keys[i], "delta.constraints.", 18) == 0)
             return error_set(LOCH_EUNSUPPORTED, "writing to tables with CHECK constraints is not supported yet");
+    if (s->metadata.partition_count > 0)
+        return error_set(LOCH_EUNSUPPORTED, "writing to partitioned tables is not supported yet (reading them is)");
     if (s->schema_string_has_invariants)
         return error_set(LOCH_EUNSUPPORTED, "writing to tables with column invariants is not supported yet");
     return 0;
