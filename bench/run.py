@@ -12,6 +12,7 @@
           name vs DuckDB reading the same Parquet files, same engine and settings
   ingest  loch ingest of a 5M-row CSV / NDJSON / Parquet file (schema inference, one durable
           commit) vs DuckDB converting the same file to Parquet itself (ratio of rows/s)
+  memory  peak RSS of loch ingest of a CSV four times --memory-limit (default 256 MB)
   demo    the staffing data set's five questions (`loch demo`), loch vs DuckDB views over
           the same files, beside the seed's reported times
 
@@ -158,9 +159,35 @@ def bench_ingest(rows_n, reps):
     return rows
 
 
+def bench_memory(limit_mb):
+    """Peak RSS of `loch ingest` of a CSV four times the memory limit (target: limit + 256 MB)."""
+    d = WORK / "ingest"
+    d.mkdir(parents=True, exist_ok=True)
+    rows_n = limit_mb * 4 * 1024 * 1024 // 48  # about 48 bytes a row
+    path = d / f"mem{limit_mb}.csv"
+    env = dict(os.environ, LOCH_LAKE=str(d / "memlake"))
+    if not path.exists():
+        gen = (f"SELECT range AS id, 'name-' || (range % 100000) AS name, printf('%05d', range % 99999) AS zip, "
+               f"(range % 1000) / 8.0 AS amount, DATE '2024-01-01' + (range % 365)::INT AS day, range % 3 = 0 AS flag "
+               f"FROM range({rows_n})")
+        subprocess.run([str(LOCH), "sql", f"COPY ({gen}) TO '{path}' (HEADER)"], check=True, env=env,
+                       capture_output=True)
+    shutil.rmtree(d / "memlake", ignore_errors=True)
+    # A child of its own, so ru_maxrss is this ingest's peak alone.
+    probe = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, capture_output=True); "
+             "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+    out = subprocess.run([sys.executable, "-c", probe, str(LOCH), "--memory-limit", f"{limit_mb}MB", "ingest", "t",
+                          str(path)], check=True, env=env, capture_output=True, text=True).stdout
+    peak = int(out.strip()) / 1024
+    size = path.stat().st_size / 1024 / 1024
+    return [(f"ingest peak RSS, {size:.0f} MB CSV at --memory-limit {limit_mb}MB, MB", peak,
+             "the limit + 256 MB (target)", limit_mb + 256)]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--only", default="commit,open,query,demo,ingest")
+    ap.add_argument("--only", default="commit,open,query,demo,ingest,memory")
+    ap.add_argument("--memory-limit-mb", type=int, default=256)
     ap.add_argument("--ingest-rows", type=int, default=5_000_000)
     ap.add_argument("--commits", type=int, default=10000)
     ap.add_argument("--reps", type=int, default=7)
@@ -180,6 +207,8 @@ def main():
         rows += bench_demo(args.reps)
     if "ingest" in only:
         rows += bench_ingest(args.ingest_rows, 3)
+    if "memory" in only:
+        rows += bench_memory(args.memory_limit_mb)
     w = max(len(r[0]) for r in rows)
     print(f"\n{'measure'.ljust(w)}  {'loch':>9}  {'peer':>9}  ratio  peer")
     for name, ours, peer, theirs in rows:
