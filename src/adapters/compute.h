@@ -77,10 +77,19 @@ void compute_columns_free(compute_column *cols, size_t count);
  * (PRIMARY KEY, UNIQUE, CHECK, DEFAULT) with LOCH_EUNSUPPORTED. */
 int compute_table_constraints(compute *c, const char *table, compute_column *cols, size_t count);
 
-/* Writes select_sql's rows (whose columns are cols) to a Parquet file at an absolute
- * local path; returns the row count, the file size and the Delta `stats` JSON. */
-int compute_write_parquet(compute *c, const char *select_sql, const char *path, const compute_column *cols,
-                          size_t ncols, int64_t *rows, int64_t *size, buf *stats);
+/* One Parquet file written by compute_write_parquet. */
+typedef struct {
+    char *path;       /* owned; absolute local path */
+    int64_t rows, size;
+    buf stats;        /* Delta `stats` JSON */
+} compute_file;
+
+/* Writes select_sql's rows (whose columns are cols) as Parquet files of about
+ * target_bytes each into a new local directory dir; one entry per file written. */
+int compute_write_parquet(compute *c, const char *select_sql, const char *dir, int64_t target_bytes,
+                          const compute_column *cols, size_t ncols, compute_file **files, size_t *count);
+void compute_files_free(compute_file *files, size_t count);
+
 /* One `add` row of a checkpoint, read column by column (the bulk of a checkpoint). The
  * small maps come as JSON text; strings are valid only during the callback. */
 typedef struct {

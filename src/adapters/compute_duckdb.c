@@ -663,15 +663,69 @@ static int stats_json(const stats_map *m, int64_t rows, const compute_column *co
     return rc ? rc : buf_putc(out, '}');
 }
 
-int compute_write_parquet(compute *c, const char *select_sql, const char *path, const compute_column *cols,
-                          size_t ncols, int64_t *rows, int64_t *size, buf *stats)
+/* A VARCHAR cell as a NUL-terminated string in tmp (grown as needed), or NULL. */
+static const char *cell_str(duckdb_data_chunk chunk, idx_t col, idx_t i, buf *tmp)
+{
+    duckdb_vector v = duckdb_data_chunk_get_vector(chunk, col);
+    uint64_t *valid = duckdb_vector_get_validity(v);
+    if (valid && !duckdb_validity_row_is_valid(valid, i))
+        return NULL;
+    duckdb_string_t *d = (duckdb_string_t *)duckdb_vector_get_data(v) + i;
+    buf_clear(tmp);
+    if (buf_put(tmp, duckdb_string_t_data(d), duckdb_string_t_length(*d)) < 0)
+        return NULL;
+    return tmp->data;
+}
+
+static bool cell_null(duckdb_data_chunk chunk, idx_t col, idx_t i)
+{
+    uint64_t *valid = duckdb_vector_get_validity(duckdb_data_chunk_get_vector(chunk, col));
+    return valid && !duckdb_validity_row_is_valid(valid, i);
+}
+
+void compute_files_free(compute_file *files, size_t count)
+{
+    for (size_t i = 0; files && i < count; i++) {
+        free(files[i].path);
+        buf_free(&files[i].stats);
+    }
+    free(files);
+}
+
+/* One RETURN_STATS row: filename, count, file_size_bytes, footer_size_bytes, column_statistics. */
+static int file_row(duckdb_data_chunk chunk, idx_t i, const compute_column *cols, size_t ncols, compute_file *f)
+{
+    buf name = BUF_INIT;
+    const char *path = cell_str(chunk, 0, i, &name);
+    f->path = strdup(path ? path : "");
+    f->rows = ((int64_t *)duckdb_vector_get_data(duckdb_data_chunk_get_vector(chunk, 1)))[i];
+    f->size = ((int64_t *)duckdb_vector_get_data(duckdb_data_chunk_get_vector(chunk, 2)))[i];
+    duckdb_vector map = duckdb_data_chunk_get_vector(chunk, 4);
+    duckdb_vector entries = duckdb_list_vector_get_child(map);
+    duckdb_vector inner = duckdb_struct_vector_get_child(entries, 1);
+    duckdb_vector inner_entries = duckdb_list_vector_get_child(inner);
+    stats_map m = {duckdb_struct_vector_get_child(entries, 0), inner, duckdb_struct_vector_get_child(inner_entries, 0),
+                   duckdb_struct_vector_get_child(inner_entries, 1), (duckdb_list_entry *)duckdb_vector_get_data(map),
+                   (duckdb_list_entry *)duckdb_vector_get_data(inner), i};
+    int rc = f->path ? stats_json(&m, f->rows, cols, ncols, &f->stats) : error_set(LOCH_ENOMEM, "out of memory");
+    buf_free(&name);
+    return rc;
+}
+
+int compute_write_parquet(compute *c, const char *select_sql, const char *dir, int64_t target_bytes,
+                          const compute_column *cols, size_t ncols, compute_file **files, size_t *count)
 {
     buf sql = BUF_INIT;
     duckdb_result res;
-    duckdb_data_chunk chunk = NULL;
+    duckdb_data_chunk chunk;
+    compute_file *v = NULL;
+    size_t n = 0;
     int rc = buf_printf(&sql, "COPY (%s) TO ", select_sql);
-    rc = rc ? rc : buf_put_sql_str(&sql, path);
-    rc = rc ? rc : buf_puts(&sql, " (FORMAT parquet, COMPRESSION snappy, RETURN_STATS true)");
+    rc = rc ? rc : buf_put_sql_str(&sql, dir);
+    rc = rc ? rc : buf_printf(&sql, " (FORMAT parquet, COMPRESSION snappy, FILE_SIZE_BYTES %lld, RETURN_STATS true)",
+                              (long long)target_bytes);
+    *files = NULL;
+    *count = 0;
     if (rc < 0)
         goto cleanup;
     if (duckdb_query(c->conn, sql.data, &res) == DuckDBError) {
@@ -679,27 +733,27 @@ int compute_write_parquet(compute *c, const char *select_sql, const char *path, 
         duckdb_destroy_result(&res);
         goto cleanup;
     }
-    *rows = *size = 0;
-    buf_clear(stats);
-    chunk = duckdb_fetch_chunk(res);
-    if (chunk && duckdb_data_chunk_get_size(chunk) > 0) {
-        /* columns: filename, count, file_size_bytes, footer_size_bytes, column_statistics */
-        *rows = ((int64_t *)duckdb_vector_get_data(duckdb_data_chunk_get_vector(chunk, 1)))[0];
-        *size = ((int64_t *)duckdb_vector_get_data(duckdb_data_chunk_get_vector(chunk, 2)))[0];
-        duckdb_vector map = duckdb_data_chunk_get_vector(chunk, 4);
-        duckdb_vector entries = duckdb_list_vector_get_child(map);
-        duckdb_vector inner = duckdb_struct_vector_get_child(entries, 1);
-        duckdb_vector inner_entries = duckdb_list_vector_get_child(inner);
-        stats_map m = {duckdb_struct_vector_get_child(entries, 0), inner,
-                       duckdb_struct_vector_get_child(inner_entries, 0),
-                       duckdb_struct_vector_get_child(inner_entries, 1),
-                       (duckdb_list_entry *)duckdb_vector_get_data(map),
-                       (duckdb_list_entry *)duckdb_vector_get_data(inner), 0};
-        rc = stats_json(&m, *rows, cols, ncols, stats);
-    }
-    if (chunk)
+    while (rc == 0 && (chunk = duckdb_fetch_chunk(res))) {
+        idx_t rows = duckdb_data_chunk_get_size(chunk);
+        compute_file *g = realloc(v, (n + rows + 1) * sizeof(*g));
+        if (!g)
+            rc = error_set(LOCH_ENOMEM, "out of memory");
+        else
+            v = g;
+        for (idx_t i = 0; rc == 0 && i < rows; i++) {
+            memset(&v[n], 0, sizeof(v[n]));
+            rc = file_row(chunk, i, cols, ncols, &v[n++]);
+        }
         duckdb_destroy_data_chunk(&chunk);
+    }
     duckdb_destroy_result(&res);
+    if (rc < 0) {
+        compute_files_free(v, n);
+        v = NULL;
+        n = 0;
+    }
+    *files = v;
+    *count = n;
 cleanup:
     buf_free(&sql);
     return rc;
@@ -725,26 +779,6 @@ static int each_row(compute *c, const char *sql, int (*row)(void *ctx, duckdb_da
     }
     duckdb_destroy_result(&res);
     return rc;
-}
-
-/* A VARCHAR cell as a NUL-terminated string in tmp (grown as needed), or NULL. */
-static const char *cell_str(duckdb_data_chunk chunk, idx_t col, idx_t i, buf *tmp)
-{
-    duckdb_vector v = duckdb_data_chunk_get_vector(chunk, col);
-    uint64_t *valid = duckdb_vector_get_validity(v);
-    if (valid && !duckdb_validity_row_is_valid(valid, i))
-        return NULL;
-    duckdb_string_t *d = (duckdb_string_t *)duckdb_vector_get_data(v) + i;
-    buf_clear(tmp);
-    if (buf_put(tmp, duckdb_string_t_data(d), duckdb_string_t_length(*d)) < 0)
-        return NULL;
-    return tmp->data;
-}
-
-static bool cell_null(duckdb_data_chunk chunk, idx_t col, idx_t i)
-{
-    uint64_t *valid = duckdb_vector_get_validity(duckdb_data_chunk_get_vector(chunk, col));
-    return valid && !duckdb_validity_row_is_valid(valid, i);
 }
 
 typedef struct {

@@ -399,6 +399,18 @@ static int local_mkdirs(storage *st, const char *dir)
     return rc;
 }
 
+static int local_move(storage *st, const char *from, const char *to)
+{
+    buf a = BUF_INIT, b = BUF_INIT;
+    int rc = full_path((local_storage *)st, from, &a);
+    rc = rc ? rc : full_path((local_storage *)st, to, &b);
+    if (rc == 0 && rename(a.data, b.data) < 0)
+        rc = error_errno(errno, "rename to", b.data);
+    buf_free(&a);
+    buf_free(&b);
+    return rc;
+}
+
 static int local_local_path(storage *st, const char *path, buf *out)
 {
     return full_path((local_storage *)st, path, out);
@@ -433,7 +445,7 @@ int storage_local_open(storage **out, const char *root)
     }
     ls->root = abs;
     ls->base = (storage){local_get, local_put, local_put_if_absent, local_list, local_list_names,
-                         local_head, local_remove, local_remove_tree, local_sync, local_mkdirs,
+                         local_head, local_remove, local_remove_tree, local_sync, local_mkdirs, local_move,
                          local_local_path, local_free};
     fault_from_env();
     *out = &ls->base;

@@ -43,6 +43,8 @@ struct storage {
     int (*remove_tree)(storage *st, const char *dir);
     int (*sync)(storage *st, const char *path);
     int (*mkdirs)(storage *st, const char *dir);
+    /* Renames an object written outside this interface (a data file) into place. */
+    int (*move)(storage *st, const char *from, const char *to);
     /* Writes the local filesystem path of `path` into out; the object is readable there. */
     int (*local_path)(storage *st, const char *path, buf *out);
     void (*free)(storage *st);

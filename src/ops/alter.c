@@ -19,7 +19,7 @@ static int check_property(const char *key, const char *value)
 {
     static const char *known[] = {"delta.checkpointInterval", "delta.logRetentionDuration",
                                   "delta.deletedFileRetentionDuration", "delta.enableExpiredLogCleanup",
-                                  "delta.appendOnly", "delta.dataSkippingNumIndexedCols"};
+                                  "delta.appendOnly", "delta.dataSkippingNumIndexedCols", "delta.targetFileSize"};
     if (strncmp(key, "delta.", 6) != 0)
         return 0;
     size_t i = 0;
@@ -27,6 +27,8 @@ static int check_property(const char *key, const char *value)
         i++;
     if (i == sizeof(known) / sizeof(known[0]))
         return error_set(LOCH_EUNSUPPORTED, "table property %s is not supported by loch yet", key);
+    if (strcmp(key, "delta.targetFileSize") == 0 && atoll(value) < 1024 * 1024)
+        return error_set(LOCH_EINVALID, "delta.targetFileSize is in bytes, at least 1048576, not \"%s\"", value);
     if (strcmp(key, "delta.checkpointInterval") == 0 && atoll(value) <= 0)
         return error_set(LOCH_EINVALID, "delta.checkpointInterval must be a positive number, not \"%s\"", value);
     if (strstr(key, "Duration")) {

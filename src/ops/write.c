@@ -53,49 +53,81 @@ int write_data_file(loch_lake *lake, txlog_commit *c, const char *schema_string,
     return write_data_file_from(lake, c, schema_string, select_sql, cols, ncols, NULL);
 }
 
+/* The size data files are split at: delta.targetFileSize, else 128 MiB. */
+static int64_t target_size(const txlog_commit *c)
+{
+    const char *v = c->base ? snapshot_property(c->base, "delta.targetFileSize") : NULL;
+    long long n = v ? atoll(v) : 0;
+    return n >= 1024 * 1024 ? n : 128LL * 1024 * 1024;
+}
+
 int write_data_file_from(loch_lake *lake, txlog_commit *c, const char *schema_string, const char *select_sql,
                          const compute_column *cols, size_t ncols, const char *source_sha256)
 {
-    buf rel = BUF_INIT, local = BUF_INIT, sql = BUF_INIT, stats = BUF_INIT;
-    char id[37], name[96];
-    int64_t rows = 0, size = 0;
+    buf staging = BUF_INIT, local = BUF_INIT, sql = BUF_INIT, from = BUF_INIT, to = BUF_INIT, done = BUF_INIT;
+    compute_file *files = NULL;
+    size_t nfiles = 0, actions_len = c->actions.len;
+    int64_t rows_before = c->rows_written, files_before = c->files_written;
+    char id[37], tag[17], name[96];
+    const char *tag_keys[] = {"loch.schema", "loch.source.sha256"}, *tag_values[] = {tag, source_sha256};
+    /* The tag names the schema the files were written with: files that all carry the
+     * table's current one can be scanned without reconciling their schemas. */
+    write_schema_tag(schema_string, tag);
     uuid_v4(id);
-    snprintf(name, sizeof(name), "part-00000-%s-c000.snappy.parquet", id);
-    int rc = buf_printf(&rel, "%s/%s", c->table, name);
+    /* The engine writes into a hidden staging directory; each file then moves to a
+     * unique part-<uuid> name in the table directory and is synced before the commit. */
+    int rc = buf_printf(&staging, "%s/.tmp-%s", c->table, id);
     rc = rc ? rc : lake->st->mkdirs(lake->st, c->table);
-    rc = rc ? rc : lake->st->local_path(lake->st, rel.data, &local);
+    rc = rc ? rc : lake->st->local_path(lake->st, staging.data, &local);
     rc = rc ? rc : buf_puts(&sql, "SELECT ");
     for (size_t i = 0; rc == 0 && i < ncols; i++)
         rc = (i ? buf_puts(&sql, ", ") : 0) || buf_puts(&sql, cols[i].write_expr) || buf_puts(&sql, " AS ") ||
              buf_put_sql_ident(&sql, cols[i].name) ? LOCH_ENOMEM : 0;
     rc = rc ? rc : buf_printf(&sql, " FROM (%s)", select_sql);
-    rc = rc ? rc : compute_write_parquet(lake->cp, sql.data, local.data, cols, ncols, &rows, &size, &stats);
-    if (rc < 0)
-        goto cleanup;
-    if (rows == 0) {
-        lake->st->remove(lake->st, rel.data);
-        goto cleanup;
+    rc = rc ? rc : compute_write_parquet(lake->cp, sql.data, local.data, target_size(c), cols, ncols, &files, &nfiles);
+    for (size_t i = 0; rc == 0 && i < nfiles; i++) {
+        if (files[i].rows == 0)
+            continue;
+        const char *base = strrchr(files[i].path, '/');
+        uuid_v4(id);
+        snprintf(name, sizeof(name), "part-%05zu-%s-c000.snappy.parquet", i, id);
+        buf_clear(&from);
+        buf_clear(&to);
+        rc = buf_printf(&from, "%s/%s", staging.data, base ? base + 1 : files[i].path);
+        rc = rc ? rc : buf_printf(&to, "%s/%s", c->table, name);
+        rc = rc ? rc : lake->st->move(lake->st, from.data, to.data);
+        if (rc < 0)
+            break;
+        rc = buf_puts(&done, to.data) || buf_putc(&done, '\n') ? LOCH_ENOMEM : 0; /* to undo on failure */
+        log_file f = {.path = name, .size = files[i].size, .modification_time = time_now_ms(),
+                      .data_change = true, .stats = files[i].stats.data, .dv = {.offset = -1},
+                      .tags = {tag_keys, tag_values, source_sha256 ? 2 : 1}};
+        rc = lake->st->sync(lake->st, to.data);
+        rc = rc ? rc : log_write_add(&c->actions, &f);
+        c->rows_written += files[i].rows;
+        c->files_written++;
     }
-    if ((rc = lake->st->sync(lake->st, rel.data)) < 0)
-        goto cleanup;
-    /* The tag names the schema the file was written with: files that all carry the
-     * table's current one can be scanned without reconciling their schemas. */
-    char tag[17];
-    const char *tag_keys[] = {"loch.schema", "loch.source.sha256"}, *tag_values[] = {tag, source_sha256};
-    write_schema_tag(schema_string, tag);
-    log_file f = {.path = name, .size = size, .modification_time = time_now_ms(),
-                  .data_change = true, .stats = stats.data, .dv = {.offset = -1},
-                  .tags = {tag_keys, tag_values, source_sha256 ? 2 : 1}};
-    rc = log_write_add(&c->actions, &f);
-    c->rows_written += rows;
-    c->files_written++;
-cleanup:
-    if (rc < 0 && rel.data)
-        lake->st->remove(lake->st, rel.data);
-    buf_free(&rel);
+    lake->st->remove_tree(lake->st, staging.data);
+    if (rc < 0) {
+        /* All or nothing: the files this call moved into the table go, and so do
+         * their add actions. */
+        for (char *p = done.data, *nl; p && (nl = strchr(p, '\n')); p = nl + 1) {
+            *nl = '\0';
+            lake->st->remove(lake->st, p);
+        }
+        c->actions.len = actions_len;
+        if (c->actions.data)
+            c->actions.data[actions_len] = '\0';
+        c->rows_written = rows_before;
+        c->files_written = files_before;
+    }
+    compute_files_free(files, nfiles);
+    buf_free(&staging);
     buf_free(&local);
     buf_free(&sql);
-    buf_free(&stats);
+    buf_free(&from);
+    buf_free(&to);
+    buf_free(&done);
     return rc;
 }
 

@@ -188,3 +188,16 @@ def test_table_properties(lake):
     p = lake.sql("CREATE OR REPLACE TABLE t AS SELECT 1 AS i", check=False)
     assert p.returncode == 1 and "append-only" in p.stderr
     lake.sql("INSERT INTO t VALUES (9)")
+
+
+def test_large_writes_split_into_target_size_files(lake):
+    from deltalake import DeltaTable
+    lake.sql("CREATE TABLE t (id BIGINT, h VARCHAR)")
+    lake.sql("ALTER TABLE t SET TBLPROPERTIES ('delta.targetFileSize' = '1048576')")
+    lake.sql("INSERT INTO t SELECT range, md5(range::VARCHAR) FROM range(300000)")
+    files = list(lake.table("t").glob("part-*.parquet"))
+    assert len(files) >= 2  # the engine splits at row-group boundaries (122,880 rows here)
+    assert not list(lake.table("t").glob(".tmp-*"))
+    assert lake.csv("SELECT count(*), count(DISTINCT id), sum(id) FROM t WHERE true") == [
+        ["300000", "300000", str(sum(range(300000)))]]
+    assert DeltaTable(str(lake.table("t"))).to_pyarrow_table().num_rows == 300000
