@@ -151,7 +151,6 @@ static int bench_query(const char *path, int reps)
                   "FROM range(97)") < 0)
         return 1;
     double ratios[4];
-    (void)pct;
     for (int q = 0; q < 4; q++) {
         double *a = calloc((size_t)reps, sizeof(double)), *b = calloc((size_t)reps, sizeof(double));
         for (int i = -1; i < reps; i++) { /* i = -1 warms both */

@@ -43,9 +43,6 @@ int compute_exec(compute *c, const char *sql);
 int compute_query(compute *c, const char *sql, compute_result **out);
 /* Cancels the running statement from another thread (or a signal handler). */
 void compute_interrupt(compute *c);
-/* Splits SQL text into statements, using the engine's own parser; returns the count,
- * or a negative error with the parser's message. */
-int compute_count_statements(compute *c, const char *sql);
 
 typedef enum { COMPUTE_STRING, COMPUTE_NUMBER, COMPUTE_BOOL, COMPUTE_NESTED } compute_kind;
 

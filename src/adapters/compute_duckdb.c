@@ -170,19 +170,6 @@ void compute_interrupt(compute *c)
         duckdb_interrupt(c->conn);
 }
 
-int compute_count_statements(compute *c, const char *sql)
-{
-    duckdb_extracted_statements st = NULL;
-    idx_t n = duckdb_extract_statements(c->conn, sql, &st);
-    int rc = (int)n;
-    if (n == 0) {
-        const char *msg = duckdb_extract_statements_error(st);
-        rc = msg ? engine_error(msg) : 0;
-    }
-    duckdb_destroy_extracted(&st);
-    return rc;
-}
-
 /* ---- results ------------------------------------------------------------------- */
 
 static bool is_nested(duckdb_type t)
