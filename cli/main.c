@@ -30,7 +30,7 @@ static const char usage[] =
     "  history TABLE              show a table's versions, newest first\n"
     "  ingest TABLE INPUT...      load files (FILE, DIR, GLOB or - for stdin) into a table:\n"
     "                             [--format csv|tsv|json|ndjson|parquet] [--mode append|overwrite]\n"
-    "                             [--schema \"col TYPE, ...\"] [--force] [--json]\n"
+    "                             [--schema \"col TYPE, ...\"] [--rejects TABLE] [--force] [--json]\n"
     "  shell                      interactive SQL (.help for dot-commands)\n"
     "  demo [DIR]                 the staffing data set: generate, ingest, ask its questions\n"
     "  version                    print the version\n"
@@ -218,6 +218,11 @@ static int cmd_ingest(cli *c)
             printf("%s: %s rows from %s file%s into version %s in %s s%s%s%s\n", table, rows, files,
                    strcmp(files, "1") ? "s" : "", version, secs, strcmp(skipped, "0") ? " (" : "",
                    strcmp(skipped, "0") ? skipped : "", strcmp(skipped, "0") ? " already ingested, skipped)" : "");
+        char *rejected = loch_result_text(r, 0, 8);
+        if (rejected && strcmp(rejected, "0") != 0)
+            printf("%s: %s bad row%s set aside in table %s\n", table, rejected, strcmp(rejected, "1") ? "s" : "",
+                   c->ingest.rejects);
+        loch_free(rejected);
         if (schema && strcmp(schema, "null") != 0)
             print_schema(schema);
         loch_free(table), loch_free(version), loch_free(rows), loch_free(files), loch_free(skipped);
@@ -261,6 +266,8 @@ static int parse_args(cli *c, int argc, char **argv)
             c->ingest.overwrite = strcmp(v, "overwrite") == 0;
         } else if (strcmp(a, "--schema") == 0 && v) {
             c->ingest.schema = v;
+        } else if (strcmp(a, "--rejects") == 0 && v) {
+            c->ingest.rejects = v;
         } else if (strcmp(a, "--force") == 0) {
             c->ingest.force = 1;
             takes = 0;

@@ -27,13 +27,15 @@ typedef struct {
     int overwrite;          /* replace the table's rows (and schema) in the same commit */
     const char *schema;     /* "col TYPE, ..." overriding inferred types; NULL = none */
     int force;              /* ingest files whose bytes the table already holds */
+    const char *rejects;    /* CSV/TSV: bad rows go to this table (file, line, column, reason,
+                               message, raw) and the good rows are committed; NULL = fail */
 } loch_ingest_options;
 
 #define LOCH_INGEST_OPTIONS_VERSION 1
-#define LOCH_INGEST_OPTIONS_INIT {LOCH_INGEST_OPTIONS_VERSION, NULL, 0, NULL, 0}
+#define LOCH_INGEST_OPTIONS_INIT {LOCH_INGEST_OPTIONS_VERSION, NULL, 0, NULL, 0, NULL}
 
 /* On success *out has one row: table, version (-1 when nothing changed), rows, files,
- * skipped, bytes, seconds, schema (the table's Delta schema JSON). */
+ * skipped, bytes, seconds, schema (the table's Delta schema JSON), rejected. */
 int loch_ingest(loch_result **out, loch_lake *lake, const char *table, const char *const *inputs, size_t count,
                 const loch_ingest_options *opts);
 

@@ -50,6 +50,8 @@ typedef struct {
     int temp;         /* path is ours to delete (standard input) */
     int skip;         /* bytes already in the table */
     const char *format;
+    char delim;       /* CSV delimiter to impose (0 = the sniffer's) */
+    int rejects;      /* keep bad CSV rows aside instead of failing */
     in_col *cols;     /* owned */
     size_t ncols;
 } input;
@@ -279,9 +281,17 @@ static int source_sql(const input *x, buf *sql)
 {
     int rc = buf_puts(sql, "SELECT * FROM ");
     const char *f = x->format;
-    if (!strcmp(f, "csv") || !strcmp(f, "tsv"))
+    if (!strcmp(f, "csv") || !strcmp(f, "tsv")) {
+        char delim[16] = "", d = x->delim ? x->delim : !strcmp(f, "tsv") ? '\t' : 0;
+        if (d == '\t')
+            snprintf(delim, sizeof(delim), ", delim='\\t'");
+        else if (d)
+            snprintf(delim, sizeof(delim), ", delim='%c'", d); /* one of , ; | */
         rc = rc || buf_puts(sql, "read_csv(") || buf_put_sql_str(sql, x->path) ||
-             buf_printf(sql, ", all_varchar=true%s)", !strcmp(f, "tsv") ? ", delim='\\t'" : "");
+             buf_printf(sql, ", all_varchar=true%s%s)", delim,
+                        x->rejects ? ", store_rejects=true, rejects_table='__loch_rejects', "
+                                     "rejects_scan='__loch_rejects_scan'" : "");
+    }
     else if (!strcmp(f, "json") || !strcmp(f, "ndjson"))
         rc = rc || buf_puts(sql, "read_json(") || buf_put_sql_str(sql, x->path) ||
              buf_printf(sql, ", sample_size=-1%s)", !strcmp(f, "ndjson") ? ", format='newline_delimited'" : "");
@@ -499,7 +509,7 @@ static char first_line_delim(const input *x)
 /* DuckDB's sniffer is forgiving where ingest must not be: it skips leading lines that
  * do not fit, or settles for a one-column reading of a ragged file. Both are errors
  * here, and every record is counted so a ragged line is reported with its number. */
-static int check_csv_layout(loch_lake *lake, const input *x)
+static int check_csv_layout(loch_lake *lake, input *x)
 {
     buf sql = BUF_INIT;
     compute_result *r = NULL;
@@ -521,7 +531,9 @@ static int check_csv_layout(loch_lake *lake, const input *x)
         char delim = d && strlen(d) == 1 ? d[0] : 0, quote = q && strlen(q) == 1 ? q[0] : '"';
         if (compute_result_i64(r, 0, 3) <= 1)
             delim = first_line_delim(x); /* a one-column reading: check the likely delimiter */
-        if (delim)
+        if (x->rejects && delim && compute_result_i64(r, 0, 3) <= 1)
+            x->delim = delim; /* read with it; ragged rows become rejects */
+        else if (delim && !x->rejects)
             rc = count_fields(x, delim, quote);
         free(d);
         free(q);
@@ -829,21 +841,59 @@ static int metadata_actions(const snapshot *s, const tschema *t, int overwrite, 
     return rc ? rc : log_write_metadata(&c->actions, &m);
 }
 
-static int summary(loch_result **out, const char *table, int64_t version, int64_t rows, size_t files, size_t skipped,
-                   int64_t bytes, double seconds, const char *schema_json)
+/* The rows the engine set aside while writing x (its last scan of the file). */
+static int collect_rejects(loch_lake *lake, const input *x)
 {
-    static const char *names[] = {"table", "version", "rows", "files", "skipped", "bytes", "seconds", "schema"};
+    buf sql = BUF_INIT;
+    int rc = buf_puts(&sql, "INSERT INTO __loch_rejected SELECT ") || buf_put_sql_str(&sql, x->shown) ||
+             buf_puts(&sql, ", line, column_name, error_type, error_message, csv_line FROM __loch_rejects "
+                            "WHERE scan_id = (SELECT max(scan_id) FROM __loch_rejects) ORDER BY line") ? LOCH_ENOMEM : 0;
+    rc = rc ? rc : compute_exec(lake->cp, sql.data);
+    buf_free(&sql);
+    return rc;
+}
+
+/* The set-aside rows become rows of the rejects table (created when missing), one commit. */
+static int store_rejects(loch_lake *lake, const char *rejects, const char *table, int64_t *count)
+{
+    compute_result *r = NULL;
+    loch_result *res = NULL;
+    buf sql = BUF_INIT;
+    int rc = compute_query(lake->cp, "SELECT count(*) FROM __loch_rejected", &r);
+    *count = rc ? 0 : compute_result_i64(r, 0, 0);
+    compute_result_free(r);
+    if (rc == 0 && *count > 0) {
+        rc = buf_puts(&sql, "CREATE TABLE IF NOT EXISTS ") || buf_put_sql_ident(&sql, rejects) ||
+             buf_puts(&sql, " (file VARCHAR, line BIGINT, \"column\" VARCHAR, reason VARCHAR, message VARCHAR, "
+                            "raw VARCHAR); INSERT INTO ") || buf_put_sql_ident(&sql, rejects) ||
+             buf_puts(&sql, " SELECT * FROM __loch_rejected") ? LOCH_ENOMEM : 0;
+        rc = rc ? rc : loch_sql(&res, lake, sql.data);
+        if (rc < 0)
+            error_prefix("%s was committed, but its rejected rows could not be stored: ", table);
+    }
+    loch_result_free(res);
+    buf_free(&sql);
+    return rc;
+}
+
+static int summary(loch_result **out, const char *table, int64_t version, int64_t rows, size_t files, size_t skipped,
+                   int64_t bytes, double seconds, const char *schema_json, int64_t rejected)
+{
+    static const char *names[] = {"table", "version", "rows", "files", "skipped", "bytes", "seconds", "schema",
+                                  "rejected"};
     static const loch_kind kinds[] = {LOCH_KIND_STRING, LOCH_KIND_NUMBER, LOCH_KIND_NUMBER, LOCH_KIND_NUMBER,
-                                      LOCH_KIND_NUMBER, LOCH_KIND_NUMBER, LOCH_KIND_NUMBER, LOCH_KIND_NESTED};
-    char v[24], r[24], f[24], s[24], b[24], sec[32];
+                                      LOCH_KIND_NUMBER, LOCH_KIND_NUMBER, LOCH_KIND_NUMBER, LOCH_KIND_NESTED,
+                                      LOCH_KIND_NUMBER};
+    char v[24], r[24], f[24], s[24], b[24], sec[32], rj[24];
+    snprintf(rj, sizeof(rj), "%lld", (long long)rejected);
     snprintf(v, sizeof(v), "%lld", (long long)version);
     snprintf(r, sizeof(r), "%lld", (long long)rows);
     snprintf(f, sizeof(f), "%zu", files);
     snprintf(s, sizeof(s), "%zu", skipped);
     snprintf(b, sizeof(b), "%lld", (long long)bytes);
     snprintf(sec, sizeof(sec), "%.3f", seconds);
-    const char *cells[] = {table, v, r, f, s, b, sec, schema_json};
-    int rc = result_new(out, 8, names, kinds);
+    const char *cells[] = {table, v, r, f, s, b, sec, schema_json, rj};
+    int rc = result_new(out, 9, names, kinds);
     return rc ? rc : result_add_row(*out, cells);
 }
 
@@ -861,7 +911,7 @@ int loch_ingest(loch_result **out, loch_lake *lake, const char *table_arg, const
     char table[256];
     txlog_at at;
     double started = time_mono();
-    int64_t version = -1, bytes = 0;
+    int64_t version = -1, bytes = 0, rejected = 0;
     size_t skipped = 0, used = 0;
     opts = opts ? opts : &dflt;
     *out = NULL;
@@ -884,6 +934,12 @@ int loch_ingest(loch_result **out, loch_lake *lake, const char *table_arg, const
         if ((rc = hash_file(x)) < 0)
             break;
         x->format = format_of(x, opts->format);
+        x->rejects = opts->rejects != NULL;
+        if (opts->rejects && strcmp(x->format, "csv") && strcmp(x->format, "tsv")) {
+            rc = error_set(LOCH_EUNSUPPORTED, "%s: --rejects works with CSV and TSV files (this one is %s)",
+                           x->shown, x->format);
+            break;
+        }
         for (size_t k = 0; k < i; k++)
             x->skip = x->skip || !strcmp(in.v[k].sha, x->sha); /* the same bytes twice in one call */
         x->skip = x->skip || (!opts->force && !opts->overwrite && already_in(s, x->sha));
@@ -896,10 +952,20 @@ int loch_ingest(loch_result **out, loch_lake *lake, const char *table_arg, const
         rc = plan_file(lake, x, opts->schema, &sqls[i]);
     }
     if (rc == 0 && used == 0) {
-        rc = summary(out, table, -1, 0, 0, skipped, 0, time_mono() - started, s ? s->metadata.schema_string : "null");
+        rc = summary(out, table, -1, 0, 0, skipped, 0, time_mono() - started, s ? s->metadata.schema_string : "null",
+                     0);
         if (rc == 0)
             (*out)->message = strdup("already ingested: the table holds these exact bytes (use --force to add them again)");
         goto cleanup;
+    }
+    if (rc == 0 && opts->rejects) {
+        char rt[256];
+        txlog_at rat;
+        rc = scan_parse_name(opts->rejects, rt, sizeof(rt), &rat);
+        rc = rc ? rc : table_name_check(rt);
+        rc = rc ? rc : strcmp(rt, table) == 0 ? error_set(LOCH_EINVALID, "--rejects needs a table of its own") : 0;
+        rc = rc ? rc : compute_exec(lake->cp, "CREATE OR REPLACE TEMP TABLE __loch_rejected (file VARCHAR, line BIGINT, "
+                                              "\"column\" VARCHAR, reason VARCHAR, message VARCHAR, raw VARCHAR)");
     }
     rc = rc ? rc : merge_schema(s, opts->overwrite, &in, &t);
     rc = rc ? rc : schema_of(&t, &schema_json);
@@ -929,6 +995,7 @@ int loch_ingest(loch_result **out, loch_lake *lake, const char *table_arg, const
         buf_clear(&shaped);
         rc = shaped_sql(&a, &t, x, sqls[i].data, &shaped);
         rc = rc ? rc : write_data_file_from(lake, &c, schema_json.data, shaped.data, cols, t.n, x->sha);
+        rc = rc || !x->rejects ? rc : collect_rejects(lake, x);
         if (rc < 0) {
             drop_sql_excerpt();
             error_prefix("%s: ", x->shown);
@@ -945,9 +1012,11 @@ int loch_ingest(loch_result **out, loch_lake *lake, const char *table_arg, const
         goto cleanup;
     }
     /* From here on the commit cleans up after itself (and keeps a commit that landed). */
-    if ((rc = txlog_commit_run(lake, &c, &version)) == 0)
+    if ((rc = txlog_commit_run(lake, &c, &version)) == 0 && opts->rejects)
+        rc = store_rejects(lake, opts->rejects, table, &rejected);
+    if (rc == 0)
         rc = summary(out, table, version, c.rows_written, used, skipped, bytes, time_mono() - started,
-                     schema_json.data);
+                     schema_json.data, rejected);
 cleanup:
     for (size_t i = 0; sqls && i < in.n; i++)
         buf_free(&sqls[i]);

@@ -231,3 +231,18 @@ def test_pdf_one_row_per_page(lake, tmp_path):
     (tmp_path / "broken.pdf").write_bytes(b"%PDF-1.4\nnot really\n")
     p = ingest(lake, "docs", tmp_path / "broken.pdf", check=False)
     assert p.returncode == 1 and "broken.pdf" in p.stderr and "pdftotext" in p.stderr
+
+
+def test_rejects_table(lake, tmp_path):
+    f = tmp_path / "mixed.csv"
+    f.write_text("a,b\n1,x\n2,y,extra\n3\n4,z\n")
+    out = ingest(lake, "t", f, "--rejects", "bad").stdout
+    assert "2 rows from 1 file" in out and "2 bad rows set aside in table bad" in out
+    assert lake.csv("SELECT a, b FROM t ORDER BY a") == [["1", "x"], ["4", "z"]]
+    got = rows_json(lake, "SELECT line, reason, raw FROM bad ORDER BY line")
+    assert got == [{"line": 3, "reason": "TOO MANY COLUMNS", "raw": "2,y,extra"},
+                   {"line": 4, "reason": "MISSING COLUMNS", "raw": "3"}]
+    s = json.loads(ingest(lake, "t2", tmp_path / "mixed.csv", "--rejects", "bad", "--json").stdout)
+    assert s["rejected"] == 2 and lake.scalar("SELECT count(*) FROM bad") == "4"
+    p = ingest(lake, "j", VEGA / "cars.json", "--rejects", "bad", check=False)
+    assert p.returncode == 1 and "--rejects works with CSV and TSV" in p.stderr
