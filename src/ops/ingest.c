@@ -678,11 +678,15 @@ static int is_num(const char *t)
     return rank_int(t) || !strcmp(t, "\"float\"") || !strcmp(t, "\"double\"") || !strncmp(t, "\"decimal(", 9);
 }
 
-/* A type both a and b fit in, for files of one ingest that disagree: text never loses. */
+/* A type both a and b fit in: integers widen to long, numbers to double, dates to
+ * timestamps, and anything else (decimals too: a double would round them) to text,
+ * which never loses a value. */
 static const char *unify(const char *a, const char *b)
 {
     if (strcmp(a, b) == 0)
         return a;
+    if (!strncmp(a, "\"decimal(", 9) || !strncmp(b, "\"decimal(", 9))
+        return "\"string\"";
     if (rank_int(a) && rank_int(b))
         return "\"long\"";
     if (is_num(a) && is_num(b))
@@ -714,8 +718,10 @@ static const char *bare(const char *type, char *out, size_t cap)
     return out;
 }
 
-/* Table columns after this ingest; refuses a type change the table cannot take. */
-static int merge_schema(const snapshot *s, int overwrite, const inputs *in, tschema *t)
+/* Table columns after this ingest. A file value the table column cannot hold widens the
+ * column (*widened: the table's rows are rewritten with the new types in the same
+ * commit); nested columns do not widen and are refused. */
+static int merge_schema(const snapshot *s, int overwrite, const inputs *in, tschema *t, int *widened)
 {
     int rc = 0;
     if (s && !overwrite)
@@ -734,10 +740,17 @@ static int merge_schema(const snapshot *s, int overwrite, const inputs *in, tsch
                 free(c->type);
                 c->type = dup;
             } else if (!fits(x->cols[i].type, c->type)) {
-                char a[128], b[128];
-                rc = error_set(LOCH_EINVALID, "%s: column \"%s\" is %s in the table but %s in the file; it cannot be "
-                               "widened in place (use --mode overwrite, or --schema \"%s %s\")", x->shown, c->name,
-                               bare(c->type, a, sizeof(a)), bare(x->cols[i].type, b, sizeof(b)), c->name, "TYPE");
+                char a[256], b[256];
+                if (c->type[0] == '{' || x->cols[i].type[0] == '{') {
+                    rc = error_set(LOCH_EINVALID, "%s: column \"%s\" is %s in the table but %s in the file; it cannot "
+                                   "be widened (use --mode overwrite, or --schema \"%s TYPE\")", x->shown, c->name,
+                                   bare(c->type, a, sizeof(a)), bare(x->cols[i].type, b, sizeof(b)), c->name);
+                } else {
+                    char *dup = strdup(unify(c->type, x->cols[i].type));
+                    free(c->type);
+                    c->type = dup;
+                    *widened = 1;
+                }
             }
         }
     }
@@ -746,14 +759,60 @@ static int merge_schema(const snapshot *s, int overwrite, const inputs *in, tsch
 
 /* ---- the commit ---------------------------------------------------------------------- */
 
+/* The source hashes a data file carries: one, or a comma-separated list after a rewrite. */
+static const char *source_tag(const log_file *f)
+{
+    for (size_t k = 0; k < f->tags.count; k++)
+        if (!strcmp(f->tags.keys[k], "loch.source.sha256"))
+            return f->tags.values[k];
+    return NULL;
+}
+
 static int already_in(const snapshot *s, const char *sha)
 {
-    for (size_t i = 0; s && i < s->file_count; i++)
-        for (size_t k = 0; k < s->files[i].tags.count; k++)
-            if (!strcmp(s->files[i].tags.keys[k], "loch.source.sha256") && s->files[i].tags.values[k] &&
-                !strcmp(s->files[i].tags.values[k], sha))
+    for (size_t i = 0; s && i < s->file_count; i++) {
+        const char *v = source_tag(&s->files[i]);
+        for (const char *p = v; p && (p = strstr(p, sha)); p += 64)
+            if ((p == v || p[-1] == ',') && (p[64] == '\0' || p[64] == ','))
                 return 1;
+    }
     return 0;
+}
+
+static int shaped_sql(arena *a, const tschema *t, const input *x, const char *fsql, buf *sql);
+
+/* The table's rows rewritten with widened column types: one more source of the commit,
+ * tagged with every source hash the old files carried (so those stay ingested). */
+static int rewrite_rows(loch_lake *lake, arena *a, const snapshot *s, const tschema *t, const char *schema_json,
+                        const compute_column *cols, txlog_commit *c)
+{
+    buf old = BUF_INIT, shaped = BUF_INIT, hashes = BUF_INIT, id = BUF_INIT;
+    input x;
+    memset(&x, 0, sizeof(x));
+    int rc = scan_sql(lake, c->table, s, &old);
+    for (size_t i = 0; rc == 0 && i < s->schema.count; i++) {
+        buf_clear(&id);
+        rc = buf_put_sql_ident(&id, s->schema.fields[i].name);
+        rc = rc ? rc : push_col(&x, s->schema.fields[i].name, s->schema.fields[i].delta_type, id.data);
+    }
+    for (size_t i = 0; rc == 0 && i < s->file_count; i++) {
+        const char *v = source_tag(&s->files[i]);
+        if (v && !strstr(hashes.data ? hashes.data : "", v))
+            rc = (hashes.len ? buf_putc(&hashes, ',') : 0) || buf_puts(&hashes, v) ? LOCH_ENOMEM : 0;
+    }
+    rc = rc ? rc : shaped_sql(a, t, &x, old.data, &shaped);
+    rc = rc ? rc : write_data_file_from(lake, c, schema_json, shaped.data, cols, t->n, hashes.len ? hashes.data : NULL);
+    for (size_t i = 0; i < x.ncols; i++) {
+        free(x.cols[i].name);
+        free(x.cols[i].type);
+        free(x.cols[i].expr);
+    }
+    free(x.cols);
+    buf_free(&old);
+    buf_free(&shaped);
+    buf_free(&hashes);
+    buf_free(&id);
+    return rc;
 }
 
 static int table_columns(const tschema *t, compute_column **out)
@@ -911,7 +970,8 @@ int loch_ingest(loch_result **out, loch_lake *lake, const char *table_arg, const
     char table[256];
     txlog_at at;
     double started = time_mono();
-    int64_t version = -1, bytes = 0, rejected = 0;
+    int64_t version = -1, bytes = 0, rejected = 0, old_rows = 0;
+    int widened = 0;
     size_t skipped = 0, used = 0;
     opts = opts ? opts : &dflt;
     *out = NULL;
@@ -967,7 +1027,7 @@ int loch_ingest(loch_result **out, loch_lake *lake, const char *table_arg, const
         rc = rc ? rc : compute_exec(lake->cp, "CREATE OR REPLACE TEMP TABLE __loch_rejected (file VARCHAR, line BIGINT, "
                                               "\"column\" VARCHAR, reason VARCHAR, message VARCHAR, raw VARCHAR)");
     }
-    rc = rc ? rc : merge_schema(s, opts->overwrite, &in, &t);
+    rc = rc ? rc : merge_schema(s, opts->overwrite, &in, &t, &widened);
     rc = rc ? rc : schema_of(&t, &schema_json);
     rc = rc ? rc : table_columns(&t, &cols);
     if (rc < 0)
@@ -980,14 +1040,19 @@ int loch_ingest(loch_result **out, loch_lake *lake, const char *table_arg, const
         c.blind_append = 0;
         rc = metadata_actions(s, &t, opts->overwrite, schema_json.data, &c);
     }
-    for (size_t i = 0; rc == 0 && opts->overwrite && s && i < s->file_count; i++) {
+    for (size_t i = 0; rc == 0 && (opts->overwrite || widened) && s && i < s->file_count; i++) {
         log_file f = s->files[i];
         f.deletion_timestamp = time_now_ms();
         f.data_change = true;
         rc = log_write_remove(&c.actions, &f);
     }
-    rc = rc ? rc : buf_printf(&c.params, "{\"mode\":\"%s\",\"source\":\"loch ingest\",\"files\":[",
-                              opts->overwrite ? "Overwrite" : "Append");
+    if (rc == 0 && widened && s && !opts->overwrite) {
+        rc = rewrite_rows(lake, &a, s, &t, schema_json.data, cols, &c);
+        old_rows = c.rows_written;
+    }
+    rc = rc ? rc : buf_printf(&c.params, "{\"mode\":\"%s\",\"source\":\"loch ingest\",%s\"files\":[",
+                              opts->overwrite ? "Overwrite" : "Append",
+                              widened && !opts->overwrite ? "\"rewrote\":\"widened columns\"," : "");
     for (size_t i = 0, first = 1; rc == 0 && i < in.n; i++) {
         input *x = &in.v[i];
         if (x->skip)
@@ -1015,7 +1080,7 @@ int loch_ingest(loch_result **out, loch_lake *lake, const char *table_arg, const
     if ((rc = txlog_commit_run(lake, &c, &version)) == 0 && opts->rejects)
         rc = store_rejects(lake, opts->rejects, table, &rejected);
     if (rc == 0)
-        rc = summary(out, table, version, c.rows_written, used, skipped, bytes, time_mono() - started,
+        rc = summary(out, table, version, c.rows_written - old_rows, used, skipped, bytes, time_mono() - started,
                      schema_json.data, rejected);
 cleanup:
     for (size_t i = 0; sqls && i < in.n; i++)

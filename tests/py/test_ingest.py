@@ -126,16 +126,29 @@ def test_schema_evolution_and_overrides(lake, tmp_path):
     (tmp_path / "1.csv").write_text("id,amount\n1,10\n")
     (tmp_path / "2.csv").write_text("id,amount,note\n2,11,hi\n")
     (tmp_path / "3.csv").write_text("id,amount\n3,ten\n")
+    (tmp_path / "4.csv").write_text("id,amount\n4,12.5\n")
     ingest(lake, "t", tmp_path / "1.csv")
-    ingest(lake, "t", tmp_path / "2.csv")
+    ingest(lake, "t", tmp_path / "2.csv")  # a new column
     assert lake.csv("SELECT id, amount, note FROM t ORDER BY id") == [["1", "10", ""], ["2", "11", "hi"]]
-    p = ingest(lake, "t", tmp_path / "3.csv", check=False)
-    assert p.returncode == 1 and 'column "amount" is long in the table but string in the file' in p.stderr
-    assert DeltaTable(str(lake.table("t"))).version() == 1  # nothing committed
+    ingest(lake, "w", tmp_path / "1.csv")
+    ingest(lake, "w", tmp_path / "4.csv")  # long -> double: the table's rows are rewritten in the same commit
+    assert types(lake, "w")["amount"] == "double"
+    assert lake.csv("SELECT id, amount FROM w ORDER BY id") == [["1", "10.0"], ["4", "12.5"]]
+    ingest(lake, "w", tmp_path / "3.csv")  # double -> text
+    assert types(lake, "w")["amount"] == "string"
+    assert lake.csv("SELECT id, amount FROM w ORDER BY id") == [["1", "10.0"], ["3", "ten"], ["4", "12.5"]]
+    assert "already ingested" in ingest(lake, "w", tmp_path / "1.csv").stdout  # rewritten rows keep their sources
+    assert lake.csv('SELECT count(*) FROM "w@v0"') == [["1"]]  # older versions still read as they were
+    assert DeltaTable(str(lake.table("w"))).to_pyarrow_table().num_rows == 3
+    (tmp_path / "n.json").write_text('[{"id": 1, "tags": ["a"]}]')
+    (tmp_path / "n2.json").write_text('[{"id": 2, "tags": "b"}]')
+    ingest(lake, "n", tmp_path / "n.json")
+    p = ingest(lake, "n", tmp_path / "n2.json", check=False)
+    assert p.returncode == 1 and 'column "tags" is {"type":"array"' in p.stderr and "cannot be widened" in p.stderr
     ingest(lake, "t", tmp_path / "3.csv", "--mode", "overwrite")
     assert types(lake, "t") == {"id": "long", "amount": "string"}
-    (tmp_path / "4.csv").write_text("id,price\n5,001.50\n")
-    ingest(lake, "o", tmp_path / "4.csv", "--schema", "price DECIMAL(10,2), id INTEGER")
+    (tmp_path / "5.csv").write_text("id,price\n5,001.50\n")
+    ingest(lake, "o", tmp_path / "5.csv", "--schema", "price DECIMAL(10,2), id INTEGER")
     assert types(lake, "o") == {"id": "integer", "price": "decimal(10,2)"}
     assert lake.csv("SELECT price FROM o") == [["1.50"]]
 
