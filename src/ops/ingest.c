@@ -348,22 +348,19 @@ static int infer_csv(loch_lake *lake, input *x, const char *src, compute_column 
 {
     /* Each test is CASE WHEN <cheap first-character check> THEN <exact check> ELSE false END:
      * the engine runs the THEN branch only on rows that pass the cheap check, so text
-     * columns never reach a failing TRY_CAST (which formats an error per value). The
-     * exact checks keep out spellings a cast accepts but the text would not survive
-     * (leading zeros, 1_000, 0x1F, +5, nan, 2024-1-2). */
+     * columns never reach a failing TRY_CAST (which formats an error per value). */
     static const char *const tests[] = {
-        "CASE WHEN ascii(v) BETWEEN 45 AND 57 THEN NOT (v LIKE '0_%' OR v LIKE '-0%' OR v LIKE '_%-%') AND "
-        "NOT contains(v, '.') AND NOT contains(v, 'e') AND NOT contains(v, 'E') AND NOT contains(v, '_') AND NOT contains(v, ' ') AND "
-        "NOT contains(v, 'x') AND NOT contains(v, 'X') AND TRY_CAST(v AS BIGINT) IS NOT NULL ELSE false END",
+        /* an integer, a date, a timestamp: the value's own canonical spelling, so
+         * 007, +5, 1_000, 0x1F, " 12" and 2024-1-2 fail without a list of exceptions */
+        "CASE WHEN ascii(v) BETWEEN 45 AND 57 THEN coalesce(TRY_CAST(v AS BIGINT)::VARCHAR = v, false) ELSE false END",
         "CASE WHEN ascii(v) BETWEEN 45 AND 57 THEN length(v) <= 16 AND NOT (v LIKE '0_%' AND NOT v LIKE '0.%') "
         "AND NOT (v LIKE '-0_%' AND NOT v LIKE '-0.%') AND NOT v LIKE '.%' AND NOT v LIKE '%.' AND NOT v LIKE '-.%' "
         "AND NOT contains(v, '_') AND NOT contains(v, ' ') AND NOT contains(v, 'x') AND NOT contains(v, 'X') AND "
         "NOT contains(v, 'n') AND NOT contains(v, 'N') AND TRY_CAST(v AS DOUBLE) IS NOT NULL ELSE false END",
         "CASE WHEN length(v) BETWEEN 4 AND 5 THEN lower(v) IN ('true', 'false') ELSE false END",
-        "CASE WHEN length(v) = 10 AND ascii(v) BETWEEN 48 AND 57 THEN v[5] = '-' AND v[8] = '-' AND "
-        "TRY_CAST(v AS DATE) IS NOT NULL ELSE false END",
-        "CASE WHEN length(v) BETWEEN 16 AND 26 AND ascii(v) BETWEEN 48 AND 57 THEN v[5] = '-' AND "
-        "v[11] IN (' ', 'T') AND TRY_CAST(v AS TIMESTAMP) IS NOT NULL ELSE false END"};
+        "CASE WHEN length(v) = 10 AND ascii(v) BETWEEN 48 AND 57 THEN coalesce(TRY_CAST(v AS DATE)::VARCHAR = v, false) ELSE false END",
+        "CASE WHEN length(v) BETWEEN 19 AND 26 AND ascii(v) BETWEEN 48 AND 57 THEN "
+        "coalesce(TRY_CAST(v AS TIMESTAMP)::VARCHAR = replace(v, 'T', ' '), false) ELSE false END"};
     static const char *const delta[] = {"\"long\"", "\"double\"", "\"boolean\"", "\"date\"", "\"timestamp_ntz\""};
     static const char *const duck[] = {"BIGINT", "DOUBLE", "BOOLEAN", "DATE", "TIMESTAMP"};
     enum { NT = 5 };
