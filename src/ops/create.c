@@ -19,18 +19,6 @@ typedef struct {
     int or_replace, if_not_exists;
 } create_args;
 
-static int add_removes(const snapshot *s, buf *actions)
-{
-    int rc = 0;
-    for (size_t i = 0; rc == 0 && i < s->file_count; i++) {
-        log_file f = s->files[i];
-        f.deletion_timestamp = time_now_ms();
-        f.data_change = true;
-        rc = log_write_remove(actions, &f);
-    }
-    return rc;
-}
-
 static int create_commit(loch_lake *lake, const create_args *a, const snapshot *old, const char *select_sql,
                          const compute_column *cols, size_t ncols, int64_t *version, int64_t *rows)
 {
@@ -53,7 +41,7 @@ static int create_commit(loch_lake *lake, const create_args *a, const snapshot *
     rc = rc ? rc : buf_printf(&c.params, "{\"mode\":\"%s\"}", old ? "Overwrite" : "ErrorIfExists");
     rc = rc ? rc : log_write_protocol(&c.actions, &p);
     rc = rc ? rc : log_write_metadata(&c.actions, &m);
-    rc = rc || !old ? rc : add_removes(old, &c.actions);
+    rc = rc || !old ? rc : write_remove_all(old, &c.actions);
     rc = rc || !select_sql ? rc : write_data_file(lake, &c, schema_text.data, select_sql, cols, ncols);
     rc = rc ? rc : txlog_commit_run(lake, &c, version);
     *rows = c.rows_written;

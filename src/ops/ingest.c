@@ -1037,12 +1037,8 @@ int loch_ingest(loch_result **out, loch_lake *lake, const char *table_arg, const
         c.blind_append = 0;
         rc = metadata_actions(s, &t, opts->overwrite, schema_json.data, &c);
     }
-    for (size_t i = 0; rc == 0 && (opts->overwrite || widened) && s && i < s->file_count; i++) {
-        log_file f = s->files[i];
-        f.deletion_timestamp = time_now_ms();
-        f.data_change = true;
-        rc = log_write_remove(&c.actions, &f);
-    }
+    if (rc == 0 && (opts->overwrite || widened) && s)
+        rc = write_remove_all(s, &c.actions);
     if (rc == 0 && widened && s && !opts->overwrite) {
         rc = rewrite_rows(lake, &a, s, &t, schema_json.data, cols, &c);
         old_rows = c.rows_written;

@@ -108,6 +108,8 @@ int write_data_file_from(loch_lake *lake, txlog_commit *c, const char *schema_st
                          const compute_column *cols, size_t ncols, const char *source_sha256);
 /* The "loch.schema" tag value of files written under schema_string. */
 void write_schema_tag(const char *schema_string, char out[17]);
+/* Appends a remove action for every live file of s (replacing a table's contents). */
+int write_remove_all(const snapshot *s, buf *actions);
 /* The table's own columns, for writing rows already shaped like it. */
 int write_columns_of(const snapshot *s, compute_column **out, size_t *count);
 /* Delta schemaString for columns. */

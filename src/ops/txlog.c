@@ -207,10 +207,6 @@ int64_t txlog_latest_version(loch_lake *lake, const char *table)
     return v;
 }
 
-int txlog_exists(loch_lake *lake, const char *table)
-{
-    return txlog_latest_version(lake, table) >= 0;
-}
 
 typedef struct {
     snapshot *s;
@@ -468,6 +464,17 @@ static int still_latest(loch_lake *lake, const char *table, snapshot **out)
     c->refs++;
     *out = c;
     return 1;
+}
+
+int txlog_exists(loch_lake *lake, const char *table)
+{
+    /* A table with a cached snapshot whose commit is still in place exists: one stat
+     * instead of a log listing on every statement that names it. */
+    int slot = cache_slot(lake, table);
+    if (slot >= 0 &&
+        commit_time(lake, table, lake->cache[slot].snap->version) == lake->cache[slot].snap->commit_mtime_ms)
+        return 1;
+    return txlog_latest_version(lake, table) >= 0;
 }
 
 int txlog_load(loch_lake *lake, const char *table, const txlog_at *at, snapshot **out)

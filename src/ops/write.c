@@ -131,6 +131,18 @@ int write_data_file_from(loch_lake *lake, txlog_commit *c, const char *schema_st
     return rc;
 }
 
+int write_remove_all(const snapshot *s, buf *actions)
+{
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < s->file_count; i++) {
+        log_file f = s->files[i];
+        f.deletion_timestamp = time_now_ms();
+        f.data_change = true;
+        rc = log_write_remove(actions, &f);
+    }
+    return rc;
+}
+
 int write_columns_of(const snapshot *s, compute_column **out, size_t *count)
 {
     compute_column *v = calloc(s->schema.count + 1, sizeof(*v));
