@@ -1,11 +1,23 @@
 /*
  * util/sha256.c - SHA-256 after FIPS 180-4; checked against known digests in
  * tests/unit/test_util.c.
+ *
+ * Every ingested byte is hashed, so the hash is on the ingest's critical path. Where
+ * the CPU has the SHA extensions (x86 SHA-NI: most CPUs since 2017) the blocks go
+ * through them, about five times faster than the portable rounds; which one runs is
+ * decided once, from CPUID. Both are checked against the same digests, and against
+ * each other on random input.
  */
 #include "util/sha256.h"
 
 #include <stdio.h>
 #include <string.h>
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <cpuid.h>
+#include <immintrin.h>
+#define HAVE_SHANI_CODE 1
+#endif
 
 static const uint32_t k[64] = {
     0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
@@ -19,7 +31,7 @@ static const uint32_t k[64] = {
 
 static uint32_t rotr(uint32_t x, int n) { return (x >> n) | (x << (32 - n)); }
 
-static void compress(uint32_t h[8], const unsigned char *p)
+static void compress_one(uint32_t h[8], const unsigned char *p)
 {
     uint32_t w[64], a, b, c, d, e, f, g, hh;
     for (int i = 0; i < 16; i++)
@@ -38,6 +50,76 @@ static void compress(uint32_t h[8], const unsigned char *p)
     h[0] += a, h[1] += b, h[2] += c, h[3] += d, h[4] += e, h[5] += f, h[6] += g, h[7] += hh;
 }
 
+static void compress_portable(uint32_t h[8], const unsigned char *p, size_t blocks)
+{
+    for (; blocks; blocks--, p += 64)
+        compress_one(h, p);
+}
+
+#ifdef HAVE_SHANI_CODE
+/* The state lives in two registers as the instructions want it: ABEF and CDGH. Each
+ * sha256rnds2 does two rounds; the message schedule for group g+4 (four words) is
+ * computed while group g is used: msg1 adds sigma0, msg2 adds sigma1, and the W[i-7]
+ * term is the 4-byte alignment of the two groups in between. */
+__attribute__((target("sha,sse4.1,ssse3"))) static void compress_shani(uint32_t h[8], const unsigned char *p,
+                                                                        size_t blocks)
+{
+    const __m128i swap = _mm_set_epi64x(0x0c0d0e0f08090a0bLL, 0x0405060700010203LL);
+    __m128i dcba = _mm_loadu_si128((const __m128i *)&h[0]);
+    __m128i hgfe = _mm_loadu_si128((const __m128i *)&h[4]);
+    __m128i cdab = _mm_shuffle_epi32(dcba, 0xB1);
+    __m128i efgh = _mm_shuffle_epi32(hgfe, 0x1B);
+    __m128i abef = _mm_alignr_epi8(cdab, efgh, 8);
+    __m128i cdgh = _mm_blend_epi16(efgh, cdab, 0xF0);
+    for (; blocks; blocks--, p += 64) {
+        __m128i abef0 = abef, cdgh0 = cdgh, m[4];
+        for (int i = 0; i < 4; i++)
+            m[i] = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 16 * i)), swap);
+        for (int g = 0; g < 16; g++) {
+            __m128i w = _mm_add_epi32(m[g & 3], _mm_loadu_si128((const __m128i *)&k[4 * g]));
+            cdgh = _mm_sha256rnds2_epu32(cdgh, abef, w);
+            abef = _mm_sha256rnds2_epu32(abef, cdgh, _mm_shuffle_epi32(w, 0x0E));
+            if (g < 12) {
+                __m128i t = _mm_sha256msg1_epu32(m[g & 3], m[(g + 1) & 3]);
+                t = _mm_add_epi32(t, _mm_alignr_epi8(m[(g + 3) & 3], m[(g + 2) & 3], 4));
+                m[g & 3] = _mm_sha256msg2_epu32(t, m[(g + 3) & 3]);
+            }
+        }
+        abef = _mm_add_epi32(abef, abef0);
+        cdgh = _mm_add_epi32(cdgh, cdgh0);
+    }
+    __m128i feba = _mm_shuffle_epi32(abef, 0x1B);
+    __m128i dchg = _mm_shuffle_epi32(cdgh, 0xB1);
+    _mm_storeu_si128((__m128i *)&h[0], _mm_blend_epi16(feba, dchg, 0xF0));
+    _mm_storeu_si128((__m128i *)&h[4], _mm_alignr_epi8(dchg, feba, 8));
+}
+
+static int cpu_has_shani(void)
+{
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & bit_SSE4_1) || !(c & bit_SSSE3))
+        return 0;
+    return __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b & (1u << 29));
+}
+#endif
+
+static int use_portable = -1; /* -1: not yet decided */
+
+void sha256_set_portable(int on) { use_portable = on; }
+
+static void compress(uint32_t h[8], const unsigned char *p, size_t blocks)
+{
+#ifdef HAVE_SHANI_CODE
+    if (use_portable < 0)
+        use_portable = !cpu_has_shani();
+    if (!use_portable) {
+        compress_shani(h, p, blocks);
+        return;
+    }
+#endif
+    compress_portable(h, p, blocks);
+}
+
 void sha256_init(sha256_ctx *c)
 {
     static const uint32_t iv[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
@@ -51,17 +133,24 @@ void sha256_update(sha256_ctx *c, const void *data, size_t n)
 {
     const unsigned char *p = data;
     c->len += n;
-    while (n) {
+    if (c->used) {
         size_t take = 64 - c->used < n ? 64 - c->used : n;
         memcpy(c->block + c->used, p, take);
         c->used += take;
         p += take;
         n -= take;
-        if (c->used == 64) {
-            compress(c->h, c->block);
-            c->used = 0;
-        }
+        if (c->used < 64)
+            return;
+        compress(c->h, c->block, 1);
+        c->used = 0;
     }
+    if (n >= 64) { /* whole blocks straight from the caller's bytes */
+        compress(c->h, p, n / 64);
+        p += n / 64 * 64;
+        n %= 64;
+    }
+    memcpy(c->block, p, n);
+    c->used = n;
 }
 
 void sha256_hex(sha256_ctx *c, char out[65])

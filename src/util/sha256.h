@@ -18,6 +18,8 @@ typedef struct {
 
 void sha256_init(sha256_ctx *c);
 void sha256_update(sha256_ctx *c, const void *data, size_t n);
+/* Tests: 1 forces the portable rounds, 0 the CPU's SHA instructions when present. */
+void sha256_set_portable(int on);
 /* Writes 64 lowercase hex digits and a NUL. */
 void sha256_hex(sha256_ctx *c, char out[65]);
 
