@@ -1,18 +1,205 @@
 /*
- * core/csvcheck.c - field counting per record; see csvcheck.h. Blank lines are not
- * records (CSV readers skip them too). Fuzzed by fuzz/fuzz_csvcheck.c.
+ * core/csvcheck.c - field counting and conservative typing per record; see csvcheck.h.
+ * Blank lines are not records (CSV readers skip them too). Fuzzed by
+ * fuzz/fuzz_csvcheck.c.
+ *
+ * The canonical spellings (what the engine prints for a value of the type):
+ *   BIGINT     -?(0|[1-9][0-9]*) within int64, but not "-0"
+ *   DOUBLE     -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? in at most 16 characters
+ *              (15 significant digits survive a double) with |exponent| <= 290 (so
+ *              the value is finite and not rounded to zero)
+ *   BOOLEAN    true or false, any case
+ *   DATE       YYYY-MM-DD, a real day of year 0001-9999
+ *   TIMESTAMP  a DATE, ' ' or 'T', HH:MM:SS (00-23, 00-59, 00-59), optionally . and
+ *              1-6 digits not ending in 0
  */
 #include "core/csvcheck.h"
+
+#include <stdlib.h>
+#include <string.h>
 
 void csvcheck_init(csvcheck *c, char delim, char quote)
 {
     *c = (csvcheck){.delim = delim, .quote = quote, .line = 1, .cur_line = 1, .fields = 1, .expect = -1};
+    c->special[(unsigned char)delim] = 1;
+    c->special[(unsigned char)quote] = quote != 0;
+    c->special['\n'] = c->special['\r'] = 1;
+}
+
+void csvcheck_types(csvcheck *c, int64_t header_records)
+{
+    c->typing = 1;
+    c->skip_records = header_records;
+}
+
+void csvcheck_free(csvcheck *c)
+{
+    free(c->kinds);
+    free(c->seen);
+    c->kinds = c->seen = NULL;
+    c->ncols = c->cap = 0;
+}
+
+static int is_digit(char ch) { return ch >= '0' && ch <= '9'; }
+
+static int all_digits(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!is_digit(s[i]))
+            return 0;
+    return 1;
+}
+
+static int num2(const char *s) { return (s[0] - '0') * 10 + (s[1] - '0'); }
+
+static int is_bigint(const char *s, size_t n)
+{
+    int neg = n && s[0] == '-';
+    const char *d = s + neg;
+    size_t m = n - (size_t)neg;
+    if (m == 0 || m > 19 || !all_digits(d, m) || (d[0] == '0' && (m > 1 || neg)))
+        return 0;
+    if (m < 19)
+        return 1;
+    return memcmp(d, neg ? "9223372036854775808" : "9223372036854775807", 19) <= 0;
+}
+
+static int is_double(const char *s, size_t n)
+{
+    size_t i = 0, start;
+    if (n == 0 || n > 16)
+        return 0;
+    if (s[i] == '-')
+        i++;
+    start = i;
+    while (i < n && is_digit(s[i]))
+        i++;
+    if (i == start || (s[start] == '0' && i - start > 1))
+        return 0;
+    if (i < n && s[i] == '.') {
+        start = ++i;
+        while (i < n && is_digit(s[i]))
+            i++;
+        if (i == start)
+            return 0;
+    }
+    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+        i++;
+        if (i < n && (s[i] == '+' || s[i] == '-'))
+            i++;
+        start = i;
+        int exp = 0;
+        while (i < n && is_digit(s[i]) && exp <= 290)
+            exp = exp * 10 + (s[i++] - '0');
+        if (i == start || exp > 290)
+            return 0;
+    }
+    return i == n;
+}
+
+static int is_date(const char *s)
+{
+    static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (!all_digits(s, 4) || s[4] != '-' || !all_digits(s + 5, 2) || s[7] != '-' || !all_digits(s + 8, 2))
+        return 0;
+    int y = num2(s) * 100 + num2(s + 2), m = num2(s + 5), d = num2(s + 8);
+    if (y < 1 || m < 1 || m > 12 || d < 1)
+        return 0;
+    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    return d <= days[m - 1] + (m == 2 && leap);
+}
+
+static int is_timestamp(const char *s, size_t n)
+{
+    if (n < 19 || n == 20 || n > 26 || !is_date(s) || (s[10] != ' ' && s[10] != 'T'))
+        return 0;
+    const char *t = s + 11;
+    if (!all_digits(t, 2) || t[2] != ':' || !all_digits(t + 3, 2) || t[5] != ':' || !all_digits(t + 6, 2))
+        return 0;
+    if (num2(t) > 23 || num2(t + 3) > 59 || num2(t + 6) > 59)
+        return 0;
+    if (n == 19)
+        return 1;
+    return s[19] == '.' && all_digits(s + 20, n - 20) && s[n - 1] != '0';
+}
+
+unsigned csv_value_kinds(const char *s, size_t n)
+{
+    if (n == 0)
+        return 0;
+    if ((s[0] >= '0' && s[0] <= '9') || s[0] == '-') {
+        /* A canonical integer of up to 16 characters is a canonical double too, and
+         * neither a date nor a timestamp: the common cases decide early. */
+        if (is_bigint(s, n))
+            return CSV_BIGINT | (n <= 16 ? CSV_DOUBLE : 0);
+        if (is_double(s, n))
+            return CSV_DOUBLE;
+        if (n == 10)
+            return is_date(s) ? CSV_DATE : 0;
+        return is_timestamp(s, n) ? CSV_TIMESTAMP : 0;
+    }
+    if (n == 4 || n == 5) {
+        char low[5];
+        for (size_t i = 0; i < n; i++)
+            low[i] = (char)(s[i] >= 'A' && s[i] <= 'Z' ? s[i] + 32 : s[i]);
+        return (n == 4 && !memcmp(low, "true", 4)) || (n == 5 && !memcmp(low, "false", 5)) ? CSV_BOOLEAN : 0;
+    }
+    return 0;
+}
+
+static void blank_field(csvcheck *c)
+{
+    c->flen = 0;
+    c->fstate = 0;
+    c->fodd = 0;
+    c->cr = 0;
+}
+
+static int grow(csvcheck *c, size_t cols)
+{
+    if (cols > c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 16;
+        while (cap < cols)
+            cap *= 2;
+        unsigned char *k = realloc(c->kinds, cap), *s = k ? realloc(c->seen, cap) : NULL;
+        if (k)
+            c->kinds = k;
+        if (!k || !s) {
+            c->oom = 1;
+            return -1;
+        }
+        c->seen = s;
+        c->cap = cap;
+    }
+    for (; c->ncols < cols; c->ncols++) {
+        c->kinds[c->ncols] = CSV_ALL;
+        c->seen[c->ncols] = 0;
+    }
+    return 0;
+}
+
+static void end_field(csvcheck *c)
+{
+    size_t col = (size_t)(c->fields - 1);
+    if (c->typing && c->records >= c->skip_records && (col < c->ncols || grow(c, col + 1) == 0)) {
+        if (c->fodd || c->cr) {
+            c->kinds[col] = 0;
+            c->seen[col] = 1;
+        } else if (c->flen) {
+            c->seen[col] = 1;
+            if (c->kinds[col])
+                c->kinds[col] &= c->flen > sizeof(c->field) ? 0 : csv_value_kinds(c->field, c->flen);
+        }
+    }
+    blank_field(c);
 }
 
 static int end_record(csvcheck *c)
 {
     if (c->record_has_data) {
         c->records++;
+        if (!c->first_record_line)
+            c->first_record_line = c->line;
         if (c->expect < 0) {
             c->expect = c->fields;
         } else if (c->fields != c->expect && !c->bad_line) {
@@ -26,35 +213,123 @@ static int end_record(csvcheck *c)
     return c->bad_line != 0;
 }
 
-int csvcheck_feed(csvcheck *c, const char *data, size_t n)
+static void keep(csvcheck *c, const unsigned char *p, size_t n)
 {
-    for (size_t i = 0; i < n && !c->bad_line; i++) {
-        char ch = data[i];
-        if (ch == '\n')
-            c->cur_line++;
+    if (c->flen < sizeof(c->field))
+        memcpy(c->field + c->flen, p, n < sizeof(c->field) - c->flen ? n : sizeof(c->field) - c->flen);
+    c->flen += n;
+}
+
+/* Every byte of a file goes through here. Runs of ordinary bytes (and the inside of
+ * quotes) are skipped by a table lookup and copied in one piece; only delimiters,
+ * quotes and line ends are looked at one by one. */
+static void feed(csvcheck *c, const unsigned char *p, const unsigned char *end)
+{
+    while (p < end && !c->bad_line) {
+        const unsigned char *q = p;
         if (c->in_quote) {
-            if (ch == c->quote)
-                c->in_quote = 0; /* a doubled quote reopens at once: same count */
+            while (q < end && *q != (unsigned char)c->quote)
+                c->cur_line += *q++ == '\n';
+            keep(c, p, (size_t)(q - p));
+            if (q == end)
+                return;
+            c->in_quote = 0; /* a doubled quote reopens at once: same count */
+            c->fstate = 2;
+            p = q + 1;
             continue;
         }
-        if (c->quote && ch == c->quote) {
+        while (q < end && !c->special[*q])
+            q++;
+        if (q > p) {
+            c->record_has_data = 1;
+            c->fodd |= c->fstate == 2 || c->cr; /* text after a closing quote or a CR */
+            keep(c, p, (size_t)(q - p));
+            if (q == end)
+                return;
+        }
+        unsigned char ch = *q;
+        p = q + 1;
+        if (c->quote && ch == (unsigned char)c->quote) {
             c->in_quote = 1;
             c->record_has_data = 1;
-        } else if (ch == c->delim) {
+            c->fodd |= c->fstate != 0 || c->flen != 0 || c->cr; /* "" inside, or text then a quote */
+            c->fstate = 1;
+        } else if (ch == (unsigned char)c->delim) {
+            end_field(c);
             c->fields++;
             c->record_has_data = 1;
         } else if (ch == '\n') {
+            c->cur_line++;
+            c->cr = 0; /* CR LF ends a line like LF */
+            if (c->record_has_data || c->fields > 1)
+                end_field(c);
+            else
+                blank_field(c);
             end_record(c);
-        } else if (ch != '\r') {
-            c->record_has_data = 1;
+        } else { /* '\r' */
+            c->cr = 1;
         }
     }
+}
+
+int csvcheck_feed(csvcheck *c, const char *data, size_t n)
+{
+    feed(c, (const unsigned char *)data, (const unsigned char *)data + n);
     return c->bad_line != 0;
 }
 
 int csvcheck_finish(csvcheck *c)
 {
-    if (!c->bad_line)
+    if (!c->bad_line) {
+        if (c->record_has_data || c->fields > 1)
+            end_field(c);
         end_record(c);
+    }
     return c->bad_line != 0;
+}
+
+int csvcheck_at_record_start(const csvcheck *c)
+{
+    return !c->in_quote && !c->record_has_data && c->fields == 1 && c->flen == 0 && !c->fstate &&
+           c->records >= c->skip_records;
+}
+
+int csvcheck_merge(csvcheck *a, const csvcheck *b)
+{
+    int64_t shift = a->cur_line - 1;
+    if (!a->bad_line && b->first_record_line) {
+        if (a->expect < 0)
+            a->expect = b->expect;
+        if (b->expect != a->expect) {
+            a->bad_line = b->first_record_line + shift;
+            a->bad_fields = b->expect;
+        } else if (b->bad_line) {
+            a->bad_line = b->bad_line + shift;
+            a->bad_fields = b->bad_fields;
+        }
+    }
+    if (!a->first_record_line && b->first_record_line)
+        a->first_record_line = b->first_record_line + shift;
+    a->records += b->records;
+    a->line = b->line + shift;
+    a->cur_line = b->cur_line + shift;
+    a->in_quote = b->in_quote;
+    a->fields = b->fields;
+    a->record_has_data = b->record_has_data;
+    a->oom |= b->oom;
+    if (a->typing && b->ncols > a->ncols && grow(a, b->ncols) < 0)
+        return -1;
+    for (size_t i = 0; a->typing && i < b->ncols; i++) {
+        a->kinds[i] &= b->kinds[i];
+        a->seen[i] |= b->seen[i];
+    }
+    return 0;
+}
+
+unsigned csvcheck_column_kind(const csvcheck *c, size_t i)
+{
+    if (i >= c->ncols || !c->seen[i] || c->oom)
+        return 0;
+    unsigned k = c->kinds[i];
+    return k & (unsigned)-(int)k; /* the lowest bit: the first kind in order */
 }

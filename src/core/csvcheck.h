@@ -1,14 +1,35 @@
 /*
- * core/csvcheck.h - checks that every record of a delimited text file has the same
- * number of fields, so a ragged line fails ingest with its line number instead of
- * being dropped or read under a wrong dialect. Fed in pieces (streaming, any chunk
- * boundaries); quotes may hold delimiters and newlines; "" inside quotes is a quote.
+ * core/csvcheck.h - one pass over a delimited text file that (1) checks every record
+ * has the same number of fields, so a ragged line fails ingest with its line number
+ * instead of being dropped or read under a wrong dialect, and (2) optionally decides
+ * each column's type by loch's conservative rule: a column is BIGINT, DOUBLE, BOOLEAN,
+ * DATE or TIMESTAMP only when every non-empty value is that type's canonical spelling
+ * (csv_value_kinds), else text.
+ *
+ * Fed in pieces (streaming, any chunk boundaries); quotes may hold delimiters and
+ * newlines; "" inside quotes is a quote. Empty fields, quoted or not, are NULL and
+ * decide nothing (as the SQL engine reads them). A field whose shape is anything but
+ * plain or wholly quoted (a quote inside, text after a closing quote, a stray CR)
+ * makes its column text: text is always a safe reading.
+ *
+ * Invariant shared with the SQL inference in ops/ingest.c (tests compare the two):
+ * a kind is accepted here only if the engine's cast accepts the value and gives it
+ * back with the same spelling.
  */
 #ifndef LOCH_CORE_CSVCHECK_H
 #define LOCH_CORE_CSVCHECK_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+enum {
+    CSV_BIGINT = 1,
+    CSV_DOUBLE = 2,
+    CSV_BOOLEAN = 4,
+    CSV_DATE = 8,
+    CSV_TIMESTAMP = 16,
+    CSV_ALL = 31
+};
 
 typedef struct {
     char delim, quote;      /* quote 0 = none */
@@ -20,13 +41,43 @@ typedef struct {
     int64_t bad_line;       /* first record with another count, 0 = none */
     int64_t bad_fields;
     int64_t records;
+    int64_t first_record_line; /* line where the first record started, 0 = none yet */
     int record_has_data;
+    /* typing (csvcheck_types) */
+    int typing;
+    int64_t skip_records;   /* header records that are not typed */
+    unsigned char *kinds;   /* owned; per column, the kinds every value so far has */
+    unsigned char *seen;    /* owned; per column, 1 once a non-empty value came */
+    size_t ncols, cap;
+    int oom;
+    char field[32];         /* the current field's bytes, while short enough to type */
+    size_t flen;
+    int fstate;             /* 0 plain, 1 opened by a quote, 2 quote closed */
+    int fodd;               /* the field's shape is not typable */
+    int cr;                 /* a CR outside quotes is pending (ok only before LF) */
+    unsigned char special[256]; /* bytes the scan stops at: delimiter, quote, CR, LF */
 } csvcheck;
 
 void csvcheck_init(csvcheck *c, char delim, char quote);
+/* Turns on typing; the first header_records records are names, not values. */
+void csvcheck_types(csvcheck *c, int64_t header_records);
 /* Feeds bytes; returns 1 once a ragged record was found (see bad_line), else 0. */
 int csvcheck_feed(csvcheck *c, const char *data, size_t n);
 /* Ends the input (a last record without a newline); returns like csvcheck_feed. */
 int csvcheck_finish(csvcheck *c);
+/* Whether the scan stands between records (not inside a quote or a line) and past the
+ * header: a second scan that started at this point reads the rest as this one would. */
+int csvcheck_at_record_start(const csvcheck *c);
+/* Joins the finished scan b of the bytes after a's (b started where a stood at a
+ * record start, with the same dialect, typing from its first record) into a, as if a
+ * had read them too; a is then finished. */
+int csvcheck_merge(csvcheck *a, const csvcheck *b);
+/* After finish: column i's type, one CSV_* kind (the first in enum order every value
+ * has) or 0 for text (also for a column without values). */
+unsigned csvcheck_column_kind(const csvcheck *c, size_t i);
+void csvcheck_free(csvcheck *c);
+
+/* The kinds (CSV_* bits) whose canonical spelling s[0..n) is. */
+unsigned csv_value_kinds(const char *s, size_t n);
 
 #endif

@@ -54,6 +54,7 @@ typedef struct {
     int rejects;      /* keep bad CSV rows aside instead of failing */
     in_col *cols;     /* owned */
     size_t ncols;
+    char *typed_src;  /* owned; CSV read with the types one scan decided (scan_csv), or NULL */
 } input;
 
 typedef struct {
@@ -74,6 +75,7 @@ static void inputs_free(inputs *in)
             free(in->v[i].cols[c].expr);
         }
         free(in->v[i].cols);
+        free(in->v[i].typed_src);
     }
     free(in->v);
 }
@@ -346,17 +348,20 @@ static int flatten(input *x, arena *a, const char *name, const char *type, const
 /* The conservative CSV types: one aggregate over the whole file decides each column. */
 static int infer_csv(loch_lake *lake, input *x, const char *src, compute_column *raw, size_t n)
 {
-    /* Each test is CASE WHEN <cheap first-character check> THEN <exact check> ELSE false END:
+    /* The rules are those of core/csvcheck.c, which applies them to plain files in one
+     * scan (scan_csv); this is the reading for everything else (compressed files,
+     * rejects, unusual dialects), and the tests hold the two to the same answers.
+     * Each test is CASE WHEN <cheap first-character check> THEN <exact check> ELSE false END:
      * the engine runs the THEN branch only on rows that pass the cheap check, so text
      * columns never reach a failing TRY_CAST (which formats an error per value). */
     static const char *const tests[] = {
         /* an integer, a date, a timestamp: the value's own canonical spelling, so
          * 007, +5, 1_000, 0x1F, " 12" and 2024-1-2 fail without a list of exceptions */
         "CASE WHEN ascii(v) BETWEEN 45 AND 57 THEN coalesce(TRY_CAST(v AS BIGINT)::VARCHAR = v, false) ELSE false END",
-        "CASE WHEN ascii(v) BETWEEN 45 AND 57 THEN length(v) <= 16 AND NOT (v LIKE '0_%' AND NOT v LIKE '0.%') "
-        "AND NOT (v LIKE '-0_%' AND NOT v LIKE '-0.%') AND NOT v LIKE '.%' AND NOT v LIKE '%.' AND NOT v LIKE '-.%' "
-        "AND NOT contains(v, '_') AND NOT contains(v, ' ') AND NOT contains(v, 'x') AND NOT contains(v, 'X') AND "
-        "NOT contains(v, 'n') AND NOT contains(v, 'N') AND TRY_CAST(v AS DOUBLE) IS NOT NULL ELSE false END",
+        /* a double: the grammar of core/csvcheck.c, at most 16 characters, |exponent| <= 290 */
+        "CASE WHEN ascii(v) BETWEEN 45 AND 57 THEN length(v) <= 16 AND "
+        "regexp_full_match(v, '-?(0|[1-9][0-9]*)(\\.[0-9]+)?([eE][+-]?[0-9]+)?') AND "
+        "abs(coalesce(TRY_CAST(regexp_extract(v, '[eE][+]?(-?[0-9]+)$', 1) AS BIGINT), 0)) <= 290 ELSE false END",
         "CASE WHEN length(v) BETWEEN 4 AND 5 THEN lower(v) IN ('true', 'false') ELSE false END",
         "CASE WHEN length(v) = 10 AND ascii(v) BETWEEN 48 AND 57 THEN coalesce(TRY_CAST(v AS DATE)::VARCHAR = v, false) ELSE false END",
         "CASE WHEN length(v) BETWEEN 19 AND 26 AND ascii(v) BETWEEN 48 AND 57 THEN "
@@ -410,27 +415,44 @@ static int infer_csv(loch_lake *lake, input *x, const char *src, compute_column 
     return rc;
 }
 
-/* --schema "a BIGINT, b DECIMAL(10,2)": commas inside parentheses do not split. */
+/* --schema "a BIGINT, b DECIMAL(10,2)": the next item, or 0 at the end. Commas inside
+ * parentheses do not split. */
+static int next_override(const char **pp, char name[256], char type[512])
+{
+    const char *p = *pp;
+    while (p && (*p == ' ' || *p == ','))
+        p++;
+    if (!p || !*p)
+        return 0;
+    const char *start = p;
+    int depth = 0, used = 0;
+    while (*p && (depth > 0 || *p != ',')) {
+        depth += *p == '(' ? 1 : *p == ')' ? -1 : 0;
+        p++;
+    }
+    *pp = p;
+    char item[512];
+    snprintf(item, sizeof(item), "%.*s", (int)(p - start), start);
+    if (sscanf(item, "%255s %n", name, &used) != 1 || !item[used])
+        return error_set(LOCH_EINVALID, "--schema: expected \"column TYPE\" in \"%s\"", item);
+    snprintf(type, 512, "%s", item + used);
+    return 1;
+}
+
+static int overridden(const char *overrides, const char *column)
+{
+    char name[256], type[512];
+    for (const char *p = overrides; next_override(&p, name, type) > 0;)
+        if (strcasecmp(name, column) == 0)
+            return 1;
+    return 0;
+}
+
 static int apply_overrides(input *x, const char *overrides)
 {
-    const char *p = overrides;
-    int rc = 0;
-    while (rc == 0 && p && *p) {
-        while (*p == ' ' || *p == ',')
-            p++;
-        if (!*p)
-            break;
-        const char *start = p;
-        int depth = 0;
-        while (*p && (depth > 0 || *p != ',')) {
-            depth += *p == '(' ? 1 : *p == ')' ? -1 : 0;
-            p++;
-        }
-        char item[512], name[256];
-        snprintf(item, sizeof(item), "%.*s", (int)(p - start), start);
-        int used = 0;
-        if (sscanf(item, "%255s %n", name, &used) != 1 || !item[used])
-            return error_set(LOCH_EINVALID, "--schema: expected \"column TYPE\" in \"%s\"", item);
+    char name[256], type[512];
+    int rc;
+    for (const char *p = overrides; (rc = next_override(&p, name, type)) > 0;) {
         size_t i = 0;
         while (i < x->ncols && strcasecmp(x->cols[i].name, name) != 0)
             i++;
@@ -441,13 +463,15 @@ static int apply_overrides(input *x, const char *overrides)
         /* Override the source text, not the inferred cast. */
         rc = rc || buf_printf(&e, "CAST(%s AS %s)", strncmp(x->cols[i].expr, "CAST(", 5) == 0 ? raw.data
                                                                                              : x->cols[i].expr,
-                              item + used) ? LOCH_ENOMEM : 0;
+                              type) ? LOCH_ENOMEM : 0;
         if (rc == 0) {
             free(x->cols[i].expr);
             x->cols[i].expr = buf_detach(&e);
         }
         buf_free(&e);
         buf_free(&raw);
+        if (rc < 0)
+            return rc;
     }
     return rc;
 }
@@ -540,6 +564,135 @@ static int check_csv_layout(loch_lake *lake, input *x)
     return rc;
 }
 
+static int is_compressed(const input *x)
+{
+    const char *ext = strrchr(x->shown, '.');
+    return ext && (!strcasecmp(ext, ".gz") || !strcasecmp(ext, ".zst") || !strcasecmp(ext, ".gzip") ||
+                   !strcasecmp(ext, ".zstd"));
+}
+
+/* One read of a plain delimited file does everything ingest needs before writing: the
+ * content hash, the field count of every record, and each column's type (core/
+ * csvcheck.c). The file is then read once more, by the engine, with those types: two
+ * passes in all where the SQL inference takes four. Applies when the scanner reads
+ * the dialect exactly as the engine does (quote " or none, "" as the escape, LF or
+ * CRLF lines, no comments, a layout the sniffer is sure of); otherwise x->typed_src
+ * stays NULL and the SQL inference decides (check_csv_layout, infer_csv). */
+static int scan_csv(loch_lake *lake, input *x, const char *overrides)
+{
+    buf sql = BUF_INIT, src = BUF_INIT;
+    compute_result *r = NULL;
+    char *delim = NULL, *quote = NULL, *escape = NULL, *newline = NULL, *comment = NULL, *names = NULL;
+    struct stat st;
+    arena a = ARENA_INIT;
+    json *cols = NULL;
+    csvcheck c;
+    sha256_ctx h;
+    int fd = -1, rc = 0;
+    char *chunk = NULL;
+    csvcheck_init(&c, ',', '"');
+    if (x->rejects || is_compressed(x) || stat(x->path, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0)
+        goto cleanup;
+    rc = buf_puts(&sql, "SELECT SkipRows, Delimiter, Quote, Escape, NewLineDelimiter, Comment, HasHeader, "
+                        "to_json(list_transform(Columns, c -> c.name))::VARCHAR FROM sniff_csv(") ||
+         buf_put_sql_str(&sql, x->path) ||
+         buf_printf(&sql, "%s)", !strcmp(x->format, "tsv") ? ", delim='\\t'" : "") ? LOCH_ENOMEM : 0;
+    if (rc == 0 && compute_query(lake->cp, sql.data, &r) < 0)
+        goto cleanup; /* the SQL reading reports what the sniffer could not read */
+    delim = compute_result_text(r, 0, 1);
+    quote = compute_result_text(r, 0, 2);
+    escape = compute_result_text(r, 0, 3);
+    newline = compute_result_text(r, 0, 4);
+    comment = compute_result_text(r, 0, 5);
+    names = compute_result_text(r, 0, 7);
+    int header = compute_result_i64(r, 0, 6) != 0;
+    for (char **p = (char *[]){quote, escape}, **end = p + 2; p < end; p++)
+        if (*p && !strcmp(*p, "(empty)"))
+            (*p)[0] = '\0'; /* no quoting in the sniffer's sample: none */
+    if (rc < 0 || compute_result_i64(r, 0, 0) != 0 || !delim || strlen(delim) != 1 || !quote || strlen(quote) > 1 ||
+        (quote[0] && quote[0] != '"') || !escape || (escape[0] && strcmp(escape, quote) != 0) || !newline ||
+        (strcmp(newline, "\\n") != 0 && strcmp(newline, "\\r\\n") != 0) || !comment ||
+        strcmp(comment, "(empty)") != 0 || !names || json_parse(&a, names, strlen(names), &cols) < 0 ||
+        cols->type != JSON_ARRAY || cols->len < 2)
+        goto cleanup; /* skipped rows, one column, another dialect: the SQL reading */
+
+    /* The pass. */
+    if (!(chunk = malloc(1 << 20))) {
+        rc = error_set(LOCH_ENOMEM, "out of memory");
+        goto cleanup;
+    }
+    if ((fd = open(x->path, O_RDONLY | O_CLOEXEC)) < 0) {
+        rc = error_errno(errno, "cannot read", x->shown);
+        goto cleanup;
+    }
+    csvcheck_init(&c, delim[0], quote[0]);
+    csvcheck_types(&c, header);
+    sha256_init(&h);
+    x->bytes = 0;
+    ssize_t n;
+    while ((n = read(fd, chunk, 1 << 20)) > 0) {
+        sha256_update(&h, chunk, (size_t)n);
+        x->bytes += n;
+        if (!c.bad_line)
+            csvcheck_feed(&c, chunk, (size_t)n);
+    }
+    if (n < 0) {
+        rc = error_errno(errno, "cannot read", x->shown);
+        goto cleanup;
+    }
+    sha256_hex(&h, x->sha);
+    csvcheck_finish(&c);
+    if (c.oom) {
+        rc = error_set(LOCH_ENOMEM, "out of memory");
+        goto cleanup;
+    }
+    if (c.bad_line) {
+        rc = error_set(LOCH_EINVALID, "%s: line %lld has %lld field%s where line 1 has %lld; nothing was ingested",
+                       x->shown, (long long)c.bad_line, (long long)c.bad_fields, c.bad_fields == 1 ? "" : "s",
+                       (long long)c.expect);
+        goto cleanup;
+    }
+    if (c.expect != (int64_t)cols->len)
+        goto cleanup; /* the sniffer saw another layout: the SQL reading */
+
+    /* The engine's read, with the dialect and the types spelled out. */
+    static const char *const duck[] = {"BIGINT", "DOUBLE", "BOOLEAN", "DATE", "TIMESTAMP"};
+    rc = buf_puts(&src, "SELECT * FROM read_csv(") || buf_put_sql_str(&src, x->path) ||
+         buf_printf(&src, ", auto_detect=false, header=%s, delim=", header ? "true" : "false") ||
+         buf_put_sql_str(&src, delim) || buf_puts(&src, ", quote=") || buf_put_sql_str(&src, quote) ||
+         buf_puts(&src, ", escape=") || buf_put_sql_str(&src, escape) || buf_puts(&src, ", new_line=") ||
+         buf_put_sql_str(&src, newline) || buf_puts(&src, ", skip=0, comment='', columns={") ? LOCH_ENOMEM : 0;
+    size_t i = 0;
+    for (const json *col = cols->child; rc == 0 && col; col = col->next, i++) {
+        const char *name = col->type == JSON_STRING ? col->str : "";
+        unsigned kind = overridden(overrides, name) ? 0 : csvcheck_column_kind(&c, i);
+        int t = 0;
+        while (kind > 1u << t)
+            t++;
+        rc = (i ? buf_puts(&src, ", ") : 0) || buf_put_sql_str(&src, name) || buf_puts(&src, ": ") ||
+             buf_put_sql_str(&src, kind ? duck[t] : "VARCHAR") ? LOCH_ENOMEM : 0;
+    }
+    rc = rc ? rc : buf_puts(&src, "})");
+    if (rc == 0)
+        x->typed_src = buf_detach(&src);
+cleanup:
+    if (fd >= 0)
+        close(fd);
+    free(chunk);
+    free(delim);
+    free(quote);
+    free(escape);
+    free(newline);
+    free(comment);
+    free(names);
+    csvcheck_free(&c);
+    compute_result_free(r);
+    arena_free(&a);
+    buf_free(&sql);
+    buf_free(&src);
+    return rc;
+}
+
 /* Errors about our generated SQL would quote it; the user never wrote it. */
 static void drop_sql_excerpt(void)
 {
@@ -587,8 +740,13 @@ static int plan_file(loch_lake *lake, input *x, const char *schema_override, buf
     int rc = x->bytes == 0 ? error_set(LOCH_EINVALID, "the file is empty") : 0;
     if (rc == 0 && !strcmp(x->format, "pdf"))
         rc = pdf_input(lake, x);
-    rc = rc ? rc : source_sql(x, &src);
-    rc = rc || !csv ? rc : check_csv_layout(lake, x);
+    if (x->typed_src) {
+        rc = buf_puts(&src, x->typed_src) ? LOCH_ENOMEM : 0;
+        csv = 0; /* typed already: the columns are taken as they come */
+    } else {
+        rc = rc ? rc : source_sql(x, &src);
+        rc = rc || !csv ? rc : check_csv_layout(lake, x);
+    }
     if (rc == 0 && (!strcmp(x->format, "json") || !strcmp(x->format, "ndjson")))
         rc = pin_json_types(lake, x, &src);
     rc = rc ? rc : compute_describe(lake->cp, src.data, &raw, &n);
@@ -988,10 +1146,13 @@ int loch_ingest(loch_result **out, loch_lake *lake, const char *table_arg, const
         rc = error_set(LOCH_ENOMEM, "out of memory");
     for (size_t i = 0; rc == 0 && i < in.n; i++) {
         input *x = &in.v[i];
-        if ((rc = hash_file(x)) < 0)
-            break;
         x->format = format_of(x, opts->format);
         x->rejects = opts->rejects != NULL;
+        if (!strcmp(x->format, "csv") || !strcmp(x->format, "tsv"))
+            rc = scan_csv(lake, x, opts->schema);
+        rc = rc || x->typed_src ? rc : hash_file(x);
+        if (rc < 0)
+            break;
         if (opts->rejects && strcmp(x->format, "csv") && strcmp(x->format, "tsv")) {
             rc = error_set(LOCH_EUNSUPPORTED, "%s: --rejects works with CSV and TSV files (this one is %s)",
                            x->shown, x->format);

@@ -190,4 +190,82 @@ static void test_csvcheck(void)
     }
 }
 
-TEST_MAIN(T(test_csvcheck), T(test_sha256), T(test_json_values), T(test_json_rejects), T(test_iso8601), T(test_uri), T(test_strmap), T(test_buf_cap))
+/* The canonical spellings: what the SQL engine prints for a value of the type. */
+static void test_csv_kinds(void)
+{
+    static const struct { const char *v; unsigned k; } cases[] = {
+        {"0", CSV_BIGINT | CSV_DOUBLE}, {"-12", CSV_BIGINT | CSV_DOUBLE}, {"007", 0}, {"-0", CSV_DOUBLE},
+        {"+5", 0}, {"1_000", 0}, {"0x1F", 0}, {" 12", 0}, {"12 ", 0},
+        {"9223372036854775807", CSV_BIGINT}, {"9223372036854775808", 0}, {"-9223372036854775808", CSV_BIGINT},
+        {"1234567890123456", CSV_BIGINT | CSV_DOUBLE}, {"12345678901234567", CSV_BIGINT},
+        {"1.5", CSV_DOUBLE}, {"-0.25", CSV_DOUBLE}, {"0.5", CSV_DOUBLE}, {"00.5", 0}, {".5", 0}, {"5.", 0},
+        {"1e5", CSV_DOUBLE}, {"1.5E+3", CSV_DOUBLE}, {"1e-290", CSV_DOUBLE}, {"1e291", 0}, {"1e400", 0},
+        {"inf", 0}, {"NaN", 0}, {"1.2.3", 0}, {"12345678901234.5", CSV_DOUBLE}, {"123456789012345.67", 0},
+        {"true", CSV_BOOLEAN}, {"FALSE", CSV_BOOLEAN}, {"t", 0}, {"yes", 0},
+        {"2024-02-29", CSV_DATE}, {"2023-02-29", 0}, {"2024-1-02", 0}, {"0000-01-01", 0}, {"0999-12-31", CSV_DATE},
+        {"2024-01-02 03:04:05", CSV_TIMESTAMP}, {"2024-01-02T03:04:05.5", CSV_TIMESTAMP},
+        {"2024-01-02 03:04:05.123456", CSV_TIMESTAMP}, {"2024-01-02 03:04:05.500", 0}, {"2024-01-02 24:00:00", 0},
+        {"2024-01-02 03:04:05.", 0}, {"2024-01-02 03:04:05.1234567", 0}, {"2024-01-02 03:04:60", 0}, {"", 0}};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        unsigned k = csv_value_kinds(cases[i].v, strlen(cases[i].v));
+        if (k != cases[i].k)
+            fprintf(stderr, "  \"%s\": kinds %u, expected %u\n", cases[i].v, k, cases[i].k);
+        CHECK(k == cases[i].k);
+    }
+}
+
+static void scan_text(csvcheck *c, const char *text, size_t n, int header)
+{
+    csvcheck_init(c, ',', '"');
+    csvcheck_types(c, header);
+    csvcheck_feed(c, text, n);
+}
+
+/* A file read in two parts by two scans and merged gives what one scan gives: random
+ * texts from an alphabet of the troublesome bytes, split at every line end. */
+static void test_csvcheck_merge(void)
+{
+    static const char alphabet[] = "1,,\n\n\"-.e2a\r0 ";
+    char text[64];
+    uint32_t x = 7;
+    int splits = 0;
+    for (int round = 0; round < 3000; round++) {
+        size_t n = 1 + (x = x * 1103515245u + 12345u) % (sizeof(text) - 1);
+        for (size_t i = 0; i < n; i++)
+            text[i] = alphabet[((x = x * 1103515245u + 12345u) >> 16) % (sizeof(alphabet) - 1)];
+        int header = round & 1;
+        csvcheck whole;
+        scan_text(&whole, text, n, header);
+        csvcheck_finish(&whole);
+        for (size_t cut = 1; cut < n; cut++) {
+            if (text[cut - 1] != '\n')
+                continue;
+            csvcheck a, b;
+            scan_text(&a, text, cut, header);
+            if (!csvcheck_at_record_start(&a) || a.bad_line) {
+                csvcheck_free(&a);
+                continue;
+            }
+            scan_text(&b, text + cut, n - cut, 0);
+            csvcheck_finish(&b);
+            CHECK_OK(csvcheck_merge(&a, &b));
+            splits++;
+            CHECK(a.bad_line == whole.bad_line);
+            if (!whole.bad_line) {
+                CHECK(a.records == whole.records);
+                CHECK(a.expect == whole.expect);
+                CHECK(a.cur_line == whole.cur_line);
+                for (size_t i = 0; i < whole.ncols || i < a.ncols; i++)
+                    CHECK(csvcheck_column_kind(&a, i) == csvcheck_column_kind(&whole, i));
+            } else {
+                CHECK(a.bad_fields == whole.bad_fields);
+            }
+            csvcheck_free(&a);
+            csvcheck_free(&b);
+        }
+        csvcheck_free(&whole);
+    }
+    CHECK(splits > 1000);
+}
+
+TEST_MAIN(T(test_csvcheck), T(test_csv_kinds), T(test_csvcheck_merge), T(test_sha256), T(test_json_values), T(test_json_rejects), T(test_iso8601), T(test_uri), T(test_strmap), T(test_buf_cap))
