@@ -18,6 +18,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 void csvcheck_init(csvcheck *c, char delim, char quote)
 {
     *c = (csvcheck){.delim = delim, .quote = quote, .line = 1, .cur_line = 1, .fields = 1, .expect = -1};
@@ -30,6 +34,7 @@ void csvcheck_types(csvcheck *c, int64_t header_records)
 {
     c->typing = 1;
     c->skip_records = header_records;
+    c->want = 1;
 }
 
 void csvcheck_free(csvcheck *c)
@@ -123,22 +128,27 @@ static int is_timestamp(const char *s, size_t n)
     return s[19] == '.' && all_digits(s + 20, n - 20) && s[n - 1] != '0';
 }
 
-unsigned csv_value_kinds(const char *s, size_t n)
+/* The kinds among want that s[0..n) is: only those checks run (a column that has been
+ * all dates so far needs only the date check). */
+static unsigned kinds_in(const char *s, size_t n, unsigned want)
 {
+    unsigned k = 0;
     if (n == 0)
         return 0;
     if ((s[0] >= '0' && s[0] <= '9') || s[0] == '-') {
         /* A canonical integer of up to 16 characters is a canonical double too, and
          * neither a date nor a timestamp: the common cases decide early. */
-        if (is_bigint(s, n))
-            return CSV_BIGINT | (n <= 16 ? CSV_DOUBLE : 0);
-        if (is_double(s, n))
-            return CSV_DOUBLE;
-        if (n == 10)
-            return is_date(s) ? CSV_DATE : 0;
-        return is_timestamp(s, n) ? CSV_TIMESTAMP : 0;
+        if ((want & CSV_BIGINT) && is_bigint(s, n))
+            return (CSV_BIGINT | (n <= 16 ? CSV_DOUBLE : 0)) & want;
+        if ((want & CSV_DOUBLE) && is_double(s, n))
+            return CSV_DOUBLE; /* a double has no '-' after its start: no date either */
+        if ((want & CSV_DATE) && n == 10)
+            k = is_date(s) ? CSV_DATE : 0;
+        else if ((want & CSV_TIMESTAMP) && is_timestamp(s, n))
+            k = CSV_TIMESTAMP;
+        return k;
     }
-    if (n == 4 || n == 5) {
+    if ((want & CSV_BOOLEAN) && (n == 4 || n == 5)) {
         char low[5];
         for (size_t i = 0; i < n; i++)
             low[i] = (char)(s[i] >= 'A' && s[i] <= 'Z' ? s[i] + 32 : s[i]);
@@ -146,6 +156,8 @@ unsigned csv_value_kinds(const char *s, size_t n)
     }
     return 0;
 }
+
+unsigned csv_value_kinds(const char *s, size_t n) { return kinds_in(s, n, CSV_ALL); }
 
 static void blank_field(csvcheck *c)
 {
@@ -188,7 +200,7 @@ static void end_field(csvcheck *c)
         } else if (c->flen) {
             c->seen[col] = 1;
             if (c->kinds[col])
-                c->kinds[col] &= c->flen > sizeof(c->field) ? 0 : csv_value_kinds(c->field, c->flen);
+                c->kinds[col] = c->flen > sizeof(c->field) ? 0 : (unsigned char)kinds_in(c->field, c->flen, c->kinds[col]);
         }
     }
     blank_field(c);
@@ -213,11 +225,65 @@ static int end_record(csvcheck *c)
     return c->bad_line != 0;
 }
 
+/* Whether the field about to start needs its bytes: only while its column may still
+ * be something other than text. */
+static void field_starts(csvcheck *c)
+{
+    size_t col = (size_t)(c->fields - 1);
+    c->want = c->typing && !c->oom && (col >= c->ncols || c->kinds[col] != 0);
+}
+
 static void keep(csvcheck *c, const unsigned char *p, size_t n)
 {
-    if (c->flen < sizeof(c->field))
-        memcpy(c->field + c->flen, p, n < sizeof(c->field) - c->flen ? n : sizeof(c->field) - c->flen);
+    if (c->want)
+        for (size_t i = 0; i < n && c->flen + i < sizeof(c->field); i++)
+            c->field[c->flen + i] = (char)p[i];
     c->flen += n;
+}
+
+/* The first byte at or after p that is a delimiter, quote, CR or LF (or end). Sixteen
+ * bytes are compared at a time: fields are short, but most bytes are in them. */
+static const unsigned char *skip_plain(const csvcheck *c, const unsigned char *p, const unsigned char *end)
+{
+#ifdef __SSE2__
+    const __m128i d = _mm_set1_epi8(c->delim), q = _mm_set1_epi8(c->quote ? c->quote : '\n'),
+                  lf = _mm_set1_epi8('\n'), cr = _mm_set1_epi8('\r');
+    while (end - p >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)p);
+        __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, d), _mm_cmpeq_epi8(v, q)),
+                                   _mm_or_si128(_mm_cmpeq_epi8(v, lf), _mm_cmpeq_epi8(v, cr)));
+        unsigned mask = (unsigned)_mm_movemask_epi8(hit);
+        if (mask)
+            return p + __builtin_ctz(mask);
+        p += 16;
+    }
+#endif
+    while (p < end && !c->special[*p])
+        p++;
+    return p;
+}
+
+/* Inside quotes: the closing quote (or end), counting the line ends passed. */
+static const unsigned char *skip_quoted(csvcheck *c, const unsigned char *p, const unsigned char *end)
+{
+#ifdef __SSE2__
+    const __m128i q = _mm_set1_epi8(c->quote), lf = _mm_set1_epi8('\n');
+    while (end - p >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)p);
+        unsigned quotes = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, q));
+        unsigned lines = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, lf));
+        if (quotes) {
+            unsigned at = (unsigned)__builtin_ctz(quotes);
+            c->cur_line += __builtin_popcount(lines & ((1u << at) - 1));
+            return p + at;
+        }
+        c->cur_line += __builtin_popcount(lines);
+        p += 16;
+    }
+#endif
+    while (p < end && *p != (unsigned char)c->quote)
+        c->cur_line += *p++ == '\n';
+    return p;
 }
 
 /* Every byte of a file goes through here. Runs of ordinary bytes (and the inside of
@@ -228,8 +294,7 @@ static void feed(csvcheck *c, const unsigned char *p, const unsigned char *end)
     while (p < end && !c->bad_line) {
         const unsigned char *q = p;
         if (c->in_quote) {
-            while (q < end && *q != (unsigned char)c->quote)
-                c->cur_line += *q++ == '\n';
+            q = skip_quoted(c, p, end);
             keep(c, p, (size_t)(q - p));
             if (q == end)
                 return;
@@ -238,8 +303,7 @@ static void feed(csvcheck *c, const unsigned char *p, const unsigned char *end)
             p = q + 1;
             continue;
         }
-        while (q < end && !c->special[*q])
-            q++;
+        q = skip_plain(c, p, end);
         if (q > p) {
             c->record_has_data = 1;
             c->fodd |= c->fstate == 2 || c->cr; /* text after a closing quote or a CR */
@@ -258,6 +322,7 @@ static void feed(csvcheck *c, const unsigned char *p, const unsigned char *end)
             end_field(c);
             c->fields++;
             c->record_has_data = 1;
+            field_starts(c);
         } else if (ch == '\n') {
             c->cur_line++;
             c->cr = 0; /* CR LF ends a line like LF */
@@ -266,6 +331,7 @@ static void feed(csvcheck *c, const unsigned char *p, const unsigned char *end)
             else
                 blank_field(c);
             end_record(c);
+            field_starts(c);
         } else { /* '\r' */
             c->cr = 1;
         }
@@ -290,7 +356,7 @@ int csvcheck_finish(csvcheck *c)
 
 int csvcheck_at_record_start(const csvcheck *c)
 {
-    return !c->in_quote && !c->record_has_data && c->fields == 1 && c->flen == 0 && !c->fstate &&
+    return !c->in_quote && !c->record_has_data && c->fields == 1 && c->flen == 0 && !c->fstate && !c->cr &&
            c->records >= c->skip_records;
 }
 

@@ -55,6 +55,7 @@ typedef struct {
     int fstate;             /* 0 plain, 1 opened by a quote, 2 quote closed */
     int fodd;               /* the field's shape is not typable */
     int cr;                 /* a CR outside quotes is pending (ok only before LF) */
+    int want;               /* the current field's bytes are kept (its column may be typed) */
     unsigned char special[256]; /* bytes the scan stops at: delimiter, quote, CR, LF */
 } csvcheck;
 

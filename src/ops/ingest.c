@@ -6,10 +6,13 @@
  *      bytes are already in the table: skip it (unless forced). The tag lives in the
  *      log (add.tags "loch.source.sha256"), so this survives a lost catalog, and an
  *      overwrite that removes those rows makes the bytes ingestible again;
- *   2. read it with the SQL engine: CSV/TSV all as text, JSON and Parquet typed;
- *   3. CSV columns get a type only when every value parses as it (integers without
- *      leading zeros, then decimals of at most 15 digits, booleans, ISO dates and
- *      timestamps), else stay text; nested JSON objects become parent_child columns;
+ *   2. CSV columns get a type only when every value is that type's canonical spelling
+ *      (integers without leading zeros, then decimals of at most 15 digits, booleans,
+ *      ISO dates and timestamps), else stay text. A plain file is hashed, checked and
+ *      typed in one C scan on two threads (scan_csv), then read once by the engine
+ *      with those types; compressed files and unusual dialects are read as text and
+ *      typed by one SQL aggregate with the same rules (infer_csv);
+ *   3. JSON and Parquet are read typed; nested JSON objects become parent_child columns;
  *   4. reconcile with the table: new columns are added; a value type the table's column
  *      holds is cast to it; one it cannot hold is refused naming column and both types
  *      (except with overwrite, where the files define the schema).
@@ -24,6 +27,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <glob.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -571,6 +575,100 @@ static int is_compressed(const input *x)
                    !strcasecmp(ext, ".zstd"));
 }
 
+enum { SCAN_CHUNK = 1 << 20 };
+
+typedef struct {
+    int fd;
+    int64_t from, to;
+    csvcheck *c;
+    int err;           /* errno of a failed read */
+} scan_part;
+
+/* Feeds bytes [from, to) of the file to the scan, and the hash when one is given. */
+static int scan_range(int fd, int64_t from, int64_t to, csvcheck *c, sha256_ctx *h, char *chunk)
+{
+    while (from < to) {
+        ssize_t n = pread(fd, chunk, (size_t)(to - from < SCAN_CHUNK ? to - from : SCAN_CHUNK), from);
+        if (n <= 0)
+            return n < 0 ? errno : EIO; /* EIO: the file shrank while read */
+        if (h)
+            sha256_update(h, chunk, (size_t)n);
+        if (c && !c->bad_line)
+            csvcheck_feed(c, chunk, (size_t)n);
+        from += n;
+    }
+    return 0;
+}
+
+static void *scan_part_run(void *arg)
+{
+    scan_part *p = arg;
+    char *chunk = malloc(SCAN_CHUNK);
+    p->err = chunk ? scan_range(p->fd, p->from, p->to, p->c, NULL, chunk) : ENOMEM;
+    if (!p->err)
+        csvcheck_finish(p->c);
+    free(chunk);
+    return NULL;
+}
+
+/* The hash and the scan of a whole file, on two cores: the hash is sequential, so this
+ * thread hashes everything and scans the first quarter while a second thread scans
+ * the rest from the first line end after the cut. The rest is merged in when the first
+ * quarter ends between records; when the cut fell inside a quoted field (a line end
+ * in a value) the rest is scanned again, in order. */
+static int scan_pass(input *x, csvcheck *c)
+{
+    struct stat st;
+    char *chunk = malloc(SCAN_CHUNK);
+    sha256_ctx h;
+    csvcheck rest;
+    scan_part part = {.fd = -1};
+    pthread_t thread;
+    int threaded = 0, rc = 0, err = 0;
+    int fd = open(x->path, O_RDONLY | O_CLOEXEC);
+    csvcheck_init(&rest, c->delim, c->quote);
+    csvcheck_types(&rest, 0);
+    if (fd < 0 || fstat(fd, &st) != 0 || !chunk) {
+        rc = !chunk ? error_set(LOCH_ENOMEM, "out of memory") : error_errno(errno, "cannot read", x->shown);
+        goto cleanup;
+    }
+    int64_t size = st.st_size, cut = size;
+    if (size >= 16 << 20) {
+        ssize_t n = pread(fd, chunk, 1 << 16, size / 4);
+        char *nl = n > 0 ? memchr(chunk, '\n', (size_t)n) : NULL;
+        if (nl) {
+            cut = size / 4 + (nl - chunk) + 1;
+            part = (scan_part){.fd = fd, .from = cut, .to = size, .c = &rest};
+            threaded = pthread_create(&thread, NULL, scan_part_run, &part) == 0;
+            cut = threaded ? cut : size;
+        }
+    }
+    sha256_init(&h);
+    err = scan_range(fd, 0, cut, c, &h, chunk);
+    err = err ? err : scan_range(fd, cut, size, NULL, &h, chunk);
+    if (threaded) {
+        pthread_join(thread, NULL);
+        err = err ? err : part.err;
+        if (!err && !c->bad_line && csvcheck_at_record_start(c))
+            rc = csvcheck_merge(c, &rest) < 0 ? error_set(LOCH_ENOMEM, "out of memory") : 0;
+        else if (!err && !c->bad_line)
+            err = scan_range(fd, cut, size, c, NULL, chunk); /* the cut was inside a value */
+    }
+    if (err) {
+        rc = error_errno(err, "cannot read", x->shown);
+        goto cleanup;
+    }
+    csvcheck_finish(c);
+    sha256_hex(&h, x->sha);
+    x->bytes = size;
+cleanup:
+    if (fd >= 0)
+        close(fd);
+    free(chunk);
+    csvcheck_free(&rest);
+    return rc;
+}
+
 /* One read of a plain delimited file does everything ingest needs before writing: the
  * content hash, the field count of every record, and each column's type (core/
  * csvcheck.c). The file is then read once more, by the engine, with those types: two
@@ -587,9 +685,7 @@ static int scan_csv(loch_lake *lake, input *x, const char *overrides)
     arena a = ARENA_INIT;
     json *cols = NULL;
     csvcheck c;
-    sha256_ctx h;
-    int fd = -1, rc = 0;
-    char *chunk = NULL;
+    int rc = 0;
     csvcheck_init(&c, ',', '"');
     if (x->rejects || is_compressed(x) || stat(x->path, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0)
         goto cleanup;
@@ -606,9 +702,10 @@ static int scan_csv(loch_lake *lake, input *x, const char *overrides)
     comment = compute_result_text(r, 0, 5);
     names = compute_result_text(r, 0, 7);
     int header = compute_result_i64(r, 0, 6) != 0;
-    for (char **p = (char *[]){quote, escape}, **end = p + 2; p < end; p++)
-        if (*p && !strcmp(*p, "(empty)"))
-            (*p)[0] = '\0'; /* no quoting in the sniffer's sample: none */
+    if (quote && !strcmp(quote, "(empty)"))
+        quote[0] = '\0'; /* no quoting in the sniffer's sample: none */
+    if (escape && !strcmp(escape, "(empty)"))
+        escape[0] = '\0';
     if (rc < 0 || compute_result_i64(r, 0, 0) != 0 || !delim || strlen(delim) != 1 || !quote || strlen(quote) > 1 ||
         (quote[0] && quote[0] != '"') || !escape || (escape[0] && strcmp(escape, quote) != 0) || !newline ||
         (strcmp(newline, "\\n") != 0 && strcmp(newline, "\\r\\n") != 0) || !comment ||
@@ -616,32 +713,10 @@ static int scan_csv(loch_lake *lake, input *x, const char *overrides)
         cols->type != JSON_ARRAY || cols->len < 2)
         goto cleanup; /* skipped rows, one column, another dialect: the SQL reading */
 
-    /* The pass. */
-    if (!(chunk = malloc(1 << 20))) {
-        rc = error_set(LOCH_ENOMEM, "out of memory");
-        goto cleanup;
-    }
-    if ((fd = open(x->path, O_RDONLY | O_CLOEXEC)) < 0) {
-        rc = error_errno(errno, "cannot read", x->shown);
-        goto cleanup;
-    }
     csvcheck_init(&c, delim[0], quote[0]);
     csvcheck_types(&c, header);
-    sha256_init(&h);
-    x->bytes = 0;
-    ssize_t n;
-    while ((n = read(fd, chunk, 1 << 20)) > 0) {
-        sha256_update(&h, chunk, (size_t)n);
-        x->bytes += n;
-        if (!c.bad_line)
-            csvcheck_feed(&c, chunk, (size_t)n);
-    }
-    if (n < 0) {
-        rc = error_errno(errno, "cannot read", x->shown);
+    if ((rc = scan_pass(x, &c)) < 0)
         goto cleanup;
-    }
-    sha256_hex(&h, x->sha);
-    csvcheck_finish(&c);
     if (c.oom) {
         rc = error_set(LOCH_ENOMEM, "out of memory");
         goto cleanup;
@@ -676,9 +751,6 @@ static int scan_csv(loch_lake *lake, input *x, const char *overrides)
     if (rc == 0)
         x->typed_src = buf_detach(&src);
 cleanup:
-    if (fd >= 0)
-        close(fd);
-    free(chunk);
     free(delim);
     free(quote);
     free(escape);

@@ -259,3 +259,61 @@ def test_rejects_table(lake, tmp_path):
     assert s["rejected"] == 2 and lake.scalar("SELECT count(*) FROM bad") == "4"
     p = ingest(lake, "j", VEGA / "cars.json", "--rejects", "bad", check=False)
     assert p.returncode == 1 and "--rejects works with CSV and TSV" in p.stderr
+
+
+TRICKY = ("i,neg_zero,big,dbl,huge_exp,tiny_exp,flag,day,bad_day,ts,ts_zero,quoted,crlf_num\r\n"
+          '1,-0,9223372036854775807,1.5e3,1e3,1e-5,TRUE,2024-02-29,2024-02-29,2024-01-02T03:04:05.5,'
+          '2024-01-02 03:04:05,"12",7\r\n'
+          '2,0,-9223372036854775808,-0.25,1e400,1e-400,false,0999-12-31,2023-02-29,2024-01-02 03:04:05,'
+          '2024-01-02 03:04:05.500,"a ""b"", c",8\r\n'
+          '3,5,1,12345678901234.5,2,3,False,2024-12-31,,2024-01-02 03:04:05.123456,,"x\r\ny",9\r\n')
+
+
+def test_one_scan_and_sql_inference_agree(lake, tmp_path):
+    """Plain files are typed by one C scan, compressed ones by SQL over the text: the
+    same file gives the same schema and the same values both ways."""
+    plain = tmp_path / "tricky.csv"
+    plain.write_bytes(TRICKY.encode())
+    packed = tmp_path / "tricky2.csv.gz"
+    packed.write_bytes(gzip.compress(TRICKY.encode()))
+    ingest(lake, "a", plain)
+    ingest(lake, "b", packed)
+    ta, tb = types(lake, "a"), types(lake, "b")
+    assert ta == tb
+    assert ta == {"i": "long", "neg_zero": "double", "big": "long", "dbl": "double", "huge_exp": "string",
+                  "tiny_exp": "string", "flag": "boolean", "day": "date", "bad_day": "string",
+                  "ts": "timestamp_ntz", "ts_zero": "string", "quoted": "string", "crlf_num": "long"}
+    assert lake.csv("SELECT * FROM a ORDER BY i") == lake.csv("SELECT * FROM b ORDER BY i")
+    got = rows_json(lake, "SELECT quoted, bad_day, ts_zero, huge_exp FROM a ORDER BY i")
+    assert got[1] == {"quoted": 'a "b", c', "bad_day": "2023-02-29", "ts_zero": "2024-01-02 03:04:05.500",
+                      "huge_exp": "1e400"}
+    assert got[2]["quoted"] == "x\r\ny"
+
+
+def test_large_csv_scanned_in_parts(lake, tmp_path):
+    """A file big enough to be scanned by two threads: a value that makes its column
+    text near the end, a ragged line late in the file, and quoted line ends around
+    the point where the second scan starts all come out as in one scan."""
+    rows = 400_000
+    lines = ["id,zip,note,amount"]
+    for i in range(rows):
+        note = f'"line one\nline {i}"' if i % 7 == 0 else f"note number {i} of the file"
+        lines.append(f"{i},{10000 + i % 80000},{note},{i % 1000 / 8}")
+    lines[-3] = lines[-3].split(",")[0] + ",00042,late,1.5"  # a leading zero near the end
+    f = tmp_path / "big.csv"
+    f.write_text("\n".join(lines) + "\n")
+    assert f.stat().st_size > 16 << 20
+    out = ingest(lake, "big", f).stdout
+    assert f"{rows} rows" in out
+    assert types(lake, "big") == {"id": "long", "zip": "string", "note": "string", "amount": "double"}
+    assert lake.csv("SELECT count(*), count(DISTINCT note), max(zip) FILTER (WHERE zip LIKE '0%') FROM big") == [
+        [str(rows), str(rows), "00042"]]
+    # the same file with one ragged line three quarters in: its physical line number
+    physical = 1 + sum(1 + l.count("\n") for l in lines[1:300_001])
+    lines[300_001] += ",extra"
+    g = tmp_path / "ragged.csv"
+    g.write_text("\n".join(lines) + "\n")
+    r = ingest(lake, "ragged", g, check=False)
+    assert r.returncode == 1
+    assert f"line {physical + 1} has 5 fields where line 1 has 4" in r.stderr
+    assert not lake.table("ragged").exists()
