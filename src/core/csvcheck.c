@@ -69,10 +69,11 @@ static int is_bigint(const char *s, size_t n)
     return memcmp(d, neg ? "9223372036854775808" : "9223372036854775807", 19) <= 0;
 }
 
-static int is_double(const char *s, size_t n)
+/* -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? with |exponent| <= 290 */
+static int double_grammar(const char *s, size_t n)
 {
     size_t i = 0, start;
-    if (n == 0 || n > 16)
+    if (n == 0)
         return 0;
     if (s[i] == '-')
         i++;
@@ -101,6 +102,8 @@ static int is_double(const char *s, size_t n)
     }
     return i == n;
 }
+
+static int is_double(const char *s, size_t n) { return n <= 16 && double_grammar(s, n); }
 
 static int is_date(const char *s)
 {
@@ -158,6 +161,20 @@ static unsigned kinds_in(const char *s, size_t n, unsigned want)
 }
 
 unsigned csv_value_kinds(const char *s, size_t n) { return kinds_in(s, n, CSV_ALL); }
+
+unsigned csv_value_kinds_in(const char *s, size_t n, unsigned want) { return want ? kinds_in(s, n, want) : 0; }
+
+unsigned csv_number_kinds(const char *s, size_t n, unsigned want)
+{
+    if (!(want & (CSV_BIGINT | CSV_DOUBLE)))
+        return 0;
+    if (is_bigint(s, n))
+        return CSV_BIGINT | (n <= 16 ? CSV_DOUBLE : 0);
+    for (size_t i = 0; i < n; i++)
+        if (s[i] == '.' || s[i] == 'e' || s[i] == 'E')
+            return double_grammar(s, n) ? CSV_DOUBLE : 0;
+    return 0; /* an integer beyond int64 (or not a number) */
+}
 
 static void blank_field(csvcheck *c)
 {

@@ -80,5 +80,13 @@ void csvcheck_free(csvcheck *c);
 
 /* The kinds (CSV_* bits) whose canonical spelling s[0..n) is. */
 unsigned csv_value_kinds(const char *s, size_t n);
+/* The same, limited to the kinds in want (only their checks run). */
+unsigned csv_value_kinds_in(const char *s, size_t n, unsigned want);
+/* The kinds of a JSON number literal: an int64 is BIGINT (and DOUBLE when 16
+ * characters or fewer keep every digit); a fraction or exponent is DOUBLE (JSON
+ * numbers are) unless the exponent's magnitude passes 290; a larger integer is
+ * neither, so its column keeps the exact digits as text. Nothing is checked when
+ * want holds neither BIGINT nor DOUBLE. */
+unsigned csv_number_kinds(const char *s, size_t n, unsigned want);
 
 #endif

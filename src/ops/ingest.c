@@ -32,11 +32,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "adapters/pdf.h"
 #include "core/csvcheck.h"
+#include "core/jsonscan.h"
 #include "util/misc.h"
 #include "util/sha256.h"
 
@@ -58,7 +60,7 @@ typedef struct {
     int rejects;      /* keep bad CSV rows aside instead of failing */
     in_col *cols;     /* owned */
     size_t ncols;
-    char *typed_src;  /* owned; CSV read with the types one scan decided (scan_csv), or NULL */
+    char *typed_src;  /* owned; the read with the types one scan decided (scan_csv, scan_json), or NULL */
 } input;
 
 typedef struct {
@@ -765,6 +767,112 @@ cleanup:
     return rc;
 }
 
+typedef struct {
+    jsonscan *s;
+    const char *text;
+    size_t n;
+    int ndjson;
+    size_t released;   /* bytes of text whose pages were given back */
+} json_part;
+
+/* The mapped pages a scan has passed are given back as it goes (they stay in the page
+ * cache), so a large file does not count against the process's memory. */
+static void json_release(void *ctx, size_t done)
+{
+    json_part *p = ctx;
+    uintptr_t from = ((uintptr_t)p->text + p->released + 4095) & ~(uintptr_t)4095;
+    uintptr_t to = ((uintptr_t)p->text + done) & ~(uintptr_t)4095;
+    if (to > from)
+        madvise((void *)from, to - from, MADV_DONTNEED);
+    p->released = done;
+}
+
+static void *json_part_run(void *arg)
+{
+    json_part *p = arg;
+    jsonscan_run(p->s, p->text, p->n, p->ndjson);
+    return NULL;
+}
+
+/* JSON files are typed by one C scan too (core/jsonscan.c): the file is mapped, this
+ * thread hashes it and scans the first quarter, a second thread scans the rest of an
+ * NDJSON file from the line end after the cut (a line is a record, so any line end
+ * is a clean cut). The engine then reads the file once with the columns spelled out;
+ * its own inference would read the whole file a second time, single-threaded. Files
+ * the scan does not read exactly as the engine would are left to the engine
+ * (pin_json_types), which also reports their errors. */
+static int scan_json(input *x)
+{
+    struct stat st;
+    jsonscan a, b;
+    buf src = BUF_INIT;
+    pthread_t thread;
+    const char *text = MAP_FAILED;
+    int fd = -1, rc = 0, threaded = 0, ndjson = !strcmp(x->format, "ndjson");
+    size_t size = 0, cut;
+    jsonscan_init(&a);
+    jsonscan_init(&b);
+    if (is_compressed(x) || (fd = open(x->path, O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &st) != 0 ||
+        !S_ISREG(st.st_mode) || st.st_size == 0)
+        goto cleanup;
+    size = (size_t)st.st_size;
+    if ((text = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0)) == MAP_FAILED)
+        goto cleanup;
+    madvise((void *)text, size, MADV_SEQUENTIAL);
+    cut = size;
+    json_part part = {&b, NULL, 0, 1, 0}, first = {&a, text, 0, ndjson, 0};
+    b.progress = a.progress = json_release;
+    b.ctx = &part;
+    a.ctx = &first;
+    b.every = a.every = 32 << 20;
+    if (ndjson && size >= 16 << 20) {
+        /* the hash takes about as long as scanning seven eighths of the file */
+        const char *nl = memchr(text + size / 8, '\n', size - size / 8);
+        if (nl) {
+            cut = (size_t)(nl + 1 - text);
+            part.text = text + cut;
+            part.n = size - cut;
+            threaded = pthread_create(&thread, NULL, json_part_run, &part) == 0;
+            cut = threaded ? cut : size;
+        }
+    }
+    /* The hash reads with pread, not through the mapping: only the scans map pages,
+     * and they give them back behind them. */
+    if ((rc = hash_file(x)) < 0)
+        goto cleanup;
+    first.n = cut;
+    jsonscan_run(&a, text, cut, ndjson);
+    if (threaded) {
+        pthread_join(thread, NULL);
+        if (!a.failed && jsonscan_merge(&a, &b) < 0)
+            a.failed = 1;
+    }
+    if (a.failed || a.records == 0 || !a.root.child)
+        goto cleanup; /* the engine decides (and words any error) */
+    rc = buf_puts(&src, "SELECT * FROM read_json(") || buf_put_sql_str(&src, x->path) ||
+         buf_printf(&src, ", format='%s', columns={", ndjson ? "newline_delimited" : a.array_doc ? "array" : "auto")
+             ? LOCH_ENOMEM : 0;
+    for (const jsonscan_node *m = a.root.child; rc == 0 && m; m = m->next) {
+        buf type = BUF_INIT;
+        rc = jsonscan_type(m, &type) || (m != a.root.child ? buf_puts(&src, ", ") : 0) ||
+             buf_put_sql_str(&src, m->name) || buf_puts(&src, ": ") || buf_put_sql_str(&src, type.data)
+                 ? LOCH_ENOMEM : 0;
+        buf_free(&type);
+    }
+    rc = rc || buf_puts(&src, "})") ? LOCH_ENOMEM : 0;
+    if (rc == 0)
+        x->typed_src = buf_detach(&src);
+cleanup:
+    if (text != MAP_FAILED)
+        munmap((void *)text, size);
+    if (fd >= 0)
+        close(fd);
+    jsonscan_free(&a);
+    jsonscan_free(&b);
+    buf_free(&src);
+    return rc;
+}
+
 /* Errors about our generated SQL would quote it; the user never wrote it. */
 static void drop_sql_excerpt(void)
 {
@@ -819,7 +927,7 @@ static int plan_file(loch_lake *lake, input *x, const char *schema_override, buf
         rc = rc ? rc : source_sql(x, &src);
         rc = rc || !csv ? rc : check_csv_layout(lake, x);
     }
-    if (rc == 0 && (!strcmp(x->format, "json") || !strcmp(x->format, "ndjson")))
+    if (rc == 0 && !x->typed_src && (!strcmp(x->format, "json") || !strcmp(x->format, "ndjson")))
         rc = pin_json_types(lake, x, &src);
     rc = rc ? rc : compute_describe(lake->cp, src.data, &raw, &n);
     if (rc == 0 && n == 0)
@@ -1222,7 +1330,9 @@ int loch_ingest(loch_result **out, loch_lake *lake, const char *table_arg, const
         x->rejects = opts->rejects != NULL;
         if (!strcmp(x->format, "csv") || !strcmp(x->format, "tsv"))
             rc = scan_csv(lake, x, opts->schema);
-        rc = rc || x->typed_src ? rc : hash_file(x);
+        else if (!strcmp(x->format, "json") || !strcmp(x->format, "ndjson"))
+            rc = scan_json(x);
+        rc = rc || x->sha[0] ? rc : hash_file(x); /* unless a scan hashed it */
         if (rc < 0)
             break;
         if (opts->rejects && strcmp(x->format, "csv") && strcmp(x->format, "tsv")) {

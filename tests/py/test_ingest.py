@@ -317,3 +317,33 @@ def test_large_csv_scanned_in_parts(lake, tmp_path):
     assert r.returncode == 1
     assert f"line {physical + 1} has 5 fields where line 1 has 4" in r.stderr
     assert not lake.table("ragged").exists()
+
+
+def test_json_types_from_every_record(lake, tmp_path):
+    """JSON columns are typed from every record, not a sample: a key that first appears
+    late, a mix of kinds, integers past int64 and dates that stop being dates."""
+    recs = [{"id": i, "n": i, "when": f"2024-01-{i % 28 + 1:02d}", "mix": i, "big": i, "both": i,
+             "obj": {"a": i}, "list": [i, i + 1], "nothing": None} for i in range(30_000)]
+    recs[25_000].update(late="here", mix="twelve", big=12345678901234567890, both=12345678901234567,
+                        when="soon", obj="flat")
+    recs[25_001].update(both=1.5, n=2.5)
+    f = tmp_path / "r.ndjson"
+    f.write_text("\n".join(json.dumps(r) for r in recs) + "\n")
+    ingest(lake, "r", f)
+    assert types(lake, "r") == {"id": "long", "n": "double", "when": "string", "mix": "string", "big": "string",
+                                "both": "string", "obj": "string", "list": '{"type":"array","elementType":"long",'
+                                '"containsNull":true}', "nothing": "string", "late": "string"}
+    got = rows_json(lake, "SELECT * FROM r WHERE id IN (1, 25000, 25001) ORDER BY id")
+    assert [g["late"] for g in got] == [None, "here", None]
+    assert [g["mix"] for g in got] == ["1", "twelve", "25001"]
+    assert [g["big"] for g in got] == ["1", "12345678901234567890", "25001"]
+    assert [g["both"] for g in got] == ["1", "12345678901234567", "1.5"]
+    assert [g["when"] for g in got] == ["2024-01-02", "soon", "2024-01-26"]
+    assert got[0]["obj"] == '{"a":1}' and got[1]["obj"] == "flat"
+    assert [g["n"] for g in got] == [1.0, 25000.0, 2.5]
+    # an array document, with nested objects flattened
+    doc = tmp_path / "d.json"
+    doc.write_text(json.dumps([{"k": 1, "o": {"p": "2024-05-06", "q": True}}, {"k": 2, "o": {"q": False}}]))
+    ingest(lake, "d", doc)
+    assert types(lake, "d") == {"k": "long", "o_p": "date", "o_q": "boolean"}
+    assert DeltaTable(str(lake.table("r"))).to_pyarrow_table().num_rows == 30_000

@@ -25,12 +25,18 @@
 #define LLVMFuzzerTestOneInput fuzz_checkpoint_one
 #include "../../fuzz/fuzz_checkpoint.c"
 #undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fuzz_jsonscan_one
+#define columns jsonscan_columns
+#include "../../fuzz/fuzz_jsonscan.c"
+#undef columns
+#undef LLVMFuzzerTestOneInput
 
 static const struct {
     const char *name;
     int (*fn)(const uint8_t *, size_t);
 } targets[] = {{"dv", fuzz_dv_one}, {"log", fuzz_log_one}, {"sqlscan", fuzz_sqlscan_one},
-               {"checkpoint", fuzz_checkpoint_one}, {"csvcheck", fuzz_csvcheck_one}};
+               {"checkpoint", fuzz_checkpoint_one}, {"csvcheck", fuzz_csvcheck_one},
+               {"jsonscan", fuzz_jsonscan_one}};
 
 static int replay_dir(const char *root, const char *name, int (*fn)(const uint8_t *, size_t))
 {
