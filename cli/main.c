@@ -16,6 +16,7 @@
 
 #include "demo.h"
 #include "format.h"
+#include "progress.h"
 #include "loch/loch.h"
 #include "shell.h"
 
@@ -202,9 +203,15 @@ static void print_schema(const char *schema_json)
 static int cmd_ingest(cli *c)
 {
     loch_result *r = NULL;
+    cli_progress bar;
     if (c->nargs < 2)
         return usage_error("%s", "ingest needs a table and at least one input (FILE, DIR, GLOB or -)");
-    if (loch_ingest(&r, g_lake, c->args[0], (const char *const *)c->args + 1, (size_t)c->nargs - 1, &c->ingest) < 0)
+    cli_progress_init(&bar, c->json ? NULL : stderr, c->args[0]);
+    c->ingest.progress = cli_progress_ingest;
+    c->ingest.progress_ctx = &bar;
+    int rc = loch_ingest(&r, g_lake, c->args[0], (const char *const *)c->args + 1, (size_t)c->nargs - 1, &c->ingest);
+    cli_progress_done(&bar);
+    if (rc < 0)
         return fail(NULL);
     if (c->json) {
         format_result(stdout, r, FMT_NDJSON, SIZE_MAX);

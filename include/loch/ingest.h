@@ -21,6 +21,18 @@
 extern "C" {
 #endif
 
+/* Where an ingest stands, for a progress display. */
+typedef struct {
+    const char *file;       /* the input being worked on, as named */
+    const char *phase;      /* "scanning", "writing" or "committing" */
+    int64_t bytes_done;     /* input bytes through the ingest so far (an estimate while writing) */
+    int64_t bytes_total;    /* input bytes of all the inputs */
+    int64_t rows;           /* rows read into the table so far */
+    double seconds;         /* since the ingest started */
+} loch_ingest_progress;
+
+typedef void (*loch_ingest_progress_cb)(const loch_ingest_progress *p, void *ctx);
+
 typedef struct {
     unsigned int version;   /* LOCH_INGEST_OPTIONS_VERSION */
     const char *format;     /* csv, tsv, json, ndjson, parquet; NULL = by name or content */
@@ -29,10 +41,14 @@ typedef struct {
     int force;              /* ingest files whose bytes the table already holds */
     const char *rejects;    /* CSV/TSV: bad rows go to this table (file, line, column, reason,
                                message, raw) and the good rows are committed; NULL = fail */
+    /* version 2: */
+    loch_ingest_progress_cb progress; /* called about five times a second from a helper
+                                         thread while the ingest runs; NULL = none */
+    void *progress_ctx;
 } loch_ingest_options;
 
-#define LOCH_INGEST_OPTIONS_VERSION 1
-#define LOCH_INGEST_OPTIONS_INIT {LOCH_INGEST_OPTIONS_VERSION, NULL, 0, NULL, 0, NULL}
+#define LOCH_INGEST_OPTIONS_VERSION 2
+#define LOCH_INGEST_OPTIONS_INIT {LOCH_INGEST_OPTIONS_VERSION, NULL, 0, NULL, 0, NULL, NULL, NULL}
 
 /* On success *out has one row: table, version (-1 when nothing changed), rows, files,
  * skipped, bytes, seconds, schema (the table's Delta schema JSON), rejected. */

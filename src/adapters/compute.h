@@ -43,6 +43,9 @@ int compute_exec(compute *c, const char *sql);
 int compute_query(compute *c, const char *sql, compute_result **out);
 /* Cancels the running statement from another thread (or a signal handler). */
 void compute_interrupt(compute *c);
+/* From another thread: how far the running statement is (0..1), and the rows its
+ * scans have read; -1 when nothing is running or the engine cannot tell yet. */
+double compute_progress(compute *c, int64_t *rows);
 
 typedef enum { COMPUTE_STRING, COMPUTE_NUMBER, COMPUTE_BOOL, COMPUTE_NESTED } compute_kind;
 

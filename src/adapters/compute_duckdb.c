@@ -97,7 +97,9 @@ static int configure(compute *c, const compute_options *o)
 {
     buf sql = BUF_INIT;
     int rc = buf_puts(&sql, "SET autoinstall_known_extensions=false; SET autoload_known_extensions=false;"
-                            "SET parquet_metadata_cache=true;");
+                            "SET parquet_metadata_cache=true;"
+                            /* progress is tracked (for compute_progress) but never printed */
+                            "SET enable_progress_bar=true; SET enable_progress_bar_print=false;");
     if (!rc && o->memory_limit)
         rc = buf_puts(&sql, "SET memory_limit=") || buf_put_sql_str(&sql, o->memory_limit) ||
              buf_puts(&sql, ";") ? LOCH_ENOMEM : 0;
@@ -168,6 +170,18 @@ void compute_interrupt(compute *c)
 {
     if (c && c->conn)
         duckdb_interrupt(c->conn);
+}
+
+double compute_progress(compute *c, int64_t *rows)
+{
+    *rows = 0;
+    if (!c || !c->conn)
+        return -1;
+    duckdb_query_progress_type p = duckdb_query_progress(c->conn);
+    if (p.percentage < 0)
+        return -1;
+    *rows = (int64_t)p.rows_processed;
+    return p.percentage / 100.0;
 }
 
 /* ---- results ------------------------------------------------------------------- */

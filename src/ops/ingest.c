@@ -28,10 +28,12 @@
 #include <fcntl.h>
 #include <glob.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -41,6 +43,102 @@
 #include "core/jsonscan.h"
 #include "util/misc.h"
 #include "util/sha256.h"
+
+/* Progress, for a display: the scans count the bytes they pass, the writes ask the
+ * engine how far its statement is, and a helper thread reports five times a second.
+ * Scanning is about a quarter of the work per byte, writing the rest. */
+typedef struct {
+    loch_ingest_progress_cb cb;
+    void *ctx;
+    compute *cp;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int stop, running;
+    double started;
+    int64_t total;
+    _Atomic int64_t scanned;   /* bytes the scans have passed, all files */
+    _Atomic int64_t written;   /* bytes of the files written so far */
+    _Atomic int64_t writing;   /* size of the file being written, 0 = none */
+    _Atomic int64_t rows;      /* rows of the files written so far */
+    _Atomic int64_t expect;    /* rows of the file being written, when a scan counted them */
+    int64_t shown, shown_rows; /* last reported: the display never goes back */
+    _Atomic int phase;         /* 0 scanning, 1 writing, 2 committing */
+    _Atomic(const char *) file;
+} meter;
+
+static void meter_report(meter *m)
+{
+    static const char *const phases[] = {"scanning", "writing", "committing"};
+    int64_t engine_rows = 0, writing = atomic_load(&m->writing);
+    double f = writing ? compute_progress(m->cp, &engine_rows) : -1;
+    f = f > 0 ? f : 0;
+    double done = 0.25 * (double)atomic_load(&m->scanned) +
+                  0.75 * ((double)atomic_load(&m->written) + f * (double)writing);
+    loch_ingest_progress p = {.file = atomic_load(&m->file), .phase = phases[atomic_load(&m->phase)],
+                              .bytes_done = (int64_t)done, .bytes_total = m->total,
+                              .rows = atomic_load(&m->rows) + (int64_t)(f * (double)atomic_load(&m->expect)),
+                              .seconds = time_mono() - m->started};
+    p.bytes_done = p.bytes_done > p.bytes_total ? p.bytes_total : p.bytes_done < m->shown ? m->shown : p.bytes_done;
+    m->shown = p.bytes_done;
+    p.rows = p.rows < m->shown_rows ? m->shown_rows : p.rows;
+    m->shown_rows = p.rows;
+    m->cb(&p, m->ctx);
+}
+
+static void *meter_run(void *arg)
+{
+    meter *m = arg;
+    pthread_mutex_lock(&m->mu);
+    while (!m->stop) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += 200 * 1000 * 1000;
+        if (until.tv_nsec >= 1000000000) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&m->cv, &m->mu, &until);
+        if (!m->stop) {
+            pthread_mutex_unlock(&m->mu);
+            meter_report(m);
+            pthread_mutex_lock(&m->mu);
+        }
+    }
+    pthread_mutex_unlock(&m->mu);
+    return NULL;
+}
+
+static void meter_start(meter *m, loch_lake *lake, const loch_ingest_options *opts, int64_t total)
+{
+    if (opts->version < 2 || !opts->progress)
+        return;
+    m->cb = opts->progress;
+    m->ctx = opts->progress_ctx;
+    m->cp = lake->cp;
+    m->total = total;
+    pthread_mutex_init(&m->mu, NULL);
+    pthread_cond_init(&m->cv, NULL);
+    m->running = pthread_create(&m->thread, NULL, meter_run, m) == 0;
+    if (!m->running) {
+        pthread_mutex_destroy(&m->mu);
+        pthread_cond_destroy(&m->cv);
+    }
+}
+
+static void meter_stop(meter *m)
+{
+    if (!m->running)
+        return;
+    pthread_mutex_lock(&m->mu);
+    m->stop = 1;
+    pthread_cond_signal(&m->cv);
+    pthread_mutex_unlock(&m->mu);
+    pthread_join(m->thread, NULL);
+    pthread_mutex_destroy(&m->mu);
+    pthread_cond_destroy(&m->cv);
+    m->running = 0;
+}
 
 typedef struct {
     char *name;       /* owned */
@@ -61,6 +159,8 @@ typedef struct {
     in_col *cols;     /* owned */
     size_t ncols;
     char *typed_src;  /* owned; the read with the types one scan decided (scan_csv, scan_json), or NULL */
+    meter *meter;     /* counts the bytes the scans pass */
+    int64_t records;  /* rows, when a scan counted them (for progress), else 0 */
 } input;
 
 typedef struct {
@@ -583,11 +683,13 @@ typedef struct {
     int fd;
     int64_t from, to;
     csvcheck *c;
+    meter *m;
     int err;           /* errno of a failed read */
 } scan_part;
 
-/* Feeds bytes [from, to) of the file to the scan, and the hash when one is given. */
-static int scan_range(int fd, int64_t from, int64_t to, csvcheck *c, sha256_ctx *h, char *chunk)
+/* Feeds bytes [from, to) of the file to the scan, and the hash when one is given; the
+ * scanned bytes are counted in the meter. */
+static int scan_range(int fd, int64_t from, int64_t to, csvcheck *c, sha256_ctx *h, char *chunk, meter *m)
 {
     while (from < to) {
         ssize_t n = pread(fd, chunk, (size_t)(to - from < SCAN_CHUNK ? to - from : SCAN_CHUNK), from);
@@ -597,6 +699,8 @@ static int scan_range(int fd, int64_t from, int64_t to, csvcheck *c, sha256_ctx 
             sha256_update(h, chunk, (size_t)n);
         if (c && !c->bad_line)
             csvcheck_feed(c, chunk, (size_t)n);
+        if (c && m)
+            atomic_fetch_add(&m->scanned, n);
         from += n;
     }
     return 0;
@@ -606,7 +710,7 @@ static void *scan_part_run(void *arg)
 {
     scan_part *p = arg;
     char *chunk = malloc(SCAN_CHUNK);
-    p->err = chunk ? scan_range(p->fd, p->from, p->to, p->c, NULL, chunk) : ENOMEM;
+    p->err = chunk ? scan_range(p->fd, p->from, p->to, p->c, NULL, chunk, p->m) : ENOMEM;
     if (!p->err)
         csvcheck_finish(p->c);
     free(chunk);
@@ -640,21 +744,21 @@ static int scan_pass(input *x, csvcheck *c)
         char *nl = n > 0 ? memchr(chunk, '\n', (size_t)n) : NULL;
         if (nl) {
             cut = size / 4 + (nl - chunk) + 1;
-            part = (scan_part){.fd = fd, .from = cut, .to = size, .c = &rest};
+            part = (scan_part){.fd = fd, .from = cut, .to = size, .c = &rest, .m = x->meter};
             threaded = pthread_create(&thread, NULL, scan_part_run, &part) == 0;
             cut = threaded ? cut : size;
         }
     }
     sha256_init(&h);
-    err = scan_range(fd, 0, cut, c, &h, chunk);
-    err = err ? err : scan_range(fd, cut, size, NULL, &h, chunk);
+    err = scan_range(fd, 0, cut, c, &h, chunk, x->meter);
+    err = err ? err : scan_range(fd, cut, size, NULL, &h, chunk, NULL);
     if (threaded) {
         pthread_join(thread, NULL);
         err = err ? err : part.err;
         if (!err && !c->bad_line && csvcheck_at_record_start(c))
             rc = csvcheck_merge(c, &rest) < 0 ? error_set(LOCH_ENOMEM, "out of memory") : 0;
         else if (!err && !c->bad_line)
-            err = scan_range(fd, cut, size, c, NULL, chunk); /* the cut was inside a value */
+            err = scan_range(fd, cut, size, c, NULL, chunk, NULL); /* the cut was inside a value */
     }
     if (err) {
         rc = error_errno(err, "cannot read", x->shown);
@@ -731,6 +835,7 @@ static int scan_csv(loch_lake *lake, input *x, const char *overrides)
     }
     if (c.expect != (int64_t)cols->len)
         goto cleanup; /* the sniffer saw another layout: the SQL reading */
+    x->records = c.records - header;
 
     /* The engine's read, with the dialect and the types spelled out. */
     static const char *const duck[] = {"BIGINT", "DOUBLE", "BOOLEAN", "DATE", "TIMESTAMP"};
@@ -772,7 +877,8 @@ typedef struct {
     const char *text;
     size_t n;
     int ndjson;
-    size_t released;   /* bytes of text whose pages were given back */
+    size_t released;   /* bytes of text whose pages were given back (and counted) */
+    meter *m;
 } json_part;
 
 /* The mapped pages a scan has passed are given back as it goes (they stay in the page
@@ -784,6 +890,8 @@ static void json_release(void *ctx, size_t done)
     uintptr_t to = ((uintptr_t)p->text + done) & ~(uintptr_t)4095;
     if (to > from)
         madvise((void *)from, to - from, MADV_DONTNEED);
+    if (p->m)
+        atomic_fetch_add(&p->m->scanned, (int64_t)(done - p->released));
     p->released = done;
 }
 
@@ -820,11 +928,11 @@ static int scan_json(input *x)
         goto cleanup;
     madvise((void *)text, size, MADV_SEQUENTIAL);
     cut = size;
-    json_part part = {&b, NULL, 0, 1, 0}, first = {&a, text, 0, ndjson, 0};
+    json_part part = {&b, NULL, 0, 1, 0, x->meter}, first = {&a, text, 0, ndjson, 0, x->meter};
     b.progress = a.progress = json_release;
     b.ctx = &part;
     a.ctx = &first;
-    b.every = a.every = 32 << 20;
+    b.every = a.every = 8 << 20;
     if (ndjson && size >= 16 << 20) {
         /* the hash takes about as long as scanning seven eighths of the file */
         const char *nl = memchr(text + size / 8, '\n', size - size / 8);
@@ -849,6 +957,7 @@ static int scan_json(input *x)
     }
     if (a.failed || a.records == 0 || !a.root.child)
         goto cleanup; /* the engine decides (and words any error) */
+    x->records = a.records;
     rc = buf_puts(&src, "SELECT * FROM read_json(") || buf_put_sql_str(&src, x->path) ||
          buf_printf(&src, ", format='%s', columns={", ndjson ? "newline_delimited" : a.array_doc ? "array" : "auto")
              ? LOCH_ENOMEM : 0;
@@ -1305,7 +1414,8 @@ int loch_ingest(loch_result **out, loch_lake *lake, const char *table_arg, const
     char table[256];
     txlog_at at;
     double started = time_mono();
-    int64_t version = -1, bytes = 0, rejected = 0, old_rows = 0;
+    meter m = {.started = started};
+    int64_t version = -1, bytes = 0, rejected = 0, old_rows = 0, total = 0;
     int widened = 0;
     size_t skipped = 0, used = 0;
     opts = opts ? opts : &dflt;
@@ -1315,6 +1425,13 @@ int loch_ingest(loch_result **out, loch_lake *lake, const char *table_arg, const
     rc = rc ? rc : at.version >= 0 || at.has_timestamp ? error_set(LOCH_EINVALID, "ingest goes into the latest version")
                                                        : table_name_check(table);
     rc = rc ? rc : expand(lake, args, count, &in);
+    for (size_t i = 0; rc == 0 && i < in.n; i++) {
+        struct stat st;
+        total += stat(in.v[i].path, &st) == 0 ? st.st_size : 0;
+        in.v[i].meter = &m;
+    }
+    if (rc == 0)
+        meter_start(&m, lake, opts, total);
     if (rc == 0 && txlog_exists(lake, table)) {
         rc = txlog_load(lake, table, &(txlog_at){-1, 0, 0}, &s);
         rc = rc ? rc : snapshot_check_writable(s);
@@ -1326,6 +1443,8 @@ int loch_ingest(loch_result **out, loch_lake *lake, const char *table_arg, const
         rc = error_set(LOCH_ENOMEM, "out of memory");
     for (size_t i = 0; rc == 0 && i < in.n; i++) {
         input *x = &in.v[i];
+        int64_t scanned = atomic_load(&m.scanned);
+        atomic_store(&m.file, x->shown);
         x->format = format_of(x, opts->format);
         x->rejects = opts->rejects != NULL;
         if (!strcmp(x->format, "csv") || !strcmp(x->format, "tsv"))
@@ -1343,8 +1462,10 @@ int loch_ingest(loch_result **out, loch_lake *lake, const char *table_arg, const
         for (size_t k = 0; k < i; k++)
             x->skip = x->skip || !strcmp(in.v[k].sha, x->sha); /* the same bytes twice in one call */
         x->skip = x->skip || (!opts->force && !opts->overwrite && already_in(s, x->sha));
+        atomic_store(&m.scanned, scanned + x->bytes); /* exact, whichever way it was read */
         if (x->skip) {
             skipped++;
+            atomic_fetch_add(&m.written, x->bytes);
             continue;
         }
         bytes += x->bytes;
@@ -1394,8 +1515,16 @@ int loch_ingest(loch_result **out, loch_lake *lake, const char *table_arg, const
         if (x->skip)
             continue;
         buf_clear(&shaped);
+        atomic_store(&m.file, x->shown);
+        atomic_store(&m.phase, 1);
+        atomic_store(&m.expect, x->records);
+        atomic_store(&m.writing, x->bytes);
         rc = shaped_sql(&a, &t, x, sqls[i].data, &shaped);
         rc = rc ? rc : write_data_file_from(lake, &c, schema_json.data, shaped.data, cols, t.n, x->sha);
+        atomic_store(&m.rows, c.rows_written - old_rows);
+        atomic_fetch_add(&m.written, x->bytes);
+        atomic_store(&m.expect, 0);
+        atomic_store(&m.writing, 0);
         rc = rc || !x->rejects ? rc : collect_rejects(lake, x);
         if (rc < 0) {
             drop_sql_excerpt();
@@ -1412,6 +1541,7 @@ int loch_ingest(loch_result **out, loch_lake *lake, const char *table_arg, const
         txlog_commit_abort(lake, &c); /* files written before the failure */
         goto cleanup;
     }
+    atomic_store(&m.phase, 2);
     /* From here on the commit cleans up after itself (and keeps a commit that landed). */
     if ((rc = txlog_commit_run(lake, &c, &version)) == 0 && opts->rejects)
         rc = store_rejects(lake, opts->rejects, table, &rejected);
@@ -1419,6 +1549,7 @@ int loch_ingest(loch_result **out, loch_lake *lake, const char *table_arg, const
         rc = summary(out, table, version, c.rows_written - old_rows, used, skipped, bytes, time_mono() - started,
                      schema_json.data, rejected);
 cleanup:
+    meter_stop(&m);
     for (size_t i = 0; sqls && i < in.n; i++)
         buf_free(&sqls[i]);
     free(sqls);

@@ -347,3 +347,44 @@ def test_json_types_from_every_record(lake, tmp_path):
     ingest(lake, "d", doc)
     assert types(lake, "d") == {"k": "long", "o_p": "date", "o_q": "boolean"}
     assert DeltaTable(str(lake.table("r"))).to_pyarrow_table().num_rows == 30_000
+
+
+def run_on_terminal(args, env):
+    """Runs loch with a pseudo-terminal as stdout and stderr; returns what it wrote."""
+    import pty
+    import select
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execve(str(LOCH), [str(LOCH), *args], env)
+    out = b""
+    while True:
+        r, _, _ = select.select([fd], [], [], 60)
+        if not r:
+            break
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, out
+    return out.decode(errors="replace")
+
+
+def test_progress_on_a_terminal_only(lake, tmp_path):
+    f = tmp_path / "p.csv"
+    with open(f, "w") as out:
+        out.write("id,name,amount\n")
+        for i in range(0, 2_000_000, 1000):
+            out.write("".join(f"{j},name {j},{j / 4}\n" for j in range(i, i + 1000)))
+    env = dict(os.environ, LOCH_LAKE=str(lake.path), LOCH_PROGRESS_AFTER="0")
+    shown = run_on_terminal(["ingest", "p", str(f)], env)
+    lines = [l for l in shown.split("\r") if "%" in l and "ETA" in l]
+    assert lines, shown
+    assert any(" MB / " in l and " rows " in l for l in lines), lines
+    assert "\r\x1b[Kp: 2000000 rows from 1 file" in shown  # the bar is erased before the summary
+    # not a terminal: no bar at all
+    r = lake.run("ingest", "q", str(f), env=env)
+    assert "ETA" not in r.stderr and "\r" not in r.stderr and "2000000 rows" in r.stdout
