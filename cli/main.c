@@ -30,7 +30,7 @@ static const char usage[] =
     "  describe TABLE[@vN]        show a table's columns\n"
     "  history TABLE              show a table's versions, newest first\n"
     "  ingest TABLE INPUT...      load files (FILE, DIR, GLOB or - for stdin) into a table:\n"
-    "                             [--format csv|tsv|json|ndjson|parquet] [--mode append|overwrite]\n"
+    "                             [--format csv|tsv|json|ndjson|parquet|arrow|pdf] [--mode append|overwrite]\n"
     "                             [--schema \"col TYPE, ...\"] [--rejects TABLE] [--force] [--json]\n"
     "  shell                      interactive SQL (.help for dot-commands)\n"
     "  demo [DIR]                 the staffing data set: generate, ingest, ask its questions\n"

@@ -43,6 +43,10 @@ int compute_exec(compute *c, const char *sql);
 int compute_query(compute *c, const char *sql, compute_result **out);
 /* Cancels the running statement from another thread (or a signal handler). */
 void compute_interrupt(compute *c);
+/* Makes an Arrow stream readable as the (temporary) view `name`, which can be scanned
+ * once; drop the view before releasing the stream. */
+struct ArrowArrayStream;
+int compute_register_arrow(compute *c, const char *name, struct ArrowArrayStream *stream);
 /* From another thread: how far the running statement is (0..1), and the rows its
  * scans have read; -1 when nothing is running or the engine cannot tell yet. */
 double compute_progress(compute *c, int64_t *rows);

@@ -172,6 +172,17 @@ void compute_interrupt(compute *c)
         duckdb_interrupt(c->conn);
 }
 
+int compute_register_arrow(compute *c, const char *name, struct ArrowArrayStream *stream)
+{
+    buf sql = BUF_INIT;
+    int rc = buf_puts(&sql, "DROP VIEW IF EXISTS ") || buf_put_sql_ident(&sql, name) ? LOCH_ENOMEM : 0;
+    rc = rc ? rc : compute_exec(c, sql.data);
+    buf_free(&sql);
+    if (rc == 0 && duckdb_arrow_scan(c->conn, name, (duckdb_arrow_stream)stream) != DuckDBSuccess)
+        rc = error_set(LOCH_ERROR, "the engine could not read the Arrow data (a type it does not know?)");
+    return rc;
+}
+
 double compute_progress(compute *c, int64_t *rows)
 {
     *rows = 0;
@@ -192,25 +203,34 @@ static bool is_nested(duckdb_type t)
            t == DUCKDB_TYPE_UNION;
 }
 
+/* Time zone types the C API's text conversion does not render (it needs the time
+ * zone extension's casts): the engine casts them to text itself. */
+static bool is_zoned(duckdb_type t) { return t == DUCKDB_TYPE_TIMESTAMP_TZ || t == DUCKDB_TYPE_TIME_TZ; }
+
 /* A SELECT whose result has nested columns is wrapped so they arrive as JSON text
- * (the C API cannot render them); returns 1 and fills sql/nested when it did. */
+ * (the C API cannot render them), and zoned times as text; returns 1 and fills
+ * sql/nested when it did. */
 static int wrap_nested(duckdb_prepared_statement ps, const char *query, buf *sql, duckdb_type **nested)
 {
     idx_t n = duckdb_prepared_statement_column_count(ps);
     bool any = false;
     if (duckdb_prepared_statement_type(ps) != DUCKDB_STATEMENT_TYPE_SELECT)
         return 0;
-    for (idx_t i = 0; i < n; i++)
-        any = any || is_nested(duckdb_prepared_statement_column_type(ps, i));
+    for (idx_t i = 0; i < n; i++) {
+        duckdb_type t = duckdb_prepared_statement_column_type(ps, i);
+        any = any || is_nested(t) || is_zoned(t);
+    }
     if (!any || !(*nested = calloc(n, sizeof(duckdb_type))))
         return 0;
     int rc = buf_puts(sql, "SELECT ");
     for (idx_t i = 0; rc == 0 && i < n; i++) {
         duckdb_type t = duckdb_prepared_statement_column_type(ps, i);
         const char *name = duckdb_prepared_statement_column_name(ps, i);
-        (*nested)[i] = is_nested(t) ? t : (duckdb_type)0;
-        rc = buf_printf(sql, is_nested(t) ? "%sto_json(#%llu)::VARCHAR AS " : "%s#%llu AS ", i ? ", " : "",
-                        (unsigned long long)i + 1) || buf_put_sql_ident(sql, name ? name : "") ? LOCH_ENOMEM : 0;
+        (*nested)[i] = is_nested(t) || is_zoned(t) ? t : (duckdb_type)0; /* the type to show */
+        rc = buf_printf(sql, is_nested(t) ? "%sto_json(#%llu)::VARCHAR AS " : is_zoned(t) ? "%s#%llu::VARCHAR AS "
+                                                                                         : "%s#%llu AS ",
+                        i ? ", " : "", (unsigned long long)i + 1) ||
+                     buf_put_sql_ident(sql, name ? name : "") ? LOCH_ENOMEM : 0;
         duckdb_free((void *)name);
     }
     rc = rc ? rc : buf_printf(sql, " FROM (%s)", query);
@@ -308,7 +328,7 @@ const char *compute_result_type(const compute_result *r, size_t col)
 compute_kind compute_result_kind(const compute_result *r, size_t col)
 {
     if (r->nested && r->nested[col])
-        return COMPUTE_NESTED;
+        return is_zoned(r->nested[col]) ? COMPUTE_STRING : COMPUTE_NESTED;
     switch (duckdb_column_type((duckdb_result *)&r->res, col)) {
     case DUCKDB_TYPE_BOOLEAN: return COMPUTE_BOOL;
     case DUCKDB_TYPE_TINYINT: case DUCKDB_TYPE_SMALLINT: case DUCKDB_TYPE_INTEGER:

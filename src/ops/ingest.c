@@ -39,6 +39,7 @@
 #include <unistd.h>
 
 #include "adapters/pdf.h"
+#include "core/arrowipc.h"
 #include "core/csvcheck.h"
 #include "core/jsonscan.h"
 #include "util/misc.h"
@@ -161,6 +162,8 @@ typedef struct {
     char *typed_src;  /* owned; the read with the types one scan decided (scan_csv, scan_json), or NULL */
     meter *meter;     /* counts the bytes the scans pass */
     int64_t records;  /* rows, when a scan counted them (for progress), else 0 */
+    struct ArrowArrayStream *arrow; /* owned; an Arrow file's batches, read through arrow_view */
+    char arrow_view[48];
 } input;
 
 typedef struct {
@@ -329,7 +332,9 @@ static const char *format_of(const input *x, const char *given)
 {
     static const char *const exts[][2] = {{".csv", "csv"}, {".tsv", "tsv"}, {".tab", "tsv"}, {".txt", "csv"},
                                           {".json", "json"}, {".ndjson", "ndjson"}, {".jsonl", "ndjson"},
-                                          {".parquet", "parquet"}, {".pq", "parquet"}, {".pdf", "pdf"}};
+                                          {".parquet", "parquet"}, {".pq", "parquet"}, {".pdf", "pdf"},
+                                          {".arrow", "arrow"}, {".arrows", "arrow"}, {".feather", "arrow"},
+                                          {".ipc", "arrow"}};
     if (given)
         return given;
     char name[4096];
@@ -351,6 +356,8 @@ static const char *format_of(const input *x, const char *given)
         return "parquet";
     if (n >= 5 && memcmp(head, "%PDF-", 5) == 0)
         return "pdf";
+    if ((n >= 6 && memcmp(head, "ARROW1", 6) == 0) || (n >= 4 && memcmp(head, "\xff\xff\xff\xff", 4) == 0))
+        return "arrow"; /* the file format's magic, or a stream's first continuation marker */
     for (ssize_t i = 0; i < n; i++)
         if (!isspace(head[i]))
             return head[i] == '{' || head[i] == '[' ? "json" : "csv";
@@ -406,7 +413,7 @@ static int source_sql(const input *x, buf *sql)
     else if (!strcmp(f, "parquet"))
         rc = rc || buf_puts(sql, "read_parquet(") || buf_put_sql_str(sql, x->path) || buf_putc(sql, ')');
     else
-        return error_set(LOCH_EINVALID, "unknown format \"%s\" (csv, tsv, json, ndjson, parquet, pdf)", f);
+        return error_set(LOCH_EINVALID, "unknown format \"%s\" (csv, tsv, json, ndjson, parquet, arrow, pdf)", f);
     return rc ? LOCH_ENOMEM : 0;
 }
 
@@ -1019,6 +1026,80 @@ static int pdf_input(loch_lake *lake, input *x)
     return rc;
 }
 
+typedef struct {
+    void *addr;
+    size_t size;
+} mapping;
+
+static void unmap(void *ctx)
+{
+    mapping *m = ctx;
+    munmap(m->addr, m->size);
+    free(m);
+}
+
+/* An Arrow IPC file (or stream) is mapped and its batches handed to the engine as
+ * they are, through a view over core/arrowipc.c's validated arrays: no conversion,
+ * no copy. The view is dropped and the mapping released when the ingest ends
+ * (arrow_done). */
+static int arrow_input(loch_lake *lake, input *x, buf *src)
+{
+    static _Atomic unsigned long views;
+    struct stat st;
+    arrowipc *r = NULL;
+    mapping *m = calloc(1, sizeof(*m));
+    int fd = open(x->path, O_RDONLY | O_CLOEXEC), rc = 0;
+    if (!m || fd < 0 || fstat(fd, &st) != 0) {
+        rc = !m ? error_set(LOCH_ENOMEM, "out of memory") : error_errno(errno, "cannot read", x->shown);
+        goto fail;
+    }
+    m->size = (size_t)st.st_size;
+    if ((m->addr = mmap(NULL, m->size, PROT_READ, MAP_PRIVATE, fd, 0)) == MAP_FAILED) {
+        rc = error_errno(errno, "cannot map", x->shown);
+        goto fail;
+    }
+    if ((rc = arrowipc_open(&r, m->addr, m->size)) < 0)
+        goto fail;
+    if (!(x->arrow = calloc(1, sizeof(*x->arrow)))) {
+        rc = error_set(LOCH_ENOMEM, "out of memory");
+        goto fail;
+    }
+    arrowipc_stream(r, x->arrow, unmap, m); /* takes r and m */
+    r = NULL;
+    m = NULL;
+    snprintf(x->arrow_view, sizeof(x->arrow_view), "__loch_arrow_%lu", atomic_fetch_add(&views, 1));
+    rc = compute_register_arrow(lake->cp, x->arrow_view, x->arrow);
+    if (rc < 0)
+        x->arrow_view[0] = '\0';
+    if (rc == 0 && (buf_puts(src, "SELECT * FROM ") || buf_put_sql_ident(src, x->arrow_view)))
+        rc = error_set(LOCH_ENOMEM, "out of memory");
+fail:
+    if (fd >= 0)
+        close(fd);
+    arrowipc_free(r);
+    if (m && m->addr && m->addr != MAP_FAILED)
+        munmap(m->addr, m->size);
+    free(m);
+    return rc;
+}
+
+static void arrow_done(loch_lake *lake, input *x)
+{
+    if (x->arrow_view[0]) {
+        buf sql = BUF_INIT;
+        if (buf_puts(&sql, "DROP VIEW IF EXISTS ") == 0 && buf_put_sql_ident(&sql, x->arrow_view) == 0)
+            compute_exec(lake->cp, sql.data);
+        buf_free(&sql);
+        x->arrow_view[0] = '\0';
+    }
+    if (x->arrow) {
+        if (x->arrow->release)
+            x->arrow->release(x->arrow);
+        free(x->arrow);
+        x->arrow = NULL;
+    }
+}
+
 static int plan_file(loch_lake *lake, input *x, const char *schema_override, buf *sql)
 {
     buf src = BUF_INIT;
@@ -1032,6 +1113,8 @@ static int plan_file(loch_lake *lake, input *x, const char *schema_override, buf
     if (x->typed_src) {
         rc = buf_puts(&src, x->typed_src) ? LOCH_ENOMEM : 0;
         csv = 0; /* typed already: the columns are taken as they come */
+    } else if (rc == 0 && !strcmp(x->format, "arrow")) {
+        rc = arrow_input(lake, x, &src);
     } else {
         rc = rc ? rc : source_sql(x, &src);
         rc = rc || !csv ? rc : check_csv_layout(lake, x);
@@ -1527,6 +1610,9 @@ int loch_ingest(loch_result **out, loch_lake *lake, const char *table_arg, const
         atomic_store(&m.writing, 0);
         rc = rc || !x->rejects ? rc : collect_rejects(lake, x);
         if (rc < 0) {
+            const char *why = x->arrow && x->arrow->release ? x->arrow->get_last_error(x->arrow) : NULL;
+            if (why) /* the Arrow reader refused a batch: its words, not the engine's wrapping */
+                error_set(LOCH_EINVALID, "%s", why);
             drop_sql_excerpt();
             error_prefix("%s: ", x->shown);
             break;
@@ -1550,6 +1636,8 @@ int loch_ingest(loch_result **out, loch_lake *lake, const char *table_arg, const
                      schema_json.data, rejected);
 cleanup:
     meter_stop(&m);
+    for (size_t i = 0; i < in.n; i++)
+        arrow_done(lake, &in.v[i]);
     for (size_t i = 0; sqls && i < in.n; i++)
         buf_free(&sqls[i]);
     free(sqls);

@@ -388,3 +388,95 @@ def test_progress_on_a_terminal_only(lake, tmp_path):
     # not a terminal: no bar at all
     r = lake.run("ingest", "q", str(f), env=env)
     assert "ETA" not in r.stderr and "\r" not in r.stderr and "2000000 rows" in r.stdout
+
+
+def arrow_table():
+    import datetime
+    import decimal
+    n = 2500
+    return pa.table({
+        "i8": pa.array([i % 100 - 50 if i % 7 else None for i in range(n)], pa.int8()),
+        "u32": pa.array([i * 1_700_000 for i in range(n)], pa.uint32()),
+        "i64": pa.array([i * 2**40 if i % 5 else None for i in range(n)], pa.int64()),
+        "f32": pa.array([i / 4 for i in range(n)], pa.float32()),
+        "f64": [i / 3 if i % 3 else None for i in range(n)],
+        "b": [None if i % 11 == 0 else i % 2 == 0 for i in range(n)],
+        "s": [None if i % 13 == 0 else f"name {i} ünï" for i in range(n)],
+        "ls": pa.array([f"large {i}" for i in range(n)], pa.large_string()),
+        "bin": pa.array([bytes([i % 256, 0]) if i % 4 else None for i in range(n)], pa.binary()),
+        "d": pa.array([datetime.date(2024, 1, 1) + datetime.timedelta(days=i) for i in range(n)], pa.date32()),
+        "ts": pa.array([datetime.datetime(2024, 1, 1, 0, 0, 0, i) for i in range(n)], pa.timestamp("us")),
+        "tstz": pa.array([datetime.datetime(2024, 1, 1, i % 24, tzinfo=datetime.timezone.utc) for i in range(n)],
+                         pa.timestamp("ms", tz="UTC")),
+        "dec": pa.array([decimal.Decimal(i) / 100 for i in range(n)], pa.decimal128(12, 2)),
+        "lst": pa.array([[i, i + 1] if i % 6 else ([] if i % 4 else None) for i in range(n)], pa.list_(pa.int64())),
+        "st": pa.array([{"x": i, "y": f"y{i}"} if i % 9 else None for i in range(n)]),
+    })
+
+
+@pytest.mark.parametrize("kind", ["file", "stream", "feather", "stdin"])
+def test_arrow_ipc_input(lake, tmp_path, kind):
+    import pyarrow.feather as feather
+    import pyarrow.ipc as ipc
+    t = arrow_table()
+    path = tmp_path / {"file": "t.arrow", "stream": "t.arrows", "feather": "t.feather", "stdin": "t.bin"}[kind]
+    if kind == "file":
+        with ipc.new_file(path, t.schema) as w:
+            w.write_table(t, max_chunksize=1000)  # three batches
+    elif kind == "feather":
+        feather.write_feather(t, path, compression="uncompressed")
+    else:
+        with ipc.new_stream(path, t.schema) as w:
+            w.write_table(t, max_chunksize=700)
+    if kind == "stdin":
+        p = subprocess.run([LOCH, "ingest", "t", "-", "--format", "arrow"], stdin=open(path, "rb"),
+                           capture_output=True, env=dict(os.environ, LOCH_LAKE=str(lake.path)))
+        assert p.returncode == 0, p.stderr
+    else:
+        ingest(lake, "t", path)
+    got = DeltaTable(str(lake.table("t"))).to_pyarrow_table().sort_by("f32")
+    assert got.num_rows == t.num_rows
+    want = t.sort_by("f32")
+    for name in ["i8", "i64", "f32", "f64", "b", "s", "ls", "bin", "d", "ts", "dec", "lst"]:
+        assert got.column(name).to_pylist() == want.column(name).to_pylist(), name
+    assert got.column("u32").to_pylist() == want.column("u32").to_pylist()  # widened to long
+    assert got.column("tstz").cast(pa.timestamp("us", tz="UTC")).to_pylist() == \
+        want.column("tstz").cast(pa.timestamp("us", tz="UTC")).to_pylist()
+    assert got.column("st_x").to_pylist() == [r["x"] if r else None for r in want.column("st").to_pylist()]
+
+
+def test_arrow_ipc_refusals(lake, tmp_path):
+    import pyarrow.feather as feather
+    import pyarrow.ipc as ipc
+    t = arrow_table()
+    feather.write_feather(t, tmp_path / "z.feather", compression="zstd")
+    r = ingest(lake, "z", tmp_path / "z.feather", check=False)
+    assert r.returncode == 1 and "compressed Arrow IPC bodies (LZ4/ZSTD) are not supported" in r.stderr
+    d = pa.table({"k": pa.array(["a", "b", "a"]).dictionary_encode()})
+    with ipc.new_file(tmp_path / "d.arrow", d.schema) as w:
+        w.write_table(d)
+    r = ingest(lake, "d", tmp_path / "d.arrow", check=False)
+    assert r.returncode == 1 and 'column "k": dictionary encoding is not supported' in r.stderr
+    with ipc.new_file(tmp_path / "ok.arrow", t.schema) as w:
+        w.write_table(t)
+    whole = (tmp_path / "ok.arrow").read_bytes()
+    (tmp_path / "cut.arrow").write_bytes(whole[: len(whole) // 2])
+    r = ingest(lake, "cut", tmp_path / "cut.arrow", check=False)
+    assert r.returncode == 1 and "not a valid Arrow IPC file" in r.stderr
+    # string offsets past their data, or going backwards: refused before the engine sees them
+    small = pa.table({"s": ["ab", "cd"]})
+    with ipc.new_stream(tmp_path / "s.arrows", small.schema) as w:
+        w.write_table(small)
+    raw = (tmp_path / "s.arrows").read_bytes()
+    offsets = bytes.fromhex("00000000" "02000000" "04000000")
+    assert raw.count(offsets) == 1
+    for name, patch in (("past", "00000000" "02000000" "ff000000"), ("back", "00000000" "03000000" "02000000")):
+        (tmp_path / f"{name}.arrows").write_bytes(raw.replace(offsets, bytes.fromhex(patch)))
+        r = ingest(lake, name, tmp_path / f"{name}.arrows", check=False)
+        assert r.returncode == 1 and "not a valid Arrow IPC file: offsets" in r.stderr, r.stderr
+        assert not (lake.table(name) / "_delta_log").exists() and not list(lake.path.glob(f"{name}/*.parquet"))
+    (tmp_path / "u.arrows").write_bytes(raw.replace(b"ab", b"a\xff"))
+    r = ingest(lake, "u", tmp_path / "u.arrows", check=False)
+    assert r.returncode == 1 and "not valid UTF-8" in r.stderr, r.stderr
+    for name in ("z", "d", "cut", "u"):
+        assert not (lake.table(name) / "_delta_log").exists() and not list(lake.path.glob(f"{name}/*.parquet"))

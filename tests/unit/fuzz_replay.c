@@ -25,6 +25,9 @@
 #define LLVMFuzzerTestOneInput fuzz_checkpoint_one
 #include "../../fuzz/fuzz_checkpoint.c"
 #undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fuzz_arrowipc_one
+#include "../../fuzz/fuzz_arrowipc.c"
+#undef LLVMFuzzerTestOneInput
 #define LLVMFuzzerTestOneInput fuzz_jsonscan_one
 #define columns jsonscan_columns
 #include "../../fuzz/fuzz_jsonscan.c"
@@ -36,7 +39,7 @@ static const struct {
     int (*fn)(const uint8_t *, size_t);
 } targets[] = {{"dv", fuzz_dv_one}, {"log", fuzz_log_one}, {"sqlscan", fuzz_sqlscan_one},
                {"checkpoint", fuzz_checkpoint_one}, {"csvcheck", fuzz_csvcheck_one},
-               {"jsonscan", fuzz_jsonscan_one}};
+               {"jsonscan", fuzz_jsonscan_one}, {"arrowipc", fuzz_arrowipc_one}};
 
 static int replay_dir(const char *root, const char *name, int (*fn)(const uint8_t *, size_t))
 {
