@@ -32,6 +32,7 @@ static const char usage[] =
     "  ingest TABLE INPUT...      load files (FILE, DIR, GLOB or - for stdin) into a table:\n"
     "                             [--format csv|tsv|json|ndjson|parquet|arrow|pdf] [--mode append|overwrite]\n"
     "                             [--schema \"col TYPE, ...\"] [--rejects TABLE] [--force] [--json]\n"
+    "                             [--encoding utf-8|utf-16|latin-1]\n"
     "  shell                      interactive SQL (.help for dot-commands)\n"
     "  demo [DIR]                 the staffing data set: generate, ingest, ask its questions\n"
     "  version                    print the version\n"
@@ -275,6 +276,8 @@ static int parse_args(cli *c, int argc, char **argv)
             c->ingest.schema = v;
         } else if (strcmp(a, "--rejects") == 0 && v) {
             c->ingest.rejects = v;
+        } else if (strcmp(a, "--encoding") == 0 && v) {
+            c->ingest.encoding = v;
         } else if (strcmp(a, "--force") == 0) {
             c->ingest.force = 1;
             takes = 0;

@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "util/error.h"
+#include "util/utf8.h"
 
 enum { MAX_DEPTH = 32 };
 
@@ -615,30 +616,6 @@ static int take_buffer(batch *b, const unsigned char **data, int64_t *len)
     return 0;
 }
 
-static int utf8_ok(const unsigned char *s, int64_t n)
-{
-    for (int64_t i = 0; i < n;) {
-        unsigned char c = s[i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        int more = c >= 0xF0 && c <= 0xF4 ? 3 : c >= 0xE0 ? 2 : c >= 0xC2 && c <= 0xDF ? 1 : -1;
-        if (more < 0 || c > 0xF4 || n - i <= more)
-            return 0;
-        unsigned cp = c & (more == 1 ? 0x1F : more == 2 ? 0x0F : 0x07);
-        for (int k = 1; k <= more; k++) {
-            if ((s[i + k] & 0xC0) != 0x80)
-                return 0;
-            cp = cp << 6 | (s[i + k] & 0x3F);
-        }
-        if ((more == 2 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) || (more == 3 && (cp < 0x10000 || cp > 0x10FFFF)))
-            return 0;
-        i += more + 1;
-    }
-    return 1;
-}
-
 /* Offsets [0..length] of width 4 or 8: start >= 0, never decreasing, last <= limit
  * (limit < 0: no limit); the last value is returned in *last. */
 static int check_offsets(const unsigned char *o, int64_t length, int wide, int64_t limit, int64_t *last)
@@ -737,7 +714,8 @@ static int decode(batch *b, const afield *f, struct ArrowArray *out, int64_t at_
             for (int64_t i = 0; f->utf8 && i < length; i++) {
                 int64_t s = wide ? rd64(data[1] + 8 * i) : (int32_t)rd32(data[1] + 4 * i);
                 int64_t e = wide ? rd64(data[1] + 8 * (i + 1)) : (int32_t)rd32(data[1] + 4 * (i + 1));
-                if (!utf8_ok((const unsigned char *)p->buffers[2] + s, e - s)) {
+                const unsigned char *text = (const unsigned char *)p->buffers[2] + s;
+                if (utf8_valid_prefix(text, (size_t)(e - s)) != (size_t)(e - s)) {
                     rc = error_set(LOCH_EINVALID, "column \"%s\": row %lld of a batch is not valid UTF-8", f->name,
                                    (long long)i + 1);
                     goto done;

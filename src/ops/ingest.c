@@ -44,6 +44,7 @@
 #include "core/jsonscan.h"
 #include "util/misc.h"
 #include "util/sha256.h"
+#include "util/utf8.h"
 
 /* Progress, for a display: the scans count the bytes they pass, the writes ask the
  * engine how far its statement is, and a helper thread reports five times a second.
@@ -162,6 +163,7 @@ typedef struct {
     char *typed_src;  /* owned; the read with the types one scan decided (scan_csv, scan_json), or NULL */
     meter *meter;     /* counts the bytes the scans pass */
     int64_t records;  /* rows, when a scan counted them (for progress), else 0 */
+    const char *encoding;             /* text: "utf-8", "utf-16" or "latin-1" */
     struct ArrowArrayStream *arrow; /* owned; an Arrow file's batches, read through arrow_view */
     char arrow_view[48];
 } input;
@@ -403,7 +405,7 @@ static int source_sql(const input *x, buf *sql)
         else if (d)
             snprintf(delim, sizeof(delim), ", delim='%c'", d); /* one of , ; | */
         rc = rc || buf_puts(sql, "read_csv(") || buf_put_sql_str(sql, x->path) ||
-             buf_printf(sql, ", all_varchar=true%s%s)", delim,
+             buf_printf(sql, ", encoding='%s', all_varchar=true%s%s)", x->encoding, delim,
                         x->rejects ? ", store_rejects=true, rejects_table='__loch_rejects', "
                                      "rejects_scan='__loch_rejects_scan'" : "");
     }
@@ -649,7 +651,8 @@ static int check_csv_layout(loch_lake *lake, input *x)
     compute_result *r = NULL;
     int rc = buf_puts(&sql, "SELECT SkipRows, Delimiter, Quote, len(Columns) FROM sniff_csv(") ||
              buf_put_sql_str(&sql, x->path) ||
-             buf_printf(&sql, "%s)", !strcmp(x->format, "tsv") ? ", delim='\\t'" : "") ? LOCH_ENOMEM : 0;
+             buf_printf(&sql, ", encoding='%s'%s)", x->encoding, !strcmp(x->format, "tsv") ? ", delim='\\t'" : "")
+                 ? LOCH_ENOMEM : 0;
     rc = rc ? rc : compute_query(lake->cp, sql.data, &r);
     if (rc == 0 && compute_result_i64(r, 0, 0) > 0) {
         int64_t n = compute_result_i64(r, 0, 0);
@@ -667,7 +670,7 @@ static int check_csv_layout(loch_lake *lake, input *x)
             delim = first_line_delim(x); /* a one-column reading: check the likely delimiter */
         if (x->rejects && delim && compute_result_i64(r, 0, 3) <= 1)
             x->delim = delim; /* read with it; ragged rows become rejects */
-        else if (delim && !x->rejects)
+        else if (delim && !x->rejects && strcmp(x->encoding, "utf-16") != 0) /* counts bytes: not UTF-16 */
             rc = count_fields(x, delim, quote);
         free(d);
         free(q);
@@ -800,7 +803,8 @@ static int scan_csv(loch_lake *lake, input *x, const char *overrides)
     csvcheck c;
     int rc = 0;
     csvcheck_init(&c, ',', '"');
-    if (x->rejects || is_compressed(x) || stat(x->path, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0)
+    if (x->rejects || is_compressed(x) || strcmp(x->encoding, "utf-8") != 0 || stat(x->path, &st) != 0 ||
+        !S_ISREG(st.st_mode) || st.st_size == 0)
         goto cleanup;
     rc = buf_puts(&sql, "SELECT SkipRows, Delimiter, Quote, Escape, NewLineDelimiter, Comment, HasHeader, "
                         "to_json(list_transform(Columns, c -> c.name))::VARCHAR FROM sniff_csv(") ||
@@ -1026,6 +1030,71 @@ static int pdf_input(loch_lake *lake, input *x)
     return rc;
 }
 
+/* The text encoding of a delimited file: as given, else UTF-16 when the file starts
+ * with its byte order mark (or looks like UTF-16 text without one), else UTF-8. */
+static int pick_encoding(input *x, const char *given)
+{
+    static const char *const names[][2] = {{"utf-8", "utf-8"}, {"utf8", "utf-8"}, {"utf-16", "utf-16"},
+                                           {"utf16", "utf-16"}, {"utf-16le", "utf-16"}, {"latin-1", "latin-1"},
+                                           {"latin1", "latin-1"}, {"iso-8859-1", "latin-1"}};
+    x->encoding = "utf-8";
+    if (given) {
+        for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+            if (strcasecmp(given, names[i][0]) == 0) {
+                x->encoding = names[i][1];
+                return 0;
+            }
+        return error_set(LOCH_EINVALID, "unknown encoding \"%s\" (utf-8, utf-16, latin-1)", given);
+    }
+    unsigned char head[4] = {0};
+    int fd = open(x->path, O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd >= 0 ? read(fd, head, sizeof(head)) : 0;
+    if (fd >= 0)
+        close(fd);
+    if (n >= 2 && head[0] == 0xFE && head[1] == 0xFF)
+        return error_set(LOCH_EUNSUPPORTED, "%s: UTF-16 big-endian text is not supported; convert it first "
+                                            "(iconv -f UTF-16BE -t UTF-8)", x->shown);
+    if ((n >= 2 && head[0] == 0xFF && head[1] == 0xFE) ||
+        (n == 4 && head[0] && head[0] < 0x80 && !head[1] && head[2] && head[2] < 0x80 && !head[3]))
+        x->encoding = "utf-16";
+    return 0;
+}
+
+/* The engine says a file is not UTF-8 but not where: find the first bad byte and name
+ * its line and column (in characters), and the way out. */
+static void explain_utf8(const input *x)
+{
+    const char *m = loch_error_last();
+    struct stat st;
+    if (strcmp(x->encoding ? x->encoding : "utf-8", "utf-8") != 0 || is_compressed(x) ||
+        (!strcasestr(m, "unicode") && !strcasestr(m, "utf-8") && !strcasestr(m, "utf8")))
+        return;
+    int fd = open(x->path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || fstat(fd, &st) != 0 || st.st_size == 0) {
+        if (fd >= 0)
+            close(fd);
+        return;
+    }
+    const unsigned char *t = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (t == MAP_FAILED)
+        return;
+    size_t n = (size_t)st.st_size, bad = utf8_valid_prefix(t, n);
+    if (bad < n) {
+        long long line = 1, col = 1;
+        for (size_t i = 0; i < bad; i++) {
+            if (t[i] == '\n')
+                line++, col = 1;
+            else if ((t[i] & 0xC0) != 0x80)
+                col++;
+        }
+        int csv = !strcmp(x->format, "csv") || !strcmp(x->format, "tsv");
+        error_set(LOCH_EINVALID, "line %lld, column %lld: not valid UTF-8 (byte 0x%02X)%s", line, col, t[bad],
+                  csv ? "; if the file is Latin-1, ingest it with --encoding latin-1" : " (JSON text is UTF-8)");
+    }
+    munmap((void *)t, n);
+}
+
 typedef struct {
     void *addr;
     size_t size;
@@ -1143,6 +1212,7 @@ static int plan_file(loch_lake *lake, input *x, const char *schema_override, buf
     }
     if (rc < 0) {
         drop_sql_excerpt();
+        explain_utf8(x);
         error_prefix("%s: ", x->shown);
     }
     compute_columns_free(raw, n);
@@ -1530,6 +1600,15 @@ int loch_ingest(loch_result **out, loch_lake *lake, const char *table_arg, const
         atomic_store(&m.file, x->shown);
         x->format = format_of(x, opts->format);
         x->rejects = opts->rejects != NULL;
+        x->encoding = "utf-8";
+        const char *enc = opts->version >= 2 ? opts->encoding : NULL;
+        if (!strcmp(x->format, "csv") || !strcmp(x->format, "tsv"))
+            rc = pick_encoding(x, enc);
+        else if (enc && strcasecmp(enc, "utf-8") && strcasecmp(enc, "utf8"))
+            rc = error_set(LOCH_EINVALID, "%s: --encoding applies to CSV and TSV text (this is %s)", x->shown,
+                           x->format);
+        if (rc < 0)
+            break;
         if (!strcmp(x->format, "csv") || !strcmp(x->format, "tsv"))
             rc = scan_csv(lake, x, opts->schema);
         else if (!strcmp(x->format, "json") || !strcmp(x->format, "ndjson"))
@@ -1614,6 +1693,7 @@ int loch_ingest(loch_result **out, loch_lake *lake, const char *table_arg, const
             if (why) /* the Arrow reader refused a batch: its words, not the engine's wrapping */
                 error_set(LOCH_EINVALID, "%s", why);
             drop_sql_excerpt();
+            explain_utf8(x);
             error_prefix("%s: ", x->shown);
             break;
         }

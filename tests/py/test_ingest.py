@@ -120,6 +120,10 @@ def test_nested_json_and_formats(lake, tmp_path):
         g.write("a\tb\n1\tx\n")
     ingest(lake, "gz", tmp_path / "z.csv.gz", "--format", "tsv")
     assert lake.csv("SELECT a, b FROM gz") == [["1", "x"]]
+    (tmp_path / "z.ndjson.zst").write_bytes(pa.compress(b'{"a": 1, "b": "x"}\n{"a": 2}\n', codec="zstd", asbytes=True))
+    (tmp_path / "y.csv.zst").write_bytes(pa.compress(b"a,b\n3,y\n", codec="zstd", asbytes=True))
+    ingest(lake, "zst", tmp_path / "z.ndjson.zst", tmp_path / "y.csv.zst")
+    assert lake.csv("SELECT a, b FROM zst ORDER BY a") == [["1", "x"], ["2", ""], ["3", "y"]]
 
 
 def test_schema_evolution_and_overrides(lake, tmp_path):
@@ -158,7 +162,8 @@ def test_schema_evolution_and_overrides(lake, tmp_path):
     ("ragged_end.csv", "a,b\n1,2\n3,4\n5,6,7\n8,9\n", "line 4 has 3 fields"),
     ("broken.ndjson", '{"a": 1}\n{"a": \n', "Malformed JSON"),
     ("empty.csv", "", "the file is empty"),
-    ("latin1.csv", b"a,b\n1,caf\xe9\n", "not utf-8"),
+    ("latin1.csv", b"a,b\n1,caf\xe9\n", "line 2, column 6: not valid UTF-8 (byte 0xE9)"),
+    ("latin1.ndjson", b'{"a": 1}\n{"a": "caf\xe9"}\n', "line 2, column 11: not valid UTF-8"),
 ])
 def test_bad_input_commits_nothing(lake, tmp_path, name, content, message):
     f = tmp_path / name
@@ -480,3 +485,24 @@ def test_arrow_ipc_refusals(lake, tmp_path):
     assert r.returncode == 1 and "not valid UTF-8" in r.stderr, r.stderr
     for name in ("z", "d", "cut", "u"):
         assert not (lake.table(name) / "_delta_log").exists() and not list(lake.path.glob(f"{name}/*.parquet"))
+
+
+def test_encodings(lake, tmp_path):
+    text = "id,name\n1,Zoë\n2,Müller\n"
+    (tmp_path / "le.csv").write_bytes(b"\xff\xfe" + text.encode("utf-16-le"))
+    (tmp_path / "bom.csv").write_bytes(b"\xef\xbb\xbf" + text.encode())
+    (tmp_path / "latin.csv").write_bytes(text.encode("latin-1"))
+    (tmp_path / "be.csv").write_bytes(b"\xfe\xff" + text.encode("utf-16-be"))
+    want = [["1", "Zoë"], ["2", "Müller"]]
+    for name in ("le", "bom"):
+        ingest(lake, name, tmp_path / f"{name}.csv")
+        assert lake.csv(f"SELECT * FROM {name} ORDER BY id") == want, name
+        assert types(lake, name) == {"id": "long", "name": "string"}
+    r = ingest(lake, "latin", tmp_path / "latin.csv", check=False)
+    assert r.returncode == 1 and "line 2, column 5: not valid UTF-8" in r.stderr and "--encoding latin-1" in r.stderr
+    ingest(lake, "latin", tmp_path / "latin.csv", "--encoding", "latin-1")
+    assert lake.csv("SELECT * FROM latin ORDER BY id") == want
+    r = ingest(lake, "be", tmp_path / "be.csv", check=False)
+    assert r.returncode == 1 and "UTF-16 big-endian" in r.stderr
+    r = ingest(lake, "x", tmp_path / "bom.csv", "--encoding", "ebcdic", check=False)
+    assert r.returncode == 1 and 'unknown encoding "ebcdic"' in r.stderr

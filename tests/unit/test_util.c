@@ -10,6 +10,7 @@
 #include "util/json.h"
 #include "util/misc.h"
 #include "util/sha256.h"
+#include "util/utf8.h"
 #include "util/strmap.h"
 
 static void test_json_values(void)
@@ -268,4 +269,13 @@ static void test_csvcheck_merge(void)
     CHECK(splits > 1000);
 }
 
-TEST_MAIN(T(test_csvcheck), T(test_csv_kinds), T(test_csvcheck_merge), T(test_sha256), T(test_json_values), T(test_json_rejects), T(test_iso8601), T(test_uri), T(test_strmap), T(test_buf_cap))
+static void test_utf8(void)
+{
+    static const struct { const char *s; size_t valid; } cases[] = {
+        {"abc", 3}, {"a\xc3\xa9", 3}, {"\xc0\xaf", 0}, {"\xed\xa0\x80", 0}, {"\xf4\x90\x80\x80", 0},
+        {"ab\xe9" "cd", 2}, {"12345678\xff", 8}, {"\xf0\x9f\x98\x80!", 5}, {"\xe2\x82", 0}, {"", 0}};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        CHECK(utf8_valid_prefix((const unsigned char *)cases[i].s, strlen(cases[i].s)) == cases[i].valid);
+}
+
+TEST_MAIN(T(test_csvcheck), T(test_utf8), T(test_csv_kinds), T(test_csvcheck_merge), T(test_sha256), T(test_json_values), T(test_json_rejects), T(test_iso8601), T(test_uri), T(test_strmap), T(test_buf_cap))
