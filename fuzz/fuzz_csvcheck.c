@@ -13,15 +13,19 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+static int64_t max_record;
+
 static void start(csvcheck *c, char delim, char quote, int header)
 {
     csvcheck_init(c, delim, quote);
     csvcheck_types(c, header);
+    c->max_record = max_record;
 }
 
 static void same(const csvcheck *a, const csvcheck *b)
 {
-    if (a->bad_line != b->bad_line || (!a->bad_line && a->records != b->records) || a->bad_fields != b->bad_fields)
+    if (a->bad_line != b->bad_line || (!a->bad_line && a->records != b->records) || a->bad_fields != b->bad_fields ||
+        a->bad_kind != b->bad_kind)
         abort();
     for (size_t i = 0; !a->bad_line && (i < a->ncols || i < b->ncols); i++)
         if (csvcheck_column_kind(a, i) != csvcheck_column_kind(b, i))
@@ -35,6 +39,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static const char delims[] = ",;\t|";
     char delim = delims[data[0] & 3], quote = (data[0] & 4) ? '"' : 0;
     int header = (data[0] & 8) != 0;
+    max_record = data[0] & 16 ? (data[0] >> 5) + 1 : 0;
     const char *text = (const char *)data + 2;
     size_t n = size - 2, cut = n ? data[1] % (n + 1) : 0;
     csvcheck a, b, c, d;

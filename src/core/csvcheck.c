@@ -234,6 +234,7 @@ static int end_record(csvcheck *c)
         } else if (c->fields != c->expect && !c->bad_line) {
             c->bad_line = c->line;
             c->bad_fields = c->fields;
+            c->bad_record = c->records;
         }
     }
     c->fields = 1;
@@ -308,6 +309,7 @@ static const unsigned char *skip_quoted(csvcheck *c, const unsigned char *p, con
  * quotes and line ends are looked at one by one. */
 static void feed(csvcheck *c, const unsigned char *p, const unsigned char *end)
 {
+    const unsigned char *begin = p;
     while (p < end && !c->bad_line) {
         const unsigned char *q = p;
         if (c->in_quote) {
@@ -332,6 +334,7 @@ static void feed(csvcheck *c, const unsigned char *p, const unsigned char *end)
         p = q + 1;
         if (c->quote && ch == (unsigned char)c->quote) {
             c->in_quote = 1;
+            c->quote_line = c->cur_line;
             c->record_has_data = 1;
             c->fodd |= c->fstate != 0 || c->flen != 0 || c->cr; /* "" inside, or text then a quote */
             c->fstate = 1;
@@ -341,12 +344,20 @@ static void feed(csvcheck *c, const unsigned char *p, const unsigned char *end)
             c->record_has_data = 1;
             field_starts(c);
         } else if (ch == '\n') {
+            int64_t at = c->consumed + (int64_t)(q - begin);
             c->cur_line++;
             c->cr = 0; /* CR LF ends a line like LF */
             if (c->record_has_data || c->fields > 1)
                 end_field(c);
             else
                 blank_field(c);
+            if (c->max_record && at - c->record_start > c->max_record && c->record_has_data && !c->bad_line) {
+                c->bad_line = c->line;
+                c->bad_fields = c->fields;
+                c->bad_kind = CSV_TOO_LONG;
+                c->bad_record = c->records + 1;
+            }
+            c->record_start = at + 1;
             end_record(c);
             field_starts(c);
         } else { /* '\r' */
@@ -358,6 +369,7 @@ static void feed(csvcheck *c, const unsigned char *p, const unsigned char *end)
 int csvcheck_feed(csvcheck *c, const char *data, size_t n)
 {
     feed(c, (const unsigned char *)data, (const unsigned char *)data + n);
+    c->consumed += (int64_t)n;
     return c->bad_line != 0;
 }
 
@@ -366,6 +378,17 @@ int csvcheck_finish(csvcheck *c)
     if (!c->bad_line) {
         if (c->record_has_data || c->fields > 1)
             end_field(c);
+        if (c->max_record && c->consumed - c->record_start > c->max_record && c->record_has_data) {
+            c->bad_line = c->line;
+            c->bad_fields = c->fields;
+            c->bad_kind = CSV_TOO_LONG;
+            c->bad_record = c->records + 1;
+        } else if (c->in_quote) {
+            c->bad_line = c->quote_line;
+            c->bad_fields = c->fields;
+            c->bad_kind = CSV_UNCLOSED;
+            c->bad_record = c->records + 1;
+        }
         end_record(c);
     }
     return c->bad_line != 0;
@@ -383,17 +406,24 @@ int csvcheck_merge(csvcheck *a, const csvcheck *b)
     if (!a->bad_line && b->first_record_line) {
         if (a->expect < 0)
             a->expect = b->expect;
-        if (b->expect != a->expect) {
+        if (b->bad_kind != CSV_RAGGED && b->bad_record == 1) {
+            a->bad_line = b->bad_line + shift; /* its first record is too long or never ends */
+            a->bad_fields = b->bad_fields;
+            a->bad_kind = b->bad_kind;
+        } else if (b->expect != a->expect) {
             a->bad_line = b->first_record_line + shift;
             a->bad_fields = b->expect;
         } else if (b->bad_line) {
             a->bad_line = b->bad_line + shift;
             a->bad_fields = b->bad_fields;
+            a->bad_kind = b->bad_kind;
         }
     }
     if (!a->first_record_line && b->first_record_line)
         a->first_record_line = b->first_record_line + shift;
     a->records += b->records;
+    a->consumed += b->consumed;
+    a->record_start = a->consumed - (b->consumed - b->record_start);
     a->line = b->line + shift;
     a->cur_line = b->cur_line + shift;
     a->in_quote = b->in_quote;

@@ -22,6 +22,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+enum { CSV_RAGGED, CSV_TOO_LONG, CSV_UNCLOSED };
+
 enum {
     CSV_BIGINT = 1,
     CSV_DOUBLE = 2,
@@ -38,8 +40,15 @@ typedef struct {
     int64_t cur_line;       /* physical line being read */
     int64_t fields;         /* fields so far in the current record */
     int64_t expect;         /* fields per record (from the first), -1 until known */
-    int64_t bad_line;       /* first record with another count, 0 = none */
+    int64_t bad_line;       /* first record with another count (or too long), 0 = none */
     int64_t bad_fields;
+    int bad_kind;           /* CSV_RAGGED, CSV_TOO_LONG (longer than max_record) or CSV_UNCLOSED
+                               (a quote opened on bad_line never closes) */
+    int64_t quote_line;     /* line where the open quote opened */
+    int64_t bad_record;     /* which record (1-based) bad_line is in */
+    int64_t max_record;     /* bytes a record may span, 0 = any */
+    int64_t consumed;       /* bytes fed so far */
+    int64_t record_start;   /* offset of the current record's first byte */
     int64_t records;
     int64_t first_record_line; /* line where the first record started, 0 = none yet */
     int record_has_data;

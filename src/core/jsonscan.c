@@ -23,7 +23,7 @@ enum { MAX_DEPTH = 64, MAX_MEMBERS = 1000 };
 
 typedef struct {
     jsonscan *s;
-    const char *end;
+    const char *text, *end;
     int one_line;     /* NDJSON: a record may not span a line end */
 } scan;
 
@@ -61,6 +61,17 @@ static const char *fail(scan *c, const char *why)
         c->s->why = why;
     }
     return NULL;
+}
+
+/* Not JSON at all (RFC 8259), at p: the engine would refuse it too, so the caller can
+ * say where. */
+static const char *invalid(scan *c, const char *p, const char *why)
+{
+    if (!c->s->failed) {
+        c->s->invalid = 1;
+        c->s->invalid_at = (size_t)(p - c->text);
+    }
+    return fail(c, why);
 }
 
 static jsonscan_node *new_node(const char *name, size_t len)
@@ -185,11 +196,11 @@ static const char *object(scan *c, const char *p, jsonscan_node *n, int depth)
         return p + 1;
     for (;;) {
         if (p >= end || *p != '"')
-            return fail(c, "a member name was expected");
+            return invalid(c, p, "a member name was expected");
         int escaped = 0;
         const char *close = string_end(p + 1, end, &escaped);
         if (!close)
-            return fail(c, "an unterminated string, or a control character in one");
+            return invalid(c, p, "an unterminated string, or a control character in one");
         if (escaped)
             return fail(c, "a member name with escapes");
         jsonscan_node *m = member(n, p + 1, (size_t)(close - p - 1));
@@ -197,7 +208,7 @@ static const char *object(scan *c, const char *p, jsonscan_node *n, int depth)
             return fail(c, "an empty member name, names differing only in case, or too many members");
         p = rws(c, close + 1);
         if (p >= end || *p != ':')
-            return fail(c, "':' was expected");
+            return invalid(c, p, "':' was expected");
         if (!(p = value(c, rws(c, p + 1), m, depth + 1)))
             return NULL;
         p = rws(c, p);
@@ -207,7 +218,7 @@ static const char *object(scan *c, const char *p, jsonscan_node *n, int depth)
         }
         if (p < end && *p == '}')
             return p + 1;
-        return fail(c, "',' or '}' was expected");
+        return invalid(c, p, "',' or '}' was expected");
     }
 }
 
@@ -230,7 +241,7 @@ static const char *array(scan *c, const char *p, jsonscan_node *n, int depth)
         }
         if (p < end && *p == ']')
             return p + 1;
-        return fail(c, "',' or ']' was expected");
+        return invalid(c, p, "',' or ']' was expected");
     }
 }
 
@@ -246,8 +257,8 @@ static const char *value(scan *c, const char *p, jsonscan_node *n, int depth)
     const char *end = c->end;
     if (depth > MAX_DEPTH)
         return fail(c, "nested too deeply");
-    if (p >= end)
-        return fail(c, "a value was expected");
+    if (p >= end || *p == '\n' || *p == '\r' || *p == ',' || *p == ':' || *p == '}' || *p == ']')
+        return invalid(c, p, "a value was expected");
     switch (*p) {
     case '{':
         return object(c, p, n, depth);
@@ -257,7 +268,7 @@ static const char *value(scan *c, const char *p, jsonscan_node *n, int depth)
         int escaped = 0;
         const char *close = string_end(p + 1, end, &escaped);
         if (!close)
-            return fail(c, "an unterminated string, or a control character in one");
+            return invalid(c, p, "an unterminated string, or a control character in one");
         size_t len = (size_t)(close - p - 1);
         n->seen |= JSON_SEEN_STR;
         n->kinds = escaped || (len != 10 && (len < 19 || len > 26))
@@ -297,7 +308,7 @@ static const char *record(scan *c, const char *p)
 
 int jsonscan_run(jsonscan *s, const char *text, size_t n, int ndjson)
 {
-    scan c = {s, text + n, ndjson};
+    scan c = {s, text, text + n, ndjson};
     const char *p = ws(text, c.end);
     if (!ndjson && p < c.end && *p == '[' && s->records == 0) {
         s->array_doc = 1;
@@ -308,12 +319,12 @@ int jsonscan_run(jsonscan *s, const char *text, size_t n, int ndjson)
             if (p && p < c.end && *p == ',')
                 p = ws(p + 1, c.end);
             else if (p && (p >= c.end || *p != ']'))
-                p = fail(&c, "',' or ']' was expected");
+                p = invalid(&c, p, "',' or ']' was expected");
         }
         if (p && p < c.end)
             p = ws(p + 1, c.end);
         if (p && p != c.end)
-            fail(&c, "text after the array");
+            invalid(&c, p, "text after the array");
         return s->failed ? -1 : 0;
     }
     const char *mark = text;
@@ -329,7 +340,7 @@ int jsonscan_run(jsonscan *s, const char *text, size_t n, int ndjson)
             while (p < c.end && (*p == ' ' || *p == '\t' || *p == '\r'))
                 p++;
             if (p < c.end && *p != '\n')
-                p = fail(&c, "more than one value on a line");
+                p = invalid(&c, p, "more than one value on a line");
         }
         p = p ? ws(p, c.end) : NULL;
     }

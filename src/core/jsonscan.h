@@ -48,6 +48,8 @@ typedef struct {
     int array_doc;           /* the input is one top-level array of records */
     int failed;
     const char *why;         /* static text, when failed */
+    int invalid;             /* failed because the text is not JSON ... */
+    size_t invalid_at;       /* ... at this offset into the text scanned */
     /* Called between records after every `every` bytes (when set): how far the scan
      * is into the text it was given. The caller may release the pages behind it. */
     void (*progress)(void *ctx, size_t done);

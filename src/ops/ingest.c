@@ -46,6 +46,10 @@
 #include "util/sha256.h"
 #include "util/utf8.h"
 
+/* The longest CSV record read (the engine's max_line_size too): long enough for
+ * documents in a field, short enough that an unclosed quote is reported, not held. */
+#define MAX_RECORD (INT64_C(64) << 20)
+
 /* Progress, for a display: the scans count the bytes they pass, the writes ask the
  * engine how far its statement is, and a helper thread reports five times a second.
  * Scanning is about a quarter of the work per byte, writing the rest. */
@@ -405,7 +409,8 @@ static int source_sql(const input *x, buf *sql)
         else if (d)
             snprintf(delim, sizeof(delim), ", delim='%c'", d); /* one of , ; | */
         rc = rc || buf_puts(sql, "read_csv(") || buf_put_sql_str(sql, x->path) ||
-             buf_printf(sql, ", encoding='%s', all_varchar=true%s%s)", x->encoding, delim,
+             buf_printf(sql, ", encoding='%s', max_line_size=%lld, all_varchar=true%s%s)", x->encoding,
+                        (long long)MAX_RECORD + 2, delim,
                         x->rejects ? ", store_rejects=true, rejects_table='__loch_rejects', "
                                      "rejects_scan='__loch_rejects_scan'" : "");
     }
@@ -601,8 +606,30 @@ static int file_sql(const input *x, const char *src, buf *sql)
     return rc ? rc : buf_printf(sql, " FROM (%s)", src);
 }
 
+static int is_compressed(const input *x)
+{
+    const char *ext = strrchr(x->shown, '.');
+    return ext && (!strcasecmp(ext, ".gz") || !strcasecmp(ext, ".zst") || !strcasecmp(ext, ".gzip") ||
+                   !strcasecmp(ext, ".zstd"));
+}
+
+/* The error for what a scan found wrong. */
+static int csv_problem(const csvcheck *c)
+{
+    if (c->bad_kind == CSV_TOO_LONG)
+        return error_set(LOCH_EINVALID, "line %lld: a record longer than %lld MiB, the limit (a quote left open?); "
+                         "nothing was ingested", (long long)c->bad_line, (long long)(MAX_RECORD >> 20));
+    if (c->bad_kind == CSV_UNCLOSED)
+        return error_set(LOCH_EINVALID, "line %lld: a quote opens and never closes; nothing was ingested",
+                         (long long)c->bad_line);
+    return error_set(LOCH_EINVALID, "line %lld has %lld field%s where line 1 has %lld; nothing was ingested",
+                     (long long)c->bad_line, (long long)c->bad_fields, c->bad_fields == 1 ? "" : "s",
+                     (long long)c->expect);
+}
+
 /* Counts fields in every record of a plain (uncompressed) delimited file; the first
- * ragged record is an error naming its line. */
+ * ragged record, one too long, or a quote that never closes is an error naming its
+ * line. */
 static int count_fields(const input *x, char delim, char quote)
 {
     char chunk[1 << 16];
@@ -611,15 +638,12 @@ static int count_fields(const input *x, char delim, char quote)
     if (fd < 0)
         return error_errno(errno, "cannot read", x->shown);
     csvcheck_init(&c, delim, quote);
+    c.max_record = MAX_RECORD;
     ssize_t n;
     while ((n = read(fd, chunk, sizeof(chunk))) > 0 && !csvcheck_feed(&c, chunk, (size_t)n))
         ;
     close(fd);
-    if (csvcheck_finish(&c))
-        return error_set(LOCH_EINVALID, "line %lld has %lld field%s where line 1 has %lld; nothing was ingested",
-                         (long long)c.bad_line, (long long)c.bad_fields, c.bad_fields == 1 ? "" : "s",
-                         (long long)c.expect);
-    return 0;
+    return csvcheck_finish(&c) ? csv_problem(&c) : 0;
 }
 
 /* The delimiter the first line uses most, outside quotes, or 0. */
@@ -651,9 +675,17 @@ static int check_csv_layout(loch_lake *lake, input *x)
     compute_result *r = NULL;
     int rc = buf_puts(&sql, "SELECT SkipRows, Delimiter, Quote, len(Columns) FROM sniff_csv(") ||
              buf_put_sql_str(&sql, x->path) ||
-             buf_printf(&sql, ", encoding='%s'%s)", x->encoding, !strcmp(x->format, "tsv") ? ", delim='\\t'" : "")
-                 ? LOCH_ENOMEM : 0;
+             buf_printf(&sql, ", encoding='%s', max_line_size=%lld%s)", x->encoding, (long long)MAX_RECORD + 2,
+                        !strcmp(x->format, "tsv") ? ", delim='\\t'" : "") ? LOCH_ENOMEM : 0;
     rc = rc ? rc : compute_query(lake->cp, sql.data, &r);
+    if (rc < 0 && !is_compressed(x) && strcmp(x->encoding, "utf-16") != 0) {
+        /* The sniffer gave up (a record past its limit, a quote that never closes):
+         * a count with the likely delimiter usually says where. */
+        char delim = first_line_delim(x);
+        if (delim)
+            count_fields(x, delim, '"'); /* when it finds nothing, the sniffer's words stand */
+        rc = LOCH_EINVALID;
+    }
     if (rc == 0 && compute_result_i64(r, 0, 0) > 0) {
         int64_t n = compute_result_i64(r, 0, 0);
         rc = n == 1 ? error_set(LOCH_EINVALID, "line 1 does not fit the layout of the rest of the file (a "
@@ -661,17 +693,18 @@ static int check_csv_layout(loch_lake *lake, input *x)
                     : error_set(LOCH_EINVALID, "lines 1-%lld do not fit the layout of the rest of the file (a "
                                 "different number of fields?); nothing was ingested", (long long)n);
     }
-    const char *name = x->shown, *ext = strrchr(name, '.');
-    int compressed = ext && (!strcasecmp(ext, ".gz") || !strcasecmp(ext, ".zst") || !strcasecmp(ext, ".gzip"));
-    if (rc == 0 && !compressed) {
+    if (rc == 0 && !is_compressed(x)) {
         char *d = compute_result_text(r, 0, 1), *q = compute_result_text(r, 0, 2);
         char delim = d && strlen(d) == 1 ? d[0] : 0, quote = q && strlen(q) == 1 ? q[0] : '"';
         if (compute_result_i64(r, 0, 3) <= 1)
             delim = first_line_delim(x); /* a one-column reading: check the likely delimiter */
         if (x->rejects && delim && compute_result_i64(r, 0, 3) <= 1)
             x->delim = delim; /* read with it; ragged rows become rejects */
-        else if (delim && !x->rejects && strcmp(x->encoding, "utf-16") != 0) /* counts bytes: not UTF-16 */
+        else if (delim && !x->rejects && strcmp(x->encoding, "utf-16") != 0) { /* counts bytes: not UTF-16 */
             rc = count_fields(x, delim, quote);
+            if (rc == 0 && compute_result_i64(r, 0, 3) <= 1)
+                x->delim = delim; /* every record agrees on it, the sniffer's sample did not */
+        }
         free(d);
         free(q);
     }
@@ -680,14 +713,9 @@ static int check_csv_layout(loch_lake *lake, input *x)
     return rc;
 }
 
-static int is_compressed(const input *x)
-{
-    const char *ext = strrchr(x->shown, '.');
-    return ext && (!strcasecmp(ext, ".gz") || !strcasecmp(ext, ".zst") || !strcasecmp(ext, ".gzip") ||
-                   !strcasecmp(ext, ".zstd"));
-}
 
 enum { SCAN_CHUNK = 1 << 20 };
+
 
 typedef struct {
     int fd;
@@ -744,6 +772,7 @@ static int scan_pass(input *x, csvcheck *c)
     int fd = open(x->path, O_RDONLY | O_CLOEXEC);
     csvcheck_init(&rest, c->delim, c->quote);
     csvcheck_types(&rest, 0);
+    rest.max_record = c->max_record;
     if (fd < 0 || fstat(fd, &st) != 0 || !chunk) {
         rc = !chunk ? error_set(LOCH_ENOMEM, "out of memory") : error_errno(errno, "cannot read", x->shown);
         goto cleanup;
@@ -809,7 +838,8 @@ static int scan_csv(loch_lake *lake, input *x, const char *overrides)
     rc = buf_puts(&sql, "SELECT SkipRows, Delimiter, Quote, Escape, NewLineDelimiter, Comment, HasHeader, "
                         "to_json(list_transform(Columns, c -> c.name))::VARCHAR FROM sniff_csv(") ||
          buf_put_sql_str(&sql, x->path) ||
-         buf_printf(&sql, "%s)", !strcmp(x->format, "tsv") ? ", delim='\\t'" : "") ? LOCH_ENOMEM : 0;
+         buf_printf(&sql, ", max_line_size=%lld%s)", (long long)MAX_RECORD + 2,
+                    !strcmp(x->format, "tsv") ? ", delim='\\t'" : "") ? LOCH_ENOMEM : 0;
     if (rc == 0 && compute_query(lake->cp, sql.data, &r) < 0)
         goto cleanup; /* the SQL reading reports what the sniffer could not read */
     delim = compute_result_text(r, 0, 1);
@@ -832,6 +862,7 @@ static int scan_csv(loch_lake *lake, input *x, const char *overrides)
 
     csvcheck_init(&c, delim[0], quote[0]);
     csvcheck_types(&c, header);
+    c.max_record = MAX_RECORD;
     if ((rc = scan_pass(x, &c)) < 0)
         goto cleanup;
     if (c.oom) {
@@ -839,9 +870,8 @@ static int scan_csv(loch_lake *lake, input *x, const char *overrides)
         goto cleanup;
     }
     if (c.bad_line) {
-        rc = error_set(LOCH_EINVALID, "%s: line %lld has %lld field%s where line 1 has %lld; nothing was ingested",
-                       x->shown, (long long)c.bad_line, (long long)c.bad_fields, c.bad_fields == 1 ? "" : "s",
-                       (long long)c.expect);
+        rc = csv_problem(&c);
+        error_prefix("%s: ", x->shown);
         goto cleanup;
     }
     if (c.expect != (int64_t)cols->len)
@@ -854,7 +884,9 @@ static int scan_csv(loch_lake *lake, input *x, const char *overrides)
          buf_printf(&src, ", auto_detect=false, header=%s, delim=", header ? "true" : "false") ||
          buf_put_sql_str(&src, delim) || buf_puts(&src, ", quote=") || buf_put_sql_str(&src, quote) ||
          buf_puts(&src, ", escape=") || buf_put_sql_str(&src, escape) || buf_puts(&src, ", new_line=") ||
-         buf_put_sql_str(&src, newline) || buf_puts(&src, ", skip=0, comment='', columns={") ? LOCH_ENOMEM : 0;
+         buf_put_sql_str(&src, newline) ||
+         buf_printf(&src, ", skip=0, comment='', max_line_size=%lld, columns={", (long long)MAX_RECORD + 2)
+             ? LOCH_ENOMEM : 0;
     size_t i = 0;
     for (const json *col = cols->child; rc == 0 && col; col = col->next, i++) {
         const char *name = col->type == JSON_STRING ? col->str : "";
@@ -966,6 +998,19 @@ static int scan_json(input *x)
         if (!a.failed && jsonscan_merge(&a, &b) < 0)
             a.failed = 1;
     }
+    if (a.invalid || (threaded && !a.failed && b.invalid)) { /* not JSON: say where */
+        size_t at = a.invalid ? a.invalid_at : cut + b.invalid_at;
+        long long line = 1, col = 1;
+        for (size_t i = 0; i < at && i < size; i++) {
+            if (text[i] == '\n')
+                line++, col = 1;
+            else if ((text[i] & 0xC0) != 0x80)
+                col++;
+        }
+        rc = error_set(LOCH_EINVALID, "%s: line %lld, column %lld: malformed JSON: %s", x->shown, line, col,
+                       a.invalid ? a.why : b.why);
+        goto cleanup;
+    }
     if (a.failed || a.records == 0 || !a.root.child)
         goto cleanup; /* the engine decides (and words any error) */
     x->records = a.records;
@@ -993,17 +1038,29 @@ cleanup:
     return rc;
 }
 
-/* Errors about our generated SQL would quote it; the user never wrote it. */
+/* Errors about our generated SQL would quote it; the user never wrote it. The engine
+ * also quotes the offending line of a file whole: a line of megabytes is cut. */
 static void drop_sql_excerpt(void)
 {
     const char *m = loch_error_last(), *cut = strstr(m, "\n\nLINE ");
-    if (cut) {
-        int code = loch_error_last_code();
-        char *copy = strndup(m, (size_t)(cut - m));
-        if (copy)
-            error_set(code, "%s", copy);
-        free(copy);
+    size_t n = cut ? (size_t)(cut - m) : strlen(m);
+    buf out = BUF_INIT;
+    int code = loch_error_last_code(), changed = cut != NULL;
+    for (size_t i = 0, col = 0, lines = 0; i < n; i++) {
+        col = m[i] == '\n' ? 0 : col + 1;
+        lines += m[i] == '\n';
+        if (col == 200 || (lines == 8 && m[i] == '\n')) {
+            buf_puts(&out, "...");
+            changed = 1;
+        }
+        if (lines >= 8)
+            break;
+        if (col < 200)
+            buf_putc(&out, m[i]);
     }
+    if (changed && out.data)
+        error_set(code, "%s", out.data);
+    buf_free(&out);
 }
 
 /* A PDF becomes NDJSON rows (file, page, text) in a temporary file read like any other. */

@@ -160,8 +160,11 @@ def test_schema_evolution_and_overrides(lake, tmp_path):
 @pytest.mark.parametrize("name,content,message", [
     ("ragged.csv", "a,b\n1,2\n3,4,5\n6,7\n", "line 3 has 3 fields where line 1 has 2"),
     ("ragged_end.csv", "a,b\n1,2\n3,4\n5,6,7\n8,9\n", "line 4 has 3 fields"),
-    ("broken.ndjson", '{"a": 1}\n{"a": \n', "Malformed JSON"),
+    ("broken.ndjson", '{"a": 1}\n{"a": \n', "line 2, column 7: malformed JSON: a value was expected"),
+    ("broken.json", '[{"a": 1},\n {"a": 2]', "line 2, column 9: malformed JSON: ',' or '}' was expected"),
+    ("tab.ndjson", '{"a": "x\ty"}\n', "line 1, column 7: malformed JSON: an unterminated string, or a control"),
     ("empty.csv", "", "the file is empty"),
+    ("unclosed.csv", 'a,b\n' + '"q",1\n' * 30000 + '3,"x\n4,5\n', "line 30002: a quote opens and never closes"),
     ("latin1.csv", b"a,b\n1,caf\xe9\n", "line 2, column 6: not valid UTF-8 (byte 0xE9)"),
     ("latin1.ndjson", b'{"a": 1}\n{"a": "caf\xe9"}\n', "line 2, column 11: not valid UTF-8"),
 ])
@@ -506,3 +509,12 @@ def test_encodings(lake, tmp_path):
     assert r.returncode == 1 and "UTF-16 big-endian" in r.stderr
     r = ingest(lake, "x", tmp_path / "bom.csv", "--encoding", "ebcdic", check=False)
     assert r.returncode == 1 and 'unknown encoding "ebcdic"' in r.stderr
+
+
+def test_long_fields(lake, tmp_path):
+    """A 3 MB field (past the engine's default line limit) ingests whole. (Records past
+    the 64 MiB limit are refused by the scan: tests/unit/test_util.c.)"""
+    f = tmp_path / "long.csv"
+    f.write_text("id,doc\n1,short\n2,\"" + "word " * 600_000 + "\"\n3,end\n")
+    ingest(lake, "long", f)
+    assert lake.csv("SELECT id, length(doc) FROM long ORDER BY id") == [["1", "5"], ["2", "3000000"], ["3", "3"]]

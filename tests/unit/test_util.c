@@ -189,6 +189,20 @@ static void test_csvcheck(void)
         CHECK(ragged_line("a,b\n1", ',', '"', piece) == 2);
         CHECK(ragged_line("a,b\n1,\"2,3\"", ',', 0, piece) == 2);           /* no quoting: the comma counts */
     }
+    /* a record longer than the limit, and a quote that never closes, name their line */
+    static const struct { const char *text; int64_t line; int kind; } bad[] = {
+        {"a,b\n1,2\n3,\"xxxxxxxxxxxxxxxxxxxx\"\n4,5\n", 3, CSV_TOO_LONG},
+        {"a,b\n1,2\n3,\"x\ny\nz\"\n4,\"5\n6,7\n", 6, CSV_UNCLOSED},
+        {"a,b\n1,2\n3,xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", 3, CSV_TOO_LONG}};
+    for (size_t i = 0; i < 3; i++) {
+        csvcheck c;
+        csvcheck_init(&c, ',', '"');
+        c.max_record = 16;
+        csvcheck_feed(&c, bad[i].text, strlen(bad[i].text));
+        csvcheck_finish(&c);
+        CHECK(c.bad_line == bad[i].line);
+        CHECK(c.bad_kind == bad[i].kind);
+    }
 }
 
 /* The canonical spellings: what the SQL engine prints for a value of the type. */
@@ -218,7 +232,8 @@ static void test_csv_kinds(void)
 static void scan_text(csvcheck *c, const char *text, size_t n, int header)
 {
     csvcheck_init(c, ',', '"');
-    csvcheck_types(c, header);
+    csvcheck_types(c, header & 1);
+    c->max_record = header & 2 ? 7 : 0;
     csvcheck_feed(c, text, n);
 }
 
@@ -234,7 +249,7 @@ static void test_csvcheck_merge(void)
         size_t n = 1 + (x = x * 1103515245u + 12345u) % (sizeof(text) - 1);
         for (size_t i = 0; i < n; i++)
             text[i] = alphabet[((x = x * 1103515245u + 12345u) >> 16) % (sizeof(alphabet) - 1)];
-        int header = round & 1;
+        int header = round & 3; /* bit 0: a header; bit 1: records longer than 7 bytes are refused */
         csvcheck whole;
         scan_text(&whole, text, n, header);
         csvcheck_finish(&whole);
@@ -247,7 +262,7 @@ static void test_csvcheck_merge(void)
                 csvcheck_free(&a);
                 continue;
             }
-            scan_text(&b, text + cut, n - cut, 0);
+            scan_text(&b, text + cut, n - cut, header & 2); /* the limit, not the header */
             csvcheck_finish(&b);
             CHECK_OK(csvcheck_merge(&a, &b));
             splits++;
