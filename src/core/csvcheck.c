@@ -357,6 +357,8 @@ static void feed(csvcheck *c, const unsigned char *p, const unsigned char *end)
                 c->bad_kind = CSV_TOO_LONG;
                 c->bad_record = c->records + 1;
             }
+            if (at - c->record_start > c->longest)
+                c->longest = at - c->record_start;
             c->record_start = at + 1;
             end_record(c);
             field_starts(c);
@@ -378,6 +380,8 @@ int csvcheck_finish(csvcheck *c)
     if (!c->bad_line) {
         if (c->record_has_data || c->fields > 1)
             end_field(c);
+        if (c->consumed - c->record_start > c->longest)
+            c->longest = c->consumed - c->record_start;
         if (c->max_record && c->consumed - c->record_start > c->max_record && c->record_has_data) {
             c->bad_line = c->line;
             c->bad_fields = c->fields;
@@ -422,6 +426,7 @@ int csvcheck_merge(csvcheck *a, const csvcheck *b)
     if (!a->first_record_line && b->first_record_line)
         a->first_record_line = b->first_record_line + shift;
     a->records += b->records;
+    a->longest = b->longest > a->longest ? b->longest : a->longest;
     a->consumed += b->consumed;
     a->record_start = a->consumed - (b->consumed - b->record_start);
     a->line = b->line + shift;

@@ -49,6 +49,7 @@ typedef struct {
     int64_t max_record;     /* bytes a record may span, 0 = any */
     int64_t consumed;       /* bytes fed so far */
     int64_t record_start;   /* offset of the current record's first byte */
+    int64_t longest;        /* bytes of the longest record so far */
     int64_t records;
     int64_t first_record_line; /* line where the first record started, 0 = none yet */
     int record_has_data;

@@ -46,9 +46,11 @@
 #include "util/sha256.h"
 #include "util/utf8.h"
 
-/* The longest CSV record read (the engine's max_line_size too): long enough for
- * documents in a field, short enough that an unclosed quote is reported, not held. */
+/* The longest CSV record read: long enough for documents in a field, short enough
+ * that an unclosed quote is reported, not held. The engine's limit is raised to it
+ * only for files that need it (its read buffers grow with the limit). */
 #define MAX_RECORD (INT64_C(64) << 20)
+#define SNIFF_LIMITS ", max_line_size=67108866, buffer_size=134217732"
 
 /* Progress, for a display: the scans count the bytes they pass, the writes ask the
  * engine how far its statement is, and a helper thread reports five times a second.
@@ -167,6 +169,7 @@ typedef struct {
     char *typed_src;  /* owned; the read with the types one scan decided (scan_csv, scan_json), or NULL */
     meter *meter;     /* counts the bytes the scans pass */
     int64_t records;  /* rows, when a scan counted them (for progress), else 0 */
+    int64_t longest;  /* bytes of the longest CSV record, when a scan measured it */
     const char *encoding;             /* text: "utf-8", "utf-16" or "latin-1" */
     struct ArrowArrayStream *arrow; /* owned; an Arrow file's batches, read through arrow_view */
     char arrow_view[48];
@@ -218,19 +221,23 @@ static int add_input(inputs *in, const char *path, const char *shown, int temp)
 
 static int hash_file(input *x)
 {
-    char chunk[1 << 16];
+    enum { CHUNK = 1 << 20 };
+    char *chunk = malloc(CHUNK);
     sha256_ctx c;
-    int fd = open(x->path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return error_errno(errno, "cannot read", x->shown);
+    int fd = chunk ? open(x->path, O_RDONLY | O_CLOEXEC) : -1;
+    if (fd < 0) {
+        free(chunk);
+        return chunk ? error_errno(errno, "cannot read", x->shown) : error_set(LOCH_ENOMEM, "out of memory");
+    }
     sha256_init(&c);
     ssize_t n;
-    while ((n = read(fd, chunk, sizeof(chunk))) > 0) {
+    while ((n = read(fd, chunk, CHUNK)) > 0) {
         sha256_update(&c, chunk, (size_t)n);
         x->bytes += n;
     }
     int e = errno;
     close(fd);
+    free(chunk);
     if (n < 0)
         return error_errno(e, "cannot read", x->shown);
     sha256_hex(&c, x->sha);
@@ -398,6 +405,17 @@ static int pin_json_types(loch_lake *lake, const input *x, buf *sql)
     return rc;
 }
 
+/* The engine's line limit for a file whose longest record a scan measured: its own
+ * default (2 MiB, with buffers of 32 MiB) unless the file needs more. */
+static int put_line_limit(buf *sql, const input *x)
+{
+    int64_t need = x->longest + (64 << 10);
+    if (need <= (2 << 20))
+        return 0;
+    return buf_printf(sql, ", max_line_size=%lld, buffer_size=%lld", (long long)need,
+                      (long long)(need * 2 > (32 << 20) ? need * 2 : (32 << 20)));
+}
+
 static int source_sql(const input *x, buf *sql)
 {
     int rc = buf_puts(sql, "SELECT * FROM ");
@@ -409,8 +427,8 @@ static int source_sql(const input *x, buf *sql)
         else if (d)
             snprintf(delim, sizeof(delim), ", delim='%c'", d); /* one of , ; | */
         rc = rc || buf_puts(sql, "read_csv(") || buf_put_sql_str(sql, x->path) ||
-             buf_printf(sql, ", encoding='%s', max_line_size=%lld, all_varchar=true%s%s)", x->encoding,
-                        (long long)MAX_RECORD + 2, delim,
+             buf_printf(sql, ", encoding='%s'", x->encoding) || put_line_limit(sql, x) ||
+             buf_printf(sql, ", all_varchar=true%s%s)", delim,
                         x->rejects ? ", store_rejects=true, rejects_table='__loch_rejects', "
                                      "rejects_scan='__loch_rejects_scan'" : "");
     }
@@ -630,7 +648,7 @@ static int csv_problem(const csvcheck *c)
 /* Counts fields in every record of a plain (uncompressed) delimited file; the first
  * ragged record, one too long, or a quote that never closes is an error naming its
  * line. */
-static int count_fields(const input *x, char delim, char quote)
+static int count_fields(input *x, char delim, char quote)
 {
     char chunk[1 << 16];
     csvcheck c;
@@ -643,7 +661,9 @@ static int count_fields(const input *x, char delim, char quote)
     while ((n = read(fd, chunk, sizeof(chunk))) > 0 && !csvcheck_feed(&c, chunk, (size_t)n))
         ;
     close(fd);
-    return csvcheck_finish(&c) ? csv_problem(&c) : 0;
+    int bad = csvcheck_finish(&c);
+    x->longest = c.longest > x->longest ? c.longest : x->longest;
+    return bad ? csv_problem(&c) : 0;
 }
 
 /* The delimiter the first line uses most, outside quotes, or 0. */
@@ -669,15 +689,30 @@ static char first_line_delim(const input *x)
 /* DuckDB's sniffer is forgiving where ingest must not be: it skips leading lines that
  * do not fit, or settles for a one-column reading of a ragged file. Both are errors
  * here, and every record is counted so a ragged line is reported with its number. */
+/* The engine's sniffer over a delimited file: SELECT cols FROM sniff_csv(...). With
+ * its default limits first (cheaper); when that fails (a record in the sample longer
+ * than 2 MiB, among other reasons) it is sniffed again with room for records up to
+ * MAX_RECORD. */
+static int sniff(loch_lake *lake, const input *x, const char *cols, compute_result **r)
+{
+    int rc = 0;
+    for (int big = 0; big < 2; big++) {
+        buf sql = BUF_INIT;
+        rc = buf_printf(&sql, "SELECT %s FROM sniff_csv(", cols) || buf_put_sql_str(&sql, x->path) ||
+             buf_printf(&sql, ", encoding='%s'%s%s)", x->encoding, big ? SNIFF_LIMITS : "",
+                        !strcmp(x->format, "tsv") ? ", delim='\\t'" : "") ? LOCH_ENOMEM : 0;
+        rc = rc ? rc : compute_query(lake->cp, sql.data, r);
+        buf_free(&sql);
+        if (rc == 0 || rc == LOCH_ENOMEM)
+            break; /* any other failure: perhaps a record past the default limit */
+    }
+    return rc;
+}
+
 static int check_csv_layout(loch_lake *lake, input *x)
 {
-    buf sql = BUF_INIT;
     compute_result *r = NULL;
-    int rc = buf_puts(&sql, "SELECT SkipRows, Delimiter, Quote, len(Columns) FROM sniff_csv(") ||
-             buf_put_sql_str(&sql, x->path) ||
-             buf_printf(&sql, ", encoding='%s', max_line_size=%lld%s)", x->encoding, (long long)MAX_RECORD + 2,
-                        !strcmp(x->format, "tsv") ? ", delim='\\t'" : "") ? LOCH_ENOMEM : 0;
-    rc = rc ? rc : compute_query(lake->cp, sql.data, &r);
+    int rc = sniff(lake, x, "SkipRows, Delimiter, Quote, len(Columns)", &r);
     if (rc < 0 && !is_compressed(x) && strcmp(x->encoding, "utf-16") != 0) {
         /* The sniffer gave up (a record past its limit, a quote that never closes):
          * a count with the likely delimiter usually says where. */
@@ -709,7 +744,6 @@ static int check_csv_layout(loch_lake *lake, input *x)
         free(q);
     }
     compute_result_free(r);
-    buf_free(&sql);
     return rc;
 }
 
@@ -823,7 +857,7 @@ cleanup:
  * stays NULL and the SQL inference decides (check_csv_layout, infer_csv). */
 static int scan_csv(loch_lake *lake, input *x, const char *overrides)
 {
-    buf sql = BUF_INIT, src = BUF_INIT;
+    buf src = BUF_INIT;
     compute_result *r = NULL;
     char *delim = NULL, *quote = NULL, *escape = NULL, *newline = NULL, *comment = NULL, *names = NULL;
     struct stat st;
@@ -835,12 +869,8 @@ static int scan_csv(loch_lake *lake, input *x, const char *overrides)
     if (x->rejects || is_compressed(x) || strcmp(x->encoding, "utf-8") != 0 || stat(x->path, &st) != 0 ||
         !S_ISREG(st.st_mode) || st.st_size == 0)
         goto cleanup;
-    rc = buf_puts(&sql, "SELECT SkipRows, Delimiter, Quote, Escape, NewLineDelimiter, Comment, HasHeader, "
-                        "to_json(list_transform(Columns, c -> c.name))::VARCHAR FROM sniff_csv(") ||
-         buf_put_sql_str(&sql, x->path) ||
-         buf_printf(&sql, ", max_line_size=%lld%s)", (long long)MAX_RECORD + 2,
-                    !strcmp(x->format, "tsv") ? ", delim='\\t'" : "") ? LOCH_ENOMEM : 0;
-    if (rc == 0 && compute_query(lake->cp, sql.data, &r) < 0)
+    if (sniff(lake, x, "SkipRows, Delimiter, Quote, Escape, NewLineDelimiter, Comment, HasHeader, "
+                       "to_json(list_transform(Columns, c -> c.name))::VARCHAR", &r) < 0)
         goto cleanup; /* the SQL reading reports what the sniffer could not read */
     delim = compute_result_text(r, 0, 1);
     quote = compute_result_text(r, 0, 2);
@@ -874,6 +904,7 @@ static int scan_csv(loch_lake *lake, input *x, const char *overrides)
         error_prefix("%s: ", x->shown);
         goto cleanup;
     }
+    x->longest = c.longest;
     if (c.expect != (int64_t)cols->len)
         goto cleanup; /* the sniffer saw another layout: the SQL reading */
     x->records = c.records - header;
@@ -884,8 +915,7 @@ static int scan_csv(loch_lake *lake, input *x, const char *overrides)
          buf_printf(&src, ", auto_detect=false, header=%s, delim=", header ? "true" : "false") ||
          buf_put_sql_str(&src, delim) || buf_puts(&src, ", quote=") || buf_put_sql_str(&src, quote) ||
          buf_puts(&src, ", escape=") || buf_put_sql_str(&src, escape) || buf_puts(&src, ", new_line=") ||
-         buf_put_sql_str(&src, newline) ||
-         buf_printf(&src, ", skip=0, comment='', max_line_size=%lld, columns={", (long long)MAX_RECORD + 2)
+         buf_put_sql_str(&src, newline) || put_line_limit(&src, x) || buf_puts(&src, ", skip=0, comment='', columns={")
              ? LOCH_ENOMEM : 0;
     size_t i = 0;
     for (const json *col = cols->child; rc == 0 && col; col = col->next, i++) {
@@ -910,7 +940,6 @@ cleanup:
     csvcheck_free(&c);
     compute_result_free(r);
     arena_free(&a);
-    buf_free(&sql);
     buf_free(&src);
     return rc;
 }
@@ -977,8 +1006,8 @@ static int scan_json(input *x)
     a.ctx = &first;
     b.every = a.every = 8 << 20;
     if (ndjson && size >= 16 << 20) {
-        /* the hash takes about as long as scanning seven eighths of the file */
-        const char *nl = memchr(text + size / 8, '\n', size - size / 8);
+        /* the hash takes about as long as scanning three fifths of the file */
+        const char *nl = memchr(text + size / 5, '\n', size - size / 5);
         if (nl) {
             cut = (size_t)(nl + 1 - text);
             part.text = text + cut;
@@ -1242,8 +1271,8 @@ static int plan_file(loch_lake *lake, input *x, const char *schema_override, buf
     } else if (rc == 0 && !strcmp(x->format, "arrow")) {
         rc = arrow_input(lake, x, &src);
     } else {
+        rc = rc || !csv ? rc : check_csv_layout(lake, x); /* may settle the delimiter and line limit */
         rc = rc ? rc : source_sql(x, &src);
-        rc = rc || !csv ? rc : check_csv_layout(lake, x);
     }
     if (rc == 0 && !x->typed_src && (!strcmp(x->format, "json") || !strcmp(x->format, "ndjson")))
         rc = pin_json_types(lake, x, &src);

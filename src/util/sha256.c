@@ -75,6 +75,7 @@ __attribute__((target("sha,sse4.1,ssse3"))) static void compress_shani(uint32_t 
         __m128i abef0 = abef, cdgh0 = cdgh, m[4];
         for (int i = 0; i < 4; i++)
             m[i] = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 16 * i)), swap);
+#pragma GCC unroll 16 /* the message words stay in registers only when unrolled */
         for (int g = 0; g < 16; g++) {
             __m128i w = _mm_add_epi32(m[g & 3], _mm_loadu_si128((const __m128i *)&k[4 * g]));
             cdgh = _mm_sha256rnds2_epu32(cdgh, abef, w);
