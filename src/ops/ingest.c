@@ -1044,8 +1044,8 @@ static int scan_json(input *x)
         goto cleanup; /* the engine decides (and words any error) */
     x->records = a.records;
     rc = buf_puts(&src, "SELECT * FROM read_json(") || buf_put_sql_str(&src, x->path) ||
-         buf_printf(&src, ", format='%s', columns={", ndjson ? "newline_delimited" : a.array_doc ? "array" : "auto")
-             ? LOCH_ENOMEM : 0;
+         buf_printf(&src, ", format='%s', records=true, auto_detect=false, columns={",
+                    ndjson ? "newline_delimited" : a.array_doc ? "array" : "unstructured") ? LOCH_ENOMEM : 0;
     for (const jsonscan_node *m = a.root.child; rc == 0 && m; m = m->next) {
         buf type = BUF_INIT;
         rc = jsonscan_type(m, &type) || (m != a.root.child ? buf_puts(&src, ", ") : 0) ||
