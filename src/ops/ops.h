@@ -79,7 +79,19 @@ typedef struct {
     const snapshot *base;   /* that snapshot, borrowed (NULL for a new table) */
     int64_t rows_written;
     int64_t files_written;
+    int intent_fd;          /* > 0 while a write intent is held (ops/intent.c) */
+    char intent_path[512];
 } txlog_commit;
+
+/* Write intents (ops/intent.c): a writer records its staging directory, then the
+ * data files it is about to move into the table (durably, one sync), and ends the
+ * intent when its commit landed or was abandoned. intent_sweep removes what dead
+ * writers left; every data write runs it first. */
+int intent_begin(loch_lake *lake, txlog_commit *c, const char *staging);
+int intent_files(txlog_commit *c, const char *lines); /* "file <lake path>\n" lines */
+void intent_end(txlog_commit *c);
+void intent_sweep(loch_lake *lake);
+
 
 void txlog_commit_init(txlog_commit *c, const char *table, const char *operation, int64_t read_version);
 void txlog_commit_free(txlog_commit *c);

@@ -547,6 +547,7 @@ void txlog_commit_init(txlog_commit *c, const char *table, const char *operation
 
 void txlog_commit_free(txlog_commit *c)
 {
+    intent_end(c); /* the commit landed, or its files are gone */
     buf_free(&c->params);
     buf_free(&c->actions);
 }

@@ -64,7 +64,8 @@ static int64_t target_size(const txlog_commit *c)
 int write_data_file_from(loch_lake *lake, txlog_commit *c, const char *schema_string, const char *select_sql,
                          const compute_column *cols, size_t ncols, const char *source_sha256)
 {
-    buf staging = BUF_INIT, local = BUF_INIT, sql = BUF_INIT, from = BUF_INIT, to = BUF_INIT, done = BUF_INIT;
+    buf staging = BUF_INIT, local = BUF_INIT, sql = BUF_INIT, from = BUF_INIT, to = BUF_INIT, done = BUF_INIT,
+        intent = BUF_INIT;
     compute_file *files = NULL;
     size_t nfiles = 0, actions_len = c->actions.len;
     int64_t rows_before = c->rows_written, files_before = c->files_written;
@@ -84,13 +85,26 @@ int write_data_file_from(loch_lake *lake, txlog_commit *c, const char *schema_st
         rc = (i ? buf_puts(&sql, ", ") : 0) || buf_puts(&sql, cols[i].write_expr) || buf_puts(&sql, " AS ") ||
              buf_put_sql_ident(&sql, cols[i].name) ? LOCH_ENOMEM : 0;
     rc = rc ? rc : buf_printf(&sql, " FROM (%s)", select_sql);
+    /* What a writer killed from here on leaves is found by the next one (ops/intent.c). */
+    intent_sweep(lake);
+    rc = rc ? rc : intent_begin(lake, c, staging.data);
     rc = rc ? rc : compute_write_parquet(lake->cp, sql.data, local.data, target_size(c), cols, ncols, &files, &nfiles);
+    /* The final names, recorded (durably) before any file moves. */
+    char (*names)[96] = rc == 0 && nfiles ? calloc(nfiles, sizeof(*names)) : NULL;
+    if (rc == 0 && nfiles && !names)
+        rc = error_set(LOCH_ENOMEM, "out of memory");
+    for (size_t i = 0; rc == 0 && i < nfiles; i++) {
+        uuid_v4(id);
+        snprintf(names[i], sizeof(names[i]), "part-%05zu-%s-c000.snappy.parquet", i, id);
+        if (files[i].rows > 0)
+            rc = buf_printf(&intent, "file %s/%s\n", c->table, names[i]) ? LOCH_ENOMEM : 0;
+    }
+    rc = rc || !intent.len ? rc : intent_files(c, intent.data);
     for (size_t i = 0; rc == 0 && i < nfiles; i++) {
         if (files[i].rows == 0)
             continue;
         const char *base = strrchr(files[i].path, '/');
-        uuid_v4(id);
-        snprintf(name, sizeof(name), "part-%05zu-%s-c000.snappy.parquet", i, id);
+        snprintf(name, sizeof(name), "%s", names[i]);
         buf_clear(&from);
         buf_clear(&to);
         rc = buf_printf(&from, "%s/%s", staging.data, base ? base + 1 : files[i].path);
@@ -122,6 +136,8 @@ int write_data_file_from(loch_lake *lake, txlog_commit *c, const char *schema_st
         c->files_written = files_before;
     }
     compute_files_free(files, nfiles);
+    free(names);
+    buf_free(&intent);
     buf_free(&staging);
     buf_free(&local);
     buf_free(&sql);

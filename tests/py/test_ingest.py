@@ -17,6 +17,22 @@ from conftest import LOCH
 VEGA = Path(__import__("vega_datasets").__file__).parent / "_data"
 
 
+@pytest.fixture(autouse=True)
+def delta_rs_agrees(lake):
+    """After every test: delta-rs reads each table the test produced, with the same
+    rows (count, columns, and the non-null count of each column) as loch."""
+    yield
+    for log in sorted(lake.path.glob("*/_delta_log")):
+        name = log.parent.name
+        t = DeltaTable(str(log.parent)).to_pyarrow_table()
+        cols = [r["column"] for r in json.loads(lake.run("describe", name, "-f", "json").stdout)]
+        assert t.column_names == cols, name
+        counts = ", ".join(f'count("{c}")' for c in cols)
+        ours = [int(v) for v in lake.csv(f'SELECT count(*), {counts} FROM "{name}"')[0]]
+        theirs = [t.num_rows] + [t.num_rows - t.column(c).null_count for c in cols]
+        assert ours == theirs, name
+
+
 def ingest(lake, *args, check=True, **kw):
     return lake.run("ingest", *map(str, args), check=check, **kw)
 

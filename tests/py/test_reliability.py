@@ -136,3 +136,37 @@ def assert_no_orphans(lake, name="c"):
     live = set(pa.table(DeltaTable(str(lake.table(name))).get_add_actions()).column("path").to_pylist())
     on_disk = {f for f in os.listdir(lake.table(name)) if f.endswith(".parquet")}
     assert on_disk == live, on_disk - live
+
+
+def test_sigkill_during_ingest(lake, tmp_path):
+    """An ingest killed at any moment leaves the table at the version before or after
+    it; what it wrote and did not commit is removed by the next write."""
+    rows = 1_000_000
+    f = tmp_path / "in.csv"
+    with open(f, "w") as out:
+        out.write("id,name,amount\n")
+        for i in range(0, rows, 10_000):
+            out.write("".join(f"{j},name {j % 977},{j % 1000 / 8}\n" for j in range(i, i + 10_000)))
+    rng = random.Random(11)
+    env = dict(os.environ, LOCH_LAKE=str(lake.path))
+    kills = 0
+    for attempt in range(14):
+        w = subprocess.Popen([LOCH, "ingest", "t", str(f), "--force"], env=env, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE)
+        time.sleep(rng.uniform(0.0, 0.6))
+        if w.poll() is None:
+            w.send_signal(signal.SIGKILL)
+            kills += 1
+        w.wait()
+        if not (lake.table("t") / "_delta_log").exists():
+            continue
+        versions = DeltaTable(str(lake.table("t"))).version() + 1
+        assert lake.scalar("SELECT count(*) FROM t") == str(versions * rows)
+        assert DeltaTable(str(lake.table("t"))).to_pyarrow_table().num_rows == versions * rows
+    assert kills >= 4, kills
+    lake.run("ingest", "t", str(f), "--force")  # the next write sweeps
+    live = {os.path.basename(u) for u in DeltaTable(str(lake.table("t"))).file_uris()}
+    on_disk = {p.name for p in lake.table("t").glob("*.parquet")}
+    assert on_disk == live, sorted(on_disk - live)
+    assert not [p for p in lake.table("t").iterdir() if p.name.startswith(".tmp-")]
+    assert not list((lake.path / "_loch" / "intents").iterdir())

@@ -1,0 +1,203 @@
+/*
+ * ops/intent.c - the data files a writer is about to commit, written down first, so
+ * the files of a writer that died (killed, out of power) before its commit are found
+ * and removed by the next writer.
+ *
+ * A writer records an intent before it moves data files into a table: the file
+ * _loch/intents/<uuid> names the table, the version it read, and every file and
+ * staging directory it creates. The writer holds an exclusive flock on the intent
+ * from birth (it is created under a temporary name, locked, then renamed into
+ * place), and removes it once its commit landed or was abandoned (its files then
+ * removed by itself).
+ *
+ * Every data write first sweeps: an intent whose lock can be taken belongs to a dead
+ * writer (the kernel drops a process's locks when it dies). If one of the table's
+ * commits after the recorded version adds a recorded file, the writer died after its
+ * commit landed and only the intent goes; otherwise its files and staging
+ * directories go too. The sweeper holds the lock while it works, so two sweepers
+ * never act on one intent.
+ *
+ * Intents are local files: the writers of a lake share its machine (as they share
+ * the catalog).
+ */
+#include "ops/ops.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util/misc.h"
+
+static int intents_dir(loch_lake *lake, buf *out)
+{
+    int rc = lake->st->mkdirs(lake->st, "_loch/intents");
+    return rc ? rc : lake->st->local_path(lake->st, "_loch/intents", out);
+}
+
+/* Appends text; with sync, makes the intent durable (the files it names are moved
+ * into the table only after). */
+static int intent_write(txlog_commit *c, const char *text, int sync)
+{
+    size_t n = strlen(text);
+    for (size_t done = 0; done < n;) {
+        ssize_t w = write(c->intent_fd, text + done, n - done);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return error_errno(errno, "cannot record the write intent", c->intent_path);
+        done += (size_t)w;
+    }
+    if (sync && fdatasync(c->intent_fd) != 0)
+        return error_errno(errno, "cannot sync the write intent", c->intent_path);
+    return 0;
+}
+
+int intent_begin(loch_lake *lake, txlog_commit *c, const char *staging)
+{
+    buf dir = BUF_INIT, tmp = BUF_INIT, head = BUF_INIT;
+    char id[37];
+    int rc = 0, fd = -1;
+    if (c->intent_fd <= 0) {
+        uuid_v4(id);
+        rc = intents_dir(lake, &dir);
+        rc = rc ? rc : buf_printf(&tmp, "%s/.new-%s", dir.data, id) ? LOCH_ENOMEM : 0;
+        if (rc == 0 && snprintf(c->intent_path, sizeof(c->intent_path), "%s/%s", dir.data, id) >=
+                           (int)sizeof(c->intent_path))
+            rc = error_set(LOCH_EINVALID, "lake path too long");
+        fd = rc ? -1 : open(tmp.data, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        if (rc == 0 && fd < 0)
+            rc = error_errno(errno, "cannot create", tmp.data);
+        /* locked before it has its name: a sweeper never sees it unlocked while we live */
+        if (rc == 0 && flock(fd, LOCK_EX) != 0)
+            rc = error_errno(errno, "cannot lock", tmp.data);
+        if (rc == 0 && rename(tmp.data, c->intent_path) != 0)
+            rc = error_errno(errno, "cannot rename", tmp.data);
+        if (rc < 0 && fd >= 0) {
+            unlink(tmp.data);
+            close(fd);
+        }
+        if (rc == 0) {
+            c->intent_fd = fd;
+            rc = buf_printf(&head, "table %s\nread %lld\n", c->table, (long long)c->read_version) ? LOCH_ENOMEM : 0;
+        }
+    }
+    rc = rc ? rc : buf_printf(&head, "staging %s\n", staging) ? LOCH_ENOMEM : intent_write(c, head.data, 0);
+    buf_free(&dir);
+    buf_free(&tmp);
+    buf_free(&head);
+    return rc;
+}
+
+int intent_files(txlog_commit *c, const char *lines) { return intent_write(c, lines, 1); }
+
+void intent_end(txlog_commit *c)
+{
+    if (c->intent_fd <= 0)
+        return;
+    unlink(c->intent_path);
+    close(c->intent_fd); /* drops the lock */
+    c->intent_fd = 0;
+}
+
+/* Whether one of the table's commits after `read` adds the file named by path
+ * (table-relative: the add action's path). */
+static int committed(loch_lake *lake, const char *table, int64_t read, const char *name)
+{
+    int64_t latest = txlog_latest_version(lake, table);
+    buf path = BUF_INIT, data = BUF_INIT, needle = BUF_INIT;
+    int found = 0;
+    if (buf_printf(&needle, "\"path\":\"%s\"", name))
+        return 1; /* out of memory: keep the files */
+    for (int64_t v = read + 1; !found && v <= latest; v++) {
+        char commit[32];
+        log_commit_name(v, commit);
+        buf_clear(&path);
+        buf_clear(&data);
+        if (buf_printf(&path, "%s/_delta_log/%s", table, commit) == 0 && lake->st->get(lake->st, path.data, &data) == 0)
+            found = data.data && strstr(data.data, needle.data) != NULL;
+        else
+            found = -1; /* an unreadable commit: keep the files */
+    }
+    buf_free(&path);
+    buf_free(&data);
+    buf_free(&needle);
+    return found != 0;
+}
+
+/* Acts on the intent of a dead writer, whose lock we hold. */
+static void sweep_one(loch_lake *lake, int fd)
+{
+    buf text = BUF_INIT;
+    char chunk[4096], table[256] = "";
+    long long read_version = -2;
+    ssize_t n;
+    while ((n = read(fd, chunk, sizeof(chunk))) > 0)
+        buf_put(&text, chunk, (size_t)n);
+    if (!text.data || sscanf(text.data, "table %255s\nread %lld\n", table, &read_version) != 2 ||
+        table_name_check(table) < 0) {
+        buf_free(&text);
+        return; /* not an intent we wrote; leave it */
+    }
+    /* The first recorded file tells whether the commit landed: it carries them all. */
+    int landed = 0;
+    for (char *line = text.data; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+        if (strncmp(line, "file ", 5) == 0) {
+            char *nl = strchr(line, '\n');
+            char *name = strndup(line + 5 + strlen(table) + 1, nl ? (size_t)(nl - line - 5 - strlen(table) - 1) : 0);
+            landed = name && committed(lake, table, read_version, name);
+            free(name);
+            break;
+        }
+    }
+    for (char *line = text.data; line && *line;) {
+        char *nl = strchr(line, '\n');
+        if (nl)
+            *nl = '\0';
+        if (!landed && strncmp(line, "file ", 5) == 0)
+            lake->st->remove(lake->st, line + 5);
+        else if (strncmp(line, "staging ", 8) == 0)
+            lake->st->remove_tree(lake->st, line + 8);
+        line = nl ? nl + 1 : NULL;
+    }
+    buf_free(&text);
+}
+
+void intent_sweep(loch_lake *lake)
+{
+    buf dir = BUF_INIT, path = BUF_INIT;
+    if (lake->st->local_path(lake->st, "_loch/intents", &dir) < 0) {
+        buf_free(&dir);
+        return;
+    }
+    DIR *d = opendir(dir.data);
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue; /* ".", "..", and intents being born */
+        buf_clear(&path);
+        if (buf_printf(&path, "%s/%s", dir.data, e->d_name))
+            break;
+        int fd = open(path.data, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+            struct stat st;
+            /* still the file we opened (not swept and replaced meanwhile)? */
+            if (stat(path.data, &st) == 0) {
+                sweep_one(lake, fd);
+                unlink(path.data);
+            }
+        }
+        close(fd);
+    }
+    if (d)
+        closedir(d);
+    buf_free(&dir);
+    buf_free(&path);
+}
