@@ -17,6 +17,7 @@
 #include "demo.h"
 #include "format.h"
 #include "progress.h"
+#include "serve.h"
 #include "loch/loch.h"
 #include "shell.h"
 
@@ -35,6 +36,9 @@ static const char usage[] =
     "                             [--encoding utf-8|utf-16|latin-1]\n"
     "  shell                      interactive SQL (.help for dot-commands)\n"
     "  demo [DIR]                 the staffing data set: generate, ingest, ask its questions\n"
+    "  serve                      the HTTP API (docs/http.md): [--listen HOST:PORT] [--config FILE]\n"
+    "                             [--token-file FILE] [--workers N] [--query-timeout-ms MS]\n"
+    "                             [--max-body SIZE] [--max-upload SIZE] [--cors ORIGINS]\n"
     "  version                    print the version\n"
     "\n"
     "options:\n"
@@ -66,6 +70,8 @@ typedef struct {
     const char *output;
     loch_ingest_options ingest;
     int json;
+    serve_flags serve;
+    int lake_given;
     const char *command;
     char **args;
     int nargs;
@@ -262,6 +268,23 @@ static int parse_args(cli *c, int argc, char **argv)
             takes = 0;
         } else if (strcmp(a, "--lake") == 0 && v) {
             c->lake = v;
+            c->lake_given = 1;
+        } else if (strcmp(a, "--listen") == 0 && v) {
+            c->serve.listen = v;
+        } else if (strcmp(a, "--config") == 0 && v) {
+            c->serve.config = v;
+        } else if (strcmp(a, "--token-file") == 0 && v) {
+            c->serve.token_file = v;
+        } else if (strcmp(a, "--workers") == 0 && v) {
+            c->serve.workers = v;
+        } else if (strcmp(a, "--query-timeout-ms") == 0 && v) {
+            c->serve.query_timeout = v;
+        } else if (strcmp(a, "--max-body") == 0 && v) {
+            c->serve.max_body = v;
+        } else if (strcmp(a, "--max-upload") == 0 && v) {
+            c->serve.max_upload = v;
+        } else if (strcmp(a, "--cors") == 0 && v) {
+            c->serve.cors = v;
         } else if (strcmp(a, "--memory-limit") == 0 && v) {
             c->opts.memory_limit = v;
         } else if (strcmp(a, "--threads") == 0 && v) {
@@ -325,6 +348,14 @@ int main(int argc, char **argv)
     if (strcmp(c.command, "version") == 0) {
         printf("loch %s\n", LOCH_VERSION);
         return 0;
+    }
+    if (strcmp(c.command, "serve") == 0) {
+        if (c.nargs)
+            return usage_error("%s", "serve takes options only (see loch --help)");
+        c.serve.lake = c.lake_given || getenv("LOCH_LAKE") ? c.lake : NULL;
+        c.serve.memory_limit = c.opts.memory_limit;
+        c.serve.threads = c.opts.threads;
+        return serve_main(&c.serve);
     }
     static const char *known[] = {"init", "sql", "tables", "describe", "history", "shell", "ingest", "demo"};
     int ok = 0;

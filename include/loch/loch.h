@@ -15,5 +15,6 @@
 #include "loch/query.h"
 #include "loch/table.h"
 #include "loch/ingest.h"
+#include "loch/server.h"
 
 #endif

@@ -29,6 +29,16 @@ typedef enum {
 
 /* Runs every statement in sql; *out holds the last one's result (may have 0 columns). */
 int loch_sql(loch_result **out, loch_lake *lake, const char *sql);
+/* A value for a $N parameter: text in the form of its kind ("12", "1.5", "true", any
+ * text for a string); text NULL is SQL NULL. */
+typedef struct {
+    loch_kind kind;
+    const char *text;
+} loch_param;
+
+/* Runs one query with $1..$N bound to params (prepared by the engine, never spliced
+ * into the text). */
+int loch_sql_params(loch_result **out, loch_lake *lake, const char *sql, const loch_param *params, size_t nparams);
 /* Runs one query and writes its rows to a file: format "parquet", "csv" or "json". */
 int loch_sql_export(loch_lake *lake, const char *sql, const char *format, const char *path);
 

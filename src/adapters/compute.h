@@ -41,6 +41,14 @@ void compute_free(compute *c);
 int compute_exec(compute *c, const char *sql);
 /* Runs one statement and keeps its result. */
 int compute_query(compute *c, const char *sql, compute_result **out);
+/* A value for a $N parameter, as text (NULL: SQL NULL). */
+typedef struct {
+    int kind;                 /* COMPUTE_STRING, COMPUTE_NUMBER or COMPUTE_BOOL */
+    const char *text;
+} compute_param;
+/* Runs one statement with its $1..$N parameters bound (prepared, never spliced). */
+int compute_query_params(compute *c, const char *sql, const compute_param *params, size_t nparams,
+                         compute_result **out);
 /* Cancels the running statement from another thread (or a signal handler). */
 void compute_interrupt(compute *c);
 /* Makes an Arrow stream readable as the (temporary) view `name`, which can be scanned

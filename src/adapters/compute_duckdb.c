@@ -237,7 +237,34 @@ static int wrap_nested(duckdb_prepared_statement ps, const char *query, buf *sql
     return rc == 0;
 }
 
-int compute_query(compute *c, const char *sql, compute_result **out)
+static int bind_params(duckdb_prepared_statement ps, const compute_param *params, size_t n)
+{
+    if (n != (size_t)duckdb_nparams(ps))
+        return error_set(LOCH_EINVALID, "the query has %llu parameter%s and %zu value%s were given",
+                         (unsigned long long)duckdb_nparams(ps), duckdb_nparams(ps) == 1 ? "" : "s", n,
+                         n == 1 ? " was" : "s were");
+    for (size_t i = 0; i < n; i++) {
+        idx_t at = (idx_t)i + 1;
+        const compute_param *p = &params[i];
+        duckdb_state st;
+        if (!p->text)
+            st = duckdb_bind_null(ps, at);
+        else if (p->kind == COMPUTE_BOOL)
+            st = duckdb_bind_boolean(ps, at, strcmp(p->text, "true") == 0);
+        else if (p->kind == COMPUTE_NUMBER && !strpbrk(p->text, ".eE"))
+            st = duckdb_bind_int64(ps, at, strtoll(p->text, NULL, 10));
+        else if (p->kind == COMPUTE_NUMBER)
+            st = duckdb_bind_double(ps, at, strtod(p->text, NULL));
+        else
+            st = duckdb_bind_varchar(ps, at, p->text);
+        if (st == DuckDBError)
+            return error_set(LOCH_EINVALID, "parameter $%zu cannot take the value given", i + 1);
+    }
+    return 0;
+}
+
+int compute_query_params(compute *c, const char *sql, const compute_param *params, size_t nparams,
+                         compute_result **out)
 {
     compute_result *r = calloc(1, sizeof(*r));
     duckdb_prepared_statement ps = NULL;
@@ -248,11 +275,33 @@ int compute_query(compute *c, const char *sql, compute_result **out)
     if (!r)
         return error_set(LOCH_ENOMEM, "out of memory");
     if (duckdb_prepare(c->conn, sql, &ps) == DuckDBError) {
+        if (nparams) { /* a statement that does not prepare cannot take parameters */
+            rc = engine_error(duckdb_prepare_error(ps));
+            duckdb_destroy_prepare(&ps);
+            free(r);
+            return rc;
+        }
         /* Not every statement prepares; running it gives the real answer or error. */
         st = duckdb_query(c->conn, sql, &r->res);
-    } else if (wrap_nested(ps, sql, &wrapped, &r->nested)) {
-        st = duckdb_query(c->conn, wrapped.data, &r->res);
     } else {
+        if (wrap_nested(ps, sql, &wrapped, &r->nested)) {
+            duckdb_destroy_prepare(&ps);
+            if (duckdb_prepare(c->conn, wrapped.data, &ps) == DuckDBError) {
+                rc = engine_error(duckdb_prepare_error(ps));
+                duckdb_destroy_prepare(&ps);
+                buf_free(&wrapped);
+                free(r->nested);
+                free(r);
+                return rc;
+            }
+        }
+        if ((rc = bind_params(ps, params, nparams)) < 0) {
+            duckdb_destroy_prepare(&ps);
+            buf_free(&wrapped);
+            free(r->nested);
+            free(r);
+            return rc;
+        }
         st = duckdb_execute_prepared(ps, &r->res);
     }
     if (st == DuckDBError) {
@@ -267,6 +316,11 @@ int compute_query(compute *c, const char *sql, compute_result **out)
     buf_free(&wrapped);
     *out = r;
     return rc;
+}
+
+int compute_query(compute *c, const char *sql, compute_result **out)
+{
+    return compute_query_params(c, sql, NULL, 0, out);
 }
 
 size_t compute_result_columns(const compute_result *r) { return duckdb_column_count((duckdb_result *)&r->res); }

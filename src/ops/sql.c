@@ -340,6 +340,44 @@ int loch_sql(loch_result **out, loch_lake *lake, const char *sql)
     return 0;
 }
 
+int loch_sql_params(loch_result **out, loch_lake *lake, const char *sql, const loch_param *params, size_t nparams)
+{
+    sql_span *spans = NULL;
+    size_t n = 0;
+    compute_param *cp = NULL;
+    *out = NULL;
+    if (nparams == 0)
+        return loch_sql(out, lake, sql);
+    int rc = sqlscan_split(sql, strlen(sql), &spans, &n);
+    if (rc == 0 && n != 1)
+        rc = error_set(LOCH_EINVALID, "parameters go with exactly one statement (%zu given)", n);
+    lexer lx = {sql, strlen(sql), 0};
+    sql_token t;
+    if (rc == 0 && (rc = next(&lx, &t)) == 0 &&
+        (is(&lx, &t, "CREATE") || is(&lx, &t, "INSERT") || is(&lx, &t, "DROP") || is(&lx, &t, "ALTER")))
+        rc = error_set(LOCH_EUNSUPPORTED, "parameters work with queries; %.*s takes literal values for now",
+                       (int)t.len, sql + t.start);
+    if (rc == 0 && !(cp = calloc(nparams, sizeof(*cp))))
+        rc = error_set(LOCH_ENOMEM, "out of memory");
+    for (size_t i = 0; rc == 0 && i < nparams; i++) {
+        cp[i].text = params[i].text;
+        cp[i].kind = params[i].kind == LOCH_KIND_NUMBER ? COMPUTE_NUMBER
+                   : params[i].kind == LOCH_KIND_BOOL   ? COMPUTE_BOOL : COMPUTE_STRING;
+    }
+    loch_result *r = NULL;
+    rc = rc ? rc : result_new(&r, 0, NULL, NULL);
+    scan_unpin(lake);
+    if (rc == 0 && (rc = compute_query_params(lake->cp, sql, cp, nparams, &r->cr)) < 0) {
+        loch_result_free(r);
+        r = NULL;
+    }
+    scan_unpin(lake);
+    free(cp);
+    free(spans);
+    *out = r;
+    return rc;
+}
+
 int loch_sql_export(loch_lake *lake, const char *sql, const char *format, const char *path)
 {
     buf copy = BUF_INIT;

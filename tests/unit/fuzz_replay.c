@@ -25,6 +25,9 @@
 #define LLVMFuzzerTestOneInput fuzz_checkpoint_one
 #include "../../fuzz/fuzz_checkpoint.c"
 #undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fuzz_conf_one
+#include "../../fuzz/fuzz_conf.c"
+#undef LLVMFuzzerTestOneInput
 #define LLVMFuzzerTestOneInput fuzz_arrowipc_one
 #include "../../fuzz/fuzz_arrowipc.c"
 #undef LLVMFuzzerTestOneInput
@@ -39,7 +42,8 @@ static const struct {
     int (*fn)(const uint8_t *, size_t);
 } targets[] = {{"dv", fuzz_dv_one}, {"log", fuzz_log_one}, {"sqlscan", fuzz_sqlscan_one},
                {"checkpoint", fuzz_checkpoint_one}, {"csvcheck", fuzz_csvcheck_one},
-               {"jsonscan", fuzz_jsonscan_one}, {"arrowipc", fuzz_arrowipc_one}};
+               {"jsonscan", fuzz_jsonscan_one}, {"arrowipc", fuzz_arrowipc_one},
+               {"conf", fuzz_conf_one}};
 
 static int replay_dir(const char *root, const char *name, int (*fn)(const uint8_t *, size_t))
 {

@@ -1,0 +1,18 @@
+/*
+ * cli/serve.h - `loch serve`: the HTTP API (include/loch/server.h) as a command.
+ */
+#ifndef LOCH_CLI_SERVE_H
+#define LOCH_CLI_SERVE_H
+
+/* The command line's values (NULL when not given). */
+typedef struct {
+    const char *listen, *config, *token_file, *workers, *query_timeout, *max_body, *max_upload, *cors;
+    const char *lake;          /* --lake, or $LOCH_LAKE */
+    const char *memory_limit;  /* --memory-limit, or $LOCH_MEMORY_LIMIT */
+    int threads;               /* --threads, or $LOCH_THREADS */
+} serve_flags;
+
+/* Runs the server until SIGTERM or SIGINT; returns the exit code. */
+int serve_main(const serve_flags *f);
+
+#endif

@@ -1,0 +1,61 @@
+/*
+ * loch/server.h - loch's HTTP API (docs/http.md): tables, SQL and ingest over HTTP, for
+ * programs and for the browser UI.
+ *
+ *   loch_server_options o = LOCH_SERVER_OPTIONS_INIT;
+ *   o.lake = "lake";
+ *   loch_server *s;
+ *   loch_server_start(&s, &o);       // listening; requests are served on their own threads
+ *   ...
+ *   loch_server_stop(s, 10000);      // stop accepting, let requests finish (or cancel them)
+ *
+ * Safe by default: loopback only unless tokens are given; SQL runs sandboxed (no files
+ * outside the lake, settings locked) with memory, thread and time limits.
+ */
+#ifndef LOCH_SERVER_H
+#define LOCH_SERVER_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct loch_server loch_server;
+
+typedef struct {
+    unsigned int version;       /* LOCH_SERVER_OPTIONS_VERSION */
+    const char *lake;           /* the lake directory */
+    const char *host;           /* address to listen on: "127.0.0.1" (default), "::1", "0.0.0.0" */
+    int port;                   /* 8420 by default; 0 picks a free port (see loch_server_port) */
+    const char *const *tokens;  /* bearer tokens; required when host is not loopback */
+    size_t ntokens;
+    int workers;                /* SQL engines serving requests at once (default: CPU count) */
+    int threads;                /* threads per engine (default 1 with several workers) */
+    const char *memory_limit;   /* per engine, e.g. "1GB"; NULL: the engine's default */
+    int64_t max_body;           /* JSON request bodies, bytes (default 1 MiB) */
+    int64_t max_upload;         /* ingest uploads, bytes (default 10 GiB) */
+    int query_timeout_ms;       /* queries running longer are cancelled (default 60 s; 0 = none) */
+    int idle_timeout_s;         /* slow or stalled clients are dropped (default 30 s) */
+    const char *cors_origins;   /* comma-separated origins allowed to call from a browser; NULL = none */
+    FILE *log;                  /* one JSON line per request (default stderr; tokens never appear) */
+} loch_server_options;
+
+#define LOCH_SERVER_OPTIONS_VERSION 1
+#define LOCH_SERVER_OPTIONS_INIT {LOCH_SERVER_OPTIONS_VERSION, NULL, "127.0.0.1", 8420, NULL, 0, 0, 0, NULL, \
+                                  1 << 20, INT64_C(10) << 30, 60000, 30, NULL, NULL}
+
+/* Starts serving; fails (LOCH_EPERM) on a non-loopback address without tokens. */
+int loch_server_start(loch_server **out, const loch_server_options *opts);
+/* The port actually listened on. */
+int loch_server_port(const loch_server *s);
+/* Stops accepting, waits up to grace_ms for requests in flight, cancels what still
+ * runs, and frees the server. Commits are never cut in half: a cancelled write either
+ * committed or left nothing. */
+void loch_server_stop(loch_server *s, int grace_ms);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

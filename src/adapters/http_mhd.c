@@ -1,0 +1,373 @@
+/*
+ * adapters/http_mhd.c - adapters/http.h over libmicrohttpd (the only file that
+ * includes microhttpd.h).
+ *
+ * libmicrohttpd calls on_request several times per request: once when the headers
+ * are in (the body plan is made, and a body announced larger than its limit is
+ * answered 413 at once), once per piece of body, and once more when the body is
+ * complete (the handler runs and its response is queued). One thread serves each
+ * connection, so handlers may block. Streamed responses go out with chunked encoding,
+ * pulled from the handler's producer as the client reads them.
+ */
+#include "adapters/http.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "util/error.h"
+#include "util/misc.h"
+
+struct http_server {
+    struct MHD_Daemon *d;
+    http_handlers h;
+    int port;
+};
+
+struct http_request {
+    http_server *srv;
+    struct MHD_Connection *conn;
+    const char *method, *path;
+    http_body_plan plan;
+    buf body;
+    int fd;                 /* spool file, when plan.to_file */
+    char file[512];
+    int64_t bytes;
+    int too_big, queued;
+    double started;
+    char peer[64];
+    int status;             /* of the response sent */
+    int64_t bytes_out;
+    http_response resp;     /* kept for the completion callback */
+    struct MHD_PostProcessor *pp; /* multipart/form-data */
+    char upload_name[256];
+    buf form;               /* other form fields: "name\0value\0" pairs */
+};
+
+const char *http_method(const http_request *r) { return r->method; }
+const char *http_path(const http_request *r) { return r->path; }
+const char *http_peer(const http_request *r) { return r->peer; }
+int64_t http_body_bytes(const http_request *r) { return r->bytes; }
+
+const char *http_header(const http_request *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+const char *http_query(const http_request *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+const char *http_body(const http_request *r, size_t *len)
+{
+    *len = r->body.len;
+    return r->body.data ? r->body.data : "";
+}
+
+const char *http_body_file(const http_request *r) { return r->fd >= 0 ? r->file : NULL; }
+
+const char *http_upload_name(const http_request *r) { return r->upload_name[0] ? r->upload_name : NULL; }
+
+const char *http_form(const http_request *r, const char *name)
+{
+    for (size_t at = 0; r->form.data && at < r->form.len;) {
+        const char *k = r->form.data + at, *v = k + strlen(k) + 1;
+        if (!strcmp(k, name))
+            return v;
+        at = (size_t)(v - r->form.data) + strlen(v) + 1;
+    }
+    return NULL;
+}
+
+int http_set_body_file(http_request *r, const char *path)
+{
+    if (strlen(path) >= sizeof(r->file))
+        return -1;
+    snprintf(r->file, sizeof(r->file), "%s", path);
+    return 0;
+}
+
+static int spool(http_request *r, const char *data, size_t n)
+{
+    for (size_t done = 0; done < n;) {
+        ssize_t w = write(r->fd, data + done, n - done);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        done += (size_t)w;
+    }
+    return 0;
+}
+
+/* A part of a multipart body: the file goes to the spool, small fields are kept. */
+static enum MHD_Result on_part(void *cls, enum MHD_ValueKind kind, const char *key, const char *filename,
+                               const char *content_type, const char *encoding, const char *data, uint64_t off,
+                               size_t size)
+{
+    http_request *r = cls;
+    (void)kind, (void)content_type, (void)encoding;
+    if (filename) {
+        if (off == 0 && !r->upload_name[0])
+            snprintf(r->upload_name, sizeof(r->upload_name), "%s", filename);
+        return size == 0 || spool(r, data, size) == 0 ? MHD_YES : MHD_NO;
+    }
+    if (off == 0 && r->form.len < 4096 && size < 1024) {
+        buf_put(&r->form, key, strlen(key) + 1);
+        buf_put(&r->form, data, size);
+        buf_putc(&r->form, '\0');
+    }
+    return MHD_YES;
+}
+
+/* ---- responses ----------------------------------------------------------------------- */
+
+typedef struct {
+    http_request *r;
+    buf pending;
+    size_t at;
+    int ended;
+} stream;
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *out, size_t max)
+{
+    stream *st = cls;
+    (void)pos;
+    while (st->at == st->pending.len) {
+        if (st->ended)
+            return MHD_CONTENT_READER_END_OF_STREAM;
+        buf_clear(&st->pending);
+        st->at = 0;
+        int rc = st->r->resp.producer(st->r->resp.state, &st->pending);
+        if (rc < 0)
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+        st->ended = rc > 0;
+    }
+    size_t n = st->pending.len - st->at < max ? st->pending.len - st->at : max;
+    memcpy(out, st->pending.data + st->at, n);
+    st->at += n;
+    st->r->bytes_out += (int64_t)n;
+    return (ssize_t)n;
+}
+
+static void stream_free(void *cls)
+{
+    stream *st = cls;
+    buf_free(&st->pending);
+    free(st);
+}
+
+static enum MHD_Result send_response(http_request *r, http_response *resp)
+{
+    struct MHD_Response *m;
+    if (resp->producer) {
+        stream *st = calloc(1, sizeof(*st));
+        if (!st)
+            return MHD_NO;
+        st->r = r;
+        m = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, stream_read, st, stream_free);
+        if (!m)
+            stream_free(st);
+    } else {
+        m = MHD_create_response_from_buffer(resp->body.len, resp->body.data ? resp->body.data : (void *)"",
+                                            MHD_RESPMEM_MUST_COPY);
+        r->bytes_out = (int64_t)resp->body.len;
+    }
+    if (!m)
+        return MHD_NO;
+    if (resp->content_type)
+        MHD_add_response_header(m, "Content-Type", resp->content_type);
+    for (char *line = resp->headers; *line;) {
+        char *nl = strchr(line, '\n'), *colon = strchr(line, ':');
+        if (!nl || !colon || colon > nl)
+            break;
+        *nl = '\0';
+        *colon = '\0';
+        MHD_add_response_header(m, line, colon + 1 + (colon[1] == ' '));
+        *colon = ':';
+        *nl = '\n';
+        line = nl + 1;
+    }
+    enum MHD_Result ok = MHD_queue_response(r->conn, (unsigned)resp->status, m);
+    MHD_destroy_response(m);
+    r->status = resp->status;
+    r->queued = 1;
+    return ok;
+}
+
+static enum MHD_Result too_big(http_request *r)
+{
+    http_response *resp = &r->resp;
+    resp->status = 413;
+    resp->content_type = "application/json";
+    buf_clear(&resp->body);
+    buf_printf(&resp->body, "{\"error\":{\"code\":\"too_large\",\"message\":\"the body is larger than %lld bytes\"}}",
+               (long long)r->plan.limit);
+    snprintf(resp->headers, sizeof(resp->headers), "Connection: close\n");
+    return send_response(r, resp);
+}
+
+/* ---- requests ------------------------------------------------------------------------ */
+
+static void peer_of(struct MHD_Connection *c, char *out, size_t cap)
+{
+    const union MHD_ConnectionInfo *i = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *a = i ? i->client_addr : NULL;
+    out[0] = '\0';
+    if (a && a->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)a)->sin_addr, out, (socklen_t)cap);
+    else if (a && a->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)a)->sin6_addr, out, (socklen_t)cap);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                                  const char *version, const char *data, size_t *size, void **con_cls)
+{
+    http_server *s = cls;
+    http_request *r = *con_cls;
+    (void)version;
+    if (!r) {
+        if (!(r = calloc(1, sizeof(*r))))
+            return MHD_NO;
+        *r = (http_request){.srv = s, .conn = c, .method = method, .path = url, .fd = -1,
+                            .plan = {.limit = 1 << 20}, .started = time_mono()};
+        peer_of(c, r->peer, sizeof(r->peer));
+        *con_cls = r;
+        if (s->h.plan)
+            s->h.plan(s->h.ctx, r, &r->plan);
+        const char *cl = http_header(r, "Content-Length");
+        if (cl && atoll(cl) > r->plan.limit) {
+            r->too_big = 1;
+            return too_big(r); /* before reading any of it */
+        }
+        if (r->plan.to_file) {
+            snprintf(r->file, sizeof(r->file), "%s/upload-XXXXXX", r->plan.dir ? r->plan.dir : "/tmp");
+            r->fd = mkstemp(r->file);
+            if (r->fd < 0)
+                return MHD_NO;
+            const char *ct = http_header(r, "Content-Type");
+            if (ct && !strncasecmp(ct, "multipart/form-data", 19))
+                r->pp = MHD_create_post_processor(c, 64 * 1024, on_part, r);
+        }
+        return MHD_YES;
+    }
+    if (*size) {
+        if (!r->too_big && r->bytes + (int64_t)*size > r->plan.limit)
+            r->too_big = 1; /* a chunked body past its limit: the rest is read and dropped */
+        if (!r->too_big) {
+            if (r->pp) {
+                if (MHD_post_process(r->pp, data, *size) != MHD_YES)
+                    return MHD_NO;
+            } else if (r->fd >= 0) {
+                if (spool(r, data, *size) < 0)
+                    return MHD_NO;
+            } else if (buf_put(&r->body, data, *size) < 0) {
+                return MHD_NO;
+            }
+            r->bytes += (int64_t)*size;
+        }
+        *size = 0;
+        return MHD_YES;
+    }
+    if (r->queued)
+        return MHD_YES;
+    if (r->too_big)
+        return too_big(r);
+    if (r->fd >= 0 && fsync(r->fd) != 0) /* the upload is on disk before anyone reads it */
+        return MHD_NO;
+    s->h.handle(s->h.ctx, r, &r->resp);
+    return send_response(r, &r->resp);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)
+{
+    http_server *s = cls;
+    http_request *r = *con_cls;
+    (void)c;
+    if (!r)
+        return;
+    if (s->h.done) {
+        if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && !r->queued)
+            r->resp.status = r->status = 499; /* the client left before an answer */
+        s->h.done(s->h.ctx, r, &r->resp, r->bytes_out, (time_mono() - r->started) * 1000);
+    }
+    if (r->resp.state_free)
+        r->resp.state_free(r->resp.state);
+    if (r->pp)
+        MHD_destroy_post_processor(r->pp);
+    buf_free(&r->form);
+    buf_free(&r->resp.body);
+    buf_free(&r->body);
+    if (r->fd >= 0) {
+        close(r->fd);
+        unlink(r->file);
+    }
+    free(r);
+    *con_cls = NULL;
+}
+
+int http_start(http_server **out, const http_options *o, const http_handlers *h)
+{
+    struct sockaddr_storage addr;
+    socklen_t len;
+    memset(&addr, 0, sizeof(addr));
+    struct sockaddr_in *a4 = (struct sockaddr_in *)&addr;
+    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&addr;
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC;
+    if (inet_pton(AF_INET, o->host, &a4->sin_addr) == 1) {
+        a4->sin_family = AF_INET;
+        a4->sin_port = htons((uint16_t)o->port);
+        len = sizeof(*a4);
+    } else if (inet_pton(AF_INET6, o->host, &a6->sin6_addr) == 1) {
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons((uint16_t)o->port);
+        len = sizeof(*a6);
+        flags |= MHD_USE_IPv6;
+    } else {
+        return error_set(LOCH_EINVALID, "cannot listen on \"%s\": not an IP address", o->host);
+    }
+    (void)len;
+    http_server *s = calloc(1, sizeof(*s));
+    if (!s)
+        return error_set(LOCH_ENOMEM, "out of memory");
+    s->h = *h;
+    s->d = MHD_start_daemon(flags, (uint16_t)o->port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, &addr,
+                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(o->timeout_s > 0 ? o->timeout_s : 30),
+                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)(o->max_connections > 0 ? o->max_connections : 512),
+                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_END);
+    if (!s->d) {
+        int e = errno;
+        free(s);
+        return error_set(LOCH_EIO, "cannot listen on %s:%d: %s", o->host, o->port, strerror(e ? e : EADDRINUSE));
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
+    s->port = info ? info->port : o->port;
+    *out = s;
+    return 0;
+}
+
+int http_port(const http_server *s) { return s->port; }
+
+void http_quiesce(http_server *s)
+{
+    if (s && s->d)
+        MHD_quiesce_daemon(s->d);
+}
+
+void http_stop(http_server *s)
+{
+    if (!s)
+        return;
+    if (s->d)
+        MHD_stop_daemon(s->d);
+    free(s);
+}

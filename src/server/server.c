@@ -1,0 +1,1038 @@
+/*
+ * server/server.c - loch's HTTP API (include/loch/server.h, docs/http.md).
+ *
+ * Shape: the transport (adapters/http.h) runs each connection on its own thread and
+ * calls route() when a request's body is in. Requests that need the SQL engine borrow
+ * one of `workers` lake handles (each its own sandboxed engine) for their duration, so
+ * readers never block each other beyond the pool's size; writes to one table take
+ * that table's lock (striped), so they queue instead of racing their commits.
+ *
+ * A query holds its worker's slot: the slot records the query id and start time, so
+ * DELETE /v1/queries/{id} and the watchdog (the per-query time limit) can interrupt
+ * exactly that engine. Every answer is JSON unless a format was asked for, and every
+ * error is {"error":{"code","message"}} with its HTTP status; the engine's own errors
+ * map by loch's error codes (not found 404, conflict 409, bad input 400, refused by
+ * the sandbox 403, cancelled 499).
+ *
+ * Security (safe by default): loopback unless tokens are configured; tokens are
+ * compared in constant time and never logged; table names are checked before any
+ * use; bodies are limited (413); CORS only for listed origins.
+ */
+#include "loch/server.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "adapters/http.h"
+#include "loch/loch.h"
+#include "server/server.h"
+#include "util/error.h"
+#include "util/json.h"
+#include "util/misc.h"
+
+enum { TABLE_LOCKS = 64, NBUCKETS = 12 };
+
+static const double buckets_ms[NBUCKETS] = {1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 5000, 30000};
+
+typedef struct {
+    loch_lake *lake;
+    int busy;
+    char query_id[40];      /* the query running on it, "" when none */
+    double started;
+    int cancel;             /* 1 cancelled by a client, 2 by the time limit */
+} worker;
+
+typedef struct {
+    char route[48];
+    int status;
+    long long count;
+} counter;
+
+struct loch_server {
+    loch_server_options o;
+    char *lake, *host, *cors, **tokens;
+    size_t ntokens;
+    char tmpdir[4096];
+    http_server *http;
+    worker *w;
+    int nworkers;
+    pthread_mutex_t mu;     /* workers, counters */
+    pthread_cond_t freed;
+    pthread_mutex_t table_locks[TABLE_LOCKS];
+    pthread_mutex_t log_mu;
+    pthread_t watchdog;
+    int stopping, watchdog_running;
+    double started;
+    atomic_long active;     /* requests being handled */
+    counter *counters;
+    size_t ncounters;
+    long long hist[NBUCKETS + 1];
+    double hist_sum;
+    long long hist_count;
+    atomic_llong bytes_in, bytes_out, commits;
+};
+
+/* ---- small helpers -------------------------------------------------------------------- */
+
+static void json_error(http_response *out, int status, const char *code, const char *message)
+{
+    out->status = status;
+    out->content_type = "application/json";
+    buf_clear(&out->body);
+    buf_printf(&out->body, "{\"error\":{\"code\":\"%s\",\"message\":", code);
+    buf_put_json_str(&out->body, message);
+    buf_puts(&out->body, "}}");
+}
+
+/* loch's error codes as HTTP statuses. */
+static void loch_error(http_response *out)
+{
+    int code = loch_error_last_code();
+    const char *msg = loch_error_last();
+    switch (code) {
+    case LOCH_ENOTFOUND: json_error(out, 404, "not_found", msg); break;
+    case LOCH_EEXISTS: json_error(out, 409, "exists", msg); break;
+    case LOCH_ECONFLICT: json_error(out, 409, "conflict", msg); break;
+    case LOCH_EPERM: json_error(out, 403, "forbidden", msg); break;
+    case LOCH_EUNSUPPORTED: json_error(out, 400, "unsupported", msg); break;
+    case LOCH_EINTERRUPTED: json_error(out, 499, "cancelled", msg); break;
+    case LOCH_ENOMEM: json_error(out, 503, "out_of_memory", msg); break;
+    case LOCH_EIO: json_error(out, 503, "io_error", msg); break;
+    case LOCH_ECORRUPT: json_error(out, 500, "corrupt", msg); break;
+    default: json_error(out, 400, "invalid", msg); break;
+    }
+}
+
+static void json_ok(http_response *out, int status)
+{
+    out->status = status;
+    out->content_type = "application/json";
+}
+
+int server_table_name_ok(const char *name)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n > 128 || strstr(name, "..") || name[0] == '.' || name[0] == '_')
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)name[i];
+        if (!(isalnum(c) || c == '_' || c == '-' || c == '.'))
+            return 0; /* no '/', no control characters, no quotes */
+    }
+    return 1;
+}
+
+/* Constant-time: the comparison takes as long whether the first or the last byte
+ * differs, and runs over every token. */
+static int token_ok(const loch_server *s, const char *given)
+{
+    int ok = 0;
+    size_t glen = given ? strlen(given) : 0;
+    for (size_t t = 0; t < s->ntokens; t++) {
+        size_t tlen = strlen(s->tokens[t]);
+        unsigned diff = (unsigned)(glen ^ tlen);
+        for (size_t i = 0; i < tlen; i++)
+            diff |= (unsigned)(unsigned char)s->tokens[t][i] ^ (unsigned)(unsigned char)(i < glen ? given[i] : 0);
+        ok |= diff == 0;
+    }
+    return ok;
+}
+
+/* ---- workers (lake handles) ---------------------------------------------------------- */
+
+static int worker_take(loch_server *s, const char *query_id)
+{
+    pthread_mutex_lock(&s->mu);
+    for (;;) {
+        for (int i = 0; i < s->nworkers; i++)
+            if (!s->w[i].busy) {
+                s->w[i].busy = 1;
+                snprintf(s->w[i].query_id, sizeof(s->w[i].query_id), "%s", query_id ? query_id : "");
+                s->w[i].started = time_mono();
+                s->w[i].cancel = 0;
+                pthread_mutex_unlock(&s->mu);
+                return i;
+            }
+        pthread_cond_wait(&s->freed, &s->mu);
+    }
+}
+
+static void worker_give(loch_server *s, int i)
+{
+    pthread_mutex_lock(&s->mu);
+    s->w[i].busy = 0;
+    s->w[i].query_id[0] = '\0';
+    pthread_cond_signal(&s->freed);
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void *watchdog_run(void *arg)
+{
+    loch_server *s = arg;
+    while (!s->stopping) {
+        usleep(50 * 1000);
+        if (s->o.query_timeout_ms <= 0)
+            continue;
+        pthread_mutex_lock(&s->mu);
+        double now = time_mono();
+        for (int i = 0; i < s->nworkers; i++)
+            if (s->w[i].busy && s->w[i].query_id[0] && !s->w[i].cancel &&
+                (now - s->w[i].started) * 1000 > s->o.query_timeout_ms) {
+                s->w[i].cancel = 2;
+                loch_lake_interrupt(s->w[i].lake);
+            }
+        pthread_mutex_unlock(&s->mu);
+    }
+    return NULL;
+}
+
+static pthread_mutex_t *table_lock(loch_server *s, const char *table)
+{
+    unsigned h = 2166136261u;
+    for (const char *p = table; *p; p++)
+        h = (h ^ (unsigned char)tolower((unsigned char)*p)) * 16777619u;
+    return &s->table_locks[h % TABLE_LOCKS];
+}
+
+/* ---- rendering results -------------------------------------------------------------- */
+
+static int put_cell(buf *b, const loch_result *r, size_t row, size_t col)
+{
+    char *v = loch_result_text(r, row, col);
+    int rc;
+    if (!v)
+        return buf_puts(b, "null");
+    switch (loch_result_kind(r, col)) {
+    case LOCH_KIND_NUMBER:
+        /* JSON has no inf or nan: those go as strings */
+        rc = strpbrk(v, "in") && !strpbrk(v, "eE") ? buf_put_json_str(b, v) : buf_puts(b, v);
+        break;
+    case LOCH_KIND_BOOL:
+    case LOCH_KIND_NESTED:
+        rc = buf_puts(b, v);
+        break;
+    default:
+        rc = buf_put_json_str(b, v);
+        break;
+    }
+    loch_free(v);
+    return rc;
+}
+
+static int put_csv_field(buf *b, const char *v)
+{
+    if (!v)
+        return 0;
+    if (!strpbrk(v, ",\"\r\n"))
+        return buf_puts(b, v);
+    int rc = buf_putc(b, '"');
+    for (const char *p = v; rc == 0 && *p; p++)
+        rc = *p == '"' ? buf_puts(b, "\"\"") : buf_putc(b, *p);
+    return rc ? rc : buf_putc(b, '"');
+}
+
+typedef enum { FMT_JSON, FMT_NDJSON, FMT_CSV } out_format;
+
+/* A result as the format asked, at most limit rows (-1: all). */
+static void render(http_response *out, const loch_result *r, out_format f, int64_t limit, const char *query_id,
+                   double ms)
+{
+    size_t ncols = loch_result_columns(r), nrows = loch_result_rows(r);
+    size_t take = limit >= 0 && (size_t)limit < nrows ? (size_t)limit : nrows;
+    buf *b = &out->body;
+    out->status = 200;
+    snprintf(out->headers, sizeof(out->headers), "X-Query-Id: %s\n", query_id);
+    if (f == FMT_CSV) {
+        out->content_type = "text/csv; charset=utf-8";
+        for (size_t c = 0; c < ncols; c++)
+            (void)(put_csv_field(b, loch_result_name(r, c)) || buf_putc(b, c + 1 < ncols ? ',' : '\n'));
+        for (size_t row = 0; row < take; row++)
+            for (size_t c = 0; c < ncols; c++) {
+                char *v = loch_result_text(r, row, c);
+                put_csv_field(b, v);
+                buf_putc(b, c + 1 < ncols ? ',' : '\n');
+                loch_free(v);
+            }
+        return;
+    }
+    if (f == FMT_NDJSON) {
+        out->content_type = "application/x-ndjson";
+        for (size_t row = 0; row < take; row++) {
+            buf_putc(b, '{');
+            for (size_t c = 0; c < ncols; c++) {
+                buf_put_json_str(b, loch_result_name(r, c));
+                buf_putc(b, ':');
+                put_cell(b, r, row, c);
+                if (c + 1 < ncols)
+                    buf_putc(b, ',');
+            }
+            buf_puts(b, "}\n");
+        }
+        return;
+    }
+    out->content_type = "application/json";
+    buf_printf(b, "{\"query_id\":\"%s\",\"columns\":[", query_id);
+    for (size_t c = 0; c < ncols; c++) {
+        buf_puts(b, c ? ",{\"name\":" : "{\"name\":");
+        buf_put_json_str(b, loch_result_name(r, c));
+        buf_puts(b, ",\"type\":");
+        buf_put_json_str(b, loch_result_type(r, c));
+        buf_putc(b, '}');
+    }
+    buf_puts(b, "],\"rows\":[");
+    for (size_t row = 0; row < take; row++) {
+        buf_puts(b, row ? ",[" : "[");
+        for (size_t c = 0; c < ncols; c++) {
+            if (c)
+                buf_putc(b, ',');
+            put_cell(b, r, row, c);
+        }
+        buf_putc(b, ']');
+    }
+    buf_printf(b, "],\"row_count\":%zu,\"truncated\":%s,\"elapsed_ms\":%.3f", take, take < nrows ? "true" : "false",
+               ms);
+    if (loch_result_message(r)) {
+        buf_puts(b, ",\"message\":");
+        buf_put_json_str(b, loch_result_message(r));
+    }
+    buf_putc(b, '}');
+}
+
+/* One row of a result as the members of a JSON object (without its braces). */
+static void render_members(buf *b, const loch_result *r, size_t row)
+{
+    for (size_t c = 0; c < loch_result_columns(r); c++) {
+        if (c)
+            buf_putc(b, ',');
+        buf_put_json_str(b, loch_result_name(r, c));
+        buf_putc(b, ':');
+        put_cell(b, r, row, c);
+    }
+}
+
+/* A result's rows as a JSON array of objects. */
+static void render_objects(buf *b, const loch_result *r)
+{
+    buf_putc(b, '[');
+    for (size_t row = 0; row < loch_result_rows(r); row++) {
+        buf_puts(b, row ? ",{" : "{");
+        render_members(b, r, row);
+        buf_putc(b, '}');
+    }
+    buf_putc(b, ']');
+}
+
+/* ---- routes --------------------------------------------------------------------------- */
+
+static out_format format_of(const http_request *req, const char *asked, int *ok)
+{
+    const char *accept = http_header(req, "Accept");
+    const char *f = asked ? asked : http_query(req, "format");
+    *ok = 1;
+    if (f) {
+        if (!strcasecmp(f, "json"))
+            return FMT_JSON;
+        if (!strcasecmp(f, "ndjson") || !strcasecmp(f, "jsonl"))
+            return FMT_NDJSON;
+        if (!strcasecmp(f, "csv"))
+            return FMT_CSV;
+        *ok = 0;
+        return FMT_JSON;
+    }
+    if (accept && strstr(accept, "application/x-ndjson"))
+        return FMT_NDJSON;
+    if (accept && strstr(accept, "text/csv"))
+        return FMT_CSV;
+    return FMT_JSON;
+}
+
+static void route_sql(loch_server *s, http_request *req, http_response *out)
+{
+    size_t len;
+    const char *body = http_body(req, &len);
+    arena a = ARENA_INIT;
+    json *doc = NULL;
+    loch_param *params = NULL;
+    size_t nparams = 0;
+    if (json_parse(&a, body, len, &doc) < 0 || doc->type != JSON_OBJECT) {
+        json_error(out, 400, "invalid_json", len ? "the body is not a JSON object" : "a JSON body is required");
+        goto done;
+    }
+    const char *sql = json_get_str(doc, "sql"), *fmt = json_get_str(doc, "format");
+    int64_t limit = json_get_i64(doc, "limit", -1);
+    int fmt_ok;
+    out_format f = format_of(req, fmt, &fmt_ok);
+    if (!sql || !*sql) {
+        json_error(out, 400, "invalid", "\"sql\" (a string) is required");
+        goto done;
+    }
+    if (!fmt_ok) {
+        json_error(out, 400, "invalid", "format is json, ndjson or csv");
+        goto done;
+    }
+    const json *p = json_get(doc, "params");
+    if (p && p->type != JSON_ARRAY) {
+        json_error(out, 400, "invalid", "\"params\" must be an array");
+        goto done;
+    }
+    nparams = p ? p->len : 0;
+    if (nparams && !(params = calloc(nparams, sizeof(*params)))) {
+        json_error(out, 503, "out_of_memory", "out of memory");
+        goto done;
+    }
+    size_t i = 0;
+    for (const json *v = p ? p->child : NULL; v; v = v->next, i++) {
+        params[i].kind = v->type == JSON_NUMBER ? LOCH_KIND_NUMBER : v->type == JSON_BOOL ? LOCH_KIND_BOOL
+                                                                                          : LOCH_KIND_STRING;
+        params[i].text = v->type == JSON_NULL ? NULL : v->type == JSON_BOOL ? (v->boolean ? "true" : "false") : v->str;
+        if (v->type == JSON_OBJECT || v->type == JSON_ARRAY) {
+            json_error(out, 400, "invalid", "parameters are strings, numbers, booleans or null");
+            goto done;
+        }
+    }
+    /* A client may name its query (to cancel it while it runs); else it gets an id. */
+    char id[40];
+    const char *given = json_get_str(doc, "query_id");
+    if (given && (!*given || strlen(given) > 36 || strspn(given, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                                                 "0123456789-_") != strlen(given))) {
+        json_error(out, 400, "invalid", "query_id is 1-36 letters, digits, '-' or '_'");
+        goto done;
+    }
+    if (given)
+        snprintf(id, sizeof(id), "%s", given);
+    else
+        uuid_v4(id);
+    snprintf(out->note, sizeof(out->note), "%s", id);
+    int wi = worker_take(s, id);
+    double t0 = time_mono();
+    loch_result *r = NULL;
+    int rc = loch_sql_params(&r, s->w[wi].lake, sql, params, nparams);
+    int cancelled = s->w[wi].cancel;
+    worker_give(s, wi);
+    if (rc < 0 && cancelled == 2) {
+        char msg[160];
+        snprintf(msg, sizeof(msg), "the query ran past the %d ms limit and was cancelled", s->o.query_timeout_ms);
+        json_error(out, 499, "timeout", msg);
+    } else if (rc < 0 && cancelled == 1) {
+        json_error(out, 499, "cancelled", "the query was cancelled");
+    } else if (rc < 0) {
+        loch_error(out);
+    } else {
+        if (loch_result_message(r))
+            atomic_fetch_add(&s->commits, 1);
+        render(out, r, f, limit, id, (time_mono() - t0) * 1000);
+    }
+    loch_result_free(r);
+done:
+    free(params);
+    arena_free(&a);
+}
+
+static void route_queries(loch_server *s, http_response *out)
+{
+    double now = time_mono();
+    json_ok(out, 200);
+    buf_puts(&out->body, "{\"queries\":[");
+    pthread_mutex_lock(&s->mu);
+    for (int i = 0, n = 0; i < s->nworkers; i++)
+        if (s->w[i].busy && s->w[i].query_id[0])
+            buf_printf(&out->body, "%s{\"query_id\":\"%s\",\"elapsed_ms\":%.1f}", n++ ? "," : "", s->w[i].query_id,
+                       (now - s->w[i].started) * 1000);
+    pthread_mutex_unlock(&s->mu);
+    buf_puts(&out->body, "]}");
+}
+
+static void route_cancel(loch_server *s, const char *id, http_response *out)
+{
+    int found = 0;
+    pthread_mutex_lock(&s->mu);
+    for (int i = 0; i < s->nworkers; i++)
+        if (s->w[i].busy && !strcmp(s->w[i].query_id, id)) {
+            s->w[i].cancel = 1;
+            loch_lake_interrupt(s->w[i].lake);
+            found = 1;
+        }
+    pthread_mutex_unlock(&s->mu);
+    if (!found) {
+        json_error(out, 404, "not_found", "no query with that id is running");
+        return;
+    }
+    json_ok(out, 202);
+    buf_printf(&out->body, "{\"query_id\":\"%s\",\"cancelling\":true}", id);
+}
+
+/* The row of table t in loch_table_list, or -1. */
+static long find_table(const loch_result *list, const char *t)
+{
+    for (size_t i = 0; i < loch_result_rows(list); i++) {
+        char *name = loch_result_text(list, i, 0);
+        int same = name && !strcmp(name, t);
+        loch_free(name);
+        if (same)
+            return (long)i;
+    }
+    return -1;
+}
+
+static void route_tables(loch_server *s, http_response *out)
+{
+    loch_result *r = NULL;
+    int wi = worker_take(s, NULL);
+    int rc = loch_table_list(&r, s->w[wi].lake);
+    worker_give(s, wi);
+    if (rc < 0) {
+        loch_error(out);
+        return;
+    }
+    json_ok(out, 200);
+    buf_puts(&out->body, "{\"tables\":");
+    render_objects(&out->body, r);
+    buf_putc(&out->body, '}');
+    loch_result_free(r);
+}
+
+static void route_table(loch_server *s, const char *t, http_response *out)
+{
+    loch_result *list = NULL, *cols = NULL;
+    int wi = worker_take(s, NULL);
+    int rc = loch_table_list(&list, s->w[wi].lake);
+    long row = rc == 0 ? find_table(list, t) : -1;
+    if (rc == 0 && row >= 0)
+        rc = loch_table_describe(&cols, s->w[wi].lake, t);
+    worker_give(s, wi);
+    if (rc < 0) {
+        loch_error(out);
+    } else if (row < 0) {
+        char msg[200];
+        snprintf(msg, sizeof(msg), "table \"%s\" does not exist", t);
+        json_error(out, 404, "not_found", msg);
+    } else {
+        json_ok(out, 200);
+        buf_putc(&out->body, '{');
+        render_members(&out->body, list, (size_t)row);
+        buf_puts(&out->body, ",\"columns\":");
+        render_objects(&out->body, cols);
+        buf_putc(&out->body, '}');
+    }
+    loch_result_free(list);
+    loch_result_free(cols);
+}
+
+static void route_history(loch_server *s, const char *t, http_response *out)
+{
+    loch_result *r = NULL;
+    int wi = worker_take(s, NULL);
+    int rc = loch_table_history(&r, s->w[wi].lake, t);
+    worker_give(s, wi);
+    if (rc < 0) {
+        loch_error(out);
+        return;
+    }
+    json_ok(out, 200);
+    buf_puts(&out->body, "{\"table\":");
+    buf_put_json_str(&out->body, t);
+    buf_puts(&out->body, ",\"history\":");
+    render_objects(&out->body, r);
+    buf_putc(&out->body, '}');
+    loch_result_free(r);
+}
+
+static void route_drop(loch_server *s, const char *t, http_response *out)
+{
+    pthread_mutex_t *lock = table_lock(s, t);
+    pthread_mutex_lock(lock);
+    int wi = worker_take(s, NULL);
+    int rc = loch_table_drop(s->w[wi].lake, t, 0);
+    worker_give(s, wi);
+    pthread_mutex_unlock(lock);
+    if (rc < 0) {
+        loch_error(out);
+        return;
+    }
+    atomic_fetch_add(&s->commits, 1);
+    json_ok(out, 200);
+    buf_puts(&out->body, "{\"dropped\":");
+    buf_put_json_str(&out->body, t);
+    buf_putc(&out->body, '}');
+}
+
+static void route_ingest(loch_server *s, http_request *req, const char *t, http_response *out)
+{
+    const char *file = http_body_file(req);
+    loch_ingest_options o = LOCH_INGEST_OPTIONS_INIT;
+    const char *mode = http_query(req, "mode"), *force = http_query(req, "force");
+    loch_result *r = NULL;
+    if (!file || http_body_bytes(req) == 0) {
+        json_error(out, 400, "invalid", "the file goes in the body (raw, or a multipart form field)");
+        return;
+    }
+    if (mode && strcmp(mode, "append") && strcmp(mode, "overwrite")) {
+        json_error(out, 400, "invalid", "mode is append or overwrite");
+        return;
+    }
+    o.format = http_query(req, "format") ? http_query(req, "format") : http_form(req, "format");
+    o.overwrite = mode && !strcmp(mode, "overwrite");
+    o.schema = http_query(req, "schema");
+    o.force = force && (!strcmp(force, "true") || !strcmp(force, "1"));
+    o.rejects = http_query(req, "rejects");
+    o.encoding = http_query(req, "encoding");
+    if (o.rejects && !server_table_name_ok(o.rejects)) {
+        json_error(out, 400, "invalid_name", "the rejects table's name is not valid");
+        return;
+    }
+    /* The upload's own name, when the client gave one, says its format. */
+    const char *name = http_upload_name(req);
+    const char *inputs[] = {file};
+    char named[4200];
+    if (!o.format && name && strrchr(name, '.')) {
+        snprintf(named, sizeof(named), "%s%s", file, strrchr(name, '.'));
+        if (rename(file, named) == 0 && http_set_body_file(req, named) == 0)
+            inputs[0] = named;
+    }
+    pthread_mutex_t *lock = table_lock(s, t);
+    pthread_mutex_lock(lock);
+    int wi = worker_take(s, NULL);
+    int rc = loch_ingest(&r, s->w[wi].lake, t, inputs, 1, &o);
+    worker_give(s, wi);
+    pthread_mutex_unlock(lock);
+    if (rc < 0) {
+        loch_error(out);
+        return;
+    }
+    json_ok(out, 200);
+    buf_putc(&out->body, '{');
+    render_members(&out->body, r, 0);
+    if (loch_result_message(r)) {
+        buf_puts(&out->body, ",\"message\":");
+        buf_put_json_str(&out->body, loch_result_message(r));
+    } else {
+        atomic_fetch_add(&s->commits, 1);
+    }
+    buf_putc(&out->body, '}');
+    loch_result_free(r);
+}
+
+static long rss_bytes(void)
+{
+    long pages = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f && fscanf(f, "%*s %ld", &pages) != 1)
+        pages = 0;
+    if (f)
+        fclose(f);
+    return pages * sysconf(_SC_PAGESIZE);
+}
+
+static void route_status(loch_server *s, http_response *out)
+{
+    loch_result *r = NULL;
+    int wi = worker_take(s, NULL);
+    int rc = loch_table_list(&r, s->w[wi].lake);
+    worker_give(s, wi);
+    int running = 0;
+    pthread_mutex_lock(&s->mu);
+    for (int i = 0; i < s->nworkers; i++)
+        running += s->w[i].busy && s->w[i].query_id[0];
+    pthread_mutex_unlock(&s->mu);
+    json_ok(out, 200);
+    buf_printf(&out->body, "{\"version\":\"%s\",\"lake\":", LOCH_VERSION);
+    buf_put_json_str(&out->body, s->lake);
+    buf_printf(&out->body, ",\"tables\":%zu,\"uptime_s\":%.3f,\"workers\":%d,\"queries_running\":%d,"
+                           "\"memory\":{\"rss_bytes\":%ld,\"limit_per_worker\":",
+               rc == 0 ? loch_result_rows(r) : 0, time_mono() - s->started, s->nworkers, running, rss_bytes());
+    if (s->o.memory_limit)
+        buf_put_json_str(&out->body, s->o.memory_limit);
+    else
+        buf_puts(&out->body, "null");
+    buf_puts(&out->body, "}}");
+    loch_result_free(r);
+}
+
+static void route_metrics(loch_server *s, http_response *out)
+{
+    buf *b = &out->body;
+    out->status = 200;
+    out->content_type = "text/plain; version=0.0.4";
+    pthread_mutex_lock(&s->mu);
+    buf_puts(b, "# HELP loch_http_requests_total HTTP requests answered, by route and status.\n"
+                "# TYPE loch_http_requests_total counter\n");
+    for (size_t i = 0; i < s->ncounters; i++)
+        buf_printf(b, "loch_http_requests_total{route=\"%s\",status=\"%d\"} %lld\n", s->counters[i].route,
+                   s->counters[i].status, s->counters[i].count);
+    buf_puts(b, "# HELP loch_http_request_duration_seconds Time to answer a request.\n"
+                "# TYPE loch_http_request_duration_seconds histogram\n");
+    long long cum = 0;
+    for (int i = 0; i < NBUCKETS; i++) {
+        cum += s->hist[i];
+        buf_printf(b, "loch_http_request_duration_seconds_bucket{le=\"%g\"} %lld\n", buckets_ms[i] / 1000, cum);
+    }
+    cum += s->hist[NBUCKETS];
+    buf_printf(b, "loch_http_request_duration_seconds_bucket{le=\"+Inf\"} %lld\n", cum);
+    buf_printf(b, "loch_http_request_duration_seconds_sum %.6f\nloch_http_request_duration_seconds_count %lld\n",
+               s->hist_sum / 1000, s->hist_count);
+    int running = 0;
+    for (int i = 0; i < s->nworkers; i++)
+        running += s->w[i].busy && s->w[i].query_id[0];
+    pthread_mutex_unlock(&s->mu);
+    buf_printf(b, "# HELP loch_http_request_bytes_total Request body bytes received.\n"
+                  "# TYPE loch_http_request_bytes_total counter\nloch_http_request_bytes_total %lld\n"
+                  "# HELP loch_http_response_bytes_total Response bytes sent.\n"
+                  "# TYPE loch_http_response_bytes_total counter\nloch_http_response_bytes_total %lld\n"
+                  "# HELP loch_queries_running Queries running now.\n"
+                  "# TYPE loch_queries_running gauge\nloch_queries_running %d\n"
+                  "# HELP loch_commits_total Commits made through the API.\n"
+                  "# TYPE loch_commits_total counter\nloch_commits_total %lld\n",
+               (long long)atomic_load(&s->bytes_in), (long long)atomic_load(&s->bytes_out), running,
+               (long long)atomic_load(&s->commits));
+}
+
+/* The route template a path matches (for metrics and logs), and its table name. */
+static const char *match(const char *method, const char *path, char *table, size_t cap, char *id, size_t idcap)
+{
+    table[0] = id[0] = '\0';
+    if (!strcmp(path, "/health"))
+        return "/health";
+    if (!strcmp(path, "/metrics"))
+        return "/metrics";
+    if (!strcmp(path, "/v1/status"))
+        return "/v1/status";
+    if (!strcmp(path, "/v1/openapi.json"))
+        return "/v1/openapi.json";
+    if (!strcmp(path, "/v1/sql"))
+        return "/v1/sql";
+    if (!strcmp(path, "/v1/tables"))
+        return "/v1/tables";
+    if (!strcmp(path, "/v1/queries"))
+        return "/v1/queries";
+    if (!strncmp(path, "/v1/queries/", 12) && path[12] && !strchr(path + 12, '/')) {
+        snprintf(id, idcap, "%s", path + 12);
+        return "/v1/queries/{id}";
+    }
+    if (!strncmp(path, "/v1/tables/", 11) && path[11]) {
+        const char *t = path + 11, *slash = strchr(t, '/');
+        size_t n = slash ? (size_t)(slash - t) : strlen(t);
+        snprintf(table, cap, "%.*s", (int)(n < cap ? n : cap - 1), t);
+        if (!slash)
+            return "/v1/tables/{t}";
+        if (!strcmp(slash, "/history"))
+            return "/v1/tables/{t}/history";
+        if (!strcmp(slash, "/ingest"))
+            return "/v1/tables/{t}/ingest";
+        if (strstr(path + 11, ".."))
+            return "/v1/tables/{t}"; /* a name reaching out of the lake: refused as a name */
+    }
+    (void)method;
+    return NULL;
+}
+
+static int allowed(const char *route, const char *method)
+{
+    static const struct { const char *route, *methods; } table[] = {
+        {"/health", "GET"}, {"/metrics", "GET"}, {"/v1/status", "GET"}, {"/v1/openapi.json", "GET"},
+        {"/v1/sql", "POST"}, {"/v1/tables", "GET"}, {"/v1/queries", "GET"}, {"/v1/queries/{id}", "DELETE"},
+        {"/v1/tables/{t}", "GET DELETE"}, {"/v1/tables/{t}/history", "GET"}, {"/v1/tables/{t}/ingest", "POST"}};
+    for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
+        if (!strcmp(table[i].route, route)) {
+            const char *m = strstr(table[i].methods, method);
+            return m && (m[strlen(method)] == '\0' || m[strlen(method)] == ' ');
+        }
+    return 0;
+}
+
+static void cors(const loch_server *s, const http_request *req, http_response *out)
+{
+    const char *origin = http_header(req, "Origin");
+    if (!s->cors || !origin)
+        return;
+    size_t n = strlen(origin);
+    for (const char *p = s->cors; *p;) {
+        const char *e = strchr(p, ',');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        while (len && *p == ' ')
+            p++, len--;
+        if ((len == n && !strncmp(p, origin, n)) || (len == 1 && *p == '*')) {
+            size_t used = strlen(out->headers);
+            snprintf(out->headers + used, sizeof(out->headers) - used,
+                     "Access-Control-Allow-Origin: %s\nVary: Origin\nAccess-Control-Expose-Headers: X-Query-Id\n",
+                     len == 1 && *p == '*' ? "*" : origin);
+            return;
+        }
+        p = e ? e + 1 : p + len;
+    }
+}
+
+static void plan(void *ctx, const http_request *req, http_body_plan *p)
+{
+    loch_server *s = ctx;
+    char t[256], id[64];
+    const char *route = match(http_method(req), http_path(req), t, sizeof(t), id, sizeof(id));
+    p->limit = s->o.max_body;
+    if (route && !strcmp(route, "/v1/tables/{t}/ingest") && !strcmp(http_method(req), "POST")) {
+        p->limit = s->o.max_upload;
+        p->to_file = 1;
+        p->dir = s->tmpdir;
+    }
+}
+
+static void handle(void *ctx, http_request *req, http_response *out)
+{
+    loch_server *s = ctx;
+    const char *method = http_method(req), *path = http_path(req);
+    char t[256], id[64];
+    const char *route = match(method, path, t, sizeof(t), id, sizeof(id));
+    atomic_fetch_add(&s->active, 1);
+    atomic_fetch_add(&s->bytes_in, http_body_bytes(req));
+    snprintf(out->route, sizeof(out->route), "%s", route ? route : "other");
+    if (!strcmp(method, "OPTIONS") && s->cors) { /* a browser's preflight */
+        out->status = 204;
+        snprintf(out->headers, sizeof(out->headers),
+                 "Access-Control-Allow-Methods: GET, POST, DELETE, OPTIONS\n"
+                 "Access-Control-Allow-Headers: Authorization, Content-Type, Accept\n"
+                 "Access-Control-Max-Age: 600\n");
+        cors(s, req, out);
+        goto done;
+    }
+    if (!route) {
+        json_error(out, 404, "not_found", "no such endpoint (see /v1/openapi.json)");
+        goto done;
+    }
+    if (s->ntokens && strcmp(route, "/health") != 0) {
+        const char *auth = http_header(req, "Authorization");
+        const char *given = auth && !strncasecmp(auth, "Bearer ", 7) ? auth + 7 : NULL;
+        if (!token_ok(s, given)) {
+            json_error(out, 401, "unauthorized", given ? "the bearer token is not valid"
+                                                        : "this server needs \"Authorization: Bearer <token>\"");
+            snprintf(out->headers, sizeof(out->headers), "WWW-Authenticate: Bearer realm=\"loch\"\n");
+            goto done;
+        }
+    }
+    if (!allowed(route, method)) {
+        json_error(out, 405, "method_not_allowed", "this endpoint does not take that method");
+        goto done;
+    }
+    if (t[0] && !server_table_name_ok(t)) {
+        json_error(out, 400, "invalid_name",
+                   "table names are letters, digits, '_', '-' and '.', not starting with '.' or '_', no \"..\"");
+        goto done;
+    }
+    if (s->stopping && strcmp(route, "/health") != 0) {
+        json_error(out, 503, "stopping", "the server is shutting down");
+        goto done;
+    }
+    if (!strcmp(route, "/health")) {
+        json_ok(out, 200);
+        buf_puts(&out->body, "{\"status\":\"ok\"}");
+    } else if (!strcmp(route, "/metrics")) {
+        route_metrics(s, out);
+    } else if (!strcmp(route, "/v1/status")) {
+        route_status(s, out);
+    } else if (!strcmp(route, "/v1/openapi.json")) {
+        json_ok(out, 200);
+        buf_puts(&out->body, server_openapi);
+    } else if (!strcmp(route, "/v1/sql")) {
+        route_sql(s, req, out);
+    } else if (!strcmp(route, "/v1/tables")) {
+        route_tables(s, out);
+    } else if (!strcmp(route, "/v1/queries")) {
+        route_queries(s, out);
+    } else if (!strcmp(route, "/v1/queries/{id}")) {
+        route_cancel(s, id, out);
+    } else if (!strcmp(route, "/v1/tables/{t}") && !strcmp(method, "GET")) {
+        route_table(s, t, out);
+    } else if (!strcmp(route, "/v1/tables/{t}")) {
+        route_drop(s, t, out);
+    } else if (!strcmp(route, "/v1/tables/{t}/history")) {
+        route_history(s, t, out);
+    } else {
+        route_ingest(s, req, t, out);
+    }
+done:
+    cors(s, req, out);
+    atomic_fetch_sub(&s->active, 1);
+}
+
+static void count(loch_server *s, const char *route, int status, double ms)
+{
+    pthread_mutex_lock(&s->mu);
+    size_t i = 0;
+    while (i < s->ncounters && (s->counters[i].status != status || strcmp(s->counters[i].route, route)))
+        i++;
+    if (i == s->ncounters) {
+        counter *g = realloc(s->counters, (s->ncounters + 1) * sizeof(*g));
+        if (g) {
+            s->counters = g;
+            snprintf(g[i].route, sizeof(g[i].route), "%s", route);
+            g[i].status = status;
+            g[i].count = 0;
+            s->ncounters++;
+        }
+    }
+    if (i < s->ncounters)
+        s->counters[i].count++;
+    int b = 0;
+    while (b < NBUCKETS && ms > buckets_ms[b])
+        b++;
+    s->hist[b]++;
+    s->hist_sum += ms;
+    s->hist_count++;
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void done(void *ctx, const http_request *req, const http_response *resp, int64_t bytes, double ms)
+{
+    loch_server *s = ctx;
+    char when[32];
+    buf line = BUF_INIT;
+    atomic_fetch_add(&s->bytes_out, bytes);
+    count(s, resp->route[0] ? resp->route : "other", resp->status, ms);
+    iso8601_format_ms(time_now_ms(), when);
+    buf_printf(&line, "{\"time\":\"%s\",\"method\":", when);
+    buf_put_json_str(&line, http_method(req));
+    buf_puts(&line, ",\"path\":");
+    buf_put_json_str(&line, http_path(req));
+    buf_printf(&line, ",\"status\":%d,\"ms\":%.3f,\"bytes\":%lld,\"peer\":", resp->status, ms, (long long)bytes);
+    buf_put_json_str(&line, http_peer(req));
+    if (resp->note[0]) {
+        buf_puts(&line, ",\"query_id\":");
+        buf_put_json_str(&line, resp->note);
+    }
+    buf_puts(&line, "}\n");
+    pthread_mutex_lock(&s->log_mu);
+    fputs(line.data ? line.data : "", s->o.log ? s->o.log : stderr);
+    fflush(s->o.log ? s->o.log : stderr);
+    pthread_mutex_unlock(&s->log_mu);
+    buf_free(&line);
+}
+
+/* ---- start and stop ---------------------------------------------------------------- */
+
+static int is_loopback(const char *host)
+{
+    return !strcmp(host, "127.0.0.1") || !strcmp(host, "::1") || !strncmp(host, "127.", 4) ||
+           !strcmp(host, "localhost");
+}
+
+static void server_free(loch_server *s)
+{
+    if (!s)
+        return;
+    for (int i = 0; s->w && i < s->nworkers; i++)
+        loch_lake_free(s->w[i].lake);
+    free(s->w);
+    for (size_t i = 0; i < s->ntokens; i++)
+        free(s->tokens[i]);
+    free(s->tokens);
+    free(s->lake);
+    free(s->host);
+    free(s->cors);
+    free(s->counters);
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->freed);
+    pthread_mutex_destroy(&s->log_mu);
+    for (int i = 0; i < TABLE_LOCKS; i++)
+        pthread_mutex_destroy(&s->table_locks[i]);
+    free(s);
+}
+
+int loch_server_start(loch_server **out, const loch_server_options *opts)
+{
+    loch_server_options dflt = LOCH_SERVER_OPTIONS_INIT;
+    loch_server *s = calloc(1, sizeof(*s));
+    int rc = 0;
+    *out = NULL;
+    if (!s)
+        return LOCH_ENOMEM;
+    s->o = opts ? *opts : dflt;
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->freed, NULL);
+    pthread_mutex_init(&s->log_mu, NULL);
+    for (int i = 0; i < TABLE_LOCKS; i++)
+        pthread_mutex_init(&s->table_locks[i], NULL);
+    s->started = time_mono();
+    const char *host = s->o.host ? s->o.host : "127.0.0.1";
+    if (!s->o.lake) {
+        rc = error_set(LOCH_EINVALID, "the server needs a lake");
+        goto fail;
+    }
+    if (!is_loopback(host) && s->o.ntokens == 0) {
+        rc = error_set(LOCH_EPERM, "listening on %s (not loopback) needs bearer tokens: set "
+                                               "LOCH_TOKENS, --token-file or tokens in the config", host);
+        goto fail;
+    }
+    s->lake = strdup(s->o.lake);
+    s->host = strdup(!strcmp(host, "localhost") ? "127.0.0.1" : host);
+    s->cors = s->o.cors_origins && *s->o.cors_origins ? strdup(s->o.cors_origins) : NULL;
+    s->tokens = s->o.ntokens ? calloc(s->o.ntokens, sizeof(char *)) : NULL;
+    for (size_t i = 0; i < s->o.ntokens && s->tokens; i++)
+        if ((s->tokens[i] = strdup(s->o.tokens[i])))
+            s->ntokens++;
+    if (!s->lake || !s->host || (s->o.ntokens && s->ntokens != s->o.ntokens)) {
+        rc = LOCH_ENOMEM;
+        goto fail;
+    }
+    s->o.max_body = s->o.max_body > 0 ? s->o.max_body : 1 << 20;
+    s->o.max_upload = s->o.max_upload > 0 ? s->o.max_upload : INT64_C(10) << 30;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    s->nworkers = s->o.workers > 0 ? s->o.workers : (int)(cpus > 0 ? cpus : 2);
+    if (!(s->w = calloc((size_t)s->nworkers, sizeof(*s->w)))) {
+        rc = LOCH_ENOMEM;
+        goto fail;
+    }
+    for (int i = 0; i < s->nworkers; i++) {
+        loch_lake_options lo = LOCH_LAKE_OPTIONS_INIT;
+        lo.sandbox = 1;
+        lo.create = i == 0;
+        lo.memory_limit = s->o.memory_limit;
+        lo.threads = s->o.threads > 0 ? s->o.threads : s->nworkers > 1 ? 1 : 0;
+        if ((rc = loch_lake_open(&s->w[i].lake, s->lake, &lo)) < 0)
+            goto fail;
+    }
+    snprintf(s->tmpdir, sizeof(s->tmpdir), "%s/_loch/tmp", loch_lake_root(s->w[0].lake));
+    if (mkdir(s->tmpdir, 0755) != 0 && errno != EEXIST) {
+        rc = error_errno(errno, "cannot create", s->tmpdir);
+        goto fail;
+    }
+    http_options ho = {.host = s->host, .port = s->o.port, .timeout_s = s->o.idle_timeout_s, .max_connections = 512};
+    http_handlers hh = {.plan = plan, .handle = handle, .done = done, .ctx = s};
+    if ((rc = http_start(&s->http, &ho, &hh)) < 0)
+        goto fail;
+    s->watchdog_running = pthread_create(&s->watchdog, NULL, watchdog_run, s) == 0;
+    *out = s;
+    return 0;
+fail:
+    server_free(s);
+    return rc;
+}
+
+int loch_server_port(const loch_server *s) { return s && s->http ? http_port(s->http) : -1; }
+
+void loch_server_stop(loch_server *s, int grace_ms)
+{
+    if (!s)
+        return;
+    s->stopping = 1;
+    http_quiesce(s->http);
+    double until = time_mono() + grace_ms / 1000.0;
+    while (atomic_load(&s->active) > 0 && time_mono() < until)
+        usleep(20 * 1000);
+    pthread_mutex_lock(&s->mu); /* past the grace period: cancel what still runs */
+    for (int i = 0; i < s->nworkers; i++)
+        if (s->w[i].busy) {
+            s->w[i].cancel = 1;
+            loch_lake_interrupt(s->w[i].lake);
+        }
+    pthread_mutex_unlock(&s->mu);
+    http_stop(s->http);
+    if (s->watchdog_running)
+        pthread_join(s->watchdog, NULL);
+    server_free(s);
+}

@@ -1,0 +1,14 @@
+/*
+ * server/server.h - what the HTTP API's files share inside libloch.
+ */
+#ifndef LOCH_SERVER_INTERNAL_H
+#define LOCH_SERVER_INTERNAL_H
+
+/* The OpenAPI 3 description of every endpoint (server/openapi.c). */
+extern const char server_openapi[];
+
+/* Whether a table name from a URL may be used: letters, digits, '_', '-', '.', not
+ * starting with '.' or '_', no "..", at most 128 bytes. */
+int server_table_name_ok(const char *name);
+
+#endif
