@@ -43,6 +43,13 @@ $(BUILD)/obj/%.o: %.c | $(DUCKDB)/include/duckdb.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
+# The OpenAPI document, as a C string literal.
+$(BUILD)/gen/openapi.inc: src/server/openapi.json
+	@mkdir -p $(dir $@)
+	sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/"/' -e 's/$$/\\n"/' $< > $@
+$(BUILD)/obj/src/server/openapi.o: CFLAGS += -I$(BUILD)/gen -Wno-overlength-strings
+$(BUILD)/obj/src/server/openapi.o: $(BUILD)/gen/openapi.inc
+
 $(BUILD)/libloch.a: $(LIB_OBJ)
 	@rm -f $@; ar rcs $@ $^
 $(BUILD)/libloch.so: $(LIB_OBJ)
@@ -73,10 +80,10 @@ $(BUILD)/tests/fuzz_replay: tests/unit/fuzz_replay.c $(FUZZ_SRC) $(BUILD)/libloc
 	$(CC) $(CFLAGS) -o $@ tests/unit/fuzz_replay.c $(BUILD)/libloch.a $(LDFLAGS) $(LIBS)
 
 fuzz: $(FUZZ_SRC:fuzz/%.c=build-fuzz/%)
-build-fuzz/%: fuzz/%.c $(LIB_SRC)
+build-fuzz/%: fuzz/%.c $(LIB_SRC) $(BUILD)/gen/openapi.inc
 	@mkdir -p build-fuzz
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-	  -Iinclude -Isrc \
+	  -Iinclude -Isrc -I$(BUILD)/gen \
 	  -I$(DUCKDB)/include -o $@ $< $(LIB_SRC) $(LIBS)
 
 pytest: all

@@ -288,21 +288,22 @@ int serve_main(const serve_flags *f)
     sigaddset(&stop, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
     signal(SIGPIPE, SIG_IGN);
+    fprintf(stderr,
+            "loch %s, effective configuration:\n"
+            "  lake=%s listen=%s workers=%s threads=%lld memory_limit=%s query_timeout_ms=%lld\n"
+            "  idle_timeout_s=%lld max_body=%lld max_upload=%lld grace_ms=%lld cors_origins=%s tokens=%s (%zu)\n",
+            LOCH_VERSION, s.lake, s.listen, s.workers ? "" : "auto", s.threads,
+            s.memory_limit ? s.memory_limit : "default", s.query_timeout_ms, s.idle_timeout_s, s.max_body,
+            s.max_upload, s.grace_ms, s.cors ? s.cors : "off", s.ntokens ? "***" : "none", s.ntokens);
+    if (s.workers)
+        fprintf(stderr, "  workers=%lld\n", s.workers);
     loch_server *srv;
     if (loch_server_start(&srv, &o) < 0) {
         fprintf(stderr, "Error: %s\n", loch_error_last());
         goto done;
     }
-    fprintf(stderr,
-            "loch %s serving %s on http://%s%s%s:%d/\n"
-            "  config: lake=%s listen=%s workers=%s threads=%lld memory_limit=%s query_timeout_ms=%lld\n"
-            "          idle_timeout_s=%lld max_body=%lld max_upload=%lld cors_origins=%s tokens=%s (%zu)\n",
-            LOCH_VERSION, s.lake, strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "",
-            loch_server_port(srv), s.lake, s.listen, s.workers ? "" : "auto", s.threads,
-            s.memory_limit ? s.memory_limit : "default", s.query_timeout_ms, s.idle_timeout_s, s.max_body,
-            s.max_upload, s.cors ? s.cors : "off", s.ntokens ? "***" : "none", s.ntokens);
-    if (s.workers)
-        fprintf(stderr, "  workers: %lld\n", s.workers);
+    fprintf(stderr, "loch serving %s on http://%s%s%s:%d/\n", s.lake, strchr(host, ':') ? "[" : "", host,
+            strchr(host, ':') ? "]" : "", loch_server_port(srv));
     fflush(stderr);
     int sig = 0;
     sigwait(&stop, &sig);

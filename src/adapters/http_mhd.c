@@ -12,6 +12,7 @@
 #include "adapters/http.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <microhttpd.h>
@@ -247,7 +248,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         const char *cl = http_header(r, "Content-Length");
         if (cl && atoll(cl) > r->plan.limit) {
             r->too_big = 1;
-            return too_big(r); /* before reading any of it */
+            /* A body not far past the limit is read and dropped, so that simple clients,
+             * which send it all before reading, see the 413; a larger one is refused
+             * before any of it is read. */
+            if (atoll(cl) - r->plan.limit > (64LL << 20))
+                return too_big(r);
         }
         if (r->plan.to_file) {
             snprintf(r->file, sizeof(r->file), "%s/upload-XXXXXX", r->plan.dir ? r->plan.dir : "/tmp");
@@ -315,6 +320,30 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
     *con_cls = NULL;
 }
 
+/* Percent-decoding of URLs, in place, except that %00 and %2F stay as they are: a NUL
+ * would cut a path short ("a%00b" would name table "a") and an encoded slash would
+ * become a separator; kept, the '%' makes them invalid names. */
+static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+    char *w = s;
+    (void)cls, (void)c;
+    for (char *r = s; *r; r++) {
+        int hi, lo;
+        int nul = r[0] == '%' && r[1] == '0' && r[2] == '0';
+        int slash = r[0] == '%' && r[1] == '2' && (r[2] == 'f' || r[2] == 'F');
+        if (r[0] == '%' && isxdigit((unsigned char)r[1]) && isxdigit((unsigned char)r[2]) && !nul && !slash) {
+            hi = isdigit((unsigned char)r[1]) ? r[1] - '0' : tolower((unsigned char)r[1]) - 'a' + 10;
+            lo = isdigit((unsigned char)r[2]) ? r[2] - '0' : tolower((unsigned char)r[2]) - 'a' + 10;
+            *w++ = (char)(hi * 16 + lo);
+            r += 2;
+        } else {
+            *w++ = *r;
+        }
+    }
+    *w = '\0';
+    return (size_t)(w - s);
+}
+
 int http_start(http_server **out, const http_options *o, const http_handlers *h)
 {
     struct sockaddr_storage addr;
@@ -343,7 +372,8 @@ int http_start(http_server **out, const http_options *o, const http_handlers *h)
     s->d = MHD_start_daemon(flags, (uint16_t)o->port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, &addr,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(o->timeout_s > 0 ? o->timeout_s : 30),
                             MHD_OPTION_CONNECTION_LIMIT, (unsigned)(o->max_connections > 0 ? o->max_connections : 512),
-                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_END);
+                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_UNESCAPE_CALLBACK, unescape,
+                            NULL, MHD_OPTION_END);
     if (!s->d) {
         int e = errno;
         free(s);

@@ -72,7 +72,7 @@ struct loch_server {
     pthread_t watchdog;
     int stopping, watchdog_running;
     double started;
-    atomic_long active;     /* requests being handled */
+    atomic_long active;     /* requests from their headers until their answer went out */
     counter *counters;
     size_t ncounters;
     long long hist[NBUCKETS + 1];
@@ -734,7 +734,8 @@ static const char *match(const char *method, const char *path, char *table, size
     return NULL;
 }
 
-static int allowed(const char *route, const char *method)
+/* Whether route takes method; *allow gets the methods it takes (for 405's Allow). */
+static int allowed(const char *route, const char *method, const char **allow)
 {
     static const struct { const char *route, *methods; } table[] = {
         {"/health", "GET"}, {"/metrics", "GET"}, {"/v1/status", "GET"}, {"/v1/openapi.json", "GET"},
@@ -743,6 +744,7 @@ static int allowed(const char *route, const char *method)
     for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
         if (!strcmp(table[i].route, route)) {
             const char *m = strstr(table[i].methods, method);
+            *allow = table[i].methods;
             return m && (m[strlen(method)] == '\0' || m[strlen(method)] == ' ');
         }
     return 0;
@@ -775,6 +777,7 @@ static void plan(void *ctx, const http_request *req, http_body_plan *p)
     loch_server *s = ctx;
     char t[256], id[64];
     const char *route = match(http_method(req), http_path(req), t, sizeof(t), id, sizeof(id));
+    atomic_fetch_add(&s->active, 1); /* until done() */
     p->limit = s->o.max_body;
     if (route && !strcmp(route, "/v1/tables/{t}/ingest") && !strcmp(http_method(req), "POST")) {
         p->limit = s->o.max_upload;
@@ -789,7 +792,6 @@ static void handle(void *ctx, http_request *req, http_response *out)
     const char *method = http_method(req), *path = http_path(req);
     char t[256], id[64];
     const char *route = match(method, path, t, sizeof(t), id, sizeof(id));
-    atomic_fetch_add(&s->active, 1);
     atomic_fetch_add(&s->bytes_in, http_body_bytes(req));
     snprintf(out->route, sizeof(out->route), "%s", route ? route : "other");
     if (!strcmp(method, "OPTIONS") && s->cors) { /* a browser's preflight */
@@ -815,8 +817,16 @@ static void handle(void *ctx, http_request *req, http_response *out)
             goto done;
         }
     }
-    if (!allowed(route, method)) {
+    const char *allow = "";
+    if (!allowed(route, method, &allow)) {
         json_error(out, 405, "method_not_allowed", "this endpoint does not take that method");
+        snprintf(out->headers, sizeof(out->headers), "Allow: %s\n", allow);
+        for (char *p = strchr(out->headers, ' '); p && (p = strchr(p + 1, ' ')); ) /* "GET DELETE" -> "GET, DELETE" */
+            if (p[-1] != ':') {
+                memmove(p + 1, p, strlen(p) + 1);
+                *p = ',';
+                p++;
+            }
         goto done;
     }
     if (t[0] && !server_table_name_ok(t)) {
@@ -857,7 +867,6 @@ static void handle(void *ctx, http_request *req, http_response *out)
     }
 done:
     cors(s, req, out);
-    atomic_fetch_sub(&s->active, 1);
 }
 
 static void count(loch_server *s, const char *route, int status, double ms)
@@ -892,6 +901,7 @@ static void done(void *ctx, const http_request *req, const http_response *resp, 
     loch_server *s = ctx;
     char when[32];
     buf line = BUF_INIT;
+    atomic_fetch_sub(&s->active, 1);
     atomic_fetch_add(&s->bytes_out, bytes);
     count(s, resp->route[0] ? resp->route : "other", resp->status, ms);
     iso8601_format_ms(time_now_ms(), when);
@@ -1031,6 +1041,11 @@ void loch_server_stop(loch_server *s, int grace_ms)
             loch_lake_interrupt(s->w[i].lake);
         }
     pthread_mutex_unlock(&s->mu);
+    /* The cancelled answer (499) its client; a write being committed finishes its
+     * commit or leaves nothing, whichever it was doing. */
+    until = time_mono() + 5;
+    while (atomic_load(&s->active) > 0 && time_mono() < until)
+        usleep(20 * 1000);
     http_stop(s->http);
     if (s->watchdog_running)
         pthread_join(s->watchdog, NULL);

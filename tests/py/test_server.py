@@ -1,0 +1,296 @@
+"""`loch serve`, end to end: a real server started by each test, a real HTTP client
+(http.client), every endpoint and every error status; the OpenAPI document validated
+and schemathesis run against it; the security defaults."""
+import http.client
+import json
+import os
+import re
+import signal
+import subprocess
+import threading
+import time
+import uuid
+
+import pytest
+from deltalake import DeltaTable
+
+from conftest import LOCH
+
+
+class Server:
+    def __init__(self, lake, *flags, env=None, expect_fail=False):
+        e = dict(os.environ, LOCH_LAKE=str(lake.path))
+        e.update(env or {})
+        self.proc = subprocess.Popen([LOCH, "serve", "--listen", "127.0.0.1:0", *flags], env=e,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.log, self.err = [], []
+        if expect_fail:
+            return
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            line = self.proc.stderr.readline()
+            self.err.append(line)
+            m = re.search(r"on http://\[?([0-9a-f.:]+)\]?:(\d+)/", line)
+            if m:
+                self.host, self.port = m.group(1), int(m.group(2))
+                break
+            if not line and self.proc.poll() is not None:
+                raise AssertionError("server did not start: " + "".join(self.err))
+        threading.Thread(target=self._drain, daemon=True).start()
+
+    def _drain(self):
+        for line in self.proc.stdout:
+            self.log.append(line)
+
+    def req(self, method, path, body=None, headers=None, timeout=60):
+        c = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+        if isinstance(body, (dict, list)):
+            body = json.dumps(body)
+            headers = {"Content-Type": "application/json", **(headers or {})}
+        c.request(method, path, body=body, headers=headers or {})
+        r = c.getresponse()
+        data = r.read()
+        c.close()
+        return r.status, dict(r.getheaders()), data
+
+    def json(self, method, path, body=None, headers=None, status=200):
+        s, h, data = self.req(method, path, body, headers)
+        assert s == status, (s, data)
+        return json.loads(data)
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        rest = self.proc.stderr.read()
+        self.err.append(rest)
+        return self.proc.wait(timeout=60)
+
+
+@pytest.fixture
+def server(lake):
+    lake.sql("CREATE TABLE t AS SELECT range AS id, 'n' || range AS name, range % 7 AS k FROM range(1000)")
+    s = Server(lake)
+    yield s
+    assert s.stop() == 0
+
+
+def error_of(s, method, path, body=None, headers=None):
+    status, _, data = s.req(method, path, body, headers)
+    doc = json.loads(data)
+    assert set(doc) == {"error"} and set(doc["error"]) == {"code", "message"}, doc
+    return status, doc["error"]["code"]
+
+
+def test_tables_and_status(server, lake):
+    assert server.json("GET", "/health") == {"status": "ok"}
+    st = server.json("GET", "/v1/status")
+    assert st["tables"] == 1 and st["version"] and st["workers"] >= 1 and st["memory"]["rss_bytes"] > 0
+    tables = server.json("GET", "/v1/tables")["tables"]
+    assert [(t["name"], t["version"], t["rows"]) for t in tables] == [("t", 0, 1000)]
+    t = server.json("GET", "/v1/tables/t")
+    assert t["rows"] == 1000 and t["files"] == 1 and [c["column"] for c in t["columns"]] == ["id", "name", "k"]
+    h = server.json("GET", "/v1/tables/t/history")
+    assert [v["operation"] for v in h["history"]] == ["CREATE TABLE"]
+    assert error_of(server, "GET", "/v1/tables/nope") == (404, "not_found")
+    assert error_of(server, "GET", "/v1/tables/nope/history") == (404, "not_found")
+    assert error_of(server, "GET", "/v2/anything") == (404, "not_found")
+    assert error_of(server, "PUT", "/v1/tables") == (405, "method_not_allowed")
+    assert server.json("DELETE", "/v1/tables/t") == {"dropped": "t"}
+    assert error_of(server, "DELETE", "/v1/tables/t") == (404, "not_found")
+    assert not (lake.path / "t").exists()
+
+
+def test_sql_formats_params_and_errors(server):
+    r = server.json("POST", "/v1/sql", {"sql": "SELECT id, name FROM t WHERE k = $1 AND name LIKE $2 ORDER BY id",
+                                        "params": [3, "n1%"], "limit": 2})
+    assert [c["name"] for c in r["columns"]] == ["id", "name"]
+    assert r["rows"] == [[10, "n10"], [17, "n17"]] and r["truncated"] is True and r["row_count"] == 2
+    s, h, data = server.req("POST", "/v1/sql", {"sql": "SELECT id, name FROM t ORDER BY id LIMIT 3", "format": "csv"})
+    assert s == 200 and h["Content-Type"].startswith("text/csv") and data.decode() == "id,name\n0,n0\n1,n1\n2,n2\n"
+    s, h, data = server.req("POST", "/v1/sql", {"sql": "SELECT id, [id, 1] AS l FROM t ORDER BY id LIMIT 2"},
+                            headers={"Accept": "application/x-ndjson"})
+    assert s == 200 and [json.loads(l) for l in data.decode().splitlines()] == [{"id": 0, "l": [0, 1]},
+                                                                                {"id": 1, "l": [1, 1]}]
+    assert "X-Query-Id" in h
+    made = server.json("POST", "/v1/sql", {"sql": "CREATE TABLE u AS SELECT 1 AS x"})
+    assert "created table u" in made["message"]
+    assert error_of(server, "POST", "/v1/sql", "not json", {"Content-Type": "application/json"}) == (400, "invalid_json")
+    assert error_of(server, "POST", "/v1/sql", {"nosql": 1}) == (400, "invalid")
+    assert error_of(server, "POST", "/v1/sql", {"sql": "SELEC 1"}) == (400, "invalid")
+    assert error_of(server, "POST", "/v1/sql", {"sql": "SELECT $1", "params": [{"a": 1}]}) == (400, "invalid")
+    assert error_of(server, "POST", "/v1/sql", {"sql": "SELECT $1, $2", "params": [1]}) == (400, "invalid")
+    assert error_of(server, "POST", "/v1/sql", {"sql": "SELECT 1", "format": "xml"}) == (400, "invalid")
+    assert error_of(server, "POST", "/v1/sql", {"sql": "SELECT * FROM missing_table"})[0] in (400, 404)
+    assert error_of(server, "POST", "/v1/sql", {"sql": "CREATE TABLE u AS SELECT 2 AS x"}) == (409, "exists")
+    big = {"sql": "SELECT 1 -- " + "x" * (2 << 20)}
+    assert error_of(server, "POST", "/v1/sql", big) == (413, "too_large")
+
+
+def test_sandbox_and_names(server):
+    """SQL from the API cannot read outside the lake or change its settings; table
+    names that reach out of the lake are refused."""
+    for sql in ("SELECT * FROM read_csv('/etc/passwd')", "SELECT * FROM '/etc/passwd'",
+                "COPY (SELECT 1) TO '/tmp/loch-escape.csv'", "SET enable_external_access = true"):
+        status, code = error_of(server, "POST", "/v1/sql", {"sql": sql})
+        assert status in (400, 403), (sql, status, code)
+    assert not os.path.exists("/tmp/loch-escape.csv")
+    for name in ("..%2F..%2Fetc", "a%00b", "_loch", ".hidden", "a%2Fb", "x" * 200):
+        assert error_of(server, "GET", f"/v1/tables/{name}")[0] == 400, name
+    assert error_of(server, "POST", "/v1/tables/..%2Fescape/ingest", "a\n1\n")[0] == 400
+
+
+def test_cancel_and_time_limit(lake):
+    lake.sql("CREATE TABLE t AS SELECT 1 AS x")
+    s = Server(lake, "--query-timeout-ms", "1500")
+    try:
+        slow = "SELECT count(*) FROM range(1000000000000) a"
+        result = {}
+        t = threading.Thread(target=lambda: result.update(
+            r=s.req("POST", "/v1/sql", {"sql": slow, "query_id": "q-slow"})))
+        t.start()
+        for _ in range(100):
+            running = s.json("GET", "/v1/queries")["queries"]
+            if running:
+                break
+            time.sleep(0.02)
+        assert [q["query_id"] for q in running] == ["q-slow"]
+        assert s.json("DELETE", "/v1/queries/q-slow", status=202)["cancelling"] is True
+        t.join(30)
+        status, _, data = result["r"]
+        assert status == 499 and json.loads(data)["error"]["code"] == "cancelled"
+        assert error_of(s, "DELETE", "/v1/queries/q-slow") == (404, "not_found")
+        t0 = time.time()
+        assert error_of(s, "POST", "/v1/sql", {"sql": slow}) == (499, "timeout")
+        assert time.time() - t0 < 20
+        assert s.json("POST", "/v1/sql", {"sql": "SELECT 42 AS a"})["rows"] == [[42]]
+    finally:
+        assert s.stop() == 0
+
+
+def test_ingest_upload(server, lake, tmp_path):
+    csv = b"id,zip,amount\n1,00123,1.5\n2,45678,2.25\n"
+    r = server.json("POST", "/v1/tables/up/ingest?format=csv", csv)
+    assert r["table"] == "up" and r["version"] == 0 and r["rows"] == 2
+    again = server.json("POST", "/v1/tables/up/ingest?format=csv", csv)
+    assert again["version"] == -1 and "already ingested" in again["message"]
+    # a browser's multipart form: the file's own name says its format
+    boundary = uuid.uuid4().hex
+    form = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"more.ndjson\"\r\n"
+            f"Content-Type: application/octet-stream\r\n\r\n").encode() + \
+        b'{"id": 3, "zip": "99999", "amount": 4}\n' + f"\r\n--{boundary}--\r\n".encode()
+    r = server.json("POST", "/v1/tables/up/ingest", form,
+                    {"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    assert r["version"] == 1 and r["rows"] == 1
+    got = server.json("POST", "/v1/sql", {"sql": "SELECT id, zip FROM up ORDER BY id"})["rows"]
+    assert got == [[1, "00123"], [2, "45678"], [3, "99999"]]
+    assert DeltaTable(str(lake.table("up"))).to_pyarrow_table().num_rows == 3
+    assert error_of(server, "POST", "/v1/tables/up/ingest?mode=sideways", csv) == (400, "invalid")
+    assert error_of(server, "POST", "/v1/tables/up/ingest?format=csv", b"a,b\n1,2\n3,4,5\n") == (400, "invalid")
+    assert error_of(server, "POST", "/v1/tables/up/ingest?format=csv", b"") == (400, "invalid")
+    assert not list((lake.path / "_loch" / "tmp").glob("upload-*"))  # uploads do not stay
+
+
+def test_upload_limit(lake):
+    s = Server(lake, "--max-upload", "1KiB")
+    try:
+        assert error_of(s, "POST", "/v1/tables/x/ingest?format=csv", b"a\n" + b"1\n" * 2000) == (413, "too_large")
+        assert s.json("POST", "/v1/tables/x/ingest?format=csv", b"a\n1\n")["rows"] == 1
+    finally:
+        assert s.stop() == 0
+
+
+def test_tokens(lake, tmp_path):
+    """Off loopback a server needs tokens; with tokens, requests without a valid one get
+    401, and tokens never reach the log."""
+    bad = Server(lake, "--listen", "0.0.0.0:0", expect_fail=True)
+    assert bad.proc.wait(timeout=30) == 1
+    assert "needs bearer tokens" in bad.proc.stderr.read()
+    (tmp_path / "tokens").write_text("s3cret-one\nsecond-token\n")
+    s = Server(lake, "--token-file", str(tmp_path / "tokens"))
+    try:
+        assert s.json("GET", "/health") == {"status": "ok"}  # liveness stays open
+        status, headers, _ = s.req("GET", "/v1/tables")
+        assert status == 401 and headers["WWW-Authenticate"].startswith("Bearer")
+        assert error_of(s, "GET", "/v1/tables", headers={"Authorization": "Bearer wrong"}) == (401, "unauthorized")
+        assert error_of(s, "GET", "/v1/tables", headers={"Authorization": "Bearer s3cret-on"}) == (401, "unauthorized")
+        assert s.json("GET", "/v1/tables", headers={"Authorization": "Bearer second-token"}) == {"tables": []}
+        assert s.json("POST", "/v1/sql", {"sql": "SELECT 1 AS a"},
+                      headers={"Authorization": "Bearer s3cret-one"})["rows"] == [[1]]
+    finally:
+        assert s.stop() == 0
+    text = "".join(s.log) + "".join(s.err)
+    assert "s3cret" not in text and "second-token" not in text and "tokens=*** (2)" in text
+
+
+def test_config_file_env_and_cors(lake, tmp_path):
+    cfg = tmp_path / "loch.toml"
+    cfg.write_text('# a loch server\n[server]\nworkers = 3\ncors_origins = ["http://ui.example"]\n'
+                   'query_timeout_ms = 5_000\nmax_body = "64KiB"\n')
+    s = Server(lake, "--config", str(cfg), env={"LOCH_QUERY_TIMEOUT_MS": "7000"})
+    try:
+        banner = "".join(s.err)
+        assert "query_timeout_ms=7000" in banner and "cors_origins=http://ui.example" in banner  # env over file
+        assert s.json("GET", "/v1/status")["workers"] == 3
+        status, h, _ = s.req("GET", "/v1/tables", headers={"Origin": "http://ui.example"})
+        assert status == 200 and h["Access-Control-Allow-Origin"] == "http://ui.example"
+        status, h, _ = s.req("GET", "/v1/tables", headers={"Origin": "http://evil.example"})
+        assert status == 200 and "Access-Control-Allow-Origin" not in h
+        status, h, _ = s.req("OPTIONS", "/v1/sql", headers={"Origin": "http://ui.example",
+                                                             "Access-Control-Request-Method": "POST"})
+        assert status == 204 and "POST" in h["Access-Control-Allow-Methods"]
+        assert error_of(s, "POST", "/v1/sql", {"sql": "SELECT 1 -- " + "x" * 70_000}) == (413, "too_large")
+    finally:
+        assert s.stop() == 0
+    cfg.write_text("[server]\nworkers = lots\n")
+    bad = Server(lake, "--config", str(cfg), expect_fail=True)
+    assert bad.proc.wait(timeout=30) == 1 and "line 2" in bad.proc.stderr.read()
+
+
+def test_log_and_metrics(server):
+    server.json("POST", "/v1/sql", {"sql": "SELECT 1 AS a", "query_id": "logged-1"})
+    error_of(server, "GET", "/v1/tables/nope")
+    m = server.req("GET", "/metrics")[2].decode()
+    assert 'loch_http_requests_total{route="/v1/sql",status="200"} 1' in m
+    assert 'loch_http_requests_total{route="/v1/tables/{t}",status="404"} 1' in m
+    assert "loch_http_request_duration_seconds_bucket{le=\"+Inf\"}" in m and "loch_queries_running 0" in m
+    time.sleep(0.2)
+    lines = [json.loads(l) for l in server.log]
+    sql = [l for l in lines if l["path"] == "/v1/sql"][0]
+    assert sql["status"] == 200 and sql["query_id"] == "logged-1" and sql["method"] == "POST" and sql["ms"] >= 0
+    assert {"time", "bytes", "peer"} <= set(sql)
+
+
+def test_sigterm_grace(lake):
+    """SIGTERM: new requests are refused, running ones finish within the grace period
+    or are cancelled after it; the process exits 0."""
+    lake.sql("CREATE TABLE t AS SELECT 1 AS x")
+    s = Server(lake, env={"LOCH_GRACE_MS": "700"})
+    result = {}
+    t = threading.Thread(target=lambda: result.update(
+        r=s.req("POST", "/v1/sql", {"sql": "SELECT count(*) FROM range(1000000000000) a"})))
+    t.start()
+    time.sleep(0.3)
+    t0 = time.time()
+    assert s.stop() == 0
+    t.join(30)
+    assert time.time() - t0 < 15
+    assert result["r"][0] == 499
+    assert "stopped" in "".join(s.err)
+
+
+def test_openapi_true_and_schemathesis(server, tmp_path):
+    from openapi_spec_validator import validate
+    doc = server.json("GET", "/v1/openapi.json")
+    validate(doc)
+    # every route the server answers is documented, with the same methods, and nothing else
+    src = open(os.path.join(os.path.dirname(__file__), "..", "..", "src", "server", "server.c")).read()
+    routes = dict(re.findall(r'\{"(/[^"]*)", "([A-Z ]+)"\}', src))
+    documented = {p.replace("{table}", "{t}"): " ".join(sorted(m.upper() for m in ops if m != "parameters"))
+                  for p, ops in doc["paths"].items()}
+    assert documented == {p: " ".join(sorted(m.split())) for p, m in routes.items()}
+    r = subprocess.run(["schemathesis", "run", f"http://{server.host}:{server.port}/v1/openapi.json",
+                        "--checks", "all", "--exclude-checks", "positive_data_acceptance", "--max-examples", "25",
+                        "-w", "1", "--seed", "1"],
+                       capture_output=True, text=True, timeout=600, cwd=tmp_path,
+                       env=dict(os.environ, PATH=os.path.dirname(os.sys.executable) + ":" + os.environ["PATH"]))
+    assert r.returncode == 0, r.stdout[-4000:]
