@@ -39,6 +39,21 @@ typedef struct {
 /* Runs one query with $1..$N bound to params (prepared by the engine, never spliced
  * into the text). */
 int loch_sql_params(loch_result **out, loch_lake *lake, const char *sql, const loch_param *params, size_t nparams);
+/* A query's rows a chunk at a time (about 2,048 rows), for results of any size: they
+ * are never all in memory. Cells are text (nested values as JSON), valid until the
+ * next loch_stream_next. The lake handle serves the stream until it is freed. */
+typedef struct loch_stream loch_stream;
+int loch_sql_stream(loch_stream **out, loch_lake *lake, const char *sql, const loch_param *params, size_t nparams);
+size_t loch_stream_columns(const loch_stream *s);
+const char *loch_stream_name(const loch_stream *s, size_t col);
+const char *loch_stream_type(const loch_stream *s, size_t col);
+loch_kind loch_stream_kind(const loch_stream *s, size_t col);
+/* The next chunk: *rows is its row count, 0 at the end. */
+int loch_stream_next(loch_stream *s, size_t *rows);
+/* A cell of the current chunk: *len bytes, not NUL-terminated; NULL for SQL NULL. */
+const char *loch_stream_cell(loch_stream *s, size_t row, size_t col, size_t *len);
+void loch_stream_free(loch_stream *s);
+
 /* Runs one query and writes its rows to a file: format "parquet", "csv" or "json". */
 int loch_sql_export(loch_lake *lake, const char *sql, const char *format, const char *path);
 

@@ -61,6 +61,22 @@ double compute_progress(compute *c, int64_t *rows);
 
 typedef enum { COMPUTE_STRING, COMPUTE_NUMBER, COMPUTE_BOOL, COMPUTE_NESTED } compute_kind;
 
+/* A query whose rows are fetched a chunk (about 2,048 rows) at a time; never all held.
+ * Cells arrive as text (nested values as JSON). Only queries (SELECT) stream. */
+typedef struct compute_stream compute_stream;
+int compute_stream_open(compute *c, const char *sql, const compute_param *params, size_t nparams,
+                        compute_stream **out);
+size_t compute_stream_columns(const compute_stream *s);
+const char *compute_stream_name(const compute_stream *s, size_t col);
+const char *compute_stream_type(const compute_stream *s, size_t col);
+compute_kind compute_stream_kind(const compute_stream *s, size_t col);
+/* The next chunk's row count, 0 at the end. */
+int compute_stream_next(compute_stream *s, size_t *rows);
+/* A cell of the current chunk (not NUL-terminated; *len bytes), or NULL for SQL NULL. */
+const char *compute_stream_cell(compute_stream *s, size_t row, size_t col, size_t *len);
+void compute_stream_free(compute_stream *s);
+
+
 size_t compute_result_columns(const compute_result *r);
 size_t compute_result_rows(const compute_result *r);
 const char *compute_result_name(const compute_result *r, size_t col);

@@ -197,6 +197,8 @@ double compute_progress(compute *c, int64_t *rows)
 
 /* ---- results ------------------------------------------------------------------- */
 
+static const char *simple_type_name(duckdb_type t);
+
 static bool is_nested(duckdb_type t)
 {
     return t == DUCKDB_TYPE_LIST || t == DUCKDB_TYPE_ARRAY || t == DUCKDB_TYPE_STRUCT || t == DUCKDB_TYPE_MAP ||
@@ -321,6 +323,169 @@ int compute_query_params(compute *c, const char *sql, const compute_param *param
 int compute_query(compute *c, const char *sql, compute_result **out)
 {
     return compute_query_params(c, sql, NULL, 0, out);
+}
+
+/* ---- streamed results ------------------------------------------------------------------ */
+
+/* A query's rows a chunk at a time, every column cast to text by the engine (nested
+ * values as JSON), so a result of any size passes through a fixed amount of memory.
+ * Streaming execution is marked deprecated in DuckDB 1.4's C API with no replacement
+ * yet; it is used here only. */
+struct compute_stream {
+    duckdb_prepared_statement ps;
+    duckdb_pending_result pending;
+    duckdb_result res;
+    int have_res;
+    duckdb_data_chunk chunk;
+    size_t ncols;
+    char **names, **types;
+    compute_kind *kinds;
+    duckdb_string_t **data;
+    uint64_t **valid;
+};
+
+void compute_stream_free(compute_stream *s)
+{
+    if (!s)
+        return;
+    if (s->chunk)
+        duckdb_destroy_data_chunk(&s->chunk);
+    if (s->have_res)
+        duckdb_destroy_result(&s->res);
+    if (s->pending)
+        duckdb_destroy_pending(&s->pending);
+    if (s->ps)
+        duckdb_destroy_prepare(&s->ps);
+    for (size_t i = 0; i < s->ncols; i++) {
+        free(s->names ? s->names[i] : NULL);
+        free(s->types ? s->types[i] : NULL);
+    }
+    free(s->names);
+    free(s->types);
+    free(s->kinds);
+    free(s->data);
+    free(s->valid);
+    free(s);
+}
+
+static compute_kind kind_of(duckdb_type t)
+{
+    switch (t) {
+    case DUCKDB_TYPE_BOOLEAN: return COMPUTE_BOOL;
+    case DUCKDB_TYPE_TINYINT: case DUCKDB_TYPE_SMALLINT: case DUCKDB_TYPE_INTEGER: case DUCKDB_TYPE_BIGINT:
+    case DUCKDB_TYPE_UTINYINT: case DUCKDB_TYPE_USMALLINT: case DUCKDB_TYPE_UINTEGER: case DUCKDB_TYPE_UBIGINT:
+    case DUCKDB_TYPE_HUGEINT: case DUCKDB_TYPE_UHUGEINT: case DUCKDB_TYPE_FLOAT: case DUCKDB_TYPE_DOUBLE:
+    case DUCKDB_TYPE_DECIMAL:
+        return COMPUTE_NUMBER;
+    default:
+        return is_nested(t) ? COMPUTE_NESTED : COMPUTE_STRING;
+    }
+}
+
+int compute_stream_open(compute *c, const char *sql, const compute_param *params, size_t nparams,
+                        compute_stream **out)
+{
+    compute_stream *s = calloc(1, sizeof(*s));
+    duckdb_prepared_statement first = NULL;
+    buf wrapped = BUF_INIT;
+    int rc = 0;
+    *out = NULL;
+    if (!s)
+        return error_set(LOCH_ENOMEM, "out of memory");
+    if (duckdb_prepare(c->conn, sql, &first) == DuckDBError) {
+        rc = engine_error(duckdb_prepare_error(first));
+        goto fail;
+    }
+    if (duckdb_prepared_statement_type(first) != DUCKDB_STATEMENT_TYPE_SELECT) {
+        rc = error_set(LOCH_EUNSUPPORTED, "only queries stream");
+        goto fail;
+    }
+    s->ncols = (size_t)duckdb_prepared_statement_column_count(first);
+    s->names = calloc(s->ncols + 1, sizeof(char *));
+    s->types = calloc(s->ncols + 1, sizeof(char *));
+    s->kinds = calloc(s->ncols + 1, sizeof(compute_kind));
+    s->data = calloc(s->ncols + 1, sizeof(duckdb_string_t *));
+    s->valid = calloc(s->ncols + 1, sizeof(uint64_t *));
+    if (!s->names || !s->types || !s->kinds || !s->data || !s->valid) {
+        rc = error_set(LOCH_ENOMEM, "out of memory");
+        goto fail;
+    }
+    rc = buf_puts(&wrapped, "SELECT ") ? LOCH_ENOMEM : 0;
+    for (size_t i = 0; rc == 0 && i < s->ncols; i++) {
+        duckdb_type t = duckdb_prepared_statement_column_type(first, (idx_t)i);
+        const char *name = duckdb_prepared_statement_column_name(first, (idx_t)i);
+        s->names[i] = strdup(name ? name : "");
+        s->types[i] = strdup(simple_type_name(t));
+        s->kinds[i] = kind_of(t);
+        duckdb_free((void *)name);
+        rc = !s->names[i] || !s->types[i] ? LOCH_ENOMEM : 0;
+        rc = rc || buf_printf(&wrapped, is_nested(t) ? "%sto_json(#%zu)::VARCHAR" : "%s#%zu::VARCHAR", i ? ", " : "",
+                              i + 1) ? LOCH_ENOMEM : 0;
+    }
+    rc = rc || buf_printf(&wrapped, " FROM (%s)", sql) ? LOCH_ENOMEM : rc;
+    if (rc < 0) {
+        error_set(LOCH_ENOMEM, "out of memory");
+        goto fail;
+    }
+    if (duckdb_prepare(c->conn, wrapped.data, &s->ps) == DuckDBError) {
+        rc = engine_error(duckdb_prepare_error(s->ps));
+        goto fail;
+    }
+    if ((rc = bind_params(s->ps, params, nparams)) < 0)
+        goto fail;
+    if (duckdb_pending_prepared_streaming(s->ps, &s->pending) == DuckDBError) {
+        rc = engine_error(duckdb_pending_error(s->pending));
+        goto fail;
+    }
+    if (duckdb_execute_pending(s->pending, &s->res) == DuckDBError) {
+        s->have_res = 1;
+        rc = engine_error(duckdb_result_error(&s->res));
+        goto fail;
+    }
+    s->have_res = 1;
+    duckdb_destroy_prepare(&first);
+    buf_free(&wrapped);
+    *out = s;
+    return 0;
+fail:
+    if (first)
+        duckdb_destroy_prepare(&first);
+    buf_free(&wrapped);
+    compute_stream_free(s);
+    return rc;
+}
+
+size_t compute_stream_columns(const compute_stream *s) { return s->ncols; }
+const char *compute_stream_name(const compute_stream *s, size_t col) { return s->names[col]; }
+const char *compute_stream_type(const compute_stream *s, size_t col) { return s->types[col]; }
+compute_kind compute_stream_kind(const compute_stream *s, size_t col) { return s->kinds[col]; }
+
+int compute_stream_next(compute_stream *s, size_t *rows)
+{
+    *rows = 0;
+    if (s->chunk)
+        duckdb_destroy_data_chunk(&s->chunk);
+    s->chunk = duckdb_fetch_chunk(s->res);
+    if (!s->chunk) {
+        const char *err = duckdb_result_error(&s->res);
+        return err && *err ? engine_error(err) : 0;
+    }
+    *rows = (size_t)duckdb_data_chunk_get_size(s->chunk);
+    for (size_t i = 0; i < s->ncols; i++) {
+        duckdb_vector v = duckdb_data_chunk_get_vector(s->chunk, (idx_t)i);
+        s->data[i] = (duckdb_string_t *)duckdb_vector_get_data(v);
+        s->valid[i] = duckdb_vector_get_validity(v);
+    }
+    return 0;
+}
+
+const char *compute_stream_cell(compute_stream *s, size_t row, size_t col, size_t *len)
+{
+    if (s->valid[col] && !duckdb_validity_row_is_valid(s->valid[col], (idx_t)row))
+        return NULL;
+    duckdb_string_t *str = &s->data[col][row];
+    *len = duckdb_string_t_length(*str);
+    return duckdb_string_t_data(str);
 }
 
 size_t compute_result_columns(const compute_result *r) { return duckdb_column_count((duckdb_result *)&r->res); }

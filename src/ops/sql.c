@@ -378,6 +378,74 @@ int loch_sql_params(loch_result **out, loch_lake *lake, const char *sql, const l
     return rc;
 }
 
+struct loch_stream {
+    loch_lake *lake;
+    compute_stream *cs;
+};
+
+int loch_sql_stream(loch_stream **out, loch_lake *lake, const char *sql, const loch_param *params, size_t nparams)
+{
+    sql_span *spans = NULL;
+    size_t n = 0;
+    compute_param *cp = NULL;
+    loch_stream *s = NULL;
+    *out = NULL;
+    int rc = sqlscan_split(sql, strlen(sql), &spans, &n);
+    if (rc == 0 && n != 1)
+        rc = error_set(LOCH_EUNSUPPORTED, "only one query streams (%zu statements given)", n);
+    if (rc == 0 && nparams && !(cp = calloc(nparams, sizeof(*cp))))
+        rc = error_set(LOCH_ENOMEM, "out of memory");
+    for (size_t i = 0; rc == 0 && i < nparams; i++) {
+        cp[i].text = params[i].text;
+        cp[i].kind = params[i].kind == LOCH_KIND_NUMBER ? COMPUTE_NUMBER
+                   : params[i].kind == LOCH_KIND_BOOL   ? COMPUTE_BOOL : COMPUTE_STRING;
+    }
+    if (rc == 0 && !(s = calloc(1, sizeof(*s))))
+        rc = error_set(LOCH_ENOMEM, "out of memory");
+    if (rc == 0) {
+        s->lake = lake;
+        scan_unpin(lake);
+        rc = compute_stream_open(lake->cp, sql, cp, nparams, &s->cs);
+    }
+    free(cp);
+    free(spans);
+    if (rc < 0) {
+        if (s)
+            scan_unpin(lake);
+        free(s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+size_t loch_stream_columns(const loch_stream *s) { return compute_stream_columns(s->cs); }
+const char *loch_stream_name(const loch_stream *s, size_t col) { return compute_stream_name(s->cs, col); }
+const char *loch_stream_type(const loch_stream *s, size_t col) { return compute_stream_type(s->cs, col); }
+
+loch_kind loch_stream_kind(const loch_stream *s, size_t col)
+{
+    compute_kind k = compute_stream_kind(s->cs, col);
+    return k == COMPUTE_NUMBER ? LOCH_KIND_NUMBER : k == COMPUTE_BOOL ? LOCH_KIND_BOOL
+         : k == COMPUTE_NESTED ? LOCH_KIND_NESTED : LOCH_KIND_STRING;
+}
+
+int loch_stream_next(loch_stream *s, size_t *rows) { return compute_stream_next(s->cs, rows); }
+
+const char *loch_stream_cell(loch_stream *s, size_t row, size_t col, size_t *len)
+{
+    return compute_stream_cell(s->cs, row, col, len);
+}
+
+void loch_stream_free(loch_stream *s)
+{
+    if (!s)
+        return;
+    compute_stream_free(s->cs);
+    scan_unpin(s->lake); /* the snapshots the query read stay pinned until here */
+    free(s);
+}
+
 int loch_sql_export(loch_lake *lake, const char *sql, const char *format, const char *path)
 {
     buf copy = BUF_INIT;

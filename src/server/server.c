@@ -240,7 +240,7 @@ static int put_csv_field(buf *b, const char *v)
     return rc ? rc : buf_putc(b, '"');
 }
 
-typedef enum { FMT_JSON, FMT_NDJSON, FMT_CSV } out_format;
+typedef enum { FMT_JSON, FMT_NDJSON, FMT_CSV, FMT_PARQUET } out_format;
 
 /* A result as the format asked, at most limit rows (-1: all). */
 static void render(http_response *out, const loch_result *r, out_format f, int64_t limit, const char *query_id,
@@ -345,6 +345,8 @@ static out_format format_of(const http_request *req, const char *asked, int *ok)
             return FMT_NDJSON;
         if (!strcasecmp(f, "csv"))
             return FMT_CSV;
+        if (!strcasecmp(f, "parquet"))
+            return FMT_PARQUET;
         *ok = 0;
         return FMT_JSON;
     }
@@ -352,7 +354,225 @@ static out_format format_of(const http_request *req, const char *asked, int *ok)
         return FMT_NDJSON;
     if (accept && strstr(accept, "text/csv"))
         return FMT_CSV;
+    if (accept && strstr(accept, "application/vnd.apache.parquet"))
+        return FMT_PARQUET;
     return FMT_JSON;
+}
+
+/* ---- streamed query results ------------------------------------------------------------ */
+
+typedef struct {
+    loch_server *s;
+    int wi;                  /* the worker, held until the stream ends */
+    loch_stream *st;
+    out_format f;
+    int64_t limit, sent;
+    size_t rows, at;         /* the current chunk, and the next row of it to send */
+    int started, finished;
+    double t0;
+    char id[40];
+} streamed;
+
+static int put_stream_cell(buf *b, loch_stream *st, size_t row, size_t col)
+{
+    size_t len = 0;
+    const char *v = loch_stream_cell(st, row, col, &len);
+    if (!v)
+        return buf_puts(b, "null");
+    switch (loch_stream_kind(st, col)) {
+    case LOCH_KIND_NUMBER:
+        if (memchr(v, 'n', len) || memchr(v, 'i', len)) /* inf, nan: JSON has none */
+            return buf_put_json_strn(b, v, len);
+        return buf_put(b, v, len);
+    case LOCH_KIND_BOOL:
+    case LOCH_KIND_NESTED:
+        return buf_put(b, v, len);
+    default:
+        return buf_put_json_strn(b, v, len);
+    }
+}
+
+static int put_csv_cell(buf *b, loch_stream *st, size_t row, size_t col)
+{
+    size_t len = 0;
+    const char *v = loch_stream_cell(st, row, col, &len);
+    if (!v)
+        return 0;
+    int quote = 0;
+    for (size_t i = 0; i < len && !quote; i++)
+        quote = v[i] == ',' || v[i] == '"' || v[i] == '\n' || v[i] == '\r';
+    if (!quote)
+        return buf_put(b, v, len);
+    int rc = buf_putc(b, '"');
+    for (size_t i = 0; rc == 0 && i < len; i++)
+        rc = v[i] == '"' ? buf_puts(b, "\"\"") : buf_putc(b, v[i]);
+    return rc ? rc : buf_putc(b, '"');
+}
+
+static void stream_head(streamed *q, buf *b)
+{
+    size_t ncols = loch_stream_columns(q->st);
+    if (q->f == FMT_CSV) {
+        for (size_t c = 0; c < ncols; c++) {
+            put_csv_field(b, loch_stream_name(q->st, c));
+            buf_putc(b, c + 1 < ncols ? ',' : '\n');
+        }
+    } else if (q->f == FMT_JSON) {
+        buf_printf(b, "{\"query_id\":\"%s\",\"columns\":[", q->id);
+        for (size_t c = 0; c < ncols; c++) {
+            buf_puts(b, c ? ",{\"name\":" : "{\"name\":");
+            buf_put_json_str(b, loch_stream_name(q->st, c));
+            buf_puts(b, ",\"type\":");
+            buf_put_json_str(b, loch_stream_type(q->st, c));
+            buf_putc(b, '}');
+        }
+        buf_puts(b, "],\"rows\":[");
+    }
+}
+
+static void stream_row(streamed *q, buf *b, size_t row)
+{
+    size_t ncols = loch_stream_columns(q->st);
+    if (q->f == FMT_CSV) {
+        for (size_t c = 0; c < ncols; c++) {
+            put_csv_cell(b, q->st, row, c);
+            buf_putc(b, c + 1 < ncols ? ',' : '\n');
+        }
+    } else if (q->f == FMT_NDJSON) {
+        buf_putc(b, '{');
+        for (size_t c = 0; c < ncols; c++) {
+            if (c)
+                buf_putc(b, ',');
+            buf_put_json_str(b, loch_stream_name(q->st, c));
+            buf_putc(b, ':');
+            put_stream_cell(b, q->st, row, c);
+        }
+        buf_puts(b, "}\n");
+    } else {
+        buf_puts(b, q->sent ? ",[" : "[");
+        for (size_t c = 0; c < ncols; c++) {
+            if (c)
+                buf_putc(b, ',');
+            put_stream_cell(b, q->st, row, c);
+        }
+        buf_putc(b, ']');
+    }
+}
+
+/* The transport asks for more: rows until about 256 KiB are ready, then the end. */
+static int stream_produce(void *state, buf *out)
+{
+    streamed *q = state;
+    if (q->finished)
+        return 1;
+    if (!q->started) {
+        stream_head(q, out);
+        q->started = 1;
+    }
+    int more = 1;
+    while (out->len < (256 << 10)) {
+        if (q->limit >= 0 && q->sent >= q->limit)
+            break;
+        if (q->at == q->rows) {
+            q->at = 0;
+            if (loch_stream_next(q->st, &q->rows) < 0) {
+                /* After the first rows the status is sent: the error ends the body. */
+                if (q->f == FMT_CSV)
+                    return -1;
+                buf_puts(out, q->f == FMT_JSON ? "],\"error\":{\"code\":\"failed\",\"message\":"
+                                                : "{\"error\":{\"code\":\"failed\",\"message\":");
+                buf_put_json_str(out, loch_error_last());
+                buf_puts(out, q->f == FMT_JSON ? "}}" : "}}\n");
+                q->finished = 1;
+                return 0;
+            }
+            if (q->rows == 0) {
+                more = 0;
+                break;
+            }
+        }
+        stream_row(q, out, q->at++);
+        q->sent++;
+    }
+    if (!more || (q->limit >= 0 && q->sent >= q->limit)) {
+        int truncated = more && (q->at < q->rows || (loch_stream_next(q->st, &q->rows) == 0 && q->rows > 0));
+        if (q->f == FMT_JSON)
+            buf_printf(out, "],\"row_count\":%lld,\"truncated\":%s,\"elapsed_ms\":%.3f}", (long long)q->sent,
+                       truncated ? "true" : "false", (time_mono() - q->t0) * 1000);
+        q->finished = 1;
+    }
+    return 0;
+}
+
+static void stream_free(void *state)
+{
+    streamed *q = state;
+    loch_stream_free(q->st);
+    worker_give(q->s, q->wi);
+    free(q);
+}
+
+/* A result file (Parquet) sent as it is read, then removed. */
+typedef struct {
+    FILE *f;
+    char path[4200];
+} sent_file;
+
+static int file_produce(void *state, buf *out)
+{
+    sent_file *sf = state;
+    char chunk[64 << 10];
+    size_t n = fread(chunk, 1, sizeof(chunk), sf->f);
+    if (n && buf_put(out, chunk, n))
+        return -1;
+    return n < sizeof(chunk) ? (ferror(sf->f) ? -1 : 1) : 0;
+}
+
+static void file_free(void *state)
+{
+    sent_file *sf = state;
+    fclose(sf->f);
+    unlink(sf->path);
+    free(sf);
+}
+
+/* Parquet: the engine writes the whole result to a file in the lake's tmp directory
+ * (memory bounded by the engine's limit), which then streams out. */
+static void route_sql_parquet(loch_server *s, const char *sql, size_t nparams, const char *id, http_response *out)
+{
+    sent_file *sf = calloc(1, sizeof(*sf));
+    if (!sf) {
+        json_error(out, 503, "out_of_memory", "out of memory");
+        return;
+    }
+    if (nparams) {
+        free(sf);
+        json_error(out, 400, "unsupported", "parquet results take no params yet; use json, ndjson or csv");
+        return;
+    }
+    snprintf(sf->path, sizeof(sf->path), "%s/result-%s.parquet", s->tmpdir, id);
+    int wi = worker_take(s, id);
+    int rc = loch_sql_export(s->w[wi].lake, sql, "parquet", sf->path);
+    int cancelled = s->w[wi].cancel;
+    worker_give(s, wi);
+    if (rc < 0 || !(sf->f = fopen(sf->path, "rb"))) {
+        if (cancelled)
+            json_error(out, 499, cancelled == 2 ? "timeout" : "cancelled", "the query was cancelled");
+        else if (rc < 0)
+            loch_error(out);
+        else
+            json_error(out, 503, "io_error", "the result file could not be read");
+        unlink(sf->path);
+        free(sf);
+        return;
+    }
+    out->status = 200;
+    out->content_type = "application/vnd.apache.parquet";
+    snprintf(out->headers, sizeof(out->headers), "X-Query-Id: %s\nContent-Disposition: attachment; "
+             "filename=\"result.parquet\"\n", id);
+    out->producer = file_produce;
+    out->state = sf;
+    out->state_free = file_free;
 }
 
 static void route_sql(loch_server *s, http_request *req, http_response *out)
@@ -376,7 +596,7 @@ static void route_sql(loch_server *s, http_request *req, http_response *out)
         goto done;
     }
     if (!fmt_ok) {
-        json_error(out, 400, "invalid", "format is json, ndjson or csv");
+        json_error(out, 400, "invalid", "format is json, ndjson, csv or parquet");
         goto done;
     }
     const json *p = json_get(doc, "params");
@@ -412,10 +632,36 @@ static void route_sql(loch_server *s, http_request *req, http_response *out)
     else
         uuid_v4(id);
     snprintf(out->note, sizeof(out->note), "%s", id);
+    if (f == FMT_PARQUET) {
+        route_sql_parquet(s, sql, nparams, id, out);
+        goto done;
+    }
     int wi = worker_take(s, id);
     double t0 = time_mono();
     loch_result *r = NULL;
-    int rc = loch_sql_params(&r, s->w[wi].lake, sql, params, nparams);
+    /* A query streams: its rows go out as they are made, never all held. */
+    loch_stream *st = NULL;
+    int rc = loch_sql_stream(&st, s->w[wi].lake, sql, params, nparams);
+    size_t first = 0;
+    if (rc == 0 && (rc = loch_stream_next(st, &first)) == 0) {
+        streamed *q = calloc(1, sizeof(*q));
+        if (q) {
+            *q = (streamed){.s = s, .wi = wi, .st = st, .f = f, .limit = limit, .rows = first, .t0 = t0};
+            snprintf(q->id, sizeof(q->id), "%s", id);
+            out->status = 200;
+            out->content_type = f == FMT_CSV ? "text/csv; charset=utf-8" : f == FMT_NDJSON ? "application/x-ndjson"
+                                                                                         : "application/json";
+            snprintf(out->headers, sizeof(out->headers), "X-Query-Id: %s\n", id);
+            out->producer = stream_produce;
+            out->state = q;
+            out->state_free = stream_free; /* gives the worker back */
+            goto done;
+        }
+        rc = error_set(LOCH_ENOMEM, "out of memory");
+    }
+    loch_stream_free(st);
+    if (rc == LOCH_EUNSUPPORTED) /* not a single query (DDL, several statements): run it whole */
+        rc = loch_sql_params(&r, s->w[wi].lake, sql, params, nparams);
     int cancelled = s->w[wi].cancel;
     worker_give(s, wi);
     if (rc < 0 && cancelled == 2) {

@@ -294,3 +294,32 @@ def test_openapi_true_and_schemathesis(server, tmp_path):
                        capture_output=True, text=True, timeout=600, cwd=tmp_path,
                        env=dict(os.environ, PATH=os.path.dirname(os.sys.executable) + ":" + os.environ["PATH"]))
     assert r.returncode == 0, r.stdout[-4000:]
+
+
+def test_large_results_stream(server):
+    """Results go out as they are made (chunked), in every format; the server does not
+    hold them whole (the 10M-row memory figure is in bench/server.py)."""
+    import io
+    import pyarrow.parquet as pq
+    sql = "SELECT range AS i, 'row ' || range AS s, [range, 1] AS l FROM range(2000000)"
+    s, h, data = server.req("POST", "/v1/sql", {"sql": sql, "format": "ndjson"}, timeout=300)
+    assert s == 200 and h.get("Transfer-Encoding") == "chunked"
+    lines = data.decode().splitlines()
+    assert len(lines) == 2_000_000 and json.loads(lines[-1]) == {"i": 1999999, "s": "row 1999999", "l": [1999999, 1]}
+    s, h, data = server.req("POST", "/v1/sql", {"sql": sql, "format": "csv"}, timeout=300)
+    assert s == 200 and data.count(b"\n") == 2_000_001 and data.startswith(b"i,s,l\n0,row 0,")
+    r = server.json("POST", "/v1/sql", {"sql": sql, "limit": 5})
+    assert r["row_count"] == 5 and r["truncated"] is True and r["rows"][4] == [4, "row 4", [4, 1]]
+    r = server.json("POST", "/v1/sql", {"sql": "SELECT * FROM range(3)"})
+    assert r["rows"] == [[0], [1], [2]] and r["truncated"] is False
+    s, h, data = server.req("POST", "/v1/sql", {"sql": "SELECT id, name FROM t ORDER BY id", "format": "parquet"})
+    assert s == 200 and h["Content-Type"] == "application/vnd.apache.parquet"
+    tbl = pq.read_table(io.BytesIO(data))
+    assert tbl.num_rows == 1000 and tbl.column("name")[999].as_py() == "n999"
+    assert not list((server_lake_tmp(server)).glob("result-*"))
+
+
+def server_lake_tmp(server):
+    from pathlib import Path
+    st = server.json("GET", "/v1/status")
+    return Path(st["lake"]) / "_loch" / "tmp"
