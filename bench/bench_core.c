@@ -4,6 +4,7 @@
  *   bench_core commit LAKE N        N one-row INSERTs, each a durable Delta commit
  *   bench_core fill LAKE TABLE N    a table of N commits (1 row each), for `open`
  *   bench_core open LAKE TABLE N    N times: SELECT count(*) on a fresh lake handle
+ *   bench_core sql LAKE REPS SQL    one query, in-process (the HTTP bench compares with it)
  *   bench_core demo LAKE REPS       the staffing questions (after `loch demo`): through loch's
  *                                   tables vs DuckDB views over the same Parquet files
  *   bench_core query LAKE REPS      loch vs DuckDB on the same Parquet files, same engine
@@ -247,8 +248,31 @@ static int bench_demo(const char *path, int reps)
     return 0;
 }
 
+/* One query, in-process: the figure HTTP latency is compared with. */
+static int bench_sql(const char *path, int reps, const char *sql)
+{
+    loch_lake *lake;
+    loch_lake_options o = LOCH_LAKE_OPTIONS_INIT;
+    double *t = calloc((size_t)reps, sizeof(double));
+    if (!t || loch_lake_open(&lake, path, &o) < 0)
+        return 1;
+    for (int i = -3; i < reps; i++) {
+        double t0 = now_ms();
+        if (run(lake, sql) < 0)
+            return 1;
+        if (i >= 0)
+            t[i] = now_ms() - t0;
+    }
+    printf("sql median_ms=%.3f p90_ms=%.3f n=%d\n", pct(t, reps, 0.5), pct(t, reps, 0.9), reps);
+    free(t);
+    loch_lake_free(lake);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc >= 5 && strcmp(argv[1], "sql") == 0)
+        return bench_sql(argv[2], atoi(argv[3]), argv[4]);
     if (argc >= 4 && strcmp(argv[1], "commit") == 0)
         return bench_commit(argv[2], atoi(argv[3]));
     if (argc >= 5 && strcmp(argv[1], "fill") == 0)

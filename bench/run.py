@@ -13,6 +13,9 @@
   ingest  loch ingest of a 5M-row CSV / NDJSON / Parquet file (schema inference, one durable
           commit) vs DuckDB converting the same file to Parquet itself (ratio of rows/s)
   memory  peak RSS of loch ingest of a CSV four times --memory-limit (default 256 MB)
+  server  the HTTP API: a small query at 32 connections for 60 s (wrk), its latency against the
+          same query in-process, a 10M-row result streamed (server peak RSS), an upload ingest
+          of the 1 GB CSV against `loch ingest`
   demo    the staffing data set's five questions (`loch demo`), loch vs DuckDB views over
           the same files, beside the seed's reported times
 
@@ -20,6 +23,10 @@ Work files go to $LOCH_BENCH_DIR (default bench/.work); the 10,000-commit table 
 10M-row table are kept there between runs because building them takes minutes.
 """
 import argparse
+import http.client
+import json
+import re
+import signal
 import os
 import shutil
 import statistics
@@ -184,9 +191,132 @@ def bench_memory(limit_mb):
              "the limit + 256 MB (target)", limit_mb + 256)]
 
 
+def start_server(lake, *flags, env=None):
+    """`loch serve` on a free port; returns (process, port)."""
+    p = subprocess.Popen([str(LOCH), "--lake", str(lake), "serve", "--listen", "127.0.0.1:0", *flags],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                         env=dict(os.environ, **(env or {})))
+    for line in p.stderr:
+        m = re.search(r"on http://127\.0\.0\.1:(\d+)/", line)
+        if m:
+            return p, int(m.group(1))
+    raise RuntimeError("the server did not start")
+
+
+def stop_server(p):
+    p.send_signal(signal.SIGTERM)
+    p.wait(timeout=120)
+
+
+def peak_rss_mb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def post(port, body, stream_to=None):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+    c.request("POST", "/v1/sql", body=json.dumps(body), headers={"Content-Type": "application/json"})
+    r = c.getresponse()
+    n = 0
+    while True:
+        chunk = r.read(1 << 20)
+        if not chunk:
+            break
+        n += len(chunk)
+    c.close()
+    return r.status, n
+
+
+def bench_server(seconds):
+    """The HTTP API: a small query under 32 connections (wrk), its latency against the same
+    query in-process, a 10M-row result streamed, and an upload ingest against `loch ingest`."""
+    lake = WORK / "server_lake"
+    if not (lake / "big1m").exists():
+        subprocess.run([str(LOCH), "--lake", str(lake), "sql", "CREATE TABLE big1m AS SELECT range AS id, "
+                        "range % 100 AS k, (range * 7919) % 1000 / 10.0 AS v FROM range(1000000)"],
+                       check=True, capture_output=True)
+    sql = "SELECT count(*) FROM big1m WHERE k = 42"
+    inproc = core("sql", lake, 300, sql)["sql"]["median_ms"]
+    rows = []
+    p, port = start_server(lake)
+    try:
+        # one connection, one request at a time: latency against the same query in-process
+        c = http.client.HTTPConnection("127.0.0.1", port)
+        body = json.dumps({"sql": sql})
+        t = []
+        for i in range(330):
+            t0 = time.perf_counter()
+            c.request("POST", "/v1/sql", body=body, headers={"Content-Type": "application/json"})
+            r = c.getresponse()
+            r.read()
+            assert r.status == 200
+            if i >= 30:
+                t.append((time.perf_counter() - t0) * 1000)
+        c.close()
+        p50 = statistics.median(t)
+        rows.append(("http: small query on 1M rows, 1 connection, p50 ms", p50,
+                     "the same query in-process (loch_sql), median", inproc))
+        # 32 connections for `seconds` with wrk
+        script = WORK / "post.lua"
+        script.write_text('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+                          f"wrk.body = {json.dumps(body)}\n")
+        out = subprocess.run(["wrk", "-t2", "-c32", f"-d{seconds}s", "--latency", "-s", str(script),
+                              f"http://127.0.0.1:{port}/v1/sql"], capture_output=True, text=True, check=True).stdout
+        rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+        lat = {m.group(1): m.group(2) for m in re.finditer(r"\s(50|75|90|99)%\s+([\d.]+\w+)", out)}
+        non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+        sock = re.search(r"Socket errors: (.*)", out)
+        total = re.search(r"(\d+) requests in", out).group(1)
+        extra = (f"http under load (wrk -t2 -c32 -d{seconds}s, POST /v1/sql {sql!r}): {rps:.0f} requests/s, "
+                 f"{total} requests, latency p50 {lat.get('50')} p90 {lat.get('90')} p99 {lat.get('99')}, "
+                 f"non-2xx {non2xx.group(1) if non2xx else 0}, socket errors {sock.group(1) if sock else 'none'}")
+    finally:
+        stop_server(p)
+    # a 10M-row result streamed, on a fresh server (its peak memory is this alone)
+    big = "SELECT range AS id, 'row ' || range AS s, range * 0.5 AS v FROM range(10000000)"
+    for fmt in ("ndjson", "csv"):
+        p, port = start_server(lake)
+        try:
+            t0 = time.perf_counter()
+            status, n = post(port, {"sql": big, "format": fmt})
+            secs = time.perf_counter() - t0
+            assert status == 200
+            rows.append((f"http: 10M-row result as {fmt}, server peak RSS MB ({n / 1e6:.0f} MB in {secs:.1f} s)",
+                         peak_rss_mb(p.pid), "target", 200))
+        finally:
+            stop_server(p)
+    # upload ingest of the 1 GB CSV against `loch ingest` of the same file
+    csv = WORK / "ingest" / "mem256.csv"
+    if csv.exists():
+        shutil.rmtree(lake / "up_cli", ignore_errors=True)
+        t0 = time.perf_counter()
+        subprocess.run([str(LOCH), "--lake", str(lake), "ingest", "up_cli", str(csv)], check=True, capture_output=True)
+        cli = time.perf_counter() - t0
+        p, port = start_server(lake)
+        try:
+            shutil.rmtree(lake / "up_http", ignore_errors=True)
+            t0 = time.perf_counter()
+            r = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST", "-T", str(csv),
+                                "-H", "Content-Type: application/octet-stream",
+                                f"http://127.0.0.1:{port}/v1/tables/up_http/ingest?format=csv"],
+                               capture_output=True, text=True, check=True)
+            http_s = time.perf_counter() - t0
+            assert r.stdout == "200", r.stdout
+        finally:
+            stop_server(p)
+        mb = csv.stat().st_size / 1e6
+        rows.append((f"http: upload ingest of a {mb:.0f} MB CSV, MB/s", mb / http_s, "loch ingest of the file, MB/s",
+                     mb / cli))
+    return rows, extra
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--only", default="commit,open,query,demo,ingest,memory")
+    ap.add_argument("--only", default="commit,open,query,demo,ingest,memory,server")
+    ap.add_argument("--server-seconds", type=int, default=60)
     ap.add_argument("--memory-limit-mb", type=int, default=256)
     ap.add_argument("--ingest-rows", type=int, default=5_000_000)
     ap.add_argument("--commits", type=int, default=10000)
@@ -209,6 +339,10 @@ def main():
         rows += bench_ingest(args.ingest_rows, 3)
     if "memory" in only:
         rows += bench_memory(args.memory_limit_mb)
+    if "server" in only:
+        r, line = bench_server(args.server_seconds)
+        rows += r
+        extra.append(line)
     w = max(len(r[0]) for r in rows)
     print(f"\n{'measure'.ljust(w)}  {'loch':>9}  {'peer':>9}  ratio  peer")
     for name, ours, peer, theirs in rows:

@@ -32,7 +32,7 @@ typedef struct {
     const char *const *tokens;  /* bearer tokens; required when host is not loopback */
     size_t ntokens;
     int workers;                /* SQL engines serving requests at once (default: CPU count) */
-    int threads;                /* threads per engine (default 1 with several workers) */
+    int threads;                /* threads per engine (default: one per core) */
     const char *memory_limit;   /* per engine, e.g. "1GB"; NULL: the engine's default */
     int64_t max_body;           /* JSON request bodies, bytes (default 1 MiB) */
     int64_t max_upload;         /* ingest uploads, bytes (default 10 GiB) */

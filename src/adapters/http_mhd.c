@@ -287,8 +287,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return MHD_YES;
     if (r->too_big)
         return too_big(r);
-    if (r->fd >= 0 && fsync(r->fd) != 0) /* the upload is on disk before anyone reads it */
-        return MHD_NO;
+    /* (An upload is not synced: it is read once, from the page cache, and what must be
+     * durable is the table's data, which the commit syncs.) */
     s->h.handle(s->h.ctx, r, &r->resp);
     return send_response(r, &r->resp);
 }
@@ -372,6 +372,8 @@ int http_start(http_server **out, const http_options *o, const http_handlers *h)
     s->d = MHD_start_daemon(flags, (uint16_t)o->port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, &addr,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(o->timeout_s > 0 ? o->timeout_s : 30),
                             MHD_OPTION_CONNECTION_LIMIT, (unsigned)(o->max_connections > 0 ? o->max_connections : 512),
+                            /* larger reads: an upload arrives in fewer, bigger pieces */
+                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256 * 1024),
                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_UNESCAPE_CALLBACK, unescape,
                             NULL, MHD_OPTION_END);
     if (!s->d) {

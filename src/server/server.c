@@ -1248,7 +1248,7 @@ int loch_server_start(loch_server **out, const loch_server_options *opts)
         lo.sandbox = 1;
         lo.create = i == 0;
         lo.memory_limit = s->o.memory_limit;
-        lo.threads = s->o.threads > 0 ? s->o.threads : s->nworkers > 1 ? 1 : 0;
+        lo.threads = s->o.threads > 0 ? s->o.threads : 0; /* each engine may use every core */
         if ((rc = loch_lake_open(&s->w[i].lake, s->lake, &lo)) < 0)
             goto fail;
     }
