@@ -323,3 +323,19 @@ def server_lake_tmp(server):
     from pathlib import Path
     st = server.json("GET", "/v1/status")
     return Path(st["lake"]) / "_loch" / "tmp"
+
+
+def test_stalled_clients_are_dropped(lake):
+    import socket
+    s = Server(lake, env={"LOCH_IDLE_TIMEOUT_S": "1"})
+    try:
+        sock = socket.create_connection((s.host, s.port))
+        sock.sendall(b"POST /v1/sql HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"sql\":")  # and then nothing
+        sock.settimeout(10)
+        t0 = time.time()
+        assert sock.recv(100) == b""  # the server hung up
+        assert time.time() - t0 < 8
+        sock.close()
+        assert s.json("GET", "/health") == {"status": "ok"}
+    finally:
+        assert s.stop() == 0
