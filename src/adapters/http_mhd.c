@@ -290,6 +290,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     /* (An upload is not synced: it is read once, from the page cache, and what must be
      * durable is the table's data, which the commit syncs.) */
     s->h.handle(s->h.ctx, r, &r->resp);
+    if (r->fd >= 0) { /* the handler is done with the upload: it goes before the answer */
+        close(r->fd);
+        unlink(r->file);
+        r->fd = -1;
+    }
     return send_response(r, &r->resp);
 }
 
