@@ -277,7 +277,7 @@ def bench_server(seconds):
         stop_server(p)
     # a 10M-row result streamed, on a fresh server (its peak memory is this alone)
     big = "SELECT range AS id, 'row ' || range AS s, range * 0.5 AS v FROM range(10000000)"
-    for fmt in ("ndjson", "csv"):
+    for fmt in ("ndjson", "arrow", "csv"):
         p, port = start_server(lake)
         try:
             t0 = time.perf_counter()

@@ -75,6 +75,14 @@ int compute_stream_next(compute_stream *s, size_t *rows);
 /* A cell of the current chunk (not NUL-terminated; *len bytes), or NULL for SQL NULL. */
 const char *compute_stream_cell(compute_stream *s, size_t row, size_t col, size_t *len);
 void compute_stream_free(compute_stream *s);
+/* The same, with chunks as Arrow arrays of the engine's own types (struct arrays of
+ * the columns, described by *schema, which the caller releases). */
+struct ArrowSchema;
+struct ArrowArray;
+int compute_arrow_open(compute *c, const char *sql, const compute_param *params, size_t nparams,
+                       compute_stream **out, struct ArrowSchema *schema);
+/* The next chunk; out->release is NULL at the end. */
+int compute_arrow_next(compute_stream *s, struct ArrowArray *out);
 
 
 size_t compute_result_columns(const compute_result *r);

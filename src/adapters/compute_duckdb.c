@@ -18,6 +18,7 @@
  *   UHUGEINT UNION, nested casts   refused with the column's name
  */
 #include "adapters/compute.h"
+#include "core/arrowipc.h" /* the Arrow C Data Interface structs */
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -332,6 +333,8 @@ int compute_query(compute *c, const char *sql, compute_result **out)
  * Streaming execution is marked deprecated in DuckDB 1.4's C API with no replacement
  * yet; it is used here only. */
 struct compute_stream {
+    int arrow;               /* chunks go out as Arrow arrays, types kept */
+    duckdb_arrow_options aopts;
     duckdb_prepared_statement ps;
     duckdb_pending_result pending;
     duckdb_result res;
@@ -350,6 +353,8 @@ void compute_stream_free(compute_stream *s)
         return;
     if (s->chunk)
         duckdb_destroy_data_chunk(&s->chunk);
+    if (s->aopts)
+        duckdb_destroy_arrow_options(&s->aopts);
     if (s->have_res)
         duckdb_destroy_result(&s->res);
     if (s->pending)
@@ -452,6 +457,86 @@ fail:
         duckdb_destroy_prepare(&first);
     buf_free(&wrapped);
     compute_stream_free(s);
+    return rc;
+}
+
+int compute_arrow_open(compute *c, const char *sql, const compute_param *params, size_t nparams,
+                       compute_stream **out, struct ArrowSchema *schema)
+{
+    compute_stream *s = calloc(1, sizeof(*s));
+    duckdb_logical_type *types = NULL;
+    const char **names = NULL;
+    int rc = 0;
+    *out = NULL;
+    if (!s)
+        return error_set(LOCH_ENOMEM, "out of memory");
+    s->arrow = 1;
+    if (duckdb_prepare(c->conn, sql, &s->ps) == DuckDBError) {
+        rc = engine_error(duckdb_prepare_error(s->ps));
+        goto done;
+    }
+    if (duckdb_prepared_statement_type(s->ps) != DUCKDB_STATEMENT_TYPE_SELECT) {
+        rc = error_set(LOCH_EUNSUPPORTED, "only queries stream");
+        goto done;
+    }
+    if ((rc = bind_params(s->ps, params, nparams)) < 0)
+        goto done;
+    if (duckdb_pending_prepared_streaming(s->ps, &s->pending) == DuckDBError) {
+        rc = engine_error(duckdb_pending_error(s->pending));
+        goto done;
+    }
+    s->have_res = 1;
+    if (duckdb_execute_pending(s->pending, &s->res) == DuckDBError) {
+        rc = engine_error(duckdb_result_error(&s->res));
+        goto done;
+    }
+    s->ncols = (size_t)duckdb_column_count(&s->res);
+    s->aopts = duckdb_result_get_arrow_options(&s->res);
+    types = calloc(s->ncols + 1, sizeof(*types));
+    names = calloc(s->ncols + 1, sizeof(*names));
+    if (!types || !names) {
+        rc = error_set(LOCH_ENOMEM, "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < s->ncols; i++) {
+        types[i] = duckdb_column_logical_type(&s->res, (idx_t)i);
+        names[i] = duckdb_column_name(&s->res, (idx_t)i);
+    }
+    duckdb_error_data err = duckdb_to_arrow_schema(s->aopts, types, names, (idx_t)s->ncols, schema);
+    if (err) {
+        rc = duckdb_error_data_has_error(err) ? error_set(LOCH_EUNSUPPORTED, "%s", duckdb_error_data_message(err)) : 0;
+        duckdb_destroy_error_data(&err);
+    }
+done:
+    for (size_t i = 0; types && i < s->ncols; i++)
+        duckdb_destroy_logical_type(&types[i]);
+    free(types);
+    free(names);
+    if (rc < 0) {
+        compute_stream_free(s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+int compute_arrow_next(compute_stream *s, struct ArrowArray *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (s->chunk)
+        duckdb_destroy_data_chunk(&s->chunk);
+    s->chunk = duckdb_fetch_chunk(s->res);
+    if (!s->chunk) {
+        const char *err = duckdb_result_error(&s->res);
+        return err && *err ? engine_error(err) : 0;
+    }
+    duckdb_error_data e = duckdb_data_chunk_to_arrow(s->aopts, s->chunk, out);
+    int rc = 0;
+    if (e) {
+        if (duckdb_error_data_has_error(e))
+            rc = error_set(LOCH_EUNSUPPORTED, "%s", duckdb_error_data_message(e));
+        duckdb_destroy_error_data(&e);
+    }
     return rc;
 }
 

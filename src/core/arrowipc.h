@@ -20,6 +20,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/buf.h"
+
 /* The C Data Interface, as the Arrow specification defines it (ABI-stable). */
 #ifndef ARROW_C_DATA_INTERFACE
 #define ARROW_C_DATA_INTERFACE
@@ -80,5 +82,14 @@ void arrowipc_free(arrowipc *r);
  * array it gave out are released, the reader is freed and done(ctx) is called (the
  * caller unmaps the bytes there). */
 int arrowipc_stream(arrowipc *r, struct ArrowArrayStream *out, void (*done)(void *ctx), void *ctx);
+
+/* ---- writing the stream format ---- */
+/* Appends the encapsulated Schema message for a struct schema of the columns. */
+int arrowipc_write_schema(buf *out, const struct ArrowSchema *schema);
+/* Appends one RecordBatch message: a struct array of the columns, laid out as schema
+ * says (offsets 0; buffers are copied into the message body). */
+int arrowipc_write_batch(buf *out, const struct ArrowSchema *schema, const struct ArrowArray *batch);
+/* Appends the end-of-stream marker. */
+int arrowipc_write_eos(buf *out);
 
 #endif

@@ -83,6 +83,12 @@ typedef struct {
     char intent_path[512];
 } txlog_commit;
 
+/* A query streamed as Arrow IPC (the HTTP API's arrow format): the schema message on
+ * the first call, then one record batch per call, then the end-of-stream marker
+ * (*done set). */
+int sql_stream_arrow(loch_stream **out, loch_lake *lake, const char *sql, const loch_param *params, size_t nparams);
+int sql_stream_ipc(loch_stream *s, buf *out, int *done);
+
 /* Write intents (ops/intent.c): a writer records its staging directory, then the
  * data files it is about to move into the table (durably, one sync), and ends the
  * intent when its commit landed or was abandoned. intent_sweep removes what dead

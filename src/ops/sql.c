@@ -13,6 +13,8 @@
  */
 #include "ops/ops.h"
 
+#include "core/arrowipc.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -381,6 +383,8 @@ int loch_sql_params(loch_result **out, loch_lake *lake, const char *sql, const l
 struct loch_stream {
     loch_lake *lake;
     compute_stream *cs;
+    int arrow, schema_sent, ended;   /* sql_stream_arrow: Arrow IPC out */
+    struct ArrowSchema schema;
 };
 
 int loch_sql_stream(loch_stream **out, loch_lake *lake, const char *sql, const loch_param *params, size_t nparams)
@@ -441,9 +445,64 @@ void loch_stream_free(loch_stream *s)
 {
     if (!s)
         return;
+    if (s->arrow && s->schema.release)
+        s->schema.release(&s->schema);
     compute_stream_free(s->cs);
     scan_unpin(s->lake); /* the snapshots the query read stay pinned until here */
     free(s);
+}
+
+int sql_stream_arrow(loch_stream **out, loch_lake *lake, const char *sql, const loch_param *params, size_t nparams)
+{
+    compute_param *cp = nparams ? calloc(nparams, sizeof(*cp)) : NULL;
+    loch_stream *s = calloc(1, sizeof(*s));
+    int rc = (nparams && !cp) || !s ? error_set(LOCH_ENOMEM, "out of memory") : 0;
+    *out = NULL;
+    for (size_t i = 0; rc == 0 && i < nparams; i++) {
+        cp[i].text = params[i].text;
+        cp[i].kind = params[i].kind == LOCH_KIND_NUMBER ? COMPUTE_NUMBER
+                   : params[i].kind == LOCH_KIND_BOOL   ? COMPUTE_BOOL : COMPUTE_STRING;
+    }
+    if (rc == 0) {
+        s->lake = lake;
+        s->arrow = 1;
+        scan_unpin(lake);
+        rc = compute_arrow_open(lake->cp, sql, cp, nparams, &s->cs, &s->schema);
+    }
+    free(cp);
+    if (rc < 0) {
+        if (s)
+            scan_unpin(lake);
+        free(s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+int sql_stream_ipc(loch_stream *s, buf *out, int *done)
+{
+    *done = 0;
+    if (!s->schema_sent) {
+        s->schema_sent = 1;
+        return arrowipc_write_schema(out, &s->schema);
+    }
+    if (s->ended) {
+        *done = 1;
+        return 0;
+    }
+    struct ArrowArray a;
+    int rc = compute_arrow_next(s->cs, &a);
+    if (rc < 0)
+        return rc;
+    if (!a.release) {
+        s->ended = 1;
+        *done = 1;
+        return arrowipc_write_eos(out);
+    }
+    rc = arrowipc_write_batch(out, &s->schema, &a);
+    a.release(&a);
+    return rc;
 }
 
 int loch_sql_export(loch_lake *lake, const char *sql, const char *format, const char *path)

@@ -34,6 +34,7 @@
 
 #include "adapters/http.h"
 #include "loch/loch.h"
+#include "ops/ops.h"
 #include "server/server.h"
 #include "util/error.h"
 #include "util/json.h"
@@ -240,7 +241,7 @@ static int put_csv_field(buf *b, const char *v)
     return rc ? rc : buf_putc(b, '"');
 }
 
-typedef enum { FMT_JSON, FMT_NDJSON, FMT_CSV, FMT_PARQUET } out_format;
+typedef enum { FMT_JSON, FMT_NDJSON, FMT_CSV, FMT_PARQUET, FMT_ARROW } out_format;
 
 /* A result as the format asked, at most limit rows (-1: all). */
 static void render(http_response *out, const loch_result *r, out_format f, int64_t limit, const char *query_id,
@@ -347,6 +348,8 @@ static out_format format_of(const http_request *req, const char *asked, int *ok)
             return FMT_CSV;
         if (!strcasecmp(f, "parquet"))
             return FMT_PARQUET;
+        if (!strcasecmp(f, "arrow"))
+            return FMT_ARROW;
         *ok = 0;
         return FMT_JSON;
     }
@@ -356,6 +359,8 @@ static out_format format_of(const http_request *req, const char *asked, int *ok)
         return FMT_CSV;
     if (accept && strstr(accept, "application/vnd.apache.parquet"))
         return FMT_PARQUET;
+    if (accept && strstr(accept, "application/vnd.apache.arrow.stream"))
+        return FMT_ARROW;
     return FMT_JSON;
 }
 
@@ -512,6 +517,17 @@ static void stream_free(void *state)
     free(q);
 }
 
+/* Arrow IPC: the schema message, then a record batch per engine chunk, as read. */
+static int arrow_produce(void *state, buf *out)
+{
+    streamed *q = state;
+    int done = 0;
+    while (!done && out->len < (256 << 10))
+        if (sql_stream_ipc(q->st, out, &done) < 0)
+            return -1; /* the status is sent: the connection is closed mid-stream */
+    return done;
+}
+
 /* A result file (Parquet) sent as it is read, then removed. */
 typedef struct {
     FILE *f;
@@ -596,7 +612,7 @@ static void route_sql(loch_server *s, http_request *req, http_response *out)
         goto done;
     }
     if (!fmt_ok) {
-        json_error(out, 400, "invalid", "format is json, ndjson, csv or parquet");
+        json_error(out, 400, "invalid", "format is json, ndjson, csv, parquet or arrow");
         goto done;
     }
     const json *p = json_get(doc, "params");
@@ -639,6 +655,33 @@ static void route_sql(loch_server *s, http_request *req, http_response *out)
     int wi = worker_take(s, id);
     double t0 = time_mono();
     loch_result *r = NULL;
+    if (f == FMT_ARROW) {
+        loch_stream *ast = NULL;
+        int arc = sql_stream_arrow(&ast, s->w[wi].lake, sql, params, nparams);
+        streamed *q = arc == 0 ? calloc(1, sizeof(*q)) : NULL;
+        if (q) {
+            *q = (streamed){.s = s, .wi = wi, .st = ast, .f = f, .limit = -1, .t0 = t0};
+            out->status = 200;
+            out->content_type = "application/vnd.apache.arrow.stream";
+            snprintf(out->headers, sizeof(out->headers), "X-Query-Id: %s\n", id);
+            out->producer = arrow_produce;
+            out->state = q;
+            out->state_free = stream_free;
+            goto done;
+        }
+        loch_stream_free(ast);
+        int cancelled = s->w[wi].cancel;
+        worker_give(s, wi);
+        if (arc == 0)
+            json_error(out, 503, "out_of_memory", "out of memory");
+        else if (cancelled)
+            json_error(out, 499, cancelled == 2 ? "timeout" : "cancelled", "the query was cancelled");
+        else if (arc == LOCH_EUNSUPPORTED)
+            json_error(out, 400, "unsupported", loch_error_last());
+        else
+            loch_error(out);
+        goto done;
+    }
     /* A query streams: its rows go out as they are made, never all held. */
     loch_stream *st = NULL;
     int rc = loch_sql_stream(&st, s->w[wi].lake, sql, params, nparams);

@@ -339,3 +339,29 @@ def test_stalled_clients_are_dropped(lake):
         assert s.json("GET", "/health") == {"status": "ok"}
     finally:
         assert s.stop() == 0
+
+
+def test_arrow_stream_results(server, lake, tmp_path):
+    """Arrow IPC stream results: pyarrow reads them with the engine's own types, and loch
+    ingests them back."""
+    import io
+    import pyarrow as pa
+    import pyarrow.ipc as ipc
+    sql = ("SELECT range AS id, CASE WHEN range % 5 = 0 THEN NULL ELSE 'n' || range END AS name, "
+           "range / 4 AS f, DATE '2024-01-01' + range::INT AS d, TIMESTAMP '2024-01-01 00:00:00' + "
+           "INTERVAL (range) SECOND AS ts, [range, NULL] AS l, {'a': range, 'b': 'x'} AS st, range % 3 = 0 AS b, "
+           "CAST(range AS DECIMAL(10, 2)) AS dec, (range % 100)::TINYINT AS small FROM range(100000)")
+    s, h, data = server.req("POST", "/v1/sql", {"sql": sql + " ORDER BY id"},
+                            headers={"Accept": "application/vnd.apache.arrow.stream"}, timeout=300)
+    assert s == 200 and h["Content-Type"] == "application/vnd.apache.arrow.stream", data[:200]
+    t = ipc.open_stream(io.BytesIO(data)).read_all()
+    assert t.num_rows == 100_000
+    assert t.schema.field("id").type == pa.int64() and t.schema.field("d").type == pa.date32()
+    assert t.schema.field("f").type == pa.float64() and t.schema.field("b").type == pa.bool_()
+    row = t.slice(7, 1).to_pylist()[0]
+    assert row["name"] == "n7" and row["l"] == [7, None] and row["st"] == {"a": 7, "b": "x"} and row["f"] == 1.75
+    assert t.column("name").null_count == 20_000
+    (tmp_path / "back.arrows").write_bytes(data)
+    lake.run("ingest", "back", str(tmp_path / "back.arrows"))
+    assert lake.scalar("SELECT count(*) FROM back WHERE name IS NULL") == "20000"
+    assert error_of(server, "POST", "/v1/sql", {"sql": "SELECT 1 FROM missing_table", "format": "arrow"})[0] in (400, 404)
