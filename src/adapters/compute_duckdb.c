@@ -236,7 +236,7 @@ static int wrap_nested(duckdb_prepared_statement ps, const char *query, buf *sql
                      buf_put_sql_ident(sql, name ? name : "") ? LOCH_ENOMEM : 0;
         duckdb_free((void *)name);
     }
-    rc = rc ? rc : buf_printf(sql, " FROM (%s)", query);
+    rc = rc ? rc : buf_printf(sql, " FROM (\n%s\n)", query);
     return rc == 0;
 }
 
@@ -427,7 +427,7 @@ int compute_stream_open(compute *c, const char *sql, const compute_param *params
         rc = rc || buf_printf(&wrapped, is_nested(t) ? "%sto_json(#%zu)::VARCHAR" : "%s#%zu::VARCHAR", i ? ", " : "",
                               i + 1) ? LOCH_ENOMEM : 0;
     }
-    rc = rc || buf_printf(&wrapped, " FROM (%s)", sql) ? LOCH_ENOMEM : rc;
+    rc = rc || buf_printf(&wrapped, " FROM (\n%s\n)", sql) ? LOCH_ENOMEM : rc; /* a -- comment ends at the line */
     if (rc < 0) {
         error_set(LOCH_ENOMEM, "out of memory");
         goto fail;

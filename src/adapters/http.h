@@ -41,6 +41,8 @@ typedef struct {
     int64_t limit;       /* bytes; more is answered 413 */
     int to_file;         /* spool to a temporary file in dir (uploads) */
     const char *dir;
+    int refuse;          /* answer now, before any of the body is read (the handler is
+                            called with no body: a missing token, a bad route) */
 } http_body_plan;
 
 /* Produces the next bytes of a streamed response into out; returns 0 while there is

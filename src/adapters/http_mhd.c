@@ -40,7 +40,7 @@ struct http_request {
     http_body_plan plan;
     buf body;
     int fd;                 /* spool file, when plan.to_file */
-    char file[512];
+    char file[4096];
     int64_t bytes;
     int too_big, queued;
     double started;
@@ -245,6 +245,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         *con_cls = r;
         if (s->h.plan)
             s->h.plan(s->h.ctx, r, &r->plan);
+        if (r->plan.refuse) { /* answered from the headers alone */
+            s->h.handle(s->h.ctx, r, &r->resp);
+            snprintf(r->resp.headers + strlen(r->resp.headers), sizeof(r->resp.headers) - strlen(r->resp.headers),
+                     "Connection: close\n");
+            return send_response(r, &r->resp);
+        }
         const char *cl = http_header(r, "Content-Length");
         if (cl && atoll(cl) > r->plan.limit) {
             r->too_big = 1;
@@ -255,7 +261,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                 return too_big(r);
         }
         if (r->plan.to_file) {
-            snprintf(r->file, sizeof(r->file), "%s/upload-XXXXXX", r->plan.dir ? r->plan.dir : "/tmp");
+            if (snprintf(r->file, sizeof(r->file), "%s/upload-XXXXXX", r->plan.dir ? r->plan.dir : "/tmp") >=
+                (int)sizeof(r->file))
+                return MHD_NO;
             r->fd = mkstemp(r->file);
             if (r->fd < 0)
                 return MHD_NO;
@@ -266,6 +274,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return MHD_YES;
     }
     if (*size) {
+        if (r->queued) { /* answered already (refused from its headers): the body is dropped */
+            *size = 0;
+            return MHD_YES;
+        }
         if (!r->too_big && r->bytes + (int64_t)*size > r->plan.limit)
             r->too_big = 1; /* a chunked body past its limit: the rest is read and dropped */
         if (!r->too_big) {

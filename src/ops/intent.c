@@ -148,21 +148,31 @@ static void sweep_one(loch_lake *lake, int fd)
     int landed = 0;
     for (char *line = text.data; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
         if (strncmp(line, "file ", 5) == 0) {
+            size_t tlen = strlen(table);
             char *nl = strchr(line, '\n');
-            char *name = strndup(line + 5 + strlen(table) + 1, nl ? (size_t)(nl - line - 5 - strlen(table) - 1) : 0);
+            if (strncmp(line + 5, table, tlen) != 0 || line[5 + tlen] != '/' || !nl || nl < line + 6 + tlen) {
+                landed = 1; /* not a file of this table: keep everything */
+                break;
+            }
+            char *name = strndup(line + 6 + tlen, (size_t)(nl - (line + 6 + tlen)));
             landed = name && committed(lake, table, read_version, name);
             free(name);
             break;
         }
     }
+    size_t tlen = strlen(table);
     for (char *line = text.data; line && *line;) {
         char *nl = strchr(line, '\n');
         if (nl)
             *nl = '\0';
-        if (!landed && strncmp(line, "file ", 5) == 0)
-            lake->st->remove(lake->st, line + 5);
-        else if (strncmp(line, "staging ", 8) == 0)
-            lake->st->remove_tree(lake->st, line + 8);
+        /* only paths inside the table's directory, one level down, are ever removed */
+        const char *path = !strncmp(line, "file ", 5) ? line + 5 : !strncmp(line, "staging ", 8) ? line + 8 : NULL;
+        int inside = path && !strncmp(path, table, tlen) && path[tlen] == '/' && path[tlen + 1] &&
+                     !strchr(path + tlen + 1, '/') && !strstr(path, "..");
+        if (inside && !landed && line[0] == 'f')
+            lake->st->remove(lake->st, path);
+        else if (inside && line[0] == 's' && !strncmp(path + tlen + 1, ".tmp-", 5))
+            lake->st->remove_tree(lake->st, path);
         line = nl ? nl + 1 : NULL;
     }
     buf_free(&text);

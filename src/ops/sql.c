@@ -387,16 +387,42 @@ struct loch_stream {
     struct ArrowSchema schema;
 };
 
-int loch_sql_stream(loch_stream **out, loch_lake *lake, const char *sql, const loch_param *params, size_t nparams)
+/* The text of sql's one statement (no ';', comments kept in), when it is a query the
+ * engine runs as it is; LOCH_EUNSUPPORTED for several statements and for the verbs
+ * loch carries out itself (they run whole, through loch_sql). */
+static int one_query(const char *sql, char **out)
 {
     sql_span *spans = NULL;
     size_t n = 0;
-    compute_param *cp = NULL;
-    loch_stream *s = NULL;
     *out = NULL;
     int rc = sqlscan_split(sql, strlen(sql), &spans, &n);
     if (rc == 0 && n != 1)
         rc = error_set(LOCH_EUNSUPPORTED, "only one query streams (%zu statements given)", n);
+    if (rc == 0) {
+        const char *text = sql + spans[0].start;
+        size_t len = spans[0].end - spans[0].start;
+        lexer lx = {text, len, 0};
+        sql_token t;
+        static const char *const verbs[] = {"CREATE", "INSERT", "DROP", "ALTER", "UPDATE", "DELETE", "MERGE",
+                                            "TRUNCATE"};
+        if ((rc = next(&lx, &t)) == 0)
+            for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+                if (is(&lx, &t, verbs[i]))
+                    rc = error_set(LOCH_EUNSUPPORTED, "%s does not stream", verbs[i]);
+        if (rc == 0 && !(*out = strndup(text, len)))
+            rc = error_set(LOCH_ENOMEM, "out of memory");
+    }
+    free(spans);
+    return rc;
+}
+
+int loch_sql_stream(loch_stream **out, loch_lake *lake, const char *sql, const loch_param *params, size_t nparams)
+{
+    compute_param *cp = NULL;
+    loch_stream *s = NULL;
+    char *query = NULL;
+    *out = NULL;
+    int rc = one_query(sql, &query);
     if (rc == 0 && nparams && !(cp = calloc(nparams, sizeof(*cp))))
         rc = error_set(LOCH_ENOMEM, "out of memory");
     for (size_t i = 0; rc == 0 && i < nparams; i++) {
@@ -409,10 +435,10 @@ int loch_sql_stream(loch_stream **out, loch_lake *lake, const char *sql, const l
     if (rc == 0) {
         s->lake = lake;
         scan_unpin(lake);
-        rc = compute_stream_open(lake->cp, sql, cp, nparams, &s->cs);
+        rc = compute_stream_open(lake->cp, query, cp, nparams, &s->cs);
     }
     free(cp);
-    free(spans);
+    free(query);
     if (rc < 0) {
         if (s)
             scan_unpin(lake);
@@ -454,9 +480,13 @@ void loch_stream_free(loch_stream *s)
 
 int sql_stream_arrow(loch_stream **out, loch_lake *lake, const char *sql, const loch_param *params, size_t nparams)
 {
+    char *query = NULL;
+    int rc = one_query(sql, &query);
+    if (rc < 0)
+        return rc;
     compute_param *cp = nparams ? calloc(nparams, sizeof(*cp)) : NULL;
     loch_stream *s = calloc(1, sizeof(*s));
-    int rc = (nparams && !cp) || !s ? error_set(LOCH_ENOMEM, "out of memory") : 0;
+    rc = (nparams && !cp) || !s ? error_set(LOCH_ENOMEM, "out of memory") : 0;
     *out = NULL;
     for (size_t i = 0; rc == 0 && i < nparams; i++) {
         cp[i].text = params[i].text;
@@ -467,9 +497,10 @@ int sql_stream_arrow(loch_stream **out, loch_lake *lake, const char *sql, const 
         s->lake = lake;
         s->arrow = 1;
         scan_unpin(lake);
-        rc = compute_arrow_open(lake->cp, sql, cp, nparams, &s->cs, &s->schema);
+        rc = compute_arrow_open(lake->cp, query, cp, nparams, &s->cs, &s->schema);
     }
     free(cp);
+    free(query);
     if (rc < 0) {
         if (s)
             scan_unpin(lake);

@@ -181,16 +181,19 @@ static void *watchdog_run(void *arg)
     loch_server *s = arg;
     while (!s->stopping) {
         usleep(50 * 1000);
-        if (s->o.query_timeout_ms <= 0)
-            continue;
         pthread_mutex_lock(&s->mu);
         double now = time_mono();
-        for (int i = 0; i < s->nworkers; i++)
-            if (s->w[i].busy && s->w[i].query_id[0] && !s->w[i].cancel &&
-                (now - s->w[i].started) * 1000 > s->o.query_timeout_ms) {
+        for (int i = 0; i < s->nworkers; i++) {
+            if (!s->w[i].busy || !s->w[i].query_id[0])
+                continue;
+            if (!s->w[i].cancel && s->o.query_timeout_ms > 0 &&
+                (now - s->w[i].started) * 1000 > s->o.query_timeout_ms)
                 s->w[i].cancel = 2;
+            /* Again every tick while it runs: an interrupt that came before the engine
+             * started the query is forgotten when it starts. */
+            if (s->w[i].cancel)
                 loch_lake_interrupt(s->w[i].lake);
-            }
+        }
         pthread_mutex_unlock(&s->mu);
     }
     return NULL;
@@ -376,6 +379,7 @@ typedef struct {
     int started, finished;
     double t0;
     char id[40];
+    buf pre;                 /* bytes made before the answer went out (Arrow: the schema) */
 } streamed;
 
 static int put_stream_cell(buf *b, loch_stream *st, size_t row, size_t col)
@@ -512,6 +516,7 @@ static int stream_produce(void *state, buf *out)
 static void stream_free(void *state)
 {
     streamed *q = state;
+    buf_free(&q->pre);
     loch_stream_free(q->st);
     worker_give(q->s, q->wi);
     free(q);
@@ -522,6 +527,11 @@ static int arrow_produce(void *state, buf *out)
 {
     streamed *q = state;
     int done = 0;
+    if (q->pre.len) {
+        if (buf_put(out, q->pre.data, q->pre.len))
+            return -1;
+        buf_clear(&q->pre);
+    }
     while (!done && out->len < (256 << 10))
         if (sql_stream_ipc(q->st, out, &done) < 0)
             return -1; /* the status is sent: the connection is closed mid-stream */
@@ -566,7 +576,9 @@ static void route_sql_parquet(loch_server *s, const char *sql, size_t nparams, c
         json_error(out, 400, "unsupported", "parquet results take no params yet; use json, ndjson or csv");
         return;
     }
-    snprintf(sf->path, sizeof(sf->path), "%s/result-%s.parquet", s->tmpdir, id);
+    char name[37];
+    uuid_v4(name); /* not the query id: two clients may choose the same */
+    snprintf(sf->path, sizeof(sf->path), "%s/result-%s.parquet", s->tmpdir, name);
     int wi = worker_take(s, id);
     int rc = loch_sql_export(s->w[wi].lake, sql, "parquet", sf->path);
     int cancelled = s->w[wi].cancel;
@@ -593,6 +605,7 @@ static void route_sql_parquet(loch_server *s, const char *sql, size_t nparams, c
 
 static void route_sql(loch_server *s, http_request *req, http_response *out)
 {
+    buf limited = BUF_INIT; /* the query with a LIMIT, for formats that take it there */
     size_t len;
     const char *body = http_body(req, &len);
     arena a = ARENA_INIT;
@@ -648,6 +661,13 @@ static void route_sql(loch_server *s, http_request *req, http_response *out)
     else
         uuid_v4(id);
     snprintf(out->note, sizeof(out->note), "%s", id);
+    if ((f == FMT_PARQUET || f == FMT_ARROW) && limit >= 0) { /* these formats take the limit in the query */
+        if (buf_printf(&limited, "SELECT * FROM (\n%s\n) LIMIT %lld", sql, (long long)limit)) {
+            json_error(out, 503, "out_of_memory", "out of memory");
+            goto done;
+        }
+        sql = limited.data;
+    }
     if (f == FMT_PARQUET) {
         route_sql_parquet(s, sql, nparams, id, out);
         goto done;
@@ -659,8 +679,17 @@ static void route_sql(loch_server *s, http_request *req, http_response *out)
         loch_stream *ast = NULL;
         int arc = sql_stream_arrow(&ast, s->w[wi].lake, sql, params, nparams);
         streamed *q = arc == 0 ? calloc(1, sizeof(*q)) : NULL;
+        int first_done = 0;
+        /* The schema message is made now: a type Arrow IPC cannot carry is a 400, not a
+         * connection cut after a 200. */
+        if (q && (arc = sql_stream_ipc(ast, &q->pre, &first_done)) < 0) {
+            buf_free(&q->pre);
+            free(q);
+            q = NULL;
+        }
         if (q) {
-            *q = (streamed){.s = s, .wi = wi, .st = ast, .f = f, .limit = -1, .t0 = t0};
+            buf pre = q->pre;
+            *q = (streamed){.s = s, .wi = wi, .st = ast, .f = f, .limit = -1, .t0 = t0, .pre = pre};
             out->status = 200;
             out->content_type = "application/vnd.apache.arrow.stream";
             snprintf(out->headers, sizeof(out->headers), "X-Query-Id: %s\n", id);
@@ -674,6 +703,8 @@ static void route_sql(loch_server *s, http_request *req, http_response *out)
         worker_give(s, wi);
         if (arc == 0)
             json_error(out, 503, "out_of_memory", "out of memory");
+        else if (arc == LOCH_EUNSUPPORTED && !strstr(loch_error_last(), "stream"))
+            json_error(out, 400, "unsupported", loch_error_last()); /* a type Arrow cannot carry */
         else if (cancelled)
             json_error(out, 499, cancelled == 2 ? "timeout" : "cancelled", "the query was cancelled");
         else if (arc == LOCH_EUNSUPPORTED)
@@ -722,6 +753,7 @@ static void route_sql(loch_server *s, http_request *req, http_response *out)
     }
     loch_result_free(r);
 done:
+    buf_free(&limited);
     free(params);
     arena_free(&a);
 }
@@ -882,11 +914,19 @@ static void route_ingest(loch_server *s, http_request *req, const char *t, http_
     const char *name = http_upload_name(req);
     const char *inputs[] = {file};
     char named[4200];
-    if (!o.format && name && strrchr(name, '.')) {
-        snprintf(named, sizeof(named), "%s%s", file, strrchr(name, '.'));
-        if (rename(file, named) == 0 && http_set_body_file(req, named) == 0)
+    const char *ext = name ? strrchr(name, '.') : NULL;
+    char spooled[4096];
+    snprintf(spooled, sizeof(spooled), "%s", file); /* file points into the request, renamed below */
+    if (!o.format && ext && strlen(ext) <= 16 && !strchr(ext, '/') &&
+        snprintf(named, sizeof(named), "%s%s", spooled, ext) < (int)sizeof(named) &&
+        http_set_body_file(req, named) == 0) { /* the transport removes it under its new name */
+        if (rename(spooled, named) == 0)
             inputs[0] = named;
+        else
+            http_set_body_file(req, spooled);
     }
+    if (inputs[0] != named)
+        inputs[0] = http_body_file(req);
     pthread_mutex_t *lock = table_lock(s, t);
     pthread_mutex_lock(lock);
     int wi = worker_take(s, NULL);
@@ -1016,8 +1056,10 @@ static const char *match(const char *method, const char *path, char *table, size
             return "/v1/tables/{t}/history";
         if (!strcmp(slash, "/ingest"))
             return "/v1/tables/{t}/ingest";
-        if (strstr(path + 11, ".."))
-            return "/v1/tables/{t}"; /* a name reaching out of the lake: refused as a name */
+        if (strstr(path + 11, "..")) { /* a name reaching out of the lake: refused as a name */
+            snprintf(table, cap, "%s", path + 11);
+            return "/v1/tables/{t}";
+        }
     }
     (void)method;
     return NULL;
@@ -1061,6 +1103,50 @@ static void cors(const loch_server *s, const http_request *req, http_response *o
     }
 }
 
+/* The checks every request passes before its body is read or its route runs: the
+ * endpoint exists, the token is valid, the method fits, the table name is sound. Fills
+ * the error answer and returns 1 when one fails. */
+static int refused(loch_server *s, const http_request *req, const char *route, const char *t, http_response *out)
+{
+    const char *method = http_method(req);
+    if (!route) {
+        json_error(out, 404, "not_found", "no such endpoint (see /v1/openapi.json)");
+        return 1;
+    }
+    if (s->ntokens && strcmp(route, "/health") != 0) {
+        const char *auth = http_header(req, "Authorization");
+        const char *given = auth && !strncasecmp(auth, "Bearer ", 7) ? auth + 7 : NULL;
+        if (!token_ok(s, given)) {
+            json_error(out, 401, "unauthorized", given ? "the bearer token is not valid"
+                                                        : "this server needs \"Authorization: Bearer <token>\"");
+            snprintf(out->headers, sizeof(out->headers), "WWW-Authenticate: Bearer realm=\"loch\"\n");
+            return 1;
+        }
+    }
+    const char *allow = "";
+    if (!allowed(route, method, &allow)) {
+        json_error(out, 405, "method_not_allowed", "this endpoint does not take that method");
+        snprintf(out->headers, sizeof(out->headers), "Allow: %s\n", allow);
+        for (char *p = strchr(out->headers, ' '); p && (p = strchr(p + 1, ' '));) /* "GET DELETE" -> "GET, DELETE" */
+            if (p[-1] != ':') {
+                memmove(p + 1, p, strlen(p) + 1);
+                *p = ',';
+                p++;
+            }
+        return 1;
+    }
+    if (t[0] && !server_table_name_ok(t)) {
+        json_error(out, 400, "invalid_name",
+                   "table names are letters, digits, '_', '-' and '.', not starting with '.' or '_', no \"..\"");
+        return 1;
+    }
+    if (s->stopping && strcmp(route, "/health") != 0) {
+        json_error(out, 503, "stopping", "the server is shutting down");
+        return 1;
+    }
+    return 0;
+}
+
 static void plan(void *ctx, const http_request *req, http_body_plan *p)
 {
     loch_server *s = ctx;
@@ -1068,6 +1154,13 @@ static void plan(void *ctx, const http_request *req, http_body_plan *p)
     const char *route = match(http_method(req), http_path(req), t, sizeof(t), id, sizeof(id));
     atomic_fetch_add(&s->active, 1); /* until done() */
     p->limit = s->o.max_body;
+    if (strcmp(http_method(req), "OPTIONS") != 0) { /* a refused request's body is never read */
+        http_response scratch = {0};
+        p->refuse = refused(s, req, route, t, &scratch);
+        buf_free(&scratch.body);
+        if (p->refuse)
+            return;
+    }
     if (route && !strcmp(route, "/v1/tables/{t}/ingest") && !strcmp(http_method(req), "POST")) {
         p->limit = s->o.max_upload;
         p->to_file = 1;
@@ -1089,44 +1182,10 @@ static void handle(void *ctx, http_request *req, http_response *out)
                  "Access-Control-Allow-Methods: GET, POST, DELETE, OPTIONS\n"
                  "Access-Control-Allow-Headers: Authorization, Content-Type, Accept\n"
                  "Access-Control-Max-Age: 600\n");
-        cors(s, req, out);
+        goto done; /* the allow-origin header is added below */
+    }
+    if (refused(s, req, route, t, out))
         goto done;
-    }
-    if (!route) {
-        json_error(out, 404, "not_found", "no such endpoint (see /v1/openapi.json)");
-        goto done;
-    }
-    if (s->ntokens && strcmp(route, "/health") != 0) {
-        const char *auth = http_header(req, "Authorization");
-        const char *given = auth && !strncasecmp(auth, "Bearer ", 7) ? auth + 7 : NULL;
-        if (!token_ok(s, given)) {
-            json_error(out, 401, "unauthorized", given ? "the bearer token is not valid"
-                                                        : "this server needs \"Authorization: Bearer <token>\"");
-            snprintf(out->headers, sizeof(out->headers), "WWW-Authenticate: Bearer realm=\"loch\"\n");
-            goto done;
-        }
-    }
-    const char *allow = "";
-    if (!allowed(route, method, &allow)) {
-        json_error(out, 405, "method_not_allowed", "this endpoint does not take that method");
-        snprintf(out->headers, sizeof(out->headers), "Allow: %s\n", allow);
-        for (char *p = strchr(out->headers, ' '); p && (p = strchr(p + 1, ' ')); ) /* "GET DELETE" -> "GET, DELETE" */
-            if (p[-1] != ':') {
-                memmove(p + 1, p, strlen(p) + 1);
-                *p = ',';
-                p++;
-            }
-        goto done;
-    }
-    if (t[0] && !server_table_name_ok(t)) {
-        json_error(out, 400, "invalid_name",
-                   "table names are letters, digits, '_', '-' and '.', not starting with '.' or '_', no \"..\"");
-        goto done;
-    }
-    if (s->stopping && strcmp(route, "/health") != 0) {
-        json_error(out, 503, "stopping", "the server is shutting down");
-        goto done;
-    }
     if (!strcmp(route, "/health")) {
         json_ok(out, 200);
         buf_puts(&out->body, "{\"status\":\"ok\"}");

@@ -49,7 +49,7 @@ static int at_line_end(cursor *c)
 static int fail(cursor *c, const char *what) { return error_set(LOCH_EINVALID, "line %d: %s", c->line, what); }
 
 /* A quoted string into out. */
-static int string(cursor *c, buf *out)
+static int string(cursor *c, buf *out, int in_array)
 {
     char q = *c->p++;
     while (c->p < c->end && *c->p != q && *c->p != '\n') {
@@ -61,6 +61,8 @@ static int string(cursor *c, buf *out)
             ch = e == 'n' ? '\n' : e == 't' ? '\t' : e == '"' ? '"' : e == '\\' ? '\\' : 0;
             if (!ch)
                 return fail(c, "an unknown escape in a string");
+            if (ch == '\n' && in_array) /* items are kept joined by line ends */
+                return fail(c, "array items cannot hold line ends");
         }
         if (buf_putc(out, ch))
             return LOCH_ENOMEM;
@@ -171,11 +173,11 @@ int conf_parse(conf *out, const char *text, size_t len)
                         rc = fail(&c, "arrays hold quoted strings, on one line");
                         break;
                     }
-                    if ((rc = string(&c, &value)) < 0)
+                    if ((rc = string(&c, &value, 1)) < 0)
                         break;
                 }
             } else if (c.p < c.end && (*c.p == '"' || *c.p == '\'')) {
-                rc = string(&c, &value);
+                rc = string(&c, &value, 0);
             } else {
                 rc = bare(&c, &value);
             }

@@ -365,3 +365,51 @@ def test_arrow_stream_results(server, lake, tmp_path):
     lake.run("ingest", "back", str(tmp_path / "back.arrows"))
     assert lake.scalar("SELECT count(*) FROM back WHERE name IS NULL") == "20000"
     assert error_of(server, "POST", "/v1/sql", {"sql": "SELECT 1 FROM missing_table", "format": "arrow"})[0] in (400, 404)
+
+
+def test_review_regressions(lake, tmp_path):
+    """Writes through /v1/sql commit, a trailing ';' or comment is fine, '..' anywhere in a
+    table path is refused, a preflight carries one Allow-Origin, an upload without a
+    token is refused before its body is stored, and limit holds for Arrow."""
+    import io
+    import pyarrow.ipc as ipc
+    (tmp_path / "tokens").write_text("tok\n")
+    s = Server(lake, "--token-file", str(tmp_path / "tokens"), "--cors", "http://ui.example")
+    auth = {"Authorization": "Bearer tok"}
+    try:
+        s.json("POST", "/v1/sql", {"sql": "CREATE TABLE w (i BIGINT)"}, headers=auth)
+        r = s.json("POST", "/v1/sql", {"sql": "INSERT INTO w VALUES (1), (2)"}, headers=auth)
+        assert "inserted 2 rows" in r["message"]
+        assert s.json("POST", "/v1/sql", {"sql": "SELECT count(*) AS n FROM w;"}, headers=auth)["rows"] == [[2]]
+        assert s.json("POST", "/v1/sql", {"sql": "SELECT 7 AS n -- the answer"}, headers=auth)["rows"] == [[7]]
+        assert error_of(s, "POST", "/v1/sql", {"sql": "DELETE FROM w"}, headers=auth)[0] == 400
+        assert error_of(s, "DELETE", "/v1/tables/w/..", headers=auth)[0] == 400
+        assert error_of(s, "GET", "/v1/tables/x/../w", headers=auth)[0] == 400
+        assert s.json("GET", "/v1/tables/w", headers=auth)["rows"] == 2
+        status, h, _ = s.req("OPTIONS", "/v1/sql", headers={"Origin": "http://ui.example"})
+        assert status == 204 and h["Access-Control-Allow-Origin"] == "http://ui.example"
+        status, _, data = s.req("POST", "/v1/tables/up/ingest?format=csv", b"a\n" + b"1\n" * 50_000)
+        assert status == 401
+        assert not list((lake.path / "_loch" / "tmp").glob("upload-*")) and not (lake.path / "up").exists()
+        st, _, data = s.req("POST", "/v1/sql", {"sql": "SELECT * FROM range(100000)", "format": "arrow", "limit": 10},
+                            headers=auth)
+        assert st == 200 and ipc.open_stream(io.BytesIO(data)).read_all().num_rows == 10
+        assert error_of(s, "POST", "/v1/sql", {"sql": "SELECT INTERVAL 1 DAY AS iv", "format": "arrow"},
+                        headers=auth)[0] == 400
+    finally:
+        assert s.stop() == 0
+
+
+def test_preflight_headers_once(lake):
+    import socket
+    s = Server(lake, "--cors", "http://ui.example")
+    try:
+        sock = socket.create_connection((s.host, s.port))
+        sock.sendall(b"OPTIONS /v1/sql HTTP/1.1\r\nHost: x\r\nOrigin: http://ui.example\r\nConnection: close\r\n\r\n")
+        raw = b""
+        while chunk := sock.recv(65536):
+            raw += chunk
+        sock.close()
+        assert raw.lower().count(b"access-control-allow-origin:") == 1, raw
+    finally:
+        assert s.stop() == 0
