@@ -47,6 +47,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 struct ArrowArray a;
                 for (int n = 0; n < 64 && st.get_next(&st, &a) == 0 && a.release; n++) {
                     walk(&s, &a);
+                    /* what was read, written back, reads again with the same rows */
+                    buf w = BUF_INIT;
+                    if (arrowipc_write_schema(&w, &s) == 0 && arrowipc_write_batch(&w, &s, &a) == 0 &&
+                        arrowipc_write_eos(&w) == 0) {
+                        arrowipc *back = NULL;
+                        struct ArrowArray b;
+                        if (arrowipc_open(&back, (const unsigned char *)w.data, w.len) != 0)
+                            abort();
+                        if (arrowipc_next(back, &b) != 0 || !b.release || b.length != a.length)
+                            abort();
+                        b.release(&b);
+                        arrowipc_free(back);
+                    }
+                    buf_free(&w);
                     a.release(&a);
                 }
                 s.release(&s);
