@@ -47,10 +47,13 @@ typedef struct {
     void *progress_ctx;
     const char *encoding;   /* CSV/TSV text: utf-8, utf-16 or latin-1; NULL = UTF-8, or
                                UTF-16 when the file starts with its byte order mark */
+    const char *sha256;     /* with a single input file: its SHA-256 (64 hex digits), when
+                               the caller computed it already (an upload, hashed as it
+                               arrived); the ingest then does not read the file for it */
 } loch_ingest_options;
 
 #define LOCH_INGEST_OPTIONS_VERSION 2
-#define LOCH_INGEST_OPTIONS_INIT {LOCH_INGEST_OPTIONS_VERSION, NULL, 0, NULL, 0, NULL, NULL, NULL, NULL}
+#define LOCH_INGEST_OPTIONS_INIT {LOCH_INGEST_OPTIONS_VERSION, NULL, 0, NULL, 0, NULL, NULL, NULL, NULL, NULL}
 
 /* On success *out has one row: table, version (-1 when nothing changed), rows, files,
  * skipped, bytes, seconds, schema (the table's Delta schema JSON), rejected. */

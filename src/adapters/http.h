@@ -29,6 +29,9 @@ const char *http_peer(const http_request *r); /* the client's address, as text *
 const char *http_body(const http_request *r, size_t *len);
 const char *http_body_file(const http_request *r);
 int64_t http_body_bytes(const http_request *r);
+/* The SHA-256 (hex) of the spooled file's bytes, computed as they arrived; NULL when
+ * the body was not spooled. */
+const char *http_body_sha256(http_request *r);
 /* A multipart/form-data upload (a browser's form): the file field's content is what
  * is spooled; its client-side name and the other fields are here. */
 const char *http_upload_name(const http_request *r);

@@ -26,6 +26,7 @@
 
 #include "util/error.h"
 #include "util/misc.h"
+#include "util/sha256.h"
 
 struct http_server {
     struct MHD_Daemon *d;
@@ -49,6 +50,8 @@ struct http_request {
     int64_t bytes_out;
     http_response resp;     /* kept for the completion callback */
     struct MHD_PostProcessor *pp; /* multipart/form-data */
+    sha256_ctx sha;         /* of the spooled bytes */
+    char sha_hex[65];
     char upload_name[256];
     buf form;               /* other form fields: "name\0value\0" pairs */
 };
@@ -97,8 +100,18 @@ int http_set_body_file(http_request *r, const char *path)
     return 0;
 }
 
+const char *http_body_sha256(http_request *r)
+{
+    if (r->fd < 0)
+        return NULL;
+    if (!r->sha_hex[0])
+        sha256_hex(&r->sha, r->sha_hex);
+    return r->sha_hex;
+}
+
 static int spool(http_request *r, const char *data, size_t n)
 {
+    sha256_update(&r->sha, data, n); /* hashed on the way in: ingest need not read it for that */
     for (size_t done = 0; done < n;) {
         ssize_t w = write(r->fd, data + done, n - done);
         if (w < 0 && errno == EINTR)
@@ -267,6 +280,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             r->fd = mkstemp(r->file);
             if (r->fd < 0)
                 return MHD_NO;
+            sha256_init(&r->sha);
             const char *ct = http_header(r, "Content-Type");
             if (ct && !strncasecmp(ct, "multipart/form-data", 19))
                 r->pp = MHD_create_post_processor(c, 64 * 1024, on_part, r);
@@ -389,8 +403,9 @@ int http_start(http_server **out, const http_options *o, const http_handlers *h)
     s->d = MHD_start_daemon(flags, (uint16_t)o->port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, &addr,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(o->timeout_s > 0 ? o->timeout_s : 30),
                             MHD_OPTION_CONNECTION_LIMIT, (unsigned)(o->max_connections > 0 ? o->max_connections : 512),
-                            /* larger reads: an upload arrives in fewer, bigger pieces */
-                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256 * 1024),
+                            /* larger reads: an upload arrives in fewer, bigger pieces (1 MiB a
+                               connection, at most 256 connections) */
+                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(1024 * 1024),
                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_UNESCAPE_CALLBACK, unescape,
                             NULL, MHD_OPTION_END);
     if (!s->d) {

@@ -789,7 +789,8 @@ static void *scan_part_run(void *arg)
     return NULL;
 }
 
-/* The hash and the scan of a whole file, on two cores: the hash is sequential, so this
+/* The hash and the scan of a whole file, on two cores (when the hash is known already,
+ * the two threads scan a half each): the hash is sequential, so this
  * thread hashes everything and scans the first quarter while a second thread scans
  * the rest from the first line end after the cut. The rest is merged in when the first
  * quarter ends between records; when the cut fell inside a quoted field (a line end
@@ -812,19 +813,21 @@ static int scan_pass(input *x, csvcheck *c)
         goto cleanup;
     }
     int64_t size = st.st_size, cut = size;
+    int hashed = x->sha[0] != 0; /* known already (an upload hashed as it arrived) */
+    int64_t split = hashed ? size / 2 : size / 4;
     if (size >= 16 << 20) {
-        ssize_t n = pread(fd, chunk, 1 << 16, size / 4);
+        ssize_t n = pread(fd, chunk, 1 << 16, split);
         char *nl = n > 0 ? memchr(chunk, '\n', (size_t)n) : NULL;
         if (nl) {
-            cut = size / 4 + (nl - chunk) + 1;
+            cut = split + (nl - chunk) + 1;
             part = (scan_part){.fd = fd, .from = cut, .to = size, .c = &rest, .m = x->meter};
             threaded = pthread_create(&thread, NULL, scan_part_run, &part) == 0;
             cut = threaded ? cut : size;
         }
     }
     sha256_init(&h);
-    err = scan_range(fd, 0, cut, c, &h, chunk, x->meter);
-    err = err ? err : scan_range(fd, cut, size, NULL, &h, chunk, NULL);
+    err = scan_range(fd, 0, cut, c, hashed ? NULL : &h, chunk, x->meter);
+    err = err || hashed ? err : scan_range(fd, cut, size, NULL, &h, chunk, NULL);
     if (threaded) {
         pthread_join(thread, NULL);
         err = err ? err : part.err;
@@ -838,7 +841,8 @@ static int scan_pass(input *x, csvcheck *c)
         goto cleanup;
     }
     csvcheck_finish(c);
-    sha256_hex(&h, x->sha);
+    if (!hashed)
+        sha256_hex(&h, x->sha);
     x->bytes = size;
 cleanup:
     if (fd >= 0)
@@ -1018,7 +1022,7 @@ static int scan_json(input *x)
     }
     /* The hash reads with pread, not through the mapping: only the scans map pages,
      * and they give them back behind them. */
-    if ((rc = hash_file(x)) < 0)
+    if (!x->sha[0] && (rc = hash_file(x)) < 0)
         goto cleanup;
     first.n = cut;
     jsonscan_run(&a, text, cut, ndjson);
@@ -1683,6 +1687,12 @@ int loch_ingest(loch_result **out, loch_lake *lake, const char *table_arg, const
     for (size_t i = 0; rc == 0 && i < in.n; i++) {
         input *x = &in.v[i];
         int64_t scanned = atomic_load(&m.scanned);
+        const char *known = opts->version >= 2 && in.n == 1 ? opts->sha256 : NULL;
+        if (known && strlen(known) == 64 && strspn(known, "0123456789abcdef") == 64) {
+            struct stat kst;
+            memcpy(x->sha, known, 65);
+            x->bytes = stat(x->path, &kst) == 0 ? kst.st_size : 0;
+        }
         atomic_store(&m.file, x->shown);
         x->format = format_of(x, opts->format);
         x->rejects = opts->rejects != NULL;

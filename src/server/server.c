@@ -906,6 +906,7 @@ static void route_ingest(loch_server *s, http_request *req, const char *t, http_
     o.force = force && (!strcmp(force, "true") || !strcmp(force, "1"));
     o.rejects = http_query(req, "rejects");
     o.encoding = http_query(req, "encoding");
+    o.sha256 = http_body_sha256(req); /* hashed as it arrived */
     if (o.rejects && !server_table_name_ok(o.rejects)) {
         json_error(out, 400, "invalid_name", "the rejects table's name is not valid");
         return;
@@ -1359,7 +1360,7 @@ int loch_server_start(loch_server **out, const loch_server_options *opts)
         rc = error_errno(errno, "cannot create", s->tmpdir);
         goto fail;
     }
-    http_options ho = {.host = s->host, .port = s->o.port, .timeout_s = s->o.idle_timeout_s, .max_connections = 512};
+    http_options ho = {.host = s->host, .port = s->o.port, .timeout_s = s->o.idle_timeout_s, .max_connections = 256};
     http_handlers hh = {.plan = plan, .handle = handle, .done = done, .ctx = s};
     if ((rc = http_start(&s->http, &ho, &hh)) < 0)
         goto fail;

@@ -173,6 +173,8 @@ def test_ingest_upload(server, lake, tmp_path):
     assert r["table"] == "up" and r["version"] == 0 and r["rows"] == 2
     again = server.json("POST", "/v1/tables/up/ingest?format=csv", csv)
     assert again["version"] == -1 and "already ingested" in again["message"]
+    (tmp_path / "same.csv").write_bytes(csv)  # hashed as it arrived = hashed by the CLI
+    assert "already ingested" in lake.run("ingest", "up", str(tmp_path / "same.csv")).stdout
     # a browser's multipart form: the file's own name says its format
     boundary = uuid.uuid4().hex
     form = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"more.ndjson\"\r\n"
