@@ -206,6 +206,21 @@ static bool is_nested(duckdb_type t)
            t == DUCKDB_TYPE_UNION;
 }
 
+/* How a column of type t renders in JSON: a number, a boolean, nested, or a string. */
+static compute_kind kind_of(duckdb_type t)
+{
+    switch (t) {
+    case DUCKDB_TYPE_BOOLEAN: return COMPUTE_BOOL;
+    case DUCKDB_TYPE_TINYINT: case DUCKDB_TYPE_SMALLINT: case DUCKDB_TYPE_INTEGER: case DUCKDB_TYPE_BIGINT:
+    case DUCKDB_TYPE_UTINYINT: case DUCKDB_TYPE_USMALLINT: case DUCKDB_TYPE_UINTEGER: case DUCKDB_TYPE_UBIGINT:
+    case DUCKDB_TYPE_HUGEINT: case DUCKDB_TYPE_UHUGEINT: case DUCKDB_TYPE_FLOAT: case DUCKDB_TYPE_DOUBLE:
+    case DUCKDB_TYPE_DECIMAL:
+        return COMPUTE_NUMBER;
+    default:
+        return is_nested(t) ? COMPUTE_NESTED : COMPUTE_STRING;
+    }
+}
+
 /* Time zone types the C API's text conversion does not render (it needs the time
  * zone extension's casts): the engine casts them to text itself. */
 static bool is_zoned(duckdb_type t) { return t == DUCKDB_TYPE_TIMESTAMP_TZ || t == DUCKDB_TYPE_TIME_TZ; }
@@ -373,19 +388,6 @@ void compute_stream_free(compute_stream *s)
     free(s);
 }
 
-static compute_kind kind_of(duckdb_type t)
-{
-    switch (t) {
-    case DUCKDB_TYPE_BOOLEAN: return COMPUTE_BOOL;
-    case DUCKDB_TYPE_TINYINT: case DUCKDB_TYPE_SMALLINT: case DUCKDB_TYPE_INTEGER: case DUCKDB_TYPE_BIGINT:
-    case DUCKDB_TYPE_UTINYINT: case DUCKDB_TYPE_USMALLINT: case DUCKDB_TYPE_UINTEGER: case DUCKDB_TYPE_UBIGINT:
-    case DUCKDB_TYPE_HUGEINT: case DUCKDB_TYPE_UHUGEINT: case DUCKDB_TYPE_FLOAT: case DUCKDB_TYPE_DOUBLE:
-    case DUCKDB_TYPE_DECIMAL:
-        return COMPUTE_NUMBER;
-    default:
-        return is_nested(t) ? COMPUTE_NESTED : COMPUTE_STRING;
-    }
-}
 
 int compute_stream_open(compute *c, const char *sql, const compute_param *params, size_t nparams,
                         compute_stream **out)
@@ -629,23 +631,12 @@ const char *compute_result_type(const compute_result *r, size_t col)
     return simple_type_name(duckdb_column_type((duckdb_result *)&r->res, col));
 }
 
+
 compute_kind compute_result_kind(const compute_result *r, size_t col)
 {
     if (r->nested && r->nested[col])
         return is_zoned(r->nested[col]) ? COMPUTE_STRING : COMPUTE_NESTED;
-    switch (duckdb_column_type((duckdb_result *)&r->res, col)) {
-    case DUCKDB_TYPE_BOOLEAN: return COMPUTE_BOOL;
-    case DUCKDB_TYPE_TINYINT: case DUCKDB_TYPE_SMALLINT: case DUCKDB_TYPE_INTEGER:
-    case DUCKDB_TYPE_BIGINT: case DUCKDB_TYPE_UTINYINT: case DUCKDB_TYPE_USMALLINT:
-    case DUCKDB_TYPE_UINTEGER: case DUCKDB_TYPE_UBIGINT: case DUCKDB_TYPE_HUGEINT:
-    case DUCKDB_TYPE_UHUGEINT: case DUCKDB_TYPE_FLOAT: case DUCKDB_TYPE_DOUBLE:
-    case DUCKDB_TYPE_DECIMAL:
-        return COMPUTE_NUMBER;
-    case DUCKDB_TYPE_LIST: case DUCKDB_TYPE_ARRAY: case DUCKDB_TYPE_STRUCT: case DUCKDB_TYPE_MAP:
-        return COMPUTE_NESTED;
-    default:
-        return COMPUTE_STRING;
-    }
+    return kind_of(duckdb_column_type((duckdb_result *)&r->res, col));
 }
 
 char *compute_result_text(const compute_result *r, size_t row, size_t col)

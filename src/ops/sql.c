@@ -342,6 +342,22 @@ int loch_sql(loch_result **out, loch_lake *lake, const char *sql)
     return 0;
 }
 
+/* The engine's form of the caller's parameters (*out NULL when there are none). */
+static int engine_params(const loch_param *params, size_t n, compute_param **out)
+{
+    *out = NULL;
+    if (n == 0)
+        return 0;
+    if (!(*out = calloc(n, sizeof(**out))))
+        return error_set(LOCH_ENOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        (*out)[i].text = params[i].text;
+        (*out)[i].kind = params[i].kind == LOCH_KIND_NUMBER ? COMPUTE_NUMBER
+                       : params[i].kind == LOCH_KIND_BOOL   ? COMPUTE_BOOL : COMPUTE_STRING;
+    }
+    return 0;
+}
+
 int loch_sql_params(loch_result **out, loch_lake *lake, const char *sql, const loch_param *params, size_t nparams)
 {
     sql_span *spans = NULL;
@@ -359,13 +375,7 @@ int loch_sql_params(loch_result **out, loch_lake *lake, const char *sql, const l
         (is(&lx, &t, "CREATE") || is(&lx, &t, "INSERT") || is(&lx, &t, "DROP") || is(&lx, &t, "ALTER")))
         rc = error_set(LOCH_EUNSUPPORTED, "parameters work with queries; %.*s takes literal values for now",
                        (int)t.len, sql + t.start);
-    if (rc == 0 && !(cp = calloc(nparams, sizeof(*cp))))
-        rc = error_set(LOCH_ENOMEM, "out of memory");
-    for (size_t i = 0; rc == 0 && i < nparams; i++) {
-        cp[i].text = params[i].text;
-        cp[i].kind = params[i].kind == LOCH_KIND_NUMBER ? COMPUTE_NUMBER
-                   : params[i].kind == LOCH_KIND_BOOL   ? COMPUTE_BOOL : COMPUTE_STRING;
-    }
+    rc = rc ? rc : engine_params(params, nparams, &cp);
     loch_result *r = NULL;
     rc = rc ? rc : result_new(&r, 0, NULL, NULL);
     scan_unpin(lake);
@@ -423,13 +433,7 @@ int loch_sql_stream(loch_stream **out, loch_lake *lake, const char *sql, const l
     char *query = NULL;
     *out = NULL;
     int rc = one_query(sql, &query);
-    if (rc == 0 && nparams && !(cp = calloc(nparams, sizeof(*cp))))
-        rc = error_set(LOCH_ENOMEM, "out of memory");
-    for (size_t i = 0; rc == 0 && i < nparams; i++) {
-        cp[i].text = params[i].text;
-        cp[i].kind = params[i].kind == LOCH_KIND_NUMBER ? COMPUTE_NUMBER
-                   : params[i].kind == LOCH_KIND_BOOL   ? COMPUTE_BOOL : COMPUTE_STRING;
-    }
+    rc = rc ? rc : engine_params(params, nparams, &cp);
     if (rc == 0 && !(s = calloc(1, sizeof(*s))))
         rc = error_set(LOCH_ENOMEM, "out of memory");
     if (rc == 0) {
@@ -484,15 +488,10 @@ int sql_stream_arrow(loch_stream **out, loch_lake *lake, const char *sql, const 
     int rc = one_query(sql, &query);
     if (rc < 0)
         return rc;
-    compute_param *cp = nparams ? calloc(nparams, sizeof(*cp)) : NULL;
+    compute_param *cp = NULL;
     loch_stream *s = calloc(1, sizeof(*s));
-    rc = (nparams && !cp) || !s ? error_set(LOCH_ENOMEM, "out of memory") : 0;
     *out = NULL;
-    for (size_t i = 0; rc == 0 && i < nparams; i++) {
-        cp[i].text = params[i].text;
-        cp[i].kind = params[i].kind == LOCH_KIND_NUMBER ? COMPUTE_NUMBER
-                   : params[i].kind == LOCH_KIND_BOOL   ? COMPUTE_BOOL : COMPUTE_STRING;
-    }
+    rc = s ? engine_params(params, nparams, &cp) : error_set(LOCH_ENOMEM, "out of memory");
     if (rc == 0) {
         s->lake = lake;
         s->arrow = 1;
