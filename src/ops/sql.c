@@ -426,7 +426,9 @@ static int one_query(const char *sql, char **out)
     return rc;
 }
 
-int loch_sql_stream(loch_stream **out, loch_lake *lake, const char *sql, const loch_param *params, size_t nparams)
+/* A stream of sql's one query: cells as text, or (arrow) Arrow arrays. */
+static int open_stream(loch_stream **out, loch_lake *lake, const char *sql, const loch_param *params,
+                       size_t nparams, int arrow)
 {
     compute_param *cp = NULL;
     loch_stream *s = NULL;
@@ -438,8 +440,10 @@ int loch_sql_stream(loch_stream **out, loch_lake *lake, const char *sql, const l
         rc = error_set(LOCH_ENOMEM, "out of memory");
     if (rc == 0) {
         s->lake = lake;
+        s->arrow = arrow;
         scan_unpin(lake);
-        rc = compute_stream_open(lake->cp, query, cp, nparams, &s->cs);
+        rc = arrow ? compute_arrow_open(lake->cp, query, cp, nparams, &s->cs, &s->schema)
+                   : compute_stream_open(lake->cp, query, cp, nparams, &s->cs);
     }
     free(cp);
     free(query);
@@ -451,6 +455,11 @@ int loch_sql_stream(loch_stream **out, loch_lake *lake, const char *sql, const l
     }
     *out = s;
     return 0;
+}
+
+int loch_sql_stream(loch_stream **out, loch_lake *lake, const char *sql, const loch_param *params, size_t nparams)
+{
+    return open_stream(out, lake, sql, params, nparams, 0);
 }
 
 size_t loch_stream_columns(const loch_stream *s) { return compute_stream_columns(s->cs); }
@@ -484,30 +493,7 @@ void loch_stream_free(loch_stream *s)
 
 int sql_stream_arrow(loch_stream **out, loch_lake *lake, const char *sql, const loch_param *params, size_t nparams)
 {
-    char *query = NULL;
-    int rc = one_query(sql, &query);
-    if (rc < 0)
-        return rc;
-    compute_param *cp = NULL;
-    loch_stream *s = calloc(1, sizeof(*s));
-    *out = NULL;
-    rc = s ? engine_params(params, nparams, &cp) : error_set(LOCH_ENOMEM, "out of memory");
-    if (rc == 0) {
-        s->lake = lake;
-        s->arrow = 1;
-        scan_unpin(lake);
-        rc = compute_arrow_open(lake->cp, query, cp, nparams, &s->cs, &s->schema);
-    }
-    free(cp);
-    free(query);
-    if (rc < 0) {
-        if (s)
-            scan_unpin(lake);
-        free(s);
-        return rc;
-    }
-    *out = s;
-    return 0;
+    return open_stream(out, lake, sql, params, nparams, 1);
 }
 
 int sql_stream_ipc(loch_stream *s, buf *out, int *done)
