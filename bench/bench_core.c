@@ -131,6 +131,33 @@ static void instantiate(char *out, size_t cap, const char *tmpl, const char *tab
     snprintf(out, cap, "%.*s%s%s", (int)(hole - tmpl), tmpl, table, hole + 2);
 }
 
+/* Runs sql_a and sql_b alternately (warm rounds first, not counted), so neither side
+ * gains from going second; their median times. */
+static int alternate(loch_lake *lake, const char *sql_a, const char *sql_b, int reps, int warm, double *ma,
+                     double *mb)
+{
+    double *a = calloc((size_t)reps, sizeof(double)), *b = calloc((size_t)reps, sizeof(double));
+    int rc = a && b ? 0 : -1;
+    for (int i = -warm; rc == 0 && i < reps; i++) {
+        double t0 = now_ms();
+        rc = run(lake, sql_a);
+        double t1 = now_ms();
+        rc = rc ? rc : run(lake, sql_b);
+        double t2 = now_ms();
+        if (i >= 0) {
+            a[i] = t1 - t0;
+            b[i] = t2 - t1;
+        }
+    }
+    if (rc == 0) {
+        *ma = pct(a, reps, 0.5);
+        *mb = pct(b, reps, 0.5);
+    }
+    free(a);
+    free(b);
+    return rc < 0 ? -1 : 0;
+}
+
 static int bench_query(const char *path, int reps)
 {
     loch_lake *lake;
@@ -153,28 +180,15 @@ static int bench_query(const char *path, int reps)
                   "FROM range(97)") < 0)
         return 1;
     double ratios[4];
+    static char other[20000];
     for (int q = 0; q < 4; q++) {
-        double *a = calloc((size_t)reps, sizeof(double)), *b = calloc((size_t)reps, sizeof(double));
-        for (int i = -1; i < reps; i++) { /* i = -1 warms both */
-            double t0 = now_ms();
-            instantiate(sql, sizeof(sql), queries[q][1], "big");
-            if (run(lake, sql) < 0)
-                return 1;
-            double t1 = now_ms();
-            instantiate(sql, sizeof(sql), queries[q][1], direct);
-            if (run(lake, sql) < 0)
-                return 1;
-            double t2 = now_ms();
-            if (i >= 0) {
-                a[i] = t1 - t0;
-                b[i] = t2 - t1;
-            }
-        }
-        double ma = pct(a, reps, 0.5), mb = pct(b, reps, 0.5);
+        double ma, mb;
+        instantiate(sql, sizeof(sql), queries[q][1], "big");
+        instantiate(other, sizeof(other), queries[q][1], direct);
+        if (alternate(lake, sql, other, reps, 1, &ma, &mb) < 0)
+            return 1;
         ratios[q] = ma / mb;
         printf("query_%s loch_median_ms=%.2f duckdb_median_ms=%.2f ratio=%.3f\n", queries[q][0], ma, mb, ratios[q]);
-        free(a);
-        free(b);
     }
     /* The median of four is the mean of the middle two. */
     qsort(ratios, 4, sizeof(double), cmp);
@@ -224,25 +238,11 @@ static int bench_demo(const char *path, int reps)
     }
     /* Alternating runs, so neither side profits from going second (warm caches, clocks). */
     for (int q = 0; q < NQ; q++) {
-        double *a = calloc((size_t)reps, sizeof(double)), *b = calloc((size_t)reps, sizeof(double));
+        double ma, mb;
         direct_names(sql, sizeof(sql), questions[q].sql, tables, NT);
-        for (int i = -2; i < reps; i++) {
-            double t0 = now_ms();
-            if (run(lake, questions[q].sql) < 0)
-                return 1;
-            double t1 = now_ms();
-            if (run(lake, sql) < 0)
-                return 1;
-            double t2 = now_ms();
-            if (i >= 0) {
-                a[i] = t1 - t0;
-                b[i] = t2 - t1;
-            }
-        }
-        double ma = pct(a, reps, 0.5), mb = pct(b, reps, 0.5);
+        if (alternate(lake, questions[q].sql, sql, reps, 2, &ma, &mb) < 0)
+            return 1;
         printf("demo_q%d loch_median_ms=%.2f duckdb_median_ms=%.2f ratio=%.3f\n", q + 1, ma, mb, ma / mb);
-        free(a);
-        free(b);
     }
     loch_lake_free(lake);
     return 0;

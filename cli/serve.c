@@ -15,7 +15,6 @@
 #include <strings.h>
 
 #include "loch/loch.h"
-#include "../src/util/conf.h"
 
 typedef struct {
     char *listen, *lake, *memory_limit, *cors, *token_file;
@@ -74,27 +73,28 @@ static int add_tokens(settings *s, const char *list, const char *seps)
     return 0;
 }
 
+/* The whole of a (small) file, NUL-terminated. */
 static int read_file(const char *path, char **out, size_t *len)
 {
     FILE *f = fopen(path, "rb");
-    if (!f)
-        return -1;
     size_t cap = 4096, n = 0;
-    char *b = malloc(cap);
-    for (size_t r; b && (r = fread(b + n, 1, cap - n - 1, f)) > 0;) {
-        n += r;
-        if (n + 1 == cap) {
-            char *g = realloc(b, cap *= 2);
-            if (!g) {
-                free(b);
-                b = NULL;
-            }
-            b = g;
-        }
+    char *b = f ? malloc(cap) : NULL;
+    while (b) {
+        n += fread(b + n, 1, cap - n - 1, f);
+        if (n + 1 < cap)
+            break; /* the end (or an error, checked below) */
+        char *g = realloc(b, cap *= 2);
+        if (!g)
+            free(b);
+        b = g;
     }
-    fclose(f);
-    if (!b)
+    int bad = !f || !b || ferror(f);
+    if (f)
+        fclose(f);
+    if (bad) {
+        free(b);
         return -1;
+    }
     b[n] = '\0';
     *out = b;
     *len = n;
@@ -142,31 +142,29 @@ static int apply(settings *s, const char *key, const char *v, int is_array, cons
     return 0;
 }
 
+typedef struct {
+    settings *s;
+    const char *path;
+} config_ctx;
+
+static int config_item(void *ctx, const char *key, const char *value, int is_array, int line)
+{
+    config_ctx *cc = ctx;
+    char from[600];
+    snprintf(from, sizeof(from), "%s line %d", cc->path, line);
+    /* 1: stop; apply has said why */
+    return apply(cc->s, !strncmp(key, "server.", 7) ? key + 7 : key, value, is_array, from) < 0;
+}
+
 static int load_config(settings *s, const char *path)
 {
-    char *text = NULL;
-    size_t len = 0;
-    conf c;
-    if (read_file(path, &text, &len) < 0) {
-        fprintf(stderr, "Error: cannot read the configuration %s: %s\n", path, strerror(errno));
-        return -1;
-    }
-    int rc = conf_parse(&c, text, len);
-    free(text);
-    if (rc < 0) {
+    config_ctx cc = {s, path};
+    int rc = loch_config_read(path, config_item, &cc);
+    if (rc == LOCH_EIO)
+        fprintf(stderr, "Error: %s\n", loch_error_last());
+    else if (rc < 0)
         fprintf(stderr, "Error: %s: %s\n", path, loch_error_last());
-        return -1;
-    }
-    for (size_t i = 0; rc == 0 && i < c.n; i++) {
-        const char *key = c.v[i].key;
-        char from[600];
-        if (!strncmp(key, "server.", 7))
-            key += 7;
-        snprintf(from, sizeof(from), "%s line %d", path, c.v[i].line);
-        rc = apply(s, key, c.v[i].value, c.v[i].is_array, from);
-    }
-    conf_free(&c);
-    return rc;
+    return rc ? -1 : 0;
 }
 
 static int from_env(settings *s)

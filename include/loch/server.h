@@ -46,6 +46,14 @@ typedef struct {
 #define LOCH_SERVER_OPTIONS_INIT {LOCH_SERVER_OPTIONS_VERSION, NULL, "127.0.0.1", 8420, NULL, 0, 0, 0, NULL, \
                                   1 << 20, INT64_C(10) << 30, 60000, 30, NULL, NULL}
 
+/* Reads a configuration file (the TOML subset of docs/http.md: [sections], key = "text",
+ * numbers, true/false, one-line arrays of strings) and calls item for each setting in
+ * order: key as "section.key", the value as text (an array's items joined by '\n'),
+ * and its line. A malformed file is LOCH_EINVALID with "line N: ..." as the message;
+ * a nonzero return from item stops and is returned. */
+typedef int (*loch_config_item)(void *ctx, const char *key, const char *value, int is_array, int line);
+int loch_config_read(const char *path, loch_config_item item, void *ctx);
+
 /* Starts serving; fails (LOCH_EPERM) on a non-loopback address without tokens. */
 int loch_server_start(loch_server **out, const loch_server_options *opts);
 /* The port actually listened on. */

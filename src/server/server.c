@@ -36,6 +36,7 @@
 #include "loch/loch.h"
 #include "ops/ops.h"
 #include "server/server.h"
+#include "util/conf.h"
 #include "util/error.h"
 #include "util/json.h"
 #include "util/misc.h"
@@ -209,39 +210,50 @@ static pthread_mutex_t *table_lock(loch_server *s, const char *table)
 
 /* ---- rendering results -------------------------------------------------------------- */
 
-static int put_cell(buf *b, const loch_result *r, size_t row, size_t col)
+/* A value as JSON, by its kind: numbers, booleans and nested values (already JSON) as
+ * they are, text quoted; v NULL is null. */
+static int put_value(buf *b, const char *v, size_t len, loch_kind kind)
 {
-    char *v = loch_result_text(r, row, col);
-    int rc;
     if (!v)
         return buf_puts(b, "null");
-    switch (loch_result_kind(r, col)) {
+    switch (kind) {
     case LOCH_KIND_NUMBER:
-        /* JSON has no inf or nan: those go as strings */
-        rc = strpbrk(v, "in") && !strpbrk(v, "eE") ? buf_put_json_str(b, v) : buf_puts(b, v);
-        break;
+        if (memchr(v, 'n', len) || memchr(v, 'i', len)) /* inf, nan: JSON has none, so text */
+            return buf_put_json_strn(b, v, len);
+        return buf_put(b, v, len);
     case LOCH_KIND_BOOL:
     case LOCH_KIND_NESTED:
-        rc = buf_puts(b, v);
-        break;
+        return buf_put(b, v, len);
     default:
-        rc = buf_put_json_str(b, v);
-        break;
+        return buf_put_json_strn(b, v, len);
     }
-    loch_free(v);
-    return rc;
 }
 
-static int put_csv_field(buf *b, const char *v)
+/* A value as a CSV field: quoted when it holds a delimiter, a quote or a line end;
+ * NULL is the empty field. */
+static int put_csv_value(buf *b, const char *v, size_t len)
 {
     if (!v)
         return 0;
-    if (!strpbrk(v, ",\"\r\n"))
-        return buf_puts(b, v);
+    int quote = 0;
+    for (size_t i = 0; i < len && !quote; i++)
+        quote = v[i] == ',' || v[i] == '"' || v[i] == '\n' || v[i] == '\r';
+    if (!quote)
+        return buf_put(b, v, len);
     int rc = buf_putc(b, '"');
-    for (const char *p = v; rc == 0 && *p; p++)
-        rc = *p == '"' ? buf_puts(b, "\"\"") : buf_putc(b, *p);
+    for (size_t i = 0; rc == 0 && i < len; i++)
+        rc = v[i] == '"' ? buf_puts(b, "\"\"") : buf_putc(b, v[i]);
     return rc ? rc : buf_putc(b, '"');
+}
+
+static int put_csv_field(buf *b, const char *v) { return put_csv_value(b, v, v ? strlen(v) : 0); }
+
+static int put_cell(buf *b, const loch_result *r, size_t row, size_t col)
+{
+    char *v = loch_result_text(r, row, col);
+    int rc = put_value(b, v, v ? strlen(v) : 0, loch_result_kind(r, col));
+    loch_free(v);
+    return rc;
 }
 
 typedef enum { FMT_JSON, FMT_NDJSON, FMT_CSV, FMT_PARQUET, FMT_ARROW } out_format;
@@ -386,36 +398,14 @@ static int put_stream_cell(buf *b, loch_stream *st, size_t row, size_t col)
 {
     size_t len = 0;
     const char *v = loch_stream_cell(st, row, col, &len);
-    if (!v)
-        return buf_puts(b, "null");
-    switch (loch_stream_kind(st, col)) {
-    case LOCH_KIND_NUMBER:
-        if (memchr(v, 'n', len) || memchr(v, 'i', len)) /* inf, nan: JSON has none */
-            return buf_put_json_strn(b, v, len);
-        return buf_put(b, v, len);
-    case LOCH_KIND_BOOL:
-    case LOCH_KIND_NESTED:
-        return buf_put(b, v, len);
-    default:
-        return buf_put_json_strn(b, v, len);
-    }
+    return put_value(b, v, len, loch_stream_kind(st, col));
 }
 
 static int put_csv_cell(buf *b, loch_stream *st, size_t row, size_t col)
 {
     size_t len = 0;
     const char *v = loch_stream_cell(st, row, col, &len);
-    if (!v)
-        return 0;
-    int quote = 0;
-    for (size_t i = 0; i < len && !quote; i++)
-        quote = v[i] == ',' || v[i] == '"' || v[i] == '\n' || v[i] == '\r';
-    if (!quote)
-        return buf_put(b, v, len);
-    int rc = buf_putc(b, '"');
-    for (size_t i = 0; rc == 0 && i < len; i++)
-        rc = v[i] == '"' ? buf_puts(b, "\"\"") : buf_putc(b, v[i]);
-    return rc ? rc : buf_putc(b, '"');
+    return put_csv_value(b, v, len);
 }
 
 static void stream_head(streamed *q, buf *b)
@@ -1369,6 +1359,33 @@ int loch_server_start(loch_server **out, const loch_server_options *opts)
     return 0;
 fail:
     server_free(s);
+    return rc;
+}
+
+int loch_config_read(const char *path, loch_config_item item, void *ctx)
+{
+    FILE *f = fopen(path, "rb");
+    buf text = BUF_INIT;
+    char chunk[4096];
+    size_t n;
+    conf c;
+    if (!f)
+        return error_errno(errno, "cannot read the configuration", path);
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+        if (buf_put(&text, chunk, n)) {
+            fclose(f);
+            buf_free(&text);
+            return error_set(LOCH_ENOMEM, "out of memory");
+        }
+    int rc = ferror(f) ? error_errno(errno, "cannot read the configuration", path) : 0;
+    fclose(f);
+    rc = rc ? rc : conf_parse(&c, text.data ? text.data : "", text.len);
+    buf_free(&text);
+    if (rc < 0)
+        return rc;
+    for (size_t i = 0; rc == 0 && i < c.n; i++)
+        rc = item(ctx, c.v[i].key, c.v[i].value, c.v[i].is_array, c.v[i].line);
+    conf_free(&c);
     return rc;
 }
 
