@@ -37,8 +37,24 @@ typedef struct {
 int compute_open(compute **out, const compute_options *opts, compute_resolver resolver, void *ctx);
 void compute_free(compute *c);
 
+/* Whether sql is exactly one query (SELECT, VALUES, FROM-first, DESCRIBE, SHOW,
+ * SUMMARIZE), as the engine's own parser sees it: parsed only, never bound, since
+ * binding some statements already acts (EXPORT DATABASE creates its directory).
+ * A syntax error or several statements give LOCH_EINVALID with the engine's words;
+ * any other statement sets *is_query to 0. loch's allow-lists are built on this. */
+int compute_is_query(compute *c, const char *sql, int *is_query);
+
+/* A statement in a trusted session may define a macro named `query`, the function the
+ * replacement scan calls; it cannot name its function with a schema (loch's generated
+ * SQL does: system.main.read_parquet), so such a macro is dropped again and reported
+ * (LOCH_EINVALID). 0 when there is none. */
+int compute_unshadow(compute *c);
+
 /* Runs SQL, discarding any result. */
 int compute_exec(compute *c, const char *sql);
+/* Runs exactly one statement (LOCH_EINVALID if the engine reads several), discarding
+ * its result: for loch's statements that carry user text. */
+int compute_exec_one(compute *c, const char *sql);
 /* Runs one statement and keeps its result. */
 int compute_query(compute *c, const char *sql, compute_result **out);
 /* A value for a $N parameter, as text (NULL: SQL NULL). */

@@ -94,6 +94,101 @@ int compute_exec(compute *c, const char *sql)
     return rc;
 }
 
+int compute_is_query(compute *c, const char *sql, int *is_query)
+{
+    /* json_serialize_sql is the engine's parser with no binder behind it; it serializes
+     * SELECT statements only and says so for anything else. */
+    duckdb_prepared_statement ps = NULL;
+    duckdb_result r;
+    arena a = ARENA_INIT;
+    json *doc = NULL;
+    int rc = 0, have = 0;
+    *is_query = 0;
+    if (duckdb_prepare(c->side, "SELECT system.main.json_serialize_sql($1::VARCHAR)", &ps) == DuckDBError ||
+        duckdb_bind_varchar(ps, 1, sql) == DuckDBError) {
+        rc = engine_error(duckdb_prepare_error(ps) ? duckdb_prepare_error(ps) : "cannot check the statement");
+        goto cleanup;
+    }
+    have = duckdb_execute_prepared(ps, &r) != DuckDBError;
+    char *text = have ? duckdb_value_varchar(&r, 0, 0) : NULL;
+    if (!text) {
+        rc = engine_error(have ? "cannot check the statement" : duckdb_result_error(&r));
+    } else if ((rc = json_parse(&a, text, strlen(text), &doc)) == 0) {
+        const json *stmts = json_get(doc, "statements");
+        const char *msg = json_get_str(doc, "error_message");
+        if (!json_get_bool(doc, "error", false) && stmts && stmts->type == JSON_ARRAY && stmts->len == 1)
+            *is_query = 1;
+        else if (!json_get_bool(doc, "error", false))
+            rc = stmts && stmts->len > 1 ? error_set(LOCH_EINVALID, "expected one statement, the engine reads %zu",
+                                                     stmts->len)
+                                         : error_set(LOCH_EINVALID, "no SQL statement given");
+        else if (msg && !strstr(msg, "Only SELECT statements"))
+            rc = error_set(LOCH_EINVALID, "Parser Error: %s", msg);
+    }
+    duckdb_free(text);
+cleanup:
+    if (have)
+        duckdb_destroy_result(&r);
+    duckdb_destroy_prepare(&ps);
+    arena_free(&a);
+    return rc;
+}
+
+int compute_unshadow(compute *c)
+{
+    static const char *find =
+        "SELECT database_name, schema_name, function_name, function_type FROM duckdb_functions() "
+        "WHERE NOT internal AND function_name = 'query' LIMIT 1";
+    duckdb_result r;
+    int rc = 0;
+    if (duckdb_query(c->conn, find, &r) == DuckDBError) { /* temp macros are the connection's own */
+        rc = engine_error(duckdb_result_error(&r));
+    } else if (duckdb_row_count(&r) > 0) {
+        char *db = duckdb_value_varchar(&r, 0, 0), *sch = duckdb_value_varchar(&r, 1, 0);
+        char *fn = duckdb_value_varchar(&r, 2, 0), *type = duckdb_value_varchar(&r, 3, 0);
+        buf drop = BUF_INIT;
+        int bad = !db || !sch || !fn || !type ||
+                  buf_printf(&drop, "DROP MACRO %sIF EXISTS ", type && strstr(type, "table") ? "TABLE " : "") ||
+                  buf_put_sql_ident(&drop, db) || buf_putc(&drop, '.') || buf_put_sql_ident(&drop, sch) ||
+                  buf_putc(&drop, '.') || buf_put_sql_ident(&drop, fn);
+        if (!bad)
+            compute_exec(c, drop.data);
+        rc = error_set(LOCH_EINVALID, "a macro may not be named %s: loch's table scans call the engine's own "
+                       "function of that name (the macro was dropped)", fn ? fn : "so");
+        buf_free(&drop);
+        duckdb_free(db);
+        duckdb_free(sch);
+        duckdb_free(fn);
+        duckdb_free(type);
+    }
+    duckdb_destroy_result(&r);
+    return rc;
+}
+
+int compute_exec_one(compute *c, const char *sql)
+{
+    duckdb_extracted_statements ex = NULL;
+    duckdb_prepared_statement ps = NULL;
+    duckdb_result r;
+    int rc = 0;
+    idx_t n = duckdb_extract_statements(c->conn, sql, &ex);
+    if (n != 1) {
+        const char *e = n == 0 && ex ? duckdb_extract_statements_error(ex) : NULL;
+        rc = e ? engine_error(e)
+               : error_set(LOCH_EINVALID, "expected one statement, the engine reads %llu", (unsigned long long)n);
+    } else if (duckdb_prepare_extracted_statement(c->conn, ex, 0, &ps) == DuckDBError) {
+        rc = engine_error(duckdb_prepare_error(ps));
+    } else {
+        if (duckdb_execute_prepared(ps, &r) == DuckDBError)
+            rc = engine_error(duckdb_result_error(&r));
+        duckdb_destroy_result(&r);
+    }
+    if (ps)
+        duckdb_destroy_prepare(&ps);
+    duckdb_destroy_extracted(&ex);
+    return rc;
+}
+
 static int configure(compute *c, const compute_options *o)
 {
     buf sql = BUF_INIT;
@@ -245,7 +340,7 @@ static int wrap_nested(duckdb_prepared_statement ps, const char *query, buf *sql
         duckdb_type t = duckdb_prepared_statement_column_type(ps, i);
         const char *name = duckdb_prepared_statement_column_name(ps, i);
         (*nested)[i] = is_nested(t) || is_zoned(t) ? t : (duckdb_type)0; /* the type to show */
-        rc = buf_printf(sql, is_nested(t) ? "%sto_json(#%llu)::VARCHAR AS " : is_zoned(t) ? "%s#%llu::VARCHAR AS "
+        rc = buf_printf(sql, is_nested(t) ? "%ssystem.main.to_json(#%llu)::VARCHAR AS " : is_zoned(t) ? "%s#%llu::VARCHAR AS "
                                                                                          : "%s#%llu AS ",
                         i ? ", " : "", (unsigned long long)i + 1) ||
                      buf_put_sql_ident(sql, name ? name : "") ? LOCH_ENOMEM : 0;
@@ -426,7 +521,7 @@ int compute_stream_open(compute *c, const char *sql, const compute_param *params
         s->kinds[i] = kind_of(t);
         duckdb_free((void *)name);
         rc = !s->names[i] || !s->types[i] ? LOCH_ENOMEM : 0;
-        rc = rc || buf_printf(&wrapped, is_nested(t) ? "%sto_json(#%zu)::VARCHAR" : "%s#%zu::VARCHAR", i ? ", " : "",
+        rc = rc || buf_printf(&wrapped, is_nested(t) ? "%ssystem.main.to_json(#%zu)::VARCHAR" : "%s#%zu::VARCHAR", i ? ", " : "",
                               i + 1) ? LOCH_ENOMEM : 0;
     }
     rc = rc || buf_printf(&wrapped, " FROM (\n%s\n)", sql) ? LOCH_ENOMEM : rc; /* a -- comment ends at the line */
@@ -1133,7 +1228,7 @@ static int add_fields(compute *c, const char *path, bool *has, const char *const
 {
     buf sql = BUF_INIT;
     duckdb_prepared_statement ps = NULL;
-    int rc = buf_puts(&sql, "SELECT * FROM read_parquet(") || buf_put_sql_str(&sql, path) || buf_puts(&sql, ") LIMIT 0")
+    int rc = buf_puts(&sql, "SELECT * FROM system.main.read_parquet(") || buf_put_sql_str(&sql, path) || buf_puts(&sql, ") LIMIT 0")
                  ? LOCH_ENOMEM : 0;
     if (rc == 0 && duckdb_prepare(c->side, sql.data, &ps) == DuckDBError)
         rc = engine_error(duckdb_prepare_error(ps));
@@ -1177,17 +1272,17 @@ int compute_read_checkpoint(compute *c, const char *path, const compute_checkpoi
             if (!has[f])
                 rc = buf_printf(&sql, "%sNULL%s", sep, f >= 5 || f == 4 ? "::VARCHAR" : casts[f]);
             else if (f >= 5)
-                rc = buf_printf(&sql, "%sto_json(\"add\".\"%s\")::VARCHAR", sep, fields[f]);
+                rc = buf_printf(&sql, "%ssystem.main.to_json(\"add\".\"%s\")::VARCHAR", sep, fields[f]);
             else
                 rc = buf_printf(&sql, "%s\"add\".\"%s\"%s", sep, fields[f], casts[f]);
         }
-        rc = rc || buf_puts(&sql, " FROM read_parquet(") || buf_put_sql_str(&sql, path) ||
+        rc = rc || buf_puts(&sql, " FROM system.main.read_parquet(") || buf_put_sql_str(&sql, path) ||
              buf_puts(&sql, ") WHERE \"add\" IS NOT NULL") ? (rc ? rc : LOCH_ENOMEM) : 0;
         rc = rc ? rc : each_row(c, sql.data, add_row, &ar);
     }
     if (rc == 0) {
         buf_clear(&sql);
-        rc = buf_puts(&sql, "SELECT to_json(t)::VARCHAR FROM read_parquet(") || buf_put_sql_str(&sql, path) ||
+        rc = buf_puts(&sql, "SELECT system.main.to_json(t)::VARCHAR FROM system.main.read_parquet(") || buf_put_sql_str(&sql, path) ||
              buf_printf(&sql, ") t%s", has[NF] ? " WHERE t.\"add\" IS NULL" : "") ? LOCH_ENOMEM : 0;
         rc = rc ? rc : each_row(c, sql.data, other_row, &ar);
     }
@@ -1217,7 +1312,7 @@ static const char checkpoint_columns[] =
 int compute_write_checkpoint(compute *c, const char *ndjson_path, const char *parquet_path)
 {
     buf sql = BUF_INIT;
-    int rc = buf_puts(&sql, "COPY (SELECT txn, \"add\", remove, metaData, protocol FROM read_json(") ||
+    int rc = buf_puts(&sql, "COPY (SELECT txn, \"add\", remove, metaData, protocol FROM system.main.read_json(") ||
              buf_put_sql_str(&sql, ndjson_path) ||
              buf_printf(&sql, ", format='newline_delimited', maximum_object_size=1073741824, columns=%s)) TO ",
                         checkpoint_columns) ||

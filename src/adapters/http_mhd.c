@@ -274,7 +274,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                 return too_big(r);
         }
         if (r->plan.to_file) {
-            if (snprintf(r->file, sizeof(r->file), "%s/upload-XXXXXX", r->plan.dir ? r->plan.dir : "/tmp") >=
+            if (snprintf(r->file, sizeof(r->file), "%s/upload-%d-XXXXXX", r->plan.dir ? r->plan.dir : "/tmp",
+                     (int)getpid()) >=
                 (int)sizeof(r->file))
                 return MHD_NO;
             r->fd = mkstemp(r->file);

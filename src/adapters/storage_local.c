@@ -7,7 +7,9 @@
  * link() fails with EEXIST atomically, so two processes racing for the same Delta
  * version cannot both win, and a reader never sees a partially written commit (the
  * name appears only once the bytes are complete and synced). Temporary files start
- * with '.' so Delta readers, which skip hidden files, never list them. fsync errors
+ * with '.' so Delta readers, which skip hidden files, never list them, and carry the
+ * writer's pid (.tmp-<pid>-<uuid>) so a dead writer's are found and removed
+ * (ops/intent.c). fsync errors
  * are never retried (fsyncgate): the operation fails and says which step.
  */
 #include "core/storage.h"
@@ -134,7 +136,7 @@ static int write_temp(const char *final, const void *data, size_t len, buf *tmp)
     size_t dirlen = slash ? (size_t)(slash - final + 1) : 0;
     buf_clear(tmp);
     int rc = buf_put(tmp, final, dirlen);
-    rc = rc ? rc : buf_printf(tmp, ".tmp-%s", id);
+    rc = rc ? rc : buf_printf(tmp, ".tmp-%d-%s", (int)getpid(), id);
     if (rc < 0)
         return rc;
     int fd = open(tmp->data, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
@@ -346,7 +348,7 @@ static int remove_tree_abs(const char *path)
         return unlink(path) < 0 && errno != ENOENT ? error_errno(errno, "remove", path) : 0;
     DIR *d = opendir(path);
     if (!d)
-        return error_errno(errno, "list", path);
+        return errno == ENOENT ? 0 : error_errno(errno, "list", path); /* removed meanwhile */
     struct dirent *de;
     int rc = 0;
     buf f = BUF_INIT;

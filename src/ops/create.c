@@ -59,6 +59,7 @@ static int ops_create(loch_lake *lake, const create_args *a, loch_result **out)
     buf sql = BUF_INIT;
     const char *select_sql = a->select_sql;
     int rc = table_name_check(a->table);
+    rc = rc ? rc : guard_check_dir(lake, a->table);
     if (rc < 0)
         return rc;
     if (txlog_exists(lake, a->table)) {
@@ -78,8 +79,10 @@ static int ops_create(loch_lake *lake, const create_args *a, loch_result **out)
     }
     if (a->columns) {
         rc = buf_printf(&sql, "CREATE OR REPLACE TEMP TABLE __loch_new %s", a->columns);
-        rc = rc ? rc : compute_exec(lake->cp, sql.data);
+        rc = rc ? rc : compute_exec_one(lake->cp, sql.data);
         select_sql = NULL;
+    } else if (select_sql) {
+        rc = sql_check_query(lake, select_sql); /* it is placed inside loch's own COPY */
     }
     rc = rc ? rc : compute_describe(lake->cp, a->columns ? "SELECT * FROM __loch_new" : select_sql, &cols, &ncols);
     if (rc == 0 && a->columns)

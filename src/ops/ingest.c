@@ -388,7 +388,7 @@ static int pin_json_types(loch_lake *lake, const input *x, buf *sql)
     rc = rc ? rc : compute_query(lake->cp, q.data, &r);
     if (rc == 0) {
         buf_clear(sql);
-        rc = buf_puts(sql, "SELECT * FROM read_json(") || buf_put_sql_str(sql, x->path) ||
+        rc = buf_puts(sql, "SELECT * FROM system.main.read_json(") || buf_put_sql_str(sql, x->path) ||
              buf_printf(sql, ", format='%s', columns={", !strcmp(x->format, "ndjson") ? "newline_delimited" : "auto")
                  ? LOCH_ENOMEM : 0;
         for (size_t i = 0; rc == 0 && i < compute_result_rows(r); i++) {
@@ -426,17 +426,17 @@ static int source_sql(const input *x, buf *sql)
             snprintf(delim, sizeof(delim), ", delim='\\t'");
         else if (d)
             snprintf(delim, sizeof(delim), ", delim='%c'", d); /* one of , ; | */
-        rc = rc || buf_puts(sql, "read_csv(") || buf_put_sql_str(sql, x->path) ||
+        rc = rc || buf_puts(sql, "system.main.read_csv(") || buf_put_sql_str(sql, x->path) ||
              buf_printf(sql, ", encoding='%s'", x->encoding) || put_line_limit(sql, x) ||
              buf_printf(sql, ", all_varchar=true%s%s)", delim,
                         x->rejects ? ", store_rejects=true, rejects_table='__loch_rejects', "
                                      "rejects_scan='__loch_rejects_scan'" : "");
     }
     else if (!strcmp(f, "json") || !strcmp(f, "ndjson"))
-        rc = rc || buf_puts(sql, "read_json(") || buf_put_sql_str(sql, x->path) ||
+        rc = rc || buf_puts(sql, "system.main.read_json(") || buf_put_sql_str(sql, x->path) ||
              buf_printf(sql, ", sample_size=-1%s)", !strcmp(f, "ndjson") ? ", format='newline_delimited'" : "");
     else if (!strcmp(f, "parquet"))
-        rc = rc || buf_puts(sql, "read_parquet(") || buf_put_sql_str(sql, x->path) || buf_putc(sql, ')');
+        rc = rc || buf_puts(sql, "system.main.read_parquet(") || buf_put_sql_str(sql, x->path) || buf_putc(sql, ')');
     else
         return error_set(LOCH_EINVALID, "unknown format \"%s\" (csv, tsv, json, ndjson, parquet, arrow, pdf)", f);
     return rc ? LOCH_ENOMEM : 0;
@@ -874,7 +874,7 @@ static int scan_csv(loch_lake *lake, input *x, const char *overrides)
         !S_ISREG(st.st_mode) || st.st_size == 0)
         goto cleanup;
     if (sniff(lake, x, "SkipRows, Delimiter, Quote, Escape, NewLineDelimiter, Comment, HasHeader, "
-                       "to_json(list_transform(Columns, c -> c.name))::VARCHAR", &r) < 0)
+                       "system.main.to_json(list_transform(Columns, c -> c.name))::VARCHAR", &r) < 0)
         goto cleanup; /* the SQL reading reports what the sniffer could not read */
     delim = compute_result_text(r, 0, 1);
     quote = compute_result_text(r, 0, 2);
@@ -915,7 +915,7 @@ static int scan_csv(loch_lake *lake, input *x, const char *overrides)
 
     /* The engine's read, with the dialect and the types spelled out. */
     static const char *const duck[] = {"BIGINT", "DOUBLE", "BOOLEAN", "DATE", "TIMESTAMP"};
-    rc = buf_puts(&src, "SELECT * FROM read_csv(") || buf_put_sql_str(&src, x->path) ||
+    rc = buf_puts(&src, "SELECT * FROM system.main.read_csv(") || buf_put_sql_str(&src, x->path) ||
          buf_printf(&src, ", auto_detect=false, header=%s, delim=", header ? "true" : "false") ||
          buf_put_sql_str(&src, delim) || buf_puts(&src, ", quote=") || buf_put_sql_str(&src, quote) ||
          buf_puts(&src, ", escape=") || buf_put_sql_str(&src, escape) || buf_puts(&src, ", new_line=") ||
@@ -1047,7 +1047,7 @@ static int scan_json(input *x)
     if (a.failed || a.records == 0 || !a.root.child)
         goto cleanup; /* the engine decides (and words any error) */
     x->records = a.records;
-    rc = buf_puts(&src, "SELECT * FROM read_json(") || buf_put_sql_str(&src, x->path) ||
+    rc = buf_puts(&src, "SELECT * FROM system.main.read_json(") || buf_put_sql_str(&src, x->path) ||
          buf_printf(&src, ", format='%s', records=true, auto_detect=false, columns={",
                     ndjson ? "newline_delimited" : a.array_doc ? "array" : "unstructured") ? LOCH_ENOMEM : 0;
     for (const jsonscan_node *m = a.root.child; rc == 0 && m; m = m->next) {
@@ -1540,7 +1540,7 @@ static int shaped_sql(arena *a, const tschema *t, const input *x, const char *fs
              (!c ? buf_printf(sql, "NULL::%s", duck.data)
                  : !strcmp(c->type, t->v[i].type) ? buf_puts(sql, id.data)
                  : !strcmp(t->v[i].type, "\"string\"") && c->type[0] == '{'
-                     ? buf_printf(sql, "to_json(%s)::VARCHAR", id.data) /* nested into text: as JSON */
+                     ? buf_printf(sql, "system.main.to_json(%s)::VARCHAR", id.data) /* nested into text: as JSON */
                      : buf_printf(sql, "CAST(%s AS %s)", id.data, duck.data)) ||
              buf_puts(sql, " AS ") || buf_put_sql_ident(sql, t->v[i].name) ? LOCH_ENOMEM : 0;
     }
@@ -1793,7 +1793,10 @@ int loch_ingest(loch_result **out, loch_lake *lake, const char *table_arg, const
             error_prefix("%s: ", x->shown);
             break;
         }
-        rc = (first ? 0 : buf_putc(&c.params, ',')) || buf_puts(&c.params, "{\"name\":") ||
+        if (rc == 0 && !opts->force && !opts->overwrite)
+            rc = (c.once_sources.len ? buf_putc(&c.once_sources, ',') : 0) || buf_puts(&c.once_sources, x->sha)
+                     ? LOCH_ENOMEM : 0;
+        rc = rc || (first ? 0 : buf_putc(&c.params, ',')) || buf_puts(&c.params, "{\"name\":") ||
              buf_put_json_str(&c.params, x->shown) || buf_printf(&c.params, ",\"sha256\":\"%s\"}", x->sha)
                  ? LOCH_ENOMEM : 0;
         first = 0;
@@ -1805,7 +1808,17 @@ int loch_ingest(loch_result **out, loch_lake *lake, const char *table_arg, const
     }
     atomic_store(&m.phase, 2);
     /* From here on the commit cleans up after itself (and keeps a commit that landed). */
-    if ((rc = txlog_commit_run(lake, &c, &version)) == 0 && opts->rejects)
+    rc = txlog_commit_run(lake, &c, &version);
+    if (rc < 0 && c.duplicate) {
+        /* The same bytes went in concurrently: this ingest is the no-op it would have
+         * been a moment later (its own files are gone already). */
+        error_clear();
+        rc = summary(out, table, -1, 0, 0, in.n, 0, time_mono() - started, schema_json.data, 0);
+        if (rc == 0)
+            (*out)->message = strdup("already ingested: the same bytes were ingested concurrently");
+        goto cleanup;
+    }
+    if (rc == 0 && opts->rejects)
         rc = store_rejects(lake, opts->rejects, table, &rejected);
     if (rc == 0)
         rc = summary(out, table, version, c.rows_written - old_rows, used, skipped, bytes, time_mono() - started,

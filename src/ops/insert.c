@@ -54,7 +54,7 @@ int ops_insert(loch_lake *lake, const char *table, const char *rest, loch_result
     rc = rc ? rc : snapshot_check_writable(s);
     rc = rc ? rc : temp_table_like(lake, s);
     rc = rc ? rc : buf_printf(&sql, "INSERT INTO __loch_ins %s", rest);
-    rc = rc ? rc : compute_exec(lake->cp, sql.data);
+    rc = rc ? rc : compute_exec_one(lake->cp, sql.data);
     if (rc < 0)
         own_name(table);
     rc = rc ? rc : write_columns_of(s, &cols, &ncols);

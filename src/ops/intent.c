@@ -17,6 +17,14 @@
  * directories go too. The sweeper holds the lock while it works, so two sweepers
  * never act on one intent.
  *
+ * Other leftovers carry their writer's pid in their name, and go once that process is
+ * gone (a pid still alive, even if reused, only delays their removal):
+ *   <table>/_delta_log/.tmp-<pid>-*   a commit or checkpoint being written
+ *   _loch/tmp/upload-<pid>-*          an HTTP upload being received
+ *   _loch/tmp/result-<pid>-*          a Parquet result being sent
+ * and .dropped-<table>-<uuid> at the lake's root is a dropped table a DROP did not
+ * finish deleting.
+ *
  * Intents are local files: the writers of a lake share its machine (as they share
  * the catalog).
  */
@@ -28,6 +36,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -178,8 +187,42 @@ static void sweep_one(loch_lake *lake, int fd)
     buf_free(&text);
 }
 
+static int process_gone(const char *digits)
+{
+    char *end;
+    long pid = strtol(digits, &end, 10);
+    return pid > 0 && *end == '-' && pid != (long)getpid() && kill((pid_t)pid, 0) < 0 && errno == ESRCH;
+}
+
+void intent_sweep_dir(loch_lake *lake, const char *dir)
+{
+    storage_entry *e = NULL;
+    size_t n = 0;
+    buf path = BUF_INIT;
+    if (lake->st->list_names(lake->st, dir, &e, &n) < 0) {
+        error_clear();
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const char *name = e[i].name;
+        int dead = !strncmp(name, ".tmp-", 5) ? process_gone(name + 5)
+                 : !strncmp(name, "upload-", 7) ? process_gone(name + 7)
+                 : !strncmp(name, "result-", 7) ? process_gone(name + 7)
+                 : !*dir && !strncmp(name, ".dropped-", 9);
+        buf_clear(&path);
+        if (!dead || buf_printf(&path, "%s%s%s", dir, *dir ? "/" : "", name) < 0)
+            continue;
+        if ((e[i].is_dir ? lake->st->remove_tree : lake->st->remove)(lake->st, path.data) < 0)
+            error_clear();
+    }
+    storage_entries_free(e, n);
+    buf_free(&path);
+}
+
 void intent_sweep(loch_lake *lake)
 {
+    intent_sweep_dir(lake, "");
+    intent_sweep_dir(lake, "_loch/tmp");
     buf dir = BUF_INIT, path = BUF_INIT;
     if (lake->st->local_path(lake->st, "_loch/intents", &dir) < 0) {
         buf_free(&dir);

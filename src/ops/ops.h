@@ -79,6 +79,11 @@ typedef struct {
     const snapshot *base;   /* that snapshot, borrowed (NULL for a new table) */
     int64_t rows_written;
     int64_t files_written;
+    /* Source hashes (comma-separated) whose bytes this commit adds once only: a
+     * concurrent commit adding a file tagged with one of them makes this one a
+     * duplicate (ingest's "same bytes is a no-op" under races). */
+    buf once_sources;
+    int duplicate;          /* set when the commit failed for that reason */
     int intent_fd;          /* > 0 while a write intent is held (ops/intent.c) */
     char intent_path[512];
 } txlog_commit;
@@ -86,6 +91,8 @@ typedef struct {
 /* A query streamed as Arrow IPC (the HTTP API's arrow format): the schema message on
  * the first call, then one record batch per call, then the end-of-stream marker
  * (*done set). */
+/* LOCH_EPERM unless sql is exactly one query (the engine's parser decides). */
+int sql_check_query(loch_lake *lake, const char *sql);
 int sql_stream_arrow(loch_stream **out, loch_lake *lake, const char *sql, const loch_param *params, size_t nparams);
 int sql_stream_ipc(loch_stream *s, buf *out, int *done);
 
@@ -97,6 +104,18 @@ int intent_begin(loch_lake *lake, txlog_commit *c, const char *staging);
 int intent_files(txlog_commit *c, const char *lines); /* "file <lake path>\n" lines */
 void intent_end(txlog_commit *c);
 void intent_sweep(loch_lake *lake);
+/* Removes what dead processes left in dir ("" is the lake's root): temp files named
+ * with their writer's pid, dropped tables not yet deleted. */
+void intent_sweep_dir(loch_lake *lake, const char *dir);
+
+/* Table identity (ops/guard.c): a shared lock on a table's log held while a commit goes
+ * in, taken exclusively by DROP TABLE, which moves the table away before deleting it. */
+int guard_check_dir(loch_lake *lake, const char *table); /* EINVALID for a symlinked table */
+int guard_take(loch_lake *lake, const char *table, int exclusive, int *fd);
+void guard_release(int fd);
+/* ECONFLICT unless the table's latest metaData id is base's (not dropped and re-created). */
+int guard_same_table(loch_lake *lake, const char *table, const snapshot *base);
+int guard_drop(loch_lake *lake, const char *table);
 
 
 void txlog_commit_init(txlog_commit *c, const char *table, const char *operation, int64_t read_version);

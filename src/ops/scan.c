@@ -15,6 +15,9 @@
  *           WHERE file_row_number NOT IN (deleted rows)          one per file with a DV)
  *
  * Filters and projections pass through the union into each Parquet scan.
+ * loch's generated SQL calls the engine's functions by their full names
+ * (system.main.read_parquet): a macro a user defines in a trusted session cannot stand
+ * in for them.
  * Names: "t" is the latest version, "t@v12" version 12, "t@2026-11-21T10:00:00Z" the
  * version current at that instant.
  */
@@ -162,13 +165,13 @@ static int scan_branch(loch_lake *lake, const char *table, const snapshot *s, co
     if (!rc && dv)
         rc = buf_puts(sql, " EXCLUDE (file_row_number)");
     rc = rc ? rc : partition_columns(s, files[0], sql);
-    rc = rc ? rc : buf_puts(sql, " FROM read_parquet(");
+    rc = rc ? rc : buf_puts(sql, " FROM system.main.read_parquet(");
     rc = rc ? rc : file_list(lake, table, files, n, sql);
     /* Partition values come from the log, never from k=v paths. */
     rc = rc ? rc : buf_printf(sql, ", hive_partitioning=false%s%s)", n > 1 && !uniform ? ", union_by_name=true" : "",
                               dv ? ", file_row_number=true" : "");
     if (rc == 0 && dv && (rc = load_dv(lake, table, dv, &rows)) == 0 && rows.count) {
-        rc = buf_puts(sql, " WHERE file_row_number NOT IN (SELECT unnest([");
+        rc = buf_puts(sql, " WHERE file_row_number NOT IN (SELECT system.main.unnest([");
         for (size_t i = 0; rc == 0 && i < rows.count; i++)
             rc = buf_printf(sql, i ? ",%llu" : "%llu", (unsigned long long)rows.rows[i]);
         rc = rc ? rc : buf_puts(sql, "]::BIGINT[]))");
@@ -200,7 +203,7 @@ static int plain_scan(loch_lake *lake, const char *table, const snapshot *s, buf
     int rc = buf_puts(sql, "SELECT ");
     for (size_t i = 0; rc == 0 && i < s->schema.count; i++)
         rc = (i ? buf_puts(sql, ", ") : 0) || buf_put_sql_ident(sql, s->schema.fields[i].name) ? LOCH_ENOMEM : 0;
-    rc = rc ? rc : buf_puts(sql, " FROM read_parquet(");
+    rc = rc ? rc : buf_puts(sql, " FROM system.main.read_parquet(");
     rc = rc ? rc : file_list(lake, table, all, s->file_count, sql);
     rc = rc ? rc : buf_puts(sql, ", hive_partitioning=false)");
     free(all);
@@ -266,7 +269,11 @@ int scan_resolve(void *ctx, const char *name, buf *sql)
     for (int i = 0; i < lake->pin_count; i++)
         if (strcmp(lake->pins[i].name, name) == 0)
             return scan_sql(lake, table, lake->pins[i].snap, sql);
-    if (table_name_check(table) < 0 || !txlog_exists(lake, table))
+    if (table_name_check(table) < 0)
+        return LOCH_ENOTFOUND;
+    if ((rc = guard_check_dir(lake, table)) < 0)
+        return rc;
+    if (!txlog_exists(lake, table))
         return LOCH_ENOTFOUND;
     if ((rc = txlog_load(lake, table, &at, &s)) < 0)
         return rc == LOCH_ENOTFOUND ? LOCH_EINVALID : rc; /* the table exists: say why not */

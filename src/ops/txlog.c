@@ -134,6 +134,8 @@ static int list_log(loch_lake *lake, const char *table, int64_t max_version, int
     size_t n = 0;
     memset(l, 0, sizeof(*l));
     l->checkpoint = -1;
+    if (guard_check_dir(lake, table) < 0)
+        return LOCH_EINVALID;
     if (max_version == INT64_MAX && !times && list_from_checkpoint(lake, table, l))
         return 0;
     int rc = log_dir(table, &dir);
@@ -550,10 +552,26 @@ void txlog_commit_free(txlog_commit *c)
     intent_end(c); /* the commit landed, or its files are gone */
     buf_free(&c->params);
     buf_free(&c->actions);
+    buf_free(&c->once_sources);
+}
+
+/* True when file f carries (in its loch.source.sha256 tag, one hash or a list) a
+ * hash that is also in the comma-separated list once. */
+static int adds_same_source(const log_file *f, const buf *once)
+{
+    for (size_t k = 0; k < f->tags.count; k++) {
+        if (strcmp(f->tags.keys[k], "loch.source.sha256") != 0 || !f->tags.values[k])
+            continue;
+        for (const char *h = f->tags.values[k]; strlen(h) >= 64; h += 64 + (h[64] == ','))
+            for (const char *p = once->data; strlen(p) >= 64; p += 64 + (p[64] == ','))
+                if (memcmp(p, h, 64) == 0)
+                    return 1;
+    }
+    return 0;
 }
 
 /* Reads winning commit v and decides whether ours may still go in after it. */
-static int check_conflict(loch_lake *lake, const txlog_commit *c, int64_t v)
+static int check_conflict(loch_lake *lake, txlog_commit *c, int64_t v)
 {
     arena a = ARENA_INIT;
     buf path = BUF_INIT, data = BUF_INIT;
@@ -579,6 +597,11 @@ static int check_conflict(loch_lake *lake, const txlog_commit *c, int64_t v)
                  act.u.file.data_change)
             rc = error_set(LOCH_ECONFLICT, "table \"%s\": concurrent version %lld changed data this "
                            "%s read", c->table, (long long)v, c->operation);
+        else if (act.kind == LOG_ADD && c->once_sources.len && adds_same_source(&act.u.file, &c->once_sources)) {
+            rc = error_set(LOCH_ECONFLICT, "table \"%s\": concurrent version %lld added these exact bytes",
+                           c->table, (long long)v);
+            c->duplicate = 1;
+        }
         p = e + 1;
     }
     arena_free(&a);
@@ -648,11 +671,20 @@ int txlog_commit_run(loch_lake *lake, txlog_commit *c, int64_t *version)
     int rc = 0;
     int64_t v = c->read_version + 1;
     double started = time_mono();
-    /* Test hook: hold the prepared commit back so a test can make another process win
-     * the race deterministically (tests/py/test_reliability.py). */
-    const char *delay = getenv("LOCH_COMMIT_DELAY_MS");
-    if (delay && atoi(delay) > 0)
-        nanosleep(&(struct timespec){atoi(delay) / 1000, (long)(atoi(delay) % 1000) * 1000000L}, NULL);
+    /* An existing table must still be the one the commit was prepared against, and
+     * stay so (no DROP) until the commit and its checkpoint are written. */
+    int guard = -1;
+    test_hold("commit");
+    if (c->read_version >= 0) {
+        rc = guard_take(lake, c->table, 0, &guard);
+        rc = rc || !c->base ? rc : guard_same_table(lake, c->table, c->base);
+        if (rc < 0) {
+            guard_release(guard);
+            remove_new_files(lake, c);
+            return rc;
+        }
+        test_hold("commit-locked");
+    }
     uint64_t seed = (uint64_t)(time_mono() * 1e6); /* jitter differs between racing processes */
     srand((unsigned)(seed ^ (seed >> 32)) ^ (unsigned)getpid());
     for (int attempt = 0;; attempt++) {
@@ -699,6 +731,7 @@ int txlog_commit_run(loch_lake *lake, txlog_commit *c, int64_t *version)
     }
     if (rc == 0) {
         *version = v;
+        test_hold("committed");
         post_commit(lake, c, v);
     } else if (published(lake, path.data, &text)) {
         /* Only the directory fsync after the link failed: the commit is in the log. */
@@ -710,6 +743,7 @@ int txlog_commit_run(loch_lake *lake, txlog_commit *c, int64_t *version)
             error_prefix("commit of table \"%s\" version %lld failed: ", c->table, (long long)v);
         remove_new_files(lake, c);
     }
+    guard_release(guard);
     buf_free(&text);
     buf_free(&path);
     return rc;
@@ -739,13 +773,15 @@ int txlog_checkpoint(loch_lake *lake, const char *table, const snapshot *s)
     char id[37];
     uuid_v4(id);
     int rc = write_checkpoint_rows(s, &rows);
-    rc = rc ? rc : buf_printf(&tmp_json, "%s/_delta_log/.tmp-%s.ndjson", table, id);
-    rc = rc ? rc : buf_printf(&tmp_pq, "%s/_delta_log/.tmp-%s.parquet", table, id);
+    rc = rc ? rc : buf_printf(&tmp_json, "%s/_delta_log/.tmp-%d-%s.ndjson", table, (int)getpid(), id);
+    rc = rc ? rc : buf_printf(&tmp_pq, "%s/_delta_log/.tmp-%d-%s.parquet", table, (int)getpid(), id);
     rc = rc ? rc : buf_printf(&name, "%s/_delta_log/%020lld.checkpoint.parquet", table, (long long)s->version);
     rc = rc ? rc : lake->st->put(lake->st, tmp_json.data, rows.data, rows.len);
     rc = rc ? rc : lake->st->local_path(lake->st, tmp_json.data, &local_json);
     rc = rc ? rc : lake->st->local_path(lake->st, tmp_pq.data, &local_pq);
     rc = rc ? rc : compute_write_checkpoint(lake->cp, local_json.data, local_pq.data);
+    if (rc == 0)
+        test_hold("checkpoint");
     rc = rc ? rc : lake->st->get(lake->st, tmp_pq.data, &data);
     rc = rc ? rc : lake->st->put(lake->st, name.data, data.data, data.len);
     if (rc == 0) {

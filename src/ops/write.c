@@ -77,7 +77,8 @@ int write_data_file_from(loch_lake *lake, txlog_commit *c, const char *schema_st
     uuid_v4(id);
     /* The engine writes into a hidden staging directory; each file then moves to a
      * unique part-<uuid> name in the table directory and is synced before the commit. */
-    int rc = buf_printf(&staging, "%s/.tmp-%s", c->table, id);
+    int rc = guard_check_dir(lake, c->table); /* never write through a link out of the lake */
+    rc = rc ? rc : buf_printf(&staging, "%s/.tmp-%s", c->table, id);
     rc = rc ? rc : lake->st->mkdirs(lake->st, c->table);
     rc = rc ? rc : lake->st->local_path(lake->st, staging.data, &local);
     rc = rc ? rc : buf_puts(&sql, "SELECT ");
@@ -87,8 +88,14 @@ int write_data_file_from(loch_lake *lake, txlog_commit *c, const char *schema_st
     rc = rc ? rc : buf_printf(&sql, " FROM (%s)", select_sql);
     /* What a writer killed from here on leaves is found by the next one (ops/intent.c). */
     intent_sweep(lake);
+    buf logdir = BUF_INIT;
+    if (buf_printf(&logdir, "%s/_delta_log", c->table) == 0)
+        intent_sweep_dir(lake, logdir.data);
+    buf_free(&logdir);
     rc = rc ? rc : intent_begin(lake, c, staging.data);
     rc = rc ? rc : compute_write_parquet(lake->cp, sql.data, local.data, target_size(c), cols, ncols, &files, &nfiles);
+    if (rc == 0)
+        test_hold("write-staged");
     /* The final names, recorded (durably) before any file moves. */
     char (*names)[96] = rc == 0 && nfiles ? calloc(nfiles, sizeof(*names)) : NULL;
     if (rc == 0 && nfiles && !names)
@@ -116,6 +123,7 @@ int write_data_file_from(loch_lake *lake, txlog_commit *c, const char *schema_st
         log_file f = {.path = name, .size = files[i].size, .modification_time = time_now_ms(),
                       .data_change = true, .stats = files[i].stats.data, .dv = {.offset = -1},
                       .tags = {tag_keys, tag_values, source_sha256 ? 2 : 1}};
+        test_hold("write-moving");
         rc = lake->st->sync(lake->st, to.data);
         rc = rc ? rc : log_write_add(&c->actions, &f);
         c->rows_written += files[i].rows;

@@ -568,7 +568,7 @@ static void route_sql_parquet(loch_server *s, const char *sql, size_t nparams, c
     }
     char name[37];
     uuid_v4(name); /* not the query id: two clients may choose the same */
-    snprintf(sf->path, sizeof(sf->path), "%s/result-%s.parquet", s->tmpdir, name);
+    snprintf(sf->path, sizeof(sf->path), "%s/result-%d-%s.parquet", s->tmpdir, (int)getpid(), name);
     int wi = worker_take(s, id);
     int rc = loch_sql_export(s->w[wi].lake, sql, "parquet", sf->path);
     int cancelled = s->w[wi].cancel;

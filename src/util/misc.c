@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "util/error.h"
 
@@ -145,4 +146,29 @@ void iso8601_format_ms(int64_t ms, char out[32])
     snprintf(tmp, sizeof(tmp), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
              tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(((ms % 1000) + 1000) % 1000));
     snprintf(out, 32, "%.31s", tmp);
+}
+
+void test_hold(const char *point)
+{
+    /* $LOCH_HOLD = "point:dir" (or "point1,point2:dir"). Cheap when unset: one getenv. */
+    const char *spec = getenv("LOCH_HOLD"), *colon = spec ? strrchr(spec, ':') : NULL;
+    if (!colon)
+        return;
+    size_t n = strlen(point);
+    int match = 0;
+    for (const char *p = spec; p < colon && !match; p = strchr(p, ',') ? strchr(p, ',') + 1 : colon) {
+        const char *end = memchr(p, ',', (size_t)(colon - p));
+        match = (size_t)((end ? end : colon) - p) == n && memcmp(p, point, n) == 0;
+    }
+    if (!match)
+        return;
+    char reached[4096], go[4096];
+    snprintf(reached, sizeof(reached), "%s/%s.%d.reached", colon + 1, point, (int)getpid());
+    snprintf(go, sizeof(go), "%s/%s.go", colon + 1, point);
+    FILE *f = fopen(reached, "w");
+    if (f)
+        fclose(f);
+    /* Bounded: a test that forgets to release us must not hang CI forever. */
+    for (int i = 0; i < 60000 && access(go, F_OK) != 0; i++)
+        nanosleep(&(struct timespec){0, 5000000L}, NULL);
 }

@@ -23,5 +23,9 @@ char *uri_encode_path(const char *s);
 int iso8601_parse_ms(const char *s, int64_t *out_ms);
 /* Formats ms as "YYYY-MM-DDTHH:MM:SS.mmmZ" (25 bytes with NUL). */
 void iso8601_format_ms(int64_t ms, char out[32]);
+/* Test hook: when $LOCH_HOLD names this point ("point[,point...]:dir"), the process
+ * creates dir/<point>.<pid>.reached and waits until dir/<point>.go exists, so a test
+ * orders a race exactly instead of sleeping. Does nothing when unset. */
+void test_hold(const char *point);
 
 #endif

@@ -5,6 +5,7 @@ can be tested by pointing it at build-san/loch).
 """
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -40,6 +41,31 @@ class Lake:
 
     def table(self, name):
         return self.path / name
+
+
+class Held:
+    """A loch process stopped at a named point (LOCH_HOLD) until the test releases it."""
+
+    def __init__(self, lake, tmp, point, *args, env=None):
+        self.dir, self.point = tmp, point
+        tmp.mkdir(parents=True, exist_ok=True)
+        for old in list(tmp.glob(f"{point}.*")):
+            old.unlink()
+        env = dict(os.environ, LOCH_LAKE=str(lake.path), LOCH_HOLD=f"{point}:{tmp}", **(env or {}))
+        self.proc = subprocess.Popen([LOCH, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True)
+        while not list(tmp.glob(f"{point}.*.reached")):
+            assert self.proc.poll() is None, self.proc.communicate()
+            time.sleep(0.01)  # waiting for an event, bounded by the process itself
+
+    def release(self):
+        (self.dir / f"{self.point}.go").touch()
+        out, err = self.proc.communicate(timeout=300)
+        return self.proc.returncode, out, err
+
+    def kill(self):
+        self.proc.kill()
+        self.proc.communicate(timeout=300)
 
 
 @pytest.fixture

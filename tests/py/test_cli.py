@@ -112,7 +112,8 @@ def test_sandbox(lake, tmp_path):
     assert lake.run("--sandbox", "sql", "SELECT x FROM t", "-f", "csv").stdout.splitlines()[1] == "42"
     lake.run("--sandbox", "sql", "INSERT INTO t VALUES (43)")
     p = lake.run("--sandbox", "sql", f"COPY t TO '{tmp_path}/out.csv'", check=False)
-    assert p.returncode == 1 and "Permission" in p.stderr
+    assert p.returncode == 1 and "COPY statements are not allowed in a sandboxed lake" in p.stderr
+    assert not (tmp_path / "out.csv").exists()
 
 
 def test_memory_and_threads_settings(lake):

@@ -1,0 +1,243 @@
+"""What adversarial testing broke (issue 8), each as a test that failed before its fix.
+
+A lake is trusted with data first: no client, racing writer or killed process may damage
+a table, and no HTTP client may change what another one reads. Each test names the
+defect it guards against; orderings and kill points are set by the test (hooks that
+block at a named point, pipes it releases), never by sleeping."""
+import hashlib
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from deltalake import DeltaTable
+
+from conftest import LOCH, Held
+from test_server import Server, error_of
+
+
+def parquet_digest(table: Path):
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(table.glob("*.parquet"))}
+
+
+def lake_files(lake):
+    return sorted(str(p.relative_to(lake.path)) for p in lake.path.rglob("*") if "_loch" not in p.parts)
+
+
+# ---- 1. SQL can write inside the lake ---------------------------------------------------
+
+WRITERS = [
+    "COPY (SELECT 42 AS id) TO '{part}' (FORMAT parquet)",
+    "COPY (SELECT 1) TO '{lake}/t/_delta_log/00000000000000000099.json'",
+    "ATTACH '{lake}/x.duckdb' AS x",
+    "EXPORT DATABASE '{lake}/exp'",
+    "EXPLAIN ANALYZE COPY (SELECT 1) TO '{lake}/t/y.csv'",
+    "EXPLAIN (ANALYZE) COPY (SELECT 1) TO '{lake}/t/y.csv'",
+    "CREATE TABLE u AS SELECT 1) TO '{lake}/t/z.parquet' (FORMAT parquet); --",
+]
+
+
+def test_sandboxed_sql_never_writes_in_the_lake(lake):
+    lake.sql("CREATE TABLE t AS SELECT range AS id FROM range(1000)")
+    part = next(lake.table("t").glob("*.parquet"))
+    before, files = parquet_digest(lake.table("t")), lake_files(lake)
+    for q in WRITERS:
+        p = lake.run("--sandbox", "sql", q.format(part=part, lake=lake.path), check=False)
+        assert p.returncode != 0, q
+        assert "not allowed in a sandboxed lake" in p.stderr or "syntax error" in p.stderr, (q, p.stderr)
+    assert parquet_digest(lake.table("t")) == before
+    assert lake_files(lake) == files
+    assert lake.run("--sandbox", "sql", "SELECT count(*), sum(id) FROM t", "-f", "csv").stdout.split() == \
+        ["count_star(),sum(id)", "1000,499500"]
+    assert DeltaTable(str(lake.table("t"))).to_pyarrow_table().num_rows == 1000
+
+
+def test_sandboxed_lake_still_runs_queries_and_table_commands(lake):
+    sb = lambda q: lake.run("--sandbox", "sql", q, "-f", "csv").stdout.strip().splitlines()
+    sb("CREATE TABLE t AS SELECT range AS id FROM range(10)")
+    sb("INSERT INTO t SELECT 10")
+    assert sb("SELECT count(*) FROM t")[1:] == ["11"]
+    assert sb("FROM t ORDER BY id DESC LIMIT 1")[1:] == ["10"]
+    assert sb("VALUES (1), (2)")[1:] == ["1", "2"]
+    assert sb("WITH a AS (SELECT 5 AS x) SELECT x FROM a")[1:] == ["5"]
+    assert sb("DESCRIBE t")[1].startswith("id,BIGINT")
+    assert sb("EXPLAIN SELECT * FROM t")[0] == "explain_key,explain_value"
+    assert sb("EXPLAIN ANALYZE SELECT * FROM t")[1].startswith("analyzed_plan,")
+    assert sb('SELECT count(*) FROM "t@v0"')[1:] == ["10"]
+    sb("DROP TABLE t")
+    assert not lake.table("t").exists()
+
+
+def test_statements_that_outlive_a_request_are_refused(lake):
+    lake.sql("CREATE TABLE trips AS SELECT range AS id FROM range(100)")
+    for q in ["CREATE MACRO read_parquet(x) AS TABLE SELECT 42 AS id",
+              "CREATE TEMP MACRO read_json(x) AS TABLE SELECT 1 AS a",
+              "CREATE VIEW trips AS SELECT 42 AS id", "CREATE TEMP TABLE scratch (a INT)",
+              "BEGIN", "SET VARIABLE x = 1", "USE system", "SET threads = 1", "PRAGMA threads = 1",
+              "LOAD json", "CALL pragma_version()", "CHECKPOINT", "DETACH memory"]:
+        p = lake.run("--sandbox", "sql", q, check=False)
+        assert p.returncode != 0 and "not allowed in a sandboxed lake" in p.stderr, (q, p.stderr)
+
+
+def test_engine_state_does_not_pass_between_http_requests(lake):
+    """Item 7: with one worker, nothing a request defines reaches the next one."""
+    lake.sql("CREATE TABLE trips AS SELECT range AS id FROM range(1000)")
+    s = Server(lake, "--workers", "1")
+    try:
+        for q in ["CREATE MACRO read_parquet(x) AS TABLE SELECT 42 AS id",
+                  "CREATE MACRO read_json(x) AS TABLE SELECT 1 AS a",
+                  "CREATE VIEW trips AS SELECT 42 AS id",
+                  "BEGIN; SELECT error('x')", "SET VARIABLE x = 1", "USE system",
+                  "SELECT 1; COPY (SELECT 1) TO 'x.csv'"]:
+            status, code = error_of(s, "POST", "/v1/sql", {"sql": q})
+            assert (status, code) == (403, "forbidden"), q
+        doc = s.json("POST", "/v1/sql", {"sql": "SELECT count(*) AS n, sum(id) AS s FROM trips"})
+        assert doc["rows"] == [[1000, 499500]]
+        s.json("POST", "/v1/sql", {"sql": "CREATE TABLE copy AS SELECT * FROM trips"})
+        assert s.json("POST", "/v1/sql", {"sql": "SELECT sum(id) AS s FROM copy"})["rows"] == [[499500]]
+    finally:
+        assert s.stop() == 0
+    assert DeltaTable(str(lake.table("copy"))).to_pyarrow_table().num_rows == 1000
+
+
+def test_generated_sql_ignores_a_users_macros(lake):
+    """A trusted session may define macros; loch's own scans call the engine's functions."""
+    lake.sql("CREATE TABLE t AS SELECT range AS id FROM range(100)")
+    out = lake.sql("CREATE TEMP MACRO read_parquet(x) AS TABLE SELECT 42 AS id; "
+                   "SELECT count(*), sum(id) FROM t", "-f", "csv").stdout.split()
+    assert out == ["count_star(),sum(id)", "100,4950"]
+    # The replacement scan's function cannot be named with its schema: a macro that
+    # would shadow it is dropped again, and the statement that made it fails.
+    p = lake.sql("CREATE TEMP MACRO query(x) AS TABLE SELECT 42 AS id; SELECT sum(id) FROM t", check=False)
+    assert p.returncode == 1 and "a macro may not be named query" in p.stderr
+    p = lake.sql("CREATE MACRO query(x) AS TABLE SELECT 42 AS id", check=False)
+    assert p.returncode == 1 and "a macro may not be named query" in p.stderr
+    assert lake.sql("CREATE TEMP MACRO pick(x) AS x + 1; SELECT pick(sum(id)) FROM t", "-f", "csv").stdout.split() == \
+        ["pick(sum(id))", "4951"]
+
+
+# ---- 2. a writer racing DROP TABLE (and DROP + CREATE) ----------------------------------
+
+def test_insert_racing_drop_and_create_never_commits_into_the_new_table(lake, tmp_path):
+    lake.sql("CREATE TABLE t (id BIGINT); INSERT INTO t VALUES (1)")
+    held = Held(lake, tmp_path, "commit", "sql", "INSERT INTO t VALUES (2)")
+    lake.sql("DROP TABLE t; CREATE TABLE t (name VARCHAR, flag BOOLEAN); INSERT INTO t VALUES ('a', true)")
+    code, _, err = held.release()
+    assert code == 1 and "was dropped and created again" in err, err
+    assert lake.csv("SELECT name, flag FROM t") == [["a", "true"]]
+    assert DeltaTable(str(lake.table("t"))).to_pyarrow_table().to_pylist() == [{"name": "a", "flag": True}]
+    assert sorted(p.name for p in (lake.table("t") / "_delta_log").glob("*.json")) == \
+        [f"{v:020d}.json" for v in (0, 1)]
+    assert len(list(lake.table("t").glob("*.parquet"))) == 1  # the held insert's file is gone
+
+
+def test_insert_racing_drop_never_recreates_the_table(lake, tmp_path):
+    lake.sql("CREATE TABLE t (id BIGINT); CREATE TABLE other AS SELECT 1 AS x")
+    held = Held(lake, tmp_path, "commit", "sql", "INSERT INTO t VALUES (2)")
+    lake.sql("DROP TABLE t")
+    code, _, err = held.release()
+    assert code == 1 and "does not exist" in err, err
+    assert not lake.table("t").exists() or not (lake.table("t") / "_delta_log").exists()
+    assert [r[0] for r in lake.csv("SELECT 1")] == ["1"]
+    assert "other" in lake.run("tables").stdout and " t " not in lake.run("tables").stdout
+
+
+def test_drop_waits_for_a_commit_in_flight(lake, tmp_path):
+    lake.sql("CREATE TABLE t (id BIGINT)")
+    held = Held(lake, tmp_path, "commit-locked", "sql", "INSERT INTO t VALUES (2)")
+    drop = subprocess.Popen([LOCH, "sql", "DROP TABLE t"], env=dict(os.environ, LOCH_LAKE=str(lake.path)),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    code, out, err = held.release()
+    assert code == 0 and "(version 1)" in out + err, err
+    assert drop.wait(timeout=300) == 0
+    assert not lake.table("t").exists()
+    assert [p.name for p in lake.path.iterdir() if p.name.startswith(".dropped")] == []
+
+
+def test_one_broken_table_does_not_hide_the_others(lake):
+    lake.sql("CREATE TABLE good AS SELECT 1 AS x; CREATE TABLE bad AS SELECT 1 AS x")
+    (lake.table("bad") / "_delta_log" / "00000000000000000000.json").write_text("{not json\n")
+    p = lake.run("tables", "-f", "csv")
+    assert p.returncode == 0 and "good," in p.stdout and "bad" in p.stderr, (p.stdout, p.stderr)
+
+
+# ---- 4. DROP TABLE on a symlinked table -------------------------------------------------
+
+def test_symlinked_table_is_refused_and_its_target_kept(lake, tmp_path):
+    from conftest import Lake
+    other = Lake(tmp_path / "other")
+    other.run("init")
+    other.sql("CREATE TABLE shared AS SELECT range AS id FROM range(10)")
+    lake.sql("CREATE TABLE mine AS SELECT 1 AS x")
+    (lake.path / "shared").symlink_to(other.table("shared"))
+    before = sorted(p.name for p in other.table("shared").rglob("*"))
+    for q in ["DROP TABLE shared", "DROP TABLE IF EXISTS shared", "SELECT * FROM shared",
+              "INSERT INTO shared VALUES (1)", "CREATE OR REPLACE TABLE shared (id BIGINT)",
+              "CREATE TABLE shared AS SELECT 1 AS id"]:
+        p = lake.sql(q, check=False)
+        assert p.returncode == 1 and "symbolic link" in p.stderr, (q, p.stderr)
+    s = Server(lake)
+    try:
+        status, code = error_of(s, "DELETE", "/v1/tables/shared")
+        assert (status, code) == (400, "invalid"), (status, code)
+    finally:
+        assert s.stop() == 0
+    assert sorted(p.name for p in other.table("shared").rglob("*")) == before
+    assert other.scalar("SELECT count(*) FROM shared") == "10"
+    assert lake.scalar("SELECT x FROM mine") == "1"
+
+
+# ---- 5. "same bytes is a no-op" under concurrency ---------------------------------------
+
+def test_same_bytes_ingested_concurrently_go_in_once(lake, tmp_path):
+    f = tmp_path / "big.csv"
+    f.write_text("id,name\n" + "".join(f"{i},n{i}\n" for i in range(50_000)))
+    lake.run("ingest", "dd4", str(tmp_path / "big.csv"), "--force")  # the table exists; these bytes are in it
+    g = tmp_path / "other.csv"
+    g.write_text("id,name\n" + "".join(f"{i},m{i}\n" for i in range(50_000, 90_000)))
+    held = Held(lake, tmp_path / "h", "commit", "ingest", "dd4", str(g))
+    s = Server(lake)
+    try:
+        doc = s.json("POST", "/v1/tables/dd4/ingest", g.read_bytes(), {"Content-Type": "text/csv"})
+        assert doc["version"] == 1, doc
+    finally:
+        assert s.stop() == 0
+    code, out, err = held.release()
+    assert code == 0 and "already ingested" in out + err, (out, err)
+    assert lake.csv("SELECT count(*), count(DISTINCT id) FROM dd4") == [["90000", "90000"]]
+    assert DeltaTable(str(lake.table("dd4"))).to_pyarrow_table().num_rows == 90_000
+    assert DeltaTable(str(lake.table("dd4"))).version() == 1
+    assert len(list(lake.table("dd4").glob("*.parquet"))) == 2  # the loser's file is gone
+
+
+# ---- 6. what killed processes leave behind ------------------------------------------------
+
+def test_leftovers_of_killed_processes_are_removed_by_the_next_write(lake, tmp_path):
+    import socket
+    lake.sql("CREATE TABLE t (id BIGINT); CREATE TABLE gone AS SELECT 1 AS x")
+    # a DROP killed between moving the table aside and deleting it
+    Held(lake, tmp_path / "d", "drop-moved", "sql", "DROP TABLE gone").kill()
+    assert [p.name for p in lake.path.iterdir() if p.name.startswith(".dropped-gone-")]
+    # a checkpoint killed half-way leaves temp files in the log
+    lake.sql("ALTER TABLE t SET TBLPROPERTIES ('delta.checkpointInterval' = '1')")
+    Held(lake, tmp_path / "c", "checkpoint", "sql", "INSERT INTO t VALUES (1)").kill()
+    assert [p for p in (lake.table("t") / "_delta_log").iterdir() if p.name.startswith(".tmp-")]
+    # a server killed while receiving an upload leaves its spool file
+    s = Server(lake)
+    sock = socket.create_connection((s.host, s.port))
+    sock.sendall(b"POST /v1/tables/up/ingest HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\n"
+                 b"Content-Length: 10000000\r\n\r\nid\n" + b"1\n" * 100_000)
+    spool = lake.path / "_loch" / "tmp"
+    while not [p for p in spool.iterdir() if p.name.startswith("upload-")]:
+        assert s.proc.poll() is None
+        time.sleep(0.01)  # until the server has spooled what was sent
+    s.proc.kill()
+    s.proc.wait()
+    sock.close()
+    lake.sql("INSERT INTO t VALUES (2)")
+    assert not [p for p in lake.path.iterdir() if p.name.startswith(".dropped-")]
+    assert not [p for p in (lake.table("t") / "_delta_log").iterdir() if p.name.startswith(".tmp-")]
+    assert not [p for p in spool.iterdir() if p.name.startswith("upload-")]
+    assert lake.csv("SELECT id FROM t ORDER BY id") == [["1"], ["2"]]
