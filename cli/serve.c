@@ -122,8 +122,16 @@ static int apply(settings *s, const char *key, const char *v, int is_array, cons
         free(joined);
         return rc;
     }
-    if (!strcmp(key, "tokens"))
-        return add_tokens(s, v, is_array ? "\n" : ",");
+    if (!strcmp(key, "tokens")) {
+        size_t before = s->ntokens;
+        if (add_tokens(s, v, is_array ? "\n" : ",") < 0)
+            return -1;
+        if (s->ntokens == before) { /* meant to turn authentication on; it would stay off */
+            fprintf(stderr, "Error: %s: tokens is set but holds no token\n", from);
+            return -1;
+        }
+        return 0;
+    }
     long long *slot = !strcmp(key, "workers") ? &s->workers : !strcmp(key, "threads") ? &s->threads
                     : !strcmp(key, "query_timeout_ms") ? &s->query_timeout_ms
                     : !strcmp(key, "idle_timeout_s") ? &s->idle_timeout_s : !strcmp(key, "max_body") ? &s->max_body
@@ -257,8 +265,14 @@ int serve_main(const serve_flags *f)
             fprintf(stderr, "Error: cannot read the token file %s: %s\n", s.token_file, strerror(errno));
             goto done;
         }
+        size_t before = s.ntokens;
         add_tokens(&s, text, "\n");
         free(text);
+        if (s.ntokens == before) {
+            fprintf(stderr, "Error: the token file %s holds no token (one per line): the server would run "
+                    "without authentication\n", s.token_file);
+            goto done;
+        }
     }
     if (split_listen(s.listen, host, sizeof(host), &port) < 0) {
         fprintf(stderr, "Error: --listen takes HOST:PORT (e.g. 127.0.0.1:8420 or [::1]:8420), not \"%s\"\n", s.listen);

@@ -6,17 +6,44 @@
  */
 #include "ops/ops.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
-int loch_lake_open(loch_lake **out, const char *path, const loch_lake_options *opts)
+/* A lake is named by a path or a URI. file:// is a path; any other scheme is refused by
+ * name (never taken as a directory called "s3:"). Returns the local path or NULL. */
+static const char *local_path_of(const char *uri)
 {
+    size_t n = 0;
+    while (uri[n] && (isalnum((unsigned char)uri[n]) || (n && strchr("+.-", uri[n]))))
+        n++;
+    if (n == 0 || strncmp(uri + n, "://", 3) != 0)
+        return uri; /* a plain path */
+    if (n == 4 && !strncasecmp(uri, "file", 4) && uri[7] == '/')
+        return uri + 7;
+    if ((n == 2 && !strncasecmp(uri, "s3", 2)) || (n == 3 && !strncasecmp(uri, "s3a", 3)))
+        error_set(LOCH_EUNSUPPORTED, "lake %s: S3 lakes are not supported yet; loch opens lakes on a local "
+                  "filesystem (a path, or file:///path)", uri);
+    else
+        error_set(LOCH_EUNSUPPORTED, "lake %s: unknown URI scheme \"%.*s\"; loch opens lakes on a local "
+                  "filesystem (a path, or file:///path)", uri, (int)n, uri);
+    return NULL;
+}
+
+int loch_lake_open(loch_lake **out, const char *uri, const loch_lake_options *opts)
+{
+    const char *path = local_path_of(uri);
     loch_lake_options dflt = LOCH_LAKE_OPTIONS_INIT;
     loch_lake *lake = calloc(1, sizeof(*lake));
     buf cat = BUF_INIT;
     int rc = 0;
     *out = NULL;
+    if (!path) {
+        free(lake);
+        return LOCH_EUNSUPPORTED;
+    }
     if (!lake)
         return error_set(LOCH_ENOMEM, "out of memory");
     lake->opts = opts ? *opts : dflt;

@@ -20,6 +20,8 @@
 #include "adapters/compute.h"
 #include "core/arrowipc.h" /* the Arrow C Data Interface structs */
 
+#include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -350,10 +352,40 @@ static int wrap_nested(duckdb_prepared_statement ps, const char *query, buf *sql
     return rc == 0;
 }
 
+/* A JSON number, exactly: int64, then a 128-bit integer, then a double; a value none of
+ * them holds (past 128 bits, or a double's range) is an error, never a neighbour. */
+static int bind_number(duckdb_prepared_statement ps, idx_t at, const char *text)
+{
+    char *end;
+    errno = 0;
+    if (!strpbrk(text, ".eE")) {
+        long long v = strtoll(text, &end, 10);
+        if (errno == 0 && !*end)
+            return duckdb_bind_int64(ps, at, v) == DuckDBError ? -1 : 0;
+        __extension__ typedef unsigned __int128 u128;
+        const char *d = text + (*text == '-');
+        u128 mag = 0, cap = ((u128)1 << 127) - 1 + (*text == '-'); /* |INT128_MIN| = INT128_MAX + 1 */
+        for (; *d >= '0' && *d <= '9'; d++) {
+            if (mag > (cap - (u128)(*d - '0')) / 10)
+                return 1;
+            mag = mag * 10 + (u128)(*d - '0');
+        }
+        if (*d || d == text + (*text == '-'))
+            return 1;
+        u128 bits = *text == '-' ? ~mag + 1 : mag; /* two's complement */
+        duckdb_hugeint h = {(uint64_t)bits, (int64_t)(uint64_t)(bits >> 64)};
+        return duckdb_bind_hugeint(ps, at, h) == DuckDBError ? -1 : 0;
+    }
+    double v = strtod(text, &end);
+    if (*end || errno == ERANGE || isinf(v))
+        return 1;
+    return duckdb_bind_double(ps, at, v) == DuckDBError ? -1 : 0;
+}
+
 static int bind_params(duckdb_prepared_statement ps, const compute_param *params, size_t n)
 {
     if (n != (size_t)duckdb_nparams(ps))
-        return error_set(LOCH_EINVALID, "the query has %llu parameter%s and %zu value%s were given",
+        return error_set(LOCH_EINVALID, "the query has %llu parameter%s and %zu value%s given",
                          (unsigned long long)duckdb_nparams(ps), duckdb_nparams(ps) == 1 ? "" : "s", n,
                          n == 1 ? " was" : "s were");
     for (size_t i = 0; i < n; i++) {
@@ -364,11 +396,14 @@ static int bind_params(duckdb_prepared_statement ps, const compute_param *params
             st = duckdb_bind_null(ps, at);
         else if (p->kind == COMPUTE_BOOL)
             st = duckdb_bind_boolean(ps, at, strcmp(p->text, "true") == 0);
-        else if (p->kind == COMPUTE_NUMBER && !strpbrk(p->text, ".eE"))
-            st = duckdb_bind_int64(ps, at, strtoll(p->text, NULL, 10));
-        else if (p->kind == COMPUTE_NUMBER)
-            st = duckdb_bind_double(ps, at, strtod(p->text, NULL));
-        else
+        else if (p->kind == COMPUTE_NUMBER) {
+            int r = bind_number(ps, at, p->text);
+            if (r > 0)
+                return error_set(LOCH_EINVALID, "parameter $%zu: %s is out of range (a 128-bit integer or a "
+                                 "double is the most a number parameter holds; pass it as a string to cast it)",
+                                 i + 1, p->text);
+            st = r < 0 ? DuckDBError : DuckDBSuccess;
+        } else
             st = duckdb_bind_varchar(ps, at, p->text);
         if (st == DuckDBError)
             return error_set(LOCH_EINVALID, "parameter $%zu cannot take the value given", i + 1);
@@ -484,10 +519,30 @@ void compute_stream_free(compute_stream *s)
 }
 
 
+/* The columns sql has with these parameter values: the statement run for no rows. */
+static int bound_shape(compute *c, const char *sql, const compute_param *params, size_t nparams, duckdb_result *out)
+{
+    buf probe = BUF_INIT;
+    duckdb_prepared_statement ps = NULL;
+    int rc = buf_printf(&probe, "SELECT * FROM (\n%s\n) LIMIT 0", sql);
+    if (rc == 0 && duckdb_prepare(c->conn, probe.data, &ps) == DuckDBError)
+        rc = engine_error(duckdb_prepare_error(ps));
+    rc = rc ? rc : bind_params(ps, params, nparams);
+    if (rc == 0 && duckdb_execute_prepared(ps, out) == DuckDBError) {
+        rc = engine_error(duckdb_result_error(out));
+        duckdb_destroy_result(out);
+    }
+    duckdb_destroy_prepare(&ps);
+    buf_free(&probe);
+    return rc;
+}
+
 int compute_stream_open(compute *c, const char *sql, const compute_param *params, size_t nparams,
                         compute_stream **out)
 {
     compute_stream *s = calloc(1, sizeof(*s));
+    duckdb_result shape;
+    int have_shape = 0;
     duckdb_prepared_statement first = NULL;
     buf wrapped = BUF_INIT;
     int rc = 0;
@@ -502,7 +557,13 @@ int compute_stream_open(compute *c, const char *sql, const compute_param *params
         rc = error_set(LOCH_EUNSUPPORTED, "only queries stream");
         goto fail;
     }
-    s->ncols = (size_t)duckdb_prepared_statement_column_count(first);
+    /* A parameter whose type the statement alone does not tell ($1 AS p) leaves its
+     * column unknown until values are bound: then the shape comes from the statement
+     * run with them and no rows. */
+    if (nparams && (rc = bound_shape(c, sql, params, nparams, &shape)) < 0)
+        goto fail;
+    have_shape = nparams > 0;
+    s->ncols = have_shape ? (size_t)duckdb_column_count(&shape) : (size_t)duckdb_prepared_statement_column_count(first);
     s->names = calloc(s->ncols + 1, sizeof(char *));
     s->types = calloc(s->ncols + 1, sizeof(char *));
     s->kinds = calloc(s->ncols + 1, sizeof(compute_kind));
@@ -514,12 +575,15 @@ int compute_stream_open(compute *c, const char *sql, const compute_param *params
     }
     rc = buf_puts(&wrapped, "SELECT ") ? LOCH_ENOMEM : 0;
     for (size_t i = 0; rc == 0 && i < s->ncols; i++) {
-        duckdb_type t = duckdb_prepared_statement_column_type(first, (idx_t)i);
-        const char *name = duckdb_prepared_statement_column_name(first, (idx_t)i);
+        duckdb_type t = have_shape ? duckdb_column_type(&shape, (idx_t)i)
+                                   : duckdb_prepared_statement_column_type(first, (idx_t)i);
+        const char *name = have_shape ? duckdb_column_name(&shape, (idx_t)i)
+                                      : duckdb_prepared_statement_column_name(first, (idx_t)i);
         s->names[i] = strdup(name ? name : "");
         s->types[i] = strdup(simple_type_name(t));
         s->kinds[i] = kind_of(t);
-        duckdb_free((void *)name);
+        if (!have_shape)
+            duckdb_free((void *)name);
         rc = !s->names[i] || !s->types[i] ? LOCH_ENOMEM : 0;
         rc = rc || buf_printf(&wrapped, is_nested(t) ? "%ssystem.main.to_json(#%zu)::VARCHAR" : "%s#%zu::VARCHAR", i ? ", " : "",
                               i + 1) ? LOCH_ENOMEM : 0;
@@ -546,12 +610,16 @@ int compute_stream_open(compute *c, const char *sql, const compute_param *params
     }
     s->have_res = 1;
     duckdb_destroy_prepare(&first);
+    if (have_shape)
+        duckdb_destroy_result(&shape);
     buf_free(&wrapped);
     *out = s;
     return 0;
 fail:
     if (first)
         duckdb_destroy_prepare(&first);
+    if (have_shape)
+        duckdb_destroy_result(&shape);
     buf_free(&wrapped);
     compute_stream_free(s);
     return rc;

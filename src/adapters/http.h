@@ -35,6 +35,9 @@ const char *http_body_sha256(http_request *r);
 /* A multipart/form-data upload (a browser's form): the file field's content is what
  * is spooled; its client-side name and the other fields are here. */
 const char *http_upload_name(const http_request *r);
+/* How many file parts a multipart body had (only the first is spooled), or -1 when
+ * the body was not multipart. */
+int http_upload_parts(const http_request *r);
 const char *http_form(const http_request *r, const char *name);
 /* The spooled file was renamed; it is still removed when the request ends. */
 int http_set_body_file(http_request *r, const char *path);

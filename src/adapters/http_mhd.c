@@ -53,6 +53,9 @@ struct http_request {
     sha256_ctx sha;         /* of the spooled bytes */
     char sha_hex[65];
     char upload_name[256];
+    int file_parts;         /* multipart: file parts seen (only the first is spooled) */
+    int spool_errno;        /* writing the spool failed (a full disk): the rest is dropped */
+    uint64_t part_bytes;    /* bytes of the file part being read */
     buf form;               /* other form fields: "name\0value\0" pairs */
 };
 
@@ -80,6 +83,7 @@ const char *http_body(const http_request *r, size_t *len)
 const char *http_body_file(const http_request *r) { return r->fd >= 0 ? r->file : NULL; }
 
 const char *http_upload_name(const http_request *r) { return r->upload_name[0] ? r->upload_name : NULL; }
+int http_upload_parts(const http_request *r) { return r->pp ? r->file_parts : -1; }
 
 const char *http_form(const http_request *r, const char *name)
 {
@@ -109,15 +113,22 @@ const char *http_body_sha256(http_request *r)
     return r->sha_hex;
 }
 
+/* A failed write (a full disk) is remembered and the rest of the body read and
+ * dropped, so the client gets an answer that says why instead of a closed connection. */
 static int spool(http_request *r, const char *data, size_t n)
 {
+    if (r->spool_errno)
+        return 0;
     sha256_update(&r->sha, data, n); /* hashed on the way in: ingest need not read it for that */
     for (size_t done = 0; done < n;) {
         ssize_t w = write(r->fd, data + done, n - done);
         if (w < 0 && errno == EINTR)
             continue;
-        if (w <= 0)
-            return -1;
+        if (w <= 0) {
+            r->spool_errno = w < 0 ? errno : EIO;
+            (void)!ftruncate(r->fd, 0); /* the space goes back now, not when the request ends */
+            break;
+        }
         done += (size_t)w;
     }
     return 0;
@@ -131,6 +142,14 @@ static enum MHD_Result on_part(void *cls, enum MHD_ValueKind kind, const char *k
     http_request *r = cls;
     (void)kind, (void)content_type, (void)encoding;
     if (filename) {
+        /* A part starts again at offset 0 (its first call may carry no bytes yet). */
+        if (off == 0 && (r->file_parts == 0 || r->part_bytes > 0)) {
+            r->file_parts++;
+            r->part_bytes = 0;
+        }
+        r->part_bytes += size;
+        if (r->file_parts > 1)
+            return MHD_YES; /* never joined to the first: the handler refuses the request */
         if (off == 0 && !r->upload_name[0])
             snprintf(r->upload_name, sizeof(r->upload_name), "%s", filename);
         return size == 0 || spool(r, data, size) == 0 ? MHD_YES : MHD_NO;
@@ -243,6 +262,36 @@ static void peer_of(struct MHD_Connection *c, char *out, size_t cap)
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)a)->sin6_addr, out, (socklen_t)cap);
 }
 
+static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    int *n = cls;
+    (void)kind;
+    if (!strcasecmp(key, "Content-Length"))
+        n[0]++;
+    else if (!strcasecmp(key, "Transfer-Encoding"))
+        n[1]++, n[2] |= value && strcasecmp(value, "chunked") != 0;
+    return MHD_YES;
+}
+
+/* Two lengths, or a length and chunked framing, let a proxy in front and this server
+ * see different requests in the same bytes (request smuggling): refused, and the
+ * connection closed. */
+static enum MHD_Result ambiguous_framing(http_request *r)
+{
+    int n[3] = {0, 0, 0};
+    MHD_get_connection_values(r->conn, MHD_HEADER_KIND, count_framing, n);
+    if (n[0] <= 1 && n[1] <= 1 && !(n[0] && n[1]) && !n[2])
+        return MHD_YES;
+    http_response *resp = &r->resp;
+    resp->status = 400;
+    resp->content_type = "application/json";
+    buf_clear(&resp->body);
+    buf_puts(&resp->body, "{\"error\":{\"code\":\"bad_request\",\"message\":\"ambiguous body framing: one "
+                          "Content-Length, or Transfer-Encoding: chunked alone\"}}");
+    snprintf(resp->headers, sizeof(resp->headers), "Connection: close\n");
+    return MHD_NO;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                                   const char *version, const char *data, size_t *size, void **con_cls)
 {
@@ -256,6 +305,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                             .plan = {.limit = 1 << 20}, .started = time_mono()};
         peer_of(c, r->peer, sizeof(r->peer));
         *con_cls = r;
+        if (ambiguous_framing(r) == MHD_NO)
+            return send_response(r, &r->resp);
         if (s->h.plan)
             s->h.plan(s->h.ctx, r, &r->plan);
         if (r->plan.refuse) { /* answered from the headers alone */
@@ -314,6 +365,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return MHD_YES;
     if (r->too_big)
         return too_big(r);
+    if (r->spool_errno) {
+        int full = r->spool_errno == ENOSPC || r->spool_errno == EDQUOT;
+        http_response *resp = &r->resp;
+        resp->status = full ? 507 : 500;
+        resp->content_type = "application/json";
+        buf_clear(&resp->body);
+        buf_printf(&resp->body, "{\"error\":{\"code\":\"%s\",\"message\":\"the upload could not be stored: %s\"}}",
+                   full ? "insufficient_storage" : "internal", strerror(r->spool_errno));
+        close(r->fd);
+        unlink(r->file);
+        r->fd = -1;
+        return send_response(r, resp);
+    }
     /* (An upload is not synced: it is read once, from the page cache, and what must be
      * durable is the table's data, which the commit syncs.) */
     s->h.handle(s->h.ctx, r, &r->resp);

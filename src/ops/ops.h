@@ -8,6 +8,8 @@
 #ifndef LOCH_OPS_H
 #define LOCH_OPS_H
 
+#include <stdatomic.h>
+
 #include "adapters/catalog.h"
 #include "adapters/compute.h"
 #include "core/snapshot.h"
@@ -37,6 +39,7 @@ struct loch_lake {
     } cache[8];
     int cache_count;
     int no_metadata_answers; /* $LOCH_NO_METADATA_ANSWERS: always scan (for testing) */
+    atomic_long checkpoint_failures; /* post-commit checkpoints that failed (the commit stood) */
 };
 
 struct loch_result {

@@ -24,6 +24,7 @@
 #include "ops/ops.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -46,8 +47,11 @@ int scan_parse_name(const char *name, char *table, size_t cap, txlog_at *at)
     const char *spec = at_sign + 1;
     if ((spec[0] == 'v' || spec[0] == 'V') && spec[1]) {
         char *end;
+        errno = 0;
         long long v = strtoll(spec + 1, &end, 10);
-        if (*end || v < 0)
+        if (errno == ERANGE)
+            return error_set(LOCH_EINVALID, "version in \"%s\" is out of range", name);
+        if (*end || v < 0 || spec[1] < '0' || spec[1] > '9')
             return error_set(LOCH_EINVALID, "bad version in \"%s\" (use %s@v12)", name, table);
         at->version = v;
         return 0;

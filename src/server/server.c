@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "adapters/http.h"
+#include "core/sqlscan.h"
 #include "loch/loch.h"
 #include "ops/ops.h"
 #include "server/server.h"
@@ -71,6 +72,10 @@ struct loch_server {
     pthread_cond_t freed;
     pthread_mutex_t table_locks[TABLE_LOCKS];
     pthread_mutex_t log_mu;
+    /* The lake handle of the metadata routes (status, tables, history): never behind a
+     * long query, only behind another quick read of the logs. */
+    loch_lake *meta;
+    pthread_mutex_t meta_mu;
     pthread_t watchdog;
     int stopping, watchdog_running;
     double started;
@@ -607,11 +612,25 @@ static void route_sql(loch_server *s, http_request *req, http_response *out)
         goto done;
     }
     const char *sql = json_get_str(doc, "sql"), *fmt = json_get_str(doc, "format");
+    const json *jsql = json_get(doc, "sql"), *jlimit = json_get(doc, "limit"), *jfmt = json_get(doc, "format");
     int64_t limit = json_get_i64(doc, "limit", -1);
     int fmt_ok;
     out_format f = format_of(req, fmt, &fmt_ok);
     if (!sql || !*sql) {
         json_error(out, 400, "invalid", "\"sql\" (a string) is required");
+        goto done;
+    }
+    /* A NUL would end the text early and the rest be silently ignored. */
+    if (jsql->len != strlen(sql)) {
+        json_error(out, 400, "invalid", "\"sql\" contains a NUL character (\\u0000)");
+        goto done;
+    }
+    if (jlimit && jlimit->type != JSON_NULL && (jlimit->type != JSON_NUMBER || !jlimit->is_int || jlimit->i64 < 0)) {
+        json_error(out, 400, "invalid", "\"limit\" is a whole number of rows, 0 or more");
+        goto done;
+    }
+    if (jfmt && jfmt->type != JSON_NULL && jfmt->type != JSON_STRING) {
+        json_error(out, 400, "invalid", "\"format\" is a string: json, ndjson, csv, parquet or arrow");
         goto done;
     }
     if (!fmt_ok) {
@@ -637,6 +656,12 @@ static void route_sql(loch_server *s, http_request *req, http_response *out)
             json_error(out, 400, "invalid", "parameters are strings, numbers, booleans or null");
             goto done;
         }
+        if (v->type == JSON_STRING && v->len != strlen(v->str)) {
+            char msg[96];
+            snprintf(msg, sizeof(msg), "parameter $%zu contains a NUL character (\\u0000)", i + 1);
+            json_error(out, 400, "invalid", msg);
+            goto done;
+        }
     }
     /* A client may name its query (to cancel it while it runs); else it gets an id. */
     char id[40];
@@ -652,7 +677,14 @@ static void route_sql(loch_server *s, http_request *req, http_response *out)
         uuid_v4(id);
     snprintf(out->note, sizeof(out->note), "%s", id);
     if ((f == FMT_PARQUET || f == FMT_ARROW) && limit >= 0) { /* these formats take the limit in the query */
-        if (buf_printf(&limited, "SELECT * FROM (\n%s\n) LIMIT %lld", sql, (long long)limit)) {
+        sql_span *spans = NULL;
+        size_t nspans = 0;
+        int one = sqlscan_split(sql, strlen(sql), &spans, &nspans) == 0 && nspans == 1; /* without its ';' */
+        int bad = buf_printf(&limited, "SELECT * FROM (\n%.*s\n) LIMIT %lld", one ? (int)(spans[0].end - spans[0].start)
+                             : (int)strlen(sql), one ? sql + spans[0].start : sql, (long long)limit);
+        free(spans);
+        error_clear();
+        if (bad) {
             json_error(out, 503, "out_of_memory", "out of memory");
             goto done;
         }
@@ -797,9 +829,9 @@ static long find_table(const loch_result *list, const char *t)
 static void route_tables(loch_server *s, http_response *out)
 {
     loch_result *r = NULL;
-    int wi = worker_take(s, NULL);
-    int rc = loch_table_list(&r, s->w[wi].lake);
-    worker_give(s, wi);
+    pthread_mutex_lock(&s->meta_mu);
+    int rc = loch_table_list(&r, s->meta);
+    pthread_mutex_unlock(&s->meta_mu);
     if (rc < 0) {
         loch_error(out);
         return;
@@ -814,12 +846,12 @@ static void route_tables(loch_server *s, http_response *out)
 static void route_table(loch_server *s, const char *t, http_response *out)
 {
     loch_result *list = NULL, *cols = NULL;
-    int wi = worker_take(s, NULL);
-    int rc = loch_table_list(&list, s->w[wi].lake);
+    pthread_mutex_lock(&s->meta_mu);
+    int rc = loch_table_list(&list, s->meta);
     long row = rc == 0 ? find_table(list, t) : -1;
     if (rc == 0 && row >= 0)
-        rc = loch_table_describe(&cols, s->w[wi].lake, t);
-    worker_give(s, wi);
+        rc = loch_table_describe(&cols, s->meta, t);
+    pthread_mutex_unlock(&s->meta_mu);
     if (rc < 0) {
         loch_error(out);
     } else if (row < 0) {
@@ -841,9 +873,9 @@ static void route_table(loch_server *s, const char *t, http_response *out)
 static void route_history(loch_server *s, const char *t, http_response *out)
 {
     loch_result *r = NULL;
-    int wi = worker_take(s, NULL);
-    int rc = loch_table_history(&r, s->w[wi].lake, t);
-    worker_give(s, wi);
+    pthread_mutex_lock(&s->meta_mu);
+    int rc = loch_table_history(&r, s->meta, t);
+    pthread_mutex_unlock(&s->meta_mu);
     if (rc < 0) {
         loch_error(out);
         return;
@@ -882,8 +914,17 @@ static void route_ingest(loch_server *s, http_request *req, const char *t, http_
     loch_ingest_options o = LOCH_INGEST_OPTIONS_INIT;
     const char *mode = http_query(req, "mode"), *force = http_query(req, "force");
     loch_result *r = NULL;
-    if (!file || http_body_bytes(req) == 0) {
-        json_error(out, 400, "invalid", "the file goes in the body (raw, or a multipart form field)");
+    int parts = http_upload_parts(req);
+    if (!file || http_body_bytes(req) == 0 || parts == 0) {
+        json_error(out, 400, "invalid", parts == 0 ? "the form has no file part (a field sent with a filename)"
+                                                   : "the file goes in the body (raw, or a multipart form field)");
+        return;
+    }
+    if (parts > 1) {
+        char msg[160];
+        snprintf(msg, sizeof(msg), "one file per upload: this form has %d file parts; send each in a request "
+                 "of its own (or ingest them together with the CLI)", parts);
+        json_error(out, 400, "invalid", msg);
         return;
     }
     if (mode && strcmp(mode, "append") && strcmp(mode, "overwrite")) {
@@ -955,9 +996,9 @@ static long rss_bytes(void)
 static void route_status(loch_server *s, http_response *out)
 {
     loch_result *r = NULL;
-    int wi = worker_take(s, NULL);
-    int rc = loch_table_list(&r, s->w[wi].lake);
-    worker_give(s, wi);
+    pthread_mutex_lock(&s->meta_mu);
+    int rc = loch_table_list(&r, s->meta);
+    pthread_mutex_unlock(&s->meta_mu);
     int running = 0;
     pthread_mutex_lock(&s->mu);
     for (int i = 0; i < s->nworkers; i++)
@@ -1013,6 +1054,12 @@ static void route_metrics(loch_server *s, http_response *out)
                   "# TYPE loch_commits_total counter\nloch_commits_total %lld\n",
                (long long)atomic_load(&s->bytes_in), (long long)atomic_load(&s->bytes_out), running,
                (long long)atomic_load(&s->commits));
+    long failed = 0;
+    for (int i = 0; i < s->nworkers; i++)
+        failed += atomic_load(&s->w[i].lake->checkpoint_failures);
+    buf_printf(b, "# HELP loch_checkpoint_failures_total Checkpoints that failed after their commit (logged; the "
+                  "commit stands, the next checkpoint retries).\n"
+                  "# TYPE loch_checkpoint_failures_total counter\nloch_checkpoint_failures_total %ld\n", failed);
 }
 
 /* The route template a path matches (for metrics and logs), and its table name. */
@@ -1041,6 +1088,10 @@ static const char *match(const char *method, const char *path, char *table, size
         const char *t = path + 11, *slash = strchr(t, '/');
         size_t n = slash ? (size_t)(slash - t) : strlen(t);
         snprintf(table, cap, "%.*s", (int)(n < cap ? n : cap - 1), t);
+        /* One name rule with SQL, where an unquoted name is lowercased: /v1/tables/A
+         * is table a for every method. */
+        for (char *c = table; *c; c++)
+            *c = (char)tolower((unsigned char)*c);
         if (!slash)
             return "/v1/tables/{t}";
         if (!strcmp(slash, "/history"))
@@ -1277,6 +1328,8 @@ static void server_free(loch_server *s)
     for (int i = 0; s->w && i < s->nworkers; i++)
         loch_lake_free(s->w[i].lake);
     free(s->w);
+    loch_lake_free(s->meta);
+    pthread_mutex_destroy(&s->meta_mu);
     for (size_t i = 0; i < s->ntokens; i++)
         free(s->tokens[i]);
     free(s->tokens);
@@ -1304,6 +1357,7 @@ int loch_server_start(loch_server **out, const loch_server_options *opts)
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->freed, NULL);
     pthread_mutex_init(&s->log_mu, NULL);
+    pthread_mutex_init(&s->meta_mu, NULL);
     for (int i = 0; i < TABLE_LOCKS; i++)
         pthread_mutex_init(&s->table_locks[i], NULL);
     s->started = time_mono();
@@ -1345,6 +1399,12 @@ int loch_server_start(loch_server **out, const loch_server_options *opts)
         if ((rc = loch_lake_open(&s->w[i].lake, s->lake, &lo)) < 0)
             goto fail;
     }
+    loch_lake_options mo = LOCH_LAKE_OPTIONS_INIT;
+    mo.sandbox = 1;
+    mo.threads = 1;
+    mo.memory_limit = s->o.memory_limit;
+    if ((rc = loch_lake_open(&s->meta, s->lake, &mo)) < 0)
+        goto fail;
     snprintf(s->tmpdir, sizeof(s->tmpdir), "%s/_loch/tmp", loch_lake_root(s->w[0].lake));
     if (mkdir(s->tmpdir, 0755) != 0 && errno != EEXIST) {
         rc = error_errno(errno, "cannot create", s->tmpdir);

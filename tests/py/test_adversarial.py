@@ -15,7 +15,7 @@ import pytest
 from deltalake import DeltaTable
 
 from conftest import LOCH, Held
-from test_server import Server, error_of
+from test_server import Server, error_of, server  # noqa: F401 (a fixture)
 
 
 def parquet_digest(table: Path):
@@ -241,3 +241,207 @@ def test_leftovers_of_killed_processes_are_removed_by_the_next_write(lake, tmp_p
     assert not [p for p in (lake.table("t") / "_delta_log").iterdir() if p.name.startswith(".tmp-")]
     assert not [p for p in spool.iterdir() if p.name.startswith("upload-")]
     assert lake.csv("SELECT id FROM t ORDER BY id") == [["1"], ["2"]]
+
+
+# ---- 3. a multipart upload with two file parts ---------------------------------------------
+
+def form(*parts, fields=()):
+    boundary = "b0undary42"
+    body = b""
+    for name, data in parts:
+        body += (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n"
+                 "Content-Type: application/octet-stream\r\n\r\n").encode() + data + b"\r\n"
+    for k, v in fields:
+        body += f"--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n".encode()
+    return body + f"--{boundary}--\r\n".encode(), {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+
+
+def test_multipart_with_two_files_is_refused_not_joined(lake, tmp_path):
+    s = Server(lake)
+    try:
+        body, headers = form(("a.csv", b"id,name\n1,x\n"), ("b.csv", b"id,name\n2,y\n"))
+        status, _, data = s.req("POST", "/v1/tables/two/ingest", body, headers)
+        err = json.loads(data)["error"]
+        assert status == 400 and "one file per upload" in err["message"] and "2 file parts" in err["message"], data
+        assert not lake.table("two").exists()
+        # a form with no file part says so, and names no server path
+        body, headers = form(fields=[("format", "csv")])
+        status, _, data = s.req("POST", "/v1/tables/two/ingest", body, headers)
+        assert status == 400 and "no file part" in json.loads(data)["error"]["message"], data
+        assert "_loch" not in data.decode() and "upload-" not in data.decode()
+        # one file part still works
+        body, headers = form(("a.csv", b"id,name\n1,x\n"))
+        assert s.json("POST", "/v1/tables/two/ingest", body, headers)["rows"] == 1
+    finally:
+        assert s.stop() == 0
+    assert DeltaTable(str(lake.table("two"))).to_pyarrow_table().to_pylist() == [{"id": 1, "name": "x"}]
+
+
+# ---- 10. an empty token file ----------------------------------------------------------------
+
+@pytest.mark.parametrize("content", ["", "\n\n", "   \n \r\n"])
+def test_empty_token_file_refuses_to_start(lake, tmp_path, content):
+    f = tmp_path / "tokens"
+    f.write_text(content)
+    s = Server(lake, "--token-file", str(f), expect_fail=True)
+    out, err = s.proc.communicate(timeout=60)
+    assert s.proc.returncode != 0 and "holds no token" in err, err
+    cfg = tmp_path / "loch.toml"
+    cfg.write_text('tokens = ""\n')
+    s = Server(lake, "--config", str(cfg), expect_fail=True)
+    out, err = s.proc.communicate(timeout=60)
+    assert s.proc.returncode != 0 and "holds no token" in err, err
+
+
+# ---- 11. /v1/status behind a long query -----------------------------------------------------
+
+def test_status_and_tables_do_not_wait_for_a_busy_worker(lake):
+    lake.sql("CREATE TABLE t AS SELECT 1 AS x")
+    s = Server(lake, "--workers", "1")
+    try:
+        import threading
+        started = threading.Event()
+        result = {}
+
+        def long_query():
+            started.set()
+            result["r"] = s.req("POST", "/v1/sql", {"sql": "SELECT count(*) FROM range(100000000000) a",
+                                                    "query_id": "long"})
+        t = threading.Thread(target=long_query)
+        t.start()
+        started.wait()
+        while not any(q["query_id"] == "long" for q in s.json("GET", "/v1/queries")["queries"]):
+            time.sleep(0.01)  # until the one worker is taken by the long query
+        # answered while the only worker is busy (before this fix they waited for it)
+        assert s.json("GET", "/v1/status")["queries_running"] == 1
+        assert [x["name"] for x in s.json("GET", "/v1/tables")["tables"]] == ["t"]
+        assert s.json("GET", "/v1/tables/t")["columns"][0]["column"] == "x"
+        assert len(s.json("GET", "/v1/tables/t/history")["history"]) == 1
+        assert any(q["query_id"] == "long" for q in s.json("GET", "/v1/queries")["queries"])
+        s.req("DELETE", "/v1/queries/long")
+        t.join(timeout=120)
+        assert result["r"][0] == 499
+    finally:
+        assert s.stop() == 0
+
+
+# ---- 12, 13. parameters: types, range, NUL -------------------------------------------------
+
+def test_untyped_parameter_keeps_every_column(server):
+    q = {"sql": "SELECT a, b, $1 AS p FROM (VALUES (1,2),(3,4)) t(a,b)", "params": ["z"]}
+    doc = server.json("POST", "/v1/sql", q)
+    assert [c["name"] for c in doc["columns"]] == ["a", "b", "p"] and doc["rows"] == [[1, 2, "z"], [3, 4, "z"]]
+    _, _, nd = server.req("POST", "/v1/sql", {**q, "format": "ndjson"})
+    assert [json.loads(l) for l in nd.decode().splitlines()] == [{"a": 1, "b": 2, "p": "z"}, {"a": 3, "b": 4, "p": "z"}]
+    _, _, csv = server.req("POST", "/v1/sql", {**q, "format": "csv"})
+    assert csv.decode().splitlines() == ["a,b,p", "1,2,z", "3,4,z"]
+
+
+def test_parameters_are_exact_or_refused(server):
+    big = {"sql": "SELECT $1::VARCHAR AS v", "params": [18446744073709551615]}
+    assert server.json("POST", "/v1/sql", big)["rows"] == [["18446744073709551615"]]
+    neg = {"sql": "SELECT $1 + 0 AS v", "params": [-170141183460469231731687303715884105728]}
+    assert server.json("POST", "/v1/sql", neg)["rows"][0][0] in (-170141183460469231731687303715884105728,
+                                                                 "-170141183460469231731687303715884105728")
+    for p in [1701411834604692317316873037158841057280, -170141183460469231731687303715884105729]:
+        status, body = server.req("POST", "/v1/sql", {"sql": "SELECT $1 AS v", "params": [p]})[0::2]
+        assert status == 400 and b"out of range" in body, body
+    status, _, body = server.req("POST", "/v1/sql", '{"sql": "SELECT $1 AS v", "params": [1e400]}',
+                                 {"Content-Type": "application/json"})
+    assert status == 400 and b"out of range" in body, body
+    for doc in ['{"sql": "SELECT $1 AS v", "params": ["ab\\u0000cd"]}',
+                '{"sql": "SELECT 1 AS v\\u0000; DROP TABLE t"}']:
+        status, _, body = server.req("POST", "/v1/sql", doc, {"Content-Type": "application/json"})
+        assert status == 400 and b"NUL" in body, body
+    assert server.json("POST", "/v1/sql", {"sql": "SELECT count(*) AS n FROM t"})["rows"] == [[1000]]
+    status, _, body = server.req("POST", "/v1/sql", {"sql": "SELECT $1 AS v, $2 AS w", "params": [1]})
+    assert status == 400 and b"2 parameters and 1 value was given" in body, body
+
+
+# ---- 14. an unsupported URI scheme -------------------------------------------------------
+
+def test_lake_uri_schemes(tmp_path):
+    import subprocess as sp
+    for uri, words in [("s3://bucket/x", "S3 lakes are not supported yet"), ("gs://b/x", 'unknown URI scheme "gs"')]:
+        p = sp.run([LOCH, "--lake", uri, "tables"], capture_output=True, text=True, cwd=tmp_path)
+        assert p.returncode == 1 and words in p.stderr, p.stderr
+        p = sp.run([LOCH, "serve", "--lake", uri, "--listen", "127.0.0.1:0"], capture_output=True, text=True,
+                   cwd=tmp_path, timeout=60)
+        assert p.returncode != 0 and words in p.stderr, p.stderr
+    assert list(tmp_path.iterdir()) == []  # no directory named "s3:" or "gs:"
+    p = sp.run([LOCH, "--lake", f"file://{tmp_path}/fl", "init"], capture_output=True, text=True)
+    assert p.returncode == 0 and (tmp_path / "fl" / "_loch").is_dir(), p.stderr
+
+
+# ---- 15. the minor ones -----------------------------------------------------------------------
+
+def test_one_name_rule_for_every_method(server, lake):
+    assert server.json("GET", "/v1/tables/T")["name"] == "t"
+    assert server.json("GET", "/v1/tables/T/history")["table"] == "t"
+    assert server.json("DELETE", "/v1/tables/T") == {"dropped": "t"}
+    assert error_of(server, "GET", "/v1/tables/T") == (404, "not_found")
+
+
+def test_limit_with_trailing_semicolon_and_bad_field_types(server):
+    for fmt in ("arrow", "parquet", "json"):
+        status, _, body = server.req("POST", "/v1/sql", {"sql": "SELECT id FROM t ORDER BY id; -- done",
+                                                         "format": fmt, "limit": 3})
+        assert status == 200, (fmt, body)
+    assert server.json("POST", "/v1/sql", {"sql": "SELECT id FROM t ORDER BY id;", "limit": 2})["rows"] == [[0], [1]]
+    for bad in [{"limit": "x"}, {"limit": -1}, {"limit": 1.5}, {"format": 3}, {"format": ["csv"]}]:
+        status, code = error_of(server, "POST", "/v1/sql", {"sql": "SELECT 1", **bad})
+        assert (status, code) == (400, "invalid"), bad
+
+
+def test_time_travel_version_out_of_range(lake):
+    lake.sql("CREATE TABLE t AS SELECT 1 AS x")
+    p = lake.sql('SELECT * FROM "t@v99999999999999999999"', check=False)
+    assert p.returncode == 1 and "out of range" in p.stderr, p.stderr
+
+
+def test_two_content_lengths_are_refused(server):
+    import socket
+    for framing in [b"Content-Length: 20\r\nContent-Length: 2\r\n",
+                    b"Content-Length: 20\r\nTransfer-Encoding: chunked\r\n"]:
+        sock = socket.create_connection((server.host, server.port))
+        sock.sendall(b"POST /v1/sql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" + framing +
+                     b"\r\n{\"sql\":\"SELECT 1\"}  ")
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+        sock.close()
+        assert data.startswith(b"HTTP/1.1 400"), data[:200]
+
+
+def test_disk_full_upload_is_answered(lake, tmp_path):
+    import subprocess as sp
+    tmp = lake.path / "_loch" / "tmp"
+    tmp.mkdir(parents=True, exist_ok=True)
+    if sp.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(tmp)], capture_output=True).returncode != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    try:
+        s = Server(lake)
+        try:
+            body = b"id\n" + b"123456789\n" * 300_000  # 3 MB into 1 MB
+            status, _, data = s.req("POST", "/v1/tables/full/ingest", body, {"Content-Type": "text/csv"})
+            assert status == 507, (status, data)
+            assert json.loads(data)["error"]["message"].endswith("No space left on device")
+            assert s.json("GET", "/health") == {"status": "ok"}
+        finally:
+            assert s.stop() == 0
+        assert not [p for p in tmp.iterdir() if p.name.startswith("upload-")]
+    finally:
+        sp.run(["umount", str(tmp)])
+
+
+def test_checkpoint_failures_are_counted(lake):
+    lake.sql("CREATE TABLE t (id BIGINT); ALTER TABLE t SET TBLPROPERTIES ('delta.checkpointInterval' = '1')")
+    s = Server(lake, env={"LOCH_FAULT": "rename:EIO"})  # the checkpoint's put fails, the commit's link does not
+    try:
+        s.json("POST", "/v1/sql", {"sql": "INSERT INTO t VALUES (1)"})
+        _, _, m = s.req("GET", "/metrics")
+        assert "loch_checkpoint_failures_total 1" in m.decode()
+    finally:
+        assert s.stop() == 0
+    assert any("checkpoint of table" in line for line in s.err), "".join(s.err)[-2000:]
+    assert lake.scalar("SELECT count(*) FROM t") == "1"
