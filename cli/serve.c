@@ -19,6 +19,7 @@
 typedef struct {
     char *listen, *lake, *memory_limit, *cors, *token_file;
     long long workers, threads, query_timeout_ms, idle_timeout_s, max_body, max_upload, grace_ms;
+    long long header_timeout_s, max_connections_per_client;
     char **tokens;
     size_t ntokens;
 } settings;
@@ -135,6 +136,8 @@ static int apply(settings *s, const char *key, const char *v, int is_array, cons
     long long *slot = !strcmp(key, "workers") ? &s->workers : !strcmp(key, "threads") ? &s->threads
                     : !strcmp(key, "query_timeout_ms") ? &s->query_timeout_ms
                     : !strcmp(key, "idle_timeout_s") ? &s->idle_timeout_s : !strcmp(key, "max_body") ? &s->max_body
+                    : !strcmp(key, "header_timeout_s") ? &s->header_timeout_s
+                    : !strcmp(key, "max_connections_per_client") ? &s->max_connections_per_client
                     : !strcmp(key, "max_upload") ? &s->max_upload : !strcmp(key, "grace_ms") ? &s->grace_ms : NULL;
     if (!slot) {
         fprintf(stderr, "Error: %s: unknown setting \"%s\"\n", from, key);
@@ -181,7 +184,8 @@ static int from_env(settings *s)
         {"LOCH_LISTEN", "listen"}, {"LOCH_WORKERS", "workers"}, {"LOCH_QUERY_TIMEOUT_MS", "query_timeout_ms"},
         {"LOCH_IDLE_TIMEOUT_S", "idle_timeout_s"}, {"LOCH_MAX_BODY", "max_body"}, {"LOCH_MAX_UPLOAD", "max_upload"},
         {"LOCH_CORS_ORIGINS", "cors_origins"}, {"LOCH_TOKENS", "tokens"}, {"LOCH_TOKEN_FILE", "token_file"},
-        {"LOCH_GRACE_MS", "grace_ms"}};
+        {"LOCH_GRACE_MS", "grace_ms"}, {"LOCH_THREADS", "threads"}, {"LOCH_MEMORY_LIMIT", "memory_limit"},
+        {"LOCH_HEADER_TIMEOUT_S", "header_timeout_s"}, {"LOCH_MAX_CONNECTIONS_PER_CLIENT", "max_connections_per_client"}};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         const char *v = getenv(names[i][0]);
         if (v && *v && apply(s, names[i][1], v, 0, names[i][0]) < 0)
@@ -249,7 +253,8 @@ static void settings_free(settings *s)
 
 int serve_main(const serve_flags *f)
 {
-    settings s = {.workers = 0, .query_timeout_ms = 60000, .idle_timeout_s = 30, .max_body = 1 << 20,
+    settings s = {.workers = 0, .query_timeout_ms = 60000, .idle_timeout_s = 30, .header_timeout_s = 10,
+                  .max_connections_per_client = 32, .max_body = 1 << 20,
                   .max_upload = 10LL << 30, .grace_ms = 10000};
     char host[256];
     int port, rc = 1;
@@ -291,6 +296,8 @@ int serve_main(const serve_flags *f)
     o.max_upload = s.max_upload;
     o.query_timeout_ms = (int)s.query_timeout_ms;
     o.idle_timeout_s = (int)s.idle_timeout_s;
+    o.header_timeout_s = (int)s.header_timeout_s;
+    o.max_connections_per_client = (int)s.max_connections_per_client;
     o.cors_origins = s.cors;
     o.log = stdout;
     /* The signals are taken by sigwait below, not by the server's threads. */
@@ -303,10 +310,12 @@ int serve_main(const serve_flags *f)
     fprintf(stderr,
             "loch %s, effective configuration:\n"
             "  lake=%s listen=%s workers=%s threads=%lld memory_limit=%s query_timeout_ms=%lld\n"
-            "  idle_timeout_s=%lld max_body=%lld max_upload=%lld grace_ms=%lld cors_origins=%s tokens=%s (%zu)\n",
+            "  idle_timeout_s=%lld header_timeout_s=%lld max_connections_per_client=%lld max_body=%lld\n"
+            "  max_upload=%lld grace_ms=%lld cors_origins=%s tokens=%s (%zu)\n",
             LOCH_VERSION, s.lake, s.listen, s.workers ? "" : "auto", s.threads,
-            s.memory_limit ? s.memory_limit : "default", s.query_timeout_ms, s.idle_timeout_s, s.max_body,
-            s.max_upload, s.grace_ms, s.cors ? s.cors : "off", s.ntokens ? "***" : "none", s.ntokens);
+            s.memory_limit ? s.memory_limit : "default", s.query_timeout_ms, s.idle_timeout_s, s.header_timeout_s,
+            s.max_connections_per_client, s.max_body, s.max_upload, s.grace_ms, s.cors ? s.cors : "off",
+            s.ntokens ? "***" : "none", s.ntokens);
     if (s.workers)
         fprintf(stderr, "  workers=%lld\n", s.workers);
     loch_server *srv;

@@ -40,11 +40,13 @@ typedef struct {
     int idle_timeout_s;         /* slow or stalled clients are dropped (default 30 s) */
     const char *cors_origins;   /* comma-separated origins allowed to call from a browser; NULL = none */
     FILE *log;                  /* one JSON line per request (default stderr; tokens never appear) */
+    int header_timeout_s;       /* a request's headers must arrive within this (default 10 s) */
+    int max_connections_per_client; /* connections from one address at once (default 32 of 256) */
 } loch_server_options;
 
 #define LOCH_SERVER_OPTIONS_VERSION 1
 #define LOCH_SERVER_OPTIONS_INIT {LOCH_SERVER_OPTIONS_VERSION, NULL, "127.0.0.1", 8420, NULL, 0, 0, 0, NULL, \
-                                  1 << 20, INT64_C(10) << 30, 60000, 30, NULL, NULL}
+                                  1 << 20, INT64_C(10) << 30, 60000, 30, NULL, NULL, 10, 32}
 
 /* Reads a configuration file (the TOML subset of docs/http.md: [sections], key = "text",
  * numbers, true/false, one-line arrays of strings) and calls item for each setting in

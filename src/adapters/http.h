@@ -81,6 +81,9 @@ typedef struct {
     int port;                 /* 0: any free port */
     int timeout_s;            /* idle connections are closed after this */
     int max_connections;
+    int max_per_client;       /* connections from one address at once (0: 32) */
+    int header_timeout_s;     /* a request's headers must be in this long after the
+                                 connection opened or its last answer went (0: 10) */
 } http_options;
 
 int http_start(http_server **out, const http_options *o, const http_handlers *h);

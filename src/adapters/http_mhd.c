@@ -8,6 +8,12 @@
  * complete (the handler runs and its response is queued). One thread serves each
  * connection, so handlers may block. Streamed responses go out with chunked encoding,
  * pulled from the handler's producer as the client reads them.
+ *
+ * Slow clients: a connection whose request headers are not complete within
+ * header_timeout_s of its opening (or of its last answer, on a kept-alive connection)
+ * is cut by the reaper thread, however steadily it trickles bytes (the idle timeout
+ * alone never fires for a client that sends a byte a second); one address holds at
+ * most max_per_client connections. So no one client can take every connection.
  */
 #include "adapters/http.h"
 
@@ -17,6 +23,8 @@
 #include <fcntl.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,11 +36,83 @@
 #include "util/misc.h"
 #include "util/sha256.h"
 
+/* One open connection, for the reaper (guarded by the server's mutex). */
+typedef struct conn_slot {
+    int fd;
+    atomic_int in_request;      /* the current request's headers are in */
+    atomic_llong since_ms;      /* when it began waiting for headers (monotonic) */
+    int cut;
+    struct conn_slot *prev, *next;
+} conn_slot;
+
 struct http_server {
     struct MHD_Daemon *d;
     http_handlers h;
     int port;
+    int header_timeout_s;
+    pthread_mutex_t mu;
+    conn_slot *conns;
+    pthread_t reaper;
+    int reaper_running;
+    atomic_int stopping;
 };
+
+static long long now_ms(void) { return (long long)(time_mono() * 1000); }
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    http_server *s = cls;
+    conn_slot *slot = *socket_context;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        if (!ci || !(slot = calloc(1, sizeof(*slot))))
+            return;
+        slot->fd = ci->connect_fd;
+        atomic_store(&slot->since_ms, now_ms());
+        pthread_mutex_lock(&s->mu);
+        slot->next = s->conns;
+        if (s->conns)
+            s->conns->prev = slot;
+        s->conns = slot;
+        pthread_mutex_unlock(&s->mu);
+        *socket_context = slot;
+    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED && slot) {
+        pthread_mutex_lock(&s->mu); /* the reaper never shuts a socket being closed */
+        if (slot->prev)
+            slot->prev->next = slot->next;
+        else
+            s->conns = slot->next;
+        if (slot->next)
+            slot->next->prev = slot->prev;
+        pthread_mutex_unlock(&s->mu);
+        free(slot);
+        *socket_context = NULL;
+    }
+}
+
+static conn_slot *slot_of(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+static void *reaper_run(void *arg)
+{
+    http_server *s = arg;
+    while (!atomic_load(&s->stopping)) {
+        nanosleep(&(struct timespec){0, 100 * 1000000L}, NULL);
+        long long now = now_ms(), limit = (long long)s->header_timeout_s * 1000;
+        pthread_mutex_lock(&s->mu);
+        for (conn_slot *c = s->conns; c; c = c->next)
+            if (!c->cut && !atomic_load(&c->in_request) && now - atomic_load(&c->since_ms) > limit) {
+                shutdown(c->fd, SHUT_RDWR); /* its thread sees the end and closes it */
+                c->cut = 1;
+            }
+        pthread_mutex_unlock(&s->mu);
+    }
+    return NULL;
+}
 
 struct http_request {
     http_server *srv;
@@ -305,6 +385,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                             .plan = {.limit = 1 << 20}, .started = time_mono()};
         peer_of(c, r->peer, sizeof(r->peer));
         *con_cls = r;
+        conn_slot *slot = slot_of(c);
+        if (slot)
+            atomic_store(&slot->in_request, 1);
         if (ambiguous_framing(r) == MHD_NO)
             return send_response(r, &r->resp);
         if (s->h.plan)
@@ -393,7 +476,11 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
 {
     http_server *s = cls;
     http_request *r = *con_cls;
-    (void)c;
+    conn_slot *slot = slot_of(c);
+    if (slot) { /* a kept-alive connection waits for its next request's headers from now */
+        atomic_store(&slot->since_ms, now_ms());
+        atomic_store(&slot->in_request, 0);
+    }
     if (!r)
         return;
     if (s->h.done) {
@@ -465,9 +552,13 @@ int http_start(http_server **out, const http_options *o, const http_handlers *h)
     if (!s)
         return error_set(LOCH_ENOMEM, "out of memory");
     s->h = *h;
+    s->header_timeout_s = o->header_timeout_s > 0 ? o->header_timeout_s : 10;
+    pthread_mutex_init(&s->mu, NULL);
     s->d = MHD_start_daemon(flags, (uint16_t)o->port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, &addr,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(o->timeout_s > 0 ? o->timeout_s : 30),
                             MHD_OPTION_CONNECTION_LIMIT, (unsigned)(o->max_connections > 0 ? o->max_connections : 512),
+                            MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)(o->max_per_client > 0 ? o->max_per_client : 32),
+                            MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
                             /* larger reads: an upload arrives in fewer, bigger pieces (1 MiB a
                                connection, at most 256 connections) */
                             MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(1024 * 1024),
@@ -475,11 +566,13 @@ int http_start(http_server **out, const http_options *o, const http_handlers *h)
                             NULL, MHD_OPTION_END);
     if (!s->d) {
         int e = errno;
+        pthread_mutex_destroy(&s->mu);
         free(s);
         return error_set(LOCH_EIO, "cannot listen on %s:%d: %s", o->host, o->port, strerror(e ? e : EADDRINUSE));
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
     s->port = info ? info->port : o->port;
+    s->reaper_running = pthread_create(&s->reaper, NULL, reaper_run, s) == 0;
     *out = s;
     return 0;
 }
@@ -496,7 +589,11 @@ void http_stop(http_server *s)
 {
     if (!s)
         return;
+    atomic_store(&s->stopping, 1);
+    if (s->reaper_running)
+        pthread_join(s->reaper, NULL);
     if (s->d)
         MHD_stop_daemon(s->d);
+    pthread_mutex_destroy(&s->mu);
     free(s);
 }

@@ -557,6 +557,41 @@ static void file_free(void *state)
     free(sf);
 }
 
+/* Runs every statement of sql but the last, whose results are not shown: queries are
+ * read to their end a chunk at a time (never held whole, so the memory limit holds),
+ * loch's commands run as they do in loch_sql. *last gets the last statement's text. */
+static int run_leading(loch_lake *lake, const char *sql, buf *last)
+{
+    sql_span *spans = NULL;
+    size_t n = 0;
+    int rc = sqlscan_split(sql, strlen(sql), &spans, &n);
+    for (size_t i = 0; rc == 0 && i + 1 < n; i++) {
+        char *text = strndup(sql + spans[i].start, spans[i].end - spans[i].start);
+        loch_stream *st = NULL;
+        loch_result *r = NULL;
+        size_t rows = 1;
+        if (!text) {
+            rc = error_set(LOCH_ENOMEM, "out of memory");
+            break;
+        }
+        rc = loch_sql_stream(&st, lake, text, NULL, 0);
+        while (rc == 0 && rows)
+            rc = loch_stream_next(st, &rows);
+        loch_stream_free(st);
+        if (rc == LOCH_EUNSUPPORTED) { /* not a query: a command */
+            error_clear();
+            rc = loch_sql(&r, lake, text);
+            loch_result_free(r);
+        }
+        free(text);
+    }
+    if (rc == 0)
+        rc = n > 1 ? buf_put(last, sql + spans[n - 1].start, spans[n - 1].end - spans[n - 1].start)
+                   : buf_puts(last, sql);
+    free(spans);
+    return rc;
+}
+
 /* Parquet: the engine writes the whole result to a file in the lake's tmp directory
  * (memory bounded by the engine's limit), which then streams out. */
 static void route_sql_parquet(loch_server *s, const char *sql, size_t nparams, const char *id, http_response *out)
@@ -601,6 +636,7 @@ static void route_sql_parquet(loch_server *s, const char *sql, size_t nparams, c
 static void route_sql(loch_server *s, http_request *req, http_response *out)
 {
     buf limited = BUF_INIT; /* the query with a LIMIT, for formats that take it there */
+    buf last = BUF_INIT;    /* the last statement, run after the ones before it */
     size_t len;
     const char *body = http_body(req, &len);
     arena a = ARENA_INIT;
@@ -735,9 +771,13 @@ static void route_sql(loch_server *s, http_request *req, http_response *out)
             loch_error(out);
         goto done;
     }
-    /* A query streams: its rows go out as they are made, never all held. */
+    /* A query streams: its rows go out as they are made, never all held. Statements
+     * before it run first, their rows read and dropped as they come. */
     loch_stream *st = NULL;
-    int rc = loch_sql_stream(&st, s->w[wi].lake, sql, params, nparams);
+    int rc = nparams ? buf_puts(&last, sql) : run_leading(s->w[wi].lake, sql, &last);
+    int led = rc == 0; /* the statements before the last one ran */
+    sql = last.data ? last.data : sql;
+    rc = rc ? rc : loch_sql_stream(&st, s->w[wi].lake, sql, params, nparams);
     size_t first = 0;
     if (rc == 0 && (rc = loch_stream_next(st, &first)) == 0) {
         streamed *q = calloc(1, sizeof(*q));
@@ -756,7 +796,7 @@ static void route_sql(loch_server *s, http_request *req, http_response *out)
         rc = error_set(LOCH_ENOMEM, "out of memory");
     }
     loch_stream_free(st);
-    if (rc == LOCH_EUNSUPPORTED) /* not a single query (DDL, several statements): run it whole */
+    if (rc == LOCH_EUNSUPPORTED && led) /* not a query (a command, EXPLAIN): run it whole */
         rc = loch_sql_params(&r, s->w[wi].lake, sql, params, nparams);
     int cancelled = s->w[wi].cancel;
     worker_give(s, wi);
@@ -776,6 +816,7 @@ static void route_sql(loch_server *s, http_request *req, http_response *out)
     loch_result_free(r);
 done:
     buf_free(&limited);
+    buf_free(&last);
     free(params);
     arena_free(&a);
 }
@@ -1410,7 +1451,8 @@ int loch_server_start(loch_server **out, const loch_server_options *opts)
         rc = error_errno(errno, "cannot create", s->tmpdir);
         goto fail;
     }
-    http_options ho = {.host = s->host, .port = s->o.port, .timeout_s = s->o.idle_timeout_s, .max_connections = 256};
+    http_options ho = {.host = s->host, .port = s->o.port, .timeout_s = s->o.idle_timeout_s, .max_connections = 256,
+                       .max_per_client = s->o.max_connections_per_client, .header_timeout_s = s->o.header_timeout_s};
     http_handlers hh = {.plan = plan, .handle = handle, .done = done, .ctx = s};
     if ((rc = http_start(&s->http, &ho, &hh)) < 0)
         goto fail;

@@ -445,3 +445,73 @@ def test_checkpoint_failures_are_counted(lake):
         assert s.stop() == 0
     assert any("checkpoint of table" in line for line in s.err), "".join(s.err)[-2000:]
     assert lake.scalar("SELECT count(*) FROM t") == "1"
+
+
+# ---- 8. results of several statements and the memory limit ------------------------------------
+
+def peak_rss(pid):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+
+
+def test_several_statements_stream_within_the_memory_limit(lake):
+    s = Server(lake, "--memory-limit", "256MB", "--workers", "1")
+    try:
+        big = "SELECT range, repeat(chr(120), 100) AS pad FROM range(6000000)"
+        for body in [{"sql": f"SELECT 1; {big}", "format": "ndjson"}, {"sql": f"SELECT 1; {big}", "limit": 1},
+                     {"sql": f"{big}; SELECT 42 AS answer"}]:
+            c = __import__("http.client").client.HTTPConnection(s.host, s.port, timeout=600)
+            c.request("POST", "/v1/sql", json.dumps(body), {"Content-Type": "application/json"})
+            r = c.getresponse()
+            n, head = 0, b""
+            while chunk := r.read(1 << 20):  # read and dropped: the client holds nothing either
+                n += len(chunk)
+                head = head if len(head) > 4096 else head + chunk[:8192]
+            tail = head
+            c.close()
+            assert r.status == 200, tail
+            if "limit" in body:
+                assert json.loads(tail)["rows"] == [[0, "x" * 100]]
+            if "answer" in body["sql"]:
+                assert json.loads(tail)["rows"] == [[42]]
+        # before, the first of these held all 6M rows at once (2.7 GB at a 256 MB limit)
+        assert peak_rss(s.proc.pid) < 1 << 30, peak_rss(s.proc.pid)
+    finally:
+        assert s.stop() == 0
+
+
+# ---- 9. slowloris ------------------------------------------------------------------------------
+
+def test_slow_clients_cannot_take_every_connection(lake):
+    import socket
+    s = Server(lake, env={"LOCH_HEADER_TIMEOUT_S": "2", "LOCH_MAX_CONNECTIONS_PER_CLIENT": "16"})
+    slow = []
+    try:
+        # 300 connections from one address (127.0.0.2) that send headers a piece at a time
+        for _ in range(300):
+            c = socket.socket()
+            c.bind(("127.0.0.2", 0))
+            c.settimeout(120)
+            c.connect((s.host, s.port))
+            try:
+                c.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+            except OSError:
+                pass
+            slow.append(c)
+        # everyone else is still served, /health and /metrics included
+        assert s.json("GET", "/health") == {"status": "ok"}
+        assert s.req("GET", "/metrics")[0] == 200
+        assert s.json("POST", "/v1/sql", {"sql": "SELECT 1 AS one"})["rows"] == [[1]]
+        # the slow ones are cut: past the per-client limit at once, the rest at the header
+        # deadline, however long they keep trickling
+        for c in slow:
+            try:
+                c.sendall(b"X-Slow: 1\r\n")
+                assert c.recv(1024) == b""
+            except (ConnectionResetError, BrokenPipeError):
+                pass
+    finally:
+        for c in slow:
+            c.close()
+        assert s.stop() == 0
