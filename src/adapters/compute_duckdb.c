@@ -83,6 +83,8 @@ static int engine_error(const char *msg)
         code = LOCH_ENOMEM;
     else if (strstr(msg, "IO Error"))
         code = LOCH_EIO;
+    else if (strstr(msg, "Catalog Error: Table with name") && strstr(msg, "does not exist"))
+        code = LOCH_ENOTFOUND; /* a table name no lake table and no engine object answers to */
     return error_set(code, "%.*s", keep, msg);
 }
 

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "core/sqlscan.h"
+#include "util/misc.h"
 
 typedef struct {
     const char *sql;
@@ -376,6 +377,7 @@ int loch_sql(loch_result **out, loch_lake *lake, const char *sql)
     size_t n = 0;
     loch_result *last = NULL;
     *out = NULL;
+    test_hold("sql");
     int rc = sqlscan_split(sql, strlen(sql), &spans, &n);
     if (rc == 0 && n == 0)
         rc = error_set(LOCH_EINVALID, "no SQL statement given");

@@ -341,8 +341,7 @@ def test_parameters_are_exact_or_refused(server):
     big = {"sql": "SELECT $1::VARCHAR AS v", "params": [18446744073709551615]}
     assert server.json("POST", "/v1/sql", big)["rows"] == [["18446744073709551615"]]
     neg = {"sql": "SELECT $1 + 0 AS v", "params": [-170141183460469231731687303715884105728]}
-    assert server.json("POST", "/v1/sql", neg)["rows"][0][0] in (-170141183460469231731687303715884105728,
-                                                                 "-170141183460469231731687303715884105728")
+    assert server.json("POST", "/v1/sql", neg)["rows"] == [[-170141183460469231731687303715884105728]]
     for p in [1701411834604692317316873037158841057280, -170141183460469231731687303715884105729]:
         status, body = server.req("POST", "/v1/sql", {"sql": "SELECT $1 AS v", "params": [p]})[0::2]
         assert status == 400 and b"out of range" in body, body

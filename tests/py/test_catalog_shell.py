@@ -75,22 +75,38 @@ def test_shell_ctrl_c_on_a_terminal(lake):
     s = "loch-" + uuid.uuid4().hex[:8]
     run = lambda *a: subprocess.run(["tmux", *a], check=True, capture_output=True, text=True).stdout
     run("new-session", "-d", "-s", s, "-x", "120", "-y", "50",
-        f"bash -c 'env LOCH_LAKE={lake.path} {LOCH} shell; echo SHELL-EXIT $?; sleep 30'")
+        f"bash -c 'env LOCH_LAKE={lake.path} {LOCH} shell; echo SHELL-EXIT $?; sleep 600'")
+    screen = lambda: run("capture-pane", "-t", s, "-p")
+
+    def wait_screen(test, limit=120):
+        # waits for what the screen shows next; the limit bounds a broken build only
+        deadline = time.monotonic() + limit
+        while not test(text := screen()):
+            assert time.monotonic() < deadline, text
+            time.sleep(0.02)
+        return text
+
     try:
-        time.sleep(1)
+        wait_screen(lambda t: t.rstrip().endswith("loch>"))
         run("send-keys", "-t", s, "SELECT count(*) FROM range(100000000000) a WHERE a.range % 7 = 3\\;", "Enter")
-        time.sleep(1.5)
-        run("send-keys", "-t", s, "C-c")
-        time.sleep(0.5)
+        wait_screen(lambda t: "% 7 = 3;" in t and not t.rstrip().endswith("loch>"))
+        # Ctrl-C until the query says it was interrupted (one that lands before the
+        # engine starts the query is lost, as a user's would be)
+        deadline = time.monotonic() + 120
+        while "Interrupted" not in screen():
+            assert time.monotonic() < deadline
+            run("send-keys", "-t", s, "C-c")
+            time.sleep(0.05)
+        wait_screen(lambda t: t.rstrip().endswith("loch>"))
         run("send-keys", "-t", s, "SELECT 1 AS one", "Enter")
-        time.sleep(0.3)
-        run("send-keys", "-t", s, "C-c")
-        time.sleep(0.3)
+        wait_screen(lambda t: t.rstrip().endswith("...>"))
+        run("send-keys", "-t", s, "C-c")  # at the prompt: drops the unfinished statement
+        wait_screen(lambda t: t.rstrip().endswith("loch>") and "SELECT 1 AS one" in t)
         run("send-keys", "-t", s, "SELECT 42 AS answer\\;", "Enter")
-        time.sleep(1)
-        screen = run("capture-pane", "-t", s, "-p")
+        text = wait_screen(lambda t: "│      42 │" in t and t.rstrip().endswith("loch>"))
     finally:
         subprocess.run(["tmux", "kill-session", "-t", s], capture_output=True)
+    screen = text
     assert "Interrupted" in screen
     assert "│      42 │" in screen and "one" not in screen.split("answer")[-1]
     assert "SHELL-EXIT" not in screen

@@ -74,6 +74,16 @@ def server(lake):
     assert s.stop() == 0
 
 
+def wait_for(probe, limit=120):
+    """Polls until probe() is truthy and returns it: waiting for an event, with a bound
+    for a broken build only (never an assertion about speed)."""
+    deadline = time.monotonic() + limit
+    while not (got := probe()):
+        assert time.monotonic() < deadline, "the event never came"
+        time.sleep(0.01)
+    return got
+
+
 def error_of(s, method, path, body=None, headers=None):
     status, _, data = s.req(method, path, body, headers)
     doc = json.loads(data)
@@ -120,7 +130,7 @@ def test_sql_formats_params_and_errors(server):
     assert error_of(server, "POST", "/v1/sql", {"sql": "SELECT $1", "params": [{"a": 1}]}) == (400, "invalid")
     assert error_of(server, "POST", "/v1/sql", {"sql": "SELECT $1, $2", "params": [1]}) == (400, "invalid")
     assert error_of(server, "POST", "/v1/sql", {"sql": "SELECT 1", "format": "xml"}) == (400, "invalid")
-    assert error_of(server, "POST", "/v1/sql", {"sql": "SELECT * FROM missing_table"})[0] in (400, 404)
+    assert error_of(server, "POST", "/v1/sql", {"sql": "SELECT * FROM missing_table"}) == (404, "not_found")
     assert error_of(server, "POST", "/v1/sql", {"sql": "CREATE TABLE u AS SELECT 2 AS x"}) == (409, "exists")
     big = {"sql": "SELECT 1 -- " + "x" * (2 << 20)}
     assert error_of(server, "POST", "/v1/sql", big) == (413, "too_large")
@@ -129,10 +139,11 @@ def test_sql_formats_params_and_errors(server):
 def test_sandbox_and_names(server):
     """SQL from the API cannot read outside the lake or change its settings; table
     names that reach out of the lake are refused."""
-    for sql in ("SELECT * FROM read_csv('/etc/passwd')", "SELECT * FROM '/etc/passwd'",
-                "COPY (SELECT 1) TO '/tmp/loch-escape.csv'", "SET enable_external_access = true"):
-        status, code = error_of(server, "POST", "/v1/sql", {"sql": sql})
-        assert status in (400, 403), (sql, status, code)
+    for sql in ("SELECT * FROM read_csv('/etc/passwd')", "COPY (SELECT 1) TO '/tmp/loch-escape.csv'",
+                "SET enable_external_access = true", "SELECT * FROM read_text('/etc/hostname')"):
+        assert error_of(server, "POST", "/v1/sql", {"sql": sql}) == (403, "forbidden"), sql
+    # a path where a table name goes is no table: the sandbox never reads it
+    assert error_of(server, "POST", "/v1/sql", {"sql": "SELECT * FROM '/etc/passwd'"}) == (404, "not_found")
     assert not os.path.exists("/tmp/loch-escape.csv")
     for name in ("..%2F..%2Fetc", "a%00b", "_loch", ".hidden", "a%2Fb", "x" * 200):
         assert error_of(server, "GET", f"/v1/tables/{name}")[0] == 400, name
@@ -148,20 +159,14 @@ def test_cancel_and_time_limit(lake):
         t = threading.Thread(target=lambda: result.update(
             r=s.req("POST", "/v1/sql", {"sql": slow, "query_id": "q-slow"})))
         t.start()
-        for _ in range(100):
-            running = s.json("GET", "/v1/queries")["queries"]
-            if running:
-                break
-            time.sleep(0.02)
+        running = wait_for(lambda: s.json("GET", "/v1/queries")["queries"])
         assert [q["query_id"] for q in running] == ["q-slow"]
         assert s.json("DELETE", "/v1/queries/q-slow", status=202)["cancelling"] is True
         t.join(30)
         status, _, data = result["r"]
         assert status == 499 and json.loads(data)["error"]["code"] == "cancelled"
         assert error_of(s, "DELETE", "/v1/queries/q-slow") == (404, "not_found")
-        t0 = time.time()
         assert error_of(s, "POST", "/v1/sql", {"sql": slow}) == (499, "timeout")
-        assert time.time() - t0 < 20
         assert s.json("POST", "/v1/sql", {"sql": "SELECT 42 AS a"})["rows"] == [[42]]
     finally:
         assert s.stop() == 0
@@ -255,9 +260,8 @@ def test_log_and_metrics(server):
     assert 'loch_http_requests_total{route="/v1/sql",status="200"} 1' in m
     assert 'loch_http_requests_total{route="/v1/tables/{t}",status="404"} 1' in m
     assert "loch_http_request_duration_seconds_bucket{le=\"+Inf\"}" in m and "loch_queries_running 0" in m
-    time.sleep(0.2)
-    lines = [json.loads(l) for l in server.log]
-    sql = [l for l in lines if l["path"] == "/v1/sql"][0]
+    # the log line is written once the answer went out: wait for it, not for a time
+    sql = wait_for(lambda: [json.loads(l) for l in server.log if json.loads(l)["path"] == "/v1/sql"])[0]
     assert sql["status"] == 200 and sql["query_id"] == "logged-1" and sql["method"] == "POST" and sql["ms"] >= 0
     assert {"time", "bytes", "peer"} <= set(sql)
 
@@ -271,11 +275,9 @@ def test_sigterm_grace(lake):
     t = threading.Thread(target=lambda: result.update(
         r=s.req("POST", "/v1/sql", {"sql": "SELECT count(*) FROM range(1000000000000) a"})))
     t.start()
-    time.sleep(0.3)
-    t0 = time.time()
+    wait_for(lambda: s.json("GET", "/v1/queries")["queries"])  # running, past its grace
     assert s.stop() == 0
-    t.join(30)
-    assert time.time() - t0 < 15
+    t.join(60)
     assert result["r"][0] == 499
     assert "stopped" in "".join(s.err)
 
@@ -333,10 +335,8 @@ def test_stalled_clients_are_dropped(lake):
     try:
         sock = socket.create_connection((s.host, s.port))
         sock.sendall(b"POST /v1/sql HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"sql\":")  # and then nothing
-        sock.settimeout(10)
-        t0 = time.time()
+        sock.settimeout(120)  # a bound for a broken server, not a measure of this one
         assert sock.recv(100) == b""  # the server hung up
-        assert time.time() - t0 < 8
         sock.close()
         assert s.json("GET", "/health") == {"status": "ok"}
     finally:
@@ -366,7 +366,8 @@ def test_arrow_stream_results(server, lake, tmp_path):
     (tmp_path / "back.arrows").write_bytes(data)
     lake.run("ingest", "back", str(tmp_path / "back.arrows"))
     assert lake.scalar("SELECT count(*) FROM back WHERE name IS NULL") == "20000"
-    assert error_of(server, "POST", "/v1/sql", {"sql": "SELECT 1 FROM missing_table", "format": "arrow"})[0] in (400, 404)
+    assert error_of(server, "POST", "/v1/sql", {"sql": "SELECT 1 FROM missing_table", "format": "arrow"}) == \
+        (404, "not_found")
 
 
 def test_review_regressions(lake, tmp_path):
