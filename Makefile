@@ -68,7 +68,7 @@ $(BUILD)/tests/headertest.ok: $(wildcard include/loch/*.h)
 	echo '#include "loch/loch.h"' | c++ -Wall -Wextra -Werror -Iinclude -x c++ -fsyntax-only -
 	@touch $@
 
-unit: $(TESTS) $(BUILD)/tests/fuzz_replay $(BUILD)/tests/headertest.ok
+unit: $(TESTS) $(BUILD)/tests/fuzz_replay $(BUILD)/tests/headertest.ok $(BUILD)/bench_core
 	@p=0; f=0; for t in $(TESTS); do if $$t; then p=$$((p+1)); else f=$$((f+1)); fi; done; \
 	 if $(BUILD)/tests/fuzz_replay tests/fuzz/corpus; then p=$$((p+1)); else f=$$((f+1)); fi; \
 	 echo "unit: $$p passed, $$f failed"; [ $$f -eq 0 ]

@@ -1,7 +1,8 @@
 /*
  * bench/bench_core.c - the core issue's numbers, measured in-process through libloch.
  *
- *   bench_core commit LAKE N        N one-row INSERTs, each a durable Delta commit
+ *   bench_core commit LAKE N [cold] N one-row INSERTs, each a durable Delta commit (cold:
+ *                                   a fresh lake handle for each)
  *   bench_core fill LAKE TABLE N    a table of N commits (1 row each), for `open`
  *   bench_core open LAKE TABLE N    N times: SELECT count(*) on a fresh lake handle
  *   bench_core sql LAKE REPS SQL    one query, in-process (the HTTP bench compares with it)
@@ -52,7 +53,10 @@ static int run(loch_lake *lake, const char *sql)
     return rc;
 }
 
-static int bench_commit(const char *path, int n)
+/* N one-row INSERTs. warm: one lake handle for all (its snapshot cache carried from
+ * commit to commit); cold: a fresh handle each time, opened inside the timing (the
+ * table's log read from disk, as a new process would). */
+static int bench_commit(const char *path, int n, int cold)
 {
     loch_lake *lake;
     loch_lake_options o = LOCH_LAKE_OPTIONS_INIT;
@@ -64,6 +68,11 @@ static int bench_commit(const char *path, int n)
     for (int i = 0; i < n; i++) {
         snprintf(sql, sizeof(sql), "INSERT INTO commits VALUES (%d, 'row %d')", i, i);
         double t0 = now_ms();
+        if (cold) {
+            loch_lake_free(lake);
+            if (loch_lake_open(&lake, path, &o) < 0)
+                return 1;
+        }
         if (run(lake, sql) < 0)
             return 1;
         t[i] = now_ms() - t0;
@@ -274,7 +283,7 @@ int main(int argc, char **argv)
     if (argc >= 5 && strcmp(argv[1], "sql") == 0)
         return bench_sql(argv[2], atoi(argv[3]), argv[4]);
     if (argc >= 4 && strcmp(argv[1], "commit") == 0)
-        return bench_commit(argv[2], atoi(argv[3]));
+        return bench_commit(argv[2], atoi(argv[3]), argc >= 5 && strcmp(argv[4], "cold") == 0);
     if (argc >= 5 && strcmp(argv[1], "fill") == 0)
         return bench_fill(argv[2], argv[3], atoi(argv[4]));
     if (argc >= 5 && strcmp(argv[1], "open") == 0)
@@ -283,6 +292,6 @@ int main(int argc, char **argv)
         return bench_demo(argv[2], atoi(argv[3]));
     if (argc >= 4 && strcmp(argv[1], "query") == 0)
         return bench_query(argv[2], atoi(argv[3]));
-    fprintf(stderr, "usage: bench_core commit LAKE N | fill LAKE TABLE N | open LAKE TABLE N | query LAKE REPS\n");
+    fprintf(stderr, "usage: bench_core commit LAKE N [cold] | fill LAKE TABLE N | open LAKE TABLE N | query LAKE REPS\n");
     return 2;
 }
