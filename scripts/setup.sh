@@ -3,7 +3,8 @@
 #   - Debian packages (apt-get; sudo when not root)
 #   - DuckDB's C library and header from the npm registry, pinned and sha512-checked,
 #     unpacked into third_party/duckdb (ignored by git)
-#   - a Python venv (.venv) with the test peers (delta-rs, pyarrow, duckdb, polars, pytest)
+#   - a Python venv (.venv) with the test peers (delta-rs, pyarrow, duckdb, polars, pyspark +
+#     delta-spark, pytest), and delta-spark's jars (Maven Central, into ~/.ivy2)
 # Usage: scripts/setup.sh [--no-python]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,8 +15,8 @@ DUCKDB_HEADER_SHA512="hEJJ5hyVF0VLj3dmOLpsWrQR0b3d4Ykqtygm6iUXjHJDDnSqg/USKxcb5q
 DUCKDB_LIB_PKG="@duckdb/node-bindings-linux-x64@1.4.4-r.4"
 DUCKDB_LIB_SHA512="jBTL/WvfwxLToFa/pVHfT6elMtltJGnc3wSuxZD9OfMltit9YUdVFS37vBFQzXMT1Z8OWjtSjMh+zPKxOwHLHA=="
 
-APT_PACKAGES="build-essential pkg-config libsqlite3-dev libedit-dev libmicrohttpd-dev clang libclang-rt-14-dev tmux poppler-utils wrk curl"
-PY_PACKAGES="deltalake==1.6.6 pyarrow==26.0.1 duckdb==1.4.4 polars==2.1.0 pytest==9.2.0 vega_datasets==0.9.0 schemathesis==4.32.5 openapi-spec-validator==0.9.0"
+APT_PACKAGES="build-essential pkg-config libsqlite3-dev libedit-dev libmicrohttpd-dev clang libclang-rt-14-dev tmux poppler-utils wrk curl openjdk-17-jre-headless"
+PY_PACKAGES="deltalake==1.6.6 pyarrow==26.0.1 duckdb==1.4.4 polars==2.1.0 pytest==9.2.0 vega_datasets==0.9.0 schemathesis==4.32.5 openapi-spec-validator==0.9.0 pyspark==3.5.3 delta-spark==3.2.1"
 
 say() { printf 'setup: %s\n' "$*" >&2; }
 
@@ -59,12 +60,24 @@ install_duckdb() {
 }
 
 install_python() {
-    [ -x .venv/bin/python ] && .venv/bin/python -c "import deltalake, pyarrow, duckdb, polars, pytest, vega_datasets, schemathesis, openapi_spec_validator" 2>/dev/null && return 0
+    [ -x .venv/bin/python ] && .venv/bin/python -c "import deltalake, pyarrow, duckdb, polars, pytest, vega_datasets, schemathesis, openapi_spec_validator, pyspark, delta" 2>/dev/null && return 0
     say "creating .venv with the Python test peers"
-    python3 -m venv .venv
+    [ -x .venv/bin/python ] || python3 -m venv .venv
     .venv/bin/pip install -q --disable-pip-version-check $PY_PACKAGES
+}
+
+# delta-spark's jars come from Maven Central through Spark's own resolver (Ivy, into
+# ~/.ivy2): fetched here once by starting a session, so tests never download.
+install_spark_jars() {
+    ls ~/.ivy2/jars/io.delta_delta-spark_2.12-3.2.1.jar >/dev/null 2>&1 && return 0
+    say "fetching delta-spark's jars (Maven Central, once)"
+    .venv/bin/python -c "
+from delta import configure_spark_with_delta_pip
+from pyspark.sql import SparkSession
+b = SparkSession.builder.master('local[1]').config('spark.ui.enabled', 'false')
+configure_spark_with_delta_pip(b).getOrCreate().stop()" >/dev/null 2>&1 || { say "fetching delta-spark's jars failed"; exit 1; }
 }
 
 install_apt
 install_duckdb
-[ "${1:-}" = "--no-python" ] || install_python
+[ "${1:-}" = "--no-python" ] || { install_python; install_spark_jars; }

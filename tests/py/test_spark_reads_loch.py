@@ -1,0 +1,59 @@
+"""Apache Spark + delta-spark reads the tables loch writes, in the suite (issue 8, item
+27): through a loch checkpoint, after CREATE OR REPLACE, after a DROP and a new table of
+the same name; Spark appends and loch reads Spark's commit back. One local Spark session
+serves the module (its jars were fetched by scripts/setup.sh)."""
+import pytest
+from deltalake import DeltaTable
+
+
+@pytest.fixture(scope="module")
+def spark():
+    from delta import configure_spark_with_delta_pip
+    from pyspark.sql import SparkSession
+    b = (SparkSession.builder.master("local[1]").appName("loch-tests")
+         .config("spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension")
+         .config("spark.sql.catalog.spark_catalog", "org.apache.spark.sql.delta.catalog.DeltaCatalog")
+         .config("spark.sql.session.timeZone", "UTC").config("spark.ui.enabled", "false")
+         .config("spark.sql.shuffle.partitions", "1"))
+    s = configure_spark_with_delta_pip(b).getOrCreate()
+    yield s
+    s.stop()
+
+
+def test_spark_reads_through_a_loch_checkpoint_and_appends(lake, spark):
+    lake.sql("CREATE TABLE t (id BIGINT, s VARCHAR, d DATE, ts TIMESTAMPTZ, n TIMESTAMP, dec DECIMAL(10,2), "
+             "l INTEGER[], st STRUCT(a INTEGER, b VARCHAR), m MAP(VARCHAR, BIGINT))")
+    lake.sql(";".join(f"INSERT INTO t VALUES ({i}, 's{i}', DATE '2024-01-01' + {i}, TIMESTAMPTZ '2024-01-01 00:00:00+00'"
+                      f" + INTERVAL {i} HOUR, TIMESTAMP '2024-01-01' + INTERVAL {i} MINUTE, {i}.25, [{i}, {i + 1}], "
+                      f"{{'a': {i}, 'b': 'b{i}'}}, MAP {{'k{i}': {i}}})" for i in range(104)))
+    assert (lake.table("t") / "_delta_log" / f"{100:020d}.checkpoint.parquet").exists()
+    df = spark.read.format("delta").load(str(lake.table("t")))
+    types = {f.name: f.dataType.simpleString() for f in df.schema.fields}
+    assert types == {"id": "bigint", "s": "string", "d": "date", "ts": "timestamp", "n": "timestamp_ntz",
+                     "dec": "decimal(10,2)", "l": "array<int>", "st": "struct<a:int,b:string>",
+                     "m": "map<string,bigint>"}, types
+    got = {r["id"]: r for r in df.collect()}
+    assert sorted(got) == list(range(104))
+    r = got[7]
+    assert (r["s"], str(r["d"]), str(r["n"]), str(r["dec"]), r["l"], r["st"]["b"], r["m"]) == \
+        ("s7", "2024-01-08", "2024-01-01 00:07:00", "7.25", [7, 8], "b7", {"k7": 7})
+    spark.sql(f"INSERT INTO delta.`{lake.table('t')}` SELECT 1000, 'spark', DATE '2025-01-01', current_timestamp(), "
+              "TIMESTAMP_NTZ '2025-01-01 00:00:00', 1.5, array(1), named_struct('a', 1, 'b', 'x'), map('k', 1L)")
+    assert lake.csv("SELECT count(*), max(id), max(s) FILTER (WHERE id = 1000) FROM t WHERE true") == \
+        [["105", "1000", "spark"]]
+    lake.sql("INSERT INTO t (id) VALUES (2000)")  # loch commits after Spark's commit
+    assert spark.read.format("delta").load(str(lake.table("t"))).count() == 106
+    assert DeltaTable(str(lake.table("t"))).to_pyarrow_table().num_rows == 106
+
+
+def test_spark_reads_replaced_and_recreated_tables(lake, spark):
+    lake.sql("CREATE TABLE r AS SELECT range AS id FROM range(5)")
+    lake.sql("CREATE OR REPLACE TABLE r AS SELECT 'x' || range AS name FROM range(3)")
+    df = spark.read.format("delta").load(str(lake.table("r")))
+    assert [f.name for f in df.schema.fields] == ["name"] and sorted(x["name"] for x in df.collect()) == \
+        ["x0", "x1", "x2"]
+    old = spark.read.format("delta").option("versionAsOf", 0).load(str(lake.table("r")))
+    assert sorted(x["id"] for x in old.collect()) == [0, 1, 2, 3, 4]
+    lake.sql("DROP TABLE r; CREATE TABLE r (flag BOOLEAN); INSERT INTO r VALUES (true)")
+    df = spark.read.format("delta").load(str(lake.table("r")))
+    assert [tuple(x) for x in df.collect()] == [(True,)]
