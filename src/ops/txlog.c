@@ -721,7 +721,9 @@ int txlog_commit_run(loch_lake *lake, txlog_commit *c, int64_t *version)
             break;
         }
         int64_t latest = txlog_latest_version(lake, c->table);
-        for (int64_t w = v; rc != 0 && w <= latest; w++)
+        /* Every winning commit is checked, and the first conflict stops the check (a
+         * later commit that does not conflict must never clear it). */
+        for (int64_t w = v; rc == LOCH_EEXISTS && w <= latest; w++)
             if ((rc = check_conflict(lake, c, w)) == 0)
                 rc = LOCH_EEXISTS;
         if (rc != LOCH_EEXISTS)

@@ -210,6 +210,16 @@ def test_same_bytes_ingested_concurrently_go_in_once(lake, tmp_path):
     assert DeltaTable(str(lake.table("dd4"))).to_pyarrow_table().num_rows == 90_000
     assert DeltaTable(str(lake.table("dd4"))).version() == 1
     assert len(list(lake.table("dd4").glob("*.parquet"))) == 2  # the loser's file is gone
+    # again with another commit between the winner's and the loser's (the chaos test found
+    # that a later commit without the bytes cleared the conflict the earlier one raised)
+    h = tmp_path / "third.csv"
+    h.write_text("id,name\n" + "".join(f"{i},t{i}\n" for i in range(90_000, 95_000)))
+    held = Held(lake, tmp_path / "h2", "commit", "ingest", "dd4", str(h))
+    lake.run("ingest", "dd4", str(h))
+    lake.sql("INSERT INTO dd4 VALUES (-1, 'between')")
+    code, out, err = held.release()
+    assert code == 0 and "already ingested" in out + err, (out, err)
+    assert lake.csv("SELECT count(*), count(DISTINCT id) FROM dd4") == [["95001", "95001"]]
 
 
 # ---- 6. what killed processes leave behind ------------------------------------------------
