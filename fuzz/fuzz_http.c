@@ -64,10 +64,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         done += (size_t)n;
     }
     shutdown(fd, SHUT_WR);
-    char buf[65536], head[16] = "";
+    char chunk[65536], head[16] = "";
     size_t got = 0;
     for (;;) {
-        ssize_t n = recv(fd, buf, sizeof(buf), 0);
+        ssize_t n = recv(fd, chunk, sizeof(chunk), 0);
         if (n < 0 && got == 0 && size == 0)
             break;
         if (n < 0) {
@@ -77,7 +77,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (n == 0)
             break;
         if (got < sizeof(head) - 1)
-            memcpy(head + got, buf, (size_t)n < sizeof(head) - 1 - got ? (size_t)n : sizeof(head) - 1 - got);
+            memcpy(head + got, chunk, (size_t)n < sizeof(head) - 1 - got ? (size_t)n : sizeof(head) - 1 - got);
         got += (size_t)n;
     }
     close(fd);
