@@ -128,6 +128,13 @@ static int partition_columns(const snapshot *s, const log_file *f, buf *sql)
         rc = buf_puts(sql, ", ");
         if (!rc && (!v || !*v)) {
             rc = buf_printf(sql, "NULL::%s", c->duck_type);
+        } else if (!rc && strcmp(c->delta_type, "\"binary\"") == 0) {
+            /* A binary value is the bytes of the string as written in the log; a cast
+             * from text would read backslash escapes and refuse non-ASCII bytes. */
+            rc = buf_puts(sql, "system.main.unhex('");
+            for (const unsigned char *b = (const unsigned char *)v; rc == 0 && *b; b++)
+                rc = buf_printf(sql, "%02x", *b);
+            rc = rc ? rc : buf_puts(sql, "')");
         } else if (!rc) {
             rc = buf_puts(sql, "CAST(") || buf_put_sql_str(sql, v) || buf_printf(sql, " AS %s)", c->duck_type)
                      ? LOCH_ENOMEM : 0;

@@ -58,7 +58,6 @@ def test_column_mapping_reaches_nested_fields(lake, name):
     assert lake.csv(f"SELECT sum(a.x2) FROM (SELECT unnest(arr) AS a FROM {name})") == [["12"]]
 
 
-@pytest.mark.xfail(strict=True, reason="issue 8 item 18")
 def test_binary_partition_values_are_the_logs_bytes(lake):
     want = load(lake, "binpart")
     got = as_rows(lake, "SELECT id, to_base64(b) AS b FROM binpart ORDER BY id")
