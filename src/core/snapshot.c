@@ -237,6 +237,10 @@ int snapshot_finish(snapshot *s, int64_t version)
                          (long long)version, s->has_protocol ? "metaData" : "protocol");
     if ((rc = snapshot_check_readable(&s->protocol)) < 0)
         return rc;
+    /* Only the metaData in effect must be whole; older ones were replaced unread. */
+    if (!s->metadata.id || !s->metadata.schema_string)
+        return error_set(LOCH_ECORRUPT, "the metaData in effect at version %lld has no %s", (long long)version,
+                         s->metadata.id ? "schemaString" : "id");
     if ((rc = schema_parse(&s->arena, s->metadata.schema_string, s->metadata.partition_columns,
                            s->metadata.partition_count, &s->schema)) < 0)
         return rc;

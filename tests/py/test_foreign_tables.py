@@ -75,7 +75,6 @@ def test_partition_column_inside_data_files(lake):
     assert lake.scalar("SELECT count(*) FROM partinfile WHERE part = 'file-says-x'") == "0"
 
 
-@pytest.mark.xfail(strict=True, reason="issue 8 item 21")
 def test_old_metadata_without_schema_string(lake):
     want = load(lake, "oldmeta")
     assert by_id(as_rows(lake, "SELECT * FROM oldmeta")) == by_id(want)
