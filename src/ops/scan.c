@@ -145,6 +145,32 @@ static int partition_columns(const snapshot *s, const log_file *f, buf *sql)
     return rc;
 }
 
+/* The columns a branch takes from its files: all of them, but never a partition
+ * column (some writers keep it in the file too; the log's value wins, and a second
+ * column of the same name would break the union) nor the row number a DV scan adds. */
+static int file_columns(const snapshot *s, int has_dv, buf *sql)
+{
+    int partitioned = 0;
+    for (size_t i = 0; i < s->schema.count; i++)
+        partitioned = partitioned || s->schema.fields[i].partition;
+    if (!partitioned)
+        return buf_puts(sql, has_dv ? "* EXCLUDE (file_row_number)" : "*");
+    int rc = buf_puts(sql, "COLUMNS(c -> system.main.lower(c) NOT IN (");
+    int first = 1;
+    if (has_dv) {
+        rc = rc ? rc : buf_puts(sql, "'file_row_number'");
+        first = 0;
+    }
+    for (size_t i = 0; rc == 0 && i < s->schema.count; i++) {
+        if (!s->schema.fields[i].partition)
+            continue;
+        rc = (first ? 0 : buf_puts(sql, ", ")) || buf_puts(sql, "system.main.lower(") ||
+             buf_put_sql_str(sql, s->schema.fields[i].physical) || buf_putc(sql, ')') ? LOCH_ENOMEM : 0;
+        first = 0;
+    }
+    return rc ? rc : buf_puts(sql, "))");
+}
+
 static int load_dv(loch_lake *lake, const char *table, const log_dv *dv, dv_rows *rows)
 {
     if (dv->storage_type == 'i')
@@ -172,9 +198,8 @@ static int scan_branch(loch_lake *lake, const char *table, const snapshot *s, co
 {
     const log_dv *dv = files[0]->dv.storage_type ? &files[0]->dv : NULL;
     dv_rows rows = {NULL, 0};
-    int rc = buf_puts(sql, " UNION ALL BY NAME SELECT *");
-    if (!rc && dv)
-        rc = buf_puts(sql, " EXCLUDE (file_row_number)");
+    int rc = buf_puts(sql, " UNION ALL BY NAME SELECT ");
+    rc = rc ? rc : file_columns(s, dv != NULL, sql);
     rc = rc ? rc : partition_columns(s, files[0], sql);
     rc = rc ? rc : buf_puts(sql, " FROM system.main.read_parquet(");
     rc = rc ? rc : file_list(lake, table, files, n, sql);

@@ -67,7 +67,6 @@ def test_binary_partition_values_are_the_logs_bytes(lake):
     assert lake.csv("SELECT id FROM binpart WHERE b = 'plain'::BLOB") == [["1"]]
 
 
-@pytest.mark.xfail(strict=True, reason="issue 8 item 19")
 def test_partition_column_inside_data_files(lake):
     want = load(lake, "partinfile")
     assert by_id(as_rows(lake, "SELECT * FROM partinfile")) == by_id(want)
