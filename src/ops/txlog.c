@@ -3,7 +3,9 @@
  *
  * Loading a snapshot at version V:
  *   1. list _delta_log once (sorted);
- *   2. pick the newest complete checkpoint <= V (classic, multi-part or v2);
+ *   2. pick the newest complete checkpoint <= V (classic, multi-part or v2), found by
+ *      listing (_last_checkpoint is only a shortcut to the latest); a checkpoint is a
+ *      version of the table even when its commit file is gone;
  *   3. replay its rows, then commits checkpoint+1 .. V, which must all be present;
  *   4. refuse reader features loch does not implement (core/snapshot.c).
  * Time travel by timestamp picks the newest commit whose file time is <= the instant
@@ -36,6 +38,7 @@
 typedef struct {
     int64_t version;
     int64_t mtime_ms;
+    int json;               /* 0: only a checkpoint holds this version (its commit is gone) */
 } commit_file;
 
 typedef struct {
@@ -109,7 +112,7 @@ static int list_from_checkpoint(loch_lake *lake, const char *table, log_listing 
         if (!grown)
             goto done;
         l->commits = grown;
-        l->commits[l->ncommits++] = (commit_file){v, t};
+        l->commits[l->ncommits++] = (commit_file){v, t, t >= 0};
     }
     ok = 1;
 done:
@@ -122,6 +125,28 @@ done:
     buf_free(&path);
     buf_free(&data);
     return ok;
+}
+
+/* A checkpoint is a version of the table even when its commit file is gone (cleaned
+ * up, or a log copied as a checkpoint alone): it joins the listed versions, with the
+ * checkpoint file's time, so that version and those after it can be read. */
+static int add_checkpoint_version(loch_lake *lake, const char *table, log_listing *l)
+{
+    size_t at = 0;
+    while (at < l->ncommits && l->commits[at].version < l->checkpoint)
+        at++;
+    if (l->checkpoint < 0 || !l->ncp_files || (at < l->ncommits && l->commits[at].version == l->checkpoint))
+        return 0;
+    buf path = BUF_INIT;
+    storage_entry e = {0};
+    e.mtime_ms = -1;
+    if (buf_printf(&path, "%s/_delta_log/%s", table, l->cp_files[0]) == 0)
+        lake->st->head(lake->st, path.data, &e);
+    buf_free(&path);
+    memmove(&l->commits[at + 1], &l->commits[at], sizeof(commit_file) * (l->ncommits - at));
+    l->commits[at] = (commit_file){l->checkpoint, e.mtime_ms, 0};
+    l->ncommits++;
+    return 0;
 }
 
 /* Lists commits and remembers every checkpoint candidate <= max_version. Commit times
@@ -155,7 +180,7 @@ static int list_log(loch_lake *lake, const char *table, int64_t max_version, int
         int part, parts;
         int64_t v = log_name_version(e[i].name, &kind, &part, &parts);
         if (kind == 'j')
-            l->commits[l->ncommits++] = (commit_file){v, e[i].mtime_ms};
+            l->commits[l->ncommits++] = (commit_file){v, e[i].mtime_ms, 1};
     }
     for (size_t i = n; i-- > 0;) {
         char kind;
@@ -193,6 +218,8 @@ static int list_log(loch_lake *lake, const char *table, int64_t max_version, int
         l->cp_files = grown;
         l->cp_files[l->ncp_files++] = strdup(e[i].name);
     }
+    if (rc == 0)
+        rc = add_checkpoint_version(lake, table, l);
 cleanup:
     storage_entries_free(e, n);
     buf_free(&dir);
@@ -339,6 +366,9 @@ static int replay_commit(replay_ctx *r, int64_t version)
 
 static int pick_version(const char *table, const log_listing *l, const txlog_at *at, size_t *index)
 {
+    if (!l->ncommits && !at->has_timestamp && at->version >= 0) /* newer versions may exist */
+        return error_set(LOCH_ENOTFOUND, "table \"%s\" has no version %lld in its log", table,
+                         (long long)at->version);
     if (!l->ncommits)
         return error_set(LOCH_ENOTFOUND, "table \"%s\" does not exist (empty _delta_log)", table);
     if (at->has_timestamp) {
@@ -362,6 +392,9 @@ static int pick_version(const char *table, const log_listing *l, const txlog_at 
             return 0;
         }
     }
+    if (want < l->commits[0].version)
+        return error_set(LOCH_ENOTFOUND, "table \"%s\" has no version %lld any more (no commit or "
+                         "checkpoint file of it is left in the log)", table, (long long)want);
     return error_set(LOCH_ENOTFOUND, "table \"%s\" has no version %lld (latest is %lld)", table,
                      (long long)want, (long long)l->commits[l->ncommits - 1].version);
 }
@@ -518,6 +551,8 @@ int txlog_load(loch_lake *lake, const char *table, const txlog_at *at, snapshot 
         goto cleanup;
     s->timestamp_ms = s->commit_mtime_ms =
         l.commits[idx].mtime_ms >= 0 ? l.commits[idx].mtime_ms : commit_time(lake, table, target);
+    if (!l.commits[idx].json) /* a version only a checkpoint holds: no commit file to compare */
+        s->commit_mtime_ms = -1;
     if (latest)
         cache_put(lake, table, s);
     *out = s;

@@ -84,7 +84,6 @@ def test_old_metadata_without_schema_string(lake):
     assert [r["column"] for r in desc] == ["id", "s"]
 
 
-@pytest.mark.xfail(strict=True, reason="issue 8 item 22")
 def test_log_with_only_a_checkpoint(lake):
     want = load(lake, "cponly")
     assert by_id(as_rows(lake, "SELECT * FROM cponly")) == by_id(want)
@@ -95,7 +94,6 @@ def test_log_with_only_a_checkpoint(lake):
     assert "version 4" in lake.run("describe", "cponly").stdout + lake.run("describe", "cponly").stderr
 
 
-@pytest.mark.xfail(strict=True, reason="issue 8 item 22")
 def test_commits_before_a_checkpoint_gone(lake):
     want = load(lake, "cpgap")
     want_v2 = json.loads((FIX / "cpgap" / "expected_v2.json").read_text())
