@@ -238,6 +238,8 @@ int log_write_protocol(buf *b, const log_protocol *p)
 
 int log_write_metadata(buf *b, const log_metadata *m)
 {
+    if (!m->id || !m->schema_string) /* read from a foreign log, which may omit them */
+        return error_set(LOCH_EINVALID, "a metaData without %s cannot be written", m->id ? "schemaString" : "id");
     int rc = buf_puts(b, "{\"metaData\":{\"id\":");
     rc = rc || buf_put_json_str(b, m->id);
     if (m->name)
