@@ -104,7 +104,6 @@ def test_commits_before_a_checkpoint_gone(lake):
     assert p.returncode != 0 and "version 1" in p.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="issue 8 item 20")
 def test_time_travel_by_in_commit_timestamps(lake):
     want = load(lake, "ict")
     for name, ms in want["file_times"].items():
