@@ -5,7 +5,10 @@
  * `type` a primitive name ("long", "decimal(10,2)", "timestamp_ntz") or a nested
  * {"type":"array"|"struct"|"map", ...} object. For each top-level field loch keeps the
  * logical name users see, the physical name in the Parquet files (they differ under
- * column mapping), and the DuckDB type the scan casts to.
+ * column mapping), and the DuckDB type the scan casts to. Column mapping names nested
+ * fields too (delta.columnMapping.physicalName on every struct field, at any depth):
+ * files hold the stored type, with physical names all the way down, and the scan
+ * turns it into the logical one (schema_read_expr).
  *
  *   Delta            DuckDB           Delta          DuckDB
  *   byte             TINYINT          date           DATE
@@ -31,6 +34,8 @@ typedef struct {
     int64_t field_id;       /* delta.columnMapping.id, or -1 */
     const char *delta_type; /* JSON text of the type ("\"long\"" or an object) */
     const char *duck_type;  /* DuckDB type for the scan's CAST */
+    const char *stored_type; /* DuckDB type as in the files: physical names inside */
+    bool renamed_inside;    /* some nested field has a physical name of its own */
     bool nullable;
     bool partition;         /* listed in metaData.partitionColumns */
 } schema_field;
@@ -45,6 +50,10 @@ int schema_parse(arena *a, const char *schema_string, const char **partition_col
                  size_t partition_count, schema *out);
 /* The DuckDB type for a Delta type given as JSON text ("\"long\"", {"type":"array",...}). */
 int schema_duck_type(arena *a, const char *delta_type_json, buf *out);
+/* An SQL expression giving the value users see of field f from src, an expression
+ * holding it as stored (of f->stored_type): a CAST for most fields, a rebuild of its
+ * structs under logical names when column mapping renamed fields inside it. */
+int schema_read_expr(arena *a, const schema_field *f, const char *src, buf *out);
 /* Finds a field by name, case-insensitively (Delta names are unique that way). */
 const schema_field *schema_find(const schema *s, const char *name);
 

@@ -226,7 +226,8 @@ static int plain_scan(loch_lake *lake, const char *table, const snapshot *s, buf
     if (s->file_count == 0)
         return 0;
     for (size_t i = 0; i < s->schema.count; i++)
-        if (s->schema.fields[i].partition || strcmp(s->schema.fields[i].physical, s->schema.fields[i].name) != 0)
+        if (s->schema.fields[i].partition || s->schema.fields[i].renamed_inside ||
+            strcmp(s->schema.fields[i].physical, s->schema.fields[i].name) != 0)
             return 0;
     for (size_t i = 0; i < s->file_count; i++)
         if (s->files[i].dv.storage_type || !current_schema(&s->files[i], tag))
@@ -253,16 +254,22 @@ int scan_sql(loch_lake *lake, const char *table, const snapshot *s, buf *sql)
         return plain < 0 ? plain : 0;
     const log_file **group = malloc(sizeof(*group) * (s->file_count + 1));
     char *done = calloc(s->file_count + 1, 1);
+    arena a = ARENA_INIT;
+    buf phys = BUF_INIT;
     int rc = group && done ? buf_puts(sql, "SELECT ") : error_set(LOCH_ENOMEM, "out of memory");
+    /* Columns are read by physical name and stored type (physical names inside too),
+     * then shown by logical name and type. */
     for (size_t i = 0; rc == 0 && i < s->schema.count; i++) {
         const schema_field *f = &s->schema.fields[i];
-        rc = (i ? buf_puts(sql, ", ") : 0) || buf_puts(sql, "CAST(") || buf_put_sql_ident(sql, f->physical) ||
-             buf_printf(sql, " AS %s) AS ", f->duck_type) || buf_put_sql_ident(sql, f->name) ? LOCH_ENOMEM : 0;
+        buf_clear(&phys);
+        rc = (i ? buf_puts(sql, ", ") : 0) || buf_put_sql_ident(&phys, f->physical) ? LOCH_ENOMEM : 0;
+        rc = rc ? rc : schema_read_expr(&a, f, phys.data, sql);
+        rc = rc || buf_puts(sql, " AS ") || buf_put_sql_ident(sql, f->name) ? (rc ? rc : LOCH_ENOMEM) : 0;
     }
     rc = rc ? rc : buf_puts(sql, " FROM (SELECT ");
     for (size_t i = 0; rc == 0 && i < s->schema.count; i++) {
         const schema_field *f = &s->schema.fields[i];
-        rc = (i ? buf_puts(sql, ", ") : 0) || buf_printf(sql, "NULL::%s AS ", f->duck_type) ||
+        rc = (i ? buf_puts(sql, ", ") : 0) || buf_printf(sql, "NULL::%s AS ", f->stored_type) ||
              buf_put_sql_ident(sql, f->physical) ? LOCH_ENOMEM : 0;
     }
     rc = rc ? rc : buf_puts(sql, " WHERE false");
@@ -290,6 +297,8 @@ int scan_sql(loch_lake *lake, const char *table, const snapshot *s, buf *sql)
     rc = rc ? rc : buf_putc(sql, ')');
     free(group);
     free(done);
+    arena_free(&a);
+    buf_free(&phys);
     return rc;
 }
 
