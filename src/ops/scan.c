@@ -14,6 +14,11 @@
  *         SELECT * EXCLUDE (file_row_number) FROM read_parquet([f], file_row_number=true)
  *           WHERE file_row_number NOT IN (deleted rows)          one per file with a DV)
  *
+ * Columns are read by physical name as stored and shown by logical name: under column
+ * mapping the physical names go all the way down (core/schema.h), and in id mode a file
+ * that names its columns otherwise is read by field id, alone in its branch, with an
+ * explicit list of expressions built from its own Parquet schema. A partition column
+ * always comes from the log, even when a writer kept it in the file too.
  * Filters and projections pass through the union into each Parquet scan.
  * loch's generated SQL calls the engine's functions by their full names
  * (system.main.read_parquet): a macro a user defines in a trusted session cannot stand
@@ -194,12 +199,12 @@ static int load_dv(loch_lake *lake, const char *table, const log_dv *dv, dv_rows
 /* One branch of the union for a group of files sharing partition values (no DVs), or
  * for a single file with a DV. */
 static int scan_branch(loch_lake *lake, const char *table, const snapshot *s, const log_file **files,
-                       size_t n, int uniform, buf *sql)
+                       size_t n, int uniform, const char *select, buf *sql)
 {
     const log_dv *dv = files[0]->dv.storage_type ? &files[0]->dv : NULL;
     dv_rows rows = {NULL, 0};
     int rc = buf_puts(sql, " UNION ALL BY NAME SELECT ");
-    rc = rc ? rc : file_columns(s, dv != NULL, sql);
+    rc = rc ? rc : select ? buf_puts(sql, select) : file_columns(s, dv != NULL, sql);
     rc = rc ? rc : partition_columns(s, files[0], sql);
     rc = rc ? rc : buf_puts(sql, " FROM system.main.read_parquet(");
     rc = rc ? rc : file_list(lake, table, files, n, sql);
@@ -213,6 +218,68 @@ static int scan_branch(loch_lake *lake, const char *table, const snapshot *s, co
         rc = rc ? rc : buf_puts(sql, "]::BIGINT[]))");
     }
     dv_rows_free(&rows);
+    return rc;
+}
+
+typedef struct {
+    arena *a;
+    schema_pq_element *els;
+    size_t n, cap;
+} pq_elements;
+
+static int pq_element(void *ctx, const char *name, int64_t field_id, int64_t children, bool repeated,
+                      const char *converted)
+{
+    pq_elements *p = ctx;
+    if (p->n == p->cap) {
+        size_t cap = p->cap ? p->cap * 2 : 32;
+        schema_pq_element *grown = arena_alloc(p->a, sizeof(*grown) * cap);
+        if (!grown)
+            return error_set(LOCH_ENOMEM, "out of memory");
+        if (p->n)
+            memcpy(grown, p->els, sizeof(*grown) * p->n);
+        p->els = grown;
+        p->cap = cap;
+    }
+    schema_pq_element *e = &p->els[p->n++];
+    e->name = arena_strdup(p->a, name);
+    e->converted = converted ? arena_strdup(p->a, converted) : NULL;
+    e->field_id = field_id;
+    e->children = children;
+    e->repeated = repeated;
+    return e->name ? 0 : error_set(LOCH_ENOMEM, "out of memory");
+}
+
+/* In id mode a file's columns are the table's by field id, whatever the file calls them
+ * (PROTOCOL.md "Column Mapping"): the file's schema is read, and when it names some field
+ * otherwise than its physical name (or lacks one) *select gets the list of expressions
+ * reading each column by id, as stored; otherwise *select stays NULL and the file is
+ * read by name like any other. */
+static int id_select(loch_lake *lake, const char *table, const snapshot *s, const log_file *f, arena *a,
+                     char **select)
+{
+    buf rel = BUF_INIT, local = BUF_INIT, cols = BUF_INIT;
+    pq_elements p = {a, NULL, 0, 0};
+    int same = 1;
+    *select = NULL;
+    int rc = buf_printf(&rel, "%s/%s", table, f->path);
+    rc = rc ? rc : lake->st->local_path(lake->st, rel.data, &local);
+    rc = rc ? rc : compute_parquet_schema(lake->cp, local.data, pq_element, &p);
+    for (size_t i = 0; rc == 0 && i < s->schema.count; i++) {
+        const schema_field *c = &s->schema.fields[i];
+        if (c->partition)
+            continue;
+        rc = cols.len ? buf_puts(&cols, ", ") : 0;
+        rc = rc ? rc : schema_id_read_expr(a, c, p.els, p.n, &cols, &same);
+        rc = rc || buf_puts(&cols, " AS ") || buf_put_sql_ident(&cols, c->physical) ? (rc ? rc : LOCH_ENOMEM) : 0;
+    }
+    if (rc == 0 && !same && !(*select = arena_strdup(a, cols.len ? cols.data : "NULL AS \"__loch_none\"")))
+        rc = error_set(LOCH_ENOMEM, "out of memory");
+    if (rc < 0)
+        error_prefix("table \"%s\", file %s: ", table, f->path);
+    buf_free(&rel);
+    buf_free(&local);
+    buf_free(&cols);
     return rc;
 }
 
@@ -256,7 +323,12 @@ int scan_sql(loch_lake *lake, const char *table, const snapshot *s, buf *sql)
     char *done = calloc(s->file_count + 1, 1);
     arena a = ARENA_INIT;
     buf phys = BUF_INIT;
-    int rc = group && done ? buf_puts(sql, "SELECT ") : error_set(LOCH_ENOMEM, "out of memory");
+    const char *mode = snapshot_property(s, "delta.columnMapping.mode");
+    char **select = mode && strcmp(mode, "id") == 0 ? calloc(s->file_count + 1, sizeof(char *)) : NULL;
+    int rc = group && done && (select || !mode || strcmp(mode, "id") != 0) ? buf_puts(sql, "SELECT ")
+                                                                          : error_set(LOCH_ENOMEM, "out of memory");
+    for (size_t i = 0; rc == 0 && select && i < s->file_count; i++)
+        rc = id_select(lake, table, s, &s->files[i], &a, &select[i]);
     /* Columns are read by physical name and stored type (physical names inside too),
      * then shown by logical name and type. */
     for (size_t i = 0; rc == 0 && i < s->schema.count; i++) {
@@ -283,20 +355,22 @@ int scan_sql(loch_lake *lake, const char *table, const snapshot *s, buf *sql)
             continue;
         size_t n = 0;
         int uniform = current_schema(&s->files[i], tag);
+        const char *own = select ? select[i] : NULL; /* a file read by field id goes alone */
         group[n++] = &s->files[i];
         done[i] = 1;
-        for (size_t j = i + 1; !s->files[i].dv.storage_type && j < s->file_count; j++) {
+        for (size_t j = i + 1; !own && !s->files[i].dv.storage_type && j < s->file_count; j++) {
             if (!done[j] && !s->files[j].dv.storage_type && current_schema(&s->files[j], tag) == uniform &&
-                same_partition(s, &s->files[i], &s->files[j])) {
+                (!select || !select[j]) && same_partition(s, &s->files[i], &s->files[j])) {
                 group[n++] = &s->files[j];
                 done[j] = 1;
             }
         }
-        rc = scan_branch(lake, table, s, group, n, uniform, sql);
+        rc = scan_branch(lake, table, s, group, n, uniform, own, sql);
     }
     rc = rc ? rc : buf_putc(sql, ')');
     free(group);
     free(done);
+    free(select);
     arena_free(&a);
     buf_free(&phys);
     return rc;

@@ -40,8 +40,7 @@ def by_id(rows):
 NESTED_SQL = "SELECT id, part, s, arr, m FROM {t} ORDER BY id"
 
 
-@pytest.mark.parametrize("name", ["cm_name", pytest.param("cm_id", marks=pytest.mark.xfail(
-    strict=True, reason="issue 8 item 17: files whose column names are not the physical names"))])
+@pytest.mark.parametrize("name", ["cm_name", "cm_id"])
 def test_column_mapping_reaches_nested_fields(lake, name):
     """Struct fields, array elements and map values renamed after the data was written
     (and a field added), a mapped partition column and a DELETE kept as a DV: every
