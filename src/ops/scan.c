@@ -140,6 +140,11 @@ static int partition_columns(const snapshot *s, const log_file *f, buf *sql)
             for (const unsigned char *b = (const unsigned char *)v; rc == 0 && *b; b++)
                 rc = buf_printf(sql, "%02x", *b);
             rc = rc ? rc : buf_puts(sql, "')");
+        } else if (!rc && strcmp(c->delta_type, "\"timestamp\"") == 0 && !strpbrk(v + (strlen(v) > 10 ? 10 : 0), "Z+-")) {
+            /* "2024-03-01 12:34:56" without an offset names an instant in UTC; a cast
+             * to TIMESTAMPTZ would read it in the machine's zone. */
+            rc = buf_puts(sql, "system.main.timezone('UTC', CAST(") || buf_put_sql_str(sql, v) ||
+                 buf_puts(sql, " AS TIMESTAMP))") ? LOCH_ENOMEM : 0;
         } else if (!rc) {
             rc = buf_puts(sql, "CAST(") || buf_put_sql_str(sql, v) || buf_printf(sql, " AS %s)", c->duck_type)
                      ? LOCH_ENOMEM : 0;

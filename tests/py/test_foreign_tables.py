@@ -20,8 +20,8 @@ def load(lake, name, file="expected.json"):
     return json.loads((FIX / name / file).read_text())
 
 
-def as_rows(lake, sql):
-    return json.loads(lake.sql(sql, "-f", "json").stdout)
+def as_rows(lake, sql, **kw):
+    return json.loads(lake.sql(sql, "-f", "json", **kw).stdout)
 
 
 def no_nulls(v):
@@ -116,3 +116,15 @@ def test_time_travel_by_in_commit_timestamps(lake):
             assert [r["id"] for r in as_rows(lake, q)] == probe["ids"], probe
     hist = json.loads(lake.run("history", "ict", "-f", "json").stdout)
     assert {str(h["version"]): h["timestamp"] for h in hist} == want["times"]
+
+
+@pytest.mark.parametrize("tz", ["UTC", "America/New_York", "Asia/Kolkata"])
+def test_timestamp_partition_values_are_utc(lake, tz):
+    """Spark writes a timestamp partition value as text without an offset; it names an
+    instant in UTC whatever the zone of the machine reading it."""
+    from datetime import datetime
+    want = load(lake, "tspart")
+    got = as_rows(lake, "SELECT id, epoch_ms(ts) AS ms, CAST(d AS VARCHAR) AS d FROM tspart ORDER BY id", env={"TZ": tz})
+    ms = lambda s: round(datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp() * 1000)
+    assert by_id(got) == by_id({"id": r["id"], "ms": ms(r["ts"]) if "ts" in r else None, "d": r.get("d")}
+                               for r in want)
