@@ -160,6 +160,14 @@ typedef struct {
     void *ctx;
 } compute_checkpoint_reader;
 
+/* The schema elements of a Parquet file, root first, depth first, as the file lists
+ * them: name, field_id (-1 when absent), number of children, whether the element is
+ * repeated, and its converted type ("LIST", "MAP", ... or NULL). Strings are valid only
+ * during the callback. */
+typedef int (*compute_parquet_element)(void *ctx, const char *name, int64_t field_id, int64_t children,
+                                       bool repeated, const char *converted);
+int compute_parquet_schema(compute *c, const char *path, compute_parquet_element element, void *ctx);
+
 /* Reads a Parquet checkpoint (or sidecar) file. */
 int compute_read_checkpoint(compute *c, const char *path, const compute_checkpoint_reader *reader);
 /* Writes an NDJSON file of actions as a Delta classic checkpoint Parquet file. */

@@ -1324,6 +1324,39 @@ static int add_fields(compute *c, const char *path, bool *has, const char *const
     return rc;
 }
 
+typedef struct {
+    compute_parquet_element element;
+    void *ctx;
+    buf name, rep, conv;
+} schema_reader;
+
+static int schema_row(void *ctx, duckdb_data_chunk chunk, idx_t i)
+{
+    schema_reader *sr = ctx;
+    const char *name = cell_str(chunk, 0, i, &sr->name), *rep = cell_str(chunk, 3, i, &sr->rep);
+    int64_t id = cell_null(chunk, 1, i) ? -1 : ((int64_t *)duckdb_vector_get_data(duckdb_data_chunk_get_vector(chunk, 1)))[i];
+    int64_t n = cell_null(chunk, 2, i) ? 0 : ((int64_t *)duckdb_vector_get_data(duckdb_data_chunk_get_vector(chunk, 2)))[i];
+    return sr->element(sr->ctx, name ? name : "", id, n, rep && strcmp(rep, "REPEATED") == 0,
+                       cell_str(chunk, 4, i, &sr->conv));
+}
+
+int compute_parquet_schema(compute *c, const char *path, compute_parquet_element element, void *ctx)
+{
+    schema_reader sr = {element, ctx, BUF_INIT, BUF_INIT, BUF_INIT};
+    buf sql = BUF_INIT;
+    int rc = buf_puts(&sql, "SELECT name, field_id::BIGINT, num_children::BIGINT, repetition_type, converted_type "
+                            "FROM system.main.parquet_schema(") ||
+             buf_put_sql_str(&sql, path) || buf_putc(&sql, ')') ? LOCH_ENOMEM : 0;
+    rc = rc ? rc : each_row(c, sql.data, schema_row, &sr);
+    if (rc < 0)
+        error_prefix("schema of %s: ", path);
+    buf_free(&sql);
+    buf_free(&sr.name);
+    buf_free(&sr.rep);
+    buf_free(&sr.conv);
+    return rc;
+}
+
 int compute_read_checkpoint(compute *c, const char *path, const compute_checkpoint_reader *reader)
 {
     static const char *const fields[] = {"path", "size", "modificationTime", "dataChange", "stats",

@@ -125,8 +125,9 @@ static int read_metadata(arena *a, const json *o, log_metadata *m)
     m->description = json_get_str(o, "description");
     m->schema_string = json_get_str(o, "schemaString");
     m->created_time = json_get_i64(o, "createdTime", 0);
-    if (!m->schema_string || !m->id)
-        return corrupt("metaData needs id and schemaString");
+    /* id and schemaString are checked where a metaData takes effect (snapshot_finish):
+     * an old, superseded one without them (real Databricks tables have one) must not
+     * make the versions after it unreadable. */
     int rc = read_strings(a, json_get(o, "partitionColumns"), &m->partition_columns, &m->partition_count);
     return rc ? rc : log_read_kv(a, json_get(o, "configuration"), &m->configuration);
 }
@@ -237,6 +238,8 @@ int log_write_protocol(buf *b, const log_protocol *p)
 
 int log_write_metadata(buf *b, const log_metadata *m)
 {
+    if (!m->id || !m->schema_string) /* read from a foreign log, which may omit them */
+        return error_set(LOCH_EINVALID, "a metaData without %s cannot be written", m->id ? "schemaString" : "id");
     int rc = buf_puts(b, "{\"metaData\":{\"id\":");
     rc = rc || buf_put_json_str(b, m->id);
     if (m->name)

@@ -7,6 +7,7 @@
  */
 #include "core/snapshot.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -203,6 +204,57 @@ int64_t snapshot_txn_version(const snapshot *s, const char *app_id)
     return -1;
 }
 
+/* An integer property, or dflt when absent; malformed text is refused by name. */
+static int int_property(const snapshot *s, const char *key, const char *preview, int64_t dflt, int64_t *out)
+{
+    const char *v = snapshot_property(s, key);
+    v = v ? v : snapshot_property(s, preview);
+    *out = dflt;
+    if (!v)
+        return 0;
+    char *end;
+    errno = 0;
+    long long n = strtoll(v, &end, 10);
+    if (errno || end == v || *end || n < 0)
+        return error_set(LOCH_ECORRUPT, "table property %s is not a version or time: \"%s\"", key, v);
+    *out = n;
+    return 0;
+}
+
+int snapshot_ict_info(const snapshot *s, snapshot_ict *out)
+{
+    /* delta-spark 3.2 wrote the preview names; the protocol's are the plain ones. */
+    const char *on = snapshot_property(s, "delta.enableInCommitTimestamps");
+    on = on ? on : snapshot_property(s, "delta.enableInCommitTimestamps-preview");
+    memset(out, 0, sizeof(*out));
+    out->enabled = on && strcmp(on, "true") == 0;
+    if (!out->enabled)
+        return 0;
+    int rc = int_property(s, "delta.inCommitTimestampEnablementVersion",
+                          "delta.inCommitTimestampEnablementVersion-preview", 0, &out->version);
+    rc = rc ? rc : int_property(s, "delta.inCommitTimestampEnablementTimestamp",
+                                "delta.inCommitTimestampEnablementTimestamp-preview", INT64_MIN, &out->timestamp_ms);
+    if (rc == 0 && out->version > 0 && out->timestamp_ms == INT64_MIN)
+        rc = error_set(LOCH_ECORRUPT, "in-commit timestamps enabled at version %lld without "
+                       "delta.inCommitTimestampEnablementTimestamp", (long long)out->version);
+    return rc;
+}
+
+void snapshot_ict_window(const snapshot_ict *ict, int64_t at_ms, int64_t *first, int64_t *last, bool *use_ict)
+{
+    *first = 0;
+    *last = INT64_MAX;
+    *use_ict = false;
+    if (!ict->enabled)
+        return;
+    if (ict->version == 0 || at_ms >= ict->timestamp_ms) {
+        *first = ict->version;
+        *use_ict = true;
+    } else {
+        *last = ict->version - 1;
+    }
+}
+
 /* stats.numRecords, read without building a tree: this runs once per file on every
  * table load. Falls back to a full parse when the text is not in the plain form. */
 static int64_t stats_num_records(arena *a, const char *stats)
@@ -237,6 +289,10 @@ int snapshot_finish(snapshot *s, int64_t version)
                          (long long)version, s->has_protocol ? "metaData" : "protocol");
     if ((rc = snapshot_check_readable(&s->protocol)) < 0)
         return rc;
+    /* Only the metaData in effect must be whole; older ones were replaced unread. */
+    if (!s->metadata.id || !s->metadata.schema_string)
+        return error_set(LOCH_ECORRUPT, "the metaData in effect at version %lld has no %s", (long long)version,
+                         s->metadata.id ? "schemaString" : "id");
     if ((rc = schema_parse(&s->arena, s->metadata.schema_string, s->metadata.partition_columns,
                            s->metadata.partition_count, &s->schema)) < 0)
         return rc;

@@ -59,4 +59,21 @@ const char *snapshot_property(const snapshot *s, const char *key);
 /* The latest txn version for app_id, or -1. */
 int64_t snapshot_txn_version(const snapshot *s, const char *app_id);
 
+/* In-commit timestamps (PROTOCOL.md "In-Commit Timestamps"): with
+ * delta.enableInCommitTimestamps, versions from `version` on carry their commit time in
+ * commitInfo.inCommitTimestamp (the first action of the commit), and earlier versions
+ * have only their commit files' times. A table that had it from the start has no
+ * enablement properties: version 0, and every instant counts as after enablement. */
+typedef struct {
+    bool enabled;
+    int64_t version;          /* first version with an inCommitTimestamp */
+    int64_t timestamp_ms;     /* that version's inCommitTimestamp; INT64_MIN when version 0 */
+} snapshot_ict;
+/* Reads the table properties; LOCH_ECORRUPT names a malformed enablement property. */
+int snapshot_ict_info(const snapshot *s, snapshot_ict *out);
+/* Which versions a search for the version current at instant at_ms considers, and by
+ * which time: from the enablement timestamp on, only versions >= the enablement version,
+ * by inCommitTimestamp; before it, only earlier versions, by file time. */
+void snapshot_ict_window(const snapshot_ict *ict, int64_t at_ms, int64_t *first, int64_t *last, bool *use_ict);
+
 #endif

@@ -14,6 +14,11 @@
  *         SELECT * EXCLUDE (file_row_number) FROM read_parquet([f], file_row_number=true)
  *           WHERE file_row_number NOT IN (deleted rows)          one per file with a DV)
  *
+ * Columns are read by physical name as stored and shown by logical name: under column
+ * mapping the physical names go all the way down (core/schema.h), and in id mode a file
+ * that names its columns otherwise is read by field id, alone in its branch, with an
+ * explicit list of expressions built from its own Parquet schema. A partition column
+ * always comes from the log, even when a writer kept it in the file too.
  * Filters and projections pass through the union into each Parquet scan.
  * loch's generated SQL calls the engine's functions by their full names
  * (system.main.read_parquet): a macro a user defines in a trusted session cannot stand
@@ -128,6 +133,18 @@ static int partition_columns(const snapshot *s, const log_file *f, buf *sql)
         rc = buf_puts(sql, ", ");
         if (!rc && (!v || !*v)) {
             rc = buf_printf(sql, "NULL::%s", c->duck_type);
+        } else if (!rc && strcmp(c->delta_type, "\"binary\"") == 0) {
+            /* A binary value is the bytes of the string as written in the log; a cast
+             * from text would read backslash escapes and refuse non-ASCII bytes. */
+            rc = buf_puts(sql, "system.main.unhex('");
+            for (const unsigned char *b = (const unsigned char *)v; rc == 0 && *b; b++)
+                rc = buf_printf(sql, "%02x", *b);
+            rc = rc ? rc : buf_puts(sql, "')");
+        } else if (!rc && strcmp(c->delta_type, "\"timestamp\"") == 0 && !strpbrk(v + (strlen(v) > 10 ? 10 : 0), "Z+-")) {
+            /* "2024-03-01 12:34:56" without an offset names an instant in UTC; a cast
+             * to TIMESTAMPTZ would read it in the machine's zone. */
+            rc = buf_puts(sql, "system.main.timezone('UTC', CAST(") || buf_put_sql_str(sql, v) ||
+                 buf_puts(sql, " AS TIMESTAMP))") ? LOCH_ENOMEM : 0;
         } else if (!rc) {
             rc = buf_puts(sql, "CAST(") || buf_put_sql_str(sql, v) || buf_printf(sql, " AS %s)", c->duck_type)
                      ? LOCH_ENOMEM : 0;
@@ -136,6 +153,32 @@ static int partition_columns(const snapshot *s, const log_file *f, buf *sql)
         rc = rc ? rc : buf_put_sql_ident(sql, c->physical);
     }
     return rc;
+}
+
+/* The columns a branch takes from its files: all of them, but never a partition
+ * column (some writers keep it in the file too; the log's value wins, and a second
+ * column of the same name would break the union) nor the row number a DV scan adds. */
+static int file_columns(const snapshot *s, int has_dv, buf *sql)
+{
+    int partitioned = 0;
+    for (size_t i = 0; i < s->schema.count; i++)
+        partitioned = partitioned || s->schema.fields[i].partition;
+    if (!partitioned)
+        return buf_puts(sql, has_dv ? "* EXCLUDE (file_row_number)" : "*");
+    int rc = buf_puts(sql, "COLUMNS(c -> system.main.lower(c) NOT IN (");
+    int first = 1;
+    if (has_dv) {
+        rc = rc ? rc : buf_puts(sql, "'file_row_number'");
+        first = 0;
+    }
+    for (size_t i = 0; rc == 0 && i < s->schema.count; i++) {
+        if (!s->schema.fields[i].partition)
+            continue;
+        rc = (first ? 0 : buf_puts(sql, ", ")) || buf_puts(sql, "system.main.lower(") ||
+             buf_put_sql_str(sql, s->schema.fields[i].physical) || buf_putc(sql, ')') ? LOCH_ENOMEM : 0;
+        first = 0;
+    }
+    return rc ? rc : buf_puts(sql, "))");
 }
 
 static int load_dv(loch_lake *lake, const char *table, const log_dv *dv, dv_rows *rows)
@@ -161,13 +204,12 @@ static int load_dv(loch_lake *lake, const char *table, const log_dv *dv, dv_rows
 /* One branch of the union for a group of files sharing partition values (no DVs), or
  * for a single file with a DV. */
 static int scan_branch(loch_lake *lake, const char *table, const snapshot *s, const log_file **files,
-                       size_t n, int uniform, buf *sql)
+                       size_t n, int uniform, const char *select, buf *sql)
 {
     const log_dv *dv = files[0]->dv.storage_type ? &files[0]->dv : NULL;
     dv_rows rows = {NULL, 0};
-    int rc = buf_puts(sql, " UNION ALL BY NAME SELECT *");
-    if (!rc && dv)
-        rc = buf_puts(sql, " EXCLUDE (file_row_number)");
+    int rc = buf_puts(sql, " UNION ALL BY NAME SELECT ");
+    rc = rc ? rc : select ? buf_puts(sql, select) : file_columns(s, dv != NULL, sql);
     rc = rc ? rc : partition_columns(s, files[0], sql);
     rc = rc ? rc : buf_puts(sql, " FROM system.main.read_parquet(");
     rc = rc ? rc : file_list(lake, table, files, n, sql);
@@ -184,6 +226,68 @@ static int scan_branch(loch_lake *lake, const char *table, const snapshot *s, co
     return rc;
 }
 
+typedef struct {
+    arena *a;
+    schema_pq_element *els;
+    size_t n, cap;
+} pq_elements;
+
+static int pq_element(void *ctx, const char *name, int64_t field_id, int64_t children, bool repeated,
+                      const char *converted)
+{
+    pq_elements *p = ctx;
+    if (p->n == p->cap) {
+        size_t cap = p->cap ? p->cap * 2 : 32;
+        schema_pq_element *grown = arena_alloc(p->a, sizeof(*grown) * cap);
+        if (!grown)
+            return error_set(LOCH_ENOMEM, "out of memory");
+        if (p->n)
+            memcpy(grown, p->els, sizeof(*grown) * p->n);
+        p->els = grown;
+        p->cap = cap;
+    }
+    schema_pq_element *e = &p->els[p->n++];
+    e->name = arena_strdup(p->a, name);
+    e->converted = converted ? arena_strdup(p->a, converted) : NULL;
+    e->field_id = field_id;
+    e->children = children;
+    e->repeated = repeated;
+    return e->name ? 0 : error_set(LOCH_ENOMEM, "out of memory");
+}
+
+/* In id mode a file's columns are the table's by field id, whatever the file calls them
+ * (PROTOCOL.md "Column Mapping"): the file's schema is read, and when it names some field
+ * otherwise than its physical name (or lacks one) *select gets the list of expressions
+ * reading each column by id, as stored; otherwise *select stays NULL and the file is
+ * read by name like any other. */
+static int id_select(loch_lake *lake, const char *table, const snapshot *s, const log_file *f, arena *a,
+                     char **select)
+{
+    buf rel = BUF_INIT, local = BUF_INIT, cols = BUF_INIT;
+    pq_elements p = {a, NULL, 0, 0};
+    int same = 1;
+    *select = NULL;
+    int rc = buf_printf(&rel, "%s/%s", table, f->path);
+    rc = rc ? rc : lake->st->local_path(lake->st, rel.data, &local);
+    rc = rc ? rc : compute_parquet_schema(lake->cp, local.data, pq_element, &p);
+    for (size_t i = 0; rc == 0 && i < s->schema.count; i++) {
+        const schema_field *c = &s->schema.fields[i];
+        if (c->partition)
+            continue;
+        rc = cols.len ? buf_puts(&cols, ", ") : 0;
+        rc = rc ? rc : schema_id_read_expr(a, c, p.els, p.n, &cols, &same);
+        rc = rc || buf_puts(&cols, " AS ") || buf_put_sql_ident(&cols, c->physical) ? (rc ? rc : LOCH_ENOMEM) : 0;
+    }
+    if (rc == 0 && !same && !(*select = arena_strdup(a, cols.len ? cols.data : "NULL AS \"__loch_none\"")))
+        rc = error_set(LOCH_ENOMEM, "out of memory");
+    if (rc < 0)
+        error_prefix("table \"%s\", file %s: ", table, f->path);
+    buf_free(&rel);
+    buf_free(&local);
+    buf_free(&cols);
+    return rc;
+}
+
 /* Files loch wrote under the current schema, with no partitions, DVs or column mapping,
  * hold exactly the table's columns and types: a plain read is the whole scan (and the
  * cheapest for the engine to plan). */
@@ -194,7 +298,8 @@ static int plain_scan(loch_lake *lake, const char *table, const snapshot *s, buf
     if (s->file_count == 0)
         return 0;
     for (size_t i = 0; i < s->schema.count; i++)
-        if (s->schema.fields[i].partition || strcmp(s->schema.fields[i].physical, s->schema.fields[i].name) != 0)
+        if (s->schema.fields[i].partition || s->schema.fields[i].renamed_inside ||
+            strcmp(s->schema.fields[i].physical, s->schema.fields[i].name) != 0)
             return 0;
     for (size_t i = 0; i < s->file_count; i++)
         if (s->files[i].dv.storage_type || !current_schema(&s->files[i], tag))
@@ -221,16 +326,27 @@ int scan_sql(loch_lake *lake, const char *table, const snapshot *s, buf *sql)
         return plain < 0 ? plain : 0;
     const log_file **group = malloc(sizeof(*group) * (s->file_count + 1));
     char *done = calloc(s->file_count + 1, 1);
-    int rc = group && done ? buf_puts(sql, "SELECT ") : error_set(LOCH_ENOMEM, "out of memory");
+    arena a = ARENA_INIT;
+    buf phys = BUF_INIT;
+    const char *mode = snapshot_property(s, "delta.columnMapping.mode");
+    char **select = mode && strcmp(mode, "id") == 0 ? calloc(s->file_count + 1, sizeof(char *)) : NULL;
+    int rc = group && done && (select || !mode || strcmp(mode, "id") != 0) ? buf_puts(sql, "SELECT ")
+                                                                          : error_set(LOCH_ENOMEM, "out of memory");
+    for (size_t i = 0; rc == 0 && select && i < s->file_count; i++)
+        rc = id_select(lake, table, s, &s->files[i], &a, &select[i]);
+    /* Columns are read by physical name and stored type (physical names inside too),
+     * then shown by logical name and type. */
     for (size_t i = 0; rc == 0 && i < s->schema.count; i++) {
         const schema_field *f = &s->schema.fields[i];
-        rc = (i ? buf_puts(sql, ", ") : 0) || buf_puts(sql, "CAST(") || buf_put_sql_ident(sql, f->physical) ||
-             buf_printf(sql, " AS %s) AS ", f->duck_type) || buf_put_sql_ident(sql, f->name) ? LOCH_ENOMEM : 0;
+        buf_clear(&phys);
+        rc = (i ? buf_puts(sql, ", ") : 0) || buf_put_sql_ident(&phys, f->physical) ? LOCH_ENOMEM : 0;
+        rc = rc ? rc : schema_read_expr(&a, f, phys.data, sql);
+        rc = rc || buf_puts(sql, " AS ") || buf_put_sql_ident(sql, f->name) ? (rc ? rc : LOCH_ENOMEM) : 0;
     }
     rc = rc ? rc : buf_puts(sql, " FROM (SELECT ");
     for (size_t i = 0; rc == 0 && i < s->schema.count; i++) {
         const schema_field *f = &s->schema.fields[i];
-        rc = (i ? buf_puts(sql, ", ") : 0) || buf_printf(sql, "NULL::%s AS ", f->duck_type) ||
+        rc = (i ? buf_puts(sql, ", ") : 0) || buf_printf(sql, "NULL::%s AS ", f->stored_type) ||
              buf_put_sql_ident(sql, f->physical) ? LOCH_ENOMEM : 0;
     }
     rc = rc ? rc : buf_puts(sql, " WHERE false");
@@ -244,20 +360,24 @@ int scan_sql(loch_lake *lake, const char *table, const snapshot *s, buf *sql)
             continue;
         size_t n = 0;
         int uniform = current_schema(&s->files[i], tag);
+        const char *own = select ? select[i] : NULL; /* a file read by field id goes alone */
         group[n++] = &s->files[i];
         done[i] = 1;
-        for (size_t j = i + 1; !s->files[i].dv.storage_type && j < s->file_count; j++) {
+        for (size_t j = i + 1; !own && !s->files[i].dv.storage_type && j < s->file_count; j++) {
             if (!done[j] && !s->files[j].dv.storage_type && current_schema(&s->files[j], tag) == uniform &&
-                same_partition(s, &s->files[i], &s->files[j])) {
+                (!select || !select[j]) && same_partition(s, &s->files[i], &s->files[j])) {
                 group[n++] = &s->files[j];
                 done[j] = 1;
             }
         }
-        rc = scan_branch(lake, table, s, group, n, uniform, sql);
+        rc = scan_branch(lake, table, s, group, n, uniform, own, sql);
     }
     rc = rc ? rc : buf_putc(sql, ')');
     free(group);
     free(done);
+    free(select);
+    arena_free(&a);
+    buf_free(&phys);
     return rc;
 }
 

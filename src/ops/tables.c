@@ -140,7 +140,9 @@ static int history_row(loch_lake *lake, const char *table, int64_t v, loch_resul
         if ((rc = log_parse_action(&a, p, (size_t)(e - p), &act)) == 0 && act.kind == LOG_COMMITINFO) {
             const json *ci = act.u.commit_info;
             op = json_get_str(ci, "operation");
-            iso8601_format_ms(json_get_i64(ci, "timestamp", 0), when);
+            /* With in-commit timestamps the commit's time is inCommitTimestamp; "timestamp"
+             * is only the writer's clock (PROTOCOL.md "In-Commit Timestamps"). */
+            iso8601_format_ms(json_get_i64(ci, "inCommitTimestamp", json_get_i64(ci, "timestamp", 0)), when);
             if (json_get(ci, "operationParameters"))
                 rc = json_write(&params, json_get(ci, "operationParameters"));
             if (!rc && json_get(ci, "operationMetrics"))

@@ -3,11 +3,15 @@
  *
  * Loading a snapshot at version V:
  *   1. list _delta_log once (sorted);
- *   2. pick the newest complete checkpoint <= V (classic, multi-part or v2);
+ *   2. pick the newest complete checkpoint <= V (classic, multi-part or v2), found by
+ *      listing (_last_checkpoint is only a shortcut to the latest); a checkpoint is a
+ *      version of the table even when its commit file is gone;
  *   3. replay its rows, then commits checkpoint+1 .. V, which must all be present;
  *   4. refuse reader features loch does not implement (core/snapshot.c).
- * Time travel by timestamp picks the newest commit whose file time is <= the instant
- * (the protocol's rule for tables without in-commit timestamps).
+ * Time travel by timestamp picks the newest commit whose time is <= the instant: its
+ * file time, or where the table enables in-commit timestamps its inCommitTimestamp
+ * (from the enablement version on; instants before the enablement timestamp search
+ * only the versions before it, by file time: core/snapshot.h).
  *
  * Committing version V = read_version + 1 (research/delta.md section 6):
  *   put_if_absent(_delta_log/V.json). Losing the race (EEXISTS) is not an error yet:
@@ -36,6 +40,7 @@
 typedef struct {
     int64_t version;
     int64_t mtime_ms;
+    int json;               /* 0: only a checkpoint holds this version (its commit is gone) */
 } commit_file;
 
 typedef struct {
@@ -109,7 +114,7 @@ static int list_from_checkpoint(loch_lake *lake, const char *table, log_listing 
         if (!grown)
             goto done;
         l->commits = grown;
-        l->commits[l->ncommits++] = (commit_file){v, t};
+        l->commits[l->ncommits++] = (commit_file){v, t, t >= 0};
     }
     ok = 1;
 done:
@@ -122,6 +127,28 @@ done:
     buf_free(&path);
     buf_free(&data);
     return ok;
+}
+
+/* A checkpoint is a version of the table even when its commit file is gone (cleaned
+ * up, or a log copied as a checkpoint alone): it joins the listed versions, with the
+ * checkpoint file's time, so that version and those after it can be read. */
+static int add_checkpoint_version(loch_lake *lake, const char *table, log_listing *l)
+{
+    size_t at = 0;
+    while (at < l->ncommits && l->commits[at].version < l->checkpoint)
+        at++;
+    if (l->checkpoint < 0 || !l->ncp_files || (at < l->ncommits && l->commits[at].version == l->checkpoint))
+        return 0;
+    buf path = BUF_INIT;
+    storage_entry e = {0};
+    e.mtime_ms = -1;
+    if (buf_printf(&path, "%s/_delta_log/%s", table, l->cp_files[0]) == 0)
+        lake->st->head(lake->st, path.data, &e);
+    buf_free(&path);
+    memmove(&l->commits[at + 1], &l->commits[at], sizeof(commit_file) * (l->ncommits - at));
+    l->commits[at] = (commit_file){l->checkpoint, e.mtime_ms, 0};
+    l->ncommits++;
+    return 0;
 }
 
 /* Lists commits and remembers every checkpoint candidate <= max_version. Commit times
@@ -155,7 +182,7 @@ static int list_log(loch_lake *lake, const char *table, int64_t max_version, int
         int part, parts;
         int64_t v = log_name_version(e[i].name, &kind, &part, &parts);
         if (kind == 'j')
-            l->commits[l->ncommits++] = (commit_file){v, e[i].mtime_ms};
+            l->commits[l->ncommits++] = (commit_file){v, e[i].mtime_ms, 1};
     }
     for (size_t i = n; i-- > 0;) {
         char kind;
@@ -193,6 +220,8 @@ static int list_log(loch_lake *lake, const char *table, int64_t max_version, int
         l->cp_files = grown;
         l->cp_files[l->ncp_files++] = strdup(e[i].name);
     }
+    if (rc == 0)
+        rc = add_checkpoint_version(lake, table, l);
 cleanup:
     storage_entries_free(e, n);
     buf_free(&dir);
@@ -337,24 +366,112 @@ static int replay_commit(replay_ctx *r, int64_t version)
     return rc;
 }
 
-static int pick_version(const char *table, const log_listing *l, const txlog_at *at, size_t *index)
+/* The inCommitTimestamp of commit v: the first action of the commit must be a
+ * commitInfo carrying it (PROTOCOL.md "In-Commit Timestamps"). */
+static int commit_ict(loch_lake *lake, const char *table, int64_t v, int64_t *out)
 {
-    if (!l->ncommits)
-        return error_set(LOCH_ENOTFOUND, "table \"%s\" does not exist (empty _delta_log)", table);
-    if (at->has_timestamp) {
-        char when[32];
-        iso8601_format_ms(at->timestamp_ms, when);
-        for (size_t i = l->ncommits; i-- > 0;) {
-            if (l->commits[i].mtime_ms <= at->timestamp_ms) {
+    arena a = ARENA_INIT;
+    buf path = BUF_INIT, data = BUF_INIT;
+    char name[32];
+    log_action act = {.kind = LOG_NONE};
+    log_commit_name(v, name);
+    int rc = buf_printf(&path, "%s/_delta_log/%s", table, name);
+    rc = rc ? rc : lake->st->get(lake->st, path.data, &data);
+    for (const char *p = data.data, *end = p + data.len; rc == 0 && p < end && act.kind == LOG_NONE;) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p)), *e = nl ? nl : end;
+        rc = log_parse_action(&a, p, (size_t)(e - p), &act);
+        p = e + 1;
+    }
+    const json *t = rc == 0 && act.kind == LOG_COMMITINFO ? json_get(act.u.commit_info, "inCommitTimestamp") : NULL;
+    if (rc == 0 && (!t || t->type != JSON_NUMBER || !t->is_int))
+        rc = error_set(LOCH_ECORRUPT, "its first action is not a commitInfo with an integer inCommitTimestamp");
+    if (rc == 0)
+        *out = t->i64;
+    else
+        error_prefix("table \"%s\" version %lld, which in-commit timestamps cover: ", table, (long long)v);
+    arena_free(&a);
+    buf_free(&path);
+    buf_free(&data);
+    return rc;
+}
+
+/* The version current at an instant, among versions first..last: by inCommitTimestamp
+ * (increasing from commit to commit, so a binary search reads O(log n) commits) or by
+ * the commit files' times. */
+static int pick_by_time(loch_lake *lake, const char *table, const log_listing *l, int64_t at_ms, int64_t first,
+                        int64_t last, bool use_ict, size_t *index)
+{
+    char when[32], oldest[32];
+    int found = 0;
+    int64_t oldest_ms = INT64_MAX, oldest_v = -1;
+    iso8601_format_ms(at_ms, when);
+    if (!use_ict) {
+        for (size_t i = l->ncommits; !found && i-- > 0;) {
+            if (l->commits[i].version > last || l->commits[i].version < first)
+                continue;
+            oldest_ms = l->commits[i].mtime_ms;
+            oldest_v = l->commits[i].version;
+            if (l->commits[i].mtime_ms <= at_ms) {
                 *index = i;
-                return 0;
+                found = 1;
             }
         }
-        char first[32];
-        iso8601_format_ms(l->commits[0].mtime_ms, first);
-        return error_set(LOCH_ENOTFOUND, "table \"%s\" has no version at or before %s (the oldest, "
-                         "version %lld, is from %s)", table, when, (long long)l->commits[0].version, first);
+    } else {
+        size_t lo = 0, hi = l->ncommits; /* the answer lies in [lo, hi) */
+        while (lo < l->ncommits && (l->commits[lo].version < first || !l->commits[lo].json))
+            lo++;
+        size_t start = lo;
+        oldest_v = start < l->ncommits ? l->commits[start].version : -1;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            int64_t t;
+            int rc = commit_ict(lake, table, l->commits[mid].version, &t);
+            if (rc < 0)
+                return rc;
+            if (mid == start)
+                oldest_ms = t;
+            if (t <= at_ms) {
+                *index = mid;
+                found = 1;
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        if (!found && start < l->ncommits && oldest_ms == INT64_MAX && commit_ict(lake, table, l->commits[start].version, &oldest_ms) < 0)
+            return loch_error_last_code();
     }
+    if (found)
+        return 0;
+    if (oldest_ms == INT64_MAX || oldest_ms < 0)
+        return error_set(LOCH_ENOTFOUND, "table \"%s\" has no version at or before %s", table, when);
+    iso8601_format_ms(oldest_ms, oldest);
+    return error_set(LOCH_ENOTFOUND, "table \"%s\" has no version at or before %s (the oldest%s, version %lld, "
+                     "is from %s)", table, when, use_ict ? " with an in-commit timestamp" : "", (long long)oldest_v,
+                     oldest);
+}
+
+/* Moves a snapshot's time to its inCommitTimestamp where the table has them at that version. */
+static void use_ict_time(loch_lake *lake, const char *table, snapshot *s)
+{
+    snapshot_ict ict;
+    int64_t t;
+    char *why = strdup(loch_error_last()); /* display only: a failure here is no error */
+    int code = loch_error_last_code();
+    if (snapshot_ict_info(s, &ict) == 0 && ict.enabled && s->version >= ict.version &&
+        commit_ict(lake, table, s->version, &t) == 0)
+        s->timestamp_ms = t;
+    error_set(code, "%s", why ? why : "");
+    free(why);
+}
+
+static int pick_version(const char *table, const log_listing *l, const txlog_at *at, size_t *index)
+{
+    if (!l->ncommits && !at->has_timestamp && at->version >= 0) /* newer versions may exist */
+        return error_set(LOCH_ENOTFOUND, "table \"%s\" has no version %lld in its log", table,
+                         (long long)at->version);
+    if (!l->ncommits)
+        return error_set(LOCH_ENOTFOUND, "table \"%s\" does not exist (empty _delta_log)", table);
     int64_t want = at->version >= 0 ? at->version : l->commits[l->ncommits - 1].version;
     for (size_t i = l->ncommits; i-- > 0;) {
         if (l->commits[i].version == want) {
@@ -362,6 +479,9 @@ static int pick_version(const char *table, const log_listing *l, const txlog_at 
             return 0;
         }
     }
+    if (want < l->commits[0].version)
+        return error_set(LOCH_ENOTFOUND, "table \"%s\" has no version %lld any more (no commit or "
+                         "checkpoint file of it is left in the log)", table, (long long)want);
     return error_set(LOCH_ENOTFOUND, "table \"%s\" has no version %lld (latest is %lld)", table,
                      (long long)want, (long long)l->commits[l->ncommits - 1].version);
 }
@@ -446,6 +566,7 @@ static int from_cache(loch_lake *lake, const char *table, const log_listing *l, 
             return 0;
         }
         c->timestamp_ms = c->commit_mtime_ms = commit_time(lake, table, target);
+        use_ict_time(lake, table, c);
         c->advances++;
     }
     c->refs++;
@@ -489,7 +610,22 @@ int txlog_load(loch_lake *lake, const char *table, const txlog_at *at, snapshot 
     if (latest && still_latest(lake, table, out))
         return 0;
     int rc = list_log(lake, table, latest || at->has_timestamp ? INT64_MAX : at->version, at->has_timestamp, &l);
-    rc = rc ? rc : pick_version(table, &l, at, &idx);
+    if (rc == 0 && at->has_timestamp) {
+        /* Which versions count, and by which time, is decided by the table as it is now. */
+        snapshot *now = NULL;
+        snapshot_ict ict;
+        int64_t first, last;
+        bool use_ict;
+        rc = txlog_load(lake, table, &(txlog_at){-1, 0, 0}, &now);
+        rc = rc ? rc : snapshot_ict_info(now, &ict);
+        txlog_snapshot_free(now);
+        if (rc == 0) {
+            snapshot_ict_window(&ict, at->timestamp_ms, &first, &last, &use_ict);
+            rc = pick_by_time(lake, table, &l, at->timestamp_ms, first, last, use_ict, &idx);
+        }
+    } else {
+        rc = rc ? rc : pick_version(table, &l, at, &idx);
+    }
     if (rc < 0)
         goto cleanup;
     if (latest && from_cache(lake, table, &l, idx, out))
@@ -518,6 +654,10 @@ int txlog_load(loch_lake *lake, const char *table, const txlog_at *at, snapshot 
         goto cleanup;
     s->timestamp_ms = s->commit_mtime_ms =
         l.commits[idx].mtime_ms >= 0 ? l.commits[idx].mtime_ms : commit_time(lake, table, target);
+    if (!l.commits[idx].json) /* a version only a checkpoint holds: no commit file to compare */
+        s->commit_mtime_ms = -1;
+    else
+        use_ict_time(lake, table, s);
     if (latest)
         cache_put(lake, table, s);
     *out = s;
