@@ -293,14 +293,16 @@ def test_multipart_with_two_files_is_refused_not_joined(lake, tmp_path):
 def test_empty_token_file_refuses_to_start(lake, tmp_path, content):
     f = tmp_path / "tokens"
     f.write_text(content)
-    s = Server(lake, "--token-file", str(f), expect_fail=True)
-    out, err = s.proc.communicate(timeout=60)
-    assert s.proc.returncode != 0 and "holds no token" in err, err
     cfg = tmp_path / "loch.toml"
     cfg.write_text('tokens = ""\n')
-    s = Server(lake, "--config", str(cfg), expect_fail=True)
-    out, err = s.proc.communicate(timeout=60)
-    assert s.proc.returncode != 0 and "holds no token" in err, err
+    for flags in (["--token-file", str(f)], ["--config", str(cfg)]):
+        s = Server(lake, *flags, expect_fail=True)
+        try:
+            out, err = s.proc.communicate(timeout=60)
+        finally:
+            s.proc.kill()  # a server that did start (the defect) must not outlive the test
+            s.proc.wait()
+        assert s.proc.returncode != 0 and "holds no token" in err, err
 
 
 # ---- 11. /v1/status behind a long query -----------------------------------------------------
