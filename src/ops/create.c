@@ -82,7 +82,7 @@ static int ops_create(loch_lake *lake, const create_args *a, loch_result **out)
         rc = rc ? rc : compute_exec_one(lake->cp, sql.data);
         select_sql = NULL;
     } else if (select_sql) {
-        rc = sql_check_query(lake, select_sql); /* it is placed inside loch's own COPY */
+        rc = allow_query(lake, select_sql); /* it is placed inside loch's own COPY */
     }
     rc = rc ? rc : compute_describe(lake->cp, a->columns ? "SELECT * FROM __loch_new" : select_sql, &cols, &ncols);
     if (rc == 0 && a->columns)

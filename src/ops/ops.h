@@ -94,8 +94,12 @@ typedef struct {
 /* A query streamed as Arrow IPC (the HTTP API's arrow format): the schema message on
  * the first call, then one record batch per call, then the end-of-stream marker
  * (*done set). */
-/* LOCH_EPERM unless sql is exactly one query (the engine's parser decides). */
-int sql_check_query(loch_lake *lake, const char *sql);
+/* What user SQL may run (ops/allow.c). allow_query: LOCH_EPERM unless sql is exactly
+ * one query, in any lake (for text loch places inside its own statements);
+ * allow_statement: a statement the engine runs for the user as it is (a sandboxed lake
+ * allows queries and EXPLAIN of a query only; a trusted lake anything). */
+int allow_query(loch_lake *lake, const char *sql);
+int allow_statement(loch_lake *lake, const char *sql);
 int sql_stream_arrow(loch_stream **out, loch_lake *lake, const char *sql, const loch_param *params, size_t nparams);
 int sql_stream_ipc(loch_stream *s, buf *out, int *done);
 

@@ -60,63 +60,6 @@ static int read_name(lexer *lx, const sql_token *t, char *out, size_t cap)
     return 1;
 }
 
-/* ---- what user SQL may run (DESIGN decision 9) ---------------------------------------
- * The engine's parser decides what a statement is; loch only keeps an allow-list:
- *   - text loch places inside its own statements (CREATE TABLE ... AS <select>, an
- *     export's COPY (<select>)) must be exactly one query, in every lake: otherwise a
- *     ')' in it could close loch's statement and open another;
- *   - in a sandboxed lake (the HTTP API, --sandbox) the statements the engine runs for
- *     the user are queries, and EXPLAIN of a query, nothing else: no COPY, EXPORT or
- *     ATTACH (files written in the lake outside loch's commits), no CREATE, SET, USE or
- *     BEGIN (state that would outlive the request and change what the next one reads).
- * A trusted lake (the CLI without --sandbox) runs any statement: its user already owns
- * the files. */
-
-/* The first word of sql names the statement in the refusal (the decision was the
- * engine parser's). */
-static int refuse_statement(const char *sql)
-{
-    lexer lx = {sql, strlen(sql), 0};
-    sql_token t;
-    int n = next(&lx, &t) == 0 && t.kind == TOK_WORD && t.len < 20 ? (int)t.len : 0;
-    return error_set(LOCH_EPERM, "%s%.*s statements are not allowed in a sandboxed lake: it runs queries (SELECT, "
-                     "EXPLAIN, DESCRIBE, SHOW) and loch's table commands (CREATE TABLE, INSERT INTO, DROP TABLE)",
-                     n ? "" : "such ", n, sql + t.start);
-}
-
-int sql_check_query(loch_lake *lake, const char *sql)
-{
-    int query, rc = compute_is_query(lake->cp, sql, &query);
-    return rc ? rc : query ? 0 : refuse_statement(sql);
-}
-
-/* A statement the engine is about to run for the user as it is. */
-static int check_user_statement(loch_lake *lake, const char *sql)
-{
-    if (!lake->opts.sandbox)
-        return 0;
-    /* EXPLAIN [ANALYZE | (options)] runs or plans what it explains: a query, too. */
-    lexer lx = {sql, strlen(sql), 0};
-    sql_token t;
-    int rc = next(&lx, &t);
-    if (rc == 0 && is(&lx, &t, "EXPLAIN")) {
-        size_t save = lx.pos;
-        if ((rc = next(&lx, &t)) < 0)
-            return rc;
-        if (is_punct(&lx, &t, '(')) {
-            for (int depth = 1; depth > 0;) {
-                if ((rc = next(&lx, &t)) < 0 || t.kind == TOK_END)
-                    return rc ? rc : error_set(LOCH_EINVALID, "EXPLAIN options are not closed");
-                depth += is_punct(&lx, &t, '(') - is_punct(&lx, &t, ')');
-            }
-        } else if (!is(&lx, &t, "ANALYZE") && !is(&lx, &t, "ANALYSE")) {
-            lx.pos = save;
-        }
-        return sql_check_query(lake, sql + lx.pos);
-    }
-    return rc ? rc : sql_check_query(lake, sql);
-}
-
 static int run_create(loch_lake *lake, lexer *lx, loch_result **out, int *handled)
 {
     sql_token t;
@@ -361,7 +304,7 @@ static int run_statement(loch_lake *lake, const char *sql, size_t len, loch_resu
     if (!lake->no_metadata_answers && count_from_log(lake, &again, out))
         return 0;
     loch_result *r;
-    if ((rc = check_user_statement(lake, sql)) < 0 || (rc = result_new(&r, 0, NULL, NULL)) < 0)
+    if ((rc = allow_statement(lake, sql)) < 0 || (rc = result_new(&r, 0, NULL, NULL)) < 0)
         return rc;
     if ((rc = compute_query(lake->cp, sql, &r->cr)) < 0 || (!lake->opts.sandbox && (rc = compute_unshadow(lake->cp)) < 0)) {
         loch_result_free(r);
@@ -439,7 +382,7 @@ int loch_sql_params(loch_result **out, loch_lake *lake, const char *sql, const l
     rc = rc ? rc : engine_params(params, nparams, &cp);
     loch_result *r = NULL;
     scan_unpin(lake);
-    rc = rc ? rc : check_user_statement(lake, sql);
+    rc = rc ? rc : allow_statement(lake, sql);
     rc = rc ? rc : result_new(&r, 0, NULL, NULL);
     if (rc == 0 && (rc = compute_query_params(lake->cp, sql, cp, nparams, &r->cr)) < 0) {
         loch_result_free(r);
@@ -504,7 +447,7 @@ static int open_stream(loch_stream **out, loch_lake *lake, const char *sql, cons
         s->lake = lake;
         s->arrow = arrow;
         scan_unpin(lake);
-        rc = sql_check_query(lake, query);
+        rc = allow_query(lake, query);
         rc = rc ? rc : arrow ? compute_arrow_open(lake->cp, query, cp, nparams, &s->cs, &s->schema)
                    : compute_stream_open(lake->cp, query, cp, nparams, &s->cs);
     }
@@ -598,7 +541,7 @@ int loch_sql_export(loch_lake *lake, const char *sql, const char *format, const 
     if (rc == 0 && !query)
         rc = error_set(LOCH_ENOMEM, "out of memory");
     scan_unpin(lake);
-    rc = rc ? rc : sql_check_query(lake, query);
+    rc = rc ? rc : allow_query(lake, query);
     rc = rc ? rc : buf_printf(&copy, "COPY (%s) TO ", query);
     free(query);
     rc = rc ? rc : buf_put_sql_str(&copy, path);

@@ -1,0 +1,66 @@
+/*
+ * ops/allow.c - what user SQL may run (DESIGN decision 9).
+ *
+ * The engine's parser decides what a statement is (compute_is_query: parsed only, never
+ * bound, since binding some statements already acts); loch keeps the allow-list:
+ *   - text loch places inside its own statements (CREATE TABLE ... AS <select>, an
+ *     export's COPY (<select>)) must be exactly one query, in every lake: otherwise a
+ *     ')' in it could close loch's statement and open another;
+ *   - in a sandboxed lake (the HTTP API, --sandbox) the statements the engine runs for
+ *     the user are queries, and EXPLAIN [ANALYZE] of a query, nothing else: no COPY,
+ *     EXPORT or ATTACH (files written in the lake outside loch's commits), no CREATE,
+ *     SET, USE or BEGIN (state that would outlive the request and change what the next
+ *     one reads).
+ * A trusted lake (the CLI without --sandbox) runs any statement: its user already owns
+ * the files. loch's own commands (CREATE TABLE, INSERT INTO, DROP TABLE, ALTER TABLE ...
+ * SET TBLPROPERTIES on lake tables) never reach here: ops/sql.c carries them out.
+ */
+#include "ops/ops.h"
+
+#include <string.h>
+
+#include "core/sqlscan.h"
+
+/* The first word of sql names the statement in the refusal (the decision was the
+ * engine parser's). */
+static int refuse(const char *sql)
+{
+    size_t pos = 0;
+    sql_token t;
+    int n = sqlscan_next(sql, strlen(sql), &pos, &t) == 0 && t.kind == TOK_WORD && t.len < 20 ? (int)t.len : 0;
+    return error_set(LOCH_EPERM, "%s%.*s statements are not allowed in a sandboxed lake: it runs queries (SELECT, "
+                     "EXPLAIN, DESCRIBE, SHOW) and loch's table commands (CREATE TABLE, INSERT INTO, DROP TABLE)",
+                     n ? "" : "such ", n, n ? sql + t.start : "");
+}
+
+int allow_query(loch_lake *lake, const char *sql)
+{
+    int query, rc = compute_is_query(lake->cp, sql, &query);
+    return rc ? rc : query ? 0 : refuse(sql);
+}
+
+int allow_statement(loch_lake *lake, const char *sql)
+{
+    if (!lake->opts.sandbox)
+        return 0;
+    /* EXPLAIN [ANALYZE | (options)] runs or plans what it explains: a query, too. */
+    size_t len = strlen(sql), pos = 0, save;
+    sql_token t;
+    int rc = sqlscan_next(sql, len, &pos, &t);
+    if (rc < 0 || !sqlscan_is(sql, &t, "EXPLAIN"))
+        return rc ? rc : allow_query(lake, sql);
+    save = pos;
+    if ((rc = sqlscan_next(sql, len, &pos, &t)) < 0)
+        return rc;
+    if (t.kind == TOK_PUNCT && sql[t.start] == '(') {
+        for (int depth = 1; depth > 0;) {
+            if ((rc = sqlscan_next(sql, len, &pos, &t)) < 0 || t.kind == TOK_END)
+                return rc ? rc : error_set(LOCH_EINVALID, "EXPLAIN options are not closed");
+            if (t.kind == TOK_PUNCT)
+                depth += (sql[t.start] == '(') - (sql[t.start] == ')');
+        }
+    } else if (!sqlscan_is(sql, &t, "ANALYZE") && !sqlscan_is(sql, &t, "ANALYSE")) {
+        pos = save;
+    }
+    return allow_query(lake, sql + pos);
+}
