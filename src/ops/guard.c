@@ -8,7 +8,8 @@
  *
  *   - a commit into an existing table holds a shared flock on the table's _delta_log
  *     directory from the moment it checks the table is still the one it read (same
- *     directory, same metaData id) until its commit and checkpoint are written;
+ *     directory, same metaData id: ops/txlog.c checks that) until its commit and
+ *     checkpoint are written;
  *   - DROP TABLE takes the same lock exclusively, so it waits for commits in flight,
  *     then renames the table directory out of the way in one step (to a hidden
  *     ".dropped-<table>-<uuid>" beside it, which no reader lists) and only then
@@ -85,22 +86,6 @@ void guard_release(int fd)
         close(fd); /* drops the lock */
 }
 
-int guard_same_table(loch_lake *lake, const char *table, const snapshot *base)
-{
-    snapshot *now = NULL;
-    int rc = txlog_load(lake, table, &(txlog_at){-1, 0, 0}, &now);
-    if (rc == LOCH_ENOTFOUND)
-        return error_set(LOCH_ENOTFOUND, "table \"%s\" was dropped while this write was prepared", table);
-    if (rc < 0)
-        return rc;
-    const char *was = base->metadata.id ? base->metadata.id : "", *is = now->metadata.id ? now->metadata.id : "";
-    if (strcmp(was, is) != 0 || now->version < base->version)
-        rc = error_set(LOCH_ECONFLICT, "table \"%s\" was dropped and created again while this write was prepared "
-                       "(table id %s, now %s); nothing was written", table, was, is);
-    txlog_snapshot_free(now);
-    return rc;
-}
-
 int guard_drop(loch_lake *lake, const char *table)
 {
     char id[37];
@@ -113,9 +98,6 @@ int guard_drop(loch_lake *lake, const char *table)
     guard_release(fd);
     if (rc == 0)
         test_hold("drop-moved");
-    txlog_forget(lake, table);
-    if (rc == 0 && lake->cat)
-        catalog_delete(lake->cat, table);
     /* The table is gone once it moved; a crash here leaves a hidden directory that the
      * next write's sweep removes. */
     if (rc == 0 && lake->st->remove_tree(lake->st, trash.data) < 0)

@@ -120,8 +120,6 @@ void intent_sweep_dir(loch_lake *lake, const char *dir);
 int guard_check_dir(loch_lake *lake, const char *table); /* EINVALID for a symlinked table */
 int guard_take(loch_lake *lake, const char *table, int exclusive, int *fd);
 void guard_release(int fd);
-/* ECONFLICT unless the table's latest metaData id is base's (not dropped and re-created). */
-int guard_same_table(loch_lake *lake, const char *table, const snapshot *base);
 int guard_drop(loch_lake *lake, const char *table);
 
 

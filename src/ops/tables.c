@@ -210,5 +210,8 @@ int loch_table_drop(loch_lake *lake, const char *name, int if_exists)
     /* Moved away in one step, then deleted (ops/guard.c): no reader sees half a table,
      * and no writer commits into it or into a table that takes its name next. */
     rc = guard_drop(lake, table);
+    txlog_forget(lake, table);
+    if (rc == 0 && lake->cat)
+        catalog_delete(lake->cat, table);
     return rc == LOCH_ENOTFOUND && if_exists ? 0 : rc;
 }

@@ -750,6 +750,24 @@ static int check_conflict(loch_lake *lake, txlog_commit *c, int64_t v)
     return rc;
 }
 
+/* ECONFLICT unless the table's latest metaData id is base's: it was not dropped and
+ * created again since base was read (ENOTFOUND: dropped). */
+static int same_table(loch_lake *lake, const char *table, const snapshot *base)
+{
+    snapshot *now = NULL;
+    int rc = txlog_load(lake, table, &(txlog_at){-1, 0, 0}, &now);
+    if (rc == LOCH_ENOTFOUND)
+        return error_set(LOCH_ENOTFOUND, "table \"%s\" was dropped while this write was prepared", table);
+    if (rc < 0)
+        return rc;
+    const char *was = base->metadata.id ? base->metadata.id : "", *is = now->metadata.id ? now->metadata.id : "";
+    if (strcmp(was, is) != 0 || now->version < base->version)
+        rc = error_set(LOCH_ECONFLICT, "table \"%s\" was dropped and created again while this write was prepared "
+                       "(table id %s, now %s); nothing was written", table, was, is);
+    txlog_snapshot_free(now);
+    return rc;
+}
+
 static void backoff(int attempt)
 {
     unsigned cap = attempt < 5 ? 1u << attempt : 32; /* ms */
@@ -817,7 +835,7 @@ int txlog_commit_run(loch_lake *lake, txlog_commit *c, int64_t *version)
     test_hold("commit");
     if (c->read_version >= 0) {
         rc = guard_take(lake, c->table, 0, &guard);
-        rc = rc || !c->base ? rc : guard_same_table(lake, c->table, c->base);
+        rc = rc || !c->base ? rc : same_table(lake, c->table, c->base);
         if (rc < 0) {
             guard_release(guard);
             remove_new_files(lake, c);
