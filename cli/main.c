@@ -43,7 +43,7 @@ static const char usage[] =
     "\n"
     "options:\n"
     "  --lake DIR          the lake (default $LOCH_LAKE, else ./lake)\n"
-    "  --sandbox           SQL cannot touch files outside the lake\n"
+    "  --sandbox           SQL runs queries only and touches no file outside the lake\n"
     "  --memory-limit SZ   SQL engine memory limit, e.g. 4GB ($LOCH_MEMORY_LIMIT)\n"
     "  --threads N         SQL engine threads ($LOCH_THREADS)\n"
     "  -f, --format FMT    box (default), csv, json, ndjson, markdown, parquet (needs -o)\n"
