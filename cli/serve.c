@@ -7,6 +7,7 @@
  */
 #include "serve.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -55,13 +56,22 @@ static int add_tokens(settings *s, const char *list, const char *seps)
     if (!copy)
         return -1;
     for (char *t = strtok_r(copy, seps, &save); t; t = strtok_r(NULL, seps, &save)) {
-        while (*t == ' ')
+        if (!strncmp(t, "\xEF\xBB\xBF", 3))
+            t += 3; /* a byte order mark an editor left */
+        while (*t && isspace((unsigned char)*t))
             t++;
         size_t n = strlen(t);
-        while (n && (t[n - 1] == ' ' || t[n - 1] == '\r'))
+        while (n && isspace((unsigned char)t[n - 1]))
             t[--n] = '\0';
         if (!n)
             continue;
+        for (size_t i = 0; i < n; i++) {
+            if (iscntrl((unsigned char)t[i]) || t[i] == ' ') {
+                fprintf(stderr, "Error: a token may not hold spaces or control characters\n");
+                free(copy);
+                return -1;
+            }
+        }
         char **g = realloc(s->tokens, (s->ntokens + 1) * sizeof(*g));
         if (!g || !(g[s->ntokens] = strdup(t))) {
             free(copy);
@@ -271,8 +281,10 @@ int serve_main(const serve_flags *f)
             goto done;
         }
         size_t before = s.ntokens;
-        add_tokens(&s, text, "\n");
+        int bad = add_tokens(&s, text, "\n");
         free(text);
+        if (bad < 0)
+            goto done;
         if (s.ntokens == before) {
             fprintf(stderr, "Error: the token file %s holds no token (one per line): the server would run "
                     "without authentication\n", s.token_file);

@@ -68,7 +68,7 @@ int loch_lake_open(loch_lake **out, const char *uri, const loch_lake_options *op
             cat.data[--cat.len] = '\0';
         lake->root = strdup(cat.data);
     }
-    rc = rc ? rc : lake->st->mkdirs(lake->st, "_loch");
+    rc = rc ? rc : lake->st->mkdirs(lake->st, "_loch/tmp"); /* loch's own files; the engine spills there */
     if (rc < 0)
         goto cleanup;
     compute_options co = {lake->opts.memory_limit, lake->opts.threads, lake->opts.sandbox != 0, lake->root};

@@ -41,8 +41,10 @@ void compute_free(compute *c);
  * SUMMARIZE), as the engine's own parser sees it: parsed only, never bound, since
  * binding some statements already acts (EXPORT DATABASE creates its directory).
  * A syntax error or several statements give LOCH_EINVALID with the engine's words;
- * any other statement sets *is_query to 0. loch's allow-lists are built on this. */
-int compute_is_query(compute *c, const char *sql, int *is_query);
+ * any other statement sets *is_query to 0. A query that calls one of the functions in
+ * deny (NULL-terminated; by the parse tree, at any depth) is LOCH_EPERM naming it.
+ * loch's allow-lists are built on this. */
+int compute_is_query(compute *c, const char *sql, const char *const *deny, int *is_query);
 
 /* A statement in a trusted session may define a macro named `query`, the function the
  * replacement scan calls; it cannot name its function with a schema (loch's generated

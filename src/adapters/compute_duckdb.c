@@ -24,7 +24,10 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdatomic.h>
 #include <string.h>
+#include <strings.h>
+#include <unistd.h>
 
 #include "duckdb.h"
 #include "util/error.h"
@@ -48,6 +51,10 @@ struct compute_result {
 
 /* ---- replacement scan ---------------------------------------------------------- */
 
+/* The code of a table-name resolution that failed on this thread, for the engine error
+ * that follows it (a corrupt table is LOCH_ECORRUPT, not a SQL error). */
+static _Thread_local int resolver_code;
+
 static void replacement(duckdb_replacement_scan_info info, const char *name, void *data)
 {
     compute *c = data;
@@ -60,6 +67,7 @@ static void replacement(duckdb_replacement_scan_info info, const char *name, voi
         duckdb_destroy_value(&v);
     } else if (rc != LOCH_ENOTFOUND) {
         duckdb_replacement_scan_set_error(info, loch_error_last());
+        resolver_code = rc; /* the statement fails with this: keep loch's code for it */
     }
     buf_free(&sql);
 }
@@ -75,6 +83,11 @@ static int engine_error(const char *msg)
         strncmp(first, second, (size_t)(second - first)) == 0)
         keep = (int)(second - msg);
     int code = LOCH_EINVALID;
+    if (resolver_code) {
+        code = resolver_code;
+        resolver_code = 0;
+        return error_set(code, "%.*s", keep, msg);
+    }
     if (strstr(msg, "Permission Error") || strstr(msg, "disabled by configuration"))
         code = LOCH_EPERM;
     else if (strstr(msg, "Interrupted"))
@@ -98,7 +111,26 @@ int compute_exec(compute *c, const char *sql)
     return rc;
 }
 
-int compute_is_query(compute *c, const char *sql, int *is_query)
+/* The first function of deny that the parse tree calls, at any depth, or NULL. */
+static const char *calls_denied(const json *v, const char *const *deny)
+{
+    if (!v || !deny)
+        return NULL;
+    if (v->type == JSON_OBJECT) {
+        const char *fn = json_get_str(v, "function_name");
+        for (size_t i = 0; fn && deny[i]; i++)
+            if (strcasecmp(fn, deny[i]) == 0)
+                return deny[i];
+    }
+    for (const json *ch = v->type == JSON_OBJECT || v->type == JSON_ARRAY ? v->child : NULL; ch; ch = ch->next) {
+        const char *hit = calls_denied(ch, deny);
+        if (hit)
+            return hit;
+    }
+    return NULL;
+}
+
+int compute_is_query(compute *c, const char *sql, const char *const *deny, int *is_query)
 {
     /* json_serialize_sql is the engine's parser with no binder behind it; it serializes
      * SELECT statements only and says so for anything else. */
@@ -120,7 +152,10 @@ int compute_is_query(compute *c, const char *sql, int *is_query)
     } else if ((rc = json_parse(&a, text, strlen(text), &doc)) == 0) {
         const json *stmts = json_get(doc, "statements");
         const char *msg = json_get_str(doc, "error_message");
-        if (!json_get_bool(doc, "error", false) && stmts && stmts->type == JSON_ARRAY && stmts->len == 1)
+        const char *denied = calls_denied(stmts, deny);
+        if (!json_get_bool(doc, "error", false) && denied)
+            rc = error_set(LOCH_EPERM, "the function %s is not allowed here", denied);
+        else if (!json_get_bool(doc, "error", false) && stmts && stmts->type == JSON_ARRAY && stmts->len == 1)
             *is_query = 1;
         else if (!json_get_bool(doc, "error", false))
             rc = stmts && stmts->len > 1 ? error_set(LOCH_EINVALID, "expected one statement, the engine reads %zu",
@@ -205,6 +240,16 @@ static int configure(compute *c, const compute_options *o)
              buf_puts(&sql, ";") ? LOCH_ENOMEM : 0;
     if (!rc && o->threads > 0)
         rc = buf_printf(&sql, "SET threads=%d;", o->threads);
+    if (!rc && o->lake_root) {
+        /* Spilled data goes inside the lake, where loch sweeps a dead process's (by the pid
+         * in the name), never to a .tmp in whatever directory the process started in. */
+        static atomic_int serial;
+        buf dir = BUF_INIT;
+        rc = buf_printf(&dir, "%s/_loch/tmp/spill-%d-%d", o->lake_root, (int)getpid(), atomic_fetch_add(&serial, 1));
+        rc = rc || buf_puts(&sql, "SET temp_directory=") || buf_put_sql_str(&sql, dir.data) || buf_puts(&sql, ";")
+                 ? LOCH_ENOMEM : 0;
+        buf_free(&dir);
+    }
     if (!rc && o->sandbox) {
         rc = buf_puts(&sql, "SET allowed_directories=[") || buf_put_sql_str(&sql, o->lake_root) ||
              buf_puts(&sql, "]; SET enable_external_access=false; SET allow_community_extensions=false;"

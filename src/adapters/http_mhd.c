@@ -135,6 +135,7 @@ struct http_request {
     char upload_name[256];
     int file_parts;         /* multipart: file parts seen (only the first is spooled) */
     int spool_errno;        /* writing the spool failed (a full disk): the rest is dropped */
+    int is_form, form_bad;  /* a multipart body; one that did not parse or did not end */
     uint64_t part_bytes;    /* bytes of the file part being read */
     buf form;               /* other form fields: "name\0value\0" pairs */
 };
@@ -163,7 +164,7 @@ const char *http_body(const http_request *r, size_t *len)
 const char *http_body_file(const http_request *r) { return r->fd >= 0 ? r->file : NULL; }
 
 const char *http_upload_name(const http_request *r) { return r->upload_name[0] ? r->upload_name : NULL; }
-int http_upload_parts(const http_request *r) { return r->pp ? r->file_parts : -1; }
+int http_upload_parts(const http_request *r) { return r->is_form ? r->file_parts : -1; }
 
 const char *http_form(const http_request *r, const char *name)
 {
@@ -346,8 +347,15 @@ static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const c
 {
     int *n = cls;
     (void)kind;
-    if (!strcasecmp(key, "Content-Length"))
+    /* a header name is a token (RFC 9110): "Content-Length " is not Content-Length, and a
+     * proxy may read it as one */
+    n[2] |= !*key || strspn(key, "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") !=
+                         strlen(key);
+    if (!strcasecmp(key, "Content-Length")) {
         n[0]++;
+        /* digits only: "+65", "65, 65", "-1" or "0x10" are not lengths */
+        n[2] |= !value || !*value || strspn(value, "0123456789") != strlen(value) || strlen(value) > 18;
+    }
     else if (!strcasecmp(key, "Transfer-Encoding"))
         n[1]++, n[2] |= value && strcasecmp(value, "chunked") != 0;
     return MHD_YES;
@@ -366,8 +374,9 @@ static enum MHD_Result ambiguous_framing(http_request *r)
     resp->status = 400;
     resp->content_type = "application/json";
     buf_clear(&resp->body);
-    buf_puts(&resp->body, "{\"error\":{\"code\":\"bad_request\",\"message\":\"ambiguous body framing: one "
-                          "Content-Length, or Transfer-Encoding: chunked alone\"}}");
+    buf_puts(&resp->body, "{\"error\":{\"code\":\"bad_request\",\"message\":\"ambiguous request framing: "
+                          "header names are tokens, one Content-Length of digits, or Transfer-Encoding: chunked "
+                          "alone\"}}");
     snprintf(resp->headers, sizeof(resp->headers), "Connection: close\n");
     return MHD_NO;
 }
@@ -417,8 +426,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                 return MHD_NO;
             sha256_init(&r->sha);
             const char *ct = http_header(r, "Content-Type");
-            if (ct && !strncasecmp(ct, "multipart/form-data", 19))
+            if (ct && !strncasecmp(ct, "multipart/form-data", 19)) {
+                r->is_form = 1;
                 r->pp = MHD_create_post_processor(c, 64 * 1024, on_part, r);
+                r->form_bad = !r->pp; /* no boundary, or one it cannot read */
+            }
         }
         return MHD_YES;
     }
@@ -430,9 +442,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         if (!r->too_big && r->bytes + (int64_t)*size > r->plan.limit)
             r->too_big = 1; /* a chunked body past its limit: the rest is read and dropped */
         if (!r->too_big) {
-            if (r->pp) {
-                if (MHD_post_process(r->pp, data, *size) != MHD_YES)
-                    return MHD_NO;
+            if (r->is_form) {
+                /* A form that does not parse is answered 400 once it is all read. */
+                if (!r->form_bad && MHD_post_process(r->pp, data, *size) != MHD_YES)
+                    r->form_bad = 1;
             } else if (r->fd >= 0) {
                 if (spool(r, data, *size) < 0)
                     return MHD_NO;
@@ -448,6 +461,22 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return MHD_YES;
     if (r->too_big)
         return too_big(r);
+    if (r->pp) { /* the form's end: a body without its closing boundary is incomplete */
+        r->form_bad = MHD_destroy_post_processor(r->pp) != MHD_YES || r->form_bad;
+        r->pp = NULL;
+    }
+    if (r->form_bad && !r->spool_errno) {
+        http_response *resp = &r->resp;
+        resp->status = 400;
+        resp->content_type = "application/json";
+        buf_clear(&resp->body);
+        buf_puts(&resp->body, "{\"error\":{\"code\":\"invalid\",\"message\":\"the multipart form is malformed or "
+                              "incomplete (its closing boundary is missing, or a part cannot be read)\"}}");
+        close(r->fd);
+        unlink(r->file);
+        r->fd = -1;
+        return send_response(r, resp);
+    }
     if (r->spool_errno) {
         int full = r->spool_errno == ENOSPC || r->spool_errno == EDQUOT;
         http_response *resp = &r->resp;
@@ -557,6 +586,9 @@ int http_start(http_server **out, const http_options *o, const http_handlers *h)
     s->d = MHD_start_daemon(flags, (uint16_t)o->port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, &addr,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(o->timeout_s > 0 ? o->timeout_s : 30),
                             MHD_OPTION_CONNECTION_LIMIT, (unsigned)(o->max_connections > 0 ? o->max_connections : 512),
+                            /* strict framing: a header name with a space before its colon
+                               ("Content-Length : 5") is refused, not read as some other header */
+                            MHD_OPTION_STRICT_FOR_CLIENT, (int)1,
                             MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)(o->max_per_client > 0 ? o->max_per_client : 32),
                             MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
                             /* larger reads: an upload arrives in fewer, bigger pieces (1 MiB a

@@ -10,7 +10,8 @@
  *     the user are queries, and EXPLAIN [ANALYZE] of a query, nothing else: no COPY,
  *     EXPORT or ATTACH (files written in the lake outside loch's commits), no CREATE,
  *     SET, USE or BEGIN (state that would outlive the request and change what the next
- *     one reads).
+ *     one reads), and no call of the few functions that change the engine's state or
+ *     write files from inside a query (setseed, enable_logging, ...).
  * A trusted lake (the CLI without --sandbox) runs any statement: its user already owns
  * the files. loch's own commands (CREATE TABLE, INSERT INTO, DROP TABLE, ALTER TABLE ...
  * SET TBLPROPERTIES on lake tables) never reach here: ops/sql.c carries them out.
@@ -33,9 +34,18 @@ static int refuse(const char *sql)
                      n ? "" : "such ", n, n ? sql + t.start : "");
 }
 
+/* Functions a sandboxed query may not call: they change the engine's state for later
+ * queries of other clients (the random seed, logging, checkpoints) or write files
+ * (a log to a file of the caller's choosing). Found in the engine's parse tree. */
+static const char *const unsafe_functions[] = {"setseed", "enable_logging", "disable_logging", "truncate_duckdb_logs",
+                                               "write_log", "checkpoint", "force_checkpoint", NULL};
+
 int allow_query(loch_lake *lake, const char *sql)
 {
-    int query, rc = compute_is_query(lake->cp, sql, &query);
+    int query;
+    int rc = compute_is_query(lake->cp, sql, lake->opts.sandbox ? unsafe_functions : NULL, &query);
+    if (rc == LOCH_EPERM)
+        error_prefix("sandboxed SQL: ");
     return rc ? rc : query ? 0 : refuse(sql);
 }
 

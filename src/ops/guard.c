@@ -105,3 +105,17 @@ int guard_drop(loch_lake *lake, const char *table)
     buf_free(&trash);
     return rc;
 }
+
+void guard_drop_if_empty(loch_lake *lake, const char *table)
+{
+    /* rmdir removes only empty directories: a table someone else is creating (its staging
+     * directory or log already there) stays. */
+    buf p = BUF_INIT;
+    if (lake->st->local_path(lake->st, table, &p) == 0 && buf_puts(&p, "/_delta_log") == 0) {
+        rmdir(p.data);
+        p.len -= strlen("/_delta_log");
+        p.data[p.len] = '\0';
+        rmdir(p.data);
+    }
+    buf_free(&p);
+}

@@ -251,7 +251,7 @@ static int stdin_input(loch_lake *lake, inputs *in)
     char id[37], chunk[1 << 16];
     buf rel = BUF_INIT, local = BUF_INIT;
     uuid_v4(id);
-    int rc = buf_printf(&rel, "_loch/tmp/stdin-%s", id);
+    int rc = buf_printf(&rel, "_loch/tmp/stdin-%d-%s", (int)getpid(), id); /* the pid: swept once it is gone */
     rc = rc ? rc : lake->st->mkdirs(lake->st, "_loch/tmp");
     rc = rc ? rc : lake->st->local_path(lake->st, rel.data, &local);
     int fd = rc ? -1 : open(local.data, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
@@ -1103,7 +1103,7 @@ static int pdf_input(loch_lake *lake, input *x)
     buf rel = BUF_INIT, local = BUF_INIT;
     const char *base = strrchr(x->shown, '/');
     uuid_v4(id);
-    int rc = buf_printf(&rel, "_loch/tmp/pdf-%s.ndjson", id);
+    int rc = buf_printf(&rel, "_loch/tmp/pdf-%d-%s.ndjson", (int)getpid(), id);
     rc = rc ? rc : lake->st->mkdirs(lake->st, "_loch/tmp");
     rc = rc ? rc : lake->st->local_path(lake->st, rel.data, &local);
     rc = rc ? rc : pdf_pages_to_ndjson(x->path, base ? base + 1 : x->shown, local.data);
@@ -1643,8 +1643,26 @@ static int summary(loch_result **out, const char *table, int64_t version, int64_
     return rc ? rc : result_add_row(*out, cells);
 }
 
+static int ingest_once(loch_result **out, loch_lake *lake, const char *table_arg, const char *const *args,
+                       size_t count, const loch_ingest_options *opts, int *created_concurrently);
+
 int loch_ingest(loch_result **out, loch_lake *lake, const char *table_arg, const char *const *args, size_t count,
                 const loch_ingest_options *opts)
+{
+    /* Writers that each find no table race to create it; one wins. The others start
+     * again against the table it made: then they append (or, for the same bytes, do
+     * nothing), as they would have a moment later. */
+    int again = 0;
+    int rc = ingest_once(out, lake, table_arg, args, count, opts, &again);
+    if (rc == LOCH_EEXISTS && again) {
+        error_clear();
+        rc = ingest_once(out, lake, table_arg, args, count, opts, &again);
+    }
+    return rc;
+}
+
+static int ingest_once(loch_result **out, loch_lake *lake, const char *table_arg, const char *const *args,
+                       size_t count, const loch_ingest_options *opts, int *created_concurrently)
 {
     loch_ingest_options dflt = LOCH_INGEST_OPTIONS_INIT;
     inputs in = {0};
@@ -1809,6 +1827,7 @@ int loch_ingest(loch_result **out, loch_lake *lake, const char *table_arg, const
     atomic_store(&m.phase, 2);
     /* From here on the commit cleans up after itself (and keeps a commit that landed). */
     rc = txlog_commit_run(lake, &c, &version);
+    *created_concurrently = rc == LOCH_EEXISTS && c.read_version < 0;
     if (rc < 0 && c.duplicate) {
         /* The same bytes went in concurrently: this ingest is the no-op it would have
          * been a moment later (its own files are gone already). */

@@ -22,6 +22,8 @@
  *   <table>/_delta_log/.tmp-<pid>-*   a commit or checkpoint being written
  *   _loch/tmp/upload-<pid>-*          an HTTP upload being received
  *   _loch/tmp/result-<pid>-*          a Parquet result being sent
+ *   _loch/tmp/spill-<pid>-*           the SQL engine's spilled data
+ *   _loch/tmp/stdin-<pid>-*, pdf-<pid>-*  ingest's copy of standard input, text of a PDF
  * and .dropped-<table>-<uuid> at the lake's root is a dropped table a DROP did not
  * finish deleting.
  *
@@ -208,6 +210,9 @@ void intent_sweep_dir(loch_lake *lake, const char *dir)
         int dead = !strncmp(name, ".tmp-", 5) ? process_gone(name + 5)
                  : !strncmp(name, "upload-", 7) ? process_gone(name + 7)
                  : !strncmp(name, "result-", 7) ? process_gone(name + 7)
+                 : !strncmp(name, "spill-", 6) ? process_gone(name + 6)
+                 : !strncmp(name, "stdin-", 6) ? process_gone(name + 6)
+                 : !strncmp(name, "pdf-", 4) ? process_gone(name + 4)
                  : !*dir && !strncmp(name, ".dropped-", 9);
         buf_clear(&path);
         if (!dead || buf_printf(&path, "%s%s%s", dir, *dir ? "/" : "", name) < 0)

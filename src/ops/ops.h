@@ -121,6 +121,9 @@ int guard_check_dir(loch_lake *lake, const char *table); /* EINVALID for a symli
 int guard_take(loch_lake *lake, const char *table, int exclusive, int *fd);
 void guard_release(int fd);
 int guard_drop(loch_lake *lake, const char *table);
+/* A write that would have created table failed: its directory goes if nothing is in it
+ * (it would otherwise look like a table that DROP cannot find). */
+void guard_drop_if_empty(loch_lake *lake, const char *table);
 
 
 void txlog_commit_init(txlog_commit *c, const char *table, const char *operation, int64_t read_version);

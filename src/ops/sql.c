@@ -447,7 +447,12 @@ static int open_stream(loch_stream **out, loch_lake *lake, const char *sql, cons
         s->lake = lake;
         s->arrow = arrow;
         scan_unpin(lake);
-        rc = allow_query(lake, query);
+        /* Allowed at all (EXPLAIN too), then a query, or the caller runs it whole. */
+        int q = 0;
+        rc = allow_statement(lake, query);
+        rc = rc ? rc : compute_is_query(lake->cp, query, NULL, &q);
+        if (rc == 0 && !q)
+            rc = error_set(LOCH_EUNSUPPORTED, "only queries stream");
         rc = rc ? rc : arrow ? compute_arrow_open(lake->cp, query, cp, nparams, &s->cs, &s->schema)
                    : compute_stream_open(lake->cp, query, cp, nparams, &s->cs);
     }
@@ -542,7 +547,7 @@ int loch_sql_export(loch_lake *lake, const char *sql, const char *format, const 
         rc = error_set(LOCH_ENOMEM, "out of memory");
     scan_unpin(lake);
     rc = rc ? rc : allow_query(lake, query);
-    rc = rc ? rc : buf_printf(&copy, "COPY (%s) TO ", query);
+    rc = rc ? rc : buf_printf(&copy, "COPY (\n%s\n) TO ", query); /* a -- comment ends at its line */
     free(query);
     rc = rc ? rc : buf_put_sql_str(&copy, path);
     rc = rc ? rc : buf_printf(&copy, " (FORMAT %s%s)", format, strcmp(format, "csv") == 0 ? ", HEADER true" : "");

@@ -768,6 +768,33 @@ static int same_table(loch_lake *lake, const char *table, const snapshot *base)
     return rc;
 }
 
+/* ECONFLICT unless every data file the commit adds is in the table's directory: a new
+ * table of the same name was created and dropped while this write was prepared, and
+ * the drop took the files (committing would name files that are gone). */
+static int files_present(loch_lake *lake, const txlog_commit *c)
+{
+    arena a = ARENA_INIT;
+    buf path = BUF_INIT;
+    int rc = 0;
+    const char *p = c->actions.data, *end = p ? p + c->actions.len : NULL;
+    while (rc == 0 && p && p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p)), *e = nl ? nl : end;
+        log_action act;
+        storage_entry st;
+        if (log_parse_action(&a, p, (size_t)(e - p), &act) == 0 && act.kind == LOG_ADD) {
+            buf_clear(&path);
+            rc = buf_printf(&path, "%s/%s", c->table, act.u.file.path);
+            if (rc == 0 && lake->st->head(lake->st, path.data, &st) < 0)
+                rc = error_set(LOCH_ECONFLICT, "table \"%s\" was created and dropped by another writer while this "
+                               "write was prepared; nothing was written", c->table);
+        }
+        p = e + 1;
+    }
+    arena_free(&a);
+    buf_free(&path);
+    return rc;
+}
+
 static void backoff(int attempt)
 {
     unsigned cap = attempt < 5 ? 1u << attempt : 32; /* ms */
@@ -785,6 +812,7 @@ static int64_t property_i64(const snapshot *s, const char *key, int64_t dflt)
 static void post_commit(loch_lake *lake, const txlog_commit *c, int64_t version);
 
 static void remove_new_files(loch_lake *lake, const txlog_commit *c);
+static void remove_added(loch_lake *lake, const txlog_commit *c);
 
 /* True when path holds exactly text: our commit made it into the log. */
 static int published(loch_lake *lake, const char *path, const buf *text)
@@ -805,6 +833,13 @@ static int published(loch_lake *lake, const char *path, const buf *text)
 void txlog_commit_abort(loch_lake *lake, const txlog_commit *c) { remove_new_files(lake, c); }
 
 static void remove_new_files(loch_lake *lake, const txlog_commit *c)
+{
+    remove_added(lake, c);
+    if (c->read_version < 0)
+        guard_drop_if_empty(lake, c->table);
+}
+
+static void remove_added(loch_lake *lake, const txlog_commit *c)
 {
     arena a = ARENA_INIT;
     buf path = BUF_INIT;
@@ -833,15 +868,25 @@ int txlog_commit_run(loch_lake *lake, txlog_commit *c, int64_t *version)
      * stay so (no DROP) until the commit and its checkpoint are written. */
     int guard = -1;
     test_hold("commit");
-    if (c->read_version >= 0) {
+    /* A new table's log directory is made now, to hold its lock: a DROP of a table that
+     * took the name meanwhile (and took this write's files with it) must be seen. */
+    buf logdir = BUF_INIT;
+    if (c->read_version < 0 && (rc = buf_printf(&logdir, "%s/_delta_log", c->table)) == 0)
+        rc = lake->st->mkdirs(lake->st, logdir.data);
+    buf_free(&logdir);
+    if (rc == 0) {
         rc = guard_take(lake, c->table, 0, &guard);
         rc = rc || !c->base ? rc : same_table(lake, c->table, c->base);
+        rc = rc || c->read_version >= 0 ? rc : files_present(lake, c);
         if (rc < 0) {
             guard_release(guard);
             remove_new_files(lake, c);
             return rc;
         }
         test_hold("commit-locked");
+    } else {
+        remove_new_files(lake, c);
+        return rc;
     }
     uint64_t seed = (uint64_t)(time_mono() * 1e6); /* jitter differs between racing processes */
     srand((unsigned)(seed ^ (seed >> 32)) ^ (unsigned)getpid());

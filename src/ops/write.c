@@ -130,6 +130,8 @@ int write_data_file_from(loch_lake *lake, txlog_commit *c, const char *schema_st
         c->files_written++;
     }
     lake->st->remove_tree(lake->st, staging.data);
+    if (rc < 0 && c->read_version < 0)
+        guard_drop_if_empty(lake, c->table); /* a new table's directory, made for this write */
     if (rc < 0) {
         /* All or nothing: the files this call moved into the table go, and so do
          * their add actions. */

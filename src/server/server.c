@@ -702,6 +702,11 @@ static void route_sql(loch_server *s, http_request *req, http_response *out)
     /* A client may name its query (to cancel it while it runs); else it gets an id. */
     char id[40];
     const char *given = json_get_str(doc, "query_id");
+    const json *jid = json_get(doc, "query_id");
+    if (jid && jid->type != JSON_NULL && jid->type != JSON_STRING) {
+        json_error(out, 400, "invalid", "query_id is a string: 1-36 letters, digits, '-' or '_'");
+        goto done;
+    }
     if (given && (!*given || strlen(given) > 36 || strspn(given, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
                                                                  "0123456789-_") != strlen(given))) {
         json_error(out, 400, "invalid", "query_id is 1-36 letters, digits, '-' or '_'");
@@ -890,8 +895,10 @@ static void route_table(loch_server *s, const char *t, http_response *out)
     pthread_mutex_lock(&s->meta_mu);
     int rc = loch_table_list(&list, s->meta);
     long row = rc == 0 ? find_table(list, t) : -1;
-    if (rc == 0 && row >= 0)
+    if (rc == 0)  /* not listed: describing it says why (missing, or unreadable) */
         rc = loch_table_describe(&cols, s->meta, t);
+    if (rc == LOCH_ENOTFOUND && row < 0)
+        rc = 0;
     pthread_mutex_unlock(&s->meta_mu);
     if (rc < 0) {
         loch_error(out);

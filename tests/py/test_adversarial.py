@@ -526,3 +526,157 @@ def test_slow_clients_cannot_take_every_connection(lake):
         for c in slow:
             c.close()
         assert s.stop() == 0
+
+
+# ---- found by the adversarial pass on the hardened build ----------------------------------
+
+def test_functions_that_change_engine_state_are_refused(lake, tmp_path):
+    lake.sql("CREATE TABLE t AS SELECT 1 AS x")
+    planted = lake.table("t") / "planted"
+    for q in [f"SELECT * FROM enable_logging(storage='file', storage_config={{'path':'{planted}'}})",
+              "SELECT * FROM enable_logging(storage='stdout')", "SELECT * FROM disable_logging()",
+              "SELECT * FROM truncate_duckdb_logs()", "SELECT write_log('x')", "SELECT setseed(0.5)",
+              "SELECT x FROM t ORDER BY setseed(0.1)", "SELECT * FROM checkpoint()"]:
+        p = lake.run("--sandbox", "sql", q, check=False)
+        assert p.returncode == 1 and "is not allowed here" in p.stderr, (q, p.stderr)
+    s = Server(lake, "--workers", "1")
+    try:
+        assert error_of(s, "POST", "/v1/sql", {"sql": "SELECT setseed(0.5)"}) == (403, "forbidden")
+        a = s.json("POST", "/v1/sql", {"sql": "SELECT random() AS r, uuid()::VARCHAR AS u"})["rows"]
+        b = s.json("POST", "/v1/sql", {"sql": "SELECT random() AS r, uuid()::VARCHAR AS u"})["rows"]
+        assert a != b
+        assert s.json("POST", "/v1/sql", {"sql": "SELECT current_setting('enable_logging') AS l"})["rows"] == [[False]]
+    finally:
+        assert s.stop() == 0
+    assert not planted.exists()
+    # a trusted session keeps them (its user owns the engine)
+    assert lake.sql("SELECT setseed(0.5)").returncode == 0
+
+
+def test_new_table_racing_create_and_drop_commits_nothing(lake, tmp_path):
+    held = Held(lake, tmp_path, "commit", "sql", "CREATE TABLE c AS SELECT range AS a FROM range(1000)")
+    lake.sql("CREATE TABLE c AS SELECT 5 AS a; DROP TABLE c")
+    code, out, err = held.release()
+    assert code == 1 and "created and dropped by another writer" in err, (out, err)
+    assert not lake.table("c").exists()
+    lake.sql("CREATE TABLE c AS SELECT 7 AS a")
+    assert DeltaTable(str(lake.table("c"))).to_pyarrow_table().to_pylist() == [{"a": 7}]
+
+
+def test_ingests_racing_to_create_a_table_all_go_in(lake, tmp_path):
+    f, g = tmp_path / "f.csv", tmp_path / "g.csv"
+    f.write_text("i\n" + "".join(f"{i}\n" for i in range(100)))
+    g.write_text("i\n" + "".join(f"{i}\n" for i in range(100, 150)))
+    for other, rows in ((f, 100), (g, 150)):  # the same bytes, then another file
+        held = Held(lake, tmp_path / other.stem, "commit", "ingest", f"d{other.stem}", str(f))
+        lake.run("ingest", f"d{other.stem}", str(other))  # creates the table first
+        code, out, err = held.release()
+        assert code == 0, err
+        assert ("already ingested" in out + err) == (other == f), out + err
+        assert lake.csv(f"SELECT count(*), count(DISTINCT i) FROM d{other.stem}") == [[str(rows), str(rows)]]
+
+
+def test_multipart_forms_that_do_not_end_or_nest_are_refused(lake):
+    s = Server(lake)
+    try:
+        cut = (b"--BB\r\nContent-Disposition: form-data; name=\"file\"; filename=\"t.csv\"\r\n\r\na\n" +
+               b"".join(b"%d\n" % i for i in range(1, 1001)))
+        status, _, body = s.req("POST", "/v1/tables/m/ingest", cut, {"Content-Type": "multipart/form-data; boundary=BB"})
+        assert status == 400 and b"incomplete" in body, body
+        # a nested form (multipart/mixed inside a part) whose inner parts never end: an
+        # answer that says so (it used to be a closed connection)
+        nested = (b"--BB\r\nContent-Disposition: form-data; name=\"file\"\r\n"
+                  b"Content-Type: multipart/mixed; boundary=CC\r\n\r\n--CC\r\nContent-Disposition: file; "
+                  b"filename=\"t.csv\"\r\n\r\na\n1\n\r\n--BB--\r\n")
+        status, _, body = s.req("POST", "/v1/tables/m/ingest", nested, {"Content-Type": "multipart/form-data; boundary=BB"})
+        assert status == 400, (status, body)
+        status, _, body = s.req("POST", "/v1/tables/m/ingest", b"a\n1\n", {"Content-Type": "multipart/form-data"})
+        assert status == 400, (status, body)  # no boundary: not read as a raw file
+    finally:
+        assert s.stop() == 0
+    assert not lake.table("m").exists()
+
+
+def test_header_names_with_a_space_before_the_colon_are_refused(lake):
+    import socket
+    lake.sql("CREATE TABLE victim AS SELECT 1 AS x")
+    s = Server(lake)
+    try:
+        smuggled = b"DELETE /v1/tables/victim HTTP/1.1\r\nHost: x\r\n\r\n"
+        for framing in (b"Content-Length : %d\r\n" % len(smuggled), b"Transfer-Encoding : chunked\r\n"):
+            sock = socket.create_connection((s.host, s.port))
+            sock.settimeout(60)
+            sock.sendall(b"POST /v1/sql HTTP/1.1\r\nHost: x\r\n" + framing + b"\r\n" + smuggled)
+            sock.shutdown(socket.SHUT_WR)
+            data = b""
+            while chunk := sock.recv(65536):
+                data += chunk
+            sock.close()
+            assert data.startswith(b"HTTP/1.1 400") and b"dropped" not in data, data[:300]
+    finally:
+        assert s.stop() == 0
+    assert lake.scalar("SELECT x FROM victim") == "1"
+
+
+@pytest.mark.parametrize("content", ["\n   \n\t\n", "\ufeff\n", "good\ttoken\n"])
+def test_token_files_of_whitespace_or_control_characters_refuse_to_start(lake, tmp_path, content):
+    f = tmp_path / "tokens"
+    f.write_text(content)
+    s = Server(lake, "--token-file", str(f), expect_fail=True)
+    try:
+        out, err = s.proc.communicate(timeout=60)
+    finally:
+        s.proc.kill()
+        s.proc.wait()
+    assert s.proc.returncode != 0 and ("holds no token" in err or "control characters" in err), err
+
+
+def test_spills_and_copies_stay_in_the_lake_and_dead_ones_are_swept(lake, tmp_path):
+    import subprocess as sp
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    p = sp.run([LOCH, "--memory-limit", "100MB", "sql", "SELECT count(*) FROM (SELECT range % 3000000 AS k, "
+                "list(range) AS l FROM range(20000000) GROUP BY k)", "-f", "csv"], cwd=cwd, capture_output=True,
+               text=True, env=dict(os.environ, LOCH_LAKE=str(lake.path)))
+    assert p.returncode == 0 and p.stdout.split()[1] == "3000000", p.stderr
+    assert list(cwd.iterdir()) == []  # no .tmp where the process started
+    # what a killed process left, named with its (now gone) pid, goes with the next write
+    dead = sp.Popen(["true"])
+    dead.wait()
+    tmp = lake.path / "_loch" / "tmp"
+    for name in (f"spill-{dead.pid}-0", f"stdin-{dead.pid}-x", f"pdf-{dead.pid}-y.ndjson"):
+        (tmp / name).mkdir() if name.startswith("spill") else (tmp / name).write_text("left behind")
+    lake.sql("CREATE TABLE t (i BIGINT); INSERT INTO t VALUES (1)")
+    assert sorted(p.name for p in tmp.iterdir()) == []
+
+
+def test_failed_writes_to_a_new_table_leave_no_directory(lake, tmp_path):
+    p = lake.sql("CREATE TABLE x AS SELECT error('boom')", check=False)
+    assert p.returncode == 1 and "boom" in p.stderr
+    f = tmp_path / "one.csv"
+    f.write_text("a\n1\n")
+    p = lake.run("ingest", "y", str(f), "--schema", "a NOTATYPE", check=False)
+    assert p.returncode == 1
+    assert sorted(p.name for p in lake.path.iterdir()) == ["_loch"]
+
+
+def test_explain_and_commented_queries_over_http(server):
+    assert server.json("POST", "/v1/sql", {"sql": "EXPLAIN SELECT * FROM t"})["columns"][0]["name"] == "explain_key"
+    assert server.json("POST", "/v1/sql", {"sql": "SELECT 1 AS a; EXPLAIN ANALYZE SELECT count(*) FROM t"})["rows"]
+    for fmt in ("parquet", "arrow", "csv"):
+        status, _, body = server.req("POST", "/v1/sql", {"sql": "SELECT 1 AS x -- a note", "format": fmt})
+        assert status == 200, (fmt, body)
+    assert error_of(server, "POST", "/v1/sql", {"sql": "SELECT 1", "query_id": 123}) == (400, "invalid")
+
+
+def test_a_corrupt_table_is_a_500_everywhere(lake):
+    lake.sql("CREATE TABLE good AS SELECT 1 AS x; CREATE TABLE bad AS SELECT 1 AS x")
+    (lake.table("bad") / "_delta_log" / f"{0:020d}.json").write_text("{not json\n")
+    s = Server(lake)
+    try:
+        assert error_of(s, "GET", "/v1/tables/bad") == (500, "corrupt")
+        assert error_of(s, "POST", "/v1/sql", {"sql": "SELECT * FROM bad"}) == (500, "corrupt")
+        assert error_of(s, "GET", "/v1/tables/nope") == (404, "not_found")
+        assert s.json("POST", "/v1/sql", {"sql": "SELECT x FROM good"})["rows"] == [[1]]
+    finally:
+        assert s.stop() == 0
