@@ -1600,6 +1600,25 @@ static int collect_rejects(loch_lake *lake, const input *x)
 }
 
 /* The set-aside rows become rows of the rejects table (created when missing), one commit. */
+/* An existing rejects table must have the rejects' columns, checked before the data is
+ * committed: afterwards the rows would be in and their rejects lost. */
+static int rejects_table_fits(loch_lake *lake, const char *rt)
+{
+    static const char *const want[] = {"file", "line", "column", "reason", "message", "raw"};
+    snapshot *r = NULL;
+    if (!txlog_exists(lake, rt))
+        return 0;
+    int rc = txlog_load(lake, rt, &(txlog_at){-1, 0, 0}, &r);
+    if (rc < 0)
+        return rc;
+    int fits = r->schema.count == sizeof(want) / sizeof(want[0]);
+    for (size_t i = 0; fits && i < r->schema.count; i++)
+        fits = strcmp(r->schema.fields[i].name, want[i]) == 0;
+    txlog_snapshot_free(r);
+    return fits ? 0 : error_set(LOCH_EINVALID, "--rejects %s: that table exists with other columns than a rejects "
+                                "table's (file, line, column, reason, message, raw); name another", rt);
+}
+
 static int store_rejects(loch_lake *lake, const char *rejects, const char *table, int64_t *count)
 {
     compute_result *r = NULL;
@@ -1761,6 +1780,7 @@ static int ingest_once(loch_result **out, loch_lake *lake, const char *table_arg
         rc = scan_parse_name(opts->rejects, rt, sizeof(rt), &rat);
         rc = rc ? rc : table_name_check(rt);
         rc = rc ? rc : strcmp(rt, table) == 0 ? error_set(LOCH_EINVALID, "--rejects needs a table of its own") : 0;
+        rc = rc ? rc : rejects_table_fits(lake, rt);
         rc = rc ? rc : compute_exec(lake->cp, "CREATE OR REPLACE TEMP TABLE __loch_rejected (file VARCHAR, line BIGINT, "
                                               "\"column\" VARCHAR, reason VARCHAR, message VARCHAR, raw VARCHAR)");
     }

@@ -680,3 +680,14 @@ def test_a_corrupt_table_is_a_500_everywhere(lake):
         assert s.json("POST", "/v1/sql", {"sql": "SELECT x FROM good"})["rows"] == [[1]]
     finally:
         assert s.stop() == 0
+
+
+def test_rejects_into_a_table_of_other_columns_is_refused_before_the_commit(lake, tmp_path):
+    lake.sql("CREATE TABLE rj AS SELECT 1 AS x")
+    f = tmp_path / "ragged.csv"
+    f.write_text("a,b\n1,2\n3\n")
+    p = lake.run("ingest", "t", str(f), "--rejects", "rj", check=False)
+    assert p.returncode == 1 and "exists with other columns" in p.stderr, p.stderr
+    assert not lake.table("t").exists()  # nothing committed, so a retry is not "already ingested"
+    p = lake.run("ingest", "t", str(f), "--rejects", "rj2")
+    assert lake.csv("SELECT a, b FROM t") == [["1", "2"]] and lake.scalar("SELECT count(*) FROM rj2") == "1"
