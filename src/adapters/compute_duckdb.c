@@ -607,9 +607,12 @@ int compute_stream_open(compute *c, const char *sql, const compute_param *params
     /* A parameter whose type the statement alone does not tell ($1 AS p) leaves its
      * column unknown until values are bound: then the shape comes from the statement
      * run with them and no rows. */
-    if (nparams && (rc = bound_shape(c, sql, params, nparams, &shape)) < 0)
+    for (idx_t i = 0; nparams && !have_shape && i < duckdb_prepared_statement_column_count(first); i++)
+        have_shape = duckdb_prepared_statement_column_type(first, i) == DUCKDB_TYPE_INVALID;
+    if (have_shape && (rc = bound_shape(c, sql, params, nparams, &shape)) < 0) {
+        have_shape = 0;
         goto fail;
-    have_shape = nparams > 0;
+    }
     s->ncols = have_shape ? (size_t)duckdb_column_count(&shape) : (size_t)duckdb_prepared_statement_column_count(first);
     s->names = calloc(s->ncols + 1, sizeof(char *));
     s->types = calloc(s->ncols + 1, sizeof(char *));

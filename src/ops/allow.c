@@ -49,16 +49,21 @@ int allow_query(loch_lake *lake, const char *sql)
     return rc ? rc : query ? 0 : refuse(sql);
 }
 
-int allow_statement(loch_lake *lake, const char *sql)
+int allow_statement(loch_lake *lake, const char *sql, int *is_query)
 {
+    *is_query = -1; /* a trusted lake does not parse it: unknown */
     if (!lake->opts.sandbox)
         return 0;
+    *is_query = 0;
     /* EXPLAIN [ANALYZE | (options)] runs or plans what it explains: a query, too. */
     size_t len = strlen(sql), pos = 0, save;
     sql_token t;
     int rc = sqlscan_next(sql, len, &pos, &t);
-    if (rc < 0 || !sqlscan_is(sql, &t, "EXPLAIN"))
-        return rc ? rc : allow_query(lake, sql);
+    if (rc < 0 || !sqlscan_is(sql, &t, "EXPLAIN")) {
+        rc = rc ? rc : allow_query(lake, sql);
+        *is_query = rc == 0;
+        return rc;
+    }
     save = pos;
     if ((rc = sqlscan_next(sql, len, &pos, &t)) < 0)
         return rc;

@@ -1446,23 +1446,11 @@ static int merge_schema(const snapshot *s, int overwrite, const inputs *in, tsch
 
 /* ---- the commit ---------------------------------------------------------------------- */
 
-/* The source hashes a data file carries: one, or a comma-separated list after a rewrite. */
-static const char *source_tag(const log_file *f)
-{
-    for (size_t k = 0; k < f->tags.count; k++)
-        if (!strcmp(f->tags.keys[k], "loch.source.sha256"))
-            return f->tags.values[k];
-    return NULL;
-}
-
 static int already_in(const snapshot *s, const char *sha)
 {
-    for (size_t i = 0; s && i < s->file_count; i++) {
-        const char *v = source_tag(&s->files[i]);
-        for (const char *p = v; p && (p = strstr(p, sha)); p += 64)
-            if ((p == v || p[-1] == ',') && (p[64] == '\0' || p[64] == ','))
-                return 1;
-    }
+    for (size_t i = 0; s && i < s->file_count; i++)
+        if (write_has_source(&s->files[i], sha))
+            return 1;
     return 0;
 }
 
@@ -1483,7 +1471,7 @@ static int rewrite_rows(loch_lake *lake, arena *a, const snapshot *s, const tsch
         rc = rc ? rc : push_col(&x, s->schema.fields[i].name, s->schema.fields[i].delta_type, id.data);
     }
     for (size_t i = 0; rc == 0 && i < s->file_count; i++) {
-        const char *v = source_tag(&s->files[i]);
+        const char *v = write_source_tag(&s->files[i]);
         if (v && !strstr(hashes.data ? hashes.data : "", v))
             rc = (hashes.len ? buf_putc(&hashes, ',') : 0) || buf_puts(&hashes, v) ? LOCH_ENOMEM : 0;
     }

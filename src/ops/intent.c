@@ -205,15 +205,17 @@ void intent_sweep_dir(loch_lake *lake, const char *dir)
         error_clear();
         return;
     }
+    static const char *const by_pid[] = {".tmp-", "upload-", "result-", "spill-", "stdin-", "pdf-"};
     for (size_t i = 0; i < n; i++) {
         const char *name = e[i].name;
-        int dead = !strncmp(name, ".tmp-", 5) ? process_gone(name + 5)
-                 : !strncmp(name, "upload-", 7) ? process_gone(name + 7)
-                 : !strncmp(name, "result-", 7) ? process_gone(name + 7)
-                 : !strncmp(name, "spill-", 6) ? process_gone(name + 6)
-                 : !strncmp(name, "stdin-", 6) ? process_gone(name + 6)
-                 : !strncmp(name, "pdf-", 4) ? process_gone(name + 4)
-                 : !*dir && !strncmp(name, ".dropped-", 9);
+        int dead = !*dir && !strncmp(name, ".dropped-", 9);
+        for (size_t k = 0; !dead && k < sizeof(by_pid) / sizeof(by_pid[0]); k++) {
+            size_t len = strlen(by_pid[k]);
+            if (!strncmp(name, by_pid[k], len)) {
+                dead = process_gone(name + len);
+                break;
+            }
+        }
         buf_clear(&path);
         if (!dead || buf_printf(&path, "%s%s%s", dir, *dir ? "/" : "", name) < 0)
             continue;

@@ -97,9 +97,10 @@ typedef struct {
 /* What user SQL may run (ops/allow.c). allow_query: LOCH_EPERM unless sql is exactly
  * one query, in any lake (for text loch places inside its own statements);
  * allow_statement: a statement the engine runs for the user as it is (a sandboxed lake
- * allows queries and EXPLAIN of a query only; a trusted lake anything). */
+ * allows queries and EXPLAIN of a query only; a trusted lake anything); *is_query is 1
+ * for a query, 0 for an allowed EXPLAIN, -1 when a trusted lake did not look. */
 int allow_query(loch_lake *lake, const char *sql);
-int allow_statement(loch_lake *lake, const char *sql);
+int allow_statement(loch_lake *lake, const char *sql, int *is_query);
 int sql_stream_arrow(loch_stream **out, loch_lake *lake, const char *sql, const loch_param *params, size_t nparams);
 int sql_stream_ipc(loch_stream *s, buf *out, int *done);
 
@@ -159,6 +160,10 @@ int write_remove_all(const snapshot *s, buf *actions);
 int write_columns_of(const snapshot *s, compute_column **out, size_t *count);
 /* Delta schemaString for columns. */
 int write_schema_string(const compute_column *cols, size_t n, buf *out);
+/* The source hashes a data file carries (its loch.source.sha256 tag: one, or a
+ * comma-separated list after a rewrite), or NULL; and whether they hold sha. */
+const char *write_source_tag(const log_file *f);
+int write_has_source(const log_file *f, const char *sha);
 int table_name_check(const char *name);
 
 /* ---- result.c ------------------------------------------------------------------- */

@@ -304,9 +304,12 @@ static int run_statement(loch_lake *lake, const char *sql, size_t len, loch_resu
     if (!lake->no_metadata_answers && count_from_log(lake, &again, out))
         return 0;
     loch_result *r;
-    if ((rc = allow_statement(lake, sql)) < 0 || (rc = result_new(&r, 0, NULL, NULL)) < 0)
+    int kind;
+    /* Only a CREATE defines a macro: a trusted session's is checked after it runs. */
+    int creates = is(&lx, &t, "CREATE") && !lake->opts.sandbox;
+    if ((rc = allow_statement(lake, sql, &kind)) < 0 || (rc = result_new(&r, 0, NULL, NULL)) < 0)
         return rc;
-    if ((rc = compute_query(lake->cp, sql, &r->cr)) < 0 || (!lake->opts.sandbox && (rc = compute_unshadow(lake->cp)) < 0)) {
+    if ((rc = compute_query(lake->cp, sql, &r->cr)) < 0 || (creates && (rc = compute_unshadow(lake->cp)) < 0)) {
         loch_result_free(r);
         return rc;
     }
@@ -381,8 +384,9 @@ int loch_sql_params(loch_result **out, loch_lake *lake, const char *sql, const l
                        (int)t.len, sql + t.start);
     rc = rc ? rc : engine_params(params, nparams, &cp);
     loch_result *r = NULL;
+    int kind;
     scan_unpin(lake);
-    rc = rc ? rc : allow_statement(lake, sql);
+    rc = rc ? rc : allow_statement(lake, sql, &kind);
     rc = rc ? rc : result_new(&r, 0, NULL, NULL);
     if (rc == 0 && (rc = compute_query_params(lake->cp, sql, cp, nparams, &r->cr)) < 0) {
         loch_result_free(r);
@@ -447,11 +451,11 @@ static int open_stream(loch_stream **out, loch_lake *lake, const char *sql, cons
         s->lake = lake;
         s->arrow = arrow;
         scan_unpin(lake);
-        /* Allowed at all (EXPLAIN too), then a query, or the caller runs it whole. */
-        int q = 0;
-        rc = allow_statement(lake, query);
-        rc = rc ? rc : compute_is_query(lake->cp, query, NULL, &q);
-        if (rc == 0 && !q)
+        /* Allowed at all (EXPLAIN too), then a query, or the caller runs it whole (the
+         * engine says so for what a trusted lake did not look at). */
+        int q;
+        rc = allow_statement(lake, query, &q);
+        if (rc == 0 && q == 0)
             rc = error_set(LOCH_EUNSUPPORTED, "only queries stream");
         rc = rc ? rc : arrow ? compute_arrow_open(lake->cp, query, cp, nparams, &s->cs, &s->schema)
                    : compute_stream_open(lake->cp, query, cp, nparams, &s->cs);

@@ -695,17 +695,14 @@ void txlog_commit_free(txlog_commit *c)
     buf_free(&c->once_sources);
 }
 
-/* True when file f carries (in its loch.source.sha256 tag, one hash or a list) a
- * hash that is also in the comma-separated list once. */
+/* True when file f carries one of the hashes in the comma-separated list once. */
 static int adds_same_source(const log_file *f, const buf *once)
 {
-    for (size_t k = 0; k < f->tags.count; k++) {
-        if (strcmp(f->tags.keys[k], "loch.source.sha256") != 0 || !f->tags.values[k])
-            continue;
-        for (const char *h = f->tags.values[k]; strlen(h) >= 64; h += 64 + (h[64] == ','))
-            for (const char *p = once->data; strlen(p) >= 64; p += 64 + (p[64] == ','))
-                if (memcmp(p, h, 64) == 0)
-                    return 1;
+    char sha[65];
+    for (const char *p = once->data; strlen(p) >= 64; p += 64 + (p[64] == ',')) {
+        snprintf(sha, sizeof(sha), "%.64s", p);
+        if (write_has_source(f, sha))
+            return 1;
     }
     return 0;
 }
@@ -768,10 +765,9 @@ static int same_table(loch_lake *lake, const char *table, const snapshot *base)
     return rc;
 }
 
-/* ECONFLICT unless every data file the commit adds is in the table's directory: a new
- * table of the same name was created and dropped while this write was prepared, and
- * the drop took the files (committing would name files that are gone). */
-static int files_present(loch_lake *lake, const txlog_commit *c)
+/* Calls fn with the lake path of each data file the commit adds, until one returns
+ * nonzero (which is returned). */
+static int each_added(loch_lake *lake, const txlog_commit *c, int (*fn)(loch_lake *lake, const char *path))
 {
     arena a = ARENA_INIT;
     buf path = BUF_INIT;
@@ -780,19 +776,28 @@ static int files_present(loch_lake *lake, const txlog_commit *c)
     while (rc == 0 && p && p < end) {
         const char *nl = memchr(p, '\n', (size_t)(end - p)), *e = nl ? nl : end;
         log_action act;
-        storage_entry st;
         if (log_parse_action(&a, p, (size_t)(e - p), &act) == 0 && act.kind == LOG_ADD) {
             buf_clear(&path);
             rc = buf_printf(&path, "%s/%s", c->table, act.u.file.path);
-            if (rc == 0 && lake->st->head(lake->st, path.data, &st) < 0)
-                rc = error_set(LOCH_ECONFLICT, "table \"%s\" was created and dropped by another writer while this "
-                               "write was prepared; nothing was written", c->table);
+            rc = rc ? rc : fn(lake, path.data);
         }
         p = e + 1;
     }
     arena_free(&a);
     buf_free(&path);
     return rc;
+}
+
+static int missing(loch_lake *lake, const char *path)
+{
+    storage_entry st;
+    return lake->st->head(lake->st, path, &st) < 0;
+}
+
+static int remove_one(loch_lake *lake, const char *path)
+{
+    lake->st->remove(lake->st, path);
+    return 0;
 }
 
 static void backoff(int attempt)
@@ -812,7 +817,6 @@ static int64_t property_i64(const snapshot *s, const char *key, int64_t dflt)
 static void post_commit(loch_lake *lake, const txlog_commit *c, int64_t version);
 
 static void remove_new_files(loch_lake *lake, const txlog_commit *c);
-static void remove_added(loch_lake *lake, const txlog_commit *c);
 
 /* True when path holds exactly text: our commit made it into the log. */
 static int published(loch_lake *lake, const char *path, const buf *text)
@@ -834,28 +838,9 @@ void txlog_commit_abort(loch_lake *lake, const txlog_commit *c) { remove_new_fil
 
 static void remove_new_files(loch_lake *lake, const txlog_commit *c)
 {
-    remove_added(lake, c);
+    each_added(lake, c, remove_one);
     if (c->read_version < 0)
         guard_drop_if_empty(lake, c->table);
-}
-
-static void remove_added(loch_lake *lake, const txlog_commit *c)
-{
-    arena a = ARENA_INIT;
-    buf path = BUF_INIT;
-    const char *p = c->actions.data, *end = p ? p + c->actions.len : NULL;
-    while (p && p < end) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p)), *e = nl ? nl : end;
-        log_action act;
-        if (log_parse_action(&a, p, (size_t)(e - p), &act) == 0 && act.kind == LOG_ADD) {
-            buf_clear(&path);
-            if (buf_printf(&path, "%s/%s", c->table, act.u.file.path) == 0)
-                lake->st->remove(lake->st, path.data);
-        }
-        p = e + 1;
-    }
-    arena_free(&a);
-    buf_free(&path);
 }
 
 int txlog_commit_run(loch_lake *lake, txlog_commit *c, int64_t *version)
@@ -864,30 +849,28 @@ int txlog_commit_run(loch_lake *lake, txlog_commit *c, int64_t *version)
     int rc = 0;
     int64_t v = c->read_version + 1;
     double started = time_mono();
-    /* An existing table must still be the one the commit was prepared against, and
-     * stay so (no DROP) until the commit and its checkpoint are written. */
+    /* The table must still be the one the commit was prepared against, and stay so (no
+     * DROP) until the commit and its checkpoint are written. A new table's log directory
+     * is made now, to hold that lock: a table that took the name meanwhile and was
+     * dropped took this write's files with it, and committing would name files that
+     * are gone. */
     int guard = -1;
     test_hold("commit");
-    /* A new table's log directory is made now, to hold its lock: a DROP of a table that
-     * took the name meanwhile (and took this write's files with it) must be seen. */
     buf logdir = BUF_INIT;
     if (c->read_version < 0 && (rc = buf_printf(&logdir, "%s/_delta_log", c->table)) == 0)
         rc = lake->st->mkdirs(lake->st, logdir.data);
     buf_free(&logdir);
-    if (rc == 0) {
-        rc = guard_take(lake, c->table, 0, &guard);
-        rc = rc || !c->base ? rc : same_table(lake, c->table, c->base);
-        rc = rc || c->read_version >= 0 ? rc : files_present(lake, c);
-        if (rc < 0) {
-            guard_release(guard);
-            remove_new_files(lake, c);
-            return rc;
-        }
-        test_hold("commit-locked");
-    } else {
+    rc = rc ? rc : guard_take(lake, c->table, 0, &guard);
+    rc = rc || !c->base ? rc : same_table(lake, c->table, c->base);
+    if (rc == 0 && c->read_version < 0 && each_added(lake, c, missing))
+        rc = error_set(LOCH_ECONFLICT, "table \"%s\" was created and dropped by another writer while this write "
+                       "was prepared; nothing was written", c->table);
+    if (rc < 0) {
+        guard_release(guard);
         remove_new_files(lake, c);
         return rc;
     }
+    test_hold("commit-locked");
     uint64_t seed = (uint64_t)(time_mono() * 1e6); /* jitter differs between racing processes */
     srand((unsigned)(seed ^ (seed >> 32)) ^ (unsigned)getpid());
     for (int attempt = 0;; attempt++) {
