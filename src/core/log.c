@@ -162,13 +162,26 @@ int log_action_from_json(arena *a, const json *obj, log_action *out)
             out->u.txn.last_updated = json_get_i64(m, "lastUpdated", 0);
             return out->u.txn.app_id ? 0 : corrupt("txn without appId");
         }
+        if (strcmp(k, "cdc") == 0) {
+            if (m->type != JSON_OBJECT)
+                return corrupt("cdc is not an object");
+            out->kind = LOG_CDC;
+            return read_file(a, m, &out->u.file);
+        }
+        if (strcmp(k, "domainMetadata") == 0) {
+            out->kind = LOG_DOMAIN;
+            out->u.domain.domain = json_get_str(m, "domain");
+            out->u.domain.configuration = json_get_str(m, "configuration");
+            out->u.domain.removed = json_get_bool(m, "removed", false);
+            return out->u.domain.domain ? 0 : corrupt("domainMetadata without domain");
+        }
         if (strcmp(k, "commitInfo") == 0) {
             out->kind = LOG_COMMITINFO;
             out->u.commit_info = m;
             return 0;
         }
     }
-    out->kind = LOG_OTHER; /* cdc, domainMetadata, checkpointMetadata, sidecar, ... */
+    out->kind = LOG_OTHER; /* checkpointMetadata, sidecar, ... */
     return 0;
 }
 
@@ -309,15 +322,19 @@ int log_write_txn(buf *b, const log_txn *t)
     return rc ? loch_error_last_code() : 0;
 }
 
-int log_write_commit_info(buf *b, int64_t timestamp, const char *operation,
-                          const char *parameters_json, const char *metrics_json)
+int log_write_cdc(buf *b, const log_file *f)
 {
-    int rc = buf_printf(b, "{\"commitInfo\":{\"timestamp\":%lld,\"operation\":", (long long)timestamp);
-    rc = rc || buf_put_json_str(b, operation);
-    rc = rc || buf_printf(b, ",\"operationParameters\":%s", parameters_json ? parameters_json : "{}");
-    if (metrics_json)
-        rc = rc || buf_printf(b, ",\"operationMetrics\":%s", metrics_json);
-    rc = rc || buf_puts(b, ",\"engineInfo\":\"loch/" "0.1.0" "\",\"clientVersion\":\"loch-0.1.0\"}}\n");
+    int rc = buf_puts(b, "{\"cdc\":{") || write_file_common(b, f);
+    if (f->tags.count)
+        rc = rc || buf_puts(b, ",\"tags\":") || log_write_kv(b, &f->tags);
+    return rc ? loch_error_last_code() : buf_puts(b, "}}\n");
+}
+
+int log_write_domain(buf *b, const log_domain *d)
+{
+    int rc = buf_puts(b, "{\"domainMetadata\":{\"domain\":") || buf_put_json_str(b, d->domain);
+    rc = rc || buf_puts(b, ",\"configuration\":") || buf_put_json_str(b, d->configuration ? d->configuration : "");
+    rc = rc || buf_printf(b, ",\"removed\":%s}}\n", d->removed ? "true" : "false");
     return rc ? loch_error_last_code() : 0;
 }
 

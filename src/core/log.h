@@ -14,6 +14,8 @@
  *               stats (a JSON string), deletionVector, tags
  *   remove      path, deletionTimestamp, dataChange, deletionVector
  *   txn         appId, version, lastUpdated               latest version per appId
+ *   cdc         path, partitionValues, size, dataChange   change data files (shares log_file)
+ *   domainMetadata  domain, configuration, removed        latest per domain
  *   commitInfo  kept raw (timestamp, operation, ...)      never in checkpoints
  *
  * Unknown actions and unknown fields are ignored, as the protocol requires. Parsing
@@ -44,7 +46,7 @@ typedef struct {
 
 typedef enum {
     LOG_NONE, LOG_PROTOCOL, LOG_METADATA, LOG_ADD, LOG_REMOVE, LOG_TXN, LOG_COMMITINFO,
-    LOG_OTHER
+    LOG_CDC, LOG_DOMAIN, LOG_OTHER
 } log_kind;
 
 typedef struct {
@@ -72,12 +74,18 @@ typedef struct {
     log_dv dv;
     int64_t num_records;         /* stats.numRecords; LOG_UNCOUNTED until replay counts it */
     log_kv tags;                 /* add.tags; loch records "loch.schema" (see ops/write.c) */
-} log_file;                      /* add and remove share it */
+} log_file;                      /* add, remove and cdc share it */
 
 typedef struct {
     const char *app_id;
     int64_t version, last_updated;
 } log_txn;
+
+typedef struct {
+    const char *domain;
+    const char *configuration;   /* the domain's own text (often JSON), kept as is */
+    bool removed;
+} log_domain;
 
 typedef struct {
     log_kind kind;
@@ -86,6 +94,7 @@ typedef struct {
         log_metadata metadata;
         log_file file;
         log_txn txn;
+        log_domain domain;
         const json *commit_info;
     } u;
 } log_action;
@@ -107,10 +116,8 @@ int log_write_metadata(buf *b, const log_metadata *m);
 int log_write_add(buf *b, const log_file *f);
 int log_write_remove(buf *b, const log_file *f);
 int log_write_txn(buf *b, const log_txn *t);
-/* commitInfo: timestamp, operation, operationParameters (a JSON object text or NULL),
- * operationMetrics (JSON object text or NULL), engineInfo. */
-int log_write_commit_info(buf *b, int64_t timestamp, const char *operation,
-                          const char *parameters_json, const char *metrics_json);
+int log_write_cdc(buf *b, const log_file *f);
+int log_write_domain(buf *b, const log_domain *d);
 int log_write_kv(buf *b, const log_kv *kv);
 
 /* "00000000000000000012.json" style names. */

@@ -19,7 +19,8 @@ static int check_property(const char *key, const char *value)
 {
     static const char *known[] = {"delta.checkpointInterval", "delta.logRetentionDuration",
                                   "delta.deletedFileRetentionDuration", "delta.enableExpiredLogCleanup",
-                                  "delta.appendOnly", "delta.dataSkippingNumIndexedCols", "delta.targetFileSize"};
+                                  "delta.appendOnly", "delta.dataSkippingNumIndexedCols", "delta.targetFileSize",
+                                  "delta.isolationLevel"};
     if (strncmp(key, "delta.", 6) != 0)
         return 0;
     size_t i = 0;
@@ -40,6 +41,9 @@ static int check_property(const char *key, const char *value)
     if ((strcmp(key, "delta.enableExpiredLogCleanup") == 0 || strcmp(key, "delta.appendOnly") == 0) &&
         strcmp(value, "true") != 0 && strcmp(value, "false") != 0)
         return error_set(LOCH_EINVALID, "%s must be true or false, not \"%s\"", key, value);
+    commit_isolation level;
+    if (strcmp(key, "delta.isolationLevel") == 0 && commit_isolation_parse(value, &level) < 0)
+        return loch_error_last_code();
     return 0;
 }
 
@@ -51,7 +55,8 @@ int ops_set_properties(loch_lake *lake, const char *table, const char **keys, co
     int64_t version = 0;
     const log_kv *old = NULL;
     const char **k = NULL, **v = NULL;
-    txlog_commit_init(&c, table, "SET TBLPROPERTIES", -1);
+    buf params = BUF_INIT;
+    txlog_commit_init(&c, table, "SET TBLPROPERTIES");
     int rc = txlog_load(lake, table, &(txlog_at){-1, 0, 0}, &s);
     rc = rc ? rc : snapshot_check_writable(s);
     for (size_t i = 0; rc == 0 && i < n; i++)
@@ -84,17 +89,16 @@ int ops_set_properties(loch_lake *lake, const char *table, const char **keys, co
     }
     log_metadata md = s->metadata;
     md.configuration = (log_kv){k, v, m};
-    c.read_version = s->version;
-    c.base = s;
-    c.blind_append = 0;
-    c.changes_metadata = 1;
-    rc = buf_puts(&c.params, "{\"properties\":") || log_write_kv(&c.params, &(log_kv){keys, values, n}) ||
-         buf_putc(&c.params, '}') ? LOCH_ENOMEM : 0;
-    rc = rc ? rc : log_write_metadata(&c.actions, &md);
+    rc = txlog_commit_against(&c, s);
+    rc = rc || buf_puts(&params, "{\"properties\":") || log_write_kv(&params, &(log_kv){keys, values, n}) ||
+         buf_putc(&params, '}') ? loch_error_last_code() : 0;
+    rc = rc ? rc : commit_set_parameters(&c.cm, params.data);
+    rc = rc ? rc : commit_append(&c.cm, &(log_action){.kind = LOG_METADATA, .u.metadata = md});
     rc = rc ? rc : txlog_commit_run(lake, &c, &version);
     rc = rc ? rc : result_message(out, "set %zu propert%s of %s (version %lld)", n, n == 1 ? "y" : "ies", table,
                                   (long long)version);
 cleanup:
+    buf_free(&params);
     free(k);
     free(v);
     txlog_commit_free(&c);

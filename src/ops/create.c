@@ -29,22 +29,21 @@ static int create_commit(loch_lake *lake, const create_args *a, const snapshot *
     static const char *ntz_features[] = {"timestampNtz"};
     for (size_t i = 0; i < ncols; i++)
         ntz = ntz || cols[i].ntz;
-    txlog_commit_init(&c, a->table, old ? "CREATE OR REPLACE TABLE" : "CREATE TABLE", old ? old->version : -1);
-    c.base = old;
-    c.blind_append = 0;
-    c.changes_metadata = 1;
+    txlog_commit_init(&c, a->table, old ? "CREATE OR REPLACE TABLE" : "CREATE TABLE");
+    int rc = txlog_commit_against(&c, old);
     uuid_v4(id);
-    log_protocol p = {ntz ? 3 : 1, ntz ? 7 : 2, ntz_features, ntz_features, ntz ? 1 : 0, ntz ? 1 : 0};
-    int rc = write_schema_string(cols, ncols, &schema_text);
-    log_metadata m = {.id = old ? old->metadata.id : id, .schema_string = schema_text.data,
-                      .created_time = time_now_ms()};
-    rc = rc ? rc : buf_printf(&c.params, "{\"mode\":\"%s\"}", old ? "Overwrite" : "ErrorIfExists");
-    rc = rc ? rc : log_write_protocol(&c.actions, &p);
-    rc = rc ? rc : log_write_metadata(&c.actions, &m);
-    rc = rc || !old ? rc : write_remove_all(old, &c.actions);
+    log_action p = {.kind = LOG_PROTOCOL,
+                    .u.protocol = {ntz ? 3 : 1, ntz ? 7 : 2, ntz_features, ntz_features, ntz ? 1 : 0, ntz ? 1 : 0}};
+    rc = rc ? rc : write_schema_string(cols, ncols, &schema_text);
+    log_action m = {.kind = LOG_METADATA, .u.metadata = {.id = old ? old->metadata.id : id,
+                    .schema_string = schema_text.data, .created_time = time_now_ms()}};
+    rc = rc ? rc : commit_set_parameters(&c.cm, old ? "{\"mode\":\"Overwrite\"}" : "{\"mode\":\"ErrorIfExists\"}");
+    rc = rc ? rc : commit_append(&c.cm, &p);
+    rc = rc ? rc : commit_append(&c.cm, &m);
+    rc = rc || !old ? rc : write_remove_all(old, &c.cm);
     rc = rc || !select_sql ? rc : write_data_file(lake, &c, schema_text.data, select_sql, cols, ncols);
     rc = rc ? rc : txlog_commit_run(lake, &c, version);
-    *rows = c.rows_written;
+    *rows = c.cm.rows_written;
     txlog_commit_free(&c);
     buf_free(&schema_text);
     return rc;

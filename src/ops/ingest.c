@@ -1556,8 +1556,8 @@ static int metadata_actions(const snapshot *s, const tschema *t, int overwrite, 
     /* A new table, or a first timestamp_ntz column in an old (1,2) one, needs a protocol. */
     if (!s || (ntz && s->protocol.min_reader < 3)) {
         static const char *f[] = {"timestampNtz"};
-        log_protocol p = {ntz ? 3 : 1, ntz ? 7 : 2, f, f, ntz ? 1 : 0, ntz ? 1 : 0};
-        rc = log_write_protocol(&c->actions, &p);
+        log_action p = {.kind = LOG_PROTOCOL, .u.protocol = {ntz ? 3 : 1, ntz ? 7 : 2, f, f, ntz ? 1 : 0, ntz ? 1 : 0}};
+        rc = commit_append(&c->cm, &p);
     }
     char id[37];
     uuid_v4(id);
@@ -1572,7 +1572,7 @@ static int metadata_actions(const snapshot *s, const tschema *t, int overwrite, 
             m.partition_count = s->metadata.partition_count;
         }
     }
-    return rc ? rc : log_write_metadata(&c->actions, &m);
+    return rc ? rc : commit_append(&c->cm, &(log_action){.kind = LOG_METADATA, .u.metadata = m});
 }
 
 /* The rows the engine set aside while writing x (its last scan of the file). */
@@ -1675,7 +1675,7 @@ static int ingest_once(loch_result **out, loch_lake *lake, const char *table_arg
     inputs in = {0};
     tschema t = {0};
     snapshot *s = NULL;
-    buf *sqls = NULL, schema_json = BUF_INIT, shaped = BUF_INIT;
+    buf *sqls = NULL, schema_json = BUF_INIT, shaped = BUF_INIT, params = BUF_INIT;
     compute_column *cols = NULL;
     arena a = ARENA_INIT;
     txlog_commit c;
@@ -1689,7 +1689,7 @@ static int ingest_once(loch_result **out, loch_lake *lake, const char *table_arg
     opts = opts ? opts : &dflt;
     *out = NULL;
     int rc = scan_parse_name(table_arg, table, sizeof(table), &at);
-    txlog_commit_init(&c, table, "WRITE", -1);
+    txlog_commit_init(&c, table, "WRITE");
     rc = rc ? rc : at.version >= 0 || at.has_timestamp ? error_set(LOCH_EINVALID, "ingest goes into the latest version")
                                                        : table_name_check(table);
     rc = rc ? rc : expand(lake, args, count, &in);
@@ -1777,21 +1777,16 @@ static int ingest_once(loch_result **out, loch_lake *lake, const char *table_arg
     rc = rc ? rc : table_columns(&t, &cols);
     if (rc < 0)
         goto cleanup;
-    c.read_version = s ? s->version : -1;
-    c.base = s;
-    c.blind_append = !opts->overwrite;
-    if (!s || opts->overwrite || strcmp(schema_json.data, s->metadata.schema_string) != 0) {
-        c.changes_metadata = 1;
-        c.blind_append = 0;
+    rc = txlog_commit_against(&c, s);
+    if (rc == 0 && (!s || opts->overwrite || strcmp(schema_json.data, s->metadata.schema_string) != 0))
         rc = metadata_actions(s, &t, opts->overwrite, schema_json.data, &c);
-    }
     if (rc == 0 && (opts->overwrite || widened) && s)
-        rc = write_remove_all(s, &c.actions);
+        rc = write_remove_all(s, &c.cm);
     if (rc == 0 && widened && s && !opts->overwrite) {
         rc = rewrite_rows(lake, &a, s, &t, schema_json.data, cols, &c);
-        old_rows = c.rows_written;
+        old_rows = c.cm.rows_written;
     }
-    rc = rc ? rc : buf_printf(&c.params, "{\"mode\":\"%s\",\"source\":\"loch ingest\",%s\"files\":[",
+    rc = rc ? rc : buf_printf(&params, "{\"mode\":\"%s\",\"source\":\"loch ingest\",%s\"files\":[",
                               opts->overwrite ? "Overwrite" : "Append",
                               widened && !opts->overwrite ? "\"rewrote\":\"widened columns\"," : "");
     for (size_t i = 0, first = 1; rc == 0 && i < in.n; i++) {
@@ -1805,7 +1800,7 @@ static int ingest_once(loch_result **out, loch_lake *lake, const char *table_arg
         atomic_store(&m.writing, x->bytes);
         rc = shaped_sql(&a, &t, x, sqls[i].data, &shaped);
         rc = rc ? rc : write_data_file_from(lake, &c, schema_json.data, shaped.data, cols, t.n, x->sha);
-        atomic_store(&m.rows, c.rows_written - old_rows);
+        atomic_store(&m.rows, c.cm.rows_written - old_rows);
         atomic_fetch_add(&m.written, x->bytes);
         atomic_store(&m.expect, 0);
         atomic_store(&m.writing, 0);
@@ -1820,14 +1815,14 @@ static int ingest_once(loch_result **out, loch_lake *lake, const char *table_arg
             break;
         }
         if (rc == 0 && !opts->force && !opts->overwrite)
-            rc = (c.once_sources.len ? buf_putc(&c.once_sources, ',') : 0) || buf_puts(&c.once_sources, x->sha)
-                     ? LOCH_ENOMEM : 0;
-        rc = rc || (first ? 0 : buf_putc(&c.params, ',')) || buf_puts(&c.params, "{\"name\":") ||
-             buf_put_json_str(&c.params, x->shown) || buf_printf(&c.params, ",\"sha256\":\"%s\"}", x->sha)
+            rc = commit_read_source(&c.cm, x->sha);
+        rc = rc || (first ? 0 : buf_putc(&params, ',')) || buf_puts(&params, "{\"name\":") ||
+             buf_put_json_str(&params, x->shown) || buf_printf(&params, ",\"sha256\":\"%s\"}", x->sha)
                  ? LOCH_ENOMEM : 0;
         first = 0;
     }
-    rc = rc ? rc : buf_puts(&c.params, "]}");
+    rc = rc ? rc : buf_puts(&params, "]}");
+    rc = rc ? rc : commit_set_parameters(&c.cm, params.data);
     if (rc < 0) {
         txlog_commit_abort(lake, &c); /* files written before the failure */
         goto cleanup;
@@ -1835,7 +1830,7 @@ static int ingest_once(loch_result **out, loch_lake *lake, const char *table_arg
     atomic_store(&m.phase, 2);
     /* From here on the commit cleans up after itself (and keeps a commit that landed). */
     rc = txlog_commit_run(lake, &c, &version);
-    *created_concurrently = rc == LOCH_EEXISTS && c.read_version < 0;
+    *created_concurrently = rc == LOCH_EEXISTS && c.cm.read_version < 0;
     if (rc < 0 && c.duplicate) {
         /* The same bytes went in concurrently: this ingest is the no-op it would have
          * been a moment later (its own files are gone already). */
@@ -1848,7 +1843,7 @@ static int ingest_once(loch_result **out, loch_lake *lake, const char *table_arg
     if (rc == 0 && opts->rejects)
         rc = store_rejects(lake, opts->rejects, table, &rejected);
     if (rc == 0)
-        rc = summary(out, table, version, c.rows_written - old_rows, used, skipped, bytes, time_mono() - started,
+        rc = summary(out, table, version, c.cm.rows_written - old_rows, used, skipped, bytes, time_mono() - started,
                      schema_json.data, rejected);
 cleanup:
     meter_stop(&m);
@@ -1864,6 +1859,7 @@ cleanup:
     txlog_commit_free(&c);
     buf_free(&schema_json);
     buf_free(&shaped);
+    buf_free(&params);
     arena_free(&a);
     return rc;
 }

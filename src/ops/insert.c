@@ -49,7 +49,7 @@ int ops_insert(loch_lake *lake, const char *table, const char *rest, loch_result
     buf sql = BUF_INIT;
     txlog_commit c;
     int64_t version = -1;
-    txlog_commit_init(&c, table, "WRITE", -1);
+    txlog_commit_init(&c, table, "WRITE");
     int rc = txlog_load(lake, table, &(txlog_at){-1, 0, 0}, &s);
     rc = rc ? rc : snapshot_check_writable(s);
     rc = rc ? rc : temp_table_like(lake, s);
@@ -60,14 +60,13 @@ int ops_insert(loch_lake *lake, const char *table, const char *rest, loch_result
     rc = rc ? rc : write_columns_of(s, &cols, &ncols);
     if (rc < 0)
         goto cleanup;
-    c.read_version = s->version;
-    c.base = s;
-    rc = buf_puts(&c.params, "{\"mode\":\"Append\"}");
+    rc = txlog_commit_against(&c, s);
+    rc = rc ? rc : commit_set_parameters(&c.cm, "{\"mode\":\"Append\"}");
     rc = rc ? rc : write_data_file(lake, &c, s->metadata.schema_string, "SELECT * FROM __loch_ins", cols, ncols);
-    if (rc == 0 && c.rows_written > 0)
+    if (rc == 0 && c.cm.rows_written > 0)
         rc = txlog_commit_run(lake, &c, &version);
     if (rc == 0 && version >= 0)
-        rc = result_message(out, "inserted %lld rows into %s (version %lld)", (long long)c.rows_written, table,
+        rc = result_message(out, "inserted %lld rows into %s (version %lld)", (long long)c.cm.rows_written, table,
                             (long long)version);
     else if (rc == 0)
         rc = result_message(out, "inserted 0 rows into %s (no new version)", table);

@@ -95,7 +95,7 @@ int intent_begin(loch_lake *lake, txlog_commit *c, const char *staging)
         }
         if (rc == 0) {
             c->intent_fd = fd;
-            rc = buf_printf(&head, "table %s\nread %lld\n", c->table, (long long)c->read_version) ? LOCH_ENOMEM : 0;
+            rc = buf_printf(&head, "table %s\nread %lld\n", c->table, (long long)c->cm.read_version) ? LOCH_ENOMEM : 0;
         }
     }
     rc = rc ? rc : buf_printf(&head, "staging %s\n", staging) ? LOCH_ENOMEM : intent_write(c, head.data, 0);
@@ -121,23 +121,26 @@ void intent_end(txlog_commit *c)
 static int committed(loch_lake *lake, const char *table, int64_t read, const char *name)
 {
     int64_t latest = txlog_latest_version(lake, table);
-    buf path = BUF_INIT, data = BUF_INIT, needle = BUF_INIT;
+    buf path = BUF_INIT, data = BUF_INIT;
     int found = 0;
-    if (buf_printf(&needle, "\"path\":\"%s\"", name))
-        return 1; /* out of memory: keep the files */
     for (int64_t v = read + 1; !found && v <= latest; v++) {
-        char commit[32];
-        log_commit_name(v, commit);
+        char file[32];
+        commit cm;
+        log_commit_name(v, file);
         buf_clear(&path);
         buf_clear(&data);
-        if (buf_printf(&path, "%s/_delta_log/%s", table, commit) == 0 && lake->st->get(lake->st, path.data, &data) == 0)
-            found = data.data && strstr(data.data, needle.data) != NULL;
-        else
+        commit_init(&cm, NULL, -1);
+        if (buf_printf(&path, "%s/_delta_log/%s", table, file) == 0 && lake->st->get(lake->st, path.data, &data) == 0 &&
+            commit_parse(&cm, data.data, data.len) == 0) {
+            for (size_t i = 0; !found && i < cm.count; i++)
+                found = cm.actions[i].kind == LOG_ADD && strcmp(cm.actions[i].u.file.path, name) == 0;
+        } else {
             found = -1; /* an unreadable commit: keep the files */
+        }
+        commit_free(&cm);
     }
     buf_free(&path);
     buf_free(&data);
-    buf_free(&needle);
     return found != 0;
 }
 

@@ -12,6 +12,7 @@
 
 #include "adapters/catalog.h"
 #include "adapters/compute.h"
+#include "core/commit.h"
 #include "core/snapshot.h"
 #include "core/storage.h"
 #include "loch/loch.h"
@@ -40,6 +41,7 @@ struct loch_lake {
     int cache_count;
     int no_metadata_answers; /* $LOCH_NO_METADATA_ANSWERS: always scan (for testing) */
     atomic_long checkpoint_failures; /* post-commit checkpoints that failed (the commit stood) */
+    _Atomic uint64_t rng;   /* commit backoff jitter (ops/txlog.c); 0 until first used */
 };
 
 struct loch_result {
@@ -70,23 +72,14 @@ void txlog_forget(loch_lake *lake, const char *table);
 /* The latest version number, or -1 when the table has no log. */
 int64_t txlog_latest_version(loch_lake *lake, const char *table);
 
-/* A commit being prepared. `actions` holds the add/remove/metadata lines. */
+/* A commit being prepared: the structured commit (core/commit.h: its actions, read set,
+ * operation and metrics), which table and snapshot it was prepared against, and the
+ * write intent that cleans up after it if the process dies. */
 typedef struct {
     const char *table;
-    const char *operation;  /* "WRITE", "CREATE TABLE", ... */
-    buf params;             /* JSON object text for operationParameters */
-    buf actions;            /* NDJSON lines; no commitInfo (added at commit time) */
-    int blind_append;       /* only adds: never conflicts with other appends */
-    int changes_metadata;   /* conflicts with any concurrent commit */
-    int64_t read_version;   /* the snapshot the commit was prepared against (-1 = none) */
-    const snapshot *base;   /* that snapshot, borrowed (NULL for a new table) */
-    int64_t rows_written;
-    int64_t files_written;
-    /* Source hashes (comma-separated) whose bytes this commit adds once only: a
-     * concurrent commit adding a file tagged with one of them makes this one a
-     * duplicate (ingest's "same bytes is a no-op" under races). */
-    buf once_sources;
-    int duplicate;          /* set when the commit failed for that reason */
+    const snapshot *base;   /* the snapshot read, borrowed (NULL for a new table) */
+    commit cm;              /* cm.read_version is base's version, -1 for a new table */
+    int duplicate;          /* set when it failed because the same bytes went in concurrently */
     int intent_fd;          /* > 0 while a write intent is held (ops/intent.c) */
     char intent_path[512];
 } txlog_commit;
@@ -127,7 +120,10 @@ int guard_drop(loch_lake *lake, const char *table);
 void guard_drop_if_empty(loch_lake *lake, const char *table);
 
 
-void txlog_commit_init(txlog_commit *c, const char *table, const char *operation, int64_t read_version);
+/* A commit to a new table until txlog_commit_against names the snapshot it reads
+ * (which sets its read version and isolation level; EINVALID for an unknown level). */
+void txlog_commit_init(txlog_commit *c, const char *table, const char *operation);
+int txlog_commit_against(txlog_commit *c, const snapshot *base);
 void txlog_commit_free(txlog_commit *c);
 /* Commits atomically as read_version+1, retrying on lost races when the rules allow.
  * On success *version is the committed version. Runs post-commit hooks (checkpoint). */
@@ -154,8 +150,9 @@ int write_data_file_from(loch_lake *lake, txlog_commit *c, const char *schema_st
                          const compute_column *cols, size_t ncols, const char *source_sha256);
 /* The "loch.schema" tag value of files written under schema_string. */
 void write_schema_tag(const char *schema_string, char out[17]);
-/* Appends a remove action for every live file of s (replacing a table's contents). */
-int write_remove_all(const snapshot *s, buf *actions);
+/* Appends a remove action for every live file of s (replacing a table's contents); the
+ * commit then depends on the whole table. */
+int write_remove_all(const snapshot *s, commit *c);
 /* The table's own columns, for writing rows already shaped like it. */
 int write_columns_of(const snapshot *s, compute_column **out, size_t *count);
 /* Delta schemaString for columns. */

@@ -13,11 +13,11 @@
  * (from the enablement version on; instants before the enablement timestamp search
  * only the versions before it, by file time: core/snapshot.h).
  *
- * Committing version V = read_version + 1 (research/delta.md section 6):
- *   put_if_absent(_delta_log/V.json). Losing the race (EEXISTS) is not an error yet:
- *   each winning commit is read and checked - metadata or protocol changes conflict
- *   with everything; anything but a blind append conflicts with data changes - and the
- *   same actions are retried at the next version, with jittered exponential backoff.
+ * Committing version V = read_version + 1:
+ *   put_if_absent(_delta_log/V.json) of the commit rendered by core/commit.c. Losing the
+ *   race (EEXISTS) is not an error yet: the winning commits are read, parsed and handed
+ *   to conflict_check (core/commit.h has Delta's rules), and unless one conflicts the
+ *   same actions are retried after them, with jittered exponential backoff.
  * After a commit whose version is a multiple of delta.checkpointInterval (default 100)
  * a classic checkpoint is written, then expired log files are cleaned up.
  */
@@ -678,70 +678,65 @@ void txlog_snapshot_free(snapshot *s)
 
 /* ---- committing ------------------------------------------------------------------- */
 
-void txlog_commit_init(txlog_commit *c, const char *table, const char *operation, int64_t read_version)
+void txlog_commit_init(txlog_commit *c, const char *table, const char *operation)
 {
     memset(c, 0, sizeof(*c));
     c->table = table;
-    c->operation = operation;
-    c->read_version = read_version;
-    c->blind_append = 1;
+    commit_init(&c->cm, operation, -1);
+}
+
+int txlog_commit_against(txlog_commit *c, const snapshot *base)
+{
+    c->base = base;
+    c->cm.read_version = base ? base->version : -1;
+    return commit_isolation_parse(base ? snapshot_property(base, "delta.isolationLevel") : NULL, &c->cm.isolation);
 }
 
 void txlog_commit_free(txlog_commit *c)
 {
     intent_end(c); /* the commit landed, or its files are gone */
-    buf_free(&c->params);
-    buf_free(&c->actions);
-    buf_free(&c->once_sources);
+    commit_free(&c->cm);
 }
 
-/* True when file f carries one of the hashes in the comma-separated list once. */
-static int adds_same_source(const log_file *f, const buf *once)
+/* Reads the commits after ours lost the race for version v (v .. latest) and decides
+ * whether ours may still go in after them (core/commit.c has the rules). */
+static int check_conflicts(loch_lake *lake, txlog_commit *c, int64_t v, int64_t latest)
 {
-    char sha[65];
-    for (const char *p = once->data; strlen(p) >= 64; p += 64 + (p[64] == ',')) {
-        snprintf(sha, sizeof(sha), "%.64s", p);
-        if (write_has_source(f, sha))
-            return 1;
-    }
-    return 0;
-}
-
-/* Reads winning commit v and decides whether ours may still go in after it. */
-static int check_conflict(loch_lake *lake, txlog_commit *c, int64_t v)
-{
-    arena a = ARENA_INIT;
+    size_t n = latest >= v ? (size_t)(latest - v + 1) : 0;
+    commit *won = calloc(n + 1, sizeof(*won));
+    const commit **list = calloc(n + 1, sizeof(*list));
     buf path = BUF_INIT, data = BUF_INIT;
-    char name[32];
-    log_commit_name(v, name);
-    int rc = buf_printf(&path, "%s/_delta_log/%s", c->table, name);
-    rc = rc ? rc : lake->st->get(lake->st, path.data, &data);
-    const char *p = data.data, *end = data.data + data.len;
-    while (rc == 0 && p && p < end) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
-        const char *e = nl ? nl : end;
-        log_action act;
-        if ((rc = log_parse_action(&a, p, (size_t)(e - p), &act)) < 0)
-            break;
-        if (act.kind == LOG_METADATA || act.kind == LOG_PROTOCOL)
-            rc = error_set(LOCH_ECONFLICT, "table \"%s\" changed its %s in concurrent version %lld",
-                           c->table, act.kind == LOG_METADATA ? "schema or properties" : "protocol",
-                           (long long)v);
-        else if (c->changes_metadata && (act.kind == LOG_ADD || act.kind == LOG_REMOVE))
-            rc = error_set(LOCH_ECONFLICT, "table \"%s\" was written by concurrent version %lld "
-                           "while this %s was changing it", c->table, (long long)v, c->operation);
-        else if (!c->blind_append && (act.kind == LOG_ADD || act.kind == LOG_REMOVE) &&
-                 act.u.file.data_change)
-            rc = error_set(LOCH_ECONFLICT, "table \"%s\": concurrent version %lld changed data this "
-                           "%s read", c->table, (long long)v, c->operation);
-        else if (act.kind == LOG_ADD && c->once_sources.len && adds_same_source(&act.u.file, &c->once_sources)) {
-            rc = error_set(LOCH_ECONFLICT, "table \"%s\": concurrent version %lld added these exact bytes",
-                           c->table, (long long)v);
-            c->duplicate = 1;
-        }
-        p = e + 1;
+    int rc = won && list ? 0 : error_set(LOCH_ENOMEM, "out of memory");
+    size_t read = 0;
+    for (; rc == 0 && read < n; read++) {
+        char name[32];
+        log_commit_name(v + (int64_t)read, name);
+        commit_init(&won[read], NULL, -1);
+        list[read] = &won[read];
+        buf_clear(&path);
+        rc = buf_printf(&path, "%s/_delta_log/%s", c->table, name);
+        rc = rc ? rc : lake->st->get(lake->st, path.data, &data);
+        rc = rc ? rc : commit_parse(&won[read], data.data, data.len);
+        if (rc < 0)
+            error_prefix("table \"%s\" version %lld: ", c->table, (long long)(v + (int64_t)read));
     }
-    arena_free(&a);
+    conflict why;
+    if (rc == 0 && conflict_check(&c->cm, list, n, &why)) {
+        int64_t at = v + (int64_t)why.winner;
+        c->duplicate = why.kind == CONFLICT_SAME_SOURCE;
+        if (why.kind == CONFLICT_SAME_SOURCE)
+            rc = error_set(LOCH_ECONFLICT, "table \"%s\": concurrent version %lld added these exact bytes",
+                           c->table, (long long)at);
+        else
+            rc = error_set(LOCH_ECONFLICT, "table \"%s\": %s (version %lld, %s)%s%s; this %s was not committed",
+                           c->table, conflict_describe(why.kind), (long long)at,
+                           won[why.winner].operation ? won[why.winner].operation : "an unnamed operation",
+                           why.subject ? ": " : "", why.subject ? why.subject : "", c->cm.operation);
+    }
+    for (size_t i = 0; won && i < read; i++)
+        commit_free(&won[i]);
+    free(won);
+    free(list);
     buf_free(&path);
     buf_free(&data);
     return rc;
@@ -769,21 +764,15 @@ static int same_table(loch_lake *lake, const char *table, const snapshot *base)
  * nonzero (which is returned). */
 static int each_added(loch_lake *lake, const txlog_commit *c, int (*fn)(loch_lake *lake, const char *path))
 {
-    arena a = ARENA_INIT;
     buf path = BUF_INIT;
     int rc = 0;
-    const char *p = c->actions.data, *end = p ? p + c->actions.len : NULL;
-    while (rc == 0 && p && p < end) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p)), *e = nl ? nl : end;
-        log_action act;
-        if (log_parse_action(&a, p, (size_t)(e - p), &act) == 0 && act.kind == LOG_ADD) {
-            buf_clear(&path);
-            rc = buf_printf(&path, "%s/%s", c->table, act.u.file.path);
-            rc = rc ? rc : fn(lake, path.data);
-        }
-        p = e + 1;
+    for (size_t i = 0; rc == 0 && i < c->cm.count; i++) {
+        if (c->cm.actions[i].kind != LOG_ADD)
+            continue;
+        buf_clear(&path);
+        rc = buf_printf(&path, "%s/%s", c->table, c->cm.actions[i].u.file.path);
+        rc = rc ? rc : fn(lake, path.data);
     }
-    arena_free(&a);
     buf_free(&path);
     return rc;
 }
@@ -800,10 +789,22 @@ static int remove_one(loch_lake *lake, const char *path)
     return 0;
 }
 
-static void backoff(int attempt)
+/* A number from the lake's own generator (splitmix64 over an atomic counter): racing
+ * processes get different jitter, and nothing process-wide (rand) is touched. */
+static uint64_t lake_random(loch_lake *lake)
+{
+    uint64_t zero = 0, seed = (uint64_t)(time_mono() * 1e9) ^ ((uint64_t)getpid() << 32) ^ (uintptr_t)lake;
+    atomic_compare_exchange_strong(&lake->rng, &zero, seed | 1);
+    uint64_t z = atomic_fetch_add(&lake->rng, 0x9E3779B97F4A7C15ull) + 0x9E3779B97F4A7C15ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static void backoff(loch_lake *lake, int attempt)
 {
     unsigned cap = attempt < 5 ? 1u << attempt : 32; /* ms */
-    unsigned ms = 1 + (unsigned)rand() % cap;
+    unsigned ms = 1 + (unsigned)(lake_random(lake) % cap);
     struct timespec ts = {0, (long)ms * 1000000L};
     nanosleep(&ts, NULL);
 }
@@ -839,7 +840,7 @@ void txlog_commit_abort(loch_lake *lake, const txlog_commit *c) { remove_new_fil
 static void remove_new_files(loch_lake *lake, const txlog_commit *c)
 {
     each_added(lake, c, remove_one);
-    if (c->read_version < 0)
+    if (c->cm.read_version < 0)
         guard_drop_if_empty(lake, c->table);
 }
 
@@ -847,7 +848,7 @@ int txlog_commit_run(loch_lake *lake, txlog_commit *c, int64_t *version)
 {
     buf text = BUF_INIT, path = BUF_INIT;
     int rc = 0;
-    int64_t v = c->read_version + 1;
+    int64_t v = c->cm.read_version + 1;
     double started = time_mono();
     /* The table must still be the one the commit was prepared against, and stay so (no
      * DROP) until the commit and its checkpoint are written. A new table's log directory
@@ -857,12 +858,12 @@ int txlog_commit_run(loch_lake *lake, txlog_commit *c, int64_t *version)
     int guard = -1;
     test_hold("commit");
     buf logdir = BUF_INIT;
-    if (c->read_version < 0 && (rc = buf_printf(&logdir, "%s/_delta_log", c->table)) == 0)
+    if (c->cm.read_version < 0 && (rc = buf_printf(&logdir, "%s/_delta_log", c->table)) == 0)
         rc = lake->st->mkdirs(lake->st, logdir.data);
     buf_free(&logdir);
     rc = rc ? rc : guard_take(lake, c->table, 0, &guard);
     rc = rc || !c->base ? rc : same_table(lake, c->table, c->base);
-    if (rc == 0 && c->read_version < 0 && each_added(lake, c, missing))
+    if (rc == 0 && c->cm.read_version < 0 && each_added(lake, c, missing))
         rc = error_set(LOCH_ECONFLICT, "table \"%s\" was created and dropped by another writer while this write "
                        "was prepared; nothing was written", c->table);
     if (rc < 0) {
@@ -871,33 +872,21 @@ int txlog_commit_run(loch_lake *lake, txlog_commit *c, int64_t *version)
         return rc;
     }
     test_hold("commit-locked");
-    uint64_t seed = (uint64_t)(time_mono() * 1e6); /* jitter differs between racing processes */
-    srand((unsigned)(seed ^ (seed >> 32)) ^ (unsigned)getpid());
     for (int attempt = 0;; attempt++) {
-        char name[32], metrics[160];
+        char name[32];
         log_commit_name(v, name);
-        snprintf(metrics, sizeof(metrics), "{\"numFiles\":\"%lld\",\"numOutputRows\":\"%lld\"}",
-                 (long long)c->files_written, (long long)c->rows_written);
         buf_clear(&text);
         buf_clear(&path);
-        /* operationParameters stays what the operation said; readVersion and
-         * isBlindAppend belong to commitInfo, so splice them after the object. */
-        rc = log_write_commit_info(&text, time_now_ms(), c->operation, c->params.len ? c->params.data : "{}", metrics);
-        if (rc == 0 && text.len > 3) {
-            text.len -= 3; /* drop "}}\n" to append commitInfo fields */
-            /* readVersion is unsigned for delta-rs: a new table has none. */
-            if (v > 0)
-                rc = buf_printf(&text, ",\"readVersion\":%lld", (long long)(v - 1));
-            rc = rc ? rc : buf_printf(&text, ",\"isBlindAppend\":%s}}\n", c->blind_append ? "true" : "false");
-        }
-        rc = rc ? rc : buf_put(&text, c->actions.data ? c->actions.data : "", c->actions.len);
+        /* Rendered again for each version tried: readVersion stays the version read,
+         * the timestamp is the attempt's. */
+        rc = commit_render(&c->cm, time_now_ms(), &text);
         rc = rc ? rc : buf_printf(&path, "%s/_delta_log/%s", c->table, name);
         if (rc < 0)
             break;
         rc = lake->st->put_if_absent(lake->st, path.data, text.data, text.len);
         if (rc != LOCH_EEXISTS)
             break;
-        if (c->read_version < 0) {
+        if (c->cm.read_version < 0) {
             rc = error_set(LOCH_EEXISTS, "table \"%s\" already exists (created concurrently)", c->table);
             break;
         }
@@ -907,15 +896,10 @@ int txlog_commit_run(loch_lake *lake, txlog_commit *c, int64_t *version)
             break;
         }
         int64_t latest = txlog_latest_version(lake, c->table);
-        /* Every winning commit is checked, and the first conflict stops the check (a
-         * later commit that does not conflict must never clear it). */
-        for (int64_t w = v; rc == LOCH_EEXISTS && w <= latest; w++)
-            if ((rc = check_conflict(lake, c, w)) == 0)
-                rc = LOCH_EEXISTS;
-        if (rc != LOCH_EEXISTS)
+        if ((rc = check_conflicts(lake, c, v, latest)) < 0)
             break;
         v = latest + 1;
-        backoff(attempt);
+        backoff(lake, attempt);
     }
     if (rc == 0) {
         *version = v;

@@ -67,8 +67,8 @@ int write_data_file_from(loch_lake *lake, txlog_commit *c, const char *schema_st
     buf staging = BUF_INIT, local = BUF_INIT, sql = BUF_INIT, from = BUF_INIT, to = BUF_INIT, done = BUF_INIT,
         intent = BUF_INIT;
     compute_file *files = NULL;
-    size_t nfiles = 0, actions_len = c->actions.len;
-    int64_t rows_before = c->rows_written, files_before = c->files_written;
+    size_t nfiles = 0, actions_before = c->cm.count;
+    int64_t rows_before = c->cm.rows_written, files_before = c->cm.files_written;
     char id[37], tag[17], name[96];
     const char *tag_keys[] = {"loch.schema", "loch.source.sha256"}, *tag_values[] = {tag, source_sha256};
     /* The tag names the schema the files were written with: files that all carry the
@@ -125,12 +125,12 @@ int write_data_file_from(loch_lake *lake, txlog_commit *c, const char *schema_st
                       .tags = {tag_keys, tag_values, source_sha256 ? 2 : 1}};
         test_hold("write-moving");
         rc = lake->st->sync(lake->st, to.data);
-        rc = rc ? rc : log_write_add(&c->actions, &f);
-        c->rows_written += files[i].rows;
-        c->files_written++;
+        rc = rc ? rc : commit_append(&c->cm, &(log_action){.kind = LOG_ADD, .u.file = f});
+        c->cm.rows_written += files[i].rows;
+        c->cm.files_written++;
     }
     lake->st->remove_tree(lake->st, staging.data);
-    if (rc < 0 && c->read_version < 0)
+    if (rc < 0 && c->cm.read_version < 0)
         guard_drop_if_empty(lake, c->table); /* a new table's directory, made for this write */
     if (rc < 0) {
         /* All or nothing: the files this call moved into the table go, and so do
@@ -139,11 +139,9 @@ int write_data_file_from(loch_lake *lake, txlog_commit *c, const char *schema_st
             *nl = '\0';
             lake->st->remove(lake->st, p);
         }
-        c->actions.len = actions_len;
-        if (c->actions.data)
-            c->actions.data[actions_len] = '\0';
-        c->rows_written = rows_before;
-        c->files_written = files_before;
+        commit_truncate(&c->cm, actions_before);
+        c->cm.rows_written = rows_before;
+        c->cm.files_written = files_before;
     }
     compute_files_free(files, nfiles);
     free(names);
@@ -157,14 +155,16 @@ int write_data_file_from(loch_lake *lake, txlog_commit *c, const char *schema_st
     return rc;
 }
 
-int write_remove_all(const snapshot *s, buf *actions)
+int write_remove_all(const snapshot *s, commit *c)
 {
     int rc = 0;
+    commit_read_whole_table(c);
     for (size_t i = 0; rc == 0 && i < s->file_count; i++) {
-        log_file f = s->files[i];
-        f.deletion_timestamp = time_now_ms();
-        f.data_change = true;
-        rc = log_write_remove(actions, &f);
+        log_action act = {.kind = LOG_REMOVE, .u.file = s->files[i]};
+        act.u.file.deletion_timestamp = time_now_ms();
+        act.u.file.data_change = true;
+        act.u.file.stats = NULL; /* a remove carries no stats (extendedFileMetadata: size and values) */
+        rc = commit_append(c, &act);
     }
     return rc;
 }
