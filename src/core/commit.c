@@ -334,18 +334,27 @@ static bool ours_writes_domain(const commit *ours, const char *domain)
     return false;
 }
 
-/* True when file f carries one of the source hashes in the read set (its tag holds one
- * hash, or a comma-separated list after a rewrite). */
-static bool adds_source(const commit_reads *r, const log_file *f)
+const char *commit_file_sources(const log_file *f)
 {
     bool found;
-    const char *tag = kv_get(&f->tags, "loch.source.sha256", &found);
-    for (size_t i = 0; tag && i < r->source_count; i++) {
-        size_t n = strlen(r->sources[i]);
-        for (const char *p = tag; (p = strstr(p, r->sources[i])); p += n)
-            if ((p == tag || p[-1] == ',') && (p[n] == '\0' || p[n] == ','))
-                return true;
-    }
+    return kv_get(&f->tags, "loch.source.sha256", &found);
+}
+
+bool commit_file_has_source(const log_file *f, const char *sha256)
+{
+    const char *tag = commit_file_sources(f);
+    size_t n = strlen(sha256);
+    for (const char *p = tag; n && p && (p = strstr(p, sha256)); p += n)
+        if ((p == tag || p[-1] == ',') && (p[n] == '\0' || p[n] == ','))
+            return true;
+    return false;
+}
+
+static bool adds_source(const commit_reads *r, const log_file *f)
+{
+    for (size_t i = 0; i < r->source_count; i++)
+        if (commit_file_has_source(f, r->sources[i]))
+            return true;
     return false;
 }
 

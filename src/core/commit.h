@@ -133,6 +133,11 @@ int commit_render(const commit *c, int64_t timestamp_ms, buf *out);
  * from commit_init. ECORRUPT with the line number for a malformed line. */
 int commit_parse(commit *c, const char *text, size_t len);
 
+/* loch's tag on a data file naming the input bytes it came from: "loch.source.sha256",
+ * one hash, or a comma-separated list after a rewrite. NULL when untagged. */
+const char *commit_file_sources(const log_file *f);
+bool commit_file_has_source(const log_file *f, const char *sha256);
+
 /* Whether ours may go in after winners[0..n), oldest first. Returns 1 and fills *out
  * when one conflicts, else 0. Pure: no I/O, no error state. */
 int conflict_check(const commit *ours, const commit *const *winners, size_t n, conflict *out);

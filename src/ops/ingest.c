@@ -1449,7 +1449,7 @@ static int merge_schema(const snapshot *s, int overwrite, const inputs *in, tsch
 static int already_in(const snapshot *s, const char *sha)
 {
     for (size_t i = 0; s && i < s->file_count; i++)
-        if (write_has_source(&s->files[i], sha))
+        if (commit_file_has_source(&s->files[i], sha))
             return 1;
     return 0;
 }
@@ -1471,7 +1471,7 @@ static int rewrite_rows(loch_lake *lake, arena *a, const snapshot *s, const tsch
         rc = rc ? rc : push_col(&x, s->schema.fields[i].name, s->schema.fields[i].delta_type, id.data);
     }
     for (size_t i = 0; rc == 0 && i < s->file_count; i++) {
-        const char *v = write_source_tag(&s->files[i]);
+        const char *v = commit_file_sources(&s->files[i]);
         if (v && !strstr(hashes.data ? hashes.data : "", v))
             rc = (hashes.len ? buf_putc(&hashes, ',') : 0) || buf_puts(&hashes, v) ? LOCH_ENOMEM : 0;
     }

@@ -157,10 +157,6 @@ int write_remove_all(const snapshot *s, commit *c);
 int write_columns_of(const snapshot *s, compute_column **out, size_t *count);
 /* Delta schemaString for columns. */
 int write_schema_string(const compute_column *cols, size_t n, buf *out);
-/* The source hashes a data file carries (its loch.source.sha256 tag: one, or a
- * comma-separated list after a rewrite), or NULL; and whether they hold sha. */
-const char *write_source_tag(const log_file *f);
-int write_has_source(const log_file *f, const char *sha);
 int table_name_check(const char *name);
 
 /* ---- result.c ------------------------------------------------------------------- */

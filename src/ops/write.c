@@ -195,20 +195,3 @@ int write_columns_of(const snapshot *s, compute_column **out, size_t *count)
     *count = s->schema.count;
     return 0;
 }
-
-const char *write_source_tag(const log_file *f)
-{
-    for (size_t k = 0; k < f->tags.count; k++)
-        if (!strcmp(f->tags.keys[k], "loch.source.sha256"))
-            return f->tags.values[k];
-    return NULL;
-}
-
-int write_has_source(const log_file *f, const char *sha)
-{
-    const char *v = write_source_tag(f);
-    for (const char *p = v; p && (p = strstr(p, sha)); p += 64)
-        if ((p == v || p[-1] == ',') && (p[64] == '\0' || p[64] == ','))
-            return 1;
-    return 0;
-}

@@ -375,5 +375,18 @@ static void test_isolation_levels(void)
     buf_free(&out);
 }
 
-TEST_MAIN(T(test_conflict_matrix), T(test_first_conflict_wins), T(test_missing_partition_value_matches),
+static void test_source_tags(void)
+{
+    static const char *k[] = {"loch.source.sha256"}, *v[1];
+    log_file f = {.tags = {k, v, 1}};
+    v[0] = "ab,cd";
+    CHECK(commit_file_has_source(&f, "ab") && commit_file_has_source(&f, "cd"));
+    CHECK(!commit_file_has_source(&f, "b") && !commit_file_has_source(&f, "c") && !commit_file_has_source(&f, ""));
+    v[0] = "xab";
+    CHECK(!commit_file_has_source(&f, "ab"));
+    f.tags.count = 0;
+    CHECK(!commit_file_sources(&f) && !commit_file_has_source(&f, "ab"));
+}
+
+TEST_MAIN(T(test_conflict_matrix), T(test_source_tags), T(test_first_conflict_wins), T(test_missing_partition_value_matches),
           T(test_render), T(test_every_kind_round_trips), T(test_isolation_levels))
