@@ -5,7 +5,7 @@
  * Keys outside the delta.* namespace are the user's and stored as given. Of Delta's own
  * keys loch accepts the ones whose rules it follows; a key that would need a protocol
  * change (deletion vectors, column mapping, ...) is refused rather than recorded and
- * then ignored.
+ * then ignored. One that needs a feature the protocol lacks upgrades it (core/protocol.h).
  */
 #include "ops/ops.h"
 
@@ -93,6 +93,12 @@ int ops_set_properties(loch_lake *lake, const char *table, const char **keys, co
     rc = rc || buf_puts(&params, "{\"properties\":") || log_write_kv(&params, &(log_kv){keys, values, n}) ||
          buf_putc(&params, '}') ? loch_error_last_code() : 0;
     rc = rc ? rc : commit_set_parameters(&c.cm, params.data);
+    /* A property that needs a feature the protocol lacks (delta.appendOnly on a (1,1)
+     * table) upgrades it in the same commit (core/protocol.c). */
+    log_action p = {.kind = LOG_PROTOCOL};
+    bool upgrade = false;
+    rc = rc ? rc : protocol_choose(&c.cm.a, &s->protocol, &md.configuration, false, &p.u.protocol, &upgrade);
+    rc = rc || !upgrade ? rc : commit_append(&c.cm, &p);
     rc = rc ? rc : commit_append(&c.cm, &(log_action){.kind = LOG_METADATA, .u.metadata = md});
     rc = rc ? rc : txlog_commit_run(lake, &c, &version);
     rc = rc ? rc : result_message(out, "set %zu propert%s of %s (version %lld)", n, n == 1 ? "y" : "ies", table,

@@ -2,8 +2,9 @@
  * ops/create.c - CREATE TABLE (columns or AS SELECT), as version 0 of a Delta table;
  * CREATE OR REPLACE as one commit that swaps schema and contents.
  *
- * New tables get protocol (1,2), the oldest every Delta reader accepts; a column of
- * TIMESTAMP (without time zone) needs the timestampNtz feature and so (3,7).
+ * The protocol comes from core/protocol.c: a new table gets (1,2), the oldest every
+ * Delta reader accepts, or (3,7) with timestampNtz for a TIMESTAMP (without time zone)
+ * column; a replaced table keeps every feature it had.
  */
 #include "ops/ops.h"
 
@@ -25,20 +26,19 @@ static int create_commit(loch_lake *lake, const create_args *a, const snapshot *
     txlog_commit c;
     buf schema_text = BUF_INIT;
     char id[37];
-    bool ntz = false;
-    static const char *ntz_features[] = {"timestampNtz"};
+    bool ntz = false, upgrade = false;
     for (size_t i = 0; i < ncols; i++)
         ntz = ntz || cols[i].ntz;
     txlog_commit_init(&c, a->table, old ? "CREATE OR REPLACE TABLE" : "CREATE TABLE");
     int rc = txlog_commit_against(&c, old);
     uuid_v4(id);
-    log_action p = {.kind = LOG_PROTOCOL,
-                    .u.protocol = {ntz ? 3 : 1, ntz ? 7 : 2, ntz_features, ntz_features, ntz ? 1 : 0, ntz ? 1 : 0}};
+    log_action p = {.kind = LOG_PROTOCOL};
+    rc = rc ? rc : protocol_choose(&c.cm.a, old ? &old->protocol : NULL, NULL, ntz, &p.u.protocol, &upgrade);
     rc = rc ? rc : write_schema_string(cols, ncols, &schema_text);
     log_action m = {.kind = LOG_METADATA, .u.metadata = {.id = old ? old->metadata.id : id,
                     .schema_string = schema_text.data, .created_time = time_now_ms()}};
     rc = rc ? rc : commit_set_parameters(&c.cm, old ? "{\"mode\":\"Overwrite\"}" : "{\"mode\":\"ErrorIfExists\"}");
-    rc = rc ? rc : commit_append(&c.cm, &p);
+    rc = rc || !upgrade ? rc : commit_append(&c.cm, &p);
     rc = rc ? rc : commit_append(&c.cm, &m);
     rc = rc || !old ? rc : write_remove_all(old, &c.cm);
     rc = rc || !select_sql ? rc : write_data_file(lake, &c, schema_text.data, select_sql, cols, ncols);

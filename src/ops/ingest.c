@@ -1550,15 +1550,15 @@ static int schema_of(const tschema *t, buf *out)
 static int metadata_actions(const snapshot *s, const tschema *t, int overwrite, const char *schema_json,
                             txlog_commit *c)
 {
-    int ntz = 0, rc = 0;
+    bool ntz = false, upgrade = false;
     for (size_t i = 0; i < t->n; i++)
         ntz = ntz || strstr(t->v[i].type, "timestamp_ntz") != NULL;
-    /* A new table, or a first timestamp_ntz column in an old (1,2) one, needs a protocol. */
-    if (!s || (ntz && s->protocol.min_reader < 3)) {
-        static const char *f[] = {"timestampNtz"};
-        log_action p = {.kind = LOG_PROTOCOL, .u.protocol = {ntz ? 3 : 1, ntz ? 7 : 2, f, f, ntz ? 1 : 0, ntz ? 1 : 0}};
+    /* A new table, or one whose new columns need a feature it lacks, gets a protocol. */
+    log_action p = {.kind = LOG_PROTOCOL};
+    int rc = protocol_choose(&c->cm.a, s ? &s->protocol : NULL, s ? &s->metadata.configuration : NULL, ntz,
+                             &p.u.protocol, &upgrade);
+    if (rc == 0 && upgrade)
         rc = commit_append(&c->cm, &p);
-    }
     char id[37];
     uuid_v4(id);
     log_metadata m = {.id = s ? s->metadata.id : id, .schema_string = schema_json, .created_time = time_now_ms()};

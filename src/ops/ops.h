@@ -13,6 +13,7 @@
 #include "adapters/catalog.h"
 #include "adapters/compute.h"
 #include "core/commit.h"
+#include "core/protocol.h"
 #include "core/snapshot.h"
 #include "core/storage.h"
 #include "loch/loch.h"

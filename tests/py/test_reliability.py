@@ -140,7 +140,7 @@ def test_concurrent_writers(lake):
     ("CREATE OR REPLACE TABLE c AS SELECT 9::BIGINT AS i", "INSERT INTO c VALUES (2)",
      "added data this one should have read"),
     ("INSERT INTO c VALUES (1)", "CREATE OR REPLACE TABLE c AS SELECT 9::BIGINT AS i",
-     "changed the table's protocol"),  # a replace writes protocol and metaData; protocol is checked first
+     "changed the table's schema or properties"),
     # two winning commits, the conflicting one first: the second must not clear it (chaos found this)
     ("INSERT INTO c VALUES (1)", "ALTER TABLE c SET TBLPROPERTIES ('k' = 'v'); INSERT INTO c VALUES (2)",
      "changed the table's schema or properties"),
