@@ -15,6 +15,8 @@
 
 #include <stdint.h>
 
+#include "loch/export.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -33,15 +35,15 @@ typedef struct {
 #define LOCH_LAKE_OPTIONS_INIT {LOCH_LAKE_OPTIONS_VERSION, 0, NULL, 0, 1}
 
 /* Opens (and with opts->create, initializes) the lake at path. */
-int loch_lake_open(loch_lake **out, const char *path, const loch_lake_options *opts);
-void loch_lake_free(loch_lake *lake);
+LOCH_EXTERN int loch_lake_open(loch_lake **out, const char *path, const loch_lake_options *opts);
+LOCH_EXTERN void loch_lake_free(loch_lake *lake);
 /* The lake's absolute root directory; valid until loch_lake_free. */
-const char *loch_lake_root(const loch_lake *lake);
+LOCH_EXTERN const char *loch_lake_root(const loch_lake *lake);
 /* Cancels the SQL statement running on this lake; safe from a signal handler. */
-void loch_lake_interrupt(loch_lake *lake);
+LOCH_EXTERN void loch_lake_interrupt(loch_lake *lake);
 
 /* Frees memory that loch handed to the caller (strings from loch_result_text etc.). */
-void loch_free(void *p);
+LOCH_EXTERN void loch_free(void *p);
 
 #ifdef __cplusplus
 }

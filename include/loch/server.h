@@ -18,6 +18,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "loch/export.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -54,16 +56,16 @@ typedef struct {
  * and its line. A malformed file is LOCH_EINVALID with "line N: ..." as the message;
  * a nonzero return from item stops and is returned. */
 typedef int (*loch_config_item)(void *ctx, const char *key, const char *value, int is_array, int line);
-int loch_config_read(const char *path, loch_config_item item, void *ctx);
+LOCH_EXTERN int loch_config_read(const char *path, loch_config_item item, void *ctx);
 
 /* Starts serving; fails (LOCH_EPERM) on a non-loopback address without tokens. */
-int loch_server_start(loch_server **out, const loch_server_options *opts);
+LOCH_EXTERN int loch_server_start(loch_server **out, const loch_server_options *opts);
 /* The port actually listened on. */
-int loch_server_port(const loch_server *s);
+LOCH_EXTERN int loch_server_port(const loch_server *s);
 /* Stops accepting, waits up to grace_ms for requests in flight, cancels what still
  * runs, and frees the server. Commits are never cut in half: a cancelled write either
  * committed or left nothing. */
-void loch_server_stop(loch_server *s, int grace_ms);
+LOCH_EXTERN void loch_server_stop(loch_server *s, int grace_ms);
 
 #ifdef __cplusplus
 }
