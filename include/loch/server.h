@@ -19,6 +19,7 @@
 #include <stdio.h>
 
 #include "loch/export.h"
+#include "loch/lake.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -44,11 +45,16 @@ typedef struct {
     FILE *log;                  /* one JSON line per request (default stderr; tokens never appear) */
     int header_timeout_s;       /* a request's headers must arrive within this (default 10 s) */
     int max_connections_per_client; /* connections from one address at once (default 32 of 256) */
+    /* version 2: */
+    const loch_lake_options *lake_options; /* the server's lake handles take their log
+                                  callback and test hooks from these (sandbox, create,
+                                  threads and memory_limit are the server's own); NULL,
+                                  or no log callback: warnings go to `log` as JSON lines */
 } loch_server_options;
 
-#define LOCH_SERVER_OPTIONS_VERSION 1
+#define LOCH_SERVER_OPTIONS_VERSION 2
 #define LOCH_SERVER_OPTIONS_INIT {LOCH_SERVER_OPTIONS_VERSION, NULL, "127.0.0.1", 8420, NULL, 0, 0, 0, NULL, \
-                                  1 << 20, INT64_C(10) << 30, 60000, 30, NULL, NULL, 10, 32}
+                                  1 << 20, INT64_C(10) << 30, 60000, 30, NULL, NULL, 10, 32, NULL}
 
 /* Reads a configuration file (the TOML subset of docs/http.md: [sections], key = "text",
  * numbers, true/false, one-line arrays of strings) and calls item for each setting in

@@ -301,7 +301,7 @@ static int run_statement(loch_lake *lake, const char *sql, size_t len, loch_resu
     if (handled || rc < 0)
         return rc;
     lexer again = {sql, len, 0};
-    if (!lake->no_metadata_answers && count_from_log(lake, &again, out))
+    if (!lake->opts.test_no_metadata_answers && count_from_log(lake, &again, out))
         return 0;
     loch_result *r;
     int kind;
@@ -323,7 +323,7 @@ int loch_sql(loch_result **out, loch_lake *lake, const char *sql)
     size_t n = 0;
     loch_result *last = NULL;
     *out = NULL;
-    test_hold("sql");
+    lake_hold(lake, "sql");
     int rc = sqlscan_split(sql, strlen(sql), &spans, &n);
     if (rc == 0 && n == 0)
         rc = error_set(LOCH_EINVALID, "no SQL statement given");

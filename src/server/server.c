@@ -41,6 +41,7 @@
 #include "util/error.h"
 #include "util/json.h"
 #include "util/misc.h"
+#include "util/options.h"
 
 enum { TABLE_LOCKS = 64, NBUCKETS = 12 };
 
@@ -51,7 +52,8 @@ typedef struct {
     int busy;
     char query_id[40];      /* the query running on it, "" when none */
     double started;
-    int cancel;             /* 1 cancelled by a client, 2 by the time limit */
+    atomic_int cancel;      /* 1 cancelled by a client, 2 by the time limit; set under mu,
+                               read by the request's thread without it */
 } worker;
 
 typedef struct {
@@ -77,7 +79,8 @@ struct loch_server {
     loch_lake *meta;
     pthread_mutex_t meta_mu;
     pthread_t watchdog;
-    int stopping, watchdog_running;
+    atomic_int stopping;    /* set by loch_server_stop, read by every request's thread */
+    int watchdog_running;
     double started;
     atomic_long active;     /* requests from their headers until their answer went out */
     counter *counters;
@@ -185,7 +188,7 @@ static void worker_give(loch_server *s, int i)
 static void *watchdog_run(void *arg)
 {
     loch_server *s = arg;
-    while (!s->stopping) {
+    while (!atomic_load(&s->stopping)) {
         usleep(50 * 1000);
         pthread_mutex_lock(&s->mu);
         double now = time_mono();
@@ -1230,7 +1233,7 @@ static int refused(loch_server *s, const http_request *req, const char *route, c
                    "table names are letters, digits, '_', '-' and '.', not starting with '.' or '_', no \"..\"");
         return 1;
     }
-    if (s->stopping && strcmp(route, "/health") != 0) {
+    if (atomic_load(&s->stopping) && strcmp(route, "/health") != 0) {
         json_error(out, 503, "stopping", "the server is shutting down");
         return 1;
     }
@@ -1334,6 +1337,32 @@ static void count(loch_server *s, const char *route, int status, double ms)
     pthread_mutex_unlock(&s->mu);
 }
 
+/* One line into the server's log (stderr when none was given), whole even when
+ * several threads log at once. */
+static void log_line(loch_server *s, const buf *line)
+{
+    pthread_mutex_lock(&s->log_mu);
+    fputs(line->data ? line->data : "", s->o.log ? s->o.log : stderr);
+    fflush(s->o.log ? s->o.log : stderr);
+    pthread_mutex_unlock(&s->log_mu);
+}
+
+/* The lake handles' warnings (a checkpoint that failed after its commit, ...), when the
+ * caller gave no log callback of its own: {"time", "warning"} lines in the log. */
+static void log_warning(void *ctx, loch_log_level level, const char *message)
+{
+    loch_server *s = ctx;
+    char when[32];
+    buf line = BUF_INIT;
+    (void)level;
+    iso8601_format_ms(time_now_ms(), when);
+    buf_printf(&line, "{\"time\":\"%s\",\"warning\":", when);
+    buf_put_json_str(&line, message);
+    buf_puts(&line, "}\n");
+    log_line(s, &line);
+    buf_free(&line);
+}
+
 static void done(void *ctx, const http_request *req, const http_response *resp, int64_t bytes, double ms)
 {
     loch_server *s = ctx;
@@ -1354,10 +1383,7 @@ static void done(void *ctx, const http_request *req, const http_response *resp, 
         buf_put_json_str(&line, resp->note);
     }
     buf_puts(&line, "}\n");
-    pthread_mutex_lock(&s->log_mu);
-    fputs(line.data ? line.data : "", s->o.log ? s->o.log : stderr);
-    fflush(s->o.log ? s->o.log : stderr);
-    pthread_mutex_unlock(&s->log_mu);
+    log_line(s, &line);
     buf_free(&line);
 }
 
@@ -1395,13 +1421,17 @@ static void server_free(loch_server *s)
 
 int loch_server_start(loch_server **out, const loch_server_options *opts)
 {
-    loch_server_options dflt = LOCH_SERVER_OPTIONS_INIT;
+    static const size_t sizes[] = {offsetof(loch_server_options, lake_options), sizeof(loch_server_options)};
     loch_server *s = calloc(1, sizeof(*s));
     int rc = 0;
     *out = NULL;
     if (!s)
         return LOCH_ENOMEM;
-    s->o = opts ? *opts : dflt;
+    s->o = (loch_server_options)LOCH_SERVER_OPTIONS_INIT;
+    if ((rc = options_copy(&s->o, opts, sizes, LOCH_SERVER_OPTIONS_VERSION, "loch_server_options")) < 0) {
+        free(s);
+        return rc;
+    }
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->freed, NULL);
     pthread_mutex_init(&s->log_mu, NULL);
@@ -1438,8 +1468,17 @@ int loch_server_start(loch_server **out, const loch_server_options *opts)
         rc = LOCH_ENOMEM;
         goto fail;
     }
+    /* Every lake handle starts from the caller's lake options (its log callback, test
+     * hooks), or from the defaults; the rest is the server's. */
+    loch_lake_options base;
+    if ((rc = lake_options_copy(&base, s->o.lake_options)) < 0)
+        goto fail;
+    if (!base.log) {
+        base.log = log_warning;
+        base.log_ctx = s;
+    }
     for (int i = 0; i < s->nworkers; i++) {
-        loch_lake_options lo = LOCH_LAKE_OPTIONS_INIT;
+        loch_lake_options lo = base;
         lo.sandbox = 1;
         lo.create = i == 0;
         lo.memory_limit = s->o.memory_limit;
@@ -1447,8 +1486,9 @@ int loch_server_start(loch_server **out, const loch_server_options *opts)
         if ((rc = loch_lake_open(&s->w[i].lake, s->lake, &lo)) < 0)
             goto fail;
     }
-    loch_lake_options mo = LOCH_LAKE_OPTIONS_INIT;
+    loch_lake_options mo = base;
     mo.sandbox = 1;
+    mo.create = 1;
     mo.threads = 1;
     mo.memory_limit = s->o.memory_limit;
     if ((rc = loch_lake_open(&s->meta, s->lake, &mo)) < 0)
@@ -1504,7 +1544,7 @@ void loch_server_stop(loch_server *s, int grace_ms)
 {
     if (!s)
         return;
-    s->stopping = 1;
+    atomic_store(&s->stopping, 1);
     http_quiesce(s->http);
     double until = time_mono() + grace_ms / 1000.0;
     while (atomic_load(&s->active) > 0 && time_mono() < until)
