@@ -9,6 +9,18 @@ from test_server import Server, error_of, server  # noqa: F401 (a fixture)
 CSV = b"a,b\n1,x\n"
 
 
+def test_loch_verbs_take_no_parameters_and_do_not_stream(server):
+    for sql in ("insert into t values ($1, 'a', 1)", "Create table p AS SELECT $1 AS x", "DROP TABLE t",
+                "ALTER TABLE t SET TBLPROPERTIES ('a' = $1)"):
+        status, _, data = server.req("POST", "/v1/sql", {"sql": sql, "params": [1]})
+        err = json.loads(data)["error"]
+        assert (status, err["code"]) == (400, "unsupported") and "takes literal values" in err["message"], sql
+    assert server.json("GET", "/v1/tables/t")["version"] == 0
+    # run whole (not streamed), the same statements work without parameters
+    assert server.json("POST", "/v1/sql", {"sql": "INSERT INTO t VALUES (1000, 'x', 1)"})["message"]
+    assert server.json("GET", "/v1/tables/t")["version"] == 1
+
+
 def test_warnings_reach_the_user_through_the_application(lake):
     (lake.path / "_loch" / "catalog.sqlite").unlink(missing_ok=True)
     (lake.path / "_loch" / "catalog.sqlite").mkdir()
