@@ -166,6 +166,10 @@ int write_remove_all(const snapshot *s, commit *c);
 int write_columns_of(const snapshot *s, compute_column **out, size_t *count);
 /* Delta schemaString for columns. */
 int write_schema_string(const compute_column *cols, size_t n, buf *out);
+/* The one rule for a lake table's name, for the SQL verbs, ingest and the HTTP API
+ * alike: 1 to 128 lowercase letters, digits, '_' and '-', not starting with '_' or
+ * '-' (loch's own directories) and never '.' or '/' (hidden and path names).
+ * LOCH_EINVALID with the reason. */
 int table_name_check(const char *name);
 
 /* ---- result.c ------------------------------------------------------------------- */

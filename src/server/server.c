@@ -128,19 +128,6 @@ static void json_ok(http_response *out, int status)
     out->content_type = "application/json";
 }
 
-int server_table_name_ok(const char *name)
-{
-    size_t n = strlen(name);
-    if (n == 0 || n > 128 || strstr(name, "..") || name[0] == '.' || name[0] == '_')
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)name[i];
-        if (!(isalnum(c) || c == '_' || c == '-' || c == '.'))
-            return 0; /* no '/', no control characters, no quotes */
-    }
-    return 1;
-}
-
 /* Constant-time: the comparison takes as long whether the first or the last byte
  * differs, and runs over every token. */
 static int token_ok(const loch_server *s, const char *given)
@@ -989,9 +976,16 @@ static void route_ingest(loch_server *s, http_request *req, const char *t, http_
     o.rejects = http_query(req, "rejects");
     o.encoding = http_query(req, "encoding");
     o.sha256 = http_body_sha256(req); /* hashed as it arrived */
-    if (o.rejects && !server_table_name_ok(o.rejects)) {
-        json_error(out, 400, "invalid_name", "the rejects table's name is not valid");
-        return;
+    char rejects[256]; /* cut at 255 bytes, still past the rule's 128 */
+    if (o.rejects) { /* as a name in the URL is: any case, then the write path's rule */
+        snprintf(rejects, sizeof(rejects), "%s", o.rejects);
+        for (char *c = rejects; *c; c++)
+            *c = (char)tolower((unsigned char)*c);
+        if (table_name_check(rejects) < 0) {
+            json_error(out, 400, "invalid_name", loch_error_last());
+            return;
+        }
+        o.rejects = rejects;
     }
     /* The upload's own name, when the client gave one, says its format. */
     const char *name = http_upload_name(req);
@@ -1228,9 +1222,8 @@ static int refused(loch_server *s, const http_request *req, const char *route, c
             }
         return 1;
     }
-    if (t[0] && !server_table_name_ok(t)) {
-        json_error(out, 400, "invalid_name",
-                   "table names are letters, digits, '_', '-' and '.', not starting with '.' or '_', no \"..\"");
+    if (t[0] && table_name_check(t) < 0) { /* the write path's rule: one rule everywhere */
+        json_error(out, 400, "invalid_name", loch_error_last());
         return 1;
     }
     if (atomic_load(&s->stopping) && strcmp(route, "/health") != 0) {

@@ -9,6 +9,44 @@ from test_server import Server, error_of, server  # noqa: F401 (a fixture)
 CSV = b"a,b\n1,x\n"
 
 
+def test_names_with_a_dot_are_refused_over_http(server, lake):
+    for method, path, body in [("GET", "/v1/tables/a.b", None), ("GET", "/v1/tables/a.b/history", None),
+                               ("DELETE", "/v1/tables/a.b", None),
+                               ("POST", "/v1/tables/a.b/ingest?format=csv", CSV),
+                               ("POST", "/v1/tables/.hidden/ingest?format=csv", CSV)]:
+        assert error_of(server, method, path, body) == (400, "invalid_name"), (method, path)
+    status, _, data = server.req("GET", "/v1/tables/a.b")
+    assert "lowercase letters, digits" in json.loads(data)["error"]["message"]
+    assert not any(p.name.startswith(("a.b", ".hidden")) for p in lake.path.iterdir())
+
+
+def test_upper_case_names_over_http_are_the_lower_case_table(server, lake):
+    r = server.json("POST", "/v1/tables/UpLoad/ingest?format=csv", CSV)
+    assert r["table"] == "upload" and r["rows"] == 1
+    assert server.json("GET", "/v1/tables/UPLOAD")["name"] == "upload"
+    # the rejects table: any case, then the same rule
+    bad = b"a,b\n1,x\n2,y,extra\n3\n4,z\n"
+    r = server.json("POST", "/v1/tables/upload/ingest?format=csv&rejects=Bad_Rows", bad)
+    assert r["rejected"] == 2
+    assert lake.scalar("SELECT count(*) FROM bad_rows") == "2"
+    for rejects in ("bad.rows", "_rows", "bad/rows"):
+        path = f"/v1/tables/upload/ingest?format=csv&rejects={rejects}"
+        assert error_of(server, "POST", path, bad) == (400, "invalid_name"), rejects
+
+
+def test_the_cli_follows_the_same_name_rule(lake, tmp_path):
+    f = tmp_path / "in.csv"
+    f.write_bytes(CSV)
+    p = lake.run("ingest", "a.b", str(f), check=False)
+    assert p.returncode == 1 and "lowercase letters, digits" in p.stderr, p.stderr
+    p = lake.sql('CREATE TABLE "a.b" AS SELECT 1 AS x', check=False)
+    assert p.returncode == 1 and "lowercase letters, digits" in p.stderr, p.stderr
+    assert not (lake.path / "a.b").exists()
+    lake.run("ingest", "MiXed", str(f))
+    assert lake.scalar("SELECT count(*) FROM mixed") == "1"
+    assert lake.scalar("SELECT count(*) FROM MIXED") == "1"
+
+
 def test_loch_verbs_take_no_parameters_and_do_not_stream(server):
     for sql in ("insert into t values ($1, 'a', 1)", "Create table p AS SELECT $1 AS x", "DROP TABLE t",
                 "ALTER TABLE t SET TBLPROPERTIES ('a' = $1)"):
