@@ -42,6 +42,7 @@
 #include "util/json.h"
 #include "util/misc.h"
 #include "util/options.h"
+#include "util/render.h"
 
 enum { TABLE_LOCKS = 64, NBUCKETS = 12 };
 
@@ -205,48 +206,13 @@ static pthread_mutex_t *table_lock(loch_server *s, const char *table)
 
 /* ---- rendering results -------------------------------------------------------------- */
 
-/* A value as JSON, by its kind: numbers, booleans and nested values (already JSON) as
- * they are, text quoted; v NULL is null. */
-static int put_value(buf *b, const char *v, size_t len, loch_kind kind)
-{
-    if (!v)
-        return buf_puts(b, "null");
-    switch (kind) {
-    case LOCH_KIND_NUMBER:
-        if (memchr(v, 'n', len) || memchr(v, 'i', len)) /* inf, nan: JSON has none, so text */
-            return buf_put_json_strn(b, v, len);
-        return buf_put(b, v, len);
-    case LOCH_KIND_BOOL:
-    case LOCH_KIND_NESTED:
-        return buf_put(b, v, len);
-    default:
-        return buf_put_json_strn(b, v, len);
-    }
-}
-
-/* A value as a CSV field: quoted when it holds a delimiter, a quote or a line end;
- * NULL is the empty field. */
-static int put_csv_value(buf *b, const char *v, size_t len)
-{
-    if (!v)
-        return 0;
-    int quote = 0;
-    for (size_t i = 0; i < len && !quote; i++)
-        quote = v[i] == ',' || v[i] == '"' || v[i] == '\n' || v[i] == '\r';
-    if (!quote)
-        return buf_put(b, v, len);
-    int rc = buf_putc(b, '"');
-    for (size_t i = 0; rc == 0 && i < len; i++)
-        rc = v[i] == '"' ? buf_puts(b, "\"\"") : buf_putc(b, v[i]);
-    return rc ? rc : buf_putc(b, '"');
-}
-
-static int put_csv_field(buf *b, const char *v) { return put_csv_value(b, v, v ? strlen(v) : 0); }
+/* Cells go out by the one rule the CLI follows too (util/render.h). */
+static int put_csv_field(buf *b, const char *v) { return render_csv_value(b, v, v ? strlen(v) : 0); }
 
 static int put_cell(buf *b, const loch_result *r, size_t row, size_t col)
 {
     char *v = loch_result_text(r, row, col);
-    int rc = put_value(b, v, v ? strlen(v) : 0, loch_result_kind(r, col));
+    int rc = render_json_value(b, v, v ? strlen(v) : 0, loch_result_kind(r, col));
     loch_free(v);
     return rc;
 }
@@ -393,14 +359,14 @@ static int put_stream_cell(buf *b, loch_stream *st, size_t row, size_t col)
 {
     size_t len = 0;
     const char *v = loch_stream_cell(st, row, col, &len);
-    return put_value(b, v, len, loch_stream_kind(st, col));
+    return render_json_value(b, v, len, loch_stream_kind(st, col));
 }
 
 static int put_csv_cell(buf *b, loch_stream *st, size_t row, size_t col)
 {
     size_t len = 0;
     const char *v = loch_stream_cell(st, row, col, &len);
-    return put_csv_value(b, v, len);
+    return render_csv_value(b, v, len);
 }
 
 static void stream_head(streamed *q, buf *b)

@@ -47,6 +47,27 @@ def test_the_cli_follows_the_same_name_rule(lake, tmp_path):
     assert lake.scalar("SELECT count(*) FROM MIXED") == "1"
 
 
+VALUES = ("SELECT 'inf'::DOUBLE AS a, '-inf'::DOUBLE AS b, 'nan'::DOUBLE AS c, 1.5::DOUBLE AS d, "
+          "12.50::DECIMAL(4,2) AS e, NULL::DOUBLE AS f, 1e300::DOUBLE AS g, 'x,\"y\"' AS h, true AS i, "
+          "[1, 2] AS j")
+
+
+def test_values_render_the_same_in_the_cli_and_over_http(server, lake):
+    cli = json.loads(lake.sql(VALUES, "-f", "json").stdout)[0]
+    http = server.json("POST", "/v1/sql", {"sql": VALUES})
+    row = dict(zip([c["name"] for c in http["columns"]], http["rows"][0]))
+    assert cli == row
+    assert (row["a"], row["b"], row["c"]) == ("inf", "-inf", "nan")  # JSON has no such numbers
+    assert row["d"] == 1.5 and row["f"] is None and row["g"] == 1e300 and row["i"] is True and row["j"] == [1, 2]
+    ndjson = json.loads(lake.sql(VALUES, "-f", "ndjson").stdout)
+    _, _, data = server.req("POST", "/v1/sql", {"sql": VALUES, "format": "ndjson"})
+    assert ndjson == json.loads(data) == cli
+    cli_csv = lake.sql(VALUES, "-f", "csv").stdout
+    _, _, data = server.req("POST", "/v1/sql", {"sql": VALUES, "format": "csv"})
+    assert cli_csv == data.decode()
+    assert 'inf,-inf,nan,1.5,12.50,,1e+300,"x,""y""",true' in cli_csv
+
+
 def test_loch_verbs_take_no_parameters_and_do_not_stream(server):
     for sql in ("insert into t values ($1, 'a', 1)", "Create table p AS SELECT $1 AS x", "DROP TABLE t",
                 "ALTER TABLE t SET TBLPROPERTIES ('a' = $1)"):
