@@ -1,7 +1,8 @@
 /*
  * adapters/storage_local.c - the object store on a local filesystem.
  *
- * Durability rules (research/streaming-reliability.md, ALICE):
+ * Durability rules (docs/format.md, "Commit protocol"; the crash-consistency cases of
+ * Pillai et al., "All File Systems Are Not Created Equal", OSDI 2014, ALICE):
  *   put:            tmp in the same directory -> write -> fsync -> rename -> fsync(dir)
  *   put_if_absent:  tmp -> write -> fsync -> link(tmp, final) -> unlink tmp -> fsync(dir)
  * link() fails with EEXIST atomically, so two processes racing for the same Delta

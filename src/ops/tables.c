@@ -141,7 +141,7 @@ static int history_row(loch_lake *lake, const char *table, int64_t v, loch_resul
             const json *ci = act.u.commit_info;
             op = json_get_str(ci, "operation");
             /* With in-commit timestamps the commit's time is inCommitTimestamp; "timestamp"
-             * is only the writer's clock (PROTOCOL.md "In-Commit Timestamps"). */
+             * is only the writer's clock (Delta protocol, "In-Commit Timestamps"). */
             iso8601_format_ms(json_get_i64(ci, "inCommitTimestamp", json_get_i64(ci, "timestamp", 0)), when);
             if (json_get(ci, "operationParameters"))
                 rc = json_write(&params, json_get(ci, "operationParameters"));
