@@ -14,7 +14,7 @@ DUCKDB  := third_party/duckdb
 WARN    := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla \
            -Wformat=2 -Wimplicit-fallthrough
 CFLAGS  ?= -O2 -g
-CFLAGS  += -std=c11 -D_GNU_SOURCE -fPIC -pthread $(WARN) -Iinclude -Isrc -isystem $(DUCKDB)/include \
+CFLAGS  += -std=c11 -D_GNU_SOURCE -fPIC -fvisibility=hidden -pthread $(WARN) -Iinclude -Isrc -isystem $(DUCKDB)/include \
            -MMD -MP
 ifeq ($(WERROR),1)
 CFLAGS  += -Werror
@@ -68,9 +68,11 @@ $(BUILD)/tests/headertest.ok: $(wildcard include/loch/*.h)
 	echo '#include "loch/loch.h"' | c++ -Wall -Wextra -Werror -Iinclude -x c++ -fsyntax-only -
 	@touch $@
 
-unit: $(TESTS) $(BUILD)/tests/fuzz_replay $(BUILD)/tests/headertest.ok $(BUILD)/bench_core
+# Only the public API (loch_*, marked LOCH_EXTERN) leaves libloch.so: tests/unit/exports.sh.
+unit: $(TESTS) $(BUILD)/tests/fuzz_replay $(BUILD)/tests/headertest.ok $(BUILD)/bench_core $(BUILD)/libloch.so
 	@p=0; f=0; for t in $(TESTS); do if $$t; then p=$$((p+1)); else f=$$((f+1)); fi; done; \
 	 if $(BUILD)/tests/fuzz_replay tests/fuzz/corpus; then p=$$((p+1)); else f=$$((f+1)); fi; \
+	 if tests/unit/exports.sh $(BUILD)/libloch.so; then p=$$((p+1)); else f=$$((f+1)); fi; \
 	 echo "unit: $$p passed, $$f failed"; [ $$f -eq 0 ]
 
 # Every fuzz target is also linked with a plain driver that replays its corpus.

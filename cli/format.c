@@ -11,6 +11,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "util/render.h"
+
 #define BOX_MAX_WIDTH 40
 
 int format_parse(const char *name)
@@ -177,53 +179,19 @@ cleanup:
     return 0;
 }
 
-static void csv_field(FILE *out, const char *s)
+/* A cell (v NULL: SQL NULL) as a CSV field or a JSON value, by the rule the HTTP API
+ * follows too (util/render.h: "inf" and "nan" are strings in JSON, ...). */
+static void put_cell(FILE *out, const char *v, loch_kind kind, int csv)
 {
-    if (!s)
-        return;
-    if (!strpbrk(s, ",\"\n\r")) {
-        fputs(s, out);
-        return;
-    }
-    fputc('"', out);
-    for (; *s; s++) {
-        if (*s == '"')
-            fputc('"', out);
-        fputc(*s, out);
-    }
-    fputc('"', out);
+    buf b = BUF_INIT;
+    size_t len = v ? strlen(v) : 0;
+    if ((csv ? render_csv_value(&b, v, len) : render_json_value(&b, v, len, kind)) == 0 && b.len)
+        fwrite(b.data, 1, b.len, out);
+    buf_free(&b);
 }
 
-static void json_string(FILE *out, const char *s)
-{
-    fputc('"', out);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            fprintf(out, "\\%c", c);
-        else if (c == '\n')
-            fputs("\\n", out);
-        else if (c == '\r')
-            fputs("\\r", out);
-        else if (c == '\t')
-            fputs("\\t", out);
-        else if (c < 0x20)
-            fprintf(out, "\\u%04x", c);
-        else
-            fputc(c, out);
-    }
-    fputc('"', out);
-}
-
-static void json_value(FILE *out, const char *v, loch_kind k)
-{
-    if (!v)
-        fputs("null", out);
-    else if ((k == LOCH_KIND_NUMBER && !strpbrk(v, "ni")) || k == LOCH_KIND_BOOL || k == LOCH_KIND_NESTED)
-        fputs(v, out); /* nested values arrive as JSON text */
-    else
-        json_string(out, v);
-}
+static void csv_field(FILE *out, const char *s) { put_cell(out, s, LOCH_KIND_STRING, 1); }
+static void json_string(FILE *out, const char *s) { put_cell(out, s, LOCH_KIND_STRING, 0); }
 
 static int format_rows(FILE *out, const loch_result *r, output_format f)
 {
@@ -266,7 +234,7 @@ static int format_rows(FILE *out, const loch_result *r, output_format f)
                     fputc(',', out);
                 json_string(out, loch_result_name(r, c));
                 fputc(':', out);
-                json_value(out, v, loch_result_kind(r, c));
+                put_cell(out, v, loch_result_kind(r, c), 0);
             }
             free(v);
         }

@@ -5,6 +5,10 @@
  *
  * The lake is --lake, else $LOCH_LAKE, else ./lake. Results go to stdout, messages
  * and errors to stderr; a failure exits 1 with the cause ("Error: ..."), bad usage 2.
+ * The library reads no environment and prints nothing: this file reads the variables
+ * (the settings above, and the test hooks $LOCH_HOLD, $LOCH_FAULT and
+ * $LOCH_NO_METADATA_ANSWERS) into the lake's options, and prints the library's
+ * warnings as "loch: warning: ...".
  */
 #include <errno.h>
 #include <signal.h>
@@ -246,12 +250,22 @@ static int cmd_ingest(cli *c)
     return 0;
 }
 
+static void print_warning(void *ctx, loch_log_level level, const char *message)
+{
+    (void)ctx, (void)level;
+    fprintf(stderr, "loch: warning: %s\n", message);
+}
+
 static int parse_args(cli *c, int argc, char **argv)
 {
     static char *rest[256];
     c->lake = getenv("LOCH_LAKE") ? getenv("LOCH_LAKE") : "lake";
     c->opts.memory_limit = getenv("LOCH_MEMORY_LIMIT");
     c->opts.threads = getenv("LOCH_THREADS") ? atoi(getenv("LOCH_THREADS")) : 0;
+    c->opts.log = print_warning;
+    c->opts.test_hold = getenv("LOCH_HOLD");
+    c->opts.test_fault = getenv("LOCH_FAULT");
+    c->opts.test_no_metadata_answers = getenv("LOCH_NO_METADATA_ANSWERS") != NULL;
     c->args = rest;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -355,6 +369,7 @@ int main(int argc, char **argv)
         c.serve.lake = c.lake_given || getenv("LOCH_LAKE") ? c.lake : NULL;
         c.serve.memory_limit = c.opts.memory_limit;
         c.serve.threads = c.opts.threads;
+        c.serve.lake_options = &c.opts; /* the warnings and test hooks */
         return serve_main(&c.serve);
     }
     static const char *known[] = {"init", "sql", "tables", "describe", "history", "shell", "ingest", "demo"};

@@ -312,6 +312,7 @@ int serve_main(const serve_flags *f)
     o.max_connections_per_client = (int)s.max_connections_per_client;
     o.cors_origins = s.cors;
     o.log = stdout;
+    o.lake_options = f->lake_options;
     /* The signals are taken by sigwait below, not by the server's threads. */
     sigset_t stop;
     sigemptyset(&stop);

@@ -4,12 +4,15 @@
 #ifndef LOCH_CLI_SERVE_H
 #define LOCH_CLI_SERVE_H
 
+#include "loch/lake.h"
+
 /* The command line's values (NULL when not given). */
 typedef struct {
     const char *listen, *config, *token_file, *workers, *query_timeout, *max_body, *max_upload, *cors;
     const char *lake;          /* --lake, or $LOCH_LAKE */
     const char *memory_limit;  /* --memory-limit, or $LOCH_MEMORY_LIMIT */
     int threads;               /* --threads, or $LOCH_THREADS */
+    const loch_lake_options *lake_options; /* log callback and test hooks for the server's lakes */
 } serve_flags;
 
 /* Runs the server until SIGTERM or SIGINT; returns the exit code. */

@@ -3,14 +3,23 @@
  *
  * Opening a lake creates <root>/_loch/ for loch's own files; the catalog opening is
  * best effort (it is an index: without it every command still works, slower).
+ *
+ * The library never prints and reads no environment: what it cannot return as an error
+ * goes to the log callback of the lake's options (lake_warn), and the test hooks
+ * (holds, injected storage faults, scanning instead of metadata answers) come in
+ * through the options too, so two lakes in one process never share them.
  */
 #include "ops/ops.h"
 
 #include <ctype.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+#include "util/misc.h"
+#include "util/options.h"
 
 /* A lake is named by a path or a URI. file:// is a path; any other scheme is refused by
  * name (never taken as a directory called "s3:"). Returns the local path or NULL. */
@@ -32,10 +41,30 @@ static const char *local_path_of(const char *uri)
     return NULL;
 }
 
+void lake_warn(const loch_lake *lake, const char *fmt, ...)
+{
+    if (!lake->opts.log)
+        return;
+    char message[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(message, sizeof(message), fmt, ap);
+    va_end(ap);
+    lake->opts.log(lake->opts.log_ctx, LOCH_LOG_WARNING, message);
+}
+
+void lake_hold(const loch_lake *lake, const char *point) { hold_at(lake->opts.test_hold, point); }
+
+int lake_options_copy(loch_lake_options *out, const loch_lake_options *given)
+{
+    static const size_t sizes[] = {offsetof(loch_lake_options, log), sizeof(loch_lake_options)};
+    *out = (loch_lake_options)LOCH_LAKE_OPTIONS_INIT;
+    return options_copy(out, given, sizes, LOCH_LAKE_OPTIONS_VERSION, "loch_lake_options");
+}
+
 int loch_lake_open(loch_lake **out, const char *uri, const loch_lake_options *opts)
 {
     const char *path = local_path_of(uri);
-    loch_lake_options dflt = LOCH_LAKE_OPTIONS_INIT;
     loch_lake *lake = calloc(1, sizeof(*lake));
     buf cat = BUF_INIT;
     int rc = 0;
@@ -46,12 +75,8 @@ int loch_lake_open(loch_lake **out, const char *uri, const loch_lake_options *op
     }
     if (!lake)
         return error_set(LOCH_ENOMEM, "out of memory");
-    lake->opts = opts ? *opts : dflt;
-    lake->no_metadata_answers = getenv("LOCH_NO_METADATA_ANSWERS") != NULL;
-    if (lake->opts.version != LOCH_LAKE_OPTIONS_VERSION) {
-        rc = error_set(LOCH_EINVALID, "loch_lake_options version %u is not supported", lake->opts.version);
+    if ((rc = lake_options_copy(&lake->opts, opts)) < 0)
         goto cleanup;
-    }
     if (!lake->opts.create) {
         FILE *probe = fopen(path, "r");
         if (!probe) {
@@ -60,7 +85,7 @@ int loch_lake_open(loch_lake **out, const char *uri, const loch_lake_options *op
         }
         fclose(probe);
     }
-    if ((rc = storage_local_open(&lake->st, path)) < 0)
+    if ((rc = storage_local_open(&lake->st, path, lake->opts.test_fault)) < 0)
         goto cleanup;
     rc = lake->st->local_path(lake->st, "", &cat);
     if (rc == 0) {
@@ -77,7 +102,7 @@ int loch_lake_open(loch_lake **out, const char *uri, const loch_lake_options *op
     buf_clear(&cat);
     rc = lake->st->local_path(lake->st, "_loch/catalog.sqlite", &cat);
     if (rc == 0 && catalog_open(&lake->cat, cat.data) < 0) {
-        fprintf(stderr, "loch: warning: %s (continuing without the catalog)\n", loch_error_last());
+        lake_warn(lake, "%s (continuing without the catalog)", loch_error_last());
         lake->cat = NULL;
     }
     rc = 0;

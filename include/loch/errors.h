@@ -9,6 +9,8 @@
 #ifndef LOCH_ERRORS_H
 #define LOCH_ERRORS_H
 
+#include "loch/export.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -29,13 +31,13 @@ typedef enum {
 } loch_error_code;
 
 /* The message of the last failure on this thread, never NULL ("" when none). */
-const char *loch_error_last(void);
+LOCH_EXTERN const char *loch_error_last(void);
 
 /* The code of the last failure on this thread (0 when none). */
-int loch_error_last_code(void);
+LOCH_EXTERN int loch_error_last_code(void);
 
 /* A short constant name for a code, e.g. "ENOTFOUND". */
-const char *loch_error_name(int code);
+LOCH_EXTERN const char *loch_error_name(int code);
 
 #ifdef __cplusplus
 }

@@ -57,8 +57,8 @@ typedef struct {
 
 /* On success *out has one row: table, version (-1 when nothing changed), rows, files,
  * skipped, bytes, seconds, schema (the table's Delta schema JSON), rejected. */
-int loch_ingest(loch_result **out, loch_lake *lake, const char *table, const char *const *inputs, size_t count,
-                const loch_ingest_options *opts);
+LOCH_EXTERN int loch_ingest(loch_result **out, loch_lake *lake, const char *table, const char *const *inputs,
+                            size_t count, const loch_ingest_options *opts);
 
 #ifdef __cplusplus
 }

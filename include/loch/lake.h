@@ -15,11 +15,21 @@
 
 #include <stdint.h>
 
+#include "loch/export.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
 
 typedef struct loch_lake loch_lake;
+
+/* A warning the library cannot hand back as an error, because it worked around the
+ * problem: the catalog would not open (loch carries on without it), a checkpoint failed
+ * after its commit was already durable, a table could not be listed. The message names
+ * the table or file, without a trailing newline; the callback runs on the thread that
+ * met the problem. The library itself never prints. */
+typedef enum { LOCH_LOG_WARNING = 1 } loch_log_level;
+typedef void (*loch_log_fn)(void *ctx, loch_log_level level, const char *message);
 
 typedef struct {
     unsigned int version;     /* LOCH_LAKE_OPTIONS_VERSION */
@@ -27,21 +37,33 @@ typedef struct {
     const char *memory_limit; /* SQL engine memory limit, e.g. "4GB"; NULL = engine default */
     int threads;              /* SQL engine threads; 0 = one per core */
     int create;               /* create the lake directory when missing (default 1) */
+    /* version 2: */
+    loch_log_fn log;          /* where warnings go; NULL = nowhere */
+    void *log_ctx;
+    /* Hooks for loch's own tests (the loch command sets them from $LOCH_HOLD, $LOCH_FAULT
+     * and $LOCH_NO_METADATA_ANSWERS); programs leave them NULL and 0. */
+    const char *test_hold;    /* "point[,point...]:dir": at each named point of a write,
+                                 create dir/<point>.<pid>.reached and wait (up to five
+                                 minutes) until dir/<point>.go exists */
+    const char *test_fault;   /* "step:ERRNO[:skip]": the storage's next such step
+                                 ("write", "datasync", "link", "rename", "dirsync", ...)
+                                 after skip others fails with ERRNO (EIO, ENOSPC, EEXIST) */
+    int test_no_metadata_answers; /* answer count(*) by scanning, never from the log */
 } loch_lake_options;
 
-#define LOCH_LAKE_OPTIONS_VERSION 1
-#define LOCH_LAKE_OPTIONS_INIT {LOCH_LAKE_OPTIONS_VERSION, 0, NULL, 0, 1}
+#define LOCH_LAKE_OPTIONS_VERSION 2
+#define LOCH_LAKE_OPTIONS_INIT {LOCH_LAKE_OPTIONS_VERSION, 0, NULL, 0, 1, NULL, NULL, NULL, NULL, 0}
 
 /* Opens (and with opts->create, initializes) the lake at path. */
-int loch_lake_open(loch_lake **out, const char *path, const loch_lake_options *opts);
-void loch_lake_free(loch_lake *lake);
+LOCH_EXTERN int loch_lake_open(loch_lake **out, const char *path, const loch_lake_options *opts);
+LOCH_EXTERN void loch_lake_free(loch_lake *lake);
 /* The lake's absolute root directory; valid until loch_lake_free. */
-const char *loch_lake_root(const loch_lake *lake);
+LOCH_EXTERN const char *loch_lake_root(const loch_lake *lake);
 /* Cancels the SQL statement running on this lake; safe from a signal handler. */
-void loch_lake_interrupt(loch_lake *lake);
+LOCH_EXTERN void loch_lake_interrupt(loch_lake *lake);
 
 /* Frees memory that loch handed to the caller (strings from loch_result_text etc.). */
-void loch_free(void *p);
+LOCH_EXTERN void loch_free(void *p);
 
 #ifdef __cplusplus
 }

@@ -28,7 +28,7 @@ typedef enum {
 } loch_kind;
 
 /* Runs every statement in sql; *out holds the last one's result (may have 0 columns). */
-int loch_sql(loch_result **out, loch_lake *lake, const char *sql);
+LOCH_EXTERN int loch_sql(loch_result **out, loch_lake *lake, const char *sql);
 /* A value for a $N parameter: text in the form of its kind ("12", "1.5", "true", any
  * text for a string); text NULL is SQL NULL. */
 typedef struct {
@@ -38,35 +38,37 @@ typedef struct {
 
 /* Runs one query with $1..$N bound to params (prepared by the engine, never spliced
  * into the text). */
-int loch_sql_params(loch_result **out, loch_lake *lake, const char *sql, const loch_param *params, size_t nparams);
+LOCH_EXTERN int loch_sql_params(loch_result **out, loch_lake *lake, const char *sql, const loch_param *params,
+                                size_t nparams);
 /* A query's rows a chunk at a time (about 2,048 rows), for results of any size: they
  * are never all in memory. Cells are text (nested values as JSON), valid until the
  * next loch_stream_next. The lake handle serves the stream until it is freed. */
 typedef struct loch_stream loch_stream;
-int loch_sql_stream(loch_stream **out, loch_lake *lake, const char *sql, const loch_param *params, size_t nparams);
-size_t loch_stream_columns(const loch_stream *s);
-const char *loch_stream_name(const loch_stream *s, size_t col);
-const char *loch_stream_type(const loch_stream *s, size_t col);
-loch_kind loch_stream_kind(const loch_stream *s, size_t col);
+LOCH_EXTERN int loch_sql_stream(loch_stream **out, loch_lake *lake, const char *sql, const loch_param *params,
+                                size_t nparams);
+LOCH_EXTERN size_t loch_stream_columns(const loch_stream *s);
+LOCH_EXTERN const char *loch_stream_name(const loch_stream *s, size_t col);
+LOCH_EXTERN const char *loch_stream_type(const loch_stream *s, size_t col);
+LOCH_EXTERN loch_kind loch_stream_kind(const loch_stream *s, size_t col);
 /* The next chunk: *rows is its row count, 0 at the end. */
-int loch_stream_next(loch_stream *s, size_t *rows);
+LOCH_EXTERN int loch_stream_next(loch_stream *s, size_t *rows);
 /* A cell of the current chunk: *len bytes, not NUL-terminated; NULL for SQL NULL. */
-const char *loch_stream_cell(loch_stream *s, size_t row, size_t col, size_t *len);
-void loch_stream_free(loch_stream *s);
+LOCH_EXTERN const char *loch_stream_cell(loch_stream *s, size_t row, size_t col, size_t *len);
+LOCH_EXTERN void loch_stream_free(loch_stream *s);
 
 /* Runs one query and writes its rows to a file: format "parquet", "csv" or "json". */
-int loch_sql_export(loch_lake *lake, const char *sql, const char *format, const char *path);
+LOCH_EXTERN int loch_sql_export(loch_lake *lake, const char *sql, const char *format, const char *path);
 
-size_t loch_result_columns(const loch_result *r);
-size_t loch_result_rows(const loch_result *r);
-const char *loch_result_name(const loch_result *r, size_t col);
-const char *loch_result_type(const loch_result *r, size_t col);
-loch_kind loch_result_kind(const loch_result *r, size_t col);
+LOCH_EXTERN size_t loch_result_columns(const loch_result *r);
+LOCH_EXTERN size_t loch_result_rows(const loch_result *r);
+LOCH_EXTERN const char *loch_result_name(const loch_result *r, size_t col);
+LOCH_EXTERN const char *loch_result_type(const loch_result *r, size_t col);
+LOCH_EXTERN loch_kind loch_result_kind(const loch_result *r, size_t col);
 /* The cell as text, owned by the caller (loch_free), or NULL for SQL NULL. */
-char *loch_result_text(const loch_result *r, size_t row, size_t col);
+LOCH_EXTERN char *loch_result_text(const loch_result *r, size_t row, size_t col);
 /* A message for statements that return no rows ("created table trips at version 0"). */
-const char *loch_result_message(const loch_result *r);
-void loch_result_free(loch_result *r);
+LOCH_EXTERN const char *loch_result_message(const loch_result *r);
+LOCH_EXTERN void loch_result_free(loch_result *r);
 
 #ifdef __cplusplus
 }

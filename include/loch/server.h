@@ -18,6 +18,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "loch/export.h"
+#include "loch/lake.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -42,11 +45,16 @@ typedef struct {
     FILE *log;                  /* one JSON line per request (default stderr; tokens never appear) */
     int header_timeout_s;       /* a request's headers must arrive within this (default 10 s) */
     int max_connections_per_client; /* connections from one address at once (default 32 of 256) */
+    /* version 2: */
+    const loch_lake_options *lake_options; /* the server's lake handles take their log
+                                  callback and test hooks from these (sandbox, create,
+                                  threads and memory_limit are the server's own); NULL,
+                                  or no log callback: warnings go to `log` as JSON lines */
 } loch_server_options;
 
-#define LOCH_SERVER_OPTIONS_VERSION 1
+#define LOCH_SERVER_OPTIONS_VERSION 2
 #define LOCH_SERVER_OPTIONS_INIT {LOCH_SERVER_OPTIONS_VERSION, NULL, "127.0.0.1", 8420, NULL, 0, 0, 0, NULL, \
-                                  1 << 20, INT64_C(10) << 30, 60000, 30, NULL, NULL, 10, 32}
+                                  1 << 20, INT64_C(10) << 30, 60000, 30, NULL, NULL, 10, 32, NULL}
 
 /* Reads a configuration file (the TOML subset of docs/http.md: [sections], key = "text",
  * numbers, true/false, one-line arrays of strings) and calls item for each setting in
@@ -54,16 +62,16 @@ typedef struct {
  * and its line. A malformed file is LOCH_EINVALID with "line N: ..." as the message;
  * a nonzero return from item stops and is returned. */
 typedef int (*loch_config_item)(void *ctx, const char *key, const char *value, int is_array, int line);
-int loch_config_read(const char *path, loch_config_item item, void *ctx);
+LOCH_EXTERN int loch_config_read(const char *path, loch_config_item item, void *ctx);
 
 /* Starts serving; fails (LOCH_EPERM) on a non-loopback address without tokens. */
-int loch_server_start(loch_server **out, const loch_server_options *opts);
+LOCH_EXTERN int loch_server_start(loch_server **out, const loch_server_options *opts);
 /* The port actually listened on. */
-int loch_server_port(const loch_server *s);
+LOCH_EXTERN int loch_server_port(const loch_server *s);
 /* Stops accepting, waits up to grace_ms for requests in flight, cancels what still
  * runs, and frees the server. Commits are never cut in half: a cancelled write either
  * committed or left nothing. */
-void loch_server_stop(loch_server *s, int grace_ms);
+LOCH_EXTERN void loch_server_stop(loch_server *s, int grace_ms);
 
 #ifdef __cplusplus
 }

@@ -14,13 +14,13 @@ extern "C" {
 #endif
 
 /* name, version, files, rows, bytes, updated: one row per table. */
-int loch_table_list(loch_result **out, loch_lake *lake);
+LOCH_EXTERN int loch_table_list(loch_result **out, loch_lake *lake);
 /* column, type (Delta), sql_type, nullable, partition: one row per column. */
-int loch_table_describe(loch_result **out, loch_lake *lake, const char *table);
+LOCH_EXTERN int loch_table_describe(loch_result **out, loch_lake *lake, const char *table);
 /* version, timestamp, operation, parameters, metrics: newest first. */
-int loch_table_history(loch_result **out, loch_lake *lake, const char *table);
+LOCH_EXTERN int loch_table_history(loch_result **out, loch_lake *lake, const char *table);
 /* Deletes the table and all its files. */
-int loch_table_drop(loch_lake *lake, const char *table, int if_exists);
+LOCH_EXTERN int loch_table_drop(loch_lake *lake, const char *table, int if_exists);
 
 #ifdef __cplusplus
 }

@@ -1,7 +1,7 @@
 /*
  * adapters/catalog.h - the lake's index in _loch/catalog.sqlite.
  *
- * Never the truth (DESIGN decision 3): every row can be rebuilt from the tables' logs,
+ * Never the truth (ops/tables.c): every row can be rebuilt from the tables' logs,
  * and is, whenever the file is missing or a row is behind the log. It makes listing a
  * lake with many tables cheap and keeps schema history queryable.
  *

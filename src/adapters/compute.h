@@ -8,7 +8,7 @@
  * answers with a SELECT over the snapshot's files, which runs through DuckDB's query()
  * table function, so filters and projections still reach the Parquet reader.
  *
- * Sandbox (DESIGN decision 9): external access off, only the lake directory allowed,
+ * Sandbox (docs/http.md, "Security model"): external access off, only the lake directory allowed,
  * extension auto-loading off, then the configuration is locked so user SQL cannot
  * undo any of it.
  */

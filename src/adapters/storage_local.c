@@ -1,7 +1,8 @@
 /*
  * adapters/storage_local.c - the object store on a local filesystem.
  *
- * Durability rules (research/streaming-reliability.md, ALICE):
+ * Durability rules (docs/format.md, "Commit protocol"; the crash-consistency cases of
+ * Pillai et al., "All File Systems Are Not Created Equal", OSDI 2014, ALICE):
  *   put:            tmp in the same directory -> write -> fsync -> rename -> fsync(dir)
  *   put_if_absent:  tmp -> write -> fsync -> link(tmp, final) -> unlink tmp -> fsync(dir)
  * link() fails with EEXIST atomically, so two processes racing for the same Delta
@@ -26,46 +27,43 @@
 #include "util/error.h"
 #include "util/misc.h"
 
+/* A failure to fake, for tests: the storage's next `step` after `skip` others fails
+ * with errno `err`, once. Per instance, so two lakes in one process never share one. */
 typedef struct {
-    storage base;
-    char *root; /* owned, no trailing slash */
-} local_storage;
-
-static struct {
     char step[16];
     int err, skip;
-} fault;
+} fault_plan;
 
-void storage_local_inject(const char *step, int err, int skip)
-{
-    snprintf(fault.step, sizeof(fault.step), "%s", step ? step : "");
-    fault.err = err;
-    fault.skip = skip;
-}
+typedef struct {
+    storage base;
+    char *root;   /* owned, no trailing slash */
+    fault_plan fault; /* err 0: none armed */
+} local_storage;
 
 /* Returns the errno to fake for this step, or 0. */
-static int fault_at(const char *step)
+static int fault_at(local_storage *ls, const char *step)
 {
-    if (!fault.err || strcmp(fault.step, step) != 0)
+    fault_plan *f = &ls->fault;
+    if (!f->err || strcmp(f->step, step) != 0)
         return 0;
-    if (fault.skip-- > 0)
+    if (f->skip-- > 0)
         return 0;
-    int e = fault.err;
-    fault.err = 0;
+    int e = f->err;
+    f->err = 0;
     return e;
 }
 
-static void fault_from_env(void)
+/* Arms the fault of a "step:ERRNO[:skip]" spec (lake.h, test_fault); NULL or a spec
+ * that does not parse arms none. */
+static void fault_arm(local_storage *ls, const char *spec)
 {
-    const char *f = getenv("LOCH_FAULT");
-    if (!f || fault.err)
-        return;
     char step[16] = "", name[16] = "";
     int skip = 0;
-    if (sscanf(f, "%15[^:]:%15[^:]:%d", step, name, &skip) < 2)
+    if (!spec || sscanf(spec, "%15[^:]:%15[^:]:%d", step, name, &skip) < 2)
         return;
-    int err = strcmp(name, "ENOSPC") == 0 ? ENOSPC : strcmp(name, "EEXIST") == 0 ? EEXIST : EIO;
-    storage_local_inject(step, err, skip);
+    snprintf(ls->fault.step, sizeof(ls->fault.step), "%s", step);
+    ls->fault.err = strcmp(name, "ENOSPC") == 0 ? ENOSPC : strcmp(name, "EEXIST") == 0 ? EEXIST : EIO;
+    ls->fault.skip = skip;
 }
 
 static int full_path(local_storage *ls, const char *path, buf *out)
@@ -109,7 +107,7 @@ cleanup:
     return rc;
 }
 
-static int sync_dir_of(const char *file, const char *step)
+static int sync_dir_of(local_storage *ls, const char *file, const char *step)
 {
     char *dir = strdup(file);
     if (!dir)
@@ -118,7 +116,7 @@ static int sync_dir_of(const char *file, const char *step)
     if (slash)
         *slash = '\0';
     int rc = 0, fd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    int e = fault_at(step);
+    int e = fault_at(ls, step);
     if (fd < 0 || e || fsync(fd) < 0)
         rc = error_errno(e ? e : errno, "fsync of directory", dir);
     if (fd >= 0)
@@ -128,7 +126,7 @@ static int sync_dir_of(const char *file, const char *step)
 }
 
 /* Writes data to a new hidden temp file next to `final` and fsyncs it. */
-static int write_temp(const char *final, const void *data, size_t len, buf *tmp)
+static int write_temp(local_storage *ls, const char *final, const void *data, size_t len, buf *tmp)
 {
     char id[37];
     uuid_v4(id);
@@ -144,7 +142,7 @@ static int write_temp(const char *final, const void *data, size_t len, buf *tmp)
         return error_errno(errno, "create", tmp->data);
     const char *p = data;
     size_t left = len;
-    int e = fault_at("write");
+    int e = fault_at(ls, "write");
     while (!e && left) {
         ssize_t n = write(fd, p, left);
         if (n < 0 && errno == EINTR)
@@ -158,7 +156,7 @@ static int write_temp(const char *final, const void *data, size_t len, buf *tmp)
     }
     if (e) {
         rc = error_errno(e, "write", tmp->data);
-    } else if ((e = fault_at("fsync")) || fsync(fd) < 0) {
+    } else if ((e = fault_at(ls, "fsync")) || fsync(fd) < 0) {
         rc = error_errno(e ? e : errno, "fsync", tmp->data);
     }
     close(fd);
@@ -202,13 +200,14 @@ static int ensure_parent(const char *file)
  * or by link (create only; EEXISTS when taken). Either way readers see all or nothing. */
 static int publish(storage *st, const char *path, const void *data, size_t len, int exclusive)
 {
+    local_storage *ls = (local_storage *)st;
     buf p = BUF_INIT, tmp = BUF_INIT;
-    int e, rc = full_path((local_storage *)st, path, &p);
+    int e, rc = full_path(ls, path, &p);
     rc = rc ? rc : ensure_parent(p.data);
-    rc = rc ? rc : write_temp(p.data, data, len, &tmp);
+    rc = rc ? rc : write_temp(ls, p.data, data, len, &tmp);
     if (rc < 0)
         goto cleanup;
-    e = fault_at(exclusive ? "link" : "rename");
+    e = fault_at(ls, exclusive ? "link" : "rename");
     if (e || (exclusive ? link(tmp.data, p.data) : rename(tmp.data, p.data)) < 0) {
         e = e ? e : errno;
         rc = exclusive && e == EEXIST ? error_set(LOCH_EEXISTS, "%s already exists", path)
@@ -218,7 +217,7 @@ static int publish(storage *st, const char *path, const void *data, size_t len, 
     }
     if (exclusive)
         unlink(tmp.data);
-    rc = sync_dir_of(p.data, "dirsync");
+    rc = sync_dir_of(ls, p.data, "dirsync");
 cleanup:
     buf_free(&p);
     buf_free(&tmp);
@@ -377,17 +376,18 @@ static int local_remove_tree(storage *st, const char *dir)
 
 static int local_sync(storage *st, const char *path)
 {
+    local_storage *ls = (local_storage *)st;
     buf p = BUF_INIT;
-    int rc = full_path((local_storage *)st, path, &p);
+    int rc = full_path(ls, path, &p);
     int fd = rc ? -1 : open(p.data, O_RDONLY | O_CLOEXEC);
     if (!rc && fd < 0)
         rc = error_errno(errno, "open", p.data);
-    int e = rc ? 0 : fault_at("datasync");
+    int e = rc ? 0 : fault_at(ls, "datasync");
     if (!rc && (e || fsync(fd) < 0))
         rc = error_errno(e ? e : errno, "fsync", p.data);
     if (fd >= 0)
         close(fd);
-    rc = rc ? rc : sync_dir_of(p.data, "datadirsync");
+    rc = rc ? rc : sync_dir_of(ls, p.data, "datadirsync");
     buf_free(&p);
     return rc;
 }
@@ -427,7 +427,7 @@ static void local_free(storage *st)
     free(ls);
 }
 
-int storage_local_open(storage **out, const char *root)
+int storage_local_open(storage **out, const char *root, const char *fault_spec)
 {
     *out = NULL;
     local_storage *ls = calloc(1, sizeof(*ls));
@@ -449,7 +449,7 @@ int storage_local_open(storage **out, const char *root)
     ls->base = (storage){local_get, local_put, local_put_if_absent, local_list, local_list_names,
                          local_head, local_remove, local_remove_tree, local_sync, local_mkdirs, local_move,
                          local_local_path, local_free};
-    fault_from_env();
+    fault_arm(ls, fault_spec);
     *out = &ls->base;
     return 0;
 cleanup:

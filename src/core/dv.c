@@ -6,7 +6,7 @@
  * "bitmap array" (one 32-bit Roaring bitmap per high 32 bits of the row number) behind a
  * magic number, and either Z85-encodes that inline in the log or stores it in a DV file
  * with a size and a CRC around it. The decoder is written here from the specifications
- * (Delta PROTOCOL.md "Deletion Vector Format" and the RoaringFormatSpec) instead of
+ * (Delta protocol, "Deletion Vector Format", and the RoaringFormatSpec) instead of
  * linking CRoaring, because every byte of it comes from outside and should be checked by
  * code small enough to read in one sitting.
  *
@@ -29,7 +29,7 @@
  * row number is key << 32 | container key << 16 | the 16-bit value.
  *
  * Delta writes the portable array; the native one is read too because the inline example
- * in PROTOCOL.md is a native array written big-endian, and other readers accept both.
+ * in the Delta protocol is a native array written big-endian, and other readers accept both.
  *
  * Invariants: a reader never goes past its `end`; keys of bitmaps and containers must be
  * strictly ascending and values within a container strictly ascending (runs must not

@@ -39,7 +39,7 @@ int dv_z85_decode(const char *text, size_t text_len, uint8_t *out, size_t out_ca
  * Decodes one serialized bitmap array of exactly `size` bytes: a 4-byte magic and the
  * bitmaps (see dv.c for the layouts). Accepts the portable format Delta writes (magic
  * 1681511377 little-endian) and the "native" one (magic 1681511376, either byte order;
- * the PROTOCOL.md inline example uses it big-endian). On success *out holds the rows
+ * the Delta protocol's inline example uses it big-endian). On success *out holds the rows
  * and the caller frees them with dv_rows_free(); on failure *out is empty.
  */
 int dv_decode_bitmap(const uint8_t *data, size_t size, dv_rows *out);

@@ -1,6 +1,10 @@
 /*
  * core/log.h - Delta log actions: parsing a commit's lines and writing new ones.
  *
+ * "The Delta protocol" in loch's comments is the specification at
+ * https://github.com/delta-io/delta/blob/master/PROTOCOL.md; comments name its sections
+ * in quotes ("Action Reconciliation").
+ *
  * A commit file `_delta_log/<20-digit version>.json` holds one JSON object per line,
  * each with exactly one action key:
  *

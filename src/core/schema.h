@@ -66,7 +66,7 @@ typedef struct {
 
 /* For id mode (delta.columnMapping.mode = id): an SQL expression reading field f from
  * a file with schema els[0..n), matching the file's fields to the table's by field id
- * at every level (PROTOCOL.md "Reader Requirements for Column Mapping"), giving the
+ * at every level (Delta protocol, "Reader Requirements for Column Mapping"), giving the
  * value as stored under physical names (f->stored_type); a field the file lacks reads
  * as NULL. *same is cleared when the file names some matched field otherwise than
  * its physical name, or lacks one (then the plain read by name would be wrong). A

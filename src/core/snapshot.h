@@ -3,7 +3,7 @@
  *
  * A snapshot is built by feeding actions in log order (checkpoint rows first, then
  * each later commit) to snapshot_apply() and calling snapshot_finish(). It does no
- * I/O. Rules (PROTOCOL.md "Action Reconciliation"):
+ * I/O. Rules (Delta protocol, "Action Reconciliation"):
  *   - the latest protocol and metaData win, whole;
  *   - a logical file is keyed by (path, deletion vector uniqueId); a later add of the
  *     key replaces it, a later remove deletes it (and is kept as a tombstone);
@@ -59,7 +59,7 @@ const char *snapshot_property(const snapshot *s, const char *key);
 /* The latest txn version for app_id, or -1. */
 int64_t snapshot_txn_version(const snapshot *s, const char *app_id);
 
-/* In-commit timestamps (PROTOCOL.md "In-Commit Timestamps"): with
+/* In-commit timestamps (Delta protocol, "In-Commit Timestamps"): with
  * delta.enableInCommitTimestamps, versions from `version` on carry their commit time in
  * commitInfo.inCommitTimestamp (the first action of the commit), and earlier versions
  * have only their commit files' times. A table that had it from the start has no

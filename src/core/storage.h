@@ -52,12 +52,10 @@ struct storage {
 
 void storage_entries_free(storage_entry *e, size_t count);
 
-/* The local-filesystem store rooted at a directory (created when missing). */
-int storage_local_open(storage **out, const char *root);
-
-/* Fault injection for tests: the next `step` ("write", "fsync", "link", "dirsync",
- * "rename") of any commit-path write fails with errno `err` after skipping `skip`
- * matching steps. Also configured at open from $LOCH_FAULT ("step:errno[:skip]"). */
-void storage_local_inject(const char *step, int err, int skip);
+/* The local-filesystem store rooted at a directory (created when missing). fault_spec,
+ * for tests, is NULL or "step:ERRNO[:skip]": this store's next `step` ("write",
+ * "fsync", "link", "rename", "dirsync", "datasync", "datadirsync") after `skip` others
+ * fails once with ERRNO (EIO, ENOSPC or EEXIST). */
+int storage_local_open(storage **out, const char *root, const char *fault_spec);
 
 #endif

@@ -1,5 +1,5 @@
 /*
- * ops/allow.c - what user SQL may run (DESIGN decision 9).
+ * ops/allow.c - what user SQL may run (docs/http.md, "Security model").
  *
  * The engine's parser decides what a statement is (compute_is_query: parsed only, never
  * bound, since binding some statements already acts); loch keeps the allow-list:

@@ -97,7 +97,7 @@ int guard_drop(loch_lake *lake, const char *table)
     rc = rc ? rc : lake->st->move(lake->st, table, trash.data);
     guard_release(fd);
     if (rc == 0)
-        test_hold("drop-moved");
+        lake_hold(lake, "drop-moved");
     /* The table is gone once it moved; a crash here leaves a hidden directory that the
      * next write's sweep removes. */
     if (rc == 0 && lake->st->remove_tree(lake->st, trash.data) < 0)

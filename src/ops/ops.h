@@ -40,10 +40,19 @@ struct loch_lake {
         snapshot *snap;     /* one reference */
     } cache[8];
     int cache_count;
-    int no_metadata_answers; /* $LOCH_NO_METADATA_ANSWERS: always scan (for testing) */
     atomic_long checkpoint_failures; /* post-commit checkpoints that failed (the commit stood) */
     _Atomic uint64_t rng;   /* commit backoff jitter (ops/txlog.c); 0 until first used */
 };
+
+/* A caller's lake options (NULL: the defaults) as this loch's newest layout; fields an
+ * older version lacks keep their defaults (util/options.h). LOCH_EINVALID for an
+ * unknown version. */
+int lake_options_copy(loch_lake_options *out, const loch_lake_options *given);
+/* Hands a warning to the lake's log callback (opts.log); nothing when there is none. For
+ * problems worked around, never for errors, which are returned. */
+void lake_warn(const loch_lake *lake, const char *fmt, ...) LOCH_PRINTF(2, 3);
+/* The test hold of the lake's options at a named point of a write (util/misc.h). */
+void lake_hold(const loch_lake *lake, const char *point);
 
 struct loch_result {
     compute_result *cr;     /* owned; engine result, or NULL when synthesized */
@@ -158,6 +167,10 @@ int write_remove_all(const snapshot *s, commit *c);
 int write_columns_of(const snapshot *s, compute_column **out, size_t *count);
 /* Delta schemaString for columns. */
 int write_schema_string(const compute_column *cols, size_t n, buf *out);
+/* The one rule for a lake table's name, for the SQL verbs, ingest and the HTTP API
+ * alike: 1 to 128 lowercase letters, digits, '_' and '-', not starting with '_' or
+ * '-' (loch's own directories) and never '.' or '/' (hidden and path names).
+ * LOCH_EINVALID with the reason. */
 int table_name_check(const char *name);
 
 /* ---- result.c ------------------------------------------------------------------- */

@@ -256,7 +256,7 @@ static int pq_element(void *ctx, const char *name, int64_t field_id, int64_t chi
 }
 
 /* In id mode a file's columns are the table's by field id, whatever the file calls them
- * (PROTOCOL.md "Column Mapping"): the file's schema is read, and when it names some field
+ * (Delta protocol, "Column Mapping"): the file's schema is read, and when it names some field
  * otherwise than its physical name (or lacks one) *select gets the list of expressions
  * reading each column by id, as stored; otherwise *select stays NULL and the file is
  * read by name like any other. */

@@ -9,7 +9,9 @@
  * UPDATE, DELETE, MERGE, TRUNCATE and other ALTERs on a lake table are refused with a
  * clear message until the write-path work lands. TEMP tables, qualified names and every
  * other statement go to the SQL engine unchanged; lake tables are resolved by name
- * during its binding (ops/scan.c), pinned for the statement.
+ * during its binding (ops/scan.c), pinned for the statement. One table, verbs[], names
+ * the first words loch looks at and how each runs; running, parameters and streams all
+ * ask it (classify), so a new verb is one row.
  */
 #include "ops/ops.h"
 
@@ -60,8 +62,9 @@ static int read_name(lexer *lx, const sql_token *t, char *out, size_t cap)
     return 1;
 }
 
-static int run_create(loch_lake *lake, lexer *lx, loch_result **out, int *handled)
+static int run_create(loch_lake *lake, lexer *lx, const sql_token *verb, loch_result **out, int *handled)
 {
+    (void)verb;
     sql_token t;
     int or_replace = 0, if_not_exists = 0, rc;
     char name[256];
@@ -110,8 +113,9 @@ static int run_create(loch_lake *lake, lexer *lx, loch_result **out, int *handle
     return rc;
 }
 
-static int run_insert(loch_lake *lake, lexer *lx, loch_result **out, int *handled)
+static int run_insert(loch_lake *lake, lexer *lx, const sql_token *verb, loch_result **out, int *handled)
 {
+    (void)verb;
     sql_token t;
     char name[256];
     int rc = next(lx, &t);
@@ -141,8 +145,9 @@ static int run_insert(loch_lake *lake, lexer *lx, loch_result **out, int *handle
     return ops_insert(lake, name, lx->sql + lx->pos, out);
 }
 
-static int run_drop(loch_lake *lake, lexer *lx, loch_result **out, int *handled)
+static int run_drop(loch_lake *lake, lexer *lx, const sql_token *verb, loch_result **out, int *handled)
 {
+    (void)verb;
     sql_token t;
     char name[256];
     int if_exists = 0, rc = next(lx, &t);
@@ -243,6 +248,38 @@ static int refuse_dml(loch_lake *lake, lexer *lx, const sql_token *verb, loch_re
                      lx->sql + verb->start, name);
 }
 
+/* The statements loch looks at, by their first word: one row each, and every other
+ * statement is the engine's. `run` carries the statement out when it names a lake table
+ * (and sets *handled), else leaves it to the engine. Whatever the table, none of them
+ * streams (loch carries its own out whole, through loch_sql), and only `params` ones
+ * take $N parameters (run by the engine then: UPDATE of a TEMP table, say; loch's own
+ * commits take literal values). */
+typedef enum { STMT_CREATE, STMT_INSERT, STMT_DROP, STMT_ALTER, STMT_UPDATE, STMT_DELETE, STMT_MERGE,
+               STMT_TRUNCATE } stmt_kind;
+
+typedef struct {
+    const char *word;
+    stmt_kind kind;
+    int (*run)(loch_lake *lake, lexer *lx, const sql_token *verb, loch_result **out, int *handled);
+    int params;
+} stmt_verb;
+
+static const stmt_verb verbs[] = {
+    {"CREATE", STMT_CREATE, run_create, 0}, {"INSERT", STMT_INSERT, run_insert, 0},
+    {"DROP", STMT_DROP, run_drop, 0},       {"ALTER", STMT_ALTER, refuse_dml, 0},
+    {"UPDATE", STMT_UPDATE, refuse_dml, 1}, {"DELETE", STMT_DELETE, refuse_dml, 1},
+    {"MERGE", STMT_MERGE, refuse_dml, 1},   {"TRUNCATE", STMT_TRUNCATE, refuse_dml, 1},
+};
+
+/* The verb of a statement whose first token is t, or NULL for the engine's statements. */
+static const stmt_verb *classify(lexer *lx, const sql_token *t)
+{
+    for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+        if (is(lx, t, verbs[i].word))
+            return &verbs[i];
+    return NULL;
+}
+
 /* SELECT count(*) FROM t, answered from the log when every live file has a record
  * count in its stats (as Delta's own metadata-only query optimization does): opening a
  * table of ten thousand files then costs a log replay, not ten thousand file opens.
@@ -289,24 +326,18 @@ static int run_statement(loch_lake *lake, const char *sql, size_t len, loch_resu
     int handled = 0, rc = next(&lx, &t);
     if (rc < 0)
         return rc;
-    if (is(&lx, &t, "CREATE"))
-        rc = run_create(lake, &lx, out, &handled);
-    else if (is(&lx, &t, "INSERT"))
-        rc = run_insert(lake, &lx, out, &handled);
-    else if (is(&lx, &t, "DROP"))
-        rc = run_drop(lake, &lx, out, &handled);
-    else if (is(&lx, &t, "UPDATE") || is(&lx, &t, "DELETE") || is(&lx, &t, "MERGE") || is(&lx, &t, "ALTER") ||
-             is(&lx, &t, "TRUNCATE"))
-        rc = refuse_dml(lake, &lx, &t, out, &handled);
+    const stmt_verb *verb = classify(&lx, &t);
+    if (verb)
+        rc = verb->run(lake, &lx, &t, out, &handled);
     if (handled || rc < 0)
         return rc;
     lexer again = {sql, len, 0};
-    if (!lake->no_metadata_answers && count_from_log(lake, &again, out))
+    if (!lake->opts.test_no_metadata_answers && count_from_log(lake, &again, out))
         return 0;
     loch_result *r;
     int kind;
     /* Only a CREATE defines a macro: a trusted session's is checked after it runs. */
-    int creates = is(&lx, &t, "CREATE") && !lake->opts.sandbox;
+    int creates = verb && verb->kind == STMT_CREATE && !lake->opts.sandbox;
     if ((rc = allow_statement(lake, sql, &kind)) < 0 || (rc = result_new(&r, 0, NULL, NULL)) < 0)
         return rc;
     if ((rc = compute_query(lake->cp, sql, &r->cr)) < 0 || (creates && (rc = compute_unshadow(lake->cp)) < 0)) {
@@ -323,7 +354,7 @@ int loch_sql(loch_result **out, loch_lake *lake, const char *sql)
     size_t n = 0;
     loch_result *last = NULL;
     *out = NULL;
-    test_hold("sql");
+    lake_hold(lake, "sql");
     int rc = sqlscan_split(sql, strlen(sql), &spans, &n);
     if (rc == 0 && n == 0)
         rc = error_set(LOCH_EINVALID, "no SQL statement given");
@@ -378,10 +409,10 @@ int loch_sql_params(loch_result **out, loch_lake *lake, const char *sql, const l
         rc = error_set(LOCH_EINVALID, "parameters go with exactly one statement (%zu given)", n);
     lexer lx = {sql, strlen(sql), 0};
     sql_token t;
-    if (rc == 0 && (rc = next(&lx, &t)) == 0 &&
-        (is(&lx, &t, "CREATE") || is(&lx, &t, "INSERT") || is(&lx, &t, "DROP") || is(&lx, &t, "ALTER")))
-        rc = error_set(LOCH_EUNSUPPORTED, "parameters work with queries; %.*s takes literal values for now",
-                       (int)t.len, sql + t.start);
+    const stmt_verb *verb = rc == 0 && (rc = next(&lx, &t)) == 0 ? classify(&lx, &t) : NULL;
+    if (verb && !verb->params)
+        rc = error_set(LOCH_EUNSUPPORTED, "parameters work with queries; %s takes literal values for now",
+                       verb->word);
     rc = rc ? rc : engine_params(params, nparams, &cp);
     loch_result *r = NULL;
     int kind;
@@ -422,12 +453,9 @@ static int one_query(const char *sql, char **out)
         size_t len = spans[0].end - spans[0].start;
         lexer lx = {text, len, 0};
         sql_token t;
-        static const char *const verbs[] = {"CREATE", "INSERT", "DROP", "ALTER", "UPDATE", "DELETE", "MERGE",
-                                            "TRUNCATE"};
-        if ((rc = next(&lx, &t)) == 0)
-            for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
-                if (is(&lx, &t, verbs[i]))
-                    rc = error_set(LOCH_EUNSUPPORTED, "%s does not stream", verbs[i]);
+        const stmt_verb *verb = (rc = next(&lx, &t)) == 0 ? classify(&lx, &t) : NULL;
+        if (verb)
+            rc = error_set(LOCH_EUNSUPPORTED, "%s does not stream", verb->word);
         if (rc == 0 && !(*out = strndup(text, len)))
             rc = error_set(LOCH_ENOMEM, "out of memory");
     }

@@ -21,7 +21,7 @@ void lake_catalog_note(loch_lake *lake, const char *table, const snapshot *s)
     catalog_table t = {table, s->version, (int64_t)s->file_count, s->num_records, s->size_bytes,
                        s->timestamp_ms, s->metadata.schema_string};
     if (catalog_put(lake->cat, &t) < 0)
-        fprintf(stderr, "loch: warning: %s\n", loch_error_last());
+        lake_warn(lake, "%s", loch_error_last());
 }
 
 static int list_one(loch_lake *lake, const char *name, loch_result *r)
@@ -65,7 +65,7 @@ int loch_table_list(loch_result **out, loch_lake *lake)
             continue;
         /* One unreadable table is reported, never allowed to hide the others. */
         if ((rc = list_one(lake, e[i].name, r)) < 0 && rc != LOCH_ENOMEM) {
-            fprintf(stderr, "loch: warning: table %s is not listed: %s\n", e[i].name, loch_error_last());
+            lake_warn(lake, "table %s is not listed: %s", e[i].name, loch_error_last());
             rc = 0;
         }
     }
@@ -141,7 +141,7 @@ static int history_row(loch_lake *lake, const char *table, int64_t v, loch_resul
             const json *ci = act.u.commit_info;
             op = json_get_str(ci, "operation");
             /* With in-commit timestamps the commit's time is inCommitTimestamp; "timestamp"
-             * is only the writer's clock (PROTOCOL.md "In-Commit Timestamps"). */
+             * is only the writer's clock (Delta protocol, "In-Commit Timestamps"). */
             iso8601_format_ms(json_get_i64(ci, "inCommitTimestamp", json_get_i64(ci, "timestamp", 0)), when);
             if (json_get(ci, "operationParameters"))
                 rc = json_write(&params, json_get(ci, "operationParameters"));

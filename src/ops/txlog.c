@@ -1042,7 +1042,7 @@ static void post_commit(loch_lake *lake, const txlog_commit *c, int64_t version)
     /* Hooks never fail the commit, which is already durable; they report and move on. */
     if (txlog_load(lake, c->table, &at, &s) < 0 || txlog_checkpoint(lake, c->table, s) < 0 ||
         cleanup_log(lake, c->table, s) < 0) {
-        fprintf(stderr, "loch: warning: %s\n", loch_error_last());
+        lake_warn(lake, "%s", loch_error_last());
         atomic_fetch_add(&lake->checkpoint_failures, 1);
     }
     txlog_snapshot_free(s);

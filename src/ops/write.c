@@ -95,7 +95,7 @@ int write_data_file_from(loch_lake *lake, txlog_commit *c, const char *schema_st
     rc = rc ? rc : intent_begin(lake, c, staging.data);
     rc = rc ? rc : compute_write_parquet(lake->cp, sql.data, local.data, target_size(c), cols, ncols, &files, &nfiles);
     if (rc == 0)
-        test_hold("write-staged");
+        lake_hold(lake, "write-staged");
     /* The final names, recorded (durably) before any file moves. */
     char (*names)[96] = rc == 0 && nfiles ? calloc(nfiles, sizeof(*names)) : NULL;
     if (rc == 0 && nfiles && !names)
@@ -123,7 +123,7 @@ int write_data_file_from(loch_lake *lake, txlog_commit *c, const char *schema_st
         log_file f = {.path = name, .size = files[i].size, .modification_time = time_now_ms(),
                       .data_change = true, .stats = files[i].stats.data, .dv = {.offset = -1},
                       .tags = {tag_keys, tag_values, source_sha256 ? 2 : 1}};
-        test_hold("write-moving");
+        lake_hold(lake, "write-moving");
         rc = lake->st->sync(lake->st, to.data);
         rc = rc ? rc : commit_append(&c->cm, &(log_action){.kind = LOG_ADD, .u.file = f});
         c->cm.rows_written += files[i].rows;

@@ -41,6 +41,8 @@
 #include "util/error.h"
 #include "util/json.h"
 #include "util/misc.h"
+#include "util/options.h"
+#include "util/render.h"
 
 enum { TABLE_LOCKS = 64, NBUCKETS = 12 };
 
@@ -51,7 +53,8 @@ typedef struct {
     int busy;
     char query_id[40];      /* the query running on it, "" when none */
     double started;
-    int cancel;             /* 1 cancelled by a client, 2 by the time limit */
+    atomic_int cancel;      /* 1 cancelled by a client, 2 by the time limit; set under mu,
+                               read by the request's thread without it */
 } worker;
 
 typedef struct {
@@ -77,7 +80,8 @@ struct loch_server {
     loch_lake *meta;
     pthread_mutex_t meta_mu;
     pthread_t watchdog;
-    int stopping, watchdog_running;
+    atomic_int stopping;    /* set by loch_server_stop, read by every request's thread */
+    int watchdog_running;
     double started;
     atomic_long active;     /* requests from their headers until their answer went out */
     counter *counters;
@@ -123,19 +127,6 @@ static void json_ok(http_response *out, int status)
 {
     out->status = status;
     out->content_type = "application/json";
-}
-
-int server_table_name_ok(const char *name)
-{
-    size_t n = strlen(name);
-    if (n == 0 || n > 128 || strstr(name, "..") || name[0] == '.' || name[0] == '_')
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)name[i];
-        if (!(isalnum(c) || c == '_' || c == '-' || c == '.'))
-            return 0; /* no '/', no control characters, no quotes */
-    }
-    return 1;
 }
 
 /* Constant-time: the comparison takes as long whether the first or the last byte
@@ -185,7 +176,7 @@ static void worker_give(loch_server *s, int i)
 static void *watchdog_run(void *arg)
 {
     loch_server *s = arg;
-    while (!s->stopping) {
+    while (!atomic_load(&s->stopping)) {
         usleep(50 * 1000);
         pthread_mutex_lock(&s->mu);
         double now = time_mono();
@@ -215,48 +206,13 @@ static pthread_mutex_t *table_lock(loch_server *s, const char *table)
 
 /* ---- rendering results -------------------------------------------------------------- */
 
-/* A value as JSON, by its kind: numbers, booleans and nested values (already JSON) as
- * they are, text quoted; v NULL is null. */
-static int put_value(buf *b, const char *v, size_t len, loch_kind kind)
-{
-    if (!v)
-        return buf_puts(b, "null");
-    switch (kind) {
-    case LOCH_KIND_NUMBER:
-        if (memchr(v, 'n', len) || memchr(v, 'i', len)) /* inf, nan: JSON has none, so text */
-            return buf_put_json_strn(b, v, len);
-        return buf_put(b, v, len);
-    case LOCH_KIND_BOOL:
-    case LOCH_KIND_NESTED:
-        return buf_put(b, v, len);
-    default:
-        return buf_put_json_strn(b, v, len);
-    }
-}
-
-/* A value as a CSV field: quoted when it holds a delimiter, a quote or a line end;
- * NULL is the empty field. */
-static int put_csv_value(buf *b, const char *v, size_t len)
-{
-    if (!v)
-        return 0;
-    int quote = 0;
-    for (size_t i = 0; i < len && !quote; i++)
-        quote = v[i] == ',' || v[i] == '"' || v[i] == '\n' || v[i] == '\r';
-    if (!quote)
-        return buf_put(b, v, len);
-    int rc = buf_putc(b, '"');
-    for (size_t i = 0; rc == 0 && i < len; i++)
-        rc = v[i] == '"' ? buf_puts(b, "\"\"") : buf_putc(b, v[i]);
-    return rc ? rc : buf_putc(b, '"');
-}
-
-static int put_csv_field(buf *b, const char *v) { return put_csv_value(b, v, v ? strlen(v) : 0); }
+/* Cells go out by the one rule the CLI follows too (util/render.h). */
+static int put_csv_field(buf *b, const char *v) { return render_csv_value(b, v, v ? strlen(v) : 0); }
 
 static int put_cell(buf *b, const loch_result *r, size_t row, size_t col)
 {
     char *v = loch_result_text(r, row, col);
-    int rc = put_value(b, v, v ? strlen(v) : 0, loch_result_kind(r, col));
+    int rc = render_json_value(b, v, v ? strlen(v) : 0, loch_result_kind(r, col));
     loch_free(v);
     return rc;
 }
@@ -403,14 +359,14 @@ static int put_stream_cell(buf *b, loch_stream *st, size_t row, size_t col)
 {
     size_t len = 0;
     const char *v = loch_stream_cell(st, row, col, &len);
-    return put_value(b, v, len, loch_stream_kind(st, col));
+    return render_json_value(b, v, len, loch_stream_kind(st, col));
 }
 
 static int put_csv_cell(buf *b, loch_stream *st, size_t row, size_t col)
 {
     size_t len = 0;
     const char *v = loch_stream_cell(st, row, col, &len);
-    return put_csv_value(b, v, len);
+    return render_csv_value(b, v, len);
 }
 
 static void stream_head(streamed *q, buf *b)
@@ -986,9 +942,16 @@ static void route_ingest(loch_server *s, http_request *req, const char *t, http_
     o.rejects = http_query(req, "rejects");
     o.encoding = http_query(req, "encoding");
     o.sha256 = http_body_sha256(req); /* hashed as it arrived */
-    if (o.rejects && !server_table_name_ok(o.rejects)) {
-        json_error(out, 400, "invalid_name", "the rejects table's name is not valid");
-        return;
+    char rejects[256]; /* cut at 255 bytes, still past the rule's 128 */
+    if (o.rejects) { /* as a name in the URL is: any case, then the write path's rule */
+        snprintf(rejects, sizeof(rejects), "%s", o.rejects);
+        for (char *c = rejects; *c; c++)
+            *c = (char)tolower((unsigned char)*c);
+        if (table_name_check(rejects) < 0) {
+            json_error(out, 400, "invalid_name", loch_error_last());
+            return;
+        }
+        o.rejects = rejects;
     }
     /* The upload's own name, when the client gave one, says its format. */
     const char *name = http_upload_name(req);
@@ -1225,12 +1188,11 @@ static int refused(loch_server *s, const http_request *req, const char *route, c
             }
         return 1;
     }
-    if (t[0] && !server_table_name_ok(t)) {
-        json_error(out, 400, "invalid_name",
-                   "table names are letters, digits, '_', '-' and '.', not starting with '.' or '_', no \"..\"");
+    if (t[0] && table_name_check(t) < 0) { /* the write path's rule: one rule everywhere */
+        json_error(out, 400, "invalid_name", loch_error_last());
         return 1;
     }
-    if (s->stopping && strcmp(route, "/health") != 0) {
+    if (atomic_load(&s->stopping) && strcmp(route, "/health") != 0) {
         json_error(out, 503, "stopping", "the server is shutting down");
         return 1;
     }
@@ -1334,6 +1296,32 @@ static void count(loch_server *s, const char *route, int status, double ms)
     pthread_mutex_unlock(&s->mu);
 }
 
+/* One line into the server's log (stderr when none was given), whole even when
+ * several threads log at once. */
+static void log_line(loch_server *s, const buf *line)
+{
+    pthread_mutex_lock(&s->log_mu);
+    fputs(line->data ? line->data : "", s->o.log ? s->o.log : stderr);
+    fflush(s->o.log ? s->o.log : stderr);
+    pthread_mutex_unlock(&s->log_mu);
+}
+
+/* The lake handles' warnings (a checkpoint that failed after its commit, ...), when the
+ * caller gave no log callback of its own: {"time", "warning"} lines in the log. */
+static void log_warning(void *ctx, loch_log_level level, const char *message)
+{
+    loch_server *s = ctx;
+    char when[32];
+    buf line = BUF_INIT;
+    (void)level;
+    iso8601_format_ms(time_now_ms(), when);
+    buf_printf(&line, "{\"time\":\"%s\",\"warning\":", when);
+    buf_put_json_str(&line, message);
+    buf_puts(&line, "}\n");
+    log_line(s, &line);
+    buf_free(&line);
+}
+
 static void done(void *ctx, const http_request *req, const http_response *resp, int64_t bytes, double ms)
 {
     loch_server *s = ctx;
@@ -1354,10 +1342,7 @@ static void done(void *ctx, const http_request *req, const http_response *resp, 
         buf_put_json_str(&line, resp->note);
     }
     buf_puts(&line, "}\n");
-    pthread_mutex_lock(&s->log_mu);
-    fputs(line.data ? line.data : "", s->o.log ? s->o.log : stderr);
-    fflush(s->o.log ? s->o.log : stderr);
-    pthread_mutex_unlock(&s->log_mu);
+    log_line(s, &line);
     buf_free(&line);
 }
 
@@ -1395,13 +1380,17 @@ static void server_free(loch_server *s)
 
 int loch_server_start(loch_server **out, const loch_server_options *opts)
 {
-    loch_server_options dflt = LOCH_SERVER_OPTIONS_INIT;
+    static const size_t sizes[] = {offsetof(loch_server_options, lake_options), sizeof(loch_server_options)};
     loch_server *s = calloc(1, sizeof(*s));
     int rc = 0;
     *out = NULL;
     if (!s)
         return LOCH_ENOMEM;
-    s->o = opts ? *opts : dflt;
+    s->o = (loch_server_options)LOCH_SERVER_OPTIONS_INIT;
+    if ((rc = options_copy(&s->o, opts, sizes, LOCH_SERVER_OPTIONS_VERSION, "loch_server_options")) < 0) {
+        free(s);
+        return rc;
+    }
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->freed, NULL);
     pthread_mutex_init(&s->log_mu, NULL);
@@ -1438,8 +1427,17 @@ int loch_server_start(loch_server **out, const loch_server_options *opts)
         rc = LOCH_ENOMEM;
         goto fail;
     }
+    /* Every lake handle starts from the caller's lake options (its log callback, test
+     * hooks), or from the defaults; the rest is the server's. */
+    loch_lake_options base;
+    if ((rc = lake_options_copy(&base, s->o.lake_options)) < 0)
+        goto fail;
+    if (!base.log) {
+        base.log = log_warning;
+        base.log_ctx = s;
+    }
     for (int i = 0; i < s->nworkers; i++) {
-        loch_lake_options lo = LOCH_LAKE_OPTIONS_INIT;
+        loch_lake_options lo = base;
         lo.sandbox = 1;
         lo.create = i == 0;
         lo.memory_limit = s->o.memory_limit;
@@ -1447,8 +1445,9 @@ int loch_server_start(loch_server **out, const loch_server_options *opts)
         if ((rc = loch_lake_open(&s->w[i].lake, s->lake, &lo)) < 0)
             goto fail;
     }
-    loch_lake_options mo = LOCH_LAKE_OPTIONS_INIT;
+    loch_lake_options mo = base;
     mo.sandbox = 1;
+    mo.create = 1;
     mo.threads = 1;
     mo.memory_limit = s->o.memory_limit;
     if ((rc = loch_lake_open(&s->meta, s->lake, &mo)) < 0)
@@ -1504,7 +1503,7 @@ void loch_server_stop(loch_server *s, int grace_ms)
 {
     if (!s)
         return;
-    s->stopping = 1;
+    atomic_store(&s->stopping, 1);
     http_quiesce(s->http);
     double until = time_mono() + grace_ms / 1000.0;
     while (atomic_load(&s->active) > 0 && time_mono() < until)

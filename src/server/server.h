@@ -7,8 +7,4 @@
 /* The OpenAPI 3 description of every endpoint (server/openapi.c). */
 extern const char server_openapi[];
 
-/* Whether a table name from a URL may be used: letters, digits, '_', '-', '.', not
- * starting with '.' or '_', no "..", at most 128 bytes. */
-int server_table_name_ok(const char *name);
-
 #endif

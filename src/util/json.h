@@ -3,7 +3,7 @@
  *
  * The Delta log is JSON, and so is everything a peer writer may put in it; this parser
  * is the first thing hostile bytes meet, so it is strict, bounded (nesting depth 128)
- * and fuzzed (fuzz/fuzz_json.c). Nodes live in a caller-provided arena.
+ * and fuzzed (fuzz/fuzz_log.c feeds it every line). Nodes live in a caller-provided arena.
  *
  * Numbers keep both an integer view (when the text is an integer that fits in int64)
  * and a double view. Strings are decoded to UTF-8 and may contain NUL (len says).

@@ -148,10 +148,11 @@ void iso8601_format_ms(int64_t ms, char out[32])
     snprintf(out, 32, "%.31s", tmp);
 }
 
-void test_hold(const char *point)
+void test_hold(const char *point) { hold_at(getenv("LOCH_HOLD"), point); }
+
+void hold_at(const char *spec, const char *point)
 {
-    /* $LOCH_HOLD = "point:dir" (or "point1,point2:dir"). Cheap when unset: one getenv. */
-    const char *spec = getenv("LOCH_HOLD"), *colon = spec ? strrchr(spec, ':') : NULL;
+    const char *colon = spec ? strrchr(spec, ':') : NULL;
     if (!colon)
         return;
     size_t n = strlen(point);

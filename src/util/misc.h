@@ -23,9 +23,14 @@ char *uri_encode_path(const char *s);
 int iso8601_parse_ms(const char *s, int64_t *out_ms);
 /* Formats ms as "YYYY-MM-DDTHH:MM:SS.mmmZ" (25 bytes with NUL). */
 void iso8601_format_ms(int64_t ms, char out[32]);
-/* Test hook: when $LOCH_HOLD names this point ("point[,point...]:dir"), the process
- * creates dir/<point>.<pid>.reached and waits until dir/<point>.go exists, so a test
- * orders a race exactly instead of sleeping. Does nothing when unset. */
+/* Test hook: when spec ("point[,point...]:dir", a lake's test_hold option) names this
+ * point, the process creates dir/<point>.<pid>.reached and waits until dir/<point>.go
+ * exists, so a test orders a race exactly instead of sleeping. Does nothing when spec
+ * is NULL or names other points. */
+void hold_at(const char *spec, const char *point);
+/* hold_at() with $LOCH_HOLD as the spec. Only ops/txlog.c still calls it: its points
+ * move to lake_hold() (the lake's option) with the commit rework of issue 9, and this
+ * goes away with them. */
 void test_hold(const char *point);
 
 #endif

@@ -10,6 +10,7 @@
  */
 #include "util/sha256.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -104,7 +105,7 @@ static int cpu_has_shani(void)
 }
 #endif
 
-static int use_portable = -1; /* -1: not yet decided */
+static atomic_int use_portable = -1; /* -1: not yet decided; any thread may be first */
 
 void sha256_set_portable(int on) { use_portable = on; }
 

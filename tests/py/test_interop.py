@@ -118,7 +118,7 @@ def _bare_table(lake, name, n=30, protocol=None, schema=None, config=None, add_e
 
 
 def test_deletion_vector_inline(lake):
-    # The inline DV from PROTOCOL.md deletes rows 3, 4, 7, 11, 18, 29.
+    # The inline DV from the Delta protocol deletes rows 3, 4, 7, 11, 18, 29.
     dv = {"storageType": "i", "pathOrInlineDv": "wi5b=000010000siXQKl0rr91000f55c8Xg0@@D72lkbi5=-{L",
           "sizeInBytes": 40, "cardinality": 6}
     _bare_table(lake, "dv", protocol={"minReaderVersion": 3, "minWriterVersion": 7,

@@ -302,7 +302,7 @@ def test_openapi_true_and_schemathesis(server, tmp_path):
 
 def test_large_results_stream(server):
     """Results go out as they are made (chunked), in every format; the server does not
-    hold them whole (the 10M-row memory figure is in bench/server.py)."""
+    hold them whole (the 10M-row memory figure is in bench/run.py)."""
     import io
     import pyarrow.parquet as pq
     sql = "SELECT range AS i, 'row ' || range AS s, [range, 1] AS l FROM range(2000000)"

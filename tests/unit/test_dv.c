@@ -1,7 +1,7 @@
 /*
  * tests/unit/test_dv.c - deletion vectors: Z85, inline and file DVs, the Roaring decoder.
  *
- * Oracles from outside this code: the inline example of Delta's PROTOCOL.md, an inline DV
+ * Oracles from outside this code: the inline example of the Delta protocol, an inline DV
  * written by delta-spark 3.2.1 (rows 1, 3, 5), ZeroMQ RFC 32's "HelloWorld" vector and
  * CRC-32 values computed with Python's zlib. The container tests build bitmaps with a
  * small encoder below and compare against the values they were built from; every strict
@@ -170,7 +170,7 @@ static void check_prefixes_rejected(const uint8_t *data, size_t size, size_t ste
     }
 }
 
-/* The 40 bytes of the PROTOCOL.md inline example. */
+/* The 40 bytes of the Delta protocol's inline example. */
 static void protocol_bytes(uint8_t out[40])
 {
     size_t n = 0;

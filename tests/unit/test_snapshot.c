@@ -3,7 +3,7 @@
  * metaData in effect must be whole, and which versions a search by time considers
  * under in-commit timestamps.
  *
- * Oracle: PROTOCOL.md ("Change Metadata", "In-Commit Timestamps": "If timestamp X >=
+ * Oracle: the Delta protocol ("Change Metadata", "In-Commit Timestamps": "If timestamp X >=
  * delta.inCommitTimestampEnablementTimestamp, only table versions >=
  * delta.inCommitTimestampEnablementVersion should be considered for the query.
  * Otherwise, only table versions less than delta.inCommitTimestampEnablementVersion
