@@ -2,7 +2,7 @@
  * adapters/compute_duckdb.c - compute.h over DuckDB's C API. The only file that
  * includes duckdb.h.
  *
- * Type mapping on write (DuckDB -> Delta), research/delta.md section 1:
+ * Type mapping on write (DuckDB -> Delta), docs/format.md "Type mapping":
  *
  *   DuckDB                         Delta            how
  *   BOOLEAN TINYINT SMALLINT       boolean byte     as is
@@ -1443,7 +1443,7 @@ int compute_read_checkpoint(compute *c, const char *path, const compute_checkpoi
     return rc;
 }
 
-/* The Delta checkpoint schema (PROTOCOL.md "Checkpoint Schema"), as DuckDB types. */
+/* The Delta checkpoint schema (the Delta protocol, "Checkpoint Schema"), as DuckDB types. */
 static const char checkpoint_columns[] =
     "{'txn': 'STRUCT(appId VARCHAR, version BIGINT, lastUpdated BIGINT)',"
     " 'add': 'STRUCT(path VARCHAR, partitionValues MAP(VARCHAR, VARCHAR), size BIGINT,"

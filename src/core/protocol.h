@@ -7,7 +7,7 @@
  * a fixed set: writer 2 = appendOnly + invariants, 3 adds checkConstraints, 4
  * changeDataFeed + generatedColumns, 5 columnMapping (with reader 2), 6 identityColumns.
  * Features newer than that exist only as names listed under reader version 3 /
- * writer version 7 (PROTOCOL.md of delta-io/delta, "Table Features").
+ * writer version 7 (the Delta protocol, "Table Features"; core/log.h gives its address).
  *
  * protocol_choose's rules:
  *   - a new table starts at (1,2), the oldest pair every Delta reader accepts, and

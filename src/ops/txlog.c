@@ -367,7 +367,7 @@ static int replay_commit(replay_ctx *r, int64_t version)
 }
 
 /* The inCommitTimestamp of commit v: the first action of the commit must be a
- * commitInfo carrying it (PROTOCOL.md "In-Commit Timestamps"). */
+ * commitInfo carrying it (the Delta protocol, "In-Commit Timestamps"). */
 static int commit_ict(loch_lake *lake, const char *table, int64_t v, int64_t *out)
 {
     arena a = ARENA_INIT;
@@ -856,7 +856,7 @@ int txlog_commit_run(loch_lake *lake, txlog_commit *c, int64_t *version)
      * dropped took this write's files with it, and committing would name files that
      * are gone. */
     int guard = -1;
-    test_hold("commit");
+    lake_hold(lake, "commit");
     buf logdir = BUF_INIT;
     if (c->cm.read_version < 0 && (rc = buf_printf(&logdir, "%s/_delta_log", c->table)) == 0)
         rc = lake->st->mkdirs(lake->st, logdir.data);
@@ -871,7 +871,7 @@ int txlog_commit_run(loch_lake *lake, txlog_commit *c, int64_t *version)
         remove_new_files(lake, c);
         return rc;
     }
-    test_hold("commit-locked");
+    lake_hold(lake, "commit-locked");
     for (int attempt = 0;; attempt++) {
         char name[32];
         log_commit_name(v, name);
@@ -903,7 +903,7 @@ int txlog_commit_run(loch_lake *lake, txlog_commit *c, int64_t *version)
     }
     if (rc == 0) {
         *version = v;
-        test_hold("committed");
+        lake_hold(lake, "committed");
         post_commit(lake, c, v);
     } else if (published(lake, path.data, &text)) {
         /* Only the directory fsync after the link failed: the commit is in the log. */
@@ -953,7 +953,7 @@ int txlog_checkpoint(loch_lake *lake, const char *table, const snapshot *s)
     rc = rc ? rc : lake->st->local_path(lake->st, tmp_pq.data, &local_pq);
     rc = rc ? rc : compute_write_checkpoint(lake->cp, local_json.data, local_pq.data);
     if (rc == 0)
-        test_hold("checkpoint");
+        lake_hold(lake, "checkpoint");
     rc = rc ? rc : lake->st->get(lake->st, tmp_pq.data, &data);
     rc = rc ? rc : lake->st->put(lake->st, name.data, data.data, data.len);
     if (rc == 0) {
@@ -994,7 +994,7 @@ static int64_t interval_ms(const char *text, int64_t dflt)
 
 /* Deletes commits and checkpoints older than the retention period, keeping the newest
  * checkpoint at or before the cutoff and everything after it, so every retained
- * version stays readable (PROTOCOL.md "Metadata Cleanup"). */
+ * version stays readable (the Delta protocol, "Metadata Cleanup"). */
 static int cleanup_log(loch_lake *lake, const char *table, const snapshot *s)
 {
     const char *enabled = snapshot_property(s, "delta.enableExpiredLogCleanup");

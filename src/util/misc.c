@@ -148,7 +148,6 @@ void iso8601_format_ms(int64_t ms, char out[32])
     snprintf(out, 32, "%.31s", tmp);
 }
 
-void test_hold(const char *point) { hold_at(getenv("LOCH_HOLD"), point); }
 
 void hold_at(const char *spec, const char *point)
 {

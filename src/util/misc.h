@@ -28,9 +28,5 @@ void iso8601_format_ms(int64_t ms, char out[32]);
  * exists, so a test orders a race exactly instead of sleeping. Does nothing when spec
  * is NULL or names other points. */
 void hold_at(const char *spec, const char *point);
-/* hold_at() with $LOCH_HOLD as the spec. Only ops/txlog.c still calls it: its points
- * move to lake_hold() (the lake's option) with the commit rework of issue 9, and this
- * goes away with them. */
-void test_hold(const char *point);
 
 #endif
