@@ -172,7 +172,10 @@ int compute_parquet_schema(compute *c, const char *path, compute_parquet_element
 
 /* Reads a Parquet checkpoint (or sidecar) file. */
 int compute_read_checkpoint(compute *c, const char *path, const compute_checkpoint_reader *reader);
-/* Writes an NDJSON file of actions as a Delta classic checkpoint Parquet file. */
-int compute_write_checkpoint(compute *c, const char *ndjson_path, const char *parquet_path);
+struct checkpoint_field; /* core/checkpoint.h */
+/* Writes an NDJSON file of actions as a Delta classic checkpoint Parquet file with the
+ * given columns (core/checkpoint.h's checkpoint_schema). */
+int compute_write_checkpoint(compute *c, const char *ndjson_path, const char *parquet_path,
+                             const struct checkpoint_field *columns);
 
 #endif

@@ -19,6 +19,8 @@
  */
 #include "adapters/compute.h"
 #include "core/arrowipc.h" /* the Arrow C Data Interface structs */
+#include "core/checkpoint.h"
+#include "core/stats.h"
 
 #include <errno.h>
 #include <math.h>
@@ -676,7 +678,7 @@ fail:
 }
 
 int compute_arrow_open(compute *c, const char *sql, const compute_param *params, size_t nparams,
-                       compute_stream **out, struct ArrowSchema *schema)
+                       compute_stream **out, struct ArrowSchema *arrow_schema)
 {
     compute_stream *s = calloc(1, sizeof(*s));
     duckdb_logical_type *types = NULL;
@@ -717,7 +719,7 @@ int compute_arrow_open(compute *c, const char *sql, const compute_param *params,
         types[i] = duckdb_column_logical_type(&s->res, (idx_t)i);
         names[i] = duckdb_column_name(&s->res, (idx_t)i);
     }
-    duckdb_error_data err = duckdb_to_arrow_schema(s->aopts, types, names, (idx_t)s->ncols, schema);
+    duckdb_error_data err = duckdb_to_arrow_schema(s->aopts, types, names, (idx_t)s->ncols, arrow_schema);
     if (err) {
         rc = duckdb_error_data_has_error(err) ? error_set(LOCH_EUNSUPPORTED, "%s", duckdb_error_data_message(err)) : 0;
         duckdb_destroy_error_data(&err);
@@ -1089,43 +1091,6 @@ int compute_table_constraints(compute *c, const char *table, compute_column *col
 
 /* ---- Parquet in and out ----------------------------------------------------------- */
 
-/* Columns whose min/max loch copies into Delta stats, by Delta type. Timestamps are
- * left out: Delta wants them truncated to milliseconds, which would make a max that
- * is not an upper bound. */
-static bool has_min_max(const char *dtype)
-{
-    static const char *ok[] = {"\"byte\"", "\"short\"", "\"integer\"", "\"long\"", "\"float\"",
-                               "\"double\"", "\"string\"", "\"date\""};
-    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
-        if (strcmp(dtype, ok[i]) == 0)
-            return true;
-    return strncmp(dtype, "\"decimal(", 9) == 0;
-}
-
-static bool is_flat(const char *dtype) { return dtype[0] == '"'; }
-
-/* Appends one min or max value; strings longer than 32 bytes keep a prefix for min
- * (still a lower bound) and are left out for max (a prefix is not an upper bound). */
-static int stat_value(buf *b, const char *name, const char *dtype, const char *v, bool is_max, bool *first)
-{
-    bool str = strcmp(dtype, "\"string\"") == 0 || strcmp(dtype, "\"date\"") == 0;
-    size_t n = strlen(v);
-    if (str && n > 32) {
-        if (is_max)
-            return 0;
-        n = 32;
-        while (n > 0 && ((unsigned char)v[n] & 0xC0) == 0x80)
-            n--; /* do not cut a UTF-8 sequence */
-    }
-    if (!str && (!*v || strpbrk(v, "nNiI")))
-        return 0; /* nan, inf: no usable bound */
-    int rc = (*first ? 0 : buf_putc(b, ',')) || buf_put_json_str(b, name) || buf_putc(b, ':') ? LOCH_ENOMEM : 0;
-    *first = false;
-    if (rc)
-        return rc;
-    return str ? buf_put_json_strn(b, v, n) : buf_puts(b, v);
-}
-
 /* The per-column statistics of COPY ... (RETURN_STATS): MAP(VARCHAR, MAP(VARCHAR,
  * VARCHAR)) keyed by the quoted column path ("\"id\""), values like min, max,
  * null_count, has_nan. */
@@ -1170,26 +1135,23 @@ static const char *stats_lookup(const stats_map *m, const char *name, const char
     return NULL;
 }
 
-static int stats_json(const stats_map *m, int64_t rows, const compute_column *cols, size_t n, buf *out)
+/* The engine's statistics of one written file, handed to core/stats.c for Delta's rules. */
+static int file_stats(const stats_map *m, int64_t rows, const compute_column *cols, size_t n, buf *out)
 {
-    char v[4096];
-    int rc = buf_printf(out, "{\"numRecords\":%lld", (long long)rows);
-    for (int k = 0; k < 3 && !rc; k++) {
-        bool first = true;
-        rc = buf_puts(out, k == 0 ? ",\"minValues\":{" : k == 1 ? ",\"maxValues\":{" : ",\"nullCount\":{");
-        for (size_t i = 0; !rc && i < n; i++) {
-            if (!is_flat(cols[i].delta_type) || (k < 2 && !has_min_max(cols[i].delta_type)))
-                continue;
-            const char *nan = k < 2 ? stats_lookup(m, cols[i].name, "has_nan", v, sizeof(v)) : NULL;
-            if (nan && strcmp(nan, "true") == 0)
-                continue;
-            const char *x = stats_lookup(m, cols[i].name, k == 0 ? "min" : k == 1 ? "max" : "null_count", v, sizeof(v));
-            if (x)
-                rc = stat_value(out, cols[i].name, k == 2 ? "\"long\"" : cols[i].delta_type, x, k == 1, &first);
-        }
-        rc = rc ? rc : buf_putc(out, '}');
+    stats_column *sc = calloc(n + 1, sizeof(*sc));
+    char (*text)[4][4096] = calloc(n + 1, sizeof(*text)); /* min, max, null_count, has_nan */
+    int rc = sc && text ? 0 : error_set(LOCH_ENOMEM, "out of memory");
+    static const char *what[] = {"min", "max", "null_count", "has_nan"};
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        const char *v[4];
+        for (int k = 0; k < 4; k++)
+            v[k] = stats_lookup(m, cols[i].name, what[k], text[i][k], sizeof(text[i][k]));
+        sc[i] = (stats_column){cols[i].name, cols[i].delta_type, v[0], v[1], v[2], v[3] && !strcmp(v[3], "true")};
     }
-    return rc ? rc : buf_putc(out, '}');
+    rc = rc ? rc : stats_json(rows, sc, n, out);
+    free(sc);
+    free(text);
+    return rc;
 }
 
 /* A VARCHAR cell as a NUL-terminated string in tmp (grown as needed), or NULL. */
@@ -1236,7 +1198,7 @@ static int file_row(duckdb_data_chunk chunk, idx_t i, const compute_column *cols
     stats_map m = {duckdb_struct_vector_get_child(entries, 0), inner, duckdb_struct_vector_get_child(inner_entries, 0),
                    duckdb_struct_vector_get_child(inner_entries, 1), (duckdb_list_entry *)duckdb_vector_get_data(map),
                    (duckdb_list_entry *)duckdb_vector_get_data(inner), i};
-    int rc = f->path ? stats_json(&m, f->rows, cols, ncols, &f->stats) : error_set(LOCH_ENOMEM, "out of memory");
+    int rc = f->path ? file_stats(&m, f->rows, cols, ncols, &f->stats) : error_set(LOCH_ENOMEM, "out of memory");
     buf_free(&name);
     return rc;
 }
@@ -1443,32 +1405,40 @@ int compute_read_checkpoint(compute *c, const char *path, const compute_checkpoi
     return rc;
 }
 
-/* The Delta checkpoint schema (the Delta protocol, "Checkpoint Schema"), as DuckDB types. */
-static const char checkpoint_columns[] =
-    "{'txn': 'STRUCT(appId VARCHAR, version BIGINT, lastUpdated BIGINT)',"
-    " 'add': 'STRUCT(path VARCHAR, partitionValues MAP(VARCHAR, VARCHAR), size BIGINT,"
-    "  modificationTime BIGINT, dataChange BOOLEAN, stats VARCHAR, tags MAP(VARCHAR, VARCHAR),"
-    "  deletionVector STRUCT(storageType VARCHAR, pathOrInlineDv VARCHAR, \"offset\" INTEGER,"
-    "  sizeInBytes INTEGER, cardinality BIGINT))',"
-    " 'remove': 'STRUCT(path VARCHAR, deletionTimestamp BIGINT, dataChange BOOLEAN,"
-    "  extendedFileMetadata BOOLEAN, partitionValues MAP(VARCHAR, VARCHAR), size BIGINT,"
-    "  deletionVector STRUCT(storageType VARCHAR, pathOrInlineDv VARCHAR, \"offset\" INTEGER,"
-    "  sizeInBytes INTEGER, cardinality BIGINT))',"
-    " 'metaData': 'STRUCT(id VARCHAR, name VARCHAR, description VARCHAR, format STRUCT(provider"
-    "  VARCHAR, options MAP(VARCHAR, VARCHAR)), schemaString VARCHAR, partitionColumns VARCHAR[],"
-    "  configuration MAP(VARCHAR, VARCHAR), createdTime BIGINT)',"
-    " 'protocol': 'STRUCT(minReaderVersion INTEGER, minWriterVersion INTEGER,"
-    "  readerFeatures VARCHAR[], writerFeatures VARCHAR[])'}";
-
-int compute_write_checkpoint(compute *c, const char *ndjson_path, const char *parquet_path)
+/* A checkpoint column's type (core/checkpoint.h) as DuckDB spells it. */
+static int checkpoint_type_sql(const checkpoint_field *f, buf *out)
 {
-    buf sql = BUF_INIT;
-    int rc = buf_puts(&sql, "COPY (SELECT txn, \"add\", remove, metaData, protocol FROM system.main.read_json(") ||
-             buf_put_sql_str(&sql, ndjson_path) ||
-             buf_printf(&sql, ", format='newline_delimited', maximum_object_size=1073741824, columns=%s)) TO ",
-                        checkpoint_columns) ||
-             buf_put_sql_str(&sql, parquet_path) || buf_puts(&sql, " (FORMAT parquet)") ? LOCH_ENOMEM : 0;
+    static const char *simple[] = {[CP_STRING] = "VARCHAR", [CP_INT] = "INTEGER", [CP_LONG] = "BIGINT",
+                                   [CP_BOOL] = "BOOLEAN", [CP_STRING_MAP] = "MAP(VARCHAR, VARCHAR)",
+                                   [CP_STRING_LIST] = "VARCHAR[]"};
+    if (f->type != CP_STRUCT)
+        return buf_puts(out, simple[f->type]);
+    int rc = buf_puts(out, "STRUCT(");
+    for (const checkpoint_field *g = f->fields; rc == 0 && g->name; g++)
+        rc = (g == f->fields ? 0 : buf_puts(out, ", ")) || buf_put_sql_ident(out, g->name) || buf_putc(out, ' ') ||
+             checkpoint_type_sql(g, out) ? LOCH_ENOMEM : 0;
+    return rc ? rc : buf_putc(out, ')');
+}
+
+int compute_write_checkpoint(compute *c, const char *ndjson_path, const char *parquet_path,
+                             const checkpoint_field *columns)
+{
+    buf sql = BUF_INIT, type = BUF_INIT;
+    int rc = buf_puts(&sql, "COPY (SELECT ");
+    for (const checkpoint_field *f = columns; rc == 0 && f->name; f++)
+        rc = (f == columns ? 0 : buf_puts(&sql, ", ")) || buf_put_sql_ident(&sql, f->name) ? LOCH_ENOMEM : 0;
+    rc = rc || buf_puts(&sql, " FROM system.main.read_json(") || buf_put_sql_str(&sql, ndjson_path) ||
+         buf_puts(&sql, ", format='newline_delimited', maximum_object_size=1073741824, columns={") ? LOCH_ENOMEM : rc;
+    for (const checkpoint_field *f = columns; rc == 0 && f->name; f++) {
+        buf_clear(&type);
+        rc = checkpoint_type_sql(f, &type);
+        rc = rc || (f == columns ? 0 : buf_puts(&sql, ", ")) || buf_put_sql_str(&sql, f->name) || buf_puts(&sql, ": ") ||
+             buf_put_sql_str(&sql, type.data) ? LOCH_ENOMEM : rc;
+    }
+    rc = rc || buf_puts(&sql, "})) TO ") || buf_put_sql_str(&sql, parquet_path) || buf_puts(&sql, " (FORMAT parquet)")
+             ? LOCH_ENOMEM : rc;
     rc = rc ? rc : compute_exec(c, sql.data);
     buf_free(&sql);
+    buf_free(&type);
     return rc;
 }

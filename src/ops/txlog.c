@@ -30,6 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/checkpoint.h"
 #include "util/json.h"
 #include "util/misc.h"
 
@@ -923,43 +924,27 @@ int txlog_commit_run(loch_lake *lake, txlog_commit *c, int64_t *version)
 
 /* ---- checkpoints and log cleanup ---------------------------------------------------- */
 
-static int write_checkpoint_rows(const snapshot *s, buf *out)
-{
-    int64_t keep_after = time_now_ms() - 7LL * 24 * 3600 * 1000; /* deletedFileRetentionDuration */
-    int rc = log_write_protocol(out, &s->protocol);
-    rc = rc ? rc : log_write_metadata(out, &s->metadata);
-    for (size_t i = 0; rc == 0 && i < s->file_count; i++)
-        rc = log_write_add(out, &s->files[i]);
-    for (size_t i = 0; rc == 0 && i < s->tombstone_count; i++)
-        if (s->tombstones[i].deletion_timestamp > keep_after)
-            rc = log_write_remove(out, &s->tombstones[i]);
-    for (size_t i = 0; rc == 0 && i < s->txn_count; i++)
-        rc = log_write_txn(out, &s->txns[i]);
-    return rc;
-}
-
 int txlog_checkpoint(loch_lake *lake, const char *table, const snapshot *s)
 {
     buf rows = BUF_INIT, tmp_json = BUF_INIT, tmp_pq = BUF_INIT, local_json = BUF_INIT,
         local_pq = BUF_INIT, data = BUF_INIT, name = BUF_INIT, last = BUF_INIT;
     char id[37];
     uuid_v4(id);
-    int rc = write_checkpoint_rows(s, &rows);
+    size_t actions = 0;
+    int rc = checkpoint_rows(s, time_now_ms(), &rows, &actions);
     rc = rc ? rc : buf_printf(&tmp_json, "%s/_delta_log/.tmp-%d-%s.ndjson", table, (int)getpid(), id);
     rc = rc ? rc : buf_printf(&tmp_pq, "%s/_delta_log/.tmp-%d-%s.parquet", table, (int)getpid(), id);
     rc = rc ? rc : buf_printf(&name, "%s/_delta_log/%020lld.checkpoint.parquet", table, (long long)s->version);
     rc = rc ? rc : lake->st->put(lake->st, tmp_json.data, rows.data, rows.len);
     rc = rc ? rc : lake->st->local_path(lake->st, tmp_json.data, &local_json);
     rc = rc ? rc : lake->st->local_path(lake->st, tmp_pq.data, &local_pq);
-    rc = rc ? rc : compute_write_checkpoint(lake->cp, local_json.data, local_pq.data);
+    rc = rc ? rc : compute_write_checkpoint(lake->cp, local_json.data, local_pq.data, checkpoint_schema);
     if (rc == 0)
         lake_hold(lake, "checkpoint");
     rc = rc ? rc : lake->st->get(lake->st, tmp_pq.data, &data);
     rc = rc ? rc : lake->st->put(lake->st, name.data, data.data, data.len);
     if (rc == 0) {
-        size_t actions = 2 + s->file_count + s->txn_count;
-        rc = buf_printf(&last, "{\"version\":%lld,\"size\":%zu,\"sizeInBytes\":%zu,\"numOfAddFiles\":%zu}",
-                        (long long)s->version, actions, data.len, s->file_count);
+        rc = checkpoint_last(s->version, actions, data.len, s->file_count, &last);
         buf_clear(&name);
         rc = rc ? rc : buf_printf(&name, "%s/_delta_log/_last_checkpoint", table);
         rc = rc ? rc : lake->st->put(lake->st, name.data, last.data, last.len);
@@ -979,19 +964,6 @@ int txlog_checkpoint(loch_lake *lake, const char *table, const snapshot *s)
     return rc;
 }
 
-/* "interval 30 days" (Delta's CalendarInterval text) to milliseconds; dflt if unreadable. */
-static int64_t interval_ms(const char *text, int64_t dflt)
-{
-    long long n;
-    char unit[16];
-    if (!text || sscanf(text, "interval %lld %15s", &n, unit) != 2)
-        return dflt;
-    int64_t ms = !strncmp(unit, "week", 4) ? 7LL * 86400000 : !strncmp(unit, "day", 3) ? 86400000LL
-               : !strncmp(unit, "hour", 4) ? 3600000LL : !strncmp(unit, "minute", 6) ? 60000LL
-               : !strncmp(unit, "second", 6) ? 1000LL : 0;
-    return ms ? n * ms : dflt;
-}
-
 /* Deletes commits and checkpoints older than the retention period, keeping the newest
  * checkpoint at or before the cutoff and everything after it, so every retained
  * version stays readable (the Delta protocol, "Metadata Cleanup"). */
@@ -1000,32 +972,34 @@ static int cleanup_log(loch_lake *lake, const char *table, const snapshot *s)
     const char *enabled = snapshot_property(s, "delta.enableExpiredLogCleanup");
     if (enabled && strcmp(enabled, "false") == 0)
         return 0;
-    int64_t cutoff = time_now_ms() - interval_ms(snapshot_property(s, "delta.logRetentionDuration"),
-                                                 30LL * 86400000);
+    int64_t cutoff = time_now_ms() - checkpoint_interval_ms(snapshot_property(s, "delta.logRetentionDuration"),
+                                                            30LL * 86400000);
     buf dir = BUF_INIT, path = BUF_INIT;
     storage_entry *e = NULL;
+    checkpoint_log_file *files = NULL;
+    unsigned char *expire = NULL;
     size_t n = 0;
-    int64_t keep_from = -1;
     int rc = log_dir(table, &dir);
     rc = rc ? rc : lake->st->list(lake->st, dir.data, &e, &n);
+    if (rc == 0 && (!(files = calloc(n + 1, sizeof(*files))) || !(expire = calloc(n + 1, 1))))
+        rc = error_set(LOCH_ENOMEM, "out of memory");
     for (size_t i = 0; rc == 0 && i < n; i++) {
-        char kind;
         int part, parts;
-        int64_t v = log_name_version(e[i].name, &kind, &part, &parts);
-        if (kind == 'c' && e[i].mtime_ms <= cutoff && v > keep_from)
-            keep_from = v;
+        files[i].version = log_name_version(e[i].name, &files[i].kind, &part, &parts);
+        files[i].mtime_ms = e[i].mtime_ms;
     }
-    for (size_t i = 0; rc == 0 && keep_from > 0 && i < n; i++) {
-        char kind;
-        int part, parts;
-        int64_t v = log_name_version(e[i].name, &kind, &part, &parts);
-        if (!kind || v >= keep_from || e[i].mtime_ms > cutoff)
+    if (rc == 0)
+        checkpoint_expired(files, n, cutoff, expire);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        if (!expire[i])
             continue;
         buf_clear(&path);
         rc = buf_printf(&path, "%s/%s", dir.data, e[i].name);
         rc = rc ? rc : lake->st->remove(lake->st, path.data);
     }
     storage_entries_free(e, n);
+    free(files);
+    free(expire);
     buf_free(&dir);
     buf_free(&path);
     return rc;

@@ -1,0 +1,88 @@
+/*
+ * core/checkpoint.c - checkpoint rows, layout and retention. See checkpoint.h.
+ */
+#include "core/checkpoint.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "util/error.h"
+
+#define F(n, t) {n, t, NULL}
+#define S(n, f) {n, CP_STRUCT, f}
+#define END {NULL, CP_STRING, NULL}
+
+static const checkpoint_field dv[] = {F("storageType", CP_STRING), F("pathOrInlineDv", CP_STRING),
+                                      F("offset", CP_INT), F("sizeInBytes", CP_INT), F("cardinality", CP_LONG), END};
+static const checkpoint_field txn[] = {F("appId", CP_STRING), F("version", CP_LONG), F("lastUpdated", CP_LONG), END};
+static const checkpoint_field add[] = {F("path", CP_STRING), F("partitionValues", CP_STRING_MAP), F("size", CP_LONG),
+                                       F("modificationTime", CP_LONG), F("dataChange", CP_BOOL), F("stats", CP_STRING),
+                                       F("tags", CP_STRING_MAP), S("deletionVector", dv), END};
+static const checkpoint_field remove_[] = {F("path", CP_STRING), F("deletionTimestamp", CP_LONG),
+                                           F("dataChange", CP_BOOL), F("extendedFileMetadata", CP_BOOL),
+                                           F("partitionValues", CP_STRING_MAP), F("size", CP_LONG),
+                                           S("deletionVector", dv), END};
+static const checkpoint_field format[] = {F("provider", CP_STRING), F("options", CP_STRING_MAP), END};
+static const checkpoint_field metadata[] = {F("id", CP_STRING), F("name", CP_STRING), F("description", CP_STRING),
+                                            S("format", format), F("schemaString", CP_STRING),
+                                            F("partitionColumns", CP_STRING_LIST), F("configuration", CP_STRING_MAP),
+                                            F("createdTime", CP_LONG), END};
+static const checkpoint_field protocol[] = {F("minReaderVersion", CP_INT), F("minWriterVersion", CP_INT),
+                                            F("readerFeatures", CP_STRING_LIST), F("writerFeatures", CP_STRING_LIST),
+                                            END};
+
+const checkpoint_field checkpoint_schema[] = {S("txn", txn), S("add", add), S("remove", remove_),
+                                              S("metaData", metadata), S("protocol", protocol), END};
+
+int64_t checkpoint_interval_ms(const char *text, int64_t dflt)
+{
+    long long n;
+    char unit[16];
+    if (!text || sscanf(text, "interval %lld %15s", &n, unit) != 2 || n < 0)
+        return dflt;
+    int64_t ms = !strncmp(unit, "week", 4) ? 7LL * 86400000 : !strncmp(unit, "day", 3) ? 86400000LL
+               : !strncmp(unit, "hour", 4) ? 3600000LL : !strncmp(unit, "minute", 6) ? 60000LL
+               : !strncmp(unit, "second", 6) ? 1000LL : 0;
+    return ms ? n * ms : dflt;
+}
+
+int checkpoint_rows(const snapshot *s, int64_t now_ms, buf *out, size_t *actions)
+{
+    int64_t keep = checkpoint_interval_ms(snapshot_property(s, "delta.deletedFileRetentionDuration"),
+                                          7LL * 86400000);
+    size_t n = 2 + s->file_count + s->txn_count;
+    int rc = log_write_protocol(out, &s->protocol);
+    rc = rc ? rc : log_write_metadata(out, &s->metadata);
+    for (size_t i = 0; rc == 0 && i < s->file_count; i++)
+        rc = log_write_add(out, &s->files[i]);
+    for (size_t i = 0; rc == 0 && i < s->tombstone_count; i++)
+        if (s->tombstones[i].deletion_timestamp > now_ms - keep) {
+            rc = log_write_remove(out, &s->tombstones[i]);
+            n++;
+        }
+    for (size_t i = 0; rc == 0 && i < s->txn_count; i++)
+        rc = log_write_txn(out, &s->txns[i]);
+    *actions = n;
+    return rc;
+}
+
+int checkpoint_last(int64_t version, size_t actions, size_t size_bytes, size_t add_files, buf *out)
+{
+    return buf_printf(out, "{\"version\":%lld,\"size\":%zu,\"sizeInBytes\":%zu,\"numOfAddFiles\":%zu}",
+                      (long long)version, actions, size_bytes, add_files);
+}
+
+size_t checkpoint_expired(const checkpoint_log_file *files, size_t n, int64_t cutoff_ms, unsigned char *expire)
+{
+    int64_t keep_from = -1; /* the newest checkpoint at or before the cutoff */
+    size_t count = 0;
+    for (size_t i = 0; i < n; i++)
+        if (files[i].kind == 'c' && files[i].mtime_ms <= cutoff_ms && files[i].version > keep_from)
+            keep_from = files[i].version;
+    for (size_t i = 0; i < n; i++) {
+        expire[i] = keep_from > 0 && files[i].kind && files[i].version < keep_from && files[i].mtime_ms <= cutoff_ms;
+        count += expire[i];
+    }
+    return count;
+}
