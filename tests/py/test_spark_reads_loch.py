@@ -57,3 +57,59 @@ def test_spark_reads_replaced_and_recreated_tables(lake, spark):
     lake.sql("DROP TABLE r; CREATE TABLE r (flag BOOLEAN); INSERT INTO r VALUES (true)")
     df = spark.read.format("delta").load(str(lake.table("r")))
     assert [tuple(x) for x in df.collect()] == [(True,)]
+
+
+def protocol_of(lake, name):
+    import json
+    p = None
+    for f in sorted((lake.table(name) / "_delta_log").glob("*.json")):
+        for line in f.read_text().splitlines():
+            a = json.loads(line)
+            p = a.get("protocol", p)
+    return p
+
+
+def test_spark_reads_and_writes_after_protocol_upgrades(lake, spark, tmp_path):
+    """core/protocol.c: an ingest that brings a TIMESTAMP column to a (1,2) table moves it
+    to (3,7) listing the features (1,2) implied; a replace keeps the old features; Spark
+    and delta-rs read and write the result, and Spark honours the implied appendOnly."""
+    lake.sql("CREATE TABLE u (id BIGINT); INSERT INTO u VALUES (1)")
+    assert protocol_of(lake, "u") == {"minReaderVersion": 1, "minWriterVersion": 2}
+    f = tmp_path / "more.csv"
+    f.write_text("id,at\n2,2026-01-02 03:04:05\n")
+    lake.run("ingest", "u", str(f))
+    p = protocol_of(lake, "u")
+    assert (p["minReaderVersion"], p["minWriterVersion"]) == (3, 7), p
+    assert p["readerFeatures"] == ["timestampNtz"]
+    assert sorted(p["writerFeatures"]) == ["appendOnly", "invariants", "timestampNtz"], p
+    df = spark.read.format("delta").load(str(lake.table("u")))
+    assert sorted((r["id"], str(r["at"])) for r in df.collect()) == [(1, "None"), (2, "2026-01-02 03:04:05")]
+    spark.sql(f"INSERT INTO delta.`{lake.table('u')}` VALUES (3, TIMESTAMP_NTZ '2026-02-01 00:00:00')")
+    assert lake.scalar("SELECT count(*) FROM u") == "3"
+    # a replace with no TIMESTAMP column keeps (3,7) and its features: no downgrade
+    lake.sql("CREATE OR REPLACE TABLE u AS SELECT 9::BIGINT AS id")
+    assert protocol_of(lake, "u") == p
+    assert [tuple(r) for r in spark.read.format("delta").load(str(lake.table("u"))).collect()] == [(9,)]
+    assert DeltaTable(str(lake.table("u"))).to_pyarrow_table().to_pylist() == [{"id": 9}]
+    # delta.appendOnly is an implied feature Spark enforces on the upgraded table
+    lake.sql("ALTER TABLE u SET TBLPROPERTIES ('delta.appendOnly' = 'true')")
+    with pytest.raises(Exception, match="(?i)append"):
+        spark.sql(f"DELETE FROM delta.`{lake.table('u')}` WHERE id = 9")
+
+
+def test_commits_say_their_isolation_level(lake, spark):
+    """Every loch commit records isolationLevel and isBlindAppend as delta-spark does;
+    delta.isolationLevel = Serializable is accepted, recorded, and Spark reads on."""
+    import json
+    lake.sql("CREATE TABLE iso (id BIGINT); INSERT INTO iso VALUES (1)")
+    lake.sql("ALTER TABLE iso SET TBLPROPERTIES ('delta.isolationLevel' = 'Serializable')")
+    lake.sql("INSERT INTO iso VALUES (2)")
+    log = lake.table("iso") / "_delta_log"
+    infos = [json.loads((log / f"{v:020d}.json").read_text().splitlines()[0])["commitInfo"] for v in range(4)]
+    assert [i["isolationLevel"] for i in infos] == ["WriteSerializable"] * 3 + ["Serializable"]
+    assert [i["isBlindAppend"] for i in infos] == [True, True, True, True]
+    assert "readVersion" not in infos[0] and infos[3]["readVersion"] == 2
+    assert spark.read.format("delta").load(str(lake.table("iso"))).count() == 2
+    p = lake.run("sql", "ALTER TABLE iso SET TBLPROPERTIES ('delta.isolationLevel' = 'SnapshotIsolation')",
+                 check=False)
+    assert p.returncode == 1 and "Serializable or WriteSerializable" in p.stderr, p.stderr
