@@ -42,6 +42,7 @@
 #include "core/arrowipc.h"
 #include "core/csvcheck.h"
 #include "core/jsonscan.h"
+#include "core/types.h"
 #include "util/misc.h"
 #include "util/sha256.h"
 #include "util/utf8.h"
@@ -1351,49 +1352,26 @@ static tcol *tschema_find(tschema *t, const char *name)
     return NULL;
 }
 
-static int rank_int(const char *t)
+/* A type both a and b fit in, by core/types.c's rules; text in, text out (the result
+ * lives in out or is a or b). */
+static const char *unify(const char *a, const char *b, char out[32])
 {
-    static const char *const r[] = {"\"byte\"", "\"short\"", "\"integer\"", "\"long\""};
-    for (int i = 0; i < 4; i++)
-        if (strcmp(t, r[i]) == 0)
-            return i + 1;
-    return 0;
-}
-
-static int is_num(const char *t)
-{
-    return rank_int(t) || !strcmp(t, "\"float\"") || !strcmp(t, "\"double\"") || !strncmp(t, "\"decimal(", 9);
-}
-
-/* A type both a and b fit in: integers widen to long, numbers to double, dates to
- * timestamps, and anything else (decimals too: a double would round them) to text,
- * which never loses a value. */
-static const char *unify(const char *a, const char *b)
-{
+    delta_type x, y;
     if (strcmp(a, b) == 0)
         return a;
-    if (!strncmp(a, "\"decimal(", 9) || !strncmp(b, "\"decimal(", 9))
+    if (delta_type_parse(a, &x) < 0 || delta_type_parse(b, &y) < 0)
         return "\"string\"";
-    if (rank_int(a) && rank_int(b))
-        return "\"long\"";
-    if (is_num(a) && is_num(b))
-        return "\"double\"";
-    if ((!strcmp(a, "\"date\"") && !strcmp(b, "\"timestamp_ntz\"")) ||
-        (!strcmp(b, "\"date\"") && !strcmp(a, "\"timestamp_ntz\"")))
-        return "\"timestamp_ntz\"";
-    return "\"string\"";
+    delta_type u = types_unify(x, y);
+    return delta_type_json(&u, out);
 }
 
 /* Whether a value of type from goes into a column of type to without widening it. */
 static int fits(const char *from, const char *to)
 {
-    if (strcmp(from, to) == 0 || strcmp(to, "\"string\"") == 0)
+    delta_type x, y;
+    if (strcmp(from, to) == 0)
         return 1;
-    if (rank_int(from) && rank_int(to))
-        return rank_int(from) <= rank_int(to);
-    if (!strcmp(to, "\"double\"") && (rank_int(from) || !strcmp(from, "\"float\"")))
-        return 1;
-    return !strcmp(from, "\"date\"") && !strcmp(to, "\"timestamp_ntz\"");
+    return delta_type_parse(from, &x) == 0 && delta_type_parse(to, &y) == 0 && types_fits(x, y);
 }
 
 static const char *bare(const char *type, char *out, size_t cap)
@@ -1422,7 +1400,8 @@ static int merge_schema(const snapshot *s, int overwrite, const inputs *in, tsch
             if (!c) {
                 rc = tschema_add(t, x->cols[i].name, x->cols[i].type, 1);
             } else if ((size_t)(c - t->v) >= existing) {
-                const char *u = unify(c->type, x->cols[i].type);
+                char ubuf[32];
+                const char *u = unify(c->type, x->cols[i].type, ubuf);
                 char *dup = strdup(u);
                 free(c->type);
                 c->type = dup;
@@ -1433,7 +1412,8 @@ static int merge_schema(const snapshot *s, int overwrite, const inputs *in, tsch
                                    "be widened (use --mode overwrite, or --schema \"%s TYPE\")", x->shown, c->name,
                                    bare(c->type, a, sizeof(a)), bare(x->cols[i].type, b, sizeof(b)), c->name);
                 } else {
-                    char *dup = strdup(unify(c->type, x->cols[i].type));
+                    char ubuf[32];
+                    char *dup = strdup(unify(c->type, x->cols[i].type, ubuf));
                     free(c->type);
                     c->type = dup;
                     *widened = 1;
