@@ -16,6 +16,9 @@
 #define LLVMFuzzerTestOneInput fuzz_log_one
 #include "../../fuzz/fuzz_log.c"
 #undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fuzz_commit_one
+#include "../../fuzz/fuzz_commit.c"
+#undef LLVMFuzzerTestOneInput
 #define LLVMFuzzerTestOneInput fuzz_sqlscan_one
 #include "../../fuzz/fuzz_sqlscan.c"
 #undef LLVMFuzzerTestOneInput
@@ -43,7 +46,7 @@
 static const struct {
     const char *name;
     int (*fn)(const uint8_t *, size_t);
-} targets[] = {{"dv", fuzz_dv_one}, {"log", fuzz_log_one}, {"sqlscan", fuzz_sqlscan_one},
+} targets[] = {{"dv", fuzz_dv_one}, {"log", fuzz_log_one}, {"commit", fuzz_commit_one}, {"sqlscan", fuzz_sqlscan_one},
                {"checkpoint", fuzz_checkpoint_one}, {"csvcheck", fuzz_csvcheck_one},
                {"jsonscan", fuzz_jsonscan_one}, {"arrowipc", fuzz_arrowipc_one},
                {"conf", fuzz_conf_one}, {"http", fuzz_http_one}};
