@@ -63,6 +63,17 @@ int loch_table_list(loch_result **out, loch_lake *lake)
     for (size_t i = 0; rc == 0 && i < n; i++) {
         if (!e[i].is_dir || e[i].name[0] == '_' || e[i].name[0] == '.')
             continue;
+        /* A directory SQL cannot name (upper case, a space) or a link out of the lake
+         * is no table of this lake, even with a log: say so instead of listing what
+         * no statement can then use. */
+        if (table_name_check(e[i].name) < 0 || guard_check_dir(lake, e[i].name) < 0) {
+            char *why = strdup(loch_error_last());
+            if (txlog_latest_version(lake, e[i].name) >= 0)
+                lake_warn(lake, "directory %s holds a Delta log but is not listed as a table: %s", e[i].name,
+                          why ? why : "");
+            free(why);
+            continue;
+        }
         /* One unreadable table is reported, never allowed to hide the others. */
         if ((rc = list_one(lake, e[i].name, r)) < 0 && rc != LOCH_ENOMEM) {
             lake_warn(lake, "table %s is not listed: %s", e[i].name, loch_error_last());

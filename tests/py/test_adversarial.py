@@ -163,6 +163,25 @@ def test_one_broken_table_does_not_hide_the_others(lake):
     assert p.returncode == 0 and "good," in p.stdout and "bad" in p.stderr, (p.stdout, p.stderr)
 
 
+def test_tables_lists_only_what_sql_can_name(lake, tmp_path):
+    """A copied-in Delta directory named `Upper` or `sp ace`, or a link to another lake's
+    table, is not a table of this lake: `loch tables` says why instead of listing a
+    name no statement can use (the adversarial pass of issue 8 found them listed)."""
+    import shutil
+    from conftest import Lake
+    lake.sql("CREATE TABLE ok AS SELECT 1 AS x")
+    for odd in ["Upper", "sp ace"]:
+        shutil.copytree(lake.table("ok"), lake.path / odd)
+    other = Lake(tmp_path / "other")
+    other.run("init")
+    other.sql("CREATE TABLE far AS SELECT 2 AS x")
+    (lake.path / "linked").symlink_to(other.table("far"))
+    p = lake.run("tables", "-f", "csv")
+    assert [line.split(",")[0] for line in p.stdout.splitlines()[1:]] == ["ok"], p.stdout
+    for odd in ["Upper", "sp ace"]:
+        assert f"directory {odd} holds a Delta log but is not listed as a table: table name" in p.stderr, p.stderr
+
+
 # ---- 4. DROP TABLE on a symlinked table -------------------------------------------------
 
 def test_symlinked_table_is_refused_and_its_target_kept(lake, tmp_path):

@@ -256,7 +256,10 @@ def test_config_file_env_and_cors(lake, tmp_path):
 def test_log_and_metrics(server):
     server.json("POST", "/v1/sql", {"sql": "SELECT 1 AS a", "query_id": "logged-1"})
     error_of(server, "GET", "/v1/tables/nope")
-    m = server.req("GET", "/metrics")[2].decode()
+    # a request is counted once its answer went out: wait for the counts, not for a time
+    want = ['loch_http_requests_total{route="/v1/sql",status="200"} 1',
+            'loch_http_requests_total{route="/v1/tables/{t}",status="404"} 1']
+    m = wait_for(lambda: (lambda t: t if all(w in t for w in want) else None)(server.req("GET", "/metrics")[2].decode()))
     assert 'loch_http_requests_total{route="/v1/sql",status="200"} 1' in m
     assert 'loch_http_requests_total{route="/v1/tables/{t}",status="404"} 1' in m
     assert "loch_http_request_duration_seconds_bucket{le=\"+Inf\"}" in m and "loch_queries_running 0" in m
