@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "util/misc.h"
+#include "util/utf8.h"
 #include "util/strmap.h"
 
 int table_name_check(const char *name)
@@ -31,9 +32,32 @@ int table_name_check(const char *name)
     return 0;
 }
 
+/* EINVALID when two column names differ only in case: Delta readers such as Spark
+ * match names without regard to case (Unicode's, not only ASCII's: the engine already
+ * renames "A" and "a", but not "É" and "é") and refuse such a table. */
+static int check_case_duplicates(const compute_column *cols, size_t n)
+{
+    buf *low = calloc(n + 1, sizeof(*low));
+    int rc = low ? 0 : error_set(LOCH_ENOMEM, "out of memory");
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        rc = utf8_lower(cols[i].name, &low[i]) < 0 ? error_set(LOCH_ENOMEM, "out of memory") : 0;
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        for (size_t j = i + 1; rc == 0 && j < n; j++)
+            if (strcmp(low[i].data ? low[i].data : "", low[j].data ? low[j].data : "") == 0)
+                rc = error_set(LOCH_EINVALID, "columns \"%s\" and \"%s\" differ only in case; Delta readers such as "
+                               "Spark do not tell them apart: rename one", cols[i].name, cols[j].name);
+    for (size_t i = 0; low && i < n; i++)
+        buf_free(&low[i]);
+    free(low);
+    return rc;
+}
+
 int write_schema_string(const compute_column *cols, size_t n, buf *out)
 {
-    int rc = buf_puts(out, "{\"type\":\"struct\",\"fields\":[");
+    int rc = check_case_duplicates(cols, n);
+    if (rc < 0)
+        return rc;
+    rc = buf_puts(out, "{\"type\":\"struct\",\"fields\":[");
     for (size_t i = 0; rc == 0 && i < n; i++) {
         rc = (i ? buf_putc(out, ',') : 0) || buf_puts(out, "{\"name\":") || buf_put_json_str(out, cols[i].name) ||
              buf_printf(out, ",\"type\":%s,\"nullable\":%s,\"metadata\":{}}", cols[i].delta_type,

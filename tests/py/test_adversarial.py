@@ -182,6 +182,22 @@ def test_tables_lists_only_what_sql_can_name(lake, tmp_path):
         assert f"directory {odd} holds a Delta log but is not listed as a table: table name" in p.stderr, p.stderr
 
 
+def test_columns_that_differ_only_in_unicode_case_are_refused(lake, tmp_path):
+    """Spark matches column names without regard to case, Unicode's included, and
+    refuses a table with both "É" and "é"; loch refuses to write one (CREATE, CREATE AS
+    SELECT, ingest) and leaves no table behind. "Straße" and "STRASSE" stay distinct, as
+    in Spark (lowercasing, not case folding)."""
+    for q in ['CREATE TABLE u AS SELECT 1 AS "É", 2 AS "é"', 'CREATE TABLE u ("ΑΒ" INT, "αβ" INT)']:
+        p = lake.sql(q, check=False)
+        assert p.returncode == 1 and "differ only in case" in p.stderr, p.stderr
+    f = tmp_path / "dup.csv"
+    f.write_text("Ünï,ünÏ\n1,2\n")
+    p = lake.run("ingest", "u", str(f), check=False)
+    assert p.returncode == 1 and "differ only in case" in p.stderr, p.stderr
+    assert not lake.table("u").exists()
+    lake.sql('CREATE TABLE s ("Straße" INT, "STRASSE" INT)')
+
+
 # ---- 4. DROP TABLE on a symlinked table -------------------------------------------------
 
 def test_symlinked_table_is_refused_and_its_target_kept(lake, tmp_path):

@@ -293,4 +293,25 @@ static void test_utf8(void)
         CHECK(utf8_valid_prefix((const unsigned char *)cases[i].s, strlen(cases[i].s)) == cases[i].valid);
 }
 
-TEST_MAIN(T(test_csvcheck), T(test_utf8), T(test_csv_kinds), T(test_csvcheck_merge), T(test_sha256), T(test_json_values), T(test_json_rejects), T(test_iso8601), T(test_uri), T(test_strmap), T(test_buf_cap))
+static void test_utf8_lower(void)
+{
+    static const struct {
+        const char *in, *out;
+    } cases[] = {
+        {"ABC_x1", "abc_x1"}, {"\xc3\x89t\xc3\xa9", "\xc3\xa9t\xc3\xa9"},      /* Été -> été */
+        {"\xce\x91\xce\x92", "\xce\xb1\xce\xb2"},                            /* Greek */
+        {"\xd0\x96", "\xd0\xb6"},                                              /* Cyrillic Zhe */
+        {"\xef\xbc\xa1", "\xef\xbd\x81"},                                      /* fullwidth A */
+        {"Stra\xc3\x9f" "e", "stra\xc3\x9f" "e"},                                 /* no folding: ß stays */
+        {"\xff\xc3Z", "\xff\xc3z"},                                            /* bad bytes copied */
+        {"\xf0\x9f\x98\x80", "\xf0\x9f\x98\x80"},                            /* outside the BMP */
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        buf b = BUF_INIT;
+        CHECK_OK(utf8_lower(cases[i].in, &b));
+        CHECK_STR(b.data ? b.data : "", cases[i].out);
+        buf_free(&b);
+    }
+}
+
+TEST_MAIN(T(test_csvcheck), T(test_utf8), T(test_utf8_lower), T(test_csv_kinds), T(test_csvcheck_merge), T(test_sha256), T(test_json_values), T(test_json_rejects), T(test_iso8601), T(test_uri), T(test_strmap), T(test_buf_cap))
