@@ -2,6 +2,7 @@
  * util/buf.c - growable buffers. See buf.h for the contract.
  */
 #include "util/buf.h"
+#include "util/utf8.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -79,8 +80,18 @@ int buf_put_json_strn(buf *b, const char *s, size_t n)
             if (c < 0x20) {
                 char esc[7] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15], 0};
                 rc = buf_puts(b, esc);
-            } else {
+            } else if (c < 0x80) {
                 rc = buf_putc(b, (char)c);
+            } else {
+                /* JSON text is UTF-8: a byte that starts no valid sequence (a user's
+                 * Latin-1 in an echoed message) becomes U+FFFD, never invalid output. */
+                size_t len = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2, have = n - i < len ? n - i : len;
+                if (utf8_valid_prefix((const unsigned char *)s + i, have) == len) {
+                    rc = buf_put(b, s + i, len);
+                    i += len - 1;
+                } else {
+                    rc = buf_puts(b, "\\ufffd");
+                }
             }
         }
     }

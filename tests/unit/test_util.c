@@ -314,4 +314,22 @@ static void test_utf8_lower(void)
     }
 }
 
-TEST_MAIN(T(test_csvcheck), T(test_utf8), T(test_utf8_lower), T(test_csv_kinds), T(test_csvcheck_merge), T(test_sha256), T(test_json_values), T(test_json_rejects), T(test_iso8601), T(test_uri), T(test_strmap), T(test_buf_cap))
+/* JSON output stays UTF-8 whatever bytes a message echoes. */
+static void test_json_str_utf8(void)
+{
+    static const struct {
+        const char *in, *out;
+    } cases[] = {
+        {"a\xff" "b", "\"a\\ufffdb\""}, {"\xc3\xa9", "\"\xc3\xa9\""}, {"x\xc3", "\"x\\ufffd\""},
+        {"\xed\xa0\x80", "\"\\ufffd\\ufffd\\ufffd\""}, /* a surrogate is not UTF-8 */
+        {"\xf0\x9f\x98\x80!", "\"\xf0\x9f\x98\x80!\""}, {"\x01", "\"\\u0001\""},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        buf b = BUF_INIT;
+        CHECK_OK(buf_put_json_str(&b, cases[i].in));
+        CHECK_STR(b.data, cases[i].out);
+        buf_free(&b);
+    }
+}
+
+TEST_MAIN(T(test_csvcheck), T(test_utf8), T(test_utf8_lower), T(test_json_str_utf8), T(test_csv_kinds), T(test_csvcheck_merge), T(test_sha256), T(test_json_values), T(test_json_rejects), T(test_iso8601), T(test_uri), T(test_strmap), T(test_buf_cap))
