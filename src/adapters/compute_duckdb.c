@@ -330,6 +330,28 @@ static void keep_bind(duckdb_bind_info info)
         duckdb_destroy_expression(&e);
 }
 
+/* out[k] = whether row first + k is kept, for k < len, all rows inside the bitmap. */
+static void keep_span(const uint64_t *bits, uint64_t first, uint64_t len, bool *out)
+{
+    uint64_t k = 0;
+    for (; k < len && ((first + k) & 7); k++)
+        out[k] = !(bits[(first + k) >> 6] >> ((first + k) & 63) & 1);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    /* Eight rows at a time: byte j of a little-endian word holds its bits 8j..8j+7, and
+     * the multiply spreads a byte's bits over eight bytes, each 0 or 1 (a bool). */
+    const uint8_t *bytes = (const uint8_t *)bits;
+    for (; k + 8 <= len; k += 8) {
+        uint64_t b = bytes[(first + k) >> 3];
+        uint64_t spread = ((((b * UINT64_C(0x0101010101010101)) & UINT64_C(0x8040201008040201)) +
+                            UINT64_C(0x7F7F7F7F7F7F7F7F)) >> 7) & UINT64_C(0x0101010101010101);
+        spread ^= UINT64_C(0x0101010101010101);
+        memcpy(out + k, &spread, 8);
+    }
+#endif
+    for (; k < len; k++)
+        out[k] = !(bits[(first + k) >> 6] >> ((first + k) & 63) & 1);
+}
+
 static void keep_rows(duckdb_function_info info, duckdb_data_chunk input, duckdb_vector output)
 {
     const relation *r = duckdb_scalar_function_get_bind_data(info);
@@ -348,12 +370,26 @@ static void keep_rows(duckdb_function_info info, duckdb_data_chunk input, duckdb
                 duckdb_scalar_function_set_error(info, "loch_keep: a file index past the files of its scan");
                 return;
             }
-            uint64_t at = file[i];
+            uint64_t at = file[i], differ = 0;
             const skip_set *f = r->files[at] ? r->files[at] : &none;
-            idx_t end = i + 1;
-            while (end < n && file[end] == at)
-                end++;
-            if (f->bits) {
+            idx_t end = n;
+            for (idx_t k = i; k < n; k++) /* no early exit: the compiler vectorizes it */
+                differ |= file[k] ^ at;
+            if (differ)
+                for (end = i + 1; end < n && file[end] == at;)
+                    end++;
+            uint64_t first = (uint64_t)row_number[i], span = end - i;
+            if (!f->bits && !f->count) {
+                memset(out + i, 1, span); /* nothing skipped in this file */
+                i = end;
+            } else if (f->bits && row_number[i] >= 0 && (uint64_t)row_number[end - 1] == first + span - 1) {
+                /* Consecutive rows (how a Parquet scan hands them over): no lookups
+                 * past the bitmap's end, one shift per row. */
+                uint64_t inside = first >= f->nbits ? 0 : f->nbits - first < span ? f->nbits - first : span;
+                keep_span(f->bits, first, inside, out + i);
+                memset(out + i + inside, 1, span - inside);
+                i = end;
+            } else if (f->bits) {
                 const uint64_t *bits = f->bits, nbits = f->nbits;
                 for (; i < end; i++) {
                     uint64_t row = (uint64_t)row_number[i]; /* a negative one is past nbits */
