@@ -6,6 +6,8 @@
  *   bench_core fill LAKE TABLE N    a table of N commits (1 row each), for `open`
  *   bench_core open LAKE TABLE N    N times: SELECT count(*) on a fresh lake handle
  *   bench_core sql LAKE REPS SQL    one query, in-process (the HTTP bench compares with it)
+ *   bench_core pair LAKE REPS A B   two queries on one lake handle, alternating, REPS runs
+ *                                   each (deletion vectors against rows removed)
  *   bench_core demo LAKE REPS       the staffing questions (after `loch demo`): through loch's
  *                                   tables vs DuckDB views over the same Parquet files
  *   bench_core query LAKE REPS      loch vs DuckDB on the same Parquet files, same engine
@@ -278,8 +280,38 @@ static int bench_sql(const char *path, int reps, const char *sql)
     return 0;
 }
 
+/* Two queries alternating on one handle, so both see the same machine and caches. */
+static int bench_pair(const char *path, int reps, const char *a, const char *b)
+{
+    loch_lake *lake;
+    loch_lake_options o = LOCH_LAKE_OPTIONS_INIT;
+    double *ta = calloc((size_t)reps, sizeof(double)), *tb = calloc((size_t)reps, sizeof(double));
+    if (!ta || !tb || loch_lake_open(&lake, path, &o) < 0)
+        return 1;
+    for (int i = -3; i < reps; i++) {
+        double t0 = now_ms();
+        if (run(lake, a) < 0)
+            return 1;
+        double t1 = now_ms();
+        if (run(lake, b) < 0)
+            return 1;
+        if (i >= 0) {
+            ta[i] = t1 - t0;
+            tb[i] = now_ms() - t1;
+        }
+    }
+    double ma = pct(ta, reps, 0.5), mb = pct(tb, reps, 0.5);
+    printf("pair a_median_ms=%.3f b_median_ms=%.3f ratio=%.3f n=%d\n", ma, mb, ma / mb, reps);
+    free(ta);
+    free(tb);
+    loch_lake_free(lake);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc >= 6 && strcmp(argv[1], "pair") == 0)
+        return bench_pair(argv[2], atoi(argv[3]), argv[4], argv[5]);
     if (argc >= 5 && strcmp(argv[1], "sql") == 0)
         return bench_sql(argv[2], atoi(argv[3]), argv[4]);
     if (argc >= 4 && strcmp(argv[1], "commit") == 0)
@@ -292,6 +324,6 @@ int main(int argc, char **argv)
         return bench_demo(argv[2], atoi(argv[3]));
     if (argc >= 4 && strcmp(argv[1], "query") == 0)
         return bench_query(argv[2], atoi(argv[3]));
-    fprintf(stderr, "usage: bench_core commit LAKE N [cold] | fill LAKE TABLE N | open LAKE TABLE N | query LAKE REPS\n");
+    fprintf(stderr, "usage: bench_core commit LAKE N [cold] | fill LAKE TABLE N | open LAKE TABLE N | query LAKE REPS | pair LAKE REPS A B\n");
     return 2;
 }

@@ -19,6 +19,9 @@
           of the 1 GB CSV against `loch ingest`
   demo    the staffing data set's five questions (`loch demo`), loch vs DuckDB views over
           the same files
+  dv      a table of 1,000 files of --dv-file-rows rows (100,000), each with a deletion vector of
+          10,000 rows, against the same table with those rows physically removed (target: within
+          1.3x), both through loch, alternating on one handle; the answers are compared first
 
   --quick runs every benchmark at a tiny size in a fresh directory and fails unless every
   ratio was computed (CI runs it; its figures mean nothing).
@@ -146,6 +149,124 @@ def bench_demo(reps):
         rows.append((f"demo q{q} {names[q]}, median ms", r["loch_median_ms"], "DuckDB on the same files",
                      r["duckdb_median_ms"]))
     return rows
+
+
+def _z85(data):
+    chars = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#"
+    out = ""
+    for i in range(0, len(data), 4):
+        v = int.from_bytes(data[i:i + 4], "big")
+        out += "".join(chars[(v // 85 ** k) % 85] for k in (4, 3, 2, 1, 0))
+    return out
+
+
+def _roaring_array(rows):
+    """The Delta portable bitmap array of sorted row numbers below 2^32: one 32-bit Roaring
+    bitmap (no run containers), array containers up to 4,096 values, bitmaps above."""
+    import struct
+    groups = {}
+    for r in rows:
+        groups.setdefault(r >> 16, []).append(r & 0xFFFF)
+    keys = sorted(groups)
+    head = struct.pack("<II", 12346, len(keys)) + b"".join(struct.pack("<HH", k, len(groups[k]) - 1) for k in keys)
+    bodies = []
+    for k in keys:
+        vals = groups[k]
+        if len(vals) <= 4096:
+            bodies.append(b"".join(struct.pack("<H", v) for v in vals))
+        else:
+            words = [0] * 1024
+            for v in vals:
+                words[v >> 6] |= 1 << (v & 63)
+            bodies.append(struct.pack("<1024Q", *words))
+    at = len(head) + 4 * len(keys)
+    offsets = []
+    for b in bodies:
+        offsets.append(struct.pack("<I", at))
+        at += len(b)
+    r32 = head + b"".join(offsets) + b"".join(bodies)
+    return struct.pack("<I", 1681511377) + struct.pack("<Q", 1) + struct.pack("<I", 0) + r32
+
+
+def make_dv_tables(lake, files, per_file, deleted):
+    """Two Delta tables written the way Spark writes deletion vectors: `dv` holds every row
+    and one DV per file (all DVs in one DV file, each at its offset); `removed` holds the
+    same files without those rows, and no DVs."""
+    import json, struct, uuid, zlib
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+    step = per_file // deleted
+    schema = json.dumps({"type": "struct", "fields": [
+        {"name": n, "type": t, "nullable": True, "metadata": {}}
+        for n, t in (("id", "long"), ("k", "long"), ("v", "double"), ("s", "string"))]})
+    u = uuid.UUID(int=files * 1_000_003 + deleted)
+    dv_name = f"deletion_vector_{u}.bin"
+    blob = bytearray(b"\x01")
+    for name in ("dv", "removed"):
+        (lake / name / "_delta_log").mkdir(parents=True, exist_ok=True)
+    adds = {"dv": [], "removed": []}
+    for f in range(files):
+        ids = np.arange(f * per_file, (f + 1) * per_file, dtype=np.int64)
+        item = pc.binary_join_element_wise("item-", pc.cast(pa.array(ids % 5000), pa.string()), "")
+        full = pa.table({"id": ids, "k": ids % 97, "v": (ids % 1000) / 7.0, "s": item})
+        gone = [i * step + f % step for i in range(deleted)]
+        pos = np.arange(per_file)
+        keep = pa.array((pos % step != f % step) | (pos // step >= deleted))
+        for name, t in (("dv", full), ("removed", full.filter(keep))):
+            pq.write_table(t, lake / name / f"part-{f:05d}.parquet")
+            add = {"path": f"part-{f:05d}.parquet", "partitionValues": {},
+                   "size": (lake / name / f"part-{f:05d}.parquet").stat().st_size, "modificationTime": 0,
+                   "dataChange": True, "stats": json.dumps({"numRecords": t.num_rows})}
+            if name == "dv":
+                payload = _roaring_array(gone)
+                add["deletionVector"] = {"storageType": "u", "pathOrInlineDv": _z85(u.bytes), "offset": len(blob),
+                                         "sizeInBytes": len(payload), "cardinality": len(gone)}
+                blob += struct.pack(">I", len(payload)) + payload + struct.pack(">I", zlib.crc32(payload))
+            adds[name].append({"add": add})
+    (lake / "dv" / dv_name).write_bytes(bytes(blob))
+    for name, proto in (("dv", {"minReaderVersion": 3, "minWriterVersion": 7, "readerFeatures": ["deletionVectors"],
+                                "writerFeatures": ["deletionVectors"]}),
+                        ("removed", {"minReaderVersion": 1, "minWriterVersion": 2})):
+        conf = {"delta.enableDeletionVectors": "true"} if name == "dv" else {}
+        lines = [{"protocol": proto},
+                 {"metaData": {"id": f"bench-{name}", "format": {"provider": "parquet", "options": {}},
+                               "schemaString": schema, "partitionColumns": [], "configuration": conf,
+                               "createdTime": 0}}] + adds[name]
+        (lake / name / "_delta_log" / "00000000000000000000.json").write_text(
+            "\n".join(json.dumps(l) for l in lines) + "\n")
+
+
+def bench_dv(reps, files, per_file, deleted):
+    """A scan that applies deletion vectors against the same scan of a table whose files
+    never held those rows: what deletion vectors cost a reader."""
+    lake = WORK / f"dv_lake2_{files}x{per_file}-{deleted}"
+    marker = lake / ".filled"
+    if not marker.exists():
+        shutil.rmtree(lake, ignore_errors=True)
+        print(f"building two {files}-file tables, one with {deleted}-row deletion vectors (once) ...", file=sys.stderr)
+        make_dv_tables(lake, files, per_file, deleted)
+        marker.touch()
+    mid = files * per_file // 2
+    queries = {"scan": "SELECT sum(v), min(s) FROM {t}",  # the query benchmark's three, on these tables
+               "filter": f"SELECT count(*), sum(v) FROM {{t}} WHERE id BETWEEN {mid} AND {mid + per_file // 10}",
+               "group by": "SELECT k, count(*), avg(v) FROM {t} GROUP BY k"}
+    rows, ratios = [], []
+    env = dict(os.environ, LOCH_NO_METADATA_ANSWERS="1")  # always scan: count(*) alone is in the log
+    # the same answers first (a fast wrong scan is no result); integers, so exactly
+    for check in ("SELECT count(*), sum(id), min(id), max(id), min(s), max(s) FROM {t}",
+                  f"SELECT count(*), sum(id) FROM {{t}} WHERE id BETWEEN {mid} AND {mid + per_file // 10}",
+                  "SELECT k, count(*), sum(id) FROM {t} GROUP BY k ORDER BY k"):
+        same = [subprocess.run([str(LOCH), "--lake", str(lake), "sql", "-f", "csv", check.format(t=t)], check=True,
+                               capture_output=True, text=True, env=env).stdout for t in ("dv", "removed")]
+        assert same[0] == same[1], f"dv and removed disagree: {check}: {same[0][:200]} / {same[1][:200]}"
+    for q, sql in queries.items():
+        res = core("pair", lake, reps, sql.format(t="dv"), sql.format(t="removed"))["pair"]
+        rows.append((f"dv {q} ({files} files x {per_file:,} rows, {deleted:,} deleted each): median ms",
+                     res["a_median_ms"], "the same rows physically removed", res["b_median_ms"]))
+        ratios.append(res["a_median_ms"] / res["b_median_ms"])
+    return rows, statistics.median(ratios)
 
 
 def bench_ingest(rows_n, reps):
@@ -333,22 +454,25 @@ def bench_server(seconds, small=1_000_000, big_rows=10_000_000, requests=330):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--only", default="commit,open,query,demo,ingest,memory,server")
+    ap.add_argument("--only", default="commit,open,query,demo,ingest,memory,server,dv")
     ap.add_argument("--server-seconds", type=int, default=60)
     ap.add_argument("--memory-limit-mb", type=int, default=256)
     ap.add_argument("--ingest-rows", type=int, default=5_000_000)
     ap.add_argument("--commits", type=int, default=10000)
     ap.add_argument("--reps", type=int, default=7)
+    ap.add_argument("--dv-file-rows", type=int, default=100_000,
+                    help="rows in each of the dv benchmark's 1,000 files (10,000 of them deleted)")
     ap.add_argument("--quick", action="store_true",
                     help="every benchmark at a tiny size, in a fresh work directory, checking only that each "
                          "ratio is computed (the CI run; its figures mean nothing)")
     args = ap.parse_args()
     global WORK
-    sizes = dict(commit=200, per_file=1_000_000, small=1_000_000, big_rows=10_000_000, requests=330)
+    sizes = dict(commit=200, per_file=1_000_000, small=1_000_000, big_rows=10_000_000, requests=330,
+                 dv=(1000, args.dv_file_rows, 10_000))
     if args.quick:
         import tempfile
         WORK = Path(tempfile.mkdtemp(prefix="loch-bench-quick-"))
-        sizes = dict(commit=10, per_file=5_000, small=10_000, big_rows=50_000, requests=40)
+        sizes = dict(commit=10, per_file=5_000, small=10_000, big_rows=50_000, requests=40, dv=(20, 2_000, 400))
         args.commits, args.reps, args.ingest_rows, args.memory_limit_mb, args.server_seconds = 30, 1, 20_000, 128, 1
     WORK.mkdir(parents=True, exist_ok=True)
     rows, extra = [], []
@@ -367,6 +491,10 @@ def main():
         rows += bench_ingest(args.ingest_rows, 3)
     if "memory" in only:
         rows += bench_memory(args.memory_limit_mb, 1 if args.quick else 4)
+    if "dv" in only:
+        r, ratio = bench_dv(args.reps, *sizes["dv"])
+        rows += r
+        extra.append(f"deletion vectors: median of the dv/removed ratios = {ratio:.3f} (target <= 1.30)")
     if "server" in only:
         r, line = bench_server(args.server_seconds, sizes["small"], sizes["big_rows"], sizes["requests"])
         rows += r

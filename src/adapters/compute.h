@@ -11,6 +11,33 @@
  * Sandbox (docs/http.md, "Security model"): external access off, only the lake directory allowed,
  * extension auto-loading off, then the configuration is locked so user SQL cannot
  * undo any of it.
+ *
+ * Relations. What loch holds in memory and a scan must combine with the files is handed
+ * to the engine as data, never spelled out in SQL text: compute_register takes a
+ * relation and appends to the generated SQL the few words that read it. Today the one
+ * kind is a scan's skipped rows: per file of one read_parquet list, the row positions
+ * its deletion vector removes, kept as a bitmap (or a sorted array where a bitmap would
+ * be sparse) and read by a function loch gives the engine at open,
+ *
+ *   ... FROM system.main.read_parquet([f0, f1, ...])
+ *       WHERE system.main.loch_keep(<id>, file_index, file_row_number)
+ *
+ * so a table of a thousand files with deletion vectors is still one Parquet scan, and
+ * filters and projections still reach the reader. Rows a scan joins against rather than
+ * filters by (a top-k from a vector index as (file, row, score), a write-ahead log's
+ * tail as rows) are the next kinds of the same call: registered the same way, read as a
+ * table function by id, with the same lifetime.
+ *
+ * Lifetime: a relation belongs to the statement that registered it.
+ * compute_relations_clear, at the statement's end, forgets every one; a plan still
+ * running holds its own reference to what it reads (taken when the engine binds the
+ * function), so the order of the two does not matter and a relation is freed by
+ * whichever lets go last. Ids only grow, so a later statement never finds an earlier
+ * one's relation under its id. Registrations are loch's own: they create no catalog
+ * entry, user SQL cannot make one, and a sandboxed query may not call loch_keep itself
+ * (ops/allow.c); a trusted one may, and finds only the relations of its own statement.
+ * Each compute object is one engine, so one HTTP worker's relations are never seen by
+ * another's queries.
  */
 #ifndef LOCH_ADAPTERS_COMPUTE_H
 #define LOCH_ADAPTERS_COMPUTE_H
@@ -73,6 +100,38 @@ void compute_interrupt(compute *c);
  * once; drop the view before releasing the stream. */
 struct ArrowArrayStream;
 int compute_register_arrow(compute *c, const char *name, struct ArrowArrayStream *stream);
+/* ---- relations (see the essay above) ---- */
+
+typedef enum {
+    COMPUTE_RELATION_SKIP, /* a filter on one read_parquet: which rows of each file to skip */
+} compute_relation_kind;
+
+typedef struct {
+    compute_relation_kind kind;
+    size_t nfiles;          /* COMPUTE_RELATION_SKIP: the files of the read_parquet list, in order */
+    /* Per file, the name of its skip set, or NULL when it skips nothing. The same key must
+     * always mean the same rows: the engine keeps recent sets by key across statements
+     * (up to a memory budget) and asks for the rows only of those it does not hold. */
+    const char *const *keys;
+    /* Fills *rows and *count with file i's rows to skip: 0-based positions as stored,
+     * ascending and unique (as core/dv.c decodes them), valid until the next call. */
+    int (*load)(void *ctx, size_t i, const uint64_t **rows, size_t *count);
+    void *ctx;
+} compute_relation;
+
+/* Registers rel for the statement running now and appends to sql what reads it: for
+ * COMPUTE_RELATION_SKIP a predicate to place in the WHERE clause right after the
+ * read_parquet it filters. */
+int compute_register(compute *c, const compute_relation *rel, buf *sql);
+/* Forgets the relations registered so far (at the end of a statement). */
+void compute_relations_clear(compute *c);
+/* Relations alive: registered and not cleared, or still held by a plan (for tests). */
+long compute_relations_live(const compute *c);
+/* Whether a column of this name in a data file would hide the engine's own row position
+ * columns that a COMPUTE_RELATION_SKIP predicate reads (then that predicate is wrong for
+ * the file, and loch refuses the scan instead). */
+bool compute_skip_reserved(const char *column);
+
 /* From another thread: how far the running statement is (0..1), and the rows its
  * scans have read; -1 when nothing is running or the engine cannot tell yet. */
 double compute_progress(compute *c, int64_t *rows);

@@ -34,6 +34,41 @@
 #include "duckdb.h"
 #include "util/error.h"
 #include "util/json.h"
+#include "util/strmap.h"
+
+/* The rows one file of a scan skips: a bitmap when that costs at most about twice the
+ * sorted rows themselves, else the sorted rows (a sparse set far out, such as one row
+ * at 2^31, must not cost a 256 MB bitmap). Read-only once made; shared by the cache and
+ * the relations that use it, freed with the last reference. */
+typedef struct {
+    atomic_long refs;
+    uint64_t *bits;         /* owned; bit r set: row r is skipped; NULL when rows is used */
+    uint64_t nbits;
+    uint64_t *rows;         /* owned; ascending */
+    size_t count;
+    size_t bytes;           /* what it holds, for the cache's budget */
+} skip_set;
+
+/* One registered relation. Shared by the registry of the statement that made it and by
+ * every plan bound to it (each bind data copy is one reference); freed with the last. */
+typedef struct {
+    atomic_long refs;
+    atomic_long *live;      /* the owning compute's count of relations alive */
+    int64_t id;
+    size_t nfiles;
+    skip_set *files[];      /* one reference each; NULL: the file skips nothing */
+} relation;
+
+/* Skip sets kept across statements by the caller's key, up to SKIP_CACHE_BYTES: a table
+ * queried again does not decode its deletion vectors again. Over budget, the cache
+ * forgets everything (relations in use keep their own references). */
+#define SKIP_CACHE_BYTES (64u << 20)
+typedef struct {
+    strmap index;           /* key -> slot */
+    char **keys;            /* owned; per slot */
+    skip_set **sets;        /* one reference per slot */
+    size_t count, cap, bytes;
+} skip_cache;
 
 struct compute {
     duckdb_database db;
@@ -44,6 +79,14 @@ struct compute {
     duckdb_connection side;
     compute_resolver resolver;
     void *ctx;
+    /* Relations registered by the statement running now: one reference each. Touched
+     * only by the thread running the statement (registration happens in the resolver,
+     * lookup when the engine binds loch_keep, both during binding). */
+    relation **rels;        /* owned array */
+    size_t nrels, caprels;
+    int64_t next_id;        /* ids only grow: an old id never names a new relation */
+    atomic_long live;
+    skip_cache cache;
 };
 
 struct compute_result {
@@ -72,6 +115,330 @@ static void replacement(duckdb_replacement_scan_info info, const char *name, voi
         resolver_code = rc; /* the statement fails with this: keep loch's code for it */
     }
     buf_free(&sql);
+}
+
+/* ---- relations ------------------------------------------------------------------ */
+
+static void skip_unref(skip_set *f)
+{
+    if (!f || atomic_fetch_sub(&f->refs, 1) != 1)
+        return;
+    free(f->bits);
+    free(f->rows);
+    free(f);
+}
+
+static void relation_unref(void *data)
+{
+    relation *r = data;
+    if (!r || atomic_fetch_sub(&r->refs, 1) != 1)
+        return;
+    for (size_t i = 0; i < r->nfiles; i++)
+        skip_unref(r->files[i]);
+    atomic_fetch_sub(r->live, 1);
+    free(r);
+}
+
+/* A bind data copy (the engine copies expressions while planning) is one more reference
+ * to the same read-only relation. */
+static void *relation_copy(void *data)
+{
+    relation *r = data;
+    atomic_fetch_add(&r->refs, 1);
+    return r;
+}
+
+static int skip_make(const uint64_t *rows, size_t count, skip_set **out)
+{
+    skip_set *f = calloc(1, sizeof(*f));
+    uint64_t last = count ? rows[count - 1] : 0;
+    int rc = f ? 0 : error_set(LOCH_ENOMEM, "out of memory");
+    if (f)
+        atomic_init(&f->refs, 1);
+    if (rc == 0 && count && last / 64 < 2 * (uint64_t)count + 1024) {
+        f->nbits = last + 1;
+        f->bytes = (size_t)(last / 64 + 1) * sizeof(uint64_t);
+        if (!(f->bits = calloc((size_t)(last / 64 + 1), sizeof(uint64_t))))
+            rc = error_set(LOCH_ENOMEM, "out of memory");
+        for (size_t i = 0; rc == 0 && i < count; i++)
+            f->bits[rows[i] >> 6] |= UINT64_C(1) << (rows[i] & 63);
+    } else if (rc == 0 && count) {
+        f->count = count;
+        f->bytes = count * sizeof(uint64_t);
+        if (!(f->rows = malloc(f->bytes)))
+            rc = error_set(LOCH_ENOMEM, "out of memory");
+        else
+            memcpy(f->rows, rows, f->bytes);
+    }
+    if (rc < 0) {
+        skip_unref(f);
+        return rc;
+    }
+    *out = f;
+    return 0;
+}
+
+static void cache_clear(skip_cache *k)
+{
+    for (size_t i = 0; i < k->count; i++) {
+        free(k->keys[i]);
+        skip_unref(k->sets[i]);
+    }
+    strmap_free(&k->index);
+    free(k->keys);
+    free(k->sets);
+    memset(k, 0, sizeof(*k));
+}
+
+/* Keeps f under key (one more reference), forgetting everything first when the budget
+ * would be exceeded; a set that fails to be kept is only not cached. */
+static void cache_put(skip_cache *k, const char *key, skip_set *f)
+{
+    if (f->bytes > SKIP_CACHE_BYTES / 4)
+        return;
+    if (k->bytes + f->bytes > SKIP_CACHE_BYTES)
+        cache_clear(k);
+    if (k->count == k->cap) {
+        size_t cap = k->cap ? k->cap * 2 : 64;
+        char **keys = realloc(k->keys, cap * sizeof(*keys));
+        if (keys)
+            k->keys = keys;
+        skip_set **sets = keys ? realloc(k->sets, cap * sizeof(*sets)) : NULL;
+        if (!sets)
+            return;
+        k->sets = sets;
+        k->cap = cap;
+    }
+    char *own = strdup(key);
+    if (!own || strmap_put(&k->index, own, k->count) < 0) {
+        free(own);
+        return;
+    }
+    k->keys[k->count] = own;
+    k->sets[k->count++] = f;
+    atomic_fetch_add(&f->refs, 1);
+    k->bytes += f->bytes;
+}
+
+static bool skipped(const skip_set *f, uint64_t row)
+{
+    if (f->bits)
+        return row < f->nbits && (f->bits[row >> 6] >> (row & 63) & 1);
+    size_t lo = 0, hi = f->count;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (f->rows[mid] < row)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < f->count && f->rows[lo] == row;
+}
+
+int compute_register(compute *c, const compute_relation *rel, buf *sql)
+{
+    if (rel->kind != COMPUTE_RELATION_SKIP)
+        return error_set(LOCH_EINVALID, "unknown kind of relation %d", (int)rel->kind);
+    if (c->nrels == c->caprels) {
+        size_t cap = c->caprels ? c->caprels * 2 : 8;
+        relation **grown = realloc(c->rels, cap * sizeof(*grown));
+        if (!grown)
+            return error_set(LOCH_ENOMEM, "out of memory");
+        c->rels = grown;
+        c->caprels = cap;
+    }
+    relation *r = calloc(1, sizeof(*r) + rel->nfiles * sizeof(skip_set *));
+    if (!r)
+        return error_set(LOCH_ENOMEM, "out of memory");
+    atomic_init(&r->refs, 1);
+    r->live = &c->live;
+    atomic_fetch_add(&c->live, 1);
+    r->id = ++c->next_id;
+    r->nfiles = rel->nfiles;
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < rel->nfiles; i++) {
+        const char *key = rel->keys[i];
+        size_t slot;
+        const uint64_t *rows = NULL;
+        size_t count = 0;
+        if (!key)
+            continue;
+        if (strmap_get(&c->cache.index, key, &slot)) {
+            r->files[i] = c->cache.sets[slot];
+            atomic_fetch_add(&r->files[i]->refs, 1);
+        } else if ((rc = rel->load(rel->ctx, i, &rows, &count)) == 0 &&
+                   (rc = skip_make(rows, count, &r->files[i])) == 0) {
+            cache_put(&c->cache, key, r->files[i]);
+        }
+    }
+    rc = rc ? rc : buf_printf(sql, "system.main.loch_keep(%lld, file_index, file_row_number)", (long long)r->id);
+    if (rc < 0) {
+        relation_unref(r);
+        return rc;
+    }
+    c->rels[c->nrels++] = r;
+    return 0;
+}
+
+void compute_relations_clear(compute *c)
+{
+    for (size_t i = 0; i < c->nrels; i++)
+        relation_unref(c->rels[i]);
+    c->nrels = 0;
+}
+
+long compute_relations_live(const compute *c) { return atomic_load(&c->live); }
+
+bool compute_skip_reserved(const char *column)
+{
+    /* A file's own column shadows the engine's virtual column of the same name. */
+    return strcasecmp(column, "file_index") == 0 || strcasecmp(column, "file_row_number") == 0;
+}
+
+/* loch_keep(id, file_index, file_row_number) is bound to the relation registered under
+ * id, which must be a constant: the plan takes its own reference to it here. */
+static void keep_bind(duckdb_bind_info info)
+{
+    compute *c = duckdb_scalar_function_bind_get_extra_info(info);
+    duckdb_expression e = duckdb_scalar_function_bind_get_argument(info, 0);
+    duckdb_client_context ctx = NULL;
+    duckdb_value v = NULL;
+    relation *found = NULL;
+    if (e && duckdb_expression_is_foldable(e)) {
+        duckdb_scalar_function_get_client_context(info, &ctx);
+        duckdb_error_data err = duckdb_expression_fold(ctx, e, &v);
+        if (err && duckdb_error_data_has_error(err) && v)
+            duckdb_destroy_value(&v);
+        if (err)
+            duckdb_destroy_error_data(&err);
+    }
+    int64_t id = v && !duckdb_is_null_value(v) ? duckdb_get_int64(v) : 0;
+    for (size_t i = 0; id > 0 && i < c->nrels && !found; i++)
+        found = c->rels[i]->id == id ? c->rels[i] : NULL;
+    if (!found) {
+        duckdb_scalar_function_bind_set_error(info, "loch_keep reads a relation loch registered for the statement "
+                                                    "running now; none has that id");
+    } else {
+        duckdb_scalar_function_set_bind_data(info, relation_copy(found), relation_unref);
+        duckdb_scalar_function_set_bind_data_copy(info, relation_copy);
+    }
+    if (v)
+        duckdb_destroy_value(&v);
+    if (ctx)
+        duckdb_destroy_client_context(&ctx);
+    if (e)
+        duckdb_destroy_expression(&e);
+}
+
+/* out[k] = whether row first + k is kept, for k < len, all rows inside the bitmap. */
+static void keep_span(const uint64_t *bits, uint64_t first, uint64_t len, bool *out)
+{
+    uint64_t k = 0;
+    for (; k < len && ((first + k) & 7); k++)
+        out[k] = !(bits[(first + k) >> 6] >> ((first + k) & 63) & 1);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    /* Eight rows at a time: byte j of a little-endian word holds its bits 8j..8j+7, and
+     * the multiply spreads a byte's bits over eight bytes, each 0 or 1 (a bool). */
+    const uint8_t *bytes = (const uint8_t *)bits;
+    for (; k + 8 <= len; k += 8) {
+        uint64_t b = bytes[(first + k) >> 3];
+        uint64_t spread = ((((b * UINT64_C(0x0101010101010101)) & UINT64_C(0x8040201008040201)) +
+                            UINT64_C(0x7F7F7F7F7F7F7F7F)) >> 7) & UINT64_C(0x0101010101010101);
+        spread ^= UINT64_C(0x0101010101010101);
+        memcpy(out + k, &spread, 8);
+    }
+#endif
+    for (; k < len; k++)
+        out[k] = !(bits[(first + k) >> 6] >> ((first + k) & 63) & 1);
+}
+
+static void keep_rows(duckdb_function_info info, duckdb_data_chunk input, duckdb_vector output)
+{
+    const relation *r = duckdb_scalar_function_get_bind_data(info);
+    idx_t n = duckdb_data_chunk_get_size(input);
+    duckdb_vector fv = duckdb_data_chunk_get_vector(input, 1), rv = duckdb_data_chunk_get_vector(input, 2);
+    const uint64_t *file = duckdb_vector_get_data(fv);
+    const int64_t *row_number = duckdb_vector_get_data(rv);
+    const uint64_t *fvalid = duckdb_vector_get_validity(fv), *rvalid = duckdb_vector_get_validity(rv);
+    bool *out = duckdb_vector_get_data(output);
+    if (!fvalid && !rvalid) {
+        /* The common case, and the hot loop of a scan with deletion vectors: a chunk's
+         * rows mostly come from one file, so its set is looked up once per run. */
+        static const skip_set none = {0};
+        for (idx_t i = 0; i < n;) {
+            if (file[i] >= r->nfiles) {
+                duckdb_scalar_function_set_error(info, "loch_keep: a file index past the files of its scan");
+                return;
+            }
+            uint64_t at = file[i], differ = 0;
+            const skip_set *f = r->files[at] ? r->files[at] : &none;
+            idx_t end = n;
+            for (idx_t k = i; k < n; k++) /* no early exit: the compiler vectorizes it */
+                differ |= file[k] ^ at;
+            if (differ)
+                for (end = i + 1; end < n && file[end] == at;)
+                    end++;
+            uint64_t first = (uint64_t)row_number[i], span = end - i;
+            if (!f->bits && !f->count) {
+                memset(out + i, 1, span); /* nothing skipped in this file */
+                i = end;
+            } else if (f->bits && row_number[i] >= 0 && (uint64_t)row_number[end - 1] == first + span - 1) {
+                /* Consecutive rows (how a Parquet scan hands them over): no lookups
+                 * past the bitmap's end, one shift per row. */
+                uint64_t inside = first >= f->nbits ? 0 : f->nbits - first < span ? f->nbits - first : span;
+                keep_span(f->bits, first, inside, out + i);
+                memset(out + i + inside, 1, span - inside);
+                i = end;
+            } else if (f->bits) {
+                const uint64_t *bits = f->bits, nbits = f->nbits;
+                for (; i < end; i++) {
+                    uint64_t row = (uint64_t)row_number[i]; /* a negative one is past nbits */
+                    out[i] = row >= nbits || !(bits[row >> 6] >> (row & 63) & 1);
+                }
+            } else {
+                for (; i < end; i++)
+                    out[i] = row_number[i] < 0 || !skipped(f, (uint64_t)row_number[i]);
+            }
+        }
+        return;
+    }
+    for (idx_t i = 0; i < n; i++) {
+        if ((fvalid && !duckdb_validity_row_is_valid((uint64_t *)fvalid, i)) ||
+            (rvalid && !duckdb_validity_row_is_valid((uint64_t *)rvalid, i))) {
+            duckdb_vector_ensure_validity_writable(output);
+            duckdb_validity_set_row_invalid(duckdb_vector_get_validity(output), i);
+            continue;
+        }
+        if (file[i] >= r->nfiles) {
+            duckdb_scalar_function_set_error(info, "loch_keep: a file index past the files of its scan");
+            return;
+        }
+        out[i] = row_number[i] < 0 || !r->files[file[i]] || !skipped(r->files[file[i]], (uint64_t)row_number[i]);
+    }
+}
+
+static int register_keep(compute *c)
+{
+    duckdb_scalar_function f = duckdb_create_scalar_function();
+    duckdb_logical_type big = duckdb_create_logical_type(DUCKDB_TYPE_BIGINT);
+    duckdb_logical_type ubig = duckdb_create_logical_type(DUCKDB_TYPE_UBIGINT);
+    duckdb_logical_type boolean = duckdb_create_logical_type(DUCKDB_TYPE_BOOLEAN);
+    duckdb_scalar_function_set_name(f, "loch_keep");
+    duckdb_scalar_function_add_parameter(f, big);
+    duckdb_scalar_function_add_parameter(f, ubig);
+    duckdb_scalar_function_add_parameter(f, big);
+    duckdb_scalar_function_set_return_type(f, boolean);
+    duckdb_scalar_function_set_extra_info(f, c, NULL);
+    duckdb_scalar_function_set_bind(f, keep_bind);
+    duckdb_scalar_function_set_function(f, keep_rows);
+    int rc = duckdb_register_scalar_function(c->conn, f) == DuckDBError
+                 ? error_set(LOCH_ERROR, "cannot give the SQL engine loch's row filter")
+                 : 0;
+    duckdb_destroy_scalar_function(&f);
+    duckdb_destroy_logical_type(&big);
+    duckdb_destroy_logical_type(&ubig);
+    duckdb_destroy_logical_type(&boolean);
+    return rc;
 }
 
 /* ---- open / exec ----------------------------------------------------------------- */
@@ -287,7 +654,7 @@ int compute_open(compute **out, const compute_options *opts, compute_resolver re
         goto cleanup;
     }
     duckdb_add_replacement_scan(c->db, replacement, c, NULL);
-    if ((rc = configure(c, opts)) < 0)
+    if ((rc = register_keep(c)) < 0 || (rc = configure(c, opts)) < 0)
         goto cleanup;
     *out = c;
     c = NULL;
@@ -304,6 +671,9 @@ void compute_free(compute *c)
 {
     if (!c)
         return;
+    compute_relations_clear(c); /* plans still holding one let go when the engine closes */
+    free(c->rels);
+    cache_clear(&c->cache);
     if (c->conn)
         duckdb_disconnect(&c->conn);
     if (c->side)

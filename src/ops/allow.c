@@ -36,9 +36,11 @@ static int refuse(const char *sql)
 
 /* Functions a sandboxed query may not call: they change the engine's state for later
  * queries of other clients (the random seed, logging, checkpoints) or write files
- * (a log to a file of the caller's choosing). Found in the engine's parse tree. */
+ * (a log to a file of the caller's choosing); and loch_keep, the filter loch's own
+ * scans call with the relations it registers (adapters/compute.h), which is not the
+ * user's to call. Found in the engine's parse tree. */
 static const char *const unsafe_functions[] = {"setseed", "enable_logging", "disable_logging", "truncate_duckdb_logs",
-                                               "write_log", "checkpoint", "force_checkpoint", NULL};
+                                               "write_log", "checkpoint", "force_checkpoint", "loch_keep", NULL};
 
 int allow_query(loch_lake *lake, const char *sql)
 {

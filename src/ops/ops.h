@@ -27,10 +27,12 @@ struct loch_lake {
     catalog *cat;           /* owned; an index only, may be NULL if it cannot open */
     loch_lake_options opts;
     /* Snapshots pinned by the statement running now: every reference to the same name
-     * in one statement sees the same version. Cleared between statements. */
+     * in one statement sees the same version, through the same scan (whose relations,
+     * registered with the engine, live as long as the pin). Cleared between statements. */
     struct {
         char *name;         /* owned; as written in the query ("trips@v3") */
         snapshot *snap;     /* owned */
+        char *sql;          /* owned; the scan answered for it */
     } pins[PIN_MAX];
     int pin_count;
     /* The latest snapshot of recently used tables, moved forward commit by commit

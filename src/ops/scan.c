@@ -7,12 +7,17 @@
  *   SELECT CAST(phys AS type) AS name, ...            logical names and Delta types
  *   FROM (SELECT NULL::type AS phys, ... WHERE false  every schema column exists,
  *         UNION ALL BY NAME                            even if no file has it yet
- *         SELECT * FROM read_parquet([files...])      files without partitions or DVs
+ *         SELECT * FROM read_parquet([files...])      files without partitions
+ *           [WHERE <skip the deleted rows>]            when any of them has a DV
  *         UNION ALL BY NAME
  *         SELECT *, 'v'::type AS part FROM read_parquet([...])   one per partition value set
- *         UNION ALL BY NAME
- *         SELECT * EXCLUDE (file_row_number) FROM read_parquet([f], file_row_number=true)
- *           WHERE file_row_number NOT IN (deleted rows)          one per file with a DV)
+ *           [WHERE ...])
+ *
+ * Deletion vectors never become SQL text: the rows each file of a read_parquet list
+ * loses are decoded (core/dv.c) and handed to the engine as a relation
+ * (compute_register, adapters/compute.h), and the branch filters by the predicate the
+ * engine gives back, so files with and without DVs share one Parquet scan. The
+ * relations live until the statement ends (scan_unpin clears them).
  *
  * Columns are read by physical name as stored and shown by logical name: under column
  * mapping the physical names go all the way down (core/schema.h), and in id mode a file
@@ -69,9 +74,12 @@ void scan_unpin(loch_lake *lake)
 {
     for (int i = 0; i < lake->pin_count; i++) {
         free(lake->pins[i].name);
+        free(lake->pins[i].sql);
         txlog_snapshot_free(lake->pins[i].snap);
     }
     lake->pin_count = 0;
+    if (lake->cp)
+        compute_relations_clear(lake->cp);
 }
 
 static int file_list(loch_lake *lake, const char *table, const log_file **files, size_t n, buf *sql)
@@ -157,20 +165,16 @@ static int partition_columns(const snapshot *s, const log_file *f, buf *sql)
 
 /* The columns a branch takes from its files: all of them, but never a partition
  * column (some writers keep it in the file too; the log's value wins, and a second
- * column of the same name would break the union) nor the row number a DV scan adds. */
-static int file_columns(const snapshot *s, int has_dv, buf *sql)
+ * column of the same name would break the union). */
+static int file_columns(const snapshot *s, buf *sql)
 {
     int partitioned = 0;
     for (size_t i = 0; i < s->schema.count; i++)
         partitioned = partitioned || s->schema.fields[i].partition;
     if (!partitioned)
-        return buf_puts(sql, has_dv ? "* EXCLUDE (file_row_number)" : "*");
+        return buf_puts(sql, "*");
     int rc = buf_puts(sql, "COLUMNS(c -> system.main.lower(c) NOT IN (");
     int first = 1;
-    if (has_dv) {
-        rc = rc ? rc : buf_puts(sql, "'file_row_number'");
-        first = 0;
-    }
     for (size_t i = 0; rc == 0 && i < s->schema.count; i++) {
         if (!s->schema.fields[i].partition)
             continue;
@@ -181,49 +185,107 @@ static int file_columns(const snapshot *s, int has_dv, buf *sql)
     return rc ? rc : buf_puts(sql, "))");
 }
 
-static int load_dv(loch_lake *lake, const char *table, const log_dv *dv, dv_rows *rows)
+/* Decodes one DV. DVs of many files often share one DV file (Spark writes one per
+ * task): *file caches the last one read, named by *file_path, so it is read once. */
+static int load_dv(loch_lake *lake, const char *table, const log_dv *dv, buf *file_path, buf *file, dv_rows *rows)
 {
     if (dv->storage_type == 'i')
         return dv_decode_inline(dv->path_or_inline, (size_t)dv->size_in_bytes, rows);
     if (dv->storage_type != 'u')
         return error_set(LOCH_EUNSUPPORTED, "deletion vectors stored by absolute path are not supported");
     char rel[512];
-    buf path = BUF_INIT, data = BUF_INIT;
+    buf path = BUF_INIT;
     int rc = dv_relative_path(dv->path_or_inline, rel, sizeof(rel));
     rc = rc ? rc : buf_printf(&path, "%s/%s", table, rel);
-    rc = rc ? rc : lake->st->get(lake->st, path.data, &data);
-    rc = rc ? rc : dv_decode_file((const uint8_t *)data.data, data.len, dv->offset < 0 ? 1 : dv->offset,
+    if (rc == 0 && !(file_path->len && strcmp(file_path->data, path.data) == 0)) {
+        buf_clear(file_path);
+        buf_clear(file);
+        rc = lake->st->get(lake->st, path.data, file);
+        rc = rc ? rc : buf_puts(file_path, path.data);
+    }
+    rc = rc ? rc : dv_decode_file((const uint8_t *)file->data, file->len, dv->offset < 0 ? 1 : dv->offset,
                                   (size_t)dv->size_in_bytes, rows);
-    if (rc < 0)
+    if (rc < 0) {
+        buf_clear(file_path); /* whatever was read is not trusted for the next one */
         error_prefix("deletion vector of table \"%s\": ", table);
+    }
     buf_free(&path);
-    buf_free(&data);
     return rc;
 }
 
-/* One branch of the union for a group of files sharing partition values (no DVs), or
- * for a single file with a DV. */
+typedef struct {
+    loch_lake *lake;
+    const char *table;
+    const log_file **files;
+    buf file_path, file;    /* the DV file read last (load_dv) */
+    dv_rows rows;           /* the DV decoded last */
+} dv_loader;
+
+static int dv_load(void *ctx, size_t i, const uint64_t **rows, size_t *count)
+{
+    dv_loader *l = ctx;
+    dv_rows_free(&l->rows);
+    int rc = load_dv(l->lake, l->table, &l->files[i]->dv, &l->file_path, &l->file, &l->rows);
+    *rows = l->rows.rows;
+    *count = l->rows.count;
+    return rc;
+}
+
+/* When any of the n files read by one read_parquet list has a DV: " WHERE " and the
+ * predicate that skips their deleted rows (handed to the engine as a relation, files[i]
+ * being the list's file i). Nothing otherwise. A DV is named for the engine's cache by
+ * its table and descriptor: a DV file is never rewritten (its name is a fresh UUID) and
+ * an inline DV is its own content, so one name is always the same rows. */
+static int skip_deleted(loch_lake *lake, const char *table, const snapshot *s, const log_file **files, size_t n,
+                        buf *sql)
+{
+    size_t with_dv = 0;
+    for (size_t i = 0; i < n; i++)
+        with_dv += files[i]->dv.storage_type != 0;
+    if (with_dv == 0)
+        return 0;
+    for (size_t i = 0; i < s->schema.count; i++)
+        if (compute_skip_reserved(s->schema.fields[i].physical))
+            return error_set(LOCH_EUNSUPPORTED, "table \"%s\": a column named \"%s\" and deletion vectors cannot "
+                             "be read together yet", table, s->schema.fields[i].physical);
+    char **keys = calloc(n, sizeof(*keys));
+    dv_loader l = {lake, table, files, BUF_INIT, BUF_INIT, {NULL, 0}};
+    buf key = BUF_INIT;
+    int rc = keys ? 0 : error_set(LOCH_ENOMEM, "out of memory");
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        const log_dv *dv = &files[i]->dv;
+        if (!dv->storage_type)
+            continue;
+        buf_clear(&key);
+        rc = buf_printf(&key, "%s/%c%s@%lld", table, dv->storage_type, dv->path_or_inline, (long long)dv->offset);
+        if (rc == 0 && !(keys[i] = strdup(key.data)))
+            rc = error_set(LOCH_ENOMEM, "out of memory");
+    }
+    compute_relation rel = {COMPUTE_RELATION_SKIP, n, (const char *const *)keys, dv_load, &l};
+    rc = rc ? rc : buf_puts(sql, " WHERE ");
+    rc = rc ? rc : compute_register(lake->cp, &rel, sql);
+    for (size_t i = 0; keys && i < n; i++)
+        free(keys[i]);
+    free(keys);
+    buf_free(&key);
+    buf_free(&l.file_path);
+    buf_free(&l.file);
+    dv_rows_free(&l.rows);
+    return rc;
+}
+
+/* One branch of the union for a group of files sharing partition values. */
 static int scan_branch(loch_lake *lake, const char *table, const snapshot *s, const log_file **files,
                        size_t n, int uniform, const char *select, buf *sql)
 {
-    const log_dv *dv = files[0]->dv.storage_type ? &files[0]->dv : NULL;
-    dv_rows rows = {NULL, 0};
     int rc = buf_puts(sql, " UNION ALL BY NAME SELECT ");
-    rc = rc ? rc : select ? buf_puts(sql, select) : file_columns(s, dv != NULL, sql);
+    rc = rc ? rc : select ? buf_puts(sql, select) : file_columns(s, sql);
     rc = rc ? rc : partition_columns(s, files[0], sql);
     rc = rc ? rc : buf_puts(sql, " FROM system.main.read_parquet(");
     rc = rc ? rc : file_list(lake, table, files, n, sql);
     /* Partition values come from the log, never from k=v paths. */
-    rc = rc ? rc : buf_printf(sql, ", hive_partitioning=false%s%s)", n > 1 && !uniform ? ", union_by_name=true" : "",
-                              dv ? ", file_row_number=true" : "");
-    if (rc == 0 && dv && (rc = load_dv(lake, table, dv, &rows)) == 0 && rows.count) {
-        rc = buf_puts(sql, " WHERE file_row_number NOT IN (SELECT system.main.unnest([");
-        for (size_t i = 0; rc == 0 && i < rows.count; i++)
-            rc = buf_printf(sql, i ? ",%llu" : "%llu", (unsigned long long)rows.rows[i]);
-        rc = rc ? rc : buf_puts(sql, "]::BIGINT[]))");
-    }
-    dv_rows_free(&rows);
-    return rc;
+    rc = rc ? rc : buf_printf(sql, ", hive_partitioning=false%s)", n > 1 && !uniform ? ", union_by_name=true" : "");
+    return rc ? rc : skip_deleted(lake, table, s, files, n, sql);
 }
 
 typedef struct {
@@ -288,9 +350,9 @@ static int id_select(loch_lake *lake, const char *table, const snapshot *s, cons
     return rc;
 }
 
-/* Files loch wrote under the current schema, with no partitions, DVs or column mapping,
- * hold exactly the table's columns and types: a plain read is the whole scan (and the
- * cheapest for the engine to plan). */
+/* Files loch wrote under the current schema, with no partitions or column mapping, hold
+ * exactly the table's columns and types: a plain read is the whole scan (and the
+ * cheapest for the engine to plan), filtered when some files have DVs. */
 static int plain_scan(loch_lake *lake, const char *table, const snapshot *s, buf *sql)
 {
     char tag[17];
@@ -302,7 +364,7 @@ static int plain_scan(loch_lake *lake, const char *table, const snapshot *s, buf
             strcmp(s->schema.fields[i].physical, s->schema.fields[i].name) != 0)
             return 0;
     for (size_t i = 0; i < s->file_count; i++)
-        if (s->files[i].dv.storage_type || !current_schema(&s->files[i], tag))
+        if (!current_schema(&s->files[i], tag))
             return 0;
     const log_file **all = malloc(sizeof(*all) * s->file_count);
     if (!all)
@@ -315,6 +377,7 @@ static int plain_scan(loch_lake *lake, const char *table, const snapshot *s, buf
     rc = rc ? rc : buf_puts(sql, " FROM system.main.read_parquet(");
     rc = rc ? rc : file_list(lake, table, all, s->file_count, sql);
     rc = rc ? rc : buf_puts(sql, ", hive_partitioning=false)");
+    rc = rc ? rc : skip_deleted(lake, table, s, all, s->file_count, sql);
     free(all);
     return rc ? rc : 1;
 }
@@ -350,9 +413,8 @@ int scan_sql(loch_lake *lake, const char *table, const snapshot *s, buf *sql)
              buf_put_sql_ident(sql, f->physical) ? LOCH_ENOMEM : 0;
     }
     rc = rc ? rc : buf_puts(sql, " WHERE false");
-    /* Group files: DV files alone; the rest by identical partition values and by
-     * whether they carry the current schema (those need no union_by_name, which would
-     * read every footer twice). */
+    /* Group files by identical partition values and by whether they carry the current
+     * schema (those need no union_by_name, which would read every footer twice). */
     char tag[17];
     write_schema_tag(s->metadata.schema_string, tag);
     for (size_t i = 0; rc == 0 && i < s->file_count; i++) {
@@ -363,8 +425,8 @@ int scan_sql(loch_lake *lake, const char *table, const snapshot *s, buf *sql)
         const char *own = select ? select[i] : NULL; /* a file read by field id goes alone */
         group[n++] = &s->files[i];
         done[i] = 1;
-        for (size_t j = i + 1; !own && !s->files[i].dv.storage_type && j < s->file_count; j++) {
-            if (!done[j] && !s->files[j].dv.storage_type && current_schema(&s->files[j], tag) == uniform &&
+        for (size_t j = i + 1; !own && j < s->file_count; j++) {
+            if (!done[j] && current_schema(&s->files[j], tag) == uniform &&
                 (!select || !select[j]) && same_partition(s, &s->files[i], &s->files[j])) {
                 group[n++] = &s->files[j];
                 done[j] = 1;
@@ -392,7 +454,7 @@ int scan_resolve(void *ctx, const char *name, buf *sql)
         return strchr(name, '@') ? loch_error_last_code() : LOCH_ENOTFOUND;
     for (int i = 0; i < lake->pin_count; i++)
         if (strcmp(lake->pins[i].name, name) == 0)
-            return scan_sql(lake, table, lake->pins[i].snap, sql);
+            return lake->pins[i].sql ? buf_puts(sql, lake->pins[i].sql) : scan_sql(lake, table, lake->pins[i].snap, sql);
     if (table_name_check(table) < 0)
         return LOCH_ENOTFOUND;
     if ((rc = guard_check_dir(lake, table)) < 0)
@@ -403,6 +465,7 @@ int scan_resolve(void *ctx, const char *name, buf *sql)
         return rc == LOCH_ENOTFOUND ? LOCH_EINVALID : rc; /* the table exists: say why not */
     rc = scan_sql(lake, table, s, sql);
     if (rc == 0 && lake->pin_count < PIN_MAX && (lake->pins[lake->pin_count].name = strdup(name))) {
+        lake->pins[lake->pin_count].sql = sql->data ? strdup(sql->data) : NULL; /* NULL: made again */
         lake->pins[lake->pin_count++].snap = s;
         s = NULL;
     }
