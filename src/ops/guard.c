@@ -80,6 +80,13 @@ cleanup:
     return rc;
 }
 
+int guard_try_exclusive(int fd)
+{
+    /* Converting a flock is not atomic: when the exclusive lock is refused the shared
+     * one may be gone too. Callers only try this last, right before releasing. */
+    return fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0 ? 0 : LOCH_ECONFLICT;
+}
+
 void guard_release(int fd)
 {
     if (fd >= 0)

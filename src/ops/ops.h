@@ -126,6 +126,9 @@ void intent_sweep_dir(loch_lake *lake, const char *dir);
 int guard_check_dir(loch_lake *lake, const char *table); /* EINVALID for a symlinked table */
 int guard_take(loch_lake *lake, const char *table, int exclusive, int *fd);
 void guard_release(int fd);
+/* Turns a held shared lock exclusive if no other writer holds one now; else ECONFLICT (and
+ * the shared lock may be lost: only for the last step before guard_release). */
+int guard_try_exclusive(int fd);
 int guard_drop(loch_lake *lake, const char *table);
 /* A write that would have created table failed: its directory goes if nothing is in it
  * (it would otherwise look like a table that DROP cannot find). */

@@ -717,6 +717,12 @@ static int check_conflicts(loch_lake *lake, txlog_commit *c, int64_t v, int64_t 
         buf_clear(&path);
         rc = buf_printf(&path, "%s/_delta_log/%s", c->table, name);
         rc = rc ? rc : lake->st->get(lake->st, path.data, &data);
+        if (rc == LOCH_ENOTFOUND) {
+            rc = error_set(LOCH_ECONFLICT, "table \"%s\": version %lld, committed after the version this %s read, "
+                           "was already cleaned from the log (delta.logRetentionDuration); nothing was written",
+                           c->table, (long long)(v + (int64_t)read), c->cm.operation);
+            break;
+        }
         rc = rc ? rc : commit_parse(&won[read], data.data, data.len);
         if (rc < 0)
             error_prefix("table \"%s\" version %lld: ", c->table, (long long)(v + (int64_t)read));
@@ -816,7 +822,27 @@ static int64_t property_i64(const snapshot *s, const char *key, int64_t dflt)
     return v && *v ? strtoll(v, NULL, 10) : dflt;
 }
 
-static void post_commit(loch_lake *lake, const txlog_commit *c, int64_t version);
+static void post_commit(loch_lake *lake, const txlog_commit *c, int64_t version, int guard);
+
+/* The version _last_checkpoint names, or -1. Log cleanup deletes commits only below a
+ * checkpoint it wrote there first, so a version at or below this one was taken even
+ * when its commit file is gone. */
+static int64_t last_checkpoint_version(loch_lake *lake, const char *table)
+{
+    buf path = BUF_INIT, data = BUF_INIT;
+    arena a = ARENA_INIT;
+    json *j;
+    int64_t v = -1;
+    if (buf_printf(&path, "%s/_delta_log/_last_checkpoint", table) == 0 && lake->st->get(lake->st, path.data, &data) == 0 &&
+        json_parse(&a, data.data, data.len, &j) == 0)
+        v = json_get_i64(j, "version", -1);
+    else
+        error_clear();
+    arena_free(&a);
+    buf_free(&path);
+    buf_free(&data);
+    return v;
+}
 
 static void remove_new_files(loch_lake *lake, const txlog_commit *c);
 
@@ -884,7 +910,11 @@ int txlog_commit_run(loch_lake *lake, txlog_commit *c, int64_t *version)
         rc = rc ? rc : buf_printf(&path, "%s/_delta_log/%s", c->table, name);
         if (rc < 0)
             break;
-        rc = lake->st->put_if_absent(lake->st, path.data, text.data, text.len);
+        /* A version a checkpoint covers was committed even if cleanup removed its file:
+         * linking it again would publish a commit every reader skips. (Cleanup waits for
+         * every committing writer's lock, so the answer holds until the link.) */
+        rc = v > 0 && last_checkpoint_version(lake, c->table) >= v ? LOCH_EEXISTS
+             : lake->st->put_if_absent(lake->st, path.data, text.data, text.len);
         if (rc != LOCH_EEXISTS)
             break;
         if (c->cm.read_version < 0) {
@@ -905,7 +935,7 @@ int txlog_commit_run(loch_lake *lake, txlog_commit *c, int64_t *version)
     if (rc == 0) {
         *version = v;
         lake_hold(lake, "committed");
-        post_commit(lake, c, v);
+        post_commit(lake, c, v, guard);
     } else if (published(lake, path.data, &text)) {
         /* Only the directory fsync after the link failed: the commit is in the log. */
         *version = v;
@@ -1005,7 +1035,7 @@ static int cleanup_log(loch_lake *lake, const char *table, const snapshot *s)
     return rc;
 }
 
-static void post_commit(loch_lake *lake, const txlog_commit *c, int64_t version)
+static void post_commit(loch_lake *lake, const txlog_commit *c, int64_t version, int guard)
 {
     snapshot *s = NULL;
     txlog_at at = {version, 0, 0};
@@ -1014,8 +1044,13 @@ static void post_commit(loch_lake *lake, const txlog_commit *c, int64_t version)
         (c->base && snapshot_property(c->base, "delta.checkpointPolicy")))
         return;
     /* Hooks never fail the commit, which is already durable; they report and move on. */
+    /* Cleanup runs only while no other writer holds the table's lock (they hold it
+     * shared from their last checks to their link), and a writer that takes the lock
+     * after it finds the checkpoint covering what went (txlog_commit_run): a commit is
+     * never linked at a version cleanup deleted. When a writer is busy, cleanup waits
+     * for a later checkpoint. */
     if (txlog_load(lake, c->table, &at, &s) < 0 || txlog_checkpoint(lake, c->table, s) < 0 ||
-        cleanup_log(lake, c->table, s) < 0) {
+        (guard_try_exclusive(guard) == 0 && cleanup_log(lake, c->table, s) < 0)) {
         lake_warn(lake, "%s", loch_error_last());
         atomic_fetch_add(&lake->checkpoint_failures, 1);
     }
