@@ -39,10 +39,10 @@
 #include <unistd.h>
 
 #include "adapters/pdf.h"
-#include "core/arrowipc.h"
-#include "core/csvcheck.h"
-#include "core/jsonscan.h"
 #include "core/types.h"
+#include "formats/arrow_read.h"
+#include "formats/csvcheck.h"
+#include "formats/jsonscan.h"
 #include "util/misc.h"
 #include "util/sha256.h"
 #include "util/utf8.h"
@@ -487,7 +487,7 @@ static int flatten(input *x, arena *a, const char *name, const char *type, const
 /* The conservative CSV types: one aggregate over the whole file decides each column. */
 static int infer_csv(loch_lake *lake, input *x, const char *src, compute_column *raw, size_t n)
 {
-    /* The rules are those of core/csvcheck.c, which applies them to plain files in one
+    /* The rules are those of formats/csvcheck.c, which applies them to plain files in one
      * scan (scan_csv); this is the reading for everything else (compressed files,
      * rejects, unusual dialects), and the tests hold the two to the same answers.
      * Each test is CASE WHEN <cheap first-character check> THEN <exact check> ELSE false END:
@@ -497,7 +497,7 @@ static int infer_csv(loch_lake *lake, input *x, const char *src, compute_column 
         /* an integer, a date, a timestamp: the value's own canonical spelling, so
          * 007, +5, 1_000, 0x1F, " 12" and 2024-1-2 fail without a list of exceptions */
         "CASE WHEN ascii(v) BETWEEN 45 AND 57 THEN coalesce(TRY_CAST(v AS BIGINT)::VARCHAR = v, false) ELSE false END",
-        /* a double: the grammar of core/csvcheck.c, at most 16 characters, |exponent| <= 290 */
+        /* a double: the grammar of formats/csvcheck.c, at most 16 characters, |exponent| <= 290 */
         "CASE WHEN ascii(v) BETWEEN 45 AND 57 THEN length(v) <= 16 AND "
         "regexp_full_match(v, '-?(0|[1-9][0-9]*)(\\.[0-9]+)?([eE][+-]?[0-9]+)?') AND "
         "abs(coalesce(TRY_CAST(regexp_extract(v, '[eE][+]?(-?[0-9]+)$', 1) AS BIGINT), 0)) <= 290 ELSE false END",
@@ -854,8 +854,8 @@ cleanup:
 }
 
 /* One read of a plain delimited file does everything ingest needs before writing: the
- * content hash, the field count of every record, and each column's type (core/
- * csvcheck.c). The file is then read once more, by the engine, with those types: two
+ * content hash, the field count of every record, and each column's type
+ * (formats/csvcheck.c). The file is then read once more, by the engine, with those types: two
  * passes in all where the SQL inference takes four. Applies when the scanner reads
  * the dialect exactly as the engine does (quote " or none, "" as the escape, LF or
  * CRLF lines, no comments, a layout the sniffer is sure of); otherwise x->typed_src
@@ -979,7 +979,7 @@ static void *json_part_run(void *arg)
     return NULL;
 }
 
-/* JSON files are typed by one C scan too (core/jsonscan.c): the file is mapped, this
+/* JSON files are typed by one C scan too (formats/jsonscan.c): the file is mapped, this
  * thread hashes it and scans the first quarter, a second thread scans the rest of an
  * NDJSON file from the line end after the cut (a line is a record, so any line end
  * is a clean cut). The engine then reads the file once with the columns spelled out;
@@ -1199,7 +1199,7 @@ static void unmap(void *ctx)
 }
 
 /* An Arrow IPC file (or stream) is mapped and its batches handed to the engine as
- * they are, through a view over core/arrowipc.c's validated arrays: no conversion,
+ * they are, through a view over formats/arrow_read.c's validated arrays: no conversion,
  * no copy. The view is dropped and the mapping released when the ingest ends
  * (arrow_done). */
 static int arrow_input(loch_lake *lake, input *x, buf *src)

@@ -15,7 +15,7 @@
  */
 #include "ops/ops.h"
 
-#include "core/arrowipc.h"
+#include "formats/arrow_read.h"
 
 #include <stdio.h>
 #include <stdlib.h>

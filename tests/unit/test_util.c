@@ -5,7 +5,7 @@
 #include <stdlib.h>
 
 #include "test.h"
-#include "core/csvcheck.h"
+#include "formats/csvcheck.h"
 #include "util/buf.h"
 #include "util/json.h"
 #include "util/misc.h"

@@ -1,5 +1,5 @@
 /*
- * core/arrowipc.c - Arrow IPC reading; see arrowipc.h. Fuzzed by fuzz/fuzz_arrowipc.c.
+ * formats/arrow_read.c - Arrow IPC reading; see arrow_read.h. Fuzzed by fuzz/fuzz_arrowipc.c.
  *
  * Layout (apache/arrow format/Message.fbs, Schema.fbs, docs Columnar.rst):
  *   file    "ARROW1\0\0", a stream, the footer, int32 footer size, "ARROW1"
@@ -16,7 +16,7 @@
  * the vtable lists, per field, the field's offset in the table (0 = absent, default
  * value). References (tables, vectors, strings) are uint32 distances forward.
  */
-#include "core/arrowipc.h"
+#include "formats/arrow_read.h"
 
 #include <stdatomic.h>
 #include <stdio.h>

@@ -1,5 +1,5 @@
 /*
- * core/arrowipc.h - reading Arrow IPC (the file format, "ARROW1"..."ARROW1", also called
+ * formats/arrow_read.h - reading Arrow IPC (the file format, "ARROW1"..."ARROW1", also called
  * Feather v2, and the stream format) into Arrow C Data Interface arrays, without
  * copying: the arrays' buffers point into the bytes the caller holds (a mapped file).
  *
@@ -14,8 +14,8 @@
  * encoding, compressed bodies (LZ4/ZSTD), big-endian data, unions, intervals, half
  * floats, run-end encoding and the view types.
  */
-#ifndef LOCH_CORE_ARROWIPC_H
-#define LOCH_CORE_ARROWIPC_H
+#ifndef LOCH_FORMATS_ARROW_READ_H
+#define LOCH_FORMATS_ARROW_READ_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,5 +1,5 @@
 /*
- * core/csvcheck.c - field counting and conservative typing per record; see csvcheck.h.
+ * formats/csvcheck.c - field counting and conservative typing per record; see csvcheck.h.
  * Blank lines are not records (CSV readers skip them too). Fuzzed by
  * fuzz/fuzz_csvcheck.c.
  *
@@ -13,7 +13,7 @@
  *   TIMESTAMP  a DATE, ' ' or 'T', HH:MM:SS (00-23, 00-59, 00-59), optionally . and
  *              1-6 digits not ending in 0
  */
-#include "core/csvcheck.h"
+#include "formats/csvcheck.h"
 
 #include <stdlib.h>
 #include <string.h>

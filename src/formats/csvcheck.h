@@ -1,5 +1,5 @@
 /*
- * core/csvcheck.h - one pass over a delimited text file that (1) checks every record
+ * formats/csvcheck.h - one pass over a delimited text file that (1) checks every record
  * has the same number of fields, so a ragged line fails ingest with its line number
  * instead of being dropped or read under a wrong dialect, and (2) optionally decides
  * each column's type by loch's conservative rule: a column is BIGINT, DOUBLE, BOOLEAN,
@@ -16,8 +16,8 @@
  * a kind is accepted here only if the engine's cast accepts the value and gives it
  * back with the same spelling.
  */
-#ifndef LOCH_CORE_CSVCHECK_H
-#define LOCH_CORE_CSVCHECK_H
+#ifndef LOCH_FORMATS_CSVCHECK_H
+#define LOCH_FORMATS_CSVCHECK_H
 
 #include <stddef.h>
 #include <stdint.h>
