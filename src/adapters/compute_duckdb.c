@@ -20,7 +20,7 @@
 #include "adapters/compute.h"
 #include "core/checkpoint.h"
 #include "core/stats.h"
-#include "formats/arrow_read.h" /* the Arrow C Data Interface structs */
+#include "formats/arrow.h" /* the Arrow C Data Interface structs */
 
 #include <errno.h>
 #include <math.h>

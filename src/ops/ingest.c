@@ -1206,7 +1206,7 @@ static int arrow_input(loch_lake *lake, input *x, buf *src)
 {
     static _Atomic unsigned long views;
     struct stat st;
-    arrowipc *r = NULL;
+    arrow_reader *r = NULL;
     mapping *m = calloc(1, sizeof(*m));
     int fd = open(x->path, O_RDONLY | O_CLOEXEC), rc = 0;
     if (!m || fd < 0 || fstat(fd, &st) != 0) {
@@ -1218,13 +1218,13 @@ static int arrow_input(loch_lake *lake, input *x, buf *src)
         rc = error_errno(errno, "cannot map", x->shown);
         goto fail;
     }
-    if ((rc = arrowipc_open(&r, m->addr, m->size)) < 0)
+    if ((rc = arrow_read_open(&r, m->addr, m->size)) < 0)
         goto fail;
     if (!(x->arrow = calloc(1, sizeof(*x->arrow)))) {
         rc = error_set(LOCH_ENOMEM, "out of memory");
         goto fail;
     }
-    arrowipc_stream(r, x->arrow, unmap, m); /* takes r and m */
+    arrow_read_stream(r, x->arrow, unmap, m); /* takes r and m */
     r = NULL;
     m = NULL;
     snprintf(x->arrow_view, sizeof(x->arrow_view), "__loch_arrow_%lu", atomic_fetch_add(&views, 1));
@@ -1236,7 +1236,7 @@ static int arrow_input(loch_lake *lake, input *x, buf *src)
 fail:
     if (fd >= 0)
         close(fd);
-    arrowipc_free(r);
+    arrow_read_free(r);
     if (m && m->addr && m->addr != MAP_FAILED)
         munmap(m->addr, m->size);
     free(m);
