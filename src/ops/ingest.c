@@ -42,6 +42,7 @@
 #include "core/types.h"
 #include "formats/arrow_read.h"
 #include "formats/csvcheck.h"
+#include "formats/csvtypes.h"
 #include "formats/jsonscan.h"
 #include "util/misc.h"
 #include "util/sha256.h"
@@ -487,27 +488,10 @@ static int flatten(input *x, arena *a, const char *name, const char *type, const
 /* The conservative CSV types: one aggregate over the whole file decides each column. */
 static int infer_csv(loch_lake *lake, input *x, const char *src, compute_column *raw, size_t n)
 {
-    /* The rules are those of formats/csvcheck.c, which applies them to plain files in one
+    /* The rules of formats/csvtypes.c, which csvcheck applies to plain files in one
      * scan (scan_csv); this is the reading for everything else (compressed files,
-     * rejects, unusual dialects), and the tests hold the two to the same answers.
-     * Each test is CASE WHEN <cheap first-character check> THEN <exact check> ELSE false END:
-     * the engine runs the THEN branch only on rows that pass the cheap check, so text
-     * columns never reach a failing TRY_CAST (which formats an error per value). */
-    static const char *const tests[] = {
-        /* an integer, a date, a timestamp: the value's own canonical spelling, so
-         * 007, +5, 1_000, 0x1F, " 12" and 2024-1-2 fail without a list of exceptions */
-        "CASE WHEN ascii(v) BETWEEN 45 AND 57 THEN coalesce(TRY_CAST(v AS BIGINT)::VARCHAR = v, false) ELSE false END",
-        /* a double: the grammar of formats/csvcheck.c, at most 16 characters, |exponent| <= 290 */
-        "CASE WHEN ascii(v) BETWEEN 45 AND 57 THEN length(v) <= 16 AND "
-        "regexp_full_match(v, '-?(0|[1-9][0-9]*)(\\.[0-9]+)?([eE][+-]?[0-9]+)?') AND "
-        "abs(coalesce(TRY_CAST(regexp_extract(v, '[eE][+]?(-?[0-9]+)$', 1) AS BIGINT), 0)) <= 290 ELSE false END",
-        "CASE WHEN length(v) BETWEEN 4 AND 5 THEN lower(v) IN ('true', 'false') ELSE false END",
-        "CASE WHEN length(v) = 10 AND ascii(v) BETWEEN 48 AND 57 THEN coalesce(TRY_CAST(v AS DATE)::VARCHAR = v, false) ELSE false END",
-        "CASE WHEN length(v) BETWEEN 19 AND 26 AND ascii(v) BETWEEN 48 AND 57 THEN "
-        "coalesce(TRY_CAST(v AS TIMESTAMP)::VARCHAR = replace(v, 'T', ' '), false) ELSE false END"};
-    static const char *const delta[] = {"\"long\"", "\"double\"", "\"boolean\"", "\"date\"", "\"timestamp_ntz\""};
-    static const char *const duck[] = {"BIGINT", "DOUBLE", "BOOLEAN", "DATE", "TIMESTAMP"};
-    enum { NT = 5 };
+     * rejects, unusual dialects). */
+    enum { NT = CSV_NTYPES };
     buf sql = BUF_INIT, id = BUF_INIT, e = BUF_INIT;
     compute_result *r = NULL;
     int rc = buf_puts(&sql, "SELECT count(*)");
@@ -516,11 +500,8 @@ static int infer_csv(loch_lake *lake, input *x, const char *src, compute_column 
         rc = buf_put_sql_ident(&id, raw[i].name);
         rc = rc || buf_printf(&sql, ", count(%s)", id.data) ? LOCH_ENOMEM : 0;
         for (int t = 0; rc == 0 && t < NT; t++) {
-            /* v stands for the column: the tests are written once, as text. */
             buf test = BUF_INIT;
-            for (const char *p = tests[t]; rc == 0 && *p; p++)
-                rc = (p[0] == 'v' && !isalnum((unsigned char)p[1]) && (p == tests[t] || !isalnum((unsigned char)p[-1])))
-                         ? buf_puts(&test, id.data) : buf_putc(&test, *p);
+            rc = csv_type_test(&test, &csv_types[t], id.data);
             /* Empty fields are NULL and decide nothing (TRY_CAST(NULL) would say no). */
             rc = rc ? rc : buf_printf(&sql, ", coalesce(bool_and(%s IS NULL OR (%s)), false)", id.data, test.data);
             buf_free(&test);
@@ -544,8 +525,9 @@ static int infer_csv(loch_lake *lake, input *x, const char *src, compute_column 
         buf_clear(&id);
         buf_clear(&e);
         rc = buf_put_sql_ident(&id, raw[i].name);
-        rc = rc ? rc : t < NT ? buf_printf(&e, "CAST(%s AS %s)", id.data, duck[t]) : buf_puts(&e, id.data);
-        rc = rc ? rc : push_col(x, raw[i].name, t < NT ? delta[t] : "\"string\"", e.data);
+        rc = rc ? rc
+                : t < NT ? buf_printf(&e, "CAST(%s AS %s)", id.data, csv_types[t].sql_type) : buf_puts(&e, id.data);
+        rc = rc ? rc : push_col(x, raw[i].name, t < NT ? csv_types[t].delta_type : "\"string\"", e.data);
     }
     compute_result_free(r);
     buf_free(&sql);
@@ -915,7 +897,6 @@ static int scan_csv(loch_lake *lake, input *x, const char *overrides)
     x->records = c.records - header;
 
     /* The engine's read, with the dialect and the types spelled out. */
-    static const char *const duck[] = {"BIGINT", "DOUBLE", "BOOLEAN", "DATE", "TIMESTAMP"};
     rc = buf_puts(&src, "SELECT * FROM system.main.read_csv(") || buf_put_sql_str(&src, x->path) ||
          buf_printf(&src, ", auto_detect=false, header=%s, delim=", header ? "true" : "false") ||
          buf_put_sql_str(&src, delim) || buf_puts(&src, ", quote=") || buf_put_sql_str(&src, quote) ||
@@ -930,7 +911,7 @@ static int scan_csv(loch_lake *lake, input *x, const char *overrides)
         while (kind > 1u << t)
             t++;
         rc = (i ? buf_puts(&src, ", ") : 0) || buf_put_sql_str(&src, name) || buf_puts(&src, ": ") ||
-             buf_put_sql_str(&src, kind ? duck[t] : "VARCHAR") ? LOCH_ENOMEM : 0;
+             buf_put_sql_str(&src, kind ? csv_types[t].sql_type : "VARCHAR") ? LOCH_ENOMEM : 0;
     }
     rc = rc ? rc : buf_puts(&src, "})");
     if (rc == 0)
