@@ -1,5 +1,5 @@
 /*
- * ops/ingest.c - `loch ingest`: files in, one Delta commit out.
+ * ingest/ingest.c - `loch ingest`: files in, one Delta commit out.
  *
  * For each input file:
  *   1. hash its bytes (SHA-256); a live data file tagged with the same hash means the
