@@ -17,7 +17,7 @@
 #include <emmintrin.h>
 #endif
 
-#include "formats/csvcheck.h"
+#include "formats/csvtypes.h"
 
 enum { MAX_DEPTH = 64, MAX_MEMBERS = 1000 };
 

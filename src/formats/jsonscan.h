@@ -4,7 +4,7 @@
  * their types by loch's conservative rule, without building the records.
  *
  * Every key path gets a node: which kinds of JSON value it held (seen) and which
- * canonical types all its scalars had (kinds, the CSV_* bits of formats/csvcheck.h).
+ * canonical types all its scalars had (kinds, the CSV_* bits of formats/csvtypes.h).
  * A path is then typed:
  *   only objects       STRUCT of its members      only arrays     a LIST of its elements
  *   only booleans      BOOLEAN                    only strings    DATE or TIMESTAMP when
