@@ -37,7 +37,7 @@
  * that an unclosed quote is reported, not held. The engine's limit is raised to it
  * only for files that need it (its read buffers grow with the limit). */
 #define MAX_RECORD (INT64_C(64) << 20)
-
+/* The sniffer's limits on its second try (sniff): room for a record of MAX_RECORD. */
 #define SNIFF_LIMITS ", max_line_size=67108866, buffer_size=134217732"
 
 /* The engine's line limit for a file whose longest record a scan measured: its own
