@@ -8,7 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/arrowipc.h"
+#include "formats/arrow_read.h"
+#include "formats/arrow_write.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -35,30 +36,30 @@ static void walk(const struct ArrowSchema *s, const struct ArrowArray *a)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     unsigned char *copy = malloc(size ? size : 1);
-    arrowipc *r = NULL;
+    arrow_reader *r = NULL;
     if (!copy)
         return 0;
     memcpy(copy, data, size);
-    if (arrowipc_open(&r, copy, size) == 0) {
+    if (arrow_read_open(&r, copy, size) == 0) {
         struct ArrowSchema s;
         struct ArrowArrayStream st;
-        if (arrowipc_stream(r, &st, NULL, NULL) == 0) {
+        if (arrow_read_stream(r, &st, NULL, NULL) == 0) {
             if (st.get_schema(&st, &s) == 0) {
                 struct ArrowArray a;
                 for (int n = 0; n < 64 && st.get_next(&st, &a) == 0 && a.release; n++) {
                     walk(&s, &a);
                     /* what was read, written back, reads again with the same rows */
                     buf w = BUF_INIT;
-                    if (arrowipc_write_schema(&w, &s) == 0 && arrowipc_write_batch(&w, &s, &a) == 0 &&
-                        arrowipc_write_eos(&w) == 0) {
-                        arrowipc *back = NULL;
+                    if (arrow_write_schema(&w, &s) == 0 && arrow_write_batch(&w, &s, &a) == 0 &&
+                        arrow_write_eos(&w) == 0) {
+                        arrow_reader *back = NULL;
                         struct ArrowArray b;
-                        if (arrowipc_open(&back, (const unsigned char *)w.data, w.len) != 0)
+                        if (arrow_read_open(&back, (const unsigned char *)w.data, w.len) != 0)
                             abort();
-                        if (arrowipc_next(back, &b) != 0 || !b.release || b.length != a.length)
+                        if (arrow_read_next(back, &b) != 0 || !b.release || b.length != a.length)
                             abort();
                         b.release(&b);
-                        arrowipc_free(back);
+                        arrow_read_free(back);
                     }
                     buf_free(&w);
                     a.release(&a);
@@ -67,7 +68,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             }
             st.release(&st);
         } else {
-            arrowipc_free(r);
+            arrow_read_free(r);
         }
     }
     free(copy);

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/csvcheck.h"
+#include "formats/csvcheck.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

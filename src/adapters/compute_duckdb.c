@@ -18,9 +18,9 @@
  *   UHUGEINT UNION, nested casts   refused with the column's name
  */
 #include "adapters/compute.h"
-#include "core/arrowipc.h" /* the Arrow C Data Interface structs */
 #include "core/checkpoint.h"
 #include "core/stats.h"
+#include "formats/arrow.h" /* the Arrow C Data Interface structs */
 
 #include <errno.h>
 #include <math.h>

@@ -15,7 +15,7 @@
  */
 #include "ops/ops.h"
 
-#include "core/arrowipc.h"
+#include "formats/arrow_write.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -544,7 +544,7 @@ int sql_stream_ipc(loch_stream *s, buf *out, int *done)
     *done = 0;
     if (!s->schema_sent) {
         s->schema_sent = 1;
-        return arrowipc_write_schema(out, &s->schema);
+        return arrow_write_schema(out, &s->schema);
     }
     if (s->ended) {
         *done = 1;
@@ -557,9 +557,9 @@ int sql_stream_ipc(loch_stream *s, buf *out, int *done)
     if (!a.release) {
         s->ended = 1;
         *done = 1;
-        return arrowipc_write_eos(out);
+        return arrow_write_eos(out);
     }
-    rc = arrowipc_write_batch(out, &s->schema, &a);
+    rc = arrow_write_batch(out, &s->schema, &a);
     a.release(&a);
     return rc;
 }

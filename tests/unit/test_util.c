@@ -5,7 +5,7 @@
 #include <stdlib.h>
 
 #include "test.h"
-#include "core/csvcheck.h"
+#include "formats/csvcheck.h"
 #include "util/buf.h"
 #include "util/json.h"
 #include "util/misc.h"
@@ -205,30 +205,6 @@ static void test_csvcheck(void)
     }
 }
 
-/* The canonical spellings: what the SQL engine prints for a value of the type. */
-static void test_csv_kinds(void)
-{
-    static const struct { const char *v; unsigned k; } cases[] = {
-        {"0", CSV_BIGINT | CSV_DOUBLE}, {"-12", CSV_BIGINT | CSV_DOUBLE}, {"007", 0}, {"-0", CSV_DOUBLE},
-        {"+5", 0}, {"1_000", 0}, {"0x1F", 0}, {" 12", 0}, {"12 ", 0},
-        {"9223372036854775807", CSV_BIGINT}, {"9223372036854775808", 0}, {"-9223372036854775808", CSV_BIGINT},
-        {"1234567890123456", CSV_BIGINT | CSV_DOUBLE}, {"12345678901234567", CSV_BIGINT},
-        {"1.5", CSV_DOUBLE}, {"-0.25", CSV_DOUBLE}, {"0.5", CSV_DOUBLE}, {"00.5", 0}, {".5", 0}, {"5.", 0},
-        {"1e5", CSV_DOUBLE}, {"1.5E+3", CSV_DOUBLE}, {"1e-290", CSV_DOUBLE}, {"1e291", 0}, {"1e400", 0},
-        {"inf", 0}, {"NaN", 0}, {"1.2.3", 0}, {"12345678901234.5", CSV_DOUBLE}, {"123456789012345.67", 0},
-        {"true", CSV_BOOLEAN}, {"FALSE", CSV_BOOLEAN}, {"t", 0}, {"yes", 0},
-        {"2024-02-29", CSV_DATE}, {"2023-02-29", 0}, {"2024-1-02", 0}, {"0000-01-01", 0}, {"0999-12-31", CSV_DATE},
-        {"2024-01-02 03:04:05", CSV_TIMESTAMP}, {"2024-01-02T03:04:05.5", CSV_TIMESTAMP},
-        {"2024-01-02 03:04:05.123456", CSV_TIMESTAMP}, {"2024-01-02 03:04:05.500", 0}, {"2024-01-02 24:00:00", 0},
-        {"2024-01-02 03:04:05.", 0}, {"2024-01-02 03:04:05.1234567", 0}, {"2024-01-02 03:04:60", 0}, {"", 0}};
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        unsigned k = csv_value_kinds(cases[i].v, strlen(cases[i].v));
-        if (k != cases[i].k)
-            fprintf(stderr, "  \"%s\": kinds %u, expected %u\n", cases[i].v, k, cases[i].k);
-        CHECK(k == cases[i].k);
-    }
-}
-
 static void scan_text(csvcheck *c, const char *text, size_t n, int header)
 {
     csvcheck_init(c, ',', '"');
@@ -332,4 +308,4 @@ static void test_json_str_utf8(void)
     }
 }
 
-TEST_MAIN(T(test_csvcheck), T(test_utf8), T(test_utf8_lower), T(test_json_str_utf8), T(test_csv_kinds), T(test_csvcheck_merge), T(test_sha256), T(test_json_values), T(test_json_rejects), T(test_iso8601), T(test_uri), T(test_strmap), T(test_buf_cap))
+TEST_MAIN(T(test_csvcheck), T(test_utf8), T(test_utf8_lower), T(test_json_str_utf8), T(test_csvcheck_merge), T(test_sha256), T(test_json_values), T(test_json_rejects), T(test_iso8601), T(test_uri), T(test_strmap), T(test_buf_cap))

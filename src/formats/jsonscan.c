@@ -1,5 +1,5 @@
 /*
- * core/jsonscan.c - typing JSON records in one pass; see jsonscan.h. Fuzzed by
+ * formats/jsonscan.c - typing JSON records in one pass; see jsonscan.h. Fuzzed by
  * fuzz/fuzz_jsonscan.c (split and whole scans must agree).
  *
  * A recursive descent over the buffer: values are classified by their first byte and
@@ -7,7 +7,7 @@
  * are looked at. Members are matched against the node's hint first, so a file whose
  * records repeat their key order costs one comparison per key.
  */
-#include "core/jsonscan.h"
+#include "formats/jsonscan.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +17,7 @@
 #include <emmintrin.h>
 #endif
 
-#include "core/csvcheck.h"
+#include "formats/csvtypes.h"
 
 enum { MAX_DEPTH = 64, MAX_MEMBERS = 1000 };
 

@@ -1,10 +1,10 @@
 /*
- * core/jsonscan.h - one pass over JSON records (NDJSON lines, or the elements of one
+ * formats/jsonscan.h - one pass over JSON records (NDJSON lines, or the elements of one
  * top-level array, or a sequence of objects) that decides the table's columns and
  * their types by loch's conservative rule, without building the records.
  *
  * Every key path gets a node: which kinds of JSON value it held (seen) and which
- * canonical types all its scalars had (kinds, the CSV_* bits of core/csvcheck.h).
+ * canonical types all its scalars had (kinds, the CSV_* bits of formats/csvtypes.h).
  * A path is then typed:
  *   only objects       STRUCT of its members      only arrays     a LIST of its elements
  *   only booleans      BOOLEAN                    only strings    DATE or TIMESTAMP when
@@ -20,8 +20,8 @@
  * nesting deeper than 64, objects with more than 1000 members), and the caller then
  * lets the engine decide. Two scans of adjacent NDJSON ranges merge into one.
  */
-#ifndef LOCH_CORE_JSONSCAN_H
-#define LOCH_CORE_JSONSCAN_H
+#ifndef LOCH_FORMATS_JSONSCAN_H
+#define LOCH_FORMATS_JSONSCAN_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,37 +1,26 @@
 /*
- * core/csvcheck.h - one pass over a delimited text file that (1) checks every record
+ * formats/csvcheck.h - one pass over a delimited text file that (1) checks every record
  * has the same number of fields, so a ragged line fails ingest with its line number
  * instead of being dropped or read under a wrong dialect, and (2) optionally decides
  * each column's type by loch's conservative rule: a column is BIGINT, DOUBLE, BOOLEAN,
  * DATE or TIMESTAMP only when every non-empty value is that type's canonical spelling
- * (csv_value_kinds), else text.
+ * (the rules of formats/csvtypes.h), else text.
  *
  * Fed in pieces (streaming, any chunk boundaries); quotes may hold delimiters and
  * newlines; "" inside quotes is a quote. Empty fields, quoted or not, are NULL and
  * decide nothing (as the SQL engine reads them). A field whose shape is anything but
  * plain or wholly quoted (a quote inside, text after a closing quote, a stray CR)
  * makes its column text: text is always a safe reading.
- *
- * Invariant shared with the SQL inference in ops/ingest.c (tests compare the two):
- * a kind is accepted here only if the engine's cast accepts the value and gives it
- * back with the same spelling.
  */
-#ifndef LOCH_CORE_CSVCHECK_H
-#define LOCH_CORE_CSVCHECK_H
+#ifndef LOCH_FORMATS_CSVCHECK_H
+#define LOCH_FORMATS_CSVCHECK_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-enum { CSV_RAGGED, CSV_TOO_LONG, CSV_UNCLOSED };
+#include "formats/csvtypes.h"
 
-enum {
-    CSV_BIGINT = 1,
-    CSV_DOUBLE = 2,
-    CSV_BOOLEAN = 4,
-    CSV_DATE = 8,
-    CSV_TIMESTAMP = 16,
-    CSV_ALL = 31
-};
+enum { CSV_RAGGED, CSV_TOO_LONG, CSV_UNCLOSED };
 
 typedef struct {
     char delim, quote;      /* quote 0 = none */
@@ -87,16 +76,5 @@ int csvcheck_merge(csvcheck *a, const csvcheck *b);
  * has) or 0 for text (also for a column without values). */
 unsigned csvcheck_column_kind(const csvcheck *c, size_t i);
 void csvcheck_free(csvcheck *c);
-
-/* The kinds (CSV_* bits) whose canonical spelling s[0..n) is. */
-unsigned csv_value_kinds(const char *s, size_t n);
-/* The same, limited to the kinds in want (only their checks run). */
-unsigned csv_value_kinds_in(const char *s, size_t n, unsigned want);
-/* The kinds of a JSON number literal: an int64 is BIGINT (and DOUBLE when 16
- * characters or fewer keep every digit); a fraction or exponent is DOUBLE (JSON
- * numbers are) unless the exponent's magnitude passes 290; a larger integer is
- * neither, so its column keeps the exact digits as text. Nothing is checked when
- * want holds neither BIGINT nor DOUBLE. */
-unsigned csv_number_kinds(const char *s, size_t n, unsigned want);
 
 #endif

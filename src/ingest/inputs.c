@@ -1,0 +1,186 @@
+/*
+ * ingest/inputs.c - the inputs of an ingest: its arguments expanded into files, and a
+ * file's SHA-256.
+ *
+ * An argument is a file, a directory (its regular files in name order, leaving out
+ * names that start with '.' or '_'), a glob (the regular files it matches), or "-" for
+ * standard input. Inputs keep the arguments' order; a file named twice is two inputs,
+ * and the driver skips the second (the same bytes).
+ *
+ * Standard input is copied to a temporary file in the lake first (_loch/tmp/stdin-
+ * <pid>-<uuid>, swept once the process is gone): the engine reads files, and the bytes
+ * must be hashed before anything is committed.
+ */
+#include "ingest/ingest.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <glob.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util/misc.h"
+#include "util/sha256.h"
+
+void inputs_free(inputs *in)
+{
+    for (size_t i = 0; i < in->n; i++) {
+        if (in->v[i].temp)
+            unlink(in->v[i].path);
+        free(in->v[i].path);
+        free(in->v[i].shown);
+        for (size_t c = 0; c < in->v[i].ncols; c++) {
+            free(in->v[i].cols[c].name);
+            free(in->v[i].cols[c].type);
+            free(in->v[i].cols[c].expr);
+        }
+        free(in->v[i].cols);
+        free(in->v[i].typed_src);
+    }
+    free(in->v);
+}
+
+static int add_input(inputs *in, const char *path, const char *shown, int temp)
+{
+    if (in->n == in->alloc) {
+        size_t n = in->alloc ? in->alloc * 2 : 8;
+        input *g = realloc(in->v, n * sizeof(*g));
+        if (!g)
+            return error_set(LOCH_ENOMEM, "out of memory");
+        in->v = g;
+        in->alloc = n;
+    }
+    input *x = &in->v[in->n];
+    memset(x, 0, sizeof(*x));
+    x->path = strdup(path);
+    x->shown = strdup(shown);
+    x->temp = temp;
+    if (!x->path || !x->shown)
+        return error_set(LOCH_ENOMEM, "out of memory");
+    in->n++;
+    return 0;
+}
+
+int ingest_hash_file(input *x)
+{
+    enum { CHUNK = 1 << 20 };
+    char *chunk = malloc(CHUNK);
+    sha256_ctx c;
+    int fd = chunk ? open(x->path, O_RDONLY | O_CLOEXEC) : -1;
+    if (fd < 0) {
+        free(chunk);
+        return chunk ? error_errno(errno, "cannot read", x->shown) : error_set(LOCH_ENOMEM, "out of memory");
+    }
+    sha256_init(&c);
+    ssize_t n;
+    while ((n = read(fd, chunk, CHUNK)) > 0) {
+        sha256_update(&c, chunk, (size_t)n);
+        x->bytes += n;
+    }
+    int e = errno;
+    close(fd);
+    free(chunk);
+    if (n < 0)
+        return error_errno(e, "cannot read", x->shown);
+    sha256_hex(&c, x->sha);
+    return 0;
+}
+
+/* Standard input is copied to a temporary file in the lake first: the engine reads
+ * files, and the bytes must be hashed before anything is committed. */
+static int stdin_input(loch_lake *lake, inputs *in)
+{
+    char id[37], chunk[1 << 16];
+    buf rel = BUF_INIT, local = BUF_INIT;
+    uuid_v4(id);
+    int rc = buf_printf(&rel, "_loch/tmp/stdin-%d-%s", (int)getpid(), id); /* the pid: swept once it is gone */
+    rc = rc ? rc : lake->st->mkdirs(lake->st, "_loch/tmp");
+    rc = rc ? rc : lake->st->local_path(lake->st, rel.data, &local);
+    int fd = rc ? -1 : open(local.data, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (rc == 0 && fd < 0)
+        rc = error_errno(errno, "create", local.data);
+    ssize_t n;
+    while (rc == 0 && (n = read(STDIN_FILENO, chunk, sizeof(chunk))) != 0) {
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 || write(fd, chunk, (size_t)n) != n)
+            rc = error_errno(errno, "copy of standard input to", local.data);
+    }
+    if (fd >= 0)
+        close(fd);
+    rc = rc ? rc : add_input(in, local.data, "<stdin>", 1);
+    buf_free(&rel);
+    buf_free(&local);
+    return rc;
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+static int dir_inputs(inputs *in, const char *dir)
+{
+    DIR *d = opendir(dir);
+    char **names = NULL;
+    size_t n = 0;
+    int rc = 0;
+    struct dirent *de;
+    if (!d)
+        return error_errno(errno, "cannot read directory", dir);
+    while (rc == 0 && (de = readdir(d))) {
+        if (de->d_name[0] == '.' || de->d_name[0] == '_')
+            continue;
+        char **g = realloc(names, (n + 1) * sizeof(char *));
+        if (!g || !(g[n] = malloc(strlen(dir) + strlen(de->d_name) + 2))) {
+            names = g ? g : names;
+            rc = error_set(LOCH_ENOMEM, "out of memory");
+            break;
+        }
+        names = g;
+        sprintf(names[n++], "%s/%s", dir, de->d_name);
+    }
+    closedir(d);
+    if (n)
+        qsort(names, n, sizeof(char *), cmp_str);
+    for (size_t i = 0; i < n; i++) {
+        struct stat sb;
+        if (rc == 0 && stat(names[i], &sb) == 0 && S_ISREG(sb.st_mode))
+            rc = add_input(in, names[i], names[i], 0);
+        free(names[i]);
+    }
+    free(names);
+    return rc;
+}
+
+int ingest_expand(loch_lake *lake, const char *const *args, size_t count, inputs *in)
+{
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < count; i++) {
+        const char *a = args[i];
+        struct stat sb;
+        if (strcmp(a, "-") == 0) {
+            rc = stdin_input(lake, in);
+        } else if (strpbrk(a, "*?[")) {
+            glob_t g;
+            int gr = glob(a, 0, NULL, &g);
+            if (gr == GLOB_NOMATCH)
+                rc = error_set(LOCH_ENOTFOUND, "no file matches %s", a);
+            for (size_t k = 0; gr == 0 && rc == 0 && k < g.gl_pathc; k++)
+                if (stat(g.gl_pathv[k], &sb) == 0 && S_ISREG(sb.st_mode))
+                    rc = add_input(in, g.gl_pathv[k], g.gl_pathv[k], 0);
+            if (gr == 0)
+                globfree(&g);
+        } else if (stat(a, &sb) < 0) {
+            rc = error_errno(errno, "cannot read", a);
+        } else if (S_ISDIR(sb.st_mode)) {
+            rc = dir_inputs(in, a);
+        } else {
+            rc = add_input(in, a, a, 0);
+        }
+    }
+    if (rc == 0 && in->n == 0)
+        rc = error_set(LOCH_EINVALID, "no input files");
+    return rc;
+}
