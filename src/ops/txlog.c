@@ -339,7 +339,7 @@ static int read_checkpoint_file(replay_ctx *r, const char *name)
         rc = r->lake->st->get(r->lake->st, path.data, &data);
         rc = rc ? rc : replay_ndjson(r, data.data, data.len);
     } else {
-        rc = r->lake->st->local_path(r->lake->st, path.data, &local);
+        rc = r->lake->st->engine_path(r->lake->st, path.data, &local); /* the engine reads Parquet */
         compute_checkpoint_reader reader = {replay_add_row, replay_json, r};
         rc = rc ? rc : compute_read_checkpoint(r->lake->cp, local.data, &reader);
     }
@@ -856,7 +856,7 @@ int txlog_commit_run(loch_lake *lake, txlog_commit *c, int64_t *version)
      * is made now, to hold that lock: a table that took the name meanwhile and was
      * dropped took this write's files with it, and committing would name files that
      * are gone. */
-    int guard = -1;
+    storage_lock *guard = NULL;
     lake_hold(lake, "commit");
     buf logdir = BUF_INIT;
     if (c->cm.read_version < 0 && (rc = buf_printf(&logdir, "%s/_delta_log", c->table)) == 0)
@@ -868,7 +868,7 @@ int txlog_commit_run(loch_lake *lake, txlog_commit *c, int64_t *version)
         rc = error_set(LOCH_ECONFLICT, "table \"%s\" was created and dropped by another writer while this write "
                        "was prepared; nothing was written", c->table);
     if (rc < 0) {
-        guard_release(guard);
+        guard_release(lake, guard);
         remove_new_files(lake, c);
         return rc;
     }
@@ -916,7 +916,7 @@ int txlog_commit_run(loch_lake *lake, txlog_commit *c, int64_t *version)
             error_prefix("commit of table \"%s\" version %lld failed: ", c->table, (long long)v);
         remove_new_files(lake, c);
     }
-    guard_release(guard);
+    guard_release(lake, guard);
     buf_free(&text);
     buf_free(&path);
     return rc;
@@ -936,8 +936,10 @@ int txlog_checkpoint(loch_lake *lake, const char *table, const snapshot *s)
     rc = rc ? rc : buf_printf(&tmp_pq, "%s/_delta_log/.tmp-%d-%s.parquet", table, (int)getpid(), id);
     rc = rc ? rc : buf_printf(&name, "%s/_delta_log/%020lld.checkpoint.parquet", table, (long long)s->version);
     rc = rc ? rc : lake->st->put(lake->st, tmp_json.data, rows.data, rows.len);
-    rc = rc ? rc : lake->st->local_path(lake->st, tmp_json.data, &local_json);
-    rc = rc ? rc : lake->st->local_path(lake->st, tmp_pq.data, &local_pq);
+    /* The engine reads the rows and writes the Parquet file at the local paths the
+     * storage names; the result goes into the log through the storage (get, put). */
+    rc = rc ? rc : lake->st->engine_path(lake->st, tmp_json.data, &local_json);
+    rc = rc ? rc : lake->st->engine_path(lake->st, tmp_pq.data, &local_pq);
     rc = rc ? rc : compute_write_checkpoint(lake->cp, local_json.data, local_pq.data, checkpoint_schema);
     if (rc == 0)
         lake_hold(lake, "checkpoint");
