@@ -1,9 +1,10 @@
 /*
  * cli/main.c - the `loch` command.
  *
- *   loch [--lake DIR] [--sandbox] [--memory-limit SIZE] [--threads N] COMMAND ...
+ *   loch [--lake URI] [--sandbox] [--memory-limit SIZE] [--threads N] COMMAND ...
  *
- * The lake is --lake, else $LOCH_LAKE, else ./lake. Results go to stdout, messages
+ * The lake is --lake, else $LOCH_LAKE, else ./lake: a path or a URI (file:///path;
+ * the library parses it: adapters/storage.h). Results go to stdout, messages
  * and errors to stderr; a failure exits 1 with the cause ("Error: ..."), bad usage 2.
  * The library reads no environment and prints nothing: this file reads the variables
  * (the settings above, and the test hooks $LOCH_HOLD, $LOCH_FAULT and
@@ -46,7 +47,7 @@ static const char usage[] =
     "  version                    print the version\n"
     "\n"
     "options:\n"
-    "  --lake DIR          the lake (default $LOCH_LAKE, else ./lake)\n"
+    "  --lake URI          the lake: a path or file:///path (default $LOCH_LAKE, else ./lake)\n"
     "  --sandbox           SQL runs queries only and touches no file outside the lake\n"
     "  --memory-limit SZ   SQL engine memory limit, e.g. 4GB ($LOCH_MEMORY_LIMIT)\n"
     "  --threads N         SQL engine threads ($LOCH_THREADS)\n"

@@ -1,8 +1,15 @@
 /*
  * lake.c - the lake handle: storage, SQL engine and catalog wired together.
  *
+ * A lake is opened from a URI or a path; adapters/storage.c parses it and picks the
+ * storage backend (the local filesystem today), and refuses what it cannot serve by
+ * name. The test hook test_fault stacks the fault-injecting store
+ * (adapters/storage_faulty.c) over that backend, for this handle only.
+ *
  * Opening a lake creates <root>/_loch/ for loch's own files; the catalog opening is
- * best effort (it is an index: without it every command still works, slower).
+ * best effort (it is an index: without it every command still works, slower). The
+ * engine, the catalog and scratch files (uploads, results, spills) live in local
+ * directories the storage names (engine_path): the lake itself while it is local.
  *
  * The library never prints and reads no environment: what it cannot return as an error
  * goes to the log callback of the lake's options (lake_warn), and the test hooks
@@ -11,35 +18,15 @@
  */
 #include "ops/ops.h"
 
-#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
+
+#include "adapters/storage.h"
 
 #include "util/misc.h"
 #include "util/options.h"
-
-/* A lake is named by a path or a URI. file:// is a path; any other scheme is refused by
- * name (never taken as a directory called "s3:"). Returns the local path or NULL. */
-static const char *local_path_of(const char *uri)
-{
-    size_t n = 0;
-    while (uri[n] && (isalnum((unsigned char)uri[n]) || (n && strchr("+.-", uri[n]))))
-        n++;
-    if (n == 0 || strncmp(uri + n, "://", 3) != 0)
-        return uri; /* a plain path */
-    if (n == 4 && !strncasecmp(uri, "file", 4) && uri[7] == '/')
-        return uri + 7;
-    if ((n == 2 && !strncasecmp(uri, "s3", 2)) || (n == 3 && !strncasecmp(uri, "s3a", 3)))
-        error_set(LOCH_EUNSUPPORTED, "lake %s: S3 lakes are not supported yet; loch opens lakes on a local "
-                  "filesystem (a path, or file:///path)", uri);
-    else
-        error_set(LOCH_EUNSUPPORTED, "lake %s: unknown URI scheme \"%.*s\"; loch opens lakes on a local "
-                  "filesystem (a path, or file:///path)", uri, (int)n, uri);
-    return NULL;
-}
 
 void lake_warn(const loch_lake *lake, const char *fmt, ...)
 {
@@ -64,34 +51,32 @@ int lake_options_copy(loch_lake_options *out, const loch_lake_options *given)
 
 int loch_lake_open(loch_lake **out, const char *uri, const loch_lake_options *opts)
 {
-    const char *path = local_path_of(uri);
     loch_lake *lake = calloc(1, sizeof(*lake));
+    storage *faulty = NULL;
     buf cat = BUF_INIT;
     int rc = 0;
     *out = NULL;
-    if (!path) {
-        free(lake);
-        return LOCH_EUNSUPPORTED;
-    }
     if (!lake)
         return error_set(LOCH_ENOMEM, "out of memory");
     if ((rc = lake_options_copy(&lake->opts, opts)) < 0)
         goto cleanup;
-    if (!lake->opts.create) {
-        FILE *probe = fopen(path, "r");
-        if (!probe) {
-            rc = error_set(LOCH_ENOTFOUND, "no lake at %s (run `loch init` first)", path);
-            goto cleanup;
-        }
-        fclose(probe);
-    }
-    if ((rc = storage_local_open(&lake->st, path, lake->opts.test_fault)) < 0)
+    rc = storage_open(&lake->st, uri, lake->opts.create);
+    if (rc == LOCH_ENOTFOUND)
+        rc = error_set(LOCH_ENOTFOUND, "no lake at %s (run `loch init` first)", uri);
+    if (rc < 0)
         goto cleanup;
-    rc = lake->st->local_path(lake->st, "", &cat);
+    if (lake->opts.test_fault && *lake->opts.test_fault) {
+        if ((rc = storage_faulty_wrap(&faulty, lake->st, lake->opts.test_fault)) < 0)
+            goto cleanup;
+        lake->st = faulty;
+    }
+    /* The directory the engine works in: the lake itself on a local filesystem. */
+    rc = lake->st->engine_path(lake->st, "", &cat);
     if (rc == 0) {
         if (cat.len && cat.data[cat.len - 1] == '/')
             cat.data[--cat.len] = '\0';
         lake->root = strdup(cat.data);
+        rc = lake->root ? 0 : error_set(LOCH_ENOMEM, "out of memory");
     }
     rc = rc ? rc : lake->st->mkdirs(lake->st, "_loch/tmp"); /* loch's own files; the engine spills there */
     if (rc < 0)
@@ -100,7 +85,7 @@ int loch_lake_open(loch_lake **out, const char *uri, const loch_lake_options *op
     if ((rc = compute_open(&lake->cp, &co, scan_resolve, lake)) < 0)
         goto cleanup;
     buf_clear(&cat);
-    rc = lake->st->local_path(lake->st, "_loch/catalog.sqlite", &cat);
+    rc = lake->st->engine_path(lake->st, "_loch/catalog.sqlite", &cat);
     if (rc == 0 && catalog_open(&lake->cat, cat.data) < 0) {
         lake_warn(lake, "%s (continuing without the catalog)", loch_error_last());
         lake->cat = NULL;
@@ -112,6 +97,13 @@ cleanup:
     loch_lake_free(lake);
     buf_free(&cat);
     return rc;
+}
+
+int lake_scratch_dir(loch_lake *lake, buf *out)
+{
+    buf_clear(out);
+    int rc = lake->st->mkdirs(lake->st, "_loch/tmp");
+    return rc ? rc : lake->st->engine_path(lake->st, "_loch/tmp", out);
 }
 
 void loch_lake_free(loch_lake *lake)

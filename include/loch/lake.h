@@ -36,7 +36,7 @@ typedef struct {
     int sandbox;              /* SQL may touch no file outside the lake (default 0) */
     const char *memory_limit; /* SQL engine memory limit, e.g. "4GB"; NULL = engine default */
     int threads;              /* SQL engine threads; 0 = one per core */
-    int create;               /* create the lake directory when missing (default 1) */
+    int create;               /* create the lake when missing (default 1) */
     /* version 2: */
     loch_log_fn log;          /* where warnings go; NULL = nowhere */
     void *log_ctx;
@@ -54,10 +54,15 @@ typedef struct {
 #define LOCH_LAKE_OPTIONS_VERSION 2
 #define LOCH_LAKE_OPTIONS_INIT {LOCH_LAKE_OPTIONS_VERSION, 0, NULL, 0, 1, NULL, NULL, NULL, NULL, 0}
 
-/* Opens (and with opts->create, initializes) the lake at path. */
-LOCH_EXTERN int loch_lake_open(loch_lake **out, const char *path, const loch_lake_options *opts);
+/* Opens (and with opts->create, initializes) the lake at uri: a path ("./lake",
+ * "/data/lake") or a URI ("file:///data/lake", percent-encoded; "file://localhost/..."
+ * too). Another host in a file URI is LOCH_EINVALID; a scheme loch has no storage for
+ * ("s3://...", for now) is LOCH_EUNSUPPORTED; without opts->create, a lake that is not
+ * there is LOCH_ENOTFOUND. Nothing is created when the open fails on the location. */
+LOCH_EXTERN int loch_lake_open(loch_lake **out, const char *uri, const loch_lake_options *opts);
 LOCH_EXTERN void loch_lake_free(loch_lake *lake);
-/* The lake's absolute root directory; valid until loch_lake_free. */
+/* The lake's absolute root directory on this machine (where the SQL engine works);
+ * valid until loch_lake_free. */
 LOCH_EXTERN const char *loch_lake_root(const loch_lake *lake);
 /* Cancels the SQL statement running on this lake; safe from a signal handler. */
 LOCH_EXTERN void loch_lake_interrupt(loch_lake *lake);

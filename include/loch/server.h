@@ -29,7 +29,7 @@ typedef struct loch_server loch_server;
 
 typedef struct {
     unsigned int version;       /* LOCH_SERVER_OPTIONS_VERSION */
-    const char *lake;           /* the lake directory */
+    const char *lake;           /* the lake: a path or a URI, as loch_lake_open takes */
     const char *host;           /* address to listen on: "127.0.0.1" (default), "::1", "0.0.0.0" */
     int port;                   /* 8420 by default; 0 picks a free port (see loch_server_port) */
     const char *const *tokens;  /* bearer tokens; required when host is not loopback */

@@ -12,8 +12,20 @@
  * writer's pid (.tmp-<pid>-<uuid>) so a dead writer's are found and removed
  * (ops/intent.c). fsync errors
  * are never retried (fsyncgate): the operation fails and says which step.
+ *
+ * An object's engine_path is the file itself. Locks are flock(2) on an open descriptor:
+ * the kernel drops them when their process dies, which is how the next writer knows a
+ * writer is dead (ops/intent.c), and they follow the inode, so a lock taken on a path
+ * is checked to still be the file or directory at that path once it is held (a DROP
+ * may have moved the table away while we waited: ops/guard.c). A lock that creates its
+ * object creates it as a locked temp file and links it to its name, so nobody sees it
+ * unlocked. Paths never step out of the root ("..") and a lock never follows a link.
+ *
+ * Faults for tests are not here: adapters/storage_faulty.c wraps any store, and maps
+ * each step named below (write, fsync, link, rename, dirsync) to the operation it is a
+ * part of.
  */
-#include "core/storage.h"
+#include "adapters/storage.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -21,50 +33,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "util/error.h"
 #include "util/misc.h"
 
-/* A failure to fake, for tests: the storage's next `step` after `skip` others fails
- * with errno `err`, once. Per instance, so two lakes in one process never share one. */
-typedef struct {
-    char step[16];
-    int err, skip;
-} fault_plan;
-
 typedef struct {
     storage base;
-    char *root;   /* owned, no trailing slash */
-    fault_plan fault; /* err 0: none armed */
+    char *root;   /* owned, absolute, no trailing slash */
 } local_storage;
 
-/* Returns the errno to fake for this step, or 0. */
-static int fault_at(local_storage *ls, const char *step)
-{
-    fault_plan *f = &ls->fault;
-    if (!f->err || strcmp(f->step, step) != 0)
-        return 0;
-    if (f->skip-- > 0)
-        return 0;
-    int e = f->err;
-    f->err = 0;
-    return e;
-}
-
-/* Arms the fault of a "step:ERRNO[:skip]" spec (lake.h, test_fault); NULL or a spec
- * that does not parse arms none. */
-static void fault_arm(local_storage *ls, const char *spec)
-{
-    char step[16] = "", name[16] = "";
-    int skip = 0;
-    if (!spec || sscanf(spec, "%15[^:]:%15[^:]:%d", step, name, &skip) < 2)
-        return;
-    snprintf(ls->fault.step, sizeof(ls->fault.step), "%s", step);
-    ls->fault.err = strcmp(name, "ENOSPC") == 0 ? ENOSPC : strcmp(name, "EEXIST") == 0 ? EEXIST : EIO;
-    ls->fault.skip = skip;
-}
+struct storage_lock {
+    int fd;       /* holds the flock */
+    char *path;   /* owned; for messages */
+};
 
 static int full_path(local_storage *ls, const char *path, buf *out)
 {
@@ -107,7 +91,7 @@ cleanup:
     return rc;
 }
 
-static int sync_dir_of(local_storage *ls, const char *file, const char *step)
+static int sync_dir_of(const char *file)
 {
     char *dir = strdup(file);
     if (!dir)
@@ -116,17 +100,16 @@ static int sync_dir_of(local_storage *ls, const char *file, const char *step)
     if (slash)
         *slash = '\0';
     int rc = 0, fd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    int e = fault_at(ls, step);
-    if (fd < 0 || e || fsync(fd) < 0)
-        rc = error_errno(e ? e : errno, "fsync of directory", dir);
+    if (fd < 0 || fsync(fd) < 0)
+        rc = error_errno(errno, "fsync of directory", dir);
     if (fd >= 0)
         close(fd);
     free(dir);
     return rc;
 }
 
-/* Writes data to a new hidden temp file next to `final` and fsyncs it. */
-static int write_temp(local_storage *ls, const char *final, const void *data, size_t len, buf *tmp)
+/* A hidden temp name next to `final`: .tmp-<pid>-<uuid> (swept once the pid is gone). */
+static int temp_beside(const char *final, buf *tmp)
 {
     char id[37];
     uuid_v4(id);
@@ -134,31 +117,39 @@ static int write_temp(local_storage *ls, const char *final, const void *data, si
     size_t dirlen = slash ? (size_t)(slash - final + 1) : 0;
     buf_clear(tmp);
     int rc = buf_put(tmp, final, dirlen);
-    rc = rc ? rc : buf_printf(tmp, ".tmp-%d-%s", (int)getpid(), id);
+    return rc ? rc : buf_printf(tmp, ".tmp-%d-%s", (int)getpid(), id);
+}
+
+/* 0, or the errno of the write that failed. */
+static int write_all(int fd, const void *data, size_t len)
+{
+    const char *p = data;
+    while (len) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return errno;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* Writes data to a new hidden temp file next to `final` and fsyncs it. */
+static int write_temp(const char *final, const void *data, size_t len, buf *tmp)
+{
+    int rc = temp_beside(final, tmp);
     if (rc < 0)
         return rc;
     int fd = open(tmp->data, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0)
         return error_errno(errno, "create", tmp->data);
-    const char *p = data;
-    size_t left = len;
-    int e = fault_at(ls, "write");
-    while (!e && left) {
-        ssize_t n = write(fd, p, left);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            e = errno;
-            break;
-        }
-        p += n;
-        left -= (size_t)n;
-    }
-    if (e) {
+    int e = write_all(fd, data, len);
+    if (e)
         rc = error_errno(e, "write", tmp->data);
-    } else if ((e = fault_at(ls, "fsync")) || fsync(fd) < 0) {
-        rc = error_errno(e ? e : errno, "fsync", tmp->data);
-    }
+    else if (fsync(fd) < 0)
+        rc = error_errno(errno, "fsync", tmp->data);
     close(fd);
     if (rc < 0)
         unlink(tmp->data);
@@ -202,14 +193,13 @@ static int publish(storage *st, const char *path, const void *data, size_t len, 
 {
     local_storage *ls = (local_storage *)st;
     buf p = BUF_INIT, tmp = BUF_INIT;
-    int e, rc = full_path(ls, path, &p);
+    int rc = full_path(ls, path, &p);
     rc = rc ? rc : ensure_parent(p.data);
-    rc = rc ? rc : write_temp(ls, p.data, data, len, &tmp);
+    rc = rc ? rc : write_temp(p.data, data, len, &tmp);
     if (rc < 0)
         goto cleanup;
-    e = fault_at(ls, exclusive ? "link" : "rename");
-    if (e || (exclusive ? link(tmp.data, p.data) : rename(tmp.data, p.data)) < 0) {
-        e = e ? e : errno;
+    if ((exclusive ? link(tmp.data, p.data) : rename(tmp.data, p.data)) < 0) {
+        int e = errno;
         rc = exclusive && e == EEXIST ? error_set(LOCH_EEXISTS, "%s already exists", path)
                                       : error_errno(e, exclusive ? "link" : "rename onto", p.data);
         unlink(tmp.data);
@@ -217,7 +207,7 @@ static int publish(storage *st, const char *path, const void *data, size_t len, 
     }
     if (exclusive)
         unlink(tmp.data);
-    rc = sync_dir_of(ls, p.data, "dirsync");
+    rc = sync_dir_of(p.data);
 cleanup:
     buf_free(&p);
     buf_free(&tmp);
@@ -253,10 +243,13 @@ static int list_dir(storage *st, const char *dir, storage_entry **out, size_t *c
         if (de->d_name[0] == '.' && (!de->d_name[1] || (de->d_name[1] == '.' && !de->d_name[2])))
             continue;
         struct stat sb = {0};
+        int is_link = de->d_type == DT_LNK;
         if (want_stat || de->d_type == DT_UNKNOWN || de->d_type == DT_LNK) {
             buf_clear(&f);
             if ((rc = buf_printf(&f, "%s/%s", p.data, de->d_name)) < 0)
                 break;
+            if (de->d_type == DT_UNKNOWN && lstat(f.data, &sb) == 0)
+                is_link = S_ISLNK(sb.st_mode);
             if (stat(f.data, &sb) < 0)
                 continue; /* removed while listing */
         } else {
@@ -275,6 +268,7 @@ static int list_dir(storage *st, const char *dir, storage_entry **out, size_t *c
         v[n].size = want_stat ? sb.st_size : -1;
         v[n].mtime_ms = want_stat ? (int64_t)sb.st_mtim.tv_sec * 1000 + sb.st_mtim.tv_nsec / 1000000 : -1;
         v[n].is_dir = S_ISDIR(sb.st_mode);
+        v[n].is_link = is_link;
         if (!v[n++].name)
             rc = error_set(LOCH_ENOMEM, "out of memory");
     }
@@ -309,23 +303,21 @@ static int local_head(storage *st, const char *path, storage_entry *out)
     buf p = BUF_INIT;
     struct stat sb;
     int rc = full_path((local_storage *)st, path, &p);
-    if (rc == 0 && stat(p.data, &sb) < 0)
+    if (rc == 0 && lstat(p.data, &sb) < 0)
         rc = error_errno(errno, "stat", p.data);
     if (rc == 0) {
-        out->name = NULL;
-        out->size = sb.st_size;
-        out->mtime_ms = (int64_t)sb.st_mtim.tv_sec * 1000 + sb.st_mtim.tv_nsec / 1000000;
-        out->is_dir = S_ISDIR(sb.st_mode);
+        memset(out, 0, sizeof(*out));
+        out->is_link = S_ISLNK(sb.st_mode);
+        if (out->is_link && stat(p.data, &sb) < 0) { /* a link whose target is gone */
+            out->size = out->mtime_ms = -1;
+        } else {
+            out->size = sb.st_size;
+            out->mtime_ms = (int64_t)sb.st_mtim.tv_sec * 1000 + sb.st_mtim.tv_nsec / 1000000;
+            out->is_dir = S_ISDIR(sb.st_mode);
+        }
     }
     buf_free(&p);
     return rc;
-}
-
-void storage_entries_free(storage_entry *e, size_t count)
-{
-    for (size_t i = 0; i < count; i++)
-        free(e[i].name);
-    free(e);
 }
 
 static int local_remove(storage *st, const char *path)
@@ -376,18 +368,26 @@ static int local_remove_tree(storage *st, const char *dir)
 
 static int local_sync(storage *st, const char *path)
 {
-    local_storage *ls = (local_storage *)st;
     buf p = BUF_INIT;
-    int rc = full_path(ls, path, &p);
+    int rc = full_path((local_storage *)st, path, &p);
     int fd = rc ? -1 : open(p.data, O_RDONLY | O_CLOEXEC);
     if (!rc && fd < 0)
         rc = error_errno(errno, "open", p.data);
-    int e = rc ? 0 : fault_at(ls, "datasync");
-    if (!rc && (e || fsync(fd) < 0))
-        rc = error_errno(e ? e : errno, "fsync", p.data);
+    if (!rc && fsync(fd) < 0)
+        rc = error_errno(errno, "fsync", p.data);
     if (fd >= 0)
         close(fd);
-    rc = rc ? rc : sync_dir_of(ls, p.data, "datadirsync");
+    rc = rc ? rc : sync_dir_of(p.data);
+    buf_free(&p);
+    return rc;
+}
+
+static int local_remove_dir(storage *st, const char *dir)
+{
+    buf p = BUF_INIT;
+    int rc = full_path((local_storage *)st, dir, &p);
+    if (!rc && rmdir(p.data) < 0 && errno != ENOENT && errno != ENOTEMPTY && errno != EEXIST)
+        rc = error_errno(errno, "remove directory", p.data);
     buf_free(&p);
     return rc;
 }
@@ -413,9 +413,110 @@ static int local_move(storage *st, const char *from, const char *to)
     return rc;
 }
 
-static int local_local_path(storage *st, const char *path, buf *out)
+static int local_engine_path(storage *st, const char *path, buf *out)
 {
     return full_path((local_storage *)st, path, out);
+}
+
+/* A new object, locked before it has its name: a temp file is created and locked, then
+ * linked to path (EEXISTS when taken) and its temp name removed. */
+static int create_locked(const char *path, const char *shown, int *out)
+{
+    buf tmp = BUF_INIT;
+    int fd = -1, rc = ensure_parent(path);
+    rc = rc ? rc : temp_beside(path, &tmp);
+    if (rc == 0 && (fd = open(tmp.data, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644)) < 0)
+        rc = error_errno(errno, "create", tmp.data);
+    if (rc == 0 && flock(fd, LOCK_EX) < 0)
+        rc = error_errno(errno, "lock", tmp.data);
+    if (rc == 0 && link(tmp.data, path) < 0)
+        rc = errno == EEXIST ? error_set(LOCH_EEXISTS, "%s already exists", shown) : error_errno(errno, "link", path);
+    if (fd >= 0)
+        unlink(tmp.data);
+    if (rc < 0 && fd >= 0)
+        close(fd);
+    *out = rc < 0 ? -1 : fd;
+    buf_free(&tmp);
+    return rc;
+}
+
+/* Locks an existing object or directory, then checks it is still the one at path. */
+static int lock_existing(const char *path, const char *shown, int flags, int *out)
+{
+    struct stat held, now;
+    int rc = 0, fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    *out = -1;
+    if (fd < 0)
+        return errno == ENOENT ? error_set(LOCH_ENOTFOUND, "%s does not exist", shown)
+             : errno == ELOOP  ? error_set(LOCH_EINVALID, "%s is a symbolic link; locks do not follow links", shown)
+                               : error_errno(errno, "open", path);
+    int how = (flags & STORAGE_LOCK_EXCLUSIVE ? LOCK_EX : LOCK_SH) | (flags & STORAGE_LOCK_TRY ? LOCK_NB : 0);
+    while (flock(fd, how) < 0) {
+        if (errno == EINTR)
+            continue;
+        rc = errno == EWOULDBLOCK ? error_set(LOCH_ECONFLICT, "%s is locked by another writer", shown)
+                                  : error_errno(errno, "lock", path);
+        goto cleanup;
+    }
+    if (fstat(fd, &held) < 0 || stat(path, &now) < 0 || held.st_ino != now.st_ino || held.st_dev != now.st_dev)
+        rc = error_set(LOCH_ENOTFOUND, "%s was moved or removed while its lock was awaited", shown);
+cleanup:
+    if (rc < 0)
+        close(fd);
+    else
+        *out = fd;
+    return rc;
+}
+
+static int local_lock(storage *st, const char *path, int flags, storage_lock **out)
+{
+    buf p = BUF_INIT;
+    storage_lock *l = calloc(1, sizeof(*l));
+    int fd = -1, rc = l ? full_path((local_storage *)st, path, &p) : error_set(LOCH_ENOMEM, "out of memory");
+    *out = NULL;
+    if (rc == 0)
+        rc = flags & STORAGE_LOCK_CREATE ? create_locked(p.data, path, &fd) : lock_existing(p.data, path, flags, &fd);
+    if (rc == 0 && !(l->path = strdup(path))) {
+        close(fd);
+        rc = error_set(LOCH_ENOMEM, "out of memory");
+    }
+    if (rc == 0) {
+        l->fd = fd;
+        *out = l;
+    } else {
+        free(l);
+    }
+    buf_free(&p);
+    return rc;
+}
+
+static int local_lock_write(storage *st, storage_lock *l, const void *data, size_t len, int durable)
+{
+    (void)st;
+    const char *p = data;
+    for (size_t done = 0; done < len;) {
+        ssize_t n = pwrite(l->fd, p + done, len - done, (off_t)done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return error_errno(n < 0 ? errno : EIO, "write", l->path);
+        done += (size_t)n;
+    }
+    if (ftruncate(l->fd, (off_t)len) < 0)
+        return error_errno(errno, "write", l->path);
+    if (durable && fdatasync(l->fd) < 0)
+        return error_errno(errno, "fsync", l->path);
+    return 0;
+}
+
+static void local_unlock(storage *st, storage_lock *l)
+{
+    (void)st;
+    if (!l)
+        return;
+    close(l->fd); /* drops the flock */
+    free(l->path);
+    free(l);
 }
 
 static void local_free(storage *st)
@@ -427,32 +528,44 @@ static void local_free(storage *st)
     free(ls);
 }
 
-int storage_local_open(storage **out, const char *root, const char *fault_spec)
+int storage_local_open(storage **out, const char *root, int create)
 {
-    *out = NULL;
     local_storage *ls = calloc(1, sizeof(*ls));
-    char *abs = NULL;
+    char *copy = NULL, *abs = NULL;
+    struct stat sb;
     int rc = 0;
+    *out = NULL;
     if (!ls)
         return error_set(LOCH_ENOMEM, "out of memory");
-    char *copy = strdup(root);
-    rc = copy ? mkdirs_abs(copy) : error_set(LOCH_ENOMEM, "out of memory");
-    free(copy);
+    if (create) {
+        copy = strdup(root);
+        rc = copy ? mkdirs_abs(copy) : error_set(LOCH_ENOMEM, "out of memory");
+    } else if (stat(root, &sb) < 0) {
+        rc = errno == ENOENT ? error_set(LOCH_ENOTFOUND, "no directory %s", root) : error_errno(errno, "open lake", root);
+    }
     if (rc < 0)
         goto cleanup;
-    abs = realpath(root, NULL);
-    if (!abs) {
+    if (!(abs = realpath(root, NULL))) {
         rc = error_errno(errno, "open lake", root);
         goto cleanup;
     }
+    if (stat(abs, &sb) < 0 || !S_ISDIR(sb.st_mode)) {
+        rc = error_set(LOCH_EINVALID, "lake %s is not a directory", root);
+        goto cleanup;
+    }
     ls->root = abs;
-    ls->base = (storage){local_get, local_put, local_put_if_absent, local_list, local_list_names,
-                         local_head, local_remove, local_remove_tree, local_sync, local_mkdirs, local_move,
-                         local_local_path, local_free};
-    fault_arm(ls, fault_spec);
+    abs = NULL;
+    ls->base = (storage){.get = local_get, .put = local_put, .put_if_absent = local_put_if_absent,
+                         .list = local_list, .list_names = local_list_names, .head = local_head,
+                         .remove = local_remove, .remove_tree = local_remove_tree, .remove_dir = local_remove_dir,
+                         .sync = local_sync, .mkdirs = local_mkdirs, .move = local_move,
+                         .engine_path = local_engine_path, .lock = local_lock, .lock_write = local_lock_write,
+                         .unlock = local_unlock, .free = local_free};
     *out = &ls->base;
-    return 0;
+    ls = NULL;
 cleanup:
+    free(copy);
+    free(abs);
     free(ls);
     return rc;
 }

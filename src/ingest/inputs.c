@@ -95,11 +95,11 @@ int ingest_hash_file(input *x)
 static int stdin_input(loch_lake *lake, inputs *in)
 {
     char id[37], chunk[1 << 16];
-    buf rel = BUF_INIT, local = BUF_INIT;
+    buf dir = BUF_INIT, local = BUF_INIT;
     uuid_v4(id);
-    int rc = buf_printf(&rel, "_loch/tmp/stdin-%d-%s", (int)getpid(), id); /* the pid: swept once it is gone */
-    rc = rc ? rc : lake->st->mkdirs(lake->st, "_loch/tmp");
-    rc = rc ? rc : lake->st->local_path(lake->st, rel.data, &local);
+    int rc = lake_scratch_dir(lake, &dir);
+    rc = rc ? rc : buf_printf(&local, "%s/stdin-%d-%s", dir.data, (int)getpid(), id); /* the pid: swept once it is gone */
+    buf_free(&dir);
     int fd = rc ? -1 : open(local.data, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (rc == 0 && fd < 0)
         rc = error_errno(errno, "create", local.data);
@@ -113,7 +113,6 @@ static int stdin_input(loch_lake *lake, inputs *in)
     if (fd >= 0)
         close(fd);
     rc = rc ? rc : add_input(in, local.data, "<stdin>", 1);
-    buf_free(&rel);
     buf_free(&local);
     return rc;
 }

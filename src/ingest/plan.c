@@ -189,12 +189,12 @@ void ingest_drop_sql_excerpt(void)
 static int pdf_input(loch_lake *lake, input *x)
 {
     char id[37];
-    buf rel = BUF_INIT, local = BUF_INIT;
+    buf dir = BUF_INIT, local = BUF_INIT;
     const char *base = strrchr(x->shown, '/');
     uuid_v4(id);
-    int rc = buf_printf(&rel, "_loch/tmp/pdf-%d-%s.ndjson", (int)getpid(), id);
-    rc = rc ? rc : lake->st->mkdirs(lake->st, "_loch/tmp");
-    rc = rc ? rc : lake->st->local_path(lake->st, rel.data, &local);
+    int rc = lake_scratch_dir(lake, &dir);
+    rc = rc ? rc : buf_printf(&local, "%s/pdf-%d-%s.ndjson", dir.data, (int)getpid(), id);
+    buf_free(&dir);
     rc = rc ? rc : pdf_pages_to_ndjson(x->path, base ? base + 1 : x->shown, local.data);
     if (rc == 0) {
         if (x->temp)
@@ -204,7 +204,6 @@ static int pdf_input(loch_lake *lake, input *x)
         x->temp = 1;
         x->format = "ndjson";
     }
-    buf_free(&rel);
     buf_free(&local);
     return rc;
 }

@@ -6,7 +6,7 @@
  * commit into the new one (its files have another schema) nor into the emptiness the
  * drop left (a log that starts at version 7 is no table). So:
  *
- *   - a commit into an existing table holds a shared flock on the table's _delta_log
+ *   - a commit into an existing table holds a shared lock on the table's _delta_log
  *     directory from the moment it checks the table is still the one it read (same
  *     directory, same metaData id: ops/txlog.c checks that) until its commit and
  *     checkpoint are written;
@@ -18,91 +18,80 @@
  * A table directory that is a symbolic link is refused by every operation: a lake's
  * tables live inside it, which is what DROP, the sandbox and cleanup rely on.
  *
- * Locks are local: the writers of a lake share its machine (as they share intents).
+ * The lock is the storage's (core/storage.h: lock, move, remove_dir), so this file
+ * holds no path of its own. On the local filesystem it is a flock of the _delta_log
+ * directory, which dies with its process, and the storage checks once it is held that
+ * the directory is still at its place (a DROP may have moved it while we waited). On
+ * an object store, which has no flock and no directories, it will be a lease object
+ * under _delta_log, taken and released with conditional puts and expiring unless its
+ * holder renews it: a commit's shared lease is one such object per writer, and DROP's
+ * exclusive one waits until none is left before it writes its own.
  */
 #include "ops/ops.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/file.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "util/misc.h"
 
 int guard_check_dir(loch_lake *lake, const char *table)
 {
-    buf p = BUF_INIT;
-    struct stat sb;
-    int rc = lake->st->local_path(lake->st, table, &p);
-    if (rc == 0 && lstat(p.data, &sb) == 0 && S_ISLNK(sb.st_mode))
-        rc = error_set(LOCH_EINVALID, "table \"%s\" is a symbolic link (%s): loch keeps a lake's tables inside "
-                       "it and does not follow links; remove the link itself with rm", table, p.data);
-    buf_free(&p);
-    return rc;
+    storage_entry e;
+    int rc = lake->st->head(lake->st, table, &e);
+    if (rc == LOCH_EINVALID) /* a name that leaves the lake */
+        return rc;
+    if (rc < 0) {
+        error_clear(); /* a table that is not there is the caller's to report */
+        return 0;
+    }
+    if (!e.is_link)
+        return 0;
+    return error_set(LOCH_EINVALID, "table \"%s\" is a symbolic link (%s/%s): loch keeps a lake's tables inside "
+                     "it and does not follow links; remove the link itself with rm", table, lake->root, table);
 }
 
-int guard_take(loch_lake *lake, const char *table, int exclusive, int *out)
+int guard_take(loch_lake *lake, const char *table, int exclusive, storage_lock **out)
 {
     buf p = BUF_INIT;
-    struct stat held, now;
-    int fd = -1;
-    *out = -1;
+    *out = NULL;
     int rc = guard_check_dir(lake, table);
-    rc = rc ? rc : lake->st->local_path(lake->st, table, &p);
-    rc = rc ? rc : buf_puts(&p, "/_delta_log") ? LOCH_ENOMEM : 0;
-    if (rc < 0)
-        goto cleanup;
-    if ((fd = open(p.data, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
-        rc = errno == ENOENT ? error_set(LOCH_ENOTFOUND, "table \"%s\" does not exist (dropped meanwhile?)", table)
-                             : error_errno(errno, "open", p.data);
-        goto cleanup;
-    }
-    while (flock(fd, exclusive ? LOCK_EX : LOCK_SH) < 0) {
-        if (errno != EINTR) {
-            rc = error_errno(errno, "lock", p.data);
-            goto cleanup;
-        }
-    }
-    /* Still the table's directory, not one a DROP moved away while we waited? */
-    if (fstat(fd, &held) < 0 || stat(p.data, &now) < 0 || held.st_ino != now.st_ino || held.st_dev != now.st_dev) {
-        rc = error_set(LOCH_ENOTFOUND, "table \"%s\" was dropped meanwhile", table);
-        goto cleanup;
-    }
-    *out = fd;
-    fd = -1;
-cleanup:
-    if (fd >= 0)
-        close(fd);
+    rc = rc ? rc : buf_printf(&p, "%s/_delta_log", table);
+    rc = rc ? rc : lake->st->lock(lake->st, p.data, exclusive ? STORAGE_LOCK_EXCLUSIVE : STORAGE_LOCK_SHARED, out);
+    if (rc == LOCH_ENOTFOUND) /* missing, or moved away by a DROP while we waited */
+        rc = error_set(LOCH_ENOTFOUND, "table \"%s\" does not exist (dropped meanwhile?)", table);
     buf_free(&p);
     return rc;
 }
 
-int guard_try_exclusive(int fd)
-{
-    /* Converting a flock is not atomic: when the exclusive lock is refused the shared
-     * one may be gone too. Callers only try this last, right before releasing. */
-    return fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0 ? 0 : LOCH_ECONFLICT;
-}
+void guard_release(loch_lake *lake, storage_lock *guard) { lake->st->unlock(lake->st, guard); }
 
-void guard_release(int fd)
+int guard_try_exclusive(loch_lake *lake, const char *table, storage_lock **guard)
 {
-    if (fd >= 0)
-        close(fd); /* drops the lock */
+    /* Shared to exclusive by letting go and trying again: a writer that takes the
+     * shared lock in between wins, and the caller simply does without. */
+    buf p = BUF_INIT;
+    guard_release(lake, *guard);
+    *guard = NULL;
+    int rc = buf_printf(&p, "%s/_delta_log", table);
+    rc = rc ? rc : lake->st->lock(lake->st, p.data, STORAGE_LOCK_EXCLUSIVE | STORAGE_LOCK_TRY, guard);
+    if (rc < 0) {
+        *guard = NULL;
+        error_clear();
+    }
+    buf_free(&p);
+    return rc;
 }
 
 int guard_drop(loch_lake *lake, const char *table)
 {
     char id[37];
     buf trash = BUF_INIT;
-    int fd = -1;
+    storage_lock *guard = NULL;
     uuid_v4(id);
-    int rc = guard_take(lake, table, 1, &fd);
+    int rc = guard_take(lake, table, 1, &guard);
     rc = rc ? rc : buf_printf(&trash, ".dropped-%s-%s", table, id);
     rc = rc ? rc : lake->st->move(lake->st, table, trash.data);
-    guard_release(fd);
+    guard_release(lake, guard);
     if (rc == 0)
         lake_hold(lake, "drop-moved");
     /* The table is gone once it moved; a crash here leaves a hidden directory that the
@@ -115,14 +104,11 @@ int guard_drop(loch_lake *lake, const char *table)
 
 void guard_drop_if_empty(loch_lake *lake, const char *table)
 {
-    /* rmdir removes only empty directories: a table someone else is creating (its staging
+    /* Only empty directories go: a table someone else is creating (its staging
      * directory or log already there) stays. */
     buf p = BUF_INIT;
-    if (lake->st->local_path(lake->st, table, &p) == 0 && buf_puts(&p, "/_delta_log") == 0) {
-        rmdir(p.data);
-        p.len -= strlen("/_delta_log");
-        p.data[p.len] = '\0';
-        rmdir(p.data);
-    }
+    if (buf_printf(&p, "%s/_delta_log", table) == 0)
+        lake->st->remove_dir(lake->st, p.data);
+    lake->st->remove_dir(lake->st, table);
     buf_free(&p);
 }

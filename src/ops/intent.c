@@ -3,15 +3,15 @@
  * the files of a writer that died (killed, out of power) before its commit are found
  * and removed by the next writer.
  *
- * A writer records an intent before it moves data files into a table: the file
+ * A writer records an intent before it moves data files into a table: the object
  * _loch/intents/<uuid> names the table, the version it read, and every file and
- * staging directory it creates. The writer holds an exclusive flock on the intent
- * from birth (it is created under a temporary name, locked, then renamed into
- * place), and removes it once its commit landed or was abandoned (its files then
- * removed by itself).
+ * staging directory it creates. The writer holds an exclusive lock on the intent from
+ * birth (the storage creates it already locked: STORAGE_LOCK_CREATE), rewrites it whole
+ * as it grows (only ever extending it), and removes it once its commit landed or was
+ * abandoned (its files then removed by itself).
  *
  * Every data write first sweeps: an intent whose lock can be taken belongs to a dead
- * writer (the kernel drops a process's locks when it dies). If one of the table's
+ * writer (a lock dies with its holder). If one of the table's
  * commits after the recorded version adds a recorded file, the writer died after its
  * commit landed and only the intent goes; otherwise its files and staging
  * directories go too. The sweeper holds the lock while it works, so two sweepers
@@ -27,93 +27,76 @@
  * and .dropped-<table>-<uuid> at the lake's root is a dropped table a DROP did not
  * finish deleting.
  *
- * Intents are local files: the writers of a lake share its machine (as they share
- * the catalog).
+ * Everything goes through the storage interface (core/storage.h: lock, lock_write,
+ * get, list, remove). Where the lake is local the lock is a flock, which the kernel
+ * drops when its process dies, and the pid-named leftovers are judged by asking the
+ * kernel whether the pid lives: the writers of a local lake share its machine. On an
+ * object store, which has no flock, the intent's lock will be a lease object written
+ * with a conditional put that expires unless its writer renews it, an expired lease
+ * marking a dead writer; pid-named leftovers there belong to one machine's scratch
+ * space, not to the bucket.
  */
 #include "ops/ops.h"
 
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <signal.h>
-#include <sys/file.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "util/misc.h"
 
-static int intents_dir(loch_lake *lake, buf *out)
-{
-    int rc = lake->st->mkdirs(lake->st, "_loch/intents");
-    return rc ? rc : lake->st->local_path(lake->st, "_loch/intents", out);
-}
+#define INTENTS "_loch/intents"
 
-/* Appends text; with sync, makes the intent durable (the files it names are moved
- * into the table only after). */
-static int intent_write(txlog_commit *c, const char *text, int sync)
+/* Writes the intent's text as it stands; with durable, synced (the files it names are
+ * moved into the table only after). */
+static int intent_write(txlog_commit *c, int durable)
 {
-    size_t n = strlen(text);
-    for (size_t done = 0; done < n;) {
-        ssize_t w = write(c->intent_fd, text + done, n - done);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return error_errno(errno, "cannot record the write intent", c->intent_path);
-        done += (size_t)w;
-    }
-    if (sync && fdatasync(c->intent_fd) != 0)
-        return error_errno(errno, "cannot sync the write intent", c->intent_path);
-    return 0;
+    int rc = c->intent_store->lock_write(c->intent_store, c->intent, c->intent_text.data, c->intent_text.len,
+                                         durable);
+    return rc < 0 ? error_prefix("cannot record the write intent: ") : 0;
 }
 
 int intent_begin(loch_lake *lake, txlog_commit *c, const char *staging)
 {
-    buf dir = BUF_INIT, tmp = BUF_INIT, head = BUF_INIT;
+    buf path = BUF_INIT;
     char id[37];
-    int rc = 0, fd = -1;
-    if (c->intent_fd <= 0) {
+    int rc = 0;
+    if (!c->intent) {
         uuid_v4(id);
-        rc = intents_dir(lake, &dir);
-        rc = rc ? rc : buf_printf(&tmp, "%s/.new-%s", dir.data, id) ? LOCH_ENOMEM : 0;
-        if (rc == 0 && snprintf(c->intent_path, sizeof(c->intent_path), "%s/%s", dir.data, id) >=
-                           (int)sizeof(c->intent_path))
-            rc = error_set(LOCH_EINVALID, "lake path too long");
-        fd = rc ? -1 : open(tmp.data, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-        if (rc == 0 && fd < 0)
-            rc = error_errno(errno, "cannot create", tmp.data);
+        buf_clear(&c->intent_text);
+        rc = buf_printf(&path, INTENTS "/%s", id);
         /* locked before it has its name: a sweeper never sees it unlocked while we live */
-        if (rc == 0 && flock(fd, LOCK_EX) != 0)
-            rc = error_errno(errno, "cannot lock", tmp.data);
-        if (rc == 0 && rename(tmp.data, c->intent_path) != 0)
-            rc = error_errno(errno, "cannot rename", tmp.data);
-        if (rc < 0 && fd >= 0) {
-            unlink(tmp.data);
-            close(fd);
-        }
+        rc = rc ? rc : lake->st->lock(lake->st, path.data, STORAGE_LOCK_CREATE | STORAGE_LOCK_EXCLUSIVE, &c->intent);
         if (rc == 0) {
-            c->intent_fd = fd;
-            rc = buf_printf(&head, "table %s\nread %lld\n", c->table, (long long)c->cm.read_version) ? LOCH_ENOMEM : 0;
+            c->intent_store = lake->st;
+            c->intent_path = buf_detach(&path);
+            rc = c->intent_path ? 0 : error_set(LOCH_ENOMEM, "out of memory");
         }
+        rc = rc ? rc : buf_printf(&c->intent_text, "table %s\nread %lld\n", c->table, (long long)c->cm.read_version);
     }
-    rc = rc ? rc : buf_printf(&head, "staging %s\n", staging) ? LOCH_ENOMEM : intent_write(c, head.data, 0);
-    buf_free(&dir);
-    buf_free(&tmp);
-    buf_free(&head);
+    rc = rc ? rc : buf_printf(&c->intent_text, "staging %s\n", staging);
+    rc = rc ? rc : intent_write(c, 0);
+    buf_free(&path);
     return rc;
 }
 
-int intent_files(txlog_commit *c, const char *lines) { return intent_write(c, lines, 1); }
+int intent_files(txlog_commit *c, const char *lines)
+{
+    return buf_puts(&c->intent_text, lines) < 0 ? LOCH_ENOMEM : intent_write(c, 1);
+}
 
 void intent_end(txlog_commit *c)
 {
-    if (c->intent_fd <= 0)
-        return;
-    unlink(c->intent_path);
-    close(c->intent_fd); /* drops the lock */
-    c->intent_fd = 0;
+    if (c->intent && c->intent_path)
+        c->intent_store->remove(c->intent_store, c->intent_path);
+    if (c->intent)
+        c->intent_store->unlock(c->intent_store, c->intent); /* a lock outlives no intent */
+    c->intent = NULL;
+    free(c->intent_path);
+    c->intent_path = NULL;
+    buf_free(&c->intent_text);
 }
 
 /* Whether one of the table's commits after `read` adds the file named by path
@@ -144,23 +127,19 @@ static int committed(loch_lake *lake, const char *table, int64_t read, const cha
     return found != 0;
 }
 
-/* Acts on the intent of a dead writer, whose lock we hold. */
-static void sweep_one(loch_lake *lake, int fd)
+/* Acts on the intent of a dead writer, whose lock we hold; text is what it says. */
+static void sweep_one(loch_lake *lake, buf *text)
 {
-    buf text = BUF_INIT;
-    char chunk[4096], table[256] = "";
+    char table[256] = "";
     long long read_version = -2;
-    ssize_t n;
-    while ((n = read(fd, chunk, sizeof(chunk))) > 0)
-        buf_put(&text, chunk, (size_t)n);
-    if (!text.data || sscanf(text.data, "table %255s\nread %lld\n", table, &read_version) != 2 ||
+    if (!text->data || sscanf(text->data, "table %255s\nread %lld\n", table, &read_version) != 2 ||
         table_name_check(table) < 0) {
-        buf_free(&text);
+        error_clear();
         return; /* not an intent we wrote; leave it */
     }
     /* The first recorded file tells whether the commit landed: it carries them all. */
     int landed = 0;
-    for (char *line = text.data; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+    for (char *line = text->data; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
         if (strncmp(line, "file ", 5) == 0) {
             size_t tlen = strlen(table);
             char *nl = strchr(line, '\n');
@@ -175,7 +154,7 @@ static void sweep_one(loch_lake *lake, int fd)
         }
     }
     size_t tlen = strlen(table);
-    for (char *line = text.data; line && *line;) {
+    for (char *line = text->data; line && *line;) {
         char *nl = strchr(line, '\n');
         if (nl)
             *nl = '\0';
@@ -189,7 +168,6 @@ static void sweep_one(loch_lake *lake, int fd)
             lake->st->remove_tree(lake->st, path);
         line = nl ? nl + 1 : NULL;
     }
-    buf_free(&text);
 }
 
 static int process_gone(const char *digits)
@@ -233,34 +211,32 @@ void intent_sweep(loch_lake *lake)
 {
     intent_sweep_dir(lake, "");
     intent_sweep_dir(lake, "_loch/tmp");
-    buf dir = BUF_INIT, path = BUF_INIT;
-    if (lake->st->local_path(lake->st, "_loch/intents", &dir) < 0) {
-        buf_free(&dir);
-        return;
-    }
-    DIR *d = opendir(dir.data);
-    struct dirent *e;
-    while (d && (e = readdir(d))) {
-        if (e->d_name[0] == '.')
-            continue; /* ".", "..", and intents being born */
+    intent_sweep_dir(lake, INTENTS); /* intents whose writer died while creating them */
+    storage_entry *e = NULL;
+    size_t n = 0;
+    buf path = BUF_INIT, text = BUF_INIT;
+    if (lake->st->list_names(lake->st, INTENTS, &e, &n) < 0)
+        n = 0; /* no intents yet */
+    for (size_t i = 0; i < n; i++) {
+        storage_lock *held = NULL;
+        if (e[i].name[0] == '.')
+            continue; /* intents being born */
         buf_clear(&path);
-        if (buf_printf(&path, "%s/%s", dir.data, e->d_name))
+        if (buf_printf(&path, INTENTS "/%s", e[i].name) < 0)
             break;
-        int fd = open(path.data, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
+        /* A lock we can take is a dead writer's; the storage checks it is still the
+         * intent at that name (not swept and replaced meanwhile). */
+        if (lake->st->lock(lake->st, path.data, STORAGE_LOCK_EXCLUSIVE | STORAGE_LOCK_TRY, &held) < 0)
             continue;
-        if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
-            struct stat st;
-            /* still the file we opened (not swept and replaced meanwhile)? */
-            if (stat(path.data, &st) == 0) {
-                sweep_one(lake, fd);
-                unlink(path.data);
-            }
+        buf_clear(&text);
+        if (lake->st->get(lake->st, path.data, &text) == 0) {
+            sweep_one(lake, &text);
+            lake->st->remove(lake->st, path.data);
         }
-        close(fd);
+        lake->st->unlock(lake->st, held);
     }
-    if (d)
-        closedir(d);
-    buf_free(&dir);
+    error_clear(); /* the sweep is best effort: what it could not do, a later one does */
+    storage_entries_free(e, n);
     buf_free(&path);
+    buf_free(&text);
 }

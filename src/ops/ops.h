@@ -55,6 +55,9 @@ int lake_options_copy(loch_lake_options *out, const loch_lake_options *given);
 void lake_warn(const loch_lake *lake, const char *fmt, ...) LOCH_PRINTF(2, 3);
 /* The test hold of the lake's options at a named point of a write (util/misc.h). */
 void lake_hold(const loch_lake *lake, const char *point);
+/* The local directory for scratch files (uploads, results, ingest's copies), as the
+ * storage names it for the engine (_loch/tmp); made when missing. */
+int lake_scratch_dir(loch_lake *lake, buf *out);
 
 struct loch_result {
     compute_result *cr;     /* owned; engine result, or NULL when synthesized */
@@ -92,8 +95,10 @@ typedef struct {
     const snapshot *base;   /* the snapshot read, borrowed (NULL for a new table) */
     commit cm;              /* cm.read_version is base's version, -1 for a new table */
     int duplicate;          /* set when it failed because the same bytes went in concurrently */
-    int intent_fd;          /* > 0 while a write intent is held (ops/intent.c) */
-    char intent_path[512];
+    storage *intent_store;  /* borrowed: the lake's, while a write intent is held (ops/intent.c) */
+    storage_lock *intent;   /* owned; the intent, held while this writer lives */
+    char *intent_path;      /* owned; its lake path */
+    buf intent_text;        /* what the intent says, rewritten whole as it grows */
 } txlog_commit;
 
 /* A query streamed as Arrow IPC (the HTTP API's arrow format): the schema message on
@@ -124,11 +129,11 @@ void intent_sweep_dir(loch_lake *lake, const char *dir);
 /* Table identity (ops/guard.c): a shared lock on a table's log held while a commit goes
  * in, taken exclusively by DROP TABLE, which moves the table away before deleting it. */
 int guard_check_dir(loch_lake *lake, const char *table); /* EINVALID for a symlinked table */
-int guard_take(loch_lake *lake, const char *table, int exclusive, int *fd);
-void guard_release(int fd);
-/* Turns a held shared lock exclusive if no other writer holds one now; else ECONFLICT (and
- * the shared lock may be lost: only for the last step before guard_release). */
-int guard_try_exclusive(int fd);
+int guard_take(loch_lake *lake, const char *table, int exclusive, storage_lock **out);
+void guard_release(loch_lake *lake, storage_lock *guard);
+/* Trades the held shared lock for an exclusive one if no other writer holds the lock
+ * now (else ECONFLICT, and *guard is NULL): for the last step before guard_release. */
+int guard_try_exclusive(loch_lake *lake, const char *table, storage_lock **guard);
 int guard_drop(loch_lake *lake, const char *table);
 /* A write that would have created table failed: its directory goes if nothing is in it
  * (it would otherwise look like a table that DROP cannot find). */

@@ -91,7 +91,7 @@ static int file_list(loch_lake *lake, const char *table, const log_file **files,
         rc = files[i]->path[0] == '/' || strstr(files[i]->path, "://")
                  ? error_set(LOCH_EUNSUPPORTED, "absolute data file paths are not supported (%s)", files[i]->path)
                  : buf_printf(&rel, "%s/%s", table, files[i]->path);
-        rc = rc ? rc : lake->st->local_path(lake->st, rel.data, &local);
+        rc = rc ? rc : lake->st->engine_path(lake->st, rel.data, &local);
         rc = rc ? rc : (i ? buf_putc(sql, ',') : 0);
         rc = rc ? rc : buf_put_sql_str(sql, local.data);
     }
@@ -330,7 +330,7 @@ static int id_select(loch_lake *lake, const char *table, const snapshot *s, cons
     int same = 1;
     *select = NULL;
     int rc = buf_printf(&rel, "%s/%s", table, f->path);
-    rc = rc ? rc : lake->st->local_path(lake->st, rel.data, &local);
+    rc = rc ? rc : lake->st->engine_path(lake->st, rel.data, &local);
     rc = rc ? rc : compute_parquet_schema(lake->cp, local.data, pq_element, &p);
     for (size_t i = 0; rc == 0 && i < s->schema.count; i++) {
         const schema_field *c = &s->schema.fields[i];

@@ -339,7 +339,7 @@ static int read_checkpoint_file(replay_ctx *r, const char *name)
         rc = r->lake->st->get(r->lake->st, path.data, &data);
         rc = rc ? rc : replay_ndjson(r, data.data, data.len);
     } else {
-        rc = r->lake->st->local_path(r->lake->st, path.data, &local);
+        rc = r->lake->st->engine_path(r->lake->st, path.data, &local); /* the engine reads Parquet */
         compute_checkpoint_reader reader = {replay_add_row, replay_json, r};
         rc = rc ? rc : compute_read_checkpoint(r->lake->cp, local.data, &reader);
     }
@@ -822,7 +822,7 @@ static int64_t property_i64(const snapshot *s, const char *key, int64_t dflt)
     return v && *v ? strtoll(v, NULL, 10) : dflt;
 }
 
-static void post_commit(loch_lake *lake, const txlog_commit *c, int64_t version, int guard);
+static void post_commit(loch_lake *lake, const txlog_commit *c, int64_t version, storage_lock **guard);
 
 /* The version _last_checkpoint names, or -1. Log cleanup deletes commits only below a
  * checkpoint it wrote there first, so a version at or below this one was taken even
@@ -882,7 +882,7 @@ int txlog_commit_run(loch_lake *lake, txlog_commit *c, int64_t *version)
      * is made now, to hold that lock: a table that took the name meanwhile and was
      * dropped took this write's files with it, and committing would name files that
      * are gone. */
-    int guard = -1;
+    storage_lock *guard = NULL;
     lake_hold(lake, "commit");
     buf logdir = BUF_INIT;
     if (c->cm.read_version < 0 && (rc = buf_printf(&logdir, "%s/_delta_log", c->table)) == 0)
@@ -894,7 +894,7 @@ int txlog_commit_run(loch_lake *lake, txlog_commit *c, int64_t *version)
         rc = error_set(LOCH_ECONFLICT, "table \"%s\" was created and dropped by another writer while this write "
                        "was prepared; nothing was written", c->table);
     if (rc < 0) {
-        guard_release(guard);
+        guard_release(lake, guard);
         remove_new_files(lake, c);
         return rc;
     }
@@ -935,7 +935,7 @@ int txlog_commit_run(loch_lake *lake, txlog_commit *c, int64_t *version)
     if (rc == 0) {
         *version = v;
         lake_hold(lake, "committed");
-        post_commit(lake, c, v, guard);
+        post_commit(lake, c, v, &guard);
     } else if (published(lake, path.data, &text)) {
         /* Only the directory fsync after the link failed: the commit is in the log. */
         *version = v;
@@ -946,7 +946,7 @@ int txlog_commit_run(loch_lake *lake, txlog_commit *c, int64_t *version)
             error_prefix("commit of table \"%s\" version %lld failed: ", c->table, (long long)v);
         remove_new_files(lake, c);
     }
-    guard_release(guard);
+    guard_release(lake, guard);
     buf_free(&text);
     buf_free(&path);
     return rc;
@@ -966,8 +966,10 @@ int txlog_checkpoint(loch_lake *lake, const char *table, const snapshot *s)
     rc = rc ? rc : buf_printf(&tmp_pq, "%s/_delta_log/.tmp-%d-%s.parquet", table, (int)getpid(), id);
     rc = rc ? rc : buf_printf(&name, "%s/_delta_log/%020lld.checkpoint.parquet", table, (long long)s->version);
     rc = rc ? rc : lake->st->put(lake->st, tmp_json.data, rows.data, rows.len);
-    rc = rc ? rc : lake->st->local_path(lake->st, tmp_json.data, &local_json);
-    rc = rc ? rc : lake->st->local_path(lake->st, tmp_pq.data, &local_pq);
+    /* The engine reads the rows and writes the Parquet file at the local paths the
+     * storage names; the result goes into the log through the storage (get, put). */
+    rc = rc ? rc : lake->st->engine_path(lake->st, tmp_json.data, &local_json);
+    rc = rc ? rc : lake->st->engine_path(lake->st, tmp_pq.data, &local_pq);
     rc = rc ? rc : compute_write_checkpoint(lake->cp, local_json.data, local_pq.data, checkpoint_schema);
     if (rc == 0)
         lake_hold(lake, "checkpoint");
@@ -1035,7 +1037,7 @@ static int cleanup_log(loch_lake *lake, const char *table, const snapshot *s)
     return rc;
 }
 
-static void post_commit(loch_lake *lake, const txlog_commit *c, int64_t version, int guard)
+static void post_commit(loch_lake *lake, const txlog_commit *c, int64_t version, storage_lock **guard)
 {
     snapshot *s = NULL;
     txlog_at at = {version, 0, 0};
@@ -1050,7 +1052,7 @@ static void post_commit(loch_lake *lake, const txlog_commit *c, int64_t version,
      * never linked at a version cleanup deleted. When a writer is busy, cleanup waits
      * for a later checkpoint. */
     if (txlog_load(lake, c->table, &at, &s) < 0 || txlog_checkpoint(lake, c->table, s) < 0 ||
-        (guard_try_exclusive(guard) == 0 && cleanup_log(lake, c->table, s) < 0)) {
+        (guard_try_exclusive(lake, c->table, guard) == 0 && cleanup_log(lake, c->table, s) < 0)) {
         lake_warn(lake, "%s", loch_error_last());
         atomic_fetch_add(&lake->checkpoint_failures, 1);
     }

@@ -2,6 +2,9 @@
  * ops/write.c - what every write shares: naming and writing data files, their add
  * actions with stats, and the schema a new table gets.
  *
+ * The engine writes a write's files into a hidden staging directory of the table,
+ * at the local path the storage names for it (engine_path); each file then moves into
+ * place through the storage (move, sync), which is where an object store uploads it.
  * A data file is durable (fsynced, with its directory) before the commit that names
  * it is attempted, so a commit never points at bytes that a crash could lose. Files
  * whose commit fails are deleted; a crash in between leaves an unreferenced file,
@@ -104,16 +107,17 @@ int write_data_file_from(loch_lake *lake, txlog_commit *c, const char *schema_st
     int rc = guard_check_dir(lake, c->table); /* never write through a link out of the lake */
     rc = rc ? rc : buf_printf(&staging, "%s/.tmp-%s", c->table, id);
     rc = rc ? rc : lake->st->mkdirs(lake->st, c->table);
-    rc = rc ? rc : lake->st->local_path(lake->st, staging.data, &local);
+    rc = rc ? rc : lake->st->engine_path(lake->st, staging.data, &local); /* where the engine writes */
     rc = rc ? rc : buf_puts(&sql, "SELECT ");
     for (size_t i = 0; rc == 0 && i < ncols; i++)
         rc = (i ? buf_puts(&sql, ", ") : 0) || buf_puts(&sql, cols[i].write_expr) || buf_puts(&sql, " AS ") ||
              buf_put_sql_ident(&sql, cols[i].name) ? LOCH_ENOMEM : 0;
     rc = rc ? rc : buf_printf(&sql, " FROM (%s)", select_sql);
     /* What a writer killed from here on leaves is found by the next one (ops/intent.c). */
-    intent_sweep(lake);
     buf logdir = BUF_INIT;
-    if (buf_printf(&logdir, "%s/_delta_log", c->table) == 0)
+    if (rc == 0) /* the sweep clears the errors it meets: it runs only while there is none */
+        intent_sweep(lake);
+    if (rc == 0 && buf_printf(&logdir, "%s/_delta_log", c->table) == 0)
         intent_sweep_dir(lake, logdir.data);
     buf_free(&logdir);
     rc = rc ? rc : intent_begin(lake, c, staging.data);

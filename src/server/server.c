@@ -14,6 +14,10 @@
  * map by loch's error codes (not found 404, conflict 409, bad input 400, refused by
  * the sandbox 403, cancelled 499).
  *
+ * Uploads are received into, and Parquet results written to, the lake's scratch
+ * directory (lake_scratch_dir: a local directory the storage names, _loch/tmp while
+ * the lake is local), named with this process's pid so a dead server's are swept.
+ *
  * Security (safe by default): loopback unless tokens are configured; tokens are
  * compared in constant time and never logged; table names are checked before any
  * use; bodies are limited (413); CORS only for listed origins.
@@ -28,7 +32,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1452,11 +1455,13 @@ int loch_server_start(loch_server **out, const loch_server_options *opts)
     mo.memory_limit = s->o.memory_limit;
     if ((rc = loch_lake_open(&s->meta, s->lake, &mo)) < 0)
         goto fail;
-    snprintf(s->tmpdir, sizeof(s->tmpdir), "%s/_loch/tmp", loch_lake_root(s->w[0].lake));
-    if (mkdir(s->tmpdir, 0755) != 0 && errno != EEXIST) {
-        rc = error_errno(errno, "cannot create", s->tmpdir);
+    buf scratch = BUF_INIT;
+    if ((rc = lake_scratch_dir(s->w[0].lake, &scratch)) == 0 &&
+        snprintf(s->tmpdir, sizeof(s->tmpdir), "%s", scratch.data) >= (int)sizeof(s->tmpdir))
+        rc = error_set(LOCH_EINVALID, "the lake's scratch directory %s is too long a path", scratch.data);
+    buf_free(&scratch);
+    if (rc < 0)
         goto fail;
-    }
     http_options ho = {.host = s->host, .port = s->o.port, .timeout_s = s->o.idle_timeout_s, .max_connections = 256,
                        .max_per_client = s->o.max_connections_per_client, .header_timeout_s = s->o.header_timeout_s};
     http_handlers hh = {.plan = plan, .handle = handle, .done = done, .ctx = s};

@@ -21,6 +21,7 @@ class Server:
     def __init__(self, lake, *flags, env=None, expect_fail=False):
         e = dict(os.environ, LOCH_LAKE=str(lake.path))
         e.update(env or {})
+        e = {k: v for k, v in e.items() if v is not None}  # None: unset
         self.proc = subprocess.Popen([LOCH, "serve", "--listen", "127.0.0.1:0", *flags], env=e,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.log, self.err = [], []

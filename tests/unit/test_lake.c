@@ -115,6 +115,66 @@ static void test_faults_are_per_lake(void)
     free(dir);
 }
 
+/* loch_lake_open takes every form of a lake's location (adapters/storage.h) to the same
+ * lake, and refuses what it cannot serve by name without creating anything. */
+static void test_lake_uris(void)
+{
+    char *dir = temp_dir(), uri[700], cwd[600];
+    loch_lake *lake = NULL;
+    loch_lake_options o = LOCH_LAKE_OPTIONS_INIT;
+    CHECK(getcwd(cwd, sizeof(cwd)) != NULL);
+    snprintf(uri, sizeof(uri), "file://%s/a%%20b", dir);
+    CHECK_OK(loch_lake_open(&lake, uri, &o));
+    CHECK(lake && run(lake, "CREATE TABLE t AS SELECT 1 AS x") == 0);
+    loch_lake_free(lake);
+    lake = NULL;
+    char want[700], *forms[5];
+    snprintf(want, sizeof(want), "%s/a b", dir);
+    forms[0] = want;
+    forms[1] = "a b"; /* relative to the working directory */
+    forms[2] = uri;
+    char localhost[700], shortform[700];
+    snprintf(localhost, sizeof(localhost), "file://localhost%s/a%%20b", dir);
+    snprintf(shortform, sizeof(shortform), "file:%s/a%%20b", dir);
+    forms[3] = localhost;
+    forms[4] = shortform;
+    CHECK(chdir(dir) == 0);
+    loch_lake_options existing = LOCH_LAKE_OPTIONS_INIT;
+    existing.create = 0;
+    for (int i = 0; i < 5; i++) {
+        CHECK_OK(loch_lake_open(&lake, forms[i], &existing));
+        CHECK(lake && strcmp(loch_lake_root(lake), want) == 0);
+        CHECK(lake && run(lake, "SELECT * FROM t") == 0);
+        loch_lake_free(lake);
+        lake = NULL;
+    }
+    CHECK(chdir(cwd) == 0);
+    snprintf(uri, sizeof(uri), "file://%s/none", dir);
+    CHECK(loch_lake_open(&lake, uri, &existing) == LOCH_ENOTFOUND && lake == NULL);
+    CHECK(strstr(loch_error_last(), "no lake at") != NULL);
+    char refused[4][700];
+    int codes[4] = {LOCH_EINVALID, LOCH_EINVALID, LOCH_EUNSUPPORTED, LOCH_EUNSUPPORTED};
+    snprintf(refused[0], sizeof(refused[0]), "file://elsewhere%s/r", dir);
+    snprintf(refused[1], sizeof(refused[1]), "file://%s/r%%00s", dir);
+    snprintf(refused[2], sizeof(refused[2]), "s3://bucket%s/r", dir);
+    snprintf(refused[3], sizeof(refused[3]), "az://c%s/r", dir);
+    CHECK(chdir(dir) == 0);
+    for (int i = 0; i < 4; i++) {
+        CHECK(loch_lake_open(&lake, refused[i], &o) == codes[i] && lake == NULL);
+        CHECK(strstr(loch_error_last(), refused[i]) != NULL); /* the message names it */
+    }
+    CHECK(chdir(cwd) == 0);
+    struct stat st;
+    snprintf(uri, sizeof(uri), "%s/r", dir);
+    CHECK(stat(uri, &st) != 0); /* nothing was created, under any name */
+    snprintf(uri, sizeof(uri), "%s/s3:", dir);
+    CHECK(stat(uri, &st) != 0);
+    snprintf(uri, sizeof(uri), "%s/file:", dir);
+    CHECK(stat(uri, &st) != 0);
+    remove_dir(dir);
+    free(dir);
+}
+
 /* Version 1 of loch_lake_options (before the log callback and test hooks) is still
  * accepted, read only as far as it goes; 0 and future versions are refused. */
 static void test_lake_options_versions(void)
@@ -153,5 +213,6 @@ static void test_server_options_versions(void)
     CHECK(loch_server_start(&s, &o) == LOCH_EINVALID && s == NULL);
 }
 
-TEST_MAIN(T(test_warnings_go_to_the_callback), T(test_faults_are_per_lake), T(test_lake_options_versions),
+TEST_MAIN(T(test_warnings_go_to_the_callback), T(test_faults_are_per_lake), T(test_lake_uris),
+          T(test_lake_options_versions),
           T(test_server_options_versions))
