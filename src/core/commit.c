@@ -32,6 +32,8 @@ void commit_free(commit *c)
     free(c->reads.files);
     free(c->reads.app_ids);
     free(c->reads.sources);
+    free((void *)c->parameters.keys);
+    free((void *)c->parameters.values);
     arena_free(&c->a);
     memset(c, 0, sizeof(*c));
 }
@@ -136,10 +138,25 @@ void commit_truncate(commit *c, size_t count)
         c->count = count;
 }
 
-int commit_set_parameters(commit *c, const char *json_object)
+int commit_parameter(commit *c, const char *key, const char *value)
 {
-    c->parameters = json_object;
-    return dup(&c->a, &c->parameters) ? error_set(LOCH_ENOMEM, "out of memory") : 0;
+    log_kv *p = &c->parameters;
+    const char *k = key, *v = value;
+    size_t cap = c->parameters_cap;
+    int rc = dup(&c->a, &k) || dup(&c->a, &v) ? error_set(LOCH_ENOMEM, "out of memory") : 0;
+    rc = rc ? rc : grow((void **)&p->keys, &cap, p->count + 1, sizeof(*p->keys));
+    if (rc == 0 && cap != c->parameters_cap) {
+        const char **values = realloc((void *)p->values, cap * sizeof(*p->values));
+        if (!values)
+            return error_set(LOCH_ENOMEM, "out of memory");
+        p->values = values;
+        c->parameters_cap = cap;
+    }
+    if (rc == 0) {
+        p->keys[p->count] = k;
+        p->values[p->count++] = v;
+    }
+    return rc;
 }
 
 /* ---- the read set ------------------------------------------------------------- */
@@ -232,7 +249,7 @@ int commit_render(const commit *c, int64_t timestamp_ms, buf *out)
 {
     int rc = buf_printf(out, "{\"commitInfo\":{\"timestamp\":%lld,\"operation\":", (long long)timestamp_ms);
     rc = rc || buf_put_json_str(out, c->operation ? c->operation : "WRITE");
-    rc = rc || buf_printf(out, ",\"operationParameters\":%s", c->parameters ? c->parameters : "{}");
+    rc = rc || buf_puts(out, ",\"operationParameters\":") || log_write_kv(out, &c->parameters);
     rc = rc || buf_printf(out, ",\"operationMetrics\":{\"numFiles\":\"%lld\",\"numOutputRows\":\"%lld\"}",
                           (long long)c->files_written, (long long)c->rows_written);
     /* readVersion is unsigned for delta-rs: a new table has none. */

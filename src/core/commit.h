@@ -75,7 +75,8 @@ typedef struct {
     log_action *actions;          /* in the order they are written; no commitInfo */
     size_t count, cap;
     const char *operation;        /* "WRITE", "CREATE TABLE", ... */
-    const char *parameters;       /* operationParameters, a JSON object text; NULL = {} */
+    log_kv parameters;            /* operationParameters: Delta reads a map of strings */
+    size_t parameters_cap;
     int64_t read_version;         /* the version it was prepared against; -1 = a new table */
     int64_t rows_written, files_written; /* operationMetrics */
     commit_isolation isolation;
@@ -109,7 +110,9 @@ void commit_free(commit *c);
 int commit_append(commit *c, const log_action *act);
 /* Forgets the actions after the first count (a write that failed half way). */
 void commit_truncate(commit *c, size_t count);
-int commit_set_parameters(commit *c, const char *json_object);
+/* Sets operationParameters[key] = value. Values are strings, as Delta readers require
+ * (a list or map goes in as its JSON text, the way delta-spark writes "properties"). */
+int commit_parameter(commit *c, const char *key, const char *value);
 
 /* The read set. */
 void commit_read_whole_table(commit *c);

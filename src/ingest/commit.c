@@ -215,9 +215,12 @@ int ingest_commit(loch_result **out, loch_lake *lake, const ingest_plan *p, int 
         rc = rewrite_rows(lake, &a, s, &t, schema_json.data, cols, &c);
         old_rows = c.cm.rows_written;
     }
-    rc = rc ? rc : buf_printf(&params, "{\"mode\":\"%s\",\"source\":\"loch ingest\",%s\"files\":[",
-                              opts->overwrite ? "Overwrite" : "Append",
-                              widened && !opts->overwrite ? "\"rewrote\":\"widened columns\"," : "");
+    /* operationParameters are strings (Delta readers want a map of strings): the
+     * files go in as the JSON text of a list. */
+    rc = rc ? rc : commit_parameter(&c.cm, "mode", opts->overwrite ? "Overwrite" : "Append");
+    rc = rc ? rc : commit_parameter(&c.cm, "source", "loch ingest");
+    rc = rc || !widened || opts->overwrite ? rc : commit_parameter(&c.cm, "rewrote", "widened columns");
+    rc = rc ? rc : buf_putc(&params, '[');
     for (size_t i = 0, first = 1; rc == 0 && i < in->n; i++) {
         input *x = &in->v[i];
         if (x->skip)
@@ -250,8 +253,8 @@ int ingest_commit(loch_result **out, loch_lake *lake, const ingest_plan *p, int 
                  ? LOCH_ENOMEM : 0;
         first = 0;
     }
-    rc = rc ? rc : buf_puts(&params, "]}");
-    rc = rc ? rc : commit_set_parameters(&c.cm, params.data);
+    rc = rc ? rc : buf_putc(&params, ']');
+    rc = rc ? rc : commit_parameter(&c.cm, "files", params.data);
     if (rc < 0) {
         txlog_commit_abort(lake, &c); /* files written before the failure */
         goto cleanup;

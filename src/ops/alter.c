@@ -90,9 +90,8 @@ int ops_set_properties(loch_lake *lake, const char *table, const char **keys, co
     log_metadata md = s->metadata;
     md.configuration = (log_kv){k, v, m};
     rc = txlog_commit_against(&c, s);
-    rc = rc || buf_puts(&params, "{\"properties\":") || log_write_kv(&params, &(log_kv){keys, values, n}) ||
-         buf_putc(&params, '}') ? loch_error_last_code() : 0;
-    rc = rc ? rc : commit_set_parameters(&c.cm, params.data);
+    rc = rc || log_write_kv(&params, &(log_kv){keys, values, n}) ? loch_error_last_code() : 0;
+    rc = rc ? rc : commit_parameter(&c.cm, "properties", params.data);
     /* A property that needs a feature the protocol lacks (delta.appendOnly on a (1,1)
      * table) upgrades it in the same commit (core/protocol.c). */
     log_action p = {.kind = LOG_PROTOCOL};

@@ -37,7 +37,7 @@ static int create_commit(loch_lake *lake, const create_args *a, const snapshot *
     rc = rc ? rc : write_schema_string(cols, ncols, &schema_text);
     log_action m = {.kind = LOG_METADATA, .u.metadata = {.id = old ? old->metadata.id : id,
                     .schema_string = schema_text.data, .created_time = time_now_ms()}};
-    rc = rc ? rc : commit_set_parameters(&c.cm, old ? "{\"mode\":\"Overwrite\"}" : "{\"mode\":\"ErrorIfExists\"}");
+    rc = rc ? rc : commit_parameter(&c.cm, "mode", old ? "Overwrite" : "ErrorIfExists");
     rc = rc || !upgrade ? rc : commit_append(&c.cm, &p);
     rc = rc ? rc : commit_append(&c.cm, &m);
     rc = rc || !old ? rc : write_remove_all(old, &c.cm);

@@ -61,7 +61,7 @@ int ops_insert(loch_lake *lake, const char *table, const char *rest, loch_result
     if (rc < 0)
         goto cleanup;
     rc = txlog_commit_against(&c, s);
-    rc = rc ? rc : commit_set_parameters(&c.cm, "{\"mode\":\"Append\"}");
+    rc = rc ? rc : commit_parameter(&c.cm, "mode", "Append");
     rc = rc ? rc : write_data_file(lake, &c, s->metadata.schema_string, "SELECT * FROM __loch_ins", cols, ncols);
     if (rc == 0 && c.cm.rows_written > 0)
         rc = txlog_commit_run(lake, &c, &version);

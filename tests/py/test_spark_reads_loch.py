@@ -113,3 +113,22 @@ def test_commits_say_their_isolation_level(lake, spark):
     p = lake.run("sql", "ALTER TABLE iso SET TBLPROPERTIES ('delta.isolationLevel' = 'SnapshotIsolation')",
                  check=False)
     assert p.returncode == 1 and "Serializable or WriteSerializable" in p.stderr, p.stderr
+
+
+def test_spark_reads_loch_history(lake, spark, tmp_path):
+    """operationParameters is a map of strings for Delta readers: Spark's DESCRIBE HISTORY
+    reads every commit loch writes (ingest lists its files, ALTER its properties, as JSON
+    text), and a Spark writer racing loch's ingests retries instead of failing on them."""
+    import json
+    lake.sql("CREATE TABLE h (id BIGINT); INSERT INTO h VALUES (1)")
+    f = tmp_path / "h.csv"
+    f.write_text("id\n2\n")
+    lake.run("ingest", "h", str(f))
+    lake.sql("ALTER TABLE h SET TBLPROPERTIES ('owner' = 'ops')")
+    hist = spark.sql(f"DESCRIBE HISTORY delta.`{lake.table('h')}`").collect()
+    assert [r["operation"] for r in hist] == ["SET TBLPROPERTIES", "WRITE", "WRITE", "CREATE TABLE"]
+    params = {r["operation"] + str(r["version"]): r["operationParameters"] for r in hist}
+    assert json.loads(params["SET TBLPROPERTIES3"]["properties"]) == {"owner": "ops"}
+    assert json.loads(params["WRITE2"]["files"])[0]["name"].endswith("h.csv")
+    spark.sql(f"INSERT INTO delta.`{lake.table('h')}` VALUES (3)")
+    assert lake.scalar("SELECT count(*) FROM h") == "3"

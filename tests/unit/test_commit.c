@@ -269,7 +269,8 @@ static void test_render(void)
     buf out = BUF_INIT;
     char path[32];
     commit_init(&c, "WRITE", 6);
-    CHECK_OK(commit_set_parameters(&c, "{\"mode\":\"Append\"}"));
+    CHECK_OK(commit_parameter(&c, "mode", "Append"));
+    CHECK_OK(commit_parameter(&c, "files", "[{\"name\":\"a\"}]"));
     /* the action is copied: the caller's buffer may change right after */
     snprintf(path, sizeof(path), "a b.parquet");
     log_action add = file_action(LOG_ADD, path, NULL);
@@ -281,7 +282,7 @@ static void test_render(void)
     CHECK(commit_is_blind_append(&c) && !commit_changes_metadata(&c));
     CHECK_OK(commit_render(&c, 1000, &out));
     CHECK_STR(out.data,
-              "{\"commitInfo\":{\"timestamp\":1000,\"operation\":\"WRITE\",\"operationParameters\":{\"mode\":\"Append\"},"
+              "{\"commitInfo\":{\"timestamp\":1000,\"operation\":\"WRITE\",\"operationParameters\":{\"mode\":\"Append\",\"files\":\"[{\\\"name\\\":\\\"a\\\"}]\"},"
               "\"operationMetrics\":{\"numFiles\":\"1\",\"numOutputRows\":\"3\"},\"readVersion\":6,"
               "\"isolationLevel\":\"WriteSerializable\",\"isBlindAppend\":true,\"engineInfo\":\"loch/0.1.0\","
               "\"clientVersion\":\"loch-0.1.0\"}}\n"
