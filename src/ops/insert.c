@@ -41,6 +41,20 @@ static void own_name(const char *table)
     buf_free(&m);
 }
 
+/* Whether the statement running now read table (any version): its snapshots are
+ * pinned by name ("t", "t@v3") for the statement. */
+static bool reads_itself(loch_lake *lake, const char *table)
+{
+    for (int i = 0; i < lake->pin_count; i++) {
+        char name[256];
+        txlog_at at;
+        if (scan_parse_name(lake->pins[i].name, name, sizeof(name), &at) == 0 && strcmp(name, table) == 0)
+            return true;
+    }
+    error_clear();
+    return false;
+}
+
 int ops_insert(loch_lake *lake, const char *table, const char *rest, loch_result **out)
 {
     snapshot *s = NULL;
@@ -61,6 +75,10 @@ int ops_insert(loch_lake *lake, const char *table, const char *rest, loch_result
     if (rc < 0)
         goto cleanup;
     rc = txlog_commit_against(&c, s);
+    /* INSERT ... SELECT ... FROM the same table depends on its rows: no blind append,
+     * and a concurrent commit that added or removed rows conflicts (core/commit.h). */
+    if (rc == 0 && reads_itself(lake, table))
+        commit_read_whole_table(&c.cm);
     rc = rc ? rc : commit_parameter(&c.cm, "mode", "Append");
     rc = rc ? rc : write_data_file(lake, &c, s->metadata.schema_string, "SELECT * FROM __loch_ins", cols, ncols);
     if (rc == 0 && c.cm.rows_written > 0)

@@ -141,6 +141,12 @@ def test_concurrent_writers(lake):
      "added data this one should have read"),
     ("INSERT INTO c VALUES (1)", "CREATE OR REPLACE TABLE c AS SELECT 9::BIGINT AS i",
      "changed the table's schema or properties"),
+    # an INSERT that read its own table is no blind append: the same statement racing
+    # itself conflicts (no duplicate id), while a blind INSERT passes it under
+    # WriteSerializable, as in Delta (adversarial pass of issue 9)
+    ("INSERT INTO c SELECT max(i) + 1 FROM c", "INSERT INTO c SELECT max(i) + 1 FROM c",
+     "added data this one should have read"),
+    ("INSERT INTO c SELECT max(i) + 1 FROM c", "INSERT INTO c VALUES (2)", None),
     # two winning commits, the conflicting one first: the second must not clear it (chaos found this)
     ("INSERT INTO c VALUES (1)", "ALTER TABLE c SET TBLPROPERTIES ('k' = 'v'); INSERT INTO c VALUES (2)",
      "changed the table's schema or properties"),
@@ -229,3 +235,16 @@ def test_slow_writer_never_links_a_cleaned_version(lake, tmp_path, retention):
         assert "cleaned from the log" in err and 7 not in ids, err
     assert ids.count(101) == 1 and ids.count(102) == 1
     assert_no_orphans(lake, "t")
+
+
+def test_serializable_tables_check_blind_appends(lake, tmp_path):
+    """delta.isolationLevel = Serializable: a statement that read the table conflicts with
+    a concurrent blind INSERT too (under WriteSerializable that one passes)."""
+    lake.sql("CREATE TABLE c (i BIGINT); INSERT INTO c VALUES (0)")
+    lake.sql("ALTER TABLE c SET TBLPROPERTIES ('delta.isolationLevel' = 'Serializable')")
+    p = Held(lake, tmp_path, "commit", "sql", "INSERT INTO c SELECT max(i) + 1 FROM c")
+    lake.sql("INSERT INTO c VALUES (5)")
+    code, out, err = p.release()
+    assert code == 1 and "added data this one should have read" in err, err
+    assert sorted(lake.csv("SELECT i FROM c")) == [["0"], ["5"]]
+    assert_no_orphans(lake)
