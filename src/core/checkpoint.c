@@ -3,6 +3,8 @@
  */
 #include "core/checkpoint.h"
 
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -35,16 +37,44 @@ static const checkpoint_field protocol[] = {F("minReaderVersion", CP_INT), F("mi
 const checkpoint_field checkpoint_schema[] = {S("txn", txn), S("add", add), S("remove", remove_),
                                               S("metaData", metadata), S("protocol", protocol), END};
 
+int checkpoint_interval_parse(const char *text, int64_t *ms)
+{
+    static const struct {
+        const char *unit;
+        int64_t us;     /* microseconds per unit */
+        bool days;      /* counted in days (a 32-bit field) by Delta readers */
+    } units[] = {{"week", 7LL * 86400000000, true}, {"day", 86400000000LL, true}, {"hour", 3600000000LL, false},
+                 {"minute", 60000000LL, false}, {"second", 1000000LL, false}, {"millisecond", 1000LL, false},
+                 {"microsecond", 1LL, false}};
+    long long n;
+    char unit[24], extra;
+    if (!text || sscanf(text, "interval %lld %23s %c", &n, unit, &extra) != 2 || n < 0 ||
+        strncmp(text, "interval ", 9) != 0)
+        return error_set(LOCH_EINVALID, "\"%s\" is not an interval such as \"interval 30 days\"", text ? text : "");
+    size_t len = strlen(unit);
+    if (len > 1 && unit[len - 1] == 's')
+        unit[--len] = '\0';
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+        if (strcmp(unit, units[i].unit) != 0)
+            continue;
+        int64_t days_per_unit = units[i].us / 86400000000LL;
+        if ((units[i].days && n > 2147483647LL / days_per_unit) || (!units[i].days && n > INT64_MAX / units[i].us))
+            return error_set(LOCH_EINVALID, "interval \"%s\" is longer than Delta readers accept", text);
+        *ms = units[i].us >= 1000 ? n * (units[i].us / 1000) : n / (1000 / units[i].us);
+        return 0;
+    }
+    return error_set(LOCH_EINVALID, "interval \"%s\": use weeks, days, hours, minutes, seconds, milliseconds or "
+                     "microseconds (Delta takes no months or years)", text);
+}
+
 int64_t checkpoint_interval_ms(const char *text, int64_t dflt)
 {
-    long long n;
-    char unit[16];
-    if (!text || sscanf(text, "interval %lld %15s", &n, unit) != 2 || n < 0)
+    int64_t ms;
+    if (!text || checkpoint_interval_parse(text, &ms) < 0) {
+        error_clear();
         return dflt;
-    int64_t ms = !strncmp(unit, "week", 4) ? 7LL * 86400000 : !strncmp(unit, "day", 3) ? 86400000LL
-               : !strncmp(unit, "hour", 4) ? 3600000LL : !strncmp(unit, "minute", 6) ? 60000LL
-               : !strncmp(unit, "second", 6) ? 1000LL : 0;
-    return ms ? n * ms : dflt;
+    }
+    return ms;
 }
 
 int checkpoint_rows(const snapshot *s, int64_t now_ms, buf *out, size_t *actions)

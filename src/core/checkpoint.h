@@ -45,8 +45,13 @@ extern const checkpoint_field checkpoint_schema[];
 int checkpoint_rows(const snapshot *s, int64_t now_ms, buf *out, size_t *actions);
 /* The content of _delta_log/_last_checkpoint. */
 int checkpoint_last(int64_t version, size_t actions, size_t size_bytes, size_t add_files, buf *out);
-/* "interval 30 days" (Delta's CalendarInterval text) in milliseconds; dflt when absent
- * or unreadable. */
+/* Parses Delta's interval text ("interval 30 days"; units week, day, hour, minute,
+ * second, millisecond, microsecond, singular or plural; no months or years, which Delta
+ * refuses) into milliseconds. EINVALID for anything else, and for values past what
+ * Delta readers accept (days beyond a 32-bit count, microseconds beyond 64 bits), which
+ * would make other engines refuse the table. */
+int checkpoint_interval_parse(const char *text, int64_t *ms);
+/* The same, as a retention: dflt when absent or invalid. */
 int64_t checkpoint_interval_ms(const char *text, int64_t dflt);
 
 /* One file of a listed _delta_log, for checkpoint_expired. */

@@ -9,11 +9,26 @@
  */
 #include "ops/ops.h"
 
+#include <ctype.h>
+#include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/checkpoint.h"
 #include "util/misc.h"
+
+/* Digits with an optional leading '-', nothing else, within 64 bits. */
+static bool whole_number(const char *s, long long *out)
+{
+    char *end;
+    errno = 0;
+    if (!*s || isspace((unsigned char)*s) || *s == '+')
+        return false;
+    *out = strtoll(s, &end, 10);
+    return errno == 0 && *end == '\0';
+}
 
 static int check_property(const char *key, const char *value)
 {
@@ -28,16 +43,23 @@ static int check_property(const char *key, const char *value)
         i++;
     if (i == sizeof(known) / sizeof(known[0]))
         return error_set(LOCH_EUNSUPPORTED, "table property %s is not supported by loch yet", key);
-    if (strcmp(key, "delta.targetFileSize") == 0 && atoll(value) < 1024 * 1024)
+    /* Values as strict as Delta's own readers: one they refuse makes the table
+     * unreadable or unwritable for them. */
+    long long n;
+    if (strcmp(key, "delta.targetFileSize") == 0 && (!whole_number(value, &n) || n < 1024 * 1024))
         return error_set(LOCH_EINVALID, "delta.targetFileSize is in bytes, at least 1048576, not \"%s\"", value);
-    if (strcmp(key, "delta.checkpointInterval") == 0 && atoll(value) <= 0)
-        return error_set(LOCH_EINVALID, "delta.checkpointInterval must be a positive number, not \"%s\"", value);
-    if (strstr(key, "Duration")) {
-        long long n;
-        char unit[16];
-        if (sscanf(value, "interval %lld %15s", &n, unit) != 2 || n < 0)
-            return error_set(LOCH_EINVALID, "%s must look like \"interval 30 days\", not \"%s\"", key, value);
-    }
+    if (strcmp(key, "delta.checkpointInterval") == 0 && (!whole_number(value, &n) || n <= 0 || n > 2147483647))
+        return error_set(LOCH_EINVALID, "delta.checkpointInterval must be a whole number from 1 to 2147483647, not "
+                         "\"%s\"", value);
+    if (strcmp(key, "delta.dataSkippingNumIndexedCols") == 0 &&
+        (!whole_number(value, &n) || n < -1 || n > 2147483647))
+        return error_set(LOCH_EINVALID, "delta.dataSkippingNumIndexedCols must be a whole number, -1 or more, not "
+                         "\"%s\"", value);
+    int64_t ms;
+    if (strstr(key, "Duration") && checkpoint_interval_parse(value, &ms) < 0)
+        return error_prefix("%s: ", key);
+    if (strcmp(key, "delta.isolationLevel") == 0 && !*value)
+        return error_set(LOCH_EINVALID, "delta.isolationLevel must be Serializable or WriteSerializable");
     if ((strcmp(key, "delta.enableExpiredLogCleanup") == 0 || strcmp(key, "delta.appendOnly") == 0) &&
         strcmp(value, "true") != 0 && strcmp(value, "false") != 0)
         return error_set(LOCH_EINVALID, "%s must be true or false, not \"%s\"", key, value);

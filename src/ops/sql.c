@@ -234,11 +234,22 @@ static int refuse_dml(loch_lake *lake, lexer *lx, const sql_token *verb, loch_re
     int rc = next(lx, &t);
     if (rc == 0 && (is(lx, &t, "FROM") || is(lx, &t, "INTO") || is(lx, &t, "TABLE")))
         rc = next(lx, &t);
-    if (rc < 0 || !read_name(lx, &t, name, sizeof(name)) || !txlog_exists(lake, name))
+    if (rc < 0 || !read_name(lx, &t, name, sizeof(name)))
         return rc;
-    *handled = 1;
     size_t save = lx->pos;
     sql_token a, b;
+    if (!txlog_exists(lake, name)) {
+        /* SET TBLPROPERTIES is loch's syntax alone: the engine would only call it a
+         * syntax error, so say what is wrong. */
+        bool props = sqlscan_is(lx->sql, verb, "ALTER") && next(lx, &a) == 0 && is(lx, &a, "SET") &&
+                     next(lx, &b) == 0 && is(lx, &b, "TBLPROPERTIES");
+        lx->pos = save;
+        if (!props)
+            return rc;
+        *handled = 1;
+        return error_set(LOCH_ENOTFOUND, "table \"%s\" does not exist", name);
+    }
+    *handled = 1;
     if (sqlscan_is(lx->sql, verb, "ALTER") && next(lx, &a) == 0 && is(lx, &a, "SET") && next(lx, &b) == 0 &&
         is(lx, &b, "TBLPROPERTIES"))
         return run_set_properties(lake, lx, name, out);

@@ -726,3 +726,26 @@ def test_rejects_into_a_table_of_other_columns_is_refused_before_the_commit(lake
     assert not lake.table("t").exists()  # nothing committed, so a retry is not "already ingested"
     p = lake.run("ingest", "t", str(f), "--rejects", "rj2")
     assert lake.csv("SELECT a, b FROM t") == [["1", "2"]] and lake.scalar("SELECT count(*) FROM rj2") == "1"
+
+
+@pytest.mark.parametrize("key,value", [
+    ("delta.checkpointInterval", "2147483648"), ("delta.checkpointInterval", " 1"),
+    ("delta.checkpointInterval", "9999999999999999999"), ("delta.isolationLevel", ""),
+    ("delta.dataSkippingNumIndexedCols", ""), ("delta.dataSkippingNumIndexedCols", "abc"),
+    ("delta.dataSkippingNumIndexedCols", "-2"), ("delta.logRetentionDuration", "interval 1000000000 weeks"),
+    ("delta.logRetentionDuration", "interval 99999999999 days"), ("delta.logRetentionDuration", "interval 1 month"),
+    ("delta.deletedFileRetentionDuration", "interval 1.5 days"), ("delta.logRetentionDuration", "1 millisecond"),
+    ("delta.targetFileSize", "2MB"),
+])
+def test_table_properties_delta_readers_refuse_are_refused(lake, key, value):
+    """A property value Spark or delta-rs cannot parse makes the table unreadable or
+    unwritable for them: loch refuses it by name (adversarial pass of issue 9)."""
+    lake.sql("CREATE TABLE p (id BIGINT)")
+    p = lake.sql(f"ALTER TABLE p SET TBLPROPERTIES ('{key}' = '{value}')", check=False)
+    assert p.returncode == 1 and key.split(".")[1] in p.stderr, p.stderr
+    assert lake.run("history", "p", "-f", "csv").stdout.count("\n") == 2  # header + version 0 only
+
+
+def test_alter_of_a_missing_table_says_so(lake):
+    p = lake.sql("ALTER TABLE nope SET TBLPROPERTIES ('a' = 'b')", check=False)
+    assert p.returncode == 1 and 'table "nope" does not exist' in p.stderr, p.stderr

@@ -8,6 +8,7 @@
  * become tombstones), "Checkpoints" and "Metadata Cleanup".
  */
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "core/checkpoint.h"
@@ -126,6 +127,32 @@ static void test_expired_log_files(void)
     CHECK(checkpoint_expired(f, 9, 5, expire) == 0);
 }
 
+/* Delta's interval text, strictly: what Spark would refuse is refused, never misread. */
+static void test_interval_parse(void)
+{
+    static const struct {
+        const char *text;
+        int64_t ms; /* -1: refused */
+    } rows[] = {
+        {"interval 30 days", 30 * DAY}, {"interval 1 day", DAY}, {"interval 2 weeks", 14 * DAY},
+        {"interval 3 hours", 3 * 3600000LL}, {"interval 0 seconds", 0}, {"interval 1500 milliseconds", 1500},
+        {"interval 2000 microseconds", 2}, {"interval 2147483647 days", 2147483647LL * DAY},
+        {"interval 2147483648 days", -1}, {"interval 1000000000 weeks", -1},
+        {"interval 9223372036854775807 hours", -1}, {"interval 200000000000 days", -1},
+        {"interval 1 month", -1}, {"interval 1 year", -1}, {"interval 1.5 days", -1}, {"interval -1 days", -1},
+        {"1 day", -1}, {"interval 1 days extra", -1}, {"interval 1 fortnights", -1}, {"", -1},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        int64_t ms = -7;
+        int rc = checkpoint_interval_parse(rows[i].text, &ms);
+        if ((rows[i].ms < 0) != (rc < 0) || (rc == 0 && ms != rows[i].ms))
+            fprintf(stderr, "  \"%s\": rc %d ms %lld\n", rows[i].text, rc, (long long)ms);
+        CHECK(rows[i].ms < 0 ? rc == LOCH_EINVALID : rc == 0 && ms == rows[i].ms);
+    }
+    /* as a retention, an invalid value is the default, never "delete everything" */
+    CHECK(checkpoint_interval_ms("interval 200000000000 days", 30 * DAY) == 30 * DAY);
+}
+
 /* The layout every Delta reader expects: the five action columns, in order. */
 static void test_schema(void)
 {
@@ -140,4 +167,4 @@ static void test_schema(void)
 }
 
 TEST_MAIN(T(test_replay_results), T(test_checkpoint_round_trip), T(test_last_checkpoint_and_intervals),
-          T(test_expired_log_files), T(test_schema))
+          T(test_expired_log_files), T(test_interval_parse), T(test_schema))
