@@ -29,12 +29,14 @@
  */
 #include "ingest/ingest.h"
 
+#include <stddef.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
 
+#include "util/options.h"
 #include "util/misc.h"
 
 /* The format, the encoding, the C scan where one applies, and the hash of input x. */
@@ -74,11 +76,15 @@ int loch_ingest(loch_result **out, loch_lake *lake, const char *table_arg, const
     /* Writers that each find no table race to create it; one wins. The others start
      * again against the table it made: then they append (or, for the same bytes, do
      * nothing), as they would have a moment later. */
+    static const size_t sizes[] = {offsetof(loch_ingest_options, progress), sizeof(loch_ingest_options)};
+    loch_ingest_options o = LOCH_INGEST_OPTIONS_INIT;
     int again = 0;
-    int rc = ingest_once(out, lake, table_arg, args, count, opts, &again);
+    *out = NULL;
+    int rc = options_copy(&o, opts, sizes, LOCH_INGEST_OPTIONS_VERSION, "loch_ingest_options");
+    rc = rc ? rc : ingest_once(out, lake, table_arg, args, count, &o, &again);
     if (rc == LOCH_EEXISTS && again) {
         error_clear();
-        rc = ingest_once(out, lake, table_arg, args, count, opts, &again);
+        rc = ingest_once(out, lake, table_arg, args, count, &o, &again);
     }
     return rc;
 }

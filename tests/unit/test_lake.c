@@ -201,6 +201,44 @@ static void test_lake_options_versions(void)
     free(dir);
 }
 
+/* loch_ingest checks its options' version like the others; a version 1 struct (before
+ * progress, encoding and sha256) still ingests. */
+static void test_ingest_options_versions(void)
+{
+    char *dir = temp_dir();
+    char csv[4096];
+    snprintf(csv, sizeof(csv), "%s/in.csv", dir);
+    FILE *f = fopen(csv, "w");
+    CHECK(f != NULL);
+    if (f) {
+        fputs("id\n1\n2\n", f);
+        fclose(f);
+    }
+    loch_lake *lake = NULL;
+    loch_result *r = NULL;
+    const char *files[] = {csv};
+    CHECK_OK(loch_lake_open(&lake, dir, NULL));
+    loch_ingest_options o = LOCH_INGEST_OPTIONS_INIT;
+    o.version = LOCH_INGEST_OPTIONS_VERSION + 1;
+    CHECK(lake && loch_ingest(&r, lake, "t", files, 1, &o) == LOCH_EINVALID && r == NULL);
+    CHECK(strstr(loch_error_last(), "loch_ingest_options version") != NULL);
+    o.version = 0;
+    CHECK(lake && loch_ingest(&r, lake, "t", files, 1, &o) == LOCH_EINVALID);
+    struct {
+        unsigned int version;
+        const char *format;
+        int overwrite;
+        const char *schema;
+        int force;
+        const char *rejects;
+    } v1 = {1, "csv", 0, NULL, 0, NULL};
+    CHECK_OK(loch_ingest(&r, lake, "t", files, 1, (const loch_ingest_options *)(const void *)&v1));
+    loch_result_free(r);
+    loch_lake_free(lake);
+    remove_dir(dir);
+    free(dir);
+}
+
 static void test_server_options_versions(void)
 {
     loch_server_options o = LOCH_SERVER_OPTIONS_INIT;
@@ -213,6 +251,6 @@ static void test_server_options_versions(void)
     CHECK(loch_server_start(&s, &o) == LOCH_EINVALID && s == NULL);
 }
 
-TEST_MAIN(T(test_warnings_go_to_the_callback), T(test_faults_are_per_lake), T(test_lake_uris),
+TEST_MAIN(T(test_warnings_go_to_the_callback), T(test_ingest_options_versions), T(test_faults_are_per_lake), T(test_lake_uris),
           T(test_lake_options_versions),
           T(test_server_options_versions))
