@@ -40,17 +40,17 @@ int table_name_check(const char *name)
  * renames "A" and "a", but not "É" and "é") and refuse such a table. */
 static int check_case_duplicates(const compute_column *cols, size_t n)
 {
-    buf *low = calloc(n + 1, sizeof(*low));
+    char **low = calloc(n + 1, sizeof(*low));
     int rc = low ? 0 : error_set(LOCH_ENOMEM, "out of memory");
     for (size_t i = 0; rc == 0 && i < n; i++)
-        rc = utf8_lower(cols[i].name, &low[i]) < 0 ? error_set(LOCH_ENOMEM, "out of memory") : 0;
+        rc = (low[i] = utf8_lower(cols[i].name)) ? 0 : error_set(LOCH_ENOMEM, "out of memory");
     for (size_t i = 0; rc == 0 && i < n; i++)
         for (size_t j = i + 1; rc == 0 && j < n; j++)
-            if (strcmp(low[i].data ? low[i].data : "", low[j].data ? low[j].data : "") == 0)
+            if (strcmp(low[i], low[j]) == 0)
                 rc = error_set(LOCH_EINVALID, "columns \"%s\" and \"%s\" differ only in case; Delta readers such as "
                                "Spark do not tell them apart: rename one", cols[i].name, cols[j].name);
     for (size_t i = 0; low && i < n; i++)
-        buf_free(&low[i]);
+        free(low[i]);
     free(low);
     return rc;
 }

@@ -7,6 +7,7 @@
 #include <locale.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <wctype.h>
 
@@ -48,37 +49,47 @@ static pthread_once_t utf8_once = PTHREAD_ONCE_INIT;
 
 static void open_locale(void) { utf8_locale = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0); }
 
-int utf8_lower(const char *s, buf *out)
+char *utf8_lower(const char *s)
 {
     const unsigned char *p = (const unsigned char *)s;
-    size_t n = strlen(s);
+    size_t n = strlen(s), o = 0;
+    /* A lowercase letter takes at most 3 bytes where its capital took 2 (U+023A -> U+2C65). */
+    char *out = malloc(n * 3 / 2 + 4);
+    if (!out)
+        return NULL;
     pthread_once(&utf8_once, open_locale);
     while (n) {
         size_t len = *p < 0x80 ? 1 : *p >= 0xF0 ? 4 : *p >= 0xE0 ? 3 : *p >= 0xC0 ? 2 : 1;
         if (len > n || utf8_valid_prefix(p, len) != len)
             len = 1; /* not a valid sequence: copied */
-        uint32_t c = len == 1 ? *p : len == 2 ? (uint32_t)(p[0] & 0x1F) << 6 | (p[1] & 0x3F)
-                   : len == 3 ? (uint32_t)(p[0] & 0x0F) << 12 | (uint32_t)(p[1] & 0x3F) << 6 | (p[2] & 0x3F)
-                              : (uint32_t)(p[0] & 0x07) << 18 | (uint32_t)(p[1] & 0x3F) << 12 |
-                                (uint32_t)(p[2] & 0x3F) << 6 | (p[3] & 0x3F);
         if (len == 1 && *p >= 0x80) {
-            if (buf_putc(out, (char)*p) < 0)
-                return -1;
+            out[o++] = (char)*p;
         } else {
+            uint32_t c = len == 1 ? *p : len == 2 ? (uint32_t)(p[0] & 0x1F) << 6 | (p[1] & 0x3F)
+                       : len == 3 ? (uint32_t)(p[0] & 0x0F) << 12 | (uint32_t)(p[1] & 0x3F) << 6 | (p[2] & 0x3F)
+                                  : (uint32_t)(p[0] & 0x07) << 18 | (uint32_t)(p[1] & 0x3F) << 12 |
+                                    (uint32_t)(p[2] & 0x3F) << 6 | (p[3] & 0x3F);
             uint32_t l = c < 0x80 ? (c >= 'A' && c <= 'Z' ? c + 32 : c)
                        : utf8_locale ? (uint32_t)towlower_l((wint_t)c, utf8_locale) : c;
-            char e[4];
-            size_t m = l < 0x80 ? (e[0] = (char)l, 1)
-                     : l < 0x800 ? (e[0] = (char)(0xC0 | l >> 6), e[1] = (char)(0x80 | (l & 0x3F)), 2)
-                     : l < 0x10000 ? (e[0] = (char)(0xE0 | l >> 12), e[1] = (char)(0x80 | ((l >> 6) & 0x3F)),
-                                      e[2] = (char)(0x80 | (l & 0x3F)), 3)
-                     : (e[0] = (char)(0xF0 | l >> 18), e[1] = (char)(0x80 | ((l >> 12) & 0x3F)),
-                        e[2] = (char)(0x80 | ((l >> 6) & 0x3F)), e[3] = (char)(0x80 | (l & 0x3F)), 4);
-            if (buf_put(out, e, m) < 0)
-                return -1;
+            if (l < 0x80) {
+                out[o++] = (char)l;
+            } else if (l < 0x800) {
+                out[o++] = (char)(0xC0 | l >> 6);
+                out[o++] = (char)(0x80 | (l & 0x3F));
+            } else if (l < 0x10000) {
+                out[o++] = (char)(0xE0 | l >> 12);
+                out[o++] = (char)(0x80 | ((l >> 6) & 0x3F));
+                out[o++] = (char)(0x80 | (l & 0x3F));
+            } else {
+                out[o++] = (char)(0xF0 | l >> 18);
+                out[o++] = (char)(0x80 | ((l >> 12) & 0x3F));
+                out[o++] = (char)(0x80 | ((l >> 6) & 0x3F));
+                out[o++] = (char)(0x80 | (l & 0x3F));
+            }
         }
         p += len;
         n -= len;
     }
-    return 0;
+    out[o] = '\0';
+    return out;
 }
