@@ -181,6 +181,7 @@ typedef struct {
     char *write_expr;  /* owned; expression over the column giving a Delta-compatible value */
     bool ntz;          /* uses timestamp_ntz (needs the timestampNtz table feature) */
     bool not_null;     /* declared NOT NULL (Delta nullable=false) */
+    char *metadata;    /* owned; the field's Delta metadata JSON object, NULL = {} */
 } compute_column;
 
 int compute_describe(compute *c, const char *select_sql, compute_column **cols, size_t *count);

@@ -1419,6 +1419,7 @@ void compute_columns_free(compute_column *cols, size_t count)
         free(cols[i].name);
         free(cols[i].delta_type);
         free(cols[i].write_expr);
+        free(cols[i].metadata);
     }
     free(cols);
 }

@@ -179,7 +179,11 @@ static int parse_field(arena *a, const json *f, schema_field *out)
     const char *phys = json_get_str(meta, "delta.columnMapping.physicalName");
     out->physical = phys ? phys : out->name;
     out->field_id = json_get_i64(meta, "delta.columnMapping.id", -1);
-    if (!out->duck_type || !out->delta_type || !out->stored_type)
+    buf_clear(&b);
+    if (meta && meta->type == JSON_OBJECT && (rc = json_write(&b, meta)) < 0)
+        goto cleanup;
+    out->metadata = arena_strdup(a, b.len ? b.data : "{}");
+    if (!out->duck_type || !out->delta_type || !out->stored_type || !out->metadata)
         rc = LOCH_ENOMEM;
 cleanup:
     buf_free(&b);

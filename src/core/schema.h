@@ -38,6 +38,8 @@ typedef struct {
     bool renamed_inside;    /* some nested field has a physical name of its own */
     bool nullable;
     bool partition;         /* listed in metaData.partitionColumns */
+    const char *metadata;   /* JSON text of the field's metadata object ("{}" when it has
+                             * none): writers that rewrite the schema carry it through */
 } schema_field;
 
 typedef struct {

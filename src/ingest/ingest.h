@@ -94,7 +94,9 @@ typedef struct {
 /* A column of the table being written (reconcile.c). */
 typedef struct {
     char *name, *type; /* owned; Delta type JSON */
+    char *metadata;    /* owned; the existing field's metadata JSON, NULL for {} */
     int is_new;
+    int not_null;      /* an existing NOT NULL column: a NULL for it fails the ingest */
 } tcol;
 
 typedef struct {

@@ -11,6 +11,14 @@
  * name, ignoring case. Each input's rows are then cast to the table's types, with NULL
  * for the columns the file lacks; a nested value going into a text column becomes its
  * JSON text.
+ *
+ * An existing column keeps what the table declares besides its type: its nullability
+ * and its field metadata (a comment, or whatever another writer keeps there), copied
+ * through unread. A row with no value for a NOT NULL column fails the ingest naming
+ * the column, from inside the write (no second pass over the inputs), so nothing is
+ * committed and the files already written go as on any failed write. With --mode
+ * overwrite the files define the schema: every column is nullable and carries no
+ * metadata, as when the table was first ingested.
  */
 #include "ingest/ingest.h"
 
@@ -26,6 +34,7 @@ void tschema_free(tschema *t)
     for (size_t i = 0; i < t->n; i++) {
         free(t->v[i].name);
         free(t->v[i].type);
+        free(t->v[i].metadata);
     }
     free(t->v);
 }
@@ -36,9 +45,21 @@ static int tschema_add(tschema *t, const char *name, const char *type, int is_ne
     if (!g)
         return error_set(LOCH_ENOMEM, "out of memory");
     t->v = g;
-    t->v[t->n] = (tcol){strdup(name), strdup(type), is_new};
+    t->v[t->n] = (tcol){strdup(name), strdup(type), NULL, is_new, 0};
     t->n++;
     return t->v[t->n - 1].name && t->v[t->n - 1].type ? 0 : error_set(LOCH_ENOMEM, "out of memory");
+}
+
+/* An existing field, with its nullability and metadata. */
+static int tschema_add_field(tschema *t, const schema_field *f)
+{
+    int rc = tschema_add(t, f->name, f->delta_type, 0);
+    if (rc == 0 && f->metadata && strcmp(f->metadata, "{}") != 0 &&
+        !(t->v[t->n - 1].metadata = strdup(f->metadata)))
+        rc = error_set(LOCH_ENOMEM, "out of memory");
+    if (rc == 0)
+        t->v[t->n - 1].not_null = !f->nullable;
+    return rc;
 }
 
 static tcol *tschema_find(tschema *t, const char *name)
@@ -88,7 +109,7 @@ int ingest_merge_schema(const snapshot *s, int overwrite, const inputs *in, tsch
     int rc = 0;
     if (s && !overwrite)
         for (size_t i = 0; rc == 0 && i < s->schema.count; i++)
-            rc = tschema_add(t, s->schema.fields[i].name, s->schema.fields[i].delta_type, 0);
+            rc = tschema_add_field(t, &s->schema.fields[i]);
     size_t existing = t->n;
     for (size_t f = 0; rc == 0 && f < in->n; f++) {
         const input *x = &in->v[f];
@@ -121,6 +142,24 @@ int ingest_merge_schema(const snapshot *s, int overwrite, const inputs *in, tsch
     return rc;
 }
 
+/* The value written for column c: the column itself, or for a NOT NULL column a CASE
+ * that stops the write at the first row without a value. The check rides on the write
+ * itself, so the inputs are read once; the engine's error carries the message. */
+static int not_null_expr(const tcol *c, buf *e)
+{
+    buf id = BUF_INIT, msg = BUF_INIT;
+    int rc = buf_put_sql_ident(&id, c->name);
+    if (rc == 0 && !c->not_null)
+        rc = buf_puts(e, id.data);
+    else if (rc == 0)
+        rc = buf_printf(&msg, "column \"%s\" is NOT NULL, but a row has no value for it", c->name) ||
+             buf_printf(e, "CASE WHEN %s IS NULL THEN system.main.error(", id.data) || buf_put_sql_str(e, msg.data) ||
+             buf_printf(e, ") ELSE %s END", id.data) ? LOCH_ENOMEM : 0;
+    buf_free(&id);
+    buf_free(&msg);
+    return rc;
+}
+
 int ingest_table_columns(const tschema *t, compute_column **out)
 {
     compute_column *v = calloc(t->n + 1, sizeof(*v));
@@ -128,11 +167,15 @@ int ingest_table_columns(const tschema *t, compute_column **out)
     int rc = v ? 0 : error_set(LOCH_ENOMEM, "out of memory");
     for (size_t i = 0; rc == 0 && i < t->n; i++) {
         buf_clear(&e);
-        rc = buf_put_sql_ident(&e, t->v[i].name);
+        rc = not_null_expr(&t->v[i], &e);
         v[i].name = strdup(t->v[i].name);
         v[i].delta_type = strdup(t->v[i].type);
         v[i].write_expr = strdup(e.data ? e.data : "");
         v[i].ntz = strcmp(t->v[i].type, "\"timestamp_ntz\"") == 0;
+        v[i].not_null = t->v[i].not_null;
+        v[i].metadata = t->v[i].metadata ? strdup(t->v[i].metadata) : NULL;
+        if (rc == 0 && (!v[i].name || !v[i].delta_type || !v[i].write_expr || (t->v[i].metadata && !v[i].metadata)))
+            rc = error_set(LOCH_ENOMEM, "out of memory");
     }
     buf_free(&e);
     *out = v;

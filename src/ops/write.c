@@ -63,8 +63,9 @@ int write_schema_string(const compute_column *cols, size_t n, buf *out)
     rc = buf_puts(out, "{\"type\":\"struct\",\"fields\":[");
     for (size_t i = 0; rc == 0 && i < n; i++) {
         rc = (i ? buf_putc(out, ',') : 0) || buf_puts(out, "{\"name\":") || buf_put_json_str(out, cols[i].name) ||
-             buf_printf(out, ",\"type\":%s,\"nullable\":%s,\"metadata\":{}}", cols[i].delta_type,
-                        cols[i].not_null ? "false" : "true") ? LOCH_ENOMEM : 0;
+             buf_printf(out, ",\"type\":%s,\"nullable\":%s,\"metadata\":%s}", cols[i].delta_type,
+                        cols[i].not_null ? "false" : "true", cols[i].metadata ? cols[i].metadata : "{}")
+                 ? LOCH_ENOMEM : 0;
     }
     return rc ? rc : buf_puts(out, "]}");
 }
@@ -211,7 +212,8 @@ int write_columns_of(const snapshot *s, compute_column **out, size_t *count)
         v[i].write_expr = rc ? NULL : strdup(e.data);
         v[i].ntz = strcmp(f->duck_type, "TIMESTAMP") == 0;
         v[i].not_null = !f->nullable;
-        if (!rc && (!v[i].name || !v[i].delta_type || !v[i].write_expr))
+        v[i].metadata = strdup(f->metadata ? f->metadata : "{}");
+        if (!rc && (!v[i].name || !v[i].delta_type || !v[i].write_expr || !v[i].metadata))
             rc = error_set(LOCH_ENOMEM, "out of memory");
     }
     buf_free(&e);

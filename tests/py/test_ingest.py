@@ -534,3 +534,47 @@ def test_long_fields(lake, tmp_path):
     f.write_text("id,doc\n1,short\n2,\"" + "word " * 600_000 + "\"\n3,end\n")
     ingest(lake, "long", f)
     assert lake.csv("SELECT id, length(doc) FROM long ORDER BY id") == [["1", "5"], ["2", "3000000"], ["3", "3"]]
+
+
+def _fields(lake, table):
+    """The table's schema fields, from the latest metaData action in its log."""
+    meta = None
+    for f in sorted((lake.table(table) / "_delta_log").glob("*.json")):
+        for line in f.read_text().splitlines():
+            meta = json.loads(line).get("metaData", meta)
+    return {f["name"]: f for f in json.loads(meta["schemaString"])["fields"]}
+
+
+def test_ingest_keeps_not_null_and_field_metadata(lake, tmp_path):
+    """An ingest that rewrites the schema (a new column, a widened one) keeps what the
+    table declares of its existing columns: NOT NULL, and field metadata loch does not
+    read itself (here a comment another writer put there)."""
+    lake.sql("CREATE TABLE nn (id BIGINT NOT NULL, v VARCHAR)")
+    log = lake.table("nn") / "_delta_log"
+    v0 = json.loads([l for l in (log / "00000000000000000000.json").read_text().splitlines() if "metaData" in l][0])
+    schema = json.loads(v0["metaData"]["schemaString"])
+    schema["fields"][1]["metadata"] = {"comment": "the value"}
+    v0["metaData"]["schemaString"] = json.dumps(schema)
+    (log / "00000000000000000001.json").write_text(json.dumps(v0) + "\n")
+    (tmp_path / "a.csv").write_text("id,v,extra\n1,a,x\n")
+    lake.run("ingest", "nn", str(tmp_path / "a.csv"))
+    f = _fields(lake, "nn")
+    assert f["id"]["nullable"] is False and f["v"]["metadata"] == {"comment": "the value"}
+    assert f["extra"]["nullable"] is True
+    bad = lake.sql("INSERT INTO nn VALUES (NULL, 'b', 'y')", check=False)
+    assert bad.returncode != 0 and "NOT NULL" in bad.stderr
+    (tmp_path / "w.csv").write_text("id,v\n2,1.5\n")  # no widening of v (string), a plain append
+    lake.run("ingest", "nn", str(tmp_path / "w.csv"))
+    assert _fields(lake, "nn")["id"]["nullable"] is False
+
+
+@pytest.mark.parametrize("body", ["id,v\n1,a\n,nullid\n", "v\nno id here\n"])
+def test_ingest_refuses_null_in_not_null_column(lake, tmp_path, body):
+    """A NULL for a NOT NULL column (an empty field, or a file without the column)
+    fails the ingest naming the column, and leaves no file behind."""
+    lake.sql("CREATE TABLE nn3 (id BIGINT NOT NULL, v VARCHAR)")
+    (tmp_path / "n.csv").write_text(body)
+    p = lake.run("ingest", "nn3", str(tmp_path / "n.csv"), check=False)
+    assert p.returncode != 0 and 'column "id" is NOT NULL' in p.stderr, p.stderr
+    assert lake.scalar("SELECT count(*) FROM nn3") == "0"
+    assert not list(lake.table("nn3").glob("*.parquet")) and not list(lake.table("nn3").glob(".tmp-*"))
