@@ -179,6 +179,12 @@ static int parse_field(arena *a, const json *f, schema_field *out)
     const char *phys = json_get_str(meta, "delta.columnMapping.physicalName");
     out->physical = phys ? phys : out->name;
     out->field_id = json_get_i64(meta, "delta.columnMapping.id", -1);
+    /* Writers must compute these columns' values (Delta protocol, "Generated Columns",
+     * "Identity Columns"); legacy writer versions 4 to 6 name no feature for them. */
+    out->generated = json_get(meta, "delta.generationExpression") != NULL;
+    out->identity = false;
+    for (const json *k = meta && meta->type == JSON_OBJECT ? meta->child : NULL; k; k = k->next)
+        out->identity = out->identity || (k->key && strncmp(k->key, "delta.identity.", 15) == 0);
     buf_clear(&b);
     if (meta && meta->type == JSON_OBJECT && (rc = json_write(&b, meta)) < 0)
         goto cleanup;

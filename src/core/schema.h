@@ -40,6 +40,8 @@ typedef struct {
     bool partition;         /* listed in metaData.partitionColumns */
     const char *metadata;   /* JSON text of the field's metadata object ("{}" when it has
                              * none): writers that rewrite the schema carry it through */
+    bool generated;         /* metadata has delta.generationExpression (a generated column) */
+    bool identity;          /* metadata has delta.identity.* keys (an identity column) */
 } schema_field;
 
 typedef struct {

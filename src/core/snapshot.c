@@ -172,6 +172,17 @@ int snapshot_check_writable(const snapshot *s)
                                "vacuumProtocolCheck", "domainMetadata", "v2Checkpoint",
                                "typeWidening", "invariants", "checkConstraints"};
     const log_protocol *p = &s->protocol;
+    /* Read from the schema, not the protocol: a legacy writer version (4 to 6) allows
+     * generated and identity columns without naming a feature, and a writer that
+     * ignored them would store values that break the table's rules. */
+    for (size_t i = 0; i < s->schema.count; i++) {
+        if (s->schema.fields[i].generated)
+            return error_set(LOCH_EUNSUPPORTED, "writing to tables with generated columns is not supported yet "
+                             "(column \"%s\")", s->schema.fields[i].name);
+        if (s->schema.fields[i].identity)
+            return error_set(LOCH_EUNSUPPORTED, "writing to tables with identity columns is not supported yet "
+                             "(column \"%s\")", s->schema.fields[i].name);
+    }
     if (p->min_writer > 7)
         return error_set(LOCH_EUNSUPPORTED, "table needs writer version %d", p->min_writer);
     for (size_t i = 0; p->min_writer == 7 && i < p->writer_count; i++) {

@@ -180,5 +180,40 @@ static void test_name_mode_rebuilds_nested_structs(void)
     arena_free(&a);
 }
 
-TEST_MAIN(T(test_superseded_metadata_without_schema), T(test_ict_window), T(test_id_mode_matches_nested_fields_by_id),
+/* A field with metadata (escaped for a schemaString inside a log line). */
+#define FIELD_WITH(meta) "\"schemaString\":\"{\\\"type\\\":\\\"struct\\\",\\\"fields\\\":[{\\\"name\\\":" \
+                         "\\\"id\\\",\\\"type\\\":\\\"long\\\",\\\"nullable\\\":true,\\\"metadata\\\":{" meta "}}]}\""
+
+/* Generated and identity columns are refused for writing by the schema alone: a legacy
+ * writer version (4 to 6) lists no feature for them. */
+static void test_generated_and_identity_columns_refuse_writes(void)
+{
+    static const struct { const char *protocol, *schema, *want; } cases[] = {
+        {"{\"protocol\":{\"minReaderVersion\":1,\"minWriterVersion\":4}}",
+         FIELD_WITH("\\\"delta.generationExpression\\\":\\\"x * 10\\\""), "generated columns"},
+        {"{\"protocol\":{\"minReaderVersion\":1,\"minWriterVersion\":6}}",
+         FIELD_WITH("\\\"delta.identity.start\\\":1,\\\"delta.identity.step\\\":1"), "identity columns"},
+        {"{\"protocol\":{\"minReaderVersion\":1,\"minWriterVersion\":2}}",
+         FIELD_WITH("\\\"delta.identity.allowExplicitInsert\\\":true"), "identity columns"},
+        {"{\"protocol\":{\"minReaderVersion\":1,\"minWriterVersion\":4}}",
+         FIELD_WITH("\\\"comment\\\":\\\"delta.generationExpression is not a key here\\\""), NULL},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char meta[1024];
+        snprintf(meta, sizeof(meta), "{\"metaData\":{\"id\":\"t\",%s,\"partitionColumns\":[],\"configuration\":{}}}",
+                 cases[i].schema);
+        const char *lines[] = {cases[i].protocol, meta, NULL};
+        snapshot s;
+        CHECK_OK(replay(&s, lines, 0));
+        if (cases[i].want) {
+            CHECK(snapshot_check_writable(&s) == LOCH_EUNSUPPORTED);
+            CHECK(strstr(loch_error_last(), cases[i].want) && strstr(loch_error_last(), "\"id\""));
+        } else {
+            CHECK_OK(snapshot_check_writable(&s));
+        }
+        snapshot_free(&s);
+    }
+}
+
+TEST_MAIN(T(test_superseded_metadata_without_schema), T(test_generated_and_identity_columns_refuse_writes), T(test_ict_window), T(test_id_mode_matches_nested_fields_by_id),
           T(test_name_mode_rebuilds_nested_structs))
