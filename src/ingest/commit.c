@@ -207,7 +207,11 @@ int ingest_commit(loch_result **out, loch_lake *lake, const ingest_plan *p, int 
     if (rc < 0)
         goto cleanup;
     rc = txlog_commit_against(&c, s);
-    if (rc == 0 && (!s || opts->overwrite || strcmp(schema_json.data, s->metadata.schema_string) != 0))
+    /* Only a change is written: a metaData action conflicts with every concurrent commit,
+     * so an overwrite that keeps the schema must not claim to change it (a blind append
+     * racing it then goes in, and its rows stay, as in Delta). */
+    if (rc == 0 && (!s || strcmp(schema_json.data, s->metadata.schema_string) != 0 ||
+                    (opts->overwrite && s->metadata.partition_count > 0)))
         rc = metadata_actions(s, &t, opts->overwrite, schema_json.data, &c);
     if (rc == 0 && (opts->overwrite || widened) && s)
         rc = write_remove_all(s, &c.cm);
