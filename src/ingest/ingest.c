@@ -107,6 +107,7 @@ static int ingest_once(loch_result **out, loch_lake *lake, const char *table_arg
     int rc = scan_parse_name(table_arg, table, sizeof(table), &at);
     rc = rc ? rc : at.version >= 0 || at.has_timestamp ? error_set(LOCH_EINVALID, "ingest goes into the latest version")
                                                        : table_name_check(table);
+    rc = rc ? rc : guard_check_dir(lake, table); /* a link is refused by name, before any work */
     rc = rc ? rc : ingest_expand(lake, args, count, &in);
     for (size_t i = 0; rc == 0 && i < in.n; i++) {
         struct stat st;

@@ -16,7 +16,11 @@
  *     deletes it. A writer that comes after finds no directory, or another table.
  *
  * A table directory that is a symbolic link is refused by every operation: a lake's
- * tables live inside it, which is what DROP, the sandbox and cleanup rely on.
+ * tables live inside it, which is what DROP, the sandbox and cleanup rely on. So is a
+ * table whose _delta_log is a link, out of the lake or not: its log, and the files it
+ * names, would be another table's. Such a table is not listed, read or written; DROP
+ * alone takes it, removing the directory and the link in it, never what the link
+ * points at (no lock is taken: no writer commits through the link).
  *
  * The lock is the storage's (core/storage.h: lock, move, remove_dir), so this file
  * holds no path of its own. On the local filesystem it is a flock of the _delta_log
@@ -44,10 +48,25 @@ int guard_check_dir(loch_lake *lake, const char *table)
         error_clear(); /* a table that is not there is the caller's to report */
         return 0;
     }
-    if (!e.is_link)
-        return 0;
-    return error_set(LOCH_EINVALID, "table \"%s\" is a symbolic link (%s/%s): loch keeps a lake's tables inside "
-                     "it and does not follow links; remove the link itself with rm", table, lake->root, table);
+    if (e.is_link)
+        return error_set(LOCH_EINVALID, "table \"%s\" is a symbolic link (%s/%s): loch keeps a lake's tables inside "
+                         "it and does not follow links; remove the link itself with rm", table, lake->root, table);
+    if (guard_log_is_link(lake, table))
+        return error_set(LOCH_EINVALID, "table \"%s\" has a _delta_log that is a symbolic link (%s/%s/_delta_log): "
+                         "loch does not follow links out of a table; DROP TABLE %s removes the directory and the "
+                         "link, not what it points at", table, lake->root, table, table);
+    return 0;
+}
+
+int guard_log_is_link(loch_lake *lake, const char *table)
+{
+    storage_entry e;
+    buf p = BUF_INIT;
+    int link = lake->st->head(lake->st, table, &e) == 0 && !e.is_link && buf_printf(&p, "%s/_delta_log", table) == 0 &&
+               lake->st->head(lake->st, p.data, &e) == 0 && e.is_link;
+    error_clear(); /* a missing log is no link */
+    buf_free(&p);
+    return link;
 }
 
 int guard_take(loch_lake *lake, const char *table, int exclusive, storage_lock **out)
@@ -88,7 +107,7 @@ int guard_drop(loch_lake *lake, const char *table)
     buf trash = BUF_INIT;
     storage_lock *guard = NULL;
     uuid_v4(id);
-    int rc = guard_take(lake, table, 1, &guard);
+    int rc = guard_log_is_link(lake, table) ? 0 : guard_take(lake, table, 1, &guard);
     rc = rc ? rc : buf_printf(&trash, ".dropped-%s-%s", table, id);
     rc = rc ? rc : lake->st->move(lake->st, table, trash.data);
     guard_release(lake, guard);

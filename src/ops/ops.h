@@ -128,7 +128,9 @@ void intent_sweep_dir(loch_lake *lake, const char *dir);
 
 /* Table identity (ops/guard.c): a shared lock on a table's log held while a commit goes
  * in, taken exclusively by DROP TABLE, which moves the table away before deleting it. */
-int guard_check_dir(loch_lake *lake, const char *table); /* EINVALID for a symlinked table */
+int guard_check_dir(loch_lake *lake, const char *table); /* EINVALID for a symlinked table or log */
+/* Whether table is a directory of the lake whose _delta_log is a symbolic link. */
+int guard_log_is_link(loch_lake *lake, const char *table);
 int guard_take(loch_lake *lake, const char *table, int exclusive, storage_lock **out);
 void guard_release(loch_lake *lake, storage_lock *guard);
 /* Trades the held shared lock for an exclusive one if no other writer holds the lock

@@ -68,7 +68,7 @@ int loch_table_list(loch_result **out, loch_lake *lake)
          * no statement can then use. */
         if (table_name_check(e[i].name) < 0 || guard_check_dir(lake, e[i].name) < 0) {
             char *why = strdup(loch_error_last());
-            if (txlog_latest_version(lake, e[i].name) >= 0)
+            if (guard_log_is_link(lake, e[i].name) || txlog_latest_version(lake, e[i].name) >= 0)
                 lake_warn(lake, "directory %s holds a Delta log but is not listed as a table: %s", e[i].name,
                           why ? why : "");
             free(why);
@@ -213,10 +213,12 @@ int loch_table_drop(loch_lake *lake, const char *name, int if_exists)
     int rc = scan_parse_name(name, table, sizeof(table), &at);
     if (rc == 0 && (strchr(table, '/') || table[0] == '.' || table[0] == '_' || !table[0]))
         rc = error_set(LOCH_EINVALID, "\"%s\" cannot name a table of this lake", table);
-    rc = rc ? rc : guard_check_dir(lake, table);
+    /* A table whose log is a link can only be dropped: every other use is refused. */
+    int linked = rc == 0 && guard_log_is_link(lake, table);
+    rc = rc || linked ? rc : guard_check_dir(lake, table);
     if (rc < 0)
         return rc;
-    if (!txlog_exists(lake, table))
+    if (!linked && !txlog_exists(lake, table))
         return if_exists ? 0 : error_set(LOCH_ENOTFOUND, "table \"%s\" does not exist", table);
     /* Moved away in one step, then deleted (ops/guard.c): no reader sees half a table,
      * and no writer commits into it or into a table that takes its name next. */

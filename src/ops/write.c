@@ -158,8 +158,9 @@ int write_data_file_from(loch_lake *lake, txlog_commit *c, const char *schema_st
         c->cm.rows_written += files[i].rows;
         c->cm.files_written++;
     }
-    lake->st->remove_tree(lake->st, staging.data);
-    if (rc < 0 && c->cm.read_version < 0)
+    if (staging.data) /* not named when the table was refused first */
+        lake->st->remove_tree(lake->st, staging.data);
+    if (rc < 0 && c->cm.read_version < 0 && staging.data)
         guard_drop_if_empty(lake, c->table); /* a new table's directory, made for this write */
     if (rc < 0) {
         /* All or nothing: the files this call moved into the table go, and so do

@@ -224,6 +224,39 @@ def test_symlinked_table_is_refused_and_its_target_kept(lake, tmp_path):
     assert lake.scalar("SELECT x FROM mine") == "1"
 
 
+
+def test_table_whose_log_is_a_symlink_is_refused_and_droppable(lake, tmp_path):
+    """A directory of the lake whose _delta_log links to another table's log is not a
+    table of this lake: `loch tables` (with --sandbox too) skips it with a warning
+    saying why, reads and writes are refused by name, and DROP removes the directory
+    and the link, never the log it points at (the adversarial pass found it listed
+    with the other log's figures, and undroppable: "Not a directory")."""
+    from conftest import Lake
+    other = Lake(tmp_path / "other")
+    other.run("init")
+    other.sql("CREATE TABLE far AS SELECT range AS id FROM range(10)")
+    lake.sql("CREATE TABLE ok AS SELECT 1 AS x")
+    (lake.path / "evil").mkdir()
+    (lake.path / "evil" / "_delta_log").symlink_to(other.table("far") / "_delta_log")
+    before = sorted(p.name for p in other.table("far").rglob("*"))
+    for args in (["tables", "-f", "csv"], ["tables", "--sandbox", "-f", "csv"]):
+        p = lake.run(*args)
+        assert [line.split(",")[0] for line in p.stdout.splitlines()[1:]] == ["ok"], p.stdout
+        assert "directory evil holds a Delta log but is not listed as a table" in p.stderr, p.stderr
+        assert "_delta_log that is a symbolic link" in p.stderr, p.stderr
+    (tmp_path / "a.csv").write_text("id\n7\n")
+    for args in (["sql", "SELECT * FROM evil"], ["sql", "INSERT INTO evil VALUES (1)"],
+                 ["sql", "CREATE OR REPLACE TABLE evil (id BIGINT)"], ["describe", "evil"],
+                 ["ingest", "evil", str(tmp_path / "a.csv")]):
+        p = lake.run(*args, check=False)
+        assert p.returncode == 1 and "_delta_log that is a symbolic link" in p.stderr, (args, p.stderr)
+    assert sorted(p.name for p in other.table("far").rglob("*")) == before
+    lake.sql("DROP TABLE evil")
+    assert not (lake.path / "evil").exists() and not list(lake.path.glob(".dropped-*"))
+    assert sorted(p.name for p in other.table("far").rglob("*")) == before
+    assert other.scalar("SELECT count(*) FROM far") == "10"
+    assert lake.scalar("SELECT x FROM ok") == "1"
+
 # ---- 5. "same bytes is a no-op" under concurrency ---------------------------------------
 
 def test_same_bytes_ingested_concurrently_go_in_once(lake, tmp_path):
