@@ -1472,7 +1472,10 @@ typedef struct {
     idx_t row;
 } stats_map;
 
-static const char *str_at(duckdb_vector v, idx_t i, char *tmp, size_t cap)
+/* Cell i of a VARCHAR vector copied into tmp and NUL-terminated, its length (at most
+ * cap - 1: longer values are cut, which only string bounds meet, and those use 32
+ * bytes) in *len when asked; NULL when the cell is. */
+static const char *str_at(duckdb_vector v, idx_t i, char *tmp, size_t cap, size_t *len)
 {
     duckdb_string_t *d = (duckdb_string_t *)duckdb_vector_get_data(v);
     uint64_t *valid = duckdb_vector_get_validity(v);
@@ -1483,24 +1486,28 @@ static const char *str_at(duckdb_vector v, idx_t i, char *tmp, size_t cap)
         n = (uint32_t)cap - 1;
     memcpy(tmp, duckdb_string_t_data(&d[i]), n);
     tmp[n] = '\0';
+    if (len)
+        *len = n;
     return tmp;
 }
 
-/* Finds stat `what` of column `name`; returns NULL when absent. */
-static const char *stats_lookup(const stats_map *m, const char *name, const char *what, char *out, size_t cap)
+/* Finds stat `what` of column `name` and its length (a string's may hold a NUL);
+ * returns NULL when absent. */
+static const char *stats_lookup(const stats_map *m, const char *name, const char *what, char *out, size_t cap,
+                                size_t *len)
 {
     char key[512], k2[64];
     snprintf(key, sizeof(key), "\"%s\"", name);
     duckdb_list_entry e = m->outer[m->row];
     for (idx_t i = e.offset; i < e.offset + e.length; i++) {
-        const char *k = str_at(m->keys, i, out, cap);
+        const char *k = str_at(m->keys, i, out, cap, NULL);
         if (!k || strcmp(k, key) != 0)
             continue;
         duckdb_list_entry ie = m->inner[i];
         for (idx_t j = ie.offset; j < ie.offset + ie.length; j++) {
-            const char *k2s = str_at(m->inner_keys, j, k2, sizeof(k2));
+            const char *k2s = str_at(m->inner_keys, j, k2, sizeof(k2), NULL);
             if (k2s && strcmp(k2s, what) == 0)
-                return str_at(m->inner_values, j, out, cap);
+                return str_at(m->inner_values, j, out, cap, len);
         }
     }
     return NULL;
@@ -1515,9 +1522,11 @@ static int file_stats(const stats_map *m, int64_t rows, const compute_column *co
     static const char *what[] = {"min", "max", "null_count", "has_nan"};
     for (size_t i = 0; rc == 0 && i < n; i++) {
         const char *v[4];
+        size_t len[4] = {0};
         for (int k = 0; k < 4; k++)
-            v[k] = stats_lookup(m, cols[i].name, what[k], text[i][k], sizeof(text[i][k]));
-        sc[i] = (stats_column){cols[i].name, cols[i].delta_type, v[0], v[1], v[2], v[3] && !strcmp(v[3], "true")};
+            v[k] = stats_lookup(m, cols[i].name, what[k], text[i][k], sizeof(text[i][k]), &len[k]);
+        sc[i] = (stats_column){cols[i].name, cols[i].delta_type, v[0], v[1], len[0], len[1], v[2],
+                               v[3] && !strcmp(v[3], "true")};
     }
     rc = rc ? rc : stats_json(rows, sc, n, out);
     free(sc);

@@ -1,13 +1,28 @@
 /*
- * core/stats.c - building an add action's statistics. See stats.h for the rules.
+ * core/stats.c - building an add action's statistics. See stats.h for the rules; each
+ * column's pair of bounds is decided once (column_bounds), so a min is never written
+ * without its max.
  */
 #include "core/stats.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "util/error.h"
 
 #define PREFIX_BYTES 32
+
+/* U+10FFFF in UTF-8, the greatest code point: what follows a max cut for length. */
+static const char TIE_BREAKER[] = "\xF4\x8F\xBF\xBF";
+#define TIE_BREAKER_BYTES (sizeof(TIE_BREAKER) - 1)
+
+/* A column's bounds as written. min and max point into the engine's text, or max at
+ * cut, which holds a cut max and its successor. */
+typedef struct {
+    const char *min, *max;
+    size_t min_len, max_len;
+    char cut[PREFIX_BYTES + TIE_BREAKER_BYTES];
+} bounds;
 
 bool stats_has_bounds(const char *delta_type)
 {
@@ -21,45 +36,138 @@ bool stats_has_bounds(const char *delta_type)
 
 static bool is_flat(const char *delta_type) { return delta_type[0] == '"'; }
 
-static bool is_text(const char *delta_type)
+static size_t skip_digits(const char *v, size_t n, size_t i)
 {
-    return strcmp(delta_type, "\"string\"") == 0 || strcmp(delta_type, "\"date\"") == 0;
+    while (i < n && v[i] >= '0' && v[i] <= '9')
+        i++;
+    return i;
 }
 
-/* Appends "name":value to an object being written, unless the value is no bound. */
-static int put_value(buf *b, const char *name, const char *delta_type, const char *v, bool is_max, bool *first)
+/* Whether v is a JSON number (RFC 8259). The engine also writes inf, -inf and nan, and
+ * a log line holding one of them is no JSON at all. */
+static bool is_json_number(const char *v, size_t n)
 {
-    bool text = is_text(delta_type);
-    size_t n = strlen(v);
-    if (text && n > PREFIX_BYTES) {
-        if (is_max)
-            return 0;
-        n = PREFIX_BYTES;
-        while (n > 0 && ((unsigned char)v[n] & 0xC0) == 0x80)
-            n--; /* do not cut a UTF-8 sequence */
+    size_t i = n > 0 && v[0] == '-', j = skip_digits(v, n, i);
+    if (j == i || (v[i] == '0' && j > i + 1))
+        return false; /* no integer part, or a leading zero */
+    if (j < n && v[j] == '.') {
+        i = j + 1;
+        if ((j = skip_digits(v, n, i)) == i)
+            return false;
     }
-    if (!text && (!*v || strpbrk(v, "nNiI")))
-        return 0; /* nan, inf: no usable bound */
+    if (j < n && (v[j] == 'e' || v[j] == 'E')) {
+        i = j + 1 + (j + 1 < n && (v[j + 1] == '+' || v[j + 1] == '-'));
+        if ((j = skip_digits(v, n, i)) == i)
+            return false;
+    }
+    return j == n;
+}
+
+/* Whether v is YYYY-MM-DD in years 0001-9999, the only dates every reader parses. */
+static bool is_plain_date(const char *v, size_t n)
+{
+    if (n != 10 || v[4] != '-' || v[7] != '-' || memcmp(v, "0000", 4) == 0)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (i != 4 && i != 7 && (v[i] < '0' || v[i] > '9'))
+            return false;
+    return true;
+}
+
+/* Where a string bound ends: at v's first NUL (*at_nul, when asked), else at PREFIX_BYTES moved
+ * back to the start of a UTF-8 sequence, else at n. */
+static size_t string_cut(const char *v, size_t n, bool *at_nul)
+{
+    size_t limit = n;
+    if (n > PREFIX_BYTES) {
+        limit = PREFIX_BYTES;
+        while (limit > 0 && ((unsigned char)v[limit] & 0xC0) == 0x80)
+            limit--;
+    }
+    const char *nul = memchr(v, '\0', limit);
+    if (at_nul)
+        *at_nul = nul != NULL;
+    return nul ? (size_t)(nul - v) : limit;
+}
+
+static bool string_bounds(const stats_column *c, bounds *b)
+{
+    bool at_nul;
+    size_t n = string_cut(c->max, c->max_len, &at_nul);
+    *b = (bounds){c->min, c->max, string_cut(c->min, c->min_len, NULL), n, {0}};
+    if (n == c->max_len)
+        return true;
+    if (!at_nul) {
+        /* prefix + U+10FFFF is above the max unless the rest sorts above U+10FFFF,
+         * which only U+10FFFF followed by more can */
+        size_t rest = c->max_len - n;
+        int cmp = memcmp(c->max + n, TIE_BREAKER, rest < TIE_BREAKER_BYTES ? rest : TIE_BREAKER_BYTES);
+        if (cmp > 0 || (cmp == 0 && rest > TIE_BREAKER_BYTES))
+            return false;
+    }
+    /* at a NUL, any byte above it makes a successor; 0x01 is the least */
+    const char *next = at_nul ? "\x01" : TIE_BREAKER;
+    memcpy(b->cut, c->max, n);
+    memcpy(b->cut + n, next, strlen(next));
+    b->max = b->cut;
+    b->max_len = n + strlen(next);
+    return true;
+}
+
+/* Decides a column's min and max together: false when it gets neither. */
+static bool column_bounds(const stats_column *c, bounds *b)
+{
+    if (!stats_has_bounds(c->delta_type) || c->has_nan || !c->min || !c->max)
+        return false;
+    if (strcmp(c->delta_type, "\"string\"") == 0)
+        return string_bounds(c, b);
+    *b = (bounds){c->min, c->max, c->min_len, c->max_len, {0}};
+    if (strcmp(c->delta_type, "\"date\"") == 0)
+        return is_plain_date(b->min, b->min_len) && is_plain_date(b->max, b->max_len);
+    return is_json_number(b->min, b->min_len) && is_json_number(b->max, b->max_len);
+}
+
+/* Appends "name":value to an object being written; a value is quoted when text. */
+static int put_entry(buf *b, const char *name, const char *v, size_t n, bool text, bool *first)
+{
     int rc = (*first ? 0 : buf_putc(b, ',')) || buf_put_json_str(b, name) || buf_putc(b, ':') ? LOCH_ENOMEM : 0;
     *first = false;
     if (rc)
         return rc;
-    return text ? buf_put_json_strn(b, v, n) : buf_puts(b, v);
+    return text ? buf_put_json_strn(b, v, n) : buf_put(b, v, n);
+}
+
+/* Whether a column takes bounds and has values in this file, yet gets no bounds. */
+static bool lacks_bounds(const stats_column *c, int64_t rows)
+{
+    bounds b;
+    if (!stats_has_bounds(c->delta_type) || column_bounds(c, &b))
+        return false;
+    return !c->null_count || strtoll(c->null_count, NULL, 10) < rows;
 }
 
 int stats_json(int64_t rows, const stats_column *cols, size_t n, buf *out)
 {
+    /* delta-rs reads a column missing from minValues/maxValues as a null bound and skips
+     * the file for any filter on it, so such a file gets no bounds at all; a column of
+     * nulls only is the exception, as delta-rs takes its nullCount first. */
+    bool bounded = true;
+    for (size_t i = 0; i < n; i++)
+        bounded = bounded && !lacks_bounds(&cols[i], rows);
     int rc = buf_printf(out, "{\"numRecords\":%lld", (long long)rows);
-    for (int k = 0; k < 3 && !rc; k++) {
+    for (int k = bounded ? 0 : 2; k < 3 && !rc; k++) {
         bool first = true;
         rc = buf_puts(out, k == 0 ? ",\"minValues\":{" : k == 1 ? ",\"maxValues\":{" : ",\"nullCount\":{");
         for (size_t i = 0; !rc && i < n; i++) {
             const stats_column *c = &cols[i];
-            if (!is_flat(c->delta_type) || (k < 2 && (!stats_has_bounds(c->delta_type) || c->has_nan)))
-                continue;
-            const char *v = k == 0 ? c->min : k == 1 ? c->max : c->null_count;
-            if (v)
-                rc = put_value(out, c->name, k == 2 ? "\"long\"" : c->delta_type, v, k == 1, &first);
+            bounds b;
+            if (k < 2 && column_bounds(c, &b)) {
+                bool text = strcmp(c->delta_type, "\"string\"") == 0 || strcmp(c->delta_type, "\"date\"") == 0;
+                rc = put_entry(out, c->name, k == 0 ? b.min : b.max, k == 0 ? b.min_len : b.max_len, text, &first);
+            } else if (k == 2 && is_flat(c->delta_type) && c->null_count &&
+                       is_json_number(c->null_count, strlen(c->null_count))) {
+                rc = put_entry(out, c->name, c->null_count, strlen(c->null_count), false, &first);
+            }
         }
         rc = rc ? rc : buf_putc(out, '}');
     }

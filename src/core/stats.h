@@ -8,11 +8,27 @@
  *   - min/max only for byte, short, integer, long, float, double, decimal, string and
  *     date. Timestamps are left out: Delta wants them truncated to milliseconds, which
  *     would make a max that is not an upper bound;
- *   - a column with a NaN gets no min/max (NaN sorts above every number in some
- *     engines, below in others); an infinite or empty numeric bound is left out too;
- *   - a string (or date) longer than 32 bytes keeps a prefix as its min (still a
- *     lower bound, never cut inside a UTF-8 sequence) and has no max (a prefix is not
- *     an upper bound);
+ *   - a column has both a min and a max or neither, and a file in which a column that
+ *     takes bounds has values but gets neither carries no minValues/maxValues at all:
+ *     delta-rs reads a bound missing from them as null and skips the file for filters
+ *     on that column (a column of nulls only is fine: delta-rs takes its nullCount
+ *     first);
+ *   - a number is written only as a JSON number, so a column with a NaN or an infinity
+ *     (which JSON cannot spell) gets no bounds;
+ *   - a date is written only as YYYY-MM-DD in years 0001-9999; the engine's
+ *     "0044-03-15 (BC)" or "12345-01-01" parse as null in some readers, which then
+ *     skip the file;
+ *   - a string bound is cut at its first NUL (a reader written in C would end the
+ *     value there), else past 32 bytes (Delta keeps string bounds short), and a cut
+ *     max gets a successor so that it still sorts above the value (Delta orders
+ *     strings by UTF-8 bytes, the same as by code points):
+ *       | cut              | min              | max                              |
+ *       |------------------|------------------|----------------------------------|
+ *       | at the first NUL | bytes before it  | bytes before it, then 0x01       |
+ *       | past 32 bytes    | 32-byte prefix   | 32-byte prefix, then U+10FFFF    |
+ *     U+10FFFF is the tie-breaker Spark and Delta truncate with; a value that goes on
+ *     with U+10FFFF itself at the cut gets no bounds. A prefix never ends inside a
+ *     UTF-8 sequence;
  *   - nullCount for every flat column the engine counted.
  * The engine's adapter supplies the raw values as text (compute_duckdb.c reads them
  * from COPY ... RETURN_STATS); nothing here knows the engine.
@@ -21,15 +37,17 @@
 #define LOCH_CORE_STATS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "util/buf.h"
 
 typedef struct {
-    const char *name;       /* as stored in the file */
-    const char *delta_type; /* Delta type JSON: "\"long\"", "\"decimal(10,2)\"", or an object */
-    const char *min, *max;  /* the engine's text, NULL when it has none */
-    const char *null_count; /* NULL when not counted */
+    const char *name;        /* as stored in the file */
+    const char *delta_type;  /* Delta type JSON: "\"long\"", "\"decimal(10,2)\"", or an object */
+    const char *min, *max;   /* the engine's text, NULL when it has none */
+    size_t min_len, max_len; /* their bytes: a string may hold a NUL */
+    const char *null_count;  /* NULL when not counted */
     bool has_nan;
 } stats_column;
 
