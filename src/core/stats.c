@@ -137,11 +137,13 @@ static int put_entry(buf *b, const char *name, const char *v, size_t n, bool tex
     return text ? buf_put_json_strn(b, v, n) : buf_put(b, v, n);
 }
 
-/* Whether a column takes bounds and has values in this file, yet gets no bounds. */
+/* Whether a flat column has values in this file yet gets no bounds: a type loch gives
+ * none (timestamp, boolean, binary) counts too, since delta-rs skips the file for a
+ * filter on any column missing from minValues. */
 static bool lacks_bounds(const stats_column *c, int64_t rows)
 {
     bounds b;
-    if (!stats_has_bounds(c->delta_type) || column_bounds(c, &b))
+    if (!is_flat(c->delta_type) || column_bounds(c, &b))
         return false;
     return !c->null_count || strtoll(c->null_count, NULL, 10) < rows;
 }

@@ -8,8 +8,9 @@
  *   - min/max only for byte, short, integer, long, float, double, decimal, string and
  *     date. Timestamps are left out: Delta wants them truncated to milliseconds, which
  *     would make a max that is not an upper bound;
- *   - a column has both a min and a max or neither, and a file in which a column that
- *     takes bounds has values but gets neither carries no minValues/maxValues at all:
+ *   - a column has both a min and a max or neither, and a file in which a flat column
+ *     has values but gets neither (a timestamp or boolean column always, for now)
+ *     carries no minValues/maxValues at all:
  *     delta-rs reads a bound missing from them as null and skips the file for filters
  *     on that column (a column of nulls only is fine: delta-rs takes its nullCount
  *     first);

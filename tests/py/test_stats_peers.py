@@ -37,6 +37,11 @@ TABLES = [
                            "(repeat('é', 20)), (repeat('é', 15) || 'x')"],
      [(f"s >= {Z40}", "s", ">=", "z" * 40), ("s > 'z'", "s", ">", "z"), ("s < 'b'", "s", "<", "b"),
       (f"s > {Z40}", "s", ">", "z" * 40), ("s > repeat('é', 16)", "s", ">", "é" * 16)]),
+    # types loch writes no bounds for (timestamps: Delta's are milliseconds; booleans)
+    ("untyped", "t TIMESTAMP, b BOOLEAN, n BIGINT", ["(TIMESTAMP '2020-01-01 00:00:00', false, 1)",
+                                                     "(TIMESTAMP '2021-01-01 00:00:00.000001', true, 2)"],
+     [("t > TIMESTAMP '2020-06-01'", "t", ">", datetime.datetime(2020, 6, 1)), ("b = true", "b", "=", True),
+      ("n > 1", "n", ">", 1)]),
 ]
 
 

@@ -51,9 +51,13 @@ static void test_plain_file(void)
         col("at", "\"timestamp\"", "2026-01-01 00:00:00.123456", "2026-02-01 00:00:00.999999", "1", false),
         col("tags", "{\"type\":\"array\",\"elementType\":\"string\",\"containsNull\":true}", NULL, NULL, "0", false),
     };
+    /* a timestamp with values gets no bounds, so the file has none (delta-rs would skip
+     * it for a filter on the missing column); arrays get no statistics at all */
+    CHECK_STR(json_of(c, 4, 10), "{\"numRecords\":10,\"nullCount\":{\"id\":0,\"name\":2,\"at\":1}}");
+    c[2] = col("at", "\"timestamp\"", NULL, NULL, "10", false); /* nulls only: no obstacle */
     CHECK_STR(json_of(c, 4, 10), "{\"numRecords\":10,\"minValues\":{\"id\":1,\"name\":\"ann\"},"
                                  "\"maxValues\":{\"id\":9,\"name\":\"zed\"},"
-                                 "\"nullCount\":{\"id\":0,\"name\":2,\"at\":1}}");
+                                 "\"nullCount\":{\"id\":0,\"name\":2,\"at\":10}}");
 }
 
 /* One column's engine values and the bounds written for it: both or neither (NULL). */
@@ -156,9 +160,8 @@ static void test_a_file_is_bounded_whole_or_not(void)
     CHECK_STR(json_of(c, 2, 4), "{\"numRecords\":4,\"nullCount\":{\"id\":0,\"d\":3}}");
     c[1] = col("d", "\"date\"", "0044-03-15 (BC)", "2020-01-01", NULL, false); /* not counted */
     CHECK_STR(json_of(c, 2, 4), "{\"numRecords\":4,\"nullCount\":{\"id\":0}}");
-    c[1] = col("b", "\"boolean\"", "false", "true", "0", false);
-    CHECK_STR(json_of(c, 2, 4), "{\"numRecords\":4,\"minValues\":{\"id\":1},\"maxValues\":{\"id\":9},"
-                                "\"nullCount\":{\"id\":0,\"b\":0}}");
+    c[1] = col("b", "\"boolean\"", "false", "true", "0", false); /* a type loch bounds not (yet) */
+    CHECK_STR(json_of(c, 2, 4), "{\"numRecords\":4,\"nullCount\":{\"id\":0,\"b\":0}}");
 }
 
 TEST_MAIN(T(test_bounds_by_type), T(test_plain_file), T(test_bounds_of_a_column),
