@@ -5,10 +5,12 @@
  */
 #include "core/stats.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "util/error.h"
+#include "util/misc.h"
 
 #define PREFIX_BYTES 32
 
@@ -22,12 +24,13 @@ typedef struct {
     const char *min, *max;
     size_t min_len, max_len;
     char cut[PREFIX_BYTES + TIE_BREAKER_BYTES];
+    char tmin[32], tmax[32]; /* timestamps, rewritten in milliseconds */
 } bounds;
 
 bool stats_has_bounds(const char *delta_type)
 {
     static const char *ok[] = {"\"byte\"", "\"short\"", "\"integer\"", "\"long\"", "\"float\"",
-                               "\"double\"", "\"string\"", "\"date\""};
+                               "\"double\"", "\"string\"", "\"date\"", "\"timestamp\"", "\"timestamp_ntz\""};
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
         if (strcmp(delta_type, ok[i]) == 0)
             return true;
@@ -74,6 +77,75 @@ static bool is_plain_date(const char *v, size_t n)
     return true;
 }
 
+static int64_t days_from_civil(int64_t y, int64_t m, int64_t d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400, yoe = y - era * 400;
+    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1, doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+/* The engine's timestamp text, "YYYY-MM-DD HH:MM:SS[.ffffff][+00]" in years 0001-9999
+ * (a zoned one is always shown in UTC), as microseconds since the epoch. */
+static bool engine_timestamp(const char *v, size_t n, int64_t *us)
+{
+    int y, mo, d, h, mi, s, used = 0;
+    char t[40];
+    if (n < 19 || n >= sizeof(t) || !is_plain_date(v, 10) || v[10] != ' ')
+        return false;
+    memcpy(t, v, n);
+    t[n] = '\0';
+    if (sscanf(t, "%4d-%2d-%2d %2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &s, &used) != 6 || used != 19 || h > 23 ||
+        mi > 59 || s > 59 || mo < 1 || mo > 12 || d < 1 || d > 31)
+        return false;
+    int64_t frac = 0;
+    size_t i = 19;
+    if (i < n && t[i] == '.') {
+        size_t digits = 0;
+        for (i++; i < n && t[i] >= '0' && t[i] <= '9'; i++, digits++)
+            if (digits < 6)
+                frac = frac * 10 + (t[i] - '0');
+            else if (t[i] != '0')
+                return false; /* below a microsecond: not the engine's */
+        for (; digits < 6; digits++)
+            frac *= 10;
+    }
+    if (i < n && strcmp(t + i, "+00") != 0)
+        return false;
+    *us = ((days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s) * 1000000) + frac;
+    return true;
+}
+
+/* ms as Delta writes a timestamp bound: "YYYY-MM-DDTHH:MM:SS.mmmZ" (no Z for one
+ * without time zone). False past year 9999. */
+static bool delta_timestamp(int64_t ms, bool zoned, char out[32])
+{
+    if (ms >= 253402300800000LL) /* 10000-01-01 */
+        return false;
+    iso8601_format_ms(ms, out);
+    if (!zoned)
+        out[strlen(out) - 1] = '\0';
+    return true;
+}
+
+/* Timestamp bounds in milliseconds, Delta's precision: the min rounded down, the max up,
+ * so both still hold for every microsecond in the file. */
+static bool timestamp_bounds(const stats_column *c, bounds *b)
+{
+    int64_t lo, hi;
+    bool zoned = strcmp(c->delta_type, "\"timestamp\"") == 0;
+    if (!engine_timestamp(c->min, c->min_len, &lo) || !engine_timestamp(c->max, c->max_len, &hi))
+        return false;
+    int64_t lo_ms = lo >= 0 ? lo / 1000 : -((-lo + 999) / 1000), hi_ms = hi >= 0 ? (hi + 999) / 1000 : -(-hi / 1000);
+    if (!delta_timestamp(lo_ms, zoned, b->tmin) || !delta_timestamp(hi_ms, zoned, b->tmax))
+        return false;
+    b->min = b->tmin;
+    b->max = b->tmax;
+    b->min_len = strlen(b->tmin);
+    b->max_len = strlen(b->tmax);
+    return true;
+}
+
 /* Where a string bound ends: at v's first NUL (*at_nul, when asked), else at PREFIX_BYTES moved
  * back to the start of a UTF-8 sequence, else at n. */
 static size_t string_cut(const char *v, size_t n, bool *at_nul)
@@ -94,7 +166,7 @@ static bool string_bounds(const stats_column *c, bounds *b)
 {
     bool at_nul;
     size_t n = string_cut(c->max, c->max_len, &at_nul);
-    *b = (bounds){c->min, c->max, string_cut(c->min, c->min_len, NULL), n, {0}};
+    *b = (bounds){c->min, c->max, string_cut(c->min, c->min_len, NULL), n, {0}, {0}, {0}};
     if (n == c->max_len)
         return true;
     if (!at_nul) {
@@ -121,7 +193,9 @@ static bool column_bounds(const stats_column *c, bounds *b)
         return false;
     if (strcmp(c->delta_type, "\"string\"") == 0)
         return string_bounds(c, b);
-    *b = (bounds){c->min, c->max, c->min_len, c->max_len, {0}};
+    if (strncmp(c->delta_type, "\"timestamp", 10) == 0)
+        return timestamp_bounds(c, b);
+    *b = (bounds){c->min, c->max, c->min_len, c->max_len, {0}, {0}, {0}};
     if (strcmp(c->delta_type, "\"date\"") == 0)
         return is_plain_date(b->min, b->min_len) && is_plain_date(b->max, b->max_len);
     return is_json_number(b->min, b->min_len) && is_json_number(b->max, b->max_len);
@@ -164,7 +238,8 @@ int stats_json(int64_t rows, const stats_column *cols, size_t n, buf *out)
             const stats_column *c = &cols[i];
             bounds b;
             if (k < 2 && column_bounds(c, &b)) {
-                bool text = strcmp(c->delta_type, "\"string\"") == 0 || strcmp(c->delta_type, "\"date\"") == 0;
+                bool text = strcmp(c->delta_type, "\"string\"") == 0 || strcmp(c->delta_type, "\"date\"") == 0 ||
+                            strncmp(c->delta_type, "\"timestamp", 10) == 0;
                 rc = put_entry(out, c->name, k == 0 ? b.min : b.max, k == 0 ? b.min_len : b.max_len, text, &first);
             } else if (k == 2 && is_flat(c->delta_type) && c->null_count &&
                        is_json_number(c->null_count, strlen(c->null_count))) {

@@ -5,11 +5,12 @@
  * Readers skip files by these bounds, so a wrong bound loses rows; a missing one only
  * costs a scan. Every rule below therefore leaves a value out rather than guess:
  *   - only flat columns (no struct, array or map) get statistics;
- *   - min/max only for byte, short, integer, long, float, double, decimal, string and
- *     date. Timestamps are left out: Delta wants them truncated to milliseconds, which
- *     would make a max that is not an upper bound;
+ *   - min/max only for byte, short, integer, long, float, double, decimal, string, date
+ *     and timestamp (with or without time zone). Delta writes timestamps in
+ *     milliseconds ("2021-01-01T00:00:00.001Z", no Z without a zone): loch rounds the
+ *     min down and the max up, so a max of .000001 is written .001, still a bound;
  *   - a column has both a min and a max or neither, and a file in which a flat column
- *     has values but gets neither (a timestamp or boolean column always, for now)
+ *     has values but gets neither (a boolean or binary column always, for now)
  *     carries no minValues/maxValues at all:
  *     delta-rs reads a bound missing from them as null and skips the file for filters
  *     on that column (a column of nulls only is fine: delta-rs takes its nullCount

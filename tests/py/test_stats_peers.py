@@ -37,11 +37,20 @@ TABLES = [
                            "(repeat('é', 20)), (repeat('é', 15) || 'x')"],
      [(f"s >= {Z40}", "s", ">=", "z" * 40), ("s > 'z'", "s", ">", "z"), ("s < 'b'", "s", "<", "b"),
       (f"s > {Z40}", "s", ">", "z" * 40), ("s > repeat('é', 16)", "s", ">", "é" * 16)]),
-    # types loch writes no bounds for (timestamps: Delta's are milliseconds; booleans)
-    ("untyped", "t TIMESTAMP, b BOOLEAN, n BIGINT", ["(TIMESTAMP '2020-01-01 00:00:00', false, 1)",
-                                                     "(TIMESTAMP '2021-01-01 00:00:00.000001', true, 2)"],
-     [("t > TIMESTAMP '2020-06-01'", "t", ">", datetime.datetime(2020, 6, 1)), ("b = true", "b", "=", True),
+    # timestamps get millisecond bounds (min rounded down, max up: a max of .000001 must
+    # not read as .000); booleans get none, so a file with one holds no bounds at all
+    ("times", "t TIMESTAMP, z TIMESTAMPTZ, n BIGINT",
+     ["(TIMESTAMP '2020-01-01 00:00:00', TIMESTAMPTZ '2020-01-01 00:00:00+00', 1)",
+      "(TIMESTAMP '2021-01-01 00:00:00.000001', TIMESTAMPTZ '2021-01-01 05:00:00.0005+02', 2)",
+      "(TIMESTAMP '1969-12-31 23:59:59.9995', TIMESTAMPTZ '1969-12-31 23:59:59.9995+00', 3)"],
+     [("t > TIMESTAMP '2020-06-01'", "t", ">", datetime.datetime(2020, 6, 1)),
+      ("t > TIMESTAMP '2021-01-01 00:00:00'", "t", ">", datetime.datetime(2021, 1, 1)),
+      ("t < TIMESTAMP '1970-01-01'", "t", "<", datetime.datetime(1970, 1, 1)),
+      ("z > TIMESTAMP '2021-01-01 03:00:00'", "z", ">",
+       datetime.datetime(2021, 1, 1, 3, tzinfo=datetime.timezone.utc)),
       ("n > 1", "n", ">", 1)]),
+    ("booleans", "b BOOLEAN, n BIGINT", ["(false, 1)", "(true, 2)"],
+     [("b = true", "b", "=", True), ("n > 1", "n", ">", 1)]),
 ]
 
 

@@ -36,7 +36,7 @@ static void test_bounds_by_type(void)
     } rows[] = {
         {"\"byte\"", true}, {"\"short\"", true}, {"\"integer\"", true}, {"\"long\"", true}, {"\"float\"", true},
         {"\"double\"", true}, {"\"decimal(10,2)\"", true}, {"\"string\"", true}, {"\"date\"", true},
-        {"\"timestamp\"", false}, {"\"timestamp_ntz\"", false}, {"\"boolean\"", false}, {"\"binary\"", false},
+        {"\"timestamp\"", true}, {"\"timestamp_ntz\"", true}, {"\"boolean\"", false}, {"\"binary\"", false},
         {"{\"type\":\"struct\",\"fields\":[]}", false},
     };
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
@@ -48,16 +48,12 @@ static void test_plain_file(void)
     stats_column c[] = {
         col("id", "\"long\"", "1", "9", "0", false),
         col("name", "\"string\"", "ann", "zed", "2", false),
-        col("at", "\"timestamp\"", "2026-01-01 00:00:00.123456", "2026-02-01 00:00:00.999999", "1", false),
+        col("at", "\"timestamp_ntz\"", "2026-01-01 00:00:00.123456", "2026-02-01 00:00:00.999999", "1", false),
         col("tags", "{\"type\":\"array\",\"elementType\":\"string\",\"containsNull\":true}", NULL, NULL, "0", false),
     };
-    /* a timestamp with values gets no bounds, so the file has none (delta-rs would skip
-     * it for a filter on the missing column); arrays get no statistics at all */
-    CHECK_STR(json_of(c, 4, 10), "{\"numRecords\":10,\"nullCount\":{\"id\":0,\"name\":2,\"at\":1}}");
-    c[2] = col("at", "\"timestamp\"", NULL, NULL, "10", false); /* nulls only: no obstacle */
-    CHECK_STR(json_of(c, 4, 10), "{\"numRecords\":10,\"minValues\":{\"id\":1,\"name\":\"ann\"},"
-                                 "\"maxValues\":{\"id\":9,\"name\":\"zed\"},"
-                                 "\"nullCount\":{\"id\":0,\"name\":2,\"at\":10}}");
+    CHECK_STR(json_of(c, 4, 10), "{\"numRecords\":10,\"minValues\":{\"id\":1,\"name\":\"ann\","
+                                 "\"at\":\"2026-01-01T00:00:00.123\"},\"maxValues\":{\"id\":9,\"name\":\"zed\","
+                                 "\"at\":\"2026-02-01T00:00:01.000\"},\"nullCount\":{\"id\":0,\"name\":2,\"at\":1}}");
 }
 
 /* One column's engine values and the bounds written for it: both or neither (NULL). */
@@ -91,6 +87,21 @@ static void test_bounds_of_a_column(void)
         {"\"date\"", S("2020-01-01"), S("12345-01-01"), NULL, NULL},
         {"\"date\"", S("0000-01-01"), S("2020-01-01"), NULL, NULL},
         {"\"date\"", S("2020-1-01"), S("2020-01-01"), NULL, NULL},
+        /* timestamps in Delta's milliseconds: the min rounded down, the max up */
+        {"\"timestamp_ntz\"", S("2021-01-01 00:00:00.000001"), S("2021-01-01 00:00:00.000001"),
+         "\"2021-01-01T00:00:00.000\"", "\"2021-01-01T00:00:00.001\""},
+        {"\"timestamp_ntz\"", S("1969-12-31 23:59:59.9995"), S("2020-01-01 00:00:00"),
+         "\"1969-12-31T23:59:59.999\"", "\"2020-01-01T00:00:00.000\""},
+        {"\"timestamp\"", S("2021-01-01 03:00:00.5+00"), S("2021-12-31 23:59:59.9999+00"),
+         "\"2021-01-01T03:00:00.500Z\"", "\"2022-01-01T00:00:00.000Z\""},
+        {"\"timestamp_ntz\"", S("0001-01-01 00:00:00"), S("9999-12-31 23:59:59.999"),
+         "\"0001-01-01T00:00:00.000\"", "\"9999-12-31T23:59:59.999\""},
+        /* past year 9999 once rounded up, infinities, BC, another zone: no bounds */
+        {"\"timestamp_ntz\"", S("2020-01-01 00:00:00"), S("9999-12-31 23:59:59.9991"), NULL, NULL},
+        {"\"timestamp_ntz\"", S("-infinity"), S("2020-01-01 00:00:00"), NULL, NULL},
+        {"\"timestamp_ntz\"", S("0044-03-15 00:00:00 (BC)"), S("2020-01-01 00:00:00"), NULL, NULL},
+        {"\"timestamp\"", S("2020-01-01 00:00:00+02"), S("2020-01-01 00:00:00+00"), NULL, NULL},
+        {"\"timestamp_ntz\"", S("2020-01-01 00:00:00.0000001"), S("2020-01-01 00:00:00"), NULL, NULL},
         /* strings: a NUL cuts, a max cut there gets 0x01 */
         {"\"string\"", S("a"), S("a\0b"), "\"a\"", "\"a\\u0001\""},
         {"\"string\"", S("\0x"), S("\0"), "\"\"", "\"\\u0001\""},
