@@ -18,6 +18,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "util/utf8.h"
 #include "util/error.h"
 
 static const char local_hint[] = "loch opens lakes on a local filesystem (a path, or file:///path)";
@@ -88,7 +89,7 @@ cleanup:
     return rc;
 }
 
-int storage_uri_parse(storage_uri *out, const char *uri)
+static int parse_uri(storage_uri *out, const char *uri)
 {
     memset(out, 0, sizeof(*out));
     size_t n = scheme_length(uri);
@@ -96,6 +97,9 @@ int storage_uri_parse(storage_uri *out, const char *uri)
         return error_set(LOCH_EINVALID, "the lake's location is empty; %s", local_hint);
     if (n == 4 && !strncasecmp(uri, "file", 4) && uri[5] == '/')
         return parse_file(out, uri, n);
+    if (n == 4 && !strncasecmp(uri, "file", 4)) /* "file:relative" is no URI, nor a path meant as one */
+        return error_set(LOCH_EINVALID, "lake %s: a file URI needs an absolute path (file:///path); %s", uri,
+                         local_hint);
     if (n == 0 || strncmp(uri + n, "://", 3) != 0) {
         snprintf(out->scheme, sizeof(out->scheme), "file"); /* a plain path, used as it is */
         out->path = strdup(uri);
@@ -106,6 +110,19 @@ int storage_uri_parse(storage_uri *out, const char *uri)
                          local_hint);
     return error_set(LOCH_EUNSUPPORTED, "lake %s: unknown URI scheme \"%.*s\" (not supported); %s", uri, (int)n,
                      uri, local_hint);
+}
+
+int storage_uri_parse(storage_uri *out, const char *uri)
+{
+    int rc = parse_uri(out, uri);
+    /* The SQL engine names files by UTF-8 text: a lake it cannot name is refused here,
+     * before anything is created, not by the engine half way through. */
+    if (rc == 0 && utf8_valid_prefix((const unsigned char *)out->path, strlen(out->path)) != strlen(out->path)) {
+        storage_uri_free(out);
+        rc = error_set(LOCH_EINVALID, "lake %s: the path is not valid UTF-8, which the SQL engine needs; %s", uri,
+                       local_hint);
+    }
+    return rc;
 }
 
 void storage_uri_free(storage_uri *u)

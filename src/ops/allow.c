@@ -38,9 +38,13 @@ static int refuse(const char *sql)
  * queries of other clients (the random seed, logging, checkpoints) or write files
  * (a log to a file of the caller's choosing); and loch_keep, the filter loch's own
  * scans call with the relations it registers (adapters/compute.h), which is not the
- * user's to call. Found in the engine's parse tree. */
+ * user's to call. Found in the engine's parse tree - which is why query, query_table and
+ * json_execute_serialized_sql are refused too: they parse and run a string later, out
+ * of this check's sight (a sandboxed query('FROM enable_logging(...)') crashed the server
+ * and showed one client another's SQL). */
 static const char *const unsafe_functions[] = {"setseed", "enable_logging", "disable_logging", "truncate_duckdb_logs",
-                                               "write_log", "checkpoint", "force_checkpoint", "loch_keep", NULL};
+                                               "write_log", "checkpoint", "force_checkpoint", "loch_keep",
+                                               "query", "query_table", "json_execute_serialized_sql", NULL};
 
 int allow_query(loch_lake *lake, const char *sql)
 {

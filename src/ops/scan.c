@@ -225,7 +225,13 @@ static int dv_load(void *ctx, size_t i, const uint64_t **rows, size_t *count)
 {
     dv_loader *l = ctx;
     dv_rows_free(&l->rows);
-    int rc = load_dv(l->lake, l->table, &l->files[i]->dv, &l->file_path, &l->file, &l->rows);
+    const log_file *f = l->files[i];
+    int rc = load_dv(l->lake, l->table, &f->dv, &l->file_path, &l->file, &l->rows);
+    /* The log's count of deleted rows must be the bitmap's: a count answered from the
+     * log (cardinality) and a scan (the bitmap) may never disagree. */
+    if (rc == 0 && (int64_t)l->rows.count != f->dv.cardinality)
+        rc = error_set(LOCH_ECORRUPT, "table \"%s\": the deletion vector of %s deletes %zu rows, but the log says %lld",
+                       l->table, f->path, l->rows.count, (long long)f->dv.cardinality);
     *rows = l->rows.rows;
     *count = l->rows.count;
     return rc;

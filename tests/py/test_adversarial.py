@@ -604,12 +604,22 @@ def test_functions_that_change_engine_state_are_refused(lake, tmp_path):
     for q in [f"SELECT * FROM enable_logging(storage='file', storage_config={{'path':'{planted}'}})",
               "SELECT * FROM enable_logging(storage='stdout')", "SELECT * FROM disable_logging()",
               "SELECT * FROM truncate_duckdb_logs()", "SELECT write_log('x')", "SELECT setseed(0.5)",
-              "SELECT x FROM t ORDER BY setseed(0.1)", "SELECT * FROM checkpoint()"]:
+              "SELECT x FROM t ORDER BY setseed(0.1)", "SELECT * FROM checkpoint()",
+              # functions that run a string later, out of the parse tree's sight (the
+              # adversarial pass of issue 9 crashed the server and read another client's
+              # SQL through them)
+              "SELECT * FROM query('FROM enable_logging(level=''info'', storage=''memory'')')",
+              "SELECT * FROM query('SELECT setseed(0.5)')", "SELECT * FROM system.main.query('SELECT 1')",
+              "SELECT * FROM query_table('t')", "SELECT json_execute_serialized_sql('{}')",
+              "SELECT * FROM (SELECT * FROM Query('SELECT write_log(''x'')'))"]:
         p = lake.run("--sandbox", "sql", q, check=False)
         assert p.returncode == 1 and "is not allowed here" in p.stderr, (q, p.stderr)
     s = Server(lake, "--workers", "1")
     try:
         assert error_of(s, "POST", "/v1/sql", {"sql": "SELECT setseed(0.5)"}) == (403, "forbidden")
+        q = "SELECT * FROM query('FROM enable_logging(level=''info'', storage=''memory'')')"
+        assert error_of(s, "POST", "/v1/sql", {"sql": q}) == (403, "forbidden")
+        assert s.json("POST", "/v1/sql", {"sql": "SELECT 'secret' AS x"})["rows"] == [["secret"]]
         a = s.json("POST", "/v1/sql", {"sql": "SELECT random() AS r, uuid()::VARCHAR AS u"})["rows"]
         b = s.json("POST", "/v1/sql", {"sql": "SELECT random() AS r, uuid()::VARCHAR AS u"})["rows"]
         assert a != b

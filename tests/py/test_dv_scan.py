@@ -224,3 +224,22 @@ def test_concurrent_clients_each_see_their_snapshot(lake, tmp_path):
     finally:
         assert s.stop() == 0
     assert not bad, bad[:3]
+
+
+def test_a_dv_whose_cardinality_lies_is_refused(lake):
+    """The log says how many rows a DV deletes; the bitmap says which. When they disagree
+    the table is corrupt: count(*) and a scan must not give two answers (adversarial pass
+    of issue 9: 398 from the log, 347 from the bitmap)."""
+    import json as js
+    t = DvTable(lake, "cw")
+    t.delete({1: [0, 5, 99], 2: range(10, 60)})
+    log = sorted((t.dir / "_delta_log").glob("*.json"))[-1]
+    lines = [js.loads(x) for x in log.read_text().splitlines()]
+    for a in lines:
+        if "add" in a and a["add"].get("deletionVector"):
+            a["add"]["deletionVector"]["cardinality"] = 1
+    log.write_text("\n".join(js.dumps(a) for a in lines) + "\n")
+    for q, env in [("SELECT count(*) FROM cw", None), ("SELECT count(*) FROM cw", SCAN),
+                   ("SELECT count(*) FROM cw WHERE id >= 0", SCAN)]:
+        p = lake.sql(q, env=env, check=False)
+        assert p.returncode == 1 and "but the log says 1" in p.stderr, (q, p.stdout, p.stderr)

@@ -56,6 +56,10 @@ def test_init_reports_the_directory(tmp_path):
     ("file://{d}/a?b", "no query or fragment"),
     ("s3://bucket{d}/lake", "S3 lakes are not supported yet (issue 14)"),
     ("gs://bucket{d}/lake", 'unknown URI scheme "gs"'),
+    # found by the adversarial pass of issue 9: a directory was created, or named "file:"
+    ("file://{d}/w/%C3", "not valid UTF-8"),
+    ("file:relative", "a file URI needs an absolute path"),
+    ("file:", "a file URI needs an absolute path"),
 ])
 def test_refused_locations(tmp_path, uri, words):
     uri = uri.format(d=tmp_path)
