@@ -158,6 +158,12 @@ int write_data_file_from(loch_lake *lake, txlog_commit *c, const char *schema_st
         c->cm.rows_written += files[i].rows;
         c->cm.files_written++;
     }
+    /* A DROP moves the whole table away, staging directory included: a file operation
+     * that failed because of it says so, not which path was missing. */
+    storage_entry gone;
+    if (rc < 0 && rc != LOCH_ENOMEM && staging.data && lake->st->head(lake->st, staging.data, &gone) == LOCH_ENOTFOUND)
+        rc = error_set(LOCH_ENOTFOUND, "table \"%s\" was dropped while this write was prepared; nothing was written",
+                       c->table);
     if (staging.data) /* not named when the table was refused first */
         lake->st->remove_tree(lake->st, staging.data);
     if (rc < 0 && c->cm.read_version < 0 && staging.data)

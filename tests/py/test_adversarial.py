@@ -792,3 +792,17 @@ def test_table_properties_delta_readers_refuse_are_refused(lake, key, value):
 def test_alter_of_a_missing_table_says_so(lake):
     p = lake.sql("ALTER TABLE nope SET TBLPROPERTIES ('a' = 'b')", check=False)
     assert p.returncode == 1 and 'table "nope" does not exist' in p.stderr, p.stderr
+
+
+@pytest.mark.parametrize("point", ["write-staged", "write-moving"])
+def test_a_write_racing_drop_says_so(lake, tmp_path, point):
+    """A write whose table is dropped while it moves its files reports the DROP, not the
+    path that went missing (second adversarial pass of issue 9); nothing lands in a table
+    created again under the name."""
+    lake.sql("CREATE TABLE t (id BIGINT)")
+    held = Held(lake, tmp_path / point, point, "sql", "INSERT INTO t VALUES (1)")
+    lake.sql("DROP TABLE t; CREATE TABLE t (id BIGINT)")
+    code, out, err = held.release()
+    assert code == 1 and 'table "t" was dropped while this write was prepared' in err, err
+    assert lake.scalar("SELECT count(*) FROM t") == "0"
+
