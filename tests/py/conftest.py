@@ -73,3 +73,22 @@ def lake(tmp_path):
     lk = Lake(tmp_path / "lake")
     lk.run("init")
     return lk
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """One local Spark + delta-spark session for the whole run (its jars were fetched by
+    scripts/setup.sh); started only by the tests that ask for it."""
+    from delta import configure_spark_with_delta_pip
+    from pyspark.sql import SparkSession
+    b = (SparkSession.builder.master("local[1]").appName("loch-tests")
+         .config("spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension")
+         .config("spark.sql.catalog.spark_catalog", "org.apache.spark.sql.delta.catalog.DeltaCatalog")
+         .config("spark.sql.session.timeZone", "UTC").config("spark.ui.enabled", "false")
+         .config("spark.sql.shuffle.partitions", "1"))
+    s = configure_spark_with_delta_pip(b).getOrCreate()
+    # Parquet not written by Spark holds proleptic Gregorian dates; without this Spark
+    # refuses a date before 1582 rather than guess the calendar.
+    s.conf.set("spark.sql.parquet.datetimeRebaseModeInRead", "CORRECTED")
+    yield s
+    s.stop()

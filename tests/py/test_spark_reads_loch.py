@@ -1,23 +1,10 @@
 """Apache Spark + delta-spark reads the tables loch writes, in the suite (issue 8, item
 27): through a loch checkpoint, after CREATE OR REPLACE, after a DROP and a new table of
-the same name; Spark appends and loch reads Spark's commit back. One local Spark session
-serves the module (its jars were fetched by scripts/setup.sh)."""
+the same name; Spark appends and loch reads Spark's commit back. The Spark session is
+conftest.py's, shared by the run."""
 import pytest
 from deltalake import DeltaTable
 
-
-@pytest.fixture(scope="module")
-def spark():
-    from delta import configure_spark_with_delta_pip
-    from pyspark.sql import SparkSession
-    b = (SparkSession.builder.master("local[1]").appName("loch-tests")
-         .config("spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension")
-         .config("spark.sql.catalog.spark_catalog", "org.apache.spark.sql.delta.catalog.DeltaCatalog")
-         .config("spark.sql.session.timeZone", "UTC").config("spark.ui.enabled", "false")
-         .config("spark.sql.shuffle.partitions", "1"))
-    s = configure_spark_with_delta_pip(b).getOrCreate()
-    yield s
-    s.stop()
 
 
 def test_spark_reads_through_a_loch_checkpoint_and_appends(lake, spark):

@@ -54,22 +54,6 @@ TABLES = [
 ]
 
 
-@pytest.fixture(scope="module")
-def spark():
-    from delta import configure_spark_with_delta_pip
-    from pyspark.sql import SparkSession
-    b = (SparkSession.builder.master("local[1]").appName("loch-stats-tests")
-         .config("spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension")
-         .config("spark.sql.catalog.spark_catalog", "org.apache.spark.sql.delta.catalog.DeltaCatalog")
-         .config("spark.sql.session.timeZone", "UTC").config("spark.ui.enabled", "false")
-         .config("spark.sql.shuffle.partitions", "1"))
-    s = configure_spark_with_delta_pip(b).getOrCreate()
-    # Parquet not written by Spark holds proleptic Gregorian dates; without this Spark
-    # refuses the BC date rather than guess the calendar.
-    s.conf.set("spark.sql.parquet.datetimeRebaseModeInRead", "CORRECTED")
-    yield s
-    s.stop()
-
 
 def make(lake, name, columns, inserts):
     lake.sql(f"CREATE TABLE {name} ({columns})")

@@ -7,6 +7,7 @@
 #define LOCH_TEST_H
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int test_failures_now;
@@ -38,6 +39,21 @@ static int test_failures_now;
             test_failures_now++;                                                          \
         }                                                                                 \
     } while (0)
+
+/* A fresh directory for one test (malloc'd path, NULL on failure), and its removal. */
+static inline char *temp_dir(void)
+{
+    char tmpl[] = "/tmp/loch-unit-XXXXXX";
+    char *d = mkdtemp(tmpl);
+    return d ? strdup(d) : NULL;
+}
+
+static inline void remove_temp_dir(const char *dir)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    CHECK(system(cmd) == 0);
+}
 
 typedef struct {
     const char *name;

@@ -13,20 +13,6 @@
 #include "loch/loch.h"
 #include "test.h"
 
-static char *temp_dir(void)
-{
-    char tmpl[] = "/tmp/loch-unit-XXXXXX";
-    char *d = mkdtemp(tmpl);
-    return d ? strdup(d) : NULL;
-}
-
-static void remove_dir(const char *dir)
-{
-    char cmd[512];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    CHECK(system(cmd) == 0);
-}
-
 typedef struct {
     int calls;
     char last[512];
@@ -88,7 +74,7 @@ static void test_warnings_go_to_the_callback(void)
     CHECK(rc == 0);
     struct stat st;
     CHECK(stat(err_path, &st) == 0 && st.st_size == 0);
-    remove_dir(dir);
+    remove_temp_dir(dir);
     free(dir);
 }
 
@@ -111,7 +97,7 @@ static void test_faults_are_per_lake(void)
     unsetenv("LOCH_FAULT");
     loch_lake_free(a);
     loch_lake_free(b);
-    remove_dir(dir);
+    remove_temp_dir(dir);
     free(dir);
 }
 
@@ -171,7 +157,7 @@ static void test_lake_uris(void)
     CHECK(stat(uri, &st) != 0);
     snprintf(uri, sizeof(uri), "%s/file:", dir);
     CHECK(stat(uri, &st) != 0);
-    remove_dir(dir);
+    remove_temp_dir(dir);
     free(dir);
 }
 
@@ -197,7 +183,7 @@ static void test_lake_options_versions(void)
     o.version = LOCH_LAKE_OPTIONS_VERSION + 1;
     CHECK(loch_lake_open(&lake, dir, &o) == LOCH_EINVALID && lake == NULL);
     CHECK(strstr(loch_error_last(), "loch_lake_options version") != NULL);
-    remove_dir(dir);
+    remove_temp_dir(dir);
     free(dir);
 }
 
@@ -235,7 +221,7 @@ static void test_ingest_options_versions(void)
     CHECK_OK(loch_ingest(&r, lake, "t", files, 1, (const loch_ingest_options *)(const void *)&v1));
     loch_result_free(r);
     loch_lake_free(lake);
-    remove_dir(dir);
+    remove_temp_dir(dir);
     free(dir);
 }
 

@@ -14,20 +14,6 @@
 #include "loch/loch.h"
 #include "test.h"
 
-static char *temp_dir(void)
-{
-    char tmpl[] = "/tmp/loch-unit-XXXXXX";
-    char *d = mkdtemp(tmpl);
-    return d ? strdup(d) : NULL;
-}
-
-static void remove_dir(const char *dir)
-{
-    char cmd[512];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    CHECK(system(cmd) == 0);
-}
-
 /* ---- URIs ---------------------------------------------------------------------------- */
 
 static void test_uri_forms(void)
@@ -120,7 +106,7 @@ static void test_open_by_uri(void)
     if (f)
         fclose(f);
     CHECK(storage_open(&st, path, 0) == LOCH_EINVALID && st == NULL); /* a file is no lake */
-    remove_dir(dir);
+    remove_temp_dir(dir);
     free(dir);
 }
 
@@ -155,7 +141,7 @@ static void test_links_and_directories(void)
     CHECK(st->head(st, "t/_delta_log", &e) == LOCH_ENOTFOUND);
     CHECK_OK(st->remove_dir(st, "t/_delta_log")); /* gone already */
     st->free(st);
-    remove_dir(dir);
+    remove_temp_dir(dir);
     free(dir);
 }
 
@@ -200,7 +186,7 @@ static void test_locks(void)
     st->unlock(st, NULL);
     buf_free(&got);
     st->free(st);
-    remove_dir(dir);
+    remove_temp_dir(dir);
     free(dir);
 }
 
@@ -271,7 +257,7 @@ static void test_fault_steps(void)
     st = faulty_over(dir, "nonsense");
     CHECK_OK(st->put(st, "b/5", "5", 1));
     st->free(st);
-    remove_dir(dir);
+    remove_temp_dir(dir);
     free(dir);
 }
 
@@ -286,7 +272,7 @@ static void test_faults_are_per_store(void)
     CHECK_OK(failing->put(failing, "y", "1", 1));
     failing->free(failing);
     healthy->free(healthy);
-    remove_dir(dir);
+    remove_temp_dir(dir);
     free(dir);
 }
 
