@@ -96,6 +96,11 @@ int compute_query_params(compute *c, const char *sql, const compute_param *param
                          compute_result **out);
 /* Cancels the running statement from another thread (or a signal handler). */
 void compute_interrupt(compute *c);
+/* Appends path as the SQL string literal that the engine's file readers (read_parquet,
+ * read_csv, read_json) take as that one file and never as a pattern: the engine globs a
+ * name holding '*', '?' or '[', so `gl[1].csv` would read `gl1.csv` when that exists.
+ * Every file name handed to a reader goes through here. */
+int compute_put_path(buf *sql, const char *path);
 /* Makes an Arrow stream readable as the (temporary) view `name`, which can be scanned
  * once; drop the view before releasing the stream. */
 struct ArrowArrayStream;

@@ -689,6 +689,21 @@ void compute_interrupt(compute *c)
         duckdb_interrupt(c->conn);
 }
 
+int compute_put_path(buf *sql, const char *path)
+{
+    /* DuckDB's glob has no escape character; a one-character class matches the
+     * character itself, and a name with no match falls back to the literal name, so the
+     * bracketed form reads exactly this file whether or not a sibling matches. */
+    int rc = buf_putc(sql, '\'');
+    for (const char *p = path; rc == 0 && *p; p++) {
+        if (*p == '*' || *p == '?' || *p == '[')
+            rc = buf_printf(sql, "[%c]", *p);
+        else
+            rc = *p == '\'' ? buf_puts(sql, "''") : buf_putc(sql, *p);
+    }
+    return rc ? rc : buf_putc(sql, '\'');
+}
+
 int compute_register_arrow(compute *c, const char *name, struct ArrowArrayStream *stream)
 {
     buf sql = BUF_INIT;
@@ -1688,7 +1703,7 @@ static int add_fields(compute *c, const char *path, bool *has, const char *const
 {
     buf sql = BUF_INIT;
     duckdb_prepared_statement ps = NULL;
-    int rc = buf_puts(&sql, "SELECT * FROM system.main.read_parquet(") || buf_put_sql_str(&sql, path) || buf_puts(&sql, ") LIMIT 0")
+    int rc = buf_puts(&sql, "SELECT * FROM system.main.read_parquet(") || compute_put_path(&sql, path) || buf_puts(&sql, ") LIMIT 0")
                  ? LOCH_ENOMEM : 0;
     if (rc == 0 && duckdb_prepare(c->side, sql.data, &ps) == DuckDBError)
         rc = engine_error(duckdb_prepare_error(ps));
@@ -1736,7 +1751,7 @@ int compute_parquet_schema(compute *c, const char *path, compute_parquet_element
     buf sql = BUF_INIT;
     int rc = buf_puts(&sql, "SELECT name, field_id::BIGINT, num_children::BIGINT, repetition_type, converted_type "
                             "FROM system.main.parquet_schema(") ||
-             buf_put_sql_str(&sql, path) || buf_putc(&sql, ')') ? LOCH_ENOMEM : 0;
+             compute_put_path(&sql, path) || buf_putc(&sql, ')') ? LOCH_ENOMEM : 0;
     rc = rc ? rc : each_row(c, sql.data, schema_row, &sr);
     if (rc < 0)
         error_prefix("schema of %s: ", path);
@@ -1769,13 +1784,13 @@ int compute_read_checkpoint(compute *c, const char *path, const compute_checkpoi
             else
                 rc = buf_printf(&sql, "%s\"add\".\"%s\"%s", sep, fields[f], casts[f]);
         }
-        rc = rc || buf_puts(&sql, " FROM system.main.read_parquet(") || buf_put_sql_str(&sql, path) ||
+        rc = rc || buf_puts(&sql, " FROM system.main.read_parquet(") || compute_put_path(&sql, path) ||
              buf_puts(&sql, ") WHERE \"add\" IS NOT NULL") ? (rc ? rc : LOCH_ENOMEM) : 0;
         rc = rc ? rc : each_row(c, sql.data, add_row, &ar);
     }
     if (rc == 0) {
         buf_clear(&sql);
-        rc = buf_puts(&sql, "SELECT system.main.to_json(t)::VARCHAR FROM system.main.read_parquet(") || buf_put_sql_str(&sql, path) ||
+        rc = buf_puts(&sql, "SELECT system.main.to_json(t)::VARCHAR FROM system.main.read_parquet(") || compute_put_path(&sql, path) ||
              buf_printf(&sql, ") t%s", has[NF] ? " WHERE t.\"add\" IS NULL" : "") ? LOCH_ENOMEM : 0;
         rc = rc ? rc : each_row(c, sql.data, other_row, &ar);
     }
@@ -1807,7 +1822,7 @@ int compute_write_checkpoint(compute *c, const char *ndjson_path, const char *pa
     int rc = buf_puts(&sql, "COPY (SELECT ");
     for (const checkpoint_field *f = columns; rc == 0 && f->name; f++)
         rc = (f == columns ? 0 : buf_puts(&sql, ", ")) || buf_put_sql_ident(&sql, f->name) ? LOCH_ENOMEM : 0;
-    rc = rc || buf_puts(&sql, " FROM system.main.read_json(") || buf_put_sql_str(&sql, ndjson_path) ||
+    rc = rc || buf_puts(&sql, " FROM system.main.read_json(") || compute_put_path(&sql, ndjson_path) ||
          buf_puts(&sql, ", format='newline_delimited', maximum_object_size=1073741824, columns={") ? LOCH_ENOMEM : rc;
     for (const checkpoint_field *f = columns; rc == 0 && f->name; f++) {
         buf_clear(&type);

@@ -166,7 +166,7 @@ static int sniff(loch_lake *lake, const input *x, const char *cols, compute_resu
     int rc = 0;
     for (int big = 0; big < 2; big++) {
         buf sql = BUF_INIT;
-        rc = buf_printf(&sql, "SELECT %s FROM sniff_csv(", cols) || buf_put_sql_str(&sql, x->path) ||
+        rc = buf_printf(&sql, "SELECT %s FROM sniff_csv(", cols) || compute_put_path(&sql, x->path) ||
              buf_printf(&sql, ", encoding='%s'%s%s)", x->encoding, big ? SNIFF_LIMITS : "",
                         !strcmp(x->format, "tsv") ? ", delim='\\t'" : "") ? LOCH_ENOMEM : 0;
         rc = rc ? rc : compute_query(lake->cp, sql.data, r);
@@ -380,7 +380,7 @@ int ingest_scan_csv(loch_lake *lake, input *x, const char *overrides)
     x->records = c.records - header;
 
     /* The engine's read, with the dialect and the types spelled out. */
-    rc = buf_puts(&src, "SELECT * FROM system.main.read_csv(") || buf_put_sql_str(&src, x->path) ||
+    rc = buf_puts(&src, "SELECT * FROM system.main.read_csv(") || compute_put_path(&src, x->path) ||
          buf_printf(&src, ", auto_detect=false, header=%s, delim=", header ? "true" : "false") ||
          buf_put_sql_str(&src, delim) || buf_puts(&src, ", quote=") || buf_put_sql_str(&src, quote) ||
          buf_puts(&src, ", escape=") || buf_put_sql_str(&src, escape) || buf_puts(&src, ", new_line=") ||

@@ -4,7 +4,8 @@
  *
  * An argument is a file, a directory (its regular files in name order, leaving out
  * names that start with '.' or '_'), a glob (the regular files it matches), or "-" for
- * standard input. Inputs keep the arguments' order; a file named twice is two inputs,
+ * standard input. A name that exists is that file even when it holds glob characters
+ * (`gl[1].csv` is not `gl1.csv`), as a shell-quoted or tab-completed name means. Inputs keep the arguments' order; a file named twice is two inputs,
  * and the driver skips the second (the same bytes).
  *
  * Standard input is copied to a temporary file in the lake first (_loch/tmp/stdin-
@@ -161,7 +162,7 @@ int ingest_expand(loch_lake *lake, const char *const *args, size_t count, inputs
         struct stat sb;
         if (strcmp(a, "-") == 0) {
             rc = stdin_input(lake, in);
-        } else if (strpbrk(a, "*?[")) {
+        } else if (strpbrk(a, "*?[") && stat(a, &sb) < 0) {
             glob_t g;
             int gr = glob(a, 0, NULL, &g);
             if (gr == GLOB_NOMATCH)

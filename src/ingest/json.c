@@ -34,7 +34,7 @@ int ingest_pin_json_types(loch_lake *lake, const input *x, buf *sql)
     rc = rc ? rc : compute_query(lake->cp, q.data, &r);
     if (rc == 0) {
         buf_clear(sql);
-        rc = buf_puts(sql, "SELECT * FROM system.main.read_json(") || buf_put_sql_str(sql, x->path) ||
+        rc = buf_puts(sql, "SELECT * FROM system.main.read_json(") || compute_put_path(sql, x->path) ||
              buf_printf(sql, ", format='%s', columns={", !strcmp(x->format, "ndjson") ? "newline_delimited" : "auto")
                  ? LOCH_ENOMEM : 0;
         for (size_t i = 0; rc == 0 && i < compute_result_rows(r); i++) {
@@ -150,7 +150,7 @@ int ingest_scan_json(input *x)
     if (a.failed || a.records == 0 || !a.root.child)
         goto cleanup; /* the engine decides (and words any error) */
     x->records = a.records;
-    rc = buf_puts(&src, "SELECT * FROM system.main.read_json(") || buf_put_sql_str(&src, x->path) ||
+    rc = buf_puts(&src, "SELECT * FROM system.main.read_json(") || compute_put_path(&src, x->path) ||
          buf_printf(&src, ", format='%s', records=true, auto_detect=false, columns={",
                     ndjson ? "newline_delimited" : a.array_doc ? "array" : "unstructured") ? LOCH_ENOMEM : 0;
     for (const jsonscan_node *m = a.root.child; rc == 0 && m; m = m->next) {

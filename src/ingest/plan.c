@@ -34,17 +34,17 @@ static int source_sql(const input *x, buf *sql)
             snprintf(delim, sizeof(delim), ", delim='\\t'");
         else if (d)
             snprintf(delim, sizeof(delim), ", delim='%c'", d); /* one of , ; | */
-        rc = rc || buf_puts(sql, "system.main.read_csv(") || buf_put_sql_str(sql, x->path) ||
+        rc = rc || buf_puts(sql, "system.main.read_csv(") || compute_put_path(sql, x->path) ||
              buf_printf(sql, ", encoding='%s'", x->encoding) || ingest_put_line_limit(sql, x) ||
              buf_printf(sql, ", all_varchar=true%s%s)", delim,
                         x->rejects ? ", store_rejects=true, rejects_table='__loch_rejects', "
                                      "rejects_scan='__loch_rejects_scan'" : "");
     }
     else if (!strcmp(f, "json") || !strcmp(f, "ndjson"))
-        rc = rc || buf_puts(sql, "system.main.read_json(") || buf_put_sql_str(sql, x->path) ||
+        rc = rc || buf_puts(sql, "system.main.read_json(") || compute_put_path(sql, x->path) ||
              buf_printf(sql, ", sample_size=-1%s)", !strcmp(f, "ndjson") ? ", format='newline_delimited'" : "");
     else if (!strcmp(f, "parquet"))
-        rc = rc || buf_puts(sql, "system.main.read_parquet(") || buf_put_sql_str(sql, x->path) || buf_putc(sql, ')');
+        rc = rc || buf_puts(sql, "system.main.read_parquet(") || compute_put_path(sql, x->path) || buf_putc(sql, ')');
     else
         return error_set(LOCH_EINVALID, "unknown format \"%s\" (csv, tsv, json, ndjson, parquet, arrow, pdf)", f);
     return rc ? LOCH_ENOMEM : 0;

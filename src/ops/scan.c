@@ -93,7 +93,7 @@ static int file_list(loch_lake *lake, const char *table, const log_file **files,
                  : buf_printf(&rel, "%s/%s", table, files[i]->path);
         rc = rc ? rc : lake->st->engine_path(lake->st, rel.data, &local);
         rc = rc ? rc : (i ? buf_putc(sql, ',') : 0);
-        rc = rc ? rc : buf_put_sql_str(sql, local.data);
+        rc = rc ? rc : compute_put_path(sql, local.data);
     }
     buf_free(&rel);
     buf_free(&local);

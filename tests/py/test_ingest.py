@@ -119,6 +119,31 @@ def test_many_inputs_one_commit_and_json_summary(lake, tmp_path):
     assert "1 rows from 1 file" in p.stdout and lake.csv("SELECT a, b FROM s") == [["1", "x"]]
 
 
+@pytest.mark.parametrize("fmt", ["csv", "ndjson", "parquet"])
+def test_a_file_named_with_glob_characters_is_that_file(lake, tmp_path, fmt):
+    """`gl[1].csv` that exists is read as named, never as the pattern that also matches
+    `gl1.csv`, by loch's input expansion and by the engine's reader; a name that does not
+    exist is still a glob."""
+    d = tmp_path / "in"
+    d.mkdir()
+    for name, v in (("gl[1]", 1), ("gl1", 2), ("a*b", 3), ("a?b", 4), ("axb", 5)):
+        write_one(d / f"{name}.{fmt}", fmt, v)
+    for i, (name, want) in enumerate((("gl[1]", ["1"]), ("a*b", ["3"]), ("a?b", ["4"]), ("gl[1-9]", ["2"]))):
+        table = f"t{i}"
+        p = lake.run("ingest", table, str(d / f"{name}.{fmt}"))
+        assert "1 rows from 1 file" in p.stdout, (name, p.stdout, p.stderr)
+        assert [r[0] for r in lake.csv(f"SELECT v FROM {table}")] == want, name
+
+
+def write_one(path, fmt, v):
+    if fmt == "csv":
+        path.write_text(f"v\n{v}\n")
+    elif fmt == "ndjson":
+        path.write_text(json.dumps({"v": v}) + "\n")
+    else:
+        pq.write_table(pa.table({"v": pa.array([v], pa.int64())}), path)
+
+
 def test_nested_json_and_formats(lake, tmp_path):
     (tmp_path / "n.json").write_text(json.dumps([
         {"id": 1, "user": {"name": "a", "geo": {"lat": 1.5, "lon": 2.5}}, "tags": ["x", "y"]},

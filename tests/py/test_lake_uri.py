@@ -96,3 +96,21 @@ def test_server_takes_uris(tmp_path):
         assert s.stop() == 0
     assert (root / "u" / "_delta_log").is_dir()
     assert sorted(os.listdir(tmp_path)) == ["a b", "loch.toml"]
+
+
+def test_glob_characters_in_the_lake_path_are_literal(tmp_path):
+    """The engine's readers glob a name with '*', '?' or '['; a lake at `l[1]` beside a
+    lake at `l1` holding the same table must read its own data files and checkpoint."""
+    for name, value in (("l1", 1), ("l[1]", 2), ("l*", 3)):
+        for q in (f"CREATE TABLE t AS SELECT {value} AS x",
+                  "ALTER TABLE t SET TBLPROPERTIES ('delta.checkpointInterval'='2')"):
+            p = loch("--lake", str(tmp_path / name), "sql", q)
+            assert p.returncode == 0, p.stderr
+        for _ in range(2):  # a checkpoint at version 2 under the same name in each lake
+            p = loch("--lake", str(tmp_path / name), "sql", f"INSERT INTO t VALUES ({value})")
+            assert p.returncode == 0, p.stderr
+        assert (tmp_path / name / "t" / "_delta_log" / "00000000000000000002.checkpoint.parquet").exists()
+    for name, value in (("l[1]", 2), ("l*", 3), ("l1", 1)):
+        p = loch("--lake", str(tmp_path / name), "sql", "SELECT count(*), min(x), max(x) FROM t", "-f", "csv")
+        assert p.returncode == 0, p.stderr
+        assert p.stdout.split()[1:] == [f"3,{value},{value}"], (name, p.stdout)
