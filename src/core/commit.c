@@ -8,6 +8,7 @@
  */
 #include "core/commit.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,6 +35,8 @@ void commit_free(commit *c)
     free(c->reads.sources);
     free((void *)c->parameters.keys);
     free((void *)c->parameters.values);
+    free((void *)c->metrics.keys);
+    free((void *)c->metrics.values);
     arena_free(&c->a);
     memset(c, 0, sizeof(*c));
 }
@@ -138,25 +141,37 @@ void commit_truncate(commit *c, size_t count)
         c->count = count;
 }
 
-int commit_parameter(commit *c, const char *key, const char *value)
+/* Appends key = value to a map of strings whose capacity is *cap. */
+static int kv_put(commit *c, log_kv *p, size_t *kv_cap, const char *key, const char *value)
 {
-    log_kv *p = &c->parameters;
     const char *k = key, *v = value;
-    size_t cap = c->parameters_cap;
+    size_t cap = *kv_cap;
     int rc = dup(&c->a, &k) || dup(&c->a, &v) ? error_set(LOCH_ENOMEM, "out of memory") : 0;
     rc = rc ? rc : grow((void **)&p->keys, &cap, p->count + 1, sizeof(*p->keys));
-    if (rc == 0 && cap != c->parameters_cap) {
+    if (rc == 0 && cap != *kv_cap) {
         const char **values = realloc((void *)p->values, cap * sizeof(*p->values));
         if (!values)
             return error_set(LOCH_ENOMEM, "out of memory");
         p->values = values;
-        c->parameters_cap = cap;
+        *kv_cap = cap;
     }
     if (rc == 0) {
         p->keys[p->count] = k;
         p->values[p->count++] = v;
     }
     return rc;
+}
+
+int commit_parameter(commit *c, const char *key, const char *value)
+{
+    return kv_put(c, &c->parameters, &c->parameters_cap, key, value);
+}
+
+int commit_metric(commit *c, const char *key, int64_t value)
+{
+    char v[24];
+    snprintf(v, sizeof(v), "%lld", (long long)value);
+    return kv_put(c, &c->metrics, &c->metrics_cap, key, v);
 }
 
 /* ---- the read set ------------------------------------------------------------- */
@@ -250,8 +265,11 @@ int commit_render(const commit *c, int64_t timestamp_ms, buf *out)
     int rc = buf_printf(out, "{\"commitInfo\":{\"timestamp\":%lld,\"operation\":", (long long)timestamp_ms);
     rc = rc || buf_put_json_str(out, c->operation ? c->operation : "WRITE");
     rc = rc || buf_puts(out, ",\"operationParameters\":") || log_write_kv(out, &c->parameters);
-    rc = rc || buf_printf(out, ",\"operationMetrics\":{\"numFiles\":\"%lld\",\"numOutputRows\":\"%lld\"}",
-                          (long long)c->files_written, (long long)c->rows_written);
+    if (c->metrics.count)
+        rc = rc || buf_puts(out, ",\"operationMetrics\":") || log_write_kv(out, &c->metrics);
+    else
+        rc = rc || buf_printf(out, ",\"operationMetrics\":{\"numFiles\":\"%lld\",\"numOutputRows\":\"%lld\"}",
+                              (long long)c->files_written, (long long)c->rows_written);
     /* readVersion is unsigned for delta-rs: a new table has none. */
     if (c->read_version >= 0)
         rc = rc || buf_printf(out, ",\"readVersion\":%lld", (long long)c->read_version);

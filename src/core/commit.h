@@ -78,7 +78,9 @@ typedef struct {
     log_kv parameters;            /* operationParameters: Delta reads a map of strings */
     size_t parameters_cap;
     int64_t read_version;         /* the version it was prepared against; -1 = a new table */
-    int64_t rows_written, files_written; /* operationMetrics */
+    int64_t rows_written, files_written; /* operationMetrics, unless metrics are set */
+    log_kv metrics;               /* operationMetrics as set by commit_metric (strings, as Delta's) */
+    size_t metrics_cap;
     commit_isolation isolation;
     commit_reads reads;
     /* Set by commit_parse from a winner's commitInfo: 1 / 0 / -1 when absent. */
@@ -113,6 +115,9 @@ void commit_truncate(commit *c, size_t count);
 /* Sets operationParameters[key] = value. Values are strings, as Delta readers require
  * (a list or map goes in as its JSON text, the way delta-spark writes "properties"). */
 int commit_parameter(commit *c, const char *key, const char *value);
+/* Sets an operationMetrics entry; once any is set, they replace the default
+ * numFiles / numOutputRows pair. */
+int commit_metric(commit *c, const char *key, int64_t value);
 
 /* The read set. */
 void commit_read_whole_table(commit *c);

@@ -643,3 +643,178 @@ int dv_relative_path(const char *path_or_inline, char *out, size_t cap)
     memcpy(o, ".bin", 5);
     return 0;
 }
+
+/* ---- encoding ---------------------------------------------------------------------- */
+
+int dv_rows_union(const dv_rows *a, const dv_rows *b, dv_rows *out)
+{
+    out->rows = NULL;
+    out->count = 0;
+    size_t n = a->count + b->count, i = 0, j = 0, k = 0;
+    if (n == 0)
+        return 0;
+    uint64_t *v = malloc(n * sizeof(*v));
+    if (!v)
+        return error_set(LOCH_ENOMEM, "out of memory");
+    while (i < a->count || j < b->count) {
+        uint64_t x = j == b->count || (i < a->count && a->rows[i] <= b->rows[j]) ? a->rows[i] : b->rows[j];
+        i += i < a->count && a->rows[i] == x;
+        j += j < b->count && b->rows[j] == x;
+        v[k++] = x;
+    }
+    out->rows = v;
+    out->count = k;
+    return 0;
+}
+
+static int put_le16(buf *b, uint16_t v) { return buf_put(b, (uint8_t[]){(uint8_t)v, (uint8_t)(v >> 8)}, 2); }
+static int put_le32(buf *b, uint32_t v)
+{
+    return buf_put(b, (uint8_t[]){(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)}, 4);
+}
+static int put_be32(buf *b, uint32_t v)
+{
+    return buf_put(b, (uint8_t[]){(uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v}, 4);
+}
+
+/* One 32-bit Roaring bitmap (cookie 12346: no run containers, offsets always) of the
+ * low halves of rows[0..n), which share their high 32 bits. */
+static int encode_roaring32(const uint64_t *rows, size_t n, buf *out)
+{
+    size_t start = out->len, ncont = 0;
+    for (size_t i = 0; i < n; i++)
+        ncont += i == 0 || (uint16_t)(rows[i] >> 16) != (uint16_t)(rows[i - 1] >> 16);
+    int rc = put_le32(out, SERIAL_COOKIE_NO_RUNCONTAINER) || put_le32(out, (uint32_t)ncont) ? LOCH_ENOMEM : 0;
+    /* Header: key and cardinality - 1 per container. */
+    for (size_t i = 0; rc == 0 && i < n;) {
+        size_t j = i;
+        while (j < n && (uint16_t)(rows[j] >> 16) == (uint16_t)(rows[i] >> 16))
+            j++;
+        rc = put_le16(out, (uint16_t)(rows[i] >> 16)) || put_le16(out, (uint16_t)(j - i - 1)) ? LOCH_ENOMEM : 0;
+        i = j;
+    }
+    /* Offsets from the cookie: the containers follow the offsets back to back. */
+    size_t at = out->len - start + 4 * ncont;
+    for (size_t i = 0; rc == 0 && i < n;) {
+        size_t j = i;
+        while (j < n && (uint16_t)(rows[j] >> 16) == (uint16_t)(rows[i] >> 16))
+            j++;
+        rc = put_le32(out, (uint32_t)at) ? LOCH_ENOMEM : 0;
+        at += j - i <= ARRAY_MAX_CARDINALITY ? 2 * (j - i) : BITMAP_BYTES;
+        i = j;
+    }
+    uint8_t *words = NULL;
+    for (size_t i = 0; rc == 0 && i < n;) {
+        size_t j = i;
+        while (j < n && (uint16_t)(rows[j] >> 16) == (uint16_t)(rows[i] >> 16))
+            j++;
+        if (j - i <= ARRAY_MAX_CARDINALITY) {
+            for (size_t k = i; rc == 0 && k < j; k++)
+                rc = put_le16(out, (uint16_t)rows[k]) ? LOCH_ENOMEM : 0;
+        } else {
+            if (!words && !(words = malloc(BITMAP_BYTES)))
+                rc = error_set(LOCH_ENOMEM, "out of memory");
+            if (rc == 0) {
+                memset(words, 0, BITMAP_BYTES);
+                /* Little-endian u64 words: bit b of word w is byte 8w + b/8, bit b%8. */
+                for (size_t k = i; k < j; k++) {
+                    uint16_t v = (uint16_t)rows[k];
+                    words[v >> 3] |= (uint8_t)(1u << (v & 7));
+                }
+                rc = buf_put(out, words, BITMAP_BYTES) ? LOCH_ENOMEM : 0;
+            }
+        }
+        i = j;
+    }
+    free(words);
+    return rc;
+}
+
+int dv_encode_bitmap(const dv_rows *rows, buf *out, size_t *size)
+{
+    size_t start = out->len, nmaps = 0;
+    if (rows->count >= DV_MAX_ROWS)
+        return error_set(LOCH_EINVALID, "a deletion vector of %zu rows is over the limit", rows->count);
+    for (size_t i = 0; i < rows->count; i++) {
+        if (i && rows->rows[i] <= rows->rows[i - 1])
+            return error_set(LOCH_EINVALID, "deletion vector rows must be ascending and unique");
+        nmaps += i == 0 || rows->rows[i] >> 32 != rows->rows[i - 1] >> 32;
+    }
+    int rc = put_le32(out, DV_MAGIC_PORTABLE) || put_le32(out, (uint32_t)nmaps) || put_le32(out, 0) ? LOCH_ENOMEM : 0;
+    for (size_t i = 0; rc == 0 && i < rows->count;) {
+        size_t j = i;
+        while (j < rows->count && rows->rows[j] >> 32 == rows->rows[i] >> 32)
+            j++;
+        rc = put_le32(out, (uint32_t)(rows->rows[i] >> 32)) ? LOCH_ENOMEM : 0;
+        rc = rc ? rc : encode_roaring32(rows->rows + i, j - i, out);
+        i = j;
+    }
+    *size = out->len - start;
+    return rc;
+}
+
+int dv_file_append(buf *file, const dv_rows *rows, int64_t *offset, size_t *size)
+{
+    int rc = file->len ? 0 : buf_putc(file, DV_FILE_VERSION);
+    size_t at = file->len;
+    rc = rc ? rc : put_be32(file, 0); /* the size, known once encoded */
+    rc = rc ? rc : dv_encode_bitmap(rows, file, size);
+    if (rc < 0)
+        return rc;
+    uint8_t *p = (uint8_t *)file->data + at;
+    p[0] = (uint8_t)(*size >> 24);
+    p[1] = (uint8_t)(*size >> 16);
+    p[2] = (uint8_t)(*size >> 8);
+    p[3] = (uint8_t)*size;
+    *offset = (int64_t)at;
+    return put_be32(file, crc32_iso_hdlc(p + 4, *size)) ? LOCH_ENOMEM : 0;
+}
+
+int dv_z85_encode(const uint8_t *data, size_t n, buf *out)
+{
+    static const char Z85[] = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#";
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < n; i += 4) {
+        uint32_t v = 0;
+        for (size_t j = i; j < i + 4; j++)
+            v = v << 8 | (j < n ? data[j] : 0);
+        char d[5];
+        for (int k = 4; k >= 0; k--, v /= 85)
+            d[k] = Z85[v % 85];
+        rc = buf_put(out, d, 5);
+    }
+    return rc; /* a buf is always NUL-terminated */
+}
+
+int dv_encode_inline(const dv_rows *rows, buf *out, size_t *size)
+{
+    buf bits = BUF_INIT;
+    int rc = dv_encode_bitmap(rows, &bits, size);
+    rc = rc ? rc : dv_z85_encode((const uint8_t *)bits.data, bits.len, out);
+    buf_free(&bits);
+    return rc;
+}
+
+int dv_uuid_path(const char *uuid, char out[21])
+{
+    uint8_t u[16];
+    size_t k = 0;
+    for (size_t i = 0; uuid && uuid[i] && k < 32; i++) {
+        char c = uuid[i];
+        if (c == '-' && (i == 8 || i == 13 || i == 18 || i == 23))
+            continue;
+        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (d < 0)
+            break;
+        u[k / 2] = (uint8_t)(k % 2 ? u[k / 2] | d : d << 4);
+        k++;
+    }
+    if (k != 32 || strlen(uuid) != 36)
+        return error_set(LOCH_EINVALID, "not a UUID: \"%s\"", uuid ? uuid : "");
+    buf b = BUF_INIT;
+    int rc = dv_z85_encode(u, sizeof(u), &b);
+    if (rc == 0)
+        memcpy(out, b.data, 21);
+    buf_free(&b);
+    return rc;
+}

@@ -1,5 +1,6 @@
 /*
- * core/dv.h - reading Delta Lake deletion vectors (DVs) into sorted row lists.
+ * core/dv.h - Delta Lake deletion vectors (DVs): decoding them into sorted row lists,
+ * and encoding row lists into them.
  *
  * A DV names the rows of one data file that are deleted, by 0-based physical row number.
  * Delta stores it as a Roaring bitmap array, either inline in the log (Z85 text, storage
@@ -8,6 +9,11 @@
  * its bytes. All input is treated as hostile: malformed bytes give LOCH_ECORRUPT and a
  * message naming the byte offset, never a crash, an out-of-bounds read or a huge
  * allocation (at most DV_MAX_ROWS rows are ever produced).
+ *
+ * The encoder writes what Delta writers write: the portable bitmap array (array
+ * containers up to 4096 values, bitmap containers above, no run containers), framed in
+ * a DV file (version byte, then size | bitmap | CRC-32 per DV) or Z85 text for an
+ * inline DV. Whatever it encodes, the decoder above gives back exactly.
  */
 #ifndef LOCH_CORE_DV_H
 #define LOCH_CORE_DV_H
@@ -15,11 +21,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/buf.h"
+
 /* A DV claiming more rows than this is refused as corrupt (2^31 rows = 16 GiB as dv_rows). */
 #define DV_MAX_ROWS (UINT64_C(1) << 31)
 
 /* A sorted, de-duplicated set of 64-bit row indexes (0-based physical row numbers). */
-typedef struct {
+typedef struct dv_rows {
     uint64_t *rows; /* owned, malloc'd; NULL when count is 0 */
     size_t count;
 } dv_rows;
@@ -70,5 +78,30 @@ int dv_decode_file(const uint8_t *file, size_t file_len, int64_t offset, size_t 
  * LOCH_EINVALID when cap is too small.
  */
 int dv_relative_path(const char *path_or_inline, char *out, size_t cap);
+
+/* ---- encoding -------------------------------------------------------------------- */
+
+/* out = a union b (both sorted and unique; out may not alias them). */
+int dv_rows_union(const dv_rows *a, const dv_rows *b, dv_rows *out);
+
+/* Appends the portable bitmap array of rows (sorted, unique, fewer than DV_MAX_ROWS) to
+ * out; *size gets its length in bytes (the descriptor's sizeInBytes). */
+int dv_encode_bitmap(const dv_rows *rows, buf *out, size_t *size);
+
+/* Appends one DV to a DV file being built in file: the version byte first when file is
+ * empty, then the framed bitmap of rows. *offset gets the descriptor's offset and *size
+ * its sizeInBytes. */
+int dv_file_append(buf *file, const dv_rows *rows, int64_t *offset, size_t *size);
+
+/* Z85 text of n bytes (padded with zeros to a multiple of 4), NUL-terminated, to out. */
+int dv_z85_encode(const uint8_t *data, size_t n, buf *out);
+
+/* The inline form (storage type "i") of rows: pathOrInlineDv to out, sizeInBytes to *size. */
+int dv_encode_inline(const dv_rows *rows, buf *out, size_t *size);
+
+/* The pathOrInlineDv of a DV file (storage type "u", no prefix) named
+ * deletion_vector_<uuid>.bin, from the UUID's text form (36 characters with dashes):
+ * 20 characters of Z85 plus the NUL into out. EINVALID for a malformed UUID. */
+int dv_uuid_path(const char *uuid, char out[21]);
 
 #endif

@@ -316,15 +316,15 @@ int snapshot_finish(snapshot *s, int64_t version)
             continue;
         if (n != i)
             s->files[n] = s->files[i];
-        n++;
-        if (s->files[i].num_records == LOG_UNCOUNTED)
-            s->files[i].num_records = stats_num_records(&s->arena, s->files[i].stats);
-        int64_t r = s->files[i].num_records;
+        log_file *f = &s->files[n++]; /* counted where it now lives */
+        if (f->num_records == LOG_UNCOUNTED)
+            f->num_records = stats_num_records(&s->arena, f->stats);
+        int64_t r = f->num_records;
         if (r < 0 || s->num_records < 0)
             s->num_records = -1;
         else
-            s->num_records += r - (s->files[i].dv.storage_type ? s->files[i].dv.cardinality : 0);
-        s->size_bytes += s->files[i].size > 0 ? s->files[i].size : 0;
+            s->num_records += r - (f->dv.storage_type ? f->dv.cardinality : 0);
+        s->size_bytes += f->size > 0 ? f->size : 0;
     }
     /* The index maps keys to slots; when slots moved it is rebuilt on reopen, but a
      * table that only grew (appends) keeps it, so moving forward costs O(new files). */

@@ -30,7 +30,8 @@ static int refuse(const char *sql)
     sql_token t;
     int n = sqlscan_next(sql, strlen(sql), &pos, &t) == 0 && t.kind == TOK_WORD && t.len < 20 ? (int)t.len : 0;
     return error_set(LOCH_EPERM, "%s%.*s statements are not allowed in a sandboxed lake: it runs queries (SELECT, "
-                     "EXPLAIN, DESCRIBE, SHOW) and loch's table commands (CREATE TABLE, INSERT INTO, DROP TABLE)",
+                     "EXPLAIN, DESCRIBE, SHOW) and loch's table commands (CREATE TABLE, INSERT INTO, DELETE, UPDATE, "
+                     "TRUNCATE, DROP TABLE)",
                      n ? "" : "such ", n, n ? sql + t.start : "");
 }
 

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int temp_table_like(loch_lake *lake, const snapshot *s)
+int insert_stage_table(loch_lake *lake, const snapshot *s)
 {
     buf sql = BUF_INIT;
     int rc = buf_puts(&sql, "CREATE OR REPLACE TEMP TABLE __loch_ins (");
@@ -26,7 +26,7 @@ static int temp_table_like(loch_lake *lake, const snapshot *s)
 }
 
 /* The engine's messages name the staging table; users should read their own. */
-static void own_name(const char *table)
+void insert_own_name(const char *table)
 {
     buf m = BUF_INIT;
     const char *msg = loch_error_last(), *hit;
@@ -66,11 +66,11 @@ int ops_insert(loch_lake *lake, const char *table, const char *rest, loch_result
     txlog_commit_init(&c, table, "WRITE");
     int rc = txlog_load(lake, table, &(txlog_at){-1, 0, 0}, &s);
     rc = rc ? rc : snapshot_check_writable(s);
-    rc = rc ? rc : temp_table_like(lake, s);
+    rc = rc ? rc : insert_stage_table(lake, s);
     rc = rc ? rc : buf_printf(&sql, "INSERT INTO __loch_ins %s", rest);
     rc = rc ? rc : compute_exec_one(lake->cp, sql.data);
     if (rc < 0)
-        own_name(table);
+        insert_own_name(table);
     rc = rc ? rc : write_columns_of(s, &cols, &ncols);
     if (rc < 0)
         goto cleanup;

@@ -4,8 +4,9 @@
  * and removed by the next writer.
  *
  * A writer records an intent before it moves data files into a table: the object
- * _loch/intents/<uuid> names the table, the version it read, and every file and
- * staging directory it creates. The writer holds an exclusive lock on the intent from
+ * _loch/intents/<uuid> names the table, the version it read, and every file (data
+ * files, and the deletion vector file of a DELETE or UPDATE) and staging directory it
+ * creates. The writer holds an exclusive lock on the intent from
  * birth (the storage creates it already locked: STORAGE_LOCK_CREATE), rewrites it whole
  * as it grows (only ever extending it), and removes it once its commit landed or was
  * abandoned (its files then removed by itself).
@@ -45,6 +46,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/dv.h"
 #include "util/misc.h"
 
 #define INTENTS "_loch/intents"
@@ -76,7 +78,7 @@ int intent_begin(loch_lake *lake, txlog_commit *c, const char *staging)
         }
         rc = rc ? rc : buf_printf(&c->intent_text, "table %s\nread %lld\n", c->table, (long long)c->cm.read_version);
     }
-    rc = rc ? rc : buf_printf(&c->intent_text, "staging %s\n", staging);
+    rc = rc || !staging ? rc : buf_printf(&c->intent_text, "staging %s\n", staging);
     rc = rc ? rc : intent_write(c, 0);
     buf_free(&path);
     return rc;
@@ -100,7 +102,7 @@ void intent_end(txlog_commit *c)
 }
 
 /* Whether one of the table's commits after `read` adds the file named by path
- * (table-relative: the add action's path). */
+ * (table-relative): as a data file, or as the deletion vector file of one. */
 static int committed(loch_lake *lake, const char *table, int64_t read, const char *name)
 {
     int64_t latest = txlog_latest_version(lake, table);
@@ -115,8 +117,14 @@ static int committed(loch_lake *lake, const char *table, int64_t read, const cha
         commit_init(&cm, NULL, -1);
         if (buf_printf(&path, "%s/_delta_log/%s", table, file) == 0 && lake->st->get(lake->st, path.data, &data) == 0 &&
             commit_parse(&cm, data.data, data.len) == 0) {
-            for (size_t i = 0; !found && i < cm.count; i++)
-                found = cm.actions[i].kind == LOG_ADD && strcmp(cm.actions[i].u.file.path, name) == 0;
+            for (size_t i = 0; !found && i < cm.count; i++) {
+                const log_file *f = &cm.actions[i].u.file;
+                char dv[512];
+                found = cm.actions[i].kind == LOG_ADD &&
+                        (strcmp(f->path, name) == 0 || (f->dv.storage_type == 'u' &&
+                                                        dv_relative_path(f->dv.path_or_inline, dv, sizeof(dv)) == 0 &&
+                                                        strcmp(dv, name) == 0));
+            }
         } else {
             found = -1; /* an unreadable commit: keep the files */
         }

@@ -118,7 +118,7 @@ int sql_stream_ipc(loch_stream *s, buf *out, int *done);
  * data files it is about to move into the table (durably, one sync), and ends the
  * intent when its commit landed or was abandoned. intent_sweep removes what dead
  * writers left; every data write runs it first. */
-int intent_begin(loch_lake *lake, txlog_commit *c, const char *staging);
+int intent_begin(loch_lake *lake, txlog_commit *c, const char *staging); /* staging may be NULL */
 int intent_files(txlog_commit *c, const char *lines); /* "file <lake path>\n" lines */
 void intent_end(txlog_commit *c);
 void intent_sweep(loch_lake *lake);
@@ -158,9 +158,30 @@ int txlog_checkpoint(loch_lake *lake, const char *table, const snapshot *s);
 /* ---- scan.c: the SELECT a table name resolves to -------------------------------- */
 int scan_resolve(void *lake, const char *name, buf *sql);
 void scan_unpin(loch_lake *lake);
+/* Pins s under name for the statement running now (a reference of its own), so that
+ * every mention of name reads s. */
+int scan_pin(loch_lake *lake, const char *name, snapshot *s);
 /* Splits "trips@v3" / "trips@2026-..." into table and txlog_at. 0, or EINVALID. */
 int scan_parse_name(const char *name, char *table, size_t cap, txlog_at *at);
 int scan_sql(loch_lake *lake, const char *table, const snapshot *s, buf *sql);
+/* Rows to leave out of a scan_rows_sql, per file, instead of the files' own DVs: load
+ * gets ctx = the scan_skip (its `which` set to the list scanned) and the list index. */
+typedef struct scan_skip {
+    const char *tag;        /* names these sets in the engine's cache: unique to the statement */
+    int (*load)(void *ctx, size_t i, const uint64_t **rows, size_t *count);
+    void *ctx;
+    const size_t *which;
+} scan_skip;
+/* The rows of the files which[0..n) of s (indexes into s->files) with the table's
+ * columns plus __loch_file (the file's index in s->files) and __loch_row (its 0-based
+ * position in the file): what DELETE and UPDATE find and rewrite rows by. Deleted rows
+ * are left out: those of the files' DVs, or skip's when given. EUNSUPPORTED for
+ * partitioned or column-mapped tables. */
+int scan_rows_sql(loch_lake *lake, const char *table, const snapshot *s, const size_t *which, size_t n,
+                  const scan_skip *skip, buf *sql);
+/* The rows f's deletion vector deletes (none without one), checked against its cardinality. */
+struct dv_rows;
+int scan_file_dv(loch_lake *lake, const char *table, const log_file *f, struct dv_rows *rows);
 
 /* ---- write.c: data files -------------------------------------------------------- */
 /* Writes the rows of select_sql as one new data file of `table` and appends its add
@@ -201,6 +222,16 @@ void lake_catalog_note(loch_lake *lake, const char *table, const snapshot *s);
 int ops_create_table(loch_lake *lake, const char *table, const char *select_sql, const char *columns,
                      int or_replace, int if_not_exists, loch_result **out);
 int ops_insert(loch_lake *lake, const char *table, const char *rest, loch_result **out);
+/* The temporary table __loch_ins, shaped like s's schema (types, NOT NULL): rows are
+ * inserted into it by INSERT's rules before loch writes them. */
+int insert_stage_table(loch_lake *lake, const snapshot *s);
+/* Rewrites the last error's mentions of __loch_ins as the user's table name. */
+void insert_own_name(const char *table);
+/* DELETE / UPDATE (ops/dml.c): sql is the whole statement, after_name the offset just
+ * past the table's name in it. TRUNCATE removes every file. */
+int ops_delete(loch_lake *lake, const char *table, const char *sql, size_t after_name, loch_result **out);
+int ops_update(loch_lake *lake, const char *table, const char *sql, size_t after_name, loch_result **out);
+int ops_truncate(loch_lake *lake, const char *table, loch_result **out);
 int ops_set_properties(loch_lake *lake, const char *table, const char **keys, const char **values, size_t n,
                        loch_result **out);
 #endif

@@ -70,6 +70,21 @@ int scan_parse_name(const char *name, char *table, size_t cap, txlog_at *at)
     return iso8601_parse_ms(spec, &at->timestamp_ms);
 }
 
+int scan_pin(loch_lake *lake, const char *name, snapshot *s)
+{
+    for (int i = 0; i < lake->pin_count; i++)
+        if (strcmp(lake->pins[i].name, name) == 0)
+            return 0;
+    if (lake->pin_count == PIN_MAX)
+        return error_set(LOCH_EINVALID, "a statement may read at most %d table versions", PIN_MAX);
+    if (!(lake->pins[lake->pin_count].name = strdup(name)))
+        return error_set(LOCH_ENOMEM, "out of memory");
+    lake->pins[lake->pin_count].sql = NULL; /* made when first read */
+    lake->pins[lake->pin_count++].snap = s;
+    s->refs++;
+    return 0;
+}
+
 void scan_unpin(loch_lake *lake)
 {
     for (int i = 0; i < lake->pin_count; i++) {
@@ -446,6 +461,87 @@ int scan_sql(loch_lake *lake, const char *table, const snapshot *s, buf *sql)
     free(select);
     arena_free(&a);
     buf_free(&phys);
+    return rc;
+}
+
+int scan_rows_sql(loch_lake *lake, const char *table, const snapshot *s, const size_t *which, size_t n,
+                  const scan_skip *skip, buf *sql)
+{
+    const log_file **files = malloc(sizeof(*files) * (n + 1));
+    char **keys = NULL;
+    arena a = ARENA_INIT;
+    buf phys = BUF_INIT, key = BUF_INIT;
+    int rc = files ? buf_puts(sql, "SELECT ") : error_set(LOCH_ENOMEM, "out of memory");
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        files[i] = &s->files[which[i]];
+    for (size_t i = 0; rc == 0 && i < s->schema.count; i++) {
+        const schema_field *f = &s->schema.fields[i];
+        if (f->partition || strcmp(f->physical, f->name) != 0)
+            rc = error_set(LOCH_EUNSUPPORTED, "table \"%s\": changing rows of partitioned or column-mapped tables is "
+                           "not supported yet", table);
+        if (rc == 0 && compute_skip_reserved(f->physical))
+            rc = error_set(LOCH_EUNSUPPORTED, "table \"%s\": a column named \"%s\" and row changes cannot go "
+                           "together yet", table, f->physical);
+        buf_clear(&phys);
+        rc = rc || buf_put_sql_ident(&phys, f->physical) ? (rc ? rc : LOCH_ENOMEM) : 0;
+        rc = rc ? rc : schema_read_expr(&a, f, phys.data, sql);
+        rc = rc || buf_puts(sql, " AS ") || buf_put_sql_ident(sql, f->name) || buf_puts(sql, ", ")
+                 ? (rc ? rc : LOCH_ENOMEM) : 0;
+    }
+    rc = rc ? rc : buf_puts(sql, "__loch_file, __loch_row FROM (SELECT ");
+    for (size_t i = 0; rc == 0 && i < s->schema.count; i++) {
+        const schema_field *f = &s->schema.fields[i];
+        rc = buf_printf(sql, "NULL::%s AS ", f->stored_type) || buf_put_sql_ident(sql, f->physical) ||
+             buf_puts(sql, ", ") ? LOCH_ENOMEM : 0;
+    }
+    rc = rc ? rc : buf_puts(sql, "NULL::BIGINT AS __loch_file, NULL::BIGINT AS __loch_row WHERE false");
+    if (rc == 0 && n > 0) {
+        /* file_index counts within this list; __loch_file is the file's index in s. */
+        rc = buf_puts(sql, " UNION ALL BY NAME SELECT *, (ARRAY[");
+        for (size_t i = 0; rc == 0 && i < n; i++)
+            rc = buf_printf(sql, "%s%zu::BIGINT", i ? "," : "", which[i]);
+        rc = rc ? rc : buf_puts(sql, "])[file_index::BIGINT + 1] AS __loch_file, file_row_number::BIGINT AS __loch_row "
+                                     "FROM system.main.read_parquet(");
+        rc = rc ? rc : file_list(lake, table, files, n, sql);
+        rc = rc ? rc : buf_puts(sql, ", hive_partitioning=false, union_by_name=true)");
+        if (rc == 0 && skip) {
+            keys = calloc(n, sizeof(*keys));
+            rc = keys ? 0 : error_set(LOCH_ENOMEM, "out of memory");
+            for (size_t i = 0; rc == 0 && i < n; i++) {
+                buf_clear(&key);
+                rc = buf_printf(&key, "%s/%s#%zu", table, skip->tag, which[i]);
+                if (rc == 0 && !(keys[i] = strdup(key.data)))
+                    rc = error_set(LOCH_ENOMEM, "out of memory");
+            }
+            scan_skip local = *skip;
+            local.which = which;
+            compute_relation rel = {COMPUTE_RELATION_SKIP, n, (const char *const *)keys, skip->load, &local};
+            rc = rc ? rc : buf_puts(sql, " WHERE ");
+            rc = rc ? rc : compute_register(lake->cp, &rel, sql);
+        } else if (rc == 0) {
+            rc = skip_deleted(lake, table, s, files, n, sql);
+        }
+    }
+    rc = rc ? rc : buf_putc(sql, ')');
+    for (size_t i = 0; keys && i < n; i++)
+        free(keys[i]);
+    free(keys);
+    free(files);
+    arena_free(&a);
+    buf_free(&phys);
+    buf_free(&key);
+    return rc;
+}
+
+int scan_file_dv(loch_lake *lake, const char *table, const log_file *f, dv_rows *rows)
+{
+    buf path = BUF_INIT, file = BUF_INIT;
+    int rc = f->dv.storage_type ? load_dv(lake, table, &f->dv, &path, &file, rows) : 0;
+    if (rc == 0 && f->dv.storage_type && (int64_t)rows->count != f->dv.cardinality)
+        rc = error_set(LOCH_ECORRUPT, "table \"%s\": the deletion vector of %s deletes %zu rows, but the log says %lld",
+                       table, f->path, rows->count, (long long)f->dv.cardinality);
+    buf_free(&path);
+    buf_free(&file);
     return rc;
 }
 

@@ -6,8 +6,8 @@
  *   INSERT INTO t ...
  *   DROP TABLE [IF EXISTS] t
  *   ALTER TABLE t SET TBLPROPERTIES ('key' = 'value', ...)
- * UPDATE, DELETE, MERGE, TRUNCATE and other ALTERs on a lake table are refused with a
- * clear message until the write-path work lands. TEMP tables, qualified names and every
+ *   DELETE FROM t ... / UPDATE t SET ... / TRUNCATE [TABLE] t      (ops/dml.c)
+ * MERGE and other ALTERs on a lake table are refused with a clear message. TEMP tables, qualified names and every
  * other statement go to the SQL engine unchanged; lake tables are resolved by name
  * during its binding (ops/scan.c), pinned for the statement. One table, verbs[], names
  * the first words loch looks at and how each runs; running, parameters and streams all
@@ -227,7 +227,7 @@ static int run_set_properties(loch_lake *lake, lexer *lx, const char *table, loc
     return rc;
 }
 
-static int refuse_dml(loch_lake *lake, lexer *lx, const sql_token *verb, loch_result **out, int *handled)
+static int run_dml(loch_lake *lake, lexer *lx, const sql_token *verb, loch_result **out, int *handled)
 {
     sql_token t;
     char name[256];
@@ -254,9 +254,17 @@ static int refuse_dml(loch_lake *lake, lexer *lx, const sql_token *verb, loch_re
         is(lx, &b, "TBLPROPERTIES"))
         return run_set_properties(lake, lx, name, out);
     lx->pos = save;
-    return error_set(LOCH_EUNSUPPORTED, "%.*s on lake table \"%s\" is not supported yet (it comes with the "
-                     "write path: UPDATE, DELETE and MERGE as Delta commits)", (int)verb->len,
-                     lx->sql + verb->start, name);
+    if (sqlscan_is(lx->sql, verb, "DELETE"))
+        return ops_delete(lake, name, lx->sql, lx->pos, out);
+    if (sqlscan_is(lx->sql, verb, "UPDATE"))
+        return ops_update(lake, name, lx->sql, lx->pos, out);
+    if (sqlscan_is(lx->sql, verb, "TRUNCATE")) {
+        if (next(lx, &a) < 0 || a.kind != TOK_END)
+            return error_set(LOCH_EINVALID, "unexpected text after TRUNCATE %s", name);
+        return ops_truncate(lake, name, out);
+    }
+    return error_set(LOCH_EUNSUPPORTED, "%.*s on lake table \"%s\" is not supported yet (DELETE, UPDATE and "
+                     "TRUNCATE are; MERGE comes next)", (int)verb->len, lx->sql + verb->start, name);
 }
 
 /* The statements loch looks at, by their first word: one row each, and every other
@@ -277,9 +285,9 @@ typedef struct {
 
 static const stmt_verb verbs[] = {
     {"CREATE", STMT_CREATE, run_create, 0}, {"INSERT", STMT_INSERT, run_insert, 0},
-    {"DROP", STMT_DROP, run_drop, 0},       {"ALTER", STMT_ALTER, refuse_dml, 0},
-    {"UPDATE", STMT_UPDATE, refuse_dml, 1}, {"DELETE", STMT_DELETE, refuse_dml, 1},
-    {"MERGE", STMT_MERGE, refuse_dml, 1},   {"TRUNCATE", STMT_TRUNCATE, refuse_dml, 1},
+    {"DROP", STMT_DROP, run_drop, 0},       {"ALTER", STMT_ALTER, run_dml, 0},
+    {"UPDATE", STMT_UPDATE, run_dml, 1}, {"DELETE", STMT_DELETE, run_dml, 1},
+    {"MERGE", STMT_MERGE, run_dml, 1},   {"TRUNCATE", STMT_TRUNCATE, run_dml, 1},
 };
 
 /* The verb of a statement whose first token is t, or NULL for the engine's statements. */

@@ -769,12 +769,23 @@ static int same_table(loch_lake *lake, const char *table, const snapshot *base)
 
 /* Calls fn with the lake path of each data file the commit adds, until one returns
  * nonzero (which is returned). */
+/* Whether the commit removes path too: then its add only gives an existing data file a
+ * new deletion vector, and the file is not the commit's to delete. */
+static bool rewrites_dv(const commit *cm, const char *path)
+{
+    for (size_t i = 0; i < cm->count; i++)
+        if (cm->actions[i].kind == LOG_REMOVE && strcmp(cm->actions[i].u.file.path, path) == 0)
+            return true;
+    return false;
+}
+
+/* Calls fn for each data file the commit writes (never one it only gives a new DV). */
 static int each_added(loch_lake *lake, const txlog_commit *c, int (*fn)(loch_lake *lake, const char *path))
 {
     buf path = BUF_INIT;
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < c->cm.count; i++) {
-        if (c->cm.actions[i].kind != LOG_ADD)
+        if (c->cm.actions[i].kind != LOG_ADD || rewrites_dv(&c->cm, c->cm.actions[i].u.file.path))
             continue;
         buf_clear(&path);
         rc = buf_printf(&path, "%s/%s", c->table, c->cm.actions[i].u.file.path);

@@ -389,7 +389,13 @@ def test_review_regressions(lake, tmp_path):
         assert "inserted 2 rows" in r["message"]
         assert s.json("POST", "/v1/sql", {"sql": "SELECT count(*) AS n FROM w;"}, headers=auth)["rows"] == [[2]]
         assert s.json("POST", "/v1/sql", {"sql": "SELECT 7 AS n -- the answer"}, headers=auth)["rows"] == [[7]]
-        assert error_of(s, "POST", "/v1/sql", {"sql": "DELETE FROM w"}, headers=auth)[0] == 400
+        # DELETE and UPDATE are loch's commits; their conditions pass the sandbox's check
+        assert "deleted 1 rows" in s.json("POST", "/v1/sql", {"sql": "DELETE FROM w WHERE i = 1"}, headers=auth)["message"]
+        for q in ("DELETE FROM w WHERE i IN (SELECT * FROM query('SELECT 2'))",
+                  "UPDATE w SET i = (SELECT max(i) FROM query_table('w'))",
+                  "DELETE FROM w USING read_csv('/etc/passwd') p WHERE true"):
+            assert error_of(s, "POST", "/v1/sql", {"sql": q}, headers=auth)[0] in (400, 403), q
+        s.json("POST", "/v1/sql", {"sql": "INSERT INTO w VALUES (1)"}, headers=auth)
         assert error_of(s, "DELETE", "/v1/tables/w/..", headers=auth)[0] == 400
         assert error_of(s, "GET", "/v1/tables/x/../w", headers=auth)[0] == 400
         assert s.json("GET", "/v1/tables/w", headers=auth)["rows"] == 2

@@ -477,12 +477,12 @@ static void test_mixed_containers(void)
 
 static void test_empty_and_small(void)
 {
-    uint8_t buf[64];
-    wbuf w = {buf, 0, sizeof(buf)};
+    uint8_t bytes[64];
+    wbuf w = {bytes, 0, sizeof(bytes)};
     dv_rows r = {NULL, 0};
     w32(&w, 1681511377u);
     w64(&w, 0);
-    CHECK_OK(dv_decode_bitmap(buf, w.n, &r));
+    CHECK_OK(dv_decode_bitmap(bytes, w.n, &r));
     CHECK(r.rows == NULL && r.count == 0);
     /* A bucket with zero containers is legal in the no-run form. */
     w.n = 0;
@@ -491,15 +491,15 @@ static void test_empty_and_small(void)
     w32(&w, 5);
     w32(&w, 12346);
     w32(&w, 0);
-    CHECK_OK(dv_decode_bitmap(buf, w.n, &r));
+    CHECK_OK(dv_decode_bitmap(bytes, w.n, &r));
     CHECK(r.count == 0);
     w.n = 0;
     w32(&w, 1681511376u);
     w32(&w, 0);
-    CHECK_OK(dv_decode_bitmap(buf, w.n, &r));
+    CHECK_OK(dv_decode_bitmap(bytes, w.n, &r));
     CHECK(r.count == 0);
     CHECK(dv_decode_bitmap(NULL, 0, &r) == LOCH_ECORRUPT);
-    CHECK(dv_decode_bitmap(buf, 3, &r) == LOCH_ECORRUPT);
+    CHECK(dv_decode_bitmap(bytes, 3, &r) == LOCH_ECORRUPT);
 }
 
 /* Builds a one-bucket portable bitmap of the given containers into w. */
@@ -529,14 +529,14 @@ static const uint16_t run_hi[] = {65534, 65535};
 /* Single-bit damage at each field of a bitmap holding all three container kinds. */
 static void test_malformed_fields(void)
 {
-    uint8_t *buf = malloc(1 << 16);
-    wbuf w = {buf, 0, 1 << 16};
+    uint8_t *bytes = malloc(1 << 16);
+    wbuf w = {bytes, 0, 1 << 16};
     dv_rows r = {NULL, 0};
     tc good[4] = {{1, ARR, v_arr, 5}, {2, RUN, run_hi, 2}, {3, ARR, v_one, 1},
                   {7, BMP, v_bmp, 21846}};
     fill_values();
     one_bucket(&w, good, 4, 1);
-    CHECK_OK(dv_decode_bitmap(buf, w.n, &r));
+    CHECK_OK(dv_decode_bitmap(bytes, w.n, &r));
     CHECK(r.count == 5 + 2 + 1 + 21846);
     dv_rows_free(&r);
     /* Layout: magic 0, count 4, key 12, cookie 16, bitset 20, descs 21, offsets 37,
@@ -556,34 +556,34 @@ static void test_malformed_fields(void)
     CHECK(decode_fails(&w, 65, 0x01));          /* run start 65534 -> 65535: past the top */
     CHECK(decode_fails(&w, 71 + 100, 0x10));    /* bitmap population */
     CHECK(decode_fails(&w, 71 + 8191, 0x80));
-    free(buf);
+    free(bytes);
 }
 
 static void test_malformed_runs(void)
 {
     static const uint16_t two_runs[] = {10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 25, 26};
-    uint8_t buf[64];
-    wbuf w = {buf, 0, sizeof(buf)};
+    uint8_t bytes[64];
+    wbuf w = {bytes, 0, sizeof(bytes)};
     dv_rows r = {NULL, 0};
     /* A run container reaching past 65535. */
     tc run1[1] = {{0, RUN, run_hi, 2}};
     one_bucket(&w, run1, 1, 1);
-    buf[w.n - 4] = 0xFF; /* start 65535, length 2 */
-    CHECK(dv_decode_bitmap(buf, w.n, &r) == LOCH_ECORRUPT);
+    bytes[w.n - 4] = 0xFF; /* start 65535, length 2 */
+    CHECK(dv_decode_bitmap(bytes, w.n, &r) == LOCH_ECORRUPT);
     /* Runs [10, 19] and [25, 26]; the second moved to start at 15 (overlap) or 5 (behind):
      * the total still matches the cardinality, so only the ordering check can catch it. */
     tc runs2[1] = {{0, RUN, two_runs, 12}};
     one_bucket(&w, runs2, 1, 1);
-    CHECK(w.n == 35 && buf[31] == 25);
-    CHECK_OK(dv_decode_bitmap(buf, w.n, &r));
+    CHECK(w.n == 35 && bytes[31] == 25);
+    CHECK_OK(dv_decode_bitmap(bytes, w.n, &r));
     CHECK(r.count == 12);
     dv_rows_free(&r);
-    buf[31] = 15;
-    CHECK(dv_decode_bitmap(buf, w.n, &r) == LOCH_ECORRUPT);
-    buf[31] = 5;
-    CHECK(dv_decode_bitmap(buf, w.n, &r) == LOCH_ECORRUPT);
-    buf[31] = 20; /* adjacent to the first run: unusual but unambiguous, so accepted */
-    CHECK_OK(dv_decode_bitmap(buf, w.n, &r));
+    bytes[31] = 15;
+    CHECK(dv_decode_bitmap(bytes, w.n, &r) == LOCH_ECORRUPT);
+    bytes[31] = 5;
+    CHECK(dv_decode_bitmap(bytes, w.n, &r) == LOCH_ECORRUPT);
+    bytes[31] = 20; /* adjacent to the first run: unusual but unambiguous, so accepted */
+    CHECK_OK(dv_decode_bitmap(bytes, w.n, &r));
     CHECK(r.count == 12 && r.rows[10] == 20 && r.rows[11] == 21);
     dv_rows_free(&r);
 }
@@ -592,17 +592,17 @@ static void test_malformed_runs(void)
 static void test_malformed_shapes(void)
 {
     static const uint16_t dup[] = {1, 2, 2};
-    uint8_t *buf = malloc(1 << 16);
-    wbuf w = {buf, 0, 1 << 16};
+    uint8_t *bytes = malloc(1 << 16);
+    wbuf w = {bytes, 0, 1 << 16};
     dv_rows r = {NULL, 0};
     tc good[3] = {{1, ARR, v_arr, 5}, {2, RUN, run_hi, 2}, {3, ARR, v_one, 1}};
     /* Duplicate array values, and a trailing byte after a valid bitmap. */
     tc d[1] = {{0, ARR, dup, 3}};
     one_bucket(&w, d, 1, 0);
-    CHECK(dv_decode_bitmap(buf, w.n, &r) == LOCH_ECORRUPT);
+    CHECK(dv_decode_bitmap(bytes, w.n, &r) == LOCH_ECORRUPT);
     one_bucket(&w, good, 3, 1);
     w8(&w, 0);
-    CHECK(dv_decode_bitmap(buf, w.n, &r) == LOCH_ECORRUPT);
+    CHECK(dv_decode_bitmap(bytes, w.n, &r) == LOCH_ECORRUPT);
     CHECK(strstr(loch_error_last(), "trailing") != NULL);
     /* Two buckets with the same key; and a no-run cookie with too many containers. */
     w.n = 0;
@@ -612,14 +612,14 @@ static void test_malformed_shapes(void)
         w32(&w, 9);
         put_r32(&w, good + 2, 1, 0);
     }
-    CHECK(dv_decode_bitmap(buf, w.n, &r) == LOCH_ECORRUPT);
+    CHECK(dv_decode_bitmap(bytes, w.n, &r) == LOCH_ECORRUPT);
     w.n = 0;
     w32(&w, 1681511377u);
     w64(&w, 1);
     w32(&w, 0);
     w32(&w, 12346);
     w32(&w, 65537);
-    CHECK(dv_decode_bitmap(buf, w.n, &r) == LOCH_ECORRUPT);
+    CHECK(dv_decode_bitmap(bytes, w.n, &r) == LOCH_ECORRUPT);
     CHECK(strstr(loch_error_last(), "container count above 65536") != NULL);
     /* A native bitmap whose size field claims two bytes more than it holds. */
     w.n = 0;
@@ -628,15 +628,15 @@ static void test_malformed_shapes(void)
     w32(&w, 8 + 4 + 4 + 2 + 2);
     put_r32(&w, good + 2, 1, 0);
     w16(&w, 0);
-    CHECK(dv_decode_bitmap(buf, w.n, &r) == LOCH_ECORRUPT);
+    CHECK(dv_decode_bitmap(bytes, w.n, &r) == LOCH_ECORRUPT);
     CHECK(strstr(loch_error_last(), "shorter than its size") != NULL);
     /* Huge bucket counts fail before looping. */
     w.n = 0;
     w32(&w, 1681511377u);
     w64(&w, UINT64_MAX);
-    CHECK(dv_decode_bitmap(buf, w.n, &r) == LOCH_ECORRUPT);
+    CHECK(dv_decode_bitmap(bytes, w.n, &r) == LOCH_ECORRUPT);
     CHECK(r.rows == NULL && r.count == 0);
-    free(buf);
+    free(bytes);
 }
 
 /* 32769 full run containers (6 bytes of data for 65536 rows each) claim 2^31 + 65536 rows:
@@ -672,7 +672,93 @@ static void test_row_cap(void)
     free(w.p);
 }
 
-TEST_MAIN(T(test_z85), T(test_protocol_inline_example), T(test_spark_inline_portable),
+/* --- encoding ------------------------------------------------------------------------- */
+
+/* What Spark writes inline for rows 1, 3, 5 is what loch writes for them. */
+static void test_encode_matches_spark(void)
+{
+    uint64_t v[] = {1, 3, 5};
+    dv_rows rows = {v, 3};
+    buf text = BUF_INIT;
+    size_t size = 0;
+    CHECK_OK(dv_encode_inline(&rows, &text, &size));
+    CHECK(size == 38);
+    CHECK(strcmp(text.data, SPARK_DV) == 0);
+    buf_free(&text);
+}
+
+static uint64_t next_rand(uint64_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
+/* Sets of every shape go through the file framing and inline text and come back. */
+static void test_encode_roundtrip(void)
+{
+    uint64_t seed = 88172645463325252ull;
+    for (int round = 0; round < 40; round++) {
+        size_t cap = 20000, n = 0;
+        uint64_t *v = malloc(cap * sizeof(*v)), x = round % 3 ? 0 : (uint64_t)round << 32;
+        int mode = round % 4;
+        while (n < cap && n < (size_t)(round * 397 % 9000)) {
+            /* dense runs (bitmap containers), sparse values, jumps across high keys */
+            x += mode == 0 ? 1 : mode == 1 ? 1 + next_rand(&seed) % 40 : 1 + next_rand(&seed) % 300000;
+            if (mode == 3 && n % 1000 == 999)
+                x += (uint64_t)1 << 32;
+            v[n++] = x;
+        }
+        dv_rows rows = {v, n}, back = {NULL, 0};
+        buf file = BUF_INIT, text = BUF_INIT;
+        int64_t off1 = 0, off2 = 0;
+        size_t size1 = 0, size2 = 0;
+        CHECK_OK(dv_file_append(&file, &rows, &off1, &size1));
+        CHECK_OK(dv_file_append(&file, &(dv_rows){v, n / 2}, &off2, &size2));
+        CHECK(off1 == 1 && off2 == (int64_t)(1 + 4 + size1 + 4));
+        CHECK_OK(dv_decode_file((const uint8_t *)file.data, file.len, off1, size1, &back));
+        CHECK(same_rows(&back, v, n));
+        dv_rows_free(&back);
+        CHECK_OK(dv_decode_file((const uint8_t *)file.data, file.len, off2, size2, &back));
+        CHECK(same_rows(&back, v, n / 2));
+        dv_rows_free(&back);
+        size_t size3 = 0;
+        CHECK_OK(dv_encode_inline(&rows, &text, &size3));
+        CHECK(size3 == size1);
+        CHECK_OK(dv_decode_inline(text.data, size3, &back));
+        CHECK(same_rows(&back, v, n));
+        dv_rows_free(&back);
+        buf_free(&file);
+        buf_free(&text);
+        free(v);
+    }
+    uint64_t bad[] = {5, 5};
+    buf b = BUF_INIT;
+    size_t size = 0;
+    CHECK(dv_encode_bitmap(&(dv_rows){bad, 2}, &b, &size) == LOCH_EINVALID);
+    buf_free(&b);
+}
+
+static void test_union_and_uuid(void)
+{
+    uint64_t a[] = {1, 4, 9}, b[] = {0, 4, 10, 11}, want[] = {0, 1, 4, 9, 10, 11};
+    dv_rows u = {NULL, 0};
+    CHECK_OK(dv_rows_union(&(dv_rows){a, 3}, &(dv_rows){b, 4}, &u));
+    CHECK(same_rows(&u, want, 6));
+    dv_rows_free(&u);
+    CHECK_OK(dv_rows_union(&(dv_rows){NULL, 0}, &(dv_rows){NULL, 0}, &u));
+    CHECK(u.count == 0 && u.rows == NULL);
+    char z[21], path[128];
+    CHECK_OK(dv_uuid_path("d2c639ea-ad8c-4e2d-9d6b-6b8ac07d5f0e", z));
+    CHECK(strlen(z) == 20);
+    CHECK_OK(dv_relative_path(z, path, sizeof(path)));
+    CHECK(strcmp(path, "deletion_vector_d2c639ea-ad8c-4e2d-9d6b-6b8ac07d5f0e.bin") == 0);
+    CHECK(dv_uuid_path("d2c639ea-ad8c-4e2d-9d6b-6b8ac07d5f0", z) == LOCH_EINVALID);
+    CHECK(dv_uuid_path("D2C639EA-ad8c-4e2d-9d6b-6b8ac07d5f0e", z) == LOCH_EINVALID);
+}
+
+TEST_MAIN(T(test_encode_matches_spark), T(test_encode_roundtrip), T(test_union_and_uuid), T(test_z85), T(test_protocol_inline_example), T(test_spark_inline_portable),
           T(test_inline_rejects), T(test_relative_path), T(test_file_roundtrip),
           T(test_file_rejects), T(test_mixed_containers), T(test_empty_and_small),
           T(test_malformed_fields), T(test_malformed_runs), T(test_malformed_shapes),

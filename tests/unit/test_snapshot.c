@@ -48,6 +48,27 @@ static void test_superseded_metadata_without_schema(void)
     snapshot_free(&s);
 }
 
+/* A file's own record count is kept where the file ends up after removed files are
+ * compacted away (DELETE and TRUNCATE count rows per file). */
+static void test_record_counts_follow_their_files(void)
+{
+    const char *lines[] = {
+        PROTOCOL, "{\"metaData\":{\"id\":\"t\"," SCHEMA ",\"partitionColumns\":[],\"configuration\":{}}}",
+        "{\"add\":{\"path\":\"a\",\"partitionValues\":{},\"size\":1,\"modificationTime\":0,\"dataChange\":true,"
+        "\"stats\":\"{\\\"numRecords\\\":3}\"}}",
+        "{\"add\":{\"path\":\"b\",\"partitionValues\":{},\"size\":1,\"modificationTime\":0,\"dataChange\":true,"
+        "\"stats\":\"{\\\"numRecords\\\":5}\"}}",
+        "{\"add\":{\"path\":\"c\",\"partitionValues\":{},\"size\":1,\"modificationTime\":0,\"dataChange\":true,"
+        "\"stats\":\"{\\\"numRecords\\\":7}\"}}",
+        "{\"remove\":{\"path\":\"a\",\"dataChange\":true}}", NULL};
+    snapshot s;
+    CHECK_OK(replay(&s, lines, 0));
+    CHECK(s.file_count == 2 && s.num_records == 12);
+    for (size_t i = 0; i < s.file_count; i++)
+        CHECK(s.files[i].num_records == (strcmp(s.files[i].path, "b") == 0 ? 5 : 7));
+    snapshot_free(&s);
+}
+
 static int ict_of(const char *conf, snapshot_ict *ict)
 {
     char meta[1024];
@@ -215,5 +236,5 @@ static void test_generated_and_identity_columns_refuse_writes(void)
     }
 }
 
-TEST_MAIN(T(test_superseded_metadata_without_schema), T(test_generated_and_identity_columns_refuse_writes), T(test_ict_window), T(test_id_mode_matches_nested_fields_by_id),
+TEST_MAIN(T(test_record_counts_follow_their_files), T(test_superseded_metadata_without_schema), T(test_generated_and_identity_columns_refuse_writes), T(test_ict_window), T(test_id_mode_matches_nested_fields_by_id),
           T(test_name_mode_rebuilds_nested_structs))

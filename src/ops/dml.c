@@ -1,0 +1,707 @@
+/*
+ * ops/dml.c - DELETE, UPDATE and TRUNCATE of a lake table's rows, as Delta commits.
+ *
+ * A statement runs in three steps against one snapshot of the table:
+ *
+ *   find     the SQL engine evaluates the statement's own WHERE (with its USING or
+ *            FROM tables) over a scan that names each row by (file, position)
+ *            (scan_rows_sql): the hits, into the temporary table __loch_hit, with the
+ *            new values of an UPDATE beside the old ones;
+ *   change   per file holding hits, the rows it loses are its deletion vector's (if
+ *            any) plus the hits. How they go depends on the table's write mode:
+ *              merge-on-read (delta.enableDeletionVectors = true): a new deletion
+ *              vector, written with the others of the statement into one
+ *              deletion_vector_<uuid>.bin; the data file itself is never rewritten;
+ *              copy-on-write (otherwise, and for every reader's sake the default):
+ *              the file is rewritten without those rows;
+ *            a file that loses every row is only removed. An UPDATE's new rows go to
+ *            new data files, shaped by INSERT's rules (casts, NOT NULL).
+ *   commit   remove actions for the files as they were, add actions for what replaces
+ *            them, with Delta's operationMetrics. The read set is the whole table, so
+ *            a concurrent commit that removed or (not blindly) added files conflicts
+ *            (core/commit.h); a conflicting statement is run again from the start
+ *            against the newer snapshot, a few times, before the conflict is reported.
+ *            A blind append (INSERT) never conflicts with it: under WriteSerializable
+ *            the rows it added are not the statement's business, as in Delta.
+ *
+ * Invariants: nothing in the table changes until the commit: rewritten files and the
+ * DV file are new names, recorded in the write intent before they appear (so a killed
+ * writer's are swept), and removed again when the commit does not happen. The
+ * statement's mentions of its own table read the same snapshot as the scan (pinned).
+ * MERGE is not here yet: sql.c refuses it by name.
+ */
+#include "ops/ops.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/dv.h"
+#include "core/sqlscan.h"
+#include "util/misc.h"
+#include "util/utf8.h"
+
+#define DML_ATTEMPTS 5
+
+typedef enum { DML_DELETE, DML_UPDATE } dml_kind;
+
+typedef struct {
+    size_t start, end;                  /* a span of the statement's text; end == start: absent */
+} span;
+
+typedef struct {
+    dml_kind kind;
+    const char *sql;
+    size_t len;
+    char table[256];
+    span alias;                         /* the alias as written, or absent */
+    span from;                          /* DELETE ... USING / UPDATE ... FROM: the list */
+    span where;
+    size_t nsets;
+    struct {
+        span column, expr;
+    } sets[256];
+} dml_stmt;
+
+/* ---- parsing: only where the clauses are; the engine parses them for real ------------ */
+
+static int tok(const dml_stmt *st, size_t *pos, sql_token *t) { return sqlscan_next(st->sql, st->len, pos, t); }
+static int word(const dml_stmt *st, const sql_token *t, const char *w) { return sqlscan_is(st->sql, t, w); }
+static int punct(const dml_stmt *st, const sql_token *t, char c)
+{
+    return t->kind == TOK_PUNCT && st->sql[t->start] == c;
+}
+
+/* Scans from *pos at parenthesis depth 0 up to one of the words in stop (or the end):
+ * *pos is left at that word (its token in *t) and the span covers what came before. */
+static int clause(const dml_stmt *st, size_t *pos, const char *const *stop, char comma, span *out, sql_token *t)
+{
+    int depth = 0, rc;
+    size_t first = *pos, last = *pos;
+    out->start = out->end = 0;
+    for (;;) {
+        size_t before = *pos;
+        if ((rc = tok(st, pos, t)) < 0)
+            return rc;
+        if (t->kind == TOK_END) {
+            *pos = before;
+            break;
+        }
+        if (depth == 0) {
+            bool hit = comma && punct(st, t, comma);
+            for (size_t i = 0; !hit && stop[i]; i++)
+                hit = t->kind == TOK_WORD && word(st, t, stop[i]);
+            if (hit) {
+                *pos = before;
+                break;
+            }
+        }
+        depth += punct(st, t, '(') || punct(st, t, '[') ? 1 : punct(st, t, ')') || punct(st, t, ']') ? -1 : 0;
+        if (out->end == 0)
+            out->start = t->start;
+        out->end = last = t->start + t->len;
+    }
+    (void)first;
+    (void)last;
+    return 0;
+}
+
+/* After the table name: an optional [AS] alias, unless the next word is a clause. */
+static int read_alias(dml_stmt *st, size_t *pos, const char *const *clauses)
+{
+    sql_token t;
+    size_t save = *pos;
+    int rc = tok(st, pos, &t);
+    if (rc < 0)
+        return rc;
+    bool as = t.kind == TOK_WORD && word(st, &t, "AS");
+    if (as && (rc = tok(st, pos, &t)) < 0)
+        return rc;
+    bool clause_word = false;
+    for (size_t i = 0; clauses[i]; i++)
+        clause_word = clause_word || (t.kind == TOK_WORD && word(st, &t, clauses[i]));
+    if ((t.kind == TOK_WORD || t.kind == TOK_QUOTED) && !clause_word) {
+        st->alias = (span){t.start, t.start + t.len};
+        return 0;
+    }
+    if (as)
+        return error_set(LOCH_EINVALID, "expected an alias after AS");
+    *pos = save;
+    return 0;
+}
+
+static int expect_end_or_where(dml_stmt *st, size_t *pos)
+{
+    static const char *const stop[] = {"RETURNING", NULL};
+    sql_token t;
+    int rc = tok(st, pos, &t);
+    if (rc < 0 || t.kind == TOK_END)
+        return rc;
+    if (word(st, &t, "WHERE")) {
+        if ((rc = clause(st, pos, stop, 0, &st->where, &t)) < 0)
+            return rc;
+        if (st->where.end == st->where.start)
+            return error_set(LOCH_EINVALID, "WHERE needs a condition");
+        if ((rc = tok(st, pos, &t)) < 0 || t.kind == TOK_END)
+            return rc;
+    }
+    if (word(st, &t, "RETURNING"))
+        return error_set(LOCH_EUNSUPPORTED, "RETURNING is not supported on lake table \"%s\"", st->table);
+    return error_set(LOCH_EINVALID, "unexpected \"%.*s\" in %s on \"%s\"", (int)t.len, st->sql + t.start,
+                     st->kind == DML_DELETE ? "DELETE" : "UPDATE", st->table);
+}
+
+/* DELETE FROM t [[AS] a] [USING list] [WHERE cond]; pos is past the table name. */
+static int parse_delete(dml_stmt *st, size_t pos)
+{
+    static const char *const clauses[] = {"USING", "WHERE", "RETURNING", NULL};
+    static const char *const stop[] = {"WHERE", "RETURNING", NULL};
+    sql_token t;
+    int rc = read_alias(st, &pos, clauses);
+    size_t save = pos;
+    if (rc == 0 && (rc = tok(st, &pos, &t)) == 0 && word(st, &t, "USING")) {
+        rc = clause(st, &pos, stop, 0, &st->from, &t);
+        if (rc == 0 && st->from.end == st->from.start)
+            rc = error_set(LOCH_EINVALID, "USING needs a table");
+    } else {
+        pos = save;
+    }
+    return rc ? rc : expect_end_or_where(st, &pos);
+}
+
+/* UPDATE t [[AS] a] SET c = e, ... [FROM list] [WHERE cond]; pos is past the name. */
+static int parse_update(dml_stmt *st, size_t pos)
+{
+    static const char *const clauses[] = {"SET", NULL};
+    static const char *const stop[] = {"FROM", "WHERE", "RETURNING", NULL};
+    sql_token t;
+    int rc = read_alias(st, &pos, clauses);
+    if (rc == 0 && ((rc = tok(st, &pos, &t)) < 0 || !word(st, &t, "SET")))
+        return rc < 0 ? rc : error_set(LOCH_EINVALID, "expected SET in UPDATE %s", st->table);
+    for (;;) {
+        sql_token col, eq;
+        if ((rc = tok(st, &pos, &col)) < 0 || (rc = tok(st, &pos, &eq)) < 0)
+            return rc;
+        if ((col.kind != TOK_WORD && col.kind != TOK_QUOTED) || !punct(st, &eq, '='))
+            return error_set(LOCH_EINVALID, "expected column = value in UPDATE %s ... SET", st->table);
+        if (st->nsets == sizeof(st->sets) / sizeof(st->sets[0]))
+            return error_set(LOCH_EINVALID, "too many assignments in one UPDATE");
+        st->sets[st->nsets].column = (span){col.start, col.start + col.len};
+        if ((rc = clause(st, &pos, stop, ',', &st->sets[st->nsets].expr, &t)) < 0)
+            return rc;
+        if (st->sets[st->nsets].expr.end == st->sets[st->nsets].expr.start)
+            return error_set(LOCH_EINVALID, "UPDATE %s: no value for column %.*s", st->table, (int)col.len,
+                             st->sql + col.start);
+        st->nsets++;
+        size_t save = pos;
+        if ((rc = tok(st, &pos, &t)) < 0)
+            return rc;
+        if (!punct(st, &t, ',')) {
+            pos = save;
+            break;
+        }
+    }
+    size_t save = pos;
+    if ((rc = tok(st, &pos, &t)) == 0 && word(st, &t, "FROM")) {
+        static const char *const stop2[] = {"WHERE", "RETURNING", NULL};
+        rc = clause(st, &pos, stop2, 0, &st->from, &t);
+        if (rc == 0 && st->from.end == st->from.start)
+            rc = error_set(LOCH_EINVALID, "FROM needs a table");
+    } else {
+        pos = save;
+    }
+    return rc ? rc : expect_end_or_where(st, &pos);
+}
+
+static int put_span(buf *b, const dml_stmt *st, span s) { return buf_put(b, st->sql + s.start, s.end - s.start); }
+
+/* The alias the statement's text uses for the target: its own, or the table's name. */
+static int put_alias(buf *b, const dml_stmt *st)
+{
+    return st->alias.end > st->alias.start ? put_span(b, st, st->alias) : buf_put_sql_ident(b, st->table);
+}
+
+/* A column token (word or "quoted") as the name it means. */
+static char *column_name(const dml_stmt *st, span s)
+{
+    const char *p = st->sql + s.start;
+    size_t n = s.end - s.start;
+    if (n >= 2 && p[0] == '"') {
+        char *out = malloc(n), *w = out;
+        for (size_t i = 1; out && i + 1 < n; i++) {
+            *w++ = p[i];
+            if (p[i] == '"')
+                i++;
+        }
+        if (out)
+            *w = '\0';
+        return out;
+    }
+    return strndup(p, n);
+}
+
+/* ---- one attempt ---------------------------------------------------------------------- */
+
+typedef struct {
+    loch_lake *lake;
+    const dml_stmt *st;
+    snapshot *s;
+    bool dv_mode;
+    dv_rows *hits;          /* per file of s: rows the statement deletes or replaces */
+    dv_rows *gone;          /* per file: every row it loses (its old DV's and the hits) */
+    size_t *touched;        /* indexes of files with hits, ascending */
+    size_t ntouched;
+    int64_t nhits;
+    int set_column[256];    /* UPDATE: per assignment, the schema column */
+    char tag[48];
+    char *dv_path;          /* the DV file written, until the commit lands */
+} dml_run;
+
+static int gone_load(void *ctx, size_t i, const uint64_t **rows, size_t *count)
+{
+    const scan_skip *sk = ctx;
+    const dml_run *r = sk->ctx;
+    *rows = r->gone[sk->which[i]].rows;
+    *count = r->gone[sk->which[i]].count;
+    return 0;
+}
+
+static void run_free(dml_run *r)
+{
+    for (size_t i = 0; r->s && i < r->s->file_count; i++) {
+        if (r->hits)
+            dv_rows_free(&r->hits[i]);
+        if (r->gone)
+            dv_rows_free(&r->gone[i]);
+    }
+    free(r->hits);
+    free(r->gone);
+    free(r->touched);
+    free(r->dv_path);
+    txlog_snapshot_free(r->s);
+    memset(r, 0, sizeof(*r));
+}
+
+/* Checks the table may change and picks its write mode. */
+static int check_table(dml_run *r)
+{
+    const snapshot *s = r->s;
+    const char *t = r->st->table, *v;
+    int rc = snapshot_check_writable(s);
+    if (rc < 0)
+        return rc;
+    if ((v = snapshot_property(s, "delta.appendOnly")) && strcmp(v, "true") == 0)
+        return error_set(LOCH_EPERM, "table \"%s\" is append-only (delta.appendOnly = true): rows cannot be changed", t);
+    if ((v = snapshot_property(s, "delta.enableChangeDataFeed")) && strcmp(v, "true") == 0)
+        return error_set(LOCH_EUNSUPPORTED, "table \"%s\" records its changes (delta.enableChangeDataFeed = true), "
+                         "which loch cannot write yet: changing its rows would leave them out of the feed", t);
+    v = snapshot_property(s, "delta.enableDeletionVectors");
+    r->dv_mode = v && strcmp(v, "true") == 0;
+    bool feature = false;
+    for (size_t i = 0; s->protocol.min_writer == 7 && i < s->protocol.writer_count; i++)
+        feature = feature || strcmp(s->protocol.writer_features[i], "deletionVectors") == 0;
+    if (r->dv_mode && !feature)
+        return error_set(LOCH_ECORRUPT, "table \"%s\" enables deletion vectors but its protocol lacks the "
+                         "deletionVectors feature", t);
+    return 0;
+}
+
+/* UPDATE: each assignment's column in the schema (names compare as the engine's do,
+ * without regard to case). */
+static int resolve_sets(dml_run *r)
+{
+    const dml_stmt *st = r->st;
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < st->nsets; i++) {
+        char *name = column_name(st, st->sets[i].column), *low = name ? utf8_lower(name) : NULL;
+        r->set_column[i] = -1;
+        for (size_t k = 0; low && k < r->s->schema.count && r->set_column[i] < 0; k++) {
+            char *other = utf8_lower(r->s->schema.fields[k].name);
+            if (other && strcmp(other, low) == 0)
+                r->set_column[i] = (int)k;
+            free(other);
+        }
+        if (!name || !low)
+            rc = error_set(LOCH_ENOMEM, "out of memory");
+        else if (r->set_column[i] < 0)
+            rc = error_set(LOCH_EINVALID, "column \"%s\" of table \"%s\" does not exist", name, st->table);
+        for (size_t j = 0; rc == 0 && j < i; j++)
+            if (r->set_column[j] == r->set_column[i])
+                rc = error_set(LOCH_EINVALID, "column \"%s\" is assigned twice", name);
+        free(name);
+        free(low);
+    }
+    return rc;
+}
+
+/* Runs the find step into __loch_hit and reads the hits back, per file. */
+static int find_hits(dml_run *r)
+{
+    const dml_stmt *st = r->st;
+    const snapshot *s = r->s;
+    buf sql = BUF_INIT, rows = BUF_INIT;
+    compute_result *res = NULL;
+    size_t *all = malloc(sizeof(*all) * (s->file_count + 1));
+    int rc = all ? 0 : error_set(LOCH_ENOMEM, "out of memory");
+    for (size_t i = 0; rc == 0 && i < s->file_count; i++)
+        all[i] = i;
+    /* The statement's own pieces run inside loch's SQL: in a sandboxed lake they pass
+     * the same check as any query (a probe with the same text, parsed, not run). */
+    rc = rc || buf_puts(&sql, "SELECT 1") ? (rc ? rc : LOCH_ENOMEM) : 0;
+    for (size_t i = 0; rc == 0 && i < st->nsets; i++)
+        rc = buf_puts(&sql, ", (") || put_span(&sql, st, st->sets[i].expr) || buf_putc(&sql, ')') ? LOCH_ENOMEM : 0;
+    rc = rc || buf_puts(&sql, " FROM ") || buf_put_sql_ident(&sql, st->table) || buf_puts(&sql, " AS ") ||
+         put_alias(&sql, st) ? (rc ? rc : LOCH_ENOMEM) : 0;
+    if (rc == 0 && st->from.end > st->from.start)
+        rc = buf_puts(&sql, ", ") || put_span(&sql, st, st->from) ? LOCH_ENOMEM : 0;
+    if (rc == 0 && st->where.end > st->where.start)
+        rc = buf_puts(&sql, " WHERE ") || put_span(&sql, st, st->where) ? LOCH_ENOMEM : 0;
+    rc = rc ? rc : allow_query(r->lake, sql.data);
+    buf_clear(&sql);
+    rc = rc ? rc : scan_rows_sql(r->lake, st->table, s, all, s->file_count, NULL, &rows);
+    rc = rc || buf_puts(&sql, "CREATE OR REPLACE TEMP TABLE __loch_hit AS SELECT ") ? (rc ? rc : LOCH_ENOMEM) : 0;
+    if (rc == 0 && st->kind == DML_DELETE)
+        rc = buf_puts(&sql, "DISTINCT ") || put_alias(&sql, st) || buf_puts(&sql, ".__loch_file, ") ||
+             put_alias(&sql, st) || buf_puts(&sql, ".__loch_row") ? LOCH_ENOMEM : 0;
+    else if (rc == 0)
+        rc = put_alias(&sql, st) || buf_puts(&sql, ".*") ? LOCH_ENOMEM : 0;
+    for (size_t i = 0; rc == 0 && i < st->nsets; i++)
+        rc = buf_puts(&sql, ", (") || put_span(&sql, st, st->sets[i].expr) ||
+             buf_printf(&sql, ") AS __loch_set_%zu", i) ? LOCH_ENOMEM : 0;
+    rc = rc || buf_printf(&sql, " FROM (%s) AS ", rows.data) || put_alias(&sql, st) ? (rc ? rc : LOCH_ENOMEM) : 0;
+    if (rc == 0 && st->from.end > st->from.start)
+        rc = buf_puts(&sql, ", ") || put_span(&sql, st, st->from) ? LOCH_ENOMEM : 0;
+    if (rc == 0 && st->where.end > st->where.start)
+        rc = buf_puts(&sql, " WHERE ") || put_span(&sql, st, st->where) ? LOCH_ENOMEM : 0;
+    rc = rc ? rc : compute_exec_one(r->lake->cp, sql.data);
+    /* A row matched through several rows of FROM would get several new versions. */
+    if (rc == 0 && st->kind == DML_UPDATE &&
+        (rc = compute_query(r->lake->cp, "SELECT count(*) - count(DISTINCT (__loch_file, __loch_row)) FROM __loch_hit",
+                            &res)) == 0 &&
+        compute_result_i64(res, 0, 0) > 0)
+        rc = error_set(LOCH_EINVALID, "UPDATE of \"%s\": a row matched more than one row of FROM, so its new value "
+                       "is ambiguous", st->table);
+    compute_result_free(res);
+    res = NULL;
+    rc = rc ? rc : compute_query(r->lake->cp, "SELECT __loch_file, __loch_row FROM __loch_hit ORDER BY 1, 2", &res);
+    size_t n = rc == 0 ? compute_result_rows(res) : 0;
+    r->hits = rc == 0 ? calloc(s->file_count + 1, sizeof(*r->hits)) : NULL;
+    r->gone = rc == 0 ? calloc(s->file_count + 1, sizeof(*r->gone)) : NULL;
+    r->touched = rc == 0 ? calloc(s->file_count + 1, sizeof(*r->touched)) : NULL;
+    if (rc == 0 && (!r->hits || !r->gone || !r->touched))
+        rc = error_set(LOCH_ENOMEM, "out of memory");
+    for (size_t i = 0; rc == 0 && i < n;) {
+        int64_t f = compute_result_i64(res, i, 0);
+        size_t j = i;
+        while (j < n && compute_result_i64(res, j, 0) == f)
+            j++;
+        if (f < 0 || (size_t)f >= s->file_count) {
+            rc = error_set(LOCH_ERROR, "internal: a row of file %lld, which the table does not have", (long long)f);
+            break;
+        }
+        dv_rows *h = &r->hits[f];
+        if (!(h->rows = malloc((j - i) * sizeof(*h->rows)))) {
+            rc = error_set(LOCH_ENOMEM, "out of memory");
+            break;
+        }
+        for (size_t k = i; k < j; k++)
+            h->rows[h->count++] = (uint64_t)compute_result_i64(res, k, 1);
+        r->touched[r->ntouched++] = (size_t)f;
+        r->nhits += (int64_t)(j - i);
+        i = j;
+    }
+    compute_result_free(res);
+    free(all);
+    buf_free(&sql);
+    buf_free(&rows);
+    return rc;
+}
+
+/* Adds "tightBounds":false to a file's stats: once rows are deleted by a DV, the
+ * min/max of the file cover rows no longer there (still safe bounds, no longer exact). */
+static char *wide_stats(const char *stats)
+{
+    if (!stats || stats[0] != '{')
+        return stats ? strdup(stats) : NULL;
+    const char *tb = strstr(stats, "\"tightBounds\":");
+    buf b = BUF_INIT;
+    int rc;
+    if (tb) {
+        const char *v = tb + strlen("\"tightBounds\":");
+        size_t vlen = strncmp(v, "true", 4) == 0 ? 4 : strncmp(v, "false", 5) == 0 ? 5 : 0;
+        rc = buf_put(&b, stats, (size_t)(v - stats)) || buf_puts(&b, "false") || buf_puts(&b, v + vlen);
+    } else {
+        rc = buf_puts(&b, "{\"tightBounds\":false") || buf_puts(&b, stats[1] == '}' ? "" : ",") ||
+             buf_puts(&b, stats + 1);
+    }
+    if (rc) {
+        buf_free(&b);
+        return NULL;
+    }
+    return buf_detach(&b);
+}
+
+typedef struct {
+    int64_t removed_files, added_files, dvs_added, dvs_removed, dvs_updated, copied_rows, rewritten_files;
+} dml_counts;
+
+/* The change step: per touched file, the rows it loses, and its remove / add actions. */
+static int change_files(dml_run *r, txlog_commit *c, dml_counts *k)
+{
+    loch_lake *lake = r->lake;
+    const snapshot *s = r->s;
+    const char *table = r->st->table;
+    buf dvfile = BUF_INIT, path = BUF_INIT, intent = BUF_INIT;
+    size_t *rewrite = calloc(r->ntouched + 1, sizeof(*rewrite)), nrewrite = 0;
+    char id[37], z85[21] = "";
+    int rc = rewrite ? 0 : error_set(LOCH_ENOMEM, "out of memory");
+    uuid_v4(id);
+    rc = rc ? rc : dv_uuid_path(id, z85);
+    for (size_t t = 0; rc == 0 && t < r->ntouched; t++) {
+        size_t i = r->touched[t];
+        const log_file *f = &s->files[i];
+        dv_rows old = {NULL, 0};
+        rc = scan_file_dv(lake, table, f, &old);
+        rc = rc ? rc : dv_rows_union(&old, &r->hits[i], &r->gone[i]);
+        dv_rows_free(&old);
+        if (rc < 0)
+            break;
+        log_action rm = {.kind = LOG_REMOVE, .u.file = *f};
+        rm.u.file.deletion_timestamp = time_now_ms();
+        rm.u.file.data_change = true;
+        rm.u.file.stats = NULL;
+        rc = commit_append(&c->cm, &rm);
+        bool emptied = f->num_records >= 0 && (int64_t)r->gone[i].count >= f->num_records;
+        /* Delta's counting: a file that only gets a new DV is neither removed nor added. */
+        k->removed_files += emptied || !r->dv_mode;
+        k->dvs_removed += f->dv.storage_type != 0 && (emptied || !r->dv_mode);
+        if (rc < 0 || emptied)
+            continue;
+        if (!r->dv_mode) {
+            rewrite[nrewrite++] = i;
+            if (f->num_records >= 0)
+                k->copied_rows += f->num_records - (int64_t)r->gone[i].count;
+            continue;
+        }
+        int64_t offset = 0;
+        size_t size = 0;
+        rc = dv_file_append(&dvfile, &r->gone[i], &offset, &size);
+        char *stats = rc == 0 ? wide_stats(f->stats) : NULL;
+        if (rc == 0 && f->stats && !stats)
+            rc = error_set(LOCH_ENOMEM, "out of memory");
+        log_action add = {.kind = LOG_ADD, .u.file = *f};
+        add.u.file.data_change = true;
+        add.u.file.stats = stats;
+        add.u.file.dv = (log_dv){'u', z85, offset, (int64_t)size, (int64_t)r->gone[i].count};
+        rc = rc ? rc : commit_append(&c->cm, &add);
+        free(stats);
+        if (f->dv.storage_type)
+            k->dvs_updated++;
+        else
+            k->dvs_added++;
+    }
+    /* The DV file: recorded in the write intent, then written durably, before the commit. */
+    if (rc == 0 && dvfile.len) {
+        char rel[128];
+        rc = dv_relative_path(z85, rel, sizeof(rel));
+        rc = rc ? rc : buf_printf(&path, "%s/%s", table, rel);
+        rc = rc ? rc : buf_printf(&intent, "file %s\n", path.data);
+        rc = rc ? rc : intent_begin(lake, c, NULL);
+        rc = rc ? rc : intent_files(c, intent.data);
+        lake_hold(lake, "dml-dv");
+        rc = rc ? rc : lake->st->put(lake->st, path.data, dvfile.data, dvfile.len);
+        if (rc == 0 && !(r->dv_path = strdup(path.data)))
+            rc = error_set(LOCH_ENOMEM, "out of memory");
+    }
+    /* Copy-on-write: the touched files again, without the rows they lose; an UPDATE's
+     * new rows go into the same files. */
+    buf rows = BUF_INIT, sql = BUF_INIT;
+    if (rc == 0 && (nrewrite || r->st->kind == DML_UPDATE)) {
+        scan_skip skip = {r->tag, gone_load, r, NULL};
+        compute_column *cols = NULL;
+        size_t ncols = 0;
+        int64_t before = c->cm.files_written;
+        rc = write_columns_of(s, &cols, &ncols);
+        if (rc == 0 && nrewrite) {
+            rc = scan_rows_sql(lake, table, s, rewrite, nrewrite, &skip, &rows);
+            rc = rc ? rc : buf_printf(&sql, "SELECT * EXCLUDE (__loch_file, __loch_row) FROM (%s)", rows.data);
+        }
+        if (rc == 0 && r->st->kind == DML_UPDATE)
+            rc = buf_printf(&sql, "%sSELECT * FROM __loch_ins", nrewrite ? " UNION ALL BY NAME " : "");
+        rc = rc ? rc : write_data_file(lake, c, s->metadata.schema_string, sql.data, cols, ncols);
+        k->added_files += c->cm.files_written - before;
+        k->rewritten_files = (int64_t)nrewrite;
+        compute_columns_free(cols, ncols);
+    }
+    buf_free(&rows);
+    buf_free(&sql);
+    buf_free(&dvfile);
+    buf_free(&path);
+    buf_free(&intent);
+    free(rewrite);
+    return rc;
+}
+
+/* UPDATE: the new rows, shaped by the table's types and NOT NULLs into __loch_ins. */
+static int stage_new_rows(dml_run *r)
+{
+    const snapshot *s = r->s;
+    buf sql = BUF_INIT;
+    int rc = insert_stage_table(r->lake, s);
+    rc = rc || buf_puts(&sql, "INSERT INTO __loch_ins SELECT ") ? (rc ? rc : LOCH_ENOMEM) : 0;
+    for (size_t i = 0; rc == 0 && i < s->schema.count; i++) {
+        int set = -1;
+        for (size_t j = 0; j < r->st->nsets; j++)
+            set = r->set_column[j] == (int)i ? (int)j : set;
+        rc = (i ? buf_puts(&sql, ", ") : 0) ||
+             (set >= 0 ? buf_printf(&sql, "__loch_set_%d", set) : buf_put_sql_ident(&sql, s->schema.fields[i].name))
+                 ? LOCH_ENOMEM : 0;
+    }
+    rc = rc || buf_puts(&sql, " FROM __loch_hit") ? (rc ? rc : LOCH_ENOMEM) : 0;
+    rc = rc ? rc : compute_exec_one(r->lake->cp, sql.data);
+    if (rc < 0)
+        insert_own_name(r->st->table);
+    buf_free(&sql);
+    return rc;
+}
+
+static int metrics(txlog_commit *c, const dml_run *r, const dml_counts *k)
+{
+    commit *m = &c->cm;
+    int rc = commit_metric(m, "numRemovedFiles", k->removed_files);
+    rc = rc ? rc : commit_metric(m, "numAddedFiles", k->added_files);
+    rc = rc ? rc : commit_metric(m, r->st->kind == DML_DELETE ? "numDeletedRows" : "numUpdatedRows", r->nhits);
+    rc = rc ? rc : commit_metric(m, "numCopiedRows", k->copied_rows);
+    rc = rc ? rc : commit_metric(m, "numDeletionVectorsAdded", k->dvs_added);
+    rc = rc ? rc : commit_metric(m, "numDeletionVectorsRemoved", k->dvs_removed);
+    rc = rc ? rc : commit_metric(m, "numDeletionVectorsUpdated", k->dvs_updated);
+    rc = rc ? rc : commit_metric(m, "numAddedChangeFiles", 0);
+    rc = rc ? rc : commit_metric(m, "numOutputRows", c->cm.rows_written);
+    return rc;
+}
+
+/* One attempt: find, change, commit. ECONFLICT when another commit got in the way. */
+static int attempt(loch_lake *lake, const dml_stmt *st, loch_result **out)
+{
+    dml_run r = {.lake = lake, .st = st};
+    txlog_commit c;
+    dml_counts k = {0};
+    int64_t version = -1;
+    char id[37];
+    uuid_v4(id);
+    snprintf(r.tag, sizeof(r.tag), "dml-%s", id);
+    txlog_commit_init(&c, st->table, st->kind == DML_DELETE ? "DELETE" : "UPDATE");
+    int rc = txlog_load(lake, st->table, &(txlog_at){-1, 0, 0}, &r.s);
+    rc = rc ? rc : check_table(&r);
+    rc = rc ? rc : st->kind == DML_UPDATE ? resolve_sets(&r) : 0;
+    rc = rc ? rc : scan_pin(lake, st->table, r.s);
+    rc = rc ? rc : find_hits(&r);
+    rc = rc ? rc : st->kind == DML_UPDATE ? stage_new_rows(&r) : 0;
+    rc = rc ? rc : txlog_commit_against(&c, r.s);
+    if (rc == 0) {
+        commit_read_whole_table(&c.cm);
+        buf pred = BUF_INIT;
+        rc = buf_putc(&pred, '[') ||
+             (st->where.end > st->where.start ? buf_put_json_strn(&pred, st->sql + st->where.start,
+                                                                  st->where.end - st->where.start) : 0) ||
+             buf_putc(&pred, ']') ? LOCH_ENOMEM : 0;
+        rc = rc ? rc : commit_parameter(&c.cm, "predicate", pred.data);
+        buf_free(&pred);
+    }
+    if (rc == 0 && r.nhits > 0) {
+        rc = change_files(&r, &c, &k);
+        rc = rc ? rc : metrics(&c, &r, &k);
+        lake_hold(lake, "dml-commit");
+        rc = rc ? rc : txlog_commit_run(lake, &c, &version);
+        if (rc < 0) {
+            txlog_commit_abort(lake, &c);
+            if (r.dv_path)
+                lake->st->remove(lake->st, r.dv_path);
+        }
+    }
+    const char *verb = st->kind == DML_DELETE ? "deleted" : "updated";
+    const char *prep = st->kind == DML_DELETE ? "from" : "in";
+    if (rc == 0 && version >= 0)
+        rc = result_message(out, "%s %lld rows %s %s (version %lld; data files: %lld removed, %lld added; deletion "
+                            "vectors: %lld written)", verb, (long long)r.nhits, prep, st->table, (long long)version,
+                            (long long)k.removed_files, (long long)k.added_files,
+                            (long long)(k.dvs_added + k.dvs_updated));
+    else if (rc == 0)
+        rc = result_message(out, "%s 0 rows %s %s (no new version)", verb, prep, st->table);
+    compute_exec(lake->cp, "DROP TABLE IF EXISTS __loch_hit");
+    compute_exec(lake->cp, "DROP TABLE IF EXISTS __loch_ins");
+    txlog_commit_free(&c);
+    run_free(&r);
+    return rc;
+}
+
+static int run(loch_lake *lake, dml_stmt *st, loch_result **out)
+{
+    int rc = 0;
+    for (int i = 0; i < DML_ATTEMPTS; i++) {
+        scan_unpin(lake); /* a new attempt reads every table afresh */
+        rc = attempt(lake, st, out);
+        if (rc != LOCH_ECONFLICT)
+            break;
+        lake_hold(lake, "dml-retry");
+    }
+    return rc;
+}
+
+int ops_delete(loch_lake *lake, const char *table, const char *sql, size_t after_name, loch_result **out)
+{
+    dml_stmt *st = calloc(1, sizeof(*st));
+    if (!st)
+        return error_set(LOCH_ENOMEM, "out of memory");
+    *st = (dml_stmt){.kind = DML_DELETE, .sql = sql, .len = strlen(sql)};
+    snprintf(st->table, sizeof(st->table), "%s", table);
+    int rc = parse_delete(st, after_name);
+    rc = rc ? rc : run(lake, st, out);
+    free(st);
+    return rc;
+}
+
+int ops_update(loch_lake *lake, const char *table, const char *sql, size_t after_name, loch_result **out)
+{
+    dml_stmt *st = calloc(1, sizeof(*st));
+    if (!st)
+        return error_set(LOCH_ENOMEM, "out of memory");
+    *st = (dml_stmt){.kind = DML_UPDATE, .sql = sql, .len = strlen(sql)};
+    snprintf(st->table, sizeof(st->table), "%s", table);
+    int rc = parse_update(st, after_name);
+    rc = rc ? rc : run(lake, st, out);
+    free(st);
+    return rc;
+}
+
+int ops_truncate(loch_lake *lake, const char *table, loch_result **out)
+{
+    snapshot *s = NULL;
+    txlog_commit c;
+    int64_t version = -1, rows = 0;
+    txlog_commit_init(&c, table, "TRUNCATE");
+    int rc = txlog_load(lake, table, &(txlog_at){-1, 0, 0}, &s);
+    dml_run r = {.lake = lake, .s = s};
+    dml_stmt st = {.kind = DML_DELETE};
+    snprintf(st.table, sizeof(st.table), "%s", table);
+    r.st = &st;
+    rc = rc ? rc : check_table(&r);
+    rc = rc ? rc : txlog_commit_against(&c, s);
+    for (size_t i = 0; rc == 0 && i < s->file_count; i++)
+        rows += (s->files[i].num_records >= 0 ? s->files[i].num_records : 0) - s->files[i].dv.cardinality *
+                (s->files[i].dv.storage_type != 0);
+    rc = rc ? rc : write_remove_all(s, &c.cm);
+    rc = rc ? rc : commit_metric(&c.cm, "numRemovedFiles", (int64_t)s->file_count);
+    rc = rc ? rc : commit_metric(&c.cm, "numDeletedRows", rows);
+    if (rc == 0 && s->file_count)
+        rc = txlog_commit_run(lake, &c, &version);
+    if (rc == 0 && version >= 0)
+        rc = result_message(out, "truncated %s: %lld rows in %zu files removed (version %lld)", table, (long long)rows,
+                            s->file_count, (long long)version);
+    else if (rc == 0)
+        rc = result_message(out, "truncated %s: it was empty (no new version)", table);
+    r.s = NULL;
+    txlog_commit_free(&c);
+    txlog_snapshot_free(s);
+    return rc;
+}
