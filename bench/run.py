@@ -23,6 +23,10 @@
           10,000 rows, against the same table with those rows physically removed (target: within
           1.3x), both through loch, alternating on one handle; the answers are compared first
 
+  dml     DELETE of one row from a 10M-row table (--dml-rows): loch with deletion vectors
+          (target: at least 20x faster than delta-rs's delete) and copy-on-write (target: no
+          slower than delta-rs), and UPDATE of one row of 15,000 with deletion vectors
+
   --quick runs every benchmark at a tiny size in a fresh directory and fails unless every
   ratio was computed (CI runs it; its figures mean nothing).
 
@@ -269,6 +273,64 @@ def bench_dv(reps, files, per_file, deleted):
     return rows, statistics.median(ratios)
 
 
+def bench_dml(rows_n, reps):
+    """DELETE of one row from a rows_n-row table: loch with deletion vectors and loch
+    copy-on-write (the `loch sql` process, start to exit) against delta-rs's
+    DeltaTable.delete (the call alone, in this process); then UPDATE of one row of a
+    15,000-row table with deletion vectors (the brief's gate) against delta-rs's update.
+    Each run starts from a fresh copy of the table, made outside the timing."""
+    from deltalake import DeltaTable
+    base = WORK / f"dml_{rows_n}"
+    if not (base / ".filled").exists():
+        shutil.rmtree(base, ignore_errors=True)
+        print(f"building a {rows_n:,}-row table (once) ...", file=sys.stderr)
+        for name, n in (("t", rows_n), ("c", 15_000)):
+            subprocess.run([str(LOCH), "--lake", str(base), "sql",
+                            f"CREATE TABLE {name} AS SELECT i::BIGINT AS id, 'name ' || i AS name, i % 50 AS city, "
+                            f"i * 0.25 AS score FROM range({n}) r(i)"], check=True, capture_output=True)
+        (base / ".filled").touch()
+    run = WORK / "dml_run"
+
+    def fresh(dv):
+        shutil.rmtree(run, ignore_errors=True)
+        shutil.copytree(base, run)
+        if dv:
+            for name in ("t", "c"):
+                subprocess.run([str(LOCH), "--lake", str(run), "sql", f"ALTER TABLE {name} SET TBLPROPERTIES "
+                                "('delta.enableDeletionVectors' = 'true')"], check=True, capture_output=True)
+
+    def loch_ms(sql):
+        t0 = time.perf_counter()
+        subprocess.run([str(LOCH), "--lake", str(run), "sql", sql], check=True, capture_output=True)
+        return (time.perf_counter() - t0) * 1000
+
+    def peer_ms(fn):
+        t0 = time.perf_counter()
+        fn()
+        return (time.perf_counter() - t0) * 1000
+
+    key = rows_n // 2 + 7
+    res = {k: [] for k in ("dv", "cow", "drs", "upd_dv", "upd_drs")}
+    for _ in range(reps):
+        fresh(True)
+        res["dv"].append(loch_ms(f"DELETE FROM t WHERE id = {key}"))
+        res["upd_dv"].append(loch_ms("UPDATE c SET city = 99 WHERE id = 7"))
+        got = subprocess.run([str(LOCH), "--lake", str(run), "sql", "-f", "csv", "SELECT count(*) FROM t"],
+                             check=True, capture_output=True, text=True).stdout.split()
+        assert got[-1] == str(rows_n - 1), got
+        fresh(False)
+        res["cow"].append(loch_ms(f"DELETE FROM t WHERE id = {key}"))
+        fresh(False)
+        res["drs"].append(peer_ms(lambda: DeltaTable(str(run / "t")).delete(f"id = {key}")))
+        res["upd_drs"].append(peer_ms(lambda: DeltaTable(str(run / "c")).update(updates={"city": "99"},
+                                                                                 predicate="id = 7")))
+    med = {k: statistics.median(v) for k, v in res.items()}
+    return [(f"DELETE 1 row of {rows_n:,}, deletion vectors: median ms", med["dv"], "delta-rs delete", med["drs"]),
+            (f"DELETE 1 row of {rows_n:,}, copy-on-write: median ms", med["cow"], "delta-rs delete", med["drs"]),
+            ("UPDATE 1 row of 15,000, deletion vectors: median ms", med["upd_dv"], "delta-rs update",
+             med["upd_drs"])]
+
+
 def bench_ingest(rows_n, reps):
     """loch ingest (inference, commit, durable) vs DuckDB converting the same file itself."""
     d = WORK / "ingest"
@@ -454,7 +516,8 @@ def bench_server(seconds, small=1_000_000, big_rows=10_000_000, requests=330):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--only", default="commit,open,query,demo,ingest,memory,server,dv")
+    ap.add_argument("--only", default="commit,open,query,demo,ingest,memory,server,dv,dml")
+    ap.add_argument("--dml-rows", type=int, default=10_000_000)
     ap.add_argument("--server-seconds", type=int, default=60)
     ap.add_argument("--memory-limit-mb", type=int, default=256)
     ap.add_argument("--ingest-rows", type=int, default=5_000_000)
@@ -495,6 +558,8 @@ def main():
         r, ratio = bench_dv(args.reps, *sizes["dv"])
         rows += r
         extra.append(f"deletion vectors: median of the dv/removed ratios = {ratio:.3f} (target <= 1.30)")
+    if "dml" in only:
+        rows += bench_dml(50_000 if args.quick else args.dml_rows, args.reps if not args.quick else 1)
     if "server" in only:
         r, line = bench_server(args.server_seconds, sizes["small"], sizes["big_rows"], sizes["requests"])
         rows += r
