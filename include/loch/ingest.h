@@ -50,10 +50,14 @@ typedef struct {
     const char *sha256;     /* with a single input file: its SHA-256 (64 hex digits), when
                                the caller computed it already (an upload, hashed as it
                                arrived); the ingest then does not read the file for it */
+    /* version 3: */
+    const char *name;       /* with a single input: the name it is shown and recorded by (an
+                               upload's own file name; its directory part is dropped) instead
+                               of the path it was read from; NULL = the path */
 } loch_ingest_options;
 
-#define LOCH_INGEST_OPTIONS_VERSION 2
-#define LOCH_INGEST_OPTIONS_INIT {LOCH_INGEST_OPTIONS_VERSION, NULL, 0, NULL, 0, NULL, NULL, NULL, NULL, NULL}
+#define LOCH_INGEST_OPTIONS_VERSION 3
+#define LOCH_INGEST_OPTIONS_INIT {LOCH_INGEST_OPTIONS_VERSION, NULL, 0, NULL, 0, NULL, NULL, NULL, NULL, NULL, NULL}
 
 /* On success *out has one row: table, version (-1 when nothing changed), rows, files,
  * skipped, bytes, seconds, schema (the table's Delta schema JSON), rejected. */

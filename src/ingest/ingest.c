@@ -76,7 +76,8 @@ int loch_ingest(loch_result **out, loch_lake *lake, const char *table_arg, const
     /* Writers that each find no table race to create it; one wins. The others start
      * again against the table it made: then they append (or, for the same bytes, do
      * nothing), as they would have a moment later. */
-    static const size_t sizes[] = {offsetof(loch_ingest_options, progress), sizeof(loch_ingest_options)};
+    static const size_t sizes[] = {offsetof(loch_ingest_options, progress), offsetof(loch_ingest_options, name),
+                                   sizeof(loch_ingest_options)};
     loch_ingest_options o = LOCH_INGEST_OPTIONS_INIT;
     int again = 0;
     *out = NULL;
@@ -109,6 +110,18 @@ static int ingest_once(loch_result **out, loch_lake *lake, const char *table_arg
                                                        : table_name_check(table);
     rc = rc ? rc : guard_check_dir(lake, table); /* a link is refused by name, before any work */
     rc = rc ? rc : ingest_expand(lake, args, count, &in);
+    if (rc == 0 && opts->version >= 3 && opts->name && *opts->name && in.n == 1) {
+        const char *base = opts->name;
+        for (const char *p = opts->name; *p; p++)
+            base = *p == '/' || *p == '\\' ? p + 1 : base;
+        char *shown = strdup(*base ? base : opts->name);
+        if (!shown)
+            rc = error_set(LOCH_ENOMEM, "out of memory");
+        else {
+            free(in.v[0].shown);
+            in.v[0].shown = shown;
+        }
+    }
     for (size_t i = 0; rc == 0 && i < in.n; i++) {
         struct stat st;
         total += stat(in.v[i].path, &st) == 0 ? st.st_size : 0;

@@ -8,6 +8,10 @@
  * (`gl[1].csv` is not `gl1.csv`), as a shell-quoted or tab-completed name means. Inputs keep the arguments' order; a file named twice is two inputs,
  * and the driver skips the second (the same bytes).
  *
+ * A file whose name is not valid UTF-8 is read through a symbolic link with a UTF-8 name
+ * (_loch/tmp/link-<pid>-<uuid>, swept once the process is gone), and shown and recorded
+ * with its other bytes as \xHH: the engine refuses such a name.
+ *
  * Standard input is copied to a temporary file in the lake first (_loch/tmp/stdin-
  * <pid>-<uuid>, swept once the process is gone): the engine reads files, and the bytes
  * must be hashed before anything is committed.
@@ -26,6 +30,7 @@
 
 #include "util/misc.h"
 #include "util/sha256.h"
+#include "util/utf8.h"
 
 void inputs_free(inputs *in)
 {
@@ -118,9 +123,47 @@ static int stdin_input(loch_lake *lake, inputs *in)
     return rc;
 }
 
+/* A file whose name is not UTF-8 (the engine takes none) is read through a link with a
+ * name it takes, _loch/tmp/link-<pid>-<uuid><.ext>, and shown with its odd bytes as \xHH. */
+static int odd_name_input(loch_lake *lake, inputs *in, const char *path)
+{
+    char id[37], *abs = realpath(path, NULL);
+    buf dir = BUF_INIT, link = BUF_INIT, shown = BUF_INIT;
+    const char *ext = strrchr(path, '.');
+    size_t elen = ext ? strlen(ext) : 0;
+    if (ext && (strchr(ext, '/') || elen > 16 || utf8_valid_prefix((const unsigned char *)ext, elen) != elen))
+        ext = NULL;
+    uuid_v4(id);
+    int rc = abs ? lake_scratch_dir(lake, &dir) : error_errno(errno, "cannot read", path);
+    rc = rc ? rc : buf_printf(&link, "%s/link-%d-%s%s", dir.data, (int)getpid(), id, ext ? ext : "");
+    if (rc == 0 && symlink(abs, link.data) < 0)
+        rc = error_errno(errno, "cannot link to", link.data);
+    for (size_t i = 0, n = strlen(path); rc == 0 && i < n;) {
+        size_t ok = utf8_valid_prefix((const unsigned char *)path + i, n - i);
+        rc = buf_put(&shown, path + i, ok) ? LOCH_ENOMEM : 0;
+        if (rc == 0 && i + ok < n)
+            rc = buf_printf(&shown, "\\x%02x", (unsigned char)path[i + ok]) ? LOCH_ENOMEM : 0;
+        i += ok + (i + ok < n);
+    }
+    rc = rc ? rc : add_input(in, link.data, shown.data, 1);
+    free(abs);
+    buf_free(&dir);
+    buf_free(&link);
+    buf_free(&shown);
+    return rc;
+}
+
+/* One named file: as it is, or through a link when its name is not UTF-8. */
+static int file_input(loch_lake *lake, inputs *in, const char *path)
+{
+    size_t n = strlen(path);
+    return utf8_valid_prefix((const unsigned char *)path, n) == n ? add_input(in, path, path, 0)
+                                                                   : odd_name_input(lake, in, path);
+}
+
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
-static int dir_inputs(inputs *in, const char *dir)
+static int dir_inputs(loch_lake *lake, inputs *in, const char *dir)
 {
     DIR *d = opendir(dir);
     char **names = NULL;
@@ -147,7 +190,7 @@ static int dir_inputs(inputs *in, const char *dir)
     for (size_t i = 0; i < n; i++) {
         struct stat sb;
         if (rc == 0 && stat(names[i], &sb) == 0 && S_ISREG(sb.st_mode))
-            rc = add_input(in, names[i], names[i], 0);
+            rc = file_input(lake, in, names[i]);
         free(names[i]);
     }
     free(names);
@@ -169,15 +212,15 @@ int ingest_expand(loch_lake *lake, const char *const *args, size_t count, inputs
                 rc = error_set(LOCH_ENOTFOUND, "no file matches %s", a);
             for (size_t k = 0; gr == 0 && rc == 0 && k < g.gl_pathc; k++)
                 if (stat(g.gl_pathv[k], &sb) == 0 && S_ISREG(sb.st_mode))
-                    rc = add_input(in, g.gl_pathv[k], g.gl_pathv[k], 0);
+                    rc = file_input(lake, in, g.gl_pathv[k]);
             if (gr == 0)
                 globfree(&g);
         } else if (stat(a, &sb) < 0) {
             rc = error_errno(errno, "cannot read", a);
         } else if (S_ISDIR(sb.st_mode)) {
-            rc = dir_inputs(in, a);
+            rc = dir_inputs(lake, in, a);
         } else {
-            rc = add_input(in, a, a, 0);
+            rc = file_input(lake, in, a);
         }
     }
     if (rc == 0 && in->n == 0)

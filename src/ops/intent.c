@@ -25,6 +25,7 @@
  *   _loch/tmp/result-<pid>-*          a Parquet result being sent
  *   _loch/tmp/spill-<pid>-*           the SQL engine's spilled data
  *   _loch/tmp/stdin-<pid>-*, pdf-<pid>-*  ingest's copy of standard input, text of a PDF
+ *   _loch/tmp/link-<pid>-*            ingest's link to an input whose name is not UTF-8
  * and .dropped-<table>-<uuid> at the lake's root is a dropped table a DROP did not
  * finish deleting.
  *
@@ -194,7 +195,7 @@ void intent_sweep_dir(loch_lake *lake, const char *dir)
         error_clear();
         return;
     }
-    static const char *const by_pid[] = {".tmp-", "upload-", "result-", "spill-", "stdin-", "pdf-"};
+    static const char *const by_pid[] = {".tmp-", "upload-", "result-", "spill-", "stdin-", "pdf-", "link-"};
     for (size_t i = 0; i < n; i++) {
         const char *name = e[i].name;
         int dead = !*dir && !strncmp(name, ".dropped-", 9);

@@ -965,6 +965,19 @@ int txlog_commit_run(loch_lake *lake, txlog_commit *c, int64_t *version)
 
 /* ---- checkpoints and log cleanup ---------------------------------------------------- */
 
+/* Hadoop's checksum file beside a log file, ".<name>.crc", which Spark writes and
+ * checks: once loch replaces or deletes <name>, a stale one makes Spark call the file
+ * corrupt, so it goes too (best effort: a reader that finds none checks nothing). */
+static void remove_crc(loch_lake *lake, const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    buf crc = BUF_INIT;
+    if (slash && buf_printf(&crc, "%.*s/.%s.crc", (int)(slash - path), path, slash + 1) == 0)
+        lake->st->remove(lake->st, crc.data);
+    buf_free(&crc);
+    error_clear();
+}
+
 int txlog_checkpoint(loch_lake *lake, const char *table, const snapshot *s)
 {
     buf rows = BUF_INIT, tmp_json = BUF_INIT, tmp_pq = BUF_INIT, local_json = BUF_INIT,
@@ -987,10 +1000,13 @@ int txlog_checkpoint(loch_lake *lake, const char *table, const snapshot *s)
     rc = rc ? rc : lake->st->get(lake->st, tmp_pq.data, &data);
     rc = rc ? rc : lake->st->put(lake->st, name.data, data.data, data.len);
     if (rc == 0) {
+        remove_crc(lake, name.data);
         rc = checkpoint_last(s->version, actions, data.len, s->file_count, &last);
         buf_clear(&name);
         rc = rc ? rc : buf_printf(&name, "%s/_delta_log/_last_checkpoint", table);
         rc = rc ? rc : lake->st->put(lake->st, name.data, last.data, last.len);
+        if (rc == 0)
+            remove_crc(lake, name.data);
     }
     if (rc < 0)
         error_prefix("checkpoint of table \"%s\" at version %lld: ", table, (long long)s->version);
@@ -1039,6 +1055,8 @@ static int cleanup_log(loch_lake *lake, const char *table, const snapshot *s)
         buf_clear(&path);
         rc = buf_printf(&path, "%s/%s", dir.data, e[i].name);
         rc = rc ? rc : lake->st->remove(lake->st, path.data);
+        if (rc == 0)
+            remove_crc(lake, path.data);
     }
     storage_entries_free(e, n);
     free(files);

@@ -973,6 +973,7 @@ static void route_ingest(loch_server *s, http_request *req, const char *t, http_
     }
     if (inputs[0] != named)
         inputs[0] = http_body_file(req);
+    o.name = name; /* recorded as the client named it, not by the spooled path */
     pthread_mutex_t *lock = table_lock(s, t);
     pthread_mutex_lock(lock);
     int wi = worker_take(s, NULL);

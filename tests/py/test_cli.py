@@ -186,6 +186,13 @@ def test_table_properties(lake):
     lake.sql("ALTER TABLE t SET TBLPROPERTIES ('delta.checkpointInterval' = '5', 'owner' = 'it''s me')")
     lake.sql(";".join(f"INSERT INTO t VALUES ({i})" for i in range(4)))
     assert (lake.table("t") / "_delta_log" / "00000000000000000005.checkpoint.parquet").exists()
+    # a checkpoint replaces _last_checkpoint: Hadoop's checksum of the old one (Spark
+    # writes them) goes too, or Spark calls the new one corrupt
+    crc = lake.table("t") / "_delta_log" / "._last_checkpoint.crc"
+    crc.write_bytes(b"crc\0stale")
+    lake.sql(";".join(f"INSERT INTO t VALUES ({i})" for i in range(5)))
+    assert (lake.table("t") / "_delta_log" / "00000000000000000010.checkpoint.parquet").exists()
+    assert not crc.exists()
     cfg = DeltaTable(str(lake.table("t"))).metadata().configuration
     assert cfg == {"delta.checkpointInterval": "5", "owner": "it's me"}
     assert json.loads(lake.run("history", "t", "-f", "json").stdout)[-2]["operation"] == "SET TBLPROPERTIES"

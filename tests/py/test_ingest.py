@@ -135,6 +135,26 @@ def test_a_file_named_with_glob_characters_is_that_file(lake, tmp_path, fmt):
         assert [r[0] for r in lake.csv(f"SELECT v FROM {table}")] == want, name
 
 
+def test_a_file_named_in_other_bytes_than_utf8(lake, tmp_path):
+    """The engine takes no name that is not UTF-8: such a file is read through a link,
+    alone or in a directory, and recorded with its odd bytes as \\xHH."""
+    d = tmp_path / "odd"
+    d.mkdir()
+    odd = os.path.join(os.fsencode(d), b"caf\xe9.csv")
+    with open(odd, "wb") as f:
+        f.write(b"a,b\n1,x\n")
+    (d / "plain.csv").write_text("a,b\n2,y\n")
+    p = subprocess.run([LOCH, "ingest", "one", odd], capture_output=True, env=dict(os.environ, LOCH_LAKE=str(lake.path)))
+    assert p.returncode == 0, p.stderr
+    lake.run("ingest", "many", str(d))
+    assert lake.csv("SELECT a, b FROM many ORDER BY a") == [["1", "x"], ["2", "y"]]
+    assert lake.csv("SELECT a, b FROM one") == [["1", "x"]]
+    commit = (lake.table("one") / "_delta_log" / "00000000000000000000.json").read_text()
+    files = json.loads(json.loads(commit.splitlines()[0])["commitInfo"]["operationParameters"]["files"])
+    assert files[0]["name"].endswith("caf\\xe9.csv"), files
+    assert not list((lake.path / "_loch" / "tmp").glob("link-*"))  # the link goes with the ingest
+
+
 def write_one(path, fmt, v):
     if fmt == "csv":
         path.write_text(f"v\n{v}\n")

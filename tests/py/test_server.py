@@ -189,6 +189,10 @@ def test_ingest_upload(server, lake, tmp_path):
     r = server.json("POST", "/v1/tables/up/ingest", form,
                     {"Content-Type": f"multipart/form-data; boundary={boundary}"})
     assert r["version"] == 1 and r["rows"] == 1
+    # the commit records the file as the client named it, not the server's spool path
+    commit = (lake.table("up") / "_delta_log" / "00000000000000000001.json").read_text()
+    files = json.loads(json.loads(commit.splitlines()[0])["commitInfo"]["operationParameters"]["files"])
+    assert [f["name"] for f in files] == ["more.ndjson"], files
     got = server.json("POST", "/v1/sql", {"sql": "SELECT id, zip FROM up ORDER BY id"})["rows"]
     assert got == [[1, "00123"], [2, "45678"], [3, "99999"]]
     assert DeltaTable(str(lake.table("up"))).to_pyarrow_table().num_rows == 3
