@@ -38,7 +38,7 @@ static const char usage[] =
     "  ingest TABLE INPUT...      load files (FILE, DIR, GLOB or - for stdin) into a table:\n"
     "                             [--format csv|tsv|json|ndjson|parquet|arrow|pdf] [--mode append|overwrite]\n"
     "                             [--schema \"col TYPE, ...\"] [--rejects TABLE] [--force] [--json]\n"
-    "                             [--encoding utf-8|utf-16|latin-1]\n"
+    "                             [--encoding utf-8|utf-16|latin-1]; after --, every word is a table or input\n"
     "  shell                      interactive SQL (.help for dot-commands)\n"
     "  demo [DIR]                 the staffing data set: generate, ingest, ask its questions\n"
     "  serve                      the HTTP API (docs/http.md): [--listen HOST:PORT] [--config FILE]\n"
@@ -268,11 +268,21 @@ static int parse_args(cli *c, int argc, char **argv)
     c->opts.test_fault = getenv("LOCH_FAULT");
     c->opts.test_no_metadata_answers = getenv("LOCH_NO_METADATA_ANSWERS") != NULL;
     c->args = rest;
+    int operands_only = 0; /* after "--", as getopt: a file named "-x.csv" is an operand */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         int takes = 1;
-        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+        if (!operands_only && strcmp(a, "--") == 0) {
+            operands_only = 1;
+            takes = 0;
+        } else if (operands_only) {
+            takes = 0;
+            if (!c->command)
+                c->command = a;
+            else if (c->nargs < 255)
+                rest[c->nargs++] = argv[i];
+        } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             fputs(usage, stdout);
             exit(0);
         } else if (strcmp(a, "--version") == 0) {

@@ -1,9 +1,12 @@
 """The `loch` command as a user meets it: the core issue's walk-through, output
 formats, errors, time travel, the sandbox."""
 import json
+import subprocess
 import time
 
 import pyarrow.parquet as pq
+
+from conftest import LOCH
 
 
 def test_walkthrough(lake, tmp_path):
@@ -65,6 +68,17 @@ def test_time_travel_by_timestamp(lake):
     assert p.returncode == 1 and "no version at or before" in p.stderr
     p = lake.sql('SELECT * FROM "t@v9"', check=False)
     assert p.returncode == 1 and "no version 9" in p.stderr
+
+
+def test_double_dash_ends_the_options(lake, tmp_path):
+    """A file whose name starts with '-' is named after "--", as with any getopt tool."""
+    (tmp_path / "-lead.csv").write_text("a\n1\n")
+    p = subprocess.run([LOCH, "--lake", str(lake.path), "ingest", "t", "-lead.csv"], cwd=tmp_path,
+                       capture_output=True, text=True)
+    assert p.returncode == 2 and "unknown option" in p.stderr
+    p = subprocess.run([LOCH, "--lake", str(lake.path), "ingest", "--", "t", "-lead.csv"], cwd=tmp_path,
+                       capture_output=True, text=True)
+    assert p.returncode == 0 and "1 rows from 1 file" in p.stdout, p.stderr
 
 
 def test_errors_are_clear(lake):
