@@ -19,6 +19,7 @@
 #include "ops/ops.h"
 
 #include <string.h>
+#include <strings.h>
 
 #include "core/sqlscan.h"
 
@@ -54,6 +55,25 @@ int allow_query(loch_lake *lake, const char *sql)
     if (rc == LOCH_EPERM)
         error_prefix("sandboxed SQL: ");
     return rc ? rc : query ? 0 : refuse(sql);
+}
+
+int allow_functions(loch_lake *lake, const char *sql)
+{
+    if (!lake->opts.sandbox)
+        return 0;
+    size_t len = strlen(sql), pos = 0;
+    sql_token t, prev = {TOK_END, 0, 0};
+    int rc;
+    while ((rc = sqlscan_next(sql, len, &pos, &t)) == 0 && t.kind != TOK_END) {
+        if (t.kind == TOK_PUNCT && sql[t.start] == '(' && (prev.kind == TOK_WORD || prev.kind == TOK_QUOTED)) {
+            size_t s0 = prev.start + (prev.kind == TOK_QUOTED), n = prev.len - 2 * (prev.kind == TOK_QUOTED);
+            for (size_t i = 0; unsafe_functions[i]; i++)
+                if (strlen(unsafe_functions[i]) == n && strncasecmp(sql + s0, unsafe_functions[i], n) == 0)
+                    return error_set(LOCH_EPERM, "sandboxed SQL: the function %s is not allowed", unsafe_functions[i]);
+        }
+        prev = t;
+    }
+    return rc;
 }
 
 int allow_statement(loch_lake *lake, const char *sql, int *is_query)

@@ -1,5 +1,5 @@
 /*
- * ops/dml.c - DELETE, UPDATE and TRUNCATE of a lake table's rows, as Delta commits.
+ * ops/dml.c - DELETE, UPDATE, MERGE and TRUNCATE of a lake table's rows, as Delta commits.
  *
  * A statement runs in three steps against one snapshot of the table:
  *
@@ -28,7 +28,11 @@
  * DV file are new names, recorded in the write intent before they appear (so a killed
  * writer's are swept), and removed again when the commit does not happen. The
  * statement's mentions of its own table read the same snapshot as the scan (pinned).
- * MERGE is not here yet: sql.c refuses it by name.
+ * MERGE finds its rows differently: the engine runs the statement itself (every WHEN
+ * clause its grammar allows) on a temporary copy of the target rows the source can
+ * touch, each row carrying its place, and RETURNING says which places it deleted or
+ * updated and which rows it inserted (find_merge). A target row that two source rows
+ * change is an error, as in Delta.
  */
 #include "ops/ops.h"
 
@@ -43,7 +47,7 @@
 
 #define DML_ATTEMPTS 5
 
-typedef enum { DML_DELETE, DML_UPDATE } dml_kind;
+typedef enum { DML_DELETE, DML_UPDATE, DML_MERGE } dml_kind;
 
 typedef struct {
     size_t start, end;                  /* a span of the statement's text; end == start: absent */
@@ -57,6 +61,10 @@ typedef struct {
     span alias;                         /* the alias as written, or absent */
     span from;                          /* DELETE ... USING / UPDATE ... FROM: the list */
     span where;
+    span name;                          /* MERGE: the target's name token */
+    span source, on;                    /* MERGE: USING <source> ON <on> */
+    size_t when;                        /* MERGE: where its WHEN clauses start */
+    bool by_source;                     /* MERGE: has WHEN NOT MATCHED BY SOURCE */
     size_t nsets;
     struct {
         span column, expr;
@@ -213,6 +221,45 @@ static int parse_update(dml_stmt *st, size_t pos)
     return rc ? rc : expect_end_or_where(st, &pos);
 }
 
+/* MERGE INTO t [[AS] a] USING source ON cond WHEN ...; pos is past the name. Only the
+ * pieces loch rewrites are found here: the engine parses the WHEN clauses. */
+static int parse_merge(dml_stmt *st, size_t pos)
+{
+    static const char *const clauses[] = {"USING", NULL};
+    static const char *const to_on[] = {"ON", NULL};
+    static const char *const to_when[] = {"WHEN", NULL};
+    static const char *const to_end[] = {"RETURNING", NULL};
+    sql_token t;
+    int rc = read_alias(st, &pos, clauses);
+    if (rc == 0 && ((rc = tok(st, &pos, &t)) < 0 || !word(st, &t, "USING")))
+        return rc < 0 ? rc : error_set(LOCH_EINVALID, "expected USING in MERGE INTO %s", st->table);
+    rc = clause(st, &pos, to_on, 0, &st->source, &t);
+    if (rc == 0 && ((rc = tok(st, &pos, &t)) < 0 || !word(st, &t, "ON") || st->source.end == st->source.start))
+        return rc < 0 ? rc : error_set(LOCH_EINVALID, "expected USING source ON condition in MERGE INTO %s", st->table);
+    rc = clause(st, &pos, to_when, 0, &st->on, &t);
+    if (rc == 0 && st->on.end == st->on.start)
+        return error_set(LOCH_EINVALID, "MERGE INTO %s: ON needs a condition", st->table);
+    st->when = pos;
+    span rest;
+    rc = rc ? rc : clause(st, &pos, to_end, 0, &rest, &t);
+    if (rc == 0 && (rc = tok(st, &pos, &t)) == 0 && t.kind != TOK_END)
+        return error_set(LOCH_EUNSUPPORTED, "RETURNING is not supported on lake table \"%s\"", st->table);
+    if (rc == 0 && rest.end == rest.start)
+        return error_set(LOCH_EINVALID, "MERGE INTO %s needs a WHEN clause", st->table);
+    /* WHEN NOT MATCHED BY SOURCE reads every target row; without it only the rows the
+     * source matches take part. */
+    sql_token w[4];
+    for (size_t p = st->when; rc == 0;) {
+        if ((rc = tok(st, &p, &w[0])) < 0 || w[0].kind == TOK_END)
+            break;
+        size_t q = p;
+        if (word(st, &w[0], "NOT") && tok(st, &q, &w[1]) == 0 && word(st, &w[1], "MATCHED") &&
+            tok(st, &q, &w[2]) == 0 && word(st, &w[2], "BY") && tok(st, &q, &w[3]) == 0 && word(st, &w[3], "SOURCE"))
+            st->by_source = true;
+    }
+    return rc;
+}
+
 static int put_span(buf *b, const dml_stmt *st, span s) { return buf_put(b, st->sql + s.start, s.end - s.start); }
 
 /* The alias the statement's text uses for the target: its own, or the table's name. */
@@ -252,6 +299,7 @@ typedef struct {
     size_t *touched;        /* indexes of files with hits, ascending */
     size_t ntouched;
     int64_t nhits;
+    int64_t new_rows;       /* rows staged in __loch_ins (UPDATE, MERGE) */
     int set_column[256];    /* UPDATE: per assignment, the schema column */
     char tag[48];
     char *dv_path;          /* the DV file written, until the commit lands */
@@ -417,6 +465,223 @@ static int find_hits(dml_run *r)
     return rc;
 }
 
+/* ---- MERGE ------------------------------------------------------------------------- */
+
+/* The name the WHEN clauses use for the source: its alias, or its table or function name. */
+static int source_alias(const dml_stmt *st, buf *out)
+{
+    sql_token t[512];
+    size_t n = 0, pos = st->source.start;
+    dml_stmt sub = *st;
+    sub.len = st->source.end;
+    while (n < 512 && tok(&sub, &pos, &t[n]) == 0 && t[n].kind != TOK_END)
+        n++;
+    size_t last = n ? n - 1 : 0;
+    if (n && punct(st, &t[last], ')')) { /* "... s(a, b)": the word before the column list */
+        int depth = 0;
+        size_t j = last + 1;
+        while (j-- > 0) {
+            depth += punct(st, &t[j], ')') - punct(st, &t[j], '(');
+            if (depth == 0)
+                break;
+        }
+        last = j > 0 ? j - 1 : n;
+    }
+    if (last < n && (t[last].kind == TOK_WORD || t[last].kind == TOK_QUOTED))
+        return buf_put(out, st->sql + t[last].start, t[last].len);
+    return error_set(LOCH_EINVALID, "MERGE INTO %s: give the source an alias (USING ... AS s) to use UPDATE SET * "
+                     "or INSERT *", st->table);
+}
+
+/* The WHEN clauses with DuckDB's positional UPDATE SET * and INSERT * spelled out over
+ * the table's columns, and INSERT VALUES given the table's column list: the copy the
+ * statement runs on has two more columns (the row's place). */
+static int when_clauses(dml_run *r, buf *out)
+{
+    const dml_stmt *st = r->st;
+    const snapshot *s = r->s;
+    compute_column *src = NULL;
+    size_t nsrc = 0, pos = st->when, copied = st->when;
+    buf alias = BUF_INIT, sql = BUF_INIT;
+    sql_token t, prev = {TOK_END, 0, 0};
+    int rc = 0, depth = 0;
+    while (rc == 0 && (rc = tok(st, &pos, &t)) == 0 && t.kind != TOK_END) {
+        bool star = depth == 0 && punct(st, &t, '*') && (word(st, &prev, "SET") || word(st, &prev, "INSERT"));
+        depth += punct(st, &t, '(') - punct(st, &t, ')');
+        if (depth == 0 && word(st, &t, "VALUES") && word(st, &prev, "INSERT")) {
+            /* INSERT VALUES (...) without a column list means all the table's columns */
+            rc = buf_put(out, st->sql + copied, t.start - copied) || buf_putc(out, '(') ? LOCH_ENOMEM : 0;
+            for (size_t i = 0; rc == 0 && i < s->schema.count; i++)
+                rc = (i ? buf_puts(out, ", ") : 0) || buf_put_sql_ident(out, s->schema.fields[i].name) ? LOCH_ENOMEM : 0;
+            rc = rc || buf_puts(out, ") ") ? (rc ? rc : LOCH_ENOMEM) : 0;
+            copied = t.start;
+        }
+        if (!star) {
+            prev = t;
+            continue;
+        }
+        if (!src) {
+            rc = source_alias(st, &alias);
+            rc = rc || buf_puts(&sql, "SELECT * FROM ") || put_span(&sql, st, st->source) ? (rc ? rc : LOCH_ENOMEM) : 0;
+            rc = rc ? rc : compute_describe(r->lake->cp, sql.data, &src, &nsrc);
+            if (rc == 0 && nsrc != s->schema.count)
+                rc = error_set(LOCH_EINVALID, "MERGE INTO %s: %s * takes the source's columns by position, and the "
+                               "source has %zu where the table has %zu", st->table,
+                               word(st, &prev, "SET") ? "UPDATE SET" : "INSERT", nsrc, s->schema.count);
+            if (rc < 0)
+                break;
+        }
+        rc = buf_put(out, st->sql + copied, t.start - copied) ? LOCH_ENOMEM : 0;
+        if (rc == 0 && word(st, &prev, "SET")) {
+            for (size_t i = 0; rc == 0 && i < nsrc; i++)
+                rc = (i ? buf_puts(out, ", ") : 0) || buf_put_sql_ident(out, s->schema.fields[i].name) ||
+                     buf_puts(out, " = ") || buf_put(out, alias.data, alias.len) || buf_putc(out, '.') ||
+                     buf_put_sql_ident(out, src[i].name) ? LOCH_ENOMEM : 0;
+        } else if (rc == 0) {
+            rc = buf_putc(out, '(') ? LOCH_ENOMEM : 0;
+            for (size_t i = 0; rc == 0 && i < nsrc; i++)
+                rc = (i ? buf_puts(out, ", ") : 0) || buf_put_sql_ident(out, s->schema.fields[i].name) ? LOCH_ENOMEM : 0;
+            rc = rc || buf_puts(out, ") VALUES (") ? (rc ? rc : LOCH_ENOMEM) : 0;
+            for (size_t i = 0; rc == 0 && i < nsrc; i++)
+                rc = (i ? buf_puts(out, ", ") : 0) || buf_put(out, alias.data, alias.len) || buf_putc(out, '.') ||
+                     buf_put_sql_ident(out, src[i].name) ? LOCH_ENOMEM : 0;
+            rc = rc || buf_putc(out, ')') ? (rc ? rc : LOCH_ENOMEM) : 0;
+        }
+        copied = t.start + t.len;
+        prev = t;
+    }
+    rc = rc || buf_put(out, st->sql + copied, st->len - copied) ? (rc ? rc : LOCH_ENOMEM) : 0;
+    compute_columns_free(src, nsrc);
+    buf_free(&alias);
+    buf_free(&sql);
+    return rc;
+}
+
+static int cmp_pair(const void *a, const void *b)
+{
+    const int64_t *x = a, *y = b;
+    return x[0] != y[0] ? (x[0] > y[0]) - (x[0] < y[0]) : (x[1] > y[1]) - (x[1] < y[1]);
+}
+
+/* MERGE's find step: the statement itself runs, by the engine, on a copy of the target
+ * rows it can touch, each carrying its place; what it returns says which rows it
+ * deleted, updated and inserted. The new rows (updated and inserted) go to __loch_ins. */
+static int find_merge(dml_run *r, int64_t counts[3])
+{
+    const dml_stmt *st = r->st;
+    const snapshot *s = r->s;
+    buf sql = BUF_INIT, rows = BUF_INIT;
+    compute_result *res = NULL;
+    int64_t *pairs = NULL;
+    size_t npairs = 0, *all = malloc(sizeof(*all) * (s->file_count + 1));
+    int rc = all ? allow_functions(r->lake, st->sql) : error_set(LOCH_ENOMEM, "out of memory");
+    for (size_t i = 0; rc == 0 && i < s->file_count; i++)
+        all[i] = i;
+    rc = rc || buf_puts(&sql, "SELECT 1 FROM ") || buf_put_sql_ident(&sql, st->table) || buf_puts(&sql, " AS ") ||
+         put_alias(&sql, st) || buf_puts(&sql, ", ") || put_span(&sql, st, st->source) || buf_puts(&sql, " WHERE ") ||
+         put_span(&sql, st, st->on) ? (rc ? rc : LOCH_ENOMEM) : 0;
+    rc = rc ? rc : allow_query(r->lake, sql.data);
+    buf_clear(&sql);
+    rc = rc ? rc : scan_rows_sql(r->lake, st->table, s, all, s->file_count, NULL, &rows);
+    rc = rc || buf_puts(&sql, "CREATE OR REPLACE TEMP TABLE __loch_tgt AS SELECT ") || put_alias(&sql, st) ||
+         buf_printf(&sql, ".* FROM (%s) AS ", rows.data) || put_alias(&sql, st) ? (rc ? rc : LOCH_ENOMEM) : 0;
+    if (rc == 0 && !st->by_source)
+        rc = buf_puts(&sql, " SEMI JOIN ") || put_span(&sql, st, st->source) || buf_puts(&sql, " ON ") ||
+             put_span(&sql, st, st->on) ? LOCH_ENOMEM : 0;
+    rc = rc ? rc : compute_exec_one(r->lake->cp, sql.data);
+    buf_clear(&sql);
+    rc = rc || buf_puts(&sql, "MERGE INTO __loch_tgt AS ") || put_alias(&sql, st) || buf_puts(&sql, " USING ") ||
+         put_span(&sql, st, st->source) || buf_puts(&sql, " ON ") || put_span(&sql, st, st->on) || buf_putc(&sql, ' ')
+             ? (rc ? rc : LOCH_ENOMEM) : 0;
+    rc = rc ? rc : when_clauses(r, &sql);
+    rc = rc || buf_puts(&sql, " RETURNING merge_action::VARCHAR, ") || put_alias(&sql, st) ||
+         buf_puts(&sql, ".__loch_file, ") || put_alias(&sql, st) || buf_puts(&sql, ".__loch_row")
+             ? (rc ? rc : LOCH_ENOMEM) : 0;
+    rc = rc ? rc : compute_query(r->lake->cp, sql.data, &res);
+    if (rc < 0)
+        insert_own_name(st->table);
+    size_t n = rc == 0 ? compute_result_rows(res) : 0;
+    if (rc == 0 && n && !(pairs = malloc(n * 2 * sizeof(*pairs))))
+        rc = error_set(LOCH_ENOMEM, "out of memory");
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        char *action = compute_result_text(res, i, 0);
+        int kind = !action ? -1 : !strcmp(action, "INSERT") ? 0 : !strcmp(action, "UPDATE") ? 1
+                                 : !strcmp(action, "DELETE") ? 2 : -1;
+        free(action);
+        if (kind >= 0)
+            counts[kind]++;
+        if (kind < 1)
+            continue;
+        pairs[2 * npairs] = compute_result_i64(res, i, 1);
+        pairs[2 * npairs + 1] = compute_result_i64(res, i, 2) * 2 + (kind == 1); /* low bit: updated */
+        npairs++;
+    }
+    compute_result_free(res);
+    if (npairs)
+        qsort(pairs, npairs, 2 * sizeof(*pairs), cmp_pair);
+    for (size_t i = 1; rc == 0 && i < npairs; i++)
+        if (pairs[2 * i] == pairs[2 * i - 2] && pairs[2 * i + 1] / 2 == pairs[2 * i - 1] / 2)
+            rc = error_set(LOCH_EINVALID, "MERGE INTO %s: a target row was matched by more than one source row, so "
+                           "which change applies is ambiguous (Delta refuses such a MERGE too)", st->table);
+    r->hits = rc == 0 ? calloc(s->file_count + 1, sizeof(*r->hits)) : NULL;
+    r->gone = rc == 0 ? calloc(s->file_count + 1, sizeof(*r->gone)) : NULL;
+    r->touched = rc == 0 ? calloc(s->file_count + 1, sizeof(*r->touched)) : NULL;
+    if (rc == 0 && (!r->hits || !r->gone || !r->touched))
+        rc = error_set(LOCH_ENOMEM, "out of memory");
+    for (size_t i = 0; rc == 0 && i < npairs;) {
+        int64_t f = pairs[2 * i];
+        size_t j = i;
+        while (j < npairs && pairs[2 * j] == f)
+            j++;
+        if (f < 0 || (size_t)f >= s->file_count) {
+            rc = error_set(LOCH_ERROR, "internal: a row of file %lld, which the table does not have", (long long)f);
+            break;
+        }
+        dv_rows *h = &r->hits[f];
+        if (!(h->rows = malloc((j - i) * sizeof(*h->rows)))) {
+            rc = error_set(LOCH_ENOMEM, "out of memory");
+            break;
+        }
+        for (size_t k = i; k < j; k++)
+            h->rows[h->count++] = (uint64_t)(pairs[2 * k + 1] / 2);
+        r->touched[r->ntouched++] = (size_t)f;
+        r->nhits += (int64_t)(j - i);
+        i = j;
+    }
+    /* The updated rows' places, for picking their new versions out of the copy. */
+    rc = rc ? rc : compute_exec(r->lake->cp, "CREATE OR REPLACE TEMP TABLE __loch_upd (f BIGINT, r BIGINT)");
+    for (size_t i = 0; rc == 0 && i < npairs;) {
+        buf_clear(&sql);
+        rc = buf_puts(&sql, "INSERT INTO __loch_upd VALUES ") ? LOCH_ENOMEM : 0;
+        size_t in_batch = 0;
+        for (; rc == 0 && i < npairs && in_batch < 4096; i++) {
+            if (!(pairs[2 * i + 1] & 1))
+                continue;
+            rc = buf_printf(&sql, "%s(%lld,%lld)", in_batch++ ? "," : "", (long long)pairs[2 * i],
+                            (long long)(pairs[2 * i + 1] / 2)) ? LOCH_ENOMEM : 0;
+        }
+        if (rc == 0 && in_batch)
+            rc = compute_exec(r->lake->cp, sql.data);
+    }
+    rc = rc ? rc : insert_stage_table(r->lake, s);
+    buf_clear(&sql);
+    rc = rc || buf_puts(&sql, "INSERT INTO __loch_ins SELECT ") ? (rc ? rc : LOCH_ENOMEM) : 0;
+    for (size_t i = 0; rc == 0 && i < s->schema.count; i++)
+        rc = (i ? buf_puts(&sql, ", ") : 0) || buf_puts(&sql, "x.") || buf_put_sql_ident(&sql, s->schema.fields[i].name)
+                 ? LOCH_ENOMEM : 0;
+    rc = rc || buf_puts(&sql, " FROM __loch_tgt AS x WHERE x.__loch_file IS NULL OR EXISTS (SELECT 1 FROM "
+                              "__loch_upd AS u WHERE u.f = x.__loch_file AND u.r = x.__loch_row)")
+             ? (rc ? rc : LOCH_ENOMEM) : 0;
+    rc = rc ? rc : compute_exec_one(r->lake->cp, sql.data);
+    if (rc < 0)
+        insert_own_name(st->table);
+    free(pairs);
+    free(all);
+    buf_free(&sql);
+    buf_free(&rows);
+    return rc;
+}
+
 /* Adds "tightBounds":false to a file's stats: once rows are deleted by a DV, the
  * min/max of the file cover rows no longer there (still safe bounds, no longer exact). */
 static char *wide_stats(const char *stats)
@@ -516,7 +781,7 @@ static int change_files(dml_run *r, txlog_commit *c, dml_counts *k)
     /* Copy-on-write: the touched files again, without the rows they lose; an UPDATE's
      * new rows go into the same files. */
     buf rows = BUF_INIT, sql = BUF_INIT;
-    if (rc == 0 && (nrewrite || r->st->kind == DML_UPDATE)) {
+    if (rc == 0 && (nrewrite || r->new_rows)) {
         scan_skip skip = {r->tag, gone_load, r, NULL};
         compute_column *cols = NULL;
         size_t ncols = 0;
@@ -526,7 +791,7 @@ static int change_files(dml_run *r, txlog_commit *c, dml_counts *k)
             rc = scan_rows_sql(lake, table, s, rewrite, nrewrite, &skip, &rows);
             rc = rc ? rc : buf_printf(&sql, "SELECT * EXCLUDE (__loch_file, __loch_row) FROM (%s)", rows.data);
         }
-        if (rc == 0 && r->st->kind == DML_UPDATE)
+        if (rc == 0 && r->new_rows)
             rc = buf_printf(&sql, "%sSELECT * FROM __loch_ins", nrewrite ? " UNION ALL BY NAME " : "");
         rc = rc ? rc : write_data_file(lake, c, s->metadata.schema_string, sql.data, cols, ncols);
         k->added_files += c->cm.files_written - before;
@@ -565,6 +830,23 @@ static int stage_new_rows(dml_run *r)
     return rc;
 }
 
+static int merge_metrics(txlog_commit *c, const dml_counts *k, const int64_t counts[3])
+{
+    commit *m = &c->cm;
+    int rc = commit_metric(m, "numTargetRowsInserted", counts[0]);
+    rc = rc ? rc : commit_metric(m, "numTargetRowsUpdated", counts[1]);
+    rc = rc ? rc : commit_metric(m, "numTargetRowsDeleted", counts[2]);
+    rc = rc ? rc : commit_metric(m, "numTargetRowsCopied", k->copied_rows);
+    rc = rc ? rc : commit_metric(m, "numOutputRows", c->cm.rows_written);
+    rc = rc ? rc : commit_metric(m, "numTargetFilesAdded", k->added_files);
+    rc = rc ? rc : commit_metric(m, "numTargetFilesRemoved", k->removed_files);
+    rc = rc ? rc : commit_metric(m, "numTargetDeletionVectorsAdded", k->dvs_added);
+    rc = rc ? rc : commit_metric(m, "numTargetDeletionVectorsRemoved", k->dvs_removed);
+    rc = rc ? rc : commit_metric(m, "numTargetDeletionVectorsUpdated", k->dvs_updated);
+    rc = rc ? rc : commit_metric(m, "numTargetChangeFilesAdded", 0);
+    return rc;
+}
+
 static int metrics(txlog_commit *c, const dml_run *r, const dml_counts *k)
 {
     commit *m = &c->cm;
@@ -590,27 +872,35 @@ static int attempt(loch_lake *lake, const dml_stmt *st, loch_result **out)
     char id[37];
     uuid_v4(id);
     snprintf(r.tag, sizeof(r.tag), "dml-%s", id);
-    txlog_commit_init(&c, st->table, st->kind == DML_DELETE ? "DELETE" : "UPDATE");
+    int64_t counts[3] = {0, 0, 0}; /* MERGE: rows inserted, updated, deleted */
+    static const char *const ops[] = {"DELETE", "UPDATE", "MERGE"};
+    txlog_commit_init(&c, st->table, ops[st->kind]);
     int rc = txlog_load(lake, st->table, &(txlog_at){-1, 0, 0}, &r.s);
     rc = rc ? rc : check_table(&r);
     rc = rc ? rc : st->kind == DML_UPDATE ? resolve_sets(&r) : 0;
     rc = rc ? rc : scan_pin(lake, st->table, r.s);
-    rc = rc ? rc : find_hits(&r);
-    rc = rc ? rc : st->kind == DML_UPDATE ? stage_new_rows(&r) : 0;
+    if (st->kind == DML_MERGE) {
+        rc = rc ? rc : find_merge(&r, counts);
+        r.new_rows = counts[0] + counts[1];
+    } else {
+        rc = rc ? rc : find_hits(&r);
+        rc = rc ? rc : st->kind == DML_UPDATE ? stage_new_rows(&r) : 0;
+        r.new_rows = st->kind == DML_UPDATE ? r.nhits : 0;
+    }
     rc = rc ? rc : txlog_commit_against(&c, r.s);
     if (rc == 0) {
         commit_read_whole_table(&c.cm);
         buf pred = BUF_INIT;
+        span p = st->kind == DML_MERGE ? st->on : st->where;
         rc = buf_putc(&pred, '[') ||
-             (st->where.end > st->where.start ? buf_put_json_strn(&pred, st->sql + st->where.start,
-                                                                  st->where.end - st->where.start) : 0) ||
+             (p.end > p.start ? buf_put_json_strn(&pred, st->sql + p.start, p.end - p.start) : 0) ||
              buf_putc(&pred, ']') ? LOCH_ENOMEM : 0;
         rc = rc ? rc : commit_parameter(&c.cm, "predicate", pred.data);
         buf_free(&pred);
     }
-    if (rc == 0 && r.nhits > 0) {
+    if (rc == 0 && (r.nhits > 0 || r.new_rows > 0)) {
         rc = change_files(&r, &c, &k);
-        rc = rc ? rc : metrics(&c, &r, &k);
+        rc = rc ? rc : st->kind == DML_MERGE ? merge_metrics(&c, &k, counts) : metrics(&c, &r, &k);
         lake_hold(lake, "dml-commit");
         rc = rc ? rc : txlog_commit_run(lake, &c, &version);
         if (rc < 0) {
@@ -621,7 +911,14 @@ static int attempt(loch_lake *lake, const dml_stmt *st, loch_result **out)
     }
     const char *verb = st->kind == DML_DELETE ? "deleted" : "updated";
     const char *prep = st->kind == DML_DELETE ? "from" : "in";
-    if (rc == 0 && version >= 0)
+    if (rc == 0 && st->kind == DML_MERGE)
+        rc = version >= 0 ? result_message(out, "merged into %s: %lld inserted, %lld updated, %lld deleted (version "
+                                           "%lld; data files: %lld removed, %lld added; deletion vectors: %lld "
+                                           "written)", st->table, (long long)counts[0], (long long)counts[1],
+                                           (long long)counts[2], (long long)version, (long long)k.removed_files,
+                                           (long long)k.added_files, (long long)(k.dvs_added + k.dvs_updated))
+                          : result_message(out, "merged into %s: nothing changed (no new version)", st->table);
+    else if (rc == 0 && version >= 0)
         rc = result_message(out, "%s %lld rows %s %s (version %lld; data files: %lld removed, %lld added; deletion "
                             "vectors: %lld written)", verb, (long long)r.nhits, prep, st->table, (long long)version,
                             (long long)k.removed_files, (long long)k.added_files,
@@ -629,6 +926,8 @@ static int attempt(loch_lake *lake, const dml_stmt *st, loch_result **out)
     else if (rc == 0)
         rc = result_message(out, "%s 0 rows %s %s (no new version)", verb, prep, st->table);
     compute_exec(lake->cp, "DROP TABLE IF EXISTS __loch_hit");
+    compute_exec(lake->cp, "DROP TABLE IF EXISTS __loch_tgt");
+    compute_exec(lake->cp, "DROP TABLE IF EXISTS __loch_upd");
     compute_exec(lake->cp, "DROP TABLE IF EXISTS __loch_ins");
     txlog_commit_free(&c);
     run_free(&r);
@@ -703,5 +1002,18 @@ int ops_truncate(loch_lake *lake, const char *table, loch_result **out)
     r.s = NULL;
     txlog_commit_free(&c);
     txlog_snapshot_free(s);
+    return rc;
+}
+
+int ops_merge(loch_lake *lake, const char *table, const char *sql, size_t after_name, loch_result **out)
+{
+    dml_stmt *st = calloc(1, sizeof(*st));
+    if (!st)
+        return error_set(LOCH_ENOMEM, "out of memory");
+    *st = (dml_stmt){.kind = DML_MERGE, .sql = sql, .len = strlen(sql)};
+    snprintf(st->table, sizeof(st->table), "%s", table);
+    int rc = parse_merge(st, after_name);
+    rc = rc ? rc : run(lake, st, out);
+    free(st);
     return rc;
 }

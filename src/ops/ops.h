@@ -110,6 +110,10 @@ typedef struct {
  * allows queries and EXPLAIN of a query only; a trusted lake anything); *is_query is 1
  * for a query, 0 for an allowed EXPLAIN, -1 when a trusted lake did not look. */
 int allow_query(loch_lake *lake, const char *sql);
+/* LOCH_EPERM when a sandboxed lake's sql calls a function the sandbox denies, by a
+ * lexical look at every name followed by '(' (for statements the parse check cannot
+ * take, such as MERGE); 0 in a trusted lake. */
+int allow_functions(loch_lake *lake, const char *sql);
 int allow_statement(loch_lake *lake, const char *sql, int *is_query);
 int sql_stream_arrow(loch_stream **out, loch_lake *lake, const char *sql, const loch_param *params, size_t nparams);
 int sql_stream_ipc(loch_stream *s, buf *out, int *done);
@@ -232,6 +236,7 @@ void insert_own_name(const char *table);
 int ops_delete(loch_lake *lake, const char *table, const char *sql, size_t after_name, loch_result **out);
 int ops_update(loch_lake *lake, const char *table, const char *sql, size_t after_name, loch_result **out);
 int ops_truncate(loch_lake *lake, const char *table, loch_result **out);
+int ops_merge(loch_lake *lake, const char *table, const char *sql, size_t after_name, loch_result **out);
 int ops_set_properties(loch_lake *lake, const char *table, const char **keys, const char **values, size_t n,
                        loch_result **out);
 #endif

@@ -6,8 +6,8 @@
  *   INSERT INTO t ...
  *   DROP TABLE [IF EXISTS] t
  *   ALTER TABLE t SET TBLPROPERTIES ('key' = 'value', ...)
- *   DELETE FROM t ... / UPDATE t SET ... / TRUNCATE [TABLE] t      (ops/dml.c)
- * MERGE and other ALTERs on a lake table are refused with a clear message. TEMP tables, qualified names and every
+ *   DELETE FROM t ... / UPDATE t SET ... / MERGE INTO t ... / TRUNCATE [TABLE] t   (ops/dml.c)
+ * Other ALTERs on a lake table are refused with a clear message. TEMP tables, qualified names and every
  * other statement go to the SQL engine unchanged; lake tables are resolved by name
  * during its binding (ops/scan.c), pinned for the statement. One table, verbs[], names
  * the first words loch looks at and how each runs; running, parameters and streams all
@@ -263,8 +263,10 @@ static int run_dml(loch_lake *lake, lexer *lx, const sql_token *verb, loch_resul
             return error_set(LOCH_EINVALID, "unexpected text after TRUNCATE %s", name);
         return ops_truncate(lake, name, out);
     }
-    return error_set(LOCH_EUNSUPPORTED, "%.*s on lake table \"%s\" is not supported yet (DELETE, UPDATE and "
-                     "TRUNCATE are; MERGE comes next)", (int)verb->len, lx->sql + verb->start, name);
+    if (sqlscan_is(lx->sql, verb, "MERGE"))
+        return ops_merge(lake, name, lx->sql, lx->pos, out);
+    return error_set(LOCH_EUNSUPPORTED, "%.*s on lake table \"%s\" is not supported yet (SET TBLPROPERTIES is)",
+                     (int)verb->len, lx->sql + verb->start, name);
 }
 
 /* The statements loch looks at, by their first word: one row each, and every other

@@ -1,4 +1,4 @@
-"""DELETE, UPDATE and TRUNCATE on lake tables (src/ops/dml.c), in both write modes:
+"""DELETE, UPDATE, MERGE and TRUNCATE on lake tables (src/ops/dml.c), in both write modes:
 copy-on-write (the default) and deletion vectors (delta.enableDeletionVectors).
 
 The main check is metamorphic: a seeded random workload runs on a lake table through
@@ -66,10 +66,37 @@ def statement(rng, next_id):
             f"({next_id + i}, '{rng.choice('abc')}', {rng.randint(0, 90)}.25, {rng.choice(['NULL', str(i)])})"
             for i in range(rng.randint(1, 4))),
         f"DELETE FROM t WHERE id = {rng.randint(0, next_id)}",
+        merge(rng, next_id),
+        merge(rng, next_id),
     ]
     if rng.random() < 0.02:
         return "TRUNCATE t"
     return rng.choice(choices)
+
+
+def merge(rng, next_id):
+    """A MERGE of a few distinct source ids (some present, some new) with a random mix
+    of clauses, in the grammar DuckDB takes."""
+    ids = rng.sample(range(0, next_id + 5), rng.randint(1, 4))
+    src = ", ".join(f"({i}, '{rng.choice('mno')}', {rng.randint(0, 99)}.5, {rng.choice(['NULL', str(i % 13)])})"
+                    for i in ids)
+    using = f"USING (VALUES {src}) AS s(id, g, x, n) ON t.id = s.id"
+    kind = rng.randint(0, 4)
+    if kind == 0:
+        return (f"MERGE INTO t {using} WHEN MATCHED AND s.n IS NULL THEN DELETE WHEN MATCHED THEN UPDATE SET "
+                f"x = s.x, g = s.g WHEN NOT MATCHED THEN INSERT VALUES (s.id, s.g, s.x, s.n)")
+    if kind == 1:
+        return f"MERGE INTO t {using} WHEN MATCHED THEN UPDATE SET * WHEN NOT MATCHED THEN INSERT *"
+    if kind == 2:
+        v = rng.randint(0, 90)
+        return (f"MERGE INTO t {using} WHEN MATCHED THEN UPDATE SET n = coalesce(s.n, -1) "
+                f"WHEN NOT MATCHED BY SOURCE AND t.x > {v} THEN UPDATE SET g = 'gone' "
+                f"WHEN NOT MATCHED BY TARGET AND s.x > 20 THEN INSERT (id, g) VALUES (s.id, s.g)")
+    if kind == 3:
+        k = rng.randint(3, 9)
+        return (f"MERGE INTO t USING (SELECT id, g FROM t WHERE id % {k} = 0) AS s ON t.id = s.id "
+                f"WHEN MATCHED THEN UPDATE SET g = s.g || 'm'")
+    return f"MERGE INTO t AS z {using.replace('t.id', 'z.id')} WHEN NOT MATCHED THEN INSERT *"
 
 
 def version_of(message):
@@ -145,6 +172,27 @@ def test_operation_metrics_and_messages(lake, mode):
     assert "it was empty" in lake.sql("TRUNCATE TABLE t").stderr
 
 
+@pytest.mark.parametrize("mode", MODES)
+def test_merge_metrics_and_message(lake, mode):
+    """The issue's MERGE: several WHEN clauses with conditions; Delta's MERGE metrics."""
+    make(lake, mode, rows=100)
+    lake.sql("CREATE TABLE staged AS SELECT * FROM (VALUES (1, 'n1', 1.0, true), (2, 'n2', 2.0, false), "
+             "(500, 'n500', 5.0, false)) v(id, g, x, deleted)")
+    p = lake.sql("MERGE INTO t c USING staged s ON c.id = s.id WHEN MATCHED AND s.deleted THEN DELETE "
+                 "WHEN MATCHED THEN UPDATE SET g = s.g, x = s.x "
+                 "WHEN NOT MATCHED THEN INSERT (id, g, x) VALUES (s.id, s.g, s.x)")
+    assert p.stderr.startswith("merged into t: 1 inserted, 1 updated, 1 deleted (version ")
+    log = sorted((lake.table("t") / "_delta_log").glob("*.json"))[-1].read_text().splitlines()
+    info = json.loads(log[0])["commitInfo"]
+    assert info["operation"] == "MERGE" and info["operationParameters"]["predicate"] == '["c.id = s.id"]'
+    m = info["operationMetrics"]
+    assert (m["numTargetRowsInserted"], m["numTargetRowsUpdated"], m["numTargetRowsDeleted"]) == ("1", "1", "1")
+    assert lake.csv("SELECT id, g, x FROM t WHERE id IN (1, 2, 500) ORDER BY id") == [["2", "n2", "2.0"],
+                                                                                     ["500", "n500", "5.0"]]
+    assert "nothing changed" in lake.sql("MERGE INTO t USING staged s ON t.id = s.id + 100000 "
+                                         "WHEN MATCHED THEN DELETE").stderr
+
+
 def test_dv_mode_never_rewrites_a_data_file(lake):
     """The brief's gate: one row of a 15,000-row table updated with deletion vectors on
     rewrites no data file, and the next query sees the new value."""
@@ -168,7 +216,13 @@ def test_refusals_change_nothing(lake):
         ("UPDATE t AS z SET x = s.x FROM (VALUES (1, 1.0), (1, 2.0)) s(id, x) WHERE z.id = s.id",
          "more than one row of FROM"),
         ("DELETE FROM t WHERE id = 1 RETURNING id", "RETURNING is not supported"),
-        ("MERGE INTO t USING (SELECT 1 AS id) s ON t.id = s.id WHEN MATCHED THEN DELETE", "MERGE comes next"),
+        ("MERGE INTO t USING (VALUES (1, 1.0), (1, 2.0)) s(id, x) ON t.id = s.id WHEN MATCHED THEN UPDATE SET x = s.x",
+         "matched by more than one source row"),
+        ("MERGE INTO t USING (SELECT 1 AS id) s ON t.id = s.id WHEN MATCHED THEN DELETE RETURNING *",
+         "RETURNING is not supported"),
+        ("MERGE INTO t USING (SELECT 1 AS id) s ON t.id = s.id WHEN MATCHED THEN UPDATE SET *",
+         "the source has 1 where the table has 4"),
+        ("MERGE INTO t USING (SELECT 1 AS id) s ON t.id = s.id", "needs a WHEN clause"),
         ("UPDATE t SET x = 'not a number' WHERE id = 1", "Conversion Error"),
         ("DELETE FROM t WHERE nope = 1", "nope"),
         ("TRUNCATE t extra", "unexpected text after TRUNCATE"),

@@ -397,7 +397,10 @@ def test_review_regressions(lake, tmp_path):
         assert "deleted 1 rows" in s.json("POST", "/v1/sql", {"sql": "DELETE FROM w WHERE i = 1"}, headers=auth)["message"]
         for q in ("DELETE FROM w WHERE i IN (SELECT * FROM query('SELECT 2'))",
                   "UPDATE w SET i = (SELECT max(i) FROM query_table('w'))",
-                  "DELETE FROM w USING read_csv('/etc/passwd') p WHERE true"):
+                  "DELETE FROM w USING read_csv('/etc/passwd') p WHERE true",
+                  "MERGE INTO w USING (SELECT 1 AS i) s ON w.i = s.i WHEN MATCHED THEN UPDATE SET i = "
+                  "(SELECT * FROM query('SELECT 5'))",
+                  "MERGE INTO w USING read_csv('/etc/passwd') s ON true WHEN MATCHED THEN DELETE"):
             assert error_of(s, "POST", "/v1/sql", {"sql": q}, headers=auth)[0] in (400, 403), q
         s.json("POST", "/v1/sql", {"sql": "INSERT INTO w VALUES (1)"}, headers=auth)
         assert error_of(s, "DELETE", "/v1/tables/w/..", headers=auth)[0] == 400
