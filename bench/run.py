@@ -25,7 +25,9 @@
 
   dml     DELETE of one row from a 10M-row table (--dml-rows): loch with deletion vectors
           (target: at least 20x faster than delta-rs's delete) and copy-on-write (target: no
-          slower than delta-rs), and UPDATE of one row of 15,000 with deletion vectors
+          slower than delta-rs), UPDATE of one row of 15,000 with deletion vectors, and MERGE of
+          100,000 rows (half updates, half new) into the 10M (target: at most 0.5x delta-rs's
+          merge ... when_matched_update_all().when_not_matched_insert_all())
 
   --quick runs every benchmark at a tiny size in a fresh directory and fails unless every
   ratio was computed (CI runs it; its figures mean nothing).
@@ -280,7 +282,8 @@ def bench_dml(rows_n, reps):
     15,000-row table with deletion vectors (the brief's gate) against delta-rs's update.
     Each run starts from a fresh copy of the table, made outside the timing."""
     from deltalake import DeltaTable
-    base = WORK / f"dml_{rows_n}"
+    merge_n = max(rows_n // 100, 1000)  # 100,000 for the 10M-row table
+    base = WORK / f"dml_{rows_n}_{merge_n}"
     if not (base / ".filled").exists():
         shutil.rmtree(base, ignore_errors=True)
         print(f"building a {rows_n:,}-row table (once) ...", file=sys.stderr)
@@ -288,6 +291,12 @@ def bench_dml(rows_n, reps):
             subprocess.run([str(LOCH), "--lake", str(base), "sql",
                             f"CREATE TABLE {name} AS SELECT i::BIGINT AS id, 'name ' || i AS name, i % 50 AS city, "
                             f"i * 0.25 AS score FROM range({n}) r(i)"], check=True, capture_output=True)
+        # the MERGE batch: half of it updates rows spread over the table, half is new rows
+        half = merge_n // 2
+        subprocess.run([str(LOCH), "--lake", str(base), "sql",
+                        f"CREATE TABLE src AS SELECT (i * {rows_n // half})::BIGINT AS id, 'new ' || i AS name, "
+                        f"7 AS city, 1.5 AS score FROM range({half}) r(i) UNION ALL SELECT ({rows_n} + i)::BIGINT, "
+                        f"'new ' || i, 8, 2.5 FROM range({half}) r(i)"], check=True, capture_output=True)
         (base / ".filled").touch()
     run = WORK / "dml_run"
 
@@ -310,7 +319,8 @@ def bench_dml(rows_n, reps):
         return (time.perf_counter() - t0) * 1000
 
     key = rows_n // 2 + 7
-    res = {k: [] for k in ("dv", "cow", "drs", "upd_dv", "upd_drs")}
+    merge_sql = "MERGE INTO t USING src AS s ON t.id = s.id WHEN MATCHED THEN UPDATE SET * WHEN NOT MATCHED THEN INSERT *"
+    res = {k: [] for k in ("dv", "cow", "drs", "upd_dv", "upd_drs", "merge_dv", "merge_cow", "merge_drs")}
     for _ in range(reps):
         fresh(True)
         res["dv"].append(loch_ms(f"DELETE FROM t WHERE id = {key}"))
@@ -324,11 +334,28 @@ def bench_dml(rows_n, reps):
         res["drs"].append(peer_ms(lambda: DeltaTable(str(run / "t")).delete(f"id = {key}")))
         res["upd_drs"].append(peer_ms(lambda: DeltaTable(str(run / "c")).update(updates={"city": "99"},
                                                                                  predicate="id = 7")))
+        fresh(True)
+        res["merge_dv"].append(loch_ms(merge_sql))
+        fresh(False)
+        res["merge_cow"].append(loch_ms(merge_sql))
+        after = subprocess.run([str(LOCH), "--lake", str(run), "sql", "-f", "csv",
+                                "SELECT count(*), count(*) FILTER (WHERE name LIKE 'new %') FROM t"],
+                               check=True, capture_output=True, text=True).stdout.split()[-1]
+        assert after == f"{rows_n + merge_n // 2},{merge_n}", after
+        fresh(False)
+        source = DeltaTable(str(run / "src")).to_pyarrow_table()  # read outside the timing
+        res["merge_drs"].append(peer_ms(lambda: DeltaTable(str(run / "t")).merge(
+            source, predicate="t.id = s.id", source_alias="s", target_alias="t")
+            .when_matched_update_all().when_not_matched_insert_all().execute()))
     med = {k: statistics.median(v) for k, v in res.items()}
     return [(f"DELETE 1 row of {rows_n:,}, deletion vectors: median ms", med["dv"], "delta-rs delete", med["drs"]),
             (f"DELETE 1 row of {rows_n:,}, copy-on-write: median ms", med["cow"], "delta-rs delete", med["drs"]),
             ("UPDATE 1 row of 15,000, deletion vectors: median ms", med["upd_dv"], "delta-rs update",
-             med["upd_drs"])]
+             med["upd_drs"]),
+            (f"MERGE {merge_n:,} rows (half new) into {rows_n:,}, deletion vectors: median ms", med["merge_dv"],
+             "delta-rs merge", med["merge_drs"]),
+            (f"MERGE {merge_n:,} rows (half new) into {rows_n:,}, copy-on-write: median ms", med["merge_cow"],
+             "delta-rs merge", med["merge_drs"])]
 
 
 def bench_ingest(rows_n, reps):

@@ -557,6 +557,15 @@ static int when_clauses(dml_run *r, buf *out)
     return rc;
 }
 
+static int upd_load(void *ctx, size_t i, const uint64_t **rows, size_t *count)
+{
+    const scan_skip *sk = ctx;
+    const dv_rows *upd = sk->ctx;
+    *rows = upd[i].rows;
+    *count = upd[i].count;
+    return 0;
+}
+
 static int cmp_pair(const void *a, const void *b)
 {
     const int64_t *x = a, *y = b;
@@ -594,7 +603,8 @@ static int find_merge(dml_run *r, int64_t counts[3])
          put_span(&sql, st, st->source) || buf_puts(&sql, " ON ") || put_span(&sql, st, st->on) || buf_putc(&sql, ' ')
              ? (rc ? rc : LOCH_ENOMEM) : 0;
     rc = rc ? rc : when_clauses(r, &sql);
-    rc = rc || buf_puts(&sql, " RETURNING merge_action::VARCHAR, ") || put_alias(&sql, st) ||
+    rc = rc || buf_puts(&sql, " RETURNING CASE merge_action::VARCHAR WHEN 'INSERT' THEN 0 WHEN 'UPDATE' THEN 1 "
+                              "WHEN 'DELETE' THEN 2 ELSE -1 END, ") || put_alias(&sql, st) ||
          buf_puts(&sql, ".__loch_file, ") || put_alias(&sql, st) || buf_puts(&sql, ".__loch_row")
              ? (rc ? rc : LOCH_ENOMEM) : 0;
     rc = rc ? rc : compute_query(r->lake->cp, sql.data, &res);
@@ -604,10 +614,7 @@ static int find_merge(dml_run *r, int64_t counts[3])
     if (rc == 0 && n && !(pairs = malloc(n * 2 * sizeof(*pairs))))
         rc = error_set(LOCH_ENOMEM, "out of memory");
     for (size_t i = 0; rc == 0 && i < n; i++) {
-        char *action = compute_result_text(res, i, 0);
-        int kind = !action ? -1 : !strcmp(action, "INSERT") ? 0 : !strcmp(action, "UPDATE") ? 1
-                                 : !strcmp(action, "DELETE") ? 2 : -1;
-        free(action);
+        int kind = (int)compute_result_i64(res, i, 0);
         if (kind >= 0)
             counts[kind]++;
         if (kind < 1)
@@ -648,30 +655,47 @@ static int find_merge(dml_run *r, int64_t counts[3])
         r->nhits += (int64_t)(j - i);
         i = j;
     }
-    /* The updated rows' places, for picking their new versions out of the copy. */
-    rc = rc ? rc : compute_exec(r->lake->cp, "CREATE OR REPLACE TEMP TABLE __loch_upd (f BIGINT, r BIGINT)");
-    for (size_t i = 0; rc == 0 && i < npairs;) {
-        buf_clear(&sql);
-        rc = buf_puts(&sql, "INSERT INTO __loch_upd VALUES ") ? LOCH_ENOMEM : 0;
-        size_t in_batch = 0;
-        for (; rc == 0 && i < npairs && in_batch < 4096; i++) {
-            if (!(pairs[2 * i + 1] & 1))
-                continue;
-            rc = buf_printf(&sql, "%s(%lld,%lld)", in_batch++ ? "," : "", (long long)pairs[2 * i],
-                            (long long)(pairs[2 * i + 1] / 2)) ? LOCH_ENOMEM : 0;
-        }
-        if (rc == 0 && in_batch)
-            rc = compute_exec(r->lake->cp, sql.data);
+    /* The updated rows' places, handed to the engine as a relation (per file, the rows
+     * to pick), for picking their new versions out of the copy. */
+    dv_rows *upd = rc == 0 ? calloc(s->file_count + 1, sizeof(*upd)) : NULL;
+    char **keys = rc == 0 ? calloc(s->file_count + 1, sizeof(*keys)) : NULL;
+    if (rc == 0 && (!upd || !keys))
+        rc = error_set(LOCH_ENOMEM, "out of memory");
+    for (size_t i = 0; rc == 0 && i < npairs; i++) {
+        if (!(pairs[2 * i + 1] & 1))
+            continue;
+        dv_rows *u = &upd[pairs[2 * i]];
+        if (!u->rows && !(u->rows = malloc(r->hits[pairs[2 * i]].count * sizeof(*u->rows))))
+            rc = error_set(LOCH_ENOMEM, "out of memory");
+        else
+            u->rows[u->count++] = (uint64_t)(pairs[2 * i + 1] / 2);
     }
+    buf key = BUF_INIT, pick = BUF_INIT;
+    for (size_t i = 0; rc == 0 && i < s->file_count; i++) {
+        buf_clear(&key);
+        if (upd[i].count && (buf_printf(&key, "%s/%s-upd#%zu", st->table, r->tag, i) || !(keys[i] = strdup(key.data))))
+            rc = error_set(LOCH_ENOMEM, "out of memory");
+    }
+    scan_skip sk = {r->tag, NULL, upd, NULL};
+    compute_relation rel = {COMPUTE_RELATION_SKIP, s->file_count, (const char *const *)keys, upd_load, &sk};
+    rc = rc ? rc : compute_register(r->lake->cp, &rel, &pick);
     rc = rc ? rc : insert_stage_table(r->lake, s);
     buf_clear(&sql);
     rc = rc || buf_puts(&sql, "INSERT INTO __loch_ins SELECT ") ? (rc ? rc : LOCH_ENOMEM) : 0;
     for (size_t i = 0; rc == 0 && i < s->schema.count; i++)
         rc = (i ? buf_puts(&sql, ", ") : 0) || buf_puts(&sql, "x.") || buf_put_sql_ident(&sql, s->schema.fields[i].name)
                  ? LOCH_ENOMEM : 0;
-    rc = rc || buf_puts(&sql, " FROM __loch_tgt AS x WHERE x.__loch_file IS NULL OR EXISTS (SELECT 1 FROM "
-                              "__loch_upd AS u WHERE u.f = x.__loch_file AND u.r = x.__loch_row)")
+    rc = rc || buf_printf(&sql, " FROM (SELECT *, __loch_file::UBIGINT AS file_index, __loch_row AS file_row_number "
+                                "FROM __loch_tgt) AS x WHERE x.__loch_file IS NULL OR NOT %s", pick.data)
              ? (rc ? rc : LOCH_ENOMEM) : 0;
+    for (size_t i = 0; upd && i < s->file_count; i++)
+        dv_rows_free(&upd[i]);
+    for (size_t i = 0; keys && i < s->file_count; i++)
+        free(keys[i]);
+    free(upd);
+    free(keys);
+    buf_free(&key);
+    buf_free(&pick);
     rc = rc ? rc : compute_exec_one(r->lake->cp, sql.data);
     if (rc < 0)
         insert_own_name(st->table);
@@ -927,7 +951,6 @@ static int attempt(loch_lake *lake, const dml_stmt *st, loch_result **out)
         rc = result_message(out, "%s 0 rows %s %s (no new version)", verb, prep, st->table);
     compute_exec(lake->cp, "DROP TABLE IF EXISTS __loch_hit");
     compute_exec(lake->cp, "DROP TABLE IF EXISTS __loch_tgt");
-    compute_exec(lake->cp, "DROP TABLE IF EXISTS __loch_upd");
     compute_exec(lake->cp, "DROP TABLE IF EXISTS __loch_ins");
     txlog_commit_free(&c);
     run_free(&r);
