@@ -39,6 +39,11 @@ static const char usage[] =
     "                             [--format csv|tsv|json|ndjson|parquet|arrow|pdf] [--mode append|overwrite]\n"
     "                             [--schema \"col TYPE, ...\"] [--rejects TABLE] [--force] [--json]\n"
     "                             [--encoding utf-8|utf-16|latin-1]; after --, every word is a table or input\n"
+    "  optimize TABLE             compact small files, drop deleted rows: [--zorder-by COL,...]\n"
+    "                             [--target-size 128MB]\n"
+    "  vacuum TABLE               delete files no version in the retention window needs:\n"
+    "                             [--retain 168h] [--dry-run] [--force]\n"
+    "  restore TABLE              commit an old version again: --to-version N | --to-timestamp TIME\n"
     "  shell                      interactive SQL (.help for dot-commands)\n"
     "  demo [DIR]                 the staffing data set: generate, ingest, ask its questions\n"
     "  serve                      the HTTP API (docs/http.md): [--listen HOST:PORT] [--config FILE]\n"
@@ -80,6 +85,9 @@ typedef struct {
     const char *command;
     char **args;
     int nargs;
+    /* optimize / vacuum / restore */
+    const char *zorder, *target_size, *where, *retain, *to_version, *to_timestamp;
+    int dry_run;
 } cli;
 
 static int fail(const char *what)
@@ -181,6 +189,89 @@ static int cmd_table(cli *c)
     if (rc < 0)
         return fail(NULL);
     rc = emit(c, r);
+    loch_result_free(r);
+    return rc;
+}
+
+/* A SQL identifier, quoted. */
+static void put_ident(char *out, size_t cap, const char *name)
+{
+    size_t n = 0;
+    if (cap < 3)
+        return;
+    out[n++] = '"';
+    for (; *name && n + 3 < cap; name++) {
+        if (*name == '"')
+            out[n++] = '"';
+        out[n++] = *name;
+    }
+    out[n++] = '"';
+    out[n] = '\0';
+}
+
+/* --retain 168h | 7d | 90m | 3600s | 168 (hours) as hours. */
+static int retain_hours(const char *text, double *hours)
+{
+    char *end;
+    double v = strtod(text, &end);
+    double per = !*end || !strcmp(end, "h") ? 1 : !strcmp(end, "d") ? 24 : !strcmp(end, "m") ? 1.0 / 60
+               : !strcmp(end, "s") ? 1.0 / 3600 : -1;
+    if (end == text || per < 0 || v < 0)
+        return usage_error("--retain takes a duration such as 168h, 7d, 90m or 3600s, not \"%s\"", text);
+    *hours = v * per;
+    return 0;
+}
+
+/* optimize / vacuum / restore: loch's SQL statements for them, from flags. */
+static int cmd_maintain(cli *c)
+{
+    char sql[4096], name[600], col[600];
+    int n = 0;
+    if (c->nargs != 1)
+        return usage_error("%s needs one table name", c->command);
+    put_ident(name, sizeof(name), c->args[0]);
+    if (strcmp(c->command, "optimize") == 0) {
+        if (c->where)
+            return usage_error("%s", "--where chooses partitions, and loch writes no partitioned table yet");
+        n = snprintf(sql, sizeof(sql), "OPTIMIZE %s", name);
+        if (c->zorder) {
+            n += snprintf(sql + n, sizeof(sql) - (size_t)n, " ZORDER BY (");
+            const char *p = c->zorder;
+            for (int first = 1; *p && n < (int)sizeof(sql) - 700; first = 0) {
+                size_t len = strcspn(p, ",");
+                char one[512];
+                snprintf(one, sizeof(one), "%.*s", (int)len, p);
+                put_ident(col, sizeof(col), one);
+                n += snprintf(sql + n, sizeof(sql) - (size_t)n, "%s%s", first ? "" : ", ", col);
+                p += len + (p[len] == ',');
+            }
+            n += snprintf(sql + n, sizeof(sql) - (size_t)n, ")");
+        }
+        if (c->target_size)
+            n += snprintf(sql + n, sizeof(sql) - (size_t)n, " TARGET SIZE '%.64s'", c->target_size);
+    } else if (strcmp(c->command, "vacuum") == 0) {
+        n = snprintf(sql, sizeof(sql), "VACUUM %s", name);
+        double h = 0;
+        if (c->retain && retain_hours(c->retain, &h))
+            return 2;
+        if (c->retain)
+            n += snprintf(sql + n, sizeof(sql) - (size_t)n, " RETAIN %.6f HOURS", h);
+        n += snprintf(sql + n, sizeof(sql) - (size_t)n, "%s%s", c->dry_run ? " DRY RUN" : "",
+                      c->ingest.force ? " FORCE" : "");
+    } else {
+        if (!c->to_version == !c->to_timestamp)
+            return usage_error("%s", "restore needs --to-version N or --to-timestamp TIME");
+        if (c->to_version && strspn(c->to_version, "0123456789") != strlen(c->to_version))
+            return usage_error("--to-version takes a version number, not \"%s\"", c->to_version);
+        if (c->to_timestamp && strchr(c->to_timestamp, '\''))
+            return usage_error("%s", "--to-timestamp takes a time such as 2026-11-27T10:00:00Z");
+        n = c->to_version ? snprintf(sql, sizeof(sql), "RESTORE %s TO VERSION AS OF %s", name, c->to_version)
+                          : snprintf(sql, sizeof(sql), "RESTORE %s TO TIMESTAMP AS OF '%s'", name, c->to_timestamp);
+    }
+    if (n <= 0 || n >= (int)sizeof(sql))
+        return usage_error("%s", "arguments too long");
+    loch_result *r = NULL;
+    int rc = loch_sql(&r, g_lake, sql) < 0 ? fail(NULL) : emit(c, r);
     loch_result_free(r);
     return rc;
 }
@@ -332,6 +423,21 @@ static int parse_args(cli *c, int argc, char **argv)
         } else if (strcmp(a, "--json") == 0) {
             c->json = 1;
             takes = 0;
+        } else if (strcmp(a, "--zorder-by") == 0 && v) {
+            c->zorder = v;
+        } else if (strcmp(a, "--target-size") == 0 && v) {
+            c->target_size = v;
+        } else if (strcmp(a, "--where") == 0 && v) {
+            c->where = v;
+        } else if (strcmp(a, "--retain") == 0 && v) {
+            c->retain = v;
+        } else if (strcmp(a, "--to-version") == 0 && v) {
+            c->to_version = v;
+        } else if (strcmp(a, "--to-timestamp") == 0 && v) {
+            c->to_timestamp = v;
+        } else if (strcmp(a, "--dry-run") == 0) {
+            c->dry_run = 1;
+            takes = 0;
         } else if ((strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0) && v) {
             c->output = v;
         } else if (a[0] == '-' && a[1]) {
@@ -383,7 +489,8 @@ int main(int argc, char **argv)
         c.serve.lake_options = &c.opts; /* the warnings and test hooks */
         return serve_main(&c.serve);
     }
-    static const char *known[] = {"init", "sql", "tables", "describe", "history", "shell", "ingest", "demo"};
+    static const char *known[] = {"init", "sql", "tables", "describe", "history", "shell", "ingest", "demo",
+                                  "optimize", "vacuum", "restore"};
     int ok = 0;
     for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
         ok = ok || strcmp(c.command, known[i]) == 0;
@@ -409,6 +516,8 @@ int main(int argc, char **argv)
         rc = cmd_ingest(&c);
     } else if (strcmp(c.command, "demo") == 0) {
         rc = demo_run(g_lake, c.nargs ? c.args[0] : NULL, c.format);
+    } else if (!strcmp(c.command, "optimize") || !strcmp(c.command, "vacuum") || !strcmp(c.command, "restore")) {
+        rc = cmd_maintain(&c);
     } else {
         rc = cmd_table(&c);
     }

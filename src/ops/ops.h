@@ -95,6 +95,8 @@ typedef struct {
     const snapshot *base;   /* the snapshot read, borrowed (NULL for a new table) */
     commit cm;              /* cm.read_version is base's version, -1 for a new table */
     int duplicate;          /* set when it failed because the same bytes went in concurrently */
+    int adds_existing;      /* its adds name files already in the table (RESTORE): a failed
+                               commit leaves them, where it deletes a write's new files */
     storage *intent_store;  /* borrowed: the lake's, while a write intent is held (ops/intent.c) */
     storage_lock *intent;   /* owned; the intent, held while this writer lives */
     char *intent_path;      /* owned; its lake path */
@@ -237,6 +239,12 @@ int ops_delete(loch_lake *lake, const char *table, const char *sql, size_t after
 int ops_update(loch_lake *lake, const char *table, const char *sql, size_t after_name, loch_result **out);
 int ops_truncate(loch_lake *lake, const char *table, loch_result **out);
 int ops_merge(loch_lake *lake, const char *table, const char *sql, size_t after_name, loch_result **out);
+/* OPTIMIZE / VACUUM / RESTORE (ops/maintain.c). target <= 0: the table's target size;
+ * retain_ms < 0: the table's delta.deletedFileRetentionDuration. */
+int ops_optimize(loch_lake *lake, const char *table, const char *const *zorder, size_t nz, int64_t target,
+                 loch_result **out);
+int ops_vacuum(loch_lake *lake, const char *table, int64_t retain_ms, bool dry_run, bool force, loch_result **out);
+int ops_restore(loch_lake *lake, const char *table, const txlog_at *to, loch_result **out);
 int ops_set_properties(loch_lake *lake, const char *table, const char **keys, const char **values, size_t n,
                        loch_result **out);
 #endif

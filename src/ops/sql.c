@@ -7,6 +7,7 @@
  *   DROP TABLE [IF EXISTS] t
  *   ALTER TABLE t SET TBLPROPERTIES ('key' = 'value', ...)
  *   DELETE FROM t ... / UPDATE t SET ... / MERGE INTO t ... / TRUNCATE [TABLE] t   (ops/dml.c)
+ *   OPTIMIZE t ... / VACUUM t ... / RESTORE [TABLE] t TO VERSION AS OF n      (ops/maintain.c)
  * Other ALTERs on a lake table are refused with a clear message. TEMP tables, qualified names and every
  * other statement go to the SQL engine unchanged; lake tables are resolved by name
  * during its binding (ops/scan.c), pinned for the statement. One table, verbs[], names
@@ -20,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/sqlscan.h"
 #include "util/misc.h"
@@ -269,6 +271,180 @@ static int run_dml(loch_lake *lake, lexer *lx, const sql_token *verb, loch_resul
                      (int)verb->len, lx->sql + verb->start, name);
 }
 
+/* A lake table's name after the verb (and an optional TABLE); 0 when the statement is
+ * not about a lake table (then the engine's). */
+static int lake_table_after(loch_lake *lake, lexer *lx, char *name, size_t cap)
+{
+    sql_token t;
+    if (next(lx, &t) < 0)
+        return 0;
+    if (is(lx, &t, "TABLE") && next(lx, &t) < 0)
+        return 0;
+    return read_name(lx, &t, name, cap) && txlog_exists(lake, name);
+}
+
+/* A size: bytes, or a number with KB, MB or GB (powers of 1024), bare or quoted. */
+static int parse_size(const char *text, size_t len, int64_t *out)
+{
+    char buf_[64], *end;
+    if (len >= sizeof(buf_))
+        return error_set(LOCH_EINVALID, "bad size");
+    memcpy(buf_, text, len);
+    buf_[len] = '\0';
+    char *p = buf_[0] == '\'' ? buf_ + 1 : buf_;
+    double v = strtod(p, &end);
+    while (*end == ' ')
+        end++;
+    int64_t unit = 1;
+    if (!strncasecmp(end, "KB", 2))
+        unit = 1024, end += 2;
+    else if (!strncasecmp(end, "MB", 2))
+        unit = 1024 * 1024, end += 2;
+    else if (!strncasecmp(end, "GB", 2))
+        unit = 1024LL * 1024 * 1024, end += 2;
+    if (*end == '\'')
+        end++;
+    if (end == p || *end || v <= 0 || v * unit < 1024 * 1024 || v * unit > 1e15)
+        return error_set(LOCH_EINVALID, "target size \"%s\": give bytes or a number with KB, MB or GB, at least 1MB",
+                         p);
+    *out = (int64_t)(v * unit);
+    return 0;
+}
+
+/* OPTIMIZE t [ZORDER BY (a, b) | a, b] [TARGET SIZE n]  (WHERE needs partitions) */
+static int run_optimize(loch_lake *lake, lexer *lx, const sql_token *verb, loch_result **out, int *handled)
+{
+    (void)verb;
+    char name[256], cols[4][256];
+    const char *z[4];
+    size_t nz = 0;
+    int64_t target = 0;
+    sql_token t;
+    int rc = 0;
+    if (!lake_table_after(lake, lx, name, sizeof(name)))
+        return 0;
+    *handled = 1;
+    while (rc == 0 && (rc = next(lx, &t)) == 0 && t.kind != TOK_END) {
+        if (is(lx, &t, "WHERE"))
+            return error_set(LOCH_EUNSUPPORTED, "OPTIMIZE ... WHERE chooses partitions, and loch writes no "
+                             "partitioned table yet: optimize the whole table");
+        if (is(lx, &t, "ZORDER")) {
+            if ((rc = next(lx, &t)) < 0 || !is(lx, &t, "BY"))
+                return rc < 0 ? rc : error_set(LOCH_EINVALID, "expected ZORDER BY");
+            size_t save = lx->pos;
+            bool paren = next(lx, &t) == 0 && is_punct(lx, &t, '(');
+            if (!paren)
+                lx->pos = save;
+            for (;;) {
+                if ((rc = next(lx, &t)) < 0)
+                    return rc;
+                if (nz == 4 || !read_name(lx, &t, cols[nz], sizeof(cols[nz])))
+                    return error_set(LOCH_EINVALID, "ZORDER BY takes 1 to 4 column names");
+                /* read_name lowercases; the schema's case is what the column has */
+                memcpy(cols[nz], lx->sql + t.start + (t.kind == TOK_QUOTED), t.len - 2 * (t.kind == TOK_QUOTED));
+                cols[nz][t.len - 2 * (t.kind == TOK_QUOTED)] = '\0';
+                z[nz] = cols[nz];
+                nz++;
+                save = lx->pos;
+                if (next(lx, &t) < 0 || !is_punct(lx, &t, ',')) {
+                    lx->pos = save;
+                    break;
+                }
+            }
+            if (paren && ((rc = next(lx, &t)) < 0 || !is_punct(lx, &t, ')')))
+                return rc < 0 ? rc : error_set(LOCH_EINVALID, "expected ) after the ZORDER BY columns");
+        } else if (is(lx, &t, "TARGET")) {
+            sql_token sz, size2;
+            if ((rc = next(lx, &t)) < 0 || !is(lx, &t, "SIZE") || (rc = next(lx, &sz)) < 0)
+                return rc < 0 ? rc : error_set(LOCH_EINVALID, "expected TARGET SIZE n");
+            size_t save = lx->pos, len = sz.len;
+            if (sz.kind == TOK_NUMBER && next(lx, &size2) == 0 && size2.kind == TOK_WORD)
+                len = size2.start + size2.len - sz.start;
+            else
+                lx->pos = save;
+            if ((rc = parse_size(lx->sql + sz.start, len, &target)) < 0)
+                return rc;
+        } else {
+            return error_set(LOCH_EINVALID, "unexpected \"%.*s\" in OPTIMIZE %s", (int)t.len, lx->sql + t.start, name);
+        }
+    }
+    return rc < 0 ? rc : ops_optimize(lake, name, z, nz, target, out);
+}
+
+/* VACUUM t [RETAIN n HOURS] [DRY RUN] [FORCE]; the engine's own VACUUM otherwise. */
+static int run_vacuum(loch_lake *lake, lexer *lx, const sql_token *verb, loch_result **out, int *handled)
+{
+    (void)verb;
+    char name[256];
+    sql_token t;
+    int64_t retain = -1;
+    bool dry = false, force = false;
+    int rc = 0;
+    if (!lake_table_after(lake, lx, name, sizeof(name)))
+        return 0;
+    *handled = 1;
+    while (rc == 0 && (rc = next(lx, &t)) == 0 && t.kind != TOK_END) {
+        if (is(lx, &t, "RETAIN")) {
+            sql_token n, unit;
+            if ((rc = next(lx, &n)) < 0 || (rc = next(lx, &unit)) < 0)
+                return rc;
+            char num[64];
+            char *end;
+            snprintf(num, sizeof(num), "%.*s", (int)n.len, lx->sql + n.start);
+            double h = strtod(num, &end);
+            if (n.kind != TOK_NUMBER || *end || h < 0 || h > 1e7 || !is(lx, &unit, "HOURS"))
+                return error_set(LOCH_EINVALID, "expected RETAIN <number> HOURS");
+            retain = (int64_t)(h * 3600000.0);
+        } else if (is(lx, &t, "DRY")) {
+            if ((rc = next(lx, &t)) < 0 || !is(lx, &t, "RUN"))
+                return rc < 0 ? rc : error_set(LOCH_EINVALID, "expected DRY RUN");
+            dry = true;
+        } else if (is(lx, &t, "FORCE")) {
+            force = true;
+        } else {
+            return error_set(LOCH_EINVALID, "unexpected \"%.*s\" in VACUUM %s", (int)t.len, lx->sql + t.start, name);
+        }
+    }
+    return rc < 0 ? rc : ops_vacuum(lake, name, retain, dry, force, out);
+}
+
+/* RESTORE [TABLE] t [TO] VERSION AS OF n | TIMESTAMP AS OF 'ts' */
+static int run_restore(loch_lake *lake, lexer *lx, const sql_token *verb, loch_result **out, int *handled)
+{
+    (void)verb;
+    char name[256];
+    sql_token t, as, of, v;
+    txlog_at at = {-1, 0, 0};
+    if (!lake_table_after(lake, lx, name, sizeof(name)))
+        return 0;
+    *handled = 1;
+    int rc = next(lx, &t);
+    if (rc == 0 && is(lx, &t, "TO"))
+        rc = next(lx, &t);
+    bool version = rc == 0 && is(lx, &t, "VERSION"), stamp = rc == 0 && is(lx, &t, "TIMESTAMP");
+    if (rc < 0 || (!version && !stamp) || next(lx, &as) < 0 || !is(lx, &as, "AS") || next(lx, &of) < 0 ||
+        !is(lx, &of, "OF") || next(lx, &v) < 0)
+        return rc < 0 ? rc : error_set(LOCH_EINVALID, "expected RESTORE %s TO VERSION AS OF n or TIMESTAMP AS OF "
+                                       "'2026-11-27T10:00:00Z'", name);
+    char text[96];
+    snprintf(text, sizeof(text), "%.*s", (int)(v.len > 2 && v.kind == TOK_STRING ? v.len - 2 : v.len),
+             lx->sql + v.start + (v.kind == TOK_STRING));
+    if (version) {
+        char *end;
+        long long n = strtoll(text, &end, 10);
+        if (v.kind != TOK_NUMBER || *end || n < 0)
+            return error_set(LOCH_EINVALID, "VERSION AS OF takes a version number, not %s", text);
+        at.version = n;
+    } else if (v.kind != TOK_STRING || iso8601_parse_ms(text, &at.timestamp_ms) < 0) {
+        return error_set(LOCH_EINVALID, "TIMESTAMP AS OF takes a quoted timestamp such as '2026-11-27T10:00:00Z'");
+    } else {
+        at.has_timestamp = 1;
+    }
+    if (next(lx, &t) < 0 || t.kind != TOK_END)
+        return error_set(LOCH_EINVALID, "unexpected text after RESTORE ... AS OF %s", text);
+    return ops_restore(lake, name, &at, out);
+}
+
 /* The statements loch looks at, by their first word: one row each, and every other
  * statement is the engine's. `run` carries the statement out when it names a lake table
  * (and sets *handled), else leaves it to the engine. Whatever the table, none of them
@@ -276,7 +452,7 @@ static int run_dml(loch_lake *lake, lexer *lx, const sql_token *verb, loch_resul
  * take $N parameters (run by the engine then: UPDATE of a TEMP table, say; loch's own
  * commits take literal values). */
 typedef enum { STMT_CREATE, STMT_INSERT, STMT_DROP, STMT_ALTER, STMT_UPDATE, STMT_DELETE, STMT_MERGE,
-               STMT_TRUNCATE } stmt_kind;
+               STMT_TRUNCATE, STMT_OPTIMIZE, STMT_VACUUM, STMT_RESTORE } stmt_kind;
 
 typedef struct {
     const char *word;
@@ -290,6 +466,8 @@ static const stmt_verb verbs[] = {
     {"DROP", STMT_DROP, run_drop, 0},       {"ALTER", STMT_ALTER, run_dml, 0},
     {"UPDATE", STMT_UPDATE, run_dml, 1}, {"DELETE", STMT_DELETE, run_dml, 1},
     {"MERGE", STMT_MERGE, run_dml, 1},   {"TRUNCATE", STMT_TRUNCATE, run_dml, 1},
+    {"OPTIMIZE", STMT_OPTIMIZE, run_optimize, 0}, {"VACUUM", STMT_VACUUM, run_vacuum, 0},
+    {"RESTORE", STMT_RESTORE, run_restore, 0},
 };
 
 /* The verb of a statement whose first token is t, or NULL for the engine's statements. */

@@ -877,7 +877,8 @@ void txlog_commit_abort(loch_lake *lake, const txlog_commit *c) { remove_new_fil
 
 static void remove_new_files(loch_lake *lake, const txlog_commit *c)
 {
-    each_added(lake, c, remove_one);
+    if (!c->adds_existing)
+        each_added(lake, c, remove_one);
     if (c->cm.read_version < 0)
         guard_drop_if_empty(lake, c->table);
 }
