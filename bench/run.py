@@ -29,6 +29,9 @@
           100,000 rows (half updates, half new) into the 10M (target: at most 0.5x delta-rs's
           merge ... when_matched_update_all().when_not_matched_insert_all())
 
+  optimize  OPTIMIZE of 1,000 small files (10M rows) against delta-rs's optimize.compact()
+          (target: at most 0.8x its time)
+
   --quick runs every benchmark at a tiny size in a fresh directory and fails unless every
   ratio was computed (CI runs it; its figures mean nothing).
 
@@ -272,6 +275,19 @@ def bench_dv(reps, files, per_file, deleted):
         rows.append((f"dv {q} ({files} files x {per_file:,} rows, {deleted:,} deleted each): median ms",
                      res["a_median_ms"], "the same rows physically removed", res["b_median_ms"]))
         ratios.append(res["a_median_ms"] / res["b_median_ms"])
+    # the same table after `loch optimize` purged its deletion vectors (issue 10's comparison)
+    opt = WORK / f"dv_optimized_{files}x{per_file}-{deleted}"
+    if not (opt / ".filled").exists():
+        shutil.rmtree(opt, ignore_errors=True)
+        (opt / "dv").parent.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(lake / "dv", opt / "dv")
+        subprocess.run([str(LOCH), "--lake", str(opt), "optimize", "dv"], check=True, capture_output=True)
+        (opt / ".filled").touch()
+    for q, sql in queries.items():
+        t_dv = core("pair", lake, reps, sql.format(t="dv"), sql.format(t="dv"))["pair"]["a_median_ms"]
+        t_opt = core("pair", opt, reps, sql.format(t="dv"), sql.format(t="dv"))["pair"]["a_median_ms"]
+        rows.append((f"dv {q}, against the table after OPTIMIZE purged them: median ms", t_dv,
+                     "after loch optimize", t_opt))
     return rows, statistics.median(ratios)
 
 
@@ -356,6 +372,58 @@ def bench_dml(rows_n, reps):
              "delta-rs merge", med["merge_drs"]),
             (f"MERGE {merge_n:,} rows (half new) into {rows_n:,}, copy-on-write: median ms", med["merge_cow"],
              "delta-rs merge", med["merge_drs"])]
+
+
+def bench_optimize(files, per_file, reps):
+    """OPTIMIZE of `files` small files (per_file rows each) into 128 MiB files: `loch
+    optimize` (the process, start to exit) against delta-rs's optimize.compact() with
+    the same target (the call alone), each on a fresh copy of one table."""
+    import json
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from deltalake import DeltaTable
+    base = WORK / f"optimize_{files}x{per_file}"
+    if not (base / ".filled").exists():
+        shutil.rmtree(base, ignore_errors=True)
+        print(f"building a table of {files} small files (once) ...", file=sys.stderr)
+        t = base / "t"
+        (t / "_delta_log").mkdir(parents=True)
+        schema = json.dumps({"type": "struct", "fields": [
+            {"name": n, "type": ty, "nullable": True, "metadata": {}}
+            for n, ty in (("id", "long"), ("k", "long"), ("v", "double"))]})
+        lines = [{"protocol": {"minReaderVersion": 1, "minWriterVersion": 2}},
+                 {"metaData": {"id": "bench-optimize", "format": {"provider": "parquet", "options": {}},
+                               "schemaString": schema, "partitionColumns": [], "configuration": {},
+                               "createdTime": 0}}]
+        for f in range(files):
+            ids = np.arange(f * per_file, (f + 1) * per_file, dtype=np.int64)
+            pq.write_table(pa.table({"id": ids, "k": ids % 97, "v": (ids % 1000) / 7.0}), t / f"part-{f:05d}.parquet")
+            lines.append({"add": {"path": f"part-{f:05d}.parquet", "partitionValues": {},
+                                  "size": (t / f"part-{f:05d}.parquet").stat().st_size, "modificationTime": 0,
+                                  "dataChange": True, "stats": json.dumps({"numRecords": per_file})}})
+        (t / "_delta_log" / "00000000000000000000.json").write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+        (base / ".filled").touch()
+    run = WORK / "optimize_run"
+    want = str(files * per_file)
+    ours, theirs = [], []
+    for _ in range(reps):
+        shutil.rmtree(run, ignore_errors=True)
+        shutil.copytree(base, run)
+        t0 = time.perf_counter()
+        subprocess.run([str(LOCH), "--lake", str(run), "optimize", "t"], check=True, capture_output=True)
+        ours.append((time.perf_counter() - t0) * 1000)
+        got = subprocess.run([str(LOCH), "--lake", str(run), "sql", "-f", "csv", "SELECT count(*) FROM t"],
+                             check=True, capture_output=True, text=True).stdout.split()[-1]
+        assert got == want, got
+        shutil.rmtree(run, ignore_errors=True)
+        shutil.copytree(base, run)
+        dt = DeltaTable(str(run / "t"))
+        t0 = time.perf_counter()
+        dt.optimize.compact(target_size=128 * 1024 * 1024)
+        theirs.append((time.perf_counter() - t0) * 1000)
+    return [(f"OPTIMIZE {files} files of {per_file:,} rows: median ms", statistics.median(ours),
+             "delta-rs optimize.compact", statistics.median(theirs))]
 
 
 def bench_ingest(rows_n, reps):
@@ -543,7 +611,7 @@ def bench_server(seconds, small=1_000_000, big_rows=10_000_000, requests=330):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--only", default="commit,open,query,demo,ingest,memory,server,dv,dml")
+    ap.add_argument("--only", default="commit,open,query,demo,ingest,memory,server,dv,dml,optimize")
     ap.add_argument("--dml-rows", type=int, default=10_000_000)
     ap.add_argument("--server-seconds", type=int, default=60)
     ap.add_argument("--memory-limit-mb", type=int, default=256)
@@ -585,6 +653,8 @@ def main():
         r, ratio = bench_dv(args.reps, *sizes["dv"])
         rows += r
         extra.append(f"deletion vectors: median of the dv/removed ratios = {ratio:.3f} (target <= 1.30)")
+    if "optimize" in only:
+        rows += bench_optimize(*((20, 500) if args.quick else (1000, 10_000)), args.reps if not args.quick else 1)
     if "dml" in only:
         rows += bench_dml(50_000 if args.quick else args.dml_rows, args.reps if not args.quick else 1)
     if "server" in only:

@@ -406,7 +406,7 @@ static int find_hits(dml_run *r)
         rc = buf_puts(&sql, " WHERE ") || put_span(&sql, st, st->where) ? LOCH_ENOMEM : 0;
     rc = rc ? rc : allow_query(r->lake, sql.data);
     buf_clear(&sql);
-    rc = rc ? rc : scan_rows_sql(r->lake, st->table, s, all, s->file_count, NULL, &rows);
+    rc = rc ? rc : scan_rows_sql(r->lake, st->table, s, all, s->file_count, NULL, true, &rows);
     rc = rc || buf_puts(&sql, "CREATE OR REPLACE TEMP TABLE __loch_hit AS SELECT ") ? (rc ? rc : LOCH_ENOMEM) : 0;
     if (rc == 0 && st->kind == DML_DELETE)
         rc = buf_puts(&sql, "DISTINCT ") || put_alias(&sql, st) || buf_puts(&sql, ".__loch_file, ") ||
@@ -591,7 +591,7 @@ static int find_merge(dml_run *r, int64_t counts[3])
          put_span(&sql, st, st->on) ? (rc ? rc : LOCH_ENOMEM) : 0;
     rc = rc ? rc : allow_query(r->lake, sql.data);
     buf_clear(&sql);
-    rc = rc ? rc : scan_rows_sql(r->lake, st->table, s, all, s->file_count, NULL, &rows);
+    rc = rc ? rc : scan_rows_sql(r->lake, st->table, s, all, s->file_count, NULL, true, &rows);
     rc = rc || buf_puts(&sql, "CREATE OR REPLACE TEMP TABLE __loch_tgt AS SELECT ") || put_alias(&sql, st) ||
          buf_printf(&sql, ".* FROM (%s) AS ", rows.data) || put_alias(&sql, st) ? (rc ? rc : LOCH_ENOMEM) : 0;
     if (rc == 0 && !st->by_source)
@@ -812,8 +812,8 @@ static int change_files(dml_run *r, txlog_commit *c, dml_counts *k)
         int64_t before = c->cm.files_written;
         rc = write_columns_of(s, &cols, &ncols);
         if (rc == 0 && nrewrite) {
-            rc = scan_rows_sql(lake, table, s, rewrite, nrewrite, &skip, &rows);
-            rc = rc ? rc : buf_printf(&sql, "SELECT * EXCLUDE (__loch_file, __loch_row) FROM (%s)", rows.data);
+            rc = scan_rows_sql(lake, table, s, rewrite, nrewrite, &skip, false, &rows);
+            rc = rc ? rc : buf_puts(&sql, rows.data);
         }
         if (rc == 0 && r->new_rows)
             rc = buf_printf(&sql, "%sSELECT * FROM __loch_ins", nrewrite ? " UNION ALL BY NAME " : "");

@@ -179,12 +179,13 @@ typedef struct scan_skip {
     const size_t *which;
 } scan_skip;
 /* The rows of the files which[0..n) of s (indexes into s->files) with the table's
- * columns plus __loch_file (the file's index in s->files) and __loch_row (its 0-based
- * position in the file): what DELETE and UPDATE find and rewrite rows by. Deleted rows
- * are left out: those of the files' DVs, or skip's when given. EUNSUPPORTED for
- * partitioned or column-mapped tables. */
+ * columns, and with ids also __loch_file (the file's index in s->files) and __loch_row
+ * (its 0-based position in the file): what DELETE, UPDATE and MERGE find rows by, and
+ * what rewrites (copy-on-write, OPTIMIZE) read. Deleted rows are left out: those of the
+ * files' DVs, or skip's when given. EUNSUPPORTED for partitioned or column-mapped
+ * tables. */
 int scan_rows_sql(loch_lake *lake, const char *table, const snapshot *s, const size_t *which, size_t n,
-                  const scan_skip *skip, buf *sql);
+                  const scan_skip *skip, bool ids, buf *sql);
 /* The rows f's deletion vector deletes (none without one), checked against its cardinality. */
 struct dv_rows;
 int scan_file_dv(loch_lake *lake, const char *table, const log_file *f, struct dv_rows *rows);

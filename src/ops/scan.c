@@ -465,7 +465,7 @@ int scan_sql(loch_lake *lake, const char *table, const snapshot *s, buf *sql)
 }
 
 int scan_rows_sql(loch_lake *lake, const char *table, const snapshot *s, const size_t *which, size_t n,
-                  const scan_skip *skip, buf *sql)
+                  const scan_skip *skip, bool ids, buf *sql)
 {
     const log_file **files = malloc(sizeof(*files) * (n + 1));
     char **keys = NULL;
@@ -485,23 +485,25 @@ int scan_rows_sql(loch_lake *lake, const char *table, const snapshot *s, const s
         buf_clear(&phys);
         rc = rc || buf_put_sql_ident(&phys, f->physical) ? (rc ? rc : LOCH_ENOMEM) : 0;
         rc = rc ? rc : schema_read_expr(&a, f, phys.data, sql);
-        rc = rc || buf_puts(sql, " AS ") || buf_put_sql_ident(sql, f->name) || buf_puts(sql, ", ")
-                 ? (rc ? rc : LOCH_ENOMEM) : 0;
+        rc = rc || buf_puts(sql, " AS ") || buf_put_sql_ident(sql, f->name) ||
+             buf_puts(sql, ids || i + 1 < s->schema.count ? ", " : "") ? (rc ? rc : LOCH_ENOMEM) : 0;
     }
-    rc = rc ? rc : buf_puts(sql, "__loch_file, __loch_row FROM (SELECT ");
+    rc = rc ? rc : buf_puts(sql, ids ? "__loch_file, __loch_row FROM (SELECT " : " FROM (SELECT ");
     for (size_t i = 0; rc == 0 && i < s->schema.count; i++) {
         const schema_field *f = &s->schema.fields[i];
         rc = buf_printf(sql, "NULL::%s AS ", f->stored_type) || buf_put_sql_ident(sql, f->physical) ||
-             buf_puts(sql, ", ") ? LOCH_ENOMEM : 0;
+             buf_puts(sql, ids || i + 1 < s->schema.count ? ", " : "") ? LOCH_ENOMEM : 0;
     }
-    rc = rc ? rc : buf_puts(sql, "NULL::BIGINT AS __loch_file, NULL::BIGINT AS __loch_row WHERE false");
+    rc = rc ? rc : buf_puts(sql, ids ? "NULL::BIGINT AS __loch_file, NULL::BIGINT AS __loch_row WHERE false"
+                                     : " WHERE false");
     if (rc == 0 && n > 0) {
         /* file_index counts within this list; __loch_file is the file's index in s. */
-        rc = buf_puts(sql, " UNION ALL BY NAME SELECT *, (ARRAY[");
-        for (size_t i = 0; rc == 0 && i < n; i++)
+        rc = buf_puts(sql, ids ? " UNION ALL BY NAME SELECT *, (ARRAY[" : " UNION ALL BY NAME SELECT *");
+        for (size_t i = 0; rc == 0 && ids && i < n; i++)
             rc = buf_printf(sql, "%s%zu::BIGINT", i ? "," : "", which[i]);
-        rc = rc ? rc : buf_puts(sql, "])[file_index::BIGINT + 1] AS __loch_file, file_row_number::BIGINT AS __loch_row "
-                                     "FROM system.main.read_parquet(");
+        rc = rc ? rc : buf_puts(sql, ids ? "])[file_index::BIGINT + 1] AS __loch_file, file_row_number::BIGINT AS "
+                                           "__loch_row FROM system.main.read_parquet("
+                                         : " FROM system.main.read_parquet(");
         rc = rc ? rc : file_list(lake, table, files, n, sql);
         rc = rc ? rc : buf_puts(sql, ", hive_partitioning=false, union_by_name=true)");
         if (rc == 0 && skip) {
