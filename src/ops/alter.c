@@ -3,10 +3,10 @@
  * commit that merges the given properties into metaData.configuration.
  *
  * Keys outside the delta.* namespace are the user's and stored as given. Of Delta's own
- * keys loch accepts the ones whose rules it follows (delta.enableDeletionVectors among
- * them: DELETE and UPDATE then write deletion vectors, ops/dml.c); a key whose rules
- * loch does not follow yet (column mapping, change data feed, ...) is refused rather
- * than recorded and then ignored. One that needs a feature the protocol lacks upgrades it (core/protocol.h).
+ * keys loch accepts the ones whose rules it follows (delta.enableDeletionVectors and
+ * delta.enableChangeDataFeed among them: DELETE, UPDATE and MERGE then write deletion
+ * vectors and change data, ops/dml.c); a key whose rules loch does not follow yet
+ * (column mapping, ...) is refused rather than recorded and then ignored. One that needs a feature the protocol lacks upgrades it (core/protocol.h).
  */
 #include "ops/ops.h"
 
@@ -36,7 +36,8 @@ static int check_property(const char *key, const char *value)
     static const char *known[] = {"delta.checkpointInterval", "delta.logRetentionDuration",
                                   "delta.deletedFileRetentionDuration", "delta.enableExpiredLogCleanup",
                                   "delta.appendOnly", "delta.dataSkippingNumIndexedCols", "delta.targetFileSize",
-                                  "delta.isolationLevel", "delta.enableDeletionVectors"};
+                                  "delta.isolationLevel", "delta.enableDeletionVectors",
+                                  "delta.enableChangeDataFeed"};
     if (strncmp(key, "delta.", 6) != 0)
         return 0;
     size_t i = 0;
@@ -62,7 +63,7 @@ static int check_property(const char *key, const char *value)
     if (strcmp(key, "delta.isolationLevel") == 0 && !*value)
         return error_set(LOCH_EINVALID, "delta.isolationLevel must be Serializable or WriteSerializable");
     if ((strcmp(key, "delta.enableExpiredLogCleanup") == 0 || strcmp(key, "delta.appendOnly") == 0 ||
-         strcmp(key, "delta.enableDeletionVectors") == 0) &&
+         strcmp(key, "delta.enableDeletionVectors") == 0 || strcmp(key, "delta.enableChangeDataFeed") == 0) &&
         strcmp(value, "true") != 0 && strcmp(value, "false") != 0)
         return error_set(LOCH_EINVALID, "%s must be true or false, not \"%s\"", key, value);
     commit_isolation level;

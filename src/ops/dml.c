@@ -300,6 +300,9 @@ typedef struct {
     size_t ntouched;
     int64_t nhits;
     int64_t new_rows;       /* rows staged in __loch_ins (UPDATE, MERGE) */
+    bool cdf;               /* delta.enableChangeDataFeed: the commit carries change data */
+    dv_rows *upd;           /* MERGE: per file, the hits it updated (the rest it deleted) */
+    char *upd_pick;         /* MERGE: the predicate picking those rows out of __loch_tgt */
     int set_column[256];    /* UPDATE: per assignment, the schema column */
     char tag[48];
     char *dv_path;          /* the DV file written, until the commit lands */
@@ -322,6 +325,10 @@ static void run_free(dml_run *r)
         if (r->gone)
             dv_rows_free(&r->gone[i]);
     }
+    for (size_t i = 0; r->s && r->upd && i < r->s->file_count; i++)
+        dv_rows_free(&r->upd[i]);
+    free(r->upd);
+    free(r->upd_pick);
     free(r->hits);
     free(r->gone);
     free(r->touched);
@@ -340,9 +347,7 @@ static int check_table(dml_run *r)
         return rc;
     if ((v = snapshot_property(s, "delta.appendOnly")) && strcmp(v, "true") == 0)
         return error_set(LOCH_EPERM, "table \"%s\" is append-only (delta.appendOnly = true): rows cannot be changed", t);
-    if ((v = snapshot_property(s, "delta.enableChangeDataFeed")) && strcmp(v, "true") == 0)
-        return error_set(LOCH_EUNSUPPORTED, "table \"%s\" records its changes (delta.enableChangeDataFeed = true), "
-                         "which loch cannot write yet: changing its rows would leave them out of the feed", t);
+    r->cdf = (v = snapshot_property(s, "delta.enableChangeDataFeed")) && strcmp(v, "true") == 0;
     v = snapshot_property(s, "delta.enableDeletionVectors");
     r->dv_mode = v && strcmp(v, "true") == 0;
     bool feature = false;
@@ -688,11 +693,11 @@ static int find_merge(dml_run *r, int64_t counts[3])
     rc = rc || buf_printf(&sql, " FROM (SELECT *, __loch_file::UBIGINT AS file_index, __loch_row AS file_row_number "
                                 "FROM __loch_tgt) AS x WHERE x.__loch_file IS NULL OR NOT %s", pick.data)
              ? (rc ? rc : LOCH_ENOMEM) : 0;
-    for (size_t i = 0; upd && i < s->file_count; i++)
-        dv_rows_free(&upd[i]);
+    r->upd = upd; /* kept for the change data (run_free frees them) */
+    if (rc == 0 && !(r->upd_pick = strdup(pick.data)))
+        rc = error_set(LOCH_ENOMEM, "out of memory");
     for (size_t i = 0; keys && i < s->file_count; i++)
         free(keys[i]);
-    free(upd);
     free(keys);
     buf_free(&key);
     buf_free(&pick);
@@ -731,7 +736,8 @@ static char *wide_stats(const char *stats)
 }
 
 typedef struct {
-    int64_t removed_files, added_files, dvs_added, dvs_removed, dvs_updated, copied_rows, rewritten_files;
+    int64_t removed_files, added_files, dvs_added, dvs_removed, dvs_updated, copied_rows, rewritten_files,
+        change_files;
 } dml_counts;
 
 /* The change step: per touched file, the rows it loses, and its remove / add actions. */
@@ -854,6 +860,101 @@ static int stage_new_rows(dml_run *r)
     return rc;
 }
 
+static int hits_load(void *ctx, size_t i, const uint64_t **rows, size_t *count)
+{
+    const scan_skip *sk = ctx;
+    const dv_rows *sets = sk->ctx;
+    *rows = sets[i].rows;
+    *count = sets[i].count;
+    return 0;
+}
+
+/* Registers sets (per file of s) with the engine; *pred gets the predicate that is true
+ * for rows NOT in them, over columns file_index and file_row_number. */
+static int register_sets(dml_run *r, const dv_rows *sets, const char *what, buf *pred)
+{
+    const snapshot *s = r->s;
+    char **keys = calloc(s->file_count + 1, sizeof(*keys));
+    buf key = BUF_INIT;
+    int rc = keys ? 0 : error_set(LOCH_ENOMEM, "out of memory");
+    for (size_t i = 0; rc == 0 && i < s->file_count; i++) {
+        buf_clear(&key);
+        if (sets[i].count && (buf_printf(&key, "%s/%s-%s#%zu", r->st->table, r->tag, what, i) ||
+                              !(keys[i] = strdup(key.data))))
+            rc = error_set(LOCH_ENOMEM, "out of memory");
+    }
+    scan_skip sk = {r->tag, NULL, (void *)sets, NULL};
+    compute_relation rel = {COMPUTE_RELATION_SKIP, s->file_count, (const char *const *)keys, hits_load, &sk};
+    rc = rc ? rc : compute_register(r->lake->cp, &rel, pred);
+    for (size_t i = 0; keys && i < s->file_count; i++)
+        free(keys[i]);
+    free(keys);
+    buf_free(&key);
+    return rc;
+}
+
+/* The change data of the statement (delta.enableChangeDataFeed), as Delta's readers
+ * expect it: the rows it deleted ('delete'), the old and new versions of the rows it
+ * updated ('update_preimage', 'update_postimage') and the rows it inserted
+ * ('insert'), in change data files the commit names with cdc actions. */
+static int write_changes(dml_run *r, txlog_commit *c, int64_t *files)
+{
+    const snapshot *s = r->s;
+    const dml_stmt *st = r->st;
+    compute_column *cols = NULL;
+    size_t ncols = 0;
+    buf rows = BUF_INIT, sql = BUF_INIT, hit = BUF_INIT, upd = BUF_INIT;
+    int64_t before = c->cm.files_written;
+    int rc = write_columns_of(s, &cols, &ncols);
+    if (rc == 0) {
+        compute_column *g = realloc(cols, (ncols + 1) * sizeof(*cols));
+        rc = g ? 0 : error_set(LOCH_ENOMEM, "out of memory");
+        if (rc == 0) {
+            cols = g;
+            cols[ncols] = (compute_column){strdup("_change_type"), strdup("\"string\""), strdup("\"_change_type\""),
+                                           false, false, strdup("{}")};
+            rc = cols[ncols].name && cols[ncols].delta_type && cols[ncols].write_expr && cols[ncols].metadata
+                     ? 0 : error_set(LOCH_ENOMEM, "out of memory");
+            ncols++;
+        }
+    }
+    /* The old versions: the hit rows as the snapshot holds them. */
+    if (rc == 0 && r->ntouched) {
+        rc = scan_rows_sql(r->lake, st->table, s, r->touched, r->ntouched, NULL, true, &rows);
+        rc = rc ? rc : register_sets(r, r->hits, "hit", &hit);
+        if (rc == 0 && r->upd)
+            rc = register_sets(r, r->upd, "upd", &upd);
+        rc = rc || buf_printf(&sql, "SELECT * EXCLUDE (__loch_file, __loch_row, file_index, file_row_number), ") ||
+             (st->kind == DML_DELETE ? buf_puts(&sql, "'delete'")
+              : st->kind == DML_UPDATE ? buf_puts(&sql, "'update_preimage'")
+              : buf_printf(&sql, "CASE WHEN NOT %s THEN 'update_preimage' ELSE 'delete' END", upd.data)) ||
+             buf_printf(&sql, " AS _change_type FROM (SELECT *, __loch_file::UBIGINT AS file_index, __loch_row AS "
+                              "file_row_number FROM (%s)) WHERE NOT %s", rows.data, hit.data)
+                 ? (rc ? rc : LOCH_ENOMEM) : 0;
+    }
+    /* The new versions. */
+    if (rc == 0 && st->kind == DML_UPDATE && r->new_rows)
+        rc = buf_printf(&sql, "%sSELECT *, 'update_postimage' AS _change_type FROM __loch_ins",
+                        sql.len ? " UNION ALL BY NAME " : "") ? LOCH_ENOMEM : 0;
+    if (rc == 0 && st->kind == DML_MERGE && r->new_rows) {
+        rc = buf_printf(&sql, "%sSELECT * EXCLUDE (__loch_file, __loch_row, file_index, file_row_number), CASE WHEN "
+                              "__loch_file IS NULL THEN 'insert' ELSE 'update_postimage' END AS _change_type FROM "
+                              "(SELECT *, __loch_file::UBIGINT AS file_index, __loch_row AS file_row_number FROM "
+                              "__loch_tgt) WHERE __loch_file IS NULL OR NOT %s",
+                        sql.len ? " UNION ALL BY NAME " : "", r->upd_pick) ? LOCH_ENOMEM : 0;
+    }
+    rc = rc || !sql.len ? rc : write_change_file(r->lake, c, s->metadata.schema_string, sql.data, cols, ncols);
+    for (size_t i = 0; rc == 0 && i < c->cm.count; i++)
+        *files += c->cm.actions[i].kind == LOG_CDC;
+    (void)before;
+    compute_columns_free(cols, ncols);
+    buf_free(&rows);
+    buf_free(&sql);
+    buf_free(&hit);
+    buf_free(&upd);
+    return rc;
+}
+
 static int merge_metrics(txlog_commit *c, const dml_counts *k, const int64_t counts[3])
 {
     commit *m = &c->cm;
@@ -867,7 +968,7 @@ static int merge_metrics(txlog_commit *c, const dml_counts *k, const int64_t cou
     rc = rc ? rc : commit_metric(m, "numTargetDeletionVectorsAdded", k->dvs_added);
     rc = rc ? rc : commit_metric(m, "numTargetDeletionVectorsRemoved", k->dvs_removed);
     rc = rc ? rc : commit_metric(m, "numTargetDeletionVectorsUpdated", k->dvs_updated);
-    rc = rc ? rc : commit_metric(m, "numTargetChangeFilesAdded", 0);
+    rc = rc ? rc : commit_metric(m, "numTargetChangeFilesAdded", k->change_files);
     return rc;
 }
 
@@ -881,7 +982,7 @@ static int metrics(txlog_commit *c, const dml_run *r, const dml_counts *k)
     rc = rc ? rc : commit_metric(m, "numDeletionVectorsAdded", k->dvs_added);
     rc = rc ? rc : commit_metric(m, "numDeletionVectorsRemoved", k->dvs_removed);
     rc = rc ? rc : commit_metric(m, "numDeletionVectorsUpdated", k->dvs_updated);
-    rc = rc ? rc : commit_metric(m, "numAddedChangeFiles", 0);
+    rc = rc ? rc : commit_metric(m, "numAddedChangeFiles", k->change_files);
     rc = rc ? rc : commit_metric(m, "numOutputRows", c->cm.rows_written);
     return rc;
 }
@@ -923,7 +1024,8 @@ static int attempt(loch_lake *lake, const dml_stmt *st, loch_result **out)
         buf_free(&pred);
     }
     if (rc == 0 && (r.nhits > 0 || r.new_rows > 0)) {
-        rc = change_files(&r, &c, &k);
+        rc = r.cdf ? write_changes(&r, &c, &k.change_files) : 0;
+        rc = rc ? rc : change_files(&r, &c, &k);
         rc = rc ? rc : st->kind == DML_MERGE ? merge_metrics(&c, &k, counts) : metrics(&c, &r, &k);
         lake_hold(lake, "dml-commit");
         rc = rc ? rc : txlog_commit_run(lake, &c, &version);

@@ -121,7 +121,7 @@ static int committed(loch_lake *lake, const char *table, int64_t read, const cha
             for (size_t i = 0; !found && i < cm.count; i++) {
                 const log_file *f = &cm.actions[i].u.file;
                 char dv[512];
-                found = cm.actions[i].kind == LOG_ADD &&
+                found = (cm.actions[i].kind == LOG_ADD || cm.actions[i].kind == LOG_CDC) &&
                         (strcmp(f->path, name) == 0 || (f->dv.storage_type == 'u' &&
                                                         dv_relative_path(f->dv.path_or_inline, dv, sizeof(dv)) == 0 &&
                                                         strcmp(dv, name) == 0));
@@ -167,10 +167,13 @@ static void sweep_one(loch_lake *lake, buf *text)
         char *nl = strchr(line, '\n');
         if (nl)
             *nl = '\0';
-        /* only paths inside the table's directory, one level down, are ever removed */
+        /* only paths inside the table's directory, one level down (or in its
+         * _change_data/), are ever removed */
         const char *path = !strncmp(line, "file ", 5) ? line + 5 : !strncmp(line, "staging ", 8) ? line + 8 : NULL;
-        int inside = path && !strncmp(path, table, tlen) && path[tlen] == '/' && path[tlen + 1] &&
-                     !strchr(path + tlen + 1, '/') && !strstr(path, "..");
+        const char *leaf = path && !strncmp(path, table, tlen) && path[tlen] == '/' ? path + tlen + 1 : NULL;
+        if (leaf && !strncmp(leaf, "_change_data/", 13) && line[0] == 'f')
+            leaf += 13;
+        int inside = leaf && *leaf && !strchr(leaf, '/') && !strstr(path, "..");
         if (inside && !landed && line[0] == 'f')
             lake->st->remove(lake->st, path);
         else if (inside && line[0] == 's' && !strncmp(path + tlen + 1, ".tmp-", 5))

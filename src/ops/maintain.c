@@ -9,8 +9,8 @@
  *             of the change feed and streaming readers skip it. Its read set is the
  *             files it rewrites: a concurrent INSERT passes it, a concurrent change of
  *             one of those files makes it fail (and the user run it again).
- *   VACUUM    deletes files in the table's directory that no version inside the
- *             retention window needs: neither the latest version nor any version
+ *   VACUUM    deletes files in the table's directory (and change data files in
+ *             _change_data/) that no version inside the retention window needs: neither the latest version nor any version
  *             committed since now - retention names them, and they were written before
  *             then (a file a writer has not committed yet is recent, so it stays). The
  *             window is at least delta.deletedFileRetentionDuration (7 days) unless
@@ -228,7 +228,7 @@ static int keep_recent(loch_lake *lake, const char *table, int64_t since, arena 
         rc = rc ? rc : lake->st->get(lake->st, path.data, &data);
         rc = rc ? rc : commit_parse(&cm, data.data, data.len);
         for (size_t k = 0; rc == 0 && k < cm.count; k++)
-            if (cm.actions[k].kind == LOG_ADD || cm.actions[k].kind == LOG_REMOVE)
+            if (cm.actions[k].kind == LOG_ADD || cm.actions[k].kind == LOG_REMOVE || cm.actions[k].kind == LOG_CDC)
                 rc = keep_file(a, keep, &cm.actions[k].u.file);
         commit_free(&cm);
         if (rc < 0)
@@ -251,7 +251,8 @@ typedef struct {
 } doomed;
 
 /* The files under table/rel (recursively) that keep does not name and that were
- * written before `since`; hidden names ('.', '_') and the log are never looked at. */
+ * written before `since`; hidden names ('.', '_') and the log are never looked at,
+ * except _change_data/. */
 static int collect(loch_lake *lake, const char *table, const char *rel, const strmap *keep, int64_t since,
                    doomed **out, size_t *n, size_t *cap, int depth)
 {
@@ -264,7 +265,10 @@ static int collect(loch_lake *lake, const char *table, const char *rel, const st
     rc = rc ? rc : lake->st->list(lake->st, dir.data, &e, &ne);
     for (size_t i = 0; rc == 0 && i < ne; i++) {
         const char *name = e[i].name;
-        if (name[0] == '.' || name[0] == '_' || e[i].is_link)
+        /* _change_data/ holds the change feed's files: kept while a commit in the
+         * window names them, like data files */
+        bool feed = depth == 0 && e[i].is_dir && strcmp(name, "_change_data") == 0;
+        if ((name[0] == '.' || name[0] == '_' || e[i].is_link) && !feed)
             continue;
         buf_clear(&child);
         rc = buf_printf(&child, "%s%s%s", rel, *rel ? "/" : "", name) ? LOCH_ENOMEM : 0;

@@ -186,6 +186,16 @@ typedef struct scan_skip {
  * tables. */
 int scan_rows_sql(loch_lake *lake, const char *table, const snapshot *s, const size_t *which, size_t n,
                   const scan_skip *skip, bool ids, buf *sql);
+/* SELECT *<extra> over the files as stored (physical names, stored types), without the
+ * rows their deletion vectors delete: a branch for readers that cast themselves (the
+ * change data feed). */
+int scan_files_sql(loch_lake *lake, const char *table, const snapshot *s, const log_file **files, size_t n,
+                   const char *extra, buf *sql);
+/* table_changes('t', from[, to]) calls in sql become the names "t@changes:from~to"
+ * (*out, malloc'd; NULL when sql has none); changes_sql answers such a name (the part
+ * after "@changes:" is spec) with the feed's SELECT (ops/changes.c). */
+int changes_rewrite(const char *sql, char **out);
+int changes_sql(loch_lake *lake, const char *table, const char *spec, buf *sql);
 /* The rows f's deletion vector deletes (none without one), checked against its cardinality. */
 struct dv_rows;
 int scan_file_dv(loch_lake *lake, const char *table, const log_file *f, struct dv_rows *rows);
@@ -198,6 +208,10 @@ int write_data_file(loch_lake *lake, txlog_commit *c, const char *schema_string,
 /* The same, tagging the file with the SHA-256 of the input it came from (ingest). */
 int write_data_file_from(loch_lake *lake, txlog_commit *c, const char *schema_string, const char *select_sql,
                          const compute_column *cols, size_t ncols, const char *source_sha256);
+/* The same as change data files (_change_data/, cdc actions) for the change data
+ * feed: cols are the table's columns and _change_type. */
+int write_change_file(loch_lake *lake, txlog_commit *c, const char *schema_string, const char *select_sql,
+                      const compute_column *cols, size_t ncols);
 /* The "loch.schema" tag value of files written under schema_string. */
 void write_schema_tag(const char *schema_string, char out[17]);
 /* Appends a remove action for every live file of s (replacing a table's contents); the

@@ -535,6 +535,15 @@ int scan_rows_sql(loch_lake *lake, const char *table, const snapshot *s, const s
     return rc;
 }
 
+int scan_files_sql(loch_lake *lake, const char *table, const snapshot *s, const log_file **files, size_t n,
+                   const char *extra, buf *sql)
+{
+    int rc = buf_printf(sql, "SELECT *%s FROM system.main.read_parquet(", extra) ? LOCH_ENOMEM : 0;
+    rc = rc ? rc : file_list(lake, table, files, n, sql);
+    rc = rc ? rc : buf_puts(sql, ", hive_partitioning=false, union_by_name=true)");
+    return rc ? rc : skip_deleted(lake, table, s, files, n, sql);
+}
+
 int scan_file_dv(loch_lake *lake, const char *table, const log_file *f, dv_rows *rows)
 {
     buf path = BUF_INIT, file = BUF_INIT;
@@ -554,6 +563,25 @@ int scan_resolve(void *ctx, const char *name, buf *sql)
     txlog_at at;
     snapshot *s = NULL;
     int rc;
+    const char *feed = strstr(name, "@changes:");
+    if (feed && (size_t)(feed - name) < sizeof(table)) { /* table_changes (ops/changes.c) */
+        snprintf(table, sizeof(table), "%.*s", (int)(feed - name), name);
+        if (table_name_check(table) < 0 || !txlog_exists(lake, table))
+            return error_set(LOCH_ENOTFOUND, "table_changes: table \"%s\" does not exist", table);
+        if ((rc = changes_sql(lake, table, feed + 9, sql)) == 0 && lake->pin_count < PIN_MAX &&
+            (lake->pins[lake->pin_count].name = strdup(name))) {
+            /* pinned as its SQL alone: a feed is not a snapshot */
+            if (!(lake->pins[lake->pin_count].sql = strdup(sql->data)) ||
+                txlog_load(lake, table, &(txlog_at){-1, 0, 0}, &lake->pins[lake->pin_count].snap) < 0) {
+                free(lake->pins[lake->pin_count].name);
+                free(lake->pins[lake->pin_count].sql);
+                error_clear();
+            } else {
+                lake->pin_count++;
+            }
+        }
+        return rc;
+    }
     if (scan_parse_name(name, table, sizeof(table), &at) < 0)
         return strchr(name, '@') ? loch_error_last_code() : LOCH_ENOTFOUND;
     for (int i = 0; i < lake->pin_count; i++)

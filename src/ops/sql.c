@@ -553,14 +553,17 @@ static int run_statement(loch_lake *lake, const char *sql, size_t len, loch_resu
     return 0;
 }
 
-int loch_sql(loch_result **out, loch_lake *lake, const char *sql)
+int loch_sql(loch_result **out, loch_lake *lake, const char *sql_text)
 {
     sql_span *spans = NULL;
     size_t n = 0;
     loch_result *last = NULL;
+    char *rewritten = NULL;
     *out = NULL;
     lake_hold(lake, "sql");
-    int rc = sqlscan_split(sql, strlen(sql), &spans, &n);
+    int rc = changes_rewrite(sql_text, &rewritten); /* table_changes(...) -> a name */
+    const char *sql = rewritten ? rewritten : sql_text;
+    rc = rc ? rc : sqlscan_split(sql, strlen(sql), &spans, &n);
     if (rc == 0 && n == 0)
         rc = error_set(LOCH_EINVALID, "no SQL statement given");
     for (size_t i = 0; rc == 0 && i < n; i++) {
@@ -577,6 +580,7 @@ int loch_sql(loch_result **out, loch_lake *lake, const char *sql)
     }
     scan_unpin(lake);
     free(spans);
+    free(rewritten);
     if (rc < 0) {
         loch_result_free(last);
         return rc;
@@ -601,14 +605,19 @@ static int engine_params(const loch_param *params, size_t n, compute_param **out
     return 0;
 }
 
-int loch_sql_params(loch_result **out, loch_lake *lake, const char *sql, const loch_param *params, size_t nparams)
+int loch_sql_params(loch_result **out, loch_lake *lake, const char *sql_text, const loch_param *params,
+                    size_t nparams)
 {
     sql_span *spans = NULL;
     size_t n = 0;
     compute_param *cp = NULL;
+    char *rewritten = NULL;
     *out = NULL;
     if (nparams == 0)
-        return loch_sql(out, lake, sql);
+        return loch_sql(out, lake, sql_text);
+    if (changes_rewrite(sql_text, &rewritten) < 0)
+        return loch_error_last_code();
+    const char *sql = rewritten ? rewritten : sql_text;
     int rc = sqlscan_split(sql, strlen(sql), &spans, &n);
     if (rc == 0 && n != 1)
         rc = error_set(LOCH_EINVALID, "parameters go with exactly one statement (%zu given)", n);
@@ -631,6 +640,7 @@ int loch_sql_params(loch_result **out, loch_lake *lake, const char *sql, const l
     scan_unpin(lake);
     free(cp);
     free(spans);
+    free(rewritten);
     *out = r;
     return rc;
 }
@@ -663,6 +673,11 @@ static int one_query(const char *sql, char **out)
             rc = error_set(LOCH_EUNSUPPORTED, "%s does not stream", verb->word);
         if (rc == 0 && !(*out = strndup(text, len)))
             rc = error_set(LOCH_ENOMEM, "out of memory");
+    }
+    char *rewritten = NULL;
+    if (rc == 0 && (rc = changes_rewrite(*out, &rewritten)) == 0 && rewritten) {
+        free(*out);
+        *out = rewritten;
     }
     free(spans);
     return rc;
@@ -769,12 +784,15 @@ int sql_stream_ipc(loch_stream *s, buf *out, int *done)
     return rc;
 }
 
-int loch_sql_export(loch_lake *lake, const char *sql, const char *format, const char *path)
+int loch_sql_export(loch_lake *lake, const char *sql_text, const char *format, const char *path)
 {
     buf copy = BUF_INIT;
     sql_span *spans = NULL;
     size_t n = 0;
-    int rc = sqlscan_split(sql, strlen(sql), &spans, &n);
+    char *rewritten = NULL;
+    int rc = changes_rewrite(sql_text, &rewritten);
+    const char *sql = rewritten ? rewritten : sql_text;
+    rc = rc ? rc : sqlscan_split(sql, strlen(sql), &spans, &n);
     if (rc == 0 && n != 1)
         rc = error_set(LOCH_EINVALID, "export needs exactly one query (got %zu statements)", n);
     if (rc == 0 && strcmp(format, "parquet") && strcmp(format, "csv") && strcmp(format, "json"))
@@ -792,6 +810,7 @@ int loch_sql_export(loch_lake *lake, const char *sql, const char *format, const 
     rc = rc ? rc : compute_exec(lake->cp, copy.data);
     scan_unpin(lake);
     free(spans);
+    free(rewritten);
     buf_free(&copy);
     return rc;
 }

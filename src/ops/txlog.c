@@ -779,13 +779,15 @@ static bool rewrites_dv(const commit *cm, const char *path)
     return false;
 }
 
-/* Calls fn for each data file the commit writes (never one it only gives a new DV). */
+/* Calls fn for each file the commit writes: data files (never one it only gives a new
+ * DV) and change data files. */
 static int each_added(loch_lake *lake, const txlog_commit *c, int (*fn)(loch_lake *lake, const char *path))
 {
     buf path = BUF_INIT;
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < c->cm.count; i++) {
-        if (c->cm.actions[i].kind != LOG_ADD || rewrites_dv(&c->cm, c->cm.actions[i].u.file.path))
+        log_kind k = c->cm.actions[i].kind;
+        if ((k != LOG_ADD && k != LOG_CDC) || (k == LOG_ADD && rewrites_dv(&c->cm, c->cm.actions[i].u.file.path)))
             continue;
         buf_clear(&path);
         rc = buf_printf(&path, "%s/%s", c->table, c->cm.actions[i].u.file.path);

@@ -89,8 +89,29 @@ static int64_t target_size(const txlog_commit *c)
     return n >= 1024 * 1024 ? n : 128LL * 1024 * 1024;
 }
 
+/* Writes select_sql's rows as new files: data files (add actions, in the table's
+ * directory) or, with change, change data files (cdc actions, in _change_data/). */
+static int write_files(loch_lake *lake, txlog_commit *c, const char *schema_string, const char *select_sql,
+                       const compute_column *cols, size_t ncols, const char *source_sha256, bool change);
+
 int write_data_file_from(loch_lake *lake, txlog_commit *c, const char *schema_string, const char *select_sql,
                          const compute_column *cols, size_t ncols, const char *source_sha256)
+{
+    return write_files(lake, c, schema_string, select_sql, cols, ncols, source_sha256, false);
+}
+
+int write_change_file(loch_lake *lake, txlog_commit *c, const char *schema_string, const char *select_sql,
+                      const compute_column *cols, size_t ncols)
+{
+    int64_t rows = c->cm.rows_written, files = c->cm.files_written;
+    int rc = write_files(lake, c, schema_string, select_sql, cols, ncols, NULL, true);
+    c->cm.rows_written = rows; /* change rows are not the table's rows */
+    c->cm.files_written = files;
+    return rc;
+}
+
+static int write_files(loch_lake *lake, txlog_commit *c, const char *schema_string, const char *select_sql,
+                       const compute_column *cols, size_t ncols, const char *source_sha256, bool change)
 {
     buf staging = BUF_INIT, local = BUF_INIT, sql = BUF_INIT, from = BUF_INIT, to = BUF_INIT, done = BUF_INIT,
         intent = BUF_INIT;
@@ -108,6 +129,10 @@ int write_data_file_from(loch_lake *lake, txlog_commit *c, const char *schema_st
     int rc = guard_check_dir(lake, c->table); /* never write through a link out of the lake */
     rc = rc ? rc : buf_printf(&staging, "%s/.tmp-%s", c->table, id);
     rc = rc ? rc : lake->st->mkdirs(lake->st, c->table);
+    buf cdc_dir = BUF_INIT;
+    if (rc == 0 && change)
+        rc = buf_printf(&cdc_dir, "%s/_change_data", c->table) ? LOCH_ENOMEM : lake->st->mkdirs(lake->st, cdc_dir.data);
+    buf_free(&cdc_dir);
     rc = rc ? rc : lake->st->engine_path(lake->st, staging.data, &local); /* where the engine writes */
     rc = rc ? rc : buf_puts(&sql, "SELECT ");
     for (size_t i = 0; rc == 0 && i < ncols; i++)
@@ -131,7 +156,8 @@ int write_data_file_from(loch_lake *lake, txlog_commit *c, const char *schema_st
         rc = error_set(LOCH_ENOMEM, "out of memory");
     for (size_t i = 0; rc == 0 && i < nfiles; i++) {
         uuid_v4(id);
-        snprintf(names[i], sizeof(names[i]), "part-%05zu-%s-c000.snappy.parquet", i, id);
+        snprintf(names[i], sizeof(names[i]), change ? "_change_data/cdc-%05zu-%s.c000.snappy.parquet"
+                                                    : "part-%05zu-%s-c000.snappy.parquet", i, id);
         if (files[i].rows > 0)
             rc = buf_printf(&intent, "file %s/%s\n", c->table, names[i]) ? LOCH_ENOMEM : 0;
     }
@@ -150,11 +176,11 @@ int write_data_file_from(loch_lake *lake, txlog_commit *c, const char *schema_st
             break;
         rc = buf_puts(&done, to.data) || buf_putc(&done, '\n') ? LOCH_ENOMEM : 0; /* to undo on failure */
         log_file f = {.path = name, .size = files[i].size, .modification_time = time_now_ms(),
-                      .data_change = true, .stats = files[i].stats.data, .dv = {.offset = -1},
+                      .data_change = !change, .stats = change ? NULL : files[i].stats.data, .dv = {.offset = -1},
                       .tags = {tag_keys, tag_values, source_sha256 ? 2 : 1}};
         lake_hold(lake, "write-moving");
         rc = lake->st->sync(lake->st, to.data);
-        rc = rc ? rc : commit_append(&c->cm, &(log_action){.kind = LOG_ADD, .u.file = f});
+        rc = rc ? rc : commit_append(&c->cm, &(log_action){.kind = change ? LOG_CDC : LOG_ADD, .u.file = f});
         c->cm.rows_written += files[i].rows;
         c->cm.files_written++;
     }

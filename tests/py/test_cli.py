@@ -210,7 +210,7 @@ def test_table_properties(lake):
     cfg = DeltaTable(str(lake.table("t"))).metadata().configuration
     assert cfg == {"delta.checkpointInterval": "5", "owner": "it's me"}
     assert json.loads(lake.run("history", "t", "-f", "json").stdout)[-2]["operation"] == "SET TBLPROPERTIES"
-    for bad, msg in [("'delta.checkpointInterval' = '0'", "whole number from 1"), ("'delta.enableChangeDataFeed' = 'true'",
+    for bad, msg in [("'delta.checkpointInterval' = '0'", "whole number from 1"), ("'delta.columnMapping.mode' = 'name'",
                      "not supported"), ("'delta.enableDeletionVectors' = 'yes'", "true or false"), ("'delta.logRetentionDuration' = '3 days'", "interval 30 days")]:
         p = lake.sql(f"ALTER TABLE t SET TBLPROPERTIES ({bad})", check=False)
         assert p.returncode == 1 and msg in p.stderr, bad

@@ -1,0 +1,107 @@
+"""The change data feed (delta.enableChangeDataFeed): DELETE, UPDATE and MERGE write
+change data files that Spark and delta-rs read as theirs, and table_changes() reads the
+feed of loch's tables and of Spark's as Spark does. (The random workload in test_dml.py
+also replays the feed version by version against the states it recorded.)"""
+import pyarrow as pa
+import pytest
+from deltalake import DeltaTable
+
+FEED = "id, v, _change_type, _commit_version"
+
+
+def write_workload(lake, name, dv):
+    lake.sql(f"CREATE TABLE {name} AS SELECT i::BIGINT AS id, 'v' || i AS v FROM range(20) r(i)")
+    props = "'delta.enableChangeDataFeed'='true'" + (", 'delta.enableDeletionVectors'='true'" if dv else "")
+    lake.sql(f"ALTER TABLE {name} SET TBLPROPERTIES ({props})")
+    lake.sql(f"DELETE FROM {name} WHERE id < 3")
+    lake.sql(f"UPDATE {name} SET v = 'u' || id WHERE id BETWEEN 5 AND 7")
+    lake.sql(f"MERGE INTO {name} USING (VALUES (8, 'm'), (9, NULL), (100, 'n')) s(id, v) ON {name}.id = s.id "
+             "WHEN MATCHED AND s.v IS NULL THEN DELETE WHEN MATCHED THEN UPDATE SET v = s.v "
+             "WHEN NOT MATCHED THEN INSERT VALUES (s.id, s.v)")
+    lake.sql(f"INSERT INTO {name} VALUES (200, 'i')")
+    lake.sql(f"OPTIMIZE {name}")  # changes no row: no change rows
+    lake.sql(f"DELETE FROM {name} WHERE id = 200")
+
+
+def loch_feed(lake, name, start=2):
+    return sorted(tuple(r) for r in lake.csv(f"SELECT {FEED} FROM table_changes('{name}', {start}) ORDER BY ALL"))
+
+
+def as_text(rows):
+    return sorted(tuple("" if x is None else str(x) for x in r) for r in rows)
+
+
+@pytest.mark.parametrize("dv", [False, True])
+def test_feed_matches_spark_and_delta_rs(lake, spark, dv):
+    name = "dvf" if dv else "cf"
+    write_workload(lake, name, dv)
+    mine = loch_feed(lake, name)
+    kinds = {r[2] for r in mine}
+    assert kinds == {"delete", "update_preimage", "update_postimage", "insert"}
+    assert not [r for r in mine if r[3] == "6"]  # OPTIMIZE (version 6): no change rows
+    df = (spark.read.format("delta").option("readChangeFeed", "true").option("startingVersion", 2)
+          .load(str(lake.table(name))))
+    assert as_text(df.select("id", "v", "_change_type", "_commit_version").collect()) == mine
+    if not dv:
+        cdf = pa.table(DeltaTable(str(lake.table(name))).load_cdf(starting_version=2).read_all())
+        got = [(r["id"], r["v"], r["_change_type"], r["_commit_version"]) for r in cdf.to_pylist()]
+        assert as_text(got) == mine
+
+
+def test_feed_of_a_table_spark_changed(lake, spark):
+    path = str(lake.table("s"))
+    spark.sql(f"CREATE TABLE delta.`{path}` (id BIGINT, v STRING) USING delta "
+              "TBLPROPERTIES ('delta.enableChangeDataFeed' = 'true')")
+    spark.range(0, 10).selectExpr("id", "concat('v', id) AS v").write.format("delta").mode("append").save(path)
+    spark.sql(f"DELETE FROM delta.`{path}` WHERE id < 2")
+    spark.sql(f"UPDATE delta.`{path}` SET v = 'u' WHERE id = 5")
+    want = (spark.read.format("delta").option("readChangeFeed", "true").option("startingVersion", 1).load(path)
+            .select("id", "v", "_change_type", "_commit_version").collect())
+    assert loch_feed(lake, "s", 1) == as_text(want)
+
+
+def test_feed_ranges_and_refusals(lake):
+    write_workload(lake, "t", False)
+    assert {r[3] for r in loch_feed(lake, "t")} == {"2", "3", "4", "5", "7"}
+    assert {r[0] for r in lake.csv("SELECT _commit_version FROM table_changes('t', 3, 4)")} == {"3", "4"}
+    ts = lake.csv("SELECT _commit_timestamp FROM table_changes('t', 3, 3) LIMIT 1")[0][0]
+    got = lake.csv(f"SELECT DISTINCT _commit_version FROM table_changes('t', '{ts}', '{ts}')")
+    assert got == [["3"]]
+    for q, words in (("SELECT * FROM table_changes('t', 0)", "did not record its changes at version 0"),
+                     ("SELECT * FROM table_changes('t', 4, 3)", "comes before the start"),
+                     ("SELECT * FROM table_changes('t', 99)", "after the latest version"),
+                     ("SELECT * FROM table_changes('nope', 2)", "does not exist"),
+                     ("SELECT * FROM table_changes('t')", "takes ('table', from[, to])"),
+                     ("SELECT * FROM table_changes(t, 2)", "takes ('table', from[, to])"),
+                     ("SELECT * FROM table_changes('t', 'soon')", "neither a version nor a timestamp")):
+        p = lake.sql(q, check=False)
+        assert p.returncode == 1 and words in p.stderr, (q, p.stderr)
+    lake.sql("ALTER TABLE t SET TBLPROPERTIES ('delta.enableChangeDataFeed'='false')")
+    p = lake.sql("SELECT * FROM table_changes('t', 2)", check=False)
+    assert p.returncode == 1 and "stopped recording its changes at version 8" in p.stderr
+    # the feed works wherever a table name does
+    lake.sql("CREATE TABLE copied AS SELECT * FROM table_changes('t', 2, 7)")
+    assert lake.scalar("SELECT count(*) FROM copied") == str(len(lake.csv("SELECT * FROM table_changes('t', 2, 7)")))
+
+
+def test_vacuum_keeps_change_files_the_window_needs(lake):
+    import os
+    import time
+    write_workload(lake, "t", False)
+    cdc = sorted((lake.table("t") / "_change_data").iterdir())
+    assert len(cdc) == 4
+    old = time.time() - 30 * 24 * 3600
+    for f in cdc:
+        os.utime(f, (old, old))
+    assert lake.sql("VACUUM t DRY RUN", "-f", "csv").stdout.split() == ["path,size"]  # their commits are recent
+    log = sorted((lake.table("t") / "_delta_log").glob("*.json"))
+    for f in log[:3]:  # versions 0-2 leave the window: version 2's change file may go
+        os.utime(f, (old, old))
+    doomed = [line.split(",")[0] for line in lake.sql("VACUUM t DRY RUN", "-f", "csv").stdout.split()[1:]]
+    assert [d for d in doomed if d.startswith("_change_data/")] == ["_change_data/" + cdc_name(lake, 2)]
+
+
+def cdc_name(lake, version):
+    import json
+    text = (lake.table("t") / "_delta_log" / f"{version:020d}.json").read_text()
+    return [json.loads(line)["cdc"]["path"] for line in text.splitlines() if '"cdc"' in line][0].split("/")[1]
