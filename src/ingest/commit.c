@@ -266,6 +266,8 @@ int ingest_commit(loch_result **out, loch_lake *lake, const ingest_plan *p, int 
     atomic_store(&m->phase, 2);
     /* From here on the commit cleans up after itself (and keeps a commit that landed). */
     rc = txlog_commit_run(lake, &c, &version);
+    if (rc == 0 && version >= 0)
+        ops_auto_optimize(lake, table);
     *created_concurrently = rc == LOCH_EEXISTS && c.cm.read_version < 0;
     if (rc < 0 && c.duplicate) {
         /* The same bytes went in concurrently: this ingest is the no-op it would have

@@ -37,7 +37,7 @@ static int check_property(const char *key, const char *value)
                                   "delta.deletedFileRetentionDuration", "delta.enableExpiredLogCleanup",
                                   "delta.appendOnly", "delta.dataSkippingNumIndexedCols", "delta.targetFileSize",
                                   "delta.isolationLevel", "delta.enableDeletionVectors",
-                                  "delta.enableChangeDataFeed"};
+                                  "delta.enableChangeDataFeed", "delta.autoOptimize.autoCompact"};
     if (strncmp(key, "delta.", 6) != 0)
         return 0;
     size_t i = 0;
@@ -63,7 +63,8 @@ static int check_property(const char *key, const char *value)
     if (strcmp(key, "delta.isolationLevel") == 0 && !*value)
         return error_set(LOCH_EINVALID, "delta.isolationLevel must be Serializable or WriteSerializable");
     if ((strcmp(key, "delta.enableExpiredLogCleanup") == 0 || strcmp(key, "delta.appendOnly") == 0 ||
-         strcmp(key, "delta.enableDeletionVectors") == 0 || strcmp(key, "delta.enableChangeDataFeed") == 0) &&
+         strcmp(key, "delta.enableDeletionVectors") == 0 || strcmp(key, "delta.enableChangeDataFeed") == 0 ||
+         strcmp(key, "delta.autoOptimize.autoCompact") == 0) &&
         strcmp(value, "true") != 0 && strcmp(value, "false") != 0)
         return error_set(LOCH_EINVALID, "%s must be true or false, not \"%s\"", key, value);
     commit_isolation level;

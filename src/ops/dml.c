@@ -823,7 +823,11 @@ static int change_files(dml_run *r, txlog_commit *c, dml_counts *k)
         }
         if (rc == 0 && r->new_rows)
             rc = buf_printf(&sql, "%sSELECT * FROM __loch_ins", nrewrite ? " UNION ALL BY NAME " : "");
-        rc = rc ? rc : write_data_file(lake, c, s->metadata.schema_string, sql.data, cols, ncols);
+        buf sources = BUF_INIT;
+        rc = rc ? rc : write_sources_of(s, rewrite, nrewrite, &sources);
+        rc = rc ? rc : write_data_file_from(lake, c, s->metadata.schema_string, sql.data, cols, ncols,
+                                            sources.len ? sources.data : NULL);
+        buf_free(&sources);
         k->added_files += c->cm.files_written - before;
         k->rewritten_files = (int64_t)nrewrite;
         compute_columns_free(cols, ncols);
@@ -1068,6 +1072,10 @@ static int run(loch_lake *lake, dml_stmt *st, loch_result **out)
         if (rc != LOCH_ECONFLICT)
             break;
         lake_hold(lake, "dml-retry");
+    }
+    if (rc == 0) {
+        scan_unpin(lake);
+        ops_auto_optimize(lake, st->table);
     }
     return rc;
 }

@@ -84,6 +84,8 @@ int ops_insert(loch_lake *lake, const char *table, const char *rest, loch_result
     if (rc == 0 && c.cm.rows_written > 0)
         rc = txlog_commit_run(lake, &c, &version);
     if (rc == 0 && version >= 0)
+        ops_auto_optimize(lake, table);
+    if (rc == 0 && version >= 0)
         rc = result_message(out, "inserted %lld rows into %s (version %lld)", (long long)c.cm.rows_written, table,
                             (long long)version);
     else if (rc == 0)

@@ -15,6 +15,8 @@
  *             then (a file a writer has not committed yet is recent, so it stays). The
  *             window is at least delta.deletedFileRetentionDuration (7 days) unless
  *             forced. It commits nothing; a dry run lists what would go.
+ *             With delta.autoOptimize.autoCompact = true (off by default), every write
+ *             that leaves 50 or more such files behind runs one (ops_auto_optimize).
  *   RESTORE   commits a version whose files are those of an older one: removes for the
  *             files added since, adds for the ones removed since (which must still be
  *             there: VACUUM may have taken them), and the old metadata if it differs.
@@ -36,6 +38,9 @@
 #include "util/strmap.h"
 
 #define DAY_MS (24LL * 3600 * 1000)
+/* delta.autoOptimize.autoCompact compacts once this many small files (or files with
+ * deletion vectors) have gathered: Delta's default (autoCompact.minNumFiles). */
+#define AUTO_COMPACT_FILES 50
 
 /* ---- OPTIMIZE ---------------------------------------------------------------------- */
 
@@ -128,7 +133,11 @@ int ops_optimize(loch_lake *lake, const char *table, const char *const *zorder, 
          * them as its threads finish (about 10% faster for a big compaction). */
         if (rc == 0 && !nz)
             rc = compute_exec(lake->cp, "SET preserve_insertion_order = false");
-        rc = rc ? rc : write_data_file(lake, &c, s->metadata.schema_string, sql.data, cols, ncols);
+        buf sources = BUF_INIT;
+        rc = rc ? rc : write_sources_of(s, bin, nbin, &sources);
+        rc = rc ? rc : write_data_file_from(lake, &c, s->metadata.schema_string, sql.data, cols, ncols,
+                                            sources.len ? sources.data : NULL);
+        buf_free(&sources);
         if (!nz)
             compute_exec(lake->cp, "RESET preserve_insertion_order");
         for (size_t k = first_new; rc == 0 && k < c.cm.count; k++)
@@ -182,6 +191,29 @@ int ops_optimize(loch_lake *lake, const char *table, const char *const *zorder, 
     buf_free(&rows);
     buf_free(&sql);
     return rc;
+}
+
+void ops_auto_optimize(loch_lake *lake, const char *table)
+{
+    snapshot *s = NULL;
+    if (txlog_load(lake, table, &(txlog_at){-1, 0, 0}, &s) < 0) {
+        error_clear();
+        return;
+    }
+    const char *on = snapshot_property(s, "delta.autoOptimize.autoCompact");
+    int64_t target = table_target(s), small = 0;
+    for (size_t i = 0; on && strcmp(on, "true") == 0 && i < s->file_count; i++)
+        small += s->files[i].dv.storage_type || s->files[i].size < target / 4 * 3;
+    txlog_snapshot_free(s);
+    if (small < AUTO_COMPACT_FILES)
+        return;
+    loch_result *r = NULL;
+    /* The write that got here has landed; a compaction that fails (a concurrent writer
+     * changed a file) is only skipped: the next write tries again. */
+    if (ops_optimize(lake, table, NULL, 0, 0, &r) < 0)
+        lake_warn(lake, "automatic compaction of table \"%s\" skipped: %s", table, loch_error_last());
+    error_clear();
+    loch_result_free(r);
 }
 
 /* ---- VACUUM ------------------------------------------------------------------------ */

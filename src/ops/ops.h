@@ -118,6 +118,9 @@ int allow_query(loch_lake *lake, const char *sql);
 int allow_functions(loch_lake *lake, const char *sql);
 int allow_statement(loch_lake *lake, const char *sql, int *is_query);
 int sql_stream_arrow(loch_stream **out, loch_lake *lake, const char *sql, const loch_param *params, size_t nparams);
+/* 1 and the table's name when sql is one of loch's writes to a lake table (INSERT,
+ * DELETE, MERGE, OPTIMIZE, ...): the server queues such statements per table. */
+int sql_write_target(const char *sql, char *table, size_t cap);
 int sql_stream_ipc(loch_stream *s, buf *out, int *done);
 
 /* Write intents (ops/intent.c): a writer records its staging directory, then the
@@ -214,6 +217,10 @@ int write_change_file(loch_lake *lake, txlog_commit *c, const char *schema_strin
                       const compute_column *cols, size_t ncols);
 /* The "loch.schema" tag value of files written under schema_string. */
 void write_schema_tag(const char *schema_string, char out[17]);
+/* The source hashes (loch.source.sha256) of files which[0..n) of s, joined by ',' into
+ * out: what a file rewritten from them carries on, so an input ingested once stays known
+ * after DELETE, UPDATE, MERGE or OPTIMIZE rewrote its rows. */
+int write_sources_of(const snapshot *s, const size_t *which, size_t n, buf *out);
 /* Appends a remove action for every live file of s (replacing a table's contents); the
  * commit then depends on the whole table. */
 int write_remove_all(const snapshot *s, commit *c);
@@ -260,6 +267,9 @@ int ops_optimize(loch_lake *lake, const char *table, const char *const *zorder, 
                  loch_result **out);
 int ops_vacuum(loch_lake *lake, const char *table, int64_t retain_ms, bool dry_run, bool force, loch_result **out);
 int ops_restore(loch_lake *lake, const char *table, const txlog_at *to, loch_result **out);
+/* After a write that committed: OPTIMIZE when the table asks for it
+ * (delta.autoOptimize.autoCompact) and enough small files have gathered. */
+void ops_auto_optimize(loch_lake *lake, const char *table);
 int ops_set_properties(loch_lake *lake, const char *table, const char **keys, const char **values, size_t n,
                        loch_result **out);
 #endif

@@ -553,6 +553,25 @@ static int run_statement(loch_lake *lake, const char *sql, size_t len, loch_resu
     return 0;
 }
 
+int sql_write_target(const char *sql, char *table, size_t cap)
+{
+    static const char *const skip[] = {"INTO", "FROM", "TABLE", "OR", "REPLACE", "IF", "NOT", "EXISTS", NULL};
+    lexer lx = {sql, strlen(sql), 0};
+    sql_token t;
+    if (next(&lx, &t) < 0 || !classify(&lx, &t))
+        return 0;
+    for (;;) {
+        if (next(&lx, &t) < 0 || t.kind == TOK_END)
+            return 0;
+        bool word = false;
+        for (size_t i = 0; skip[i] && !word; i++)
+            word = is(&lx, &t, skip[i]);
+        if (!word)
+            break;
+    }
+    return read_name(&lx, &t, table, cap) && table_name_check(table) == 0 ? 1 : (error_clear(), 0);
+}
+
 int loch_sql(loch_result **out, loch_lake *lake, const char *sql_text)
 {
     sql_span *spans = NULL;

@@ -217,6 +217,26 @@ static int write_files(loch_lake *lake, txlog_commit *c, const char *schema_stri
     return rc;
 }
 
+int write_sources_of(const snapshot *s, const size_t *which, size_t n, buf *out)
+{
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        const char *tag = commit_file_sources(&s->files[which[i]]);
+        for (const char *p = tag; rc == 0 && p && *p;) {
+            size_t len = strcspn(p, ",");
+            char one[72];
+            snprintf(one, sizeof(one), "%.*s", (int)(len < 71 ? len : 71), p);
+            bool seen = false;
+            for (const char *q = out->data; !seen && q && (q = strstr(q, one)); q += len)
+                seen = (q == out->data || q[-1] == ',') && (q[len] == '\0' || q[len] == ',');
+            if (!seen && len)
+                rc = (out->len ? buf_putc(out, ',') : 0) || buf_put(out, p, len) ? LOCH_ENOMEM : 0;
+            p += len + (p[len] == ',');
+        }
+    }
+    return rc;
+}
+
 int write_remove_all(const snapshot *s, commit *c)
 {
     int rc = 0;

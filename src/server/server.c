@@ -516,10 +516,25 @@ static void file_free(void *state)
     free(sf);
 }
 
+/* A command: one that writes a lake table takes the table's lock, as an ingest does,
+ * so that writers of one table queue instead of racing their commits. */
+static int run_command(loch_server *s, loch_lake *lake, const char *sql, const loch_param *params, size_t nparams,
+                       loch_result **r)
+{
+    char table[256];
+    pthread_mutex_t *lock = sql_write_target(sql, table, sizeof(table)) ? table_lock(s, table) : NULL;
+    if (lock)
+        pthread_mutex_lock(lock);
+    int rc = loch_sql_params(r, lake, sql, params, nparams);
+    if (lock)
+        pthread_mutex_unlock(lock);
+    return rc;
+}
+
 /* Runs every statement of sql but the last, whose results are not shown: queries are
  * read to their end a chunk at a time (never held whole, so the memory limit holds),
  * loch's commands run as they do in loch_sql. *last gets the last statement's text. */
-static int run_leading(loch_lake *lake, const char *sql, buf *last)
+static int run_leading(loch_server *s, loch_lake *lake, const char *sql, buf *last)
 {
     sql_span *spans = NULL;
     size_t n = 0;
@@ -539,7 +554,7 @@ static int run_leading(loch_lake *lake, const char *sql, buf *last)
         loch_stream_free(st);
         if (rc == LOCH_EUNSUPPORTED) { /* not a query: a command */
             error_clear();
-            rc = loch_sql(&r, lake, text);
+            rc = run_command(s, lake, text, NULL, 0, &r);
             loch_result_free(r);
         }
         free(text);
@@ -738,7 +753,7 @@ static void route_sql(loch_server *s, http_request *req, http_response *out)
     /* A query streams: its rows go out as they are made, never all held. Statements
      * before it run first, their rows read and dropped as they come. */
     loch_stream *st = NULL;
-    int rc = nparams ? buf_puts(&last, sql) : run_leading(s->w[wi].lake, sql, &last);
+    int rc = nparams ? buf_puts(&last, sql) : run_leading(s, s->w[wi].lake, sql, &last);
     int led = rc == 0; /* the statements before the last one ran */
     sql = last.data ? last.data : sql;
     rc = rc ? rc : loch_sql_stream(&st, s->w[wi].lake, sql, params, nparams);
@@ -761,7 +776,7 @@ static void route_sql(loch_server *s, http_request *req, http_response *out)
     }
     loch_stream_free(st);
     if (rc == LOCH_EUNSUPPORTED && led) /* not a query (a command, EXPLAIN): run it whole */
-        rc = loch_sql_params(&r, s->w[wi].lake, sql, params, nparams);
+        rc = run_command(s, s->w[wi].lake, sql, params, nparams, &r);
     int cancelled = s->w[wi].cancel;
     worker_give(s, wi);
     if (rc < 0 && cancelled == 2) {

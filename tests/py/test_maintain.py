@@ -195,3 +195,46 @@ def test_restore(lake, spark):
     p = lake.sql("RESTORE t TO VERSION AS OF 0", check=False)
     assert p.returncode == 1 and "is gone" in p.stderr
     assert rows(lake) == v1
+
+
+def test_auto_compaction(lake):
+    """delta.autoOptimize.autoCompact (off by default): the write that leaves 50 small
+    files behind compacts them in a commit of its own."""
+    lake.sql("CREATE TABLE t (id BIGINT, k BIGINT)")
+    lake.sql(";".join(f"INSERT INTO t VALUES ({i}, {i % 3})" for i in range(60)))
+    assert len(list(lake.table("t").glob("part-*.parquet"))) == 60  # off: nothing happens
+    lake.sql("ALTER TABLE t SET TBLPROPERTIES ('delta.autoOptimize.autoCompact' = 'true')")
+    lake.sql("INSERT INTO t VALUES (100, 1)")
+    info = last_commit(lake)[0]["commitInfo"]
+    assert info["operation"] == "OPTIMIZE"
+    assert lake.scalar("SELECT count(*) FROM t") == "61"
+    p = lake.sql("ALTER TABLE t SET TBLPROPERTIES ('delta.autoOptimize.autoCompact' = 'often')", check=False)
+    assert p.returncode == 1 and "true or false" in p.stderr
+
+
+def test_rewrites_keep_what_was_ingested(lake, tmp_path):
+    """A file ingested once stays known (its bytes are skipped when ingested again)
+    after DELETE, UPDATE and OPTIMIZE rewrote the rows it brought."""
+    f = tmp_path / "in.csv"
+    f.write_text("id,k\n" + "".join(f"{i},{i % 4}\n" for i in range(20)))
+    lake.run("ingest", "t", str(f))
+    lake.run("ingest", "t", str(tmp_path / "in.csv"), "--force")
+    lake.sql("DELETE FROM t WHERE id < 3")
+    lake.sql("UPDATE t SET k = 9 WHERE id = 5")
+    lake.sql("OPTIMIZE t")
+    p = lake.run("ingest", "t", str(f))
+    assert "already ingested" in p.stdout, p.stdout
+    assert lake.scalar("SELECT count(*) FROM t") == "34"
+
+
+def test_killed_vacuum_leaves_a_readable_table(lake, tmp_path):
+    lake.sql("CREATE TABLE t AS SELECT i AS id, i % 10 AS k FROM range(10) r(i)")
+    for i in range(3):
+        lake.sql(f"DELETE FROM t WHERE id = {i}")
+    held = Held(lake, tmp_path / "h", "vacuum-delete", "vacuum", "t", "--retain", "0h", "--force")
+    held.kill()
+    assert rows(lake) == [[str(i), str(i % 10)] for i in range(3, 10)]
+    p = lake.run("vacuum", "t", "--retain", "0h", "--force")  # finishes the job
+    assert "deleted" in p.stderr
+    assert rows(lake) == [[str(i), str(i % 10)] for i in range(3, 10)]
+    assert unreferenced(lake.table("t")) <= set(p.name for p in lake.table("t").iterdir())
