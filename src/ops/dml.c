@@ -1080,30 +1080,35 @@ static int run(loch_lake *lake, dml_stmt *st, loch_result **out)
     return rc;
 }
 
-int ops_delete(loch_lake *lake, const char *table, const char *sql, size_t after_name, loch_result **out)
+/* Parses one statement of kind (the text after the table's name) and runs it. */
+static int parse_and_run(loch_lake *lake, dml_kind kind, const char *table, const char *sql, size_t after_name,
+                         loch_result **out)
 {
-    dml_stmt *st = calloc(1, sizeof(*st));
+    static int (*const parse[])(dml_stmt *, size_t) = {parse_delete, parse_update, parse_merge};
+    dml_stmt *st = calloc(1, sizeof(*st)); /* 256 assignments: too big for a stack */
     if (!st)
         return error_set(LOCH_ENOMEM, "out of memory");
-    *st = (dml_stmt){.kind = DML_DELETE, .sql = sql, .len = strlen(sql)};
+    *st = (dml_stmt){.kind = kind, .sql = sql, .len = strlen(sql)};
     snprintf(st->table, sizeof(st->table), "%s", table);
-    int rc = parse_delete(st, after_name);
+    int rc = parse[kind](st, after_name);
     rc = rc ? rc : run(lake, st, out);
     free(st);
     return rc;
 }
 
+int ops_delete(loch_lake *lake, const char *table, const char *sql, size_t after_name, loch_result **out)
+{
+    return parse_and_run(lake, DML_DELETE, table, sql, after_name, out);
+}
+
 int ops_update(loch_lake *lake, const char *table, const char *sql, size_t after_name, loch_result **out)
 {
-    dml_stmt *st = calloc(1, sizeof(*st));
-    if (!st)
-        return error_set(LOCH_ENOMEM, "out of memory");
-    *st = (dml_stmt){.kind = DML_UPDATE, .sql = sql, .len = strlen(sql)};
-    snprintf(st->table, sizeof(st->table), "%s", table);
-    int rc = parse_update(st, after_name);
-    rc = rc ? rc : run(lake, st, out);
-    free(st);
-    return rc;
+    return parse_and_run(lake, DML_UPDATE, table, sql, after_name, out);
+}
+
+int ops_merge(loch_lake *lake, const char *table, const char *sql, size_t after_name, loch_result **out)
+{
+    return parse_and_run(lake, DML_MERGE, table, sql, after_name, out);
 }
 
 int ops_truncate(loch_lake *lake, const char *table, loch_result **out)
@@ -1138,15 +1143,3 @@ int ops_truncate(loch_lake *lake, const char *table, loch_result **out)
     return rc;
 }
 
-int ops_merge(loch_lake *lake, const char *table, const char *sql, size_t after_name, loch_result **out)
-{
-    dml_stmt *st = calloc(1, sizeof(*st));
-    if (!st)
-        return error_set(LOCH_ENOMEM, "out of memory");
-    *st = (dml_stmt){.kind = DML_MERGE, .sql = sql, .len = strlen(sql)};
-    snprintf(st->table, sizeof(st->table), "%s", table);
-    int rc = parse_merge(st, after_name);
-    rc = rc ? rc : run(lake, st, out);
-    free(st);
-    return rc;
-}
