@@ -10,8 +10,9 @@
  *   change   per file holding hits, the rows it loses are its deletion vector's (if
  *            any) plus the hits. How they go depends on the table's write mode:
  *              merge-on-read (delta.enableDeletionVectors = true): a new deletion
- *              vector, written with the others of the statement into one
- *              deletion_vector_<uuid>.bin; the data file itself is never rewritten;
+ *              vector, inline in the log when small, else written with the others
+ *              of the statement into one deletion_vector_<uuid>.bin; the data file
+ *              itself is never rewritten;
  *              copy-on-write (otherwise, and for every reader's sake the default):
  *              the file is rewritten without those rows;
  *            a file that loses every row is only removed. An UPDATE's new rows go to
@@ -46,6 +47,9 @@
 #include "util/utf8.h"
 
 #define DML_ATTEMPTS 5
+/* Deletion vectors up to this many bytes (serialized; about 40 rows of one file) are
+ * stored inline in the log, as the protocol allows: no DV file to write or read. */
+#define DV_INLINE_MAX 128
 
 typedef enum { DML_DELETE, DML_UPDATE, DML_MERGE } dml_kind;
 
@@ -778,17 +782,25 @@ static int change_files(dml_run *r, txlog_commit *c, dml_counts *k)
                 k->copied_rows += f->num_records - (int64_t)r->gone[i].count;
             continue;
         }
+        /* A small DV goes inline in the log (storage type i), a bigger one into the
+         * statement's DV file (u). */
         int64_t offset = 0;
         size_t size = 0;
-        rc = dv_file_append(&dvfile, &r->gone[i], &offset, &size);
+        buf inline_dv = BUF_INIT;
+        rc = dv_encode_inline(&r->gone[i], &inline_dv, &size);
+        bool inl = rc == 0 && size <= DV_INLINE_MAX;
+        if (rc == 0 && !inl)
+            rc = dv_file_append(&dvfile, &r->gone[i], &offset, &size);
         char *stats = rc == 0 ? wide_stats(f->stats) : NULL;
         if (rc == 0 && f->stats && !stats)
             rc = error_set(LOCH_ENOMEM, "out of memory");
         log_action add = {.kind = LOG_ADD, .u.file = *f};
         add.u.file.data_change = true;
         add.u.file.stats = stats;
-        add.u.file.dv = (log_dv){'u', z85, offset, (int64_t)size, (int64_t)r->gone[i].count};
-        rc = rc ? rc : commit_append(&c->cm, &add);
+        add.u.file.dv = inl ? (log_dv){'i', inline_dv.data, -1, (int64_t)size, (int64_t)r->gone[i].count}
+                            : (log_dv){'u', z85, offset, (int64_t)size, (int64_t)r->gone[i].count};
+        rc = rc ? rc : commit_append(&c->cm, &add); /* copies the strings */
+        buf_free(&inline_dv);
         free(stats);
         if (f->dv.storage_type)
             k->dvs_updated++;
