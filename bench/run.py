@@ -375,34 +375,20 @@ def bench_dml(rows_n, reps):
 
 
 def bench_optimize(files, per_file, reps):
-    """OPTIMIZE of `files` small files (per_file rows each) into 128 MiB files: `loch
-    optimize` (the process, start to exit) against delta-rs's optimize.compact() with
-    the same target (the call alone), each on a fresh copy of one table."""
-    import json
-    import numpy as np
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    """OPTIMIZE of `files` small files (per_file rows each, one INSERT each, as a stream
+    of small writes leaves them) into 128 MiB files: `loch optimize` (the process, start
+    to exit) against delta-rs's optimize.compact() with the same target (the call
+    alone), each on a fresh copy of one table."""
     from deltalake import DeltaTable
-    base = WORK / f"optimize_{files}x{per_file}"
+    base = WORK / f"optimize2_{files}x{per_file}"
     if not (base / ".filled").exists():
         shutil.rmtree(base, ignore_errors=True)
-        print(f"building a table of {files} small files (once) ...", file=sys.stderr)
-        t = base / "t"
-        (t / "_delta_log").mkdir(parents=True)
-        schema = json.dumps({"type": "struct", "fields": [
-            {"name": n, "type": ty, "nullable": True, "metadata": {}}
-            for n, ty in (("id", "long"), ("k", "long"), ("v", "double"))]})
-        lines = [{"protocol": {"minReaderVersion": 1, "minWriterVersion": 2}},
-                 {"metaData": {"id": "bench-optimize", "format": {"provider": "parquet", "options": {}},
-                               "schemaString": schema, "partitionColumns": [], "configuration": {},
-                               "createdTime": 0}}]
-        for f in range(files):
-            ids = np.arange(f * per_file, (f + 1) * per_file, dtype=np.int64)
-            pq.write_table(pa.table({"id": ids, "k": ids % 97, "v": (ids % 1000) / 7.0}), t / f"part-{f:05d}.parquet")
-            lines.append({"add": {"path": f"part-{f:05d}.parquet", "partitionValues": {},
-                                  "size": (t / f"part-{f:05d}.parquet").stat().st_size, "modificationTime": 0,
-                                  "dataChange": True, "stats": json.dumps({"numRecords": per_file})}})
-        (t / "_delta_log" / "00000000000000000000.json").write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+        print(f"building a table of {files} small files by as many INSERTs (once) ...", file=sys.stderr)
+        subprocess.run([str(LOCH), "--lake", str(base), "sql", "CREATE TABLE t (id BIGINT, k BIGINT, v DOUBLE)"],
+                       check=True, capture_output=True)
+        inserts = ";".join(f"INSERT INTO t SELECT i, i % 97, (i % 1000) / 7.0 FROM range({f * per_file}, "
+                           f"{(f + 1) * per_file}) r(i)" for f in range(files))
+        subprocess.run([str(LOCH), "--lake", str(base), "sql", inserts], check=True, capture_output=True)
         (base / ".filled").touch()
     run = WORK / "optimize_run"
     want = str(files * per_file)

@@ -3,6 +3,8 @@
  */
 #include "core/checkpoint.h"
 
+#include "util/strmap.h"
+
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -77,6 +79,16 @@ int64_t checkpoint_interval_ms(const char *text, int64_t dflt)
     return ms;
 }
 
+/* A file's identity in the log: its path and its deletion vector's id. */
+static const char *live_key(arena *a, const log_file *f)
+{
+    const char *dvid = log_dv_unique_id(a, &f->dv);
+    buf k = BUF_INIT;
+    const char *out = dvid && buf_printf(&k, "%s\x1f%s", f->path, dvid) == 0 ? arena_strdup(a, k.data) : NULL;
+    buf_free(&k);
+    return out;
+}
+
 int checkpoint_rows(const snapshot *s, int64_t now_ms, buf *out, size_t *actions)
 {
     int64_t keep = checkpoint_interval_ms(snapshot_property(s, "delta.deletedFileRetentionDuration"),
@@ -86,11 +98,26 @@ int checkpoint_rows(const snapshot *s, int64_t now_ms, buf *out, size_t *actions
     rc = rc ? rc : log_write_metadata(out, &s->metadata);
     for (size_t i = 0; rc == 0 && i < s->file_count; i++)
         rc = log_write_add(out, &s->files[i]);
-    for (size_t i = 0; rc == 0 && i < s->tombstone_count; i++)
-        if (s->tombstones[i].deletion_timestamp > now_ms - keep) {
+    /* A tombstone of a file that is live again (RESTORE re-adds what a version removed)
+     * is no tombstone: a checkpoint holding both would read as the file removed. */
+    arena a = ARENA_INIT;
+    strmap live = STRMAP_INIT;
+    for (size_t i = 0; rc == 0 && s->tombstone_count && i < s->file_count; i++) {
+        const char *k = live_key(&a, &s->files[i]);
+        rc = k && strmap_put(&live, k, i) == 0 ? 0 : error_set(LOCH_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; rc == 0 && i < s->tombstone_count; i++) {
+        size_t slot;
+        const char *k = live_key(&a, &s->tombstones[i]);
+        if (!k)
+            rc = error_set(LOCH_ENOMEM, "out of memory");
+        else if (s->tombstones[i].deletion_timestamp > now_ms - keep && !strmap_get(&live, k, &slot)) {
             rc = log_write_remove(out, &s->tombstones[i]);
             n++;
         }
+    }
+    strmap_free(&live);
+    arena_free(&a);
     for (size_t i = 0; rc == 0 && i < s->txn_count; i++)
         rc = log_write_txn(out, &s->txns[i]);
     *actions = n;

@@ -167,10 +167,14 @@ const char *snapshot_property(const snapshot *s, const char *key)
 
 int snapshot_check_writable(const snapshot *s)
 {
-    /* Writer features whose rules an append (our only write so far) already obeys. */
+    /* Writer features whose rules loch's writes obey. Some only matter when in use
+     * (generated and identity columns, CHECK constraints, invariants: checked below,
+     * from the schema and properties): an upgrade from a legacy writer version lists
+     * them all, used or not, and they must not make the table unwritable. */
     static const char *ok[] = {"appendOnly", "timestampNtz", "deletionVectors", "changeDataFeed",
                                "vacuumProtocolCheck", "domainMetadata", "v2Checkpoint",
-                               "typeWidening", "invariants", "checkConstraints"};
+                               "typeWidening", "invariants", "checkConstraints", "generatedColumns",
+                               "identityColumns"};
     const log_protocol *p = &s->protocol;
     /* Read from the schema, not the protocol: a legacy writer version (4 to 6) allows
      * generated and identity columns without naming a feature, and a writer that

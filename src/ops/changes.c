@@ -17,8 +17,12 @@
  * carry _change_type); a commit without them changes what its data-changing actions
  * say: an add's rows were inserted, a remove's rows deleted (the rows each file held at
  * that version, so without the rows its deletion vector deletes). Actions with
- * dataChange = false (OPTIMIZE) change nothing. A timestamp starts at the first version
- * committed at or after it and ends at the last committed at or before it.
+ * dataChange = false (OPTIMIZE) change nothing. A file removed and added again in one
+ * commit with another deletion vector (a DELETE in deletion-vector mode by a writer
+ * that wrote no change data, as Spark does) changed only the rows the two vectors
+ * differ in. A commit's time is its in-commit timestamp, else its file's modification
+ * time (Delta's rule). A timestamp starts at the first version committed at or after
+ * it and ends at the last committed at or before it.
  *
  * Every version in the range must have been committed with the feed on: a range that
  * starts before it was enabled, or crosses a commit that turned it off, is refused by
@@ -26,11 +30,13 @@
  */
 #include "ops/ops.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "core/dv.h"
 #include "core/sqlscan.h"
 #include "util/json.h"
 #include "util/misc.h"
@@ -129,11 +135,10 @@ static int read_version(loch_lake *lake, const char *table, int64_t v, arena *a,
         const char *nl = memchr(p, '\n', (size_t)(end - p)), *e = nl ? nl : end;
         log_action act;
         if (e > p && (rc = log_parse_action(a, p, (size_t)(e - p), &act)) == 0) {
-            if (act.kind == LOG_COMMITINFO) {
+            if (act.kind == LOG_COMMITINFO) { /* Delta: the in-commit timestamp, else the file's time */
                 const json *ict = json_get(act.u.commit_info, "inCommitTimestamp");
-                const json *ts = ict ? ict : json_get(act.u.commit_info, "timestamp");
-                if (ts && ts->type == JSON_NUMBER && ts->is_int)
-                    *ms = ts->i64;
+                if (ict && ict->type == JSON_NUMBER && ict->is_int)
+                    *ms = ict->i64;
             }
             if (count == cap) {
                 cap = cap ? cap * 2 : 16;
@@ -168,8 +173,9 @@ static bool all_digits(const char *s) { return *s && strspn(s, "0123456789") == 
 static int bound(loch_lake *lake, const char *table, const char *text, bool start, int64_t latest, int64_t *v)
 {
     if (all_digits(text)) {
+        errno = 0;
         *v = strtoll(text, NULL, 10);
-        return 0;
+        return errno ? error_set(LOCH_EINVALID, "table_changes: version %s is out of range", text) : 0;
     }
     txlog_at at = {-1, 0, 1};
     snapshot *s = NULL;
@@ -198,6 +204,82 @@ static int bound(loch_lake *lake, const char *table, const char *text, bool star
         if (*v > latest)
             return error_set(LOCH_EINVALID, "table \"%s\" has no version committed at or after %s", table, text);
     }
+    return rc;
+}
+
+typedef struct {
+    dv_rows *sets;
+} set_loader;
+
+static int set_load(void *ctx, size_t i, const uint64_t **rows, size_t *count)
+{
+    set_loader *l = ctx;
+    *rows = l->sets[i].rows;
+    *count = l->sets[i].count;
+    return 0;
+}
+
+/* a - b, both sorted. */
+static int rows_minus(const dv_rows *a, const dv_rows *b, dv_rows *out)
+{
+    out->rows = a->count ? malloc(a->count * sizeof(*out->rows)) : NULL;
+    out->count = 0;
+    if (a->count && !out->rows)
+        return error_set(LOCH_ENOMEM, "out of memory");
+    for (size_t i = 0, j = 0; i < a->count; i++) {
+        while (j < b->count && b->rows[j] < a->rows[i])
+            j++;
+        if (j == b->count || b->rows[j] != a->rows[i])
+            out->rows[out->count++] = a->rows[i];
+    }
+    return 0;
+}
+
+/* The changes of a file whose deletion vector went from old's to new's in version v:
+ * rows new's deletes and old's did not were deleted; rows old's deleted and new's does
+ * not came back (inserted). Branches of the feed's union, into sql. */
+static int dv_changes(loch_lake *lake, const char *table, const snapshot *s, int64_t v, int64_t ms,
+                      const log_file *old, const log_file *now, buf *sql)
+{
+    dv_rows a = {NULL, 0}, b = {NULL, 0}, diff[2] = {{NULL, 0}, {NULL, 0}};
+    buf pred = BUF_INIT, key = BUF_INIT, extra = BUF_INIT;
+    char id[37];
+    uuid_v4(id);
+    int rc = scan_file_dv(lake, table, old, &a);
+    rc = rc ? rc : scan_file_dv(lake, table, now, &b);
+    rc = rc ? rc : rows_minus(&b, &a, &diff[0]); /* deleted by this version */
+    rc = rc ? rc : rows_minus(&a, &b, &diff[1]); /* deleted no more */
+    static const char *const types[] = {"delete", "insert"};
+    for (int k = 0; rc == 0 && k < 2; k++) {
+        if (!diff[k].count)
+            continue;
+        set_loader l = {&diff[k]};
+        buf_clear(&key);
+        buf_clear(&pred);
+        buf_clear(&extra);
+        rc = buf_printf(&key, "%s/feed-%s-%d", table, id, k) ? LOCH_ENOMEM : 0;
+        const char *keys[] = {key.data};
+        compute_relation rel = {COMPUTE_RELATION_SKIP, 1, keys, set_load, &l};
+        rc = rc ? rc : compute_register(lake->cp, &rel, &pred);
+        /* the file's rows, all of them (no DV applied), then the ones in the set */
+        log_file bare = *now;
+        bare.dv = (log_dv){0, NULL, -1, 0, 0};
+        const log_file *one[] = {&bare};
+        rc = rc || buf_printf(&extra, ", file_index, file_row_number, '%s' AS _change_type, %lld::BIGINT AS "
+                                      "_commit_version, system.main.epoch_ms(%lld::BIGINT) AS _commit_timestamp",
+                              types[k], (long long)v, (long long)ms) ||
+             buf_puts(sql, " UNION ALL BY NAME SELECT * EXCLUDE (file_index, file_row_number) FROM (")
+                 ? (rc ? rc : LOCH_ENOMEM) : 0;
+        rc = rc ? rc : scan_files_sql(lake, table, s, one, 1, extra.data, sql);
+        rc = rc || buf_printf(sql, ") WHERE NOT %s", pred.data) ? (rc ? rc : LOCH_ENOMEM) : 0;
+    }
+    dv_rows_free(&a);
+    dv_rows_free(&b);
+    dv_rows_free(&diff[0]);
+    dv_rows_free(&diff[1]);
+    buf_free(&pred);
+    buf_free(&key);
+    buf_free(&extra);
     return rc;
 }
 
@@ -261,12 +343,27 @@ int changes_sql(loch_lake *lake, const char *table, const char *spec, buf *sql)
             log_kind kind;
             const char *type;
         } kinds[] = {{LOG_CDC, NULL}, {LOG_ADD, "insert"}, {LOG_REMOVE, "delete"}};
+        /* A file removed and added again in this commit: only its DV changed. */
+        char *paired = rc == 0 ? calloc(n + 1, 1) : NULL;
+        if (rc == 0 && !paired)
+            rc = error_set(LOCH_ENOMEM, "out of memory");
+        for (size_t i = 0; rc == 0 && !cdc && i < n; i++) {
+            if (acts[i].kind != LOG_ADD || !acts[i].u.file.data_change)
+                continue;
+            for (size_t j = 0; rc == 0 && j < n; j++)
+                if (acts[j].kind == LOG_REMOVE && acts[j].u.file.data_change && !paired[j] &&
+                    strcmp(acts[j].u.file.path, acts[i].u.file.path) == 0) {
+                    paired[i] = paired[j] = 1;
+                    rc = dv_changes(lake, table, end, v, ms, &acts[j].u.file, &acts[i].u.file, &branches);
+                    break;
+                }
+        }
         for (size_t k = 0; rc == 0 && k < 3; k++) {
             if ((k == 0) != cdc)
                 continue; /* a commit with change data files is only those */
             size_t nf = 0;
             for (size_t i = 0; i < n; i++)
-                if (acts[i].kind == kinds[k].kind && (k == 0 || acts[i].u.file.data_change))
+                if (acts[i].kind == kinds[k].kind && (k == 0 || acts[i].u.file.data_change) && !paired[i])
                     files[nf++] = &acts[i].u.file;
             if (!nf)
                 continue;
@@ -277,6 +374,7 @@ int changes_sql(loch_lake *lake, const char *table, const char *spec, buf *sql)
             rc = rc || buf_puts(&branches, " UNION ALL BY NAME ") ? (rc ? rc : LOCH_ENOMEM) : 0;
             rc = rc ? rc : scan_files_sql(lake, table, end, files, nf, extra.data, &branches);
         }
+        free(paired);
         free(files);
         free(acts);
     }

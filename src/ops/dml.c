@@ -40,6 +40,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/dv.h"
 #include "core/sqlscan.h"
@@ -108,7 +109,8 @@ static int clause(const dml_stmt *st, size_t *pos, const char *const *stop, char
                 break;
             }
         }
-        depth += punct(st, t, '(') || punct(st, t, '[') ? 1 : punct(st, t, ')') || punct(st, t, ']') ? -1 : 0;
+        depth += punct(st, t, '(') || punct(st, t, '[') || punct(st, t, '{')   ? 1
+                 : punct(st, t, ')') || punct(st, t, ']') || punct(st, t, '}') ? -1 : 0;
         if (out->end == 0)
             out->start = t->start;
         out->end = last = t->start + t->len;
@@ -1092,6 +1094,22 @@ static int run(loch_lake *lake, dml_stmt *st, loch_result **out)
     return rc;
 }
 
+/* The statement runs on loch's own temporary tables and columns, all named __loch_*:
+ * a statement that names one (to read or set a row's place, say) is refused. */
+static int reserved_names(const dml_stmt *st)
+{
+    size_t pos = 0;
+    sql_token t;
+    int rc;
+    while ((rc = tok(st, &pos, &t)) == 0 && t.kind != TOK_END) {
+        const char *p = st->sql + t.start + (t.kind == TOK_QUOTED);
+        if ((t.kind == TOK_WORD || t.kind == TOK_QUOTED) && t.len >= 7 && strncasecmp(p, "__loch_", 7) == 0)
+            return error_set(LOCH_EINVALID, "names starting with __loch_ are loch's own (\"%.*s\")", (int)t.len,
+                             st->sql + t.start);
+    }
+    return rc;
+}
+
 /* Parses one statement of kind (the text after the table's name) and runs it. */
 static int parse_and_run(loch_lake *lake, dml_kind kind, const char *table, const char *sql, size_t after_name,
                          loch_result **out)
@@ -1102,7 +1120,8 @@ static int parse_and_run(loch_lake *lake, dml_kind kind, const char *table, cons
         return error_set(LOCH_ENOMEM, "out of memory");
     *st = (dml_stmt){.kind = kind, .sql = sql, .len = strlen(sql)};
     snprintf(st->table, sizeof(st->table), "%s", table);
-    int rc = parse[kind](st, after_name);
+    int rc = reserved_names(st);
+    rc = rc ? rc : parse[kind](st, after_name);
     rc = rc ? rc : run(lake, st, out);
     free(st);
     return rc;

@@ -309,7 +309,7 @@ static int collect(loch_lake *lake, const char *table, const char *rel, const st
             continue;
         }
         size_t slot;
-        if (rc < 0 || strmap_get(keep, child.data, &slot) || e[i].mtime_ms >= since)
+        if (rc < 0 || (keep && strmap_get(keep, child.data, &slot)) || e[i].mtime_ms >= since)
             continue;
         if (*n == *cap) {
             size_t c2 = *cap ? *cap * 2 : 64;
@@ -331,16 +331,55 @@ static int collect(loch_lake *lake, const char *table, const char *rel, const st
     return rc;
 }
 
+/* The files the write intents of this table name (ops/intent.c): a writer that has
+ * not committed yet records every file before it appears in the table. */
+static int keep_intents(loch_lake *lake, const char *table, arena *a, strmap *keep)
+{
+    storage_entry *e = NULL;
+    size_t n = 0, tlen = strlen(table);
+    buf path = BUF_INIT, text = BUF_INIT;
+    int rc = lake->st->list_names(lake->st, "_loch/intents", &e, &n);
+    if (rc == LOCH_ENOTFOUND) {
+        error_clear();
+        return 0;
+    }
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        buf_clear(&path);
+        buf_clear(&text);
+        rc = buf_printf(&path, "_loch/intents/%s", e[i].name) ? LOCH_ENOMEM : 0;
+        if (rc == 0 && lake->st->get(lake->st, path.data, &text) < 0) {
+            error_clear(); /* ended meanwhile: its commit landed, or its files are gone */
+            continue;
+        }
+        for (char *line = text.data; rc == 0 && line && *line;) {
+            char *nl = strchr(line, '\n');
+            if (nl)
+                *nl = '\0';
+            if (!strncmp(line, "file ", 5) && !strncmp(line + 5, table, tlen) && line[5 + tlen] == '/') {
+                const char *k = arena_strdup(a, line + 6 + tlen);
+                rc = k && strmap_put(keep, k, 1) == 0 ? 0 : error_set(LOCH_ENOMEM, "out of memory");
+            }
+            line = nl ? nl + 1 : NULL;
+        }
+    }
+    storage_entries_free(e, n);
+    buf_free(&path);
+    buf_free(&text);
+    return rc;
+}
+
 int ops_vacuum(loch_lake *lake, const char *table, int64_t retain_ms, bool dry_run, bool force, loch_result **out)
 {
     snapshot *s = NULL;
     strmap keep = STRMAP_INIT;
     arena keys = ARENA_INIT;
     doomed *files = NULL;
-    size_t n = 0, cap = 0;
-    storage_lock *guard = NULL;
+    size_t n = 0, cap = 0, kept = 0;
+    storage_lock *guard = NULL, *held = NULL;
     int64_t table_ms = 7 * DAY_MS, bytes = 0, deleted = 0;
-    int rc = txlog_load(lake, table, &(txlog_at){-1, 0, 0}, &s);
+    int rc = lake->in_transaction ? error_set(LOCH_EINVALID, "VACUUM cannot run inside a transaction: COMMIT or "
+                                              "ROLLBACK first") : 0;
+    rc = rc ? rc : txlog_load(lake, table, &(txlog_at){-1, 0, 0}, &s);
     const char *v = rc == 0 ? snapshot_property(s, "delta.deletedFileRetentionDuration") : NULL;
     if (v && checkpoint_interval_parse(v, &table_ms) < 0)
         rc = error_prefix("table \"%s\", delta.deletedFileRetentionDuration: ", table);
@@ -351,16 +390,40 @@ int ops_vacuum(loch_lake *lake, const char *table, int64_t retain_ms, bool dry_r
                        "delta.deletedFileRetentionDuration (%.1f hours): readers time-travelling to a version "
                        "inside it would find its files gone (add FORCE, or --force, if that is what you want)",
                        retain_ms / 3600000.0, table_ms / 3600000.0);
-    int64_t since = time_now_ms() - retain_ms;
-    /* No DROP while we look and delete: the table stays the one we read. */
+    txlog_snapshot_free(s);
+    s = NULL;
+    /* No DROP while we look and delete, and no RESTORE between checking that the old
+     * files it brings back exist and committing (it holds the table shared). */
     rc = rc ? rc : guard_take(lake, table, 0, &guard);
-    for (size_t i = 0; rc == 0 && s && i < s->file_count; i++)
-        rc = keep_file(&keys, &keep, &s->files[i]);
+    rc = rc ? rc : lake->st->lock(lake->st, table, STORAGE_LOCK_EXCLUSIVE, &held);
+    int64_t since = time_now_ms() - retain_ms;
+    /* The order matters. The candidates are listed first; then what keeps a file is
+     * read: the intents of writers still at work (a file is recorded in one before it
+     * appears in the table), then the latest version and every commit in the window (a
+     * writer whose intent ended between the listing and now has committed by now). */
+    rc = rc ? rc : collect(lake, table, "", NULL, since, &files, &n, &cap, 0);
+    rc = rc ? rc : keep_intents(lake, table, &keys, &keep);
+    rc = rc ? rc : txlog_load(lake, table, &(txlog_at){-1, 0, 0}, &s);
+    for (size_t i = 0; rc == 0 && i < s->file_count; i++) {
+        const char *p = s->files[i].path;
+        if (p[0] == '/' || strstr(p, "://"))
+            rc = error_set(LOCH_EUNSUPPORTED, "table \"%s\" names its file %s by an absolute path; loch does not "
+                           "vacuum such tables (it could not tell which files on disk they are)", table, p);
+        rc = rc ? rc : keep_file(&keys, &keep, &s->files[i]);
+    }
     if (rc == 0 && (rc = keep_recent(lake, table, since, &keys, &keep)) == LOCH_ECONFLICT && force) {
         error_clear();
         rc = 0;
     }
-    rc = rc ? rc : collect(lake, table, "", &keep, since, &files, &n, &cap, 0);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        size_t slot;
+        if (strmap_get(&keep, files[i].path, &slot))
+            free(files[i].path);
+        else
+            files[kept++] = files[i];
+    }
+    if (rc == 0)
+        n = kept;
     if (rc == 0 && dry_run) {
         static const char *names[] = {"path", "size"};
         static const loch_kind kinds[] = {LOCH_KIND_STRING, LOCH_KIND_NUMBER};
@@ -385,6 +448,8 @@ int ops_vacuum(loch_lake *lake, const char *table, int64_t retain_ms, bool dry_r
                                       "hours ago needs", table, (long long)deleted, (long long)bytes,
                                       retain_ms / 3600000.0);
     }
+    if (held)
+        lake->st->unlock(lake->st, held);
     guard_release(lake, guard);
     for (size_t i = 0; i < n; i++)
         free(files[i].path);
@@ -459,6 +524,9 @@ int ops_restore(loch_lake *lake, const char *table, const txlog_at *to, loch_res
             removed_bytes += now->files[i].size;
         }
     }
+    /* Shared: no VACUUM deletes an old file between its check here and the commit. */
+    storage_lock *held = NULL;
+    rc = rc ? rc : lake->st->lock(lake->st, table, STORAGE_LOCK_SHARED, &held);
     buf path = BUF_INIT;
     for (size_t i = 0; rc == 0 && i < then->file_count; i++) {
         const log_file *f = &then->files[i];
@@ -500,7 +568,10 @@ int ops_restore(loch_lake *lake, const char *table, const txlog_at *to, loch_res
     rc = rc ? rc : commit_metric(&c.cm, "tableSizeAfterRestore", size_after);
     /* Restored files are the table's own: a failed commit must not delete them. */
     c.adds_existing = 1;
+    lake_hold(lake, "restore-commit");
     rc = rc ? rc : txlog_commit_run(lake, &c, &version);
+    if (held)
+        lake->st->unlock(lake->st, held);
     if (rc == 0)
         rc = result_message(out, "restored %s to version %lld as version %lld (%lld files removed, %lld restored)",
                             table, (long long)then->version, (long long)version, (long long)removed,

@@ -44,6 +44,7 @@ struct loch_lake {
     int cache_count;
     atomic_long checkpoint_failures; /* post-commit checkpoints that failed (the commit stood) */
     _Atomic uint64_t rng;   /* commit backoff jitter (ops/txlog.c); 0 until first used */
+    int in_transaction;     /* the engine has a transaction open (BEGIN ... COMMIT): no lake writes */
 };
 
 /* A caller's lake options (NULL: the defaults) as this loch's newest layout; fields an

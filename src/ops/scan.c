@@ -37,6 +37,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/dv.h"
 #include "util/misc.h"
@@ -479,7 +480,7 @@ int scan_rows_sql(loch_lake *lake, const char *table, const snapshot *s, const s
         if (f->partition || strcmp(f->physical, f->name) != 0)
             rc = error_set(LOCH_EUNSUPPORTED, "table \"%s\": changing rows of partitioned or column-mapped tables is "
                            "not supported yet", table);
-        if (rc == 0 && compute_skip_reserved(f->physical))
+        if (rc == 0 && (compute_skip_reserved(f->physical) || strncasecmp(f->physical, "__loch_", 7) == 0))
             rc = error_set(LOCH_EUNSUPPORTED, "table \"%s\": a column named \"%s\" and row changes cannot go "
                            "together yet", table, f->physical);
         buf_clear(&phys);
@@ -505,7 +506,14 @@ int scan_rows_sql(loch_lake *lake, const char *table, const snapshot *s, const s
                                            "__loch_row FROM system.main.read_parquet("
                                          : " FROM system.main.read_parquet(");
         rc = rc ? rc : file_list(lake, table, files, n, sql);
-        rc = rc ? rc : buf_puts(sql, ", hive_partitioning=false, union_by_name=true)");
+        /* Files loch wrote under the current schema hold exactly its columns: no
+         * union by name (which reads every footer once more). */
+        char tag[17];
+        bool uniform = true;
+        write_schema_tag(s->metadata.schema_string, tag);
+        for (size_t i = 0; uniform && i < n; i++)
+            uniform = current_schema(files[i], tag);
+        rc = rc ? rc : buf_puts(sql, uniform ? ", hive_partitioning=false)" : ", hive_partitioning=false, union_by_name=true)");
         if (rc == 0 && skip) {
             keys = calloc(n, sizeof(*keys));
             rc = keys ? 0 : error_set(LOCH_ENOMEM, "out of memory");
@@ -566,6 +574,11 @@ int scan_resolve(void *ctx, const char *name, buf *sql)
     const char *feed = strstr(name, "@changes:");
     if (feed && (size_t)(feed - name) < sizeof(table)) { /* table_changes (ops/changes.c) */
         snprintf(table, sizeof(table), "%.*s", (int)(feed - name), name);
+        for (char *p = table; *p; p++)
+            *p = (char)tolower((unsigned char)*p);
+        if (strchr(table, '@'))
+            return error_set(LOCH_EINVALID, "table_changes takes a table's name, not a version of it (\"%s\")",
+                             table);
         if (table_name_check(table) < 0 || !txlog_exists(lake, table))
             return error_set(LOCH_ENOTFOUND, "table_changes: table \"%s\" does not exist", table);
         if ((rc = changes_sql(lake, table, feed + 9, sql)) == 0 && lake->pin_count < PIN_MAX &&

@@ -18,6 +18,7 @@
 
 #include "formats/arrow_write.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,6 +116,18 @@ static int run_create(loch_lake *lake, lexer *lx, const sql_token *verb, loch_re
     return rc;
 }
 
+/* Whether the engine has a table of this name (a TEMP table the session made). */
+static bool engine_has_table(loch_lake *lake, const char *name)
+{
+    compute_result *r = NULL;
+    compute_param p = {COMPUTE_STRING, name};
+    bool has = compute_query_params(lake->cp, "SELECT count(*) FROM duckdb_tables() WHERE lower(table_name) = $1",
+                                    &p, 1, &r) == 0 && compute_result_i64(r, 0, 0) > 0;
+    compute_result_free(r);
+    error_clear();
+    return has;
+}
+
 static int run_insert(loch_lake *lake, lexer *lx, const sql_token *verb, loch_result **out, int *handled)
 {
     (void)verb;
@@ -136,8 +149,8 @@ static int run_insert(loch_lake *lake, lexer *lx, const sql_token *verb, loch_re
     if (!is(lx, &t, "INTO") || (rc = next(lx, &t)) < 0 || !read_name(lx, &t, name, sizeof(name)))
         return rc;
     if (!txlog_exists(lake, name)) {
-        if (table_name_check(name) < 0)
-            return 0; /* not a lake name at all: let the engine answer */
+        if (table_name_check(name) < 0 || engine_has_table(lake, name))
+            return 0; /* not a lake name at all, or a TEMP table: the engine's */
         *handled = 1;
         if ((rc = guard_check_dir(lake, name)) < 0)
             return rc;
@@ -431,8 +444,9 @@ static int run_restore(loch_lake *lake, lexer *lx, const sql_token *verb, loch_r
              lx->sql + v.start + (v.kind == TOK_STRING));
     if (version) {
         char *end;
+        errno = 0;
         long long n = strtoll(text, &end, 10);
-        if (v.kind != TOK_NUMBER || *end || n < 0)
+        if (v.kind != TOK_NUMBER || *end || n < 0 || errno)
             return error_set(LOCH_EINVALID, "VERSION AS OF takes a version number, not %s", text);
         at.version = n;
     } else if (v.kind != TOK_STRING || iso8601_parse_ms(text, &at.timestamp_ms) < 0) {
@@ -531,6 +545,12 @@ static int run_statement(loch_lake *lake, const char *sql, size_t len, loch_resu
     int handled = 0, rc = next(&lx, &t);
     if (rc < 0)
         return rc;
+    /* The engine's transactions cannot hold loch's commits: while one is open, loch's
+     * writes are refused (txlog_commit_run) rather than committed past a ROLLBACK. */
+    int begins = is(&lx, &t, "BEGIN") || is(&lx, &t, "START");
+    int ends = is(&lx, &t, "COMMIT") || is(&lx, &t, "END") || is(&lx, &t, "ROLLBACK") || is(&lx, &t, "ABORT");
+    if (ends)
+        lake->in_transaction = 0;
     const stmt_verb *verb = classify(&lx, &t);
     if (verb)
         rc = verb->run(lake, &lx, &t, out, &handled);
@@ -549,6 +569,8 @@ static int run_statement(loch_lake *lake, const char *sql, size_t len, loch_resu
         loch_result_free(r);
         return rc;
     }
+    if (begins)
+        lake->in_transaction = 1;
     *out = r;
     return 0;
 }

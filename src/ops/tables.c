@@ -208,6 +208,9 @@ int loch_table_history(loch_result **out, loch_lake *lake, const char *name)
 
 int loch_table_drop(loch_lake *lake, const char *name, int if_exists)
 {
+    if (lake->in_transaction)
+        return error_set(LOCH_EINVALID, "DROP TABLE of a lake table cannot run inside a transaction: COMMIT or "
+                         "ROLLBACK first");
     char table[256];
     txlog_at at;
     int rc = scan_parse_name(name, table, sizeof(table), &at);

@@ -897,6 +897,11 @@ int txlog_commit_run(loch_lake *lake, txlog_commit *c, int64_t *version)
      * dropped took this write's files with it, and committing would name files that
      * are gone. */
     storage_lock *guard = NULL;
+    if (lake->in_transaction) {
+        remove_new_files(lake, c);
+        return error_set(LOCH_EINVALID, "table \"%s\": lake tables change by commits of their own, which an open "
+                         "transaction cannot hold (it could not roll them back): COMMIT or ROLLBACK first", c->table);
+    }
     lake_hold(lake, "commit");
     buf logdir = BUF_INIT;
     if (c->cm.read_version < 0 && (rc = buf_printf(&logdir, "%s/_delta_log", c->table)) == 0)

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "util/misc.h"
 #include "util/utf8.h"
@@ -57,6 +58,9 @@ static int check_case_duplicates(const compute_column *cols, size_t n)
 
 int write_schema_string(const compute_column *cols, size_t n, buf *out)
 {
+    for (size_t i = 0; i < n; i++)
+        if (strncasecmp(cols[i].name, "__loch_", 7) == 0)
+            return error_set(LOCH_EINVALID, "column \"%s\": names starting with __loch_ are loch's own", cols[i].name);
     int rc = check_case_duplicates(cols, n);
     if (rc < 0)
         return rc;

@@ -238,3 +238,71 @@ def test_killed_vacuum_leaves_a_readable_table(lake, tmp_path):
     assert "deleted" in p.stderr
     assert rows(lake) == [[str(i), str(i % 10)] for i in range(3, 10)]
     assert unreferenced(lake.table("t")) <= set(p.name for p in lake.table("t").iterdir())
+
+
+def test_restore_then_checkpoint_keeps_the_restored_files(lake):
+    """RESTORE re-adds a file an earlier version removed: the next checkpoint holds its
+    add and not the old remove, or readers would see the file removed (third pass of
+    issue 10's review)."""
+    lake.sql("CREATE TABLE t AS SELECT range AS id, range % 3 AS k FROM range(10)")
+    lake.sql("ALTER TABLE t SET TBLPROPERTIES ('delta.checkpointInterval' = '4')")
+    lake.sql("TRUNCATE t")
+    lake.sql("RESTORE t TO VERSION AS OF 1")
+    lake.sql("INSERT INTO t VALUES (100, 1)")  # version 4: a checkpoint
+    assert (lake.table("t") / "_delta_log" / "00000000000000000004.checkpoint.parquet").exists()
+    assert lake.run("sql", "SELECT count(*) FROM t", "-f", "csv",
+                    env={"LOCH_NO_METADATA_ANSWERS": "1"}).stdout.split()[-1] == "11"
+    assert lake.scalar("SELECT count(*) FROM t") == "11"
+    assert DeltaTable(str(lake.table("t"))).to_pyarrow_table().num_rows == 11
+
+
+@pytest.mark.parametrize("point,writer", [
+    ("dml-commit", "DELETE FROM t WHERE id < 3"),
+    ("dml-commit", "UPDATE t SET k = 99 WHERE id = 5"),
+    ("commit", "INSERT INTO t VALUES (500, 5)"),
+    ("optimize-commit", "OPTIMIZE t"),
+])
+@pytest.mark.parametrize("dv", [False, True])
+def test_vacuum_spares_files_a_writer_is_about_to_commit(lake, tmp_path, point, writer, dv):
+    """VACUUM with no retention at all, while a writer has its new files in the table
+    but has not committed yet: the write intents keep them (third pass of the review)."""
+    small_files(lake, n=3, dv=dv)
+    if dv:
+        lake.sql("DELETE FROM t WHERE id = 1")
+    held = Held(lake, tmp_path / "h", point, "sql", writer)
+    lake.sql("VACUUM t RETAIN 0 HOURS FORCE")
+    rc, out, err = held.release()
+    assert rc == 0, err
+    p = lake.run("sql", "SELECT count(*), sum(id) FROM t", "-f", "csv", env={"LOCH_NO_METADATA_ANSWERS": "1"})
+    assert p.returncode == 0 and len(p.stdout.split()) == 2, p.stderr
+
+
+def test_vacuum_waits_for_a_restore(lake, tmp_path):
+    """RESTORE checks that the old files exist and then commits them; a VACUUM between
+    the two waits (the restore holds the table), so what it restored is never deleted."""
+    import subprocess
+    from conftest import LOCH
+    lake.sql("CREATE TABLE t AS SELECT i AS id, i % 10 AS k FROM range(10) r(i)")
+    lake.sql("TRUNCATE t")
+    table = lake.table("t")
+    age(sorted(table.glob("part-*.parquet")), 30 * DAY)
+    age(sorted((table / "_delta_log").glob("*.json")), 30 * DAY)
+    held = Held(lake, tmp_path / "h", "restore-commit", "restore", "t", "--to-version", "0")
+    vac = subprocess.Popen([LOCH, "vacuum", "t"], env=dict(os.environ, LOCH_LAKE=str(lake.path)),
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    rc, out, err = held.release()
+    assert rc == 0, err
+    vout, verr = vac.communicate(timeout=300)
+    assert vac.returncode == 0, verr
+    assert rows(lake) == [[str(i), str(i % 10)] for i in range(10)]
+
+
+def test_vacuum_refuses_tables_with_absolute_paths(lake):
+    lake.sql("CREATE TABLE t AS SELECT 1 AS id, 1 AS k")
+    log = lake.table("t") / "_delta_log" / "00000000000000000000.json"
+    text = log.read_text()
+    name = next(p.name for p in lake.table("t").glob("part-*.parquet"))
+    log.write_text(text.replace(f'"path":"{name}"', f'"path":"file://{lake.table("t")}/{name}"'))
+    p = lake.sql("VACUUM t RETAIN 0 HOURS FORCE", check=False)
+    assert p.returncode == 1 and "absolute path" in p.stderr
+    assert (lake.table("t") / name).exists()
