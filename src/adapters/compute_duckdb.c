@@ -452,9 +452,14 @@ static int engine_error(const char *msg)
         strncmp(first, second, (size_t)(second - first)) == 0)
         keep = (int)(second - msg);
     int code = LOCH_EINVALID;
-    if (resolver_code) {
+    if (resolver_code) { /* loch's own message, without the engine's wrapping */
+        static const char wrap[] = "Binder Error: Error in replacement scan: ";
         code = resolver_code;
         resolver_code = 0;
+        if (strncmp(msg, wrap, sizeof(wrap) - 1) == 0 && keep >= (int)sizeof(wrap) - 1) {
+            msg += sizeof(wrap) - 1;
+            keep -= (int)sizeof(wrap) - 1;
+        }
         return error_set(code, "%.*s", keep, msg);
     }
     if (strstr(msg, "Permission Error") || strstr(msg, "disabled by configuration"))

@@ -217,6 +217,8 @@ static int load_dv(loch_lake *lake, const char *table, const log_dv *dv, buf *fi
         buf_clear(file_path);
         buf_clear(file);
         rc = lake->st->get(lake->st, path.data, file);
+        if (rc == LOCH_ENOTFOUND) /* the table exists: its DV file is what is missing */
+            rc = error_set(LOCH_ECORRUPT, "the deletion vector file %s is missing", rel);
         rc = rc ? rc : buf_puts(file_path, path.data);
     }
     rc = rc ? rc : dv_decode_file((const uint8_t *)file->data, file->len, dv->offset < 0 ? 1 : dv->offset,

@@ -151,3 +151,18 @@ def test_feed_names(lake):
                      ("SELECT * FROM table_changes('t', 99999999999999999999)", "out of range")):
         p = lake.sql(q, check=False)
         assert p.returncode == 1 and words in p.stderr, (q, p.stderr)
+
+
+def test_errors_read_as_loch_says_them(lake):
+    """A table loch cannot read fails with loch's own message, not the engine's wrapping
+    of it, and a missing deletion vector file is named as such."""
+    write_workload(lake, "t", True)
+    p = lake.sql("SELECT * FROM table_changes('t', 99)", check=False)
+    assert p.returncode == 1 and p.stderr.startswith("Error: table_changes: start version 99"), p.stderr
+    lake.sql("CREATE TABLE d AS SELECT range AS id FROM range(1000)")
+    lake.sql("ALTER TABLE d SET TBLPROPERTIES ('delta.enableDeletionVectors' = 'true')")
+    lake.sql("DELETE FROM d WHERE id % 2 = 0")
+    for f in lake.table("d").glob("deletion_vector_*.bin"):
+        f.unlink()
+    p = lake.run("sql", "SELECT count(*) FROM d", check=False, env={"LOCH_NO_METADATA_ANSWERS": "1"})
+    assert p.returncode == 1 and "deletion vector file deletion_vector_" in p.stderr and "is missing" in p.stderr
