@@ -5,7 +5,8 @@
  *
  *   find     the SQL engine evaluates the statement's own WHERE (with its USING or
  *            FROM tables) over a scan that names each row by (file, position)
- *            (scan_rows_sql): the hits, into the temporary table __loch_hit, with the
+ *            (scan_rows_sql) of the files whose statistics do not rule the WHERE out
+ *            (core/prune.c): the hits, into the temporary table __loch_hit, with the
  *            new values of an UPDATE beside the old ones;
  *   change   per file holding hits, the rows it loses are its deletion vector's (if
  *            any) plus the hits. How they go depends on the table's write mode:
@@ -43,6 +44,7 @@
 #include <strings.h>
 
 #include "core/dv.h"
+#include "core/prune.h"
 #include "core/sqlscan.h"
 #include "util/misc.h"
 #include "util/utf8.h"
@@ -401,9 +403,25 @@ static int find_hits(dml_run *r)
     buf sql = BUF_INIT, rows = BUF_INIT;
     compute_result *res = NULL;
     size_t *all = malloc(sizeof(*all) * (s->file_count + 1));
-    int rc = all ? 0 : error_set(LOCH_ENOMEM, "out of memory");
+    bool *skip = calloc(s->file_count + 1, sizeof(*skip));
+    size_t nall = 0;
+    int rc = all && skip ? 0 : error_set(LOCH_ENOMEM, "out of memory");
+    /* Data skipping: files whose statistics rule the WHERE out are not read (with a
+     * USING or FROM list, a bare name could be the other table's: nothing is judged). */
+    if (rc == 0 && st->where.end > st->where.start && st->from.end == st->from.start) {
+        char alias[256];
+        size_t al = st->alias.end - st->alias.start;
+        bool quoted = al >= 2 && st->sql[st->alias.start] == '"';
+        if (al)
+            snprintf(alias, sizeof(alias), "%.*s", (int)(al - 2 * quoted), st->sql + st->alias.start + quoted);
+        else
+            snprintf(alias, sizeof(alias), "%s", st->table);
+        int pruned = prune_files(s, st->sql + st->where.start, st->where.end - st->where.start, alias, skip);
+        rc = pruned < 0 ? pruned : 0;
+    }
     for (size_t i = 0; rc == 0 && i < s->file_count; i++)
-        all[i] = i;
+        if (!skip[i])
+            all[nall++] = i;
     /* The statement's own pieces run inside loch's SQL: in a sandboxed lake they pass
      * the same check as any query (a probe with the same text, parsed, not run). */
     rc = rc || buf_puts(&sql, "SELECT 1") ? (rc ? rc : LOCH_ENOMEM) : 0;
@@ -417,7 +435,7 @@ static int find_hits(dml_run *r)
         rc = buf_puts(&sql, " WHERE ") || put_span(&sql, st, st->where) ? LOCH_ENOMEM : 0;
     rc = rc ? rc : allow_query(r->lake, sql.data);
     buf_clear(&sql);
-    rc = rc ? rc : scan_rows_sql(r->lake, st->table, s, all, s->file_count, NULL, true, &rows);
+    rc = rc ? rc : scan_rows_sql(r->lake, st->table, s, all, nall, NULL, true, &rows);
     rc = rc || buf_puts(&sql, "CREATE OR REPLACE TEMP TABLE __loch_hit AS SELECT ") ? (rc ? rc : LOCH_ENOMEM) : 0;
     if (rc == 0 && st->kind == DML_DELETE)
         rc = buf_puts(&sql, "DISTINCT ") || put_alias(&sql, st) || buf_puts(&sql, ".__loch_file, ") ||
@@ -471,6 +489,7 @@ static int find_hits(dml_run *r)
     }
     compute_result_free(res);
     free(all);
+    free(skip);
     buf_free(&sql);
     buf_free(&rows);
     return rc;
