@@ -37,6 +37,9 @@
 #define LLVMFuzzerTestOneInput fuzz_http_one
 #include "../../fuzz/fuzz_http.c"
 #undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fuzz_prune_one
+#include "../../fuzz/fuzz_prune.c"
+#undef LLVMFuzzerTestOneInput
 #define LLVMFuzzerTestOneInput fuzz_jsonscan_one
 #define columns jsonscan_columns
 #include "../../fuzz/fuzz_jsonscan.c"
@@ -49,7 +52,7 @@ static const struct {
 } targets[] = {{"dv", fuzz_dv_one}, {"log", fuzz_log_one}, {"commit", fuzz_commit_one}, {"sqlscan", fuzz_sqlscan_one},
                {"checkpoint", fuzz_checkpoint_one}, {"csvcheck", fuzz_csvcheck_one},
                {"jsonscan", fuzz_jsonscan_one}, {"arrowipc", fuzz_arrowipc_one},
-               {"conf", fuzz_conf_one}, {"http", fuzz_http_one}};
+               {"conf", fuzz_conf_one}, {"http", fuzz_http_one}, {"prune", fuzz_prune_one}};
 
 static int replay_dir(const char *root, const char *name, int (*fn)(const uint8_t *, size_t))
 {
