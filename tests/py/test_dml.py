@@ -70,6 +70,12 @@ def statement(rng, next_id):
             f"({next_id + i}, '{rng.choice('abc')}', {rng.randint(0, 90)}.25, {rng.choice(['NULL', str(i)])})"
             for i in range(rng.randint(1, 4))),
         f"DELETE FROM t WHERE id = {rng.randint(0, next_id)}",
+        # shapes data skipping judges (core/prune.c): a wrong skip would leave rows behind
+        f"DELETE FROM t WHERE id BETWEEN {rng.randint(0, next_id)} AND {rng.randint(0, next_id)}",
+        f"DELETE FROM t WHERE id IN ({rng.randint(0, next_id)}, {rng.randint(0, next_id)}, -3)",
+        f"UPDATE t SET x = x * 2 WHERE {rng.randint(0, next_id)} < id AND g >= '{g}'",
+        f"UPDATE t SET n = 1 WHERE n IS NULL AND id <= {rng.randint(0, next_id)}",
+        f"DELETE FROM t WHERE g = '{g.upper()}' OR id = {rng.randint(0, next_id)}",
         merge(rng, next_id),
         merge(rng, next_id),
     ]
