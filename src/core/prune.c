@@ -206,6 +206,14 @@ static int cmp_bound(const test *t, size_t v, const json *b)
     return (c > 0) - (c < 0);
 }
 
+static size_t code_points(const char *s)
+{
+    size_t n = 0;
+    for (; *s; s++)
+        n += ((unsigned char)*s & 0xC0) != 0x80;
+    return n;
+}
+
 /* Whether the test is certainly false for every row of a file with these stats. */
 static bool never(const test *t, const json *stats)
 {
@@ -223,16 +231,20 @@ static bool never(const test *t, const json *stats)
         return nc && recs && nc->type == JSON_NUMBER && recs->type == JSON_NUMBER && nc->is_int && recs->is_int &&
                nc->i64 == recs->i64 && recs->i64 > 0;
     }
+    /* A string max of 32 characters or more may be a truncated prefix (writers cut
+     * long strings; not all of them mark the max so that it still bounds): then there
+     * is no upper bound. A truncated min is a prefix, which still bounds from below. */
+    bool has_hi = t->integer || code_points(hi->str) < 32;
     switch (t->op) {
-    case OP_EQ: return cmp_bound(t, 0, lo) < 0 || cmp_bound(t, 0, hi) > 0;
+    case OP_EQ: return cmp_bound(t, 0, lo) < 0 || (has_hi && cmp_bound(t, 0, hi) > 0);
     case OP_LT: return cmp_bound(t, 0, lo) <= 0;  /* col < v: no value below v */
     case OP_LE: return cmp_bound(t, 0, lo) < 0;
-    case OP_GT: return cmp_bound(t, 0, hi) >= 0;
-    case OP_GE: return cmp_bound(t, 0, hi) > 0;
-    case OP_BETWEEN: return cmp_bound(t, 1, lo) < 0 || cmp_bound(t, 0, hi) > 0;
+    case OP_GT: return has_hi && cmp_bound(t, 0, hi) >= 0;
+    case OP_GE: return has_hi && cmp_bound(t, 0, hi) > 0;
+    case OP_BETWEEN: return cmp_bound(t, 1, lo) < 0 || (has_hi && cmp_bound(t, 0, hi) > 0);
     case OP_IN:
         for (size_t v = 0; v < t->n; v++)
-            if (cmp_bound(t, v, lo) >= 0 && cmp_bound(t, v, hi) <= 0)
+            if (cmp_bound(t, v, lo) >= 0 && (!has_hi || cmp_bound(t, v, hi) <= 0))
                 return false;
         return true;
     default: return false;

@@ -70,6 +70,30 @@ static void test_judged(void)
     CHECK(strcmp(pruned("id IS NULL", "t"), "a") == 0);
 }
 
+/* A long string max may be a truncated prefix: not an upper bound. */
+static void test_long_string_max(void)
+{
+    snapshot t;
+    static const char *const lines[] = {
+        PROTOCOL, META,
+        ADD("e", "{\\\"numRecords\\\":1,\\\"minValues\\\":{\\\"City\\\":\\\"aaaa\\\"},"
+                 "\\\"maxValues\\\":{\\\"City\\\":\\\"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\\\"},"
+                 "\\\"nullCount\\\":{\\\"City\\\":0}}"),
+        NULL};
+    snapshot_init(&t);
+    for (const char *const *l = lines; *l; l++) {
+        log_action a;
+        CHECK_OK(log_parse_action(&t.arena, *l, strlen(*l), &a));
+        CHECK_OK(snapshot_apply(&t, &a));
+    }
+    CHECK_OK(snapshot_finish(&t, 0));
+    bool skip[1] = {false};
+    const char *above = "City = 'bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbz'", *below = "City = 'a'";
+    CHECK(prune_files(&t, above, strlen(above), "t", skip) == 0 && !skip[0]);
+    CHECK(prune_files(&t, below, strlen(below), "t", skip) == 1 && skip[0]); /* below the min */
+    snapshot_free(&t);
+}
+
 static void test_kept(void)
 {
     static const char *const cases[] = {
@@ -110,6 +134,7 @@ static void test_all(void)
     test_judged();
     test_kept();
     snapshot_free(&S);
+    test_long_string_max();
 }
 
 TEST_MAIN(T(test_all))
