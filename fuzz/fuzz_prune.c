@@ -50,7 +50,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                               "\"dataChange\":true}}") ||
          snapshot_finish(&s, 0);
     if (rc == 0 && s.file_count == 2) {
-        int n = prune_files(&s, (const char *)data, wlen, "t", skip);
+        int n = prune_files(&s, (const char *)data, wlen, "t", wlen % 2 == 0, skip);
         for (size_t i = 0; i < 2; i++)
             if (skip[i] && !s.files[i].stats)
                 abort(); /* a file without stats is never judged */

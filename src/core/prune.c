@@ -143,7 +143,9 @@ static bool parse_test(arena *a, const snapshot *s, const tokens *k, size_t from
     bool flipped = false;
     if (!c) { /* lit op col: a literal (maybe negative), an operator of 1 or 2 characters, the column */
         opi = from + 1 + is_punct(k, from, "-");
-        size_t col_at = opi + 1 + (opi + 1 < k->n && k->t[opi + 1].kind == TOK_PUNCT);
+        bool two = opi + 1 < k->n && k->t[opi + 1].kind == TOK_PUNCT && k->t[opi + 1].start == k->t[opi].start + 1 &&
+                   strchr("=>", k->sql[k->t[opi + 1].start]);
+        size_t col_at = opi + 1 + two; /* nothing else between: "5 < -id" is not "5 < id" */
         if (col_at >= to || !(c = column(s, k, col_at, alias, &i)) || i != to)
             return false;
         flipped = true;
@@ -202,8 +204,18 @@ static int cmp_bound(const test *t, size_t v, const json *b)
 {
     if (t->integer)
         return t->ints[v] < b->i64 ? -1 : t->ints[v] > b->i64;
-    int c = strcmp(t->strs[v], b->str);
-    return (c > 0) - (c < 0);
+    size_t n = strlen(t->strs[v]), m = b->len; /* a bound may hold a NUL: compare by length */
+    int c = memcmp(t->strs[v], b->str, n < m ? n : m);
+    return c ? (c > 0) - (c < 0) : (n > m) - (n < m);
+}
+
+/* Whether a string max ends in the character a writer appends to a truncated max
+ * (U+FFFD as Spark writes it, U+10FFFF as the protocol suggests): a prefix, no bound. */
+static bool tie_breaker(const json *b)
+{
+    static const char fffd[] = "\xEF\xBF\xBD", top[] = "\xF4\x8F\xBF\xBF";
+    return (b->len >= 3 && memcmp(b->str + b->len - 3, fffd, 3) == 0) ||
+           (b->len >= 4 && memcmp(b->str + b->len - 4, top, 4) == 0);
 }
 
 static size_t code_points(const char *s)
@@ -234,7 +246,7 @@ static bool never(const test *t, const json *stats)
     /* A string max of 32 characters or more may be a truncated prefix (writers cut
      * long strings; not all of them mark the max so that it still bounds): then there
      * is no upper bound. A truncated min is a prefix, which still bounds from below. */
-    bool has_hi = t->integer || code_points(hi->str) < 32;
+    bool has_hi = t->integer || (code_points(hi->str) < 32 && !tie_breaker(hi));
     switch (t->op) {
     case OP_EQ: return cmp_bound(t, 0, lo) < 0 || (has_hi && cmp_bound(t, 0, hi) > 0);
     case OP_LT: return cmp_bound(t, 0, lo) <= 0;  /* col < v: no value below v */
@@ -251,7 +263,7 @@ static bool never(const test *t, const json *stats)
     }
 }
 
-int prune_files(const snapshot *s, const char *where, size_t len, const char *alias, bool *skip)
+int prune_files(const snapshot *s, const char *where, size_t len, const char *alias, bool strings, bool *skip)
 {
     arena a = ARENA_INIT;
     tokens k = {where, len, NULL, 0};
@@ -273,17 +285,28 @@ int prune_files(const snapshot *s, const char *where, size_t len, const char *al
     }
     error_clear(); /* an unterminated quote: the engine reports it */
     /* Top-level conjuncts; an OR at the top level (or anything odd) judges nothing. */
-    bool any_or = false;
+    bool any_or = false, between = false;
     int depth = 0;
     size_t start = 0;
     for (size_t i = 0; rc == 0 && i <= k.n; i++) {
         if (i < k.n) {
-            depth += is_punct(&k, i, "(") - is_punct(&k, i, ")");
-            any_or = any_or || (depth == 0 && is_word(&k, i, "OR"));
-            if (depth != 0 || !is_word(&k, i, "AND") || (i >= 2 && is_word(&k, i - 2, "BETWEEN")))
+            /* Nesting: brackets of every kind, and CASE ... END. */
+            depth += is_punct(&k, i, "(") + is_punct(&k, i, "[") + is_punct(&k, i, "{") + is_word(&k, i, "CASE") -
+                     is_punct(&k, i, ")") - is_punct(&k, i, "]") - is_punct(&k, i, "}") - is_word(&k, i, "END");
+            any_or = any_or || depth < 0 || (depth == 0 && is_word(&k, i, "OR"));
+            if (depth == 0 && is_word(&k, i, "BETWEEN")) {
+                between = true; /* its AND is not a conjunction */
                 continue;
+            }
+            if (depth != 0 || !is_word(&k, i, "AND"))
+                continue;
+            if (between) {
+                between = false;
+                continue;
+            }
         }
-        if (i > start && ntests < MAX_TESTS && parse_test(&a, s, &k, start, i, alias, &tests[ntests]))
+        if (i > start && ntests < MAX_TESTS && parse_test(&a, s, &k, start, i, alias, &tests[ntests]) &&
+            (strings || tests[ntests].integer))
             ntests++;
         start = i + 1;
     }

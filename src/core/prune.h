@@ -28,8 +28,10 @@
 #include "core/snapshot.h"
 
 /* where: the clause's text (len bytes); alias: what the statement calls the table (or
- * its name). skip[i] is set for each file of s no row of which can match; the count of
- * such files is returned (0 when nothing could be judged), or LOCH_ENOMEM. */
-int prune_files(const snapshot *s, const char *where, size_t len, const char *alias, bool *skip);
+ * its name); strings: whether string comparisons are byte comparisons (no collation
+ * in effect), else string columns are not judged. skip[i] is set for each file of s
+ * no row of which can match; the count of such files is returned (0 when nothing
+ * could be judged), or LOCH_ENOMEM. */
+int prune_files(const snapshot *s, const char *where, size_t len, const char *alias, bool strings, bool *skip);
 
 #endif

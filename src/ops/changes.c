@@ -270,7 +270,7 @@ static int dv_changes(loch_lake *lake, const char *table, const snapshot *s, int
                               types[k], (long long)v, (long long)ms) ||
              buf_puts(sql, " UNION ALL BY NAME SELECT * EXCLUDE (file_index, file_row_number) FROM (")
                  ? (rc ? rc : LOCH_ENOMEM) : 0;
-        rc = rc ? rc : scan_files_sql(lake, table, s, one, 1, extra.data, sql);
+        rc = rc ? rc : scan_files_sql(lake, table, s, one, 1, extra.data, true, sql);
         rc = rc || buf_printf(sql, ") WHERE NOT %s", pred.data) ? (rc ? rc : LOCH_ENOMEM) : 0;
     }
     dv_rows_free(&a);
@@ -372,7 +372,7 @@ int changes_sql(loch_lake *lake, const char *table, const char *spec, buf *sql)
                  buf_printf(&extra, ", %lld::BIGINT AS _commit_version, system.main.epoch_ms(%lld::BIGINT) AS "
                                     "_commit_timestamp", (long long)v, (long long)ms) ? LOCH_ENOMEM : 0;
             rc = rc || buf_puts(&branches, " UNION ALL BY NAME ") ? (rc ? rc : LOCH_ENOMEM) : 0;
-            rc = rc ? rc : scan_files_sql(lake, table, end, files, nf, extra.data, &branches);
+            rc = rc ? rc : scan_files_sql(lake, table, end, files, nf, extra.data, k != 0, &branches);
         }
         free(paired);
         free(files);

@@ -416,7 +416,16 @@ static int find_hits(dml_run *r)
             snprintf(alias, sizeof(alias), "%.*s", (int)(al - 2 * quoted), st->sql + st->alias.start + quoted);
         else
             snprintf(alias, sizeof(alias), "%s", st->table);
-        int pruned = prune_files(s, st->sql + st->where.start, st->where.end - st->where.start, alias, skip);
+        /* Strings compare as bytes unless a collation is in effect (SET default_collation). */
+        compute_result *coll = NULL;
+        char *c = NULL;
+        bool binary = compute_query(r->lake->cp, "SELECT current_setting('default_collation')", &coll) == 0 &&
+                      compute_result_rows(coll) == 1 && (!(c = compute_result_text(coll, 0, 0)) || !*c ||
+                                                         strcasecmp(c, "binary") == 0);
+        free(c);
+        compute_result_free(coll);
+        error_clear();
+        int pruned = prune_files(s, st->sql + st->where.start, st->where.end - st->where.start, alias, binary, skip);
         rc = pruned < 0 ? pruned : 0;
     }
     for (size_t i = 0; rc == 0 && i < s->file_count; i++)

@@ -192,9 +192,9 @@ int scan_rows_sql(loch_lake *lake, const char *table, const snapshot *s, const s
                   const scan_skip *skip, bool ids, buf *sql);
 /* SELECT *<extra> over the files as stored (physical names, stored types), without the
  * rows their deletion vectors delete: a branch for readers that cast themselves (the
- * change data feed). */
+ * change data feed). data_files: leave out a _change_type column a file may hold. */
 int scan_files_sql(loch_lake *lake, const char *table, const snapshot *s, const log_file **files, size_t n,
-                   const char *extra, buf *sql);
+                   const char *extra, bool data_files, buf *sql);
 /* table_changes('t', from[, to]) calls in sql become the names "t@changes:from~to"
  * (*out, malloc'd; NULL when sql has none); changes_sql answers such a name (the part
  * after "@changes:" is spec) with the feed's SELECT (ops/changes.c). */

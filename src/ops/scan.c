@@ -546,9 +546,12 @@ int scan_rows_sql(loch_lake *lake, const char *table, const snapshot *s, const s
 }
 
 int scan_files_sql(loch_lake *lake, const char *table, const snapshot *s, const log_file **files, size_t n,
-                   const char *extra, buf *sql)
+                   const char *extra, bool data_files, buf *sql)
 {
-    int rc = buf_printf(sql, "SELECT *%s FROM system.main.read_parquet(", extra) ? LOCH_ENOMEM : 0;
+    /* A data file may carry a _change_type column of its own (Spark writes one, all
+     * NULL, with an UPDATE's rows): a data file's rows get theirs from the caller. */
+    int rc = buf_printf(sql, "SELECT %s%s FROM system.main.read_parquet(",
+                        data_files ? "COLUMNS(c -> c <> '_change_type')" : "*", extra) ? LOCH_ENOMEM : 0;
     rc = rc ? rc : file_list(lake, table, files, n, sql);
     rc = rc ? rc : buf_puts(sql, ", hive_partitioning=false, union_by_name=true)");
     return rc ? rc : skip_deleted(lake, table, s, files, n, sql);

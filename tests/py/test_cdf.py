@@ -166,3 +166,21 @@ def test_errors_read_as_loch_says_them(lake):
         f.unlink()
     p = lake.run("sql", "SELECT count(*) FROM d", check=False, env={"LOCH_NO_METADATA_ANSWERS": "1"})
     assert p.returncode == 1 and "deletion vector file deletion_vector_" in p.stderr and "is missing" in p.stderr
+
+
+def test_feed_over_spark_update_files_and_restore(lake, spark):
+    """Spark's UPDATE on a DV + CDF table writes its data file with a _change_type column
+    of its own; a later commit that removes that file (a RESTORE) is read without the
+    column clashing, as Spark reads it (second review of issue 10)."""
+    path = str(lake.table("c"))
+    spark.sql(f"CREATE TABLE delta.`{path}` (id INT, v STRING) USING delta TBLPROPERTIES "
+              "('delta.enableChangeDataFeed'='true', 'delta.enableDeletionVectors'='true')")
+    spark.sql(f"INSERT INTO delta.`{path}` SELECT id, cast(id AS string) FROM range(0, 20)")
+    spark.sql(f"DELETE FROM delta.`{path}` WHERE id % 3 = 0")
+    spark.sql(f"UPDATE delta.`{path}` SET v = 'u' WHERE id % 5 = 1")
+    spark.sql(f"RESTORE TABLE delta.`{path}` TO VERSION AS OF 2")
+    for v in (2, 3, 4):
+        want = (spark.read.format("delta").option("readChangeFeed", "true").option("startingVersion", v)
+                .option("endingVersion", v).load(path).select("id", "v", "_change_type", "_commit_version").collect())
+        got = lake.csv(f"SELECT id, v, _change_type, _commit_version FROM table_changes('c', {v}, {v}) ORDER BY ALL")
+        assert sorted(tuple(r) for r in got) == as_text(want), v

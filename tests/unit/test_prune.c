@@ -41,7 +41,7 @@ static const char *pruned(const char *where, const char *alias)
 {
     static char out[8];
     bool skip[4] = {0};
-    int n = prune_files(&S, where, strlen(where), alias, skip);
+    int n = prune_files(&S, where, strlen(where), alias, true, skip);
     size_t k = 0;
     for (size_t i = 0; i < S.file_count; i++)
         if (skip[i])
@@ -89,8 +89,8 @@ static void test_long_string_max(void)
     CHECK_OK(snapshot_finish(&t, 0));
     bool skip[1] = {false};
     const char *above = "City = 'bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbz'", *below = "City = 'a'";
-    CHECK(prune_files(&t, above, strlen(above), "t", skip) == 0 && !skip[0]);
-    CHECK(prune_files(&t, below, strlen(below), "t", skip) == 1 && skip[0]); /* below the min */
+    CHECK(prune_files(&t, above, strlen(above), "t", true, skip) == 0 && !skip[0]);
+    CHECK(prune_files(&t, below, strlen(below), "t", true, skip) == 1 && skip[0]); /* below the min */
     snapshot_free(&t);
 }
 
@@ -104,6 +104,10 @@ static void test_kept(void)
         "\"city\" = 'Paris'",          /* quoted names are exact: no such column */
         "id IN (SELECT 1)", "city = 'Paris' COLLATE nocase", "id = 99999999999999999999",
         "", "id = 'unterminated",
+        /* second review: nothing between the operator and the column; nesting */
+        "150 = -id", "-5 > ~id", "x BETWEEN -1 AND id IS NULL", "x BETWEEN 0 + 0 AND id = 150",
+        "CASE WHEN x = 1 AND id = 150 AND x = 1 THEN false ELSE true END",
+        "NOT [x = 1 AND id = 150 AND x = 1][1]", "{'a': x = 1 AND id = 150}.a = false",
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         const char *got = pruned(cases[i], "t");
@@ -128,11 +132,21 @@ static void setup(void)
     CHECK(S.file_count == 4);
 }
 
+static void test_collation_and_strings(void)
+{
+    bool skip[4] = {0};
+    const char *w = "city = 'Paris'";
+    CHECK(prune_files(&S, w, strlen(w), "t", false, skip) == 0); /* a collation: strings not judged */
+    w = "id = 150 AND city = 'Paris'";
+    CHECK(prune_files(&S, w, strlen(w), "t", false, skip) == 2); /* the integer test still is */
+}
+
 static void test_all(void)
 {
     setup();
     test_judged();
     test_kept();
+    test_collation_and_strings();
     snapshot_free(&S);
     test_long_string_max();
 }
