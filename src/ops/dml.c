@@ -167,21 +167,29 @@ static int expect_end_or_where(dml_stmt *st, size_t *pos)
                      st->kind == DML_DELETE ? "DELETE" : "UPDATE", st->table);
 }
 
+/* An optional "<word> list" (DELETE's USING, UPDATE's FROM) up to WHERE or RETURNING. */
+static int optional_list(dml_stmt *st, size_t *pos, const char *w)
+{
+    static const char *const stop[] = {"WHERE", "RETURNING", NULL};
+    sql_token t;
+    size_t save = *pos;
+    int rc = tok(st, pos, &t);
+    if (rc < 0 || !word(st, &t, w)) {
+        *pos = save;
+        return rc;
+    }
+    rc = clause(st, pos, stop, 0, &st->from, &t);
+    if (rc == 0 && st->from.end == st->from.start)
+        rc = error_set(LOCH_EINVALID, "%s needs a table", w);
+    return rc;
+}
+
 /* DELETE FROM t [[AS] a] [USING list] [WHERE cond]; pos is past the table name. */
 static int parse_delete(dml_stmt *st, size_t pos)
 {
     static const char *const clauses[] = {"USING", "WHERE", "RETURNING", NULL};
-    static const char *const stop[] = {"WHERE", "RETURNING", NULL};
-    sql_token t;
     int rc = read_alias(st, &pos, clauses);
-    size_t save = pos;
-    if (rc == 0 && (rc = tok(st, &pos, &t)) == 0 && word(st, &t, "USING")) {
-        rc = clause(st, &pos, stop, 0, &st->from, &t);
-        if (rc == 0 && st->from.end == st->from.start)
-            rc = error_set(LOCH_EINVALID, "USING needs a table");
-    } else {
-        pos = save;
-    }
+    rc = rc ? rc : optional_list(st, &pos, "USING");
     return rc ? rc : expect_end_or_where(st, &pos);
 }
 
@@ -217,15 +225,7 @@ static int parse_update(dml_stmt *st, size_t pos)
             break;
         }
     }
-    size_t save = pos;
-    if ((rc = tok(st, &pos, &t)) == 0 && word(st, &t, "FROM")) {
-        static const char *const stop2[] = {"WHERE", "RETURNING", NULL};
-        rc = clause(st, &pos, stop2, 0, &st->from, &t);
-        if (rc == 0 && st->from.end == st->from.start)
-            rc = error_set(LOCH_EINVALID, "FROM needs a table");
-    } else {
-        pos = save;
-    }
+    rc = optional_list(st, &pos, "FROM");
     return rc ? rc : expect_end_or_where(st, &pos);
 }
 
@@ -395,6 +395,35 @@ static int resolve_sets(dml_run *r)
     return rc;
 }
 
+/* The hits, per file of s, from (file, row * 2 + flag) pairs sorted by file then row:
+ * r->hits, and room for r->gone and r->touched. */
+static int hits_from_pairs(dml_run *r, const int64_t *pairs, size_t n)
+{
+    const snapshot *s = r->s;
+    r->hits = calloc(s->file_count + 1, sizeof(*r->hits));
+    r->gone = calloc(s->file_count + 1, sizeof(*r->gone));
+    r->touched = calloc(s->file_count + 1, sizeof(*r->touched));
+    if (!r->hits || !r->gone || !r->touched)
+        return error_set(LOCH_ENOMEM, "out of memory");
+    for (size_t i = 0; i < n;) {
+        int64_t f = pairs[2 * i];
+        size_t j = i;
+        while (j < n && pairs[2 * j] == f)
+            j++;
+        if (f < 0 || (size_t)f >= s->file_count)
+            return error_set(LOCH_ERROR, "internal: a row of file %lld, which the table does not have", (long long)f);
+        dv_rows *h = &r->hits[f];
+        if (!(h->rows = malloc((j - i) * sizeof(*h->rows))))
+            return error_set(LOCH_ENOMEM, "out of memory");
+        for (size_t k = i; k < j; k++)
+            h->rows[h->count++] = (uint64_t)(pairs[2 * k + 1] / 2);
+        r->touched[r->ntouched++] = (size_t)f;
+        r->nhits += (int64_t)(j - i);
+        i = j;
+    }
+    return 0;
+}
+
 /* Runs the find step into __loch_hit and reads the hits back, per file. */
 static int find_hits(dml_run *r)
 {
@@ -471,31 +500,15 @@ static int find_hits(dml_run *r)
     res = NULL;
     rc = rc ? rc : compute_query(r->lake->cp, "SELECT __loch_file, __loch_row FROM __loch_hit ORDER BY 1, 2", &res);
     size_t n = rc == 0 ? compute_result_rows(res) : 0;
-    r->hits = rc == 0 ? calloc(s->file_count + 1, sizeof(*r->hits)) : NULL;
-    r->gone = rc == 0 ? calloc(s->file_count + 1, sizeof(*r->gone)) : NULL;
-    r->touched = rc == 0 ? calloc(s->file_count + 1, sizeof(*r->touched)) : NULL;
-    if (rc == 0 && (!r->hits || !r->gone || !r->touched))
+    int64_t *pairs = rc == 0 && n ? malloc(n * 2 * sizeof(*pairs)) : NULL;
+    if (rc == 0 && n && !pairs)
         rc = error_set(LOCH_ENOMEM, "out of memory");
-    for (size_t i = 0; rc == 0 && i < n;) {
-        int64_t f = compute_result_i64(res, i, 0);
-        size_t j = i;
-        while (j < n && compute_result_i64(res, j, 0) == f)
-            j++;
-        if (f < 0 || (size_t)f >= s->file_count) {
-            rc = error_set(LOCH_ERROR, "internal: a row of file %lld, which the table does not have", (long long)f);
-            break;
-        }
-        dv_rows *h = &r->hits[f];
-        if (!(h->rows = malloc((j - i) * sizeof(*h->rows)))) {
-            rc = error_set(LOCH_ENOMEM, "out of memory");
-            break;
-        }
-        for (size_t k = i; k < j; k++)
-            h->rows[h->count++] = (uint64_t)compute_result_i64(res, k, 1);
-        r->touched[r->ntouched++] = (size_t)f;
-        r->nhits += (int64_t)(j - i);
-        i = j;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        pairs[2 * i] = compute_result_i64(res, i, 0);
+        pairs[2 * i + 1] = compute_result_i64(res, i, 1) * 2;
     }
+    rc = rc ? rc : hits_from_pairs(r, pairs, n);
+    free(pairs);
     compute_result_free(res);
     free(all);
     free(skip);
@@ -596,13 +609,37 @@ static int when_clauses(dml_run *r, buf *out)
     return rc;
 }
 
-static int upd_load(void *ctx, size_t i, const uint64_t **rows, size_t *count)
+static int hits_load(void *ctx, size_t i, const uint64_t **rows, size_t *count)
 {
     const scan_skip *sk = ctx;
-    const dv_rows *upd = sk->ctx;
-    *rows = upd[i].rows;
-    *count = upd[i].count;
+    const dv_rows *sets = sk->ctx;
+    *rows = sets[i].rows;
+    *count = sets[i].count;
     return 0;
+}
+
+/* Registers sets (per file of s) with the engine; *pred gets the predicate that is true
+ * for rows NOT in them, over columns file_index and file_row_number. */
+static int register_sets(dml_run *r, const dv_rows *sets, const char *what, buf *pred)
+{
+    const snapshot *s = r->s;
+    char **keys = calloc(s->file_count + 1, sizeof(*keys));
+    buf key = BUF_INIT;
+    int rc = keys ? 0 : error_set(LOCH_ENOMEM, "out of memory");
+    for (size_t i = 0; rc == 0 && i < s->file_count; i++) {
+        buf_clear(&key);
+        if (sets[i].count && (buf_printf(&key, "%s/%s-%s#%zu", r->st->table, r->tag, what, i) ||
+                              !(keys[i] = strdup(key.data))))
+            rc = error_set(LOCH_ENOMEM, "out of memory");
+    }
+    scan_skip sk = {r->tag, NULL, (void *)sets, NULL};
+    compute_relation rel = {COMPUTE_RELATION_SKIP, s->file_count, (const char *const *)keys, hits_load, &sk};
+    rc = rc ? rc : compute_register(r->lake->cp, &rel, pred);
+    for (size_t i = 0; keys && i < s->file_count; i++)
+        free(keys[i]);
+    free(keys);
+    buf_free(&key);
+    return rc;
 }
 
 static int cmp_pair(const void *a, const void *b)
@@ -669,36 +706,11 @@ static int find_merge(dml_run *r, int64_t counts[3])
         if (pairs[2 * i] == pairs[2 * i - 2] && pairs[2 * i + 1] / 2 == pairs[2 * i - 1] / 2)
             rc = error_set(LOCH_EINVALID, "MERGE INTO %s: a target row was matched by more than one source row, so "
                            "which change applies is ambiguous (Delta refuses such a MERGE too)", st->table);
-    r->hits = rc == 0 ? calloc(s->file_count + 1, sizeof(*r->hits)) : NULL;
-    r->gone = rc == 0 ? calloc(s->file_count + 1, sizeof(*r->gone)) : NULL;
-    r->touched = rc == 0 ? calloc(s->file_count + 1, sizeof(*r->touched)) : NULL;
-    if (rc == 0 && (!r->hits || !r->gone || !r->touched))
-        rc = error_set(LOCH_ENOMEM, "out of memory");
-    for (size_t i = 0; rc == 0 && i < npairs;) {
-        int64_t f = pairs[2 * i];
-        size_t j = i;
-        while (j < npairs && pairs[2 * j] == f)
-            j++;
-        if (f < 0 || (size_t)f >= s->file_count) {
-            rc = error_set(LOCH_ERROR, "internal: a row of file %lld, which the table does not have", (long long)f);
-            break;
-        }
-        dv_rows *h = &r->hits[f];
-        if (!(h->rows = malloc((j - i) * sizeof(*h->rows)))) {
-            rc = error_set(LOCH_ENOMEM, "out of memory");
-            break;
-        }
-        for (size_t k = i; k < j; k++)
-            h->rows[h->count++] = (uint64_t)(pairs[2 * k + 1] / 2);
-        r->touched[r->ntouched++] = (size_t)f;
-        r->nhits += (int64_t)(j - i);
-        i = j;
-    }
+    rc = rc ? rc : hits_from_pairs(r, pairs, npairs);
     /* The updated rows' places, handed to the engine as a relation (per file, the rows
      * to pick), for picking their new versions out of the copy. */
     dv_rows *upd = rc == 0 ? calloc(s->file_count + 1, sizeof(*upd)) : NULL;
-    char **keys = rc == 0 ? calloc(s->file_count + 1, sizeof(*keys)) : NULL;
-    if (rc == 0 && (!upd || !keys))
+    if (rc == 0 && !upd)
         rc = error_set(LOCH_ENOMEM, "out of memory");
     for (size_t i = 0; rc == 0 && i < npairs; i++) {
         if (!(pairs[2 * i + 1] & 1))
@@ -709,15 +721,9 @@ static int find_merge(dml_run *r, int64_t counts[3])
         else
             u->rows[u->count++] = (uint64_t)(pairs[2 * i + 1] / 2);
     }
-    buf key = BUF_INIT, pick = BUF_INIT;
-    for (size_t i = 0; rc == 0 && i < s->file_count; i++) {
-        buf_clear(&key);
-        if (upd[i].count && (buf_printf(&key, "%s/%s-upd#%zu", st->table, r->tag, i) || !(keys[i] = strdup(key.data))))
-            rc = error_set(LOCH_ENOMEM, "out of memory");
-    }
-    scan_skip sk = {r->tag, NULL, upd, NULL};
-    compute_relation rel = {COMPUTE_RELATION_SKIP, s->file_count, (const char *const *)keys, upd_load, &sk};
-    rc = rc ? rc : compute_register(r->lake->cp, &rel, &pick);
+    r->upd = upd; /* kept for the change data (run_free frees them) */
+    buf pick = BUF_INIT;
+    rc = rc ? rc : register_sets(r, upd, "upd", &pick);
     rc = rc ? rc : insert_stage_table(r->lake, s);
     buf_clear(&sql);
     rc = rc || buf_puts(&sql, "INSERT INTO __loch_ins SELECT ") ? (rc ? rc : LOCH_ENOMEM) : 0;
@@ -727,13 +733,8 @@ static int find_merge(dml_run *r, int64_t counts[3])
     rc = rc || buf_printf(&sql, " FROM (SELECT *, __loch_file::UBIGINT AS file_index, __loch_row AS file_row_number "
                                 "FROM __loch_tgt) AS x WHERE x.__loch_file IS NULL OR NOT %s", pick.data)
              ? (rc ? rc : LOCH_ENOMEM) : 0;
-    r->upd = upd; /* kept for the change data (run_free frees them) */
     if (rc == 0 && !(r->upd_pick = strdup(pick.data)))
         rc = error_set(LOCH_ENOMEM, "out of memory");
-    for (size_t i = 0; keys && i < s->file_count; i++)
-        free(keys[i]);
-    free(keys);
-    buf_free(&key);
     buf_free(&pick);
     rc = rc ? rc : compute_exec_one(r->lake->cp, sql.data);
     if (rc < 0)
@@ -906,39 +907,6 @@ static int stage_new_rows(dml_run *r)
     return rc;
 }
 
-static int hits_load(void *ctx, size_t i, const uint64_t **rows, size_t *count)
-{
-    const scan_skip *sk = ctx;
-    const dv_rows *sets = sk->ctx;
-    *rows = sets[i].rows;
-    *count = sets[i].count;
-    return 0;
-}
-
-/* Registers sets (per file of s) with the engine; *pred gets the predicate that is true
- * for rows NOT in them, over columns file_index and file_row_number. */
-static int register_sets(dml_run *r, const dv_rows *sets, const char *what, buf *pred)
-{
-    const snapshot *s = r->s;
-    char **keys = calloc(s->file_count + 1, sizeof(*keys));
-    buf key = BUF_INIT;
-    int rc = keys ? 0 : error_set(LOCH_ENOMEM, "out of memory");
-    for (size_t i = 0; rc == 0 && i < s->file_count; i++) {
-        buf_clear(&key);
-        if (sets[i].count && (buf_printf(&key, "%s/%s-%s#%zu", r->st->table, r->tag, what, i) ||
-                              !(keys[i] = strdup(key.data))))
-            rc = error_set(LOCH_ENOMEM, "out of memory");
-    }
-    scan_skip sk = {r->tag, NULL, (void *)sets, NULL};
-    compute_relation rel = {COMPUTE_RELATION_SKIP, s->file_count, (const char *const *)keys, hits_load, &sk};
-    rc = rc ? rc : compute_register(r->lake->cp, &rel, pred);
-    for (size_t i = 0; keys && i < s->file_count; i++)
-        free(keys[i]);
-    free(keys);
-    buf_free(&key);
-    return rc;
-}
-
 /* The change data of the statement (delta.enableChangeDataFeed), as Delta's readers
  * expect it: the rows it deleted ('delete'), the old and new versions of the rows it
  * updated ('update_preimage', 'update_postimage') and the rows it inserted
@@ -950,7 +918,6 @@ static int write_changes(dml_run *r, txlog_commit *c, int64_t *files)
     compute_column *cols = NULL;
     size_t ncols = 0;
     buf rows = BUF_INIT, sql = BUF_INIT, hit = BUF_INIT, upd = BUF_INIT;
-    int64_t before = c->cm.files_written;
     int rc = write_columns_of(s, &cols, &ncols);
     if (rc == 0) {
         compute_column *g = realloc(cols, (ncols + 1) * sizeof(*cols));
@@ -992,7 +959,6 @@ static int write_changes(dml_run *r, txlog_commit *c, int64_t *files)
     rc = rc || !sql.len ? rc : write_change_file(r->lake, c, s->metadata.schema_string, sql.data, cols, ncols);
     for (size_t i = 0; rc == 0 && i < c->cm.count; i++)
         *files += c->cm.actions[i].kind == LOG_CDC;
-    (void)before;
     compute_columns_free(cols, ncols);
     buf_free(&rows);
     buf_free(&sql);

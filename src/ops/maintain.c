@@ -108,7 +108,7 @@ int ops_optimize(loch_lake *lake, const char *table, const char *const *zorder, 
         if (nz || s->files[i].dv.storage_type || s->files[i].size < target / 4 * 3)
             order[ncand++] = i;
     size_t next = 0;
-    int64_t added_before = 0;
+    int64_t added_bytes = 0;
     while (rc == 0 && next < ncand) {
         int64_t bytes = 0;
         bool dv = false;
@@ -166,10 +166,10 @@ int ops_optimize(loch_lake *lake, const char *table, const char *const *zorder, 
         buf_free(&z);
         for (size_t k = 0; k < c.cm.count; k++)
             if (c.cm.actions[k].kind == LOG_ADD)
-                added_before += c.cm.actions[k].u.file.size;
+                added_bytes += c.cm.actions[k].u.file.size;
         rc = rc ? rc : commit_metric(&c.cm, "numAddedFiles", c.cm.files_written);
         rc = rc ? rc : commit_metric(&c.cm, "numRemovedFiles", removed_files);
-        rc = rc ? rc : commit_metric(&c.cm, "numAddedBytes", added_before);
+        rc = rc ? rc : commit_metric(&c.cm, "numAddedBytes", added_bytes);
         rc = rc ? rc : commit_metric(&c.cm, "numRemovedBytes", removed_bytes);
         rc = rc ? rc : commit_metric(&c.cm, "numDeletionVectorsRemoved", dvs_removed);
         lake_hold(lake, "optimize-commit");
@@ -282,11 +282,10 @@ typedef struct {
     int64_t size;
 } doomed;
 
-/* The files under table/rel (recursively) that keep does not name and that were
- * written before `since`; hidden names ('.', '_') and the log are never looked at,
- * except _change_data/. */
-static int collect(loch_lake *lake, const char *table, const char *rel, const strmap *keep, int64_t since,
-                   doomed **out, size_t *n, size_t *cap, int depth)
+/* The files under table/rel (recursively) written before `since` (the candidates):
+ * hidden names ('.', '_') and the log are never looked at, except _change_data/. */
+static int collect(loch_lake *lake, const char *table, const char *rel, int64_t since, doomed **out, size_t *n,
+                   size_t *cap, int depth)
 {
     storage_entry *e = NULL;
     size_t ne = 0;
@@ -305,11 +304,10 @@ static int collect(loch_lake *lake, const char *table, const char *rel, const st
         buf_clear(&child);
         rc = buf_printf(&child, "%s%s%s", rel, *rel ? "/" : "", name) ? LOCH_ENOMEM : 0;
         if (rc == 0 && e[i].is_dir) {
-            rc = collect(lake, table, child.data, keep, since, out, n, cap, depth + 1);
+            rc = collect(lake, table, child.data, since, out, n, cap, depth + 1);
             continue;
         }
-        size_t slot;
-        if (rc < 0 || (keep && strmap_get(keep, child.data, &slot)) || e[i].mtime_ms >= since)
+        if (rc < 0 || e[i].mtime_ms >= since)
             continue;
         if (*n == *cap) {
             size_t c2 = *cap ? *cap * 2 : 64;
@@ -401,7 +399,7 @@ int ops_vacuum(loch_lake *lake, const char *table, int64_t retain_ms, bool dry_r
      * read: the intents of writers still at work (a file is recorded in one before it
      * appears in the table), then the latest version and every commit in the window (a
      * writer whose intent ended between the listing and now has committed by now). */
-    rc = rc ? rc : collect(lake, table, "", NULL, since, &files, &n, &cap, 0);
+    rc = rc ? rc : collect(lake, table, "", since, &files, &n, &cap, 0);
     rc = rc ? rc : keep_intents(lake, table, &keys, &keep);
     rc = rc ? rc : txlog_load(lake, table, &(txlog_at){-1, 0, 0}, &s);
     for (size_t i = 0; rc == 0 && i < s->file_count; i++) {

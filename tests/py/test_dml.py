@@ -434,19 +434,23 @@ def test_http_writers_queue_per_table(lake):
 
 @pytest.mark.parametrize("mode", MODES)
 def test_random_kills_leave_a_committed_version(lake, mode):
-    """SIGKILL at a random moment (seeded) of DELETE / UPDATE / MERGE / OPTIMIZE /
-    VACUUM, round after round: the table is always the state before the statement or
-    the one after it, never a mix, and the next write cleans what the dead one left.
-    The check does not depend on when the kill lands. LOCH_KILL_ROUNDS runs longer."""
+    """SIGKILL at a random point (seeded: one of the write path's hold points) of DELETE /
+    UPDATE / MERGE / OPTIMIZE / VACUUM, round after round: the table is always the state
+    before the statement or the one after it, never a mix, and the next write cleans
+    what the dead one left. A statement that never reaches its point just finishes. The
+    kill waits for the point, never for a clock. LOCH_KILL_ROUNDS runs longer."""
     import subprocess
     import time
     from conftest import LOCH
+    points = ["write-staged", "write-moving", "dml-dv", "dml-commit", "optimize-commit", "commit", "commit-locked",
+              "committed", "vacuum-delete"]
     rng = random.Random(7 + len(mode))
     make(lake, mode, rows=3000)
     con = duckdb.connect()
     con.execute("CREATE TABLE t AS SELECT i::BIGINT AS id, chr((97 + i % 5)::INTEGER) AS g, (i * 0.5)::DOUBLE AS x, "
                 "CASE WHEN i % 7 = 0 THEN NULL ELSE i % 11 END::INTEGER AS n FROM range(3000) r(i)")
     env = dict(os.environ, LOCH_LAKE=str(lake.path))
+    killed = 0
     for rnd in range(int(os.environ.get("LOCH_KILL_ROUNDS", "12"))):
         k = rng.randint(2, 9)
         q = rng.choice([f"DELETE FROM t WHERE id % {k} = {rnd % k}",
@@ -456,8 +460,13 @@ def test_random_kills_leave_a_committed_version(lake, mode):
                         f"WHEN NOT MATCHED THEN INSERT (id, g) VALUES (s.id, s.g)",
                         "OPTIMIZE t", "VACUUM t RETAIN 0 HOURS FORCE"])
         before = duck_rows(con)
-        p = subprocess.Popen([LOCH, "sql", q], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        time.sleep(rng.uniform(0, 0.08))  # where it lands does not matter: either outcome is checked
+        point, hold = rng.choice(points), str(lake.path.parent / f"hold-{rnd}")
+        os.makedirs(hold)
+        p = subprocess.Popen([LOCH, "sql", q], env=dict(env, LOCH_HOLD=f"{point}:{hold}"), stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+        while p.poll() is None and not [f for f in os.listdir(hold) if f.endswith(".reached")]:
+            time.sleep(0.005)  # waiting for an event: the point reached, or the statement done
+        killed += p.poll() is None
         p.kill()
         p.communicate()
         if not q.startswith(("OPTIMIZE", "VACUUM")):
@@ -470,6 +479,7 @@ def test_random_kills_leave_a_committed_version(lake, mode):
             con.executemany("INSERT INTO t VALUES (?, ?, ?, ?)",
                             [tuple(None if v == "" else v for v in r) for r in before])
             assert duck_rows(con) == before
+    assert killed >= 3  # the seeded rounds do kill, at several points
     lake.sql("INSERT INTO t VALUES (999999, 'z', 0.0, NULL)")  # sweeps the dead writers' files
     versions = sorted(int(p.stem) for p in (lake.table("t") / "_delta_log").glob("*.json"))
     assert versions == list(range(len(versions)))
