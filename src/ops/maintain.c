@@ -16,7 +16,8 @@
  *             window is at least delta.deletedFileRetentionDuration (7 days) unless
  *             forced. It commits nothing; a dry run lists what would go.
  *             With delta.autoOptimize.autoCompact = true (off by default), every write
- *             that leaves 50 or more such files behind runs one (ops_auto_optimize).
+ *             that leaves 50 or more small files behind, or deletion vectors hiding a
+ *             twentieth of the table's rows, runs one (ops_auto_optimize).
  *   RESTORE   commits a version whose files are those of an older one: removes for the
  *             files added since, adds for the ones removed since (which must still be
  *             there: VACUUM may have taken them), and the old metadata if it differs.
@@ -38,9 +39,13 @@
 #include "util/strmap.h"
 
 #define DAY_MS (24LL * 3600 * 1000)
-/* delta.autoOptimize.autoCompact compacts once this many small files (or files with
- * deletion vectors) have gathered: Delta's default (autoCompact.minNumFiles). */
+/* delta.autoOptimize.autoCompact compacts once this many small files have gathered
+ * (Delta's default autoCompact.minNumFiles), or once deletion vectors hide this share
+ * of the table's rows (1/20: the ratio past which Delta's OPTIMIZE rewrites a file
+ * with a deletion vector, optimize.maxDeletedRowsRatio). A few big files each with a
+ * deleted row are not worth rewriting; a table a tenth deleted is. */
 #define AUTO_COMPACT_FILES 50
+#define AUTO_COMPACT_DELETED_SHARE 20
 
 /* ---- OPTIMIZE ---------------------------------------------------------------------- */
 
@@ -201,11 +206,17 @@ void ops_auto_optimize(loch_lake *lake, const char *table)
         return;
     }
     const char *on = snapshot_property(s, "delta.autoOptimize.autoCompact");
-    int64_t target = table_target(s), small = 0;
-    for (size_t i = 0; on && strcmp(on, "true") == 0 && i < s->file_count; i++)
-        small += s->files[i].dv.storage_type || s->files[i].size < target / 4 * 3;
+    int64_t target = table_target(s), small = 0, physical = 0, deleted = 0;
+    for (size_t i = 0; on && strcmp(on, "true") == 0 && i < s->file_count; i++) {
+        const log_file *f = &s->files[i];
+        small += f->size < target / 4 * 3;
+        if (f->num_records > 0) { /* a file without statistics counts toward neither */
+            physical += f->num_records;
+            deleted += f->dv.storage_type && f->dv.cardinality > 0 ? f->dv.cardinality : 0;
+        }
+    }
     txlog_snapshot_free(s);
-    if (small < AUTO_COMPACT_FILES)
+    if (small < AUTO_COMPACT_FILES && (deleted == 0 || deleted < physical / AUTO_COMPACT_DELETED_SHARE))
         return;
     loch_result *r = NULL;
     /* The write that got here has landed; a compaction that fails (a concurrent writer

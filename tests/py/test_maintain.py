@@ -212,6 +212,23 @@ def test_auto_compaction(lake):
     assert p.returncode == 1 and "true or false" in p.stderr
 
 
+def test_auto_compaction_by_deleted_rows(lake):
+    """With deletion vectors, the threshold is the share of rows they hide (5%), not the
+    number of files carrying one: a stray deleted row per file rewrites nothing, a
+    DELETE of a tenth of the table purges it."""
+    lake.sql("CREATE TABLE t AS SELECT range AS id, range % 7 AS k FROM range(1000)")
+    lake.sql("ALTER TABLE t SET TBLPROPERTIES ('delta.enableDeletionVectors' = 'true', "
+             "'delta.autoOptimize.autoCompact' = 'true', 'delta.targetFileSize' = '1048576')")
+    for i in range(40):
+        lake.sql(f"DELETE FROM t WHERE id = {i * 25}")  # 4% of the rows
+        assert last_commit(lake)[0]["commitInfo"]["operation"] == "DELETE"
+    lake.sql("DELETE FROM t WHERE id % 25 = 1 AND id < 400")  # 16 more: 5.6%
+    info = last_commit(lake)[0]["commitInfo"]
+    assert info["operation"] == "OPTIMIZE", info
+    assert lake.scalar("SELECT count(*) FROM t") == "944"
+    assert not any("deletionVector" in a.get("add", {}) for a in last_commit(lake))
+
+
 def test_rewrites_keep_what_was_ingested(lake, tmp_path):
     """A file ingested once stays known (its bytes are skipped when ingested again)
     after DELETE, UPDATE and OPTIMIZE rewrote the rows it brought."""
