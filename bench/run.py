@@ -370,7 +370,7 @@ def bench_dml(rows_n, reps):
 
     key = rows_n // 2 + 7
     merge_sql = "MERGE INTO t USING src AS s ON t.id = s.id WHEN MATCHED THEN UPDATE SET * WHEN NOT MATCHED THEN INSERT *"
-    res = {k: [] for k in ("dv", "cow", "drs", "upd_dv", "upd_drs", "merge_dv", "merge_cow", "merge_drs")}
+    res = {k: [] for k in ("dv", "cow", "drs", "upd_dv", "upd_drs", "merge_dv", "merge_cow", "merge_drs", "copy")}
     for _ in range(reps):
         fresh(True)
         res["dv"].append(loch_ms(f"DELETE FROM t WHERE id = {key}"))
@@ -392,6 +392,8 @@ def bench_dml(rows_n, reps):
                                 "SELECT count(*), count(*) FILTER (WHERE name LIKE 'new %') FROM t"],
                                check=True, capture_output=True, text=True).stdout.split()[-1]
         assert after == f"{rows_n + merge_n // 2},{merge_n}", after
+        fresh(False)  # copy-on-write's floor here: the batch touches every file, so all rows are rewritten
+        res["copy"].append(loch_ms("CREATE TABLE t2 AS SELECT * FROM t"))
         fresh(False)
         source = DeltaTable(str(run / "src")).to_pyarrow_table()  # read outside the timing
         res["merge_drs"].append(peer_ms(lambda: DeltaTable(str(run / "t")).merge(
@@ -405,7 +407,9 @@ def bench_dml(rows_n, reps):
             (f"MERGE {merge_n:,} rows (half new) into {rows_n:,}, deletion vectors: median ms", med["merge_dv"],
              "delta-rs merge", med["merge_drs"]),
             (f"MERGE {merge_n:,} rows (half new) into {rows_n:,}, copy-on-write: median ms", med["merge_cow"],
-             "delta-rs merge", med["merge_drs"])]
+             "delta-rs merge", med["merge_drs"]),
+            (f"  copy-on-write's floor: rewriting all {rows_n:,} rows (CREATE TABLE AS SELECT *): median ms",
+             med["copy"], "delta-rs merge", med["merge_drs"])]
 
 
 def bench_optimize(files, per_file, reps):
