@@ -167,6 +167,13 @@ int compute_arrow_open(compute *c, const char *sql, const compute_param *params,
 int compute_arrow_next(compute_stream *s, struct ArrowArray *out);
 
 
+/* A query of BIGINT columns without NULLs, its rows handed to each() a chunk at a time
+ * (cols[j][i]: column j of row i, rows of them): a result of millions of rows passes
+ * through loch without being held whole, by the engine or by loch. each() returning < 0
+ * stops the query with that error. */
+typedef int (*compute_i64_chunk)(void *ctx, const int64_t *const *cols, size_t ncols, size_t rows);
+int compute_query_i64(compute *c, const char *sql, compute_i64_chunk each, void *ctx);
+
 size_t compute_result_columns(const compute_result *r);
 size_t compute_result_rows(const compute_result *r);
 const char *compute_result_name(const compute_result *r, size_t col);

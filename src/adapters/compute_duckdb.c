@@ -1067,6 +1067,58 @@ fail:
     return rc;
 }
 
+int compute_query_i64(compute *c, const char *sql, compute_i64_chunk each, void *ctx)
+{
+    enum { MAX_COLS = 8 };
+    duckdb_prepared_statement ps = NULL;
+    duckdb_pending_result pending = NULL;
+    duckdb_result res;
+    int have_res = 0, rc = 0;
+    if (duckdb_prepare(c->conn, sql, &ps) == DuckDBError) {
+        rc = engine_error(duckdb_prepare_error(ps));
+        goto done;
+    }
+    if (duckdb_pending_prepared_streaming(ps, &pending) == DuckDBError) {
+        rc = engine_error(duckdb_pending_error(pending));
+        goto done;
+    }
+    have_res = 1;
+    if (duckdb_execute_pending(pending, &res) == DuckDBError) {
+        rc = engine_error(duckdb_result_error(&res));
+        goto done;
+    }
+    size_t ncols = (size_t)duckdb_column_count(&res);
+    for (size_t j = 0; rc == 0 && j < ncols; j++)
+        if (ncols > MAX_COLS || duckdb_column_type(&res, (idx_t)j) != DUCKDB_TYPE_BIGINT)
+            rc = error_set(LOCH_ERROR, "internal: compute_query_i64 takes up to %d BIGINT columns", MAX_COLS);
+    for (duckdb_data_chunk chunk; rc == 0 && (chunk = duckdb_fetch_chunk(res));) {
+        const int64_t *cols[MAX_COLS];
+        size_t n = (size_t)duckdb_data_chunk_get_size(chunk);
+        for (size_t j = 0; j < ncols; j++) {
+            duckdb_vector v = duckdb_data_chunk_get_vector(chunk, (idx_t)j);
+            uint64_t *valid = duckdb_vector_get_validity(v);
+            cols[j] = duckdb_vector_get_data(v);
+            for (size_t i = 0; valid && rc == 0 && i < n; i++)
+                if (!duckdb_validity_row_is_valid(valid, (idx_t)i))
+                    rc = error_set(LOCH_ERROR, "internal: a NULL in a result compute_query_i64 reads");
+        }
+        rc = rc ? rc : each(ctx, cols, ncols, n);
+        duckdb_destroy_data_chunk(&chunk);
+    }
+    if (rc == 0) { /* the end, or an error while fetching */
+        const char *err = duckdb_result_error(&res);
+        rc = err && *err ? engine_error(err) : 0;
+    }
+done:
+    if (have_res)
+        duckdb_destroy_result(&res);
+    if (pending)
+        duckdb_destroy_pending(&pending);
+    if (ps)
+        duckdb_destroy_prepare(&ps);
+    return rc;
+}
+
 int compute_arrow_open(compute *c, const char *sql, const compute_param *params, size_t nparams,
                        compute_stream **out, struct ArrowSchema *arrow_schema)
 {

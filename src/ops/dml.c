@@ -395,23 +395,36 @@ static int resolve_sets(dml_run *r)
     return rc;
 }
 
+/* Room for r->hits, r->gone and r->touched, one slot per file of the snapshot. */
+static int hits_alloc(dml_run *r)
+{
+    size_t n = r->s->file_count + 1;
+    r->hits = calloc(n, sizeof(*r->hits));
+    r->gone = calloc(n, sizeof(*r->gone));
+    r->touched = calloc(n, sizeof(*r->touched));
+    return r->hits && r->gone && r->touched ? 0 : error_set(LOCH_ENOMEM, "out of memory");
+}
+
+static int hit_file(const dml_run *r, int64_t f)
+{
+    return f >= 0 && (size_t)f < r->s->file_count
+               ? 0 : error_set(LOCH_ERROR, "internal: a row of file %lld, which the table does not have", (long long)f);
+}
+
 /* The hits, per file of s, from (file, row * 2 + flag) pairs sorted by file then row:
  * r->hits, and room for r->gone and r->touched. */
 static int hits_from_pairs(dml_run *r, const int64_t *pairs, size_t n)
 {
-    const snapshot *s = r->s;
-    r->hits = calloc(s->file_count + 1, sizeof(*r->hits));
-    r->gone = calloc(s->file_count + 1, sizeof(*r->gone));
-    r->touched = calloc(s->file_count + 1, sizeof(*r->touched));
-    if (!r->hits || !r->gone || !r->touched)
-        return error_set(LOCH_ENOMEM, "out of memory");
+    int rc = hits_alloc(r);
+    if (rc < 0)
+        return rc;
     for (size_t i = 0; i < n;) {
         int64_t f = pairs[2 * i];
         size_t j = i;
         while (j < n && pairs[2 * j] == f)
             j++;
-        if (f < 0 || (size_t)f >= s->file_count)
-            return error_set(LOCH_ERROR, "internal: a row of file %lld, which the table does not have", (long long)f);
+        if ((rc = hit_file(r, f)) < 0)
+            return rc;
         dv_rows *h = &r->hits[f];
         if (!(h->rows = malloc((j - i) * sizeof(*h->rows))))
             return error_set(LOCH_ENOMEM, "out of memory");
@@ -420,6 +433,53 @@ static int hits_from_pairs(dml_run *r, const int64_t *pairs, size_t n)
         r->touched[r->ntouched++] = (size_t)f;
         r->nhits += (int64_t)(j - i);
         i = j;
+    }
+    return 0;
+}
+
+/* (file, hits) rows: each file's array, sized exactly (count holds the size until filled). */
+static int hits_count(void *ctx, const int64_t *const *cols, size_t ncols, size_t n)
+{
+    dml_run *r = ctx;
+    (void)ncols;
+    for (size_t i = 0; i < n; i++) {
+        int rc = hit_file(r, cols[0][i]);
+        dv_rows *h = &r->hits[cols[0][i]];
+        if (rc < 0 || cols[1][i] <= 0)
+            return rc < 0 ? rc : error_set(LOCH_ERROR, "internal: a count of hits below 1");
+        if (!(h->rows = malloc((size_t)cols[1][i] * sizeof(*h->rows))))
+            return error_set(LOCH_ENOMEM, "out of memory (%lld rows of one file to change)", (long long)cols[1][i]);
+        r->gone[cols[0][i]].count = (size_t)cols[1][i]; /* the room, until hits_done */
+    }
+    return 0;
+}
+
+/* (file, row) rows sorted by both, filling the arrays hits_count made. */
+static int hits_fill(void *ctx, const int64_t *const *cols, size_t ncols, size_t n)
+{
+    dml_run *r = ctx;
+    (void)ncols;
+    for (size_t i = 0; i < n; i++) {
+        int rc = hit_file(r, cols[0][i]);
+        dv_rows *h = &r->hits[cols[0][i]];
+        if (rc < 0 || h->count >= r->gone[cols[0][i]].count || cols[1][i] < 0)
+            return rc < 0 ? rc : error_set(LOCH_ERROR, "internal: more hits than counted, or a negative row");
+        h->rows[h->count++] = (uint64_t)cols[1][i];
+    }
+    return 0;
+}
+
+/* Every array full: the touched files listed, the room counts cleared. */
+static int hits_done(dml_run *r)
+{
+    for (size_t f = 0; f < r->s->file_count; f++) {
+        if (r->hits[f].count != r->gone[f].count)
+            return error_set(LOCH_ERROR, "internal: fewer hits than counted");
+        r->gone[f].count = 0;
+        if (r->hits[f].count) {
+            r->touched[r->ntouched++] = f;
+            r->nhits += (int64_t)r->hits[f].count;
+        }
     }
     return 0;
 }
@@ -498,17 +558,14 @@ static int find_hits(dml_run *r)
                        "is ambiguous", st->table);
     compute_result_free(res);
     res = NULL;
-    rc = rc ? rc : compute_query(r->lake->cp, "SELECT __loch_file, __loch_row FROM __loch_hit ORDER BY 1, 2", &res);
-    size_t n = rc == 0 ? compute_result_rows(res) : 0;
-    int64_t *pairs = rc == 0 && n ? malloc(n * 2 * sizeof(*pairs)) : NULL;
-    if (rc == 0 && n && !pairs)
-        rc = error_set(LOCH_ENOMEM, "out of memory");
-    for (size_t i = 0; rc == 0 && i < n; i++) {
-        pairs[2 * i] = compute_result_i64(res, i, 0);
-        pairs[2 * i + 1] = compute_result_i64(res, i, 1) * 2;
-    }
-    rc = rc ? rc : hits_from_pairs(r, pairs, n);
-    free(pairs);
+    /* The hits come back a chunk at a time straight into per-file arrays sized by a
+     * first count: loch holds 8 bytes per hit, never the whole result besides. */
+    rc = rc ? rc : hits_alloc(r);
+    rc = rc ? rc : compute_query_i64(r->lake->cp, "SELECT __loch_file::BIGINT, count(*)::BIGINT FROM __loch_hit "
+                                                  "GROUP BY 1", hits_count, r);
+    rc = rc ? rc : compute_query_i64(r->lake->cp, "SELECT __loch_file::BIGINT, __loch_row::BIGINT FROM __loch_hit "
+                                                  "ORDER BY 1, 2", hits_fill, r);
+    rc = rc ? rc : hits_done(r);
     compute_result_free(res);
     free(all);
     free(skip);
@@ -648,6 +705,38 @@ static int cmp_pair(const void *a, const void *b)
     return x[0] != y[0] ? (x[0] > y[0]) - (x[0] < y[0]) : (x[1] > y[1]) - (x[1] < y[1]);
 }
 
+/* What MERGE ... RETURNING (action, file, row) said: the counts per action, and the
+ * (file, row * 2 + updated) pairs of the target rows it deleted or updated. */
+typedef struct {
+    int64_t *counts, *pairs;
+    size_t n, cap;
+} merge_returned;
+
+static int merge_returning(void *ctx, const int64_t *const *cols, size_t ncols, size_t n)
+{
+    merge_returned *m = ctx;
+    (void)ncols;
+    for (size_t i = 0; i < n; i++) {
+        int64_t kind = cols[0][i];
+        if (kind >= 0 && kind <= 2)
+            m->counts[kind]++;
+        if (kind < 1)
+            continue;
+        if (m->n == m->cap) {
+            size_t cap = m->cap ? m->cap * 2 : 4096;
+            int64_t *grown = realloc(m->pairs, cap * 2 * sizeof(*grown));
+            if (!grown)
+                return error_set(LOCH_ENOMEM, "out of memory (%zu rows changed by MERGE)", m->n);
+            m->pairs = grown;
+            m->cap = cap;
+        }
+        m->pairs[2 * m->n] = cols[1][i];
+        m->pairs[2 * m->n + 1] = cols[2][i] * 2 + (kind == 1); /* low bit: updated */
+        m->n++;
+    }
+    return 0;
+}
+
 /* MERGE's find step: the statement itself runs, by the engine, on a copy of the target
  * rows it can touch, each carrying its place; what it returns says which rows it
  * deleted, updated and inserted. The new rows (updated and inserted) go to __loch_ins. */
@@ -656,9 +745,7 @@ static int find_merge(dml_run *r, int64_t counts[3])
     const dml_stmt *st = r->st;
     const snapshot *s = r->s;
     buf sql = BUF_INIT, rows = BUF_INIT;
-    compute_result *res = NULL;
-    int64_t *pairs = NULL;
-    size_t npairs = 0, *all = malloc(sizeof(*all) * (s->file_count + 1));
+    size_t *all = malloc(sizeof(*all) * (s->file_count + 1));
     int rc = all ? allow_functions(r->lake, st->sql) : error_set(LOCH_ENOMEM, "out of memory");
     for (size_t i = 0; rc == 0 && i < s->file_count; i++)
         all[i] = i;
@@ -679,27 +766,17 @@ static int find_merge(dml_run *r, int64_t counts[3])
          put_span(&sql, st, st->source) || buf_puts(&sql, " ON ") || put_span(&sql, st, st->on) || buf_putc(&sql, ' ')
              ? (rc ? rc : LOCH_ENOMEM) : 0;
     rc = rc ? rc : when_clauses(r, &sql);
-    rc = rc || buf_puts(&sql, " RETURNING CASE merge_action::VARCHAR WHEN 'INSERT' THEN 0 WHEN 'UPDATE' THEN 1 "
-                              "WHEN 'DELETE' THEN 2 ELSE -1 END, ") || put_alias(&sql, st) ||
-         buf_puts(&sql, ".__loch_file, ") || put_alias(&sql, st) || buf_puts(&sql, ".__loch_row")
+    rc = rc || buf_puts(&sql, " RETURNING (CASE merge_action::VARCHAR WHEN 'INSERT' THEN 0 WHEN 'UPDATE' THEN 1 "
+                              "WHEN 'DELETE' THEN 2 ELSE -1 END)::BIGINT, coalesce(") || put_alias(&sql, st) ||
+         buf_puts(&sql, ".__loch_file, -1)::BIGINT, coalesce(") || put_alias(&sql, st) ||
+         buf_puts(&sql, ".__loch_row, -1)::BIGINT")
              ? (rc ? rc : LOCH_ENOMEM) : 0;
-    rc = rc ? rc : compute_query(r->lake->cp, sql.data, &res);
+    merge_returned got = {counts, NULL, 0, 0};
+    rc = rc ? rc : compute_query_i64(r->lake->cp, sql.data, merge_returning, &got);
     if (rc < 0)
         insert_own_name(st->table);
-    size_t n = rc == 0 ? compute_result_rows(res) : 0;
-    if (rc == 0 && n && !(pairs = malloc(n * 2 * sizeof(*pairs))))
-        rc = error_set(LOCH_ENOMEM, "out of memory");
-    for (size_t i = 0; rc == 0 && i < n; i++) {
-        int kind = (int)compute_result_i64(res, i, 0);
-        if (kind >= 0)
-            counts[kind]++;
-        if (kind < 1)
-            continue;
-        pairs[2 * npairs] = compute_result_i64(res, i, 1);
-        pairs[2 * npairs + 1] = compute_result_i64(res, i, 2) * 2 + (kind == 1); /* low bit: updated */
-        npairs++;
-    }
-    compute_result_free(res);
+    int64_t *pairs = got.pairs;
+    size_t npairs = got.n;
     if (npairs)
         qsort(pairs, npairs, 2 * sizeof(*pairs), cmp_pair);
     for (size_t i = 1; rc == 0 && i < npairs; i++)
