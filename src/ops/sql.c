@@ -37,10 +37,19 @@ static int is(lexer *lx, const sql_token *t, const char *w) { return sqlscan_is(
 static int is_punct(lexer *lx, const sql_token *t, char c) { return t->kind == TOK_PUNCT && lx->sql[t->start] == c; }
 
 /* Reads a table name token into out (lowercased, quotes removed). Returns 1 when the
- * token is a plain one-part name, 0 when it is not a lake-table reference. */
+ * token is a plain one-part name or main.name (lake tables are in the engine's default
+ * schema, as queries see them), 0 when it is not a lake-table reference. */
 static int read_name(lexer *lx, const sql_token *t, char *out, size_t cap)
 {
     size_t n = 0;
+    if (t->kind == TOK_WORD && t->len == 4 && strncasecmp(lx->sql + t->start, "main", 4) == 0) {
+        size_t save = lx->pos;
+        sql_token dot, name;
+        if (next(lx, &dot) == 0 && is_punct(lx, &dot, '.') && next(lx, &name) == 0 &&
+            (name.kind == TOK_WORD || name.kind == TOK_QUOTED))
+            return read_name(lx, &name, out, cap);
+        lx->pos = save;
+    }
     if (t->kind == TOK_WORD) {
         for (size_t i = 0; i < t->len && n + 1 < cap; i++) {
             char c = lx->sql[t->start + i];
@@ -537,6 +546,36 @@ static int count_from_log(loch_lake *lake, lexer *lx, loch_result **out)
     return answered;
 }
 
+/* WITH ... or EXPLAIN ... in front of a write to a lake table: loch carries such writes
+ * out as commits of its own, and the engine, handed the statement whole, would only say
+ * the table does not exist or is no base table. Say what is wrong instead. lx is past
+ * the first word. */
+static int refuse_wrapped_write(loch_lake *lake, lexer *lx, int explain)
+{
+    static const char *const writes[] = {"INSERT", "UPDATE", "DELETE", "MERGE", "TRUNCATE"};
+    sql_token t;
+    int depth = 0;
+    while (next(lx, &t) == 0 && t.kind != TOK_END) {
+        depth += is_punct(lx, &t, '(') - is_punct(lx, &t, ')');
+        size_t w = 0;
+        while (w < sizeof(writes) / sizeof(writes[0]) && !is(lx, &t, writes[w]))
+            w++;
+        if (depth != 0 || w == sizeof(writes) / sizeof(writes[0]))
+            continue;
+        sql_token n;
+        char name[256];
+        if (next(lx, &n) == 0 && (is(lx, &n, "FROM") || is(lx, &n, "INTO") || is(lx, &n, "TABLE")))
+            next(lx, &n);
+        if (!read_name(lx, &n, name, sizeof(name)) || !txlog_exists(lake, name))
+            return 0;
+        return explain ? error_set(LOCH_EUNSUPPORTED, "EXPLAIN of %s on lake table \"%s\" is not supported: loch runs "
+                                   "it as a commit of its own, not as one engine plan", writes[w], name)
+                       : error_set(LOCH_EUNSUPPORTED, "a WITH clause cannot precede %s on lake table \"%s\": write "
+                                   "the common table expression as a subquery of the statement", writes[w], name);
+    }
+    return 0;
+}
+
 /* sql is one NUL-terminated statement: the verbs hand its tail to the engine. */
 static int run_statement(loch_lake *lake, const char *sql, size_t len, loch_result **out)
 {
@@ -551,6 +590,11 @@ static int run_statement(loch_lake *lake, const char *sql, size_t len, loch_resu
     int ends = is(&lx, &t, "COMMIT") || is(&lx, &t, "END") || is(&lx, &t, "ROLLBACK") || is(&lx, &t, "ABORT");
     if (ends)
         lake->in_transaction = 0;
+    if (is(&lx, &t, "WITH") || is(&lx, &t, "EXPLAIN")) {
+        lexer rest = lx;
+        if ((rc = refuse_wrapped_write(lake, &rest, is(&lx, &t, "EXPLAIN"))) < 0)
+            return rc;
+    }
     const stmt_verb *verb = classify(&lx, &t);
     if (verb)
         rc = verb->run(lake, &lx, &t, out, &handled);

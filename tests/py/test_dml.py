@@ -508,6 +508,31 @@ def test_second_review_findings(lake):
     assert lake.csv("SELECT s.a, s.b FROM st") == [["7", "q"]]
 
 
+def test_main_schema_and_wrapped_writes(lake):
+    """Lake tables are in the engine's default schema: main.t names t in writes as it
+    does in queries. WITH or EXPLAIN in front of a write to a lake table is refused by
+    name (the engine alone would say the table does not exist or is no base table), and
+    changes nothing; both still work for queries."""
+    make(lake, "cow", rows=10)
+    lake.sql("DELETE FROM main.t WHERE id = 1")
+    lake.sql('UPDATE main."t" SET x = 0 WHERE id = 2')
+    lake.sql("INSERT INTO MAIN.t (id, x) VALUES (100, 1)")
+    lake.sql("MERGE INTO main.t USING (SELECT 3 AS id) s ON t.id = s.id WHEN MATCHED THEN DELETE")
+    assert lake.csv("SELECT count(*), sum(id), max(x) FILTER (WHERE id = 2) FROM main.t") == [["9", "141", "0.0"]]
+    before = sorted((lake.table("t") / "_delta_log").glob("*.json"))
+    for q, words in (("WITH s AS (SELECT 4 AS id) DELETE FROM t WHERE id IN (SELECT id FROM s)",
+                      'WITH clause cannot precede DELETE on lake table "t"'),
+                     ("WITH s AS (SELECT 4 AS id) INSERT INTO main.t (id) SELECT id FROM s",
+                      'WITH clause cannot precede INSERT on lake table "t"'),
+                     ("EXPLAIN UPDATE t SET x = 1", 'EXPLAIN of UPDATE on lake table "t" is not supported'),
+                     ("EXPLAIN ANALYZE DELETE FROM t", 'EXPLAIN of DELETE on lake table "t"')):
+        p = lake.sql(q, check=False)
+        assert p.returncode == 1 and words in p.stderr, (q, p.stderr)
+    assert sorted((lake.table("t") / "_delta_log").glob("*.json")) == before
+    assert lake.csv("WITH s AS (SELECT 4 AS id) SELECT count(*) FROM t JOIN s USING (id)") == [["1"]]
+    assert "physical_plan" in lake.sql("EXPLAIN SELECT * FROM t").stdout
+
+
 def test_files_ruled_out_by_statistics_are_not_read(lake):
     """Data skipping (core/prune.c): a file whose min/max rule the WHERE out is not
     opened. Shown with a file made unreadable on purpose: statements that need it fail,
