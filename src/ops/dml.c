@@ -484,6 +484,32 @@ static int hits_done(dml_run *r)
     return 0;
 }
 
+/* What the statement calls its target, unquoted: its alias, or the table's name. */
+static void target_alias(const dml_stmt *st, char *out, size_t cap)
+{
+    size_t al = st->alias.end - st->alias.start;
+    bool quoted = al >= 2 && st->sql[st->alias.start] == '"';
+    if (al)
+        snprintf(out, cap, "%.*s", (int)(al - 2 * quoted), st->sql + st->alias.start + quoted);
+    else
+        snprintf(out, cap, "%s", st->table);
+}
+
+/* Whether strings compare as bytes: unless a collation is in effect (SET
+ * default_collation), which data skipping cannot follow. */
+static bool strings_binary(dml_run *r)
+{
+    compute_result *coll = NULL;
+    char *c = NULL;
+    bool binary = compute_query(r->lake->cp, "SELECT current_setting('default_collation')", &coll) == 0 &&
+                  compute_result_rows(coll) == 1 && (!(c = compute_result_text(coll, 0, 0)) || !*c ||
+                                                     strcasecmp(c, "binary") == 0);
+    free(c);
+    compute_result_free(coll);
+    error_clear();
+    return binary;
+}
+
 /* Runs the find step into __loch_hit and reads the hits back, per file. */
 static int find_hits(dml_run *r)
 {
@@ -499,22 +525,9 @@ static int find_hits(dml_run *r)
      * USING or FROM list, a bare name could be the other table's: nothing is judged). */
     if (rc == 0 && st->where.end > st->where.start && st->from.end == st->from.start) {
         char alias[256];
-        size_t al = st->alias.end - st->alias.start;
-        bool quoted = al >= 2 && st->sql[st->alias.start] == '"';
-        if (al)
-            snprintf(alias, sizeof(alias), "%.*s", (int)(al - 2 * quoted), st->sql + st->alias.start + quoted);
-        else
-            snprintf(alias, sizeof(alias), "%s", st->table);
-        /* Strings compare as bytes unless a collation is in effect (SET default_collation). */
-        compute_result *coll = NULL;
-        char *c = NULL;
-        bool binary = compute_query(r->lake->cp, "SELECT current_setting('default_collation')", &coll) == 0 &&
-                      compute_result_rows(coll) == 1 && (!(c = compute_result_text(coll, 0, 0)) || !*c ||
-                                                         strcasecmp(c, "binary") == 0);
-        free(c);
-        compute_result_free(coll);
-        error_clear();
-        int pruned = prune_files(s, st->sql + st->where.start, st->where.end - st->where.start, alias, binary, skip);
+        target_alias(st, alias, sizeof(alias));
+        int pruned = prune_files(s, st->sql + st->where.start, st->where.end - st->where.start, alias,
+                                 strings_binary(r), skip);
         rc = pruned < 0 ? pruned : 0;
     }
     for (size_t i = 0; rc == 0 && i < s->file_count; i++)
@@ -737,6 +750,99 @@ static int merge_returning(void *ctx, const int64_t *const *cols, size_t ncols, 
     return 0;
 }
 
+/* Whether token t (a word or "quoted" name) names alias, as the engine compares names. */
+static bool names_alias(const dml_stmt *st, const sql_token *t, const char *alias)
+{
+    bool quoted = t->kind == TOK_QUOTED;
+    size_t n = t->len - 2 * quoted;
+    return (t->kind == TOK_WORD || quoted) && n == strlen(alias) &&
+           strncasecmp(st->sql + t->start + quoted, alias, n) == 0 && !memchr(st->sql + t->start + quoted, '"', n);
+}
+
+/* MERGE's data skipping: each top-level conjunct "T.c = S.d" of ON (T the target, S
+ * the source) can only match target rows whose c lies between the source's least and
+ * greatest d, so "T.c BETWEEN least AND greatest" is judged against each file's
+ * statistics (as a WHERE clause of DELETE is). Only integer and string values give
+ * bounds, only with no WHEN NOT MATCHED BY SOURCE (then every target row matters). A
+ * source without a non-NULL d matches nothing: judged as no bounds, all files kept. */
+static int merge_skip(dml_run *r, bool *skip)
+{
+    const dml_stmt *st = r->st;
+    char alias[256];
+    buf bounds = BUF_INIT, q = BUF_INIT;
+    sql_token t[8];
+    size_t pos = st->on.start;
+    int rc = 0, depth = 0;
+    if (st->by_source)
+        return 0;
+    target_alias(st, alias, sizeof(alias));
+    while (rc == 0) {
+        /* one conjunct: up to AND at depth 0 or the end; only the 7-token shape counts */
+        size_t n = 0;
+        bool end = false;
+        for (;;) {
+            sql_token k;
+            if (pos >= st->on.end || sqlscan_next(st->sql, st->on.end, &pos, &k) < 0 || k.kind == TOK_END) {
+                error_clear();
+                end = true;
+                break;
+            }
+            if (depth == 0 && sqlscan_is(st->sql, &k, "AND"))
+                break;
+            depth += (k.kind == TOK_PUNCT && st->sql[k.start] == '(') - (k.kind == TOK_PUNCT && st->sql[k.start] == ')');
+            if (depth == 0 && sqlscan_is(st->sql, &k, "OR")) /* an OR at the top: nothing bounds the rows */
+                goto done;
+            if (n < 8)
+                t[n] = k;
+            n++;
+        }
+        bool shape = n == 7 && t[1].kind == TOK_PUNCT && st->sql[t[1].start] == '.' && t[3].kind == TOK_PUNCT &&
+                     t[3].len == 1 && st->sql[t[3].start] == '=' && t[5].kind == TOK_PUNCT && st->sql[t[5].start] == '.';
+        for (size_t i = 0; shape && i < 7; i += 2) /* names at 0, 2, 4, 6 */
+            shape = t[i].kind == TOK_WORD || t[i].kind == TOK_QUOTED;
+        int side = !shape ? -1 : names_alias(st, &t[0], alias) && !names_alias(st, &t[4], alias) ? 0
+                               : names_alias(st, &t[4], alias) && !names_alias(st, &t[0], alias) ? 4 : -1;
+        if (side >= 0) {
+            /* min and max of the source's side, as SQL literals, and their type */
+            const sql_token *src = &t[4 - side], *tgt = &t[side];
+            int slen = (int)(src[2].start + src[2].len - src[0].start);
+            const char *stext = st->sql + src[0].start;
+            compute_result *mm = NULL;
+            buf_clear(&q);
+            rc = buf_printf(&q, "SELECT typeof(min(%.*s)), min(%.*s)::VARCHAR, max(%.*s)::VARCHAR FROM ", slen, stext,
+                            slen, stext, slen, stext) || put_span(&q, st, st->source) ? LOCH_ENOMEM : 0;
+            rc = rc ? rc : compute_query(r->lake->cp, q.data, &mm);
+            char *type = rc == 0 ? compute_result_text(mm, 0, 0) : NULL, *lo = NULL, *hi = NULL;
+            bool integer = type && (strstr(type, "INT") != NULL), string = type && strcmp(type, "VARCHAR") == 0;
+            if (rc == 0 && (integer || string)) {
+                lo = compute_result_text(mm, 0, 1);
+                hi = compute_result_text(mm, 0, 2);
+            }
+            if (lo && hi) {
+                rc = buf_puts(&bounds, bounds.len ? " AND " : "") ||
+                     buf_put(&bounds, st->sql + tgt[0].start, tgt[2].start + tgt[2].len - tgt[0].start) ||
+                     buf_puts(&bounds, " BETWEEN ") ||
+                     (integer ? buf_puts(&bounds, lo) : buf_put_sql_str(&bounds, lo)) || buf_puts(&bounds, " AND ") ||
+                     (integer ? buf_puts(&bounds, hi) : buf_put_sql_str(&bounds, hi)) ? LOCH_ENOMEM : 0;
+            }
+            free(type);
+            free(lo);
+            free(hi);
+            compute_result_free(mm);
+        }
+        if (end)
+            break;
+    }
+    if (rc == 0 && bounds.len) {
+        int pruned = prune_files(r->s, bounds.data, bounds.len, alias, strings_binary(r), skip);
+        rc = pruned < 0 ? pruned : 0;
+    }
+done:
+    buf_free(&bounds);
+    buf_free(&q);
+    return rc;
+}
+
 /* MERGE's find step: the statement itself runs, by the engine, on a copy of the target
  * rows it can touch, each carrying its place; what it returns says which rows it
  * deleted, updated and inserted. The new rows (updated and inserted) go to __loch_ins. */
@@ -745,16 +851,20 @@ static int find_merge(dml_run *r, int64_t counts[3])
     const dml_stmt *st = r->st;
     const snapshot *s = r->s;
     buf sql = BUF_INIT, rows = BUF_INIT;
-    size_t *all = malloc(sizeof(*all) * (s->file_count + 1));
-    int rc = all ? allow_functions(r->lake, st->sql) : error_set(LOCH_ENOMEM, "out of memory");
-    for (size_t i = 0; rc == 0 && i < s->file_count; i++)
-        all[i] = i;
+    size_t *all = malloc(sizeof(*all) * (s->file_count + 1)), nall = 0;
+    bool *skip = calloc(s->file_count + 1, sizeof(*skip));
+    int rc = all && skip ? allow_functions(r->lake, st->sql) : error_set(LOCH_ENOMEM, "out of memory");
+
     rc = rc || buf_puts(&sql, "SELECT 1 FROM ") || buf_put_sql_ident(&sql, st->table) || buf_puts(&sql, " AS ") ||
          put_alias(&sql, st) || buf_puts(&sql, ", ") || put_span(&sql, st, st->source) || buf_puts(&sql, " WHERE ") ||
          put_span(&sql, st, st->on) ? (rc ? rc : LOCH_ENOMEM) : 0;
     rc = rc ? rc : allow_query(r->lake, sql.data);
     buf_clear(&sql);
-    rc = rc ? rc : scan_rows_sql(r->lake, st->table, s, all, s->file_count, NULL, true, &rows);
+    rc = rc ? rc : merge_skip(r, skip); /* after the check: it runs a query over the source */
+    for (size_t i = 0; rc == 0 && i < s->file_count; i++)
+        if (!skip[i])
+            all[nall++] = i;
+    rc = rc ? rc : scan_rows_sql(r->lake, st->table, s, all, nall, NULL, true, &rows);
     rc = rc || buf_puts(&sql, "CREATE OR REPLACE TEMP TABLE __loch_tgt AS SELECT ") || put_alias(&sql, st) ||
          buf_printf(&sql, ".* FROM (%s) AS ", rows.data) || put_alias(&sql, st) ? (rc ? rc : LOCH_ENOMEM) : 0;
     if (rc == 0 && !st->by_source)
@@ -818,6 +928,7 @@ static int find_merge(dml_run *r, int64_t counts[3])
         insert_own_name(st->table);
     free(pairs);
     free(all);
+    free(skip);
     buf_free(&sql);
     buf_free(&rows);
     return rc;

@@ -548,6 +548,38 @@ def test_files_ruled_out_by_statistics_are_not_read(lake):
         assert p.returncode == 1, q  # it had to read the broken file
 
 
+def test_merge_skips_files_the_source_keys_rule_out(lake):
+    """MERGE's data skipping: ON t.k = s.k bounds the target rows that can match by the
+    source's least and greatest k; a file outside them is not opened (a broken file
+    shows it). Every other shape still reads it: an OR, a non-equality, WHEN NOT
+    MATCHED BY SOURCE, a source whose keys reach the file."""
+    lake.sql("CREATE TABLE t AS SELECT i::BIGINT AS id, 'a' || i AS name FROM range(0, 100) r(i)")
+    lake.sql("INSERT INTO t SELECT i::BIGINT, 'b' || i FROM range(100, 200) r(i)")
+    lake.sql("INSERT INTO t SELECT i::BIGINT, 'c' || i FROM range(200, 300) r(i)")
+    first = sorted(lake.table("t").glob("part-*.parquet"), key=lambda p: p.stat().st_mtime_ns)[0]
+    good = first.read_bytes()
+    first.write_bytes(b"not parquet at all")  # holds ids 0..99
+    lake.sql("MERGE INTO t USING (SELECT 150 AS id, 'x' AS name UNION ALL SELECT 400, 'y') s ON t.id = s.id "
+             "WHEN MATCHED THEN UPDATE SET name = s.name WHEN NOT MATCHED THEN INSERT *")
+    lake.sql("MERGE INTO t AS z USING (SELECT 'c250' AS name) AS src ON src.name = z.name AND z.id > 0 "
+             "WHEN MATCHED THEN DELETE")
+    first.write_bytes(good)
+    assert lake.csv("SELECT id, name FROM t WHERE id IN (5, 150, 250, 400) ORDER BY id") == [
+        ["5", "a5"], ["150", "x"], ["400", "y"]]
+    first.write_bytes(b"not parquet at all")
+    for q in ("MERGE INTO t USING (SELECT 50 AS id) s ON t.id = s.id WHEN MATCHED THEN DELETE",
+              "MERGE INTO t USING (SELECT 150 AS id) s ON t.id = s.id OR t.id = 5 WHEN MATCHED THEN DELETE",
+              "MERGE INTO t USING (SELECT 150 AS id) s ON t.id >= s.id WHEN MATCHED THEN DELETE",
+              "MERGE INTO t USING (SELECT 150 AS id) s ON t.id = s.id WHEN NOT MATCHED BY SOURCE THEN DELETE",
+              "MERGE INTO t USING (SELECT 150::DOUBLE AS id) s ON t.id = s.id WHEN MATCHED THEN DELETE",
+              "MERGE INTO t USING (SELECT NULL::BIGINT AS id) s ON t.id = s.id WHEN MATCHED THEN DELETE",
+              "MERGE INTO t USING (SELECT 'a5' AS name) s ON t.name = s.name WHEN MATCHED THEN DELETE",
+              "SET default_collation = 'nocase'; MERGE INTO t USING (SELECT 'C250' AS name) s ON t.name = s.name "
+              "WHEN MATCHED THEN DELETE"):
+        p = lake.sql(q, check=False)
+        assert p.returncode == 1, q  # it had to read the broken file
+
+
 def test_data_skipping_on_spark_truncated_string_stats(lake, spark):
     """Spark truncates a long string's max and ends it with U+FFFD, which does not bound
     text with higher characters (emoji): such a max is no bound, and the row is deleted
