@@ -11,7 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
+#include "core/schema.h"
 #include "util/error.h"
 #include "util/json.h"
 
@@ -125,10 +127,36 @@ static int grow(void **v, size_t *cap, size_t need, size_t size)
     return 0;
 }
 
+/* Delta's rule for the change data feed: its readers add columns _change_type,
+ * _commit_version and _commit_timestamp to the rows, so a table holding a column of
+ * one of those names (in any case: engines compare names so) cannot have the feed on,
+ * whichever comes first. Spark refuses both orders; so does every loch commit. */
+static int check_cdf_columns(arena *a, const log_metadata *m)
+{
+    static const char *const reserved[] = {"_change_type", "_commit_version", "_commit_timestamp"};
+    bool on = false;
+    for (size_t i = 0; i < m->configuration.count; i++)
+        on = on || (strcmp(m->configuration.keys[i], "delta.enableChangeDataFeed") == 0 &&
+                    m->configuration.values[i] && strcasecmp(m->configuration.values[i], "true") == 0);
+    schema sc;
+    if (!on || !m->schema_string || schema_parse(a, m->schema_string, NULL, 0, &sc) < 0) {
+        error_clear(); /* a schema that does not parse is refused where it is read */
+        return 0;
+    }
+    for (size_t i = 0; i < sc.count; i++)
+        for (size_t r = 0; r < sizeof(reserved) / sizeof(reserved[0]); r++)
+            if (strcasecmp(sc.fields[i].name, reserved[r]) == 0)
+                return error_set(LOCH_EINVALID, "column \"%s\" has a name the change data feed reserves "
+                                 "(_change_type, _commit_version, _commit_timestamp): with "
+                                 "delta.enableChangeDataFeed = true a table cannot hold it", sc.fields[i].name);
+    return 0;
+}
+
 int commit_append(commit *c, const log_action *act)
 {
     log_action copy = *act;
-    int rc = dup_action(&c->a, &copy);
+    int rc = act->kind == LOG_METADATA ? check_cdf_columns(&c->a, &act->u.metadata) : 0;
+    rc = rc ? rc : dup_action(&c->a, &copy);
     rc = rc ? rc : grow((void **)&c->actions, &c->cap, c->count + 1, sizeof(*c->actions));
     if (rc == 0)
         c->actions[c->count++] = copy;

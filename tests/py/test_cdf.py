@@ -184,3 +184,21 @@ def test_feed_over_spark_update_files_and_restore(lake, spark):
                 .option("endingVersion", v).load(path).select("id", "v", "_change_type", "_commit_version").collect())
         got = lake.csv(f"SELECT id, v, _change_type, _commit_version FROM table_changes('c', {v}, {v}) ORDER BY ALL")
         assert sorted(tuple(r) for r in got) == as_text(want), v
+
+
+def test_reserved_column_names_and_the_feed_exclude_each_other(lake, tmp_path):
+    """The feed adds _change_type, _commit_version and _commit_timestamp to its rows: as
+    in Delta, a table holding a column of one of those names (any case) cannot turn the
+    feed on, and a table with the feed on cannot gain one. Refused before any commit (a
+    DELETE on such a table failed later with a misleading message)."""
+    lake.sql('CREATE TABLE t (id INT, "_change_type" VARCHAR)')
+    lake.sql("INSERT INTO t VALUES (1, 'mine')")
+    p = lake.sql("ALTER TABLE t SET TBLPROPERTIES ('delta.enableChangeDataFeed' = 'true')", check=False)
+    assert p.returncode == 1 and 'column "_change_type" has a name the change data feed reserves' in p.stderr
+    lake.sql("DELETE FROM t WHERE id = 1")  # still an ordinary table
+    lake.sql("CREATE TABLE u (id INT)")
+    lake.sql("ALTER TABLE u SET TBLPROPERTIES ('delta.enableChangeDataFeed' = 'true')")
+    (tmp_path / "in.csv").write_text("id,_COMMIT_VERSION\n1,2\n")
+    p = lake.run("ingest", "u", str(tmp_path / "in.csv"), check=False)
+    assert p.returncode == 1 and '"_COMMIT_VERSION" has a name the change data feed reserves' in p.stderr
+    assert len(list((lake.table("u") / "_delta_log").glob("*.json"))) == 2

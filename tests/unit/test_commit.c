@@ -389,5 +389,27 @@ static void test_source_tags(void)
     CHECK(!commit_file_sources(&f) && !commit_file_has_source(&f, "ab"));
 }
 
-TEST_MAIN(T(test_conflict_matrix), T(test_source_tags), T(test_first_conflict_wins), T(test_missing_partition_value_matches),
+static void test_cdf_reserved_columns(void)
+{
+    static const char *k[] = {"delta.enableChangeDataFeed"}, *on[] = {"true"}, *off[] = {"false"};
+    const char *mine = "{\"type\":\"struct\",\"fields\":[{\"name\":\"id\",\"type\":\"long\",\"nullable\":true,"
+                       "\"metadata\":{}},{\"name\":\"_Change_Type\",\"type\":\"string\",\"nullable\":true,"
+                       "\"metadata\":{}}]}";
+    const char *fine = "{\"type\":\"struct\",\"fields\":[{\"name\":\"change_type\",\"type\":\"string\","
+                       "\"nullable\":true,\"metadata\":{}}]}";
+    commit c;
+    commit_init(&c, "WRITE", 0);
+    log_action m = {.kind = LOG_METADATA, .u.metadata = {.id = "x", .schema_string = mine,
+                                                         .configuration = {k, on, 1}}};
+    CHECK(commit_append(&c, &m) == LOCH_EINVALID && strstr(loch_error_last(), "_Change_Type"));
+    m.u.metadata.configuration.values = off;
+    CHECK_OK(commit_append(&c, &m));
+    m.u.metadata.configuration.values = on;
+    m.u.metadata.schema_string = fine;
+    CHECK_OK(commit_append(&c, &m));
+    CHECK(c.count == 2);
+    commit_free(&c);
+}
+
+TEST_MAIN(T(test_conflict_matrix), T(test_cdf_reserved_columns), T(test_source_tags), T(test_first_conflict_wins), T(test_missing_partition_value_matches),
           T(test_render), T(test_every_kind_round_trips), T(test_isolation_levels))
