@@ -188,10 +188,11 @@ static int write_files(loch_lake *lake, txlog_commit *c, const char *schema_stri
         c->cm.rows_written += files[i].rows;
         c->cm.files_written++;
     }
-    /* A DROP moves the whole table away, staging directory included: a file operation
-     * that failed because of it says so, not which path was missing. */
+    /* A DROP moves the whole table directory away: a file operation that failed because
+     * of it says so, not which path was missing. (The staging directory alone is no
+     * sign: an engine that failed early never made it.) */
     storage_entry gone;
-    if (rc < 0 && rc != LOCH_ENOMEM && staging.data && lake->st->head(lake->st, staging.data, &gone) == LOCH_ENOTFOUND)
+    if (rc < 0 && rc != LOCH_ENOMEM && staging.data && lake->st->head(lake->st, c->table, &gone) == LOCH_ENOTFOUND)
         rc = error_set(LOCH_ENOTFOUND, "table \"%s\" was dropped while this write was prepared; nothing was written",
                        c->table);
     if (staging.data) /* not named when the table was refused first */
