@@ -152,6 +152,7 @@ static int write_files(loch_lake *lake, txlog_commit *c, const char *schema_stri
     buf_free(&logdir);
     rc = rc ? rc : intent_begin(lake, c, staging.data);
     rc = rc ? rc : compute_write_parquet(lake->cp, sql.data, local.data, target_size(c), cols, ncols, &files, &nfiles);
+    bool staged = rc == 0;
     if (rc == 0)
         lake_hold(lake, "write-staged");
     /* The final names, recorded (durably) before any file moves. */
@@ -188,11 +189,15 @@ static int write_files(loch_lake *lake, txlog_commit *c, const char *schema_stri
         c->cm.rows_written += files[i].rows;
         c->cm.files_written++;
     }
-    /* A DROP moves the whole table directory away: a file operation that failed because
-     * of it says so, not which path was missing. (The staging directory alone is no
-     * sign: an engine that failed early never made it.) */
+    /* A DROP moves the whole table away, staging directory included: a file operation
+     * that failed because of it says so, not which path was missing. A missing staging
+     * directory alone is no sign (an engine that failed early never made one): it
+     * counts once files were staged, when the table is gone, or when the error names it. */
     storage_entry gone;
-    if (rc < 0 && rc != LOCH_ENOMEM && staging.data && lake->st->head(lake->st, c->table, &gone) == LOCH_ENOTFOUND)
+    const char *tmp = staging.data ? strrchr(staging.data, '/') : NULL;
+    if (rc < 0 && rc != LOCH_ENOMEM && staging.data && lake->st->head(lake->st, staging.data, &gone) == LOCH_ENOTFOUND &&
+        (staged || lake->st->head(lake->st, c->table, &gone) == LOCH_ENOTFOUND ||
+         (tmp && strstr(loch_error_last(), tmp + 1))))
         rc = error_set(LOCH_ENOTFOUND, "table \"%s\" was dropped while this write was prepared; nothing was written",
                        c->table);
     if (staging.data) /* not named when the table was refused first */
