@@ -1261,6 +1261,11 @@ static int attempt(loch_lake *lake, const dml_stmt *st, loch_result **out)
 
 static int run(loch_lake *lake, dml_stmt *st, loch_result **out)
 {
+    /* Refused before anything runs, whatever the statement would change: a MERGE that
+     * deletes only once ran its find step inside the transaction and committed nothing. */
+    if (lake->in_transaction)
+        return error_set(LOCH_EINVALID, "table \"%s\": lake tables change by commits of their own, which an open "
+                         "transaction cannot hold (it could not roll them back): COMMIT or ROLLBACK first", st->table);
     int rc = 0;
     for (int i = 0; i < DML_ATTEMPTS; i++) {
         scan_unpin(lake); /* a new attempt reads every table afresh */

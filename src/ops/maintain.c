@@ -135,15 +135,16 @@ int ops_optimize(loch_lake *lake, const char *table, const char *const *zorder, 
             rc = buf_puts(&sql, rows.data);
         size_t first_new = c.cm.count;
         /* Without ZORDER BY the rows' order is nobody's business: the engine may write
-         * them as its threads finish (about 10% faster for a big compaction). */
-        if (rc == 0 && !nz)
-            rc = compute_exec(lake->cp, "SET preserve_insertion_order = false");
+         * them as its threads finish (about 10% faster for a big compaction). Only where
+         * settings can change: a sandboxed engine's are locked, and it writes in order. */
+        bool unordered = rc == 0 && !nz && compute_exec(lake->cp, "SET preserve_insertion_order = false") == 0;
+        error_clear();
         buf sources = BUF_INIT;
         rc = rc ? rc : write_sources_of(s, bin, nbin, &sources);
         rc = rc ? rc : write_data_file_from(lake, &c, s->metadata.schema_string, sql.data, cols, ncols,
                                             sources.len ? sources.data : NULL);
         buf_free(&sources);
-        if (!nz)
+        if (unordered)
             compute_exec(lake->cp, "RESET preserve_insertion_order");
         for (size_t k = first_new; rc == 0 && k < c.cm.count; k++)
             c.cm.actions[k].u.file.data_change = false; /* the same rows, in other files */

@@ -114,6 +114,32 @@ int write_change_file(loch_lake *lake, txlog_commit *c, const char *schema_strin
     return rc;
 }
 
+/* After a failed write: whether a DROP took the table from under it. Its staging
+ * directory is gone and files had been staged, or the table is gone or is another table
+ * now (dropped and created again under its name). Errors on the way count as no. */
+static bool dropped_under(loch_lake *lake, const txlog_commit *c, const char *staging, bool staged)
+{
+    /* the write's own error is what the caller reports: kept across these looks */
+    int code = loch_error_last_code();
+    char *was = strdup(loch_error_last());
+    storage_entry e;
+    snapshot *now = NULL;
+    bool away = false;
+    if (lake->st->head(lake->st, staging, &e) == LOCH_ENOTFOUND) {
+        away = staged || lake->st->head(lake->st, c->table, &e) == LOCH_ENOTFOUND;
+        int lrc = away || !c->base ? 0 : txlog_load(lake, c->table, &(txlog_at){-1, 0, 0}, &now);
+        away = away || lrc == LOCH_ENOTFOUND ||
+               (now && strcmp(c->base->metadata.id ? c->base->metadata.id : "",
+                              now->metadata.id ? now->metadata.id : "") != 0);
+    }
+    txlog_snapshot_free(now);
+    error_clear();
+    if (was)
+        error_set(code, "%s", was);
+    free(was);
+    return away;
+}
+
 static int write_files(loch_lake *lake, txlog_commit *c, const char *schema_string, const char *select_sql,
                        const compute_column *cols, size_t ncols, const char *source_sha256, bool change)
 {
@@ -191,13 +217,10 @@ static int write_files(loch_lake *lake, txlog_commit *c, const char *schema_stri
     }
     /* A DROP moves the whole table away, staging directory included: a file operation
      * that failed because of it says so, not which path was missing. A missing staging
-     * directory alone is no sign (an engine that failed early never made one): it
-     * counts once files were staged, when the table is gone, or when the error names it. */
-    storage_entry gone;
-    const char *tmp = staging.data ? strrchr(staging.data, '/') : NULL;
-    if (rc < 0 && rc != LOCH_ENOMEM && staging.data && lake->st->head(lake->st, staging.data, &gone) == LOCH_ENOTFOUND &&
-        (staged || lake->st->head(lake->st, c->table, &gone) == LOCH_ENOTFOUND ||
-         (tmp && strstr(loch_error_last(), tmp + 1))))
+     * directory alone is no sign (an engine that failed early, on a full disk say, never
+     * made one): it counts once files were staged, or when the table is gone or is
+     * another table now. */
+    if (rc < 0 && rc != LOCH_ENOMEM && staging.data && dropped_under(lake, c, staging.data, staged))
         rc = error_set(LOCH_ENOTFOUND, "table \"%s\" was dropped while this write was prepared; nothing was written",
                        c->table);
     if (staging.data) /* not named when the table was refused first */

@@ -513,6 +513,29 @@ def test_disk_full_upload_is_answered(lake, tmp_path):
         sp.run(["umount", str(tmp)])
 
 
+def test_disk_full_write_says_so(tmp_path):
+    """A write that fails on a full disk says the disk is full: it used to say the table
+    had been dropped, since its staging directory was missing (issue 10's third pass)."""
+    import subprocess as sp
+    m = tmp_path / "m"
+    m.mkdir()
+    if sp.run(["mount", "-t", "tmpfs", "-o", "size=20m", "tmpfs", str(m)], capture_output=True).returncode != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    try:
+        run = lambda *a: sp.run([LOCH, "--lake", str(m / "lake"), *a], capture_output=True, text=True)  # noqa: E731
+        assert run("sql", "CREATE TABLE t AS SELECT i AS id FROM range(1000) r(i)").returncode == 0
+        free = os.statvfs(m).f_bavail * os.statvfs(m).f_frsize
+        (m / "filler").write_bytes(b"\0" * (free - 30 * 1024))
+        for q in ("DELETE FROM t WHERE id = 1", "UPDATE t SET id = 0 WHERE id = 2", "INSERT INTO t VALUES (5)"):
+            p = run("sql", q)
+            assert p.returncode == 1 and "No space left on device" in p.stderr and "dropped" not in p.stderr, p.stderr
+        (m / "filler").unlink()
+        p = run("sql", "-f", "csv", "SELECT count(*) FROM t")
+        assert p.stdout.split() == ["count_star()", "1000"], p.stdout + p.stderr
+    finally:
+        sp.run(["umount", str(m)])
+
+
 def test_checkpoint_failures_are_counted(lake):
     lake.sql("CREATE TABLE t (id BIGINT); ALTER TABLE t SET TBLPROPERTIES ('delta.checkpointInterval' = '1')")
     s = Server(lake, env={"LOCH_FAULT": "rename:EIO"})  # the checkpoint's put fails, the commit's link does not

@@ -498,6 +498,10 @@ def test_second_review_findings(lake):
     # a transaction cannot hold a lake commit (ROLLBACK could not undo it)
     p = lake.sql("BEGIN; DELETE FROM t WHERE id = 1; ROLLBACK", check=False)
     assert p.returncode == 1 and "COMMIT or ROLLBACK first" in p.stderr
+    for q in ("BEGIN; MERGE INTO t USING (SELECT 1 AS id) s ON t.id = s.id WHEN MATCHED THEN DELETE; COMMIT",
+              "BEGIN; MERGE INTO t USING (SELECT 1 AS id) s ON t.id = s.id WHEN NOT MATCHED BY SOURCE THEN DELETE"):
+        p = lake.sql(q, check=False)  # a delete-only MERGE once ran, committed nothing and exited 0
+        assert p.returncode == 1 and "COMMIT or ROLLBACK first" in p.stderr, (q, p.stderr)
     lake.sql("BEGIN; SELECT 1; COMMIT; DELETE FROM t WHERE id = 1")
     assert lake.scalar("SELECT count(*) FROM t") == "9"
     # INSERT into a TEMP table is the engine's, whatever its name

@@ -324,3 +324,27 @@ def test_vacuum_refuses_tables_with_absolute_paths(lake):
     p = lake.sql("VACUUM t RETAIN 0 HOURS FORCE", check=False)
     assert p.returncode == 1 and "absolute path" in p.stderr
     assert (lake.table("t") / name).exists()
+
+
+def test_optimize_in_a_sandboxed_engine(lake):
+    """The server's engine is sandboxed, its settings locked: OPTIMIZE (and automatic
+    compaction) through POST /v1/sql and `loch --sandbox` compacts as the CLI does
+    (they failed on a setting OPTIMIZE changed; issue 10's third pass)."""
+    from test_server import Server
+    lake.sql("CREATE TABLE t (id BIGINT); INSERT INTO t VALUES (1); INSERT INTO t VALUES (2)")
+    s = Server(lake)
+    try:
+        out = s.json("POST", "/v1/sql", {"sql": "OPTIMIZE t"})
+        assert "rewritten as 1" in json.dumps(out), out
+        lake.sql("ALTER TABLE t SET TBLPROPERTIES ('delta.autoOptimize.autoCompact' = 'true')")
+        for i in range(50):
+            s.json("POST", "/v1/sql", {"sql": f"INSERT INTO t VALUES ({i})"})
+    finally:
+        s.stop()
+    ops = [json.loads(l)["commitInfo"]["operation"] for f in sorted((lake.table("t") / "_delta_log").glob("*.json"))
+           for l in f.read_text().splitlines() if "commitInfo" in l]
+    assert ops.count("OPTIMIZE") == 2, ops
+    lake.sql("INSERT INTO t VALUES (7); INSERT INTO t VALUES (8)")
+    p = lake.run("--sandbox", "sql", "OPTIMIZE t")
+    assert "rewritten as 1" in p.stderr + p.stdout
+    assert lake.scalar("SELECT count(*) FROM t") == "54"
