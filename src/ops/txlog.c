@@ -885,6 +885,43 @@ static void remove_new_files(loch_lake *lake, const txlog_commit *c)
         guard_drop_if_empty(lake, c->table);
 }
 
+/* A table with deletion vectors is read through the engine's row-position columns
+ * (compute_skip_reserved: file_index, file_row_number), beside which a column of the
+ * table's own under such a name cannot be read. A commit that would bring the two
+ * together (an ingest adding the column to a table with deletion vectors made it
+ * unreadable) is refused; DML refuses to write deletion vectors into such a table. */
+static int check_dv_columns(const txlog_commit *c)
+{
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < c->cm.count; i++) {
+        const log_action *act = &c->cm.actions[i];
+        if (act->kind != LOG_METADATA)
+            continue;
+        bool dv = false;
+        const log_kv *conf = &act->u.metadata.configuration;
+        for (size_t k = 0; k < conf->count; k++)
+            dv = dv || (strcmp(conf->keys[k], "delta.enableDeletionVectors") == 0 && conf->values[k] &&
+                        strcmp(conf->values[k], "true") == 0);
+        for (size_t k = 0; !dv && c->base && k < c->base->file_count; k++)
+            dv = c->base->files[k].dv.storage_type != 0;
+        for (size_t k = 0; !dv && k < c->cm.count; k++)
+            dv = c->cm.actions[k].kind == LOG_ADD && c->cm.actions[k].u.file.dv.storage_type != 0;
+        arena a = ARENA_INIT;
+        schema sc;
+        if (dv && schema_parse(&a, act->u.metadata.schema_string, NULL, 0, &sc) == 0) {
+            for (size_t f = 0; rc == 0 && f < sc.count; f++)
+                if (compute_skip_reserved(sc.fields[f].name) || compute_skip_reserved(sc.fields[f].physical))
+                    rc = error_set(LOCH_EUNSUPPORTED, "table \"%s\" has deletion vectors (or has them on), which "
+                                   "loch cannot read beside a column named \"%s\": rename the column, or OPTIMIZE "
+                                   "and turn delta.enableDeletionVectors off first", c->table, sc.fields[f].name);
+        }
+        if (rc == 0)
+            error_clear(); /* a schema that does not parse is refused where it is read */
+        arena_free(&a);
+    }
+    return rc;
+}
+
 int txlog_commit_run(loch_lake *lake, txlog_commit *c, int64_t *version)
 {
     buf text = BUF_INIT, path = BUF_INIT;
@@ -901,6 +938,10 @@ int txlog_commit_run(loch_lake *lake, txlog_commit *c, int64_t *version)
         remove_new_files(lake, c);
         return error_set(LOCH_EINVALID, "table \"%s\": lake tables change by commits of their own, which an open "
                          "transaction cannot hold (it could not roll them back): COMMIT or ROLLBACK first", c->table);
+    }
+    if ((rc = check_dv_columns(c)) < 0) {
+        remove_new_files(lake, c);
+        return rc;
     }
     lake_hold(lake, "commit");
     buf logdir = BUF_INIT;

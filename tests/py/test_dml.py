@@ -512,6 +512,24 @@ def test_second_review_findings(lake):
     assert lake.csv("SELECT s.a, s.b FROM st") == [["7", "q"]]
 
 
+def test_row_position_column_names_and_deletion_vectors(lake, tmp_path):
+    """A table with deletion vectors is read through the engine's file_index and
+    file_row_number: a column of its own under either name is refused when it would
+    meet deletion vectors (an ingest adding one made the table unreadable; third pass)."""
+    make(lake, "dv", rows=10)
+    lake.sql("DELETE FROM t WHERE id < 5")
+    parts = lambda: sorted(f.name for f in lake.table("t").iterdir() if f.name.startswith("part-"))  # noqa: E731
+    before = parts()
+    (tmp_path / "x.csv").write_text("id,file_row_number\n100,3\n")
+    p = lake.run("ingest", "t", str(tmp_path / "x.csv"), check=False)
+    assert p.returncode == 1 and 'cannot read beside a column named "file_row_number"' in p.stderr, p.stderr
+    assert lake.scalar("SELECT count(*) FROM t WHERE id >= 0") == "5"
+    assert parts() == before  # the refused write left no file behind
+    lake.sql("CREATE TABLE u AS SELECT 1 AS File_Index")
+    p = lake.sql("ALTER TABLE u SET TBLPROPERTIES ('delta.enableDeletionVectors' = 'true')", check=False)
+    assert p.returncode == 1 and 'column named "File_Index"' in p.stderr, p.stderr
+
+
 def test_main_schema_and_wrapped_writes(lake):
     """Lake tables are in the engine's default schema: main.t names t in writes as it
     does in queries. WITH or EXPLAIN in front of a write to a lake table is refused by
