@@ -1188,7 +1188,30 @@ static int metrics(txlog_commit *c, const dml_run *r, const dml_counts *k)
 }
 
 /* One attempt: find, change, commit. ECONFLICT when another commit got in the way. */
-static int attempt(loch_lake *lake, const dml_stmt *st, loch_result **out)
+/* What the first attempt read the table as: a later attempt against another table
+ * (dropped and created again, or replaced) or another schema does not run. */
+typedef struct {
+    char *id, *schema;
+    bool seen;
+} dml_table_seen;
+
+static int same_table_as_seen(dml_table_seen *seen, const dml_stmt *st, const snapshot *s)
+{
+    const char *id = s->metadata.id ? s->metadata.id : "", *sc = s->metadata.schema_string ? s->metadata.schema_string : "";
+    if (!seen->seen) {
+        seen->id = strdup(id);
+        seen->schema = strdup(sc);
+        seen->seen = true;
+        return seen->id && seen->schema ? 0 : error_set(LOCH_ENOMEM, "out of memory");
+    }
+    if (strcmp(seen->id, id) != 0 || strcmp(seen->schema, sc) != 0)
+        return error_set(LOCH_ECONFLICT, "table \"%s\" was replaced, or its schema changed, by version %lld while this "
+                         "statement ran; nothing was written (run it again against the table as it is now)",
+                         st->table, (long long)s->version);
+    return 0;
+}
+
+static int attempt(loch_lake *lake, const dml_stmt *st, dml_table_seen *seen, loch_result **out)
 {
     dml_run r = {.lake = lake, .st = st};
     txlog_commit c;
@@ -1201,6 +1224,8 @@ static int attempt(loch_lake *lake, const dml_stmt *st, loch_result **out)
     static const char *const ops[] = {"DELETE", "UPDATE", "MERGE"};
     txlog_commit_init(&c, st->table, ops[st->kind]);
     int rc = txlog_load(lake, st->table, &(txlog_at){-1, 0, 0}, &r.s);
+    if (rc == 0 && (rc = same_table_as_seen(seen, st, r.s)) < 0)
+        seen->seen = false; /* final: no attempt after this one */
     rc = rc ? rc : check_table(&r);
     rc = rc ? rc : st->kind == DML_UPDATE ? resolve_sets(&r) : 0;
     rc = rc ? rc : scan_pin(lake, st->table, r.s);
@@ -1267,13 +1292,16 @@ static int run(loch_lake *lake, dml_stmt *st, loch_result **out)
         return error_set(LOCH_EINVALID, "table \"%s\": lake tables change by commits of their own, which an open "
                          "transaction cannot hold (it could not roll them back): COMMIT or ROLLBACK first", st->table);
     int rc = 0;
+    dml_table_seen seen = {NULL, NULL, false};
     for (int i = 0; i < DML_ATTEMPTS; i++) {
         scan_unpin(lake); /* a new attempt reads every table afresh */
-        rc = attempt(lake, st, out);
-        if (rc != LOCH_ECONFLICT)
+        rc = attempt(lake, st, &seen, out);
+        if (rc != LOCH_ECONFLICT || !seen.seen)
             break;
         lake_hold(lake, "dml-retry");
     }
+    free(seen.id);
+    free(seen.schema);
     if (rc == 0) {
         scan_unpin(lake);
         ops_auto_optimize(lake, st->table);

@@ -297,6 +297,20 @@ def test_two_deletes_of_one_file_run_again(lake, tmp_path, mode):
     assert ops[-2:] == ["DELETE", "UPDATE"]
 
 
+@pytest.mark.parametrize("replace", ["CREATE OR REPLACE TABLE t AS SELECT 7::BIGINT AS id, 'z' AS g",
+                                     "DROP TABLE t; CREATE TABLE t AS SELECT 7::BIGINT AS id, 'z' AS g"])
+def test_a_statement_never_runs_again_on_a_replaced_table(lake, tmp_path, replace):
+    """The statement lost its race to a commit that replaced the table: it is not run
+    again against the new table (it was planned against another; Delta fails such a
+    commit too), and says so (third pass of issue 10)."""
+    make(lake, "cow", rows=50)
+    held = Held(lake, tmp_path / "hold", "dml-commit", "sql", "UPDATE t SET id = id + 1000 WHERE id < 20")
+    lake.sql(replace)
+    rc, out, err = held.release()
+    assert rc == 1 and "was replaced, or its schema changed" in err, err
+    assert lake.csv("SELECT id, g FROM t") == [["7", "z"]]
+
+
 @pytest.mark.parametrize("point", ["dml-dv", "dml-commit", "write-staged", "write-moving"])
 @pytest.mark.parametrize("mode", MODES)
 def test_killed_statement_leaves_a_committed_version(lake, tmp_path, mode, point):
