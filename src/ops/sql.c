@@ -268,7 +268,9 @@ static int run_dml(loch_lake *lake, lexer *lx, const sql_token *verb, loch_resul
         bool props = sqlscan_is(lx->sql, verb, "ALTER") && next(lx, &a) == 0 && is(lx, &a, "SET") &&
                      next(lx, &b) == 0 && is(lx, &b, "TBLPROPERTIES");
         lx->pos = save;
-        if (!props)
+        /* A sandboxed engine changes no table of its own either: the name is simply
+         * missing (the engine would say the statement is not allowed). */
+        if (!props && !lake->opts.sandbox)
             return rc;
         *handled = 1;
         return error_set(LOCH_ENOTFOUND, "table \"%s\" does not exist", name);
@@ -294,15 +296,34 @@ static int run_dml(loch_lake *lake, lexer *lx, const sql_token *verb, loch_resul
 }
 
 /* A lake table's name after the verb (and an optional TABLE); 0 when the statement is
- * not about a lake table (then the engine's). */
-static int lake_table_after(loch_lake *lake, lexer *lx, char *name, size_t cap)
+ * not about a lake table (then the engine's). With `only_lake` (OPTIMIZE and RESTORE,
+ * which the engine does not know, and VACUUM with loch's own words after the name), a
+ * plain name that is no lake table is an error saying so (*handled set), not the
+ * engine's "syntax error at or near OPTIMIZE". */
+static int lake_table_after(loch_lake *lake, lexer *lx, char *name, size_t cap, bool only_lake, int *handled, int *rc)
 {
     sql_token t;
     if (next(lx, &t) < 0)
         return 0;
     if (is(lx, &t, "TABLE") && next(lx, &t) < 0)
         return 0;
-    return read_name(lx, &t, name, cap) && txlog_exists(lake, name);
+    if (!read_name(lx, &t, name, cap))
+        return 0;
+    if (txlog_exists(lake, name))
+        return 1;
+    if (only_lake) {
+        *handled = 1;
+        *rc = error_set(LOCH_ENOTFOUND, "table \"%s\" does not exist", name);
+    }
+    return 0;
+}
+
+/* Whether a word loch's VACUUM takes (RETAIN, DRY, FORCE) follows the name. */
+static bool vacuum_words_follow(lexer *lx)
+{
+    lexer ahead = *lx;
+    sql_token t;
+    return next(&ahead, &t) == 0 && (is(&ahead, &t, "RETAIN") || is(&ahead, &t, "DRY") || is(&ahead, &t, "FORCE"));
 }
 
 /* A size: bytes, or a number with KB, MB or GB (powers of 1024), bare or quoted. */
@@ -343,8 +364,8 @@ static int run_optimize(loch_lake *lake, lexer *lx, const sql_token *verb, loch_
     int64_t target = 0;
     sql_token t;
     int rc = 0;
-    if (!lake_table_after(lake, lx, name, sizeof(name)))
-        return 0;
+    if (!lake_table_after(lake, lx, name, sizeof(name), true, handled, &rc))
+        return rc;
     *handled = 1;
     while (rc == 0 && (rc = next(lx, &t)) == 0 && t.kind != TOK_END) {
         if (is(lx, &t, "WHERE"))
@@ -402,8 +423,13 @@ static int run_vacuum(loch_lake *lake, lexer *lx, const sql_token *verb, loch_re
     int64_t retain = -1;
     bool dry = false, force = false;
     int rc = 0;
-    if (!lake_table_after(lake, lx, name, sizeof(name)))
-        return 0;
+    lexer at = *lx; /* VACUUM [TABLE] name followed by loch's words: loch's, table or not */
+    sql_token w;
+    if (next(&at, &w) == 0 && is(&at, &w, "TABLE"))
+        next(&at, &w);
+    bool ours = read_name(&at, &w, name, sizeof(name)) && vacuum_words_follow(&at);
+    if (!lake_table_after(lake, lx, name, sizeof(name), ours, handled, &rc))
+        return rc;
     *handled = 1;
     while (rc == 0 && (rc = next(lx, &t)) == 0 && t.kind != TOK_END) {
         if (is(lx, &t, "RETAIN")) {
@@ -437,10 +463,11 @@ static int run_restore(loch_lake *lake, lexer *lx, const sql_token *verb, loch_r
     char name[256];
     sql_token t, as, of, v;
     txlog_at at = {-1, 0, 0};
-    if (!lake_table_after(lake, lx, name, sizeof(name)))
-        return 0;
+    int rc = 0;
+    if (!lake_table_after(lake, lx, name, sizeof(name), true, handled, &rc))
+        return rc;
     *handled = 1;
-    int rc = next(lx, &t);
+    rc = next(lx, &t);
     if (rc == 0 && is(lx, &t, "TO"))
         rc = next(lx, &t);
     bool version = rc == 0 && is(lx, &t, "VERSION"), stamp = rc == 0 && is(lx, &t, "TIMESTAMP");

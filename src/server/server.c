@@ -231,6 +231,16 @@ static void render(http_response *out, const loch_result *r, out_format f, int64
     buf *b = &out->body;
     out->status = 200;
     snprintf(out->headers, sizeof(out->headers), "X-Query-Id: %s\n", query_id);
+    const char *message = loch_result_message(r);
+    if (message && ncols == 0 && (f == FMT_CSV || f == FMT_NDJSON)) {
+        /* a command's answer: its message as a one-column row, not an empty body */
+        out->content_type = f == FMT_CSV ? "text/csv; charset=utf-8" : "application/x-ndjson";
+        if (f == FMT_CSV)
+            (void)(buf_puts(b, "message\n") || put_csv_field(b, message) || buf_putc(b, '\n'));
+        else
+            (void)(buf_puts(b, "{\"message\":") || buf_put_json_str(b, message) || buf_puts(b, "}\n"));
+        return;
+    }
     if (f == FMT_CSV) {
         out->content_type = "text/csv; charset=utf-8";
         for (size_t c = 0; c < ncols; c++)
@@ -704,6 +714,13 @@ static void route_sql(loch_server *s, http_request *req, http_response *out)
             goto done;
         }
         sql = limited.data;
+    }
+    char target[256];
+    if ((f == FMT_PARQUET || f == FMT_ARROW) && sql_write_target(sql, target, sizeof(target))) {
+        /* a command has a message, no rows: these formats could only lose it */
+        json_error(out, 400, "unsupported", "format=parquet and format=arrow carry a query's rows; a write or "
+                   "maintenance statement answers with a message: ask for json, ndjson or csv");
+        goto done;
     }
     if (f == FMT_PARQUET) {
         route_sql_parquet(s, sql, nparams, id, out);

@@ -636,3 +636,27 @@ def test_data_skipping_follows_the_collation(lake):
     lake.sql("INSERT INTO c VALUES ('zzz')")
     lake.sql("SET default_collation = 'nocase'; DELETE FROM c WHERE name = 'ABC'")
     assert lake.csv("SELECT name FROM c") == [["zzz"]]
+
+
+def test_commands_over_http_in_every_format(lake):
+    """Over HTTP a write answers with its message in csv and ndjson as in json (csv and
+    ndjson bodies were empty), parquet and arrow refuse it by name before it runs (parquet
+    said DELETE was not allowed), and a missing table is a 404 naming it (third pass)."""
+    from test_server import Server
+    lake.sql("CREATE TABLE t AS SELECT range AS id FROM range(10)")
+    s = Server(lake)
+    try:
+        st, _, body = s.req("POST", "/v1/sql?format=csv", json.dumps({"sql": "DELETE FROM t WHERE id = 1"}).encode())
+        assert st == 200 and body.decode().startswith("message\n\"deleted 1 rows from t (version 1"), body
+        st, _, body = s.req("POST", "/v1/sql?format=ndjson", json.dumps({"sql": "DELETE FROM t WHERE id = 2"}).encode())
+        assert st == 200 and json.loads(body)["message"].startswith("deleted 1 rows from t (version 2"), body
+        for f in ("parquet", "arrow"):
+            st, _, body = s.req("POST", f"/v1/sql?format={f}", json.dumps({"sql": "DELETE FROM t"}).encode())
+            assert st == 400 and "ask for json, ndjson or csv" in body.decode(), body
+        for q in ("DELETE FROM nope WHERE id = 1", "UPDATE nope SET id = 1", "OPTIMIZE nope",
+                  "RESTORE nope TO VERSION AS OF 0", "VACUUM nope RETAIN 200 HOURS"):
+            st, _, body = s.req("POST", "/v1/sql", json.dumps({"sql": q}).encode())
+            assert st == 404 and 'table \\"nope\\" does not exist' in body.decode(), (q, body)
+    finally:
+        s.stop()
+    assert lake.scalar("SELECT count(*) FROM t") == "8"
