@@ -72,6 +72,7 @@ typedef struct {
     span source, on;                    /* MERGE: USING <source> ON <on> */
     size_t when;                        /* MERGE: where its WHEN clauses start */
     bool by_source;                     /* MERGE: has WHEN NOT MATCHED BY SOURCE */
+    char *owned;                        /* MERGE ... USING (cols): sql spelled with ON, owned */
     size_t nsets;
     struct {
         span column, expr;
@@ -194,6 +195,56 @@ static int parse_delete(dml_stmt *st, size_t pos)
 }
 
 /* UPDATE t [[AS] a] SET c = e, ... [FROM list] [WHERE cond]; pos is past the name. */
+/* SET (a, b) = (x, y), pos past "(": the assignments a = x and b = y. A row
+ * subquery on the right, (SELECT ...), is refused by name. */
+static int parse_tuple_set(dml_stmt *st, size_t *pos)
+{
+    sql_token t;
+    size_t first = st->nsets;
+    int rc = 0;
+    for (;;) {
+        if ((rc = tok(st, pos, &t)) < 0)
+            return rc;
+        if ((t.kind != TOK_WORD && t.kind != TOK_QUOTED) || st->nsets == sizeof(st->sets) / sizeof(st->sets[0]))
+            return error_set(LOCH_EINVALID, "expected (column, ...) = (value, ...) in UPDATE %s ... SET", st->table);
+        st->sets[st->nsets++].column = (span){t.start, t.start + t.len};
+        if ((rc = tok(st, pos, &t)) < 0)
+            return rc;
+        if (punct(st, &t, ')'))
+            break;
+        if (!punct(st, &t, ','))
+            return error_set(LOCH_EINVALID, "expected , or ) in UPDATE %s ... SET (...)", st->table);
+    }
+    sql_token eq, open;
+    if ((rc = tok(st, pos, &eq)) < 0 || (rc = tok(st, pos, &open)) < 0)
+        return rc;
+    if (!punct(st, &eq, '=') || !punct(st, &open, '('))
+        return error_set(LOCH_EINVALID, "expected (column, ...) = (value, ...) in UPDATE %s ... SET", st->table);
+    size_t ahead = *pos;
+    if (tok(st, &ahead, &t) == 0 && word(st, &t, "SELECT"))
+        return error_set(LOCH_EUNSUPPORTED, "UPDATE %s: SET (...) = (SELECT ...) is not supported: assign each "
+                         "column its own value", st->table);
+    for (size_t i = first; i < st->nsets; i++) {
+        /* a value: up to , or ) at its own depth */
+        span *e = &st->sets[i].expr;
+        int depth = 0;
+        e->start = e->end = 0;
+        for (;;) {
+            if ((rc = tok(st, pos, &t)) < 0)
+                return rc;
+            if (t.kind == TOK_END || (depth == 0 && (punct(st, &t, ',') || punct(st, &t, ')'))))
+                break;
+            depth += punct(st, &t, '(') - punct(st, &t, ')');
+            if (e->end == 0)
+                e->start = t.start;
+            e->end = t.start + t.len;
+        }
+        if (e->end == e->start || !punct(st, &t, i + 1 < st->nsets ? ',' : ')'))
+            return error_set(LOCH_EINVALID, "UPDATE %s ... SET (...) = (...): as many values as columns", st->table);
+    }
+    return 0;
+}
+
 static int parse_update(dml_stmt *st, size_t pos)
 {
     static const char *const clauses[] = {"SET", NULL};
@@ -204,7 +255,22 @@ static int parse_update(dml_stmt *st, size_t pos)
         return rc < 0 ? rc : error_set(LOCH_EINVALID, "expected SET in UPDATE %s", st->table);
     for (;;) {
         sql_token col, eq;
-        if ((rc = tok(st, &pos, &col)) < 0 || (rc = tok(st, &pos, &eq)) < 0)
+        if ((rc = tok(st, &pos, &col)) < 0)
+            return rc;
+        if (punct(st, &col, '(')) { /* SET (a, b) = (x, y): one assignment per column */
+            rc = parse_tuple_set(st, &pos);
+            if (rc < 0)
+                return rc;
+            size_t save = pos;
+            if ((rc = tok(st, &pos, &t)) < 0)
+                return rc;
+            if (!punct(st, &t, ',')) {
+                pos = save;
+                break;
+            }
+            continue;
+        }
+        if ((rc = tok(st, &pos, &eq)) < 0)
             return rc;
         if ((col.kind != TOK_WORD && col.kind != TOK_QUOTED) || !punct(st, &eq, '='))
             return error_set(LOCH_EINVALID, "expected column = value in UPDATE %s ... SET", st->table);
@@ -231,17 +297,66 @@ static int parse_update(dml_stmt *st, size_t pos)
 
 /* MERGE INTO t [[AS] a] USING source ON cond WHEN ...; pos is past the name. Only the
  * pieces loch rewrites are found here: the engine parses the WHEN clauses. */
+static int put_alias(buf *b, const dml_stmt *st);
+static int source_alias(const dml_stmt *st, buf *out);
+
+/* MERGE ... USING source USING (a, b) WHEN ...: the statement again, with
+ * "ON t.a = s.a AND t.b = s.b" for the column list (at, past the second USING). */
+static int merge_using_columns(dml_stmt *st, size_t at)
+{
+    buf sql = BUF_INIT, salias = BUF_INIT;
+    sql_token t;
+    size_t pos = at;
+    int rc = tok(st, &pos, &t);
+    if (rc == 0 && !punct(st, &t, '('))
+        rc = error_set(LOCH_EINVALID, "MERGE INTO %s: expected USING (column, ...) after the source", st->table);
+    rc = rc ? rc : source_alias(st, &salias);
+    rc = rc || buf_put(&sql, st->sql, st->source.end) || buf_puts(&sql, " ON ") ? (rc ? rc : LOCH_ENOMEM) : 0;
+    for (int n = 0; rc == 0; n++) {
+        if ((rc = tok(st, &pos, &t)) < 0)
+            break;
+        if (t.kind != TOK_WORD && t.kind != TOK_QUOTED) {
+            rc = error_set(LOCH_EINVALID, "MERGE INTO %s: USING (...) takes column names", st->table);
+            break;
+        }
+        rc = (n ? buf_puts(&sql, " AND ") : 0) || put_alias(&sql, st) || buf_putc(&sql, '.') ||
+             buf_put(&sql, st->sql + t.start, t.len) || buf_puts(&sql, " = ") || buf_put(&sql, salias.data, salias.len) ||
+             buf_putc(&sql, '.') || buf_put(&sql, st->sql + t.start, t.len) ? LOCH_ENOMEM : 0;
+        if (rc == 0 && (rc = tok(st, &pos, &t)) == 0 && punct(st, &t, ')'))
+            break;
+        if (rc == 0 && !punct(st, &t, ','))
+            rc = error_set(LOCH_EINVALID, "MERGE INTO %s: expected , or ) in USING (...)", st->table);
+    }
+    rc = rc || buf_putc(&sql, ' ') || buf_puts(&sql, st->sql + pos) ? (rc ? rc : LOCH_ENOMEM) : 0;
+    buf_free(&salias);
+    if (rc < 0) {
+        buf_free(&sql);
+        return rc;
+    }
+    st->owned = sql.data; /* the spans found so far are still the same offsets */
+    st->sql = st->owned;
+    st->len = sql.len;
+    return 0;
+}
+
 static int parse_merge(dml_stmt *st, size_t pos)
 {
     static const char *const clauses[] = {"USING", NULL};
-    static const char *const to_on[] = {"ON", NULL};
+    static const char *const to_on[] = {"ON", "USING", NULL};
     static const char *const to_when[] = {"WHEN", NULL};
     static const char *const to_end[] = {"RETURNING", NULL};
     sql_token t;
+    size_t start = pos;
     int rc = read_alias(st, &pos, clauses);
     if (rc == 0 && ((rc = tok(st, &pos, &t)) < 0 || !word(st, &t, "USING")))
         return rc < 0 ? rc : error_set(LOCH_EINVALID, "expected USING in MERGE INTO %s", st->table);
     rc = clause(st, &pos, to_on, 0, &st->source, &t);
+    if (rc == 0 && !st->owned && word(st, &t, "USING") && st->source.end > st->source.start) {
+        size_t past = pos;
+        rc = tok(st, &past, &t);
+        rc = rc ? rc : merge_using_columns(st, past);
+        return rc ? rc : parse_merge(st, start);
+    }
     if (rc == 0 && ((rc = tok(st, &pos, &t)) < 0 || !word(st, &t, "ON") || st->source.end == st->source.start))
         return rc < 0 ? rc : error_set(LOCH_EINVALID, "expected USING source ON condition in MERGE INTO %s", st->table);
     rc = clause(st, &pos, to_when, 0, &st->on, &t);
@@ -269,6 +384,20 @@ static int parse_merge(dml_stmt *st, size_t pos)
 }
 
 static int put_span(buf *b, const dml_stmt *st, span s) { return buf_put(b, st->sql + s.start, s.end - s.start); }
+
+/* An assignment's value; DEFAULT is NULL (loch writes no column defaults, and a table
+ * with Delta's allowColumnDefaults feature is not one it writes). */
+static int put_set_value(buf *b, const dml_stmt *st, span s)
+{
+    size_t pos = s.start;
+    sql_token t, after;
+    dml_stmt sub = *st;
+    sub.len = s.end;
+    if (tok(&sub, &pos, &t) == 0 && word(st, &t, "DEFAULT") && tok(&sub, &pos, &after) == 0 && after.kind == TOK_END)
+        return buf_puts(b, "NULL");
+    error_clear();
+    return put_span(b, st, s);
+}
 
 /* The alias the statement's text uses for the target: its own, or the table's name. */
 static int put_alias(buf *b, const dml_stmt *st)
@@ -537,7 +666,7 @@ static int find_hits(dml_run *r)
      * the same check as any query (a probe with the same text, parsed, not run). */
     rc = rc || buf_puts(&sql, "SELECT 1") ? (rc ? rc : LOCH_ENOMEM) : 0;
     for (size_t i = 0; rc == 0 && i < st->nsets; i++)
-        rc = buf_puts(&sql, ", (") || put_span(&sql, st, st->sets[i].expr) || buf_putc(&sql, ')') ? LOCH_ENOMEM : 0;
+        rc = buf_puts(&sql, ", (") || put_set_value(&sql, st, st->sets[i].expr) || buf_putc(&sql, ')') ? LOCH_ENOMEM : 0;
     rc = rc || buf_puts(&sql, " FROM ") || buf_put_sql_ident(&sql, st->table) || buf_puts(&sql, " AS ") ||
          put_alias(&sql, st) ? (rc ? rc : LOCH_ENOMEM) : 0;
     if (rc == 0 && st->from.end > st->from.start)
@@ -554,7 +683,7 @@ static int find_hits(dml_run *r)
     else if (rc == 0)
         rc = put_alias(&sql, st) || buf_puts(&sql, ".*") ? LOCH_ENOMEM : 0;
     for (size_t i = 0; rc == 0 && i < st->nsets; i++)
-        rc = buf_puts(&sql, ", (") || put_span(&sql, st, st->sets[i].expr) ||
+        rc = buf_puts(&sql, ", (") || put_set_value(&sql, st, st->sets[i].expr) ||
              buf_printf(&sql, ") AS __loch_set_%zu", i) ? LOCH_ENOMEM : 0;
     rc = rc || buf_printf(&sql, " FROM (%s) AS ", rows.data) || put_alias(&sql, st) ? (rc ? rc : LOCH_ENOMEM) : 0;
     if (rc == 0 && st->from.end > st->from.start)
@@ -628,7 +757,6 @@ static int when_clauses(dml_run *r, buf *out)
     sql_token t, prev = {TOK_END, 0, 0};
     int rc = 0, depth = 0;
     while (rc == 0 && (rc = tok(st, &pos, &t)) == 0 && t.kind != TOK_END) {
-        bool star = depth == 0 && punct(st, &t, '*') && (word(st, &prev, "SET") || word(st, &prev, "INSERT"));
         depth += punct(st, &t, '(') - punct(st, &t, ')');
         if (depth == 0 && word(st, &t, "VALUES") && word(st, &prev, "INSERT")) {
             /* INSERT VALUES (...) without a column list means all the table's columns */
@@ -638,7 +766,28 @@ static int when_clauses(dml_run *r, buf *out)
             rc = rc || buf_puts(out, ") ") ? (rc ? rc : LOCH_ENOMEM) : 0;
             copied = t.start;
         }
-        if (!star) {
+        /* The positional forms: UPDATE SET *, UPDATE BY POSITION and a bare UPDATE;
+         * INSERT *, INSERT BY POSITION and a bare INSERT (DuckDB's meanings). */
+        bool update = word(st, &t, "UPDATE"), insert = word(st, &t, "INSERT");
+        if (depth != 0 || !word(st, &prev, "THEN") || !(update || insert)) {
+            prev = t;
+            continue;
+        }
+        size_t ahead = pos, end = 0;
+        sql_token n1, n2;
+        bool more = tok(st, &ahead, &n1) == 0;
+        size_t after1 = ahead;
+        bool two = more && tok(st, &ahead, &n2) == 0;
+        error_clear();
+        if (more && (n1.kind == TOK_END || word(st, &n1, "WHEN")))
+            end = t.start + t.len;
+        else if (two && word(st, &n1, "BY") && word(st, &n2, "POSITION"))
+            end = n2.start + n2.len;
+        else if (update && two && word(st, &n1, "SET") && punct(st, &n2, '*'))
+            end = n2.start + n2.len;
+        else if (insert && more && punct(st, &n1, '*'))
+            end = after1;
+        if (!end) {
             prev = t;
             continue;
         }
@@ -647,20 +796,21 @@ static int when_clauses(dml_run *r, buf *out)
             rc = rc || buf_puts(&sql, "SELECT * FROM ") || put_span(&sql, st, st->source) ? (rc ? rc : LOCH_ENOMEM) : 0;
             rc = rc ? rc : compute_describe(r->lake->cp, sql.data, &src, &nsrc);
             if (rc == 0 && nsrc != s->schema.count)
-                rc = error_set(LOCH_EINVALID, "MERGE INTO %s: %s * takes the source's columns by position, and the "
-                               "source has %zu where the table has %zu", st->table,
-                               word(st, &prev, "SET") ? "UPDATE SET" : "INSERT", nsrc, s->schema.count);
+                rc = error_set(LOCH_EINVALID, "MERGE INTO %s: %s by position takes the source's columns in order, "
+                               "and the source has %zu where the table has %zu", st->table, update ? "UPDATE" : "INSERT",
+                               nsrc, s->schema.count);
             if (rc < 0)
                 break;
         }
         rc = buf_put(out, st->sql + copied, t.start - copied) ? LOCH_ENOMEM : 0;
-        if (rc == 0 && word(st, &prev, "SET")) {
+        if (rc == 0 && update) {
+            rc = buf_puts(out, "UPDATE SET ") ? LOCH_ENOMEM : 0;
             for (size_t i = 0; rc == 0 && i < nsrc; i++)
                 rc = (i ? buf_puts(out, ", ") : 0) || buf_put_sql_ident(out, s->schema.fields[i].name) ||
                      buf_puts(out, " = ") || buf_put(out, alias.data, alias.len) || buf_putc(out, '.') ||
                      buf_put_sql_ident(out, src[i].name) ? LOCH_ENOMEM : 0;
         } else if (rc == 0) {
-            rc = buf_putc(out, '(') ? LOCH_ENOMEM : 0;
+            rc = buf_puts(out, "INSERT (") ? LOCH_ENOMEM : 0;
             for (size_t i = 0; rc == 0 && i < nsrc; i++)
                 rc = (i ? buf_puts(out, ", ") : 0) || buf_put_sql_ident(out, s->schema.fields[i].name) ? LOCH_ENOMEM : 0;
             rc = rc || buf_puts(out, ") VALUES (") ? (rc ? rc : LOCH_ENOMEM) : 0;
@@ -669,7 +819,8 @@ static int when_clauses(dml_run *r, buf *out)
                      buf_put_sql_ident(out, src[i].name) ? LOCH_ENOMEM : 0;
             rc = rc || buf_putc(out, ')') ? (rc ? rc : LOCH_ENOMEM) : 0;
         }
-        copied = t.start + t.len;
+        rc = rc || buf_putc(out, ' ') ? (rc ? rc : LOCH_ENOMEM) : 0;
+        copied = pos = end;
         prev = t;
     }
     rc = rc || buf_put(out, st->sql + copied, st->len - copied) ? (rc ? rc : LOCH_ENOMEM) : 0;
@@ -1338,6 +1489,7 @@ static int parse_and_run(loch_lake *lake, dml_kind kind, const char *table, cons
     int rc = reserved_names(st);
     rc = rc ? rc : parse[kind](st, after_name);
     rc = rc ? rc : run(lake, st, out);
+    free(st->owned);
     free(st);
     return rc;
 }
