@@ -218,6 +218,8 @@ static int retain_hours(const char *text, double *hours)
                : !strcmp(end, "s") ? 1.0 / 3600 : -1;
     if (end == text || per < 0 || v < 0)
         return usage_error("--retain takes a duration such as 168h, 7d, 90m or 3600s, not \"%s\"", text);
+    if (v * per > 1e7)
+        return usage_error("--retain takes at most 10000000 hours, not \"%s\"", text);
     *hours = v * per;
     return 0;
 }

@@ -334,7 +334,10 @@ static int parse_size(const char *text, size_t len, int64_t *out)
         return error_set(LOCH_EINVALID, "bad size");
     memcpy(buf_, text, len);
     buf_[len] = '\0';
-    char *p = buf_[0] == '\'' ? buf_ + 1 : buf_;
+    size_t quoted = len >= 2 && buf_[0] == '\'' && buf_[len - 1] == '\'';
+    if (quoted)
+        buf_[len - 1] = '\0'; /* the message names the size, not its quotes */
+    char *p = buf_ + quoted;
     double v = strtod(p, &end);
     while (*end == ' ')
         end++;
@@ -345,8 +348,6 @@ static int parse_size(const char *text, size_t len, int64_t *out)
         unit = 1024 * 1024, end += 2;
     else if (!strncasecmp(end, "GB", 2))
         unit = 1024LL * 1024 * 1024, end += 2;
-    if (*end == '\'')
-        end++;
     if (end == p || *end || v <= 0 || v * unit < 1024 * 1024 || v * unit > 1e15)
         return error_set(LOCH_EINVALID, "target size \"%s\": give bytes or a number with KB, MB or GB, at least 1MB",
                          p);

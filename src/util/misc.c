@@ -123,8 +123,8 @@ int iso8601_parse_ms(const char *s, int64_t *out_ms)
         p++;
     } else if (*p == '+' || *p == '-') {
         int oh, om, k = 0;
-        if (sscanf(p + 1, "%2d:%2d%n", &oh, &om, &k) != 2)
-            goto bad;
+        if (sscanf(p + 1, "%2d:%2d%n", &oh, &om, &k) != 2 || oh < 0 || oh > 18 || om < 0 || om > 59)
+            goto bad; /* offsets run from -18:00 to +18:00 */
         offset_min = (oh * 60 + om) * (*p == '-' ? -1 : 1);
         p += 1 + k;
     }

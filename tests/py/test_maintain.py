@@ -348,3 +348,13 @@ def test_optimize_in_a_sandboxed_engine(lake):
     p = lake.run("--sandbox", "sql", "OPTIMIZE t")
     assert "rewritten as 1" in p.stderr + p.stdout
     assert lake.scalar("SELECT count(*) FROM t") == "54"
+
+
+def test_cli_flag_messages(lake):
+    """Third pass of issue 10: the messages name the bad value as given."""
+    lake.sql("CREATE TABLE t AS SELECT 1 AS id")
+    for args, words in ((["optimize", "t", "--target-size", "0"], 'target size "0": give bytes'),
+                        (["vacuum", "t", "--retain", "1e9h"], 'at most 10000000 hours, not "1e9h"'),
+                        (["restore", "t", "--to-timestamp", "2026-01-01T00:00:00+99:00"], "timestamp")):
+        p = lake.run(*args, check=False)
+        assert p.returncode != 0 and words in p.stderr, (args, p.stderr)

@@ -57,6 +57,9 @@ static void test_iso8601(void)
     CHECK(ms == 0);
     CHECK_OK(iso8601_parse_ms("2026-11-21T10:00:00Z", &ms));
     CHECK(ms == 1795255200000LL);
+    CHECK(iso8601_parse_ms("2026-11-21T12:00:00+99:00", &ms) == LOCH_EINVALID); /* offsets stop at 18:00 */
+    CHECK(iso8601_parse_ms("2026-11-21T12:00:00-10:75", &ms) == LOCH_EINVALID);
+    CHECK_OK(iso8601_parse_ms("2026-11-21T12:00:00-18:00", &ms));
     CHECK_OK(iso8601_parse_ms("2026-11-21T12:00:00+02:00", &ms));
     CHECK(ms == 1795255200000LL);
     CHECK_OK(iso8601_parse_ms("2026-11-21", &ms));
