@@ -1435,6 +1435,56 @@ static int attempt(loch_lake *lake, const dml_stmt *st, dml_table_seen *seen, lo
     return rc;
 }
 
+/* The engine's message about a statement loch generated: its staging tables named as
+ * the user's table, no "Did you mean" pointing at loch's own columns, and no "LINE 1:"
+ * excerpt (it quotes loch's SQL, with the lake's paths, not the user's). */
+static void own_error(const dml_stmt *st)
+{
+    static const char *const staging[] = {"__loch_tgt", "__loch_hit", "__loch_ins"};
+    int code = loch_error_last_code();
+    buf m = BUF_INIT;
+    if (buf_puts(&m, loch_error_last()) < 0)
+        return;
+    char *cut = strstr(m.data, "\nLINE ");
+    if (cut) {
+        while (cut > m.data && cut[-1] == '\n')
+            cut--;
+        *cut = '\0';
+    }
+    /* lines after the first that offer loch's own columns as candidates go */
+    for (char *line = strchr(m.data, '\n'); line;) {
+        char *next = strchr(line + 1, '\n');
+        char *end = next ? next : line + strlen(line);
+        if (memmem(line, (size_t)(end - line), "__loch_", 7)) {
+            memmove(line, end, strlen(end) + 1);
+            next = line[0] ? line : NULL;
+        }
+        line = next;
+    }
+    buf out = BUF_INIT;
+    for (const char *p = m.data; *p;) {
+        size_t k = 0;
+        while (k < 3 && strncmp(p, staging[k], strlen(staging[k])) != 0)
+            k++;
+        unsigned set;
+        int used = 0;
+        if (k < 3) {
+            buf_puts(&out, st->table);
+            p += strlen(staging[k]);
+        } else if (sscanf(p, "__loch_set_%u%n", &set, &used) == 1 && used > 0 && set < st->nsets) {
+            buf_puts(&out, "the value SET gives ");
+            buf_put(&out, st->sql + st->sets[set].column.start, st->sets[set].column.end - st->sets[set].column.start);
+            p += used;
+        } else {
+            buf_putc(&out, *p++);
+        }
+    }
+    if (out.data)
+        error_set(code, "%s", out.data);
+    buf_free(&m);
+    buf_free(&out);
+}
+
 static int run(loch_lake *lake, dml_stmt *st, loch_result **out)
 {
     /* Refused before anything runs, whatever the statement would change: a MERGE that
@@ -1453,6 +1503,8 @@ static int run(loch_lake *lake, dml_stmt *st, loch_result **out)
     }
     free(seen.id);
     free(seen.schema);
+    if (rc < 0 && strstr(loch_error_last(), "Error: ")) /* the engine's */
+        own_error(st);
     if (rc == 0) {
         scan_unpin(lake);
         ops_auto_optimize(lake, st->table);

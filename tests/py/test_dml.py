@@ -690,3 +690,18 @@ def test_every_form_of_the_grammar_matches_duckdb(lake, mode):
         lake.sql(q)
         con.execute(q)
         assert loch_rows(lake) == duck_rows(con), q
+
+
+def test_engine_errors_speak_of_the_users_statement(lake):
+    """An engine error about the SQL loch generated for a statement names the user's
+    table and columns: no __loch_ staging names or candidates, no "LINE 1:" excerpt of
+    loch's SQL (it quoted the lake's absolute paths; third pass of issue 10)."""
+    make(lake, "cow", rows=5)
+    for q, words in (("UPDATE t SET g = nosuch WHERE id = 1", 'column "nosuch" not found'),
+                     ("UPDATE t SET g = 'x', n = 'abc'", "the value SET gives n"),
+                     ("DELETE FROM t WHERE idd = 1", 'column "idd" not found'),
+                     ("MERGE INTO t USING (SELECT 1 AS id) s ON t.id = s.id WHEN MATCHED THEN UPDATE SET g = s.nope",
+                      "nope")):
+        p = lake.sql(q, check=False)
+        assert p.returncode == 1 and words in p.stderr, (q, p.stderr)
+        assert "__loch" not in p.stderr and "LINE 1" not in p.stderr and str(lake.path) not in p.stderr, p.stderr
