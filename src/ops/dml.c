@@ -573,9 +573,9 @@ static int hits_count(void *ctx, const int64_t *const *cols, size_t ncols, size_
     (void)ncols;
     for (size_t i = 0; i < n; i++) {
         int rc = hit_file(r, cols[0][i]);
-        dv_rows *h = &r->hits[cols[0][i]];
         if (rc < 0 || cols[1][i] <= 0)
             return rc < 0 ? rc : error_set(LOCH_ERROR, "internal: a count of hits below 1");
+        dv_rows *h = &r->hits[cols[0][i]];
         if (!(h->rows = malloc((size_t)cols[1][i] * sizeof(*h->rows))))
             return error_set(LOCH_ENOMEM, "out of memory (%lld rows of one file to change)", (long long)cols[1][i]);
         r->gone[cols[0][i]].count = (size_t)cols[1][i]; /* the room, until hits_done */
@@ -590,9 +590,11 @@ static int hits_fill(void *ctx, const int64_t *const *cols, size_t ncols, size_t
     (void)ncols;
     for (size_t i = 0; i < n; i++) {
         int rc = hit_file(r, cols[0][i]);
+        if (rc < 0)
+            return rc;
         dv_rows *h = &r->hits[cols[0][i]];
-        if (rc < 0 || h->count >= r->gone[cols[0][i]].count || cols[1][i] < 0)
-            return rc < 0 ? rc : error_set(LOCH_ERROR, "internal: more hits than counted, or a negative row");
+        if (h->count >= r->gone[cols[0][i]].count || cols[1][i] < 0)
+            return error_set(LOCH_ERROR, "internal: more hits than counted, or a negative row");
         h->rows[h->count++] = (uint64_t)cols[1][i];
     }
     return 0;
