@@ -915,9 +915,11 @@ static bool names_alias(const dml_stmt *st, const sql_token *t, const char *alia
 /* MERGE's data skipping: each top-level conjunct "T.c = S.d" of ON (T the target, S
  * the source) can only match target rows whose c lies between the source's least and
  * greatest d, so "T.c BETWEEN least AND greatest" is judged against each file's
- * statistics (as a WHERE clause of DELETE is). Only integer and string values give
- * bounds, only with no WHEN NOT MATCHED BY SOURCE (then every target row matters). A
- * source without a non-NULL d matches nothing: judged as no bounds, all files kept. */
+ * statistics (as a WHERE clause of DELETE is). Only integer values give bounds (see
+ * below for strings), only with no WHEN NOT MATCHED BY SOURCE (then every target row
+ * matters). A conjunct is cut at AND outside parentheses, CASE ... END and BETWEEN's
+ * own AND. A source without a non-NULL d matches nothing: judged as no bounds, all
+ * files kept. */
 static int merge_skip(dml_run *r, bool *skip)
 {
     const dml_stmt *st = r->st;
@@ -932,7 +934,7 @@ static int merge_skip(dml_run *r, bool *skip)
     while (rc == 0) {
         /* one conjunct: up to AND at depth 0 or the end; only the 7-token shape counts */
         size_t n = 0;
-        bool end = false;
+        bool end = false, between = false;
         for (;;) {
             sql_token k;
             if (pos >= st->on.end || sqlscan_next(st->sql, st->on.end, &pos, &k) < 0 || k.kind == TOK_END) {
@@ -940,9 +942,15 @@ static int merge_skip(dml_run *r, bool *skip)
                 end = true;
                 break;
             }
-            if (depth == 0 && sqlscan_is(st->sql, &k, "AND"))
+            if (depth == 0 && sqlscan_is(st->sql, &k, "AND") && !between)
                 break;
-            depth += (k.kind == TOK_PUNCT && st->sql[k.start] == '(') - (k.kind == TOK_PUNCT && st->sql[k.start] == ')');
+            if (depth == 0 && sqlscan_is(st->sql, &k, "AND"))
+                between = false; /* BETWEEN's own AND: still this conjunct */
+            if (depth == 0 && sqlscan_is(st->sql, &k, "BETWEEN"))
+                between = true;
+            /* CASE ... END nests as parentheses do: its ANDs are not conjuncts either */
+            depth += (k.kind == TOK_PUNCT && st->sql[k.start] == '(') || sqlscan_is(st->sql, &k, "CASE");
+            depth -= (k.kind == TOK_PUNCT && st->sql[k.start] == ')') || sqlscan_is(st->sql, &k, "END");
             if (depth == 0 && sqlscan_is(st->sql, &k, "OR")) /* an OR at the top: nothing bounds the rows */
                 goto done;
             if (n < 8)
@@ -966,8 +974,15 @@ static int merge_skip(dml_run *r, bool *skip)
                             slen, stext, slen, stext) || put_span(&q, st, st->source) ? LOCH_ENOMEM : 0;
             rc = rc ? rc : compute_query(r->lake->cp, q.data, &mm);
             char *type = rc == 0 ? compute_result_text(mm, 0, 0) : NULL, *lo = NULL, *hi = NULL;
-            bool integer = type && (strstr(type, "INT") != NULL), string = type && strcmp(type, "VARCHAR") == 0;
-            if (rc == 0 && (integer || string)) {
+            /* Integers only: a string key may carry a collation (d COLLATE NOCASE, a TEMP
+             * table's column) under which equal strings differ in bytes, and the engine
+             * tells no expression's collation; byte bounds would skip matching files. */
+            static const char *const ints[] = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT",
+                                               "USMALLINT", "UINTEGER", "UBIGINT", "UHUGEINT"};
+            bool integer = false;
+            for (size_t i = 0; type && i < sizeof(ints) / sizeof(ints[0]); i++)
+                integer = integer || strcmp(type, ints[i]) == 0;
+            if (rc == 0 && integer) {
                 lo = compute_result_text(mm, 0, 1);
                 hi = compute_result_text(mm, 0, 2);
             }
@@ -975,8 +990,8 @@ static int merge_skip(dml_run *r, bool *skip)
                 rc = buf_puts(&bounds, bounds.len ? " AND " : "") ||
                      buf_put(&bounds, st->sql + tgt[0].start, tgt[2].start + tgt[2].len - tgt[0].start) ||
                      buf_puts(&bounds, " BETWEEN ") ||
-                     (integer ? buf_puts(&bounds, lo) : buf_put_sql_str(&bounds, lo)) || buf_puts(&bounds, " AND ") ||
-                     (integer ? buf_puts(&bounds, hi) : buf_put_sql_str(&bounds, hi)) ? LOCH_ENOMEM : 0;
+                     buf_puts(&bounds, lo) || buf_puts(&bounds, " AND ") ||
+                     buf_puts(&bounds, hi) ? LOCH_ENOMEM : 0;
             }
             free(type);
             free(lo);
@@ -987,7 +1002,7 @@ static int merge_skip(dml_run *r, bool *skip)
             break;
     }
     if (rc == 0 && bounds.len) {
-        int pruned = prune_files(r->s, bounds.data, bounds.len, alias, strings_binary(r), skip);
+        int pruned = prune_files(r->s, bounds.data, bounds.len, alias, false, skip); /* integers only */
         rc = pruned < 0 ? pruned : 0;
     }
 done:

@@ -586,9 +586,10 @@ def test_files_ruled_out_by_statistics_are_not_read(lake):
 
 def test_merge_skips_files_the_source_keys_rule_out(lake):
     """MERGE's data skipping: ON t.k = s.k bounds the target rows that can match by the
-    source's least and greatest k; a file outside them is not opened (a broken file
-    shows it). Every other shape still reads it: an OR, a non-equality, WHEN NOT
-    MATCHED BY SOURCE, a source whose keys reach the file."""
+    source's least and greatest k (integers); a file outside them is not opened (a broken
+    file shows it). Every other shape still reads it: an OR, a non-equality, WHEN NOT
+    MATCHED BY SOURCE, a source whose keys reach the file, string keys (a collation on
+    the source makes different bytes equal), BETWEEN ... AND, CASE ... END."""
     lake.sql("CREATE TABLE t AS SELECT i::BIGINT AS id, 'a' || i AS name FROM range(0, 100) r(i)")
     lake.sql("INSERT INTO t SELECT i::BIGINT, 'b' || i FROM range(100, 200) r(i)")
     lake.sql("INSERT INTO t SELECT i::BIGINT, 'c' || i FROM range(200, 300) r(i)")
@@ -597,8 +598,8 @@ def test_merge_skips_files_the_source_keys_rule_out(lake):
     first.write_bytes(b"not parquet at all")  # holds ids 0..99
     lake.sql("MERGE INTO t USING (SELECT 150 AS id, 'x' AS name UNION ALL SELECT 400, 'y') s ON t.id = s.id "
              "WHEN MATCHED THEN UPDATE SET name = s.name WHEN NOT MATCHED THEN INSERT *")
-    lake.sql("MERGE INTO t AS z USING (SELECT 'c250' AS name) AS src ON src.name = z.name AND z.id > 0 "
-             "WHEN MATCHED THEN DELETE")
+    lake.sql("MERGE INTO t AS z USING (SELECT 250 AS id, 'c250' AS name) AS src ON src.id = z.id AND z.id > 0 "
+             "AND z.name = src.name WHEN MATCHED THEN DELETE")
     first.write_bytes(good)
     assert lake.csv("SELECT id, name FROM t WHERE id IN (5, 150, 250, 400) ORDER BY id") == [
         ["5", "a5"], ["150", "x"], ["400", "y"]]
@@ -610,7 +611,11 @@ def test_merge_skips_files_the_source_keys_rule_out(lake):
               "MERGE INTO t USING (SELECT 150::DOUBLE AS id) s ON t.id = s.id WHEN MATCHED THEN DELETE",
               "MERGE INTO t USING (SELECT NULL::BIGINT AS id) s ON t.id = s.id WHEN MATCHED THEN DELETE",
               "MERGE INTO t USING (SELECT 'a5' AS name) s ON t.name = s.name WHEN MATCHED THEN DELETE",
-              "SET default_collation = 'nocase'; MERGE INTO t USING (SELECT 'C250' AS name) s ON t.name = s.name "
+              # strings are never bounds: a collation makes bytes that differ equal
+              "MERGE INTO t USING (SELECT 'C250' COLLATE NOCASE AS name) s ON t.name = s.name WHEN MATCHED THEN DELETE",
+              # BETWEEN's AND does not end a conjunct: (t.id BETWEEN 0 AND t.id) = s.id bounds nothing
+              "MERGE INTO t USING (SELECT 150 AS id) s ON t.id BETWEEN 0 AND t.id = s.id WHEN MATCHED THEN DELETE",
+              "MERGE INTO t USING (SELECT 150 AS id) s ON CASE WHEN true AND t.id = s.id THEN true END "
               "WHEN MATCHED THEN DELETE"):
         p = lake.sql(q, check=False)
         assert p.returncode == 1, q  # it had to read the broken file
