@@ -79,6 +79,8 @@ static int ops_create(loch_lake *lake, const create_args *a, loch_result **out)
     if (a->columns) {
         rc = buf_printf(&sql, "CREATE OR REPLACE TEMP TABLE __loch_new %s", a->columns);
         rc = rc ? rc : compute_exec_one(lake->cp, sql.data);
+        if (rc < 0)
+            insert_own_name(a->table);
         select_sql = NULL;
     } else if (select_sql) {
         rc = allow_query(lake, select_sql); /* it is placed inside loch's own COPY */

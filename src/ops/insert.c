@@ -25,13 +25,14 @@ int insert_stage_table(loch_lake *lake, const snapshot *s)
     return rc;
 }
 
-/* The engine's messages name the staging table; users should read their own. */
+/* The engine's messages name the staging tables (__loch_ins, __loch_new); users should
+ * read their own. */
 void insert_own_name(const char *table)
 {
     buf m = BUF_INIT;
     const char *msg = loch_error_last(), *hit;
     int code = loch_error_last_code();
-    while ((hit = strstr(msg, "__loch_ins"))) {
+    while ((hit = strstr(msg, "__loch_ins")) || (hit = strstr(msg, "__loch_new"))) {
         buf_put(&m, msg, (size_t)(hit - msg));
         buf_puts(&m, table);
         msg = hit + strlen("__loch_ins");

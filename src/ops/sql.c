@@ -39,17 +39,32 @@ static int is_punct(lexer *lx, const sql_token *t, char c) { return t->kind == T
 /* Reads a table name token into out (lowercased, quotes removed). Returns 1 when the
  * token is a plain one-part name or main.name (lake tables are in the engine's default
  * schema, as queries see them), 0 when it is not a lake-table reference. */
+static int read_plain_name(lexer *lx, const sql_token *t, char *out, size_t cap);
+
 static int read_name(lexer *lx, const sql_token *t, char *out, size_t cap)
 {
-    size_t n = 0;
-    if (t->kind == TOK_WORD && t->len == 4 && strncasecmp(lx->sql + t->start, "main", 4) == 0) {
+    /* memory.main.t, main.t, memory.t (quoted or not): the engine's default catalog and
+     * schema, where queries see lake tables too */
+    size_t q = t->kind == TOK_QUOTED;
+    bool main_ = (t->kind == TOK_WORD || q) && t->len - 2 * q == 4 && strncasecmp(lx->sql + t->start + q, "main", 4) == 0;
+    bool memory = (t->kind == TOK_WORD || q) && t->len - 2 * q == 6 &&
+                  strncasecmp(lx->sql + t->start + q, "memory", 6) == 0;
+    if (main_ || memory) {
         size_t save = lx->pos;
         sql_token dot, name;
         if (next(lx, &dot) == 0 && is_punct(lx, &dot, '.') && next(lx, &name) == 0 &&
             (name.kind == TOK_WORD || name.kind == TOK_QUOTED))
-            return read_name(lx, &name, out, cap);
+            return memory ? read_name(lx, &name, out, cap) : read_plain_name(lx, &name, out, cap);
         lx->pos = save;
     }
+    return read_plain_name(lx, t, out, cap);
+}
+
+/* One name token (no prefix) into out, lowercased, quotes removed; 0 when a dot follows
+ * (schema.table of the engine's own) or the token is no name. */
+static int read_plain_name(lexer *lx, const sql_token *t, char *out, size_t cap)
+{
+    size_t n = 0;
     if (t->kind == TOK_WORD) {
         for (size_t i = 0; i < t->len && n + 1 < cap; i++) {
             char c = lx->sql[t->start + i];

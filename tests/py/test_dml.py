@@ -555,6 +555,14 @@ def test_main_schema_and_wrapped_writes(lake):
     lake.sql("INSERT INTO MAIN.t (id, x) VALUES (100, 1)")
     lake.sql("MERGE INTO main.t USING (SELECT 3 AS id) s ON t.id = s.id WHEN MATCHED THEN DELETE")
     assert lake.csv("SELECT count(*), sum(id), max(x) FILTER (WHERE id = 2) FROM main.t") == [["9", "141", "0.0"]]
+    # quoted, and with the catalog: the same lake table (CREATE "main".u made an engine-only
+    # table that vanished with the process; fourth pass)
+    lake.sql('CREATE TABLE "main".u AS SELECT 42 AS x')
+    lake.sql('INSERT INTO "memory"."main"."u" VALUES (43)')
+    lake.sql("DELETE FROM memory.u WHERE x = 42")
+    assert lake.csv("SELECT x FROM u") == [["43"]]
+    p = lake.sql("CREATE TABLE p (c INT) PARTITIONED BY (c)", check=False)
+    assert p.returncode == 1 and "__loch" not in p.stderr, p.stderr
     before = sorted((lake.table("t") / "_delta_log").glob("*.json"))
     for q, words in (("WITH s AS (SELECT 4 AS id) DELETE FROM t WHERE id IN (SELECT id FROM s)",
                       'WITH clause cannot precede DELETE on lake table "t"'),
