@@ -218,6 +218,8 @@ static int parse_tuple_set(dml_stmt *st, size_t *pos)
     sql_token eq, open;
     if ((rc = tok(st, pos, &eq)) < 0 || (rc = tok(st, pos, &open)) < 0)
         return rc;
+    if (word(st, &open, "ROW") && (rc = tok(st, pos, &open)) < 0) /* SET (a, b) = ROW(x, y) */
+        return rc;
     if (!punct(st, &eq, '=') || !punct(st, &open, '('))
         return error_set(LOCH_EINVALID, "expected (column, ...) = (value, ...) in UPDATE %s ... SET", st->table);
     size_t ahead = *pos;
@@ -390,10 +392,16 @@ static int put_span(buf *b, const dml_stmt *st, span s) { return buf_put(b, st->
 static int put_set_value(buf *b, const dml_stmt *st, span s)
 {
     size_t pos = s.start;
-    sql_token t, after;
+    sql_token t[8];
+    size_t n = 0;
     dml_stmt sub = *st;
     sub.len = s.end;
-    if (tok(&sub, &pos, &t) == 0 && word(st, &t, "DEFAULT") && tok(&sub, &pos, &after) == 0 && after.kind == TOK_END)
+    while (n < 8 && tok(&sub, &pos, &t[n]) == 0 && t[n].kind != TOK_END)
+        n++;
+    size_t open = 0; /* DEFAULT, or DEFAULT in parentheses: (DEFAULT), ((DEFAULT)) */
+    while (open < n / 2 && punct(st, &t[open], '(') && punct(st, &t[n - 1 - open], ')'))
+        open++;
+    if (n == 2 * open + 1 && word(st, &t[open], "DEFAULT"))
         return buf_puts(b, "NULL");
     error_clear();
     return put_span(b, st, s);

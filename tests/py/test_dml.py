@@ -694,6 +694,8 @@ def test_every_form_of_the_grammar_matches_duckdb(lake, mode):
         "WHEN MATCHED AND t.id % 3 = 0 THEN UPDATE SET g = s.g WHEN NOT MATCHED THEN INSERT (id, g) VALUES (s.id, s.g)",
         "UPDATE t SET (g, n) = (upper(g) || '(', coalesce(n, 0) + (1 * 2)), x = x + 1 WHERE id % 4 = 1",
         "UPDATE t SET n = DEFAULT WHERE id % 5 = 2",
+        "UPDATE t SET n = (DEFAULT) WHERE id % 5 = 3",
+        "UPDATE t SET (g, x) = ROW('w', x * 2) WHERE id % 6 = 0",
     ]
     make(lake, mode, rows=30)
     con = duckdb.connect()
