@@ -574,53 +574,63 @@ static int hits_from_pairs(dml_run *r, const int64_t *pairs, size_t n)
     return 0;
 }
 
-/* (file, hits) rows: each file's array, sized exactly (count holds the size until filled). */
+/* Reading the hits back: each file's array sized by a first pass of counts (room),
+ * then filled by a second of (file, row) sorted by both. */
+typedef struct {
+    dml_run *r;
+    size_t *room;
+} hit_reader;
+
 static int hits_count(void *ctx, const int64_t *const *cols, size_t ncols, size_t n)
 {
-    dml_run *r = ctx;
+    hit_reader *h = ctx;
     (void)ncols;
     for (size_t i = 0; i < n; i++) {
-        int rc = hit_file(r, cols[0][i]);
+        int rc = hit_file(h->r, cols[0][i]);
         if (rc < 0 || cols[1][i] <= 0)
             return rc < 0 ? rc : error_set(LOCH_ERROR, "internal: a count of hits below 1");
-        dv_rows *h = &r->hits[cols[0][i]];
-        if (!(h->rows = malloc((size_t)cols[1][i] * sizeof(*h->rows))))
+        if (!(h->r->hits[cols[0][i]].rows = malloc((size_t)cols[1][i] * sizeof(uint64_t))))
             return error_set(LOCH_ENOMEM, "out of memory (%lld rows of one file to change)", (long long)cols[1][i]);
-        r->gone[cols[0][i]].count = (size_t)cols[1][i]; /* the room, until hits_done */
+        h->room[cols[0][i]] = (size_t)cols[1][i];
     }
     return 0;
 }
 
-/* (file, row) rows sorted by both, filling the arrays hits_count made. */
 static int hits_fill(void *ctx, const int64_t *const *cols, size_t ncols, size_t n)
 {
-    dml_run *r = ctx;
+    hit_reader *h = ctx;
     (void)ncols;
     for (size_t i = 0; i < n; i++) {
-        int rc = hit_file(r, cols[0][i]);
+        int rc = hit_file(h->r, cols[0][i]);
         if (rc < 0)
             return rc;
-        dv_rows *h = &r->hits[cols[0][i]];
-        if (h->count >= r->gone[cols[0][i]].count || cols[1][i] < 0)
+        dv_rows *d = &h->r->hits[cols[0][i]];
+        if (d->count >= h->room[cols[0][i]] || cols[1][i] < 0)
             return error_set(LOCH_ERROR, "internal: more hits than counted, or a negative row");
-        h->rows[h->count++] = (uint64_t)cols[1][i];
+        d->rows[d->count++] = (uint64_t)cols[1][i];
     }
     return 0;
 }
 
-/* Every array full: the touched files listed, the room counts cleared. */
-static int hits_done(dml_run *r)
+/* The hits of __loch_hit, per file, and the touched files listed. */
+static int read_hits(dml_run *r)
 {
-    for (size_t f = 0; f < r->s->file_count; f++) {
-        if (r->hits[f].count != r->gone[f].count)
-            return error_set(LOCH_ERROR, "internal: fewer hits than counted");
-        r->gone[f].count = 0;
-        if (r->hits[f].count) {
+    hit_reader h = {r, calloc(r->s->file_count + 1, sizeof(size_t))};
+    int rc = h.room ? hits_alloc(r) : error_set(LOCH_ENOMEM, "out of memory");
+    rc = rc ? rc : compute_query_i64(r->lake->cp, "SELECT __loch_file::BIGINT, count(*)::BIGINT FROM __loch_hit "
+                                                  "GROUP BY 1", hits_count, &h);
+    rc = rc ? rc : compute_query_i64(r->lake->cp, "SELECT __loch_file::BIGINT, __loch_row::BIGINT FROM __loch_hit "
+                                                  "ORDER BY 1, 2", hits_fill, &h);
+    for (size_t f = 0; rc == 0 && f < r->s->file_count; f++) {
+        if (r->hits[f].count != h.room[f])
+            rc = error_set(LOCH_ERROR, "internal: fewer hits than counted");
+        else if (r->hits[f].count) {
             r->touched[r->ntouched++] = f;
             r->nhits += (int64_t)r->hits[f].count;
         }
     }
-    return 0;
+    free(h.room);
+    return rc;
 }
 
 /* What the statement calls its target, unquoted: its alias, or the table's name. */
@@ -712,12 +722,7 @@ static int find_hits(dml_run *r)
     res = NULL;
     /* The hits come back a chunk at a time straight into per-file arrays sized by a
      * first count: loch holds 8 bytes per hit, never the whole result besides. */
-    rc = rc ? rc : hits_alloc(r);
-    rc = rc ? rc : compute_query_i64(r->lake->cp, "SELECT __loch_file::BIGINT, count(*)::BIGINT FROM __loch_hit "
-                                                  "GROUP BY 1", hits_count, r);
-    rc = rc ? rc : compute_query_i64(r->lake->cp, "SELECT __loch_file::BIGINT, __loch_row::BIGINT FROM __loch_hit "
-                                                  "ORDER BY 1, 2", hits_fill, r);
-    rc = rc ? rc : hits_done(r);
+    rc = rc ? rc : read_hits(r);
     compute_result_free(res);
     free(all);
     free(skip);
@@ -930,19 +935,20 @@ static bool names_alias(const dml_stmt *st, const sql_token *t, const char *alia
  * files kept. */
 static int merge_skip(dml_run *r, bool *skip)
 {
+    enum { MAX_KEYS = 8 };
     const dml_stmt *st = r->st;
     char alias[256];
     buf bounds = BUF_INIT, q = BUF_INIT;
-    sql_token t[8];
-    size_t pos = st->on.start;
+    span keys[MAX_KEYS][2]; /* per key conjunct: the target's column, the source's */
+    size_t nkeys = 0, pos = st->on.start;
     int rc = 0, depth = 0;
-    if (st->by_source)
-        return 0;
+    bool end = st->by_source;
     target_alias(st, alias, sizeof(alias));
-    while (rc == 0) {
+    while (!end) {
         /* one conjunct: up to AND at depth 0 or the end; only the 7-token shape counts */
+        sql_token t[8];
         size_t n = 0;
-        bool end = false, between = false;
+        bool between = false;
         for (;;) {
             sql_token k;
             if (pos >= st->on.end || sqlscan_next(st->sql, st->on.end, &pos, &k) < 0 || k.kind == TOK_END) {
@@ -960,7 +966,7 @@ static int merge_skip(dml_run *r, bool *skip)
             depth += (k.kind == TOK_PUNCT && st->sql[k.start] == '(') || sqlscan_is(st->sql, &k, "CASE");
             depth -= (k.kind == TOK_PUNCT && st->sql[k.start] == ')') || sqlscan_is(st->sql, &k, "END");
             if (depth == 0 && sqlscan_is(st->sql, &k, "OR")) /* an OR at the top: nothing bounds the rows */
-                goto done;
+                return 0;
             if (n < 8)
                 t[n] = k;
             n++;
@@ -971,49 +977,49 @@ static int merge_skip(dml_run *r, bool *skip)
             shape = t[i].kind == TOK_WORD || t[i].kind == TOK_QUOTED;
         int side = !shape ? -1 : names_alias(st, &t[0], alias) && !names_alias(st, &t[4], alias) ? 0
                                : names_alias(st, &t[4], alias) && !names_alias(st, &t[0], alias) ? 4 : -1;
-        if (side >= 0) {
-            /* min and max of the source's side, as SQL literals, and their type */
-            const sql_token *src = &t[4 - side], *tgt = &t[side];
-            int slen = (int)(src[2].start + src[2].len - src[0].start);
-            const char *stext = st->sql + src[0].start;
-            compute_result *mm = NULL;
-            buf_clear(&q);
-            rc = buf_printf(&q, "SELECT typeof(min(%.*s)), min(%.*s)::VARCHAR, max(%.*s)::VARCHAR FROM ", slen, stext,
-                            slen, stext, slen, stext) || put_span(&q, st, st->source) ? LOCH_ENOMEM : 0;
-            rc = rc ? rc : compute_query(r->lake->cp, q.data, &mm);
-            char *type = rc == 0 ? compute_result_text(mm, 0, 0) : NULL, *lo = NULL, *hi = NULL;
-            /* Integers only: a string key may carry a collation (d COLLATE NOCASE, a TEMP
-             * table's column) under which equal strings differ in bytes, and the engine
-             * tells no expression's collation; byte bounds would skip matching files. */
-            static const char *const ints[] = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT",
-                                               "USMALLINT", "UINTEGER", "UBIGINT", "UHUGEINT"};
-            bool integer = false;
-            for (size_t i = 0; type && i < sizeof(ints) / sizeof(ints[0]); i++)
-                integer = integer || strcmp(type, ints[i]) == 0;
-            if (rc == 0 && integer) {
-                lo = compute_result_text(mm, 0, 1);
-                hi = compute_result_text(mm, 0, 2);
-            }
-            if (lo && hi) {
-                rc = buf_puts(&bounds, bounds.len ? " AND " : "") ||
-                     buf_put(&bounds, st->sql + tgt[0].start, tgt[2].start + tgt[2].len - tgt[0].start) ||
-                     buf_puts(&bounds, " BETWEEN ") ||
-                     buf_puts(&bounds, lo) || buf_puts(&bounds, " AND ") ||
-                     buf_puts(&bounds, hi) ? LOCH_ENOMEM : 0;
-            }
-            free(type);
-            free(lo);
-            free(hi);
-            compute_result_free(mm);
+        if (side >= 0 && nkeys < MAX_KEYS) {
+            const sql_token *tgt = &t[side], *src = &t[4 - side];
+            keys[nkeys][0] = (span){tgt[0].start, tgt[2].start + tgt[2].len};
+            keys[nkeys][1] = (span){src[0].start, src[2].start + src[2].len};
+            nkeys++;
         }
-        if (end)
-            break;
     }
+    if (nkeys == 0)
+        return 0;
+    /* One pass over the source for every key: its type, least and greatest value. */
+    rc = buf_puts(&q, "SELECT ") ? LOCH_ENOMEM : 0;
+    for (size_t i = 0; rc == 0 && i < nkeys; i++) {
+        int len = (int)(keys[i][1].end - keys[i][1].start);
+        const char *d = st->sql + keys[i][1].start;
+        rc = buf_printf(&q, "%stypeof(min(%.*s)), min(%.*s)::VARCHAR, max(%.*s)::VARCHAR", i ? ", " : "", len, d, len,
+                        d, len, d) ? LOCH_ENOMEM : 0;
+    }
+    rc = rc || buf_puts(&q, " FROM ") || put_span(&q, st, st->source) ? (rc ? rc : LOCH_ENOMEM) : 0;
+    compute_result *mm = NULL;
+    rc = rc ? rc : compute_query(r->lake->cp, q.data, &mm);
+    /* Integers only: a string key may carry a collation (d COLLATE NOCASE, a TEMP table's
+     * column) under which equal strings differ in bytes, and the engine tells no
+     * expression's collation; byte bounds would skip matching files. */
+    static const char *const ints[] = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT",
+                                       "USMALLINT", "UINTEGER", "UBIGINT", "UHUGEINT"};
+    for (size_t i = 0; rc == 0 && i < nkeys; i++) {
+        char *type = compute_result_text(mm, 0, 3 * i), *lo = compute_result_text(mm, 0, 3 * i + 1),
+             *hi = compute_result_text(mm, 0, 3 * i + 2);
+        bool integer = false;
+        for (size_t k = 0; type && k < sizeof(ints) / sizeof(ints[0]); k++)
+            integer = integer || strcmp(type, ints[k]) == 0;
+        if (integer && lo && hi)
+            rc = buf_puts(&bounds, bounds.len ? " AND " : "") || put_span(&bounds, st, keys[i][0]) ||
+                 buf_printf(&bounds, " BETWEEN %s AND %s", lo, hi) ? LOCH_ENOMEM : 0;
+        free(type);
+        free(lo);
+        free(hi);
+    }
+    compute_result_free(mm);
     if (rc == 0 && bounds.len) {
         int pruned = prune_files(r->s, bounds.data, bounds.len, alias, false, skip); /* integers only */
         rc = pruned < 0 ? pruned : 0;
     }
-done:
     buf_free(&bounds);
     buf_free(&q);
     return rc;
@@ -1059,8 +1065,6 @@ static int find_merge(dml_run *r, int64_t counts[3])
              ? (rc ? rc : LOCH_ENOMEM) : 0;
     merge_returned got = {counts, NULL, 0, 0};
     rc = rc ? rc : compute_query_i64(r->lake->cp, sql.data, merge_returning, &got);
-    if (rc < 0)
-        insert_own_name(st->table);
     int64_t *pairs = got.pairs;
     size_t npairs = got.n;
     if (npairs)
@@ -1100,8 +1104,6 @@ static int find_merge(dml_run *r, int64_t counts[3])
         rc = error_set(LOCH_ENOMEM, "out of memory");
     buf_free(&pick);
     rc = rc ? rc : compute_exec_one(r->lake->cp, sql.data);
-    if (rc < 0)
-        insert_own_name(st->table);
     free(pairs);
     free(all);
     free(skip);
@@ -1265,8 +1267,6 @@ static int stage_new_rows(dml_run *r)
     }
     rc = rc || buf_puts(&sql, " FROM __loch_hit") ? (rc ? rc : LOCH_ENOMEM) : 0;
     rc = rc ? rc : compute_exec_one(r->lake->cp, sql.data);
-    if (rc < 0)
-        insert_own_name(r->st->table);
     buf_free(&sql);
     return rc;
 }
@@ -1369,6 +1369,7 @@ static int metrics(txlog_commit *c, const dml_run *r, const dml_counts *k)
 typedef struct {
     char *id, *schema;
     bool seen;
+    bool replaced;          /* a later attempt found another table: no attempt after it */
 } dml_table_seen;
 
 static int same_table_as_seen(dml_table_seen *seen, const dml_stmt *st, const snapshot *s)
@@ -1380,7 +1381,8 @@ static int same_table_as_seen(dml_table_seen *seen, const dml_stmt *st, const sn
         seen->seen = true;
         return seen->id && seen->schema ? 0 : error_set(LOCH_ENOMEM, "out of memory");
     }
-    if (strcmp(seen->id, id) != 0 || strcmp(seen->schema, sc) != 0)
+    seen->replaced = strcmp(seen->id, id) != 0 || strcmp(seen->schema, sc) != 0;
+    if (seen->replaced)
         return error_set(LOCH_ECONFLICT, "table \"%s\" was replaced, or its schema changed, by version %lld while this "
                          "statement ran; nothing was written (run it again against the table as it is now)",
                          st->table, (long long)s->version);
@@ -1400,8 +1402,7 @@ static int attempt(loch_lake *lake, const dml_stmt *st, dml_table_seen *seen, lo
     static const char *const ops[] = {"DELETE", "UPDATE", "MERGE"};
     txlog_commit_init(&c, st->table, ops[st->kind]);
     int rc = txlog_load(lake, st->table, &(txlog_at){-1, 0, 0}, &r.s);
-    if (rc == 0 && (rc = same_table_as_seen(seen, st, r.s)) < 0)
-        seen->seen = false; /* final: no attempt after this one */
+    rc = rc ? rc : same_table_as_seen(seen, st, r.s);
     rc = rc ? rc : check_table(&r);
     rc = rc ? rc : st->kind == DML_UPDATE ? resolve_sets(&r) : 0;
     rc = rc ? rc : scan_pin(lake, st->table, r.s);
@@ -1465,7 +1466,7 @@ static int attempt(loch_lake *lake, const dml_stmt *st, dml_table_seen *seen, lo
  * excerpt (it quotes loch's SQL, with the lake's paths, not the user's). */
 static void own_error(const dml_stmt *st)
 {
-    static const char *const staging[] = {"__loch_tgt", "__loch_hit", "__loch_ins"};
+    insert_own_name(st->table);
     int code = loch_error_last_code();
     buf m = BUF_INIT;
     if (buf_puts(&m, loch_error_last()) < 0)
@@ -1488,15 +1489,9 @@ static void own_error(const dml_stmt *st)
     }
     buf out = BUF_INIT;
     for (const char *p = m.data; *p;) {
-        size_t k = 0;
-        while (k < 3 && strncmp(p, staging[k], strlen(staging[k])) != 0)
-            k++;
         unsigned set;
         int used = 0;
-        if (k < 3) {
-            buf_puts(&out, st->table);
-            p += strlen(staging[k]);
-        } else if (sscanf(p, "__loch_set_%u%n", &set, &used) == 1 && used > 0 && set < st->nsets) {
+        if (sscanf(p, "__loch_set_%u%n", &set, &used) == 1 && used > 0 && set < st->nsets) {
             buf_puts(&out, "the value SET gives ");
             buf_put(&out, st->sql + st->sets[set].column.start, st->sets[set].column.end - st->sets[set].column.start);
             p += used;
@@ -1518,11 +1513,11 @@ static int run(loch_lake *lake, dml_stmt *st, loch_result **out)
         return error_set(LOCH_EINVALID, "table \"%s\": lake tables change by commits of their own, which an open "
                          "transaction cannot hold (it could not roll them back): COMMIT or ROLLBACK first", st->table);
     int rc = 0;
-    dml_table_seen seen = {NULL, NULL, false};
+    dml_table_seen seen = {NULL, NULL, false, false};
     for (int i = 0; i < DML_ATTEMPTS; i++) {
         scan_unpin(lake); /* a new attempt reads every table afresh */
         rc = attempt(lake, st, &seen, out);
-        if (rc != LOCH_ECONFLICT || !seen.seen)
+        if (rc != LOCH_ECONFLICT || seen.replaced)
             break;
         lake_hold(lake, "dml-retry");
     }

@@ -25,17 +25,24 @@ int insert_stage_table(loch_lake *lake, const snapshot *s)
     return rc;
 }
 
-/* The engine's messages name the staging tables (__loch_ins, __loch_new); users should
- * read their own. */
+/* The engine's messages name loch's staging tables (__loch_ins, __loch_new, __loch_tgt,
+ * __loch_hit); users should read their own table's name. */
 void insert_own_name(const char *table)
 {
+    static const char *const staging[] = {"__loch_ins", "__loch_new", "__loch_tgt", "__loch_hit"};
     buf m = BUF_INIT;
     const char *msg = loch_error_last(), *hit;
     int code = loch_error_last_code();
-    while ((hit = strstr(msg, "__loch_ins")) || (hit = strstr(msg, "__loch_new"))) {
+    for (const char *from = msg; (hit = strstr(from, "__loch_"));) {
+        size_t k = 0;
+        while (k < sizeof(staging) / sizeof(staging[0]) && strncmp(hit, staging[k], strlen(staging[k])) != 0)
+            k++;
+        from = hit + 7;
+        if (k == sizeof(staging) / sizeof(staging[0]))
+            continue; /* another of loch's names: left as it is */
         buf_put(&m, msg, (size_t)(hit - msg));
         buf_puts(&m, table);
-        msg = hit + strlen("__loch_ins");
+        msg = from = hit + strlen(staging[k]);
     }
     if (m.len && buf_puts(&m, msg) == 0)
         error_set(code, "%s", m.data);
