@@ -260,31 +260,23 @@ static int parse_update(dml_stmt *st, size_t pos)
         if ((rc = tok(st, &pos, &col)) < 0)
             return rc;
         if (punct(st, &col, '(')) { /* SET (a, b) = (x, y): one assignment per column */
-            rc = parse_tuple_set(st, &pos);
-            if (rc < 0)
+            if ((rc = parse_tuple_set(st, &pos)) < 0)
                 return rc;
-            size_t save = pos;
-            if ((rc = tok(st, &pos, &t)) < 0)
+        } else {
+            if ((rc = tok(st, &pos, &eq)) < 0)
                 return rc;
-            if (!punct(st, &t, ',')) {
-                pos = save;
-                break;
-            }
-            continue;
+            if ((col.kind != TOK_WORD && col.kind != TOK_QUOTED) || !punct(st, &eq, '='))
+                return error_set(LOCH_EINVALID, "expected column = value in UPDATE %s ... SET", st->table);
+            if (st->nsets == sizeof(st->sets) / sizeof(st->sets[0]))
+                return error_set(LOCH_EINVALID, "too many assignments in one UPDATE");
+            st->sets[st->nsets].column = (span){col.start, col.start + col.len};
+            if ((rc = clause(st, &pos, stop, ',', &st->sets[st->nsets].expr, &t)) < 0)
+                return rc;
+            if (st->sets[st->nsets].expr.end == st->sets[st->nsets].expr.start)
+                return error_set(LOCH_EINVALID, "UPDATE %s: no value for column %.*s", st->table, (int)col.len,
+                                 st->sql + col.start);
+            st->nsets++;
         }
-        if ((rc = tok(st, &pos, &eq)) < 0)
-            return rc;
-        if ((col.kind != TOK_WORD && col.kind != TOK_QUOTED) || !punct(st, &eq, '='))
-            return error_set(LOCH_EINVALID, "expected column = value in UPDATE %s ... SET", st->table);
-        if (st->nsets == sizeof(st->sets) / sizeof(st->sets[0]))
-            return error_set(LOCH_EINVALID, "too many assignments in one UPDATE");
-        st->sets[st->nsets].column = (span){col.start, col.start + col.len};
-        if ((rc = clause(st, &pos, stop, ',', &st->sets[st->nsets].expr, &t)) < 0)
-            return rc;
-        if (st->sets[st->nsets].expr.end == st->sets[st->nsets].expr.start)
-            return error_set(LOCH_EINVALID, "UPDATE %s: no value for column %.*s", st->table, (int)col.len,
-                             st->sql + col.start);
-        st->nsets++;
         size_t save = pos;
         if ((rc = tok(st, &pos, &t)) < 0)
             return rc;
