@@ -25,7 +25,7 @@ LDFLAGS += -fsanitize=address,undefined,float-cast-overflow
 endif
 LIBS    := -L$(DUCKDB)/lib -lduckdb -Wl,-rpath,$(CURDIR)/$(DUCKDB)/lib -lsqlite3 -lmicrohttpd -lpthread -lm
 
-LIB_SRC := $(sort $(wildcard src/util/*.c src/core/*.c src/formats/*.c src/adapters/*.c src/ops/*.c src/ingest/*.c src/server/*.c src/*.c))
+LIB_SRC := $(sort $(wildcard src/util/*.c src/core/*.c src/formats/*.c src/adapters/*.c src/ops/*.c src/ingest/*.c src/wal/*.c src/server/*.c src/*.c))
 CLI_SRC := $(sort $(wildcard cli/*.c))
 TEST_SRC:= $(sort $(wildcard tests/unit/test_*.c))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)

@@ -912,3 +912,85 @@ int arrow_read_stream(arrow_reader *r, struct ArrowArrayStream *out, void (*done
                                      .get_last_error = stream_error, .release = stream_release, .private_data = s};
     return 0;
 }
+
+/* ---- one message, for framing layers (the write-ahead log) --------------------------- */
+
+/* Reads the custom_metadata vector at field i of t into m->kv (up to its capacity). */
+static int read_kvs(const ftable *t, int i, size_t base, arrow_message *m)
+{
+    size_t start, count;
+    int rc = get_vector(t, i, 4, &start, &count);
+    if (rc <= 0)
+        return rc;
+    for (size_t k = 0; k < count; k++) {
+        uint64_t to = (uint64_t)start + 4 * k + rd32(t->f->b + start + 4 * k);
+        ftable kv;
+        size_t at[2];
+        if (to > t->f->n - 4 || table_at(t->f, (size_t)to, &kv) < 0)
+            return bad("a custom_metadata entry out of bounds");
+        for (int j = 0; j < 2; j++) {
+            size_t sz;
+            if (get_vector(&kv, j, 1, &at[j], &sz) <= 0 || sz >= t->f->n - at[j])
+                return bad("a custom_metadata string out of bounds");
+            if (m->nkv < ARROW_MESSAGE_KV) {
+                if (j == 0)
+                    m->kv[m->nkv].key = (const char *)t->f->b + at[j], m->kv[m->nkv].key_len = sz;
+                else
+                    m->kv[m->nkv].value_at = base + at[j], m->kv[m->nkv].value_len = sz;
+            }
+        }
+        m->nkv += m->nkv < ARROW_MESSAGE_KV;
+    }
+    return 0;
+}
+
+int arrow_read_message(const unsigned char *data, size_t size, arrow_message *m)
+{
+    *m = (arrow_message){0};
+    if (size < 8 || rd32(data) != 0xFFFFFFFFu)
+        return size < 8 ? bad("a truncated message") : bad("no continuation marker");
+    uint32_t len = rd32(data + 4);
+    if (len == 0) {
+        m->length = 8;
+        return 0; /* end of stream */
+    }
+    if (len % 8 || len > size - 8)
+        return bad("a message longer than its bytes");
+    fbuf meta = {data + 8, len};
+    ftable msg, header;
+    int rc = fb_root(&meta, &msg);
+    if (rc < 0)
+        return rc;
+    int64_t bl = get_i64(&msg, 3, 0);
+    if (bl < 0 || bl % 8 || (uint64_t)bl > size - 8 - len)
+        return bad("a message body longer than its bytes");
+    m->type = get_u8(&msg, 1, 0);
+    m->metadata_len = len;
+    m->body_len = (size_t)bl;
+    m->length = 8 + len + (size_t)bl;
+    if ((rc = read_kvs(&msg, 4, 8, m)) < 0)
+        return rc;
+    m->nmessage_kv = m->nkv;
+    if (m->type == 3 && (rc = get_table(&msg, 2, &header)) < 0)
+        return bad("a record batch out of bounds");
+    if (m->type == 3)
+        m->rows = rc == 1 ? get_i64(&header, 0, 0) : 0;
+    if (m->type == 1 && (rc = get_table(&msg, 2, &header)) < 0)
+        return bad("a schema out of bounds");
+    if (m->type == 1 && rc == 1 && (rc = read_kvs(&header, 2, 8, m)) < 0)
+        return rc;
+    return 0;
+}
+
+int arrow_message_value(const arrow_message *m, const unsigned char *data, const char *key, int schema,
+                        const char **value, size_t *len)
+{
+    size_t from = schema ? m->nmessage_kv : 0, to = schema ? m->nkv : m->nmessage_kv;
+    for (size_t i = from; i < to; i++)
+        if (m->kv[i].key_len == strlen(key) && memcmp(m->kv[i].key, key, m->kv[i].key_len) == 0) {
+            *value = (const char *)data + m->kv[i].value_at;
+            *len = m->kv[i].value_len;
+            return 1;
+        }
+    return 0;
+}

@@ -42,4 +42,29 @@ void arrow_read_free(arrow_reader *r);
  * caller unmaps the bytes there). */
 int arrow_read_stream(arrow_reader *r, struct ArrowArrayStream *out, void (*done)(void *ctx), void *ctx);
 
+/* One encapsulated message at the start of data[0..size), for a layer that frames
+ * messages itself (the write-ahead log checks each against its checksum before the
+ * stream reader sees it): its type (1 Schema, 3 RecordBatch; 0 with length 8 for the
+ * end-of-stream marker), its whole length with metadata and body, and its
+ * custom_metadata entries (the Message's, then for a Schema the Schema's). Values are
+ * located by their offset from data, so a caller may check a checksum written there.
+ * LOCH_ECORRUPT for bytes that are not a whole message (too short, out of bounds). */
+#define ARROW_MESSAGE_KV 8
+typedef struct {
+    int type;
+    size_t length, metadata_len, body_len;
+    int64_t rows;             /* a RecordBatch's length */
+    size_t nkv, nmessage_kv;  /* kv[0..nmessage_kv): the Message's; the rest: the Schema's */
+    struct {
+        const char *key;
+        size_t key_len;
+        size_t value_at, value_len;
+    } kv[ARROW_MESSAGE_KV];
+} arrow_message;
+int arrow_read_message(const unsigned char *data, size_t size, arrow_message *m);
+/* The value of key in the Message's metadata (schema 0) or the Schema's (1): 1 and
+ * the value and its length (not NUL-terminated) when present, else 0. */
+int arrow_message_value(const arrow_message *m, const unsigned char *data, const char *key, int schema,
+                        const char **value, size_t *len);
+
 #endif

@@ -15,6 +15,7 @@
  */
 #include "formats/arrow_write.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -261,32 +262,58 @@ static int frame(buf *out, size_t start)
     return 0;
 }
 
-/* The message table with its header reference; returns the reference's position. */
-static size_t message(fbw *w, int header_type, int64_t body_len)
+/* The message table; *header and *meta get the positions of its header reference and
+ * of its custom_metadata reference (written only when there is metadata). */
+static void message(fbw *w, int header_type, int64_t body_len, bool has_meta, size_t *header, size_t *meta)
 {
-    /* root reference, then Message { version, header_type, header, bodyLength } */
+    /* root reference, then Message { version, header_type, header, bodyLength, custom_metadata } */
     unsigned char zero[4] = {0};
     fbw_bytes(w, zero, 4);
-    ffield f[4] = {{2, 0, 4}, {1, 0, header_type}, {4, 1, 0}, {8, 0, body_len}};
-    size_t refs[4] = {0};
-    fbw_table(w, f, 4, refs, 0); /* the root reference, at 0 */
-    return refs[2];
+    ffield f[5] = {{2, 0, 4}, {1, 0, header_type}, {4, 1, 0}, {8, 0, body_len}, {has_meta ? 4 : 0, 1, 0}};
+    size_t refs[5] = {0};
+    fbw_table(w, f, 5, refs, 0); /* the root reference, at 0 */
+    *header = refs[2];
+    *meta = refs[4];
 }
 
-int arrow_write_schema(buf *out, const struct ArrowSchema *s)
+/* A vector of KeyValue { key, value } tables at ref; each value's place in the output
+ * goes to kv[i].at. */
+static void write_kvs(fbw *w, size_t ref, arrow_kv *kv, size_t n)
+{
+    size_t first = fbw_ref_vector(w, ref, (uint32_t)n);
+    for (size_t i = 0; i < n; i++) {
+        ffield f[2] = {{4, 1, 0}, {4, 1, 0}};
+        size_t refs[2] = {0};
+        fbw_table(w, f, 2, refs, first + 4 * i);
+        fbw_string(w, refs[0], kv[i].key);
+        fbw_string(w, refs[1], kv[i].value);
+        kv[i].at = w->b->len - strlen(kv[i].value) - 1; /* the string's bytes, before its NUL */
+    }
+}
+
+int arrow_write_schema(buf *out, const struct ArrowSchema *s) { return arrow_write_schema_kv(out, s, NULL, 0, NULL, 0); }
+
+int arrow_write_schema_kv(buf *out, const struct ArrowSchema *s, arrow_kv *schema_kv, size_t nschema, arrow_kv *msg_kv,
+                          size_t nmsg)
 {
     size_t start = out->len;
     if (buf_put(out, "\xff\xff\xff\xff\0\0\0\0", 8))
         return error_set(LOCH_ENOMEM, "out of memory");
     fbw w = {out, out->len, 0};
-    size_t href = message(&w, 1, 0);
-    ffield f[2] = {{0, 0, 0}, {4, 1, 0}};
-    size_t refs[2] = {0};
-    fbw_table(&w, f, 2, refs, href);
+    size_t href, mref;
+    message(&w, 1, 0, nmsg > 0, &href, &mref);
+    /* Schema { endianness, fields, custom_metadata } */
+    ffield f[3] = {{0, 0, 0}, {4, 1, 0}, {nschema ? 4 : 0, 1, 0}};
+    size_t refs[3] = {0};
+    fbw_table(&w, f, 3, refs, href);
     size_t first = fbw_ref_vector(&w, refs[1], (uint32_t)s->n_children);
     int rc = 0;
     for (int64_t i = 0; i < s->n_children && rc == 0; i++)
         rc = write_field(&w, first + 4 * (size_t)i, s->children[i], 1);
+    if (rc == 0 && nschema)
+        write_kvs(&w, refs[2], schema_kv, nschema);
+    if (rc == 0 && nmsg)
+        write_kvs(&w, mref, msg_kv, nmsg);
     if (rc == 0 && w.oom)
         rc = error_set(LOCH_ENOMEM, "out of memory");
     if (rc < 0) {
@@ -398,6 +425,11 @@ static int write_array(batch_out *o, const struct ArrowSchema *s, const struct A
 
 int arrow_write_batch(buf *out, const struct ArrowSchema *s, const struct ArrowArray *a)
 {
+    return arrow_write_batch_kv(out, s, a, NULL, 0);
+}
+
+int arrow_write_batch_kv(buf *out, const struct ArrowSchema *s, const struct ArrowArray *a, arrow_kv *kv, size_t nkv)
+{
     batch_out o = {BUF_INIT, BUF_INIT, BUF_INIT};
     int rc = 0;
     for (int64_t i = 0; i < a->n_children && i < s->n_children && rc == 0; i++)
@@ -407,7 +439,8 @@ int arrow_write_batch(buf *out, const struct ArrowSchema *s, const struct ArrowA
         rc = error_set(LOCH_ENOMEM, "out of memory");
     if (rc == 0) {
         fbw w = {out, out->len, 0};
-        size_t href = message(&w, 3, (int64_t)o.body.len);
+        size_t href, mref;
+        message(&w, 3, (int64_t)o.body.len, nkv > 0, &href, &mref);
         /* RecordBatch { length, nodes, buffers } */
         ffield f[3] = {{8, 0, a->length}, {4, 1, 0}, {4, 1, 0}};
         size_t refs[3] = {0};
@@ -425,6 +458,8 @@ int arrow_write_batch(buf *out, const struct ArrowSchema *s, const struct ArrowA
             if (items->len)
                 fbw_bytes(&w, items->data, items->len);
         }
+        if (nkv)
+            write_kvs(&w, mref, kv, nkv);
         rc = w.oom ? error_set(LOCH_ENOMEM, "out of memory") : frame(out, start);
         rc = rc ? rc : o.body.len && buf_put(out, o.body.data, o.body.len) ? error_set(LOCH_ENOMEM, "out of memory") : 0;
     }

@@ -1,0 +1,701 @@
+/*
+ * wal/wal.c - a table's write-ahead log on the local filesystem; see wal.h.
+ *
+ * A log on an object store would still keep this directory on local disk: appends and
+ * fdatasync are what make a write durable in a millisecond, and a bucket offers
+ * neither. So this file speaks POSIX itself instead of going through core/storage.h.
+ */
+#include "wal/wal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "formats/arrow_read.h"
+#include "util/error.h"
+#include "wal/frame.h"
+
+#define STATE_MAGIC "LOCHWAL1"
+#define DEFAULT_SEGMENT (INT64_C(64) << 20)
+
+typedef struct {
+    uint64_t next_lsn, end_offset, seg_first;
+    char tag[64];
+} wal_pos;
+
+/* The shared state file's layout (one page, mapped by every writer). */
+typedef struct {
+    char magic[8];
+    char boot[40];
+    _Atomic uint32_t cur;          /* which slot holds the positions */
+    _Atomic uint32_t failed;       /* an fdatasync failed: no writes until recovered */
+    wal_pos slot[2];
+    _Atomic uint64_t durable;      /* every LSN up to it is durable */
+} wal_shared;
+
+struct wal {
+    char *dir, *table;
+    uint64_t floor;
+    int64_t segment_bytes;
+    int lock_fd, sync_fd, state_fd;
+    wal_shared *sh;
+    int seg_fd;                    /* the segment seg_fd_first names, or -1 */
+    uint64_t seg_fd_first;
+    pthread_mutex_t append_mu, sync_mu;
+    buf scratch;                   /* the frame being written */
+    int failed;                    /* this object saw a failed fdatasync */
+};
+
+static int sys_error(const char *what, const char *path)
+{
+    int e = errno;
+    return error_set(e == ENOSPC ? LOCH_EIO : LOCH_EIO, "write-ahead log: %s %s: %s", what, path, strerror(e));
+}
+
+static void boot_id(char out[40])
+{
+    memset(out, 0, 40);
+    int fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        ssize_t n = read(fd, out, 39);
+        (void)n;
+        close(fd);
+    }
+}
+
+static void seg_name(char *out, size_t cap, const char *dir, uint64_t first)
+{
+    snprintf(out, cap, "%s/%020" PRIu64 ".arrows", dir, first);
+}
+
+static const wal_pos *pos_now(const wal *w) { return &w->sh->slot[atomic_load(&w->sh->cur) & 1]; }
+
+/* Publishes new positions (under the append lock): the spare slot, then the switch. */
+static void pos_set(wal *w, const wal_pos *p)
+{
+    uint32_t cur = atomic_load(&w->sh->cur) & 1;
+    w->sh->slot[cur ^ 1] = *p;
+    atomic_store(&w->sh->cur, cur ^ 1);
+}
+
+static void durable_at_least(wal *w, uint64_t lsn)
+{
+    uint64_t d = atomic_load(&w->sh->durable);
+    while (d < lsn && !atomic_compare_exchange_weak(&w->sh->durable, &d, lsn))
+        ;
+}
+
+static int lock_both(wal *w, int sync, int append)
+{
+    if (sync) {
+        pthread_mutex_lock(&w->sync_mu);
+        if (flock(w->sync_fd, LOCK_EX) < 0) {
+            pthread_mutex_unlock(&w->sync_mu);
+            return sys_error("cannot lock", w->dir);
+        }
+    }
+    if (append) {
+        pthread_mutex_lock(&w->append_mu);
+        if (flock(w->lock_fd, LOCK_EX) < 0) {
+            pthread_mutex_unlock(&w->append_mu);
+            if (sync) {
+                flock(w->sync_fd, LOCK_UN);
+                pthread_mutex_unlock(&w->sync_mu);
+            }
+            return sys_error("cannot lock", w->dir);
+        }
+    }
+    return 0;
+}
+
+static void unlock_both(wal *w, int sync, int append)
+{
+    if (append) {
+        flock(w->lock_fd, LOCK_UN);
+        pthread_mutex_unlock(&w->append_mu);
+    }
+    if (sync) {
+        flock(w->sync_fd, LOCK_UN);
+        pthread_mutex_unlock(&w->sync_mu);
+    }
+}
+
+/* The current segment open in w->seg_fd. */
+static int seg_open(wal *w, uint64_t first)
+{
+    if (w->seg_fd >= 0 && w->seg_fd_first == first)
+        return 0;
+    if (w->seg_fd >= 0)
+        close(w->seg_fd);
+    char path[4096];
+    seg_name(path, sizeof(path), w->dir, first);
+    w->seg_fd = open(path, O_RDWR | O_CLOEXEC);
+    w->seg_fd_first = first;
+    return w->seg_fd < 0 ? sys_error("cannot open", path) : 0;
+}
+
+static int fsync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return sys_error("cannot open", dir);
+    int rc = fsync(fd) < 0 ? sys_error("cannot sync", dir) : 0;
+    close(fd);
+    return rc;
+}
+
+/* Writes all of data at off. */
+static int pwrite_all(int fd, const void *data, size_t len, off_t off)
+{
+    const char *p = data;
+    while (len) {
+        ssize_t n = pwrite(fd, p, len, off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+        p += n, len -= (size_t)n, off += n;
+    }
+    return 0;
+}
+
+/* Creates segment `first` with its header, durable with its directory entry. */
+static int seg_create(wal *w, const struct ArrowSchema *schema, const char *tag, uint64_t first, uint64_t *length)
+{
+    char path[4096];
+    buf h = BUF_INIT;
+    seg_name(path, sizeof(path), w->dir, first);
+    int rc = wal_frame_header(&h, schema, w->table, tag, first);
+    int fd = rc ? -1 : open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (rc == 0 && fd < 0)
+        rc = sys_error("cannot create", path);
+    if (rc == 0 && (pwrite_all(fd, h.data, h.len, 0) < 0 || fdatasync(fd) < 0)) {
+        rc = sys_error("cannot write", path);
+        unlink(path);
+    }
+    rc = rc ? rc : fsync_dir(w->dir);
+    if (fd >= 0)
+        close(fd);
+    *length = h.len;
+    buf_free(&h);
+    return rc;
+}
+
+/* ---- reading segments ---------------------------------------------------------------- */
+
+typedef struct {
+    uint64_t first;
+    char *path;
+} seg_entry;
+
+static int cmp_seg(const void *a, const void *b)
+{
+    uint64_t x = ((const seg_entry *)a)->first, y = ((const seg_entry *)b)->first;
+    return x < y ? -1 : x > y;
+}
+
+static void segs_free(seg_entry *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(s[i].path);
+    free(s);
+}
+
+/* The segments of the directory, by first LSN. */
+static int segs_list(const char *dir, seg_entry **out, size_t *count)
+{
+    *out = NULL;
+    *count = 0;
+    DIR *d = opendir(dir);
+    if (!d)
+        return errno == ENOENT ? 0 : sys_error("cannot list", dir);
+    struct dirent *e;
+    size_t n = 0, cap = 0;
+    seg_entry *s = NULL;
+    int rc = 0;
+    while (rc == 0 && (e = readdir(d))) {
+        const char *nm = e->d_name;
+        if (strlen(nm) != 27 || strcmp(nm + 20, ".arrows") != 0 || strspn(nm, "0123456789") != 20)
+            continue;
+        if (n == cap) {
+            seg_entry *g = realloc(s, (cap = cap ? cap * 2 : 8) * sizeof(*s));
+            if (!g) {
+                rc = error_set(LOCH_ENOMEM, "out of memory");
+                break;
+            }
+            s = g;
+        }
+        s[n].first = strtoull(nm, NULL, 10);
+        size_t len = strlen(dir) + 29;
+        if (!(s[n].path = malloc(len))) {
+            rc = error_set(LOCH_ENOMEM, "out of memory");
+            break;
+        }
+        snprintf(s[n].path, len, "%s/%s", dir, nm);
+        n++;
+    }
+    closedir(d);
+    if (rc < 0) {
+        segs_free(s, n);
+        return rc;
+    }
+    qsort(s, n, sizeof(*s), cmp_seg);
+    *out = s;
+    *count = n;
+    return 0;
+}
+
+static int read_file(const char *path, buf *out)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? LOCH_ENOTFOUND : sys_error("cannot open", path);
+    struct stat st;
+    int rc = fstat(fd, &st) < 0 ? sys_error("cannot stat", path) : 0;
+    buf_clear(out);
+    rc = rc ? rc : buf_grow(out, (size_t)st.st_size + 1) ? error_set(LOCH_ENOMEM, "out of memory") : 0;
+    size_t got = 0;
+    while (rc == 0 && got < (size_t)st.st_size) {
+        ssize_t n = pread(fd, out->data + got, (size_t)st.st_size - got, (off_t)got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            rc = sys_error("cannot read", path);
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    out->len = got;
+    close(fd);
+    return rc;
+}
+
+/* ---- recovery ------------------------------------------------------------------------ */
+
+/* Rebuilds the state from the files (both locks held). */
+static int recover(wal *w, const struct ArrowSchema *schema, const char *tag)
+{
+    seg_entry *s = NULL;
+    size_t n = 0;
+    buf data = BUF_INIT;
+    wal_pos p = {0};
+    int rc = segs_list(w->dir, &s, &n), have = 0;
+    uint64_t expect = 0;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        wal_header h;
+        size_t end = 0;
+        uint64_t last = 0;
+        int ok = (rc = read_file(s[i].path, &data)) == 0 &&
+                 wal_frame_scan((const unsigned char *)data.data, data.len, &h, &end, &last) == 0 &&
+                 h.first_lsn == s[i].first && (!have || h.first_lsn == expect);
+        if (rc < 0)
+            break;
+        error_clear();
+        if (!ok) {
+            /* A header never made durable: the segment was being started when the
+             * writer died, so nothing was ever acknowledged from it. Anything else past
+             * a cut cannot follow the frames before it. */
+            char aside[4200];
+            snprintf(aside, sizeof(aside), "%s.orphan", s[i].path);
+            if (rename(s[i].path, aside) < 0) {
+                rc = sys_error("cannot set aside", s[i].path);
+                break;
+            }
+            continue;
+        }
+        if (end < data.len) { /* a torn or damaged tail: cut, durably */
+            int fd = open(s[i].path, O_RDWR | O_CLOEXEC);
+            if (fd < 0 || ftruncate(fd, (off_t)end) < 0 || fdatasync(fd) < 0)
+                rc = sys_error("cannot cut the tail of", s[i].path);
+            if (fd >= 0)
+                close(fd);
+            if (rc < 0)
+                break;
+        }
+        have = 1;
+        expect = last + 1;
+        p.seg_first = h.first_lsn;
+        p.end_offset = end;
+        p.next_lsn = last + 1;
+        snprintf(p.tag, sizeof(p.tag), "%s", h.schema_tag);
+    }
+    if (rc == 0 && (!have || p.next_lsn < w->floor)) {
+        /* no log yet, or one behind the table (its files were lost): a new segment at the floor */
+        uint64_t first = have && p.next_lsn > w->floor ? p.next_lsn : w->floor;
+        uint64_t len = 0;
+        if (!schema)
+            rc = error_set(LOCH_ENOTFOUND, "write-ahead log %s has no segments", w->dir);
+        rc = rc ? rc : seg_create(w, schema, tag, first, &len);
+        if (rc == 0) {
+            p = (wal_pos){.next_lsn = first, .end_offset = len, .seg_first = first};
+            snprintf(p.tag, sizeof(p.tag), "%s", tag);
+        }
+    }
+    if (rc == 0) {
+        pos_set(w, &p);
+        atomic_store(&w->sh->durable, p.next_lsn - 1);
+        boot_id(w->sh->boot);
+        memcpy(w->sh->magic, STATE_MAGIC, 8);
+        atomic_store(&w->sh->failed, 0);
+    }
+    buf_free(&data);
+    segs_free(s, n);
+    return rc;
+}
+
+/* Whether the shared state describes the files as they are (append lock held). */
+static int state_valid(wal *w)
+{
+    char boot[40];
+    boot_id(boot);
+    if (memcmp(w->sh->magic, STATE_MAGIC, 8) != 0 || memcmp(w->sh->boot, boot, 40) != 0 ||
+        atomic_load(&w->sh->failed))
+        return 0;
+    const wal_pos *p = pos_now(w);
+    char path[4096];
+    struct stat st;
+    seg_name(path, sizeof(path), w->dir, p->seg_first);
+    return p->next_lsn >= 1 && stat(path, &st) == 0 && (uint64_t)st.st_size >= p->end_offset;
+}
+
+int wal_open(wal **out, const wal_options *o)
+{
+    *out = NULL;
+    struct stat st;
+    if (!o->create && stat(o->dir, &st) < 0)
+        return error_set(LOCH_ENOTFOUND, "no write-ahead log at %s", o->dir);
+    wal *w = calloc(1, sizeof(*w));
+    if (!w)
+        return error_set(LOCH_ENOMEM, "out of memory");
+    w->lock_fd = w->sync_fd = w->state_fd = w->seg_fd = -1;
+    w->floor = o->floor ? o->floor : 1;
+    w->segment_bytes = o->segment_bytes > 0 ? o->segment_bytes : DEFAULT_SEGMENT;
+    pthread_mutex_init(&w->append_mu, NULL);
+    pthread_mutex_init(&w->sync_mu, NULL);
+    int rc = (w->dir = strdup(o->dir)) && (w->table = strdup(o->table)) ? 0 : error_set(LOCH_ENOMEM, "out of memory");
+    if (rc == 0 && o->create && mkdir(o->dir, 0755) < 0 && errno != EEXIST)
+        rc = sys_error("cannot create", o->dir);
+    char path[4096];
+    const char *names[] = {"lock", "sync", "state"};
+    int *fds[] = {&w->lock_fd, &w->sync_fd, &w->state_fd};
+    for (int i = 0; rc == 0 && i < 3; i++) {
+        snprintf(path, sizeof(path), "%s/%s", o->dir, names[i]);
+        if ((*fds[i] = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0)
+            rc = sys_error("cannot open", path);
+    }
+    if (rc == 0 && fstat(w->state_fd, &st) == 0 && st.st_size < (off_t)sizeof(wal_shared) &&
+        ftruncate(w->state_fd, (off_t)sizeof(wal_shared)) < 0)
+        rc = sys_error("cannot size", path);
+    if (rc == 0) {
+        void *m = mmap(NULL, sizeof(wal_shared), PROT_READ | PROT_WRITE, MAP_SHARED, w->state_fd, 0);
+        if (m == MAP_FAILED)
+            rc = sys_error("cannot map", path);
+        else
+            w->sh = m;
+    }
+    if (rc == 0) {
+        /* The state is checked under both locks: no writer is between steps then. */
+        if ((rc = lock_both(w, 1, 1)) == 0) {
+            if (!state_valid(w))
+                rc = recover(w, o->schema, o->schema_tag ? o->schema_tag : "");
+            else if (pos_now(w)->next_lsn < w->floor)
+                rc = recover(w, o->schema, o->schema_tag ? o->schema_tag : "");
+            unlock_both(w, 1, 1);
+        }
+    }
+    if (rc < 0) {
+        wal_close(w);
+        return rc;
+    }
+    *out = w;
+    return 0;
+}
+
+void wal_close(wal *w)
+{
+    if (!w)
+        return;
+    if (w->sh)
+        munmap(w->sh, sizeof(wal_shared));
+    int fds[] = {w->lock_fd, w->sync_fd, w->state_fd, w->seg_fd};
+    for (int i = 0; i < 4; i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+    pthread_mutex_destroy(&w->append_mu);
+    pthread_mutex_destroy(&w->sync_mu);
+    buf_free(&w->scratch);
+    free(w->dir);
+    free(w->table);
+    free(w);
+}
+
+static int failed_error(const wal *w)
+{
+    return error_set(LOCH_EIO, "write-ahead log %s: an earlier write could not be made durable; it takes no more "
+                     "writes until it is opened again (recovery reads what is on disk)", w->dir);
+}
+
+/* ---- appending ------------------------------------------------------------------------ */
+
+static int lsn_column(const struct ArrowSchema *schema, const struct ArrowArray *batch)
+{
+    for (int64_t i = 0; i < schema->n_children && i < batch->n_children; i++)
+        if (strcmp(schema->children[i]->name, WAL_COL_LSN) == 0 && strcmp(schema->children[i]->format, "l") == 0 &&
+            batch->children[i]->n_buffers == 2 && batch->children[i]->offset == 0)
+            return (int)i;
+    return -1;
+}
+
+int wal_append(wal *w, const struct ArrowSchema *schema, struct ArrowArray *batch, uint64_t *first, uint64_t *last)
+{
+    int col = lsn_column(schema, batch);
+    if (col < 0 || batch->length <= 0)
+        return error_set(LOCH_EINVALID, "a write-ahead log batch needs rows and an int64 %s column", WAL_COL_LSN);
+    if (w->failed || atomic_load(&w->sh->failed))
+        return failed_error(w);
+    int rc = lock_both(w, 0, 1);
+    if (rc < 0)
+        return rc;
+    wal_pos p = *pos_now(w);
+    int64_t *lsn = (int64_t *)(uintptr_t)batch->children[col]->buffers[1];
+    for (int64_t i = 0; i < batch->length; i++)
+        lsn[i] = (int64_t)(p.next_lsn + (uint64_t)i);
+    buf_clear(&w->scratch);
+    rc = wal_frame_batch(&w->scratch, schema, batch, p.next_lsn);
+    rc = rc ? rc : seg_open(w, p.seg_first);
+    struct stat st;
+    if (rc == 0 && fstat(w->seg_fd, &st) == 0 && (uint64_t)st.st_size != p.end_offset &&
+        ftruncate(w->seg_fd, (off_t)p.end_offset) < 0) /* what a killed writer left */
+        rc = sys_error("cannot cut", w->dir);
+    if (rc == 0 && pwrite_all(w->seg_fd, w->scratch.data, w->scratch.len, (off_t)p.end_offset) < 0) {
+        rc = sys_error("cannot append to", w->dir);
+        if (ftruncate(w->seg_fd, (off_t)p.end_offset) < 0) { /* the next writer cuts it */
+        }
+    }
+    if (rc == 0) {
+        *first = p.next_lsn;
+        *last = p.next_lsn + (uint64_t)batch->length - 1;
+        p.next_lsn = *last + 1;
+        p.end_offset += w->scratch.len;
+        pos_set(w, &p);
+    }
+    unlock_both(w, 0, 1);
+    return rc;
+}
+
+int wal_sync(wal *w, uint64_t lsn)
+{
+    if (atomic_load(&w->sh->durable) >= lsn)
+        return 0;
+    int rc = lock_both(w, 1, 0);
+    if (rc < 0)
+        return rc;
+    if (atomic_load(&w->sh->durable) < lsn) {
+        if (w->failed || atomic_load(&w->sh->failed)) {
+            rc = failed_error(w);
+        } else if ((rc = lock_both(w, 0, 1)) == 0) {
+            wal_pos p = *pos_now(w);
+            rc = seg_open(w, p.seg_first);
+            unlock_both(w, 0, 1);
+            if (rc == 0 && fdatasync(w->seg_fd) < 0) {
+                rc = sys_error("cannot sync", w->dir);
+                w->failed = 1;
+                atomic_store(&w->sh->failed, 1);
+            }
+            if (rc == 0)
+                durable_at_least(w, p.next_lsn - 1);
+            if (rc == 0 && atomic_load(&w->sh->durable) < lsn)
+                rc = error_set(LOCH_EINVALID, "write-ahead log %s: LSN %" PRIu64 " was never written", w->dir, lsn);
+        }
+    }
+    unlock_both(w, 1, 0);
+    /* A segment past its size: the writer that finds it so starts the next one. */
+    if (rc == 0 && pos_now(w)->end_offset > (uint64_t)w->segment_bytes) {
+        uint64_t upto;
+        rc = wal_rotate(w, NULL, NULL, &upto);
+    }
+    return rc;
+}
+
+int wal_stat(wal *w, wal_status *st)
+{
+    seg_entry *s = NULL;
+    size_t n = 0;
+    *st = (wal_status){0};
+    int rc = lock_both(w, 0, 1);
+    if (rc < 0)
+        return rc;
+    const wal_pos *p = pos_now(w);
+    st->assigned = p->next_lsn - 1;
+    st->durable = atomic_load(&w->sh->durable);
+    snprintf(st->schema_tag, sizeof(st->schema_tag), "%s", p->tag);
+    rc = segs_list(w->dir, &s, &n);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        struct stat fs;
+        if (stat(s[i].path, &fs) == 0)
+            st->bytes += fs.st_size;
+    }
+    st->segments = n;
+    st->first = n ? s[0].first : p->next_lsn;
+    unlock_both(w, 0, 1);
+    segs_free(s, n);
+    return rc;
+}
+
+/* The schema in a segment header's bytes. */
+static int header_schema(const unsigned char *data, size_t len, struct ArrowSchema *out)
+{
+    arrow_reader *r = NULL;
+    int rc = arrow_read_open(&r, data, len);
+    rc = rc ? rc : arrow_read_schema(r, out);
+    arrow_read_free(r);
+    return rc;
+}
+
+int wal_rotate(wal *w, const struct ArrowSchema *schema, const char *schema_tag, uint64_t *upto)
+{
+    buf cur = BUF_INIT;
+    struct ArrowSchema own = {0};
+    int rc = lock_both(w, 1, 1);
+    if (rc < 0)
+        return rc;
+    wal_pos p = *pos_now(w);
+    *upto = p.next_lsn - 1;
+    wal_header h;
+    char path[4096];
+    seg_name(path, sizeof(path), w->dir, p.seg_first);
+    rc = read_file(path, &cur);
+    rc = rc ? rc : wal_frame_read_header((const unsigned char *)cur.data, cur.len, &h);
+    int same_tag = !schema_tag || strcmp(schema_tag, p.tag) == 0;
+    if (rc == 0 && p.end_offset == h.length && same_tag)
+        goto cleanup; /* empty already, of the right schema (an empty one of another is replaced) */
+    if (rc == 0 && !schema) {
+        rc = header_schema((const unsigned char *)cur.data, h.length, &own);
+        schema = &own;
+        schema_tag = h.schema_tag;
+    }
+    if (w->failed || atomic_load(&w->sh->failed))
+        rc = rc ? rc : failed_error(w);
+    rc = rc ? rc : seg_open(w, p.seg_first);
+    if (rc == 0 && fdatasync(w->seg_fd) < 0) {
+        rc = sys_error("cannot sync", w->dir);
+        w->failed = 1;
+        atomic_store(&w->sh->failed, 1);
+    }
+    if (rc == 0)
+        durable_at_least(w, p.next_lsn - 1);
+    uint64_t len = 0;
+    if (rc == 0 && p.end_offset == h.length) {
+        /* nothing in it: the new segment takes its name, so remove it first */
+        if (unlink(path) < 0)
+            rc = sys_error("cannot remove", path);
+        if (w->seg_fd >= 0)
+            close(w->seg_fd);
+        w->seg_fd = -1;
+    }
+    rc = rc ? rc : seg_create(w, schema, schema_tag, p.next_lsn, &len);
+    if (rc == 0) {
+        p.seg_first = p.next_lsn;
+        p.end_offset = len;
+        snprintf(p.tag, sizeof(p.tag), "%s", schema_tag);
+        pos_set(w, &p);
+    }
+cleanup:
+    unlock_both(w, 1, 1);
+    if (own.release)
+        own.release(&own);
+    buf_free(&cur);
+    return rc;
+}
+
+int wal_truncate(wal *w, uint64_t upto)
+{
+    seg_entry *s = NULL;
+    size_t n = 0;
+    int rc = lock_both(w, 0, 1);
+    if (rc < 0)
+        return rc;
+    uint64_t current = pos_now(w)->seg_first;
+    rc = segs_list(w->dir, &s, &n);
+    /* segment i holds LSNs s[i].first .. s[i+1].first - 1 */
+    for (size_t i = 0; rc == 0 && i + 1 < n; i++)
+        if (s[i].first != current && s[i + 1].first <= current && s[i + 1].first - 1 <= upto &&
+            unlink(s[i].path) < 0 && errno != ENOENT)
+            rc = sys_error("cannot remove", s[i].path);
+    unlock_both(w, 0, 1);
+    segs_free(s, n);
+    return rc;
+}
+
+int wal_read(wal *w, uint64_t from, uint64_t to, buf *out, int64_t *rows)
+{
+    seg_entry *s = NULL;
+    size_t n = 0;
+    buf data = BUF_INIT;
+    char tag[64] = "";
+    int rc = segs_list(w->dir, &s, &n), header = 0;
+    uint64_t next = from + 1;
+    *rows = 0;
+    if (rc == 0 && to > from && (n == 0 || s[0].first > from + 1))
+        rc = error_set(LOCH_ECONFLICT, "write-ahead log %s: LSN %" PRIu64 " is no longer in it", w->dir, from + 1);
+    for (size_t i = 0; rc == 0 && i < n && next <= to; i++) {
+        if (i + 1 < n && s[i + 1].first <= next)
+            continue; /* all of it before `from` */
+        wal_header h;
+        rc = read_file(s[i].path, &data);
+        if (rc == LOCH_ENOTFOUND) /* truncated meanwhile */
+            rc = error_set(LOCH_ECONFLICT, "write-ahead log %s: LSN %" PRIu64 " is no longer in it", w->dir, next);
+        rc = rc ? rc : wal_frame_read_header((const unsigned char *)data.data, data.len, &h);
+        if (rc < 0)
+            break;
+        if (header && strcmp(tag, h.schema_tag) != 0) {
+            rc = error_set(LOCH_EINVALID, "write-ahead log %s: its tail spans two table schemas; flush it first",
+                           w->dir);
+            break;
+        }
+        if (!header) {
+            rc = buf_put(out, data.data, h.length) ? error_set(LOCH_ENOMEM, "out of memory") : 0;
+            snprintf(tag, sizeof(tag), "%s", h.schema_tag);
+            header = 1;
+        }
+        size_t at = h.length;
+        uint64_t lsn = h.first_lsn;
+        while (rc == 0 && at < data.len && next <= to) {
+            size_t len;
+            uint64_t a, b;
+            if (wal_frame_read((const unsigned char *)data.data + at, data.len - at, &len, &a, &b) < 0 || a != lsn) {
+                error_clear();
+                break; /* the end of what is written (a frame being written is not durable yet) */
+            }
+            if (b > to)
+                break;
+            if (a >= next) {
+                if (a != next) {
+                    rc = error_set(LOCH_ECORRUPT, "write-ahead log %s: LSN %" PRIu64 " is missing", w->dir, next);
+                    break;
+                }
+                rc = buf_put(out, data.data + at, len) ? error_set(LOCH_ENOMEM, "out of memory") : 0;
+                *rows += (int64_t)(b - a + 1);
+                next = b + 1;
+            }
+            at += len;
+            lsn = b + 1;
+        }
+    }
+    if (rc == 0 && next <= to)
+        rc = error_set(LOCH_ECORRUPT, "write-ahead log %s: LSNs %" PRIu64 " to %" PRIu64 " are missing", w->dir, next,
+                       to);
+    buf_free(&data);
+    segs_free(s, n);
+    return rc;
+}

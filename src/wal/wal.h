@@ -1,0 +1,88 @@
+/*
+ * wal/wal.h - a table's write-ahead log: frames appended to segment files under one
+ * directory, LSNs handed out densely, group commit, recovery, and truncation once a
+ * flush has put the frames into the Delta table. The bytes are wal/frame.h's.
+ *
+ * Who may write. Any number of threads and processes append to one table's log. Two
+ * locks (flock(2) on files in the directory, plus a mutex per wal object) order them:
+ *
+ *   append lock   held to take LSNs and write one frame at the log's end
+ *   sync lock     held to make the log durable (one fdatasync for every frame written
+ *                 so far: group commit), to start a segment, and to recover
+ *
+ * always taken sync before append. The log's positions live in a small shared file,
+ * `state`, mapped by every writer: the current segment, the end of its last whole frame
+ * and the next LSN (written to a spare slot, then switched to with one atomic store, so
+ * a writer killed anywhere leaves the old positions or the new, never half), and the
+ * durable LSN. A frame goes at the recorded end, after cutting whatever a killed writer
+ * left beyond it, so a torn frame never sits between two whole ones.
+ *
+ * Durability. wal_sync(lsn) returns once every frame up to lsn is on disk: the first
+ * waiter fdatasyncs the segment for all frames written by then; the others find their
+ * LSN durable when they get the lock. A new segment is fsynced, with its directory,
+ * before any frame goes into it, and the old one is synced before the switch, so every
+ * frame in an older segment is durable. A failed fdatasync is never retried (the
+ * kernel may have dropped the pages it could not write): the log is marked failed, for
+ * every process, until the next open recovers it from what is on disk.
+ *
+ * Recovery. When the state is missing, damaged, failed, or from before the machine
+ * last started (its boot id differs), the next open reads every segment: the valid
+ * prefix of frames stays, the rest is cut (and made durable), and a segment after a cut
+ * is set aside as <name>.orphan. Every acknowledged frame was durable, so it is in that
+ * prefix; what was never acknowledged may or may not be, but always whole.
+ *
+ * LSNs are 1-based. A log opened with floor F (the table's flushed LSN + 1) never hands
+ * out an LSN below F, even when its files were lost.
+ */
+#ifndef LOCH_WAL_WAL_H
+#define LOCH_WAL_WAL_H
+
+#include <stdint.h>
+
+#include "formats/arrow.h"
+#include "util/buf.h"
+
+typedef struct wal wal;
+
+typedef struct {
+    const char *dir;                  /* the log's local directory */
+    const char *table;                /* named in segment headers */
+    const char *schema_tag;           /* the table schema's identity */
+    const struct ArrowSchema *schema; /* the log's columns (frame.h); needed to create or rotate */
+    uint64_t floor;                   /* lowest LSN to hand out (>= 1) */
+    int64_t segment_bytes;            /* start a new segment past this; 0: 64 MiB */
+    int create;                       /* 0: ENOTFOUND when the log does not exist */
+} wal_options;
+
+int wal_open(wal **out, const wal_options *o);
+void wal_close(wal *w);
+
+/* Writes batch (shaped like the schema) as one frame; fills its __lsn column with the
+ * LSNs taken, first..*last. Not durable until wal_sync. EINVALID for a batch whose
+ * schema tag differs from the segment's (the caller flushes and rotates first). */
+int wal_append(wal *w, const struct ArrowSchema *schema, struct ArrowArray *batch, uint64_t *first, uint64_t *last);
+/* Returns once every LSN up to lsn is durable (group commit). */
+int wal_sync(wal *w, uint64_t lsn);
+
+typedef struct {
+    uint64_t assigned;      /* last LSN handed out (whole frames) */
+    uint64_t durable;       /* last durable LSN: every one up to it */
+    uint64_t first;         /* first LSN still in the log's files */
+    int64_t bytes;          /* size of its segments */
+    size_t segments;
+    char schema_tag[64];    /* the current segment's */
+} wal_status;
+int wal_stat(wal *w, wal_status *st);
+
+/* The frames holding LSNs from < lsn <= to, as one Arrow IPC stream (the segment's
+ * header, then the frames) appended to out; *rows their rows. Frames are checked as
+ * they are read. ECONFLICT when LSN from+1 is no longer in the log (a flush truncated
+ * it: read the table again). */
+int wal_read(wal *w, uint64_t from, uint64_t to, buf *out, int64_t *rows);
+/* Starts a new segment (with the schema and tag given) unless the current one is
+ * empty and of that tag; *upto is the last LSN in older segments. */
+int wal_rotate(wal *w, const struct ArrowSchema *schema, const char *schema_tag, uint64_t *upto);
+/* Removes the segments (never the current one) whose frames all have LSN <= upto. */
+int wal_truncate(wal *w, uint64_t upto);
+
+#endif
