@@ -52,6 +52,13 @@ int lake_options_copy(loch_lake_options *out, const loch_lake_options *given)
 int loch_lake_open(loch_lake **out, const char *uri, const loch_lake_options *opts)
 {
     loch_lake *lake = calloc(1, sizeof(*lake));
+    if (lake) {
+        pthread_mutexattr_t ma;
+        pthread_mutexattr_init(&ma);
+        pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_RECURSIVE);
+        pthread_mutex_init(&lake->tails_mu, &ma);
+        pthread_mutexattr_destroy(&ma);
+    }
     storage *faulty = NULL;
     buf cat = BUF_INIT;
     int rc = 0;
@@ -112,6 +119,8 @@ void loch_lake_free(loch_lake *lake)
         return;
     scan_unpin(lake);
     txlog_forget(lake, NULL);
+    tail_forget(lake, NULL);
+    pthread_mutex_destroy(&lake->tails_mu);
     compute_free(lake->cp);
     catalog_free(lake->cat);
     if (lake->st)

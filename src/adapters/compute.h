@@ -199,9 +199,10 @@ typedef struct {
 int compute_describe(compute *c, const char *select_sql, compute_column **cols, size_t *count);
 void compute_columns_free(compute_column *cols, size_t count);
 /* Reads the constraints of a temporary table made from a CREATE TABLE column list:
- * marks NOT NULL columns, and refuses what a Delta table cannot keep for loch yet
- * (PRIMARY KEY, UNIQUE, CHECK, DEFAULT) with LOCH_EUNSUPPORTED. */
-int compute_table_constraints(compute *c, const char *table, compute_column *cols, size_t count);
+ * marks NOT NULL columns (a primary key's are), puts the primary key's columns in
+ * primary_key ("a,b"; empty when none), and refuses what a Delta table cannot keep for
+ * loch yet (UNIQUE, CHECK, DEFAULT) with LOCH_EUNSUPPORTED. */
+int compute_table_constraints(compute *c, const char *table, compute_column *cols, size_t count, buf *primary_key);
 
 /* One Parquet file written by compute_write_parquet. */
 typedef struct {

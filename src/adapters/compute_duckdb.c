@@ -1496,13 +1496,31 @@ void compute_columns_free(compute_column *cols, size_t count)
     free(cols);
 }
 
-int compute_table_constraints(compute *c, const char *table, compute_column *cols, size_t count)
+int compute_table_constraints(compute *c, const char *table, compute_column *cols, size_t count, buf *primary_key)
 {
     buf sql = BUF_INIT;
     compute_result *r = NULL;
-    int rc = buf_puts(&sql, "SELECT (SELECT string_agg(DISTINCT constraint_type, ', ') FROM duckdb_constraints() "
+    buf_clear(primary_key);
+    int rc = buf_puts(&sql, "SELECT unnest(constraint_column_names) FROM duckdb_constraints() "
+                            "WHERE constraint_type = 'PRIMARY KEY' AND table_name = ") ||
+             buf_put_sql_str(&sql, table) ? LOCH_ENOMEM : 0;
+    rc = rc ? rc : compute_query(c, sql.data, &r);
+    for (size_t row = 0; rc == 0 && row < compute_result_rows(r); row++) {
+        char *name = compute_result_text(r, row, 0);
+        if (!name)
+            rc = error_set(LOCH_ENOMEM, "out of memory");
+        else if (strchr(name, ','))
+            rc = error_set(LOCH_EUNSUPPORTED, "a primary key column's name cannot hold a comma (\"%s\")", name);
+        else if ((primary_key->len && buf_putc(primary_key, ',')) || buf_puts(primary_key, name))
+            rc = error_set(LOCH_ENOMEM, "out of memory");
+        free(name);
+    }
+    compute_result_free(r);
+    r = NULL;
+    buf_clear(&sql);
+    rc = rc ? rc : buf_puts(&sql, "SELECT (SELECT string_agg(DISTINCT constraint_type, ', ') FROM duckdb_constraints() "
                             "WHERE table_name = ") || buf_put_sql_str(&sql, table) ||
-             buf_puts(&sql, " AND constraint_type <> 'NOT NULL'), (SELECT count(*) FROM duckdb_columns() "
+             buf_puts(&sql, " AND constraint_type NOT IN ('NOT NULL', 'PRIMARY KEY')), (SELECT count(*) FROM duckdb_columns() "
                             "WHERE column_default IS NOT NULL AND table_name = ") || buf_put_sql_str(&sql, table) ||
              buf_puts(&sql, ")") ? LOCH_ENOMEM : 0;
     rc = rc ? rc : compute_query(c, sql.data, &r);
@@ -1510,7 +1528,8 @@ int compute_table_constraints(compute *c, const char *table, compute_column *col
         char *kinds = compute_result_text(r, 0, 0);
         bool dflt = compute_result_i64(r, 0, 1) > 0;
         if (kinds || dflt)
-            rc = error_set(LOCH_EUNSUPPORTED, "%s%s%s on lake tables %s not supported yet (NOT NULL is)",
+            rc = error_set(LOCH_EUNSUPPORTED, "%s%s%s on lake tables %s not supported yet (NOT NULL and PRIMARY KEY "
+                           "are)",
                            kinds ? kinds : "", kinds && dflt ? ", " : "", dflt ? "DEFAULT" : "",
                            (kinds && dflt) || (kinds && strchr(kinds, ',')) ? "are" : "is");
         free(kinds);

@@ -21,8 +21,12 @@ typedef struct {
 } create_args;
 
 static int create_commit(loch_lake *lake, const create_args *a, const snapshot *old, const char *select_sql,
-                         const compute_column *cols, size_t ncols, int64_t *version, int64_t *rows)
+                         const compute_column *cols, size_t ncols, const char *pk, int64_t *version, int64_t *rows)
 {
+    /* A primary key makes a table whose writes go through its write-ahead log
+     * (ops/tail.c), flushed as deletion vectors over the replaced rows. */
+    const char *keys[] = {TAIL_PK_PROPERTY, "delta.enableDeletionVectors"}, *values[] = {pk, "true"};
+    log_kv config = {keys, values, pk ? 2 : 0};
     txlog_commit c;
     buf schema_text = BUF_INIT;
     char id[37];
@@ -33,10 +37,11 @@ static int create_commit(loch_lake *lake, const create_args *a, const snapshot *
     int rc = txlog_commit_against(&c, old);
     uuid_v4(id);
     log_action p = {.kind = LOG_PROTOCOL};
-    rc = rc ? rc : protocol_choose(&c.cm.a, old ? &old->protocol : NULL, NULL, ntz, &p.u.protocol, &upgrade);
+    rc = rc ? rc : protocol_choose(&c.cm.a, old ? &old->protocol : NULL, pk ? &config : NULL, ntz, &p.u.protocol,
+                                   &upgrade);
     rc = rc ? rc : write_schema_string(cols, ncols, &schema_text);
     log_action m = {.kind = LOG_METADATA, .u.metadata = {.id = old ? old->metadata.id : id,
-                    .schema_string = schema_text.data, .created_time = time_now_ms()}};
+                    .schema_string = schema_text.data, .configuration = config, .created_time = time_now_ms()}};
     rc = rc ? rc : commit_parameter(&c.cm, "mode", old ? "Overwrite" : "ErrorIfExists");
     rc = rc || !upgrade ? rc : commit_append(&c.cm, &p);
     rc = rc ? rc : commit_append(&c.cm, &m);
@@ -55,7 +60,7 @@ static int ops_create(loch_lake *lake, const create_args *a, loch_result **out)
     compute_column *cols = NULL;
     size_t ncols = 0;
     int64_t version = 0, rows = 0;
-    buf sql = BUF_INIT;
+    buf sql = BUF_INIT, pk = BUF_INIT;
     const char *select_sql = a->select_sql;
     int rc = table_name_check(a->table);
     rc = rc ? rc : guard_check_dir(lake, a->table);
@@ -66,7 +71,8 @@ static int ops_create(loch_lake *lake, const create_args *a, loch_result **out)
             return result_message(out, "table %s already exists; nothing done", a->table);
         if (!a->or_replace)
             return error_set(LOCH_EEXISTS, "table \"%s\" already exists", a->table);
-        if ((rc = txlog_load(lake, a->table, &(txlog_at){-1, 0, 0}, &old)) < 0 ||
+        if ((rc = tail_flush_if_any(lake, a->table)) < 0 ||
+            (rc = txlog_load(lake, a->table, &(txlog_at){-1, 0, 0}, &old)) < 0 ||
             (rc = snapshot_check_writable(old)) < 0)
             goto cleanup;
         const char *append_only = snapshot_property(old, "delta.appendOnly");
@@ -87,10 +93,10 @@ static int ops_create(loch_lake *lake, const create_args *a, loch_result **out)
     }
     rc = rc ? rc : compute_describe(lake->cp, a->columns ? "SELECT * FROM __loch_new" : select_sql, &cols, &ncols);
     if (rc == 0 && a->columns)
-        rc = compute_table_constraints(lake->cp, "__loch_new", cols, ncols);
+        rc = compute_table_constraints(lake->cp, "__loch_new", cols, ncols, &pk);
     if (rc == 0 && ncols == 0)
         rc = error_set(LOCH_EINVALID, "a table needs at least one column");
-    rc = rc ? rc : create_commit(lake, a, old, select_sql, cols, ncols, &version, &rows);
+    rc = rc ? rc : create_commit(lake, a, old, select_sql, cols, ncols, pk.len ? pk.data : NULL, &version, &rows);
     if (rc == 0 && select_sql)
         rc = result_message(out, "%s table %s at version %lld with %lld rows", old ? "replaced" : "created",
                             a->table, (long long)version, (long long)rows);
@@ -102,6 +108,7 @@ cleanup:
     compute_columns_free(cols, ncols);
     txlog_snapshot_free(old);
     buf_free(&sql);
+    buf_free(&pk);
     return rc;
 }
 

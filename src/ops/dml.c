@@ -73,6 +73,9 @@ typedef struct {
     size_t when;                        /* MERGE: where its WHEN clauses start */
     bool by_source;                     /* MERGE: has WHEN NOT MATCHED BY SOURCE */
     char *owned;                        /* MERGE ... USING (cols): sql spelled with ON, owned */
+    const char *txn_app;                /* a flush's MERGE (ops/tail.c): its txn action, */
+    int64_t txn_version;                /* committed even when no row changes */
+    int64_t *version_out;
     size_t nsets;
     struct {
         span column, expr;
@@ -1398,6 +1401,7 @@ static int attempt(loch_lake *lake, const dml_stmt *st, dml_table_seen *seen, lo
     rc = rc ? rc : check_table(&r);
     rc = rc ? rc : st->kind == DML_UPDATE ? resolve_sets(&r) : 0;
     rc = rc ? rc : scan_pin(lake, st->table, r.s);
+    rc = rc ? rc : tail_prepare(lake, st->sql); /* the other tables it reads, with their logs' tails */
     if (st->kind == DML_MERGE) {
         rc = rc ? rc : find_merge(&r, counts);
         r.new_rows = counts[0] + counts[1];
@@ -1417,7 +1421,15 @@ static int attempt(loch_lake *lake, const dml_stmt *st, dml_table_seen *seen, lo
         rc = rc ? rc : commit_parameter(&c.cm, "predicate", pred.data);
         buf_free(&pred);
     }
-    if (rc == 0 && (r.nhits > 0 || r.new_rows > 0)) {
+    bool flushed_already = false;
+    if (rc == 0 && st->txn_app) {
+        /* A flush: the LSNs it covers go in with its rows, once (ops/tail.c). */
+        flushed_already = snapshot_txn_version(r.s, st->txn_app) >= st->txn_version;
+        log_action txn = {.kind = LOG_TXN, .u.txn = {st->txn_app, st->txn_version, time_now_ms()}};
+        rc = commit_read_app_id(&c.cm, st->txn_app);
+        rc = rc || flushed_already ? rc : commit_append(&c.cm, &txn);
+    }
+    if (rc == 0 && !flushed_already && (r.nhits > 0 || r.new_rows > 0 || st->txn_app)) {
         rc = r.cdf ? write_changes(&r, &c, &k.change_files) : 0;
         rc = rc ? rc : change_files(&r, &c, &k);
         rc = rc ? rc : st->kind == DML_MERGE ? merge_metrics(&c, &k, counts) : metrics(&c, &r, &k);
@@ -1445,6 +1457,8 @@ static int attempt(loch_lake *lake, const dml_stmt *st, dml_table_seen *seen, lo
                             (long long)(k.dvs_added + k.dvs_updated));
     else if (rc == 0)
         rc = result_message(out, "%s 0 rows %s %s (no new version)", verb, prep, st->table);
+    if (st->version_out)
+        *st->version_out = version;
     compute_exec(lake->cp, "DROP TABLE IF EXISTS __loch_hit");
     compute_exec(lake->cp, "DROP TABLE IF EXISTS __loch_tgt");
     compute_exec(lake->cp, "DROP TABLE IF EXISTS __loch_ins");
@@ -1571,6 +1585,28 @@ int ops_update(loch_lake *lake, const char *table, const char *sql, size_t after
 int ops_merge(loch_lake *lake, const char *table, const char *sql, size_t after_name, loch_result **out)
 {
     return parse_and_run(lake, DML_MERGE, table, sql, after_name, out);
+}
+
+int ops_merge_flush(loch_lake *lake, const char *table, const char *sql, const char *app_id, int64_t txn_version,
+                    int64_t *version, loch_result **out)
+{
+    dml_stmt *st = calloc(1, sizeof(*st));
+    if (!st)
+        return error_set(LOCH_ENOMEM, "out of memory");
+    *st = (dml_stmt){.kind = DML_MERGE, .sql = sql, .len = strlen(sql), .txn_app = app_id,
+                     .txn_version = txn_version, .version_out = version};
+    snprintf(st->table, sizeof(st->table), "%s", table);
+    /* loch's own text: "MERGE INTO <quoted table> ...", its staging names allowed */
+    size_t pos = 0;
+    sql_token t;
+    int rc = 0;
+    for (int i = 0; rc == 0 && i < 3; i++)
+        rc = tok(st, &pos, &t);
+    rc = rc ? rc : parse_merge(st, pos);
+    rc = rc ? rc : run(lake, st, out);
+    free(st->owned);
+    free(st);
+    return rc;
 }
 
 int ops_truncate(loch_lake *lake, const char *table, loch_result **out)

@@ -79,6 +79,18 @@ int ops_insert(loch_lake *lake, const char *table, const char *rest, loch_result
     rc = rc ? rc : compute_exec_one(lake->cp, sql.data);
     if (rc < 0)
         insert_own_name(table);
+    if (rc == 0 && tail_logged(s)) {
+        /* a table with a primary key: an upsert through its write-ahead log */
+        int64_t rows = 0;
+        uint64_t last = 0;
+        rc = tail_write(lake, table, s, "SELECT * FROM __loch_ins", "upsert", &rows, &last);
+        if (rc == 0 && rows)
+            rc = result_message(out, "upserted %lld rows into %s (LSN %llu, durable)", (long long)rows, table,
+                                (unsigned long long)last);
+        else if (rc == 0)
+            rc = result_message(out, "upserted 0 rows into %s", table);
+        goto cleanup;
+    }
     rc = rc ? rc : write_columns_of(s, &cols, &ncols);
     if (rc < 0)
         goto cleanup;

@@ -8,6 +8,7 @@
 #ifndef LOCH_OPS_H
 #define LOCH_OPS_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 
 #include "adapters/catalog.h"
@@ -45,6 +46,8 @@ struct loch_lake {
     atomic_long checkpoint_failures; /* post-commit checkpoints that failed (the commit stood) */
     _Atomic uint64_t rng;   /* commit backoff jitter (ops/txlog.c); 0 until first used */
     int in_transaction;     /* the engine has a transaction open (BEGIN ... COMMIT): no lake writes */
+    pthread_mutex_t tails_mu; /* recursive; guards tails */
+    struct lake_tails *tails; /* the write-ahead logs open (ops/tail.c); NULL until one is */
 };
 
 /* A caller's lake options (NULL: the defaults) as this loch's newest layout; fields an
@@ -171,6 +174,10 @@ void scan_unpin(loch_lake *lake);
 /* Pins s under name for the statement running now (a reference of its own), so that
  * every mention of name reads s. */
 int scan_pin(loch_lake *lake, const char *name, snapshot *s);
+/* The same with the SQL the name reads (a scan with a log's tail). */
+int scan_pin_sql(loch_lake *lake, const char *name, snapshot *s, const char *sql);
+/* Whether name is pinned for the statement running now. */
+bool scan_pinned(const loch_lake *lake, const char *name);
 /* Splits "trips@v3" / "trips@2026-..." into table and txlog_at. 0, or EINVALID. */
 int scan_parse_name(const char *name, char *table, size_t cap, txlog_at *at);
 int scan_sql(loch_lake *lake, const char *table, const snapshot *s, buf *sql);
@@ -246,6 +253,42 @@ int result_message(loch_result **out, const char *fmt, ...) LOCH_PRINTF(2, 3);
 void lake_catalog_note(loch_lake *lake, const char *table, const snapshot *s);
 
 
+
+/* ---- tail.c: primary-key tables and their write-ahead log ------------------------ */
+#define TAIL_PK_PROPERTY "loch.primaryKey"
+/* The primary key's columns (borrowed names of s's schema, in a malloc'd array), or
+ * none; ECORRUPT when the property names a column the table lacks. */
+int tail_key(const snapshot *s, const char ***cols, size_t *n);
+/* Whether the table's writes go through its log (it has a primary key). */
+bool tail_logged(const snapshot *s);
+/* Writes rows_sql's rows (the table's columns; for a delete, its key's) to the table's
+ * log as one write of op ("upsert", "insert" or "delete"), durable when it returns. */
+int tail_write(loch_lake *lake, const char *table, const snapshot *s, const char *rows_sql, const char *op,
+               int64_t *rows, uint64_t *last);
+/* The scan of the latest version: s with the log's visible tail over it, which it loads
+ * into the engine when may_load (never while the engine binds a statement: then a
+ * visible tail is an error). */
+int tail_scan_sql(loch_lake *lake, const char *table, const snapshot *s, int may_load, buf *sql);
+/* Before the engine runs sql: pins every table with a write-ahead log that sql names,
+ * with its tail loaded (the engine's resolver cannot run SQL of its own). */
+int tail_prepare(loch_lake *lake, const char *sql);
+/* Flushes the table's log into one Delta commit (FLUSH t). only_if_logged: 0 for a
+ * table without a key instead of an error. */
+int tail_flush(loch_lake *lake, const char *table, int only_if_logged, loch_result **out);
+/* Flushes the table's log, if it has one with anything in it: before DDL and DML. */
+int tail_flush_if_any(loch_lake *lake, const char *table);
+typedef struct {
+    int has_log;
+    uint64_t assigned, durable, visible, flushed;
+    int64_t bytes, segments;
+} tail_status;
+int tail_status_of(loch_lake *lake, const char *table, const snapshot *s, tail_status *out);
+/* Closes the table's log (all with NULL: at the lake's end). */
+void tail_forget(loch_lake *lake, const char *table);
+/* MERGE for a flush (ops/dml.c): sql is loch's own MERGE (its staging names allowed),
+ * committed with a txn action (app_id, txn_version), even when no row changed. */
+int ops_merge_flush(loch_lake *lake, const char *table, const char *sql, const char *app_id, int64_t txn_version,
+                    int64_t *version, loch_result **out);
 
 /* ---- verbs (create.c, insert.c, tables.c) ----------------------------------------- */
 int ops_create_table(loch_lake *lake, const char *table, const char *select_sql, const char *columns,

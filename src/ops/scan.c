@@ -86,6 +86,24 @@ int scan_pin(loch_lake *lake, const char *name, snapshot *s)
     return 0;
 }
 
+int scan_pin_sql(loch_lake *lake, const char *name, snapshot *s, const char *sql)
+{
+    if (scan_pinned(lake, name))
+        return 0;
+    int rc = scan_pin(lake, name, s);
+    if (rc == 0 && !(lake->pins[lake->pin_count - 1].sql = strdup(sql)))
+        rc = error_set(LOCH_ENOMEM, "out of memory");
+    return rc;
+}
+
+bool scan_pinned(const loch_lake *lake, const char *name)
+{
+    for (int i = 0; i < lake->pin_count; i++)
+        if (strcasecmp(lake->pins[i].name, name) == 0)
+            return true;
+    return false;
+}
+
 void scan_unpin(loch_lake *lake)
 {
     for (int i = 0; i < lake->pin_count; i++) {
@@ -603,7 +621,7 @@ int scan_resolve(void *ctx, const char *name, buf *sql)
     if (scan_parse_name(name, table, sizeof(table), &at) < 0)
         return strchr(name, '@') ? loch_error_last_code() : LOCH_ENOTFOUND;
     for (int i = 0; i < lake->pin_count; i++)
-        if (strcmp(lake->pins[i].name, name) == 0)
+        if (strcasecmp(lake->pins[i].name, name) == 0)
             return lake->pins[i].sql ? buf_puts(sql, lake->pins[i].sql) : scan_sql(lake, table, lake->pins[i].snap, sql);
     if (table_name_check(table) < 0)
         return LOCH_ENOTFOUND;
@@ -613,7 +631,10 @@ int scan_resolve(void *ctx, const char *name, buf *sql)
         return LOCH_ENOTFOUND;
     if ((rc = txlog_load(lake, table, &at, &s)) < 0)
         return rc == LOCH_ENOTFOUND ? LOCH_EINVALID : rc; /* the table exists: say why not */
-    rc = scan_sql(lake, table, s, sql);
+    /* The latest version of a table with a write-ahead log has its tail over it, loaded
+     * before the statement began (tail_prepare). */
+    bool latest = at.version < 0 && !at.has_timestamp;
+    rc = latest && tail_logged(s) ? tail_scan_sql(lake, table, s, 0, sql) : scan_sql(lake, table, s, sql);
     if (rc == 0 && lake->pin_count < PIN_MAX && (lake->pins[lake->pin_count].name = strdup(name))) {
         lake->pins[lake->pin_count].sql = sql->data ? strdup(sql->data) : NULL; /* NULL: made again */
         lake->pins[lake->pin_count++].snap = s;

@@ -291,6 +291,9 @@ static int run_dml(loch_lake *lake, lexer *lx, const sql_token *verb, loch_resul
         return error_set(LOCH_ENOTFOUND, "table \"%s\" does not exist", name);
     }
     *handled = 1;
+    /* DDL and DML read and change the Delta table: the log's changes go in first. */
+    if ((rc = tail_flush_if_any(lake, name)) < 0)
+        return rc;
     if (sqlscan_is(lx->sql, verb, "ALTER") && next(lx, &a) == 0 && is(lx, &a, "SET") && next(lx, &b) == 0 &&
         is(lx, &b, "TBLPROPERTIES"))
         return run_set_properties(lake, lx, name, out);
@@ -331,6 +334,23 @@ static int lake_table_after(loch_lake *lake, lexer *lx, char *name, size_t cap, 
         *rc = error_set(LOCH_ENOTFOUND, "table \"%s\" does not exist", name);
     }
     return 0;
+}
+
+/* FLUSH [TABLE] t: the table's write-ahead log into one Delta commit (ops/tail.c). */
+static int run_flush(loch_lake *lake, lexer *lx, const sql_token *verb, loch_result **out, int *handled)
+{
+    (void)verb;
+    char name[256];
+    sql_token t;
+    int rc = 0;
+    if (!lake_table_after(lake, lx, name, sizeof(name), true, handled, &rc))
+        return rc;
+    *handled = 1;
+    if ((rc = next(lx, &t)) < 0)
+        return rc;
+    if (t.kind != TOK_END && !is_punct(lx, &t, ';'))
+        return error_set(LOCH_EINVALID, "unexpected text after FLUSH %s", name);
+    return tail_flush(lake, name, 0, out);
 }
 
 /* Whether a word loch's VACUUM takes (RETAIN, DRY, FORCE) follows the name. */
@@ -427,6 +447,7 @@ static int run_optimize(loch_lake *lake, lexer *lx, const sql_token *verb, loch_
             return error_set(LOCH_EINVALID, "unexpected \"%.*s\" in OPTIMIZE %s", (int)t.len, lx->sql + t.start, name);
         }
     }
+    rc = rc < 0 ? rc : tail_flush_if_any(lake, name);
     return rc < 0 ? rc : ops_optimize(lake, name, z, nz, target, out);
 }
 
@@ -508,7 +529,8 @@ static int run_restore(loch_lake *lake, lexer *lx, const sql_token *verb, loch_r
     }
     if (next(lx, &t) < 0 || t.kind != TOK_END)
         return error_set(LOCH_EINVALID, "unexpected text after RESTORE ... AS OF %s", text);
-    return ops_restore(lake, name, &at, out);
+    rc = tail_flush_if_any(lake, name);
+    return rc < 0 ? rc : ops_restore(lake, name, &at, out);
 }
 
 /* The statements loch looks at, by their first word: one row each, and every other
@@ -518,7 +540,7 @@ static int run_restore(loch_lake *lake, lexer *lx, const sql_token *verb, loch_r
  * take $N parameters (run by the engine then: UPDATE of a TEMP table, say; loch's own
  * commits take literal values). */
 typedef enum { STMT_CREATE, STMT_INSERT, STMT_DROP, STMT_ALTER, STMT_UPDATE, STMT_DELETE, STMT_MERGE,
-               STMT_TRUNCATE, STMT_OPTIMIZE, STMT_VACUUM, STMT_RESTORE } stmt_kind;
+               STMT_TRUNCATE, STMT_OPTIMIZE, STMT_VACUUM, STMT_RESTORE, STMT_FLUSH } stmt_kind;
 
 typedef struct {
     const char *word;
@@ -533,7 +555,7 @@ static const stmt_verb verbs[] = {
     {"UPDATE", STMT_UPDATE, run_dml, 1}, {"DELETE", STMT_DELETE, run_dml, 1},
     {"MERGE", STMT_MERGE, run_dml, 1},   {"TRUNCATE", STMT_TRUNCATE, run_dml, 1},
     {"OPTIMIZE", STMT_OPTIMIZE, run_optimize, 0}, {"VACUUM", STMT_VACUUM, run_vacuum, 0},
-    {"RESTORE", STMT_RESTORE, run_restore, 0},
+    {"RESTORE", STMT_RESTORE, run_restore, 0}, {"FLUSH", STMT_FLUSH, run_flush, 0},
 };
 
 /* The verb of a statement whose first token is t, or NULL for the engine's statements. */
@@ -625,7 +647,7 @@ static int run_statement(loch_lake *lake, const char *sql, size_t len, loch_resu
     lexer lx = {sql, len, 0};
     sql_token t;
     int handled = 0, rc = next(&lx, &t);
-    if (rc < 0)
+    if (rc < 0 || (rc = tail_prepare(lake, sql)) < 0)
         return rc;
     /* The engine's transactions cannot hold loch's commits: while one is open, loch's
      * writes are refused (txlog_commit_run) rather than committed past a ROLLBACK. */
@@ -831,6 +853,7 @@ static int open_stream(loch_stream **out, loch_lake *lake, const char *sql, cons
          * engine says so for what a trusted lake did not look at). */
         int q;
         rc = allow_statement(lake, query, &q);
+        rc = rc ? rc : tail_prepare(lake, query);
         if (rc == 0 && q == 0)
             rc = error_set(LOCH_EUNSUPPORTED, "only queries stream");
         rc = rc ? rc : arrow ? compute_arrow_open(lake->cp, query, cp, nparams, &s->cs, &s->schema)
@@ -935,6 +958,7 @@ int loch_sql_export(loch_lake *lake, const char *sql_text, const char *format, c
     rc = rc ? rc : buf_put_sql_str(&copy, path);
     rc = rc ? rc : buf_printf(&copy, " (FORMAT %s%s)", format, strcmp(format, "csv") == 0 ? ", HEADER true" : "");
     scan_unpin(lake);
+    rc = rc ? rc : tail_prepare(lake, copy.data);
     rc = rc ? rc : compute_exec(lake->cp, copy.data);
     scan_unpin(lake);
     free(spans);

@@ -39,12 +39,14 @@ int wal_frame_header(buf *out, const struct ArrowSchema *schema, const char *tab
     return rc;
 }
 
-int wal_frame_batch(buf *out, const struct ArrowSchema *schema, const struct ArrowArray *batch, uint64_t first)
+int wal_frame_batch(buf *out, const struct ArrowSchema *schema, const struct ArrowArray *batch, uint64_t first,
+                    int more)
 {
     if (batch->length <= 0)
         return error_set(LOCH_EINVALID, "a write-ahead log frame needs at least one row");
     char lsn[48];
-    snprintf(lsn, sizeof(lsn), "%" PRIu64 "-%" PRIu64, first, first + (uint64_t)batch->length - 1);
+    snprintf(lsn, sizeof(lsn), "%" PRIu64 "-%" PRIu64 "%s", first, first + (uint64_t)batch->length - 1,
+             more ? "+" : "");
     arrow_kv kv[] = {{"loch.wal.lsn", lsn, 0}, {CRC_KEY, PLACEHOLDER, 0}};
     size_t start = out->len;
     int rc = arrow_write_batch_kv(out, schema, batch, kv, 2);
@@ -113,7 +115,8 @@ int wal_frame_read_header(const unsigned char *data, size_t size, wal_header *ou
     return 0;
 }
 
-int wal_frame_read(const unsigned char *data, size_t size, size_t *length, uint64_t *first, uint64_t *last)
+int wal_frame_read(const unsigned char *data, size_t size, size_t *length, uint64_t *first, uint64_t *last,
+                   int *more)
 {
     arrow_message m;
     const char *v;
@@ -124,6 +127,8 @@ int wal_frame_read(const unsigned char *data, size_t size, size_t *length, uint6
     const char *dash = NULL;
     if (arrow_message_value(&m, data, "loch.wal.lsn", 0, &v, &n))
         dash = memchr(v, '-', n);
+    *more = n > 0 && v[n - 1] == '+';
+    n -= (size_t)*more;
     if (!dash || u64_of(v, (size_t)(dash - v), first) < 0 || u64_of(dash + 1, n - (size_t)(dash - v) - 1, last) < 0 ||
         *first == 0 || *last < *first)
         return bad("a frame without its LSNs");
@@ -138,18 +143,21 @@ int wal_frame_scan(const unsigned char *data, size_t size, wal_header *h, size_t
     int rc = wal_frame_read_header(data, size, h);
     if (rc < 0)
         return rc;
-    size_t at = h->length;
-    uint64_t next = h->first_lsn;
+    size_t at = h->length, whole = at;
+    uint64_t next = h->first_lsn, whole_last = next - 1;
+    int more;
     while (at < size) {
         size_t len;
         uint64_t a, b;
-        if (wal_frame_read(data + at, size - at, &len, &a, &b) < 0 || a != next || b == UINT64_MAX)
+        if (wal_frame_read(data + at, size - at, &len, &a, &b, &more) < 0 || a != next || b == UINT64_MAX)
             break;
         at += len;
         next = b + 1;
+        if (!more) /* a write ends here */
+            whole = at, whole_last = b;
     }
     error_clear();
-    *end = at;
-    *last = next - 1;
+    *end = whole;
+    *last = whole_last;
     return 0;
 }

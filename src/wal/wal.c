@@ -47,7 +47,7 @@ struct wal {
     char *dir, *table;
     uint64_t floor;
     int64_t segment_bytes;
-    int lock_fd, sync_fd, state_fd;
+    int lock_fd, sync_fd, state_fd, flush_fd;
     wal_shared *sh;
     int seg_fd;                    /* the segment seg_fd_first names, or -1 */
     uint64_t seg_fd_first;
@@ -95,18 +95,26 @@ static void durable_at_least(wal *w, uint64_t lsn)
         ;
 }
 
+static int flock_ex(int fd)
+{
+    int rc;
+    while ((rc = flock(fd, LOCK_EX)) < 0 && errno == EINTR)
+        ;
+    return rc;
+}
+
 static int lock_both(wal *w, int sync, int append)
 {
     if (sync) {
         pthread_mutex_lock(&w->sync_mu);
-        if (flock(w->sync_fd, LOCK_EX) < 0) {
+        if (flock_ex(w->sync_fd) < 0) {
             pthread_mutex_unlock(&w->sync_mu);
             return sys_error("cannot lock", w->dir);
         }
     }
     if (append) {
         pthread_mutex_lock(&w->append_mu);
-        if (flock(w->lock_fd, LOCK_EX) < 0) {
+        if (flock_ex(w->lock_fd) < 0) {
             pthread_mutex_unlock(&w->append_mu);
             if (sync) {
                 flock(w->sync_fd, LOCK_UN);
@@ -377,7 +385,7 @@ int wal_open(wal **out, const wal_options *o)
     wal *w = calloc(1, sizeof(*w));
     if (!w)
         return error_set(LOCH_ENOMEM, "out of memory");
-    w->lock_fd = w->sync_fd = w->state_fd = w->seg_fd = -1;
+    w->lock_fd = w->sync_fd = w->state_fd = w->seg_fd = w->flush_fd = -1;
     w->floor = o->floor ? o->floor : 1;
     w->segment_bytes = o->segment_bytes > 0 ? o->segment_bytes : DEFAULT_SEGMENT;
     pthread_mutex_init(&w->append_mu, NULL);
@@ -427,8 +435,8 @@ void wal_close(wal *w)
         return;
     if (w->sh)
         munmap(w->sh, sizeof(wal_shared));
-    int fds[] = {w->lock_fd, w->sync_fd, w->state_fd, w->seg_fd};
-    for (int i = 0; i < 4; i++)
+    int fds[] = {w->lock_fd, w->sync_fd, w->state_fd, w->seg_fd, w->flush_fd};
+    for (int i = 0; i < 5; i++)
         if (fds[i] >= 0)
             close(fds[i]);
     pthread_mutex_destroy(&w->append_mu);
@@ -456,22 +464,40 @@ static int lsn_column(const struct ArrowSchema *schema, const struct ArrowArray 
     return -1;
 }
 
-int wal_append(wal *w, const struct ArrowSchema *schema, struct ArrowArray *batch, uint64_t *first, uint64_t *last)
+int wal_append(wal *w, const struct ArrowSchema *schema, struct ArrowArray *const *batches, size_t n,
+               uint64_t *first, uint64_t *last)
 {
-    int col = lsn_column(schema, batch);
-    if (col < 0 || batch->length <= 0)
-        return error_set(LOCH_EINVALID, "a write-ahead log batch needs rows and an int64 %s column", WAL_COL_LSN);
+    int col = lsn_column(schema, n ? batches[0] : NULL);
+    int64_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += batches[i]->length > 0 ? batches[i]->length : 0;
+    if (col < 0 || total <= 0)
+        return error_set(LOCH_EINVALID, "a write-ahead log write needs rows and an int64 %s column", WAL_COL_LSN);
     if (w->failed || atomic_load(&w->sh->failed))
         return failed_error(w);
     int rc = lock_both(w, 0, 1);
     if (rc < 0)
         return rc;
     wal_pos p = *pos_now(w);
-    int64_t *lsn = (int64_t *)(uintptr_t)batch->children[col]->buffers[1];
-    for (int64_t i = 0; i < batch->length; i++)
-        lsn[i] = (int64_t)(p.next_lsn + (uint64_t)i);
+    uint64_t lsn = p.next_lsn;
     buf_clear(&w->scratch);
-    rc = wal_frame_batch(&w->scratch, schema, batch, p.next_lsn);
+    size_t nonempty = 0;
+    for (size_t i = 0; i < n; i++)
+        nonempty += batches[i]->length > 0;
+    for (size_t i = 0, k = 0; rc == 0 && i < n; i++) {
+        struct ArrowArray *b = batches[i];
+        if (b->length <= 0)
+            continue;
+        if (lsn_column(schema, b) != col) {
+            rc = error_set(LOCH_EINVALID, "a write-ahead log batch without its %s column", WAL_COL_LSN);
+            break;
+        }
+        int64_t *v = (int64_t *)(uintptr_t)b->children[col]->buffers[1];
+        for (int64_t r = 0; r < b->length; r++)
+            v[r] = (int64_t)(lsn + (uint64_t)r);
+        rc = wal_frame_batch(&w->scratch, schema, b, lsn, ++k < nonempty);
+        lsn += (uint64_t)b->length;
+    }
     rc = rc ? rc : seg_open(w, p.seg_first);
     struct stat st;
     if (rc == 0 && fstat(w->seg_fd, &st) == 0 && (uint64_t)st.st_size != p.end_offset &&
@@ -479,19 +505,21 @@ int wal_append(wal *w, const struct ArrowSchema *schema, struct ArrowArray *batc
         rc = sys_error("cannot cut", w->dir);
     if (rc == 0 && pwrite_all(w->seg_fd, w->scratch.data, w->scratch.len, (off_t)p.end_offset) < 0) {
         rc = sys_error("cannot append to", w->dir);
-        if (ftruncate(w->seg_fd, (off_t)p.end_offset) < 0) { /* the next writer cuts it */
+        if (ftruncate(w->seg_fd, (off_t)p.end_offset) < 0) { /* else the next writer cuts it */
         }
     }
     if (rc == 0) {
         *first = p.next_lsn;
-        *last = p.next_lsn + (uint64_t)batch->length - 1;
-        p.next_lsn = *last + 1;
+        *last = lsn - 1;
+        p.next_lsn = lsn;
         p.end_offset += w->scratch.len;
         pos_set(w, &p);
     }
     unlock_both(w, 0, 1);
     return rc;
 }
+
+uint64_t wal_durable(const wal *w) { return atomic_load(&w->sh->durable); }
 
 int wal_sync(wal *w, uint64_t lsn)
 {
@@ -673,7 +701,9 @@ int wal_read(wal *w, uint64_t from, uint64_t to, buf *out, int64_t *rows)
         while (rc == 0 && at < data.len && next <= to) {
             size_t len;
             uint64_t a, b;
-            if (wal_frame_read((const unsigned char *)data.data + at, data.len - at, &len, &a, &b) < 0 || a != lsn) {
+            int more;
+            if (wal_frame_read((const unsigned char *)data.data + at, data.len - at, &len, &a, &b, &more) < 0 ||
+                a != lsn) {
                 error_clear();
                 break; /* the end of what is written (a frame being written is not durable yet) */
             }
@@ -698,4 +728,21 @@ int wal_read(wal *w, uint64_t from, uint64_t to, buf *out, int64_t *rows)
     buf_free(&data);
     segs_free(s, n);
     return rc;
+}
+
+int wal_flush_lock(wal *w)
+{
+    if (w->flush_fd < 0) {
+        char path[4096];
+        snprintf(path, sizeof(path), "%s/flush", w->dir);
+        if ((w->flush_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0)
+            return sys_error("cannot open", path);
+    }
+    return flock_ex(w->flush_fd) < 0 ? sys_error("cannot lock", w->dir) : 0;
+}
+
+void wal_flush_unlock(wal *w)
+{
+    if (w->flush_fd >= 0)
+        flock(w->flush_fd, LOCK_UN);
 }

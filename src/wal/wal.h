@@ -57,10 +57,13 @@ typedef struct {
 int wal_open(wal **out, const wal_options *o);
 void wal_close(wal *w);
 
-/* Writes batch (shaped like the schema) as one frame; fills its __lsn column with the
- * LSNs taken, first..*last. Not durable until wal_sync. EINVALID for a batch whose
- * schema tag differs from the segment's (the caller flushes and rotates first). */
-int wal_append(wal *w, const struct ArrowSchema *schema, struct ArrowArray *batch, uint64_t *first, uint64_t *last);
+/* Writes batches[0..n) (shaped like the schema) as one write: its frames go in
+ * together, whole or not at all. Fills their __lsn columns with the LSNs taken,
+ * *first..*last. Not durable until wal_sync. */
+int wal_append(wal *w, const struct ArrowSchema *schema, struct ArrowArray *const *batches, size_t n,
+               uint64_t *first, uint64_t *last);
+/* The last durable LSN, as all writers know it. */
+uint64_t wal_durable(const wal *w);
 /* Returns once every LSN up to lsn is durable (group commit). */
 int wal_sync(wal *w, uint64_t lsn);
 
@@ -82,6 +85,10 @@ int wal_read(wal *w, uint64_t from, uint64_t to, buf *out, int64_t *rows);
 /* Starts a new segment (with the schema and tag given) unless the current one is
  * empty and of that tag; *upto is the last LSN in older segments. */
 int wal_rotate(wal *w, const struct ArrowSchema *schema, const char *schema_tag, uint64_t *upto);
+/* The flush lock (a third flock, `flush`): one flush of the log at a time, across
+ * processes. */
+int wal_flush_lock(wal *w);
+void wal_flush_unlock(wal *w);
 /* Removes the segments (never the current one) whose frames all have LSN <= upto. */
 int wal_truncate(wal *w, uint64_t upto);
 

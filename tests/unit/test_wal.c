@@ -125,7 +125,7 @@ static void test_frames(void)
         b.lsns[i] = 5 + i;
     buf h = BUF_INIT, f = BUF_INIT;
     CHECK_OK(wal_frame_header(&h, &s.root, "users", "abc", 5));
-    CHECK_OK(wal_frame_batch(&f, &s.root, &b.root, 5));
+    CHECK_OK(wal_frame_batch(&f, &s.root, &b.root, 5, 0));
     wal_header hd;
     CHECK_OK(wal_frame_read_header((const unsigned char *)h.data, h.len, &hd));
     CHECK_STR(hd.table, "users");
@@ -133,18 +133,19 @@ static void test_frames(void)
     CHECK(hd.first_lsn == 5 && hd.length == h.len);
     size_t len;
     uint64_t a, z;
-    CHECK_OK(wal_frame_read((const unsigned char *)f.data, f.len, &len, &a, &z));
+    int more;
+    CHECK_OK(wal_frame_read((const unsigned char *)f.data, f.len, &len, &a, &z, &more));
     CHECK(len == f.len && a == 5 && z == 7);
     /* every prefix is refused, and so is every single flipped bit */
     for (size_t k = 0; k < f.len; k++)
-        CHECK(wal_frame_read((const unsigned char *)f.data, k, &len, &a, &z) == LOCH_ECORRUPT);
+        CHECK(wal_frame_read((const unsigned char *)f.data, k, &len, &a, &z, &more) == LOCH_ECORRUPT);
     for (size_t k = 0; k < f.len * 8; k += 3) {
         f.data[k / 8] ^= (char)(1 << (k % 8));
-        CHECK(wal_frame_read((const unsigned char *)f.data, f.len, &len, &a, &z) < 0);
+        CHECK(wal_frame_read((const unsigned char *)f.data, f.len, &len, &a, &z, &more) < 0);
         f.data[k / 8] ^= (char)(1 << (k % 8));
     }
     /* a header is not a frame, nor a frame a header */
-    CHECK(wal_frame_read((const unsigned char *)h.data, h.len, &len, &a, &z) == LOCH_ECORRUPT);
+    CHECK(wal_frame_read((const unsigned char *)h.data, h.len, &len, &a, &z, &more) == LOCH_ECORRUPT);
     CHECK(wal_frame_read_header((const unsigned char *)f.data, f.len, &hd) == LOCH_ECORRUPT);
     /* header + frame is an Arrow stream any reader takes */
     buf all = BUF_INIT;
@@ -170,7 +171,7 @@ static void test_append_read(void)
     uint64_t first = 0, last = 0;
     for (int i = 0; i < 5; i++) {
         batch_init(&b, 2, 100 * i);
-        CHECK_OK(wal_append(w, &s.root, &b.root, &first, &last));
+        CHECK_OK(wal_append(w, &s.root, (struct ArrowArray *[]){&b.root}, 1, &first, &last));
         CHECK(first == (uint64_t)(2 * i + 1) && last == first + 1);
         CHECK(b.lsns[0] == (int64_t)first && b.lsns[1] == (int64_t)last);
     }
@@ -191,7 +192,7 @@ static void test_append_read(void)
     CHECK_OK(wal_rotate(w, &s.root, "tag1", &upto));
     CHECK(upto == 10);
     batch_init(&b, 1, 7);
-    CHECK_OK(wal_append(w, &s.root, &b.root, &first, &last));
+    CHECK_OK(wal_append(w, &s.root, (struct ArrowArray *[]){&b.root}, 1, &first, &last));
     CHECK(first == 11);
     CHECK_OK(wal_sync(w, 11));
     buf_clear(&out);
@@ -214,7 +215,7 @@ static void test_append_read(void)
     wal_close(w);
     w = open_log(logdir, &s, 50);
     batch_init(&b, 1, 1);
-    CHECK_OK(wal_append(w, &s.root, &b.root, &first, &last));
+    CHECK_OK(wal_append(w, &s.root, (struct ArrowArray *[]){&b.root}, 1, &first, &last));
     CHECK(first == 50);
     wal_close(w);
     buf_free(&out);
@@ -247,7 +248,7 @@ static void test_recovery(void)
         uint64_t first, last;
         for (int i = 0; i < 3; i++) {
             batch_init(&b, 4, 10 * i);
-            CHECK_OK(wal_append(w, &s.root, &b.root, &first, &last));
+            CHECK_OK(wal_append(w, &s.root, (struct ArrowArray *[]){&b.root}, 1, &first, &last));
         }
         CHECK_OK(wal_sync(w, last));
         wal_close(w);
@@ -260,7 +261,7 @@ static void test_recovery(void)
         batch_init(&b, 4, 99);
         for (int i = 0; i < 4; i++)
             b.lsns[i] = 13 + i;
-        CHECK_OK(wal_frame_batch(&f, &s.root, &b.root, 13));
+        CHECK_OK(wal_frame_batch(&f, &s.root, &b.root, 13, 0));
         if (k == 0)
             f.len /= 2;
         else if (k == 1)
@@ -283,7 +284,7 @@ static void test_recovery(void)
                     (unsigned long long)ws.durable);
         CHECK(ws.assigned == 12 && ws.durable == 12);
         batch_init(&b, 1, 5);
-        CHECK_OK(wal_append(w, &s.root, &b.root, &first, &last));
+        CHECK_OK(wal_append(w, &s.root, (struct ArrowArray *[]){&b.root}, 1, &first, &last));
         CHECK(first == 13);
         buf out = BUF_INIT;
         int64_t rows;
@@ -311,19 +312,63 @@ static void test_dead_writer(void)
     wal *w = open_log(logdir, &s, 1);
     uint64_t first, last;
     batch_init(&b, 2, 1);
-    CHECK_OK(wal_append(w, &s.root, &b.root, &first, &last));
+    CHECK_OK(wal_append(w, &s.root, (struct ArrowArray *[]){&b.root}, 1, &first, &last));
     snprintf(seg, sizeof(seg), "%s/%020d.arrows", logdir, 1);
     int fd = open(seg, O_WRONLY | O_APPEND);
     CHECK(fd >= 0 && write(fd, "\xff\xff\xff\xff\x10\x00\x00\x00partial", 15) == 15);
     close(fd);
     batch_init(&b, 2, 3);
-    CHECK_OK(wal_append(w, &s.root, &b.root, &first, &last));
+    CHECK_OK(wal_append(w, &s.root, (struct ArrowArray *[]){&b.root}, 1, &first, &last));
     CHECK(first == 3);
     CHECK_OK(wal_sync(w, 4));
     buf out = BUF_INIT;
     int64_t rows, ids[8], lsns[8];
     CHECK_OK(wal_read(w, 0, 4, &out, &rows));
     CHECK(rows == 4 && read_ids(&out, ids, lsns, 8) == 4 && ids[3] == 4 && lsns[3] == 4);
+    buf_free(&out);
+    wal_close(w);
+    remove_temp_dir(dir);
+    free(dir);
+}
+
+/* A write of two batches is two frames; with the second one torn, recovery keeps
+ * neither, and a reader never sees the first alone. */
+static void test_whole_writes(void)
+{
+    char *dir = temp_dir();
+    char logdir[512], seg[600];
+    snprintf(logdir, sizeof(logdir), "%s/log", dir);
+    tschema s;
+    tbatch b1, b2;
+    schema_init(&s);
+    wal *w = open_log(logdir, &s, 1);
+    uint64_t first, last;
+    batch_init(&b1, 2, 1);
+    CHECK_OK(wal_append(w, &s.root, (struct ArrowArray *[]){&b1.root}, 1, &first, &last));
+    CHECK_OK(wal_sync(w, last));
+    snprintf(seg, sizeof(seg), "%s/%020d.arrows", logdir, 1);
+    struct stat st;
+    CHECK(stat(seg, &st) == 0);
+    off_t one = st.st_size;
+    batch_init(&b1, 3, 10);
+    batch_init(&b2, 4, 20);
+    CHECK_OK(wal_append(w, &s.root, (struct ArrowArray *[]){&b1.root, &b2.root}, 2, &first, &last));
+    CHECK(first == 3 && last == 9 && b2.lsns[0] == 6);
+    CHECK_OK(wal_sync(w, last));
+    buf out = BUF_INIT;
+    int64_t rows;
+    CHECK_OK(wal_read(w, 2, 9, &out, &rows));
+    CHECK(rows == 7);
+    wal_close(w);
+    CHECK(stat(seg, &st) == 0);
+    off_t two = st.st_size;
+    CHECK(truncate(seg, two - 10) == 0);
+    forget_boot(logdir);
+    w = open_log(logdir, &s, 1);
+    CHECK(stat(seg, &st) == 0 && st.st_size == one);
+    wal_status ws;
+    CHECK_OK(wal_stat(w, &ws));
+    CHECK(ws.assigned == 2 && ws.durable == 2);
     buf_free(&out);
     wal_close(w);
     remove_temp_dir(dir);
@@ -345,7 +390,7 @@ static void *writer(void *arg)
     for (int i = 0; i < a->n; i++) {
         uint64_t first, last;
         batch_init(&b, 1, i);
-        if (wal_append(w, &a->s->root, &b.root, &first, &last) < 0 || wal_sync(w, last) < 0)
+        if (wal_append(w, &a->s->root, (struct ArrowArray *[]){&b.root}, 1, &first, &last) < 0 || wal_sync(w, last) < 0)
             a->lsns[i] = 0;
         else
             a->lsns[i] = first;
@@ -395,4 +440,4 @@ static void test_racing_writers(void)
 }
 
 TEST_MAIN({"crc32c", test_crc32c}, {"frames", test_frames}, {"append_read", test_append_read},
-          {"recovery", test_recovery}, {"dead_writer", test_dead_writer}, {"racing_writers", test_racing_writers})
+          {"recovery", test_recovery}, {"dead_writer", test_dead_writer}, {"whole_writes", test_whole_writes}, {"racing_writers", test_racing_writers})

@@ -1,0 +1,655 @@
+/*
+ * ops/tail.c - primary-key tables and their write-ahead log (src/wal/): writes that are
+ * durable in a millisecond, reads that see them at once, and the flush that turns the
+ * log's tail into one Delta commit.
+ *
+ * A table with a primary key (table property loch.primaryKey = "id" or "a,b", set by
+ * CREATE TABLE ... PRIMARY KEY) takes every INSERT through its log, under
+ * _loch/wal/<table>/: the rows, each with its LSN and change type (upsert or delete),
+ * are one write of the log, acknowledged once durable. Nothing in _delta_log changes.
+ *
+ *   read    the latest version of the table is its Delta snapshot with the log's tail
+ *           over it: the changes with LSN above the snapshot's flushed LSN, up to the
+ *           log's durable LSN. The tail's latest change per key is loaded into a
+ *           temporary table of the engine (kept between statements, extended by new
+ *           frames only), and the scan is
+ *             SELECT cols FROM <snapshot> b WHERE NOT EXISTS (a change of b's key)
+ *             UNION ALL SELECT cols FROM <latest changes> WHERE not a delete
+ *           Time travel ("t@v3") reads Delta versions only.
+ *   flush   under the log's flush lock: a new segment starts, so the frames to flush
+ *           are all in older ones; their latest change per key becomes one MERGE into
+ *           the snapshot (ops/dml.c: deletion vectors or rewritten files, the change
+ *           data feed) whose commit also carries a txn action, appId "loch.wal/<table
+ *           id>", version = the last LSN flushed. Then the older segments go.
+ *
+ * Exactly once. The flushed LSN lives in the Delta log, in the same commit as the rows,
+ * so a crash between the commit and the truncation leaves frames the next reader and
+ * the next flush skip (their LSNs are at or below the txn version). A log whose files
+ * were lost starts again above the flushed LSN, never below it (wal_options.floor).
+ *
+ * The table schema's identity (its schema tag and table id) is in each segment's
+ * header: DDL flushes first, and the next write starts a segment of the new schema.
+ */
+#include "ops/ops.h"
+
+#include <ctype.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "core/sqlscan.h"
+#include "formats/arrow_read.h"
+#include "util/misc.h"
+#include "wal/frame.h"
+#include "wal/wal.h"
+
+#define TAIL_MAX 8
+
+/* A table's open log, and what of its tail the engine holds. */
+typedef struct {
+    char table[256];
+    char tag[64];           /* the table's schema tag and id, as segments name it */
+    wal *w;
+    uint64_t from, to;      /* the engine's temp table holds changes from < LSN <= to */
+    int loaded;
+} tail_slot;
+
+struct lake_tails {
+    tail_slot slots[TAIL_MAX];
+};
+
+static void slot_close(tail_slot *t)
+{
+    wal_close(t->w);
+    memset(t, 0, sizeof(*t));
+}
+
+void tail_forget(loch_lake *lake, const char *table)
+{
+    if (!lake->tails)
+        return;
+    for (int i = 0; i < TAIL_MAX; i++)
+        if (lake->tails->slots[i].w && (!table || strcmp(lake->tails->slots[i].table, table) == 0))
+            slot_close(&lake->tails->slots[i]);
+    if (!table) {
+        free(lake->tails);
+        lake->tails = NULL;
+    }
+}
+
+/* ---- the table's key ------------------------------------------------------------------ */
+
+int tail_key(const snapshot *s, const char ***cols, size_t *n)
+{
+    *cols = NULL;
+    *n = 0;
+    const char *pk = snapshot_property(s, TAIL_PK_PROPERTY);
+    if (!pk)
+        return 0;
+    const char **v = calloc(s->schema.count + 1, sizeof(char *));
+    if (!v)
+        return error_set(LOCH_ENOMEM, "out of memory");
+    for (const char *p = pk; *p;) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        size_t i = 0;
+        while (i < s->schema.count &&
+               (strlen(s->schema.fields[i].name) != len || strncmp(s->schema.fields[i].name, p, len) != 0))
+            i++;
+        if (i == s->schema.count || *n == s->schema.count) {
+            free(v);
+            return error_set(LOCH_ECORRUPT, "%s = \"%s\" names a column the table does not have", TAIL_PK_PROPERTY,
+                             pk);
+        }
+        v[(*n)++] = s->schema.fields[i].name;
+        p = end ? end + 1 : p + len;
+    }
+    if (*n == 0) {
+        free(v);
+        return error_set(LOCH_ECORRUPT, "%s is empty", TAIL_PK_PROPERTY);
+    }
+    *cols = v;
+    return 0;
+}
+
+bool tail_logged(const snapshot *s) { return snapshot_property(s, TAIL_PK_PROPERTY) != NULL; }
+
+static void app_id(const snapshot *s, char *out, size_t cap) { snprintf(out, cap, "loch.wal/%s", s->metadata.id); }
+
+static uint64_t flushed_of(const snapshot *s)
+{
+    char app[128];
+    app_id(s, app, sizeof(app));
+    int64_t v = snapshot_txn_version(s, app);
+    return v > 0 ? (uint64_t)v : 0;
+}
+
+static void tag_of(const snapshot *s, char out[64])
+{
+    char h[17];
+    write_schema_tag(s->metadata.schema_string, h);
+    snprintf(out, 64, "%s-%.36s", h, s->metadata.id);
+}
+
+static int log_dir(loch_lake *lake, const char *table, buf *out)
+{
+    char rel[300];
+    snprintf(rel, sizeof(rel), "_loch/wal/%s", table);
+    buf_clear(out);
+    return lake->st->engine_path(lake->st, rel, out);
+}
+
+/* The table's log, opened (and made, when create) once per lake; NULL in *out when it
+ * has none and create is 0. Called with the tails' lock held. */
+static int slot_for(loch_lake *lake, const char *table, const snapshot *s, const struct ArrowSchema *arrow_schema,
+                    int create, tail_slot **out)
+{
+    *out = NULL;
+    if (!lake->tails) {
+        if (!(lake->tails = calloc(1, sizeof(*lake->tails))))
+            return error_set(LOCH_ENOMEM, "out of memory");
+    }
+    char tag[64];
+    tag_of(s, tag);
+    tail_slot *free_slot = NULL;
+    for (int i = 0; i < TAIL_MAX; i++) {
+        tail_slot *t = &lake->tails->slots[i];
+        if (t->w && strcmp(t->table, table) == 0) {
+            /* the same table id: the same log (a new schema rotates it, below) */
+            if (strcmp(t->tag + 17, tag + 17) == 0) {
+                *out = t;
+                return 0;
+            }
+            slot_close(t);
+        }
+        if (!t->w && !free_slot)
+            free_slot = t;
+    }
+    if (!free_slot) { /* all in use: the first goes */
+        free_slot = &lake->tails->slots[0];
+        slot_close(free_slot);
+    }
+    buf dir = BUF_INIT;
+    int rc = log_dir(lake, table, &dir);
+    if (rc == 0 && create)
+        rc = lake->st->mkdirs(lake->st, "_loch/wal");
+    struct stat st;
+    if (rc == 0 && !create && stat(dir.data, &st) < 0) {
+        buf_free(&dir);
+        return 0;
+    }
+    wal *w = NULL;
+    wal_options o = {.dir = dir.data, .table = table, .schema_tag = tag, .schema = arrow_schema,
+                     .floor = flushed_of(s) + 1, .create = create};
+    rc = rc ? rc : wal_open(&w, &o);
+    buf_free(&dir);
+    if (rc == LOCH_ENOTFOUND && !create) {
+        error_clear();
+        return 0;
+    }
+    if (rc < 0)
+        return rc;
+    free_slot->w = w;
+    snprintf(free_slot->table, sizeof(free_slot->table), "%s", table);
+    snprintf(free_slot->tag, sizeof(free_slot->tag), "%s", tag);
+    *out = free_slot;
+    return 0;
+}
+
+/* ---- writing --------------------------------------------------------------------------- */
+
+static void release_batches(struct ArrowArray **b, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (b[i]->release)
+            b[i]->release(b[i]);
+        free(b[i]);
+    }
+    free(b);
+}
+
+/* The SELECT of a write's frames: the table's columns from rows_sql (for a delete only
+ * the key's, the others NULL), then the log's own. */
+static int frame_select(const snapshot *s, const char *rows_sql, const char *op, const char **key, size_t nkey,
+                        buf *sql)
+{
+    int del = strcmp(op, "delete") == 0;
+    int rc = buf_puts(sql, "SELECT ");
+    for (size_t i = 0; rc == 0 && i < s->schema.count; i++) {
+        const schema_field *f = &s->schema.fields[i];
+        bool keyed = false;
+        for (size_t k = 0; k < nkey; k++)
+            keyed = keyed || strcmp(key[k], f->name) == 0;
+        rc = (i ? buf_puts(sql, ", ") : 0) ||
+             (del && !keyed ? buf_printf(sql, "NULL::%s", f->duck_type) : buf_put_sql_ident(sql, f->name)) ||
+             buf_puts(sql, " AS ") || buf_put_sql_ident(sql, f->name) ? LOCH_ENOMEM : 0;
+    }
+    rc = rc || buf_printf(sql, ", 0::BIGINT AS " WAL_COL_LSN ", '%s'::VARCHAR AS " WAL_COL_CHANGE
+                               ", make_timestamptz(%" PRId64 "::BIGINT) AS " WAL_COL_TIME " FROM (%s)",
+                          op, time_now_ms() * 1000, rows_sql) ? LOCH_ENOMEM : rc;
+    return rc;
+}
+
+static int rotate_to(tail_slot *t, const snapshot *s, const struct ArrowSchema *arrow_schema, const char *tag);
+
+int tail_write(loch_lake *lake, const char *table, const snapshot *s, const char *rows_sql, const char *op,
+               int64_t *rows, uint64_t *last)
+{
+    const char **key = NULL;
+    size_t nkey = 0;
+    buf sql = BUF_INIT;
+    compute_stream *cs = NULL;
+    struct ArrowSchema arrow_schema = {0};
+    struct ArrowArray **batches = NULL;
+    size_t n = 0, cap = 0;
+    uint64_t first = 0;
+    *rows = 0;
+    *last = 0;
+    int rc = tail_key(s, &key, &nkey);
+    if (rc == 0 && strcmp(op, "upsert") != 0 && strcmp(op, "delete") != 0 && strcmp(op, "insert") != 0)
+        rc = error_set(LOCH_EINVALID, "a write is an upsert, insert or delete, not \"%s\"", op);
+    if (rc == 0 && !nkey && strcmp(op, "insert") != 0)
+        rc = error_set(LOCH_EINVALID, "table \"%s\" has no primary key: it takes inserts only, not %ss", table, op);
+    rc = rc ? rc : frame_select(s, rows_sql, op, key, nkey, &sql);
+    rc = rc ? rc : compute_arrow_open(lake->cp, sql.data, NULL, 0, &cs, &arrow_schema);
+    while (rc == 0) {
+        if (n == cap) {
+            struct ArrowArray **g = realloc(batches, (cap = cap ? 2 * cap : 8) * sizeof(*g));
+            if (!g) {
+                rc = error_set(LOCH_ENOMEM, "out of memory");
+                break;
+            }
+            batches = g;
+        }
+        if (!(batches[n] = calloc(1, sizeof(struct ArrowArray)))) {
+            rc = error_set(LOCH_ENOMEM, "out of memory");
+            break;
+        }
+        rc = compute_arrow_next(cs, batches[n]);
+        if (rc < 0 || !batches[n]->release) {
+            free(batches[n]);
+            break;
+        }
+        *rows += batches[n]->length;
+        n++;
+    }
+    compute_stream_free(cs);
+    if (rc == 0 && *rows > 0) {
+        tail_slot *t = NULL;
+        char tag[64];
+        tag_of(s, tag);
+        pthread_mutex_lock(&lake->tails_mu);
+        rc = slot_for(lake, table, s, &arrow_schema, 1, &t);
+        wal_status st;
+        rc = rc ? rc : wal_stat(t->w, &st);
+        if (rc == 0 && strcmp(st.schema_tag, tag) != 0)
+            rc = rotate_to(t, s, &arrow_schema, tag);
+        lake_hold(lake, "wal-append");
+        rc = rc ? rc : wal_append(t->w, &arrow_schema, batches, n, &first, last);
+        lake_hold(lake, "wal-sync");
+        rc = rc ? rc : wal_sync(t->w, *last);
+        pthread_mutex_unlock(&lake->tails_mu);
+    }
+    release_batches(batches, n);
+    if (arrow_schema.release)
+        arrow_schema.release(&arrow_schema);
+    free(key);
+    buf_free(&sql);
+    return rc;
+}
+
+/* ---- reading --------------------------------------------------------------------------- */
+
+static void free_buf(void *ctx)
+{
+    buf_free(ctx);
+    free(ctx);
+}
+
+static int put_key_match(buf *sql, const char **key, size_t nkey, const char *a, const char *b)
+{
+    int rc = 0;
+    for (size_t k = 0; rc == 0 && k < nkey; k++)
+        rc = buf_printf(sql, "%s%s.", k ? " AND " : "", a) || buf_put_sql_ident(sql, key[k]) ||
+             buf_printf(sql, " = %s.", b) || buf_put_sql_ident(sql, key[k]) ? LOCH_ENOMEM : 0;
+    return rc;
+}
+
+static int put_key_list(buf *sql, const char **key, size_t nkey)
+{
+    int rc = 0;
+    for (size_t k = 0; rc == 0 && k < nkey; k++)
+        rc = (k ? buf_puts(sql, ", ") : 0) || buf_put_sql_ident(sql, key[k]) ? LOCH_ENOMEM : 0;
+    return rc;
+}
+
+/* Loads the changes from < LSN <= to into the engine's temporary table `name`: the
+ * latest per key (all of them without a key), replacing the table's rows for those keys
+ * when `extend`, else the whole table. */
+static int load_changes(loch_lake *lake, wal *w, uint64_t from, uint64_t to, const char **key, size_t nkey,
+                        const char *name, int extend)
+{
+    buf *bytes = calloc(1, sizeof(buf));
+    buf sql = BUF_INIT;
+    arrow_reader *r = NULL;
+    struct ArrowArrayStream stream = {0};
+    char view[64];
+    static _Atomic unsigned long views;
+    snprintf(view, sizeof(view), "__loch_wal_%lu", (unsigned long)atomic_fetch_add(&views, 1));
+    int64_t rows = 0;
+    int rc = bytes ? wal_read(w, from, to, bytes, &rows) : error_set(LOCH_ENOMEM, "out of memory");
+    rc = rc ? rc : arrow_read_open(&r, (const unsigned char *)bytes->data, bytes->len);
+    if (rc == 0) {
+        rc = arrow_read_stream(r, &stream, free_buf, bytes); /* takes r and bytes */
+        r = NULL;
+        bytes = NULL;
+    }
+    rc = rc ? rc : compute_register_arrow(lake->cp, view, &stream);
+    /* the new changes, latest per key */
+    rc = rc || buf_printf(&sql, "CREATE OR REPLACE TEMP TABLE %s AS SELECT * FROM %s", extend ? "__loch_wal_new" : name,
+                          view) ? (rc ? rc : LOCH_ENOMEM) : 0;
+    if (rc == 0 && nkey)
+        rc = buf_puts(&sql, " QUALIFY row_number() OVER (PARTITION BY ") || put_key_list(&sql, key, nkey) ||
+             buf_puts(&sql, " ORDER BY " WAL_COL_LSN " DESC) = 1") ? LOCH_ENOMEM : 0;
+    rc = rc ? rc : compute_exec(lake->cp, sql.data);
+    buf_clear(&sql);
+    if (rc == 0 && extend) {
+        if (nkey)
+            rc = buf_printf(&sql, "DELETE FROM %s AS o WHERE EXISTS (SELECT 1 FROM __loch_wal_new AS n WHERE ", name) ||
+                 put_key_match(&sql, key, nkey, "n", "o") || buf_puts(&sql, "); ") ? LOCH_ENOMEM : 0;
+        rc = rc || buf_printf(&sql, "INSERT INTO %s SELECT * FROM __loch_wal_new; DROP TABLE __loch_wal_new", name)
+                 ? (rc ? rc : LOCH_ENOMEM) : 0;
+        rc = rc ? rc : compute_exec(lake->cp, sql.data);
+    }
+    buf_clear(&sql);
+    if (buf_puts(&sql, "DROP VIEW IF EXISTS ") == 0 && buf_puts(&sql, view) == 0)
+        compute_exec(lake->cp, sql.data);
+    if (stream.release)
+        stream.release(&stream);
+    arrow_read_free(r);
+    if (bytes)
+        free_buf(bytes);
+    buf_free(&sql);
+    return rc;
+}
+
+/* The engine's temporary table holding a table's tail. */
+static void tail_table_name(const char *table, char *out, size_t cap)
+{
+    /* table names are [a-z0-9_-]: quoted, they need no escaping */
+    snprintf(out, cap, "temp.main.\"__loch_tail_%s\"", table);
+}
+
+int tail_scan_sql(loch_lake *lake, const char *table, const snapshot *s, int may_load, buf *sql)
+{
+    const char **key = NULL;
+    size_t nkey = 0;
+    tail_slot *t = NULL;
+    char name[320];
+    buf base = BUF_INIT;
+    int rc = tail_key(s, &key, &nkey);
+    if (rc < 0)
+        return rc;
+    pthread_mutex_lock(&lake->tails_mu);
+    rc = slot_for(lake, table, s, NULL, 0, &t);
+    uint64_t flushed = flushed_of(s), durable = rc == 0 && t ? wal_durable(t->w) : 0;
+    if (rc < 0 || !t || durable <= flushed) {
+        pthread_mutex_unlock(&lake->tails_mu);
+        free(key);
+        return rc < 0 ? rc : scan_sql(lake, table, s, sql);
+    }
+    wal_status st;
+    char tag[64];
+    tag_of(s, tag);
+    rc = wal_stat(t->w, &st);
+    if (rc == 0 && strcmp(st.schema_tag, tag) != 0)
+        rc = error_set(LOCH_EINVALID, "table \"%s\": its write-ahead log holds changes for an earlier schema of the "
+                       "table (run `loch flush %s`)", table, table);
+    /* The engine is binding a statement: it cannot load anything now (tail_prepare
+     * did, for every name it saw). */
+    if (rc == 0 && !may_load)
+        rc = error_set(LOCH_EUNSUPPORTED, "table \"%s\" has changes in its write-ahead log that this statement "
+                       "cannot read where it names the table (through a view or macro?): name it in the statement, "
+                       "or FLUSH %s first", table, table);
+    tail_table_name(table, name, sizeof(name));
+    /* The engine keeps what it loaded: only frames past it are read, unless a flush
+     * moved the snapshot on, or a transaction of the user's may roll the table back. */
+    if (rc == 0 && (!t->loaded || t->from != flushed || durable < t->to || lake->in_transaction)) {
+        t->loaded = 0;
+        rc = load_changes(lake, t->w, flushed, durable, key, nkey, name, 0);
+        if (rc == 0)
+            t->loaded = !lake->in_transaction, t->from = flushed, t->to = durable;
+    } else if (rc == 0 && durable > t->to) {
+        t->loaded = 0;
+        rc = load_changes(lake, t->w, t->to, durable, key, nkey, name, 1);
+        if (rc == 0)
+            t->loaded = 1, t->to = durable;
+    }
+    pthread_mutex_unlock(&lake->tails_mu);
+    rc = rc ? rc : scan_sql(lake, table, s, &base);
+    /* the snapshot's rows whose key has no change in the tail, then the tail's rows */
+    buf cols = BUF_INIT;
+    for (size_t i = 0; rc == 0 && i < s->schema.count; i++)
+        rc = (i ? buf_puts(&cols, ", ") : 0) || buf_put_sql_ident(&cols, s->schema.fields[i].name) ? LOCH_ENOMEM : 0;
+    if (rc == 0 && nkey)
+        rc = buf_printf(sql, "SELECT %s FROM (%s) AS __loch_b WHERE NOT EXISTS (SELECT 1 FROM %s AS __loch_w WHERE ",
+                        cols.data, base.data, name) || put_key_match(sql, key, nkey, "__loch_w", "__loch_b") ||
+             buf_printf(sql, ") UNION ALL SELECT %s FROM %s WHERE " WAL_COL_CHANGE " <> 'delete'", cols.data, name)
+                 ? LOCH_ENOMEM : 0;
+    else if (rc == 0)
+        rc = buf_printf(sql, "SELECT %s FROM (%s) UNION ALL SELECT %s FROM %s", cols.data, base.data, cols.data, name)
+                 ? LOCH_ENOMEM : 0;
+    buf_free(&cols);
+    buf_free(&base);
+    free(key);
+    return rc;
+}
+
+int tail_prepare(loch_lake *lake, const char *sql)
+{
+    size_t pos = 0, len = strlen(sql);
+    sql_token t;
+    int rc;
+    buf dir = BUF_INIT, scan = BUF_INIT;
+    while ((rc = sqlscan_next(sql, len, &pos, &t)) == 0 && t.kind != TOK_END) {
+        if ((t.kind != TOK_WORD && t.kind != TOK_QUOTED) || t.len > 130)
+            continue;
+        char name[256];
+        size_t n = 0;
+        for (size_t i = t.kind == TOK_QUOTED; i < t.len - (t.kind == TOK_QUOTED) && n + 1 < sizeof(name); i++)
+            name[n++] = (char)tolower((unsigned char)sql[t.start + i]);
+        name[n] = '\0';
+        struct stat st;
+        if (table_name_check(name) < 0) {
+            error_clear();
+            continue;
+        }
+        if (scan_pinned(lake, name) || log_dir(lake, name, &dir) < 0 || stat(dir.data, &st) < 0 ||
+            !txlog_exists(lake, name))
+            continue;
+        snapshot *s = NULL;
+        buf_clear(&scan);
+        if ((rc = txlog_load(lake, name, &(txlog_at){-1, 0, 0}, &s)) < 0)
+            break;
+        rc = tail_logged(s) ? tail_scan_sql(lake, name, s, 1, &scan) : 0;
+        for (int i = 0; rc == LOCH_ECONFLICT && i < 5; i++) { /* a flush truncated the log meanwhile */
+            txlog_snapshot_free(s);
+            s = NULL;
+            buf_clear(&scan);
+            if ((rc = txlog_load(lake, name, &(txlog_at){-1, 0, 0}, &s)) == 0)
+                rc = tail_scan_sql(lake, name, s, 1, &scan);
+        }
+        if (rc == 0 && scan.len)
+            rc = scan_pin_sql(lake, name, s, scan.data);
+        txlog_snapshot_free(s);
+        if (rc < 0)
+            break;
+    }
+    if (rc == 0)
+        error_clear();
+    buf_free(&dir);
+    buf_free(&scan);
+    return rc;
+}
+
+/* ---- flushing -------------------------------------------------------------------------- */
+
+/* A write under a schema the log's segment does not have: a new segment of it, when
+ * everything in the log is flushed (DDL flushes first, so only a writer that did not
+ * leaves changes of an older schema). */
+static int rotate_to(tail_slot *t, const snapshot *s, const struct ArrowSchema *arrow_schema, const char *tag)
+{
+    uint64_t upto;
+    wal_status st;
+    int rc = wal_stat(t->w, &st);
+    if (rc == 0 && st.durable != st.assigned)
+        rc = wal_sync(t->w, st.assigned);
+    if (rc == 0 && st.assigned > flushed_of(s))
+        rc = error_set(LOCH_EINVALID, "table \"%s\": its write-ahead log holds changes for an earlier schema of the "
+                       "table (run `loch flush %s`)", t->table, t->table);
+    rc = rc ? rc : wal_rotate(t->w, arrow_schema, tag, &upto);
+    return rc;
+}
+
+/* The MERGE a flush runs: the latest change per key from the temp table src. */
+static int flush_merge_sql(const snapshot *s, const char *table, const char **key, size_t nkey, const char *src,
+                           buf *sql)
+{
+    int rc = buf_puts(sql, "MERGE INTO ") || buf_put_sql_ident(sql, table) ||
+             buf_printf(sql, " AS __loch_t USING %s AS __loch_s ON ", src) ||
+             put_key_match(sql, key, nkey, "__loch_t", "__loch_s") ||
+             buf_puts(sql, " WHEN MATCHED AND __loch_s." WAL_COL_CHANGE " = 'delete' THEN DELETE"
+                           " WHEN MATCHED THEN UPDATE SET ") ? LOCH_ENOMEM : 0;
+    for (size_t i = 0; rc == 0 && i < s->schema.count; i++)
+        rc = (i ? buf_puts(sql, ", ") : 0) || buf_put_sql_ident(sql, s->schema.fields[i].name) ||
+             buf_puts(sql, " = __loch_s.") || buf_put_sql_ident(sql, s->schema.fields[i].name) ? LOCH_ENOMEM : 0;
+    rc = rc || buf_puts(sql, " WHEN NOT MATCHED AND __loch_s." WAL_COL_CHANGE " <> 'delete' THEN INSERT (")
+             ? (rc ? rc : LOCH_ENOMEM) : 0;
+    for (size_t i = 0; rc == 0 && i < s->schema.count; i++)
+        rc = (i ? buf_puts(sql, ", ") : 0) || buf_put_sql_ident(sql, s->schema.fields[i].name) ? LOCH_ENOMEM : 0;
+    rc = rc || buf_puts(sql, ") VALUES (") ? (rc ? rc : LOCH_ENOMEM) : 0;
+    for (size_t i = 0; rc == 0 && i < s->schema.count; i++)
+        rc = (i ? buf_puts(sql, ", ") : 0) || buf_puts(sql, "__loch_s.") ||
+             buf_put_sql_ident(sql, s->schema.fields[i].name) ? LOCH_ENOMEM : 0;
+    return rc || buf_putc(sql, ')') ? (rc ? rc : LOCH_ENOMEM) : 0;
+}
+
+/* Flushes the table's log (flush lock held by the caller's slot): 0 and *done = LSNs
+ * flushed (0 when there was nothing). */
+static int flush_locked(loch_lake *lake, const char *table, tail_slot *t, uint64_t *from, uint64_t *upto,
+                        int64_t *version, loch_result **out)
+{
+    snapshot *s = NULL;
+    const char **key = NULL;
+    size_t nkey = 0;
+    buf sql = BUF_INIT;
+    char app[128];
+    *version = -1;
+    int rc = txlog_load(lake, table, &(txlog_at){-1, 0, 0}, &s);
+    rc = rc ? rc : tail_key(s, &key, &nkey);
+    if (rc == 0 && !nkey)
+        rc = error_set(LOCH_EINVALID, "table \"%s\" has no primary key", table);
+    if (rc < 0)
+        goto cleanup;
+    *from = flushed_of(s);
+    app_id(s, app, sizeof(app));
+    lake_hold(lake, "flush-rotate");
+    rc = wal_rotate(t->w, NULL, NULL, upto);
+    if (rc < 0 || *upto <= *from) {
+        if (rc == 0) /* nothing new: what a crash after an earlier flush's commit left goes */
+            rc = wal_truncate(t->w, *from);
+        *upto = *from;
+        goto cleanup;
+    }
+    rc = load_changes(lake, t->w, *from, *upto, key, nkey, "temp.main.__loch_flush", 0);
+    t->loaded = 0; /* the engine's copy of the tail is about to be wrong */
+    rc = rc ? rc : flush_merge_sql(s, table, key, nkey, "temp.main.__loch_flush", &sql);
+    rc = rc ? rc : ops_merge_flush(lake, table, sql.data, app, (int64_t)*upto, version, out);
+    compute_exec(lake->cp, "DROP TABLE IF EXISTS temp.main.__loch_flush");
+    lake_hold(lake, "flush-truncate");
+    rc = rc ? rc : wal_truncate(t->w, *upto);
+cleanup:
+    free(key);
+    txlog_snapshot_free(s);
+    buf_free(&sql);
+    return rc;
+}
+
+int tail_flush(loch_lake *lake, const char *table, int only_if_logged, loch_result **out)
+{
+    snapshot *s = NULL;
+    tail_slot *t = NULL;
+    uint64_t from = 0, upto = 0;
+    int64_t version = -1;
+    loch_result *merge = NULL;
+    int rc = txlog_load(lake, table, &(txlog_at){-1, 0, 0}, &s);
+    if (rc == LOCH_ENOTFOUND)
+        rc = error_set(LOCH_ENOTFOUND, "table \"%s\" does not exist", table);
+    if (rc < 0)
+        return rc;
+    if (!tail_logged(s)) {
+        txlog_snapshot_free(s);
+        if (only_if_logged)
+            return 0;
+        return error_set(LOCH_EINVALID, "table \"%s\" has no write-ahead log to flush (it has no primary key)",
+                         table);
+    }
+    pthread_mutex_lock(&lake->tails_mu);
+    rc = slot_for(lake, table, s, NULL, 0, &t);
+    if (rc == 0 && t) {
+        rc = wal_flush_lock(t->w);
+        rc = rc ? rc : flush_locked(lake, table, t, &from, &upto, &version, &merge);
+        if (t->w)
+            wal_flush_unlock(t->w);
+    }
+    pthread_mutex_unlock(&lake->tails_mu);
+    txlog_snapshot_free(s);
+    if (rc == 0 && out && upto > from)
+        rc = result_message(out, "flushed %s: LSNs %" PRIu64 " to %" PRIu64 " (version %lld; %s)", table, from + 1,
+                            upto, (long long)version, merge && merge->message ? merge->message : "");
+    else if (rc == 0 && out)
+        rc = result_message(out, "flushed %s: nothing to flush", table);
+    loch_result_free(merge);
+    return rc;
+}
+
+int tail_flush_if_any(loch_lake *lake, const char *table)
+{
+    if (!txlog_exists(lake, table))
+        return 0;
+    buf dir = BUF_INIT;
+    struct stat st;
+    int rc = log_dir(lake, table, &dir), has = rc == 0 && stat(dir.data, &st) == 0;
+    buf_free(&dir);
+    if (rc < 0 || !has)
+        return rc;
+    rc = tail_flush(lake, table, 1, NULL);
+    return rc < 0 ? error_prefix("table \"%s\": flushing its write-ahead log first: ", table) : 0;
+}
+
+/* ---- status ---------------------------------------------------------------------------- */
+
+int tail_status_of(loch_lake *lake, const char *table, const snapshot *s, tail_status *out)
+{
+    tail_slot *t = NULL;
+    *out = (tail_status){0};
+    out->flushed = flushed_of(s);
+    pthread_mutex_lock(&lake->tails_mu);
+    int rc = slot_for(lake, table, s, NULL, 0, &t);
+    wal_status st;
+    if (rc == 0 && t && (rc = wal_stat(t->w, &st)) == 0) {
+        out->has_log = 1;
+        out->assigned = st.assigned;
+        out->durable = st.durable;
+        out->visible = st.durable;
+        out->bytes = st.bytes;
+        out->segments = (int64_t)st.segments;
+    }
+    pthread_mutex_unlock(&lake->tails_mu);
+    if (out->assigned < out->flushed)
+        out->assigned = out->durable = out->visible = out->flushed;
+    return rc;
+}
