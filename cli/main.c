@@ -44,6 +44,11 @@ static const char usage[] =
     "  vacuum TABLE               delete files no version in the retention window needs:\n"
     "                             [--retain 168h] [--dry-run] [--force]\n"
     "  restore TABLE              commit an old version again: --to-version N | --to-timestamp TIME\n"
+    "  write TABLE INPUT          rows of a file (or - for stdin) into a table with a primary key, through its\n"
+    "                             write-ahead log, durable when it returns: [--op upsert|insert|delete]\n"
+    "                             [--format csv|ndjson|json|parquet|arrow] (default: from the name; stdin: ndjson)\n"
+    "  flush TABLE                a table's write-ahead log into one Delta commit\n"
+    "  status                     per table with a primary key: LSNs assigned, durable, visible, flushed; log size\n"
     "  shell                      interactive SQL (.help for dot-commands)\n"
     "  demo [DIR]                 the staffing data set: generate, ingest, ask its questions\n"
     "  serve                      the HTTP API (docs/http.md): [--listen HOST:PORT] [--config FILE]\n"
@@ -87,6 +92,7 @@ typedef struct {
     int nargs;
     /* optimize / vacuum / restore */
     const char *zorder, *target_size, *where, *retain, *to_version, *to_timestamp;
+    const char *op; /* write */
     int dry_run;
 } cli;
 
@@ -251,6 +257,8 @@ static int cmd_maintain(cli *c)
         }
         if (c->target_size)
             n += snprintf(sql + n, sizeof(sql) - (size_t)n, " TARGET SIZE '%.64s'", c->target_size);
+    } else if (strcmp(c->command, "flush") == 0) {
+        n = snprintf(sql, sizeof(sql), "FLUSH %s", name);
     } else if (strcmp(c->command, "vacuum") == 0) {
         n = snprintf(sql, sizeof(sql), "VACUUM %s", name);
         double h = 0;
@@ -274,6 +282,44 @@ static int cmd_maintain(cli *c)
         return usage_error("%s", "arguments too long");
     loch_result *r = NULL;
     int rc = loch_sql(&r, g_lake, sql) < 0 ? fail(NULL) : emit(c, r);
+    loch_result_free(r);
+    return rc;
+}
+
+/* write TABLE INPUT: a file, or standard input copied to the lake's scratch space. */
+static int cmd_write(cli *c)
+{
+    if (c->nargs != 2)
+        return usage_error("%s", "write needs a table and an input (a file, or - for stdin)");
+    const char *op = c->op ? c->op : "upsert";
+    loch_write_op w = !strcmp(op, "upsert") ? LOCH_WRITE_UPSERT : !strcmp(op, "insert") ? LOCH_WRITE_INSERT
+                    : !strcmp(op, "delete") ? LOCH_WRITE_DELETE : (loch_write_op)0;
+    if (!w)
+        return usage_error("--op is upsert, insert or delete, not \"%s\"", op);
+    const char *path = c->args[1], *format = c->format_name;
+    char tmp[4096] = "";
+    if (strcmp(path, "-") == 0) {
+        format = format ? format : "ndjson";
+        snprintf(tmp, sizeof(tmp), "%s/_loch/tmp/write-%ld.%s", loch_lake_root(g_lake), (long)getpid(),
+                 strcmp(format, "arrow") == 0 ? "arrow" : format);
+        FILE *f = fopen(tmp, "wb");
+        if (!f)
+            return fprintf(stderr, "Error: cannot write %s: %s\n", tmp, strerror(errno)), 1;
+        char chunk[65536];
+        size_t got;
+        while ((got = fread(chunk, 1, sizeof(chunk), stdin)) > 0)
+            if (fwrite(chunk, 1, got, f) != got)
+                break;
+        if (fclose(f) != 0) {
+            unlink(tmp);
+            return fail("copying standard input failed");
+        }
+        path = tmp;
+    }
+    loch_result *r = NULL;
+    int rc = loch_table_write_file(&r, g_lake, c->args[0], path, format, w) < 0 ? fail(NULL) : emit(c, r);
+    if (tmp[0])
+        unlink(tmp);
     loch_result_free(r);
     return rc;
 }
@@ -437,6 +483,8 @@ static int parse_args(cli *c, int argc, char **argv)
             c->to_version = v;
         } else if (strcmp(a, "--to-timestamp") == 0 && v) {
             c->to_timestamp = v;
+        } else if (strcmp(a, "--op") == 0 && v) {
+            c->op = v;
         } else if (strcmp(a, "--dry-run") == 0) {
             c->dry_run = 1;
             takes = 0;
@@ -470,7 +518,7 @@ int main(int argc, char **argv)
         fputs(usage, stderr);
         return 2;
     }
-    if (c.format_name && strcmp(c.command, "ingest") == 0) {
+    if (c.format_name && (strcmp(c.command, "ingest") == 0 || strcmp(c.command, "write") == 0)) {
         c.ingest.format = c.format_name;
     } else if (c.format_name) {
         int f = format_parse(c.format_name);
@@ -492,7 +540,7 @@ int main(int argc, char **argv)
         return serve_main(&c.serve);
     }
     static const char *known[] = {"init", "sql", "tables", "describe", "history", "shell", "ingest", "demo",
-                                  "optimize", "vacuum", "restore"};
+                                  "optimize", "vacuum", "restore", "write", "flush", "status"};
     int ok = 0;
     for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
         ok = ok || strcmp(c.command, known[i]) == 0;
@@ -518,8 +566,15 @@ int main(int argc, char **argv)
         rc = cmd_ingest(&c);
     } else if (strcmp(c.command, "demo") == 0) {
         rc = demo_run(g_lake, c.nargs ? c.args[0] : NULL, c.format);
-    } else if (!strcmp(c.command, "optimize") || !strcmp(c.command, "vacuum") || !strcmp(c.command, "restore")) {
+    } else if (!strcmp(c.command, "optimize") || !strcmp(c.command, "vacuum") || !strcmp(c.command, "restore") ||
+               !strcmp(c.command, "flush")) {
         rc = cmd_maintain(&c);
+    } else if (strcmp(c.command, "write") == 0) {
+        rc = cmd_write(&c);
+    } else if (strcmp(c.command, "status") == 0) {
+        loch_result *r = NULL;
+        rc = loch_lake_status(&r, g_lake) < 0 ? fail(NULL) : emit(&c, r);
+        loch_result_free(r);
     } else {
         rc = cmd_table(&c);
     }

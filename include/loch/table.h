@@ -22,6 +22,22 @@ LOCH_EXTERN int loch_table_history(loch_result **out, loch_lake *lake, const cha
 /* Deletes the table and all its files. */
 LOCH_EXTERN int loch_table_drop(loch_lake *lake, const char *table, int if_exists);
 
+/* What a write does with its rows. On a table with a primary key, an insert is an
+ * upsert (as INSERT is), a delete needs only the key's columns; a table without one
+ * takes inserts only. */
+typedef enum { LOCH_WRITE_UPSERT = 1, LOCH_WRITE_INSERT = 2, LOCH_WRITE_DELETE = 3 } loch_write_op;
+
+/* Writes the rows of a file (format "csv", "ndjson", "json", "parquet" or "arrow";
+ * NULL: from the name's extension) to a table with a primary key, through its
+ * write-ahead log: one write, durable when it returns. The result's message says the
+ * rows and the last LSN. */
+LOCH_EXTERN int loch_table_write_file(loch_result **out, loch_lake *lake, const char *table, const char *path,
+                                      const char *format, loch_write_op op);
+/* table, primary_key, assigned, durable, visible, flushed, lag, log_bytes, segments:
+ * one row per table with a primary key. LSNs: the last handed out, the last durable,
+ * the last queries see, the last in the Delta table; lag = visible - flushed. */
+LOCH_EXTERN int loch_lake_status(loch_result **out, loch_lake *lake);
+
 #ifdef __cplusplus
 }
 #endif

@@ -35,6 +35,7 @@
 #include <ctype.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -651,5 +652,174 @@ int tail_status_of(loch_lake *lake, const char *table, const snapshot *s, tail_s
     pthread_mutex_unlock(&lake->tails_mu);
     if (out->assigned < out->flushed)
         out->assigned = out->durable = out->visible = out->flushed;
+    return rc;
+}
+
+/* ---- the public calls ---------------------------------------------------------------- */
+
+int loch_lake_status(loch_result **out, loch_lake *lake)
+{
+    static const char *names[] = {"table", "primary_key", "assigned", "durable", "visible", "flushed", "lag",
+                                  "log_bytes", "segments"};
+    static const loch_kind kinds[] = {LOCH_KIND_STRING, LOCH_KIND_STRING, LOCH_KIND_NUMBER, LOCH_KIND_NUMBER,
+                                      LOCH_KIND_NUMBER, LOCH_KIND_NUMBER, LOCH_KIND_NUMBER, LOCH_KIND_NUMBER,
+                                      LOCH_KIND_NUMBER};
+    storage_entry *e = NULL;
+    size_t n = 0;
+    loch_result *r = NULL;
+    int rc = result_new(&r, 9, names, kinds);
+    rc = rc ? rc : lake->st->list(lake->st, "", &e, &n);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        snapshot *s = NULL;
+        tail_status st;
+        if (!e[i].is_dir || table_name_check(e[i].name) < 0 || !txlog_exists(lake, e[i].name)) {
+            error_clear();
+            continue;
+        }
+        if (txlog_load(lake, e[i].name, &(txlog_at){-1, 0, 0}, &s) < 0) {
+            lake_warn(lake, "table %s is not listed: %s", e[i].name, loch_error_last());
+            continue;
+        }
+        if (tail_logged(s) && (rc = tail_status_of(lake, e[i].name, s, &st)) == 0) {
+            char v[6][24];
+            uint64_t x[6] = {st.assigned, st.durable, st.visible, st.flushed, st.visible - st.flushed,
+                             (uint64_t)st.bytes};
+            for (int k = 0; k < 6; k++)
+                snprintf(v[k], sizeof(v[k]), "%" PRIu64, x[k]);
+            char seg[24];
+            snprintf(seg, sizeof(seg), "%" PRId64, st.segments);
+            const char *cells[] = {e[i].name, snapshot_property(s, TAIL_PK_PROPERTY), v[0], v[1], v[2], v[3],
+                                   v[4], v[5], seg};
+            rc = result_add_row(r, cells);
+        }
+        txlog_snapshot_free(s);
+    }
+    storage_entries_free(e, n);
+    if (rc < 0) {
+        loch_result_free(r);
+        return rc;
+    }
+    *out = r;
+    return 0;
+}
+
+/* The engine's reader of a file in one of the formats loch writes from. */
+static int reader_sql(loch_lake *lake, const char *path, const char *format, buf *out, buf *view,
+                      struct ArrowArrayStream *stream)
+{
+    const char *dot = strrchr(path, '.');
+    if (!format)
+        format = !dot ? "" : !strcmp(dot, ".csv") || !strcmp(dot, ".tsv") ? "csv"
+                 : !strcmp(dot, ".ndjson") || !strcmp(dot, ".jsonl") ? "ndjson" : !strcmp(dot, ".json") ? "json"
+                 : !strcmp(dot, ".parquet") ? "parquet" : !strcmp(dot, ".arrow") || !strcmp(dot, ".arrows") ||
+                   !strcmp(dot, ".feather") || !strcmp(dot, ".ipc") ? "arrow" : "";
+    if (!*format)
+        return error_set(LOCH_EINVALID, "cannot tell the format of %s: name it (csv, ndjson, json, parquet, arrow)",
+                         path);
+    if (!strcmp(format, "arrow")) {
+        buf *bytes = calloc(1, sizeof(buf));
+        arrow_reader *r = NULL;
+        static _Atomic unsigned long views;
+        int rc = bytes ? 0 : error_set(LOCH_ENOMEM, "out of memory");
+        FILE *f = rc ? NULL : fopen(path, "rb");
+        if (rc == 0 && !f)
+            rc = error_set(LOCH_ENOTFOUND, "cannot open %s", path);
+        char chunk[65536];
+        size_t got;
+        while (f && rc == 0 && (got = fread(chunk, 1, sizeof(chunk), f)) > 0)
+            rc = buf_put(bytes, chunk, got) ? error_set(LOCH_ENOMEM, "out of memory") : 0;
+        if (f)
+            fclose(f);
+        rc = rc ? rc : arrow_read_open(&r, (const unsigned char *)bytes->data, bytes->len);
+        if (rc == 0) {
+            rc = arrow_read_stream(r, stream, free_buf, bytes);
+            bytes = NULL;
+        }
+        if (bytes)
+            free_buf(bytes);
+        buf_clear(view);
+        rc = rc || buf_printf(view, "__loch_write_%lu", (unsigned long)atomic_fetch_add(&views, 1)) ? (rc ? rc : LOCH_ENOMEM) : 0;
+        rc = rc ? rc : compute_register_arrow(lake->cp, view->data, stream);
+        return rc ? rc : buf_printf(out, "SELECT * FROM %s", view->data) ? LOCH_ENOMEM : 0;
+    }
+    const char *fn = !strcmp(format, "csv") ? "read_csv" : !strcmp(format, "parquet") ? "read_parquet"
+                   : !strcmp(format, "ndjson") || !strcmp(format, "json") ? "read_json" : NULL;
+    if (!fn)
+        return error_set(LOCH_EINVALID, "cannot write from format \"%s\" (csv, ndjson, json, parquet, arrow)", format);
+    int rc = buf_printf(out, "SELECT * FROM system.main.%s(", fn) ? LOCH_ENOMEM : 0;
+    rc = rc ? rc : compute_put_path(out, path);
+    rc = rc ? rc : buf_puts(out, !strcmp(fn, "read_csv") ? ", header = true)" : ")") ? LOCH_ENOMEM : 0;
+    return rc;
+}
+
+int loch_table_write_file(loch_result **out, loch_lake *lake, const char *table, const char *path, const char *format,
+                          loch_write_op op)
+{
+    snapshot *s = NULL;
+    const char **key = NULL;
+    size_t nkey = 0;
+    buf src = BUF_INIT, sql = BUF_INIT, view = BUF_INIT;
+    struct ArrowArrayStream stream = {0};
+    int64_t rows = 0;
+    uint64_t last = 0;
+    const char *opname = op == LOCH_WRITE_DELETE ? "delete" : op == LOCH_WRITE_UPSERT || op == LOCH_WRITE_INSERT
+                         ? "upsert" : NULL;
+    *out = NULL;
+    scan_unpin(lake);
+    if (!opname)
+        return error_set(LOCH_EINVALID, "unknown write operation %d", (int)op);
+    if (lake->in_transaction)
+        return error_set(LOCH_EINVALID, "a write through the log cannot run inside a transaction: COMMIT or ROLLBACK "
+                         "first");
+    int rc = table_name_check(table);
+    if (rc == 0 && !txlog_exists(lake, table))
+        rc = error_set(LOCH_ENOTFOUND, "table \"%s\" does not exist", table);
+    rc = rc ? rc : txlog_load(lake, table, &(txlog_at){-1, 0, 0}, &s);
+    rc = rc ? rc : snapshot_check_writable(s);
+    rc = rc ? rc : tail_key(s, &key, &nkey);
+    if (rc == 0 && !nkey)
+        rc = error_set(LOCH_EUNSUPPORTED, "table \"%s\" has no primary key: writes through the log need one (loch "
+                       "ingest appends to any table)", table);
+    rc = rc ? rc : reader_sql(lake, path, format, &src, &view, &stream);
+    if (rc == 0 && op == LOCH_WRITE_DELETE) {
+        /* the keys, checked like a key is (NOT NULL, its type) */
+        rc = buf_puts(&sql, "CREATE OR REPLACE TEMP TABLE __loch_ins (") ? LOCH_ENOMEM : 0;
+        for (size_t k = 0; rc == 0 && k < nkey; k++)
+            for (size_t i = 0; i < s->schema.count; i++)
+                if (strcmp(s->schema.fields[i].name, key[k]) == 0)
+                    rc = (k ? buf_puts(&sql, ", ") : 0) || buf_put_sql_ident(&sql, key[k]) ||
+                         buf_printf(&sql, " %s NOT NULL", s->schema.fields[i].duck_type) ? LOCH_ENOMEM : 0;
+        rc = rc || buf_puts(&sql, ")") ? (rc ? rc : LOCH_ENOMEM) : 0;
+        rc = rc ? rc : compute_exec(lake->cp, sql.data);
+        buf_clear(&sql);
+        rc = rc || buf_puts(&sql, "INSERT INTO __loch_ins SELECT ") || put_key_list(&sql, key, nkey) ||
+             buf_printf(&sql, " FROM (%s)", src.data) ? (rc ? rc : LOCH_ENOMEM) : 0;
+    } else if (rc == 0) {
+        rc = insert_stage_table(lake, s);
+        rc = rc ? rc : buf_printf(&sql, "INSERT INTO __loch_ins BY NAME %s", src.data) ? LOCH_ENOMEM : 0;
+    }
+    rc = rc ? rc : compute_exec_one(lake->cp, sql.data);
+    if (rc < 0)
+        insert_own_name(table);
+    rc = rc ? rc : tail_write(lake, table, s, "SELECT * FROM __loch_ins", opname, &rows, &last);
+    if (rc == 0)
+        rc = rows ? result_message(out, "%s %lld rows %s %s (LSN %" PRIu64 ", durable)",
+                                   op == LOCH_WRITE_DELETE ? "deleted" : "upserted", (long long)rows,
+                                   op == LOCH_WRITE_DELETE ? "from" : "into", table, last)
+                  : result_message(out, "wrote 0 rows to %s", table);
+    compute_exec(lake->cp, "DROP TABLE IF EXISTS __loch_ins");
+    if (view.len) {
+        buf_clear(&sql);
+        if (buf_puts(&sql, "DROP VIEW IF EXISTS ") == 0 && buf_puts(&sql, view.data) == 0)
+            compute_exec(lake->cp, sql.data);
+    }
+    if (stream.release)
+        stream.release(&stream);
+    scan_unpin(lake);
+    free(key);
+    txlog_snapshot_free(s);
+    buf_free(&src);
+    buf_free(&sql);
+    buf_free(&view);
     return rc;
 }
