@@ -74,7 +74,7 @@ static bool is(const log_kv *kv, const char *key, const char *value)
     return v && strcmp(v, value) == 0;
 }
 
-int protocol_required(const log_kv *properties, bool timestamp_ntz, const char **out, size_t cap, size_t *n)
+int protocol_required(const log_kv *properties, unsigned columns, const char **out, size_t cap, size_t *n)
 {
     const char *mode = prop(properties, "delta.columnMapping.mode");
     bool constraints = false;
@@ -89,7 +89,8 @@ int protocol_required(const log_kv *properties, bool timestamp_ntz, const char *
         {is(properties, "delta.enableChangeDataFeed", "true"), "changeDataFeed"},
         {mode && (strcmp(mode, "name") == 0 || strcmp(mode, "id") == 0), "columnMapping"},
         {is(properties, "delta.enableDeletionVectors", "true"), "deletionVectors"},
-        {timestamp_ntz, "timestampNtz"},
+        {(columns & PROTOCOL_NTZ) != 0, "timestampNtz"},
+        {(columns & PROTOCOL_NOT_NULL) != 0, "invariants"},
         {is(properties, "delta.checkpointPolicy", "v2"), "v2Checkpoint"},
         {is(properties, "delta.enableTypeWidening", "true"), "typeWidening"},
         {is(properties, "delta.enableInCommitTimestamps", "true"), "inCommitTimestamp"},
@@ -134,7 +135,7 @@ static int keep(arena *a, const char *const *v, size_t n, const char ***out)
     return 0;
 }
 
-int protocol_choose(arena *a, const log_protocol *current, const log_kv *properties, bool timestamp_ntz,
+int protocol_choose(arena *a, const log_protocol *current, const log_kv *properties, unsigned columns,
                     log_protocol *out, bool *changed)
 {
     const char *have[PROTOCOL_MAX_FEATURES], *need[PROTOCOL_MAX_FEATURES], *all[PROTOCOL_MAX_FEATURES];
@@ -143,7 +144,7 @@ int protocol_choose(arena *a, const log_protocol *current, const log_kv *propert
     log_protocol base = {1, 2, NULL, NULL, 0, 0};
     const log_protocol *cur = current ? current : &base;
     int rc = current ? protocol_supported(current, have, PROTOCOL_MAX_FEATURES, &nhave) : 0;
-    rc = rc ? rc : protocol_required(properties, timestamp_ntz, need, PROTOCOL_MAX_FEATURES, &nneed);
+    rc = rc ? rc : protocol_required(properties, columns, need, PROTOCOL_MAX_FEATURES, &nneed);
     if (rc < 0)
         return rc;
     /* Known features in the table's order, then names only another writer knows. */

@@ -19,7 +19,8 @@
  *     other writers from rules the table relies on);
  *   - names it does not know, listed by another writer, are kept as they are.
  * Which metadata requires which feature (protocol_required): a TIMESTAMP column without
- * time zone -> timestampNtz; delta.appendOnly=true -> appendOnly;
+ * time zone -> timestampNtz; a NOT NULL column -> invariants (delta-spark counts a
+ * non-nullable field as an invariant and refuses a (3,7) table that does not list it); delta.appendOnly=true -> appendOnly;
  * delta.enableChangeDataFeed=true -> changeDataFeed; delta.columnMapping.mode name|id ->
  * columnMapping; delta.enableDeletionVectors=true -> deletionVectors;
  * delta.checkpointPolicy=v2 -> v2Checkpoint; delta.enableInCommitTimestamps=true ->
@@ -37,14 +38,16 @@
 
 #define PROTOCOL_MAX_FEATURES 64
 
+/* What the columns hold, for protocol_required's rules (bits). */
+enum { PROTOCOL_NTZ = 1, PROTOCOL_NOT_NULL = 2 };
 /* The features metadata requires, by name (static strings), into out[cap]. */
-int protocol_required(const log_kv *properties, bool timestamp_ntz, const char **out, size_t cap, size_t *n);
+int protocol_required(const log_kv *properties, unsigned columns, const char **out, size_t cap, size_t *n);
 /* The features a protocol supports: listed ones, or those its legacy versions imply. */
 int protocol_supported(const log_protocol *p, const char **out, size_t cap, size_t *n);
 /* The protocol for a table whose protocol is current (NULL for a new table) and whose
  * metadata has these properties and column kinds. Lists point into a (or at static
  * names). *changed is false when current already is that protocol. */
-int protocol_choose(arena *a, const log_protocol *current, const log_kv *properties, bool timestamp_ntz,
+int protocol_choose(arena *a, const log_protocol *current, const log_kv *properties, unsigned columns,
                     log_protocol *out, bool *changed);
 
 #endif

@@ -73,9 +73,12 @@ static int rewrite_rows(loch_lake *lake, arena *a, const snapshot *s, const tsch
 static int metadata_actions(const snapshot *s, const tschema *t, int overwrite, const char *schema_json,
                             txlog_commit *c)
 {
-    bool ntz = false, upgrade = false;
+    bool upgrade = false;
+    unsigned ntz = 0;
     for (size_t i = 0; i < t->n; i++)
-        ntz = ntz || strstr(t->v[i].type, "timestamp_ntz") != NULL;
+        ntz |= strstr(t->v[i].type, "timestamp_ntz") ? PROTOCOL_NTZ : 0;
+    for (size_t i = 0; s && i < s->schema.count; i++)
+        ntz |= s->schema.fields[i].nullable ? 0 : PROTOCOL_NOT_NULL;
     /* A new table, or one whose new columns need a feature it lacks, gets a protocol. */
     log_action p = {.kind = LOG_PROTOCOL};
     int rc = protocol_choose(&c->cm.a, s ? &s->protocol : NULL, s ? &s->metadata.configuration : NULL, ntz,

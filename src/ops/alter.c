@@ -122,7 +122,11 @@ int ops_set_properties(loch_lake *lake, const char *table, const char **keys, co
      * table) upgrades it in the same commit (core/protocol.c). */
     log_action p = {.kind = LOG_PROTOCOL};
     bool upgrade = false;
-    rc = rc ? rc : protocol_choose(&c.cm.a, &s->protocol, &md.configuration, false, &p.u.protocol, &upgrade);
+    unsigned kinds = 0;
+    for (size_t i = 0; i < s->schema.count; i++)
+        kinds |= s->schema.fields[i].nullable ? 0 : PROTOCOL_NOT_NULL;
+    kinds |= strstr(s->metadata.schema_string, "timestamp_ntz") ? PROTOCOL_NTZ : 0;
+    rc = rc ? rc : protocol_choose(&c.cm.a, &s->protocol, &md.configuration, kinds, &p.u.protocol, &upgrade);
     rc = rc || !upgrade ? rc : commit_append(&c.cm, &p);
     rc = rc ? rc : commit_append(&c.cm, &(log_action){.kind = LOG_METADATA, .u.metadata = md});
     rc = rc ? rc : txlog_commit_run(lake, &c, &version);

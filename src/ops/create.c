@@ -30,14 +30,15 @@ static int create_commit(loch_lake *lake, const create_args *a, const snapshot *
     txlog_commit c;
     buf schema_text = BUF_INIT;
     char id[37];
-    bool ntz = false, upgrade = false;
+    bool upgrade = false;
+    unsigned kinds = 0;
     for (size_t i = 0; i < ncols; i++)
-        ntz = ntz || cols[i].ntz;
+        kinds |= (cols[i].ntz ? PROTOCOL_NTZ : 0) | (cols[i].not_null ? PROTOCOL_NOT_NULL : 0);
     txlog_commit_init(&c, a->table, old ? "CREATE OR REPLACE TABLE" : "CREATE TABLE");
     int rc = txlog_commit_against(&c, old);
     uuid_v4(id);
     log_action p = {.kind = LOG_PROTOCOL};
-    rc = rc ? rc : protocol_choose(&c.cm.a, old ? &old->protocol : NULL, pk ? &config : NULL, ntz, &p.u.protocol,
+    rc = rc ? rc : protocol_choose(&c.cm.a, old ? &old->protocol : NULL, pk ? &config : NULL, kinds, &p.u.protocol,
                                    &upgrade);
     rc = rc ? rc : write_schema_string(cols, ncols, &schema_text);
     log_action m = {.kind = LOG_METADATA, .u.metadata = {.id = old ? old->metadata.id : id,

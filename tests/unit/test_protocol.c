@@ -32,7 +32,7 @@ static const struct {
     bool has_current;
     log_protocol current;
     const char *key, *value;      /* one property, or NULL */
-    bool ntz;
+    unsigned ntz;                 /* PROTOCOL_NTZ, PROTOCOL_NOT_NULL */
     const char *want;
     bool changed;
 } rows[] = {
@@ -44,6 +44,9 @@ static const struct {
     {"column mapping none needs nothing", false, {0}, "delta.columnMapping.mode", "none", false, "1,2||", true},
     {"a new table with DVs", false, {0}, "delta.enableDeletionVectors", "true", false,
      "3,7|deletionVectors|deletionVectors", true},
+    {"a NOT NULL column alone stays legacy", false, {0}, NULL, NULL, PROTOCOL_NOT_NULL, "1,2||", true},
+    {"DVs with a NOT NULL column list invariants (delta-spark needs it)", false, {0},
+     "delta.enableDeletionVectors", "true", PROTOCOL_NOT_NULL, "3,7|deletionVectors|invariants,deletionVectors", true},
     {"a writer-only feature needs writer 7 alone", false, {0}, "delta.enableInCommitTimestamps", "true", false,
      "1,7||inCommitTimestamp", true},
     {"(1,2) unchanged by an append", true, {1, 2, NULL, NULL, 0, 0}, NULL, NULL, false, "1,2||", false},
