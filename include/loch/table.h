@@ -33,6 +33,9 @@ typedef enum { LOCH_WRITE_UPSERT = 1, LOCH_WRITE_INSERT = 2, LOCH_WRITE_DELETE =
  * rows and the last LSN. */
 LOCH_EXTERN int loch_table_write_file(loch_result **out, loch_lake *lake, const char *table, const char *path,
                                       const char *format, loch_write_op op);
+/* Flushes a table's write-ahead log into one Delta commit (as FLUSH t does); NULL:
+ * every table's. out may be NULL. */
+LOCH_EXTERN int loch_table_flush(loch_result **out, loch_lake *lake, const char *table);
 /* table, primary_key, assigned, durable, visible, flushed, lag, log_bytes, segments:
  * one row per table with a primary key. LSNs: the last handed out, the last durable,
  * the last queries see, the last in the Delta table; lag = visible - flushed. */

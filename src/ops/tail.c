@@ -200,6 +200,41 @@ static int slot_for(loch_lake *lake, const char *table, const snapshot *s, const
     return 0;
 }
 
+/* ---- automatic flushes ----------------------------------------------------------------- */
+
+#define FLUSH_ROWS_DEFAULT INT64_C(1000000)
+#define FLUSH_BYTES_DEFAULT (INT64_C(128) << 20)
+
+static int64_t property_i64(const snapshot *s, const char *key, int64_t dflt)
+{
+    const char *v = snapshot_property(s, key);
+    char *end;
+    long long n = v ? strtoll(v, &end, 10) : 0;
+    return v && *v && !*end && n > 0 ? (int64_t)n : dflt;
+}
+
+/* After a write: a flush when the log holds more than the table allows
+ * (loch.wal.flushRows changes, loch.wal.flushBytes of segments). The write stands
+ * whatever the flush does; a failed flush is a warning, and the next write tries again. */
+static void auto_flush(loch_lake *lake, const char *table, const snapshot *s, tail_slot *t)
+{
+    wal_status st;
+    if (wal_stat(t->w, &st) < 0) {
+        error_clear();
+        return;
+    }
+    int64_t rows = property_i64(s, "loch.wal.flushRows", FLUSH_ROWS_DEFAULT);
+    int64_t bytes = property_i64(s, "loch.wal.flushBytes", FLUSH_BYTES_DEFAULT);
+    uint64_t flushed = flushed_of(s);
+    if ((st.durable > flushed && st.durable - flushed >= (uint64_t)rows) || st.bytes >= bytes) {
+        lake_hold(lake, "auto-flush");
+        if (tail_flush(lake, table, 1, NULL) < 0)
+            lake_warn(lake, "table %s: the automatic flush of its write-ahead log failed (the write stands): %s",
+                      table, loch_error_last());
+        error_clear();
+    }
+}
+
 /* ---- writing --------------------------------------------------------------------------- */
 
 static void release_batches(struct ArrowArray **b, size_t n)
@@ -292,6 +327,8 @@ int tail_write(loch_lake *lake, const char *table, const snapshot *s, const char
         rc = rc ? rc : wal_append(t->w, &arrow_schema, batches, n, &first, last);
         lake_hold(lake, "wal-sync");
         rc = rc ? rc : wal_sync(t->w, *last);
+        if (rc == 0)
+            auto_flush(lake, table, s, t);
         pthread_mutex_unlock(&lake->tails_mu);
     }
     release_batches(batches, n);
@@ -802,11 +839,31 @@ int loch_table_write_file(loch_result **out, loch_lake *lake, const char *table,
     if (rc < 0)
         insert_own_name(table);
     rc = rc ? rc : tail_write(lake, table, s, "SELECT * FROM __loch_ins", opname, &rows, &last);
-    if (rc == 0)
-        rc = rows ? result_message(out, "%s %lld rows %s %s (LSN %" PRIu64 ", durable)",
-                                   op == LOCH_WRITE_DELETE ? "deleted" : "upserted", (long long)rows,
-                                   op == LOCH_WRITE_DELETE ? "from" : "into", table, last)
-                  : result_message(out, "wrote 0 rows to %s", table);
+    if (rc == 0) { /* what it wrote, as a row (the HTTP API's answer) and in words */
+        static const char *names[] = {"op", "rows", "lsn"};
+        static const loch_kind kinds[] = {LOCH_KIND_STRING, LOCH_KIND_NUMBER, LOCH_KIND_NUMBER};
+        char n[24], l[24];
+        snprintf(n, sizeof(n), "%lld", (long long)rows);
+        snprintf(l, sizeof(l), "%" PRIu64, last);
+        const char *cells[] = {opname, n, rows ? l : NULL};
+        loch_result *r = NULL;
+        buf m = BUF_INIT;
+        rc = result_new(&r, 3, names, kinds);
+        rc = rc ? rc : result_add_row(r, cells);
+        if (rc == 0 && rows)
+            rc = buf_printf(&m, "%s %lld rows %s %s (LSN %" PRIu64 ", durable)",
+                            op == LOCH_WRITE_DELETE ? "deleted" : "upserted", (long long)rows,
+                            op == LOCH_WRITE_DELETE ? "from" : "into", table, last) ? LOCH_ENOMEM : 0;
+        else if (rc == 0)
+            rc = buf_printf(&m, "wrote 0 rows to %s", table) ? LOCH_ENOMEM : 0;
+        if (rc == 0) {
+            r->message = m.data;
+            *out = r;
+        } else {
+            buf_free(&m);
+            loch_result_free(r);
+        }
+    }
     compute_exec(lake->cp, "DROP TABLE IF EXISTS __loch_ins");
     if (view.len) {
         buf_clear(&sql);
@@ -821,5 +878,34 @@ int loch_table_write_file(loch_result **out, loch_lake *lake, const char *table,
     buf_free(&src);
     buf_free(&sql);
     buf_free(&view);
+    return rc;
+}
+
+int loch_table_flush(loch_result **out, loch_lake *lake, const char *table)
+{
+    if (table) {
+        char sql[300];
+        if (table_name_check(table) < 0)
+            return loch_error_last_code();
+        snprintf(sql, sizeof(sql), "FLUSH \"%s\"", table);
+        return loch_sql(out, lake, sql);
+    }
+    /* every table with a primary key */
+    storage_entry *e = NULL;
+    size_t n = 0, done = 0;
+    int rc = lake->st->list(lake->st, "", &e, &n), first = 0;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        if (!e[i].is_dir || table_name_check(e[i].name) < 0 || !txlog_exists(lake, e[i].name)) {
+            error_clear();
+            continue;
+        }
+        if ((rc = tail_flush(lake, e[i].name, 1, NULL)) < 0 && !first)
+            first = rc, rc = 0; /* one table's failure does not keep the others' changes out */
+        done++;
+    }
+    storage_entries_free(e, n);
+    rc = rc ? rc : first;
+    if (rc == 0 && out)
+        rc = result_message(out, "flushed the write-ahead logs of %zu tables", done);
     return rc;
 }

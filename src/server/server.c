@@ -1029,6 +1029,49 @@ static void route_ingest(loch_server *s, http_request *req, const char *t, http_
     loch_result_free(r);
 }
 
+/* POST /v1/tables/{t}/rows?op=upsert|insert|delete&format=ndjson|csv|json|arrow: rows
+ * into a table with a primary key, through its write-ahead log; answered once durable.
+ * Writes are not queued per table (as ingests are): concurrent ones share the log's
+ * fdatasync (group commit). */
+static void route_rows(loch_server *s, http_request *req, const char *t, http_response *out)
+{
+    const char *file = http_body_file(req), *op = http_query(req, "op"), *format = http_query(req, "format");
+    const char *type = http_header(req, "Content-Type");
+    loch_write_op w = !op || !strcmp(op, "upsert") ? LOCH_WRITE_UPSERT : !strcmp(op, "insert") ? LOCH_WRITE_INSERT
+                    : !strcmp(op, "delete") ? LOCH_WRITE_DELETE : (loch_write_op)0;
+    if (!w) {
+        json_error(out, 400, "invalid", "op is upsert, insert or delete");
+        return;
+    }
+    if (!format && type)
+        format = !strncmp(type, "text/csv", 8) ? "csv"
+               : !strncmp(type, "application/vnd.apache.arrow", 28) ? "arrow"
+               : !strncmp(type, "application/json", 16) ? "json" : NULL;
+    if (!format)
+        format = "ndjson";
+    if (!file || http_body_bytes(req) == 0) {
+        json_error(out, 400, "invalid", "the rows go in the body (NDJSON by default; format=csv|json|arrow)");
+        return;
+    }
+    loch_result *r = NULL;
+    int wi = worker_take(s, NULL);
+    int rc = loch_table_write_file(&r, s->w[wi].lake, t, file, format, w);
+    worker_give(s, wi);
+    if (rc < 0) {
+        loch_error(out);
+        return;
+    }
+    json_ok(out, 200);
+    buf_putc(&out->body, '{');
+    render_members(&out->body, r, 0);
+    if (loch_result_message(r)) {
+        buf_puts(&out->body, ",\"message\":");
+        buf_put_json_str(&out->body, loch_result_message(r));
+    }
+    buf_putc(&out->body, '}');
+    loch_result_free(r);
+}
+
 static long rss_bytes(void)
 {
     long pages = 0;
@@ -1145,6 +1188,8 @@ static const char *match(const char *method, const char *path, char *table, size
             return "/v1/tables/{t}/history";
         if (!strcmp(slash, "/ingest"))
             return "/v1/tables/{t}/ingest";
+        if (!strcmp(slash, "/rows"))
+            return "/v1/tables/{t}/rows";
         if (strstr(path + 11, "..")) { /* a name reaching out of the lake: refused as a name */
             snprintf(table, cap, "%s", path + 11);
             return "/v1/tables/{t}";
@@ -1160,7 +1205,8 @@ static int allowed(const char *route, const char *method, const char **allow)
     static const struct { const char *route, *methods; } table[] = {
         {"/health", "GET"}, {"/metrics", "GET"}, {"/v1/status", "GET"}, {"/v1/openapi.json", "GET"},
         {"/v1/sql", "POST"}, {"/v1/tables", "GET"}, {"/v1/queries", "GET"}, {"/v1/queries/{id}", "DELETE"},
-        {"/v1/tables/{t}", "GET DELETE"}, {"/v1/tables/{t}/history", "GET"}, {"/v1/tables/{t}/ingest", "POST"}};
+        {"/v1/tables/{t}", "GET DELETE"}, {"/v1/tables/{t}/history", "GET"}, {"/v1/tables/{t}/ingest", "POST"},
+        {"/v1/tables/{t}/rows", "POST"}};
     for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
         if (!strcmp(table[i].route, route)) {
             const char *m = strstr(table[i].methods, method);
@@ -1254,6 +1300,10 @@ static void plan(void *ctx, const http_request *req, http_body_plan *p)
         p->to_file = 1;
         p->dir = s->tmpdir;
     }
+    if (route && !strcmp(route, "/v1/tables/{t}/rows") && !strcmp(http_method(req), "POST")) {
+        p->to_file = 1; /* read by the engine's readers; within max_body */
+        p->dir = s->tmpdir;
+    }
 }
 
 static void handle(void *ctx, http_request *req, http_response *out)
@@ -1298,6 +1348,8 @@ static void handle(void *ctx, http_request *req, http_response *out)
         route_drop(s, t, out);
     } else if (!strcmp(route, "/v1/tables/{t}/history")) {
         route_history(s, t, out);
+    } else if (!strcmp(route, "/v1/tables/{t}/rows")) {
+        route_rows(s, req, t, out);
     } else {
         route_ingest(s, req, t, out);
     }
@@ -1561,5 +1613,12 @@ void loch_server_stop(loch_server *s, int grace_ms)
     http_stop(s->http);
     if (s->watchdog_running)
         pthread_join(s->watchdog, NULL);
+    /* A clean shutdown leaves no write only in a write-ahead log: every table's is
+     * flushed (a failure leaves the log as it is, for the next flush). */
+    if (s->nworkers > 0 && loch_table_flush(NULL, s->w[0].lake, NULL) < 0) {
+        char msg[1200];
+        snprintf(msg, sizeof(msg), "flushing the write-ahead logs at shutdown failed: %s", loch_error_last());
+        log_warning(s, LOCH_LOG_WARNING, msg);
+    }
     server_free(s);
 }

@@ -309,3 +309,54 @@ def test_spark_reads_a_flushed_primary_key_table(lake, spark):
     lake.run("flush", "users")
     got = sorted(tuple(r) for r in spark.read.format("delta").load(str(lake.table("users"))).collect())
     assert got == [(1, "Ann", None), (2, "Bo", "Rome")]
+
+
+def test_http_rows_endpoint_and_flush_at_shutdown(lake):
+    from test_server import Server
+    import threading
+    make_users(lake)
+    s = Server(lake)
+    try:
+        got = s.json("POST", "/v1/tables/users/rows?op=upsert", '{"id": 1, "name": "Ann"}\n{"id": 2, "name": "Bo"}\n')
+        assert got["op"] == "upsert" and got["rows"] == 2 and got["lsn"] == 2
+        got = s.json("POST", "/v1/tables/users/rows", "id,name,city\n3,Cy,Oslo\n", {"Content-Type": "text/csv"})
+        assert got["lsn"] == 3
+        assert s.json("POST", "/v1/tables/users/rows?op=delete", '{"id": 1}')["lsn"] == 4
+        q = s.json("POST", "/v1/sql", {"sql": "SELECT id, name FROM users ORDER BY id"})
+        assert q["rows"] == [[2, "Bo"], [3, "Cy"]]
+        assert s.req("POST", "/v1/tables/users/rows?op=merge", "{}")[0] == 400
+        assert s.req("POST", "/v1/tables/nope/rows", '{"id": 1}')[0] == 404
+        code, _, body = s.req("POST", "/v1/tables/users/rows", '{"id": null}')
+        assert code == 400 and b"NOT NULL" in body
+        # concurrent writers: each acknowledged LSN once
+        lsns, errors = [], []
+
+        def writer(w):
+            for i in range(10):
+                st, _, data = s.req("POST", "/v1/tables/users/rows", json.dumps({"id": 100 + w * 10 + i}))
+                (lsns if st == 200 else errors).append(json.loads(data).get("lsn", data))
+        th = [threading.Thread(target=writer, args=(w,)) for w in range(4)]
+        for t in th:
+            t.start()
+        for t in th:
+            t.join()
+        assert not errors and sorted(lsns) == list(range(5, 45))
+        assert s.json("POST", "/v1/sql", {"sql": "SELECT count(*) AS n FROM users"})["rows"] == [[42]]
+    finally:
+        assert s.stop() == 0
+    # the clean shutdown flushed the log into the table
+    st = status(lake)["users"]
+    assert st["flushed"] == st["assigned"] == 44
+    assert rows(lake, 'SELECT count(*) FROM "users@v1"') == [("42",)]
+
+
+def test_automatic_flush_by_rows(lake):
+    make_users(lake)
+    lake.sql("ALTER TABLE users SET TBLPROPERTIES ('loch.wal.flushRows' = '5')")
+    for k in range(4):
+        lake.sql(f"INSERT INTO users VALUES ({k}, 'a', NULL)")
+    assert status(lake)["users"]["flushed"] == 0
+    lake.sql("INSERT INTO users VALUES (4, 'a', NULL), (5, 'b', NULL)")  # past 5 changes: flushed after the ack
+    st = status(lake)["users"]
+    assert st["flushed"] == st["assigned"] == 6
+    assert rows(lake, "SELECT count(*) FROM users") == [("6",)]
