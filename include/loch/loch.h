@@ -14,6 +14,7 @@
 #include "loch/lake.h"
 #include "loch/query.h"
 #include "loch/table.h"
+#include "loch/write.h"
 #include "loch/ingest.h"
 #include "loch/server.h"
 

@@ -56,7 +56,11 @@ typedef struct {
     wal *w;
     uint64_t from, to;      /* the engine's temp table holds changes from < LSN <= to */
     int loaded;
+    struct write_plan *plan; /* loch_write's view of the table (its schema, key, formats) */
+    int users;              /* loch_write calls using it now: it is not closed under them */
 } tail_slot;
+
+static void plan_release(struct write_plan *p);
 
 struct lake_tails {
     tail_slot slots[TAIL_MAX];
@@ -65,6 +69,7 @@ struct lake_tails {
 static void slot_close(tail_slot *t)
 {
     wal_close(t->w);
+    plan_release(t->plan);
     memset(t, 0, sizeof(*t));
 }
 
@@ -164,15 +169,20 @@ static int slot_for(loch_lake *lake, const char *table, const snapshot *s, const
                 *out = t;
                 return 0;
             }
+            if (t->users)
+                return error_set(LOCH_ECONFLICT, "table \"%s\" was replaced while writes to it ran", table);
             slot_close(t);
         }
         if (!t->w && !free_slot)
             free_slot = t;
     }
-    if (!free_slot) { /* all in use: the first goes */
-        free_slot = &lake->tails->slots[0];
-        slot_close(free_slot);
-    }
+    for (int i = 0; !free_slot && i < TAIL_MAX; i++) /* all open: one no write is using goes */
+        if (!lake->tails->slots[i].users) {
+            free_slot = &lake->tails->slots[i];
+            slot_close(free_slot);
+        }
+    if (!free_slot)
+        return error_set(LOCH_ECONFLICT, "writes to more than %d tables at once through one lake handle", TAIL_MAX);
     buf dir = BUF_INIT;
     int rc = log_dir(lake, table, &dir);
     if (rc == 0 && create)
@@ -269,7 +279,7 @@ static int frame_select(const snapshot *s, const char *rows_sql, const char *op,
     return rc;
 }
 
-static int rotate_to(tail_slot *t, const snapshot *s, const struct ArrowSchema *arrow_schema, const char *tag);
+static int rotate_to(tail_slot *t, uint64_t flushed, const struct ArrowSchema *arrow_schema, const char *tag);
 
 int tail_write(loch_lake *lake, const char *table, const snapshot *s, const char *rows_sql, const char *op,
                int64_t *rows, uint64_t *last)
@@ -322,7 +332,7 @@ int tail_write(loch_lake *lake, const char *table, const snapshot *s, const char
         wal_status st;
         rc = rc ? rc : wal_stat(t->w, &st);
         if (rc == 0 && strcmp(st.schema_tag, tag) != 0)
-            rc = rotate_to(t, s, &arrow_schema, tag);
+            rc = rotate_to(t, flushed_of(s), &arrow_schema, tag);
         lake_hold(lake, "wal-append");
         rc = rc ? rc : wal_append(t->w, &arrow_schema, batches, n, &first, last);
         lake_hold(lake, "wal-sync");
@@ -538,14 +548,14 @@ int tail_prepare(loch_lake *lake, const char *sql)
 /* A write under a schema the log's segment does not have: a new segment of it, when
  * everything in the log is flushed (DDL flushes first, so only a writer that did not
  * leaves changes of an older schema). */
-static int rotate_to(tail_slot *t, const snapshot *s, const struct ArrowSchema *arrow_schema, const char *tag)
+static int rotate_to(tail_slot *t, uint64_t flushed, const struct ArrowSchema *arrow_schema, const char *tag)
 {
     uint64_t upto;
     wal_status st;
     int rc = wal_stat(t->w, &st);
     if (rc == 0 && st.durable != st.assigned)
         rc = wal_sync(t->w, st.assigned);
-    if (rc == 0 && st.assigned > flushed_of(s))
+    if (rc == 0 && st.assigned > flushed)
         rc = error_set(LOCH_EINVALID, "table \"%s\": its write-ahead log holds changes for an earlier schema of the "
                        "table (run `loch flush %s`)", t->table, t->table);
     rc = rc ? rc : wal_rotate(t->w, arrow_schema, tag, &upto);
@@ -888,7 +898,13 @@ int loch_table_flush(loch_result **out, loch_lake *lake, const char *table)
         if (table_name_check(table) < 0)
             return loch_error_last_code();
         snprintf(sql, sizeof(sql), "FLUSH \"%s\"", table);
-        return loch_sql(out, lake, sql);
+        loch_result *r = NULL;
+        int rc = loch_sql(&r, lake, sql);
+        if (out)
+            *out = r;
+        else
+            loch_result_free(r);
+        return rc;
     }
     /* every table with a primary key */
     storage_entry *e = NULL;
@@ -907,5 +923,441 @@ int loch_table_flush(loch_result **out, loch_lake *lake, const char *table)
     rc = rc ? rc : first;
     if (rc == 0 && out)
         rc = result_message(out, "flushed the write-ahead logs of %zu tables", done);
+    return rc;
+}
+
+/* ---- the C API's writes: Arrow streams, no SQL engine --------------------------------- */
+
+/* The Arrow format of a column of this engine type, as loch_write takes it. */
+static int arrow_format_of(const char *duck, char *out, size_t cap)
+{
+    static const struct { const char *duck, *arrow; } map[] = {
+        {"BIGINT", "l"}, {"INTEGER", "i"}, {"SMALLINT", "s"}, {"TINYINT", "c"}, {"DOUBLE", "g"},
+        {"FLOAT", "f"},  {"BOOLEAN", "b"}, {"VARCHAR", "u"},  {"BLOB", "z"},    {"DATE", "tdD"},
+        {"TIMESTAMP", "tsu:"}, {"TIMESTAMPTZ", "tsu:UTC"}, {"TIMESTAMP WITH TIME ZONE", "tsu:UTC"},
+    };
+    for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+        if (strcmp(duck, map[i].duck) == 0)
+            return snprintf(out, cap, "%s", map[i].arrow) > 0 ? 0 : -1;
+    int p, s;
+    if (sscanf(duck, "DECIMAL(%d,%d)", &p, &s) == 2)
+        return snprintf(out, cap, "d:%d,%d", p, s) > 0 ? 0 : -1;
+    return error_set(LOCH_EUNSUPPORTED, "columns of type %s cannot be written through loch_write yet", duck);
+}
+
+/* Whether an Arrow format a caller gave is physically the one expected (a timestamp's
+ * zone is only a label: the values are UTC). */
+static bool same_format(const char *given, const char *want)
+{
+    if (strncmp(want, "tsu:", 4) == 0 && want[4])
+        return strncmp(given, "tsu:", 4) == 0 && given[4];
+    return strcmp(given, want) == 0;
+}
+
+typedef struct write_plan {
+    int refs;
+    snapshot *s;                   /* the snapshot it was made from (one reference) */
+    struct timespec log_mtime;     /* of _delta_log when loaded: a commit changes it */
+    size_t ncols, nkey;
+    char (*names)[256];
+    char (*formats)[32];
+    bool *not_null, *key;
+    char tag[64];
+    uint64_t floor;
+    struct ArrowSchema schema;     /* the log's columns: the table's, then the log's own */
+    struct ArrowSchema *children, **childp;
+} write_plan;
+
+static void plan_free(write_plan *p)
+{
+    if (!p)
+        return;
+    txlog_snapshot_free(p->s);
+    free(p->names);
+    free(p->formats);
+    free(p->not_null);
+    free(p->key);
+    free(p->children);
+    free(p->childp);
+    free(p);
+}
+
+static void static_schema_release(struct ArrowSchema *s) { s->release = NULL; }
+
+static int plan_build(snapshot *s, write_plan **out)
+{
+    const char **key = NULL;
+    size_t nkey = 0, n = s->schema.count;
+    write_plan *p = calloc(1, sizeof(*p));
+    int rc = p ? tail_key(s, &key, &nkey) : error_set(LOCH_ENOMEM, "out of memory");
+    if (rc == 0 && !nkey)
+        rc = error_set(LOCH_EUNSUPPORTED, "table has no primary key: loch_write needs one");
+    if (rc == 0) {
+        p->names = calloc(n + 3, sizeof(*p->names));
+        p->formats = calloc(n + 3, sizeof(*p->formats));
+        p->not_null = calloc(n + 1, sizeof(bool));
+        p->key = calloc(n + 1, sizeof(bool));
+        p->children = calloc(n + 3, sizeof(struct ArrowSchema));
+        p->childp = calloc(n + 3, sizeof(struct ArrowSchema *));
+        if (!p->names || !p->formats || !p->not_null || !p->key || !p->children || !p->childp)
+            rc = error_set(LOCH_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        const schema_field *f = &s->schema.fields[i];
+        snprintf(p->names[i], sizeof(p->names[i]), "%s", f->name);
+        rc = arrow_format_of(f->duck_type, p->formats[i], sizeof(p->formats[i]));
+        p->not_null[i] = !f->nullable;
+        for (size_t k = 0; k < nkey; k++)
+            p->key[i] = p->key[i] || strcmp(key[k], f->name) == 0;
+    }
+    if (rc == 0) {
+        static const char *const own[][2] = {{WAL_COL_LSN, "l"}, {WAL_COL_CHANGE, "u"}, {WAL_COL_TIME, "tsu:UTC"}};
+        for (int k = 0; k < 3; k++) {
+            snprintf(p->names[n + k], sizeof(p->names[n + k]), "%s", own[k][0]);
+            snprintf(p->formats[n + k], sizeof(p->formats[n + k]), "%s", own[k][1]);
+        }
+        for (size_t i = 0; i < n + 3; i++) {
+            p->children[i] = (struct ArrowSchema){.format = p->formats[i], .name = p->names[i],
+                                                  .flags = ARROW_FLAG_NULLABLE, .release = static_schema_release};
+            p->childp[i] = &p->children[i];
+        }
+        p->schema = (struct ArrowSchema){.format = "+s", .name = "", .n_children = (int64_t)n + 3,
+                                         .children = p->childp, .release = static_schema_release};
+        p->ncols = n;
+        p->nkey = nkey;
+        p->refs = 1;
+        tag_of(s, p->tag);
+        p->floor = flushed_of(s) + 1;
+    }
+    free(key);
+    if (rc < 0) {
+        plan_free(p);
+        return rc;
+    }
+    p->s = s;
+    s->refs++;
+    *out = p;
+    return 0;
+}
+
+/* One frame's arrays: the caller's columns (borrowed), NULL columns for those it left
+ * out, and the log's own three. */
+typedef struct {
+    struct ArrowArray root;
+    struct ArrowArray **childp, *own;   /* own: the arrays made here */
+    const void **bufs;                  /* 3 per made array */
+    void **mem;                         /* what to free */
+    size_t nmem;
+    struct ArrowArray user;             /* the caller's batch, released with this */
+} frame_batch;
+
+static void static_array_release(struct ArrowArray *a) { a->release = NULL; }
+
+static void frame_batch_release(struct ArrowArray *a)
+{
+    frame_batch *b = a->private_data;
+    a->release = NULL; /* a may be b's own root: not touched after b goes */
+    if (b->user.release)
+        b->user.release(&b->user);
+    for (size_t i = 0; i < b->nmem; i++)
+        free(b->mem[i]);
+    free(b->mem);
+    free(b->childp);
+    free(b->own);
+    free(b->bufs);
+    free(b);
+}
+
+static void *batch_alloc(frame_batch *b, size_t n)
+{
+    void *p = calloc(1, n ? n : 1);
+    if (p)
+        b->mem[b->nmem++] = p;
+    return p;
+}
+
+/* A made array of n rows: NULLs of format f, or (values) the buffers given. */
+static int made_array(frame_batch *b, size_t slot, const char *f, int64_t n, const void *data, const void *offsets)
+{
+    struct ArrowArray *a = &b->own[slot];
+    const void **bufs = &b->bufs[3 * slot];
+    int64_t bits = !strcmp(f, "l") || !strncmp(f, "ts", 2) || !strcmp(f, "g") ? 64 : !strcmp(f, "i") ||
+                   !strcmp(f, "f") || !strcmp(f, "tdD") ? 32 : !strcmp(f, "s") ? 16 : !strcmp(f, "c") ? 8
+                   : !strcmp(f, "b") ? 1 : !strncmp(f, "d:", 2) ? 128 : 0;
+    bool var = !strcmp(f, "u") || !strcmp(f, "z");
+    *a = (struct ArrowArray){.length = n, .n_buffers = var ? 3 : 2, .buffers = bufs,
+                             .release = static_array_release};
+    if (data || offsets) { /* values, no NULLs */
+        bufs[1] = var ? offsets : data;
+        bufs[2] = var ? data : NULL;
+        return 0;
+    }
+    a->null_count = n;
+    bufs[0] = batch_alloc(b, (size_t)(n + 7) / 8);
+    bufs[1] = var ? batch_alloc(b, (size_t)(n + 1) * 4) : batch_alloc(b, (size_t)((n * bits + 7) / 8));
+    bufs[2] = var ? batch_alloc(b, 1) : NULL;
+    return bufs[0] && bufs[1] && (!var || bufs[2]) ? 0 : error_set(LOCH_ENOMEM, "out of memory");
+}
+
+static bool has_null(const struct ArrowArray *a)
+{
+    if (a->null_count == 0 || !a->buffers[0])
+        return false;
+    if (a->null_count > 0)
+        return true;
+    const unsigned char *v = a->buffers[0];
+    for (int64_t i = 0; i < a->length; i++)
+        if (!(v[i / 8] >> (i % 8) & 1))
+            return true;
+    return false;
+}
+
+/* The frame for one of the caller's batches, its columns matched by name (map[i]: the
+ * caller's column for table column i, or -1). Takes over *user. */
+static int frame_of(const write_plan *p, const int *map, struct ArrowArray *user, const char *op,
+                    int64_t time_us, struct ArrowArray **out)
+{
+    size_t n = p->ncols;
+    int64_t rows = user->length;
+    frame_batch *b = calloc(1, sizeof(*b));
+    int rc = b ? 0 : error_set(LOCH_ENOMEM, "out of memory");
+    if (rc == 0) {
+        b->user = *user;
+        user->release = NULL;
+        b->childp = calloc(n + 3, sizeof(*b->childp));
+        b->own = calloc(n + 3, sizeof(*b->own));
+        b->bufs = calloc(3 * (n + 3), sizeof(*b->bufs));
+        b->mem = calloc(3 * (n + 3) + 8, sizeof(*b->mem));
+        if (!b->childp || !b->own || !b->bufs || !b->mem)
+            rc = error_set(LOCH_ENOMEM, "out of memory");
+    }
+    if (rc == 0 && (b->user.offset != 0 || b->user.n_children < 0))
+        rc = error_set(LOCH_EINVALID, "loch_write: arrays with an offset are not taken");
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        if (map[i] >= 0) {
+            struct ArrowArray *c = b->user.children[map[i]];
+            if (c->length != rows || c->offset != 0)
+                rc = error_set(LOCH_EINVALID, "loch_write: column %s has %lld rows (and offset %lld); its batch "
+                               "has %lld", p->names[i], (long long)c->length, (long long)c->offset, (long long)rows);
+            else if ((p->key[i] || p->not_null[i]) && has_null(c))
+                rc = error_set(LOCH_EINVALID, "loch_write: column %s is NOT NULL%s, and the batch has a NULL in it",
+                               p->names[i], p->key[i] ? " (the primary key)" : "");
+            b->childp[i] = c;
+        } else {
+            rc = made_array(b, i, p->formats[i], rows, NULL, NULL);
+            b->childp[i] = &b->own[i];
+        }
+    }
+    /* __lsn (filled by the log), __change_type, __timestamp */
+    int64_t *lsn = rc ? NULL : batch_alloc(b, (size_t)rows * 8), *ts = rc ? NULL : batch_alloc(b, (size_t)rows * 8);
+    int32_t *offs = rc ? NULL : batch_alloc(b, (size_t)(rows + 1) * 4);
+    size_t oplen = strlen(op);
+    char *text = rc ? NULL : batch_alloc(b, (size_t)rows * oplen);
+    if (rc == 0 && (!lsn || !ts || !offs || !text))
+        rc = error_set(LOCH_ENOMEM, "out of memory");
+    for (int64_t r = 0; rc == 0 && r < rows; r++) {
+        ts[r] = time_us;
+        offs[r + 1] = (int32_t)((r + 1) * (int64_t)oplen);
+        memcpy(text + r * (int64_t)oplen, op, oplen);
+    }
+    rc = rc ? rc : made_array(b, n, "l", rows, lsn, NULL);
+    rc = rc ? rc : made_array(b, n + 1, "u", rows, text, offs);
+    rc = rc ? rc : made_array(b, n + 2, "tsu:UTC", rows, ts, NULL);
+    if (rc < 0) {
+        if (b)
+            frame_batch_release(&(struct ArrowArray){.private_data = b});
+        return rc;
+    }
+    for (int k = 0; k < 3; k++)
+        b->childp[n + k] = &b->own[n + k];
+    static const void *no_buffers[1] = {NULL};
+    b->root = (struct ArrowArray){.length = rows, .n_buffers = 1, .buffers = no_buffers,
+                                  .n_children = (int64_t)n + 3, .children = b->childp,
+                                  .release = frame_batch_release, .private_data = b};
+    *out = &b->root;
+    return 0;
+}
+
+static void plan_release(write_plan *p)
+{
+    if (p && --p->refs == 0)
+        plan_free(p);
+}
+
+/* The table's slot with a current plan (tails_mu held): reloaded when a commit touched
+ * its _delta_log since. */
+static int plan_for(loch_lake *lake, const char *table, tail_slot **out)
+{
+    char rel[300];
+    buf dir = BUF_INIT;
+    struct stat st;
+    snapshot *s = NULL;
+    write_plan *p = NULL;
+    tail_slot *t = NULL;
+    *out = NULL;
+    snprintf(rel, sizeof(rel), "%s/_delta_log", table);
+    int rc = lake->st->engine_path(lake->st, rel, &dir);
+    if (rc == 0 && stat(dir.data, &st) < 0)
+        rc = error_set(LOCH_ENOTFOUND, "table \"%s\" does not exist", table);
+    for (int i = 0; rc == 0 && lake->tails && i < TAIL_MAX; i++) {
+        tail_slot *c = &lake->tails->slots[i];
+        if (c->w && c->plan && strcmp(c->table, table) == 0 && c->plan->log_mtime.tv_sec == st.st_mtim.tv_sec &&
+            c->plan->log_mtime.tv_nsec == st.st_mtim.tv_nsec) {
+            buf_free(&dir);
+            *out = c;
+            return 0;
+        }
+    }
+    rc = rc ? rc : txlog_load(lake, table, &(txlog_at){-1, 0, 0}, &s);
+    rc = rc ? rc : snapshot_check_writable(s);
+    rc = rc ? rc : plan_build(s, &p);
+    if (rc == 0)
+        p->log_mtime = st.st_mtim;
+    rc = rc ? rc : slot_for(lake, table, s, &p->schema, 1, &t);
+    wal_status ws;
+    rc = rc ? rc : wal_stat(t->w, &ws);
+    if (rc == 0 && strcmp(ws.schema_tag, p->tag) != 0)
+        rc = rotate_to(t, p->floor - 1, &p->schema, p->tag);
+    if (rc == 0) {
+        plan_release(t->plan);
+        t->plan = p;
+        p = NULL;
+        *out = t;
+    }
+    plan_release(p);
+    txlog_snapshot_free(s);
+    buf_free(&dir);
+    return rc;
+}
+
+int loch_write(loch_lake *lake, const char *table, struct ArrowArrayStream *rows, int op, uint64_t *lsn)
+{
+    struct ArrowSchema in = {0};
+    struct ArrowArray **frames = NULL;
+    size_t n = 0, cap = 0;
+    int *map = NULL;
+    tail_slot *t = NULL;
+    write_plan *p = NULL;
+    uint64_t first = 0;
+    int kind = op & 0xFF, nowait = (op & LOCH_WRITE_NOWAIT) != 0;
+    const char *opname = kind == LOCH_WRITE_DELETE ? "delete" : "upsert";
+    *lsn = 0;
+    int rc = rows && rows->release ? 0 : error_set(LOCH_EINVALID, "loch_write: no stream of rows");
+    if (rc == 0 && kind != LOCH_WRITE_UPSERT && kind != LOCH_WRITE_INSERT && kind != LOCH_WRITE_DELETE)
+        rc = error_set(LOCH_EINVALID, "loch_write: unknown operation %d", kind);
+    rc = rc ? rc : table_name_check(table);
+    if (rc == 0) {
+        pthread_mutex_lock(&lake->tails_mu);
+        if ((rc = plan_for(lake, table, &t)) == 0) {
+            t->users++;
+            p = t->plan;
+            p->refs++;
+        }
+        pthread_mutex_unlock(&lake->tails_mu);
+    }
+    /* the caller's columns, by name */
+    if (rc == 0 && rows->get_schema(rows, &in) != 0)
+        rc = error_set(LOCH_EINVALID, "loch_write: the stream has no schema: %s",
+                       rows->get_last_error ? rows->get_last_error(rows) : "");
+    if (rc == 0 && (strcmp(in.format, "+s") != 0))
+        rc = error_set(LOCH_EINVALID, "loch_write: the stream's rows must be a struct of columns, not \"%s\"",
+                       in.format);
+    if (rc == 0 && !(map = malloc((p->ncols + 1) * sizeof(int))))
+        rc = error_set(LOCH_ENOMEM, "out of memory");
+    for (size_t i = 0; rc == 0 && i < p->ncols; i++) {
+        map[i] = -1;
+        for (int64_t c = 0; c < in.n_children; c++)
+            if (in.children[c]->name && strcmp(in.children[c]->name, p->names[i]) == 0)
+                map[i] = (int)c;
+        if (map[i] >= 0 && kind == LOCH_WRITE_DELETE && !p->key[i])
+            map[i] = -1; /* a delete carries its key; other columns are not read */
+        if (map[i] >= 0 && !same_format(in.children[map[i]]->format, p->formats[i]))
+            rc = error_set(LOCH_EINVALID, "loch_write: column %s is Arrow \"%s\"; table %s stores it as \"%s\"",
+                           p->names[i], in.children[map[i]]->format, table, p->formats[i]);
+        else if (map[i] < 0 && (p->key[i] || (p->not_null[i] && kind != LOCH_WRITE_DELETE)))
+            rc = error_set(LOCH_EINVALID, "loch_write: the rows have no column %s, which table %s needs%s",
+                           p->names[i], table, p->key[i] ? " (its primary key)" : " (NOT NULL)");
+    }
+    for (int64_t c = 0; rc == 0 && kind != LOCH_WRITE_DELETE && c < in.n_children; c++) {
+        size_t i = 0;
+        while (i < p->ncols && (int64_t)map[i] != c)
+            i++;
+        if (i == p->ncols)
+            rc = error_set(LOCH_EINVALID, "loch_write: table %s has no column %s", table,
+                           in.children[c]->name ? in.children[c]->name : "(unnamed)");
+    }
+    int64_t now_us = time_now_ms() * 1000;
+    while (rc == 0) {
+        struct ArrowArray batch = {0};
+        if (rows->get_next(rows, &batch) != 0) {
+            rc = error_set(LOCH_EINVALID, "loch_write: the stream failed: %s",
+                           rows->get_last_error ? rows->get_last_error(rows) : "");
+            break;
+        }
+        if (!batch.release)
+            break;
+        if (batch.length == 0) {
+            batch.release(&batch);
+            continue;
+        }
+        if (n == cap) {
+            struct ArrowArray **g = realloc(frames, (cap = cap ? 2 * cap : 8) * sizeof(*g));
+            if (!g) {
+                batch.release(&batch);
+                rc = error_set(LOCH_ENOMEM, "out of memory");
+                break;
+            }
+            frames = g;
+        }
+        if (batch.n_children != in.n_children) {
+            batch.release(&batch);
+            rc = error_set(LOCH_EINVALID, "loch_write: a batch has %lld columns; the schema said %lld",
+                           (long long)batch.n_children, (long long)in.n_children);
+            break;
+        }
+        rc = frame_of(p, map, &batch, opname, now_us, &frames[n]);
+        if (batch.release)
+            batch.release(&batch);
+        n += rc == 0;
+    }
+    if (rc == 0 && n) {
+        lake_hold(lake, "wal-append");
+        rc = wal_append(t->w, &p->schema, frames, n, &first, lsn);
+        lake_hold(lake, "wal-sync");
+        rc = rc || nowait ? rc : wal_sync(t->w, *lsn);
+    }
+    for (size_t i = 0; i < n; i++)
+        frames[i]->release(frames[i]);
+    free(frames);
+    free(map);
+    if (in.release)
+        in.release(&in);
+    if (rows && rows->release)
+        rows->release(rows);
+    if (t) {
+        pthread_mutex_lock(&lake->tails_mu);
+        t->users--;
+        plan_release(p);
+        pthread_mutex_unlock(&lake->tails_mu);
+    }
+    return rc;
+}
+
+int loch_wait_durable(loch_lake *lake, const char *table, uint64_t lsn)
+{
+    tail_slot *t = NULL;
+    int rc = table_name_check(table);
+    if (rc < 0)
+        return rc;
+    pthread_mutex_lock(&lake->tails_mu);
+    if ((rc = plan_for(lake, table, &t)) == 0)
+        t->users++;
+    pthread_mutex_unlock(&lake->tails_mu);
+    if (rc < 0)
+        return rc;
+    rc = wal_sync(t->w, lsn);
+    pthread_mutex_lock(&lake->tails_mu);
+    t->users--;
+    pthread_mutex_unlock(&lake->tails_mu);
     return rc;
 }

@@ -1,0 +1,55 @@
+/*
+ * loch/write.h - rows from memory into a table with a primary key, through its
+ * write-ahead log: the streaming write path.
+ *
+ *   struct ArrowArrayStream rows = ...;           // the Arrow C stream interface
+ *   uint64_t lsn;
+ *   loch_write(lake, "users", &rows, LOCH_WRITE_UPSERT, &lsn);      // durable now
+ *
+ * A pipelined producer writes without waiting and waits for the last LSN once:
+ *
+ *   loch_write(lake, "users", &rows, LOCH_WRITE_UPSERT | LOCH_WRITE_NOWAIT, &lsn);
+ *   ...
+ *   loch_wait_durable(lake, "users", lsn);
+ *
+ * The stream's columns are the table's, by name, in any order, with the Arrow types
+ * loch_table_describe's sql_type maps to (BIGINT int64 "l", INTEGER "i", SMALLINT "s",
+ * TINYINT "c", DOUBLE "g", FLOAT "f", BOOLEAN "b", VARCHAR utf8 "u", BLOB "z", DATE
+ * "tdD", TIMESTAMP "tsu:", TIMESTAMPTZ "tsu:<zone>", DECIMAL(p,s) "d:p,s"); a column
+ * left out is NULL (an error for a NOT NULL one); a delete needs the key's columns
+ * only. Arrays must have offset 0. All of a call's batches are one write: after a crash
+ * the log holds all of them or none. The rows are visible to the next query once
+ * durable; they reach the Delta table at the next flush (loch_table_flush, automatic
+ * thresholds, or when `loch serve` stops).
+ *
+ * Threads: loch_write and loch_wait_durable may be called from many threads at once on
+ * one lake handle (writes share one fdatasync: group commit), but not while another
+ * thread runs any other call on that handle.
+ */
+#ifndef LOCH_WRITE_H
+#define LOCH_WRITE_H
+
+#include <stdint.h>
+
+#include "loch/lake.h"
+#include "loch/table.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct ArrowArrayStream;
+
+/* Or'ed into op: return once the write is in the log, before it is durable. */
+#define LOCH_WRITE_NOWAIT 0x100
+
+/* Writes every batch of rows (which it releases) as one write; *lsn is its last LSN
+ * (0 when it had no rows). */
+LOCH_EXTERN int loch_write(loch_lake *lake, const char *table, struct ArrowArrayStream *rows, int op, uint64_t *lsn);
+/* Returns once every LSN of the table's log up to lsn is durable. */
+LOCH_EXTERN int loch_wait_durable(loch_lake *lake, const char *table, uint64_t lsn);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

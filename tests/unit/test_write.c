@@ -1,0 +1,245 @@
+/*
+ * tests/unit/test_write.c - loch_write, the C API's streaming writes: Arrow streams into
+ * a primary-key table's write-ahead log from many threads at once (each write once,
+ * LSNs dense), what the next query sees, deletes by key, a pipelined producer, and the
+ * errors a caller's stream can earn (wrong types, a missing key, NULL keys, unknown
+ * columns).
+ */
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "formats/arrow.h"
+#include "loch/loch.h"
+#include "test.h"
+
+/* ---- a stream of batches of (id BIGINT, name VARCHAR) ---------------------------------- */
+
+typedef struct {
+    int64_t ids[16];
+    int32_t offs[17];
+    char text[16 * 8];
+    uint8_t valid[2];
+    const void *b0[2], *b1[3], *broot[1];
+    struct ArrowArray c0, c1, *cp[2];
+    int64_t n;
+} one_batch;
+
+typedef struct {
+    one_batch batches[4];
+    int nbatches, next;
+    const char *id_format, *id_name;
+    int with_name, null_id;
+} tstream;
+
+static void noop_array(struct ArrowArray *a) { a->release = NULL; }
+static void noop_schema(struct ArrowSchema *s) { s->release = NULL; }
+
+static void tschema_release(struct ArrowSchema *s)
+{
+    free(s->private_data);
+    free(s->children);
+    s->release = NULL;
+}
+
+static int get_schema(struct ArrowArrayStream *st, struct ArrowSchema *out)
+{
+    tstream *t = st->private_data;
+    struct ArrowSchema *kids = calloc(2, sizeof(struct ArrowSchema)), **kp = calloc(2, sizeof(*kp));
+    kids[0] = (struct ArrowSchema){.format = t->id_format, .name = t->id_name, .flags = 2, .release = noop_schema};
+    kids[1] = (struct ArrowSchema){.format = "u", .name = "name", .flags = 2, .release = noop_schema};
+    kp[0] = &kids[0];
+    kp[1] = &kids[1];
+    *out = (struct ArrowSchema){.format = "+s", .name = "", .n_children = t->with_name ? 2 : 1, .children = kp,
+                                .private_data = kids};
+    out->release = tschema_release;
+    return 0;
+}
+
+static int get_next(struct ArrowArrayStream *st, struct ArrowArray *out)
+{
+    tstream *t = st->private_data;
+    if (t->next == t->nbatches) {
+        out->release = NULL;
+        return 0;
+    }
+    one_batch *b = &t->batches[t->next++];
+    b->b0[0] = t->null_id ? b->valid : NULL;
+    b->b0[1] = b->ids;
+    b->b1[0] = NULL;
+    b->b1[1] = b->offs;
+    b->b1[2] = b->text;
+    b->c0 = (struct ArrowArray){.length = b->n, .null_count = t->null_id ? 1 : 0, .n_buffers = 2, .buffers = b->b0,
+                                .release = noop_array};
+    b->c1 = (struct ArrowArray){.length = b->n, .n_buffers = 3, .buffers = b->b1, .release = noop_array};
+    b->cp[0] = &b->c0;
+    b->cp[1] = &b->c1;
+    *out = (struct ArrowArray){.length = b->n, .n_buffers = 1, .buffers = b->broot, .n_children = t->with_name ? 2 : 1,
+                               .children = b->cp, .release = noop_array};
+    return 0;
+}
+
+static const char *last_error(struct ArrowArrayStream *st) { (void)st; return "test stream"; }
+static void stream_release(struct ArrowArrayStream *st) { st->release = NULL; }
+
+/* A stream of nb batches of n rows each, ids from id0, names "n<id>". */
+static void stream_init(tstream *t, struct ArrowArrayStream *st, int nb, int64_t n, int64_t id0)
+{
+    memset(t, 0, sizeof(*t));
+    t->nbatches = nb;
+    t->id_format = "l";
+    t->id_name = "id";
+    t->with_name = 1;
+    for (int k = 0; k < nb; k++) {
+        one_batch *b = &t->batches[k];
+        b->n = n;
+        b->valid[0] = 0xFE, b->valid[1] = 0xFF; /* row 0 NULL when null_id */
+        for (int64_t i = 0; i < n; i++) {
+            int64_t id = id0 + k * n + i;
+            b->ids[i] = id;
+            int len = snprintf(b->text + b->offs[i], 8, "n%lld", (long long)(id % 100000));
+            b->offs[i + 1] = b->offs[i] + (len > 7 ? 7 : len);
+        }
+    }
+    *st = (struct ArrowArrayStream){get_schema, get_next, last_error, stream_release, t};
+}
+
+static int run(loch_lake *lake, const char *sql)
+{
+    loch_result *r = NULL;
+    int rc = loch_sql(&r, lake, sql);
+    loch_result_free(r);
+    return rc;
+}
+
+static char *scalar(loch_lake *lake, const char *sql)
+{
+    loch_result *r = NULL;
+    char *v = NULL;
+    if (loch_sql(&r, lake, sql) == 0 && loch_result_rows(r) == 1)
+        v = loch_result_text(r, 0, 0);
+    loch_result_free(r);
+    return v;
+}
+
+static loch_lake *make_lake(char **dir)
+{
+    *dir = temp_dir();
+    char path[512];
+    snprintf(path, sizeof(path), "%s/lake", *dir);
+    loch_lake_options o = LOCH_LAKE_OPTIONS_INIT;
+    o.create = 1;
+    loch_lake *lake = NULL;
+    CHECK_OK(loch_lake_open(&lake, path, &o));
+    CHECK_OK(run(lake, "CREATE TABLE u (id BIGINT PRIMARY KEY, name VARCHAR)"));
+    return lake;
+}
+
+typedef struct {
+    loch_lake *lake;
+    int w, n;
+    uint64_t lsns[64];
+    int failed;
+} writer_arg;
+
+static void *writer(void *arg)
+{
+    writer_arg *a = arg;
+    for (int i = 0; i < a->n; i++) {
+        tstream t;
+        struct ArrowArrayStream st;
+        stream_init(&t, &st, 1, 1, a->w * 1000 + i);
+        if (loch_write(a->lake, "u", &st, LOCH_WRITE_UPSERT, &a->lsns[i]) < 0)
+            a->failed++;
+    }
+    return NULL;
+}
+
+static int cmp_u64(const void *x, const void *y)
+{
+    uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+    return a < b ? -1 : a > b;
+}
+
+static void test_threads_write_once_each(void)
+{
+    char *dir;
+    loch_lake *lake = make_lake(&dir);
+    enum { T = 16, N = 20 };
+    static writer_arg args[T];
+    pthread_t th[T];
+    for (int i = 0; i < T; i++) {
+        args[i] = (writer_arg){.lake = lake, .w = i, .n = N};
+        pthread_create(&th[i], NULL, writer, &args[i]);
+    }
+    for (int i = 0; i < T; i++)
+        pthread_join(th[i], NULL);
+    uint64_t all[T * N];
+    for (int i = 0; i < T; i++) {
+        CHECK(args[i].failed == 0);
+        memcpy(all + i * N, args[i].lsns, N * sizeof(uint64_t));
+    }
+    qsort(all, T * N, sizeof(uint64_t), cmp_u64);
+    for (int i = 0; i < T * N; i++)
+        CHECK(all[i] == (uint64_t)i + 1);
+    char *v = scalar(lake, "SELECT count(*) FROM u");
+    CHECK_STR(v, "320");
+    free(v);
+    v = scalar(lake, "SELECT name FROM u WHERE id = 15019");
+    CHECK_STR(v, "n15019");
+    free(v);
+    CHECK_OK(loch_table_flush(NULL, lake, "u"));
+    v = scalar(lake, "SELECT count(*) FROM u");
+    CHECK_STR(v, "320");
+    free(v);
+    loch_lake_free(lake);
+    remove_temp_dir(dir);
+    free(dir);
+}
+
+static void test_batches_deletes_and_pipelining(void)
+{
+    char *dir;
+    loch_lake *lake = make_lake(&dir);
+    tstream t;
+    struct ArrowArrayStream st;
+    uint64_t lsn = 0;
+    stream_init(&t, &st, 3, 10, 1); /* ids 1..30, one write of three frames */
+    CHECK_OK(loch_write(lake, "u", &st, LOCH_WRITE_UPSERT | LOCH_WRITE_NOWAIT, &lsn));
+    CHECK(lsn == 30);
+    CHECK_OK(loch_wait_durable(lake, "u", lsn));
+    stream_init(&t, &st, 1, 5, 1); /* delete ids 1..5: the key alone */
+    t.with_name = 0;
+    CHECK_OK(loch_write(lake, "u", &st, LOCH_WRITE_DELETE, &lsn));
+    CHECK(lsn == 35);
+    char *v = scalar(lake, "SELECT count(*) || ':' || min(id) FROM u");
+    CHECK_STR(v, "25:6");
+    free(v);
+    /* what is refused, with the column named */
+    stream_init(&t, &st, 1, 1, 99);
+    t.id_format = "i";
+    CHECK(loch_write(lake, "u", &st, LOCH_WRITE_UPSERT, &lsn) == LOCH_EINVALID);
+    CHECK(strstr(loch_error_last(), "column id is Arrow \"i\"") != NULL);
+    stream_init(&t, &st, 1, 1, 99);
+    t.id_name = "key";
+    CHECK(loch_write(lake, "u", &st, LOCH_WRITE_UPSERT, &lsn) == LOCH_EINVALID);
+    CHECK(strstr(loch_error_last(), "no column id") != NULL);
+    stream_init(&t, &st, 1, 2, 99);
+    t.null_id = 1;
+    CHECK(loch_write(lake, "u", &st, LOCH_WRITE_UPSERT, &lsn) == LOCH_EINVALID);
+    CHECK(strstr(loch_error_last(), "NULL") != NULL);
+    CHECK(st.release == NULL); /* taken, even when refused */
+    stream_init(&t, &st, 1, 1, 99);
+    CHECK(loch_write(lake, "nope", &st, LOCH_WRITE_UPSERT, &lsn) == LOCH_ENOTFOUND);
+    /* nothing of the refused writes went in */
+    v = scalar(lake, "SELECT count(*) FROM u");
+    CHECK_STR(v, "25");
+    free(v);
+    loch_lake_free(lake);
+    remove_temp_dir(dir);
+    free(dir);
+}
+
+TEST_MAIN({"threads_write_once_each", test_threads_write_once_each},
+          {"batches_deletes_and_pipelining", test_batches_deletes_and_pipelining})
