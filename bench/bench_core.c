@@ -13,16 +13,28 @@
  *   bench_core query LAKE REPS      loch vs DuckDB on the same Parquet files, same engine
  *                                   instance and settings (read_parquet of the snapshot's
  *                                   files), alternating, REPS runs each
+ *   bench_core wal LAKE THREADS N ROWS
+ *                                   THREADS threads on one lake handle, each N loch_write
+ *                                   upserts of ROWS rows into table w (id BIGINT PRIMARY KEY,
+ *                                   v BIGINT), each durable when it returns; then, on the same
+ *                                   disk, N appends of 64 bytes each followed by fdatasync
+ *                                   (the floor a durable write cannot beat)
  *
  * Prints one line per measurement: "<name> median_ms=<x> p90_ms=<y> [ratio=<r>]".
  * bench/run.py drives it beside the peers (delta-rs) and prints the ratios.
  */
 #include <ctype.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include <unistd.h>
+
+#include "formats/arrow.h"
 #include "loch/loch.h"
 #include "../cli/demo_queries.h"
 
@@ -308,8 +320,141 @@ static int bench_pair(const char *path, int reps, const char *a, const char *b)
     return 0;
 }
 
+/* ---- wal: loch_write's durable upserts ------------------------------------------------- */
+
+typedef struct {
+    int64_t *ids, *vs;
+    const void *b0[2], *b1[2], *broot[1];
+    struct ArrowArray c0, c1, *cp[2];
+    struct ArrowSchema s0, s1, *sp[2];
+    int64_t rows;
+    int given;
+} wal_stream;
+
+static void wal_noop_array(struct ArrowArray *a) { a->release = NULL; }
+static void wal_noop_schema(struct ArrowSchema *s) { s->release = NULL; }
+
+static int wal_get_schema(struct ArrowArrayStream *st, struct ArrowSchema *out)
+{
+    wal_stream *w = st->private_data;
+    w->s0 = (struct ArrowSchema){.format = "l", .name = "id", .release = wal_noop_schema};
+    w->s1 = (struct ArrowSchema){.format = "l", .name = "v", .flags = 2, .release = wal_noop_schema};
+    w->sp[0] = &w->s0, w->sp[1] = &w->s1;
+    *out = (struct ArrowSchema){.format = "+s", .name = "", .n_children = 2, .children = w->sp,
+                                .release = wal_noop_schema};
+    return 0;
+}
+
+static int wal_get_next(struct ArrowArrayStream *st, struct ArrowArray *out)
+{
+    wal_stream *w = st->private_data;
+    if (w->given++) {
+        out->release = NULL;
+        return 0;
+    }
+    w->b0[1] = w->ids, w->b1[1] = w->vs;
+    w->c0 = (struct ArrowArray){.length = w->rows, .n_buffers = 2, .buffers = w->b0, .release = wal_noop_array};
+    w->c1 = (struct ArrowArray){.length = w->rows, .n_buffers = 2, .buffers = w->b1, .release = wal_noop_array};
+    w->cp[0] = &w->c0, w->cp[1] = &w->c1;
+    *out = (struct ArrowArray){.length = w->rows, .n_buffers = 1, .buffers = w->broot, .n_children = 2,
+                               .children = w->cp, .release = wal_noop_array};
+    return 0;
+}
+
+static const char *wal_error(struct ArrowArrayStream *st) { (void)st; return ""; }
+static void wal_release(struct ArrowArrayStream *st) { st->release = NULL; }
+
+typedef struct {
+    loch_lake *lake;
+    int n, rows, id;
+    double *lat;
+    int failed;
+} wal_arg;
+
+static void *wal_writer(void *arg)
+{
+    wal_arg *a = arg;
+    wal_stream w = {0};
+    w.ids = malloc(sizeof(int64_t) * (size_t)a->rows);
+    w.vs = malloc(sizeof(int64_t) * (size_t)a->rows);
+    w.rows = a->rows;
+    for (int i = 0; i < a->n; i++) {
+        for (int r = 0; r < a->rows; r++) {
+            w.ids[r] = ((int64_t)a->id * a->n + i) * a->rows + r;
+            w.vs[r] = i;
+        }
+        w.given = 0;
+        struct ArrowArrayStream st = {wal_get_schema, wal_get_next, wal_error, wal_release, &w};
+        uint64_t lsn;
+        double t0 = now_ms();
+        if (loch_write(a->lake, "w", &st, LOCH_WRITE_UPSERT, &lsn) < 0) {
+            fprintf(stderr, "bench: %s\n", loch_error_last());
+            a->failed = 1;
+            break;
+        }
+        a->lat[i] = now_ms() - t0;
+    }
+    free(w.ids);
+    free(w.vs);
+    return NULL;
+}
+
+static int bench_wal(const char *path, int threads, int n, int rows)
+{
+    loch_lake *lake;
+    loch_lake_options o = LOCH_LAKE_OPTIONS_INIT;
+    if (loch_lake_open(&lake, path, &o) < 0 || run(lake, "DROP TABLE IF EXISTS w") < 0 ||
+        run(lake, "CREATE TABLE w (id BIGINT PRIMARY KEY, v BIGINT)") < 0 ||
+        run(lake, "ALTER TABLE w SET TBLPROPERTIES ('loch.wal.flushRows' = '1000000000000', "
+                  "'loch.wal.flushBytes' = '1000000000000')") < 0)
+        return 1;
+    wal_arg *a = calloc((size_t)threads, sizeof(*a));
+    pthread_t *th = calloc((size_t)threads, sizeof(*th));
+    double *all = calloc((size_t)threads * (size_t)n, sizeof(double));
+    for (int i = 0; i < threads; i++)
+        a[i] = (wal_arg){lake, n, rows, i, all + (size_t)i * (size_t)n, 0};
+    double t0 = now_ms();
+    for (int i = 0; i < threads; i++)
+        pthread_create(&th[i], NULL, wal_writer, &a[i]);
+    int failed = 0;
+    for (int i = 0; i < threads; i++) {
+        pthread_join(th[i], NULL);
+        failed |= a[i].failed;
+    }
+    double secs = (now_ms() - t0) / 1000;
+    if (failed)
+        return 1;
+    int total = threads * n;
+    printf("wal threads=%d rows_per_write=%d writes=%d p50_ms=%.3f p99_ms=%.3f rows_per_s=%.0f\n", threads, rows,
+           total, pct(all, total, 0.5), pct(all, total, 0.99), (double)total * rows / secs);
+    /* the floor: a small append made durable, on the same disk */
+    char file[4096];
+    snprintf(file, sizeof(file), "%s/_loch/tmp/fdatasync-bench", loch_lake_root(lake));
+    int fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0644);
+    char bytes[64] = {0};
+    for (int i = 0; fd >= 0 && i < n && i < 2000; i++) {
+        double s0 = now_ms();
+        if (write(fd, bytes, sizeof(bytes)) != (ssize_t)sizeof(bytes) || fdatasync(fd) < 0)
+            return 1;
+        all[i] = now_ms() - s0;
+    }
+    if (fd >= 0) {
+        close(fd);
+        unlink(file);
+        int m = n < 2000 ? n : 2000;
+        printf("fdatasync p50_ms=%.3f p99_ms=%.3f\n", pct(all, m, 0.5), pct(all, m, 0.99));
+    }
+    free(a);
+    free(th);
+    free(all);
+    loch_lake_free(lake);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc >= 6 && strcmp(argv[1], "wal") == 0)
+        return bench_wal(argv[2], atoi(argv[3]), atoi(argv[4]), atoi(argv[5]));
     if (argc >= 6 && strcmp(argv[1], "pair") == 0)
         return bench_pair(argv[2], atoi(argv[3]), argv[4], argv[5]);
     if (argc >= 5 && strcmp(argv[1], "sql") == 0)

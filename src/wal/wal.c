@@ -52,6 +52,9 @@ struct wal {
     int seg_fd;                    /* the segment seg_fd_first names, or -1 */
     uint64_t seg_fd_first;
     pthread_mutex_t append_mu, sync_mu;
+    pthread_mutex_t gc_mu;         /* group commit in this process: one leader syncs, */
+    pthread_cond_t gc_cv;          /* the others wait for the durable LSN to pass theirs */
+    int syncing;
     buf scratch;                   /* the frame being written */
     int failed;                    /* this object saw a failed fdatasync */
 };
@@ -390,6 +393,8 @@ int wal_open(wal **out, const wal_options *o)
     w->segment_bytes = o->segment_bytes > 0 ? o->segment_bytes : DEFAULT_SEGMENT;
     pthread_mutex_init(&w->append_mu, NULL);
     pthread_mutex_init(&w->sync_mu, NULL);
+    pthread_mutex_init(&w->gc_mu, NULL);
+    pthread_cond_init(&w->gc_cv, NULL);
     int rc = (w->dir = strdup(o->dir)) && (w->table = strdup(o->table)) ? 0 : error_set(LOCH_ENOMEM, "out of memory");
     if (rc == 0 && o->create && mkdir(o->dir, 0755) < 0 && errno != EEXIST)
         rc = sys_error("cannot create", o->dir);
@@ -441,6 +446,8 @@ void wal_close(wal *w)
             close(fds[i]);
     pthread_mutex_destroy(&w->append_mu);
     pthread_mutex_destroy(&w->sync_mu);
+    pthread_mutex_destroy(&w->gc_mu);
+    pthread_cond_destroy(&w->gc_cv);
     buf_free(&w->scratch);
     free(w->dir);
     free(w->table);
@@ -521,32 +528,55 @@ int wal_append(wal *w, const struct ArrowSchema *schema, struct ArrowArray *cons
 
 uint64_t wal_durable(const wal *w) { return atomic_load(&w->sh->durable); }
 
-int wal_sync(wal *w, uint64_t lsn)
+/* One fdatasync for everything written so far (sync lock held by the caller). */
+static int sync_now(wal *w)
 {
-    if (atomic_load(&w->sh->durable) >= lsn)
-        return 0;
-    int rc = lock_both(w, 1, 0);
+    if (w->failed || atomic_load(&w->sh->failed))
+        return failed_error(w);
+    int rc = lock_both(w, 0, 1);
     if (rc < 0)
         return rc;
-    if (atomic_load(&w->sh->durable) < lsn) {
-        if (w->failed || atomic_load(&w->sh->failed)) {
-            rc = failed_error(w);
-        } else if ((rc = lock_both(w, 0, 1)) == 0) {
-            wal_pos p = *pos_now(w);
-            rc = seg_open(w, p.seg_first);
-            unlock_both(w, 0, 1);
-            if (rc == 0 && fdatasync(w->seg_fd) < 0) {
-                rc = sys_error("cannot sync", w->dir);
-                w->failed = 1;
-                atomic_store(&w->sh->failed, 1);
-            }
-            if (rc == 0)
-                durable_at_least(w, p.next_lsn - 1);
-            if (rc == 0 && atomic_load(&w->sh->durable) < lsn)
-                rc = error_set(LOCH_EINVALID, "write-ahead log %s: LSN %" PRIu64 " was never written", w->dir, lsn);
-        }
+    wal_pos p = *pos_now(w);
+    rc = seg_open(w, p.seg_first);
+    unlock_both(w, 0, 1);
+    if (rc == 0 && fdatasync(w->seg_fd) < 0) {
+        rc = sys_error("cannot sync", w->dir);
+        w->failed = 1;
+        atomic_store(&w->sh->failed, 1);
     }
-    unlock_both(w, 1, 0);
+    if (rc == 0)
+        durable_at_least(w, p.next_lsn - 1);
+    return rc;
+}
+
+int wal_sync(wal *w, uint64_t lsn)
+{
+    int rc = 0;
+    if (atomic_load(&w->sh->durable) >= lsn)
+        return 0;
+    /* Group commit: the first waiter leads (one fdatasync, under the sync lock that
+     * other processes' leaders take too); the rest sleep until the durable LSN moves
+     * and look again, so a crowd of writers costs one sync per round, not one each. */
+    pthread_mutex_lock(&w->gc_mu);
+    while (rc == 0 && atomic_load(&w->sh->durable) < lsn) {
+        if (w->syncing) {
+            pthread_cond_wait(&w->gc_cv, &w->gc_mu);
+            continue;
+        }
+        w->syncing = 1;
+        pthread_mutex_unlock(&w->gc_mu);
+        int locked = (rc = lock_both(w, 1, 0)) == 0;
+        if (locked && atomic_load(&w->sh->durable) < lsn) /* another process's leader may have */
+            rc = sync_now(w);
+        if (rc == 0 && atomic_load(&w->sh->durable) < lsn)
+            rc = error_set(LOCH_EINVALID, "write-ahead log %s: LSN %" PRIu64 " was never written", w->dir, lsn);
+        if (locked)
+            unlock_both(w, 1, 0);
+        pthread_mutex_lock(&w->gc_mu);
+        w->syncing = 0;
+        pthread_cond_broadcast(&w->gc_cv);
+    }
+    pthread_mutex_unlock(&w->gc_mu);
     /* A segment past its size: the writer that finds it so starts the next one. */
     if (rc == 0 && pos_now(w)->end_offset > (uint64_t)w->segment_bytes) {
         uint64_t upto;
