@@ -34,6 +34,15 @@
   optimize  OPTIMIZE of 1,000 small files (10M rows) against delta-rs's optimize.compact()
           (target: at most 0.8x its time)
 
+  wal     issue 11's write path: a durable 1-row loch_write upsert against one fdatasync of a small
+          append on the same disk (target p50 <= 1.5x); 64 threads of 1-row upserts (target
+          >= 50,000 rows/s); 10,000-row batches (target >= 1M rows/s); POST /v1/tables/t/rows with
+          one row at 32 connections against GET /health (target >= 0.7x) and with 1,000 rows
+          (target >= 300,000 rows/s); queries over a --wal-rows table whose log holds 100,000
+          upserted keys against the same after the flush (target <= 1.3x); a key lookup (target
+          p50 <= 1 ms); the flush of 1,000,000 upserts into it against delta-rs merge of the same
+          batch (target <= 0.5x)
+
   --quick runs every benchmark at a tiny size in a fresh directory and fails unless every
   ratio was computed (CI runs it; its figures mean nothing).
 
@@ -412,6 +421,115 @@ def bench_dml(rows_n, reps):
              med["copy"], "delta-rs merge", med["merge_drs"])]
 
 
+def wrk(url, seconds, script=None):
+    args = ["wrk", "-t2", "-c32", f"-d{seconds}s", "--latency"] + (["-s", str(script)] if script else []) + [url]
+    out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    assert not non2xx, out
+    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+
+
+def bench_wal(rows_n, reps, seconds, tail_keys=100_000, flush_n=1_000_000):
+    """The write-ahead log (issue 11); see the module's help for what each row measures."""
+    lake = WORK / "wal"
+    shutil.rmtree(lake, ignore_errors=True)
+    subprocess.run([str(LOCH), "--lake", str(lake), "init"], check=True, capture_output=True)
+    rows = []
+    one = core("wal", lake, 1, 2000 if rows_n > 100_000 else 100, 1)
+    rows.append((f"durable 1-row upsert, one writer (p99 {one['wal']['p99_ms']:.3f} ms): p50 ms",
+                 one["wal"]["p50_ms"], "fdatasync of a 64-byte append", one["fdatasync"]["p50_ms"]))
+    many = core("wal", lake, 64, 200 if rows_n > 100_000 else 10, 1)
+    rows.append((f"64 threads of durable 1-row upserts (p99 {many['wal']['p99_ms']:.3f} ms): Mrows/s",
+                 many["wal"]["rows_per_s"] / 1e6, "target 50,000 rows/s", 0.05))
+    big = core("wal", lake, 1, 100 if rows_n > 100_000 else 5, 10_000)
+    rows.append(("durable 10,000-row upserts, one writer: Mrows/s", big["wal"]["rows_per_s"] / 1e6,
+                 "target 1M rows/s", 1.0))
+
+    # HTTP: one row per request at 32 connections, against GET /health under the same load tool
+    subprocess.run([str(LOCH), "--lake", str(lake), "sql", "CREATE TABLE h (id BIGINT PRIMARY KEY, v BIGINT)"],
+                   check=True, capture_output=True)
+    p, port = start_server(lake)
+    try:
+        health = wrk(f"http://127.0.0.1:{port}/health", seconds)
+        script = WORK / "rows.lua"
+        script.write_text('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/x-ndjson"\n'
+                          'wrk.body = \'{"id": 7, "v": 1}\\n\'\n')
+        one_row = wrk(f"http://127.0.0.1:{port}/v1/tables/h/rows", seconds, script)
+        script.write_text('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/x-ndjson"\n'
+                          "wrk.body = " + json.dumps("".join(f'{{"id": {i}, "v": {i}}}\n' for i in range(1000)))
+                          + "\n")
+        thousand = wrk(f"http://127.0.0.1:{port}/v1/tables/h/rows", seconds, script)
+    finally:
+        stop_server(p)
+    rows.append(("POST /v1/tables/h/rows, 1 row, 32 connections: requests/s / 1000", one_row / 1000,
+                 "GET /health, same load", health / 1000))
+    rows.append(("POST /v1/tables/h/rows, 1,000-row NDJSON, 32 connections: Mrows/s", thousand * 1000 / 1e6,
+                 "target 300,000 rows/s", 0.3))
+
+    # a rows_n-row table, then tail_keys upserts in its log, queried before and after the flush
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    sql = lambda q: subprocess.run([str(LOCH), "--lake", str(lake), "sql", q], check=True, capture_output=True)
+    sql("CREATE TABLE q (id BIGINT PRIMARY KEY, v BIGINT, g BIGINT)")
+    sql("ALTER TABLE q SET TBLPROPERTIES ('loch.wal.flushRows' = '100000000000')")
+    t0 = time.perf_counter()
+    sql(f"INSERT INTO q SELECT i, i, i % 100 FROM range({rows_n}) r(i)")
+    sql("FLUSH q")
+    print(f"wal: {rows_n:,}-row table built in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+    step = max(rows_n // tail_keys, 1)
+    ids = pa.array(range(0, step * tail_keys, step), pa.int64())
+    pq.write_table(pa.table({"id": ids, "v": pa.array([-1] * len(ids), pa.int64()),
+                             "g": pa.array([7] * len(ids), pa.int64())}), WORK / "tail.parquet")
+    subprocess.run([str(LOCH), "--lake", str(lake), "write", "q", str(WORK / "tail.parquet")], check=True,
+                   capture_output=True)
+    queries = {"count + sum": "SELECT count(*), sum(v) FROM q",
+               "group by": "SELECT g, count(*), sum(v) FROM q GROUP BY g ORDER BY g",
+               "filter": "SELECT count(*) FROM q WHERE v < 0"}
+    before = {k: core("sql", lake, reps, q)["sql"]["median_ms"] for k, q in queries.items()}
+    lookup = core("sql", lake, max(reps, 50), f"SELECT * FROM q WHERE id = {step * 7}")["sql"]
+    answers = {k: subprocess.run([str(LOCH), "--lake", str(lake), "sql", "-f", "csv", q], check=True,
+                                 capture_output=True, text=True).stdout for k, q in queries.items()}
+    sql("FLUSH q")
+    after = {k: core("sql", lake, reps, q)["sql"]["median_ms"] for k, q in queries.items()}
+    for k, q in queries.items():
+        again = subprocess.run([str(LOCH), "--lake", str(lake), "sql", "-f", "csv", q], check=True,
+                               capture_output=True, text=True).stdout
+        assert again == answers[k], (k, again, answers[k])
+        rows.append((f"query over {tail_keys:,} keys in the log ({k}): median ms", before[k],
+                     "the same after the flush", after[k]))
+    rows.append(("key lookup, in-process: p50 ms", lookup["median_ms"], "target 1 ms", 1.0))
+
+    # the flush of flush_n upserts (half updates spread over the table, half new keys) vs delta-rs merge
+    from deltalake import DeltaTable
+    flush_n = min(flush_n, rows_n)
+    half = flush_n // 2
+    step = max(rows_n // half, 1)
+    batch = pa.table({"id": pa.array(list(range(0, step * half, step)) + list(range(rows_n, rows_n + half)),
+                                     pa.int64()),
+                      "v": pa.array([-2] * (2 * half), pa.int64()), "g": pa.array([9] * (2 * half), pa.int64())})
+    pq.write_table(batch, WORK / "flush.parquet")
+    peer = WORK / "wal_peer"
+    shutil.rmtree(peer, ignore_errors=True)
+    shutil.copytree(lake / "q", peer)  # the table as flushed: what delta-rs merges into
+    subprocess.run([str(LOCH), "--lake", str(lake), "write", "q", str(WORK / "flush.parquet")], check=True,
+                   capture_output=True)
+    t0 = time.perf_counter()
+    sql("FLUSH q")
+    ours = (time.perf_counter() - t0) * 1000
+    files = len(list((lake / "q").glob("*.parquet")))
+    t0 = time.perf_counter()
+    DeltaTable(str(peer)).merge(batch, predicate="t.id = s.id", source_alias="s", target_alias="t") \
+        .when_matched_update_all().when_not_matched_insert_all().execute()
+    theirs = (time.perf_counter() - t0) * 1000
+    got = subprocess.run([str(LOCH), "--lake", str(lake), "sql", "-f", "csv", "SELECT count(*) FROM q"],
+                         check=True, capture_output=True, text=True).stdout.split()[-1]
+    assert got == str(rows_n + half), got
+    rows.append((f"flush of {flush_n:,} upserts (half new) into {rows_n:,} ({files} data files after): ms", ours,
+                 "delta-rs merge of the same batch", theirs))
+    shutil.rmtree(peer, ignore_errors=True)
+    return rows
+
+
 def bench_optimize(files, per_file, reps):
     """OPTIMIZE of `files` small files (per_file rows each, one INSERT each, as a stream
     of small writes leaves them) into 128 MiB files: `loch optimize` (the process, start
@@ -635,8 +753,9 @@ def bench_server(seconds, small=1_000_000, big_rows=10_000_000, requests=330):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--only", default="commit,open,query,demo,ingest,memory,server,dv,dml,optimize")
+    ap.add_argument("--only", default="commit,open,query,demo,ingest,memory,server,dv,dml,optimize,wal")
     ap.add_argument("--dml-rows", type=int, default=10_000_000)
+    ap.add_argument("--wal-rows", type=int, default=10_000_000)
     ap.add_argument("--server-seconds", type=int, default=60)
     ap.add_argument("--memory-limit-mb", type=int, default=256)
     ap.add_argument("--ingest-rows", type=int, default=5_000_000)
@@ -681,6 +800,9 @@ def main():
         rows += bench_optimize(*((20, 500) if args.quick else (1000, 10_000)), args.reps if not args.quick else 1)
     if "dml" in only:
         rows += bench_dml(50_000 if args.quick else args.dml_rows, args.reps if not args.quick else 1)
+    if "wal" in only:
+        rows += bench_wal(50_000 if args.quick else args.wal_rows, args.reps, args.server_seconds,
+                          1_000 if args.quick else 100_000, 10_000 if args.quick else 1_000_000)
     if "server" in only:
         r, line = bench_server(args.server_seconds, sizes["small"], sizes["big_rows"], sizes["requests"])
         rows += r
