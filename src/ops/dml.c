@@ -73,9 +73,13 @@ typedef struct {
     size_t when;                        /* MERGE: where its WHEN clauses start */
     bool by_source;                     /* MERGE: has WHEN NOT MATCHED BY SOURCE */
     char *owned;                        /* MERGE ... USING (cols): sql spelled with ON, owned */
-    const char *txn_app;                /* a flush's MERGE (ops/tail.c): its txn action, */
+    const char *txn_app;                /* a flush (ops/tail.c): its txn action, */
     int64_t txn_version;                /* committed even when no row changes */
     int64_t *version_out;
+    const char *flush_src;              /* a flush: the temporary table of the latest change per */
+    const char *const *flush_key;       /* key; the statement is DELETE ... USING it, and its */
+    size_t flush_nkey;                  /* rows other than deletes are the new rows */
+    int64_t *flush_counts;              /* out: [0] rows replaced or deleted, [1] rows written */
     size_t nsets;
     struct {
         span column, expr;
@@ -524,6 +528,16 @@ static int resolve_sets(dml_run *r)
         free(name);
         free(low);
     }
+    return rc;
+}
+
+/* The key's columns equal between two aliases. */
+static int key_match(buf *b, const dml_stmt *st, const char *x, const char *y)
+{
+    int rc = 0;
+    for (size_t k = 0; rc == 0 && k < st->flush_nkey; k++)
+        rc = buf_printf(b, "%s%s.", k ? " AND " : "", x) || buf_put_sql_ident(b, st->flush_key[k]) ||
+             buf_printf(b, " = %s.", y) || buf_put_sql_ident(b, st->flush_key[k]) ? LOCH_ENOMEM : 0;
     return rc;
 }
 
@@ -1290,8 +1304,33 @@ static int write_changes(dml_run *r, txlog_commit *c, int64_t *files)
             ncols++;
         }
     }
+    if (rc == 0 && st->flush_src) {
+        /* A flush: a replaced row's old version is an update's pre-image, a deleted key's
+         * a delete; a new row is an update's post-image when its key had a row, else an
+         * insert. */
+        buf m = BUF_INIT;
+        if (r->ntouched) {
+            rc = scan_rows_sql(r->lake, st->table, s, r->touched, r->ntouched, NULL, true, &rows);
+            rc = rc ? rc : register_sets(r, r->hits, "hit", &hit);
+            rc = rc || buf_printf(&sql, "WITH __loch_pre AS (SELECT * EXCLUDE (__loch_file, __loch_row, file_index, "
+                                        "file_row_number) FROM (SELECT *, __loch_file::UBIGINT AS file_index, "
+                                        "__loch_row AS file_row_number FROM (%s)) WHERE NOT %s) ",
+                                  rows.data, hit.data) ? (rc ? rc : LOCH_ENOMEM) : 0;
+        } else {
+            rc = buf_puts(&sql, "WITH __loch_pre AS (SELECT * FROM __loch_ins WHERE false) ") ? LOCH_ENOMEM : 0;
+        }
+        rc = rc || buf_printf(&sql, "SELECT p.*, CASE WHEN EXISTS (SELECT 1 FROM %s AS s WHERE ", st->flush_src) ||
+             key_match(&sql, st, "s", "p") ||
+             buf_puts(&sql, " AND s.__change_type <> 'delete') THEN 'update_preimage' ELSE 'delete' END AS "
+                            "_change_type FROM __loch_pre AS p UNION ALL BY NAME SELECT n.*, CASE WHEN EXISTS "
+                            "(SELECT 1 FROM __loch_pre AS p WHERE ") ||
+             key_match(&sql, st, "p", "n") ||
+             buf_puts(&sql, ") THEN 'update_postimage' ELSE 'insert' END AS _change_type FROM __loch_ins AS n")
+                 ? (rc ? rc : LOCH_ENOMEM) : 0;
+        buf_free(&m);
+    }
     /* The old versions: the hit rows as the snapshot holds them. */
-    if (rc == 0 && r->ntouched) {
+    if (rc == 0 && r->ntouched && !st->flush_src) {
         rc = scan_rows_sql(r->lake, st->table, s, r->touched, r->ntouched, NULL, true, &rows);
         rc = rc ? rc : register_sets(r, r->hits, "hit", &hit);
         if (rc == 0 && r->upd)
@@ -1323,6 +1362,28 @@ static int write_changes(dml_run *r, txlog_commit *c, int64_t *files)
     buf_free(&sql);
     buf_free(&hit);
     buf_free(&upd);
+    return rc;
+}
+
+/* A flush's new rows: the latest change of each key that is not a delete, shaped by
+ * the table's types and NOT NULLs into __loch_ins. */
+static int stage_flush_rows(dml_run *r)
+{
+    const snapshot *s = r->s;
+    buf sql = BUF_INIT;
+    compute_result *n = NULL;
+    int rc = insert_stage_table(r->lake, s);
+    rc = rc || buf_puts(&sql, "INSERT INTO __loch_ins SELECT ") ? (rc ? rc : LOCH_ENOMEM) : 0;
+    for (size_t i = 0; rc == 0 && i < s->schema.count; i++)
+        rc = (i ? buf_puts(&sql, ", ") : 0) || buf_put_sql_ident(&sql, s->schema.fields[i].name) ? LOCH_ENOMEM : 0;
+    rc = rc || buf_printf(&sql, " FROM %s WHERE __change_type <> 'delete'", r->st->flush_src) ? (rc ? rc : LOCH_ENOMEM)
+                                                                                           : 0;
+    rc = rc ? rc : compute_exec_one(r->lake->cp, sql.data);
+    rc = rc ? rc : compute_query(r->lake->cp, "SELECT count(*) FROM __loch_ins", &n);
+    if (rc == 0)
+        r->new_rows = compute_result_i64(n, 0, 0);
+    compute_result_free(n);
+    buf_free(&sql);
     return rc;
 }
 
@@ -1395,7 +1456,7 @@ static int attempt(loch_lake *lake, const dml_stmt *st, dml_table_seen *seen, lo
     snprintf(r.tag, sizeof(r.tag), "dml-%s", id);
     int64_t counts[3] = {0, 0, 0}; /* MERGE: rows inserted, updated, deleted */
     static const char *const ops[] = {"DELETE", "UPDATE", "MERGE"};
-    txlog_commit_init(&c, st->table, ops[st->kind]);
+    txlog_commit_init(&c, st->table, st->flush_src ? "MERGE" : ops[st->kind]);
     int rc = txlog_load(lake, st->table, &(txlog_at){-1, 0, 0}, &r.s);
     rc = rc ? rc : same_table_as_seen(seen, st, r.s);
     rc = rc ? rc : check_table(&r);
@@ -1409,6 +1470,8 @@ static int attempt(loch_lake *lake, const dml_stmt *st, dml_table_seen *seen, lo
         rc = rc ? rc : find_hits(&r);
         rc = rc ? rc : st->kind == DML_UPDATE ? stage_new_rows(&r) : 0;
         r.new_rows = st->kind == DML_UPDATE ? r.nhits : 0;
+        if (rc == 0 && st->flush_src)
+            rc = stage_flush_rows(&r);
     }
     rc = rc ? rc : txlog_commit_against(&c, r.s);
     if (rc == 0) {
@@ -1459,6 +1522,8 @@ static int attempt(loch_lake *lake, const dml_stmt *st, dml_table_seen *seen, lo
         rc = result_message(out, "%s 0 rows %s %s (no new version)", verb, prep, st->table);
     if (st->version_out)
         *st->version_out = version;
+    if (st->flush_counts)
+        st->flush_counts[0] = r.nhits, st->flush_counts[1] = r.new_rows;
     compute_exec(lake->cp, "DROP TABLE IF EXISTS __loch_hit");
     compute_exec(lake->cp, "DROP TABLE IF EXISTS __loch_tgt");
     compute_exec(lake->cp, "DROP TABLE IF EXISTS __loch_ins");
@@ -1587,25 +1652,34 @@ int ops_merge(loch_lake *lake, const char *table, const char *sql, size_t after_
     return parse_and_run(lake, DML_MERGE, table, sql, after_name, out);
 }
 
-int ops_merge_flush(loch_lake *lake, const char *table, const char *sql, const char *app_id, int64_t txn_version,
-                    int64_t *version, loch_result **out)
+int ops_flush_apply(loch_lake *lake, const char *table, const char *src, const char *const *key, size_t nkey,
+                    const char *app_id, int64_t txn_version, int64_t *version, int64_t counts[2])
 {
     dml_stmt *st = calloc(1, sizeof(*st));
+    buf sql = BUF_INIT;
     if (!st)
         return error_set(LOCH_ENOMEM, "out of memory");
-    *st = (dml_stmt){.kind = DML_MERGE, .sql = sql, .len = strlen(sql), .txn_app = app_id,
-                     .txn_version = txn_version, .version_out = version};
+    /* loch's own text: DELETE FROM <table> AS __loch_t USING <src> AS __loch_s WHERE <key
+     * equal>, whose hits are the rows replaced or deleted; its staging names allowed */
+    int rc = buf_puts(&sql, "DELETE FROM ") || buf_put_sql_ident(&sql, table) ||
+             buf_printf(&sql, " AS __loch_t USING %s AS __loch_s WHERE ", src) ? LOCH_ENOMEM : 0;
+    *st = (dml_stmt){.kind = DML_DELETE, .txn_app = app_id, .txn_version = txn_version, .version_out = version,
+                     .flush_src = src, .flush_key = key, .flush_nkey = nkey, .flush_counts = counts};
+    rc = rc ? rc : key_match(&sql, st, "__loch_t", "__loch_s");
+    st->sql = sql.data;
+    st->len = sql.len;
     snprintf(st->table, sizeof(st->table), "%s", table);
-    /* loch's own text: "MERGE INTO <quoted table> ...", its staging names allowed */
     size_t pos = 0;
     sql_token t;
-    int rc = 0;
-    for (int i = 0; rc == 0 && i < 3; i++)
+    for (int i = 0; rc == 0 && i < 3; i++) /* past DELETE FROM "table" */
         rc = tok(st, &pos, &t);
-    rc = rc ? rc : parse_merge(st, pos);
-    rc = rc ? rc : run(lake, st, out);
+    rc = rc ? rc : parse_delete(st, pos);
+    loch_result *out = NULL;
+    rc = rc ? rc : run(lake, st, &out);
+    loch_result_free(out);
     free(st->owned);
     free(st);
+    buf_free(&sql);
     return rc;
 }
 

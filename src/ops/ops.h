@@ -285,10 +285,14 @@ typedef struct {
 int tail_status_of(loch_lake *lake, const char *table, const snapshot *s, tail_status *out);
 /* Closes the table's log (all with NULL: at the lake's end). */
 void tail_forget(loch_lake *lake, const char *table);
-/* MERGE for a flush (ops/dml.c): sql is loch's own MERGE (its staging names allowed),
- * committed with a txn action (app_id, txn_version), even when no row changed. */
-int ops_merge_flush(loch_lake *lake, const char *table, const char *sql, const char *app_id, int64_t txn_version,
-                    int64_t *version, loch_result **out);
+/* A flush's commit (ops/dml.c): the rows of the table whose key has a change in src
+ * (the latest change per key, with __change_type) are deleted (deletion vectors or
+ * rewritten files), src's rows other than deletes are written, change data when the
+ * feed is on, and a txn action (app_id, txn_version), all in one commit, made even when
+ * no row changes and not made when the table already has that txn version. counts[0]:
+ * rows replaced or deleted, [1]: rows written. */
+int ops_flush_apply(loch_lake *lake, const char *table, const char *src, const char *const *key, size_t nkey,
+                    const char *app_id, int64_t txn_version, int64_t *version, int64_t counts[2]);
 
 /* ---- verbs (create.c, insert.c, tables.c) ----------------------------------------- */
 int ops_create_table(loch_lake *lake, const char *table, const char *select_sql, const char *columns,

@@ -562,33 +562,10 @@ static int rotate_to(tail_slot *t, uint64_t flushed, const struct ArrowSchema *a
     return rc;
 }
 
-/* The MERGE a flush runs: the latest change per key from the temp table src. */
-static int flush_merge_sql(const snapshot *s, const char *table, const char **key, size_t nkey, const char *src,
-                           buf *sql)
-{
-    int rc = buf_puts(sql, "MERGE INTO ") || buf_put_sql_ident(sql, table) ||
-             buf_printf(sql, " AS __loch_t USING %s AS __loch_s ON ", src) ||
-             put_key_match(sql, key, nkey, "__loch_t", "__loch_s") ||
-             buf_puts(sql, " WHEN MATCHED AND __loch_s." WAL_COL_CHANGE " = 'delete' THEN DELETE"
-                           " WHEN MATCHED THEN UPDATE SET ") ? LOCH_ENOMEM : 0;
-    for (size_t i = 0; rc == 0 && i < s->schema.count; i++)
-        rc = (i ? buf_puts(sql, ", ") : 0) || buf_put_sql_ident(sql, s->schema.fields[i].name) ||
-             buf_puts(sql, " = __loch_s.") || buf_put_sql_ident(sql, s->schema.fields[i].name) ? LOCH_ENOMEM : 0;
-    rc = rc || buf_puts(sql, " WHEN NOT MATCHED AND __loch_s." WAL_COL_CHANGE " <> 'delete' THEN INSERT (")
-             ? (rc ? rc : LOCH_ENOMEM) : 0;
-    for (size_t i = 0; rc == 0 && i < s->schema.count; i++)
-        rc = (i ? buf_puts(sql, ", ") : 0) || buf_put_sql_ident(sql, s->schema.fields[i].name) ? LOCH_ENOMEM : 0;
-    rc = rc || buf_puts(sql, ") VALUES (") ? (rc ? rc : LOCH_ENOMEM) : 0;
-    for (size_t i = 0; rc == 0 && i < s->schema.count; i++)
-        rc = (i ? buf_puts(sql, ", ") : 0) || buf_puts(sql, "__loch_s.") ||
-             buf_put_sql_ident(sql, s->schema.fields[i].name) ? LOCH_ENOMEM : 0;
-    return rc || buf_putc(sql, ')') ? (rc ? rc : LOCH_ENOMEM) : 0;
-}
-
 /* Flushes the table's log (flush lock held by the caller's slot): 0 and *done = LSNs
  * flushed (0 when there was nothing). */
 static int flush_locked(loch_lake *lake, const char *table, tail_slot *t, uint64_t *from, uint64_t *upto,
-                        int64_t *version, loch_result **out)
+                        int64_t *version, int64_t counts[2])
 {
     snapshot *s = NULL;
     const char **key = NULL;
@@ -614,8 +591,8 @@ static int flush_locked(loch_lake *lake, const char *table, tail_slot *t, uint64
     }
     rc = load_changes(lake, t->w, *from, *upto, key, nkey, "temp.main.__loch_flush", 0);
     t->loaded = 0; /* the engine's copy of the tail is about to be wrong */
-    rc = rc ? rc : flush_merge_sql(s, table, key, nkey, "temp.main.__loch_flush", &sql);
-    rc = rc ? rc : ops_merge_flush(lake, table, sql.data, app, (int64_t)*upto, version, out);
+    rc = rc ? rc : ops_flush_apply(lake, table, "temp.main.__loch_flush", key, nkey, app, (int64_t)*upto, version,
+                                   counts);
     compute_exec(lake->cp, "DROP TABLE IF EXISTS temp.main.__loch_flush");
     lake_hold(lake, "flush-truncate");
     rc = rc ? rc : wal_truncate(t->w, *upto);
@@ -631,8 +608,7 @@ int tail_flush(loch_lake *lake, const char *table, int only_if_logged, loch_resu
     snapshot *s = NULL;
     tail_slot *t = NULL;
     uint64_t from = 0, upto = 0;
-    int64_t version = -1;
-    loch_result *merge = NULL;
+    int64_t version = -1, counts[2] = {0, 0};
     int rc = txlog_load(lake, table, &(txlog_at){-1, 0, 0}, &s);
     if (rc == LOCH_ENOTFOUND)
         rc = error_set(LOCH_ENOTFOUND, "table \"%s\" does not exist", table);
@@ -649,18 +625,18 @@ int tail_flush(loch_lake *lake, const char *table, int only_if_logged, loch_resu
     rc = slot_for(lake, table, s, NULL, 0, &t);
     if (rc == 0 && t) {
         rc = wal_flush_lock(t->w);
-        rc = rc ? rc : flush_locked(lake, table, t, &from, &upto, &version, &merge);
+        rc = rc ? rc : flush_locked(lake, table, t, &from, &upto, &version, counts);
         if (t->w)
             wal_flush_unlock(t->w);
     }
     pthread_mutex_unlock(&lake->tails_mu);
     txlog_snapshot_free(s);
     if (rc == 0 && out && upto > from)
-        rc = result_message(out, "flushed %s: LSNs %" PRIu64 " to %" PRIu64 " (version %lld; %s)", table, from + 1,
-                            upto, (long long)version, merge && merge->message ? merge->message : "");
+        rc = result_message(out, "flushed %s: LSNs %" PRIu64 " to %" PRIu64 " as version %lld (%lld rows written, "
+                            "%lld replaced or deleted)", table, from + 1, upto, (long long)version,
+                            (long long)counts[1], (long long)counts[0]);
     else if (rc == 0 && out)
         rc = result_message(out, "flushed %s: nothing to flush", table);
-    loch_result_free(merge);
     return rc;
 }
 
