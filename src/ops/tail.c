@@ -41,6 +41,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "core/dv.h"
+#include "core/prune.h"
 #include "core/sqlscan.h"
 #include "formats/arrow_read.h"
 #include "util/misc.h"
@@ -58,7 +60,19 @@ typedef struct {
     int loaded;
     struct write_plan *plan; /* loch_write's view of the table (its schema, key, formats) */
     int users;              /* loch_write calls using it now: it is not closed under them */
+    /* Where the tail's keys are in the snapshot it was loaded over (version pos_version):
+     * per file, the rows whose key has a change (pos), and what the scan leaves out of
+     * the file (skip: pos and the file's own deletion vector). A query scans the files
+     * with skip, as deletion vectors, and adds the tail's rows: no join per query. */
+    int64_t pos_version;
+    size_t pos_files;
+    dv_rows *pos, *skip;
+    size_t *all;            /* 0..pos_files-1: the scan's list */
+    scan_skip sk;
+    char pos_tag[128];
 } tail_slot;
+
+static void slot_positions_free(tail_slot *t);
 
 static void plan_release(struct write_plan *p);
 
@@ -70,6 +84,7 @@ static void slot_close(tail_slot *t)
 {
     wal_close(t->w);
     plan_release(t->plan);
+    slot_positions_free(t);
     memset(t, 0, sizeof(*t));
 }
 
@@ -204,6 +219,7 @@ static int slot_for(loch_lake *lake, const char *table, const snapshot *s, const
     if (rc < 0)
         return rc;
     free_slot->w = w;
+    free_slot->pos_version = -1;
     snprintf(free_slot->table, sizeof(free_slot->table), "%s", table);
     snprintf(free_slot->tag, sizeof(free_slot->tag), "%s", tag);
     *out = free_slot;
@@ -408,8 +424,8 @@ static int load_changes(loch_lake *lake, wal *w, uint64_t from, uint64_t to, con
         if (nkey)
             rc = buf_printf(&sql, "DELETE FROM %s AS o WHERE EXISTS (SELECT 1 FROM __loch_wal_new AS n WHERE ", name) ||
                  put_key_match(&sql, key, nkey, "n", "o") || buf_puts(&sql, "); ") ? LOCH_ENOMEM : 0;
-        rc = rc || buf_printf(&sql, "INSERT INTO %s SELECT * FROM __loch_wal_new; DROP TABLE __loch_wal_new", name)
-                 ? (rc ? rc : LOCH_ENOMEM) : 0;
+        rc = rc || buf_printf(&sql, "INSERT INTO %s SELECT * FROM __loch_wal_new", name) ? (rc ? rc : LOCH_ENOMEM)
+                                                                                          : 0;
         rc = rc ? rc : compute_exec(lake->cp, sql.data);
     }
     buf_clear(&sql);
@@ -421,6 +437,155 @@ static int load_changes(loch_lake *lake, wal *w, uint64_t from, uint64_t to, con
     if (bytes)
         free_buf(bytes);
     buf_free(&sql);
+    return rc;
+}
+
+static void slot_positions_free(tail_slot *t)
+{
+    for (size_t i = 0; i < t->pos_files; i++) {
+        if (t->pos)
+            dv_rows_free(&t->pos[i]);
+        if (t->skip)
+            dv_rows_free(&t->skip[i]);
+    }
+    free(t->pos);
+    free(t->skip);
+    free(t->all);
+    t->pos = t->skip = NULL;
+    t->all = NULL;
+    t->pos_files = 0;
+    t->pos_version = -1;
+}
+
+static int skip_load(void *ctx, size_t i, const uint64_t **rows, size_t *count)
+{
+    const scan_skip *sk = ctx;
+    const tail_slot *t = sk->ctx;
+    size_t f = sk->which[i];
+    *rows = f < t->pos_files ? t->skip[f].rows : NULL;
+    *count = f < t->pos_files ? t->skip[f].count : 0;
+    return 0;
+}
+
+/* Positions read back from the engine, per file: grown as they come (sorted by file,
+ * then row). */
+typedef struct {
+    tail_slot *t;
+    dv_rows *add;
+    size_t *cap;
+} pos_reader;
+
+static int pos_chunk(void *ctx, const int64_t *const *cols, size_t ncols, size_t n)
+{
+    pos_reader *r = ctx;
+    (void)ncols;
+    for (size_t i = 0; i < n; i++) {
+        int64_t f = cols[0][i];
+        if (f < 0 || (size_t)f >= r->t->pos_files || cols[1][i] < 0)
+            return error_set(LOCH_ERROR, "internal: a row of file %lld, which the table does not have", (long long)f);
+        dv_rows *d = &r->add[f];
+        if (d->count == r->cap[f]) {
+            size_t c = r->cap[f] ? 2 * r->cap[f] : 64;
+            uint64_t *g = realloc(d->rows, c * sizeof(*g));
+            if (!g)
+                return error_set(LOCH_ENOMEM, "out of memory");
+            d->rows = g;
+            r->cap[f] = c;
+        }
+        d->rows[d->count++] = (uint64_t)cols[1][i];
+    }
+    return 0;
+}
+
+/* Adds to t->pos the snapshot's rows whose key has a change in the engine's table src,
+ * and makes t->skip again for the files they are in (fresh: for every file). Files
+ * whose key statistics cannot hold src's keys are not read (a single integer key). */
+static int positions_add(loch_lake *lake, const char *table, const snapshot *s, tail_slot *t, const char *src,
+                         const char **key, size_t nkey, int fresh)
+{
+    buf sql = BUF_INIT, rows = BUF_INIT, where = BUF_INIT;
+    compute_result *b = NULL;
+    size_t n = s->file_count, nwhich = 0;
+    size_t *which = malloc((n + 1) * sizeof(size_t)), *cap = calloc(n + 1, sizeof(size_t));
+    bool *skip = calloc(n + 1, sizeof(bool));
+    dv_rows *add = calloc(n + 1, sizeof(dv_rows));
+    int rc = which && cap && skip && add ? 0 : error_set(LOCH_ENOMEM, "out of memory");
+    if (rc == 0 && fresh) {
+        slot_positions_free(t);
+        t->pos = calloc(n + 1, sizeof(dv_rows));
+        t->skip = calloc(n + 1, sizeof(dv_rows));
+        t->all = malloc((n + 1) * sizeof(size_t));
+        if (!t->pos || !t->skip || !t->all)
+            rc = error_set(LOCH_ENOMEM, "out of memory");
+        t->pos_files = n;
+        t->pos_version = s->version;
+        for (size_t i = 0; rc == 0 && i < n; i++) {
+            t->all[i] = i;
+            rc = scan_file_dv(lake, table, &s->files[i], &t->skip[i]); /* the file's own DV */
+        }
+    }
+    /* data skipping by the changes' key range */
+    const schema_field *kf = NULL;
+    for (size_t i = 0; nkey == 1 && i < s->schema.count; i++)
+        if (strcmp(s->schema.fields[i].name, key[0]) == 0)
+            kf = &s->schema.fields[i];
+    if (rc == 0 && kf && (!strcmp(kf->duck_type, "BIGINT") || !strcmp(kf->duck_type, "INTEGER") ||
+                          !strcmp(kf->duck_type, "SMALLINT") || !strcmp(kf->duck_type, "TINYINT"))) {
+        rc = buf_puts(&sql, "SELECT min(") || buf_put_sql_ident(&sql, key[0]) || buf_puts(&sql, ")::BIGINT, max(") ||
+             buf_put_sql_ident(&sql, key[0]) || buf_printf(&sql, ")::BIGINT, count(*) FROM %s", src) ? LOCH_ENOMEM : 0;
+        rc = rc ? rc : compute_query(lake->cp, sql.data, &b);
+        if (rc == 0 && compute_result_i64(b, 0, 2) > 0) {
+            rc = buf_put_sql_ident(&where, key[0]) ||
+                 buf_printf(&where, " >= %lld AND ", (long long)compute_result_i64(b, 0, 0)) ||
+                 buf_put_sql_ident(&where, key[0]) ||
+                 buf_printf(&where, " <= %lld", (long long)compute_result_i64(b, 0, 1)) ? LOCH_ENOMEM : 0;
+            int pruned = rc ? 0 : prune_files(s, where.data, where.len, table, true, skip);
+            rc = pruned < 0 ? pruned : rc;
+        }
+        buf_clear(&sql);
+    }
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        if (!skip[i])
+            which[nwhich++] = i;
+    if (rc == 0 && nwhich) {
+        rc = scan_rows_sql(lake, table, s, which, nwhich, NULL, true, &rows);
+        rc = rc || buf_printf(&sql, "SELECT __loch_b.__loch_file::BIGINT, __loch_b.__loch_row::BIGINT FROM (%s) AS "
+                                    "__loch_b WHERE EXISTS (SELECT 1 FROM %s AS __loch_w WHERE ", rows.data, src) ||
+             put_key_match(&sql, key, nkey, "__loch_w", "__loch_b") || buf_puts(&sql, ") ORDER BY 1, 2")
+                 ? (rc ? rc : LOCH_ENOMEM) : 0;
+        pos_reader pr = {t, add, cap};
+        rc = rc ? rc : compute_query_i64(lake->cp, sql.data, pos_chunk, &pr);
+    }
+    for (size_t f = 0; rc == 0 && f < n; f++) {
+        if (!add[f].count)
+            continue;
+        dv_rows merged = {NULL, 0}, sk = {NULL, 0};
+        rc = dv_rows_union(&t->pos[f], &add[f], &merged);
+        if (rc == 0) {
+            dv_rows_free(&t->pos[f]);
+            t->pos[f] = merged;
+            dv_rows own = {NULL, 0};
+            rc = scan_file_dv(lake, table, &s->files[f], &own);
+            rc = rc ? rc : dv_rows_union(&own, &t->pos[f], &sk);
+            dv_rows_free(&own);
+        }
+        if (rc == 0) {
+            dv_rows_free(&t->skip[f]);
+            t->skip[f] = sk;
+        }
+    }
+    for (size_t f = 0; add && f < n; f++)
+        dv_rows_free(&add[f]);
+    if (rc < 0)
+        slot_positions_free(t);
+    compute_result_free(b);
+    free(add);
+    free(which);
+    free(cap);
+    free(skip);
+    buf_free(&sql);
+    buf_free(&rows);
+    buf_free(&where);
     return rc;
 }
 
@@ -465,28 +630,36 @@ int tail_scan_sql(loch_lake *lake, const char *table, const snapshot *s, int may
     tail_table_name(table, name, sizeof(name));
     /* The engine keeps what it loaded: only frames past it are read, unless a flush
      * moved the snapshot on, or a transaction of the user's may roll the table back. */
-    if (rc == 0 && (!t->loaded || t->from != flushed || durable < t->to || lake->in_transaction)) {
+    if (rc == 0 && (!t->loaded || t->from != flushed || durable < t->to || lake->in_transaction ||
+                    t->pos_version != s->version)) {
         t->loaded = 0;
         rc = load_changes(lake, t->w, flushed, durable, key, nkey, name, 0);
+        rc = rc ? rc : positions_add(lake, table, s, t, name, key, nkey, 1);
         if (rc == 0)
             t->loaded = !lake->in_transaction, t->from = flushed, t->to = durable;
     } else if (rc == 0 && durable > t->to) {
         t->loaded = 0;
         rc = load_changes(lake, t->w, t->to, durable, key, nkey, name, 1);
+        rc = rc ? rc : positions_add(lake, table, s, t, "temp.main.__loch_wal_new", key, nkey, 0);
+        compute_exec(lake->cp, "DROP TABLE IF EXISTS temp.main.__loch_wal_new");
         if (rc == 0)
             t->loaded = 1, t->to = durable;
     }
+    if (rc == 0) {
+        snprintf(t->pos_tag, sizeof(t->pos_tag), "tail-%s-%lld-%" PRIu64 "-%" PRIu64, t->tag,
+                 (long long)s->version, t->from, t->to);
+        t->sk = (scan_skip){t->pos_tag, skip_load, t, NULL};
+        rc = s->file_count ? scan_rows_sql(lake, table, s, t->all, s->file_count, &t->sk, false, &base)
+                           : scan_sql(lake, table, s, &base);
+    }
     pthread_mutex_unlock(&lake->tails_mu);
-    rc = rc ? rc : scan_sql(lake, table, s, &base);
     /* the snapshot's rows whose key has no change in the tail, then the tail's rows */
     buf cols = BUF_INIT;
     for (size_t i = 0; rc == 0 && i < s->schema.count; i++)
         rc = (i ? buf_puts(&cols, ", ") : 0) || buf_put_sql_ident(&cols, s->schema.fields[i].name) ? LOCH_ENOMEM : 0;
-    if (rc == 0 && nkey)
-        rc = buf_printf(sql, "SELECT %s FROM (%s) AS __loch_b WHERE NOT EXISTS (SELECT 1 FROM %s AS __loch_w WHERE ",
-                        cols.data, base.data, name) || put_key_match(sql, key, nkey, "__loch_w", "__loch_b") ||
-             buf_printf(sql, ") UNION ALL SELECT %s FROM %s WHERE " WAL_COL_CHANGE " <> 'delete'", cols.data, name)
-                 ? LOCH_ENOMEM : 0;
+    if (rc == 0 && nkey) /* the snapshot's rows without those the tail changes, then the tail's */
+        rc = buf_printf(sql, "SELECT %s FROM (%s) UNION ALL SELECT %s FROM %s WHERE " WAL_COL_CHANGE " <> 'delete'",
+                        cols.data, base.data, cols.data, name) ? LOCH_ENOMEM : 0;
     else if (rc == 0)
         rc = buf_printf(sql, "SELECT %s FROM (%s) UNION ALL SELECT %s FROM %s", cols.data, base.data, cols.data, name)
                  ? LOCH_ENOMEM : 0;
