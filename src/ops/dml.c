@@ -1498,7 +1498,9 @@ static int attempt(loch_lake *lake, const dml_stmt *st, dml_table_seen *seen, lo
         rc = rc ? rc : st->kind == DML_MERGE ? merge_metrics(&c, &k, counts) : metrics(&c, &r, &k);
         lake_hold(lake, "dml-commit");
         rc = rc ? rc : txlog_commit_run(lake, &c, &version);
-        if (rc < 0) {
+        /* Not committed: what it wrote goes. A commit in the log whose directory fsync
+         * failed (an error with a version) keeps every file it names. */
+        if (rc < 0 && version < 0) {
             txlog_commit_abort(lake, &c);
             if (r.dv_path)
                 lake->st->remove(lake->st, r.dv_path);

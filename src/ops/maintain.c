@@ -180,7 +180,7 @@ int ops_optimize(loch_lake *lake, const char *table, const char *const *zorder, 
         rc = rc ? rc : commit_metric(&c.cm, "numDeletionVectorsRemoved", dvs_removed);
         lake_hold(lake, "optimize-commit");
         rc = rc ? rc : txlog_commit_run(lake, &c, &version);
-        if (rc < 0)
+        if (rc < 0 && version < 0) /* a commit in the log whose directory fsync failed keeps its files */
             txlog_commit_abort(lake, &c);
     }
     if (rc == 0 && version >= 0)

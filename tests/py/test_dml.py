@@ -720,3 +720,22 @@ def test_engine_errors_speak_of_the_users_statement(lake):
         p = lake.sql(q, check=False)
         assert p.returncode == 1 and words in p.stderr, (q, p.stderr)
         assert "__loch" not in p.stderr and "LINE 1" not in p.stderr and str(lake.path) not in p.stderr, p.stderr
+
+
+def test_a_commit_whose_directory_fsync_failed_keeps_its_deletion_vector_file(lake):
+    """The commit went into the log; only the fsync of _delta_log after it failed. The
+    statement reports the failure, but the deletion vector file the version names stays
+    (it was removed as if nothing had been committed: the table became unreadable)."""
+    lake.sql("CREATE TABLE d AS SELECT range AS id FROM range(1000)")
+    lake.sql("ALTER TABLE d SET TBLPROPERTIES ('delta.enableDeletionVectors' = 'true')")
+    left = 1000
+    for skip, lo in ((0, 0), (1, 300)):  # the DV file's own put, then the commit's put_if_absent
+        p = lake.sql(f"DELETE FROM d WHERE id >= {lo} AND id < {lo + 200}", check=False,
+                     env={"LOCH_FAULT": f"dirsync:EIO:{skip}"})
+        assert p.returncode == 1 and "fsync of directory" in p.stderr, p.stderr
+        got = int(lake.scalar("SELECT count(*) FROM d"))
+        assert got in (left, left - 200), p.stderr
+        left = got
+    assert left < 1000  # at least one of them was in the log: its DV file is read
+    lake.sql("DELETE FROM d WHERE id = 999")
+    assert int(lake.scalar("SELECT count(*) FROM d")) == left - 1
