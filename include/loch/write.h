@@ -49,6 +49,24 @@ LOCH_EXTERN int loch_write(loch_lake *lake, const char *table, struct ArrowArray
 /* Returns once every LSN of the table's log up to lsn is durable. */
 LOCH_EXTERN int loch_wait_durable(loch_lake *lake, const char *table, uint64_t lsn);
 
+/* The two-phase sink API, for stream processors: exactly-once appends to a table
+ * without a primary key, keyed by the sink's id (1 to 128 letters, digits, '_', '-',
+ * '.') and a growing epoch (a checkpoint id).
+ *   loch_txn_prepare writes the epoch's rows as data files and a prepared marker
+ *     (_loch/txn/<table>/<sink>/<epoch>); nothing is visible yet. The stream's columns are
+ *     matched to the table's by name and cast as INSERT does.
+ *   loch_txn_commit commits them in one version with a txn action {appId: sink,
+ *     version: epoch}: *version is that version, or -1 when the table already holds
+ *     the epoch (a retry or a replay: a no-op that succeeds).
+ *   loch_txn_abort removes a prepared epoch's files and marker (nothing when none).
+ * After a restart, a sink commits the epochs it prepared and did not see committed;
+ * those already in the table are no-ops. */
+LOCH_EXTERN int loch_txn_prepare(loch_lake *lake, const char *table, const char *sink, int64_t epoch,
+                                 struct ArrowArrayStream *rows);
+LOCH_EXTERN int loch_txn_commit(loch_lake *lake, const char *table, const char *sink, int64_t epoch,
+                                int64_t *version);
+LOCH_EXTERN int loch_txn_abort(loch_lake *lake, const char *table, const char *sink, int64_t epoch);
+
 #ifdef __cplusplus
 }
 #endif

@@ -241,5 +241,59 @@ static void test_batches_deletes_and_pipelining(void)
     free(dir);
 }
 
-TEST_MAIN({"threads_write_once_each", test_threads_write_once_each},
+/* The two-phase sink: nothing visible until commit, a commit once, an abort leaves
+ * nothing, and a second handle (a restarted sink) finds the epoch committed. */
+static void test_sink_epochs(void)
+{
+    char *dir;
+    loch_lake *lake = make_lake(&dir);
+    CHECK_OK(run(lake, "CREATE TABLE e (id BIGINT, name VARCHAR)"));
+    tstream t;
+    struct ArrowArrayStream st;
+    int64_t v = -2;
+    stream_init(&t, &st, 2, 5, 1);
+    CHECK_OK(loch_txn_prepare(lake, "e", "job-1.op", 1, &st));
+    char *n = scalar(lake, "SELECT count(*) FROM e");
+    CHECK_STR(n, "0");
+    free(n);
+    CHECK_OK(loch_txn_commit(lake, "e", "job-1.op", 1, &v));
+    CHECK(v == 1);
+    n = scalar(lake, "SELECT count(*) || ':' || max(id) FROM e");
+    CHECK_STR(n, "10:10");
+    free(n);
+    CHECK_OK(loch_txn_commit(lake, "e", "job-1.op", 1, &v)); /* a retry: a no-op */
+    CHECK(v == -1);
+    /* abort: its files and marker go */
+    stream_init(&t, &st, 1, 3, 100);
+    CHECK_OK(loch_txn_prepare(lake, "e", "job-1.op", 2, &st));
+    CHECK_OK(loch_txn_abort(lake, "e", "job-1.op", 2));
+    CHECK_OK(loch_txn_abort(lake, "e", "job-1.op", 2));
+    CHECK(loch_txn_commit(lake, "e", "job-1.op", 2, &v) == LOCH_ENOTFOUND);
+    /* prepared by one handle, committed by another (the sink restarted), once */
+    stream_init(&t, &st, 1, 4, 200);
+    CHECK_OK(loch_txn_prepare(lake, "e", "job-1.op", 3, &st));
+    char path[512];
+    snprintf(path, sizeof(path), "%s/lake", dir);
+    loch_lake_options o = LOCH_LAKE_OPTIONS_INIT;
+    loch_lake *again = NULL;
+    CHECK_OK(loch_lake_open(&again, path, &o));
+    CHECK_OK(loch_txn_commit(again, "e", "job-1.op", 3, &v));
+    CHECK(v == 2);
+    CHECK_OK(loch_txn_commit(lake, "e", "job-1.op", 3, &v));
+    CHECK(v == -1);
+    loch_lake_free(again);
+    n = scalar(lake, "SELECT count(*) FROM e");
+    CHECK_STR(n, "14");
+    free(n);
+    /* refused: a table with a primary key, a bad sink id */
+    stream_init(&t, &st, 1, 1, 1);
+    CHECK(loch_txn_prepare(lake, "u", "s", 1, &st) == LOCH_EUNSUPPORTED);
+    stream_init(&t, &st, 1, 1, 1);
+    CHECK(loch_txn_prepare(lake, "e", "../x", 1, &st) == LOCH_EINVALID);
+    loch_lake_free(lake);
+    remove_temp_dir(dir);
+    free(dir);
+}
+
+TEST_MAIN({"threads_write_once_each", test_threads_write_once_each}, {"sink_epochs", test_sink_epochs},
           {"batches_deletes_and_pipelining", test_batches_deletes_and_pipelining})
