@@ -46,6 +46,7 @@ static const char usage[] =
     "  restore TABLE              commit an old version again: --to-version N | --to-timestamp TIME\n"
     "  write TABLE INPUT          rows of a file (or - for stdin) into a table with a primary key, through its\n"
     "                             write-ahead log, durable when it returns: [--op upsert|insert|delete]\n"
+    "                             [--producer ID --sequence N] (a repeated N is not written again)\n"
     "                             [--format csv|ndjson|json|parquet|arrow] (default: from the name; stdin: ndjson)\n"
     "  flush TABLE                a table's write-ahead log into one Delta commit\n"
     "  status                     per table with a primary key: LSNs assigned, durable, visible, flushed; log size\n"
@@ -92,7 +93,7 @@ typedef struct {
     int nargs;
     /* optimize / vacuum / restore */
     const char *zorder, *target_size, *where, *retain, *to_version, *to_timestamp;
-    const char *op; /* write */
+    const char *op, *producer, *sequence; /* write */
     int dry_run;
 } cli;
 
@@ -296,6 +297,10 @@ static int cmd_write(cli *c)
                     : !strcmp(op, "delete") ? LOCH_WRITE_DELETE : (loch_write_op)0;
     if (!w)
         return usage_error("--op is upsert, insert or delete, not \"%s\"", op);
+    char *end = NULL;
+    unsigned long long seq = c->sequence ? strtoull(c->sequence, &end, 10) : 0;
+    if (!c->producer != !c->sequence || (c->sequence && (*end || seq == 0 || c->sequence[0] == '-')))
+        return usage_error("%s", "--producer ID and --sequence N (from 1) go together");
     const char *path = c->args[1], *format = c->format_name;
     char tmp[4096] = "";
     if (strcmp(path, "-") == 0) {
@@ -317,7 +322,8 @@ static int cmd_write(cli *c)
         path = tmp;
     }
     loch_result *r = NULL;
-    int rc = loch_table_write_file(&r, g_lake, c->args[0], path, format, w) < 0 ? fail(NULL) : emit(c, r);
+    int rc = loch_table_write_file_from(&r, g_lake, c->args[0], path, format, w, c->producer, seq) < 0 ? fail(NULL)
+                                                                                                   : emit(c, r);
     if (tmp[0])
         unlink(tmp);
     loch_result_free(r);
@@ -485,6 +491,10 @@ static int parse_args(cli *c, int argc, char **argv)
             c->to_timestamp = v;
         } else if (strcmp(a, "--op") == 0 && v) {
             c->op = v;
+        } else if (strcmp(a, "--producer") == 0 && v) {
+            c->producer = v;
+        } else if (strcmp(a, "--sequence") == 0 && v) {
+            c->sequence = v;
         } else if (strcmp(a, "--dry-run") == 0) {
             c->dry_run = 1;
             takes = 0;

@@ -33,6 +33,11 @@ typedef enum { LOCH_WRITE_UPSERT = 1, LOCH_WRITE_INSERT = 2, LOCH_WRITE_DELETE =
  * rows and the last LSN. */
 LOCH_EXTERN int loch_table_write_file(loch_result **out, loch_lake *lake, const char *table, const char *path,
                                       const char *format, loch_write_op op);
+/* The same numbered by a producer (loch/write.h: exactly once); producer NULL: not
+ * numbered. A repeated sequence answers with the original LSN and duplicate true. */
+LOCH_EXTERN int loch_table_write_file_from(loch_result **out, loch_lake *lake, const char *table, const char *path,
+                                           const char *format, loch_write_op op, const char *producer,
+                                           uint64_t sequence);
 /* Flushes a table's write-ahead log into one Delta commit (as FLUSH t does); NULL:
  * every table's. out may be NULL. */
 LOCH_EXTERN int loch_table_flush(loch_result **out, loch_lake *lake, const char *table);

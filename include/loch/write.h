@@ -46,6 +46,23 @@ struct ArrowArrayStream;
 /* Writes every batch of rows (which it releases) as one write; *lsn is its last LSN
  * (0 when it had no rows). */
 LOCH_EXTERN int loch_write(loch_lake *lake, const char *table, struct ArrowArrayStream *rows, int op, uint64_t *lsn);
+
+/* Exactly once for producers: a write numbered by its producer (an id of 1 to 120 bytes
+ * without spaces, and a sequence from 1 that grows with each of its writes) is applied
+ * once. A write whose sequence is at or below the producer's last is not written again:
+ * it succeeds with *duplicate set and *lsn the LSN the producer's last write ended at
+ * (durable when the call returns). So a client that retries after a timeout or a crash
+ * never doubles its rows. The producers' sequences survive restarts and flushes (a flush
+ * records them in the Delta table as txn actions "loch.producer/<id>"). */
+typedef struct {
+    unsigned int version;     /* LOCH_WRITE_OPTIONS_VERSION */
+    const char *producer;     /* NULL: not numbered */
+    uint64_t sequence;
+} loch_write_options;
+#define LOCH_WRITE_OPTIONS_VERSION 1
+#define LOCH_WRITE_OPTIONS_INIT {LOCH_WRITE_OPTIONS_VERSION, NULL, 0}
+LOCH_EXTERN int loch_write_with(loch_lake *lake, const char *table, struct ArrowArrayStream *rows, int op,
+                                const loch_write_options *opts, uint64_t *lsn, int *duplicate);
 /* Returns once every LSN of the table's log up to lsn is durable. */
 LOCH_EXTERN int loch_wait_durable(loch_lake *lake, const char *table, uint64_t lsn);
 

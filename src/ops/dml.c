@@ -80,6 +80,8 @@ typedef struct {
     const char *const *flush_key;       /* key; the statement is DELETE ... USING it, and its */
     size_t flush_nkey;                  /* rows other than deletes are the new rows */
     int64_t *flush_counts;              /* out: [0] rows replaced or deleted, [1] rows written */
+    const log_txn *flush_txns;          /* more txn actions (the producers' sequences) */
+    size_t flush_ntxns;
     size_t nsets;
     struct {
         span column, expr;
@@ -1491,6 +1493,8 @@ static int attempt(loch_lake *lake, const dml_stmt *st, dml_table_seen *seen, lo
         log_action txn = {.kind = LOG_TXN, .u.txn = {st->txn_app, st->txn_version, time_now_ms()}};
         rc = commit_read_app_id(&c.cm, st->txn_app);
         rc = rc || flushed_already ? rc : commit_append(&c.cm, &txn);
+        for (size_t i = 0; rc == 0 && !flushed_already && i < st->flush_ntxns; i++)
+            rc = commit_append(&c.cm, &(log_action){.kind = LOG_TXN, .u.txn = st->flush_txns[i]});
     }
     if (rc == 0 && !flushed_already && (r.nhits > 0 || r.new_rows > 0 || st->txn_app)) {
         rc = r.cdf ? write_changes(&r, &c, &k.change_files) : 0;
@@ -1655,7 +1659,8 @@ int ops_merge(loch_lake *lake, const char *table, const char *sql, size_t after_
 }
 
 int ops_flush_apply(loch_lake *lake, const char *table, const char *src, const char *const *key, size_t nkey,
-                    const char *app_id, int64_t txn_version, int64_t *version, int64_t counts[2])
+                    const char *app_id, int64_t txn_version, const log_txn *more, size_t nmore, int64_t *version,
+                    int64_t counts[2])
 {
     dml_stmt *st = calloc(1, sizeof(*st));
     buf sql = BUF_INIT;
@@ -1666,7 +1671,8 @@ int ops_flush_apply(loch_lake *lake, const char *table, const char *src, const c
     int rc = buf_puts(&sql, "DELETE FROM ") || buf_put_sql_ident(&sql, table) ||
              buf_printf(&sql, " AS __loch_t USING %s AS __loch_s WHERE ", src) ? LOCH_ENOMEM : 0;
     *st = (dml_stmt){.kind = DML_DELETE, .txn_app = app_id, .txn_version = txn_version, .version_out = version,
-                     .flush_src = src, .flush_key = key, .flush_nkey = nkey, .flush_counts = counts};
+                     .flush_src = src, .flush_key = key, .flush_nkey = nkey, .flush_counts = counts,
+                     .flush_txns = more, .flush_ntxns = nmore};
     rc = rc ? rc : key_match(&sql, st, "__loch_t", "__loch_s");
     st->sql = sql.data;
     st->len = sql.len;

@@ -265,6 +265,9 @@ bool tail_logged(const snapshot *s);
  * log as one write of op ("upsert", "insert" or "delete"), durable when it returns. */
 int tail_write(loch_lake *lake, const char *table, const snapshot *s, const char *rows_sql, const char *op,
                int64_t *rows, uint64_t *last);
+/* The same numbered by a producer (NULL: not): *duplicate when already written. */
+int tail_write_from(loch_lake *lake, const char *table, const snapshot *s, const char *rows_sql, const char *op,
+                    const char *producer, uint64_t sequence, int64_t *rows, uint64_t *last, int *duplicate);
 /* The scan of the latest version: s with the log's visible tail over it, which it loads
  * into the engine when may_load (never while the engine binds a statement: then a
  * visible tail is an error). */
@@ -285,14 +288,15 @@ typedef struct {
 int tail_status_of(loch_lake *lake, const char *table, const snapshot *s, tail_status *out);
 /* Closes the table's log (all with NULL: at the lake's end). */
 void tail_forget(loch_lake *lake, const char *table);
-/* A flush's commit (ops/dml.c): the rows of the table whose key has a change in src
+/* A flush's commit (ops/dml.c), with the txn actions more[0..nmore) too: the rows of the table whose key has a change in src
  * (the latest change per key, with __change_type) are deleted (deletion vectors or
  * rewritten files), src's rows other than deletes are written, change data when the
  * feed is on, and a txn action (app_id, txn_version), all in one commit, made even when
  * no row changes and not made when the table already has that txn version. counts[0]:
  * rows replaced or deleted, [1]: rows written. */
 int ops_flush_apply(loch_lake *lake, const char *table, const char *src, const char *const *key, size_t nkey,
-                    const char *app_id, int64_t txn_version, int64_t *version, int64_t counts[2]);
+                    const char *app_id, int64_t txn_version, const log_txn *more, size_t nmore, int64_t *version,
+                    int64_t counts[2]);
 
 /* ---- verbs (create.c, insert.c, tables.c) ----------------------------------------- */
 int ops_create_table(loch_lake *lake, const char *table, const char *select_sql, const char *columns,

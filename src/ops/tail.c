@@ -46,10 +46,14 @@
 #include "core/sqlscan.h"
 #include "formats/arrow_read.h"
 #include "util/misc.h"
+#include "util/options.h"
 #include "wal/frame.h"
 #include "wal/wal.h"
 
 #define TAIL_MAX 8
+/* txn app ids a flush records per producer: its last sequence, and that write's LSN */
+#define PRODUCER_APP "loch.producer/"
+#define PRODUCER_LSN_APP "loch.producer.lsn/"
 
 /* A table's open log, and what of its tail the engine holds. */
 typedef struct {
@@ -208,9 +212,23 @@ static int slot_for(loch_lake *lake, const char *table, const snapshot *s, const
         return 0;
     }
     wal *w = NULL;
+    /* the producers' sequences the table's flushes recorded: recovery starts from them */
+    wal_seed *seeds = calloc(s->txn_count + 1, sizeof(*seeds));
+    size_t nseeds = 0;
+    for (size_t i = 0; seeds && i < s->txn_count; i++) {
+        const char *id = s->txns[i].app_id;
+        if (strncmp(id, PRODUCER_APP, strlen(PRODUCER_APP)) != 0)
+            continue;
+        char lsn_app[256];
+        snprintf(lsn_app, sizeof(lsn_app), "%s%s", PRODUCER_LSN_APP, id + strlen(PRODUCER_APP));
+        int64_t lsn = snapshot_txn_version(s, lsn_app);
+        seeds[nseeds++] = (wal_seed){id + strlen(PRODUCER_APP), (uint64_t)s->txns[i].version,
+                                     lsn > 0 ? (uint64_t)lsn : 0};
+    }
     wal_options o = {.dir = dir.data, .table = table, .schema_tag = tag, .schema = arrow_schema,
-                     .floor = flushed_of(s) + 1, .create = create};
+                     .floor = flushed_of(s) + 1, .create = create, .seeds = seeds, .nseeds = nseeds};
     rc = rc ? rc : wal_open(&w, &o);
+    free(seeds);
     buf_free(&dir);
     if (rc == LOCH_ENOTFOUND && !create) {
         error_clear();
@@ -300,6 +318,13 @@ static int rotate_to(tail_slot *t, uint64_t flushed, const struct ArrowSchema *a
 int tail_write(loch_lake *lake, const char *table, const snapshot *s, const char *rows_sql, const char *op,
                int64_t *rows, uint64_t *last)
 {
+    int dup;
+    return tail_write_from(lake, table, s, rows_sql, op, NULL, 0, rows, last, &dup);
+}
+
+int tail_write_from(loch_lake *lake, const char *table, const snapshot *s, const char *rows_sql, const char *op,
+                    const char *producer, uint64_t sequence, int64_t *rows, uint64_t *last, int *duplicate)
+{
     const char **key = NULL;
     size_t nkey = 0;
     buf sql = BUF_INIT;
@@ -310,6 +335,7 @@ int tail_write(loch_lake *lake, const char *table, const snapshot *s, const char
     uint64_t first = 0;
     *rows = 0;
     *last = 0;
+    *duplicate = 0;
     int rc = tail_key(s, &key, &nkey);
     if (rc == 0 && strcmp(op, "upsert") != 0 && strcmp(op, "delete") != 0 && strcmp(op, "insert") != 0)
         rc = error_set(LOCH_EINVALID, "a write is an upsert, insert or delete, not \"%s\"", op);
@@ -350,10 +376,10 @@ int tail_write(loch_lake *lake, const char *table, const snapshot *s, const char
         if (rc == 0 && strcmp(st.schema_tag, tag) != 0)
             rc = rotate_to(t, flushed_of(s), &arrow_schema, tag);
         lake_hold(lake, "wal-append");
-        rc = rc ? rc : wal_append(t->w, &arrow_schema, batches, n, &first, last);
+        rc = rc ? rc : wal_append_from(t->w, &arrow_schema, batches, n, producer, sequence, &first, last, duplicate);
         lake_hold(lake, "wal-sync");
         rc = rc ? rc : wal_sync(t->w, *last);
-        if (rc == 0)
+        if (rc == 0 && !*duplicate)
             auto_flush(lake, table, s, t);
         pthread_mutex_unlock(&lake->tails_mu);
     }
@@ -737,9 +763,44 @@ static int rotate_to(tail_slot *t, uint64_t flushed, const struct ArrowSchema *a
 
 /* Flushes the table's log (flush lock held by the caller's slot): 0 and *done = LSNs
  * flushed (0 when there was nothing). */
+typedef struct {
+    log_txn *v;
+    size_t n, cap;
+    char **names;
+} txn_list;
+
+static int add_producer(void *ctx, const char *producer, uint64_t sequence, uint64_t lsn)
+{
+    txn_list *l = ctx;
+    if (l->n + 2 > l->cap) {
+        size_t c = l->cap ? 2 * l->cap : 16;
+        log_txn *g = realloc(l->v, c * sizeof(*g));
+        char **h = g ? realloc(l->names, c * sizeof(*h)) : NULL;
+        if (g)
+            l->v = g;
+        if (h)
+            l->names = h;
+        if (!g || !h)
+            return error_set(LOCH_ENOMEM, "out of memory");
+        l->cap = c;
+    }
+    const char *apps[2] = {PRODUCER_APP, PRODUCER_LSN_APP};
+    uint64_t vals[2] = {sequence, lsn};
+    for (int k = 0; k < 2; k++) {
+        size_t len = strlen(apps[k]) + strlen(producer) + 1;
+        if (!(l->names[l->n] = malloc(len)))
+            return error_set(LOCH_ENOMEM, "out of memory");
+        snprintf(l->names[l->n], len, "%s%s", apps[k], producer);
+        l->v[l->n] = (log_txn){l->names[l->n], (int64_t)vals[k], time_now_ms()};
+        l->n++;
+    }
+    return 0;
+}
+
 static int flush_locked(loch_lake *lake, const char *table, tail_slot *t, uint64_t *from, uint64_t *upto,
                         int64_t *version, int64_t counts[2])
 {
+    txn_list producers = {NULL, 0, 0, NULL};
     snapshot *s = NULL;
     const char **key = NULL;
     size_t nkey = 0;
@@ -764,12 +825,18 @@ static int flush_locked(loch_lake *lake, const char *table, tail_slot *t, uint64
     }
     rc = load_changes(lake, t->w, *from, *upto, key, nkey, "temp.main.__loch_flush", 0);
     t->loaded = 0; /* the engine's copy of the tail is about to be wrong */
-    rc = rc ? rc : ops_flush_apply(lake, table, "temp.main.__loch_flush", key, nkey, app, (int64_t)*upto, version,
-                                   counts);
+    /* the producers' sequences go into the same commit (recovery's seeds) */
+    rc = rc ? rc : wal_producers(t->w, add_producer, &producers);
+    rc = rc ? rc : ops_flush_apply(lake, table, "temp.main.__loch_flush", key, nkey, app, (int64_t)*upto,
+                                   producers.v, producers.n, version, counts);
     compute_exec(lake->cp, "DROP TABLE IF EXISTS temp.main.__loch_flush");
     lake_hold(lake, "flush-truncate");
     rc = rc ? rc : wal_truncate(t->w, *upto);
 cleanup:
+    for (size_t i = 0; i < producers.n; i++)
+        free(producers.names[i]);
+    free(producers.names);
+    free(producers.v);
     free(key);
     txlog_snapshot_free(s);
     buf_free(&sql);
@@ -951,6 +1018,13 @@ static int reader_sql(loch_lake *lake, const char *path, const char *format, buf
 int loch_table_write_file(loch_result **out, loch_lake *lake, const char *table, const char *path, const char *format,
                           loch_write_op op)
 {
+    return loch_table_write_file_from(out, lake, table, path, format, op, NULL, 0);
+}
+
+int loch_table_write_file_from(loch_result **out, loch_lake *lake, const char *table, const char *path,
+                               const char *format, loch_write_op op, const char *producer, uint64_t sequence)
+{
+    int duplicate = 0;
     snapshot *s = NULL;
     const char **key = NULL;
     size_t nkey = 0;
@@ -997,19 +1071,23 @@ int loch_table_write_file(loch_result **out, loch_lake *lake, const char *table,
     rc = rc ? rc : compute_exec_one(lake->cp, sql.data);
     if (rc < 0)
         insert_own_name(table);
-    rc = rc ? rc : tail_write(lake, table, s, "SELECT * FROM __loch_ins", opname, &rows, &last);
+    rc = rc ? rc : tail_write_from(lake, table, s, "SELECT * FROM __loch_ins", opname, producer, sequence, &rows,
+                                   &last, &duplicate);
     if (rc == 0) { /* what it wrote, as a row (the HTTP API's answer) and in words */
-        static const char *names[] = {"op", "rows", "lsn"};
-        static const loch_kind kinds[] = {LOCH_KIND_STRING, LOCH_KIND_NUMBER, LOCH_KIND_NUMBER};
+        static const char *names[] = {"op", "rows", "lsn", "duplicate"};
+        static const loch_kind kinds[] = {LOCH_KIND_STRING, LOCH_KIND_NUMBER, LOCH_KIND_NUMBER, LOCH_KIND_BOOL};
         char n[24], l[24];
-        snprintf(n, sizeof(n), "%lld", (long long)rows);
+        snprintf(n, sizeof(n), "%lld", duplicate ? 0LL : (long long)rows);
         snprintf(l, sizeof(l), "%" PRIu64, last);
-        const char *cells[] = {opname, n, rows ? l : NULL};
+        const char *cells[] = {opname, n, rows ? l : NULL, duplicate ? "true" : "false"};
         loch_result *r = NULL;
         buf m = BUF_INIT;
-        rc = result_new(&r, 3, names, kinds);
+        rc = result_new(&r, 4, names, kinds);
         rc = rc ? rc : result_add_row(r, cells);
-        if (rc == 0 && rows)
+        if (rc == 0 && duplicate)
+            rc = buf_printf(&m, "producer %s's write %" PRIu64 " is in %s already (LSN %" PRIu64 "): not written "
+                            "again", producer, sequence, table, last) ? LOCH_ENOMEM : 0;
+        else if (rc == 0 && rows)
             rc = buf_printf(&m, "%s %lld rows %s %s (LSN %" PRIu64 ", durable)",
                             op == LOCH_WRITE_DELETE ? "deleted" : "upserted", (long long)rows,
                             op == LOCH_WRITE_DELETE ? "from" : "into", table, last) ? LOCH_ENOMEM : 0;
@@ -1381,6 +1459,21 @@ static int plan_for(loch_lake *lake, const char *table, tail_slot **out)
 
 int loch_write(loch_lake *lake, const char *table, struct ArrowArrayStream *rows, int op, uint64_t *lsn)
 {
+    int duplicate;
+    return loch_write_with(lake, table, rows, op, NULL, lsn, &duplicate);
+}
+
+int loch_write_with(loch_lake *lake, const char *table, struct ArrowArrayStream *rows, int op,
+                    const loch_write_options *opts, uint64_t *lsn, int *duplicate)
+{
+    static const size_t sizes[] = {sizeof(loch_write_options)};
+    loch_write_options o = LOCH_WRITE_OPTIONS_INIT;
+    *duplicate = 0;
+    if (options_copy(&o, opts, sizes, LOCH_WRITE_OPTIONS_VERSION, "loch_write_options") < 0) {
+        if (rows && rows->release)
+            rows->release(rows);
+        return loch_error_last_code();
+    }
     struct ArrowSchema in = {0};
     struct ArrowArray **frames = NULL;
     size_t n = 0, cap = 0;
@@ -1471,7 +1564,7 @@ int loch_write(loch_lake *lake, const char *table, struct ArrowArrayStream *rows
     }
     if (rc == 0 && n) {
         lake_hold(lake, "wal-append");
-        rc = wal_append(t->w, &p->schema, frames, n, &first, lsn);
+        rc = wal_append_from(t->w, &p->schema, frames, n, o.producer, o.sequence, &first, lsn, duplicate);
         lake_hold(lake, "wal-sync");
         rc = rc || nowait ? rc : wal_sync(t->w, *lsn);
     }

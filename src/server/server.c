@@ -1053,9 +1053,20 @@ static void route_rows(loch_server *s, http_request *req, const char *t, http_re
         json_error(out, 400, "invalid", "the rows go in the body (NDJSON by default; format=csv|json|arrow)");
         return;
     }
+    /* exactly once: a producer's id and the write's sequence number (header or query) */
+    const char *producer = http_header(req, "X-Loch-Producer"), *seq = http_header(req, "X-Loch-Sequence");
+    producer = producer ? producer : http_query(req, "producer");
+    seq = seq ? seq : http_query(req, "sequence");
+    char *end = NULL;
+    unsigned long long sequence = seq ? strtoull(seq, &end, 10) : 0;
+    if (!producer != !seq || (seq && (!*seq || *end || sequence == 0 || seq[0] == '-'))) {
+        json_error(out, 400, "invalid", "a numbered write has both a producer (X-Loch-Producer) and a sequence "
+                   "(X-Loch-Sequence) from 1");
+        return;
+    }
     loch_result *r = NULL;
     int wi = worker_take(s, NULL);
-    int rc = loch_table_write_file(&r, s->w[wi].lake, t, file, format, w);
+    int rc = loch_table_write_file_from(&r, s->w[wi].lake, t, file, format, w, producer, sequence);
     worker_give(s, wi);
     if (rc < 0) {
         loch_error(out);

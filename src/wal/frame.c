@@ -40,16 +40,21 @@ int wal_frame_header(buf *out, const struct ArrowSchema *schema, const char *tab
 }
 
 int wal_frame_batch(buf *out, const struct ArrowSchema *schema, const struct ArrowArray *batch, uint64_t first,
-                    int more)
+                    int more, const char *producer, uint64_t sequence)
 {
     if (batch->length <= 0)
         return error_set(LOCH_EINVALID, "a write-ahead log frame needs at least one row");
-    char lsn[48];
+    char lsn[48], prod[WAL_PRODUCER_MAX + 32];
     snprintf(lsn, sizeof(lsn), "%" PRIu64 "-%" PRIu64 "%s", first, first + (uint64_t)batch->length - 1,
              more ? "+" : "");
-    arrow_kv kv[] = {{"loch.wal.lsn", lsn, 0}, {CRC_KEY, PLACEHOLDER, 0}};
+    arrow_kv kv[] = {{"loch.wal.lsn", lsn, 0}, {CRC_KEY, PLACEHOLDER, 0}, {"loch.wal.producer", prod, 0}};
+    size_t nkv = 2;
+    if (producer && !more) {
+        snprintf(prod, sizeof(prod), "%" PRIu64 " %s", sequence, producer);
+        nkv = 3;
+    }
     size_t start = out->len;
-    int rc = arrow_write_batch_kv(out, schema, batch, kv, 2);
+    int rc = arrow_write_batch_kv(out, schema, batch, kv, nkv);
     if (rc == 0)
         seal(out, start, kv[1].at);
     return rc;
@@ -115,26 +120,34 @@ int wal_frame_read_header(const unsigned char *data, size_t size, wal_header *ou
     return 0;
 }
 
-int wal_frame_read(const unsigned char *data, size_t size, size_t *length, uint64_t *first, uint64_t *last,
-                   int *more)
+int wal_frame_read(const unsigned char *data, size_t size, wal_frame_info *out)
 {
     arrow_message m;
     const char *v;
-    size_t n;
+    size_t n = 0;
+    *out = (wal_frame_info){0};
     int rc = checked(data, size, 3, &m);
     if (rc < 0)
         return rc;
     const char *dash = NULL;
     if (arrow_message_value(&m, data, "loch.wal.lsn", 0, &v, &n))
         dash = memchr(v, '-', n);
-    *more = n > 0 && v[n - 1] == '+';
-    n -= (size_t)*more;
-    if (!dash || u64_of(v, (size_t)(dash - v), first) < 0 || u64_of(dash + 1, n - (size_t)(dash - v) - 1, last) < 0 ||
-        *first == 0 || *last < *first)
+    out->more = n > 0 && v[n - 1] == '+';
+    n -= (size_t)out->more;
+    if (!dash || u64_of(v, (size_t)(dash - v), &out->first) < 0 ||
+        u64_of(dash + 1, n - (size_t)(dash - v) - 1, &out->last) < 0 || out->first == 0 || out->last < out->first)
         return bad("a frame without its LSNs");
-    if (m.rows <= 0 || (uint64_t)m.rows - 1 != *last - *first)
+    if (m.rows <= 0 || (uint64_t)m.rows - 1 != out->last - out->first)
         return bad("a frame whose rows are not its LSNs");
-    *length = m.length;
+    if (arrow_message_value(&m, data, "loch.wal.producer", 0, &v, &n)) {
+        const char *sp = memchr(v, ' ', n);
+        if (!sp || u64_of(v, (size_t)(sp - v), &out->sequence) < 0 || out->sequence == 0 ||
+            n - (size_t)(sp - v) - 1 == 0 || n - (size_t)(sp - v) - 1 > WAL_PRODUCER_MAX)
+            return bad("a frame with a malformed producer");
+        out->producer = sp + 1;
+        out->producer_len = n - (size_t)(sp - v) - 1;
+    }
+    out->length = m.length;
     return 0;
 }
 
@@ -145,16 +158,14 @@ int wal_frame_scan(const unsigned char *data, size_t size, wal_header *h, size_t
         return rc;
     size_t at = h->length, whole = at;
     uint64_t next = h->first_lsn, whole_last = next - 1;
-    int more;
     while (at < size) {
-        size_t len;
-        uint64_t a, b;
-        if (wal_frame_read(data + at, size - at, &len, &a, &b, &more) < 0 || a != next || b == UINT64_MAX)
+        wal_frame_info fi;
+        if (wal_frame_read(data + at, size - at, &fi) < 0 || fi.first != next || fi.last == UINT64_MAX)
             break;
-        at += len;
-        next = b + 1;
-        if (!more) /* a write ends here */
-            whole = at, whole_last = b;
+        at += fi.length;
+        next = fi.last + 1;
+        if (!fi.more) /* a write ends here */
+            whole = at, whole_last = fi.last;
     }
     error_clear();
     *end = whole;

@@ -14,7 +14,9 @@
  *            Message metadata: loch.wal.lsn = "<first>-<last>" and loch.wal.crc.
  *   write    one or more frames, each but the last marked by a '+' after its LSNs
  *            ("<first>-<last>+"): a write of several batches is whole or absent, as
- *            the log is read and recovered only up to the end of a write.
+ *            the log is read and recovered only up to the end of a write. A write a
+ *            producer numbered carries loch.wal.producer = "<sequence> <producer id>"
+ *            on its last frame (wal.h: exactly once for producers).
  *
  * loch.wal.crc is the CRC-32C (8 hex digits) of the whole message (continuation marker
  * to the end of the body) computed with those 8 digits as "00000000". Arrow IPC has no
@@ -44,7 +46,7 @@ int wal_frame_header(buf *out, const struct ArrowSchema *schema, const char *tab
 /* Appends one frame of batch, whose rows hold LSNs first..first+length-1 (the caller
  * has put them in its __lsn column). */
 int wal_frame_batch(buf *out, const struct ArrowSchema *schema, const struct ArrowArray *batch, uint64_t first,
-                    int more);
+                    int more, const char *producer, uint64_t sequence);
 
 /* What a header says. */
 typedef struct {
@@ -55,16 +57,25 @@ typedef struct {
 } wal_header;
 /* Checks the header at the start of data[0..size): 0, or LOCH_ECORRUPT with the reason. */
 int wal_frame_read_header(const unsigned char *data, size_t size, wal_header *out);
-/* Checks the frame at the start of data[0..size): 0 with its length, its LSNs and
- * whether more frames of its write follow, or LOCH_ECORRUPT (torn, garbage, a bad
- * checksum). */
-int wal_frame_read(const unsigned char *data, size_t size, size_t *length, uint64_t *first, uint64_t *last,
-                   int *more);
+/* What a frame says about itself. */
+typedef struct {
+    size_t length;          /* its bytes */
+    uint64_t first, last;   /* its LSNs */
+    int more;               /* more frames of its write follow */
+    const char *producer;   /* the producer that numbered its write (not NUL-terminated), or NULL */
+    size_t producer_len;
+    uint64_t sequence;
+} wal_frame_info;
+/* Checks the frame at the start of data[0..size): 0 and what it says, or LOCH_ECORRUPT
+ * (torn, garbage, a bad checksum). */
+int wal_frame_read(const unsigned char *data, size_t size, wal_frame_info *out);
 
 /* The valid prefix of a segment's bytes: its header, then the whole writes whose frames
  * continue from its first LSN, each checked. *end is where the prefix stops (the rest is a torn or
  * damaged tail), *last its last LSN (first_lsn - 1 when it has no frame).
  * LOCH_ECORRUPT when the header itself is not valid. */
 int wal_frame_scan(const unsigned char *data, size_t size, wal_header *h, size_t *end, uint64_t *last);
+/* The longest producer id (bytes). */
+#define WAL_PRODUCER_MAX 120
 
 #endif

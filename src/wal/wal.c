@@ -31,7 +31,18 @@
 typedef struct {
     uint64_t next_lsn, end_offset, seg_first;
     char tag[64];
+    /* the producer entry the write that made these positions numbered, applied to the
+     * producers' table after the switch (again by the next writer if that one died) */
+    int32_t prod;           /* entry index, -1 none */
+    uint64_t prod_seq, prod_lsn;
 } wal_pos;
+
+/* One producer's last numbered write (the shared `producers` file). */
+#define PRODUCERS 1024
+typedef struct {
+    char id[WAL_PRODUCER_MAX + 1];  /* "" = free */
+    uint64_t seq, lsn;
+} wal_producer;
 
 /* The shared state file's layout (one page, mapped by every writer). */
 typedef struct {
@@ -50,6 +61,10 @@ struct wal {
     int lock_fd, sync_fd, state_fd, flush_fd;
     wal_shared *sh;
     int seg_fd;                    /* the segment seg_fd_first names, or -1 */
+    int prod_fd;
+    wal_producer *prods;           /* mapped `producers`: PRODUCERS entries, open addressing */
+    const wal_seed *seeds;         /* producers a flush recorded, for recovery (borrowed, open only) */
+    size_t nseeds;
     uint64_t seg_fd_first;
     pthread_mutex_t append_mu, sync_mu;
     pthread_mutex_t gc_mu;         /* group commit in this process: one leader syncs, */
@@ -89,6 +104,54 @@ static void pos_set(wal *w, const wal_pos *p)
     uint32_t cur = atomic_load(&w->sh->cur) & 1;
     w->sh->slot[cur ^ 1] = *p;
     atomic_store(&w->sh->cur, cur ^ 1);
+}
+
+/* The current positions' producer update, into the table (idempotent; append lock held). */
+static void prod_apply(wal *w)
+{
+    const wal_pos *p = pos_now(w);
+    if (p->prod >= 0 && p->prod < PRODUCERS && w->prods[p->prod].seq < p->prod_seq) {
+        w->prods[p->prod].seq = p->prod_seq;
+        w->prods[p->prod].lsn = p->prod_lsn;
+    }
+}
+
+static uint32_t prod_hash(const char *id, size_t n)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)id[i]) * 16777619u;
+    return h;
+}
+
+/* The producer's entry (claimed when create), or -1. */
+static int prod_find(wal *w, const char *id, size_t n, int create)
+{
+    uint32_t h = prod_hash(id, n) % PRODUCERS;
+    for (uint32_t k = 0; k < PRODUCERS; k++) {
+        wal_producer *e = &w->prods[(h + k) % PRODUCERS];
+        if (!e->id[0]) {
+            if (!create)
+                return -1;
+            memcpy(e->id, id, n);
+            e->id[n] = '\0';
+            e->seq = e->lsn = 0;
+            return (int)((h + k) % PRODUCERS);
+        }
+        if (strlen(e->id) == n && memcmp(e->id, id, n) == 0)
+            return (int)((h + k) % PRODUCERS);
+    }
+    return -1;
+}
+
+/* Recovery: a producer's write seen (from a flush's record or a frame). */
+static void prod_seen(wal *w, const char *id, size_t n, uint64_t seq, uint64_t lsn)
+{
+    int i = n && n <= WAL_PRODUCER_MAX ? prod_find(w, id, n, 1) : -1;
+    if (i >= 0 && w->prods[i].seq < seq) {
+        w->prods[i].seq = seq;
+        w->prods[i].lsn = lsn;
+    }
 }
 
 static void durable_at_least(wal *w, uint64_t lsn)
@@ -299,9 +362,12 @@ static int recover(wal *w, const struct ArrowSchema *schema, const char *tag)
     seg_entry *s = NULL;
     size_t n = 0;
     buf data = BUF_INIT;
-    wal_pos p = {0};
+    wal_pos p = {.prod = -1};
     int rc = segs_list(w->dir, &s, &n), have = 0;
     uint64_t expect = 0;
+    memset(w->prods, 0, sizeof(wal_producer) * PRODUCERS);
+    for (size_t i = 0; i < w->nseeds; i++)
+        prod_seen(w, w->seeds[i].producer, strlen(w->seeds[i].producer), w->seeds[i].sequence, w->seeds[i].lsn);
     for (size_t i = 0; rc == 0 && i < n; i++) {
         wal_header h;
         size_t end = 0;
@@ -333,6 +399,16 @@ static int recover(wal *w, const struct ArrowSchema *schema, const char *tag)
             if (rc < 0)
                 break;
         }
+        /* the producers whose writes the log holds */
+        for (size_t at = h.length; at < end;) {
+            wal_frame_info fi;
+            if (wal_frame_read((const unsigned char *)data.data + at, end - at, &fi) < 0)
+                break;
+            if (fi.producer)
+                prod_seen(w, fi.producer, fi.producer_len, fi.sequence, fi.last);
+            at += fi.length;
+        }
+        error_clear();
         have = 1;
         expect = last + 1;
         p.seg_first = h.first_lsn;
@@ -348,7 +424,7 @@ static int recover(wal *w, const struct ArrowSchema *schema, const char *tag)
             rc = error_set(LOCH_ENOTFOUND, "write-ahead log %s has no segments", w->dir);
         rc = rc ? rc : seg_create(w, schema, tag, first, &len);
         if (rc == 0) {
-            p = (wal_pos){.next_lsn = first, .end_offset = len, .seg_first = first};
+            p = (wal_pos){.next_lsn = first, .end_offset = len, .seg_first = first, .prod = -1};
             snprintf(p.tag, sizeof(p.tag), "%s", tag);
         }
     }
@@ -388,7 +464,7 @@ int wal_open(wal **out, const wal_options *o)
     wal *w = calloc(1, sizeof(*w));
     if (!w)
         return error_set(LOCH_ENOMEM, "out of memory");
-    w->lock_fd = w->sync_fd = w->state_fd = w->seg_fd = w->flush_fd = -1;
+    w->lock_fd = w->sync_fd = w->state_fd = w->seg_fd = w->flush_fd = w->prod_fd = -1;
     w->floor = o->floor ? o->floor : 1;
     w->segment_bytes = o->segment_bytes > 0 ? o->segment_bytes : DEFAULT_SEGMENT;
     pthread_mutex_init(&w->append_mu, NULL);
@@ -417,6 +493,19 @@ int wal_open(wal **out, const wal_options *o)
             w->sh = m;
     }
     if (rc == 0) {
+        snprintf(path, sizeof(path), "%s/producers", o->dir);
+        size_t size = sizeof(wal_producer) * PRODUCERS;
+        void *m = MAP_FAILED;
+        if ((w->prod_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0 ||
+            (fstat(w->prod_fd, &st) == 0 && st.st_size < (off_t)size && ftruncate(w->prod_fd, (off_t)size) < 0) ||
+            (m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, w->prod_fd, 0)) == MAP_FAILED)
+            rc = sys_error("cannot map", path);
+        else
+            w->prods = m;
+    }
+    w->seeds = o->seeds;
+    w->nseeds = o->nseeds;
+    if (rc == 0) {
         /* The state is checked under both locks: no writer is between steps then. */
         if ((rc = lock_both(w, 1, 1)) == 0) {
             if (!state_valid(w))
@@ -426,6 +515,8 @@ int wal_open(wal **out, const wal_options *o)
             unlock_both(w, 1, 1);
         }
     }
+    w->seeds = NULL;
+    w->nseeds = 0;
     if (rc < 0) {
         wal_close(w);
         return rc;
@@ -440,8 +531,10 @@ void wal_close(wal *w)
         return;
     if (w->sh)
         munmap(w->sh, sizeof(wal_shared));
-    int fds[] = {w->lock_fd, w->sync_fd, w->state_fd, w->seg_fd, w->flush_fd};
-    for (int i = 0; i < 5; i++)
+    if (w->prods)
+        munmap(w->prods, sizeof(wal_producer) * PRODUCERS);
+    int fds[] = {w->lock_fd, w->sync_fd, w->state_fd, w->seg_fd, w->flush_fd, w->prod_fd};
+    for (int i = 0; i < 6; i++)
         if (fds[i] >= 0)
             close(fds[i]);
     pthread_mutex_destroy(&w->append_mu);
@@ -474,6 +567,19 @@ static int lsn_column(const struct ArrowSchema *schema, const struct ArrowArray 
 int wal_append(wal *w, const struct ArrowSchema *schema, struct ArrowArray *const *batches, size_t n,
                uint64_t *first, uint64_t *last)
 {
+    return wal_append_from(w, schema, batches, n, NULL, 0, first, last, NULL);
+}
+
+int wal_append_from(wal *w, const struct ArrowSchema *schema, struct ArrowArray *const *batches, size_t n,
+                    const char *producer, uint64_t sequence, uint64_t *first, uint64_t *last, int *duplicate)
+{
+    size_t plen = producer ? strlen(producer) : 0;
+    if (duplicate)
+        *duplicate = 0;
+    if (producer && (plen == 0 || plen > WAL_PRODUCER_MAX || sequence == 0 || memchr(producer, ' ', plen) ||
+                     !duplicate))
+        return error_set(LOCH_EINVALID, "a producer id is 1 to %d bytes without spaces, with a sequence from 1",
+                         WAL_PRODUCER_MAX);
     int col = lsn_column(schema, n ? batches[0] : NULL);
     int64_t total = 0;
     for (size_t i = 0; i < n; i++)
@@ -485,7 +591,22 @@ int wal_append(wal *w, const struct ArrowSchema *schema, struct ArrowArray *cons
     int rc = lock_both(w, 0, 1);
     if (rc < 0)
         return rc;
+    prod_apply(w); /* what a writer that died after its switch left undone */
     wal_pos p = *pos_now(w);
+    int pi = -1;
+    if (producer) {
+        pi = prod_find(w, producer, plen, 1);
+        if (pi < 0) {
+            unlock_both(w, 0, 1);
+            return error_set(LOCH_EUNSUPPORTED, "write-ahead log %s: more than %d producers", w->dir, PRODUCERS);
+        }
+        if (w->prods[pi].seq >= sequence) { /* written before: acknowledged with its LSN, not again */
+            *duplicate = 1;
+            *first = *last = w->prods[pi].lsn;
+            unlock_both(w, 0, 1);
+            return 0;
+        }
+    }
     uint64_t lsn = p.next_lsn;
     buf_clear(&w->scratch);
     size_t nonempty = 0;
@@ -502,7 +623,7 @@ int wal_append(wal *w, const struct ArrowSchema *schema, struct ArrowArray *cons
         int64_t *v = (int64_t *)(uintptr_t)b->children[col]->buffers[1];
         for (int64_t r = 0; r < b->length; r++)
             v[r] = (int64_t)(lsn + (uint64_t)r);
-        rc = wal_frame_batch(&w->scratch, schema, b, lsn, ++k < nonempty);
+        rc = wal_frame_batch(&w->scratch, schema, b, lsn, ++k < nonempty, producer, sequence);
         lsn += (uint64_t)b->length;
     }
     rc = rc ? rc : seg_open(w, p.seg_first);
@@ -520,7 +641,11 @@ int wal_append(wal *w, const struct ArrowSchema *schema, struct ArrowArray *cons
         *last = lsn - 1;
         p.next_lsn = lsn;
         p.end_offset += w->scratch.len;
+        p.prod = pi;
+        p.prod_seq = sequence;
+        p.prod_lsn = *last;
         pos_set(w, &p);
+        prod_apply(w);
     }
     unlock_both(w, 0, 1);
     return rc;
@@ -663,6 +788,8 @@ int wal_rotate(wal *w, const struct ArrowSchema *schema, const char *schema_tag,
     }
     rc = rc ? rc : seg_create(w, schema, schema_tag, p.next_lsn, &len);
     if (rc == 0) {
+        prod_apply(w);
+        p.prod = -1;
         p.seg_first = p.next_lsn;
         p.end_offset = len;
         snprintf(p.tag, sizeof(p.tag), "%s", schema_tag);
@@ -729,14 +856,13 @@ int wal_read(wal *w, uint64_t from, uint64_t to, buf *out, int64_t *rows)
         size_t at = h.length;
         uint64_t lsn = h.first_lsn;
         while (rc == 0 && at < data.len && next <= to) {
-            size_t len;
-            uint64_t a, b;
-            int more;
-            if (wal_frame_read((const unsigned char *)data.data + at, data.len - at, &len, &a, &b, &more) < 0 ||
-                a != lsn) {
+            wal_frame_info fi;
+            if (wal_frame_read((const unsigned char *)data.data + at, data.len - at, &fi) < 0 || fi.first != lsn) {
                 error_clear();
                 break; /* the end of what is written (a frame being written is not durable yet) */
             }
+            size_t len = fi.length;
+            uint64_t a = fi.first, b = fi.last;
             if (b > to)
                 break;
             if (a >= next) {
@@ -775,4 +901,17 @@ void wal_flush_unlock(wal *w)
 {
     if (w->flush_fd >= 0)
         flock(w->flush_fd, LOCK_UN);
+}
+
+int wal_producers(wal *w, int (*each)(void *ctx, const char *producer, uint64_t sequence, uint64_t lsn), void *ctx)
+{
+    int rc = lock_both(w, 0, 1);
+    if (rc < 0)
+        return rc;
+    prod_apply(w);
+    for (int i = 0; rc == 0 && i < PRODUCERS; i++)
+        if (w->prods[i].id[0] && w->prods[i].seq)
+            rc = each(ctx, w->prods[i].id, w->prods[i].seq, w->prods[i].lsn);
+    unlock_both(w, 0, 1);
+    return rc;
 }

@@ -31,6 +31,11 @@
  * is set aside as <name>.orphan. Every acknowledged frame was durable, so it is in that
  * prefix; what was never acknowledged may or may not be, but always whole.
  *
+ * Exactly once for producers. A write may carry (producer id, sequence); the producers'
+ * last sequences and LSNs live in the shared file `producers` (PRODUCERS entries), are
+ * rebuilt by recovery from the flushes' records (wal_options.seeds) and the frames, and
+ * a sequence at or below a producer's last is acknowledged again, not written.
+ *
  * LSNs are 1-based. A log opened with floor F (the table's flushed LSN + 1) never hands
  * out an LSN below F, even when its files were lost.
  */
@@ -44,6 +49,13 @@
 
 typedef struct wal wal;
 
+/* A producer's last write as a flush recorded it (the table's txn actions): what
+ * recovery starts from before it reads the log's own frames. */
+typedef struct {
+    const char *producer;
+    uint64_t sequence, lsn;
+} wal_seed;
+
 typedef struct {
     const char *dir;                  /* the log's local directory */
     const char *table;                /* named in segment headers */
@@ -52,6 +64,8 @@ typedef struct {
     uint64_t floor;                   /* lowest LSN to hand out (>= 1) */
     int64_t segment_bytes;            /* start a new segment past this; 0: 64 MiB */
     int create;                       /* 0: ENOTFOUND when the log does not exist */
+    const wal_seed *seeds;            /* producers the table recorded (for recovery) */
+    size_t nseeds;
 } wal_options;
 
 int wal_open(wal **out, const wal_options *o);
@@ -62,6 +76,15 @@ void wal_close(wal *w);
  * *first..*last. Not durable until wal_sync. */
 int wal_append(wal *w, const struct ArrowSchema *schema, struct ArrowArray *const *batches, size_t n,
                uint64_t *first, uint64_t *last);
+/* The same for a write a producer numbered: when the producer's writes already reached
+ * sequence, nothing is written, *duplicate is set and *first = *last = the LSN its last
+ * write ended at. The check and the write are one step under the append lock, and the
+ * producer's last (sequence, LSN) is switched in with the log's positions, so a retry
+ * after any crash finds the write if and only if the log holds it. */
+int wal_append_from(wal *w, const struct ArrowSchema *schema, struct ArrowArray *const *batches, size_t n,
+                    const char *producer, uint64_t sequence, uint64_t *first, uint64_t *last, int *duplicate);
+/* Every producer's last (sequence, LSN), for a flush to record in its commit. */
+int wal_producers(wal *w, int (*each)(void *ctx, const char *producer, uint64_t sequence, uint64_t lsn), void *ctx);
 /* The last durable LSN, as all writers know it. */
 uint64_t wal_durable(const wal *w);
 /* Returns once every LSN up to lsn is durable (group commit). */

@@ -385,3 +385,42 @@ def test_a_fault_at_every_storage_step_of_a_flush(lake, step):
         st = status(lake)["users"]
         assert st["flushed"] == st["assigned"]
     assert fired, f"no flush met a fault at {step}"
+
+
+def test_a_producer_retry_is_written_once(lake, tmp_path):
+    """Exactly once for producers: the same (producer, sequence) again - a CLI retry, an
+    HTTP retry, after a restart, after a flush - answers with the first write's LSN."""
+    from test_server import Server
+    make_users(lake)
+    first = lake.run("write", "users", "-", "--producer", "app-1", "--sequence", "1", input='{"id": 1, "name": "a"}\n')
+    assert "(LSN 1, durable)" in first.stderr
+    again = lake.run("write", "users", "-", "--producer", "app-1", "--sequence", "1",
+                     input='{"id": 1, "name": "changed"}\n')
+    assert "write 1 is in users already (LSN 1): not written again" in again.stderr, again.stderr
+    assert table_rows(lake) == [("1", "a", "")]
+    # an older sequence is a repeat too; a newer one is written
+    lake.run("write", "users", "-", "--producer", "app-1", "--sequence", "2", input='{"id": 2, "name": "b"}\n')
+    p = lake.run("write", "users", "-", "--producer", "app-1", "--sequence", "1", input='{"id": 9}\n')
+    assert "not written again" in p.stderr and "(LSN 2)" in p.stderr
+    lake.run("flush", "users")  # recorded in the table with the flush
+    commit = (lake.table("users") / "_delta_log" / versions(lake)[-1]).read_text()
+    assert '"appId":"loch.producer/app-1","version":2' in commit
+    # the log's own record is gone (flushed); the machine restarts: the table's record answers
+    state = lake.path / "_loch" / "wal" / "users" / "state"
+    b = bytearray(state.read_bytes())
+    b[8] ^= 0xFF
+    state.write_bytes(bytes(b))
+    s = Server(lake)
+    try:
+        code, _, body = s.req("POST", "/v1/tables/users/rows", '{"id": 2, "name": "x"}',
+                              {"X-Loch-Producer": "app-1", "X-Loch-Sequence": "2"})
+        got = json.loads(body)
+        assert code == 200 and got["duplicate"] is True and got["lsn"] == 2, got
+        got = s.json("POST", "/v1/tables/users/rows?producer=app-1&sequence=3", '{"id": 3, "name": "c"}')
+        assert got["duplicate"] is False and got["lsn"] == 3
+        assert s.req("POST", "/v1/tables/users/rows?producer=app-1", '{"id": 3}')[0] == 400
+    finally:
+        assert s.stop() == 0
+    assert table_rows(lake) == [("1", "a", ""), ("2", "b", ""), ("3", "c", "")]
+    p = lake.run("write", "users", "-", "--producer", "x y", "--sequence", "1", input='{"id": 5}\n', check=False)
+    assert p.returncode == 1 and "producer id" in p.stderr

@@ -125,27 +125,27 @@ static void test_frames(void)
         b.lsns[i] = 5 + i;
     buf h = BUF_INIT, f = BUF_INIT;
     CHECK_OK(wal_frame_header(&h, &s.root, "users", "abc", 5));
-    CHECK_OK(wal_frame_batch(&f, &s.root, &b.root, 5, 0));
+    CHECK_OK(wal_frame_batch(&f, &s.root, &b.root, 5, 0, "prod-1", 9));
     wal_header hd;
     CHECK_OK(wal_frame_read_header((const unsigned char *)h.data, h.len, &hd));
     CHECK_STR(hd.table, "users");
     CHECK_STR(hd.schema_tag, "abc");
     CHECK(hd.first_lsn == 5 && hd.length == h.len);
-    size_t len;
-    uint64_t a, z;
-    int more;
-    CHECK_OK(wal_frame_read((const unsigned char *)f.data, f.len, &len, &a, &z, &more));
-    CHECK(len == f.len && a == 5 && z == 7);
+
+    wal_frame_info fi;
+    CHECK_OK(wal_frame_read((const unsigned char *)f.data, f.len, &fi));
+    CHECK(fi.length == f.len && fi.first == 5 && fi.last == 7 && !fi.more);
+    CHECK(fi.sequence == 9 && fi.producer_len == 6 && memcmp(fi.producer, "prod-1", 6) == 0);
     /* every prefix is refused, and so is every single flipped bit */
     for (size_t k = 0; k < f.len; k++)
-        CHECK(wal_frame_read((const unsigned char *)f.data, k, &len, &a, &z, &more) == LOCH_ECORRUPT);
+        CHECK(wal_frame_read((const unsigned char *)f.data, k, &fi) == LOCH_ECORRUPT);
     for (size_t k = 0; k < f.len * 8; k += 3) {
         f.data[k / 8] ^= (char)(1 << (k % 8));
-        CHECK(wal_frame_read((const unsigned char *)f.data, f.len, &len, &a, &z, &more) < 0);
+        CHECK(wal_frame_read((const unsigned char *)f.data, f.len, &fi) < 0);
         f.data[k / 8] ^= (char)(1 << (k % 8));
     }
     /* a header is not a frame, nor a frame a header */
-    CHECK(wal_frame_read((const unsigned char *)h.data, h.len, &len, &a, &z, &more) == LOCH_ECORRUPT);
+    CHECK(wal_frame_read((const unsigned char *)h.data, h.len, &fi) == LOCH_ECORRUPT);
     CHECK(wal_frame_read_header((const unsigned char *)f.data, f.len, &hd) == LOCH_ECORRUPT);
     /* header + frame is an Arrow stream any reader takes */
     buf all = BUF_INIT;
@@ -261,7 +261,7 @@ static void test_recovery(void)
         batch_init(&b, 4, 99);
         for (int i = 0; i < 4; i++)
             b.lsns[i] = 13 + i;
-        CHECK_OK(wal_frame_batch(&f, &s.root, &b.root, 13, 0));
+        CHECK_OK(wal_frame_batch(&f, &s.root, &b.root, 13, 0, NULL, 0));
         if (k == 0)
             f.len /= 2;
         else if (k == 1)
@@ -375,6 +375,64 @@ static void test_whole_writes(void)
     free(dir);
 }
 
+/* A producer's repeated sequence is acknowledged with the LSN it got, not written again:
+ * across handles, after a restart (rebuilt from the frames), and after the frames were
+ * flushed away (from the seeds a flush recorded). */
+static void test_producers(void)
+{
+    char *dir = temp_dir();
+    char logdir[512];
+    snprintf(logdir, sizeof(logdir), "%s/log", dir);
+    tschema s;
+    tbatch b;
+    schema_init(&s);
+    wal *w = open_log(logdir, &s, 1), *w2 = open_log(logdir, &s, 1);
+    uint64_t first, last;
+    int dup = -1;
+    batch_init(&b, 2, 1);
+    CHECK_OK(wal_append_from(w, &s.root, (struct ArrowArray *[]){&b.root}, 1, "p1", 1, &first, &last, &dup));
+    CHECK(!dup && last == 2);
+    batch_init(&b, 2, 1);
+    CHECK_OK(wal_append_from(w2, &s.root, (struct ArrowArray *[]){&b.root}, 1, "p1", 1, &first, &last, &dup));
+    CHECK(dup && last == 2); /* the other handle knows */
+    batch_init(&b, 1, 9);
+    CHECK_OK(wal_append_from(w2, &s.root, (struct ArrowArray *[]){&b.root}, 1, "p2", 1, &first, &last, &dup));
+    CHECK(!dup && last == 3);
+    batch_init(&b, 1, 3);
+    CHECK_OK(wal_append_from(w, &s.root, (struct ArrowArray *[]){&b.root}, 1, "p1", 2, &first, &last, &dup));
+    CHECK(!dup && last == 4);
+    CHECK_OK(wal_sync(w, 4));
+    wal_close(w);
+    wal_close(w2);
+    forget_boot(logdir); /* a restart: rebuilt from the frames */
+    w = open_log(logdir, &s, 1);
+    batch_init(&b, 1, 3);
+    CHECK_OK(wal_append_from(w, &s.root, (struct ArrowArray *[]){&b.root}, 1, "p1", 2, &first, &last, &dup));
+    CHECK(dup && last == 4);
+    CHECK_OK(wal_append_from(w, &s.root, (struct ArrowArray *[]){&b.root}, 1, "p1", 1, &first, &last, &dup));
+    CHECK(dup && last == 4);
+    /* flushed and truncated, then a restart: the seeds answer */
+    uint64_t upto;
+    CHECK_OK(wal_rotate(w, &s.root, "tag1", &upto));
+    CHECK_OK(wal_truncate(w, upto));
+    wal_close(w);
+    forget_boot(logdir);
+    wal_seed seeds[] = {{"p1", 2, 4}, {"p2", 1, 3}};
+    wal_options o = {.dir = logdir, .table = "t", .schema_tag = "tag1", .schema = &s.root, .floor = 5, .create = 1,
+                     .seeds = seeds, .nseeds = 2};
+    CHECK_OK(wal_open(&w, &o));
+    batch_init(&b, 1, 3);
+    CHECK_OK(wal_append_from(w, &s.root, (struct ArrowArray *[]){&b.root}, 1, "p2", 1, &first, &last, &dup));
+    CHECK(dup && last == 3);
+    CHECK_OK(wal_append_from(w, &s.root, (struct ArrowArray *[]){&b.root}, 1, "p2", 2, &first, &last, &dup));
+    CHECK(!dup && last == 5);
+    CHECK(wal_append_from(w, &s.root, (struct ArrowArray *[]){&b.root}, 1, "bad id", 3, &first, &last, &dup) ==
+          LOCH_EINVALID);
+    wal_close(w);
+    remove_temp_dir(dir);
+    free(dir);
+}
+
 typedef struct {
     const char *dir;
     const tschema *s;
@@ -440,4 +498,5 @@ static void test_racing_writers(void)
 }
 
 TEST_MAIN({"crc32c", test_crc32c}, {"frames", test_frames}, {"append_read", test_append_read},
-          {"recovery", test_recovery}, {"dead_writer", test_dead_writer}, {"whole_writes", test_whole_writes}, {"racing_writers", test_racing_writers})
+          {"recovery", test_recovery}, {"dead_writer", test_dead_writer}, {"whole_writes", test_whole_writes},
+          {"producers", test_producers}, {"racing_writers", test_racing_writers})
