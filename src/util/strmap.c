@@ -1,5 +1,8 @@
 /*
- * util/strmap.c - linear probing with tombstones; the table doubles at 50% load.
+ * util/strmap.c - linear probing with tombstones. A lookup stops at the first empty
+ * slot, so keys and tombstones together stay under half the slots: a table that only
+ * ever deletes and adds (a snapshot's files as commit after commit replaces them) is
+ * rebuilt without its tombstones, growing only when its keys need the room.
  */
 #include "util/strmap.h"
 
@@ -46,6 +49,7 @@ static int rehash(strmap *m, size_t slots)
     m->keys = keys;
     m->values = values;
     m->slots = slots;
+    m->used = m->count;
     return 0;
 }
 
@@ -69,14 +73,18 @@ int strmap_put(strmap *m, const char *key, size_t value)
         *v = value;
         return 0;
     }
-    if ((m->count + 1) * 2 > m->slots) {
-        int rc = rehash(m, m->slots ? m->slots * 2 : 64);
+    if ((m->used + 1) * 2 > m->slots) { /* rebuilt without tombstones; bigger if the keys need it */
+        size_t slots = m->slots ? m->slots : 64;
+        while ((m->count + 1) * 4 > slots)
+            slots *= 2;
+        int rc = rehash(m, slots);
         if (rc < 0)
             return rc;
     }
     size_t j = hash_bytes(key, strlen(key)) & (m->slots - 1);
     while (m->keys[j] && m->keys[j] != tombstone)
         j = (j + 1) & (m->slots - 1);
+    m->used += !m->keys[j];
     m->keys[j] = key;
     m->values[j] = value;
     m->count++;

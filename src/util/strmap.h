@@ -14,9 +14,11 @@ typedef struct {
     const char **keys; /* owned array; entries borrowed */
     size_t *values;    /* owned */
     size_t count, slots;
+    size_t used;       /* slots holding a key or a tombstone: kept below half, so a probe
+                          always reaches an empty slot */
 } strmap;
 
-#define STRMAP_INIT {NULL, NULL, 0, 0}
+#define STRMAP_INIT {NULL, NULL, 0, 0, 0}
 
 int strmap_put(strmap *m, const char *key, size_t value);
 bool strmap_get(const strmap *m, const char *key, size_t *value);

@@ -100,6 +100,21 @@ static void test_strmap(void)
     CHECK(strmap_get(&m, "k11", &v) && v == 11);
     CHECK(m.count == 500);
     strmap_free(&m);
+    /* Churn with few live keys (a table's files as flush after flush removes and adds
+     * them): tombstones used to fill every slot, and a lookup of a missing key never
+     * found an empty one. */
+    static char churn[20000][16];
+    strmap c = STRMAP_INIT;
+    for (int i = 0; i < 20000; i++) {
+        snprintf(churn[i], sizeof(churn[i]), "f%d", i);
+        CHECK_OK(strmap_put(&c, churn[i], (size_t)i));
+        if (i >= 10)
+            CHECK(strmap_del(&c, churn[i - 10]));
+        CHECK(!strmap_get(&c, "missing", NULL));
+    }
+    CHECK(c.count == 10 && c.slots <= 64);
+    CHECK(strmap_get(&c, "f19999", &v) && v == 19999);
+    strmap_free(&c);
 }
 
 static void test_buf_cap(void)
