@@ -66,6 +66,16 @@ LOCH_EXTERN int loch_write_with(loch_lake *lake, const char *table, struct Arrow
 /* Returns once every LSN of the table's log up to lsn is durable. */
 LOCH_EXTERN int loch_wait_durable(loch_lake *lake, const char *table, uint64_t lsn);
 
+/* Rows as NDJSON text (one JSON object per line, members named as the table's columns)
+ * written as loch_write_with does, parsed without the SQL engine: for small writes,
+ * where the engine's reader would cost more than the write. Strict: an unknown member,
+ * a value of the wrong kind, a line that is not an object fail with the line and column.
+ * LOCH_EUNSUPPORTED when the table has a column type it does not parse (decimals,
+ * dates, timestamps, nested types): loch_table_write_file reads those. *rows: the
+ * rows the text held. */
+LOCH_EXTERN int loch_write_ndjson(loch_lake *lake, const char *table, const char *text, size_t len, int op,
+                                  const loch_write_options *opts, uint64_t *lsn, int *duplicate, int64_t *rows);
+
 /* The two-phase sink API, for stream processors: exactly-once appends to a table
  * without a primary key, keyed by the sink's id (1 to 128 letters, digits, '_', '-',
  * '.') and a growing epoch (a checkpoint id).

@@ -45,6 +45,7 @@
 #include "core/prune.h"
 #include "core/sqlscan.h"
 #include "formats/arrow_read.h"
+#include "formats/ndjson_arrow.h"
 #include "util/misc.h"
 #include "util/options.h"
 #include "wal/frame.h"
@@ -1601,5 +1602,47 @@ int loch_wait_durable(loch_lake *lake, const char *table, uint64_t lsn)
     pthread_mutex_lock(&lake->tails_mu);
     t->users--;
     pthread_mutex_unlock(&lake->tails_mu);
+    return rc;
+}
+
+int loch_write_ndjson(loch_lake *lake, const char *table, const char *text, size_t len, int op,
+                      const loch_write_options *opts, uint64_t *lsn, int *duplicate, int64_t *rows)
+{
+    *rows = 0;
+    tail_slot *t = NULL;
+    write_plan *p = NULL;
+    struct ArrowArrayStream st = {0};
+    *lsn = 0;
+    *duplicate = 0;
+    int rc = table_name_check(table);
+    if (rc == 0) {
+        pthread_mutex_lock(&lake->tails_mu);
+        if ((rc = plan_for(lake, table, &t)) == 0) {
+            p = t->plan;
+            p->refs++;
+        }
+        pthread_mutex_unlock(&lake->tails_mu);
+    }
+    const char **names = rc ? NULL : calloc(p->ncols + 1, sizeof(char *));
+    const char **formats = rc ? NULL : calloc(p->ncols + 1, sizeof(char *));
+    if (rc == 0 && (!names || !formats))
+        rc = error_set(LOCH_ENOMEM, "out of memory");
+    for (size_t i = 0; rc == 0 && i < p->ncols; i++) {
+        names[i] = p->names[i];
+        formats[i] = !strncmp(p->formats[i], "tsu:", 4) ? "?" : p->formats[i]; /* timestamps: the engine's */
+    }
+    rc = rc ? rc : ndjson_arrow_read(text, len, names, formats, p->ncols, &st, rows);
+    if (rc == LOCH_EUNSUPPORTED)
+        rc = error_set(LOCH_EUNSUPPORTED, "table \"%s\" has a column type loch_write_ndjson does not parse", table);
+    rc = rc ? rc : loch_write_with(lake, table, &st, op, opts, lsn, duplicate); /* takes st */
+    if (st.release)
+        st.release(&st);
+    free(names);
+    free(formats);
+    if (p) {
+        pthread_mutex_lock(&lake->tails_mu);
+        plan_release(p);
+        pthread_mutex_unlock(&lake->tails_mu);
+    }
     return rc;
 }

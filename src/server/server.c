@@ -74,6 +74,7 @@ struct loch_server {
     http_server *http;
     worker *w;
     int nworkers;
+    loch_lake *writer;      /* POST .../rows in NDJSON: loch_write_ndjson, from any thread */
     pthread_mutex_t mu;     /* workers, counters */
     pthread_cond_t freed;
     pthread_mutex_t table_locks[TABLE_LOCKS];
@@ -1049,7 +1050,9 @@ static void route_rows(loch_server *s, http_request *req, const char *t, http_re
                : !strncmp(type, "application/json", 16) ? "json" : NULL;
     if (!format)
         format = "ndjson";
-    if (!file || http_body_bytes(req) == 0) {
+    size_t body_len = 0;
+    const char *body = file ? NULL : http_body(req, &body_len);
+    if ((!file && !body) || http_body_bytes(req) == 0) {
         json_error(out, 400, "invalid", "the rows go in the body (NDJSON by default; format=csv|json|arrow)");
         return;
     }
@@ -1065,9 +1068,45 @@ static void route_rows(loch_server *s, http_request *req, const char *t, http_re
         return;
     }
     loch_result *r = NULL;
-    int wi = worker_take(s, NULL);
-    int rc = loch_table_write_file_from(&r, s->w[wi].lake, t, file, format, w, producer, sequence);
-    worker_give(s, wi);
+    int rc = LOCH_EUNSUPPORTED;
+    if (body) { /* no engine: parsed and written from this thread, group-committed with the others */
+        loch_write_options wo = LOCH_WRITE_OPTIONS_INIT;
+        wo.producer = producer;
+        wo.sequence = sequence;
+        uint64_t lsn = 0;
+        int dup = 0;
+        int64_t n = 0;
+        rc = loch_write_ndjson(s->writer, t, body, body_len, (int)w, &wo, &lsn, &dup, &n);
+        if (rc == 0) {
+            json_ok(out, 200);
+            buf_printf(&out->body, "{\"op\":\"%s\",\"rows\":%lld,\"lsn\":", w == LOCH_WRITE_DELETE ? "delete"
+                       : "upsert", dup ? 0LL : (long long)n);
+            buf_printf(&out->body, lsn ? "%llu" : "null", (unsigned long long)lsn);
+            buf_printf(&out->body, ",\"duplicate\":%s}", dup ? "true" : "false");
+            return;
+        }
+    }
+    char spooled[4200] = "";
+    if (rc == LOCH_EUNSUPPORTED && body) { /* a column type only the engine reads: from a file */
+        snprintf(spooled, sizeof(spooled), "%s/rows-%lu.ndjson", s->tmpdir, (unsigned long)pthread_self());
+        FILE *f = fopen(spooled, "wb");
+        if (!f || fwrite(body, 1, body_len, f) != body_len) {
+            if (f)
+                fclose(f);
+            unlink(spooled);
+            json_error(out, 507, "insufficient_storage", "cannot spool the rows for the engine's reader");
+            return;
+        }
+        fclose(f);
+        file = spooled;
+    }
+    if (rc == LOCH_EUNSUPPORTED) {
+        int wi = worker_take(s, NULL);
+        rc = loch_table_write_file_from(&r, s->w[wi].lake, t, file, format, w, producer, sequence);
+        worker_give(s, wi);
+    }
+    if (spooled[0])
+        unlink(spooled);
     if (rc < 0) {
         loch_error(out);
         return;
@@ -1312,7 +1351,15 @@ static void plan(void *ctx, const http_request *req, http_body_plan *p)
         p->dir = s->tmpdir;
     }
     if (route && !strcmp(route, "/v1/tables/{t}/rows") && !strcmp(http_method(req), "POST")) {
-        p->to_file = 1; /* read by the engine's readers; within max_body */
+        /* NDJSON up to 1 MB stays in memory for the engine-free path; the rest is read by
+         * the engine's readers from a file (within max_body) */
+        const char *fmt = http_query(req, "format"), *type = http_header(req, "Content-Type");
+        const char *cl = http_header(req, "Content-Length");
+        bool ndjson = (!fmt || !strcmp(fmt, "ndjson")) &&
+                      (fmt || !type || !strncmp(type, "application/x-ndjson", 20) ||
+                       !strncmp(type, "application/octet-stream", 24) ||
+                       !strncmp(type, "application/x-www-form-urlencoded", 33));
+        p->to_file = !(ndjson && cl && strtoll(cl, NULL, 10) <= (1 << 20));
         p->dir = s->tmpdir;
     }
 }
@@ -1461,6 +1508,7 @@ static void server_free(loch_server *s)
         loch_lake_free(s->w[i].lake);
     free(s->w);
     loch_lake_free(s->meta);
+    loch_lake_free(s->writer);
     pthread_mutex_destroy(&s->meta_mu);
     for (size_t i = 0; i < s->ntokens; i++)
         free(s->tokens[i]);
@@ -1550,6 +1598,10 @@ int loch_server_start(loch_server **out, const loch_server_options *opts)
     mo.threads = 1;
     mo.memory_limit = s->o.memory_limit;
     if ((rc = loch_lake_open(&s->meta, s->lake, &mo)) < 0)
+        goto fail;
+    /* the rows endpoint's handle: loch_write_ndjson from every connection thread at once,
+     * nothing else on it (loch/write.h) */
+    if ((rc = loch_lake_open(&s->writer, s->lake, &mo)) < 0)
         goto fail;
     buf scratch = BUF_INIT;
     if ((rc = lake_scratch_dir(s->w[0].lake, &scratch)) == 0 &&
