@@ -1378,8 +1378,12 @@ static int stage_flush_rows(dml_run *r)
     rc = rc || buf_puts(&sql, "INSERT INTO __loch_ins SELECT ") ? (rc ? rc : LOCH_ENOMEM) : 0;
     for (size_t i = 0; rc == 0 && i < s->schema.count; i++)
         rc = (i ? buf_puts(&sql, ", ") : 0) || buf_put_sql_ident(&sql, s->schema.fields[i].name) ? LOCH_ENOMEM : 0;
-    rc = rc || buf_printf(&sql, " FROM %s WHERE __change_type <> 'delete'", r->st->flush_src) ? (rc ? rc : LOCH_ENOMEM)
-                                                                                           : 0;
+    rc = rc || buf_printf(&sql, " FROM %s WHERE __change_type <> 'delete' ORDER BY ", r->st->flush_src)
+             ? (rc ? rc : LOCH_ENOMEM) : 0;
+    /* in key order: a file's key statistics then bound a narrow range, so lookups and the
+     * next flushes read few of its row groups (the tail arrives in no order) */
+    for (size_t k = 0; rc == 0 && k < r->st->flush_nkey; k++)
+        rc = (k ? buf_puts(&sql, ", ") : 0) || buf_put_sql_ident(&sql, r->st->flush_key[k]) ? LOCH_ENOMEM : 0;
     rc = rc ? rc : compute_exec_one(r->lake->cp, sql.data);
     rc = rc ? rc : compute_query(r->lake->cp, "SELECT count(*) FROM __loch_ins", &n);
     if (rc == 0)
