@@ -1647,6 +1647,114 @@ static int parse_and_run(loch_lake *lake, dml_kind kind, const char *table, cons
     return rc;
 }
 
+/* DELETE / UPDATE of a table with a primary key: the rows it changes, found over the
+ * table with its log's tail, go into the log as one write (deletes of their keys, or
+ * upserts of their new versions), durable when it returns, with no Delta commit. */
+static int through_log(loch_lake *lake, dml_stmt *st, const snapshot *s, loch_result **out)
+{
+    const char **key = NULL;
+    size_t nkey = 0;
+    buf rows = BUF_INIT, sql = BUF_INIT;
+    compute_result *dup = NULL;
+    dml_run r = {.lake = lake, .st = st, .s = (snapshot *)s};
+    int64_t n = 0;
+    uint64_t lsn = 0;
+    int duplicate = 0;
+    if (lake->in_transaction)
+        return error_set(LOCH_EINVALID, "table \"%s\": lake tables change by writes of their own, which an open "
+                         "transaction cannot hold: COMMIT or ROLLBACK first", st->table);
+    int rc = tail_key(s, &key, &nkey);
+    rc = rc ? rc : st->kind == DML_UPDATE ? resolve_sets(&r) : 0;
+    for (size_t i = 0; rc == 0 && st->kind == DML_UPDATE && i < st->nsets; i++)
+        for (size_t k = 0; k < nkey; k++)
+            if (strcmp(s->schema.fields[r.set_column[i]].name, key[k]) == 0)
+                rc = error_set(LOCH_EUNSUPPORTED, "UPDATE of \"%s\" sets its primary key column %s: DELETE the row "
+                               "and INSERT it under the new key", st->table, key[k]);
+    /* the rows: the key's columns, or every column with the SET values */
+    rc = rc || buf_puts(&rows, "SELECT ") ? (rc ? rc : LOCH_ENOMEM) : 0;
+    for (size_t i = 0, n_out = 0; rc == 0 && i < s->schema.count; i++) {
+        const char *name = s->schema.fields[i].name;
+        int set = -1;
+        bool keyed = false;
+        for (size_t j = 0; st->kind == DML_UPDATE && j < st->nsets; j++)
+            set = r.set_column[j] == (int)i ? (int)j : set;
+        for (size_t k = 0; k < nkey; k++)
+            keyed = keyed || strcmp(key[k], name) == 0;
+        if (st->kind == DML_DELETE && !keyed)
+            continue;
+        rc = (n_out++ ? buf_puts(&rows, ", ") : 0) ? LOCH_ENOMEM : 0;
+        if (rc == 0 && set >= 0)
+            rc = buf_puts(&rows, "(") || put_set_value(&rows, st, st->sets[set].expr) || buf_puts(&rows, ")")
+                     ? LOCH_ENOMEM : 0;
+        else if (rc == 0)
+            rc = put_alias(&rows, st) || buf_putc(&rows, '.') || buf_put_sql_ident(&rows, name) ? LOCH_ENOMEM : 0;
+        rc = rc || buf_puts(&rows, " AS ") || buf_put_sql_ident(&rows, name) ? (rc ? rc : LOCH_ENOMEM) : 0;
+    }
+    rc = rc || buf_puts(&rows, " FROM ") || buf_put_sql_ident(&rows, st->table) || buf_puts(&rows, " AS ") ||
+         put_alias(&rows, st) ? (rc ? rc : LOCH_ENOMEM) : 0;
+    if (rc == 0 && st->from.end > st->from.start)
+        rc = buf_puts(&rows, ", ") || put_span(&rows, st, st->from) ? LOCH_ENOMEM : 0;
+    if (rc == 0 && st->where.end > st->where.start)
+        rc = buf_puts(&rows, " WHERE ") || put_span(&rows, st, st->where) ? LOCH_ENOMEM : 0;
+    rc = rc ? rc : allow_query(lake, rows.data);
+    /* staged by the table's rules (types, NOT NULL); a row reached twice through FROM is
+     * one delete, or an ambiguous update */
+    if (rc == 0 && st->kind == DML_DELETE) {
+        rc = buf_puts(&sql, "CREATE OR REPLACE TEMP TABLE __loch_ins AS SELECT DISTINCT * FROM (") ||
+             buf_put(&sql, rows.data, rows.len) || buf_puts(&sql, ")") ? LOCH_ENOMEM : 0;
+    } else if (rc == 0) {
+        rc = insert_stage_table(lake, s);
+        rc = rc || buf_puts(&sql, "INSERT INTO __loch_ins ") || buf_put(&sql, rows.data, rows.len)
+                 ? (rc ? rc : LOCH_ENOMEM) : 0;
+    }
+    rc = rc ? rc : compute_exec_one(lake->cp, sql.data);
+    buf_clear(&sql);
+    if (rc == 0 && st->kind == DML_UPDATE) {
+        rc = buf_puts(&sql, "SELECT count(*) - count(DISTINCT (") ? LOCH_ENOMEM : 0;
+        for (size_t k = 0; rc == 0 && k < nkey; k++)
+            rc = (k ? buf_puts(&sql, ", ") : 0) || buf_put_sql_ident(&sql, key[k]) ? LOCH_ENOMEM : 0;
+        rc = rc || buf_puts(&sql, ")) FROM __loch_ins") ? (rc ? rc : LOCH_ENOMEM) : 0;
+        rc = rc ? rc : compute_query(lake->cp, sql.data, &dup);
+        if (rc == 0 && compute_result_i64(dup, 0, 0) > 0)
+            rc = error_set(LOCH_EINVALID, "UPDATE of \"%s\": a row matched more than one row of FROM, so its new "
+                           "value is ambiguous", st->table);
+    }
+    rc = rc ? rc : tail_write_from(lake, st->table, s, "SELECT * FROM __loch_ins",
+                                   st->kind == DML_DELETE ? "delete" : "upsert", NULL, 0, &n, &lsn, &duplicate);
+    if (rc == 0 && n)
+        rc = result_message(out, "%s %lld rows %s %s (LSN %llu, durable)", st->kind == DML_DELETE ? "deleted"
+                            : "updated", (long long)n, st->kind == DML_DELETE ? "from" : "in", st->table,
+                            (unsigned long long)lsn);
+    else if (rc == 0)
+        rc = result_message(out, "%s 0 rows %s %s", st->kind == DML_DELETE ? "deleted" : "updated",
+                            st->kind == DML_DELETE ? "from" : "in", st->table);
+    compute_result_free(dup);
+    compute_exec(lake->cp, "DROP TABLE IF EXISTS __loch_ins");
+    free(key);
+    buf_free(&rows);
+    buf_free(&sql);
+    return rc;
+}
+
+int ops_dml_logged(loch_lake *lake, const char *table, const snapshot *s, const char *sql, size_t after_name,
+                   int update, loch_result **out)
+{
+    static int (*const parse[])(dml_stmt *, size_t) = {parse_delete, parse_update};
+    dml_stmt *st = calloc(1, sizeof(*st));
+    if (!st)
+        return error_set(LOCH_ENOMEM, "out of memory");
+    *st = (dml_stmt){.kind = update ? DML_UPDATE : DML_DELETE, .sql = sql, .len = strlen(sql)};
+    snprintf(st->table, sizeof(st->table), "%s", table);
+    int rc = reserved_names(st);
+    rc = rc ? rc : parse[update](st, after_name);
+    rc = rc ? rc : through_log(lake, st, s, out);
+    if (rc < 0 && strstr(loch_error_last(), "Error: ")) /* the engine's */
+        own_error(st);
+    free(st->owned);
+    free(st);
+    return rc;
+}
+
 int ops_delete(loch_lake *lake, const char *table, const char *sql, size_t after_name, loch_result **out)
 {
     return parse_and_run(lake, DML_DELETE, table, sql, after_name, out);

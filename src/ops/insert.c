@@ -79,6 +79,9 @@ int ops_insert(loch_lake *lake, const char *table, const char *rest, loch_result
     rc = rc ? rc : compute_exec_one(lake->cp, sql.data);
     if (rc < 0)
         insert_own_name(table);
+    if (rc == 0 && tail_logged(s) && lake->in_transaction)
+        rc = error_set(LOCH_EINVALID, "table \"%s\": its writes go to its write-ahead log, which an open "
+                       "transaction cannot hold (it could not roll them back): COMMIT or ROLLBACK first", table);
     if (rc == 0 && tail_logged(s)) {
         /* a table with a primary key: an upsert through its write-ahead log */
         int64_t rows = 0;

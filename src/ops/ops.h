@@ -286,6 +286,11 @@ typedef struct {
     int64_t bytes, segments;
 } tail_status;
 int tail_status_of(loch_lake *lake, const char *table, const snapshot *s, tail_status *out);
+/* After a commit that changed the table's schema or identity: writers prepared before
+ * it write again instead of putting rows of the old shape in the log. */
+void tail_changed(loch_lake *lake, const char *table);
+/* Removes the table's log (DROP TABLE) under its locks: no writer writes into it after. */
+int tail_remove(loch_lake *lake, const char *table);
 /* Closes the table's log (all with NULL: at the lake's end). */
 void tail_forget(loch_lake *lake, const char *table);
 /* A flush's commit (ops/dml.c), with the txn actions more[0..nmore) too: the rows of the table whose key has a change in src
@@ -312,6 +317,11 @@ void insert_own_name(const char *table);
 int ops_delete(loch_lake *lake, const char *table, const char *sql, size_t after_name, loch_result **out);
 int ops_update(loch_lake *lake, const char *table, const char *sql, size_t after_name, loch_result **out);
 int ops_truncate(loch_lake *lake, const char *table, loch_result **out);
+/* DELETE (update 0) or UPDATE of a table with a primary key, through its log: the rows
+ * it changes (found over the table and its tail) as one write of deletes or upserts. A
+ * SET of a key column is refused (DELETE and INSERT it under the new key). */
+int ops_dml_logged(loch_lake *lake, const char *table, const snapshot *s, const char *sql, size_t after_name,
+                   int update, loch_result **out);
 int ops_merge(loch_lake *lake, const char *table, const char *sql, size_t after_name, loch_result **out);
 /* OPTIMIZE / VACUUM / RESTORE (ops/maintain.c). target <= 0: the table's target size;
  * retain_ms < 0: the table's delta.deletedFileRetentionDuration. */

@@ -291,7 +291,18 @@ static int run_dml(loch_lake *lake, lexer *lx, const sql_token *verb, loch_resul
         return error_set(LOCH_ENOTFOUND, "table \"%s\" does not exist", name);
     }
     *handled = 1;
-    /* DDL and DML read and change the Delta table: the log's changes go in first. */
+    /* DELETE and UPDATE of a table with a primary key go through its log */
+    if (sqlscan_is(lx->sql, verb, "DELETE") || sqlscan_is(lx->sql, verb, "UPDATE")) {
+        snapshot *s = NULL;
+        if ((rc = txlog_load(lake, name, &(txlog_at){-1, 0, 0}, &s)) < 0)
+            return rc;
+        int logged = tail_logged(s);
+        rc = logged ? ops_dml_logged(lake, name, s, lx->sql, save, sqlscan_is(lx->sql, verb, "UPDATE"), out) : 0;
+        txlog_snapshot_free(s);
+        if (logged)
+            return rc;
+    }
+    /* DDL and other DML read and change the Delta table: the log's changes go in first. */
     if ((rc = tail_flush_if_any(lake, name)) < 0)
         return rc;
     if (sqlscan_is(lx->sql, verb, "ALTER") && next(lx, &a) == 0 && is(lx, &a, "SET") && next(lx, &b) == 0 &&

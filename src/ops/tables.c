@@ -227,12 +227,8 @@ int loch_table_drop(loch_lake *lake, const char *name, int if_exists)
      * and no writer commits into it or into a table that takes its name next. */
     rc = guard_drop(lake, table);
     txlog_forget(lake, table);
-    if (rc == 0) { /* its write-ahead log goes with it, flushed or not */
-        char wal[300];
-        snprintf(wal, sizeof(wal), "_loch/wal/%s", table);
-        tail_forget(lake, table);
-        lake->st->remove_tree(lake->st, wal);
-    }
+    if (rc == 0 && tail_remove(lake, table) < 0) /* its write-ahead log goes with it, flushed or not */
+        lake_warn(lake, "table %s: its write-ahead log could not be removed: %s", table, loch_error_last());
     if (rc == 0 && lake->cat)
         catalog_delete(lake->cat, table);
     return rc == LOCH_ENOTFOUND && if_exists ? 0 : rc;

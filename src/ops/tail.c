@@ -115,6 +115,12 @@ int tail_key(const snapshot *s, const char ***cols, size_t *n)
     const char *pk = snapshot_property(s, TAIL_PK_PROPERTY);
     if (!pk)
         return 0;
+    /* the log's own columns sit beside the table's in every frame */
+    for (size_t i = 0; i < s->schema.count; i++)
+        if (!strcmp(s->schema.fields[i].name, WAL_COL_LSN) || !strcmp(s->schema.fields[i].name, WAL_COL_CHANGE) ||
+            !strcmp(s->schema.fields[i].name, WAL_COL_TIME))
+            return error_set(LOCH_EUNSUPPORTED, "a table with a primary key cannot have a column named %s (the "
+                             "write-ahead log's own)", s->schema.fields[i].name);
     const char **v = calloc(s->schema.count + 1, sizeof(char *));
     if (!v)
         return error_set(LOCH_ENOMEM, "out of memory");
@@ -376,8 +382,14 @@ int tail_write_from(loch_lake *lake, const char *table, const snapshot *s, const
         rc = rc ? rc : wal_stat(t->w, &st);
         if (rc == 0 && strcmp(st.schema_tag, tag) != 0)
             rc = rotate_to(t, flushed_of(s), &arrow_schema, tag);
+        /* the snapshot the rows were shaped by must still be the table's (a commit that
+         * changed its schema moves the log's generation on, after it lands) */
+        uint64_t gen = rc == 0 ? wal_generation(t->w) : 0;
+        if (rc == 0 && txlog_latest_version(lake, table) != s->version)
+            rc = error_set(LOCH_ECONFLICT, "table \"%s\" changed while the write ran: run it again", table);
         lake_hold(lake, "wal-append");
-        rc = rc ? rc : wal_append_from(t->w, &arrow_schema, batches, n, producer, sequence, &first, last, duplicate);
+        rc = rc ? rc : wal_append_at(t->w, &arrow_schema, batches, n, producer, sequence, gen, &first, last,
+                                     duplicate);
         lake_hold(lake, "wal-sync");
         rc = rc ? rc : wal_sync(t->w, *last);
         if (rc == 0 && !*duplicate)
@@ -1192,6 +1204,7 @@ typedef struct write_plan {
     bool *not_null, *key;
     char tag[64];
     uint64_t floor;
+    uint64_t generation;           /* the log's when the plan was made (wal_append_at) */
     struct ArrowSchema schema;     /* the log's columns: the table's, then the log's own */
     struct ArrowSchema *children, **childp;
 } write_plan;
@@ -1446,6 +1459,16 @@ static int plan_for(loch_lake *lake, const char *table, tail_slot **out)
     rc = rc ? rc : wal_stat(t->w, &ws);
     if (rc == 0 && strcmp(ws.schema_tag, p->tag) != 0)
         rc = rotate_to(t, p->floor - 1, &p->schema, p->tag);
+    /* The generation, then the log again: a commit between the load and here is seen
+     * (its _delta_log is newer: the plan is stale), one after it moves the generation on
+     * (the append is refused). */
+    struct stat again;
+    if (rc == 0) {
+        p->generation = wal_generation(t->w);
+        if (stat(dir.data, &again) < 0 || again.st_mtim.tv_sec != st.st_mtim.tv_sec ||
+            again.st_mtim.tv_nsec != st.st_mtim.tv_nsec)
+            rc = error_set(LOCH_ECONFLICT, "table \"%s\" changed while a write was prepared: write again", table);
+    }
     if (rc == 0) {
         plan_release(t->plan);
         t->plan = p;
@@ -1565,7 +1588,8 @@ int loch_write_with(loch_lake *lake, const char *table, struct ArrowArrayStream 
     }
     if (rc == 0 && n) {
         lake_hold(lake, "wal-append");
-        rc = wal_append_from(t->w, &p->schema, frames, n, o.producer, o.sequence, &first, lsn, duplicate);
+        rc = wal_append_at(t->w, &p->schema, frames, n, o.producer, o.sequence, p->generation, &first, lsn,
+                           duplicate);
         lake_hold(lake, "wal-sync");
         rc = rc || nowait ? rc : wal_sync(t->w, *lsn);
     }
@@ -1644,5 +1668,27 @@ int loch_write_ndjson(loch_lake *lake, const char *table, const char *text, size
         plan_release(p);
         pthread_mutex_unlock(&lake->tails_mu);
     }
+    return rc;
+}
+
+void tail_changed(loch_lake *lake, const char *table)
+{
+    buf dir = BUF_INIT;
+    if (log_dir(lake, table, &dir) == 0 && wal_bump_dir(dir.data) < 0)
+        lake_warn(lake, "table %s: its write-ahead log could not be told of the change: %s", table,
+                  loch_error_last());
+    error_clear();
+    buf_free(&dir);
+}
+
+int tail_remove(loch_lake *lake, const char *table)
+{
+    buf dir = BUF_INIT;
+    pthread_mutex_lock(&lake->tails_mu);
+    tail_forget(lake, table);
+    pthread_mutex_unlock(&lake->tails_mu);
+    int rc = log_dir(lake, table, &dir);
+    rc = rc ? rc : wal_remove(dir.data);
+    buf_free(&dir);
     return rc;
 }

@@ -992,13 +992,20 @@ int txlog_commit_run(loch_lake *lake, txlog_commit *c, int64_t *version)
         v = latest + 1;
         backoff(lake, attempt);
     }
+    bool changes_table = false; /* its schema, properties or protocol: a write-ahead log's writers must know */
+    for (size_t i = 0; i < c->cm.count; i++)
+        changes_table = changes_table || c->cm.actions[i].kind == LOG_METADATA || c->cm.actions[i].kind == LOG_PROTOCOL;
     if (rc == 0) {
         *version = v;
         lake_hold(lake, "committed");
+        if (changes_table)
+            tail_changed(lake, c->table);
         post_commit(lake, c, v, &guard);
     } else if (published(lake, path.data, &text)) {
         /* Only the directory fsync after the link failed: the commit is in the log. */
         *version = v;
+        if (changes_table)
+            tail_changed(lake, c->table);
         error_prefix("commit of table \"%s\" version %lld is visible but may not survive a power loss: ",
                      c->table, (long long)v);
     } else {

@@ -1061,10 +1061,11 @@ static void route_rows(loch_server *s, http_request *req, const char *t, http_re
     producer = producer ? producer : http_query(req, "producer");
     seq = seq ? seq : http_query(req, "sequence");
     char *end = NULL;
-    unsigned long long sequence = seq ? strtoull(seq, &end, 10) : 0;
-    if (!producer != !seq || (seq && (!*seq || *end || sequence == 0 || seq[0] == '-'))) {
+    errno = 0;
+    unsigned long long sequence = seq && seq[0] >= '0' && seq[0] <= '9' ? strtoull(seq, &end, 10) : 0;
+    if (!producer != !seq || (seq && (!end || *end || errno || sequence == 0 || sequence > INT64_MAX))) {
         json_error(out, 400, "invalid", "a numbered write has both a producer (X-Loch-Producer) and a sequence "
-                   "(X-Loch-Sequence) from 1");
+                   "(X-Loch-Sequence) from 1 to 9223372036854775807");
         return;
     }
     loch_result *r = NULL;

@@ -13,6 +13,7 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +53,7 @@ typedef struct {
     _Atomic uint32_t failed;       /* an fdatasync failed: no writes until recovered */
     wal_pos slot[2];
     _Atomic uint64_t durable;      /* every LSN up to it is durable */
+    _Atomic uint64_t generation;   /* moved on by a change of the table's schema or identity */
 } wal_shared;
 
 struct wal {
@@ -180,13 +182,21 @@ static int lock_both(wal *w, int sync, int append)
     }
     if (append) {
         pthread_mutex_lock(&w->append_mu);
-        if (flock_ex(w->lock_fd) < 0) {
+        struct stat st;
+        int gone = 0;
+        if (flock_ex(w->lock_fd) < 0 || (gone = fstat(w->state_fd, &st) == 0 && st.st_nlink == 0)) {
+            if (!gone)
+                sys_error("cannot lock", w->dir);
+            else /* removed with its table while we waited (wal_remove): never written into */
+                error_set(LOCH_ECONFLICT, "the table's write-ahead log %s was removed (the table was dropped or "
+                          "replaced): write again", w->dir);
+            flock(w->lock_fd, LOCK_UN);
             pthread_mutex_unlock(&w->append_mu);
             if (sync) {
                 flock(w->sync_fd, LOCK_UN);
                 pthread_mutex_unlock(&w->sync_mu);
             }
-            return sys_error("cannot lock", w->dir);
+            return loch_error_last_code();
         }
     }
     return 0;
@@ -573,13 +583,23 @@ int wal_append(wal *w, const struct ArrowSchema *schema, struct ArrowArray *cons
 int wal_append_from(wal *w, const struct ArrowSchema *schema, struct ArrowArray *const *batches, size_t n,
                     const char *producer, uint64_t sequence, uint64_t *first, uint64_t *last, int *duplicate)
 {
+    return wal_append_at(w, schema, batches, n, producer, sequence, 0, first, last, duplicate);
+}
+
+int wal_append_at(wal *w, const struct ArrowSchema *schema, struct ArrowArray *const *batches, size_t n,
+                  const char *producer, uint64_t sequence, uint64_t generation, uint64_t *first, uint64_t *last,
+                  int *duplicate)
+{
     size_t plen = producer ? strlen(producer) : 0;
     if (duplicate)
         *duplicate = 0;
-    if (producer && (plen == 0 || plen > WAL_PRODUCER_MAX || sequence == 0 || memchr(producer, ' ', plen) ||
+    bool bad_char = false;
+    for (size_t i = 0; i < plen; i++)
+        bad_char = bad_char || (unsigned char)producer[i] <= ' ' || producer[i] == 0x7f;
+    if (producer && (plen == 0 || plen > WAL_PRODUCER_MAX || sequence == 0 || sequence > INT64_MAX || bad_char ||
                      !duplicate))
-        return error_set(LOCH_EINVALID, "a producer id is 1 to %d bytes without spaces, with a sequence from 1",
-                         WAL_PRODUCER_MAX);
+        return error_set(LOCH_EINVALID, "a producer id is 1 to %d bytes without spaces or control characters, "
+                         "with a sequence from 1 to 9223372036854775807", WAL_PRODUCER_MAX);
     int col = lsn_column(schema, n ? batches[0] : NULL);
     int64_t total = 0;
     for (size_t i = 0; i < n; i++)
@@ -592,6 +612,11 @@ int wal_append_from(wal *w, const struct ArrowSchema *schema, struct ArrowArray 
     if (rc < 0)
         return rc;
     prod_apply(w); /* what a writer that died after its switch left undone */
+    if (generation && atomic_load(&w->sh->generation) != generation - 1) {
+        unlock_both(w, 0, 1);
+        return error_set(LOCH_ECONFLICT, "the table's schema or identity changed while this write was prepared: "
+                         "write again");
+    }
     wal_pos p = *pos_now(w);
     int pi = -1;
     if (producer) {
@@ -913,5 +938,78 @@ int wal_producers(wal *w, int (*each)(void *ctx, const char *producer, uint64_t 
         if (w->prods[i].id[0] && w->prods[i].seq)
             rc = each(ctx, w->prods[i].id, w->prods[i].seq, w->prods[i].lsn);
     unlock_both(w, 0, 1);
+    return rc;
+}
+
+uint64_t wal_generation(const wal *w) { return atomic_load(&w->sh->generation) + 1; }
+
+/* The state and lock files of a log directory, for the two calls below. */
+static int dir_files(const char *dir, int *lock_fd, int *sync_fd, int *state_fd)
+{
+    char path[4096];
+    int *fds[] = {lock_fd, sync_fd, state_fd};
+    const char *names[] = {"lock", "sync", "state"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+        if ((*fds[i] = open(path, O_RDWR | O_CLOEXEC)) < 0)
+            return errno == ENOENT ? LOCH_ENOTFOUND : sys_error("cannot open", path);
+    }
+    return 0;
+}
+
+int wal_bump_dir(const char *dir)
+{
+    int lock_fd = -1, sync_fd = -1, state_fd = -1;
+    int rc = dir_files(dir, &lock_fd, &sync_fd, &state_fd);
+    struct stat st;
+    if (rc == 0 && flock_ex(lock_fd) < 0)
+        rc = sys_error("cannot lock", dir);
+    if (rc == 0 && fstat(state_fd, &st) == 0 && st.st_size >= (off_t)sizeof(wal_shared)) {
+        wal_shared *sh = mmap(NULL, sizeof(wal_shared), PROT_READ | PROT_WRITE, MAP_SHARED, state_fd, 0);
+        if (sh == MAP_FAILED) {
+            rc = sys_error("cannot map", dir);
+        } else {
+            atomic_fetch_add(&sh->generation, 1);
+            munmap(sh, sizeof(wal_shared));
+        }
+    }
+    int fds[] = {lock_fd, sync_fd, state_fd};
+    for (int i = 0; i < 3; i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+    return rc == LOCH_ENOTFOUND ? (error_clear(), 0) : rc;
+}
+
+int wal_remove(const char *dir)
+{
+    int lock_fd = -1, sync_fd = -1, state_fd = -1;
+    int rc = dir_files(dir, &lock_fd, &sync_fd, &state_fd);
+    if (rc == LOCH_ENOTFOUND) {
+        error_clear();
+        rc = 0;
+    }
+    /* both locks: no writer is between taking LSNs and its frame, nor syncing */
+    if (rc == 0 && sync_fd >= 0 && flock_ex(sync_fd) < 0)
+        rc = sys_error("cannot lock", dir);
+    if (rc == 0 && lock_fd >= 0 && flock_ex(lock_fd) < 0)
+        rc = sys_error("cannot lock", dir);
+    DIR *d = rc == 0 ? opendir(dir) : NULL;
+    struct dirent *e;
+    char path[4096];
+    while (d && (e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        if (unlink(path) < 0 && errno != ENOENT)
+            rc = rc ? rc : sys_error("cannot remove", path);
+    }
+    if (d)
+        closedir(d);
+    if (rc == 0 && rmdir(dir) < 0 && errno != ENOENT)
+        rc = sys_error("cannot remove", dir);
+    int fds[] = {lock_fd, sync_fd, state_fd};
+    for (int i = 0; i < 3; i++)
+        if (fds[i] >= 0)
+            close(fds[i]); /* the locks go with the descriptors: waiting writers find the log gone */
     return rc;
 }

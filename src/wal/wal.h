@@ -83,6 +83,20 @@ int wal_append(wal *w, const struct ArrowSchema *schema, struct ArrowArray *cons
  * after any crash finds the write if and only if the log holds it. */
 int wal_append_from(wal *w, const struct ArrowSchema *schema, struct ArrowArray *const *batches, size_t n,
                     const char *producer, uint64_t sequence, uint64_t *first, uint64_t *last, int *duplicate);
+/* The same, refused (ECONFLICT, nothing written) unless the log's generation is still
+ * generation (from wal_generation; 0: not checked): a writer that prepared its rows
+ * for the table as it was does not write them into a log whose table changed. */
+int wal_append_at(wal *w, const struct ArrowSchema *schema, struct ArrowArray *const *batches, size_t n,
+                  const char *producer, uint64_t sequence, uint64_t generation, uint64_t *first, uint64_t *last,
+                  int *duplicate);
+/* The log's generation now (never 0). */
+uint64_t wal_generation(const wal *w);
+/* Moves the generation of the log in dir on (nothing when there is none): after a commit
+ * that changed the table's schema or identity, so writers prepared before it write again. */
+int wal_bump_dir(const char *dir);
+/* Removes the log in dir under both its locks: a writer waiting for them, or arriving
+ * later through a handle opened before, finds it removed (ECONFLICT) and writes nothing. */
+int wal_remove(const char *dir);
 /* Every producer's last (sequence, LSN), for a flush to record in its commit. */
 int wal_producers(wal *w, int (*each)(void *ctx, const char *producer, uint64_t sequence, uint64_t lsn), void *ctx);
 /* The last durable LSN, as all writers know it. */
