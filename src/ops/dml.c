@@ -1393,6 +1393,48 @@ static int stage_flush_rows(dml_run *r)
     return rc;
 }
 
+/* A MERGE into a table with a primary key keeps the key unique: the rows it keeps and
+ * the rows it writes hold each key once (an INSERT of a key the table has, or a source
+ * with a key twice, is refused before anything is written). */
+static int merge_keys_unique(dml_run *r)
+{
+    const snapshot *s = r->s;
+    const char **key = NULL;
+    size_t nkey = 0;
+    buf rows = BUF_INIT, hit = BUF_INIT, sql = BUF_INIT, keys = BUF_INIT;
+    compute_result *res = NULL;
+    size_t *all = calloc(s->file_count + 1, sizeof(size_t));
+    int rc = all ? tail_key(s, &key, &nkey) : error_set(LOCH_ENOMEM, "out of memory");
+    for (size_t k = 0; rc == 0 && k < nkey; k++)
+        rc = (k ? buf_puts(&keys, ", ") : 0) || buf_put_sql_ident(&keys, key[k]) ? LOCH_ENOMEM : 0;
+    for (size_t i = 0; i < s->file_count && all; i++)
+        all[i] = i;
+    rc = rc || buf_printf(&sql, "SELECT count(*) - count(DISTINCT (%s)) FROM (", keys.data) ? (rc ? rc : LOCH_ENOMEM)
+                                                                                            : 0;
+    if (rc == 0 && s->file_count) {
+        rc = scan_rows_sql(r->lake, r->st->table, s, all, s->file_count, NULL, true, &rows);
+        if (rc == 0 && r->hits)
+            rc = register_sets(r, r->hits, "keys", &hit);
+        rc = rc || buf_printf(&sql, "SELECT %s FROM (SELECT *, __loch_file::UBIGINT AS file_index, __loch_row AS "
+                                    "file_row_number FROM (%s))%s%s UNION ALL ", keys.data, rows.data,
+                              hit.len ? " WHERE " : "", hit.len ? hit.data : "") ? (rc ? rc : LOCH_ENOMEM) : 0;
+    }
+    rc = rc || buf_printf(&sql, "SELECT %s FROM __loch_ins)", keys.data) ? (rc ? rc : LOCH_ENOMEM) : 0;
+    rc = rc ? rc : compute_query(r->lake->cp, sql.data, &res);
+    if (rc == 0 && compute_result_i64(res, 0, 0) > 0)
+        rc = error_set(LOCH_EINVALID, "MERGE into \"%s\" would give %lld rows a primary key (%s) another row "
+                       "has: a key the table holds is not inserted again, nor one the source has twice",
+                       r->st->table, (long long)compute_result_i64(res, 0, 0), keys.data);
+    compute_result_free(res);
+    free(key);
+    free(all);
+    buf_free(&rows);
+    buf_free(&hit);
+    buf_free(&sql);
+    buf_free(&keys);
+    return rc;
+}
+
 static int merge_metrics(txlog_commit *c, const dml_counts *k, const int64_t counts[3])
 {
     commit *m = &c->cm;
@@ -1472,6 +1514,8 @@ static int attempt(loch_lake *lake, const dml_stmt *st, dml_table_seen *seen, lo
     if (st->kind == DML_MERGE) {
         rc = rc ? rc : find_merge(&r, counts);
         r.new_rows = counts[0] + counts[1];
+        if (rc == 0 && r.new_rows && tail_logged(r.s))
+            rc = merge_keys_unique(&r);
     } else {
         rc = rc ? rc : find_hits(&r);
         rc = rc ? rc : st->kind == DML_UPDATE ? stage_new_rows(&r) : 0;

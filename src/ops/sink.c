@@ -22,6 +22,7 @@
 #include "ops/ops.h"
 
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +45,36 @@ static int sink_check(const char *sink, int64_t epoch)
 static void marker_path(const char *table, const char *sink, int64_t epoch, char *out, size_t cap)
 {
     snprintf(out, cap, "_loch/txn/%s/%s/%020lld", table, sink, (long long)epoch);
+}
+
+/* The sink's directory, locked: commit and abort of its epochs one at a time (an abort
+ * racing a commit deleted the files the commit then named). NULL in *lock when the sink
+ * has prepared nothing. */
+static int sink_lock(loch_lake *lake, const char *table, const char *sink, storage_lock **lock)
+{
+    char dir[512];
+    *lock = NULL;
+    snprintf(dir, sizeof(dir), "_loch/txn/%s/%s", table, sink);
+    int rc = lake->st->lock(lake->st, dir, STORAGE_LOCK_EXCLUSIVE, lock);
+    if (rc == LOCH_ENOTFOUND) {
+        error_clear();
+        return 0;
+    }
+    return rc;
+}
+
+/* Whether the table's snapshot holds the prepared commit's first file: the epoch is in. */
+static bool epoch_in_table(const snapshot *s, const commit *prepared)
+{
+    for (size_t i = 0; i < prepared->count; i++) {
+        if (prepared->actions[i].kind != LOG_ADD)
+            continue;
+        for (size_t f = 0; f < s->file_count; f++)
+            if (strcmp(s->files[f].path, prepared->actions[i].u.file.path) == 0)
+                return true;
+        return false;
+    }
+    return true; /* no files: nothing to tell */
 }
 
 static int open_table(loch_lake *lake, const char *table, snapshot **s)
@@ -120,19 +151,50 @@ int loch_txn_commit(loch_lake *lake, const char *table, const char *sink, int64_
     *version = -1;
     txlog_commit_init(&c, table, "STREAMING UPDATE");
     commit_init(&prepared, "WRITE", -1);
+    storage_lock *lock = NULL;
     int rc = sink_check(sink, epoch);
+    rc = rc ? rc : table_name_check(table);
+    rc = rc ? rc : sink_lock(lake, table, sink, &lock);
     rc = rc ? rc : open_table(lake, table, &s);
     marker_path(table, sink, epoch, marker, sizeof(marker));
+    int got = rc == 0 ? lake->st->get(lake->st, marker, &text) : rc;
+    if (got < 0 && got != LOCH_ENOTFOUND)
+        rc = got;
+    if (got == 0)
+        rc = commit_parse(&prepared, text.data, text.len);
+    if (rc == 0)
+        error_clear();
     if (rc == 0 && snapshot_txn_version(s, sink) >= epoch) {
-        /* committed before: a retry, or a replay after a restart */
-        lake->st->remove(lake->st, marker);
+        /* the table holds this sink's epoch or a later one: a retry or a replay of a
+         * committed epoch is a no-op; a prepared epoch whose files are not in the table
+         * was overtaken by a later one, and committing it now would break the order */
+        if (got == 0 && !epoch_in_table(s, &prepared))
+            rc = error_set(LOCH_EINVALID, "sink %s: epoch %lld was prepared but never committed, and the table "
+                           "already holds its epoch %lld: a sink's epochs commit in order (abort this one)", sink,
+                           (long long)epoch, (long long)snapshot_txn_version(s, sink));
+        else
+            lake->st->remove(lake->st, marker);
         goto cleanup;
     }
-    rc = rc ? rc : lake->st->get(lake->st, marker, &text);
-    if (rc == LOCH_ENOTFOUND)
+    if (rc == 0 && got == LOCH_ENOTFOUND)
         rc = error_set(LOCH_ENOTFOUND, "sink %s has no prepared epoch %lld for table \"%s\" (prepare it first; an "
                        "aborted epoch is gone)", sink, (long long)epoch, table);
-    rc = rc ? rc : commit_parse(&prepared, text.data, text.len);
+    /* every file it names is still there (nothing deleted them since the prepare) */
+    buf fp = BUF_INIT;
+    for (size_t i = 0; rc == 0 && i < prepared.count; i++) {
+        if (prepared.actions[i].kind != LOG_ADD)
+            continue;
+        storage_entry e;
+        char *rel = strdup(prepared.actions[i].u.file.path);
+        buf_clear(&fp);
+        rc = rel && uri_decode(rel) == 0 && buf_printf(&fp, "%s/%s", table, rel) == 0 ? 0
+             : error_set(LOCH_ECORRUPT, "sink marker %s names a file it cannot", marker);
+        free(rel);
+        if (rc == 0 && lake->st->head(lake->st, fp.data, &e) < 0)
+            rc = error_set(LOCH_ENOTFOUND, "sink %s: a file of prepared epoch %lld is gone (%s): prepare it again",
+                           sink, (long long)epoch, fp.data);
+    }
+    buf_free(&fp);
     rc = rc ? rc : txlog_commit_against(&c, s);
     rc = rc ? rc : commit_read_app_id(&c.cm, sink);
     for (size_t i = 0; rc == 0 && i < prepared.count; i++)
@@ -163,6 +225,7 @@ int loch_txn_commit(loch_lake *lake, const char *table, const char *sink, int64_
     if (rc == 0)
         lake->st->remove(lake->st, marker);
 cleanup:
+    lake->st->unlock(lake->st, lock);
     commit_free(&prepared);
     txlog_commit_free(&c);
     txlog_snapshot_free(s);
@@ -176,8 +239,10 @@ int loch_txn_abort(loch_lake *lake, const char *table, const char *sink, int64_t
     buf text = BUF_INIT, path = BUF_INIT;
     char marker[512];
     commit_init(&prepared, "WRITE", -1);
+    storage_lock *lock = NULL;
     int rc = sink_check(sink, epoch);
     rc = rc ? rc : table_name_check(table);
+    rc = rc ? rc : sink_lock(lake, table, sink, &lock);
     marker_path(table, sink, epoch, marker, sizeof(marker));
     rc = rc ? rc : lake->st->get(lake->st, marker, &text);
     if (rc == LOCH_ENOTFOUND) { /* nothing prepared, or aborted before */
@@ -189,7 +254,7 @@ int loch_txn_abort(loch_lake *lake, const char *table, const char *sink, int64_t
     /* the files, unless a commit of the epoch took them (then only the marker goes) */
     snapshot *s = NULL;
     bool committed = rc == 0 && txlog_load(lake, table, &(txlog_at){-1, 0, 0}, &s) == 0 &&
-                     snapshot_txn_version(s, sink) >= epoch;
+                     snapshot_txn_version(s, sink) >= epoch && epoch_in_table(s, &prepared);
     error_clear();
     txlog_snapshot_free(s);
     for (size_t i = 0; rc == 0 && !committed && i < prepared.count; i++) {
@@ -208,6 +273,7 @@ int loch_txn_abort(loch_lake *lake, const char *table, const char *sink, int64_t
     }
     rc = rc ? rc : lake->st->remove(lake->st, marker);
 cleanup:
+    lake->st->unlock(lake->st, lock);
     commit_free(&prepared);
     buf_free(&text);
     buf_free(&path);

@@ -669,6 +669,16 @@ int tail_scan_sql(loch_lake *lake, const char *table, const snapshot *s, int may
     tail_table_name(table, name, sizeof(name));
     /* The engine keeps what it loaded: only frames past it are read, unless a flush
      * moved the snapshot on, or a transaction of the user's may roll the table back. */
+    if (rc == 0 && wal_failed(t->w)) { /* reopened: the open recovers it */
+        tail_forget(lake, table);
+        rc = slot_for(lake, table, s, NULL, 0, &t);
+        durable = rc == 0 && t ? wal_durable(t->w) : 0;
+        if (rc == 0 && (!t || durable <= flushed)) {
+            pthread_mutex_unlock(&lake->tails_mu);
+            free(key);
+            return scan_sql(lake, table, s, sql);
+        }
+    }
     if (rc == 0 && (!t->loaded || t->from != flushed || durable < t->to || lake->in_transaction ||
                     t->pos_version != s->version)) {
         t->loaded = 0;
@@ -780,11 +790,14 @@ typedef struct {
     log_txn *v;
     size_t n, cap;
     char **names;
+    uint64_t since;         /* only producers that wrote after this LSN: the table has the rest */
 } txn_list;
 
 static int add_producer(void *ctx, const char *producer, uint64_t sequence, uint64_t lsn)
 {
     txn_list *l = ctx;
+    if (lsn <= l->since)
+        return 0;
     if (l->n + 2 > l->cap) {
         size_t c = l->cap ? 2 * l->cap : 16;
         log_txn *g = realloc(l->v, c * sizeof(*g));
@@ -813,7 +826,7 @@ static int add_producer(void *ctx, const char *producer, uint64_t sequence, uint
 static int flush_locked(loch_lake *lake, const char *table, tail_slot *t, uint64_t *from, uint64_t *upto,
                         int64_t *version, int64_t counts[2])
 {
-    txn_list producers = {NULL, 0, 0, NULL};
+    txn_list producers = {NULL, 0, 0, NULL, 0};
     snapshot *s = NULL;
     const char **key = NULL;
     size_t nkey = 0;
@@ -839,6 +852,7 @@ static int flush_locked(loch_lake *lake, const char *table, tail_slot *t, uint64
     rc = load_changes(lake, t->w, *from, *upto, key, nkey, "temp.main.__loch_flush", 0);
     t->loaded = 0; /* the engine's copy of the tail is about to be wrong */
     /* the producers' sequences go into the same commit (recovery's seeds) */
+    producers.since = *from;
     rc = rc ? rc : wal_producers(t->w, add_producer, &producers);
     rc = rc ? rc : ops_flush_apply(lake, table, "temp.main.__loch_flush", key, nkey, app, (int64_t)*upto,
                                    producers.v, producers.n, version, counts);
@@ -1063,6 +1077,40 @@ int loch_table_write_file_from(loch_result **out, loch_lake *lake, const char *t
     if (rc == 0 && !nkey)
         rc = error_set(LOCH_EUNSUPPORTED, "table \"%s\" has no primary key: writes through the log need one (loch "
                        "ingest appends to any table)", table);
+    /* NDJSON is read by loch's own strict reader (errors by line and column) when the
+     * table's column types allow; the engine's readers take the rest */
+    const char *dot = strrchr(path, '.');
+    bool ndjson = format ? !strcmp(format, "ndjson") : dot && (!strcmp(dot, ".ndjson") || !strcmp(dot, ".jsonl"));
+    struct stat fst;
+    if (rc == 0 && ndjson && stat(path, &fst) == 0 && fst.st_size <= (INT64_C(256) << 20)) {
+        buf text = BUF_INIT;
+        FILE *f = fopen(path, "rb");
+        char chunk[65536];
+        size_t got;
+        int rrc = f ? 0 : error_set(LOCH_ENOTFOUND, "cannot open %s", path);
+        while (f && rrc == 0 && (got = fread(chunk, 1, sizeof(chunk), f)) > 0)
+            rrc = buf_put(&text, chunk, got) ? error_set(LOCH_ENOMEM, "out of memory") : 0;
+        if (f)
+            fclose(f);
+        loch_write_options wo = LOCH_WRITE_OPTIONS_INIT;
+        wo.producer = producer;
+        wo.sequence = sequence;
+        if (rrc == 0) {
+            rrc = loch_write_ndjson(lake, table, text.data ? text.data : "", text.len,
+                                    op == LOCH_WRITE_DELETE ? LOCH_WRITE_DELETE : LOCH_WRITE_UPSERT, &wo, &last,
+                                    &duplicate, &rows);
+        }
+        buf_free(&text);
+        if (rrc == 0)
+            goto answer;
+        if (rrc != LOCH_EUNSUPPORTED) {
+            rc = rrc;
+            goto cleanup;
+        }
+        error_clear();
+    }
+    if (rc == 0 && stat(path, &fst) == 0 && fst.st_size == 0) /* nothing to read: no rows */
+        goto answer;
     rc = rc ? rc : reader_sql(lake, path, format, &src, &view, &stream);
     if (rc == 0 && op == LOCH_WRITE_DELETE) {
         /* the keys, checked like a key is (NOT NULL, its type) */
@@ -1082,10 +1130,29 @@ int loch_table_write_file_from(loch_result **out, loch_lake *lake, const char *t
         rc = rc ? rc : buf_printf(&sql, "INSERT INTO __loch_ins BY NAME %s", src.data) ? LOCH_ENOMEM : 0;
     }
     rc = rc ? rc : compute_exec_one(lake->cp, sql.data);
-    if (rc < 0)
+    if (rc < 0) { /* the engine's words, without loch's SQL or the input's path */
         insert_own_name(table);
+        buf m = BUF_INIT;
+        const char *e = loch_error_last(), *cut = strstr(e, "\nLINE "), *at;
+        int code = loch_error_last_code();
+        size_t n = cut ? (size_t)(cut - e) : strlen(e);
+        for (size_t i = 0; i < n;) {
+            if ((at = strstr(e + i, path)) && (size_t)(at - e) < n) {
+                buf_put(&m, e + i, (size_t)(at - e) - i);
+                buf_puts(&m, "the input");
+                i = (size_t)(at - e) + strlen(path);
+            } else {
+                buf_put(&m, e + i, n - i);
+                break;
+            }
+        }
+        if (m.data)
+            error_set(code, "cannot write these rows to %s: %s", table, m.data);
+        buf_free(&m);
+    }
     rc = rc ? rc : tail_write_from(lake, table, s, "SELECT * FROM __loch_ins", opname, producer, sequence, &rows,
                                    &last, &duplicate);
+answer:
     if (rc == 0) { /* what it wrote, as a row (the HTTP API's answer) and in words */
         static const char *names[] = {"op", "rows", "lsn", "duplicate"};
         static const loch_kind kinds[] = {LOCH_KIND_STRING, LOCH_KIND_NUMBER, LOCH_KIND_NUMBER, LOCH_KIND_BOOL};
@@ -1114,6 +1181,7 @@ int loch_table_write_file_from(loch_result **out, loch_lake *lake, const char *t
             loch_result_free(r);
         }
     }
+cleanup:
     compute_exec(lake->cp, "DROP TABLE IF EXISTS __loch_ins");
     if (view.len) {
         buf_clear(&sql);

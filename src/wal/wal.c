@@ -39,7 +39,7 @@ typedef struct {
 } wal_pos;
 
 /* One producer's last numbered write (the shared `producers` file). */
-#define PRODUCERS 1024
+#define PRODUCERS 65536
 typedef struct {
     char id[WAL_PRODUCER_MAX + 1];  /* "" = free */
     uint64_t seq, lsn;
@@ -188,8 +188,8 @@ static int lock_both(wal *w, int sync, int append)
             if (!gone)
                 sys_error("cannot lock", w->dir);
             else /* removed with its table while we waited (wal_remove): never written into */
-                error_set(LOCH_ECONFLICT, "the table's write-ahead log %s was removed (the table was dropped or "
-                          "replaced): write again", w->dir);
+                error_set(LOCH_ECONFLICT, "the write-ahead log of table %s was removed (the table was dropped or "
+                          "replaced): write again", w->table);
             flock(w->lock_fd, LOCK_UN);
             pthread_mutex_unlock(&w->append_mu);
             if (sync) {
@@ -559,8 +559,8 @@ void wal_close(wal *w)
 
 static int failed_error(const wal *w)
 {
-    return error_set(LOCH_EIO, "write-ahead log %s: an earlier write could not be made durable; it takes no more "
-                     "writes until it is opened again (recovery reads what is on disk)", w->dir);
+    return error_set(LOCH_EIO, "write-ahead log of table %s: an earlier write could not be made durable; it takes no "
+                     "more writes until it is opened again (recovery reads what is on disk)", w->table);
 }
 
 /* ---- appending ------------------------------------------------------------------------ */
@@ -623,7 +623,8 @@ int wal_append_at(wal *w, const struct ArrowSchema *schema, struct ArrowArray *c
         pi = prod_find(w, producer, plen, 1);
         if (pi < 0) {
             unlock_both(w, 0, 1);
-            return error_set(LOCH_EUNSUPPORTED, "write-ahead log %s: more than %d producers", w->dir, PRODUCERS);
+            return error_set(LOCH_EUNSUPPORTED, "table %s: more than %d producers have numbered writes", w->table,
+                             PRODUCERS);
         }
         if (w->prods[pi].seq >= sequence) { /* written before: acknowledged with its LSN, not again */
             *duplicate = 1;
@@ -719,7 +720,7 @@ int wal_sync(wal *w, uint64_t lsn)
         if (locked && atomic_load(&w->sh->durable) < lsn) /* another process's leader may have */
             rc = sync_now(w);
         if (rc == 0 && atomic_load(&w->sh->durable) < lsn)
-            rc = error_set(LOCH_EINVALID, "write-ahead log %s: LSN %" PRIu64 " was never written", w->dir, lsn);
+            rc = error_set(LOCH_EINVALID, "write-ahead log of table %s: LSN %" PRIu64 " was never written", w->table, lsn);
         if (locked)
             unlock_both(w, 1, 0);
         pthread_mutex_lock(&w->gc_mu);
@@ -857,20 +858,20 @@ int wal_read(wal *w, uint64_t from, uint64_t to, buf *out, int64_t *rows)
     uint64_t next = from + 1;
     *rows = 0;
     if (rc == 0 && to > from && (n == 0 || s[0].first > from + 1))
-        rc = error_set(LOCH_ECONFLICT, "write-ahead log %s: LSN %" PRIu64 " is no longer in it", w->dir, from + 1);
+        rc = error_set(LOCH_ECONFLICT, "write-ahead log of table %s: LSN %" PRIu64 " is no longer in it", w->table, from + 1);
     for (size_t i = 0; rc == 0 && i < n && next <= to; i++) {
         if (i + 1 < n && s[i + 1].first <= next)
             continue; /* all of it before `from` */
         wal_header h;
         rc = read_file(s[i].path, &data);
         if (rc == LOCH_ENOTFOUND) /* truncated meanwhile */
-            rc = error_set(LOCH_ECONFLICT, "write-ahead log %s: LSN %" PRIu64 " is no longer in it", w->dir, next);
+            rc = error_set(LOCH_ECONFLICT, "write-ahead log of table %s: LSN %" PRIu64 " is no longer in it", w->table, next);
         rc = rc ? rc : wal_frame_read_header((const unsigned char *)data.data, data.len, &h);
         if (rc < 0)
             break;
         if (header && strcmp(tag, h.schema_tag) != 0) {
-            rc = error_set(LOCH_EINVALID, "write-ahead log %s: its tail spans two table schemas; flush it first",
-                           w->dir);
+            rc = error_set(LOCH_EINVALID, "write-ahead log of table %s: its tail spans two table schemas; flush it "
+                           "first", w->table);
             break;
         }
         if (!header) {
@@ -892,7 +893,7 @@ int wal_read(wal *w, uint64_t from, uint64_t to, buf *out, int64_t *rows)
                 break;
             if (a >= next) {
                 if (a != next) {
-                    rc = error_set(LOCH_ECORRUPT, "write-ahead log %s: LSN %" PRIu64 " is missing", w->dir, next);
+                    rc = error_set(LOCH_ECORRUPT, "write-ahead log of table %s: LSN %" PRIu64 " is missing", w->table, next);
                     break;
                 }
                 rc = buf_put(out, data.data + at, len) ? error_set(LOCH_ENOMEM, "out of memory") : 0;
@@ -903,9 +904,14 @@ int wal_read(wal *w, uint64_t from, uint64_t to, buf *out, int64_t *rows)
             lsn = b + 1;
         }
     }
-    if (rc == 0 && next <= to)
-        rc = error_set(LOCH_ECORRUPT, "write-ahead log %s: LSNs %" PRIu64 " to %" PRIu64 " are missing", w->dir, next,
-                       to);
+    if (rc == 0 && next <= to) {
+        /* A durable frame that does not read back: damaged on disk. The log is marked
+         * failed, so the next open recovers the whole writes before the damage (those
+         * after it are lost with it) instead of every read failing here. */
+        atomic_store(&w->sh->failed, 1);
+        rc = error_set(LOCH_ECORRUPT, "write-ahead log of table %s is damaged: LSNs %" PRIu64 " to %" PRIu64 " do not "
+                       "read back; the next command recovers the log up to the damage", w->table, next, to);
+    }
     buf_free(&data);
     segs_free(s, n);
     return rc;
@@ -1013,3 +1019,5 @@ int wal_remove(const char *dir)
             close(fds[i]); /* the locks go with the descriptors: waiting writers find the log gone */
     return rc;
 }
+
+int wal_failed(const wal *w) { return w->failed || atomic_load(&w->sh->failed); }

@@ -99,6 +99,9 @@ int wal_bump_dir(const char *dir);
 int wal_remove(const char *dir);
 /* Every producer's last (sequence, LSN), for a flush to record in its commit. */
 int wal_producers(wal *w, int (*each)(void *ctx, const char *producer, uint64_t sequence, uint64_t lsn), void *ctx);
+/* Whether the log is marked failed (a failed fdatasync, or damage a read found): the
+ * next wal_open recovers it. */
+int wal_failed(const wal *w);
 /* The last durable LSN, as all writers know it. */
 uint64_t wal_durable(const wal *w);
 /* Returns once every LSN up to lsn is durable (group commit). */
