@@ -134,6 +134,16 @@ def test_reads_equal_a_reference_model_through_writes_and_flushes(lake):
         what = rnd.random()
         if what < 0.15:
             lake.run("flush", "users")
+        elif what < 0.25 and model:
+            keys = rnd.sample(sorted(model), min(len(model), 2))
+            if rnd.random() < 0.5:
+                lake.sql(f"DELETE FROM users WHERE id IN ({', '.join(map(str, keys))})")
+                for k in keys:
+                    del model[k]
+            else:
+                lake.sql(f"UPDATE users SET city = 'U{step}' WHERE id IN ({', '.join(map(str, keys))})")
+                for k in keys:
+                    model[k] = (model[k][0], f"U{step}")
         elif what < 0.35 and model:
             keys = rnd.sample(sorted(model), min(len(model), rnd.randint(1, 3)))
             lake.run("write", "users", "-", "--op", "delete",
@@ -246,13 +256,18 @@ def test_recovery_cuts_a_damaged_tail_after_a_restart(lake):
 def test_ddl_and_dml_flush_first_and_drop_removes_the_log(lake):
     make_users(lake)
     lake.sql("INSERT INTO users VALUES (1, 'Ann', NULL), (2, 'Bo', NULL)")
-    lake.sql("UPDATE users SET city = 'Oslo' WHERE id = 2")
+    # UPDATE and DELETE go through the log too: no Delta commit
+    assert "updated 1 rows in users (LSN 3, durable)" in lake.sql("UPDATE users SET city = 'Oslo' WHERE id = 2").stderr
     st = status(lake)["users"]
-    assert st["flushed"] == 2
+    assert st["flushed"] == 0 and st["assigned"] == 3
     assert table_rows(lake) == [("1", "Ann", ""), ("2", "Bo", "Oslo")]
+    p = lake.sql("UPDATE users SET id = 5 WHERE id = 1", check=False)
+    assert p.returncode == 1 and "primary key" in p.stderr
+    lake.sql("MERGE INTO users USING (SELECT 1 AS id) s ON users.id = s.id WHEN MATCHED THEN UPDATE SET name = 'A'")
+    assert status(lake)["users"]["flushed"] == 3  # MERGE flushed first
     lake.sql("INSERT INTO users VALUES (3, 'Cy', NULL)")
     lake.sql("ALTER TABLE users SET TBLPROPERTIES ('delta.enableChangeDataFeed' = 'true')")
-    assert status(lake)["users"]["flushed"] == 3
+    assert status(lake)["users"]["flushed"] == 4
     lake.sql("INSERT INTO users VALUES (4, 'Di', NULL)")
     lake.sql("DROP TABLE users")
     assert not (lake.path / "_loch" / "wal" / "users").exists()
