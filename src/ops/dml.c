@@ -1529,8 +1529,10 @@ static int attempt(loch_lake *lake, const dml_stmt *st, dml_table_seen *seen, lo
         buf pred = BUF_INIT;
         span p = st->kind == DML_MERGE ? st->on : st->where;
         rc = buf_putc(&pred, '[') ||
-             (p.end > p.start ? buf_put_json_strn(&pred, st->sql + p.start, p.end - p.start) : 0) ||
-             buf_putc(&pred, ']') ? LOCH_ENOMEM : 0;
+             (p.end > p.start && !st->flush_src ? buf_put_json_strn(&pred, st->sql + p.start, p.end - p.start) : 0) ||
+             buf_putc(&pred, ']') ? LOCH_ENOMEM : 0; /* a flush's is loch's own text: none shown */
+        if (rc == 0 && st->flush_src)
+            rc = commit_parameter(&c.cm, "source", "write-ahead log");
         rc = rc ? rc : commit_parameter(&c.cm, "predicate", pred.data);
         buf_free(&pred);
     }
