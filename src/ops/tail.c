@@ -1264,6 +1264,7 @@ static bool same_format(const char *given, const char *want)
 
 typedef struct write_plan {
     int refs;
+    char table[256];
     snapshot *s;                   /* the snapshot it was made from (one reference) */
     struct timespec log_mtime;     /* of _delta_log when loaded: a commit changes it */
     size_t ncols, nkey;
@@ -1335,6 +1336,7 @@ static int plan_build(snapshot *s, write_plan **out)
         p->ncols = n;
         p->nkey = nkey;
         p->refs = 1;
+
         tag_of(s, p->tag);
         p->floor = flushed_of(s) + 1;
     }
@@ -1408,24 +1410,24 @@ static int made_array(frame_batch *b, size_t slot, const char *f, int64_t n, con
     return bufs[0] && bufs[1] && (!var || bufs[2]) ? 0 : error_set(LOCH_ENOMEM, "out of memory");
 }
 
-static bool has_null(const struct ArrowArray *a)
+/* The first NULL's row, or -1. */
+static int64_t first_null(const struct ArrowArray *a)
 {
     if (a->null_count == 0 || !a->buffers[0])
-        return false;
-    if (a->null_count > 0)
-        return true;
+        return -1;
     const unsigned char *v = a->buffers[0];
     for (int64_t i = 0; i < a->length; i++)
         if (!(v[i / 8] >> (i % 8) & 1))
-            return true;
-    return false;
+            return i;
+    return -1;
 }
 
 /* The frame for one of the caller's batches, its columns matched by name (map[i]: the
  * caller's column for table column i, or -1). Takes over *user. */
 static int frame_of(const write_plan *p, const int *map, struct ArrowArray *user, const char *op,
-                    int64_t time_us, struct ArrowArray **out)
+                    int64_t time_us, int64_t row0, struct ArrowArray **out)
 {
+    int64_t null = -1;
     size_t n = p->ncols;
     int64_t rows = user->length;
     frame_batch *b = calloc(1, sizeof(*b));
@@ -1448,9 +1450,10 @@ static int frame_of(const write_plan *p, const int *map, struct ArrowArray *user
             if (c->length != rows || c->offset != 0)
                 rc = error_set(LOCH_EINVALID, "loch_write: column %s has %lld rows (and offset %lld); its batch "
                                "has %lld", p->names[i], (long long)c->length, (long long)c->offset, (long long)rows);
-            else if ((p->key[i] || p->not_null[i]) && has_null(c))
-                rc = error_set(LOCH_EINVALID, "loch_write: column %s is NOT NULL%s, and the batch has a NULL in it",
-                               p->names[i], p->key[i] ? " (the primary key)" : "");
+            else if ((p->key[i] || p->not_null[i]) && (null = first_null(c)) >= 0)
+                rc = error_set(LOCH_EINVALID, "column %s.%s is NOT NULL%s, and row %lld has no value for it",
+                               p->table, p->names[i], p->key[i] ? " (the primary key)" : "",
+                               (long long)(row0 + null + 1));
             b->childp[i] = c;
         } else {
             rc = made_array(b, i, p->formats[i], rows, NULL, NULL);
@@ -1520,8 +1523,10 @@ static int plan_for(loch_lake *lake, const char *table, tail_slot **out)
     rc = rc ? rc : txlog_load(lake, table, &(txlog_at){-1, 0, 0}, &s);
     rc = rc ? rc : snapshot_check_writable(s);
     rc = rc ? rc : plan_build(s, &p);
-    if (rc == 0)
+    if (rc == 0) {
         p->log_mtime = st.st_mtim;
+        snprintf(p->table, sizeof(p->table), "%s", table);
+    }
     rc = rc ? rc : slot_for(lake, table, s, &p->schema, 1, &t);
     wal_status ws;
     rc = rc ? rc : wal_stat(t->w, &ws);
@@ -1609,7 +1614,7 @@ int loch_write_with(loch_lake *lake, const char *table, struct ArrowArrayStream 
             rc = error_set(LOCH_EINVALID, "loch_write: column %s is Arrow \"%s\"; table %s stores it as \"%s\"",
                            p->names[i], in.children[map[i]]->format, table, p->formats[i]);
         else if (map[i] < 0 && (p->key[i] || (p->not_null[i] && kind != LOCH_WRITE_DELETE)))
-            rc = error_set(LOCH_EINVALID, "loch_write: the rows have no column %s, which table %s needs%s",
+            rc = error_set(LOCH_EINVALID, "the rows have no column %s, which table %s needs%s",
                            p->names[i], table, p->key[i] ? " (its primary key)" : " (NOT NULL)");
     }
     for (int64_t c = 0; rc == 0 && kind != LOCH_WRITE_DELETE && c < in.n_children; c++) {
@@ -1617,10 +1622,10 @@ int loch_write_with(loch_lake *lake, const char *table, struct ArrowArrayStream 
         while (i < p->ncols && (int64_t)map[i] != c)
             i++;
         if (i == p->ncols)
-            rc = error_set(LOCH_EINVALID, "loch_write: table %s has no column %s", table,
+            rc = error_set(LOCH_EINVALID, "table %s has no column %s", table,
                            in.children[c]->name ? in.children[c]->name : "(unnamed)");
     }
-    int64_t now_us = time_now_ms() * 1000;
+    int64_t now_us = time_now_ms() * 1000, rows_seen = 0;
     while (rc == 0) {
         struct ArrowArray batch = {0};
         if (rows->get_next(rows, &batch) != 0) {
@@ -1649,7 +1654,8 @@ int loch_write_with(loch_lake *lake, const char *table, struct ArrowArrayStream 
                            (long long)batch.n_children, (long long)in.n_children);
             break;
         }
-        rc = frame_of(p, map, &batch, opname, now_us, &frames[n]);
+        rc = frame_of(p, map, &batch, opname, now_us, rows_seen, &frames[n]);
+        rows_seen += rc == 0 ? frames[n]->length : 0;
         if (batch.release)
             batch.release(&batch);
         n += rc == 0;

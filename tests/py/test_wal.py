@@ -284,7 +284,7 @@ def test_what_cannot_read_or_write_the_log_says_so(lake, tmp_path):
     p = lake.run("write", "plain", "-", input='{"a": 1}\n', check=False)
     assert p.returncode == 1 and "has no primary key" in p.stderr
     p = lake.run("write", "users", "-", input='{"id": null, "name": "x"}\n', check=False)
-    assert p.returncode == 1 and "NOT NULL" in p.stderr and "users.id" in p.stderr
+    assert p.returncode == 1 and "NOT NULL" in p.stderr and "users.id" in p.stderr and "row 1" in p.stderr
     p = lake.run("write", "users", "-", input='{"id": 5, "nope": 1}\n', check=False)
     assert p.returncode == 1 and "nope" in p.stderr
     p = lake.run("write", "users", "-", "--op", "merge", input="", check=False)
