@@ -310,6 +310,19 @@ static void render_members(buf *b, const loch_result *r, size_t row)
     }
 }
 
+/* A one-row result as one JSON object, with its message when it has one (an ingest's
+ * summary, a write's). */
+static void render_summary(buf *b, const loch_result *r)
+{
+    buf_putc(b, '{');
+    render_members(b, r, 0);
+    if (loch_result_message(r)) {
+        buf_puts(b, loch_result_columns(r) ? ",\"message\":" : "\"message\":");
+        buf_put_json_str(b, loch_result_message(r));
+    }
+    buf_putc(b, '}');
+}
+
 /* A result's rows as a JSON array of objects. */
 static void render_objects(buf *b, const loch_result *r)
 {
@@ -1018,15 +1031,9 @@ static void route_ingest(loch_server *s, http_request *req, const char *t, http_
         return;
     }
     json_ok(out, 200);
-    buf_putc(&out->body, '{');
-    render_members(&out->body, r, 0);
-    if (loch_result_message(r)) {
-        buf_puts(&out->body, ",\"message\":");
-        buf_put_json_str(&out->body, loch_result_message(r));
-    } else {
+    if (!loch_result_message(r))
         atomic_fetch_add(&s->commits, 1);
-    }
-    buf_putc(&out->body, '}');
+    render_summary(&out->body, r);
     loch_result_free(r);
 }
 
@@ -1113,13 +1120,7 @@ static void route_rows(loch_server *s, http_request *req, const char *t, http_re
         return;
     }
     json_ok(out, 200);
-    buf_putc(&out->body, '{');
-    render_members(&out->body, r, 0);
-    if (loch_result_message(r)) {
-        buf_puts(&out->body, ",\"message\":");
-        buf_put_json_str(&out->body, loch_result_message(r));
-    }
-    buf_putc(&out->body, '}');
+    render_summary(&out->body, r);
     loch_result_free(r);
 }
 

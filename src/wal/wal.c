@@ -679,6 +679,21 @@ int wal_append_at(wal *w, const struct ArrowSchema *schema, struct ArrowArray *c
 
 uint64_t wal_durable(const wal *w) { return atomic_load(&w->sh->durable); }
 
+/* fdatasync of the open segment, after which every LSN up to upto is durable. A failure
+ * is never retried (the kernel may have dropped the pages it could not write): the log
+ * is marked failed for every process. */
+static int datasync(wal *w, uint64_t upto)
+{
+    if (fdatasync(w->seg_fd) < 0) {
+        int rc = sys_error("cannot sync", w->dir);
+        w->failed = 1;
+        atomic_store(&w->sh->failed, 1);
+        return rc;
+    }
+    durable_at_least(w, upto);
+    return 0;
+}
+
 /* One fdatasync for everything written so far (sync lock held by the caller). */
 static int sync_now(wal *w)
 {
@@ -690,14 +705,7 @@ static int sync_now(wal *w)
     wal_pos p = *pos_now(w);
     rc = seg_open(w, p.seg_first);
     unlock_both(w, 0, 1);
-    if (rc == 0 && fdatasync(w->seg_fd) < 0) {
-        rc = sys_error("cannot sync", w->dir);
-        w->failed = 1;
-        atomic_store(&w->sh->failed, 1);
-    }
-    if (rc == 0)
-        durable_at_least(w, p.next_lsn - 1);
-    return rc;
+    return rc ? rc : datasync(w, p.next_lsn - 1);
 }
 
 int wal_sync(wal *w, uint64_t lsn)
@@ -796,13 +804,7 @@ int wal_rotate(wal *w, const struct ArrowSchema *schema, const char *schema_tag,
     if (w->failed || atomic_load(&w->sh->failed))
         rc = rc ? rc : failed_error(w);
     rc = rc ? rc : seg_open(w, p.seg_first);
-    if (rc == 0 && fdatasync(w->seg_fd) < 0) {
-        rc = sys_error("cannot sync", w->dir);
-        w->failed = 1;
-        atomic_store(&w->sh->failed, 1);
-    }
-    if (rc == 0)
-        durable_at_least(w, p.next_lsn - 1);
+    rc = rc ? rc : datasync(w, p.next_lsn - 1);
     uint64_t len = 0;
     if (rc == 0 && p.end_offset == h.length) {
         /* nothing in it: the new segment takes its name, so remove it first */
