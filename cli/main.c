@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -298,9 +299,11 @@ static int cmd_write(cli *c)
     if (!w)
         return usage_error("--op is upsert, insert or delete, not \"%s\"", op);
     char *end = NULL;
-    unsigned long long seq = c->sequence ? strtoull(c->sequence, &end, 10) : 0;
-    if (!c->producer != !c->sequence || (c->sequence && (*end || seq == 0 || c->sequence[0] == '-')))
-        return usage_error("%s", "--producer ID and --sequence N (from 1) go together");
+    errno = 0;
+    unsigned long long seq = c->sequence && c->sequence[0] >= '0' && c->sequence[0] <= '9'
+                                 ? strtoull(c->sequence, &end, 10) : 0;
+    if (!c->producer != !c->sequence || (c->sequence && (!end || *end || errno || seq == 0 || seq > INT64_MAX)))
+        return usage_error("%s", "--producer ID and --sequence N (1 to 9223372036854775807) go together");
     const char *path = c->args[1], *format = c->format_name;
     char tmp[4096] = "";
     if (strcmp(path, "-") == 0) {
