@@ -333,7 +333,8 @@ static int segs_list(const char *dir, seg_entry **out, size_t *count)
         segs_free(s, n);
         return rc;
     }
-    qsort(s, n, sizeof(*s), cmp_seg);
+    if (n) /* qsort of no segments: s is NULL */
+        qsort(s, n, sizeof(*s), cmp_seg);
     *out = s;
     *count = n;
     return 0;

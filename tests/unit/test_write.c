@@ -35,29 +35,23 @@ typedef struct {
     int nbatches, next;
     const char *id_format, *id_name;
     int with_name, null_id;
+    struct ArrowSchema kids[2], *kp[2];
 } tstream;
 
 static void noop_array(struct ArrowArray *a) { a->release = NULL; }
 static void noop_schema(struct ArrowSchema *s) { s->release = NULL; }
 
-static void tschema_release(struct ArrowSchema *s)
-{
-    free(s->private_data);
-    free(s->children);
-    s->release = NULL;
-}
-
 static int get_schema(struct ArrowArrayStream *st, struct ArrowSchema *out)
 {
+    /* the stream owns the schema's memory (a consumer may call this more than once and
+     * release what it got in any order) */
     tstream *t = st->private_data;
-    struct ArrowSchema *kids = calloc(2, sizeof(struct ArrowSchema)), **kp = calloc(2, sizeof(*kp));
-    kids[0] = (struct ArrowSchema){.format = t->id_format, .name = t->id_name, .flags = 2, .release = noop_schema};
-    kids[1] = (struct ArrowSchema){.format = "u", .name = "name", .flags = 2, .release = noop_schema};
-    kp[0] = &kids[0];
-    kp[1] = &kids[1];
-    *out = (struct ArrowSchema){.format = "+s", .name = "", .n_children = t->with_name ? 2 : 1, .children = kp,
-                                .private_data = kids};
-    out->release = tschema_release;
+    t->kids[0] = (struct ArrowSchema){.format = t->id_format, .name = t->id_name, .flags = 2, .release = noop_schema};
+    t->kids[1] = (struct ArrowSchema){.format = "u", .name = "name", .flags = 2, .release = noop_schema};
+    t->kp[0] = &t->kids[0];
+    t->kp[1] = &t->kids[1];
+    *out = (struct ArrowSchema){.format = "+s", .name = "", .n_children = t->with_name ? 2 : 1, .children = t->kp,
+                                .release = noop_schema};
     return 0;
 }
 
