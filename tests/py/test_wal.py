@@ -439,3 +439,24 @@ def test_a_producer_retry_is_written_once(lake, tmp_path):
     assert table_rows(lake) == [("1", "a", ""), ("2", "b", ""), ("3", "c", "")]
     p = lake.run("write", "users", "-", "--producer", "x y", "--sequence", "1", input='{"id": 5}\n', check=False)
     assert p.returncode == 1 and "producer id" in p.stderr
+
+
+def test_http_rows_of_types_the_fast_reader_leaves_to_the_engine(lake):
+    """A table with a DATE column: its NDJSON goes through the engine's reader (spooled),
+    with the same answer and the same exactly-once rules."""
+    from test_server import Server
+    lake.sql("CREATE TABLE ev (id BIGINT PRIMARY KEY, day DATE, n DECIMAL(10,2))")
+    s = Server(lake)
+    try:
+        got = s.json("POST", "/v1/tables/ev/rows", '{"id": 1, "day": "2026-11-27", "n": 1.25}\n',
+                     {"X-Loch-Producer": "p", "X-Loch-Sequence": "1"})
+        assert got["rows"] == 1 and got["lsn"] == 1 and got["duplicate"] is False
+        again = s.json("POST", "/v1/tables/ev/rows", '{"id": 1, "day": "2000-01-01", "n": 9}\n',
+                       {"X-Loch-Producer": "p", "X-Loch-Sequence": "1"})
+        assert again["duplicate"] is True and again["lsn"] == 1
+        code, _, body = s.req("POST", "/v1/tables/ev/rows", '{"id": 2, "day": "not a date"}\n')
+        assert code == 400 and b"_loch" not in body and b"system.main" not in body, body
+        q = s.json("POST", "/v1/sql", {"sql": "SELECT id, day::VARCHAR AS day, n FROM ev"})
+        assert q["rows"] == [[1, "2026-11-27", 1.25]]
+    finally:
+        assert s.stop() == 0
