@@ -41,6 +41,10 @@ LOCH_EXTERN int loch_table_write_file_from(loch_result **out, loch_lake *lake, c
 /* Flushes a table's write-ahead log into one Delta commit (as FLUSH t does); NULL:
  * every table's. out may be NULL. */
 LOCH_EXTERN int loch_table_flush(loch_result **out, loch_lake *lake, const char *table);
+/* Flushes the tables whose write-ahead log holds a write older than the table's
+ * loch.wal.flushAge (seconds, default 60); *flushed counts them. `loch serve` calls it
+ * every second. */
+LOCH_EXTERN int loch_table_flush_aged(loch_lake *lake, int *flushed);
 /* table, primary_key, assigned, durable, visible, flushed, lag, log_bytes, segments:
  * one row per table with a primary key. LSNs: the last handed out, the last durable,
  * the last queries see, the last in the Delta table; lag = visible - flushed. */

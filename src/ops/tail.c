@@ -1766,3 +1766,41 @@ int tail_remove(loch_lake *lake, const char *table)
     buf_free(&dir);
     return rc;
 }
+
+#define FLUSH_AGE_DEFAULT 60 /* seconds */
+
+int loch_table_flush_aged(loch_lake *lake, int *flushed)
+{
+    storage_entry *e = NULL;
+    size_t n = 0;
+    *flushed = 0;
+    int rc = lake->st->list(lake->st, "", &e, &n), first = 0;
+    int64_t now = time_now_ms();
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        snapshot *s = NULL;
+        tail_slot *t = NULL;
+        int64_t oldest = 0;
+        if (!e[i].is_dir || table_name_check(e[i].name) < 0 || !txlog_exists(lake, e[i].name) ||
+            txlog_load(lake, e[i].name, &(txlog_at){-1, 0, 0}, &s) < 0) {
+            error_clear();
+            continue;
+        }
+        if (tail_logged(s)) {
+            pthread_mutex_lock(&lake->tails_mu);
+            if (slot_for(lake, e[i].name, s, NULL, 0, &t) == 0 && t)
+                wal_oldest(t->w, flushed_of(s), &oldest);
+            pthread_mutex_unlock(&lake->tails_mu);
+            error_clear();
+        }
+        int64_t age = property_i64(s, "loch.wal.flushAge", FLUSH_AGE_DEFAULT);
+        if (oldest && now - oldest >= age * 1000) {
+            int frc = tail_flush(lake, e[i].name, 1, NULL);
+            if (frc < 0 && !first)
+                first = frc; /* one table's failure does not keep the others' changes out */
+            *flushed += frc == 0;
+        }
+        txlog_snapshot_free(s);
+    }
+    storage_entries_free(e, n);
+    return rc ? rc : first;
+}

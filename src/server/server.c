@@ -84,6 +84,9 @@ struct loch_server {
     loch_lake *meta;
     pthread_mutex_t meta_mu;
     pthread_t watchdog;
+    pthread_t flusher;      /* age-based flushes of write-ahead logs, on its own handle */
+    loch_lake *flusher_lake;
+    int flusher_running;
     atomic_int stopping;    /* set by loch_server_stop, read by every request's thread */
     int watchdog_running;
     double started;
@@ -196,6 +199,26 @@ static void *watchdog_run(void *arg)
                 loch_lake_interrupt(s->w[i].lake);
         }
         pthread_mutex_unlock(&s->mu);
+    }
+    return NULL;
+}
+
+static void log_warning(void *ctx, loch_log_level level, const char *message);
+
+/* Every second: the tables whose write-ahead log holds a write older than their
+ * loch.wal.flushAge are flushed (a stream that stops still reaches the Delta table). */
+static void *flusher_run(void *arg)
+{
+    loch_server *s = arg;
+    while (!atomic_load(&s->stopping)) {
+        for (int i = 0; i < 20 && !atomic_load(&s->stopping); i++)
+            usleep(50 * 1000);
+        int n = 0;
+        if (!atomic_load(&s->stopping) && loch_table_flush_aged(s->flusher_lake, &n) < 0) {
+            char msg[1200];
+            snprintf(msg, sizeof(msg), "an age-based flush of a write-ahead log failed: %s", loch_error_last());
+            log_warning(s, LOCH_LOG_WARNING, msg);
+        }
     }
     return NULL;
 }
@@ -1511,6 +1534,7 @@ static void server_free(loch_server *s)
     free(s->w);
     loch_lake_free(s->meta);
     loch_lake_free(s->writer);
+    loch_lake_free(s->flusher_lake);
     pthread_mutex_destroy(&s->meta_mu);
     for (size_t i = 0; i < s->ntokens; i++)
         free(s->tokens[i]);
@@ -1603,7 +1627,7 @@ int loch_server_start(loch_server **out, const loch_server_options *opts)
         goto fail;
     /* the rows endpoint's handle: loch_write_ndjson from every connection thread at once,
      * nothing else on it (loch/write.h) */
-    if ((rc = loch_lake_open(&s->writer, s->lake, &mo)) < 0)
+    if ((rc = loch_lake_open(&s->writer, s->lake, &mo)) < 0 || (rc = loch_lake_open(&s->flusher_lake, s->lake, &mo)) < 0)
         goto fail;
     buf scratch = BUF_INIT;
     if ((rc = lake_scratch_dir(s->w[0].lake, &scratch)) == 0 &&
@@ -1618,6 +1642,7 @@ int loch_server_start(loch_server **out, const loch_server_options *opts)
     if ((rc = http_start(&s->http, &ho, &hh)) < 0)
         goto fail;
     s->watchdog_running = pthread_create(&s->watchdog, NULL, watchdog_run, s) == 0;
+    s->flusher_running = pthread_create(&s->flusher, NULL, flusher_run, s) == 0;
     *out = s;
     return 0;
 fail:
@@ -1678,6 +1703,8 @@ void loch_server_stop(loch_server *s, int grace_ms)
     http_stop(s->http);
     if (s->watchdog_running)
         pthread_join(s->watchdog, NULL);
+    if (s->flusher_running)
+        pthread_join(s->flusher, NULL);
     /* A clean shutdown leaves no write only in a write-ahead log: every table's is
      * flushed (a failure leaves the log as it is, for the next flush). */
     if (s->nworkers > 0 && loch_table_flush(NULL, s->w[0].lake, NULL) < 0) {

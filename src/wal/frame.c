@@ -42,16 +42,26 @@ int wal_frame_header(buf *out, const struct ArrowSchema *schema, const char *tab
 int wal_frame_batch(buf *out, const struct ArrowSchema *schema, const struct ArrowArray *batch, uint64_t first,
                     int more, const char *producer, uint64_t sequence)
 {
+    return wal_frame_batch_at(out, schema, batch, first, more, producer, sequence, 0);
+}
+
+int wal_frame_batch_at(buf *out, const struct ArrowSchema *schema, const struct ArrowArray *batch, uint64_t first,
+                       int more, const char *producer, uint64_t sequence, int64_t time_ms)
+{
     if (batch->length <= 0)
         return error_set(LOCH_EINVALID, "a write-ahead log frame needs at least one row");
-    char lsn[48], prod[WAL_PRODUCER_MAX + 32];
+    char lsn[48], prod[WAL_PRODUCER_MAX + 32], when[24];
     snprintf(lsn, sizeof(lsn), "%" PRIu64 "-%" PRIu64 "%s", first, first + (uint64_t)batch->length - 1,
              more ? "+" : "");
-    arrow_kv kv[] = {{"loch.wal.lsn", lsn, 0}, {CRC_KEY, PLACEHOLDER, 0}, {"loch.wal.producer", prod, 0}};
-    size_t nkv = 2;
+    snprintf(when, sizeof(when), "%" PRId64, time_ms);
+    arrow_kv kv[] = {{"loch.wal.lsn", lsn, 0}, {CRC_KEY, PLACEHOLDER, 0}, {"loch.wal.time", when, 0},
+                     {"loch.wal.producer", prod, 0}};
+    size_t nkv = time_ms > 0 ? 3 : 2;
     if (producer && !more) {
         snprintf(prod, sizeof(prod), "%" PRIu64 " %s", sequence, producer);
-        nkv = 3;
+        if (nkv == 2)
+            kv[2] = kv[3];
+        nkv++;
     }
     size_t start = out->len;
     int rc = arrow_write_batch_kv(out, schema, batch, kv, nkv);
@@ -139,6 +149,9 @@ int wal_frame_read(const unsigned char *data, size_t size, wal_frame_info *out)
         return bad("a frame without its LSNs");
     if (m.rows <= 0 || (uint64_t)m.rows - 1 != out->last - out->first)
         return bad("a frame whose rows are not its LSNs");
+    uint64_t t;
+    if (arrow_message_value(&m, data, "loch.wal.time", 0, &v, &n) && u64_of(v, n, &t) == 0)
+        out->time_ms = (int64_t)t;
     if (arrow_message_value(&m, data, "loch.wal.producer", 0, &v, &n)) {
         const char *sp = memchr(v, ' ', n);
         if (!sp || u64_of(v, (size_t)(sp - v), &out->sequence) < 0 || out->sequence == 0 ||

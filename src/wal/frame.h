@@ -11,7 +11,8 @@
  *   frame    one RecordBatch message per write. Columns: the table's, then __lsn
  *            (int64, one LSN per row, dense and increasing), __change_type (utf8:
  *            insert, upsert or delete) and __timestamp (when it was written, UTC).
- *            Message metadata: loch.wal.lsn = "<first>-<last>" and loch.wal.crc.
+ *            Message metadata: loch.wal.lsn = "<first>-<last>", loch.wal.crc and
+ *            loch.wal.time (when it was written, ms since the epoch).
  *   write    one or more frames, each but the last marked by a '+' after its LSNs
  *            ("<first>-<last>+"): a write of several batches is whole or absent, as
  *            the log is read and recovered only up to the end of a write. A write a
@@ -47,6 +48,9 @@ int wal_frame_header(buf *out, const struct ArrowSchema *schema, const char *tab
  * has put them in its __lsn column). */
 int wal_frame_batch(buf *out, const struct ArrowSchema *schema, const struct ArrowArray *batch, uint64_t first,
                     int more, const char *producer, uint64_t sequence);
+/* The same, saying when it was written (loch.wal.time, ms since the epoch). */
+int wal_frame_batch_at(buf *out, const struct ArrowSchema *schema, const struct ArrowArray *batch, uint64_t first,
+                       int more, const char *producer, uint64_t sequence, int64_t time_ms);
 
 /* What a header says. */
 typedef struct {
@@ -62,6 +66,7 @@ typedef struct {
     size_t length;          /* its bytes */
     uint64_t first, last;   /* its LSNs */
     int more;               /* more frames of its write follow */
+    int64_t time_ms;        /* when it was written (loch.wal.time), 0 when it does not say */
     const char *producer;   /* the producer that numbered its write (not NUL-terminated), or NULL */
     size_t producer_len;
     uint64_t sequence;

@@ -20,6 +20,7 @@
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "formats/arrow_read.h"
@@ -635,6 +636,9 @@ int wal_append_at(wal *w, const struct ArrowSchema *schema, struct ArrowArray *c
         }
     }
     uint64_t lsn = p.next_lsn;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
     buf_clear(&w->scratch);
     size_t nonempty = 0;
     for (size_t i = 0; i < n; i++)
@@ -650,7 +654,7 @@ int wal_append_at(wal *w, const struct ArrowSchema *schema, struct ArrowArray *c
         int64_t *v = (int64_t *)(uintptr_t)b->children[col]->buffers[1];
         for (int64_t r = 0; r < b->length; r++)
             v[r] = (int64_t)(lsn + (uint64_t)r);
-        rc = wal_frame_batch(&w->scratch, schema, b, lsn, ++k < nonempty, producer, sequence);
+        rc = wal_frame_batch_at(&w->scratch, schema, b, lsn, ++k < nonempty, producer, sequence, now_ms);
         lsn += (uint64_t)b->length;
     }
     rc = rc ? rc : seg_open(w, p.seg_first);
@@ -1024,3 +1028,33 @@ int wal_remove(const char *dir)
 }
 
 int wal_failed(const wal *w) { return w->failed || atomic_load(&w->sh->failed); }
+
+int wal_oldest(wal *w, uint64_t after, int64_t *time_ms)
+{
+    seg_entry *s = NULL;
+    size_t n = 0;
+    buf data = BUF_INIT;
+    *time_ms = 0;
+    int rc = segs_list(w->dir, &s, &n);
+    for (size_t i = 0; rc == 0 && i < n && !*time_ms; i++) {
+        if (i + 1 < n && s[i + 1].first <= after + 1)
+            continue; /* all of it at or before `after` */
+        wal_header h;
+        if (read_file(s[i].path, &data) < 0 || wal_frame_read_header((const unsigned char *)data.data, data.len, &h) < 0)
+            break;
+        for (size_t at = h.length; at < data.len;) {
+            wal_frame_info fi;
+            if (wal_frame_read((const unsigned char *)data.data + at, data.len - at, &fi) < 0)
+                break;
+            if (fi.first > after) {
+                *time_ms = fi.time_ms ? fi.time_ms : 1; /* a frame that does not say: old */
+                break;
+            }
+            at += fi.length;
+        }
+    }
+    error_clear();
+    buf_free(&data);
+    segs_free(s, n);
+    return rc;
+}

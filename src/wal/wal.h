@@ -97,6 +97,9 @@ int wal_bump_dir(const char *dir);
 /* Removes the log in dir under both its locks: a writer waiting for them, or arriving
  * later through a handle opened before, finds it removed (ECONFLICT) and writes nothing. */
 int wal_remove(const char *dir);
+/* When the oldest write after LSN `after` was written (ms since the epoch), or 0 when
+ * the log holds none: what an age-based flush goes by. */
+int wal_oldest(wal *w, uint64_t after, int64_t *time_ms);
 /* Every producer's last (sequence, LSN), for a flush to record in its commit. */
 int wal_producers(wal *w, int (*each)(void *ctx, const char *producer, uint64_t sequence, uint64_t lsn), void *ctx);
 /* Whether the log is marked failed (a failed fdatasync, or damage a read found): the

@@ -460,3 +460,19 @@ def test_http_rows_of_types_the_fast_reader_leaves_to_the_engine(lake):
         assert q["rows"] == [[1, "2026-11-27", 1.25]]
     finally:
         assert s.stop() == 0
+
+
+def test_loch_serve_flushes_a_log_by_age(lake):
+    """A stream that stops still reaches the Delta table: loch serve flushes a log whose
+    oldest write is older than loch.wal.flushAge (seconds). The test waits for that event
+    (bounded for a broken build only), it does not time it."""
+    from test_server import Server, wait_for
+    make_users(lake)
+    lake.sql("ALTER TABLE users SET TBLPROPERTIES ('loch.wal.flushAge' = '1')")
+    s = Server(lake)
+    try:
+        assert s.json("POST", "/v1/tables/users/rows", '{"id": 1, "name": "a"}\n')["lsn"] == 1
+        wait_for(lambda: status(lake)["users"]["flushed"] == 1)
+        assert len(versions(lake)) == 3  # create, the property, the flush
+    finally:
+        assert s.stop() == 0
