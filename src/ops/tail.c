@@ -378,9 +378,9 @@ int tail_write_from(loch_lake *lake, const char *table, const snapshot *s, const
         tag_of(s, tag);
         pthread_mutex_lock(&lake->tails_mu);
         rc = slot_for(lake, table, s, &arrow_schema, 1, &t);
-        wal_status st;
-        rc = rc ? rc : wal_stat(t->w, &st);
-        if (rc == 0 && strcmp(st.schema_tag, tag) != 0)
+        char seg_tag[64];
+        rc = rc ? rc : wal_tag(t->w, seg_tag);
+        if (rc == 0 && strcmp(seg_tag, tag) != 0)
             rc = rotate_to(t, flushed_of(s), &arrow_schema, tag);
         /* the snapshot the rows were shaped by must still be the table's (a commit that
          * changed its schema moves the log's generation on, after it lands) */
@@ -653,11 +653,10 @@ int tail_scan_sql(loch_lake *lake, const char *table, const snapshot *s, int may
         free(key);
         return rc < 0 ? rc : scan_sql(lake, table, s, sql);
     }
-    wal_status st;
-    char tag[64];
+    char tag[64], seg_tag[64];
     tag_of(s, tag);
-    rc = wal_stat(t->w, &st);
-    if (rc == 0 && strcmp(st.schema_tag, tag) != 0)
+    rc = wal_tag(t->w, seg_tag);
+    if (rc == 0 && strcmp(seg_tag, tag) != 0)
         rc = error_set(LOCH_EINVALID, "table \"%s\": its write-ahead log holds changes for an earlier schema of the "
                        "table (run `loch flush %s`)", table, table);
     /* The engine is binding a statement: it cannot load anything now (tail_prepare
@@ -947,6 +946,48 @@ int tail_status_of(loch_lake *lake, const char *table, const snapshot *s, tail_s
 
 /* ---- the public calls ---------------------------------------------------------------- */
 
+/* Calls each(lake, table, its latest snapshot, ctx) for every table of the lake with a
+ * primary key (the tables a log can belong to). A table that cannot be read is passed
+ * over with a warning; each() < 0 stops the walk with its error. */
+static int each_logged_table(loch_lake *lake, int (*each)(loch_lake *, const char *, snapshot *, void *), void *ctx)
+{
+    storage_entry *e = NULL;
+    size_t n = 0;
+    int rc = lake->st->list(lake->st, "", &e, &n);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        snapshot *s = NULL;
+        if (!e[i].is_dir || table_name_check(e[i].name) < 0 || !txlog_exists(lake, e[i].name)) {
+            error_clear();
+            continue;
+        }
+        if (txlog_load(lake, e[i].name, &(txlog_at){-1, 0, 0}, &s) < 0) {
+            lake_warn(lake, "table %s is passed over: %s", e[i].name, loch_error_last());
+            error_clear();
+            continue;
+        }
+        rc = tail_logged(s) ? each(lake, e[i].name, s, ctx) : 0;
+        txlog_snapshot_free(s);
+    }
+    storage_entries_free(e, n);
+    return rc;
+}
+
+static int status_row(loch_lake *lake, const char *table, snapshot *s, void *ctx)
+{
+    loch_result *r = ctx;
+    tail_status st;
+    int rc = tail_status_of(lake, table, s, &st);
+    if (rc < 0)
+        return rc;
+    char v[6][24], seg[24];
+    uint64_t x[6] = {st.assigned, st.durable, st.visible, st.flushed, st.visible - st.flushed, (uint64_t)st.bytes};
+    for (int k = 0; k < 6; k++)
+        snprintf(v[k], sizeof(v[k]), "%" PRIu64, x[k]);
+    snprintf(seg, sizeof(seg), "%" PRId64, st.segments);
+    const char *cells[] = {table, snapshot_property(s, TAIL_PK_PROPERTY), v[0], v[1], v[2], v[3], v[4], v[5], seg};
+    return result_add_row(r, cells);
+}
+
 int loch_lake_status(loch_result **out, loch_lake *lake)
 {
     static const char *names[] = {"table", "primary_key", "assigned", "durable", "visible", "flushed", "lag",
@@ -954,37 +995,9 @@ int loch_lake_status(loch_result **out, loch_lake *lake)
     static const loch_kind kinds[] = {LOCH_KIND_STRING, LOCH_KIND_STRING, LOCH_KIND_NUMBER, LOCH_KIND_NUMBER,
                                       LOCH_KIND_NUMBER, LOCH_KIND_NUMBER, LOCH_KIND_NUMBER, LOCH_KIND_NUMBER,
                                       LOCH_KIND_NUMBER};
-    storage_entry *e = NULL;
-    size_t n = 0;
     loch_result *r = NULL;
     int rc = result_new(&r, 9, names, kinds);
-    rc = rc ? rc : lake->st->list(lake->st, "", &e, &n);
-    for (size_t i = 0; rc == 0 && i < n; i++) {
-        snapshot *s = NULL;
-        tail_status st;
-        if (!e[i].is_dir || table_name_check(e[i].name) < 0 || !txlog_exists(lake, e[i].name)) {
-            error_clear();
-            continue;
-        }
-        if (txlog_load(lake, e[i].name, &(txlog_at){-1, 0, 0}, &s) < 0) {
-            lake_warn(lake, "table %s is not listed: %s", e[i].name, loch_error_last());
-            continue;
-        }
-        if (tail_logged(s) && (rc = tail_status_of(lake, e[i].name, s, &st)) == 0) {
-            char v[6][24];
-            uint64_t x[6] = {st.assigned, st.durable, st.visible, st.flushed, st.visible - st.flushed,
-                             (uint64_t)st.bytes};
-            for (int k = 0; k < 6; k++)
-                snprintf(v[k], sizeof(v[k]), "%" PRIu64, x[k]);
-            char seg[24];
-            snprintf(seg, sizeof(seg), "%" PRId64, st.segments);
-            const char *cells[] = {e[i].name, snapshot_property(s, TAIL_PK_PROPERTY), v[0], v[1], v[2], v[3],
-                                   v[4], v[5], seg};
-            rc = result_add_row(r, cells);
-        }
-        txlog_snapshot_free(s);
-    }
-    storage_entries_free(e, n);
+    rc = rc ? rc : each_logged_table(lake, status_row, r);
     if (rc < 0) {
         loch_result_free(r);
         return rc;
@@ -1199,6 +1212,34 @@ cleanup:
     return rc;
 }
 
+typedef struct {
+    int first, done;        /* the first failure; tables flushed */
+    int aged;               /* only logs with a write older than the table's loch.wal.flushAge */
+} flush_walk;
+
+#define FLUSH_AGE_DEFAULT 60 /* seconds */
+
+static int flush_one(loch_lake *lake, const char *table, snapshot *s, void *ctx)
+{
+    flush_walk *w = ctx;
+    if (w->aged) {
+        tail_slot *t = NULL;
+        int64_t oldest = 0;
+        pthread_mutex_lock(&lake->tails_mu);
+        if (slot_for(lake, table, s, NULL, 0, &t) == 0 && t)
+            wal_oldest(t->w, flushed_of(s), &oldest);
+        pthread_mutex_unlock(&lake->tails_mu);
+        error_clear();
+        if (!oldest || time_now_ms() - oldest < property_i64(s, "loch.wal.flushAge", FLUSH_AGE_DEFAULT) * 1000)
+            return 0;
+    }
+    int rc = tail_flush(lake, table, 1, NULL);
+    if (rc < 0 && !w->first)
+        w->first = rc;
+    w->done += rc == 0;
+    return 0;
+}
+
 int loch_table_flush(loch_result **out, loch_lake *lake, const char *table)
 {
     if (table) {
@@ -1214,23 +1255,12 @@ int loch_table_flush(loch_result **out, loch_lake *lake, const char *table)
             loch_result_free(r);
         return rc;
     }
-    /* every table with a primary key */
-    storage_entry *e = NULL;
-    size_t n = 0, done = 0;
-    int rc = lake->st->list(lake->st, "", &e, &n), first = 0;
-    for (size_t i = 0; rc == 0 && i < n; i++) {
-        if (!e[i].is_dir || table_name_check(e[i].name) < 0 || !txlog_exists(lake, e[i].name)) {
-            error_clear();
-            continue;
-        }
-        if ((rc = tail_flush(lake, e[i].name, 1, NULL)) < 0 && !first)
-            first = rc, rc = 0; /* one table's failure does not keep the others' changes out */
-        done++;
-    }
-    storage_entries_free(e, n);
-    rc = rc ? rc : first;
+    /* every table with a primary key; one table's failure does not keep the others' out */
+    flush_walk w = {0, 0, 0};
+    int rc = each_logged_table(lake, flush_one, &w);
+    rc = rc ? rc : w.first;
     if (rc == 0 && out)
-        rc = result_message(out, "flushed the write-ahead logs of %zu tables", done);
+        rc = result_message(out, "flushed the write-ahead logs of %d tables", w.done);
     return rc;
 }
 
@@ -1528,9 +1558,9 @@ static int plan_for(loch_lake *lake, const char *table, tail_slot **out)
         snprintf(p->table, sizeof(p->table), "%s", table);
     }
     rc = rc ? rc : slot_for(lake, table, s, &p->schema, 1, &t);
-    wal_status ws;
-    rc = rc ? rc : wal_stat(t->w, &ws);
-    if (rc == 0 && strcmp(ws.schema_tag, p->tag) != 0)
+    char seg_tag[64];
+    rc = rc ? rc : wal_tag(t->w, seg_tag);
+    if (rc == 0 && strcmp(seg_tag, p->tag) != 0)
         rc = rotate_to(t, p->floor - 1, &p->schema, p->tag);
     /* The generation, then the log again: a commit between the load and here is seen
      * (its _delta_log is newer: the plan is stale), one after it moves the generation on
@@ -1560,8 +1590,44 @@ int loch_write(loch_lake *lake, const char *table, struct ArrowArrayStream *rows
     return loch_write_with(lake, table, rows, op, NULL, lsn, &duplicate);
 }
 
+/* The table's slot and plan, held (users, refs) until plan_put: not closed or replaced
+ * under a write. */
+static int plan_get(loch_lake *lake, const char *table, tail_slot **t, write_plan **p)
+{
+    pthread_mutex_lock(&lake->tails_mu);
+    int rc = plan_for(lake, table, t);
+    if (rc == 0) {
+        (*t)->users++;
+        *p = (*t)->plan;
+        (*p)->refs++;
+    }
+    pthread_mutex_unlock(&lake->tails_mu);
+    return rc;
+}
+
+static void plan_put(loch_lake *lake, tail_slot *t, write_plan *p)
+{
+    pthread_mutex_lock(&lake->tails_mu);
+    t->users--;
+    plan_release(p);
+    pthread_mutex_unlock(&lake->tails_mu);
+}
+
+static int write_with(loch_lake *lake, const char *table, struct ArrowArrayStream *rows, int op,
+                      const loch_write_options *opts, tail_slot *held, write_plan *held_plan, uint64_t *lsn,
+                      int *duplicate);
+
 int loch_write_with(loch_lake *lake, const char *table, struct ArrowArrayStream *rows, int op,
                     const loch_write_options *opts, uint64_t *lsn, int *duplicate)
+{
+    return write_with(lake, table, rows, op, opts, NULL, NULL, lsn, duplicate);
+}
+
+/* loch_write_with, on the slot and plan the caller holds (held: a plan_get of its own),
+ * or on its own. */
+static int write_with(loch_lake *lake, const char *table, struct ArrowArrayStream *rows, int op,
+                      const loch_write_options *opts, tail_slot *held, write_plan *held_plan, uint64_t *lsn,
+                      int *duplicate)
 {
     static const size_t sizes[] = {sizeof(loch_write_options)};
     loch_write_options o = LOCH_WRITE_OPTIONS_INIT;
@@ -1575,8 +1641,8 @@ int loch_write_with(loch_lake *lake, const char *table, struct ArrowArrayStream 
     struct ArrowArray **frames = NULL;
     size_t n = 0, cap = 0;
     int *map = NULL;
-    tail_slot *t = NULL;
-    write_plan *p = NULL;
+    tail_slot *t = held;
+    write_plan *p = held_plan;
     uint64_t first = 0;
     int kind = op & 0xFF, nowait = (op & LOCH_WRITE_NOWAIT) != 0;
     const char *opname = kind == LOCH_WRITE_DELETE ? "delete" : "upsert";
@@ -1585,15 +1651,8 @@ int loch_write_with(loch_lake *lake, const char *table, struct ArrowArrayStream 
     if (rc == 0 && kind != LOCH_WRITE_UPSERT && kind != LOCH_WRITE_INSERT && kind != LOCH_WRITE_DELETE)
         rc = error_set(LOCH_EINVALID, "loch_write: unknown operation %d", kind);
     rc = rc ? rc : table_name_check(table);
-    if (rc == 0) {
-        pthread_mutex_lock(&lake->tails_mu);
-        if ((rc = plan_for(lake, table, &t)) == 0) {
-            t->users++;
-            p = t->plan;
-            p->refs++;
-        }
-        pthread_mutex_unlock(&lake->tails_mu);
-    }
+    if (rc == 0 && !held)
+        rc = plan_get(lake, table, &t, &p);
     /* the caller's columns, by name */
     if (rc == 0 && rows->get_schema(rows, &in) != 0)
         rc = error_set(LOCH_EINVALID, "loch_write: the stream has no schema: %s",
@@ -1675,12 +1734,8 @@ int loch_write_with(loch_lake *lake, const char *table, struct ArrowArrayStream 
         in.release(&in);
     if (rows && rows->release)
         rows->release(rows);
-    if (t) {
-        pthread_mutex_lock(&lake->tails_mu);
-        t->users--;
-        plan_release(p);
-        pthread_mutex_unlock(&lake->tails_mu);
-    }
+    if (t && !held)
+        plan_put(lake, t, p);
     return rc;
 }
 
@@ -1713,14 +1768,7 @@ int loch_write_ndjson(loch_lake *lake, const char *table, const char *text, size
     *lsn = 0;
     *duplicate = 0;
     int rc = table_name_check(table);
-    if (rc == 0) {
-        pthread_mutex_lock(&lake->tails_mu);
-        if ((rc = plan_for(lake, table, &t)) == 0) {
-            p = t->plan;
-            p->refs++;
-        }
-        pthread_mutex_unlock(&lake->tails_mu);
-    }
+    rc = rc ? rc : plan_get(lake, table, &t, &p);
     const char **names = rc ? NULL : calloc(p->ncols + 1, sizeof(char *));
     const char **formats = rc ? NULL : calloc(p->ncols + 1, sizeof(char *));
     if (rc == 0 && (!names || !formats))
@@ -1732,16 +1780,14 @@ int loch_write_ndjson(loch_lake *lake, const char *table, const char *text, size
     rc = rc ? rc : ndjson_arrow_read(text, len, names, formats, p->ncols, &st, rows);
     if (rc == LOCH_EUNSUPPORTED)
         rc = error_set(LOCH_EUNSUPPORTED, "table \"%s\" has a column type loch_write_ndjson does not parse", table);
-    rc = rc ? rc : loch_write_with(lake, table, &st, op, opts, lsn, duplicate); /* takes st */
+    /* on the plan the rows were parsed by (one plan_for per write, not two) */
+    rc = rc ? rc : write_with(lake, table, &st, op, opts, t, p, lsn, duplicate); /* takes st */
     if (st.release)
         st.release(&st);
     free(names);
     free(formats);
-    if (p) {
-        pthread_mutex_lock(&lake->tails_mu);
-        plan_release(p);
-        pthread_mutex_unlock(&lake->tails_mu);
-    }
+    if (t)
+        plan_put(lake, t, p);
     return rc;
 }
 
@@ -1767,40 +1813,10 @@ int tail_remove(loch_lake *lake, const char *table)
     return rc;
 }
 
-#define FLUSH_AGE_DEFAULT 60 /* seconds */
-
 int loch_table_flush_aged(loch_lake *lake, int *flushed)
 {
-    storage_entry *e = NULL;
-    size_t n = 0;
-    *flushed = 0;
-    int rc = lake->st->list(lake->st, "", &e, &n), first = 0;
-    int64_t now = time_now_ms();
-    for (size_t i = 0; rc == 0 && i < n; i++) {
-        snapshot *s = NULL;
-        tail_slot *t = NULL;
-        int64_t oldest = 0;
-        if (!e[i].is_dir || table_name_check(e[i].name) < 0 || !txlog_exists(lake, e[i].name) ||
-            txlog_load(lake, e[i].name, &(txlog_at){-1, 0, 0}, &s) < 0) {
-            error_clear();
-            continue;
-        }
-        if (tail_logged(s)) {
-            pthread_mutex_lock(&lake->tails_mu);
-            if (slot_for(lake, e[i].name, s, NULL, 0, &t) == 0 && t)
-                wal_oldest(t->w, flushed_of(s), &oldest);
-            pthread_mutex_unlock(&lake->tails_mu);
-            error_clear();
-        }
-        int64_t age = property_i64(s, "loch.wal.flushAge", FLUSH_AGE_DEFAULT);
-        if (oldest && now - oldest >= age * 1000) {
-            int frc = tail_flush(lake, e[i].name, 1, NULL);
-            if (frc < 0 && !first)
-                first = frc; /* one table's failure does not keep the others' changes out */
-            *flushed += frc == 0;
-        }
-        txlog_snapshot_free(s);
-    }
-    storage_entries_free(e, n);
-    return rc ? rc : first;
+    flush_walk w = {0, 0, 1};
+    int rc = each_logged_table(lake, flush_one, &w);
+    *flushed = w.done;
+    return rc ? rc : w.first;
 }

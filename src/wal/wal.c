@@ -1058,3 +1058,13 @@ int wal_oldest(wal *w, uint64_t after, int64_t *time_ms)
     segs_free(s, n);
     return rc;
 }
+
+int wal_tag(wal *w, char out[64])
+{
+    int rc = lock_both(w, 0, 1);
+    if (rc == 0) {
+        snprintf(out, 64, "%s", pos_now(w)->tag);
+        unlock_both(w, 0, 1);
+    }
+    return rc;
+}

@@ -119,6 +119,8 @@ typedef struct {
     char schema_tag[64];    /* the current segment's */
 } wal_status;
 int wal_stat(wal *w, wal_status *st);
+/* The current segment's schema tag alone: wal_stat without listing the segments. */
+int wal_tag(wal *w, char out[64]);
 
 /* The frames holding LSNs from < lsn <= to, as one Arrow IPC stream (the segment's
  * header, then the frames) appended to out; *rows their rows. Frames are checked as
