@@ -708,8 +708,10 @@ static int find_hits(dml_run *r)
     buf_clear(&sql);
     rc = rc ? rc : scan_rows_sql(r->lake, st->table, s, all, nall, NULL, true, &rows);
     rc = rc || buf_puts(&sql, "CREATE OR REPLACE TEMP TABLE __loch_hit AS SELECT ") ? (rc ? rc : LOCH_ENOMEM) : 0;
+    /* a row of the table matched through several rows of USING is one hit; a flush's
+     * changes hold one row per key, so it needs no DISTINCT (a hash aggregate of every hit) */
     if (rc == 0 && st->kind == DML_DELETE)
-        rc = buf_puts(&sql, "DISTINCT ") || put_alias(&sql, st) || buf_puts(&sql, ".__loch_file, ") ||
+        rc = buf_puts(&sql, st->flush_src ? "" : "DISTINCT ") || put_alias(&sql, st) || buf_puts(&sql, ".__loch_file, ") ||
              put_alias(&sql, st) || buf_puts(&sql, ".__loch_row") ? LOCH_ENOMEM : 0;
     else if (rc == 0)
         rc = put_alias(&sql, st) || buf_puts(&sql, ".*") ? LOCH_ENOMEM : 0;
@@ -1510,7 +1512,7 @@ static int attempt(loch_lake *lake, const dml_stmt *st, dml_table_seen *seen, lo
     rc = rc ? rc : check_table(&r);
     rc = rc ? rc : st->kind == DML_UPDATE ? resolve_sets(&r) : 0;
     rc = rc ? rc : scan_pin(lake, st->table, r.s);
-    rc = rc ? rc : tail_prepare(lake, st->sql); /* the other tables it reads, with their logs' tails */
+    rc = rc ? rc : tail_prepare(lake, st->sql, NULL); /* the other tables it reads, with their logs' tails */
     if (st->kind == DML_MERGE) {
         rc = rc ? rc : find_merge(&r, counts);
         r.new_rows = counts[0] + counts[1];

@@ -273,8 +273,11 @@ int tail_write_from(loch_lake *lake, const char *table, const snapshot *s, const
  * visible tail is an error). */
 int tail_scan_sql(loch_lake *lake, const char *table, const snapshot *s, int may_load, buf *sql);
 /* Before the engine runs sql: pins every table with a write-ahead log that sql names,
- * with its tail loaded (the engine's resolver cannot run SQL of its own). */
-int tail_prepare(loch_lake *lake, const char *sql);
+ * with its tail loaded (the engine's resolver cannot run SQL of its own). except, when
+ * not NULL, is a name whose first mention is passed over: the target of an INSERT,
+ * which the statement writes and need not read (loading a tail finds where its keys
+ * are in the table: a scan). */
+int tail_prepare(loch_lake *lake, const char *sql, const char *except);
 /* Flushes the table's log into one Delta commit (FLUSH t). only_if_logged: 0 for a
  * table without a key instead of an error. */
 int tail_flush(loch_lake *lake, const char *table, int only_if_logged, loch_result **out);

@@ -660,7 +660,19 @@ static int run_statement(loch_lake *lake, const char *sql, size_t len, loch_resu
     lexer lx = {sql, len, 0};
     sql_token t;
     int handled = 0, rc = next(&lx, &t);
-    if (rc < 0 || (rc = tail_prepare(lake, sql)) < 0)
+    if (rc < 0)
+        return rc;
+    /* The tails the statement reads, loaded before the engine binds it. loch's own
+     * maintenance verbs read none (FLUSH, DDL and OPTIMIZE work on the Delta table, and
+     * flush first where the log matters); an INSERT reads its target only if it names
+     * it again. */
+    const stmt_verb *pre = classify(&lx, &t);
+    char target[256] = "";
+    if (pre && pre->kind == STMT_INSERT)
+        sql_write_target(sql, target, sizeof(target));
+    if (!pre || pre->kind == STMT_INSERT || pre->kind == STMT_CREATE || pre->params)
+        rc = tail_prepare(lake, sql, target[0] ? target : NULL);
+    if (rc < 0)
         return rc;
     /* The engine's transactions cannot hold loch's commits: while one is open, loch's
      * writes are refused (txlog_commit_run) rather than committed past a ROLLBACK. */
@@ -866,7 +878,7 @@ static int open_stream(loch_stream **out, loch_lake *lake, const char *sql, cons
          * engine says so for what a trusted lake did not look at). */
         int q;
         rc = allow_statement(lake, query, &q);
-        rc = rc ? rc : tail_prepare(lake, query);
+        rc = rc ? rc : tail_prepare(lake, query, NULL);
         if (rc == 0 && q == 0)
             rc = error_set(LOCH_EUNSUPPORTED, "only queries stream");
         rc = rc ? rc : arrow ? compute_arrow_open(lake->cp, query, cp, nparams, &s->cs, &s->schema)
@@ -971,7 +983,7 @@ int loch_sql_export(loch_lake *lake, const char *sql_text, const char *format, c
     rc = rc ? rc : buf_put_sql_str(&copy, path);
     rc = rc ? rc : buf_printf(&copy, " (FORMAT %s%s)", format, strcmp(format, "csv") == 0 ? ", HEADER true" : "");
     scan_unpin(lake);
-    rc = rc ? rc : tail_prepare(lake, copy.data);
+    rc = rc ? rc : tail_prepare(lake, copy.data, NULL);
     rc = rc ? rc : compute_exec(lake->cp, copy.data);
     scan_unpin(lake);
     free(spans);

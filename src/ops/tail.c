@@ -681,6 +681,7 @@ int tail_scan_sql(loch_lake *lake, const char *table, const snapshot *s, int may
     if (rc == 0 && (!t->loaded || t->from != flushed || durable < t->to || lake->in_transaction ||
                     t->pos_version != s->version)) {
         t->loaded = 0;
+        lake_hold(lake, "tail-load");
         rc = load_changes(lake, t->w, flushed, durable, key, nkey, name, 0);
         rc = rc ? rc : positions_add(lake, table, s, t, name, key, nkey, 1);
         if (rc == 0)
@@ -717,11 +718,11 @@ int tail_scan_sql(loch_lake *lake, const char *table, const snapshot *s, int may
     return rc;
 }
 
-int tail_prepare(loch_lake *lake, const char *sql)
+int tail_prepare(loch_lake *lake, const char *sql, const char *except)
 {
     size_t pos = 0, len = strlen(sql);
     sql_token t;
-    int rc;
+    int rc, passed = !except;
     buf dir = BUF_INIT, scan = BUF_INIT;
     while ((rc = sqlscan_next(sql, len, &pos, &t)) == 0 && t.kind != TOK_END) {
         if ((t.kind != TOK_WORD && t.kind != TOK_QUOTED) || t.len > 130)
@@ -732,6 +733,10 @@ int tail_prepare(loch_lake *lake, const char *sql)
             name[n++] = (char)tolower((unsigned char)sql[t.start + i]);
         name[n] = '\0';
         struct stat st;
+        if (!passed && strcmp(name, except) == 0) {
+            passed = 1;
+            continue;
+        }
         if (table_name_check(name) < 0) {
             error_clear();
             continue;

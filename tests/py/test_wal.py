@@ -234,6 +234,30 @@ def test_a_flush_killed_anywhere_applies_each_change_once(lake, tmp_path, point)
     assert txns == sorted(set(txns))
 
 
+def test_flush_and_insert_do_not_load_the_tail_they_do_not_read(lake, tmp_path):
+    """Loading a tail finds where its keys are in the table (a scan of the table): a
+    FLUSH, an INSERT into the table and DDL never need it; a query does."""
+    make_users(lake)
+    lake.sql("INSERT INTO users VALUES (1, 'Ann', NULL), (2, 'Bo', NULL)")
+    hold = tmp_path / "hold"
+    env = dict(os.environ, LOCH_LAKE=str(lake.path), LOCH_HOLD=f"tail-load:{hold}")
+    hold.mkdir()
+    for args in (["sql", "INSERT INTO users VALUES (3, 'Cy', NULL)"], ["write", "users", "-"],
+                 ["sql", "FLUSH users"], ["sql", "INSERT INTO users VALUES (4, 'Di', NULL)"], ["flush", "users"],
+                 ["sql", "INSERT INTO users VALUES (5, 'Ed', NULL)"],
+                 ["sql", "ALTER TABLE users SET TBLPROPERTIES ('loch.wal.flushRows' = '1000')"]):
+        p = subprocess.run([LOCH, *args], env=env, input='{"id": 9, "name": "Zed"}\n', capture_output=True,
+                           text=True, timeout=300)
+        assert p.returncode == 0, (args, p.stderr)
+        assert not list(hold.glob("*.reached")), args
+    # the point is real: a query reaches it (and INSERT ... SELECT from the table itself)
+    lake.sql("INSERT INTO users VALUES (6, 'Fa', NULL)")
+    for q in ("SELECT count(*) FROM users", "INSERT INTO users SELECT id + 100, name, city FROM users"):
+        h = Held(lake, tmp_path / f"hold{len(q)}", "tail-load", "sql", q)
+        assert h.release()[0] == 0
+    assert rows(lake, "SELECT count(*) FROM users") == [("14",)]
+
+
 def test_recovery_cuts_a_damaged_tail_after_a_restart(lake):
     make_users(lake)
     lake.sql("INSERT INTO users VALUES (1, 'Ann', NULL), (2, 'Bo', NULL)")
