@@ -24,7 +24,8 @@ LOCH_EXTERN int loch_table_drop(loch_lake *lake, const char *table, int if_exist
 
 /* What a write does with its rows. On a table with a primary key, an insert is an
  * upsert (as INSERT is), a delete needs only the key's columns; a table without one
- * takes inserts only. */
+ * (its log on: table property loch.wal.enabled = 'true') takes inserts only, and an
+ * upsert there, with no key to match, is an insert. */
 typedef enum { LOCH_WRITE_UPSERT = 1, LOCH_WRITE_INSERT = 2, LOCH_WRITE_DELETE = 3 } loch_write_op;
 
 /* Writes the rows of a file (format "csv", "ndjson", "json", "parquet" or "arrow";

@@ -1,6 +1,6 @@
 /*
- * loch/write.h - rows from memory into a table with a primary key, through its
- * write-ahead log: the streaming write path.
+ * loch/write.h - rows from memory into a table with a write-ahead log (a primary key,
+ * or loch.wal.enabled = 'true' for appends), through the log: the streaming write path.
  *
  *   struct ArrowArrayStream rows = ...;           // the Arrow C stream interface
  *   uint64_t lsn;

@@ -85,8 +85,16 @@ int ops_set_properties(loch_lake *lake, const char *table, const char **keys, co
     txlog_commit_init(&c, table, "SET TBLPROPERTIES");
     int rc = txlog_load(lake, table, &(txlog_at){-1, 0, 0}, &s);
     rc = rc ? rc : snapshot_check_writable(s);
-    for (size_t i = 0; rc == 0 && i < n; i++)
+    for (size_t i = 0; rc == 0 && i < n; i++) {
         rc = check_property(keys[i], values[i]);
+        if (rc == 0 && strcmp(keys[i], TAIL_LOG_PROPERTY) == 0 && strcmp(values[i], "true") != 0 &&
+            strcmp(values[i], "false") != 0)
+            rc = error_set(LOCH_EINVALID, "%s must be true or false, not \"%s\"", keys[i], values[i]);
+        if (rc == 0 && strcmp(keys[i], TAIL_LOG_PROPERTY) == 0 && strcmp(values[i], "false") == 0 &&
+            snapshot_property(s, TAIL_PK_PROPERTY))
+            rc = error_set(LOCH_EINVALID, "table \"%s\" has a primary key: its writes always go through its "
+                           "write-ahead log", table);
+    }
     if (rc < 0)
         goto cleanup;
     old = &s->metadata.configuration;

@@ -82,6 +82,7 @@ typedef struct {
     int64_t *flush_counts;              /* out: [0] rows replaced or deleted, [1] rows written */
     const log_txn *flush_txns;          /* more txn actions (the producers' sequences) */
     size_t flush_ntxns;
+    const char *flush_all;              /* every change of the flush (the change feed's), or NULL */
     size_t nsets;
     struct {
         span column, expr;
@@ -1309,29 +1310,47 @@ static int write_changes(dml_run *r, txlog_commit *c, int64_t *files)
         }
     }
     if (rc == 0 && st->flush_src) {
-        /* A flush: a replaced row's old version is an update's pre-image, a deleted key's
-         * a delete; a new row is an update's post-image when its key had a row, else an
-         * insert. */
-        buf m = BUF_INIT;
+        /* A flush: every change of the log in LSN order, each against the key's state
+         * before it (the table's row for the first, then the change before): an upsert
+         * over a row is an update's pre- and post-image, over none an insert; a delete of
+         * a row is a delete (with that row's values), of none nothing. */
         if (r->ntouched) {
             rc = scan_rows_sql(r->lake, st->table, s, r->touched, r->ntouched, NULL, true, &rows);
             rc = rc ? rc : register_sets(r, r->hits, "hit", &hit);
             rc = rc || buf_printf(&sql, "WITH __loch_pre AS (SELECT * EXCLUDE (__loch_file, __loch_row, file_index, "
                                         "file_row_number) FROM (SELECT *, __loch_file::UBIGINT AS file_index, "
-                                        "__loch_row AS file_row_number FROM (%s)) WHERE NOT %s) ",
+                                        "__loch_row AS file_row_number FROM (%s)) WHERE NOT %s), ",
                                   rows.data, hit.data) ? (rc ? rc : LOCH_ENOMEM) : 0;
         } else {
-            rc = buf_puts(&sql, "WITH __loch_pre AS (SELECT * FROM __loch_ins WHERE false) ") ? LOCH_ENOMEM : 0;
+            rc = buf_puts(&sql, "WITH __loch_pre AS (SELECT * FROM __loch_ins WHERE false), ") ? LOCH_ENOMEM : 0;
         }
-        rc = rc || buf_printf(&sql, "SELECT p.*, CASE WHEN EXISTS (SELECT 1 FROM %s AS s WHERE ", st->flush_src) ||
-             key_match(&sql, st, "s", "p") ||
-             buf_puts(&sql, " AND s.__change_type <> 'delete') THEN 'update_preimage' ELSE 'delete' END AS "
-                            "_change_type FROM __loch_pre AS p UNION ALL BY NAME SELECT n.*, CASE WHEN EXISTS "
-                            "(SELECT 1 FROM __loch_pre AS p WHERE ") ||
-             key_match(&sql, st, "p", "n") ||
-             buf_puts(&sql, ") THEN 'update_postimage' ELSE 'insert' END AS _change_type FROM __loch_ins AS n")
-                 ? (rc ? rc : LOCH_ENOMEM) : 0;
-        buf_free(&m);
+        buf cur = BUF_INIT, prev = BUF_INIT, lags = BUF_INIT;
+        for (size_t i = 0; rc == 0 && i < s->schema.count; i++) {
+            const char *name = s->schema.fields[i].name;
+            rc = (i ? buf_puts(&cur, ", ") || buf_puts(&prev, ", ") : 0) || buf_put_sql_ident(&cur, name) ||
+                 buf_printf(&prev, "__loch_p%zu AS ", i) || buf_put_sql_ident(&prev, name) ||
+                 buf_puts(&lags, ", lag(") || buf_put_sql_ident(&lags, name) ||
+                 buf_printf(&lags, ") OVER __loch_w AS __loch_p%zu", i) ? LOCH_ENOMEM : 0;
+        }
+        rc = rc || buf_printf(&sql, "__loch_seq AS (SELECT *, lag(__change_type) OVER __loch_w AS __loch_pt%s FROM "
+                                    "(SELECT %s, 'upsert' AS __change_type, 0::UBIGINT AS __lsn FROM __loch_pre UNION "
+                                    "ALL SELECT %s, __change_type, __lsn::UBIGINT FROM %s) WINDOW __loch_w AS "
+                                    "(PARTITION BY ", lags.data, cur.data, cur.data,
+                              st->flush_all ? st->flush_all : st->flush_src) ? (rc ? rc : LOCH_ENOMEM) : 0;
+        for (size_t k = 0; rc == 0 && k < st->flush_nkey; k++)
+            rc = (k ? buf_puts(&sql, ", ") : 0) || buf_put_sql_ident(&sql, st->flush_key[k]) ? LOCH_ENOMEM : 0;
+        /* had: the key had a row before this change */
+        rc = rc || buf_printf(&sql, " ORDER BY __lsn)), __loch_c AS (SELECT *, coalesce(__loch_pt, 'delete') <> "
+                                    "'delete' AS __loch_had FROM __loch_seq WHERE __lsn > 0) "
+                                    "SELECT %s, 'update_preimage' AS _change_type FROM __loch_c WHERE __loch_had AND "
+                                    "__change_type <> 'delete' UNION ALL SELECT %s, 'update_postimage' FROM __loch_c "
+                                    "WHERE __loch_had AND __change_type <> 'delete' UNION ALL SELECT %s, 'insert' FROM "
+                                    "__loch_c WHERE NOT __loch_had AND __change_type <> 'delete' UNION ALL SELECT %s, "
+                                    "'delete' FROM __loch_c WHERE __loch_had AND __change_type = 'delete'",
+                              prev.data, cur.data, cur.data, prev.data) ? (rc ? rc : LOCH_ENOMEM) : 0;
+        buf_free(&cur);
+        buf_free(&prev);
+        buf_free(&lags);
     }
     /* The old versions: the hit rows as the snapshot holds them. */
     if (rc == 0 && r->ntouched && !st->flush_src) {
@@ -1818,9 +1837,9 @@ int ops_merge(loch_lake *lake, const char *table, const char *sql, size_t after_
     return parse_and_run(lake, DML_MERGE, table, sql, after_name, out);
 }
 
-int ops_flush_apply(loch_lake *lake, const char *table, const char *src, const char *const *key, size_t nkey,
-                    const char *app_id, int64_t txn_version, const log_txn *more, size_t nmore, int64_t *version,
-                    int64_t counts[2])
+int ops_flush_apply(loch_lake *lake, const char *table, const char *src, const char *all, const char *const *key,
+                    size_t nkey, const char *app_id, int64_t txn_version, const log_txn *more, size_t nmore,
+                    int64_t *version, int64_t counts[2])
 {
     dml_stmt *st = calloc(1, sizeof(*st));
     buf sql = BUF_INIT;
@@ -1832,7 +1851,7 @@ int ops_flush_apply(loch_lake *lake, const char *table, const char *src, const c
              buf_printf(&sql, " AS __loch_t USING %s AS __loch_s WHERE ", src) ? LOCH_ENOMEM : 0;
     *st = (dml_stmt){.kind = DML_DELETE, .txn_app = app_id, .txn_version = txn_version, .version_out = version,
                      .flush_src = src, .flush_key = key, .flush_nkey = nkey, .flush_counts = counts,
-                     .flush_txns = more, .flush_ntxns = nmore};
+                     .flush_txns = more, .flush_ntxns = nmore, .flush_all = all};
     rc = rc ? rc : key_match(&sql, st, "__loch_t", "__loch_s");
     st->sql = sql.data;
     st->len = sql.len;

@@ -5,11 +5,17 @@
  * into an empty temporary table shaped like the Delta schema; loch then writes that
  * table as one data file and commits it. Appends never conflict with appends, so
  * concurrent inserters only retry at the next version.
+ *
+ * A table with a write-ahead log (ops/tail.c) takes its INSERTs there instead: upserts
+ * for a table with a primary key, appends to the log for one without (loch.wal.enabled),
+ * which its flush commits here as one append carrying the log's txn action.
  */
 #include "ops/ops.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+#include "util/misc.h"
 
 int insert_stage_table(loch_lake *lake, const snapshot *s)
 {
@@ -83,15 +89,17 @@ int ops_insert(loch_lake *lake, const char *table, const char *rest, loch_result
         rc = error_set(LOCH_EINVALID, "table \"%s\": its writes go to its write-ahead log, which an open "
                        "transaction cannot hold (it could not roll them back): COMMIT or ROLLBACK first", table);
     if (rc == 0 && tail_logged(s)) {
-        /* a table with a primary key: an upsert through its write-ahead log */
+        /* a write to the table's log: an upsert by its primary key, or an append */
         int64_t rows = 0;
         uint64_t last = 0;
-        rc = tail_write(lake, table, s, "SELECT * FROM __loch_ins", "upsert", &rows, &last);
+        const char *op = snapshot_property(s, TAIL_PK_PROPERTY) ? "upsert" : "insert";
+        const char *done = op[0] == 'u' ? "upserted" : "inserted";
+        rc = tail_write(lake, table, s, "SELECT * FROM __loch_ins", op, &rows, &last);
         if (rc == 0 && rows)
-            rc = result_message(out, "upserted %lld rows into %s (LSN %llu, durable)", (long long)rows, table,
+            rc = result_message(out, "%s %lld rows into %s (LSN %llu, durable)", done, (long long)rows, table,
                                 (unsigned long long)last);
         else if (rc == 0)
-            rc = result_message(out, "upserted 0 rows into %s", table);
+            rc = result_message(out, "%s 0 rows into %s", done, table);
         goto cleanup;
     }
     rc = rc ? rc : write_columns_of(s, &cols, &ncols);
@@ -115,6 +123,49 @@ int ops_insert(loch_lake *lake, const char *table, const char *rest, loch_result
         rc = result_message(out, "inserted 0 rows into %s (no new version)", table);
 cleanup:
     compute_exec(lake->cp, "DROP TABLE IF EXISTS __loch_ins");
+    compute_columns_free(cols, ncols);
+    txlog_commit_free(&c);
+    txlog_snapshot_free(s);
+    buf_free(&sql);
+    return rc;
+}
+
+int ops_flush_append(loch_lake *lake, const char *table, const char *src, const char *app_id, int64_t txn_version,
+                     const log_txn *more, size_t nmore, int64_t *version, int64_t counts[2])
+{
+    snapshot *s = NULL;
+    compute_column *cols = NULL;
+    size_t ncols = 0;
+    buf sql = BUF_INIT;
+    txlog_commit c;
+    *version = -1;
+    counts[0] = counts[1] = 0;
+    txlog_commit_init(&c, table, "WRITE");
+    int rc = txlog_load(lake, table, &(txlog_at){-1, 0, 0}, &s);
+    rc = rc ? rc : snapshot_check_writable(s);
+    /* a flush killed after its commit left these LSNs in the log: the table has them */
+    if (rc < 0 || snapshot_txn_version(s, app_id) >= txn_version)
+        goto cleanup;
+    rc = write_columns_of(s, &cols, &ncols);
+    rc = rc ? rc : txlog_commit_against(&c, s);
+    rc = rc ? rc : commit_parameter(&c.cm, "mode", "Append");
+    rc = rc ? rc : commit_parameter(&c.cm, "source", "write-ahead log");
+    rc = rc ? rc : commit_read_app_id(&c.cm, app_id);
+    rc = rc ? rc : commit_append(&c.cm, &(log_action){.kind = LOG_TXN, .u.txn = {app_id, txn_version, time_now_ms()}});
+    for (size_t i = 0; rc == 0 && i < nmore; i++)
+        rc = commit_append(&c.cm, &(log_action){.kind = LOG_TXN, .u.txn = more[i]});
+    rc = rc || buf_puts(&sql, "SELECT ") ? (rc ? rc : LOCH_ENOMEM) : 0;
+    for (size_t i = 0; rc == 0 && i < s->schema.count; i++)
+        rc = (i ? buf_puts(&sql, ", ") : 0) || buf_put_sql_ident(&sql, s->schema.fields[i].name) ? LOCH_ENOMEM : 0;
+    rc = rc || buf_printf(&sql, " FROM %s ORDER BY __lsn", src) ? (rc ? rc : LOCH_ENOMEM) : 0;
+    rc = rc ? rc : write_data_file(lake, &c, s->metadata.schema_string, sql.data, cols, ncols);
+    lake_hold(lake, "flush-commit");
+    rc = rc ? rc : txlog_commit_run(lake, &c, version);
+    if (rc < 0 && *version < 0) /* not committed: the file it wrote goes */
+        txlog_commit_abort(lake, &c);
+    if (rc == 0)
+        counts[1] = c.cm.rows_written;
+cleanup:
     compute_columns_free(cols, ncols);
     txlog_commit_free(&c);
     txlog_snapshot_free(s);

@@ -256,10 +256,14 @@ void lake_catalog_note(loch_lake *lake, const char *table, const snapshot *s);
 
 /* ---- tail.c: primary-key tables and their write-ahead log ------------------------ */
 #define TAIL_PK_PROPERTY "loch.primaryKey"
+/* A table without a key whose INSERTs go through a log too ("true"; default off: its
+ * rows are invisible to other Delta readers until a flush) */
+#define TAIL_LOG_PROPERTY "loch.wal.enabled"
 /* The primary key's columns (borrowed names of s's schema, in a malloc'd array), or
  * none; ECORRUPT when the property names a column the table lacks. */
 int tail_key(const snapshot *s, const char ***cols, size_t *n);
-/* Whether the table's writes go through its log (it has a primary key). */
+/* Whether the table's writes go through its log (it has a primary key, or
+ * loch.wal.enabled = true: an append-only table whose INSERTs are appends to the log). */
 bool tail_logged(const snapshot *s);
 /* Writes rows_sql's rows (the table's columns; for a delete, its key's) to the table's
  * log as one write of op ("upsert", "insert" or "delete"), durable when it returns. */
@@ -296,15 +300,22 @@ void tail_changed(loch_lake *lake, const char *table);
 int tail_remove(loch_lake *lake, const char *table);
 /* Closes the table's log (all with NULL: at the lake's end). */
 void tail_forget(loch_lake *lake, const char *table);
-/* A flush's commit (ops/dml.c), with the txn actions more[0..nmore) too: the rows of the table whose key has a change in src
- * (the latest change per key, with __change_type) are deleted (deletion vectors or
- * rewritten files), src's rows other than deletes are written, change data when the
- * feed is on, and a txn action (app_id, txn_version), all in one commit, made even when
- * no row changes and not made when the table already has that txn version. counts[0]:
- * rows replaced or deleted, [1]: rows written. */
-int ops_flush_apply(loch_lake *lake, const char *table, const char *src, const char *const *key, size_t nkey,
-                    const char *app_id, int64_t txn_version, const log_txn *more, size_t nmore, int64_t *version,
-                    int64_t counts[2]);
+/* A flush's commit (ops/dml.c), with the txn actions more[0..nmore) too: the rows of
+ * the table whose key has a change in src (the latest change per key, with
+ * __change_type and __lsn) are deleted (deletion vectors or rewritten files), src's rows
+ * other than deletes are written, change data when the feed is on (from all: every
+ * change, in LSN order, when not NULL; else src's), and a txn action (app_id,
+ * txn_version), all in one commit, made even when no row changes and not made when the
+ * table already has that txn version. counts[0]: rows replaced or deleted, [1]: rows
+ * written. */
+int ops_flush_apply(loch_lake *lake, const char *table, const char *src, const char *all, const char *const *key,
+                    size_t nkey, const char *app_id, int64_t txn_version, const log_txn *more, size_t nmore,
+                    int64_t *version, int64_t counts[2]);
+/* The same for a table without a key (ops/insert.c): the engine's table src (the
+ * table's columns and the log's) appended in LSN order, one blind-append commit with
+ * the txn actions. */
+int ops_flush_append(loch_lake *lake, const char *table, const char *src, const char *app_id, int64_t txn_version,
+                     const log_txn *more, size_t nmore, int64_t *version, int64_t counts[2]);
 
 /* ---- verbs (create.c, insert.c, tables.c) ----------------------------------------- */
 int ops_create_table(loch_lake *lake, const char *table, const char *select_sql, const char *columns,

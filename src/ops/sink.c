@@ -84,7 +84,7 @@ static int open_table(loch_lake *lake, const char *table, snapshot **s)
         rc = error_set(LOCH_ENOTFOUND, "table \"%s\" does not exist", table);
     rc = rc ? rc : txlog_load(lake, table, &(txlog_at){-1, 0, 0}, s);
     rc = rc ? rc : snapshot_check_writable(*s);
-    if (rc == 0 && tail_logged(*s))
+    if (rc == 0 && snapshot_property(*s, TAIL_PK_PROPERTY))
         rc = error_set(LOCH_EUNSUPPORTED, "table \"%s\" has a primary key: its rows go through its write-ahead log "
                        "(loch_write), not a sink's appends", table);
     return rc;

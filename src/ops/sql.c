@@ -296,7 +296,7 @@ static int run_dml(loch_lake *lake, lexer *lx, const sql_token *verb, loch_resul
         snapshot *s = NULL;
         if ((rc = txlog_load(lake, name, &(txlog_at){-1, 0, 0}, &s)) < 0)
             return rc;
-        int logged = tail_logged(s);
+        int logged = snapshot_property(s, TAIL_PK_PROPERTY) != NULL; /* without a key: a Delta commit */
         rc = logged ? ops_dml_logged(lake, name, s, lx->sql, save, sqlscan_is(lx->sql, verb, "UPDATE"), out) : 0;
         txlog_snapshot_free(s);
         if (logged)

@@ -7,6 +7,9 @@
  * CREATE TABLE ... PRIMARY KEY) takes every INSERT through its log, under
  * _loch/wal/<table>/: the rows, each with its LSN and change type (upsert or delete),
  * are one write of the log, acknowledged once durable. Nothing in _delta_log changes.
+ * A table without a key takes its INSERTs the same way when loch.wal.enabled is "true":
+ * appends (change type insert), every row kept, no positions to find, and a flush that
+ * is one append commit (ops/insert.c).
  *
  *   read    the latest version of the table is its Delta snapshot with the log's tail
  *           over it: the changes with LSN above the snapshot's flushed LSN, up to the
@@ -147,7 +150,11 @@ int tail_key(const snapshot *s, const char ***cols, size_t *n)
     return 0;
 }
 
-bool tail_logged(const snapshot *s) { return snapshot_property(s, TAIL_PK_PROPERTY) != NULL; }
+bool tail_logged(const snapshot *s)
+{
+    const char *on = snapshot_property(s, TAIL_LOG_PROPERTY);
+    return snapshot_property(s, TAIL_PK_PROPERTY) != NULL || (on && strcmp(on, "true") == 0);
+}
 
 static void app_id(const snapshot *s, char *out, size_t cap) { snprintf(out, cap, "loch.wal/%s", s->metadata.id); }
 
@@ -683,13 +690,16 @@ int tail_scan_sql(loch_lake *lake, const char *table, const snapshot *s, int may
         t->loaded = 0;
         lake_hold(lake, "tail-load");
         rc = load_changes(lake, t->w, flushed, durable, key, nkey, name, 0);
-        rc = rc ? rc : positions_add(lake, table, s, t, name, key, nkey, 1);
+        /* without a key every row of the snapshot stays: there is nothing to find */
+        rc = rc ? rc : nkey ? positions_add(lake, table, s, t, name, key, nkey, 1) : 0;
+        if (rc == 0 && !nkey)
+            slot_positions_free(t), t->pos_version = s->version;
         if (rc == 0)
             t->loaded = !lake->in_transaction, t->from = flushed, t->to = durable;
     } else if (rc == 0 && durable > t->to) {
         t->loaded = 0;
         rc = load_changes(lake, t->w, t->to, durable, key, nkey, name, 1);
-        rc = rc ? rc : positions_add(lake, table, s, t, "temp.main.__loch_wal_new", key, nkey, 0);
+        rc = rc || !nkey ? rc : positions_add(lake, table, s, t, "temp.main.__loch_wal_new", key, nkey, 0);
         compute_exec(lake->cp, "DROP TABLE IF EXISTS temp.main.__loch_wal_new");
         if (rc == 0)
             t->loaded = 1, t->to = durable;
@@ -698,8 +708,8 @@ int tail_scan_sql(loch_lake *lake, const char *table, const snapshot *s, int may
         snprintf(t->pos_tag, sizeof(t->pos_tag), "tail-%s-%lld-%" PRIu64 "-%" PRIu64, t->tag,
                  (long long)s->version, t->from, t->to);
         t->sk = (scan_skip){t->pos_tag, skip_load, t, NULL};
-        rc = s->file_count ? scan_rows_sql(lake, table, s, t->all, s->file_count, &t->sk, false, &base)
-                           : scan_sql(lake, table, s, &base);
+        rc = nkey && s->file_count ? scan_rows_sql(lake, table, s, t->all, s->file_count, &t->sk, false, &base)
+                                   : scan_sql(lake, table, s, &base);
     }
     pthread_mutex_unlock(&lake->tails_mu);
     /* the snapshot's rows whose key has no change in the tail, then the tail's rows */
@@ -839,8 +849,6 @@ static int flush_locked(loch_lake *lake, const char *table, tail_slot *t, uint64
     *version = -1;
     int rc = txlog_load(lake, table, &(txlog_at){-1, 0, 0}, &s);
     rc = rc ? rc : tail_key(s, &key, &nkey);
-    if (rc == 0 && !nkey)
-        rc = error_set(LOCH_EINVALID, "table \"%s\" has no primary key", table);
     if (rc < 0)
         goto cleanup;
     *from = flushed_of(s);
@@ -853,14 +861,33 @@ static int flush_locked(loch_lake *lake, const char *table, tail_slot *t, uint64
         *upto = *from;
         goto cleanup;
     }
-    rc = load_changes(lake, t->w, *from, *upto, key, nkey, "temp.main.__loch_flush", 0);
+    /* the change feed records every change, not only each key's latest */
+    const char *cdf = snapshot_property(s, "delta.enableChangeDataFeed");
+    bool all = nkey && cdf && strcmp(cdf, "true") == 0;
+    if (all) {
+        rc = load_changes(lake, t->w, *from, *upto, key, 0, "temp.main.__loch_flush_all", 0);
+        rc = rc || buf_puts(&sql, "CREATE OR REPLACE TEMP TABLE __loch_flush AS SELECT * FROM "
+                                  "temp.main.__loch_flush_all QUALIFY row_number() OVER (PARTITION BY ") ||
+             put_key_list(&sql, key, nkey) || buf_puts(&sql, " ORDER BY " WAL_COL_LSN " DESC) = 1")
+                 ? (rc ? rc : LOCH_ENOMEM) : 0;
+        rc = rc ? rc : compute_exec(lake->cp, sql.data);
+    } else {
+        rc = load_changes(lake, t->w, *from, *upto, key, nkey, "temp.main.__loch_flush", 0);
+    }
     t->loaded = 0; /* the engine's copy of the tail is about to be wrong */
     /* the producers' sequences go into the same commit (recovery's seeds) */
     producers.since = *from;
     rc = rc ? rc : wal_producers(t->w, add_producer, &producers);
-    rc = rc ? rc : ops_flush_apply(lake, table, "temp.main.__loch_flush", key, nkey, app, (int64_t)*upto,
-                                   producers.v, producers.n, version, counts);
+    /* a key's latest changes replace its rows; without a key the rows are appended */
+    if (nkey)
+        rc = rc ? rc : ops_flush_apply(lake, table, "temp.main.__loch_flush", all ? "temp.main.__loch_flush_all"
+                                       : NULL, key, nkey, app, (int64_t)*upto, producers.v, producers.n, version,
+                                       counts);
+    else
+        rc = rc ? rc : ops_flush_append(lake, table, "temp.main.__loch_flush", app, (int64_t)*upto, producers.v,
+                                        producers.n, version, counts);
     compute_exec(lake->cp, "DROP TABLE IF EXISTS temp.main.__loch_flush");
+    compute_exec(lake->cp, "DROP TABLE IF EXISTS temp.main.__loch_flush_all");
     lake_hold(lake, "flush-truncate");
     rc = rc ? rc : wal_truncate(t->w, *upto);
 cleanup:
@@ -1092,9 +1119,14 @@ int loch_table_write_file_from(loch_result **out, loch_lake *lake, const char *t
     rc = rc ? rc : txlog_load(lake, table, &(txlog_at){-1, 0, 0}, &s);
     rc = rc ? rc : snapshot_check_writable(s);
     rc = rc ? rc : tail_key(s, &key, &nkey);
-    if (rc == 0 && !nkey)
-        rc = error_set(LOCH_EUNSUPPORTED, "table \"%s\" has no primary key: writes through the log need one (loch "
-                       "ingest appends to any table)", table);
+    if (rc == 0 && !nkey && !tail_logged(s))
+        rc = error_set(LOCH_EUNSUPPORTED, "table \"%s\" has no write-ahead log: writes through it need a primary "
+                       "key, or the table property loch.wal.enabled = 'true' for appends (loch ingest appends to any "
+                       "table)", table);
+    if (rc == 0 && !nkey && op == LOCH_WRITE_DELETE)
+        rc = error_set(LOCH_EINVALID, "table \"%s\" has no primary key: it takes inserts only, not deletes", table);
+    if (rc == 0 && !nkey) /* nothing to match an upsert by: every row is new */
+        opname = "insert";
     /* NDJSON is read by loch's own strict reader (errors by line and column) when the
      * table's column types allow; the engine's readers take the rest */
     const char *dot = strrchr(path, '.');
@@ -1187,7 +1219,8 @@ answer:
                             "again", producer, sequence, table, last) ? LOCH_ENOMEM : 0;
         else if (rc == 0 && rows)
             rc = buf_printf(&m, "%s %lld rows %s %s (LSN %" PRIu64 ", durable)",
-                            op == LOCH_WRITE_DELETE ? "deleted" : "upserted", (long long)rows,
+                            op == LOCH_WRITE_DELETE ? "deleted" : opname[0] == 'i' ? "inserted" : "upserted",
+                            (long long)rows,
                             op == LOCH_WRITE_DELETE ? "from" : "into", table, last) ? LOCH_ENOMEM : 0;
         else if (rc == 0)
             rc = buf_printf(&m, "wrote 0 rows to %s", table) ? LOCH_ENOMEM : 0;
@@ -1335,8 +1368,9 @@ static int plan_build(snapshot *s, write_plan **out)
     size_t nkey = 0, n = s->schema.count;
     write_plan *p = calloc(1, sizeof(*p));
     int rc = p ? tail_key(s, &key, &nkey) : error_set(LOCH_ENOMEM, "out of memory");
-    if (rc == 0 && !nkey)
-        rc = error_set(LOCH_EUNSUPPORTED, "table has no primary key: loch_write needs one");
+    if (rc == 0 && !nkey && !tail_logged(s))
+        rc = error_set(LOCH_EUNSUPPORTED, "table has no write-ahead log: loch_write needs a primary key, or the "
+                       "table property loch.wal.enabled = 'true' for appends");
     if (rc == 0) {
         p->names = calloc(n + 3, sizeof(*p->names));
         p->formats = calloc(n + 3, sizeof(*p->formats));
@@ -1658,6 +1692,10 @@ static int write_with(loch_lake *lake, const char *table, struct ArrowArrayStrea
     rc = rc ? rc : table_name_check(table);
     if (rc == 0 && !held)
         rc = plan_get(lake, table, &t, &p);
+    if (rc == 0 && !p->nkey && kind == LOCH_WRITE_DELETE)
+        rc = error_set(LOCH_EINVALID, "table \"%s\" has no primary key: it takes inserts only, not deletes", table);
+    if (rc == 0 && !p->nkey) /* nothing to match an upsert by: every row is new */
+        opname = "insert";
     /* the caller's columns, by name */
     if (rc == 0 && rows->get_schema(rows, &in) != 0)
         rc = error_set(LOCH_EINVALID, "loch_write: the stream has no schema: %s",

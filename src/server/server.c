@@ -1061,7 +1061,8 @@ static void route_ingest(loch_server *s, http_request *req, const char *t, http_
 }
 
 /* POST /v1/tables/{t}/rows?op=upsert|insert|delete&format=ndjson|csv|json|arrow: rows
- * into a table with a primary key, through its write-ahead log; answered once durable.
+ * into a table with a write-ahead log (a primary key, or loch.wal.enabled for appends),
+ * through the log; answered once durable.
  * Writes are not queued per table (as ingests are): concurrent ones share the log's
  * fdatasync (group commit). */
 static void route_rows(loch_server *s, http_request *req, const char *t, http_response *out)
@@ -1111,7 +1112,7 @@ static void route_rows(loch_server *s, http_request *req, const char *t, http_re
         if (rc == 0) {
             json_ok(out, 200);
             buf_printf(&out->body, "{\"op\":\"%s\",\"rows\":%lld,\"lsn\":", w == LOCH_WRITE_DELETE ? "delete"
-                       : "upsert", dup ? 0LL : (long long)n);
+                       : w == LOCH_WRITE_INSERT ? "insert" : "upsert", dup ? 0LL : (long long)n);
             buf_printf(&out->body, lsn ? "%llu" : "null", (unsigned long long)lsn);
             buf_printf(&out->body, ",\"duplicate\":%s}", dup ? "true" : "false");
             return;

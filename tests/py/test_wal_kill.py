@@ -138,3 +138,62 @@ def test_kill_the_server_mid_write(lake, tmp_path):
         finally:
             assert s2.stop() == 0
     assert table_rows(lake) == expected(model)
+
+
+def test_kill_cycles_of_an_append_only_table(lake, tmp_path):
+    """The same rule for a table without a key (loch.wal.enabled): its writes are
+    appends, so the oracle is the multiset of rows; a flush is an append commit."""
+    from collections import Counter
+    seed = int(os.environ.get("LOCH_WAL_KILL_CYCLES_SEED", "1127"))
+    cycles = max(int(os.environ.get("LOCH_WAL_KILL_CYCLES", "60")) // 2, 10)
+    rnd = random.Random(seed + 1)
+    lake.sql("CREATE TABLE ev (id BIGINT, msg VARCHAR)")
+    lake.sql("ALTER TABLE ev SET TBLPROPERTIES ('loch.wal.enabled' = 'true', 'loch.wal.flushRows' = '25')")
+    model, pending = Counter(), []
+
+    def bag():
+        return Counter(tuple(r) for r in lake.csv("SELECT id, msg FROM ev"))
+
+    def apply_pending():
+        for rows in pending:
+            model.update(rows)
+        pending.clear()
+
+    hold = tmp_path / "hold"
+    for cycle in range(cycles):
+        kind = rnd.choice(["write", "sql", "flush"])
+        rows = [(str(rnd.randint(1, 5)), f"c{cycle}") for _ in range(rnd.randint(1, 4))]
+        if kind == "flush":
+            st = json.loads(lake.run("status", "-f", "json").stdout)[0]
+            if st["assigned"] == st["flushed"]:
+                lake.run("flush", "ev")
+                apply_pending()
+                continue
+            point = rnd.choice(["flush-rotate", "flush-commit", "committed", "flush-truncate", None])
+            args = ["flush", "ev"]
+        elif kind == "sql":
+            point = rnd.choice(["wal-append", "wal-sync", None])
+            args = ["sql", "INSERT INTO ev VALUES " + ", ".join(f"({i}, '{m}')" for i, m in rows)]
+        else:
+            point = rnd.choice(["wal-append", "wal-sync", None])
+            f = tmp_path / "in.ndjson"
+            f.write_text("".join(json.dumps({"id": int(i), "msg": m}) + "\n" for i, m in rows))
+            args = ["write", "ev", str(f)]
+        if point is None:
+            lake.run(*args)
+        else:
+            Held(lake, hold, point, *args).kill()
+        if kind == "flush":
+            if point != "flush-rotate":
+                apply_pending()
+        elif point is None:
+            apply_pending()
+            model.update(rows)
+        elif point == "wal-sync":
+            pending.append(rows)
+        assert bag() == model, f"cycle {cycle}: {kind} killed at {point}"
+    lake.run("flush", "ev")
+    apply_pending()
+    assert bag() == model
+    st = json.loads(lake.run("status", "-f", "json").stdout)[0]
+    assert st["assigned"] == st["durable"] == st["flushed"]

@@ -253,6 +253,44 @@ static void test_batches_deletes_and_pipelining(void)
     free(dir);
 }
 
+/* A table without a key, its log on (loch.wal.enabled): writes are appends (an upsert
+ * too: no key to match), a delete is refused, a flush is one append commit. */
+static void test_append_only_table(void)
+{
+    char *dir;
+    loch_lake *lake = make_lake(&dir);
+    CHECK_OK(run(lake, "CREATE TABLE ev (id BIGINT, name VARCHAR)"));
+    tstream t;
+    struct ArrowArrayStream st;
+    uint64_t lsn = 0;
+    stream_init(&t, &st, 1, 3, 1);
+    CHECK(loch_write(lake, "ev", &st, LOCH_WRITE_INSERT, &lsn) == LOCH_EUNSUPPORTED); /* no log yet */
+    CHECK(strstr(loch_error_last(), "loch.wal.enabled") != NULL);
+    CHECK_OK(run(lake, "ALTER TABLE ev SET TBLPROPERTIES ('loch.wal.enabled' = 'true')"));
+    for (int k = 0; k < 2; k++) { /* the same ids twice: both kept */
+        stream_init(&t, &st, 2, 3, 1);
+        CHECK_OK(loch_write(lake, "ev", &st, k ? LOCH_WRITE_UPSERT : LOCH_WRITE_INSERT, &lsn));
+    }
+    CHECK(lsn == 12);
+    stream_init(&t, &st, 1, 1, 1);
+    t.with_name = 0;
+    CHECK(loch_write(lake, "ev", &st, LOCH_WRITE_DELETE, &lsn) == LOCH_EINVALID);
+    CHECK(strstr(loch_error_last(), "inserts only") != NULL);
+    char *v = scalar(lake, "SELECT count(*) || ':' || count(DISTINCT id) FROM ev");
+    CHECK_STR(v, "12:6");
+    free(v);
+    CHECK_OK(loch_table_flush(NULL, lake, "ev"));
+    v = scalar(lake, "SELECT count(*) || ':' || count(DISTINCT id) FROM ev");
+    CHECK_STR(v, "12:6");
+    free(v);
+    v = scalar(lake, "SELECT count(*) FROM \"ev@v2\""); /* the flush: one commit, every row */
+    CHECK_STR(v, "12");
+    free(v);
+    loch_lake_free(lake);
+    remove_temp_dir(dir);
+    free(dir);
+}
+
 /* The two-phase sink: nothing visible until commit, a commit once, an abort leaves
  * nothing, and a second handle (a restarted sink) finds the epoch committed. */
 static void test_sink_epochs(void)
@@ -387,4 +425,5 @@ static void test_sink_order_and_race(void)
 
 TEST_MAIN({"threads_write_once_each", test_threads_write_once_each}, {"sink_epochs", test_sink_epochs},
           {"sink_order_and_race", test_sink_order_and_race},
-          {"batches_deletes_and_pipelining", test_batches_deletes_and_pipelining})
+          {"batches_deletes_and_pipelining", test_batches_deletes_and_pipelining},
+          {"append_only_table", test_append_only_table})
