@@ -1714,9 +1714,79 @@ static int parse_and_run(loch_lake *lake, dml_kind kind, const char *table, cons
     return rc;
 }
 
+static int put_key_cols(buf *sql, const char **key, size_t nkey)
+{
+    int rc = 0;
+    for (size_t k = 0; rc == 0 && k < nkey; k++)
+        rc = (k ? buf_puts(sql, ", ") : 0) || buf_put_sql_ident(sql, key[k]) ? LOCH_ENOMEM : 0;
+    return rc;
+}
+
+static int put_old_key(buf *sql, size_t nkey)
+{
+    int rc = 0;
+    for (size_t k = 0; rc == 0 && k < nkey; k++)
+        rc = buf_printf(sql, "%s__loch_old_%zu", k ? ", " : "", k) ? LOCH_ENOMEM : 0;
+    return rc;
+}
+
+/* An UPDATE that moves rows to new keys: rows_sql (the new versions, then the old keys
+ * as __loch_old_<k>) staged as __loch_upd, the new versions as __loch_ins by the
+ * table's rules, and the checks a primary key needs. */
+static int moved_rows(loch_lake *lake, dml_stmt *st, const snapshot *s, const char **key, size_t nkey,
+                      const char *rows_sql, buf *sql)
+{
+    compute_result *c = NULL;
+    buf_clear(sql);
+    int rc = buf_printf(sql, "CREATE OR REPLACE TEMP TABLE __loch_upd AS %s", rows_sql) ? LOCH_ENOMEM : 0;
+    rc = rc ? rc : compute_exec_one(lake->cp, sql->data);
+    rc = rc ? rc : insert_stage_table(lake, s);
+    buf_clear(sql);
+    rc = rc || buf_puts(sql, "INSERT INTO __loch_ins SELECT ") ? (rc ? rc : LOCH_ENOMEM) : 0;
+    for (size_t i = 0; rc == 0 && i < s->schema.count; i++)
+        rc = (i ? buf_puts(sql, ", ") : 0) || buf_put_sql_ident(sql, s->schema.fields[i].name) ? LOCH_ENOMEM : 0;
+    rc = rc || buf_puts(sql, " FROM __loch_upd") ? (rc ? rc : LOCH_ENOMEM) : 0;
+    rc = rc ? rc : compute_exec_one(lake->cp, sql->data);
+    /* a row reached twice through FROM; two rows sent to one key; a key another row has
+     * (one that is not moving away in the same statement) */
+    buf_clear(sql);
+    rc = rc || buf_puts(sql, "SELECT (SELECT count(*) - count(DISTINCT (") || put_old_key(sql, nkey) ||
+         buf_puts(sql, ")) FROM __loch_upd), (SELECT count(*) - count(DISTINCT (") || put_key_cols(sql, key, nkey) ||
+         buf_puts(sql, ")) FROM __loch_ins), (SELECT count(*) FROM __loch_ins AS __loch_n WHERE EXISTS (SELECT 1 FROM ") ||
+         buf_put_sql_ident(sql, st->table) || buf_puts(sql, " AS __loch_c WHERE (") ? (rc ? rc : LOCH_ENOMEM) : 0;
+    for (size_t k = 0; rc == 0 && k < nkey; k++)
+        rc = buf_printf(sql, "%s__loch_c.", k ? ", " : "") || buf_put_sql_ident(sql, key[k]) ? LOCH_ENOMEM : 0;
+    rc = rc || buf_puts(sql, ") = (") ? LOCH_ENOMEM : rc;
+    for (size_t k = 0; rc == 0 && k < nkey; k++)
+        rc = buf_printf(sql, "%s__loch_n.", k ? ", " : "") || buf_put_sql_ident(sql, key[k]) ? LOCH_ENOMEM : 0;
+    rc = rc || buf_puts(sql, ")) AND NOT EXISTS (SELECT 1 FROM __loch_upd AS __loch_u WHERE (") ? LOCH_ENOMEM : rc;
+    for (size_t k = 0; rc == 0 && k < nkey; k++)
+        rc = buf_printf(sql, "%s__loch_u.__loch_old_%zu", k ? ", " : "", k) ? LOCH_ENOMEM : 0;
+    rc = rc || buf_puts(sql, ") = (") ? LOCH_ENOMEM : rc;
+    for (size_t k = 0; rc == 0 && k < nkey; k++)
+        rc = buf_printf(sql, "%s__loch_n.", k ? ", " : "") || buf_put_sql_ident(sql, key[k]) ? LOCH_ENOMEM : 0;
+    rc = rc || buf_puts(sql, ")))") ? LOCH_ENOMEM : rc;
+    rc = rc ? rc : compute_query(lake->cp, sql->data, &c);
+    if (rc == 0 && compute_result_i64(c, 0, 0) > 0)
+        rc = error_set(LOCH_EINVALID, "UPDATE of \"%s\": a row matched more than one row of FROM, so its new value "
+                       "is ambiguous", st->table);
+    else if (rc == 0 && compute_result_i64(c, 0, 1) > 0)
+        rc = error_set(LOCH_EINVALID, "UPDATE of \"%s\" would give more than one row the same primary key",
+                       st->table);
+    else if (rc == 0 && compute_result_i64(c, 0, 2) > 0)
+        rc = error_set(LOCH_EINVALID, "UPDATE of \"%s\": a new primary key is another row's (duplicate key)",
+                       st->table);
+    compute_result_free(c);
+    buf_clear(sql);
+    return rc;
+}
+
 /* DELETE / UPDATE of a table with a primary key: the rows it changes, found over the
  * table with its log's tail, go into the log as one write (deletes of their keys, or
- * upserts of their new versions), durable when it returns, with no Delta commit. */
+ * upserts of their new versions), durable when it returns, with no Delta commit. An
+ * UPDATE that sets a key column moves rows: one write of the deletes of their old keys,
+ * then the upserts of their new versions (so keys may trade places), refused when two
+ * rows would end with one key or a new key is another row's. */
 static int through_log(loch_lake *lake, dml_stmt *st, const snapshot *s, loch_result **out)
 {
     const char **key = NULL;
@@ -1732,11 +1802,10 @@ static int through_log(loch_lake *lake, dml_stmt *st, const snapshot *s, loch_re
                          "transaction cannot hold: COMMIT or ROLLBACK first", st->table);
     int rc = tail_key(s, &key, &nkey);
     rc = rc ? rc : st->kind == DML_UPDATE ? resolve_sets(&r) : 0;
+    bool moves = false;
     for (size_t i = 0; rc == 0 && st->kind == DML_UPDATE && i < st->nsets; i++)
         for (size_t k = 0; k < nkey; k++)
-            if (strcmp(s->schema.fields[r.set_column[i]].name, key[k]) == 0)
-                rc = error_set(LOCH_EUNSUPPORTED, "UPDATE of \"%s\" sets its primary key column %s: DELETE the row "
-                               "and INSERT it under the new key", st->table, key[k]);
+            moves = moves || strcmp(s->schema.fields[r.set_column[i]].name, key[k]) == 0;
     /* the rows: the key's columns, or every column with the SET values */
     rc = rc || buf_puts(&rows, "SELECT ") ? (rc ? rc : LOCH_ENOMEM) : 0;
     for (size_t i = 0, n_out = 0; rc == 0 && i < s->schema.count; i++) {
@@ -1757,6 +1826,9 @@ static int through_log(loch_lake *lake, dml_stmt *st, const snapshot *s, loch_re
             rc = put_alias(&rows, st) || buf_putc(&rows, '.') || buf_put_sql_ident(&rows, name) ? LOCH_ENOMEM : 0;
         rc = rc || buf_puts(&rows, " AS ") || buf_put_sql_ident(&rows, name) ? (rc ? rc : LOCH_ENOMEM) : 0;
     }
+    for (size_t k = 0; rc == 0 && moves && k < nkey; k++) /* the keys the rows had */
+        rc = buf_puts(&rows, ", ") || put_alias(&rows, st) || buf_putc(&rows, '.') ||
+             buf_put_sql_ident(&rows, key[k]) || buf_printf(&rows, " AS __loch_old_%zu", k) ? LOCH_ENOMEM : 0;
     rc = rc || buf_puts(&rows, " FROM ") || buf_put_sql_ident(&rows, st->table) || buf_puts(&rows, " AS ") ||
          put_alias(&rows, st) ? (rc ? rc : LOCH_ENOMEM) : 0;
     if (rc == 0 && st->from.end > st->from.start)
@@ -1769,6 +1841,9 @@ static int through_log(loch_lake *lake, dml_stmt *st, const snapshot *s, loch_re
     if (rc == 0 && st->kind == DML_DELETE) {
         rc = buf_puts(&sql, "CREATE OR REPLACE TEMP TABLE __loch_ins AS SELECT DISTINCT * FROM (") ||
              buf_put(&sql, rows.data, rows.len) || buf_puts(&sql, ")") ? LOCH_ENOMEM : 0;
+    } else if (rc == 0 && moves) {
+        rc = moved_rows(lake, st, s, key, nkey, rows.data, &sql);
+        rc = rc || buf_puts(&sql, "SELECT 1") ? (rc ? rc : LOCH_ENOMEM) : 0; /* staged: nothing left to run */
     } else if (rc == 0) {
         rc = insert_stage_table(lake, s);
         rc = rc || buf_puts(&sql, "INSERT INTO __loch_ins ") || buf_put(&sql, rows.data, rows.len)
@@ -1776,7 +1851,7 @@ static int through_log(loch_lake *lake, dml_stmt *st, const snapshot *s, loch_re
     }
     rc = rc ? rc : compute_exec_one(lake->cp, sql.data);
     buf_clear(&sql);
-    if (rc == 0 && st->kind == DML_UPDATE) {
+    if (rc == 0 && st->kind == DML_UPDATE && !moves) {
         rc = buf_puts(&sql, "SELECT count(*) - count(DISTINCT (") ? LOCH_ENOMEM : 0;
         for (size_t k = 0; rc == 0 && k < nkey; k++)
             rc = (k ? buf_puts(&sql, ", ") : 0) || buf_put_sql_ident(&sql, key[k]) ? LOCH_ENOMEM : 0;
@@ -1786,8 +1861,31 @@ static int through_log(loch_lake *lake, dml_stmt *st, const snapshot *s, loch_re
             rc = error_set(LOCH_EINVALID, "UPDATE of \"%s\": a row matched more than one row of FROM, so its new "
                            "value is ambiguous", st->table);
     }
-    rc = rc ? rc : tail_write_from(lake, st->table, s, "SELECT * FROM __loch_ins",
-                                   st->kind == DML_DELETE ? "delete" : "upsert", NULL, 0, &n, &lsn, &duplicate);
+    int64_t updated = 0;
+    if (rc == 0 && moves) { /* the old keys' deletes first, then the new versions */
+        rc = compute_query(lake->cp, "SELECT count(*) FROM __loch_ins", &dup);
+        updated = rc == 0 ? compute_result_i64(dup, 0, 0) : 0;
+        buf_clear(&sql);
+        rc = rc || buf_puts(&sql, "SELECT * FROM (SELECT ") ? (rc ? rc : LOCH_ENOMEM) : 0;
+        for (size_t i = 0; rc == 0 && i < s->schema.count; i++) {
+            size_t k = 0;
+            while (k < nkey && strcmp(key[k], s->schema.fields[i].name) != 0)
+                k++;
+            rc = (i ? buf_puts(&sql, ", ") : 0) ||
+                 (k < nkey ? buf_printf(&sql, "__loch_old_%zu", k)
+                           : buf_printf(&sql, "NULL::%s", s->schema.fields[i].duck_type)) ||
+                 buf_puts(&sql, " AS ") || buf_put_sql_ident(&sql, s->schema.fields[i].name) ? LOCH_ENOMEM : 0;
+        }
+        rc = rc || buf_puts(&sql, ", 'delete' AS __loch_op, 0 AS __loch_ord FROM __loch_upd WHERE (") ||
+             put_old_key(&sql, nkey) || buf_puts(&sql, ") IS DISTINCT FROM (") || put_key_cols(&sql, key, nkey) ||
+             buf_puts(&sql, ") UNION ALL SELECT *, 'upsert', 1 FROM __loch_ins) ORDER BY __loch_ord")
+                 ? (rc ? rc : LOCH_ENOMEM) : 0;
+        rc = rc ? rc : tail_write_from(lake, st->table, s, sql.data, "mixed", NULL, 0, &n, &lsn, &duplicate);
+        n = updated;
+    } else {
+        rc = rc ? rc : tail_write_from(lake, st->table, s, "SELECT * FROM __loch_ins",
+                                       st->kind == DML_DELETE ? "delete" : "upsert", NULL, 0, &n, &lsn, &duplicate);
+    }
     if (rc == 0 && n)
         rc = result_message(out, "%s %lld rows %s %s (LSN %llu, durable)", st->kind == DML_DELETE ? "deleted"
                             : "updated", (long long)n, st->kind == DML_DELETE ? "from" : "in", st->table,
@@ -1797,6 +1895,7 @@ static int through_log(loch_lake *lake, dml_stmt *st, const snapshot *s, loch_re
                             st->kind == DML_DELETE ? "from" : "in", st->table);
     compute_result_free(dup);
     compute_exec(lake->cp, "DROP TABLE IF EXISTS __loch_ins");
+    compute_exec(lake->cp, "DROP TABLE IF EXISTS __loch_upd");
     free(key);
     buf_free(&rows);
     buf_free(&sql);

@@ -266,7 +266,8 @@ int tail_key(const snapshot *s, const char ***cols, size_t *n);
  * loch.wal.enabled = true: an append-only table whose INSERTs are appends to the log). */
 bool tail_logged(const snapshot *s);
 /* Writes rows_sql's rows (the table's columns; for a delete, its key's) to the table's
- * log as one write of op ("upsert", "insert" or "delete"), durable when it returns. */
+ * log as one write of op ("upsert", "insert" or "delete"; "mixed": each row's in
+ * rows_sql's column __loch_op), durable when it returns. */
 int tail_write(loch_lake *lake, const char *table, const snapshot *s, const char *rows_sql, const char *op,
                int64_t *rows, uint64_t *last);
 /* The same numbered by a producer (NULL: not): *duplicate when already written. */

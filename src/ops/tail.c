@@ -310,7 +310,7 @@ static void release_batches(struct ArrowArray **b, size_t n)
 static int frame_select(const snapshot *s, const char *rows_sql, const char *op, const char **key, size_t nkey,
                         buf *sql)
 {
-    int del = strcmp(op, "delete") == 0;
+    int del = strcmp(op, "delete") == 0, mixed = strcmp(op, "mixed") == 0;
     int rc = buf_puts(sql, "SELECT ");
     for (size_t i = 0; rc == 0 && i < s->schema.count; i++) {
         const schema_field *f = &s->schema.fields[i];
@@ -321,9 +321,11 @@ static int frame_select(const snapshot *s, const char *rows_sql, const char *op,
              (del && !keyed ? buf_printf(sql, "NULL::%s", f->duck_type) : buf_put_sql_ident(sql, f->name)) ||
              buf_puts(sql, " AS ") || buf_put_sql_ident(sql, f->name) ? LOCH_ENOMEM : 0;
     }
-    rc = rc || buf_printf(sql, ", 0::BIGINT AS " WAL_COL_LSN ", '%s'::VARCHAR AS " WAL_COL_CHANGE
+    /* mixed: each row's change type is rows_sql's __loch_op (its deletes' other columns NULL) */
+    rc = rc || buf_printf(sql, ", 0::BIGINT AS " WAL_COL_LSN ", %s%s%s::VARCHAR AS " WAL_COL_CHANGE
                                ", make_timestamptz(%" PRId64 "::BIGINT) AS " WAL_COL_TIME " FROM (%s)",
-                          op, time_now_ms() * 1000, rows_sql) ? LOCH_ENOMEM : rc;
+                          mixed ? "" : "'", mixed ? "__loch_op" : op, mixed ? "" : "'", time_now_ms() * 1000, rows_sql)
+                   ? LOCH_ENOMEM : rc;
     return rc;
 }
 
@@ -351,7 +353,8 @@ int tail_write_from(loch_lake *lake, const char *table, const snapshot *s, const
     *last = 0;
     *duplicate = 0;
     int rc = tail_key(s, &key, &nkey);
-    if (rc == 0 && strcmp(op, "upsert") != 0 && strcmp(op, "delete") != 0 && strcmp(op, "insert") != 0)
+    if (rc == 0 && strcmp(op, "upsert") != 0 && strcmp(op, "delete") != 0 && strcmp(op, "insert") != 0 &&
+        strcmp(op, "mixed") != 0)
         rc = error_set(LOCH_EINVALID, "a write is an upsert, insert or delete, not \"%s\"", op);
     if (rc == 0 && !nkey && strcmp(op, "insert") != 0)
         rc = error_set(LOCH_EINVALID, "table \"%s\" has no primary key: it takes inserts only, not %ss", table, op);

@@ -285,13 +285,16 @@ def test_ddl_and_dml_flush_first_and_drop_removes_the_log(lake):
     st = status(lake)["users"]
     assert st["flushed"] == 0 and st["assigned"] == 3
     assert table_rows(lake) == [("1", "Ann", ""), ("2", "Bo", "Oslo")]
-    p = lake.sql("UPDATE users SET id = 5 WHERE id = 1", check=False)
-    assert p.returncode == 1 and "primary key" in p.stderr
+    # a key moved and back: two writes of a delete and an upsert each
+    lake.sql("UPDATE users SET id = 5 WHERE id = 1")
+    assert table_rows(lake) == [("2", "Bo", "Oslo"), ("5", "Ann", "")]
+    lake.sql("UPDATE users SET id = 1 WHERE id = 5")
+    assert status(lake)["users"]["assigned"] == 7 and status(lake)["users"]["flushed"] == 0
     lake.sql("MERGE INTO users USING (SELECT 1 AS id) s ON users.id = s.id WHEN MATCHED THEN UPDATE SET name = 'A'")
-    assert status(lake)["users"]["flushed"] == 3  # MERGE flushed first
+    assert status(lake)["users"]["flushed"] == 7  # MERGE flushed first
     lake.sql("INSERT INTO users VALUES (3, 'Cy', NULL)")
     lake.sql("ALTER TABLE users SET TBLPROPERTIES ('delta.enableChangeDataFeed' = 'true')")
-    assert status(lake)["users"]["flushed"] == 4
+    assert status(lake)["users"]["flushed"] == 8
     lake.sql("INSERT INTO users VALUES (4, 'Di', NULL)")
     lake.sql("DROP TABLE users")
     assert not (lake.path / "_loch" / "wal" / "users").exists()
@@ -371,6 +374,43 @@ def test_change_feed_of_a_flush_has_every_change_in_order(lake):
         got = Counter(rows(lake, f"SELECT id, name, _change_type FROM table_changes('users', {v}, {v})"))
         assert got == want, round_
         assert table_rows(lake) == [(str(k), n, "") for k, n in sorted(state.items())]
+
+
+def test_update_of_key_columns_moves_rows_through_the_log(lake):
+    """UPDATE ... SET id = ...: one write of the old keys' deletes, then the new rows, so
+    keys can trade places; a move onto another row's key, or of two rows onto one key,
+    is refused and writes nothing."""
+    make_users(lake)
+    lake.sql("ALTER TABLE users SET TBLPROPERTIES ('delta.enableChangeDataFeed' = 'true')")
+    lake.sql("INSERT INTO users VALUES (1, 'a', NULL), (2, 'b', NULL), (3, 'c', 'Oslo')")
+    lake.run("flush", "users")
+    lake.sql("INSERT INTO users VALUES (4, 'd', NULL)")  # one row in the log, three in the table
+    lake.sql("UPDATE users SET id = id + 10 WHERE id >= 3")
+    assert table_rows(lake) == [("1", "a", ""), ("2", "b", ""), ("13", "c", "Oslo"), ("14", "d", "")]
+    lake.sql("UPDATE users SET id = 3 - id, city = 'X' WHERE id IN (1, 2)")  # a swap
+    assert table_rows(lake) == [("1", "b", "X"), ("2", "a", "X"), ("13", "c", "Oslo"), ("14", "d", "")]
+    before = status(lake)["users"]["assigned"]
+    for q, why in [("UPDATE users SET id = 1 WHERE id = 13", "duplicate key"),
+                   ("UPDATE users SET id = 50 WHERE id > 10", "same primary key"),
+                   ("UPDATE users SET id = NULL WHERE id = 1", "NOT NULL")]:
+        p = lake.sql(q, check=False)
+        assert p.returncode != 0 and why in p.stderr, (q, p.stderr)
+    assert status(lake)["users"]["assigned"] == before  # nothing written
+    lake.sql("UPDATE users SET id = 14, name = 'd2' WHERE id = 14")  # its own key: an update
+    lake.run("flush", "users")
+    want = [("1", "b", "X"), ("2", "a", "X"), ("13", "c", "Oslo"), ("14", "d2", "")]
+    assert table_rows(lake) == want
+    v = len(versions(lake)) - 1
+    got = sorted(rows(lake, f"SELECT id, name, _change_type FROM table_changes('users', {v}, {v})"))
+    assert ("3", "c", "delete") in got and ("13", "c", "insert") in got
+    assert ("14", "d", "update_preimage") in got and ("14", "d2", "update_postimage") in got
+    # a composite key moves by any of its columns
+    lake.sql("CREATE TABLE pairs (a INT, b VARCHAR, v INT, PRIMARY KEY (a, b))")
+    lake.sql("INSERT INTO pairs VALUES (1, 'x', 10), (1, 'y', 20)")
+    lake.sql("UPDATE pairs SET b = 'z' WHERE b = 'x'")
+    assert rows(lake, "SELECT a, b, v FROM pairs ORDER BY b") == [("1", "y", "20"), ("1", "z", "10")]
+    p = lake.sql("UPDATE pairs SET b = 'y' WHERE b = 'z'", check=False)
+    assert p.returncode != 0 and "duplicate key" in p.stderr
 
 
 def test_spark_reads_a_flushed_primary_key_table(lake, spark):
