@@ -19,7 +19,10 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/mman.h>
+#include <linux/futex.h>
+#include <limits.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -70,11 +73,17 @@ struct wal {
     size_t nseeds;
     uint64_t seg_fd_first;
     pthread_mutex_t append_mu, sync_mu;
-    pthread_mutex_t gc_mu;         /* group commit in this process: one leader syncs, */
-    pthread_cond_t gc_cv;          /* the others wait for the durable LSN to pass theirs */
-    int syncing;
+    /* Group commit in this process: one leader syncs, the others sleep on gc_epoch (a
+     * futex the leader bumps and wakes when its sync ends) and look at the durable LSN
+     * again. No mutex: a crowd of woken writers does not queue on one lock only to see
+     * that their LSN is durable and leave. */
+    _Atomic int syncing;
+    _Atomic uint32_t gc_epoch;
     buf scratch;                   /* the frame being written */
     int failed;                    /* this object saw a failed fdatasync */
+    pthread_mutex_t oldest_mu;     /* wal_oldest's answer for oldest_after: frames do not */
+    uint64_t oldest_after;         /* change, so it holds until a flush moves `after` on */
+    int64_t oldest_ms;             /* (0: not known) */
 };
 
 static int sys_error(const char *what, const char *path)
@@ -481,8 +490,7 @@ int wal_open(wal **out, const wal_options *o)
     w->segment_bytes = o->segment_bytes > 0 ? o->segment_bytes : DEFAULT_SEGMENT;
     pthread_mutex_init(&w->append_mu, NULL);
     pthread_mutex_init(&w->sync_mu, NULL);
-    pthread_mutex_init(&w->gc_mu, NULL);
-    pthread_cond_init(&w->gc_cv, NULL);
+    pthread_mutex_init(&w->oldest_mu, NULL);
     int rc = (w->dir = strdup(o->dir)) && (w->table = strdup(o->table)) ? 0 : error_set(LOCH_ENOMEM, "out of memory");
     if (rc == 0 && o->create && mkdir(o->dir, 0755) < 0 && errno != EEXIST)
         rc = sys_error("cannot create", o->dir);
@@ -551,8 +559,7 @@ void wal_close(wal *w)
             close(fds[i]);
     pthread_mutex_destroy(&w->append_mu);
     pthread_mutex_destroy(&w->sync_mu);
-    pthread_mutex_destroy(&w->gc_mu);
-    pthread_cond_destroy(&w->gc_cv);
+    pthread_mutex_destroy(&w->oldest_mu);
     buf_free(&w->scratch);
     free(w->dir);
     free(w->table);
@@ -719,16 +726,19 @@ int wal_sync(wal *w, uint64_t lsn)
     if (atomic_load(&w->sh->durable) >= lsn)
         return 0;
     /* Group commit: the first waiter leads (one fdatasync, under the sync lock that
-     * other processes' leaders take too); the rest sleep until the durable LSN moves
-     * and look again, so a crowd of writers costs one sync per round, not one each. */
-    pthread_mutex_lock(&w->gc_mu);
+     * other processes' leaders take too); the rest sleep until the leader's round ends
+     * and look again, so a crowd of writers costs one sync per round, not one each.
+     * A waiter reads the epoch before it looks at `syncing` and the durable LSN: a round
+     * that ends after that read has moved the epoch on, and the futex wait returns at
+     * once (no wakeup is lost). */
     while (rc == 0 && atomic_load(&w->sh->durable) < lsn) {
-        if (w->syncing) {
-            pthread_cond_wait(&w->gc_cv, &w->gc_mu);
+        uint32_t seen = atomic_load(&w->gc_epoch);
+        int idle = 0;
+        if (!atomic_compare_exchange_strong(&w->syncing, &idle, 1)) {
+            if (atomic_load(&w->sh->durable) < lsn)
+                syscall(SYS_futex, &w->gc_epoch, FUTEX_WAIT_PRIVATE, seen, NULL, NULL, 0);
             continue;
         }
-        w->syncing = 1;
-        pthread_mutex_unlock(&w->gc_mu);
         int locked = (rc = lock_both(w, 1, 0)) == 0;
         if (locked && atomic_load(&w->sh->durable) < lsn) /* another process's leader may have */
             rc = sync_now(w);
@@ -736,11 +746,10 @@ int wal_sync(wal *w, uint64_t lsn)
             rc = error_set(LOCH_EINVALID, "write-ahead log of table %s: LSN %" PRIu64 " was never written", w->table, lsn);
         if (locked)
             unlock_both(w, 1, 0);
-        pthread_mutex_lock(&w->gc_mu);
-        w->syncing = 0;
-        pthread_cond_broadcast(&w->gc_cv);
+        atomic_store(&w->syncing, 0);
+        atomic_fetch_add(&w->gc_epoch, 1);
+        syscall(SYS_futex, &w->gc_epoch, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
     }
-    pthread_mutex_unlock(&w->gc_mu);
     /* A segment past its size: the writer that finds it so starts the next one. */
     if (rc == 0 && pos_now(w)->end_offset > (uint64_t)w->segment_bytes) {
         uint64_t upto;
@@ -1035,6 +1044,14 @@ int wal_oldest(wal *w, uint64_t after, int64_t *time_ms)
     size_t n = 0;
     buf data = BUF_INIT;
     *time_ms = 0;
+    /* asked every second while writes stream in: the answer found once is kept, so the
+     * segment (up to loch.wal.flushBytes) is not read again each time */
+    pthread_mutex_lock(&w->oldest_mu);
+    if (w->oldest_ms && w->oldest_after == after)
+        *time_ms = w->oldest_ms;
+    pthread_mutex_unlock(&w->oldest_mu);
+    if (*time_ms)
+        return 0;
     int rc = segs_list(w->dir, &s, &n);
     for (size_t i = 0; rc == 0 && i < n && !*time_ms; i++) {
         if (i + 1 < n && s[i + 1].first <= after + 1)
@@ -1054,6 +1071,12 @@ int wal_oldest(wal *w, uint64_t after, int64_t *time_ms)
         }
     }
     error_clear();
+    if (rc == 0 && *time_ms) {
+        pthread_mutex_lock(&w->oldest_mu);
+        w->oldest_after = after;
+        w->oldest_ms = *time_ms;
+        pthread_mutex_unlock(&w->oldest_mu);
+    }
     buf_free(&data);
     segs_free(s, n);
     return rc;
