@@ -1714,21 +1714,27 @@ static int parse_and_run(loch_lake *lake, dml_kind kind, const char *table, cons
     return rc;
 }
 
-static int put_key_cols(buf *sql, const char **key, size_t nkey)
+/* The key's columns as a list, each after `prefix` ("alias." or ""). */
+static int put_key_cols_of(buf *sql, const char *prefix, const char **key, size_t nkey)
 {
     int rc = 0;
     for (size_t k = 0; rc == 0 && k < nkey; k++)
-        rc = (k ? buf_puts(sql, ", ") : 0) || buf_put_sql_ident(sql, key[k]) ? LOCH_ENOMEM : 0;
+        rc = buf_printf(sql, "%s%s", k ? ", " : "", prefix) || buf_put_sql_ident(sql, key[k]) ? LOCH_ENOMEM : 0;
     return rc;
 }
 
-static int put_old_key(buf *sql, size_t nkey)
+static int put_key_cols(buf *sql, const char **key, size_t nkey) { return put_key_cols_of(sql, "", key, nkey); }
+
+/* The keys moved rows had (moved_rows' __loch_old_<k>), each after `prefix`. */
+static int put_old_key_of(buf *sql, const char *prefix, size_t nkey)
 {
     int rc = 0;
     for (size_t k = 0; rc == 0 && k < nkey; k++)
-        rc = buf_printf(sql, "%s__loch_old_%zu", k ? ", " : "", k) ? LOCH_ENOMEM : 0;
+        rc = buf_printf(sql, "%s%s__loch_old_%zu", k ? ", " : "", prefix, k) ? LOCH_ENOMEM : 0;
     return rc;
 }
+
+static int put_old_key(buf *sql, size_t nkey) { return put_old_key_of(sql, "", nkey); }
 
 /* An UPDATE that moves rows to new keys: rows_sql (the new versions, then the old keys
  * as __loch_old_<k>) staged as __loch_upd, the new versions as __loch_ins by the
@@ -1753,19 +1759,12 @@ static int moved_rows(loch_lake *lake, dml_stmt *st, const snapshot *s, const ch
     rc = rc || buf_puts(sql, "SELECT (SELECT count(*) - count(DISTINCT (") || put_old_key(sql, nkey) ||
          buf_puts(sql, ")) FROM __loch_upd), (SELECT count(*) - count(DISTINCT (") || put_key_cols(sql, key, nkey) ||
          buf_puts(sql, ")) FROM __loch_ins), (SELECT count(*) FROM __loch_ins AS __loch_n WHERE EXISTS (SELECT 1 FROM ") ||
-         buf_put_sql_ident(sql, st->table) || buf_puts(sql, " AS __loch_c WHERE (") ? (rc ? rc : LOCH_ENOMEM) : 0;
-    for (size_t k = 0; rc == 0 && k < nkey; k++)
-        rc = buf_printf(sql, "%s__loch_c.", k ? ", " : "") || buf_put_sql_ident(sql, key[k]) ? LOCH_ENOMEM : 0;
-    rc = rc || buf_puts(sql, ") = (") ? LOCH_ENOMEM : rc;
-    for (size_t k = 0; rc == 0 && k < nkey; k++)
-        rc = buf_printf(sql, "%s__loch_n.", k ? ", " : "") || buf_put_sql_ident(sql, key[k]) ? LOCH_ENOMEM : 0;
-    rc = rc || buf_puts(sql, ")) AND NOT EXISTS (SELECT 1 FROM __loch_upd AS __loch_u WHERE (") ? LOCH_ENOMEM : rc;
-    for (size_t k = 0; rc == 0 && k < nkey; k++)
-        rc = buf_printf(sql, "%s__loch_u.__loch_old_%zu", k ? ", " : "", k) ? LOCH_ENOMEM : 0;
-    rc = rc || buf_puts(sql, ") = (") ? LOCH_ENOMEM : rc;
-    for (size_t k = 0; rc == 0 && k < nkey; k++)
-        rc = buf_printf(sql, "%s__loch_n.", k ? ", " : "") || buf_put_sql_ident(sql, key[k]) ? LOCH_ENOMEM : 0;
-    rc = rc || buf_puts(sql, ")))") ? LOCH_ENOMEM : rc;
+         buf_put_sql_ident(sql, st->table) || buf_puts(sql, " AS __loch_c WHERE (") ||
+         put_key_cols_of(sql, "__loch_c.", key, nkey) || buf_puts(sql, ") = (") ||
+         put_key_cols_of(sql, "__loch_n.", key, nkey) ||
+         buf_puts(sql, ")) AND NOT EXISTS (SELECT 1 FROM __loch_upd AS __loch_u WHERE (") ||
+         put_old_key_of(sql, "__loch_u.", nkey) || buf_puts(sql, ") = (") ||
+         put_key_cols_of(sql, "__loch_n.", key, nkey) || buf_puts(sql, ")))") ? (rc ? rc : LOCH_ENOMEM) : 0;
     rc = rc ? rc : compute_query(lake->cp, sql->data, &c);
     if (rc == 0 && compute_result_i64(c, 0, 0) > 0)
         rc = error_set(LOCH_EINVALID, "UPDATE of \"%s\": a row matched more than one row of FROM, so its new value "
