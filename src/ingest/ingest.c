@@ -96,6 +96,7 @@ static int ingest_once(loch_result **out, loch_lake *lake, const char *table_arg
     loch_ingest_options dflt = LOCH_INGEST_OPTIONS_INIT;
     inputs in = {0};
     snapshot *s = NULL;
+    struct wal_fence *fence = NULL; /* a log of the table, fenced until the ingest commits */
     buf *sqls = NULL;
     char table[256];
     txlog_at at;
@@ -132,6 +133,17 @@ static int ingest_once(loch_result **out, loch_lake *lake, const char *table_arg
     if (rc == 0 && txlog_exists(lake, table)) {
         rc = txlog_load(lake, table, &(txlog_at){-1, 0, 0}, &s);
         rc = rc ? rc : snapshot_check_writable(s);
+        /* a key holds only through the log's upserts; a log without one is flushed first,
+         * and stays fenced until the ingest commits (it may change the table's schema) */
+        if (rc == 0 && snapshot_property(s, TAIL_PK_PROPERTY))
+            rc = error_set(LOCH_EINVALID, "table \"%s\" has a primary key: load files into it with `loch write` "
+                           "(upserts through its write-ahead log), not ingest", table);
+        if (rc == 0 && tail_logged(s)) {
+            txlog_snapshot_free(s);
+            s = NULL;
+            rc = tail_flush_fenced(lake, table, &fence);
+            rc = rc ? rc : txlog_load(lake, table, &(txlog_at){-1, 0, 0}, &s);
+        }
         const char *ao = s ? snapshot_property(s, "delta.appendOnly") : NULL;
         if (rc == 0 && opts->overwrite && ao && !strcmp(ao, "true"))
             rc = error_set(LOCH_EINVALID, "table \"%s\" is append-only (delta.appendOnly)", table);
@@ -175,6 +187,7 @@ static int ingest_once(loch_result **out, loch_lake *lake, const char *table_arg
         rc = ingest_commit(out, lake, &plan, created_concurrently);
     }
 cleanup:
+    tail_unfence(fence);
     meter_stop(&m);
     for (size_t i = 0; i < in.n; i++)
         ingest_arrow_done(lake, &in.v[i]);

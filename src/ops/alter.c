@@ -94,6 +94,16 @@ int ops_set_properties(loch_lake *lake, const char *table, const char **keys, co
             snapshot_property(s, TAIL_PK_PROPERTY))
             rc = error_set(LOCH_EINVALID, "table \"%s\" has a primary key: its writes always go through its "
                            "write-ahead log", table);
+        for (size_t f = 0; rc == 0 && strcmp(keys[i], TAIL_LOG_PROPERTY) == 0 && strcmp(values[i], "true") == 0 &&
+                           f < s->schema.count; f++)
+            if (tail_reserved(s->schema.fields[f].name))
+                rc = error_set(LOCH_EINVALID, "table \"%s\" has a column named %s, which its write-ahead log would "
+                               "use for its own: rename the column first", table, s->schema.fields[f].name);
+        /* a key is declared with the table (CREATE TABLE ... PRIMARY KEY), where it holds
+         * from the first row: set later, rows already in the table could share one */
+        if (rc == 0 && strcmp(keys[i], TAIL_PK_PROPERTY) == 0)
+            rc = error_set(LOCH_EINVALID, "%s is set by CREATE TABLE ... PRIMARY KEY, not by SET TBLPROPERTIES",
+                           TAIL_PK_PROPERTY);
     }
     if (rc < 0)
         goto cleanup;

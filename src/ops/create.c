@@ -62,6 +62,7 @@ static int ops_create(loch_lake *lake, const create_args *a, loch_result **out)
     size_t ncols = 0;
     int64_t version = 0, rows = 0;
     buf sql = BUF_INIT, pk = BUF_INIT;
+    struct wal_fence *fence = NULL; /* the old table's log: nothing appended until the replace is in */
     const char *select_sql = a->select_sql;
     int rc = table_name_check(a->table);
     rc = rc ? rc : guard_check_dir(lake, a->table);
@@ -72,7 +73,7 @@ static int ops_create(loch_lake *lake, const create_args *a, loch_result **out)
             return result_message(out, "table %s already exists; nothing done", a->table);
         if (!a->or_replace)
             return error_set(LOCH_EEXISTS, "table \"%s\" already exists", a->table);
-        if ((rc = tail_flush_if_any(lake, a->table)) < 0 ||
+        if ((rc = tail_flush_fenced(lake, a->table, &fence)) < 0 ||
             (rc = txlog_load(lake, a->table, &(txlog_at){-1, 0, 0}, &old)) < 0 ||
             (rc = snapshot_check_writable(old)) < 0)
             goto cleanup;
@@ -109,6 +110,7 @@ static int ops_create(loch_lake *lake, const create_args *a, loch_result **out)
     else if (rc == 0)
         rc = result_message(out, "created table %s at version %lld", a->table, (long long)version);
 cleanup:
+    tail_unfence(fence);
     if (a->columns)
         compute_exec(lake->cp, "DROP TABLE IF EXISTS __loch_new");
     compute_columns_free(cols, ncols);

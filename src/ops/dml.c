@@ -1535,7 +1535,7 @@ static int attempt(loch_lake *lake, const dml_stmt *st, dml_table_seen *seen, lo
     if (st->kind == DML_MERGE) {
         rc = rc ? rc : find_merge(&r, counts);
         r.new_rows = counts[0] + counts[1];
-        if (rc == 0 && r.new_rows && tail_logged(r.s))
+        if (rc == 0 && r.new_rows && snapshot_property(r.s, TAIL_PK_PROPERTY))
             rc = merge_keys_unique(&r);
     } else {
         rc = rc ? rc : find_hits(&r);

@@ -262,6 +262,8 @@ void lake_catalog_note(loch_lake *lake, const char *table, const snapshot *s);
 /* The primary key's columns (borrowed names of s's schema, in a malloc'd array), or
  * none; ECORRUPT when the property names a column the table lacks. */
 int tail_key(const snapshot *s, const char ***cols, size_t *n);
+/* Whether a column name is one the log keeps beside the table's (__lsn, ...). */
+bool tail_reserved(const char *column);
 /* Whether the table's writes go through its log (it has a primary key, or
  * loch.wal.enabled = true: an append-only table whose INSERTs are appends to the log). */
 bool tail_logged(const snapshot *s);
@@ -283,6 +285,13 @@ int tail_scan_sql(loch_lake *lake, const char *table, const snapshot *s, int may
  * which the statement writes and need not read (loading a tail finds where its keys
  * are in the table: a scan). */
 int tail_prepare(loch_lake *lake, const char *sql, const char *except);
+/* For a change of the table that flushes its log and then commits (ALTER, CREATE OR
+ * REPLACE, RESTORE, an ingest): fences the log (appends wait, wal_fence_begin), then
+ * flushes it. *fence (NULL when the table has no log) is released by tail_unfence once
+ * the change committed or failed: nothing is appended between the flush and the commit. */
+struct wal_fence;
+int tail_flush_fenced(loch_lake *lake, const char *table, struct wal_fence **fence);
+void tail_unfence(struct wal_fence *fence);
 /* Flushes the table's log into one Delta commit (FLUSH t). only_if_logged: 0 for a
  * table without a key instead of an error. */
 int tail_flush(loch_lake *lake, const char *table, int only_if_logged, loch_result **out);

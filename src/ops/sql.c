@@ -302,12 +302,20 @@ static int run_dml(loch_lake *lake, lexer *lx, const sql_token *verb, loch_resul
         if (logged)
             return rc;
     }
-    /* DDL and other DML read and change the Delta table: the log's changes go in first. */
+    /* DDL and other DML read and change the Delta table: the log's changes go in first
+     * (for ALTER with the log fenced until it commits: a write between would be left in a
+     * log the new properties may no longer read) */
+    if (sqlscan_is(lx->sql, verb, "ALTER") && next(lx, &a) == 0 && is(lx, &a, "SET") && next(lx, &b) == 0 &&
+        is(lx, &b, "TBLPROPERTIES")) {
+        struct wal_fence *fence = NULL;
+        rc = tail_flush_fenced(lake, name, &fence);
+        rc = rc < 0 ? rc : run_set_properties(lake, lx, name, out);
+        tail_unfence(fence);
+        return rc;
+    }
+    lx->pos = save;
     if ((rc = tail_flush_if_any(lake, name)) < 0)
         return rc;
-    if (sqlscan_is(lx->sql, verb, "ALTER") && next(lx, &a) == 0 && is(lx, &a, "SET") && next(lx, &b) == 0 &&
-        is(lx, &b, "TBLPROPERTIES"))
-        return run_set_properties(lake, lx, name, out);
     lx->pos = save;
     if (sqlscan_is(lx->sql, verb, "DELETE"))
         return ops_delete(lake, name, lx->sql, lx->pos, out);
@@ -540,8 +548,11 @@ static int run_restore(loch_lake *lake, lexer *lx, const sql_token *verb, loch_r
     }
     if (next(lx, &t) < 0 || t.kind != TOK_END)
         return error_set(LOCH_EINVALID, "unexpected text after RESTORE ... AS OF %s", text);
-    rc = tail_flush_if_any(lake, name);
-    return rc < 0 ? rc : ops_restore(lake, name, &at, out);
+    struct wal_fence *fence = NULL; /* nothing appended between the flush and the restore */
+    rc = tail_flush_fenced(lake, name, &fence);
+    rc = rc < 0 ? rc : ops_restore(lake, name, &at, out);
+    tail_unfence(fence);
+    return rc;
 }
 
 /* The statements loch looks at, by their first word: one row each, and every other
@@ -654,6 +665,33 @@ static int refuse_wrapped_write(loch_lake *lake, lexer *lx, int explain)
     return 0;
 }
 
+/* Whether an INSERT's rows are a plain VALUES list (or DEFAULT VALUES): literals, casts
+ * and operators, no query and no function call (a macro could read any table). Only
+ * then is its target left unloaded: it is written, not read. */
+static bool insert_of_plain_values(const char *sql, size_t len)
+{
+    size_t pos = 0;
+    sql_token t, prev = {0};
+    bool values = false;
+    while (sqlscan_next(sql, len, &pos, &t) == 0 && t.kind != TOK_END) {
+        if (t.kind == TOK_WORD && (sqlscan_is(sql, &t, "SELECT") || sqlscan_is(sql, &t, "FROM") ||
+                                   sqlscan_is(sql, &t, "WITH") || sqlscan_is(sql, &t, "TABLE") ||
+                                   sqlscan_is(sql, &t, "RETURNING")))
+            return false;
+        static const char *const before_parens[] = {"VALUES", "IN", "AND", "OR", "NOT", "WHEN", "THEN", "ELSE", "IS",
+                                                    NULL};
+        bool word_then_paren = values && t.kind == TOK_PUNCT && sql[t.start] == '(' &&
+                               (prev.kind == TOK_WORD || prev.kind == TOK_QUOTED);
+        for (size_t k = 0; word_then_paren && prev.kind == TOK_WORD && before_parens[k]; k++)
+            word_then_paren = !sqlscan_is(sql, &prev, before_parens[k]);
+        if (word_then_paren)
+            return false; /* a call */
+        values = values || (t.kind == TOK_WORD && sqlscan_is(sql, &t, "VALUES"));
+        prev = t;
+    }
+    return values;
+}
+
 /* sql is one NUL-terminated statement: the verbs hand its tail to the engine. */
 static int run_statement(loch_lake *lake, const char *sql, size_t len, loch_result **out)
 {
@@ -664,11 +702,11 @@ static int run_statement(loch_lake *lake, const char *sql, size_t len, loch_resu
         return rc;
     /* The tails the statement reads, loaded before the engine binds it. loch's own
      * maintenance verbs read none (FLUSH, DDL and OPTIMIZE work on the Delta table, and
-     * flush first where the log matters); an INSERT reads its target only if it names
-     * it again. */
+     * flush first where the log matters); an INSERT of a plain VALUES list does not
+     * read its target. */
     const stmt_verb *pre = classify(&lx, &t);
     char target[256] = "";
-    if (pre && pre->kind == STMT_INSERT)
+    if (pre && pre->kind == STMT_INSERT && insert_of_plain_values(sql, len))
         sql_write_target(sql, target, sizeof(target));
     if (!pre || pre->kind == STMT_INSERT || pre->kind == STMT_CREATE || pre->params)
         rc = tail_prepare(lake, sql, target[0] ? target : NULL);

@@ -116,14 +116,15 @@ int tail_key(const snapshot *s, const char ***cols, size_t *n)
     *cols = NULL;
     *n = 0;
     const char *pk = snapshot_property(s, TAIL_PK_PROPERTY);
-    if (!pk)
+    if (!pk && !tail_logged(s))
         return 0;
     /* the log's own columns sit beside the table's in every frame */
     for (size_t i = 0; i < s->schema.count; i++)
-        if (!strcmp(s->schema.fields[i].name, WAL_COL_LSN) || !strcmp(s->schema.fields[i].name, WAL_COL_CHANGE) ||
-            !strcmp(s->schema.fields[i].name, WAL_COL_TIME))
-            return error_set(LOCH_EUNSUPPORTED, "a table with a primary key cannot have a column named %s (the "
-                             "write-ahead log's own)", s->schema.fields[i].name);
+        if (tail_reserved(s->schema.fields[i].name))
+            return error_set(LOCH_EUNSUPPORTED, "a table with a write-ahead log cannot have a column named %s (the "
+                             "log's own)", s->schema.fields[i].name);
+    if (!pk)
+        return 0;
     const char **v = calloc(s->schema.count + 1, sizeof(char *));
     if (!v)
         return error_set(LOCH_ENOMEM, "out of memory");
@@ -148,6 +149,11 @@ int tail_key(const snapshot *s, const char ***cols, size_t *n)
     }
     *cols = v;
     return 0;
+}
+
+bool tail_reserved(const char *column)
+{
+    return !strcmp(column, WAL_COL_LSN) || !strcmp(column, WAL_COL_CHANGE) || !strcmp(column, WAL_COL_TIME);
 }
 
 bool tail_logged(const snapshot *s)
@@ -183,6 +189,9 @@ static int log_dir(loch_lake *lake, const char *table, buf *out)
 
 /* The table's log, opened (and made, when create) once per lake; NULL in *out when it
  * has none and create is 0. Called with the tails' lock held. */
+/* A write found the log fenced by a change of the table (the test hold point). */
+static void on_fenced(void *ctx) { lake_hold(ctx, "wal-fenced"); }
+
 static int slot_for(loch_lake *lake, const char *table, const snapshot *s, const struct ArrowSchema *arrow_schema,
                     int create, tail_slot **out)
 {
@@ -240,7 +249,8 @@ static int slot_for(loch_lake *lake, const char *table, const snapshot *s, const
                                      lsn > 0 ? (uint64_t)lsn : 0};
     }
     wal_options o = {.dir = dir.data, .table = table, .schema_tag = tag, .schema = arrow_schema,
-                     .floor = flushed_of(s) + 1, .create = create, .seeds = seeds, .nseeds = nseeds};
+                     .floor = flushed_of(s) + 1, .create = create, .seeds = seeds, .nseeds = nseeds,
+                     .fenced = on_fenced, .fenced_ctx = lake};
     rc = rc ? rc : wal_open(&w, &o);
     free(seeds);
     buf_free(&dir);
@@ -919,7 +929,8 @@ int tail_flush(loch_lake *lake, const char *table, int only_if_logged, loch_resu
         txlog_snapshot_free(s);
         if (only_if_logged)
             return 0;
-        return error_set(LOCH_EINVALID, "table \"%s\" has no write-ahead log to flush (it has no primary key)",
+        return error_set(LOCH_EINVALID, "table \"%s\" has no write-ahead log to flush (no primary key, and "
+                         "loch.wal.enabled is not 'true')",
                          table);
     }
     pthread_mutex_lock(&lake->tails_mu);
@@ -940,6 +951,26 @@ int tail_flush(loch_lake *lake, const char *table, int only_if_logged, loch_resu
         rc = result_message(out, "flushed %s: nothing to flush", table);
     return rc;
 }
+
+int tail_flush_fenced(loch_lake *lake, const char *table, struct wal_fence **fence)
+{
+    buf dir = BUF_INIT;
+    struct stat st;
+    *fence = NULL;
+    int rc = log_dir(lake, table, &dir);
+    if (rc == 0 && stat(dir.data, &st) == 0)
+        rc = wal_fence_begin(dir.data, fence);
+    buf_free(&dir);
+    lake_hold(lake, "fenced");
+    rc = rc ? rc : tail_flush_if_any(lake, table);
+    if (rc < 0) {
+        wal_fence_end(*fence);
+        *fence = NULL;
+    }
+    return rc;
+}
+
+void tail_unfence(struct wal_fence *fence) { wal_fence_end(fence); }
 
 int tail_flush_if_any(loch_lake *lake, const char *table)
 {

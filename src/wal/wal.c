@@ -58,6 +58,7 @@ typedef struct {
     wal_pos slot[2];
     _Atomic uint64_t durable;      /* every LSN up to it is durable */
     _Atomic uint64_t generation;   /* moved on by a change of the table's schema or identity */
+    _Atomic uint32_t fence;        /* a change of the table is under way: appends wait (wal_fence_begin) */
 } wal_shared;
 
 struct wal {
@@ -73,6 +74,8 @@ struct wal {
     size_t nseeds;
     uint64_t seg_fd_first;
     pthread_mutex_t append_mu, sync_mu;
+    void (*fenced)(void *ctx);     /* wal_options' test hook */
+    void *fenced_ctx;
     /* Group commit in this process: one leader syncs, the others sleep on gc_epoch (a
      * futex the leader bumps and wakes when its sync ends) and look at the durable LSN
      * again. No mutex: a crowd of woken writers does not queue on one lock only to see
@@ -492,6 +495,8 @@ int wal_open(wal **out, const wal_options *o)
     pthread_mutex_init(&w->sync_mu, NULL);
     pthread_mutex_init(&w->oldest_mu, NULL);
     int rc = (w->dir = strdup(o->dir)) && (w->table = strdup(o->table)) ? 0 : error_set(LOCH_ENOMEM, "out of memory");
+    w->fenced = o->fenced;
+    w->fenced_ctx = o->fenced_ctx;
     if (rc == 0 && o->create && mkdir(o->dir, 0755) < 0 && errno != EEXIST)
         rc = sys_error("cannot create", o->dir);
     char path[4096];
@@ -595,6 +600,110 @@ int wal_append_from(wal *w, const struct ArrowSchema *schema, struct ArrowArray 
     return wal_append_at(w, schema, batches, n, producer, sequence, 0, first, last, duplicate);
 }
 
+/* ---- fences ------------------------------------------------------------------------ */
+
+/* A change of the table that flushes the log and then commits (DDL, a replace, an
+ * ingest) holds the `ddl` file's lock exclusively and sets the state's fence flag, under
+ * the append lock, for as long as it runs: an append that finds the flag waits for the
+ * lock, so nothing is written between that flush and that commit (where it would be
+ * stranded: flushed by no one, or read as the new table's). A holder that died leaves
+ * the flag with no lock behind it: the first waiter to get the lock clears it. */
+struct wal_fence {
+    int ddl_fd, lock_fd, state_fd;
+    wal_shared *sh;
+};
+
+static int open_in(const char *dir, const char *name, int flags)
+{
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    int fd;
+    while ((fd = open(path, flags | O_CLOEXEC, 0644)) < 0 && errno == EINTR)
+        ;
+    return fd;
+}
+
+static int fence_wait(wal *w)
+{
+    int fd = open_in(w->dir, "ddl", O_RDWR | O_CREAT), rc;
+    if (fd < 0)
+        return sys_error("cannot open the fence of", w->dir);
+    while ((rc = flock(fd, LOCK_SH)) < 0 && errno == EINTR)
+        ;
+    if (rc == 0) {
+        /* no holder now: a flag still set was left by one that died (the append lock as
+         * writers take it: this process's other writers share its descriptor) */
+        uint32_t set = 1;
+        if (lock_both(w, 0, 1) == 0) {
+            atomic_compare_exchange_strong(&w->sh->fence, &set, 0);
+            unlock_both(w, 0, 1);
+        }
+        error_clear();
+        flock(fd, LOCK_UN);
+    }
+    close(fd);
+    return rc < 0 ? sys_error("cannot wait for the fence of", w->dir) : 0;
+}
+
+void wal_fence_end(wal_fence *f)
+{
+    if (!f)
+        return;
+    if (flock_ex(f->lock_fd) == 0) {
+        atomic_store(&f->sh->fence, 0);
+        flock(f->lock_fd, LOCK_UN);
+    }
+    munmap(f->sh, sizeof(wal_shared));
+    flock(f->ddl_fd, LOCK_UN);
+    close(f->ddl_fd);
+    close(f->lock_fd);
+    close(f->state_fd);
+    free(f);
+}
+
+int wal_fence_begin(const char *dir, wal_fence **out)
+{
+    *out = NULL;
+    wal_fence *f = calloc(1, sizeof(*f));
+    if (!f)
+        return error_set(LOCH_ENOMEM, "out of memory");
+    f->ddl_fd = open_in(dir, "ddl", O_RDWR | O_CREAT);
+    f->lock_fd = open_in(dir, "lock", O_RDWR);
+    f->state_fd = open_in(dir, "state", O_RDWR);
+    struct stat st;
+    int rc = f->ddl_fd >= 0 && f->lock_fd >= 0 && f->state_fd >= 0 && fstat(f->state_fd, &st) == 0
+                 ? 0 : sys_error("cannot open the fence of", dir);
+    if (rc == 0 && st.st_size < (off_t)sizeof(wal_shared) && ftruncate(f->state_fd, (off_t)sizeof(wal_shared)) < 0)
+        rc = sys_error("cannot size the state of", dir); /* an older, shorter state: grown as wal_open does */
+    void *m = rc == 0 ? mmap(NULL, sizeof(wal_shared), PROT_READ | PROT_WRITE, MAP_SHARED, f->state_fd, 0)
+                      : MAP_FAILED;
+    if (rc == 0 && m == MAP_FAILED)
+        rc = sys_error("cannot map", dir);
+    f->sh = m == MAP_FAILED ? NULL : m;
+    if (rc == 0 && flock_ex(f->ddl_fd) < 0)
+        rc = sys_error("cannot lock the fence of", dir);
+    if (rc == 0 && flock_ex(f->lock_fd) < 0) {
+        flock(f->ddl_fd, LOCK_UN);
+        rc = sys_error("cannot lock", dir);
+    }
+    if (rc == 0) {
+        atomic_store(&f->sh->fence, 1);
+        flock(f->lock_fd, LOCK_UN);
+        *out = f;
+        return 0;
+    }
+    if (f->sh)
+        munmap(f->sh, sizeof(wal_shared));
+    if (f->ddl_fd >= 0)
+        close(f->ddl_fd);
+    if (f->lock_fd >= 0)
+        close(f->lock_fd);
+    if (f->state_fd >= 0)
+        close(f->state_fd);
+    free(f);
+    return rc;
+}
+
 int wal_append_at(wal *w, const struct ArrowSchema *schema, struct ArrowArray *const *batches, size_t n,
                   const char *producer, uint64_t sequence, uint64_t generation, uint64_t *first, uint64_t *last,
                   int *duplicate)
@@ -621,6 +730,13 @@ int wal_append_at(wal *w, const struct ArrowSchema *schema, struct ArrowArray *c
     if (rc < 0)
         return rc;
     prod_apply(w); /* what a writer that died after its switch left undone */
+    while (atomic_load(&w->sh->fence)) { /* a change of the table is under way: after it, look again */
+        unlock_both(w, 0, 1);
+        if (w->fenced)
+            w->fenced(w->fenced_ctx);
+        if ((rc = fence_wait(w)) < 0 || (rc = lock_both(w, 0, 1)) < 0)
+            return rc;
+    }
     if (generation && atomic_load(&w->sh->generation) != generation - 1) {
         unlock_both(w, 0, 1);
         return error_set(LOCH_ECONFLICT, "the table's schema or identity changed while this write was prepared: "

@@ -66,10 +66,20 @@ typedef struct {
     int create;                       /* 0: ENOTFOUND when the log does not exist */
     const wal_seed *seeds;            /* producers the table recorded (for recovery) */
     size_t nseeds;
+    void (*fenced)(void *ctx);        /* test hook: an append found the log fenced, and waits */
+    void *fenced_ctx;
 } wal_options;
 
 int wal_open(wal **out, const wal_options *o);
 void wal_close(wal *w);
+
+/* Fences the log in dir (which must exist) for a change of its table that flushes and
+ * then commits: appends in any process wait until wal_fence_end (and then meet the
+ * generation the change moved on). One fence at a time: a second waits. A holder that
+ * dies releases it. */
+typedef struct wal_fence wal_fence;
+int wal_fence_begin(const char *dir, wal_fence **out);
+void wal_fence_end(wal_fence *f);
 
 /* Writes batches[0..n) (shaped like the schema) as one write: its frames go in
  * together, whole or not at all. Fills their __lsn columns with the LSNs taken,

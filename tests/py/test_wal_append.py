@@ -140,3 +140,71 @@ def test_http_rows_append_to_a_table_without_a_key(lake):
         s.stop()
     # the server flushes its logs when it stops
     assert delta_rs_rows(lake) == Counter({("1", "a"): 2, ("2", "b"): 1})
+
+
+@pytest.mark.parametrize("change", ["ALTER TABLE ev SET TBLPROPERTIES ('loch.wal.enabled' = 'false')",
+                                    "CREATE OR REPLACE TABLE ev (id BIGINT, msg VARCHAR)",
+                                    "RESTORE TABLE ev TO VERSION AS OF 1"])
+def test_a_write_racing_a_change_of_the_table_waits_for_it(lake, tmp_path, change):
+    """A change that flushes the log and then commits fences the log in between: a write
+    arriving then waits (it reaches wal-fenced) until the change committed. One that
+    changed the table's metadata (ALTER, CREATE OR REPLACE) refuses it: 'write again'; after
+    a RESTORE to the same schema it goes in, after the restore. Nothing is left in the log
+    for the changed table to lose, or to read as its own."""
+    make_events(lake)
+    lake.sql("INSERT INTO ev VALUES (1, 'before')")
+    ddl = Held(lake, tmp_path / "ddl", "flush-truncate", "sql", change)
+    writer = Held(lake, tmp_path / "w", "wal-fenced", "sql", "INSERT INTO ev VALUES (2, 'during')")
+    (tmp_path / "w" / "wal-fenced.go").touch()  # on into the wait: the change still holds the fence
+    assert ddl.release()[0] == 0
+    out, err = writer.proc.communicate(timeout=300)
+    # version 1 is the table before its first flush: a restore to it has no rows
+    want = Counter() if not change.startswith("ALTER") else Counter({("1", "before"): 1})
+    if change.startswith("RESTORE"):
+        assert writer.proc.returncode == 0, err
+        want[("2", "during")] += 1
+        lake.run("flush", "ev")
+    else:
+        assert writer.proc.returncode != 0 and "write again" in err, err
+    assert bag(lake) == want
+    assert delta_rs_rows(lake) == want
+    lake.sql("ALTER TABLE ev SET TBLPROPERTIES ('loch.wal.enabled' = 'true')")
+    assert bag(lake) == want  # no write stranded in the log comes back
+    lake.sql("INSERT INTO ev VALUES (2, 'again')")
+    want[("2", "again")] += 1
+    assert bag(lake) == want
+
+
+def test_what_a_log_refuses_or_leaves_alone(lake, tmp_path):
+    make_events(lake)
+    lake.sql("INSERT INTO ev VALUES (1, 'a')")
+    # MERGE on a table without a key: a Delta commit after the flush, no key check
+    out = lake.sql("MERGE INTO ev USING (SELECT 1 AS id, 'A' AS msg UNION ALL SELECT 3, 'c') s ON ev.id = s.id "
+                   "WHEN MATCHED THEN UPDATE SET msg = s.msg WHEN NOT MATCHED THEN INSERT VALUES (s.id, s.msg)")
+    assert "1 inserted, 1 updated" in out.stderr
+    # an INSERT that reads its target only through a macro loads the target's log too
+    lake.sql("INSERT INTO ev VALUES (4, 'd')")
+    lake.sql("CREATE MACRO evs() AS TABLE SELECT * FROM ev; INSERT INTO ev SELECT id + 10, msg FROM evs()")
+    assert bag(lake) == Counter({("1", "A"): 1, ("3", "c"): 1, ("4", "d"): 1, ("11", "A"): 1, ("13", "c"): 1,
+                                 ("14", "d"): 1})
+    # an ingest overwrite replaces the log's rows too; an ingest into a keyed table is refused
+    lake.sql("INSERT INTO ev VALUES (5, 'in the log')")
+    f = tmp_path / "ev.csv"
+    f.write_text("id,msg\n100,file\n")
+    lake.run("ingest", "ev", str(f), "--mode", "overwrite")
+    assert bag(lake) == Counter({("100", "file"): 1})
+    lake.sql("INSERT INTO ev VALUES (6, 'in the log')")
+    g = tmp_path / "wide.csv"
+    g.write_text("id,msg,extra\n101,file,e\n")
+    lake.run("ingest", "ev", str(g))  # a new column: the log is flushed first, not stranded
+    assert lake.csv("SELECT id, msg, extra FROM ev ORDER BY id") == [["6", "in the log", ""], ["100", "file", ""],
+                                                                     ["101", "file", "e"]]
+    lake.sql("CREATE TABLE k (id BIGINT PRIMARY KEY, v VARCHAR)")
+    p = lake.run("ingest", "k", str(f), check=False)
+    assert p.returncode != 0 and "loch write" in p.stderr
+    p = lake.sql("ALTER TABLE ev SET TBLPROPERTIES ('loch.primaryKey' = 'id')", check=False)
+    assert p.returncode != 0 and "CREATE TABLE" in p.stderr
+    # the log's own column names
+    lake.sql("CREATE TABLE odd (id BIGINT, __lsn BIGINT)")
+    p = lake.sql("ALTER TABLE odd SET TBLPROPERTIES ('loch.wal.enabled' = 'true')", check=False)
+    assert p.returncode != 0 and "__lsn" in p.stderr

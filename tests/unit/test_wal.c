@@ -8,11 +8,14 @@
  */
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "formats/arrow_read.h"
@@ -331,6 +334,69 @@ static void test_dead_writer(void)
     free(dir);
 }
 
+/* A fence: an append waits while a thread holds it and goes in once it ends; a fence
+ * whose holder died (a child process that exits holding it) stops nothing. */
+typedef struct {
+    wal *w;
+    const tschema *s;
+    int rc;
+    uint64_t first;
+} fenced_writer;
+
+static void *fenced_write(void *arg)
+{
+    fenced_writer *f = arg;
+    tbatch b;
+    uint64_t last;
+    batch_init(&b, 1, 50);
+    f->rc = wal_append(f->w, &f->s->root, (struct ArrowArray *[]){&b.root}, 1, &f->first, &last);
+    return NULL;
+}
+
+static void on_fenced(void *ctx) { atomic_store((_Atomic int *)ctx, 1); }
+
+static void test_fences(void)
+{
+    char *dir = temp_dir();
+    char logdir[512];
+    snprintf(logdir, sizeof(logdir), "%s/log", dir);
+    tschema s;
+    tbatch b;
+    schema_init(&s);
+    _Atomic int saw = 0;
+    wal *created = open_log(logdir, &s, 1);
+    wal_close(created);
+    wal_options o = {.dir = logdir, .table = "t", .schema_tag = "tag1", .schema = &s.root, .floor = 1,
+                     .fenced = on_fenced, .fenced_ctx = (void *)&saw};
+    wal *w = NULL;
+    CHECK_OK(wal_open(&w, &o));
+    wal_fence *f = NULL;
+    CHECK_OK(wal_fence_begin(logdir, &f));
+    fenced_writer fw = {w, &s, -1, 0};
+    pthread_t th;
+    pthread_create(&th, NULL, fenced_write, &fw);
+    while (!atomic_load(&saw)) /* the writer found the fence: it waits for its end */
+        sched_yield();
+    uint64_t first, last;
+    CHECK(fw.rc == -1);
+    wal_fence_end(f);
+    pthread_join(th, NULL);
+    CHECK(fw.rc == 0 && fw.first == 1);
+    pid_t child = fork();
+    if (child == 0) { /* holds a fence and dies with it */
+        wal_fence *g = NULL;
+        _exit(wal_fence_begin(logdir, &g) == 0 ? 0 : 1);
+    }
+    int status = 0;
+    CHECK(waitpid(child, &status, 0) == child && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    batch_init(&b, 1, 60);
+    CHECK_OK(wal_append(w, &s.root, (struct ArrowArray *[]){&b.root}, 1, &first, &last));
+    CHECK(first == 2);
+    wal_close(w);
+    remove_temp_dir(dir);
+    free(dir);
+}
+
 /* A write of two batches is two frames; with the second one torn, recovery keeps
  * neither, and a reader never sees the first alone. */
 static void test_whole_writes(void)
@@ -499,4 +565,4 @@ static void test_racing_writers(void)
 
 TEST_MAIN({"crc32c", test_crc32c}, {"frames", test_frames}, {"append_read", test_append_read},
           {"recovery", test_recovery}, {"dead_writer", test_dead_writer}, {"whole_writes", test_whole_writes},
-          {"producers", test_producers}, {"racing_writers", test_racing_writers})
+          {"producers", test_producers}, {"racing_writers", test_racing_writers}, {"fences", test_fences})
