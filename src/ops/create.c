@@ -77,6 +77,14 @@ static int ops_create(loch_lake *lake, const create_args *a, loch_result **out)
             (rc = txlog_load(lake, a->table, &(txlog_at){-1, 0, 0}, &old)) < 0 ||
             (rc = snapshot_check_writable(old)) < 0)
             goto cleanup;
+        /* The statement's tables were read (their tails loaded) before the fence: a write
+         * acknowledged since is in the table now, not in what the SELECT was given. Read
+         * them again, the log fenced, so the replacement holds every acknowledged row. */
+        if (fence && select_sql) {
+            scan_unpin(lake);
+            if ((rc = tail_prepare(lake, select_sql, NULL)) < 0)
+                goto cleanup;
+        }
         const char *append_only = snapshot_property(old, "delta.appendOnly");
         if (append_only && strcmp(append_only, "true") == 0) {
             rc = error_set(LOCH_EINVALID, "table \"%s\" is append-only (delta.appendOnly): it cannot be replaced",

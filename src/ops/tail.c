@@ -785,8 +785,10 @@ int tail_prepare(loch_lake *lake, const char *sql, const char *except)
         if (rc < 0)
             break;
     }
-    if (rc == 0)
+    if (rc == 0) {
         error_clear();
+        lake_hold(lake, "tail-prepared");
+    }
     buf_free(&dir);
     buf_free(&scan);
     return rc;
