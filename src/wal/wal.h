@@ -18,8 +18,9 @@
  * left beyond it, so a torn frame never sits between two whole ones.
  *
  * Durability. wal_sync(lsn) returns once every frame up to lsn is on disk: the first
- * waiter fdatasyncs the segment for all frames written by then; the others find their
- * LSN durable when they get the lock. A new segment is fsynced, with its directory,
+ * waiter fdatasyncs the segment for all frames written by then; the others in its
+ * process sleep on a futex until that round ends and look again (other processes'
+ * waiters find their LSN durable when they get the sync lock). A new segment is fsynced, with its directory,
  * before any frame goes into it, and the old one is synced before the switch, so every
  * frame in an older segment is durable. A failed fdatasync is never retried (the
  * kernel may have dropped the pages it could not write): the log is marked failed, for
@@ -35,6 +36,10 @@
  * last sequences and LSNs live in the shared file `producers` (PRODUCERS entries), are
  * rebuilt by recovery from the flushes' records (wal_options.seeds) and the frames, and
  * a sequence at or below a producer's last is acknowledged again, not written.
+ *
+ * Fences. A change of the table that flushes the log and then commits (DDL, a replace)
+ * fences the log between the two (wal_fence_begin): appends wait, so none lands where
+ * neither the flush nor the changed table would account for it.
  *
  * LSNs are 1-based. A log opened with floor F (the table's flushed LSN + 1) never hands
  * out an LSN below F, even when its files were lost.
