@@ -1339,14 +1339,18 @@ static int write_changes(dml_run *r, txlog_commit *c, int64_t *files)
                               st->flush_all ? st->flush_all : st->flush_src) ? (rc ? rc : LOCH_ENOMEM) : 0;
         for (size_t k = 0; rc == 0 && k < st->flush_nkey; k++)
             rc = (k ? buf_puts(&sql, ", ") : 0) || buf_put_sql_ident(&sql, st->flush_key[k]) ? LOCH_ENOMEM : 0;
-        /* had: the key had a row before this change */
+        /* had: the key had a row before this change. The rows go into the change file in
+         * the log's order (a pre-image before its post-image): the feed's columns cannot
+         * say it, but a reader of the file in order sees the writes' order. */
         rc = rc || buf_printf(&sql, " ORDER BY __lsn)), __loch_c AS (SELECT *, coalesce(__loch_pt, 'delete') <> "
                                     "'delete' AS __loch_had FROM __loch_seq WHERE __lsn > 0) "
-                                    "SELECT %s, 'update_preimage' AS _change_type FROM __loch_c WHERE __loch_had AND "
-                                    "__change_type <> 'delete' UNION ALL SELECT %s, 'update_postimage' FROM __loch_c "
-                                    "WHERE __loch_had AND __change_type <> 'delete' UNION ALL SELECT %s, 'insert' FROM "
-                                    "__loch_c WHERE NOT __loch_had AND __change_type <> 'delete' UNION ALL SELECT %s, "
-                                    "'delete' FROM __loch_c WHERE __loch_had AND __change_type = 'delete'",
+                                    "SELECT %s, 'update_preimage' AS _change_type, __lsn AS __loch_o1, 0 AS __loch_o2 "
+                                    "FROM __loch_c WHERE __loch_had AND __change_type <> 'delete' UNION ALL SELECT %s, "
+                                    "'update_postimage', __lsn, 1 FROM __loch_c WHERE __loch_had AND __change_type <> "
+                                    "'delete' UNION ALL SELECT %s, 'insert', __lsn, 1 FROM __loch_c WHERE NOT "
+                                    "__loch_had AND __change_type <> 'delete' UNION ALL SELECT %s, 'delete', __lsn, 0 "
+                                    "FROM __loch_c WHERE __loch_had AND __change_type = 'delete' ORDER BY __loch_o1, "
+                                    "__loch_o2",
                               prev.data, cur.data, cur.data, prev.data) ? (rc ? rc : LOCH_ENOMEM) : 0;
         buf_free(&cur);
         buf_free(&prev);

@@ -376,6 +376,26 @@ def test_change_feed_of_a_flush_has_every_change_in_order(lake):
         assert table_rows(lake) == [(str(k), n, "") for k, n in sorted(state.items())]
 
 
+def test_change_file_of_a_flush_is_in_the_log_order(lake):
+    """One flush's changes share a commit version; its change data file holds them in
+    the log's order (each pre-image before its post-image), for a reader of the file."""
+    import pyarrow.parquet as pq
+    make_users(lake)
+    lake.sql("ALTER TABLE users SET TBLPROPERTIES ('delta.enableChangeDataFeed' = 'true')")
+    for i in range(1, 4):
+        lake.sql(f"INSERT INTO users VALUES (1, 'v{i}', NULL), (2, 'w{i}', NULL)")
+    lake.run("write", "users", "-", "--op", "delete", input='{"id": 2}\n')
+    lake.run("flush", "users")
+    (f,) = (lake.table("users") / "_change_data").glob("*.parquet")
+    got = [(r["id"], r["name"], r["_change_type"]) for r in pq.read_table(f).to_pylist()]
+    assert got == [(1, "v1", "insert"), (2, "w1", "insert"),
+                   (1, "v1", "update_preimage"), (1, "v2", "update_postimage"),
+                   (2, "w1", "update_preimage"), (2, "w2", "update_postimage"),
+                   (1, "v2", "update_preimage"), (1, "v3", "update_postimage"),
+                   (2, "w2", "update_preimage"), (2, "w3", "update_postimage"),
+                   (2, "w3", "delete")]
+
+
 def test_update_of_key_columns_moves_rows_through_the_log(lake):
     """UPDATE ... SET id = ...: one write of the old keys' deletes, then the new rows, so
     keys can trade places; a move onto another row's key, or of two rows onto one key,
