@@ -38,6 +38,8 @@ static int check_property(const char *key, const char *value)
                                   "delta.appendOnly", "delta.dataSkippingNumIndexedCols", "delta.targetFileSize",
                                   "delta.isolationLevel", "delta.enableDeletionVectors",
                                   "delta.enableChangeDataFeed", "delta.autoOptimize.autoCompact"};
+    if (strcmp(key, TAIL_LOG_PROPERTY) == 0 && strcmp(value, "true") != 0 && strcmp(value, "false") != 0)
+        return error_set(LOCH_EINVALID, "%s must be true or false, not \"%s\"", key, value);
     if (strncmp(key, "delta.", 6) != 0)
         return 0;
     size_t i = 0;
@@ -87,9 +89,6 @@ int ops_set_properties(loch_lake *lake, const char *table, const char **keys, co
     rc = rc ? rc : snapshot_check_writable(s);
     for (size_t i = 0; rc == 0 && i < n; i++) {
         rc = check_property(keys[i], values[i]);
-        if (rc == 0 && strcmp(keys[i], TAIL_LOG_PROPERTY) == 0 && strcmp(values[i], "true") != 0 &&
-            strcmp(values[i], "false") != 0)
-            rc = error_set(LOCH_EINVALID, "%s must be true or false, not \"%s\"", keys[i], values[i]);
         if (rc == 0 && strcmp(keys[i], TAIL_LOG_PROPERTY) == 0 && strcmp(values[i], "false") == 0 &&
             snapshot_property(s, TAIL_PK_PROPERTY))
             rc = error_set(LOCH_EINVALID, "table \"%s\" has a primary key: its writes always go through its "

@@ -107,8 +107,7 @@ static int ops_create(loch_lake *lake, const create_args *a, loch_result **out)
     if (rc == 0 && ncols == 0)
         rc = error_set(LOCH_EINVALID, "a table needs at least one column");
     for (size_t i = 0; rc == 0 && pk.len && i < ncols; i++) /* the write-ahead log's own columns */
-        if (!strcmp(cols[i].name, "__lsn") || !strcmp(cols[i].name, "__change_type") ||
-            !strcmp(cols[i].name, "__timestamp"))
+        if (tail_reserved(cols[i].name))
             rc = error_set(LOCH_EINVALID, "a table with a primary key cannot have a column named %s (the "
                            "write-ahead log's own)", cols[i].name);
     rc = rc ? rc : create_commit(lake, a, old, select_sql, cols, ncols, pk.len ? pk.data : NULL, &version, &rows);

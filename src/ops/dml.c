@@ -1337,8 +1337,7 @@ static int write_changes(dml_run *r, txlog_commit *c, int64_t *files)
                                     "ALL SELECT %s, __change_type, __lsn::UBIGINT FROM %s) WINDOW __loch_w AS "
                                     "(PARTITION BY ", lags.data, cur.data, cur.data,
                               st->flush_all ? st->flush_all : st->flush_src) ? (rc ? rc : LOCH_ENOMEM) : 0;
-        for (size_t k = 0; rc == 0 && k < st->flush_nkey; k++)
-            rc = (k ? buf_puts(&sql, ", ") : 0) || buf_put_sql_ident(&sql, st->flush_key[k]) ? LOCH_ENOMEM : 0;
+        rc = rc ? rc : ops_put_names(&sql, "", st->flush_key, st->flush_nkey);
         /* had: the key had a row before this change. The rows go into the change file in
          * the log's order (a pre-image before its post-image): the feed's columns cannot
          * say it, but a reader of the file in order sees the writes' order. */
@@ -1400,15 +1399,12 @@ static int stage_flush_rows(dml_run *r)
     buf sql = BUF_INIT;
     compute_result *n = NULL;
     int rc = insert_stage_table(r->lake, s);
-    rc = rc || buf_puts(&sql, "INSERT INTO __loch_ins SELECT ") ? (rc ? rc : LOCH_ENOMEM) : 0;
-    for (size_t i = 0; rc == 0 && i < s->schema.count; i++)
-        rc = (i ? buf_puts(&sql, ", ") : 0) || buf_put_sql_ident(&sql, s->schema.fields[i].name) ? LOCH_ENOMEM : 0;
-    rc = rc || buf_printf(&sql, " FROM %s WHERE __change_type <> 'delete' ORDER BY ", r->st->flush_src)
+    rc = rc || buf_puts(&sql, "INSERT INTO __loch_ins SELECT ") || ops_put_columns(&sql, "", s) ||
+         buf_printf(&sql, " FROM %s WHERE __change_type <> 'delete' ORDER BY ", r->st->flush_src)
              ? (rc ? rc : LOCH_ENOMEM) : 0;
     /* in key order: a file's key statistics then bound a narrow range, so lookups and the
      * next flushes read few of its row groups (the tail arrives in no order) */
-    for (size_t k = 0; rc == 0 && k < r->st->flush_nkey; k++)
-        rc = (k ? buf_puts(&sql, ", ") : 0) || buf_put_sql_ident(&sql, r->st->flush_key[k]) ? LOCH_ENOMEM : 0;
+    rc = rc ? rc : ops_put_names(&sql, "", r->st->flush_key, r->st->flush_nkey);
     rc = rc ? rc : compute_exec_one(r->lake->cp, sql.data);
     rc = rc ? rc : compute_query(r->lake->cp, "SELECT count(*) FROM __loch_ins", &n);
     if (rc == 0)
@@ -1718,17 +1714,6 @@ static int parse_and_run(loch_lake *lake, dml_kind kind, const char *table, cons
     return rc;
 }
 
-/* The key's columns as a list, each after `prefix` ("alias." or ""). */
-static int put_key_cols_of(buf *sql, const char *prefix, const char **key, size_t nkey)
-{
-    int rc = 0;
-    for (size_t k = 0; rc == 0 && k < nkey; k++)
-        rc = buf_printf(sql, "%s%s", k ? ", " : "", prefix) || buf_put_sql_ident(sql, key[k]) ? LOCH_ENOMEM : 0;
-    return rc;
-}
-
-static int put_key_cols(buf *sql, const char **key, size_t nkey) { return put_key_cols_of(sql, "", key, nkey); }
-
 /* The keys moved rows had (moved_rows' __loch_old_<k>), each after `prefix`. */
 static int put_old_key_of(buf *sql, const char *prefix, size_t nkey)
 {
@@ -1752,23 +1737,21 @@ static int moved_rows(loch_lake *lake, dml_stmt *st, const snapshot *s, const ch
     rc = rc ? rc : compute_exec_one(lake->cp, sql->data);
     rc = rc ? rc : insert_stage_table(lake, s);
     buf_clear(sql);
-    rc = rc || buf_puts(sql, "INSERT INTO __loch_ins SELECT ") ? (rc ? rc : LOCH_ENOMEM) : 0;
-    for (size_t i = 0; rc == 0 && i < s->schema.count; i++)
-        rc = (i ? buf_puts(sql, ", ") : 0) || buf_put_sql_ident(sql, s->schema.fields[i].name) ? LOCH_ENOMEM : 0;
-    rc = rc || buf_puts(sql, " FROM __loch_upd") ? (rc ? rc : LOCH_ENOMEM) : 0;
+    rc = rc || buf_puts(sql, "INSERT INTO __loch_ins SELECT ") || ops_put_columns(sql, "", s) ||
+         buf_puts(sql, " FROM __loch_upd") ? (rc ? rc : LOCH_ENOMEM) : 0;
     rc = rc ? rc : compute_exec_one(lake->cp, sql->data);
     /* a row reached twice through FROM; two rows sent to one key; a key another row has
      * (one that is not moving away in the same statement) */
     buf_clear(sql);
     rc = rc || buf_puts(sql, "SELECT (SELECT count(*) - count(DISTINCT (") || put_old_key(sql, nkey) ||
-         buf_puts(sql, ")) FROM __loch_upd), (SELECT count(*) - count(DISTINCT (") || put_key_cols(sql, key, nkey) ||
+         buf_puts(sql, ")) FROM __loch_upd), (SELECT count(*) - count(DISTINCT (") || ops_put_names(sql, "", key, nkey) ||
          buf_puts(sql, ")) FROM __loch_ins), (SELECT count(*) FROM __loch_ins AS __loch_n WHERE EXISTS (SELECT 1 FROM ") ||
          buf_put_sql_ident(sql, st->table) || buf_puts(sql, " AS __loch_c WHERE (") ||
-         put_key_cols_of(sql, "__loch_c.", key, nkey) || buf_puts(sql, ") = (") ||
-         put_key_cols_of(sql, "__loch_n.", key, nkey) ||
+         ops_put_names(sql, "__loch_c.", key, nkey) || buf_puts(sql, ") = (") ||
+         ops_put_names(sql, "__loch_n.", key, nkey) ||
          buf_puts(sql, ")) AND NOT EXISTS (SELECT 1 FROM __loch_upd AS __loch_u WHERE (") ||
          put_old_key_of(sql, "__loch_u.", nkey) || buf_puts(sql, ") = (") ||
-         put_key_cols_of(sql, "__loch_n.", key, nkey) || buf_puts(sql, ")))") ? (rc ? rc : LOCH_ENOMEM) : 0;
+         ops_put_names(sql, "__loch_n.", key, nkey) || buf_puts(sql, ")))") ? (rc ? rc : LOCH_ENOMEM) : 0;
     rc = rc ? rc : compute_query(lake->cp, sql->data, &c);
     if (rc == 0 && compute_result_i64(c, 0, 0) > 0)
         rc = error_set(LOCH_EINVALID, "UPDATE of \"%s\": a row matched more than one row of FROM, so its new value "
@@ -1845,20 +1828,17 @@ static int through_log(loch_lake *lake, dml_stmt *st, const snapshot *s, loch_re
         rc = buf_puts(&sql, "CREATE OR REPLACE TEMP TABLE __loch_ins AS SELECT DISTINCT * FROM (") ||
              buf_put(&sql, rows.data, rows.len) || buf_puts(&sql, ")") ? LOCH_ENOMEM : 0;
     } else if (rc == 0 && moves) {
-        rc = moved_rows(lake, st, s, key, nkey, rows.data, &sql);
-        rc = rc || buf_puts(&sql, "SELECT 1") ? (rc ? rc : LOCH_ENOMEM) : 0; /* staged: nothing left to run */
+        rc = moved_rows(lake, st, s, key, nkey, rows.data, &sql); /* staged and checked */
     } else if (rc == 0) {
         rc = insert_stage_table(lake, s);
         rc = rc || buf_puts(&sql, "INSERT INTO __loch_ins ") || buf_put(&sql, rows.data, rows.len)
                  ? (rc ? rc : LOCH_ENOMEM) : 0;
     }
-    rc = rc ? rc : compute_exec_one(lake->cp, sql.data);
+    rc = rc || !sql.len ? rc : compute_exec_one(lake->cp, sql.data);
     buf_clear(&sql);
     if (rc == 0 && st->kind == DML_UPDATE && !moves) {
-        rc = buf_puts(&sql, "SELECT count(*) - count(DISTINCT (") ? LOCH_ENOMEM : 0;
-        for (size_t k = 0; rc == 0 && k < nkey; k++)
-            rc = (k ? buf_puts(&sql, ", ") : 0) || buf_put_sql_ident(&sql, key[k]) ? LOCH_ENOMEM : 0;
-        rc = rc || buf_puts(&sql, ")) FROM __loch_ins") ? (rc ? rc : LOCH_ENOMEM) : 0;
+        rc = buf_puts(&sql, "SELECT count(*) - count(DISTINCT (") || ops_put_names(&sql, "", key, nkey) ||
+             buf_puts(&sql, ")) FROM __loch_ins") ? LOCH_ENOMEM : 0;
         rc = rc ? rc : compute_query(lake->cp, sql.data, &dup);
         if (rc == 0 && compute_result_i64(dup, 0, 0) > 0)
             rc = error_set(LOCH_EINVALID, "UPDATE of \"%s\": a row matched more than one row of FROM, so its new "
@@ -1880,7 +1860,7 @@ static int through_log(loch_lake *lake, dml_stmt *st, const snapshot *s, loch_re
                  buf_puts(&sql, " AS ") || buf_put_sql_ident(&sql, s->schema.fields[i].name) ? LOCH_ENOMEM : 0;
         }
         rc = rc || buf_puts(&sql, ", 'delete' AS __loch_op, 0 AS __loch_ord FROM __loch_upd WHERE (") ||
-             put_old_key(&sql, nkey) || buf_puts(&sql, ") IS DISTINCT FROM (") || put_key_cols(&sql, key, nkey) ||
+             put_old_key(&sql, nkey) || buf_puts(&sql, ") IS DISTINCT FROM (") || ops_put_names(&sql, "", key, nkey) ||
              buf_puts(&sql, ") UNION ALL SELECT *, 'upsert', 1 FROM __loch_ins) ORDER BY __loch_ord")
                  ? (rc ? rc : LOCH_ENOMEM) : 0;
         rc = rc ? rc : tail_write_from(lake, st->table, s, sql.data, "mixed", NULL, 0, &n, &lsn, &duplicate);

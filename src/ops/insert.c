@@ -154,10 +154,8 @@ int ops_flush_append(loch_lake *lake, const char *table, const char *src, const 
     rc = rc ? rc : commit_append(&c.cm, &(log_action){.kind = LOG_TXN, .u.txn = {app_id, txn_version, time_now_ms()}});
     for (size_t i = 0; rc == 0 && i < nmore; i++)
         rc = commit_append(&c.cm, &(log_action){.kind = LOG_TXN, .u.txn = more[i]});
-    rc = rc || buf_puts(&sql, "SELECT ") ? (rc ? rc : LOCH_ENOMEM) : 0;
-    for (size_t i = 0; rc == 0 && i < s->schema.count; i++)
-        rc = (i ? buf_puts(&sql, ", ") : 0) || buf_put_sql_ident(&sql, s->schema.fields[i].name) ? LOCH_ENOMEM : 0;
-    rc = rc || buf_printf(&sql, " FROM %s ORDER BY __lsn", src) ? (rc ? rc : LOCH_ENOMEM) : 0;
+    rc = rc || buf_puts(&sql, "SELECT ") || ops_put_columns(&sql, "", s) ||
+         buf_printf(&sql, " FROM %s ORDER BY __lsn", src) ? (rc ? rc : LOCH_ENOMEM) : 0;
     rc = rc ? rc : write_data_file(lake, &c, s->metadata.schema_string, sql.data, cols, ncols);
     lake_hold(lake, "flush-commit");
     rc = rc ? rc : txlog_commit_run(lake, &c, version);

@@ -181,6 +181,10 @@ bool scan_pinned(const loch_lake *lake, const char *name);
 /* Splits "trips@v3" / "trips@2026-..." into table and txlog_at. 0, or EINVALID. */
 int scan_parse_name(const char *name, char *table, size_t cap, txlog_at *at);
 int scan_sql(loch_lake *lake, const char *table, const snapshot *s, buf *sql);
+/* names as a list of quoted identifiers, each after prefix ("alias." or ""); the
+ * snapshot's columns the same way */
+int ops_put_names(buf *sql, const char *prefix, const char *const *names, size_t n);
+int ops_put_columns(buf *sql, const char *prefix, const snapshot *s);
 /* Rows to leave out of a scan_rows_sql, per file, instead of the files' own DVs: load
  * gets ctx = the scan_skip (its `which` set to the list scanned) and the list index. */
 typedef struct scan_skip {

@@ -424,6 +424,23 @@ static int plain_scan(loch_lake *lake, const char *table, const snapshot *s, buf
     return rc ? rc : 1;
 }
 
+int ops_put_names(buf *sql, const char *prefix, const char *const *names, size_t n)
+{
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        rc = buf_printf(sql, "%s%s", i ? ", " : "", prefix) || buf_put_sql_ident(sql, names[i]) ? LOCH_ENOMEM : 0;
+    return rc;
+}
+
+int ops_put_columns(buf *sql, const char *prefix, const snapshot *s)
+{
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < s->schema.count; i++)
+        rc = buf_printf(sql, "%s%s", i ? ", " : "", prefix) || buf_put_sql_ident(sql, s->schema.fields[i].name)
+                 ? LOCH_ENOMEM : 0;
+    return rc;
+}
+
 int scan_sql(loch_lake *lake, const char *table, const snapshot *s, buf *sql)
 {
     int plain = plain_scan(lake, table, s, sql);

@@ -704,11 +704,11 @@ static int run_statement(loch_lake *lake, const char *sql, size_t len, loch_resu
      * maintenance verbs read none (FLUSH, DDL and OPTIMIZE work on the Delta table, and
      * flush first where the log matters); an INSERT of a plain VALUES list does not
      * read its target. */
-    const stmt_verb *pre = classify(&lx, &t);
+    const stmt_verb *verb = classify(&lx, &t);
     char target[256] = "";
-    if (pre && pre->kind == STMT_INSERT && insert_of_plain_values(sql, len))
+    if (verb && verb->kind == STMT_INSERT && insert_of_plain_values(sql, len))
         sql_write_target(sql, target, sizeof(target));
-    if (!pre || pre->kind == STMT_INSERT || pre->kind == STMT_CREATE || pre->params)
+    if (!verb || verb->kind == STMT_INSERT || verb->kind == STMT_CREATE || verb->params)
         rc = tail_prepare(lake, sql, target[0] ? target : NULL);
     if (rc < 0)
         return rc;
@@ -723,7 +723,6 @@ static int run_statement(loch_lake *lake, const char *sql, size_t len, loch_resu
         if ((rc = refuse_wrapped_write(lake, &rest, is(&lx, &t, "EXPLAIN"))) < 0)
             return rc;
     }
-    const stmt_verb *verb = classify(&lx, &t);
     if (verb)
         rc = verb->run(lake, &lx, &t, out, &handled);
     if (handled || rc < 0)

@@ -441,12 +441,13 @@ static int put_key_match(buf *sql, const char **key, size_t nkey, const char *a,
     return rc;
 }
 
-static int put_key_list(buf *sql, const char **key, size_t nkey)
+static int put_key_list(buf *sql, const char **key, size_t nkey) { return ops_put_names(sql, "", key, nkey); }
+
+/* " QUALIFY ...": a key's latest change alone */
+static int put_latest_per_key(buf *sql, const char **key, size_t nkey)
 {
-    int rc = 0;
-    for (size_t k = 0; rc == 0 && k < nkey; k++)
-        rc = (k ? buf_puts(sql, ", ") : 0) || buf_put_sql_ident(sql, key[k]) ? LOCH_ENOMEM : 0;
-    return rc;
+    return buf_puts(sql, " QUALIFY row_number() OVER (PARTITION BY ") || put_key_list(sql, key, nkey) ||
+           buf_puts(sql, " ORDER BY " WAL_COL_LSN " DESC) = 1") ? LOCH_ENOMEM : 0;
 }
 
 /* Loads the changes from < LSN <= to into the engine's temporary table `name`: the
@@ -475,8 +476,7 @@ static int load_changes(loch_lake *lake, wal *w, uint64_t from, uint64_t to, con
     rc = rc || buf_printf(&sql, "CREATE OR REPLACE TEMP TABLE %s AS SELECT * FROM %s", extend ? "__loch_wal_new" : name,
                           view) ? (rc ? rc : LOCH_ENOMEM) : 0;
     if (rc == 0 && nkey)
-        rc = buf_puts(&sql, " QUALIFY row_number() OVER (PARTITION BY ") || put_key_list(&sql, key, nkey) ||
-             buf_puts(&sql, " ORDER BY " WAL_COL_LSN " DESC) = 1") ? LOCH_ENOMEM : 0;
+        rc = put_latest_per_key(&sql, key, nkey);
     rc = rc ? rc : compute_exec(lake->cp, sql.data);
     buf_clear(&sql);
     if (rc == 0 && extend) {
@@ -727,8 +727,7 @@ int tail_scan_sql(loch_lake *lake, const char *table, const snapshot *s, int may
     pthread_mutex_unlock(&lake->tails_mu);
     /* the snapshot's rows whose key has no change in the tail, then the tail's rows */
     buf cols = BUF_INIT;
-    for (size_t i = 0; rc == 0 && i < s->schema.count; i++)
-        rc = (i ? buf_puts(&cols, ", ") : 0) || buf_put_sql_ident(&cols, s->schema.fields[i].name) ? LOCH_ENOMEM : 0;
+    rc = rc ? rc : ops_put_columns(&cols, "", s);
     if (rc == 0 && nkey) /* the snapshot's rows without those the tail changes, then the tail's */
         rc = buf_printf(sql, "SELECT %s FROM (%s) UNION ALL SELECT %s FROM %s WHERE " WAL_COL_CHANGE " <> 'delete'",
                         cols.data, base.data, cols.data, name) ? LOCH_ENOMEM : 0;
@@ -882,8 +881,7 @@ static int flush_locked(loch_lake *lake, const char *table, tail_slot *t, uint64
     if (all) {
         rc = load_changes(lake, t->w, *from, *upto, key, 0, "temp.main.__loch_flush_all", 0);
         rc = rc || buf_puts(&sql, "CREATE OR REPLACE TEMP TABLE __loch_flush AS SELECT * FROM "
-                                  "temp.main.__loch_flush_all QUALIFY row_number() OVER (PARTITION BY ") ||
-             put_key_list(&sql, key, nkey) || buf_puts(&sql, " ORDER BY " WAL_COL_LSN " DESC) = 1")
+                                  "temp.main.__loch_flush_all") || put_latest_per_key(&sql, key, nkey)
                  ? (rc ? rc : LOCH_ENOMEM) : 0;
         rc = rc ? rc : compute_exec(lake->cp, sql.data);
     } else {
