@@ -292,6 +292,40 @@ static int bench_sql(const char *path, int reps, const char *sql)
     return 0;
 }
 
+/* A point lookup by key, a different key each time: sql_fmt has one %lld, given
+ * (random below nkeys) * step. The first call, which builds the key index, is timed
+ * apart (first_ms); three more warm up. */
+static int bench_lookup(const char *path, int reps, const char *sql_fmt, long long nkeys, long long step)
+{
+    loch_lake *lake;
+    loch_lake_options o = LOCH_LAKE_OPTIONS_INIT;
+    double *t = calloc((size_t)reps, sizeof(double)), first = 0;
+    char sql[1024];
+    uint64_t x = 88172645463325252ull;
+    if (!t || loch_lake_open(&lake, path, &o) < 0)
+        return 1;
+    for (int i = -4; i < reps; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        const char *at = strstr(sql_fmt, "%lld");
+        if (!at)
+            return 1;
+        snprintf(sql, sizeof(sql), "%.*s%lld%s", (int)(at - sql_fmt), sql_fmt, (long long)(x % (uint64_t)nkeys) * step,
+                 at + 4);
+        double t0 = now_ms();
+        if (run(lake, sql) < 0)
+            return 1;
+        if (i == -4)
+            first = now_ms() - t0;
+        if (i >= 0)
+            t[i] = now_ms() - t0;
+    }
+    printf("lookup median_ms=%.3f p90_ms=%.3f p99_ms=%.3f first_ms=%.1f n=%d\n", pct(t, reps, 0.5), pct(t, reps, 0.9),
+           pct(t, reps, 0.99), first, reps);
+    free(t);
+    loch_lake_free(lake);
+    return 0;
+}
+
 /* Two queries alternating on one handle, so both see the same machine and caches. */
 static int bench_pair(const char *path, int reps, const char *a, const char *b)
 {
@@ -459,6 +493,8 @@ int main(int argc, char **argv)
         return bench_pair(argv[2], atoi(argv[3]), argv[4], argv[5]);
     if (argc >= 5 && strcmp(argv[1], "sql") == 0)
         return bench_sql(argv[2], atoi(argv[3]), argv[4]);
+    if (argc >= 7 && strcmp(argv[1], "lookup") == 0)
+        return bench_lookup(argv[2], atoi(argv[3]), argv[4], atoll(argv[5]), atoll(argv[6]));
     if (argc >= 4 && strcmp(argv[1], "commit") == 0)
         return bench_commit(argv[2], atoi(argv[3]), argc >= 5 && strcmp(argv[4], "cold") == 0);
     if (argc >= 5 && strcmp(argv[1], "fill") == 0)
@@ -469,6 +505,6 @@ int main(int argc, char **argv)
         return bench_demo(argv[2], atoi(argv[3]));
     if (argc >= 4 && strcmp(argv[1], "query") == 0)
         return bench_query(argv[2], atoi(argv[3]));
-    fprintf(stderr, "usage: bench_core commit LAKE N [cold] | fill LAKE TABLE N | open LAKE TABLE N | query LAKE REPS | pair LAKE REPS A B\n");
+    fprintf(stderr, "usage: bench_core commit LAKE N [cold] | lookup LAKE REPS SQL_FMT NKEYS STEP | fill LAKE TABLE N | open LAKE TABLE N | query LAKE REPS | pair LAKE REPS A B\n");
     return 2;
 }

@@ -120,6 +120,7 @@ void loch_lake_free(loch_lake *lake)
     scan_unpin(lake);
     txlog_forget(lake, NULL);
     tail_forget(lake, NULL);
+    lookup_forget(lake, NULL);
     pthread_mutex_destroy(&lake->tails_mu);
     compute_free(lake->cp);
     catalog_free(lake->cat);

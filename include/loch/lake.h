@@ -48,7 +48,8 @@ typedef struct {
     const char *test_fault;   /* "step:ERRNO[:skip]": the storage's next such step
                                  ("write", "datasync", "link", "rename", "dirsync", ...)
                                  after skip others fails with ERRNO (EIO, ENOSPC, EEXIST) */
-    int test_no_metadata_answers; /* answer count(*) by scanning, never from the log */
+    int test_no_metadata_answers; /* answer count(*) by scanning, never from the log, and key
+                                     lookups by the engine, never from the key index */
 } loch_lake_options;
 
 #define LOCH_LAKE_OPTIONS_VERSION 2

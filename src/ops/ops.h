@@ -48,6 +48,10 @@ struct loch_lake {
     int in_transaction;     /* the engine has a transaction open (BEGIN ... COMMIT): no lake writes */
     pthread_mutex_t tails_mu; /* recursive; guards tails */
     struct lake_tails *tails; /* the write-ahead logs open (ops/tail.c); NULL until one is */
+    struct lake_lookups *lookups; /* key indexes (ops/lookup.c); NULL until a lookup */
+    int engine_objects;     /* the session ran engine statements that may make or change what
+                               a name means (CREATE VIEW, ATTACH, SET search_path): from then
+                               on only the engine answers queries */
 };
 
 /* A caller's lake options (NULL: the defaults) as this loch's newest layout; fields an
@@ -258,6 +262,13 @@ void lake_catalog_note(loch_lake *lake, const char *table, const snapshot *s);
 
 
 
+/* ---- lookup.c: point lookups by primary key ---------------------------------------- */
+/* SELECT ... FROM t WHERE <t's key> = <literal>: 1 when answered from t's key index
+ * (*out set), 0 when the engine must answer it. */
+int lookup_try(loch_lake *lake, const char *sql, size_t len, loch_result **out);
+/* Drops the key index of table (NULL: all, and the lake's lookup state). */
+void lookup_forget(loch_lake *lake, const char *table);
+
 /* ---- tail.c: primary-key tables and their write-ahead log ------------------------ */
 #define TAIL_PK_PROPERTY "loch.primaryKey"
 /* A table without a key whose INSERTs go through a log too ("true"; default off: its
@@ -289,6 +300,13 @@ int tail_scan_sql(loch_lake *lake, const char *table, const snapshot *s, int may
  * which the statement writes and need not read (loading a tail finds where its keys
  * are in the table: a scan). */
 int tail_prepare(loch_lake *lake, const char *sql, const char *except);
+/* For a point lookup over s, with the tail loaded by the statement's tail_prepare: sets
+ * hidden[i] when row rows[i] of file files[i] (indexes into s->files) has a change in
+ * the tail, and name (cap bytes) to the engine table of the tail's latest change per
+ * key, or "" when the tail is empty. LOCH_ENOTFOUND when the tail loaded is not over s
+ * (then the engine must answer). */
+int tail_point(loch_lake *lake, const char *table, const snapshot *s, const size_t *files, const uint64_t *rows,
+               size_t n, bool *hidden, char *name, size_t cap);
 /* For a change of the table that flushes its log and then commits (ALTER, CREATE OR
  * REPLACE, RESTORE, an ingest): fences the log (appends wait, wal_fence_begin), then
  * flushes it. *fence (NULL when the table has no log) is released by tail_unfence once

@@ -692,6 +692,22 @@ static bool insert_of_plain_values(const char *sql, size_t len)
     return values;
 }
 
+/* A statement the engine runs that may give a name another meaning (a view, an attached
+ * database, a search path) turns loch's own answers by table name (count_from_log,
+ * lookup_try) off for the rest of the session. */
+static void note_engine_statement(loch_lake *lake, const char *sql)
+{
+    static const char *const reads[] = {"SELECT", "WITH", "FROM", "VALUES", "TABLE", "DESCRIBE", "SHOW", "SUMMARIZE",
+                                        "EXPLAIN", "BEGIN", "START", "COMMIT", "END", "ROLLBACK", "ABORT", NULL};
+    lexer lx = {sql, strlen(sql), 0};
+    sql_token t;
+    bool reading = next(&lx, &t) == 0 && is_punct(&lx, &t, '(');
+    for (size_t i = 0; !reading && reads[i]; i++)
+        reading = is(&lx, &t, reads[i]);
+    if (!reading)
+        lake->engine_objects = 1;
+}
+
 /* sql is one NUL-terminated statement: the verbs hand its tail to the engine. */
 static int run_statement(loch_lake *lake, const char *sql, size_t len, loch_result **out)
 {
@@ -728,7 +744,9 @@ static int run_statement(loch_lake *lake, const char *sql, size_t len, loch_resu
     if (handled || rc < 0)
         return rc;
     lexer again = {sql, len, 0};
-    if (!lake->opts.test_no_metadata_answers && count_from_log(lake, &again, out))
+    if (!lake->opts.test_no_metadata_answers && !lake->engine_objects && count_from_log(lake, &again, out))
+        return 0;
+    if (lookup_try(lake, sql, len, out))
         return 0;
     loch_result *r;
     int kind;
@@ -736,6 +754,7 @@ static int run_statement(loch_lake *lake, const char *sql, size_t len, loch_resu
     int creates = verb && verb->kind == STMT_CREATE && !lake->opts.sandbox;
     if ((rc = allow_statement(lake, sql, &kind)) < 0 || (rc = result_new(&r, 0, NULL, NULL)) < 0)
         return rc;
+    note_engine_statement(lake, sql);
     if ((rc = compute_query(lake->cp, sql, &r->cr)) < 0 || (creates && (rc = compute_unshadow(lake->cp)) < 0)) {
         loch_result_free(r);
         return rc;
@@ -916,6 +935,8 @@ static int open_stream(loch_stream **out, loch_lake *lake, const char *sql, cons
         int q;
         rc = allow_statement(lake, query, &q);
         rc = rc ? rc : tail_prepare(lake, query, NULL);
+        if (rc == 0 && q != 1)
+            note_engine_statement(lake, query);
         if (rc == 0 && q == 0)
             rc = error_set(LOCH_EUNSUPPORTED, "only queries stream");
         rc = rc ? rc : arrow ? compute_arrow_open(lake->cp, query, cp, nparams, &s->cs, &s->schema)

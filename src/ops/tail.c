@@ -1897,3 +1897,31 @@ int loch_table_flush_aged(loch_lake *lake, int *flushed)
     *flushed = w.done;
     return rc ? rc : w.first;
 }
+
+int tail_point(loch_lake *lake, const char *table, const snapshot *s, const size_t *files, const uint64_t *rows,
+               size_t n, bool *hidden, char *name, size_t cap)
+{
+    tail_slot *t = NULL;
+    name[0] = '\0';
+    for (size_t i = 0; i < n; i++)
+        hidden[i] = false;
+    pthread_mutex_lock(&lake->tails_mu);
+    int rc = slot_for(lake, table, s, NULL, 0, &t);
+    uint64_t flushed = flushed_of(s), durable = rc == 0 && t ? wal_durable(t->w) : 0;
+    if (rc == 0 && t && durable > flushed) {
+        /* what the statement's tail_prepare loaded, over this very snapshot, or nothing */
+        if (!t->loaded || t->from != flushed || t->to != durable || t->pos_version != s->version ||
+            t->pos_files != s->file_count || lake->in_transaction) {
+            rc = LOCH_ENOTFOUND;
+        } else {
+            tail_table_name(table, name, cap);
+            for (size_t i = 0; i < n; i++) {
+                const dv_rows *p = &t->pos[files[i]];
+                size_t at = u64_lower_bound(p->rows, p->count, rows[i]);
+                hidden[i] = at < p->count && p->rows[at] == rows[i];
+            }
+        }
+    }
+    pthread_mutex_unlock(&lake->tails_mu);
+    return rc;
+}

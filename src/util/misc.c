@@ -172,3 +172,16 @@ void hold_at(const char *spec, const char *point)
     for (int i = 0; i < 60000 && access(go, F_OK) != 0; i++)
         nanosleep(&(struct timespec){0, 5000000L}, NULL);
 }
+
+size_t u64_lower_bound(const uint64_t *a, size_t n, uint64_t v)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (a[mid] < v)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}

@@ -28,5 +28,7 @@ void iso8601_format_ms(int64_t ms, char out[32]);
  * exists, so a test orders a race exactly instead of sleeping. Does nothing when spec
  * is NULL or names other points. */
 void hold_at(const char *spec, const char *point);
+/* The first index of a[0..n) (sorted ascending) whose value is >= v; n when none is. */
+size_t u64_lower_bound(const uint64_t *a, size_t n, uint64_t v);
 
 #endif

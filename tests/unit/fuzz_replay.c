@@ -51,6 +51,9 @@
 #define LLVMFuzzerTestOneInput fuzz_ndjson_one
 #include "../../fuzz/fuzz_ndjson.c"
 #undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fuzz_parquet_one
+#include "../../fuzz/fuzz_parquet.c"
+#undef LLVMFuzzerTestOneInput
 
 static const struct {
     const char *name;
@@ -58,7 +61,8 @@ static const struct {
 } targets[] = {{"dv", fuzz_dv_one}, {"log", fuzz_log_one}, {"commit", fuzz_commit_one}, {"sqlscan", fuzz_sqlscan_one},
                {"checkpoint", fuzz_checkpoint_one}, {"csvcheck", fuzz_csvcheck_one},
                {"jsonscan", fuzz_jsonscan_one}, {"arrowipc", fuzz_arrowipc_one},
-               {"conf", fuzz_conf_one}, {"http", fuzz_http_one}, {"prune", fuzz_prune_one}, {"wal", fuzz_wal_one}, {"ndjson", fuzz_ndjson_one}};
+               {"conf", fuzz_conf_one}, {"http", fuzz_http_one}, {"prune", fuzz_prune_one}, {"wal", fuzz_wal_one}, {"ndjson", fuzz_ndjson_one},
+               {"parquet", fuzz_parquet_one}};
 
 static int replay_dir(const char *root, const char *name, int (*fn)(const uint8_t *, size_t))
 {

@@ -1,0 +1,745 @@
+/*
+ * ops/lookup.c - a point lookup by primary key, answered from a key index instead of a
+ * scan:  SELECT * | cols FROM t WHERE k = <literal> [AND k2 = <literal> ...]
+ * where k, k2, ... are exactly t's primary key (integer or text columns).
+ *
+ * The SQL engine answers that with a Parquet scan, and a scan of one row costs it about
+ * two milliseconds whatever the file's layout: footers, row groups, a whole page
+ * decompressed per column. The key index answers it in a fraction of that:
+ *
+ *   index   per data file, the key of every row, sorted (with each key's row when the
+ *           file is not in key order), read once from the file's key columns with loch's
+ *           own Parquet reader (formats/parquet.h), which also notes where every page
+ *           of every column starts. Files are immutable, so a file's index never
+ *           changes: a new version of the table only adds files to index and drops
+ *           those it no longer has. Integer keys are indexed by value; text and
+ *           composite keys by a 64-bit hash, every match checked against the row.
+ *   lookup  the key's rows in the table's files, less those their deletion vectors
+ *           delete and those whose key has a change in the write-ahead log's tail
+ *           (tail_point); the row left, if any, is read column by column from its file.
+ *           When none is left the tail is asked (one query of the engine's small table of
+ *           the tail's latest change per key). The answer is the engine's own result
+ *           (CAST of each value's text to the column's type), so its types, names and
+ *           rendering are the scan's.
+ *
+ * Anything else (another statement shape, time travel, partitioned or column-mapped
+ * tables, a file the reader does not read, a session that made engine objects that may
+ * shadow a table name, an open transaction) goes to the engine as before: this is an
+ * answer given faster, never a different one. tests/py/test_lookup.py checks it against
+ * the engine's answer (lake option test_no_metadata_answers turns it off).
+ *
+ * Memory: 8 bytes per row for a file in key order (loch's flushes write them so), 16
+ * otherwise; tables of more than LOOKUP_MAX_ROWS rows are not indexed.
+ */
+#include "ops/ops.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/dv.h"
+#include "core/sqlscan.h"
+#include "formats/parquet.h"
+#include "util/misc.h"
+#include "wal/frame.h"
+
+#define LOOKUP_MAX_ROWS (INT64_C(1) << 26) /* 64M rows: at most ~1 GiB of index */
+#define LOOKUP_MAX_KEYS 8
+
+/* One data file: its bytes mapped, its footer, its keys. */
+typedef struct {
+    char *path;             /* as the snapshot names it */
+    uint8_t *map;
+    size_t size;
+    pq_file *pq;
+    uint64_t *codes;        /* sorted */
+    uint32_t *rows;         /* codes[i]'s row; NULL when codes are in row order */
+    size_t n;
+    char *dv_key;           /* the deletion vector dv describes, or NULL */
+    dv_rows dv;
+    int seen;               /* in the snapshot of the last lookup */
+} lk_file;
+
+typedef struct {
+    char table[256];
+    char id[64];            /* the table's id: a table dropped and made again is another */
+    lk_file *files;
+    size_t n, cap;
+    int64_t rows;
+    int hashed;             /* codes are hashes, not integer keys */
+    pq_file *last;          /* the file read last: only it keeps its read buffers */
+} lk_table;
+
+struct lake_lookups {
+    lk_table t[4];
+    int next;               /* the slot to reuse */
+};
+
+static void file_free(lk_file *f)
+{
+    pq_free(f->pq);
+    if (f->map)
+        munmap(f->map, f->size);
+    free(f->path);
+    free(f->codes);
+    free(f->rows);
+    free(f->dv_key);
+    dv_rows_free(&f->dv);
+}
+
+static void table_free(lk_table *t)
+{
+    for (size_t i = 0; i < t->n; i++)
+        file_free(&t->files[i]);
+    free(t->files);
+    memset(t, 0, sizeof(*t));
+}
+
+void lookup_forget(loch_lake *lake, const char *table)
+{
+    if (!lake->lookups)
+        return;
+    for (int i = 0; i < 4; i++)
+        if (lake->lookups->t[i].table[0] && (!table || strcmp(lake->lookups->t[i].table, table) == 0))
+            table_free(&lake->lookups->t[i]);
+    if (!table) {
+        free(lake->lookups);
+        lake->lookups = NULL;
+    }
+}
+
+/* ---- the statement ------------------------------------------------------------------ */
+
+typedef struct {
+    char name[256];
+    int is_text;            /* the literal: text (owned, unescaped) or an integer */
+    char *text;
+    int64_t i;
+} lk_cond;
+
+typedef struct {
+    char table[256];
+    int star;
+    char cols[64][256];
+    size_t ncols;
+    lk_cond where[LOOKUP_MAX_KEYS];
+    size_t nwhere;
+} lk_query;
+
+static void query_free(lk_query *q)
+{
+    for (size_t i = 0; i < q->nwhere; i++)
+        free(q->where[i].text);
+}
+
+/* An identifier token as its name: a word as written, a quoted one unescaped. */
+static bool ident(const char *sql, const sql_token *t, char *out, size_t cap)
+{
+    if (t->kind == TOK_WORD) {
+        if (t->len >= cap)
+            return false;
+        memcpy(out, sql + t->start, t->len);
+        out[t->len] = '\0';
+        return true;
+    }
+    if (t->kind != TOK_QUOTED || t->len < 2 || sql[t->start] != '"')
+        return false;
+    size_t o = 0;
+    for (size_t i = t->start + 1; i < t->start + t->len - 1; i++) {
+        if (sql[i] == '"')
+            i++;
+        if (o + 1 >= cap)
+            return false;
+        out[o++] = sql[i];
+    }
+    out[o] = '\0';
+    return o > 0;
+}
+
+static bool word(const char *sql, const sql_token *t, const char *w)
+{
+    return t->kind == TOK_WORD && sqlscan_is(sql, t, w);
+}
+
+static bool punct(const char *sql, const sql_token *t, char c)
+{
+    return t->kind == TOK_PUNCT && t->len == 1 && sql[t->start] == c;
+}
+
+static const char *const reserved[] = {"SELECT", "FROM", "WHERE", "AND", "OR", "NOT", "NULL", "TRUE", "FALSE",
+                                       "DISTINCT", "ALL", "AS", "LIMIT", "ORDER", "GROUP", NULL};
+
+static bool plain_word(const char *sql, const sql_token *t)
+{
+    for (size_t i = 0; t->kind == TOK_WORD && reserved[i]; i++)
+        if (sqlscan_is(sql, t, reserved[i]))
+            return false;
+    return t->kind == TOK_WORD || t->kind == TOK_QUOTED;
+}
+
+/* Whether sql has the shape answered here; fills q. */
+static bool parse(const char *sql, size_t len, lk_query *q)
+{
+    size_t pos = 0;
+    sql_token t;
+    memset(q, 0, sizeof(*q));
+#define NEXT() (sqlscan_next(sql, len, &pos, &t) == 0)
+    if (!NEXT() || !word(sql, &t, "SELECT") || !NEXT())
+        return false;
+    if (punct(sql, &t, '*')) {
+        q->star = 1;
+        if (!NEXT())
+            return false;
+    } else {
+        for (;;) {
+            if (q->ncols == 64 || !plain_word(sql, &t) || !ident(sql, &t, q->cols[q->ncols], 256) || !NEXT())
+                return false;
+            q->ncols++;
+            if (!punct(sql, &t, ','))
+                break;
+            if (!NEXT())
+                return false;
+        }
+    }
+    if (!word(sql, &t, "FROM") || !NEXT() || !plain_word(sql, &t) || !ident(sql, &t, q->table, sizeof(q->table)) ||
+        !NEXT() || !word(sql, &t, "WHERE"))
+        return false;
+    for (;;) {
+        lk_cond *c = &q->where[q->nwhere];
+        if (q->nwhere == LOOKUP_MAX_KEYS || !NEXT() || !plain_word(sql, &t) || !ident(sql, &t, c->name, 256) ||
+            !NEXT() || !punct(sql, &t, '=') || !NEXT())
+            return false;
+        int neg = 0;
+        if (punct(sql, &t, '-')) {
+            neg = 1;
+            if (!NEXT())
+                return false;
+        }
+        if (t.kind == TOK_NUMBER) {
+            char num[32];
+            if (t.len >= sizeof(num))
+                return false;
+            memcpy(num, sql + t.start, t.len);
+            num[t.len] = '\0';
+            for (size_t i = 0; i < t.len; i++)
+                if (num[i] < '0' || num[i] > '9')
+                    return false; /* 1.5, 1e3, 0x10: the engine's */
+            errno = 0;
+            char *end;
+            unsigned long long v = strtoull(num, &end, 10);
+            if (errno || v > (unsigned long long)INT64_MAX)
+                return false;
+            c->i = neg ? -(int64_t)v : (int64_t)v;
+        } else if (t.kind == TOK_STRING && !neg && sql[t.start] == '\'') {
+            c->is_text = 1;
+            if (!(c->text = malloc(t.len)))
+                return false;
+            size_t o = 0;
+            for (size_t i = t.start + 1; i < t.start + t.len - 1; i++) {
+                if (sql[i] == '\'')
+                    i++;
+                c->text[o++] = sql[i];
+            }
+            c->text[o] = '\0';
+        } else {
+            return false;
+        }
+        q->nwhere++;
+        if (!NEXT())
+            return false;
+        if (t.kind == TOK_END)
+            return true;
+        if (!word(sql, &t, "AND"))
+            return false;
+    }
+#undef NEXT
+}
+
+/* ---- keys ------------------------------------------------------------------------------- */
+
+static bool int_type(const char *delta_type)
+{
+    return strcmp(delta_type, "\"long\"") == 0 || strcmp(delta_type, "\"integer\"") == 0 ||
+           strcmp(delta_type, "\"short\"") == 0 || strcmp(delta_type, "\"byte\"") == 0;
+}
+
+static uint64_t mix(uint64_t h, const void *data, size_t n)
+{
+    const uint8_t *p = data;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * UINT64_C(0x100000001b3);
+    return h;
+}
+
+static uint64_t finish(uint64_t h)
+{
+    h ^= h >> 33;
+    h *= UINT64_C(0xff51afd7ed558ccd);
+    h ^= h >> 33;
+    return h;
+}
+
+/* A key column's value into a hash: integers as 8 bytes, text as its length and bytes. */
+static uint64_t mix_value(uint64_t h, int is_text, int64_t i, const uint8_t *bytes, size_t len)
+{
+    uint8_t b[9];
+    b[0] = is_text ? 's' : 'i';
+    uint64_t v = is_text ? (uint64_t)len : (uint64_t)i;
+    for (int k = 0; k < 8; k++)
+        b[k + 1] = (uint8_t)(v >> (8 * k));
+    h = mix(h, b, 9);
+    return is_text ? mix(h, bytes, len) : h;
+}
+
+typedef struct {
+    uint64_t *codes;
+    int64_t n;
+    int is_text, hashed, first;
+} fill_ctx;
+
+static int fill(void *ctx, int64_t row, const pq_value *v)
+{
+    fill_ctx *f = ctx;
+    if (row >= f->n || v->null)
+        return error_set(LOCH_ECORRUPT, "a primary key column holds NULL or more rows than the file");
+    uint64_t h = f->first ? UINT64_C(0xcbf29ce484222325) : f->codes[row];
+    f->codes[row] = f->hashed ? mix_value(h, f->is_text, v->i, v->bytes, v->len) : (uint64_t)v->i;
+    return 0;
+}
+
+typedef struct {
+    uint64_t code;
+    uint32_t row;
+} pair;
+
+static int pair_cmp(const void *a, const void *b)
+{
+    const pair *x = a, *y = b;
+    return x->code < y->code ? -1 : x->code > y->code ? 1 : (x->row > y->row) - (x->row < y->row);
+}
+
+/* Integer keys compare as signed numbers: stored with the sign bit flipped, they sort
+ * as unsigned. */
+#define SIGNED(v) ((v) ^ (UINT64_C(1) << 63))
+
+/* Maps and indexes one data file. */
+static int index_file(loch_lake *lake, const lk_table *t, const snapshot *s, const char *const *key, size_t nkey,
+                      lk_file *f)
+{
+    buf rel = BUF_INIT, local = BUF_INIT;
+    int rc = buf_printf(&rel, "%s/%s", t->table, f->path) ? error_set(LOCH_ENOMEM, "out of memory") : 0;
+    rc = rc ? rc : lake->st->engine_path(lake->st, rel.data, &local);
+    int fd = rc ? -1 : open(local.data, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (rc == 0 && (fd < 0 || fstat(fd, &st) < 0 || st.st_size < 12))
+        rc = error_set(LOCH_EIO, "cannot read %s", local.data);
+    if (rc == 0) {
+        f->size = (size_t)st.st_size;
+        f->map = mmap(NULL, f->size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (f->map == MAP_FAILED) {
+            f->map = NULL;
+            rc = error_set(LOCH_EIO, "cannot map %s", local.data);
+        }
+    }
+    if (fd >= 0)
+        close(fd);
+    buf_free(&rel);
+    buf_free(&local);
+    rc = rc ? rc : pq_open(&f->pq, f->map, f->size);
+    int64_t n = rc ? 0 : pq_rows(f->pq);
+    int64_t held = 0; /* one budget for the lake's indexes together */
+    for (int i = 0; i < 4; i++)
+        held += lake->lookups->t[i].rows;
+    if (rc == 0 && (n < 0 || n > UINT32_MAX || n + held > LOOKUP_MAX_ROWS))
+        rc = error_set(LOCH_EUNSUPPORTED, "too many rows to index");
+    if (rc == 0 && !(f->codes = malloc(sizeof(uint64_t) * ((size_t)n + 1))))
+        rc = error_set(LOCH_ENOMEM, "out of memory");
+    fill_ctx fc = {f->codes, n, 0, t->hashed, 1};
+    for (size_t k = 0; rc == 0 && k < nkey; k++) {
+        int col = pq_find(f->pq, key[k]);
+        const pq_column *c = col < 0 ? NULL : pq_column_at(f->pq, col);
+        const schema_field *sf = schema_find(&s->schema, key[k]);
+        fc.is_text = sf && !int_type(sf->delta_type);
+        if (!c || (fc.is_text ? c->kind != PQ_STRING : c->kind != PQ_INT))
+            rc = error_set(LOCH_EUNSUPPORTED, "key column %s is not read here", key[k]);
+        rc = rc ? rc : pq_scan(f->pq, col, fill, &fc);
+        fc.first = 0;
+    }
+    /* every column's pages, for the reads to come */
+    for (size_t c = 0; rc == 0 && c < s->schema.count; c++) {
+        int col = pq_find(f->pq, s->schema.fields[c].name);
+        rc = col < 0 ? 0 : pq_prepare(f->pq, col);
+    }
+    if (rc < 0)
+        return rc;
+    pq_trim(f->pq);
+    f->n = (size_t)n;
+    for (size_t i = 0; t->hashed && i < f->n; i++)
+        f->codes[i] = finish(f->codes[i]);
+    for (size_t i = 0; !t->hashed && i < f->n; i++)
+        f->codes[i] = SIGNED(f->codes[i]);
+    bool sorted = true;
+    for (size_t i = 1; sorted && i < f->n; i++)
+        sorted = f->codes[i - 1] <= f->codes[i];
+    if (sorted)
+        return 0;
+    pair *p = malloc(sizeof(pair) * (f->n + 1));
+    if (!p || !(f->rows = malloc(sizeof(uint32_t) * (f->n + 1)))) {
+        free(p);
+        return error_set(LOCH_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < f->n; i++)
+        p[i] = (pair){f->codes[i], (uint32_t)i};
+    qsort(p, f->n, sizeof(pair), pair_cmp);
+    for (size_t i = 0; i < f->n; i++)
+        f->codes[i] = p[i].code, f->rows[i] = p[i].row;
+    free(p);
+    return 0;
+}
+
+/* The index of s's table, brought to s: files it no longer has dropped, new ones
+ * indexed. LOCH_EUNSUPPORTED when it cannot be (then the engine answers). */
+static int table_for(loch_lake *lake, const char *table, const snapshot *s, const char *const *key, size_t nkey,
+                     int hashed, lk_table **out)
+{
+    if (!lake->lookups && !(lake->lookups = calloc(1, sizeof(*lake->lookups))))
+        return error_set(LOCH_ENOMEM, "out of memory");
+    const char *id = s->metadata.id ? s->metadata.id : "";
+    lk_table *t = NULL;
+    for (int i = 0; i < 4 && !t; i++)
+        if (strcmp(lake->lookups->t[i].table, table) == 0)
+            t = &lake->lookups->t[i];
+    if (t && (strcmp(t->id, id) != 0 || t->hashed != hashed))
+        table_free(t);
+    if (!t || !t->table[0]) {
+        if (!t) {
+            t = &lake->lookups->t[lake->lookups->next];
+            lake->lookups->next = (lake->lookups->next + 1) % 4;
+            table_free(t);
+        }
+        snprintf(t->table, sizeof(t->table), "%s", table);
+        snprintf(t->id, sizeof(t->id), "%s", id);
+        t->hashed = hashed;
+    }
+    /* files by path: mark those the snapshot has, index the new ones */
+    for (size_t i = 0; i < t->n; i++)
+        t->files[i].seen = 0;
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < s->file_count; i++) {
+        lk_file *f = NULL;
+        for (size_t j = 0; j < t->n && !f; j++)
+            if (strcmp(t->files[j].path, s->files[i].path) == 0)
+                f = &t->files[j];
+        if (f) {
+            f->seen = 1;
+            continue;
+        }
+        if (t->n == t->cap) {
+            size_t cap = t->cap ? t->cap * 2 : 8;
+            lk_file *g = realloc(t->files, cap * sizeof(*g));
+            if (!g)
+                return error_set(LOCH_ENOMEM, "out of memory");
+            t->files = g;
+            t->cap = cap;
+        }
+        f = &t->files[t->n];
+        memset(f, 0, sizeof(*f));
+        if (!(f->path = strdup(s->files[i].path)))
+            return error_set(LOCH_ENOMEM, "out of memory");
+        if ((rc = index_file(lake, t, s, key, nkey, f)) < 0) {
+            file_free(f);
+            break;
+        }
+        f->seen = 1;
+        t->rows += (int64_t)f->n;
+        t->n++;
+    }
+    size_t kept = 0;
+    if (t->last) /* still open here: files go below */
+        pq_trim(t->last);
+    t->last = NULL;
+    for (size_t i = 0; i < t->n; i++) {
+        if (t->files[i].seen) {
+            t->files[kept++] = t->files[i];
+        } else {
+            t->rows -= (int64_t)t->files[i].n;
+            file_free(&t->files[i]);
+        }
+    }
+    t->n = kept;
+    if (rc < 0) {
+        table_free(t);
+        return rc;
+    }
+    *out = t;
+    return 0;
+}
+
+static lk_file *file_of(lk_table *t, const char *path)
+{
+    for (size_t j = 0; j < t->n; j++)
+        if (strcmp(t->files[j].path, path) == 0)
+            return &t->files[j];
+    return NULL;
+}
+
+/* Whether the file's deletion vector deletes row. */
+static int deleted(loch_lake *lake, const char *table, const log_file *lf, lk_file *f, uint64_t row, bool *out)
+{
+    *out = false;
+    if (!lf->dv.storage_type)
+        return 0;
+    char key[600];
+    snprintf(key, sizeof(key), "%c|%s|%" PRId64 "|%" PRId64, lf->dv.storage_type, lf->dv.path_or_inline,
+             lf->dv.offset, lf->dv.size_in_bytes);
+    if (!f->dv_key || strcmp(f->dv_key, key) != 0) {
+        free(f->dv_key);
+        f->dv_key = NULL;
+        dv_rows_free(&f->dv);
+        int rc = scan_file_dv(lake, table, lf, &f->dv);
+        if (rc < 0)
+            return rc;
+        if (!(f->dv_key = strdup(key)))
+            return error_set(LOCH_ENOMEM, "out of memory");
+    }
+    size_t at = u64_lower_bound(f->dv.rows, f->dv.count, row);
+    *out = at < f->dv.count && f->dv.rows[at] == row;
+    return 0;
+}
+
+/* Whether column c of a file holds field f's values as the scan reads them: the text
+ * of a value is then what the engine's CAST reads back to the scan's value. */
+static bool fits(const schema_field *f, const pq_column *c)
+{
+    const char *t = f->delta_type;
+    if (int_type(t))
+        return c->kind == PQ_INT;
+    if (strcmp(t, "\"string\"") == 0)
+        return c->kind == PQ_STRING;
+    if (strcmp(t, "\"boolean\"") == 0)
+        return c->kind == PQ_BOOL;
+    if (strcmp(t, "\"double\"") == 0)
+        return c->kind == PQ_DOUBLE || c->kind == PQ_FLOAT;
+    if (strcmp(t, "\"float\"") == 0)
+        return c->kind == PQ_FLOAT;
+    if (strcmp(t, "\"date\"") == 0)
+        return c->kind == PQ_DATE;
+    if (strcmp(t, "\"timestamp\"") == 0 || strcmp(t, "\"timestamp_ntz\"") == 0)
+        return c->kind == PQ_TIMESTAMP && c->physical != 3 && c->utc == (t[10] == '"');
+    int precision, scale;
+    return c->kind == PQ_DECIMAL && sscanf(t, "\"decimal(%d,%d)\"", &precision, &scale) == 2 && scale == c->scale;
+}
+
+/* ---- the answer ----------------------------------------------------------------------- */
+
+/* Runs sql (whose $1..$n are params) as the statement's result. */
+static int answer(loch_lake *lake, const char *sql, const compute_param *params, size_t n, loch_result **out)
+{
+    loch_result *r;
+    int rc = result_new(&r, 0, NULL, NULL);
+    if (rc < 0)
+        return rc;
+    if ((rc = compute_query_params(lake->cp, sql, params, n, &r->cr)) < 0) {
+        loch_result_free(r);
+        return rc;
+    }
+    *out = r;
+    return 0;
+}
+
+static int put_cast(buf *sql, const char *expr, const schema_field *f)
+{
+    return buf_printf(sql, "CAST(%s AS %s) AS ", expr, f->duck_type) || buf_put_sql_ident(sql, f->name)
+               ? error_set(LOCH_ENOMEM, "out of memory") : 0;
+}
+
+/* The statement's answer, once the table and its columns are known to fit. */
+static int run(loch_lake *lake, const lk_query *q, const snapshot *s, const schema_field **proj, size_t nproj,
+               const char *const *key, const lk_cond *const *cond, size_t nkey, int hashed, loch_result **out)
+{
+    lk_table *t = NULL;
+    int rc = table_for(lake, q->table, s, key, nkey, hashed, &t);
+    if (rc < 0)
+        return rc;
+    uint64_t code = UINT64_C(0xcbf29ce484222325);
+    for (size_t k = 0; k < nkey; k++)
+        code = hashed ? mix_value(code, cond[k]->is_text, cond[k]->i, (const uint8_t *)cond[k]->text,
+                                  cond[k]->text ? strlen(cond[k]->text) : 0)
+                      : (uint64_t)cond[k]->i;
+    code = hashed ? finish(code) : SIGNED(code);
+    /* the key's rows in every file */
+    size_t cand_file[16], ncand = 0;
+    uint64_t cand_row[16];
+    for (size_t i = 0; i < s->file_count; i++) {
+        lk_file *f = file_of(t, s->files[i].path);
+        if (!f)
+            return error_set(LOCH_EUNSUPPORTED, "a file not indexed");
+        size_t lo = u64_lower_bound(f->codes, f->n, code);
+        for (; lo < f->n && f->codes[lo] == code; lo++) {
+            if (ncand == 16)
+                return error_set(LOCH_EUNSUPPORTED, "too many rows of one key");
+            cand_file[ncand] = i;
+            cand_row[ncand++] = f->rows ? f->rows[lo] : lo;
+        }
+    }
+    bool hidden[16];
+    char tail[320];
+    if ((rc = tail_point(lake, q->table, s, cand_file, cand_row, ncand, hidden, tail, sizeof(tail))) < 0)
+        return rc == LOCH_ENOTFOUND ? error_set(LOCH_EUNSUPPORTED, "the tail is not loaded") : rc;
+    buf sql = BUF_INIT, text = BUF_INIT;
+    compute_param params[64 + LOOKUP_MAX_KEYS];
+    char *texts[64] = {0};
+    size_t np = 0;
+    int found = 0;
+    for (size_t c = 0; rc == 0 && !found && c < ncand; c++) {
+        lk_file *f = file_of(t, s->files[cand_file[c]].path);
+        bool gone;
+        if (hidden[c] || (rc = deleted(lake, q->table, &s->files[cand_file[c]], f, cand_row[c], &gone)) < 0 || gone)
+            continue;
+        if (t->last && t->last != f->pq)
+            pq_trim(t->last);
+        t->last = f->pq;
+        /* a hash matched: the row's key must be the one asked for */
+        bool same = true;
+        for (size_t k = 0; hashed && same && rc == 0 && k < nkey; k++) {
+            pq_value v;
+            int col = pq_find(f->pq, key[k]);
+            rc = col < 0 ? LOCH_EUNSUPPORTED : pq_read(f->pq, col, (int64_t)cand_row[c], &v);
+            if (rc == 0)
+                same = cond[k]->is_text ? !v.null && v.len == strlen(cond[k]->text) &&
+                                              memcmp(v.bytes, cond[k]->text, v.len) == 0
+                                        : !v.null && v.i == cond[k]->i;
+        }
+        if (rc < 0 || !same)
+            continue;
+        found = 1;
+        rc = buf_puts(&sql, "SELECT ") ? LOCH_ENOMEM : 0;
+        for (size_t p = 0; rc == 0 && p < nproj; p++) {
+            int col = pq_find(f->pq, proj[p]->name);
+            pq_value v = {.null = true};
+            if (col >= 0 && !fits(proj[p], pq_column_at(f->pq, col)))
+                rc = error_set(LOCH_EUNSUPPORTED, "column %s is stored otherwise", proj[p]->name);
+            rc = rc || col < 0 ? rc : pq_read(f->pq, col, (int64_t)cand_row[c], &v);
+            rc = rc ? rc : pq_text(col < 0 ? NULL : pq_column_at(f->pq, col), &v, &text);
+            if (rc == 0 && !v.null && !(texts[p] = strndup(text.data ? text.data : "", text.len)))
+                rc = LOCH_ENOMEM;
+            char ph[16];
+            snprintf(ph, sizeof(ph), "$%zu", p + 1);
+            params[np++] = (compute_param){COMPUTE_STRING, texts[p]};
+            rc = rc ? rc : (p ? buf_puts(&sql, ", ") : 0) || put_cast(&sql, ph, proj[p]) ? LOCH_ENOMEM : 0;
+        }
+    }
+    if (rc == 0 && !found) {
+        /* not in the files: the tail's latest change of the key, or nothing */
+        rc = buf_puts(&sql, "SELECT ") ? LOCH_ENOMEM : 0;
+        for (size_t p = 0; rc == 0 && p < nproj; p++) {
+            buf ident = BUF_INIT;
+            rc = buf_put_sql_ident(&ident, proj[p]->name) ? LOCH_ENOMEM : 0;
+            rc = rc ? rc : (p ? buf_puts(&sql, ", ") : 0) || put_cast(&sql, tail[0] ? ident.data : "NULL", proj[p])
+                               ? LOCH_ENOMEM : 0;
+            buf_free(&ident);
+        }
+        if (rc == 0 && tail[0]) {
+            rc = buf_printf(&sql, " FROM %s WHERE " WAL_COL_CHANGE " <> 'delete'", tail) ? LOCH_ENOMEM : 0;
+            for (size_t k = 0; rc == 0 && k < nkey; k++) {
+                char num[32];
+                snprintf(num, sizeof(num), "%" PRId64, cond[k]->i);
+                rc = buf_puts(&sql, " AND ") || buf_put_sql_ident(&sql, key[k]) || buf_printf(&sql, " = $%zu", np + 1)
+                         ? LOCH_ENOMEM : 0;
+                if (rc == 0 && !(texts[np] = strdup(cond[k]->is_text ? cond[k]->text : num)))
+                    rc = LOCH_ENOMEM;
+                if (rc == 0) {
+                    params[np] = (compute_param){cond[k]->is_text ? COMPUTE_STRING : COMPUTE_NUMBER, texts[np]};
+                    np++;
+                }
+            }
+        } else if (rc == 0) {
+            rc = buf_puts(&sql, " WHERE false") ? LOCH_ENOMEM : 0;
+        }
+    }
+    if (rc == LOCH_ENOMEM)
+        rc = error_set(LOCH_ENOMEM, "out of memory");
+    rc = rc ? rc : answer(lake, sql.data, params, np, out);
+    for (size_t i = 0; i < 64; i++)
+        free(texts[i]);
+    buf_free(&sql);
+    buf_free(&text);
+    return rc;
+}
+
+int lookup_try(loch_lake *lake, const char *sql, size_t len, loch_result **out)
+{
+    lk_query q;
+    memset(&q, 0, sizeof(q));
+    if (lake->opts.test_no_metadata_answers || lake->in_transaction || lake->engine_objects ||
+        !parse(sql, len, &q)) {
+        query_free(&q);
+        return 0;
+    }
+    snapshot *s = NULL;
+    txlog_at at = {-1, 0, 0};
+    int answered = 0, rc = 0;
+    if (table_name_check(q.table) < 0 || !txlog_exists(lake, q.table) || txlog_load(lake, q.table, &at, &s) < 0)
+        goto done;
+    /* the key, exactly the columns compared; every column shown is a plain one */
+    const char **key = NULL;
+    size_t nkey = 0;
+    if (tail_key(s, &key, &nkey) < 0 || nkey == 0 || nkey != q.nwhere || s->metadata.partition_count ||
+        snapshot_property(s, "delta.columnMapping.mode"))
+        goto done_key;
+    const lk_cond *cond[LOOKUP_MAX_KEYS];
+    int hashed = nkey > 1;
+    for (size_t k = 0; k < nkey; k++) {
+        cond[k] = NULL;
+        for (size_t w = 0; w < q.nwhere; w++)
+            if (strcasecmp(q.where[w].name, key[k]) == 0)
+                cond[k] = cond[k] ? NULL : &q.where[w];
+        const schema_field *f = schema_find(&s->schema, key[k]);
+        if (!cond[k] || !f || (int_type(f->delta_type) ? cond[k]->is_text
+                                                        : strcmp(f->delta_type, "\"string\"") != 0 || !cond[k]->is_text))
+            goto done_key;
+        hashed = hashed || cond[k]->is_text;
+    }
+    static const char *const shown[] = {"\"long\"", "\"integer\"", "\"short\"", "\"byte\"", "\"string\"",
+                                         "\"boolean\"", "\"double\"", "\"float\"", "\"date\"", "\"timestamp\"",
+                                         "\"timestamp_ntz\"", NULL};
+    const schema_field *proj[64];
+    size_t nproj = q.star ? s->schema.count : q.ncols;
+    if (nproj > 64)
+        goto done_key;
+    for (size_t p = 0; p < nproj; p++) {
+        const schema_field *f = NULL;
+        if (q.star) {
+            f = &s->schema.fields[p];
+        } else {
+            for (size_t i = 0; i < s->schema.count && !f; i++)
+                if (strcmp(s->schema.fields[i].name, q.cols[p]) == 0)
+                    f = &s->schema.fields[i];
+        }
+        bool ok = f != NULL && strncmp(f->delta_type, "\"decimal(", 9) == 0;
+        for (size_t k = 0; f && !ok && shown[k]; k++)
+            ok = strcmp(f->delta_type, shown[k]) == 0;
+        if (!ok)
+            goto done_key;
+        proj[p] = f;
+    }
+    rc = run(lake, &q, s, proj, nproj, key, cond, nkey, hashed, out);
+    answered = rc == 0;
+    if (answered)
+        lake_hold(lake, "key-lookup"); /* tests: the index answered */
+    if (rc < 0)
+        error_clear(); /* the engine answers, and reports what is wrong */
+done_key:
+    free(key);
+done:
+    txlog_snapshot_free(s);
+    query_free(&q);
+    return answered;
+}
