@@ -539,21 +539,6 @@ static bool fits(const schema_field *f, const pq_column *c)
 
 /* ---- the answer ----------------------------------------------------------------------- */
 
-/* Runs sql (whose $1..$n are params) as the statement's result. */
-static int answer(loch_lake *lake, const char *sql, const compute_param *params, size_t n, loch_result **out)
-{
-    loch_result *r;
-    int rc = result_new(&r, 0, NULL, NULL);
-    if (rc < 0)
-        return rc;
-    if ((rc = compute_query_params(lake->cp, sql, params, n, &r->cr)) < 0) {
-        loch_result_free(r);
-        return rc;
-    }
-    *out = r;
-    return 0;
-}
-
 static int put_cast(buf *sql, const char *expr, const schema_field *f)
 {
     return buf_printf(sql, "CAST(%s AS %s) AS ", expr, f->duck_type) || buf_put_sql_ident(sql, f->name)
@@ -562,7 +547,7 @@ static int put_cast(buf *sql, const char *expr, const schema_field *f)
 
 /* The statement's answer, once the table and its columns are known to fit. */
 static int run(loch_lake *lake, const lk_query *q, const snapshot *s, const schema_field **proj, size_t nproj,
-               const char *const *key, const lk_cond *const *cond, size_t nkey, int hashed, loch_result **out)
+               const char *const *key, const lk_cond *const *cond, size_t nkey, int hashed, lookup_plan *out)
 {
     lk_table *t = NULL;
     int rc = table_for(lake, q->table, s, key, nkey, hashed, &t);
@@ -593,9 +578,9 @@ static int run(loch_lake *lake, const lk_query *q, const snapshot *s, const sche
     char tail[320];
     if ((rc = tail_point(lake, q->table, s, cand_file, cand_row, ncand, hidden, tail, sizeof(tail))) < 0)
         return rc == LOCH_ENOTFOUND ? error_set(LOCH_EUNSUPPORTED, "the tail is not loaded") : rc;
-    buf sql = BUF_INIT, text = BUF_INIT;
-    compute_param params[64 + LOOKUP_MAX_KEYS];
-    char *texts[64] = {0};
+    buf text = BUF_INIT, sql = BUF_INIT;
+    compute_param *params = out->params;
+    char **texts = out->texts;
     size_t np = 0;
     int found = 0;
     for (size_t c = 0; rc == 0 && !found && c < ncand; c++) {
@@ -666,16 +651,23 @@ static int run(loch_lake *lake, const lk_query *q, const snapshot *s, const sche
     }
     if (rc == LOCH_ENOMEM)
         rc = error_set(LOCH_ENOMEM, "out of memory");
-    rc = rc ? rc : answer(lake, sql.data, params, np, out);
-    for (size_t i = 0; i < 64; i++)
-        free(texts[i]);
-    buf_free(&sql);
+    out->sql = sql.data; /* owned by the plan from here */
+    out->n = np;
     buf_free(&text);
     return rc;
 }
 
-int lookup_try(loch_lake *lake, const char *sql, size_t len, loch_result **out)
+void lookup_plan_free(lookup_plan *p)
 {
+    for (size_t i = 0; i < sizeof(p->texts) / sizeof(p->texts[0]); i++)
+        free(p->texts[i]);
+    free(p->sql);
+    memset(p, 0, sizeof(*p));
+}
+
+int lookup_prepare(loch_lake *lake, const char *sql, size_t len, lookup_plan *out)
+{
+    memset(out, 0, sizeof(*out));
     lk_query q;
     memset(&q, 0, sizeof(q));
     if (lake->opts.test_no_metadata_answers || lake->in_transaction || lake->engine_objects ||
@@ -732,14 +724,33 @@ int lookup_try(loch_lake *lake, const char *sql, size_t len, loch_result **out)
     }
     rc = run(lake, &q, s, proj, nproj, key, cond, nkey, hashed, out);
     answered = rc == 0;
-    if (answered)
-        lake_hold(lake, "key-lookup"); /* tests: the index answered */
-    if (rc < 0)
+    if (rc < 0) {
+        lookup_plan_free(out);
         error_clear(); /* the engine answers, and reports what is wrong */
+    }
 done_key:
     free(key);
 done:
     txlog_snapshot_free(s);
     query_free(&q);
     return answered;
+}
+
+int lookup_try(loch_lake *lake, const char *sql, size_t len, loch_result **out)
+{
+    lookup_plan p;
+    loch_result *r = NULL;
+    if (!lookup_prepare(lake, sql, len, &p))
+        return 0;
+    int rc = result_new(&r, 0, NULL, NULL);
+    rc = rc ? rc : compute_query_params(lake->cp, p.sql, p.params, p.n, &r->cr);
+    lookup_plan_free(&p);
+    if (rc < 0) { /* the engine answers the statement itself, and says what is wrong */
+        loch_result_free(r);
+        error_clear();
+        return 0;
+    }
+    lake_hold(lake, "key-lookup"); /* tests: the index answered */
+    *out = r;
+    return 1;
 }

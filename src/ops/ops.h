@@ -266,6 +266,17 @@ void lake_catalog_note(loch_lake *lake, const char *table, const snapshot *s);
 /* SELECT ... FROM t WHERE <t's key> = <literal>: 1 when answered from t's key index
  * (*out set), 0 when the engine must answer it. */
 int lookup_try(loch_lake *lake, const char *sql, size_t len, loch_result **out);
+/* The same answer as a statement for the engine to run (a SELECT of CASTs of $N, or of
+ * the tail's table): for a caller that streams it. 1 with *out filled (free it with
+ * lookup_plan_free), 0 when the index does not answer sql. */
+typedef struct {
+    char *sql;
+    compute_param params[72];
+    char *texts[72];
+    size_t n;
+} lookup_plan;
+int lookup_prepare(loch_lake *lake, const char *sql, size_t len, lookup_plan *out);
+void lookup_plan_free(lookup_plan *p);
 /* Drops the key index of table (NULL: all, and the lake's lookup state). */
 void lookup_forget(loch_lake *lake, const char *table);
 

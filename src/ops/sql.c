@@ -939,8 +939,24 @@ static int open_stream(loch_stream **out, loch_lake *lake, const char *sql, cons
             note_engine_statement(lake, query);
         if (rc == 0 && q == 0)
             rc = error_set(LOCH_EUNSUPPORTED, "only queries stream");
-        rc = rc ? rc : arrow ? compute_arrow_open(lake->cp, query, cp, nparams, &s->cs, &s->schema)
-                   : compute_stream_open(lake->cp, query, cp, nparams, &s->cs);
+        /* a point lookup by key: the index's answer, streamed like any other */
+        lookup_plan lp;
+        int indexed = rc == 0 && !nparams && lookup_prepare(lake, query, strlen(query), &lp);
+        const char *run = indexed ? lp.sql : query;
+        const compute_param *run_params = indexed ? lp.params : cp;
+        size_t run_n = indexed ? lp.n : nparams;
+        rc = rc ? rc : arrow ? compute_arrow_open(lake->cp, run, run_params, run_n, &s->cs, &s->schema)
+                   : compute_stream_open(lake->cp, run, run_params, run_n, &s->cs);
+        if (indexed) {
+            lookup_plan_free(&lp);
+            if (rc == 0) {
+                lake_hold(lake, "key-lookup");
+            } else { /* the engine answers the query itself, and says what is wrong */
+                error_clear();
+                rc = arrow ? compute_arrow_open(lake->cp, query, cp, nparams, &s->cs, &s->schema)
+                           : compute_stream_open(lake->cp, query, cp, nparams, &s->cs);
+            }
+        }
     }
     free(cp);
     free(query);

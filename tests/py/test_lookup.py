@@ -4,7 +4,10 @@ The oracle is the engine: every lookup is run twice, answered by the index and b
 engine's scan (LOCH_NO_METADATA_ANSWERS turns the index off), and the two outputs must
 be the same text in every output format. The `key-lookup` hold point proves the index
 answered (a process that reaches it is stopped there until released)."""
+import json
 import random
+import threading
+import time
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -169,3 +172,47 @@ def test_shapes_the_index_leaves_to_the_engine(lake, tmp_path):
     assert "view" in out
     out = lake.sql("CREATE TEMP VIEW k AS SELECT 1 AS x; SELECT count(*) FROM k", "-f", "csv").stdout
     assert out.split() == ["count_star()", "1"]
+
+
+def test_the_server_streams_the_index_answer(lake, tmp_path):
+    """`loch serve` streams query results: a lookup there is the index's answer, in every
+    format, the same as the engine's (a second server with the index off), and a
+    server worker stops at the key-lookup point when it answers one."""
+    from test_server import Server
+    lake.sql("CREATE TABLE s (id BIGINT PRIMARY KEY, name VARCHAR, score DOUBLE)")
+    lake.sql("INSERT INTO s SELECT i, 'n' || i, i / 4 FROM range(3000) t(i)")
+    lake.sql("FLUSH s")
+    lake.sql("INSERT INTO s VALUES (7, 'seven', NULL)")
+    ours, theirs = Server(lake), Server(lake, env=ENGINE)
+    try:
+        for q in ("SELECT * FROM s WHERE id = 7", "SELECT name FROM s WHERE id = 2999", "SELECT * FROM s WHERE id = -1"):
+            for fmt in ("json", "csv", "arrow"):
+                a = ours.req("POST", "/v1/sql", {"sql": q, "format": fmt})
+                b = theirs.req("POST", "/v1/sql", {"sql": q, "format": fmt})
+                assert a[0] == b[0] == 200, (a, b)
+                if fmt == "json":  # elapsed_ms and query_id differ
+                    ja, jb = json.loads(a[2]), json.loads(b[2])
+                    for k in ("elapsed_ms", "query_id"):
+                        ja.pop(k, None), jb.pop(k, None)
+                    assert ja == jb, q
+                else:
+                    assert a[2] == b[2], (q, fmt)
+    finally:
+        assert ours.stop() == 0 and theirs.stop() == 0
+    hold = tmp_path / "held"
+    hold.mkdir()
+    held = Server(lake, env={"LOCH_HOLD": f"key-lookup:{hold}"})
+    try:
+        got = {}
+        t = threading.Thread(target=lambda: got.update(r=held.req("POST", "/v1/sql", {"sql": "SELECT name FROM s "
+                                                                                             "WHERE id = 7"})))
+        t.start()
+        while not list(hold.glob("key-lookup.*.reached")):
+            assert t.is_alive() or got, "the request ended without reaching the point"
+            assert t.is_alive(), got
+            time.sleep(0.01)  # waiting for an event, bounded by the request itself
+        (hold / "key-lookup.go").touch()
+        t.join()
+        assert got["r"][0] == 200 and b"seven" in got["r"][2]
+    finally:
+        assert held.stop() == 0
