@@ -58,18 +58,66 @@ static void pq_fuzz_snappy(const uint8_t *data, size_t size)
         int m = snappy_marks(data, size, marks, 32, &n);
         for (size_t from = 0; m == 0 && from < len; from += len / 3 + 1) {
             size_t to = from + 8 < len ? from + 8 : (size_t)len;
-            int rc = snappy_decode_at(data, size, again, (size_t)len, from, to, marks, n, &lo);
+            int rc = snappy_decode_at(data, size, 0, size, again, (size_t)len, from, to, marks, n, &lo);
             if (rc == 0 && (lo > from || memcmp(again + from, out + from, to - from) != 0))
                 abort(); /* a decode from the middle must agree with the whole */
+            size_t k = from / SNAPPY_MARK_EVERY;
+            if (k < n && marks[k].in < size) { /* from the mark on, as a reader fetches it */
+                size_t first = marks[k].in, last = k + 2 < n && marks[k + 2].in > first ? marks[k + 2].in : size;
+                rc = snappy_decode_at(data + first, last - first, first, size, again, (size_t)len, from, to, marks, n,
+                                      &lo);
+                if (rc == 0 && (lo > from || memcmp(again + from, out + from, to - from) != 0))
+                    abort();
+            }
         }
     }
     free(out);
     free(again);
 }
 
+typedef struct {
+    const uint8_t *data;
+    size_t size;
+} pq_fuzz_src;
+
+static int pq_fuzz_read(void *ctx, uint64_t off, void *out, size_t len)
+{
+    const pq_fuzz_src *s = ctx;
+    if (off > s->size || len > s->size - off)
+        abort(); /* the reader asks only for bytes inside the file */
+    memcpy(out, s->data + off, len);
+    return 0;
+}
+
+/* Read through a reader: every value the same as read from memory. */
+static void pq_fuzz_reader(const uint8_t *data, size_t size)
+{
+    pq_fuzz_src src = {data, size};
+    pq_reader r = {pq_fuzz_read, &src};
+    pq_file *a = NULL, *b = NULL;
+    int ra = pq_open(&a, data, size), rb = pq_open_reader(&b, &r, size);
+    if ((ra == 0) != (rb == 0))
+        abort();
+    for (int col = 0; ra == 0 && col < 8 && (size_t)col < pq_columns(a); col++) {
+        pq_prepare(a, col);
+        pq_prepare(b, col);
+        for (int64_t row = 0; row < pq_rows(a) && row < 64; row += 7) {
+            pq_value va, vb;
+            int xa = pq_read(a, col, row, &va), xb = pq_read(b, col, row, &vb);
+            if ((xa == 0) != (xb == 0) ||
+                (xa == 0 && (va.null != vb.null || va.i != vb.i || va.len != vb.len ||
+                             (va.len && memcmp(va.bytes, vb.bytes, va.len) != 0))))
+                abort();
+        }
+    }
+    pq_free(a);
+    pq_free(b);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     pq_fuzz_snappy(data, size);
+    pq_fuzz_reader(data, size);
     pq_file *f;
     if (pq_open(&f, data, size) < 0)
         return 0;

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "formats/snappy.h"
 #include "util/error.h"
@@ -213,12 +214,17 @@ typedef struct {
 } pq_group;
 
 struct pq_file {
-    const uint8_t *data;
+    const uint8_t *data; /* the whole file in memory, or NULL: read through `reader` */
     size_t size;
+    pq_reader reader;
+    uint8_t *io;         /* bytes read last (fetch) */
+    size_t io_cap;
     int64_t rows;
     pq_column *cols;  /* top-level flat columns */
     int *leaf;        /* per col, its leaf index in every row group */
     size_t ncols, nleaves;
+    const char **top;  /* every top-level element's name, nested and repeated ones too */
+    size_t ntop;
     pq_group *groups;
     size_t ngroups;
     char *names;      /* the columns' names, NUL-separated */
@@ -432,6 +438,26 @@ static int read_row_group(tr *r, pq_file *f, pq_group *g)
     return rc;
 }
 
+/* Bytes [off, off + len) of the file: in place when it is in memory, else read into
+ * f->io (valid until the next fetch). The caller checked the range against f->size. */
+static int fetch(pq_file *f, size_t off, size_t len, const uint8_t **out)
+{
+    if (f->data) {
+        *out = f->data + off;
+        return 0;
+    }
+    if (len + 1 > f->io_cap) {
+        uint8_t *n = realloc(f->io, len + 1);
+        if (!n)
+            return error_set(LOCH_ENOMEM, "out of memory");
+        f->io = n;
+        f->io_cap = len + 1;
+    }
+    int rc = len ? f->reader.read(f->reader.ctx, off, f->io, len) : 0;
+    *out = f->io;
+    return rc;
+}
+
 void pq_free(pq_file *f)
 {
     if (!f)
@@ -441,10 +467,12 @@ void pq_free(pq_file *f)
     free(f->groups);
     free(f->cols);
     free(f->leaf);
+    free(f->top);
     free(f->names);
     free(f->page);
     free(f->dict);
     free(f->dict_at);
+    free(f->io);
     for (size_t i = 0; f->dirs && i < f->ncols; i++) {
         free(f->dirs[i].pages);
         free(f->dirs[i].marks);
@@ -453,26 +481,34 @@ void pq_free(pq_file *f)
     free(f);
 }
 
-int pq_open(pq_file **out, const uint8_t *data, size_t size)
+/* Parses the footer of f (its data or reader and size set). */
+static int open_footer(pq_file *f)
 {
-    *out = NULL;
-    if (size < 12 || memcmp(data, "PAR1", 4) != 0 || memcmp(data + size - 4, "PAR1", 4) != 0)
-        return error_set(LOCH_ECORRUPT, "parquet: not a Parquet file (no PAR1 at both ends)");
-    uint32_t flen = (uint32_t)data[size - 8] | (uint32_t)data[size - 7] << 8 | (uint32_t)data[size - 6] << 16 |
-                    (uint32_t)data[size - 5] << 24;
+    size_t size = f->size;
+    const uint8_t *head, *tail;
+    uint8_t magic[4] = {0}, end[8] = {0};
+    int rc = size < 12 ? error_set(LOCH_ECORRUPT, "parquet: not a Parquet file (%zu bytes)", size) : 0;
+    rc = rc ? rc : fetch(f, 0, 4, &head);
+    if (rc == 0)
+        memcpy(magic, head, 4);
+    rc = rc ? rc : fetch(f, size - 8, 8, &tail);
+    if (rc == 0)
+        memcpy(end, tail, 8);
+    if (rc == 0 && (memcmp(magic, "PAR1", 4) != 0 || memcmp(end + 4, "PAR1", 4) != 0))
+        rc = error_set(LOCH_ECORRUPT, "parquet: not a Parquet file (no PAR1 at both ends)");
+    if (rc < 0)
+        return rc;
+    uint32_t flen = (uint32_t)end[0] | (uint32_t)end[1] << 8 | (uint32_t)end[2] << 16 | (uint32_t)end[3] << 24;
     if ((uint64_t)flen > size - 12)
         return error_set(LOCH_ECORRUPT, "parquet: a footer of %u bytes in a file of %zu", flen, size);
-    pq_file *f = calloc(1, sizeof(*f));
-    if (!f)
-        return error_set(LOCH_ENOMEM, "out of memory");
-    f->data = data;
-    f->size = size;
-    f->dict_group = -1;
-    tr r = {data + size - 8 - flen, flen, 0, size - 8 - flen, 0};
+    const uint8_t *footer;
+    if ((rc = fetch(f, size - 8 - flen, flen, &footer)) < 0)
+        return rc;
+    tr r = {footer, flen, 0, size - 8 - flen, 0};
     schema_el *els = NULL;
     size_t nels = 0;
     int16_t id = 0;
-    int t, rc;
+    int t;
     while ((rc = tr_field(&r, &id, &t)) == 0 && t != T_STOP) {
         if (id == 2 && t == T_LIST && !els) {
             int elem;
@@ -503,8 +539,9 @@ int pq_open(pq_file **out, const uint8_t *data, size_t size)
             size_t names_len = 0;
             for (size_t i = 1; i < nels; i++)
                 names_len += els[i].name_len + 1;
-            f->names = calloc(names_len + 1, 1);
-            if (!f->cols || !f->leaf || !f->names) {
+            f->names = calloc(names_len + nels + 1, 1);
+            f->top = calloc(nels, sizeof(char *));
+            if (!f->cols || !f->leaf || !f->names || !f->top) {
                 rc = error_set(LOCH_ENOMEM, "out of memory");
                 break;
             }
@@ -518,12 +555,15 @@ int pq_open(pq_file **out, const uint8_t *data, size_t size)
                     rc = tr_bad(&r, "a schema with fewer elements than its root's children");
                     break;
                 }
+                if (els[i].name) { /* every top-level name, whatever it holds */
+                    memcpy(np, els[i].name, els[i].name_len);
+                    f->top[f->ntop++] = np;
+                    np += els[i].name_len + 1;
+                }
                 if (els[i].children <= 0) {
                     if (els[i].name && els[i].repetition != 2 && els[i].type >= 0 && els[i].type <= P_FIXED) {
                         pq_column *c = &f->cols[top];
-                        memcpy(np, els[i].name, els[i].name_len);
-                        c->name = np;
-                        np += els[i].name_len + 1;
+                        c->name = f->top[f->ntop - 1];
                         classify(&els[i], c);
                         f->leaf[top++] = (int)leaves;
                     }
@@ -588,6 +628,40 @@ int pq_open(pq_file **out, const uint8_t *data, size_t size)
     free(els);
     if (rc == 0 && !f->groups)
         rc = els || f->cols ? tr_bad(&r, "a footer without row groups") : tr_bad(&r, "a footer without a schema");
+    return rc;
+}
+
+int pq_open(pq_file **out, const uint8_t *data, size_t size)
+{
+    *out = NULL;
+    pq_file *f = calloc(1, sizeof(*f));
+    if (!f)
+        return error_set(LOCH_ENOMEM, "out of memory");
+    f->data = data;
+    f->size = size;
+    f->dict_group = -1;
+    int rc = open_footer(f);
+    if (rc < 0) {
+        pq_free(f);
+        return rc;
+    }
+    *out = f;
+    return 0;
+}
+
+int pq_open_reader(pq_file **out, const pq_reader *reader, uint64_t size)
+{
+    *out = NULL;
+    if (size > SIZE_MAX / 2)
+        return error_set(LOCH_EUNSUPPORTED, "parquet: a file of %llu bytes", (unsigned long long)size);
+    pq_file *f = calloc(1, sizeof(*f));
+    if (!f)
+        return error_set(LOCH_ENOMEM, "out of memory");
+    f->reader = *reader;
+    f->size = (size_t)size;
+    f->dict_group = -1;
+    int rc = open_footer(f);
+    pq_trim(f); /* the footer's bytes are parsed */
     if (rc < 0) {
         pq_free(f);
         return rc;
@@ -600,6 +674,9 @@ int64_t pq_rows(const pq_file *f) { return f->rows; }
 
 void pq_trim(pq_file *f)
 {
+    free(f->io);
+    f->io = NULL;
+    f->io_cap = 0;
     free(f->page);
     free(f->dict);
     free(f->dict_at);
@@ -618,6 +695,14 @@ int pq_find(const pq_file *f, const char *name)
 }
 
 size_t pq_columns(const pq_file *f) { return f->ncols; }
+
+bool pq_has_name(const pq_file *f, const char *name)
+{
+    for (size_t i = 0; i < f->ntop; i++)
+        if (strcasecmp(f->top[i], name) == 0)
+            return true;
+    return false;
+}
 
 const pq_column *pq_column_at(const pq_file *f, int col)
 {
@@ -657,10 +742,10 @@ static int read_page_sub(tr *r, page_hdr *h, int v2)
     return rc;
 }
 
-/* The page header at file offset `at`, inside [at, end). */
-static int read_page_header(const pq_file *f, size_t at, size_t end, page_hdr *h)
+/* The page header at file offset `at`, inside [at, end), from bytes[0..n). */
+static int parse_page_header(const uint8_t *bytes, size_t n, size_t at, size_t end, page_hdr *h)
 {
-    tr r = {f->data + at, end - at, 0, at, 0};
+    tr r = {bytes, n, 0, at, 0};
     int16_t id = 0;
     int t, rc;
     memset(h, 0, sizeof(*h));
@@ -692,6 +777,20 @@ static int read_page_header(const pq_file *f, size_t at, size_t end, page_hdr *h
     return rc;
 }
 
+/* The page header at file offset `at`, inside [at, end): read in a window that grows
+ * until the header fits (statistics can make one long). */
+static int read_page_header(pq_file *f, size_t at, size_t end, page_hdr *h)
+{
+    for (size_t win = 512;; win *= 8) {
+        size_t n = end - at < win ? end - at : win;
+        const uint8_t *bytes = NULL;
+        int rc = fetch(f, at, n, &bytes);
+        rc = rc ? rc : parse_page_header(bytes, n, at, end, h);
+        if (rc == 0 || n == end - at || rc == LOCH_ENOMEM || rc == LOCH_EIO)
+            return rc;
+    }
+}
+
 /* A chunk's extent in the file: where its first page starts, and its end. */
 static int chunk_range(const pq_file *f, const pq_chunk *c, size_t *start, size_t *end)
 {
@@ -721,13 +820,16 @@ static int grow(uint8_t **p, size_t *cap, size_t need)
 /* A page's bytes, uncompressed into *dst (or pointing into the file when stored plain),
  * at least the first `want` bytes of the compressed part. skip: bytes at the payload's
  * start stored uncompressed (v2 levels). */
-static int page_bytes(const pq_file *f, int codec, const page_hdr *h, size_t skip, int compressed, uint8_t **dst,
+static int page_bytes(pq_file *f, int codec, const page_hdr *h, size_t skip, int compressed, uint8_t **dst,
                       size_t *cap, size_t want, const uint8_t **out, size_t *len)
 {
-    const uint8_t *src = f->data + h->payload;
+    const uint8_t *src;
     size_t csize = (size_t)h->csize, usize = (size_t)h->usize;
     if (skip > csize || skip > usize)
         return error_set(LOCH_ECORRUPT, "parquet: a page at byte %zu whose levels are longer than it", h->payload);
+    int rc = fetch(f, h->payload, csize, &src);
+    if (rc < 0)
+        return rc;
     if (codec == 0 || !compressed) {
         if (csize != usize)
             return error_set(LOCH_ECORRUPT, "parquet: an uncompressed page at byte %zu of %zu bytes that says %zu",
@@ -736,8 +838,7 @@ static int page_bytes(const pq_file *f, int codec, const page_hdr *h, size_t ski
         *len = csize;
         return 0;
     }
-    int rc = grow(dst, cap, usize + 1);
-    if (rc < 0)
+    if ((rc = grow(dst, cap, usize + 1)) < 0)
         return rc;
     memcpy(*dst, src, skip);
     size_t got;
@@ -1072,22 +1173,31 @@ static int page_value(pq_file *f, const pq_column *c, page_view *pv, rle *idx, u
 static int page_range(pq_file *f, int codec, const page_hdr *h, const snappy_mark *marks, size_t nmarks, size_t from,
                       size_t to, const uint8_t **out)
 {
-    if (to > (size_t)h->usize || from > to)
+    size_t csize = (size_t)h->csize, usize = (size_t)h->usize;
+    if (to > usize || from > to)
         return error_set(LOCH_ECORRUPT, "parquet: a page at byte %zu with fewer values than it says", h->payload);
-    const uint8_t *src = f->data + h->payload;
     if (codec == 0) {
-        if (h->csize != h->usize)
+        if (csize != usize)
             return error_set(LOCH_ECORRUPT, "parquet: an uncompressed page at byte %zu whose sizes differ",
                              h->payload);
-        *out = src + from;
-        return 0;
+        return fetch(f, h->payload + from, to - from, out);
     }
-    int rc = grow(&f->page, &f->page_cap, (size_t)h->usize + 1);
-    size_t lo, got;
-    rc = rc ? rc : snappy_decode_at(src, (size_t)h->csize, f->page, (size_t)h->usize, from, to, marks, nmarks,
-                                    &lo);
-    if (rc == 1)
-        rc = snappy_decode(src, (size_t)h->csize, f->page, (size_t)h->usize, to, &got);
+    int rc = grow(&f->page, &f->page_cap, usize + 1);
+    const uint8_t *src;
+    size_t lo, got, m = from / SNAPPY_MARK_EVERY;
+    if (rc == 0 && m < nmarks) { /* only the compressed bytes from the mark to two marks on */
+        size_t first = marks[m].in, last = m + 2 < nmarks ? marks[m + 2].in : csize;
+        rc = first < last && last <= csize ? fetch(f, h->payload + first, last - first, &src) : 1;
+        rc = rc ? rc : snappy_decode_at(src, last - first, first, csize, f->page, usize, from, to, marks, nmarks, &lo);
+    } else {
+        rc = rc ? rc : 1;
+    }
+    if (rc == 1) { /* the whole page, decoded from the start as far as `to` */
+        rc = fetch(f, h->payload, csize, &src);
+        rc = rc ? rc : snappy_decode_at(src, csize, 0, csize, f->page, usize, from, to, NULL, 0, &lo);
+        if (rc == 1)
+            rc = snappy_decode(src, csize, f->page, usize, to, &got);
+    }
     if (rc < 0)
         return error_prefix("parquet page at byte %zu: ", h->payload);
     *out = f->page + from;
@@ -1287,8 +1397,15 @@ int pq_prepare(pq_file *f, int col)
                         d->marks = m;
                         d->marks_cap = cap;
                     }
-                    if ((rc = snappy_marks(f->data + h.payload, (size_t)h.csize, d->marks + d->nmarks, want, &got)) < 0)
+                    const uint8_t *src;
+                    uint64_t declared = 0;
+                    if ((rc = fetch(f, h.payload, (size_t)h.csize, &src)) < 0 ||
+                        (snappy_length(src, (size_t)h.csize, &declared) > 0 && declared != (uint64_t)h.usize) ||
+                        (rc = snappy_marks(src, (size_t)h.csize, d->marks + d->nmarks, want, &got)) < 0) {
+                        rc = rc ? rc : error_set(LOCH_ECORRUPT, "parquet: a page at byte %zu of another length than "
+                                                 "it says", h.payload);
                         break;
+                    }
                     e.nmarks = got;
                     d->nmarks += got;
                 }

@@ -66,13 +66,25 @@ typedef struct {
 
 /* Parses the footer of data[0..size), which must stay valid until pq_free. */
 int pq_open(pq_file **out, const uint8_t *data, size_t size);
+/* The same for a file read piece by piece: read(ctx, off, buf, len) fills buf with the
+ * file's bytes [off, off + len) or fails (an error set: a short read means the file
+ * changed). Nothing is mapped, so a file cut short under the reader is an error, never a
+ * fault. size: the file's size. */
+typedef struct {
+    int (*read)(void *ctx, uint64_t off, void *buf, size_t len);
+    void *ctx;
+} pq_reader;
+int pq_open_reader(pq_file **out, const pq_reader *reader, uint64_t size);
 void pq_free(pq_file *f);
-/* Lets go of the buffers reads keep (a decompressed page, a dictionary): for a caller
- * that holds many files open and reads from one at a time. */
+/* Lets go of the buffers reads keep (bytes read, a decompressed page, a dictionary):
+ * for a caller that holds many files open and reads from one at a time. */
 void pq_trim(pq_file *f);
 int64_t pq_rows(const pq_file *f);
 /* The top-level column named `name` (exact), or -1 (also when it is nested). */
 int pq_find(const pq_file *f, const char *name);
+/* Whether the file has a top-level element of that name in any case, of any kind
+ * (nested and repeated ones too): a column pq_find does not offer may still be there. */
+bool pq_has_name(const pq_file *f, const char *name);
 /* How many columns are offered, and the col-th (NULL when there is none). */
 size_t pq_columns(const pq_file *f);
 const pq_column *pq_column_at(const pq_file *f, int col);

@@ -173,33 +173,49 @@ int snappy_marks(const uint8_t *in, size_t n, snappy_mark *marks, size_t cap, si
     return 0;
 }
 
-int snappy_decode_at(const uint8_t *in, size_t n, uint8_t *out, size_t cap, size_t from, size_t to,
-                     const snappy_mark *marks, size_t nmarks, size_t *lo)
+int snappy_decode_at(const uint8_t *in, size_t n, size_t base, size_t block_len, uint8_t *out, size_t total,
+                     size_t from, size_t to, const snappy_mark *marks, size_t nmarks, size_t *lo)
 {
-    uint64_t total;
-    int head = snappy_length(in, n, &total);
-    if (head < 0)
-        return head;
-    if (total > cap || to > total || from > to)
-        return error_set(LOCH_ECORRUPT, "snappy: the block declares %llu bytes, not the %zu expected",
-                         (unsigned long long)total, cap);
-    size_t ip = (size_t)head, op = 0, block = from & ~(size_t)(SNAPPY_MARK_EVERY - 1), start = 0;
+    size_t ip = 0, op = 0, block = from & ~(size_t)(SNAPPY_MARK_EVERY - 1), start = 0;
     size_t m = from / SNAPPY_MARK_EVERY;
-    if (m < nmarks && marks[m].out <= from && marks[m].in < n && marks[m].in >= (size_t)head)
-        ip = marks[m].in, op = marks[m].out, block = op;
+    if (to > total || from > to || base > block_len || n > block_len - base)
+        return error_set(LOCH_ECORRUPT, "snappy: a range outside the block");
+    if (m < nmarks && marks[m].out <= from && marks[m].in >= base && marks[m].in - base < n &&
+        (base > 0 || marks[m].in > 0)) {
+        ip = marks[m].in - base;
+        op = marks[m].out;
+        block = op;
+    } else if (base > 0) {
+        return 1; /* no way in from here: the caller decodes from the start */
+    } else {
+        uint64_t declared;
+        int head = snappy_length(in, n, &declared);
+        if (head < 0)
+            return head;
+        if (declared != total)
+            return error_set(LOCH_ECORRUPT, "snappy: the block declares %llu bytes, not the %zu expected",
+                             (unsigned long long)declared, total);
+        ip = (size_t)head;
+    }
     int decoding = 0;
     while (op < to) {
-        if (ip >= n)
-            return error_set(LOCH_ECORRUPT, "snappy: the block ends at byte %zu with %zu of %llu bytes out", ip, op,
-                             (unsigned long long)total);
+        if (ip >= n) {
+            if (base + ip < block_len)
+                return 1; /* past the bytes given: the caller decodes from the start */
+            return error_set(LOCH_ECORRUPT, "snappy: the block ends at byte %zu with %zu of %zu bytes out", base + ip,
+                             op, total);
+        }
         size_t len, dist = 0;
         int copy;
         int rc = element(in, n, &ip, &len, &dist, &copy);
         if (rc < 0)
-            return rc;
-        if (len > total - op || (!copy && len > n - ip))
-            return error_set(LOCH_ECORRUPT, "snappy: an element at byte %zu runs past the %s", ip,
+            return base + ip < block_len && ip >= n ? 1 : rc;
+        if (len > total - op || (!copy && len > n - ip)) {
+            if (!copy && len <= total - op && base + ip + len <= block_len)
+                return 1; /* a literal running past the bytes given */
+            return error_set(LOCH_ECORRUPT, "snappy: an element at byte %zu runs past the %s", base + ip,
                              len > total - op ? "declared length" : "input");
+        }
         if (!decoding && op + len > block)
             decoding = 1, start = op;
         if (decoding) {
@@ -208,7 +224,7 @@ int snappy_decode_at(const uint8_t *in, size_t n, uint8_t *out, size_t cap, size
             } else if (dist == 0 || dist > op - start) {
                 if (dist == 0 || dist > op)
                     return error_set(LOCH_ECORRUPT, "snappy: a copy at byte %zu reaches before the output's start",
-                                     ip);
+                                     base + ip);
                 return 1; /* reaches before what was decoded: decode from the start */
             } else if (dist >= len) {
                 memcpy(out + op, out + op - dist, len);
@@ -217,7 +233,7 @@ int snappy_decode_at(const uint8_t *in, size_t n, uint8_t *out, size_t cap, size
                     out[op + b] = out[op - dist + b];
             }
         } else if (copy && (dist == 0 || dist > op)) {
-            return error_set(LOCH_ECORRUPT, "snappy: a copy at byte %zu reaches before the output's start", ip);
+            return error_set(LOCH_ECORRUPT, "snappy: a copy at byte %zu reaches before the output's start", base + ip);
         }
         if (!copy)
             ip += len;

@@ -32,10 +32,13 @@ int snappy_decode(const uint8_t *in, size_t n, uint8_t *out, size_t cap, size_t 
 /* Makes out[from..to) valid without decoding what comes before it: elements wholly
  * before the 64 KiB block holding `from` are only walked over (Snappy compressors work
  * in 64 KiB blocks whose copies stay inside them), then decoding starts at the element
- * that reaches that block, *lo its output offset (<= from). Returns 1, not an error,
- * when a copy reaches before *lo after all: the caller decodes from the start instead. */
-int snappy_decode_at(const uint8_t *in, size_t n, uint8_t *out, size_t cap, size_t from, size_t to,
-                     const struct snappy_mark *marks, size_t nmarks, size_t *lo);
+ * that reaches that block, *lo its output offset (<= from). in[0..n) are the bytes at
+ * [base, base + n) of a block of block_len bytes declaring `total` bytes out: the whole
+ * block (base 0, n = block_len), or, given marks, a part from the mark of `from` on.
+ * Returns 1, not an error, when that is not enough after all (a copy reaching before
+ * *lo, an element past the bytes given): the caller decodes from the start instead. */
+int snappy_decode_at(const uint8_t *in, size_t n, size_t base, size_t block_len, uint8_t *out, size_t total,
+                     size_t from, size_t to, const struct snappy_mark *marks, size_t nmarks, size_t *lo);
 
 /* Where decoding may start: marks[k] is the element whose output covers byte
  * k * SNAPPY_MARK_EVERY (its input offset and output offset). A reader that walks a

@@ -40,7 +40,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -48,6 +47,8 @@
 #include "core/sqlscan.h"
 #include "formats/parquet.h"
 #include "util/misc.h"
+#include "util/strmap.h"
+#include "util/utf8.h"
 #include "wal/frame.h"
 
 #define LOOKUP_MAX_ROWS (INT64_C(1) << 26) /* 64M rows: at most ~1 GiB of index */
@@ -56,8 +57,10 @@
 /* One data file: its bytes mapped, its footer, its keys. */
 typedef struct {
     char *path;             /* as the snapshot names it */
-    uint8_t *map;
-    size_t size;
+    int64_t log_size, log_mtime; /* as its add action gives them: a file written again
+                               under the same name is another file */
+    char *local;            /* the file the engine would read (storage's engine_path) */
+    int fd;                 /* open while it is being read; -1 otherwise */
     pq_file *pq;
     uint64_t *codes;        /* sorted */
     uint32_t *rows;         /* codes[i]'s row; NULL when codes are in row order */
@@ -74,7 +77,14 @@ typedef struct {
     size_t n, cap;
     int64_t rows;
     int hashed;             /* codes are hashes, not integer keys */
-    pq_file *last;          /* the file read last: only it keeps its read buffers */
+    lk_file *last;          /* the file read last: only it stays open, with its buffers */
+    strmap by_path;         /* path -> index in files (keys borrowed from files[].path) */
+    size_t *of;             /* per file of the snapshot synced last, its index in files */
+    const snapshot *synced; /* that snapshot, as it was: version, advances, log time */
+    int64_t synced_version, synced_mtime;
+    int synced_advances;
+    char *refused;          /* a file the index cannot take (its codec, encodings, size):
+                               while the table has it, lookups go to the engine at once */
 } lk_table;
 
 struct lake_lookups {
@@ -82,11 +92,20 @@ struct lake_lookups {
     int next;               /* the slot to reuse */
 };
 
+static void file_close(lk_file *f)
+{
+    if (f->pq)
+        pq_trim(f->pq);
+    if (f->fd >= 0)
+        close(f->fd);
+    f->fd = -1;
+}
+
 static void file_free(lk_file *f)
 {
+    file_close(f);
     pq_free(f->pq);
-    if (f->map)
-        munmap(f->map, f->size);
+    free(f->local);
     free(f->path);
     free(f->codes);
     free(f->rows);
@@ -94,11 +113,26 @@ static void file_free(lk_file *f)
     dv_rows_free(&f->dv);
 }
 
-static void table_free(lk_table *t)
+/* Lets go of the table's files, keeping what it is and what it refused. */
+static void table_clear(lk_table *t)
 {
     for (size_t i = 0; i < t->n; i++)
         file_free(&t->files[i]);
     free(t->files);
+    strmap_free(&t->by_path);
+    free(t->of);
+    t->files = NULL;
+    t->of = NULL;
+    t->n = t->cap = 0;
+    t->rows = 0;
+    t->last = NULL;
+    t->synced = NULL;
+}
+
+static void table_free(lk_table *t)
+{
+    table_clear(t);
+    free(t->refused);
     memset(t, 0, sizeof(*t));
 }
 
@@ -248,6 +282,8 @@ static bool parse(const char *sql, size_t len, lk_query *q)
                 c->text[o++] = sql[i];
             }
             c->text[o] = '\0';
+            if (utf8_valid_prefix((const unsigned char *)c->text, o) != o)
+                return false; /* the engine says what is wrong with it */
         } else {
             return false;
         }
@@ -329,30 +365,52 @@ static int pair_cmp(const void *a, const void *b)
  * as unsigned. */
 #define SIGNED(v) ((v) ^ (UINT64_C(1) << 63))
 
-/* Maps and indexes one data file. */
+/* The Parquet reader's bytes: read, never mapped, so a file cut short under a session
+ * is an error the engine then reports too, never a fault. Opened when first read. */
+static int file_read(void *ctx, uint64_t off, void *out, size_t len)
+{
+    lk_file *f = ctx;
+    struct stat st;
+    if (f->fd < 0) {
+        f->fd = open(f->local, O_RDONLY | O_CLOEXEC);
+        if (f->fd < 0)
+            return error_errno(errno, "cannot open", f->local);
+        if (fstat(f->fd, &st) < 0 || st.st_size != f->log_size) {
+            close(f->fd);
+            f->fd = -1;
+            return error_set(LOCH_ECORRUPT, "%s is not the file the table's log describes (%lld bytes, not %lld)",
+                             f->local, (long long)st.st_size, (long long)f->log_size);
+        }
+    }
+    for (size_t done = 0; done < len;) {
+        ssize_t n = pread(f->fd, (char *)out + done, len - done, (off_t)(off + done));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return n < 0 ? error_errno(errno, "cannot read", f->local)
+                         : error_set(LOCH_ECORRUPT, "%s ends before byte %llu: it changed under the reader", f->local,
+                                     (unsigned long long)(off + len));
+        done += (size_t)n;
+    }
+    return 0;
+}
+
+/* Indexes one data file. */
 static int index_file(loch_lake *lake, const lk_table *t, const snapshot *s, const char *const *key, size_t nkey,
                       lk_file *f)
 {
     buf rel = BUF_INIT, local = BUF_INIT;
     int rc = buf_printf(&rel, "%s/%s", t->table, f->path) ? error_set(LOCH_ENOMEM, "out of memory") : 0;
     rc = rc ? rc : lake->st->engine_path(lake->st, rel.data, &local);
-    int fd = rc ? -1 : open(local.data, O_RDONLY | O_CLOEXEC);
-    struct stat st;
-    if (rc == 0 && (fd < 0 || fstat(fd, &st) < 0 || st.st_size < 12))
-        rc = error_set(LOCH_EIO, "cannot read %s", local.data);
-    if (rc == 0) {
-        f->size = (size_t)st.st_size;
-        f->map = mmap(NULL, f->size, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (f->map == MAP_FAILED) {
-            f->map = NULL;
-            rc = error_set(LOCH_EIO, "cannot map %s", local.data);
-        }
-    }
-    if (fd >= 0)
-        close(fd);
+    f->fd = -1;
+    if (rc == 0 && !(f->local = strdup(local.data)))
+        rc = error_set(LOCH_ENOMEM, "out of memory");
     buf_free(&rel);
     buf_free(&local);
-    rc = rc ? rc : pq_open(&f->pq, f->map, f->size);
+    pq_reader reader = {file_read, f};
+    if (rc == 0 && f->log_size < 12)
+        rc = error_set(LOCH_ECORRUPT, "%s: a data file of %lld bytes", f->path, (long long)f->log_size);
+    rc = rc ? rc : pq_open_reader(&f->pq, &reader, (uint64_t)f->log_size);
     int64_t n = rc ? 0 : pq_rows(f->pq);
     int64_t held = 0; /* one budget for the lake's indexes together */
     for (int i = 0; i < 4; i++)
@@ -377,9 +435,9 @@ static int index_file(loch_lake *lake, const lk_table *t, const snapshot *s, con
         int col = pq_find(f->pq, s->schema.fields[c].name);
         rc = col < 0 ? 0 : pq_prepare(f->pq, col);
     }
+    file_close(f);
     if (rc < 0)
         return rc;
-    pq_trim(f->pq);
     f->n = (size_t)n;
     for (size_t i = 0; t->hashed && i < f->n; i++)
         f->codes[i] = finish(f->codes[i]);
@@ -404,8 +462,16 @@ static int index_file(loch_lake *lake, const lk_table *t, const snapshot *s, con
     return 0;
 }
 
+/* Whether f is the file the snapshot's add action i describes. */
+static bool same_file(const lk_file *f, const log_file *a)
+{
+    return strcmp(f->path, a->path) == 0 && f->log_size == a->size && f->log_mtime == a->modification_time;
+}
+
 /* The index of s's table, brought to s: files it no longer has dropped, new ones
- * indexed. LOCH_EUNSUPPORTED when it cannot be (then the engine answers). */
+ * indexed, t->of mapping s's files to them. LOCH_EUNSUPPORTED when it cannot be (then
+ * the engine answers); the file at fault is remembered, so later lookups do not build
+ * the index again only to fail on it again. */
 static int table_for(loch_lake *lake, const char *table, const snapshot *s, const char *const *key, size_t nkey,
                      int hashed, lk_table **out)
 {
@@ -428,66 +494,108 @@ static int table_for(loch_lake *lake, const char *table, const snapshot *s, cons
         snprintf(t->id, sizeof(t->id), "%s", id);
         t->hashed = hashed;
     }
-    /* files by path: mark those the snapshot has, index the new ones */
+    /* the snapshot it was last brought to, unchanged: nothing to do */
+    if (t->synced == s && t->synced_version == s->version && t->synced_advances == s->advances &&
+        t->synced_mtime == s->commit_mtime_ms) {
+        *out = t;
+        return 0;
+    }
+    t->synced = NULL;
+    if (t->last) /* files come and go below, and the array may move */
+        file_close(t->last);
+    t->last = NULL;
+    if (t->refused) {
+        for (size_t i = 0; i < s->file_count; i++)
+            if (strcmp(s->files[i].path, t->refused) == 0)
+                return error_set(LOCH_EUNSUPPORTED, "the key index cannot take %s", t->refused);
+        free(t->refused);
+        t->refused = NULL;
+    }
+    size_t *of = calloc(s->file_count + 1, sizeof(size_t));
+    if (!of)
+        return error_set(LOCH_ENOMEM, "out of memory");
     for (size_t i = 0; i < t->n; i++)
         t->files[i].seen = 0;
     int rc = 0;
+    size_t added = 0;
     for (size_t i = 0; rc == 0 && i < s->file_count; i++) {
-        lk_file *f = NULL;
-        for (size_t j = 0; j < t->n && !f; j++)
-            if (strcmp(t->files[j].path, s->files[i].path) == 0)
-                f = &t->files[j];
-        if (f) {
-            f->seen = 1;
+        size_t j;
+        if (strmap_get(&t->by_path, s->files[i].path, &j) && same_file(&t->files[j], &s->files[i])) {
+            t->files[j].seen = 1;
             continue;
         }
         if (t->n == t->cap) {
             size_t cap = t->cap ? t->cap * 2 : 8;
             lk_file *g = realloc(t->files, cap * sizeof(*g));
-            if (!g)
-                return error_set(LOCH_ENOMEM, "out of memory");
+            if (!g) {
+                rc = error_set(LOCH_ENOMEM, "out of memory");
+                break;
+            }
             t->files = g;
             t->cap = cap;
         }
-        f = &t->files[t->n];
+        lk_file *f = &t->files[t->n];
         memset(f, 0, sizeof(*f));
-        if (!(f->path = strdup(s->files[i].path)))
-            return error_set(LOCH_ENOMEM, "out of memory");
+        f->log_size = s->files[i].size;
+        f->log_mtime = s->files[i].modification_time;
+        if (!(f->path = strdup(s->files[i].path))) {
+            rc = error_set(LOCH_ENOMEM, "out of memory");
+            break;
+        }
         if ((rc = index_file(lake, t, s, key, nkey, f)) < 0) {
+            if (rc != LOCH_ENOMEM)
+                t->refused = strdup(s->files[i].path);
             file_free(f);
             break;
         }
         f->seen = 1;
         t->rows += (int64_t)f->n;
         t->n++;
+        added++;
     }
+    if (rc < 0) { /* a table the index cannot take whole is not answered from it at all */
+        free(of);
+        table_clear(t);
+        return rc;
+    }
+    /* drop the files s no longer has (or has again under another add), then map s's */
     size_t kept = 0;
-    if (t->last) /* still open here: files go below */
-        pq_trim(t->last);
-    t->last = NULL;
+    bool moved = false;
     for (size_t i = 0; i < t->n; i++) {
         if (t->files[i].seen) {
+            moved = moved || kept != i;
             t->files[kept++] = t->files[i];
         } else {
             t->rows -= (int64_t)t->files[i].n;
             file_free(&t->files[i]);
+            moved = true;
         }
     }
     t->n = kept;
+    if (moved || added) {
+        strmap_free(&t->by_path);
+        for (size_t i = 0; rc == 0 && i < t->n; i++)
+            rc = strmap_put(&t->by_path, t->files[i].path, i);
+    }
+    for (size_t i = 0; rc == 0 && i < s->file_count; i++) {
+        size_t j;
+        if (!strmap_get(&t->by_path, s->files[i].path, &j) || !same_file(&t->files[j], &s->files[i]))
+            rc = error_set(LOCH_EUNSUPPORTED, "a file not indexed");
+        of[i] = j;
+    }
     if (rc < 0) {
-        table_free(t);
+        free(of);
+        table_clear(t);
         return rc;
     }
+    free(t->of);
+    t->of = of;
+    t->synced = s;
+    t->synced_version = s->version;
+    t->synced_advances = s->advances;
+    t->synced_mtime = s->commit_mtime_ms;
     *out = t;
     return 0;
-}
-
-static lk_file *file_of(lk_table *t, const char *path)
-{
-    for (size_t j = 0; j < t->n; j++)
-        if (strcmp(t->files[j].path, path) == 0)
-            return &t->files[j];
-    return NULL;
 }
 
 /* Whether the file's deletion vector deletes row. */
@@ -496,19 +604,23 @@ static int deleted(loch_lake *lake, const char *table, const log_file *lf, lk_fi
     *out = false;
     if (!lf->dv.storage_type)
         return 0;
-    char key[600];
-    snprintf(key, sizeof(key), "%c|%s|%" PRId64 "|%" PRId64, lf->dv.storage_type, lf->dv.path_or_inline,
-             lf->dv.offset, lf->dv.size_in_bytes);
-    if (!f->dv_key || strcmp(f->dv_key, key) != 0) {
+    buf key = BUF_INIT; /* the whole descriptor: two DVs may differ only at the end */
+    if (buf_printf(&key, "%c|%" PRId64 "|%" PRId64 "|", lf->dv.storage_type, lf->dv.offset, lf->dv.size_in_bytes) ||
+        buf_puts(&key, lf->dv.path_or_inline ? lf->dv.path_or_inline : ""))
+        return error_set(LOCH_ENOMEM, "out of memory");
+    if (!f->dv_key || strcmp(f->dv_key, key.data) != 0) {
         free(f->dv_key);
         f->dv_key = NULL;
         dv_rows_free(&f->dv);
         int rc = scan_file_dv(lake, table, lf, &f->dv);
-        if (rc < 0)
+        if (rc < 0) {
+            buf_free(&key);
             return rc;
-        if (!(f->dv_key = strdup(key)))
-            return error_set(LOCH_ENOMEM, "out of memory");
+        }
+        f->dv_key = key.data; /* owned now */
+        key = (buf)BUF_INIT;
     }
+    buf_free(&key);
     size_t at = u64_lower_bound(f->dv.rows, f->dv.count, row);
     *out = at < f->dv.count && f->dv.rows[at] == row;
     return 0;
@@ -559,15 +671,14 @@ static int run(loch_lake *lake, const lk_query *q, const snapshot *s, const sche
                                   cond[k]->text ? strlen(cond[k]->text) : 0)
                       : (uint64_t)cond[k]->i;
     code = hashed ? finish(code) : SIGNED(code);
-    /* the key's rows in every file */
+    /* the key's rows in every file: several when older rows of the key were deleted */
     size_t cand_file[16], ncand = 0;
     uint64_t cand_row[16];
     for (size_t i = 0; i < s->file_count; i++) {
-        lk_file *f = file_of(t, s->files[i].path);
-        if (!f)
-            return error_set(LOCH_EUNSUPPORTED, "a file not indexed");
-        size_t lo = u64_lower_bound(f->codes, f->n, code);
-        for (; lo < f->n && f->codes[lo] == code; lo++) {
+        const lk_file *f = &t->files[t->of[i]];
+        if (!f->n || code < f->codes[0] || code > f->codes[f->n - 1])
+            continue;
+        for (size_t lo = u64_lower_bound(f->codes, f->n, code); lo < f->n && f->codes[lo] == code; lo++) {
             if (ncand == 16)
                 return error_set(LOCH_EUNSUPPORTED, "too many rows of one key");
             cand_file[ncand] = i;
@@ -578,25 +689,22 @@ static int run(loch_lake *lake, const lk_query *q, const snapshot *s, const sche
     char tail[320];
     if ((rc = tail_point(lake, q->table, s, cand_file, cand_row, ncand, hidden, tail, sizeof(tail))) < 0)
         return rc == LOCH_ENOTFOUND ? error_set(LOCH_EUNSUPPORTED, "the tail is not loaded") : rc;
-    buf text = BUF_INIT, sql = BUF_INIT;
-    compute_param *params = out->params;
-    char **texts = out->texts;
-    size_t np = 0;
-    int found = 0;
-    for (size_t c = 0; rc == 0 && !found && c < ncand; c++) {
-        lk_file *f = file_of(t, s->files[cand_file[c]].path);
+    /* the one live row of the key: not deleted, not changed in the tail, truly the key */
+    lk_file *f = NULL;
+    uint64_t row = 0;
+    for (size_t c = 0; rc == 0 && c < ncand; c++) {
+        lk_file *g = &t->files[t->of[cand_file[c]]];
         bool gone;
-        if (hidden[c] || (rc = deleted(lake, q->table, &s->files[cand_file[c]], f, cand_row[c], &gone)) < 0 || gone)
+        if (hidden[c] || (rc = deleted(lake, q->table, &s->files[cand_file[c]], g, cand_row[c], &gone)) < 0 || gone)
             continue;
-        if (t->last && t->last != f->pq)
-            pq_trim(t->last);
-        t->last = f->pq;
-        /* a hash matched: the row's key must be the one asked for */
+        if (t->last && t->last != g)
+            file_close(t->last);
+        t->last = g;
         bool same = true;
         for (size_t k = 0; hashed && same && rc == 0 && k < nkey; k++) {
             pq_value v;
-            int col = pq_find(f->pq, key[k]);
-            rc = col < 0 ? LOCH_EUNSUPPORTED : pq_read(f->pq, col, (int64_t)cand_row[c], &v);
+            int col = pq_find(g->pq, key[k]);
+            rc = col < 0 ? LOCH_EUNSUPPORTED : pq_read(g->pq, col, (int64_t)cand_row[c], &v);
             if (rc == 0)
                 same = cond[k]->is_text ? !v.null && v.len == strlen(cond[k]->text) &&
                                               memcmp(v.bytes, cond[k]->text, v.len) == 0
@@ -604,14 +712,32 @@ static int run(loch_lake *lake, const lk_query *q, const snapshot *s, const sche
         }
         if (rc < 0 || !same)
             continue;
-        found = 1;
+        /* a key twice: a table some other writer made without keeping it a key; the
+         * engine shows what is there */
+        if (f)
+            return error_set(LOCH_EUNSUPPORTED, "the key is in the table more than once");
+        f = g;
+        row = cand_row[c];
+    }
+    if (rc < 0)
+        return rc;
+    buf text = BUF_INIT, sql = BUF_INIT;
+    compute_param *params = out->params;
+    char **texts = out->texts;
+    size_t np = 0;
+    int found = f != NULL;
+    if (found) {
         rc = buf_puts(&sql, "SELECT ") ? LOCH_ENOMEM : 0;
         for (size_t p = 0; rc == 0 && p < nproj; p++) {
             int col = pq_find(f->pq, proj[p]->name);
             pq_value v = {.null = true};
+            /* a column the file does not have at all reads as NULL (added later); one it
+             * has otherwise (another case, nested) is the engine's to read */
+            if (col < 0 && pq_has_name(f->pq, proj[p]->name))
+                rc = error_set(LOCH_EUNSUPPORTED, "column %s is stored otherwise", proj[p]->name);
             if (col >= 0 && !fits(proj[p], pq_column_at(f->pq, col)))
                 rc = error_set(LOCH_EUNSUPPORTED, "column %s is stored otherwise", proj[p]->name);
-            rc = rc || col < 0 ? rc : pq_read(f->pq, col, (int64_t)cand_row[c], &v);
+            rc = rc || col < 0 ? rc : pq_read(f->pq, col, (int64_t)row, &v);
             rc = rc ? rc : pq_text(col < 0 ? NULL : pq_column_at(f->pq, col), &v, &text);
             if (rc == 0 && !v.null && !(texts[p] = strndup(text.data ? text.data : "", text.len)))
                 rc = LOCH_ENOMEM;

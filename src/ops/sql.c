@@ -701,8 +701,24 @@ static void note_engine_statement(loch_lake *lake, const char *sql)
                                         "EXPLAIN", "BEGIN", "START", "COMMIT", "END", "ROLLBACK", "ABORT", NULL};
     lexer lx = {sql, strlen(sql), 0};
     sql_token t;
-    bool reading = next(&lx, &t) == 0 && is_punct(&lx, &t, '(');
-    for (size_t i = 0; !reading && reads[i]; i++)
+    int rc = next(&lx, &t);
+    /* EXPLAIN ANALYZE runs what it explains: that statement is the one to look at */
+    if (rc == 0 && is(&lx, &t, "EXPLAIN")) {
+        rc = next(&lx, &t);
+        if (rc == 0 && (is(&lx, &t, "ANALYZE") || is(&lx, &t, "ANALYSE")))
+            rc = next(&lx, &t);
+        else if (rc == 0 && is_punct(&lx, &t, '('))
+            for (int depth = 1; rc == 0 && depth > 0 && t.kind != TOK_END;) {
+                rc = next(&lx, &t);
+                depth += is_punct(&lx, &t, '(') - is_punct(&lx, &t, ')');
+                if (depth == 0)
+                    rc = next(&lx, &t);
+            }
+        if (rc == 0 && is(&lx, &t, "EXPLAIN"))
+            rc = -1; /* EXPLAIN of an EXPLAIN: not read further */
+    }
+    bool reading = rc == 0 && is_punct(&lx, &t, '(');
+    for (size_t i = 0; rc == 0 && !reading && reads[i]; i++)
         reading = is(&lx, &t, reads[i]);
     if (!reading)
         lake->engine_objects = 1;

@@ -172,6 +172,54 @@ static void test_damaged(void)
     munmap(m.data, m.size);
 }
 
+typedef struct {
+    const uint8_t *data;
+    size_t size, cut; /* bytes past cut are gone: the file was cut short under the reader */
+} cut_file;
+
+static int cut_read(void *ctx, uint64_t off, void *out, size_t len)
+{
+    cut_file *c = ctx;
+    if (off + len > c->cut)
+        return LOCH_ECORRUPT;
+    memcpy(out, c->data + off, len);
+    return 0;
+}
+
+/* Read through a reader instead of memory: the same values; a file that shrinks under it
+ * gives errors, never a fault. */
+static void test_reader(void)
+{
+    mapped m = map_file(SEEDS "duckdb.parquet");
+    if (!m.data)
+        return;
+    cut_file c = {m.data, m.size, m.size};
+    pq_reader r = {cut_read, &c};
+    pq_file *f = NULL;
+    CHECK_OK(pq_open_reader(&f, &r, m.size));
+    if (!f)
+        return;
+    for (int col = 0; col < (int)pq_columns(f); col++)
+        CHECK_OK(pq_prepare(f, col));
+    char t[64];
+    text_of(f, "s", 4999, t, sizeof(t));
+    CHECK_STR(t, "v7");
+    text_of(f, "d", 1234, t, sizeof(t));
+    CHECK(strtod(t, NULL) == 1851.0);
+    c.cut = m.size / 2;
+    int failed = 0;
+    for (int64_t row = 0; row < 5000; row += 97) {
+        pq_value v;
+        for (int col = 0; col < (int)pq_columns(f); col++)
+            failed += pq_read(f, col, row, &v) < 0;
+    }
+    CHECK(failed > 0);
+    pq_free(f);
+    c.cut = 100;
+    CHECK(pq_open_reader(&f, &r, m.size) < 0);
+    munmap(m.data, m.size);
+}
+
 static void test_snappy(void)
 {
     mapped m = map_file(SEEDS "snappy.raw");
@@ -194,9 +242,19 @@ static void test_snappy(void)
     CHECK_OK(snappy_marks(m.data, m.size, marks, 8, &n));
     CHECK(n == (len + 65535) / 65536);
     for (size_t from = 0; from + 16 <= len; from += 7919) {
-        int rc = snappy_decode_at(m.data, m.size, part, (size_t)len, from, from + 16, marks, n, &lo);
+        /* the whole block, from the start */
+        int rc = snappy_decode_at(m.data, m.size, 0, m.size, part, (size_t)len, from, from + 16, NULL, 0, &lo);
+        CHECK(rc == 0 && lo <= from && memcmp(part + from, out + from, 16) == 0);
+        /* only the bytes from the mark on, as a reader fetches them */
+        size_t k = from / SNAPPY_MARK_EVERY, first = marks[k].in, last = k + 2 < n ? marks[k + 2].in : m.size;
+        memset(part, 0, (size_t)len);
+        rc = snappy_decode_at(m.data + first, last - first, first, m.size, part, (size_t)len, from, from + 16, marks,
+                              n, &lo);
         CHECK(rc == 0 || rc == 1);
         CHECK(rc == 1 || (lo <= from && memcmp(part + from, out + from, 16) == 0));
+        /* too few bytes given is "start over", never a wrong answer */
+        rc = snappy_decode_at(m.data + first, 8, first, m.size, part, (size_t)len, from, from + 16, marks, n, &lo);
+        CHECK(rc == 1 || (rc == 0 && memcmp(part + from, out + from, 16) == 0));
     }
     /* a prefix decode stops early; a cut block is refused */
     CHECK_OK(snappy_decode(m.data, m.size, part, (size_t)len, 100, &got));
@@ -212,4 +270,4 @@ static void test_snappy(void)
     munmap(m.data, m.size);
 }
 
-TEST_MAIN(T(test_pyarrow_files), T(test_duckdb_file), T(test_damaged), T(test_snappy))
+TEST_MAIN(T(test_pyarrow_files), T(test_duckdb_file), T(test_damaged), T(test_reader), T(test_snappy))
