@@ -23,13 +23,19 @@
  *           rendering are the scan's.
  *
  * Anything else (another statement shape, time travel, partitioned or column-mapped
- * tables, a file the reader does not read, a session that made engine objects that may
- * shadow a table name, an open transaction) goes to the engine as before: this is an
- * answer given faster, never a different one. tests/py/test_lookup.py checks it against
- * the engine's answer (lake option test_no_metadata_answers turns it off).
+ * tables, a file the reader does not read, a key found live twice, a column a file holds
+ * in another case or nested, a session that made engine objects that may shadow a table
+ * name, an open transaction) goes to the engine as before: this is an answer given
+ * faster, never a different one. tests/py/test_lookup.py and test_lookup_foreign.py check
+ * it against the engine's answer (lake option test_no_metadata_answers turns it off).
+ *
+ * Files are named by path, size and modification time (a file written again under its
+ * name is another file) and read with pread, never mapped: a file cut short under a
+ * session is an error, as it is for the engine, not a fault. A table with a file the
+ * index cannot take is remembered with that file, so lookups do not build it again.
  *
  * Memory: 8 bytes per row for a file in key order (loch's flushes write them so), 16
- * otherwise; tables of more than LOOKUP_MAX_ROWS rows are not indexed.
+ * otherwise, for at most LOOKUP_MAX_ROWS rows over the lake's indexes together.
  */
 #include "ops/ops.h"
 
@@ -54,7 +60,7 @@
 #define LOOKUP_MAX_ROWS (INT64_C(1) << 26) /* 64M rows: at most ~1 GiB of index */
 #define LOOKUP_MAX_KEYS 8
 
-/* One data file: its bytes mapped, its footer, its keys. */
+/* One data file: where it is, its footer, its keys. */
 typedef struct {
     char *path;             /* as the snapshot names it */
     int64_t log_size, log_mtime; /* as its add action gives them: a file written again
