@@ -60,13 +60,21 @@
 #define LOOKUP_MAX_ROWS (INT64_C(1) << 26) /* 64M rows: at most ~1 GiB of index */
 #define LOOKUP_MAX_KEYS 8
 
+/* Where a data file's bytes come from: the file the engine would read (storage's
+ * engine_path), open while it is being read (fd -1 otherwise), and the size its add
+ * action gives. Allocated on its own: the Parquet reader holds a pointer to it. */
+typedef struct lk_source {
+    char *local;
+    int fd;
+    int64_t size;
+} lk_source;
+
 /* One data file: where it is, its footer, its keys. */
 typedef struct {
     char *path;             /* as the snapshot names it */
     int64_t log_size, log_mtime; /* as its add action gives them: a file written again
                                under the same name is another file */
-    char *local;            /* the file the engine would read (storage's engine_path) */
-    int fd;                 /* open while it is being read; -1 otherwise */
+    struct lk_source *src;  /* what the reader reads: apart, as files[] moves */
     pq_file *pq;
     uint64_t *codes;        /* sorted */
     uint32_t *rows;         /* codes[i]'s row; NULL when codes are in row order */
@@ -102,16 +110,19 @@ static void file_close(lk_file *f)
 {
     if (f->pq)
         pq_trim(f->pq);
-    if (f->fd >= 0)
-        close(f->fd);
-    f->fd = -1;
+    if (f->src && f->src->fd >= 0)
+        close(f->src->fd);
+    if (f->src)
+        f->src->fd = -1;
 }
 
 static void file_free(lk_file *f)
 {
     file_close(f);
     pq_free(f->pq);
-    free(f->local);
+    if (f->src)
+        free(f->src->local);
+    free(f->src);
     free(f->path);
     free(f->codes);
     free(f->rows);
@@ -288,8 +299,11 @@ static bool parse(const char *sql, size_t len, lk_query *q)
                 c->text[o++] = sql[i];
             }
             c->text[o] = '\0';
-            if (utf8_valid_prefix((const unsigned char *)c->text, o) != o)
+            if (utf8_valid_prefix((const unsigned char *)c->text, o) != o) {
+                free(c->text); /* not counted in nwhere yet */
+                c->text = NULL;
                 return false; /* the engine says what is wrong with it */
+            }
         } else {
             return false;
         }
@@ -375,17 +389,17 @@ static int pair_cmp(const void *a, const void *b)
  * is an error the engine then reports too, never a fault. Opened when first read. */
 static int file_read(void *ctx, uint64_t off, void *out, size_t len)
 {
-    lk_file *f = ctx;
+    lk_source *f = ctx;
     struct stat st;
     if (f->fd < 0) {
         f->fd = open(f->local, O_RDONLY | O_CLOEXEC);
         if (f->fd < 0)
             return error_errno(errno, "cannot open", f->local);
-        if (fstat(f->fd, &st) < 0 || st.st_size != f->log_size) {
+        if (fstat(f->fd, &st) < 0 || st.st_size != f->size) {
             close(f->fd);
             f->fd = -1;
             return error_set(LOCH_ECORRUPT, "%s is not the file the table's log describes (%lld bytes, not %lld)",
-                             f->local, (long long)st.st_size, (long long)f->log_size);
+                             f->local, (long long)st.st_size, (long long)f->size);
         }
     }
     for (size_t done = 0; done < len;) {
@@ -408,12 +422,15 @@ static int index_file(loch_lake *lake, const lk_table *t, const snapshot *s, con
     buf rel = BUF_INIT, local = BUF_INIT;
     int rc = buf_printf(&rel, "%s/%s", t->table, f->path) ? error_set(LOCH_ENOMEM, "out of memory") : 0;
     rc = rc ? rc : lake->st->engine_path(lake->st, rel.data, &local);
-    f->fd = -1;
-    if (rc == 0 && !(f->local = strdup(local.data)))
+    if (rc == 0 && (!(f->src = calloc(1, sizeof(*f->src))) || !(f->src->local = strdup(local.data))))
         rc = error_set(LOCH_ENOMEM, "out of memory");
+    if (f->src) {
+        f->src->fd = -1;
+        f->src->size = f->log_size;
+    }
     buf_free(&rel);
     buf_free(&local);
-    pq_reader reader = {file_read, f};
+    pq_reader reader = {file_read, f->src};
     if (rc == 0 && f->log_size < 12)
         rc = error_set(LOCH_ECORRUPT, "%s: a data file of %lld bytes", f->path, (long long)f->log_size);
     rc = rc ? rc : pq_open_reader(&f->pq, &reader, (uint64_t)f->log_size);
