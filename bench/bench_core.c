@@ -293,8 +293,8 @@ static int bench_sql(const char *path, int reps, const char *sql)
 }
 
 /* A point lookup by key, a different key each time: sql_fmt has one %lld, given
- * (random below nkeys) * step. The first call, which builds the key index, is timed
- * apart (first_ms); three more warm up. */
+ * (random below nkeys) * step. The slower of the first two calls (the second builds a
+ * large table's key index) is first_ms; four calls warm up. */
 static int bench_lookup(const char *path, int reps, const char *sql_fmt, long long nkeys, long long step)
 {
     loch_lake *lake;
@@ -314,8 +314,8 @@ static int bench_lookup(const char *path, int reps, const char *sql_fmt, long lo
         double t0 = now_ms();
         if (run(lake, sql) < 0)
             return 1;
-        if (i == -4)
-            first = now_ms() - t0;
+        if (i == -4 || i == -3) /* the engine answers a large table's first; the second builds the index */
+            first = first > now_ms() - t0 ? first : now_ms() - t0;
         if (i >= 0)
             t[i] = now_ms() - t0;
     }

@@ -34,6 +34,10 @@
  * session is an error, as it is for the engine, not a fault. A table with a file the
  * index cannot take is remembered with that file, so lookups do not build it again.
  *
+ * A table of more than LOOKUP_EAGER_ROWS rows is indexed at its second lookup in a
+ * session, not its first: a single `loch sql` call then never pays for an index it would
+ * use once.
+ *
  * Memory: 8 bytes per row for a file in key order (loch's flushes write them so), 16
  * otherwise, for at most LOOKUP_MAX_ROWS rows over the lake's indexes together.
  */
@@ -59,6 +63,8 @@
 
 #define LOOKUP_MAX_ROWS (INT64_C(1) << 26) /* 64M rows: at most ~1 GiB of index */
 #define LOOKUP_MAX_KEYS 8
+#define LOOKUP_EAGER_ROWS 1000000 /* indexed at the first lookup up to this many rows (64 MiB of
+                                     files when the log does not count rows) */
 
 /* Where a data file's bytes come from: the file the engine would read (storage's
  * engine_path), open while it is being read (fd -1 otherwise), and the size its add
@@ -97,6 +103,7 @@ typedef struct {
     const snapshot *synced; /* that snapshot, as it was: version, advances, log time */
     int64_t synced_version, synced_mtime;
     int synced_advances;
+    int asked;              /* lookups seen while the table was not yet indexed */
     char *refused;          /* a file the index cannot take (its codec, encodings, size):
                                while the table has it, lookups go to the engine at once */
 } lk_table;
@@ -517,6 +524,12 @@ static int table_for(loch_lake *lake, const char *table, const snapshot *s, cons
         snprintf(t->id, sizeof(t->id), "%s", id);
         t->hashed = hashed;
     }
+    /* A large table's first lookup is the engine's: building the index costs about a
+     * second per 10M rows, which a one-statement session (a `loch sql` call) would pay for
+     * a single answer. The second lookup in the session builds it. */
+    bool large = s->num_records >= 0 ? s->num_records > LOOKUP_EAGER_ROWS : s->size_bytes > (INT64_C(64) << 20);
+    if (!t->synced && !t->n && !t->asked++ && large)
+        return error_set(LOCH_EUNSUPPORTED, "a large table's first lookup");
     /* the snapshot it was last brought to, unchanged: nothing to do */
     if (t->synced == s && t->synced_version == s->version && t->synced_advances == s->advances &&
         t->synced_mtime == s->commit_mtime_ms) {

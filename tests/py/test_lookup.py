@@ -220,3 +220,18 @@ def test_the_server_streams_the_index_answer(lake, tmp_path):
         assert got["r"][0] == 200 and b"seven" in got["r"][2]
     finally:
         assert held.stop() == 0
+
+
+def test_a_large_tables_first_lookup_is_the_engines(lake, tmp_path):
+    """Over 1M rows, the index is built at the second lookup of a session: a single
+    `loch sql` call answers by the scan and never reaches key-lookup; a session's second
+    lookup does."""
+    lake.sql("CREATE TABLE big (id BIGINT PRIMARY KEY, v BIGINT)")
+    lake.sql("INSERT INTO big SELECT i, i * 2 FROM range(1100000) t(i)")
+    lake.sql("FLUSH big")
+    hold = tmp_path / "once"
+    hold.mkdir()
+    out = lake.sql("SELECT v FROM big WHERE id = 1099999", "-f", "csv", env={"LOCH_HOLD": f"key-lookup:{hold}"})
+    assert out.stdout.split() == ["v", "2199998"] and not list(hold.glob("*.reached"))
+    got = answered_by_index(lake, tmp_path, "SELECT v FROM big WHERE id = 5; SELECT v FROM big WHERE id = 7")
+    assert json.loads(got) == [{"v": 14}]
