@@ -165,3 +165,28 @@ int sqlscan_is(const char *sql, const sql_token *t, const char *w)
 {
     return t->kind == TOK_WORD && strlen(w) == t->len && strncasecmp(sql + t->start, w, t->len) == 0;
 }
+
+int sqlscan_explained(const char *sql, size_t len, size_t *pos)
+{
+    size_t at = 0, save;
+    sql_token t;
+    *pos = 0;
+    int rc = sqlscan_next(sql, len, &at, &t);
+    if (rc < 0 || !sqlscan_is(sql, &t, "EXPLAIN"))
+        return rc;
+    save = at;
+    if ((rc = sqlscan_next(sql, len, &at, &t)) < 0)
+        return rc;
+    if (t.kind == TOK_PUNCT && sql[t.start] == '(') {
+        for (int depth = 1; depth > 0;) {
+            if ((rc = sqlscan_next(sql, len, &at, &t)) < 0 || t.kind == TOK_END)
+                return rc ? rc : error_set(LOCH_EINVALID, "EXPLAIN options are not closed");
+            if (t.kind == TOK_PUNCT)
+                depth += (sql[t.start] == '(') - (sql[t.start] == ')');
+        }
+    } else if (!sqlscan_is(sql, &t, "ANALYZE") && !sqlscan_is(sql, &t, "ANALYSE")) {
+        at = save;
+    }
+    *pos = at;
+    return 0;
+}

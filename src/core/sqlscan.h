@@ -33,4 +33,9 @@ int sqlscan_split(const char *sql, size_t len, sql_span **out, size_t *count);
 /* True when token t is the word w (case-insensitive). */
 int sqlscan_is(const char *sql, const sql_token *t, const char *w);
 
+/* Where the statement an EXPLAIN explains starts: *pos past "EXPLAIN" and then
+ * "ANALYZE" / "ANALYSE" (which runs it) or a parenthesized option list. *pos 0 when sql
+ * is no EXPLAIN. LOCH_EINVALID for options that are not closed. */
+int sqlscan_explained(const char *sql, size_t len, size_t *pos);
+
 #endif

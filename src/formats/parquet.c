@@ -438,6 +438,23 @@ static int read_row_group(tr *r, pq_file *f, pq_group *g)
     return rc;
 }
 
+/* Makes *p (an array of *cap elements of `size` bytes) hold at least need of them;
+ * arrays that fill up one by one pass need = n + 1 and double. */
+static int grow_to(void *p, size_t *cap, size_t need, size_t size, bool doubling)
+{
+    if (need <= *cap)
+        return 0;
+    size_t n = doubling && need < *cap * 2 ? *cap * 2 : need;
+    void *g = realloc(*(void **)p, n * size);
+    if (!g)
+        return error_set(LOCH_ENOMEM, "out of memory");
+    *(void **)p = g;
+    *cap = n;
+    return 0;
+}
+
+static int grow(uint8_t **p, size_t *cap, size_t need) { return grow_to(p, cap, need, 1, false); }
+
 /* Bytes [off, off + len) of the file: in place when it is in memory, else read into
  * f->io (valid until the next fetch). The caller checked the range against f->size. */
 static int fetch(pq_file *f, size_t off, size_t len, const uint8_t **out)
@@ -446,14 +463,8 @@ static int fetch(pq_file *f, size_t off, size_t len, const uint8_t **out)
         *out = f->data + off;
         return 0;
     }
-    if (len + 1 > f->io_cap) {
-        uint8_t *n = realloc(f->io, len + 1);
-        if (!n)
-            return error_set(LOCH_ENOMEM, "out of memory");
-        f->io = n;
-        f->io_cap = len + 1;
-    }
-    int rc = len ? f->reader.read(f->reader.ctx, off, f->io, len) : 0;
+    int rc = grow(&f->io, &f->io_cap, len + 1);
+    rc = rc || !len ? rc : f->reader.read(f->reader.ctx, off, f->io, len);
     *out = f->io;
     return rc;
 }
@@ -802,18 +813,6 @@ static int chunk_range(const pq_file *f, const pq_chunk *c, size_t *start, size_
                          " bytes)", s, c->size);
     *start = (size_t)s;
     *end = (size_t)(s + c->size);
-    return 0;
-}
-
-static int grow(uint8_t **p, size_t *cap, size_t need)
-{
-    if (need <= *cap)
-        return 0;
-    uint8_t *n = realloc(*p, need);
-    if (!n)
-        return error_set(LOCH_ENOMEM, "out of memory");
-    *p = n;
-    *cap = need;
     return 0;
 }
 
@@ -1336,16 +1335,10 @@ int pq_read(pq_file *f, int col, int64_t row, pq_value *out)
 
 static int dir_add(col_dir *d, const page_entry *e)
 {
-    if (d->n == d->cap) {
-        size_t cap = d->cap ? d->cap * 2 : 16;
-        page_entry *p = realloc(d->pages, cap * sizeof(*p));
-        if (!p)
-            return error_set(LOCH_ENOMEM, "out of memory");
-        d->pages = p;
-        d->cap = cap;
-    }
-    d->pages[d->n++] = *e;
-    return 0;
+    int rc = grow_to(&d->pages, &d->cap, d->n + 1, sizeof(*d->pages), true);
+    if (rc == 0)
+        d->pages[d->n++] = *e;
+    return rc;
 }
 
 int pq_prepare(pq_file *f, int col)
@@ -1387,16 +1380,8 @@ int pq_prepare(pq_file *f, int col)
                 page_entry e = {at, chunk_at, row, h.values, d->nmarks, 0};
                 if (h.type == PAGE_DATA && ch->codec == 1 && h.encoding == E_PLAIN && fixed_width(c) > 0) {
                     size_t want = (size_t)h.usize / SNAPPY_MARK_EVERY + 1, got = 0;
-                    if (d->nmarks + want > d->marks_cap) {
-                        size_t cap = (d->nmarks + want) * 2;
-                        snappy_mark *m = realloc(d->marks, cap * sizeof(*m));
-                        if (!m) {
-                            rc = error_set(LOCH_ENOMEM, "out of memory");
-                            break;
-                        }
-                        d->marks = m;
-                        d->marks_cap = cap;
-                    }
+                    if ((rc = grow_to(&d->marks, &d->marks_cap, d->nmarks + want, sizeof(*d->marks), true)) < 0)
+                        break;
                     const uint8_t *src;
                     uint64_t declared = 0;
                     if ((rc = fetch(f, h.payload, (size_t)h.csize, &src)) < 0 ||

@@ -25,84 +25,6 @@ int snappy_length(const uint8_t *in, size_t n, uint64_t *len)
     return error_set(LOCH_ECORRUPT, "snappy: no valid length at the start of the block");
 }
 
-int snappy_decode(const uint8_t *in, size_t n, uint8_t *out, size_t cap, size_t want, size_t *produced)
-{
-    uint64_t total;
-    int head = snappy_length(in, n, &total);
-    *produced = 0;
-    if (head < 0)
-        return head;
-    if (total > cap)
-        return error_set(LOCH_ECORRUPT, "snappy: the block declares %llu bytes, more than the %zu expected",
-                         (unsigned long long)total, cap);
-    size_t ip = (size_t)head, op = 0;
-    if (want > total)
-        want = (size_t)total;
-    while (op < want || (want == total && ip < n)) {
-        if (ip >= n)
-            return error_set(LOCH_ECORRUPT, "snappy: the block ends at byte %zu with %zu of %llu bytes out", ip, op,
-                             (unsigned long long)total);
-        uint8_t tag = in[ip++];
-        size_t len, dist;
-        switch (tag & 3) {
-        case 0:
-            len = (size_t)(tag >> 2) + 1;
-            if (len > 60) {
-                size_t k = len - 60; /* the length-1 is in the next k bytes */
-                if (n - ip < k)
-                    return error_set(LOCH_ECORRUPT, "snappy: a literal's length runs past the input at byte %zu", ip);
-                len = 0;
-                for (size_t b = 0; b < k; b++)
-                    len |= (size_t)in[ip + b] << (8 * b);
-                len += 1;
-                ip += k;
-            }
-            if (len > n - ip || len > total - op)
-                return error_set(LOCH_ECORRUPT, "snappy: a literal of %zu bytes at byte %zu runs past the %s", len, ip,
-                                 len > n - ip ? "input" : "declared length");
-            memcpy(out + op, in + ip, len);
-            ip += len;
-            op += len;
-            continue;
-        case 1:
-            if (ip >= n)
-                return error_set(LOCH_ECORRUPT, "snappy: a copy is cut at byte %zu", ip);
-            len = (size_t)((tag >> 2) & 7) + 4;
-            dist = ((size_t)(tag >> 5) << 8) | in[ip++];
-            break;
-        case 2:
-            if (n - ip < 2)
-                return error_set(LOCH_ECORRUPT, "snappy: a copy is cut at byte %zu", ip);
-            len = (size_t)(tag >> 2) + 1;
-            dist = (size_t)in[ip] | (size_t)in[ip + 1] << 8;
-            ip += 2;
-            break;
-        default:
-            if (n - ip < 4)
-                return error_set(LOCH_ECORRUPT, "snappy: a copy is cut at byte %zu", ip);
-            len = (size_t)(tag >> 2) + 1;
-            dist = (size_t)in[ip] | (size_t)in[ip + 1] << 8 | (size_t)in[ip + 2] << 16 | (size_t)in[ip + 3] << 24;
-            ip += 4;
-            break;
-        }
-        if (dist == 0 || dist > op || len > total - op)
-            return error_set(LOCH_ECORRUPT, "snappy: a copy at byte %zu reaches %s", ip,
-                             dist == 0 || dist > op ? "before the output's start" : "past the declared length");
-        if (dist >= len) {
-            memcpy(out + op, out + op - dist, len);
-        } else {
-            for (size_t b = 0; b < len; b++)
-                out[op + b] = out[op - dist + b];
-        }
-        op += len;
-    }
-    if (want == total && op != total)
-        return error_set(LOCH_ECORRUPT, "snappy: the block holds %zu bytes, not the %llu it declares", op,
-                         (unsigned long long)total);
-    *produced = op;
-    return 0;
-}
-
 /* One element's header at in[ip]: its kind (0 literal, else copy), output length,
  * copy distance, and where its bytes (literal) or the next element start. */
 static int element(const uint8_t *in, size_t n, size_t *ip, size_t *len, size_t *dist, int *copy)
@@ -141,6 +63,56 @@ static int element(const uint8_t *in, size_t n, size_t *ip, size_t *len, size_t 
         for (size_t b = 0, d = 0; b < k; b++)
             d |= (size_t)in[*ip + b] << (8 * b), *dist = d;
     *ip += k;
+    return 0;
+}
+
+/* Writes one element's len bytes at out[op]: a literal's from lit, a copy's from dist
+ * bytes back (byte by byte when it overlaps what it writes: a run). */
+static void emit(uint8_t *out, size_t op, const uint8_t *lit, size_t len, size_t dist, int copy)
+{
+    if (!copy)
+        memcpy(out + op, lit, len);
+    else if (dist >= len)
+        memcpy(out + op, out + op - dist, len);
+    else
+        for (size_t b = 0; b < len; b++)
+            out[op + b] = out[op - dist + b];
+}
+
+int snappy_decode(const uint8_t *in, size_t n, uint8_t *out, size_t cap, size_t want, size_t *produced)
+{
+    uint64_t total;
+    int head = snappy_length(in, n, &total);
+    *produced = 0;
+    if (head < 0)
+        return head;
+    if (total > cap)
+        return error_set(LOCH_ECORRUPT, "snappy: the block declares %llu bytes, more than the %zu expected",
+                         (unsigned long long)total, cap);
+    size_t ip = (size_t)head, op = 0;
+    if (want > total)
+        want = (size_t)total;
+    while (op < want || (want == total && ip < n)) {
+        if (ip >= n)
+            return error_set(LOCH_ECORRUPT, "snappy: the block ends at byte %zu with %zu of %llu bytes out", ip, op,
+                             (unsigned long long)total);
+        size_t len, dist = 0;
+        int copy, rc = element(in, n, &ip, &len, &dist, &copy);
+        if (rc < 0)
+            return rc;
+        if (len > total - op || (!copy && len > n - ip))
+            return error_set(LOCH_ECORRUPT, "snappy: an element of %zu bytes at byte %zu runs past the %s", len, ip,
+                             len > total - op ? "declared length" : "input");
+        if (copy && (dist == 0 || dist > op))
+            return error_set(LOCH_ECORRUPT, "snappy: a copy at byte %zu reaches before the output's start", ip);
+        emit(out, op, in + ip, len, dist, copy);
+        ip += copy ? 0 : len;
+        op += len;
+    }
+    if (want == total && op != total)
+        return error_set(LOCH_ECORRUPT, "snappy: the block holds %zu bytes, not the %llu it declares", op,
+                         (unsigned long long)total);
+    *produced = op;
     return 0;
 }
 
@@ -219,19 +191,13 @@ int snappy_decode_at(const uint8_t *in, size_t n, size_t base, size_t block_len,
         if (!decoding && op + len > block)
             decoding = 1, start = op;
         if (decoding) {
-            if (!copy) {
-                memcpy(out + op, in + ip, len);
-            } else if (dist == 0 || dist > op - start) {
+            if (copy && (dist == 0 || dist > op - start)) {
                 if (dist == 0 || dist > op)
                     return error_set(LOCH_ECORRUPT, "snappy: a copy at byte %zu reaches before the output's start",
                                      base + ip);
                 return 1; /* reaches before what was decoded: decode from the start */
-            } else if (dist >= len) {
-                memcpy(out + op, out + op - dist, len);
-            } else {
-                for (size_t b = 0; b < len; b++)
-                    out[op + b] = out[op - dist + b];
             }
+            emit(out, op, in + ip, len, dist, copy);
         } else if (copy && (dist == 0 || dist > op)) {
             return error_set(LOCH_ECORRUPT, "snappy: a copy at byte %zu reaches before the output's start", base + ip);
         }

@@ -83,26 +83,14 @@ int allow_statement(loch_lake *lake, const char *sql, int *is_query)
         return 0;
     *is_query = 0;
     /* EXPLAIN [ANALYZE | (options)] runs or plans what it explains: a query, too. */
-    size_t len = strlen(sql), pos = 0, save;
-    sql_token t;
-    int rc = sqlscan_next(sql, len, &pos, &t);
-    if (rc < 0 || !sqlscan_is(sql, &t, "EXPLAIN")) {
-        rc = rc ? rc : allow_query(lake, sql);
+    size_t pos;
+    int rc = sqlscan_explained(sql, strlen(sql), &pos);
+    if (rc < 0)
+        return rc;
+    if (pos == 0) {
+        rc = allow_query(lake, sql);
         *is_query = rc == 0;
         return rc;
-    }
-    save = pos;
-    if ((rc = sqlscan_next(sql, len, &pos, &t)) < 0)
-        return rc;
-    if (t.kind == TOK_PUNCT && sql[t.start] == '(') {
-        for (int depth = 1; depth > 0;) {
-            if ((rc = sqlscan_next(sql, len, &pos, &t)) < 0 || t.kind == TOK_END)
-                return rc ? rc : error_set(LOCH_EINVALID, "EXPLAIN options are not closed");
-            if (t.kind == TOK_PUNCT)
-                depth += (sql[t.start] == '(') - (sql[t.start] == ')');
-        }
-    } else if (!sqlscan_is(sql, &t, "ANALYZE") && !sqlscan_is(sql, &t, "ANALYSE")) {
-        pos = save;
     }
     return allow_query(lake, sql + pos);
 }

@@ -327,11 +327,24 @@ static bool parse(const char *sql, size_t len, lk_query *q)
 
 /* ---- keys ------------------------------------------------------------------------------- */
 
-static bool int_type(const char *delta_type)
+/* The Delta types a lookup shows, with the kind of Parquet column that holds them
+ * (fits says which exactly); -1 for the others, which only the engine reads. */
+static int shown_kind(const char *delta_type)
 {
-    return strcmp(delta_type, "\"long\"") == 0 || strcmp(delta_type, "\"integer\"") == 0 ||
-           strcmp(delta_type, "\"short\"") == 0 || strcmp(delta_type, "\"byte\"") == 0;
+    static const struct {
+        const char *type;
+        pq_kind kind;
+    } shown[] = {{"\"long\"", PQ_INT},        {"\"integer\"", PQ_INT},          {"\"short\"", PQ_INT},
+                 {"\"byte\"", PQ_INT},        {"\"string\"", PQ_STRING},        {"\"boolean\"", PQ_BOOL},
+                 {"\"double\"", PQ_DOUBLE},   {"\"float\"", PQ_FLOAT},          {"\"date\"", PQ_DATE},
+                 {"\"timestamp\"", PQ_TIMESTAMP}, {"\"timestamp_ntz\"", PQ_TIMESTAMP}};
+    for (size_t i = 0; i < sizeof(shown) / sizeof(shown[0]); i++)
+        if (strcmp(delta_type, shown[i].type) == 0)
+            return (int)shown[i].kind;
+    return strncmp(delta_type, "\"decimal(", 9) == 0 ? (int)PQ_DECIMAL : -1;
 }
+
+static bool int_type(const char *delta_type) { return shown_kind(delta_type) == PQ_INT; }
 
 static uint64_t mix(uint64_t h, const void *data, size_t n)
 {
@@ -667,22 +680,18 @@ static int deleted(loch_lake *lake, const char *table, const log_file *lf, lk_fi
 static bool fits(const schema_field *f, const pq_column *c)
 {
     const char *t = f->delta_type;
-    if (int_type(t))
-        return c->kind == PQ_INT;
-    if (strcmp(t, "\"string\"") == 0)
-        return c->kind == PQ_STRING;
-    if (strcmp(t, "\"boolean\"") == 0)
-        return c->kind == PQ_BOOL;
-    if (strcmp(t, "\"double\"") == 0)
-        return c->kind == PQ_DOUBLE || c->kind == PQ_FLOAT;
-    if (strcmp(t, "\"float\"") == 0)
-        return c->kind == PQ_FLOAT;
-    if (strcmp(t, "\"date\"") == 0)
-        return c->kind == PQ_DATE;
-    if (strcmp(t, "\"timestamp\"") == 0 || strcmp(t, "\"timestamp_ntz\"") == 0)
-        return c->kind == PQ_TIMESTAMP && c->physical != 3 && c->utc == (t[10] == '"');
     int precision, scale;
-    return c->kind == PQ_DECIMAL && sscanf(t, "\"decimal(%d,%d)\"", &precision, &scale) == 2 && scale == c->scale;
+    switch (shown_kind(t)) {
+    case PQ_DOUBLE: /* a float widened to double reads as the double it is */
+        return c->kind == PQ_DOUBLE || c->kind == PQ_FLOAT;
+    case PQ_TIMESTAMP: /* not INT96; UTC-adjusted exactly for "timestamp", not for "timestamp_ntz" */
+        return c->kind == PQ_TIMESTAMP && c->physical != 3 && c->utc == (t[10] == '"');
+    case PQ_DECIMAL:
+        return c->kind == PQ_DECIMAL && sscanf(t, "\"decimal(%d,%d)\"", &precision, &scale) == 2 &&
+               scale == c->scale;
+    default:
+        return (int)c->kind == shown_kind(t);
+    }
 }
 
 /* ---- the answer ----------------------------------------------------------------------- */
@@ -757,60 +766,53 @@ static int run(loch_lake *lake, const lk_query *q, const snapshot *s, const sche
     }
     if (rc < 0)
         return rc;
-    buf text = BUF_INIT, sql = BUF_INIT;
+    /* The answer: the row's values (as $1..$n), else the tail's latest change of the key,
+     * else nothing; each column cast to the scan's type under its name. */
+    buf text = BUF_INIT, sql = BUF_INIT, ident = BUF_INIT;
     compute_param *params = out->params;
     char **texts = out->texts;
     size_t np = 0;
-    int found = f != NULL;
-    if (found) {
-        rc = buf_puts(&sql, "SELECT ") ? LOCH_ENOMEM : 0;
-        for (size_t p = 0; rc == 0 && p < nproj; p++) {
+    rc = buf_puts(&sql, "SELECT ") ? LOCH_ENOMEM : 0;
+    for (size_t p = 0; rc == 0 && p < nproj; p++) {
+        char ph[16];
+        const char *expr = "NULL";
+        if (f) {
             int col = pq_find(f->pq, proj[p]->name);
             pq_value v = {.null = true};
             /* a column the file does not have at all reads as NULL (added later); one it
              * has otherwise (another case, nested) is the engine's to read */
-            if (col < 0 && pq_has_name(f->pq, proj[p]->name))
-                rc = error_set(LOCH_EUNSUPPORTED, "column %s is stored otherwise", proj[p]->name);
-            if (col >= 0 && !fits(proj[p], pq_column_at(f->pq, col)))
+            if (col < 0 ? pq_has_name(f->pq, proj[p]->name) : !fits(proj[p], pq_column_at(f->pq, col)))
                 rc = error_set(LOCH_EUNSUPPORTED, "column %s is stored otherwise", proj[p]->name);
             rc = rc || col < 0 ? rc : pq_read(f->pq, col, (int64_t)row, &v);
             rc = rc ? rc : pq_text(col < 0 ? NULL : pq_column_at(f->pq, col), &v, &text);
             if (rc == 0 && !v.null && !(texts[p] = strndup(text.data ? text.data : "", text.len)))
                 rc = LOCH_ENOMEM;
-            char ph[16];
-            snprintf(ph, sizeof(ph), "$%zu", p + 1);
             params[np++] = (compute_param){COMPUTE_STRING, texts[p]};
-            rc = rc ? rc : (p ? buf_puts(&sql, ", ") : 0) || put_cast(&sql, ph, proj[p]) ? LOCH_ENOMEM : 0;
-        }
-    }
-    if (rc == 0 && !found) {
-        /* not in the files: the tail's latest change of the key, or nothing */
-        rc = buf_puts(&sql, "SELECT ") ? LOCH_ENOMEM : 0;
-        for (size_t p = 0; rc == 0 && p < nproj; p++) {
-            buf ident = BUF_INIT;
+            snprintf(ph, sizeof(ph), "$%zu", np);
+            expr = ph;
+        } else if (tail[0]) {
+            buf_clear(&ident);
             rc = buf_put_sql_ident(&ident, proj[p]->name) ? LOCH_ENOMEM : 0;
-            rc = rc ? rc : (p ? buf_puts(&sql, ", ") : 0) || put_cast(&sql, tail[0] ? ident.data : "NULL", proj[p])
-                               ? LOCH_ENOMEM : 0;
-            buf_free(&ident);
+            expr = ident.data;
         }
-        if (rc == 0 && tail[0]) {
-            rc = buf_printf(&sql, " FROM %s WHERE " WAL_COL_CHANGE " <> 'delete'", tail) ? LOCH_ENOMEM : 0;
-            for (size_t k = 0; rc == 0 && k < nkey; k++) {
-                char num[32];
-                snprintf(num, sizeof(num), "%" PRId64, cond[k]->i);
-                rc = buf_puts(&sql, " AND ") || buf_put_sql_ident(&sql, key[k]) || buf_printf(&sql, " = $%zu", np + 1)
-                         ? LOCH_ENOMEM : 0;
-                if (rc == 0 && !(texts[np] = strdup(cond[k]->is_text ? cond[k]->text : num)))
-                    rc = LOCH_ENOMEM;
-                if (rc == 0) {
-                    params[np] = (compute_param){cond[k]->is_text ? COMPUTE_STRING : COMPUTE_NUMBER, texts[np]};
-                    np++;
-                }
-            }
-        } else if (rc == 0) {
-            rc = buf_puts(&sql, " WHERE false") ? LOCH_ENOMEM : 0;
-        }
+        rc = rc ? rc : (p ? buf_puts(&sql, ", ") : 0) || put_cast(&sql, expr, proj[p]) ? LOCH_ENOMEM : 0;
     }
+    if (rc == 0 && !f && tail[0]) {
+        rc = buf_printf(&sql, " FROM %s WHERE " WAL_COL_CHANGE " <> 'delete'", tail) ? LOCH_ENOMEM : 0;
+        for (size_t k = 0; rc == 0 && k < nkey; k++) {
+            char num[32];
+            snprintf(num, sizeof(num), "%" PRId64, cond[k]->i);
+            rc = buf_puts(&sql, " AND ") || buf_put_sql_ident(&sql, key[k]) || buf_printf(&sql, " = $%zu", np + 1)
+                     ? LOCH_ENOMEM : 0;
+            if (rc == 0 && !(texts[np] = strdup(cond[k]->is_text ? cond[k]->text : num)))
+                rc = LOCH_ENOMEM;
+            if (rc == 0)
+                params[np] = (compute_param){cond[k]->is_text ? COMPUTE_STRING : COMPUTE_NUMBER, texts[np]}, np++;
+        }
+    } else if (rc == 0 && !f) {
+        rc = buf_puts(&sql, " WHERE false") ? LOCH_ENOMEM : 0;
+    }
+    buf_free(&ident);
     if (rc == LOCH_ENOMEM)
         rc = error_set(LOCH_ENOMEM, "out of memory");
     out->sql = sql.data; /* owned by the plan from here */
@@ -861,9 +863,6 @@ int lookup_prepare(loch_lake *lake, const char *sql, size_t len, lookup_plan *ou
             goto done_key;
         hashed = hashed || cond[k]->is_text;
     }
-    static const char *const shown[] = {"\"long\"", "\"integer\"", "\"short\"", "\"byte\"", "\"string\"",
-                                         "\"boolean\"", "\"double\"", "\"float\"", "\"date\"", "\"timestamp\"",
-                                         "\"timestamp_ntz\"", NULL};
     const schema_field *proj[64];
     size_t nproj = q.star ? s->schema.count : q.ncols;
     if (nproj > 64)
@@ -877,10 +876,7 @@ int lookup_prepare(loch_lake *lake, const char *sql, size_t len, lookup_plan *ou
                 if (strcmp(s->schema.fields[i].name, q.cols[p]) == 0)
                     f = &s->schema.fields[i];
         }
-        bool ok = f != NULL && strncmp(f->delta_type, "\"decimal(", 9) == 0;
-        for (size_t k = 0; f && !ok && shown[k]; k++)
-            ok = strcmp(f->delta_type, shown[k]) == 0;
-        if (!ok)
+        if (!f || shown_kind(f->delta_type) < 0)
             goto done_key;
         proj[p] = f;
     }

@@ -698,25 +698,14 @@ static bool insert_of_plain_values(const char *sql, size_t len)
 static void note_engine_statement(loch_lake *lake, const char *sql)
 {
     static const char *const reads[] = {"SELECT", "WITH", "FROM", "VALUES", "TABLE", "DESCRIBE", "SHOW", "SUMMARIZE",
-                                        "EXPLAIN", "BEGIN", "START", "COMMIT", "END", "ROLLBACK", "ABORT", NULL};
-    lexer lx = {sql, strlen(sql), 0};
+                                        "BEGIN", "START", "COMMIT", "END", "ROLLBACK", "ABORT", NULL};
+    /* an EXPLAIN (ANALYZE runs it): the statement explained is the one to look at */
+    size_t len = strlen(sql), pos;
+    lexer lx = {sql, len, 0};
     sql_token t;
-    int rc = next(&lx, &t);
-    /* EXPLAIN ANALYZE runs what it explains: that statement is the one to look at */
-    if (rc == 0 && is(&lx, &t, "EXPLAIN")) {
-        rc = next(&lx, &t);
-        if (rc == 0 && (is(&lx, &t, "ANALYZE") || is(&lx, &t, "ANALYSE")))
-            rc = next(&lx, &t);
-        else if (rc == 0 && is_punct(&lx, &t, '('))
-            for (int depth = 1; rc == 0 && depth > 0 && t.kind != TOK_END;) {
-                rc = next(&lx, &t);
-                depth += is_punct(&lx, &t, '(') - is_punct(&lx, &t, ')');
-                if (depth == 0)
-                    rc = next(&lx, &t);
-            }
-        if (rc == 0 && is(&lx, &t, "EXPLAIN"))
-            rc = -1; /* EXPLAIN of an EXPLAIN: not read further */
-    }
+    int rc = sqlscan_explained(sql, len, &pos);
+    lx.pos = pos;
+    rc = rc ? rc : next(&lx, &t);
     bool reading = rc == 0 && is_punct(&lx, &t, '(');
     for (size_t i = 0; rc == 0 && !reading && reads[i]; i++)
         reading = is(&lx, &t, reads[i]);
@@ -930,6 +919,13 @@ static int one_query(const char *sql, char **out)
     return rc;
 }
 
+/* Opens s's engine stream (cells, or Arrow arrays when s->arrow) over sql. */
+static int engine_stream(loch_lake *lake, loch_stream *s, const char *sql, const compute_param *params, size_t n)
+{
+    return s->arrow ? compute_arrow_open(lake->cp, sql, params, n, &s->cs, &s->schema)
+                    : compute_stream_open(lake->cp, sql, params, n, &s->cs);
+}
+
 /* A stream of sql's one query: cells as text, or (arrow) Arrow arrays. */
 static int open_stream(loch_stream **out, loch_lake *lake, const char *sql, const loch_param *params,
                        size_t nparams, int arrow)
@@ -955,24 +951,20 @@ static int open_stream(loch_stream **out, loch_lake *lake, const char *sql, cons
             note_engine_statement(lake, query);
         if (rc == 0 && q == 0)
             rc = error_set(LOCH_EUNSUPPORTED, "only queries stream");
-        /* a point lookup by key: the index's answer, streamed like any other */
+        /* a point lookup by key: the index's answer, streamed like any other; if the
+         * engine refuses it, the query itself (the engine says what is wrong) */
         lookup_plan lp;
-        int indexed = rc == 0 && !nparams && lookup_prepare(lake, query, strlen(query), &lp);
-        const char *run = indexed ? lp.sql : query;
-        const compute_param *run_params = indexed ? lp.params : cp;
-        size_t run_n = indexed ? lp.n : nparams;
-        rc = rc ? rc : arrow ? compute_arrow_open(lake->cp, run, run_params, run_n, &s->cs, &s->schema)
-                   : compute_stream_open(lake->cp, run, run_params, run_n, &s->cs);
-        if (indexed) {
+        int opened = 0;
+        if (rc == 0 && !nparams && lookup_prepare(lake, query, strlen(query), &lp)) {
+            opened = engine_stream(lake, s, lp.sql, lp.params, lp.n) == 0;
             lookup_plan_free(&lp);
-            if (rc == 0) {
+            if (opened)
                 lake_hold(lake, "key-lookup");
-            } else { /* the engine answers the query itself, and says what is wrong */
+            else
                 error_clear();
-                rc = arrow ? compute_arrow_open(lake->cp, query, cp, nparams, &s->cs, &s->schema)
-                           : compute_stream_open(lake->cp, query, cp, nparams, &s->cs);
-            }
         }
+        if (rc == 0 && !opened)
+            rc = engine_stream(lake, s, query, cp, nparams);
     }
     free(cp);
     free(query);
