@@ -1060,7 +1060,8 @@ static int load_dict(pq_file *f, size_t g, int leaf, const pq_column *c, const p
             f->dict_at[i] = (uint32_t)at;
             at += 4 + (size_t)le(f->dict + at, 4);
         }
-    } else if (c->physical != P_BOOLEAN && (uint64_t)h->values > len / (size_t)fixed_width(c)) {
+    } else if (c->physical != P_BOOLEAN &&
+               (fixed_width(c) <= 0 || (uint64_t)h->values > len / (size_t)fixed_width(c))) {
         return error_set(LOCH_ECORRUPT, "parquet: a dictionary with more entries than bytes");
     }
     f->dict_group = (int64_t)g;
