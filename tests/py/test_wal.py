@@ -483,6 +483,39 @@ def test_http_rows_endpoint_and_flush_at_shutdown(lake):
     assert rows(lake, 'SELECT count(*) FROM "users@v1"') == [("42",)]
 
 
+def test_a_write_whose_table_is_dropped_before_it_is_durable_is_answered_write_again(lake, tmp_path):
+    """The server answers a write once its LSN is durable. Held between the append and
+    the sync while the table is dropped and created again, the write is answered with
+    the log's refusal ("write again": the log it went into was removed with its table),
+    nothing of it appears in the new table, and the server goes on writing."""
+    from test_server import Server
+    import threading
+    make_users(lake)
+    hold = tmp_path / "srv"
+    hold.mkdir()
+    s = Server(lake, env={"LOCH_HOLD": f"wal-sync:{hold}"})
+    try:
+        got = {}
+        t = threading.Thread(target=lambda: got.update(r=s.req("POST", "/v1/tables/users/rows",
+                                                               '{"id": 1, "name": "a"}', timeout=300)))
+        t.start()
+        while not list(hold.glob("wal-sync.*.reached")):
+            assert s.proc.poll() is None and t.is_alive()
+            t.join(0.01)
+        lake.sql("DROP TABLE users")
+        make_users(lake)
+        (hold / "wal-sync.go").touch()
+        t.join(300)
+        code, _, body = got["r"]
+        assert code == 409 and b"write again" in body, body
+        assert table_rows(lake) == []
+        assert s.json("POST", "/v1/tables/users/rows", '{"id": 2, "name": "b"}')["rows"] == 1
+        assert s.json("POST", "/v1/sql", {"sql": "SELECT id, name FROM users"})["rows"] == [[2, "b"]]
+    finally:
+        assert s.stop() == 0
+    assert table_rows(lake) == [("2", "b", "")]
+
+
 def test_automatic_flush_by_rows(lake):
     make_users(lake)
     lake.sql("ALTER TABLE users SET TBLPROPERTIES ('loch.wal.flushRows' = '5')")
