@@ -211,6 +211,14 @@ def test_upload_limit(lake):
         assert s.stop() == 0
 
 
+def test_header_limit(server):
+    """Headers up to about 64 KiB in all are read; more is refused with 431, and the
+    server goes on serving."""
+    assert server.req("GET", "/health", headers={"X-Big": "a" * 30000})[0] == 200
+    assert server.req("GET", "/health", headers={"X-Big": "a" * 100000})[0] == 431
+    assert server.json("POST", "/v1/sql", {"sql": "SELECT count(*) AS n FROM t"})["rows"] == [[1000]]
+
+
 def test_tokens(lake, tmp_path):
     """Off loopback a server needs tokens; with tokens, requests without a valid one get
     401, and tokens never reach the log."""
