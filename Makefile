@@ -10,12 +10,14 @@ SAN     ?= 0
 WERROR  ?= 0
 BUILD   ?= $(if $(filter 1,$(SAN)),build-san,build)
 DUCKDB  := third_party/duckdb
+LLAMA   := third_party/llama
+MODELS  := $(CURDIR)/third_party/models
 
 WARN    := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla \
            -Wformat=2 -Wimplicit-fallthrough
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -fPIC -fvisibility=hidden -pthread $(WARN) -Iinclude -Isrc -isystem $(DUCKDB)/include \
-           -MMD -MP
+           -isystem $(LLAMA)/include -DLOCH_MODEL_DIR='"$(MODELS)"' -MMD -MP
 ifeq ($(WERROR),1)
 CFLAGS  += -Werror
 endif
@@ -23,9 +25,14 @@ ifeq ($(SAN),1)
 CFLAGS  += -fsanitize=address,undefined,float-cast-overflow -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDFLAGS += -fsanitize=address,undefined,float-cast-overflow
 endif
-LIBS    := -L$(DUCKDB)/lib -lduckdb -Wl,-rpath,$(CURDIR)/$(DUCKDB)/lib -lsqlite3 -lmicrohttpd -lpthread -lm
+# llama.cpp, static (scripts/setup.sh builds it): C++ inside, hence libstdc++
+LLAMA_LIBS := $(LLAMA)/lib/libllama.a $(LLAMA)/lib/libggml.a $(LLAMA)/lib/libggml-cpu.a $(LLAMA)/lib/libggml-base.a \
+              $(LLAMA)/lib/libvendor-hash.a
+LIBS    := -L$(DUCKDB)/lib -lduckdb -Wl,-rpath,$(CURDIR)/$(DUCKDB)/lib $(LLAMA_LIBS) -lstdc++ -lsqlite3 -lmicrohttpd \
+           -lpthread -lm
 
-LIB_SRC := $(sort $(wildcard src/util/*.c src/core/*.c src/formats/*.c src/adapters/*.c src/ops/*.c src/ingest/*.c src/wal/*.c src/server/*.c src/*.c))
+LIB_SRC := $(sort $(wildcard src/util/*.c src/core/*.c src/formats/*.c src/adapters/*.c src/ops/*.c src/ingest/*.c \
+                             src/wal/*.c src/vector/*.c src/server/*.c src/*.c))
 CLI_SRC := $(sort $(wildcard cli/*.c))
 TEST_SRC:= $(sort $(wildcard tests/unit/test_*.c))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
@@ -35,11 +42,11 @@ TESTS   := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 .PHONY: all deps test unit pytest fuzz fuzz-replay demo bench clean
 all: $(BUILD)/loch $(BUILD)/libloch.so $(BUILD)/libloch.a
 
-deps: $(DUCKDB)/include/duckdb.h
-$(DUCKDB)/include/duckdb.h:
+deps: $(DUCKDB)/include/duckdb.h $(LLAMA)/include/llama.h
+$(DUCKDB)/include/duckdb.h $(LLAMA)/include/llama.h:
 	scripts/setup.sh --no-python
 
-$(BUILD)/obj/%.o: %.c | $(DUCKDB)/include/duckdb.h
+$(BUILD)/obj/%.o: %.c | $(DUCKDB)/include/duckdb.h $(LLAMA)/include/llama.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
@@ -52,8 +59,9 @@ $(BUILD)/obj/src/server/openapi.o: $(BUILD)/gen/openapi.inc
 
 $(BUILD)/libloch.a: $(LIB_OBJ)
 	@rm -f $@; ar rcs $@ $^
+# (--exclude-libs: llama.cpp's symbols stay inside; only loch_* leave the library)
 $(BUILD)/libloch.so: $(LIB_OBJ)
-	$(CC) -shared -o $@ $^ $(LDFLAGS) $(LIBS)
+	$(CC) -shared -o $@ $^ $(LDFLAGS) $(LIBS) -Wl,--exclude-libs,ALL
 $(BUILD)/loch: $(CLI_OBJ) $(BUILD)/libloch.a
 	$(CC) -o $@ $(CLI_OBJ) $(BUILD)/libloch.a $(LDFLAGS) $(LIBS) -ledit
 
@@ -69,7 +77,14 @@ $(BUILD)/tests/headertest.ok: $(wildcard include/loch/*.h)
 	@touch $@
 
 # Only the public API (loch_*, marked LOCH_EXTERN) leaves libloch.so: tests/unit/exports.sh.
-unit: $(TESTS) $(BUILD)/tests/fuzz_replay $(BUILD)/tests/headertest.ok $(BUILD)/bench_core $(BUILD)/libloch.so
+# The embedding model (scripts/setup.sh converts it; test_embed compares it with
+# sentence-transformers).
+EMBED_MODEL := $(MODELS)/all-minilm-l6-v2.f16.gguf
+$(EMBED_MODEL):
+	scripts/setup.sh
+
+unit: $(TESTS) $(BUILD)/tests/fuzz_replay $(BUILD)/tests/headertest.ok $(BUILD)/bench_core $(BUILD)/libloch.so \
+      $(EMBED_MODEL)
 	@p=0; f=0; for t in $(TESTS); do if $$t; then p=$$((p+1)); else f=$$((f+1)); fi; done; \
 	 if $(BUILD)/tests/fuzz_replay tests/fuzz/corpus; then p=$$((p+1)); else f=$$((f+1)); fi; \
 	 if tests/unit/exports.sh $(BUILD)/libloch.so; then p=$$((p+1)); else f=$$((f+1)); fi; \
@@ -85,7 +100,7 @@ fuzz: $(FUZZ_SRC:fuzz/%.c=build-fuzz/%)
 build-fuzz/%: fuzz/%.c $(LIB_SRC) $(BUILD)/gen/openapi.inc
 	@mkdir -p build-fuzz
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-	  -Iinclude -Isrc -I$(BUILD)/gen \
+	  -Iinclude -Isrc -I$(BUILD)/gen -I$(LLAMA)/include -DLOCH_MODEL_DIR='"$(MODELS)"' \
 	  -I$(DUCKDB)/include -o $@ $< $(LIB_SRC) $(LIBS)
 
 pytest: all

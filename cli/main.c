@@ -7,7 +7,7 @@
  * the library parses it: adapters/storage.h). Results go to stdout, messages
  * and errors to stderr; a failure exits 1 with the cause ("Error: ..."), bad usage 2.
  * The library reads no environment and prints nothing: this file reads the variables
- * (the settings above, and the test hooks $LOCH_HOLD, $LOCH_FAULT and
+ * (the settings above, $LOCH_EMBED_MODEL, and the test hooks $LOCH_HOLD, $LOCH_FAULT and
  * $LOCH_NO_METADATA_ANSWERS) into the lake's options, and prints the library's
  * warnings as "loch: warning: ...".
  */
@@ -52,6 +52,9 @@ static const char usage[] =
     "                             [--format csv|ndjson|json|parquet|arrow] (default: from the name; stdin: ndjson)\n"
     "  flush TABLE                a table's write-ahead log into one Delta commit\n"
     "  status                     per table with a primary key: LSNs assigned, durable, visible, flushed; log size\n"
+    "  embed TABLE COLUMN         embed a text column's rows (into TABLE__embeddings; again: only new or\n"
+    "                             changed texts): [--key COL] (default: the primary key)\n"
+    "  search TABLE QUERY         the rows nearest in meaning to QUERY: [-k N] [--where COND] [--column COL]\n"
     "  shell                      interactive SQL (.help for dot-commands)\n"
     "  demo [DIR]                 the staffing data set: generate, ingest, ask its questions\n"
     "  serve                      the HTTP API (docs/http.md): [--listen HOST:PORT] [--config FILE]\n"
@@ -64,6 +67,7 @@ static const char usage[] =
     "  --sandbox           SQL runs queries only and touches no file outside the lake\n"
     "  --memory-limit SZ   SQL engine memory limit, e.g. 4GB ($LOCH_MEMORY_LIMIT)\n"
     "  --threads N         SQL engine threads ($LOCH_THREADS)\n"
+    "  --embed-model F     the embedding model, a GGUF file ($LOCH_EMBED_MODEL; default all-MiniLM-L6-v2)\n"
     "  -f, --format FMT    box (default), csv, json, ndjson, markdown, parquet (needs -o)\n"
     "  -o, --output FILE   write results to FILE instead of stdout\n"
     "  -h, --help          this help\n"
@@ -96,6 +100,7 @@ typedef struct {
     /* optimize / vacuum / restore */
     const char *zorder, *target_size, *where, *retain, *to_version, *to_timestamp;
     const char *op, *producer, *sequence; /* write */
+    const char *key, *k, *column;         /* embed, search */
     int dry_run;
 } cli;
 
@@ -334,6 +339,30 @@ static int cmd_write(cli *c)
     return rc;
 }
 
+static int cmd_embed(cli *c)
+{
+    loch_result *r = NULL;
+    int rc;
+    if (strcmp(c->command, "embed") == 0) {
+        if (c->nargs != 2)
+            return usage_error("%s", "embed needs a table and a text column");
+        rc = loch_embed_column(&r, g_lake, c->args[0], c->args[1], c->key);
+    } else {
+        if (c->nargs != 2)
+            return usage_error("%s", "search needs a table and what to search for (quote it)");
+        loch_search_options o = LOCH_SEARCH_OPTIONS_INIT;
+        char *end = NULL;
+        if (c->k && ((o.k = (int)strtol(c->k, &end, 10)) <= 0 || *end))
+            return usage_error("-k takes a number of rows, not \"%s\"", c->k);
+        o.where = c->where;
+        o.column = c->column;
+        rc = loch_search(&r, g_lake, c->args[0], c->args[1], &o);
+    }
+    rc = rc < 0 ? fail(NULL) : emit(c, r);
+    loch_result_free(r);
+    return rc;
+}
+
 static void print_schema(const char *schema_json)
 {
     /* {"type":"struct","fields":[{"name":"id","type":"long",...}]}: one line a column. */
@@ -416,6 +445,7 @@ static int parse_args(cli *c, int argc, char **argv)
     c->opts.test_hold = getenv("LOCH_HOLD");
     c->opts.test_fault = getenv("LOCH_FAULT");
     c->opts.test_no_metadata_answers = getenv("LOCH_NO_METADATA_ANSWERS") != NULL;
+    c->opts.embed_model = getenv("LOCH_EMBED_MODEL");
     c->args = rest;
     int operands_only = 0; /* after "--", as getopt: a file named "-x.csv" is an operand */
     for (int i = 1; i < argc; i++) {
@@ -499,6 +529,14 @@ static int parse_args(cli *c, int argc, char **argv)
             c->producer = v;
         } else if (strcmp(a, "--sequence") == 0 && v) {
             c->sequence = v;
+        } else if (strcmp(a, "--key") == 0 && v) {
+            c->key = v;
+        } else if (strcmp(a, "-k") == 0 && v) {
+            c->k = v;
+        } else if (strcmp(a, "--column") == 0 && v) {
+            c->column = v;
+        } else if (strcmp(a, "--embed-model") == 0 && v) {
+            c->opts.embed_model = v;
         } else if (strcmp(a, "--dry-run") == 0) {
             c->dry_run = 1;
             takes = 0;
@@ -554,7 +592,7 @@ int main(int argc, char **argv)
         return serve_main(&c.serve);
     }
     static const char *known[] = {"init", "sql", "tables", "describe", "history", "shell", "ingest", "demo",
-                                  "optimize", "vacuum", "restore", "write", "flush", "status"};
+                                  "optimize", "vacuum", "restore", "write", "flush", "status", "embed", "search"};
     int ok = 0;
     for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
         ok = ok || strcmp(c.command, known[i]) == 0;
@@ -585,6 +623,8 @@ int main(int argc, char **argv)
         rc = cmd_maintain(&c);
     } else if (strcmp(c.command, "write") == 0) {
         rc = cmd_write(&c);
+    } else if (strcmp(c.command, "embed") == 0 || strcmp(c.command, "search") == 0) {
+        rc = cmd_embed(&c);
     } else if (strcmp(c.command, "status") == 0) {
         loch_result *r = NULL;
         rc = loch_lake_status(&r, g_lake) < 0 ? fail(NULL) : emit(&c, r);

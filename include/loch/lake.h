@@ -50,10 +50,13 @@ typedef struct {
                                  after skip others fails with ERRNO (EIO, ENOSPC, EEXIST) */
     int test_no_metadata_answers; /* answer count(*) by scanning, never from the log, and key
                                      lookups by the engine, never from the key index */
+    /* version 3: */
+    const char *embed_model;  /* the embedding model, a GGUF file (the loch command: $LOCH_EMBED_MODEL);
+                                 NULL = all-MiniLM-L6-v2 as scripts/setup.sh installed it */
 } loch_lake_options;
 
-#define LOCH_LAKE_OPTIONS_VERSION 2
-#define LOCH_LAKE_OPTIONS_INIT {LOCH_LAKE_OPTIONS_VERSION, 0, NULL, 0, 1, NULL, NULL, NULL, NULL, 0}
+#define LOCH_LAKE_OPTIONS_VERSION 3
+#define LOCH_LAKE_OPTIONS_INIT {LOCH_LAKE_OPTIONS_VERSION, 0, NULL, 0, 1, NULL, NULL, NULL, NULL, 0, NULL}
 
 /* Opens (and with opts->create, initializes) the lake at uri: a path ("./lake",
  * "/data/lake") or a URI ("file:///data/lake", percent-encoded; "file://localhost/..."

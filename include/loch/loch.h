@@ -17,5 +17,6 @@
 #include "loch/write.h"
 #include "loch/ingest.h"
 #include "loch/server.h"
+#include "loch/search.h"
 
 #endif

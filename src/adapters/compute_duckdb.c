@@ -441,6 +441,100 @@ static int register_keep(compute *c)
     return rc;
 }
 
+/* ---- vector functions (embed) ------------------------------------------------------ */
+
+typedef struct {
+    char name[64];
+    size_t max_dim;
+    compute_vector_fn fn;
+    void *ctx;
+} vector_fn;
+
+static void vector_rows(duckdb_function_info info, duckdb_data_chunk input, duckdb_vector output)
+{
+    vector_fn *v = duckdb_scalar_function_get_extra_info(info);
+    idx_t n = duckdb_data_chunk_get_size(input);
+    duckdb_vector in = duckdb_data_chunk_get_vector(input, 0);
+    duckdb_string_t *s = duckdb_vector_get_data(in);
+    uint64_t *valid = duckdb_vector_get_validity(in);
+    const char **texts = malloc((n ? n : 1) * sizeof(*texts));
+    size_t *lens = malloc((n ? n : 1) * sizeof(*lens));
+    idx_t *rows = malloc((n ? n : 1) * sizeof(*rows));
+    float *out = NULL;
+    size_t k = 0;
+    int dim = 0;
+    if (!texts || !lens || !rows) {
+        duckdb_scalar_function_set_error(info, "out of memory");
+        goto done;
+    }
+    for (idx_t i = 0; i < n; i++) {
+        if (valid && !duckdb_validity_row_is_valid(valid, i))
+            continue;
+        texts[k] = duckdb_string_t_data(&s[i]);
+        lens[k] = duckdb_string_t_length(s[i]);
+        rows[k++] = i;
+    }
+    if (k && !(out = malloc(k * v->max_dim * sizeof(*out)))) {
+        duckdb_scalar_function_set_error(info, "out of memory");
+        goto done;
+    }
+    if (k && (v->fn(v->ctx, texts, lens, k, out, v->max_dim, &dim) < 0 || dim <= 0 || (size_t)dim > v->max_dim)) {
+        char msg[1200];
+        snprintf(msg, sizeof(msg), "%s: %s", v->name, loch_error_last()[0] ? loch_error_last() : "no vector");
+        duckdb_scalar_function_set_error(info, msg);
+        goto done;
+    }
+    duckdb_list_vector_reserve(output, k * (size_t)dim);
+    duckdb_list_vector_set_size(output, k * (size_t)dim);
+    duckdb_list_entry *entries = duckdb_vector_get_data(output);
+    float *child = duckdb_vector_get_data(duckdb_list_vector_get_child(output));
+    if (k)
+        memcpy(child, out, k * (size_t)dim * sizeof(*out));
+    for (idx_t i = 0, j = 0; i < n; i++) {
+        if (j < k && rows[j] == i) {
+            entries[i] = (duckdb_list_entry){.offset = j * (size_t)dim, .length = (uint64_t)dim};
+            j++;
+        } else {
+            entries[i] = (duckdb_list_entry){0, 0};
+            duckdb_vector_ensure_validity_writable(output);
+            duckdb_validity_set_row_invalid(duckdb_vector_get_validity(output), i);
+        }
+    }
+done:
+    free(texts);
+    free(lens);
+    free(rows);
+    free(out);
+}
+
+int compute_register_vector_fn(compute *c, const char *name, size_t max_dim, compute_vector_fn fn, void *ctx)
+{
+    vector_fn *v = calloc(1, sizeof(*v));
+    if (!v)
+        return error_set(LOCH_ENOMEM, "out of memory");
+    snprintf(v->name, sizeof(v->name), "%s", name);
+    v->max_dim = max_dim;
+    v->fn = fn;
+    v->ctx = ctx;
+    duckdb_scalar_function f = duckdb_create_scalar_function();
+    duckdb_logical_type text = duckdb_create_logical_type(DUCKDB_TYPE_VARCHAR);
+    duckdb_logical_type flt = duckdb_create_logical_type(DUCKDB_TYPE_FLOAT);
+    duckdb_logical_type list = duckdb_create_list_type(flt);
+    duckdb_scalar_function_set_name(f, name);
+    duckdb_scalar_function_add_parameter(f, text);
+    duckdb_scalar_function_set_return_type(f, list);
+    duckdb_scalar_function_set_extra_info(f, v, free);
+    duckdb_scalar_function_set_function(f, vector_rows);
+    int rc = duckdb_register_scalar_function(c->conn, f) == DuckDBError
+                 ? error_set(LOCH_ERROR, "cannot give the SQL engine the function %s", name)
+                 : 0;
+    duckdb_destroy_scalar_function(&f);
+    duckdb_destroy_logical_type(&text);
+    duckdb_destroy_logical_type(&flt);
+    duckdb_destroy_logical_type(&list);
+    return rc;
+}
+
 /* ---- open / exec ----------------------------------------------------------------- */
 
 static int engine_error(const char *msg)

@@ -49,6 +49,8 @@ struct loch_lake {
     pthread_mutex_t tails_mu; /* recursive; guards tails */
     struct lake_tails *tails; /* the write-ahead logs open (ops/tail.c); NULL until one is */
     struct lake_lookups *lookups; /* key indexes (ops/lookup.c); NULL until a lookup */
+    pthread_mutex_t embed_mu; /* guards the opening of embedder */
+    struct llm_embedder *embedder; /* the embedding model (vector/embed.c); NULL until used */
     int engine_objects;     /* the session ran engine statements that may make or change what
                                a name means (CREATE VIEW, ATTACH, SET search_path): from then
                                on only the engine answers queries */

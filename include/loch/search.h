@@ -1,0 +1,54 @@
+/*
+ * loch/search.h - search by meaning. A text column's embeddings are kept as a Delta
+ * table beside its table (<table>__embeddings, readable by any Delta reader: the
+ * source's key, the column's name, a chunk number, the text, the vector as FLOAT[],
+ * the model's name and dimension, the source version they were made from), and a
+ * search ranks them by cosine to the question's own embedding.
+ *
+ *   loch_embed_column(&r, lake, "candidates", "resume", NULL);
+ *   loch_search_options o = LOCH_SEARCH_OPTIONS_INIT;
+ *   o.k = 10;
+ *   o.where = "city = 'Chicago'";
+ *   loch_search(&r, lake, "candidates", "someone who could handle our Kubernetes migration", &o);
+ *
+ * Embedding again is incremental and idempotent: a row whose text is already embedded
+ * (same key, same text, same model) keeps its vector; new and changed texts are
+ * embedded; rows gone from the table leave the embeddings. The model is the lake's
+ * (loch_lake_options.embed_model; all-MiniLM-L6-v2 by default), run in-process.
+ */
+#ifndef LOCH_SEARCH_H
+#define LOCH_SEARCH_H
+
+#include "loch/query.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Embeds table.column (one vector per row whose text is not NULL; a text longer than
+ * the model's window is embedded from its start). key names the column that
+ * identifies a row (NULL: the table's primary key). The result's message says how
+ * many texts were embedded and kept. */
+LOCH_EXTERN int loch_embed_column(loch_result **out, loch_lake *lake, const char *table, const char *column,
+                                  const char *key);
+
+typedef struct {
+    unsigned int version;    /* LOCH_SEARCH_OPTIONS_VERSION */
+    int k;                   /* rows to return (default 10) */
+    const char *column;      /* the embedded column (NULL: the only one the table has) */
+    const char *where;       /* a SQL condition on the table's rows, or NULL */
+} loch_search_options;
+
+#define LOCH_SEARCH_OPTIONS_VERSION 1
+#define LOCH_SEARCH_OPTIONS_INIT {LOCH_SEARCH_OPTIONS_VERSION, 10, NULL, NULL}
+
+/* The k rows nearest in meaning to query: the key, the score (cosine, 1 is the same
+ * meaning), the text; best first. */
+LOCH_EXTERN int loch_search(loch_result **out, loch_lake *lake, const char *table, const char *query,
+                            const loch_search_options *opts);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,258 @@
+/*
+ * ops/embed.c - loch_embed_column and loch_search (loch/search.h).
+ *
+ * Both are SQL over the engine's embed() (vector/embed.c), run through loch_sql so the
+ * embeddings table is written, committed and read like any other Delta table. An
+ * embedding pass is one CREATE [OR REPLACE] TABLE ... AS: the rows of other columns,
+ * the rows of this column whose (key, text) is unchanged and was embedded by this
+ * model (kept, vector and all), and the rest, embedded now. Running it twice embeds
+ * nothing the second time; a crash leaves the previous version, as any commit does.
+ *
+ * The embeddings table's first column is the source's key column, under its own name,
+ * so a search can join back to the source (for --where) without a mapping to keep.
+ * Search is exact for now: every vector of the column is scored against the
+ * question's; an index comes with the vector search work (research/vector.md).
+ */
+#include "loch/search.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/snapshot.h"
+#include "ops/ops.h"
+#include "util/buf.h"
+#include "util/error.h"
+#include "util/options.h"
+#include "vector/embed.h"
+
+#define EMBEDDINGS_SUFFIX "__embeddings"
+
+static int embeddings_name(const char *table, buf *out)
+{
+    buf_clear(out);
+    int rc = buf_printf(out, "%s" EMBEDDINGS_SUFFIX, table);
+    return rc < 0 ? rc : table_name_check(out->data);
+}
+
+/* The table's primary key, when it is one column. */
+static int primary_key(loch_lake *lake, const char *table, buf *out)
+{
+    snapshot *s = NULL;
+    const char **cols = NULL;
+    size_t n = 0;
+    int rc = txlog_load(lake, table, &(txlog_at){-1, 0, 0}, &s);
+    rc = rc ? rc : tail_key(s, &cols, &n);
+    if (rc == 0 && n != 1)
+        rc = error_set(LOCH_EINVALID, "table %s has %s: name the column that identifies a row (--key)", table,
+                       n ? "a key of several columns" : "no primary key");
+    rc = rc ? rc : buf_puts(out, cols[0]);
+    free(cols);
+    txlog_snapshot_free(s);
+    return rc;
+}
+
+/* One value of a one-row query, as text (NULL when there is none). */
+static int query_text(loch_lake *lake, const char *sql, char **out)
+{
+    loch_result *r = NULL;
+    *out = NULL;
+    int rc = loch_sql(&r, lake, sql);
+    if (rc == 0 && loch_result_rows(r) > 0)
+        *out = loch_result_text(r, 0, 0);
+    loch_result_free(r);
+    return rc;
+}
+
+int loch_embed_column(loch_result **out, loch_lake *lake, const char *table, const char *column, const char *key)
+{
+    buf emb = BUF_INIT, k = BUF_INIT, sql = BUF_INIT, src = BUF_INIT, old = BUF_INIT;
+    const char *model = NULL;
+    char *count = NULL;
+    int dim = 0;
+    *out = NULL;
+    int rc = table_name_check(table);
+    if (rc == 0 && (!column || !*column))
+        rc = error_set(LOCH_EINVALID, "which column of %s to embed?", table);
+    rc = rc ? rc : embeddings_name(table, &emb);
+    if (rc == 0 && !txlog_exists(lake, table))
+        rc = error_set(LOCH_ENOTFOUND, "table \"%s\" does not exist", table);
+    rc = rc ? rc : key && *key ? buf_puts(&k, key) : primary_key(lake, table, &k);
+    rc = rc ? rc : embed_model(lake, &model, &dim);
+    int64_t version = rc ? -1 : txlog_latest_version(lake, table);
+    int exists = rc == 0 && txlog_exists(lake, emb.data);
+    /* src: the rows to embed; old: what this model made of this column before */
+    if (rc == 0) {
+        buf_puts(&src, "(SELECT ");
+        buf_put_sql_ident(&src, k.data);
+        buf_puts(&src, ", ");
+        buf_put_sql_ident(&src, column);
+        buf_puts(&src, " AS text FROM ");
+        buf_put_sql_ident(&src, table);
+        buf_puts(&src, " WHERE ");
+        buf_put_sql_ident(&src, column);
+        buf_puts(&src, " IS NOT NULL)");
+        if (exists) {
+            buf_puts(&old, "(SELECT * FROM ");
+            buf_put_sql_ident(&old, emb.data);
+            buf_puts(&old, " WHERE \"column\" = ");
+            buf_put_sql_str(&old, column);
+            buf_puts(&old, " AND model = ");
+            buf_put_sql_str(&old, model);
+            rc = buf_printf(&old, " AND dim = %d)", dim);
+        } else {
+            rc = buf_puts(&old, "(SELECT NULL AS k, NULL AS text WHERE false)");
+        }
+    }
+    /* how many texts are new, to say so (and to embed nothing when none is) */
+    if (rc == 0) {
+        buf_puts(&sql, "SELECT count(*) FROM ");
+        buf_put(&sql, src.data, src.len);
+        buf_puts(&sql, " s WHERE NOT EXISTS (SELECT 1 FROM ");
+        buf_put(&sql, old.data, old.len);
+        buf_puts(&sql, " o WHERE o.");
+        buf_put_sql_ident(&sql, exists ? k.data : "k");
+        buf_puts(&sql, " = s.");
+        buf_put_sql_ident(&sql, k.data);
+        rc = buf_puts(&sql, " AND o.text = s.text)");
+    }
+    rc = rc ? rc : query_text(lake, sql.data, &count);
+    if (rc == 0) {
+        buf_clear(&sql);
+        buf_printf(&sql, "CREATE %sTABLE ", exists ? "OR REPLACE " : "");
+        buf_put_sql_ident(&sql, emb.data);
+        buf_puts(&sql, " AS ");
+        if (exists) { /* other columns' embeddings, then this column's kept ones */
+            buf_puts(&sql, "SELECT * FROM ");
+            buf_put_sql_ident(&sql, emb.data);
+            buf_puts(&sql, " WHERE \"column\" <> ");
+            buf_put_sql_str(&sql, column);
+            buf_puts(&sql, " UNION ALL SELECT o.* FROM ");
+            buf_put(&sql, old.data, old.len);
+            buf_puts(&sql, " o SEMI JOIN ");
+            buf_put(&sql, src.data, src.len);
+            buf_puts(&sql, " s ON o.");
+            buf_put_sql_ident(&sql, k.data);
+            buf_puts(&sql, " = s.");
+            buf_put_sql_ident(&sql, k.data);
+            buf_puts(&sql, " AND o.text = s.text UNION ALL ");
+        }
+        buf_puts(&sql, "SELECT s.");
+        buf_put_sql_ident(&sql, k.data);
+        buf_puts(&sql, ", ");
+        buf_put_sql_str(&sql, column);
+        buf_puts(&sql, " AS \"column\", 0 AS chunk, s.text, embed(s.text) AS embedding, ");
+        buf_put_sql_str(&sql, model);
+        buf_printf(&sql, " AS model, %d AS dim, CAST(%lld AS BIGINT) AS source_version FROM ", dim, (long long)version);
+        buf_put(&sql, src.data, src.len);
+        buf_puts(&sql, " s WHERE NOT EXISTS (SELECT 1 FROM ");
+        buf_put(&sql, old.data, old.len);
+        buf_puts(&sql, " o WHERE o.");
+        buf_put_sql_ident(&sql, exists ? k.data : "k");
+        buf_puts(&sql, " = s.");
+        buf_put_sql_ident(&sql, k.data);
+        rc = buf_puts(&sql, " AND o.text = s.text)");
+    }
+    loch_result *r = NULL;
+    rc = rc ? rc : loch_sql(&r, lake, sql.data);
+    loch_result_free(r);
+    char *total = NULL;
+    if (rc == 0) {
+        buf_clear(&sql);
+        buf_puts(&sql, "SELECT count(*) FROM ");
+        buf_put_sql_ident(&sql, emb.data);
+        buf_puts(&sql, " WHERE \"column\" = ");
+        rc = buf_put_sql_str(&sql, column);
+    }
+    rc = rc ? rc : query_text(lake, sql.data, &total);
+    if (rc == 0) {
+        long long made = count ? atoll(count) : 0, all = total ? atoll(total) : 0;
+        rc = result_message(out, "embedded %lld text%s of %s.%s with %s (%d numbers each), kept %lld; %s holds %lld",
+                            made, made == 1 ? "" : "s", table, column, model, dim, all - made, emb.data, all);
+    }
+    loch_free(count);
+    loch_free(total);
+    buf_free(&emb), buf_free(&k), buf_free(&sql), buf_free(&src), buf_free(&old);
+    return rc;
+}
+
+int loch_search(loch_result **out, loch_lake *lake, const char *table, const char *query,
+                const loch_search_options *opts)
+{
+    static const size_t sizes[] = {sizeof(loch_search_options)};
+    loch_search_options o = LOCH_SEARCH_OPTIONS_INIT;
+    buf emb = BUF_INIT, sql = BUF_INIT;
+    char *column = NULL, *key = NULL;
+    const char *model = NULL;
+    int dim = 0;
+    *out = NULL;
+    int rc = options_copy(&o, opts, sizes, LOCH_SEARCH_OPTIONS_VERSION, "loch_search_options");
+    rc = rc ? rc : table_name_check(table);
+    if (rc == 0 && !query)
+        rc = error_set(LOCH_EINVALID, "search for what? (no query)");
+    if (rc == 0 && (o.k <= 0 || o.k > 100000))
+        rc = error_set(LOCH_EINVALID, "k is the number of rows to return, 1 to 100000, not %d", o.k);
+    rc = rc ? rc : embeddings_name(table, &emb);
+    if (rc == 0 && !txlog_exists(lake, emb.data))
+        rc = error_set(LOCH_ENOTFOUND, "table %s has no embeddings: run loch embed %s COLUMN first", table, table);
+    /* which column: the one asked for, else the only one embedded */
+    if (rc == 0 && o.column) {
+        column = strdup(o.column);
+        rc = column ? 0 : error_set(LOCH_ENOMEM, "out of memory");
+    } else if (rc == 0) {
+        buf_puts(&sql, "SELECT min(\"column\"), count(DISTINCT \"column\") FROM ");
+        buf_put_sql_ident(&sql, emb.data);
+        loch_result *r = NULL;
+        rc = loch_sql(&r, lake, sql.data);
+        char *n = rc == 0 ? loch_result_text(r, 0, 1) : NULL;
+        if (rc == 0 && n && strcmp(n, "1") != 0)
+            rc = error_set(LOCH_EINVALID, "%s has embeddings of %s columns: say which (--column)", table, n);
+        else if (rc == 0)
+            column = loch_result_text(r, 0, 0);
+        loch_free(n);
+        loch_result_free(r);
+    }
+    rc = rc ? rc : embed_model(lake, &model, &dim);
+    /* the key's name: the embeddings table's first column */
+    if (rc == 0) {
+        buf_clear(&sql);
+        buf_puts(&sql, "SELECT * FROM ");
+        buf_put_sql_ident(&sql, emb.data);
+        buf_puts(&sql, " LIMIT 0");
+        loch_result *r = NULL;
+        rc = loch_sql(&r, lake, sql.data);
+        if (rc == 0 && !(key = strdup(loch_result_name(r, 0))))
+            rc = error_set(LOCH_ENOMEM, "out of memory");
+        loch_result_free(r);
+    }
+    if (rc == 0) {
+        buf_clear(&sql);
+        buf_puts(&sql, "SELECT e.");
+        buf_put_sql_ident(&sql, key);
+        buf_puts(&sql, ", list_inner_product(e.embedding, q.v) AS score, e.text FROM ");
+        buf_put_sql_ident(&sql, emb.data);
+        buf_puts(&sql, " e CROSS JOIN (SELECT embed(");
+        buf_put_sql_str(&sql, query);
+        buf_puts(&sql, ") AS v) q");
+        if (o.where) { /* the condition is on the table's rows: they are joined by key */
+            buf_puts(&sql, " SEMI JOIN (SELECT * FROM ");
+            buf_put_sql_ident(&sql, table);
+            buf_printf(&sql, " WHERE (%s)) s ON s.", o.where);
+            buf_put_sql_ident(&sql, key);
+            buf_puts(&sql, " = e.");
+            buf_put_sql_ident(&sql, key);
+        }
+        buf_puts(&sql, " WHERE e.\"column\" = ");
+        buf_put_sql_str(&sql, column);
+        buf_puts(&sql, " AND e.model = ");
+        buf_put_sql_str(&sql, model);
+        rc = buf_printf(&sql, " AND e.dim = %d ORDER BY score DESC, e.", dim);
+        buf_put_sql_ident(&sql, key);
+        rc = buf_printf(&sql, " LIMIT %d", o.k);
+    }
+    rc = rc ? rc : loch_sql(out, lake, sql.data);
+    free(column);
+    free(key);
+    buf_free(&emb), buf_free(&sql);
+    return rc;
+}

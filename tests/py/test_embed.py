@@ -1,0 +1,98 @@
+"""Search by meaning: `loch embed` keeps a text column's embeddings as a Delta table
+beside it, `loch search` ranks rows by cosine to a question, `embed(text)` in SQL.
+
+The model is the real one (all-MiniLM-L6-v2 run by llama.cpp in-process, as setup
+installs it); the checks are about meaning that any sound embedding gets right (a
+Kubernetes question finds the Kubernetes engineer), never about exact scores.
+"""
+import json
+import math
+
+from conftest import LOCH
+
+PEOPLE = [
+    (1, "Senior platform engineer; led the migration of 40 services to Kubernetes on EKS, Helm, Terraform.", "Chicago"),
+    (2, "Registered nurse with eight years in intensive care; night shifts.", "Chicago"),
+    (3, "Java developer: Spring Boot, Kafka, microservices for a payments company.", "Austin"),
+    (4, "Pastry chef who runs a bakery; croissants, sourdough and wedding cakes.", "Austin"),
+    (5, "Accountant: month-end close, audits, tax filings for small businesses.", "Denver"),
+    (6, "Site reliability engineer: container orchestration, Docker, on-call for cloud clusters.", "Denver"),
+    (7, "Truck driver with a CDL-A licence, long-haul routes across the Midwest.", "Chicago"),
+    (8, None, "Austin"),
+]
+
+
+def make_people(lake):
+    lake.sql("CREATE TABLE people (id BIGINT PRIMARY KEY, resume VARCHAR, city VARCHAR)")
+    values = ", ".join(f"({i}, {'NULL' if r is None else repr(r)}, '{c}')" for i, r, c in PEOPLE)
+    lake.sql(f"INSERT INTO people VALUES {values}")
+    lake.run("flush", "people")
+
+
+def search(lake, query, *args):
+    out = lake.run("search", "people", query, "-f", "json", *args).stdout
+    return json.loads(out)
+
+
+def test_sql_embed_function(lake):
+    rows = json.loads(lake.run("sql", "SELECT embed('a question') AS v, embed(NULL) AS n, "
+                               "len(embed('')) AS d", "-f", "json").stdout)
+    v = rows[0]["v"]
+    assert len(v) == 384 and rows[0]["n"] is None and rows[0]["d"] == 384
+    assert abs(math.sqrt(sum(x * x for x in v)) - 1) < 1e-4
+    # the same text, the same vector; another text, another one
+    same = json.loads(lake.run("sql", "SELECT list_inner_product(embed('a question'), embed('a question')) AS s, "
+                               "list_inner_product(embed('a question'), embed('tax audit')) AS t",
+                               "-f", "json").stdout)[0]
+    assert same["s"] > 0.9999 and same["t"] < 0.9
+
+
+def test_embed_and_search(lake, tmp_path):
+    make_people(lake)
+    p = lake.run("embed", "people", "resume")
+    assert "embedded 7 texts" in p.stderr and "kept 0" in p.stderr
+    top = search(lake, "someone who could handle our Kubernetes migration", "-k", "3")
+    assert [r["id"] for r in top][:1] == [1] and len(top) == 3
+    assert top[0]["score"] > top[1]["score"] >= top[2]["score"]
+    assert {r["id"] for r in top[:2]} == {1, 6}  # both container people before anyone else
+    assert search(lake, "who can bake bread", "-k", "1")[0]["id"] == 4
+    # a condition on the table's own columns
+    near = search(lake, "Kubernetes migration", "--where", "city = 'Austin'")
+    assert {r["id"] for r in near} == {3, 4} and near[0]["id"] == 3
+    # the embeddings are a Delta table other readers read
+    from deltalake import DeltaTable
+    t = DeltaTable(str(lake.path / "people__embeddings")).to_pyarrow_table()
+    assert t.num_rows == 7 and set(t.column_names) == {"id", "column", "chunk", "text", "embedding", "model", "dim",
+                                                       "source_version"}
+    assert set(t.column("model").to_pylist()) == {"all-MiniLM-L6-v2"} and len(t.column("embedding")[0]) == 384
+    # again: nothing new; then one changed, one gone, one new
+    assert "embedded 0 texts" in lake.run("embed", "people", "resume").stderr
+    lake.sql("UPDATE people SET resume = 'Kubernetes operator and cluster administrator' WHERE id = 4")
+    lake.sql("DELETE FROM people WHERE id = 5")
+    lake.sql("INSERT INTO people VALUES (9, 'Bakery owner: bread, pastry and cakes every morning.', 'Denver')")
+    p = lake.run("embed", "people", "resume")
+    assert "embedded 2 texts" in p.stderr and "kept 5" in p.stderr and "holds 7" in p.stderr
+    assert search(lake, "who can bake bread", "-k", "1")[0]["id"] == 9
+    assert 5 not in {r["id"] for r in search(lake, "tax accountant", "-k", "10")}
+
+
+def test_embed_and_search_refuse_clearly(lake):
+    lake.sql("CREATE TABLE notes (n BIGINT, body VARCHAR)")
+    lake.sql("INSERT INTO notes VALUES (1, 'hello')")
+    p = lake.run("embed", "notes", "body", check=False)
+    assert p.returncode == 1 and "--key" in p.stderr
+    assert "embedded 1 text " in lake.run("embed", "notes", "body", "--key", "n").stderr
+    p = lake.run("embed", "notes", "nosuch", "--key", "n", check=False)
+    assert p.returncode == 1 and "nosuch" in p.stderr
+    p = lake.run("embed", "nope", "body", check=False)
+    assert p.returncode == 1 and "does not exist" in p.stderr
+    lake.sql("CREATE TABLE other (n BIGINT, body VARCHAR)")
+    p = lake.run("search", "other", "hello", check=False)
+    assert p.returncode == 1 and "loch embed" in p.stderr
+    p = lake.run("search", "notes", "hello", "-k", "0", check=False)
+    assert p.returncode == 2
+    p = lake.run("search", "notes", "hello", "--column", "title", check=False)
+    assert p.returncode == 0 and json.loads(lake.run("search", "notes", "hello", "--column", "title",
+                                                     "-f", "json").stdout or "[]") == []
+    bad = lake.run("--embed-model", "/nonexistent.gguf", "search", "notes", "hello", check=False)
+    assert bad.returncode == 1 and "/nonexistent.gguf" in bad.stderr

@@ -1,0 +1,161 @@
+/*
+ * tests/unit/test_embed.c - the embedded embedding model (adapters/llm_llama.c) against
+ * sentence-transformers.
+ *
+ * The oracle is tests/data/minilm_reference.json: the vectors sentence-transformers
+ * computed for all-MiniLM-L6-v2 (tests/data/make_minilm_reference.py), over texts that
+ * stress the tokenizer (accents, CJK, Greek, Cyrillic, emoji, empty, one letter, a text
+ * past the 256-token window) and one text of invalid UTF-8, which must embed as its
+ * decode(errors="replace"). Each is embedded alone and all together in one call (the
+ * batching must not change a vector), and must reach cosine >= 0.999.
+ */
+#include <math.h>
+#include <stdint.h>
+
+#include "adapters/llm.h"
+#include "loch/errors.h"
+#include "test.h"
+#include "util/arena.h"
+#include "util/json.h"
+
+const char *loch_error_last(void);
+
+#ifndef LOCH_MODEL_DIR
+#define LOCH_MODEL_DIR "third_party/models"
+#endif
+#define MODEL LOCH_MODEL_DIR "/all-minilm-l6-v2.f16.gguf"
+#define MAX_ITEMS 64
+
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    char *s = NULL;
+    if (f && fseek(f, 0, SEEK_END) == 0) {
+        long n = ftell(f);
+        rewind(f);
+        if (n >= 0 && (s = malloc((size_t)n + 1)) && fread(s, 1, (size_t)n, f) == (size_t)n) {
+            s[n] = '\0';
+            *len = (size_t)n;
+        } else {
+            free(s);
+            s = NULL;
+        }
+    }
+    if (f)
+        fclose(f);
+    return s;
+}
+
+static double cosine(const float *a, const double *b, int dim)
+{
+    double ab = 0, aa = 0, bb = 0;
+    for (int i = 0; i < dim; i++) {
+        ab += a[i] * b[i];
+        aa += (double)a[i] * a[i];
+        bb += b[i] * b[i];
+    }
+    return ab / sqrt(aa * bb);
+}
+
+static void test_matches_sentence_transformers(void)
+{
+    size_t len = 0;
+    char *text = slurp("tests/data/minilm_reference.json", &len);
+    CHECK(text != NULL);
+    arena a = ARENA_INIT;
+    json *doc = NULL;
+    CHECK_OK(text ? json_parse(&a, text, len, &doc) : -1);
+    llm_embedder *e = NULL;
+    llm_embedder_options o = {MODEL, 1, 0};
+    CHECK_OK(llm_embedder_open(&e, &o));
+    if (!doc || !e) {
+        llm_embedder_free(e);
+        arena_free(&a);
+        free(text);
+        return;
+    }
+    CHECK(llm_embedder_dim(e) == 384);
+    CHECK_STR(llm_embedder_name(e), "all-MiniLM-L6-v2");
+    const char *texts[MAX_ITEMS];
+    size_t lens[MAX_ITEMS];
+    char *raw[MAX_ITEMS] = {0};
+    double *want[MAX_ITEMS] = {0};
+    size_t n = 0;
+    for (json *it = json_get(doc, "items")->child; it && n < MAX_ITEMS; it = it->next, n++) {
+        json *t = json_get(it, "text"), *b = json_get(it, "bytes");
+        if (t) {
+            texts[n] = t->str;
+            lens[n] = t->len;
+        } else { /* latin-1 code points stand for bytes: back to the bytes, invalid UTF-8 and all */
+            raw[n] = malloc(b->len + 1);
+            size_t k = 0;
+            for (size_t i = 0; i < b->len; i++) {
+                unsigned char c = (unsigned char)b->str[i];
+                if (c == 0xC2 || c == 0xC3) { /* a two-byte UTF-8 form of U+0080..U+00FF */
+                    raw[n][k++] = (char)(((c & 0x03) << 6) | ((unsigned char)b->str[++i] & 0x3F));
+                } else {
+                    raw[n][k++] = (char)c;
+                }
+            }
+            texts[n] = raw[n];
+            lens[n] = k;
+        }
+        json *v = json_get(it, "vector");
+        want[n] = malloc(384 * sizeof(double));
+        size_t d = 0;
+        for (json *x = v ? v->child : NULL; x && d < 384; x = x->next)
+            want[n][d++] = x->num;
+        CHECK(d == 384);
+    }
+    CHECK(n >= 13);
+    float *one = malloc(384 * sizeof(float)), *all = malloc(n * 384 * sizeof(float));
+    double worst = 1;
+    for (size_t i = 0; i < n; i++) {
+        CHECK_OK(llm_embed(e, &texts[i], &lens[i], 1, one));
+        double c = cosine(one, want[i], 384);
+        worst = c < worst ? c : worst;
+        if (c < 0.999)
+            fprintf(stderr, "  item %zu: cosine %.6f\n", i, c);
+        CHECK(c >= 0.999);
+        double norm = 0;
+        for (int d = 0; d < 384; d++)
+            norm += (double)one[d] * one[d];
+        CHECK(fabs(norm - 1) < 1e-4);
+    }
+    CHECK_OK(llm_embed(e, texts, lens, n, all));
+    for (size_t i = 0; i < n; i++)
+        CHECK(cosine(all + i * 384, want[i], 384) >= 0.999);
+    printf("  min cosine to sentence-transformers over %zu texts: %.6f\n", n, worst);
+    for (size_t i = 0; i < n; i++) {
+        free(raw[i]);
+        free(want[i]);
+    }
+    free(one);
+    free(all);
+    llm_embedder_free(e);
+    arena_free(&a);
+    free(text);
+}
+
+static void test_refuses_what_is_not_an_embedding_model(void)
+{
+    llm_embedder *e = NULL;
+    llm_embedder_options o = {"/nonexistent/model.gguf", 1, 0};
+    CHECK(llm_embedder_open(&e, &o) == LOCH_ENOTFOUND && e == NULL);
+    CHECK(strstr(loch_error_last(), "/nonexistent/model.gguf") != NULL);
+    /* a file that is not GGUF at all */
+    char *dir = temp_dir(), path[512];
+    snprintf(path, sizeof(path), "%s/junk.gguf", dir);
+    FILE *f = fopen(path, "wb");
+    fputs("GGUF but not really, just some bytes\n", f);
+    fclose(f);
+    o.model = path;
+    CHECK(llm_embedder_open(&e, &o) == LOCH_EINVALID && e == NULL);
+    CHECK(strstr(loch_error_last(), "cannot load") != NULL);
+    o.model = NULL;
+    CHECK(llm_embedder_open(&e, &o) == LOCH_EINVALID);
+    remove_temp_dir(dir);
+    free(dir);
+}
+
+TEST_MAIN(T(test_matches_sentence_transformers), T(test_refuses_what_is_not_an_embedding_model))
