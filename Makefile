@@ -26,8 +26,7 @@ CFLAGS  += -fsanitize=address,undefined,float-cast-overflow -fno-omit-frame-poin
 LDFLAGS += -fsanitize=address,undefined,float-cast-overflow
 endif
 # llama.cpp, static (scripts/setup.sh builds it): C++ inside, hence libstdc++
-LLAMA_LIBS := $(LLAMA)/lib/libllama.a $(LLAMA)/lib/libggml.a $(LLAMA)/lib/libggml-cpu.a $(LLAMA)/lib/libggml-base.a \
-              $(LLAMA)/lib/libvendor-hash.a
+LLAMA_LIBS := $(LLAMA)/lib/libllama.a $(LLAMA)/lib/libggml.a $(LLAMA)/lib/libggml-cpu.a $(LLAMA)/lib/libggml-base.a
 LIBS    := -L$(DUCKDB)/lib -lduckdb -Wl,-rpath,$(CURDIR)/$(DUCKDB)/lib $(LLAMA_LIBS) -lstdc++ -lsqlite3 -lmicrohttpd \
            -lpthread -lm
 

@@ -6,6 +6,8 @@
  *   bench_core fill LAKE TABLE N    a table of N commits (1 row each), for `open`
  *   bench_core open LAKE TABLE N    N times: SELECT count(*) on a fresh lake handle
  *   bench_core sql LAKE REPS SQL    one query, in-process (the HTTP bench compares with it)
+ *   bench_core search LAKE REPS TABLE
+ *                                   loch_search of TABLE (embedded), warm, a question a call
  *   bench_core pair LAKE REPS A B   two queries on one lake handle, alternating, REPS runs
  *                                   each (deletion vectors against rows removed)
  *   bench_core demo LAKE REPS       the staffing questions (after `loch demo`): through loch's
@@ -292,6 +294,38 @@ static int bench_sql(const char *path, int reps, const char *sql)
     return 0;
 }
 
+/* loch_search over an embedded table, warm (the model loaded, three searches first),
+ * each time another question: the whole search, the question's embedding included. */
+static int bench_search(const char *path, int reps, const char *table)
+{
+    static const char *const asks[] = {
+        "someone who could handle our Kubernetes migration", "a nurse for night shifts in intensive care",
+        "Java developer with Spring and Kafka", "experienced accountant for month-end close",
+        "a data engineer who knows Spark and Airflow", "project manager for a hospital IT rollout",
+        "frontend developer React TypeScript", "warehouse forklift operator available now"};
+    loch_lake *lake;
+    loch_lake_options o = LOCH_LAKE_OPTIONS_INIT;
+    loch_search_options so = LOCH_SEARCH_OPTIONS_INIT;
+    double *t = calloc((size_t)reps, sizeof(double));
+    if (!t || loch_lake_open(&lake, path, &o) < 0)
+        return 1;
+    for (int i = -3; i < reps; i++) {
+        loch_result *r = NULL;
+        double t0 = now_ms();
+        if (loch_search(&r, lake, table, asks[(i + 3) % 8], &so) < 0 || loch_result_rows(r) != 10) {
+            fprintf(stderr, "search: %s\n", loch_error_last());
+            return 1;
+        }
+        if (i >= 0)
+            t[i] = now_ms() - t0;
+        loch_result_free(r);
+    }
+    printf("search median_ms=%.3f p99_ms=%.3f n=%d\n", pct(t, reps, 0.5), pct(t, reps, 0.99), reps);
+    free(t);
+    loch_lake_free(lake);
+    return 0;
+}
+
 /* A point lookup by key, a different key each time: sql_fmt has one %lld, given
  * (random below nkeys) * step. The slower of the first two calls (the second builds a
  * large table's key index) is first_ms; four calls warm up. */
@@ -491,6 +525,8 @@ int main(int argc, char **argv)
         return bench_wal(argv[2], atoi(argv[3]), atoi(argv[4]), atoi(argv[5]));
     if (argc >= 6 && strcmp(argv[1], "pair") == 0)
         return bench_pair(argv[2], atoi(argv[3]), argv[4], argv[5]);
+    if (argc >= 5 && strcmp(argv[1], "search") == 0)
+        return bench_search(argv[2], atoi(argv[3]), argv[4]);
     if (argc >= 5 && strcmp(argv[1], "sql") == 0)
         return bench_sql(argv[2], atoi(argv[3]), argv[4]);
     if (argc >= 7 && strcmp(argv[1], "lookup") == 0)

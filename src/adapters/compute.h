@@ -103,9 +103,9 @@ void compute_interrupt(compute *c);
 int compute_put_path(buf *sql, const char *path);
 /* A SQL scalar function of one VARCHAR that returns FLOAT[] (e.g. embed(text)): the
  * engine hands fn the texts of a chunk of rows (NULLs left out: their result is NULL)
- * and fn writes *dim floats per text into out, which holds n * max_dim floats. fn sets
- * *dim on each call (the first call may be what finds it out, e.g. by loading a model);
- * a negative return fails the statement with loch's error message. */
+ * and fn writes *dim floats per text into out (room for n * max_dim). Called first with
+ * n = 0 to learn *dim (which may load a model); a negative return fails the statement
+ * with loch's error message. */
 typedef int (*compute_vector_fn)(void *ctx, const char *const *texts, const size_t *lens, size_t n, float *out,
                                  size_t max_dim, int *dim);
 int compute_register_vector_fn(compute *c, const char *name, size_t max_dim, compute_vector_fn fn, void *ctx);

@@ -474,11 +474,18 @@ static void vector_rows(duckdb_function_info info, duckdb_data_chunk input, duck
         lens[k] = duckdb_string_t_length(s[i]);
         rows[k++] = i;
     }
-    if (k && !(out = malloc(k * v->max_dim * sizeof(*out)))) {
+    /* the dimension first, so a chunk's room is what it needs */
+    if (k && (v->fn(v->ctx, NULL, NULL, 0, NULL, v->max_dim, &dim) < 0 || dim <= 0 || (size_t)dim > v->max_dim)) {
+        char msg[1200];
+        snprintf(msg, sizeof(msg), "%s: %s", v->name, loch_error_last()[0] ? loch_error_last() : "no vector");
+        duckdb_scalar_function_set_error(info, msg);
+        goto done;
+    }
+    if (k && !(out = malloc(k * (size_t)dim * sizeof(*out)))) {
         duckdb_scalar_function_set_error(info, "out of memory");
         goto done;
     }
-    if (k && (v->fn(v->ctx, texts, lens, k, out, v->max_dim, &dim) < 0 || dim <= 0 || (size_t)dim > v->max_dim)) {
+    if (k && (v->fn(v->ctx, texts, lens, k, out, (size_t)dim, &dim) < 0 || dim <= 0 || (size_t)dim > v->max_dim)) {
         char msg[1200];
         snprintf(msg, sizeof(msg), "%s: %s", v->name, loch_error_last()[0] ? loch_error_last() : "no vector");
         duckdb_scalar_function_set_error(info, msg);

@@ -251,6 +251,25 @@ int loch_search(loch_result **out, loch_lake *lake, const char *table, const cha
         rc = buf_printf(&sql, " LIMIT %d", o.k);
     }
     rc = rc ? rc : loch_sql(out, lake, sql.data);
+    if (rc == 0 && loch_result_rows(*out) == 0) { /* nothing: made by another model? */
+        char *other = NULL;
+        buf_clear(&sql);
+        buf_puts(&sql, "SELECT min(model) FROM ");
+        buf_put_sql_ident(&sql, emb.data);
+        buf_puts(&sql, " WHERE \"column\" = ");
+        buf_put_sql_str(&sql, column);
+        buf_puts(&sql, " AND (model <> ");
+        buf_put_sql_str(&sql, model);
+        buf_printf(&sql, " OR dim <> %d)", dim);
+        rc = query_text(lake, sql.data, &other);
+        if (rc == 0 && other) {
+            rc = error_set(LOCH_EINVALID, "the embeddings of %s.%s were made by the model %s, not %s (the one in "
+                           "use): run loch embed %s %s again", table, column, other, model, table, column);
+            loch_result_free(*out);
+            *out = NULL;
+        }
+        loch_free(other);
+    }
     free(column);
     free(key);
     buf_free(&emb), buf_free(&sql);

@@ -60,7 +60,7 @@ int embed_texts(loch_lake *lake, const char *const *texts, const size_t *lens, s
     if ((size_t)*dim > max_dim)
         return error_set(LOCH_EINVALID, "embedding: room for %zu numbers a vector, the model makes %d", max_dim,
                          *dim);
-    return llm_embed(lake->embedder, texts, lens, n, out);
+    return n ? llm_embed(lake->embedder, texts, lens, n, out) : 0;
 }
 
 static int engine_embed(void *ctx, const char *const *texts, const size_t *lens, size_t n, float *out,

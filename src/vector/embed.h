@@ -18,7 +18,7 @@
 int embed_register(loch_lake *lake);
 /* Opens the model if it is not open yet; its name and dimension. */
 int embed_model(loch_lake *lake, const char **name, int *dim);
-/* texts[0..n) into out[n * dim] (out holds n * max_dim floats). */
+/* texts[0..n) into out[n * dim] (out holds n * max_dim floats); n = 0 only sets *dim. */
 int embed_texts(loch_lake *lake, const char *const *texts, const size_t *lens, size_t n, float *out,
                 size_t max_dim, int *dim);
 /* At the lake's end. */

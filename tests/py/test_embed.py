@@ -96,3 +96,13 @@ def test_embed_and_search_refuse_clearly(lake):
                                                      "-f", "json").stdout or "[]") == []
     bad = lake.run("--embed-model", "/nonexistent.gguf", "search", "notes", "hello", check=False)
     assert bad.returncode == 1 and "/nonexistent.gguf" in bad.stderr
+    # vectors of another model are never compared with this one's
+    lake.sql("UPDATE notes__embeddings SET model = 'some-other-model'")
+    p = lake.run("search", "notes", "hello", check=False)
+    assert p.returncode == 1 and "some-other-model" in p.stderr and "loch embed notes body" in p.stderr
+    assert "embedded 1 text " in lake.run("embed", "notes", "body", "--key", "n").stderr
+    assert search_notes(lake) == [1]
+
+
+def search_notes(lake):
+    return [r["n"] for r in json.loads(lake.run("search", "notes", "hello", "-f", "json").stdout)]
