@@ -17,7 +17,6 @@
  * through the options too, so two lakes in one process never share them.
  */
 #include "ops/ops.h"
-#include "vector/embed.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -60,7 +59,7 @@ int loch_lake_open(loch_lake **out, const char *uri, const loch_lake_options *op
         pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_RECURSIVE);
         pthread_mutex_init(&lake->tails_mu, &ma);
         pthread_mutexattr_destroy(&ma);
-        pthread_mutex_init(&lake->embed_mu, NULL);
+        embed_init(&lake->embed, NULL);
     }
     storage *faulty = NULL;
     buf cat = BUF_INIT;
@@ -70,6 +69,7 @@ int loch_lake_open(loch_lake **out, const char *uri, const loch_lake_options *op
         return error_set(LOCH_ENOMEM, "out of memory");
     if ((rc = lake_options_copy(&lake->opts, opts)) < 0)
         goto cleanup;
+    lake->embed.path = lake->opts.embed_model;
     rc = storage_open(&lake->st, uri, lake->opts.create);
     if (rc == LOCH_ENOTFOUND)
         rc = error_set(LOCH_ENOTFOUND, "no lake at %s (run `loch init` first)", uri);
@@ -92,7 +92,8 @@ int loch_lake_open(loch_lake **out, const char *uri, const loch_lake_options *op
     if (rc < 0)
         goto cleanup;
     compute_options co = {lake->opts.memory_limit, lake->opts.threads, lake->opts.sandbox != 0, lake->root};
-    if ((rc = compute_open(&lake->cp, &co, scan_resolve, lake)) < 0 || (rc = embed_register(lake)) < 0)
+    if ((rc = compute_open(&lake->cp, &co, scan_resolve, lake)) < 0 ||
+        (rc = embed_register(&lake->embed, lake->cp)) < 0)
         goto cleanup;
     buf_clear(&cat);
     rc = lake->st->engine_path(lake->st, "_loch/catalog.sqlite", &cat);
@@ -126,8 +127,7 @@ void loch_lake_free(loch_lake *lake)
     lookup_forget(lake, NULL);
     pthread_mutex_destroy(&lake->tails_mu);
     compute_free(lake->cp); /* before the model: the engine's embed() uses it */
-    embed_close(lake);
-    pthread_mutex_destroy(&lake->embed_mu);
+    embed_close(&lake->embed);
     catalog_free(lake->cat);
     if (lake->st)
         lake->st->free(lake->st);

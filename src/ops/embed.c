@@ -64,6 +64,20 @@ static int query_text(loch_lake *lake, const char *sql, char **out)
     return rc;
 }
 
+/* "<src> s WHERE NOT EXISTS (<old> o with the same key and text)": the rows whose text
+ * this model has not embedded yet. */
+static int put_unembedded(buf *sql, const buf *src, const buf *old, const char *old_key, const char *key)
+{
+    buf_put(sql, src->data, src->len);
+    buf_puts(sql, " s WHERE NOT EXISTS (SELECT 1 FROM ");
+    buf_put(sql, old->data, old->len);
+    buf_puts(sql, " o WHERE o.");
+    buf_put_sql_ident(sql, old_key);
+    buf_puts(sql, " = s.");
+    buf_put_sql_ident(sql, key);
+    return buf_puts(sql, " AND o.text = s.text)");
+}
+
 int loch_embed_column(loch_result **out, loch_lake *lake, const char *table, const char *column, const char *key)
 {
     buf emb = BUF_INIT, k = BUF_INIT, sql = BUF_INIT, src = BUF_INIT, old = BUF_INIT;
@@ -78,7 +92,7 @@ int loch_embed_column(loch_result **out, loch_lake *lake, const char *table, con
     if (rc == 0 && !txlog_exists(lake, table))
         rc = error_set(LOCH_ENOTFOUND, "table \"%s\" does not exist", table);
     rc = rc ? rc : key && *key ? buf_puts(&k, key) : primary_key(lake, table, &k);
-    rc = rc ? rc : embed_model(lake, &model, &dim);
+    rc = rc ? rc : embed_model(&lake->embed, &model, &dim);
     int64_t version = rc ? -1 : txlog_latest_version(lake, table);
     int exists = rc == 0 && txlog_exists(lake, emb.data);
     /* src: the rows to embed; old: what this model made of this column before */
@@ -107,14 +121,7 @@ int loch_embed_column(loch_result **out, loch_lake *lake, const char *table, con
     /* how many texts are new, to say so (and to embed nothing when none is) */
     if (rc == 0) {
         buf_puts(&sql, "SELECT count(*) FROM ");
-        buf_put(&sql, src.data, src.len);
-        buf_puts(&sql, " s WHERE NOT EXISTS (SELECT 1 FROM ");
-        buf_put(&sql, old.data, old.len);
-        buf_puts(&sql, " o WHERE o.");
-        buf_put_sql_ident(&sql, exists ? k.data : "k");
-        buf_puts(&sql, " = s.");
-        buf_put_sql_ident(&sql, k.data);
-        rc = buf_puts(&sql, " AND o.text = s.text)");
+        rc = put_unembedded(&sql, &src, &old, exists ? k.data : "k", k.data);
     }
     rc = rc ? rc : query_text(lake, sql.data, &count);
     if (rc == 0) {
@@ -144,14 +151,7 @@ int loch_embed_column(loch_result **out, loch_lake *lake, const char *table, con
         buf_puts(&sql, " AS \"column\", 0 AS chunk, s.text, embed(s.text) AS embedding, ");
         buf_put_sql_str(&sql, model);
         buf_printf(&sql, " AS model, %d AS dim, CAST(%lld AS BIGINT) AS source_version FROM ", dim, (long long)version);
-        buf_put(&sql, src.data, src.len);
-        buf_puts(&sql, " s WHERE NOT EXISTS (SELECT 1 FROM ");
-        buf_put(&sql, old.data, old.len);
-        buf_puts(&sql, " o WHERE o.");
-        buf_put_sql_ident(&sql, exists ? k.data : "k");
-        buf_puts(&sql, " = s.");
-        buf_put_sql_ident(&sql, k.data);
-        rc = buf_puts(&sql, " AND o.text = s.text)");
+        rc = put_unembedded(&sql, &src, &old, exists ? k.data : "k", k.data);
     }
     loch_result *r = NULL;
     rc = rc ? rc : loch_sql(&r, lake, sql.data);
@@ -212,7 +212,7 @@ int loch_search(loch_result **out, loch_lake *lake, const char *table, const cha
         loch_free(n);
         loch_result_free(r);
     }
-    rc = rc ? rc : embed_model(lake, &model, &dim);
+    rc = rc ? rc : embed_model(&lake->embed, &model, &dim);
     /* the key's name: the embeddings table's first column */
     if (rc == 0) {
         buf_clear(&sql);

@@ -18,6 +18,7 @@
 #include "core/snapshot.h"
 #include "core/storage.h"
 #include "loch/loch.h"
+#include "vector/embed.h"
 
 #define PIN_MAX 64
 
@@ -49,8 +50,7 @@ struct loch_lake {
     pthread_mutex_t tails_mu; /* recursive; guards tails */
     struct lake_tails *tails; /* the write-ahead logs open (ops/tail.c); NULL until one is */
     struct lake_lookups *lookups; /* key indexes (ops/lookup.c); NULL until a lookup */
-    pthread_mutex_t embed_mu; /* guards the opening of embedder */
-    struct llm_embedder *embedder; /* the embedding model (vector/embed.c); NULL until used */
+    embed_state embed;      /* the embedding model (vector/embed.h), opened when first used */
     int engine_objects;     /* the session ran engine statements that may make or change what
                                a name means (CREATE VIEW, ATTACH, SET search_path): from then
                                on only the engine answers queries */

@@ -1,18 +1,16 @@
 /*
- * vector/embed.c - the lake's embedding model (vector/embed.h), over adapters/llm.h.
+ * vector/embed.c - a lake's embedding model (vector/embed.h), over adapters/llm.h.
  *
  * The engine calls embed() from its own threads, several at once; the model is opened
- * once under the lake's embed lock, and each call then takes turns on it (llm.h).
+ * once under the state's lock, and each call then takes turns on it (llm.h).
  */
 #include "vector/embed.h"
 
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "adapters/compute.h"
 #include "adapters/llm.h"
-#include "ops/ops.h"
 #include "util/error.h"
 
 #ifndef LOCH_MODEL_DIR
@@ -21,46 +19,59 @@
 
 enum { MAX_DIM = 8192 };
 
-static int open_model(loch_lake *lake)
+void embed_init(embed_state *st, const char *path)
+{
+    pthread_mutex_init(&st->mu, NULL);
+    st->model = NULL;
+    st->path = path;
+}
+
+void embed_close(embed_state *st)
+{
+    llm_embedder_free(st->model);
+    st->model = NULL;
+    pthread_mutex_destroy(&st->mu);
+}
+
+static int open_model(embed_state *st)
 {
     int rc = 0;
-    pthread_mutex_lock(&lake->embed_mu);
-    if (!lake->embedder) {
-        llm_embedder_options o = {lake->opts.embed_model, 0, 0};
-        o.model = o.model ? o.model : LOCH_MODEL_DIR "/all-minilm-l6-v2.f16.gguf";
-        rc = llm_embedder_open(&lake->embedder, &o);
-        if (rc == 0 && llm_embedder_dim(lake->embedder) > MAX_DIM) {
+    pthread_mutex_lock(&st->mu);
+    if (!st->model) {
+        llm_embedder_options o = {st->path ? st->path : LOCH_MODEL_DIR "/all-minilm-l6-v2.f16.gguf", 0, 0};
+        rc = llm_embedder_open(&st->model, &o);
+        if (rc == 0 && llm_embedder_dim(st->model) > MAX_DIM) {
             rc = error_set(LOCH_EUNSUPPORTED, "embedding model %s makes vectors of %d numbers; loch takes up to %d",
-                           o.model, llm_embedder_dim(lake->embedder), MAX_DIM);
-            llm_embedder_free(lake->embedder);
-            lake->embedder = NULL;
+                           o.model, llm_embedder_dim(st->model), MAX_DIM);
+            llm_embedder_free(st->model);
+            st->model = NULL;
         }
     }
-    pthread_mutex_unlock(&lake->embed_mu);
+    pthread_mutex_unlock(&st->mu);
     return rc;
 }
 
-int embed_model(loch_lake *lake, const char **name, int *dim)
+int embed_model(embed_state *st, const char **name, int *dim)
 {
-    int rc = open_model(lake);
+    int rc = open_model(st);
     if (rc < 0)
         return rc;
-    *name = llm_embedder_name(lake->embedder);
-    *dim = llm_embedder_dim(lake->embedder);
+    *name = llm_embedder_name(st->model);
+    *dim = llm_embedder_dim(st->model);
     return 0;
 }
 
-int embed_texts(loch_lake *lake, const char *const *texts, const size_t *lens, size_t n, float *out,
+int embed_texts(embed_state *st, const char *const *texts, const size_t *lens, size_t n, float *out,
                 size_t max_dim, int *dim)
 {
-    int rc = open_model(lake);
+    int rc = open_model(st);
     if (rc < 0)
         return rc;
-    *dim = llm_embedder_dim(lake->embedder);
+    *dim = llm_embedder_dim(st->model);
     if ((size_t)*dim > max_dim)
         return error_set(LOCH_EINVALID, "embedding: room for %zu numbers a vector, the model makes %d", max_dim,
                          *dim);
-    return n ? llm_embed(lake->embedder, texts, lens, n, out) : 0;
+    return n ? llm_embed(st->model, texts, lens, n, out) : 0;
 }
 
 static int engine_embed(void *ctx, const char *const *texts, const size_t *lens, size_t n, float *out,
@@ -69,10 +80,7 @@ static int engine_embed(void *ctx, const char *const *texts, const size_t *lens,
     return embed_texts(ctx, texts, lens, n, out, max_dim, dim);
 }
 
-int embed_register(loch_lake *lake) { return compute_register_vector_fn(lake->cp, "embed", MAX_DIM, engine_embed, lake); }
-
-void embed_close(loch_lake *lake)
+int embed_register(embed_state *st, compute *cp)
 {
-    llm_embedder_free(lake->embedder);
-    lake->embedder = NULL;
+    return compute_register_vector_fn(cp, "embed", MAX_DIM, engine_embed, st);
 }
