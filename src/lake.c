@@ -125,6 +125,7 @@ void loch_lake_free(loch_lake *lake)
     txlog_forget(lake, NULL);
     tail_forget(lake, NULL);
     lookup_forget(lake, NULL);
+    embed_search_forget(lake);
     pthread_mutex_destroy(&lake->tails_mu);
     compute_free(lake->cp); /* before the model: the engine's embed() uses it */
     embed_close(&lake->embed);

@@ -10,8 +10,14 @@
  *
  * The embeddings table's first column is the source's key column, under its own name,
  * so a search can join back to the source (for --where) without a mapping to keep.
- * Search is exact for now: every vector of the column is scored against the
- * question's; an index comes with the vector search work (research/vector.md).
+ *
+ * Search is exact: every vector of the column is scored against the question's. The
+ * first search of a column in a session does it in SQL (reading the vectors costs what
+ * scoring them costs); from the second on, the lake handle holds the column's vectors
+ * in memory (vector/exact.h scores them in C) until the embeddings table changes, so a
+ * server or a program answers a search in the time of embedding the question. A search
+ * with a condition (--where) stays in SQL. An index for large tables comes next
+ * (research/vector.md).
  */
 #include "loch/search.h"
 
@@ -25,6 +31,7 @@
 #include "util/error.h"
 #include "util/options.h"
 #include "vector/embed.h"
+#include "vector/exact.h"
 
 #define EMBEDDINGS_SUFFIX "__embeddings"
 
@@ -176,6 +183,128 @@ int loch_embed_column(loch_result **out, loch_lake *lake, const char *table, con
     return rc;
 }
 
+/* A column's vectors in memory, for exact search in C; one per lake handle. */
+struct search_cache {
+    char table[300], column[300], model[128], key[300];
+    int dim;
+    int64_t version;    /* of the embeddings table they were read from */
+    size_t n;
+    float *vecs;        /* n x dim */
+    char **keys;        /* the rows' keys, as text */
+    int seen;           /* searches of this table and column by SQL: loaded at the second */
+};
+
+void embed_search_forget(loch_lake *lake)
+{
+    struct search_cache *c = lake->search;
+    if (!c)
+        return;
+    for (size_t i = 0; c->keys && i < c->n; i++)
+        loch_free(c->keys[i]);
+    free(c->keys);
+    free(c->vecs);
+    free(c);
+    lake->search = NULL;
+}
+
+/* Reads the column's vectors (of this model) into a new cache. */
+static int cache_load(loch_lake *lake, const char *emb, const char *table, const char *column, const char *key,
+                      const char *model, int dim, int64_t version)
+{
+    buf sql = BUF_INIT;
+    loch_result *r = NULL;
+    struct search_cache *c = calloc(1, sizeof(*c));
+    int rc = c ? 0 : error_set(LOCH_ENOMEM, "out of memory");
+    if (rc == 0) {
+        buf_puts(&sql, "SELECT CAST(");
+        buf_put_sql_ident(&sql, key);
+        buf_puts(&sql, " AS VARCHAR), embedding FROM ");
+        buf_put_sql_ident(&sql, emb);
+        buf_puts(&sql, " WHERE \"column\" = ");
+        buf_put_sql_str(&sql, column);
+        buf_puts(&sql, " AND model = ");
+        buf_put_sql_str(&sql, model);
+        rc = buf_printf(&sql, " AND dim = %d AND embedding IS NOT NULL", dim);
+    }
+    rc = rc ? rc : loch_sql(&r, lake, sql.data);
+    size_t n = rc ? 0 : loch_result_rows(r);
+    if (rc == 0 && (!(c->vecs = malloc((n ? n : 1) * (size_t)dim * sizeof(float))) ||
+                    !(c->keys = calloc(n ? n : 1, sizeof(char *)))))
+        rc = error_set(LOCH_ENOMEM, "out of memory: %zu vectors of %d numbers", n, dim);
+    for (size_t i = 0; rc == 0 && i < n; i++, c->n++) {
+        char *v = loch_result_text(r, i, 1), *p = v ? v + (*v == '[') : NULL, *end = NULL;
+        int d = 0;
+        for (; p && d < dim; d++, p = end + (*end == ',')) {
+            c->vecs[i * (size_t)dim + (size_t)d] = strtof(p, &end);
+            if (end == p)
+                break;
+        }
+        loch_free(v);
+        c->keys[i] = loch_result_text(r, i, 0);
+        if (d != dim || !c->keys[i])
+            rc = error_set(LOCH_ECORRUPT, "%s: a vector of row %zu is not %d numbers", emb, i + 1, dim);
+    }
+    loch_result_free(r);
+    buf_free(&sql);
+    if (rc == 0) {
+        snprintf(c->table, sizeof(c->table), "%s", table);
+        snprintf(c->column, sizeof(c->column), "%s", column);
+        snprintf(c->model, sizeof(c->model), "%s", model);
+        snprintf(c->key, sizeof(c->key), "%s", key);
+        c->dim = dim;
+        c->version = version;
+        embed_search_forget(lake);
+        lake->search = c;
+    } else if (c) {
+        struct search_cache *keep = lake->search;
+        lake->search = c;
+        embed_search_forget(lake);
+        lake->search = keep;
+    }
+    return rc;
+}
+
+/* The search in C over the cached vectors: the question embedded here, the top k
+ * scored, then their keys and texts in one query, in the order found. */
+static int cached_search(loch_result **out, loch_lake *lake, const char *emb, const char *query, int k)
+{
+    struct search_cache *c = lake->search;
+    buf sql = BUF_INIT;
+    float *q = malloc((size_t)c->dim * sizeof(float));
+    vec_hit *hits = malloc((size_t)k * sizeof(vec_hit));
+    size_t qlen = strlen(query);
+    int dim = 0;
+    int rc = q && hits ? 0 : error_set(LOCH_ENOMEM, "out of memory");
+    rc = rc ? rc : embed_texts(&lake->embed, &query, &qlen, 1, q, (size_t)c->dim, &dim);
+    size_t got = rc ? 0 : vec_top_k(c->vecs, c->n, (size_t)c->dim, q, (size_t)k, hits);
+    if (rc == 0) {
+        buf_puts(&sql, "SELECT e.");
+        buf_put_sql_ident(&sql, c->key);
+        buf_puts(&sql, ", v.score, e.text FROM (VALUES ");
+        for (size_t i = 0; i < got; i++) {
+            buf_printf(&sql, "%s(%zu, ", i ? ", " : "", i);
+            buf_put_sql_str(&sql, c->keys[hits[i].row]);
+            buf_printf(&sql, ", CAST(%.9g AS FLOAT))", (double)hits[i].score);
+        }
+        if (!got)
+            buf_puts(&sql, "(0, NULL, CAST(NULL AS FLOAT))");
+        buf_puts(&sql, ") v(r, k, score) JOIN ");
+        buf_put_sql_ident(&sql, emb);
+        buf_puts(&sql, " e ON CAST(e.");
+        buf_put_sql_ident(&sql, c->key);
+        buf_puts(&sql, " AS VARCHAR) = v.k AND e.\"column\" = ");
+        buf_put_sql_str(&sql, c->column);
+        buf_puts(&sql, " AND e.model = ");
+        buf_put_sql_str(&sql, c->model);
+        rc = buf_puts(&sql, " ORDER BY v.r");
+    }
+    rc = rc ? rc : loch_sql(out, lake, sql.data);
+    free(q);
+    free(hits);
+    buf_free(&sql);
+    return rc;
+}
+
 int loch_search(loch_result **out, loch_lake *lake, const char *table, const char *query,
                 const loch_search_options *opts)
 {
@@ -225,6 +354,28 @@ int loch_search(loch_result **out, loch_lake *lake, const char *table, const cha
             rc = error_set(LOCH_ENOMEM, "out of memory");
         loch_result_free(r);
     }
+    /* the vectors in memory (from a session's second search of the column) */
+    int64_t version = rc ? -1 : txlog_latest_version(lake, emb.data);
+    struct search_cache *c = lake->search;
+    int same = c && !strcmp(c->table, table) && !strcmp(c->column, column);
+    int fresh = same && c->vecs && c->version == version && !strcmp(c->model, model) && c->dim == dim;
+    if (rc == 0 && !o.where && !fresh && same && c->seen >= 1 && version >= 0)
+        rc = cache_load(lake, emb.data, table, column, key, model, dim, version);
+    if (rc == 0 && !o.where && lake->search && lake->search->n && lake->search->version == version &&
+        !strcmp(lake->search->table, table) && !strcmp(lake->search->column, column) &&
+        !strcmp(lake->search->model, model) && lake->search->dim == dim) {
+        rc = cached_search(out, lake, emb.data, query, o.k);
+        goto done;
+    }
+    if (rc == 0 && !o.where && !same) { /* the first SQL search of this column: remembered */
+        embed_search_forget(lake);
+        if ((lake->search = calloc(1, sizeof(*lake->search)))) {
+            snprintf(lake->search->table, sizeof(lake->search->table), "%s", table);
+            snprintf(lake->search->column, sizeof(lake->search->column), "%s", column);
+        }
+    }
+    if (rc == 0 && !o.where && lake->search)
+        lake->search->seen++;
     if (rc == 0) {
         buf_clear(&sql);
         buf_puts(&sql, "SELECT e.");
@@ -270,6 +421,7 @@ int loch_search(loch_result **out, loch_lake *lake, const char *table, const cha
         }
         loch_free(other);
     }
+done:
     free(column);
     free(key);
     buf_free(&emb), buf_free(&sql);

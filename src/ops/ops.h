@@ -51,6 +51,7 @@ struct loch_lake {
     struct lake_tails *tails; /* the write-ahead logs open (ops/tail.c); NULL until one is */
     struct lake_lookups *lookups; /* key indexes (ops/lookup.c); NULL until a lookup */
     embed_state embed;      /* the embedding model (vector/embed.h), opened when first used */
+    struct search_cache *search; /* a column's vectors in memory, for search (ops/embed.c) */
     int engine_objects;     /* the session ran engine statements that may make or change what
                                a name means (CREATE VIEW, ATTACH, SET search_path): from then
                                on only the engine answers queries */
@@ -338,6 +339,8 @@ typedef struct {
     int64_t bytes, segments;
 } tail_status;
 int tail_status_of(loch_lake *lake, const char *table, const snapshot *s, tail_status *out);
+/* Drops the vectors loch_search keeps in memory (ops/embed.c). */
+void embed_search_forget(loch_lake *lake);
 /* After a commit that changed the table's schema or identity: writers prepared before
  * it write again instead of putting rows of the old shape in the log. */
 void tail_changed(loch_lake *lake, const char *table);

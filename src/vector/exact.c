@@ -1,0 +1,43 @@
+/*
+ * vector/exact.c - exact top-k by inner product (vector/exact.h).
+ *
+ * The dot product keeps eight partial sums so the compiler can keep eight lanes busy
+ * (it may not reorder a single float sum itself); the top k is a small array kept
+ * sorted by insertion, which beats a heap for the k of a search (10, 100).
+ */
+#include "vector/exact.h"
+
+float vec_dot(const float *a, const float *b, size_t dim)
+{
+    float s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    size_t i = 0;
+    for (; i + 8 <= dim; i += 8)
+        for (int j = 0; j < 8; j++)
+            s[j] += a[i + (size_t)j] * b[i + (size_t)j];
+    float sum = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+    for (; i < dim; i++)
+        sum += a[i] * b[i];
+    return sum;
+}
+
+/* a before b: a higher score, or the same score and a lower row */
+static int better(float sa, size_t ra, float sb, size_t rb) { return sa > sb || (sa == sb && ra < rb); }
+
+size_t vec_top_k(const float *m, size_t n, size_t dim, const float *q, size_t k, vec_hit *out)
+{
+    size_t have = 0;
+    if (k == 0)
+        return 0;
+    for (size_t r = 0; r < n; r++) {
+        float s = vec_dot(m + r * dim, q, dim);
+        if (have == k && !better(s, r, out[k - 1].score, out[k - 1].row))
+            continue;
+        size_t at = have < k ? have++ : k - 1; /* the last place, freed or new */
+        while (at > 0 && better(s, r, out[at - 1].score, out[at - 1].row)) {
+            out[at] = out[at - 1];
+            at--;
+        }
+        out[at] = (vec_hit){r, s};
+    }
+    return have;
+}
