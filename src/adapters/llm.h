@@ -22,7 +22,7 @@ typedef struct llm_embedder llm_embedder;
 
 typedef struct {
     const char *model;   /* a GGUF file */
-    int threads;         /* 0: one per core */
+    int threads;         /* 0: the cores idle now, batch by batch (a few tokens: one) */
     int max_tokens;      /* 0: 256, sentence-transformers' window for MiniLM */
 } llm_embedder_options;
 

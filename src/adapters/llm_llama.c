@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "util/buf.h"
@@ -40,6 +41,8 @@ struct llm_embedder {
     const struct llama_vocab *vocab;
     struct llama_batch batch;
     int dim, max_tokens;
+    int threads_given, threads_now; /* the caller's (0: idle cores); what the context uses */
+    struct timespec last_batch;     /* when the last batch ended: our own share of the load */
     char name[128];
     pthread_mutex_t mu;
 };
@@ -92,7 +95,8 @@ int llm_embedder_open(llm_embedder **out, const llm_embedder_options *o)
     cp.n_seq_max = BATCH_SEQS;
     cp.embeddings = true;
     cp.pooling_type = LLAMA_POOLING_TYPE_MEAN;
-    cp.n_threads = cp.n_threads_batch = o->threads > 0 ? o->threads : (int)(cpus > 0 ? cpus : 1);
+    cp.n_threads = cp.n_threads_batch = e->threads_now = o->threads > 0 ? o->threads : (int)(cpus > 0 ? cpus : 1);
+    e->threads_given = o->threads > 0 ? o->threads : 0;
     if (!(e->ctx = llama_init_from_model(e->model, cp))) {
         rc = error_set(LOCH_EINVALID, "embedding model %s: cannot make a context%s%s", o->model,
                        last_log[0] ? ": " : "", last_log);
@@ -157,9 +161,39 @@ static int valid_text(const char *s, size_t n, buf *out)
     return buf_putc(out, '\0');
 }
 
+/* The threads for a batch: one for a few tokens (a question: more threads only wait
+ * for each other), else the caller's number, else the cores not busy now. ggml's
+ * threads spin at every step for each other, so a thread on a core that something
+ * else holds stalls them all (measured: a search's question took 1 s instead of 3 ms
+ * with both cores busy): never more threads than idle cores. */
+static int threads_for(const llm_embedder *e, int tokens)
+{
+    if (tokens < 128)
+        return 1;
+    if (e->threads_given > 0)
+        return e->threads_given;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    double load[1] = {0};
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    int idle = (int)(cpus > 0 ? cpus : 1);
+    if (getloadavg(load, 1) == 1) {
+        /* the load average counts our own threads while we embed: not someone else's */
+        double ours = now.tv_sec - e->last_batch.tv_sec < 2 ? e->threads_now : 0;
+        double others = load[0] - ours;
+        idle = (int)((double)idle - (others > 0 ? others : 0) + 0.5);
+    }
+    return idle < 1 ? 1 : idle > cpus ? (int)cpus : idle;
+}
+
 /* Runs the batch's sequences [0, nseq) and writes their unit vectors from out. */
 static int run_batch(llm_embedder *e, int nseq, float *out)
 {
+    int threads = threads_for(e, e->batch.n_tokens);
+    if (threads != e->threads_now) {
+        llama_set_n_threads(e->ctx, threads, threads);
+        e->threads_now = threads;
+    }
     last_log[0] = '\0';
     if (llama_encode(e->ctx, e->batch) != 0)
         return error_set(LOCH_ERROR, "the embedding model failed%s%s", last_log[0] ? ": " : "", last_log);
@@ -175,6 +209,7 @@ static int run_batch(llm_embedder *e, int nseq, float *out)
             out[(size_t)s * (size_t)e->dim + (size_t)i] = v[i] * scale;
     }
     e->batch.n_tokens = 0;
+    clock_gettime(CLOCK_MONOTONIC, &e->last_batch);
     return 0;
 }
 
