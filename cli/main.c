@@ -352,8 +352,10 @@ static int cmd_embed(cli *c)
             return usage_error("%s", "search needs a table and what to search for (quote it)");
         loch_search_options o = LOCH_SEARCH_OPTIONS_INIT;
         char *end = NULL;
-        if (c->k && ((o.k = (int)strtol(c->k, &end, 10)) <= 0 || *end))
-            return usage_error("-k takes a number of rows, not \"%s\"", c->k);
+        long k = c->k ? strtol(c->k, &end, 10) : 10;
+        if (c->k && (k <= 0 || k > 100000 || *end))
+            return usage_error("-k takes a number of rows from 1 to 100000, not \"%s\"", c->k);
+        o.k = (int)k;
         o.where = c->where;
         o.column = c->column;
         rc = loch_search(&r, g_lake, c->args[0], c->args[1], &o);

@@ -59,7 +59,7 @@ int loch_lake_open(loch_lake **out, const char *uri, const loch_lake_options *op
         pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_RECURSIVE);
         pthread_mutex_init(&lake->tails_mu, &ma);
         pthread_mutexattr_destroy(&ma);
-        embed_init(&lake->embed, NULL);
+        embed_init(&lake->embed, NULL, 0);
     }
     storage *faulty = NULL;
     buf cat = BUF_INIT;
@@ -70,6 +70,7 @@ int loch_lake_open(loch_lake **out, const char *uri, const loch_lake_options *op
     if ((rc = lake_options_copy(&lake->opts, opts)) < 0)
         goto cleanup;
     lake->embed.path = lake->opts.embed_model;
+    lake->embed.threads = lake->opts.threads; /* --threads bounds the model's threads too */
     rc = storage_open(&lake->st, uri, lake->opts.create);
     if (rc == LOCH_ENOTFOUND)
         rc = error_set(LOCH_ENOTFOUND, "no lake at %s (run `loch init` first)", uri);

@@ -87,6 +87,7 @@ struct compute {
     int64_t next_id;        /* ids only grow: an old id never names a new relation */
     atomic_long live;
     skip_cache cache;
+    atomic_uint interrupts; /* compute_interrupt calls: a long function of ours looks */
 };
 
 struct compute_result {
@@ -448,7 +449,13 @@ typedef struct {
     size_t max_dim;
     compute_vector_fn fn;
     void *ctx;
+    compute *c;
 } vector_fn;
+
+/* Texts a call of fn takes at once: the engine cannot stop a function it called, so
+ * a chunk (2,048 rows, seconds of a model's work) goes in slices, and an interrupt
+ * (a cancel, the server's time limit) ends it after the slice it came in. */
+enum { VECTOR_SLICE = 32 };
 
 static void vector_rows(duckdb_function_info info, duckdb_data_chunk input, duckdb_vector output)
 {
@@ -485,11 +492,20 @@ static void vector_rows(duckdb_function_info info, duckdb_data_chunk input, duck
         duckdb_scalar_function_set_error(info, "out of memory");
         goto done;
     }
-    if (k && (v->fn(v->ctx, texts, lens, k, out, (size_t)dim, &dim) < 0 || dim <= 0 || (size_t)dim > v->max_dim)) {
-        char msg[1200];
-        snprintf(msg, sizeof(msg), "%s: %s", v->name, loch_error_last()[0] ? loch_error_last() : "no vector");
-        duckdb_scalar_function_set_error(info, msg);
-        goto done;
+    unsigned seen = atomic_load(&v->c->interrupts);
+    for (size_t at = 0; at < k; at += VECTOR_SLICE) {
+        size_t m = k - at < VECTOR_SLICE ? k - at : VECTOR_SLICE;
+        int got = dim;
+        if (atomic_load(&v->c->interrupts) != seen) {
+            duckdb_scalar_function_set_error(info, "INTERRUPT Error: Interrupted!");
+            goto done;
+        }
+        if (v->fn(v->ctx, texts + at, lens + at, m, out + at * (size_t)dim, (size_t)dim, &got) < 0 || got != dim) {
+            char msg[1200];
+            snprintf(msg, sizeof(msg), "%s: %s", v->name, loch_error_last()[0] ? loch_error_last() : "no vector");
+            duckdb_scalar_function_set_error(info, msg);
+            goto done;
+        }
     }
     duckdb_list_vector_reserve(output, k * (size_t)dim);
     duckdb_list_vector_set_size(output, k * (size_t)dim);
@@ -523,6 +539,7 @@ int compute_register_vector_fn(compute *c, const char *name, size_t max_dim, com
     v->max_dim = max_dim;
     v->fn = fn;
     v->ctx = ctx;
+    v->c = c;
     duckdb_scalar_function f = duckdb_create_scalar_function();
     duckdb_logical_type text = duckdb_create_logical_type(DUCKDB_TYPE_VARCHAR);
     duckdb_logical_type flt = duckdb_create_logical_type(DUCKDB_TYPE_FLOAT);
@@ -791,8 +808,10 @@ void compute_free(compute *c)
 
 void compute_interrupt(compute *c)
 {
-    if (c && c->conn)
+    if (c && c->conn) {
+        atomic_fetch_add(&c->interrupts, 1);
         duckdb_interrupt(c->conn);
+    }
 }
 
 int compute_put_path(buf *sql, const char *path)

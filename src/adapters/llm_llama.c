@@ -64,6 +64,9 @@ static void on_log(enum ggml_log_level level, const char *text, void *ctx)
 
 static void backend_init(void)
 {
+    /* ggml's last words on a model file it cannot run (it aborts the process) are its
+     * message, not a debugger attached to print our stack to the user's terminal */
+    setenv("GGML_NO_BACKTRACE", "1", 0);
     llama_log_set(on_log, NULL);
     llama_backend_init();
 }
@@ -118,6 +121,7 @@ int llm_embedder_open(llm_embedder **out, const llm_embedder_options *o)
         const char *slash = strrchr(o->model, '/');
         snprintf(e->name, sizeof(e->name), "%s", slash ? slash + 1 : o->model);
     }
+    e->name[utf8_valid_prefix((const unsigned char *)e->name, strlen(e->name))] = '\0'; /* cut whole */
     e->batch = llama_batch_init(BATCH_TOKENS, 0, 1);
     *out = e;
     return 0;

@@ -24,8 +24,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/snapshot.h"
+#include "core/sqlscan.h"
 #include "ops/ops.h"
 #include "util/buf.h"
 #include "util/error.h"
@@ -34,6 +36,9 @@
 #include "vector/exact.h"
 
 #define EMBEDDINGS_SUFFIX "__embeddings"
+
+/* The embeddings table's own columns, beside the key (which must not be one of them). */
+static const char *const own_columns[] = {"column", "chunk", "text", "embedding", "model", "dim", "source_version"};
 
 static int embeddings_name(const char *table, buf *out)
 {
@@ -99,6 +104,10 @@ int loch_embed_column(loch_result **out, loch_lake *lake, const char *table, con
     if (rc == 0 && !txlog_exists(lake, table))
         rc = error_set(LOCH_ENOTFOUND, "table \"%s\" does not exist", table);
     rc = rc ? rc : key && *key ? buf_puts(&k, key) : primary_key(lake, table, &k);
+    for (size_t i = 0; rc == 0 && i < sizeof(own_columns) / sizeof(own_columns[0]); i++)
+        if (!strcasecmp(k.data, own_columns[i]))
+            rc = error_set(LOCH_EINVALID, "the key column of %s is named %s, as a column of %s is: embed by another "
+                           "column (--key), or rename it", table, k.data, emb.data);
     rc = rc ? rc : embed_model(&lake->embed, &model, &dim);
     int64_t version = rc ? -1 : txlog_latest_version(lake, table);
     int exists = rc == 0 && txlog_exists(lake, emb.data);
@@ -112,7 +121,9 @@ int loch_embed_column(loch_result **out, loch_lake *lake, const char *table, con
         buf_put_sql_ident(&src, table);
         buf_puts(&src, " WHERE ");
         buf_put_sql_ident(&src, column);
-        buf_puts(&src, " IS NOT NULL)");
+        buf_puts(&src, " IS NOT NULL AND ");
+        buf_put_sql_ident(&src, k.data);
+        buf_puts(&src, " IS NOT NULL)"); /* a row without a key cannot be found again */
         if (exists) {
             buf_puts(&old, "(SELECT * FROM ");
             buf_put_sql_ident(&old, emb.data);
@@ -131,7 +142,25 @@ int loch_embed_column(loch_result **out, loch_lake *lake, const char *table, con
         rc = put_unembedded(&sql, &src, &old, exists ? k.data : "k", k.data);
     }
     rc = rc ? rc : query_text(lake, sql.data, &count);
-    if (rc == 0) {
+    /* and how many embedded rows are gone from the table (or changed): with none new
+     * and none gone, there is nothing to commit */
+    char *gone = NULL;
+    if (rc == 0 && exists) {
+        buf_clear(&sql);
+        buf_puts(&sql, "SELECT count(*) FROM ");
+        buf_put(&sql, old.data, old.len);
+        buf_puts(&sql, " o WHERE NOT EXISTS (SELECT 1 FROM ");
+        buf_put(&sql, src.data, src.len);
+        buf_puts(&sql, " s WHERE s.");
+        buf_put_sql_ident(&sql, k.data);
+        buf_puts(&sql, " = o.");
+        buf_put_sql_ident(&sql, k.data);
+        rc = buf_puts(&sql, " AND s.text = o.text)");
+        rc = rc ? rc : query_text(lake, sql.data, &gone);
+    }
+    int nothing = rc == 0 && exists && count && !strcmp(count, "0") && gone && !strcmp(gone, "0");
+    loch_free(gone);
+    if (rc == 0 && !nothing) {
         buf_clear(&sql);
         buf_printf(&sql, "CREATE %sTABLE ", exists ? "OR REPLACE " : "");
         buf_put_sql_ident(&sql, emb.data);
@@ -161,7 +190,7 @@ int loch_embed_column(loch_result **out, loch_lake *lake, const char *table, con
         rc = put_unembedded(&sql, &src, &old, exists ? k.data : "k", k.data);
     }
     loch_result *r = NULL;
-    rc = rc ? rc : loch_sql(&r, lake, sql.data);
+    rc = rc || nothing ? rc : loch_sql(&r, lake, sql.data);
     loch_result_free(r);
     char *total = NULL;
     if (rc == 0) {
@@ -305,6 +334,34 @@ static int cached_search(loch_result **out, loch_lake *lake, const char *emb, co
     return rc;
 }
 
+/* A search's condition goes inside loch's own statement, so it must be one condition
+ * and nothing more: no statement after it, no comment that would hide the rest of
+ * loch's SQL, no parenthesis that closes what it did not open; and the query it makes
+ * must be one query, as allow_query judges any (the sandbox's functions included). */
+static int where_check(loch_lake *lake, const char *table, const char *cond)
+{
+    size_t len = strlen(cond), pos = 0;
+    int depth = 0, rc;
+    sql_token t;
+    if (strchr(cond, ';') || strstr(cond, "--") || strstr(cond, "/*"))
+        return error_set(LOCH_EINVALID, "--where takes one SQL condition (no ';', no comments): %s", cond);
+    while ((rc = sqlscan_next(cond, len, &pos, &t)) == 0 && t.kind != TOK_END) {
+        if (t.kind == TOK_PUNCT && cond[t.start] == '(')
+            depth++;
+        if (t.kind == TOK_PUNCT && cond[t.start] == ')' && --depth < 0)
+            break;
+    }
+    if (rc < 0 || depth != 0)
+        return error_set(LOCH_EINVALID, "--where takes one SQL condition (its parentheses must match): %s", cond);
+    buf sql = BUF_INIT;
+    buf_puts(&sql, "SELECT * FROM ");
+    buf_put_sql_ident(&sql, table);
+    rc = buf_printf(&sql, " WHERE (%s)", cond);
+    rc = rc ? rc : allow_query(lake, sql.data);
+    buf_free(&sql);
+    return rc;
+}
+
 int loch_search(loch_result **out, loch_lake *lake, const char *table, const char *query,
                 const loch_search_options *opts)
 {
@@ -322,8 +379,11 @@ int loch_search(loch_result **out, loch_lake *lake, const char *table, const cha
     if (rc == 0 && (o.k <= 0 || o.k > 100000))
         rc = error_set(LOCH_EINVALID, "k is the number of rows to return, 1 to 100000, not %d", o.k);
     rc = rc ? rc : embeddings_name(table, &emb);
+    if (rc == 0 && !txlog_exists(lake, table)) /* its embeddings may be left behind: not searched */
+        rc = error_set(LOCH_ENOTFOUND, "table \"%s\" does not exist", table);
     if (rc == 0 && !txlog_exists(lake, emb.data))
         rc = error_set(LOCH_ENOTFOUND, "table %s has no embeddings: run loch embed %s COLUMN first", table, table);
+    rc = rc ? rc : o.where ? where_check(lake, table, o.where) : 0;
     /* which column: the one asked for, else the only one embedded */
     if (rc == 0 && o.column) {
         column = strdup(o.column);

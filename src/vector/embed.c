@@ -19,11 +19,12 @@
 
 enum { MAX_DIM = 8192 };
 
-void embed_init(embed_state *st, const char *path)
+void embed_init(embed_state *st, const char *path, int threads)
 {
     pthread_mutex_init(&st->mu, NULL);
     st->model = NULL;
     st->path = path;
+    st->threads = threads;
 }
 
 void embed_close(embed_state *st)
@@ -38,7 +39,7 @@ static int open_model(embed_state *st)
     int rc = 0;
     pthread_mutex_lock(&st->mu);
     if (!st->model) {
-        llm_embedder_options o = {st->path ? st->path : LOCH_MODEL_DIR "/all-minilm-l6-v2.f16.gguf", 0, 0};
+        llm_embedder_options o = {st->path ? st->path : LOCH_MODEL_DIR "/all-minilm-l6-v2.f16.gguf", st->threads, 0};
         rc = llm_embedder_open(&st->model, &o);
         if (rc == 0 && llm_embedder_dim(st->model) > MAX_DIM) {
             rc = error_set(LOCH_EUNSUPPORTED, "embedding model %s makes vectors of %d numbers; loch takes up to %d",

@@ -21,9 +21,10 @@ typedef struct {
     pthread_mutex_t mu;         /* guards the opening of model */
     struct llm_embedder *model; /* NULL until first used */
     const char *path;           /* the caller's (kept for the state's life); NULL: the default */
+    int threads;                /* 0: the idle cores (adapters/llm.h) */
 } embed_state;
 
-void embed_init(embed_state *st, const char *path);
+void embed_init(embed_state *st, const char *path, int threads);
 /* Closes the model; after the engine that calls embed() is gone. */
 void embed_close(embed_state *st);
 /* Gives the engine embed(VARCHAR) -> FLOAT[] (NULL for a NULL text). */

@@ -104,5 +104,35 @@ def test_embed_and_search_refuse_clearly(lake):
     assert search_notes(lake) == [1]
 
 
+def test_what_embed_and_search_refuse_or_leave_alone(lake):
+    """Found by the adversarial pass: a condition that is more than a condition, a key
+    named as one of the embeddings' own columns, rows without a key, a run with nothing
+    new, a search of a dropped table, a k past int."""
+    lake.sql("CREATE TABLE docs (id BIGINT, body VARCHAR, city VARCHAR)")
+    lake.sql("INSERT INTO docs VALUES (1, 'kubernetes', 'a'), (2, 'bread', 'b'), (NULL, 'no key', 'c')")
+    p = lake.run("embed", "docs", "body", "--key", "id")
+    assert "embedded 2 texts" in p.stderr  # the row without a key is left out
+    versions = len(list((lake.path / "docs__embeddings" / "_delta_log").glob("*.json")))
+    assert "embedded 0 texts" in lake.run("embed", "docs", "body", "--key", "id").stderr
+    assert len(list((lake.path / "docs__embeddings" / "_delta_log").glob("*.json"))) == versions  # no commit
+    for cond in ["true)) s ON s.id = e.id; DROP TABLE docs; --", "true; DROP TABLE docs",
+                 "true) UNION ALL SELECT 9, 'x', 'y' --", "id = 1 /* x */", "(id = 1"]:
+        p = lake.run("search", "docs", "bread", "--where", cond, check=False)
+        assert p.returncode == 1 and "--where" in p.stderr, (cond, p.stderr)
+        assert lake.scalar("SELECT count(*) FROM docs") == "3"
+    assert [r["id"] for r in json.loads(lake.run("search", "docs", "bread", "--where", "city = 'b'",
+                                                 "-f", "json").stdout)] == [2]
+    p = lake.run("--sandbox", "search", "docs", "bread", "--where", "setseed(0.5) IS NULL", check=False)
+    assert p.returncode == 1 and "setseed" in p.stderr
+    lake.sql("CREATE TABLE clash (text BIGINT, body VARCHAR)")
+    lake.sql("INSERT INTO clash VALUES (1, 'x')")
+    p = lake.run("embed", "clash", "body", "--key", "text", check=False)
+    assert p.returncode == 1 and "--key" in p.stderr and not (lake.path / "clash__embeddings").exists()
+    assert lake.run("search", "docs", "x", "-k", "4294967297", check=False).returncode == 2
+    lake.sql("DROP TABLE docs")
+    p = lake.run("search", "docs", "bread", check=False)
+    assert p.returncode == 1 and "does not exist" in p.stderr
+
+
 def search_notes(lake):
     return [r["n"] for r in json.loads(lake.run("search", "notes", "hello", "-f", "json").stdout)]
