@@ -457,6 +457,14 @@ typedef struct {
  * (a cancel, the server's time limit) ends it after the slice it came in. */
 enum { VECTOR_SLICE = 32 };
 
+/* The statement fails with fn's error, named by the function. */
+static void vector_error(duckdb_function_info info, const vector_fn *v)
+{
+    char msg[1200];
+    snprintf(msg, sizeof(msg), "%s: %s", v->name, loch_error_last()[0] ? loch_error_last() : "no vector");
+    duckdb_scalar_function_set_error(info, msg);
+}
+
 static void vector_rows(duckdb_function_info info, duckdb_data_chunk input, duckdb_vector output)
 {
     vector_fn *v = duckdb_scalar_function_get_extra_info(info);
@@ -483,9 +491,7 @@ static void vector_rows(duckdb_function_info info, duckdb_data_chunk input, duck
     }
     /* the dimension first, so a chunk's room is what it needs */
     if (k && (v->fn(v->ctx, NULL, NULL, 0, NULL, v->max_dim, &dim) < 0 || dim <= 0 || (size_t)dim > v->max_dim)) {
-        char msg[1200];
-        snprintf(msg, sizeof(msg), "%s: %s", v->name, loch_error_last()[0] ? loch_error_last() : "no vector");
-        duckdb_scalar_function_set_error(info, msg);
+        vector_error(info, v);
         goto done;
     }
     if (k && !(out = malloc(k * (size_t)dim * sizeof(*out)))) {
@@ -501,9 +507,7 @@ static void vector_rows(duckdb_function_info info, duckdb_data_chunk input, duck
             goto done;
         }
         if (v->fn(v->ctx, texts + at, lens + at, m, out + at * (size_t)dim, (size_t)dim, &got) < 0 || got != dim) {
-            char msg[1200];
-            snprintf(msg, sizeof(msg), "%s: %s", v->name, loch_error_last()[0] ? loch_error_last() : "no vector");
-            duckdb_scalar_function_set_error(info, msg);
+            vector_error(info, v);
             goto done;
         }
     }

@@ -76,18 +76,18 @@ static int query_text(loch_lake *lake, const char *sql, char **out)
     return rc;
 }
 
-/* "<src> s WHERE NOT EXISTS (<old> o with the same key and text)": the rows whose text
- * this model has not embedded yet. */
-static int put_unembedded(buf *sql, const buf *src, const buf *old, const char *old_key, const char *key)
+/* "<a> a WHERE [NOT] EXISTS (<b> b with the same key and text)": the rows of a that b
+ * has (present) or lacks. Both are subqueries with the key column and text. */
+static int put_rows(buf *sql, const buf *a, const buf *b, const char *key, int present)
 {
-    buf_put(sql, src->data, src->len);
-    buf_puts(sql, " s WHERE NOT EXISTS (SELECT 1 FROM ");
-    buf_put(sql, old->data, old->len);
-    buf_puts(sql, " o WHERE o.");
-    buf_put_sql_ident(sql, old_key);
-    buf_puts(sql, " = s.");
+    buf_put(sql, a->data, a->len);
+    buf_printf(sql, " a WHERE %sEXISTS (SELECT 1 FROM ", present ? "" : "NOT ");
+    buf_put(sql, b->data, b->len);
+    buf_puts(sql, " b WHERE b.");
     buf_put_sql_ident(sql, key);
-    return buf_puts(sql, " AND o.text = s.text)");
+    buf_puts(sql, " = a.");
+    buf_put_sql_ident(sql, key);
+    return buf_puts(sql, " AND b.text = a.text)");
 }
 
 int loch_embed_column(loch_result **out, loch_lake *lake, const char *table, const char *column, const char *key)
@@ -133,13 +133,15 @@ int loch_embed_column(loch_result **out, loch_lake *lake, const char *table, con
             buf_put_sql_str(&old, model);
             rc = buf_printf(&old, " AND dim = %d)", dim);
         } else {
-            rc = buf_puts(&old, "(SELECT NULL AS k, NULL AS text WHERE false)");
+            buf_puts(&old, "(SELECT NULL AS ");
+            buf_put_sql_ident(&old, k.data);
+            rc = buf_puts(&old, ", NULL AS text WHERE false)");
         }
     }
     /* how many texts are new, to say so (and to embed nothing when none is) */
     if (rc == 0) {
         buf_puts(&sql, "SELECT count(*) FROM ");
-        rc = put_unembedded(&sql, &src, &old, exists ? k.data : "k", k.data);
+        rc = put_rows(&sql, &src, &old, k.data, 0);
     }
     rc = rc ? rc : query_text(lake, sql.data, &count);
     /* and how many embedded rows are gone from the table (or changed): with none new
@@ -148,14 +150,7 @@ int loch_embed_column(loch_result **out, loch_lake *lake, const char *table, con
     if (rc == 0 && exists) {
         buf_clear(&sql);
         buf_puts(&sql, "SELECT count(*) FROM ");
-        buf_put(&sql, old.data, old.len);
-        buf_puts(&sql, " o WHERE NOT EXISTS (SELECT 1 FROM ");
-        buf_put(&sql, src.data, src.len);
-        buf_puts(&sql, " s WHERE s.");
-        buf_put_sql_ident(&sql, k.data);
-        buf_puts(&sql, " = o.");
-        buf_put_sql_ident(&sql, k.data);
-        rc = buf_puts(&sql, " AND s.text = o.text)");
+        rc = put_rows(&sql, &old, &src, k.data, 0);
         rc = rc ? rc : query_text(lake, sql.data, &gone);
     }
     int nothing = rc == 0 && exists && count && !strcmp(count, "0") && gone && !strcmp(gone, "0");
@@ -170,24 +165,18 @@ int loch_embed_column(loch_result **out, loch_lake *lake, const char *table, con
             buf_put_sql_ident(&sql, emb.data);
             buf_puts(&sql, " WHERE \"column\" <> ");
             buf_put_sql_str(&sql, column);
-            buf_puts(&sql, " UNION ALL SELECT o.* FROM ");
-            buf_put(&sql, old.data, old.len);
-            buf_puts(&sql, " o SEMI JOIN ");
-            buf_put(&sql, src.data, src.len);
-            buf_puts(&sql, " s ON o.");
-            buf_put_sql_ident(&sql, k.data);
-            buf_puts(&sql, " = s.");
-            buf_put_sql_ident(&sql, k.data);
-            buf_puts(&sql, " AND o.text = s.text UNION ALL ");
+            buf_puts(&sql, " UNION ALL SELECT a.* FROM ");
+            put_rows(&sql, &old, &src, k.data, 1);
+            buf_puts(&sql, " UNION ALL ");
         }
-        buf_puts(&sql, "SELECT s.");
+        buf_puts(&sql, "SELECT a.");
         buf_put_sql_ident(&sql, k.data);
         buf_puts(&sql, ", ");
         buf_put_sql_str(&sql, column);
-        buf_puts(&sql, " AS \"column\", 0 AS chunk, s.text, embed(s.text) AS embedding, ");
+        buf_puts(&sql, " AS \"column\", 0 AS chunk, a.text, embed(a.text) AS embedding, ");
         buf_put_sql_str(&sql, model);
         buf_printf(&sql, " AS model, %d AS dim, CAST(%lld AS BIGINT) AS source_version FROM ", dim, (long long)version);
-        rc = put_unembedded(&sql, &src, &old, exists ? k.data : "k", k.data);
+        rc = put_rows(&sql, &src, &old, k.data, 0);
     }
     loch_result *r = NULL;
     rc = rc || nothing ? rc : loch_sql(&r, lake, sql.data);
@@ -221,24 +210,37 @@ struct search_cache {
     float *vecs;        /* n x dim */
     char **keys;        /* the rows' keys, as text */
     int seen;           /* searches of this table and column by SQL: loaded at the second */
+    int sole;           /* the column was the table's only embedded one (found, not named) */
 };
+
+static void cache_free(struct search_cache *c)
+{
+    for (size_t i = 0; c && c->keys && i < c->n; i++)
+        loch_free(c->keys[i]);
+    if (c)
+        free(c->keys), free(c->vecs);
+    free(c);
+}
 
 void embed_search_forget(loch_lake *lake)
 {
-    struct search_cache *c = lake->search;
-    if (!c)
-        return;
-    for (size_t i = 0; c->keys && i < c->n; i++)
-        loch_free(c->keys[i]);
-    free(c->keys);
-    free(c->vecs);
-    free(c);
+    cache_free(lake->search);
     lake->search = NULL;
+}
+
+/* c holds the vectors of this state of the embeddings: the table's column (NULL: the
+ * one found as the only one), this model, this version of the embeddings table. The
+ * same version holds the same columns and key, so a fitting cache answers for them. */
+static int cache_fits(const struct search_cache *c, const char *table, const char *column, const char *model,
+                      int dim, int64_t version)
+{
+    return c && c->vecs && !strcmp(c->table, table) && (column ? !strcmp(c->column, column) : c->sole) &&
+           !strcmp(c->model, model) && c->dim == dim && c->version == version && version >= 0;
 }
 
 /* Reads the column's vectors (of this model) into a new cache. */
 static int cache_load(loch_lake *lake, const char *emb, const char *table, const char *column, const char *key,
-                      const char *model, int dim, int64_t version)
+                      const char *model, int dim, int64_t version, int sole)
 {
     buf sql = BUF_INIT;
     loch_result *r = NULL;
@@ -282,13 +284,11 @@ static int cache_load(loch_lake *lake, const char *emb, const char *table, const
         snprintf(c->key, sizeof(c->key), "%s", key);
         c->dim = dim;
         c->version = version;
+        c->sole = sole;
         embed_search_forget(lake);
         lake->search = c;
-    } else if (c) {
-        struct search_cache *keep = lake->search;
-        lake->search = c;
-        embed_search_forget(lake);
-        lake->search = keep;
+    } else {
+        cache_free(c);
     }
     return rc;
 }
@@ -384,6 +384,13 @@ int loch_search(loch_result **out, loch_lake *lake, const char *table, const cha
     if (rc == 0 && !txlog_exists(lake, emb.data))
         rc = error_set(LOCH_ENOTFOUND, "table %s has no embeddings: run loch embed %s COLUMN first", table, table);
     rc = rc ? rc : o.where ? where_check(lake, table, o.where) : 0;
+    rc = rc ? rc : embed_model(&lake->embed, &model, &dim);
+    int64_t version = rc ? -1 : txlog_latest_version(lake, emb.data);
+    /* the vectors in memory (from a session's second search of the column) */
+    if (rc == 0 && !o.where && cache_fits(lake->search, table, o.column, model, dim, version) && lake->search->n) {
+        rc = cached_search(out, lake, emb.data, query, o.k);
+        goto done;
+    }
     /* which column: the one asked for, else the only one embedded */
     if (rc == 0 && o.column) {
         column = strdup(o.column);
@@ -401,7 +408,6 @@ int loch_search(loch_result **out, loch_lake *lake, const char *table, const cha
         loch_free(n);
         loch_result_free(r);
     }
-    rc = rc ? rc : embed_model(&lake->embed, &model, &dim);
     /* the key's name: the embeddings table's first column */
     if (rc == 0) {
         buf_clear(&sql);
@@ -414,16 +420,11 @@ int loch_search(loch_result **out, loch_lake *lake, const char *table, const cha
             rc = error_set(LOCH_ENOMEM, "out of memory");
         loch_result_free(r);
     }
-    /* the vectors in memory (from a session's second search of the column) */
-    int64_t version = rc ? -1 : txlog_latest_version(lake, emb.data);
     struct search_cache *c = lake->search;
-    int same = c && !strcmp(c->table, table) && !strcmp(c->column, column);
-    int fresh = same && c->vecs && c->version == version && !strcmp(c->model, model) && c->dim == dim;
-    if (rc == 0 && !o.where && !fresh && same && c->seen >= 1 && version >= 0)
-        rc = cache_load(lake, emb.data, table, column, key, model, dim, version);
-    if (rc == 0 && !o.where && lake->search && lake->search->n && lake->search->version == version &&
-        !strcmp(lake->search->table, table) && !strcmp(lake->search->column, column) &&
-        !strcmp(lake->search->model, model) && lake->search->dim == dim) {
+    int same = rc == 0 && c && !strcmp(c->table, table) && !strcmp(c->column, column);
+    if (same && !o.where && !cache_fits(c, table, column, model, dim, version) && c->seen >= 1 && version >= 0)
+        rc = cache_load(lake, emb.data, table, column, key, model, dim, version, !o.column);
+    if (rc == 0 && !o.where && cache_fits(lake->search, table, column, model, dim, version) && lake->search->n) {
         rc = cached_search(out, lake, emb.data, query, o.k);
         goto done;
     }

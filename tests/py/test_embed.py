@@ -8,7 +8,7 @@ Kubernetes question finds the Kubernetes engineer), never about exact scores.
 import json
 import math
 
-from conftest import LOCH
+from conftest import LOCH, Held
 
 PEOPLE = [
     (1, "Senior platform engineer; led the migration of 40 services to Kubernetes on EKS, Helm, Terraform.", "Chicago"),
@@ -136,3 +136,22 @@ def test_what_embed_and_search_refuse_or_leave_alone(lake):
 
 def search_notes(lake):
     return [r["n"] for r in json.loads(lake.run("search", "notes", "hello", "-f", "json").stdout)]
+
+
+def test_embed_killed_before_or_after_its_commit(lake, tmp_path):
+    """loch embed SIGKILLed at its commit (hold points, never a sleep): before it, the
+    embeddings stay at their last version and a re-run embeds what was new; after it,
+    the new version stands and a re-run has nothing to do."""
+    make_people(lake)
+    lake.run("embed", "people", "resume")
+    lake.sql("INSERT INTO people VALUES (10, 'Welder with pipeline experience', 'Denver')")
+    log = lake.path / "people__embeddings" / "_delta_log"
+    before = sorted(p.name for p in log.glob("*.json"))
+    Held(lake, tmp_path / "h1", "commit", "embed", "people", "resume").kill()
+    assert sorted(p.name for p in log.glob("*.json")) == before
+    assert lake.scalar("SELECT count(*) FROM people__embeddings") == "7"
+    Held(lake, tmp_path / "h2", "committed", "embed", "people", "resume").kill()
+    assert len(list(log.glob("*.json"))) == len(before) + 1
+    assert lake.scalar("SELECT count(*) FROM people__embeddings") == "8"
+    assert "embedded 0 texts" in lake.run("embed", "people", "resume").stderr
+    assert search(lake, "welding pipelines", "-k", "1")[0]["id"] == 10
