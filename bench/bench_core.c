@@ -8,6 +8,11 @@
  *   bench_core sql LAKE REPS SQL    one query, in-process (the HTTP bench compares with it)
  *   bench_core search LAKE REPS TABLE
  *                                   loch_search of TABLE (embedded), warm, a question a call
+ *   bench_core ann TRAIN TEST TRUTH DIM ip|l2 f32|i8 M EFC EF[,EF...]
+ *                                   vector/hnsw.c on one thread: the build of an index of
+ *                                   TRAIN (raw little-endian f32 rows of DIM), then every
+ *                                   row of TEST searched for 10 neighbours at each EF,
+ *                                   recall@10 against TRUTH (10 u32 row numbers per query)
  *   bench_core pair LAKE REPS A B   two queries on one lake handle, alternating, REPS runs
  *                                   each (deletion vectors against rows removed)
  *   bench_core demo LAKE REPS       the staffing questions (after `loch demo`): through loch's
@@ -39,6 +44,7 @@
 #include "formats/arrow.h"
 #include "loch/loch.h"
 #include "../cli/demo_queries.h"
+#include "vector/hnsw.h"
 
 static double now_ms(void)
 {
@@ -519,8 +525,75 @@ static int bench_wal(const char *path, int threads, int n, int rows)
     return 0;
 }
 
+static void *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    void *p = NULL;
+    long n;
+    if (!f || fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0 ||
+        !(p = malloc((size_t)n + 1)) || fread(p, 1, (size_t)n, f) != (size_t)n) {
+        fprintf(stderr, "ann: cannot read %s\n", path);
+        free(p), p = NULL;
+    }
+    if (f)
+        fclose(f);
+    *len = p ? (size_t)n : 0;
+    return p;
+}
+
+static int bench_ann(char **argv)
+{
+    size_t tl, ql, gl, dim = (size_t)atol(argv[5]);
+    float *train = slurp(argv[2], &tl), *test = slurp(argv[3], &ql);
+    uint32_t *truth = slurp(argv[4], &gl);
+    hnsw_options o = HNSW_OPTIONS_INIT;
+    o.metric = strcmp(argv[6], "l2") == 0 ? VEC_L2 : VEC_IP;
+    o.codes = strcmp(argv[7], "i8") == 0 ? HNSW_I8 : HNSW_F32;
+    o.m = (unsigned)atoi(argv[8]);
+    o.ef_construction = (unsigned)atoi(argv[9]);
+    if (!train || !test || !truth || dim == 0)
+        return 1;
+    size_t n = tl / 4 / dim, nq = ql / 4 / dim;
+    if (gl / 4 / 10 < nq) {
+        fprintf(stderr, "ann: %s has truth for %zu of %zu queries\n", argv[4], gl / 40, nq);
+        return 1;
+    }
+    uint64_t *labels = malloc(n * sizeof *labels);
+    for (size_t i = 0; i < n; i++)
+        labels[i] = i;
+    hnsw *h = NULL;
+    double t0 = now_ms();
+    if (hnsw_new(&h, dim, &o) < 0 || hnsw_add(h, train, labels, n) < 0) {
+        fprintf(stderr, "ann: %s\n", loch_error_last());
+        return 1;
+    }
+    printf("build seconds=%.3f n=%zu memory_mb=%.1f isa_avx512=%d\n", (now_ms() - t0) / 1000, n,
+           (double)hnsw_memory(h) / 1e6, strncmp(vec_isa(), "avx512", 6) == 0);
+    fflush(stdout);
+    for (char *ef = strtok(argv[10], ","); ef; ef = strtok(NULL, ",")) {
+        hnsw_query qr = {10, (size_t)atol(ef), NULL, 0};
+        hnsw_hit hits[10];
+        size_t found = 0;
+        t0 = now_ms();
+        for (size_t q = 0; q < nq; q++) {
+            long got = hnsw_search(h, test + q * dim, &qr, hits);
+            for (long j = 0; j < got; j++)
+                for (int t = 0; t < 10; t++)
+                    found += hits[j].label == truth[q * 10 + (size_t)t];
+        }
+        double ms = now_ms() - t0;
+        printf("ef%s qps=%.1f recall=%.4f\n", ef, (double)nq / (ms / 1000), (double)found / (double)(nq * 10));
+        fflush(stdout);
+    }
+    hnsw_free(h);
+    free(labels), free(train), free(test), free(truth);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc >= 11 && strcmp(argv[1], "ann") == 0)
+        return bench_ann(argv);
     if (argc >= 6 && strcmp(argv[1], "wal") == 0)
         return bench_wal(argv[2], atoi(argv[3]), atoi(argv[4]), atoi(argv[5]));
     if (argc >= 6 && strcmp(argv[1], "pair") == 0)

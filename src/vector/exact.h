@@ -10,6 +10,8 @@
 #ifndef LOCH_VECTOR_EXACT_H
 #define LOCH_VECTOR_EXACT_H
 
+#include "vector/distance.h"
+
 #include <stddef.h>
 
 typedef struct {
@@ -17,8 +19,6 @@ typedef struct {
     float score;
 } vec_hit;
 
-/* The inner product of a and b (dim floats each). */
-float vec_dot(const float *a, const float *b, size_t dim);
 /* The min(k, n) rows of m (row-major) with the largest inner product with q into
  * out[0..), best first; equal scores: the lower row first. */
 size_t vec_top_k(const float *m, size_t n, size_t dim, const float *q, size_t k, vec_hit *out);

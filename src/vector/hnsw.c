@@ -1,0 +1,661 @@
+/*
+ * vector/hnsw.c - the HNSW graph of vector/hnsw.h: insertion, search, tombstones.
+ *
+ * Insertion follows the paper (algorithms 1, 2 and 4): greedy descent from the entry
+ * point through the levels above the new node's, then on each of its levels a beam
+ * search of width ef_construction whose results the neighbour heuristic thins to m;
+ * every chosen neighbour links back, and a neighbour whose list is full re-chooses
+ * its list with the same heuristic. Search is the same beam on level 0 with width ef.
+ *
+ * "Visited" is a u16 tag per node: a search bumps the current tag instead of clearing
+ * the array, and clears it only when the tag wraps (once in 65,535 searches). Tag
+ * arrays are pooled so concurrent searches never share one.
+ *
+ * Distances are "smaller is nearer" everywhere; for HNSW_I8 the graph is built and
+ * traversed on codes (their distance, scaled, is in the same units as the f32 one)
+ * and only the final candidates are rescored from the f32 originals.
+ */
+#include "vector/hnsw.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/error.h"
+
+#define POOL 16 /* tag arrays kept for reuse: more than the searches that run at once */
+
+typedef struct {
+    float d;
+    uint32_t id;
+} cand;
+
+typedef struct {
+    uint16_t *tag;
+    size_t cap;
+    uint16_t cur;
+} visited;
+
+/* a growable array used as a binary heap (min or max by d) or a plain list */
+typedef struct {
+    cand *a;
+    size_t n, cap;
+} cands;
+
+struct hnsw {
+    size_t dim;
+    hnsw_options o;
+    unsigned m0;          /* level-0 links: 2m */
+    size_t vec_bytes;     /* the vector or codes, padded to 64 */
+    size_t rec_size;      /* vec_bytes + links, padded to 64 */
+    size_t n, cap;        /* nodes, nodes allocated */
+    unsigned char *level0;
+    uint8_t *levels;      /* each node's top level */
+    uint32_t **upper;     /* levels 1..top: top * (1 + m) u32s; NULL at level 0 */
+    uint64_t *labels;
+    uint64_t *dead;       /* tombstones, a bitmap */
+    size_t n_dead;
+    float *orig;          /* HNSW_I8: the f32 vectors, cap * dim */
+    vec_quant qz;
+    int have_qz;
+    uint32_t entry;
+    int top;              /* the entry point's level; -1 when empty */
+    double mult;          /* 1 / ln m */
+    uint64_t rng;
+    vec_kernel k;
+    size_t code_bytes;    /* dim * 4 or dim */
+    size_t sums_at;       /* HNSW_I8: int32 sum and sum of squares of the codes, here */
+    pthread_mutex_t pool_lock;
+    visited *pool[POOL];
+    int pooled;
+};
+
+/* --- small pieces --- */
+
+static uint64_t next_rand(uint64_t *s) /* splitmix64 */
+{
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static size_t pad64(size_t x) { return (x + 63) & ~(size_t)63; }
+
+static inline unsigned char *rec(const hnsw *h, uint32_t id) { return h->level0 + (size_t)id * h->rec_size; }
+/* level 0: [count][m0 ids]; above: [count][m ids] */
+static inline uint32_t *links(const hnsw *h, uint32_t id, int level)
+{
+    if (level == 0)
+        return (uint32_t *)(void *)(rec(h, id) + h->vec_bytes);
+    return h->upper[id] + (size_t)(level - 1) * (1 + h->o.m);
+}
+static inline unsigned max_links(const hnsw *h, int level) { return level == 0 ? h->m0 : h->o.m; }
+static inline int is_dead(const hnsw *h, uint32_t id) { return (int)(h->dead[id >> 6] >> (id & 63)) & 1; }
+static inline int allowed(const uint64_t *allow, uint32_t id) { return !allow || ((allow[id >> 6] >> (id & 63)) & 1); }
+
+/* The distance of q to node id; q is encoded as a node's vector is (encode()), so a
+ * node's own record serves as a query while building. For codes, sum a*b comes from the
+ * biased kernel and the sums kept beside each code; |a-b|^2 = |a|^2 + |b|^2 - 2 a.b. */
+static inline float qdist(const hnsw *h, const void *q, uint32_t id)
+{
+    const unsigned char *v = rec(h, id);
+    if (h->o.codes == HNSW_I8) {
+        const int32_t *vs = (const int32_t *)(const void *)(v + h->sums_at);
+        int32_t ab = h->k.i8_biased(q, (const int8_t *)v, h->dim) - 128 * vs[0];
+        if (h->o.metric == VEC_IP)
+            return 1.0f - h->qz.scale * h->qz.scale * (float)ab;
+        const int32_t *qs = (const int32_t *)(const void *)((const unsigned char *)q + h->sums_at);
+        return h->qz.scale * h->qz.scale * (float)(qs[1] + vs[1] - 2 * ab);
+    }
+    float s = h->k.f32(q, (const float *)(const void *)v, h->dim);
+    return h->o.metric == VEC_IP ? 1.0f - s : s;
+}
+
+static inline float exact_dist(const hnsw *h, const float *q, uint32_t id)
+{
+    const float *v = h->o.codes == HNSW_I8 ? h->orig + (size_t)id * h->dim : (const float *)(const void *)rec(h, id);
+    float s = h->k.f32(q, v, h->dim);
+    return h->o.metric == VEC_IP ? 1.0f - s : s;
+}
+
+/* v in the form a record holds it: the f32 vector, or codes and their two sums */
+static void encode(const hnsw *h, const float *v, unsigned char *out)
+{
+    if (h->o.codes == HNSW_F32) {
+        memcpy(out, v, h->dim * sizeof *v);
+        return;
+    }
+    int8_t *c = (int8_t *)out;
+    vec_quantize(&h->qz, v, c, h->dim);
+    int32_t sums[2] = {0, 0};
+    for (size_t i = 0; i < h->dim; i++)
+        sums[0] += c[i], sums[1] += c[i] * c[i];
+    memcpy(out + h->sums_at, sums, sizeof sums);
+}
+
+static void prefetch_rec(const hnsw *h, uint32_t id)
+{
+    const char *p = (const char *)rec(h, id);
+    __builtin_prefetch(p);
+    __builtin_prefetch(p + 64);
+}
+
+/* --- heaps over cand, by d (ties by id, so results are deterministic) --- */
+
+static inline int less(cand a, cand b) { return a.d < b.d || (a.d == b.d && a.id < b.id); }
+
+static int cands_reserve(cands *c, size_t want)
+{
+    if (want <= c->cap)
+        return 0;
+    size_t cap = c->cap ? c->cap : 64;
+    while (cap < want)
+        cap *= 2;
+    cand *a = realloc(c->a, cap * sizeof *a);
+    if (!a)
+        return error_set(LOCH_ENOMEM, "hnsw: out of memory for %zu candidates", cap);
+    c->a = a, c->cap = cap;
+    return 0;
+}
+
+/* max != 0: the root is the largest (farthest) */
+static void heap_push(cands *c, cand x, int max)
+{
+    size_t i = c->n++;
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (max ? !less(c->a[p], x) : !less(x, c->a[p]))
+            break;
+        c->a[i] = c->a[p];
+        i = p;
+    }
+    c->a[i] = x;
+}
+
+static cand heap_pop(cands *c, int max)
+{
+    cand top = c->a[0], x = c->a[--c->n];
+    size_t i = 0, n = c->n;
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, b = i;
+        cand bv = x;
+        if (l < n && (max ? less(bv, c->a[l]) : less(c->a[l], bv)))
+            b = l, bv = c->a[l];
+        if (r < n && (max ? less(bv, c->a[r]) : less(c->a[r], bv)))
+            b = r;
+        if (b == i)
+            break;
+        c->a[i] = c->a[b];
+        i = b;
+    }
+    if (n)
+        c->a[i] = x;
+    return top;
+}
+
+static int cmp_cand(const void *a, const void *b)
+{
+    cand x = *(const cand *)a, y = *(const cand *)b;
+    return less(x, y) ? -1 : less(y, x) ? 1 : 0;
+}
+
+/* --- visited tags --- */
+
+static visited *visited_get(hnsw *h)
+{
+    visited *v = NULL;
+    pthread_mutex_lock(&h->pool_lock);
+    if (h->pooled > 0)
+        v = h->pool[--h->pooled];
+    pthread_mutex_unlock(&h->pool_lock);
+    if (!v && !(v = calloc(1, sizeof *v))) {
+        error_set(LOCH_ENOMEM, "hnsw: out of memory");
+        return NULL;
+    }
+    if (v->cap < h->cap) {
+        uint16_t *t = realloc(v->tag, h->cap * sizeof *t);
+        if (!t) {
+            free(v->tag);
+            free(v);
+            error_set(LOCH_ENOMEM, "hnsw: out of memory for a visited list of %zu nodes", h->cap);
+            return NULL;
+        }
+        memset(t, 0, h->cap * sizeof *t);
+        v->tag = t, v->cap = h->cap, v->cur = 0;
+    }
+    return v;
+}
+
+/* A new tag for the next search; the one clear in 65,535 searches when it wraps. */
+static uint16_t visited_next(visited *v)
+{
+    if (++v->cur == 0) {
+        memset(v->tag, 0, v->cap * sizeof *v->tag);
+        v->cur = 1;
+    }
+    return v->cur;
+}
+
+static void visited_put(hnsw *h, visited *v)
+{
+    pthread_mutex_lock(&h->pool_lock);
+    if (h->pooled < POOL) {
+        h->pool[h->pooled++] = v;
+        v = NULL;
+    }
+    pthread_mutex_unlock(&h->pool_lock);
+    if (v) {
+        free(v->tag);
+        free(v);
+    }
+}
+
+/* --- the search on one level --- */
+
+/* The greedy walk of levels above 0: the nearest node to q reachable from *ep. */
+static void descend(const hnsw *h, const void *q, uint32_t *ep, float *epd, int from, int to)
+{
+    for (int l = from; l > to; l--) {
+        int changed = 1;
+        while (changed) {
+            changed = 0;
+            const uint32_t *ln = links(h, *ep, l);
+            for (uint32_t j = 0; j < ln[0]; j++) {
+                float d = qdist(h, q, ln[1 + j]);
+                if (d < *epd || (d == *epd && ln[1 + j] < *ep))
+                    *epd = d, *ep = ln[1 + j], changed = 1;
+            }
+        }
+    }
+}
+
+/*
+ * The beam search of level l from ep: into res, the ef nearest nodes found that are
+ * live and allowed (a max-heap by distance). Nodes that are dead or filtered out still
+ * route. todo is scratch.
+ */
+static int search_level(const hnsw *h, visited *vis, const void *q, uint32_t ep, float epd, size_t ef, int l,
+                        const uint64_t *allow, cands *todo, cands *res)
+{
+    todo->n = res->n = 0;
+    if (cands_reserve(todo, 2 * ef + h->m0) || cands_reserve(res, ef + 1))
+        return LOCH_ENOMEM;
+    uint16_t cur = visited_next(vis);
+    vis->tag[ep] = cur;
+    heap_push(todo, (cand){epd, ep}, 0);
+    int take_ep = l > 0 || (!is_dead(h, ep) && allowed(allow, ep));
+    if (take_ep)
+        heap_push(res, (cand){epd, ep}, 1);
+    float bound = take_ep ? epd : INFINITY;
+    uint32_t fresh[2 * HNSW_MAX_M];
+    while (todo->n) {
+        cand c = heap_pop(todo, 0);
+        if (c.d > bound && res->n >= ef)
+            break;
+        const uint32_t *ln = links(h, c.id, l);
+        uint32_t nf = 0;
+        for (uint32_t j = 0; j < ln[0]; j++) {
+            uint32_t nb = ln[1 + j];
+            if (vis->tag[nb] == cur)
+                continue;
+            vis->tag[nb] = cur;
+            fresh[nf++] = nb;
+            prefetch_rec(h, nb);
+        }
+        for (uint32_t j = 0; j < nf; j++) {
+            uint32_t nb = fresh[j];
+            float d = qdist(h, q, nb);
+            if (res->n < ef || d < bound) {
+                if (todo->n == todo->cap && cands_reserve(todo, todo->n + 1))
+                    return LOCH_ENOMEM;
+                heap_push(todo, (cand){d, nb}, 0);
+                if (l > 0 || (!is_dead(h, nb) && allowed(allow, nb))) {
+                    heap_push(res, (cand){d, nb}, 1);
+                    if (res->n > ef)
+                        heap_pop(res, 1);
+                    bound = res->a[0].d;
+                }
+            }
+        }
+    }
+    return 0;
+}
+
+/* --- insertion --- */
+
+/* The neighbour heuristic: from c (any order) keep at most m, nearest first, each one
+ * nearer to the base than to any kept so far. c is left sorted, kept in c->a[0..ret). */
+static size_t select_heuristic(const hnsw *h, cands *c, unsigned m)
+{
+    qsort(c->a, c->n, sizeof *c->a, cmp_cand);
+    if (c->n <= m)
+        return c->n;
+    size_t kept = 0;
+    for (size_t i = 0; i < c->n && kept < m; i++) {
+        cand x = c->a[i];
+        const void *xv = rec(h, x.id);
+        int good = 1;
+        for (size_t j = 0; j < kept && good; j++)
+            if (qdist(h, xv, c->a[j].id) < x.d)
+                good = 0;
+        if (good)
+            c->a[kept++] = x;
+    }
+    return kept;
+}
+
+/* Links node nb to id on level l: appended when there is room, else nb's list is
+ * chosen again by the heuristic from its links plus id. */
+static int link_back(hnsw *h, uint32_t nb, uint32_t id, int l, cands *scratch)
+{
+    uint32_t *ln = links(h, nb, l);
+    unsigned cap = max_links(h, l);
+    if (ln[0] < cap) {
+        ln[1 + ln[0]++] = id;
+        return 0;
+    }
+    if (cands_reserve(scratch, cap + 1))
+        return LOCH_ENOMEM;
+    const void *nv = rec(h, nb);
+    scratch->n = 0;
+    scratch->a[scratch->n++] = (cand){qdist(h, nv, id), id};
+    for (uint32_t j = 0; j < ln[0]; j++)
+        scratch->a[scratch->n++] = (cand){qdist(h, nv, ln[1 + j]), ln[1 + j]};
+    size_t kept = select_heuristic(h, scratch, cap);
+    ln[0] = (uint32_t)kept;
+    for (size_t j = 0; j < kept; j++)
+        ln[1 + j] = scratch->a[j].id;
+    return 0;
+}
+
+static int grow(hnsw *h, size_t want)
+{
+    if (want <= h->cap)
+        return 0;
+    if (want > HNSW_MAX_NODES)
+        return error_set(LOCH_EINVALID, "hnsw: more than %u nodes", (unsigned)HNSW_MAX_NODES);
+    size_t cap = h->cap ? h->cap : 1024;
+    while (cap < want)
+        cap = cap * 2 > HNSW_MAX_NODES ? HNSW_MAX_NODES : cap * 2;
+    unsigned char *l0 = aligned_alloc(64, cap * h->rec_size);
+    if (!l0)
+        goto nomem;
+    if (h->n)
+        memcpy(l0, h->level0, h->n * h->rec_size);
+    free(h->level0);
+    h->level0 = l0;
+    void *p;
+    if (!(p = realloc(h->levels, cap)))
+        goto nomem;
+    h->levels = p;
+    if (!(p = realloc(h->upper, cap * sizeof *h->upper)))
+        goto nomem;
+    h->upper = p;
+    if (!(p = realloc(h->labels, cap * sizeof *h->labels)))
+        goto nomem;
+    h->labels = p;
+    size_t words = (cap + 63) / 64, had = (h->cap + 63) / 64;
+    if (!(p = realloc(h->dead, words * sizeof *h->dead)))
+        goto nomem;
+    h->dead = p;
+    memset(h->dead + had, 0, (words - had) * sizeof *h->dead);
+    if (h->o.codes == HNSW_I8) {
+        if (!(p = realloc(h->orig, cap * h->dim * sizeof *h->orig)))
+            goto nomem;
+        h->orig = p;
+    }
+    h->cap = cap;
+    return 0;
+nomem:
+    return error_set(LOCH_ENOMEM, "hnsw: out of memory growing to %zu nodes", cap);
+}
+
+static int add_one(hnsw *h, const float *v, uint64_t label, visited *vis, cands *todo, cands *res, cands *scratch)
+{
+    uint32_t id = (uint32_t)h->n;
+    double u = ((double)(next_rand(&h->rng) >> 11) + 0.5) / 9007199254740992.0; /* (0, 1) */
+    int level = (int)(-log(u) * h->mult);
+    if (level > 250)
+        level = 250;
+    if (level > 0) {
+        h->upper[id] = calloc((size_t)level * (1 + h->o.m), sizeof(uint32_t));
+        if (!h->upper[id])
+            return error_set(LOCH_ENOMEM, "hnsw: out of memory");
+    } else {
+        h->upper[id] = NULL;
+    }
+    unsigned char *r = rec(h, id);
+    memset(r, 0, h->rec_size);
+    encode(h, v, r);
+    if (h->o.codes == HNSW_I8)
+        memcpy(h->orig + (size_t)id * h->dim, v, h->dim * sizeof *v);
+    h->levels[id] = (uint8_t)level;
+    h->labels[id] = label;
+    h->n++;
+    if (h->top < 0) {
+        h->entry = id, h->top = level;
+        return 0;
+    }
+    const void *q = r; /* the new node's own vector or codes */
+    uint32_t ep = h->entry;
+    float epd = qdist(h, q, ep);
+    descend(h, q, &ep, &epd, h->top, level);
+    /* no node links to the new one yet on the levels searched, so no search meets it */
+    for (int l = level < h->top ? level : h->top; l >= 0; l--) {
+        int rc = search_level(h, vis, q, ep, epd, h->o.ef_construction, l, NULL, todo, res);
+        if (rc)
+            return rc;
+        /* the nearest found is the next level's entry */
+        cand best = res->a[0];
+        for (size_t i = 1; i < res->n; i++)
+            if (less(res->a[i], best))
+                best = res->a[i];
+        ep = best.id, epd = best.d;
+        size_t kept = select_heuristic(h, res, h->o.m);
+        uint32_t *ln = links(h, id, l);
+        ln[0] = (uint32_t)kept;
+        for (size_t j = 0; j < kept; j++)
+            ln[1 + j] = res->a[j].id;
+        for (size_t j = 0; j < kept; j++)
+            if ((rc = link_back(h, res->a[j].id, id, l, scratch)))
+                return rc;
+    }
+    if (level > h->top)
+        h->entry = id, h->top = level;
+    return 0;
+}
+
+int hnsw_add(hnsw *h, const float *vectors, const uint64_t *labels, size_t n)
+{
+    int rc = 0;
+    visited *vis = NULL;
+    cands todo = {0}, res = {0}, scratch = {0};
+    if (n == 0)
+        return 0;
+    if ((rc = grow(h, h->n + n)))
+        return rc;
+    if (h->o.codes == HNSW_I8 && !h->have_qz) {
+        h->qz = vec_quant_fit(h->o.metric, vectors, n, h->dim);
+        h->have_qz = 1;
+    }
+    if (!(vis = visited_get(h)))
+        return LOCH_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        if ((rc = add_one(h, vectors + i * h->dim, labels[i], vis, &todo, &res, &scratch)))
+            goto out;
+    }
+out:
+    visited_put(h, vis);
+    free(todo.a);
+    free(res.a);
+    free(scratch.a);
+    return rc;
+}
+
+int hnsw_delete(hnsw *h, uint32_t id)
+{
+    if (id >= h->n)
+        return error_set(LOCH_EINVALID, "hnsw: no node %u (the index has %zu)", id, h->n);
+    if (!is_dead(h, id)) {
+        h->dead[id >> 6] |= UINT64_C(1) << (id & 63);
+        h->n_dead++;
+    }
+    return 0;
+}
+
+/* --- search --- */
+
+/* Every live allowed node scored exactly: for filters that leave few nodes. */
+static long search_exact(const hnsw *h, const float *q, const hnsw_query *qr, hnsw_hit *out)
+{
+    cands best = {0};
+    size_t k = qr->k;
+    if (cands_reserve(&best, k + 1))
+        return -1;
+    size_t words = (h->n + 63) / 64;
+    for (size_t w = 0; w < words; w++) {
+        uint64_t bits = (qr->allow ? qr->allow[w] : ~UINT64_C(0)) & ~h->dead[w];
+        while (bits) {
+            uint32_t id = (uint32_t)(w * 64 + (size_t)__builtin_ctzll(bits));
+            bits &= bits - 1;
+            if (id >= h->n)
+                break;
+            cand c = {exact_dist(h, q, id), id};
+            if (best.n < k || less(c, best.a[0])) {
+                heap_push(&best, c, 1);
+                if (best.n > k)
+                    heap_pop(&best, 1);
+            }
+        }
+    }
+    qsort(best.a, best.n, sizeof *best.a, cmp_cand);
+    for (size_t i = 0; i < best.n; i++)
+        out[i] = (hnsw_hit){h->labels[best.a[i].id], best.a[i].d};
+    long got = (long)best.n;
+    free(best.a);
+    return got;
+}
+
+static size_t count_allowed(const hnsw *h, const uint64_t *allow, size_t stop)
+{
+    size_t c = 0, words = (h->n + 63) / 64;
+    for (size_t w = 0; w < words && c <= stop; w++) {
+        uint64_t bits = allow[w] & ~h->dead[w];
+        if (w == words - 1 && h->n % 64)
+            bits &= (UINT64_C(1) << (h->n % 64)) - 1;
+        c += (size_t)__builtin_popcountll(bits);
+    }
+    return c;
+}
+
+long hnsw_search(hnsw *h, const float *q, const hnsw_query *qr, hnsw_hit *out)
+{
+    long got = -1;
+    visited *vis = NULL;
+    cands todo = {0}, res = {0};
+    unsigned char *codes = NULL;
+    if (qr->k == 0 || h->n == 0 || h->n_dead == h->n)
+        return 0;
+    if (qr->allow && count_allowed(h, qr->allow, qr->exact_below) <= qr->exact_below)
+        return search_exact(h, q, qr, out);
+    const void *qv = q;
+    if (h->o.codes == HNSW_I8) {
+        if (!(codes = aligned_alloc(64, h->vec_bytes))) {
+            error_set(LOCH_ENOMEM, "hnsw: out of memory");
+            return -1;
+        }
+        encode(h, q, codes);
+        qv = codes;
+    }
+    if (!(vis = visited_get(h)))
+        goto out;
+    uint32_t ep = h->entry;
+    float epd = qdist(h, qv, ep);
+    descend(h, qv, &ep, &epd, h->top, 0);
+    size_t ef = qr->ef > qr->k ? qr->ef : qr->k;
+    if (search_level(h, vis, qv, ep, epd, ef, 0, qr->allow, &todo, &res))
+        goto out;
+    if (h->o.codes == HNSW_I8) /* rescore the candidates from the originals */
+        for (size_t i = 0; i < res.n; i++)
+            res.a[i].d = exact_dist(h, q, res.a[i].id);
+    qsort(res.a, res.n, sizeof *res.a, cmp_cand);
+    got = (long)(res.n < qr->k ? res.n : qr->k);
+    for (long i = 0; i < got; i++)
+        out[i] = (hnsw_hit){h->labels[res.a[i].id], res.a[i].d};
+out:
+    if (vis)
+        visited_put(h, vis);
+    free(codes);
+    free(todo.a);
+    free(res.a);
+    return got;
+}
+
+/* --- life cycle --- */
+
+int hnsw_new(hnsw **out, size_t dim, const hnsw_options *o)
+{
+    *out = NULL;
+    if (dim == 0 || dim > HNSW_MAX_DIM)
+        return error_set(LOCH_EINVALID, "hnsw: dimension %zu is not in 1..%d", dim, HNSW_MAX_DIM);
+    if (o->m < 2 || o->m > HNSW_MAX_M)
+        return error_set(LOCH_EINVALID, "hnsw: m %u is not in 2..%d", o->m, HNSW_MAX_M);
+    if (o->ef_construction < 1 || o->ef_construction > 4096)
+        return error_set(LOCH_EINVALID, "hnsw: ef_construction %u is not in 1..4096", o->ef_construction);
+    if ((o->metric != VEC_IP && o->metric != VEC_L2) || (o->codes != HNSW_F32 && o->codes != HNSW_I8))
+        return error_set(LOCH_EINVALID, "hnsw: unknown metric or codes");
+    hnsw *h = calloc(1, sizeof *h);
+    if (!h)
+        return error_set(LOCH_ENOMEM, "hnsw: out of memory");
+    h->dim = dim;
+    h->o = *o;
+    h->m0 = 2 * o->m;
+    h->code_bytes = o->codes == HNSW_I8 ? dim : dim * sizeof(float);
+    h->sums_at = (h->code_bytes + 3) & ~(size_t)3;
+    h->vec_bytes = pad64(o->codes == HNSW_I8 ? h->sums_at + 2 * sizeof(int32_t) : h->code_bytes);
+    h->rec_size = pad64(h->vec_bytes + (1 + (size_t)h->m0) * sizeof(uint32_t));
+    h->top = -1;
+    h->mult = 1.0 / log((double)o->m);
+    h->rng = o->seed;
+    h->k = vec_kernel_for(o->metric);
+    pthread_mutex_init(&h->pool_lock, NULL);
+    *out = h;
+    return 0;
+}
+
+void hnsw_free(hnsw *h)
+{
+    if (!h)
+        return;
+    for (size_t i = 0; i < h->n; i++)
+        free(h->upper[i]);
+    for (int i = 0; i < h->pooled; i++) {
+        free(h->pool[i]->tag);
+        free(h->pool[i]);
+    }
+    pthread_mutex_destroy(&h->pool_lock);
+    free(h->level0);
+    free(h->levels);
+    free(h->upper);
+    free(h->labels);
+    free(h->dead);
+    free(h->orig);
+    free(h);
+}
+
+size_t hnsw_size(const hnsw *h) { return h->n; }
+size_t hnsw_deleted(const hnsw *h) { return h->n_dead; }
+size_t hnsw_dim(const hnsw *h) { return h->dim; }
+const hnsw_options *hnsw_opts(const hnsw *h) { return &h->o; }
+
+size_t hnsw_memory(const hnsw *h)
+{
+    size_t b = h->cap * (h->rec_size + 1 + sizeof *h->upper + sizeof *h->labels) + (h->cap + 63) / 64 * 8;
+    for (size_t i = 0; i < h->n; i++)
+        b += (size_t)h->levels[i] * (1 + h->o.m) * sizeof(uint32_t);
+    if (h->orig)
+        b += h->cap * h->dim * sizeof(float);
+    return b;
+}

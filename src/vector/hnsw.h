@@ -1,0 +1,101 @@
+/*
+ * vector/hnsw.h - an HNSW graph (Malkov & Yashunin, arXiv 1603.09320): approximate
+ * nearest neighbours in a few hundred distance computations instead of n.
+ *
+ * Nodes are numbered 0, 1, 2, ... in the order they are added; each carries the
+ * caller's 64-bit label (loch uses the row's place in the embeddings table). A node
+ * has a level drawn as floor(-ln U / ln m); level 0 links every node to at most 2m
+ * others, each level above to at most m. Links are chosen by the paper's heuristic
+ * (keep a candidate only if it is nearer to the new node than to every neighbour kept
+ * so far), which keeps the graph navigable through clusters.
+ *
+ * Memory layout, which is most of the speed: level 0 is one 64-byte-aligned block of
+ * fixed-size records, [vector or codes | count | 2m links], so expanding a node reads
+ * one contiguous stretch, and a search prefetches every unvisited neighbour's record
+ * before computing any distance (the reads overlap instead of queueing). Levels above
+ * 0 hold few nodes and live in small per-node arrays.
+ *
+ * Codes: HNSW_F32 traverses the vectors themselves. HNSW_I8 traverses int8 codes (a
+ * quarter of the bytes, vector/distance.h) and reranks the final ef candidates with
+ * the f32 originals, kept beside the graph, so returned distances are exact.
+ *
+ * Deletes are tombstones: a deleted node still routes searches but is never returned;
+ * a caller rebuilds when too many pile up. Filters are a bitmap over nodes: a search
+ * only returns nodes whose bit is set. When few bits are set the graph is the wrong
+ * tool (most neighbours fail the filter), so below hnsw_search's exact_below count
+ * the allowed nodes are scored exactly instead.
+ *
+ * Threads: any number of concurrent hnsw_search calls, or one hnsw_add / hnsw_delete
+ * at a time with no search running (the caller's lock). Every allocation is checked;
+ * a file loaded by hnsw_load is validated link by link before it is searched.
+ */
+#ifndef LOCH_VECTOR_HNSW_H
+#define LOCH_VECTOR_HNSW_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vector/distance.h"
+
+typedef struct hnsw hnsw;
+
+typedef enum { HNSW_F32 = 0, HNSW_I8 = 1 } hnsw_codes;
+
+typedef struct {
+    vec_metric metric;
+    hnsw_codes codes;
+    unsigned m;               /* links per node on levels above 0; 2m on level 0 */
+    unsigned ef_construction; /* candidates considered when linking a new node */
+    uint64_t seed;            /* levels are drawn from it: the same adds give the same graph */
+} hnsw_options;
+
+#define HNSW_OPTIONS_INIT {VEC_IP, HNSW_F32, 16, 200, 0x10c4}
+
+/* Limits that keep every size computation in range and every int8 sum exact. */
+#define HNSW_MAX_DIM 16384
+#define HNSW_MAX_M 128
+#define HNSW_MAX_NODES (UINT32_C(1) << 30)
+
+typedef struct {
+    uint64_t label;
+    float dist; /* exact (f32), smaller is nearer */
+} hnsw_hit;
+
+/* An empty index of dim-dimensional vectors. LOCH_EINVALID for options out of range. */
+int hnsw_new(hnsw **out, size_t dim, const hnsw_options *o);
+void hnsw_free(hnsw *h);
+
+/*
+ * Adds n vectors (row-major) with their labels as nodes size()..size()+n-1. With
+ * HNSW_I8, the first add fixes the quantizer from its vectors (vec_quant_fit); later
+ * vectors outside that range are clamped in their codes, not in their reranked
+ * distance. LOCH_ENOMEM / LOCH_EINVALID leave the index as it was before the failing
+ * vector (the earlier ones of the batch stay added).
+ */
+int hnsw_add(hnsw *h, const float *vectors, const uint64_t *labels, size_t n);
+/* Tombstones node id. LOCH_EINVALID for an id out of range. */
+int hnsw_delete(hnsw *h, uint32_t id);
+
+size_t hnsw_size(const hnsw *h);    /* nodes, deleted ones included */
+size_t hnsw_deleted(const hnsw *h); /* tombstoned nodes */
+size_t hnsw_dim(const hnsw *h);
+const hnsw_options *hnsw_opts(const hnsw *h);
+
+typedef struct {
+    size_t k;               /* hits wanted */
+    size_t ef;              /* candidates kept while searching level 0; raised to k */
+    const uint64_t *allow;  /* a bitmap over node ids (bit id % 64 of word id / 64), or NULL */
+    size_t exact_below;     /* with allow: at most this many allowed nodes are scored exactly */
+} hnsw_query;
+
+/*
+ * The min(k, live allowed nodes) nearest nodes to q into out (k entries), nearest
+ * first, equal distances by lower node id. Returns their count, or -1 with the error set
+ * (LOCH_ENOMEM).
+ */
+long hnsw_search(hnsw *h, const float *q, const hnsw_query *qr, hnsw_hit *out);
+
+/* The memory the index holds, in bytes (graph, vectors, codes, originals). */
+size_t hnsw_memory(const hnsw *h);
+
+#endif

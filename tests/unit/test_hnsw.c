@@ -1,0 +1,276 @@
+/*
+ * tests/unit/test_hnsw.c - the distance kernels against plain loops, and the HNSW
+ * graph against exact search: recall on clustered data for both metrics and both code
+ * kinds, tombstones (never returned; at a high ef the answer is the exact one over the
+ * live nodes), filters (only allowed nodes; the exact path below the threshold gives
+ * the exact answer), and the edges (empty index, k past n, bad options).
+ */
+#include <math.h>
+#include <stdint.h>
+
+#include "loch/loch.h"
+#include "test.h"
+#include "vector/distance.h"
+#include "vector/hnsw.h"
+
+static uint64_t rng_state = 42;
+static double urand(void)
+{
+    rng_state = rng_state * 6364136223846793005ull + 1442695040888963407ull;
+    return (double)(rng_state >> 11) / 9007199254740992.0;
+}
+static float gauss(void)
+{
+    double u = urand() + 1e-12, v = urand();
+    return (float)(sqrt(-2 * log(u)) * cos(2 * M_PI * v));
+}
+
+/* n points around c centres in dim dimensions; unit length when unit */
+static float spread = 0.6f; /* 2.0 in the recall test: at ef 10 recall is ~0.7, so a worse graph shows */
+static float *clustered(size_t n, size_t dim, size_t c, int unit)
+{
+    float *centres = malloc(c * dim * sizeof(float)), *v = malloc(n * dim * sizeof(float));
+    for (size_t i = 0; i < c * dim; i++)
+        centres[i] = gauss();
+    for (size_t i = 0; i < n; i++) {
+        size_t k = (size_t)(urand() * (double)c) % c;
+        double norm = 0;
+        for (size_t j = 0; j < dim; j++) {
+            v[i * dim + j] = centres[k * dim + j] + spread * gauss();
+            norm += v[i * dim + j] * v[i * dim + j];
+        }
+        for (size_t j = 0; unit && j < dim; j++)
+            v[i * dim + j] /= (float)sqrt(norm);
+    }
+    free(centres);
+    return v;
+}
+
+/* the exact k nearest labels (label = index) among the rows with ok(row) */
+static size_t exact(vec_metric m, const float *v, size_t n, size_t dim, const float *q, size_t k,
+                    const uint64_t *allow, const uint8_t *dead, hnsw_hit *out)
+{
+    size_t have = 0;
+    for (size_t r = 0; r < n; r++) {
+        if ((allow && !((allow[r / 64] >> (r % 64)) & 1)) || (dead && dead[r]))
+            continue;
+        float d = vec_dist(m, v + r * dim, q, dim);
+        if (have == k && !(d < out[k - 1].dist))
+            continue;
+        size_t at = have < k ? have++ : k - 1;
+        while (at > 0 && d < out[at - 1].dist) {
+            out[at] = out[at - 1];
+            at--;
+        }
+        out[at] = (hnsw_hit){r, d};
+    }
+    return have;
+}
+
+static size_t overlap(const hnsw_hit *a, size_t na, const hnsw_hit *b, size_t nb)
+{
+    size_t c = 0;
+    for (size_t i = 0; i < na; i++)
+        for (size_t j = 0; j < nb; j++)
+            c += a[i].label == b[j].label;
+    return c;
+}
+
+static void kernels_equal_loops(void)
+{
+    float a[130], b[130];
+    int8_t qa[130], qb[130];
+    for (size_t i = 0; i < 130; i++) {
+        a[i] = gauss(), b[i] = gauss();
+        qa[i] = (int8_t)(urand() * 254 - 127), qb[i] = (int8_t)(urand() * 254 - 127);
+    }
+    qa[0] = -127, qb[0] = 127; /* the widest difference */
+    for (size_t dim = 1; dim <= 130; dim++) {
+        double dot = 0, l2 = 0;
+        int64_t idot = 0, il2 = 0, ibiased = 0;
+        for (size_t i = 0; i < dim; i++) {
+            dot += (double)a[i] * b[i];
+            l2 += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
+            idot += qa[i] * qb[i];
+            ibiased += (qa[i] + 128) * qb[i];
+            il2 += (qa[i] - qb[i]) * (qa[i] - qb[i]);
+        }
+        CHECK(fabs(vec_dot(a, b, dim) - dot) < 1e-4 * (1 + fabs(dot)));
+        CHECK(fabs(vec_dist(VEC_IP, a, b, dim) - (1 - dot)) < 1e-4 * (1 + fabs(dot)));
+        CHECK(fabs(vec_dist(VEC_L2, a, b, dim) - l2) < 1e-4 * (1 + l2));
+        CHECK(vec_dot_i8(qa, qb, dim) == idot);
+        CHECK(vec_l2_i8(qa, qb, dim) == il2);
+        CHECK(vec_dot_i8_biased(qa, qb, dim) == ibiased);
+    }
+    /* codes: the round trip is within half a step, and the scaled integer distance
+     * is close to the real one */
+    vec_quant qz = vec_quant_fit(VEC_L2, a, 1, 130);
+    vec_quantize(&qz, a, qa, 130);
+    for (size_t i = 0; i < 130; i++)
+        CHECK(fabsf(qz.offset + qz.scale * qa[i] - a[i]) <= qz.scale * 0.5001f);
+    vec_quant flat = vec_quant_fit(VEC_IP, (float[]){0, 0}, 1, 2);
+    CHECK(flat.scale == 1 && flat.offset == 0);
+    CHECK(strlen(vec_isa()) > 0);
+}
+
+/* every kernel this CPU can run, each against the plain loops */
+static void test_kernels_equal_loops(void)
+{
+    const char *best = vec_isa();
+    static const char *const isas[] = {"c", "avx2", "avx512", "avx512+vnni"};
+    for (size_t i = 0; i < sizeof isas / sizeof *isas; i++)
+        if (vec_isa_set(isas[i]) == 0) {
+            CHECK_STR(vec_isa(), isas[i]);
+            printf("  kernels: %s\n", isas[i]);
+            kernels_equal_loops();
+        }
+    CHECK(vec_isa_set(best) == 0);
+    CHECK(vec_isa_set("no such isa") == -1);
+    CHECK_STR(vec_isa(), best);
+}
+
+/* recall@10 over 100 queries of an index of n points */
+static double recall(vec_metric m, hnsw_codes codes, size_t n, size_t dim, size_t ef)
+{
+    float *v = clustered(n + 100, dim, 20, m == VEC_IP);
+    uint64_t *labels = malloc(n * sizeof *labels);
+    for (size_t i = 0; i < n; i++)
+        labels[i] = i;
+    hnsw *h = NULL;
+    hnsw_options o = HNSW_OPTIONS_INIT;
+    o.metric = m, o.codes = codes, o.ef_construction = 100;
+    CHECK_OK(hnsw_new(&h, dim, &o));
+    /* in two batches: the second grows the arrays under a built graph */
+    CHECK_OK(hnsw_add(h, v, labels, n / 3));
+    CHECK_OK(hnsw_add(h, v + n / 3 * dim, labels + n / 3, n - n / 3));
+    CHECK(hnsw_size(h) == n);
+    size_t found = 0;
+    hnsw_hit want[10], got[10];
+    hnsw_query qr = {10, ef, NULL, 0};
+    for (size_t i = 0; i < 100; i++) {
+        const float *q = v + (n + i) * dim;
+        size_t nw = exact(m, v, n, dim, q, 10, NULL, NULL, want);
+        long ng = hnsw_search(h, q, &qr, got);
+        CHECK(ng == 10);
+        for (long j = 1; j < ng; j++)
+            CHECK(got[j - 1].dist <= got[j].dist);
+        for (long j = 0; j < ng; j++) /* the distance returned is the exact one */
+            CHECK(fabsf(got[j].dist - vec_dist(m, v + got[j].label * dim, q, dim)) <= 1e-5f * (1 + fabsf(got[j].dist)));
+        found += overlap(want, nw, got, (size_t)ng);
+    }
+    hnsw_free(h);
+    free(labels);
+    free(v);
+    return (double)found / 1000.0;
+}
+
+static void test_recall_against_exact(void)
+{
+    double r;
+    spread = 2.0f;
+    CHECK((r = recall(VEC_IP, HNSW_F32, 4000, 48, 64)) >= 0.95);
+    printf("  recall ip/f32 %.3f\n", r);
+    CHECK((r = recall(VEC_L2, HNSW_F32, 4000, 37, 64)) >= 0.95);
+    printf("  recall l2/f32 %.3f\n", r);
+    CHECK((r = recall(VEC_IP, HNSW_I8, 4000, 48, 64)) >= 0.95);
+    printf("  recall ip/i8 %.3f\n", r);
+    CHECK((r = recall(VEC_L2, HNSW_I8, 4000, 37, 64)) >= 0.95);
+    printf("  recall l2/i8 %.3f\n", r);
+    spread = 0.6f;
+}
+
+static void test_deletes_and_filters(void)
+{
+    const size_t n = 3000, dim = 24;
+    float *v = clustered(n + 20, dim, 10, 1);
+    uint64_t *labels = malloc(n * sizeof *labels);
+    uint8_t *dead = calloc(n, 1);
+    for (size_t i = 0; i < n; i++)
+        labels[i] = i;
+    hnsw *h = NULL;
+    hnsw_options o = HNSW_OPTIONS_INIT;
+    o.ef_construction = 64;
+    CHECK_OK(hnsw_new(&h, dim, &o));
+    CHECK_OK(hnsw_add(h, v, labels, n));
+    for (size_t i = 0; i < n; i += 3) { /* a third, the entry point maybe among them */
+        CHECK_OK(hnsw_delete(h, (uint32_t)i));
+        dead[i] = 1;
+    }
+    CHECK_OK(hnsw_delete(h, 0)); /* twice: still one tombstone */
+    CHECK(hnsw_deleted(h) == 1000);
+    CHECK(hnsw_delete(h, (uint32_t)n) == LOCH_EINVALID);
+    hnsw_hit want[10], got[10];
+    for (size_t i = 0; i < 20; i++) {
+        const float *q = v + (n + i) * dim;
+        hnsw_query qr = {10, n, NULL, 0}; /* ef = n: the whole graph, so exactly the exact answer */
+        size_t nw = exact(VEC_IP, v, n, dim, q, 10, NULL, dead, want);
+        long ng = hnsw_search(h, q, &qr, got);
+        CHECK(ng == (long)nw);
+        for (long j = 0; j < ng; j++)
+            CHECK(got[j].label == want[j].label && !dead[got[j].label]);
+    }
+    /* filters at 1%, 10%, 50%, with and without the exact path */
+    uint64_t *allow = calloc((n + 63) / 64, sizeof *allow);
+    double sel[] = {0.01, 0.1, 0.5};
+    for (size_t s = 0; s < 3; s++) {
+        memset(allow, 0, (n + 63) / 64 * sizeof *allow);
+        for (size_t r = 0; r < n; r++)
+            if (urand() < sel[s])
+                allow[r / 64] |= UINT64_C(1) << (r % 64);
+        for (int exact_path = 0; exact_path < 2; exact_path++) {
+            size_t found = 0, wanted = 0;
+            for (size_t i = 0; i < 20; i++) {
+                const float *q = v + (n + i) * dim;
+                hnsw_query qr = {10, 200, allow, exact_path ? n : 0};
+                size_t nw = exact(VEC_IP, v, n, dim, q, 10, allow, dead, want);
+                long ng = hnsw_search(h, q, &qr, got);
+                CHECK(ng >= 0 && (size_t)ng <= nw);
+                for (long j = 0; j < ng; j++)
+                    CHECK(((allow[got[j].label / 64] >> (got[j].label % 64)) & 1) && !dead[got[j].label]);
+                if (exact_path) {
+                    CHECK((size_t)ng == nw);
+                    for (long j = 0; j < ng; j++)
+                        CHECK(got[j].label == want[j].label);
+                }
+                found += overlap(want, nw, got, (size_t)ng), wanted += nw;
+            }
+            printf("  filter %.0f%% %s: recall %.3f\n", sel[s] * 100, exact_path ? "exact" : "graph",
+                   (double)found / (double)wanted);
+            CHECK((double)found >= 0.95 * (double)wanted);
+        }
+    }
+    free(allow);
+    hnsw_free(h);
+    free(dead);
+    free(labels);
+    free(v);
+}
+
+static void test_edges(void)
+{
+    hnsw *h = NULL;
+    hnsw_options o = HNSW_OPTIONS_INIT;
+    hnsw_hit got[4];
+    float q[3] = {1, 0, 0};
+    CHECK(hnsw_new(&h, 0, &o) == LOCH_EINVALID && !h);
+    CHECK(hnsw_new(&h, HNSW_MAX_DIM + 1, &o) == LOCH_EINVALID);
+    o.m = 1;
+    CHECK(hnsw_new(&h, 3, &o) == LOCH_EINVALID);
+    o.m = 16, o.ef_construction = 0;
+    CHECK(hnsw_new(&h, 3, &o) == LOCH_EINVALID);
+    o.ef_construction = 16;
+    CHECK_OK(hnsw_new(&h, 3, &o));
+    hnsw_query qr = {4, 10, NULL, 0};
+    CHECK(hnsw_search(h, q, &qr, got) == 0); /* empty */
+    float v[6] = {1, 0, 0, 0, 1, 0};
+    uint64_t labels[2] = {7, 9};
+    CHECK_OK(hnsw_add(h, v, labels, 2));
+    CHECK(hnsw_search(h, q, &qr, got) == 2); /* k past n */
+    CHECK(got[0].label == 7 && got[0].dist == 0 && got[1].label == 9);
+    CHECK_OK(hnsw_delete(h, 0));
+    CHECK_OK(hnsw_delete(h, 1));
+    CHECK(hnsw_search(h, q, &qr, got) == 0); /* all deleted */
+    hnsw_free(h);
+}
+
+TEST_MAIN(T(test_kernels_equal_loops), T(test_recall_against_exact), T(test_deletes_and_filters), T(test_edges))
