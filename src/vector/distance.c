@@ -12,6 +12,7 @@
  */
 #include "vector/distance.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -402,16 +403,12 @@ vec_quant vec_quant_fit(vec_metric m, const float *v, size_t n, size_t dim)
         }
     if (!(lo <= hi))
         return q;
-    if (m == VEC_IP) {
-        float mag = fmaxf(fabsf(lo), fabsf(hi));
-        if (mag > 0)
-            q.scale = mag / 127.0f;
-    } else if (hi > lo) {
-        q.offset = (lo + hi) / 2; /* the middle of the range is code 0 */
-        q.scale = (hi - lo) / 254.0f;
-    } else {
-        q.offset = lo;
-    }
+    /* in double, kept to a normal float: a saved quantizer must be finite and positive */
+    double scale = m == VEC_IP ? fmax(fabs((double)lo), fabs((double)hi)) / 127.0 : ((double)hi - lo) / 254.0;
+    if (m == VEC_L2)
+        q.offset = (float)(((double)lo + hi) / 2); /* the middle of the range is code 0 */
+    if (scale > 0)
+        q.scale = (float)fmin(fmax(scale, (double)FLT_MIN), (double)FLT_MAX);
     return q;
 }
 
@@ -419,7 +416,7 @@ void vec_quantize(const vec_quant *qz, const float *v, int8_t *q, size_t dim)
 {
     for (size_t i = 0; i < dim; i++) {
         float x = (v[i] - qz->offset) / qz->scale;
-        x = isfinite(x) ? nearbyintf(x) : 0;
+        x = isnan(x) ? 0 : nearbyintf(x); /* an infinity clamps below */
         q[i] = (int8_t)(x > 127 ? 127 : x < -127 ? -127 : x);
     }
 }

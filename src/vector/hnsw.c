@@ -17,11 +17,17 @@
  */
 #include "vector/hnsw.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include "util/crc32c.h"
 #include "util/error.h"
 
 #define POOL 16 /* tag arrays kept for reuse: more than the searches that run at once */
@@ -69,6 +75,9 @@ struct hnsw {
     pthread_mutex_t pool_lock;
     visited *pool[POOL];
     int pooled;
+    void *map;            /* a mapped index file (hnsw_map); level0 and orig may point into it */
+    size_t map_len;
+    int borrowed;         /* level0 and orig are the mapping's, not malloc's */
 };
 
 /* --- small pieces --- */
@@ -103,11 +112,12 @@ static inline float qdist(const hnsw *h, const void *q, uint32_t id)
     const unsigned char *v = rec(h, id);
     if (h->o.codes == HNSW_I8) {
         const int32_t *vs = (const int32_t *)(const void *)(v + h->sums_at);
-        int32_t ab = h->k.i8_biased(q, (const int8_t *)v, h->dim) - 128 * vs[0];
+        /* 64-bit: the sums of a mapped file are not trusted to be the codes' own */
+        int64_t ab = (int64_t)h->k.i8_biased(q, (const int8_t *)v, h->dim) - 128 * (int64_t)vs[0];
         if (h->o.metric == VEC_IP)
             return 1.0f - h->qz.scale * h->qz.scale * (float)ab;
         const int32_t *qs = (const int32_t *)(const void *)((const unsigned char *)q + h->sums_at);
-        return h->qz.scale * h->qz.scale * (float)(qs[1] + vs[1] - 2 * ab);
+        return h->qz.scale * h->qz.scale * (float)((int64_t)qs[1] + vs[1] - 2 * ab);
     }
     float s = h->k.f32(q, (const float *)(const void *)v, h->dim);
     return h->o.metric == VEC_IP ? 1.0f - s : s;
@@ -384,7 +394,8 @@ static int grow(hnsw *h, size_t want)
         goto nomem;
     if (h->n)
         memcpy(l0, h->level0, h->n * h->rec_size);
-    free(h->level0);
+    if (!h->borrowed)
+        free(h->level0);
     h->level0 = l0;
     void *p;
     if (!(p = realloc(h->levels, cap)))
@@ -402,10 +413,13 @@ static int grow(hnsw *h, size_t want)
     h->dead = p;
     memset(h->dead + had, 0, (words - had) * sizeof *h->dead);
     if (h->o.codes == HNSW_I8) {
-        if (!(p = realloc(h->orig, cap * h->dim * sizeof *h->orig)))
+        if (!(p = h->borrowed ? malloc(cap * h->dim * sizeof *h->orig) : realloc(h->orig, cap * h->dim * sizeof *h->orig)))
             goto nomem;
+        if (h->borrowed && h->n)
+            memcpy(p, h->orig, h->n * h->dim * sizeof *h->orig);
         h->orig = p;
     }
+    h->borrowed = 0; /* both copied out of the mapping now */
     h->cap = cap;
     return 0;
 nomem:
@@ -636,12 +650,14 @@ void hnsw_free(hnsw *h)
         free(h->pool[i]);
     }
     pthread_mutex_destroy(&h->pool_lock);
-    free(h->level0);
+    if (!h->borrowed)
+        free(h->level0), free(h->orig);
+    if (h->map)
+        munmap(h->map, h->map_len);
     free(h->levels);
     free(h->upper);
     free(h->labels);
     free(h->dead);
-    free(h->orig);
     free(h);
 }
 
@@ -658,4 +674,281 @@ size_t hnsw_memory(const hnsw *h)
     if (h->orig)
         b += h->cap * h->dim * sizeof(float);
     return b;
+}
+
+/* --- the file ---
+ *
+ * Little-endian, every section starting at a multiple of 64 so the mapping can be
+ * used in place:
+ *   header      128 bytes: "LOCHHNSW", version, the options, dim, n, entry, top, the
+ *               quantizer, record size, upper-link count, the caller's 32-byte
+ *               fingerprint, the generator's state, the CRC-32C of the body and of
+ *               the header before it
+ *   level0      n records
+ *   levels      n bytes
+ *   upper       the links of levels above 0, node after node
+ *   labels      n u64
+ *   dead        (n + 63) / 64 u64
+ *   orig        HNSW_I8: n x dim f32
+ *   extra       the caller's bytes (loch: the rows' keys)
+ */
+
+#define MAGIC "LOCHHNSW"
+#define VERSION 1
+#define HEADER 128
+
+typedef struct {
+    size_t level0, levels, upper, labels, dead, orig, extra, end;
+} layout;
+
+/* the sections' offsets; 0 when a size overflows */
+static int lay_out(layout *L, size_t n, size_t rec_size, size_t upper_words, size_t dim, int i8, size_t extra)
+{
+    size_t at = HEADER, sz;
+#define SECTION(field, bytes)                                          \
+    do {                                                               \
+        L->field = at;                                                 \
+        sz = (bytes);                                                  \
+        if (at > SIZE_MAX - sz - 64)                                   \
+            return -1;                                                 \
+        at = pad64(at + sz);                                           \
+    } while (0)
+    if (n > HNSW_MAX_NODES || rec_size > (SIZE_MAX >> 32) || dim > HNSW_MAX_DIM || upper_words > (SIZE_MAX >> 3))
+        return -1;
+    SECTION(level0, n * rec_size);
+    SECTION(levels, n);
+    SECTION(upper, upper_words * sizeof(uint32_t));
+    SECTION(labels, n * sizeof(uint64_t));
+    SECTION(dead, (n + 63) / 64 * sizeof(uint64_t));
+    SECTION(orig, i8 ? n * dim * sizeof(float) : 0);
+    SECTION(extra, extra);
+#undef SECTION
+    L->end = L->extra + extra;
+    return 0;
+}
+
+static void put32(unsigned char *p, uint32_t v) { memcpy(p, &v, 4); }
+static void put64(unsigned char *p, uint64_t v) { memcpy(p, &v, 8); }
+static uint32_t get32(const unsigned char *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+static uint64_t get64(const unsigned char *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+
+int hnsw_save(const hnsw *h, const uint8_t fingerprint[32], const void *extra, size_t extra_len, buf *out)
+{
+    layout L;
+    size_t upper_words = 0;
+    for (size_t i = 0; i < h->n; i++)
+        upper_words += (size_t)h->levels[i] * (1 + h->o.m);
+    if (lay_out(&L, h->n, h->rec_size, upper_words, h->dim, h->o.codes == HNSW_I8, extra_len) < 0)
+        return error_set(LOCH_EINVALID, "hnsw: the index is too large to save");
+    int rc = buf_grow(out, L.end);
+    if (rc)
+        return rc;
+    unsigned char *f = (unsigned char *)out->data + out->len, *hd = f;
+    memset(f, 0, L.end);
+    memcpy(hd, MAGIC, 8);
+    put32(hd + 8, VERSION);
+    put32(hd + 12, HEADER);
+    put32(hd + 16, (uint32_t)h->o.metric);
+    put32(hd + 20, (uint32_t)h->o.codes);
+    put32(hd + 24, (uint32_t)h->dim);
+    put32(hd + 28, h->o.m);
+    put32(hd + 32, h->o.ef_construction);
+    put32(hd + 36, (uint32_t)(h->top + 1)); /* 0: empty */
+    put64(hd + 40, h->n);
+    put32(hd + 48, h->entry);
+    put32(hd + 52, (uint32_t)h->have_qz);
+    memcpy(hd + 56, &h->qz.scale, 4);
+    memcpy(hd + 60, &h->qz.offset, 4);
+    put64(hd + 64, h->rec_size);
+    put64(hd + 72, upper_words);
+    memcpy(hd + 80, fingerprint, 32);
+    put64(hd + 112, h->rng);
+    if (h->n)
+        memcpy(f + L.level0, h->level0, h->n * h->rec_size);
+    if (h->n)
+        memcpy(f + L.levels, h->levels, h->n);
+    unsigned char *up = f + L.upper;
+    for (size_t i = 0; i < h->n; i++) {
+        size_t words = (size_t)h->levels[i] * (1 + h->o.m);
+        if (words)
+            memcpy(up, h->upper[i], words * sizeof(uint32_t));
+        up += words * sizeof(uint32_t);
+    }
+    if (h->n) {
+        memcpy(f + L.labels, h->labels, h->n * sizeof *h->labels);
+        memcpy(f + L.dead, h->dead, (h->n + 63) / 64 * sizeof *h->dead);
+    }
+    if (h->o.codes == HNSW_I8 && h->n)
+        memcpy(f + L.orig, h->orig, h->n * h->dim * sizeof *h->orig);
+    if (extra_len)
+        memcpy(f + L.extra, extra, extra_len);
+    if (h->n % 64) /* tombstone bits past n are zero in the file, whatever memory held */
+        ((uint64_t *)(void *)(f + L.dead))[h->n / 64] &= (UINT64_C(1) << (h->n % 64)) - 1;
+    put32(hd + 120, crc32c(0, f + HEADER, L.end - HEADER));
+    put32(hd + 124, crc32c(0, hd, 124));
+    out->len += L.end;
+    out->data[out->len] = '\0';
+    return 0;
+}
+
+static int corrupt(const char *what) { return error_set(LOCH_ECORRUPT, "hnsw index: %s", what); }
+
+/* Checks the file in f (len bytes) and, when it is sound, makes *out an index that
+ * uses its level0 and orig in place. Every count and link is checked, so a file that
+ * passes cannot make a search read out of bounds, whatever its checksum says. */
+static int from_bytes(hnsw **out, unsigned char *f, size_t len, const uint8_t fingerprint[32], const void **extra,
+                      size_t *extra_len, int check_crc)
+{
+    *out = NULL;
+    if ((uintptr_t)f % 64)
+        return error_set(LOCH_EINVALID, "hnsw: an index is read from 64-byte aligned memory");
+    if (len < HEADER || memcmp(f, MAGIC, 8) != 0)
+        return corrupt("not an index file (no LOCHHNSW header)");
+    if (get32(f + 8) != VERSION)
+        return error_set(LOCH_ECORRUPT, "hnsw index: version %u, this build reads %d", get32(f + 8), VERSION);
+    if (check_crc && get32(f + 124) != crc32c(0, f, 124))
+        return corrupt("the header's checksum does not match");
+    if (fingerprint && memcmp(f + 80, fingerprint, 32) != 0)
+        return error_set(LOCH_ECONFLICT, "hnsw index: made from other data (its fingerprint differs)");
+    hnsw_options o = HNSW_OPTIONS_INIT;
+    o.metric = (vec_metric)get32(f + 16), o.codes = (hnsw_codes)get32(f + 20);
+    o.m = get32(f + 28), o.ef_construction = get32(f + 32);
+    size_t dim = get32(f + 24);
+    hnsw *h = NULL;
+    if (get32(f + 12) != HEADER || hnsw_new(&h, dim, &o) < 0)
+        return corrupt("its options are out of range");
+    int rc = 0;
+    size_t n = get64(f + 40), upper_words = get64(f + 72);
+    layout L;
+    if (get64(f + 64) != h->rec_size || lay_out(&L, n, h->rec_size, upper_words, dim, o.codes == HNSW_I8, 0) < 0) {
+        rc = corrupt("its sizes do not fit together");
+        goto fail;
+    }
+    if (L.extra > len) {
+        rc = corrupt("it is shorter than its sections");
+        goto fail;
+    }
+    if (check_crc && get32(f + 120) != crc32c(0, f + HEADER, len - HEADER)) {
+        rc = corrupt("the checksum does not match (a damaged or partly written file)");
+        goto fail;
+    }
+    uint32_t top1 = get32(f + 36); /* the entry's level + 1; 0: empty */
+    h->top = top1 <= 251 ? (int)top1 - 1 : 251;
+    h->entry = get32(f + 48);
+    h->have_qz = get32(f + 52) != 0;
+    memcpy(&h->qz.scale, f + 56, 4);
+    memcpy(&h->qz.offset, f + 60, 4);
+    h->rng = get64(f + 112);
+    if ((n == 0) != (h->top < 0) || (n ? h->entry >= n : h->entry != 0) || h->top > 250 ||
+        (o.codes == HNSW_I8 && n && !h->have_qz) ||
+        (h->have_qz && (!isfinite(h->qz.scale) || !(h->qz.scale > 0) || !isfinite(h->qz.offset)))) {
+        rc = corrupt("its entry point or quantizer is invalid");
+        goto fail;
+    }
+    size_t words = (n + 63) / 64;
+    if (!(h->levels = malloc(n ? n : 1)) || !(h->upper = calloc(n ? n : 1, sizeof *h->upper)) ||
+        !(h->labels = malloc((n ? n : 1) * sizeof *h->labels)) || !(h->dead = calloc(words ? words : 1, sizeof *h->dead))) {
+        rc = error_set(LOCH_ENOMEM, "hnsw: out of memory loading %zu nodes", n);
+        goto fail;
+    }
+    /* level 0 and the originals are used in place; the small per-node arrays are copied */
+    h->level0 = f + L.level0;
+    h->orig = o.codes == HNSW_I8 ? (float *)(void *)(f + L.orig) : NULL;
+    h->borrowed = 1;
+    h->cap = n;
+    memcpy(h->levels, f + L.levels, n);
+    memcpy(h->labels, f + L.labels, n * sizeof *h->labels);
+    memcpy(h->dead, f + L.dead, words * sizeof *h->dead);
+    const unsigned char *up = f + L.upper;
+    size_t used = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t nw = (size_t)h->levels[i] * (1 + o.m);
+        if (h->levels[i] > h->top || nw > upper_words - used) {
+            h->n = i;
+            rc = corrupt("a node's level is above the entry point's, or its links run past the file");
+            goto fail;
+        }
+        h->upper[i] = NULL;
+        if (nw) {
+            if (!(h->upper[i] = malloc(nw * sizeof(uint32_t)))) {
+                h->n = i;
+                rc = error_set(LOCH_ENOMEM, "hnsw: out of memory");
+                goto fail;
+            }
+            memcpy(h->upper[i], up + used * sizeof(uint32_t), nw * sizeof(uint32_t));
+        }
+        used += nw;
+        h->n = i + 1;
+    }
+    if (used != upper_words || (n && h->levels[h->entry] != h->top)) {
+        rc = corrupt("its upper links do not add up");
+        goto fail;
+    }
+    for (size_t i = 0; i < n; i++)
+        for (int l = 0; l <= h->levels[i]; l++) {
+            const uint32_t *ln = links(h, (uint32_t)i, l);
+            if (ln[0] > max_links(h, l)) {
+                rc = corrupt("a node has more links than m allows");
+                goto fail;
+            }
+            for (uint32_t j = 0; j < ln[0]; j++)
+                if (ln[1 + j] >= n || h->levels[ln[1 + j]] < l) {
+                    rc = corrupt("a link points past the nodes or to a node not on its level");
+                    goto fail;
+                }
+        }
+    size_t dead = 0;
+    for (size_t w = 0; w < words; w++)
+        dead += (size_t)__builtin_popcountll(h->dead[w]);
+    if (n % 64 && (h->dead[n / 64] >> (n % 64))) {
+        rc = corrupt("tombstones past the last node");
+        goto fail;
+    }
+    h->n_dead = dead;
+    if (extra) {
+        *extra = len > L.extra ? f + L.extra : NULL;
+        *extra_len = len > L.extra ? len - L.extra : 0;
+    }
+    *out = h;
+    return 0;
+fail:
+    hnsw_free(h);
+    return rc;
+}
+
+int hnsw_map(hnsw **out, const char *path, const uint8_t fingerprint[32], const void **extra, size_t *extra_len)
+{
+    struct stat st;
+    *out = NULL;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? error_set(LOCH_ENOTFOUND, "no index %s", path) : error_errno(errno, "cannot open", path);
+    if (fstat(fd, &st) < 0) {
+        int e = errno;
+        close(fd);
+        return error_errno(e, "cannot stat", path);
+    }
+    if (st.st_size < HEADER) {
+        close(fd);
+        return corrupt("the file is shorter than a header");
+    }
+    /* private and writable: adds after the load copy the pages they touch, never the file */
+    void *m = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+    int e = errno;
+    close(fd);
+    if (m == MAP_FAILED)
+        return error_errno(e, "cannot map", path);
+    int rc = from_bytes(out, m, (size_t)st.st_size, fingerprint, extra, extra_len, 1);
+    if (rc) {
+        munmap(m, (size_t)st.st_size);
+        return error_prefix("%s: ", path);
+    }
+    (*out)->map = m;
+    (*out)->map_len = (size_t)st.st_size;
+    return 0;
+}
+
+int hnsw_load_bytes(hnsw **out, void *data, size_t len, int check_crc)
+{
+    return from_bytes(out, data, len, NULL, NULL, NULL, check_crc);
 }

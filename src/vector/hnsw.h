@@ -35,6 +35,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/buf.h"
 #include "vector/distance.h"
 
 typedef struct hnsw hnsw;
@@ -97,5 +98,26 @@ long hnsw_search(hnsw *h, const float *q, const hnsw_query *qr, hnsw_hit *out);
 
 /* The memory the index holds, in bytes (graph, vectors, codes, originals). */
 size_t hnsw_memory(const hnsw *h);
+
+/*
+ * Files. hnsw_save appends the whole index to out: a 128-byte header (magic
+ * "LOCHHNSW", format version, options, the caller's 32-byte fingerprint of the data
+ * indexed, CRC-32C of header and body), then 64-byte-aligned sections, then the
+ * caller's extra bytes (loch keeps the rows' keys there). The caller writes it
+ * atomically (storage put).
+ *
+ * hnsw_map maps a saved file privately and checks it before anything trusts it: the
+ * checksums, then every size, level and link (so even a file with a valid checksum
+ * cannot make a search read out of bounds). Level 0 and the originals are used from
+ * the mapping in place; an add after the map copies them out (never writing the
+ * file). A missing file is LOCH_ENOTFOUND, a damaged one LOCH_ECORRUPT, one whose
+ * fingerprint differs (the data changed since) LOCH_ECONFLICT. *extra points into the
+ * mapping, valid until hnsw_free.
+ */
+int hnsw_save(const hnsw *h, const uint8_t fingerprint[32], const void *extra, size_t extra_len, buf *out);
+int hnsw_map(hnsw **out, const char *path, const uint8_t fingerprint[32], const void **extra, size_t *extra_len);
+/* The same checks over bytes in memory (64-byte aligned, kept until hnsw_free), with or
+ * without the checksums: the fuzz target's way past them to the structure. */
+int hnsw_load_bytes(hnsw **out, void *data, size_t len, int check_crc);
 
 #endif

@@ -3,10 +3,18 @@
  * graph against exact search: recall on clustered data for both metrics and both code
  * kinds, tombstones (never returned; at a high ef the answer is the exact one over the
  * live nodes), filters (only allowed nodes; the exact path below the threshold gives
- * the exact answer), and the edges (empty index, k past n, bad options).
+ * the exact answer), the edges (empty index, k past n, bad options); an index after
+ * adds and deletes against one built from scratch; saved files: mapped back they
+ * answer as before, and every damaged or truncated one is refused, never searched.
+ *
+ * LOCH_HNSW_SEEDS=DIR also writes small index files there: the fuzz corpus
+ * (tests/fuzz/corpus/hnsw) was made so.
  */
 #include <math.h>
 #include <stdint.h>
+#include <unistd.h>
+
+#include "util/crc32c.h"
 
 #include "loch/loch.h"
 #include "test.h"
@@ -273,4 +281,174 @@ static void test_edges(void)
     hnsw_free(h);
 }
 
-TEST_MAIN(T(test_kernels_equal_loops), T(test_recall_against_exact), T(test_deletes_and_filters), T(test_edges))
+static hnsw *small_index(hnsw_codes codes, vec_metric m, size_t n, size_t dim, float **vout)
+{
+    float *v = clustered(n + 20, dim, 8, m == VEC_IP);
+    uint64_t *labels = malloc(n * sizeof *labels);
+    for (size_t i = 0; i < n; i++)
+        labels[i] = 1000 + i;
+    hnsw *h = NULL;
+    hnsw_options o = HNSW_OPTIONS_INIT;
+    o.codes = codes, o.metric = m, o.ef_construction = 40, o.m = 6;
+    CHECK_OK(hnsw_new(&h, dim, &o));
+    CHECK_OK(hnsw_add(h, v, labels, n));
+    free(labels);
+    *vout = v;
+    return h;
+}
+
+static int write_file(const char *path, const void *data, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    int ok = f && fwrite(data, 1, len, f) == len;
+    if (f)
+        fclose(f);
+    return ok ? 0 : -1;
+}
+
+static uint32_t file_crc(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    unsigned char b[65536];
+    size_t got;
+    uint32_t c = 0;
+    while (f && (got = fread(b, 1, sizeof b, f)) > 0)
+        c = crc32c(c, b, got);
+    if (f)
+        fclose(f);
+    return c;
+}
+
+static void same_answers(hnsw *a, hnsw *b, const float *queries, size_t nq, size_t dim, size_t ef)
+{
+    hnsw_hit x[10], y[10];
+    hnsw_query qr = {10, ef, NULL, 0};
+    for (size_t i = 0; i < nq; i++) {
+        long na = hnsw_search(a, queries + i * dim, &qr, x), nb = hnsw_search(b, queries + i * dim, &qr, y);
+        CHECK(na == nb && na > 0);
+        for (long j = 0; j < na && j < nb; j++)
+            CHECK(x[j].label == y[j].label && x[j].dist == y[j].dist);
+    }
+}
+
+static void test_save_and_map(void)
+{
+    char *dir = temp_dir(), path[512];
+    snprintf(path, sizeof path, "%s/index.hnsw", dir);
+    const char *seeds = getenv("LOCH_HNSW_SEEDS");
+    for (int codes = 0; codes < 2; codes++) {
+        const size_t n = 1500, dim = 21;
+        float *v = NULL;
+        hnsw *h = small_index((hnsw_codes)codes, codes ? VEC_L2 : VEC_IP, n, dim, &v);
+        for (uint32_t i = 0; i < n; i += 7)
+            CHECK_OK(hnsw_delete(h, i));
+        uint8_t fp[32], other[32];
+        memset(fp, 0xAB, sizeof fp);
+        memset(other, 0xAC, sizeof other);
+        buf b = BUF_INIT;
+        CHECK_OK(hnsw_save(h, fp, "keys!", 5, &b));
+        CHECK(b.len % 64 == 5); /* the extra bytes end the file */
+        CHECK(write_file(path, b.data, b.len) == 0);
+        hnsw *m = NULL;
+        const void *extra = NULL;
+        size_t extra_len = 0;
+        CHECK_OK(hnsw_map(&m, path, fp, &extra, &extra_len));
+        CHECK(m && extra_len == 5 && memcmp(extra, "keys!", 5) == 0);
+        CHECK(m && hnsw_size(m) == n && hnsw_deleted(m) == hnsw_deleted(h));
+        if (m)
+            same_answers(h, m, v + n * dim, 20, dim, 64);
+        /* an add after the map: the index grows, the file stays as it was */
+        uint32_t before = file_crc(path);
+        uint64_t label = 7;
+        hnsw_hit hit[1];
+        hnsw_query one = {1, 32, NULL, 0};
+        CHECK_OK(hnsw_add(m, v + (n + 19) * dim, &label, 1));
+        CHECK(hnsw_search(m, v + (n + 19) * dim, &one, hit) == 1 && hit[0].label == 7 && hit[0].dist < 1e-4f);
+        CHECK(file_crc(path) == before);
+        hnsw_free(m);
+        m = NULL;
+        CHECK(hnsw_map(&m, path, other, NULL, NULL) == LOCH_ECONFLICT && !m);
+        /* every damage is refused: a flipped byte anywhere (header, links, vectors,
+         * padding, extra) and every truncation */
+        for (size_t at = 0; at < b.len; at += 1 + b.len / 300) {
+            b.data[at] ^= 0x10;
+            CHECK(write_file(path, b.data, b.len) == 0);
+            CHECK(hnsw_map(&m, path, fp, NULL, NULL) == LOCH_ECORRUPT && !m);
+            b.data[at] ^= 0x10;
+        }
+        for (size_t len = 0; len < b.len; len += 1 + b.len / 50) {
+            CHECK(write_file(path, b.data, len) == 0);
+            CHECK(hnsw_map(&m, path, fp, NULL, NULL) == LOCH_ECORRUPT && !m);
+        }
+        snprintf(path, sizeof path, "%s/missing.hnsw", dir);
+        CHECK(hnsw_map(&m, path, fp, NULL, NULL) == LOCH_ENOTFOUND);
+        snprintf(path, sizeof path, "%s/index.hnsw", dir);
+        if (seeds) { /* small files for the fuzz corpus */
+            char seed[600];
+            hnsw *tiny = NULL;
+            float *tv = NULL;
+            buf t = BUF_INIT;
+            tiny = small_index((hnsw_codes)codes, codes ? VEC_L2 : VEC_IP, 40, 5, &tv);
+            CHECK_OK(hnsw_delete(tiny, 3));
+            CHECK_OK(hnsw_save(tiny, fp, "k", 1, &t));
+            snprintf(seed, sizeof seed, "%s/%s.bin", seeds, codes ? "i8_l2" : "f32_ip");
+            CHECK(write_file(seed, t.data, t.len) == 0);
+            snprintf(seed, sizeof seed, "%s/%s_truncated.bin", seeds, codes ? "i8_l2" : "f32_ip");
+            CHECK(write_file(seed, t.data, t.len / 2) == 0);
+            buf_free(&t);
+            hnsw_free(tiny);
+            free(tv);
+        }
+        buf_free(&b);
+        hnsw_free(h);
+        free(v);
+    }
+    if (seeds) {
+        hnsw *empty = NULL;
+        hnsw_options o = HNSW_OPTIONS_INIT;
+        buf t = BUF_INIT;
+        uint8_t fp[32] = {0};
+        char seed[600];
+        CHECK_OK(hnsw_new(&empty, 3, &o));
+        CHECK_OK(hnsw_save(empty, fp, NULL, 0, &t));
+        snprintf(seed, sizeof seed, "%s/empty.bin", seeds);
+        CHECK(write_file(seed, t.data, t.len) == 0);
+        buf_free(&t);
+        hnsw_free(empty);
+    }
+    remove_temp_dir(dir);
+    free(dir);
+}
+
+/* adds, deletes and more adds answer as an index built from the live rows alone: at
+ * an ef that covers the graph both are exact */
+static void test_updates_equal_rebuild(void)
+{
+    const size_t n = 1500, more = 500, dim = 16;
+    float *v = clustered(n + more + 20, dim, 8, 1), *live = malloc((n + more) * dim * sizeof(float));
+    uint64_t *labels = malloc((n + more) * sizeof *labels), *live_labels = malloc((n + more) * sizeof *labels);
+    for (size_t i = 0; i < n + more; i++)
+        labels[i] = i;
+    hnsw *a = NULL, *b = NULL;
+    hnsw_options o = HNSW_OPTIONS_INIT;
+    o.ef_construction = 64;
+    CHECK_OK(hnsw_new(&a, dim, &o));
+    CHECK_OK(hnsw_add(a, v, labels, n));
+    for (uint32_t i = 0; i < n; i += 5)
+        CHECK_OK(hnsw_delete(a, i));
+    CHECK_OK(hnsw_add(a, v + n * dim, labels + n, more));
+    size_t nl = 0;
+    for (size_t i = 0; i < n + more; i++)
+        if (i >= n || i % 5) {
+            memcpy(live + nl * dim, v + i * dim, dim * sizeof(float));
+            live_labels[nl++] = i;
+        }
+    CHECK_OK(hnsw_new(&b, dim, &o));
+    CHECK_OK(hnsw_add(b, live, live_labels, nl));
+    same_answers(a, b, v + (n + more) * dim, 20, dim, n + more);
+    hnsw_free(a);
+    hnsw_free(b);
+    free(v), free(live), free(labels), free(live_labels);
+}
+
+TEST_MAIN(T(test_kernels_equal_loops), T(test_recall_against_exact), T(test_deletes_and_filters), T(test_edges), T(test_save_and_map), T(test_updates_equal_rebuild))
