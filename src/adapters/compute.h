@@ -182,6 +182,14 @@ int compute_arrow_next(compute_stream *s, struct ArrowArray *out);
 typedef int (*compute_i64_chunk)(void *ctx, const int64_t *const *cols, size_t ncols, size_t rows);
 int compute_query_i64(compute *c, const char *sql, compute_i64_chunk each, void *ctx);
 
+/* A query of two columns, (VARCHAR, FLOAT[]), its rows handed to each() a chunk at a
+ * time: keys[i] (key_lens[i] bytes, not NUL-terminated; NULL for SQL NULL) and the row's
+ * dim floats at vecs + i * dim. A list that is NULL or not dim long is LOCH_ECORRUPT,
+ * naming its length. Vectors arrive as the engine holds them, never as text. */
+typedef int (*compute_vectors_chunk)(void *ctx, const char *const *keys, const size_t *key_lens, const float *vecs,
+                                     size_t rows);
+int compute_query_vectors(compute *c, const char *sql, size_t dim, compute_vectors_chunk each, void *ctx);
+
 size_t compute_result_columns(const compute_result *r);
 size_t compute_result_rows(const compute_result *r);
 const char *compute_result_name(const compute_result *r, size_t col);

@@ -1243,6 +1243,91 @@ done:
     return rc;
 }
 
+int compute_query_vectors(compute *c, const char *sql, size_t dim, compute_vectors_chunk each, void *ctx)
+{
+    duckdb_prepared_statement ps = NULL;
+    duckdb_pending_result pending = NULL;
+    duckdb_result res;
+    int have_res = 0, rc = 0;
+    const char **keys = NULL;
+    size_t *lens = NULL;
+    float *vecs = NULL;
+    if (duckdb_prepare(c->conn, sql, &ps) == DuckDBError) {
+        rc = engine_error(duckdb_prepare_error(ps));
+        goto done;
+    }
+    if (duckdb_pending_prepared_streaming(ps, &pending) == DuckDBError) {
+        rc = engine_error(duckdb_pending_error(pending));
+        goto done;
+    }
+    have_res = 1;
+    if (duckdb_execute_pending(pending, &res) == DuckDBError) {
+        rc = engine_error(duckdb_result_error(&res));
+        goto done;
+    }
+    if (duckdb_column_count(&res) != 2 || duckdb_column_type(&res, 0) != DUCKDB_TYPE_VARCHAR ||
+        duckdb_column_type(&res, 1) != DUCKDB_TYPE_LIST) {
+        rc = error_set(LOCH_ERROR, "internal: compute_query_vectors reads (VARCHAR, FLOAT[])");
+        goto done;
+    }
+    for (duckdb_data_chunk chunk; rc == 0 && (chunk = duckdb_fetch_chunk(res));) {
+        size_t n = (size_t)duckdb_data_chunk_get_size(chunk);
+        duckdb_vector kv = duckdb_data_chunk_get_vector(chunk, 0), lv = duckdb_data_chunk_get_vector(chunk, 1);
+        duckdb_vector child = duckdb_list_vector_get_child(lv);
+        duckdb_logical_type ct = duckdb_vector_get_column_type(child);
+        int is_float = duckdb_get_type_id(ct) == DUCKDB_TYPE_FLOAT;
+        duckdb_destroy_logical_type(&ct);
+        duckdb_string_t *ks = duckdb_vector_get_data(kv);
+        duckdb_list_entry *le = duckdb_vector_get_data(lv);
+        const float *fl = duckdb_vector_get_data(child);
+        uint64_t *kvalid = duckdb_vector_get_validity(kv), *lvalid = duckdb_vector_get_validity(lv);
+        uint64_t *cvalid = duckdb_vector_get_validity(child);
+        size_t clen = (size_t)duckdb_list_vector_get_size(lv);
+        if (!is_float)
+            rc = error_set(LOCH_ERROR, "internal: compute_query_vectors reads FLOAT[] vectors");
+        void *p;
+        if (rc == 0 && (p = realloc(keys, (n ? n : 1) * sizeof *keys)))
+            keys = p;
+        if (rc == 0 && p && (p = realloc(lens, (n ? n : 1) * sizeof *lens)))
+            lens = p;
+        if (rc == 0 && p && (p = realloc(vecs, (n ? n : 1) * dim * sizeof *vecs)))
+            vecs = p;
+        if (rc == 0 && !p)
+            rc = error_set(LOCH_ENOMEM, "out of memory for %zu vectors", n);
+        for (size_t i = 0; rc == 0 && i < n; i++) {
+            int null_key = kvalid && !duckdb_validity_row_is_valid(kvalid, (idx_t)i);
+            keys[i] = null_key ? NULL : duckdb_string_t_data(&ks[i]);
+            lens[i] = null_key ? 0 : duckdb_string_t_length(ks[i]);
+            if ((lvalid && !duckdb_validity_row_is_valid(lvalid, (idx_t)i)) || le[i].length != dim ||
+                le[i].offset > clen || clen - le[i].offset < dim) {
+                rc = error_set(LOCH_ECORRUPT, "an embedding of %llu numbers where %zu were expected",
+                               (lvalid && !duckdb_validity_row_is_valid(lvalid, (idx_t)i))
+                                   ? 0ULL : (unsigned long long)le[i].length, dim);
+                break;
+            }
+            for (size_t j = 0; cvalid && j < dim; j++)
+                if (!duckdb_validity_row_is_valid(cvalid, (idx_t)(le[i].offset + j)))
+                    rc = error_set(LOCH_ECORRUPT, "an embedding with a NULL number");
+            memcpy(vecs + i * dim, fl + le[i].offset, dim * sizeof *vecs);
+        }
+        rc = rc ? rc : each(ctx, keys, lens, vecs, n);
+        duckdb_destroy_data_chunk(&chunk);
+    }
+    if (rc == 0) {
+        const char *err = duckdb_result_error(&res);
+        rc = err && *err ? engine_error(err) : 0;
+    }
+done:
+    free(keys), free(lens), free(vecs);
+    if (have_res)
+        duckdb_destroy_result(&res);
+    if (pending)
+        duckdb_destroy_pending(&pending);
+    if (ps)
+        duckdb_destroy_prepare(&ps);
+    return rc;
+}
+
 int compute_arrow_open(compute *c, const char *sql, const compute_param *params, size_t nparams,
                        compute_stream **out, struct ArrowSchema *arrow_schema)
 {

@@ -11,13 +11,15 @@
  * The embeddings table's first column is the source's key column, under its own name,
  * so a search can join back to the source (for --where) without a mapping to keep.
  *
- * Search is exact: every vector of the column is scored against the question's. The
- * first search of a column in a session does it in SQL (reading the vectors costs what
- * scoring them costs); from the second on, the lake handle holds the column's vectors
- * in memory (vector/exact.h scores them in C) until the embeddings table changes, so a
- * server or a program answers a search in the time of embedding the question. A search
- * with a condition (--where) stays in SQL. An index for large tables comes next
- * (research/vector.md).
+ * Search goes through the column's vector index (ops/vindex.c: an HNSW graph kept in
+ * <table>/_loch_index/, which loch embed brings up to date after its commit): the
+ * question is embedded here, the index gives the nearest keys (every vector scored
+ * when the table or the rows passing --where are few), and one query fetches their
+ * texts. A condition becomes a bitmap over the index's nodes: the keys of the rows it
+ * selects. Without a current index (none made yet, or the embeddings changed by other
+ * means, or the file damaged) the search runs in SQL over the embeddings, exactly, and
+ * from a session's second search of the column the index is made or brought up to date.
+ * A search's result says which way it went (its message).
  */
 #include "loch/search.h"
 
@@ -33,7 +35,6 @@
 #include "util/error.h"
 #include "util/options.h"
 #include "vector/embed.h"
-#include "vector/exact.h"
 
 #define EMBEDDINGS_SUFFIX "__embeddings"
 
@@ -89,6 +90,8 @@ static int put_rows(buf *sql, const buf *a, const buf *b, const char *key, int p
     buf_put_sql_ident(sql, key);
     return buf_puts(sql, " AND b.text = a.text)");
 }
+
+static void search_keep(loch_lake *lake, const char *table, const char *column, int sole, vindex *ix);
 
 int loch_embed_column(loch_result **out, loch_lake *lake, const char *table, const char *column, const char *key)
 {
@@ -190,6 +193,19 @@ int loch_embed_column(loch_result **out, loch_lake *lake, const char *table, con
         rc = buf_put_sql_str(&sql, column);
     }
     rc = rc ? rc : query_text(lake, sql.data, &total);
+    /* the column's vector index, brought up to date with what was just committed */
+    snapshot *es = NULL;
+    vindex *ix = NULL;
+    lake_hold(lake, "embed-index");
+    rc = rc ? rc : txlog_load(lake, emb.data, &(txlog_at){-1, 0, 0}, &es);
+    if (rc == 0 && vindex_get(lake, table, emb.data, es, column, k.data, model, dim, 1, &ix) == 0) {
+        search_keep(lake, table, column, 0, ix);
+    } else if (rc == 0) { /* the embeddings are committed; the index is only their cache */
+        lake_warn(lake, "the vector index of %s.%s was not updated (%s): searches read the embeddings until it is",
+                  table, column, loch_error_last());
+        error_clear();
+    }
+    txlog_snapshot_free(es);
     if (rc == 0) {
         long long made = count ? atoll(count) : 0, all = total ? atoll(total) : 0;
         rc = result_message(out, "embedded %lld text%s of %s.%s with %s (%d numbers each), kept %lld; %s holds %lld",
@@ -201,135 +217,113 @@ int loch_embed_column(loch_result **out, loch_lake *lake, const char *table, con
     return rc;
 }
 
-/* A column's vectors in memory, for exact search in C; one per lake handle. */
+/* The vector index a lake handle keeps, for its searches: the last column searched. */
 struct search_cache {
-    char table[300], column[300], model[128], key[300];
-    int dim;
-    int64_t version;    /* of the embeddings table they were read from */
-    size_t n;
-    float *vecs;        /* n x dim */
-    char **keys;        /* the rows' keys, as text */
-    int seen;           /* searches of this table and column by SQL: loaded at the second */
-    int sole;           /* the column was the table's only embedded one (found, not named) */
+    char table[300], column[300];
+    int seen;      /* searches of this column answered without an index */
+    int sole;      /* the column was found as the table's only embedded one, not named */
+    vindex *ix;    /* NULL until the column has a fresh index */
 };
-
-static void cache_free(struct search_cache *c)
-{
-    for (size_t i = 0; c && c->keys && i < c->n; i++)
-        loch_free(c->keys[i]);
-    if (c)
-        free(c->keys), free(c->vecs);
-    free(c);
-}
 
 void embed_search_forget(loch_lake *lake)
 {
-    cache_free(lake->search);
+    if (lake->search)
+        vindex_free(lake->search->ix);
+    free(lake->search);
     lake->search = NULL;
 }
 
-/* c holds the vectors of this state of the embeddings: the table's column (NULL: the
- * one found as the only one), this model, this version of the embeddings table. The
- * same version holds the same columns and key, so a fitting cache answers for them. */
-static int cache_fits(const struct search_cache *c, const char *table, const char *column, const char *model,
-                      int dim, int64_t version)
+/* Remembers ix (owned from now) as the handle's index for table.column. */
+static void search_keep(loch_lake *lake, const char *table, const char *column, int sole, vindex *ix)
 {
-    return c && c->vecs && !strcmp(c->table, table) && (column ? !strcmp(c->column, column) : c->sole) &&
-           !strcmp(c->model, model) && c->dim == dim && c->version == version && version >= 0;
+    embed_search_forget(lake);
+    if (!(lake->search = calloc(1, sizeof(*lake->search)))) {
+        vindex_free(ix);
+        return;
+    }
+    snprintf(lake->search->table, sizeof(lake->search->table), "%s", table);
+    snprintf(lake->search->column, sizeof(lake->search->column), "%s", column);
+    lake->search->sole = sole;
+    lake->search->ix = ix;
 }
 
-/* Reads the column's vectors (of this model) into a new cache. */
-static int cache_load(loch_lake *lake, const char *emb, const char *table, const char *column, const char *key,
-                      const char *model, int dim, int64_t version, int sole)
+/* The rows of the table passing cond, as a bitmap over ix's nodes: the keys of the
+ * rows the condition selects, each looked up in the index. */
+static int where_bits(loch_lake *lake, vindex *ix, const char *table, const char *cond, uint64_t **out,
+                      size_t *allowed)
 {
     buf sql = BUF_INIT;
     loch_result *r = NULL;
-    struct search_cache *c = calloc(1, sizeof(*c));
-    int rc = c ? 0 : error_set(LOCH_ENOMEM, "out of memory");
-    if (rc == 0) {
-        buf_puts(&sql, "SELECT CAST(");
-        buf_put_sql_ident(&sql, key);
-        buf_puts(&sql, " AS VARCHAR), embedding FROM ");
-        buf_put_sql_ident(&sql, emb);
-        buf_puts(&sql, " WHERE \"column\" = ");
-        buf_put_sql_str(&sql, column);
-        buf_puts(&sql, " AND model = ");
-        buf_put_sql_str(&sql, model);
-        rc = buf_printf(&sql, " AND dim = %d AND embedding IS NOT NULL", dim);
-    }
+    *out = NULL, *allowed = 0;
+    uint64_t *bits = calloc(vindex_nodes(ix) / 64 + 1, sizeof(uint64_t));
+    int rc = bits ? 0 : error_set(LOCH_ENOMEM, "out of memory");
+    buf_puts(&sql, "SELECT CAST(");
+    buf_put_sql_ident(&sql, vindex_keycol(ix));
+    buf_puts(&sql, " AS VARCHAR) FROM ");
+    buf_put_sql_ident(&sql, table);
+    if (buf_printf(&sql, " WHERE (%s)", cond) < 0)
+        rc = LOCH_ENOMEM;
     rc = rc ? rc : loch_sql(&r, lake, sql.data);
-    size_t n = rc ? 0 : loch_result_rows(r);
-    if (rc == 0 && (!(c->vecs = malloc((n ? n : 1) * (size_t)dim * sizeof(float))) ||
-                    !(c->keys = calloc(n ? n : 1, sizeof(char *)))))
-        rc = error_set(LOCH_ENOMEM, "out of memory: %zu vectors of %d numbers", n, dim);
-    for (size_t i = 0; rc == 0 && i < n; i++, c->n++) {
-        char *v = loch_result_text(r, i, 1), *p = v ? v + (*v == '[') : NULL, *end = NULL;
-        int d = 0;
-        for (; p && d < dim; d++, p = end + (*end == ',')) {
-            c->vecs[i * (size_t)dim + (size_t)d] = strtof(p, &end);
-            if (end == p)
-                break;
-        }
-        loch_free(v);
-        c->keys[i] = loch_result_text(r, i, 0);
-        if (d != dim || !c->keys[i])
-            rc = error_set(LOCH_ECORRUPT, "%s: a vector of row %zu is not %d numbers", emb, i + 1, dim);
+    for (size_t i = 0; rc == 0 && i < loch_result_rows(r); i++) {
+        char *k = loch_result_text(r, i, 0);
+        *allowed += k && vindex_allow_key(ix, k, bits);
+        loch_free(k);
     }
     loch_result_free(r);
     buf_free(&sql);
-    if (rc == 0) {
-        snprintf(c->table, sizeof(c->table), "%s", table);
-        snprintf(c->column, sizeof(c->column), "%s", column);
-        snprintf(c->model, sizeof(c->model), "%s", model);
-        snprintf(c->key, sizeof(c->key), "%s", key);
-        c->dim = dim;
-        c->version = version;
-        c->sole = sole;
-        embed_search_forget(lake);
-        lake->search = c;
-    } else {
-        cache_free(c);
-    }
+    if (rc)
+        free(bits);
+    else
+        *out = bits;
     return rc;
 }
 
-/* The search in C over the cached vectors: the question embedded here, the top k
- * scored, then their keys and texts in one query, in the order found. */
-static int cached_search(loch_result **out, loch_lake *lake, const char *emb, const char *query, int k)
+/* The search through the index: the question embedded here, the k nearest (among the
+ * rows passing the condition), then their keys and texts in one query, in order. */
+static int index_search(loch_result **out, loch_lake *lake, vindex *ix, const char *emb, const char *model,
+                        const char *query, const char *where, int k)
 {
-    struct search_cache *c = lake->search;
     buf sql = BUF_INIT;
-    float *q = malloc((size_t)c->dim * sizeof(float));
-    vec_hit *hits = malloc((size_t)k * sizeof(vec_hit));
-    size_t qlen = strlen(query);
-    int dim = 0;
+    size_t dim = (size_t)vindex_dim(ix), qlen = strlen(query), allowed = 0;
+    float *q = malloc(dim * sizeof(float));
+    hnsw_hit *hits = malloc((size_t)k * sizeof(hnsw_hit));
+    uint64_t *allow = NULL;
+    int got_dim = 0;
     int rc = q && hits ? 0 : error_set(LOCH_ENOMEM, "out of memory");
-    rc = rc ? rc : embed_texts(&lake->embed, &query, &qlen, 1, q, (size_t)c->dim, &dim);
-    size_t got = rc ? 0 : vec_top_k(c->vecs, c->n, (size_t)c->dim, q, (size_t)k, hits);
+    rc = rc ? rc : embed_texts(&lake->embed, &query, &qlen, 1, q, dim, &got_dim);
+    rc = rc || !where ? rc : where_bits(lake, ix, vindex_table(ix), where, &allow, &allowed);
+    int exact = 1;
+    long got = rc ? 0 : where && !allowed ? 0 : vindex_search(ix, q, (size_t)k, allow, allowed, hits, &exact);
+    if (got < 0)
+        rc = loch_error_last_code() ? loch_error_last_code() : LOCH_ERROR;
     if (rc == 0) {
         buf_puts(&sql, "SELECT e.");
-        buf_put_sql_ident(&sql, c->key);
+        buf_put_sql_ident(&sql, vindex_keycol(ix));
         buf_puts(&sql, ", v.score, e.text FROM (VALUES ");
-        for (size_t i = 0; i < got; i++) {
-            buf_printf(&sql, "%s(%zu, ", i ? ", " : "", i);
-            buf_put_sql_str(&sql, c->keys[hits[i].row]);
-            buf_printf(&sql, ", CAST(%.9g AS FLOAT))", (double)hits[i].score);
+        for (long i = 0; i < got; i++) {
+            buf_printf(&sql, "%s(%ld, ", i ? ", " : "", i);
+            buf_put_sql_str(&sql, vindex_key(ix, (size_t)hits[i].label));
+            buf_printf(&sql, ", CAST(%.9g AS FLOAT))", 1.0 - (double)hits[i].dist);
         }
         if (!got)
             buf_puts(&sql, "(0, NULL, CAST(NULL AS FLOAT))");
         buf_puts(&sql, ") v(r, k, score) JOIN ");
-        buf_put_sql_ident(&sql, emb);
+        buf_printf(&sql, "\"%s@v%lld\"", emb, (long long)vindex_version(ix));
         buf_puts(&sql, " e ON CAST(e.");
-        buf_put_sql_ident(&sql, c->key);
+        buf_put_sql_ident(&sql, vindex_keycol(ix));
         buf_puts(&sql, " AS VARCHAR) = v.k AND e.\"column\" = ");
-        buf_put_sql_str(&sql, c->column);
+        buf_put_sql_str(&sql, vindex_column(ix));
         buf_puts(&sql, " AND e.model = ");
-        buf_put_sql_str(&sql, c->model);
+        buf_put_sql_str(&sql, model);
         rc = buf_puts(&sql, " ORDER BY v.r");
     }
     rc = rc ? rc : loch_sql(out, lake, sql.data);
+    if (rc == 0)
+        result_note(*out, "searched %zu vectors of %s.%s by their index (%s)", vindex_live(ix), vindex_table(ix),
+                    vindex_column(ix), exact ? "every one scored" : "HNSW graph");
     free(q);
     free(hits);
+    free(allow);
     buf_free(&sql);
     return rc;
 }
@@ -370,6 +364,7 @@ int loch_search(loch_result **out, loch_lake *lake, const char *table, const cha
     buf emb = BUF_INIT, sql = BUF_INIT;
     char *column = NULL, *key = NULL;
     const char *model = NULL;
+    snapshot *es = NULL;
     int dim = 0;
     *out = NULL;
     int rc = options_copy(&o, opts, sizes, LOCH_SEARCH_OPTIONS_VERSION, "loch_search_options");
@@ -385,10 +380,12 @@ int loch_search(loch_result **out, loch_lake *lake, const char *table, const cha
         rc = error_set(LOCH_ENOTFOUND, "table %s has no embeddings: run loch embed %s COLUMN first", table, table);
     rc = rc ? rc : o.where ? where_check(lake, table, o.where) : 0;
     rc = rc ? rc : embed_model(&lake->embed, &model, &dim);
-    int64_t version = rc ? -1 : txlog_latest_version(lake, emb.data);
-    /* the vectors in memory (from a session's second search of the column) */
-    if (rc == 0 && !o.where && cache_fits(lake->search, table, o.column, model, dim, version) && lake->search->n) {
-        rc = cached_search(out, lake, emb.data, query, o.k);
+    rc = rc ? rc : txlog_load(lake, emb.data, &(txlog_at){-1, 0, 0}, &es);
+    /* the handle's index, when it is of this column and current */
+    struct search_cache *c = lake->search;
+    if (rc == 0 && c && c->ix && (o.column ? !strcmp(c->column, o.column) : c->sole) &&
+        vindex_fits(c->ix, table, c->column, model, dim, es)) {
+        rc = index_search(out, lake, c->ix, emb.data, model, query, o.where, o.k);
         goto done;
     }
     /* which column: the one asked for, else the only one embedded */
@@ -420,23 +417,24 @@ int loch_search(loch_result **out, loch_lake *lake, const char *table, const cha
             rc = error_set(LOCH_ENOMEM, "out of memory");
         loch_result_free(r);
     }
-    struct search_cache *c = lake->search;
-    int same = rc == 0 && c && !strcmp(c->table, table) && !strcmp(c->column, column);
-    if (same && !o.where && !cache_fits(c, table, column, model, dim, version) && c->seen >= 1 && version >= 0)
-        rc = cache_load(lake, emb.data, table, column, key, model, dim, version, !o.column);
-    if (rc == 0 && !o.where && cache_fits(lake->search, table, column, model, dim, version) && lake->search->n) {
-        rc = cached_search(out, lake, emb.data, query, o.k);
+    /* the column's index: its file when fresh; from the session's second search of the
+     * column on, made (or brought up to date) when not */
+    c = lake->search;
+    int seen = rc == 0 && column && c && !strcmp(c->table, table) && !strcmp(c->column, column) ? c->seen : 0;
+    vindex *ix = NULL;
+    if (rc == 0 && column && vindex_get(lake, table, emb.data, es, column, key, model, dim, seen >= 1, &ix) == 0) {
+        search_keep(lake, table, column, !o.column, ix);
+        rc = index_search(out, lake, ix, emb.data, model, query, o.where, o.k);
         goto done;
     }
-    if (rc == 0 && !o.where && !same) { /* the first SQL search of this column: remembered */
-        embed_search_forget(lake);
-        if ((lake->search = calloc(1, sizeof(*lake->search)))) {
-            snprintf(lake->search->table, sizeof(lake->search->table), "%s", table);
-            snprintf(lake->search->column, sizeof(lake->search->column), "%s", column);
-        }
+    if (rc == 0)
+        error_clear(); /* the index's absence is no error: SQL answers */
+    if (rc == 0 && column) { /* answered in SQL this time: counted */
+        if (!seen)
+            search_keep(lake, table, column, !o.column, NULL);
+        if (lake->search)
+            lake->search->seen++;
     }
-    if (rc == 0 && !o.where && lake->search)
-        lake->search->seen++;
     if (rc == 0) {
         buf_clear(&sql);
         buf_puts(&sql, "SELECT e.");
@@ -463,6 +461,8 @@ int loch_search(loch_result **out, loch_lake *lake, const char *table, const cha
         rc = buf_printf(&sql, " LIMIT %d", o.k);
     }
     rc = rc ? rc : loch_sql(out, lake, sql.data);
+    if (rc == 0)
+        result_note(*out, "searched the embeddings of %s.%s (no current index yet)", table, column);
     if (rc == 0 && loch_result_rows(*out) == 0) { /* nothing: made by another model? */
         char *other = NULL;
         buf_clear(&sql);
@@ -483,6 +483,7 @@ int loch_search(loch_result **out, loch_lake *lake, const char *table, const cha
         loch_free(other);
     }
 done:
+    txlog_snapshot_free(es);
     free(column);
     free(key);
     buf_free(&emb), buf_free(&sql);

@@ -19,6 +19,7 @@
 #include "core/storage.h"
 #include "loch/loch.h"
 #include "vector/embed.h"
+#include "vector/hnsw.h"
 
 #define PIN_MAX 64
 
@@ -51,7 +52,7 @@ struct loch_lake {
     struct lake_tails *tails; /* the write-ahead logs open (ops/tail.c); NULL until one is */
     struct lake_lookups *lookups; /* key indexes (ops/lookup.c); NULL until a lookup */
     embed_state embed;      /* the embedding model (vector/embed.h), opened when first used */
-    struct search_cache *search; /* a column's vectors in memory, for search (ops/embed.c) */
+    struct search_cache *search; /* a column's vector index, for search (ops/embed.c) */
     int engine_objects;     /* the session ran engine statements that may make or change what
                                a name means (CREATE VIEW, ATTACH, SET search_path): from then
                                on only the engine answers queries */
@@ -258,6 +259,8 @@ int result_new(loch_result **out, size_t ncols, const char *const *names, const 
 /* Appends a row of ncols strings (copied; NULL = SQL NULL). */
 int result_add_row(loch_result *r, const char *const *cells);
 int result_message(loch_result **out, const char *fmt, ...) LOCH_PRINTF(2, 3);
+/* Sets r's message (a note beside its rows), replacing any. */
+void result_note(loch_result *r, const char *fmt, ...) LOCH_PRINTF(2, 3);
 
 /* ---- lake.c: catalog refresh --------------------------------------------------------- */
 /* Records a table's snapshot in the catalog (best effort: the catalog is an index). */
@@ -339,8 +342,35 @@ typedef struct {
     int64_t bytes, segments;
 } tail_status;
 int tail_status_of(loch_lake *lake, const char *table, const snapshot *s, tail_status *out);
-/* Drops the vectors loch_search keeps in memory (ops/embed.c). */
+/* Drops the vector index loch_search keeps in memory (ops/embed.c). */
 void embed_search_forget(loch_lake *lake);
+
+/* The vector index of an embedded column (ops/vindex.c): an HNSW graph over the
+ * column's vectors of one model, with the rows' keys, kept in
+ * <table>/_loch_index/. vindex_get maps the file when it is fresh for emb_snap (the
+ * embeddings table's snapshot); otherwise, with refresh, brings it up to date from the
+ * embeddings at that version and saves it, else ENOTFOUND. */
+typedef struct vindex vindex;
+int vindex_get(loch_lake *lake, const char *table, const char *emb, const snapshot *emb_snap, const char *column,
+               const char *key, const char *model, int dim, int refresh, vindex **out);
+int vindex_fits(const vindex *v, const char *table, const char *column, const char *model, int dim,
+                const snapshot *emb_snap);
+void vindex_free(vindex *v);
+const char *vindex_table(const vindex *v);
+const char *vindex_column(const vindex *v);
+const char *vindex_keycol(const vindex *v);
+const char *vindex_key(const vindex *v, size_t node);
+size_t vindex_nodes(const vindex *v);
+int vindex_dim(const vindex *v);
+size_t vindex_live(const vindex *v); /* nodes not deleted */
+int64_t vindex_version(const vindex *v);
+/* Sets key's node in allow (a bitmap over nodes); 1 when the key has one. */
+int vindex_allow_key(const vindex *v, const char *key, uint64_t *allow);
+/* The k nearest nodes to q (among allow's `allowed` nodes, when allow is given): labels
+ * are node numbers; -1 with the error set. *exact: every candidate was scored (few
+ * rows), rather than the graph walked. */
+long vindex_search(vindex *v, const float *q, size_t k, const uint64_t *allow, size_t allowed, hnsw_hit *out,
+                   int *exact);
 /* After a commit that changed the table's schema or identity: writers prepared before
  * it write again instead of putting rows of the old shape in the log. */
 void tail_changed(loch_lake *lake, const char *table);

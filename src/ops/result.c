@@ -55,6 +55,17 @@ int result_message(loch_result **out, const char *fmt, ...)
     return 0;
 }
 
+void result_note(loch_result *r, const char *fmt, ...)
+{
+    char text[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    free(r->message);
+    r->message = strdup(text); /* a note: none when memory is short */
+}
+
 size_t loch_result_columns(const loch_result *r) { return r->cr ? compute_result_columns(r->cr) : r->ncols; }
 size_t loch_result_rows(const loch_result *r) { return r->cr ? compute_result_rows(r->cr) : r->nrows; }
 

@@ -555,6 +555,8 @@ static long search_exact(const hnsw *h, const float *q, const hnsw_query *qr, hn
 static size_t count_allowed(const hnsw *h, const uint64_t *allow, size_t stop)
 {
     size_t c = 0, words = (h->n + 63) / 64;
+    if (!allow)
+        return h->n - h->n_dead;
     for (size_t w = 0; w < words && c <= stop; w++) {
         uint64_t bits = allow[w] & ~h->dead[w];
         if (w == words - 1 && h->n % 64)
@@ -562,6 +564,11 @@ static size_t count_allowed(const hnsw *h, const uint64_t *allow, size_t stop)
         c += (size_t)__builtin_popcountll(bits);
     }
     return c;
+}
+
+int hnsw_exact_for(const hnsw *h, const hnsw_query *qr)
+{
+    return qr->exact_below && count_allowed(h, qr->allow, qr->exact_below) <= qr->exact_below;
 }
 
 long hnsw_search(hnsw *h, const float *q, const hnsw_query *qr, hnsw_hit *out)
@@ -572,7 +579,7 @@ long hnsw_search(hnsw *h, const float *q, const hnsw_query *qr, hnsw_hit *out)
     unsigned char *codes = NULL;
     if (qr->k == 0 || h->n == 0 || h->n_dead == h->n)
         return 0;
-    if (qr->allow && count_allowed(h, qr->allow, qr->exact_below) <= qr->exact_below)
+    if (hnsw_exact_for(h, qr))
         return search_exact(h, q, qr, out);
     const void *qv = q;
     if (h->o.codes == HNSW_I8) {
@@ -664,6 +671,14 @@ void hnsw_free(hnsw *h)
 size_t hnsw_size(const hnsw *h) { return h->n; }
 size_t hnsw_deleted(const hnsw *h) { return h->n_dead; }
 size_t hnsw_dim(const hnsw *h) { return h->dim; }
+int hnsw_is_deleted(const hnsw *h, uint32_t id) { return id < h->n && is_dead(h, id); }
+
+const float *hnsw_vector(const hnsw *h, uint32_t id)
+{
+    if (id >= h->n)
+        return NULL;
+    return h->o.codes == HNSW_I8 ? h->orig + (size_t)id * h->dim : (const float *)(const void *)rec(h, id);
+}
 const hnsw_options *hnsw_opts(const hnsw *h) { return &h->o; }
 
 size_t hnsw_memory(const hnsw *h)

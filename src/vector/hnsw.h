@@ -80,13 +80,16 @@ int hnsw_delete(hnsw *h, uint32_t id);
 size_t hnsw_size(const hnsw *h);    /* nodes, deleted ones included */
 size_t hnsw_deleted(const hnsw *h); /* tombstoned nodes */
 size_t hnsw_dim(const hnsw *h);
+int hnsw_is_deleted(const hnsw *h, uint32_t id); /* 0 also for an id out of range */
+/* Node id's f32 vector (the original, for HNSW_I8), or NULL for an id out of range. */
+const float *hnsw_vector(const hnsw *h, uint32_t id);
 const hnsw_options *hnsw_opts(const hnsw *h);
 
 typedef struct {
     size_t k;               /* hits wanted */
     size_t ef;              /* candidates kept while searching level 0; raised to k */
     const uint64_t *allow;  /* a bitmap over node ids (bit id % 64 of word id / 64), or NULL */
-    size_t exact_below;     /* with allow: at most this many allowed nodes are scored exactly */
+    size_t exact_below;     /* when at most this many nodes are live (and allowed), all are scored exactly */
 } hnsw_query;
 
 /*
@@ -95,6 +98,8 @@ typedef struct {
  * (LOCH_ENOMEM).
  */
 long hnsw_search(hnsw *h, const float *q, const hnsw_query *qr, hnsw_hit *out);
+/* Whether hnsw_search scores every live (allowed) node for qr instead of walking the graph. */
+int hnsw_exact_for(const hnsw *h, const hnsw_query *qr);
 
 /* The memory the index holds, in bytes (graph, vectors, codes, originals). */
 size_t hnsw_memory(const hnsw *h);

@@ -155,3 +155,115 @@ def test_embed_killed_before_or_after_its_commit(lake, tmp_path):
     assert lake.scalar("SELECT count(*) FROM people__embeddings") == "8"
     assert "embedded 0 texts" in lake.run("embed", "people", "resume").stderr
     assert search(lake, "welding pipelines", "-k", "1")[0]["id"] == 10
+
+
+GRAPH = {"LOCH_VINDEX_EXACT_BELOW": "0"}  # searches go through the HNSW graph even for a few rows
+QUERIES = ["someone who could handle our Kubernetes migration", "who can bake bread", "tax audits",
+           "long-haul driving", "hospital night shifts"]
+
+
+def answers(lake, *args, env=None, via=None):
+    """Each query's (id, score) rows; via: what the search must say it read."""
+    out = []
+    for q in QUERIES:
+        p = lake.run("search", "people", q, "-f", "json", "-k", "4", *args, env=env)
+        assert via is None or via in p.stderr, (via, p.stderr)
+        out.append([(r["id"], round(r["score"], 4)) for r in json.loads(p.stdout)])
+    return out
+
+
+def without_index(lake, *args):
+    """The same searches answered from the embeddings alone (the index moved away)."""
+    d = lake.path / "people" / "_loch_index"
+    d.rename(d.with_name("_moved"))
+    try:
+        return answers(lake, *args, via="no current index")
+    finally:
+        d.with_name("_moved").rename(d)
+
+
+def index_file(lake):
+    files = list((lake.path / "people" / "_loch_index").glob("*.hnsw"))
+    assert len(files) == 1, files
+    return files[0]
+
+
+def test_search_through_the_index_answers_as_the_embeddings_do(lake):
+    """loch embed leaves an HNSW index in people/_loch_index/; searches through it (its
+    graph forced, and its exact path) give the rows and scores the embeddings give, with
+    and without a condition; after changes to the table a re-embed brings the index up to
+    date (a changed row's old vector is never found again, a deleted row never)."""
+    make_people(lake)
+    lake.run("embed", "people", "resume")
+    assert index_file(lake).read_bytes()[:8] == b"LOCHHNSW"
+    for args in ((), ("--where", "city = 'Chicago'"), ("--where", "city <> 'Chicago' AND id > 2")):
+        want = without_index(lake, *args)
+        assert answers(lake, *args, env=GRAPH, via="HNSW graph") == want
+        assert answers(lake, *args, via="every one scored") == want
+    lake.sql("UPDATE people SET resume = 'Florist: wedding bouquets and funeral wreaths.' WHERE id = 1")
+    lake.sql("DELETE FROM people WHERE id = 6")
+    lake.sql("INSERT INTO people VALUES (9, 'DevOps lead: moved our monolith to Kubernetes and Argo CD.', 'Austin')")
+    lake.run("flush", "people")
+    assert "embedded 2 texts" in lake.run("embed", "people", "resume").stderr
+    got = answers(lake, env=GRAPH, via="by their index (HNSW graph)")
+    assert got == without_index(lake) and got[0][0][0] == 9
+    assert all(i != 6 for rows in got for i, _ in rows) and all(i != 1 for i, _ in got[0][:1])
+    assert answers(lake, "--where", "city = 'Austin'", env=GRAPH, via="HNSW graph") == \
+        without_index(lake, "--where", "city = 'Austin'")
+
+
+def test_a_stale_or_damaged_index_is_never_trusted(lake, tmp_path):
+    """An index file from before a change (its fingerprint names the old version), one
+    with a flipped byte, a truncated one or garbage: searches give what the embeddings
+    give, and the next loch embed writes a sound index again."""
+    make_people(lake)
+    lake.run("embed", "people", "resume")
+    old = index_file(lake).read_bytes()
+    lake.sql("UPDATE people SET resume = 'Marine biologist studying coral reefs.' WHERE id = 4")
+    lake.run("flush", "people")
+    lake.run("embed", "people", "resume")
+    want = without_index(lake)
+    good = index_file(lake).read_bytes()
+    flipped = bytearray(good)
+    flipped[len(good) // 2] ^= 0x40
+    for bad in (old, bytes(flipped), good[: len(good) // 3], b"LOCHHNSW" + b"\xff" * 200, b""):
+        index_file(lake).write_bytes(bad)
+        assert answers(lake, env=GRAPH, via="no current index") == want, len(bad)
+        assert answers(lake, "--where", "id < 5", env=GRAPH, via="no current index") == \
+            without_index(lake, "--where", "id < 5")
+        assert "embedded 0 texts" in lake.run("embed", "people", "resume").stderr
+        assert index_file(lake).read_bytes()[:8] == b"LOCHHNSW"
+        assert answers(lake, env=GRAPH, via="HNSW graph") == want
+
+
+def test_embed_killed_before_its_index_is_written(lake, tmp_path):
+    """SIGKILL after the embeddings' commit and before the index (hold point): the index
+    is the old one, searches still answer from the new embeddings, a re-run writes it."""
+    make_people(lake)
+    lake.run("embed", "people", "resume")
+    before = index_file(lake).read_bytes()
+    lake.sql("INSERT INTO people VALUES (10, 'Welder with pipeline experience', 'Denver')")
+    lake.run("flush", "people")
+    Held(lake, tmp_path / "h", "embed-index", "embed", "people", "resume").kill()
+    assert index_file(lake).read_bytes() == before
+    p = lake.run("search", "people", "welding pipelines", "-k", "1", "-f", "json")
+    assert json.loads(p.stdout)[0]["id"] == 10 and "no current index" in p.stderr
+    assert "embedded 0 texts" in lake.run("embed", "people", "resume").stderr
+    assert index_file(lake).read_bytes() != before
+    assert answers(lake, env=GRAPH, via="HNSW graph") == without_index(lake)
+
+
+def test_the_index_beside_the_table_is_invisible_to_delta_readers(lake):
+    """delta-rs reads a table with _loch_index/ in it; VACUUM leaves the index; DROP
+    TABLE takes it along."""
+    from deltalake import DeltaTable
+    lake.sql("CREATE TABLE docs AS SELECT * FROM (VALUES (1, 'bread and cakes'), (2, 'tax audits')) t(id, body)")
+    lake.run("embed", "docs", "body", "--key", "id")
+    files = list((lake.path / "docs" / "_loch_index").glob("*.hnsw"))
+    assert len(files) == 1
+    assert DeltaTable(str(lake.path / "docs")).to_pyarrow_table().num_rows == 2
+    lake.run("vacuum", "docs", "--retain", "0h", "--force")
+    assert files[0].exists()
+    assert json.loads(lake.run("search", "docs", "baking", "-f", "json", "-k", "1").stdout)[0]["id"] == 1
+    lake.sql("DROP TABLE docs")
+    assert not (lake.path / "docs").exists()

@@ -1,0 +1,421 @@
+/*
+ * ops/vindex.c - the vector index of an embedded column: an HNSW graph (vector/hnsw.h)
+ * over one column's vectors of one model, kept as a file beside the table and used
+ * by loch_search.
+ *
+ * Where: <table>/_loch_index/<16 hex of sha256(column, model)>.hnsw, in the source
+ * table's directory, so DROP TABLE takes it along; Delta readers and VACUUM pass over
+ * names starting with '_'. The file is a cache, never the truth: its fingerprint is a
+ * hash of the embeddings table's id and version, the column, the model, the dimension
+ * and the graph's options. A file whose fingerprint is not the current one is stale;
+ * one that fails its checks is damaged; either is rebuilt from the embeddings table,
+ * never trusted. It is written whole with an atomic put, so a crash or a racing
+ * writer leaves one complete file or the other, each right for the version it names.
+ *
+ * Nodes carry the rows' keys (the file's extra bytes: u32 length, then the key's text,
+ * node after node). A refresh reads the column's rows at one version and compares
+ * them with the old file's nodes by key and vector: an unchanged row keeps its node, a
+ * changed or removed row's node is tombstoned, a new or changed row is added. When
+ * tombstones pass a fifth of the nodes the graph is built again from the live rows.
+ *
+ * Codes: int8 traversal with an f32 rerank (the scores returned are exact cosines).
+ * At most VINDEX_EXACT_BELOW live (or allowed) rows are scored exactly, so small
+ * tables and selective filters get the exact answer; above it the graph answers.
+ */
+#include "ops/ops.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "adapters/compute.h"
+#include "core/snapshot.h"
+#include "util/buf.h"
+#include "util/error.h"
+#include "util/sha256.h"
+#include "util/strmap.h"
+#include "vector/hnsw.h"
+
+#define VINDEX_EXACT_BELOW 10000
+#define VINDEX_MAX_KEY (1u << 20)
+
+struct vindex {
+    char table[300], column[300], model[128], key[300];
+    int dim;
+    int64_t version;   /* of the embeddings table */
+    uint8_t fp[32];
+    hnsw *h;
+    char **keys;       /* node -> key */
+    size_t nkeys, cap;
+    strmap live;       /* key -> node, live nodes only; keys borrowed from keys[] */
+};
+
+static hnsw_options index_options(void)
+{
+    hnsw_options o = HNSW_OPTIONS_INIT;
+    o.metric = VEC_IP, o.codes = HNSW_I8, o.m = 16, o.ef_construction = 200;
+    return o;
+}
+
+void vindex_free(vindex *v)
+{
+    if (!v)
+        return;
+    hnsw_free(v->h);
+    for (size_t i = 0; i < v->nkeys; i++)
+        free(v->keys[i]);
+    free(v->keys);
+    strmap_free(&v->live);
+    free(v);
+}
+
+static int keys_push(vindex *v, const char *key, size_t len)
+{
+    if (v->nkeys == v->cap) {
+        size_t cap = v->cap ? v->cap * 2 : 1024;
+        char **k = realloc(v->keys, cap * sizeof *k);
+        if (!k)
+            return error_set(LOCH_ENOMEM, "out of memory");
+        v->keys = k, v->cap = cap;
+    }
+    char *k = malloc(len + 1);
+    if (!k)
+        return error_set(LOCH_ENOMEM, "out of memory");
+    memcpy(k, key, len);
+    k[len] = '\0';
+    v->keys[v->nkeys++] = k;
+    return 0;
+}
+
+static void digest(sha256_ctx *c, uint8_t out[32])
+{
+    char hex[65];
+    sha256_hex(c, hex);
+    for (int i = 0; i < 32; i++) {
+        int hi = hex[2 * i], lo = hex[2 * i + 1];
+        out[i] = (uint8_t)(((hi <= '9' ? hi - '0' : hi - 'a' + 10) << 4) | (lo <= '9' ? lo - '0' : lo - 'a' + 10));
+    }
+}
+
+static void fingerprint(const snapshot *emb, const char *column, const char *model, int dim, uint8_t out[32])
+{
+    sha256_ctx c;
+    hnsw_options o = index_options();
+    char num[128];
+    sha256_init(&c);
+    sha256_update(&c, "loch vector index 1\n", 20);
+    sha256_update(&c, emb->metadata.id ? emb->metadata.id : "", strlen(emb->metadata.id ? emb->metadata.id : "") + 1);
+    int n = snprintf(num, sizeof num, "%lld %d %u %u %u %u", (long long)emb->version, dim, (unsigned)o.metric,
+                     (unsigned)o.codes, o.m, o.ef_construction);
+    sha256_update(&c, num, (size_t)n + 1);
+    sha256_update(&c, column, strlen(column) + 1);
+    sha256_update(&c, model, strlen(model) + 1);
+    digest(&c, out);
+}
+
+/* <table>/_loch_index/<16 hex>.hnsw */
+static int index_path(const char *table, const char *column, const char *model, buf *out)
+{
+    sha256_ctx c;
+    char hex[65];
+    sha256_init(&c);
+    sha256_update(&c, column, strlen(column) + 1);
+    sha256_update(&c, model, strlen(model) + 1);
+    sha256_hex(&c, hex);
+    buf_clear(out);
+    return buf_printf(out, "%s/_loch_index/%.16s.hnsw", table, hex);
+}
+
+/* The keys saved after the graph, one per node. */
+static int keys_from_extra(vindex *v, const unsigned char *extra, size_t len, size_t nodes)
+{
+    size_t at = 0;
+    for (size_t i = 0; i < nodes; i++) {
+        uint32_t kl;
+        if (len - at < 4)
+            return error_set(LOCH_ECORRUPT, "vector index: keys end at node %zu of %zu", i, nodes);
+        memcpy(&kl, extra + at, 4);
+        at += 4;
+        if (kl > len - at || kl > VINDEX_MAX_KEY || memchr(extra + at, '\0', kl))
+            return error_set(LOCH_ECORRUPT, "vector index: the key of node %zu runs past the file", i);
+        int rc = keys_push(v, (const char *)extra + at, kl);
+        if (rc)
+            return rc;
+        at += kl;
+    }
+    return at == len ? 0 : error_set(LOCH_ECORRUPT, "vector index: bytes after the last key");
+}
+
+static int live_map(vindex *v)
+{
+    strmap_free(&v->live);
+    v->live = (strmap)STRMAP_INIT;
+    for (size_t i = 0; i < v->nkeys; i++) {
+        if (hnsw_is_deleted(v->h, (uint32_t)i))
+            continue;
+        int rc = strmap_put(&v->live, v->keys[i], i);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* The file at path, checked; fp NULL: whatever data it indexes (a refresh's start). */
+static int map_file(loch_lake *lake, const char *path, const uint8_t *fp, vindex *v)
+{
+    buf local = BUF_INIT;
+    const void *extra = NULL;
+    size_t extra_len = 0;
+    int rc = lake->st->engine_path(lake->st, path, &local);
+    rc = rc ? rc : hnsw_map(&v->h, local.data, fp, &extra, &extra_len);
+    hnsw_options want = index_options();
+    const hnsw_options *has = rc == 0 ? hnsw_opts(v->h) : NULL;
+    if (rc == 0 && (hnsw_dim(v->h) != (size_t)v->dim || has->metric != want.metric || has->codes != want.codes ||
+                    has->m != want.m || has->ef_construction != want.ef_construction))
+        rc = error_set(LOCH_ECORRUPT, "vector index %s: made with other options", path);
+    rc = rc ? rc : keys_from_extra(v, extra, extra_len, hnsw_size(v->h));
+    rc = rc ? rc : live_map(v);
+    buf_free(&local);
+    return rc;
+}
+
+struct reader {
+    vindex *old;       /* the stale index, or NULL */
+    vindex *v;         /* the one being made */
+    uint8_t *kept;     /* old nodes whose row is unchanged */
+    float *add;        /* rows to add, and their keys */
+    char **add_keys;
+    size_t nadd, cap_add;
+    int rc;
+};
+
+/* A row to add: the vector and a copy of the key. */
+static int add_row(struct reader *r, const char *key, size_t len, const float *vec)
+{
+    size_t dim = (size_t)r->v->dim;
+    if (r->nadd == r->cap_add) {
+        size_t cap = r->cap_add ? r->cap_add * 2 : 1024;
+        float *a = realloc(r->add, cap * dim * sizeof *a);
+        if (a)
+            r->add = a;
+        char **ak = a ? realloc(r->add_keys, cap * sizeof *ak) : NULL;
+        if (!ak)
+            return error_set(LOCH_ENOMEM, "out of memory for %zu vectors", cap);
+        r->add_keys = ak, r->cap_add = cap;
+    }
+    char *k = malloc(len + 1);
+    if (!k)
+        return error_set(LOCH_ENOMEM, "out of memory");
+    memcpy(k, key, len);
+    k[len] = '\0';
+    memcpy(r->add + r->nadd * dim, vec, dim * sizeof(float));
+    r->add_keys[r->nadd++] = k;
+    return 0;
+}
+
+/* A chunk of the column's rows: those unchanged since the old index keep their node;
+ * the others are collected to be added. */
+static int read_rows(void *ctx, const char *const *keys, const size_t *lens, const float *vecs, size_t rows)
+{
+    struct reader *r = ctx;
+    size_t dim = (size_t)r->v->dim;
+    for (size_t i = 0; i < rows; i++) {
+        if (!keys[i] || lens[i] > VINDEX_MAX_KEY || memchr(keys[i], '\0', lens[i]))
+            continue; /* no key (or one loch cannot name): not searchable */
+        char small[256], *k = lens[i] < sizeof small ? small : malloc(lens[i] + 1);
+        if (!k)
+            return error_set(LOCH_ENOMEM, "out of memory");
+        memcpy(k, keys[i], lens[i]);
+        k[lens[i]] = '\0';
+        size_t node;
+        int rc = 0;
+        if (r->old && strmap_get(&r->old->live, k, &node) && !r->kept[node] &&
+            memcmp(hnsw_vector(r->old->h, (uint32_t)node), vecs + i * dim, dim * sizeof(float)) == 0)
+            r->kept[node] = 1;
+        else
+            rc = add_row(r, k, lens[i], vecs + i * dim);
+        if (k != small)
+            free(k);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* Makes v (its table, column, model, dim, version and fp set) from the rows of the
+ * embeddings at that version, reusing old's graph when it is worth it. */
+static int build(loch_lake *lake, const char *emb, const char *key, vindex *old, vindex *v)
+{
+    struct reader r = {old, v, NULL, NULL, NULL, 0, 0, 0};
+    buf sql = BUF_INIT, name = BUF_INIT;
+    uint64_t *labels = NULL;
+    int rc = 0;
+    if (old && !(r.kept = calloc(hnsw_size(old->h) + 1, 1)))
+        rc = error_set(LOCH_ENOMEM, "out of memory");
+    buf_printf(&name, "%s@v%lld", emb, (long long)v->version);
+    buf_puts(&sql, "SELECT CAST(");
+    buf_put_sql_ident(&sql, key);
+    buf_puts(&sql, " AS VARCHAR), embedding FROM ");
+    buf_put_sql_ident(&sql, name.data);
+    buf_puts(&sql, " WHERE \"column\" = ");
+    buf_put_sql_str(&sql, v->column);
+    buf_puts(&sql, " AND model = ");
+    buf_put_sql_str(&sql, v->model);
+    if (buf_printf(&sql, " AND dim = %d AND embedding IS NOT NULL", v->dim) < 0)
+        rc = LOCH_ENOMEM;
+    rc = rc ? rc : compute_query_vectors(lake->cp, sql.data, (size_t)v->dim, read_rows, &r);
+    size_t kept = 0, old_live = 0;
+    for (size_t i = 0; old && i < hnsw_size(old->h); i++) {
+        kept += r.kept[i];
+        old_live += !hnsw_is_deleted(old->h, (uint32_t)i);
+    }
+    /* reuse the old graph while its tombstones (old ones, and those of rows changed or
+     * gone now) stay under a fifth of its nodes after the adds */
+    size_t dead_after = old ? hnsw_size(old->h) - kept : 0;
+    int reuse = rc == 0 && old && dead_after * 5 <= hnsw_size(old->h) + r.nadd;
+    if (rc == 0 && reuse) {
+        for (size_t i = 0; i < hnsw_size(old->h); i++)
+            if (!r.kept[i] && !hnsw_is_deleted(old->h, (uint32_t)i))
+                hnsw_delete(old->h, (uint32_t)i);
+        v->h = old->h, old->h = NULL;
+        v->keys = old->keys, v->nkeys = old->nkeys, v->cap = old->cap;
+        old->keys = NULL, old->nkeys = old->cap = 0;
+    } else if (rc == 0) {
+        /* from scratch: the kept rows of the old index come along as rows to add */
+        hnsw_options o = index_options();
+        rc = hnsw_new(&v->h, (size_t)v->dim, &o);
+        for (size_t i = 0; rc == 0 && old && i < hnsw_size(old->h); i++) {
+            if (r.kept[i])
+                rc = add_row(&r, old->keys[i], strlen(old->keys[i]), hnsw_vector(old->h, (uint32_t)i));
+        }
+    }
+    if (rc == 0 && r.nadd && !(labels = malloc(r.nadd * sizeof *labels)))
+        rc = error_set(LOCH_ENOMEM, "out of memory");
+    for (size_t i = 0; rc == 0 && i < r.nadd; i++) {
+        labels[i] = hnsw_size(v->h) + i;
+        rc = keys_push(v, r.add_keys[i], strlen(r.add_keys[i]));
+    }
+    rc = rc ? rc : hnsw_add(v->h, r.add, labels, r.nadd);
+    rc = rc ? rc : live_map(v);
+    for (size_t i = 0; i < r.nadd; i++)
+        free(r.add_keys[i]);
+    free(r.add_keys), free(r.add), free(r.kept), free(labels);
+    buf_free(&sql), buf_free(&name);
+    return rc;
+}
+
+static int save(loch_lake *lake, const char *path, vindex *v)
+{
+    buf extra = BUF_INIT, file = BUF_INIT, dir = BUF_INIT;
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < v->nkeys; i++) {
+        uint32_t kl = (uint32_t)strlen(v->keys[i]);
+        rc = buf_put(&extra, &kl, 4);
+        rc = rc ? rc : buf_put(&extra, v->keys[i], kl);
+    }
+    rc = rc ? rc : hnsw_save(v->h, v->fp, extra.data, extra.len, &file);
+    rc = rc ? rc : buf_put(&dir, path, (size_t)(strrchr(path, '/') - path));
+    rc = rc ? rc : lake->st->mkdirs(lake->st, dir.data);
+    rc = rc ? rc : lake->st->put(lake->st, path, file.data, file.len);
+    buf_free(&extra), buf_free(&file), buf_free(&dir);
+    return rc;
+}
+
+int vindex_get(loch_lake *lake, const char *table, const char *emb, const snapshot *emb_snap, const char *column,
+               const char *key, const char *model, int dim, int refresh, vindex **out)
+{
+    buf path = BUF_INIT;
+    vindex *v = calloc(1, sizeof *v), *old = NULL;
+    *out = NULL;
+    int rc = v ? 0 : error_set(LOCH_ENOMEM, "out of memory");
+    if (rc == 0) {
+        snprintf(v->table, sizeof v->table, "%s", table);
+        snprintf(v->column, sizeof v->column, "%s", column);
+        snprintf(v->model, sizeof v->model, "%s", model);
+        snprintf(v->key, sizeof v->key, "%s", key);
+        v->dim = dim;
+        v->version = emb_snap->version;
+        fingerprint(emb_snap, column, model, dim, v->fp);
+        rc = index_path(table, column, model, &path);
+    }
+    if (rc == 0 && map_file(lake, path.data, v->fp, v) == 0)
+        goto done; /* fresh */
+    if (rc == 0 && v) { /* missing, stale or damaged */
+        hnsw_free(v->h);
+        v->h = NULL;
+        for (size_t i = 0; i < v->nkeys; i++)
+            free(v->keys[i]);
+        v->nkeys = 0;
+        strmap_free(&v->live);
+        v->live = (strmap)STRMAP_INIT;
+        if (!refresh) {
+            rc = error_set(LOCH_ENOTFOUND, "no fresh vector index for %s.%s", table, column);
+            goto done;
+        }
+    }
+    if (rc == 0 && (old = calloc(1, sizeof *old))) {
+        old->dim = dim;
+        if (map_file(lake, path.data, NULL, old) != 0) { /* none to start from: build whole */
+            vindex_free(old);
+            old = NULL;
+        }
+    }
+    if (rc == 0)
+        error_clear(); /* a missing or damaged old file is no error: built whole */
+    rc = rc ? rc : build(lake, emb, key, old, v);
+    rc = rc ? rc : save(lake, path.data, v);
+done:
+    vindex_free(old);
+    buf_free(&path);
+    if (rc)
+        vindex_free(v);
+    else
+        *out = v;
+    return rc;
+}
+
+int vindex_fits(const vindex *v, const char *table, const char *column, const char *model, int dim,
+                const snapshot *emb_snap)
+{
+    uint8_t fp[32];
+    if (!v || strcmp(v->table, table) || strcmp(v->column, column) || strcmp(v->model, model) || v->dim != dim)
+        return 0;
+    fingerprint(emb_snap, column, model, dim, fp);
+    return memcmp(fp, v->fp, 32) == 0;
+}
+
+const char *vindex_table(const vindex *v) { return v->table; }
+const char *vindex_column(const vindex *v) { return v->column; }
+const char *vindex_keycol(const vindex *v) { return v->key; }
+const char *vindex_key(const vindex *v, size_t node) { return node < v->nkeys ? v->keys[node] : NULL; }
+size_t vindex_nodes(const vindex *v) { return v->nkeys; }
+int vindex_dim(const vindex *v) { return v->dim; }
+size_t vindex_live(const vindex *v) { return hnsw_size(v->h) - hnsw_deleted(v->h); }
+int64_t vindex_version(const vindex *v) { return v->version; }
+
+int vindex_allow_key(const vindex *v, const char *key, uint64_t *allow)
+{
+    size_t node;
+    if (!strmap_get(&v->live, key, &node))
+        return 0;
+    allow[node / 64] |= UINT64_C(1) << (node % 64);
+    return 1;
+}
+
+long vindex_search(vindex *v, const float *q, size_t k, const uint64_t *allow, size_t allowed, hnsw_hit *out,
+                   int *exact)
+{
+    size_t live = hnsw_size(v->h) - hnsw_deleted(v->h);
+    size_t ef = 2 * k > 96 ? 2 * k : 96;
+    /* a filter passing a fraction s of the rows: the beam widens as 1/s, so it meets
+     * as many passing rows as it would unfiltered */
+    if (allow && allowed && allowed < live)
+        ef = ef * live / allowed > 4096 ? 4096 : ef * live / allowed;
+    /* $LOCH_VINDEX_EXACT_BELOW moves the line between exact scoring and the graph (0:
+     * always the graph, as tests of the graph on small tables need) */
+    const char *env = getenv("LOCH_VINDEX_EXACT_BELOW");
+    size_t exact_below = env && *env ? (size_t)strtoull(env, NULL, 10) : VINDEX_EXACT_BELOW;
+    hnsw_query qr = {k, ef, allow, exact_below};
+    *exact = hnsw_exact_for(v->h, &qr);
+    return hnsw_search(v->h, q, &qr, out);
+}
