@@ -55,6 +55,7 @@ static const char usage[] =
     "  embed TABLE COLUMN         embed a text column's rows (into TABLE__embeddings; again: only new or\n"
     "                             changed texts): [--key COL] (default: the primary key)\n"
     "  search TABLE QUERY         the rows nearest in meaning to QUERY: [-k N] [--where COND] [--column COL]\n"
+    "                             [--mode semantic|keyword|hybrid]\n"
     "  shell                      interactive SQL (.help for dot-commands)\n"
     "  demo [DIR]                 the staffing data set: generate, ingest, ask its questions\n"
     "  serve                      the HTTP API (docs/http.md): [--listen HOST:PORT] [--config FILE]\n"
@@ -98,7 +99,7 @@ typedef struct {
     char **args;
     int nargs;
     /* optimize / vacuum / restore */
-    const char *zorder, *target_size, *where, *retain, *to_version, *to_timestamp;
+    const char *zorder, *target_size, *where, *retain, *to_version, *to_timestamp, *mode;
     const char *op, *producer, *sequence; /* write */
     const char *key, *k, *column;         /* embed, search */
     int dry_run;
@@ -358,6 +359,7 @@ static int cmd_embed(cli *c)
         o.k = (int)k;
         o.where = c->where;
         o.column = c->column;
+        o.mode = c->mode;
         rc = loch_search(&r, g_lake, c->args[0], c->args[1], &o);
     }
     rc = rc < 0 ? fail(NULL) : emit(c, r);
@@ -394,6 +396,9 @@ static void print_schema(const char *schema_json)
 
 static int cmd_ingest(cli *c)
 {
+    if (c->mode && strcmp(c->mode, "append") && strcmp(c->mode, "overwrite"))
+        return usage_error("--mode is append or overwrite, not \"%s\"", c->mode);
+    c->ingest.overwrite = c->mode && strcmp(c->mode, "overwrite") == 0;
     loch_result *r = NULL;
     cli_progress bar;
     if (c->nargs < 2)
@@ -498,9 +503,7 @@ static int parse_args(cli *c, int argc, char **argv)
         } else if ((strcmp(a, "-f") == 0 || strcmp(a, "--format") == 0) && v) {
             c->format_name = v;
         } else if (strcmp(a, "--mode") == 0 && v) {
-            if (strcmp(v, "append") && strcmp(v, "overwrite"))
-                return usage_error("--mode is append or overwrite, not \"%s\"", v);
-            c->ingest.overwrite = strcmp(v, "overwrite") == 0;
+            c->mode = v; /* ingest: append|overwrite; search: semantic|keyword|hybrid */
         } else if (strcmp(a, "--schema") == 0 && v) {
             c->ingest.schema = v;
         } else if (strcmp(a, "--rejects") == 0 && v) {

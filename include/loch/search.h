@@ -37,13 +37,18 @@ typedef struct {
     int k;                   /* rows to return (default 10) */
     const char *column;      /* the embedded column (NULL: the only one the table has) */
     const char *where;       /* a SQL condition on the table's rows, or NULL */
+    /* version 2: */
+    const char *mode;        /* "semantic" (NULL: the default), "keyword" (BM25 over the words
+                                of the query) or "hybrid" (both, fused by reciprocal rank) */
 } loch_search_options;
 
-#define LOCH_SEARCH_OPTIONS_VERSION 1
-#define LOCH_SEARCH_OPTIONS_INIT {LOCH_SEARCH_OPTIONS_VERSION, 10, NULL, NULL}
+#define LOCH_SEARCH_OPTIONS_VERSION 2
+#define LOCH_SEARCH_OPTIONS_INIT {LOCH_SEARCH_OPTIONS_VERSION, 10, NULL, NULL, NULL}
 
-/* The k rows nearest in meaning to query: the key, the score (cosine, 1 is the same
- * meaning), the text; best first. */
+/* The k rows nearest in meaning to query (or best by its words, or both): the key, the
+ * score (semantic: the cosine, 1 is the same meaning; keyword: BM25; hybrid: the sum of
+ * 1 / (60 + rank) over the two rankings), the text; best first. The result's message
+ * says how it was searched. */
 LOCH_EXTERN int loch_search(loch_result **out, loch_lake *lake, const char *table, const char *query,
                             const loch_search_options *opts);
 

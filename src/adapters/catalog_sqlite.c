@@ -1,5 +1,6 @@
 /*
- * adapters/catalog_sqlite.c - catalog.h on SQLite, the only file including sqlite3.h.
+ * adapters/catalog_sqlite.c - catalog.h on SQLite (it and fts_sqlite.c are the files
+ * including sqlite3.h).
  *
  * WAL journal and a busy timeout so several loch processes on one lake share it;
  * synchronous=NORMAL is enough because the catalog is rebuildable.

@@ -23,6 +23,7 @@
  */
 #include "loch/search.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,7 @@
 #include "util/buf.h"
 #include "util/error.h"
 #include "util/options.h"
+#include "adapters/fts.h"
 #include "vector/embed.h"
 
 #define EMBEDDINGS_SUFFIX "__embeddings"
@@ -278,24 +280,82 @@ static int where_bits(loch_lake *lake, vindex *ix, const char *table, const char
     return rc;
 }
 
-/* The search through the index: the question embedded here, the k nearest (among the
- * rows passing the condition), then their keys and texts in one query, in order. */
-static int index_search(loch_result **out, loch_lake *lake, vindex *ix, const char *emb, const char *model,
-                        const char *query, const char *where, int k)
+enum { MODE_SEMANTIC, MODE_KEYWORD, MODE_HYBRID };
+static const char *const mode_names[] = {"semantic", "keyword", "hybrid"};
+
+#define RRF_K 60       /* reciprocal rank fusion's constant (Cormack et al., 2009) */
+#define FUSE_DEPTH 100 /* each list's depth fused */
+
+/* Reciprocal rank fusion of two ranked lists of nodes into out (k at most): a node's
+ * score is the sum over the lists of 1 / (RRF_K + its rank), ranks from 1. */
+static long fuse(const hnsw_hit *a, long na, const hnsw_hit *b, long nb, hnsw_hit *out, size_t k)
 {
-    buf sql = BUF_INIT;
+    hnsw_hit *all = malloc((size_t)(na + nb + 1) * sizeof *all);
+    long n = 0;
+    if (!all)
+        return error_set(LOCH_ENOMEM, "out of memory"), -1;
+    for (long i = 0; i < na; i++)
+        all[n++] = (hnsw_hit){a[i].label, 1.0f / (float)(RRF_K + i + 1)};
+    for (long i = 0; i < nb; i++) {
+        long j = 0;
+        while (j < n && all[j].label != b[i].label)
+            j++;
+        if (j == n)
+            all[n++] = (hnsw_hit){b[i].label, 0};
+        all[j].dist += 1.0f / (float)(RRF_K + i + 1);
+    }
+    /* best first; equal scores in the order met (semantic first) */
+    for (long i = 1; i < n; i++)
+        for (long j = i; j > 0 && all[j].dist > all[j - 1].dist; j--) {
+            hnsw_hit t = all[j];
+            all[j] = all[j - 1], all[j - 1] = t;
+        }
+    long got = n < (long)k ? n : (long)k;
+    memcpy(out, all, (size_t)got * sizeof *out);
+    free(all);
+    return got;
+}
+
+/* The search through the index: the question embedded here (semantic, hybrid) or
+ * made a query of its words (keyword, hybrid), the k best nodes (among the rows
+ * passing the condition), then their keys and texts in one query, in order. score is
+ * the cosine (semantic), BM25 (keyword) or the fused rank score (hybrid). */
+static int index_search(loch_result **out, loch_lake *lake, vindex *ix, const char *emb, const char *model,
+                        const char *query, const char *where, int k, int mode)
+{
+    buf sql = BUF_INIT, words = BUF_INIT;
     size_t dim = (size_t)vindex_dim(ix), qlen = strlen(query), allowed = 0;
+    size_t depth = mode == MODE_HYBRID && k < FUSE_DEPTH ? FUSE_DEPTH : (size_t)k;
     float *q = malloc(dim * sizeof(float));
-    hnsw_hit *hits = malloc((size_t)k * sizeof(hnsw_hit));
+    hnsw_hit *hits = malloc((size_t)k * sizeof(hnsw_hit)), *sem = malloc(depth * sizeof(hnsw_hit)),
+             *kw = malloc(depth * sizeof(hnsw_hit));
     uint64_t *allow = NULL;
-    int got_dim = 0;
-    int rc = q && hits ? 0 : error_set(LOCH_ENOMEM, "out of memory");
-    rc = rc ? rc : embed_texts(&lake->embed, &query, &qlen, 1, q, dim, &got_dim);
+    int got_dim = 0, exact = 1;
+    long got = 0, nsem = 0, nkw = 0;
+    int rc = q && hits && sem && kw ? 0 : error_set(LOCH_ENOMEM, "out of memory");
+    if (rc == 0 && mode != MODE_SEMANTIC && !vindex_has_text(ix))
+        rc = error_set(LOCH_ENOTFOUND, "%s.%s has no current full-text index: run loch embed %s %s",
+                       vindex_table(ix), vindex_column(ix), vindex_table(ix), vindex_column(ix));
+    if (rc == 0 && mode != MODE_KEYWORD)
+        rc = embed_texts(&lake->embed, &query, &qlen, 1, q, dim, &got_dim);
     rc = rc || !where ? rc : where_bits(lake, ix, vindex_table(ix), where, &allow, &allowed);
-    int exact = 1;
-    long got = rc ? 0 : where && !allowed ? 0 : vindex_search(ix, q, (size_t)k, allow, allowed, hits, &exact);
-    if (got < 0)
+    int none = where && !allowed;
+    if (rc == 0 && !none && mode != MODE_KEYWORD && (nsem = vindex_search(ix, q, depth, allow, allowed, sem, &exact)) < 0)
         rc = loch_error_last_code() ? loch_error_last_code() : LOCH_ERROR;
+    rc = rc || mode == MODE_SEMANTIC ? rc : fts_words(query, &words);
+    if (rc == 0 && !none && mode != MODE_SEMANTIC && words.len &&
+        (nkw = vindex_text_search(ix, words.data, depth, allow, kw)) < 0)
+        rc = loch_error_last_code() ? loch_error_last_code() : LOCH_ERROR;
+    if (rc == 0 && mode == MODE_SEMANTIC) {
+        got = nsem;
+        for (long i = 0; i < got; i++)
+            hits[i] = (hnsw_hit){sem[i].label, 1.0f - sem[i].dist}; /* the cosine */
+    } else if (rc == 0 && mode == MODE_KEYWORD) {
+        got = nkw;
+        memcpy(hits, kw, (size_t)got * sizeof *hits);
+    } else if (rc == 0 && (got = fuse(sem, nsem, kw, nkw, hits, (size_t)k)) < 0) {
+        rc = LOCH_ENOMEM;
+    }
     if (rc == 0) {
         buf_puts(&sql, "SELECT e.");
         buf_put_sql_ident(&sql, vindex_keycol(ix));
@@ -303,7 +363,7 @@ static int index_search(loch_result **out, loch_lake *lake, vindex *ix, const ch
         for (long i = 0; i < got; i++) {
             buf_printf(&sql, "%s(%ld, ", i ? ", " : "", i);
             buf_put_sql_str(&sql, vindex_key(ix, (size_t)hits[i].label));
-            buf_printf(&sql, ", CAST(%.9g AS FLOAT))", 1.0 - (double)hits[i].dist);
+            buf_printf(&sql, ", CAST(%.9g AS FLOAT))", (double)hits[i].dist);
         }
         if (!got)
             buf_puts(&sql, "(0, NULL, CAST(NULL AS FLOAT))");
@@ -319,12 +379,11 @@ static int index_search(loch_result **out, loch_lake *lake, vindex *ix, const ch
     }
     rc = rc ? rc : loch_sql(out, lake, sql.data);
     if (rc == 0)
-        result_note(*out, "searched %zu vectors of %s.%s by their index (%s)", vindex_live(ix), vindex_table(ix),
-                    vindex_column(ix), exact ? "every one scored" : "HNSW graph");
-    free(q);
-    free(hits);
-    free(allow);
-    buf_free(&sql);
+        result_note(*out, "searched %zu rows of %s.%s by their index (%s%s)", vindex_live(ix), vindex_table(ix),
+                    vindex_column(ix), mode_names[mode],
+                    mode == MODE_KEYWORD ? ", BM25" : exact ? ", every vector scored" : ", HNSW graph");
+    free(q), free(hits), free(sem), free(kw), free(allow);
+    buf_free(&sql), buf_free(&words);
     return rc;
 }
 
@@ -359,7 +418,7 @@ static int where_check(loch_lake *lake, const char *table, const char *cond)
 int loch_search(loch_result **out, loch_lake *lake, const char *table, const char *query,
                 const loch_search_options *opts)
 {
-    static const size_t sizes[] = {sizeof(loch_search_options)};
+    static const size_t sizes[] = {offsetof(loch_search_options, mode), sizeof(loch_search_options)};
     loch_search_options o = LOCH_SEARCH_OPTIONS_INIT;
     buf emb = BUF_INIT, sql = BUF_INIT;
     char *column = NULL, *key = NULL;
@@ -373,6 +432,13 @@ int loch_search(loch_result **out, loch_lake *lake, const char *table, const cha
         rc = error_set(LOCH_EINVALID, "search for what? (no query)");
     if (rc == 0 && (o.k <= 0 || o.k > 100000))
         rc = error_set(LOCH_EINVALID, "k is the number of rows to return, 1 to 100000, not %d", o.k);
+    int mode = MODE_SEMANTIC;
+    if (rc == 0 && o.mode) {
+        for (mode = 0; mode < 3 && strcmp(o.mode, mode_names[mode]) != 0; mode++)
+            ;
+        if (mode == 3)
+            rc = error_set(LOCH_EINVALID, "search mode %s: semantic, keyword or hybrid", o.mode);
+    }
     rc = rc ? rc : embeddings_name(table, &emb);
     if (rc == 0 && !txlog_exists(lake, table)) /* its embeddings may be left behind: not searched */
         rc = error_set(LOCH_ENOTFOUND, "table \"%s\" does not exist", table);
@@ -384,8 +450,8 @@ int loch_search(loch_result **out, loch_lake *lake, const char *table, const cha
     /* the handle's index, when it is of this column and current */
     struct search_cache *c = lake->search;
     if (rc == 0 && c && c->ix && (o.column ? !strcmp(c->column, o.column) : c->sole) &&
-        vindex_fits(c->ix, table, c->column, model, dim, es)) {
-        rc = index_search(out, lake, c->ix, emb.data, model, query, o.where, o.k);
+        vindex_fits(c->ix, table, c->column, model, dim, es) && (mode == MODE_SEMANTIC || vindex_has_text(c->ix))) {
+        rc = index_search(out, lake, c->ix, emb.data, model, query, o.where, o.k, mode);
         goto done;
     }
     /* which column: the one asked for, else the only one embedded */
@@ -422,9 +488,15 @@ int loch_search(loch_result **out, loch_lake *lake, const char *table, const cha
     c = lake->search;
     int seen = rc == 0 && column && c && !strcmp(c->table, table) && !strcmp(c->column, column) ? c->seen : 0;
     vindex *ix = NULL;
-    if (rc == 0 && column && vindex_get(lake, table, emb.data, es, column, key, model, dim, seen >= 1, &ix) == 0) {
+    /* words need the full-text index: made now if need be (SQL cannot rank by BM25) */
+    int refresh = seen >= 1 || mode != MODE_SEMANTIC;
+    if (rc == 0 && column && vindex_get(lake, table, emb.data, es, column, key, model, dim, refresh, &ix) == 0) {
         search_keep(lake, table, column, !o.column, ix);
-        rc = index_search(out, lake, ix, emb.data, model, query, o.where, o.k);
+        rc = index_search(out, lake, ix, emb.data, model, query, o.where, o.k, mode);
+        goto done;
+    }
+    if (rc == 0 && mode != MODE_SEMANTIC) {
+        rc = error_prefix("a %s search needs the column's index, which could not be made: ", mode_names[mode]);
         goto done;
     }
     if (rc == 0)
@@ -462,7 +534,7 @@ int loch_search(loch_result **out, loch_lake *lake, const char *table, const cha
     }
     rc = rc ? rc : loch_sql(out, lake, sql.data);
     if (rc == 0)
-        result_note(*out, "searched the embeddings of %s.%s (no current index yet)", table, column);
+        result_note(*out, "searched the embeddings of %s.%s (semantic, no current index yet)", table, column);
     if (rc == 0 && loch_result_rows(*out) == 0) { /* nothing: made by another model? */
         char *other = NULL;
         buf_clear(&sql);

@@ -363,6 +363,11 @@ const char *vindex_key(const vindex *v, size_t node);
 size_t vindex_nodes(const vindex *v);
 int vindex_dim(const vindex *v);
 size_t vindex_live(const vindex *v); /* nodes not deleted */
+/* Whether the texts' full-text index (BM25, beside the vector index) is current. */
+int vindex_has_text(const vindex *v);
+/* The k best rows by BM25 for query (FTS5 syntax), among allow's when given: labels
+ * are node numbers, dist the BM25 score (higher is better); -1 with the error set. */
+long vindex_text_search(vindex *v, const char *query, size_t k, const uint64_t *allow, hnsw_hit *out);
 int64_t vindex_version(const vindex *v);
 /* Sets key's node in allow (a bitmap over nodes); 1 when the key has one. */
 int vindex_allow_key(const vindex *v, const char *key, uint64_t *allow);

@@ -27,8 +27,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "adapters/compute.h"
+#include "adapters/fts.h"
 #include "core/snapshot.h"
 #include "util/buf.h"
 #include "util/error.h"
@@ -48,6 +50,7 @@ struct vindex {
     char **keys;       /* node -> key */
     size_t nkeys, cap;
     strmap live;       /* key -> node, live nodes only; keys borrowed from keys[] */
+    fts *ft;           /* the texts' full-text index, NULL when it is not current */
 };
 
 static hnsw_options index_options(void)
@@ -62,6 +65,7 @@ void vindex_free(vindex *v)
     if (!v)
         return;
     hnsw_free(v->h);
+    fts_free(v->ft);
     for (size_t i = 0; i < v->nkeys; i++)
         free(v->keys[i]);
     free(v->keys);
@@ -124,6 +128,77 @@ static int index_path(const char *table, const char *column, const char *model, 
     sha256_hex(&c, hex);
     buf_clear(out);
     return buf_printf(out, "%s/_loch_index/%.16s.hnsw", table, hex);
+}
+
+static void fp_hex(const vindex *v, char out[65])
+{
+    for (int i = 0; i < 32; i++)
+        snprintf(out + 2 * i, 3, "%02x", v->fp[i]);
+}
+
+/* The full-text index of the same texts: the vector index's path with .fts for .hnsw. */
+static int fts_path(const char *hnsw_path, buf *out)
+{
+    buf_clear(out);
+    int rc = buf_put(out, hnsw_path, strlen(hnsw_path) - strlen(".hnsw"));
+    return rc ? rc : buf_puts(out, ".fts");
+}
+
+/* The column's texts at v's version into a new full-text index, built aside and moved
+ * into place. */
+static int build_fts(loch_lake *lake, const char *emb, const char *path, vindex *v)
+{
+    buf sql = BUF_INIT, name = BUF_INIT, side = BUF_INIT, local = BUF_INIT;
+    compute_stream *cs = NULL;
+    fts *f = NULL;
+    char tag[65];
+    size_t rows = 0;
+    fp_hex(v, tag);
+    buf_printf(&name, "%s@v%lld", emb, (long long)v->version);
+    buf_puts(&sql, "SELECT CAST(");
+    buf_put_sql_ident(&sql, v->key);
+    buf_puts(&sql, " AS VARCHAR), text FROM ");
+    buf_put_sql_ident(&sql, name.data);
+    buf_puts(&sql, " WHERE \"column\" = ");
+    buf_put_sql_str(&sql, v->column);
+    buf_puts(&sql, " AND model = ");
+    buf_put_sql_str(&sql, v->model);
+    int rc = buf_printf(&sql, " AND dim = %d AND embedding IS NOT NULL AND text IS NOT NULL", v->dim);
+    const char *slash = strrchr(path, '/');
+    rc = rc ? rc : buf_put(&side, path, (size_t)(slash + 1 - path));
+    rc = rc ? rc : buf_printf(&side, ".%s.%d.tmp", slash + 1, (int)getpid());
+    rc = rc ? rc : lake->st->engine_path(lake->st, side.data, &local);
+    rc = rc ? rc : fts_create(&f, local.data);
+    rc = rc ? rc : compute_stream_open(lake->cp, sql.data, NULL, 0, &cs);
+    while (rc == 0 && (rc = compute_stream_next(cs, &rows)) == 0 && rows > 0)
+        for (size_t i = 0; rc == 0 && i < rows; i++) {
+            size_t kl = 0, tl = 0;
+            const char *k = compute_stream_cell(cs, i, 0, &kl), *t = compute_stream_cell(cs, i, 1, &tl);
+            if (k && t)
+                rc = fts_add(f, k, kl, t, tl);
+        }
+    compute_stream_free(cs);
+    if (f) {
+        int frc = rc ? (fts_free(f), 0) : fts_finish(f, tag);
+        rc = rc ? rc : frc;
+    }
+    rc = rc ? rc : lake->st->move(lake->st, side.data, path);
+    if (rc && local.len)
+        remove(local.data);
+    buf_free(&sql), buf_free(&name), buf_free(&side), buf_free(&local);
+    return rc;
+}
+
+/* v's full-text index, when the file at path (lake-relative) is current for v */
+static int open_fts(loch_lake *lake, const char *path, vindex *v)
+{
+    buf local = BUF_INIT;
+    char tag[65];
+    fp_hex(v, tag);
+    int rc = lake->st->engine_path(lake->st, path, &local);
+    rc = rc ? rc : fts_open(&v->ft, local.data, tag);
+    buf_free(&local);
+    return rc;
 }
 
 /* The keys saved after the graph, one per node. */
@@ -338,8 +413,16 @@ int vindex_get(loch_lake *lake, const char *table, const char *emb, const snapsh
         fingerprint(emb_snap, column, model, dim, v->fp);
         rc = index_path(table, column, model, &path);
     }
-    if (rc == 0 && map_file(lake, path.data, v->fp, v) == 0)
-        goto done; /* fresh */
+    if (rc == 0 && map_file(lake, path.data, v->fp, v) == 0) { /* fresh */
+        buf fp = BUF_INIT;
+        if (fts_path(path.data, &fp) == 0 && open_fts(lake, fp.data, v) != 0)
+            v->ft = NULL;
+        if (!v->ft && refresh && build_fts(lake, emb, fp.data, v) == 0 && open_fts(lake, fp.data, v) != 0)
+            v->ft = NULL;
+        buf_free(&fp);
+        error_clear();
+        goto done;
+    }
     if (rc == 0 && v) { /* missing, stale or damaged */
         hnsw_free(v->h);
         v->h = NULL;
@@ -364,6 +447,13 @@ int vindex_get(loch_lake *lake, const char *table, const char *emb, const snapsh
         error_clear(); /* a missing or damaged old file is no error: built whole */
     rc = rc ? rc : build(lake, emb, key, old, v);
     rc = rc ? rc : save(lake, path.data, v);
+    if (rc == 0) { /* and the texts' full-text index, for the same version */
+        buf fp = BUF_INIT;
+        rc = fts_path(path.data, &fp);
+        rc = rc ? rc : build_fts(lake, emb, fp.data, v);
+        rc = rc ? rc : open_fts(lake, fp.data, v);
+        buf_free(&fp);
+    }
 done:
     vindex_free(old);
     buf_free(&path);
@@ -418,4 +508,38 @@ long vindex_search(vindex *v, const float *q, size_t k, const uint64_t *allow, s
     hnsw_query qr = {k, ef, allow, exact_below};
     *exact = hnsw_exact_for(v->h, &qr);
     return hnsw_search(v->h, q, &qr, out);
+}
+
+int vindex_has_text(const vindex *v) { return v->ft != NULL; }
+
+struct text_hits {
+    const vindex *v;
+    const uint64_t *allow;
+    hnsw_hit *out;
+    size_t k, got;
+};
+
+static int text_hit(void *ctx, const char *key, double score)
+{
+    struct text_hits *t = ctx;
+    size_t node;
+    if (!strmap_get(&t->v->live, key, &node))
+        return 0; /* a text whose vector is gone: not this version's row */
+    if (t->allow && !((t->allow[node / 64] >> (node % 64)) & 1))
+        return 0;
+    t->out[t->got++] = (hnsw_hit){node, (float)score};
+    return t->got == t->k;
+}
+
+long vindex_text_search(vindex *v, const char *query, size_t k, const uint64_t *allow, hnsw_hit *out)
+{
+    struct text_hits t = {v, allow, out, k, 0};
+    if (!v->ft) {
+        error_set(LOCH_ENOTFOUND, "no full-text index of %s.%s", v->table, v->column);
+        return -1;
+    }
+    if (k == 0)
+        return 0;
+    int rc = fts_search(v->ft, query, text_hit, &t);
+    return rc ? -1 : (long)t.got;
 }

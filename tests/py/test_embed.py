@@ -267,3 +267,39 @@ def test_the_index_beside_the_table_is_invisible_to_delta_readers(lake):
     assert json.loads(lake.run("search", "docs", "baking", "-f", "json", "-k", "1").stdout)[0]["id"] == 1
     lake.sql("DROP TABLE docs")
     assert not (lake.path / "docs").exists()
+
+
+def test_keyword_and_hybrid_search(lake):
+    """--mode keyword ranks by BM25 over the query's words (stemmed: "croissant" finds
+    "croissants"), hybrid fuses it with the semantic ranking; both honour --where; any
+    text is a keyword query (quotes, operators and punctuation are words or nothing);
+    a damaged or stale full-text index is made again, never read."""
+    make_people(lake)
+    lake.run("embed", "people", "resume")
+
+    def ids(query, mode, *args):
+        p = lake.run("search", "people", query, "--mode", mode, "-f", "json", *args)
+        assert f"({mode}" in p.stderr, p.stderr
+        return [r["id"] for r in json.loads(p.stdout)]
+
+    assert ids("croissant", "keyword")[:1] == [4]
+    assert ids("audits", "keyword") == [5]
+    assert ids("zeppelin", "keyword") == []
+    assert ids('( ) * : ^ - " + ;', "keyword") == []  # no word at all
+    assert ids('Zeppelin" OR NOT (AND :* ^C++', "keyword") == [4]  # words only: "and" is one (text 4)
+    assert ids("Kubernetes migration", "hybrid", "-k", "2")[0] == 1
+    assert set(ids("Kubernetes migration", "hybrid", "-k", "3")) <= {1, 6, 3, 2, 7, 4, 5}
+    assert ids("Chicago night shifts", "keyword", "--where", "city = 'Austin'") == []
+    assert ids("night shifts", "hybrid", "--where", "city = 'Chicago'")[0] == 2
+    fts = next((lake.path / "people" / "_loch_index").glob("*.fts"))
+    good = fts.read_bytes()
+    for bad in (b"garbage" * 100, good[: len(good) // 2], b""):
+        fts.write_bytes(bad)
+        assert ids("croissant", "keyword")[:1] == [4]
+        assert fts.read_bytes()[:16] == b"SQLite format 3\x00"
+    lake.sql("UPDATE people SET resume = 'Zeppelin pilot and balloonist' WHERE id = 7")
+    lake.run("flush", "people")
+    lake.run("embed", "people", "resume")
+    assert ids("zeppelin", "keyword") == [7]
+    p = lake.run("search", "people", "x", "--mode", "fuzzy", check=False)
+    assert p.returncode != 0 and "semantic, keyword or hybrid" in p.stderr

@@ -3,11 +3,14 @@
  * search through the column's vector index (made by loch_embed_column) and one in SQL
  * over the embeddings (the index removed) give the same rows in the same order; the
  * handle's second search without an index makes it again; a re-embed after a change
- * is seen at once by the same handle. Each result says which way it went.
+ * is seen at once by the same handle. Each result says which way it went. And the
+ * full-text adapter itself: BM25 order, stemming, tags, damaged files, free text made
+ * a query.
  */
 #include <math.h>
 #include <stdint.h>
 
+#include "adapters/fts.h"
 #include "loch/loch.h"
 #include "test.h"
 
@@ -87,4 +90,57 @@ static void test_index_search_equals_sql_search(void)
     free(dir);
 }
 
-TEST_MAIN(T(test_index_search_equals_sql_search))
+static int collect(void *ctx, const char *key, double score)
+{
+    buf *b = ctx;
+    (void)score;
+    buf_printf(b, "%s%s", b->len ? "," : "", key);
+    return 0;
+}
+
+static void test_full_text_index(void)
+{
+    char *dir = temp_dir(), path[512];
+    fts *f = NULL;
+    buf got = BUF_INIT, q = BUF_INIT;
+    snprintf(path, sizeof path, "%s/t.fts", dir);
+    CHECK_OK(fts_create(&f, path));
+    const char *rows[][2] = {{"a", "Kubernetes migrations and Kubernetes upgrades"}, {"b", "a migration of data"},
+                             {"c", "bread, croissants"}, {"d", "Crème brûlée"}};
+    for (size_t i = 0; f && i < 4; i++)
+        CHECK_OK(fts_add(f, rows[i][0], 1, rows[i][1], strlen(rows[i][1])));
+    CHECK_OK(fts_finish(f, "tag-1"));
+    f = NULL;
+    CHECK(fts_open(&f, path, "tag-2") == LOCH_ECONFLICT && !f);
+    CHECK_OK(fts_open(&f, path, "tag-1"));
+    if (f) {
+        CHECK_OK(fts_search(f, "migration", collect, &got)); /* stemmed: both; two mentions first */
+        CHECK_STR(got.data, "b,a");
+        buf_clear(&got);
+        CHECK_OK(fts_search(f, "kubernetes AND upgrade", collect, &got));
+        CHECK_STR(got.data, "a");
+        buf_clear(&got);
+        CHECK_OK(fts_search(f, "creme", collect, &got)); /* diacritics folded */
+        CHECK_STR(got.data, "d");
+        CHECK(fts_search(f, "AND AND (", collect, &got) == LOCH_EINVALID);
+        fts_free(f);
+    }
+    CHECK_OK(fts_words("C++ \"bread\" (AND) -x: brûlée", &q));
+    CHECK_STR(q.data, "\"C\" OR \"bread\" OR \"AND\" OR \"x\" OR \"brûlée\"");
+    CHECK_OK(fts_words("()*: ^", &q));
+    CHECK(q.len == 0);
+    FILE *w = fopen(path, "wb");
+    if (w) {
+        fputs("not a database at all, not at all, not at all, not at all, not at all, not at all, !", w);
+        fclose(w);
+    }
+    f = NULL;
+    CHECK(fts_open(&f, path, "tag-1") == LOCH_ECORRUPT && !f);
+    snprintf(path, sizeof path, "%s/missing.fts", dir);
+    CHECK(fts_open(&f, path, "tag-1") == LOCH_ENOTFOUND && !f);
+    buf_free(&got), buf_free(&q);
+    remove_temp_dir(dir);
+    free(dir);
+}
+
+TEST_MAIN(T(test_index_search_equals_sql_search), T(test_full_text_index))

@@ -1,0 +1,44 @@
+/*
+ * adapters/fts.h - a full-text index of (key, text) rows ranked by BM25, kept in one
+ * file. SQLite's FTS5 does the work (adapters/fts_sqlite.c): the unicode61 tokenizer
+ * with diacritics folded and Porter stemming, so "migrations" finds "migration".
+ *
+ * A file is written whole by a writer (fts_create .. fts_finish) at a path of the
+ * caller's choosing, which the caller then moves into place: readers only ever open a
+ * finished file. The file carries a caller's tag (loch: the fingerprint of the data it
+ * was made from); fts_open refuses a file whose tag differs (LOCH_ECONFLICT), one that
+ * is not an index (LOCH_ECORRUPT) and a missing one (LOCH_ENOTFOUND).
+ *
+ * Queries are FTS5 query syntax ("kubernetes AND docker", "NEAR(a b)", "mig*");
+ * fts_words turns free text into a query that any of its words matches, for callers
+ * that have a question rather than a query. Nothing here knows about loch.
+ */
+#ifndef LOCH_ADAPTERS_FTS_H
+#define LOCH_ADAPTERS_FTS_H
+
+#include <stddef.h>
+
+#include "util/buf.h"
+
+typedef struct fts fts;
+
+/* A new index file at path (replacing what is there); rows are added, then finished. */
+int fts_create(fts **out, const char *path);
+int fts_add(fts *f, const char *key, size_t key_len, const char *text, size_t text_len);
+/* Builds the index, records tag, closes and frees f (also on failure). */
+int fts_finish(fts *f, const char *tag);
+
+int fts_open(fts **out, const char *path, const char *tag);
+void fts_free(fts *f);
+
+/* Each row matching query, best BM25 first: each(ctx, key, score) where score is
+ * BM25 (higher is better); each returning nonzero stops (its value is returned if
+ * negative). LOCH_EINVALID for a query FTS5 cannot parse, with its message. */
+typedef int (*fts_hit)(void *ctx, const char *key, double score);
+int fts_search(fts *f, const char *query, fts_hit each, void *ctx);
+
+/* An FTS5 query matching rows with any word of text ("a" OR "b" ...), into out; empty
+ * when text has no word. */
+int fts_words(const char *text, buf *out);
+
+#endif

@@ -1,0 +1,163 @@
+/*
+ * adapters/fts_sqlite.c - adapters/fts.h on SQLite FTS5.
+ *
+ * One database per index: docs (an FTS5 table: the key, not indexed, and the text)
+ * and meta (the caller's tag). Written with no journal and a full sync at the end:
+ * the file is built aside and moved into place by the caller, so no reader ever sees
+ * it half made, and a crash leaves at worst an unfinished file at the side path. A
+ * file that turns out damaged when read gives LOCH_ECORRUPT, never a crash (SQLite
+ * checks its pages as it reads them).
+ */
+#include "adapters/fts.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sqlite3.h"
+#include "util/error.h"
+
+struct fts {
+    sqlite3 *db;
+    sqlite3_stmt *add;
+};
+
+static int db_error(sqlite3 *db, int code, const char *what)
+{
+    const char *msg = db ? sqlite3_errmsg(db) : "out of memory";
+    int rc = sqlite3_errcode(db);
+    if (rc == SQLITE_NOTADB || rc == SQLITE_CORRUPT)
+        code = LOCH_ECORRUPT;
+    return error_set(code, "full-text index: %s: %s", what, msg);
+}
+
+void fts_free(fts *f)
+{
+    if (!f)
+        return;
+    sqlite3_finalize(f->add);
+    sqlite3_close(f->db);
+    free(f);
+}
+
+int fts_create(fts **out, const char *path)
+{
+    fts *f = calloc(1, sizeof *f);
+    *out = NULL;
+    if (!f)
+        return error_set(LOCH_ENOMEM, "out of memory");
+    remove(path);
+    int rc = 0;
+    if (sqlite3_open_v2(path, &f->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) !=
+            SQLITE_OK ||
+        sqlite3_exec(f->db,
+                     "PRAGMA journal_mode=OFF; PRAGMA synchronous=FULL; BEGIN;"
+                     "CREATE TABLE meta(k TEXT PRIMARY KEY, v TEXT);"
+                     "CREATE VIRTUAL TABLE docs USING fts5(key UNINDEXED, text,"
+                     " tokenize = 'porter unicode61 remove_diacritics 2');",
+                     NULL, NULL, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(f->db, "INSERT INTO docs(key, text) VALUES (?1, ?2)", -1, &f->add, NULL) != SQLITE_OK)
+        rc = db_error(f->db, LOCH_EIO, path);
+    if (rc) {
+        fts_free(f);
+        remove(path);
+        return rc;
+    }
+    *out = f;
+    return 0;
+}
+
+int fts_add(fts *f, const char *key, size_t key_len, const char *text, size_t text_len)
+{
+    sqlite3_reset(f->add);
+    if (sqlite3_bind_text(f->add, 1, key, (int)key_len, SQLITE_TRANSIENT) != SQLITE_OK ||
+        sqlite3_bind_text(f->add, 2, text, (int)text_len, SQLITE_TRANSIENT) != SQLITE_OK ||
+        sqlite3_step(f->add) != SQLITE_DONE)
+        return db_error(f->db, LOCH_EIO, "add");
+    return 0;
+}
+
+int fts_finish(fts *f, const char *tag)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = 0;
+    if (sqlite3_prepare_v2(f->db, "INSERT INTO meta VALUES ('tag', ?1)", -1, &st, NULL) != SQLITE_OK ||
+        sqlite3_bind_text(st, 1, tag, -1, SQLITE_TRANSIENT) != SQLITE_OK || sqlite3_step(st) != SQLITE_DONE ||
+        sqlite3_exec(f->db, "INSERT INTO docs(docs) VALUES ('optimize'); COMMIT;", NULL, NULL, NULL) != SQLITE_OK)
+        rc = db_error(f->db, LOCH_EIO, "finish");
+    sqlite3_finalize(st);
+    fts_free(f);
+    return rc;
+}
+
+int fts_open(fts **out, const char *path, const char *tag)
+{
+    fts *f = calloc(1, sizeof *f);
+    sqlite3_stmt *st = NULL;
+    *out = NULL;
+    if (!f)
+        return error_set(LOCH_ENOMEM, "out of memory");
+    int rc = sqlite3_open_v2(path, &f->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc == SQLITE_CANTOPEN) {
+        fts_free(f);
+        return error_set(LOCH_ENOTFOUND, "no full-text index %s", path);
+    }
+    if (rc != SQLITE_OK || sqlite3_prepare_v2(f->db, "SELECT v FROM meta WHERE k = 'tag'", -1, &st, NULL) != SQLITE_OK)
+        rc = db_error(f->db, LOCH_ECORRUPT, path);
+    else if ((rc = sqlite3_step(st)) != SQLITE_ROW)
+        rc = rc == SQLITE_DONE ? error_set(LOCH_ECORRUPT, "full-text index %s: no tag", path)
+                               : db_error(f->db, LOCH_ECORRUPT, path);
+    else if (!sqlite3_column_text(st, 0) || strcmp((const char *)sqlite3_column_text(st, 0), tag) != 0)
+        rc = error_set(LOCH_ECONFLICT, "full-text index %s: made from other data", path);
+    else
+        rc = 0;
+    sqlite3_finalize(st);
+    if (rc) {
+        fts_free(f);
+        return rc;
+    }
+    *out = f;
+    return 0;
+}
+
+int fts_search(fts *f, const char *query, fts_hit each, void *ctx)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = 0, step;
+    if (sqlite3_prepare_v2(f->db, "SELECT key, bm25(docs) FROM docs WHERE docs MATCH ?1 ORDER BY bm25(docs)", -1,
+                           &st, NULL) != SQLITE_OK)
+        return db_error(f->db, LOCH_ECORRUPT, "search");
+    sqlite3_bind_text(st, 1, query, -1, SQLITE_TRANSIENT);
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *key = (const char *)sqlite3_column_text(st, 0);
+        if (key && (rc = each(ctx, key, -sqlite3_column_double(st, 1))) != 0)
+            break;
+    }
+    if (rc == 0 && step != SQLITE_DONE) {
+        /* a query FTS5 cannot parse is the caller's mistake; anything else, the file's */
+        int code = sqlite3_errcode(f->db);
+        rc = code == SQLITE_ERROR ? error_set(LOCH_EINVALID, "full-text query %s: %s", query, sqlite3_errmsg(f->db))
+                                  : db_error(f->db, LOCH_ECORRUPT, "search");
+    }
+    sqlite3_finalize(st);
+    return rc < 0 ? rc : 0;
+}
+
+int fts_words(const char *text, buf *out)
+{
+    int rc = 0, n = 0;
+    buf_clear(out);
+    for (const unsigned char *p = (const unsigned char *)text; rc == 0 && *p;) {
+        const unsigned char *s = p;
+        while (*p && (*p >= 0x80 || (*p >= '0' && *p <= '9') || ((*p | 0x20) >= 'a' && (*p | 0x20) <= 'z')))
+            p++;
+        if (p > s) {
+            rc = buf_printf(out, "%s\"", n++ ? " OR " : "");
+            rc = rc ? rc : buf_put(out, s, (size_t)(p - s));
+            rc = rc ? rc : buf_putc(out, '"');
+        } else {
+            p++;
+        }
+    }
+    return rc;
+}
