@@ -199,13 +199,13 @@ def test_search_through_the_index_answers_as_the_embeddings_do(lake):
     for args in ((), ("--where", "city = 'Chicago'"), ("--where", "city <> 'Chicago' AND id > 2")):
         want = without_index(lake, *args)
         assert answers(lake, *args, env=GRAPH, via="HNSW graph") == want
-        assert answers(lake, *args, via="every one scored") == want
+        assert answers(lake, *args, via="every vector scored") == want
     lake.sql("UPDATE people SET resume = 'Florist: wedding bouquets and funeral wreaths.' WHERE id = 1")
     lake.sql("DELETE FROM people WHERE id = 6")
     lake.sql("INSERT INTO people VALUES (9, 'DevOps lead: moved our monolith to Kubernetes and Argo CD.', 'Austin')")
     lake.run("flush", "people")
     assert "embedded 2 texts" in lake.run("embed", "people", "resume").stderr
-    got = answers(lake, env=GRAPH, via="by their index (HNSW graph)")
+    got = answers(lake, env=GRAPH, via="by their index (semantic, HNSW graph)")
     assert got == without_index(lake) and got[0][0][0] == 9
     assert all(i != 6 for rows in got for i, _ in rows) and all(i != 1 for i, _ in got[0][:1])
     assert answers(lake, "--where", "city = 'Austin'", env=GRAPH, via="HNSW graph") == \
