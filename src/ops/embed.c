@@ -553,6 +553,23 @@ int loch_search(loch_result **out, loch_lake *lake, const char *table, const cha
             *out = NULL;
         }
         loch_free(other);
+        other = NULL;
+        if (rc == 0) { /* or the column has none at all */
+            buf_clear(&sql);
+            buf_puts(&sql, "SELECT 1 FROM ");
+            buf_put_sql_ident(&sql, emb.data);
+            buf_puts(&sql, " WHERE \"column\" = ");
+            buf_put_sql_str(&sql, column);
+            rc = buf_puts(&sql, " LIMIT 1");
+            rc = rc ? rc : query_text(lake, sql.data, &other);
+            if (rc == 0 && !other) {
+                rc = error_set(LOCH_ENOTFOUND, "%s.%s has no embeddings: run loch embed %s %s", table, column, table,
+                               column);
+                loch_result_free(*out);
+                *out = NULL;
+            }
+            loch_free(other);
+        }
     }
 done:
     txlog_snapshot_free(es);

@@ -38,6 +38,7 @@
 #include "adapters/http.h"
 #include "core/sqlscan.h"
 #include "loch/loch.h"
+#include "loch/search.h"
 #include "ops/ops.h"
 #include "server/server.h"
 #include "util/conf.h"
@@ -654,6 +655,75 @@ static void route_sql_parquet(loch_server *s, const char *sql, size_t nparams, c
     out->state_free = file_free;
 }
 
+/* POST /v1/search {"table", "query", "k", "column", "where", "mode"}: loch_search, its
+ * rows as JSON objects and its note (how it searched). Cancellable and time-limited
+ * like a query: it runs under a query id. */
+static void route_search(loch_server *s, http_request *req, http_response *out)
+{
+    size_t len;
+    const char *body = http_body(req, &len);
+    arena a = ARENA_INIT;
+    json *doc = NULL;
+    loch_result *r = NULL;
+    if (json_parse(&a, body, len, &doc) < 0 || doc->type != JSON_OBJECT) {
+        json_error(out, 400, "invalid_json", len ? "the body is not a JSON object" : "a JSON body is required");
+        goto done;
+    }
+    static const char *const texts[] = {"table", "query", "column", "where", "mode"};
+    const char *v[5];
+    for (int i = 0; i < 5; i++) {
+        const json *j = json_get(doc, texts[i]);
+        v[i] = j && j->type == JSON_STRING ? j->str : NULL;
+        char msg[120];
+        if ((j && j->type != JSON_STRING && j->type != JSON_NULL) || (i < 2 && !v[i])) {
+            snprintf(msg, sizeof(msg), "\"%s\" is a string%s", texts[i], i < 2 ? " and is required" : "");
+            json_error(out, 400, "invalid", msg);
+            goto done;
+        }
+        if (v[i] && j->len != strlen(v[i])) {
+            snprintf(msg, sizeof(msg), "\"%s\" contains a NUL character (\\u0000)", texts[i]);
+            json_error(out, 400, "invalid", msg);
+            goto done;
+        }
+    }
+    const json *jk = json_get(doc, "k");
+    if (jk && jk->type != JSON_NULL && (jk->type != JSON_NUMBER || !jk->is_int || jk->i64 < 1 || jk->i64 > 100000)) {
+        json_error(out, 400, "invalid", "\"k\" is a whole number of rows, 1 to 100000");
+        goto done;
+    }
+    loch_search_options o = LOCH_SEARCH_OPTIONS_INIT;
+    o.k = jk && jk->type == JSON_NUMBER ? (int)jk->i64 : 10;
+    o.column = v[2], o.where = v[3], o.mode = v[4];
+    char id[40];
+    uuid_v4(id);
+    snprintf(out->note, sizeof(out->note), "%s", id);
+    int wi = worker_take(s, id);
+    int rc = loch_search(&r, s->w[wi].lake, v[0], v[1], &o);
+    int cancelled = s->w[wi].cancel;
+    worker_give(s, wi);
+    if (rc < 0 && cancelled) {
+        json_error(out, 499, cancelled == 2 ? "timeout" : "cancelled", "the search was cancelled");
+        goto done;
+    }
+    if (rc < 0) {
+        loch_error(out);
+        goto done;
+    }
+    json_ok(out, 200);
+    buf_puts(&out->body, "{\"table\":");
+    buf_put_json_str(&out->body, v[0]);
+    buf_puts(&out->body, ",\"query\":");
+    buf_put_json_str(&out->body, v[1]);
+    buf_puts(&out->body, ",\"note\":");
+    buf_put_json_str(&out->body, loch_result_message(r) ? loch_result_message(r) : "");
+    buf_puts(&out->body, ",\"rows\":");
+    render_objects(&out->body, r);
+    buf_putc(&out->body, '}');
+done:
+    loch_result_free(r);
+    arena_free(&a);
+}
+
 static void route_sql(loch_server *s, http_request *req, http_response *out)
 {
     buf limited = BUF_INIT; /* the query with a LIMIT, for formats that take it there */
@@ -1242,6 +1312,8 @@ static const char *match(const char *method, const char *path, char *table, size
         return "/v1/openapi.json";
     if (!strcmp(path, "/v1/sql"))
         return "/v1/sql";
+    if (!strcmp(path, "/v1/search"))
+        return "/v1/search";
     if (!strcmp(path, "/v1/tables"))
         return "/v1/tables";
     if (!strcmp(path, "/v1/queries"))
@@ -1280,7 +1352,7 @@ static int allowed(const char *route, const char *method, const char **allow)
 {
     static const struct { const char *route, *methods; } table[] = {
         {"/health", "GET"}, {"/metrics", "GET"}, {"/v1/status", "GET"}, {"/v1/openapi.json", "GET"},
-        {"/v1/sql", "POST"}, {"/v1/tables", "GET"}, {"/v1/queries", "GET"}, {"/v1/queries/{id}", "DELETE"},
+        {"/v1/sql", "POST"}, {"/v1/search", "POST"}, {"/v1/tables", "GET"}, {"/v1/queries", "GET"}, {"/v1/queries/{id}", "DELETE"},
         {"/v1/tables/{t}", "GET DELETE"}, {"/v1/tables/{t}/history", "GET"}, {"/v1/tables/{t}/ingest", "POST"},
         {"/v1/tables/{t}/rows", "POST"}};
     for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
@@ -1420,6 +1492,8 @@ static void handle(void *ctx, http_request *req, http_response *out)
         buf_puts(&out->body, server_openapi);
     } else if (!strcmp(route, "/v1/sql")) {
         route_sql(s, req, out);
+    } else if (!strcmp(route, "/v1/search")) {
+        route_search(s, req, out);
     } else if (!strcmp(route, "/v1/tables")) {
         route_tables(s, out);
     } else if (!strcmp(route, "/v1/queries")) {

@@ -91,9 +91,8 @@ def test_embed_and_search_refuse_clearly(lake):
     assert p.returncode == 1 and "loch embed" in p.stderr
     p = lake.run("search", "notes", "hello", "-k", "0", check=False)
     assert p.returncode == 2
-    p = lake.run("search", "notes", "hello", "--column", "title", check=False)
-    assert p.returncode == 0 and json.loads(lake.run("search", "notes", "hello", "--column", "title",
-                                                     "-f", "json").stdout or "[]") == []
+    p = lake.run("search", "notes", "hello", "--column", "title", check=False)  # a column never embedded
+    assert p.returncode == 1 and "notes.title has no embeddings: run loch embed notes title" in p.stderr
     bad = lake.run("--embed-model", "/nonexistent.gguf", "search", "notes", "hello", check=False)
     assert bad.returncode == 1 and "/nonexistent.gguf" in bad.stderr
     # vectors of another model are never compared with this one's

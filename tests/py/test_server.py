@@ -441,3 +441,33 @@ def test_preflight_headers_once(lake):
         assert raw.lower().count(b"access-control-allow-origin:") == 1, raw
     finally:
         assert s.stop() == 0
+
+
+def test_search_endpoint(lake):
+    """POST /v1/search: loch_search over HTTP, its rows as objects and its note; every
+    malformed request a 400 naming the field, a table without embeddings a 404, a
+    condition that is more than one condition a 400."""
+    lake.sql("CREATE TABLE people AS SELECT * FROM (VALUES (1, 'Kubernetes engineer, led a cloud migration', 'Chicago'),"
+             " (2, 'Pastry chef: croissants and sourdough', 'Austin'), (3, 'Nurse on night shifts', 'Chicago'))"
+             " t(id, resume, city)")
+    lake.run("embed", "people", "resume", "--key", "id")
+    s = Server(lake)
+    try:
+        doc = s.json("POST", "/v1/search", {"table": "people", "query": "who bakes bread", "k": 2})
+        assert [r["id"] for r in doc["rows"]][:1] == [2] and len(doc["rows"]) == 2
+        assert set(doc["rows"][0]) == {"id", "score", "text"} and "by their index" in doc["note"]
+        doc = s.json("POST", "/v1/search", {"table": "people", "query": "night", "mode": "keyword",
+                                            "where": "city = 'Chicago'", "column": "resume"})
+        assert [r["id"] for r in doc["rows"]] == [3] and "keyword" in doc["note"]
+        for body, code in [({"query": "x"}, 400), ({"table": "people"}, 400), ({"table": 1, "query": "x"}, 400),
+                           ({"table": "people", "query": "x", "k": 0}, 400), ({"table": "people", "query": "x", "k": 1.5}, 400),
+                           ({"table": "people", "query": "x", "mode": "fuzzy"}, 400),
+                           ({"table": "people", "query": "x\u0000y"}, 400),
+                           ({"table": "people", "query": "x", "where": "true; DROP TABLE people"}, 400),
+                           ({"table": "nope", "query": "x"}, 404), ({"table": "people", "query": "x", "column": "city"}, 404)]:
+            status, _ = error_of(s, "POST", "/v1/search", body)
+            assert status == code, (body, status)
+        assert error_of(s, "POST", "/v1/search", "not json")[0] == 400
+        assert lake.scalar("SELECT count(*) FROM people") == "3"
+    finally:
+        assert s.stop() == 0
