@@ -21,6 +21,8 @@
  * Other leftovers carry their writer's pid in their name, and go once that process is
  * gone (a pid still alive, even if reused, only delays their removal):
  *   <table>/_delta_log/.tmp-<pid>-*   a commit or checkpoint being written
+ *   <table>/_loch_index/.tmp-<pid>-*  a vector or full-text index being written (swept
+ *                                     by the next build of an index there)
  *   _loch/tmp/upload-<pid>-*          an HTTP upload being received
  *   _loch/tmp/result-<pid>-*          a Parquet result being sent
  *   _loch/tmp/spill-<pid>-*           the SQL engine's spilled data

@@ -3,7 +3,8 @@
  * over one column's vectors of one model, kept as a file beside the table and used
  * by loch_search.
  *
- * Where: <table>/_loch_index/<16 hex of sha256(column, model)>.hnsw, in the source
+ * Where: <table>/_loch_index/<16 hex of sha256(column, model)>.hnsw (and .fts, the
+ * texts' full-text index, adapters/fts.h), in the source
  * table's directory, so DROP TABLE takes it along; Delta readers and VACUUM pass over
  * names starting with '_'. The file is a cache, never the truth: its fingerprint is a
  * hash of the embeddings table's id and version, the column, the model, the dimension
@@ -34,6 +35,7 @@
 #include "core/snapshot.h"
 #include "util/buf.h"
 #include "util/error.h"
+#include "util/misc.h"
 #include "util/sha256.h"
 #include "util/strmap.h"
 #include "vector/hnsw.h"
@@ -165,10 +167,18 @@ static int build_fts(loch_lake *lake, const char *emb, const char *path, vindex 
     buf_put_sql_str(&sql, v->model);
     int rc = buf_printf(&sql, " AND dim = %d AND embedding IS NOT NULL AND text IS NOT NULL", v->dim);
     const char *slash = strrchr(path, '/');
-    rc = rc ? rc : buf_put(&side, path, (size_t)(slash + 1 - path));
-    rc = rc ? rc : buf_printf(&side, ".%s.%d.tmp", slash + 1, (int)getpid());
+    rc = rc ? rc : buf_put(&side, path, (size_t)(slash - path));
+    if (rc == 0) /* what killed builders left here (side files named by their pid) */
+        intent_sweep_dir(lake, side.data);
+    rc = rc ? rc : buf_putc(&side, '/');
+    char uuid[37];
+    uuid_v4(uuid); /* two workers of one server may build at once; a dead builder's file is
+                      swept by its pid (ops/intent.c) */
+    rc = rc ? rc : buf_printf(&side, ".tmp-%d-%s.fts", (int)getpid(), uuid);
     rc = rc ? rc : lake->st->engine_path(lake->st, side.data, &local);
     rc = rc ? rc : fts_create(&f, local.data);
+    if (rc == 0)
+        lake_hold(lake, "fts-build");
     rc = rc ? rc : compute_stream_open(lake->cp, sql.data, NULL, 0, &cs);
     while (rc == 0 && (rc = compute_stream_next(cs, &rows)) == 0 && rows > 0)
         for (size_t i = 0; rc == 0 && i < rows; i++) {

@@ -302,3 +302,17 @@ def test_keyword_and_hybrid_search(lake):
     assert ids("zeppelin", "keyword") == [7]
     p = lake.run("search", "people", "x", "--mode", "fuzzy", check=False)
     assert p.returncode != 0 and "semantic, keyword or hybrid" in p.stderr
+
+
+def test_a_killed_index_build_leaves_nothing_behind(lake, tmp_path):
+    """SIGKILL while the full-text index is being written (hold point): its side file
+    (named by the dead pid) is swept by the next build, and the index is whole."""
+    make_people(lake)
+    lake.run("embed", "people", "resume")
+    d = lake.path / "people" / "_loch_index"
+    next(d.glob("*.fts")).unlink()
+    Held(lake, tmp_path / "h", "fts-build", "search", "people", "croissant", "--mode", "keyword").kill()
+    assert [p.name for p in d.iterdir() if p.name.startswith(".tmp-")]
+    p = lake.run("search", "people", "croissant", "--mode", "keyword", "-f", "json")
+    assert json.loads(p.stdout)[0]["id"] == 4
+    assert not [p.name for p in d.iterdir() if p.name.startswith(".")]
