@@ -49,6 +49,10 @@
           $LOCH_BENCH_ST_MODEL name a Python with it and the model's directory) and a warm
           loch_search, the question's embedding included (target p50 <= 10 ms)
 
+  retrieval  nDCG@10 of `loch search --mode semantic|keyword|hybrid` over 20 questions about the
+          demo's resumes, labelled from the candidates' skills and resume lines (targets: hybrid
+          >= semantic >= keyword)
+
   ann     issue 12's HNSW index (vector/hnsw.c) on fashion-mnist (Debian dataset-fashion-mnist,
           60,000 x 784, L2) and on 100,000 MiniLM vectors of real sentences (384, inner product;
           the docstrings of the venv's packages and Debian's package descriptions, embedded once
@@ -676,6 +680,64 @@ def ann_dataset(name, d, dim, metric, filtered=False):
     ] + filters
 
 
+
+# Questions over the demo's resumes, labelled from the candidates' own columns: a row is
+# relevant (1) when its skills are the set the question asks for, and more so (2) when its
+# resume also says what the question's second half asks (a line of its template).
+RETRIEVAL = [
+    ("someone who could handle our Kubernetes migration", "Go;Kubernetes;Docker", "Led a team of five on a migration"),
+    ("container orchestration expert", "Go;Kubernetes;Docker", None),
+    ("a data engineer who knows Spark", "Python;Pandas;Spark", None),
+    ("ICU nurse familiar with electronic medical records", "Nursing;EMR;Patient Care", None),
+    ("bookkeeper for a small business", "Accounting;QuickBooks;Excel", None),
+    ("certified welder", "Welding;Blueprint Reading", "Holds an industry certification"),
+    ("warehouse worker who can drive a forklift", "Forklift;Warehouse;Inventory", None),
+    ("analyst who builds dashboards", "SQL;Tableau;Excel", None),
+    ("scrum master to run our sprints", "Project Management;Agile;Scrum", None),
+    ("CRM developer", "Salesforce;Apex", None),
+    ("frontend developer who writes React", "JavaScript;React;Node.js", None),
+    ("backend engineer for event streaming with Kafka", "Java;Microservices;Kafka", None),
+    ("Kotlin developer on AWS", "Java;Kotlin;AWS", None),
+    (".NET developer for the Azure cloud", "C#;.NET;Azure", None),
+    ("Django web developer who mentors juniors", "Python;Django;PostgreSQL", "Mentored junior colleagues"),
+    ("Spring Boot developer with strong SQL", "Java;Spring;SQL", None),
+    ("project lead who delivers ahead of schedule", "Project Management;Agile;Scrum", "Delivered projects ahead of schedule"),
+    ("python programmer for postgres databases", "Python;Django;PostgreSQL", None),
+    ("someone to keep our inventory in order", "Forklift;Warehouse;Inventory", None),
+    ("accountant who communicates clearly with clients", "Accounting;QuickBooks;Excel", "Known for clear communication with clients"),
+]
+
+
+def bench_retrieval(quick):
+    """nDCG@10 of loch search in each mode over RETRIEVAL on the demo's resumes (the
+    search benchmark's lake and embeddings; their index is made if missing)."""
+    import math
+    lake = WORK / "search"
+    if not (lake / "people__embeddings").exists():
+        bench_search(1, quick)
+    run = lambda *a: subprocess.run([str(LOCH), "--lake", str(lake), *a], check=True, capture_output=True, text=True)
+    run("embed", "people", "resume", "--key", "candidate_id")  # nothing new: brings the index up to date
+    grade = {}
+    for row in (json.loads(x) for x in run("sql", "SELECT p.candidate_id AS id, c.skills, c.resume FROM people p "
+                                            "JOIN candidates c USING (candidate_id)", "-f", "ndjson").stdout.splitlines()):
+        grade[row["id"]] = (row["skills"], row["resume"])
+    scores = {m: [] for m in ("semantic", "keyword", "hybrid")}
+    for q, skills, line in RETRIEVAL:
+        rel = {i: (1 + (line is not None and line in r)) if s == skills else 0 for i, (s, r) in grade.items()}
+        ideal = sorted(rel.values(), reverse=True)[:10]
+        idcg = sum(g / math.log2(i + 2) for i, g in enumerate(ideal))
+        for m in scores:
+            ids = [r["candidate_id"] for r in json.loads(run("search", "people", q, "--mode", m, "-k", "10",
+                                                             "-f", "json").stdout)]
+            dcg = sum(rel.get(i, 0) / math.log2(k + 2) for k, i in enumerate(ids))
+            scores[m].append(dcg / idcg if idcg else 0)
+    nd = {m: sum(v) / len(v) for m, v in scores.items()}
+    print(f"\nretrieval: nDCG@10 over {len(RETRIEVAL)} labelled questions, {len(grade):,} resumes: " +
+          ", ".join(f"{m} {v:.3f}" for m, v in nd.items()))
+    return [("retrieval nDCG@10, hybrid (target >= semantic)", nd["hybrid"], "semantic", nd["semantic"]),
+            ("retrieval nDCG@10, semantic (target >= keyword)", nd["semantic"], "keyword", nd["keyword"])]
+
+
 def wrk(url, seconds, script=None):
     args = ["wrk", "-t2", "-c32", f"-d{seconds}s", "--latency"] + (["-s", str(script)] if script else []) + [url]
     out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
@@ -1027,7 +1089,7 @@ def bench_server(seconds, small=1_000_000, big_rows=10_000_000, requests=330):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--only", default="commit,open,query,demo,ingest,memory,server,dv,dml,optimize,wal,search,ann")
+    ap.add_argument("--only", default="commit,open,query,demo,ingest,memory,server,dv,dml,optimize,wal,search,retrieval,ann")
     ap.add_argument("--ann-queries", type=int, default=1000, help="fashion-mnist test rows searched (MiniLM: 1,000)")
     ap.add_argument("--dml-rows", type=int, default=10_000_000)
     ap.add_argument("--wal-rows", type=int, default=10_000_000)
@@ -1080,6 +1142,8 @@ def main():
                           1_000 if args.quick else 100_000, 10_000 if args.quick else 1_000_000)
     if "search" in only:
         rows += bench_search(args.reps, args.quick)
+    if "retrieval" in only:
+        rows += bench_retrieval(args.quick)
     if "ann" in only:
         rows += bench_ann(args.quick, args.ann_queries)
     if "server" in only:

@@ -143,7 +143,30 @@ int fts_search(fts *f, const char *query, fts_hit each, void *ctx)
     return rc < 0 ? rc : 0;
 }
 
-int fts_words(const char *text, buf *out)
+/* English words too common to say what a question is about (a short list in the
+ * spirit of Lucene's and Snowball's): a question's query leaves them out. */
+static const char *const stopwords[] = {
+    "a", "about", "an", "and", "any", "are", "as", "at", "be", "but", "by", "can", "could", "do", "does", "for",
+    "from", "had", "has", "have", "he", "her", "his", "how", "i", "if", "in", "into", "is", "it", "its", "me",
+    "my", "no", "not", "of", "on", "or", "our", "she", "so", "some", "someone", "such", "that", "the", "their",
+    "them", "then", "there", "these", "they", "this", "to", "us", "was", "we", "were", "what", "when", "where",
+    "which", "who", "whom", "why", "will", "with", "would", "you", "your"};
+
+static int stopword(const unsigned char *w, size_t n)
+{
+    char low[16];
+    if (n >= sizeof low)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        low[i] = (char)(w[i] >= 'A' && w[i] <= 'Z' ? w[i] + 32 : w[i]);
+    low[n] = '\0';
+    for (size_t i = 0; i < sizeof stopwords / sizeof *stopwords; i++)
+        if (!strcmp(low, stopwords[i]))
+            return 1;
+    return 0;
+}
+
+static int words_of(const char *text, buf *out, int skip_stopwords)
 {
     int rc = 0, n = 0;
     buf_clear(out);
@@ -151,13 +174,19 @@ int fts_words(const char *text, buf *out)
         const unsigned char *s = p;
         while (*p && (*p >= 0x80 || (*p >= '0' && *p <= '9') || ((*p | 0x20) >= 'a' && (*p | 0x20) <= 'z')))
             p++;
-        if (p > s) {
+        if (p > s && !(skip_stopwords && stopword(s, (size_t)(p - s)))) {
             rc = buf_printf(out, "%s\"", n++ ? " OR " : "");
             rc = rc ? rc : buf_put(out, s, (size_t)(p - s));
             rc = rc ? rc : buf_putc(out, '"');
-        } else {
+        } else if (p == s) {
             p++;
         }
     }
     return rc;
+}
+
+int fts_words(const char *text, buf *out)
+{
+    int rc = words_of(text, out, 1);
+    return rc || out->len ? rc : words_of(text, out, 0); /* only stopwords: they are the question */
 }

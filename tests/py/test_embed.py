@@ -285,7 +285,8 @@ def test_keyword_and_hybrid_search(lake):
     assert ids("audits", "keyword") == [5]
     assert ids("zeppelin", "keyword") == []
     assert ids('( ) * : ^ - " + ;', "keyword") == []  # no word at all
-    assert ids('Zeppelin" OR NOT (AND :* ^C++', "keyword") == [4]  # words only: "and" is one (text 4)
+    assert ids('Zeppelin" OR NOT (AND :* ^C++', "keyword") == []  # words only, and no common ones ("and")
+    assert ids('and', "keyword") == [4]  # unless they are all the question has
     assert ids("Kubernetes migration", "hybrid", "-k", "2")[0] == 1
     assert set(ids("Kubernetes migration", "hybrid", "-k", "3")) <= {1, 6, 3, 2, 7, 4, 5}
     assert ids("Chicago night shifts", "keyword", "--where", "city = 'Austin'") == []

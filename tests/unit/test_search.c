@@ -125,8 +125,10 @@ static void test_full_text_index(void)
         CHECK(fts_search(f, "AND AND (", collect, &got) == LOCH_EINVALID);
         fts_free(f);
     }
-    CHECK_OK(fts_words("C++ \"bread\" (AND) -x: brûlée", &q));
-    CHECK_STR(q.data, "\"C\" OR \"bread\" OR \"AND\" OR \"x\" OR \"brûlée\"");
+    CHECK_OK(fts_words("C++ \"bread\" (AND) -x: brûlée for the Who", &q));
+    CHECK_STR(q.data, "\"C\" OR \"bread\" OR \"x\" OR \"brûlée\""); /* no "AND", "for", "the", "Who" */
+    CHECK_OK(fts_words("to be or not to be", &q)); /* nothing but common words: they are the question */
+    CHECK_STR(q.data, "\"to\" OR \"be\" OR \"or\" OR \"not\" OR \"to\" OR \"be\"");
     CHECK_OK(fts_words("()*: ^", &q));
     CHECK(q.len == 0);
     FILE *w = fopen(path, "wb");
