@@ -94,7 +94,7 @@ int loch_lake_open(loch_lake **out, const char *uri, const loch_lake_options *op
         goto cleanup;
     compute_options co = {lake->opts.memory_limit, lake->opts.threads, lake->opts.sandbox != 0, lake->root};
     if ((rc = compute_open(&lake->cp, &co, scan_resolve, lake)) < 0 ||
-        (rc = embed_register(&lake->embed, lake->cp)) < 0)
+        (rc = embed_register(&lake->embed, lake->cp)) < 0 || (rc = embed_register_search(lake)) < 0)
         goto cleanup;
     buf_clear(&cat);
     rc = lake->st->engine_path(lake->st, "_loch/catalog.sqlite", &cat);

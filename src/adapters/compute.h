@@ -109,6 +109,23 @@ int compute_put_path(buf *sql, const char *path);
 typedef int (*compute_vector_fn)(void *ctx, const char *const *texts, const size_t *lens, size_t n, float *out,
                                  size_t max_dim, int *dim);
 int compute_register_vector_fn(compute *c, const char *name, size_t max_dim, compute_vector_fn fn, void *ctx);
+
+/* The rows of a search table function: the key column's name and whether its values
+ * are integers (else text), the keys as text and their scores, best first. */
+typedef struct {
+    char key_name[256];
+    int key_is_int;
+    size_t n;
+    char **keys;   /* malloc'd, each malloc'd */
+    float *scores; /* malloc'd */
+} compute_search_rows;
+/* Runs a search for name(table, column, query [, k => N]); fills out or sets the error.
+ * Called while the engine binds the statement: it must not run SQL on this engine. */
+typedef int (*compute_search_fn)(void *ctx, const char *table, const char *column, const char *query, int64_t k,
+                                 compute_search_rows *out);
+/* A table function name(VARCHAR table, VARCHAR column, VARCHAR query, k => BIGINT) whose
+ * rows fn makes: (<key column> BIGINT or VARCHAR, score FLOAT). */
+int compute_register_search_fn(compute *c, const char *name, compute_search_fn fn, void *ctx);
 /* Makes an Arrow stream readable as the (temporary) view `name`, which can be scanned
  * once; drop the view before releasing the stream. */
 struct ArrowArrayStream;

@@ -563,6 +563,112 @@ int compute_register_vector_fn(compute *c, const char *name, size_t max_dim, com
     return rc;
 }
 
+/* ---- search table functions ------------------------------------------------------- */
+
+typedef struct {
+    compute_search_fn fn;
+    void *ctx;
+} search_fn;
+
+typedef struct {
+    compute_search_rows rows;
+    size_t at; /* rows handed out */
+} search_bind;
+
+static void search_bind_free(void *p)
+{
+    search_bind *b = p;
+    for (size_t i = 0; b && i < b->rows.n; i++)
+        free(b->rows.keys[i]);
+    if (b)
+        free(b->rows.keys), free(b->rows.scores);
+    free(b);
+}
+
+static char *param_text(duckdb_bind_info info, idx_t i)
+{
+    duckdb_value v = duckdb_bind_get_parameter(info, i);
+    char *s = v && !duckdb_is_null_value(v) ? duckdb_get_varchar(v) : NULL;
+    duckdb_destroy_value(&v);
+    return s;
+}
+
+static void search_bind_fn(duckdb_bind_info info)
+{
+    search_fn *f = duckdb_bind_get_extra_info(info);
+    search_bind *b = calloc(1, sizeof(*b));
+    char *table = param_text(info, 0), *column = param_text(info, 1), *query = param_text(info, 2);
+    duckdb_value kv = duckdb_bind_get_named_parameter(info, "k");
+    int64_t k = kv && !duckdb_is_null_value(kv) ? duckdb_get_int64(kv) : 10;
+    duckdb_destroy_value(&kv);
+    if (!b) {
+        duckdb_bind_set_error(info, "out of memory");
+    } else if (!table || !column || !query) {
+        duckdb_bind_set_error(info, "a search takes a table, a column and a query (none of them NULL)");
+    } else if (k < 1 || k > 100000) {
+        duckdb_bind_set_error(info, "k is the number of rows to return, 1 to 100000");
+    } else if (f->fn(f->ctx, table, column, query, k, &b->rows) < 0) {
+        duckdb_bind_set_error(info, loch_error_last());
+    } else {
+        duckdb_logical_type kt = duckdb_create_logical_type(b->rows.key_is_int ? DUCKDB_TYPE_BIGINT : DUCKDB_TYPE_VARCHAR);
+        duckdb_logical_type st = duckdb_create_logical_type(DUCKDB_TYPE_FLOAT);
+        duckdb_bind_add_result_column(info, b->rows.key_name, kt);
+        duckdb_bind_add_result_column(info, "score", st);
+        duckdb_destroy_logical_type(&kt);
+        duckdb_destroy_logical_type(&st);
+        duckdb_bind_set_bind_data(info, b, search_bind_free);
+        b = NULL;
+    }
+    search_bind_free(b);
+    duckdb_free(table), duckdb_free(column), duckdb_free(query);
+}
+
+static void search_init_fn(duckdb_init_info info) { (void)info; }
+
+static void search_rows_fn(duckdb_function_info info, duckdb_data_chunk out)
+{
+    search_bind *b = duckdb_function_get_bind_data(info);
+    idx_t cap = duckdb_vector_size(), n = 0;
+    duckdb_vector kv = duckdb_data_chunk_get_vector(out, 0), sv = duckdb_data_chunk_get_vector(out, 1);
+    float *score = duckdb_vector_get_data(sv);
+    int64_t *ikey = b->rows.key_is_int ? duckdb_vector_get_data(kv) : NULL;
+    for (; n < cap && b->at < b->rows.n; n++, b->at++) {
+        const char *k = b->rows.keys[b->at];
+        if (ikey)
+            ikey[n] = strtoll(k, NULL, 10);
+        else
+            duckdb_vector_assign_string_element(kv, n, k);
+        score[n] = b->rows.scores[b->at];
+    }
+    duckdb_data_chunk_set_size(out, n);
+}
+
+int compute_register_search_fn(compute *c, const char *name, compute_search_fn fn, void *ctx)
+{
+    search_fn *f = calloc(1, sizeof(*f));
+    if (!f)
+        return error_set(LOCH_ENOMEM, "out of memory");
+    f->fn = fn, f->ctx = ctx;
+    duckdb_table_function t = duckdb_create_table_function();
+    duckdb_logical_type text = duckdb_create_logical_type(DUCKDB_TYPE_VARCHAR);
+    duckdb_logical_type big = duckdb_create_logical_type(DUCKDB_TYPE_BIGINT);
+    duckdb_table_function_set_name(t, name);
+    for (int i = 0; i < 3; i++)
+        duckdb_table_function_add_parameter(t, text);
+    duckdb_table_function_add_named_parameter(t, "k", big);
+    duckdb_table_function_set_extra_info(t, f, free);
+    duckdb_table_function_set_bind(t, search_bind_fn);
+    duckdb_table_function_set_init(t, search_init_fn);
+    duckdb_table_function_set_function(t, search_rows_fn);
+    int rc = duckdb_register_table_function(c->conn, t) == DuckDBError
+                 ? error_set(LOCH_ERROR, "cannot give the SQL engine the function %s", name)
+                 : 0;
+    duckdb_destroy_table_function(&t);
+    duckdb_destroy_logical_type(&text);
+    duckdb_destroy_logical_type(&big);
+    return rc;
+}
+
 /* ---- open / exec ----------------------------------------------------------------- */
 
 static int engine_error(const char *msg)

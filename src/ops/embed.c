@@ -35,6 +35,7 @@
 #include "util/buf.h"
 #include "util/error.h"
 #include "util/options.h"
+#include "adapters/compute.h"
 #include "adapters/fts.h"
 #include "vector/embed.h"
 
@@ -577,4 +578,95 @@ done:
     free(key);
     buf_free(&emb), buf_free(&sql);
     return rc;
+}
+
+/* ---- vector_search() and text_search() in SQL ------------------------------------- */
+
+/* A search for the engine's table functions: through the column's current index only
+ * (they run while the engine binds a statement, where loch may not run SQL of its own):
+ * the keys and scores, typed as the key column is. */
+static int table_search(loch_lake *lake, const char *table, const char *column, const char *query, int64_t k,
+                        int text, compute_search_rows *out)
+{
+    buf emb = BUF_INIT;
+    snapshot *es = NULL;
+    const char *model = NULL;
+    vindex *ix = NULL;
+    int dim = 0, exact = 0;
+    hnsw_hit *hits = calloc((size_t)k, sizeof *hits);
+    float *q = NULL;
+    int rc = hits ? table_name_check(table) : error_set(LOCH_ENOMEM, "out of memory");
+    rc = rc ? rc : embeddings_name(table, &emb);
+    if (rc == 0 && !txlog_exists(lake, table))
+        rc = error_set(LOCH_ENOTFOUND, "table \"%s\" does not exist", table);
+    if (rc == 0 && !txlog_exists(lake, emb.data))
+        rc = error_set(LOCH_ENOTFOUND, "table %s has no embeddings: run loch embed %s %s", table, table, column);
+    rc = rc ? rc : embed_model(&lake->embed, &model, &dim);
+    rc = rc ? rc : txlog_load(lake, emb.data, &(txlog_at){-1, 0, 0}, &es);
+    if (rc == 0 && es->schema.count < 1)
+        rc = error_set(LOCH_ECORRUPT, "%s has no columns", emb.data);
+    struct search_cache *c = lake->search;
+    if (rc == 0 && c && c->ix && !strcmp(c->column, column) && vindex_fits(c->ix, table, column, model, dim, es)) {
+        ix = c->ix;
+    } else if (rc == 0) {
+        const char *key = es->schema.fields[0].name;
+        if (vindex_get(lake, table, emb.data, es, column, key, model, dim, 0, &ix) < 0)
+            rc = error_set(LOCH_ENOTFOUND, "%s.%s has no current index: run loch embed %s %s", table, column, table,
+                           column);
+        else
+            search_keep(lake, table, column, 0, ix);
+    }
+    if (rc == 0 && text && !vindex_has_text(ix))
+        rc = error_set(LOCH_ENOTFOUND, "%s.%s has no current full-text index: run loch embed %s %s", table, column,
+                       table, column);
+    long got = 0;
+    if (rc == 0 && text) {
+        got = vindex_text_search(ix, query, (size_t)k, NULL, hits);
+    } else if (rc == 0) {
+        size_t qlen = strlen(query);
+        int got_dim = 0;
+        if (!(q = malloc((size_t)dim * sizeof *q)))
+            rc = error_set(LOCH_ENOMEM, "out of memory");
+        rc = rc ? rc : embed_texts(&lake->embed, &query, &qlen, 1, q, (size_t)dim, &got_dim);
+        got = rc ? 0 : vindex_search(ix, q, (size_t)k, NULL, 0, hits, &exact);
+    }
+    if (rc == 0 && got < 0)
+        rc = loch_error_last_code() ? loch_error_last_code() : LOCH_ERROR;
+    if (rc == 0) {
+        const char *dt = es->schema.fields[0].delta_type;
+        snprintf(out->key_name, sizeof out->key_name, "%s", es->schema.fields[0].name);
+        out->key_is_int = dt && (!strcmp(dt, "\"long\"") || !strcmp(dt, "\"integer\"") || !strcmp(dt, "\"short\"") ||
+                                 !strcmp(dt, "\"byte\""));
+        out->keys = calloc((size_t)got + 1, sizeof *out->keys);
+        out->scores = calloc((size_t)got + 1, sizeof *out->scores);
+        if (!out->keys || !out->scores)
+            rc = error_set(LOCH_ENOMEM, "out of memory");
+        for (long i = 0; rc == 0 && i < got; i++, out->n++) {
+            if (!(out->keys[i] = strdup(vindex_key(ix, (size_t)hits[i].label))))
+                rc = error_set(LOCH_ENOMEM, "out of memory");
+            out->scores[i] = text ? hits[i].dist : 1.0f - hits[i].dist;
+        }
+    }
+    txlog_snapshot_free(es);
+    buf_free(&emb);
+    free(hits), free(q);
+    return rc;
+}
+
+static int vector_search_rows(void *ctx, const char *table, const char *column, const char *query, int64_t k,
+                              compute_search_rows *out)
+{
+    return table_search(ctx, table, column, query, k, 0, out);
+}
+
+static int text_search_rows(void *ctx, const char *table, const char *column, const char *query, int64_t k,
+                            compute_search_rows *out)
+{
+    return table_search(ctx, table, column, query, k, 1, out);
+}
+
+int embed_register_search(loch_lake *lake)
+{
+    int rc = compute_register_search_fn(lake->cp, "vector_search", vector_search_rows, lake);
+    return rc ? rc : compute_register_search_fn(lake->cp, "text_search", text_search_rows, lake);
 }

@@ -344,6 +344,9 @@ typedef struct {
 int tail_status_of(loch_lake *lake, const char *table, const snapshot *s, tail_status *out);
 /* Drops the vector index loch_search keeps in memory (ops/embed.c). */
 void embed_search_forget(loch_lake *lake);
+/* Gives the engine vector_search(table, column, query, k => N) and text_search(...): a
+ * search's keys and scores as rows (ops/embed.c). */
+int embed_register_search(loch_lake *lake);
 
 /* The vector index of an embedded column (ops/vindex.c): an HNSW graph over the
  * column's vectors of one model, with the rows' keys, kept in

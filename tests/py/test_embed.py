@@ -317,3 +317,30 @@ def test_a_killed_index_build_leaves_nothing_behind(lake, tmp_path):
     p = lake.run("search", "people", "croissant", "--mode", "keyword", "-f", "json")
     assert json.loads(p.stdout)[0]["id"] == 4
     assert not [p.name for p in d.iterdir() if p.name.startswith(".")]
+
+
+def test_search_table_functions_in_sql(lake):
+    """vector_search(table, column, query, k => N) and text_search(...) (FTS5 syntax) are
+    table functions: the key (typed as the key column is) and the score, joinable with
+    the table; without a current index they say to run loch embed."""
+    make_people(lake)
+    lake.run("embed", "people", "resume")
+    rows = json.loads(lake.sql("SELECT v.id, v.score, p.city FROM vector_search('people', 'resume', 'who bakes bread', "
+                               "k => 3) v JOIN people p USING (id) ORDER BY v.score DESC", "-f", "json").stdout)
+    assert rows[0]["id"] == 4 and rows[0]["city"] == "Austin" and len(rows) == 3
+    assert rows == sorted(rows, key=lambda r: -r["score"])
+    top = json.loads(lake.sql("SELECT * FROM text_search('people', 'resume', 'croissant* OR sourdough')",
+                              "-f", "json").stdout)
+    assert [r["id"] for r in top] == [4] and set(top[0]) == {"id", "score"}
+    assert lake.scalar("SELECT typeof(id) FROM vector_search('people', 'resume', 'x', k => 1)") == "BIGINT"
+    assert lake.scalar("SELECT count(*) FROM vector_search('people', 'resume', 'x', k => 100000)") == "7"
+    lake.sql("CREATE TABLE docs AS SELECT * FROM (VALUES ('a-1', 'tax audits'), ('b''2', 'bread')) t(code, body)")
+    lake.run("embed", "docs", "body", "--key", "code")
+    assert lake.scalar("SELECT code FROM vector_search('docs', 'body', 'baking', k => 1)") == "b'2"
+    for q, msg in [("SELECT * FROM vector_search('people', 'city', 'x')", "run loch embed people city"),
+                   ("SELECT * FROM vector_search('nope', 'resume', 'x')", "does not exist"),
+                   ("SELECT * FROM vector_search('people', 'resume', NULL)", "none of them NULL"),
+                   ("SELECT * FROM vector_search('people', 'resume', 'x', k => 0)", "1 to 100000"),
+                   ("SELECT * FROM text_search('people', 'resume', 'AND AND (')", "fts5")]:
+        p = lake.sql(q, check=False)
+        assert p.returncode != 0 and msg in p.stderr, (q, p.stderr)
