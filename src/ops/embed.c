@@ -94,7 +94,7 @@ static int put_rows(buf *sql, const buf *a, const buf *b, const char *key, int p
     return buf_puts(sql, " AND b.text = a.text)");
 }
 
-static void search_keep(loch_lake *lake, const char *table, const char *column, int sole, vindex *ix);
+static void search_keep(struct search_cache **slot, const char *table, const char *column, int sole, vindex *ix);
 
 int loch_embed_column(loch_result **out, loch_lake *lake, const char *table, const char *column, const char *key)
 {
@@ -202,7 +202,7 @@ int loch_embed_column(loch_result **out, loch_lake *lake, const char *table, con
     lake_hold(lake, "embed-index");
     rc = rc ? rc : txlog_load(lake, emb.data, &(txlog_at){-1, 0, 0}, &es);
     if (rc == 0 && vindex_get(lake, table, emb.data, es, column, k.data, model, dim, 1, &ix) == 0) {
-        search_keep(lake, table, column, 0, ix);
+        search_keep(&lake->search, table, column, 0, ix);
     } else if (rc == 0) { /* the embeddings are committed; the index is only their cache */
         lake_warn(lake, "the vector index of %s.%s was not updated (%s): searches read the embeddings until it is",
                   table, column, loch_error_last());
@@ -228,26 +228,34 @@ struct search_cache {
     vindex *ix;    /* NULL until the column has a fresh index */
 };
 
-void embed_search_forget(loch_lake *lake)
+static void slot_forget(struct search_cache **slot)
 {
-    if (lake->search)
-        vindex_free(lake->search->ix);
-    free(lake->search);
-    lake->search = NULL;
+    if (*slot)
+        vindex_free((*slot)->ix);
+    free(*slot);
+    *slot = NULL;
 }
 
-/* Remembers ix (owned from now) as the handle's index for table.column. */
-static void search_keep(loch_lake *lake, const char *table, const char *column, int sole, vindex *ix)
+void embed_search_forget(loch_lake *lake)
 {
-    embed_search_forget(lake);
-    if (!(lake->search = calloc(1, sizeof(*lake->search)))) {
+    slot_forget(&lake->search);
+    slot_forget(&lake->sql_search);
+}
+
+/* Remembers ix (owned from now) in slot as the index of table.column: lake->search for
+ * loch_search, lake->sql_search for the table functions. Two slots, because a search's
+ * --where runs SQL that may call a table function while the search holds its index. */
+static void search_keep(struct search_cache **slot, const char *table, const char *column, int sole, vindex *ix)
+{
+    slot_forget(slot);
+    if (!(*slot = calloc(1, sizeof(**slot)))) {
         vindex_free(ix);
         return;
     }
-    snprintf(lake->search->table, sizeof(lake->search->table), "%s", table);
-    snprintf(lake->search->column, sizeof(lake->search->column), "%s", column);
-    lake->search->sole = sole;
-    lake->search->ix = ix;
+    snprintf((*slot)->table, sizeof((*slot)->table), "%s", table);
+    snprintf((*slot)->column, sizeof((*slot)->column), "%s", column);
+    (*slot)->sole = sole;
+    (*slot)->ix = ix;
 }
 
 /* The rows of the table passing cond, as a bitmap over ix's nodes: the keys of the
@@ -492,7 +500,7 @@ int loch_search(loch_result **out, loch_lake *lake, const char *table, const cha
     /* words need the full-text index: made now if need be (SQL cannot rank by BM25) */
     int refresh = seen >= 1 || mode != MODE_SEMANTIC;
     if (rc == 0 && column && vindex_get(lake, table, emb.data, es, column, key, model, dim, refresh, &ix) == 0) {
-        search_keep(lake, table, column, !o.column, ix);
+        search_keep(&lake->search, table, column, !o.column, ix);
         rc = index_search(out, lake, ix, emb.data, model, query, o.where, o.k, mode);
         goto done;
     }
@@ -504,7 +512,7 @@ int loch_search(loch_result **out, loch_lake *lake, const char *table, const cha
         error_clear(); /* the index's absence is no error: SQL answers */
     if (rc == 0 && column) { /* answered in SQL this time: counted */
         if (!seen)
-            search_keep(lake, table, column, !o.column, NULL);
+            search_keep(&lake->search, table, column, !o.column, NULL);
         if (lake->search)
             lake->search->seen++;
     }
@@ -605,7 +613,7 @@ static int table_search(loch_lake *lake, const char *table, const char *column, 
     rc = rc ? rc : txlog_load(lake, emb.data, &(txlog_at){-1, 0, 0}, &es);
     if (rc == 0 && es->schema.count < 1)
         rc = error_set(LOCH_ECORRUPT, "%s has no columns", emb.data);
-    struct search_cache *c = lake->search;
+    struct search_cache *c = lake->sql_search;
     if (rc == 0 && c && c->ix && !strcmp(c->column, column) && vindex_fits(c->ix, table, column, model, dim, es)) {
         ix = c->ix;
     } else if (rc == 0) {
@@ -614,7 +622,7 @@ static int table_search(loch_lake *lake, const char *table, const char *column, 
             rc = error_set(LOCH_ENOTFOUND, "%s.%s has no current index: run loch embed %s %s", table, column, table,
                            column);
         else
-            search_keep(lake, table, column, 0, ix);
+            search_keep(&lake->sql_search, table, column, 0, ix);
     }
     if (rc == 0 && text && !vindex_has_text(ix))
         rc = error_set(LOCH_ENOTFOUND, "%s.%s has no current full-text index: run loch embed %s %s", table, column,

@@ -53,6 +53,7 @@ struct loch_lake {
     struct lake_lookups *lookups; /* key indexes (ops/lookup.c); NULL until a lookup */
     embed_state embed;      /* the embedding model (vector/embed.h), opened when first used */
     struct search_cache *search; /* a column's vector index, for search (ops/embed.c) */
+    struct search_cache *sql_search; /* another, for vector_search() and text_search() in SQL */
     int engine_objects;     /* the session ran engine statements that may make or change what
                                a name means (CREATE VIEW, ATTACH, SET search_path): from then
                                on only the engine answers queries */

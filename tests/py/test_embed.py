@@ -337,6 +337,11 @@ def test_search_table_functions_in_sql(lake):
     lake.sql("CREATE TABLE docs AS SELECT * FROM (VALUES ('a-1', 'tax audits'), ('b''2', 'bread')) t(code, body)")
     lake.run("embed", "docs", "body", "--key", "code")
     assert lake.scalar("SELECT code FROM vector_search('docs', 'body', 'baking', k => 1)") == "b'2"
+    # a search's condition may itself search another table (its index kept apart: the
+    # sanitizer build would see the search's own index freed under it)
+    near = search(lake, "Kubernetes", "-k", "2", "--where",
+                  "id IN (SELECT CASE WHEN code = 'a-1' THEN 5 ELSE 4 END FROM vector_search('docs', 'body', 'x'))")
+    assert {r["id"] for r in near} == {4, 5}
     for q, msg in [("SELECT * FROM vector_search('people', 'city', 'x')", "run loch embed people city"),
                    ("SELECT * FROM vector_search('nope', 'resume', 'x')", "does not exist"),
                    ("SELECT * FROM vector_search('people', 'resume', NULL)", "none of them NULL"),
