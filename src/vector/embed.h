@@ -4,7 +4,8 @@
  *
  * The model is opened on first use, not with the lake (loading one costs about 0.1 s
  * and 100 MB, and most sessions never embed), then shared by every statement of the
- * lake handle that owns this state. Which model: the one named (the lake options'
+ * lake handle that owns this state, and by the process's other lake handles that use
+ * the same file with the same threads (a server's workers). Which model: the one named (the lake options'
  * embed_model), else the all-MiniLM-L6-v2 GGUF file scripts/setup.sh made
  * (LOCH_MODEL_DIR, fixed at build time).
  */

@@ -468,6 +468,12 @@ def test_search_endpoint(lake):
             status, _ = error_of(s, "POST", "/v1/search", body)
             assert status == code, (body, status)
         assert error_of(s, "POST", "/v1/search", "not json")[0] == 400
+        # the workers share one model: many searches at once all answer alike
+        from concurrent.futures import ThreadPoolExecutor
+        body = {"table": "people", "query": "who bakes bread", "k": 3}
+        with ThreadPoolExecutor(8) as pool:
+            got = list(pool.map(lambda _: s.json("POST", "/v1/search", body), range(16)))
+        assert all(g["rows"] == got[0]["rows"] for g in got) and got[0]["rows"][0]["id"] == 2
         assert lake.scalar("SELECT count(*) FROM people") == "3"
     finally:
         assert s.stop() == 0

@@ -17,6 +17,7 @@
 #include "test.h"
 #include "util/arena.h"
 #include "util/json.h"
+#include "vector/embed.h"
 
 const char *loch_error_last(void);
 
@@ -158,4 +159,29 @@ static void test_refuses_what_is_not_an_embedding_model(void)
     free(dir);
 }
 
-TEST_MAIN(T(test_matches_sentence_transformers), T(test_refuses_what_is_not_an_embedding_model))
+/* Lake handles of one process (a server's workers) share one copy of a model: the same
+ * file and threads give the same embedder, which outlives any one of its handles. */
+static void test_handles_share_a_model(void)
+{
+    embed_state a, b, c;
+    const char *name = NULL, *text = "shared weights";
+    size_t len = strlen(text);
+    int dim = 0;
+    float v[384], w[384];
+    embed_init(&a, NULL, 0);
+    embed_init(&b, NULL, 0);
+    embed_init(&c, NULL, 1);
+    CHECK_OK(embed_model(&a, &name, &dim));
+    CHECK_OK(embed_model(&b, &name, &dim));
+    CHECK_OK(embed_model(&c, &name, &dim));
+    CHECK(a.model && a.model == b.model && c.model != a.model); /* other threads: its own */
+    CHECK_OK(embed_texts(&a, &text, &len, 1, v, 384, &dim));
+    embed_close(&a);
+    CHECK_OK(embed_texts(&b, &text, &len, 1, w, 384, &dim)); /* b's model lives on */
+    CHECK(dim == 384 && memcmp(v, w, sizeof v) == 0);
+    embed_close(&b);
+    embed_close(&c);
+}
+
+TEST_MAIN(T(test_matches_sentence_transformers), T(test_refuses_what_is_not_an_embedding_model),
+          T(test_handles_share_a_model))
