@@ -110,13 +110,20 @@ typedef int (*compute_vector_fn)(void *ctx, const char *const *texts, const size
                                  size_t max_dim, int *dim);
 int compute_register_vector_fn(compute *c, const char *name, size_t max_dim, compute_vector_fn fn, void *ctx);
 
+/* A scalar function name(VARCHAR) -> VARCHAR[]: fn cuts a text into pieces, given as
+ * (start, length) pairs into it, and returns how many there are (cap may be too few:
+ * it is then called again with room for all). NULL gives NULL. */
+typedef size_t (*compute_split_fn)(const char *text, size_t len, size_t *pairs, size_t cap);
+int compute_register_split_fn(compute *c, const char *name, compute_split_fn fn);
+
 /* The rows of a search table function: the key column's name and whether its values
- * are integers (else text), the keys as text and their scores, best first. */
+ * are integers (else text), the keys as text, their chunks and scores, best first. */
 typedef struct {
     char key_name[256];
     int key_is_int;
     size_t n;
     char **keys;   /* malloc'd, each malloc'd */
+    int *chunks;   /* malloc'd */
     float *scores; /* malloc'd */
 } compute_search_rows;
 /* Runs a search for name(table, column, query [, k => N]); fills out or sets the error.
@@ -124,7 +131,7 @@ typedef struct {
 typedef int (*compute_search_fn)(void *ctx, const char *table, const char *column, const char *query, int64_t k,
                                  compute_search_rows *out);
 /* A table function name(VARCHAR table, VARCHAR column, VARCHAR query, k => BIGINT) whose
- * rows fn makes: (<key column> BIGINT or VARCHAR, score FLOAT). */
+ * rows fn makes: (<key column> BIGINT or VARCHAR, chunk INTEGER, score FLOAT). */
 int compute_register_search_fn(compute *c, const char *name, compute_search_fn fn, void *ctx);
 /* Makes an Arrow stream readable as the (temporary) view `name`, which can be scanned
  * once; drop the view before releasing the stream. */

@@ -563,6 +563,81 @@ int compute_register_vector_fn(compute *c, const char *name, size_t max_dim, com
     return rc;
 }
 
+/* ---- text splitting functions ------------------------------------------------------ */
+
+typedef struct {
+    compute_split_fn fn;
+} split_fn;
+
+static void split_rows(duckdb_function_info info, duckdb_data_chunk input, duckdb_vector output)
+{
+    split_fn *f = duckdb_scalar_function_get_extra_info(info);
+    idx_t n = duckdb_data_chunk_get_size(input);
+    duckdb_vector in = duckdb_data_chunk_get_vector(input, 0);
+    duckdb_string_t *s = duckdb_vector_get_data(in);
+    uint64_t *valid = duckdb_vector_get_validity(in);
+    size_t cap = 64, total = 0;
+    size_t *pairs = malloc(2 * cap * sizeof(*pairs));
+    duckdb_list_entry *entries = duckdb_vector_get_data(output);
+    duckdb_vector child = duckdb_list_vector_get_child(output);
+    int failed = !pairs;
+    for (idx_t i = 0; !failed && i < n; i++) {
+        if (valid && !duckdb_validity_row_is_valid(valid, i)) {
+            entries[i] = (duckdb_list_entry){0, 0};
+            duckdb_vector_ensure_validity_writable(output);
+            duckdb_validity_set_row_invalid(duckdb_vector_get_validity(output), i);
+            continue;
+        }
+        const char *text = duckdb_string_t_data(&s[i]);
+        size_t len = duckdb_string_t_length(s[i]), got = f->fn(text, len, pairs, cap);
+        if (got > cap) { /* room for all, and again */
+            size_t *more = realloc(pairs, 2 * got * sizeof(*pairs));
+            if (!more) {
+                failed = 1;
+                break;
+            }
+            pairs = more, cap = got;
+            got = f->fn(text, len, pairs, cap);
+        }
+        if (duckdb_list_vector_reserve(output, total + got) == DuckDBError) {
+            failed = 1;
+            break;
+        }
+        child = duckdb_list_vector_get_child(output); /* a reserve may have moved it */
+        for (size_t j = 0; j < got; j++)
+            duckdb_vector_assign_string_element_len(child, total + j, text + pairs[2 * j], pairs[2 * j + 1]);
+        entries[i] = (duckdb_list_entry){.offset = total, .length = got};
+        total += got;
+        duckdb_list_vector_set_size(output, total);
+    }
+    free(pairs);
+    if (failed)
+        duckdb_scalar_function_set_error(info, "out of memory");
+}
+
+int compute_register_split_fn(compute *c, const char *name, compute_split_fn fn)
+{
+    split_fn *sf = calloc(1, sizeof(*sf));
+    if (!sf)
+        return error_set(LOCH_ENOMEM, "out of memory");
+    sf->fn = fn;
+    duckdb_scalar_function f = duckdb_create_scalar_function();
+    duckdb_logical_type text = duckdb_create_logical_type(DUCKDB_TYPE_VARCHAR);
+    duckdb_logical_type list = duckdb_create_list_type(text);
+    duckdb_scalar_function_set_name(f, name);
+    duckdb_scalar_function_add_parameter(f, text);
+    duckdb_scalar_function_set_return_type(f, list);
+    duckdb_scalar_function_set_extra_info(f, sf, free);
+    duckdb_scalar_function_set_function(f, split_rows);
+    int rc = duckdb_register_scalar_function(c->conn, f) == DuckDBError
+                 ? error_set(LOCH_ERROR, "cannot give the SQL engine the function %s", name)
+                 : 0;
+    duckdb_destroy_scalar_function(&f);
+    duckdb_destroy_logical_type(&text);
+    duckdb_destroy_logical_type(&list);
+    return rc;
+}
+
 /* ---- search table functions ------------------------------------------------------- */
 
 typedef struct {
@@ -581,7 +656,7 @@ static void search_bind_free(void *p)
     for (size_t i = 0; b && i < b->rows.n; i++)
         free(b->rows.keys[i]);
     if (b)
-        free(b->rows.keys), free(b->rows.scores);
+        free(b->rows.keys), free(b->rows.chunks), free(b->rows.scores);
     free(b);
 }
 
@@ -612,10 +687,13 @@ static void search_bind_fn(duckdb_bind_info info)
     } else {
         duckdb_logical_type kt = duckdb_create_logical_type(b->rows.key_is_int ? DUCKDB_TYPE_BIGINT : DUCKDB_TYPE_VARCHAR);
         duckdb_logical_type st = duckdb_create_logical_type(DUCKDB_TYPE_FLOAT);
+        duckdb_logical_type ct = duckdb_create_logical_type(DUCKDB_TYPE_INTEGER);
         duckdb_bind_add_result_column(info, b->rows.key_name, kt);
+        duckdb_bind_add_result_column(info, "chunk", ct);
         duckdb_bind_add_result_column(info, "score", st);
         duckdb_destroy_logical_type(&kt);
         duckdb_destroy_logical_type(&st);
+        duckdb_destroy_logical_type(&ct);
         duckdb_bind_set_bind_data(info, b, search_bind_free);
         b = NULL;
     }
@@ -629,8 +707,10 @@ static void search_rows_fn(duckdb_function_info info, duckdb_data_chunk out)
 {
     search_bind *b = duckdb_function_get_bind_data(info);
     idx_t cap = duckdb_vector_size(), n = 0;
-    duckdb_vector kv = duckdb_data_chunk_get_vector(out, 0), sv = duckdb_data_chunk_get_vector(out, 1);
+    duckdb_vector kv = duckdb_data_chunk_get_vector(out, 0), cv = duckdb_data_chunk_get_vector(out, 1),
+                  sv = duckdb_data_chunk_get_vector(out, 2);
     float *score = duckdb_vector_get_data(sv);
+    int32_t *chunk = duckdb_vector_get_data(cv);
     int64_t *ikey = b->rows.key_is_int ? duckdb_vector_get_data(kv) : NULL;
     for (; n < cap && b->at < b->rows.n; n++, b->at++) {
         const char *k = b->rows.keys[b->at];
@@ -638,6 +718,7 @@ static void search_rows_fn(duckdb_function_info info, duckdb_data_chunk out)
             ikey[n] = strtoll(k, NULL, 10);
         else
             duckdb_vector_assign_string_element(kv, n, k);
+        chunk[n] = b->rows.chunks[b->at];
         score[n] = b->rows.scores[b->at];
     }
     duckdb_data_chunk_set_size(out, n);

@@ -80,8 +80,8 @@ static int query_text(loch_lake *lake, const char *sql, char **out)
     return rc;
 }
 
-/* "<a> a WHERE [NOT] EXISTS (<b> b with the same key and text)": the rows of a that b
- * has (present) or lacks. Both are subqueries with the key column and text. */
+/* "<a> a WHERE [NOT] EXISTS (<b> b with the same key, chunk and text)": the rows of a
+ * that b has (present) or lacks. Both are subqueries with the key column, chunk, text. */
 static int put_rows(buf *sql, const buf *a, const buf *b, const char *key, int present)
 {
     buf_put(sql, a->data, a->len);
@@ -91,7 +91,7 @@ static int put_rows(buf *sql, const buf *a, const buf *b, const char *key, int p
     buf_put_sql_ident(sql, key);
     buf_puts(sql, " = a.");
     buf_put_sql_ident(sql, key);
-    return buf_puts(sql, " AND b.text = a.text)");
+    return buf_puts(sql, " AND b.chunk = a.chunk AND b.text = a.text)");
 }
 
 static void search_keep(struct search_cache **slot, const char *table, const char *column, int sole, vindex *ix);
@@ -119,17 +119,20 @@ int loch_embed_column(loch_result **out, loch_lake *lake, const char *table, con
     int exists = rc == 0 && txlog_exists(lake, emb.data);
     /* src: the rows to embed; old: what this model made of this column before */
     if (rc == 0) {
+        /* a row's text as its chunks (vector/chunk.h): (key, chunk, text) */
         buf_puts(&src, "(SELECT ");
         buf_put_sql_ident(&src, k.data);
-        buf_puts(&src, ", ");
+        buf_puts(&src, ", CAST(unnest(range(len(cs))) AS INTEGER) AS chunk, unnest(cs) AS text FROM (SELECT ");
+        buf_put_sql_ident(&src, k.data);
+        buf_puts(&src, ", chunks(");
         buf_put_sql_ident(&src, column);
-        buf_puts(&src, " AS text FROM ");
+        buf_puts(&src, ") AS cs FROM ");
         buf_put_sql_ident(&src, table);
         buf_puts(&src, " WHERE ");
         buf_put_sql_ident(&src, column);
         buf_puts(&src, " IS NOT NULL AND ");
         buf_put_sql_ident(&src, k.data);
-        buf_puts(&src, " IS NOT NULL)"); /* a row without a key cannot be found again */
+        buf_puts(&src, " IS NOT NULL))"); /* a row without a key cannot be found again */
         if (exists) {
             buf_puts(&old, "(SELECT * FROM ");
             buf_put_sql_ident(&old, emb.data);
@@ -141,7 +144,7 @@ int loch_embed_column(loch_result **out, loch_lake *lake, const char *table, con
         } else {
             buf_puts(&old, "(SELECT NULL AS ");
             buf_put_sql_ident(&old, k.data);
-            rc = buf_puts(&old, ", NULL AS text WHERE false)");
+            rc = buf_puts(&old, ", NULL AS chunk, NULL AS text WHERE false)");
         }
     }
     /* how many texts are new, to say so (and to embed nothing when none is) */
@@ -179,7 +182,7 @@ int loch_embed_column(loch_result **out, loch_lake *lake, const char *table, con
         buf_put_sql_ident(&sql, k.data);
         buf_puts(&sql, ", ");
         buf_put_sql_str(&sql, column);
-        buf_puts(&sql, " AS \"column\", 0 AS chunk, a.text, embed(a.text) AS embedding, ");
+        buf_puts(&sql, " AS \"column\", a.chunk, a.text, embed(a.text) AS embedding, ");
         buf_put_sql_str(&sql, model);
         buf_printf(&sql, " AS model, %d AS dim, CAST(%lld AS BIGINT) AS source_version FROM ", dim, (long long)version);
         rc = put_rows(&sql, &src, &old, k.data, 0);
@@ -368,19 +371,21 @@ static int index_search(loch_result **out, loch_lake *lake, vindex *ix, const ch
     if (rc == 0) {
         buf_puts(&sql, "SELECT e.");
         buf_put_sql_ident(&sql, vindex_keycol(ix));
-        buf_puts(&sql, ", v.score, e.text FROM (VALUES ");
+        buf_puts(&sql, ", e.chunk, v.score, e.text FROM (VALUES ");
         for (long i = 0; i < got; i++) {
+            int chunk = 0;
+            const char *key = vindex_key(ix, (size_t)hits[i].label, &chunk);
             buf_printf(&sql, "%s(%ld, ", i ? ", " : "", i);
-            buf_put_sql_str(&sql, vindex_key(ix, (size_t)hits[i].label));
-            buf_printf(&sql, ", CAST(%.9g AS FLOAT))", (double)hits[i].dist);
+            buf_put_sql_str(&sql, key);
+            buf_printf(&sql, ", %d, CAST(%.9g AS FLOAT))", chunk, (double)hits[i].dist);
         }
         if (!got)
-            buf_puts(&sql, "(0, NULL, CAST(NULL AS FLOAT))");
-        buf_puts(&sql, ") v(r, k, score) JOIN ");
+            buf_puts(&sql, "(0, NULL, 0, CAST(NULL AS FLOAT))");
+        buf_puts(&sql, ") v(r, k, c, score) JOIN ");
         buf_printf(&sql, "\"%s@v%lld\"", emb, (long long)vindex_version(ix));
         buf_puts(&sql, " e ON CAST(e.");
         buf_put_sql_ident(&sql, vindex_keycol(ix));
-        buf_puts(&sql, " AS VARCHAR) = v.k AND e.\"column\" = ");
+        buf_puts(&sql, " AS VARCHAR) = v.k AND e.chunk = v.c AND e.\"column\" = ");
         buf_put_sql_str(&sql, vindex_column(ix));
         buf_puts(&sql, " AND e.model = ");
         buf_put_sql_str(&sql, model);
@@ -520,7 +525,7 @@ int loch_search(loch_result **out, loch_lake *lake, const char *table, const cha
         buf_clear(&sql);
         buf_puts(&sql, "SELECT e.");
         buf_put_sql_ident(&sql, key);
-        buf_puts(&sql, ", list_inner_product(e.embedding, q.v) AS score, e.text FROM ");
+        buf_puts(&sql, ", e.chunk, list_inner_product(e.embedding, q.v) AS score, e.text FROM ");
         buf_put_sql_ident(&sql, emb.data);
         buf_puts(&sql, " e CROSS JOIN (SELECT embed(");
         buf_put_sql_str(&sql, query);
@@ -539,7 +544,7 @@ int loch_search(loch_result **out, loch_lake *lake, const char *table, const cha
         buf_put_sql_str(&sql, model);
         rc = buf_printf(&sql, " AND e.dim = %d ORDER BY score DESC, e.", dim);
         buf_put_sql_ident(&sql, key);
-        rc = buf_printf(&sql, " LIMIT %d", o.k);
+        rc = buf_printf(&sql, ", e.chunk LIMIT %d", o.k);
     }
     rc = rc ? rc : loch_sql(out, lake, sql.data);
     if (rc == 0)
@@ -649,8 +654,11 @@ static int table_search(loch_lake *lake, const char *table, const char *column, 
         out->scores = calloc((size_t)got + 1, sizeof *out->scores);
         if (!out->keys || !out->scores)
             rc = error_set(LOCH_ENOMEM, "out of memory");
+        out->chunks = calloc((size_t)got + 1, sizeof *out->chunks);
+        if (!out->chunks)
+            rc = error_set(LOCH_ENOMEM, "out of memory");
         for (long i = 0; rc == 0 && i < got; i++, out->n++) {
-            if (!(out->keys[i] = strdup(vindex_key(ix, (size_t)hits[i].label))))
+            if (!(out->keys[i] = strdup(vindex_key(ix, (size_t)hits[i].label, &out->chunks[i]))))
                 rc = error_set(LOCH_ENOMEM, "out of memory");
             out->scores[i] = text ? hits[i].dist : 1.0f - hits[i].dist;
         }

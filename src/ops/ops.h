@@ -363,7 +363,8 @@ void vindex_free(vindex *v);
 const char *vindex_table(const vindex *v);
 const char *vindex_column(const vindex *v);
 const char *vindex_keycol(const vindex *v);
-const char *vindex_key(const vindex *v, size_t node);
+/* Node's row: its key as text, and its chunk number in *chunk. */
+const char *vindex_key(const vindex *v, size_t node, int *chunk);
 size_t vindex_nodes(const vindex *v);
 int vindex_dim(const vindex *v);
 size_t vindex_live(const vindex *v); /* nodes not deleted */
@@ -373,7 +374,7 @@ int vindex_has_text(const vindex *v);
  * are node numbers, dist the BM25 score (higher is better); -1 with the error set. */
 long vindex_text_search(vindex *v, const char *query, size_t k, const uint64_t *allow, hnsw_hit *out);
 int64_t vindex_version(const vindex *v);
-/* Sets key's node in allow (a bitmap over nodes); 1 when the key has one. */
+/* Sets the nodes of key's row (every chunk) in allow (a bitmap over nodes); how many. */
 int vindex_allow_key(const vindex *v, const char *key, uint64_t *allow);
 /* The k nearest nodes to q (among allow's `allowed` nodes, when allow is given): labels
  * are node numbers; -1 with the error set. *exact: every candidate was scored (few

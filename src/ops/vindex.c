@@ -13,8 +13,8 @@
  * never trusted. It is written whole with an atomic put, so a crash or a racing
  * writer leaves one complete file or the other, each right for the version it names.
  *
- * Nodes carry the rows' keys (the file's extra bytes: u32 length, then the key's text,
- * node after node). A refresh reads the column's rows at one version and compares
+ * A node is a chunk of a row (vector/chunk.h), named "<chunk>\x1f<key as text>" (the
+ * file's extra bytes: u32 length, then the name, node after node). A refresh reads the column's rows at one version and compares
  * them with the old file's nodes by key and vector: an unchanged row keeps its node, a
  * changed or removed row's node is tombstoned, a new or changed row is added. When
  * tombstones pass a fifth of the nodes the graph is built again from the live rows.
@@ -109,7 +109,7 @@ static void fingerprint(const snapshot *emb, const char *column, const char *mod
     hnsw_options o = index_options();
     char num[128];
     sha256_init(&c);
-    sha256_update(&c, "loch vector index 1\n", 20);
+    sha256_update(&c, "loch vector index 2\n", 20); /* 2: nodes are chunks */
     sha256_update(&c, emb->metadata.id ? emb->metadata.id : "", strlen(emb->metadata.id ? emb->metadata.id : "") + 1);
     int n = snprintf(num, sizeof num, "%lld %d %u %u %u %u", (long long)emb->version, dim, (unsigned)o.metric,
                      (unsigned)o.codes, o.m, o.ef_construction);
@@ -157,7 +157,7 @@ static int build_fts(loch_lake *lake, const char *emb, const char *path, vindex 
     size_t rows = 0;
     fp_hex(v, tag);
     buf_printf(&name, "%s@v%lld", emb, (long long)v->version);
-    buf_puts(&sql, "SELECT CAST(");
+    buf_puts(&sql, "SELECT CAST(chunk AS VARCHAR) || chr(31) || CAST(");
     buf_put_sql_ident(&sql, v->key);
     buf_puts(&sql, " AS VARCHAR), text FROM ");
     buf_put_sql_ident(&sql, name.data);
@@ -338,7 +338,7 @@ static int build(loch_lake *lake, const char *emb, const char *key, vindex *old,
     if (old && !(r.kept = calloc(hnsw_size(old->h) + 1, 1)))
         rc = error_set(LOCH_ENOMEM, "out of memory");
     buf_printf(&name, "%s@v%lld", emb, (long long)v->version);
-    buf_puts(&sql, "SELECT CAST(");
+    buf_puts(&sql, "SELECT CAST(chunk AS VARCHAR) || chr(31) || CAST("); /* a node is a row's chunk */
     buf_put_sql_ident(&sql, key);
     buf_puts(&sql, " AS VARCHAR), embedding FROM ");
     buf_put_sql_ident(&sql, name.data);
@@ -487,7 +487,12 @@ int vindex_fits(const vindex *v, const char *table, const char *column, const ch
 const char *vindex_table(const vindex *v) { return v->table; }
 const char *vindex_column(const vindex *v) { return v->column; }
 const char *vindex_keycol(const vindex *v) { return v->key; }
-const char *vindex_key(const vindex *v, size_t node) { return node < v->nkeys ? v->keys[node] : NULL; }
+const char *vindex_key(const vindex *v, size_t node, int *chunk)
+{
+    const char *k = node < v->nkeys ? v->keys[node] : NULL, *sep = k ? strchr(k, 0x1f) : NULL;
+    *chunk = sep ? atoi(k) : 0;
+    return sep ? sep + 1 : k;
+}
 size_t vindex_nodes(const vindex *v) { return v->nkeys; }
 int vindex_dim(const vindex *v) { return v->dim; }
 size_t vindex_live(const vindex *v) { return hnsw_size(v->h) - hnsw_deleted(v->h); }
@@ -495,11 +500,18 @@ int64_t vindex_version(const vindex *v) { return v->version; }
 
 int vindex_allow_key(const vindex *v, const char *key, uint64_t *allow)
 {
+    buf id = BUF_INIT;
     size_t node;
-    if (!strmap_get(&v->live, key, &node))
-        return 0;
-    allow[node / 64] |= UINT64_C(1) << (node % 64);
-    return 1;
+    int n = 0;
+    /* every chunk of the row: they are numbered from 0 without gaps */
+    for (int chunk = 0; buf_clear(&id), buf_printf(&id, "%d\x1f%s", chunk, key) == 0; chunk++) {
+        if (!strmap_get(&v->live, id.data, &node))
+            break;
+        allow[node / 64] |= UINT64_C(1) << (node % 64);
+        n++;
+    }
+    buf_free(&id);
+    return n;
 }
 
 long vindex_search(vindex *v, const float *q, size_t k, const uint64_t *allow, size_t allowed, hnsw_hit *out,

@@ -18,6 +18,7 @@
 #include "adapters/compute.h"
 #include "adapters/llm.h"
 #include "util/error.h"
+#include "vector/chunk.h"
 
 #ifndef LOCH_MODEL_DIR
 #define LOCH_MODEL_DIR "third_party/models"
@@ -140,7 +141,30 @@ static int engine_embed(void *ctx, const char *const *texts, const size_t *lens,
     return embed_texts(ctx, texts, lens, n, out, max_dim, dim);
 }
 
+/* chunks(text): vector/chunk.h's passages, as the engine's split function wants them */
+static size_t engine_chunks(const char *text, size_t len, size_t *pairs, size_t cap)
+{
+    chunk_span spans[64];
+    size_t n = chunk_text(text, len, CHUNK_MAX, CHUNK_OVERLAP, spans, 64);
+    if (n > cap)
+        return n;
+    if (n > 64) { /* more than fit here: again, into the caller's room */
+        chunk_span *all = malloc(n * sizeof(*all));
+        if (!all)
+            return 0;
+        chunk_text(text, len, CHUNK_MAX, CHUNK_OVERLAP, all, n);
+        for (size_t i = 0; i < n; i++)
+            pairs[2 * i] = all[i].start, pairs[2 * i + 1] = all[i].len;
+        free(all);
+        return n;
+    }
+    for (size_t i = 0; i < n; i++)
+        pairs[2 * i] = spans[i].start, pairs[2 * i + 1] = spans[i].len;
+    return n;
+}
+
 int embed_register(embed_state *st, compute *cp)
 {
-    return compute_register_vector_fn(cp, "embed", MAX_DIM, engine_embed, st);
+    int rc = compute_register_vector_fn(cp, "embed", MAX_DIM, engine_embed, st);
+    return rc ? rc : compute_register_split_fn(cp, "chunks", engine_chunks);
 }

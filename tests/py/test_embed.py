@@ -331,7 +331,7 @@ def test_search_table_functions_in_sql(lake):
     assert rows == sorted(rows, key=lambda r: -r["score"])
     top = json.loads(lake.sql("SELECT * FROM text_search('people', 'resume', 'croissant* OR sourdough')",
                               "-f", "json").stdout)
-    assert [r["id"] for r in top] == [4] and set(top[0]) == {"id", "score"}
+    assert [r["id"] for r in top] == [4] and set(top[0]) == {"id", "chunk", "score"}
     assert lake.scalar("SELECT typeof(id) FROM vector_search('people', 'resume', 'x', k => 1)") == "BIGINT"
     assert lake.scalar("SELECT count(*) FROM vector_search('people', 'resume', 'x', k => 100000)") == "7"
     lake.sql("CREATE TABLE docs AS SELECT * FROM (VALUES ('a-1', 'tax audits'), ('b''2', 'bread')) t(code, body)")
@@ -349,3 +349,29 @@ def test_search_table_functions_in_sql(lake):
                    ("SELECT * FROM text_search('people', 'resume', 'AND AND (')", "fts5")]:
         p = lake.sql(q, check=False)
         assert p.returncode != 0 and msg in p.stderr, (q, p.stderr)
+
+
+def test_long_texts_are_embedded_in_chunks(lake):
+    """A text past the model's window is embedded as several chunks (each under 800
+    bytes, cut at sentences, overlapping): a passage near its end is found, with its
+    chunk number; appending to a text re-embeds only the chunks that changed."""
+    filler = " ".join(f"Paragraph {i} of the annual report covers routine matters of the office." for i in range(40))
+    long_text = filler + " The last section explains how the team migrated every service to Kubernetes."
+    lake.sql("CREATE TABLE reports AS SELECT * FROM (VALUES (1, " + repr(long_text) + "), "
+             "(2, 'A short note about baking bread.')) t(id, body)")
+    p = lake.run("embed", "reports", "body", "--key", "id")
+    chunks = int(lake.scalar("SELECT count(*) FROM reports__embeddings WHERE id = 1"))
+    assert chunks >= 4 and "kept 0" in p.stderr
+    assert lake.scalar("SELECT max(length(text)) <= 800 FROM reports__embeddings") == "true"
+    for extra in ([], ["--mode", "keyword"], ["--mode", "hybrid"]):
+        top = json.loads(lake.run("search", "reports", "migrating services to Kubernetes", "-k", "1", "-f", "json",
+                                  *extra).stdout)[0]
+        assert top["id"] == 1 and top["chunk"] == chunks - 1 and "Kubernetes" in top["text"], extra
+    lake.sql("UPDATE reports SET body = body || ' An appendix lists the people involved.' WHERE id = 1")
+    p = lake.run("embed", "reports", "body", "--key", "id")
+    assert "kept" in p.stderr and "kept 1;" not in p.stderr  # the early chunks (and row 2) kept
+    kept = int(p.stderr.split("kept ")[1].split(";")[0])
+    assert kept >= chunks - 1
+    rows = json.loads(lake.sql("SELECT id, chunk FROM vector_search('reports', 'body', 'An appendix lists the people involved.', k => 1)",
+                               "-f", "json").stdout)
+    assert rows[0]["id"] == 1 and rows[0]["chunk"] >= chunks - 1

@@ -455,7 +455,7 @@ def test_search_endpoint(lake):
     try:
         doc = s.json("POST", "/v1/search", {"table": "people", "query": "who bakes bread", "k": 2})
         assert [r["id"] for r in doc["rows"]][:1] == [2] and len(doc["rows"]) == 2
-        assert set(doc["rows"][0]) == {"id", "score", "text"} and "by their index" in doc["note"]
+        assert set(doc["rows"][0]) == {"id", "chunk", "score", "text"} and "by their index" in doc["note"]
         doc = s.json("POST", "/v1/search", {"table": "people", "query": "night", "mode": "keyword",
                                             "where": "city = 'Chicago'", "column": "resume"})
         assert [r["id"] for r in doc["rows"]] == [3] and "keyword" in doc["note"]

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "adapters/fts.h"
+#include "vector/chunk.h"
 #include "loch/loch.h"
 #include "test.h"
 
@@ -145,4 +146,28 @@ static void test_full_text_index(void)
     free(dir);
 }
 
-TEST_MAIN(T(test_index_search_equals_sql_search), T(test_full_text_index))
+static void test_chunks(void)
+{
+    chunk_span c[32];
+    char text[4096] = "";
+    CHECK(chunk_text("  short text ", 13, CHUNK_MAX, CHUNK_OVERLAP, c, 32) == 1 && c[0].start == 0 && c[0].len == 13);
+    for (int i = 0; strlen(text) < 3000; i++)
+        snprintf(text + strlen(text), sizeof text - strlen(text), "Sentence %d says something. ", i);
+    size_t len = strlen(text), n = chunk_text(text, len, CHUNK_MAX, CHUNK_OVERLAP, c, 32);
+    CHECK(n >= 4 && n <= 6);
+    for (size_t i = 0; i < n && i < 32; i++) {
+        CHECK(c[i].len <= CHUNK_MAX && c[i].len > CHUNK_MAX / 2 - CHUNK_OVERLAP);
+        CHECK(i + 1 == n || text[c[i].start + c[i].len - 1] == '.'); /* cut at a sentence's end */
+        CHECK(i == 0 || c[i].start < c[i - 1].start + c[i - 1].len); /* overlapping the one before */
+    }
+    CHECK(c[n - 1].start + c[n - 1].len == len - 1); /* the last ends the text (its space left out) */
+    /* a paragraph break in a chunk's second half is where it ends */
+    memset(text, 'a', 1000);
+    for (int i = 5; i < 1000; i += 6)
+        text[i] = ' ';
+    memcpy(text + 600, ".\n\n", 3);
+    text[1000] = '\0';
+    CHECK(chunk_text(text, 1000, CHUNK_MAX, CHUNK_OVERLAP, c, 32) >= 2 && c[0].len == 601);
+}
+
+TEST_MAIN(T(test_index_search_equals_sql_search), T(test_full_text_index), T(test_chunks))
