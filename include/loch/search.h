@@ -25,10 +25,11 @@
 extern "C" {
 #endif
 
-/* Embeds table.column (one vector per row whose text is not NULL; a text longer than
- * the model's window is embedded from its start). key names the column that
- * identifies a row (NULL: the table's primary key). The result's message says how
- * many texts were embedded and kept. */
+/* Embeds table.column: a vector per chunk of each row's text that is not NULL (a text
+ * of up to 800 bytes is one chunk; a longer one is cut into passages the model reads
+ * whole). key names the column that identifies a row (NULL: the table's primary key).
+ * The column's vector and full-text indexes are brought up to date after the commit.
+ * The result's message says how many texts (chunks) were embedded and kept. */
 LOCH_EXTERN int loch_embed_column(loch_result **out, loch_lake *lake, const char *table, const char *column,
                                   const char *key);
 
@@ -46,7 +47,7 @@ typedef struct {
 #define LOCH_SEARCH_OPTIONS_INIT {LOCH_SEARCH_OPTIONS_VERSION, 10, NULL, NULL, NULL}
 
 /* The k rows nearest in meaning to query (or best by its words, or both): the key, the
- * score (semantic: the cosine, 1 is the same meaning; keyword: BM25; hybrid: the sum of
+ * chunk, the score (semantic: the cosine, 1 is the same meaning; keyword: BM25; hybrid: the sum of
  * 1 / (60 + rank) over the two rankings), the text; best first. The result's message
  * says how it was searched. */
 LOCH_EXTERN int loch_search(loch_result **out, loch_lake *lake, const char *table, const char *query,
