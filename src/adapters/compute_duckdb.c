@@ -534,6 +534,29 @@ done:
     free(out);
 }
 
+/* Registers name(VARCHAR) -> elem[] with its rows function and extra info (freed with it). */
+static int register_text_to_list(compute *c, const char *name, duckdb_type elem, duckdb_scalar_function_t rows,
+                                 void *extra)
+{
+    duckdb_scalar_function f = duckdb_create_scalar_function();
+    duckdb_logical_type text = duckdb_create_logical_type(DUCKDB_TYPE_VARCHAR);
+    duckdb_logical_type et = duckdb_create_logical_type(elem);
+    duckdb_logical_type list = duckdb_create_list_type(et);
+    duckdb_scalar_function_set_name(f, name);
+    duckdb_scalar_function_add_parameter(f, text);
+    duckdb_scalar_function_set_return_type(f, list);
+    duckdb_scalar_function_set_extra_info(f, extra, free);
+    duckdb_scalar_function_set_function(f, rows);
+    int rc = duckdb_register_scalar_function(c->conn, f) == DuckDBError
+                 ? error_set(LOCH_ERROR, "cannot give the SQL engine the function %s", name)
+                 : 0;
+    duckdb_destroy_scalar_function(&f);
+    duckdb_destroy_logical_type(&text);
+    duckdb_destroy_logical_type(&et);
+    duckdb_destroy_logical_type(&list);
+    return rc;
+}
+
 int compute_register_vector_fn(compute *c, const char *name, size_t max_dim, compute_vector_fn fn, void *ctx)
 {
     vector_fn *v = calloc(1, sizeof(*v));
@@ -544,23 +567,7 @@ int compute_register_vector_fn(compute *c, const char *name, size_t max_dim, com
     v->fn = fn;
     v->ctx = ctx;
     v->c = c;
-    duckdb_scalar_function f = duckdb_create_scalar_function();
-    duckdb_logical_type text = duckdb_create_logical_type(DUCKDB_TYPE_VARCHAR);
-    duckdb_logical_type flt = duckdb_create_logical_type(DUCKDB_TYPE_FLOAT);
-    duckdb_logical_type list = duckdb_create_list_type(flt);
-    duckdb_scalar_function_set_name(f, name);
-    duckdb_scalar_function_add_parameter(f, text);
-    duckdb_scalar_function_set_return_type(f, list);
-    duckdb_scalar_function_set_extra_info(f, v, free);
-    duckdb_scalar_function_set_function(f, vector_rows);
-    int rc = duckdb_register_scalar_function(c->conn, f) == DuckDBError
-                 ? error_set(LOCH_ERROR, "cannot give the SQL engine the function %s", name)
-                 : 0;
-    duckdb_destroy_scalar_function(&f);
-    duckdb_destroy_logical_type(&text);
-    duckdb_destroy_logical_type(&flt);
-    duckdb_destroy_logical_type(&list);
-    return rc;
+    return register_text_to_list(c, name, DUCKDB_TYPE_FLOAT, vector_rows, v);
 }
 
 /* ---- text splitting functions ------------------------------------------------------ */
@@ -621,21 +628,7 @@ int compute_register_split_fn(compute *c, const char *name, compute_split_fn fn)
     if (!sf)
         return error_set(LOCH_ENOMEM, "out of memory");
     sf->fn = fn;
-    duckdb_scalar_function f = duckdb_create_scalar_function();
-    duckdb_logical_type text = duckdb_create_logical_type(DUCKDB_TYPE_VARCHAR);
-    duckdb_logical_type list = duckdb_create_list_type(text);
-    duckdb_scalar_function_set_name(f, name);
-    duckdb_scalar_function_add_parameter(f, text);
-    duckdb_scalar_function_set_return_type(f, list);
-    duckdb_scalar_function_set_extra_info(f, sf, free);
-    duckdb_scalar_function_set_function(f, split_rows);
-    int rc = duckdb_register_scalar_function(c->conn, f) == DuckDBError
-                 ? error_set(LOCH_ERROR, "cannot give the SQL engine the function %s", name)
-                 : 0;
-    duckdb_destroy_scalar_function(&f);
-    duckdb_destroy_logical_type(&text);
-    duckdb_destroy_logical_type(&list);
-    return rc;
+    return register_text_to_list(c, name, DUCKDB_TYPE_VARCHAR, split_rows, sf);
 }
 
 /* ---- search table functions ------------------------------------------------------- */

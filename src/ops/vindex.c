@@ -75,6 +75,19 @@ void vindex_free(vindex *v)
     free(v);
 }
 
+/* key[0..len) as a string of its own, or NULL with the error set */
+static char *copy_key(const char *key, size_t len)
+{
+    char *k = malloc(len + 1);
+    if (!k) {
+        error_set(LOCH_ENOMEM, "out of memory");
+        return NULL;
+    }
+    memcpy(k, key, len);
+    k[len] = '\0';
+    return k;
+}
+
 static int keys_push(vindex *v, const char *key, size_t len)
 {
     if (v->nkeys == v->cap) {
@@ -84,11 +97,9 @@ static int keys_push(vindex *v, const char *key, size_t len)
             return error_set(LOCH_ENOMEM, "out of memory");
         v->keys = k, v->cap = cap;
     }
-    char *k = malloc(len + 1);
+    char *k = copy_key(key, len);
     if (!k)
-        return error_set(LOCH_ENOMEM, "out of memory");
-    memcpy(k, key, len);
-    k[len] = '\0';
+        return LOCH_ENOMEM;
     v->keys[v->nkeys++] = k;
     return 0;
 }
@@ -288,11 +299,9 @@ static int add_row(struct reader *r, const char *key, size_t len, const float *v
             return error_set(LOCH_ENOMEM, "out of memory for %zu vectors", cap);
         r->add_keys = ak, r->cap_add = cap;
     }
-    char *k = malloc(len + 1);
+    char *k = copy_key(key, len);
     if (!k)
-        return error_set(LOCH_ENOMEM, "out of memory");
-    memcpy(k, key, len);
-    k[len] = '\0';
+        return LOCH_ENOMEM;
     memcpy(r->add + r->nadd * dim, vec, dim * sizeof(float));
     r->add_keys[r->nadd++] = k;
     return 0;
