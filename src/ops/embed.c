@@ -393,7 +393,7 @@ static int index_search(loch_result **out, loch_lake *lake, vindex *ix, const ch
     }
     rc = rc ? rc : loch_sql(out, lake, sql.data);
     if (rc == 0)
-        result_note(*out, "searched %zu rows of %s.%s by their index (%s%s)", vindex_live(ix), vindex_table(ix),
+        result_note(*out, "searched %zu vectors of %s.%s by their index (%s%s)", vindex_live(ix), vindex_table(ix),
                     vindex_column(ix), mode_names[mode],
                     mode == MODE_KEYWORD ? ", BM25" : exact ? ", every vector scored" : ", HNSW graph");
     free(q), free(hits), free(sem), free(kw), free(allow);
