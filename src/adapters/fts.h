@@ -38,8 +38,8 @@ typedef int (*fts_hit)(void *ctx, const char *key, double score);
 int fts_search(fts *f, const char *query, fts_hit each, void *ctx);
 
 /* An FTS5 query matching rows with any word of text ("a" OR "b" ...) but common English
- * ones ("the", "who", "for": unless text has no other), into out; empty when text has
- * no word. */
+ * ones ("the", "who", "for": unless text has no other), each once, the first 64 of
+ * them, into out; empty when text has no word. */
 int fts_words(const char *text, buf *out);
 
 #endif

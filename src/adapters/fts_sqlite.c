@@ -10,9 +10,13 @@
  */
 #include "adapters/fts.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+
+#include <sys/stat.h>
 
 #include "sqlite3.h"
 #include "util/error.h"
@@ -92,9 +96,15 @@ int fts_finish(fts *f, const char *tag)
 
 int fts_open(fts **out, const char *path, const char *tag)
 {
-    fts *f = calloc(1, sizeof *f);
+    struct stat sb;
     sqlite3_stmt *st = NULL;
     *out = NULL;
+    if (stat(path, &sb) < 0)
+        return errno == ENOENT ? error_set(LOCH_ENOTFOUND, "no full-text index %s", path)
+                               : error_errno(errno, "cannot stat", path);
+    if (!S_ISREG(sb.st_mode)) /* a FIFO would block the open, a directory never be one */
+        return error_set(LOCH_ECORRUPT, "full-text index %s: not a regular file", path);
+    fts *f = calloc(1, sizeof *f);
     if (!f)
         return error_set(LOCH_ENOMEM, "out of memory");
     int rc = sqlite3_open_v2(path, &f->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
@@ -102,6 +112,19 @@ int fts_open(fts **out, const char *path, const char *tag)
         fts_free(f);
         return error_set(LOCH_ENOTFOUND, "no full-text index %s", path);
     }
+    /* what loch writes, and only that: meta a table and docs FTS5 (a view named meta
+     * could run any query, a recursive one forever), before anything is read from it */
+    if (rc == SQLITE_OK &&
+        (sqlite3_prepare_v2(f->db, "SELECT count(*) FROM sqlite_schema WHERE (name = 'meta' AND type = 'table') OR "
+                                   "(name = 'docs' AND type = 'table' AND sql LIKE 'CREATE VIRTUAL TABLE docs USING "
+                                   "fts5(%')", -1, &st, NULL) != SQLITE_OK ||
+         sqlite3_step(st) != SQLITE_ROW || sqlite3_column_int(st, 0) != 2)) {
+        sqlite3_finalize(st);
+        fts_free(f);
+        return error_set(LOCH_ECORRUPT, "full-text index %s: not one loch wrote", path);
+    }
+    sqlite3_finalize(st);
+    st = NULL;
     if (rc != SQLITE_OK || sqlite3_prepare_v2(f->db, "SELECT v FROM meta WHERE k = 'tag'", -1, &st, NULL) != SQLITE_OK)
         rc = db_error(f->db, LOCH_ECORRUPT, path);
     else if ((rc = sqlite3_step(st)) != SQLITE_ROW)
@@ -166,19 +189,36 @@ static int stopword(const unsigned char *w, size_t n)
     return 0;
 }
 
+#define MAX_TERMS 64 /* an FTS5 OR of n terms costs about n^2: a question has fewer words */
+
+/* whether the n-byte word w is already one of out's terms (quoted, ASCII case folded) */
+static int seen_term(const buf *out, const unsigned char *w, size_t n)
+{
+    for (const char *p = out->data; p && (p = strchr(p, '"'));) {
+        const char *q = strchr(p + 1, '"');
+        if (!q)
+            break;
+        if ((size_t)(q - p - 1) == n && strncasecmp(p + 1, (const char *)w, n) == 0)
+            return 1;
+        p = q + 1;
+    }
+    return 0;
+}
+
 static int words_of(const char *text, buf *out, int skip_stopwords)
 {
     int rc = 0, n = 0;
     buf_clear(out);
-    for (const unsigned char *p = (const unsigned char *)text; rc == 0 && *p;) {
+    for (const unsigned char *p = (const unsigned char *)text; rc == 0 && *p && n < MAX_TERMS;) {
         const unsigned char *s = p;
         while (*p && (*p >= 0x80 || (*p >= '0' && *p <= '9') || ((*p | 0x20) >= 'a' && (*p | 0x20) <= 'z')))
             p++;
-        if (p > s && !(skip_stopwords && stopword(s, (size_t)(p - s)))) {
+        size_t len = (size_t)(p - s);
+        if (len && !(skip_stopwords && stopword(s, len)) && !seen_term(out, s, len)) {
             rc = buf_printf(out, "%s\"", n++ ? " OR " : "");
-            rc = rc ? rc : buf_put(out, s, (size_t)(p - s));
+            rc = rc ? rc : buf_put(out, s, len);
             rc = rc ? rc : buf_putc(out, '"');
-        } else if (p == s) {
+        } else if (!len) {
             p++;
         }
     }

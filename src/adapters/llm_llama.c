@@ -227,7 +227,16 @@ int llm_embed(llm_embedder *e, const char *const *texts, const size_t *lens, siz
     pthread_mutex_lock(&e->mu);
     e->batch.n_tokens = 0;
     for (size_t i = 0; rc == 0 && i < n; i++) {
-        if (valid_text(texts[i] ? texts[i] : "", texts[i] ? lens[i] : 0, &text) < 0) {
+        /* Only the window's tokens count, and no token is longer than a word of 100
+         * characters, so past MAX_TEXT bytes nothing more can be read: the rest is not
+         * tokenized at all (a 100 MB text took minutes and gigabytes). Cut at a character. */
+        size_t len_in = texts[i] ? lens[i] : 0;
+        if (len_in > (size_t)e->max_tokens * 256) {
+            len_in = (size_t)e->max_tokens * 256;
+            while (len_in > 0 && ((unsigned char)texts[i][len_in] & 0xC0) == 0x80)
+                len_in--;
+        }
+        if (valid_text(texts[i] ? texts[i] : "", len_in, &text) < 0) {
             rc = error_set(LOCH_ENOMEM, "out of memory");
             break;
         }

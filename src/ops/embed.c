@@ -42,7 +42,9 @@
 #define EMBEDDINGS_SUFFIX "__embeddings"
 
 /* The embeddings table's own columns, beside the key (which must not be one of them). */
-static const char *const own_columns[] = {"column", "chunk", "text", "embedding", "model", "dim", "source_version"};
+/* (and a search's own, score) */
+static const char *const own_columns[] = {"column", "chunk", "text", "embedding", "model", "dim", "source_version",
+                                          "score"};
 
 static int embeddings_name(const char *table, buf *out)
 {
@@ -94,6 +96,68 @@ static int put_rows(buf *sql, const buf *a, const buf *b, const char *key, int p
     return buf_puts(sql, " AND b.chunk = a.chunk AND b.text = a.text)");
 }
 
+/* The key must name each row once, as text that never changes: the index keeps keys as
+ * text (CAST(key AS VARCHAR)) and finds rows again by it, in every session. So: a type
+ * whose text is stable (not a float, whose text form may differ from the number's; not
+ * a timestamp with time zone, whose text follows the session's zone; nothing nested),
+ * unique among the rows with a key, no NUL character, at most 64 KiB as text; and the
+ * key the table's embeddings were made by, if it has some. */
+static int key_check(loch_lake *lake, const char *table, const char *key, const char *emb, int exists)
+{
+    snapshot *s = NULL;
+    loch_result *r = NULL;
+    buf sql = BUF_INIT;
+    int rc = txlog_load(lake, table, &(txlog_at){-1, 0, 0}, &s);
+    const schema_field *f = NULL;
+    for (size_t i = 0; rc == 0 && i < s->schema.count; i++)
+        if (!strcasecmp(s->schema.fields[i].name, key))
+            f = &s->schema.fields[i];
+    const char *t = f ? f->delta_type : NULL;
+    if (rc == 0 && !f)
+        rc = error_set(LOCH_EINVALID, "table %s has no column %s (the key)", table, key);
+    else if (rc == 0 && (!t || t[0] != '"' || strstr(t, "float") || strstr(t, "double") || !strcmp(t, "\"timestamp\"")))
+        rc = error_set(LOCH_EINVALID, "the key %s of %s is of type %s, whose text is not stable (a float, a timestamp "
+                       "with time zone, or nested): embed by another column (--key)", key, table, t ? t : "?");
+    if (rc == 0 && exists) { /* the embeddings' own key */
+        snapshot *es = NULL;
+        rc = txlog_load(lake, emb, &(txlog_at){-1, 0, 0}, &es);
+        if (rc == 0 && es->schema.count && strcasecmp(es->schema.fields[0].name, key) != 0)
+            rc = error_set(LOCH_EINVALID, "%s is keyed by %s: embed with --key %s (or drop %s first)", emb,
+                           es->schema.fields[0].name, es->schema.fields[0].name, emb);
+        txlog_snapshot_free(es);
+    }
+    if (rc == 0) {
+        buf_puts(&sql, "SELECT count(*) FILTER (WHERE strpos(CAST(k AS VARCHAR), chr(0)) > 0), "
+                       "coalesce(max(length(CAST(k AS VARCHAR))), 0), count(*) - count(DISTINCT k), "
+                       "(SELECT CAST(k AS VARCHAR) FROM (SELECT ");
+        buf_put_sql_ident(&sql, key);
+        buf_puts(&sql, " AS k FROM ");
+        buf_put_sql_ident(&sql, table);
+        buf_puts(&sql, ") WHERE k IS NOT NULL GROUP BY k HAVING count(*) > 1 LIMIT 1) FROM (SELECT ");
+        buf_put_sql_ident(&sql, key);
+        buf_puts(&sql, " AS k FROM ");
+        buf_put_sql_ident(&sql, table);
+        rc = buf_puts(&sql, ") WHERE k IS NOT NULL");
+    }
+    rc = rc ? rc : loch_sql(&r, lake, sql.data);
+    char *nul = rc ? NULL : loch_result_text(r, 0, 0), *longest = rc ? NULL : loch_result_text(r, 0, 1),
+         *dups = rc ? NULL : loch_result_text(r, 0, 2), *dup = rc ? NULL : loch_result_text(r, 0, 3);
+    if (rc == 0 && nul && atoll(nul) > 0)
+        rc = error_set(LOCH_EINVALID, "%s rows of %s have a key with a NUL character: embed by another column (--key)",
+                       nul, table);
+    else if (rc == 0 && longest && atoll(longest) > 65536)
+        rc = error_set(LOCH_EINVALID, "a key of %s is %s characters long (64 KiB at most): embed by another column "
+                       "(--key)", table, longest);
+    else if (rc == 0 && dups && atoll(dups) > 0)
+        rc = error_set(LOCH_EINVALID, "the key %s does not identify a row of %s: %s is the key of several (name a "
+                       "column whose values are unique with --key)", key, table, dup ? dup : "a value");
+    loch_free(nul), loch_free(longest), loch_free(dups), loch_free(dup);
+    loch_result_free(r);
+    buf_free(&sql);
+    txlog_snapshot_free(s);
+    return rc;
+}
+
 static void search_keep(struct search_cache **slot, const char *table, const char *column, int sole, vindex *ix);
 
 int loch_embed_column(loch_result **out, loch_lake *lake, const char *table, const char *column, const char *key)
@@ -112,11 +176,12 @@ int loch_embed_column(loch_result **out, loch_lake *lake, const char *table, con
     rc = rc ? rc : key && *key ? buf_puts(&k, key) : primary_key(lake, table, &k);
     for (size_t i = 0; rc == 0 && i < sizeof(own_columns) / sizeof(own_columns[0]); i++)
         if (!strcasecmp(k.data, own_columns[i]))
-            rc = error_set(LOCH_EINVALID, "the key column of %s is named %s, as a column of %s is: embed by another "
-                           "column (--key), or rename it", table, k.data, emb.data);
+            rc = error_set(LOCH_EINVALID, "the key column of %s is named %s, as a column of %s (or of a search's "
+                           "result) is: embed by another column (--key), or rename it", table, k.data, emb.data);
     rc = rc ? rc : embed_model(&lake->embed, &model, &dim);
     int64_t version = rc ? -1 : txlog_latest_version(lake, table);
     int exists = rc == 0 && txlog_exists(lake, emb.data);
+    rc = rc ? rc : key_check(lake, table, k.data, emb.data, exists);
     /* src: the rows to embed; old: what this model made of this column before */
     if (rc == 0) {
         /* a row's text as its chunks (vector/chunk.h): (key, chunk, text) */
@@ -140,7 +205,9 @@ int loch_embed_column(loch_result **out, loch_lake *lake, const char *table, con
             buf_put_sql_str(&old, column);
             buf_puts(&old, " AND model = ");
             buf_put_sql_str(&old, model);
-            rc = buf_printf(&old, " AND dim = %d)", dim);
+            /* a vector edited by hand into the wrong length, NULL, NaN or infinity is made again */
+            rc = buf_printf(&old, " AND dim = %d AND len(embedding) = %d AND len(list_filter(embedding, x -> x IS NULL "
+                            "OR isnan(x) OR isinf(x))) = 0)", dim, dim);
         } else {
             buf_puts(&old, "(SELECT NULL AS ");
             buf_put_sql_ident(&old, k.data);
@@ -204,7 +271,7 @@ int loch_embed_column(loch_result **out, loch_lake *lake, const char *table, con
     vindex *ix = NULL;
     lake_hold(lake, "embed-index");
     rc = rc ? rc : txlog_load(lake, emb.data, &(txlog_at){-1, 0, 0}, &es);
-    if (rc == 0 && vindex_get(lake, table, emb.data, es, column, k.data, model, dim, 1, &ix) == 0) {
+    if (rc == 0 && vindex_get(lake, table, emb.data, es, column, k.data, model, dim, 2, &ix) == 0) {
         search_keep(&lake->search, table, column, 0, ix);
     } else if (rc == 0) { /* the embeddings are committed; the index is only their cache */
         lake_warn(lake, "the vector index of %s.%s was not updated (%s): searches read the embeddings until it is",
@@ -298,31 +365,41 @@ static const char *const mode_names[] = {"semantic", "keyword", "hybrid"};
 #define RRF_K 60       /* reciprocal rank fusion's constant (Cormack et al., 2009) */
 #define FUSE_DEPTH 100 /* each list's depth fused */
 
+static int by_label(const void *a, const void *b)
+{
+    uint64_t x = ((const hnsw_hit *)a)->label, y = ((const hnsw_hit *)b)->label;
+    return x < y ? -1 : x > y;
+}
+
+/* best first; equal scores by node, so the order is the same every time */
+static int by_fused(const void *a, const void *b)
+{
+    const hnsw_hit *x = a, *y = b;
+    return x->dist > y->dist ? -1 : x->dist < y->dist ? 1 : by_label(a, b);
+}
+
 /* Reciprocal rank fusion of two ranked lists of nodes into out (k at most): a node's
- * score is the sum over the lists of 1 / (RRF_K + its rank), ranks from 1. */
+ * score is the sum over the lists of 1 / (RRF_K + its rank), ranks from 1. Sorting,
+ * not searching: a k of 100,000 stays n log n. */
 static long fuse(const hnsw_hit *a, long na, const hnsw_hit *b, long nb, hnsw_hit *out, size_t k)
 {
     hnsw_hit *all = malloc((size_t)(na + nb + 1) * sizeof *all);
-    long n = 0;
+    long n = 0, m = 0;
     if (!all)
         return error_set(LOCH_ENOMEM, "out of memory"), -1;
     for (long i = 0; i < na; i++)
         all[n++] = (hnsw_hit){a[i].label, 1.0f / (float)(RRF_K + i + 1)};
-    for (long i = 0; i < nb; i++) {
-        long j = 0;
-        while (j < n && all[j].label != b[i].label)
-            j++;
-        if (j == n)
-            all[n++] = (hnsw_hit){b[i].label, 0};
-        all[j].dist += 1.0f / (float)(RRF_K + i + 1);
+    for (long i = 0; i < nb; i++)
+        all[n++] = (hnsw_hit){b[i].label, 1.0f / (float)(RRF_K + i + 1)};
+    qsort(all, (size_t)n, sizeof *all, by_label);
+    for (long i = 0; i < n; i++) { /* a node in both lists: its two terms summed */
+        if (m && all[m - 1].label == all[i].label)
+            all[m - 1].dist += all[i].dist;
+        else
+            all[m++] = all[i];
     }
-    /* best first; equal scores in the order met (semantic first) */
-    for (long i = 1; i < n; i++)
-        for (long j = i; j > 0 && all[j].dist > all[j - 1].dist; j--) {
-            hnsw_hit t = all[j];
-            all[j] = all[j - 1], all[j - 1] = t;
-        }
-    long got = n < (long)k ? n : (long)k;
+    qsort(all, (size_t)m, sizeof *all, by_fused);
+    long got = m < (long)k ? m : (long)k;
     memcpy(out, all, (size_t)got * sizeof *out);
     free(all);
     return got;
@@ -410,9 +487,16 @@ static int where_check(loch_lake *lake, const char *table, const char *cond)
     size_t len = strlen(cond), pos = 0;
     int depth = 0, rc;
     sql_token t;
-    if (strchr(cond, ';') || strstr(cond, "--") || strstr(cond, "/*"))
-        return error_set(LOCH_EINVALID, "--where takes one SQL condition (no ';', no comments): %s", cond);
-    while ((rc = sqlscan_next(cond, len, &pos, &t)) == 0 && t.kind != TOK_END) {
+    size_t gap = 0; /* where the last token ended: a comment can only be between tokens */
+    while ((rc = sqlscan_next(cond, len, &pos, &t)) == 0) {
+        for (size_t i = gap; i + 1 < t.start; i++)
+            if ((cond[i] == '-' && cond[i + 1] == '-') || (cond[i] == '/' && cond[i + 1] == '*'))
+                return error_set(LOCH_EINVALID, "--where takes one SQL condition (no ';', no comments): %s", cond);
+        if (t.kind == TOK_END)
+            break;
+        gap = pos;
+        if (t.kind == TOK_PUNCT && cond[t.start] == ';')
+            return error_set(LOCH_EINVALID, "--where takes one SQL condition (no ';', no comments): %s", cond);
         if (t.kind == TOK_PUNCT && cond[t.start] == '(')
             depth++;
         if (t.kind == TOK_PUNCT && cond[t.start] == ')' && --depth < 0)
@@ -478,7 +562,10 @@ int loch_search(loch_result **out, loch_lake *lake, const char *table, const cha
         loch_result *r = NULL;
         rc = loch_sql(&r, lake, sql.data);
         char *n = rc == 0 ? loch_result_text(r, 0, 1) : NULL;
-        if (rc == 0 && n && strcmp(n, "1") != 0)
+        if (rc == 0 && n && !strcmp(n, "0"))
+            rc = error_set(LOCH_ENOTFOUND, "%s has no embedded rows (it is empty, or run loch embed %s COLUMN)", table,
+                           table);
+        else if (rc == 0 && n && strcmp(n, "1") != 0)
             rc = error_set(LOCH_EINVALID, "%s has embeddings of %s columns: say which (--column)", table, n);
         else if (rc == 0)
             column = loch_result_text(r, 0, 0);

@@ -351,9 +351,10 @@ int embed_register_search(loch_lake *lake);
 
 /* The vector index of an embedded column (ops/vindex.c): an HNSW graph over the
  * column's vectors of one model, with the rows' keys, kept in
- * <table>/_loch_index/. vindex_get maps the file when it is fresh for emb_snap (the
+ * <table>/_loch_index/. vindex_get reads the file when it is fresh for emb_snap (the
  * embeddings table's snapshot); otherwise, with refresh, brings it up to date from the
- * embeddings at that version and saves it, else ENOTFOUND. */
+ * embeddings at that version and saves it, else ENOTFOUND. refresh 2 also makes the
+ * full-text index again (loch embed: its pages carry no checksum of loch's). */
 typedef struct vindex vindex;
 int vindex_get(loch_lake *lake, const char *table, const char *emb, const snapshot *emb_snap, const char *column,
                const char *key, const char *model, int dim, int refresh, vindex **out);

@@ -263,7 +263,7 @@ static int map_file(loch_lake *lake, const char *path, const uint8_t *fp, vindex
     const void *extra = NULL;
     size_t extra_len = 0;
     int rc = lake->st->engine_path(lake->st, path, &local);
-    rc = rc ? rc : hnsw_map(&v->h, local.data, fp, &extra, &extra_len);
+    rc = rc ? rc : hnsw_load_file(&v->h, local.data, fp, &extra, &extra_len);
     hnsw_options want = index_options();
     const hnsw_options *has = rc == 0 ? hnsw_opts(v->h) : NULL;
     if (rc == 0 && (hnsw_dim(v->h) != (size_t)v->dim || has->metric != want.metric || has->codes != want.codes ||
@@ -436,6 +436,10 @@ int vindex_get(loch_lake *lake, const char *table, const char *emb, const snapsh
         buf fp = BUF_INIT;
         if (fts_path(path.data, &fp) == 0 && open_fts(lake, fp.data, v) != 0)
             v->ft = NULL;
+        if (v->ft && refresh == 2) { /* made again: its pages are not checksummed as the graph's are */
+            fts_free(v->ft);
+            v->ft = NULL;
+        }
         if (!v->ft && refresh && build_fts(lake, emb, fp.data, v) == 0 && open_fts(lake, fp.data, v) != 0)
             v->ft = NULL;
         buf_free(&fp);
@@ -465,12 +469,22 @@ int vindex_get(loch_lake *lake, const char *table, const char *emb, const snapsh
     if (rc == 0)
         error_clear(); /* a missing or damaged old file is no error: built whole */
     rc = rc ? rc : build(lake, emb, key, old, v);
+    /* a table dropped meanwhile gets no index (it would keep the dropped rows' texts) */
+    if (rc == 0 && !txlog_exists(lake, table))
+        rc = error_set(LOCH_ENOTFOUND, "table \"%s\" was dropped", table);
     rc = rc ? rc : save(lake, path.data, v);
     if (rc == 0) { /* and the texts' full-text index, for the same version */
         buf fp = BUF_INIT;
         rc = fts_path(path.data, &fp);
         rc = rc ? rc : build_fts(lake, emb, fp.data, v);
         rc = rc ? rc : open_fts(lake, fp.data, v);
+        if (!txlog_exists(lake, table)) { /* dropped while we wrote: nothing of it stays */
+            buf dir = BUF_INIT;
+            if (buf_put(&dir, path.data, (size_t)(strrchr(path.data, '/') - path.data)) == 0)
+                lake->st->remove_tree(lake->st, dir.data);
+            buf_free(&dir);
+            rc = rc ? rc : error_set(LOCH_ENOTFOUND, "table \"%s\" was dropped", table);
+        }
         buf_free(&fp);
     }
 done:

@@ -23,7 +23,6 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -75,8 +74,7 @@ struct hnsw {
     pthread_mutex_t pool_lock;
     visited *pool[POOL];
     int pooled;
-    void *map;            /* a mapped index file (hnsw_map); level0 and orig may point into it */
-    size_t map_len;
+    void *map;            /* a loaded index file (hnsw_load_file); level0 and orig may point into it */
     int borrowed;         /* level0 and orig are the mapping's, not malloc's */
 };
 
@@ -659,8 +657,7 @@ void hnsw_free(hnsw *h)
     pthread_mutex_destroy(&h->pool_lock);
     if (!h->borrowed)
         free(h->level0), free(h->orig);
-    if (h->map)
-        munmap(h->map, h->map_len);
+    free(h->map);
     free(h->levels);
     free(h->upper);
     free(h->labels);
@@ -931,35 +928,59 @@ fail:
     return rc;
 }
 
-int hnsw_map(hnsw **out, const char *path, const uint8_t fingerprint[32], const void **extra, size_t *extra_len)
+/* all of fd's len bytes into p, from offset at */
+static int read_all(int fd, unsigned char *p, size_t len, off_t at)
+{
+    while (len) {
+        ssize_t got = pread(fd, p, len, at);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0)
+            return got < 0 ? errno : EIO;
+        p += got, len -= (size_t)got, at += got;
+    }
+    return 0;
+}
+
+int hnsw_load_file(hnsw **out, const char *path, const uint8_t fingerprint[32], const void **extra, size_t *extra_len)
 {
     struct stat st;
+    unsigned char head[HEADER], *data = NULL;
+    layout L;
+    int rc = 0, e;
     *out = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* never blocks on a FIFO put in its place; only a regular file is read */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0)
         return errno == ENOENT ? error_set(LOCH_ENOTFOUND, "no index %s", path) : error_errno(errno, "cannot open", path);
-    if (fstat(fd, &st) < 0) {
-        int e = errno;
-        close(fd);
-        return error_errno(e, "cannot stat", path);
-    }
-    if (st.st_size < HEADER) {
-        close(fd);
-        return corrupt("the file is shorter than a header");
-    }
-    /* private and writable: adds after the load copy the pages they touch, never the file */
-    void *m = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
-    int e = errno;
+    if (fstat(fd, &st) < 0)
+        rc = error_errno(errno, "cannot stat", path);
+    else if (!S_ISREG(st.st_mode))
+        rc = error_set(LOCH_ECORRUPT, "%s: not a regular file", path);
+    else if (st.st_size < HEADER)
+        rc = error_set(LOCH_ECORRUPT, "%s: shorter than an index header", path);
+    else if ((e = read_all(fd, head, HEADER, 0)) != 0)
+        rc = error_errno(e, "cannot read", path);
+    /* the header's sizes bound the file before any of it is read: a file made long (a
+     * sparse hole, a copy of something else) is refused, not read */
+    else if (lay_out(&L, get64(head + 40), get64(head + 64), get64(head + 72), get32(head + 24),
+                     get32(head + 20) == HNSW_I8, 0) < 0 ||
+             (uint64_t)st.st_size < L.extra || (uint64_t)st.st_size - L.extra > HNSW_MAX_EXTRA)
+        rc = error_set(LOCH_ECORRUPT, "%s: its length does not fit its header", path);
+    else if (!(data = aligned_alloc(64, ((size_t)st.st_size + 63) / 64 * 64)))
+        rc = error_set(LOCH_ENOMEM, "out of memory reading %s (%lld bytes)", path, (long long)st.st_size);
+    else if ((e = read_all(fd, data, (size_t)st.st_size, 0)) != 0)
+        rc = error_errno(e, "cannot read", path);
     close(fd);
-    if (m == MAP_FAILED)
-        return error_errno(e, "cannot map", path);
-    int rc = from_bytes(out, m, (size_t)st.st_size, fingerprint, extra, extra_len, 1);
+    /* read, not mapped: a file written over in place (a restore, a copy) would change
+     * under a mapping after its checks, and a shortened one fault */
+    if (rc == 0 && (rc = from_bytes(out, data, (size_t)st.st_size, fingerprint, extra, extra_len, 1)) != 0)
+        error_prefix("%s: ", path);
     if (rc) {
-        munmap(m, (size_t)st.st_size);
-        return error_prefix("%s: ", path);
+        free(data);
+        return rc;
     }
-    (*out)->map = m;
-    (*out)->map_len = (size_t)st.st_size;
+    (*out)->map = data;
     return 0;
 }
 

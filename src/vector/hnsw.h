@@ -56,6 +56,7 @@ typedef struct {
 #define HNSW_MAX_DIM 16384
 #define HNSW_MAX_M 128
 #define HNSW_MAX_NODES (UINT32_C(1) << 30)
+#define HNSW_MAX_EXTRA (UINT64_C(1) << 30) /* the caller's bytes after a saved index */
 
 typedef struct {
     uint64_t label;
@@ -111,16 +112,17 @@ size_t hnsw_memory(const hnsw *h);
  * caller's extra bytes (loch keeps the rows' keys there). The caller writes it
  * atomically (storage put).
  *
- * hnsw_map maps a saved file privately and checks it before anything trusts it: the
- * checksums, then every size, level and link (so even a file with a valid checksum
- * cannot make a search read out of bounds). Level 0 and the originals are used from
- * the mapping in place; an add after the map copies them out (never writing the
- * file). A missing file is LOCH_ENOTFOUND, a damaged one LOCH_ECORRUPT, one whose
- * fingerprint differs (the data changed since) LOCH_ECONFLICT. *extra points into the
- * mapping, valid until hnsw_free.
+ * hnsw_load_file reads a saved file and checks it before anything trusts it: its
+ * length against its header (before reading it), the checksums, then every size,
+ * level and link (so even a file with a valid checksum cannot make a search read out
+ * of bounds). It is read, not mapped: a file written over in place would change under
+ * a mapping after its checks. Only a regular file is opened (never blocking on a FIFO).
+ * A missing file is LOCH_ENOTFOUND, a damaged one LOCH_ECORRUPT, one whose fingerprint
+ * differs (the data changed since) LOCH_ECONFLICT. *extra points into the loaded
+ * bytes, valid until hnsw_free.
  */
 int hnsw_save(const hnsw *h, const uint8_t fingerprint[32], const void *extra, size_t extra_len, buf *out);
-int hnsw_map(hnsw **out, const char *path, const uint8_t fingerprint[32], const void **extra, size_t *extra_len);
+int hnsw_load_file(hnsw **out, const char *path, const uint8_t fingerprint[32], const void **extra, size_t *extra_len);
 /* The same checks over bytes in memory (64-byte aligned, kept until hnsw_free), with or
  * without the checksums: the fuzz target's way past them to the structure. */
 int hnsw_load_bytes(hnsw **out, void *data, size_t len, int check_crc);

@@ -375,3 +375,76 @@ def test_long_texts_are_embedded_in_chunks(lake):
     rows = json.loads(lake.sql("SELECT id, chunk FROM vector_search('reports', 'body', 'An appendix lists the people involved.', k => 1)",
                                "-f", "json").stdout)
     assert rows[0]["id"] == 1 and rows[0]["chunk"] >= chunks - 1
+
+
+def test_review_findings_on_search(lake, tmp_path):
+    """What an adversarial pass found, each a check now: keys that cannot name a row
+    again are refused; index files that are FIFOs, crafted databases or damaged are
+    passed over without hanging and made again by embed; a table dropped while its
+    index was being written leaves none; hand-broken vectors are embedded again; a huge
+    text embeds as its window; an empty table says so."""
+    import os
+    import stat
+    for ddl, key, msg in [("SELECT 1.5::DOUBLE AS k, 'a' AS body", "k", "not stable"),
+                          ("SELECT TIMESTAMPTZ '2024-01-01 00:00:00+00' AS k, 'a' AS body", "k", "not stable"),
+                          ("SELECT * FROM (VALUES (1, 'a'), (1, 'b')) t(k, body)", "k", "1 is the key of several"),
+                          ("SELECT 'a' || chr(0) || 'b' AS k, 'a' AS body", "k", "NUL"),
+                          ("SELECT 1 AS score, 'a' AS body", "score", "named score")]:
+        lake.sql(f"CREATE OR REPLACE TABLE bad AS {ddl}")
+        p = lake.run("embed", "bad", "body", "--key", key, check=False)
+        assert p.returncode == 1 and msg in p.stderr, (ddl, p.stderr)
+    make_people(lake)
+    lake.run("embed", "people", "resume")
+    p = lake.run("embed", "people", "city", "--key", "city", check=False)
+    assert p.returncode == 1 and "keyed by id: embed with --key id" in p.stderr
+    want, want_kw = answers(lake), answers(lake, "--mode", "keyword")
+    d = lake.path / "people" / "_loch_index"
+    for suffix in ("hnsw", "fts"):
+        f = next(d.glob("*." + suffix))
+        f.unlink()
+        os.mkfifo(f)
+        assert answers(lake) == want  # answers, never blocks on the FIFO
+        lake.run("embed", "people", "resume")
+        assert stat.S_ISREG(f.stat().st_mode)  # made again
+        assert answers(lake) == want and answers(lake, "--mode", "keyword") == want_kw
+    import sqlite3
+    f = next(d.glob("*.fts"))
+    f.unlink()
+    db = sqlite3.connect(f)
+    db.executescript("CREATE VIEW meta AS WITH RECURSIVE c(k, v) AS (SELECT 'tag', 'x' UNION ALL SELECT k, v FROM c) "
+                     "SELECT * FROM c; CREATE VIRTUAL TABLE docs USING fts5(key UNINDEXED, text);")
+    db.close()
+    assert answers(lake, "--mode", "keyword") == want_kw  # not read: made again
+    good = f.read_bytes()
+    bad = bytearray(good)
+    for at in range(4096, len(bad), 997):  # pages damaged throughout
+        bad[at] ^= 0x55
+    f.write_bytes(bytes(bad))
+    lake.run("search", "people", "bread", "--mode", "keyword", check=False)  # may fail; must not hang or crash
+    lake.run("embed", "people", "resume")
+    assert answers(lake, "--mode", "keyword") == want_kw
+    # a vector broken by hand is embedded again
+    lake.sql("UPDATE people__embeddings SET embedding = [1, 2, 3]::FLOAT[] WHERE id = 4")
+    assert "embedded 1 text" in lake.run("embed", "people", "resume").stderr
+    again = answers(lake)  # (a text embedded alone may differ from one in a batch in the 4th digit)
+    assert [[i for i, _ in q] for q in again] == [[i for i, _ in q] for q in want]
+    assert all(abs(a[1] - b[1]) < 1e-3 for qa, qb in zip(again, want) for a, b in zip(qa, qb))
+    # a huge text: its window, quickly (it is never tokenized past that)
+    same = lake.scalar("SELECT list_inner_product(embed(repeat('word ', 4000000)), embed(repeat('word ', 300)))")
+    assert float(same) > 0.9999
+    # dropped while its index was written: none is left
+    lake.sql("CREATE TABLE gone AS SELECT * FROM (VALUES (1, 'some text'), (2, 'more')) t(id, body)")
+    h = Held(lake, tmp_path / "h", "embed-index", "embed", "gone", "body", "--key", "id")
+    lake.sql("DROP TABLE gone")
+    h.release()
+    assert not (lake.path / "gone").exists()
+    lake.sql("CREATE TABLE empty (id BIGINT, body VARCHAR)")
+    lake.sql("CREATE TABLE empty__embeddings (id BIGINT, \"column\" VARCHAR, chunk INTEGER, text VARCHAR, "
+             "embedding FLOAT[], model VARCHAR, dim INTEGER, source_version BIGINT)")
+    p = lake.run("search", "empty", "x", check=False)
+    assert p.returncode == 1 and "no embedded rows" in p.stderr
+    # comment marks and ';' inside a string are text, not comments
+    assert [r["id"] for r in search(lake, "bread", "--where", "city <> 'New--York;/*'")][:1] == [4]
+    for cond in ["true -- x", "true /* x */", "true; SELECT 1", "id = 1 /*"]:
+        p = lake.run("search", "people", "bread", "--where", cond, check=False)
+        assert p.returncode == 1 and "--where" in p.stderr, cond

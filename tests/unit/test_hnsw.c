@@ -12,6 +12,7 @@
  */
 #include <math.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "util/crc32c.h"
@@ -352,7 +353,7 @@ static void test_save_and_map(void)
         hnsw *m = NULL;
         const void *extra = NULL;
         size_t extra_len = 0;
-        CHECK_OK(hnsw_map(&m, path, fp, &extra, &extra_len));
+        CHECK_OK(hnsw_load_file(&m, path, fp, &extra, &extra_len));
         CHECK(m && extra_len == 5 && memcmp(extra, "keys!", 5) == 0);
         CHECK(m && hnsw_size(m) == n && hnsw_deleted(m) == hnsw_deleted(h));
         if (m)
@@ -367,21 +368,28 @@ static void test_save_and_map(void)
         CHECK(file_crc(path) == before);
         hnsw_free(m);
         m = NULL;
-        CHECK(hnsw_map(&m, path, other, NULL, NULL) == LOCH_ECONFLICT && !m);
+        CHECK(hnsw_load_file(&m, path, other, NULL, NULL) == LOCH_ECONFLICT && !m);
         /* every damage is refused: a flipped byte anywhere (header, links, vectors,
          * padding, extra) and every truncation */
         for (size_t at = 0; at < b.len; at += 1 + b.len / 300) {
             b.data[at] ^= 0x10;
             CHECK(write_file(path, b.data, b.len) == 0);
-            CHECK(hnsw_map(&m, path, fp, NULL, NULL) == LOCH_ECORRUPT && !m);
+            CHECK(hnsw_load_file(&m, path, fp, NULL, NULL) == LOCH_ECORRUPT && !m);
             b.data[at] ^= 0x10;
         }
         for (size_t len = 0; len < b.len; len += 1 + b.len / 50) {
             CHECK(write_file(path, b.data, len) == 0);
-            CHECK(hnsw_map(&m, path, fp, NULL, NULL) == LOCH_ECORRUPT && !m);
+            CHECK(hnsw_load_file(&m, path, fp, NULL, NULL) == LOCH_ECORRUPT && !m);
         }
         snprintf(path, sizeof path, "%s/missing.hnsw", dir);
-        CHECK(hnsw_map(&m, path, fp, NULL, NULL) == LOCH_ENOTFOUND);
+        CHECK(hnsw_load_file(&m, path, fp, NULL, NULL) == LOCH_ENOTFOUND);
+        /* a FIFO is refused without blocking; a file made long (a sparse hole) unread */
+        snprintf(path, sizeof path, "%s/fifo.hnsw", dir);
+        unlink(path);
+        CHECK(mkfifo(path, 0600) == 0 && hnsw_load_file(&m, path, fp, NULL, NULL) == LOCH_ECORRUPT);
+        snprintf(path, sizeof path, "%s/long.hnsw", dir);
+        CHECK(write_file(path, b.data, b.len) == 0 && truncate(path, (off_t)(b.len + (UINT64_C(1) << 31))) == 0);
+        CHECK(hnsw_load_file(&m, path, fp, NULL, NULL) == LOCH_ECORRUPT && !m);
         snprintf(path, sizeof path, "%s/index.hnsw", dir);
         if (seeds) { /* small files for the fuzz corpus */
             char seed[600];
