@@ -96,6 +96,9 @@ int compute_query_params(compute *c, const char *sql, const compute_param *param
                          compute_result **out);
 /* Cancels the running statement from another thread (or a signal handler). */
 void compute_interrupt(compute *c);
+/* How many times compute_interrupt was called: work of loch's own that runs long
+ * notes it first and stops when it changes. */
+unsigned compute_interrupts(compute *c);
 /* Appends path as the SQL string literal that the engine's file readers (read_parquet,
  * read_csv, read_json) take as that one file and never as a pattern: the engine globs a
  * name holding '*', '?' or '[', so `gl[1].csv` would read `gl1.csv` when that exists.

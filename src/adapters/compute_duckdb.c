@@ -998,6 +998,8 @@ void compute_interrupt(compute *c)
     }
 }
 
+unsigned compute_interrupts(compute *c) { return c ? atomic_load(&c->interrupts) : 0; }
+
 int compute_put_path(buf *sql, const char *path)
 {
     /* DuckDB's glob has no escape character; a one-character class matches the

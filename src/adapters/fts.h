@@ -35,7 +35,10 @@ void fts_free(fts *f);
  * BM25 (higher is better); each returning nonzero stops (its value is returned if
  * negative). LOCH_EINVALID for a query FTS5 cannot parse, with its message. */
 typedef int (*fts_hit)(void *ctx, const char *key, double score);
-int fts_search(fts *f, const char *query, fts_hit each, void *ctx);
+/* stop (or NULL) is asked every few thousand steps of the query: nonzero ends it with
+ * LOCH_EINTERRUPTED (a cancel, a time limit). */
+typedef int (*fts_stop)(void *ctx);
+int fts_search(fts *f, const char *query, fts_hit each, void *ctx, fts_stop stop, void *stop_ctx);
 
 /* An FTS5 query matching rows with any word of text ("a" OR "b" ...) but common English
  * ones ("the", "who", "for": unless text has no other), each once, the first 64 of

@@ -143,10 +143,11 @@ int fts_open(fts **out, const char *path, const char *tag)
     return 0;
 }
 
-int fts_search(fts *f, const char *query, fts_hit each, void *ctx)
+int fts_search(fts *f, const char *query, fts_hit each, void *ctx, fts_stop stop, void *stop_ctx)
 {
     sqlite3_stmt *st = NULL;
     int rc = 0, step;
+    sqlite3_progress_handler(f->db, stop ? 1000 : 0, stop, stop_ctx);
     if (sqlite3_prepare_v2(f->db, "SELECT key, bm25(docs) FROM docs WHERE docs MATCH ?1 ORDER BY bm25(docs)", -1,
                            &st, NULL) != SQLITE_OK)
         return db_error(f->db, LOCH_ECORRUPT, "search");
@@ -159,10 +160,12 @@ int fts_search(fts *f, const char *query, fts_hit each, void *ctx)
     if (rc == 0 && step != SQLITE_DONE) {
         /* a query FTS5 cannot parse is the caller's mistake; anything else, the file's */
         int code = sqlite3_errcode(f->db);
-        rc = code == SQLITE_ERROR ? error_set(LOCH_EINVALID, "full-text query %s: %s", query, sqlite3_errmsg(f->db))
-                                  : db_error(f->db, LOCH_ECORRUPT, "search");
+        rc = code == SQLITE_INTERRUPT ? error_set(LOCH_EINTERRUPTED, "full-text search cancelled")
+             : code == SQLITE_ERROR   ? error_set(LOCH_EINVALID, "full-text query %s: %s", query, sqlite3_errmsg(f->db))
+                                      : db_error(f->db, LOCH_ECORRUPT, "search");
     }
     sqlite3_finalize(st);
+    sqlite3_progress_handler(f->db, 0, NULL, NULL);
     return rc < 0 ? rc : 0;
 }
 

@@ -361,6 +361,19 @@ static int where_bits(loch_lake *lake, vindex *ix, const char *table, const char
 }
 
 enum { MODE_SEMANTIC, MODE_KEYWORD, MODE_HYBRID };
+
+/* A search's work stops when the lake is interrupted after it began (a cancel, a time
+ * limit: the server interrupts the worker's engine). */
+struct stop_at {
+    loch_lake *lake;
+    unsigned seen;
+};
+
+static int interrupted(void *ctx)
+{
+    struct stop_at *s = ctx;
+    return compute_interrupts(s->lake->cp) != s->seen;
+}
 static const char *const mode_names[] = {"semantic", "keyword", "hybrid"};
 
 #define RRF_K 60       /* reciprocal rank fusion's constant (Cormack et al., 2009) */
@@ -423,6 +436,7 @@ static int index_search(loch_result **out, loch_lake *lake, vindex *ix, const ch
     int got_dim = 0, exact = 1;
     long got = 0, nsem = 0, nkw = 0;
     int rc = q && hits && sem && kw ? 0 : error_set(LOCH_ENOMEM, "out of memory");
+    struct stop_at stop = {lake, compute_interrupts(lake->cp)};
     if (rc == 0 && mode != MODE_SEMANTIC && !vindex_has_text(ix))
         rc = error_set(LOCH_ENOTFOUND, "%s.%s has no current full-text index: run loch embed %s %s",
                        vindex_table(ix), vindex_column(ix), vindex_table(ix), vindex_column(ix));
@@ -434,7 +448,7 @@ static int index_search(loch_result **out, loch_lake *lake, vindex *ix, const ch
         rc = loch_error_last_code() ? loch_error_last_code() : LOCH_ERROR;
     rc = rc || mode == MODE_SEMANTIC ? rc : fts_words(query, &words);
     if (rc == 0 && !none && mode != MODE_SEMANTIC && words.len &&
-        (nkw = vindex_text_search(ix, words.data, depth, allow, kw)) < 0)
+        (nkw = vindex_text_search(ix, words.data, depth, allow, kw, interrupted, &stop)) < 0)
         rc = loch_error_last_code() ? loch_error_last_code() : LOCH_ERROR;
     if (rc == 0 && mode == MODE_SEMANTIC) {
         got = nsem;
@@ -722,7 +736,8 @@ static int table_search(loch_lake *lake, const char *table, const char *column, 
                        table, column);
     long got = 0;
     if (rc == 0 && text) {
-        got = vindex_text_search(ix, query, (size_t)k, NULL, hits);
+        struct stop_at stop = {lake, compute_interrupts(lake->cp)};
+        got = vindex_text_search(ix, query, (size_t)k, NULL, hits, interrupted, &stop);
     } else if (rc == 0) {
         size_t qlen = strlen(query);
         int got_dim = 0;

@@ -372,8 +372,10 @@ size_t vindex_live(const vindex *v); /* nodes not deleted */
 /* Whether the texts' full-text index (BM25, beside the vector index) is current. */
 int vindex_has_text(const vindex *v);
 /* The k best rows by BM25 for query (FTS5 syntax), among allow's when given: labels
- * are node numbers, dist the BM25 score (higher is better); -1 with the error set. */
-long vindex_text_search(vindex *v, const char *query, size_t k, const uint64_t *allow, hnsw_hit *out);
+ * are node numbers, dist the BM25 score (higher is better); -1 with the error set.
+ * stop (or NULL) is asked now and then: nonzero cancels (LOCH_EINTERRUPTED). */
+long vindex_text_search(vindex *v, const char *query, size_t k, const uint64_t *allow, hnsw_hit *out,
+                        int (*stop)(void *), void *stop_ctx);
 int64_t vindex_version(const vindex *v);
 /* Sets the nodes of key's row (every chunk) in allow (a bitmap over nodes); how many. */
 int vindex_allow_key(const vindex *v, const char *key, uint64_t *allow);

@@ -576,7 +576,8 @@ static int text_hit(void *ctx, const char *key, double score)
     return t->got == t->k;
 }
 
-long vindex_text_search(vindex *v, const char *query, size_t k, const uint64_t *allow, hnsw_hit *out)
+long vindex_text_search(vindex *v, const char *query, size_t k, const uint64_t *allow, hnsw_hit *out,
+                        int (*stop)(void *), void *stop_ctx)
 {
     struct text_hits t = {v, allow, out, k, 0};
     if (!v->ft) {
@@ -585,6 +586,6 @@ long vindex_text_search(vindex *v, const char *query, size_t k, const uint64_t *
     }
     if (k == 0)
         return 0;
-    int rc = fts_search(v->ft, query, text_hit, &t);
+    int rc = fts_search(v->ft, query, text_hit, &t, stop, stop_ctx);
     return rc ? -1 : (long)t.got;
 }

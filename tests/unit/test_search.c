@@ -99,6 +99,12 @@ static int collect(void *ctx, const char *key, double score)
     return 0;
 }
 
+static int always(void *ctx)
+{
+    (void)ctx;
+    return 1;
+}
+
 static void test_full_text_index(void)
 {
     char *dir = temp_dir(), path[512];
@@ -115,17 +121,39 @@ static void test_full_text_index(void)
     CHECK(fts_open(&f, path, "tag-2") == LOCH_ECONFLICT && !f);
     CHECK_OK(fts_open(&f, path, "tag-1"));
     if (f) {
-        CHECK_OK(fts_search(f, "migration", collect, &got)); /* stemmed: both; two mentions first */
+        CHECK_OK(fts_search(f, "migration", collect, &got, NULL, NULL)); /* stemmed: both; two mentions first */
         CHECK_STR(got.data, "b,a");
         buf_clear(&got);
-        CHECK_OK(fts_search(f, "kubernetes AND upgrade", collect, &got));
+        CHECK_OK(fts_search(f, "kubernetes AND upgrade", collect, &got, NULL, NULL));
         CHECK_STR(got.data, "a");
         buf_clear(&got);
-        CHECK_OK(fts_search(f, "creme", collect, &got)); /* diacritics folded */
+        CHECK_OK(fts_search(f, "creme", collect, &got, NULL, NULL)); /* diacritics folded */
         CHECK_STR(got.data, "d");
-        CHECK(fts_search(f, "AND AND (", collect, &got) == LOCH_EINVALID);
+        CHECK(fts_search(f, "AND AND (", collect, &got, NULL, NULL) == LOCH_EINVALID);
+
         fts_free(f);
     }
+    /* a stop asked for ends a query (the check comes every thousand steps: 3,000 rows) */
+    snprintf(path, sizeof path, "%s/many.fts", dir);
+    CHECK_OK(fts_create(&f, path));
+    for (int i = 0; f && i < 3000; i++) {
+        char key[16], text[64];
+        snprintf(key, sizeof key, "%d", i);
+        snprintf(text, sizeof text, "row %d of a migration", i);
+        CHECK_OK(fts_add(f, key, strlen(key), text, strlen(text)));
+    }
+    CHECK_OK(fts_finish(f, "t"));
+    f = NULL;
+    CHECK_OK(fts_open(&f, path, "t"));
+    if (f) {
+        buf_clear(&got);
+        CHECK(fts_search(f, "migration", collect, &got, always, NULL) == LOCH_EINTERRUPTED);
+        buf_clear(&got);
+        CHECK_OK(fts_search(f, "migration", collect, &got, NULL, NULL)); /* and the next runs whole */
+        CHECK(got.len > 3000);
+        fts_free(f);
+    }
+    snprintf(path, sizeof path, "%s/t.fts", dir);
     CHECK_OK(fts_words("C++ \"bread\" (AND) -x: brûlée for the Who", &q));
     CHECK_STR(q.data, "\"C\" OR \"bread\" OR \"x\" OR \"brûlée\""); /* no "AND", "for", "the", "Who" */
     CHECK_OK(fts_words("to be or not to be", &q)); /* nothing but common words: they are the question */
