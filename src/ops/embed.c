@@ -162,7 +162,7 @@ static void search_keep(struct search_cache **slot, const char *table, const cha
 
 int loch_embed_column(loch_result **out, loch_lake *lake, const char *table, const char *column, const char *key)
 {
-    buf emb = BUF_INIT, k = BUF_INIT, sql = BUF_INIT, src = BUF_INIT, old = BUF_INIT, tv = BUF_INIT;
+    buf emb = BUF_INIT, k = BUF_INIT, sql = BUF_INIT, src = BUF_INIT, old = BUF_INIT;
     const char *model = NULL;
     char *count = NULL;
     int dim = 0;
@@ -192,8 +192,7 @@ int loch_embed_column(loch_result **out, loch_lake *lake, const char *table, con
         buf_puts(&src, ", chunks(");
         buf_put_sql_ident(&src, column);
         buf_puts(&src, ") AS cs FROM ");
-        buf_printf(&tv, "%s@v%lld", table, (long long)version); /* the version source_version names */
-        buf_put_sql_ident(&src, tv.data);
+        buf_put_sql_ident(&src, table);
         buf_puts(&src, " WHERE ");
         buf_put_sql_ident(&src, column);
         buf_puts(&src, " IS NOT NULL AND ");
@@ -287,7 +286,7 @@ int loch_embed_column(loch_result **out, loch_lake *lake, const char *table, con
     }
     loch_free(count);
     loch_free(total);
-    buf_free(&emb), buf_free(&k), buf_free(&sql), buf_free(&src), buf_free(&old), buf_free(&tv);
+    buf_free(&emb), buf_free(&k), buf_free(&sql), buf_free(&src), buf_free(&old);
     return rc;
 }
 

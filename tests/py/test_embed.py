@@ -448,17 +448,3 @@ def test_review_findings_on_search(lake, tmp_path):
     for cond in ["true -- x", "true /* x */", "true; SELECT 1", "id = 1 /*"]:
         p = lake.run("search", "people", "bread", "--where", cond, check=False)
         assert p.returncode == 1 and "--where" in p.stderr, cond
-
-
-def test_embed_reads_the_version_it_records(lake, tmp_path):
-    """A change committed while embed runs (held at its first query, after it chose the
-    table's version) is not in that embedding: the texts are those of source_version."""
-    make_people(lake)
-    h = Held(lake, tmp_path / "h", "sql", "embed", "people", "resume")
-    lake.sql("UPDATE people SET resume = 'Changed while embedding' WHERE id = 1")
-    lake.run("flush", "people")
-    rc, _, err = h.release()
-    assert rc == 0, err
-    row = json.loads(lake.sql("SELECT text, source_version FROM people__embeddings WHERE id = 1", "-f", "json").stdout)[0]
-    assert row["text"].startswith("Senior platform engineer")
-    assert "embedded 1 text" in lake.run("embed", "people", "resume").stderr  # the change, next time
