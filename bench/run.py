@@ -637,30 +637,30 @@ def ann_dataset(name, d, dim, metric, filtered=False):
                      "target 3 ms", 3.0) for p in (1, 10, 50) if f"filter{p}" in res]
         builds[f"loch {codes}"] = res["build"]["seconds"]
         curves[f"loch {codes}"] = [(res[f"ef{e}"]["recall"], res[f"ef{e}"]["qps"]) for e in ANN_EFS]
+    def sweep(set_ef, search):
+        """(recall, QPS) at each ef: search(test) gives the labels found."""
+        out = []
+        for ef in ANN_EFS:
+            set_ef(ef)
+            t0 = time.perf_counter()
+            labels = search(test)
+            out.append((recall(labels), len(test) / (time.perf_counter() - t0)))
+        return out
+
     p = hnswlib.Index(space="l2" if metric == "l2" else "ip", dim=dim)
     p.init_index(max_elements=len(train), ef_construction=efc, M=m, random_seed=100)
     p.set_num_threads(1)
     t0 = time.perf_counter()
     p.add_items(train, num_threads=1)
     builds["hnswlib"] = time.perf_counter() - t0
-    curves["hnswlib"] = []
-    for ef in ANN_EFS:
-        p.set_ef(ef)
-        t0 = time.perf_counter()
-        labels, _ = p.knn_query(test, k=10, num_threads=1)
-        curves["hnswlib"].append((recall(labels), len(test) / (time.perf_counter() - t0)))
+    curves["hnswlib"] = sweep(p.set_ef, lambda x: p.knn_query(x, k=10, num_threads=1)[0])
     faiss.omp_set_num_threads(1)
     f = faiss.IndexHNSWFlat(dim, m) if metric == "l2" else faiss.IndexHNSWFlat(dim, m, faiss.METRIC_INNER_PRODUCT)
     f.hnsw.efConstruction = efc
     t0 = time.perf_counter()
     f.add(train)
     builds["faiss"] = time.perf_counter() - t0
-    curves["faiss"] = []
-    for ef in ANN_EFS:
-        f.hnsw.efSearch = ef
-        t0 = time.perf_counter()
-        _, labels = f.search(test, 10)
-        curves["faiss"].append((recall(labels), len(test) / (time.perf_counter() - t0)))
+    curves["faiss"] = sweep(lambda ef: setattr(f.hnsw, "efSearch", ef), lambda x: f.search(x, 10)[1])
     print(f"\nann: {name} {len(train):,} x {dim} ({metric}), {len(test):,} queries, k=10, M={m}, "
           f"ef_construction={efc}, one thread; recall@10 / QPS by ef")
     names = list(curves)

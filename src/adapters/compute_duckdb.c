@@ -1373,31 +1373,52 @@ fail:
     return rc;
 }
 
+/* A query whose chunks are fetched one at a time (compute_query_i64, _vectors). */
+typedef struct {
+    duckdb_prepared_statement ps;
+    duckdb_pending_result pending;
+    duckdb_result res;
+    int have_res;
+} streaming;
+
+static int streaming_run(compute *c, const char *sql, streaming *q)
+{
+    if (duckdb_prepare(c->conn, sql, &q->ps) == DuckDBError)
+        return engine_error(duckdb_prepare_error(q->ps));
+    if (duckdb_pending_prepared_streaming(q->ps, &q->pending) == DuckDBError)
+        return engine_error(duckdb_pending_error(q->pending));
+    q->have_res = 1;
+    if (duckdb_execute_pending(q->pending, &q->res) == DuckDBError)
+        return engine_error(duckdb_result_error(&q->res));
+    return 0;
+}
+
+/* Frees q; rc, or (when 0) the error the fetching may have ended with. */
+static int streaming_end(streaming *q, int rc)
+{
+    if (rc == 0 && q->have_res) {
+        const char *err = duckdb_result_error(&q->res);
+        rc = err && *err ? engine_error(err) : 0;
+    }
+    if (q->have_res)
+        duckdb_destroy_result(&q->res);
+    if (q->pending)
+        duckdb_destroy_pending(&q->pending);
+    if (q->ps)
+        duckdb_destroy_prepare(&q->ps);
+    return rc;
+}
+
 int compute_query_i64(compute *c, const char *sql, compute_i64_chunk each, void *ctx)
 {
     enum { MAX_COLS = 8 };
-    duckdb_prepared_statement ps = NULL;
-    duckdb_pending_result pending = NULL;
-    duckdb_result res;
-    int have_res = 0, rc = 0;
-    if (duckdb_prepare(c->conn, sql, &ps) == DuckDBError) {
-        rc = engine_error(duckdb_prepare_error(ps));
-        goto done;
-    }
-    if (duckdb_pending_prepared_streaming(ps, &pending) == DuckDBError) {
-        rc = engine_error(duckdb_pending_error(pending));
-        goto done;
-    }
-    have_res = 1;
-    if (duckdb_execute_pending(pending, &res) == DuckDBError) {
-        rc = engine_error(duckdb_result_error(&res));
-        goto done;
-    }
-    size_t ncols = (size_t)duckdb_column_count(&res);
+    streaming q = {0};
+    int rc = streaming_run(c, sql, &q);
+    size_t ncols = (size_t)duckdb_column_count(&q.res);
     for (size_t j = 0; rc == 0 && j < ncols; j++)
-        if (ncols > MAX_COLS || duckdb_column_type(&res, (idx_t)j) != DUCKDB_TYPE_BIGINT)
+        if (ncols > MAX_COLS || duckdb_column_type(&q.res, (idx_t)j) != DUCKDB_TYPE_BIGINT)
             rc = error_set(LOCH_ERROR, "internal: compute_query_i64 takes up to %d BIGINT columns", MAX_COLS);
-    for (duckdb_data_chunk chunk; rc == 0 && (chunk = duckdb_fetch_chunk(res));) {
+    for (duckdb_data_chunk chunk; rc == 0 && (chunk = duckdb_fetch_chunk(q.res));) {
         const int64_t *cols[MAX_COLS];
         size_t n = (size_t)duckdb_data_chunk_get_size(chunk);
         for (size_t j = 0; j < ncols; j++) {
@@ -1411,49 +1432,33 @@ int compute_query_i64(compute *c, const char *sql, compute_i64_chunk each, void 
         rc = rc ? rc : each(ctx, cols, ncols, n);
         duckdb_destroy_data_chunk(&chunk);
     }
-    if (rc == 0) { /* the end, or an error while fetching */
-        const char *err = duckdb_result_error(&res);
-        rc = err && *err ? engine_error(err) : 0;
-    }
-done:
-    if (have_res)
-        duckdb_destroy_result(&res);
-    if (pending)
-        duckdb_destroy_pending(&pending);
-    if (ps)
-        duckdb_destroy_prepare(&ps);
-    return rc;
+    return streaming_end(&q, rc);
 }
 
 int compute_query_vectors(compute *c, const char *sql, size_t dim, compute_vectors_chunk each, void *ctx)
 {
-    duckdb_prepared_statement ps = NULL;
-    duckdb_pending_result pending = NULL;
-    duckdb_result res;
-    int have_res = 0, rc = 0;
+    streaming q = {0};
     const char **keys = NULL;
     size_t *lens = NULL;
     float *vecs = NULL;
-    if (duckdb_prepare(c->conn, sql, &ps) == DuckDBError) {
-        rc = engine_error(duckdb_prepare_error(ps));
+    int rc = streaming_run(c, sql, &q);
+    if (rc)
         goto done;
-    }
-    if (duckdb_pending_prepared_streaming(ps, &pending) == DuckDBError) {
-        rc = engine_error(duckdb_pending_error(pending));
-        goto done;
-    }
-    have_res = 1;
-    if (duckdb_execute_pending(pending, &res) == DuckDBError) {
-        rc = engine_error(duckdb_result_error(&res));
-        goto done;
-    }
-    if (duckdb_column_count(&res) != 2 || duckdb_column_type(&res, 0) != DUCKDB_TYPE_VARCHAR ||
-        duckdb_column_type(&res, 1) != DUCKDB_TYPE_LIST) {
+    if (duckdb_column_count(&q.res) != 2 || duckdb_column_type(&q.res, 0) != DUCKDB_TYPE_VARCHAR ||
+        duckdb_column_type(&q.res, 1) != DUCKDB_TYPE_LIST) {
         rc = error_set(LOCH_ERROR, "internal: compute_query_vectors reads (VARCHAR, FLOAT[])");
         goto done;
     }
-    for (duckdb_data_chunk chunk; rc == 0 && (chunk = duckdb_fetch_chunk(res));) {
+    size_t cap = (size_t)duckdb_vector_size(); /* the most rows a chunk has */
+    if (!(keys = malloc(cap * sizeof *keys)) || !(lens = malloc(cap * sizeof *lens)) ||
+        !(vecs = malloc(cap * dim * sizeof *vecs))) {
+        rc = error_set(LOCH_ENOMEM, "out of memory for %zu vectors", cap);
+        goto done;
+    }
+    for (duckdb_data_chunk chunk; rc == 0 && (chunk = duckdb_fetch_chunk(q.res));) {
         size_t n = (size_t)duckdb_data_chunk_get_size(chunk);
+        if (n > cap)
+            rc = error_set(LOCH_ERROR, "internal: a chunk of %zu rows", n);
         duckdb_vector kv = duckdb_data_chunk_get_vector(chunk, 0), lv = duckdb_data_chunk_get_vector(chunk, 1);
         duckdb_vector child = duckdb_list_vector_get_child(lv);
         duckdb_logical_type ct = duckdb_vector_get_column_type(child);
@@ -1467,24 +1472,14 @@ int compute_query_vectors(compute *c, const char *sql, size_t dim, compute_vecto
         size_t clen = (size_t)duckdb_list_vector_get_size(lv);
         if (!is_float)
             rc = error_set(LOCH_ERROR, "internal: compute_query_vectors reads FLOAT[] vectors");
-        void *p;
-        if (rc == 0 && (p = realloc(keys, (n ? n : 1) * sizeof *keys)))
-            keys = p;
-        if (rc == 0 && p && (p = realloc(lens, (n ? n : 1) * sizeof *lens)))
-            lens = p;
-        if (rc == 0 && p && (p = realloc(vecs, (n ? n : 1) * dim * sizeof *vecs)))
-            vecs = p;
-        if (rc == 0 && !p)
-            rc = error_set(LOCH_ENOMEM, "out of memory for %zu vectors", n);
         for (size_t i = 0; rc == 0 && i < n; i++) {
             int null_key = kvalid && !duckdb_validity_row_is_valid(kvalid, (idx_t)i);
             keys[i] = null_key ? NULL : duckdb_string_t_data(&ks[i]);
             lens[i] = null_key ? 0 : duckdb_string_t_length(ks[i]);
-            if ((lvalid && !duckdb_validity_row_is_valid(lvalid, (idx_t)i)) || le[i].length != dim ||
-                le[i].offset > clen || clen - le[i].offset < dim) {
+            int null_list = lvalid && !duckdb_validity_row_is_valid(lvalid, (idx_t)i);
+            if (null_list || le[i].length != dim || le[i].offset > clen || clen - le[i].offset < dim) {
                 rc = error_set(LOCH_ECORRUPT, "an embedding of %llu numbers where %zu were expected",
-                               (lvalid && !duckdb_validity_row_is_valid(lvalid, (idx_t)i))
-                                   ? 0ULL : (unsigned long long)le[i].length, dim);
+                               null_list ? 0ULL : (unsigned long long)le[i].length, dim);
                 break;
             }
             for (size_t j = 0; cvalid && j < dim; j++)
@@ -1495,19 +1490,9 @@ int compute_query_vectors(compute *c, const char *sql, size_t dim, compute_vecto
         rc = rc ? rc : each(ctx, keys, lens, vecs, n);
         duckdb_destroy_data_chunk(&chunk);
     }
-    if (rc == 0) {
-        const char *err = duckdb_result_error(&res);
-        rc = err && *err ? engine_error(err) : 0;
-    }
 done:
     free(keys), free(lens), free(vecs);
-    if (have_res)
-        duckdb_destroy_result(&res);
-    if (pending)
-        duckdb_destroy_pending(&pending);
-    if (ps)
-        duckdb_destroy_prepare(&ps);
-    return rc;
+    return streaming_end(&q, rc);
 }
 
 int compute_arrow_open(compute *c, const char *sql, const compute_param *params, size_t nparams,

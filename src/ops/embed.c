@@ -128,12 +128,7 @@ static int key_check(loch_lake *lake, const char *table, const char *key, const 
     }
     if (rc == 0) {
         buf_puts(&sql, "SELECT count(*) FILTER (WHERE strpos(CAST(k AS VARCHAR), chr(0)) > 0), "
-                       "coalesce(max(length(CAST(k AS VARCHAR))), 0), count(*) - count(DISTINCT k), "
-                       "(SELECT CAST(k AS VARCHAR) FROM (SELECT ");
-        buf_put_sql_ident(&sql, key);
-        buf_puts(&sql, " AS k FROM ");
-        buf_put_sql_ident(&sql, table);
-        buf_puts(&sql, ") WHERE k IS NOT NULL GROUP BY k HAVING count(*) > 1 LIMIT 1) FROM (SELECT ");
+                       "coalesce(max(length(CAST(k AS VARCHAR))), 0), count(*) - count(DISTINCT k) FROM (SELECT ");
         buf_put_sql_ident(&sql, key);
         buf_puts(&sql, " AS k FROM ");
         buf_put_sql_ident(&sql, table);
@@ -141,16 +136,26 @@ static int key_check(loch_lake *lake, const char *table, const char *key, const 
     }
     rc = rc ? rc : loch_sql(&r, lake, sql.data);
     char *nul = rc ? NULL : loch_result_text(r, 0, 0), *longest = rc ? NULL : loch_result_text(r, 0, 1),
-         *dups = rc ? NULL : loch_result_text(r, 0, 2), *dup = rc ? NULL : loch_result_text(r, 0, 3);
-    if (rc == 0 && nul && atoll(nul) > 0)
+         *dups = rc ? NULL : loch_result_text(r, 0, 2), *dup = NULL;
+    if (rc == 0 && nul && atoll(nul) > 0) {
         rc = error_set(LOCH_EINVALID, "%s rows of %s have a key with a NUL character: embed by another column (--key)",
                        nul, table);
-    else if (rc == 0 && longest && atoll(longest) > 65536)
+    } else if (rc == 0 && longest && atoll(longest) > 65536) {
         rc = error_set(LOCH_EINVALID, "a key of %s is %s characters long (64 KiB at most): embed by another column "
                        "(--key)", table, longest);
-    else if (rc == 0 && dups && atoll(dups) > 0)
-        rc = error_set(LOCH_EINVALID, "the key %s does not identify a row of %s: %s is the key of several (name a "
-                       "column whose values are unique with --key)", key, table, dup ? dup : "a value");
+    } else if (rc == 0 && dups && atoll(dups) > 0) { /* one of them, to name */
+        buf_clear(&sql);
+        buf_puts(&sql, "SELECT CAST(");
+        buf_put_sql_ident(&sql, key);
+        buf_puts(&sql, " AS VARCHAR) FROM ");
+        buf_put_sql_ident(&sql, table);
+        buf_puts(&sql, " WHERE ");
+        buf_put_sql_ident(&sql, key);
+        buf_puts(&sql, " IS NOT NULL GROUP BY ALL HAVING count(*) > 1 LIMIT 1");
+        rc = query_text(lake, sql.data, &dup);
+        rc = rc ? rc : error_set(LOCH_EINVALID, "the key %s does not identify a row of %s: %s is the key of several "
+                                 "(name a column whose values are unique with --key)", key, table, dup ? dup : "a value");
+    }
     loch_free(nul), loch_free(longest), loch_free(dups), loch_free(dup);
     loch_result_free(r);
     buf_free(&sql);
@@ -492,6 +497,21 @@ static int index_search(loch_result **out, loch_lake *lake, vindex *ix, const ch
     return rc;
 }
 
+/* The embeddings table of a table being searched, into emb: both must exist (a table's
+ * embeddings left behind by a DROP are not searched). column names the one to embed in
+ * the message, if known. */
+static int searched_tables(loch_lake *lake, const char *table, const char *column, buf *emb)
+{
+    int rc = embeddings_name(table, emb);
+    if (rc == 0 && !txlog_exists(lake, table))
+        rc = error_set(LOCH_ENOTFOUND, "table \"%s\" does not exist", table);
+    if (rc == 0 && !txlog_exists(lake, emb->data))
+        rc = column ? error_set(LOCH_ENOTFOUND, "table %s has no embeddings: run loch embed %s %s", table, table, column)
+                    : error_set(LOCH_ENOTFOUND, "table %s has no embeddings: run loch embed %s COLUMN first", table,
+                                table);
+    return rc;
+}
+
 /* A search's condition goes inside loch's own statement, so it must be one condition
  * and nothing more: no statement after it, no comment that would hide the rest of
  * loch's SQL, no parenthesis that closes what it did not open; and the query it makes
@@ -551,11 +571,7 @@ int loch_search(loch_result **out, loch_lake *lake, const char *table, const cha
         if (mode == 3)
             rc = error_set(LOCH_EINVALID, "search mode %s: semantic, keyword or hybrid", o.mode);
     }
-    rc = rc ? rc : embeddings_name(table, &emb);
-    if (rc == 0 && !txlog_exists(lake, table)) /* its embeddings may be left behind: not searched */
-        rc = error_set(LOCH_ENOTFOUND, "table \"%s\" does not exist", table);
-    if (rc == 0 && !txlog_exists(lake, emb.data))
-        rc = error_set(LOCH_ENOTFOUND, "table %s has no embeddings: run loch embed %s COLUMN first", table, table);
+    rc = rc ? rc : searched_tables(lake, table, NULL, &emb);
     rc = rc ? rc : o.where ? where_check(lake, table, o.where) : 0;
     rc = rc ? rc : embed_model(&lake->embed, &model, &dim);
     rc = rc ? rc : txlog_load(lake, emb.data, &(txlog_at){-1, 0, 0}, &es);
@@ -710,11 +726,7 @@ static int table_search(loch_lake *lake, const char *table, const char *column, 
     hnsw_hit *hits = calloc((size_t)k, sizeof *hits);
     float *q = NULL;
     int rc = hits ? table_name_check(table) : error_set(LOCH_ENOMEM, "out of memory");
-    rc = rc ? rc : embeddings_name(table, &emb);
-    if (rc == 0 && !txlog_exists(lake, table))
-        rc = error_set(LOCH_ENOTFOUND, "table \"%s\" does not exist", table);
-    if (rc == 0 && !txlog_exists(lake, emb.data))
-        rc = error_set(LOCH_ENOTFOUND, "table %s has no embeddings: run loch embed %s %s", table, table, column);
+    rc = rc ? rc : searched_tables(lake, table, column, &emb);
     rc = rc ? rc : embed_model(&lake->embed, &model, &dim);
     rc = rc ? rc : txlog_load(lake, emb.data, &(txlog_at){-1, 0, 0}, &es);
     if (rc == 0 && es->schema.count < 1)

@@ -104,16 +104,6 @@ static int keys_push(vindex *v, const char *key, size_t len)
     return 0;
 }
 
-static void digest(sha256_ctx *c, uint8_t out[32])
-{
-    char hex[65];
-    sha256_hex(c, hex);
-    for (int i = 0; i < 32; i++) {
-        int hi = hex[2 * i], lo = hex[2 * i + 1];
-        out[i] = (uint8_t)(((hi <= '9' ? hi - '0' : hi - 'a' + 10) << 4) | (lo <= '9' ? lo - '0' : lo - 'a' + 10));
-    }
-}
-
 static void fingerprint(const snapshot *emb, const char *column, const char *model, int dim, uint8_t out[32])
 {
     sha256_ctx c;
@@ -127,7 +117,7 @@ static void fingerprint(const snapshot *emb, const char *column, const char *mod
     sha256_update(&c, num, (size_t)n + 1);
     sha256_update(&c, column, strlen(column) + 1);
     sha256_update(&c, model, strlen(model) + 1);
-    digest(&c, out);
+    sha256_final(&c, out);
 }
 
 /* <table>/_loch_index/<16 hex>.hnsw */
@@ -149,6 +139,26 @@ static void fp_hex(const vindex *v, char out[65])
         snprintf(out + 2 * i, 3, "%02x", v->fp[i]);
 }
 
+/* "SELECT <chunk>\x1f<key>, <what> FROM <emb>@v<version> WHERE" the rows of v's column,
+ * model and dimension with a vector: what both indexes are made of (a node is a row's
+ * chunk). */
+static int rows_sql(const vindex *v, const char *emb, const char *what, buf *sql)
+{
+    buf name = BUF_INIT;
+    int rc = buf_printf(&name, "%s@v%lld", emb, (long long)v->version);
+    buf_puts(sql, "SELECT CAST(chunk AS VARCHAR) || chr(31) || CAST(");
+    buf_put_sql_ident(sql, v->key);
+    buf_printf(sql, " AS VARCHAR), %s FROM ", what);
+    buf_put_sql_ident(sql, name.data);
+    buf_puts(sql, " WHERE \"column\" = ");
+    buf_put_sql_str(sql, v->column);
+    buf_puts(sql, " AND model = ");
+    buf_put_sql_str(sql, v->model);
+    rc = rc ? rc : buf_printf(sql, " AND dim = %d AND embedding IS NOT NULL", v->dim);
+    buf_free(&name);
+    return rc;
+}
+
 /* The full-text index of the same texts: the vector index's path with .fts for .hnsw. */
 static int fts_path(const char *hnsw_path, buf *out)
 {
@@ -161,22 +171,14 @@ static int fts_path(const char *hnsw_path, buf *out)
  * into place. */
 static int build_fts(loch_lake *lake, const char *emb, const char *path, vindex *v)
 {
-    buf sql = BUF_INIT, name = BUF_INIT, side = BUF_INIT, local = BUF_INIT;
+    buf sql = BUF_INIT, side = BUF_INIT, local = BUF_INIT;
     compute_stream *cs = NULL;
     fts *f = NULL;
     char tag[65];
     size_t rows = 0;
     fp_hex(v, tag);
-    buf_printf(&name, "%s@v%lld", emb, (long long)v->version);
-    buf_puts(&sql, "SELECT CAST(chunk AS VARCHAR) || chr(31) || CAST(");
-    buf_put_sql_ident(&sql, v->key);
-    buf_puts(&sql, " AS VARCHAR), text FROM ");
-    buf_put_sql_ident(&sql, name.data);
-    buf_puts(&sql, " WHERE \"column\" = ");
-    buf_put_sql_str(&sql, v->column);
-    buf_puts(&sql, " AND model = ");
-    buf_put_sql_str(&sql, v->model);
-    int rc = buf_printf(&sql, " AND dim = %d AND embedding IS NOT NULL AND text IS NOT NULL", v->dim);
+    int rc = rows_sql(v, emb, "text", &sql);
+    rc = rc ? rc : buf_puts(&sql, " AND text IS NOT NULL");
     const char *slash = strrchr(path, '/');
     rc = rc ? rc : buf_put(&side, path, (size_t)(slash - path));
     if (rc == 0) /* what killed builders left here (side files named by their pid) */
@@ -206,7 +208,7 @@ static int build_fts(loch_lake *lake, const char *emb, const char *path, vindex 
     rc = rc ? rc : lake->st->move(lake->st, side.data, path);
     if (rc && local.len)
         remove(local.data);
-    buf_free(&sql), buf_free(&name), buf_free(&side), buf_free(&local);
+    buf_free(&sql), buf_free(&side), buf_free(&local);
     return rc;
 }
 
@@ -338,31 +340,19 @@ static int read_rows(void *ctx, const char *const *keys, const size_t *lens, con
 
 /* Makes v (its table, column, model, dim, version and fp set) from the rows of the
  * embeddings at that version, reusing old's graph when it is worth it. */
-static int build(loch_lake *lake, const char *emb, const char *key, vindex *old, vindex *v)
+static int build(loch_lake *lake, const char *emb, vindex *old, vindex *v)
 {
     struct reader r = {old, v, NULL, NULL, NULL, 0, 0, 0};
-    buf sql = BUF_INIT, name = BUF_INIT;
+    buf sql = BUF_INIT;
     uint64_t *labels = NULL;
     int rc = 0;
     if (old && !(r.kept = calloc(hnsw_size(old->h) + 1, 1)))
         rc = error_set(LOCH_ENOMEM, "out of memory");
-    buf_printf(&name, "%s@v%lld", emb, (long long)v->version);
-    buf_puts(&sql, "SELECT CAST(chunk AS VARCHAR) || chr(31) || CAST("); /* a node is a row's chunk */
-    buf_put_sql_ident(&sql, key);
-    buf_puts(&sql, " AS VARCHAR), embedding FROM ");
-    buf_put_sql_ident(&sql, name.data);
-    buf_puts(&sql, " WHERE \"column\" = ");
-    buf_put_sql_str(&sql, v->column);
-    buf_puts(&sql, " AND model = ");
-    buf_put_sql_str(&sql, v->model);
-    if (buf_printf(&sql, " AND dim = %d AND embedding IS NOT NULL", v->dim) < 0)
-        rc = LOCH_ENOMEM;
+    rc = rc ? rc : rows_sql(v, emb, "embedding", &sql);
     rc = rc ? rc : compute_query_vectors(lake->cp, sql.data, (size_t)v->dim, read_rows, &r);
-    size_t kept = 0, old_live = 0;
-    for (size_t i = 0; old && i < hnsw_size(old->h); i++) {
+    size_t kept = 0;
+    for (size_t i = 0; old && i < hnsw_size(old->h); i++)
         kept += r.kept[i];
-        old_live += !hnsw_is_deleted(old->h, (uint32_t)i);
-    }
     /* reuse the old graph while its tombstones (old ones, and those of rows changed or
      * gone now) stay under a fifth of its nodes after the adds */
     size_t dead_after = old ? hnsw_size(old->h) - kept : 0;
@@ -394,7 +384,7 @@ static int build(loch_lake *lake, const char *emb, const char *key, vindex *old,
     for (size_t i = 0; i < r.nadd; i++)
         free(r.add_keys[i]);
     free(r.add_keys), free(r.add), free(r.kept), free(labels);
-    buf_free(&sql), buf_free(&name);
+    buf_free(&sql);
     return rc;
 }
 
@@ -468,7 +458,7 @@ int vindex_get(loch_lake *lake, const char *table, const char *emb, const snapsh
     }
     if (rc == 0)
         error_clear(); /* a missing or damaged old file is no error: built whole */
-    rc = rc ? rc : build(lake, emb, key, old, v);
+    rc = rc ? rc : build(lake, emb, old, v);
     /* a table dropped meanwhile gets no index (it would keep the dropped rows' texts) */
     if (rc == 0 && !txlog_exists(lake, table))
         rc = error_set(LOCH_ENOTFOUND, "table \"%s\" was dropped", table);

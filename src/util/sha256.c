@@ -155,7 +155,7 @@ void sha256_update(sha256_ctx *c, const void *data, size_t n)
     c->used = n;
 }
 
-void sha256_hex(sha256_ctx *c, char out[65])
+void sha256_final(sha256_ctx *c, uint8_t out[32])
 {
     uint64_t bits = c->len * 8;
     unsigned char pad = 0x80, zero = 0, len[8];
@@ -165,6 +165,14 @@ void sha256_hex(sha256_ctx *c, char out[65])
     for (int i = 0; i < 8; i++)
         len[i] = (unsigned char)(bits >> (56 - 8 * i));
     sha256_update(c, len, 8);
-    for (int i = 0; i < 8; i++)
-        snprintf(out + 8 * i, 9, "%08x", c->h[i]);
+    for (int i = 0; i < 32; i++)
+        out[i] = (uint8_t)(c->h[i / 4] >> (24 - 8 * (i % 4)));
+}
+
+void sha256_hex(sha256_ctx *c, char out[65])
+{
+    uint8_t d[32];
+    sha256_final(c, d);
+    for (int i = 0; i < 32; i++)
+        snprintf(out + 2 * i, 3, "%02x", d[i]);
 }

@@ -20,7 +20,9 @@ void sha256_init(sha256_ctx *c);
 void sha256_update(sha256_ctx *c, const void *data, size_t n);
 /* Tests: 1 forces the portable rounds, 0 the CPU's SHA instructions when present. */
 void sha256_set_portable(int on);
-/* Writes 64 lowercase hex digits and a NUL. */
+/* The 32-byte digest. */
+void sha256_final(sha256_ctx *c, uint8_t out[32]);
+/* The digest as 64 lowercase hex digits and a NUL. */
 void sha256_hex(sha256_ctx *c, char out[65]);
 
 #endif

@@ -74,7 +74,7 @@ struct hnsw {
     pthread_mutex_t pool_lock;
     visited *pool[POOL];
     int pooled;
-    void *map;            /* a loaded index file (hnsw_load_file); level0 and orig may point into it */
+    void *file;           /* a loaded index file (hnsw_load_file); level0 and orig may point into it */
     int borrowed;         /* level0 and orig are the mapping's, not malloc's */
 };
 
@@ -657,7 +657,7 @@ void hnsw_free(hnsw *h)
     pthread_mutex_destroy(&h->pool_lock);
     if (!h->borrowed)
         free(h->level0), free(h->orig);
-    free(h->map);
+    free(h->file);
     free(h->levels);
     free(h->upper);
     free(h->labels);
@@ -980,7 +980,7 @@ int hnsw_load_file(hnsw **out, const char *path, const uint8_t fingerprint[32], 
         free(data);
         return rc;
     }
-    (*out)->map = data;
+    (*out)->file = data;
     return 0;
 }
 
