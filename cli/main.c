@@ -56,6 +56,9 @@ static const char usage[] =
     "                             changed texts): [--key COL] (default: the primary key)\n"
     "  search TABLE QUERY         the rows nearest in meaning to QUERY: [-k N] [--where COND] [--column COL]\n"
     "                             [--mode semantic|keyword|hybrid]\n"
+    "  ask QUESTION               answer a question in plain language: a query the model writes (shown,\n"
+    "                             run sandboxed) or passages of embedded columns, cited: [--json]\n"
+    "                             [--route sql|search] [-k N passages] [--model GGUF] ($LOCH_ASK_MODEL)\n"
     "  shell                      interactive SQL (.help for dot-commands)\n"
     "  demo [DIR]                 the staffing data set: generate, ingest, ask its questions\n"
     "  serve                      the HTTP API (docs/http.md): [--listen HOST:PORT] [--config FILE]\n"
@@ -102,6 +105,7 @@ typedef struct {
     const char *zorder, *target_size, *where, *retain, *to_version, *to_timestamp, *mode;
     const char *op, *producer, *sequence; /* write */
     const char *key, *k, *column;         /* embed, search */
+    const char *route, *model;            /* ask */
     int dry_run;
 } cli;
 
@@ -367,6 +371,49 @@ static int cmd_embed(cli *c)
     return rc;
 }
 
+static int cmd_ask(cli *c)
+{
+    if (c->nargs != 1)
+        return usage_error("%s", "ask needs one question (quote it)");
+    loch_ask_options o = LOCH_ASK_OPTIONS_INIT;
+    char *end = NULL;
+    long k = c->k ? strtol(c->k, &end, 10) : 0;
+    if (c->k && (k <= 0 || k > 50 || *end))
+        return usage_error("-k takes a number of passages from 1 to 50, not \"%s\"", c->k);
+    o.k = (int)k;
+    o.route = c->route;
+    o.model = c->model; /* else the lake's: $LOCH_ASK_MODEL, else the default */
+    loch_answer *a = NULL;
+    if (loch_ask(&a, g_lake, c->args[0], &o) < 0)
+        return fail(NULL);
+    if (c->json) {
+        puts(loch_answer_json(a));
+    } else {
+        if (*loch_answer_note(a))
+            fprintf(stderr, "%s\n", loch_answer_note(a));
+        if (loch_answer_sql(a)) {
+            printf("%s\n\n", loch_answer_sql(a));
+            format_result(stdout, loch_answer_rows(a), c->format, isatty(fileno(stdout)) ? 40 : SIZE_MAX);
+            putchar('\n');
+        }
+        if (loch_answer_text(a))
+            printf("%s\n", loch_answer_text(a));
+        for (size_t i = 0; i < loch_answer_citations(a); i++) {
+            int n;
+            const char *table, *column, *key, *text;
+            int64_t chunk;
+            loch_answer_citation(a, i, &n, &table, &column, &key, &chunk, &text);
+            printf("%s[%d] %s %s (%s, chunk %lld): %.*s%s\n", i ? "" : "\n", n, table, key, column,
+                   (long long)chunk, strlen(text) > 200 ? 200 : (int)strlen(text), text, strlen(text) > 200 ? "..." : "");
+        }
+        if (loch_answer_model(a))
+            fprintf(stderr, "answered by %s, %s\n", loch_answer_model(a),
+                    strcmp(loch_answer_route(a), "sql") == 0 ? "with SQL" : "from passages");
+    }
+    loch_answer_free(a);
+    return 0;
+}
+
 static void print_schema(const char *schema_json)
 {
     /* {"type":"struct","fields":[{"name":"id","type":"long",...}]}: one line a column. */
@@ -453,6 +500,7 @@ static int parse_args(cli *c, int argc, char **argv)
     c->opts.test_fault = getenv("LOCH_FAULT");
     c->opts.test_no_metadata_answers = getenv("LOCH_NO_METADATA_ANSWERS") != NULL;
     c->opts.embed_model = getenv("LOCH_EMBED_MODEL");
+    c->opts.ask_model = getenv("LOCH_ASK_MODEL");
     c->args = rest;
     int operands_only = 0; /* after "--", as getopt: a file named "-x.csv" is an operand */
     for (int i = 1; i < argc; i++) {
@@ -540,6 +588,10 @@ static int parse_args(cli *c, int argc, char **argv)
             c->k = v;
         } else if (strcmp(a, "--column") == 0 && v) {
             c->column = v;
+        } else if (strcmp(a, "--route") == 0 && v) {
+            c->route = v;
+        } else if (strcmp(a, "--model") == 0 && v) {
+            c->model = v;
         } else if (strcmp(a, "--embed-model") == 0 && v) {
             c->opts.embed_model = v;
         } else if (strcmp(a, "--dry-run") == 0) {
@@ -597,7 +649,7 @@ int main(int argc, char **argv)
         return serve_main(&c.serve);
     }
     static const char *known[] = {"init", "sql", "tables", "describe", "history", "shell", "ingest", "demo",
-                                  "optimize", "vacuum", "restore", "write", "flush", "status", "embed", "search"};
+                                  "optimize", "vacuum", "restore", "write", "flush", "status", "embed", "search", "ask"};
     int ok = 0;
     for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
         ok = ok || strcmp(c.command, known[i]) == 0;
@@ -606,6 +658,8 @@ int main(int argc, char **argv)
     c.opts.create = strcmp(c.command, "init") == 0 || strcmp(c.command, "sql") == 0 ||
                     strcmp(c.command, "shell") == 0 || strcmp(c.command, "ingest") == 0 ||
                     strcmp(c.command, "demo") == 0;
+    if (strcmp(c.command, "ask") == 0)
+        c.opts.sandbox = 1; /* the SQL a model writes runs sandboxed, always */
     if (loch_lake_open(&g_lake, c.lake, &c.opts) < 0)
         return fail(NULL);
     struct sigaction sa;
@@ -630,6 +684,8 @@ int main(int argc, char **argv)
         rc = cmd_write(&c);
     } else if (strcmp(c.command, "embed") == 0 || strcmp(c.command, "search") == 0) {
         rc = cmd_embed(&c);
+    } else if (strcmp(c.command, "ask") == 0) {
+        rc = cmd_ask(&c);
     } else if (strcmp(c.command, "status") == 0) {
         loch_result *r = NULL;
         rc = loch_lake_status(&r, g_lake) < 0 ? fail(NULL) : emit(&c, r);

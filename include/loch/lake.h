@@ -53,10 +53,14 @@ typedef struct {
     /* version 3: */
     const char *embed_model;  /* the embedding model, a GGUF file (the loch command: $LOCH_EMBED_MODEL);
                                  NULL = all-MiniLM-L6-v2 as scripts/setup.sh installed it */
+    /* version 4: */
+    const char *ask_model;    /* the generation model of loch_ask, a GGUF file (the loch command:
+                                 $LOCH_ASK_MODEL); NULL = Qwen2.5-Coder-1.5B-Instruct as
+                                 scripts/setup.sh installed it */
 } loch_lake_options;
 
-#define LOCH_LAKE_OPTIONS_VERSION 3
-#define LOCH_LAKE_OPTIONS_INIT {LOCH_LAKE_OPTIONS_VERSION, 0, NULL, 0, 1, NULL, NULL, NULL, NULL, 0, NULL}
+#define LOCH_LAKE_OPTIONS_VERSION 4
+#define LOCH_LAKE_OPTIONS_INIT {LOCH_LAKE_OPTIONS_VERSION, 0, NULL, 0, 1, NULL, NULL, NULL, NULL, 0, NULL, NULL}
 
 /* Opens (and with opts->create, initializes) the lake at uri: a path ("./lake",
  * "/data/lake") or a URI ("file:///data/lake", percent-encoded; "file://localhost/..."

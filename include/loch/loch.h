@@ -18,5 +18,6 @@
 #include "loch/ingest.h"
 #include "loch/server.h"
 #include "loch/search.h"
+#include "loch/ask.h"
 
 #endif

@@ -16,6 +16,7 @@
  */
 #include "adapters/llm.h"
 
+#include <dirent.h>
 #include <llama.h>
 #include <math.h>
 #include <pthread.h>
@@ -23,10 +24,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "util/buf.h"
+#include "util/sha256.h"
 #include "util/error.h"
 #include "util/utf8.h"
 
@@ -165,29 +168,32 @@ static int valid_text(const char *s, size_t n, buf *out)
     return buf_putc(out, '\0');
 }
 
-/* The threads for a batch: one for a few tokens (a question: more threads only wait
- * for each other), else the caller's number, else the cores not busy now. ggml's
+/* The threads for a step: the caller's number, else the cores not busy now. ggml's
  * threads spin at every step for each other, so a thread on a core that something
  * else holds stalls them all (measured: a search's question took 1 s instead of 3 ms
  * with both cores busy): never more threads than idle cores. */
-static int threads_for(const llm_embedder *e, int tokens)
+static int idle_threads(int given, int ours_now, struct timespec last)
 {
-    if (tokens < 128)
-        return 1;
-    if (e->threads_given > 0)
-        return e->threads_given;
+    if (given > 0)
+        return given;
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     double load[1] = {0};
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
     int idle = (int)(cpus > 0 ? cpus : 1);
     if (getloadavg(load, 1) == 1) {
-        /* the load average counts our own threads while we embed: not someone else's */
-        double ours = now.tv_sec - e->last_batch.tv_sec < 2 ? e->threads_now : 0;
+        /* the load average counts our own threads while we run: not someone else's */
+        double ours = now.tv_sec - last.tv_sec < 2 ? ours_now : 0;
         double others = load[0] - ours;
         idle = (int)((double)idle - (others > 0 ? others : 0) + 0.5);
     }
     return idle < 1 ? 1 : idle > cpus ? (int)cpus : idle;
+}
+
+/* An embedding batch of a few tokens (a question) takes one: more only wait for each other. */
+static int threads_for(const llm_embedder *e, int tokens)
+{
+    return tokens < 128 ? 1 : idle_threads(e->threads_given, e->threads_now, e->last_batch);
 }
 
 /* Runs the batch's sequences [0, nseq) and writes their unit vectors from out. */
@@ -274,6 +280,435 @@ int llm_embed(llm_embedder *e, const char *const *texts, const size_t *lens, siz
         rc = run_batch(e, nseq, out + first * (size_t)e->dim);
     pthread_mutex_unlock(&e->mu);
     free(tok);
+    buf_free(&text);
+    return rc;
+}
+
+/* ---- generation ---- */
+
+enum { GEN_BATCH = 512, GEN_CONTEXT = 4096, GEN_MAX_REPLY = 512 };
+
+struct llm_generator {
+    struct llama_model *model;
+    struct llama_context *ctx;
+    const struct llama_vocab *vocab;
+    const char *template;  /* the model's chat template; NULL: ChatML */
+    llama_token *kv;       /* the tokens the context holds, in order (sequence 0) */
+    int n_kv, n_ctx;
+    long reads;            /* tokens read, ever: what a reply cost */
+    int threads_given, threads_now;
+    char name[128];
+    pthread_mutex_t mu;
+};
+
+/* The cores idle now: the kernel's idle time over 20 ms, as whole cores. The load
+ * average is no guide here: it lags by a minute, and counted the last command's own
+ * threads against this one (a question read with 1 thread took 23 s, with 2 12 s). */
+static int idle_cores_now(int given)
+{
+    if (given > 0)
+        return given;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    if (cpus < 2)
+        return 1;
+    unsigned long long v[2][8] = {{0}};
+    for (int pass = 0; pass < 2; pass++) {
+        FILE *f = fopen("/proc/stat", "r");
+        int got = f ? fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[pass][0], &v[pass][1], &v[pass][2],
+                             &v[pass][3], &v[pass][4], &v[pass][5], &v[pass][6], &v[pass][7])
+                    : 0;
+        if (f)
+            fclose(f);
+        if (got != 8)
+            return (int)cpus;
+        if (pass == 0)
+            nanosleep(&(struct timespec){0, 20 * 1000 * 1000}, NULL);
+    }
+    unsigned long long total = 0, idle = (v[1][3] - v[0][3]) + (v[1][4] - v[0][4]);
+    for (int i = 0; i < 8; i++)
+        total += v[1][i] - v[0][i];
+    if (total == 0)
+        return (int)cpus;
+    int n = (int)((double)idle / (double)total * (double)cpus + 0.5);
+    return n < 1 ? 1 : n > cpus ? (int)cpus : n;
+}
+
+int llm_generator_open(llm_generator **out, const llm_generator_options *o)
+{
+    *out = NULL;
+    if (!o || !o->model || !*o->model)
+        return error_set(LOCH_EINVALID, "no generation model given (a GGUF file)");
+    if (access(o->model, R_OK) != 0)
+        return error_set(LOCH_ENOTFOUND, "generation model %s: no such file (scripts/setup.sh installs the default)",
+                         o->model);
+    pthread_once(&backend_once, backend_init);
+    llm_generator *g = calloc(1, sizeof(*g));
+    if (!g)
+        return error_set(LOCH_ENOMEM, "out of memory");
+    pthread_mutex_init(&g->mu, NULL);
+    last_log[0] = '\0';
+    int rc = 0;
+    struct llama_model_params mp = llama_model_default_params();
+    if (!(g->model = llama_model_load_from_file(o->model, mp))) {
+        rc = error_set(LOCH_EINVALID, "cannot load generation model %s%s%s", o->model, last_log[0] ? ": " : "",
+                       last_log);
+        goto fail;
+    }
+    /* an embedding model (BERT and the like) says how it pools, or that it is not causal */
+    char arch[64] = "", key[128], val[16];
+    llama_model_meta_val_str(g->model, "general.architecture", arch, sizeof(arch));
+    snprintf(key, sizeof(key), "%s.pooling_type", arch);
+    int pools = llama_model_meta_val_str(g->model, key, val, sizeof(val)) > 0;
+    snprintf(key, sizeof(key), "%s.attention.causal", arch);
+    int noncausal = llama_model_meta_val_str(g->model, key, val, sizeof(val)) > 0 && strcmp(val, "false") == 0;
+    if (!llama_model_has_decoder(g->model) || llama_model_has_encoder(g->model) || pools || noncausal) {
+        rc = error_set(LOCH_EINVALID, "%s is not a model that writes text (an instruct model, such as Qwen2.5)",
+                       o->model);
+        goto fail;
+    }
+    g->n_ctx = o->context > 0 ? o->context : GEN_CONTEXT;
+    if (g->n_ctx > llama_model_n_ctx_train(g->model))
+        g->n_ctx = llama_model_n_ctx_train(g->model);
+    struct llama_context_params cp = llama_context_default_params();
+    cp.n_ctx = (uint32_t)g->n_ctx;
+    cp.n_batch = cp.n_ubatch = GEN_BATCH;
+    cp.n_seq_max = 1;
+    g->threads_given = o->threads > 0 ? o->threads : 0;
+    cp.n_threads = cp.n_threads_batch = g->threads_now = idle_cores_now(g->threads_given);
+    if (!(g->ctx = llama_init_from_model(g->model, cp))) {
+        rc = error_set(LOCH_EINVALID, "generation model %s: cannot make a context of %d tokens%s%s", o->model,
+                       g->n_ctx, last_log[0] ? ": " : "", last_log);
+        goto fail;
+    }
+    g->n_ctx = (int)llama_n_ctx(g->ctx);
+    g->vocab = llama_model_get_vocab(g->model);
+    g->template = llama_model_chat_template(g->model, NULL);
+    if (!(g->kv = malloc((size_t)g->n_ctx * sizeof(*g->kv)))) {
+        rc = error_set(LOCH_ENOMEM, "out of memory");
+        goto fail;
+    }
+    if (llama_model_meta_val_str(g->model, "general.name", g->name, sizeof(g->name)) <= 0) {
+        const char *slash = strrchr(o->model, '/');
+        snprintf(g->name, sizeof(g->name), "%s", slash ? slash + 1 : o->model);
+    }
+    g->name[utf8_valid_prefix((const unsigned char *)g->name, strlen(g->name))] = '\0';
+    *out = g;
+    return 0;
+fail:
+    llm_generator_free(g);
+    return rc;
+}
+
+void llm_generator_free(llm_generator *g)
+{
+    if (!g)
+        return;
+    if (g->ctx)
+        llama_free(g->ctx);
+    if (g->model)
+        llama_model_free(g->model);
+    free(g->kv);
+    pthread_mutex_destroy(&g->mu);
+    free(g);
+}
+
+const char *llm_generator_name(const llm_generator *g) { return g->name; }
+
+/* The chat laid out by the model's template, as text (NUL-terminated in out). */
+static int chat_prompt(const llm_generator *g, const llm_message *msgs, size_t n, bool add_ass, buf *out)
+{
+    struct llama_chat_message *chat = calloc(n ? n : 1, sizeof(*chat));
+    buf clean[8];
+    int rc = 0;
+    if (!chat || n > 8)
+        return error_set(chat ? LOCH_EINVALID : LOCH_ENOMEM, chat ? "a chat of at most 8 messages" : "out of memory");
+    for (size_t i = 0; i < n; i++)
+        clean[i] = (buf)BUF_INIT;
+    size_t total = 64;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        const char *c = msgs[i].content ? msgs[i].content : "";
+        if (valid_text(c, strlen(c), &clean[i]) < 0)
+            rc = error_set(LOCH_ENOMEM, "out of memory");
+        chat[i].role = msgs[i].role;
+        chat[i].content = clean[i].data;
+        total += clean[i].len + 64;
+    }
+    if (rc == 0 && total > INT32_MAX / 2)
+        rc = error_set(LOCH_EINVALID, "a chat of %zu bytes is too long for a model", total);
+    for (int pass = 0; rc == 0 && pass < 2; pass++) {
+        buf_clear(out);
+        if (buf_grow(out, total) < 0) {
+            rc = error_set(LOCH_ENOMEM, "out of memory");
+            break;
+        }
+        int32_t k = llama_chat_apply_template(g->template ? g->template : "chatml", chat, n, add_ass, out->data,
+                                              (int32_t)total);
+        if (k < 0) {
+            rc = error_set(LOCH_EUNSUPPORTED, "generation model %s: its chat template is not one llama.cpp knows",
+                           g->name);
+        } else if ((size_t)k < total) {
+            out->len = (size_t)k;
+            out->data[k] = '\0';
+            break;
+        } else {
+            total = (size_t)k + 1;
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        buf_free(&clean[i]);
+    free(chat);
+    return rc;
+}
+
+static bool abort_step(void *ctx)
+{
+    const llm_generate_options *o = ctx;
+    return o->stop && o->stop(o->ctx);
+}
+
+/* Reads tok[from..n) into the context after what it holds, which is tok[0..from). */
+static int read_tokens(llm_generator *g, const llama_token *tok, int from, int n, const llm_generate_options *o)
+{
+    llama_set_abort_callback(g->ctx, abort_step, (void *)o);
+    for (int at = from; at < n;) {
+        int k = n - at < GEN_BATCH ? n - at : GEN_BATCH;
+        struct llama_batch b = llama_batch_get_one((llama_token *)tok + at, k);
+        last_log[0] = '\0';
+        int32_t r = llama_decode(g->ctx, b);
+        if (r != 0) {
+            /* what the context holds past the tokens read whole is unknown now */
+            llama_memory_seq_rm(llama_get_memory(g->ctx), 0, at, -1);
+            g->n_kv = at;
+            if (r == 2 || abort_step((void *)o))
+                return error_set(LOCH_EINTERRUPTED, "cancelled");
+            return error_set(LOCH_ERROR, "the generation model failed%s%s", last_log[0] ? ": " : "", last_log);
+        }
+        if (tok != g->kv)
+            memcpy(g->kv + at, tok + at, (size_t)k * sizeof(*tok));
+        at += k;
+        g->n_kv = at;
+        g->reads += k;
+    }
+    return 0;
+}
+
+/* text's tokens, malloc'd into *out. */
+static int tokenize(const llm_generator *g, const buf *text, llama_token **out, int32_t *n)
+{
+    int32_t len = (int32_t)text->len;
+    *out = NULL;
+    *n = -llama_tokenize(g->vocab, text->data, len, NULL, 0, true, true);
+    if (*n <= 0 || !(*out = malloc((size_t)*n * sizeof(**out))) ||
+        llama_tokenize(g->vocab, text->data, len, *out, *n, true, true) != *n)
+        return error_set(*n <= 0 ? LOCH_ERROR : LOCH_ENOMEM, "cannot tokenize a prompt");
+    return 0;
+}
+
+/* The file that keeps the context after reading tok[0..n): named by the model and
+ * the tokens, so a file is only ever loaded for the very prompt it was made from. */
+static void prefix_path(const llm_generator *g, const char *dir, const llama_token *tok, int n, char *out,
+                        size_t cap)
+{
+    sha256_ctx h;
+    char desc[256], hex[65];
+    uint64_t size = llama_model_size(g->model);
+    llama_model_desc(g->model, desc, sizeof(desc));
+    sha256_init(&h);
+    sha256_update(&h, "loch model prefix 1", 20);
+    sha256_update(&h, desc, strlen(desc) + 1);
+    sha256_update(&h, g->name, strlen(g->name) + 1);
+    sha256_update(&h, &size, sizeof(size));
+    sha256_update(&h, &g->n_ctx, sizeof(g->n_ctx));
+    sha256_update(&h, tok, (size_t)n * sizeof(*tok));
+    sha256_hex(&h, hex);
+    snprintf(out, cap, "%s/prefix-%.32s.kv", dir, hex);
+}
+
+/* Keeps the newest PREFIX_FILES prefix files of dir: each is tens of megabytes, and a
+ * lake's schema changes with its data. */
+enum { PREFIX_FILES = 4 };
+static void prune_prefixes(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct { time_t mtime; char name[64]; } keep[PREFIX_FILES + 1];
+    int n = 0;
+    struct dirent *e;
+    char path[4200];
+    while (d && (e = readdir(d))) {
+        struct stat st;
+        size_t len = strlen(e->d_name);
+        if (strncmp(e->d_name, "prefix-", 7) != 0 || len < 4 || len >= 64 || strcmp(e->d_name + len - 3, ".kv") != 0)
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        if (stat(path, &st) != 0)
+            continue;
+        /* insert by mtime, newest first; the one pushed past the end goes */
+        int at = n;
+        while (at > 0 && keep[at - 1].mtime < st.st_mtime)
+            at--;
+        if (at == PREFIX_FILES) {
+            unlink(path);
+            continue;
+        }
+        if (n == PREFIX_FILES) {
+            snprintf(path, sizeof(path), "%s/%s", dir, keep[n - 1].name);
+            unlink(path);
+            n--;
+        }
+        memmove(&keep[at + 1], &keep[at], (size_t)(n - at) * sizeof(keep[0]));
+        keep[at].mtime = st.st_mtime;
+        snprintf(keep[at].name, sizeof(keep[at].name), "%s", e->d_name);
+        n++;
+    }
+    if (d)
+        closedir(d);
+}
+
+/* Reads the first o->keep messages' tokens pre[0..npre) from o->prefix_dir's file when
+ * it is there, else reads them and writes the file; tok must start with them. Returns
+ * how many tokens the context holds now (0 when nothing came of it: a cache). */
+static int keep_prefix(llm_generator *g, const llama_token *pre, int npre, int same, const llm_generate_options *o,
+                       int *held)
+{
+    *held = same;
+    char path[4096], tmp[4200];
+    prefix_path(g, o->prefix_dir, pre, npre, path, sizeof(path));
+    if (same < npre && access(path, R_OK) == 0) {
+        llama_memory_clear(llama_get_memory(g->ctx), true);
+        size_t got = 0;
+        last_log[0] = '\0';
+        if (llama_state_seq_load_file(g->ctx, path, 0, g->kv, (size_t)npre, &got) > 0 && got == (size_t)npre &&
+            memcmp(g->kv, pre, (size_t)npre * sizeof(*pre)) == 0) {
+            g->n_kv = *held = npre;
+            return 0;
+        }
+        llama_memory_clear(llama_get_memory(g->ctx), true); /* not ours, or damaged: read it again */
+        g->n_kv = same = *held = 0;
+    }
+    if (same >= npre)
+        return 0;
+    int rc = read_tokens(g, pre, same, npre, o);
+    if (rc < 0)
+        return rc;
+    *held = npre;
+    snprintf(tmp, sizeof(tmp), "%s.tmp-%d", path, (int)getpid());
+    if (llama_state_seq_save_file(g->ctx, tmp, 0, pre, (size_t)npre) == 0 || rename(tmp, path) != 0)
+        unlink(tmp);
+    else
+        prune_prefixes(o->prefix_dir);
+    return 0;
+}
+
+int llm_generate(llm_generator *g, const llm_message *msgs, size_t n, const llm_generate_options *opts,
+                 char **reply, int tokens[2])
+{
+    static const llm_generate_options none;
+    const llm_generate_options *o = opts ? opts : &none;
+    buf prompt = BUF_INIT, text = BUF_INIT;
+    llama_token *tok = NULL;
+    struct llama_sampler *smpl = NULL;
+    *reply = NULL;
+    if (tokens)
+        tokens[0] = tokens[1] = 0;
+    int max_reply = o->max_tokens > 0 ? o->max_tokens : GEN_MAX_REPLY;
+    pthread_mutex_lock(&g->mu);
+    int rc = chat_prompt(g, msgs, n, true, &prompt);
+    int32_t np = 0, npre = 0;
+    llama_token *pre = NULL;
+    rc = rc ? rc : tokenize(g, &prompt, &tok, &np);
+    if (rc == 0 && o->prefix_dir && o->keep > 0 && (size_t)o->keep < n) {
+        /* the kept messages' tokens, when they are where the whole prompt starts */
+        buf kept = BUF_INIT;
+        if (chat_prompt(g, msgs, (size_t)o->keep, false, &kept) < 0 || tokenize(g, &kept, &pre, &npre) < 0 ||
+            npre >= np || memcmp(pre, tok, (size_t)npre * sizeof(*tok)) != 0)
+            npre = 0;
+        buf_free(&kept);
+        error_clear();
+    }
+    if (rc == 0 && np + max_reply > g->n_ctx)
+        rc = error_set(LOCH_EINVALID,
+                       "the prompt is %d tokens and the reply may take %d; the model's context holds %d", (int)np,
+                       max_reply, g->n_ctx);
+    if (rc == 0) { /* the threads for this reply, from the cores idle as it starts */
+        int threads = idle_cores_now(g->threads_given);
+        if (threads != g->threads_now) {
+            llama_set_n_threads(g->ctx, threads, threads);
+            g->threads_now = threads;
+        }
+    }
+    if (rc == 0) {
+        /* What the context holds already: the longest common start, less one token at
+         * least, whose logits the first step needs. */
+        int same = 0;
+        while (same < g->n_kv && same < np - 1 && g->kv[same] == tok[same])
+            same++;
+        if (!llama_memory_seq_rm(llama_get_memory(g->ctx), 0, same, -1)) {
+            llama_memory_clear(llama_get_memory(g->ctx), true);
+            same = 0;
+        }
+        g->n_kv = same;
+        memcpy(g->kv, tok, (size_t)same * sizeof(*tok));
+        long reads = g->reads;
+        if (npre > 0)
+            rc = keep_prefix(g, pre, npre, same, o, &same);
+        rc = rc ? rc : read_tokens(g, tok, same, np, o);
+        if (tokens)
+            tokens[0] = (int)(g->reads - reads);
+    }
+    if (rc == 0) {
+        struct llama_sampler_chain_params sp = llama_sampler_chain_default_params();
+        smpl = llama_sampler_chain_init(sp);
+        if (o->temperature > 0) {
+            llama_sampler_chain_add(smpl, llama_sampler_init_top_k(40));
+            llama_sampler_chain_add(smpl, llama_sampler_init_top_p(0.95f, 1));
+            llama_sampler_chain_add(smpl, llama_sampler_init_temp(o->temperature));
+            llama_sampler_chain_add(smpl, llama_sampler_init_dist(o->seed));
+        } else {
+            llama_sampler_chain_add(smpl, llama_sampler_init_greedy());
+        }
+    }
+    size_t told = 0; /* bytes of text handed to on_text */
+    for (int step = 0; rc == 0 && step < max_reply; step++) {
+        if (abort_step((void *)o)) {
+            rc = error_set(LOCH_EINTERRUPTED, "cancelled");
+            break;
+        }
+        llama_token t = llama_sampler_sample(smpl, g->ctx, -1);
+        if (llama_vocab_is_eog(g->vocab, t))
+            break;
+        char piece[256];
+        int32_t k = llama_token_to_piece(g->vocab, t, piece, sizeof(piece), 0, false);
+        if (k < 0 || buf_put(&text, piece, (size_t)k) < 0) {
+            rc = error_set(k < 0 ? LOCH_ERROR : LOCH_ENOMEM, k < 0 ? "a token too long to show" : "out of memory");
+            break;
+        }
+        if (tokens)
+            tokens[1]++;
+        /* hand on whole characters only: a token may end inside one */
+        size_t whole = told + utf8_valid_prefix((const unsigned char *)text.data + told, text.len - told);
+        int enough = 0;
+        if (whole > told && o->on_text) {
+            enough = o->on_text(o->ctx, text.data + told, whole - told);
+            told = whole;
+        }
+        if (enough || step + 1 == max_reply)
+            break;
+        if (g->n_kv + 1 > g->n_ctx)
+            break;
+        g->kv[g->n_kv] = t;
+        rc = read_tokens(g, g->kv, g->n_kv, g->n_kv + 1, o);
+    }
+    if (rc == 0 && valid_text(text.data ? text.data : "", text.len, &prompt) == 0)
+        *reply = buf_detach(&prompt);
+    else if (rc == 0)
+        rc = error_set(LOCH_ENOMEM, "out of memory");
+    llama_set_abort_callback(g->ctx, NULL, NULL);
+    pthread_mutex_unlock(&g->mu);
+    if (smpl)
+        llama_sampler_free(smpl);
+    free(tok);
+    free(pre);
+    buf_free(&prompt);
     buf_free(&text);
     return rc;
 }

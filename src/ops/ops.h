@@ -54,6 +54,9 @@ struct loch_lake {
     embed_state embed;      /* the embedding model (vector/embed.h), opened when first used */
     struct search_cache *search; /* a column's vector index, for search (ops/embed.c) */
     struct search_cache *sql_search; /* another, for vector_search() and text_search() in SQL */
+    pthread_mutex_t gen_mu; /* guards gen */
+    struct llm_generator *gen; /* the generation model ask used last (vector/models.h), or NULL */
+    char *gen_path;         /* owned; its file */
     int engine_objects;     /* the session ran engine statements that may make or change what
                                a name means (CREATE VIEW, ATTACH, SET search_path): from then
                                on only the engine answers queries */
@@ -71,6 +74,8 @@ void lake_hold(const loch_lake *lake, const char *point);
 /* The local directory for scratch files (uploads, results, ingest's copies), as the
  * storage names it for the engine (_loch/tmp); made when missing. */
 int lake_scratch_dir(loch_lake *lake, buf *out);
+/* The local directory for files kept to save work, any of which may go (_loch/cache). */
+int lake_cache_dir(loch_lake *lake, buf *out);
 
 struct loch_result {
     compute_result *cr;     /* owned; engine result, or NULL when synthesized */
@@ -254,6 +259,10 @@ int write_schema_string(const compute_column *cols, size_t n, buf *out);
  * '-' (loch's own directories) and never '.' or '/' (hidden and path names).
  * LOCH_EINVALID with the reason. */
 int table_name_check(const char *name);
+
+/* ---- ask.c ----------------------------------------------------------------------- */
+/* Lets go of the lake's generation model. */
+void ask_close(loch_lake *lake);
 
 /* ---- result.c ------------------------------------------------------------------- */
 int result_new(loch_result **out, size_t ncols, const char *const *names, const loch_kind *kinds);

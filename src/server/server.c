@@ -655,6 +655,172 @@ static void route_sql_parquet(loch_server *s, const char *sql, size_t nparams, c
     out->state_free = file_free;
 }
 
+/* POST /v1/ask {"question", "route", "k", "stream"}: loch_ask. Streamed (the default)
+ * as NDJSON, one event a line as the answer is made ({"event":"route"}, "sql", "rows",
+ * "text" for each piece of the answer's words, then "answer": the whole answer, or
+ * "error"); with "stream": false, the whole answer as one JSON object. The question runs
+ * on a thread of its own holding a worker (cancellable and time-limited like a query,
+ * under the X-Query-Id); the connection's thread hands its events on as they come, and a
+ * client that leaves cancels it. */
+typedef struct {
+    loch_server *s;
+    int wi;
+    char *question, *route;
+    int k;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t more;
+    buf pending;            /* events not yet handed to the connection */
+    int done;
+} ask_stream;
+
+static void ask_event(void *ctx, const char *json_line)
+{
+    ask_stream *a = ctx;
+    pthread_mutex_lock(&a->mu);
+    (void)(buf_puts(&a->pending, json_line) || buf_putc(&a->pending, '\n'));
+    pthread_cond_signal(&a->more);
+    pthread_mutex_unlock(&a->mu);
+}
+
+static void *ask_run(void *arg)
+{
+    ask_stream *a = arg;
+    loch_ask_options o = LOCH_ASK_OPTIONS_INIT;
+    o.route = a->route, o.k = a->k, o.on_event = ask_event, o.ctx = a;
+    loch_answer *ans = NULL;
+    int rc = loch_ask(&ans, a->s->w[a->wi].lake, a->question, &o);
+    int cancelled = a->s->w[a->wi].cancel;
+    http_response err = {0};
+    if (rc < 0) {
+        if (cancelled)
+            json_error(&err, 499, cancelled == 2 ? "timeout" : "cancelled", "the question was cancelled");
+        else
+            loch_error(&err);
+    }
+    loch_answer_free(ans);
+    worker_give(a->s, a->wi);
+    pthread_mutex_lock(&a->mu);
+    /* {"error":{...}} becomes {"event":"error","error":{...}} */
+    if (rc < 0 && err.body.data)
+        buf_printf(&a->pending, "{\"event\":\"error\",%s\n", err.body.data + 1);
+    a->done = 1;
+    pthread_cond_signal(&a->more);
+    pthread_mutex_unlock(&a->mu);
+    buf_free(&err.body);
+    return NULL;
+}
+
+static int ask_produce(void *state, buf *out)
+{
+    ask_stream *a = state;
+    pthread_mutex_lock(&a->mu);
+    while (!a->pending.len && !a->done)
+        pthread_cond_wait(&a->more, &a->mu);
+    int rc = a->pending.len ? buf_put(out, a->pending.data, a->pending.len) : 1;
+    buf_clear(&a->pending);
+    pthread_mutex_unlock(&a->mu);
+    return rc < 0 ? rc : rc == 1 ? 1 : 0;
+}
+
+static void ask_free(void *state)
+{
+    ask_stream *a = state;
+    pthread_mutex_lock(&a->s->mu);
+    if (!a->done && !a->s->w[a->wi].cancel) /* the client left: stop the question */
+        a->s->w[a->wi].cancel = 1;
+    pthread_mutex_unlock(&a->s->mu);
+    pthread_join(a->thread, NULL);
+    pthread_mutex_destroy(&a->mu);
+    pthread_cond_destroy(&a->more);
+    buf_free(&a->pending);
+    free(a->question), free(a->route);
+    free(a);
+}
+
+static void route_ask(loch_server *s, http_request *req, http_response *out)
+{
+    size_t len;
+    const char *body = http_body(req, &len);
+    arena ar = ARENA_INIT;
+    json *doc = NULL;
+    if (json_parse(&ar, body, len, &doc) < 0 || doc->type != JSON_OBJECT) {
+        json_error(out, 400, "invalid_json", len ? "the body is not a JSON object" : "a JSON body is required");
+        goto done;
+    }
+    const json *jq = json_get(doc, "question"), *jr = json_get(doc, "route"), *jk = json_get(doc, "k"),
+               *js = json_get(doc, "stream");
+    if (!jq || jq->type != JSON_STRING || jq->len != strlen(jq->str)) {
+        json_error(out, 400, "invalid", "\"question\" is a string (without NUL) and is required");
+        goto done;
+    }
+    if (jr && jr->type != JSON_NULL && (jr->type != JSON_STRING || (strcmp(jr->str, "sql") && strcmp(jr->str, "search")))) {
+        json_error(out, 400, "invalid", "\"route\" is \"sql\" or \"search\"");
+        goto done;
+    }
+    if (jk && jk->type != JSON_NULL && (jk->type != JSON_NUMBER || !jk->is_int || jk->i64 < 1 || jk->i64 > 50)) {
+        json_error(out, 400, "invalid", "\"k\" is a whole number of passages, 1 to 50");
+        goto done;
+    }
+    if (js && js->type != JSON_NULL && js->type != JSON_BOOL) {
+        json_error(out, 400, "invalid", "\"stream\" is true or false");
+        goto done;
+    }
+    ask_stream *a = calloc(1, sizeof(*a));
+    if (!a || !(a->question = strdup(jq->str)) ||
+        (jr && jr->type == JSON_STRING && !(a->route = strdup(jr->str)))) {
+        if (a)
+            free(a->question);
+        free(a);
+        json_error(out, 503, "out_of_memory", "out of memory");
+        goto done;
+    }
+    a->s = s;
+    a->k = jk && jk->type == JSON_NUMBER ? (int)jk->i64 : 0;
+    pthread_mutex_init(&a->mu, NULL);
+    pthread_cond_init(&a->more, NULL);
+    char id[40];
+    uuid_v4(id);
+    snprintf(out->note, sizeof(out->note), "%s", id);
+    a->wi = worker_take(s, id);
+    if (js && js->type == JSON_BOOL && !js->boolean) { /* the whole answer, here */
+        loch_ask_options o = LOCH_ASK_OPTIONS_INIT;
+        o.route = a->route, o.k = a->k;
+        loch_answer *ans = NULL;
+        int rc = loch_ask(&ans, s->w[a->wi].lake, a->question, &o);
+        int cancelled = s->w[a->wi].cancel;
+        worker_give(s, a->wi);
+        if (rc < 0 && cancelled)
+            json_error(out, 499, cancelled == 2 ? "timeout" : "cancelled", "the question was cancelled");
+        else if (rc < 0)
+            loch_error(out);
+        else
+            json_ok(out, 200), buf_puts(&out->body, loch_answer_json(ans));
+        snprintf(out->headers, sizeof(out->headers), "X-Query-Id: %s\n", id);
+        loch_answer_free(ans);
+        pthread_mutex_destroy(&a->mu);
+        pthread_cond_destroy(&a->more);
+        free(a->question), free(a->route), free(a);
+        goto done;
+    }
+    if (pthread_create(&a->thread, NULL, ask_run, a) != 0) {
+        worker_give(s, a->wi);
+        pthread_mutex_destroy(&a->mu);
+        pthread_cond_destroy(&a->more);
+        free(a->question), free(a->route), free(a);
+        json_error(out, 503, "busy", "cannot start a thread for the question");
+        goto done;
+    }
+    out->status = 200;
+    out->content_type = "application/x-ndjson";
+    snprintf(out->headers, sizeof(out->headers), "X-Query-Id: %s\n", id);
+    out->producer = ask_produce;
+    out->state = a;
+    out->state_free = ask_free;
+done:
+    arena_free(&ar);
+}
+
 /* POST /v1/search {"table", "query", "k", "column", "where", "mode"}: loch_search, its
  * rows as JSON objects and its note (how it searched). Cancellable and time-limited
  * like a query: it runs under a query id. */
@@ -1314,6 +1480,8 @@ static const char *match(const char *method, const char *path, char *table, size
         return "/v1/sql";
     if (!strcmp(path, "/v1/search"))
         return "/v1/search";
+    if (!strcmp(path, "/v1/ask"))
+        return "/v1/ask";
     if (!strcmp(path, "/v1/tables"))
         return "/v1/tables";
     if (!strcmp(path, "/v1/queries"))
@@ -1352,7 +1520,7 @@ static int allowed(const char *route, const char *method, const char **allow)
 {
     static const struct { const char *route, *methods; } table[] = {
         {"/health", "GET"}, {"/metrics", "GET"}, {"/v1/status", "GET"}, {"/v1/openapi.json", "GET"},
-        {"/v1/sql", "POST"}, {"/v1/search", "POST"}, {"/v1/tables", "GET"}, {"/v1/queries", "GET"}, {"/v1/queries/{id}", "DELETE"},
+        {"/v1/sql", "POST"}, {"/v1/search", "POST"}, {"/v1/ask", "POST"}, {"/v1/tables", "GET"}, {"/v1/queries", "GET"}, {"/v1/queries/{id}", "DELETE"},
         {"/v1/tables/{t}", "GET DELETE"}, {"/v1/tables/{t}/history", "GET"}, {"/v1/tables/{t}/ingest", "POST"},
         {"/v1/tables/{t}/rows", "POST"}};
     for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
@@ -1494,6 +1662,8 @@ static void handle(void *ctx, http_request *req, http_response *out)
         route_sql(s, req, out);
     } else if (!strcmp(route, "/v1/search")) {
         route_search(s, req, out);
+    } else if (!strcmp(route, "/v1/ask")) {
+        route_ask(s, req, out);
     } else if (!strcmp(route, "/v1/tables")) {
         route_tables(s, out);
     } else if (!strcmp(route, "/v1/queries")) {

@@ -1,0 +1,22 @@
+/*
+ * vector/reply.h - what a language model's reply holds, for loch_ask (ops/ask.c).
+ *
+ * A reply is untrusted text of any bytes: these read it without ever reading past its
+ * NUL, and what they give back is checked again by the caller (the query by the engine's
+ * parser and planner, the citations against the passages shown).
+ */
+#ifndef LOCH_VECTOR_REPLY_H
+#define LOCH_VECTOR_REPLY_H
+
+#include <stddef.h>
+
+/* The query in a reply: the first ```sql (or ```) block, else the whole reply; without
+ * blank space around it and trailing semicolons. NULL when there is none (or no memory). */
+char *reply_sql(const char *reply);
+/* The reply with its citations checked against npass passages: a bracketed number or
+ * list of numbers ([2], [1, 3]) keeps the numbers 1..npass, each marked in cited[n - 1],
+ * and loses the rest (a list left empty goes whole); other text is kept as it is. NULL
+ * when out of memory. */
+char *reply_citations(const char *text, size_t npass, int *cited);
+
+#endif
