@@ -21,6 +21,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <string.h>
 
 #include "adapters/storage.h"
@@ -123,7 +124,18 @@ int lake_cache_dir(loch_lake *lake, buf *out)
 {
     buf_clear(out);
     int rc = lake->st->mkdirs(lake->st, "_loch/cache");
-    return rc ? rc : lake->st->engine_path(lake->st, "_loch/cache", out);
+    rc = rc ? rc : lake->st->engine_path(lake->st, "_loch/cache", out);
+    /* a link planted at _loch or _loch/cache would have loch write (and prune) elsewhere */
+    struct stat st;
+    size_t n = out->len > 6 ? out->len - 6 : 0; /* without "/cache" */
+    for (int i = 0; rc == 0 && i < 2; i++) {
+        char *p = i ? out->data : strndup(out->data, n);
+        if (!p || lstat(p, &st) != 0 || !S_ISDIR(st.st_mode))
+            rc = error_set(LOCH_EPERM, "%s is not a directory of the lake's own (a link?)", p ? p : "_loch");
+        if (!i)
+            free(p);
+    }
+    return rc;
 }
 
 void loch_lake_free(loch_lake *lake)

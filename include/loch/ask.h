@@ -49,9 +49,10 @@ typedef struct {
     const char *route;     /* "sql", "search", or NULL: the model decides */
     size_t max_rows;       /* rows of the query's result kept (0: 100) */
     int k;                 /* passages retrieved (0: 6) */
-    /* As the answer is made: each event, one JSON object ({"event":"route",...},
-     * "sql", "rows", "text" for each piece of the answer's words, then "answer", the
-     * whole of loch_answer_json), on the asking thread. */
+    /* As the answer is made: each event, one JSON object ({"event":"progress"} now and
+     * then while the query is written, "route", "sql", "rows", "text" for each piece of
+     * the answer's words, then "answer", the whole of loch_answer_json), on the asking
+     * thread. */
     void (*on_event)(void *ctx, const char *json);
     void *ctx;
 } loch_ask_options;

@@ -17,6 +17,9 @@
 #include "adapters/llm.h"
 
 #include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <llama.h>
 #include <math.h>
 #include <pthread.h>
@@ -82,6 +85,9 @@ int llm_embedder_open(llm_embedder **out, const llm_embedder_options *o)
     if (access(o->model, R_OK) != 0)
         return error_set(LOCH_ENOTFOUND, "embedding model %s: no such file (scripts/setup.sh installs the default)",
                          o->model);
+    struct stat model_st;
+    if (stat(o->model, &model_st) != 0 || !S_ISREG(model_st.st_mode)) /* a FIFO would hang the load */
+        return error_set(LOCH_EINVALID, "embedding model %s: not a regular file", o->model);
     pthread_once(&backend_once, backend_init);
     llm_embedder *e = calloc(1, sizeof(*e));
     if (!e)
@@ -286,13 +292,20 @@ int llm_embed(llm_embedder *e, const char *const *texts, const size_t *lens, siz
 
 /* ---- generation ---- */
 
-enum { GEN_BATCH = 512, GEN_CONTEXT = 4096, GEN_MAX_REPLY = 512 };
+/* The context: the longest schema ask shows (12,000 bytes), a question of 4,096 bytes of
+ * symbols (one token a byte) and a reply fit in 8,192 tokens (its cache is allocated
+ * whole: about 230 MB for the 1.5B model). */
+enum { GEN_BATCH = 512, GEN_CONTEXT = 8192, GEN_MAX_REPLY = 512 };
 
 struct llm_generator {
     struct llama_model *model;
     struct llama_context *ctx;
     const struct llama_vocab *vocab;
     const char *template;  /* the model's chat template; NULL: ChatML */
+    char **control;        /* the text of the model's control tokens ("<|im_end|>"), which
+                              must never come from a message's content */
+    int ncontrol;
+    unsigned char control_first[256]; /* which bytes start one */
     llama_token *kv;       /* the tokens the context holds, in order (sequence 0) */
     int n_kv, n_ctx;
     long reads;            /* tokens read, ever: what a reply cost */
@@ -341,6 +354,9 @@ int llm_generator_open(llm_generator **out, const llm_generator_options *o)
     if (access(o->model, R_OK) != 0)
         return error_set(LOCH_ENOTFOUND, "generation model %s: no such file (scripts/setup.sh installs the default)",
                          o->model);
+    struct stat model_st;
+    if (stat(o->model, &model_st) != 0 || !S_ISREG(model_st.st_mode)) /* a FIFO would hang the load */
+        return error_set(LOCH_EINVALID, "generation model %s: not a regular file", o->model);
     pthread_once(&backend_once, backend_init);
     llm_generator *g = calloc(1, sizeof(*g));
     if (!g)
@@ -383,6 +399,21 @@ int llm_generator_open(llm_generator **out, const llm_generator_options *o)
     g->n_ctx = (int)llama_n_ctx(g->ctx);
     g->vocab = llama_model_get_vocab(g->model);
     g->template = llama_model_chat_template(g->model, NULL);
+    for (llama_token t = 0; t < llama_vocab_n_tokens(g->vocab) && g->ncontrol < 4096; t++) {
+        const char *text = (llama_vocab_get_attr(g->vocab, t) & (LLAMA_TOKEN_ATTR_CONTROL | LLAMA_TOKEN_ATTR_USER_DEFINED))
+                               ? llama_vocab_get_text(g->vocab, t) : NULL;
+        if (!text || strlen(text) < 2)
+            continue;
+        char **more = realloc(g->control, (size_t)(g->ncontrol + 1) * sizeof(*more));
+        if (!more || !(more[g->ncontrol] = strdup(text))) {
+            g->control = more ? more : g->control;
+            rc = error_set(LOCH_ENOMEM, "out of memory");
+            goto fail;
+        }
+        g->control = more;
+        g->control_first[(unsigned char)text[0]] = 1;
+        g->ncontrol++;
+    }
     if (!(g->kv = malloc((size_t)g->n_ctx * sizeof(*g->kv)))) {
         rc = error_set(LOCH_ENOMEM, "out of memory");
         goto fail;
@@ -408,11 +439,52 @@ void llm_generator_free(llm_generator *g)
     if (g->model)
         llama_model_free(g->model);
     free(g->kv);
+    for (int i = 0; i < g->ncontrol; i++)
+        free(g->control[i]);
+    free(g->control);
     pthread_mutex_destroy(&g->mu);
     free(g);
 }
 
 const char *llm_generator_name(const llm_generator *g) { return g->name; }
+
+/* The prompt is tokenized with its control tokens parsed (the template's turn markers
+ * must become them), so a message's content must hold none: "<|im_end|>" in a row of
+ * the lake or in a question would end its turn and open one of its own. Each control
+ * token's text in b gets a word joiner (U+2060) after its first character, and is then
+ * read as the plain text it is. */
+static int defuse_control(const llm_generator *g, buf *b)
+{
+    buf out = BUF_INIT;
+    int changed = 0;
+    for (size_t i = 0; i < b->len; i++) {
+        const char *hit = NULL;
+        for (int k = 0; g->control_first[(unsigned char)b->data[i]] && !hit && k < g->ncontrol; k++)
+            if (strncmp(b->data + i, g->control[k], strlen(g->control[k])) == 0)
+                hit = g->control[k];
+        if (hit) {
+            size_t first = 1;
+            while (first < strlen(hit) && ((unsigned char)hit[first] & 0xC0) == 0x80)
+                first++;
+            if (!changed && buf_put(&out, b->data, i) < 0)
+                return -1;
+            changed = 1;
+            if (buf_put(&out, b->data + i, first) < 0 || buf_puts(&out, "\xE2\x81\xA0") < 0)
+                return -1;
+            i += first - 1;
+        } else if (changed && buf_putc(&out, b->data[i]) < 0) {
+            return -1;
+        }
+    }
+    if (changed) {
+        if (buf_putc(&out, '\0') < 0)
+            return -1;
+        out.len--;
+        buf_free(b);
+        *b = out;
+    }
+    return 0;
+}
 
 /* The chat laid out by the model's template, as text (NUL-terminated in out). */
 static int chat_prompt(const llm_generator *g, const llm_message *msgs, size_t n, bool add_ass, buf *out)
@@ -427,7 +499,7 @@ static int chat_prompt(const llm_generator *g, const llm_message *msgs, size_t n
     size_t total = 64;
     for (size_t i = 0; rc == 0 && i < n; i++) {
         const char *c = msgs[i].content ? msgs[i].content : "";
-        if (valid_text(c, strlen(c), &clean[i]) < 0)
+        if (valid_text(c, strlen(c), &clean[i]) < 0 || defuse_control(g, &clean[i]) < 0)
             rc = error_set(LOCH_ENOMEM, "out of memory");
         chat[i].role = msgs[i].role;
         chat[i].content = clean[i].data;
@@ -537,6 +609,12 @@ static void prune_prefixes(const char *dir)
     while (d && (e = readdir(d))) {
         struct stat st;
         size_t len = strlen(e->d_name);
+        const char *t = strstr(e->d_name, ".kv.tmp-");
+        if (strncmp(e->d_name, "prefix-", 7) == 0 && t && kill((pid_t)atol(t + 8), 0) != 0 && errno == ESRCH) {
+            snprintf(path, sizeof(path), "%s/%s", dir, e->d_name); /* its writer died before its rename */
+            unlink(path);
+            continue;
+        }
         if (strncmp(e->d_name, "prefix-", 7) != 0 || len < 4 || len >= 64 || strcmp(e->d_name + len - 3, ".kv") != 0)
             continue;
         snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
@@ -567,23 +645,103 @@ static void prune_prefixes(const char *dir)
 /* Reads the first o->keep messages' tokens pre[0..npre) from o->prefix_dir's file when
  * it is there, else reads them and writes the file; tok must start with them. Returns
  * how many tokens the context holds now (0 when nothing came of it: a cache). */
+/* A prefix file, loch's own wrapping of llama.cpp's state: llama.cpp asserts (ends the
+ * process) on some damaged states, so a file is only handed to it whole and as it was
+ * written: magic, the tokens, the state's length, the state, and a SHA-256 of all that
+ * before it. Only a regular file is opened, without following a link, and never waits
+ * (a FIFO there hung every question). */
+static const char PREFIX_MAGIC[8] = "LOCHKV1";
+enum { PREFIX_MAX = 1 << 30 };
+
+static int load_prefix(llm_generator *g, const char *path, const llama_token *pre, int npre)
+{
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    struct stat st;
+    uint8_t *data = NULL;
+    int ok = 0;
+    size_t head = sizeof(PREFIX_MAGIC) + sizeof(int32_t) + (size_t)npre * sizeof(*pre) + sizeof(uint64_t);
+    if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > (off_t)(head + 32) &&
+        st.st_size < PREFIX_MAX && (data = malloc((size_t)st.st_size))) {
+        size_t n = (size_t)st.st_size, got = 0;
+        ssize_t r;
+        while (got < n && (r = read(fd, data + got, n - got)) > 0)
+            got += (size_t)r;
+        int32_t ntok;
+        uint64_t len;
+        memcpy(&ntok, data + sizeof(PREFIX_MAGIC), sizeof(ntok));
+        memcpy(&len, data + head - sizeof(len), sizeof(len));
+        uint8_t sum[32];
+        sha256_ctx h;
+        if (got == n && memcmp(data, PREFIX_MAGIC, sizeof(PREFIX_MAGIC)) == 0 && ntok == npre &&
+            memcmp(data + sizeof(PREFIX_MAGIC) + sizeof(ntok), pre, (size_t)npre * sizeof(*pre)) == 0 &&
+            len == n - head - 32) {
+            sha256_init(&h);
+            sha256_update(&h, data, n - 32);
+            sha256_final(&h, sum);
+            ok = memcmp(sum, data + n - 32, 32) == 0;
+        }
+        llama_memory_t mem = llama_get_memory(g->ctx);
+        llama_memory_clear(mem, true);
+        ok = ok && llama_state_seq_set_data(g->ctx, data + head, (size_t)len, 0) > 0 &&
+             llama_memory_seq_pos_max(mem, 0) == npre - 1 && llama_memory_seq_pos_min(mem, 0) == 0;
+        if (!ok)
+            llama_memory_clear(mem, true);
+    }
+    if (fd >= 0)
+        close(fd);
+    free(data);
+    return ok;
+}
+
+static void save_prefix(llm_generator *g, const char *dir, const char *path, const llama_token *pre, int npre)
+{
+    size_t len = llama_state_seq_get_size(g->ctx, 0);
+    size_t head = sizeof(PREFIX_MAGIC) + sizeof(int32_t) + (size_t)npre * sizeof(*pre) + sizeof(uint64_t);
+    uint8_t *data = len && len < PREFIX_MAX ? malloc(head + len + 32) : NULL;
+    char tmp[4200];
+    snprintf(tmp, sizeof(tmp), "%s.tmp-%d", path, (int)getpid());
+    int fd = -1;
+    if (data && llama_state_seq_get_data(g->ctx, data + head, len, 0) == len) {
+        int32_t ntok = npre;
+        uint64_t len64 = len;
+        memcpy(data, PREFIX_MAGIC, sizeof(PREFIX_MAGIC));
+        memcpy(data + sizeof(PREFIX_MAGIC), &ntok, sizeof(ntok));
+        memcpy(data + sizeof(PREFIX_MAGIC) + sizeof(ntok), pre, (size_t)npre * sizeof(*pre));
+        memcpy(data + head - sizeof(len64), &len64, sizeof(len64));
+        sha256_ctx h;
+        sha256_init(&h);
+        sha256_update(&h, data, head + len);
+        sha256_final(&h, data + head + len);
+        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    }
+    size_t n = head + len + 32, put = 0;
+    ssize_t w = 0;
+    while (fd >= 0 && put < n && (w = write(fd, data + put, n - put)) > 0)
+        put += (size_t)w;
+    if (fd >= 0 && (close(fd) != 0 || put != n || rename(tmp, path) != 0))
+        unlink(tmp);
+    else if (fd >= 0)
+        prune_prefixes(dir);
+    free(data);
+}
+
+/* Reads the first o->keep messages' tokens pre[0..npre) from o->prefix_dir's file when
+ * it is there and whole, else reads them and writes the file; tok must start with them.
+ * *held: how many tokens the context holds now. The file is a cache: any failure of it
+ * costs only the reading. */
 static int keep_prefix(llm_generator *g, const llama_token *pre, int npre, int same, const llm_generate_options *o,
                        int *held)
 {
     *held = same;
-    char path[4096], tmp[4200];
+    char path[4096];
     prefix_path(g, o->prefix_dir, pre, npre, path, sizeof(path));
-    if (same < npre && access(path, R_OK) == 0) {
-        llama_memory_clear(llama_get_memory(g->ctx), true);
-        size_t got = 0;
-        last_log[0] = '\0';
-        if (llama_state_seq_load_file(g->ctx, path, 0, g->kv, (size_t)npre, &got) > 0 && got == (size_t)npre &&
-            memcmp(g->kv, pre, (size_t)npre * sizeof(*pre)) == 0) {
+    if (same < npre) {
+        if (load_prefix(g, path, pre, npre)) {
+            memcpy(g->kv, pre, (size_t)npre * sizeof(*pre));
             g->n_kv = *held = npre;
             return 0;
         }
-        llama_memory_clear(llama_get_memory(g->ctx), true); /* not ours, or damaged: read it again */
-        g->n_kv = same = *held = 0;
+        g->n_kv = same = *held = 0; /* the context was cleared: read it all */
     }
     if (same >= npre)
         return 0;
@@ -591,11 +749,7 @@ static int keep_prefix(llm_generator *g, const llama_token *pre, int npre, int s
     if (rc < 0)
         return rc;
     *held = npre;
-    snprintf(tmp, sizeof(tmp), "%s.tmp-%d", path, (int)getpid());
-    if (llama_state_seq_save_file(g->ctx, tmp, 0, pre, (size_t)npre) == 0 || rename(tmp, path) != 0)
-        unlink(tmp);
-    else
-        prune_prefixes(o->prefix_dir);
+    save_prefix(g, o->prefix_dir, path, pre, npre);
     return 0;
 }
 

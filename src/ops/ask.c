@@ -54,12 +54,15 @@
 enum {
     MAX_QUESTION = 4096,  /* bytes */
     MAX_TABLES = 40,      /* in the schema shown to the model */
-    MAX_SCHEMA = 16384,   /* bytes of schema; past it, tables are left out and the note says so */
+    MAX_SCHEMA = 12000,   /* bytes of schema (about 3,500 tokens at worst); past it, tables are
+                             left out and the note says so */
+    MAX_TABLE_COLUMNS = 60, /* columns shown of a table; the rest are counted */
     MAX_COLUMNS = 20,     /* embedded columns searched */
     FEW_VALUES = 12,      /* a text column with at most this many values shows them */
     ROWS_SHOWN = 20,      /* rows the model reads to answer */
     CELL_SHOWN = 80,      /* bytes of a cell the model reads */
     PASSAGE_SHOWN = 1200, /* bytes of a passage the model reads */
+    PASSAGES_SHOWN = 12000, /* bytes of passages in all; the rest are not shown (nor citable) */
     SQL_TRIES = 3,
 };
 
@@ -91,6 +94,7 @@ typedef struct {
     int streaming;               /* hand the reply's pieces on as "text" events */
     int held;                    /* the test hold at the first piece of a reply was passed */
     long read, wrote;            /* tokens the model read and wrote, for the note */
+    long pieces;                 /* of the query written so far, over its tries */
     double seconds;
 } ask;
 
@@ -218,35 +222,76 @@ static void colset_free(colset *cs)
     free(cs->cols), free(cs->first);
 }
 
-/* The joins a query needs: a table's first column, when it is an id (ends in _id),
- * named the same in another table ("placements.job_id = job_orders.job_id"). */
-static int join_hints(const colset *cs, buf *out)
+/* The table a column refers to: another table whose first column, an id (ending in
+ * _id), has its name ("placements.job_id" refers to job_orders). NULL when none. */
+static const char *refers_to(const colset *keys, const char *table, const char *column)
 {
-    int rc = 0, any = 0;
-    for (size_t k = 0; rc == 0 && k < cs->n; k++) {
-        const char *kc = strchr(cs->cols[k], '.') + 1;
-        size_t kl = strlen(kc);
-        if (!cs->first[k] || kl < 4 || strcmp(kc + kl - 3, "_id") != 0)
+    size_t tl = strlen(table);
+    for (size_t k = 0; k < keys->n; k++) {
+        const char *dot = strrchr(keys->cols[k], '.');
+        if (strcmp(dot + 1, column) == 0 && !((size_t)(dot - keys->cols[k]) == tl && !strncmp(keys->cols[k], table, tl)))
+            return keys->cols[k];
+    }
+    return NULL;
+}
+
+/* The longest chain of references from a table (at most 6 long), into best[0..*nbest). */
+static void longest_chain(const colset *cs, const colset *keys, const char **path, int n, const char **best,
+                          int *nbest, int *budget)
+{
+    if (n > *nbest)
+        memcpy(best, path, (size_t)n * sizeof(*path)), *nbest = n;
+    if (n == 6 || --*budget <= 0)
+        return;
+    size_t tl = (size_t)(strrchr(path[n - 1], '.') - path[n - 1]);
+    for (size_t i = 0; i < cs->n; i++) {
+        const char *dot = strrchr(cs->cols[i], '.');
+        if ((size_t)(dot - cs->cols[i]) != tl || strncmp(cs->cols[i], path[n - 1], tl) != 0 || cs->first[i])
             continue;
-        for (size_t i = 0; rc == 0 && i < cs->n; i++) {
-            const char *ic = strchr(cs->cols[i], '.') + 1;
-            if (i != k && !cs->first[i] && strcmp(ic, kc) == 0) {
-                rc = buf_printf(out, "%s%s = %s", any ? ", " : "-- Joins: ", cs->cols[i], cs->cols[k]);
-                any = 1;
-            }
+        char table[256];
+        snprintf(table, sizeof(table), "%.*s", (int)tl, cs->cols[i]);
+        const char *to = refers_to(keys, table, dot + 1);
+        int seen = 0;
+        size_t tol = to ? (size_t)(strrchr(to, '.') - to) : 0;
+        for (int j = 0; to && j < n; j++)
+            seen |= (size_t)(strrchr(path[j], '.') - path[j]) == tol && strncmp(path[j], to, tol) == 0;
+        if (to && !seen) {
+            path[n] = to; /* "table.column": compared by its table part */
+            longest_chain(cs, keys, path, n + 1, best, nbest, budget);
         }
     }
-    return rc ? rc : any ? buf_puts(out, "\n") : 0;
+}
+
+/* "-- To reach a table from another, join along REFERENCES through the tables between,
+ * as in: a -> b -> c." for the longest such chain, when one is three tables or more. */
+static int chain_hint(const colset *cs, const colset *keys, buf *out)
+{
+    const char *path[8], *best[8];
+    int nbest = 0, budget = 20000;
+    for (size_t i = 0; i < cs->n; i++)
+        if (cs->first[i]) {
+            path[0] = cs->cols[i];
+            longest_chain(cs, keys, path, 1, best, &nbest, &budget);
+        }
+    if (nbest < 3)
+        return 0;
+    int rc = buf_puts(out, "-- To use columns of tables that are not joined directly, join along the REFERENCES "
+                           "through the tables between them, as in: ");
+    for (int i = 0; rc == 0 && i < nbest; i++)
+        rc = buf_printf(out, "%s%.*s", i ? " -> " : "", (int)(strrchr(best[i], '.') - best[i]), best[i]);
+    return rc ? rc : buf_puts(out, ".\n");
 }
 
 /* One line per column: name, type, and what helps to write a query on it. */
-static int describe_table(ask *q, const char *table, buf *out, colset *cs)
+static int describe_table(ask *q, const char *table, buf *out, colset *cs, const colset *keys)
 {
     loch_result *cols = NULL, *prof = NULL, *vals = NULL;
     buf sql = BUF_INIT;
     char *name = NULL, *type = NULL;
     int rc = loch_table_describe(&cols, q->lake, table);
     size_t n = rc == 0 ? loch_result_rows(cols) : 0;
+    size_t more = n > MAX_TABLE_COLUMNS ? n - MAX_TABLE_COLUMNS : 0;
+    n -= more;
     /* one pass over the table for every text and date column: distinct values, longest,
      * how many are ';' lists; min and max */
     rc = rc ? rc : buf_puts(&sql, "SELECT count(*)");
@@ -282,7 +327,14 @@ static int describe_table(ask *q, const char *table, buf *out, colset *cs)
         rc = colset_add(cs, table, name, i == 0);
         rc = rc ? rc : buf_puts(out, "  ");
         rc = rc ? rc : buf_put_sql_ident(out, name);
-        rc = rc ? rc : buf_printf(out, " %s%s", type, i + 1 < n ? "," : "");
+        rc = rc ? rc : buf_printf(out, " %s", type);
+        const char *to = i ? refers_to(keys, table, name) : NULL;
+        if (rc == 0 && to) {
+            rc = buf_printf(out, " REFERENCES \"%.*s\"(", (int)(strrchr(to, '.') - to), to);
+            rc = rc ? rc : buf_put_sql_ident(out, name);
+            rc = rc ? rc : buf_putc(out, ')');
+        }
+        rc = rc ? rc : buf_puts(out, i + 1 < n ? "," : "");
         int text = strcmp(type, "VARCHAR") == 0;
         int date = strcmp(type, "DATE") == 0 || strncmp(type, "TIMESTAMP", 9) == 0;
         if (rc || (!text && !date)) {
@@ -325,6 +377,8 @@ static int describe_table(ask *q, const char *table, buf *out, colset *cs)
         free(p0), free(p1), free(p2);
         rc = rc ? rc : buf_putc(out, '\n');
     }
+    if (rc == 0 && more)
+        rc = buf_printf(out, "  -- and %zu more columns\n", more);
     rc = rc ? rc : buf_puts(out, ");\n");
     free(name), free(type);
     loch_result_free(cols);
@@ -337,7 +391,7 @@ static const char SQL_INSTRUCTIONS[] =
     "You are an expert data analyst. You answer questions about the tables below by writing one DuckDB SQL "
     "query. Use only these tables and columns. Write a single SELECT statement, never anything that changes "
     "data. Add no condition the question does not ask for. Count rows with count(*), and things called several "
-    "times with GROUP BY ... HAVING count(*) >= n. Give readable columns (names, not only ids) and order the rows "
+    "times with GROUP BY ... HAVING count(*) >= n. Join tables only along their REFERENCES. Give readable columns (names, not only ids) and order the rows "
     "when it helps. It is DuckDB: dates "
     "with current_date, date_trunc('quarter', d) and INTERVAL 3 MONTH; no DATEADD. Reply with the query "
     "alone in a ```sql block.";
@@ -349,8 +403,23 @@ static const char SEARCH_INSTRUCTION[] =
 static int build_schema(ask *q, loch_result *tables)
 {
     buf list = BUF_INIT;
-    colset cs = {NULL, NULL, 0};
+    colset cs = {NULL, NULL, 0}, keys = {NULL, NULL, 0};
     int rc = 0, shown = 0, left = 0;
+    /* first each table's key (its first column, an id), to mark what refers to it */
+    for (size_t i = 0; rc == 0 && i < loch_result_rows(tables) && i < MAX_TABLES * 2; i++) {
+        char *name = cell(tables, i, 0), *first = NULL;
+        loch_result *cols = NULL;
+        if (!ends_with(name, EMBEDDINGS_SUFFIX) && loch_table_describe(&cols, q->lake, name) == 0 &&
+            loch_result_rows(cols) > 0) {
+            first = cell(cols, 0, 0);
+            size_t fl = strlen(first);
+            if (fl > 3 && strcmp(first + fl - 3, "_id") == 0)
+                rc = colset_add(&keys, name, first, 1);
+        }
+        error_clear();
+        free(first), free(name);
+        loch_result_free(cols);
+    }
     for (size_t i = 0; rc == 0 && i < q->nemb; i++)
         rc = buf_printf(&list, "%s%s.%s", i ? ", " : "", q->emb[2 * i], q->emb[2 * i + 1]);
     rc = rc ? rc : buf_puts(&q->schema, SQL_INSTRUCTIONS);
@@ -365,7 +434,7 @@ static int build_schema(ask *q, loch_result *tables)
         }
         size_t before = q->schema.len;
         if (shown < MAX_TABLES)
-            rc = describe_table(q, name, &q->schema, &cs);
+            rc = describe_table(q, name, &q->schema, &cs, &keys);
         if (rc == LOCH_ENOTFOUND) /* dropped while we looked */
             rc = 0, q->schema.len = before;
         else if (rc == 0 && (shown >= MAX_TABLES || q->schema.len > MAX_SCHEMA))
@@ -376,12 +445,14 @@ static int build_schema(ask *q, loch_result *tables)
             q->schema.data[q->schema.len] = '\0';
         free(name);
     }
-    rc = rc ? rc : join_hints(&cs, &q->schema);
+    rc = rc ? rc : chain_hint(&cs, &keys, &q->schema);
     if (rc == 0 && left)
         note(q->a, "%d tables were left out of the schema the model read (too many)", left);
     if (rc == 0 && shown == 0 && q->nemb == 0)
-        rc = error_set(LOCH_ENOTFOUND, "the lake has no tables to ask about");
+        rc = left ? error_set(LOCH_EUNSUPPORTED, "the lake's tables are too large to show a model (%d tables)", left)
+                  : error_set(LOCH_ENOTFOUND, "the lake has no tables to ask about");
     colset_free(&cs);
+    colset_free(&keys);
     buf_free(&list);
     return rc;
 }
@@ -405,6 +476,12 @@ static int on_text(void *ctx, const char *text, size_t len)
     if (q->streaming) {
         emit_str(q, "text", "text", text, len);
         return 0;
+    }
+    if (++q->pieces % 16 == 0) { /* the query is being written: a sign of life (and a
+                                    server finds out at a write that its client left) */
+        char n[32];
+        snprintf(n, sizeof(n), "%ld", q->pieces);
+        emit(q, "progress", "pieces", n);
     }
     const char *open = strstr(q->reply.data, "```");
     return (open && strstr(open + 3, "```")) || (q->reply.len >= 6 && strncasecmp(q->reply.data, "SEARCH", 6) == 0);
@@ -679,14 +756,18 @@ static int answer_passages(ask *q)
         for (size_t i = 0; i < np; i++)
             cited[i] = 1;
     } else if (rc == 0) {
-        for (size_t i = 0; rc == 0 && i < np; i++) {
+        size_t shown = 0;
+        for (size_t i = 0; rc == 0 && i < np; i++, shown++) {
             size_t n = strlen(pass[i].text);
+            if (i && user.len + (n < PASSAGE_SHOWN ? n : PASSAGE_SHOWN) > PASSAGES_SHOWN)
+                break; /* the model's context is finite: these are not shown, nor cited */
             if (n > PASSAGE_SHOWN) {
                 n = PASSAGE_SHOWN;
                 while (n > 0 && ((unsigned char)pass[i].text[n] & 0xC0) == 0x80)
                     n--;
             }
-            rc = buf_printf(&user, "[%zu] (%s %s, chunk %lld)\n%.*s\n\n", i + 1, pass[i].table, pass[i].key,
+            int kl = (int)strlen(pass[i].key) > 80 ? 80 : (int)strlen(pass[i].key);
+            rc = buf_printf(&user, "[%zu] (%s %.*s, chunk %lld)\n%.*s\n\n", i + 1, pass[i].table, kl, pass[i].key,
                             (long long)pass[i].chunk, (int)n, pass[i].text);
         }
         rc = rc ? rc : buf_printf(&user, "Question: %s", q->a->question);
@@ -694,7 +775,7 @@ static int answer_passages(ask *q)
         q->streaming = 1;
         rc = rc ? rc : generate(q, m, 2, 0, 0, 384);
         q->streaming = 0;
-        if (rc == 0 && !(q->a->text = reply_citations(q->reply.data ? q->reply.data : "", np, cited)))
+        if (rc == 0 && !(q->a->text = reply_citations(q->reply.data ? q->reply.data : "", shown, cited)))
             rc = error_set(LOCH_ENOMEM, "out of memory");
         int any = 0;
         for (size_t i = 0; i < np; i++)
@@ -819,7 +900,7 @@ int loch_ask(loch_answer **out, loch_lake *lake, const char *question, const loc
         return error_set(LOCH_EPERM, "ask runs the SQL a model writes only in a sandboxed lake "
                                      "(loch_lake_options.sandbox)");
     loch_answer *a = calloc(1, sizeof(*a));
-    ask q = {lake, &o, a, NULL, compute_interrupts(lake->cp), NULL, 0, BUF_INIT, BUF_INIT, 0, 0, 0, 0, 0};
+    ask q = {lake, &o, a, NULL, compute_interrupts(lake->cp), NULL, 0, BUF_INIT, BUF_INIT, 0, 0, 0, 0, 0, 0};
     loch_result *tables = NULL;
     buf rows_json = BUF_INIT;
     if (!a || !(a->question = strndup(question, qlen)))

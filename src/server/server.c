@@ -84,6 +84,7 @@ struct loch_server {
      * long query, only behind another quick read of the logs. */
     loch_lake *meta;
     pthread_mutex_t meta_mu;
+    pthread_mutex_t ask_mu;  /* one question to a model at a time (route_ask) */
     pthread_t watchdog;
     pthread_t flusher;      /* age-based flushes of write-ahead logs, on its own handle */
     loch_lake *flusher_lake;
@@ -664,7 +665,9 @@ static void route_sql_parquet(loch_server *s, const char *sql, size_t nparams, c
  * client that leaves cancels it. */
 typedef struct {
     loch_server *s;
-    int wi;
+    int wi;                 /* the worker, once taken (-1 before) */
+    int gone;               /* the client left (ask_free): a question not started never is */
+    char id[40];
     char *question, *route;
     int k;
     pthread_t thread;
@@ -686,23 +689,36 @@ static void ask_event(void *ctx, const char *json_line)
 static void *ask_run(void *arg)
 {
     ask_stream *a = arg;
-    loch_ask_options o = LOCH_ASK_OPTIONS_INIT;
-    o.route = a->route, o.k = a->k, o.on_event = ask_event, o.ctx = a;
-    loch_answer *ans = NULL;
-    int rc = loch_ask(&ans, a->s->w[a->wi].lake, a->question, &o);
-    int cancelled = a->s->w[a->wi].cancel;
+    loch_server *s = a->s;
     http_response err = {0};
-    if (rc < 0) {
-        if (cancelled)
+    /* One question at a time: they take turns on the one model anyway, and waiting here
+     * rather than on the model keeps the other workers free for SQL. */
+    pthread_mutex_lock(&s->ask_mu);
+    pthread_mutex_lock(&a->mu);
+    int gone = a->gone;
+    pthread_mutex_unlock(&a->mu);
+    int wi = gone ? -1 : worker_take(s, a->id);
+    pthread_mutex_lock(&a->mu);
+    a->wi = wi, gone = a->gone;
+    pthread_mutex_unlock(&a->mu);
+    if (wi >= 0 && !gone) {
+        loch_ask_options o = LOCH_ASK_OPTIONS_INIT;
+        o.route = a->route, o.k = a->k, o.on_event = ask_event, o.ctx = a;
+        loch_answer *ans = NULL;
+        int rc = loch_ask(&ans, s->w[wi].lake, a->question, &o);
+        int cancelled = s->w[wi].cancel;
+        if (rc < 0 && cancelled)
             json_error(&err, 499, cancelled == 2 ? "timeout" : "cancelled", "the question was cancelled");
-        else
+        else if (rc < 0)
             loch_error(&err);
+        loch_answer_free(ans);
     }
-    loch_answer_free(ans);
-    worker_give(a->s, a->wi);
+    if (wi >= 0)
+        worker_give(s, wi);
+    pthread_mutex_unlock(&s->ask_mu);
     pthread_mutex_lock(&a->mu);
     /* {"error":{...}} becomes {"event":"error","error":{...}} */
-    if (rc < 0 && err.body.data)
+    if (err.body.data)
         buf_printf(&a->pending, "{\"event\":\"error\",%s\n", err.body.data + 1);
     a->done = 1;
     pthread_cond_signal(&a->more);
@@ -726,10 +742,16 @@ static int ask_produce(void *state, buf *out)
 static void ask_free(void *state)
 {
     ask_stream *a = state;
-    pthread_mutex_lock(&a->s->mu);
-    if (!a->done && !a->s->w[a->wi].cancel) /* the client left: stop the question */
-        a->s->w[a->wi].cancel = 1;
-    pthread_mutex_unlock(&a->s->mu);
+    pthread_mutex_lock(&a->mu);
+    a->gone = 1;
+    int wi = a->done ? -1 : a->wi;
+    pthread_mutex_unlock(&a->mu);
+    if (wi >= 0) { /* the client left while it ran: stop the question */
+        pthread_mutex_lock(&a->s->mu);
+        if (!a->s->w[wi].cancel)
+            a->s->w[wi].cancel = 1;
+        pthread_mutex_unlock(&a->s->mu);
+    }
     pthread_join(a->thread, NULL);
     pthread_mutex_destroy(&a->mu);
     pthread_cond_destroy(&a->more);
@@ -754,7 +776,8 @@ static void route_ask(loch_server *s, http_request *req, http_response *out)
         json_error(out, 400, "invalid", "\"question\" is a string (without NUL) and is required");
         goto done;
     }
-    if (jr && jr->type != JSON_NULL && (jr->type != JSON_STRING || (strcmp(jr->str, "sql") && strcmp(jr->str, "search")))) {
+    if (jr && jr->type != JSON_NULL &&
+        (jr->type != JSON_STRING || jr->len != strlen(jr->str) || (strcmp(jr->str, "sql") && strcmp(jr->str, "search")))) {
         json_error(out, 400, "invalid", "\"route\" is \"sql\" or \"search\"");
         goto done;
     }
@@ -779,17 +802,20 @@ static void route_ask(loch_server *s, http_request *req, http_response *out)
     a->k = jk && jk->type == JSON_NUMBER ? (int)jk->i64 : 0;
     pthread_mutex_init(&a->mu, NULL);
     pthread_cond_init(&a->more, NULL);
-    char id[40];
-    uuid_v4(id);
+    a->wi = -1;
+    uuid_v4(a->id);
+    const char *id = a->id;
     snprintf(out->note, sizeof(out->note), "%s", id);
-    a->wi = worker_take(s, id);
     if (js && js->type == JSON_BOOL && !js->boolean) { /* the whole answer, here */
         loch_ask_options o = LOCH_ASK_OPTIONS_INIT;
         o.route = a->route, o.k = a->k;
         loch_answer *ans = NULL;
+        pthread_mutex_lock(&s->ask_mu);
+        a->wi = worker_take(s, id);
         int rc = loch_ask(&ans, s->w[a->wi].lake, a->question, &o);
         int cancelled = s->w[a->wi].cancel;
         worker_give(s, a->wi);
+        pthread_mutex_unlock(&s->ask_mu);
         if (rc < 0 && cancelled)
             json_error(out, 499, cancelled == 2 ? "timeout" : "cancelled", "the question was cancelled");
         else if (rc < 0)
@@ -804,7 +830,6 @@ static void route_ask(loch_server *s, http_request *req, http_response *out)
         goto done;
     }
     if (pthread_create(&a->thread, NULL, ask_run, a) != 0) {
-        worker_give(s, a->wi);
         pthread_mutex_destroy(&a->mu);
         pthread_cond_destroy(&a->more);
         free(a->question), free(a->route), free(a);
@@ -1781,6 +1806,7 @@ static void server_free(loch_server *s)
     loch_lake_free(s->writer);
     loch_lake_free(s->flusher_lake);
     pthread_mutex_destroy(&s->meta_mu);
+    pthread_mutex_destroy(&s->ask_mu);
     for (size_t i = 0; i < s->ntokens; i++)
         free(s->tokens[i]);
     free(s->tokens);
@@ -1813,6 +1839,7 @@ int loch_server_start(loch_server **out, const loch_server_options *opts)
     pthread_cond_init(&s->freed, NULL);
     pthread_mutex_init(&s->log_mu, NULL);
     pthread_mutex_init(&s->meta_mu, NULL);
+    pthread_mutex_init(&s->ask_mu, NULL);
     for (int i = 0; i < TABLE_LOCKS; i++)
         pthread_mutex_init(&s->table_locks[i], NULL);
     s->started = time_mono();

@@ -13,10 +13,11 @@
 /* The query in a reply: the first ```sql (or ```) block, else the whole reply; without
  * blank space around it and trailing semicolons. NULL when there is none (or no memory). */
 char *reply_sql(const char *reply);
-/* The reply with its citations checked against npass passages: a bracketed number or
- * list of numbers ([2], [1, 3]) keeps the numbers 1..npass, each marked in cited[n - 1],
- * and loses the rest (a list left empty goes whole); other text is kept as it is. NULL
- * when out of memory. */
+/* The reply with its citations checked against npass passages. A citation is a bracket
+ * ([ ], fullwidth ［ ］ or 【 】) around digits with only spaces, commas, semicolons or
+ * dashes between them ([2], [1, 3], [7-9]); it keeps the numbers 1..npass, each marked
+ * in cited[n - 1], written as [1, 3], and loses the rest (one left empty goes whole);
+ * other text is kept as it is. NULL when out of memory. */
 char *reply_citations(const char *text, size_t npass, int *cited);
 
 #endif
