@@ -77,30 +77,43 @@ static void backend_init(void)
     llama_backend_init();
 }
 
+/* Loads a model file (kind: "embedding" or "generation", for messages), after checking
+ * it is there and a regular file (a FIFO would hang the load); its name into name[cap]:
+ * the file's own, else the file's name, cut at a whole character. */
+static int load_model(const char *kind, const char *path, struct llama_model **out, char *name, size_t cap)
+{
+    *out = NULL;
+    if (!path || !*path)
+        return error_set(LOCH_EINVALID, "no %s model given (a GGUF file)", kind);
+    if (access(path, R_OK) != 0)
+        return error_set(LOCH_ENOTFOUND, "%s model %s: no such file (scripts/setup.sh installs the default)", kind,
+                         path);
+    struct stat st;
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+        return error_set(LOCH_EINVALID, "%s model %s: not a regular file", kind, path);
+    pthread_once(&backend_once, backend_init);
+    last_log[0] = '\0';
+    struct llama_model_params mp = llama_model_default_params();
+    if (!(*out = llama_model_load_from_file(path, mp)))
+        return error_set(LOCH_EINVALID, "cannot load %s model %s%s%s", kind, path, last_log[0] ? ": " : "", last_log);
+    if (llama_model_meta_val_str(*out, "general.name", name, cap) <= 0) {
+        const char *slash = strrchr(path, '/');
+        snprintf(name, cap, "%s", slash ? slash + 1 : path);
+    }
+    name[utf8_valid_prefix((const unsigned char *)name, strlen(name))] = '\0';
+    return 0;
+}
+
 int llm_embedder_open(llm_embedder **out, const llm_embedder_options *o)
 {
     *out = NULL;
-    if (!o || !o->model || !*o->model)
-        return error_set(LOCH_EINVALID, "no embedding model given (a GGUF file)");
-    if (access(o->model, R_OK) != 0)
-        return error_set(LOCH_ENOTFOUND, "embedding model %s: no such file (scripts/setup.sh installs the default)",
-                         o->model);
-    struct stat model_st;
-    if (stat(o->model, &model_st) != 0 || !S_ISREG(model_st.st_mode)) /* a FIFO would hang the load */
-        return error_set(LOCH_EINVALID, "embedding model %s: not a regular file", o->model);
-    pthread_once(&backend_once, backend_init);
     llm_embedder *e = calloc(1, sizeof(*e));
     if (!e)
         return error_set(LOCH_ENOMEM, "out of memory");
     pthread_mutex_init(&e->mu, NULL);
-    last_log[0] = '\0';
-    int rc = 0;
-    struct llama_model_params mp = llama_model_default_params();
-    if (!(e->model = llama_model_load_from_file(o->model, mp))) {
-        rc = error_set(LOCH_EINVALID, "cannot load embedding model %s%s%s", o->model, last_log[0] ? ": " : "",
-                       last_log);
+    int rc = load_model("embedding", o ? o->model : NULL, &e->model, e->name, sizeof(e->name));
+    if (rc < 0)
         goto fail;
-    }
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     struct llama_context_params cp = llama_context_default_params();
     cp.n_ctx = cp.n_batch = cp.n_ubatch = BATCH_TOKENS;
@@ -126,11 +139,6 @@ int llm_embedder_open(llm_embedder **out, const llm_embedder_options *o)
                        o->model);
         goto fail;
     }
-    if (llama_model_meta_val_str(e->model, "general.name", e->name, sizeof(e->name)) <= 0) {
-        const char *slash = strrchr(o->model, '/');
-        snprintf(e->name, sizeof(e->name), "%s", slash ? slash + 1 : o->model);
-    }
-    e->name[utf8_valid_prefix((const unsigned char *)e->name, strlen(e->name))] = '\0'; /* cut whole */
     e->batch = llama_batch_init(BATCH_TOKENS, 0, 1);
     *out = e;
     return 0;
@@ -349,27 +357,13 @@ static int idle_cores_now(int given)
 int llm_generator_open(llm_generator **out, const llm_generator_options *o)
 {
     *out = NULL;
-    if (!o || !o->model || !*o->model)
-        return error_set(LOCH_EINVALID, "no generation model given (a GGUF file)");
-    if (access(o->model, R_OK) != 0)
-        return error_set(LOCH_ENOTFOUND, "generation model %s: no such file (scripts/setup.sh installs the default)",
-                         o->model);
-    struct stat model_st;
-    if (stat(o->model, &model_st) != 0 || !S_ISREG(model_st.st_mode)) /* a FIFO would hang the load */
-        return error_set(LOCH_EINVALID, "generation model %s: not a regular file", o->model);
-    pthread_once(&backend_once, backend_init);
     llm_generator *g = calloc(1, sizeof(*g));
     if (!g)
         return error_set(LOCH_ENOMEM, "out of memory");
     pthread_mutex_init(&g->mu, NULL);
-    last_log[0] = '\0';
-    int rc = 0;
-    struct llama_model_params mp = llama_model_default_params();
-    if (!(g->model = llama_model_load_from_file(o->model, mp))) {
-        rc = error_set(LOCH_EINVALID, "cannot load generation model %s%s%s", o->model, last_log[0] ? ": " : "",
-                       last_log);
+    int rc = load_model("generation", o ? o->model : NULL, &g->model, g->name, sizeof(g->name));
+    if (rc < 0)
         goto fail;
-    }
     /* an embedding model (BERT and the like) says how it pools, or that it is not causal */
     char arch[64] = "", key[128], val[16];
     llama_model_meta_val_str(g->model, "general.architecture", arch, sizeof(arch));
@@ -418,11 +412,6 @@ int llm_generator_open(llm_generator **out, const llm_generator_options *o)
         rc = error_set(LOCH_ENOMEM, "out of memory");
         goto fail;
     }
-    if (llama_model_meta_val_str(g->model, "general.name", g->name, sizeof(g->name)) <= 0) {
-        const char *slash = strrchr(o->model, '/');
-        snprintf(g->name, sizeof(g->name), "%s", slash ? slash + 1 : o->model);
-    }
-    g->name[utf8_valid_prefix((const unsigned char *)g->name, strlen(g->name))] = '\0';
     *out = g;
     return 0;
 fail:
