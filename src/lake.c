@@ -41,12 +41,20 @@ void lake_warn(const loch_lake *lake, const char *fmt, ...)
     lake->opts.log(lake->opts.log_ctx, LOCH_LOG_WARNING, message);
 }
 
+model_spec lake_model_spec(const loch_lake *lake, const char *name)
+{
+    /* --threads bounds an embedded model's threads too */
+    return (model_spec){name, lake->opts.ai_provider, lake->opts.ollama_url, lake->opts.openai_url,
+                        lake->opts.openai_api_key, lake->opts.threads};
+}
+
 void lake_hold(const loch_lake *lake, const char *point) { hold_at(lake->opts.test_hold, point); }
 
 int lake_options_copy(loch_lake_options *out, const loch_lake_options *given)
 {
     static const size_t sizes[] = {offsetof(loch_lake_options, log), offsetof(loch_lake_options, embed_model),
-                                   offsetof(loch_lake_options, ask_model), sizeof(loch_lake_options)};
+                                   offsetof(loch_lake_options, ask_model), offsetof(loch_lake_options, ai_provider),
+                                   sizeof(loch_lake_options)};
     *out = (loch_lake_options)LOCH_LAKE_OPTIONS_INIT;
     return options_copy(out, given, sizes, LOCH_LAKE_OPTIONS_VERSION, "loch_lake_options");
 }
@@ -60,7 +68,7 @@ int loch_lake_open(loch_lake **out, const char *uri, const loch_lake_options *op
         pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_RECURSIVE);
         pthread_mutex_init(&lake->tails_mu, &ma);
         pthread_mutexattr_destroy(&ma);
-        embed_init(&lake->embed, NULL, 0);
+        embed_init(&lake->embed);
         pthread_mutex_init(&lake->gen_mu, NULL);
     }
     storage *faulty = NULL;
@@ -71,8 +79,7 @@ int loch_lake_open(loch_lake **out, const char *uri, const loch_lake_options *op
         return error_set(LOCH_ENOMEM, "out of memory");
     if ((rc = lake_options_copy(&lake->opts, opts)) < 0)
         goto cleanup;
-    lake->embed.path = lake->opts.embed_model;
-    lake->embed.threads = lake->opts.threads; /* --threads bounds the model's threads too */
+    lake->embed.spec = lake_model_spec(lake, lake->opts.embed_model);
     rc = storage_open(&lake->st, uri, lake->opts.create);
     if (rc == LOCH_ENOTFOUND)
         rc = error_set(LOCH_ENOTFOUND, "no lake at %s (run `loch init` first)", uri);

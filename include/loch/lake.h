@@ -51,16 +51,25 @@ typedef struct {
     int test_no_metadata_answers; /* answer count(*) by scanning, never from the log, and key
                                      lookups by the engine, never from the key index */
     /* version 3: */
-    const char *embed_model;  /* the embedding model, a GGUF file (the loch command: $LOCH_EMBED_MODEL);
-                                 NULL = all-MiniLM-L6-v2 as scripts/setup.sh installed it */
+    const char *embed_model;  /* the embedding model, "[provider:]name" (below; the loch command:
+                                 $LOCH_EMBED_MODEL); NULL = all-MiniLM-L6-v2 as scripts/setup.sh
+                                 installed it */
     /* version 4: */
-    const char *ask_model;    /* the generation model of loch_ask, a GGUF file (the loch command:
+    const char *ask_model;    /* the generation model of loch_ask, "[provider:]name" (the loch command:
                                  $LOCH_ASK_MODEL); NULL = Qwen2.5-Coder-1.5B-Instruct as
                                  scripts/setup.sh installed it */
+    /* version 5: where models run. A model's name may start with its provider:
+     * "embedded:" (a GGUF file run in this process), "ollama:" or "openai:" (a model on a
+     * server speaking that API: "ollama:qwen2.5-coder:7b"); a name without one has ai_provider's. */
+    const char *ai_provider;    /* "embedded" (NULL), "ollama" or "openai" */
+    const char *ollama_url;     /* NULL = http://127.0.0.1:11434 */
+    const char *openai_url;     /* with /v1; NULL = https://api.openai.com/v1 */
+    const char *openai_api_key; /* sent as a bearer token to openai_url; NULL = none */
 } loch_lake_options;
 
-#define LOCH_LAKE_OPTIONS_VERSION 4
-#define LOCH_LAKE_OPTIONS_INIT {LOCH_LAKE_OPTIONS_VERSION, 0, NULL, 0, 1, NULL, NULL, NULL, NULL, 0, NULL, NULL}
+#define LOCH_LAKE_OPTIONS_VERSION 5
+#define LOCH_LAKE_OPTIONS_INIT                                                                                        \
+    {LOCH_LAKE_OPTIONS_VERSION, 0, NULL, 0, 1, NULL, NULL, NULL, NULL, 0, NULL, NULL, NULL, NULL, NULL, NULL}
 
 /* Opens (and with opts->create, initializes) the lake at uri: a path ("./lake",
  * "/data/lake") or a URI ("file:///data/lake", percent-encoded; "file://localhost/..."

@@ -85,7 +85,7 @@ typedef struct {
     loch_lake *lake;
     const loch_ask_options *o;
     loch_answer *a;
-    llm_generator *gen;          /* NULL: no model (passages only) */
+    ai_model *gen;               /* NULL: no model (passages only) */
     unsigned interrupts;         /* the lake's count when the question came */
     char **emb;                  /* embedded columns: table, column, table, column, ... */
     size_t nemb;
@@ -501,7 +501,7 @@ static int generate(ask *q, const llm_message *m, size_t n, float temperature, u
     int tk[2];
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    int rc = llm_generate(q->gen, m, n, &go, &reply, tk);
+    int rc = model_generate(q->gen, m, n, &go, &reply, tk);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     q->read += tk[0], q->wrote += tk[1];
     q->seconds += (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
@@ -848,8 +848,7 @@ static int answer_json(loch_answer *a, const char *rows_json)
 static int open_generator(ask *q)
 {
     loch_lake *lake = q->lake;
-    const char *want = q->o->model ? q->o->model : lake->opts.ask_model ? lake->opts.ask_model
-                                                                        : MODELS_GENERATE_DEFAULT;
+    const char *want = q->o->model ? q->o->model : lake->opts.ask_model ? lake->opts.ask_model : "";
     pthread_mutex_lock(&lake->gen_mu);
     int rc = 0;
     if (lake->gen && strcmp(lake->gen_path, want) != 0) {
@@ -858,7 +857,8 @@ static int open_generator(ask *q)
         lake->gen = NULL, lake->gen_path = NULL;
     }
     if (!lake->gen) {
-        rc = models_generator(want, lake->opts.threads, &lake->gen);
+        model_spec spec = lake_model_spec(lake, want);
+        rc = models_generator(&spec, &lake->gen);
         if (rc == 0 && !(lake->gen_path = strdup(want))) {
             models_release(lake->gen);
             lake->gen = NULL;
@@ -925,8 +925,14 @@ int loch_ask(loch_answer **out, loch_lake *lake, const char *question, const loc
     } else if (rc == 0 && !o.route) {
         note(a, "searched the embedded texts");
     }
-    if (rc == 0 && q.gen && !(a->model = strdup(llm_generator_name(q.gen))))
-        rc = error_set(LOCH_ENOMEM, "out of memory");
+    if (rc == 0 && q.gen) { /* a server's model says whose: "ollama:qwen2.5-coder:7b" */
+        buf mn = BUF_INIT;
+        if (strcmp(model_provider(q.gen), "embedded") != 0)
+            buf_printf(&mn, "%s:", model_provider(q.gen));
+        if (buf_puts(&mn, model_name(q.gen)) || !(a->model = buf_detach(&mn)))
+            rc = error_set(LOCH_ENOMEM, "out of memory");
+        buf_free(&mn);
+    }
     if (rc == 0 && !(a->route = strdup(search ? "search" : "sql")))
         rc = error_set(LOCH_ENOMEM, "out of memory");
     if (rc == 0) {

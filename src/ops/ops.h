@@ -55,8 +55,8 @@ struct loch_lake {
     struct search_cache *search; /* a column's vector index, for search (ops/embed.c) */
     struct search_cache *sql_search; /* another, for vector_search() and text_search() in SQL */
     pthread_mutex_t gen_mu; /* guards gen */
-    struct llm_generator *gen; /* the generation model ask used last (vector/models.h), or NULL */
-    char *gen_path;         /* owned; its file */
+    ai_model *gen;          /* the generation model ask used last (vector/models.h), or NULL */
+    char *gen_path;         /* owned; its name as asked for ("" the default) */
     int engine_objects;     /* the session ran engine statements that may make or change what
                                a name means (CREATE VIEW, ATTACH, SET search_path): from then
                                on only the engine answers queries */
@@ -70,6 +70,9 @@ int lake_options_copy(loch_lake_options *out, const loch_lake_options *given);
  * problems worked around, never for errors, which are returned. */
 void lake_warn(const loch_lake *lake, const char *fmt, ...) LOCH_PRINTF(2, 3);
 /* The test hold of the lake's options at a named point of a write (util/misc.h). */
+/* The lake's model spec (vector/models.h) for a model of this name: the lake options'
+ * provider and servers, its threads. */
+model_spec lake_model_spec(const loch_lake *lake, const char *name);
 void lake_hold(const loch_lake *lake, const char *point);
 /* The local directory for scratch files (uploads, results, ingest's copies), as the
  * storage names it for the engine (_loch/tmp); made when missing. */

@@ -85,6 +85,7 @@ struct loch_server {
     loch_lake *meta;
     pthread_mutex_t meta_mu;
     pthread_mutex_t ask_mu;  /* one question to a model at a time (route_ask) */
+    models_api *models;      /* /v1/embeddings, /v1/chat/completions, /api/... (server/models_api.c) */
     pthread_t watchdog;
     pthread_t flusher;      /* age-based flushes of write-ahead logs, on its own handle */
     loch_lake *flusher_lake;
@@ -1511,6 +1512,9 @@ static const char *match(const char *method, const char *path, char *table, size
         return "/v1/tables";
     if (!strcmp(path, "/v1/queries"))
         return "/v1/queries";
+    const char *models_route = models_api_match(path, NULL);
+    if (models_route)
+        return models_route;
     if (!strncmp(path, "/v1/queries/", 12) && path[12] && !strchr(path + 12, '/')) {
         snprintf(id, idcap, "%s", path + 12);
         return "/v1/queries/{id}";
@@ -1548,6 +1552,11 @@ static int allowed(const char *route, const char *method, const char **allow)
         {"/v1/sql", "POST"}, {"/v1/search", "POST"}, {"/v1/ask", "POST"}, {"/v1/tables", "GET"}, {"/v1/queries", "GET"}, {"/v1/queries/{id}", "DELETE"},
         {"/v1/tables/{t}", "GET DELETE"}, {"/v1/tables/{t}/history", "GET"}, {"/v1/tables/{t}/ingest", "POST"},
         {"/v1/tables/{t}/rows", "POST"}};
+    const char *models_methods = NULL;
+    if (models_api_match(route, &models_methods)) {
+        *allow = models_methods;
+        return !strcmp(method, models_methods);
+    }
     for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
         if (!strcmp(table[i].route, route)) {
             const char *m = strstr(table[i].methods, method);
@@ -1689,6 +1698,8 @@ static void handle(void *ctx, http_request *req, http_response *out)
         route_search(s, req, out);
     } else if (!strcmp(route, "/v1/ask")) {
         route_ask(s, req, out);
+    } else if (models_api_match(route, NULL)) {
+        models_api_handle(s->models, route, req, out);
     } else if (!strcmp(route, "/v1/tables")) {
         route_tables(s, out);
     } else if (!strcmp(route, "/v1/queries")) {
@@ -1802,6 +1813,7 @@ static void server_free(loch_server *s)
     for (int i = 0; s->w && i < s->nworkers; i++)
         loch_lake_free(s->w[i].lake);
     free(s->w);
+    models_api_free(s->models);
     loch_lake_free(s->meta);
     loch_lake_free(s->writer);
     loch_lake_free(s->flusher_lake);
@@ -1890,6 +1902,11 @@ int loch_server_start(loch_server **out, const loch_server_options *opts)
         if ((rc = loch_lake_open(&s->w[i].lake, s->lake, &lo)) < 0)
             goto fail;
     }
+    /* the models' APIs use the workers' models: one copy of each in the process */
+    loch_lake_options wo = base;
+    wo.threads = s->o.threads > 0 ? s->o.threads : 0;
+    if ((rc = models_api_open(&s->models, &wo)) < 0)
+        goto fail;
     loch_lake_options mo = base;
     mo.sandbox = 1;
     mo.create = 1;

@@ -12,17 +12,15 @@
 #include <string.h>
 
 #include "adapters/compute.h"
-#include "adapters/llm.h"
 #include "util/error.h"
 #include "vector/chunk.h"
 #include "vector/models.h"
 
-void embed_init(embed_state *st, const char *path, int threads)
+void embed_init(embed_state *st)
 {
     pthread_mutex_init(&st->mu, NULL);
     st->model = NULL;
-    st->path = path;
-    st->threads = threads;
+    memset(&st->spec, 0, sizeof(st->spec));
 }
 
 void embed_close(embed_state *st)
@@ -37,7 +35,7 @@ static int open_model(embed_state *st)
     int rc = 0;
     pthread_mutex_lock(&st->mu);
     if (!st->model)
-        rc = models_embedder(st->path, st->threads, &st->model);
+        rc = models_embedder(&st->spec, &st->model);
     pthread_mutex_unlock(&st->mu);
     return rc;
 }
@@ -47,8 +45,8 @@ int embed_model(embed_state *st, const char **name, int *dim)
     int rc = open_model(st);
     if (rc < 0)
         return rc;
-    *name = llm_embedder_name(st->model);
-    *dim = llm_embedder_dim(st->model);
+    *name = model_name(st->model);
+    *dim = model_dim(st->model);
     return 0;
 }
 
@@ -58,11 +56,11 @@ int embed_texts(embed_state *st, const char *const *texts, const size_t *lens, s
     int rc = open_model(st);
     if (rc < 0)
         return rc;
-    *dim = llm_embedder_dim(st->model);
+    *dim = model_dim(st->model);
     if ((size_t)*dim > max_dim)
         return error_set(LOCH_EINVALID, "embedding: room for %zu numbers a vector, the model makes %d", max_dim,
                          *dim);
-    return n ? llm_embed(st->model, texts, lens, n, out) : 0;
+    return n ? model_embed(st->model, texts, lens, n, out) : 0;
 }
 
 static int engine_embed(void *ctx, const char *const *texts, const size_t *lens, size_t n, float *out,

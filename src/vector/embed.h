@@ -5,9 +5,10 @@
  * The model is opened on first use, not with the lake (loading one costs about 0.1 s
  * and 100 MB, and most sessions never embed), then shared by every statement of the
  * lake handle that owns this state, and by the process's other lake handles that use
- * the same file with the same threads (a server's workers). Which model: the one named (the lake options'
- * embed_model), else the all-MiniLM-L6-v2 GGUF file scripts/setup.sh made
- * (LOCH_MODEL_DIR, fixed at build time).
+ * the same model (a server's workers). Which model: the one named (the lake options'
+ * embed_model: a GGUF file, or a model on an Ollama or OpenAI-compatible server), else
+ * the all-MiniLM-L6-v2 GGUF file scripts/setup.sh made (LOCH_MODEL_DIR, fixed at build
+ * time).
  */
 #ifndef LOCH_VECTOR_EMBED_H
 #define LOCH_VECTOR_EMBED_H
@@ -15,17 +16,17 @@
 #include <pthread.h>
 #include <stddef.h>
 
+#include "vector/models.h"
+
 struct compute;
-struct llm_embedder;
 
 typedef struct {
-    pthread_mutex_t mu;         /* guards the opening of model */
-    struct llm_embedder *model; /* NULL until first used */
-    const char *path;           /* the caller's (kept for the state's life); NULL: the default */
-    int threads;                /* 0: the idle cores (adapters/llm.h) */
+    pthread_mutex_t mu; /* guards the opening of model */
+    ai_model *model;    /* NULL until first used */
+    model_spec spec;    /* which (vector/models.h); its strings are the caller's, kept for the state's life */
 } embed_state;
 
-void embed_init(embed_state *st, const char *path, int threads);
+void embed_init(embed_state *st);
 /* Closes the model; after the engine that calls embed() is gone. */
 void embed_close(embed_state *st);
 /* Gives the engine embed(VARCHAR) -> FLOAT[] (NULL for a NULL text) and chunks(VARCHAR)

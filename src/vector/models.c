@@ -3,6 +3,8 @@
  *
  * Opening happens under the lock, so two handles asking for the same model at once
  * load it once; a model that fails to open is not kept, and the next ask tries again.
+ * A server's model holds copies of its name, address and key (the spec's strings
+ * belong to the caller); the key is compared to find a model, never printed.
  */
 #include "vector/models.h"
 
@@ -10,94 +12,141 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "adapters/llm.h"
 #include "util/error.h"
+#include "vector/provider.h"
 
-struct shared_model {
-    int generates; /* an llm_generator, else an llm_embedder */
-    char *path;
-    int threads, refs;
-    void *model;
-    struct shared_model *next;
+struct ai_model {
+    int generates;       /* makes replies, else vectors */
+    provider_kind kind;
+    char *name, *url, *key; /* as asked for (name: a file when embedded; "" the default) */
+    int threads, refs, dim;
+    void *llm;           /* an embedded model: llm_generator or llm_embedder */
+    provider p;          /* a server's model */
+    struct ai_model *next;
 };
 static pthread_mutex_t shared_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct shared_model *shared;
+static struct ai_model *shared;
 
-static int open_model(int generates, const char *path, int threads, void **out)
+static int same(const char *a, const char *b) { return !strcmp(a ? a : "", b ? b : ""); }
+
+/* "ollama:x" -> ollama, "x"; "x" -> the spec's provider, "x" */
+static int resolve(const model_spec *s, provider_kind *kind, const char **name)
 {
-    if (generates) {
-        llm_generator_options o = {path, threads, 0};
-        return llm_generator_open((llm_generator **)out, &o);
-    }
-    llm_embedder_options o = {path, threads, 0};
-    int rc = llm_embedder_open((llm_embedder **)out, &o);
-    if (rc == 0 && llm_embedder_dim(*out) > MODELS_MAX_DIM) {
-        rc = error_set(LOCH_EUNSUPPORTED, "embedding model %s makes vectors of %d numbers; loch takes up to %d", path,
-                       llm_embedder_dim(*out), MODELS_MAX_DIM);
-        llm_embedder_free(*out);
-        *out = NULL;
-    }
-    return rc;
+    const char *n = s->name ? s->name : "";
+    static const char *const prefixes[] = {"embedded:", "ollama:", "openai:"};
+    for (int i = 0; i < 3; i++)
+        if (!strncmp(n, prefixes[i], strlen(prefixes[i]))) {
+            *name = n + strlen(prefixes[i]);
+            *kind = (provider_kind)i;
+            return 0;
+        }
+    *name = n;
+    return provider_kind_parse(s->provider, kind);
 }
 
-static void free_model(struct shared_model *m)
+static void free_model(struct ai_model *m)
 {
-    if (m->generates)
-        llm_generator_free(m->model);
-    else
-        llm_embedder_free(m->model);
-    free(m->path);
+    if (!m)
+        return;
+    if (m->kind == PROVIDER_EMBEDDED && m->generates)
+        llm_generator_free(m->llm);
+    else if (m->kind == PROVIDER_EMBEDDED)
+        llm_embedder_free(m->llm);
+    if (m->key)
+        memset(m->key, 0, strlen(m->key));
+    free(m->name), free(m->url), free(m->key);
     free(m);
 }
 
-static int shared_open(int generates, const char *path, int threads, void **out)
+static int open_model(struct ai_model *m)
 {
-    int rc = 0;
+    if (m->kind == PROVIDER_EMBEDDED && m->generates) {
+        llm_generator_options o = {*m->name ? m->name : MODELS_GENERATE_DEFAULT, m->threads, 0};
+        return llm_generator_open((llm_generator **)&m->llm, &o);
+    }
+    if (m->kind == PROVIDER_EMBEDDED) {
+        const char *path = *m->name ? m->name : MODELS_EMBED_DEFAULT;
+        llm_embedder_options o = {path, m->threads, 0};
+        int rc = llm_embedder_open((llm_embedder **)&m->llm, &o);
+        m->dim = rc == 0 ? llm_embedder_dim(m->llm) : 0;
+        if (rc == 0 && m->dim > MODELS_MAX_DIM)
+            rc = error_set(LOCH_EUNSUPPORTED, "embedding model %s makes vectors of %d numbers; loch takes up to %d",
+                           path, m->dim, MODELS_MAX_DIM);
+        return rc;
+    }
+    m->p = (provider){m->kind, m->url, m->name, m->key};
+    if (!*m->name)
+        return error_set(LOCH_EINVALID, "the %s provider needs a model's name, e.g. %s:NAME (its server lists them: %s)",
+                         provider_kind_name(m->kind), provider_kind_name(m->kind),
+                         m->kind == PROVIDER_OLLAMA ? "ollama list" : "GET /v1/models");
+    if (m->generates)
+        return 0; /* a chat model is known by its first reply */
+    /* a vector of a word: the dimension, and that the server and the name are right */
+    static const char probe[] = "loch";
+    size_t len = sizeof(probe) - 1;
+    const char *texts[1] = {probe};
+    float *v = malloc(MODELS_MAX_DIM * sizeof(float));
+    int rc = v ? provider_embed(&m->p, texts, &len, 1, v, MODELS_MAX_DIM, &m->dim, NULL, NULL)
+               : error_set(LOCH_ENOMEM, "out of memory");
+    free(v);
+    return rc;
+}
+
+static int shared_open(int generates, const model_spec *s, ai_model **out)
+{
+    provider_kind kind;
+    const char *name;
+    int rc = resolve(s, &kind, &name);
+    if (rc < 0)
+        return rc;
+    const char *url = kind == PROVIDER_OLLAMA ? s->ollama_url : kind == PROVIDER_OPENAI ? s->openai_url : NULL;
+    const char *key = kind == PROVIDER_OPENAI ? s->openai_api_key : NULL;
+    int threads = kind == PROVIDER_EMBEDDED ? s->threads : 0;
     pthread_mutex_lock(&shared_mu);
-    struct shared_model *m = shared;
-    while (m && (m->generates != generates || m->threads != threads || strcmp(m->path, path) != 0))
+    struct ai_model *m = shared;
+    while (m && (m->generates != generates || m->kind != kind || m->threads != threads || !same(m->name, name) ||
+                 !same(m->url, url) || !same(m->key, key)))
         m = m->next;
     if (!m) {
-        void *model = NULL;
-        rc = open_model(generates, path, threads, &model);
-        if (rc == 0 && (!(m = calloc(1, sizeof(*m))) || !(m->path = strdup(path)))) {
-            free(m);
-            m = NULL;
+        if (!(m = calloc(1, sizeof(*m))) || !(m->name = strdup(name)) || (url && !(m->url = strdup(url))) ||
+            (key && !(m->key = strdup(key)))) {
             rc = error_set(LOCH_ENOMEM, "out of memory");
+        } else {
+            m->generates = generates, m->kind = kind, m->threads = threads;
+            rc = open_model(m);
         }
         if (rc == 0) {
-            m->generates = generates, m->threads = threads, m->model = model, m->next = shared;
+            m->next = shared;
             shared = m;
-        } else if (generates) {
-            llm_generator_free(model);
         } else {
-            llm_embedder_free(model);
+            free_model(m);
+            m = NULL;
         }
     }
     if (m)
-        m->refs++, *out = m->model;
+        m->refs++, *out = m;
     pthread_mutex_unlock(&shared_mu);
     return rc;
 }
 
-int models_embedder(const char *path, int threads, llm_embedder **out)
+int models_provider_of(const model_spec *s)
 {
-    return shared_open(0, path ? path : MODELS_EMBED_DEFAULT, threads, (void **)out);
+    provider_kind k;
+    const char *name;
+    int rc = resolve(s, &k, &name);
+    return rc < 0 ? rc : (int)k;
 }
 
-int models_generator(const char *path, int threads, llm_generator **out)
-{
-    return shared_open(1, path ? path : MODELS_GENERATE_DEFAULT, threads, (void **)out);
-}
+int models_embedder(const model_spec *s, ai_model **out) { return shared_open(0, s, out); }
+int models_generator(const model_spec *s, ai_model **out) { return shared_open(1, s, out); }
 
-void models_release(const void *model)
+void models_release(ai_model *m)
 {
-    if (!model)
+    if (!m)
         return;
     pthread_mutex_lock(&shared_mu);
-    for (struct shared_model **p = &shared; *p; p = &(*p)->next)
-        if ((*p)->model == model) {
-            struct shared_model *m = *p;
+    for (struct ai_model **p = &shared; *p; p = &(*p)->next)
+        if (*p == m) {
             if (--m->refs == 0) {
                 *p = m->next;
                 free_model(m);
@@ -105,4 +154,30 @@ void models_release(const void *model)
             break;
         }
     pthread_mutex_unlock(&shared_mu);
+}
+
+const char *model_name(const ai_model *m)
+{
+    if (m->kind != PROVIDER_EMBEDDED)
+        return m->name;
+    return m->generates ? llm_generator_name(m->llm) : llm_embedder_name(m->llm);
+}
+
+const char *model_provider(const ai_model *m) { return provider_kind_name(m->kind); }
+int model_dim(const ai_model *m) { return m->dim; }
+
+int model_embed(ai_model *m, const char *const *texts, const size_t *lens, size_t n, float *out)
+{
+    if (m->kind == PROVIDER_EMBEDDED)
+        return llm_embed(m->llm, texts, lens, n, out);
+    int dim = m->dim; /* a server whose model changed under the name is caught here */
+    return provider_embed(&m->p, texts, lens, n, out, (size_t)m->dim, &dim, NULL, NULL);
+}
+
+int model_generate(ai_model *m, const llm_message *msgs, size_t n, const llm_generate_options *o, char **reply,
+                   int tokens[2])
+{
+    if (m->kind == PROVIDER_EMBEDDED)
+        return llm_generate(m->llm, msgs, n, o, reply, tokens);
+    return provider_generate(&m->p, msgs, n, o, reply, tokens);
 }

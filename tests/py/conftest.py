@@ -23,6 +23,7 @@ class Lake:
         e.pop("LOCH_FAULT", None)
         if env:
             e.update(env)
+        e = {k: v for k, v in e.items() if v is not None}  # None: unset
         p = subprocess.run([LOCH, *args], input=input, capture_output=True, text=True, env=e, timeout=timeout)
         if check and p.returncode != 0:
             raise AssertionError(f"loch {' '.join(args)} failed ({p.returncode}):\n{p.stderr}")

@@ -168,13 +168,33 @@ static void test_handles_share_a_model(void)
     size_t len = strlen(text);
     int dim = 0;
     float v[384], w[384];
-    embed_init(&a, NULL, 0);
-    embed_init(&b, NULL, 0);
-    embed_init(&c, NULL, 1);
+    embed_init(&a);
+    embed_init(&b);
+    embed_init(&c);
+    c.spec.threads = 1;
     CHECK_OK(embed_model(&a, &name, &dim));
     CHECK_OK(embed_model(&b, &name, &dim));
     CHECK_OK(embed_model(&c, &name, &dim));
     CHECK(a.model && a.model == b.model && c.model != a.model); /* other threads: its own */
+    /* the same model by its provider's name is the same model; another provider is not */
+    embed_state d, e;
+    embed_init(&d);
+    embed_init(&e);
+    d.spec.name = "embedded:";
+    e.spec.name = "ollama:";
+    CHECK_OK(embed_model(&d, &name, &dim));
+    CHECK(d.model == a.model);
+    CHECK(embed_model(&e, &name, &dim) == LOCH_EINVALID); /* no model's name: said, nothing sent */
+    CHECK(strstr(loch_error_last(), "needs a model's name") != NULL);
+    e.spec.name = "gemini:x";
+    CHECK(embed_model(&e, &name, &dim) < 0); /* "gemini:x" is a file's name, of the embedded provider */
+    CHECK(strstr(loch_error_last(), "gemini:x") != NULL);
+    e.spec.name = "x";
+    e.spec.provider = "gemini";
+    CHECK(embed_model(&e, &name, &dim) == LOCH_EINVALID);
+    CHECK(strstr(loch_error_last(), "embedded, ollama or openai") != NULL);
+    embed_close(&d);
+    embed_close(&e);
     CHECK_OK(embed_texts(&a, &text, &len, 1, v, 384, &dim));
     embed_close(&a);
     CHECK_OK(embed_texts(&b, &text, &len, 1, w, 384, &dim)); /* b's model lives on */
