@@ -12,6 +12,11 @@ never runs, counts as wrong.
 
 The lake is `loch demo`'s (made in bench/.work/ask-lake when missing). Questions are
 asked with --route sql (the search route is measured by bench/run.py --only retrieval).
+
+--examples with,without (default both) runs each model twice: with the lake's verified
+queries (an `ask_examples` table of EXAMPLES below, which `loch ask` shows the model the
+three most like each question of) and without (the table dropped). The examples teach the
+lake's conventions on questions that are not among the 44: none is a question below.
 """
 import argparse
 import json
@@ -117,6 +122,37 @@ QUESTIONS = [
      "JOIN placements p USING (placement_id) JOIN job_orders j USING (job_id) GROUP BY j.vertical"),
 ]
 
+# Verified queries: the lake's conventions on other questions (not paraphrases of the above).
+EXAMPLES = [
+    ("How many candidates in Denver know Kotlin?",
+     "SELECT count(*) FROM candidates WHERE city = 'Denver' AND list_contains(string_split(skills, ';'), 'Kotlin')"),
+    ("How many clients have no job orders?",
+     "SELECT count(*) FROM clients WHERE client_id NOT IN (SELECT client_id FROM job_orders)"),
+    ("Which candidates were emailed 3 or more times? Give their ids.",
+     "SELECT candidate_id FROM email_log GROUP BY candidate_id HAVING count(*) >= 3"),
+    ("What is the total pay amount from timesheets for each client? Show the client name.",
+     "SELECT c.name, sum(t.pay_amount) FROM timesheets t JOIN placements p USING (placement_id) "
+     "JOIN job_orders j USING (job_id) JOIN clients c ON c.client_id = j.client_id GROUP BY c.name"),
+    ("How many emails were sent in March 2026?",
+     "SELECT count(*) FROM email_log WHERE sent_at >= TIMESTAMP '2026-03-01' AND sent_at < TIMESTAMP '2026-04-01'"),
+    ("What is the average call duration of each recruiter?",
+     "SELECT recruiter_name, avg(duration_sec) FROM call_log GROUP BY recruiter_name"),
+    ("How many job orders are on hold?", "SELECT count(*) FROM job_orders WHERE status = 'on hold'"),
+    ("Which vertical has the most clients?",
+     "SELECT vertical FROM clients GROUP BY vertical ORDER BY count(*) DESC LIMIT 1"),
+    ("How many placements ended in 2025?",
+     "SELECT count(*) FROM placements WHERE end_date >= DATE '2025-01-01' AND end_date < DATE '2026-01-01'"),
+    ("What is the average pay rate of placements for each job title?",
+     "SELECT j.title, avg(p.pay_rate) FROM placements p JOIN job_orders j USING (job_id) GROUP BY j.title"),
+]
+
+
+def set_examples(lake, on):
+    loch(lake, "sql", "DROP TABLE IF EXISTS ask_examples")
+    if on:
+        values = ", ".join("(%s, %s)" % tuple("'" + x.replace("'", "''") + "'" for x in e) for e in EXAMPLES)
+        loch(lake, "sql", f"CREATE TABLE ask_examples AS SELECT * FROM (VALUES {values}) t(question, sql)")
+
 
 def loch(lake, *args, check=True):
     p = subprocess.run([LOCH, "--lake", lake, *args], capture_output=True, text=True)
@@ -165,6 +201,7 @@ def main():
     ap.add_argument("--models", default="default,small")
     ap.add_argument("--lake", default=os.path.join(ROOT, "bench/.work/ask-lake"))
     ap.add_argument("--only", help="question numbers (1-based), comma-separated")
+    ap.add_argument("--examples", default="with,without", help="with, without, or both (with,without)")
     ap.add_argument("-v", "--verbose", action="store_true")
     a = ap.parse_args()
     if not os.path.isdir(os.path.join(a.lake, "candidates")):
@@ -175,9 +212,13 @@ def main():
     for i, g in gold.items():
         if g is None:
             sys.exit(f"reference query {i + 1} fails: {QUESTIONS[i][1]}")
+    for q, sql in EXAMPLES:
+        if rows_of(a.lake, sql) is None:
+            sys.exit(f"example query fails: {sql}")
     print(f"NL->SQL execution accuracy, {len(picked)} questions over the demo lake ({a.lake})")
-    for name in a.models.split(","):
+    for name, ex in ((n, e) for n in a.models.split(",") for e in a.examples.split(",")):
         model = MODELS.get(name, name)
+        set_examples(a.lake, ex == "with")
         right, times = 0, []
         for i in picked:
             q = QUESTIONS[i][0]
@@ -194,7 +235,7 @@ def main():
                 print(f"  {'ok ' if ok else 'BAD'} {i + 1:2d} {q}\n        {why}" if not ok else
                       f"  ok  {i + 1:2d} {q}", flush=True)
         times.sort()
-        print(f"{name}: {right}/{len(picked)} = {100 * right / len(picked):.0f}% "
+        print(f"{name}, {ex} examples: {right}/{len(picked)} = {100 * right / len(picked):.0f}% "
               f"(p50 {times[len(times) // 2]:.1f} s a question, model {os.path.basename(model)})", flush=True)
 
 

@@ -53,7 +53,8 @@ static const char usage[] =
     "  flush TABLE                a table's write-ahead log into one Delta commit\n"
     "  status                     per table with a primary key: LSNs assigned, durable, visible, flushed; log size\n"
     "  embed TABLE COLUMN         embed a text column's rows (into TABLE__embeddings; again: only new or\n"
-    "                             changed texts): [--key COL] (default: the primary key)\n"
+    "                             changed texts): [--key COL] (default: the primary key); --auto: and again\n"
+    "                             after every write of TABLE (--no-auto: no more)\n"
     "  search TABLE QUERY         the rows nearest in meaning to QUERY: [-k N] [--where COND] [--column COL]\n"
     "                             [--mode semantic|keyword|hybrid]\n"
     "  ask QUESTION               answer a question in plain language: a query the model writes (shown,\n"
@@ -110,6 +111,7 @@ typedef struct {
     const char *zorder, *target_size, *where, *retain, *to_version, *to_timestamp, *mode;
     const char *op, *producer, *sequence; /* write */
     const char *key, *k, *column;         /* embed, search */
+    int auto_embed;                       /* embed --auto: 1, --no-auto: -1 */
     const char *route, *model;            /* ask */
     int dry_run;
 } cli;
@@ -356,7 +358,16 @@ static int cmd_embed(cli *c)
     if (strcmp(c->command, "embed") == 0) {
         if (c->nargs != 2)
             return usage_error("%s", "embed needs a table and a text column");
-        rc = loch_embed_column(&r, g_lake, c->args[0], c->args[1], c->key);
+        /* --auto: later writes embed too (set first: a write racing this embed is not missed) */
+        rc = c->auto_embed ? loch_embed_auto(g_lake, c->args[0], c->args[1], c->key, c->auto_embed > 0) : 0;
+        if (rc == 0 && c->auto_embed < 0) {
+            fprintf(stderr, "%s.%s is no longer embedded when %s is written\n", c->args[0], c->args[1], c->args[0]);
+            return 0;
+        }
+        rc = rc ? rc : loch_embed_column(&r, g_lake, c->args[0], c->args[1], c->key);
+        if (rc == 0 && c->auto_embed > 0)
+            fprintf(stderr, "%s.%s is embedded again whenever %s is written (--no-auto stops it)\n", c->args[0],
+                    c->args[1], c->args[0]);
     } else {
         if (c->nargs != 2)
             return usage_error("%s", "search needs a table and what to search for (quote it)");
@@ -590,6 +601,9 @@ static int parse_args(cli *c, int argc, char **argv)
             takes = 0;
         } else if (strcmp(a, "--sandbox") == 0) {
             c->opts.sandbox = 1;
+            takes = 0;
+        } else if (strcmp(a, "--auto") == 0 || strcmp(a, "--no-auto") == 0) {
+            c->auto_embed = a[2] == 'a' ? 1 : -1;
             takes = 0;
         } else if (strcmp(a, "--lake") == 0 && v) {
             c->lake = v;

@@ -70,6 +70,7 @@ int loch_lake_open(loch_lake **out, const char *uri, const loch_lake_options *op
         pthread_mutexattr_destroy(&ma);
         embed_init(&lake->embed);
         pthread_mutex_init(&lake->gen_mu, NULL);
+        pthread_mutex_init(&lake->changed_mu, NULL);
     }
     storage *faulty = NULL;
     buf cat = BUF_INIT;
@@ -159,6 +160,10 @@ void loch_lake_free(loch_lake *lake)
     embed_close(&lake->embed);
     ask_close(lake);
     pthread_mutex_destroy(&lake->gen_mu);
+    for (size_t i = 0; i < lake->nchanged; i++)
+        free(lake->changed[i]);
+    free(lake->changed);
+    pthread_mutex_destroy(&lake->changed_mu);
     catalog_free(lake->cat);
     if (lake->st)
         lake->st->free(lake->st);

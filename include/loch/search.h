@@ -33,6 +33,15 @@ extern "C" {
 LOCH_EXTERN int loch_embed_column(loch_result **out, loch_lake *lake, const char *table, const char *column,
                                   const char *key);
 
+/* Keeps table.column embedded (on = 1) or stops (on = 0): every later write of the
+ * table (an ingest, INSERT/UPDATE/DELETE/MERGE, a flush of its write-ahead log) embeds
+ * what changed before the call that wrote returns, as loch_embed_column does; when it
+ * cannot (no model), the write stands and a warning says so. The columns are the table
+ * property loch.embed.columns (comma-separated), the key loch.embed.key: a metadata
+ * commit that Delta's other readers ignore. It does not embed now: call
+ * loch_embed_column for what the table holds already. */
+LOCH_EXTERN int loch_embed_auto(loch_lake *lake, const char *table, const char *column, const char *key, int on);
+
 typedef struct {
     unsigned int version;    /* LOCH_SEARCH_OPTIONS_VERSION */
     int k;                   /* rows to return (default 10) */

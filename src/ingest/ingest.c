@@ -70,7 +70,7 @@ static int examine(loch_lake *lake, input *x, const loch_ingest_options *opts)
 static int ingest_once(loch_result **out, loch_lake *lake, const char *table_arg, const char *const *args,
                        size_t count, const loch_ingest_options *opts, int *created_concurrently);
 
-int loch_ingest(loch_result **out, loch_lake *lake, const char *table_arg, const char *const *args, size_t count,
+static int ingest_run(loch_result **out, loch_lake *lake, const char *table_arg, const char *const *args, size_t count,
                 const loch_ingest_options *opts)
 {
     /* Writers that each find no table race to create it; one wins. The others start
@@ -88,6 +88,13 @@ int loch_ingest(loch_result **out, loch_lake *lake, const char *table_arg, const
         rc = ingest_once(out, lake, table_arg, args, count, &o, &again);
     }
     return rc;
+}
+
+int loch_ingest(loch_result **out, loch_lake *lake, const char *table_arg, const char *const *args, size_t count,
+                const loch_ingest_options *opts)
+{
+    api_enter(lake);
+    return api_leave(lake, ingest_run(out, lake, table_arg, args, count, opts));
 }
 
 static int ingest_once(loch_result **out, loch_lake *lake, const char *table_arg, const char *const *args,

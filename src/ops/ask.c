@@ -29,6 +29,7 @@
 #include "loch/ask.h"
 
 #include <ctype.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,7 +65,17 @@ enum {
     PASSAGE_SHOWN = 1200, /* bytes of a passage the model reads */
     PASSAGES_SHOWN = 12000, /* bytes of passages in all; the rest are not shown (nor citable) */
     SQL_TRIES = 3,
+    EXAMPLES_READ = 500,  /* rows of ask_examples considered */
+    EXAMPLES_SHOWN = 3,   /* the most like the question, shown as earlier turns */
+    EXAMPLE_BYTES = 2000, /* a longer question or query is not shown */
 };
+
+/* The lake's verified queries: (question, sql) pairs the model is shown as earlier turns,
+ * the few most like the question (by the embedding model; by shared words without it).
+ * A worked example of the lake's own conventions (a ;-list tested with list_contains,
+ * "never placed" as NOT IN, which table holds a concept) is what a small model follows
+ * best: what text-to-SQL products call verified or sample queries. */
+#define EXAMPLES_TABLE "ask_examples"
 
 struct citation {
     int n;
@@ -96,6 +107,8 @@ typedef struct {
     long read, wrote;            /* tokens the model read and wrote, for the note */
     long pieces;                 /* of the query written so far, over its tries */
     double seconds;
+    char *ex[2 * EXAMPLES_SHOWN];  /* examples: question, ```sql block```, ...; owned */
+    int nex;
 } ask;
 
 static void note(loch_answer *a, const char *fmt, ...) LOCH_PRINTF(2, 3);
@@ -428,7 +441,7 @@ static int build_schema(ask *q, loch_result *tables)
     rc = rc ? rc : buf_puts(&q->schema, "\n\n");
     for (size_t i = 0; rc == 0 && i < loch_result_rows(tables); i++) {
         char *name = cell(tables, i, 0);
-        if (ends_with(name, EMBEDDINGS_SUFFIX)) {
+        if (ends_with(name, EMBEDDINGS_SUFFIX) || !strcmp(name, EXAMPLES_TABLE)) { /* loch's, not the user's data */
             free(name);
             continue;
         }
@@ -535,17 +548,144 @@ static int check_sql(ask *q, const char *sql)
     return rc;
 }
 
+/* Words of three letters or more, lowercased, that a and b share, over the geometric mean
+ * of their counts: the likeness of two questions when no embedding model is at hand. */
+static double shared_words(const char *a, const char *b)
+{
+    char wa[64][24], w[24];
+    int na = 0, nb = 0, shared = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        for (const char *p = pass ? b : a; *p;) {
+            size_t n = 0;
+            while (*p && !isalnum((unsigned char)*p))
+                p++;
+            while (isalnum((unsigned char)*p)) {
+                if (n + 1 < sizeof(w))
+                    w[n++] = (char)tolower((unsigned char)*p);
+                p++;
+            }
+            w[n] = '\0';
+            if (n < 3)
+                continue;
+            if (pass == 0 && na < 64) {
+                memcpy(wa[na++], w, n + 1);
+            } else if (pass == 1) {
+                nb++;
+                for (int i = 0; i < na; i++)
+                    if (!strcmp(wa[i], w)) {
+                        shared++;
+                        wa[i][0] = '\0'; /* once */
+                        break;
+                    }
+            }
+        }
+    }
+    return na && nb ? shared / sqrt((double)na * nb) : 0;
+}
+
+/* Reads ask_examples and keeps the EXAMPLES_SHOWN most like the question. A table that
+ * cannot be read is noted, not an error: the question is answered without. */
+static int pick_examples(ask *q)
+{
+    if (!txlog_exists(q->lake, EXAMPLES_TABLE))
+        return 0;
+    loch_result *r = NULL;
+    buf sql = BUF_INIT;
+    buf_printf(&sql, "SELECT CAST(question AS VARCHAR), CAST(sql AS VARCHAR) FROM %s WHERE question IS NOT NULL "
+               "AND sql IS NOT NULL AND length(question) <= %d AND length(sql) <= %d LIMIT %d",
+               EXAMPLES_TABLE, EXAMPLE_BYTES, EXAMPLE_BYTES, EXAMPLES_READ);
+    int rc = loch_sql(&r, q->lake, sql.data);
+    buf_free(&sql);
+    if (rc < 0) {
+        note(q->a, "%s was not read (%s)", EXAMPLES_TABLE, loch_error_last());
+        error_clear();
+        return rc == LOCH_EINTERRUPTED || rc == LOCH_ENOMEM ? rc : 0;
+    }
+    size_t n = loch_result_rows(r);
+    char **text = calloc(n + 1, sizeof(*text));
+    size_t *lens = calloc(n + 1, sizeof(*lens));
+    double *score = calloc(n + 1, sizeof(*score));
+    float *v = NULL;
+    int dim = 0;
+    rc = text && lens && score ? 0 : error_set(LOCH_ENOMEM, "out of memory");
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        if (!(text[i] = loch_result_text(r, i, 0)))
+            rc = error_set(LOCH_ENOMEM, "out of memory");
+    if (rc == 0 && n) {
+        text[n] = q->a->question;
+        for (size_t i = 0; i <= n; i++)
+            lens[i] = strlen(text[i]);
+        /* by meaning, with the lake's embedding model; else by the words they share */
+        int edim = 0;
+        const char *ename;
+        if (embed_model(&q->lake->embed, &ename, &edim) == 0 && (v = malloc((n + 1) * (size_t)edim * sizeof(*v))) &&
+            embed_texts(&q->lake->embed, (const char *const *)text, lens, n + 1, v, (size_t)edim, &dim) == 0) {
+            for (size_t i = 0; i < n; i++) {
+                double dot = 0;
+                for (int j = 0; j < dim; j++)
+                    dot += (double)v[i * (size_t)dim + (size_t)j] * v[n * (size_t)dim + (size_t)j];
+                score[i] = dot;
+            }
+        } else {
+            error_clear();
+            for (size_t i = 0; i < n; i++)
+                score[i] = shared_words(text[i], q->a->question);
+        }
+    }
+    /* the best EXAMPLES_SHOWN, best last: nearest the question it precedes */
+    int best[EXAMPLES_SHOWN], nb = 0;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        if (score[i] <= 0)
+            continue;
+        int at = nb < EXAMPLES_SHOWN ? nb++ : -1;
+        if (at < 0 && score[i] <= score[best[0]])
+            continue;
+        if (at < 0) { /* drop the worst, best[0] */
+            memmove(best, best + 1, (EXAMPLES_SHOWN - 1) * sizeof(int));
+            at = EXAMPLES_SHOWN - 1;
+        }
+        while (at > 0 && score[best[at - 1]] > score[i])
+            best[at] = best[at - 1], at--;
+        best[at] = (int)i;
+    }
+    for (int j = 0; rc == 0 && j < nb; j++) {
+        buf turn = BUF_INIT;
+        char *query = loch_result_text(r, (size_t)best[j], 1);
+        rc = query ? buf_printf(&turn, "```sql\n%s\n```", query) : error_set(LOCH_ENOMEM, "out of memory");
+        free(query);
+        if (rc == 0 && (!(q->ex[2 * j] = strdup(text[best[j]])) || !(q->ex[2 * j + 1] = buf_detach(&turn))))
+            rc = error_set(LOCH_ENOMEM, "out of memory");
+        buf_free(&turn);
+        q->nex = rc == 0 ? j + 1 : q->nex;
+    }
+    if (rc == 0 && nb)
+        note(q->a, "the model was shown %d of the lake's examples (%s)", nb, EXAMPLES_TABLE);
+    for (size_t i = 0; text && i < n; i++)
+        loch_free(text[i]);
+    free(text), free(lens), free(score), free(v);
+    loch_result_free(r);
+    return rc;
+}
+
 /* Writes the query: greedy; once repaired with the engine's message; once sampled. */
 static int write_sql(ask *q, int *search)
 {
-    llm_message m[4] = {{"system", q->schema.data}, {"user", q->a->question}, {"assistant", NULL}, {"user", NULL}};
+    llm_message m[2 + 2 * EXAMPLES_SHOWN + 2] = {{"system", q->schema.data}};
+    size_t at = 1; /* the examples, as earlier turns; then the question */
+    for (int i = 0; i < q->nex; i++) {
+        m[at++] = (llm_message){"user", q->ex[2 * i]};
+        m[at++] = (llm_message){"assistant", q->ex[2 * i + 1]};
+    }
+    m[at] = (llm_message){"user", q->a->question};
+    m[at + 1] = (llm_message){"assistant", NULL};
+    m[at + 2] = (llm_message){"user", NULL};
     buf fix = BUF_INIT;
     char *last = NULL;
     int rc = 0;
     *search = 0;
     for (int t = 0; t < SQL_TRIES; t++) {
         int repair = t == 1 && last;
-        rc = generate(q, m, repair ? 4 : 2, t == 2 ? 0.7f : 0, (unsigned)t, 384);
+        rc = generate(q, m, at + (repair ? 3 : 1), t == 2 ? 0.7f : 0, (unsigned)t, 384);
         if (rc == LOCH_EINTERRUPTED || rc == LOCH_ENOMEM || (rc < 0 && t == 0 && rc != LOCH_EINVALID))
             break;
         if (rc < 0)
@@ -576,8 +716,8 @@ static int write_sql(ask *q, int *search)
         last = sql;
         buf_clear(&fix);
         buf_printf(&fix, "That query failed: %s\nWrite a corrected query, in a ```sql block.", loch_error_last());
-        m[2].content = last ? last : r;
-        m[3].content = fix.data;
+        m[at + 1].content = last ? last : r;
+        m[at + 2].content = fix.data;
     }
     if (rc < 0 && rc != LOCH_EINTERRUPTED && !*search)
         error_prefix("the model wrote no query that runs (%d tries; the last: %s): ", SQL_TRIES,
@@ -900,7 +1040,8 @@ int loch_ask(loch_answer **out, loch_lake *lake, const char *question, const loc
         return error_set(LOCH_EPERM, "ask runs the SQL a model writes only in a sandboxed lake "
                                      "(loch_lake_options.sandbox)");
     loch_answer *a = calloc(1, sizeof(*a));
-    ask q = {lake, &o, a, NULL, compute_interrupts(lake->cp), NULL, 0, BUF_INIT, BUF_INIT, 0, 0, 0, 0, 0, 0};
+    ask q = {.lake = lake, .o = &o, .a = a, .interrupts = compute_interrupts(lake->cp), .schema = BUF_INIT,
+             .reply = BUF_INIT};
     loch_result *tables = NULL;
     buf rows_json = BUF_INIT;
     if (!a || !(a->question = strndup(question, qlen)))
@@ -919,6 +1060,7 @@ int loch_ask(loch_answer **out, loch_lake *lake, const char *question, const loc
     int search = q.gen == NULL || (o.route && strcmp(o.route, "search") == 0);
     if (rc == 0 && !search) {
         rc = build_schema(&q, tables);
+        rc = rc ? rc : pick_examples(&q);
         rc = rc ? rc : write_sql(&q, &search);
         if (rc == 0 && search)
             note(a, "the model chose to search the embedded texts");
@@ -967,6 +1109,8 @@ int loch_ask(loch_answer **out, loch_lake *lake, const char *question, const loc
     for (size_t i = 0; i < 2 * q.nemb; i++)
         free(q.emb[i]);
     free(q.emb);
+    for (int i = 0; i < 2 * EXAMPLES_SHOWN; i++)
+        free(q.ex[i]);
     buf_free(&q.schema);
     buf_free(&q.reply);
     buf_free(&rows_json);

@@ -800,3 +800,102 @@ int embed_register_search(loch_lake *lake)
     int rc = compute_register_search_fn(lake->cp, "vector_search", vector_search_rows, lake);
     return rc ? rc : compute_register_search_fn(lake->cp, "text_search", text_search_rows, lake);
 }
+
+/* ---- auto-embedding ---------------------------------------------------------------- */
+
+void lake_mark_changed(loch_lake *lake, const char *table)
+{
+    size_t tl = strlen(table), sl = strlen(EMBEDDINGS_SUFFIX);
+    if (tl > sl && !strcmp(table + tl - sl, EMBEDDINGS_SUFFIX))
+        return; /* what embedding writes */
+    pthread_mutex_lock(&lake->changed_mu);
+    size_t i = 0;
+    while (i < lake->nchanged && strcmp(lake->changed[i], table) != 0)
+        i++;
+    char **more = i == lake->nchanged ? realloc(lake->changed, (lake->nchanged + 1) * sizeof(*more)) : NULL;
+    if (more) { /* out of memory: the table is embedded by the next embed, not now */
+        lake->changed = more;
+        if ((more[lake->nchanged] = strdup(table)))
+            lake->nchanged++;
+    }
+    pthread_mutex_unlock(&lake->changed_mu);
+}
+
+void lake_auto_embed(loch_lake *lake)
+{
+    if (lake->auto_embedding)
+        return;
+    pthread_mutex_lock(&lake->changed_mu);
+    char **tables = lake->changed;
+    size_t n = lake->nchanged;
+    lake->changed = NULL, lake->nchanged = 0;
+    pthread_mutex_unlock(&lake->changed_mu);
+    if (!n)
+        return;
+    /* the write's own error (if it failed after a commit) is the caller's to report */
+    char *before = strdup(loch_error_last());
+    int code = loch_error_last_code();
+    lake->auto_embedding = 1;
+    for (size_t i = 0; i < n; i++) {
+        snapshot *s = NULL;
+        const char *cols = NULL, *key = NULL;
+        if (txlog_load(lake, tables[i], &(txlog_at){-1, 0, 0}, &s) == 0) {
+            cols = snapshot_property(s, EMBED_AUTO_PROPERTY);
+            key = snapshot_property(s, EMBED_KEY_PROPERTY);
+        }
+        for (const char *c = cols; c && *c;) {
+            size_t len = strcspn(c, ",");
+            char column[256];
+            snprintf(column, sizeof(column), "%.*s", (int)(len < sizeof(column) ? len : sizeof(column) - 1), c);
+            loch_result *r = NULL;
+            if (*column && loch_embed_column(&r, lake, tables[i], column, key && *key ? key : NULL) < 0)
+                lake_warn(lake, "%s.%s was written but not embedded (%s): run loch embed %s %s", tables[i], column,
+                          loch_error_last(), tables[i], column);
+            loch_result_free(r);
+            c += len + (c[len] == ',');
+        }
+        txlog_snapshot_free(s);
+        free(tables[i]);
+    }
+    free(tables);
+    lake->auto_embedding = 0;
+    if (code && before)
+        error_set(code, "%s", before);
+    else
+        error_clear();
+    free(before);
+}
+
+int loch_embed_auto(loch_lake *lake, const char *table, const char *column, const char *key, int on)
+{
+    snapshot *s = NULL;
+    buf cols = BUF_INIT;
+    int rc = table_name_check(table);
+    if (rc == 0 && (!column || !*column || strchr(column, ',') || strlen(column) > 255))
+        rc = error_set(LOCH_EINVALID, "which column of %s to keep embedded? (a name, without commas)", table);
+    rc = rc ? rc : txlog_load(lake, table, &(txlog_at){-1, 0, 0}, &s);
+    const char *had = rc ? NULL : snapshot_property(s, EMBED_AUTO_PROPERTY);
+    const char *had_key = rc ? NULL : snapshot_property(s, EMBED_KEY_PROPERTY);
+    /* the list without column, then column again when on */
+    for (const char *c = had; rc == 0 && c && *c;) {
+        size_t len = strcspn(c, ",");
+        if (len && !(len == strlen(column) && !strncmp(c, column, len)))
+            rc = (cols.len ? buf_putc(&cols, ',') : 0) || buf_put(&cols, c, len) ? error_set(LOCH_ENOMEM, "out of memory")
+                                                                               : 0;
+        c += len + (c[len] == ',');
+    }
+    if (rc == 0 && on && ((cols.len && buf_putc(&cols, ',')) || buf_puts(&cols, column)))
+        rc = error_set(LOCH_ENOMEM, "out of memory");
+    if (rc == 0 && on && key && *key && had_key && *had_key && strcmp(key, had_key) != 0)
+        rc = error_set(LOCH_EINVALID, "%s's embedded columns are keyed by %s, not %s", table, had_key, key);
+    txlog_snapshot_free(s);
+    if (rc == 0) {
+        const char *keys[2] = {EMBED_AUTO_PROPERTY, EMBED_KEY_PROPERTY};
+        const char *values[2] = {cols.data ? cols.data : "", key && *key ? key : had_key ? had_key : ""};
+        loch_result *r = NULL;
+        rc = ops_set_properties(lake, table, keys, values, on && key && *key ? 2 : 1, &r);
+        loch_result_free(r);
+    }
+    buf_free(&cols);
+    return rc;
+}

@@ -54,6 +54,12 @@ struct loch_lake {
     embed_state embed;      /* the embedding model (vector/embed.h), opened when first used */
     struct search_cache *search; /* a column's vector index, for search (ops/embed.c) */
     struct search_cache *sql_search; /* another, for vector_search() and text_search() in SQL */
+    pthread_mutex_t changed_mu; /* guards changed */
+    char **changed;         /* tables whose data this handle committed since the last
+                               lake_auto_embed, to embed (owned) */
+    size_t nchanged;
+    int auto_embedding;     /* lake_auto_embed runs: its own commits embed nothing more */
+    int api_depth;          /* public calls that write, one inside another (api_enter) */
     pthread_mutex_t gen_mu; /* guards gen */
     ai_model *gen;          /* the generation model ask used last (vector/models.h), or NULL */
     char *gen_path;         /* owned; its name as asked for ("" the default) */
@@ -73,6 +79,24 @@ void lake_warn(const loch_lake *lake, const char *fmt, ...) LOCH_PRINTF(2, 3);
 /* The lake's model spec (vector/models.h) for a model of this name: the lake options'
  * provider and servers, its threads. */
 model_spec lake_model_spec(const loch_lake *lake, const char *name);
+/* Auto-embedding (the table property loch.embed.columns, ops/embed.c): a commit that
+ * adds or removes data marks its table; each public call that writes ends with
+ * lake_auto_embed, which embeds the marked tables' listed columns (what changed only,
+ * as loch embed does) and warns, never fails, when it cannot: the write stands. */
+#define EMBED_AUTO_PROPERTY "loch.embed.columns"
+#define EMBED_KEY_PROPERTY "loch.embed.key"
+void lake_mark_changed(loch_lake *lake, const char *table);
+void lake_auto_embed(loch_lake *lake);
+/* Around a public call that may write: the outermost one embeds on its way out (an
+ * inner call, such as an ingest's INSERT of its rejected rows, may hold a table's log
+ * fenced, where embedding must not read). */
+static inline void api_enter(loch_lake *lake) { lake->api_depth++; }
+static inline int api_leave(loch_lake *lake, int rc)
+{
+    if (--lake->api_depth == 0)
+        lake_auto_embed(lake);
+    return rc;
+}
 void lake_hold(const loch_lake *lake, const char *point);
 /* The local directory for scratch files (uploads, results, ingest's copies), as the
  * storage names it for the engine (_loch/tmp); made when missing. */

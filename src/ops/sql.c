@@ -789,7 +789,7 @@ int sql_write_target(const char *sql, char *table, size_t cap)
     return read_name(&lx, &t, table, cap) && table_name_check(table) == 0 ? 1 : (error_clear(), 0);
 }
 
-int loch_sql(loch_result **out, loch_lake *lake, const char *sql_text)
+static int sql_run(loch_result **out, loch_lake *lake, const char *sql_text)
 {
     sql_span *spans = NULL;
     size_t n = 0;
@@ -825,6 +825,12 @@ int loch_sql(loch_result **out, loch_lake *lake, const char *sql_text)
     return 0;
 }
 
+int loch_sql(loch_result **out, loch_lake *lake, const char *sql_text)
+{
+    api_enter(lake);
+    return api_leave(lake, sql_run(out, lake, sql_text));
+}
+
 /* The engine's form of the caller's parameters (*out NULL when there are none). */
 static int engine_params(const loch_param *params, size_t n, compute_param **out)
 {
@@ -841,7 +847,7 @@ static int engine_params(const loch_param *params, size_t n, compute_param **out
     return 0;
 }
 
-int loch_sql_params(loch_result **out, loch_lake *lake, const char *sql_text, const loch_param *params,
+static int sql_params_run(loch_result **out, loch_lake *lake, const char *sql_text, const loch_param *params,
                     size_t nparams)
 {
     sql_span *spans = NULL;
@@ -879,6 +885,13 @@ int loch_sql_params(loch_result **out, loch_lake *lake, const char *sql_text, co
     free(rewritten);
     *out = r;
     return rc;
+}
+
+int loch_sql_params(loch_result **out, loch_lake *lake, const char *sql_text, const loch_param *params,
+                    size_t nparams)
+{
+    api_enter(lake);
+    return api_leave(lake, sql_params_run(out, lake, sql_text, params, nparams));
 }
 
 struct loch_stream {

@@ -1121,13 +1121,20 @@ static int reader_sql(loch_lake *lake, const char *path, const char *format, buf
     return rc;
 }
 
-int loch_table_write_file(loch_result **out, loch_lake *lake, const char *table, const char *path, const char *format,
+static int write_file_run(loch_result **out, loch_lake *lake, const char *table, const char *path, const char *format,
                           loch_write_op op)
 {
     return loch_table_write_file_from(out, lake, table, path, format, op, NULL, 0);
 }
 
-int loch_table_write_file_from(loch_result **out, loch_lake *lake, const char *table, const char *path,
+int loch_table_write_file(loch_result **out, loch_lake *lake, const char *table, const char *path, const char *format,
+                          loch_write_op op)
+{
+    api_enter(lake);
+    return api_leave(lake, write_file_run(out, lake, table, path, format, op));
+}
+
+static int write_file_from_run(loch_result **out, loch_lake *lake, const char *table, const char *path,
                                const char *format, loch_write_op op, const char *producer, uint64_t sequence)
 {
     int duplicate = 0;
@@ -1284,6 +1291,13 @@ cleanup:
     return rc;
 }
 
+int loch_table_write_file_from(loch_result **out, loch_lake *lake, const char *table, const char *path,
+                               const char *format, loch_write_op op, const char *producer, uint64_t sequence)
+{
+    api_enter(lake);
+    return api_leave(lake, write_file_from_run(out, lake, table, path, format, op, producer, sequence));
+}
+
 typedef struct {
     int first, done;        /* the first failure; tables flushed */
     int aged;               /* only logs with a write older than the table's loch.wal.flushAge */
@@ -1312,7 +1326,7 @@ static int flush_one(loch_lake *lake, const char *table, snapshot *s, void *ctx)
     return 0;
 }
 
-int loch_table_flush(loch_result **out, loch_lake *lake, const char *table)
+static int flush_run(loch_result **out, loch_lake *lake, const char *table)
 {
     if (table) {
         char sql[300];
@@ -1334,6 +1348,12 @@ int loch_table_flush(loch_result **out, loch_lake *lake, const char *table)
     if (rc == 0 && out)
         rc = result_message(out, "flushed the write-ahead logs of %d tables", w.done);
     return rc;
+}
+
+int loch_table_flush(loch_result **out, loch_lake *lake, const char *table)
+{
+    api_enter(lake);
+    return api_leave(lake, flush_run(out, lake, table));
 }
 
 /* ---- the C API's writes: Arrow streams, no SQL engine --------------------------------- */
@@ -1890,12 +1910,18 @@ int tail_remove(loch_lake *lake, const char *table)
     return rc;
 }
 
-int loch_table_flush_aged(loch_lake *lake, int *flushed)
+static int flush_aged_run(loch_lake *lake, int *flushed)
 {
     flush_walk w = {0, 0, 1};
     int rc = each_logged_table(lake, flush_one, &w);
     *flushed = w.done;
     return rc ? rc : w.first;
+}
+
+int loch_table_flush_aged(loch_lake *lake, int *flushed)
+{
+    api_enter(lake);
+    return api_leave(lake, flush_aged_run(lake, flushed));
 }
 
 int tail_point(loch_lake *lake, const char *table, const snapshot *s, const size_t *files, const uint64_t *rows,

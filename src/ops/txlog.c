@@ -993,11 +993,16 @@ int txlog_commit_run(loch_lake *lake, txlog_commit *c, int64_t *version)
         backoff(lake, attempt);
     }
     bool changes_table = false; /* its schema, properties or protocol: a write-ahead log's writers must know */
-    for (size_t i = 0; i < c->cm.count; i++)
+    bool changes_data = false;  /* rows added or removed: what auto-embedding follows */
+    for (size_t i = 0; i < c->cm.count; i++) {
         changes_table = changes_table || c->cm.actions[i].kind == LOG_METADATA || c->cm.actions[i].kind == LOG_PROTOCOL;
+        changes_data = changes_data || c->cm.actions[i].kind == LOG_ADD || c->cm.actions[i].kind == LOG_REMOVE;
+    }
     if (rc == 0) {
         *version = v;
         lake_hold(lake, "committed");
+        if (changes_data)
+            lake_mark_changed(lake, c->table);
         if (changes_table)
             tail_changed(lake, c->table);
         post_commit(lake, c, v, &guard);

@@ -448,3 +448,76 @@ def test_review_findings_on_search(lake, tmp_path):
     for cond in ["true -- x", "true /* x */", "true; SELECT 1", "id = 1 /*"]:
         p = lake.run("search", "people", "bread", "--where", cond, check=False)
         assert p.returncode == 1 and "--where" in p.stderr, cond
+
+
+def embedded_ids(lake):
+    return sorted(int(x) for x in lake.run("sql", "SELECT DISTINCT id FROM people__embeddings", "-f", "csv")
+                  .stdout.split()[1:])
+
+
+def test_auto_embed_follows_every_write(lake, tmp_path):
+    """embed --auto: each later write of the table (SQL and files through the table's log
+    and its flush, UPDATE, DELETE; an ingest, below) embeds what changed before it returns; a write
+    whose embedding cannot happen stands, with a warning; a kill between the two leaves
+    the embeddings behind, and the next write catches them up."""
+    make_people(lake)
+    p = lake.run("embed", "people", "resume", "--auto")
+    assert "embedded again whenever people is written" in p.stderr
+    assert embedded_ids(lake) == [1, 2, 3, 4, 5, 6, 7]
+    assert json.loads(lake.run("describe", "people", "-f", "json").stdout) is not None
+    lake.sql("INSERT INTO people VALUES (9, 'Welder certified in TIG and MIG welding of stainless steel.', 'Austin')")
+    lake.run("flush", "people")  # a table with a primary key writes through its log: the flush commits
+    assert 9 in embedded_ids(lake)
+    assert search(lake, "someone who welds metal", "-k", "1")[0]["id"] == 9
+    csv = tmp_path / "more.csv"
+    csv.write_text("id,resume,city\n10,Airline pilot flying long-haul routes on the Boeing 787.,Denver\n")
+    lake.run("write", "people", str(csv))
+    lake.run("flush", "people")
+    assert 10 in embedded_ids(lake)
+    lake.sql("UPDATE people SET resume = 'Beekeeper with forty hives; sells honey and beeswax.' WHERE id = 4")
+    lake.run("flush", "people")
+    assert search(lake, "honey bees", "-k", "1")[0]["id"] == 4
+    lake.sql("DELETE FROM people WHERE id = 7")
+    lake.run("flush", "people")
+    assert 7 not in embedded_ids(lake)
+    # no model: the write stands, a warning says how to catch up
+    p = lake.run("sql", "INSERT INTO people VALUES (11, 'Florist arranging wedding bouquets.', 'Boston')",
+                 env={"LOCH_EMBED_MODEL": "/nonexistent/model.gguf"})
+    p = lake.run("flush", "people", env={"LOCH_EMBED_MODEL": "/nonexistent/model.gguf"})
+    assert "people.resume was written but not embedded" in p.stderr and "run loch embed people resume" in p.stderr
+    assert lake.scalar("SELECT count(*) FROM people WHERE id = 11") == "1" and 11 not in embedded_ids(lake)
+    # killed after the write's commit, before its embedding: the next write catches up
+    lake.sql("INSERT INTO people VALUES (12, 'Plumber fixing leaks and installing boilers.', 'Boston')")
+    h = Held(lake, tmp_path / "hold", "committed", "flush", "people")
+    h.kill()
+    assert lake.scalar("SELECT count(*) FROM people WHERE id = 12") == "1" and 12 not in embedded_ids(lake)
+    lake.sql("INSERT INTO people VALUES (14, 'Electrician wiring new homes.', 'Boston')")
+    lake.run("flush", "people")
+    assert {11, 12, 14} <= set(embedded_ids(lake))
+    # --no-auto stops it; a malformed list of columns is refused
+    lake.run("embed", "people", "resume", "--no-auto")
+    lake.sql("INSERT INTO people VALUES (13, 'Carpenter.', 'Boston')")
+    lake.run("flush", "people")
+    assert 13 not in embedded_ids(lake)
+    p = lake.run("sql", "ALTER TABLE people SET TBLPROPERTIES ('loch.embed.columns' = 'resume,,city')", check=False)
+    assert p.returncode == 1 and "list of column names" in p.stderr
+
+
+def test_auto_embed_on_ingest_and_over_http(lake, tmp_path):
+    from test_server import Server
+    lake.sql("CREATE TABLE notes (id BIGINT, body VARCHAR)")
+    lake.sql("INSERT INTO notes VALUES (1, 'Runs Kubernetes clusters in production.')")
+    lake.run("embed", "notes", "body", "--key", "id", "--auto")
+    csv = tmp_path / "n.csv"
+    csv.write_text("id,body\n2,Bakes sourdough bread every morning.\n")
+    lake.run("ingest", "notes", str(csv))
+    assert lake.scalar("SELECT count(*) FROM notes__embeddings") == "2"
+    s = Server(lake)
+    try:
+        status, _, data = s.req("POST", "/v1/tables/notes/ingest?format=csv", b"id,body\n3,Flies drones for land surveys.\n",
+                                headers={"Content-Type": "text/csv"})
+        assert status == 200, data
+        r = s.json("POST", "/v1/search", {"table": "notes", "query": "aerial surveying", "k": 1})
+        assert r["rows"][0]["id"] == 3
+    finally:
+        assert s.stop() == 0
