@@ -142,8 +142,8 @@ EXAMPLES = [
      "SELECT vertical FROM clients GROUP BY vertical ORDER BY count(*) DESC LIMIT 1"),
     ("How many placements ended in 2025?",
      "SELECT count(*) FROM placements WHERE end_date >= DATE '2025-01-01' AND end_date < DATE '2026-01-01'"),
-    ("What is the average pay rate of placements for each job title?",
-     "SELECT j.title, avg(p.pay_rate) FROM placements p JOIN job_orders j USING (job_id) GROUP BY j.title"),
+    ("Which 5 candidates have the most placements?",
+     "SELECT candidate_id, count(*) FROM placements GROUP BY candidate_id ORDER BY count(*) DESC LIMIT 5"),
 ]
 
 

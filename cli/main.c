@@ -522,7 +522,17 @@ static const char *ollama_host(const char *v)
 typedef struct {
     cli *c;
     const char *path;
+    char *owned[8]; /* the values taken, for the process's life (freed at exit) */
+    size_t nowned;
 } ai_config;
+
+static ai_config ai_settings;
+
+static void ai_settings_free(void)
+{
+    for (size_t i = 0; i < ai_settings.nowned; i++)
+        free(ai_settings.owned[i]);
+}
 
 static int ai_item(void *ctx, const char *key, const char *value, int is_array, int line)
 {
@@ -535,8 +545,12 @@ static int ai_item(void *ctx, const char *key, const char *value, int is_array, 
                       : !strcmp(key, "ask_model") ? &o->ask_model : !strcmp(key, "ollama_url") ? &o->ollama_url
                       : !strcmp(key, "openai_url") ? &o->openai_url : NULL;
     if (!strcmp(key, "openai_api_key_env")) {
-        if (!(o->openai_api_key = getenv(value))) /* named here: it, not $OPENAI_API_KEY */
-            fprintf(stderr, "loch: warning: %s line %d: $%s is not set: no API key is sent\n", ac->path, line, value);
+        const char *found = getenv(value); /* the variable named here, rather than $OPENAI_API_KEY */
+        if (found)
+            o->openai_api_key = found;
+        else
+            fprintf(stderr, "loch: warning: %s line %d: $%s is not set%s\n", ac->path, line, value,
+                    o->openai_api_key ? " ($OPENAI_API_KEY is sent)" : ": no API key is sent");
         return 0;
     }
     if (!slot || is_array) {
@@ -545,19 +559,24 @@ static int ai_item(void *ctx, const char *key, const char *value, int is_array, 
                 "unknown setting", key);
         return 1;
     }
-    if (!*slot && !(*slot = strdup(value)))
+    if (*slot)
+        return 0; /* the environment or a flag said otherwise */
+    if (ac->nowned == sizeof(ac->owned) / sizeof(ac->owned[0]) || !(ac->owned[ac->nowned] = strdup(value)))
         return 1;
+    *slot = ac->owned[ac->nowned++];
     return 0;
 }
 
 static int load_ai_config(cli *c)
 {
-    ai_config ac = {c, c->serve.config ? c->serve.config : getenv("LOCH_CONFIG")};
-    if (!ac.path)
+    ai_config *ac = &ai_settings;
+    ac->c = c, ac->path = c->serve.config ? c->serve.config : getenv("LOCH_CONFIG");
+    if (!ac->path)
         return 0;
-    int rc = loch_config_read(ac.path, ai_item, &ac);
+    atexit(ai_settings_free);
+    int rc = loch_config_read(ac->path, ai_item, ac);
     if (rc < 0)
-        fprintf(stderr, "Error: %s%s%s\n", rc == LOCH_EIO ? "" : ac.path, rc == LOCH_EIO ? "" : ": ",
+        fprintf(stderr, "Error: %s%s%s\n", rc == LOCH_EIO ? "" : ac->path, rc == LOCH_EIO ? "" : ": ",
                 loch_error_last());
     return rc ? 1 : 0;
 }

@@ -41,11 +41,18 @@ void lake_warn(const loch_lake *lake, const char *fmt, ...)
     lake->opts.log(lake->opts.log_ctx, LOCH_LOG_WARNING, message);
 }
 
+/* The engine's count of interrupts, once it exists (vector/embed.h). */
+static unsigned lake_interrupts(void *ctx)
+{
+    loch_lake *lake = ctx;
+    return lake->cp ? compute_interrupts(lake->cp) : 0;
+}
+
 model_spec lake_model_spec(const loch_lake *lake, const char *name)
 {
     /* --threads bounds an embedded model's threads too */
     return (model_spec){name, lake->opts.ai_provider, lake->opts.ollama_url, lake->opts.openai_url,
-                        lake->opts.openai_api_key, lake->opts.threads};
+                        lake->opts.openai_api_key, lake->opts.threads, NULL, NULL};
 }
 
 void lake_hold(const loch_lake *lake, const char *point) { hold_at(lake->opts.test_hold, point); }
@@ -81,6 +88,7 @@ int loch_lake_open(loch_lake **out, const char *uri, const loch_lake_options *op
     if ((rc = lake_options_copy(&lake->opts, opts)) < 0)
         goto cleanup;
     lake->embed.spec = lake_model_spec(lake, lake->opts.embed_model);
+    lake->embed.interrupts = lake_interrupts, lake->embed.ctx = lake;
     rc = storage_open(&lake->st, uri, lake->opts.create);
     if (rc == LOCH_ENOTFOUND)
         rc = error_set(LOCH_ENOTFOUND, "no lake at %s (run `loch init` first)", uri);

@@ -27,6 +27,7 @@ typedef struct {
     const char *content_type;   /* NULL: application/json */
     int connect_timeout_s;      /* 0: 10 */
     int idle_timeout_s;         /* 0: 300 */
+    int total_timeout_s;        /* the whole exchange; 0: no limit but the idle one */
     /* Each piece of the answer's body, with its status; nonzero stops the transfer, which
      * then returns 0 (the caller had what it wanted) unless stop() said otherwise. */
     int (*on_data)(void *ctx, int status, const char *data, size_t len);

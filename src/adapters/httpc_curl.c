@@ -110,6 +110,8 @@ int httpc_send(const httpc_request *r, int *status)
     /* below 1 byte a second for idle_timeout_s: the server is gone or stuck */
     curl_easy_setopt(t.h, CURLOPT_LOW_SPEED_LIMIT, 1L);
     curl_easy_setopt(t.h, CURLOPT_LOW_SPEED_TIME, (long)(r->idle_timeout_s > 0 ? r->idle_timeout_s : 300));
+    if (r->total_timeout_s > 0)
+        curl_easy_setopt(t.h, CURLOPT_TIMEOUT, (long)r->total_timeout_s);
     curl_easy_setopt(t.h, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(t.h, CURLOPT_WRITEDATA, &t);
     curl_easy_setopt(t.h, CURLOPT_XFERINFOFUNCTION, on_progress);

@@ -591,9 +591,10 @@ static int pick_examples(ask *q)
         return 0;
     loch_result *r = NULL;
     buf sql = BUF_INIT;
-    buf_printf(&sql, "SELECT CAST(question AS VARCHAR), CAST(sql AS VARCHAR) FROM %s WHERE question IS NOT NULL "
-               "AND sql IS NOT NULL AND length(question) <= %d AND length(sql) <= %d LIMIT %d",
-               EXAMPLES_TABLE, EXAMPLE_BYTES, EXAMPLE_BYTES, EXAMPLES_READ);
+    /* the sizes of the texts shown, in bytes (a list column's length counts its items) */
+    buf_printf(&sql, "SELECT q, s FROM (SELECT CAST(question AS VARCHAR) AS q, CAST(sql AS VARCHAR) AS s FROM %s "
+               "LIMIT %d) WHERE q IS NOT NULL AND s IS NOT NULL AND strlen(q) <= %d AND strlen(s) <= %d",
+               EXAMPLES_TABLE, EXAMPLES_READ, EXAMPLE_BYTES, EXAMPLE_BYTES);
     int rc = loch_sql(&r, q->lake, sql.data);
     buf_free(&sql);
     if (rc < 0) {

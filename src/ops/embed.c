@@ -102,6 +102,24 @@ static int put_rows(buf *sql, const buf *a, const buf *b, const char *key, int p
  * a timestamp with time zone, whose text follows the session's zone; nothing nested),
  * unique among the rows with a key, no NUL character, at most 64 KiB as text; and the
  * key the table's embeddings were made by, if it has some. */
+/* The column to embed: the table's, and text. */
+static int column_check(loch_lake *lake, const char *table, const char *column)
+{
+    snapshot *s = NULL;
+    int rc = txlog_load(lake, table, &(txlog_at){-1, 0, 0}, &s);
+    const schema_field *f = NULL;
+    for (size_t i = 0; rc == 0 && i < s->schema.count; i++)
+        if (!strcasecmp(s->schema.fields[i].name, column))
+            f = &s->schema.fields[i];
+    if (rc == 0 && !f)
+        rc = error_set(LOCH_EINVALID, "table %s has no column %s to embed", table, column);
+    else if (rc == 0 && strcmp(f->delta_type, "\"string\"") != 0)
+        rc = error_set(LOCH_EINVALID, "%s.%s is of type %s, not text: embed a text column", table, column,
+                       f->delta_type);
+    txlog_snapshot_free(s);
+    return rc;
+}
+
 static int key_check(loch_lake *lake, const char *table, const char *key, const char *emb, int exists)
 {
     snapshot *s = NULL;
@@ -178,6 +196,7 @@ int loch_embed_column(loch_result **out, loch_lake *lake, const char *table, con
     rc = rc ? rc : embeddings_name(table, &emb);
     if (rc == 0 && !txlog_exists(lake, table))
         rc = error_set(LOCH_ENOTFOUND, "table \"%s\" does not exist", table);
+    rc = rc ? rc : column_check(lake, table, column);
     rc = rc ? rc : key && *key ? buf_puts(&k, key) : primary_key(lake, table, &k);
     for (size_t i = 0; rc == 0 && i < sizeof(own_columns) / sizeof(own_columns[0]); i++)
         if (!strcasecmp(k.data, own_columns[i]))

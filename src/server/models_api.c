@@ -48,7 +48,7 @@ int models_api_open(models_api **out, const loch_lake_options *o)
     if (!m)
         return error_set(LOCH_ENOMEM, "out of memory");
     m->embed = (model_spec){o ? o->embed_model : NULL, o ? o->ai_provider : NULL, NULL, NULL, NULL,
-                            o ? o->threads : 0};
+                            o ? o->threads : 0, NULL, NULL};
     m->ask = m->embed;
     m->ask.name = o ? o->ask_model : NULL;
     pthread_mutex_init(&m->mu, NULL);
@@ -195,6 +195,14 @@ static void embeddings(models_api *m, const json *doc, int ollama, http_response
     ai_model *model = requested(m, doc, 0, out, ollama);
     if (!model)
         return;
+    const json *jd = ollama ? NULL : json_get(doc, "dimensions");
+    if (jd && jd->type != JSON_NULL && !(jd->type == JSON_NUMBER && jd->is_int && jd->i64 == model_dim(model))) {
+        char msg[200];
+        snprintf(msg, sizeof(msg), "\"dimensions\" is not supported: the model's vectors have %d numbers",
+                 model_dim(model));
+        fail(out, 0, 400, "invalid_request_error", msg);
+        return;
+    }
     const char **texts = malloc(n * sizeof(*texts));
     size_t *lens = malloc(n * sizeof(*lens));
     size_t dim = (size_t)model_dim(model);
@@ -206,7 +214,7 @@ static void embeddings(models_api *m, const json *doc, int ollama, http_response
     size_t i = 0;
     for (const json *e = in->type == JSON_ARRAY ? in->child : in; i < n; e = e->next, i++)
         texts[i] = e->str, lens[i] = e->len;
-    if (model_embed(model, texts, lens, n, v) < 0) {
+    if (model_embed(model, texts, lens, n, v, NULL, NULL) < 0) {
         fail_last(out, ollama);
         goto done;
     }
@@ -448,7 +456,8 @@ static void chat_route(models_api *m, const json *doc, int ollama, http_response
     const json *jt = json_get(opts, "temperature"), *jseed = json_get(opts, "seed");
     /* what this server does not do is refused, not ignored: a client asking for tools or
      * a JSON format would take free text for what it asked */
-    static const char *const unsupported[] = {"tools", "functions", "format", "response_format", "logprobs"};
+    static const char *const unsupported[] = {"tools", "functions", "format", "response_format", "logprobs",
+                                              "stop", "logit_bias", "top_logprobs"};
     for (size_t i = 0; i < sizeof(unsupported) / sizeof(unsupported[0]); i++) {
         const json *u = json_get(doc, unsupported[i]);
         if (u && u->type != JSON_NULL && !(u->type == JSON_BOOL && !u->boolean) &&
@@ -520,8 +529,11 @@ static void chat_route(models_api *m, const json *doc, int ollama, http_response
             bad = "a message's \"content\" is text (a string, or a list of {\"type\":\"text\",\"text\"} parts)";
         else if (rc < 0 || !(c->texts[c->n] = buf_detach(&text)))
             bad = "out of memory";
-        else
-            c->msgs[c->n] = (llm_message){!strcmp(role, "developer") ? "system" : role, c->texts[c->n]}, c->n++;
+        else /* the role as a constant: the request's text is gone when a streamed reply runs */
+            c->msgs[c->n] = (llm_message){!strcmp(role, "user") ? "user" : !strcmp(role, "assistant") ? "assistant"
+                                                                                                       : "system",
+                                          c->texts[c->n]},
+            c->n++;
         buf_free(&text);
     }
     if (bad) {

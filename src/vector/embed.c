@@ -21,6 +21,7 @@ void embed_init(embed_state *st)
     pthread_mutex_init(&st->mu, NULL);
     st->model = NULL;
     memset(&st->spec, 0, sizeof(st->spec));
+    st->interrupts = NULL, st->ctx = NULL;
 }
 
 void embed_close(embed_state *st)
@@ -30,12 +31,29 @@ void embed_close(embed_state *st)
     pthread_mutex_destroy(&st->mu);
 }
 
+/* An interrupt of the owner since the call began. */
+typedef struct {
+    embed_state *st;
+    unsigned at;
+} since;
+
+static int interrupted_since(void *ctx)
+{
+    since *s = ctx;
+    return s->st->interrupts && s->st->interrupts(s->st->ctx) != s->at;
+}
+
+static since call_start(embed_state *st) { return (since){st, st->interrupts ? st->interrupts(st->ctx) : 0}; }
+
 static int open_model(embed_state *st)
 {
     int rc = 0;
+    since s = call_start(st);
     pthread_mutex_lock(&st->mu);
+    model_spec spec = st->spec;
+    spec.stop = interrupted_since, spec.stop_ctx = &s;
     if (!st->model)
-        rc = models_embedder(&st->spec, &st->model);
+        rc = models_embedder(&spec, &st->model);
     pthread_mutex_unlock(&st->mu);
     return rc;
 }
@@ -60,7 +78,8 @@ int embed_texts(embed_state *st, const char *const *texts, const size_t *lens, s
     if ((size_t)*dim > max_dim)
         return error_set(LOCH_EINVALID, "embedding: room for %zu numbers a vector, the model makes %d", max_dim,
                          *dim);
-    return n ? model_embed(st->model, texts, lens, n, out) : 0;
+    since s = call_start(st);
+    return n ? model_embed(st->model, texts, lens, n, out, interrupted_since, &s) : 0;
 }
 
 static int engine_embed(void *ctx, const char *const *texts, const size_t *lens, size_t n, float *out,

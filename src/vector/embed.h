@@ -24,6 +24,10 @@ typedef struct {
     pthread_mutex_t mu; /* guards the opening of model */
     ai_model *model;    /* NULL until first used */
     model_spec spec;    /* which (vector/models.h); its strings are the caller's, kept for the state's life */
+    /* the owner's count of interrupts (loch_lake_interrupt): one more than when a call
+     * started cancels a model server's answer it waits for */
+    unsigned (*interrupts)(void *ctx);
+    void *ctx;
 } embed_state;
 
 void embed_init(embed_state *st);

@@ -58,7 +58,7 @@ static void free_model(struct ai_model *m)
     free(m);
 }
 
-static int open_model(struct ai_model *m)
+static int open_model(struct ai_model *m, const model_spec *s)
 {
     if (m->kind == PROVIDER_EMBEDDED && m->generates) {
         llm_generator_options o = {*m->name ? m->name : MODELS_GENERATE_DEFAULT, m->threads, 0};
@@ -86,7 +86,7 @@ static int open_model(struct ai_model *m)
     size_t len = sizeof(probe) - 1;
     const char *texts[1] = {probe};
     float *v = malloc(MODELS_MAX_DIM * sizeof(float));
-    int rc = v ? provider_embed(&m->p, texts, &len, 1, v, MODELS_MAX_DIM, &m->dim, NULL, NULL)
+    int rc = v ? provider_embed(&m->p, texts, &len, 1, v, MODELS_MAX_DIM, &m->dim, s->stop, s->stop_ctx)
                : error_set(LOCH_ENOMEM, "out of memory");
     free(v);
     return rc;
@@ -113,7 +113,7 @@ static int shared_open(int generates, const model_spec *s, ai_model **out)
             rc = error_set(LOCH_ENOMEM, "out of memory");
         } else {
             m->generates = generates, m->kind = kind, m->threads = threads;
-            rc = open_model(m);
+            rc = open_model(m, s);
         }
         if (rc == 0) {
             m->next = shared;
@@ -166,12 +166,13 @@ const char *model_name(const ai_model *m)
 const char *model_provider(const ai_model *m) { return provider_kind_name(m->kind); }
 int model_dim(const ai_model *m) { return m->dim; }
 
-int model_embed(ai_model *m, const char *const *texts, const size_t *lens, size_t n, float *out)
+int model_embed(ai_model *m, const char *const *texts, const size_t *lens, size_t n, float *out,
+                int (*stop)(void *), void *ctx)
 {
     if (m->kind == PROVIDER_EMBEDDED)
         return llm_embed(m->llm, texts, lens, n, out);
     int dim = m->dim; /* a server whose model changed under the name is caught here */
-    return provider_embed(&m->p, texts, lens, n, out, (size_t)m->dim, &dim, NULL, NULL);
+    return provider_embed(&m->p, texts, lens, n, out, (size_t)m->dim, &dim, stop, ctx);
 }
 
 int model_generate(ai_model *m, const llm_message *msgs, size_t n, const llm_generate_options *o, char **reply,

@@ -37,6 +37,10 @@ typedef struct {
     const char *openai_url;
     const char *openai_api_key; /* NULL: none sent */
     int threads;                /* an embedded model's; 0: the idle cores */
+    /* asked while a server is waited on (opening asks it for a vector); nonzero cancels.
+     * Not part of what the model is. */
+    int (*stop)(void *ctx);
+    void *stop_ctx;
 } model_spec;
 
 typedef struct ai_model ai_model;
@@ -55,8 +59,10 @@ const char *model_name(const ai_model *m);
 const char *model_provider(const ai_model *m);
 /* An embedder's dimension. */
 int model_dim(const ai_model *m);
-/* adapters/llm.h's llm_embed and llm_generate, on whichever provider. */
-int model_embed(ai_model *m, const char *const *texts, const size_t *lens, size_t n, float *out);
+/* adapters/llm.h's llm_embed and llm_generate, on whichever provider; stop cancels a
+ * server's (an embedded model's batch is short and runs to its end). */
+int model_embed(ai_model *m, const char *const *texts, const size_t *lens, size_t n, float *out,
+                int (*stop)(void *), void *ctx);
 int model_generate(ai_model *m, const llm_message *msgs, size_t n, const llm_generate_options *o, char **reply,
                    int tokens[2]);
 

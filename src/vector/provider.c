@@ -18,6 +18,7 @@
 #include "util/arena.h"
 #include "util/error.h"
 #include "util/json.h"
+#include "util/utf8.h"
 
 enum { BATCH = 64, BATCH_BYTES = 512 << 10, MAX_ERROR_BODY = 64 << 10 };
 
@@ -74,15 +75,22 @@ static int url_of(const provider *p, const char *path, buf *out)
 static void put_clean(char *out, size_t cap, const char *s, size_t len)
 {
     size_t o = 0;
-    for (size_t i = 0; i < len && o + 1 < cap && o < 300; i++) {
+    for (size_t i = 0; i < len && o + 1 < cap && o < 300;) {
         unsigned char c = (unsigned char)s[i];
-        out[o++] = c < 0x20 || c == 0x7f ? ' ' : (char)c;
+        size_t n = c < 0x80 ? 1 : c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
+        if (c >= 0x80 && (i + n > len || utf8_valid_prefix((const unsigned char *)s + i, n) != n))
+            n = 0; /* not a character: a byte of something else */
+        if (n <= 1) {
+            out[o++] = n == 0 ? '?' : c < 0x20 || c == 0x7f ? ' ' : (char)c;
+            i++;
+            continue;
+        }
+        if (o + n + 1 > cap)
+            break;
+        memcpy(out + o, s + i, n);
+        o += n, i += n;
     }
-    while (o && (out[o - 1] & 0xc0) == 0x80) /* no half character at the cut */
-        o--;
-    if (o && (unsigned char)out[o - 1] >= 0xc0)
-        o--;
-    out[o] = '\0';
+    out[o] = '\0'; /* whole characters only, so a cut never halves one */
 }
 
 /* The message of an error object: {"error":"..."} (Ollama), {"error":{"message"}}
@@ -139,11 +147,11 @@ static int read_vector(const json *v, size_t i, float *out, size_t max_dim, int 
         o[j] = (float)x->num;
         norm += x->num * x->num;
     }
-    if (norm > 0) {
-        float inv = (float)(1 / sqrt(norm));
-        for (j = 0; j < (size_t)*dim; j++)
-            o[j] *= inv;
-    }
+    if (!(norm > 0)) /* no direction: its cosine with anything is undefined */
+        return error_set(LOCH_ECORRUPT, "embedding %zu of the answer is all zeros", i);
+    float inv = (float)(1 / sqrt(norm));
+    for (j = 0; j < (size_t)*dim; j++)
+        o[j] *= inv;
     return 0;
 }
 
@@ -269,6 +277,9 @@ done:
 
 static int read_line(provider_stream *s, const char *l, size_t n)
 {
+    if (s->max_lines && ++s->lines > s->max_lines)
+        return error_set(LOCH_EUNSUPPORTED, "the model server sent %ld lines and has not ended its reply",
+                         s->max_lines);
     while (n && (l[n - 1] == '\r'))
         n--;
     if (s->done || n == 0)
@@ -388,7 +399,7 @@ static int post(call *c, const char *path, const buf *body, int *status)
     }
     if (rc == 0) {
         httpc_request r = {.url = url.data, .headers = headers, .body = body->data, .body_len = body->len,
-                           .on_data = on_data, .stop = stop_asked, .ctx = c};
+                           .total_timeout_s = PROVIDER_TIMEOUT_S, .on_data = on_data, .stop = stop_asked, .ctx = c};
         rc = httpc_send(&r, status);
         if (rc < 0 && rc != LOCH_EINTERRUPTED)
             error_prefix("the %s provider: ", provider_kind_name(c->p->kind));
@@ -455,6 +466,9 @@ int provider_generate(const provider *p, const llm_message *msgs, size_t n, cons
     provider_stream_init(&st, p->kind);
     st.on_text = o->on_text, st.ctx = o->ctx;
     int max_tokens = o->max_tokens > 0 ? o->max_tokens : 512;
+    /* a token a piece, as servers stream; pieces of nothing and keep-alive comments too,
+     * within reason: a stream that never ends is cut */
+    st.max_lines = 8L * max_tokens + 1024;
     *reply = NULL;
     int rc = need_model(p);
     buf_puts(&body, "{\"model\":");

@@ -19,7 +19,8 @@
  * The answers are another program's, so they are read like hostile input: every
  * vector must have the dimension of the first (at most max_dim numbers, all finite);
  * a batch must come back with as many vectors as texts, each index once; a streamed
- * line is at most PROVIDER_MAX_LINE bytes and a reply at most PROVIDER_MAX_REPLY; an
+ * line is at most PROVIDER_MAX_LINE bytes, a reply at most PROVIDER_MAX_REPLY, its lines a
+ * few for each token asked for, and a request at most PROVIDER_TIMEOUT_S; an
  * error the server sends (a status >= 400, or an error in the stream) becomes loch's
  * error with the server's message, cut short and stripped of control characters.
  * Vectors are scaled to unit length, as adapters/llm.h promises for the embedded model.
@@ -37,7 +38,12 @@
 
 typedef enum { PROVIDER_EMBEDDED, PROVIDER_OLLAMA, PROVIDER_OPENAI } provider_kind;
 
-enum { PROVIDER_MAX_LINE = 1 << 20, PROVIDER_MAX_REPLY = 1 << 20, PROVIDER_MAX_BODY = 64 << 20 };
+enum {
+    PROVIDER_MAX_LINE = 1 << 20,
+    PROVIDER_MAX_REPLY = 1 << 20,
+    PROVIDER_MAX_BODY = 64 << 20,
+    PROVIDER_TIMEOUT_S = 900, /* a whole request: a reply of a big model on a slow server, with room */
+};
 
 #define PROVIDER_OLLAMA_URL "http://127.0.0.1:11434"
 #define PROVIDER_OPENAI_URL "https://api.openai.com/v1"
@@ -79,11 +85,14 @@ typedef struct {
     int done;      /* the server said the reply is over */
     int enough;    /* on_text said enough */
     int tokens[2]; /* the prompt's and the reply's, when the server counts them */
+    long lines;    /* read so far, and at most max_lines (0: no bound): a stream of empty
+                      pieces or comments that never ends is cut there */
+    long max_lines;
 } provider_stream;
 void provider_stream_init(provider_stream *s, provider_kind k);
 void provider_stream_free(provider_stream *s);
 /* 0, 1 when on_text said enough, or an error (a malformed event, an error from the
- * server, a line or reply too long). */
+ * server, a line or reply too long, too many lines). */
 int provider_stream_feed(provider_stream *s, const char *data, size_t len);
 /* After the last piece: the last line, or an answer that came whole. */
 int provider_stream_end(provider_stream *s);

@@ -501,6 +501,12 @@ def test_auto_embed_follows_every_write(lake, tmp_path):
     assert 13 not in embedded_ids(lake)
     p = lake.run("sql", "ALTER TABLE people SET TBLPROPERTIES ('loch.embed.columns' = 'resume,,city')", check=False)
     assert p.returncode == 1 and "list of column names" in p.stderr
+    # a column gone or not text: said plainly, the write stands, the other columns embed
+    lake.sql("ALTER TABLE people SET TBLPROPERTIES ('loch.embed.columns' = 'resume,nonexist,id')")
+    lake.sql("INSERT INTO people VALUES (15, 'Baker of bagels.', 'Boston')")
+    p = lake.run("flush", "people")
+    assert "people has no column nonexist to embed" in p.stderr and "people.id is of type" in p.stderr
+    assert "Binder Error" not in p.stderr and 15 in embedded_ids(lake)
 
 
 def test_auto_embed_on_ingest_and_over_http(lake, tmp_path):

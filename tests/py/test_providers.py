@@ -104,6 +104,9 @@ def test_model_apis_refuse_what_they_do_not_do(models):
          "not supported"),
         ("/api/chat", {"model": GEN, "messages": [{"role": "user", "content": "x"}],
                        "options": {"temperature": -1}}, "temperature"),
+        ("/v1/chat/completions", {"model": GEN, "messages": [{"role": "user", "content": "x"}], "stop": ["a"]},
+         "not supported"),
+        ("/v1/embeddings", {"model": EMBED, "input": "x", "dimensions": 5}, "384 numbers"),
     ]
     for path, body, says in bad:
         status, _, data = models.req("POST", path, body, headers=h)
@@ -243,10 +246,14 @@ def test_a_misbehaving_server_is_refused_and_nothing_is_written(lake):
         h.end_headers()
         h.wfile.write(data)
 
+    def zeros(h, srv):
+        n = len(srv.requests[-1][1]["input"])
+        send_json(h, 200, {"data": [{"index": i, "embedding": [0.0, 0.0]} for i in range(n)]})
+
     witness = Hostile(lambda h, srv: send_json(h, 200, {}))
     try:
         for answer, says in ((too_few, "1 vectors for 5 texts"), (redirect, "answered 307, not 200"),
-                             (not_finite, "not a finite number")):
+                             (not_finite, "not a finite number"), (zeros, "is all zeros")):
             srv = Hostile(answer)
             try:
                 p = lake.run("embed", "people", "resume", "--key", "id", check=False,
@@ -338,5 +345,71 @@ def test_ask_shows_the_model_the_lakes_examples_most_like_the_question(lake):
         a = json.loads(lake.run("ask", "How many people live in Chicago?", "--route", "sql", "--json",
                                 env=env).stdout)
         assert "ask_examples was not read" in a["note"] and a["rows"] == [[3]]
+    finally:
+        srv.close()
+
+
+def test_a_stalled_or_endless_server_is_stopped(lake, tmp_path):
+    """Ctrl-C stops an embed waiting on a server that stalls mid-answer; a reply stream of
+    empty pieces that never ends is cut, not followed forever."""
+    make_people(lake)
+    release = threading.Event()
+
+    def stall(h, srv):
+        h.send_response(200)
+        h.send_header("Content-Length", "1000")
+        h.end_headers()
+        h.wfile.write(b'{"data":[')
+        h.wfile.flush()
+        srv.sent.set()
+        release.wait(120)
+
+    srv = Hostile(stall)
+    try:
+        env = dict(os.environ, LOCH_LAKE=str(lake.path), LOCH_EMBED_MODEL="openai:m",
+                   OPENAI_BASE_URL=f"http://127.0.0.1:{srv.port}/v1")
+        p = subprocess.Popen([LOCH, "embed", "people", "resume", "--key", "id"], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert srv.sent.wait(120)
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=120)
+        assert p.returncode == 1 and "cancelled" in err, err
+        assert "people__embeddings" not in lake.run("tables").stdout
+    finally:
+        release.set()
+        srv.close()
+
+    def endless(h, srv):
+        h.send_response(200)
+        h.send_header("Content-Type", "text/event-stream")
+        h.end_headers()
+        try:
+            for _ in range(100000):
+                h.wfile.write(b'data: {"choices":[{"delta":{"content":""}}]}\n\n: ping\n')
+        except OSError:
+            pass  # loch hung up: what it should do
+        h.close_connection = True
+
+    srv = Hostile(endless)
+    try:
+        p = lake.run("ask", "How many people?", "--route", "sql", check=False,
+                     env={"LOCH_ASK_MODEL": "openai:m", "OPENAI_BASE_URL": f"http://127.0.0.1:{srv.port}/v1"})
+        assert p.returncode == 1 and "has not ended its reply" in p.stderr, p.stderr
+    finally:
+        srv.close()
+
+
+def test_examples_that_are_too_big_are_not_shown(lake):
+    make_people(lake)
+    lake.sql("CREATE TABLE ask_examples AS SELECT ['How many people ' || repeat('x', 300000)] AS question, "
+             "['SELECT 1; DROP TABLE people; ' || repeat('y', 300000)] AS sql FROM range(3)")
+    srv = Hostile(sse_reply("```sql\nSELECT count(*) FROM people\n```"))
+    try:
+        a = json.loads(lake.run("ask", "How many people?", "--route", "sql", "--json",
+                                env={"LOCH_ASK_MODEL": "openai:m",
+                                     "OPENAI_BASE_URL": f"http://127.0.0.1:{srv.port}/v1"}).stdout)
+        assert a["rows"] == [[5]] and "examples" not in a["note"]
+        sent = json.dumps(srv.requests[0][1])
+        assert "xxxxxxxx" not in sent and len(sent) < 20000
     finally:
         srv.close()

@@ -40,6 +40,7 @@ static void test_embeddings_of_either_api(void)
         {PROVIDER_OLLAMA, 1, 3, 0, "{\"embeddings\":[[]]}", "loch takes 1 to 3"},
         {PROVIDER_OLLAMA, 1, 3, 0, "{\"error\":\"model \\\"x\\\" not found\\n\\u0007\"}", "could not embed: model \"x\" not found"},
         {PROVIDER_OPENAI, 1, 3, 0, "<html>502</html>", "not JSON"},
+        {PROVIDER_OLLAMA, 1, 3, 0, "{\"embeddings\":[[0,0,-0.0]]}", "all zeros"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         dim = bad[i].dim;
@@ -144,6 +145,17 @@ static void test_what_a_stream_can_say_instead(void)
     CHECK(rc == LOCH_EUNSUPPORTED && strstr(loch_error_last(), "longer than") != NULL);
     CHECK(s.line.len <= PROVIDER_MAX_LINE);
     provider_stream_free(&s);
+    /* pieces of nothing, or comments, forever: cut at the stream's bound of lines */
+    provider_stream_init(&s, PROVIDER_OPENAI);
+    s.max_lines = 100;
+    rc = 0;
+    for (int i = 0; rc == 0 && i < 1000; i++) {
+        const char *line = i % 2 ? ": ping\n" : "data: {\"choices\":[{\"delta\":{\"content\":\"\"}}]}\n";
+        rc = provider_stream_feed(&s, line, strlen(line));
+    }
+    CHECK(rc == LOCH_EUNSUPPORTED && strstr(loch_error_last(), "has not ended its reply") != NULL);
+    CHECK(s.lines == 101);
+    provider_stream_free(&s);
 }
 
 static void test_a_servers_errors(void)
@@ -160,6 +172,9 @@ static void test_a_servers_errors(void)
     CHECK(provider_error(&o, 503, "<html>\nbusy\n</html>", 20) == LOCH_EIO);
     CHECK(strstr(loch_error_last(), "<html> busy </html>") != NULL);
     CHECK(provider_error(&o, 400, "", 0) == LOCH_EINVALID);
+    /* bytes that are not UTF-8 never reach a terminal; whole characters do */
+    CHECK(provider_error(&o, 500, "\x00\xff\xfe<b>caf\xc3\xa9 \xe2\x82", 16) == LOCH_EIO);
+    CHECK(strstr(loch_error_last(), "answered 500:  ?" "?<b>caf\xc3\xa9 ?" "?") != NULL);
     provider_kind k;
     CHECK(provider_kind_parse("OpenAI", &k) == LOCH_EINVALID);
     CHECK_OK(provider_kind_parse(NULL, &k));
