@@ -14,9 +14,9 @@ The lake is `loch demo`'s (made in bench/.work/ask-lake when missing). Questions
 asked with --route sql (the search route is measured by bench/run.py --only retrieval).
 
 --examples with,without (default both) runs each model twice: with the lake's verified
-queries (an `ask_examples` table of EXAMPLES below, which `loch ask` shows the model the
-three most like each question of) and without (the table dropped). The examples teach the
-lake's conventions on questions that are not among the 44: none is a question below.
+queries (the `ask_examples` table `loch demo` makes, from cli/demo_queries.h; `loch ask`
+shows the model the three most like each question) and without (the table dropped). The
+examples teach the lake's conventions on other questions: none is one of the 44.
 """
 import argparse
 import json
@@ -122,35 +122,12 @@ QUESTIONS = [
      "JOIN placements p USING (placement_id) JOIN job_orders j USING (job_id) GROUP BY j.vertical"),
 ]
 
-# Verified queries: the lake's conventions on other questions (not paraphrases of the above).
-EXAMPLES = [
-    ("How many candidates in Denver know Kotlin?",
-     "SELECT count(*) FROM candidates WHERE city = 'Denver' AND list_contains(string_split(skills, ';'), 'Kotlin')"),
-    ("How many clients have no job orders?",
-     "SELECT count(*) FROM clients WHERE client_id NOT IN (SELECT client_id FROM job_orders)"),
-    ("Which candidates were emailed 3 or more times? Give their ids.",
-     "SELECT candidate_id FROM email_log GROUP BY candidate_id HAVING count(*) >= 3"),
-    ("What is the total pay amount from timesheets for each client? Show the client name.",
-     "SELECT c.name, sum(t.pay_amount) FROM timesheets t JOIN placements p USING (placement_id) "
-     "JOIN job_orders j USING (job_id) JOIN clients c ON c.client_id = j.client_id GROUP BY c.name"),
-    ("How many emails were sent in March 2026?",
-     "SELECT count(*) FROM email_log WHERE sent_at >= TIMESTAMP '2026-03-01' AND sent_at < TIMESTAMP '2026-04-01'"),
-    ("What is the average call duration of each recruiter?",
-     "SELECT recruiter_name, avg(duration_sec) FROM call_log GROUP BY recruiter_name"),
-    ("How many job orders are on hold?", "SELECT count(*) FROM job_orders WHERE status = 'on hold'"),
-    ("Which vertical has the most clients?",
-     "SELECT vertical FROM clients GROUP BY vertical ORDER BY count(*) DESC LIMIT 1"),
-    ("How many placements ended in 2025?",
-     "SELECT count(*) FROM placements WHERE end_date >= DATE '2025-01-01' AND end_date < DATE '2026-01-01'"),
-    ("Which 5 candidates have the most placements?",
-     "SELECT candidate_id, count(*) FROM placements GROUP BY candidate_id ORDER BY count(*) DESC LIMIT 5"),
-]
-
-
-def set_examples(lake, on):
+def set_examples(lake, rows):
+    """ask_examples holds rows (the demo's verified queries), or is gone (rows None)."""
     loch(lake, "sql", "DROP TABLE IF EXISTS ask_examples")
-    if on:
-        values = ", ".join("(%s, %s)" % tuple("'" + x.replace("'", "''") + "'" for x in e) for e in EXAMPLES)
+    if rows:
+        values = ", ".join("(%s, %s)" % tuple("'" + r[k].replace("'", "''") + "'" for k in ("question", "sql"))
+                           for r in rows)
         loch(lake, "sql", f"CREATE TABLE ask_examples AS SELECT * FROM (VALUES {values}) t(question, sql)")
 
 
@@ -204,21 +181,23 @@ def main():
     ap.add_argument("--examples", default="with,without", help="with, without, or both (with,without)")
     ap.add_argument("-v", "--verbose", action="store_true")
     a = ap.parse_args()
-    if not os.path.isdir(os.path.join(a.lake, "candidates")):
-        os.makedirs(os.path.dirname(a.lake), exist_ok=True)
-        loch(a.lake, "demo")
+    os.makedirs(os.path.dirname(a.lake), exist_ok=True)
+    loch(a.lake, "demo")  # made once; again it only adds what an older demo lake lacks
+    examples = rows_of(a.lake, "SELECT question, sql FROM ask_examples")
+    assert examples, "the demo lake has no ask_examples"
+    for e in examples:
+        assert e["question"] not in [q for q, _ in QUESTIONS], e["question"]
+        if rows_of(a.lake, e["sql"]) is None:
+            sys.exit(f"example query fails: {e['sql']}")
     picked = [int(x) - 1 for x in a.only.split(",")] if a.only else range(len(QUESTIONS))
     gold = {i: rows_of(a.lake, QUESTIONS[i][1]) for i in picked}
     for i, g in gold.items():
         if g is None:
             sys.exit(f"reference query {i + 1} fails: {QUESTIONS[i][1]}")
-    for q, sql in EXAMPLES:
-        if rows_of(a.lake, sql) is None:
-            sys.exit(f"example query fails: {sql}")
     print(f"NL->SQL execution accuracy, {len(picked)} questions over the demo lake ({a.lake})")
     for name, ex in ((n, e) for n in a.models.split(",") for e in a.examples.split(",")):
         model = MODELS.get(name, name)
-        set_examples(a.lake, ex == "with")
+        set_examples(a.lake, examples if ex == "with" else None)
         right, times = 0, []
         for i in picked:
             q = QUESTIONS[i][0]

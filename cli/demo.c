@@ -135,6 +135,57 @@ static int generate(loch_lake *lake, const char *dir)
     return rc;
 }
 
+/* Appends s to out as a SQL string literal; 0, or -1 when it does not fit. */
+static int put_literal(char *out, size_t cap, size_t *len, const char *s)
+{
+    if (*len + 1 >= cap)
+        return -1;
+    out[(*len)++] = '\'';
+    for (; *s; s++) {
+        if (*len + 3 >= cap)
+            return -1;
+        if (*s == '\'')
+            out[(*len)++] = '\'';
+        out[(*len)++] = *s;
+    }
+    out[(*len)++] = '\'';
+    out[*len] = '\0';
+    return 0;
+}
+
+/* The table ask_examples, once: the verified queries of demo_queries.h. */
+static int add_examples(loch_lake *lake)
+{
+    static char sql[16384];
+    size_t len = (size_t)snprintf(sql, sizeof(sql), "CREATE TABLE ask_examples AS SELECT * FROM (VALUES ");
+    loch_result *r = NULL;
+    if (loch_sql(&r, lake, "SELECT 1 FROM ask_examples LIMIT 0") == 0) {
+        loch_result_free(r);
+        printf("$ loch sql \"CREATE TABLE ask_examples ...\": already there\n");
+        return 0;
+    }
+    size_t n = sizeof(ask_examples) / sizeof(ask_examples[0]);
+    for (size_t i = 0; i < n; i++) {
+        if (len + 4 >= sizeof(sql))
+            return -1;
+        len += (size_t)snprintf(sql + len, sizeof(sql) - len, "%s(", i ? ", " : "");
+        if (put_literal(sql, sizeof(sql), &len, ask_examples[i].question) < 0 || len + 2 >= sizeof(sql))
+            return -1;
+        sql[len++] = ',', sql[len++] = ' ';
+        if (put_literal(sql, sizeof(sql), &len, ask_examples[i].sql) < 0 || len + 1 >= sizeof(sql))
+            return -1;
+        sql[len++] = ')', sql[len] = '\0';
+    }
+    if (len + 40 >= sizeof(sql))
+        return -1;
+    snprintf(sql + len, sizeof(sql) - len, ") t(question, sql)");
+    if (loch_sql(&r, lake, sql) < 0)
+        return -1;
+    loch_result_free(r);
+    printf("$ loch sql \"CREATE TABLE ask_examples ...\": %zu verified queries for loch ask\n", n);
+    return 0;
+}
+
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -181,6 +232,10 @@ int demo_run(loch_lake *lake, const char *dir_arg, output_format format)
             printf("$ loch ingest %-12s %s: %s rows, version %s, %s s\n", table, files[i], rows, version, secs);
         loch_free(rows), loch_free(version), loch_free(secs);
         loch_result_free(r);
+    }
+    if (add_examples(lake) < 0) {
+        fprintf(stderr, "Error: %s\n", loch_error_last());
+        return 1;
     }
     for (size_t q = 0; q < sizeof(questions) / sizeof(questions[0]); q++) {
         double t[5];

@@ -36,4 +36,32 @@ static const struct {
      "GROUP BY ALL HAVING count(*) >= 5 ORDER BY calls DESC, c.candidate_id"},
 };
 
+/* The lake's verified queries (the table ask_examples, docs/cli.md): how this data set is
+ * asked about, which loch ask shows its model. None is one of bench/ask_eval.py's questions,
+ * which measures ask with and without them. */
+static const struct {
+    const char *question, *sql;
+} ask_examples[] = {
+    {"How many candidates in Denver know Kotlin?",
+     "SELECT count(*) FROM candidates WHERE city = 'Denver' AND list_contains(string_split(skills, ';'), 'Kotlin')"},
+    {"How many clients have no job orders?",
+     "SELECT count(*) FROM clients WHERE client_id NOT IN (SELECT client_id FROM job_orders)"},
+    {"Which candidates were emailed 3 or more times? Give their ids.",
+     "SELECT candidate_id FROM email_log GROUP BY candidate_id HAVING count(*) >= 3"},
+    {"What is the total pay amount from timesheets for each client? Show the client name.",
+     "SELECT c.name, sum(t.pay_amount) FROM timesheets t JOIN placements p USING (placement_id) JOIN job_orders j USING (job_id) JOIN clients c ON c.client_id = j.client_id GROUP BY c.name"},
+    {"How many emails were sent in March 2026?",
+     "SELECT count(*) FROM email_log WHERE sent_at >= TIMESTAMP '2026-03-01' AND sent_at < TIMESTAMP '2026-04-01'"},
+    {"What is the average call duration of each recruiter?",
+     "SELECT recruiter_name, avg(duration_sec) FROM call_log GROUP BY recruiter_name"},
+    {"How many job orders are on hold?",
+     "SELECT count(*) FROM job_orders WHERE status = 'on hold'"},
+    {"Which vertical has the most clients?",
+     "SELECT vertical FROM clients GROUP BY vertical ORDER BY count(*) DESC LIMIT 1"},
+    {"How many placements ended in 2025?",
+     "SELECT count(*) FROM placements WHERE end_date >= DATE '2025-01-01' AND end_date < DATE '2026-01-01'"},
+    {"Which 5 candidates have the most placements?",
+     "SELECT candidate_id, count(*) FROM placements GROUP BY candidate_id ORDER BY count(*) DESC LIMIT 5"},
+};
+
 #endif

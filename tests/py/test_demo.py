@@ -50,6 +50,7 @@ def test_demo(lake, tmp_path):
         db.execute(f"CREATE VIEW {f.stem} AS SELECT * FROM {reader}('{f}')")
     import re
     header = (ROOT / "cli" / "demo_queries.h").read_text()
+    header = header[:header.index("The lake's verified queries")]  # the seed questions, not ask's examples
     sqls = ["".join(re.findall(r'"((?:[^"\\]|\\.)*)"', q)) for q in
             re.findall(r'\{"[^"]*",\s*((?:"(?:[^"\\]|\\.)*"\s*)+)\}', header)]
     got = answers(out)
@@ -66,6 +67,12 @@ def test_demo(lake, tmp_path):
     # a second run changes nothing (same bytes: already ingested)
     again = lake.run("demo", str(tmp_path / "a")).stdout
     assert again.count("already ingested") == 7
+    # the verified queries for loch ask: made once, each a query that runs
+    assert "10 verified queries for loch ask" in out and "ask_examples ...\": already there" in again
+    examples = json.loads(lake.run("sql", "SELECT question, sql FROM ask_examples", "-f", "json").stdout)
+    assert len(examples) == 10
+    for e in examples:
+        lake.run("--sandbox", "sql", e["sql"])
     assert all(lake.scalar(f"SELECT count(*) FROM {t}") == str(n) for t, n in COUNTS.items())
     # the motivating question, answered from the files with Python alone
     with open(tmp_path / "a" / "candidates.csv", newline="") as f:
