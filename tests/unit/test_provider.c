@@ -173,7 +173,8 @@ static void test_a_servers_errors(void)
     CHECK(strstr(loch_error_last(), "<html> busy </html>") != NULL);
     CHECK(provider_error(&o, 400, "", 0) == LOCH_EINVALID);
     /* bytes that are not UTF-8 never reach a terminal; whole characters do */
-    CHECK(provider_error(&o, 500, "\x00\xff\xfe<b>caf\xc3\xa9 \xe2\x82", 16) == LOCH_EIO);
+    static const char odd[] = "\x00\xff\xfe<b>caf\xc3\xa9 \xe2\x82";
+    CHECK(provider_error(&o, 500, odd, sizeof(odd) - 1) == LOCH_EIO);
     CHECK(strstr(loch_error_last(), "answered 500:  ?" "?<b>caf\xc3\xa9 ?" "?") != NULL);
     provider_kind k;
     CHECK(provider_kind_parse("OpenAI", &k) == LOCH_EINVALID);
