@@ -38,14 +38,12 @@ static int check_property(const char *key, const char *value)
                                   "delta.appendOnly", "delta.dataSkippingNumIndexedCols", "delta.targetFileSize",
                                   "delta.isolationLevel", "delta.enableDeletionVectors",
                                   "delta.enableChangeDataFeed", "delta.autoOptimize.autoCompact"};
-    if (strcmp(key, EMBED_AUTO_PROPERTY) == 0)
-        for (const char *c = value; *c;) {
-            size_t len = strcspn(c, ",");
-            if (!len || len > 255)
-                return error_set(LOCH_EINVALID, "%s is a list of column names, separated by commas, not \"%s\"", key,
-                                 value);
-            c += len + (c[len] == ',');
-        }
+    const char *c = value, *item;
+    size_t len;
+    while (strcmp(key, EMBED_AUTO_PROPERTY) == 0 && list_item(&c, &item, &len))
+        if (!len || len > 255)
+            return error_set(LOCH_EINVALID, "%s is a list of column names, separated by commas, not \"%s\"", key,
+                             value);
     if (strcmp(key, TAIL_LOG_PROPERTY) == 0 && strcmp(value, "true") != 0 && strcmp(value, "false") != 0)
         return error_set(LOCH_EINVALID, "%s must be true or false, not \"%s\"", key, value);
     if (strncmp(key, "delta.", 6) != 0)

@@ -50,7 +50,6 @@
 #include "vector/models.h"
 #include "vector/reply.h"
 
-#define EMBEDDINGS_SUFFIX "__embeddings"
 
 enum {
     MAX_QUESTION = 4096,  /* bytes */
@@ -153,12 +152,6 @@ static void emit_str(ask *q, const char *kind, const char *key, const char *s, s
 
 /* ---- the lake's tables and embedded columns ---------------------------------------- */
 
-static int ends_with(const char *s, const char *suffix)
-{
-    size_t n = strlen(s), m = strlen(suffix);
-    return n > m && strcmp(s + n - m, suffix) == 0;
-}
-
 /* The cell as text, or "" for NULL (owned). */
 static char *cell(const loch_result *r, size_t row, size_t col)
 {
@@ -173,7 +166,7 @@ static int embedded_columns(ask *q, loch_result *tables)
     for (size_t i = 0; rc == 0 && i < loch_result_rows(tables) && q->nemb < MAX_COLUMNS; i++) {
         char *name = cell(tables, i, 0);
         loch_result *r = NULL;
-        if (name && ends_with(name, EMBEDDINGS_SUFFIX)) {
+        if (name && embeddings_table(name)) {
             buf_clear(&sql);
             rc = buf_puts(&sql, "SELECT DISTINCT \"column\" FROM ");
             rc = rc ? rc : buf_put_sql_ident(&sql, name);
@@ -422,7 +415,7 @@ static int build_schema(ask *q, loch_result *tables)
     for (size_t i = 0; rc == 0 && i < loch_result_rows(tables) && i < MAX_TABLES * 2; i++) {
         char *name = cell(tables, i, 0), *first = NULL;
         loch_result *cols = NULL;
-        if (!ends_with(name, EMBEDDINGS_SUFFIX) && loch_table_describe(&cols, q->lake, name) == 0 &&
+        if (!embeddings_table(name) && loch_table_describe(&cols, q->lake, name) == 0 &&
             loch_result_rows(cols) > 0) {
             first = cell(cols, 0, 0);
             size_t fl = strlen(first);
@@ -441,7 +434,7 @@ static int build_schema(ask *q, loch_result *tables)
     rc = rc ? rc : buf_puts(&q->schema, "\n\n");
     for (size_t i = 0; rc == 0 && i < loch_result_rows(tables); i++) {
         char *name = cell(tables, i, 0);
-        if (ends_with(name, EMBEDDINGS_SUFFIX) || !strcmp(name, EXAMPLES_TABLE)) { /* loch's, not the user's data */
+        if (embeddings_table(name) || !strcmp(name, EXAMPLES_TABLE)) { /* loch's, not the user's data */
             free(name);
             continue;
         }

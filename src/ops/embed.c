@@ -39,7 +39,6 @@
 #include "adapters/fts.h"
 #include "vector/embed.h"
 
-#define EMBEDDINGS_SUFFIX "__embeddings"
 
 /* The embeddings table's own columns, beside the key (which must not be one of them). */
 /* (and a search's own, score) */
@@ -96,21 +95,12 @@ static int put_rows(buf *sql, const buf *a, const buf *b, const char *key, int p
     return buf_puts(sql, " AND b.chunk = a.chunk AND b.text = a.text)");
 }
 
-/* The key must name each row once, as text that never changes: the index keeps keys as
- * text (CAST(key AS VARCHAR)) and finds rows again by it, in every session. So: a type
- * whose text is stable (not a float, whose text form may differ from the number's; not
- * a timestamp with time zone, whose text follows the session's zone; nothing nested),
- * unique among the rows with a key, no NUL character, at most 64 KiB as text; and the
- * key the table's embeddings were made by, if it has some. */
 /* The column to embed: the table's, and text. */
 static int column_check(loch_lake *lake, const char *table, const char *column)
 {
     snapshot *s = NULL;
     int rc = txlog_load(lake, table, &(txlog_at){-1, 0, 0}, &s);
-    const schema_field *f = NULL;
-    for (size_t i = 0; rc == 0 && i < s->schema.count; i++)
-        if (!strcasecmp(s->schema.fields[i].name, column))
-            f = &s->schema.fields[i];
+    const schema_field *f = rc ? NULL : schema_find(&s->schema, column);
     if (rc == 0 && !f)
         rc = error_set(LOCH_EINVALID, "table %s has no column %s to embed", table, column);
     else if (rc == 0 && strcmp(f->delta_type, "\"string\"") != 0)
@@ -120,16 +110,19 @@ static int column_check(loch_lake *lake, const char *table, const char *column)
     return rc;
 }
 
+/* The key must name each row once, as text that never changes: the index keeps keys as
+ * text (CAST(key AS VARCHAR)) and finds rows again by it, in every session. So: a type
+ * whose text is stable (not a float, whose text form may differ from the number's; not
+ * a timestamp with time zone, whose text follows the session's zone; nothing nested),
+ * unique among the rows with a key, no NUL character, at most 64 KiB as text; and the
+ * key the table's embeddings were made by, if it has some. */
 static int key_check(loch_lake *lake, const char *table, const char *key, const char *emb, int exists)
 {
     snapshot *s = NULL;
     loch_result *r = NULL;
     buf sql = BUF_INIT;
     int rc = txlog_load(lake, table, &(txlog_at){-1, 0, 0}, &s);
-    const schema_field *f = NULL;
-    for (size_t i = 0; rc == 0 && i < s->schema.count; i++)
-        if (!strcasecmp(s->schema.fields[i].name, key))
-            f = &s->schema.fields[i];
+    const schema_field *f = rc ? NULL : schema_find(&s->schema, key);
     const char *t = f ? f->delta_type : NULL;
     if (rc == 0 && !f)
         rc = error_set(LOCH_EINVALID, "table %s has no column %s (the key)", table, key);
@@ -822,10 +815,15 @@ int embed_register_search(loch_lake *lake)
 
 /* ---- auto-embedding ---------------------------------------------------------------- */
 
+int embeddings_table(const char *name)
+{
+    size_t n = strlen(name), sl = strlen(EMBEDDINGS_SUFFIX);
+    return n > sl && !strcmp(name + n - sl, EMBEDDINGS_SUFFIX);
+}
+
 void lake_mark_changed(loch_lake *lake, const char *table)
 {
-    size_t tl = strlen(table), sl = strlen(EMBEDDINGS_SUFFIX);
-    if (tl > sl && !strcmp(table + tl - sl, EMBEDDINGS_SUFFIX))
+    if (embeddings_table(table))
         return; /* what embedding writes */
     pthread_mutex_lock(&lake->changed_mu);
     size_t i = 0;
@@ -862,16 +860,16 @@ void lake_auto_embed(loch_lake *lake)
             cols = snapshot_property(s, EMBED_AUTO_PROPERTY);
             key = snapshot_property(s, EMBED_KEY_PROPERTY);
         }
-        for (const char *c = cols; c && *c;) {
-            size_t len = strcspn(c, ",");
+        const char *c = cols, *item;
+        size_t len;
+        while (list_item(&c, &item, &len)) {
             char column[256];
-            snprintf(column, sizeof(column), "%.*s", (int)(len < sizeof(column) ? len : sizeof(column) - 1), c);
+            snprintf(column, sizeof(column), "%.*s", (int)(len < sizeof(column) ? len : sizeof(column) - 1), item);
             loch_result *r = NULL;
             if (*column && loch_embed_column(&r, lake, tables[i], column, key && *key ? key : NULL) < 0)
                 lake_warn(lake, "%s.%s was written but not embedded (%s): run loch embed %s %s", tables[i], column,
                           loch_error_last(), tables[i], column);
             loch_result_free(r);
-            c += len + (c[len] == ',');
         }
         txlog_snapshot_free(s);
         free(tables[i]);
@@ -896,13 +894,12 @@ int loch_embed_auto(loch_lake *lake, const char *table, const char *column, cons
     const char *had = rc ? NULL : snapshot_property(s, EMBED_AUTO_PROPERTY);
     const char *had_key = rc ? NULL : snapshot_property(s, EMBED_KEY_PROPERTY);
     /* the list without column, then column again when on */
-    for (const char *c = had; rc == 0 && c && *c;) {
-        size_t len = strcspn(c, ",");
-        if (len && !(len == strlen(column) && !strncmp(c, column, len)))
-            rc = (cols.len ? buf_putc(&cols, ',') : 0) || buf_put(&cols, c, len) ? error_set(LOCH_ENOMEM, "out of memory")
-                                                                               : 0;
-        c += len + (c[len] == ',');
-    }
+    const char *c = had, *item;
+    size_t len;
+    while (rc == 0 && list_item(&c, &item, &len))
+        if (len && !(len == strlen(column) && !strncmp(item, column, len)))
+            rc = (cols.len ? buf_putc(&cols, ',') : 0) || buf_put(&cols, item, len) ? error_set(LOCH_ENOMEM, "out of memory")
+                                                                                  : 0;
     if (rc == 0 && on && ((cols.len && buf_putc(&cols, ',')) || buf_puts(&cols, column)))
         rc = error_set(LOCH_ENOMEM, "out of memory");
     if (rc == 0 && on && key && *key && had_key && *had_key && strcmp(key, had_key) != 0)

@@ -10,6 +10,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <string.h>
 
 #include "adapters/catalog.h"
 #include "adapters/compute.h"
@@ -83,6 +84,19 @@ model_spec lake_model_spec(const loch_lake *lake, const char *name);
  * adds or removes data marks its table; each public call that writes ends with
  * lake_auto_embed, which embeds the marked tables' listed columns (what changed only,
  * as loch embed does) and warns, never fails, when it cannot: the write stands. */
+/* A table's embeddings are the table TABLE__embeddings (ops/embed.c). */
+#define EMBEDDINGS_SUFFIX "__embeddings"
+int embeddings_table(const char *name);
+/* Walks a comma-separated list (a property's value): the next item and its length,
+ * 0 at the end. */
+static inline int list_item(const char **at, const char **item, size_t *len)
+{
+    if (!*at || !**at)
+        return 0;
+    *item = *at, *len = strcspn(*at, ",");
+    *at += *len + ((*at)[*len] == ',');
+    return 1;
+}
 #define EMBED_AUTO_PROPERTY "loch.embed.columns"
 #define EMBED_KEY_PROPERTY "loch.embed.key"
 void lake_mark_changed(loch_lake *lake, const char *table);
