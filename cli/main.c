@@ -12,6 +12,7 @@
  * warnings as "loch: warning: ...".
  */
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -85,13 +86,21 @@ static const char usage[] =
     "Tables are Delta tables: time travel with \"t@v3\" or \"t@2026-11-21T10:00:00Z\".\n";
 
 static loch_lake *g_lake;
+static pthread_t g_main_thread;
 volatile sig_atomic_t cli_interrupted;
 
+/* A process-directed SIGINT (a terminal's Ctrl-C) reaches any one thread that does not
+ * block it, the engine's workers included. Whatever waits for the user (the shell's
+ * read of the terminal) waits on the main thread, so a signal caught elsewhere is passed
+ * on to it: the wait ends with EINTR after cli_interrupted is already set. */
 static void on_sigint(int sig)
 {
-    (void)sig;
+    int saved = errno;
     cli_interrupted = 1;
     loch_lake_interrupt(g_lake);
+    if (!pthread_equal(pthread_self(), g_main_thread))
+        pthread_kill(g_main_thread, sig);
+    errno = saved;
 }
 
 typedef struct {
@@ -765,7 +774,8 @@ int main(int argc, char **argv)
         return fail(NULL);
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_sigint;
+    sa.sa_handler = on_sigint; /* no SA_RESTART: a read of the terminal ends with EINTR */
+    g_main_thread = pthread_self();
     sigaction(SIGINT, &sa, NULL);
     if (strcmp(c.command, "init") == 0) {
         fprintf(stderr, "lake ready at %s\n", loch_lake_root(g_lake));

@@ -3,11 +3,22 @@
  * span lines; history persists in ~/.loch_history; dot-commands:
  *   .tables  .schema [TABLE]  .mode FMT  .timer on|off  .help  .quit
  * Ctrl-C cancels the running statement (the SIGINT handler in main.c interrupts the
- * engine) or, at the prompt, drops the partial statement.
+ * engine) or, at the prompt, drops the partial statement and whatever was typed on the
+ * line.
+ *
+ * Signals at the prompt are ours, not libedit's. Its own handlers (rl_catch_signals)
+ * re-raise SIGINT with kill(0, ...), which reaches every process of the group (a script
+ * that started the shell gets a second Ctrl-C) and, in a process with worker threads,
+ * may land on a thread other than the one reading the terminal after the read has
+ * already given up: the prompt then ended as if on Ctrl-D. Instead the terminal is read
+ * by shell_getc, which tells an interrupt (EINTR with cli_interrupted set) from an
+ * end of input, and follows window size changes itself.
  */
 #include "shell.h"
 
 #include <editline/readline.h>
+#include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +33,38 @@ static const char help[] =
     ".help             this text\n"
     ".quit             leave (also Ctrl-D)\n"
     "SQL ends with ';'. Tables are Delta tables; time travel with \"t@v3\".\n";
+
+static volatile sig_atomic_t resized;
+static pthread_t reader;
+
+static void on_sigwinch(int sig)
+{
+    int saved = errno;
+    resized = 1;
+    if (!pthread_equal(pthread_self(), reader))
+        pthread_kill(reader, sig); /* end the reader's wait, as main.c does for SIGINT */
+    errno = saved;
+}
+
+/* libedit's character source: one byte of the terminal; EOF at its end or on Ctrl-C
+ * (cli_interrupted, checked by the caller), a redraw after a resize. */
+static int shell_getc(FILE *in)
+{
+    for (;;) {
+        unsigned char c;
+        if (cli_interrupted)
+            return EOF;
+        ssize_t n = read(fileno(in), &c, 1);
+        if (n == 1)
+            return c;
+        if (n == 0 || errno != EINTR)
+            return EOF;
+        if (resized) {
+            resized = 0;
+            rl_resize_terminal();
+        }
+    }
+}
 
 static double now(void)
 {
@@ -101,6 +144,17 @@ int shell_run(loch_lake *lake, output_format format)
     const char *home = getenv("HOME");
     int timer = 0, tty = isatty(STDIN_FILENO);
     char *pending = NULL;
+    rl_catch_signals = 0; /* set before libedit starts */
+    rl_getc_function = shell_getc;
+    rl_initialize();
+    reader = pthread_self();
+    /* SIGWINCH is caught only at the prompt, without SA_RESTART so that the terminal
+     * read ends; elsewhere it would cut the output a query is writing. */
+    struct sigaction winch, dfl;
+    memset(&winch, 0, sizeof(winch));
+    memset(&dfl, 0, sizeof(dfl));
+    winch.sa_handler = on_sigwinch;
+    dfl.sa_handler = SIG_DFL;
     if (home) {
         snprintf(hist, sizeof(hist), "%s/.loch_history", home);
         read_history(hist);
@@ -109,9 +163,15 @@ int shell_run(loch_lake *lake, output_format format)
         printf("loch %s - SQL over %s (.help for help)\n", LOCH_VERSION, loch_lake_root(lake));
     for (;;) {
         cli_interrupted = 0;
+        sigaction(SIGWINCH, &winch, NULL);
+        if (tty)
+            rl_resize_terminal(); /* a resize while a statement ran went unseen */
         char *line = readline(pending ? "   ...> " : "loch> ");
-        if (!line && cli_interrupted) {
-            /* Ctrl-C at the prompt: forget the unfinished statement, not the session. */
+        sigaction(SIGWINCH, &dfl, NULL);
+        if (cli_interrupted) {
+            /* Ctrl-C at the prompt: forget the unfinished statement and the line typed
+             * so far (libedit returns it as if Enter was pressed), not the session. */
+            free(line);
             free(pending);
             pending = NULL;
             putchar('\n');

@@ -69,8 +69,9 @@ def test_shell_sees_tables_changed_by_other_processes(lake):
 def test_shell_ctrl_c_on_a_terminal(lake):
     """In a real terminal (tmux): Ctrl-C cancels a running query, and at the prompt drops
     the unfinished statement; the session goes on either way."""
-    import shutil, subprocess, time, uuid
+    import ctypes, os, platform, shutil, signal, subprocess, time, uuid
     from conftest import LOCH
+    assert platform.machine() == "x86_64", "tgkill's syscall number below is x86-64's"
     assert shutil.which("tmux"), "tmux is installed by scripts/setup.sh"
     s = "loch-" + uuid.uuid4().hex[:8]
     run = lambda *a: subprocess.run(["tmux", *a], check=True, capture_output=True, text=True).stdout
@@ -104,9 +105,32 @@ def test_shell_ctrl_c_on_a_terminal(lake):
         wait_screen(lambda t: t.rstrip().endswith("loch>") and "SELECT 1 AS one" in t)
         run("send-keys", "-t", s, "SELECT 42 AS answer\\;", "Enter")
         text = wait_screen(lambda t: "│      42 │" in t and t.rstrip().endswith("loch>"))
+
+        # a line typed but not entered is dropped too, not run later as part of the next one
+        run("send-keys", "-t", s, "SELEC")
+        wait_screen(lambda t: t.rstrip().endswith("loch> SELEC"))
+        run("send-keys", "-t", s, "C-c")
+        wait_screen(lambda t: t.rstrip().endswith("loch>") and not t.rstrip().endswith("SELEC"))
+
+        # A terminal's Ctrl-C reaches any one thread of the process. One delivered to an
+        # engine worker rather than the thread reading the terminal still ends the prompt
+        # (tgkill aims it at a worker; before, the prompt ignored it until the next key,
+        # or the shell took it for the end of input and exited).
+        run("send-keys", "-t", s, "SELECT 'partial")
+        wait_screen(lambda t: t.rstrip().endswith("loch> SELECT 'partial"))
+        bash = int(run("display-message", "-p", "-t", s, "#{pane_pid}").strip())
+        shell = int(open(f"/proc/{bash}/task/{bash}/children").read().split()[0])
+        workers = [int(t) for t in os.listdir(f"/proc/{shell}/task") if int(t) != shell]
+        assert workers, "the engine runs worker threads"
+        libc = ctypes.CDLL(None, use_errno=True)
+        assert libc.syscall(234, shell, workers[0], signal.SIGINT) == 0  # SYS_tgkill (x86-64)
+        wait_screen(lambda t: t.rstrip().endswith("loch>") and not t.rstrip().endswith("'partial"))
+        run("send-keys", "-t", s, "SELECT 7 AS seven\\;", "Enter")
+        text = wait_screen(lambda t: "seven" in t and t.rstrip().endswith("loch>"))
     finally:
         subprocess.run(["tmux", "kill-session", "-t", s], capture_output=True)
     screen = text
     assert "Interrupted" in screen
     assert "│      42 │" in screen and "one" not in screen.split("answer")[-1]
     assert "SHELL-EXIT" not in screen
+    assert "Error" not in screen.split("answer")[-1]  # nothing partial was run
