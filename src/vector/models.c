@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "util/error.h"
 #include "vector/provider.h"
@@ -65,7 +66,10 @@ static int open_model(struct ai_model *m, const model_spec *s)
         return llm_generator_open((llm_generator **)&m->llm, &o);
     }
     if (m->kind == PROVIDER_EMBEDDED) {
-        const char *path = *m->name ? m->name : MODELS_EMBED_DEFAULT;
+        const char *path = m->name;
+        if (!*path)
+            path = llm_prefers_bf16() && access(MODELS_EMBED_DEFAULT_BF16, R_OK) == 0 ? MODELS_EMBED_DEFAULT_BF16
+                                                                                       : MODELS_EMBED_DEFAULT;
         llm_embedder_options o = {path, m->threads, 0};
         int rc = llm_embedder_open((llm_embedder **)&m->llm, &o);
         m->dim = rc == 0 ? llm_embedder_dim(m->llm) : 0;

@@ -24,8 +24,12 @@
 #ifndef LOCH_MODEL_DIR
 #define LOCH_MODEL_DIR "third_party/models"
 #endif
-/* What scripts/setup.sh installs: the embedding model and the generation model. */
+/* What scripts/setup.sh installs: the embedding model (one conversion with f16 weights
+ * and one with bf16, the default where the CPU multiplies bf16 natively: the two give the
+ * same vectors to a cosine of 0.9999 and one name, so either reads the other's) and the
+ * generation model. */
 #define MODELS_EMBED_DEFAULT LOCH_MODEL_DIR "/all-minilm-l6-v2.f16.gguf"
+#define MODELS_EMBED_DEFAULT_BF16 LOCH_MODEL_DIR "/all-minilm-l6-v2.bf16.gguf"
 #define MODELS_GENERATE_DEFAULT LOCH_MODEL_DIR "/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
 /* The longest vector an embedding model may make. */
 enum { MODELS_MAX_DIM = 8192 };

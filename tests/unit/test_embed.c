@@ -7,7 +7,8 @@
  * stress the tokenizer (accents, CJK, Greek, Cyrillic, emoji, empty, one letter, a text
  * past the 256-token window) and one text of invalid UTF-8, which must embed as its
  * decode(errors="replace"). Each is embedded alone and all together in one call (the
- * batching must not change a vector), and must reach cosine >= 0.999.
+ * batching must not change a vector), and must reach cosine >= 0.999: both conversions
+ * scripts/setup.sh makes, f16 and bf16, and they give the model one name.
  */
 #include <math.h>
 #include <stdint.h>
@@ -25,6 +26,7 @@ const char *loch_error_last(void);
 #define LOCH_MODEL_DIR "third_party/models"
 #endif
 #define MODEL LOCH_MODEL_DIR "/all-minilm-l6-v2.f16.gguf"
+#define MODEL_BF16 LOCH_MODEL_DIR "/all-minilm-l6-v2.bf16.gguf"
 #define MAX_ITEMS 64
 
 static char *slurp(const char *path, size_t *len)
@@ -58,7 +60,7 @@ static double cosine(const float *a, const double *b, int dim)
     return ab / sqrt(aa * bb);
 }
 
-static void test_matches_sentence_transformers(void)
+static void matches_sentence_transformers(const char *model)
 {
     size_t len = 0;
     char *text = slurp("tests/data/minilm_reference.json", &len);
@@ -67,7 +69,7 @@ static void test_matches_sentence_transformers(void)
     json *doc = NULL;
     CHECK_OK(text ? json_parse(&a, text, len, &doc) : -1);
     llm_embedder *e = NULL;
-    llm_embedder_options o = {MODEL, 1, 0};
+    llm_embedder_options o = {model, 1, 0};
     CHECK_OK(llm_embedder_open(&e, &o));
     if (!doc || !e) {
         llm_embedder_free(e);
@@ -126,7 +128,7 @@ static void test_matches_sentence_transformers(void)
     CHECK_OK(llm_embed(e, texts, lens, n, all));
     for (size_t i = 0; i < n; i++)
         CHECK(cosine(all + i * 384, want[i], 384) >= 0.999);
-    printf("  min cosine to sentence-transformers over %zu texts: %.6f\n", n, worst);
+    printf("  %s: min cosine to sentence-transformers over %zu texts: %.6f\n", strrchr(model, '/') + 1, n, worst);
     for (size_t i = 0; i < n; i++) {
         free(raw[i]);
         free(want[i]);
@@ -136,6 +138,12 @@ static void test_matches_sentence_transformers(void)
     llm_embedder_free(e);
     arena_free(&a);
     free(text);
+}
+
+static void test_matches_sentence_transformers(void)
+{
+    matches_sentence_transformers(MODEL);
+    matches_sentence_transformers(MODEL_BF16);
 }
 
 static void test_refuses_what_is_not_an_embedding_model(void)
