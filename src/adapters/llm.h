@@ -10,15 +10,16 @@
  * A text longer than the model's window is cut at max_tokens (counting the model's own
  * start and end tokens), as sentence-transformers cuts it; callers that want all of a
  * long text chunk it first. An empty text embeds like any other (the model's start and
- * end tokens alone). Every call is safe from any thread: one model and its context are
- * shared, and calls take turns.
+ * end tokens alone). Every call is safe from any thread: the model is shared, and each
+ * batch of a call runs on one of the embedder's contexts (at most one a core; a call
+ * waits for a free one), several batches at once when threads allow.
  *
  * A generator continues a chat: messages (system, user, assistant) are laid out by the
  * model's own chat template, and its reply is made token by token, greedily or sampled
  * with a seed, until the model ends it, the caller's on_text says enough, or max_tokens.
  * The context remembers the tokens it last read, so a prompt that starts like the last
  * one (a fixed instruction and schema, then a new question) only reads its new part.
- * Text handed to on_text is whole UTF-8 characters. Calls take turns, like an embedder's.
+ * Text handed to on_text is whole UTF-8 characters. Calls take turns on its one context.
  */
 #ifndef LOCH_ADAPTERS_LLM_H
 #define LOCH_ADAPTERS_LLM_H
@@ -29,7 +30,7 @@ typedef struct llm_embedder llm_embedder;
 
 typedef struct {
     const char *model;   /* a GGUF file */
-    int threads;         /* 0: the cores idle now, batch by batch (a few tokens: one) */
+    int threads;         /* 0: the cores idle now, call by call (a few tokens: one) */
     int max_tokens;      /* 0: 256, sentence-transformers' window for MiniLM */
 } llm_embedder_options;
 
@@ -38,8 +39,11 @@ void llm_embedder_free(llm_embedder *e);
 /* The vectors' dimension, and the model's name (from its file, else the file's name). */
 int llm_embedder_dim(const llm_embedder *e);
 const char *llm_embedder_name(const llm_embedder *e);
-/* Embeds texts[0..n) (lens[i] bytes each, UTF-8) into out[n * dim]. */
-int llm_embed(llm_embedder *e, const char *const *texts, const size_t *lens, size_t n, float *out);
+/* Embeds texts[0..n) (lens[i] bytes each, UTF-8) into out[n * dim]. stop (may be NULL)
+ * is asked before each batch, from any of the call's threads; nonzero ends the call
+ * with LOCH_EINTERRUPTED. */
+int llm_embed(llm_embedder *e, const char *const *texts, const size_t *lens, size_t n, float *out,
+              int (*stop)(void *), void *ctx);
 /* Nonzero when this build multiplies bf16 weights with the CPU's own bf16 dot products
  * (AVX-512 BF16): a bf16 copy of a model then runs faster than its f16 copy (MiniLM:
  * 1.4x on such a CPU); elsewhere f16 is the faster of the two. */

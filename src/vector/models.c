@@ -174,7 +174,7 @@ int model_embed(ai_model *m, const char *const *texts, const size_t *lens, size_
                 int (*stop)(void *), void *ctx)
 {
     if (m->kind == PROVIDER_EMBEDDED)
-        return llm_embed(m->llm, texts, lens, n, out);
+        return llm_embed(m->llm, texts, lens, n, out, stop, ctx);
     int dim = m->dim; /* a server whose model changed under the name is caught here */
     return provider_embed(&m->p, texts, lens, n, out, (size_t)m->dim, &dim, stop, ctx);
 }

@@ -63,8 +63,8 @@ const char *model_name(const ai_model *m);
 const char *model_provider(const ai_model *m);
 /* An embedder's dimension. */
 int model_dim(const ai_model *m);
-/* adapters/llm.h's llm_embed and llm_generate, on whichever provider; stop cancels a
- * server's (an embedded model's batch is short and runs to its end). */
+/* adapters/llm.h's llm_embed and llm_generate, on whichever provider; stop ends an
+ * embedding between its batches (embedded) or requests (a server). */
 int model_embed(ai_model *m, const char *const *texts, const size_t *lens, size_t n, float *out,
                 int (*stop)(void *), void *ctx);
 int model_generate(ai_model *m, const llm_message *msgs, size_t n, const llm_generate_options *o, char **reply,

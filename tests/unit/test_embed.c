@@ -8,9 +8,13 @@
  * past the 256-token window) and one text of invalid UTF-8, which must embed as its
  * decode(errors="replace"). Each is embedded alone and all together in one call (the
  * batching must not change a vector), and must reach cosine >= 0.999: both conversions
- * scripts/setup.sh makes, f16 and bf16, and they give the model one name.
+ * scripts/setup.sh makes, f16 and bf16, and they give the model one name. Batches run
+ * side by side on several contexts, calls from several threads share them, and a stop
+ * asked between batches ends a call: none of it may change a vector or lose a context.
  */
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "adapters/llm.h"
@@ -114,7 +118,7 @@ static void matches_sentence_transformers(const char *model)
     float *one = malloc(384 * sizeof(float)), *all = malloc(n * 384 * sizeof(float));
     double worst = 1;
     for (size_t i = 0; i < n; i++) {
-        CHECK_OK(llm_embed(e, &texts[i], &lens[i], 1, one));
+        CHECK_OK(llm_embed(e, &texts[i], &lens[i], 1, one, NULL, NULL));
         double c = cosine(one, want[i], 384);
         worst = c < worst ? c : worst;
         if (c < 0.999)
@@ -125,7 +129,7 @@ static void matches_sentence_transformers(const char *model)
             norm += (double)one[d] * one[d];
         CHECK(fabs(norm - 1) < 1e-4);
     }
-    CHECK_OK(llm_embed(e, texts, lens, n, all));
+    CHECK_OK(llm_embed(e, texts, lens, n, all, NULL, NULL));
     for (size_t i = 0; i < n; i++)
         CHECK(cosine(all + i * 384, want[i], 384) >= 0.999);
     printf("  %s: min cosine to sentence-transformers over %zu texts: %.6f\n", strrchr(model, '/') + 1, n, worst);
@@ -211,5 +215,101 @@ static void test_handles_share_a_model(void)
     embed_close(&c);
 }
 
+/* Texts of many lengths, in many batches: text i says something about i. */
+enum { MANY = 160 };
+static char many_text[MANY][600];
+static const char *many_ptr[MANY];
+static size_t many_len[MANY];
+
+static void make_many(void)
+{
+    static const char *words[] = {"kubernetes", "migration", "java", "recruiter", "Chicago", "placed", "résumé",
+                                  "cloud", "docker", "payroll", "北京", "led", "a", "team", "of", "twelve"};
+    for (int i = 0; i < MANY; i++) {
+        size_t n = 0;
+        for (int w = 0; w < 1 + (i * 7) % 90 && n + 20 < sizeof(many_text[i]); w++)
+            n += (size_t)snprintf(many_text[i] + n, sizeof(many_text[i]) - n, "%s%s", w ? " " : "",
+                                  words[(i + w * 3) % 16]);
+        many_ptr[i] = many_text[i], many_len[i] = n;
+    }
+}
+
+typedef struct {
+    llm_embedder *e;
+    float *out;
+    int rc;
+} call;
+
+static void *embed_many(void *arg)
+{
+    call *c = arg;
+    c->rc = llm_embed(c->e, many_ptr, many_len, MANY, c->out, NULL, NULL);
+    return NULL;
+}
+
+static double worst_cosine(const float *a, const float *b, size_t n)
+{
+    double worst = 1;
+    for (size_t i = 0; i < n; i++) {
+        double ab = 0;
+        for (int d = 0; d < 384; d++)
+            ab += (double)a[i * 384 + d] * b[i * 384 + d];
+        worst = ab < worst ? ab : worst;
+    }
+    return worst;
+}
+
+static int stop_after(void *ctx) { return atomic_fetch_add((atomic_int *)ctx, 1) >= 3; }
+
+static void test_batches_side_by_side(void)
+{
+    make_many();
+    llm_embedder *one = NULL, *three = NULL;
+    llm_embedder_options o1 = {MODEL, 1, 0}, o3 = {MODEL, 3, 0};
+    CHECK_OK(llm_embedder_open(&one, &o1));
+    CHECK_OK(llm_embedder_open(&three, &o3));
+    if (!one || !three) {
+        llm_embedder_free(one);
+        llm_embedder_free(three);
+        return;
+    }
+    float *want = malloc(MANY * 384 * sizeof(float)), *got = malloc(MANY * 384 * sizeof(float));
+    CHECK_OK(llm_embed(one, many_ptr, many_len, MANY, want, NULL, NULL));
+    /* three contexts side by side give each text the vector one context gives it */
+    CHECK_OK(llm_embed(three, many_ptr, many_len, MANY, got, NULL, NULL));
+    CHECK(worst_cosine(want, got, MANY) > 0.99999);
+    /* and alone, in a batch of its own, the same again */
+    CHECK_OK(llm_embed(three, &many_ptr[77], &many_len[77], 1, got, NULL, NULL));
+    CHECK(worst_cosine(want + 77 * 384, got, 1) > 0.99999);
+
+    /* five threads call at once: more runners than contexts, each waits its turn */
+    pthread_t th[5];
+    call calls[5];
+    for (int t = 0; t < 5; t++) {
+        calls[t] = (call){three, malloc(MANY * 384 * sizeof(float)), -1};
+        CHECK(pthread_create(&th[t], NULL, embed_many, &calls[t]) == 0);
+    }
+    for (int t = 0; t < 5; t++) {
+        pthread_join(th[t], NULL);
+        CHECK_OK(calls[t].rc);
+        CHECK(worst_cosine(want, calls[t].out, MANY) > 0.99999);
+        free(calls[t].out);
+    }
+
+    /* a stop asked between batches ends the call, and every context is free again after */
+    atomic_int asked = 0;
+    CHECK(llm_embed(three, many_ptr, many_len, MANY, got, stop_after, &asked) == LOCH_EINTERRUPTED);
+    CHECK(atomic_load(&asked) >= 4 && atomic_load(&asked) < MANY);
+    for (int t = 0; t < 3; t++) { /* three calls in a row, each with all the contexts */
+        memset(got, 0, MANY * 384 * sizeof(float));
+        CHECK_OK(llm_embed(three, many_ptr, many_len, MANY, got, NULL, NULL));
+        CHECK(worst_cosine(want, got, MANY) > 0.99999);
+    }
+    free(want);
+    free(got);
+    llm_embedder_free(one);
+    llm_embedder_free(three);
+}
+
 TEST_MAIN(T(test_matches_sentence_transformers), T(test_refuses_what_is_not_an_embedding_model),
-          T(test_handles_share_a_model))
+          T(test_handles_share_a_model), T(test_batches_side_by_side))
