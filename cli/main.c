@@ -11,6 +11,7 @@
  * $LOCH_NO_METADATA_ANSWERS) into the lake's options, and prints the library's
  * warnings as "loch: warning: ...".
  */
+#include <ctype.h>
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -28,7 +29,8 @@
 #include "loch/loch.h"
 #include "shell.h"
 
-static const char usage[] =
+/* in two parts: one string literal of it all would be longer than C11 promises to take */
+static const char usage_commands[] =
     "usage: loch [options] <command> [args]\n"
     "\n"
     "commands:\n"
@@ -55,7 +57,9 @@ static const char usage[] =
     "  status                     per table with a primary key: LSNs assigned, durable, visible, flushed; log size\n"
     "  embed TABLE COLUMN         embed a text column's rows (into TABLE__embeddings; again: only new or\n"
     "                             changed texts): [--key COL] (default: the primary key); --auto: and again\n"
-    "                             after every write of TABLE (--no-auto: no more)\n"
+    "                             after every write of TABLE (--no-auto: no more); [--chunk-size BYTES]: cut\n"
+    "                             TABLE's texts into chunks of 64 to 65536 bytes (default 800; kept as a table\n"
+    "                             property, 0: the default again)\n"
     "  search TABLE QUERY         the rows nearest in meaning to QUERY: [-k N] [--where COND] [--column COL]\n"
     "                             [--mode semantic|keyword|hybrid]\n"
     "  ask QUESTION               answer a question in plain language: a query the model writes (shown,\n"
@@ -66,7 +70,8 @@ static const char usage[] =
     "  serve                      the HTTP API (docs/http.md): [--listen HOST:PORT] [--config FILE]\n"
     "                             [--token-file FILE] [--workers N] [--query-timeout-ms MS]\n"
     "                             [--max-body SIZE] [--max-upload SIZE] [--cors ORIGINS]\n"
-    "  version                    print the version\n"
+    "  version                    print the version\n";
+static const char usage_options[] =
     "\n"
     "options:\n"
     "  --lake URI          the lake: a path or file:///path (default $LOCH_LAKE, else ./lake)\n"
@@ -120,6 +125,7 @@ typedef struct {
     const char *zorder, *target_size, *where, *retain, *to_version, *to_timestamp, *mode;
     const char *op, *producer, *sequence; /* write */
     const char *key, *k, *column;         /* embed, search */
+    const char *chunk_size;               /* embed */
     int auto_embed;                       /* embed --auto: 1, --no-auto: -1 */
     const char *route, *model;            /* ask */
     int dry_run;
@@ -367,8 +373,14 @@ static int cmd_embed(cli *c)
     if (strcmp(c->command, "embed") == 0) {
         if (c->nargs != 2)
             return usage_error("%s", "embed needs a table and a text column");
+        char *end = NULL;
+        long size = c->chunk_size ? strtol(c->chunk_size, &end, 10) : 0;
+        if (c->chunk_size && (*end || !isdigit((unsigned char)*c->chunk_size) || (size && (size < 64 || size > 65536))))
+            return usage_error("--chunk-size takes bytes from 64 to 65536 (0: the default, 800), not \"%s\"",
+                               c->chunk_size);
+        rc = c->chunk_size ? loch_embed_chunk_size(g_lake, c->args[0], (size_t)size) : 0;
         /* --auto: later writes embed too (set first: a write racing this embed is not missed) */
-        rc = c->auto_embed ? loch_embed_auto(g_lake, c->args[0], c->args[1], c->key, c->auto_embed > 0) : 0;
+        rc = rc ? rc : c->auto_embed ? loch_embed_auto(g_lake, c->args[0], c->args[1], c->key, c->auto_embed > 0) : 0;
         if (rc == 0 && c->auto_embed < 0) {
             fprintf(stderr, "%s.%s is no longer embedded when %s is written\n", c->args[0], c->args[1], c->args[0]);
             return 0;
@@ -622,7 +634,7 @@ static int parse_args(cli *c, int argc, char **argv)
             else if (c->nargs < 255)
                 rest[c->nargs++] = argv[i];
         } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            fputs(usage, stdout);
+            fputs(usage_commands, stdout), fputs(usage_options, stdout);
             exit(0);
         } else if (strcmp(a, "--version") == 0) {
             c->command = "version";
@@ -692,6 +704,8 @@ static int parse_args(cli *c, int argc, char **argv)
             c->sequence = v;
         } else if (strcmp(a, "--key") == 0 && v) {
             c->key = v;
+        } else if (strcmp(a, "--chunk-size") == 0 && v) {
+            c->chunk_size = v;
         } else if (strcmp(a, "-k") == 0 && v) {
             c->k = v;
         } else if (strcmp(a, "--column") == 0 && v) {
@@ -734,7 +748,7 @@ int main(int argc, char **argv)
     if (load_ai_config(&c))
         return 1;
     if (!c.command) {
-        fputs(usage, stderr);
+        fputs(usage_commands, stderr), fputs(usage_options, stderr);
         return 2;
     }
     if (c.format_name && (strcmp(c.command, "ingest") == 0 || strcmp(c.command, "write") == 0)) {

@@ -27,7 +27,8 @@ extern "C" {
 
 /* Embeds table.column: a vector per chunk of each row's text that is not NULL (a text
  * of up to 800 bytes is one chunk; a longer one is cut into passages the model reads
- * whole). key names the column that identifies a row (NULL: the table's primary key).
+ * whole; loch_embed_chunk_size sets another size). key names the column that identifies
+ * a row (NULL: the table's primary key).
  * The column's vector and full-text indexes are brought up to date after the commit.
  * The result's message says how many texts (chunks) were embedded and kept. */
 LOCH_EXTERN int loch_embed_column(loch_result **out, loch_lake *lake, const char *table, const char *column,
@@ -41,6 +42,15 @@ LOCH_EXTERN int loch_embed_column(loch_result **out, loch_lake *lake, const char
  * commit that Delta's other readers ignore. It does not embed now: call
  * loch_embed_column for what the table holds already. */
 LOCH_EXTERN int loch_embed_auto(loch_lake *lake, const char *table, const char *column, const char *key, int on);
+
+/* The longest chunk of table's embedded texts, in bytes: 64 to 65536, or 0 for the
+ * default, 800 (about 200 tokens of English, under all-MiniLM-L6-v2's window of 256; a
+ * model with a longer window can take longer chunks, and past its window a chunk's rest
+ * is not read). Chunks overlap by a fifth of the size. The table property
+ * loch.embed.chunkSize, a metadata commit (none when the size is already this one); the
+ * next embedding of any of the table's columns cuts its texts anew, and embeds again
+ * only the chunks that came out different. */
+LOCH_EXTERN int loch_embed_chunk_size(loch_lake *lake, const char *table, size_t bytes);
 
 typedef struct {
     unsigned int version;    /* LOCH_SEARCH_OPTIONS_VERSION */

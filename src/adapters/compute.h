@@ -113,11 +113,13 @@ typedef int (*compute_vector_fn)(void *ctx, const char *const *texts, const size
                                  size_t max_dim, int *dim);
 int compute_register_vector_fn(compute *c, const char *name, size_t max_dim, compute_vector_fn fn, void *ctx);
 
-/* A scalar function name(VARCHAR) -> VARCHAR[]: fn cuts a text into pieces, given as
- * (start, length) pairs into it, and returns how many there are (cap may be too few:
- * it is then called again with room for all). NULL gives NULL. */
-typedef size_t (*compute_split_fn)(const char *text, size_t len, size_t *pairs, size_t cap);
-int compute_register_split_fn(compute *c, const char *name, compute_split_fn fn);
+/* A scalar function name(VARCHAR [, INTEGER]) -> VARCHAR[]: fn cuts a text into pieces,
+ * given as (start, length) pairs into it, and returns how many there are (cap may be
+ * too few: it is then called again with room for all). The second argument, a size
+ * from lo to hi (else the statement fails), is fn's arg; without it arg is 0. A NULL
+ * text or size gives NULL. */
+typedef size_t (*compute_split_fn)(const char *text, size_t len, size_t arg, size_t *pairs, size_t cap);
+int compute_register_split_fn(compute *c, const char *name, compute_split_fn fn, size_t lo, size_t hi);
 
 /* The rows of a search table function: the key column's name and whether its values
  * are integers (else text), the keys as text, their chunks and scores, best first. */

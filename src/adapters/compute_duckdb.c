@@ -576,7 +576,9 @@ int compute_register_vector_fn(compute *c, const char *name, size_t max_dim, com
 /* ---- text splitting functions ------------------------------------------------------ */
 
 typedef struct {
+    char name[64];
     compute_split_fn fn;
+    size_t lo, hi;
 } split_fn;
 
 static void split_rows(duckdb_function_info info, duckdb_data_chunk input, duckdb_vector output)
@@ -586,20 +588,34 @@ static void split_rows(duckdb_function_info info, duckdb_data_chunk input, duckd
     duckdb_vector in = duckdb_data_chunk_get_vector(input, 0);
     duckdb_string_t *s = duckdb_vector_get_data(in);
     uint64_t *valid = duckdb_vector_get_validity(in);
+    /* the size, when given: one a row */
+    int sized = duckdb_data_chunk_get_column_count(input) > 1;
+    duckdb_vector av = sized ? duckdb_data_chunk_get_vector(input, 1) : NULL;
+    int32_t *arg = sized ? duckdb_vector_get_data(av) : NULL;
+    uint64_t *arg_valid = sized ? duckdb_vector_get_validity(av) : NULL;
     size_t cap = 64, total = 0;
     size_t *pairs = malloc(2 * cap * sizeof(*pairs));
     duckdb_list_entry *entries = duckdb_vector_get_data(output);
     duckdb_vector child = duckdb_list_vector_get_child(output);
+    char why[160] = "out of memory";
     int failed = !pairs;
     for (idx_t i = 0; !failed && i < n; i++) {
-        if (valid && !duckdb_validity_row_is_valid(valid, i)) {
+        if ((valid && !duckdb_validity_row_is_valid(valid, i)) ||
+            (arg_valid && !duckdb_validity_row_is_valid(arg_valid, i))) {
             entries[i] = (duckdb_list_entry){0, 0};
             duckdb_vector_ensure_validity_writable(output);
             duckdb_validity_set_row_invalid(duckdb_vector_get_validity(output), i);
             continue;
         }
+        if (sized && (arg[i] < 0 || (size_t)arg[i] < f->lo || (size_t)arg[i] > f->hi)) {
+            snprintf(why, sizeof(why), "%s: its size must be from %zu to %zu, not %d", f->name, f->lo, f->hi,
+                     (int)arg[i]);
+            failed = 1;
+            break;
+        }
+        size_t size = sized ? (size_t)arg[i] : 0;
         const char *text = duckdb_string_t_data(&s[i]);
-        size_t len = duckdb_string_t_length(s[i]), got = f->fn(text, len, pairs, cap);
+        size_t len = duckdb_string_t_length(s[i]), got = f->fn(text, len, size, pairs, cap);
         if (got > cap) { /* room for all, and again */
             size_t *more = realloc(pairs, 2 * got * sizeof(*pairs));
             if (!more) {
@@ -607,7 +623,7 @@ static void split_rows(duckdb_function_info info, duckdb_data_chunk input, duckd
                 break;
             }
             pairs = more, cap = got;
-            got = f->fn(text, len, pairs, cap);
+            got = f->fn(text, len, size, pairs, cap);
         }
         if (duckdb_list_vector_reserve(output, total + got) == DuckDBError) {
             failed = 1;
@@ -622,16 +638,44 @@ static void split_rows(duckdb_function_info info, duckdb_data_chunk input, duckd
     }
     free(pairs);
     if (failed)
-        duckdb_scalar_function_set_error(info, "out of memory");
+        duckdb_scalar_function_set_error(info, why);
 }
 
-int compute_register_split_fn(compute *c, const char *name, compute_split_fn fn)
+int compute_register_split_fn(compute *c, const char *name, compute_split_fn fn, size_t lo, size_t hi)
 {
-    split_fn *sf = calloc(1, sizeof(*sf));
-    if (!sf)
-        return error_set(LOCH_ENOMEM, "out of memory");
-    sf->fn = fn;
-    return register_text_to_list(c, name, DUCKDB_TYPE_VARCHAR, split_rows, sf);
+    /* two overloads, name(text) and name(text, size), each with its own copy of f */
+    duckdb_scalar_function_set set = duckdb_create_scalar_function_set(name);
+    duckdb_logical_type text = duckdb_create_logical_type(DUCKDB_TYPE_VARCHAR);
+    duckdb_logical_type size = duckdb_create_logical_type(DUCKDB_TYPE_INTEGER);
+    duckdb_logical_type list = duckdb_create_list_type(text);
+    int rc = 0;
+    for (int sized = 0; rc == 0 && sized < 2; sized++) {
+        split_fn *sf = calloc(1, sizeof(*sf));
+        if (!sf) {
+            rc = error_set(LOCH_ENOMEM, "out of memory");
+            break;
+        }
+        snprintf(sf->name, sizeof(sf->name), "%s", name);
+        sf->fn = fn, sf->lo = lo, sf->hi = hi;
+        duckdb_scalar_function f = duckdb_create_scalar_function();
+        duckdb_scalar_function_set_name(f, name);
+        duckdb_scalar_function_add_parameter(f, text);
+        if (sized)
+            duckdb_scalar_function_add_parameter(f, size);
+        duckdb_scalar_function_set_return_type(f, list);
+        duckdb_scalar_function_set_extra_info(f, sf, free);
+        duckdb_scalar_function_set_function(f, split_rows);
+        if (duckdb_add_scalar_function_to_set(set, f) == DuckDBError)
+            rc = error_set(LOCH_ERROR, "cannot give the SQL engine the function %s", name);
+        duckdb_destroy_scalar_function(&f);
+    }
+    if (rc == 0 && duckdb_register_scalar_function_set(c->conn, set) == DuckDBError)
+        rc = error_set(LOCH_ERROR, "cannot give the SQL engine the function %s", name);
+    duckdb_destroy_scalar_function_set(&set);
+    duckdb_destroy_logical_type(&text);
+    duckdb_destroy_logical_type(&size);
+    duckdb_destroy_logical_type(&list);
+    return rc;
 }
 
 /* ---- search table functions ------------------------------------------------------- */

@@ -44,6 +44,9 @@ static int check_property(const char *key, const char *value)
         if (!len || len > 255)
             return error_set(LOCH_EINVALID, "%s is a list of column names, separated by commas, not \"%s\"", key,
                              value);
+    size_t bytes;
+    if (strcmp(key, EMBED_CHUNK_PROPERTY) == 0 && embed_chunk_size(value, &bytes) < 0)
+        return loch_error_last_code();
     if (strcmp(key, TAIL_LOG_PROPERTY) == 0 && strcmp(value, "true") != 0 && strcmp(value, "false") != 0)
         return error_set(LOCH_EINVALID, "%s must be true or false, not \"%s\"", key, value);
     if (strncmp(key, "delta.", 6) != 0)

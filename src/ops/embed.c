@@ -37,6 +37,7 @@
 #include "util/options.h"
 #include "adapters/compute.h"
 #include "adapters/fts.h"
+#include "vector/chunk.h"
 #include "vector/embed.h"
 
 
@@ -66,6 +67,56 @@ static int primary_key(loch_lake *lake, const char *table, buf *out)
     rc = rc ? rc : buf_puts(out, cols[0]);
     free(cols);
     txlog_snapshot_free(s);
+    return rc;
+}
+
+int embed_chunk_size(const char *value, size_t *out)
+{
+    *out = 0;
+    if (!value || !*value) /* not set: vector/chunk.h's */
+        return 0;
+    size_t n = 0;
+    const char *c = value;
+    while (*c >= '0' && *c <= '9' && n <= CHUNK_SIZE_MAX)
+        n = n * 10 + (size_t)(*c++ - '0');
+    if (*c || n < CHUNK_SIZE_MIN || n > CHUNK_SIZE_MAX)
+        return error_set(LOCH_EINVALID, "%s is a chunk's size in bytes, from %d to %d, not \"%.40s\"",
+                         EMBED_CHUNK_PROPERTY, CHUNK_SIZE_MIN, CHUNK_SIZE_MAX, value);
+    *out = n;
+    return 0;
+}
+
+/* The chunk size table asks for (0: vector/chunk.h's), from its latest version. */
+static int table_chunk_size(loch_lake *lake, const char *table, size_t *out)
+{
+    snapshot *s = NULL;
+    *out = 0;
+    int rc = txlog_load(lake, table, &(txlog_at){-1, 0, 0}, &s);
+    if (rc == 0 && embed_chunk_size(snapshot_property(s, EMBED_CHUNK_PROPERTY), out) < 0)
+        rc = error_prefix("table %s: ", table); /* a value another writer put there */
+    txlog_snapshot_free(s);
+    return rc;
+}
+
+int loch_embed_chunk_size(loch_lake *lake, const char *table, size_t bytes)
+{
+    char value[32] = "";
+    size_t had = 0, check;
+    if (bytes)
+        snprintf(value, sizeof(value), "%zu", bytes);
+    int rc = table_name_check(table);
+    rc = rc ? rc : embed_chunk_size(value, &check);
+    rc = rc ? rc : table_chunk_size(lake, table, &had);
+    if (rc == LOCH_EINVALID && txlog_exists(lake, table)) { /* what is there is no size: this one replaces it */
+        error_clear();
+        rc = 0, had = (size_t)-1;
+    }
+    if (rc == 0 && had != bytes) { /* the same size again commits nothing */
+        const char *keys[1] = {EMBED_CHUNK_PROPERTY}, *values[1] = {value};
+        loch_result *r = NULL;
+        rc = ops_set_properties(lake, table, keys, values, 1, &r);
+        loch_result_free(r);
+    }
     return rc;
 }
 
@@ -176,7 +227,7 @@ static int key_check(loch_lake *lake, const char *table, const char *key, const 
 
 static void search_keep(struct search_cache **slot, const char *table, const char *column, int sole, vindex *ix);
 
-int loch_embed_column(loch_result **out, loch_lake *lake, const char *table, const char *column, const char *key)
+static int embed_once(loch_result **out, loch_lake *lake, const char *table, const char *column, const char *key)
 {
     buf emb = BUF_INIT, k = BUF_INIT, sql = BUF_INIT, src = BUF_INIT, old = BUF_INIT;
     const char *model = NULL;
@@ -196,6 +247,8 @@ int loch_embed_column(loch_result **out, loch_lake *lake, const char *table, con
             rc = error_set(LOCH_EINVALID, "the key column of %s is named %s, as a column of %s (or of a search's "
                            "result) is: embed by another column (--key), or rename it", table, k.data, emb.data);
     rc = rc ? rc : embed_model(&lake->embed, &model, &dim);
+    size_t chunk_size = 0;
+    rc = rc ? rc : table_chunk_size(lake, table, &chunk_size);
     int64_t version = rc ? -1 : txlog_latest_version(lake, table);
     int exists = rc == 0 && txlog_exists(lake, emb.data);
     rc = rc ? rc : key_check(lake, table, k.data, emb.data, exists);
@@ -208,6 +261,8 @@ int loch_embed_column(loch_result **out, loch_lake *lake, const char *table, con
         buf_put_sql_ident(&src, k.data);
         buf_puts(&src, ", chunks(");
         buf_put_sql_ident(&src, column);
+        if (chunk_size)
+            buf_printf(&src, ", %zu", chunk_size);
         buf_puts(&src, ") AS cs FROM ");
         buf_put_sql_ident(&src, table);
         buf_puts(&src, " WHERE ");
@@ -237,23 +292,35 @@ int loch_embed_column(loch_result **out, loch_lake *lake, const char *table, con
         rc = put_rows(&sql, &src, &old, k.data, 0);
     }
     rc = rc ? rc : query_text(lake, sql.data, &count);
-    /* and how many embedded rows are gone from the table (or changed): with none new
-     * and none gone, there is nothing to commit */
-    char *gone = NULL;
+    /* and how many of the column's embedded rows go: their row is gone from the table
+     * or its text changed, or they are not old's (another model's, a broken vector).
+     * With none new and none going there is nothing to commit; with only new ones, they
+     * are appended (an INSERT that reads the embeddings, so a concurrent embedding's
+     * append conflicts with it, rather than both adding the same rows); else the table
+     * is written again, the kept rows with the new. */
+    char *going = NULL;
     if (rc == 0 && exists) {
         buf_clear(&sql);
-        buf_puts(&sql, "SELECT count(*) FROM ");
+        buf_puts(&sql, "SELECT (SELECT count(*) FROM ");
         rc = put_rows(&sql, &old, &src, k.data, 0);
-        rc = rc ? rc : query_text(lake, sql.data, &gone);
+        buf_puts(&sql, ") + (SELECT count(*) FROM ");
+        buf_put_sql_ident(&sql, emb.data);
+        buf_puts(&sql, " WHERE \"column\" = ");
+        buf_put_sql_str(&sql, column);
+        buf_puts(&sql, ") - (SELECT count(*) FROM ");
+        buf_put(&sql, old.data, old.len);
+        rc = rc ? rc : buf_puts(&sql, " o)");
+        rc = rc ? rc : query_text(lake, sql.data, &going);
     }
-    int nothing = rc == 0 && exists && count && !strcmp(count, "0") && gone && !strcmp(gone, "0");
-    loch_free(gone);
+    int none_going = rc == 0 && exists && going && !strcmp(going, "0");
+    int nothing = none_going && count && !strcmp(count, "0");
+    loch_free(going);
     if (rc == 0 && !nothing) {
         buf_clear(&sql);
-        buf_printf(&sql, "CREATE %sTABLE ", exists ? "OR REPLACE " : "");
+        buf_puts(&sql, none_going ? "INSERT INTO " : exists ? "CREATE OR REPLACE TABLE " : "CREATE TABLE ");
         buf_put_sql_ident(&sql, emb.data);
-        buf_puts(&sql, " AS ");
-        if (exists) { /* other columns' embeddings, then this column's kept ones */
+        buf_puts(&sql, none_going ? " " : " AS ");
+        if (exists && !none_going) { /* other columns' embeddings, then this column's kept ones */
             buf_puts(&sql, "SELECT * FROM ");
             buf_put_sql_ident(&sql, emb.data);
             buf_puts(&sql, " WHERE \"column\" <> ");
@@ -304,6 +371,22 @@ int loch_embed_column(loch_result **out, loch_lake *lake, const char *table, con
     loch_free(count);
     loch_free(total);
     buf_free(&emb), buf_free(&k), buf_free(&sql), buf_free(&src), buf_free(&old);
+    return rc;
+}
+
+/* Embeddings racing for the same table (two `loch embed`, auto-embeds after two writes)
+ * conflict at the commit, one of them; it starts again from the newer version, where
+ * what the winner embedded is kept, not embedded twice. */
+int loch_embed_column(loch_result **out, loch_lake *lake, const char *table, const char *column, const char *key)
+{
+    int rc = 0;
+    for (int attempt = 0; attempt < 5; attempt++) {
+        if ((rc = embed_once(out, lake, table, column, key)) != LOCH_ECONFLICT)
+            break;
+        error_clear();
+        rc = error_set(LOCH_ECONFLICT, "%s.%s: other embeddings of the table committed first, five times in a row",
+                       table, column);
+    }
     return rc;
 }
 

@@ -99,6 +99,11 @@ static inline int list_item(const char **at, const char **item, size_t *len)
 }
 #define EMBED_AUTO_PROPERTY "loch.embed.columns"
 #define EMBED_KEY_PROPERTY "loch.embed.key"
+/* The longest chunk of a table's embedded texts, in bytes (vector/chunk.h: 800 when not
+ * set); embed_chunk_size reads a value of it, refusing what is not CHUNK_SIZE_MIN to
+ * CHUNK_SIZE_MAX. */
+#define EMBED_CHUNK_PROPERTY "loch.embed.chunkSize"
+int embed_chunk_size(const char *value, size_t *out);
 void lake_mark_changed(loch_lake *lake, const char *table);
 void lake_auto_embed(loch_lake *lake);
 /* Around a public call that may write: the outermost one embeds on its way out (an

@@ -17,7 +17,11 @@
 #include <stddef.h>
 
 #define CHUNK_MAX 800     /* bytes: about 200 tokens of English, under MiniLM's 256 */
-#define CHUNK_OVERLAP 160
+#define CHUNK_OVERLAP 160 /* a fifth of a chunk, whatever its size */
+/* The sizes a table may ask for (loch.embed.chunkSize): past the model's window the
+ * rest of a chunk is not read, but a model with a longer window reads more. */
+#define CHUNK_SIZE_MIN 64
+#define CHUNK_SIZE_MAX 65536
 
 typedef struct {
     size_t start, len;

@@ -88,18 +88,20 @@ static int engine_embed(void *ctx, const char *const *texts, const size_t *lens,
     return embed_texts(ctx, texts, lens, n, out, max_dim, dim);
 }
 
-/* chunks(text): vector/chunk.h's passages, as the engine's split function wants them */
-static size_t engine_chunks(const char *text, size_t len, size_t *pairs, size_t cap)
+/* chunks(text [, size]): vector/chunk.h's passages of at most size bytes (CHUNK_MAX when
+ * not given), overlapping by a fifth, as the engine's split function wants them */
+static size_t engine_chunks(const char *text, size_t len, size_t size, size_t *pairs, size_t cap)
 {
     chunk_span spans[64];
-    size_t n = chunk_text(text, len, CHUNK_MAX, CHUNK_OVERLAP, spans, 64);
+    size_t max = size ? size : CHUNK_MAX, overlap = size ? size / 5 : CHUNK_OVERLAP;
+    size_t n = chunk_text(text, len, max, overlap, spans, 64);
     if (n > cap)
         return n;
     if (n > 64) { /* more than fit here: again, into the caller's room */
         chunk_span *all = malloc(n * sizeof(*all));
         if (!all)
             return 0;
-        chunk_text(text, len, CHUNK_MAX, CHUNK_OVERLAP, all, n);
+        chunk_text(text, len, max, overlap, all, n);
         for (size_t i = 0; i < n; i++)
             pairs[2 * i] = all[i].start, pairs[2 * i + 1] = all[i].len;
         free(all);
@@ -113,5 +115,5 @@ static size_t engine_chunks(const char *text, size_t len, size_t *pairs, size_t 
 int embed_register(embed_state *st, compute *cp)
 {
     int rc = compute_register_vector_fn(cp, "embed", MODELS_MAX_DIM, engine_embed, st);
-    return rc ? rc : compute_register_split_fn(cp, "chunks", engine_chunks);
+    return rc ? rc : compute_register_split_fn(cp, "chunks", engine_chunks, CHUNK_SIZE_MIN, CHUNK_SIZE_MAX);
 }

@@ -33,8 +33,9 @@ typedef struct {
 void embed_init(embed_state *st);
 /* Closes the model; after the engine that calls embed() is gone. */
 void embed_close(embed_state *st);
-/* Gives the engine embed(VARCHAR) -> FLOAT[] (NULL for a NULL text) and chunks(VARCHAR)
- * -> VARCHAR[] (vector/chunk.h's passages of a text). */
+/* Gives the engine embed(VARCHAR) -> FLOAT[] (NULL for a NULL text) and chunks(VARCHAR
+ * [, size INTEGER]) -> VARCHAR[] (vector/chunk.h's passages of a text, of at most size
+ * bytes, CHUNK_SIZE_MIN to CHUNK_SIZE_MAX, else CHUNK_MAX). */
 int embed_register(embed_state *st, struct compute *cp);
 /* Opens the model if it is not open yet; its name and dimension. */
 int embed_model(embed_state *st, const char **name, int *dim);

@@ -156,6 +156,43 @@ def test_embed_killed_before_or_after_its_commit(lake, tmp_path):
     assert search(lake, "welding pipelines", "-k", "1")[0]["id"] == 10
 
 
+
+def test_new_rows_are_appended_and_racing_embeds_add_them_once(lake, tmp_path):
+    """Embedding what is only new appends it (a commit that adds files and removes none,
+    the embedded rows untouched); two embeddings racing to append the same new rows
+    conflict, and the loser starts again and finds nothing new: both succeed, no row is
+    embedded twice. A change or a deletion writes the column's
+    embeddings again, and a stray row (another model's) goes then too."""
+    make_people(lake)
+    lake.run("embed", "people", "resume")
+    emb = lake.path / "people__embeddings"
+    files = {p.name for p in emb.glob("*.parquet")}
+    lake.sql("INSERT INTO people VALUES (10, 'Welder with pipeline experience', 'Denver')")
+    p = lake.run("embed", "people", "resume")
+    assert "embedded 1 text " in p.stderr and "kept 7" in p.stderr
+    last = json.loads(lake.run("history", "people__embeddings", "-f", "json").stdout)[0]
+    assert last["operation"] == "WRITE" and "Append" in json.dumps(last)
+    assert files < {p.name for p in emb.glob("*.parquet")}  # the old files stay, one more beside them
+
+    lake.sql("INSERT INTO people VALUES (11, 'Florist: weddings, funerals, seasonal bouquets.', 'Austin')")
+    held = Held(lake, tmp_path / "h", "commit", "embed", "people", "resume")  # stopped before its commit
+    p = lake.run("embed", "people", "resume")  # the other one appends row 11 meanwhile
+    assert "embedded 1 text " in p.stderr
+    rc, _, err = held.release()
+    assert rc == 0 and "embedded 0 texts" in err, err
+    assert lake.scalar("SELECT count(*) FROM people__embeddings WHERE id = 11") == "1"
+    assert lake.scalar("SELECT count(*) FROM people__embeddings") == "9"
+    assert "embedded 0 texts" in lake.run("embed", "people", "resume").stderr
+
+    # a changed text and a stray row: the column is written again, without either old row
+    lake.sql("INSERT INTO people__embeddings SELECT id, \"column\", chunk, text, embedding, 'another-model', dim, "
+             "source_version FROM people__embeddings WHERE id = 3")
+    lake.sql("UPDATE people SET resume = 'Java developer who now leads a team of twelve.' WHERE id = 3")
+    p = lake.run("embed", "people", "resume")
+    assert "embedded 1 text " in p.stderr and "kept 8" in p.stderr
+    assert lake.scalar("SELECT count(*) FROM people__embeddings WHERE id = 3") == "1"
+    assert lake.scalar("SELECT text FROM people__embeddings WHERE id = 3").startswith("Java developer who now")
+
 GRAPH = {"LOCH_VINDEX_EXACT_BELOW": "0"}  # searches go through the HNSW graph even for a few rows
 QUERIES = ["someone who could handle our Kubernetes migration", "who can bake bread", "tax audits",
            "long-haul driving", "hospital night shifts"]
@@ -376,6 +413,61 @@ def test_long_texts_are_embedded_in_chunks(lake):
                                "-f", "json").stdout)
     assert rows[0]["id"] == 1 and rows[0]["chunk"] >= chunks - 1
 
+
+def test_chunk_size_is_the_tables_choice(lake):
+    """--chunk-size (the table property loch.embed.chunkSize) cuts a table's texts into
+    chunks of another size. It is kept: a later embed, or an auto-embed after a write,
+    cuts the same way and embeds nothing already embedded; a new size embeds again only
+    the chunks that came out different. What is not a size is refused before anything is
+    written, whether from the command line, ALTER TABLE or another Delta writer."""
+    from deltalake import DeltaTable
+    handbook = " ".join(f"Sentence {i} of the handbook says something ordinary about the office." for i in range(30))
+    lake.sql("CREATE TABLE notes AS SELECT * FROM (VALUES (1, " + repr(handbook) + "), "
+             "(2, 'A short note.')) t(id, body)")
+
+    def chunks_of(i):
+        return int(lake.scalar(f"SELECT count(*) FROM notes__embeddings WHERE id = {i}"))
+
+    p = lake.run("embed", "notes", "body", "--key", "id", "--chunk-size", "300")
+    assert "kept 0" in p.stderr
+    small = chunks_of(1)
+    assert small >= len(handbook) // 300 and chunks_of(2) == 1
+    assert lake.scalar("SELECT max(length(text)) <= 300 FROM notes__embeddings") == "true"
+    assert DeltaTable(str(lake.table("notes"))).metadata().configuration["loch.embed.chunkSize"] == "300"
+    versions = len(json.loads(lake.run("history", "notes", "-f", "json").stdout))
+    p = lake.run("embed", "notes", "body", "--key", "id", "--chunk-size", "300")  # the same size: no commit
+    assert "embedded 0 texts" in p.stderr
+    assert len(json.loads(lake.run("history", "notes", "-f", "json").stdout)) == versions
+    # a write that auto-embeds cuts its text the table's way too
+    lake.run("embed", "notes", "body", "--key", "id", "--auto")
+    lake.sql("INSERT INTO notes VALUES (3, " + repr(handbook.replace("handbook", "manual")) + ")")
+    assert chunks_of(3) == small
+    assert lake.scalar("SELECT max(length(text)) <= 300 FROM notes__embeddings") == "true"
+    # back to the default: the long texts are cut anew, the short one is kept
+    p = lake.run("embed", "notes", "body", "--key", "id", "--chunk-size", "0")
+    assert "kept 1;" in p.stderr
+    assert 1 < chunks_of(1) < small and chunks_of(2) == 1
+    assert lake.scalar("SELECT max(length(text)) BETWEEN 301 AND 800 FROM notes__embeddings") == "true"
+    # a size on its own in SQL, with the same bounds
+    assert lake.scalar(f"SELECT len(chunks({handbook!r}, 300)) = {small}") == "true"
+    assert lake.scalar("SELECT chunks('a text', NULL) IS NULL") == "true"
+
+    before = lake.scalar("SELECT count(*) FROM notes__embeddings")
+    for bad in ["10", "63", "65537", "abc", "-5", "1e3", "300x", ""]:
+        p = lake.run("embed", "notes", "body", "--chunk-size", bad, check=False)
+        assert p.returncode == 2 and "--chunk-size takes bytes from 64 to 65536" in p.stderr, bad
+    for bad in ["12", "abc", "-300", "99999999999999999999"]:
+        p = lake.sql(f"ALTER TABLE notes SET TBLPROPERTIES ('loch.embed.chunkSize' = '{bad}')", check=False)
+        assert p.returncode == 1 and "loch.embed.chunkSize is a chunk's size in bytes" in p.stderr, bad
+        p = lake.sql(f"SELECT chunks('text', {bad if bad[-1].isdigit() else 1})", check=False)
+        assert p.returncode == 1, bad
+    DeltaTable(str(lake.table("notes"))).alter.set_table_properties({"loch.embed.chunkSize": "tiny"},
+                                                                    raise_if_not_exists=False)
+    p = lake.run("embed", "notes", "body", "--key", "id", check=False)
+    assert p.returncode == 1 and "table notes: loch.embed.chunkSize" in p.stderr and '"tiny"' in p.stderr
+    assert lake.scalar("SELECT count(*) FROM notes__embeddings") == before
+    lake.run("embed", "notes", "body", "--key", "id", "--chunk-size", "0")  # the way out
+    assert lake.scalar("SELECT count(*) FROM notes__embeddings") == before
 
 def test_review_findings_on_search(lake, tmp_path):
     """What an adversarial pass found, each a check now: keys that cannot name a row
