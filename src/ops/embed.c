@@ -3,10 +3,12 @@
  *
  * Both are SQL over the engine's embed() (vector/embed.c), run through loch_sql so the
  * embeddings table is written, committed and read like any other Delta table. An
- * embedding pass is one CREATE [OR REPLACE] TABLE ... AS: the rows of other columns,
- * the rows of this column whose (key, text) is unchanged and was embedded by this
- * model (kept, vector and all), and the rest, embedded now. Running it twice embeds
- * nothing the second time; a crash leaves the previous version, as any commit does.
+ * embedding pass is one commit: when only new texts need embedding, an INSERT of them;
+ * else one CREATE [OR REPLACE] TABLE ... AS: the rows of other columns, the rows of this
+ * column whose (key, text) is unchanged and was embedded by this model (kept, vector
+ * and all), and the rest, embedded now. Running it twice embeds nothing the second
+ * time; a crash leaves the previous version, as any commit does; two passes racing
+ * conflict, and the loser runs again against the winner's version.
  *
  * The embeddings table's first column is the source's key column, under its own name,
  * so a search can join back to the source (for --where) without a mapping to keep.
