@@ -294,24 +294,22 @@ static int embed_once(loch_result **out, loch_lake *lake, const char *table, con
         rc = put_rows(&sql, &src, &old, k.data, 0);
     }
     rc = rc ? rc : query_text(lake, sql.data, &count);
-    /* and how many of the column's embedded rows go: their row is gone from the table
-     * or its text changed, or they are not old's (another model's, a broken vector).
-     * With none new and none going there is nothing to commit; with only new ones, they
-     * are appended (an INSERT that reads the embeddings, so a concurrent embedding's
-     * append conflicts with it, rather than both adding the same rows); else the table
-     * is written again, the kept rows with the new. */
+    /* and how many of the column's embedded rows go: all but those kept (their row is
+     * gone from the table or its text changed, or they are not old's: another model's,
+     * a broken vector). With none new and none going there is nothing to commit; with
+     * only new ones, they are appended (an INSERT that reads the embeddings, so a
+     * concurrent embedding's append conflicts with it, rather than both adding the same
+     * rows); else the table is written again, the kept rows with the new. */
     char *going = NULL;
     if (rc == 0 && exists) {
         buf_clear(&sql);
         buf_puts(&sql, "SELECT (SELECT count(*) FROM ");
-        rc = put_rows(&sql, &old, &src, k.data, 0);
-        buf_puts(&sql, ") + (SELECT count(*) FROM ");
         buf_put_sql_ident(&sql, emb.data);
         buf_puts(&sql, " WHERE \"column\" = ");
         buf_put_sql_str(&sql, column);
         buf_puts(&sql, ") - (SELECT count(*) FROM ");
-        buf_put(&sql, old.data, old.len);
-        rc = rc ? rc : buf_puts(&sql, " o)");
+        rc = put_rows(&sql, &old, &src, k.data, 1);
+        rc = rc ? rc : buf_puts(&sql, ")");
         rc = rc ? rc : query_text(lake, sql.data, &going);
     }
     int none_going = rc == 0 && exists && going && !strcmp(going, "0");
