@@ -17,14 +17,17 @@
 #define LOCH_ADAPTERS_FTS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "util/buf.h"
 
 typedef struct fts fts;
 
-/* A new index file at path (replacing what is there); rows are added, then finished. */
+/* A new index file at path (replacing what is there); rows are added, then finished.
+ * A row's id is the caller's number for it (at most one row an id; loch: the vector
+ * index's node), so its text can be had again by the id (fts_text). */
 int fts_create(fts **out, const char *path);
-int fts_add(fts *f, const char *key, size_t key_len, const char *text, size_t text_len);
+int fts_add(fts *f, int64_t id, const char *key, size_t key_len, const char *text, size_t text_len);
 /* Builds the index, records tag, closes and frees f (also on failure). */
 int fts_finish(fts *f, const char *tag);
 
@@ -39,6 +42,10 @@ typedef int (*fts_hit)(void *ctx, const char *key, double score);
  * LOCH_EINTERRUPTED (a cancel, a time limit). */
 typedef int (*fts_stop)(void *ctx);
 int fts_search(fts *f, const char *query, fts_hit each, void *ctx, fts_stop stop, void *stop_ctx);
+
+/* The text of the row id into out, when that row's key is key: LOCH_ENOTFOUND when
+ * there is no such row (or its key is another: a file whose ids mean something else). */
+int fts_text(fts *f, int64_t id, const char *key, buf *out);
 
 /* An FTS5 query matching rows with any word of text ("a" OR "b" ...) but common English
  * ones ("the", "who", "for": unless text has no other), each once, the first 64 of

@@ -24,6 +24,7 @@
 struct fts {
     sqlite3 *db;
     sqlite3_stmt *add;
+    sqlite3_stmt *text; /* fts_text's, prepared at its first call */
 };
 
 static int db_error(sqlite3 *db, int code, const char *what)
@@ -40,6 +41,7 @@ void fts_free(fts *f)
     if (!f)
         return;
     sqlite3_finalize(f->add);
+    sqlite3_finalize(f->text);
     sqlite3_close(f->db);
     free(f);
 }
@@ -60,7 +62,7 @@ int fts_create(fts **out, const char *path)
                      "CREATE VIRTUAL TABLE docs USING fts5(key UNINDEXED, text,"
                      " tokenize = 'porter unicode61 remove_diacritics 2');",
                      NULL, NULL, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(f->db, "INSERT INTO docs(key, text) VALUES (?1, ?2)", -1, &f->add, NULL) != SQLITE_OK)
+        sqlite3_prepare_v2(f->db, "INSERT INTO docs(rowid, key, text) VALUES (?1, ?2, ?3)", -1, &f->add, NULL) != SQLITE_OK)
         rc = db_error(f->db, LOCH_EIO, path);
     if (rc) {
         fts_free(f);
@@ -71,11 +73,12 @@ int fts_create(fts **out, const char *path)
     return 0;
 }
 
-int fts_add(fts *f, const char *key, size_t key_len, const char *text, size_t text_len)
+int fts_add(fts *f, int64_t id, const char *key, size_t key_len, const char *text, size_t text_len)
 {
     sqlite3_reset(f->add);
-    if (sqlite3_bind_text(f->add, 1, key, (int)key_len, SQLITE_TRANSIENT) != SQLITE_OK ||
-        sqlite3_bind_text(f->add, 2, text, (int)text_len, SQLITE_TRANSIENT) != SQLITE_OK ||
+    if (sqlite3_bind_int64(f->add, 1, id) != SQLITE_OK ||
+        sqlite3_bind_text(f->add, 2, key, (int)key_len, SQLITE_TRANSIENT) != SQLITE_OK ||
+        sqlite3_bind_text(f->add, 3, text, (int)text_len, SQLITE_TRANSIENT) != SQLITE_OK ||
         sqlite3_step(f->add) != SQLITE_DONE)
         return db_error(f->db, LOCH_EIO, "add");
     return 0;
@@ -167,6 +170,26 @@ int fts_search(fts *f, const char *query, fts_hit each, void *ctx, fts_stop stop
     sqlite3_finalize(st);
     sqlite3_progress_handler(f->db, 0, NULL, NULL);
     return rc < 0 ? rc : 0;
+}
+
+int fts_text(fts *f, int64_t id, const char *key, buf *out)
+{
+    if (!f->text && sqlite3_prepare_v2(f->db, "SELECT key, text FROM docs WHERE rowid = ?1", -1, &f->text, NULL) !=
+                        SQLITE_OK)
+        return db_error(f->db, LOCH_ECORRUPT, "text");
+    sqlite3_reset(f->text);
+    sqlite3_bind_int64(f->text, 1, id);
+    int step = sqlite3_step(f->text), rc;
+    const char *k = step == SQLITE_ROW ? (const char *)sqlite3_column_text(f->text, 0) : NULL;
+    const char *t = k ? (const char *)sqlite3_column_text(f->text, 1) : NULL;
+    if (step != SQLITE_ROW && step != SQLITE_DONE)
+        rc = db_error(f->db, LOCH_ECORRUPT, "text");
+    else if (!k || !t || strcmp(k, key) != 0)
+        rc = error_set(LOCH_ENOTFOUND, "full-text index: no row %lld of key %s", (long long)id, key);
+    else
+        rc = buf_put(out, t, (size_t)sqlite3_column_bytes(f->text, 1));
+    sqlite3_reset(f->text);
+    return rc;
 }
 
 /* English words too common to say what a question is about (a short list in the

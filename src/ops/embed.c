@@ -31,9 +31,11 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/schema.h"
 #include "core/snapshot.h"
 #include "core/sqlscan.h"
 #include "ops/ops.h"
+#include "util/arena.h"
 #include "util/buf.h"
 #include "util/error.h"
 #include "util/options.h"
@@ -518,12 +520,55 @@ static long fuse(const hnsw_hit *a, long na, const hnsw_hit *b, long nb, hnsw_hi
     return got;
 }
 
+#define FETCH_FROM_INDEX 256 /* hits whose texts the full-text index gives; more: a join */
+
+/* The hits' rows in order, their texts read from the full-text index by node (not by
+ * the engine, which would read the whole embeddings table to join ten rows): one query
+ * of values, the texts bound as parameters. The key keeps its type (key_type, the
+ * engine's name for it); chunk and score are typed as the join's are. Fails (with the
+ * error set) when a text is not there, and the caller joins instead. */
+static int fetch_from_index(loch_lake *lake, vindex *ix, const char *key_type, const hnsw_hit *hits, long got,
+                            loch_result **out)
+{
+    buf sql = BUF_INIT, *texts = calloc((size_t)got + 1, sizeof *texts);
+    compute_param *params = calloc(2 * (size_t)got + 1, sizeof *params);
+    loch_result *r = NULL;
+    int rc = texts && params ? 0 : error_set(LOCH_ENOMEM, "out of memory");
+    buf_puts(&sql, "SELECT CAST(k AS ");
+    buf_puts(&sql, key_type);
+    buf_puts(&sql, ") AS ");
+    buf_put_sql_ident(&sql, vindex_keycol(ix));
+    buf_puts(&sql, ", chunk, score, text FROM (VALUES ");
+    for (long i = 0; rc == 0 && i < got; i++) {
+        int chunk = 0;
+        const char *key = vindex_key(ix, (size_t)hits[i].label, &chunk);
+        rc = vindex_text(ix, (size_t)hits[i].label, &texts[i]);
+        params[2 * i] = (compute_param){COMPUTE_STRING, key};
+        params[2 * i + 1] = (compute_param){COMPUTE_STRING, texts[i].data ? texts[i].data : ""};
+        buf_printf(&sql, "%s(%ld, $%ld, %d, CAST(%.9g AS FLOAT), $%ld)", i ? ", " : "", i, 2 * i + 1, chunk,
+                   (double)hits[i].dist, 2 * i + 2);
+    }
+    if (rc == 0 && buf_puts(&sql, ") v(r, k, chunk, score, text) ORDER BY r") < 0)
+        rc = LOCH_ENOMEM;
+    rc = rc ? rc : result_new(&r, 0, NULL, NULL);
+    rc = rc ? rc : compute_query_params(lake->cp, sql.data, params, 2 * (size_t)got, &r->cr);
+    if (rc == 0)
+        *out = r;
+    else
+        loch_result_free(r);
+    for (long i = 0; texts && i < got; i++)
+        buf_free(&texts[i]);
+    free(texts), free(params);
+    buf_free(&sql);
+    return rc;
+}
+
 /* The search through the index: the question embedded here (semantic, hybrid) or
  * made a query of its words (keyword, hybrid), the k best nodes (among the rows
  * passing the condition), then their keys and texts in one query, in order. score is
  * the cosine (semantic), BM25 (keyword) or the fused rank score (hybrid). */
 static int index_search(loch_result **out, loch_lake *lake, vindex *ix, const char *emb, const char *model,
-                        const char *query, const char *where, int k, int mode)
+                        const char *key_type, const char *query, const char *where, int k, int mode)
 {
     buf sql = BUF_INIT, words = BUF_INIT;
     size_t dim = (size_t)vindex_dim(ix), qlen = strlen(query), allowed = 0;
@@ -559,7 +604,16 @@ static int index_search(loch_result **out, loch_lake *lake, vindex *ix, const ch
     } else if (rc == 0 && (got = fuse(sem, nsem, kw, nkw, hits, (size_t)k)) < 0) {
         rc = LOCH_ENOMEM;
     }
-    if (rc == 0) {
+    int fetched = 0;
+    if (rc == 0 && got > 0 && got <= FETCH_FROM_INDEX && key_type && vindex_has_text(ix)) {
+        if (fetch_from_index(lake, ix, key_type, hits, got, out) == 0) {
+            fetched = 1;
+            lake_hold(lake, "search-texts"); /* tests: the texts came from the index */
+        }
+        else
+            error_clear(); /* the join gives the same rows */
+    }
+    if (rc == 0 && !fetched) {
         buf_puts(&sql, "SELECT e.");
         buf_put_sql_ident(&sql, vindex_keycol(ix));
         buf_puts(&sql, ", e.chunk, v.score, e.text FROM (VALUES ");
@@ -582,7 +636,7 @@ static int index_search(loch_result **out, loch_lake *lake, vindex *ix, const ch
         buf_put_sql_str(&sql, model);
         rc = buf_puts(&sql, " ORDER BY v.r");
     }
-    rc = rc ? rc : loch_sql(out, lake, sql.data);
+    rc = rc || fetched ? rc : loch_sql(out, lake, sql.data);
     if (rc == 0)
         result_note(*out, "searched %zu vectors of %s.%s by their index (%s%s)", vindex_live(ix), vindex_table(ix),
                     vindex_column(ix), mode_names[mode],
@@ -647,7 +701,7 @@ int loch_search(loch_result **out, loch_lake *lake, const char *table, const cha
 {
     static const size_t sizes[] = {offsetof(loch_search_options, mode), sizeof(loch_search_options)};
     loch_search_options o = LOCH_SEARCH_OPTIONS_INIT;
-    buf emb = BUF_INIT, sql = BUF_INIT;
+    buf emb = BUF_INIT, sql = BUF_INIT, key_type = BUF_INIT;
     char *column = NULL, *key = NULL;
     const char *model = NULL;
     snapshot *es = NULL;
@@ -670,11 +724,18 @@ int loch_search(loch_result **out, loch_lake *lake, const char *table, const cha
     rc = rc ? rc : o.where ? where_check(lake, table, o.where) : 0;
     rc = rc ? rc : embed_model(&lake->embed, &model, &dim);
     rc = rc ? rc : txlog_load(lake, emb.data, &(txlog_at){-1, 0, 0}, &es);
+    /* the key's type, as the engine names it (NULL when it cannot say: the join types it) */
+    arena a = ARENA_INIT;
+    if (rc == 0 && (es->schema.count < 1 || schema_duck_type(&a, es->schema.fields[0].delta_type, &key_type) < 0)) {
+        buf_free(&key_type);
+        error_clear();
+    }
+    arena_free(&a);
     /* the handle's index, when it is of this column and current */
     struct search_cache *c = lake->search;
     if (rc == 0 && c && c->ix && (o.column ? !strcmp(c->column, o.column) : c->sole) &&
         vindex_fits(c->ix, table, c->column, model, dim, es) && (mode == MODE_SEMANTIC || vindex_has_text(c->ix))) {
-        rc = index_search(out, lake, c->ix, emb.data, model, query, o.where, o.k, mode);
+        rc = index_search(out, lake, c->ix, emb.data, model, key_type.data, query, o.where, o.k, mode);
         goto done;
     }
     /* which column: the one asked for, else the only one embedded */
@@ -718,7 +779,7 @@ int loch_search(loch_result **out, loch_lake *lake, const char *table, const cha
     int refresh = seen >= 1 || mode != MODE_SEMANTIC;
     if (rc == 0 && column && vindex_get(lake, table, emb.data, es, column, key, model, dim, refresh, &ix) == 0) {
         search_keep(&lake->search, table, column, !o.column, ix);
-        rc = index_search(out, lake, ix, emb.data, model, query, o.where, o.k, mode);
+        rc = index_search(out, lake, ix, emb.data, model, key_type.data, query, o.where, o.k, mode);
         goto done;
     }
     if (rc == 0 && mode != MODE_SEMANTIC) {
@@ -801,7 +862,7 @@ done:
     txlog_snapshot_free(es);
     free(column);
     free(key);
-    buf_free(&emb), buf_free(&sql);
+    buf_free(&emb), buf_free(&sql), buf_free(&key_type);
     return rc;
 }
 

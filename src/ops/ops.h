@@ -426,6 +426,9 @@ int vindex_dim(const vindex *v);
 size_t vindex_live(const vindex *v); /* nodes not deleted */
 /* Whether the texts' full-text index (BM25, beside the vector index) is current. */
 int vindex_has_text(const vindex *v);
+/* node's text, from the full-text index (LOCH_ENOTFOUND without one, or when the file
+ * does not have it as node's) */
+int vindex_text(const vindex *v, size_t node, buf *out);
 /* The k best rows by BM25 for query (FTS5 syntax), among allow's when given: labels
  * are node numbers, dist the BM25 score (higher is better); -1 with the error set.
  * stop (or NULL) is asked now and then: nonzero cancels (LOCH_EINTERRUPTED). */

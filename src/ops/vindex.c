@@ -133,10 +133,13 @@ static int index_path(const char *table, const char *column, const char *model, 
     return buf_printf(out, "%s/_loch_index/%.16s.hnsw", table, hex);
 }
 
-static void fp_hex(const vindex *v, char out[65])
+/* The full-text index's tag: the fingerprint, and that its rows' ids are the graph's
+ * nodes (a file of an older loch, whose ids were SQLite's own, is made again). */
+static void fts_tag(const vindex *v, char out[80])
 {
     for (int i = 0; i < 32; i++)
         snprintf(out + 2 * i, 3, "%02x", v->fp[i]);
+    strcat(out, "+node-ids");
 }
 
 /* "SELECT <chunk>\x1f<key>, <what> FROM <emb>@v<version> WHERE" the rows of v's column,
@@ -171,13 +174,14 @@ static int fts_path(const char *hnsw_path, buf *out)
  * into place. */
 static int build_fts(loch_lake *lake, const char *emb, const char *path, vindex *v)
 {
-    buf sql = BUF_INIT, side = BUF_INIT, local = BUF_INIT;
+    buf sql = BUF_INIT, side = BUF_INIT, local = BUF_INIT, name = BUF_INIT;
     compute_stream *cs = NULL;
     fts *f = NULL;
-    char tag[65];
-    size_t rows = 0;
-    fp_hex(v, tag);
-    int rc = rows_sql(v, emb, "text", &sql);
+    char tag[80];
+    size_t rows = 0, node;
+    uint64_t *had = calloc(v->nkeys / 64 + 1, sizeof *had); /* the nodes given a row */
+    fts_tag(v, tag);
+    int rc = had ? rows_sql(v, emb, "text", &sql) : error_set(LOCH_ENOMEM, "out of memory");
     rc = rc ? rc : buf_puts(&sql, " AND text IS NOT NULL");
     const char *slash = strrchr(path, '/');
     rc = rc ? rc : buf_put(&side, path, (size_t)(slash - path));
@@ -197,8 +201,13 @@ static int build_fts(loch_lake *lake, const char *emb, const char *path, vindex 
         for (size_t i = 0; rc == 0 && i < rows; i++) {
             size_t kl = 0, tl = 0;
             const char *k = compute_stream_cell(cs, i, 0, &kl), *t = compute_stream_cell(cs, i, 1, &tl);
-            if (k && t)
-                rc = fts_add(f, k, kl, t, tl);
+            /* a row is its node's, once: a row the graph has no node for (its vector was
+             * not usable) is not one of this version's, as a repeated row is not */
+            if (!k || !t || (buf_clear(&name), buf_put(&name, k, kl)) || !strmap_get(&v->live, name.data, &node) ||
+                ((had[node / 64] >> (node % 64)) & 1))
+                continue;
+            had[node / 64] |= UINT64_C(1) << (node % 64);
+            rc = fts_add(f, (int64_t)node, k, kl, t, tl);
         }
     compute_stream_free(cs);
     if (f) {
@@ -208,7 +217,8 @@ static int build_fts(loch_lake *lake, const char *emb, const char *path, vindex 
     rc = rc ? rc : lake->st->move(lake->st, side.data, path);
     if (rc && local.len)
         remove(local.data);
-    buf_free(&sql), buf_free(&side), buf_free(&local);
+    buf_free(&sql), buf_free(&side), buf_free(&local), buf_free(&name);
+    free(had);
     return rc;
 }
 
@@ -216,8 +226,8 @@ static int build_fts(loch_lake *lake, const char *emb, const char *path, vindex 
 static int open_fts(loch_lake *lake, const char *path, vindex *v)
 {
     buf local = BUF_INIT;
-    char tag[65];
-    fp_hex(v, tag);
+    char tag[80];
+    fts_tag(v, tag);
     int rc = lake->st->engine_path(lake->st, path, &local);
     rc = rc ? rc : fts_open(&v->ft, local.data, tag);
     buf_free(&local);
@@ -546,6 +556,14 @@ long vindex_search(vindex *v, const float *q, size_t k, const uint64_t *allow, s
 }
 
 int vindex_has_text(const vindex *v) { return v->ft != NULL; }
+
+int vindex_text(const vindex *v, size_t node, buf *out)
+{
+    buf_clear(out);
+    if (!v->ft || node >= v->nkeys)
+        return error_set(LOCH_ENOTFOUND, "no text of node %zu of %s.%s", node, v->table, v->column);
+    return fts_text(v->ft, (int64_t)node, v->keys[node], out);
+}
 
 struct text_hits {
     const vindex *v;

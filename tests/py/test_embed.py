@@ -272,6 +272,37 @@ def test_a_stale_or_damaged_index_is_never_trusted(lake, tmp_path):
         assert answers(lake, env=GRAPH, via="HNSW graph") == want
 
 
+def test_search_reads_its_texts_from_the_full_text_index(lake, tmp_path):
+    """A search through the index reads its hits' texts from the full-text index, by
+    node (the hold point proves it), and answers exactly what joining the embeddings
+    answers: keys of the same type, chunks, scores, texts. A full-text index whose rows
+    are not numbered by node (an older loch's, or one rewritten by hand) is not read for
+    texts: the join answers, the same."""
+    import sqlite3
+    make_people(lake)
+    lake.run("embed", "people", "resume")
+    fts = next((lake.path / "people" / "_loch_index").glob("*.fts"))
+    args = ("search", "people", "someone for our Kubernetes migration", "-k", "5", "-f", "json")
+    fts.rename(fts.with_name("moved"))
+    p = lake.run(*args)
+    fts.with_name("moved").rename(fts)
+    joined = json.loads(p.stdout)
+    assert len(joined) == 5 and joined[0]["id"] == 1 and joined[0]["text"] == PEOPLE[0][1]
+    rc, out, err = Held(lake, tmp_path / "h", "search-texts", *args).release()
+    assert rc == 0 and json.loads(out) == joined, err
+    # the same file with its rows numbered otherwise (and the same tag)
+    good = fts.read_bytes()
+    db = sqlite3.connect(fts)
+    rows = db.execute("SELECT rowid, key, text FROM docs").fetchall()
+    db.execute("DELETE FROM docs")
+    db.executemany("INSERT INTO docs(rowid, key, text) VALUES (?, ?, ?)", [(r + 1, k, t) for r, k, t in rows])
+    db.commit()
+    db.close()
+    assert json.loads(lake.run(*args).stdout) == joined
+    fts.write_bytes(good)
+    assert json.loads(lake.run(*args).stdout) == joined
+
+
 def test_embed_killed_before_its_index_is_written(lake, tmp_path):
     """SIGKILL after the embeddings' commit and before the index (hold point): the index
     is the old one, searches still answer from the new embeddings, a re-run writes it."""

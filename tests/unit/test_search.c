@@ -115,7 +115,8 @@ static void test_full_text_index(void)
     const char *rows[][2] = {{"a", "Kubernetes migrations and Kubernetes upgrades"}, {"b", "a migration of data"},
                              {"c", "bread, croissants"}, {"d", "Crème brûlée"}};
     for (size_t i = 0; f && i < 4; i++)
-        CHECK_OK(fts_add(f, rows[i][0], 1, rows[i][1], strlen(rows[i][1])));
+        CHECK_OK(fts_add(f, (int64_t)(10 * i), rows[i][0], 1, rows[i][1], strlen(rows[i][1])));
+    CHECK(fts_add(f, 10, "e", 1, "x", 1) == LOCH_EIO); /* one row an id */
     CHECK_OK(fts_finish(f, "tag-1"));
     f = NULL;
     CHECK(fts_open(&f, path, "tag-2") == LOCH_ECONFLICT && !f);
@@ -130,6 +131,13 @@ static void test_full_text_index(void)
         CHECK_OK(fts_search(f, "creme", collect, &got, NULL, NULL)); /* diacritics folded */
         CHECK_STR(got.data, "d");
         CHECK(fts_search(f, "AND AND (", collect, &got, NULL, NULL) == LOCH_EINVALID);
+        /* a text again by its id, when the key is the one asked for */
+        buf_clear(&got);
+        CHECK_OK(fts_text(f, 20, "c", &got));
+        CHECK_STR(got.data, "bread, croissants");
+        CHECK(fts_text(f, 20, "b", &got) == LOCH_ENOTFOUND);
+        CHECK(fts_text(f, 3, "c", &got) == LOCH_ENOTFOUND);
+        CHECK(fts_text(f, -1, "c", &got) == LOCH_ENOTFOUND);
 
         fts_free(f);
     }
@@ -140,7 +148,7 @@ static void test_full_text_index(void)
         char key[16], text[64];
         snprintf(key, sizeof key, "%d", i);
         snprintf(text, sizeof text, "row %d of a migration", i);
-        CHECK_OK(fts_add(f, key, strlen(key), text, strlen(text)));
+        CHECK_OK(fts_add(f, i, key, strlen(key), text, strlen(text)));
     }
     CHECK_OK(fts_finish(f, "t"));
     f = NULL;
