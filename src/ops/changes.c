@@ -27,6 +27,12 @@
  * Every version in the range must have been committed with the feed on: a range that
  * starts before it was enabled, or crosses a commit that turned it off, is refused by
  * version, as Spark refuses it; so is a version the log no longer holds.
+ *
+ * loch's own "t@touched:from~to" is the same feed without that rule: what each
+ * version's actions say changed (its change data when it has some), for any table. An
+ * embedding pass reads its keys to find the rows to look at again (ops/embed.c); a
+ * copy-on-write change there reads as a whole file deleted and another inserted, more
+ * rows than changed, which costs that pass time, never rows.
  */
 #include "ops/ops.h"
 
@@ -291,7 +297,7 @@ static bool cdf_on(const log_kv *conf)
     return false;
 }
 
-int changes_sql(loch_lake *lake, const char *table, const char *spec, buf *sql)
+int changes_sql(loch_lake *lake, const char *table, const char *spec, bool feed_required, buf *sql)
 {
     char from_text[96], to_text[96];
     const char *tilde = strchr(spec, '~');
@@ -316,7 +322,7 @@ int changes_sql(loch_lake *lake, const char *table, const char *spec, buf *sql)
                        (long long)to, (long long)from);
     rc = rc ? rc : txlog_load(lake, table, &(txlog_at){to, 0, 0}, &end);
     rc = rc ? rc : txlog_load(lake, table, &(txlog_at){from, 0, 0}, &first);
-    if (rc == 0 && !cdf_on(&first->metadata.configuration))
+    if (rc == 0 && feed_required && !cdf_on(&first->metadata.configuration))
         rc = error_set(LOCH_EINVALID, "table \"%s\" did not record its changes at version %lld "
                        "(delta.enableChangeDataFeed was not true)", table, (long long)from);
     for (size_t i = 0; rc == 0 && i < end->schema.count; i++)
@@ -335,7 +341,7 @@ int changes_sql(loch_lake *lake, const char *table, const char *spec, buf *sql)
         bool cdc = false;
         for (size_t i = 0; rc == 0 && i < n; i++) {
             cdc = cdc || acts[i].kind == LOG_CDC;
-            if (acts[i].kind == LOG_METADATA && v > from && !cdf_on(&acts[i].u.metadata.configuration))
+            if (feed_required && acts[i].kind == LOG_METADATA && v > from && !cdf_on(&acts[i].u.metadata.configuration))
                 rc = error_set(LOCH_EINVALID, "table \"%s\" stopped recording its changes at version %lld "
                                "(delta.enableChangeDataFeed)", table, (long long)v);
         }

@@ -3,12 +3,18 @@
  *
  * Both are SQL over the engine's embed() (vector/embed.c), run through loch_sql so the
  * embeddings table is written, committed and read like any other Delta table. An
- * embedding pass is one commit: when only new texts need embedding, an INSERT of them;
- * else one CREATE [OR REPLACE] TABLE ... AS: the rows of other columns, the rows of this
- * column whose (key, text) is unchanged and was embedded by this model (kept, vector
- * and all), and the rest, embedded now. Running it twice embeds nothing the second
- * time; a crash leaves the previous version, as any commit does; two passes racing
- * conflict, and the loser runs again against the winner's version.
+ * embedding pass reads one version of the source (its write-ahead log flushed first)
+ * and is one commit: when only new texts need embedding, an INSERT of them; else one
+ * CREATE [OR REPLACE] TABLE ... AS: the rows of other columns, the rows of this column
+ * whose (key, text) is unchanged and was embedded by this model (kept, vector and all),
+ * and the rest, embedded now. Running it twice embeds nothing the second time; a crash
+ * leaves the previous version, as any commit does; two passes racing conflict, and the
+ * loser runs again against the winner's version.
+ *
+ * Which rows a pass compares: all of them, unless the last pass left its record
+ * (vector/embsync.h) and the embeddings table is still at the version it left; then
+ * only the keys the source's versions since changed ("t@touched:a~b", ops/changes.c),
+ * everything else kept as it is. A pass that cannot read those versions compares all.
  *
  * The embeddings table's first column is the source's key column, under its own name,
  * so a search can join back to the source (for --where) without a mapping to keep.
@@ -57,20 +63,17 @@ static int embeddings_name(const char *table, buf *out)
     return rc < 0 ? rc : table_name_check(out->data);
 }
 
-/* The table's primary key, when it is one column. */
-static int primary_key(loch_lake *lake, const char *table, buf *out)
+/* The table's primary key (s is its snapshot), when it is one column. */
+static int primary_key(const snapshot *s, const char *table, buf *out)
 {
-    snapshot *s = NULL;
     const char **cols = NULL;
     size_t n = 0;
-    int rc = txlog_load(lake, table, &(txlog_at){-1, 0, 0}, &s);
-    rc = rc ? rc : tail_key(s, &cols, &n);
+    int rc = tail_key(s, &cols, &n);
     if (rc == 0 && n != 1)
         rc = error_set(LOCH_EINVALID, "table %s has %s: name the column that identifies a row (--key)", table,
                        n ? "a key of several columns" : "no primary key");
     rc = rc ? rc : buf_puts(out, cols[0]);
     free(cols);
-    txlog_snapshot_free(s);
     return rc;
 }
 
@@ -150,19 +153,16 @@ static int put_rows(buf *sql, const buf *a, const buf *b, const char *key, int p
     return buf_puts(sql, " AND b.chunk = a.chunk AND b.text = a.text)");
 }
 
-/* The column to embed: the table's, and text. */
-static int column_check(loch_lake *lake, const char *table, const char *column)
+/* The column to embed: the table's (s), and text. */
+static int column_check(const snapshot *s, const char *table, const char *column)
 {
-    snapshot *s = NULL;
-    int rc = txlog_load(lake, table, &(txlog_at){-1, 0, 0}, &s);
-    const schema_field *f = rc ? NULL : schema_find(&s->schema, column);
-    if (rc == 0 && !f)
-        rc = error_set(LOCH_EINVALID, "table %s has no column %s to embed", table, column);
-    else if (rc == 0 && strcmp(f->delta_type, "\"string\"") != 0)
-        rc = error_set(LOCH_EINVALID, "%s.%s is of type %s, not text: embed a text column", table, column,
-                       f->delta_type);
-    txlog_snapshot_free(s);
-    return rc;
+    const schema_field *f = schema_find(&s->schema, column);
+    if (!f)
+        return error_set(LOCH_EINVALID, "table %s has no column %s to embed", table, column);
+    if (strcmp(f->delta_type, "\"string\"") != 0)
+        return error_set(LOCH_EINVALID, "%s.%s is of type %s, not text: embed a text column", table, column,
+                         f->delta_type);
+    return 0;
 }
 
 /* The key must name each row once, as text that never changes: the index keeps keys as
@@ -171,33 +171,28 @@ static int column_check(loch_lake *lake, const char *table, const char *column)
  * a timestamp with time zone, whose text follows the session's zone; nothing nested),
  * unique among the rows with a key, no NUL character, at most 64 KiB as text; and the
  * key the table's embeddings were made by, if it has some. */
-static int key_check(loch_lake *lake, const char *table, const char *key, const char *emb, int exists)
+static int key_check(loch_lake *lake, const snapshot *s, const char *table, const char *pinned, const char *key,
+                     const snapshot *es, const char *emb)
 {
-    snapshot *s = NULL;
     loch_result *r = NULL;
     buf sql = BUF_INIT;
-    int rc = txlog_load(lake, table, &(txlog_at){-1, 0, 0}, &s);
-    const schema_field *f = rc ? NULL : schema_find(&s->schema, key);
+    int rc = 0;
+    const schema_field *f = schema_find(&s->schema, key);
     const char *t = f ? f->delta_type : NULL;
     if (rc == 0 && !f)
         rc = error_set(LOCH_EINVALID, "table %s has no column %s (the key)", table, key);
     else if (rc == 0 && (!t || t[0] != '"' || strstr(t, "float") || strstr(t, "double") || !strcmp(t, "\"timestamp\"")))
         rc = error_set(LOCH_EINVALID, "the key %s of %s is of type %s, whose text is not stable (a float, a timestamp "
                        "with time zone, or nested): embed by another column (--key)", key, table, t ? t : "?");
-    if (rc == 0 && exists) { /* the embeddings' own key */
-        snapshot *es = NULL;
-        rc = txlog_load(lake, emb, &(txlog_at){-1, 0, 0}, &es);
-        if (rc == 0 && es->schema.count && strcasecmp(es->schema.fields[0].name, key) != 0)
-            rc = error_set(LOCH_EINVALID, "%s is keyed by %s: embed with --key %s (or drop %s first)", emb,
-                           es->schema.fields[0].name, es->schema.fields[0].name, emb);
-        txlog_snapshot_free(es);
-    }
+    if (rc == 0 && es && es->schema.count && strcasecmp(es->schema.fields[0].name, key) != 0) /* its own key */
+        rc = error_set(LOCH_EINVALID, "%s is keyed by %s: embed with --key %s (or drop %s first)", emb,
+                       es->schema.fields[0].name, es->schema.fields[0].name, emb);
     if (rc == 0) {
         buf_puts(&sql, "SELECT count(*) FILTER (WHERE strpos(CAST(k AS VARCHAR), chr(0)) > 0), "
                        "coalesce(max(length(CAST(k AS VARCHAR))), 0), count(*) - count(DISTINCT k) FROM (SELECT ");
         buf_put_sql_ident(&sql, key);
         buf_puts(&sql, " AS k FROM ");
-        buf_put_sql_ident(&sql, table);
+        buf_put_sql_ident(&sql, pinned);
         rc = buf_puts(&sql, ") WHERE k IS NOT NULL");
     }
     rc = rc ? rc : loch_sql(&r, lake, sql.data);
@@ -214,7 +209,7 @@ static int key_check(loch_lake *lake, const char *table, const char *key, const 
         buf_puts(&sql, "SELECT CAST(");
         buf_put_sql_ident(&sql, key);
         buf_puts(&sql, " AS VARCHAR) FROM ");
-        buf_put_sql_ident(&sql, table);
+        buf_put_sql_ident(&sql, pinned);
         buf_puts(&sql, " WHERE ");
         buf_put_sql_ident(&sql, key);
         buf_puts(&sql, " IS NOT NULL GROUP BY ALL HAVING count(*) > 1 LIMIT 1");
@@ -225,17 +220,91 @@ static int key_check(loch_lake *lake, const char *table, const char *key, const 
     loch_free(nul), loch_free(longest), loch_free(dups), loch_free(dup);
     loch_result_free(r);
     buf_free(&sql);
-    txlog_snapshot_free(s);
     return rc;
 }
 
 static void search_keep(struct search_cache **slot, const char *table, const char *column, int sole, vindex *ix);
 
+/* The SQL of a pass: src, the rows to embed as (key, chunk, text), from pinned (the
+ * source at the version read); old, what this model made of this column before (its
+ * vectors sound); both limited to the keys of touched (a subquery) when given. */
+static int pass_sql(const char *pinned, const char *column, const char *key, size_t chunk_size, const char *emb,
+                    int exists, const char *model, int dim, const char *touched, buf *src, buf *old)
+{
+    buf_clear(src), buf_clear(old);
+    /* a row's text as its chunks (vector/chunk.h): (key, chunk, text) */
+    buf_puts(src, "(SELECT ");
+    buf_put_sql_ident(src, key);
+    buf_puts(src, ", CAST(unnest(range(len(cs))) AS INTEGER) AS chunk, unnest(cs) AS text FROM (SELECT ");
+    buf_put_sql_ident(src, key);
+    buf_puts(src, ", chunks(");
+    buf_put_sql_ident(src, column);
+    if (chunk_size)
+        buf_printf(src, ", %zu", chunk_size);
+    buf_puts(src, ") AS cs FROM ");
+    buf_put_sql_ident(src, pinned);
+    buf_puts(src, " WHERE ");
+    buf_put_sql_ident(src, column);
+    buf_puts(src, " IS NOT NULL AND ");
+    buf_put_sql_ident(src, key);
+    buf_puts(src, " IS NOT NULL"); /* a row without a key cannot be found again */
+    if (touched) {
+        buf_puts(src, " AND ");
+        buf_put_sql_ident(src, key);
+        buf_puts(src, " IN ");
+        buf_puts(src, touched);
+    }
+    int rc = buf_puts(src, "))");
+    if (exists) {
+        buf_puts(old, "(SELECT * FROM ");
+        buf_put_sql_ident(old, emb);
+        buf_puts(old, " WHERE \"column\" = ");
+        buf_put_sql_str(old, column);
+        buf_puts(old, " AND model = ");
+        buf_put_sql_str(old, model);
+        if (touched) {
+            buf_puts(old, " AND ");
+            buf_put_sql_ident(old, key);
+            buf_puts(old, " IN ");
+            buf_puts(old, touched);
+        }
+        /* a vector edited by hand into the wrong length, NULL, NaN or infinity is made again */
+        rc = buf_printf(old, " AND dim = %d AND len(embedding) = %d AND len(list_filter(embedding, x -> x IS NULL "
+                        "OR isnan(x) OR isinf(x))) = 0)", dim, dim);
+    } else {
+        buf_puts(old, "(SELECT NULL AS ");
+        buf_put_sql_ident(old, key);
+        rc = buf_puts(old, ", NULL AS chunk, NULL AS text WHERE false)");
+    }
+    return rc;
+}
+
+/* The version of the source the embeddings of column are in step with, by the record
+ * the last pass left (vector/embsync.h), or -1: the record is there, about these
+ * tables, key, model and chunk size, and the embeddings table is still at the version
+ * that pass left. */
+static int64_t in_step_since(loch_lake *lake, const char *table, const char *column, const char *key,
+                             const char *model, int dim, size_t chunk_size, const snapshot *s, const snapshot *es)
+{
+    embsync sy;
+    uint8_t what[32];
+    if (!es)
+        return -1;
+    embsync_what(es->metadata.id, s->metadata.id, column, key, model, what);
+    int ok = vindex_sync_read(lake, table, column, model, &sy) == 0 && !memcmp(sy.what, what, 32) &&
+             sy.emb_version == es->version && sy.dim == dim && sy.chunk_size == chunk_size &&
+             sy.src_version <= s->version;
+    error_clear(); /* none, or not one: every row is compared */
+    return ok ? sy.src_version : -1;
+}
+
 static int embed_once(loch_result **out, loch_lake *lake, const char *table, const char *column, const char *key)
 {
-    buf emb = BUF_INIT, k = BUF_INIT, sql = BUF_INIT, src = BUF_INIT, old = BUF_INIT;
+    buf emb = BUF_INIT, k = BUF_INIT, sql = BUF_INIT, src = BUF_INIT, old = BUF_INIT, touched = BUF_INIT,
+        pinned = BUF_INIT;
     const char *model = NULL;
     char *count = NULL;
+    snapshot *s = NULL, *es0 = NULL;
     int dim = 0;
     *out = NULL;
     int rc = table_name_check(table);
@@ -244,78 +313,85 @@ static int embed_once(loch_result **out, loch_lake *lake, const char *table, con
     rc = rc ? rc : embeddings_name(table, &emb);
     if (rc == 0 && !txlog_exists(lake, table))
         rc = error_set(LOCH_ENOTFOUND, "table \"%s\" does not exist", table);
-    rc = rc ? rc : column_check(lake, table, column);
-    rc = rc ? rc : key && *key ? buf_puts(&k, key) : primary_key(lake, table, &k);
+    /* one version of the source for its column, key, chunk size and rows: its latest,
+     * its write-ahead log flushed first (rows only in the log are in no version, and the
+     * next pass could not tell what changed among them) */
+    rc = rc ? rc : tail_flush_if_any(lake, table);
+    rc = rc ? rc : txlog_load(lake, table, &(txlog_at){-1, 0, 0}, &s);
+    rc = rc ? rc : buf_printf(&pinned, "%s@v%lld", table, (long long)s->version);
+    rc = rc ? rc : column_check(s, table, column);
+    rc = rc ? rc : key && *key ? buf_puts(&k, key) : primary_key(s, table, &k);
     for (size_t i = 0; rc == 0 && i < sizeof(own_columns) / sizeof(own_columns[0]); i++)
         if (!strcasecmp(k.data, own_columns[i]))
             rc = error_set(LOCH_EINVALID, "the key column of %s is named %s, as a column of %s (or of a search's "
                            "result) is: embed by another column (--key), or rename it", table, k.data, emb.data);
     rc = rc ? rc : embed_model(&lake->embed, &model, &dim);
     size_t chunk_size = 0;
-    rc = rc ? rc : table_chunk_size(lake, table, &chunk_size);
-    int64_t version = rc ? -1 : txlog_latest_version(lake, table);
+    if (rc == 0 && embed_chunk_size(snapshot_property(s, EMBED_CHUNK_PROPERTY), &chunk_size) < 0)
+        rc = error_prefix("table %s: ", table); /* a value another writer put there */
+    int64_t version = rc ? -1 : s->version;
     int exists = rc == 0 && txlog_exists(lake, emb.data);
-    rc = rc ? rc : key_check(lake, table, k.data, emb.data, exists);
-    /* src: the rows to embed; old: what this model made of this column before */
-    if (rc == 0) {
-        /* a row's text as its chunks (vector/chunk.h): (key, chunk, text) */
-        buf_puts(&src, "(SELECT ");
-        buf_put_sql_ident(&src, k.data);
-        buf_puts(&src, ", CAST(unnest(range(len(cs))) AS INTEGER) AS chunk, unnest(cs) AS text FROM (SELECT ");
-        buf_put_sql_ident(&src, k.data);
-        buf_puts(&src, ", chunks(");
-        buf_put_sql_ident(&src, column);
-        if (chunk_size)
-            buf_printf(&src, ", %zu", chunk_size);
-        buf_puts(&src, ") AS cs FROM ");
-        buf_put_sql_ident(&src, table);
-        buf_puts(&src, " WHERE ");
-        buf_put_sql_ident(&src, column);
-        buf_puts(&src, " IS NOT NULL AND ");
-        buf_put_sql_ident(&src, k.data);
-        buf_puts(&src, " IS NOT NULL))"); /* a row without a key cannot be found again */
-        if (exists) {
-            buf_puts(&old, "(SELECT * FROM ");
-            buf_put_sql_ident(&old, emb.data);
-            buf_puts(&old, " WHERE \"column\" = ");
-            buf_put_sql_str(&old, column);
-            buf_puts(&old, " AND model = ");
-            buf_put_sql_str(&old, model);
-            /* a vector edited by hand into the wrong length, NULL, NaN or infinity is made again */
-            rc = buf_printf(&old, " AND dim = %d AND len(embedding) = %d AND len(list_filter(embedding, x -> x IS NULL "
-                            "OR isnan(x) OR isinf(x))) = 0)", dim, dim);
-        } else {
-            buf_puts(&old, "(SELECT NULL AS ");
-            buf_put_sql_ident(&old, k.data);
-            rc = buf_puts(&old, ", NULL AS chunk, NULL AS text WHERE false)");
-        }
+    if (rc == 0 && exists)
+        rc = txlog_load(lake, emb.data, &(txlog_at){-1, 0, 0}, &es0);
+    rc = rc ? rc : key_check(lake, s, table, pinned.data, k.data, es0, emb.data);
+    /* only the rows changed since the embeddings were last in step with the table,
+     * when they are: none at all when it has not changed since */
+    int64_t since = rc ? -1 : in_step_since(lake, table, column, k.data, model, dim, chunk_size, s, es0);
+    if (since >= 0 && since < version) {
+        buf_puts(&touched, "(SELECT DISTINCT ");
+        buf_put_sql_ident(&touched, k.data);
+        buf_puts(&touched, " FROM ");
+        buf_printf(&sql, "%s@touched:%lld~%lld", table, (long long)since + 1, (long long)version);
+        buf_put_sql_ident(&touched, sql.data);
+        buf_puts(&touched, " WHERE ");
+        buf_put_sql_ident(&touched, k.data);
+        rc = buf_puts(&touched, " IS NOT NULL)");
     }
+    int in_step = since >= 0 && since == version;
+    rc = rc || in_step ? rc : pass_sql(pinned.data, column, k.data, chunk_size, emb.data, exists, model,
+                                       dim, touched.len ? touched.data : NULL, &src, &old);
     /* how many texts are new, to say so (and to embed nothing when none is) */
-    if (rc == 0) {
+    for (int again = 0; rc == 0 && !in_step && again < 2; again++) {
+        buf_clear(&sql);
         buf_puts(&sql, "SELECT count(*) FROM ");
         rc = put_rows(&sql, &src, &old, k.data, 0);
+        rc = rc ? rc : query_text(lake, sql.data, &count);
+        if (rc == 0 || !touched.len)
+            break;
+        /* the versions cannot be read (their files vacuumed, their log cleaned up, a
+         * table kind the feed does not read): every row is compared */
+        error_clear();
+        buf_clear(&touched);
+        since = -1;
+        rc = pass_sql(pinned.data, column, k.data, chunk_size, emb.data, exists, model, dim, NULL, &src, &old);
     }
-    rc = rc ? rc : query_text(lake, sql.data, &count);
     /* and how many of the column's embedded rows go: all but those kept (their row is
      * gone from the table or its text changed, or they are not old's: another model's,
-     * a broken vector). With none new and none going there is nothing to commit; with
-     * only new ones, they are appended (an INSERT that reads the embeddings, so a
-     * concurrent embedding's append conflicts with it, rather than both adding the same
-     * rows); else the table is written again, the kept rows with the new. */
+     * a broken vector), among the changed keys when only they are looked at. With none
+     * new and none going there is nothing to commit; with only new ones, they are
+     * appended (an INSERT that reads the embeddings, so a concurrent embedding's append
+     * conflicts with it, rather than both adding the same rows); else the table is
+     * written again, the kept rows with the new. */
     char *going = NULL;
-    if (rc == 0 && exists) {
+    if (rc == 0 && exists && !in_step) {
         buf_clear(&sql);
         buf_puts(&sql, "SELECT (SELECT count(*) FROM ");
         buf_put_sql_ident(&sql, emb.data);
         buf_puts(&sql, " WHERE \"column\" = ");
         buf_put_sql_str(&sql, column);
+        if (touched.len) {
+            buf_puts(&sql, " AND ");
+            buf_put_sql_ident(&sql, k.data);
+            buf_puts(&sql, " IN ");
+            buf_puts(&sql, touched.data);
+        }
         buf_puts(&sql, ") - (SELECT count(*) FROM ");
         rc = put_rows(&sql, &old, &src, k.data, 1);
         rc = rc ? rc : buf_puts(&sql, ")");
         rc = rc ? rc : query_text(lake, sql.data, &going);
     }
-    int none_going = rc == 0 && exists && going && !strcmp(going, "0");
-    int nothing = none_going && count && !strcmp(count, "0");
+    int none_going = rc == 0 && exists && (in_step || (going && !strcmp(going, "0")));
+    int nothing = none_going && (in_step || (count && !strcmp(count, "0")));
     loch_free(going);
     if (rc == 0 && !nothing) {
         buf_clear(&sql);
@@ -327,6 +403,16 @@ static int embed_once(loch_result **out, loch_lake *lake, const char *table, con
             buf_put_sql_ident(&sql, emb.data);
             buf_puts(&sql, " WHERE \"column\" <> ");
             buf_put_sql_str(&sql, column);
+            if (touched.len) { /* the rows of keys unchanged since */
+                buf_puts(&sql, " UNION ALL SELECT * FROM ");
+                buf_put_sql_ident(&sql, emb.data);
+                buf_puts(&sql, " WHERE \"column\" = ");
+                buf_put_sql_str(&sql, column);
+                buf_puts(&sql, " AND ");
+                buf_put_sql_ident(&sql, k.data);
+                buf_puts(&sql, " NOT IN ");
+                buf_puts(&sql, touched.data);
+            }
             buf_puts(&sql, " UNION ALL SELECT a.* FROM ");
             put_rows(&sql, &old, &src, k.data, 1);
             buf_puts(&sql, " UNION ALL ");
@@ -364,15 +450,32 @@ static int embed_once(loch_result **out, loch_lake *lake, const char *table, con
                   table, column, loch_error_last());
         error_clear();
     }
+    /* and what the next pass may start from: the embeddings as this pass left them (its
+     * commit the only one since it read them: the next version, or none) are in step
+     * with the source's version it read whole */
+    int64_t left = exists ? es0->version + !nothing : 0;
+    if (rc == 0 && es->version == left && txlog_exists(lake, table)) {
+        embsync sy = {.emb_version = left, .src_version = version, .dim = dim, .chunk_size = chunk_size};
+        embsync_what(es->metadata.id, s->metadata.id, column, k.data, model, sy.what);
+        lake_hold(lake, "embed-sync");
+        if (vindex_sync_write(lake, table, column, model, &sy) < 0 || !txlog_exists(lake, table))
+            vindex_sync_forget(lake, table, column, model); /* a cache; a table dropped meanwhile keeps nothing */
+        error_clear();
+    }
     txlog_snapshot_free(es);
     if (rc == 0) {
         long long made = count ? atoll(count) : 0, all = total ? atoll(total) : 0;
-        rc = result_message(out, "embedded %lld text%s of %s.%s with %s (%d numbers each), kept %lld; %s holds %lld",
-                            made, made == 1 ? "" : "s", table, column, model, dim, all - made, emb.data, all);
+        rc = result_message(out, "embedded %lld text%s of %s.%s with %s (%d numbers each), kept %lld; %s holds %lld%s",
+                            made, made == 1 ? "" : "s", table, column, model, dim, all - made, emb.data, all,
+                            in_step ? " (the table has not changed since it was embedded)"
+                            : touched.len ? " (looked at the rows changed since it was embedded)" : "");
     }
     loch_free(count);
     loch_free(total);
-    buf_free(&emb), buf_free(&k), buf_free(&sql), buf_free(&src), buf_free(&old);
+    txlog_snapshot_free(s);
+    txlog_snapshot_free(es0);
+    buf_free(&emb), buf_free(&k), buf_free(&sql), buf_free(&src), buf_free(&old), buf_free(&touched);
+    buf_free(&pinned);
     return rc;
 }
 

@@ -20,6 +20,7 @@
 #include "core/storage.h"
 #include "loch/loch.h"
 #include "vector/embed.h"
+#include "vector/embsync.h"
 #include "vector/hnsw.h"
 
 #define PIN_MAX 64
@@ -268,9 +269,10 @@ int scan_files_sql(loch_lake *lake, const char *table, const snapshot *s, const 
                    const char *extra, bool data_files, buf *sql);
 /* table_changes('t', from[, to]) calls in sql become the names "t@changes:from~to"
  * (*out, malloc'd; NULL when sql has none); changes_sql answers such a name (the part
- * after "@changes:" is spec) with the feed's SELECT (ops/changes.c). */
+ * after "@changes:" is spec) with the feed's SELECT (ops/changes.c). "t@touched:from~to"
+ * is the same without feed_required: what the versions' actions changed, for any table. */
 int changes_rewrite(const char *sql, char **out);
-int changes_sql(loch_lake *lake, const char *table, const char *spec, buf *sql);
+int changes_sql(loch_lake *lake, const char *table, const char *spec, bool feed_required, buf *sql);
 /* The rows f's deletion vector deletes (none without one), checked against its cardinality. */
 struct dv_rows;
 int scan_file_dv(loch_lake *lake, const char *table, const log_file *f, struct dv_rows *rows);
@@ -426,6 +428,13 @@ int vindex_dim(const vindex *v);
 size_t vindex_live(const vindex *v); /* nodes not deleted */
 /* Whether the texts' full-text index (BM25, beside the vector index) is current. */
 int vindex_has_text(const vindex *v);
+/* What the last embedding pass of table.column by model left beside the table
+ * (vector/embsync.h): read (LOCH_ENOTFOUND when there is none, LOCH_ECORRUPT when the
+ * file is not one) and written whole. */
+int vindex_sync_read(loch_lake *lake, const char *table, const char *column, const char *model, embsync *out);
+int vindex_sync_write(loch_lake *lake, const char *table, const char *column, const char *model, const embsync *s);
+/* Removes the record (and, when the table is gone, its _loch_index/ whole). */
+void vindex_sync_forget(loch_lake *lake, const char *table, const char *column, const char *model);
 /* node's text, from the full-text index (LOCH_ENOTFOUND without one, or when the file
  * does not have it as node's) */
 int vindex_text(const vindex *v, size_t node, buf *out);

@@ -611,7 +611,8 @@ int scan_resolve(void *ctx, const char *name, buf *sql)
     txlog_at at;
     snapshot *s = NULL;
     int rc;
-    const char *feed = strstr(name, "@changes:");
+    const char *feed = strstr(name, "@changes:"), *touched = feed ? NULL : strstr(name, "@touched:");
+    feed = feed ? feed : touched;
     if (feed && (size_t)(feed - name) < sizeof(table)) { /* table_changes (ops/changes.c) */
         snprintf(table, sizeof(table), "%.*s", (int)(feed - name), name);
         for (char *p = table; *p; p++)
@@ -621,7 +622,7 @@ int scan_resolve(void *ctx, const char *name, buf *sql)
                              table);
         if (table_name_check(table) < 0 || !txlog_exists(lake, table))
             return error_set(LOCH_ENOTFOUND, "table_changes: table \"%s\" does not exist", table);
-        if ((rc = changes_sql(lake, table, feed + 9, sql)) == 0 && lake->pin_count < PIN_MAX &&
+        if ((rc = changes_sql(lake, table, feed + 9, !touched, sql)) == 0 && lake->pin_count < PIN_MAX &&
             (lake->pins[lake->pin_count].name = strdup(name))) {
             /* pinned as its SQL alone: a feed is not a snapshot */
             if (!(lake->pins[lake->pin_count].sql = strdup(sql->data)) ||

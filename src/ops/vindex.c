@@ -507,6 +507,60 @@ int vindex_fits(const vindex *v, const char *table, const char *column, const ch
     return memcmp(fp, v->fp, 32) == 0;
 }
 
+/* ---- what an embedding pass leaves (vector/embsync.h) ------------------------------ */
+
+#define SYNC_MAX 4096 /* a record is one short line: anything larger is not one */
+
+static int sync_path(const char *table, const char *column, const char *model, buf *out)
+{
+    int rc = index_path(table, column, model, out);
+    if (rc == 0)
+        out->data[out->len -= strlen(".hnsw")] = '\0';
+    return rc ? rc : buf_puts(out, ".sync");
+}
+
+int vindex_sync_read(loch_lake *lake, const char *table, const char *column, const char *model, embsync *out)
+{
+    buf path = BUF_INIT, text = BUF_INIT;
+    storage_entry e;
+    memset(out, 0, sizeof *out);
+    int rc = sync_path(table, column, model, &path);
+    rc = rc ? rc : lake->st->head(lake->st, path.data, &e);
+    if (rc == 0 && e.size > SYNC_MAX)
+        rc = error_set(LOCH_ECORRUPT, "%s: not an embedding pass's record (%lld bytes)", path.data, (long long)e.size);
+    rc = rc ? rc : lake->st->get(lake->st, path.data, &text);
+    rc = rc ? rc : embsync_parse(text.data ? text.data : "", text.len, out);
+    buf_free(&path), buf_free(&text);
+    return rc;
+}
+
+int vindex_sync_write(loch_lake *lake, const char *table, const char *column, const char *model, const embsync *s)
+{
+    buf path = BUF_INIT, text = BUF_INIT, dir = BUF_INIT;
+    int rc = sync_path(table, column, model, &path);
+    rc = rc ? rc : embsync_render(s, &text);
+    rc = rc ? rc : buf_put(&dir, path.data, (size_t)(strrchr(path.data, '/') - path.data));
+    rc = rc ? rc : lake->st->mkdirs(lake->st, dir.data);
+    rc = rc ? rc : lake->st->put(lake->st, path.data, text.data, text.len);
+    buf_free(&path), buf_free(&text), buf_free(&dir);
+    return rc;
+}
+
+void vindex_sync_forget(loch_lake *lake, const char *table, const char *column, const char *model)
+{
+    buf path = BUF_INIT;
+    if (sync_path(table, column, model, &path) == 0) {
+        lake->st->remove(lake->st, path.data);
+        if (!txlog_exists(lake, table)) { /* dropped: nothing of it stays (its directory, if empty) */
+            path.data[path.len = (size_t)(strrchr(path.data, '/') - path.data)] = '\0';
+            lake->st->remove_tree(lake->st, path.data);
+            lake->st->remove_dir(lake->st, table);
+        }
+    }
+    buf_free(&path);
+    error_clear();
+}
+
 const char *vindex_table(const vindex *v) { return v->table; }
 const char *vindex_column(const vindex *v) { return v->column; }
 const char *vindex_keycol(const vindex *v) { return v->key; }

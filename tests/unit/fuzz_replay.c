@@ -31,6 +31,9 @@
 #define LLVMFuzzerTestOneInput fuzz_conf_one
 #include "../../fuzz/fuzz_conf.c"
 #undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fuzz_embsync_one
+#include "../../fuzz/fuzz_embsync.c"
+#undef LLVMFuzzerTestOneInput
 #define LLVMFuzzerTestOneInput fuzz_arrowipc_one
 #include "../../fuzz/fuzz_arrowipc.c"
 #undef LLVMFuzzerTestOneInput
@@ -73,7 +76,7 @@ static const struct {
 } targets[] = {{"dv", fuzz_dv_one}, {"log", fuzz_log_one}, {"commit", fuzz_commit_one}, {"sqlscan", fuzz_sqlscan_one},
                {"checkpoint", fuzz_checkpoint_one}, {"csvcheck", fuzz_csvcheck_one},
                {"jsonscan", fuzz_jsonscan_one}, {"arrowipc", fuzz_arrowipc_one},
-               {"conf", fuzz_conf_one}, {"http", fuzz_http_one}, {"prune", fuzz_prune_one}, {"wal", fuzz_wal_one}, {"ndjson", fuzz_ndjson_one},
+               {"conf", fuzz_conf_one}, {"embsync", fuzz_embsync_one}, {"http", fuzz_http_one}, {"prune", fuzz_prune_one}, {"wal", fuzz_wal_one}, {"ndjson", fuzz_ndjson_one},
                {"parquet", fuzz_parquet_one}, {"hnsw", fuzz_hnsw_one}, {"chunk", fuzz_chunk_one},
                {"reply", fuzz_reply_one}, {"provider", fuzz_provider_one}};
 

@@ -12,6 +12,7 @@
 
 #include "adapters/fts.h"
 #include "vector/chunk.h"
+#include "vector/embsync.h"
 #include "loch/loch.h"
 #include "test.h"
 
@@ -212,4 +213,37 @@ static void test_chunks(void)
     CHECK(chunk_text(text, 1000, CHUNK_MAX, CHUNK_OVERLAP, c, 32) >= 2 && c[0].len == 601);
 }
 
-TEST_MAIN(T(test_index_search_equals_sql_search), T(test_full_text_index), T(test_chunks))
+/* An embedding pass's record: what renders parses back the same; a record about other
+ * tables hashes otherwise; a line changed anywhere is not a record. */
+static void test_embedding_pass_record(void)
+{
+    embsync a = {.emb_version = 12, .src_version = 40, .dim = 384, .chunk_size = 300}, b;
+    buf text = BUF_INIT;
+    embsync_what("emb-id", "src-id", "resume", "id", "all-MiniLM-L6-v2", a.what);
+    CHECK_OK(embsync_render(&a, &text));
+    CHECK_OK(embsync_parse(text.data, text.len, &b));
+    CHECK(!memcmp(&a, &b, sizeof a));
+    embsync_what("emb-id", "src-id", "resume", "i", "dall-MiniLM-L6-v2", b.what); /* the NULs separate */
+    CHECK(memcmp(a.what, b.what, 32) != 0);
+    embsync_what("emb-id", "src-id2", "resume", "id", "all-MiniLM-L6-v2", b.what);
+    CHECK(memcmp(a.what, b.what, 32) != 0);
+    const char *tail = strchr(text.data + 18, ' '); /* " 12 40 384 300\n" */
+    const char *bad[] = {" 12 40 384 300", " 012 40 384 300\n", " 12 40 384 300\n\n", " 12  40 384 300\n",
+                         " -12 40 384 300\n", " 12 40 9999999 300\n", " 12 99999999999999999999 384 300\n",
+                         " 12 40 384\n"};
+    CHECK(tail && !strcmp(tail, " 12 40 384 300\n"));
+    for (size_t i = 0; tail && i < sizeof bad / sizeof *bad; i++) {
+        buf t = BUF_INIT;
+        buf_put(&t, text.data, (size_t)(tail - text.data));
+        buf_puts(&t, bad[i]);
+        CHECK(embsync_parse(t.data, t.len, &b) == LOCH_ECORRUPT);
+        buf_free(&t);
+    }
+    text.data[20] = 'A'; /* hex is lowercase */
+    CHECK(embsync_parse(text.data, text.len, &b) == LOCH_ECORRUPT);
+    CHECK(embsync_parse("", 0, &b) == LOCH_ECORRUPT);
+    buf_free(&text);
+}
+
+TEST_MAIN(T(test_index_search_equals_sql_search), T(test_full_text_index), T(test_chunks),
+          T(test_embedding_pass_record))
