@@ -172,6 +172,9 @@ static char *read_stdin(void)
 static int emit(cli *c, loch_result *r)
 {
     FILE *out = stdout;
+    if (c->format == FMT_PARQUET) /* only sql exports through the engine's writer */
+        return usage_error("%s", "-f parquet is for loch sql (with -o FILE); this command prints box, csv, json, "
+                           "ndjson or markdown");
     if (loch_result_message(r))
         fprintf(stderr, "%s\n", loch_result_message(r));
     if (c->output && !(out = fopen(c->output, "w"))) {

@@ -27,6 +27,15 @@ struct fts {
     sqlite3_stmt *text; /* fts_text's, prepared at its first call */
 };
 
+/* The index's table, as fts_create makes it; fts_open takes no other (FTS5's options
+ * could name a view as the content, whose query might never end). */
+#define DOCS_SQL                                                                                                   \
+    "CREATE VIRTUAL TABLE docs USING fts5(key UNINDEXED, text, tokenize = 'porter unicode61 remove_diacritics 2')"
+
+/* SQLite steps a text's lookup may take: a rowid's few pages need far fewer, a file
+ * made to loop (which fts_open should already refuse) stops there */
+#define TEXT_STEPS 1000000
+
 static int db_error(sqlite3 *db, int code, const char *what)
 {
     const char *msg = db ? sqlite3_errmsg(db) : "out of memory";
@@ -59,8 +68,7 @@ int fts_create(fts **out, const char *path)
         sqlite3_exec(f->db,
                      "PRAGMA journal_mode=OFF; PRAGMA synchronous=FULL; BEGIN;"
                      "CREATE TABLE meta(k TEXT PRIMARY KEY, v TEXT);"
-                     "CREATE VIRTUAL TABLE docs USING fts5(key UNINDEXED, text,"
-                     " tokenize = 'porter unicode61 remove_diacritics 2');",
+                     DOCS_SQL ";",
                      NULL, NULL, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(f->db, "INSERT INTO docs(rowid, key, text) VALUES (?1, ?2, ?3)", -1, &f->add, NULL) != SQLITE_OK)
         rc = db_error(f->db, LOCH_EIO, path);
@@ -115,13 +123,19 @@ int fts_open(fts **out, const char *path, const char *tag)
         fts_free(f);
         return error_set(LOCH_ENOTFOUND, "no full-text index %s", path);
     }
-    /* what loch writes, and only that: meta a table and docs FTS5 (a view named meta
-     * could run any query, a recursive one forever), before anything is read from it */
+    /* what loch writes, and only that, before anything is read from it: meta a table,
+     * docs the FTS5 table fts_create makes (its options too: content= could name a view,
+     * and a view, as a view named meta could, run any query, a recursive one forever),
+     * no view or trigger anywhere; nor does the schema's SQL get to call functions */
+    if (rc == SQLITE_OK)
+        sqlite3_db_config(f->db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, (int *)NULL);
     if (rc == SQLITE_OK &&
-        (sqlite3_prepare_v2(f->db, "SELECT count(*) FROM sqlite_schema WHERE (name = 'meta' AND type = 'table') OR "
-                                   "(name = 'docs' AND type = 'table' AND sql LIKE 'CREATE VIRTUAL TABLE docs USING "
-                                   "fts5(%')", -1, &st, NULL) != SQLITE_OK ||
-         sqlite3_step(st) != SQLITE_ROW || sqlite3_column_int(st, 0) != 2)) {
+        (sqlite3_prepare_v2(f->db, "SELECT count(*) FILTER (WHERE name = 'meta' AND type = 'table'), "
+                                   "count(*) FILTER (WHERE name = 'docs' AND type = 'table' AND sql = ?1), "
+                                   "count(*) FILTER (WHERE type NOT IN ('table', 'index')) FROM sqlite_schema",
+                           -1, &st, NULL) != SQLITE_OK ||
+         sqlite3_bind_text(st, 1, DOCS_SQL, -1, SQLITE_STATIC) != SQLITE_OK || sqlite3_step(st) != SQLITE_ROW ||
+         sqlite3_column_int(st, 0) != 1 || sqlite3_column_int(st, 1) != 1 || sqlite3_column_int(st, 2) != 0)) {
         sqlite3_finalize(st);
         fts_free(f);
         return error_set(LOCH_ECORRUPT, "full-text index %s: not one loch wrote", path);
@@ -172,6 +186,12 @@ int fts_search(fts *f, const char *query, fts_hit each, void *ctx, fts_stop stop
     return rc < 0 ? rc : 0;
 }
 
+/* fts_text's bound: called every TEXT_STEPS / 100 steps */
+static int text_steps(void *ctx)
+{
+    return ++*(int *)ctx > 100;
+}
+
 int fts_text(fts *f, int64_t id, const char *key, buf *out)
 {
     if (!f->text && sqlite3_prepare_v2(f->db, "SELECT key, text FROM docs WHERE rowid = ?1", -1, &f->text, NULL) !=
@@ -179,11 +199,14 @@ int fts_text(fts *f, int64_t id, const char *key, buf *out)
         return db_error(f->db, LOCH_ECORRUPT, "text");
     sqlite3_reset(f->text);
     sqlite3_bind_int64(f->text, 1, id);
+    int steps = 0;
+    sqlite3_progress_handler(f->db, TEXT_STEPS / 100, text_steps, &steps);
     int step = sqlite3_step(f->text), rc;
+    sqlite3_progress_handler(f->db, 0, NULL, NULL);
     const char *k = step == SQLITE_ROW ? (const char *)sqlite3_column_text(f->text, 0) : NULL;
     const char *t = k ? (const char *)sqlite3_column_text(f->text, 1) : NULL;
-    if (step != SQLITE_ROW && step != SQLITE_DONE)
-        rc = db_error(f->db, LOCH_ECORRUPT, "text");
+    if (step != SQLITE_ROW && step != SQLITE_DONE) /* interrupted past its bound too: not a sound file */
+        rc = error_set(LOCH_ECORRUPT, "full-text index: text: %s", sqlite3_errmsg(f->db));
     else if (!k || !t || strcmp(k, key) != 0)
         rc = error_set(LOCH_ENOTFOUND, "full-text index: no row %lld of key %s", (long long)id, key);
     else

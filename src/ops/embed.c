@@ -290,7 +290,7 @@ static int64_t in_step_since(loch_lake *lake, const char *table, const char *col
     uint8_t what[32];
     if (!es)
         return -1;
-    embsync_what(es->metadata.id, s->metadata.id, column, key, model, what);
+    embsync_what(es->metadata.id, es->timestamp_ms, s->metadata.id, column, key, model, what);
     int ok = vindex_sync_read(lake, table, column, model, &sy) == 0 && !memcmp(sy.what, what, 32) &&
              sy.emb_version == es->version && sy.dim == dim && sy.chunk_size == chunk_size &&
              sy.src_version <= s->version;
@@ -456,7 +456,7 @@ static int embed_once(loch_result **out, loch_lake *lake, const char *table, con
     int64_t left = exists ? es0->version + !nothing : 0;
     if (rc == 0 && es->version == left && txlog_exists(lake, table)) {
         embsync sy = {.emb_version = left, .src_version = version, .dim = dim, .chunk_size = chunk_size};
-        embsync_what(es->metadata.id, s->metadata.id, column, k.data, model, sy.what);
+        embsync_what(es->metadata.id, es->timestamp_ms, s->metadata.id, column, k.data, model, sy.what);
         lake_hold(lake, "embed-sync");
         if (vindex_sync_write(lake, table, column, model, &sy) < 0 || !txlog_exists(lake, table))
             vindex_sync_forget(lake, table, column, model); /* a cache; a table dropped meanwhile keeps nothing */
@@ -695,7 +695,10 @@ static int index_search(loch_result **out, loch_lake *lake, vindex *ix, const ch
         rc = loch_error_last_code() ? loch_error_last_code() : LOCH_ERROR;
     rc = rc || mode == MODE_SEMANTIC ? rc : fts_words(query, &words);
     if (rc == 0 && !none && mode != MODE_SEMANTIC && words.len &&
-        (nkw = vindex_text_search(ix, words.data, depth, allow, kw, interrupted, &stop)) < 0)
+        (nkw = vindex_text_search(ix, words.data, depth, allow, kw, interrupted, &stop)) < 0 &&
+        loch_error_last_code() == LOCH_ECORRUPT && vindex_text_remake(lake, ix, emb) == 0) /* damaged: made again */
+        nkw = vindex_text_search(ix, words.data, depth, allow, kw, interrupted, &stop);
+    if (rc == 0 && nkw < 0)
         rc = loch_error_last_code() ? loch_error_last_code() : LOCH_ERROR;
     if (rc == 0 && mode == MODE_SEMANTIC) {
         got = nsem;
@@ -1008,6 +1011,8 @@ static int table_search(loch_lake *lake, const char *table, const char *column, 
     if (rc == 0 && text) {
         struct stop_at stop = {lake, compute_interrupts(lake->cp)};
         got = vindex_text_search(ix, query, (size_t)k, NULL, hits, interrupted, &stop);
+        if (got < 0 && loch_error_last_code() == LOCH_ECORRUPT && vindex_text_remake(lake, ix, emb.data) == 0)
+            got = vindex_text_search(ix, query, (size_t)k, NULL, hits, interrupted, &stop); /* damaged: made again */
     } else if (rc == 0) {
         size_t qlen = strlen(query);
         int got_dim = 0;

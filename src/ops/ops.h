@@ -428,6 +428,8 @@ int vindex_dim(const vindex *v);
 size_t vindex_live(const vindex *v); /* nodes not deleted */
 /* Whether the texts' full-text index (BM25, beside the vector index) is current. */
 int vindex_has_text(const vindex *v);
+/* Makes v's full-text index again (from emb, at v's version): one found damaged in use. */
+int vindex_text_remake(loch_lake *lake, vindex *v, const char *emb);
 /* What the last embedding pass of table.column by model left beside the table
  * (vector/embsync.h): read (LOCH_ENOTFOUND when there is none, LOCH_ECORRUPT when the
  * file is not one) and written whole. */

@@ -214,6 +214,10 @@ static int build_fts(loch_lake *lake, const char *emb, const char *path, vindex 
         int frc = rc ? (fts_free(f), 0) : fts_finish(f, tag);
         rc = rc ? rc : frc;
     }
+    storage_entry at;
+    if (rc == 0 && lake->st->head(lake->st, path, &at) == 0 && at.is_dir) /* not ours to keep: loch's own directory */
+        lake->st->remove_tree(lake->st, path);
+    error_clear();
     rc = rc ? rc : lake->st->move(lake->st, side.data, path);
     if (rc && local.len)
         remove(local.data);
@@ -440,8 +444,11 @@ int vindex_get(loch_lake *lake, const char *table, const char *emb, const snapsh
             fts_free(v->ft);
             v->ft = NULL;
         }
-        if (!v->ft && refresh && build_fts(lake, emb, fp.data, v) == 0 && open_fts(lake, fp.data, v) != 0)
+        if (!v->ft && refresh && (build_fts(lake, emb, fp.data, v) < 0 || open_fts(lake, fp.data, v) < 0)) {
             v->ft = NULL;
+            lake_warn(lake, "the full-text index of %s.%s was not made (%s): keyword and hybrid searches try again",
+                      table, column, loch_error_last());
+        }
         buf_free(&fp);
         error_clear();
         goto done;
@@ -610,6 +617,21 @@ long vindex_search(vindex *v, const float *q, size_t k, const uint64_t *allow, s
 }
 
 int vindex_has_text(const vindex *v) { return v->ft != NULL; }
+
+int vindex_text_remake(loch_lake *lake, vindex *v, const char *emb)
+{
+    buf path = BUF_INIT, fp = BUF_INIT;
+    fts_free(v->ft);
+    v->ft = NULL;
+    int rc = index_path(v->table, v->column, v->model, &path);
+    rc = rc ? rc : fts_path(path.data, &fp);
+    if (rc == 0 && !txlog_exists(lake, v->table))
+        rc = error_set(LOCH_ENOTFOUND, "table \"%s\" was dropped", v->table);
+    rc = rc ? rc : build_fts(lake, emb, fp.data, v);
+    rc = rc ? rc : open_fts(lake, fp.data, v);
+    buf_free(&path), buf_free(&fp);
+    return rc;
+}
 
 int vindex_text(const vindex *v, size_t node, buf *out)
 {

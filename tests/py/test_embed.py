@@ -142,13 +142,15 @@ def rows(lake, q):
 
 
 def assert_in_step(lake, table="docs", key="id", column="body"):
-    """The embeddings hold each row's text once, with its own vector, and nothing else."""
+    """The embeddings hold each row's text once, with its own vector, and nothing else
+    (its own: a text embedded beside others differs from itself alone by about 1e-5,
+    from any other text by far more)."""
     want = sorted((r["k"], r["t"]) for r in rows(lake, f"SELECT {key} AS k, {column} AS t FROM {table} "
                                                        f"WHERE {column} IS NOT NULL"))
     got = sorted((r["k"], r["t"]) for r in rows(lake, f"SELECT {key} AS k, text AS t FROM {table}__embeddings"))
     assert got == want
     assert lake.scalar(f"SELECT count(*) FROM {table}__embeddings "
-                       "WHERE 1 - list_cosine_similarity(embedding, embed(text)) > 1e-5") == "0"
+                       "WHERE 1 - list_cosine_similarity(embedding, embed(text)) > 1e-3") == "0"
 
 
 def embed(lake, how, made=None, table="docs", column="body"):
@@ -221,6 +223,79 @@ def test_embedding_looks_only_at_what_the_tables_versions_changed(lake, tmp_path
     embed(lake, "whole", 0)
     assert_in_step(lake)
     embed(lake, "same", 0)
+
+
+def test_a_full_text_index_made_to_hang_or_damaged_is_not_read(lake):
+    """Full-text index files loch did not write as they are: one whose FTS5 table takes
+    its texts from a view that never ends (with loch's own tag), a directory in its place,
+    a page written over. Searches never hang: the texts come from the embeddings, the
+    next embed or keyword search makes the file again, and keyword search answers."""
+    import sqlite3
+    make_people(lake)
+    lake.run("embed", "people", "resume")
+    fts = next((lake.path / "people" / "_loch_index").glob("*.fts"))
+    good = fts.read_bytes()
+    semantic = search(lake, "Kubernetes migration", "-k", "3")
+    keyword = search(lake, "croissants", "--mode", "keyword")
+    db = sqlite3.connect(fts)
+    tag = db.execute("SELECT v FROM meta").fetchone()[0]
+    texts = db.execute("SELECT rowid, key, text FROM docs").fetchall()
+    db.close()
+    fts.unlink()
+    db = sqlite3.connect(fts)
+    db.executescript("""
+        CREATE TABLE meta(k TEXT PRIMARY KEY, v TEXT);
+        CREATE TABLE real(id INTEGER PRIMARY KEY, key, text);
+        CREATE VIEW slow AS WITH RECURSIVE r(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM r)
+          SELECT real.id AS id, real.key AS key, real.text AS text FROM real, (SELECT max(x) AS m FROM r) WHERE m > 0;
+        CREATE VIRTUAL TABLE docs USING fts5(key UNINDEXED, text, content='slow', content_rowid='id',
+          tokenize = 'porter unicode61 remove_diacritics 2');""")
+    db.execute("INSERT INTO meta VALUES ('tag', ?)", (tag,))
+    for row in texts:
+        db.execute("INSERT INTO real VALUES (?, ?, ?)", row)
+        db.execute("INSERT INTO docs(rowid, key, text) VALUES (?, ?, ?)", row)
+    db.commit()
+    db.close()
+    assert search(lake, "Kubernetes migration", "-k", "3") == semantic
+    assert search(lake, "croissants", "--mode", "keyword") == keyword  # the file made again
+    assert fts.read_bytes()[:16] == b"SQLite format 3\x00"
+    assert lake.scalar("SELECT count(*) FROM text_search('people', 'resume', 'croissants')") == "1"
+    # a directory in its place: embed puts the index there again
+    fts.unlink()
+    fts.mkdir()
+    (fts / "x").write_text("x")
+    lake.run("embed", "people", "resume")
+    assert fts.is_file() and search(lake, "croissants", "--mode", "keyword") == keyword
+    # a page written over: keyword search makes it again rather than fail
+    damaged = bytearray(good)
+    damaged[len(good) // 2:len(good) // 2 + 3000] = b"\xff" * 3000
+    fts.write_bytes(bytes(damaged))
+    assert search(lake, "croissants", "--mode", "keyword") == keyword
+    assert search(lake, "Kubernetes migration", "-k", "3") == semantic
+    p = lake.run("search", "people", "croissants", "-f", "parquet", "-o", str(lake.path / "x.parquet"), check=False)
+    assert p.returncode == 2 and "-f parquet is for loch sql" in p.stderr
+
+
+def test_a_record_from_a_copy_of_the_lake_is_not_taken(lake, tmp_path):
+    """Two copies of a lake that went their own ways: the record of one's last pass,
+    copied into the other, does not match its embeddings (their version was committed
+    at another time), so that pass compares every row."""
+    import shutil
+    lake.sql("CREATE TABLE docs (id BIGINT, body VARCHAR)")
+    lake.sql("INSERT INTO docs VALUES (1, 'first text'), (2, 'second text'), (3, 'third text')")
+    embed(lake, "whole", 3)
+    other = type(lake)(tmp_path / "copy")
+    shutil.copytree(lake.path, other.path, copy_function=shutil.copy2)
+    lake.sql("UPDATE docs SET body = 'A one' WHERE id = 1")
+    lake.sql("UPDATE docs SET body = 'A two' WHERE id = 2")
+    embed(lake, "changed", 2)
+    other.sql("UPDATE docs SET body = 'B one' WHERE id = 1")
+    embed(other, "changed", 1)
+    other.sql("UPDATE docs SET body = 'B two' WHERE id = 2")
+    mine = next((lake.path / "docs" / "_loch_index").glob("*.sync"))
+    shutil.copy2(mine, other.path / "docs" / "_loch_index" / mine.name)
+    embed(other, "whole", 1)
+    assert_in_step(other)
 
 
 def test_embedding_a_table_with_a_write_ahead_log(lake):

@@ -219,13 +219,15 @@ static void test_embedding_pass_record(void)
 {
     embsync a = {.emb_version = 12, .src_version = 40, .dim = 384, .chunk_size = 300}, b;
     buf text = BUF_INIT;
-    embsync_what("emb-id", "src-id", "resume", "id", "all-MiniLM-L6-v2", a.what);
+    embsync_what("emb-id", 1700000000000, "src-id", "resume", "id", "all-MiniLM-L6-v2", a.what);
     CHECK_OK(embsync_render(&a, &text));
     CHECK_OK(embsync_parse(text.data, text.len, &b));
     CHECK(!memcmp(&a, &b, sizeof a));
-    embsync_what("emb-id", "src-id", "resume", "i", "dall-MiniLM-L6-v2", b.what); /* the NULs separate */
+    embsync_what("emb-id", 1700000000000, "src-id", "resume", "i", "dall-MiniLM-L6-v2", b.what); /* NULs part */
     CHECK(memcmp(a.what, b.what, 32) != 0);
-    embsync_what("emb-id", "src-id2", "resume", "id", "all-MiniLM-L6-v2", b.what);
+    embsync_what("emb-id", 1700000000000, "src-id2", "resume", "id", "all-MiniLM-L6-v2", b.what);
+    CHECK(memcmp(a.what, b.what, 32) != 0);
+    embsync_what("emb-id", 1700000000001, "src-id", "resume", "id", "all-MiniLM-L6-v2", b.what); /* a copy's */
     CHECK(memcmp(a.what, b.what, 32) != 0);
     const char *tail = strchr(text.data + 18, ' '); /* " 12 40 384 300\n" */
     const char *bad[] = {" 12 40 384 300", " 012 40 384 300\n", " 12 40 384 300\n\n", " 12  40 384 300\n",
