@@ -225,6 +225,15 @@ static int key_check(loch_lake *lake, const snapshot *s, const char *table, cons
 
 static void search_keep(struct search_cache **slot, const char *table, const char *column, int sole, vindex *ix);
 
+/* " AND <key> [NOT] IN <touched>" onto sql: a pass's rows among the changed keys (or not) */
+static void among(buf *sql, const char *key, const char *in, const char *touched)
+{
+    buf_puts(sql, " AND ");
+    buf_put_sql_ident(sql, key);
+    buf_printf(sql, " %s ", in);
+    buf_puts(sql, touched);
+}
+
 /* The SQL of a pass: src, the rows to embed as (key, chunk, text), from pinned (the
  * source at the version read); old, what this model made of this column before (its
  * vectors sound); both limited to the keys of touched (a subquery) when given. */
@@ -248,12 +257,8 @@ static int pass_sql(const char *pinned, const char *column, const char *key, siz
     buf_puts(src, " IS NOT NULL AND ");
     buf_put_sql_ident(src, key);
     buf_puts(src, " IS NOT NULL"); /* a row without a key cannot be found again */
-    if (touched) {
-        buf_puts(src, " AND ");
-        buf_put_sql_ident(src, key);
-        buf_puts(src, " IN ");
-        buf_puts(src, touched);
-    }
+    if (touched)
+        among(src, key, "IN", touched);
     int rc = buf_puts(src, "))");
     if (exists) {
         buf_puts(old, "(SELECT * FROM ");
@@ -262,12 +267,8 @@ static int pass_sql(const char *pinned, const char *column, const char *key, siz
         buf_put_sql_str(old, column);
         buf_puts(old, " AND model = ");
         buf_put_sql_str(old, model);
-        if (touched) {
-            buf_puts(old, " AND ");
-            buf_put_sql_ident(old, key);
-            buf_puts(old, " IN ");
-            buf_puts(old, touched);
-        }
+        if (touched)
+            among(old, key, "IN", touched);
         /* a vector edited by hand into the wrong length, NULL, NaN or infinity is made again */
         rc = buf_printf(old, " AND dim = %d AND len(embedding) = %d AND len(list_filter(embedding, x -> x IS NULL "
                         "OR isnan(x) OR isinf(x))) = 0)", dim, dim);
@@ -379,12 +380,8 @@ static int embed_once(loch_result **out, loch_lake *lake, const char *table, con
         buf_put_sql_ident(&sql, emb.data);
         buf_puts(&sql, " WHERE \"column\" = ");
         buf_put_sql_str(&sql, column);
-        if (touched.len) {
-            buf_puts(&sql, " AND ");
-            buf_put_sql_ident(&sql, k.data);
-            buf_puts(&sql, " IN ");
-            buf_puts(&sql, touched.data);
-        }
+        if (touched.len)
+            among(&sql, k.data, "IN", touched.data);
         buf_puts(&sql, ") - (SELECT count(*) FROM ");
         rc = put_rows(&sql, &old, &src, k.data, 1);
         rc = rc ? rc : buf_puts(&sql, ")");
@@ -408,10 +405,7 @@ static int embed_once(loch_result **out, loch_lake *lake, const char *table, con
                 buf_put_sql_ident(&sql, emb.data);
                 buf_puts(&sql, " WHERE \"column\" = ");
                 buf_put_sql_str(&sql, column);
-                buf_puts(&sql, " AND ");
-                buf_put_sql_ident(&sql, k.data);
-                buf_puts(&sql, " NOT IN ");
-                buf_puts(&sql, touched.data);
+                among(&sql, k.data, "NOT IN", touched.data);
             }
             buf_puts(&sql, " UNION ALL SELECT a.* FROM ");
             put_rows(&sql, &old, &src, k.data, 1);

@@ -120,8 +120,9 @@ static void fingerprint(const snapshot *emb, const char *column, const char *mod
     sha256_final(&c, out);
 }
 
-/* <table>/_loch_index/<16 hex>.hnsw */
-static int index_path(const char *table, const char *column, const char *model, buf *out)
+/* <table>/_loch_index/<16 hex>.<ext>: the column's files (hnsw: the graph; fts: the
+ * full-text index of the same texts; sync: the last embedding pass's record) */
+static int index_path(const char *table, const char *column, const char *model, const char *ext, buf *out)
 {
     sha256_ctx c;
     char hex[65];
@@ -130,7 +131,7 @@ static int index_path(const char *table, const char *column, const char *model, 
     sha256_update(&c, model, strlen(model) + 1);
     sha256_hex(&c, hex);
     buf_clear(out);
-    return buf_printf(out, "%s/_loch_index/%.16s.hnsw", table, hex);
+    return buf_printf(out, "%s/_loch_index/%.16s.%s", table, hex, ext);
 }
 
 /* The full-text index's tag: the fingerprint, and that its rows' ids are the graph's
@@ -160,14 +161,6 @@ static int rows_sql(const vindex *v, const char *emb, const char *what, buf *sql
     rc = rc ? rc : buf_printf(sql, " AND dim = %d AND embedding IS NOT NULL", v->dim);
     buf_free(&name);
     return rc;
-}
-
-/* The full-text index of the same texts: the vector index's path with .fts for .hnsw. */
-static int fts_path(const char *hnsw_path, buf *out)
-{
-    buf_clear(out);
-    int rc = buf_put(out, hnsw_path, strlen(hnsw_path) - strlen(".hnsw"));
-    return rc ? rc : buf_puts(out, ".fts");
 }
 
 /* The column's texts at v's version into a new full-text index, built aside and moved
@@ -434,11 +427,11 @@ int vindex_get(loch_lake *lake, const char *table, const char *emb, const snapsh
         v->dim = dim;
         v->version = emb_snap->version;
         fingerprint(emb_snap, column, model, dim, v->fp);
-        rc = index_path(table, column, model, &path);
+        rc = index_path(table, column, model, "hnsw", &path);
     }
     if (rc == 0 && map_file(lake, path.data, v->fp, v) == 0) { /* fresh */
         buf fp = BUF_INIT;
-        if (fts_path(path.data, &fp) == 0 && open_fts(lake, fp.data, v) != 0)
+        if (index_path(table, column, model, "fts", &fp) == 0 && open_fts(lake, fp.data, v) != 0)
             v->ft = NULL;
         if (v->ft && refresh == 2) { /* made again: its pages are not checksummed as the graph's are */
             fts_free(v->ft);
@@ -482,7 +475,7 @@ int vindex_get(loch_lake *lake, const char *table, const char *emb, const snapsh
     rc = rc ? rc : save(lake, path.data, v);
     if (rc == 0) { /* and the texts' full-text index, for the same version */
         buf fp = BUF_INIT;
-        rc = fts_path(path.data, &fp);
+        rc = index_path(table, column, model, "fts", &fp);
         rc = rc ? rc : build_fts(lake, emb, fp.data, v);
         rc = rc ? rc : open_fts(lake, fp.data, v);
         if (!txlog_exists(lake, table)) { /* dropped while we wrote: nothing of it stays */
@@ -518,20 +511,12 @@ int vindex_fits(const vindex *v, const char *table, const char *column, const ch
 
 #define SYNC_MAX 4096 /* a record is one short line: anything larger is not one */
 
-static int sync_path(const char *table, const char *column, const char *model, buf *out)
-{
-    int rc = index_path(table, column, model, out);
-    if (rc == 0)
-        out->data[out->len -= strlen(".hnsw")] = '\0';
-    return rc ? rc : buf_puts(out, ".sync");
-}
-
 int vindex_sync_read(loch_lake *lake, const char *table, const char *column, const char *model, embsync *out)
 {
     buf path = BUF_INIT, text = BUF_INIT;
     storage_entry e;
     memset(out, 0, sizeof *out);
-    int rc = sync_path(table, column, model, &path);
+    int rc = index_path(table, column, model, "sync", &path);
     rc = rc ? rc : lake->st->head(lake->st, path.data, &e);
     if (rc == 0 && e.size > SYNC_MAX)
         rc = error_set(LOCH_ECORRUPT, "%s: not an embedding pass's record (%lld bytes)", path.data, (long long)e.size);
@@ -544,7 +529,7 @@ int vindex_sync_read(loch_lake *lake, const char *table, const char *column, con
 int vindex_sync_write(loch_lake *lake, const char *table, const char *column, const char *model, const embsync *s)
 {
     buf path = BUF_INIT, text = BUF_INIT, dir = BUF_INIT;
-    int rc = sync_path(table, column, model, &path);
+    int rc = index_path(table, column, model, "sync", &path);
     rc = rc ? rc : embsync_render(s, &text);
     rc = rc ? rc : buf_put(&dir, path.data, (size_t)(strrchr(path.data, '/') - path.data));
     rc = rc ? rc : lake->st->mkdirs(lake->st, dir.data);
@@ -556,7 +541,7 @@ int vindex_sync_write(loch_lake *lake, const char *table, const char *column, co
 void vindex_sync_forget(loch_lake *lake, const char *table, const char *column, const char *model)
 {
     buf path = BUF_INIT;
-    if (sync_path(table, column, model, &path) == 0) {
+    if (index_path(table, column, model, "sync", &path) == 0) {
         lake->st->remove(lake->st, path.data);
         if (!txlog_exists(lake, table)) { /* dropped: nothing of it stays (its directory, if empty) */
             path.data[path.len = (size_t)(strrchr(path.data, '/') - path.data)] = '\0';
@@ -620,16 +605,15 @@ int vindex_has_text(const vindex *v) { return v->ft != NULL; }
 
 int vindex_text_remake(loch_lake *lake, vindex *v, const char *emb)
 {
-    buf path = BUF_INIT, fp = BUF_INIT;
+    buf fp = BUF_INIT;
     fts_free(v->ft);
     v->ft = NULL;
-    int rc = index_path(v->table, v->column, v->model, &path);
-    rc = rc ? rc : fts_path(path.data, &fp);
+    int rc = index_path(v->table, v->column, v->model, "fts", &fp);
     if (rc == 0 && !txlog_exists(lake, v->table))
         rc = error_set(LOCH_ENOTFOUND, "table \"%s\" was dropped", v->table);
     rc = rc ? rc : build_fts(lake, emb, fp.data, v);
     rc = rc ? rc : open_fts(lake, fp.data, v);
-    buf_free(&path), buf_free(&fp);
+    buf_free(&fp);
     return rc;
 }
 
