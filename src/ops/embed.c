@@ -4,12 +4,17 @@
  * Both are SQL over the engine's embed() (vector/embed.c), run through loch_sql so the
  * embeddings table is written, committed and read like any other Delta table. An
  * embedding pass reads one version of the source (its write-ahead log flushed first)
- * and is one commit: when only new texts need embedding, an INSERT of them; else one
- * CREATE [OR REPLACE] TABLE ... AS: the rows of other columns, the rows of this column
- * whose (key, text) is unchanged and was embedded by this model (kept, vector and all),
- * and the rest, embedded now. Running it twice embeds nothing the second time; a crash
- * leaves the previous version, as any commit does; two passes racing conflict, and the
- * loser runs again against the winner's version.
+ * and is one commit: the first, a CREATE TABLE ... AS; when only new texts need
+ * embedding, an INSERT of them; else one MERGE that removes the rows of this column no
+ * longer kept (their row gone, its text changed, another model's, a broken vector) and
+ * adds the new ones, embedded now. A row whose (key, chunk, text) is unchanged and was
+ * embedded by this model is kept, vector and all, and its file too: the MERGE writes
+ * only the files holding rows that go (copy-on-write, so every Delta reader reads the
+ * embeddings), or none (deletion vectors, when the embeddings table has them turned
+ * on). Hidden rows and small files are compacted as they pile up (ops/maintain.c's
+ * rule). Running a pass twice embeds nothing the second time; a crash leaves the
+ * previous version, as any commit does; a pass whose commit did not land straight on
+ * the embeddings it read (two passes racing) runs again from the latest versions.
  *
  * Which rows a pass compares: all of them, unless the last pass left its record
  * (vector/embsync.h) and the embeddings table is still at the version it left; then
@@ -234,6 +239,17 @@ static void among(buf *sql, const char *key, const char *in, const char *touched
     buf_puts(sql, touched);
 }
 
+/* "<p>dim = <dim> AND ...": the row's vector is one this pass keeps (p: "" or an alias
+ * and a dot). A vector edited by hand into the wrong length, with a NULL, NaN or
+ * infinity, is made again: the sum (a double) of finite floats is finite, and NaN or
+ * infinity anywhere makes it NaN or infinite; list_count skips NULLs. An aggregate of
+ * the list rather than a lambda over its numbers: this runs over every vector. */
+static int sound(buf *sql, const char *p, int dim)
+{
+    return buf_printf(sql, "%sdim = %d AND len(%sembedding) = %d AND list_count(%sembedding) = %d AND "
+                      "isfinite(list_sum(%sembedding))", p, dim, p, dim, p, dim, p);
+}
+
 /* The SQL of a pass: src, the rows to embed as (key, chunk, text), from pinned (the
  * source at the version read); old, what this model made of this column before (its
  * vectors sound); both limited to the keys of touched (a subquery) when given. */
@@ -269,15 +285,85 @@ static int pass_sql(const char *pinned, const char *column, const char *key, siz
         buf_put_sql_str(old, model);
         if (touched)
             among(old, key, "IN", touched);
-        /* a vector edited by hand into the wrong length, NULL, NaN or infinity is made again */
-        rc = buf_printf(old, " AND dim = %d AND len(embedding) = %d AND len(list_filter(embedding, x -> x IS NULL "
-                        "OR isnan(x) OR isinf(x))) = 0)", dim, dim);
+        buf_puts(old, " AND ");
+        sound(old, "", dim);
+        rc = buf_puts(old, ")");
     } else {
         buf_puts(old, "(SELECT NULL AS ");
         buf_put_sql_ident(old, key);
         rc = buf_puts(old, ", NULL AS chunk, NULL AS text WHERE false)");
     }
     return rc;
+}
+
+/* The MERGE of a pass that has rows to remove (their row gone from the source or its
+ * text changed, or made by another model, or not sound), into sql: one commit that
+ * removes them (the files holding them written again without them, or deletion
+ * vectors when the embeddings table has them on) and adds the new ones. Its source holds two kinds of rows: a key some of whose rows go
+ * (gone), with the texts its row has now in chunk order (none when the row is gone),
+ * matched to each of the key's rows, of which those not kept are deleted; and a text
+ * to embed, never matched, inserted. A target row is matched by one source row at
+ * most (the gone keys are distinct), as Delta's MERGE asks. */
+static int merge_sql(buf *sql, const char *emb, const char *column, const char *key, const char *model, int dim,
+                     int64_t version, const buf *src, const buf *old, const char *touched)
+{
+    buf_puts(sql, "MERGE INTO ");
+    buf_put_sql_ident(sql, emb);
+    buf_puts(sql, " AS t USING (SELECT g.");
+    buf_put_sql_ident(sql, key);
+    buf_puts(sql, ", true AS gone, CAST(NULL AS INTEGER) AS chunk, CAST(NULL AS VARCHAR) AS text, "
+                  "(SELECT list(b.text ORDER BY b.chunk) FROM ");
+    buf_put(sql, src->data, src->len);
+    buf_puts(sql, " b WHERE b.");
+    buf_put_sql_ident(sql, key);
+    buf_puts(sql, " = g.");
+    buf_put_sql_ident(sql, key);
+    /* the keys with a row of this column that is not kept (among the changed keys) */
+    buf_puts(sql, ") AS texts FROM (SELECT DISTINCT e.");
+    buf_put_sql_ident(sql, key);
+    buf_puts(sql, " FROM ");
+    buf_put_sql_ident(sql, emb);
+    buf_puts(sql, " e WHERE e.\"column\" = ");
+    buf_put_sql_str(sql, column);
+    if (touched)
+        among(sql, key, "IN", touched);
+    buf_puts(sql, " AND NOT coalesce(e.model = ");
+    buf_put_sql_str(sql, model);
+    buf_puts(sql, " AND ");
+    sound(sql, "e.", dim);
+    buf_puts(sql, " AND EXISTS (SELECT 1 FROM ");
+    buf_put(sql, src->data, src->len);
+    buf_puts(sql, " b WHERE b.");
+    buf_put_sql_ident(sql, key);
+    buf_puts(sql, " = e.");
+    buf_put_sql_ident(sql, key);
+    buf_puts(sql, " AND b.chunk = e.chunk AND b.text = e.text), false)");
+    buf_puts(sql, ") g UNION ALL SELECT a.");
+    buf_put_sql_ident(sql, key);
+    buf_puts(sql, ", false, a.chunk, a.text, NULL FROM ");
+    put_rows(sql, src, old, key, 0);
+    buf_puts(sql, ") AS s ON s.gone AND t.\"column\" = ");
+    buf_put_sql_str(sql, column);
+    /* the changed keys are never NULL; comparing every row, a row without a key (put
+     * there by hand: it cannot be found again) goes too */
+    buf_puts(sql, " AND t.");
+    buf_put_sql_ident(sql, key);
+    buf_puts(sql, touched ? " = s." : " IS NOT DISTINCT FROM s.");
+    buf_put_sql_ident(sql, key);
+    buf_puts(sql, " WHEN MATCHED AND NOT coalesce(t.model = ");
+    buf_put_sql_str(sql, model);
+    buf_puts(sql, " AND ");
+    sound(sql, "t.", dim);
+    buf_puts(sql, " AND t.chunk >= 0 AND t.chunk < len(s.texts) AND s.texts[t.chunk + 1] = t.text, false) THEN "
+                  "DELETE WHEN NOT MATCHED AND NOT s.gone THEN INSERT (");
+    buf_put_sql_ident(sql, key);
+    buf_puts(sql, ", \"column\", chunk, text, embedding, model, dim, source_version) VALUES (s.");
+    buf_put_sql_ident(sql, key);
+    buf_puts(sql, ", ");
+    buf_put_sql_str(sql, column);
+    buf_puts(sql, ", s.chunk, s.text, embed(s.text), ");
+    buf_put_sql_str(sql, model);
+    return buf_printf(sql, ", %d, CAST(%lld AS BIGINT))", dim, (long long)version);
 }
 
 /* The version of the source the embeddings of column are in step with, by the record
@@ -390,39 +476,53 @@ static int embed_once(loch_result **out, loch_lake *lake, const char *table, con
     int none_going = rc == 0 && exists && (in_step || (going && !strcmp(going, "0")));
     int nothing = none_going && (in_step || (count && !strcmp(count, "0")));
     loch_free(going);
+    int commits = 0;
     if (rc == 0 && !nothing) {
         buf_clear(&sql);
-        buf_puts(&sql, none_going ? "INSERT INTO " : exists ? "CREATE OR REPLACE TABLE " : "CREATE TABLE ");
-        buf_put_sql_ident(&sql, emb.data);
-        buf_puts(&sql, none_going ? " " : " AS ");
-        if (exists && !none_going) { /* other columns' embeddings, then this column's kept ones */
-            buf_puts(&sql, "SELECT * FROM ");
+        if (exists && !none_going) {
+            rc = merge_sql(&sql, emb.data, column, k.data, model, dim, version, &src, &old,
+                           touched.len ? touched.data : NULL);
+        } else {
+            buf_puts(&sql, none_going ? "INSERT INTO " : "CREATE TABLE ");
             buf_put_sql_ident(&sql, emb.data);
-            buf_puts(&sql, " WHERE \"column\" <> ");
+            buf_puts(&sql, none_going ? " SELECT a." : " AS SELECT a.");
+            buf_put_sql_ident(&sql, k.data);
+            buf_puts(&sql, ", ");
             buf_put_sql_str(&sql, column);
-            if (touched.len) { /* the rows of keys unchanged since */
-                buf_puts(&sql, " UNION ALL SELECT * FROM ");
-                buf_put_sql_ident(&sql, emb.data);
-                buf_puts(&sql, " WHERE \"column\" = ");
-                buf_put_sql_str(&sql, column);
-                among(&sql, k.data, "NOT IN", touched.data);
-            }
-            buf_puts(&sql, " UNION ALL SELECT a.* FROM ");
-            put_rows(&sql, &old, &src, k.data, 1);
-            buf_puts(&sql, " UNION ALL ");
+            buf_puts(&sql, " AS \"column\", a.chunk, a.text, embed(a.text) AS embedding, ");
+            buf_put_sql_str(&sql, model);
+            buf_printf(&sql, " AS model, %d AS dim, CAST(%lld AS BIGINT) AS source_version FROM ", dim,
+                       (long long)version);
+            rc = put_rows(&sql, &src, &old, k.data, 0);
         }
-        buf_puts(&sql, "SELECT a.");
-        buf_put_sql_ident(&sql, k.data);
-        buf_puts(&sql, ", ");
-        buf_put_sql_str(&sql, column);
-        buf_puts(&sql, " AS \"column\", a.chunk, a.text, embed(a.text) AS embedding, ");
-        buf_put_sql_str(&sql, model);
-        buf_printf(&sql, " AS model, %d AS dim, CAST(%lld AS BIGINT) AS source_version FROM ", dim, (long long)version);
-        rc = put_rows(&sql, &src, &old, k.data, 0);
     }
     loch_result *r = NULL;
     rc = rc || nothing ? rc : loch_sql(&r, lake, sql.data);
+    commits += rc == 0 && !nothing;
     loch_result_free(r);
+    /* the rows deletion vectors hide and the small files of appends, compacted as they
+     * pile up (ops/maintain.c's rule; here rather than by the table's autoCompact, so
+     * that the pass knows its commits); a compaction that fails is the next pass's */
+    snapshot *es1 = NULL;
+    if (rc == 0 && !nothing) {
+        /* A MERGE that met a concurrent commit ran again over the newer embeddings, but
+         * with this pass's rows of the source, which may be older than what the other
+         * writer embedded: unless the commit landed straight on what the pass read, the
+         * pass runs again from the table's latest version (loch_embed_column) */
+        int64_t mine = (exists ? es0->version : -1) + commits;
+        rc = txlog_load(lake, emb.data, &(txlog_at){-1, 0, 0}, &es1);
+        if (rc == 0 && es1->version != mine)
+            rc = error_set(LOCH_ECONFLICT, "%s was changed by another writer during the pass", emb.data);
+        if (rc == 0 && ops_compaction_due(es1)) {
+            if (ops_optimize(lake, emb.data, NULL, 0, 0, &r) == 0)
+                commits++;
+            else
+                lake_warn(lake, "compaction of %s skipped: %s", emb.data, loch_error_last());
+            loch_result_free(r);
+            error_clear();
+        }
+        txlog_snapshot_free(es1);
+    }
     char *total = NULL;
     if (rc == 0) {
         buf_clear(&sql);
@@ -447,7 +547,7 @@ static int embed_once(loch_result **out, loch_lake *lake, const char *table, con
     /* and what the next pass may start from: the embeddings as this pass left them (its
      * commit the only one since it read them: the next version, or none) are in step
      * with the source's version it read whole */
-    int64_t left = exists ? es0->version + !nothing : 0;
+    int64_t left = exists ? es0->version + commits : commits - 1;
     if (rc == 0 && es->version == left && txlog_exists(lake, table)) {
         embsync sy = {.emb_version = left, .src_version = version, .dim = dim, .chunk_size = chunk_size};
         embsync_what(es->metadata.id, es->timestamp_ms, s->metadata.id, column, k.data, model, sy.what);

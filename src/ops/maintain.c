@@ -199,6 +199,20 @@ int ops_optimize(loch_lake *lake, const char *table, const char *const *zorder, 
     return rc;
 }
 
+bool ops_compaction_due(const snapshot *s)
+{
+    int64_t target = table_target(s), small = 0, physical = 0, deleted = 0;
+    for (size_t i = 0; i < s->file_count; i++) {
+        const log_file *f = &s->files[i];
+        small += f->size < target / 4 * 3;
+        if (f->num_records > 0) { /* a file without statistics counts toward neither */
+            physical += f->num_records;
+            deleted += f->dv.storage_type && f->dv.cardinality > 0 ? f->dv.cardinality : 0;
+        }
+    }
+    return small >= AUTO_COMPACT_FILES || (deleted > 0 && deleted >= physical / AUTO_COMPACT_DELETED_SHARE);
+}
+
 void ops_auto_optimize(loch_lake *lake, const char *table)
 {
     snapshot *s = NULL;
@@ -207,17 +221,9 @@ void ops_auto_optimize(loch_lake *lake, const char *table)
         return;
     }
     const char *on = snapshot_property(s, "delta.autoOptimize.autoCompact");
-    int64_t target = table_target(s), small = 0, physical = 0, deleted = 0;
-    for (size_t i = 0; on && strcmp(on, "true") == 0 && i < s->file_count; i++) {
-        const log_file *f = &s->files[i];
-        small += f->size < target / 4 * 3;
-        if (f->num_records > 0) { /* a file without statistics counts toward neither */
-            physical += f->num_records;
-            deleted += f->dv.storage_type && f->dv.cardinality > 0 ? f->dv.cardinality : 0;
-        }
-    }
+    bool due = on && strcmp(on, "true") == 0 && ops_compaction_due(s);
     txlog_snapshot_free(s);
-    if (small < AUTO_COMPACT_FILES && (deleted == 0 || deleted < physical / AUTO_COMPACT_DELETED_SHARE))
+    if (!due)
         return;
     loch_result *r = NULL;
     /* The write that got here has landed; a compaction that fails (a concurrent writer

@@ -504,8 +504,10 @@ int ops_optimize(loch_lake *lake, const char *table, const char *const *zorder, 
 int ops_vacuum(loch_lake *lake, const char *table, int64_t retain_ms, bool dry_run, bool force, loch_result **out);
 int ops_restore(loch_lake *lake, const char *table, const txlog_at *to, loch_result **out);
 /* After a write that committed: OPTIMIZE when the table asks for it
- * (delta.autoOptimize.autoCompact) and enough small files have gathered. */
+ * (delta.autoOptimize.autoCompact) and compaction is due: enough small files have
+ * gathered, or deletion vectors hide enough of the rows. */
 void ops_auto_optimize(loch_lake *lake, const char *table);
+bool ops_compaction_due(const snapshot *s);
 int ops_set_properties(loch_lake *lake, const char *table, const char **keys, const char **values, size_t n,
                        loch_result **out);
 #endif

@@ -147,7 +147,8 @@ def assert_in_step(lake, table="docs", key="id", column="body"):
     from any other text by far more)."""
     want = sorted((r["k"], r["t"]) for r in rows(lake, f"SELECT {key} AS k, {column} AS t FROM {table} "
                                                        f"WHERE {column} IS NOT NULL"))
-    got = sorted((r["k"], r["t"]) for r in rows(lake, f"SELECT {key} AS k, text AS t FROM {table}__embeddings"))
+    got = sorted((r["k"], r["t"]) for r in rows(lake, f"SELECT {key} AS k, text AS t FROM {table}__embeddings "
+                                                      f"WHERE \"column\" = '{column}'"))
     assert got == want
     assert lake.scalar(f"SELECT count(*) FROM {table}__embeddings "
                        "WHERE 1 - list_cosine_similarity(embedding, embed(text)) > 1e-3") == "0"
@@ -196,9 +197,13 @@ def test_embedding_looks_only_at_what_the_tables_versions_changed(lake, tmp_path
     embed(lake, "changed", 0)
     assert_in_step(lake)
 
-    # the embeddings written by another hand: every row compared, the missing one made again
+    # the embeddings written by another hand: every row compared, the missing one made
+    # again, a row without a key (it cannot be found again) removed
     lake.sql("DELETE FROM docs__embeddings WHERE id = 5")
+    lake.sql("INSERT INTO docs__embeddings SELECT NULL, \"column\", chunk, text, embedding, model, dim, "
+             "source_version FROM docs__embeddings WHERE id = 1")
     embed(lake, "whole", 1)
+    assert lake.scalar("SELECT count(*) FROM docs__embeddings WHERE id IS NULL") == "0"
     assert_in_step(lake)
     # a damaged record
     sync = next((lake.path / "docs" / "_loch_index").glob("*.sync"))
@@ -223,6 +228,75 @@ def test_embedding_looks_only_at_what_the_tables_versions_changed(lake, tmp_path
     embed(lake, "whole", 0)
     assert_in_step(lake)
     embed(lake, "same", 0)
+
+
+def test_changed_rows_are_one_merge_of_what_changed(lake):
+    """A pass with rows to remove (a row changed or deleted) is one MERGE of what
+    changed: copy-on-write by default (every Delta reader, delta-rs too, reads the
+    embeddings), so files without a changed row stay as they are (another column's
+    embeddings, say); with deletion vectors turned on for the embeddings table no file
+    is written again. As hidden rows and small files pile up the embeddings are
+    compacted, and the pass still counts its commits: the next one looks only at what
+    changed."""
+    import deltalake
+    import pyarrow as pa
+    emb = str(lake.path / "docs__embeddings")
+
+    def files():
+        return set(pa.table(deltalake.DeltaTable(emb).get_add_actions()).column("path").to_pylist())
+
+    def title_files():
+        return {f for f in files() if lake.scalar(f"SELECT count(*) FROM read_parquet('{emb}/{f}') "
+                                                  "WHERE \"column\" = 'title'") != "0"}
+    lake.sql("CREATE TABLE docs (id BIGINT, body VARCHAR, title VARCHAR)")
+    lake.sql("INSERT INTO docs SELECT i, 'resume number ' || i, 'title ' || i FROM range(100) t(i)")
+    lake.run("embed", "docs", "title", "--key", "id")
+    embed(lake, "whole", 100)
+    titles = title_files()
+    lake.sql("UPDATE docs SET body = 'Kubernetes migration lead' WHERE id = 7")
+    embed(lake, "changed", 1)
+    assert_in_step(lake)
+    assert titles == title_files()  # not written again
+    got = deltalake.DeltaTable(emb).to_pyarrow_table(columns=["id", "column", "text"]).to_pylist()
+    assert sorted((r["id"], r["text"]) for r in got if r["column"] == "body") == sorted(
+        (r["k"], r["t"]) for r in rows(lake, "SELECT id AS k, body AS t FROM docs"))
+
+    lake.sql("ALTER TABLE docs__embeddings SET TBLPROPERTIES ('delta.enableDeletionVectors' = 'true')")
+    before = files()
+    lake.sql("DELETE FROM docs WHERE id = 1")
+    lake.sql("UPDATE docs SET body = NULL WHERE id = 3")
+    lake.sql("UPDATE docs SET body = 'welder' WHERE id = 4")
+    embed(lake, "whole", 1)  # the property's commit is another hand's
+    assert_in_step(lake)
+    assert before <= files()
+    # 3 of 201 rows hidden: not yet a twentieth; 8 more, and the rows are compacted
+    lake.sql("UPDATE docs SET body = body || '!' WHERE id BETWEEN 10 AND 17")
+    embed(lake, "changed", 8)
+    assert not before & files()
+    assert "OPTIMIZE" in [h.get("operation") for h in deltalake.DeltaTable(emb).history(2)]
+    lake.sql("INSERT INTO docs VALUES (500, 'florist', 'x')")
+    embed(lake, "changed", 1)
+    assert_in_step(lake)
+    hits = json.loads(lake.run("search", "docs", "container orchestration", "--column", "body", "-k", "1", "-f", "json").stdout)
+    assert hits[0]["id"] == 7
+
+
+def test_a_pass_that_read_an_older_version_never_has_the_last_word(lake, tmp_path):
+    """Two passes over different versions of a row, the one that read the older version
+    committing last: its MERGE, run again over the newer embeddings, would put the older
+    text back. A pass whose commit did not land straight on the embeddings it read runs
+    again from the table's latest version, so the embeddings end with the newest text."""
+    lake.sql("CREATE TABLE docs (id BIGINT, body VARCHAR)")
+    lake.sql("INSERT INTO docs VALUES (1, 'sourdough baker'), (2, 'tax accountant'), (3, 'florist')")
+    embed(lake, "whole", 3)
+    lake.sql("UPDATE docs SET body = 'pastry chef' WHERE id = 1")
+    held = Held(lake, tmp_path / "h", "commit", "embed", "docs", "body", "--key", "id")  # read 'pastry chef'
+    lake.sql("UPDATE docs SET body = 'Kubernetes migration lead' WHERE id = 1")
+    embed(lake, "changed", 1)
+    rc, _, err = held.release()
+    assert rc == 0, err
+    assert_in_step(lake)
+    assert lake.scalar("SELECT text FROM docs__embeddings WHERE id = 1") == "Kubernetes migration lead"
 
 
 def test_a_full_text_index_made_to_hang_or_damaged_is_not_read(lake):
@@ -331,6 +405,17 @@ def test_embed_killed_before_or_after_its_commit(lake, tmp_path):
     assert lake.scalar("SELECT count(*) FROM people__embeddings") == "8"
     assert "embedded 0 texts" in lake.run("embed", "people", "resume").stderr
     assert search(lake, "welding pipelines", "-k", "1")[0]["id"] == 10
+    # a pass with a changed row (a MERGE), killed before and after its commit
+    lake.sql("UPDATE people SET resume = 'Florist: weddings and seasonal bouquets.' WHERE id = 10")
+    lake.run("flush", "people")
+    before = sorted(p.name for p in log.glob("*.json"))
+    Held(lake, tmp_path / "h3", "commit", "embed", "people", "resume").kill()
+    assert sorted(p.name for p in log.glob("*.json")) == before
+    assert lake.scalar("SELECT text FROM people__embeddings WHERE id = 10").startswith("Welder")
+    Held(lake, tmp_path / "h4", "committed", "embed", "people", "resume").kill()
+    assert lake.scalar("SELECT text FROM people__embeddings WHERE id = 10").startswith("Florist")
+    assert "embedded 0 texts" in lake.run("embed", "people", "resume").stderr
+    assert search(lake, "wedding flowers", "-k", "1")[0]["id"] == 10
 
 
 
@@ -338,8 +423,8 @@ def test_new_rows_are_appended_and_racing_embeds_add_them_once(lake, tmp_path):
     """Embedding what is only new appends it (a commit that adds files and removes none,
     the embedded rows untouched); two embeddings racing to append the same new rows
     conflict, and the loser starts again and finds nothing new: both succeed, no row is
-    embedded twice. A change or a deletion writes the column's
-    embeddings again, and a stray row (another model's) goes then too."""
+    embedded twice. A change or a deletion is a MERGE of what changed, and a stray row
+    of the key (another model's) goes then too."""
     make_people(lake)
     lake.run("embed", "people", "resume")
     emb = lake.path / "people__embeddings"
@@ -362,7 +447,7 @@ def test_new_rows_are_appended_and_racing_embeds_add_them_once(lake, tmp_path):
     assert lake.scalar("SELECT count(*) FROM people__embeddings") == "9"
     assert "embedded 0 texts" in lake.run("embed", "people", "resume").stderr
 
-    # a changed text and a stray row: the column is written again, without either old row
+    # a changed text and a stray row of its key: both old rows go
     lake.sql("INSERT INTO people__embeddings SELECT id, \"column\", chunk, text, embedding, 'another-model', dim, "
              "source_version FROM people__embeddings WHERE id = 3")
     lake.sql("UPDATE people SET resume = 'Java developer who now leads a team of twelve.' WHERE id = 3")
