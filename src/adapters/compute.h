@@ -175,8 +175,11 @@ long compute_relations_live(const compute *c);
 bool compute_skip_reserved(const char *column);
 
 /* From another thread: how far the running statement is (0..1), and the rows its
- * scans have read; -1 when nothing is running or the engine cannot tell yet. */
+ * scans have read; -1 when nothing is running, the engine cannot tell yet, or
+ * tracking is off. Tracking is off unless turned on (the engine then works out its
+ * progress at every step of every statement: a tenth of a short query's time). */
 double compute_progress(compute *c, int64_t *rows);
+int compute_track_progress(compute *c, bool on);
 
 typedef enum { COMPUTE_STRING, COMPUTE_NUMBER, COMPUTE_BOOL, COMPUTE_NESTED } compute_kind;
 

@@ -956,8 +956,9 @@ static int configure(compute *c, const compute_options *o)
     buf sql = BUF_INIT;
     int rc = buf_puts(&sql, "SET autoinstall_known_extensions=false; SET autoload_known_extensions=false;"
                             "SET parquet_metadata_cache=true;"
-                            /* progress is tracked (for compute_progress) but never printed */
-                            "SET enable_progress_bar=true; SET enable_progress_bar_print=false;");
+                            /* progress is tracked only when asked (compute_track_progress),
+                             * and never printed */
+                            "SET enable_progress_bar=false; SET enable_progress_bar_print=false;");
     if (!rc && o->memory_limit)
         rc = buf_puts(&sql, "SET memory_limit=") || buf_put_sql_str(&sql, o->memory_limit) ||
              buf_puts(&sql, ";") ? LOCH_ENOMEM : 0;
@@ -1071,6 +1072,11 @@ int compute_register_arrow(compute *c, const char *name, struct ArrowArrayStream
     if (rc == 0 && duckdb_arrow_scan(c->conn, name, (duckdb_arrow_stream)stream) != DuckDBSuccess)
         rc = error_set(LOCH_ERROR, "the engine could not read the Arrow data (a type it does not know?)");
     return rc;
+}
+
+int compute_track_progress(compute *c, bool on)
+{
+    return compute_exec_one(c, on ? "SET enable_progress_bar=true" : "SET enable_progress_bar=false");
 }
 
 double compute_progress(compute *c, int64_t *rows)

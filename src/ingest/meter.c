@@ -68,6 +68,8 @@ void meter_start(meter *m, loch_lake *lake, const loch_ingest_options *opts, int
     m->ctx = opts->progress_ctx;
     m->cp = lake->cp;
     m->total = total;
+    if (compute_track_progress(m->cp, true) < 0) /* a meter without the engine's part */
+        error_clear();
     pthread_mutex_init(&m->mu, NULL);
     pthread_cond_init(&m->cv, NULL);
     m->running = pthread_create(&m->thread, NULL, meter_run, m) == 0;
@@ -89,4 +91,9 @@ void meter_stop(meter *m)
     pthread_mutex_destroy(&m->mu);
     pthread_cond_destroy(&m->cv);
     m->running = 0;
+    /* tracking off again, unless that could replace the error of an ingest that failed
+     * (left on, it only costs the session's later statements a little) */
+    const char *pending = loch_error_last();
+    if ((!pending || !*pending) && compute_track_progress(m->cp, false) < 0)
+        error_clear();
 }
