@@ -333,6 +333,10 @@ static void run_batch(job *j, slot *s, size_t b)
         double norm = 0;
         for (int d = 0; d < e->dim; d++)
             norm += (double)v[d] * v[d];
+        if (!isfinite(norm)) { /* a model file that computes NaN or infinity: never stored */
+            job_fail(j, LOCH_ERROR, "the embedding model gave a vector that is not finite");
+            return;
+        }
         float scale = norm > 0 ? (float)(1.0 / sqrt(norm)) : 0.0f;
         float *o = j->out + i * (size_t)e->dim;
         for (int d = 0; d < e->dim; d++)

@@ -243,7 +243,10 @@ static void among(buf *sql, const char *key, const char *in, const char *touched
  * and a dot). A vector edited by hand into the wrong length, with a NULL, NaN or
  * infinity, is made again: the sum (a double) of finite floats is finite, and NaN or
  * infinity anywhere makes it NaN or infinite; list_count skips NULLs. An aggregate of
- * the list rather than a lambda over its numbers: this runs over every vector. */
+ * the list rather than a lambda over its numbers: this runs over every vector. A pass
+ * that looks only at the changed keys checks none: the embeddings are then exactly as
+ * the last pass left them (its record says so), and a pass leaves only sound vectors
+ * (the ones it checked, and embed()'s, which are finite and of the model's length). */
 static int sound(buf *sql, const char *p, int dim)
 {
     return buf_printf(sql, "%sdim = %d AND len(%sembedding) = %d AND list_count(%sembedding) = %d AND "
@@ -285,8 +288,10 @@ static int pass_sql(const char *pinned, const char *column, const char *key, siz
         buf_put_sql_str(old, model);
         if (touched)
             among(old, key, "IN", touched);
-        buf_puts(old, " AND ");
-        sound(old, "", dim);
+        else { /* (with changed keys, the embeddings are as the last pass left them: sound) */
+            buf_puts(old, " AND ");
+            sound(old, "", dim);
+        }
         rc = buf_puts(old, ")");
     } else {
         buf_puts(old, "(SELECT NULL AS ");
@@ -329,8 +334,10 @@ static int merge_sql(buf *sql, const char *emb, const char *column, const char *
         among(sql, key, "IN", touched);
     buf_puts(sql, " AND NOT coalesce(e.model = ");
     buf_put_sql_str(sql, model);
-    buf_puts(sql, " AND ");
-    sound(sql, "e.", dim);
+    if (!touched) {
+        buf_puts(sql, " AND ");
+        sound(sql, "e.", dim);
+    }
     buf_puts(sql, " AND EXISTS (SELECT 1 FROM ");
     buf_put(sql, src->data, src->len);
     buf_puts(sql, " b WHERE b.");
@@ -352,8 +359,10 @@ static int merge_sql(buf *sql, const char *emb, const char *column, const char *
     buf_put_sql_ident(sql, key);
     buf_puts(sql, " WHEN MATCHED AND NOT coalesce(t.model = ");
     buf_put_sql_str(sql, model);
-    buf_puts(sql, " AND ");
-    sound(sql, "t.", dim);
+    if (!touched) {
+        buf_puts(sql, " AND ");
+        sound(sql, "t.", dim);
+    }
     buf_puts(sql, " AND t.chunk >= 0 AND t.chunk < len(s.texts) AND s.texts[t.chunk + 1] = t.text, false) THEN "
                   "DELETE WHEN NOT MATCHED AND NOT s.gone THEN INSERT (");
     buf_put_sql_ident(sql, key);

@@ -6,6 +6,7 @@ installs it); the checks are about meaning that any sound embedding gets right (
 Kubernetes question finds the Kubernetes engineer), never about exact scores.
 """
 import json
+from pathlib import Path
 import math
 
 from conftest import LOCH, Held
@@ -297,6 +298,25 @@ def test_a_pass_that_read_an_older_version_never_has_the_last_word(lake, tmp_pat
     assert rc == 0, err
     assert_in_step(lake)
     assert lake.scalar("SELECT text FROM docs__embeddings WHERE id = 1") == "Kubernetes migration lead"
+
+
+def test_a_model_that_computes_nan_never_stores_a_vector(lake, tmp_path):
+    """A model file whose weights hold NaN (half of its layers overwritten) makes vectors
+    that are not numbers: embed() fails saying so, and nothing is stored (the passes that
+    look only at changed keys rely on every stored vector being sound)."""
+    good = Path(__file__).resolve().parents[2] / "third_party/models/all-minilm-l6-v2.f16.gguf"
+    b = bytearray(good.read_bytes())
+    start = (len(b) * 3 // 4) & ~1
+    b[start:len(b) - 64] = b"\x00\x7e" * ((len(b) - 64 - start) // 2)  # f16 NaN
+    bad = tmp_path / "nan.gguf"
+    bad.write_bytes(bytes(b))
+    lake.sql("CREATE TABLE docs (id BIGINT, body VARCHAR)")
+    lake.sql("INSERT INTO docs VALUES (1, 'hello world')")
+    p = lake.run("--embed-model", str(bad), "embed", "docs", "body", "--key", "id", check=False)
+    assert p.returncode == 1 and "not finite" in p.stderr, p.stderr
+    assert not (lake.path / "docs__embeddings").exists()
+    embed(lake, "whole", 1)
+    assert_in_step(lake)
 
 
 def test_a_full_text_index_made_to_hang_or_damaged_is_not_read(lake):
