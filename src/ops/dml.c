@@ -1662,7 +1662,7 @@ static int run(loch_lake *lake, dml_stmt *st, loch_result **out)
                          "transaction cannot hold (it could not roll them back): COMMIT or ROLLBACK first", st->table);
     int rc = 0;
     dml_table_seen seen = {NULL, NULL, false, false};
-    for (int i = 0; i < DML_ATTEMPTS; i++) {
+    for (int i = 0; i < (lake->dml_once ? 1 : DML_ATTEMPTS); i++) {
         scan_unpin(lake); /* a new attempt reads every table afresh */
         rc = attempt(lake, st, &seen, out);
         if (rc != LOCH_ECONFLICT || seen.replaced)

@@ -253,6 +253,25 @@ static int sound(buf *sql, const char *p, int dim)
                       "isfinite(list_sum(%sembedding))", p, dim, p, dim, p, dim, p);
 }
 
+/* "(SELECT key FROM emb WHERE column = ... GROUP BY key, chunk HAVING count(*) > 1)":
+ * the keys with a chunk stored twice (by another hand: a pass stores one). None of
+ * their rows is kept; they are embedded again, once. Only when every row is compared:
+ * the changed keys' rows are as the last pass left them. */
+static int twice(buf *sql, const char *emb, const char *column, const char *key)
+{
+    buf_puts(sql, "(SELECT ");
+    buf_put_sql_ident(sql, key);
+    buf_puts(sql, " FROM ");
+    buf_put_sql_ident(sql, emb);
+    buf_puts(sql, " WHERE \"column\" = ");
+    buf_put_sql_str(sql, column);
+    buf_puts(sql, " AND ");
+    buf_put_sql_ident(sql, key);
+    buf_puts(sql, " IS NOT NULL GROUP BY ");
+    buf_put_sql_ident(sql, key);
+    return buf_puts(sql, ", chunk HAVING count(*) > 1)");
+}
+
 /* The SQL of a pass: src, the rows to embed as (key, chunk, text), from pinned (the
  * source at the version read); old, what this model made of this column before (its
  * vectors sound); both limited to the keys of touched (a subquery) when given. */
@@ -291,6 +310,10 @@ static int pass_sql(const char *pinned, const char *column, const char *key, siz
         else { /* (with changed keys, the embeddings are as the last pass left them: sound) */
             buf_puts(old, " AND ");
             sound(old, "", dim);
+            buf_puts(old, " AND ");
+            buf_put_sql_ident(old, key);
+            buf_puts(old, " NOT IN ");
+            twice(old, emb, column, key);
         }
         rc = buf_puts(old, ")");
     } else {
@@ -304,10 +327,11 @@ static int pass_sql(const char *pinned, const char *column, const char *key, siz
 /* The MERGE of a pass that has rows to remove (their row gone from the source or its
  * text changed, or made by another model, or not sound), into sql: one commit that
  * removes them (the files holding them written again without them, or deletion
- * vectors when the embeddings table has them on) and adds the new ones. Its source holds two kinds of rows: a key some of whose rows go
- * (gone), with the texts its row has now in chunk order (none when the row is gone),
- * matched to each of the key's rows, of which those not kept are deleted; and a text
- * to embed, never matched, inserted. A target row is matched by one source row at
+ * vectors when the embeddings table has them on) and adds the new ones. Its source
+ * holds two kinds of rows: a key some of whose rows go (gone), with the texts its row
+ * has now in chunk order (none when the row is gone), matched to each of the key's
+ * rows, of which those not kept are deleted (all of them when a chunk of the key is
+ * stored twice: redo); and a text to embed, never matched, inserted. A target row is matched by one source row at
  * most (the gone keys are distinct), as Delta's MERGE asks. */
 static int merge_sql(buf *sql, const char *emb, const char *column, const char *key, const char *model, int dim,
                      int64_t version, const buf *src, const buf *old, const char *touched)
@@ -324,7 +348,17 @@ static int merge_sql(buf *sql, const char *emb, const char *column, const char *
     buf_puts(sql, " = g.");
     buf_put_sql_ident(sql, key);
     /* the keys with a row of this column that is not kept (among the changed keys) */
-    buf_puts(sql, ") AS texts FROM (SELECT DISTINCT e.");
+    buf_puts(sql, ") AS texts, ");
+    if (touched) {
+        buf_puts(sql, "false");
+    } else {
+        buf_puts(sql, "coalesce(g.");
+        buf_put_sql_ident(sql, key);
+        buf_puts(sql, " IN ");
+        twice(sql, emb, column, key);
+        buf_puts(sql, ", false)");
+    }
+    buf_puts(sql, " AS redo FROM (SELECT DISTINCT e.");
     buf_put_sql_ident(sql, key);
     buf_puts(sql, " FROM ");
     buf_put_sql_ident(sql, emb);
@@ -332,7 +366,7 @@ static int merge_sql(buf *sql, const char *emb, const char *column, const char *
     buf_put_sql_str(sql, column);
     if (touched)
         among(sql, key, "IN", touched);
-    buf_puts(sql, " AND NOT coalesce(e.model = ");
+    buf_puts(sql, " AND (NOT coalesce(e.model = ");
     buf_put_sql_str(sql, model);
     if (!touched) {
         buf_puts(sql, " AND ");
@@ -345,9 +379,15 @@ static int merge_sql(buf *sql, const char *emb, const char *column, const char *
     buf_puts(sql, " = e.");
     buf_put_sql_ident(sql, key);
     buf_puts(sql, " AND b.chunk = e.chunk AND b.text = e.text), false)");
-    buf_puts(sql, ") g UNION ALL SELECT a.");
+    if (!touched) {
+        buf_puts(sql, " OR e.");
+        buf_put_sql_ident(sql, key);
+        buf_puts(sql, " IN ");
+        twice(sql, emb, column, key);
+    }
+    buf_puts(sql, ")) g UNION ALL SELECT a.");
     buf_put_sql_ident(sql, key);
-    buf_puts(sql, ", false, a.chunk, a.text, NULL FROM ");
+    buf_puts(sql, ", false, a.chunk, a.text, NULL, false FROM ");
     put_rows(sql, src, old, key, 0);
     buf_puts(sql, ") AS s ON s.gone AND t.\"column\" = ");
     buf_put_sql_str(sql, column);
@@ -357,13 +397,13 @@ static int merge_sql(buf *sql, const char *emb, const char *column, const char *
     buf_put_sql_ident(sql, key);
     buf_puts(sql, touched ? " = s." : " IS NOT DISTINCT FROM s.");
     buf_put_sql_ident(sql, key);
-    buf_puts(sql, " WHEN MATCHED AND NOT coalesce(t.model = ");
+    buf_puts(sql, " WHEN MATCHED AND (s.redo OR NOT coalesce(t.model = ");
     buf_put_sql_str(sql, model);
     if (!touched) {
         buf_puts(sql, " AND ");
         sound(sql, "t.", dim);
     }
-    buf_puts(sql, " AND t.chunk >= 0 AND t.chunk < len(s.texts) AND s.texts[t.chunk + 1] = t.text, false) THEN "
+    buf_puts(sql, " AND t.chunk >= 0 AND t.chunk < len(s.texts) AND s.texts[t.chunk + 1] = t.text, false)) THEN "
                   "DELETE WHEN NOT MATCHED AND NOT s.gone THEN INSERT (");
     buf_put_sql_ident(sql, key);
     buf_puts(sql, ", \"column\", chunk, text, embedding, model, dim, source_version) VALUES (s.");
@@ -394,7 +434,8 @@ static int64_t in_step_since(loch_lake *lake, const char *table, const char *col
     return ok ? sy.src_version : -1;
 }
 
-static int embed_once(loch_result **out, loch_lake *lake, const char *table, const char *column, const char *key)
+static int embed_once(loch_result **out, loch_lake *lake, const char *table, const char *column, const char *key,
+                      long long *landed)
 {
     buf emb = BUF_INIT, k = BUF_INIT, sql = BUF_INIT, src = BUF_INIT, old = BUF_INIT, touched = BUF_INIT,
         pinned = BUF_INIT;
@@ -506,8 +547,12 @@ static int embed_once(loch_result **out, loch_lake *lake, const char *table, con
         }
     }
     loch_result *r = NULL;
+    lake->dml_once = 1; /* a MERGE that meets another commit: this pass runs again */
     rc = rc || nothing ? rc : loch_sql(&r, lake, sql.data);
+    lake->dml_once = 0;
     commits += rc == 0 && !nothing;
+    if (rc == 0 && !nothing) /* what this pass embedded stands, whatever happens next */
+        *landed += count ? atoll(count) : 0;
     loch_result_free(r);
     /* the rows deletion vectors hide and the small files of appends, compacted as they
      * pile up (ops/maintain.c's rule; here rather than by the table's autoCompact, so
@@ -567,7 +612,7 @@ static int embed_once(loch_result **out, loch_lake *lake, const char *table, con
     }
     txlog_snapshot_free(es);
     if (rc == 0) {
-        long long made = count ? atoll(count) : 0, all = total ? atoll(total) : 0;
+        long long made = *landed, all = total ? atoll(total) : 0; /* earlier attempts' too */
         rc = result_message(out, "embedded %lld text%s of %s.%s with %s (%d numbers each), kept %lld; %s holds %lld%s",
                             made, made == 1 ? "" : "s", table, column, model, dim, all - made, emb.data, all,
                             in_step ? " (the table has not changed since it was embedded)"
@@ -588,8 +633,9 @@ static int embed_once(loch_result **out, loch_lake *lake, const char *table, con
 int loch_embed_column(loch_result **out, loch_lake *lake, const char *table, const char *column, const char *key)
 {
     int rc = 0;
+    long long landed = 0; /* texts embedded by attempts whose commit landed */
     for (int attempt = 0; attempt < 5; attempt++) {
-        if ((rc = embed_once(out, lake, table, column, key)) != LOCH_ECONFLICT)
+        if ((rc = embed_once(out, lake, table, column, key, &landed)) != LOCH_ECONFLICT)
             break;
         error_clear();
         rc = error_set(LOCH_ECONFLICT, "%s.%s: other embeddings of the table committed first, five times in a row",

@@ -50,6 +50,9 @@ struct loch_lake {
     atomic_long checkpoint_failures; /* post-commit checkpoints that failed (the commit stood) */
     _Atomic uint64_t rng;   /* commit backoff jitter (ops/txlog.c); 0 until first used */
     int in_transaction;     /* the engine has a transaction open (BEGIN ... COMMIT): no lake writes */
+    int dml_once;           /* a DML statement that meets a concurrent commit returns LOCH_ECONFLICT
+                             * instead of running again: its caller read pinned versions that
+                             * it must read afresh itself (ops/embed.c) */
     pthread_mutex_t tails_mu; /* recursive; guards tails */
     struct lake_tails *tails; /* the write-ahead logs open (ops/tail.c); NULL until one is */
     struct lake_lookups *lookups; /* key indexes (ops/lookup.c); NULL until a lookup */
