@@ -48,7 +48,8 @@
           (texts/s; beside sentence-transformers when $LOCH_BENCH_ST_PYTHON and
           $LOCH_BENCH_ST_MODEL name a Python with it and the model's directory) and a warm
           loch_search, the question's embedding included (target p50 <= 10 ms); `loch embed` after 10 new
-          rows, looking at the changed keys only against comparing every row
+          rows and after 10 changed rows (a MERGE), looking at the changed keys only against
+          comparing every row
 
   retrieval  nDCG@10 of `loch search --mode semantic|keyword|hybrid` over 20 questions about the
           demo's resumes, labelled from the candidates' skills and resume lines (targets: hybrid
