@@ -253,6 +253,19 @@ static int sound(buf *sql, const char *p, int dim)
                       "isfinite(list_sum(%sembedding))", p, dim, p, dim, p, dim, p);
 }
 
+/* "<p>model = <model>", and the vector sound when every row is compared (p: "" or an
+ * alias and a dot): what a row of this column must be to be kept, beside its text */
+static int ours(buf *sql, const char *p, const char *model, int dim, const char *touched)
+{
+    buf_printf(sql, "%smodel = ", p);
+    int rc = buf_put_sql_str(sql, model);
+    if (!touched) {
+        buf_puts(sql, " AND ");
+        rc = sound(sql, p, dim);
+    }
+    return rc;
+}
+
 /* "(SELECT key FROM emb WHERE column = ... GROUP BY key, chunk HAVING count(*) > 1)":
  * the keys with a chunk stored twice (by another hand: a pass stores one). None of
  * their rows is kept; they are embedded again, once. Only when every row is compared:
@@ -303,13 +316,11 @@ static int pass_sql(const char *pinned, const char *column, const char *key, siz
         buf_put_sql_ident(old, emb);
         buf_puts(old, " WHERE \"column\" = ");
         buf_put_sql_str(old, column);
-        buf_puts(old, " AND model = ");
-        buf_put_sql_str(old, model);
+        buf_puts(old, " AND ");
+        ours(old, "", model, dim, touched);
         if (touched)
             among(old, key, "IN", touched);
-        else { /* (with changed keys, the embeddings are as the last pass left them: sound) */
-            buf_puts(old, " AND ");
-            sound(old, "", dim);
+        else {
             buf_puts(old, " AND ");
             buf_put_sql_ident(old, key);
             buf_puts(old, " NOT IN ");
@@ -331,8 +342,9 @@ static int pass_sql(const char *pinned, const char *column, const char *key, siz
  * holds two kinds of rows: a key some of whose rows go (gone), with the texts its row
  * has now in chunk order (none when the row is gone), matched to each of the key's
  * rows, of which those not kept are deleted (all of them when a chunk of the key is
- * stored twice: redo); and a text to embed, never matched, inserted. A target row is matched by one source row at
- * most (the gone keys are distinct), as Delta's MERGE asks. */
+ * stored twice: redo); and a text to embed, never matched, inserted. A target row is
+ * matched by one source row at most (the gone keys are distinct), as Delta's MERGE
+ * asks. */
 static int merge_sql(buf *sql, const char *emb, const char *column, const char *key, const char *model, int dim,
                      int64_t version, const buf *src, const buf *old, const char *touched)
 {
@@ -347,7 +359,6 @@ static int merge_sql(buf *sql, const char *emb, const char *column, const char *
     buf_put_sql_ident(sql, key);
     buf_puts(sql, " = g.");
     buf_put_sql_ident(sql, key);
-    /* the keys with a row of this column that is not kept (among the changed keys) */
     buf_puts(sql, ") AS texts, ");
     if (touched) {
         buf_puts(sql, "false");
@@ -358,6 +369,7 @@ static int merge_sql(buf *sql, const char *emb, const char *column, const char *
         twice(sql, emb, column, key);
         buf_puts(sql, ", false)");
     }
+    /* the keys with a row of this column that is not kept (among the changed keys) */
     buf_puts(sql, " AS redo FROM (SELECT DISTINCT e.");
     buf_put_sql_ident(sql, key);
     buf_puts(sql, " FROM ");
@@ -366,12 +378,8 @@ static int merge_sql(buf *sql, const char *emb, const char *column, const char *
     buf_put_sql_str(sql, column);
     if (touched)
         among(sql, key, "IN", touched);
-    buf_puts(sql, " AND (NOT coalesce(e.model = ");
-    buf_put_sql_str(sql, model);
-    if (!touched) {
-        buf_puts(sql, " AND ");
-        sound(sql, "e.", dim);
-    }
+    buf_puts(sql, " AND (NOT coalesce(");
+    ours(sql, "e.", model, dim, touched);
     buf_puts(sql, " AND EXISTS (SELECT 1 FROM ");
     buf_put(sql, src->data, src->len);
     buf_puts(sql, " b WHERE b.");
@@ -397,12 +405,8 @@ static int merge_sql(buf *sql, const char *emb, const char *column, const char *
     buf_put_sql_ident(sql, key);
     buf_puts(sql, touched ? " = s." : " IS NOT DISTINCT FROM s.");
     buf_put_sql_ident(sql, key);
-    buf_puts(sql, " WHEN MATCHED AND (s.redo OR NOT coalesce(t.model = ");
-    buf_put_sql_str(sql, model);
-    if (!touched) {
-        buf_puts(sql, " AND ");
-        sound(sql, "t.", dim);
-    }
+    buf_puts(sql, " WHEN MATCHED AND (s.redo OR NOT coalesce(");
+    ours(sql, "t.", model, dim, touched);
     buf_puts(sql, " AND t.chunk >= 0 AND t.chunk < len(s.texts) AND s.texts[t.chunk + 1] = t.text, false)) THEN "
                   "DELETE WHEN NOT MATCHED AND NOT s.gone THEN INSERT (");
     buf_put_sql_ident(sql, key);
