@@ -10,8 +10,12 @@
  * hash of the embeddings table's id and version, the column, the model, the dimension
  * and the graph's options. A file whose fingerprint is not the current one is stale;
  * one that fails its checks is damaged; either is rebuilt from the embeddings table,
- * never trusted. It is written whole with an atomic put, so a crash or a racing
- * writer leaves one complete file or the other, each right for the version it names.
+ * never trusted. It is written whole (the base) or, while the changes since stay
+ * under a quarter of it, as a delta against the base (<16 hex>.hnswd: the nodes added,
+ * the links they changed, the tombstones; vector/hnsw.h), so a pass that changed ten
+ * rows writes kilobytes, not the graph again. Each is one atomic put, so a crash or a
+ * racing writer leaves one complete file or the other, each right for the version it
+ * names; a delta whose base was replaced is never applied (it names its base).
  *
  * A node is a chunk of a row (vector/chunk.h), named "<chunk>\x1f<key as text>" (the
  * file's extra bytes: u32 length, then the name, node after node). A refresh reads the column's rows at one version and compares
@@ -265,20 +269,54 @@ static int live_map(vindex *v)
     return 0;
 }
 
-/* The file at path, checked; fp NULL: whatever data it indexes (a refresh's start). */
-static int map_file(loch_lake *lake, const char *path, const uint8_t *fp, vindex *v)
+/* v's graph and keys, as the base file at local (path: its name in errors) holds them */
+static int load_base(const char *local, const char *path, vindex *v)
 {
-    buf local = BUF_INIT;
     const void *extra = NULL;
     size_t extra_len = 0;
-    int rc = lake->st->engine_path(lake->st, path, &local);
-    rc = rc ? rc : hnsw_load_file(&v->h, local.data, fp, &extra, &extra_len);
+    int rc = hnsw_load_file(&v->h, local, NULL, &extra, &extra_len);
     hnsw_options want = index_options();
     const hnsw_options *has = rc == 0 ? hnsw_opts(v->h) : NULL;
     if (rc == 0 && (hnsw_dim(v->h) != (size_t)v->dim || has->metric != want.metric || has->codes != want.codes ||
                     has->m != want.m || has->ef_construction != want.ef_construction))
         rc = error_set(LOCH_ECORRUPT, "vector index %s: made with other options", path);
-    rc = rc ? rc : keys_from_extra(v, extra, extra_len, hnsw_size(v->h));
+    return rc ? rc : keys_from_extra(v, extra, extra_len, hnsw_size(v->h));
+}
+
+static void unload(vindex *v)
+{
+    hnsw_free(v->h);
+    v->h = NULL;
+    for (size_t i = 0; i < v->nkeys; i++)
+        free(v->keys[i]);
+    v->nkeys = 0;
+}
+
+/* The index at path (its base) and path + "d" (its delta, when there is one against
+ * that base), checked. fp: the data it must index, else LOCH_ECONFLICT (stale); NULL:
+ * whatever it indexes (a refresh's start, which compares every row anyway: the base
+ * alone when the delta does not apply). */
+static int map_file(loch_lake *lake, const char *path, const uint8_t *fp, vindex *v)
+{
+    buf local = BUF_INIT;
+    int rc = lake->st->engine_path(lake->st, path, &local);
+    rc = rc ? rc : load_base(local.data, path, v);
+    if (rc == 0 && !(fp && memcmp(hnsw_base(v->h, NULL), fp, 32) == 0)) { /* the base alone is not it */
+        const void *extra = NULL;
+        size_t extra_len = 0, base = hnsw_size(v->h);
+        rc = buf_putc(&local, 'd');
+        int drc = rc ? rc : hnsw_load_delta_file(v->h, local.data, fp, &extra, &extra_len);
+        drc = drc ? drc : keys_from_extra(v, extra, extra_len, hnsw_size(v->h) - base);
+        if (drc && fp) /* stale, or a damaged delta: made again */
+            rc = drc == LOCH_ENOTFOUND ? error_set(LOCH_ECONFLICT, "vector index %s: made from other data", path) : drc;
+        else if (drc && hnsw_size(v->h) != base) { /* applied, but its keys are bad: the base alone */
+            unload(v);
+            local.data[--local.len] = '\0';
+            rc = load_base(local.data, path, v);
+        } else if (drc) {
+            error_clear();
+        }
+    }
     rc = rc ? rc : live_map(v);
     buf_free(&local);
     return rc;
@@ -395,20 +433,47 @@ static int build(loch_lake *lake, const char *emb, vindex *old, vindex *v)
     return rc;
 }
 
+/* The keys of nodes from.. into out (replacing what it held): u32 length, then the key. */
+static int put_keys(const vindex *v, size_t from, buf *out)
+{
+    int rc = 0;
+    buf_clear(out);
+    for (size_t i = from; rc == 0 && i < v->nkeys; i++) {
+        uint32_t kl = (uint32_t)strlen(v->keys[i]);
+        rc = buf_put(out, &kl, 4);
+        rc = rc ? rc : buf_put(out, v->keys[i], kl);
+    }
+    return rc;
+}
+
+/* v's graph to path: a delta against the base file (path + "d", replacing the last
+ * one) while it stays under a quarter of the graph, else the whole graph, which
+ * becomes the base. Either is one atomic put: a crash leaves the old file or the new. */
 static int save(loch_lake *lake, const char *path, vindex *v)
 {
-    buf extra = BUF_INIT, file = BUF_INIT, dir = BUF_INIT;
-    int rc = 0;
-    for (size_t i = 0; rc == 0 && i < v->nkeys; i++) {
-        uint32_t kl = (uint32_t)strlen(v->keys[i]);
-        rc = buf_put(&extra, &kl, 4);
-        rc = rc ? rc : buf_put(&extra, v->keys[i], kl);
+    buf extra = BUF_INIT, file = BUF_INIT, dir = BUF_INIT, dpath = BUF_INIT;
+    size_t base = 0;
+    int delta = hnsw_base(v->h, &base) != NULL && base > 0;
+    int rc = put_keys(v, delta ? base : 0, &extra);
+    delta = delta && hnsw_delta_size(v->h, extra.len) <= hnsw_memory(v->h) / 4;
+    if (rc == 0 && !delta && base > 0) /* whole after all: every key */
+        rc = put_keys(v, 0, &extra);
+    rc = rc ? rc : buf_printf(&dpath, "%sd", path);
+    if (rc == 0 && delta) {
+        rc = hnsw_save_delta(v->h, v->fp, extra.data, extra.len, &file);
+        rc = rc ? rc : lake->st->put(lake->st, dpath.data, file.data, file.len);
+    } else if (rc == 0) {
+        rc = hnsw_save(v->h, v->fp, extra.data, extra.len, &file);
+        rc = rc ? rc : buf_put(&dir, path, (size_t)(strrchr(path, '/') - path));
+        rc = rc ? rc : lake->st->mkdirs(lake->st, dir.data);
+        rc = rc ? rc : lake->st->put(lake->st, path, file.data, file.len);
+        if (rc == 0) {
+            hnsw_rebase(v->h, v->fp);
+            lake->st->remove(lake->st, dpath.data); /* against the old base: never applied again */
+            error_clear();
+        }
     }
-    rc = rc ? rc : hnsw_save(v->h, v->fp, extra.data, extra.len, &file);
-    rc = rc ? rc : buf_put(&dir, path, (size_t)(strrchr(path, '/') - path));
-    rc = rc ? rc : lake->st->mkdirs(lake->st, dir.data);
-    rc = rc ? rc : lake->st->put(lake->st, path, file.data, file.len);
-    buf_free(&extra), buf_free(&file), buf_free(&dir);
+    buf_free(&extra), buf_free(&file), buf_free(&dir), buf_free(&dpath);
     return rc;
 }
 
@@ -447,11 +512,7 @@ int vindex_get(loch_lake *lake, const char *table, const char *emb, const snapsh
         goto done;
     }
     if (rc == 0 && v) { /* missing, stale or damaged */
-        hnsw_free(v->h);
-        v->h = NULL;
-        for (size_t i = 0; i < v->nkeys; i++)
-            free(v->keys[i]);
-        v->nkeys = 0;
+        unload(v);
         strmap_free(&v->live);
         v->live = (strmap)STRMAP_INIT;
         if (!refresh) {

@@ -76,6 +76,13 @@ struct hnsw {
     int pooled;
     void *file;           /* a loaded index file (hnsw_load_file); level0 and orig may point into it */
     int borrowed;         /* level0 and orig are the mapping's, not malloc's */
+    /* the base: the index as last saved whole (or loaded), which a delta is against */
+    uint8_t fp[32];       /* its fingerprint */
+    int has_base;
+    size_t base_n;        /* its nodes */
+    uint64_t *dirty;      /* base nodes whose links changed since, a bitmap of base_n bits */
+    size_t n_dirty;
+    void *delta_file;     /* a loaded delta's bytes (its extra points into them) */
 };
 
 /* --- small pieces --- */
@@ -360,6 +367,10 @@ static int link_back(hnsw *h, uint32_t nb, uint32_t id, int l, cands *scratch)
 {
     uint32_t *ln = links(h, nb, l);
     unsigned cap = max_links(h, l);
+    if (nb < h->base_n && !((h->dirty[nb >> 6] >> (nb & 63)) & 1)) { /* a delta carries its links again */
+        h->dirty[nb >> 6] |= UINT64_C(1) << (nb & 63);
+        h->n_dirty++;
+    }
     if (ln[0] < cap) {
         ln[1 + ln[0]++] = id;
         return 0;
@@ -417,7 +428,11 @@ static int grow(hnsw *h, size_t want)
             memcpy(p, h->orig, h->n * h->dim * sizeof *h->orig);
         h->orig = p;
     }
-    h->borrowed = 0; /* both copied out of the mapping now */
+    if (h->borrowed) { /* both copied out of the loaded file now: it goes (and the extra in it) */
+        free(h->file);
+        h->file = NULL;
+    }
+    h->borrowed = 0;
     h->cap = cap;
     return 0;
 nomem:
@@ -658,6 +673,8 @@ void hnsw_free(hnsw *h)
     if (!h->borrowed)
         free(h->level0), free(h->orig);
     free(h->file);
+    free(h->delta_file);
+    free(h->dirty);
     free(h->levels);
     free(h->upper);
     free(h->labels);
@@ -917,6 +934,12 @@ static int from_bytes(hnsw **out, unsigned char *f, size_t len, const uint8_t fi
         goto fail;
     }
     h->n_dead = dead;
+    if (!(h->dirty = calloc(words ? words : 1, sizeof *h->dirty))) {
+        rc = error_set(LOCH_ENOMEM, "hnsw: out of memory loading %zu nodes", n);
+        goto fail;
+    }
+    memcpy(h->fp, f + 80, 32); /* the file is the base a delta is against */
+    h->has_base = 1, h->base_n = n;
     if (extra) {
         *extra = len > L.extra ? f + L.extra : NULL;
         *extra_len = len > L.extra ? len - L.extra : 0;
@@ -987,4 +1010,300 @@ int hnsw_load_file(hnsw **out, const char *path, const uint8_t fingerprint[32], 
 int hnsw_load_bytes(hnsw **out, void *data, size_t len, int check_crc)
 {
     return from_bytes(out, data, len, NULL, NULL, NULL, check_crc);
+}
+
+/* --- deltas ---
+ *
+ * A delta is what changed since the base: the nodes added (each whole: level, label,
+ * level-0 record, original vector, upper links), the links of base nodes that changed
+ * (an insertion links its neighbours back to it), and the tombstones of every node.
+ * Little-endian, sections one after another:
+ *   header      128 bytes: "LOCHHNSD", version, the base's node count, the node count,
+ *               entry, top, the generator's state, the count of base nodes patched,
+ *               the base's fingerprint, this state's fingerprint, the CRC-32C of the
+ *               body and of the header before it
+ *   levels      n - base bytes          labels    n - base u64
+ *   level0      n - base records        orig      HNSW_I8: n - base x dim f32
+ *   upper       the new nodes' links above level 0, node after node
+ *   patched     their ids (u32, ascending), then each one's level-0 list (1 + 2m u32)
+ *               and its upper lists
+ *   dead        (n + 63) / 64 u64
+ *   extra       the caller's bytes (loch: the new nodes' keys)
+ */
+
+#define DMAGIC "LOCHHNSD"
+#define DVERSION 1
+
+void hnsw_rebase(hnsw *h, const uint8_t fingerprint[32])
+{
+    size_t words = (h->n + 63) / 64;
+    uint64_t *d = calloc(words ? words : 1, sizeof *d);
+    free(h->dirty);
+    h->dirty = d; /* NULL (out of memory): no base, so the next save is whole */
+    h->n_dirty = 0;
+    h->has_base = d != NULL, h->base_n = d ? h->n : 0;
+    memcpy(h->fp, fingerprint, 32);
+}
+
+const uint8_t *hnsw_base(const hnsw *h, size_t *nodes)
+{
+    if (nodes)
+        *nodes = h->has_base ? h->base_n : 0;
+    return h->has_base ? h->fp : NULL;
+}
+
+static size_t upper_words_of(const hnsw *h, uint32_t id) { return (size_t)h->levels[id] * (1 + h->o.m); }
+
+size_t hnsw_delta_size(const hnsw *h, size_t extra_len)
+{
+    if (!h->has_base)
+        return SIZE_MAX;
+    size_t fresh = h->n - h->base_n, b = HEADER;
+    b += fresh * (1 + sizeof(uint64_t) + h->rec_size + (h->o.codes == HNSW_I8 ? h->dim * sizeof(float) : 0));
+    for (size_t i = h->base_n; i < h->n; i++)
+        b += upper_words_of(h, (uint32_t)i) * sizeof(uint32_t);
+    for (size_t i = 0; i < h->base_n; i++)
+        if ((h->dirty[i >> 6] >> (i & 63)) & 1)
+            b += sizeof(uint32_t) * (1 + 1 + h->m0 + upper_words_of(h, (uint32_t)i));
+    return b + (h->n + 63) / 64 * sizeof(uint64_t) + extra_len;
+}
+
+int hnsw_save_delta(const hnsw *h, const uint8_t fingerprint[32], const void *extra, size_t extra_len, buf *out)
+{
+    size_t len = hnsw_delta_size(h, extra_len);
+    if (len == SIZE_MAX)
+        return error_set(LOCH_EINVALID, "hnsw: no base to save a delta against (save it whole)");
+    int rc = buf_grow(out, len);
+    if (rc)
+        return rc;
+    unsigned char *f = (unsigned char *)out->data + out->len, *p = f + HEADER;
+    size_t n0 = h->base_n, fresh = h->n - n0;
+    memset(f, 0, HEADER);
+    memcpy(f, DMAGIC, 8);
+    put32(f + 8, DVERSION);
+    put32(f + 12, HEADER);
+    put64(f + 16, n0);
+    put64(f + 24, h->n);
+    put32(f + 32, h->entry);
+    put32(f + 36, (uint32_t)(h->top + 1));
+    put64(f + 40, h->rng);
+    put64(f + 48, h->n_dirty);
+    memcpy(f + 56, h->fp, 32);
+    memcpy(f + 88, fingerprint, 32);
+#define PUT(src, bytes) (memcpy(p, (src), (bytes)), p += (bytes))
+    PUT(h->levels + n0, fresh);
+    PUT(h->labels + n0, fresh * sizeof *h->labels);
+    PUT(rec(h, (uint32_t)n0), fresh * h->rec_size);
+    if (h->o.codes == HNSW_I8)
+        PUT(h->orig + n0 * h->dim, fresh * h->dim * sizeof(float));
+    for (size_t i = n0; i < h->n; i++)
+        PUT(h->upper[i], upper_words_of(h, (uint32_t)i) * sizeof(uint32_t));
+    for (uint32_t i = 0; i < n0; i++)
+        if ((h->dirty[i >> 6] >> (i & 63)) & 1)
+            put32(p, i), p += 4;
+    for (uint32_t i = 0; i < n0; i++)
+        if ((h->dirty[i >> 6] >> (i & 63)) & 1) {
+            PUT(links(h, i, 0), (1 + (size_t)h->m0) * sizeof(uint32_t));
+            PUT(h->upper[i], upper_words_of(h, i) * sizeof(uint32_t));
+        }
+    unsigned char *dead = p;
+    PUT(h->dead, (h->n + 63) / 64 * sizeof(uint64_t));
+    if (h->n % 64) /* tombstone bits past n are zero in the file, whatever memory held */
+        ((uint64_t *)(void *)dead)[h->n / 64] &= (UINT64_C(1) << (h->n % 64)) - 1;
+    if (extra_len)
+        PUT(extra, extra_len);
+#undef PUT
+    put32(f + 120, crc32c(0, f + HEADER, len - HEADER));
+    put32(f + 124, crc32c(0, f, 124));
+    out->len += len;
+    out->data[out->len] = '\0';
+    return 0;
+}
+
+/* a cursor over a delta's body: each take checks the bytes are there */
+typedef struct {
+    const unsigned char *p, *end;
+} cursor;
+
+static const unsigned char *take(cursor *c, size_t bytes, size_t count)
+{
+    if (count && bytes > (size_t)(c->end - c->p) / count)
+        return NULL;
+    const unsigned char *at = c->p;
+    c->p += bytes * count;
+    return at;
+}
+
+/* list (count, then links) of a node on level l: sound when the count fits and every
+ * link names a node that exists and reaches level l (levels: base nodes' in h, new
+ * nodes' in fresh_levels) */
+static int list_ok(const hnsw *h, const unsigned char *list, int l, size_t n, const uint8_t *fresh_levels)
+{
+    uint32_t count = get32(list);
+    if (count > max_links(h, l))
+        return 0;
+    for (uint32_t j = 0; j < count; j++) {
+        uint32_t to = get32(list + 4 * (1 + (size_t)j));
+        if (to >= n || (to < h->base_n ? h->levels[to] : fresh_levels[to - h->base_n]) < l)
+            return 0;
+    }
+    return 1;
+}
+
+int hnsw_apply_delta(hnsw *h, void *data, size_t len, const uint8_t fingerprint[32], const void **extra,
+                     size_t *extra_len, int check_crc)
+{
+    unsigned char *f = data;
+    if (!h->has_base || h->n != h->base_n || h->n_dirty || h->delta_file)
+        return error_set(LOCH_EINVALID, "hnsw: a delta applies to an index just loaded from its base");
+    if (len < HEADER || memcmp(f, DMAGIC, 8) != 0)
+        return corrupt("not a delta (no LOCHHNSD header)");
+    if (get32(f + 8) != DVERSION || get32(f + 12) != HEADER)
+        return error_set(LOCH_ECORRUPT, "hnsw delta: version %u, this build reads %d", get32(f + 8), DVERSION);
+    if (check_crc && get32(f + 124) != crc32c(0, f, 124))
+        return corrupt("the delta header's checksum does not match");
+    if (memcmp(f + 56, h->fp, 32) != 0 || get64(f + 16) != h->base_n)
+        return error_set(LOCH_ECONFLICT, "hnsw delta: made against another base");
+    if (fingerprint && memcmp(f + 88, fingerprint, 32) != 0)
+        return error_set(LOCH_ECONFLICT, "hnsw delta: made from other data (its fingerprint differs)");
+    if (check_crc && get32(f + 120) != crc32c(0, f + HEADER, len - HEADER))
+        return corrupt("the delta's checksum does not match (a damaged or partly written file)");
+    uint64_t n = get64(f + 24), patched = get64(f + 48);
+    size_t n0 = h->base_n;
+    uint32_t entry = get32(f + 32), top1 = get32(f + 36);
+    if (n < n0 || n > HNSW_MAX_NODES || patched > n0 || top1 == 0 || top1 > 251 || entry >= n)
+        return corrupt("the delta's counts or entry point are out of range");
+    size_t fresh = (size_t)n - n0, m0w = 1 + (size_t)h->m0, mw = 1 + (size_t)h->o.m;
+    int top = (int)top1 - 1;
+    cursor c = {f + HEADER, f + len};
+    const unsigned char *levels = take(&c, 1, fresh), *labels = take(&c, 8, fresh);
+    const unsigned char *recs = take(&c, h->rec_size, fresh);
+    const unsigned char *orig = h->o.codes == HNSW_I8 ? take(&c, h->dim * sizeof(float), fresh) : c.p;
+    if (!levels || !labels || !recs || !orig)
+        return corrupt("the delta is shorter than its new nodes");
+    const unsigned char *up = c.p;
+    for (size_t i = 0; i < fresh; i++)
+        if (levels[i] > top || !take(&c, mw * 4, levels[i]))
+            return corrupt("a new node's level is above the entry point's, or its links run past the delta");
+    const unsigned char *ids = take(&c, 4, (size_t)patched), *plists = c.p;
+    for (size_t i = 0; ids && i < patched; i++) {
+        uint32_t id = get32(ids + 4 * i);
+        if (id >= n0 || (i && id <= get32(ids + 4 * (i - 1))) || !take(&c, 4, m0w + h->levels[id] * mw))
+            return corrupt("a patched node is out of range, repeated, or its links run past the delta");
+    }
+    const unsigned char *dead = take(&c, 8, ((size_t)n + 63) / 64);
+    if (!ids || !dead)
+        return corrupt("the delta is shorter than its sections");
+    if ((entry < n0 ? h->levels[entry] : levels[entry - n0]) != top || top < h->top)
+        return corrupt("the delta's entry point is not on its top level");
+    /* every list checked before anything changes: a bad delta leaves the index as it was */
+    const unsigned char *q = up;
+    for (size_t i = 0; i < fresh; i++) {
+        if (!list_ok(h, recs + i * h->rec_size + h->vec_bytes, 0, (size_t)n, levels))
+            return corrupt("a link points past the nodes or to a node not on its level");
+        for (int l = 1; l <= levels[i]; l++, q += mw * 4)
+            if (!list_ok(h, q, l, (size_t)n, levels))
+                return corrupt("a link points past the nodes or to a node not on its level");
+    }
+    q = plists;
+    for (size_t i = 0; i < patched; i++) {
+        uint32_t id = get32(ids + 4 * i);
+        if (!list_ok(h, q, 0, (size_t)n, levels))
+            return corrupt("a link points past the nodes or to a node not on its level");
+        q += m0w * 4;
+        for (int l = 1; l <= h->levels[id]; l++, q += mw * 4)
+            if (!list_ok(h, q, l, (size_t)n, levels))
+                return corrupt("a link points past the nodes or to a node not on its level");
+    }
+    if (n % 64 && (get64(dead + (n / 64) * 8) >> (n % 64)))
+        return corrupt("tombstones past the last node");
+    /* room first (the only step that can fail), then the changes */
+    size_t words0 = (n0 + 63) / 64;
+    int rc = grow(h, (size_t)n);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < fresh; i++) {
+        size_t nw = levels[i] * mw;
+        h->upper[n0 + i] = NULL;
+        if (nw && !(h->upper[n0 + i] = malloc(nw * 4))) {
+            while (i--)
+                free(h->upper[n0 + i]), h->upper[n0 + i] = NULL;
+            return error_set(LOCH_ENOMEM, "hnsw: out of memory");
+        }
+    }
+    uint64_t *dirty = words0 ? h->dirty : NULL; /* the base's bitmap, sized for n0 */
+    memcpy(h->levels + n0, levels, fresh);
+    memcpy(h->labels + n0, labels, fresh * 8);
+    memcpy(rec(h, (uint32_t)n0), recs, fresh * h->rec_size);
+    if (h->o.codes == HNSW_I8)
+        memcpy(h->orig + n0 * h->dim, orig, fresh * h->dim * sizeof(float));
+    q = up;
+    for (size_t i = 0; i < fresh; i++) {
+        size_t nw = levels[i] * mw;
+        if (nw)
+            memcpy(h->upper[n0 + i], q, nw * 4);
+        q += nw * 4;
+    }
+    q = plists;
+    for (size_t i = 0; i < patched; i++) {
+        uint32_t id = get32(ids + 4 * i);
+        memcpy(links(h, id, 0), q, m0w * 4);
+        q += m0w * 4;
+        if (h->levels[id]) {
+            memcpy(h->upper[id], q, h->levels[id] * mw * 4);
+            q += h->levels[id] * mw * 4;
+        }
+        dirty[id >> 6] |= UINT64_C(1) << (id & 63); /* a later delta carries them again */
+    }
+    h->n_dirty = (size_t)patched;
+    memcpy(h->dead, dead, ((size_t)n + 63) / 64 * 8);
+    h->n_dead = 0;
+    for (size_t w = 0; w < ((size_t)n + 63) / 64; w++)
+        h->n_dead += (size_t)__builtin_popcountll(h->dead[w]);
+    h->n = (size_t)n, h->entry = entry, h->top = top, h->rng = get64(f + 40);
+    if (extra) {
+        *extra = c.p < c.end ? c.p : NULL;
+        *extra_len = (size_t)(c.end - c.p);
+    }
+    return 0;
+}
+
+int hnsw_load_delta_file(hnsw *h, const char *path, const uint8_t fingerprint[32], const void **extra,
+                         size_t *extra_len)
+{
+    struct stat st;
+    unsigned char head[HEADER], *data = NULL;
+    int rc = 0, e;
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? error_set(LOCH_ENOTFOUND, "no delta %s", path) : error_errno(errno, "cannot open", path);
+    if (fstat(fd, &st) < 0)
+        rc = error_errno(errno, "cannot stat", path);
+    else if (!S_ISREG(st.st_mode))
+        rc = error_set(LOCH_ECORRUPT, "%s: not a regular file", path);
+    else if (st.st_size < HEADER)
+        rc = error_set(LOCH_ECORRUPT, "%s: shorter than a delta header", path);
+    else if ((e = read_all(fd, head, HEADER, 0)) != 0)
+        rc = error_errno(e, "cannot read", path);
+    /* the header's counts bound the file before any more of it is read: every new node
+     * at the top level, every patched one too, and the caller's bytes */
+    uint64_t n = get64(head + 24), n0 = get64(head + 16), patched = get64(head + 48);
+    if (rc == 0 && (n > HNSW_MAX_NODES || n0 > n || patched > n0 ||
+                    (uint64_t)st.st_size > HEADER + (n - n0) * (9 + h->rec_size + h->dim * 4 + 251 * (1 + h->o.m) * 4) +
+                                               patched * (4 + (1 + h->m0 + 251 * (1 + h->o.m)) * 4) + (n + 63) / 64 * 8 +
+                                               HNSW_MAX_EXTRA))
+        rc = error_set(LOCH_ECORRUPT, "%s: its length does not fit its header", path);
+    if (rc == 0 && !(data = malloc((size_t)st.st_size)))
+        rc = error_set(LOCH_ENOMEM, "out of memory reading %s (%lld bytes)", path, (long long)st.st_size);
+    else if (rc == 0 && (e = read_all(fd, data, (size_t)st.st_size, 0)) != 0)
+        rc = error_errno(e, "cannot read", path);
+    close(fd);
+    if (rc == 0 && (rc = hnsw_apply_delta(h, data, (size_t)st.st_size, fingerprint, extra, extra_len, 1)) != 0)
+        error_prefix("%s: ", path);
+    if (rc) {
+        free(data);
+        return rc;
+    }
+    h->delta_file = data;
+    return 0;
 }

@@ -119,12 +119,42 @@ size_t hnsw_memory(const hnsw *h);
  * a mapping after its checks. Only a regular file is opened (never blocking on a FIFO).
  * A missing file is LOCH_ENOTFOUND, a damaged one LOCH_ECORRUPT, one whose fingerprint
  * differs (the data changed since) LOCH_ECONFLICT. *extra points into the loaded
- * bytes, valid until hnsw_free.
+ * bytes, valid until the index changes (an add, a delta applied) or is freed. The
+ * loaded file is the index's base (below).
  */
 int hnsw_save(const hnsw *h, const uint8_t fingerprint[32], const void *extra, size_t extra_len, buf *out);
 int hnsw_load_file(hnsw **out, const char *path, const uint8_t fingerprint[32], const void **extra, size_t *extra_len);
 /* The same checks over bytes in memory (64-byte aligned, kept until hnsw_free), with or
  * without the checksums: the fuzz target's way past them to the structure. */
 int hnsw_load_bytes(hnsw **out, void *data, size_t len, int check_crc);
+
+/*
+ * Deltas: saving what changed instead of the whole index. The base is the index as
+ * last saved whole (the caller calls hnsw_rebase once that file is in place) or
+ * loaded. A delta holds the nodes added since, the links of base nodes that those
+ * additions changed, and every tombstone: one new row in a million-node index is a
+ * few kilobytes, not the whole file again. Deltas are cumulative (each is against the
+ * base, not the last delta), so a reader needs the base and one delta, and a writer
+ * replaces the delta atomically; the caller saves whole again when the delta grows
+ * past a fraction of the base (hnsw_delta_size).
+ *
+ * hnsw_apply_delta applies a delta to an index just loaded from its base (nothing
+ * added since): LOCH_ECONFLICT when the delta is against another base (its base
+ * fingerprint or node count differ) or, fingerprint given, made from other data;
+ * LOCH_ECORRUPT when damaged. Every count and link is checked before anything
+ * changes, so a bad delta leaves the index as its base. *extra points into the
+ * delta's bytes (data, which the caller keeps; hnsw_load_delta_file keeps the file's
+ * until hnsw_free).
+ */
+void hnsw_rebase(hnsw *h, const uint8_t fingerprint[32]);
+/* The base's fingerprint and node count, or NULL when there is none (a new index). */
+const uint8_t *hnsw_base(const hnsw *h, size_t *nodes);
+/* The bytes hnsw_save_delta would write; SIZE_MAX when there is no base. */
+size_t hnsw_delta_size(const hnsw *h, size_t extra_len);
+int hnsw_save_delta(const hnsw *h, const uint8_t fingerprint[32], const void *extra, size_t extra_len, buf *out);
+int hnsw_apply_delta(hnsw *h, void *data, size_t len, const uint8_t fingerprint[32], const void **extra,
+                     size_t *extra_len, int check_crc);
+int hnsw_load_delta_file(hnsw *h, const char *path, const uint8_t fingerprint[32], const void **extra,
+                         size_t *extra_len);
 
 #endif

@@ -526,6 +526,17 @@ def index_file(lake):
     return files[0]
 
 
+def delta_file(lake):
+    """The index's delta: what changed since its base (index_file), when there is one."""
+    f = index_file(lake)
+    return f.with_name(f.name + "d")
+
+
+def index_state(lake):
+    d = delta_file(lake)
+    return index_file(lake).read_bytes(), d.read_bytes() if d.exists() else None
+
+
 def test_search_through_the_index_answers_as_the_embeddings_do(lake):
     """loch embed leaves an HNSW index in people/_loch_index/; searches through it (its
     graph forced, and its exact path) give the rows and scores the embeddings give, with
@@ -551,27 +562,57 @@ def test_search_through_the_index_answers_as_the_embeddings_do(lake):
 
 
 def test_a_stale_or_damaged_index_is_never_trusted(lake, tmp_path):
-    """An index file from before a change (its fingerprint names the old version), one
-    with a flipped byte, a truncated one or garbage: searches give what the embeddings
-    give, and the next loch embed writes a sound index again."""
+    """A pass that changed a row writes a delta beside the graph, not the graph again.
+    A delta from before a later change (its fingerprint names the old version), none at
+    all (the base alone is older), one with a flipped byte, a truncated one or garbage,
+    and the same done to the base: searches give what the embeddings give, and the next
+    loch embed writes a sound index again."""
     make_people(lake)
     lake.run("embed", "people", "resume")
-    old = index_file(lake).read_bytes()
+    base = index_file(lake).read_bytes()
     lake.sql("UPDATE people SET resume = 'Marine biologist studying coral reefs.' WHERE id = 4")
     lake.run("flush", "people")
     lake.run("embed", "people", "resume")
+    old_delta = delta_file(lake).read_bytes()
+    assert index_file(lake).read_bytes() == base and old_delta[:8] == b"LOCHHNSD" and len(old_delta) < len(base) // 4
+    # (a row added: a second tombstone would pass a fifth of these few rows, and the
+    # graph would be built again whole)
+    lake.sql("INSERT INTO people VALUES (11, 'Pastry chef: croissants, laminated doughs.', 'Austin')")
+    lake.run("flush", "people")
+    lake.run("embed", "people", "resume")
     want = without_index(lake)
-    good = index_file(lake).read_bytes()
-    flipped = bytearray(good)
-    flipped[len(good) // 2] ^= 0x40
-    for bad in (old, bytes(flipped), good[: len(good) // 3], b"LOCHHNSW" + b"\xff" * 200, b""):
-        index_file(lake).write_bytes(bad)
-        assert answers(lake, env=GRAPH, via="no current index") == want, len(bad)
+    good_base, good_delta = index_state(lake)
+    assert good_base == base and good_delta != old_delta
+    assert answers(lake, env=GRAPH, via="HNSW graph") == want
+
+    def flip(b):
+        b = bytearray(b)
+        b[len(b) // 2] ^= 0x40
+        return bytes(b)
+
+    for which, bad in [("delta", old_delta), ("delta", None), ("delta", flip(good_delta)),
+                       ("delta", good_delta[: len(good_delta) // 3]), ("delta", b"LOCHHNSD" + b"\xff" * 200),
+                       ("delta", b""), ("base", flip(good_base)), ("base", good_base[: len(good_base) // 3]),
+                       ("base", b"LOCHHNSW" + b"\xff" * 200), ("base", b"")]:
+        f = delta_file(lake) if which == "delta" else index_file(lake)
+        if bad is None:
+            f.unlink()
+        else:
+            f.write_bytes(bad)
+        assert answers(lake, env=GRAPH, via="no current index") == want, (which, len(bad or b""))
         assert answers(lake, "--where", "id < 5", env=GRAPH, via="no current index") == \
             without_index(lake, "--where", "id < 5")
         assert "embedded 0 texts" in lake.run("embed", "people", "resume").stderr
         assert index_file(lake).read_bytes()[:8] == b"LOCHHNSW"
         assert answers(lake, env=GRAPH, via="HNSW graph") == want
+        index_file(lake).write_bytes(good_base)
+        delta_file(lake).write_bytes(good_delta)
+    # tombstones past a fifth of the nodes: the graph is built again whole, the delta goes
+    lake.sql("UPDATE people SET resume = resume || ' Sings in a choir.' WHERE id IN (1, 2)")
+    lake.run("flush", "people")
+    assert "embedded 2 texts" in lake.run("embed", "people", "resume").stderr
+    assert not delta_file(lake).exists() and index_file(lake).read_bytes() != good_base
+    assert answers(lake, env=GRAPH, via="HNSW graph") == without_index(lake)
 
 
 def test_search_reads_its_texts_from_the_full_text_index(lake, tmp_path):
@@ -610,15 +651,15 @@ def test_embed_killed_before_its_index_is_written(lake, tmp_path):
     is the old one, searches still answer from the new embeddings, a re-run writes it."""
     make_people(lake)
     lake.run("embed", "people", "resume")
-    before = index_file(lake).read_bytes()
+    before = index_state(lake)
     lake.sql("INSERT INTO people VALUES (10, 'Welder with pipeline experience', 'Denver')")
     lake.run("flush", "people")
     Held(lake, tmp_path / "h", "embed-index", "embed", "people", "resume").kill()
-    assert index_file(lake).read_bytes() == before
+    assert index_state(lake) == before
     p = lake.run("search", "people", "welding pipelines", "-k", "1", "-f", "json")
     assert json.loads(p.stdout)[0]["id"] == 10 and "no current index" in p.stderr
     assert "embedded 0 texts" in lake.run("embed", "people", "resume").stderr
-    assert index_file(lake).read_bytes() != before
+    assert index_state(lake) != before
     assert answers(lake, env=GRAPH, via="HNSW graph") == without_index(lake)
 
 
@@ -822,11 +863,14 @@ def test_review_findings_on_search(lake, tmp_path):
     lake.run("embed", "people", "resume")
     p = lake.run("embed", "people", "city", "--key", "city", check=False)
     assert p.returncode == 1 and "keyed by id: embed with --key id" in p.stderr
+    lake.sql("INSERT INTO people VALUES (10, 'Welder with pipeline experience', 'Denver')")
+    lake.run("flush", "people")
+    lake.run("embed", "people", "resume")  # a delta beside the graph now
     want, want_kw = answers(lake), answers(lake, "--mode", "keyword")
     d = lake.path / "people" / "_loch_index"
-    for suffix in ("hnsw", "fts"):
-        f = next(d.glob("*." + suffix))
-        f.unlink()
+    for suffix in ("hnswd", "hnsw", "fts"):
+        f = next(d.glob("*.hnsw")).with_suffix("." + suffix)
+        f.unlink(missing_ok=True)
         os.mkfifo(f)
         assert answers(lake) == want  # answers, never blocks on the FIFO
         lake.run("embed", "people", "resume")

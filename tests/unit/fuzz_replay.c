@@ -60,6 +60,9 @@
 #define LLVMFuzzerTestOneInput fuzz_hnsw_one
 #include "../../fuzz/fuzz_hnsw.c"
 #undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fuzz_hnsw_delta_one
+#include "../../fuzz/fuzz_hnsw_delta.c"
+#undef LLVMFuzzerTestOneInput
 #define LLVMFuzzerTestOneInput fuzz_chunk_one
 #include "../../fuzz/fuzz_chunk.c"
 #undef LLVMFuzzerTestOneInput
@@ -77,7 +80,7 @@ static const struct {
                {"checkpoint", fuzz_checkpoint_one}, {"csvcheck", fuzz_csvcheck_one},
                {"jsonscan", fuzz_jsonscan_one}, {"arrowipc", fuzz_arrowipc_one},
                {"conf", fuzz_conf_one}, {"embsync", fuzz_embsync_one}, {"http", fuzz_http_one}, {"prune", fuzz_prune_one}, {"wal", fuzz_wal_one}, {"ndjson", fuzz_ndjson_one},
-               {"parquet", fuzz_parquet_one}, {"hnsw", fuzz_hnsw_one}, {"chunk", fuzz_chunk_one},
+               {"parquet", fuzz_parquet_one}, {"hnsw", fuzz_hnsw_one}, {"hnsw_delta", fuzz_hnsw_delta_one}, {"chunk", fuzz_chunk_one},
                {"reply", fuzz_reply_one}, {"provider", fuzz_provider_one}};
 
 static int replay_dir(const char *root, const char *name, int (*fn)(const uint8_t *, size_t))

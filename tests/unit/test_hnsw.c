@@ -7,8 +7,9 @@
  * adds and deletes against one built from scratch; saved files: mapped back they
  * answer as before, and every damaged or truncated one is refused, never searched.
  *
- * LOCH_HNSW_SEEDS=DIR also writes small index files there: the fuzz corpus
- * (tests/fuzz/corpus/hnsw) was made so.
+ * LOCH_HNSW_SEEDS=DIR also writes small index files there, and deltas against the
+ * delta fuzz target's base into DIR/../hnsw_delta: the fuzz corpora
+ * (tests/fuzz/corpus/hnsw, hnsw_delta) were made so.
  */
 #include <math.h>
 #include <stdint.h>
@@ -21,6 +22,10 @@
 #include "test.h"
 #include "vector/distance.h"
 #include "vector/hnsw.h"
+
+#define LLVMFuzzerTestOneInput fuzz_hnsw_delta_one
+#include "../../fuzz/fuzz_hnsw_delta.c"
+#undef LLVMFuzzerTestOneInput
 
 static uint64_t rng_state = 42;
 static double urand(void)
@@ -459,4 +464,171 @@ static void test_updates_equal_rebuild(void)
     free(v), free(live), free(labels), free(live_labels);
 }
 
-TEST_MAIN(T(test_kernels_equal_loops), T(test_recall_against_exact), T(test_deletes_and_filters), T(test_edges), T(test_save_and_map), T(test_updates_equal_rebuild))
+/* the whole index as bytes, to compare two indexes exactly */
+static void whole(const hnsw *h, buf *out)
+{
+    static const uint8_t fp[32] = {9};
+    buf_clear(out);
+    CHECK_OK(hnsw_save(h, fp, NULL, 0, out));
+}
+
+/* Deltas: base + delta loads back as exactly the index that was saved (byte for byte,
+ * for both code kinds), cumulatively over two rounds of adds and deletes; a delta
+ * against another base, or with other data, is refused; every damaged or truncated
+ * delta is refused and leaves the index its base. */
+static void test_deltas(void)
+{
+    for (int codes = 0; codes < 2; codes++) {
+        const size_t n = 400, dim = 12;
+        float *v = NULL;
+        hnsw *h = small_index((hnsw_codes)codes, VEC_IP, n, dim, &v);
+        uint8_t fp0[32] = {1}, fp1[32] = {2}, fp2[32] = {3};
+        buf b = BUF_INIT, d = BUF_INIT, want = BUF_INIT, got = BUF_INIT;
+        const char *base = "/tmp/loch-test-hnsw-base", *delta = "/tmp/loch-test-hnsw-delta";
+        CHECK(hnsw_base(h, NULL) == NULL && hnsw_delta_size(h, 0) == SIZE_MAX);
+        CHECK(hnsw_save_delta(h, fp1, NULL, 0, &d) == LOCH_EINVALID); /* no base yet */
+        CHECK_OK(hnsw_save(h, fp0, "base", 4, &b));
+        CHECK_OK(write_file(base, b.data, b.len));
+        hnsw_rebase(h, fp0);
+        size_t bn = 0;
+        CHECK(hnsw_base(h, &bn) != NULL && bn == n && memcmp(hnsw_base(h, NULL), fp0, 32) == 0);
+        CHECK(hnsw_delta_size(h, 0) < 256); /* nothing changed: a header and the tombstones */
+        /* round 1: ten nodes added, three deleted (one of them new) */
+        uint64_t labels[10];
+        for (int i = 0; i < 10; i++)
+            labels[i] = 5000 + (uint64_t)i;
+        CHECK_OK(hnsw_add(h, v + n * dim, labels, 10));
+        CHECK_OK(hnsw_delete(h, 7));
+        CHECK_OK(hnsw_delete(h, 100));
+        CHECK_OK(hnsw_delete(h, (uint32_t)n + 3));
+        CHECK(hnsw_delta_size(h, 3) < b.len / 4);
+        CHECK_OK(hnsw_save_delta(h, fp1, "new", 3, &d));
+        CHECK(d.len == hnsw_delta_size(h, 3));
+        CHECK_OK(write_file(delta, d.data, d.len));
+        whole(h, &want);
+        hnsw *m = NULL;
+        const void *extra = NULL;
+        size_t extra_len = 0;
+        CHECK_OK(hnsw_load_file(&m, base, NULL, &extra, &extra_len));
+        CHECK(extra_len == 4 && memcmp(extra, "base", 4) == 0);
+        CHECK(hnsw_load_delta_file(m, delta, fp2, &extra, &extra_len) == LOCH_ECONFLICT); /* other data */
+        CHECK_OK(hnsw_load_delta_file(m, delta, fp1, &extra, &extra_len));
+        CHECK(extra_len == 3 && memcmp(extra, "new", 3) == 0);
+        whole(m, &got);
+        CHECK(got.len == want.len && memcmp(got.data, want.data, got.len) == 0);
+        same_answers(h, m, v + (n + 10) * dim, 5, dim, 64);
+        /* round 2, on the loaded one: the next delta still holds round 1's changes */
+        CHECK_OK(hnsw_add(m, v + (n + 10) * dim, labels, 5));
+        CHECK_OK(hnsw_delete(m, 200));
+        buf_clear(&d);
+        CHECK_OK(hnsw_save_delta(m, fp2, NULL, 0, &d));
+        CHECK_OK(write_file(delta, d.data, d.len));
+        whole(m, &want);
+        hnsw *m2 = NULL;
+        CHECK_OK(hnsw_load_file(&m2, base, fp0, NULL, NULL));
+        CHECK_OK(hnsw_load_delta_file(m2, delta, fp2, NULL, NULL));
+        whole(m2, &got);
+        CHECK(got.len == want.len && memcmp(got.data, want.data, got.len) == 0);
+        CHECK(hnsw_size(m2) == n + 15 && hnsw_deleted(m2) == 4);
+        CHECK(hnsw_load_delta_file(m2, delta, fp2, NULL, NULL) == LOCH_EINVALID); /* not a fresh base */
+        hnsw_free(m2);
+        /* against another base: the base saved whole again (a rebuild) */
+        hnsw *other = NULL;
+        uint8_t fpx[32] = {7};
+        buf ob = BUF_INIT;
+        CHECK_OK(hnsw_save(m, fpx, NULL, 0, &ob));
+        {
+            const char *other_base = "/tmp/loch-test-hnsw-other";
+            CHECK_OK(write_file(other_base, ob.data, ob.len));
+            CHECK_OK(hnsw_load_file(&other, other_base, NULL, NULL, NULL));
+            CHECK(hnsw_load_delta_file(other, delta, NULL, NULL, NULL) == LOCH_ECONFLICT);
+            hnsw_free(other);
+            unlink(other_base);
+        }
+        buf_free(&ob);
+        /* damage: every byte flipped in turn (the header's fields and a stride of the
+         * body), every length cut short: refused, and the index stays its base */
+        hnsw *fresh = NULL;
+        CHECK_OK(hnsw_load_file(&fresh, base, fp0, NULL, NULL));
+        buf basebytes = BUF_INIT;
+        whole(fresh, &basebytes);
+        hnsw_free(fresh);
+        size_t refused = 0, tries = 0;
+        for (size_t at = 0; at < d.len; at += at < 128 ? 1 : 7) {
+            for (int check = 0; check < 2; check++) {
+                unsigned char *copy = malloc(d.len);
+                memcpy(copy, d.data, d.len);
+                copy[at] ^= 0x5a;
+                CHECK_OK(hnsw_load_file(&fresh, base, fp0, NULL, NULL));
+                int rc = hnsw_apply_delta(fresh, copy, d.len, NULL, NULL, NULL, !check ? 1 : 0);
+                tries++;
+                if (rc != 0) {
+                    refused++;
+                    whole(fresh, &got);
+                    CHECK(got.len == basebytes.len && memcmp(got.data, basebytes.data, got.len) == 0);
+                } else { /* accepted unchecked: still sound to search */
+                    hnsw_hit hits[10];
+                    hnsw_query qr = {10, 50, NULL, 0};
+                    CHECK(hnsw_search(fresh, v, &qr, hits) >= 0);
+                }
+                hnsw_free(fresh);
+                free(copy);
+            }
+        }
+        CHECK(refused >= tries / 2); /* every checksummed try at least */
+        for (size_t cut = 0; cut < d.len; cut += 1 + cut / 3) {
+            CHECK_OK(hnsw_load_file(&fresh, base, fp0, NULL, NULL));
+            unsigned char *copy = malloc(cut + 1);
+            memcpy(copy, d.data, cut);
+            CHECK(hnsw_apply_delta(fresh, copy, cut, NULL, NULL, NULL, 0) != 0);
+            hnsw_free(fresh);
+            free(copy);
+        }
+        buf_free(&basebytes);
+        hnsw_free(m);
+        hnsw_free(h);
+        unlink(base), unlink(delta);
+        buf_free(&b), buf_free(&d), buf_free(&want), buf_free(&got);
+        free(v);
+    }
+}
+
+/* Deltas against the delta fuzz target's base (fuzz/fuzz_hnsw_delta.c) apply, and the
+ * target takes them; with LOCH_HNSW_SEEDS they become its corpus (first byte: codes). */
+static void test_delta_seeds(void)
+{
+    const char *seeds = getenv("LOCH_HNSW_SEEDS");
+    for (int i8 = 0; i8 < 2; i8++)
+        for (int kind = 0; kind < 3; kind++) {
+            hnsw *h = hnsw_delta_fuzz_base(i8);
+            CHECK(h != NULL);
+            float v[HNSW_DELTA_FUZZ_DIM];
+            for (uint32_t i = 0; kind > 0 && i < (kind == 1 ? 3u : 30u); i++) {
+                uint64_t label = 100 + i;
+                hnsw_delta_fuzz_vector(500 + i, v);
+                CHECK_OK(hnsw_add(h, v, &label, 1));
+            }
+            if (kind)
+                CHECK_OK(hnsw_delete(h, 12));
+            buf d = BUF_INIT, in = BUF_INIT;
+            uint8_t fp[32] = {0x44};
+            CHECK_OK(hnsw_save_delta(h, fp, "key", 3, &d));
+            hnsw *b = hnsw_delta_fuzz_base(i8);
+            CHECK_OK(hnsw_apply_delta(b, d.data, d.len, fp, NULL, NULL, 1));
+            CHECK(hnsw_size(b) == hnsw_size(h) && hnsw_deleted(b) == hnsw_deleted(h));
+            hnsw_free(b);
+            CHECK_OK(buf_putc(&in, (char)i8));
+            CHECK_OK(buf_put(&in, d.data, d.len));
+            CHECK(fuzz_hnsw_delta_one((const uint8_t *)in.data, in.len) == 0);
+            if (seeds) {
+                char path[4096];
+                snprintf(path, sizeof path, "%s/../hnsw_delta/%s_%s.bin", seeds, i8 ? "i8" : "f32",
+                         kind == 0 ? "nothing" : kind == 1 ? "three_added" : "thirty_added");
+                CHECK_OK(write_file(path, in.data, in.len));
+            }
+            hnsw_free(h);
+            buf_free(&d), buf_free(&in);
+        }
+}
+
+TEST_MAIN(T(test_kernels_equal_loops), T(test_recall_against_exact), T(test_deletes_and_filters), T(test_edges), T(test_save_and_map), T(test_updates_equal_rebuild), T(test_deltas), T(test_delta_seeds))
