@@ -44,6 +44,9 @@ all: $(BUILD)/loch $(BUILD)/libloch.so $(BUILD)/libloch.a
 deps: $(DUCKDB)/include/duckdb.h $(LLAMA)/include/llama.h
 $(DUCKDB)/include/duckdb.h $(LLAMA)/include/llama.h:
 	scripts/setup.sh --no-python
+# llama.cpp is built with loch's patches: a changed patch builds it again
+$(LLAMA)/include/llama.h: $(wildcard scripts/patches/llama-*.patch)
+$(LLAMA_LIBS): $(LLAMA)/include/llama.h ;
 
 $(BUILD)/obj/%.o: %.c | $(DUCKDB)/include/duckdb.h $(LLAMA)/include/llama.h
 	@mkdir -p $(dir $@)
@@ -59,12 +62,12 @@ $(BUILD)/obj/src/server/openapi.o: $(BUILD)/gen/openapi.inc
 $(BUILD)/libloch.a: $(LIB_OBJ)
 	@rm -f $@; ar rcs $@ $^
 # (--exclude-libs: llama.cpp's symbols stay inside; only loch_* leave the library)
-$(BUILD)/libloch.so: $(LIB_OBJ)
-	$(CC) -shared -o $@ $^ $(LDFLAGS) $(LIBS) -Wl,--exclude-libs,ALL
-$(BUILD)/loch: $(CLI_OBJ) $(BUILD)/libloch.a
+$(BUILD)/libloch.so: $(LIB_OBJ) $(LLAMA_LIBS)
+	$(CC) -shared -o $@ $(LIB_OBJ) $(LDFLAGS) $(LIBS) -Wl,--exclude-libs,ALL
+$(BUILD)/loch: $(CLI_OBJ) $(BUILD)/libloch.a $(LLAMA_LIBS)
 	$(CC) -o $@ $(CLI_OBJ) $(BUILD)/libloch.a $(LDFLAGS) $(LIBS) -ledit
 
-$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libloch.a
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libloch.a $(LLAMA_LIBS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libloch.a $(LDFLAGS) $(LIBS)
 
@@ -91,7 +94,7 @@ unit: $(TESTS) $(BUILD)/tests/fuzz_replay $(BUILD)/tests/headertest.ok $(BUILD)/
 
 # Every fuzz target is also linked with a plain driver that replays its corpus.
 FUZZ_SRC := $(sort $(wildcard fuzz/fuzz_*.c))
-$(BUILD)/tests/fuzz_replay: tests/unit/fuzz_replay.c $(FUZZ_SRC) $(BUILD)/libloch.a
+$(BUILD)/tests/fuzz_replay: tests/unit/fuzz_replay.c $(FUZZ_SRC) $(BUILD)/libloch.a $(LLAMA_LIBS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ tests/unit/fuzz_replay.c $(BUILD)/libloch.a $(LDFLAGS) $(LIBS)
 
@@ -114,7 +117,7 @@ demo: deps all
 	scripts/setup.sh
 	scripts/demo.sh
 
-$(BUILD)/bench_core: bench/bench_core.c $(BUILD)/libloch.a
+$(BUILD)/bench_core: bench/bench_core.c $(BUILD)/libloch.a $(LLAMA_LIBS)
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libloch.a $(LDFLAGS) $(LIBS)
 
 bench: all $(BUILD)/bench_core

