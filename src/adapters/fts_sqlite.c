@@ -2,7 +2,9 @@
  * adapters/fts_sqlite.c - adapters/fts.h on SQLite FTS5.
  *
  * One database per index: docs (an FTS5 table: the key, not indexed, and the text)
- * and meta (the caller's tag). Written with no journal and a full sync at the end:
+ * and meta (the caller's tag). An extended index starts as a page-by-page copy of a
+ * finished one (SQLite's backup, so a damaged page is found, not copied on). Written
+ * with no journal and a full sync at the end:
  * the file is built aside and moved into place by the caller, so no reader ever sees
  * it half made, and a crash leaves at worst an unfinished file at the side path. A
  * file that turns out damaged when read gives LOCH_ECORRUPT, never a crash (SQLite
@@ -25,6 +27,7 @@ struct fts {
     sqlite3 *db;
     sqlite3_stmt *add;
     sqlite3_stmt *text; /* fts_text's, prepared at its first call */
+    int extended;       /* made by fts_extend: finished without an optimize */
 };
 
 /* The index's table, as fts_create makes it; fts_open takes no other (FTS5's options
@@ -55,7 +58,9 @@ void fts_free(fts *f)
     free(f);
 }
 
-int fts_create(fts **out, const char *path)
+/* A writer on the file at path (made empty first): no journal (it is a side file until
+ * finished), a full sync at the end; with schema, the tables are made too. */
+static int writer(fts **out, const char *path, fts *copy_of)
 {
     fts *f = calloc(1, sizeof *f);
     *out = NULL;
@@ -64,13 +69,25 @@ int fts_create(fts **out, const char *path)
     remove(path);
     int rc = 0;
     if (sqlite3_open_v2(path, &f->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) !=
-            SQLITE_OK ||
-        sqlite3_exec(f->db,
-                     "PRAGMA journal_mode=OFF; PRAGMA synchronous=FULL; BEGIN;"
-                     "CREATE TABLE meta(k TEXT PRIMARY KEY, v TEXT);"
-                     DOCS_SQL ";",
-                     NULL, NULL, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(f->db, "INSERT INTO docs(rowid, key, text) VALUES (?1, ?2, ?3)", -1, &f->add, NULL) != SQLITE_OK)
+        SQLITE_OK)
+        rc = db_error(f->db, LOCH_EIO, path);
+    if (rc == 0 && copy_of) {
+        sqlite3_backup *b = sqlite3_backup_init(f->db, "main", copy_of->db, "main");
+        int step = b ? sqlite3_backup_step(b, -1) : SQLITE_ERROR;
+        if (b)
+            sqlite3_backup_finish(b);
+        if (step != SQLITE_DONE)
+            rc = db_error(f->db, step == SQLITE_CORRUPT || step == SQLITE_NOTADB ? LOCH_ECORRUPT : LOCH_EIO,
+                          path);
+        f->extended = 1;
+    }
+    if (rc == 0 &&
+        (sqlite3_exec(f->db, "PRAGMA journal_mode=OFF; PRAGMA synchronous=FULL; BEGIN;", NULL, NULL, NULL) !=
+             SQLITE_OK ||
+         (!copy_of && sqlite3_exec(f->db, "CREATE TABLE meta(k TEXT PRIMARY KEY, v TEXT);" DOCS_SQL ";", NULL, NULL,
+                                   NULL) != SQLITE_OK) ||
+         sqlite3_prepare_v2(f->db, "INSERT INTO docs(rowid, key, text) VALUES (?1, ?2, ?3)", -1, &f->add, NULL) !=
+             SQLITE_OK))
         rc = db_error(f->db, LOCH_EIO, path);
     if (rc) {
         fts_free(f);
@@ -79,6 +96,21 @@ int fts_create(fts **out, const char *path)
     }
     *out = f;
     return 0;
+}
+
+int fts_create(fts **out, const char *path)
+{
+    return writer(out, path, NULL);
+}
+
+int fts_extend(fts **out, const char *from, const char *from_tag, const char *to)
+{
+    fts *src = NULL;
+    *out = NULL;
+    int rc = fts_open(&src, from, from_tag); /* checked as any reader checks it */
+    rc = rc ? rc : writer(out, to, src);
+    fts_free(src);
+    return rc;
 }
 
 int fts_add(fts *f, int64_t id, const char *key, size_t key_len, const char *text, size_t text_len)
@@ -96,9 +128,10 @@ int fts_finish(fts *f, const char *tag)
 {
     sqlite3_stmt *st = NULL;
     int rc = 0;
-    if (sqlite3_prepare_v2(f->db, "INSERT INTO meta VALUES ('tag', ?1)", -1, &st, NULL) != SQLITE_OK ||
+    if (sqlite3_prepare_v2(f->db, "INSERT OR REPLACE INTO meta VALUES ('tag', ?1)", -1, &st, NULL) != SQLITE_OK ||
         sqlite3_bind_text(st, 1, tag, -1, SQLITE_TRANSIENT) != SQLITE_OK || sqlite3_step(st) != SQLITE_DONE ||
-        sqlite3_exec(f->db, "INSERT INTO docs(docs) VALUES ('optimize'); COMMIT;", NULL, NULL, NULL) != SQLITE_OK)
+        (!f->extended && sqlite3_exec(f->db, "INSERT INTO docs(docs) VALUES ('optimize')", NULL, NULL, NULL) != SQLITE_OK) ||
+        sqlite3_exec(f->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
         rc = db_error(f->db, LOCH_EIO, "finish");
     sqlite3_finalize(st);
     fts_free(f);
@@ -165,13 +198,13 @@ int fts_search(fts *f, const char *query, fts_hit each, void *ctx, fts_stop stop
     sqlite3_stmt *st = NULL;
     int rc = 0, step;
     sqlite3_progress_handler(f->db, stop ? 1000 : 0, stop, stop_ctx);
-    if (sqlite3_prepare_v2(f->db, "SELECT key, bm25(docs) FROM docs WHERE docs MATCH ?1 ORDER BY bm25(docs)", -1,
-                           &st, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(f->db, "SELECT rowid, key, bm25(docs) FROM docs WHERE docs MATCH ?1 ORDER BY bm25(docs)",
+                           -1, &st, NULL) != SQLITE_OK)
         return db_error(f->db, LOCH_ECORRUPT, "search");
     sqlite3_bind_text(st, 1, query, -1, SQLITE_TRANSIENT);
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *key = (const char *)sqlite3_column_text(st, 0);
-        if (key && (rc = each(ctx, key, -sqlite3_column_double(st, 1))) != 0)
+        const char *key = (const char *)sqlite3_column_text(st, 1);
+        if (key && (rc = each(ctx, sqlite3_column_int64(st, 0), key, -sqlite3_column_double(st, 2))) != 0)
             break;
     }
     if (rc == 0 && step != SQLITE_DONE) {

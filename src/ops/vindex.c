@@ -57,6 +57,11 @@ struct vindex {
     size_t nkeys, cap;
     strmap live;       /* key -> node, live nodes only; keys borrowed from keys[] */
     fts *ft;           /* the texts' full-text index, NULL when it is not current */
+    /* when the graph is an older index's with nodes added: that index's fingerprint
+     * and node count (its full-text index can be extended rather than made again) */
+    int from_valid;
+    uint8_t from_fp[32];
+    size_t from_nodes;
 };
 
 static hnsw_options index_options(void)
@@ -140,10 +145,10 @@ static int index_path(const char *table, const char *column, const char *model, 
 
 /* The full-text index's tag: the fingerprint, and that its rows' ids are the graph's
  * nodes (a file of an older loch, whose ids were SQLite's own, is made again). */
-static void fts_tag(const vindex *v, char out[80])
+static void fts_tag(const uint8_t fp[32], char out[80])
 {
     for (int i = 0; i < 32; i++)
-        snprintf(out + 2 * i, 3, "%02x", v->fp[i]);
+        snprintf(out + 2 * i, 3, "%02x", fp[i]);
     strcat(out, "+node-ids");
 }
 
@@ -167,19 +172,25 @@ static int rows_sql(const vindex *v, const char *emb, const char *what, buf *sql
     return rc;
 }
 
+/* At most this many new nodes' texts are added to a copy of the full-text index; more
+ * and it is made again from every row (the IN list would outgrow the copy's saving). */
+#define FTS_EXTEND_MAX 5000
+
 /* The column's texts at v's version into a new full-text index, built aside and moved
- * into place. */
+ * into place. When v's graph is the one the current full-text index was made for,
+ * with nodes added (v->from), the index is copied and given the new nodes' texts
+ * only; its rows of nodes gone since stay, passed over by searches (text_hit), until
+ * the graph is built again whole. */
 static int build_fts(loch_lake *lake, const char *emb, const char *path, vindex *v)
 {
-    buf sql = BUF_INIT, side = BUF_INIT, local = BUF_INIT, name = BUF_INIT;
+    buf sql = BUF_INIT, side = BUF_INIT, local = BUF_INIT, name = BUF_INIT, cur = BUF_INIT;
     compute_stream *cs = NULL;
     fts *f = NULL;
-    char tag[80];
-    size_t rows = 0, node;
+    char tag[80], from_tag[80];
+    size_t rows = 0, node, from = 0;
     uint64_t *had = calloc(v->nkeys / 64 + 1, sizeof *had); /* the nodes given a row */
-    fts_tag(v, tag);
-    int rc = had ? rows_sql(v, emb, "text", &sql) : error_set(LOCH_ENOMEM, "out of memory");
-    rc = rc ? rc : buf_puts(&sql, " AND text IS NOT NULL");
+    fts_tag(v->fp, tag);
+    int rc = had ? 0 : error_set(LOCH_ENOMEM, "out of memory");
     const char *slash = strrchr(path, '/');
     rc = rc ? rc : buf_put(&side, path, (size_t)(slash - path));
     if (rc == 0) /* what killed builders left here (side files named by their pid) */
@@ -190,7 +201,28 @@ static int build_fts(loch_lake *lake, const char *emb, const char *path, vindex 
                       swept by its pid (ops/intent.c) */
     rc = rc ? rc : buf_printf(&side, ".tmp-%d-%s.fts", (int)getpid(), uuid);
     rc = rc ? rc : lake->st->engine_path(lake->st, side.data, &local);
-    rc = rc ? rc : fts_create(&f, local.data);
+    if (rc == 0 && v->from_valid && v->nkeys - v->from_nodes <= FTS_EXTEND_MAX &&
+        lake->st->engine_path(lake->st, path, &cur) == 0) {
+        fts_tag(v->from_fp, from_tag);
+        if (fts_extend(&f, cur.data, from_tag, local.data) == 0)
+            from = v->from_nodes;
+        error_clear(); /* missing, stale or damaged: made whole */
+    }
+    rc = rc || f ? rc : fts_create(&f, local.data);
+    rc = rc ? rc : rows_sql(v, emb, "text", &sql);
+    rc = rc ? rc : buf_puts(&sql, " AND text IS NOT NULL");
+    if (rc == 0 && from) { /* the new nodes' rows only */
+        buf_puts(&sql, " AND CAST(chunk AS VARCHAR) || chr(31) || CAST(");
+        buf_put_sql_ident(&sql, v->key);
+        buf_puts(&sql, " AS VARCHAR) IN (");
+        for (size_t i = from, n = 0; i < v->nkeys; i++)
+            if (!hnsw_is_deleted(v->h, (uint32_t)i)) {
+                if (n++)
+                    buf_putc(&sql, ',');
+                buf_put_sql_str(&sql, v->keys[i]);
+            }
+        rc = buf_puts(&sql, sql.data[sql.len - 1] == '(' ? "NULL)" : ")");
+    }
     if (rc == 0)
         lake_hold(lake, "fts-build");
     rc = rc ? rc : compute_stream_open(lake->cp, sql.data, NULL, 0, &cs);
@@ -201,7 +233,7 @@ static int build_fts(loch_lake *lake, const char *emb, const char *path, vindex 
             /* a row is its node's, once: a row the graph has no node for (its vector was
              * not usable) is not one of this version's, as a repeated row is not */
             if (!k || !t || (buf_clear(&name), buf_put(&name, k, kl)) || !strmap_get(&v->live, name.data, &node) ||
-                ((had[node / 64] >> (node % 64)) & 1))
+                node < from || ((had[node / 64] >> (node % 64)) & 1))
                 continue;
             had[node / 64] |= UINT64_C(1) << (node % 64);
             rc = fts_add(f, (int64_t)node, k, kl, t, tl);
@@ -218,7 +250,7 @@ static int build_fts(loch_lake *lake, const char *emb, const char *path, vindex 
     rc = rc ? rc : lake->st->move(lake->st, side.data, path);
     if (rc && local.len)
         remove(local.data);
-    buf_free(&sql), buf_free(&side), buf_free(&local), buf_free(&name);
+    buf_free(&sql), buf_free(&side), buf_free(&local), buf_free(&name), buf_free(&cur);
     free(had);
     return rc;
 }
@@ -228,7 +260,7 @@ static int open_fts(loch_lake *lake, const char *path, vindex *v)
 {
     buf local = BUF_INIT;
     char tag[80];
-    fts_tag(v, tag);
+    fts_tag(v->fp, tag);
     int rc = lake->st->engine_path(lake->st, path, &local);
     rc = rc ? rc : fts_open(&v->ft, local.data, tag);
     buf_free(&local);
@@ -406,6 +438,9 @@ static int build(loch_lake *lake, const char *emb, vindex *old, vindex *v)
         for (size_t i = 0; i < hnsw_size(old->h); i++)
             if (!r.kept[i] && !hnsw_is_deleted(old->h, (uint32_t)i))
                 hnsw_delete(old->h, (uint32_t)i);
+        const uint8_t *was = hnsw_fingerprint(old->h);
+        if ((v->from_valid = was != NULL))
+            memcpy(v->from_fp, was, 32), v->from_nodes = old->nkeys;
         v->h = old->h, old->h = NULL;
         v->keys = old->keys, v->nkeys = old->nkeys, v->cap = old->cap;
         old->keys = NULL, old->nkeys = old->cap = 0;
@@ -693,12 +728,16 @@ struct text_hits {
     size_t k, got;
 };
 
-static int text_hit(void *ctx, const char *key, double score)
+static int text_hit(void *ctx, int64_t id, const char *key, double score)
 {
     struct text_hits *t = ctx;
-    size_t node;
-    if (!strmap_get(&t->v->live, key, &node))
-        return 0; /* a text whose vector is gone: not this version's row */
+    /* rows are numbered by node: a row of a node gone since (a row changed or deleted
+     * after the index was made, which an extended index keeps), or one numbered
+     * otherwise (a file not loch's), is not this version's */
+    if (id < 0 || (uint64_t)id >= t->v->nkeys || hnsw_is_deleted(t->v->h, (uint32_t)id) ||
+        strcmp(t->v->keys[id], key) != 0)
+        return 0;
+    size_t node = (size_t)id;
     if (t->allow && !((t->allow[node / 64] >> (node % 64)) & 1))
         return 0;
     t->out[t->got++] = (hnsw_hit){node, (float)score};

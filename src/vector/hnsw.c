@@ -78,6 +78,7 @@ struct hnsw {
     int borrowed;         /* level0 and orig are the mapping's, not malloc's */
     /* the base: the index as last saved whole (or loaded), which a delta is against */
     uint8_t fp[32];       /* its fingerprint */
+    uint8_t data_fp[32];  /* the fingerprint of what was last loaded or saved: the base's, or a delta's */
     int has_base;
     size_t base_n;        /* its nodes */
     uint64_t *dirty;      /* base nodes whose links changed since, a bitmap of base_n bits */
@@ -939,6 +940,7 @@ static int from_bytes(hnsw **out, unsigned char *f, size_t len, const uint8_t fi
         goto fail;
     }
     memcpy(h->fp, f + 80, 32); /* the file is the base a delta is against */
+    memcpy(h->data_fp, f + 80, 32);
     h->has_base = 1, h->base_n = n;
     if (extra) {
         *extra = len > L.extra ? f + L.extra : NULL;
@@ -1043,7 +1045,10 @@ void hnsw_rebase(hnsw *h, const uint8_t fingerprint[32])
     h->n_dirty = 0;
     h->has_base = d != NULL, h->base_n = d ? h->n : 0;
     memcpy(h->fp, fingerprint, 32);
+    memcpy(h->data_fp, fingerprint, 32);
 }
+
+const uint8_t *hnsw_fingerprint(const hnsw *h) { return h->has_base ? h->data_fp : NULL; }
 
 const uint8_t *hnsw_base(const hnsw *h, size_t *nodes)
 {
@@ -1261,6 +1266,7 @@ int hnsw_apply_delta(hnsw *h, void *data, size_t len, const uint8_t fingerprint[
     for (size_t w = 0; w < ((size_t)n + 63) / 64; w++)
         h->n_dead += (size_t)__builtin_popcountll(h->dead[w]);
     h->n = (size_t)n, h->entry = entry, h->top = top, h->rng = get64(f + 40);
+    memcpy(h->data_fp, f + 88, 32);
     if (extra) {
         *extra = c.p < c.end ? c.p : NULL;
         *extra_len = (size_t)(c.end - c.p);

@@ -149,6 +149,9 @@ int hnsw_load_bytes(hnsw **out, void *data, size_t len, int check_crc);
 void hnsw_rebase(hnsw *h, const uint8_t fingerprint[32]);
 /* The base's fingerprint and node count, or NULL when there is none (a new index). */
 const uint8_t *hnsw_base(const hnsw *h, size_t *nodes);
+/* The fingerprint of the data the index was last loaded (base, or base and delta) or
+ * rebased for, whatever was added since; NULL for a new index. */
+const uint8_t *hnsw_fingerprint(const hnsw *h);
 /* The bytes hnsw_save_delta would write; SIZE_MAX when there is no base. */
 size_t hnsw_delta_size(const hnsw *h, size_t extra_len);
 int hnsw_save_delta(const hnsw *h, const uint8_t fingerprint[32], const void *extra, size_t extra_len, buf *out);

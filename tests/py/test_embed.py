@@ -708,10 +708,26 @@ def test_keyword_and_hybrid_search(lake):
         fts.write_bytes(bad)
         assert ids("croissant", "keyword")[:1] == [4]
         assert fts.read_bytes()[:16] == b"SQLite format 3\x00"
+    import sqlite3
+
+    def fts_rows():
+        db = sqlite3.connect(next((lake.path / "people" / "_loch_index").glob("*.fts")))
+        try:
+            return db.execute("SELECT count(*) FROM docs").fetchone()[0]
+        finally:
+            db.close()
+
+    before = fts_rows()
+    old_words = ids("truck", "keyword")
+    assert 7 in old_words, old_words
     lake.sql("UPDATE people SET resume = 'Zeppelin pilot and balloonist' WHERE id = 7")
     lake.run("flush", "people")
     lake.run("embed", "people", "resume")
     assert ids("zeppelin", "keyword") == [7]
+    # the index was extended (the new text added, the old one kept), not made again, and
+    # the old text no longer finds the row
+    assert fts_rows() == before + 1
+    assert 7 not in ids("truck", "keyword")
     p = lake.run("search", "people", "x", "--mode", "fuzzy", check=False)
     assert p.returncode != 0 and "semantic, keyword or hybrid" in p.stderr
 

@@ -92,11 +92,19 @@ static void test_index_search_equals_sql_search(void)
     free(dir);
 }
 
-static int collect(void *ctx, const char *key, double score)
+static int collect(void *ctx, int64_t id, const char *key, double score)
+{
+    buf *b = ctx;
+    (void)score, (void)id;
+    buf_printf(b, "%s%s", b->len ? "," : "", key);
+    return 0;
+}
+
+static int collect_ids(void *ctx, int64_t id, const char *key, double score)
 {
     buf *b = ctx;
     (void)score;
-    buf_printf(b, "%s%s", b->len ? "," : "", key);
+    buf_printf(b, "%s%lld:%s", b->len ? "," : "", (long long)id, key);
     return 0;
 }
 
@@ -141,6 +149,45 @@ static void test_full_text_index(void)
         CHECK(fts_text(f, -1, "c", &got) == LOCH_ENOTFOUND);
 
         fts_free(f);
+    }
+    /* extended: a copy that holds the old rows and takes new ones, with a new tag; the
+     * old file is untouched; the wrong tag, a missing or damaged file are refused */
+    {
+        char more[512];
+        snprintf(more, sizeof more, "%s/more.fts", dir);
+        CHECK(fts_extend(&f, path, "tag-2", more) == LOCH_ECONFLICT && !f);
+        CHECK_OK(fts_extend(&f, path, "tag-1", more));
+        CHECK_OK(fts_add(f, 40, "e", 1, "Kubernetes migration, done twice", 32));
+        CHECK(fts_add(f, 20, "z", 1, "x", 1) == LOCH_EIO); /* ids of the copied rows are taken */
+        CHECK_OK(fts_finish(f, "tag-3"));
+        f = NULL;
+        CHECK(fts_open(&f, more, "tag-1") == LOCH_ECONFLICT);
+        CHECK_OK(fts_open(&f, more, "tag-3"));
+        buf_clear(&got);
+        CHECK_OK(fts_search(f, "migration", collect_ids, &got, NULL, NULL));
+        CHECK(strstr(got.data, "40:e") && strstr(got.data, "10:b") && strstr(got.data, "0:a"));
+        buf_clear(&got);
+        CHECK_OK(fts_text(f, 20, "c", &got));
+        CHECK_STR(got.data, "bread, croissants");
+        fts_free(f);
+        f = NULL;
+        CHECK_OK(fts_open(&f, path, "tag-1")); /* the original as it was */
+        buf_clear(&got);
+        CHECK_OK(fts_search(f, "migration", collect, &got, NULL, NULL));
+        CHECK_STR(got.data, "b,a");
+        fts_free(f);
+        f = NULL;
+        char gone[512];
+        snprintf(gone, sizeof gone, "%s/none.fts", dir);
+        CHECK(fts_extend(&f, gone, "tag-1", more) == LOCH_ENOTFOUND && !f);
+        FILE *junk = fopen(gone, "wb");
+        if (junk) {
+            fputs("SQLite format 3", junk);
+            for (int i = 0; i < 5000; i++)
+                fputc(i * 7, junk);
+            fclose(junk);
+        }
+        CHECK(fts_extend(&f, gone, "tag-1", more) < 0 && !f);
     }
     /* a stop asked for ends a query (the check comes every thousand steps: 3,000 rows) */
     snprintf(path, sizeof path, "%s/many.fts", dir);
