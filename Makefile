@@ -105,9 +105,13 @@ build-fuzz/%: fuzz/%.c $(LIB_SRC) $(BUILD)/gen/openapi.inc
 	  -Iinclude -Isrc -I$(BUILD)/gen -I$(LLAMA)/include -DLOCH_MODEL_DIR='"$(MODELS)"' \
 	  -I$(DUCKDB)/include -o $@ $< $(LIB_SRC) $(LIBS)
 
+# The peer tests run in PYTEST_JOBS processes (pytest-xdist), a file to a process: each
+# test has its own lake and loch's own processes, and they wait on subprocesses, fsyncs
+# and JVMs often enough that two share two cores well. At most four (each may start Spark).
+PYTEST_JOBS ?= $(shell n=$$(nproc 2>/dev/null || echo 1); [ $$n -gt 4 ] && n=4; echo $$n)
 pytest: all
 	scripts/setup.sh
-	LOCH_BIN=$(CURDIR)/$(BUILD)/loch .venv/bin/python -m pytest -q tests/py
+	LOCH_BIN=$(CURDIR)/$(BUILD)/loch .venv/bin/python -m pytest -q -n $(PYTEST_JOBS) --dist loadfile tests/py
 
 test: deps
 	$(MAKE) all unit
