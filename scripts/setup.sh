@@ -99,7 +99,10 @@ install_llama() {
     # what was built: the pinned source plus loch's patches (scripts/patches), so a
     # changed patch rebuilds the library instead of leaving the old one in place
     local stamp; stamp="llama-cpp-python $LLAMA_PY_VERSION $(cat scripts/patches/llama-*.patch | sha256sum | cut -c1-16)"
-    [ -f $d/include/llama.h ] && [ -f $d/lib/libllama.a ] && [ "$(cat $d/BUILT 2>/dev/null)" = "$stamp" ] && return 0
+    if [ -f $d/include/llama.h ] && [ -f $d/lib/libllama.a ] && [ "$(cat $d/BUILT 2>/dev/null)" = "$stamp" ]; then
+        touch $d/include/llama.h   # what make compares with the patches: up to date (a checkout may touch them)
+        return 0
+    fi
     say "building llama.cpp from llama-cpp-python $LLAMA_PY_VERSION's source (PyPI, sha256 pinned; about 2 minutes)"
     local tmp; tmp=$(mktemp -d)
     local sdist; sdist=$(fetch_pypi "llama-cpp-python==$LLAMA_PY_VERSION" "$LLAMA_PY_SHA256" "$tmp/dl" --no-binary :all:)

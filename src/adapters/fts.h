@@ -33,6 +33,8 @@ int fts_add(fts *f, int64_t id, const char *key, size_t key_len, const char *tex
  * page, not tokenized again: adding ten rows to a big index costs the copy and the ten.
  * Its ids must not repeat the copied rows' ids. */
 int fts_extend(fts **out, const char *from, const char *from_tag, const char *to);
+/* Removes the row of id from an index being written (none: nothing to do). */
+int fts_remove(fts *f, int64_t id);
 /* Builds the index, records tag, closes and frees f (also on failure). A created
  * index is optimized (one segment); an extended one keeps FTS5's incremental merging,
  * so finishing it costs the rows added, not the whole index. */

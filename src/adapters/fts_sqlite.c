@@ -3,7 +3,9 @@
  *
  * One database per index: docs (an FTS5 table: the key, not indexed, and the text)
  * and meta (the caller's tag). An extended index starts as a page-by-page copy of a
- * finished one (SQLite's backup, so a damaged page is found, not copied on). Written
+ * finished one (SQLite's backup: pages are copied as they are, so a damaged one is
+ * found when the copy is written to or searched, and the caller makes the index again
+ * whole). Written
  * with no journal and a full sync at the end:
  * the file is built aside and moved into place by the caller, so no reader ever sees
  * it half made, and a crash leaves at worst an unfinished file at the side path. A
@@ -122,6 +124,17 @@ int fts_add(fts *f, int64_t id, const char *key, size_t key_len, const char *tex
         sqlite3_step(f->add) != SQLITE_DONE)
         return db_error(f->db, LOCH_EIO, "add");
     return 0;
+}
+
+int fts_remove(fts *f, int64_t id)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = 0;
+    if (sqlite3_prepare_v2(f->db, "DELETE FROM docs WHERE rowid = ?1", -1, &st, NULL) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 1, id) != SQLITE_OK || sqlite3_step(st) != SQLITE_DONE)
+        rc = db_error(f->db, LOCH_EIO, "remove");
+    sqlite3_finalize(st);
+    return rc;
 }
 
 int fts_finish(fts *f, const char *tag)

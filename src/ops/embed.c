@@ -598,7 +598,7 @@ static int embed_once(loch_result **out, loch_lake *lake, const char *table, con
     if (rc == 0 && vindex_get(lake, table, emb.data, es, column, k.data, model, dim, 2, &ix) == 0) {
         search_keep(&lake->search, table, column, 0, ix);
     } else if (rc == 0) { /* the embeddings are committed; the index is only their cache */
-        lake_warn(lake, "the vector index of %s.%s was not updated (%s): searches read the embeddings until it is",
+        lake_warn(lake, "the search indexes of %s.%s were not brought up to date (%s): searches read the embeddings until they are",
                   table, column, loch_error_last());
         error_clear();
     }

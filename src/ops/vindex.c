@@ -54,6 +54,8 @@ struct vindex {
     uint8_t fp[32];
     hnsw *h;
     char **keys;       /* node -> key */
+    uint64_t *texth;   /* node -> a hash of its text: a row whose text changed is a new node,
+                          even when its vector did not (the model reads 256 tokens) */
     size_t nkeys, cap;
     strmap live;       /* key -> node, live nodes only; keys borrowed from keys[] */
     fts *ft;           /* the texts' full-text index, NULL when it is not current */
@@ -62,6 +64,8 @@ struct vindex {
     int from_valid;
     uint8_t from_fp[32];
     size_t from_nodes;
+    uint32_t *gone;    /* that index's nodes tombstoned since: their full-text rows go */
+    size_t ngone;
 };
 
 static hnsw_options index_options(void)
@@ -80,6 +84,8 @@ void vindex_free(vindex *v)
     for (size_t i = 0; i < v->nkeys; i++)
         free(v->keys[i]);
     free(v->keys);
+    free(v->texth);
+    free(v->gone);
     strmap_free(&v->live);
     free(v);
 }
@@ -97,18 +103,22 @@ static char *copy_key(const char *key, size_t len)
     return k;
 }
 
-static int keys_push(vindex *v, const char *key, size_t len)
+static int keys_push(vindex *v, const char *key, size_t len, uint64_t texth)
 {
     if (v->nkeys == v->cap) {
         size_t cap = v->cap ? v->cap * 2 : 1024;
         char **k = realloc(v->keys, cap * sizeof *k);
-        if (!k)
+        if (k)
+            v->keys = k;
+        uint64_t *h = k ? realloc(v->texth, cap * sizeof *h) : NULL;
+        if (!h)
             return error_set(LOCH_ENOMEM, "out of memory");
-        v->keys = k, v->cap = cap;
+        v->texth = h, v->cap = cap;
     }
     char *k = copy_key(key, len);
     if (!k)
         return LOCH_ENOMEM;
+    v->texth[v->nkeys] = texth;
     v->keys[v->nkeys++] = k;
     return 0;
 }
@@ -119,7 +129,7 @@ static void fingerprint(const snapshot *emb, const char *column, const char *mod
     hnsw_options o = index_options();
     char num[128];
     sha256_init(&c);
-    sha256_update(&c, "loch vector index 2\n", 20); /* 2: nodes are chunks */
+    sha256_update(&c, "loch vector index 3\n", 20); /* 2: nodes are chunks; 3: and their texts' hashes */
     sha256_update(&c, emb->metadata.id ? emb->metadata.id : "", strlen(emb->metadata.id ? emb->metadata.id : "") + 1);
     int n = snprintf(num, sizeof num, "%lld %d %u %u %u %u", (long long)emb->version, dim, (unsigned)o.metric,
                      (unsigned)o.codes, o.m, o.ef_construction);
@@ -154,14 +164,14 @@ static void fts_tag(const uint8_t fp[32], char out[80])
 
 /* "SELECT <chunk>\x1f<key>, <what> FROM <emb>@v<version> WHERE" the rows of v's column,
  * model and dimension with a vector: what both indexes are made of (a node is a row's
- * chunk). */
-static int rows_sql(const vindex *v, const char *emb, const char *what, buf *sql)
+ * chunk). With texth, the name is followed by \x1e and the decimal hash of the text. */
+static int rows_sql(const vindex *v, const char *emb, const char *what, int texth, buf *sql)
 {
     buf name = BUF_INIT;
     int rc = buf_printf(&name, "%s@v%lld", emb, (long long)v->version);
     buf_puts(sql, "SELECT CAST(chunk AS VARCHAR) || chr(31) || CAST(");
     buf_put_sql_ident(sql, v->key);
-    buf_printf(sql, " AS VARCHAR), %s FROM ", what);
+    buf_printf(sql, " AS VARCHAR)%s, %s FROM ", texth ? " || chr(30) || CAST(hash(text) AS VARCHAR)" : "", what);
     buf_put_sql_ident(sql, name.data);
     buf_puts(sql, " WHERE \"column\" = ");
     buf_put_sql_str(sql, v->column);
@@ -178,10 +188,10 @@ static int rows_sql(const vindex *v, const char *emb, const char *what, buf *sql
 
 /* The column's texts at v's version into a new full-text index, built aside and moved
  * into place. When v's graph is the one the current full-text index was made for,
- * with nodes added (v->from), the index is copied and given the new nodes' texts
- * only; its rows of nodes gone since stay, passed over by searches (text_hit), until
- * the graph is built again whole. */
-static int build_fts(loch_lake *lake, const char *emb, const char *path, vindex *v)
+ * with nodes added (v->from) and extend set, the index is copied, its rows of the nodes
+ * tombstoned since are deleted (so BM25's statistics are a rebuilt index's) and it is
+ * given the new nodes' texts only. */
+static int build_fts_once(loch_lake *lake, const char *emb, const char *path, vindex *v, int extend)
 {
     buf sql = BUF_INIT, side = BUF_INIT, local = BUF_INIT, name = BUF_INIT, cur = BUF_INIT;
     compute_stream *cs = NULL;
@@ -201,15 +211,17 @@ static int build_fts(loch_lake *lake, const char *emb, const char *path, vindex 
                       swept by its pid (ops/intent.c) */
     rc = rc ? rc : buf_printf(&side, ".tmp-%d-%s.fts", (int)getpid(), uuid);
     rc = rc ? rc : lake->st->engine_path(lake->st, side.data, &local);
-    if (rc == 0 && v->from_valid && v->nkeys - v->from_nodes <= FTS_EXTEND_MAX &&
+    if (rc == 0 && extend && v->from_valid && v->nkeys - v->from_nodes + v->ngone <= FTS_EXTEND_MAX &&
         lake->st->engine_path(lake->st, path, &cur) == 0) {
         fts_tag(v->from_fp, from_tag);
         if (fts_extend(&f, cur.data, from_tag, local.data) == 0)
             from = v->from_nodes;
         error_clear(); /* missing, stale or damaged: made whole */
     }
+    for (size_t i = 0; rc == 0 && from && i < v->ngone; i++)
+        rc = fts_remove(f, v->gone[i]);
     rc = rc || f ? rc : fts_create(&f, local.data);
-    rc = rc ? rc : rows_sql(v, emb, "text", &sql);
+    rc = rc ? rc : rows_sql(v, emb, "text", 0, &sql);
     rc = rc ? rc : buf_puts(&sql, " AND text IS NOT NULL");
     if (rc == 0 && from) { /* the new nodes' rows only */
         buf_puts(&sql, " AND CAST(chunk AS VARCHAR) || chr(31) || CAST(");
@@ -246,12 +258,25 @@ static int build_fts(loch_lake *lake, const char *emb, const char *path, vindex 
     storage_entry at;
     if (rc == 0 && lake->st->head(lake->st, path, &at) == 0 && at.is_dir) /* not ours to keep: loch's own directory */
         lake->st->remove_tree(lake->st, path);
-    error_clear();
+    if (rc == 0)
+        error_clear();
     rc = rc ? rc : lake->st->move(lake->st, side.data, path);
     if (rc && local.len)
         remove(local.data);
     buf_free(&sql), buf_free(&side), buf_free(&local), buf_free(&name), buf_free(&cur);
     free(had);
+    return rc;
+}
+
+/* build_fts_once, extending what it can; an extension that fails at any step (a copied
+ * file whose pages or tables turn out wrong) is made again whole */
+static int build_fts(loch_lake *lake, const char *emb, const char *path, vindex *v)
+{
+    int rc = build_fts_once(lake, emb, path, v, 1);
+    if (rc && rc != LOCH_ENOMEM && v->from_valid) {
+        error_clear();
+        rc = build_fts_once(lake, emb, path, v, 0);
+    }
     return rc;
 }
 
@@ -267,10 +292,11 @@ static int open_fts(loch_lake *lake, const char *path, vindex *v)
     return rc;
 }
 
-/* The keys saved after the graph, one per node. */
+/* The keys saved after the graph, one per node (u32 length, then the key), then each
+ * one's text hash (u64). */
 static int keys_from_extra(vindex *v, const unsigned char *extra, size_t len, size_t nodes)
 {
-    size_t at = 0;
+    size_t at = 0, first = v->nkeys;
     for (size_t i = 0; i < nodes; i++) {
         uint32_t kl;
         if (len - at < 4)
@@ -279,12 +305,16 @@ static int keys_from_extra(vindex *v, const unsigned char *extra, size_t len, si
         at += 4;
         if (kl > len - at || kl > VINDEX_MAX_KEY || memchr(extra + at, '\0', kl))
             return error_set(LOCH_ECORRUPT, "vector index: the key of node %zu runs past the file", i);
-        int rc = keys_push(v, (const char *)extra + at, kl);
+        int rc = keys_push(v, (const char *)extra + at, kl, 0);
         if (rc)
             return rc;
         at += kl;
     }
-    return at == len ? 0 : error_set(LOCH_ECORRUPT, "vector index: bytes after the last key");
+    if ((len - at) / 8 != nodes || (len - at) % 8)
+        return error_set(LOCH_ECORRUPT, "vector index: %zu bytes of text hashes for %zu nodes", len - at, nodes);
+    for (size_t i = 0; i < nodes; i++)
+        memcpy(&v->texth[first + i], extra + at + 8 * i, 8);
+    return 0;
 }
 
 static int live_map(vindex *v)
@@ -321,7 +351,9 @@ static void unload(vindex *v)
     v->h = NULL;
     for (size_t i = 0; i < v->nkeys; i++)
         free(v->keys[i]);
-    v->nkeys = 0;
+    free(v->keys), free(v->texth);
+    v->keys = NULL, v->texth = NULL;
+    v->nkeys = v->cap = 0;
 }
 
 /* The index at path (its base) and path + "d" (its delta, when there is one against
@@ -349,6 +381,11 @@ static int map_file(loch_lake *lake, const char *path, const uint8_t *fp, vindex
             error_clear();
         }
     }
+    /* a node's label is its number (build): a file that says otherwise would name rows
+     * that are not its nodes' */
+    for (size_t i = 0; rc == 0 && i < hnsw_size(v->h); i++)
+        if (hnsw_label(v->h, (uint32_t)i) != i)
+            rc = error_set(LOCH_ECORRUPT, "vector index %s: node %zu is labelled otherwise", path, i);
     rc = rc ? rc : live_map(v);
     buf_free(&local);
     return rc;
@@ -358,14 +395,15 @@ struct reader {
     vindex *old;       /* the stale index, or NULL */
     vindex *v;         /* the one being made */
     uint8_t *kept;     /* old nodes whose row is unchanged */
-    float *add;        /* rows to add, and their keys */
+    float *add;        /* rows to add, and their keys and text hashes */
     char **add_keys;
+    uint64_t *add_texth;
     size_t nadd, cap_add;
     int rc;
 };
 
-/* A row to add: the vector and a copy of the key. */
-static int add_row(struct reader *r, const char *key, size_t len, const float *vec)
+/* A row to add: the vector, a copy of the key and the text's hash. */
+static int add_row(struct reader *r, const char *key, size_t len, uint64_t texth, const float *vec)
 {
     size_t dim = (size_t)r->v->dim;
     if (r->nadd == r->cap_add) {
@@ -374,14 +412,18 @@ static int add_row(struct reader *r, const char *key, size_t len, const float *v
         if (a)
             r->add = a;
         char **ak = a ? realloc(r->add_keys, cap * sizeof *ak) : NULL;
-        if (!ak)
+        if (ak)
+            r->add_keys = ak;
+        uint64_t *ah = ak ? realloc(r->add_texth, cap * sizeof *ah) : NULL;
+        if (!ah)
             return error_set(LOCH_ENOMEM, "out of memory for %zu vectors", cap);
-        r->add_keys = ak, r->cap_add = cap;
+        r->add_texth = ah, r->cap_add = cap;
     }
     char *k = copy_key(key, len);
     if (!k)
         return LOCH_ENOMEM;
     memcpy(r->add + r->nadd * dim, vec, dim * sizeof(float));
+    r->add_texth[r->nadd] = texth;
     r->add_keys[r->nadd++] = k;
     return 0;
 }
@@ -400,13 +442,18 @@ static int read_rows(void *ctx, const char *const *keys, const size_t *lens, con
             return error_set(LOCH_ENOMEM, "out of memory");
         memcpy(k, keys[i], lens[i]);
         k[lens[i]] = '\0';
-        size_t node;
+        /* the name, then \x1e and the text's hash (rows_sql): the last \x1e is ours */
+        char *sep = strrchr(k, 0x1e);
+        uint64_t texth = sep ? strtoull(sep + 1, NULL, 10) : 0;
+        size_t node, len = sep ? (size_t)(sep - k) : lens[i];
+        if (sep)
+            *sep = '\0';
         int rc = 0;
-        if (r->old && strmap_get(&r->old->live, k, &node) && !r->kept[node] &&
+        if (r->old && strmap_get(&r->old->live, k, &node) && !r->kept[node] && r->old->texth[node] == texth &&
             memcmp(hnsw_vector(r->old->h, (uint32_t)node), vecs + i * dim, dim * sizeof(float)) == 0)
             r->kept[node] = 1;
         else
-            rc = add_row(r, k, lens[i], vecs + i * dim);
+            rc = add_row(r, k, len, texth, vecs + i * dim);
         if (k != small)
             free(k);
         if (rc)
@@ -419,13 +466,13 @@ static int read_rows(void *ctx, const char *const *keys, const size_t *lens, con
  * embeddings at that version, reusing old's graph when it is worth it. */
 static int build(loch_lake *lake, const char *emb, vindex *old, vindex *v)
 {
-    struct reader r = {old, v, NULL, NULL, NULL, 0, 0, 0};
+    struct reader r = {.old = old, .v = v};
     buf sql = BUF_INIT;
     uint64_t *labels = NULL;
     int rc = 0;
     if (old && !(r.kept = calloc(hnsw_size(old->h) + 1, 1)))
         rc = error_set(LOCH_ENOMEM, "out of memory");
-    rc = rc ? rc : rows_sql(v, emb, "embedding", &sql);
+    rc = rc ? rc : rows_sql(v, emb, "embedding", 1, &sql);
     rc = rc ? rc : compute_query_vectors(lake->cp, sql.data, (size_t)v->dim, read_rows, &r);
     size_t kept = 0;
     for (size_t i = 0; old && i < hnsw_size(old->h); i++)
@@ -434,41 +481,46 @@ static int build(loch_lake *lake, const char *emb, vindex *old, vindex *v)
      * gone now) stay under a fifth of its nodes after the adds */
     size_t dead_after = old ? hnsw_size(old->h) - kept : 0;
     int reuse = rc == 0 && old && dead_after * 5 <= hnsw_size(old->h) + r.nadd;
+    if (rc == 0 && reuse && !(v->gone = malloc((dead_after + 1) * sizeof *v->gone)))
+        rc = error_set(LOCH_ENOMEM, "out of memory");
     if (rc == 0 && reuse) {
         for (size_t i = 0; i < hnsw_size(old->h); i++)
-            if (!r.kept[i] && !hnsw_is_deleted(old->h, (uint32_t)i))
+            if (!r.kept[i] && !hnsw_is_deleted(old->h, (uint32_t)i)) {
                 hnsw_delete(old->h, (uint32_t)i);
+                v->gone[v->ngone++] = (uint32_t)i;
+            }
         const uint8_t *was = hnsw_fingerprint(old->h);
         if ((v->from_valid = was != NULL))
             memcpy(v->from_fp, was, 32), v->from_nodes = old->nkeys;
         v->h = old->h, old->h = NULL;
-        v->keys = old->keys, v->nkeys = old->nkeys, v->cap = old->cap;
-        old->keys = NULL, old->nkeys = old->cap = 0;
+        v->keys = old->keys, v->texth = old->texth, v->nkeys = old->nkeys, v->cap = old->cap;
+        old->keys = NULL, old->texth = NULL, old->nkeys = old->cap = 0;
     } else if (rc == 0) {
         /* from scratch: the kept rows of the old index come along as rows to add */
         hnsw_options o = index_options();
         rc = hnsw_new(&v->h, (size_t)v->dim, &o);
         for (size_t i = 0; rc == 0 && old && i < hnsw_size(old->h); i++) {
             if (r.kept[i])
-                rc = add_row(&r, old->keys[i], strlen(old->keys[i]), hnsw_vector(old->h, (uint32_t)i));
+                rc = add_row(&r, old->keys[i], strlen(old->keys[i]), old->texth[i], hnsw_vector(old->h, (uint32_t)i));
         }
     }
     if (rc == 0 && r.nadd && !(labels = malloc(r.nadd * sizeof *labels)))
         rc = error_set(LOCH_ENOMEM, "out of memory");
     for (size_t i = 0; rc == 0 && i < r.nadd; i++) {
         labels[i] = hnsw_size(v->h) + i;
-        rc = keys_push(v, r.add_keys[i], strlen(r.add_keys[i]));
+        rc = keys_push(v, r.add_keys[i], strlen(r.add_keys[i]), r.add_texth[i]);
     }
     rc = rc ? rc : hnsw_add(v->h, r.add, labels, r.nadd);
     rc = rc ? rc : live_map(v);
     for (size_t i = 0; i < r.nadd; i++)
         free(r.add_keys[i]);
-    free(r.add_keys), free(r.add), free(r.kept), free(labels);
+    free(r.add_keys), free(r.add_texth), free(r.add), free(r.kept), free(labels);
     buf_free(&sql);
     return rc;
 }
 
-/* The keys of nodes from.. into out (replacing what it held): u32 length, then the key. */
+/* The keys of nodes from.. into out (replacing what it held): u32 length, then the key;
+ * then their text hashes. */
 static int put_keys(const vindex *v, size_t from, buf *out)
 {
     int rc = 0;
@@ -478,6 +530,8 @@ static int put_keys(const vindex *v, size_t from, buf *out)
         rc = buf_put(out, &kl, 4);
         rc = rc ? rc : buf_put(out, v->keys[i], kl);
     }
+    for (size_t i = from; rc == 0 && i < v->nkeys; i++)
+        rc = buf_put(out, &v->texth[i], 8);
     return rc;
 }
 

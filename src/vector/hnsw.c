@@ -687,6 +687,7 @@ size_t hnsw_size(const hnsw *h) { return h->n; }
 size_t hnsw_deleted(const hnsw *h) { return h->n_dead; }
 size_t hnsw_dim(const hnsw *h) { return h->dim; }
 int hnsw_is_deleted(const hnsw *h, uint32_t id) { return id < h->n && is_dead(h, id); }
+uint64_t hnsw_label(const hnsw *h, uint32_t id) { return id < h->n ? h->labels[id] : 0; }
 
 const float *hnsw_vector(const hnsw *h, uint32_t id)
 {
@@ -1095,7 +1096,7 @@ int hnsw_save_delta(const hnsw *h, const uint8_t fingerprint[32], const void *ex
     put64(f + 48, h->n_dirty);
     memcpy(f + 56, h->fp, 32);
     memcpy(f + 88, fingerprint, 32);
-#define PUT(src, bytes) (memcpy(p, (src), (bytes)), p += (bytes))
+#define PUT(src, bytes) ((bytes) != 0 ? (memcpy(p, (src), (bytes)), p += (bytes)) : p) /* src may be NULL for 0 */
     PUT(h->levels + n0, fresh);
     PUT(h->labels + n0, fresh * sizeof *h->labels);
     PUT(rec(h, (uint32_t)n0), fresh * h->rec_size);
@@ -1113,8 +1114,8 @@ int hnsw_save_delta(const hnsw *h, const uint8_t fingerprint[32], const void *ex
         }
     unsigned char *dead = p;
     PUT(h->dead, (h->n + 63) / 64 * sizeof(uint64_t));
-    if (h->n % 64) /* tombstone bits past n are zero in the file, whatever memory held */
-        ((uint64_t *)(void *)dead)[h->n / 64] &= (UINT64_C(1) << (h->n % 64)) - 1;
+    if (h->n % 64) /* tombstone bits past n are zero in the file, whatever memory held (unaligned here) */
+        put64(dead + h->n / 64 * 8, get64(dead + h->n / 64 * 8) & ((UINT64_C(1) << (h->n % 64)) - 1));
     if (extra_len)
         PUT(extra, extra_len);
 #undef PUT
@@ -1297,7 +1298,7 @@ int hnsw_load_delta_file(hnsw *h, const char *path, const uint8_t fingerprint[32
     if (rc == 0 && (n > HNSW_MAX_NODES || n0 > n || patched > n0 ||
                     (uint64_t)st.st_size > HEADER + (n - n0) * (9 + h->rec_size + h->dim * 4 + 251 * (1 + h->o.m) * 4) +
                                                patched * (4 + (1 + h->m0 + 251 * (1 + h->o.m)) * 4) + (n + 63) / 64 * 8 +
-                                               HNSW_MAX_EXTRA))
+                                               (n - n0) * HNSW_MAX_EXTRA_NODE))
         rc = error_set(LOCH_ECORRUPT, "%s: its length does not fit its header", path);
     if (rc == 0 && !(data = malloc((size_t)st.st_size)))
         rc = error_set(LOCH_ENOMEM, "out of memory reading %s (%lld bytes)", path, (long long)st.st_size);

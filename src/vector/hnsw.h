@@ -57,6 +57,7 @@ typedef struct {
 #define HNSW_MAX_M 128
 #define HNSW_MAX_NODES (UINT32_C(1) << 30)
 #define HNSW_MAX_EXTRA (UINT64_C(1) << 30) /* the caller's bytes after a saved index */
+#define HNSW_MAX_EXTRA_NODE ((UINT64_C(1) << 20) + 16) /* after a delta: per node it adds */
 
 typedef struct {
     uint64_t label;
@@ -82,6 +83,8 @@ size_t hnsw_size(const hnsw *h);    /* nodes, deleted ones included */
 size_t hnsw_deleted(const hnsw *h); /* tombstoned nodes */
 size_t hnsw_dim(const hnsw *h);
 int hnsw_is_deleted(const hnsw *h, uint32_t id); /* 0 also for an id out of range */
+/* Node id's label (0 for an id out of range). */
+uint64_t hnsw_label(const hnsw *h, uint32_t id);
 /* Node id's f32 vector (the original, for HNSW_I8), or NULL for an id out of range. */
 const float *hnsw_vector(const hnsw *h, uint32_t id);
 const hnsw_options *hnsw_opts(const hnsw *h);

@@ -6,6 +6,7 @@ installs it); the checks are about meaning that any sound embedding gets right (
 Kubernetes question finds the Kubernetes engineer), never about exact scores.
 """
 import json
+import shutil
 from pathlib import Path
 import math
 
@@ -615,6 +616,65 @@ def test_a_stale_or_damaged_index_is_never_trusted(lake, tmp_path):
     assert answers(lake, env=GRAPH, via="HNSW graph") == without_index(lake)
 
 
+def _crc32c(data):
+    crc = 0xFFFFFFFF
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0x82F63B78 if crc & 1 else crc >> 1
+    return crc ^ 0xFFFFFFFF
+
+
+def test_review_findings_on_index_deltas(lake):
+    """What an adversarial pass found in the deltas and the extended full-text index,
+    each a check now: a row whose text changed but whose vector did not (the model reads
+    256 tokens) is found by its new words, not its old ones; keyword scores after changes
+    equal an index made from scratch (BM25's statistics count no gone rows); a delta with
+    valid checksums whose nodes are labelled otherwise is refused, never searched."""
+    import struct
+    make_people(lake)
+    filler = " ".join(str(i % 10) for i in range(380))  # past the model's 256 tokens
+    lake.sql(f"INSERT INTO people VALUES (40, '{filler} invoice paid', 'Austin')")
+    lake.run("flush", "people")
+    lake.run("embed", "people", "resume")
+
+    def keyword(q):
+        return [(r["id"], round(r["score"], 4))
+                for r in json.loads(lake.run("search", "people", q, "--mode", "keyword", "-f", "json").stdout)]
+
+    assert [i for i, _ in keyword("paid")] == [40]
+    lake.sql(f"UPDATE people SET resume = '{filler} invoice overdue' WHERE id = 40")
+    lake.sql("UPDATE people SET resume = 'Chicago truck dispatcher and driver trainer.' WHERE id = 2")
+    lake.run("flush", "people")
+    assert "embedded 2 texts" in lake.run("embed", "people", "resume").stderr
+    assert delta_file(lake).exists()  # the graph was reused
+    assert keyword("paid") == [] and [i for i, _ in keyword("overdue")] == [40]
+    p = lake.run("search", "people", "invoice", "--where", "id = 40", "-f", "json")
+    assert json.loads(p.stdout)[0]["text"].endswith("invoice overdue")
+    queries = ("truck driver", "Chicago", "nurse shifts", "invoice", "engineer")
+    got = [keyword(q) for q in queries]
+    shutil.rmtree(lake.path / "people" / "_loch_index")
+    lake.run("embed", "people", "resume")
+    assert [keyword(q) for q in queries] == got
+    # a delta re-signed with a new node labelled past the nodes, or as another node
+    lake.sql("INSERT INTO people VALUES (41, 'Beekeeper and honey producer.', 'Denver')")
+    lake.run("flush", "people")
+    lake.run("embed", "people", "resume")
+    want = without_index(lake)
+    good = delta_file(lake).read_bytes()
+    n0, n = struct.unpack_from("<QQ", good, 16)
+    assert n > n0
+    for label in (1 << 40, 0):
+        d = bytearray(good)
+        struct.pack_into("<Q", d, 128 + (n - n0) + 8 * (n - n0 - 1), label)
+        struct.pack_into("<I", d, 120, _crc32c(bytes(d[128:])))
+        struct.pack_into("<I", d, 124, _crc32c(bytes(d[:124])))
+        delta_file(lake).write_bytes(bytes(d))
+        assert answers(lake, env=GRAPH, via="no current index") == want, label
+        delta_file(lake).write_bytes(good)
+        assert answers(lake, env=GRAPH, via="HNSW graph") == want
+
+
 def test_search_reads_its_texts_from_the_full_text_index(lake, tmp_path):
     """A search through the index reads its hits' texts from the full-text index, by
     node (the hold point proves it), and answers exactly what joining the embeddings
@@ -724,9 +784,9 @@ def test_keyword_and_hybrid_search(lake):
     lake.run("flush", "people")
     lake.run("embed", "people", "resume")
     assert ids("zeppelin", "keyword") == [7]
-    # the index was extended (the new text added, the old one kept), not made again, and
-    # the old text no longer finds the row
-    assert fts_rows() == before + 1
+    # the changed row's old text is gone from the index (its new one there), and the old
+    # words no longer find it
+    assert fts_rows() == before
     assert 7 not in ids("truck", "keyword")
     p = lake.run("search", "people", "x", "--mode", "fuzzy", check=False)
     assert p.returncode != 0 and "semantic, keyword or hybrid" in p.stderr

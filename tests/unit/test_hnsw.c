@@ -532,6 +532,12 @@ static void test_deltas(void)
         CHECK(hnsw_size(m2) == n + 15 && hnsw_deleted(m2) == 4);
         CHECK(hnsw_load_delta_file(m2, delta, fp2, NULL, NULL) == LOCH_EINVALID); /* not a fresh base */
         hnsw_free(m2);
+        /* made long (a sparse hole): refused by its header's counts before it is read */
+        CHECK(truncate(delta, (off_t)1 << 30) == 0);
+        CHECK_OK(hnsw_load_file(&m2, base, fp0, NULL, NULL));
+        CHECK(hnsw_load_delta_file(m2, delta, fp2, NULL, NULL) == LOCH_ECORRUPT && hnsw_size(m2) == n);
+        hnsw_free(m2);
+        CHECK_OK(write_file(delta, d.data, d.len));
         /* against another base: the base saved whole again (a rebuild) */
         hnsw *other = NULL;
         uint8_t fpx[32] = {7};
