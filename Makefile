@@ -46,7 +46,7 @@ $(DUCKDB)/include/duckdb.h $(LLAMA)/include/llama.h:
 	scripts/setup.sh --no-python
 # llama.cpp is built with loch's patches: a changed patch builds it again
 $(LLAMA)/include/llama.h: $(wildcard scripts/patches/llama-*.patch)
-$(LLAMA_LIBS): $(LLAMA)/include/llama.h ;
+$(LLAMA_LIBS): | $(LLAMA)/include/llama.h ;
 
 $(BUILD)/obj/%.o: %.c | $(DUCKDB)/include/duckdb.h $(LLAMA)/include/llama.h
 	@mkdir -p $(dir $@)

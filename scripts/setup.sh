@@ -100,7 +100,8 @@ install_llama() {
     # changed patch rebuilds the library instead of leaving the old one in place
     local stamp; stamp="llama-cpp-python $LLAMA_PY_VERSION $(cat scripts/patches/llama-*.patch | sha256sum | cut -c1-16)"
     if [ -f $d/include/llama.h ] && [ -f $d/lib/libllama.a ] && [ "$(cat $d/BUILT 2>/dev/null)" = "$stamp" ]; then
-        touch $d/include/llama.h   # what make compares with the patches: up to date (a checkout may touch them)
+        # what make compares with the patches: up to date again when a checkout touched them
+        [ -z "$(find scripts/patches -name 'llama-*.patch' -newer $d/include/llama.h)" ] || touch $d/include/llama.h
         return 0
     fi
     say "building llama.cpp from llama-cpp-python $LLAMA_PY_VERSION's source (PyPI, sha256 pinned; about 2 minutes)"
