@@ -41,10 +41,10 @@
 #include "util/error.h"
 #include "util/utf8.h"
 
-/* A batch of at most 512 tokens: the encoder attends over the whole batch and masks out
- * what crosses sequences, so bigger batches waste work (measured on the demo's resumes:
- * 2,048 tokens took 35% longer than 512; 256 was no faster; one text a batch, twice as
- * long). A text's window must fit. */
+/* A batch of at most 256 tokens (a text's window must fit): the encoder attends over the
+ * whole batch, masking what crosses sequences, and ggml skips only whole masked tiles, so
+ * bigger batches waste work (measured on the demo's resumes: 2,048 tokens took 35% longer
+ * than 512; 512 and 256 alike; one text a batch, twice as long). */
 enum { BATCH_TOKENS = 256, BATCH_SEQS = 64, MAX_SLOTS = 16 };
 
 /* A context and its batch: one batch runs on it at a time. */
@@ -458,12 +458,25 @@ int llm_embed(llm_embedder *e, const char *const *texts, const size_t *lens, siz
     j.tok = tok, j.at = at, j.first = first;
     j.nbatches = plan_batches(at, n, first);
 
-    pthread_mutex_lock(&e->mu);
-    int threads = idle_threads(e->threads_given, e->threads_last, e->last_batch);
-    pthread_mutex_unlock(&e->mu);
+    /* Runners each run one thread on a context of their own, and take batches from one
+     * queue: a runner on a core that something else holds takes fewer batches and stalls
+     * no one, so there is one a core (or the caller's number). Only one batch run by
+     * several threads, which spin for each other at every step, asks how many cores are
+     * idle. (Asking for runners too cost half a pass: the load average is a minute's past,
+     * so after any busy minute, such as the previous pass, a pass of 3,000 resumes ran
+     * its first 6 s on one core; measured with the process's CPU ticks every 0.5 s.) */
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    int threads = e->threads_given > 0 ? e->threads_given : cpus > 0 ? (int)cpus : 1;
+    threads = threads < e->cap ? threads : e->cap; /* no more runners than contexts */
     int runners = (size_t)threads < j.nbatches ? threads : (int)j.nbatches;
-    /* a batch of a few tokens (a question) takes one thread: more only wait for each other */
-    j.threads = runners > 1 || at[n] < 128 ? 1 : threads;
+    if (runners > 1 || at[n] < 128) {
+        /* a batch of a few tokens (a question) takes one thread: more only wait for each other */
+        j.threads = 1;
+    } else {
+        pthread_mutex_lock(&e->mu);
+        j.threads = idle_threads(e->threads_given, e->threads_last, e->last_batch);
+        pthread_mutex_unlock(&e->mu);
+    }
     tids = runners > 1 ? calloc((size_t)runners - 1, sizeof(*tids)) : NULL;
     int started = 0;
     while (tids && started < runners - 1 && pthread_create(&tids[started], NULL, runner, &j) == 0)
