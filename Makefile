@@ -34,7 +34,7 @@ LIB_SRC := $(sort $(wildcard src/util/*.c src/core/*.c src/formats/*.c src/adapt
                              src/wal/*.c src/vector/*.c src/server/*.c src/*.c))
 CLI_SRC := $(sort $(wildcard cli/*.c))
 TEST_SRC:= $(sort $(wildcard tests/unit/test_*.c))
-LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/web_assets.o
 CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 TESTS   := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
@@ -58,6 +58,29 @@ $(BUILD)/gen/openapi.inc: src/server/openapi.json
 	sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/"/' -e 's/$$/\\n"/' $< > $@
 $(BUILD)/obj/src/server/openapi.o: CFLAGS += -I$(BUILD)/gen -Wno-overlength-strings
 $(BUILD)/obj/src/server/openapi.o: $(BUILD)/gen/openapi.inc
+
+# The browser UI (web/): esbuild (web/node_modules, which scripts/setup.sh fills from
+# web/package-lock.json, after the other dependencies so that two setups never run at
+# once) bundles web/src into build/web: app.js, which loads each tab's code (and its
+# chunks: the editor, Arrow JS) as the tab is first shown, and app.css;
+# scripts/web_assets.py writes them and the page into C as byte arrays (server/web.h).
+WEB_SRC := web/index.html $(sort $(wildcard web/src/*.js web/src/*.css))
+ESBUILD := web/node_modules/.bin/esbuild
+web/node_modules/.package-lock.json: web/package-lock.json | $(DUCKDB)/include/duckdb.h $(LLAMA)/include/llama.h
+	scripts/setup.sh --no-python
+$(BUILD)/web/bundled: $(WEB_SRC) web/node_modules/.package-lock.json
+	@rm -rf $(BUILD)/web && mkdir -p $(BUILD)/web
+	$(ESBUILD) web/src/main.js --bundle --splitting --minify --format=esm --target=es2022 --legal-comments=eof \
+	  --entry-names=app --chunk-names=chunk-[hash] --log-level=warning --outdir=$(BUILD)/web
+	$(ESBUILD) web/src/style.css --minify --log-level=warning --outfile=$(BUILD)/web/app.css
+	@touch $@
+$(BUILD)/gen/web_assets.c: scripts/web_assets.py web/index.html $(BUILD)/web/bundled
+	@mkdir -p $(dir $@)
+	python3 scripts/web_assets.py $@ /=web/index.html \
+	  $$(for f in $(BUILD)/web/*.js $(BUILD)/web/*.css; do echo /ui/$${f##*/}=$$f; done)
+$(BUILD)/obj/gen/web_assets.o: $(BUILD)/gen/web_assets.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
 
 $(BUILD)/libloch.a: $(LIB_OBJ)
 	@rm -f $@; ar rcs $@ $^
@@ -99,11 +122,11 @@ $(BUILD)/tests/fuzz_replay: tests/unit/fuzz_replay.c $(FUZZ_SRC) $(BUILD)/libloc
 	$(CC) $(CFLAGS) -o $@ tests/unit/fuzz_replay.c $(BUILD)/libloch.a $(LDFLAGS) $(LIBS)
 
 fuzz: $(FUZZ_SRC:fuzz/%.c=build-fuzz/%)
-build-fuzz/%: fuzz/%.c $(LIB_SRC) $(BUILD)/gen/openapi.inc
+build-fuzz/%: fuzz/%.c $(LIB_SRC) $(BUILD)/gen/openapi.inc $(BUILD)/gen/web_assets.c
 	@mkdir -p build-fuzz
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 	  -Iinclude -Isrc -I$(BUILD)/gen -I$(LLAMA)/include -DLOCH_MODEL_DIR='"$(MODELS)"' \
-	  -I$(DUCKDB)/include -o $@ $< $(LIB_SRC) $(LIBS)
+	  -I$(DUCKDB)/include -o $@ $< $(LIB_SRC) $(BUILD)/gen/web_assets.c $(LIBS)
 
 # The peer tests run in PYTEST_JOBS processes (pytest-xdist), a file to a process: each
 # test has its own lake and loch's own processes, and they wait on subprocesses, fsyncs

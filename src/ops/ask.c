@@ -78,7 +78,7 @@ enum {
 
 struct citation {
     int n;
-    char *table, *column, *key, *text;
+    char *table, *column, *key_column, *key, *text;
     int64_t chunk;
     double score;
 };
@@ -853,9 +853,10 @@ static int retrieve(ask *q, struct citation **out, size_t *n)
             char *chunk = cell(r, i, 1), *score = cell(r, i, 2);
             c->table = strdup(q->emb[2 * e]), c->column = strdup(q->emb[2 * e + 1]);
             c->key = cell(r, i, 0), c->text = cell(r, i, 3);
+            c->key_column = strdup(loch_result_name(r, 0)); /* the search names it after the table's key */
             c->chunk = atoll(chunk), c->score = atof(score);
             free(chunk), free(score);
-            if (!c->table || !c->column || !c->key || !c->text)
+            if (!c->table || !c->column || !c->key_column || !c->key || !c->text)
                 rc = error_set(LOCH_ENOMEM, "out of memory");
         }
         loch_result_free(r);
@@ -863,7 +864,7 @@ static int retrieve(ask *q, struct citation **out, size_t *n)
     if (nall > 1)
         qsort(all, nall, sizeof(*all), by_score);
     for (size_t i = (size_t)k; i < nall; i++)
-        free(all[i].table), free(all[i].column), free(all[i].key), free(all[i].text);
+        free(all[i].table), free(all[i].column), free(all[i].key_column), free(all[i].key), free(all[i].text);
     *out = all;
     *n = nall < (size_t)k ? nall : (size_t)k;
     return rc;
@@ -922,7 +923,7 @@ static int answer_passages(ask *q)
             pass[i].n = (int)i + 1;
             q->a->cit[q->a->ncit++] = pass[i];
         } else {
-            free(pass[i].table), free(pass[i].column), free(pass[i].key), free(pass[i].text);
+            free(pass[i].table), free(pass[i].column), free(pass[i].key_column), free(pass[i].key), free(pass[i].text);
         }
     }
     free(pass);
@@ -961,6 +962,8 @@ static int answer_json(loch_answer *a, const char *rows_json)
         rc = rc ? rc : buf_put_json_str(&b, c->table);
         rc = rc ? rc : buf_puts(&b, ",\"column\":");
         rc = rc ? rc : buf_put_json_str(&b, c->column);
+        rc = rc ? rc : buf_puts(&b, ",\"key_column\":");
+        rc = rc ? rc : buf_put_json_str(&b, c->key_column);
         rc = rc ? rc : buf_puts(&b, ",\"key\":");
         rc = rc ? rc : buf_put_json_str(&b, c->key);
         rc = rc ? rc : buf_printf(&b, ",\"chunk\":%lld,\"text\":", (long long)c->chunk);
@@ -1141,7 +1144,7 @@ void loch_answer_free(loch_answer *a)
     if (!a)
         return;
     for (size_t i = 0; i < a->ncit; i++)
-        free(a->cit[i].table), free(a->cit[i].column), free(a->cit[i].key), free(a->cit[i].text);
+        free(a->cit[i].table), free(a->cit[i].column), free(a->cit[i].key_column), free(a->cit[i].key), free(a->cit[i].text);
     free(a->cit);
     free(a->question), free(a->route), free(a->sql), free(a->text), free(a->model), free(a->json);
     loch_result_free(a->rows);

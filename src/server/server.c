@@ -41,6 +41,7 @@
 #include "loch/search.h"
 #include "ops/ops.h"
 #include "server/server.h"
+#include "server/web.h"
 #include "util/conf.h"
 #include "util/error.h"
 #include "util/json.h"
@@ -1000,11 +1001,18 @@ static void route_sql(loch_server *s, http_request *req, http_response *out)
     else
         uuid_v4(id);
     snprintf(out->note, sizeof(out->note), "%s", id);
+    char target[256]; /* before the limit wraps it in a query, which would hide what it is */
+    if ((f == FMT_PARQUET || f == FMT_ARROW) && sql_write_target(sql, target, sizeof(target))) {
+        /* a command has a message, no rows: these formats could only lose it */
+        json_error(out, 400, "unsupported", "format=parquet and format=arrow carry a query's rows; a write or "
+                   "maintenance statement answers with a message: ask for json, ndjson or csv");
+        goto done;
+    }
     if ((f == FMT_PARQUET || f == FMT_ARROW) && limit >= 0) { /* these formats take the limit in the query */
         sql_span *spans = NULL;
         size_t nspans = 0;
         int one = sqlscan_split(sql, strlen(sql), &spans, &nspans) == 0 && nspans == 1; /* without its ';' */
-        int bad = buf_printf(&limited, "SELECT * FROM (\n%.*s\n) LIMIT %lld", one ? (int)(spans[0].end - spans[0].start)
+        int bad = buf_printf(&limited, "SELECT * FROM (%.*s\n) LIMIT %lld", one ? (int)(spans[0].end - spans[0].start)
                              : (int)strlen(sql), one ? sql + spans[0].start : sql, (long long)limit);
         free(spans);
         error_clear();
@@ -1013,13 +1021,6 @@ static void route_sql(loch_server *s, http_request *req, http_response *out)
             goto done;
         }
         sql = limited.data;
-    }
-    char target[256];
-    if ((f == FMT_PARQUET || f == FMT_ARROW) && sql_write_target(sql, target, sizeof(target))) {
-        /* a command has a message, no rows: these formats could only lose it */
-        json_error(out, 400, "unsupported", "format=parquet and format=arrow carry a query's rows; a write or "
-                   "maintenance statement answers with a message: ask for json, ndjson or csv");
-        goto done;
     }
     if (f == FMT_PARQUET) {
         route_sql_parquet(s, sql, nparams, id, out);
@@ -1496,6 +1497,8 @@ static const char *match(const char *method, const char *path, char *table, size
     table[0] = id[0] = '\0';
     if (!strcmp(path, "/health"))
         return "/health";
+    if (web_find(path)) /* the browser UI's page and files (server/web.h) */
+        return !strcmp(path, "/") ? "/" : "/ui/{file}";
     if (!strcmp(path, "/metrics"))
         return "/metrics";
     if (!strcmp(path, "/v1/status"))
@@ -1548,7 +1551,7 @@ static const char *match(const char *method, const char *path, char *table, size
 static int allowed(const char *route, const char *method, const char **allow)
 {
     static const struct { const char *route, *methods; } table[] = {
-        {"/health", "GET"}, {"/metrics", "GET"}, {"/v1/status", "GET"}, {"/v1/openapi.json", "GET"},
+        {"/health", "GET"}, {"/", "GET"}, {"/ui/{file}", "GET"}, {"/metrics", "GET"}, {"/v1/status", "GET"}, {"/v1/openapi.json", "GET"},
         {"/v1/sql", "POST"}, {"/v1/search", "POST"}, {"/v1/ask", "POST"}, {"/v1/tables", "GET"}, {"/v1/queries", "GET"}, {"/v1/queries/{id}", "DELETE"},
         {"/v1/tables/{t}", "GET DELETE"}, {"/v1/tables/{t}/history", "GET"}, {"/v1/tables/{t}/ingest", "POST"},
         {"/v1/tables/{t}/rows", "POST"}};
@@ -1598,7 +1601,9 @@ static int refused(loch_server *s, const http_request *req, const char *route, c
         json_error(out, 404, "not_found", "no such endpoint (see /v1/openapi.json)");
         return 1;
     }
-    if (s->ntokens && strcmp(route, "/health") != 0) {
+    /* the page holds no data: it asks for the token itself (server/web.h) */
+    int public_route = !strcmp(route, "/health") || !strcmp(route, "/") || !strcmp(route, "/ui/{file}");
+    if (s->ntokens && !public_route) {
         const char *auth = http_header(req, "Authorization");
         const char *given = auth && !strncasecmp(auth, "Bearer ", 7) ? auth + 7 : NULL;
         if (!token_ok(s, given)) {
@@ -1685,6 +1690,9 @@ static void handle(void *ctx, http_request *req, http_response *out)
     if (!strcmp(route, "/health")) {
         json_ok(out, 200);
         buf_puts(&out->body, "{\"status\":\"ok\"}");
+    } else if (!strcmp(route, "/") || !strcmp(route, "/ui/{file}")) {
+        if (web_answer(web_find(path), req, out) < 0)
+            json_error(out, 503, "out_of_memory", "out of memory");
     } else if (!strcmp(route, "/metrics")) {
         route_metrics(s, out);
     } else if (!strcmp(route, "/v1/status")) {

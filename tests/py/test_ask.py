@@ -70,8 +70,11 @@ def test_an_answer_by_search_cites_real_passages(lake):
     texts = {(r["id"], r["chunk"]): r["text"] for r in json.loads(
         lake.sql("SELECT id, chunk, text FROM people__embeddings", "-f", "json").stdout)}
     for c in a["citations"]:
-        assert c["table"] == "people" and c["column"] == "resume"
+        assert c["table"] == "people" and c["column"] == "resume" and c["key_column"] == "id"
         assert texts[(int(c["key"]), c["chunk"])] == c["text"]
+        # the citation leads to its row: WHERE <key_column> = <key>
+        row = json.loads(lake.sql(f'SELECT resume FROM people WHERE "{c["key_column"]}" = {c["key"]}', "-f", "json").stdout)
+        assert len(row) == 1 and c["text"] in row[0]["resume"]
         assert f"[{c['n']}" in a["answer"] or f", {c['n']}" in a["answer"]
     # every bracketed number left in the answer names a cited passage
     import re

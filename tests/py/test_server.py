@@ -387,6 +387,13 @@ def test_arrow_stream_results(server, lake, tmp_path):
     assert lake.scalar("SELECT count(*) FROM back WHERE name IS NULL") == "20000"
     assert error_of(server, "POST", "/v1/sql", {"sql": "SELECT 1 FROM missing_table", "format": "arrow"}) == \
         (404, "not_found")
+    # a write asked for in Arrow is refused before it runs, with a limit too (the limit
+    # once wrapped it in a query first, and the engine's parse error hid what it was)
+    for fmt in ("arrow", "parquet"):
+        for body in ({}, {"limit": 10}):
+            st, _, data = server.req("POST", "/v1/sql", {"sql": "CREATE TABLE made AS SELECT 1 AS x", "format": fmt, **body})
+            assert st == 400 and json.loads(data)["error"]["code"] == "unsupported", (fmt, body, data)
+    assert server.json("GET", "/v1/tables/made", status=404)
 
 
 def test_review_regressions(lake, tmp_path):

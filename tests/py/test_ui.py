@@ -1,0 +1,307 @@
+"""The browser UI (`loch serve`, then http://HOST:PORT/), driven in Debian's chromium by
+Playwright: the page loads under its Content-Security-Policy with no error, a token
+prompt, the SQL tab (editor, run, errors at their position, cancel, sort, copy, chart,
+downloads), Explore (tables, profiles, preview, time travel, upload), Ask without a
+model, System, an accessibility check (axe-core) on every tab in light and dark, and
+screenshots of every tab in both schemes under build/screenshots/.
+
+Timings (time to interactive, first rows of a 1M-row result, frame times while
+scrolling it) are measured and written to build/screenshots/ui-timings.json, never
+asserted: a test checks behaviour. Every wait is for an event in the page."""
+import csv
+import io
+import json
+import os
+import re
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import LOCH
+from test_server import Server
+
+pw = pytest.importorskip("playwright.sync_api", reason="scripts/setup.sh installs playwright")
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+SHOTS = Path(LOCH).resolve().parent / "screenshots"
+AXE = ROOT / "web" / "node_modules" / "axe-core" / "axe.min.js"
+TIMINGS = {}
+
+
+@pytest.fixture(scope="module")
+def browser():
+    assert Path(CHROMIUM).exists(), "Debian's chromium is missing: scripts/setup.sh installs it"
+    with pw.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"] if os.geteuid() == 0 else [])
+        yield b
+        b.close()
+    if TIMINGS:
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        (SHOTS / "ui-timings.json").write_text(json.dumps(TIMINGS, indent=2) + "\n")
+
+
+def make_lake(lake):
+    lake.sql("CREATE TABLE trips AS SELECT range AS id, ['Oslo', 'Lima', 'Pune'][range % 3 + 1] AS city, "
+             "(range * 7 % 100)::DOUBLE AS fare, DATE '2026-01-01' + (range % 30)::INT AS day FROM range(500)")
+    lake.sql("INSERT INTO trips VALUES (500, 'Oslo', 12.5, DATE '2026-02-01')")  # version 1
+
+
+@pytest.fixture
+def ui(lake, browser):
+    make_lake(lake)
+    s = Server(lake, env={"LOCH_ASK_MODEL": "/nonexistent/generation-model.gguf"})
+    ctx = browser.new_context(accept_downloads=True, viewport={"width": 1280, "height": 800})
+    page = ctx.new_page()
+    page.errors = []
+    # a 4xx answer is logged by the browser itself; the tests look at how the page shows it
+    page.on("console", lambda m: m.type == "error" and not re.match(r"Failed to load resource: .* status of 4\d\d", m.text)
+            and page.errors.append(m.text))
+    page.on("pageerror", lambda e: page.errors.append(str(e)))
+    page.base = f"http://{s.host}:{s.port}/"
+    yield page
+    ctx.close()
+    assert s.stop() == 0
+
+
+def until(page, js, arg=None, limit=60):
+    """Waits until the page's js (a function) returns something true, and returns it.
+    page.wait_for_function cannot be used: it builds its predicate with eval, which the
+    page's policy forbids (as it should). The limit is for a broken build only."""
+    deadline = time.monotonic() + limit
+    while not (got := page.evaluate(js, arg)):
+        assert time.monotonic() < deadline, f"the page never got there: {js}"
+        time.sleep(0.02)
+    return got
+
+
+def open_tab(page, tab, fragment=""):
+    page.goto(page.base + f"#/{tab}{fragment}")
+    page.wait_for_selector(f"#panel-{tab}:not([hidden])")
+
+
+def editor_type(page, text):
+    page.click(".cm-content")
+    page.keyboard.press("Control+A")
+    page.keyboard.press("Delete")
+    page.keyboard.insert_text(text)
+
+
+def run_sql(page, text):
+    """Runs text and waits for its result: a new result tab that is no longer running."""
+    editor_type(page, text)
+    page.keyboard.press("Escape")  # the completion list, if open
+    n = page.locator(".result-tab").count()
+    page.keyboard.press("Control+Enter")
+    until(page, """(n) => { const t = document.querySelectorAll('.result-tab');
+        return (t.length > n || t.length === 8) && !t[t.length - 1].textContent.includes('…') }""", n)
+
+
+def test_the_page_is_served_from_the_binary_under_a_strict_policy(lake):
+    make_lake(lake)
+    s = Server(lake, env={"LOCH_TOKENS": "sekret"})
+    try:
+        status, h, body = s.req("GET", "/")  # no token needed for the page itself
+        assert status == 200 and h["Content-Type"].startswith("text/html") and b'src="/ui/app.js"' in body
+        csp = h["Content-Security-Policy"]
+        assert "default-src 'none'" in csp and "script-src 'self'" in csp and "unsafe" not in csp
+        assert "frame-ancestors 'none'" in csp and h["X-Content-Type-Options"] == "nosniff"
+        assert b"<script>" not in body and b"style=" not in body  # nothing inline
+        # styles by a nonce that is new each time, and in the page's meta for the editor
+        nonce = re.search(r"'nonce-([0-9a-f-]{36})'", csp).group(1)
+        assert f'<meta name="csp-nonce" content="{nonce}">'.encode() in body and h["Cache-Control"] == "no-store"
+        assert nonce not in s.req("GET", "/")[1]["Content-Security-Policy"]
+        status, h2, js = s.req("GET", "/ui/app.js")
+        assert status == 200 and h2["Content-Type"].startswith("text/javascript") and b"import(" in js
+        assert s.req("GET", "/ui/app.js", headers={"If-None-Match": h2["ETag"]})[0] == 304
+        # every chunk the page preloads is served, and is JavaScript
+        chunks = re.findall(rb'<link rel="modulepreload" href="(/ui/chunk-[A-Z0-9]+\.js)">', body)
+        assert chunks and all(s.req("GET", c.decode())[0] == 200 for c in chunks)
+        assert s.req("GET", "/ui/nope.js")[0] == 404
+        assert s.req("GET", "/ui/../v1/tables")[0] in (401, 404)  # never a way around the token
+        assert s.req("POST", "/")[0] == 405
+        assert s.req("GET", "/v1/tables")[0] == 401  # the API still needs it
+    finally:
+        assert s.stop() == 0
+
+
+def test_sql_tab_runs_queries_and_shows_errors_where_they_are(ui):
+    open_tab(ui, "sql")
+    TIMINGS["interactive_ms"] = until(ui, "() => performance.getEntriesByName('loch-ready')[0]?.startTime")
+    run_sql(ui, "SELECT city, count(*) AS n, sum(fare) AS total FROM trips GROUP BY city ORDER BY city")
+    assert "3 rows" in ui.inner_text(".result-bar .status")
+    cells = ui.locator(".grid-row:not([hidden]) .grid-cell").all_inner_texts()
+    assert cells[:2] == ["Lima", "167"] and cells[3:5] == ["Oslo", "168"]
+    # sort by n, descending after two clicks: Oslo (168) first
+    ui.click(".grid-sort:text('n')")
+    ui.click(".grid-sort:text('n')")
+    assert ui.locator(".grid-row:not([hidden])").first.locator(".grid-cell").first.inner_text() == "Oslo"
+    # the URL keeps the query: a reload shows it again
+    ui.reload()
+    ui.wait_for_selector("#panel-sql:not([hidden]) .cm-content")
+    assert "GROUP BY city" in ui.inner_text(".cm-content")
+    # an error is shown, and marked in the editor where it is
+    run_sql(ui, "SELECT citty FROM trips")
+    assert "citty" in ui.inner_text(".sql .error")
+    mark = ui.wait_for_selector(".cm-lintRange-error")
+    assert mark.inner_text() == "citty"
+    # a write answers with its message
+    run_sql(ui, "CREATE TABLE small AS SELECT 1 AS x")
+    assert "created table small" in ui.inner_text(".result-bar .status")
+    assert ui.errors == [], ui.errors
+
+
+def test_sql_cancel_stops_the_query_on_the_server(ui):
+    open_tab(ui, "sql")
+    editor_type(ui, "SELECT count(*) FROM range(100000000000) a")
+    ui.keyboard.press("Control+Enter")
+    # wait until the server runs it (its /v1/queries lists it), then cancel
+    until(ui, """async () => {
+        const r = await fetch('/v1/queries'); return (await r.json()).queries.length > 0 }""")
+    ui.click("button:text('Cancel')")
+    ui.wait_for_selector(".sql .error:text('Cancelled.')")
+    until(ui, """async () => {
+        const r = await fetch('/v1/queries'); return (await r.json()).queries.length === 0 }""")
+
+
+def test_a_million_rows_scroll_to_the_end(ui):
+    open_tab(ui, "sql")
+    run_sql(ui, "SELECT range AS a, range * 2 AS b, 'row ' || range AS c, range / 3.0 AS d, range % 7 AS e "
+                "FROM range(1000000)")
+    assert "1,000,000 rows" in ui.inner_text(".result-bar .status")
+    until(ui, "() => performance.getEntriesByName('loch-first-rows').length > 0")
+    TIMINGS["first_rows_1m_ms"] = ui.evaluate("performance.getEntriesByName('loch-first-rows').at(-1).duration")
+    # frame times while scrolling from top to bottom in 100 steps, one a frame
+    frames = ui.evaluate("""() => new Promise((done) => {
+        const body = document.querySelector('.grid'); const times = []; let last = performance.now(), i = 0;
+        const step = () => {
+            const now = performance.now(); times.push(now - last); last = now;
+            if (i++ === 100) return done(times.slice(1));
+            body.scrollTop = (body.scrollHeight - body.clientHeight) * i / 100;
+            requestAnimationFrame(step);
+        };
+        requestAnimationFrame(step);
+    })""")
+    frames.sort()
+    TIMINGS["scroll_1m_frame_ms"] = {"p50": frames[len(frames) // 2], "p95": frames[int(len(frames) * 0.95)],
+                                     "max": frames[-1]}
+    until(ui, """() => [...document.querySelectorAll('.grid-row:not([hidden])')]
+        .some((r) => r.children[0].textContent === '999999')""")
+    # Ctrl-End from the grid selects the last row's cell
+    ui.click(".grid-row:not([hidden]) .grid-cell >> nth=0")
+    ui.keyboard.press("Control+Home")
+    ui.keyboard.press("Control+End")
+    assert ui.inner_text(".grid-cell.selected") == "999999"
+
+
+def test_chart_and_downloads(ui):
+    open_tab(ui, "sql")
+    run_sql(ui, "SELECT city, count(*) AS n FROM trips GROUP BY city ORDER BY city")
+    ui.click(".segmented button:text('Chart')")
+    assert ui.locator(".chart-svg rect.bar").count() == 3
+    ui.select_option(".chart-bar select >> nth=0", "histogram")
+    ui.select_option(".chart-bar select >> nth=1", "1")
+    assert ui.locator(".chart-svg rect.bar").count() == 30
+    with ui.expect_download() as d:
+        ui.click(".downloads button:text('CSV')")
+    rows = list(csv.reader(io.StringIO(Path(d.value.path()).read_text())))
+    assert rows == [["city", "n"], ["Lima", "167"], ["Oslo", "168"], ["Pune", "166"]]
+    with ui.expect_download() as d:
+        ui.click(".downloads button:text('PARQUET')")
+    import pyarrow.parquet as pq
+    assert pq.read_table(d.value.path()).num_rows == 3
+    assert ui.errors == [], ui.errors
+
+
+def test_explore_profiles_time_travel_and_upload(ui, tmp_path):
+    open_tab(ui, "explore")
+    ui.click("table.tables a:text('trips')")
+    ui.wait_for_selector("table.profile")
+    assert "city" in ui.inner_text("table.profile")
+    ui.wait_for_selector(".preview .grid-row")
+    assert "501 rows" in ui.inner_text(".detail-head")
+    # version 0: the row inserted at version 1 is not there
+    ui.select_option("#version-pick", "0")
+    ui.wait_for_selector("h3:text('Preview at version 0')")
+    until(ui, "() => document.querySelector('.preview .grid')?.getAttribute('aria-rowcount') === '501'")
+    # top values of a column
+    ui.click("table.profile tr:has(th:text('city')) button:text('show')")
+    ui.wait_for_selector(".topvals li")
+    # upload a CSV into a new table
+    f = tmp_path / "people.csv"
+    f.write_text("name,age\nada,36\ngrace,45\n")
+    ui.fill("#upload-table", "people")
+    ui.set_input_files(".upload input[type=file]", str(f))
+    ui.wait_for_selector("table.tables a:text('people')")
+    ui.wait_for_selector(".detail-head h2:text('people')")
+    # a file that cannot be read: its error, and nothing made
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(b"a,b\n1,2\n3\n\x00\xff")
+    ui.fill("#upload-table", "bad")
+    ui.set_input_files(".upload input[type=file]", str(bad))
+    ui.wait_for_selector(".upload-out .error")
+    assert ui.errors == [], ui.errors
+
+
+def test_ask_without_a_model_says_what_is_missing(ui):
+    open_tab(ui, "ask")
+    ui.fill("#ask-q", "Which city has the most trips?")
+    ui.click(".ask-form button[type=submit]")
+    err = ui.wait_for_selector(".answer .error", timeout=60_000)
+    assert err.inner_text().strip()  # the server's reason, never a made-up answer
+
+
+def test_system_tab_shows_the_server(ui):
+    open_tab(ui, "system")
+    ui.wait_for_selector(".facts dd")
+    text = ui.inner_text(".facts")
+    assert "Version" in text and "Uptime" in text
+    ui.wait_for_selector("table.rates tbody tr")
+
+
+def test_token_login(lake, browser):
+    make_lake(lake)
+    s = Server(lake, env={"LOCH_TOKENS": "sekret-token"})
+    ctx = browser.new_context()
+    page = ctx.new_page()
+    try:
+        page.goto(f"http://{s.host}:{s.port}/#/explore")
+        page.wait_for_selector("#login[open]")
+        page.fill("#login-token", "wrong")
+        page.click("#login button[value=ok]")
+        page.wait_for_selector("#login[open]")  # asked again, with the server's reason
+        assert "not valid" in page.inner_text("#login-why")
+        page.fill("#login-token", "sekret-token")
+        page.click("#login button[value=ok]")
+        page.wait_for_selector("table.tables a:text('trips')")
+        assert page.evaluate("sessionStorage.getItem('loch.token')") == "sekret-token"
+        assert page.evaluate("document.cookie") == ""  # never a cookie: no CSRF
+    finally:
+        ctx.close()
+        assert s.stop() == 0
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_every_tab_is_accessible_and_photographed(ui, scheme):
+    ui.emulate_media(color_scheme=scheme)
+    axe = AXE.read_text()
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    for tab, prepare in [
+        ("ask", None),
+        ("explore", lambda: (ui.click("table.tables a:text('trips')"), ui.wait_for_selector(".preview .grid-row"),
+                             ui.wait_for_selector("table.profile"))),
+        ("sql", lambda: run_sql(ui, "SELECT * FROM trips ORDER BY id LIMIT 200")),
+        ("system", lambda: ui.wait_for_selector("table.rates tbody tr")),
+    ]:
+        open_tab(ui, tab)
+        if prepare:
+            prepare()
+        ui.screenshot(path=str(SHOTS / f"{tab}-{scheme}.png"))
+        ui.evaluate(axe)  # through the debugger, as the policy allows no injected script
+        found = ui.evaluate("async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
+                            ".map((v) => ({id: v.id, impact: v.impact, nodes: v.nodes.map((n) => n.target)}))")
+        serious = [v for v in found if v["impact"] in ("serious", "critical")]
+        assert serious == [], (tab, scheme, serious)
+    assert ui.errors == [], ui.errors
