@@ -1247,6 +1247,32 @@ static void route_drop(loch_server *s, const char *t, http_response *out)
     buf_putc(&out->body, '}');
 }
 
+/* An ingest's error names the file it read, which for an upload is the server's spooled
+ * copy (a path in the lake's _loch/tmp): the client is told the name it gave its file,
+ * or "the upload", with the line and column the error points at. */
+static void upload_error_named(const char *spooled, const char *name)
+{
+    const char *msg = loch_error_last();
+    size_t n = strlen(spooled);
+    if (!n || !strstr(msg, spooled))
+        return;
+    char shown[280];
+    snprintf(shown, sizeof(shown), "%s", name && *name ? name : "the upload");
+    buf b = BUF_INIT;
+    int bad = 0;
+    for (const char *p = msg;;) {
+        const char *m = strstr(p, spooled);
+        bad |= buf_put(&b, p, m ? (size_t)(m - p) : strlen(p)) < 0;
+        if (!m)
+            break;
+        bad |= buf_puts(&b, shown) < 0;
+        p = m + n;
+    }
+    if (!bad && buf_putc(&b, '\0') == 0)
+        error_set(loch_error_last_code(), "%s", b.data);
+    buf_free(&b);
+}
+
 static void route_ingest(loch_server *s, http_request *req, const char *t, http_response *out)
 {
     const char *file = http_body_file(req);
@@ -1313,6 +1339,7 @@ static void route_ingest(loch_server *s, http_request *req, const char *t, http_
     worker_give(s, wi);
     pthread_mutex_unlock(lock);
     if (rc < 0) {
+        upload_error_named(inputs[0], name);
         loch_error(out);
         return;
     }
@@ -1425,8 +1452,11 @@ static long rss_bytes(void)
 static void route_status(loch_server *s, http_response *out)
 {
     loch_result *r = NULL;
+    loch_result *wal = NULL; /* the write-ahead logs' LSNs and lag, per table that has one */
     pthread_mutex_lock(&s->meta_mu);
     int rc = loch_table_list(&r, s->meta);
+    if (loch_lake_status(&wal, s->meta) < 0)
+        error_clear(); /* left out (null), not a failed status */
     pthread_mutex_unlock(&s->meta_mu);
     int running = 0;
     pthread_mutex_lock(&s->mu);
@@ -1443,7 +1473,13 @@ static void route_status(loch_server *s, http_response *out)
         buf_put_json_str(&out->body, s->o.memory_limit);
     else
         buf_puts(&out->body, "null");
-    buf_puts(&out->body, "}}");
+    buf_puts(&out->body, "},\"wal\":");
+    if (wal)
+        render_objects(&out->body, wal);
+    else
+        buf_puts(&out->body, "null");
+    buf_putc(&out->body, '}');
+    loch_result_free(wal);
     loch_result_free(r);
 }
 

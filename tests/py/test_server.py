@@ -200,6 +200,15 @@ def test_ingest_upload(server, lake, tmp_path):
     assert DeltaTable(str(lake.table("up"))).to_pyarrow_table().num_rows == 3
     assert error_of(server, "POST", "/v1/tables/up/ingest?mode=sideways", csv) == (400, "invalid")
     assert error_of(server, "POST", "/v1/tables/up/ingest?format=csv", b"a,b\n1,2\n3,4,5\n") == (400, "invalid")
+    # an upload's error names it as the client did (or "the upload"), never the server's spooled copy
+    _, _, data = server.req("POST", "/v1/tables/up2/ingest?format=csv", b"a,b\n1,2\n3,4,5\n")
+    msg = json.loads(data)["error"]["message"]
+    assert msg.startswith("the upload: line") and "_loch" not in msg, msg
+    form = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"bad.ndjson\"\r\n\r\n"
+            '{"id": 1}\n{"id":\n' f"\r\n--{boundary}--\r\n").encode()
+    _, _, data = server.req("POST", "/v1/tables/up2/ingest", form, {"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    msg = json.loads(data)["error"]["message"]
+    assert msg.startswith("bad.ndjson: line 2, column") and "_loch" not in msg, msg
     assert error_of(server, "POST", "/v1/tables/up/ingest?format=csv", b"") == (400, "invalid")
     assert not list((lake.path / "_loch" / "tmp").glob("upload-*"))  # uploads do not stay
 

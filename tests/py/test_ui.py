@@ -61,7 +61,11 @@ def ui(lake, browser):
             and page.errors.append(m.text))
     page.on("pageerror", lambda e: page.errors.append(str(e)))
     page.base = f"http://{s.host}:{s.port}/"
+    page.foreign = []  # anything fetched from elsewhere than the server (must stay empty)
+    page.on("request", lambda r: r.url.startswith(page.base) or r.url.startswith(("data:", "blob:"))
+            or page.foreign.append(r.url))
     yield page
+    assert page.foreign == [], page.foreign
     ctx.close()
     assert s.stop() == 0
 
@@ -132,12 +136,12 @@ def test_sql_tab_runs_queries_and_shows_errors_where_they_are(ui):
     TIMINGS["interactive_ms"] = until(ui, "() => performance.getEntriesByName('loch-ready')[0]?.startTime")
     run_sql(ui, "SELECT city, count(*) AS n, sum(fare) AS total FROM trips GROUP BY city ORDER BY city")
     assert "3 rows" in ui.inner_text(".result-bar .status")
-    cells = ui.locator(".grid-row:not([hidden]) .grid-cell").all_inner_texts()
+    cells = ui.locator("#panel-sql .grid-row:not([hidden]) .grid-cell").all_inner_texts()
     assert cells[:2] == ["Lima", "167"] and cells[3:5] == ["Oslo", "168"]
     # sort by n, descending after two clicks: Oslo (168) first
     ui.click(".grid-sort:text('n')")
     ui.click(".grid-sort:text('n')")
-    assert ui.locator(".grid-row:not([hidden])").first.locator(".grid-cell").first.inner_text() == "Oslo"
+    assert ui.locator("#panel-sql .grid-row:not([hidden])").first.locator(".grid-cell").first.inner_text() == "Oslo"
     # the URL keeps the query: a reload shows it again
     ui.reload()
     ui.wait_for_selector("#panel-sql:not([hidden]) .cm-content")
@@ -187,10 +191,10 @@ def test_a_million_rows_scroll_to_the_end(ui):
     frames.sort()
     TIMINGS["scroll_1m_frame_ms"] = {"p50": frames[len(frames) // 2], "p95": frames[int(len(frames) * 0.95)],
                                      "max": frames[-1]}
-    until(ui, """() => [...document.querySelectorAll('.grid-row:not([hidden])')]
+    until(ui, """() => [...document.querySelectorAll('#panel-sql .grid-row:not([hidden])')]
         .some((r) => r.children[0].textContent === '999999')""")
     # Ctrl-End from the grid selects the last row's cell
-    ui.click(".grid-row:not([hidden]) .grid-cell >> nth=0")
+    ui.click("#panel-sql .grid-row:not([hidden]) .grid-cell >> nth=0")
     ui.keyboard.press("Control+Home")
     ui.keyboard.press("Control+End")
     assert ui.inner_text(".grid-cell.selected") == "999999"
@@ -204,6 +208,11 @@ def test_chart_and_downloads(ui):
     ui.select_option(".chart-bar select >> nth=0", "histogram")
     ui.select_option(".chart-bar select >> nth=1", "1")
     assert ui.locator(".chart-svg rect.bar").count() == 30
+    # decimals and 128-bit sums sort by value and chart by value, not by their text
+    run_sql(ui, "SELECT x::DECIMAL(10,2) AS d, sum(x::BIGINT) OVER () AS s FROM (VALUES (9.5), (10.25), (-3)) t(x)")
+    ui.click(".grid-sort:text('d')")
+    assert ui.locator("#panel-sql .grid-row:not([hidden]) .grid-cell").all_inner_texts()[::2] == ["-3.00", "9.50", "10.25"]
+    run_sql(ui, "SELECT city, count(*) AS n FROM trips GROUP BY city ORDER BY city")
     with ui.expect_download() as d:
         ui.click(".downloads button:text('CSV')")
     rows = list(csv.reader(io.StringIO(Path(d.value.path()).read_text())))
@@ -241,7 +250,8 @@ def test_explore_profiles_time_travel_and_upload(ui, tmp_path):
     bad.write_bytes(b"a,b\n1,2\n3\n\x00\xff")
     ui.fill("#upload-table", "bad")
     ui.set_input_files(".upload input[type=file]", str(bad))
-    ui.wait_for_selector(".upload-out .error")
+    err = ui.wait_for_selector(".upload-out .error").inner_text()
+    assert "bad.csv" in err and "line 3" in err and "_loch" not in err, err  # the user's name for it
     assert ui.errors == [], ui.errors
 
 
@@ -305,3 +315,51 @@ def test_every_tab_is_accessible_and_photographed(ui, scheme):
         serious = [v for v in found if v["impact"] in ("serious", "critical")]
         assert serious == [], (tab, scheme, serious)
     assert ui.errors == [], ui.errors
+
+
+def test_the_whole_flow_upload_explore_query_chart_time_travel_download(ui, tmp_path):
+    """The issue's flow in one go, as a user clicks through it."""
+    f = tmp_path / "sales.csv"
+    f.write_text("region,amount\nnorth,10\nsouth,20\nnorth,5\n")
+    open_tab(ui, "explore")
+    ui.fill("#upload-table", "sales")
+    ui.set_input_files(".upload input[type=file]", str(f))
+    ui.wait_for_selector(".detail-head h2:text('sales')")
+    ui.wait_for_selector("table.profile tr:has(th:text('amount'))")
+    ui.click("a.button:text('Query in SQL')")
+    ui.wait_for_selector("#panel-sql:not([hidden]) .cm-content")
+    assert 'FROM "sales"' in ui.inner_text(".cm-content")
+    run_sql(ui, "INSERT INTO sales VALUES ('west', 7)")
+    run_sql(ui, "SELECT region, sum(amount) AS total FROM sales GROUP BY region ORDER BY region")
+    assert ui.locator("#panel-sql .grid-row:not([hidden])").count() == 3
+    ui.click(".segmented button:text('Chart')")
+    assert ui.locator(".chart-svg rect.bar").count() == 3
+    # time travel: version 0 has no west
+    open_tab(ui, "explore", "/sales?v=0")
+    ui.wait_for_selector("h3:text('Preview at version 0')")
+    until(ui, "() => document.querySelector('.preview .grid')?.getAttribute('aria-rowcount') === '4'")
+    open_tab(ui, "sql", "?q=" + "SELECT%20*%20FROM%20%22sales%40v0%22%20ORDER%20BY%20amount")
+    run_sql(ui, "SELECT * FROM \"sales@v0\" ORDER BY amount")
+    with ui.expect_download() as d:
+        ui.click(".downloads button:text('ARROW')")
+    import pyarrow as pa
+    t = pa.ipc.open_stream(Path(d.value.path()).read_bytes()).read_all()
+    assert t.column("amount").to_pylist() == [5, 10, 20]
+    assert ui.errors == [], ui.errors
+
+
+def test_readable_at_twice_the_zoom(ui):
+    """200% zoom is a viewport half as wide in CSS pixels: nothing needs a sideways scroll
+    of the page, and every tab stays accessible."""
+    ui.set_viewport_size({"width": 640, "height": 400})
+    axe = AXE.read_text()
+    for tab in ("ask", "explore", "sql", "system"):
+        open_tab(ui, tab)
+        if tab == "explore":
+            ui.wait_for_selector("table.tables a:text('trips')")
+        wide = ui.evaluate("() => document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        assert wide <= 0, (tab, wide)
+        ui.evaluate(axe)
+        found = ui.evaluate("async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
+                            ".filter((v) => ['serious', 'critical'].includes(v.impact)).map((v) => v.id)")
+        assert found == [], (tab, found)

@@ -455,6 +455,10 @@ def test_http_rows_endpoint_and_flush_at_shutdown(lake):
         got = s.json("POST", "/v1/tables/users/rows", "id,name,city\n3,Cy,Oslo\n", {"Content-Type": "text/csv"})
         assert got["lsn"] == 3
         assert s.json("POST", "/v1/tables/users/rows?op=delete", '{"id": 1}')["lsn"] == 4
+        # /v1/status shows the log (the UI's System tab draws it): nothing flushed yet
+        wal = s.json("GET", "/v1/status")["wal"]
+        assert [(w["table"], w["durable"], w["visible"], w["flushed"], w["lag"]) for w in wal] == \
+            [("users", 4, 4, 0, 4)], wal
         q = s.json("POST", "/v1/sql", {"sql": "SELECT id, name FROM users ORDER BY id"})
         assert q["rows"] == [[2, "Bo"], [3, "Cy"]]
         assert s.req("POST", "/v1/tables/users/rows?op=merge", "{}")[0] == 400

@@ -17,11 +17,13 @@ function svg(tag, attrs = {}, ...kids) {
   return e;
 }
 
-function num(v) {
+// A value as a number to plot: decimals (and 128-bit integers, which come as decimals)
+// through their text at the column's scale.
+function num(v, type) {
   if (v === null || v === undefined) return NaN;
   if (typeof v === 'bigint') return Number(v);
   if (v instanceof Date) return v.getTime();
-  if (typeof v === 'object') return Number(format(v, null));
+  if (typeof v === 'object') return Number(format(v, type));
   return Number(v);
 }
 
@@ -132,7 +134,7 @@ export class Chart {
     const labels = [], vals = [];
     for (let i = 0; i < n; i++) {
       labels.push(format(cx.get(i), this.fields[x].type));
-      vals.push(num(cy.get(i)));
+      vals.push(num(cy.get(i), this.fields[y].type));
     }
     const lo = Math.min(0, ...vals.filter(Number.isFinite)), hi = Math.max(0, ...vals.filter(Number.isFinite));
     const s = this.frame(`Bar chart of ${this.fields[y].name} by ${this.fields[x].name}` + (this.table.numRows > n ? `, the first ${n} rows` : ''), this.fields[x].name, this.fields[y].name);
@@ -152,7 +154,7 @@ export class Chart {
     const n = this.table.numRows, step = Math.max(1, Math.ceil(n / MAX_POINTS)), cx = this.column(x), cy = this.column(y);
     const pts = [];
     for (let i = 0; i < n; i += step) {
-      const a = num(cx.get(i)), b = num(cy.get(i));
+      const a = num(cx.get(i), this.fields[x].type), b = num(cy.get(i), this.fields[y].type);
       if (Number.isFinite(a) && Number.isFinite(b)) pts.push([a, b]);
     }
     if (line) pts.sort((p, q) => p[0] - q[0]);
@@ -178,7 +180,7 @@ export class Chart {
     const vals = new Float64Array(n);
     let k = 0;
     for (let i = 0; i < n; i++) {
-      const v = num(c.get(i));
+      const v = num(c.get(i), f.type);
       if (Number.isFinite(v)) {
         vals[k++] = v;
         lo = Math.min(lo, v), hi = Math.max(hi, v);

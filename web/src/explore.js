@@ -180,7 +180,10 @@ function ingest(file) {
     x.upload.addEventListener('progress', (e) => e.lengthComputable && (els.progress.value = (100 * e.loaded) / e.total));
     x.addEventListener('load', () => resolve(x));
     x.addEventListener('error', () => reject(new ApiError(0, 'network', 'the upload failed: the connection was lost')));
-    x.send(file);
+    // a form, so that the server knows the file's name (its format, and errors that name it)
+    const form = new FormData();
+    form.append('file', file, file.name);
+    x.send(form);
   });
   els.progress.hidden = false;
   els.progress.value = 0;

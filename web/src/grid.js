@@ -162,7 +162,11 @@ export class Grid {
       const vals = new Array(n);
       for (let r = 0; r < n; r++) {
         let x = v.get(r);
-        if (x !== null && typeof x === 'object' && !(x instanceof Date)) x = format(x, this.columns[i].field.type);
+        if (x !== null && typeof x === 'object' && !(x instanceof Date)) {
+          // decimals (and 128-bit integers) by value, lists and structs by their text
+          const type = this.columns[i].field.type, text = format(x, type);
+          x = numeric(type) ? Number(text) : text;
+        }
         vals[r] = x;
       }
       const order = new Uint32Array(n);

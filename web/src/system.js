@@ -26,11 +26,13 @@ export function mount(panel) {
     rates: el('table', { class: 'rates', 'aria-label': 'Requests by route' }),
     errors: el('ul', { class: 'errors', 'aria-label': 'Recent errors' }),
     latency: el('p', { class: 'hint' }),
+    wal: el('table', { class: 'rates', 'aria-label': 'Write-ahead logs' }),
   };
   panel.append(el('div', { class: 'system' },
     el('section', {}, el('h2', {}, 'Server'), els.status),
     el('section', {}, el('h2', {}, 'Queries running'), els.queries),
     el('section', {}, el('h2', {}, 'Requests'), els.latency, els.rates),
+    el('section', {}, el('h2', {}, 'Write-ahead logs (LSNs; lag = visible - flushed)'), els.wal),
     el('section', {}, el('h2', {}, 'Recent errors in this page'), els.errors)));
 }
 
@@ -82,8 +84,13 @@ async function refresh() {
       ['Tables', s.tables], ['Lake size (tables\' current files)', bytes(lakeBytes)], ['Workers', s.workers],
       ['Queries running', s.queries_running], ['Memory in use', bytes(s.memory?.rss_bytes)],
       ['Memory limit a worker', s.memory?.limit_per_worker ?? 'none']];
-    if (s.wal) facts.push(['Write-ahead log', JSON.stringify(s.wal)]);
     els.status.replaceChildren(...facts.flatMap(([k, v]) => [el('dt', {}, k), el('dd', {}, String(v))]));
+    const logs = s.wal || [];
+    els.wal.replaceChildren(
+      el('thead', {}, el('tr', {}, ...['Table', 'Assigned', 'Durable', 'Visible', 'Flushed', 'Lag', 'Log size'].map((h) => el('th', { scope: 'col' }, h)))),
+      el('tbody', {}, ...logs.map((w) => el('tr', {}, el('td', {}, w.table), ...[w.assigned, w.durable, w.visible, w.flushed, w.lag].map((v) => el('td', { class: 'num' }, String(v))),
+        el('td', { class: 'num' }, bytes(Number(w.log_bytes)))))));
+    if (!logs.length) els.wal.append(el('caption', { class: 'hint' }, 'No table has a write-ahead log.'));
   } catch (e) {
     els.status.replaceChildren(el('dt', {}, 'Health'), el('dd', { class: 'error' }, e.message));
   }
