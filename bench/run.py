@@ -65,6 +65,10 @@
           random 1%, 10% and 50% of the rows (target p50 <= 3 ms, recall >= 0.95).
           --ann-queries sets how many fashion-mnist test rows are searched
 
+  ui      issue 13's browser UI in Debian's chromium (Playwright): time to interactive of the
+          SQL tab (target < 300 ms), a 1,000,000-row result's first rows (target < 1 s), frame
+          times scrolling it to the end, the bundle's size
+
   --quick runs every benchmark at a tiny size in a fresh directory and fails unless every
   ratio was computed (CI runs it; its figures mean nothing).
 
@@ -82,6 +86,8 @@ import statistics
 import subprocess
 import sys
 import time
+import urllib.parse
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -1163,9 +1169,76 @@ def bench_server(seconds, small=1_000_000, big_rows=10_000_000, requests=330):
     return rows, extra
 
 
+def bench_ui(quick):
+    """The browser UI (issue 13) in Debian's chromium, driven by Playwright: time to
+    interactive of the SQL tab on loopback (a fresh browser context each load; target
+    < 300 ms), a 1,000,000-row, 5-column result from its last byte to the frame showing its
+    first rows (target < 1 s), frame times while scrolling it to the end in 100 steps, and
+    the bundle's size. No peer: each row's "peer" is its target."""
+    import gzip
+    from playwright.sync_api import sync_playwright
+    lake = WORK / "ui_lake"
+    shutil.rmtree(lake, ignore_errors=True)
+    subprocess.run([str(LOCH), "--lake", str(lake), "sql", "CREATE TABLE t AS SELECT 1 AS x"], check=True,
+                   capture_output=True)
+    p, port = start_server(lake)
+    base = f"http://127.0.0.1:{port}/"
+    n_rows, loads = (10_000, 2) if quick else (1_000_000, 9)
+
+    def until(page, js):
+        while not (got := page.evaluate(js)):
+            time.sleep(0.01)
+        return got
+    try:
+        page_html = urllib.request.urlopen(base).read().decode()
+        chunks = ["/ui/app.js"] + re.findall(r'href="(/ui/chunk-[A-Z0-9]+\.js)"', page_html)
+        js = [urllib.request.urlopen(base.rstrip("/") + c).read() for c in chunks]
+        css = urllib.request.urlopen(base + "ui/app.css").read()
+        raw, packed = sum(map(len, js)) + len(css), sum(len(gzip.compress(b, 9)) for b in js + [css])
+        with sync_playwright() as pw:
+            b = pw.chromium.launch(executable_path=shutil.which("chromium") or "/usr/bin/chromium",
+                                   args=["--no-sandbox"] if os.geteuid() == 0 else [])
+            tti = []
+            for _ in range(loads):
+                ctx = b.new_context(viewport={"width": 1280, "height": 800})
+                page = ctx.new_page()
+                page.goto(base + "#/sql")
+                tti.append(until(page, "() => performance.getEntriesByName('loch-ready')[0]?.startTime"))
+                ctx.close()
+            ctx = b.new_context(viewport={"width": 1280, "height": 800})
+            page = ctx.new_page()
+            q = (f"SELECT range AS a, range * 2 AS b, 'row ' || range AS c, range / 3.0 AS d, range % 7 AS e "
+                 f"FROM range({n_rows})")
+            page.goto(base + "#/sql?" + urllib.parse.urlencode({"q": q}))  # a link fills the editor only
+            page.wait_for_selector("#panel-sql .cm-content")
+            page.click("#panel-sql button.primary")
+            first = until(page, "() => performance.getEntriesByName('loch-first-rows')[0]?.duration")
+            frames = page.evaluate("""() => new Promise((done) => {
+                const g = document.querySelector('#panel-sql .grid'); const t = []; let last = performance.now(), i = 0;
+                const step = () => { const now = performance.now(); t.push(now - last); last = now;
+                    if (i++ === 100) return done(t.slice(1));
+                    g.scrollTop = (g.scrollHeight - g.clientHeight) * i / 100; requestAnimationFrame(step); };
+                requestAnimationFrame(step); })""")
+            ctx.close()
+            b.close()
+    finally:
+        stop_server(p)
+    frames.sort()
+    p95, worst = frames[int(len(frames) * 0.95)], frames[-1]
+    return [
+        (f"UI: SQL tab, navigation to interactive, fresh context, median of {loads} loads (min {min(tti):.0f}, "
+         f"max {max(tti):.0f}): ms", statistics.median(tti), "target 300 ms", 300.0),
+        (f"UI: {n_rows:,}-row, 5-column result, last byte to first rows shown: ms", first, "target 1000 ms", 1000.0),
+        (f"UI: scrolling it to the end in 100 steps, frame time p95 (max {worst:.1f}): ms", p95,
+         "one frame at 60 Hz", 1000 / 60),
+        (f"UI: bundle (JS + CSS, minified), KB; gzip -9: {packed / 1024:.0f} KB", raw / 1024,
+         "itself (a size to report)", raw / 1024),
+    ]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--only", default="commit,open,query,demo,ingest,memory,server,dv,dml,optimize,wal,search,retrieval,ann")
+    ap.add_argument("--only", default="commit,open,query,demo,ingest,memory,server,dv,dml,optimize,wal,search,retrieval,ann,ui")
     ap.add_argument("--ann-queries", type=int, default=1000, help="fashion-mnist test rows searched (MiniLM: 1,000)")
     ap.add_argument("--dml-rows", type=int, default=10_000_000)
     ap.add_argument("--wal-rows", type=int, default=10_000_000)
@@ -1222,6 +1295,8 @@ def main():
         rows += bench_retrieval(args.quick)
     if "ann" in only:
         rows += bench_ann(args.quick, args.ann_queries)
+    if "ui" in only:
+        rows += bench_ui(args.quick)
     if "server" in only:
         r, line = bench_server(args.server_seconds, sizes["small"], sizes["big_rows"], sizes["requests"])
         rows += r

@@ -917,6 +917,27 @@ done:
     arena_free(&a);
 }
 
+/* Whether sql starts as a query that can be wrapped in SELECT * FROM (...) LIMIT n:
+ * SELECT, WITH, VALUES, FROM, TABLE or a parenthesis. Anything else (EXPLAIN, DESCRIBE,
+ * SHOW, SUMMARIZE, PRAGMA, SET, ...) runs as it is, for the engine or the sandbox to
+ * answer, not a parse error of the wrapper's. */
+static int query_like(const char *sql)
+{
+    size_t pos = 0;
+    sql_token t;
+    if (sqlscan_next(sql, strlen(sql), &pos, &t) < 0) {
+        error_clear();
+        return 0;
+    }
+    if (t.kind == TOK_PUNCT)
+        return sql[t.start] == '(';
+    static const char *const words[] = {"select", "with", "values", "from", "table"};
+    for (size_t i = 0; t.kind == TOK_WORD && i < sizeof(words) / sizeof(words[0]); i++)
+        if (sqlscan_is(sql, &t, words[i]))
+            return 1;
+    return 0;
+}
+
 static void route_sql(loch_server *s, http_request *req, http_response *out)
 {
     buf limited = BUF_INIT; /* the query with a LIMIT, for formats that take it there */
@@ -1008,7 +1029,7 @@ static void route_sql(loch_server *s, http_request *req, http_response *out)
                    "maintenance statement answers with a message: ask for json, ndjson or csv");
         goto done;
     }
-    if ((f == FMT_PARQUET || f == FMT_ARROW) && limit >= 0) { /* these formats take the limit in the query */
+    if ((f == FMT_PARQUET || f == FMT_ARROW) && limit >= 0 && query_like(sql)) { /* these formats take the limit in the query */
         sql_span *spans = NULL;
         size_t nspans = 0;
         int one = sqlscan_split(sql, strlen(sql), &spans, &nspans) == 0 && nspans == 1; /* without its ';' */
@@ -1598,33 +1619,86 @@ static int allowed(const char *route, const char *method, const char **allow)
     }
     for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
         if (!strcmp(table[i].route, route)) {
-            const char *m = strstr(table[i].methods, method);
             *allow = table[i].methods;
-            return m && (m[strlen(method)] == '\0' || m[strlen(method)] == ' ');
+            /* a whole word of the list: "T" or "ETE" is no GET or DELETE */
+            size_t n = strlen(method);
+            for (const char *m = table[i].methods; *m; m += strcspn(m, " "), m += *m == ' ')
+                if (n && strcspn(m, " ") == n && !strncmp(m, method, n))
+                    return 1;
+            return 0;
         }
+    return 0;
+}
+
+/* Whether origin is one of the configured CORS origins: 1 by name, 2 by "*", 0 not. */
+static int origin_listed(const loch_server *s, const char *origin)
+{
+    size_t n = strlen(origin);
+    for (const char *p = s->cors; p && *p;) {
+        const char *e = strchr(p, ',');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        while (len && *p == ' ')
+            p++, len--;
+        if (len == 1 && *p == '*')
+            return 2;
+        if (len == n && !strncmp(p, origin, n))
+            return 1;
+        p = e ? e + 1 : p + len;
+    }
     return 0;
 }
 
 static void cors(const loch_server *s, const http_request *req, http_response *out)
 {
     const char *origin = http_header(req, "Origin");
-    if (!s->cors || !origin)
+    int listed = origin && s->cors ? origin_listed(s, origin) : 0;
+    if (!listed)
         return;
-    size_t n = strlen(origin);
-    for (const char *p = s->cors; *p;) {
-        const char *e = strchr(p, ',');
-        size_t len = e ? (size_t)(e - p) : strlen(p);
-        while (len && *p == ' ')
-            p++, len--;
-        if ((len == n && !strncmp(p, origin, n)) || (len == 1 && *p == '*')) {
-            size_t used = strlen(out->headers);
-            snprintf(out->headers + used, sizeof(out->headers) - used,
-                     "Access-Control-Allow-Origin: %s\nVary: Origin\nAccess-Control-Expose-Headers: X-Query-Id\n",
-                     len == 1 && *p == '*' ? "*" : origin);
-            return;
-        }
-        p = e ? e + 1 : p + len;
+    size_t used = strlen(out->headers);
+    snprintf(out->headers + used, sizeof(out->headers) - used,
+             "Access-Control-Allow-Origin: %s\nVary: Origin\nAccess-Control-Expose-Headers: X-Query-Id\n",
+             listed == 2 ? "*" : origin);
+}
+
+/* Whether a Host header names this machine's loopback (localhost, 127.x.y.z, [::1]),
+ * with or without a port. A missing Host (HTTP/1.0) is no browser's. */
+static int loopback_host(const char *host)
+{
+    if (!host)
+        return 1;
+    char h[256];
+    size_t n = strlen(host);
+    if (n == 0 || n >= sizeof(h))
+        return 0;
+    memcpy(h, host, n + 1);
+    char *port = h[0] == '[' ? strchr(h, ']') : strrchr(h, ':');
+    if (h[0] == '[') {
+        if (!port || (port[1] && port[1] != ':'))
+            return 0;
+        port[1] = '\0';
+        return !strcmp(h, "[::1]");
     }
+    if (port) {
+        *port = '\0';
+        if (!port[1] || strspn(port + 1, "0123456789") != strlen(port + 1))
+            return 0;
+    }
+    int dots = 0;
+    for (const char *c = h; *c; c++)
+        dots += *c == '.';
+    if (!strcasecmp(h, "localhost"))
+        return 1;
+    return !strncmp(h, "127.", 4) && dots == 3 && strspn(h, "0123456789.") == strlen(h);
+}
+
+/* Whether a browser's Origin is this server itself: "http://" + the Host it asked for. */
+static int own_origin(const char *origin, const char *host)
+{
+    if (!host)
+        return 0;
+    const char *rest = !strncasecmp(origin, "http://", 7) ? origin + 7 : !strncasecmp(origin, "https://", 8) ? origin + 8
+                                                                                                          : NULL;
+    return rest && !strcasecmp(rest, host);
 }
 
 /* The checks every request passes before its body is read or its route runs: the
@@ -1633,6 +1707,14 @@ static void cors(const loch_server *s, const http_request *req, http_response *o
 static int refused(loch_server *s, const http_request *req, const char *route, const char *t, http_response *out)
 {
     const char *method = http_method(req);
+    /* Without tokens anyone who reaches the server is a client, which is safe on loopback
+     * only if "anyone" cannot be a web page: a name of the attacker's that resolves to
+     * 127.0.0.1 (DNS rebinding) makes the browser send that name as Host. */
+    if (!s->ntokens && !loopback_host(http_header(req, "Host"))) {
+        json_error(out, 403, "forbidden_host", "this server answers to localhost and loopback addresses only "
+                                               "(give it tokens to serve other names)");
+        return 1;
+    }
     if (!route) {
         json_error(out, 404, "not_found", "no such endpoint (see /v1/openapi.json)");
         return 1;
@@ -1659,6 +1741,16 @@ static int refused(loch_server *s, const http_request *req, const char *route, c
                 *p = ',';
                 p++;
             }
+        return 1;
+    }
+    /* A request that changes something, sent by a page of another site (a form posted
+     * across sites carries its Origin): refused unless that origin is configured for CORS.
+     * The UI's own requests carry this server's origin. */
+    const char *origin = http_header(req, "Origin");
+    if (origin && strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0 &&
+        !own_origin(origin, http_header(req, "Host")) && !(s->cors && origin_listed(s, origin))) {
+        json_error(out, 403, "forbidden_origin", "a request from another site's page (Origin) is refused: list its "
+                                                 "origin in cors_origins to allow it");
         return 1;
     }
     if (t[0] && table_name_check(t) < 0) { /* the write path's rule: one rule everywhere */

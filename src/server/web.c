@@ -46,8 +46,8 @@ static int etag_matches(const char *list, const char *etag)
             p++;
         if (!strncmp(p, "W/", 2))
             p += 2;
-        if (*p == '*' || !strncmp(p, etag, n))
-            return 1;
+        if (*p == '*' || (!strncmp(p, etag, n) && (p[n] == '\0' || p[n] == ',' || p[n] == ' ')))
+            return 1; /* the whole tag, not a tag it begins */
         while (*p && *p != ',')
             p++;
     }

@@ -305,7 +305,7 @@ def test_leftovers_of_killed_processes_are_removed_by_the_next_write(lake, tmp_p
     # a server killed while receiving an upload leaves its spool file
     s = Server(lake)
     sock = socket.create_connection((s.host, s.port))
-    sock.sendall(b"POST /v1/tables/up/ingest HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\n"
+    sock.sendall(b"POST /v1/tables/up/ingest HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/csv\r\n"
                  b"Content-Length: 10000000\r\n\r\nid\n" + b"1\n" * 100_000)
     spool = lake.path / "_loch" / "tmp"
     while not [p for p in spool.iterdir() if p.name.startswith("upload-")]:
@@ -483,7 +483,7 @@ def test_two_content_lengths_are_refused(server):
     for framing in [b"Content-Length: 20\r\nContent-Length: 2\r\n",
                     b"Content-Length: 20\r\nTransfer-Encoding: chunked\r\n"]:
         sock = socket.create_connection((server.host, server.port))
-        sock.sendall(b"POST /v1/sql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" + framing +
+        sock.sendall(b"POST /v1/sql HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n" + framing +
                      b"\r\n{\"sql\":\"SELECT 1\"}  ")
         data = b""
         while chunk := sock.recv(65536):
@@ -597,7 +597,7 @@ def test_slow_clients_cannot_take_every_connection(lake):
             c.settimeout(120)
             c.connect((s.host, s.port))
             try:
-                c.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+                c.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n")
             except OSError:
                 pass
             slow.append(c)
@@ -703,11 +703,11 @@ def test_header_names_with_a_space_before_the_colon_are_refused(lake):
     lake.sql("CREATE TABLE victim AS SELECT 1 AS x")
     s = Server(lake)
     try:
-        smuggled = b"DELETE /v1/tables/victim HTTP/1.1\r\nHost: x\r\n\r\n"
+        smuggled = b"DELETE /v1/tables/victim HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
         for framing in (b"Content-Length : %d\r\n" % len(smuggled), b"Transfer-Encoding : chunked\r\n"):
             sock = socket.create_connection((s.host, s.port))
             sock.settimeout(60)
-            sock.sendall(b"POST /v1/sql HTTP/1.1\r\nHost: x\r\n" + framing + b"\r\n" + smuggled)
+            sock.sendall(b"POST /v1/sql HTTP/1.1\r\nHost: 127.0.0.1\r\n" + framing + b"\r\n" + smuggled)
             sock.shutdown(socket.SHUT_WR)
             data = b""
             while chunk := sock.recv(65536):

@@ -362,7 +362,7 @@ def test_stalled_clients_are_dropped(lake):
     s = Server(lake, env={"LOCH_IDLE_TIMEOUT_S": "1"})
     try:
         sock = socket.create_connection((s.host, s.port))
-        sock.sendall(b"POST /v1/sql HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"sql\":")  # and then nothing
+        sock.sendall(b"POST /v1/sql HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n{\"sql\":")  # and then nothing
         sock.settimeout(120)  # a bound for a broken server, not a measure of this one
         assert sock.recv(100) == b""  # the server hung up
         sock.close()
@@ -403,6 +403,14 @@ def test_arrow_stream_results(server, lake, tmp_path):
             st, _, data = server.req("POST", "/v1/sql", {"sql": "CREATE TABLE made AS SELECT 1 AS x", "format": fmt, **body})
             assert st == 400 and json.loads(data)["error"]["code"] == "unsupported", (fmt, body, data)
     assert server.json("GET", "/v1/tables/made", status=404)
+    # only a query is wrapped to take the limit: other statements get their own answer,
+    # not a parse error of the wrapper's
+    assert error_of(server, "POST", "/v1/sql", {"sql": "PRAGMA version", "format": "arrow", "limit": 5}) == \
+        (403, "forbidden")
+    assert error_of(server, "POST", "/v1/sql", {"sql": "EXPLAIN SELECT 1", "format": "arrow", "limit": 5}) == \
+        (400, "unsupported")
+    st, _, data = server.req("POST", "/v1/sql", {"sql": "(SELECT 1 AS a UNION ALL SELECT 2)", "format": "arrow", "limit": 1})
+    assert st == 200 and pa.ipc.open_stream(data).read_all().num_rows == 1
 
 
 def test_review_regressions(lake, tmp_path):
@@ -452,7 +460,7 @@ def test_preflight_headers_once(lake):
     s = Server(lake, "--cors", "http://ui.example")
     try:
         sock = socket.create_connection((s.host, s.port))
-        sock.sendall(b"OPTIONS /v1/sql HTTP/1.1\r\nHost: x\r\nOrigin: http://ui.example\r\nConnection: close\r\n\r\n")
+        sock.sendall(b"OPTIONS /v1/sql HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: http://ui.example\r\nConnection: close\r\n\r\n")
         raw = b""
         while chunk := sock.recv(65536):
             raw += chunk
@@ -510,3 +518,30 @@ def test_search_endpoint(lake):
         assert lake.scalar("SELECT count(*) FROM people") == "3"
     finally:
         assert s.stop() == 0
+
+
+def test_cross_site_requests_and_foreign_hosts_are_refused(server, lake):
+    """A server without tokens is safe on loopback only if no web page can use it: a name
+    that resolves to 127.0.0.1 (DNS rebinding) is refused by its Host, a form posted from
+    another site by its Origin; and a method is matched whole ("T" is no GET, "ETE" no
+    DELETE, so no typo drops a table)."""
+    assert error_of(server, "GET", "/v1/tables", headers={"Host": f"rebind.example:{server.port}"}) == \
+        (403, "forbidden_host")
+    assert error_of(server, "POST", "/v1/sql", "{\"sql\": \"DROP TABLE t\"}",
+                    {"Host": "rebind.example", "Content-Type": "text/plain"}) == (403, "forbidden_host")
+    for host in (f"localhost:{server.port}", f"127.0.0.1:{server.port}", "127.0.0.2", f"[::1]:{server.port}"):
+        assert server.req("GET", "/health", headers={"Host": host})[0] == 200, host
+    for host in ("127.0.0.1.evil.example", "localhost.evil.example", "[::1]x", "127.0.0.1:80x", ""):
+        assert server.req("GET", "/v1/tables", headers={"Host": host})[0] in (400, 403), host
+    # a form of another site: its Origin
+    evil = {"Origin": "http://evil.example", "Content-Type": "text/plain"}
+    assert error_of(server, "POST", "/v1/sql", "{\"sql\": \"DROP TABLE t\"}", evil) == (403, "forbidden_origin")
+    assert error_of(server, "DELETE", "/v1/tables/t", headers={"Origin": "null"}) == (403, "forbidden_origin")
+    own = {"Origin": f"http://{server.host}:{server.port}"}
+    assert server.json("POST", "/v1/sql", {"sql": "SELECT count(*) FROM t"}, own)["rows"] == [[1000]]
+    # a GET from another origin reads nothing it can see (no CORS header) and changes nothing
+    assert server.req("GET", "/v1/tables", headers={"Origin": "http://evil.example"})[0] == 200
+    for method in ("T", "ET", "TE", "ETE", "LETE", "DELET", "GETX"):
+        status, _, _ = server.req(method, "/v1/tables/t")
+        assert status in (400, 405, 501), (method, status)
+    assert server.json("GET", "/v1/tables/t")["rows"] == 1000

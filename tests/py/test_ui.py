@@ -120,6 +120,9 @@ def test_the_page_is_served_from_the_binary_under_a_strict_policy(lake):
         status, h2, js = s.req("GET", "/ui/app.js")
         assert status == 200 and h2["Content-Type"].startswith("text/javascript") and b"import(" in js
         assert s.req("GET", "/ui/app.js", headers={"If-None-Match": h2["ETag"]})[0] == 304
+        assert s.req("GET", "/ui/app.js", headers={"If-None-Match": f'"x", W/{h2["ETag"]}'})[0] == 304
+        for other in (h2["ETag"][:-1], h2["ETag"][:-1] + 'x"', h2["ETag"] + "x", '"' + h2["ETag"]):
+            assert s.req("GET", "/ui/app.js", headers={"If-None-Match": other})[0] == 200, other  # whole tags only
         # every chunk the page preloads is served, and is JavaScript
         chunks = re.findall(rb'<link rel="modulepreload" href="(/ui/chunk-[A-Z0-9]+\.js)">', body)
         assert chunks and all(s.req("GET", c.decode())[0] == 200 for c in chunks)
@@ -363,3 +366,82 @@ def test_readable_at_twice_the_zoom(ui):
         found = ui.evaluate("async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
                             ".filter((v) => ['serious', 'critical'].includes(v.impact)).map((v) => v.id)")
         assert found == [], (tab, found)
+
+
+def test_a_link_never_runs_a_statement(ui):
+    """A page of another site can link to the UI with any query in its address: the link
+    fills the editor and nothing more; only the user's Run sends it."""
+    ui.goto(ui.base + "#/sql?q=DROP%20TABLE%20trips&run=1")
+    ui.wait_for_selector("#panel-sql:not([hidden]) .cm-content")
+    assert "DROP TABLE trips" in ui.inner_text(".cm-content")
+    open_tab(ui, "system")  # a round trip through the server: anything sent would have arrived
+    ui.wait_for_selector("table.rates tbody tr")
+    assert ui.evaluate("async () => (await (await fetch('/v1/tables/trips')).json()).rows") == 501
+    assert ui.locator(".result-tab").count() == 0
+
+
+def test_values_of_every_kind_show_exactly(ui):
+    """Timestamps to the microsecond (before 1970 too) and DuckDB's infinities, times of
+    day, decimals in lists, structs and maps; a type Arrow cannot carry is shown as text
+    with the reason; EXPLAIN shows its plan; a chart of values a float step cannot walk
+    draws (once looped forever); a full localStorage never stops a run; odd addresses open
+    the SQL tab."""
+    open_tab(ui, "sql")
+    run_sql(ui, "SELECT TIMESTAMP '1969-12-31 23:59:59.999999' AS a, TIMESTAMP '2026-01-02 03:04:05.25' AS b, "
+                "'infinity'::TIMESTAMP AS c, TIME '13:45:01.5' AS d, [1.5::DECIMAL(4,2)] AS e, "
+                "{'k': 2.25::DECIMAL(5,2), 't': TIMESTAMP '2026-01-01 00:00:00.5'} AS f, MAP {'x': 1} AS g")
+    cells = ui.locator("#panel-sql .grid-row:not([hidden]) .grid-cell").all_inner_texts()
+    assert cells == ["1969-12-31 23:59:59.999999", "2026-01-02 03:04:05.25", "infinity", "13:45:01.5", "[1.50]",
+                     '{"k": 2.25, "t": "2026-01-01 00:00:00.5"}', '{"x": 1}'], cells
+    run_sql(ui, "SELECT INTERVAL 1 DAY AS iv")
+    assert "shown as text" in ui.inner_text(".result-bar .status")
+    assert ui.locator("#panel-sql .grid-row:not([hidden]) .grid-cell").all_inner_texts()[0].strip()
+    run_sql(ui, "EXPLAIN SELECT 1")
+    assert ui.locator("#panel-sql .grid-row:not([hidden])").count() >= 1
+    run_sql(ui, "SELECT 'a' AS k, 1e16 AS v UNION ALL SELECT 'b', 1e16 + 2")
+    ui.click(".segmented button:text('Chart')")
+    assert ui.locator(".chart-svg rect.bar").count() == 2
+    ui.evaluate("() => { try { for (let i = 0; ; i++) localStorage.setItem('fill' + i, 'x'.repeat(1 << 20)) } catch {} }")
+    run_sql(ui, "SELECT 42 AS answer")
+    assert ui.locator("#panel-sql .grid-row:not([hidden]) .grid-cell").all_inner_texts() == ["42"]
+    ui.evaluate("() => localStorage.clear()")
+    for frag in ("#/%E0%A4%A", "#/toString", "#/__proto__", "#/constructor?q=%"):
+        ui.goto(ui.base + frag)
+        ui.wait_for_selector("#panel-sql:not([hidden]) .cm-content")
+    assert ui.errors == [], ui.errors
+
+
+def test_declining_the_token_prompt_does_not_bring_it_back(lake, browser):
+    make_lake(lake)
+    s = Server(lake, env={"LOCH_TOKENS": "sekret-token"})
+    page = browser.new_context().new_page()
+    try:
+        page.goto(f"http://{s.host}:{s.port}/#/system")
+        page.wait_for_selector("#login[open]")
+        page.click("#login button[value=cancel]")
+        page.wait_for_selector("#signin:not([hidden])")
+        # the System tab keeps polling every 2 s; its 401s must not reopen the prompt:
+        # wait for two more polls, seen by the server's request count
+        count = lambda: sum(int(line.rsplit(" ", 1)[1]) for line in s.req("GET", "/metrics", headers={
+            "Authorization": "Bearer sekret-token"})[2].decode().splitlines()
+            if line.startswith('loch_http_requests_total{route="/v1/status",status="401"}'))
+        seen = count()
+        deadline = time.monotonic() + 60
+        while count() < seen + 2:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert page.locator("#login[open]").count() == 0
+        page.click("#signin")
+        page.fill("#login-token", "sekret-token")
+        page.click("#login button[value=ok]")
+        page.wait_for_selector(".facts dd")
+        # the explore list says when it cannot list, never "no tables"
+        page.click("#logout")  # forgets the token and reloads: nothing stays on screen
+        page.goto(f"http://{s.host}:{s.port}/#/explore")
+        page.wait_for_selector("#login[open]")
+        page.click("#login button[value=cancel]")
+        page.wait_for_selector("table.tables caption.error")
+        assert "could not be listed" in page.inner_text("table.tables caption")
+    finally:
+        page.context.close()
+        assert s.stop() == 0

@@ -93,7 +93,7 @@ function event(ev, status, words) {
           // the key travels as text; the engine casts the literal to the column's type
           const q = `SELECT * FROM ${quote(c.table)} WHERE ${quote(c.key_column)} = '${key.replace(/'/g, "''")}'`;
           return el('li', { value: String(c.n ?? '') },
-            el('a', { href: ctx.href('sql', [], { q, run: '1' }) }, `${c.table} ${key}` + (c.chunk !== undefined ? ` (passage ${c.chunk})` : '')),
+            el('a', { href: ctx.href('sql', [], { q }) }, `${c.table} ${key}` + (c.chunk !== undefined ? ` (passage ${c.chunk})` : '')),
             c.text ? el('blockquote', {}, String(c.text).slice(0, 400)) : '');
         }))));
       if (ev.model) els.out.append(el('p', { class: 'hint' }, 'Model: ' + ev.model));

@@ -33,13 +33,15 @@ function tickText(v, type) {
   return a >= 1e9 ? (v / 1e9).toFixed(1) + 'G' : a >= 1e6 ? (v / 1e6).toFixed(1) + 'M' : a >= 1e4 ? (v / 1e3).toFixed(0) + 'k' : String(+v.toPrecision(4));
 }
 
+// At most n + 2 round values from lo to hi, as multiples of a step (so that no step is
+// lost in rounding: 1e16 + 2 - 1e16 is a range a float step cannot walk).
 function ticks(lo, hi, n = 5) {
-  if (!(hi > lo)) return [lo];
+  if (!(hi > lo) || !Number.isFinite(hi - lo) || (hi - lo) / Math.max(Math.abs(lo), Math.abs(hi)) < 1e-12) return [lo];
   const step = Math.pow(10, Math.floor(Math.log10((hi - lo) / n)));
   const s = [1, 2, 5, 10].map((k) => k * step).find((k) => (hi - lo) / k <= n) || step * 10;
   const out = [];
-  for (let v = Math.ceil(lo / s) * s; v <= hi + 1e-9 * s; v += s) out.push(v);
-  return out;
+  for (let k = Math.ceil(lo / s), last = Math.floor(hi / s); k <= last && out.length <= n + 2; k++) out.push(k * s);
+  return out.length ? out : [lo];
 }
 
 export function defaults(fields) {

@@ -10,7 +10,7 @@ import { el } from './dom.js';
 import { bytes } from './format.js';
 
 const PREVIEW_ROWS = 1000;
-let ctx, els, current = null, version = null, tables = [];
+let ctx, els, current = null, version = null, tables = [], listError = null;
 
 function when(ms) {
   if (!ms) return '';
@@ -64,10 +64,10 @@ export function show(path, params) {
 async function loadList() {
   try {
     tables = (await getJSON('/v1/tables')).tables;
+    listError = null;
   } catch (e) {
     tables = [];
-    els.list.replaceChildren(el('caption', { class: 'error' }, e.message));
-    return;
+    listError = e.message;
   }
   renderList();
 }
@@ -84,7 +84,8 @@ function renderList() {
       el('td', {}, when(t.updated))),
   );
   els.list.replaceChildren(el('thead', {}, head), el('tbody', {}, ...rows));
-  if (!tables.length) els.list.append(el('caption', { class: 'hint' }, 'No tables yet: upload a file below.'));
+  if (listError) els.list.append(el('caption', { class: 'error', role: 'alert' }, 'The tables could not be listed: ' + listError));
+  else if (!tables.length) els.list.append(el('caption', { class: 'hint' }, 'No tables yet: upload a file below.'));
 }
 
 async function sqlJSON(sql) {

@@ -27,29 +27,110 @@ function iso(ms, withTime) {
   const d = new Date(ms);
   if (Number.isNaN(d.getTime())) return String(ms);
   const s = d.toISOString();
-  return withTime ? s.replace('T', ' ').replace(/\.000Z$/, '').replace(/Z$/, '') : s.slice(0, 10);
+  // a fraction without its trailing zeros, as DuckDB prints it
+  return withTime ? s.replace('T', ' ').replace(/Z$/, '').replace(/\.(\d*?)0+$/, (_, d) => (d ? '.' + d : '')) : s.slice(0, 10);
 }
 
-export function format(v, type) {
-  if (v === null || v === undefined) return '';
+const PER_SECOND = { [UNIT.SECOND]: 1n, [UNIT.MILLISECOND]: 1000n, [UNIT.MICROSECOND]: 1000000n, [UNIT.NANOSECOND]: 1000000000n };
+const I64_MAX = 9223372036854775807n;
+
+// A timestamp from its raw count in the column's unit, exactly (Arrow JS's own values
+// are milliseconds, rounded): "2026-01-01 10:00:00.123456", fraction without trailing
+// zeros; DuckDB's infinities by name.
+function timestamp(raw, unit) {
+  if (raw >= I64_MAX) return 'infinity';
+  if (raw <= -I64_MAX) return '-infinity';
+  const per = PER_SECOND[unit] ?? 1000n;
+  let sec = raw / per, frac = raw % per;
+  if (frac < 0n) (sec -= 1n), (frac += per); // floor, not toward zero: 1969-12-31 23:59:59.999999
+  const day = iso(Number(sec) * 1000, true);
+  if (!frac) return day;
+  const digits = per.toString().length - 1;
+  return day + '.' + frac.toString().padStart(digits, '0').replace(/0+$/, '');
+}
+
+// A time of day from its raw count in the column's unit: "13:45:01.25".
+function timeOfDay(raw, unit) {
+  const per = PER_SECOND[unit] ?? 1000n;
+  const sec = raw / per, frac = raw % per;
+  const hms = [sec / 3600n, (sec / 60n) % 60n, sec % 60n].map((x) => x.toString().padStart(2, '0')).join(':');
+  return frac ? hms + '.' + frac.toString().padStart(per.toString().length - 1, '0').replace(/0+$/, '') : hms;
+}
+
+// A nested value (list, struct, map) as JSON whose leaves are formatted by their own types
+// (a timestamp inside one to the millisecond: Arrow JS gives no raw count there).
+function nested(v, type) {
+  if (v === null || v === undefined) return 'null';
+  if (is(type, T.List, T.LargeList)) {
+    const c = type.children[0].type, out = [];
+    for (let i = 0; i < v.length; i++) out.push(nested(v.get(i), c));
+    return '[' + out.join(', ') + ']';
+  }
+  if (is(type, T.Struct)) return '{' + type.children.map((f) => JSON.stringify(f.name) + ': ' + nested(v[f.name], f.type)).join(', ') + '}';
+  if (is(type, T.Map)) {
+    const [k, x] = type.children[0].type.children.map((f) => f.type), out = [];
+    for (const [key, val] of v) out.push(JSON.stringify(format(key, k)) + ': ' + nested(val, x));
+    return '{' + out.join(', ') + '}';
+  }
+  const text = format(v, type);
+  return numeric(type) || is(type, T.Bool) ? text : JSON.stringify(text);
+}
+
+function formatOne(v, type) {
   if (is(type, T.Decimal)) return typeof v === 'object' ? decimal(v, type.scale) : String(v);
   if (is(type, T.Timestamp)) {
-    if (v instanceof Date) return iso(v.getTime(), true);
-    // older Arrow JS gives milliseconds; a BigInt is in the column's own unit
-    if (typeof v === 'bigint') {
-      const per = { [UNIT.SECOND]: 1000n, [UNIT.MILLISECOND]: 1n }[type.unit];
-      const ms = per ? v * per : v / (type.unit === UNIT.MICROSECOND ? 1000n : 1000000n);
-      return iso(Number(ms), true);
-    }
-    return iso(v, true);
+    if (typeof v === 'bigint') return timestamp(v, type.unit); // the raw count (rawAt), exact
+    return v instanceof Date ? iso(v.getTime(), true) : iso(v, true);
   }
+  if (is(type, T.Time)) return typeof v === 'bigint' ? timeOfDay(v, type.unit) : timeOfDay(BigInt(Math.trunc(Number(v))), type.unit);
   if (is(type, T.Date)) return iso(v instanceof Date ? v.getTime() : Number(v), false);
+  if (is(type, T.List, T.LargeList, T.Struct, T.Map)) return nested(v, type);
   if (typeof v === 'bigint' || typeof v === 'number' || typeof v === 'boolean') return String(v);
   if (typeof v === 'string') return v;
   if (v instanceof Uint8Array) return Array.from(v, (b) => b.toString(16).padStart(2, '0')).join('');
   if (typeof v.toJSON === 'function') return json(v.toJSON());
   if (typeof v.toArray === 'function') return json(Array.from(v.toArray()));
   return json(v);
+}
+
+// Never throws: a value no rule knows is shown as JavaScript prints it.
+export function format(v, type) {
+  if (v === null || v === undefined) return '';
+  try {
+    return formatOne(v, type);
+  } catch {
+    try {
+      return String(v);
+    } catch {
+      return '?';
+    }
+  }
+}
+
+// The value of row i of an Arrow vector, as the grid shows it: timestamps and times as
+// their raw counts (BigInt or number in the column's unit), which Arrow JS's own get()
+// rounds to milliseconds; everything else as get() gives it.
+const starts = new WeakMap();
+export function valueAt(vector, i) {
+  const type = vector.type;
+  if (!is(type, T.Timestamp, T.Time)) return vector.get(i);
+  let s = starts.get(vector);
+  if (!s) {
+    s = [];
+    let at = 0;
+    for (const d of vector.data) s.push((at += d.length) - d.length);
+    starts.set(vector, s);
+  }
+  let lo = 0, hi = s.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (s[mid] <= i) lo = mid;
+    else hi = mid - 1;
+  }
+  const d = vector.data[lo], k = i - s[lo];
+  if (!d.getValid(k)) return null;
+  const raw = d.values[k]; // a slice's values start at its first row (its offset is the bitmap's)
+  return typeof raw === 'bigint' ? raw : BigInt(raw);
 }
 
 // Whether a column holds numbers (charts, right alignment).

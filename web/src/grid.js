@@ -10,7 +10,7 @@
 // scroll bar stands for the rows proportionally: scrollTop maps to a row, and the rows'
 // block is placed where that row must appear.
 
-import { format, numeric, typeName } from './format.js';
+import { format, numeric, typeName, valueAt } from './format.js';
 
 const MAX_SPACER = 8_000_000;
 const OVERSCAN = 4;
@@ -59,7 +59,7 @@ export class Grid {
     const sample = Math.min(this.rowCount, 200);
     this.widths = this.columns.map((c) => {
       let chars = Math.max(c.field.name.length + 2, typeName(c.field.type).length);
-      for (let r = 0; r < sample; r++) chars = Math.max(chars, format(c.vector.get(r), c.field.type).length);
+      for (let r = 0; r < sample; r++) chars = Math.max(chars, format(valueAt(c.vector, r), c.field.type).length);
       return Math.min(360, Math.max(56, Math.ceil(chars * 7.8) + 20));
     });
     this.order = null;
@@ -161,7 +161,7 @@ export class Grid {
       const v = this.columns[i].vector, n = this.rowCount;
       const vals = new Array(n);
       for (let r = 0; r < n; r++) {
-        let x = v.get(r);
+        let x = valueAt(v, r);
         if (x !== null && typeof x === 'object' && !(x instanceof Date)) {
           // decimals (and 128-bit integers) by value, lists and structs by their text
           const type = this.columns[i].field.type, text = format(x, type);
@@ -257,7 +257,7 @@ export class Grid {
       r.setAttribute('aria-rowindex', String(i + 2));
       r.dataset.row = String(i);
       for (let c = 0; c < this.columns.length; c++) {
-        const cell = r.children[c], v = this.columns[c].vector.get(row);
+        const cell = r.children[c], v = valueAt(this.columns[c].vector, row);
         const text = format(v, this.columns[c].field.type);
         if (cell.textContent !== text) cell.textContent = text;
         cell.classList.toggle('null', v === null);
@@ -271,7 +271,7 @@ export class Grid {
 
   cellText(i, c) {
     const row = this.order ? this.order[i] : i;
-    return format(this.columns[c].vector.get(row), this.columns[c].field.type);
+    return format(valueAt(this.columns[c].vector, row), this.columns[c].field.type);
   }
 
   click(e) {

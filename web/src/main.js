@@ -26,9 +26,16 @@ export function toast(text) {
 function parse(hash) {
   const h = hash.replace(/^#\/?/, '');
   const q = h.indexOf('?');
-  const path = (q >= 0 ? h.slice(0, q) : h).split('/').filter(Boolean).map(decodeURIComponent);
+  const decode = (x) => {
+    try {
+      return decodeURIComponent(x);
+    } catch {
+      return x; // a malformed escape is taken as it is
+    }
+  };
+  const path = (q >= 0 ? h.slice(0, q) : h).split('/').filter(Boolean).map(decode);
   const params = Object.fromEntries(new URLSearchParams(q >= 0 ? h.slice(q + 1) : ''));
-  const tab = TABS[path[0]] ? path.shift() : 'sql';
+  const tab = Object.hasOwn(TABS, path[0] ?? '') ? path.shift() : 'sql'; // never "toString" or "__proto__"
   return { tab, path, params };
 }
 
@@ -82,9 +89,10 @@ function tabKeys(e) {
 
 // The login prompt: a 401 from any request opens it; the request is sent again with the
 // token given. Several requests failing at once share one prompt.
-let pending = null;
+let pending = null, declined = false;
 function login(why) {
   if (pending) return pending;
+  if (declined) return Promise.resolve(false); // until the user asks (Sign in): no prompt again and again
   const dlg = document.getElementById('login');
   document.getElementById('login-why').textContent = why || '';
   const input = document.getElementById('login-token');
@@ -96,7 +104,9 @@ function login(why) {
         pending = null;
         const ok = dlg.returnValue === 'ok' && input.value.trim() !== '';
         if (ok) setToken(input.value.trim());
+        declined = !ok;
         document.getElementById('logout').hidden = !token();
+        document.getElementById('signin').hidden = ok;
         resolve(ok);
       },
       { once: true },
@@ -119,8 +129,11 @@ function start() {
   logout.hidden = !token();
   logout.addEventListener('click', () => {
     setToken('');
-    logout.hidden = true;
-    toast('Token forgotten: the next request asks for one.');
+    location.reload(); // nothing read with the token stays on the screen
+  });
+  document.getElementById('signin').addEventListener('click', () => {
+    declined = false;
+    login('').then((ok) => ok && route());
   });
   window.addEventListener('hashchange', route);
   route().then(() => performance.mark('loch-ready')); // the page answers input from here (the browser test reads it)

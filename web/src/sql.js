@@ -23,6 +23,7 @@ import { el } from './dom.js';
 import { Chart } from './chart.js';
 
 export const ROW_CAP = 1_000_000;
+const MAX_BYTES = 512 << 20;
 const HISTORY_KEY = 'loch.sql.history', HISTORY_MAX = 100, RESULTS_MAX = 8;
 
 let view, ctx, els, lang = new Compartment();
@@ -97,13 +98,11 @@ async function loadSchema() {
   }
 }
 
+// A link fills the editor and never runs anything: a page of another site could link
+// here, and only the user's Run (or Ctrl-Enter) sends a statement.
 export function show(path, params) {
   if (params.q !== undefined && params.q !== view.state.doc.toString())
     view.dispatch({ changes: { from: 0, to: view.state.doc.length, insert: params.q } });
-  if (params.run === '1' && view.state.doc.length) {
-    ctx.setRoute('sql', [], { q: view.state.doc.toString() });
-    run();
-  }
   view.focus();
 }
 
@@ -111,9 +110,12 @@ export function setQuery(text) {
   view.dispatch({ changes: { from: 0, to: view.state.doc.length, insert: text } });
 }
 
+// The browser's storage may be full, off or hold anything: history is a convenience and
+// never stops a run.
 function historyList() {
   try {
-    return JSON.parse(localStorage.getItem(HISTORY_KEY) || '[]');
+    const h = JSON.parse(localStorage.getItem(HISTORY_KEY) || '[]');
+    return Array.isArray(h) ? h.filter((q) => typeof q === 'string') : [];
   } catch {
     return [];
   }
@@ -122,7 +124,14 @@ function historyList() {
 function remember(text) {
   const h = historyList().filter((q) => q !== text);
   h.unshift(text);
-  localStorage.setItem(HISTORY_KEY, JSON.stringify(h.slice(0, HISTORY_MAX)));
+  for (let keep = HISTORY_MAX; keep > 0; keep = Math.floor(keep / 2)) {
+    try {
+      localStorage.setItem(HISTORY_KEY, JSON.stringify(h.slice(0, keep)));
+      return;
+    } catch {
+      /* full: keep fewer */
+    }
+  }
 }
 
 function toggleHistory() {
@@ -176,11 +185,14 @@ async function run() {
     try {
       resp = await request('/v1/sql', { method: 'POST', json: { sql: text, format: 'arrow', query_id: r.id, limit: ROW_CAP + 1 }, signal: r.ctl.signal });
     } catch (e) {
-      if (!(e instanceof ApiError && e.code === 'unsupported' && /carry a query's rows/.test(e.message))) throw e;
-      resp = await request('/v1/sql', { method: 'POST', json: { sql: text, format: 'json', query_id: r.id }, signal: r.ctl.signal });
+      // a write (a message, no rows), a statement that does not stream (EXPLAIN), or a type
+      // Arrow cannot carry (INTERVAL, ENUM): refused before it ran, so asked again as JSON
+      if (!(e instanceof ApiError && e.code === 'unsupported')) throw e;
+      r.note = /carry a query's rows/.test(e.message) ? '' : 'shown as text: ' + e.message;
+      resp = await request('/v1/sql', { method: 'POST', json: { sql: text, format: 'json', query_id: r.id, limit: ROW_CAP }, signal: r.ctl.signal });
     }
     if ((resp.headers.get('Content-Type') || '').includes('arrow')) {
-      const bytes = new Uint8Array(await resp.arrayBuffer());
+      const bytes = await readCapped(resp, r);
       r.fetched = performance.now();
       const { tableFromIPC } = await import('apache-arrow'); // loaded with the first result
       r.table = tableFromIPC(bytes);
@@ -191,10 +203,16 @@ async function run() {
       }
     } else {
       const j = await resp.json();
-      r.message = j.message || (j.rows ? `${j.row_count} rows` : 'done');
       if (j.error) throw new ApiError(resp.status, j.error.code, j.error.message);
-      ctx.toast(r.message);
-      loadSchema(); // a write may have made or dropped a table
+      if (!j.message && j.columns && j.rows) {
+        r.fetched = performance.now();
+        r.table = jsonTable(j);
+        r.more = !!j.truncated;
+      } else {
+        r.message = j.message || 'done';
+        ctx.toast(r.message);
+        loadSchema(); // a write may have made or dropped a table
+      }
     }
     r.state = 'done';
   } catch (e) {
@@ -209,6 +227,37 @@ async function run() {
   setRunning(false);
   if (current === r) select(r);
   else renderTabs();
+}
+
+// A result's bytes, refused past MAX_BYTES (the page would run out of memory): the query
+// is cancelled on the server and the user told to narrow it or download it.
+async function readCapped(resp, r) {
+  const reader = resp.body.getReader(), parts = [];
+  let total = 0;
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    total += value.length;
+    if (total > MAX_BYTES) {
+      request('/v1/queries/' + r.id, { method: 'DELETE' }).catch(() => {});
+      r.ctl.abort();
+      throw new ApiError(413, 'too_large', `The result passed ${MAX_BYTES >> 20} MB, more than this page holds: ` +
+        'add a LIMIT or a WHERE, or download it (CSV, Parquet, Arrow) from a smaller query\'s result tab.');
+    }
+    parts.push(value);
+  }
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const p of parts) out.set(p, (at += p.length) - p.length);
+  return out;
+}
+
+// A JSON result ({columns: [{name, type}], rows: [[...]]}) in the shape the grid reads
+// from Arrow: each column's values as JSON gave them, its type shown by its SQL name.
+function jsonTable(j) {
+  const fields = j.columns.map((c) => ({ name: c.name, type: { typeId: 0, toString: () => c.type } }));
+  const vectors = fields.map((f, i) => ({ type: f.type, get: (row) => j.rows[row][i] ?? null }));
+  return { numRows: j.rows.length, schema: { fields }, getChildAt: (i) => vectors[i] };
 }
 
 function setRunning(on) {
@@ -268,7 +317,8 @@ function select(r) {
     return;
   }
   const n = r.table.numRows;
-  const status = `${n.toLocaleString()} row${n === 1 ? '' : 's'}` + (r.more ? ` (the first ${ROW_CAP.toLocaleString()}; there are more)` : '') + ` · ${Math.round(r.ms)} ms`;
+  const status = `${n.toLocaleString()} row${n === 1 ? '' : 's'}` + (r.more ? ` (the first ${ROW_CAP.toLocaleString()}; there are more)` : '') +
+    ` · ${Math.round(r.ms)} ms` + (r.note ? ` · ${r.note}` : '');
   const views = el('span', { class: 'segmented', role: 'group', 'aria-label': 'View' },
     el('button', { 'aria-pressed': String(r.view === 'grid'), onclick: () => { r.view = 'grid'; select(r); } }, 'Grid'),
     el('button', { 'aria-pressed': String(r.view === 'chart'), onclick: () => { r.view = 'chart'; select(r); } }, 'Chart'));
