@@ -71,11 +71,11 @@ class Held:
 
 # The sanitizer pass (.ci/run: LOCH_SANITIZED=1) is there for loch's own C under ASan
 # and UBSan. Tests whose work is a peer's or a model's (Spark, the delta-rs and Polars
-# readers, llama's generation, the benchmark harness) add minutes there and no
+# readers, llama's generation, the benchmark harness, the browser) add minutes there and no
 # sanitized code, so that pass leaves them to the first one, where every test runs;
 # LOCH_SANITIZED=all runs them under the sanitizers too.
 SANITIZED_SKIPS = {"test_bench", "test_ask", "test_providers", "test_spark_reads_loch", "test_spark_tables",
-                   "test_stats_peers", "test_interop", "test_demo"}
+                   "test_stats_peers", "test_interop", "test_demo", "test_ui"}
 
 
 def pytest_collection_modifyitems(config, items):

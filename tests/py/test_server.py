@@ -545,3 +545,37 @@ def test_cross_site_requests_and_foreign_hosts_are_refused(server, lake):
         status, _, _ = server.req(method, "/v1/tables/t")
         assert status in (400, 405, 501), (method, status)
     assert server.json("GET", "/v1/tables/t")["rows"] == 1000
+
+
+def test_the_ui_is_served_from_the_binary_under_a_strict_policy(lake):
+    """The browser UI's page and scripts (docs/ui.md): no token needed for them, a policy
+    that allows nothing inline, a style nonce new each time, whole ETags, no way around the
+    token. (tests/py/test_ui.py drives the page in chromium.)"""
+    lake.sql("CREATE TABLE trips AS SELECT 1 AS id")
+    s = Server(lake, env={"LOCH_TOKENS": "sekret"})
+    try:
+        status, h, body = s.req("GET", "/")  # no token needed for the page itself
+        assert status == 200 and h["Content-Type"].startswith("text/html") and b'src="/ui/app.js"' in body
+        csp = h["Content-Security-Policy"]
+        assert "default-src 'none'" in csp and "script-src 'self'" in csp and "unsafe" not in csp
+        assert "frame-ancestors 'none'" in csp and h["X-Content-Type-Options"] == "nosniff"
+        assert b"<script>" not in body and b"style=" not in body  # nothing inline
+        # styles by a nonce that is new each time, and in the page's meta for the editor
+        nonce = re.search(r"'nonce-([0-9a-f-]{36})'", csp).group(1)
+        assert f'<meta name="csp-nonce" content="{nonce}">'.encode() in body and h["Cache-Control"] == "no-store"
+        assert nonce not in s.req("GET", "/")[1]["Content-Security-Policy"]
+        status, h2, js = s.req("GET", "/ui/app.js")
+        assert status == 200 and h2["Content-Type"].startswith("text/javascript") and b"import(" in js
+        assert s.req("GET", "/ui/app.js", headers={"If-None-Match": h2["ETag"]})[0] == 304
+        assert s.req("GET", "/ui/app.js", headers={"If-None-Match": f'"x", W/{h2["ETag"]}'})[0] == 304
+        for other in (h2["ETag"][:-1], h2["ETag"][:-1] + 'x"', h2["ETag"] + "x", '"' + h2["ETag"]):
+            assert s.req("GET", "/ui/app.js", headers={"If-None-Match": other})[0] == 200, other  # whole tags only
+        # every chunk the page preloads is served, and is JavaScript
+        chunks = re.findall(rb'<link rel="modulepreload" href="(/ui/chunk-[A-Z0-9]+\.js)">', body)
+        assert chunks and all(s.req("GET", c.decode())[0] == 200 for c in chunks)
+        assert s.req("GET", "/ui/nope.js")[0] == 404
+        assert s.req("GET", "/ui/../v1/tables")[0] in (401, 404)  # never a way around the token
+        assert s.req("POST", "/")[0] == 405
+        assert s.req("GET", "/v1/tables")[0] == 401  # the API still needs it
+    finally:
+        assert s.stop() == 0
