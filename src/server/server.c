@@ -48,6 +48,7 @@
 #include "util/misc.h"
 #include "util/options.h"
 #include "util/render.h"
+#include "util/utf8.h"
 
 enum { TABLE_LOCKS = 64, NBUCKETS = 12 };
 
@@ -67,6 +68,8 @@ typedef struct {
     int status;
     long long count;
 } counter;
+
+enum { RECENT_ERRORS = 20 };
 
 struct loch_server {
     loch_server_options o;
@@ -98,6 +101,13 @@ struct loch_server {
     counter *counters;
     size_t ncounters;
     long long hist[NBUCKETS + 1];
+    /* The last RECENT_ERRORS answers of 400 and above, a ring under mu: /v1/status shows
+     * them newest first (the UI's System tab). */
+    struct {
+        char when[32], method[16], route[48], code[40], message[240];
+        int status;
+    } recent[RECENT_ERRORS];
+    unsigned long nrecent;
     double hist_sum;
     long long hist_count;
     atomic_llong bytes_in, bytes_out, commits;
@@ -1499,7 +1509,25 @@ static void route_status(loch_server *s, http_response *out)
         render_objects(&out->body, wal);
     else
         buf_puts(&out->body, "null");
-    buf_putc(&out->body, '}');
+    buf_puts(&out->body, ",\"recent_errors\":[");
+    pthread_mutex_lock(&s->mu);
+    unsigned long n = s->nrecent < RECENT_ERRORS ? s->nrecent : RECENT_ERRORS;
+    for (unsigned long k = 0; k < n; k++) {
+        unsigned long i = (s->nrecent - 1 - k) % RECENT_ERRORS; /* newest first */
+        buf_puts(&out->body, k ? ",{\"time\":" : "{\"time\":");
+        buf_put_json_str(&out->body, s->recent[i].when);
+        buf_puts(&out->body, ",\"method\":");
+        buf_put_json_str(&out->body, s->recent[i].method);
+        buf_puts(&out->body, ",\"route\":");
+        buf_put_json_str(&out->body, s->recent[i].route);
+        buf_printf(&out->body, ",\"status\":%d,\"code\":", s->recent[i].status);
+        buf_put_json_str(&out->body, s->recent[i].code);
+        buf_puts(&out->body, ",\"message\":");
+        buf_put_json_str(&out->body, s->recent[i].message);
+        buf_putc(&out->body, '}');
+    }
+    pthread_mutex_unlock(&s->mu);
+    buf_puts(&out->body, "]}");
     loch_result_free(wal);
     loch_result_free(r);
 }
@@ -1608,7 +1636,7 @@ static const char *match(const char *method, const char *path, char *table, size
 static int allowed(const char *route, const char *method, const char **allow)
 {
     static const struct { const char *route, *methods; } table[] = {
-        {"/health", "GET"}, {"/", "GET"}, {"/ui/{file}", "GET"}, {"/metrics", "GET"}, {"/v1/status", "GET"}, {"/v1/openapi.json", "GET"},
+        {"/health", "GET"}, {"/", "GET HEAD"}, {"/ui/{file}", "GET HEAD"}, {"/metrics", "GET"}, {"/v1/status", "GET"}, {"/v1/openapi.json", "GET"},
         {"/v1/sql", "POST"}, {"/v1/search", "POST"}, {"/v1/ask", "POST"}, {"/v1/tables", "GET"}, {"/v1/queries", "GET"}, {"/v1/queries/{id}", "DELETE"},
         {"/v1/tables/{t}", "GET DELETE"}, {"/v1/tables/{t}/history", "GET"}, {"/v1/tables/{t}/ingest", "POST"},
         {"/v1/tables/{t}/rows", "POST"}};
@@ -1855,6 +1883,10 @@ static void handle(void *ctx, http_request *req, http_response *out)
     }
 done:
     cors(s, req, out);
+    if (!strstr(out->headers, "X-Content-Type-Options")) { /* every answer, errors included */
+        size_t used = strlen(out->headers);
+        snprintf(out->headers + used, sizeof(out->headers) - used, "X-Content-Type-Options: nosniff\n");
+    }
 }
 
 static void count(loch_server *s, const char *route, int status, double ms)
@@ -1910,6 +1942,38 @@ static void log_warning(void *ctx, loch_log_level level, const char *message)
     buf_free(&line);
 }
 
+/* Keeps a failed answer for /v1/status: its route, status and the error's code and
+ * message (loch's {"error":{"code","message"}} or Ollama's {"error":"..."}). */
+static void remember_error(loch_server *s, const http_request *req, const http_response *resp, const char *when)
+{
+    const char *code = "", *message = "";
+    arena a = ARENA_INIT;
+    json *doc = NULL;
+    if (!resp->producer && resp->body.len && resp->body.len < (64u << 10) &&
+        json_parse(&a, resp->body.data, resp->body.len, &doc) == 0) {
+        const json *e = json_get(doc, "error");
+        if (e && e->type == JSON_STRING)
+            message = e->str;
+        else if (e && e->type == JSON_OBJECT) {
+            code = json_get_str(e, "code") ? json_get_str(e, "code") : "";
+            message = json_get_str(e, "message") ? json_get_str(e, "message") : "";
+        }
+    }
+    error_clear();
+    pthread_mutex_lock(&s->mu);
+    unsigned long i = s->nrecent++ % RECENT_ERRORS;
+    snprintf(s->recent[i].when, sizeof(s->recent[i].when), "%s", when);
+    snprintf(s->recent[i].method, sizeof(s->recent[i].method), "%s", http_method(req));
+    snprintf(s->recent[i].route, sizeof(s->recent[i].route), "%s", resp->route[0] ? resp->route : "other");
+    snprintf(s->recent[i].code, sizeof(s->recent[i].code), "%s", code);
+    snprintf(s->recent[i].message, sizeof(s->recent[i].message), "%s", message);
+    char *m = s->recent[i].message; /* cut at a whole character */
+    m[utf8_valid_prefix((const unsigned char *)m, strlen(m))] = '\0';
+    s->recent[i].status = resp->status;
+    pthread_mutex_unlock(&s->mu);
+    arena_free(&a);
+}
+
 static void done(void *ctx, const http_request *req, const http_response *resp, int64_t bytes, double ms)
 {
     loch_server *s = ctx;
@@ -1919,6 +1983,8 @@ static void done(void *ctx, const http_request *req, const http_response *resp, 
     atomic_fetch_add(&s->bytes_out, bytes);
     count(s, resp->route[0] ? resp->route : "other", resp->status, ms);
     iso8601_format_ms(time_now_ms(), when);
+    if (resp->status >= 400)
+        remember_error(s, req, resp, when);
     buf_printf(&line, "{\"time\":\"%s\",\"method\":", when);
     buf_put_json_str(&line, http_method(req));
     buf_puts(&line, ",\"path\":");

@@ -579,3 +579,22 @@ def test_the_ui_is_served_from_the_binary_under_a_strict_policy(lake):
         assert s.req("GET", "/v1/tables")[0] == 401  # the API still needs it
     finally:
         assert s.stop() == 0
+
+
+def test_status_lists_recent_errors_and_every_answer_is_nosniff(server):
+    """/v1/status keeps the last 20 failed answers, newest first, with their error's code
+    and message (the UI's System tab shows them); HEAD works on the UI's routes."""
+    server.req("GET", "/v1/tables/nope")
+    server.req("POST", "/v1/sql", {"sql": "SELECT citty FROM t"})
+    errs = server.json("GET", "/v1/status")["recent_errors"]
+    assert [(e["method"], e["route"], e["status"], e["code"]) for e in errs[:2]] == \
+        [("POST", "/v1/sql", 400, "invalid"), ("GET", "/v1/tables/{t}", 404, "not_found")]
+    assert "citty" in errs[0]["message"] and errs[0]["time"].endswith("Z")
+    for i in range(25):
+        server.req("GET", f"/v1/tables/missing{i}")
+    errs = server.json("GET", "/v1/status")["recent_errors"]
+    assert len(errs) == 20 and errs[0]["message"] == 'table "missing24" does not exist'
+    status, h, body = server.req("GET", "/v2/nothing")
+    assert status == 404 and h["X-Content-Type-Options"] == "nosniff"
+    status, h, body = server.req("HEAD", "/ui/app.js")
+    assert status == 200 and body == b"" and h["ETag"]

@@ -236,11 +236,14 @@ def test_ask_without_a_model_says_what_is_missing(ui):
 
 
 def test_system_tab_shows_the_server(ui):
+    ui.goto(ui.base)  # the page itself, then a failed request the server keeps
+    ui.evaluate("async () => await fetch('/v1/tables/nope')")
     open_tab(ui, "system")
     ui.wait_for_selector(".facts dd")
     text = ui.inner_text(".facts")
     assert "Version" in text and "Uptime" in text
     ui.wait_for_selector("table.rates tbody tr")
+    ui.wait_for_selector("ul[aria-label='Recent errors of the server'] li:has-text('does not exist')")
 
 
 def test_token_login(lake, browser):

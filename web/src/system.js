@@ -27,12 +27,14 @@ export function mount(panel) {
     errors: el('ul', { class: 'errors', 'aria-label': 'Recent errors' }),
     latency: el('p', { class: 'hint' }),
     wal: el('table', { class: 'rates', 'aria-label': 'Write-ahead logs' }),
+    serverErrors: el('ul', { class: 'errors', 'aria-label': 'Recent errors of the server' }),
   };
   panel.append(el('div', { class: 'system' },
     el('section', {}, el('h2', {}, 'Server'), els.status),
     el('section', {}, el('h2', {}, 'Queries running'), els.queries),
     el('section', {}, el('h2', {}, 'Requests'), els.latency, els.rates),
     el('section', {}, el('h2', {}, 'Write-ahead logs (LSNs; lag = visible - flushed)'), els.wal),
+    el('section', {}, el('h2', {}, 'Recent errors (the server\'s last 20 failed requests)'), els.serverErrors),
     el('section', {}, el('h2', {}, 'Recent errors in this page'), els.errors)));
 }
 
@@ -91,6 +93,11 @@ async function refresh() {
       el('tbody', {}, ...logs.map((w) => el('tr', {}, el('td', {}, w.table), ...[w.assigned, w.durable, w.visible, w.flushed, w.lag].map((v) => el('td', { class: 'num' }, String(v))),
         el('td', { class: 'num' }, bytes(Number(w.log_bytes)))))));
     if (!logs.length) els.wal.append(el('caption', { class: 'hint' }, 'No table has a write-ahead log.'));
+    const errs = s.recent_errors || [];
+    els.serverErrors.replaceChildren(...(errs.length
+      ? errs.map((e) => el('li', {}, el('span', { class: 'hint' }, `${String(e.time).slice(11, 19)} ${e.method} ${e.route} ${e.status} `),
+        `${e.code ? e.code + ': ' : ''}${String(e.message).slice(0, 300)}`))
+      : [el('li', { class: 'hint' }, 'None since the server started.')]));
   } catch (e) {
     els.status.replaceChildren(el('dt', {}, 'Health'), el('dd', { class: 'error' }, e.message));
   }
