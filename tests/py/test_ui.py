@@ -81,6 +81,15 @@ def until(page, js, arg=None, limit=60):
     return got
 
 
+def serious_violations(page):
+    """axe-core's serious and critical violations on the page as it is: [{id, nodes}].
+    axe is evaluated through the debugger, as the page's policy allows no injected script."""
+    page.evaluate(AXE.read_text())
+    return page.evaluate("async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
+                         ".filter((v) => ['serious', 'critical'].includes(v.impact))"
+                         ".map((v) => ({id: v.id, nodes: v.nodes.map((n) => n.target)}))")
+
+
 def open_tab(page, tab, fragment=""):
     page.goto(page.base + f"#/{tab}{fragment}")
     page.wait_for_selector(f"#panel-{tab}:not([hidden])")
@@ -271,7 +280,6 @@ def test_token_login(lake, browser):
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 def test_every_tab_is_accessible_and_photographed(ui, scheme):
     ui.emulate_media(color_scheme=scheme)
-    axe = AXE.read_text()
     SHOTS.mkdir(parents=True, exist_ok=True)
     for tab, prepare in [
         ("ask", None),
@@ -284,10 +292,7 @@ def test_every_tab_is_accessible_and_photographed(ui, scheme):
         if prepare:
             prepare()
         ui.screenshot(path=str(SHOTS / f"{tab}-{scheme}.png"))
-        ui.evaluate(axe)  # through the debugger, as the policy allows no injected script
-        found = ui.evaluate("async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
-                            ".map((v) => ({id: v.id, impact: v.impact, nodes: v.nodes.map((n) => n.target)}))")
-        serious = [v for v in found if v["impact"] in ("serious", "critical")]
+        serious = serious_violations(ui)
         assert serious == [], (tab, scheme, serious)
     assert ui.errors == [], ui.errors
 
@@ -327,16 +332,13 @@ def test_readable_at_twice_the_zoom(ui):
     """200% zoom is a viewport half as wide in CSS pixels: nothing needs a sideways scroll
     of the page, and every tab stays accessible."""
     ui.set_viewport_size({"width": 640, "height": 400})
-    axe = AXE.read_text()
     for tab in ("ask", "explore", "sql", "system"):
         open_tab(ui, tab)
         if tab == "explore":
             ui.wait_for_selector("table.tables a:text('trips')")
         wide = ui.evaluate("() => document.documentElement.scrollWidth - document.documentElement.clientWidth")
         assert wide <= 0, (tab, wide)
-        ui.evaluate(axe)
-        found = ui.evaluate("async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
-                            ".filter((v) => ['serious', 'critical'].includes(v.impact)).map((v) => v.id)")
+        found = serious_violations(ui)
         assert found == [], (tab, found)
 
 
