@@ -1548,6 +1548,36 @@ done:
     return streaming_end(&q, rc);
 }
 
+/* The name of a type in t (t itself or a child, at any depth) that DuckDB hands to Arrow
+ * as bytes only DuckDB reads (UHUGEINT and BIGNUM become a duckdb.* extension over
+ * fixed-size binary or a blob, which any other reader shows as raw bytes), or NULL. Such a
+ * result is refused as Arrow, so that the client asks for a format that carries its
+ * values (JSON, CSV: exact text). */
+static const char *arrow_opaque(duckdb_logical_type t)
+{
+    duckdb_type id = duckdb_get_type_id(t);
+    if (id == DUCKDB_TYPE_UHUGEINT)
+        return "UHUGEINT";
+    if (id == DUCKDB_TYPE_BIGNUM)
+        return "BIGNUM";
+    idx_t n = id == DUCKDB_TYPE_STRUCT ? duckdb_struct_type_child_count(t)
+              : id == DUCKDB_TYPE_UNION ? duckdb_union_type_member_count(t)
+              : id == DUCKDB_TYPE_MAP   ? 2
+              : id == DUCKDB_TYPE_LIST || id == DUCKDB_TYPE_ARRAY ? 1
+                                                                   : 0;
+    const char *found = NULL;
+    for (idx_t i = 0; i < n && !found; i++) {
+        duckdb_logical_type c = id == DUCKDB_TYPE_STRUCT  ? duckdb_struct_type_child_type(t, i)
+                                : id == DUCKDB_TYPE_UNION ? duckdb_union_type_member_type(t, i)
+                                : id == DUCKDB_TYPE_MAP   ? (i ? duckdb_map_type_value_type(t) : duckdb_map_type_key_type(t))
+                                : id == DUCKDB_TYPE_LIST  ? duckdb_list_type_child_type(t)
+                                                          : duckdb_array_type_child_type(t);
+        found = arrow_opaque(c);
+        duckdb_destroy_logical_type(&c);
+    }
+    return found;
+}
+
 int compute_arrow_open(compute *c, const char *sql, const compute_param *params, size_t nparams,
                        compute_stream **out, struct ArrowSchema *arrow_schema)
 {
@@ -1589,7 +1619,13 @@ int compute_arrow_open(compute *c, const char *sql, const compute_param *params,
     for (size_t i = 0; i < s->ncols; i++) {
         types[i] = duckdb_column_logical_type(&s->res, (idx_t)i);
         names[i] = duckdb_column_name(&s->res, (idx_t)i);
+        const char *opaque = arrow_opaque(types[i]);
+        if (opaque && rc == 0)
+            rc = error_set(LOCH_EUNSUPPORTED, "column \"%s\" holds %s, which Arrow has no type for; ask for JSON or CSV",
+                           names[i], opaque);
     }
+    if (rc < 0)
+        goto done;
     duckdb_error_data err = duckdb_to_arrow_schema(s->aopts, types, names, (idx_t)s->ncols, arrow_schema);
     if (err) {
         rc = duckdb_error_data_has_error(err) ? error_set(LOCH_EUNSUPPORTED, "%s", duckdb_error_data_message(err)) : 0;

@@ -358,25 +358,37 @@ static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const c
     }
     else if (!strcasecmp(key, "Transfer-Encoding"))
         n[1]++, n[2] |= value && strcasecmp(value, "chunked") != 0;
+    else if (!strcasecmp(key, "Host"))
+        n[3]++;
+    else if (!strcasecmp(key, "Origin"))
+        n[4]++;
+    else if (!strcasecmp(key, "Authorization"))
+        n[5]++;
     return MHD_YES;
 }
 
 /* Two lengths, or a length and chunked framing, let a proxy in front and this server
  * see different requests in the same bytes (request smuggling): refused, and the
- * connection closed. */
+ * connection closed. So are two of a header that names one thing (Host, Origin,
+ * Authorization): a proxy may check the first and the handler read the second. */
 static enum MHD_Result ambiguous_framing(http_request *r)
 {
-    int n[3] = {0, 0, 0};
+    int n[6] = {0, 0, 0, 0, 0, 0};
     MHD_get_connection_values(r->conn, MHD_HEADER_KIND, count_framing, n);
-    if (n[0] <= 1 && n[1] <= 1 && !(n[0] && n[1]) && !n[2])
+    int framing = n[0] <= 1 && n[1] <= 1 && !(n[0] && n[1]) && !n[2];
+    if (framing && n[3] <= 1 && n[4] <= 1 && n[5] <= 1)
         return MHD_YES;
     http_response *resp = &r->resp;
     resp->status = 400;
     resp->content_type = "application/json";
     buf_clear(&resp->body);
-    buf_puts(&resp->body, "{\"error\":{\"code\":\"bad_request\",\"message\":\"ambiguous request framing: "
-                          "header names are tokens, one Content-Length of digits, or Transfer-Encoding: chunked "
-                          "alone\"}}");
+    if (framing)
+        buf_printf(&resp->body, "{\"error\":{\"code\":\"bad_request\",\"message\":\"the request names %s more than "
+                                "once\"}}", n[3] > 1 ? "Host" : n[4] > 1 ? "Origin" : "Authorization");
+    else
+        buf_puts(&resp->body, "{\"error\":{\"code\":\"bad_request\",\"message\":\"ambiguous request framing: "
+                              "header names are tokens, one Content-Length of digits, or Transfer-Encoding: "
+                              "chunked alone\"}}");
     snprintf(resp->headers, sizeof(resp->headers), "Connection: close\n");
     return MHD_NO;
 }

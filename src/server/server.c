@@ -150,6 +150,13 @@ static void json_ok(http_response *out, int status)
     out->content_type = "application/json";
 }
 
+/* The token of "Authorization: Bearer <token>", or NULL. */
+static const char *bearer(const http_request *req)
+{
+    const char *auth = http_header(req, "Authorization");
+    return auth && !strncasecmp(auth, "Bearer ", 7) ? auth + 7 : NULL;
+}
+
 /* Constant-time: the comparison takes as long whether the first or the last byte
  * differs, and runs over every token. */
 static int token_ok(const loch_server *s, const char *given)
@@ -1636,9 +1643,10 @@ static const char *match(const char *method, const char *path, char *table, size
 static int allowed(const char *route, const char *method, const char **allow)
 {
     static const struct { const char *route, *methods; } table[] = {
-        {"/health", "GET"}, {"/", "GET HEAD"}, {"/ui/{file}", "GET HEAD"}, {"/metrics", "GET"}, {"/v1/status", "GET"}, {"/v1/openapi.json", "GET"},
-        {"/v1/sql", "POST"}, {"/v1/search", "POST"}, {"/v1/ask", "POST"}, {"/v1/tables", "GET"}, {"/v1/queries", "GET"}, {"/v1/queries/{id}", "DELETE"},
-        {"/v1/tables/{t}", "GET DELETE"}, {"/v1/tables/{t}/history", "GET"}, {"/v1/tables/{t}/ingest", "POST"},
+        {"/health", "GET HEAD"}, {"/", "GET HEAD"}, {"/ui/{file}", "GET HEAD"}, {"/metrics", "GET HEAD"},
+        {"/v1/status", "GET HEAD"}, {"/v1/openapi.json", "GET HEAD"}, {"/v1/sql", "POST"}, {"/v1/search", "POST"},
+        {"/v1/ask", "POST"}, {"/v1/tables", "GET HEAD"}, {"/v1/queries", "GET HEAD"}, {"/v1/queries/{id}", "DELETE"},
+        {"/v1/tables/{t}", "GET HEAD DELETE"}, {"/v1/tables/{t}/history", "GET HEAD"}, {"/v1/tables/{t}/ingest", "POST"},
         {"/v1/tables/{t}/rows", "POST"}};
     const char *models_methods = NULL;
     if (models_api_match(route, &models_methods)) {
@@ -1662,18 +1670,20 @@ static int allowed(const char *route, const char *method, const char **allow)
 static int origin_listed(const loch_server *s, const char *origin)
 {
     size_t n = strlen(origin);
+    int named = 0;
     for (const char *p = s->cors; p && *p;) {
         const char *e = strchr(p, ',');
         size_t len = e ? (size_t)(e - p) : strlen(p);
-        while (len && *p == ' ')
+        while (len && (*p == ' ' || *p == '\t'))
             p++, len--;
+        while (len && (p[len - 1] == ' ' || p[len - 1] == '\t')) /* "a , b" */
+            len--;
         if (len == 1 && *p == '*')
             return 2;
-        if (len == n && !strncmp(p, origin, n))
-            return 1;
-        p = e ? e + 1 : p + len;
+        named |= len && len == n && !strncmp(p, origin, n);
+        p = e ? e + 1 : p + strlen(p);
     }
-    return 0;
+    return named;
 }
 
 static void cors(const loch_server *s, const http_request *req, http_response *out)
@@ -1750,8 +1760,7 @@ static int refused(loch_server *s, const http_request *req, const char *route, c
     /* the page holds no data: it asks for the token itself (server/web.h) */
     int public_route = !strcmp(route, "/health") || !strcmp(route, "/") || !strcmp(route, "/ui/{file}");
     if (s->ntokens && !public_route) {
-        const char *auth = http_header(req, "Authorization");
-        const char *given = auth && !strncasecmp(auth, "Bearer ", 7) ? auth + 7 : NULL;
+        const char *given = bearer(req);
         if (!token_ok(s, given)) {
             json_error(out, 401, "unauthorized", given ? "the bearer token is not valid"
                                                         : "this server needs \"Authorization: Bearer <token>\"");
@@ -1870,10 +1879,10 @@ static void handle(void *ctx, http_request *req, http_response *out)
         route_queries(s, out);
     } else if (!strcmp(route, "/v1/queries/{id}")) {
         route_cancel(s, id, out);
-    } else if (!strcmp(route, "/v1/tables/{t}") && !strcmp(method, "GET")) {
-        route_table(s, t, out);
+    } else if (!strcmp(route, "/v1/tables/{t}") && !strcmp(method, "DELETE")) {
+        route_drop(s, t, out); /* DELETE by name only: a HEAD is a GET without the body */
     } else if (!strcmp(route, "/v1/tables/{t}")) {
-        route_drop(s, t, out);
+        route_table(s, t, out);
     } else if (!strcmp(route, "/v1/tables/{t}/history")) {
         route_history(s, t, out);
     } else if (!strcmp(route, "/v1/tables/{t}/rows")) {
@@ -1943,9 +1952,17 @@ static void log_warning(void *ctx, loch_log_level level, const char *message)
 }
 
 /* Keeps a failed answer for /v1/status: its route, status and the error's code and
- * message (loch's {"error":{"code","message"}} or Ollama's {"error":"..."}). */
+ * message (loch's {"error":{"code","message"}} or Ollama's {"error":"..."}).
+ *
+ * Only a client's failures are kept. A request without a valid token, or refused as a web
+ * page's (forbidden_host, forbidden_origin), is no client's: anyone who can reach the port
+ * could otherwise push the clients' errors out of the list. And every client reads the
+ * list, so the message of a route that carries a statement or a question is left out: the
+ * engine's message may quote it, and the client that sent it had it in its answer. */
 static void remember_error(loch_server *s, const http_request *req, const http_response *resp, const char *when)
 {
+    if (s->ntokens && !token_ok(s, bearer(req)))
+        return;
     const char *code = "", *message = "";
     arena a = ARENA_INIT;
     json *doc = NULL;
@@ -1960,6 +1977,13 @@ static void remember_error(loch_server *s, const http_request *req, const http_r
         }
     }
     error_clear();
+    if (!strcmp(code, "forbidden_host") || !strcmp(code, "forbidden_origin")) {
+        arena_free(&a);
+        return;
+    }
+    if (!strcmp(resp->route, "/v1/sql") || !strcmp(resp->route, "/v1/search") || !strcmp(resp->route, "/v1/ask") ||
+        models_api_match(resp->route, NULL))
+        message = "";
     pthread_mutex_lock(&s->mu);
     unsigned long i = s->nrecent++ % RECENT_ERRORS;
     snprintf(s->recent[i].when, sizeof(s->recent[i].when), "%s", when);
@@ -2070,6 +2094,13 @@ int loch_server_start(loch_server **out, const loch_server_options *opts)
     s->lake = strdup(s->o.lake);
     s->host = strdup(!strcmp(host, "localhost") ? "127.0.0.1" : host);
     s->cors = s->o.cors_origins && *s->o.cors_origins ? strdup(s->o.cors_origins) : NULL;
+    /* "*" lets any web page the user opens read this server's answers (and send it
+     * statements past the Origin check); without tokens, the server is then every site's */
+    if (s->cors && s->o.ntokens == 0 && origin_listed(s, "") == 2) {
+        rc = error_set(LOCH_EPERM, "cors_origins \"*\" without tokens would let every web page read and change "
+                                   "this lake: set tokens (LOCH_TOKENS, --token-file) or list the origins by name");
+        goto fail;
+    }
     s->tokens = s->o.ntokens ? calloc(s->o.ntokens, sizeof(char *)) : NULL;
     for (size_t i = 0; i < s->o.ntokens && s->tokens; i++)
         if ((s->tokens[i] = strdup(s->o.tokens[i])))

@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import time
+import urllib.parse
 from pathlib import Path
 
 import pytest
@@ -354,6 +355,62 @@ def test_a_link_never_runs_a_statement(ui):
     assert ui.locator(".result-tab").count() == 0
 
 
+def test_a_linked_query_is_announced_and_a_linked_change_asks_first(ui):
+    """A link can hide a DROP fifty lines below a SELECT: the warning names it, what the
+    user had typed goes to History, the editor is not focused (a reflexive Ctrl-Enter runs
+    nothing), and Run asks before sending a linked change. A linked query that only reads
+    runs without asking; editing the text ends the warning."""
+    open_tab(ui, "sql")
+    editor_type(ui, "SELECT 7 AS mine")
+    hidden = "SELECT 1;" + "\n" * 60 + "-- a comment; with a semicolon\nDROP TABLE trips"
+    ui.goto(ui.base + "#/sql?q=" + urllib.parse.quote(hidden))
+    ui.wait_for_selector(".warning:not([hidden])")
+    text = ui.inner_text(".warning")
+    assert "came from a link" in text and "2 statements on 62 lines" in text and "DROP" in text, text
+    assert "1 of which changes" in text and "History" in text
+    assert not ui.evaluate("() => document.activeElement.closest('.cm-editor') !== null")
+    asked = []
+    ui.once("dialog", lambda d: (asked.append(d.message), d.dismiss()))
+    ui.click(".cm-content")
+    ui.keyboard.press("Control+Enter")
+    deadline = time.monotonic() + 60  # for a broken build only
+    while not asked and time.monotonic() < deadline:
+        ui.wait_for_timeout(20)
+    assert asked and "DROP" in asked[0], asked
+    assert ui.locator(".result-tab").count() == 0
+    ui.click("button:text('History')")
+    assert "SELECT 7 AS mine" in ui.inner_text("#sql-history")
+    ui.click("button:text('History')")
+    # a linked query that only reads: no question, and the warning ends with the run
+    ui.goto(ui.base + "#/sql?q=" + urllib.parse.quote("/* read */ (SELECT count(*) AS n FROM trips)"))
+    until(ui, "() => document.querySelector('.warning').textContent.includes('1 statement on 1 line.')")
+    ui.click(".cm-content")
+    ui.keyboard.press("Control+Enter")
+    until(ui, "() => document.querySelectorAll('#panel-sql .grid-cell').length > 0")
+    assert ui.locator("#panel-sql .grid-row:not([hidden]) .grid-cell").all_inner_texts() == ["501"]
+    assert ui.locator(".warning").is_hidden()
+    ui.goto(ui.base + "#/sql?q=" + urllib.parse.quote("DELETE FROM trips"))
+    ui.wait_for_selector(".warning:not([hidden])")
+    ui.click(".cm-content")
+    ui.keyboard.press("End")
+    ui.keyboard.insert_text(" WHERE false")
+    assert ui.locator(".warning").is_hidden()
+    assert ui.evaluate("async () => (await (await fetch('/v1/tables/trips')).json()).rows") == 501
+    assert asked == [asked[0]] and ui.errors == [], ui.errors
+
+
+def test_a_result_past_512_mb_is_refused_as_arrow_and_as_text(ui):
+    """The page holds at most 512 MB of a result, read as Arrow or as text (JSON, for the
+    types Arrow cannot carry): past it, the query is cancelled and the reason shown."""
+    open_tab(ui, "sql")
+    for extra in ("", "INTERVAL 1 DAY AS iv, "):
+        run_sql(ui, f"SELECT {extra}repeat('x', 1048576) AS s FROM range(520)")
+        until(ui, "() => !document.querySelector('#panel-sql .error').hidden")
+        assert "passed 512 MB" in ui.inner_text("#panel-sql .error"), extra
+    run_sql(ui, "SELECT 1 AS still_fine")
+    assert ui.locator("#panel-sql .grid-row:not([hidden]) .grid-cell").all_inner_texts() == ["1"]
+
+
 def test_values_of_every_kind_show_exactly(ui):
     """Timestamps to the microsecond (before 1970 too) and DuckDB's infinities, times of
     day, decimals in lists, structs and maps; a type Arrow cannot carry is shown as text
@@ -367,9 +424,25 @@ def test_values_of_every_kind_show_exactly(ui):
     cells = ui.locator("#panel-sql .grid-row:not([hidden]) .grid-cell").all_inner_texts()
     assert cells == ["1969-12-31 23:59:59.999999", "2026-01-02 03:04:05.25", "infinity", "13:45:01.5", "[1.50]",
                      '{"k": 2.25, "t": "2026-01-01 00:00:00.5"}', '{"x": 1}'], cells
+    # past JavaScript's Date, BC, infinite days, a zone (an instant: shown in UTC with its offset)
+    run_sql(ui, "SELECT DATE '0044-03-15 (BC)' AS a, TIMESTAMP '0044-03-15 (BC) 10:00:00.5' AS b, "
+                "'-infinity'::DATE AS c, 'infinity'::DATE AS d, TIMESTAMP '294246-12-31 23:59:59.999999' AS e, "
+                "DATE '10000-01-01' AS f, TIMESTAMPTZ '2026-01-01 10:00:00+02' AS g")
+    cells = ui.locator("#panel-sql .grid-row:not([hidden]) .grid-cell").all_inner_texts()
+    assert cells == ["0044-03-15 (BC)", "0044-03-15 (BC) 10:00:00.5", "-infinity", "infinity",
+                     "294246-12-31 23:59:59.999999", "10000-01-01", "2026-01-01 08:00:00+00"], cells
     run_sql(ui, "SELECT INTERVAL 1 DAY AS iv")
     assert "shown as text" in ui.inner_text(".result-bar .status")
     assert ui.locator("#panel-sql .grid-row:not([hidden]) .grid-cell").all_inner_texts()[0].strip()
+    # as text (JSON), every digit kept: no double in between
+    run_sql(ui, "SELECT INTERVAL 1 DAY AS iv, 12345678901234567890123456789.12345678::DECIMAL(38,8) AS x, "
+                "1.50::DECIMAL(4,2) AS y, 9007199254740993::HUGEINT AS z")
+    cells = ui.locator("#panel-sql .grid-row:not([hidden]) .grid-cell").all_inner_texts()
+    assert cells[1:] == ["12345678901234567890123456789.12345678", "1.50", "9007199254740993"], cells
+    run_sql(ui, "SELECT 340282366920938463463374607431768211455::UHUGEINT AS u")  # no Arrow type: text
+    assert ui.locator("#panel-sql .grid-row:not([hidden]) .grid-cell").all_inner_texts() == \
+        ["340282366920938463463374607431768211455"]
+    assert "UHUGEINT" in ui.inner_text(".result-bar .status")
     run_sql(ui, "EXPLAIN SELECT 1")
     assert ui.locator("#panel-sql .grid-row:not([hidden])").count() >= 1
     run_sql(ui, "SELECT 'a' AS k, 1e16 AS v UNION ALL SELECT 'b', 1e16 + 2")

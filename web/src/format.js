@@ -9,6 +9,26 @@ const T = { Null: 1, Int: 2, Float: 3, Binary: 4, Utf8: 5, Bool: 6, Decimal: 7, 
 const UNIT = { SECOND: 0, MILLISECOND: 1, MICROSECOND: 2, NANOSECOND: 3 };
 const is = (type, ...ids) => !!type && ids.includes(type.typeId);
 
+// A number of a JSON result as its text, where a double would change it: a DECIMAL(38,8)
+// or a HUGEINT past 2^53, or a scale's trailing zeros (1.50). Compares by value.
+export class Exact {
+  constructor(text) {
+    this.text = text;
+  }
+  valueOf() {
+    return Number(this.text);
+  }
+  toString() {
+    return this.text;
+  }
+}
+
+// JSON.parse, keeping each number whose text a double would not give back as an Exact.
+export function parseExact(text) {
+  return JSON.parse(text, (key, v, context) =>
+    typeof v === 'number' && context && typeof context.source === 'string' && String(v) !== context.source ? new Exact(context.source) : v);
+}
+
 function json(v) {
   return JSON.stringify(v, (_, x) => (typeof x === 'bigint' ? x.toString() : x));
 }
@@ -23,12 +43,35 @@ function decimal(v, scale) {
   return neg ? '-' + text : text;
 }
 
-function iso(ms, withTime) {
-  const d = new Date(ms);
-  if (Number.isNaN(d.getTime())) return String(ms);
-  const s = d.toISOString();
-  // a fraction without its trailing zeros, as DuckDB prints it
-  return withTime ? s.replace('T', ' ').replace(/Z$/, '').replace(/\.(\d*?)0+$/, (_, d) => (d ? '.' + d : '')) : s.slice(0, 10);
+// The calendar day of a count of days since 1970-01-01, in the proleptic Gregorian
+// calendar, for any day a DuckDB DATE or TIMESTAMP holds (JavaScript's Date stops at
+// ±275,760 years; DuckDB's timestamps reach 294,247): [year, month, day], year 0 being
+// 1 BC. After H. Hinnant's days_from_civil, inverted.
+function civil(z) {
+  z += 719468;
+  const era = Math.floor(z / 146097), doe = z - era * 146097;
+  const yoe = Math.floor((doe - Math.floor(doe / 1460) + Math.floor(doe / 36524) - Math.floor(doe / 146096)) / 365);
+  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
+  const mp = Math.floor((5 * doy + 2) / 153), d = doy - Math.floor((153 * mp + 2) / 5) + 1, m = mp < 10 ? mp + 3 : mp - 9;
+  return [yoe + era * 400 + (m <= 2 ? 1 : 0), m, d];
+}
+
+const two = (x) => String(x).padStart(2, '0');
+
+// A day as DuckDB prints it: "2026-11-29", "10000-01-01", "0044-03-15 (BC)" (the BC
+// mark returned apart: a timestamp prints it between the day and the time).
+function day(days) {
+  const [y, m, d] = civil(days);
+  return [`${String(y > 0 ? y : 1 - y).padStart(4, '0')}-${two(m)}-${two(d)}`, y > 0 ? '' : ' (BC)'];
+}
+
+const DATE_INF = 2147483647n; // DuckDB's DATE 'infinity' (int32 max); -infinity is its negation
+
+function date(raw) {
+  if (raw >= DATE_INF) return 'infinity';
+  if (raw <= -DATE_INF) return '-infinity';
+  const [text, bc] = day(Number(raw));
+  return text + bc;
 }
 
 const PER_SECOND = { [UNIT.SECOND]: 1n, [UNIT.MILLISECOND]: 1000n, [UNIT.MICROSECOND]: 1000000n, [UNIT.NANOSECOND]: 1000000000n };
@@ -37,16 +80,19 @@ const I64_MAX = 9223372036854775807n;
 // A timestamp from its raw count in the column's unit, exactly (Arrow JS's own values
 // are milliseconds, rounded): "2026-01-01 10:00:00.123456", fraction without trailing
 // zeros; DuckDB's infinities by name.
-function timestamp(raw, unit) {
+function timestamp(raw, unit, zoned) {
   if (raw >= I64_MAX) return 'infinity';
   if (raw <= -I64_MAX) return '-infinity';
   const per = PER_SECOND[unit] ?? 1000n;
   let sec = raw / per, frac = raw % per;
   if (frac < 0n) (sec -= 1n), (frac += per); // floor, not toward zero: 1969-12-31 23:59:59.999999
-  const day = iso(Number(sec) * 1000, true);
-  if (!frac) return day;
+  let days = sec / 86400n, rest = sec % 86400n;
+  if (rest < 0n) (days -= 1n), (rest += 86400n);
+  const [text, bc] = day(Number(days)), s = Number(rest);
   const digits = per.toString().length - 1;
-  return day + '.' + frac.toString().padStart(digits, '0').replace(/0+$/, '');
+  // a zoned value is an instant: shown in UTC with its offset, as DuckDB does in UTC
+  return `${text}${bc} ${two(Math.floor(s / 3600))}:${two(Math.floor(s / 60) % 60)}:${two(s % 60)}` +
+    (frac ? '.' + frac.toString().padStart(digits, '0').replace(/0+$/, '') : '') + (zoned ? '+00' : '');
 }
 
 // A time of day from its raw count in the column's unit: "13:45:01.25".
@@ -77,13 +123,17 @@ function nested(v, type) {
 }
 
 function formatOne(v, type) {
+  if (v instanceof Exact) return v.text;
   if (is(type, T.Decimal)) return typeof v === 'object' ? decimal(v, type.scale) : String(v);
   if (is(type, T.Timestamp)) {
-    if (typeof v === 'bigint') return timestamp(v, type.unit); // the raw count (rawAt), exact
-    return v instanceof Date ? iso(v.getTime(), true) : iso(v, true);
+    if (typeof v === 'bigint') return timestamp(v, type.unit, !!type.timezone); // the raw count (valueAt), exact
+    return timestamp(BigInt(Math.round(v instanceof Date ? v.getTime() : Number(v))), UNIT.MILLISECOND, !!type.timezone);
   }
   if (is(type, T.Time)) return typeof v === 'bigint' ? timeOfDay(v, type.unit) : timeOfDay(BigInt(Math.trunc(Number(v))), type.unit);
-  if (is(type, T.Date)) return iso(v instanceof Date ? v.getTime() : Number(v), false);
+  if (is(type, T.Date)) {
+    if (typeof v === 'bigint') return date(v); // days (valueAt), infinities included
+    return date(BigInt(Math.floor((v instanceof Date ? v.getTime() : Number(v)) / 86400000)));
+  }
   if (is(type, T.List, T.LargeList, T.Struct, T.Map)) return nested(v, type);
   if (typeof v === 'bigint' || typeof v === 'number' || typeof v === 'boolean') return String(v);
   if (typeof v === 'string') return v;
@@ -107,13 +157,14 @@ export function format(v, type) {
   }
 }
 
-// The value of row i of an Arrow vector, as the grid shows it: timestamps and times as
-// their raw counts (BigInt or number in the column's unit), which Arrow JS's own get()
-// rounds to milliseconds; everything else as get() gives it.
+// The value of row i of an Arrow vector, as the grid shows it: timestamps, times and
+// dates as their raw counts (BigInt, in the column's unit), which Arrow JS's own get()
+// rounds to milliseconds or turns into a Date that cannot hold DuckDB's range or its
+// infinities; everything else as get() gives it.
 const starts = new WeakMap();
 export function valueAt(vector, i) {
   const type = vector.type;
-  if (!is(type, T.Timestamp, T.Time)) return vector.get(i);
+  if (!is(type, T.Timestamp, T.Time) && !(is(type, T.Date) && type.unit === 0 /* DAY */)) return vector.get(i);
   let s = starts.get(vector);
   if (!s) {
     s = [];

@@ -10,7 +10,7 @@
 // scroll bar stands for the rows proportionally: scrollTop maps to a row, and the rows'
 // block is placed where that row must appear.
 
-import { format, numeric, typeName, valueAt } from './format.js';
+import { format, numeric, typeName, valueAt, Exact } from './format.js';
 
 const MAX_SPACER = 8_000_000;
 const OVERSCAN = 4;
@@ -165,7 +165,7 @@ export class Grid {
         if (x !== null && typeof x === 'object' && !(x instanceof Date)) {
           // decimals (and 128-bit integers) by value, lists and structs by their text
           const type = this.columns[i].field.type, text = format(x, type);
-          x = numeric(type) ? Number(text) : text;
+          x = numeric(type) || x instanceof Exact ? Number(text) : text;
         }
         vals[r] = x;
       }

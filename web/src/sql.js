@@ -21,6 +21,8 @@ import { request, getJSON, ApiError } from './api.js';
 import { Grid } from './grid.js';
 import { el } from './dom.js';
 import { Chart } from './chart.js';
+import { statements, readsOnly } from './statements.js';
+import { parseExact } from './format.js';
 
 export const ROW_CAP = 1_000_000;
 const MAX_BYTES = 512 << 20;
@@ -28,6 +30,7 @@ const HISTORY_KEY = 'loch.sql.history', HISTORY_MAX = 100, RESULTS_MAX = 8;
 
 let view, ctx, els, lang = new Compartment();
 let results = [], current = null, seq = 0;
+let linked = null; // the text a link put in the editor, until the user changes it
 
 
 export function mount(panel, c) {
@@ -39,6 +42,7 @@ export function mount(panel, c) {
     history: el('ul', { id: 'sql-history', class: 'history', hidden: true, 'aria-label': 'Query history' }),
     editor: el('div', { class: 'editor', 'aria-label': 'SQL editor' }),
     error: el('div', { class: 'error', role: 'alert', hidden: true }),
+    linked: el('div', { class: 'warning', role: 'alert', tabindex: '-1', hidden: true }),
     tabs: el('div', { class: 'result-tabs', role: 'group', 'aria-label': 'Results' }),
     bar: el('div', { class: 'result-bar' }),
     body: el('div', { class: 'result-body' }),
@@ -46,7 +50,7 @@ export function mount(panel, c) {
   panel.append(
     el('div', { class: 'sql' },
       el('div', { class: 'toolbar' }, els.run, els.cancel, els.historyBtn, el('span', { class: 'hint' }, 'Ctrl-Enter runs the selection, else everything')),
-      els.history, els.editor, els.error,
+      els.history, els.linked, els.editor, els.error,
       el('div', { class: 'results' }, els.tabs, els.bar, els.body)),
   );
   const runKeys = [
@@ -67,6 +71,7 @@ export function mount(panel, c) {
         EditorView.cspNonce.of(document.querySelector('meta[name=csp-nonce]')?.content || ''),
         EditorView.updateListener.of((u) => {
           if (u.docChanged) {
+            if (linked !== null && u.state.doc.toString() !== linked) unlink();
             view.dispatch(setDiagnostics(u.state, []));
             ctx.setRoute('sql', [], { q: u.state.doc.toString() });
           }
@@ -99,11 +104,35 @@ async function loadSchema() {
 }
 
 // A link fills the editor and never runs anything: a page of another site could link
-// here, and only the user's Run (or Ctrl-Enter) sends a statement.
+// here, and only the user's Run (or Ctrl-Enter) sends a statement. What the link put
+// there is announced above the editor, with every statement that would change the lake,
+// however far down it hides; the text it replaced goes to History; and Run asks before
+// sending a change that came from a link. The focus goes to the warning, not the editor.
 export function show(path, params) {
-  if (params.q !== undefined && params.q !== view.state.doc.toString())
-    view.dispatch({ changes: { from: 0, to: view.state.doc.length, insert: params.q } });
-  view.focus();
+  const had = view.state.doc.toString();
+  if (params.q === undefined || params.q === had) {
+    if (linked === null) view.focus();
+    return;
+  }
+  if (had.trim()) remember(had);
+  view.dispatch({ changes: { from: 0, to: had.length, insert: params.q } });
+  linked = params.q;
+  const all = statements(params.q), writes = all.filter((x) => !readsOnly(x));
+  const lines = params.q.split('\n').length;
+  els.linked.replaceChildren(
+    el('strong', {}, 'This query came from a link. '),
+    `Read all of it before you run it: ${all.length} statement${all.length === 1 ? '' : 's'} on ${lines} line${lines === 1 ? '' : 's'}` +
+      (writes.length ? `, ${writes.length} of which change${writes.length === 1 ? 's' : ''} the lake or its settings: ` : '.'),
+    ...(writes.length ? [el('code', {}, [...new Set(writes.map((x) => x.verb))].join(', ')), '.'] : []),
+    had.trim() ? ' What you had in the editor is in History.' : '',
+  );
+  els.linked.hidden = false;
+  els.linked.focus(); // out of the editor, where a reflexive Ctrl-Enter would reach Run
+}
+
+function unlink() {
+  linked = null;
+  els.linked.hidden = true;
 }
 
 export function setQuery(text) {
@@ -173,6 +202,11 @@ async function run() {
   const sel = view.state.selection.main;
   const text = (sel.empty ? view.state.doc.toString() : view.state.sliceDoc(sel.from, sel.to)).trim();
   if (!text) return;
+  if (linked !== null) {
+    const writes = statements(text).filter((x) => !readsOnly(x));
+    if (writes.length && !confirm(`This text came from a link and changes the lake or its settings (${[...new Set(writes.map((x) => x.verb))].join(', ')}). Run it?`)) return;
+    unlink();
+  }
   const offset = sel.empty ? view.state.doc.toString().indexOf(text) : sel.from;
   remember(text);
   const r = { n: ++seq, sql: text, id: crypto.randomUUID(), state: 'running', t0: performance.now(), ctl: new AbortController(), view: 'grid' };
@@ -202,7 +236,8 @@ async function run() {
         r.more = true;
       }
     } else {
-      const j = await resp.json();
+      // capped as Arrow is, and parsed keeping the digits of numbers a double would round
+      const j = parseExact(new TextDecoder().decode(await readCapped(resp, r)));
       if (j.error) throw new ApiError(resp.status, j.error.code, j.error.message);
       if (!j.message && j.columns && j.rows) {
         r.fetched = performance.now();
