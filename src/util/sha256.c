@@ -176,3 +176,29 @@ void sha256_hex(sha256_ctx *c, char out[65])
     for (int i = 0; i < 32; i++)
         snprintf(out + 2 * i, 3, "%02x", d[i]);
 }
+
+void hmac_sha256(const void *key, size_t klen, const void *msg, size_t n, uint8_t out[32])
+{
+    unsigned char k0[64] = {0}, pad[64];
+    sha256_ctx c;
+    if (klen > 64) { /* a long key is hashed first (RFC 2104) */
+        sha256_init(&c);
+        sha256_update(&c, key, klen);
+        sha256_final(&c, k0);
+    } else if (klen) {
+        memcpy(k0, key, klen);
+    }
+    uint8_t inner[32];
+    for (int i = 0; i < 64; i++)
+        pad[i] = k0[i] ^ 0x36;
+    sha256_init(&c);
+    sha256_update(&c, pad, 64);
+    sha256_update(&c, msg, n);
+    sha256_final(&c, inner);
+    for (int i = 0; i < 64; i++)
+        pad[i] = k0[i] ^ 0x5c;
+    sha256_init(&c);
+    sha256_update(&c, pad, 64);
+    sha256_update(&c, inner, 32);
+    sha256_final(&c, out);
+}
