@@ -27,7 +27,7 @@ LDFLAGS += -fsanitize=address,undefined,float-cast-overflow
 endif
 # llama.cpp, static (scripts/setup.sh builds it): C++ inside, hence libstdc++
 LLAMA_LIBS := $(LLAMA)/lib/libllama.a $(LLAMA)/lib/libggml.a $(LLAMA)/lib/libggml-cpu.a $(LLAMA)/lib/libggml-base.a
-LIBS    := -L$(DUCKDB)/lib -lduckdb -Wl,-rpath,$(CURDIR)/$(DUCKDB)/lib $(LLAMA_LIBS) -lstdc++ -lsqlite3 -lmicrohttpd -lcurl \
+LIBS    := -L$(DUCKDB)/lib -lduckdb -Wl,-rpath,$(CURDIR)/$(DUCKDB)/lib $(LLAMA_LIBS) -lstdc++ -lsqlite3 -lmicrohttpd -lcurl -lcrypto \
            -lpthread -lm
 
 LIB_SRC := $(sort $(wildcard src/util/*.c src/core/*.c src/formats/*.c src/adapters/*.c src/ops/*.c src/ingest/*.c \
@@ -144,8 +144,8 @@ demo: deps all
 	scripts/setup.sh
 	scripts/demo.sh
 
-$(BUILD)/bench_core: bench/bench_core.c $(BUILD)/libloch.a $(LLAMA_LIBS)
-	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libloch.a $(LDFLAGS) $(LIBS)
+$(BUILD)/bench_core: bench/bench_core.c bench/sha256_ref.c $(BUILD)/libloch.a $(LLAMA_LIBS)
+	$(CC) $(CFLAGS) -o $@ bench/bench_core.c bench/sha256_ref.c $(BUILD)/libloch.a $(LDFLAGS) $(LIBS)
 
 bench: all $(BUILD)/bench_core
 	scripts/setup.sh

@@ -49,6 +49,7 @@
 #include "formats/arrow.h"
 #include "loch/loch.h"
 #include "../cli/demo_queries.h"
+#include "util/sha256.h"
 #include "vector/hnsw.h"
 
 static double now_ms(void)
@@ -646,8 +647,58 @@ static int bench_ann(char **argv, int filter)
     return 0;
 }
 
+/* loch's own SHA-256 (bench/sha256_ref.c) and OpenSSL's (util/sha256.h), alternating,
+ * over the same bytes: ingest's hash, in MB/s, the median of reps rounds each; both must
+ * give the same digest. */
+typedef struct {
+    uint32_t h[8];
+    uint64_t len;
+    unsigned char block[64];
+    size_t used;
+} ref_sha256_ctx;
+void ref_sha256_init(ref_sha256_ctx *c);
+void ref_sha256_update(ref_sha256_ctx *c, const void *data, size_t n);
+void ref_sha256_final(ref_sha256_ctx *c, uint8_t out[32]);
+
+static int bench_sha256(int mb, int reps)
+{
+    size_t n = (size_t)mb << 20, piece = 1 << 20;
+    unsigned char *d = malloc(n);
+    double *ta = calloc((size_t)reps, sizeof(double)), *tb = calloc((size_t)reps, sizeof(double));
+    if (!d || !ta || !tb)
+        return 1;
+    for (size_t i = 0; i < n; i++)
+        d[i] = (unsigned char)(i * 2654435761u >> 13);
+    uint8_t a[32], b[32];
+    for (int r = 0; r < reps; r++) {
+        double t0 = now_ms();
+        ref_sha256_ctx rc;
+        ref_sha256_init(&rc);
+        for (size_t at = 0; at < n; at += piece)
+            ref_sha256_update(&rc, d + at, piece);
+        ref_sha256_final(&rc, a);
+        double t1 = now_ms();
+        sha256_ctx c;
+        if (sha256_init(&c) < 0)
+            return 1;
+        for (size_t at = 0; at < n; at += piece)
+            sha256_update(&c, d + at, piece);
+        if (sha256_final(&c, b) < 0 || memcmp(a, b, 32) != 0) {
+            fprintf(stderr, "the digests differ\n");
+            return 1;
+        }
+        ta[r] = t1 - t0, tb[r] = now_ms() - t1;
+    }
+    double ma = pct(ta, reps, 0.5), mb_ = pct(tb, reps, 0.5);
+    printf("sha256 loch_mb_s=%.1f openssl_mb_s=%.1f\n", mb / (ma / 1000), mb / (mb_ / 1000));
+    free(d), free(ta), free(tb);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc >= 4 && strcmp(argv[1], "sha256") == 0)
+        return bench_sha256(atoi(argv[2]), atoi(argv[3]));
     if (argc >= 11 && strcmp(argv[1], "ann") == 0)
         return bench_ann(argv, argc >= 12 && strcmp(argv[11], "filter") == 0);
     if (argc >= 6 && strcmp(argv[1], "wal") == 0)

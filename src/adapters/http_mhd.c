@@ -189,8 +189,8 @@ const char *http_body_sha256(http_request *r)
 {
     if (r->fd < 0)
         return NULL;
-    if (!r->sha_hex[0])
-        sha256_hex(&r->sha, r->sha_hex);
+    if (!r->sha_hex[0] && sha256_hex(&r->sha, r->sha_hex) < 0)
+        return NULL;
     return r->sha_hex;
 }
 
@@ -434,9 +434,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                 (int)sizeof(r->file))
                 return MHD_NO;
             r->fd = mkstemp(r->file);
-            if (r->fd < 0)
-                return MHD_NO;
-            sha256_init(&r->sha);
+            if (r->fd < 0 || sha256_init(&r->sha) < 0)
+                return MHD_NO; /* the file is removed when the request ends */
             const char *ct = http_header(r, "Content-Type");
             if (ct && !strncasecmp(ct, "multipart/form-data", 19)) {
                 r->is_form = 1;
@@ -533,6 +532,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
         r->resp.state_free(r->resp.state);
     if (r->pp)
         MHD_destroy_post_processor(r->pp);
+    sha256_discard(&r->sha);
     buf_free(&r->form);
     buf_free(&r->resp.body);
     buf_free(&r->body);

@@ -769,22 +769,25 @@ static int tokenize(const llm_generator *g, const buf *text, llama_token **out, 
 
 /* The file that keeps the context after reading tok[0..n): named by the model and
  * the tokens, so a file is only ever loaded for the very prompt it was made from. */
-static void prefix_path(const llm_generator *g, const char *dir, const llama_token *tok, int n, char *out,
-                        size_t cap)
+static int prefix_path(const llm_generator *g, const char *dir, const llama_token *tok, int n, char *out,
+                       size_t cap)
 {
     sha256_ctx h;
     char desc[256], hex[65];
     uint64_t size = llama_model_size(g->model);
     llama_model_desc(g->model, desc, sizeof(desc));
-    sha256_init(&h);
+    if (sha256_init(&h) < 0)
+        return LOCH_ENOMEM;
     sha256_update(&h, "loch model prefix 1", 20);
     sha256_update(&h, desc, strlen(desc) + 1);
     sha256_update(&h, g->name, strlen(g->name) + 1);
     sha256_update(&h, &size, sizeof(size));
     sha256_update(&h, &g->n_ctx, sizeof(g->n_ctx));
     sha256_update(&h, tok, (size_t)n * sizeof(*tok));
-    sha256_hex(&h, hex);
+    if (sha256_hex(&h, hex) < 0)
+        return LOCH_ENOMEM;
     snprintf(out, cap, "%s/prefix-%.32s.kv", dir, hex);
+    return 0;
 }
 
 /* Keeps the newest PREFIX_FILES prefix files of dir: each is tens of megabytes, and a
@@ -866,10 +869,10 @@ static int load_prefix(llm_generator *g, const char *path, const llama_token *pr
         if (got == n && memcmp(data, PREFIX_MAGIC, sizeof(PREFIX_MAGIC)) == 0 && ntok == npre &&
             memcmp(data + sizeof(PREFIX_MAGIC) + sizeof(ntok), pre, (size_t)npre * sizeof(*pre)) == 0 &&
             len == n - head - 32) {
-            sha256_init(&h);
-            sha256_update(&h, data, n - 32);
-            sha256_final(&h, sum);
-            ok = memcmp(sum, data + n - 32, 32) == 0;
+            if (sha256_init(&h) == 0) {
+                sha256_update(&h, data, n - 32);
+                ok = sha256_final(&h, sum) == 0 && memcmp(sum, data + n - 32, 32) == 0;
+            }
         }
         llama_memory_t mem = llama_get_memory(g->ctx);
         llama_memory_clear(mem, true);
@@ -900,10 +903,12 @@ static void save_prefix(llm_generator *g, const char *dir, const char *path, con
         memcpy(data + sizeof(PREFIX_MAGIC) + sizeof(ntok), pre, (size_t)npre * sizeof(*pre));
         memcpy(data + head - sizeof(len64), &len64, sizeof(len64));
         sha256_ctx h;
-        sha256_init(&h);
-        sha256_update(&h, data, head + len);
-        sha256_final(&h, data + head + len);
-        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+        int hashed = sha256_init(&h) == 0;
+        if (hashed) {
+            sha256_update(&h, data, head + len);
+            hashed = sha256_final(&h, data + head + len) == 0;
+        }
+        fd = !hashed ? -1 : open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
     }
     size_t n = head + len + 32, put = 0;
     ssize_t w = 0;
@@ -925,9 +930,10 @@ static int keep_prefix(llm_generator *g, const llama_token *pre, int npre, int s
 {
     *held = same;
     char path[4096];
-    prefix_path(g, o->prefix_dir, pre, npre, path, sizeof(path));
+    int cached = prefix_path(g, o->prefix_dir, pre, npre, path, sizeof(path)) == 0; /* else read, not kept */
+    error_clear();
     if (same < npre) {
-        if (load_prefix(g, path, pre, npre)) {
+        if (cached && load_prefix(g, path, pre, npre)) {
             memcpy(g->kv, pre, (size_t)npre * sizeof(*pre));
             g->n_kv = *held = npre;
             return 0;
@@ -940,7 +946,8 @@ static int keep_prefix(llm_generator *g, const llama_token *pre, int npre, int s
     if (rc < 0)
         return rc;
     *held = npre;
-    save_prefix(g, o->prefix_dir, path, pre, npre);
+    if (cached)
+        save_prefix(g, o->prefix_dir, path, pre, npre);
     return 0;
 }
 

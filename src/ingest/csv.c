@@ -265,7 +265,7 @@ static int scan_pass(input *x, csvcheck *c)
 {
     struct stat st;
     char *chunk = malloc(SCAN_CHUNK);
-    sha256_ctx h;
+    sha256_ctx h = SHA256_CTX_INIT;
     csvcheck rest;
     scan_part part = {.fd = -1};
     pthread_t thread;
@@ -291,7 +291,12 @@ static int scan_pass(input *x, csvcheck *c)
             cut = threaded ? cut : size;
         }
     }
-    sha256_init(&h);
+    if (!hashed && sha256_init(&h) < 0) {
+        rc = LOCH_ENOMEM;
+        if (threaded)
+            pthread_join(thread, NULL);
+        goto cleanup;
+    }
     err = scan_range(fd, 0, cut, c, hashed ? NULL : &h, chunk, x->meter);
     err = err || hashed ? err : scan_range(fd, cut, size, NULL, &h, chunk, NULL);
     if (threaded) {
@@ -307,10 +312,11 @@ static int scan_pass(input *x, csvcheck *c)
         goto cleanup;
     }
     csvcheck_finish(c);
-    if (!hashed)
-        sha256_hex(&h, x->sha);
+    if (!hashed && (rc = sha256_hex(&h, x->sha)) < 0)
+        goto cleanup;
     x->bytes = size;
 cleanup:
+    sha256_discard(&h);
     if (fd >= 0)
         close(fd);
     free(chunk);

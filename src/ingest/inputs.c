@@ -81,7 +81,11 @@ int ingest_hash_file(input *x)
         free(chunk);
         return chunk ? error_errno(errno, "cannot read", x->shown) : error_set(LOCH_ENOMEM, "out of memory");
     }
-    sha256_init(&c);
+    if (sha256_init(&c) < 0) {
+        close(fd);
+        free(chunk);
+        return LOCH_ENOMEM;
+    }
     ssize_t n;
     while ((n = read(fd, chunk, CHUNK)) > 0) {
         sha256_update(&c, chunk, (size_t)n);
@@ -90,10 +94,11 @@ int ingest_hash_file(input *x)
     int e = errno;
     close(fd);
     free(chunk);
-    if (n < 0)
+    if (n < 0) {
+        sha256_discard(&c);
         return error_errno(e, "cannot read", x->shown);
-    sha256_hex(&c, x->sha);
-    return 0;
+    }
+    return sha256_hex(&c, x->sha);
 }
 
 /* Standard input is copied to a temporary file in the lake first: the engine reads

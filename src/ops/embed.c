@@ -430,7 +430,10 @@ static int64_t in_step_since(loch_lake *lake, const char *table, const char *col
     uint8_t what[32];
     if (!es)
         return -1;
-    embsync_what(es->metadata.id, es->timestamp_ms, s->metadata.id, column, key, model, what);
+    if (embsync_what(es->metadata.id, es->timestamp_ms, s->metadata.id, column, key, model, what) < 0) {
+        error_clear(); /* every row is compared */
+        return -1;
+    }
     int ok = vindex_sync_read(lake, table, column, model, &sy) == 0 && !memcmp(sy.what, what, 32) &&
              sy.emb_version == es->version && sy.dim == dim && sy.chunk_size == chunk_size &&
              sy.src_version <= s->version;
@@ -608,9 +611,9 @@ static int embed_once(loch_result **out, loch_lake *lake, const char *table, con
     int64_t left = exists ? es0->version + commits : commits - 1;
     if (rc == 0 && es->version == left && txlog_exists(lake, table)) {
         embsync sy = {.emb_version = left, .src_version = version, .dim = dim, .chunk_size = chunk_size};
-        embsync_what(es->metadata.id, es->timestamp_ms, s->metadata.id, column, k.data, model, sy.what);
+        int known = embsync_what(es->metadata.id, es->timestamp_ms, s->metadata.id, column, k.data, model, sy.what);
         lake_hold(lake, "embed-sync");
-        if (vindex_sync_write(lake, table, column, model, &sy) < 0 || !txlog_exists(lake, table))
+        if (known < 0 || vindex_sync_write(lake, table, column, model, &sy) < 0 || !txlog_exists(lake, table))
             vindex_sync_forget(lake, table, column, model); /* a cache; a table dropped meanwhile keeps nothing */
         error_clear();
     }

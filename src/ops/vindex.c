@@ -123,12 +123,13 @@ static int keys_push(vindex *v, const char *key, size_t len, uint64_t texth)
     return 0;
 }
 
-static void fingerprint(const snapshot *emb, const char *column, const char *model, int dim, uint8_t out[32])
+static int fingerprint(const snapshot *emb, const char *column, const char *model, int dim, uint8_t out[32])
 {
     sha256_ctx c;
     hnsw_options o = index_options();
     char num[128];
-    sha256_init(&c);
+    if (sha256_init(&c) < 0)
+        return LOCH_ENOMEM;
     sha256_update(&c, "loch vector index 3\n", 20); /* 2: nodes are chunks; 3: and their texts' hashes */
     sha256_update(&c, emb->metadata.id ? emb->metadata.id : "", strlen(emb->metadata.id ? emb->metadata.id : "") + 1);
     int n = snprintf(num, sizeof num, "%lld %d %u %u %u %u", (long long)emb->version, dim, (unsigned)o.metric,
@@ -136,7 +137,7 @@ static void fingerprint(const snapshot *emb, const char *column, const char *mod
     sha256_update(&c, num, (size_t)n + 1);
     sha256_update(&c, column, strlen(column) + 1);
     sha256_update(&c, model, strlen(model) + 1);
-    sha256_final(&c, out);
+    return sha256_final(&c, out);
 }
 
 /* <table>/_loch_index/<16 hex>.<ext>: the column's files (hnsw: the graph; fts: the
@@ -145,10 +146,12 @@ static int index_path(const char *table, const char *column, const char *model, 
 {
     sha256_ctx c;
     char hex[65];
-    sha256_init(&c);
+    if (sha256_init(&c) < 0)
+        return LOCH_ENOMEM;
     sha256_update(&c, column, strlen(column) + 1);
     sha256_update(&c, model, strlen(model) + 1);
-    sha256_hex(&c, hex);
+    if (sha256_hex(&c, hex) < 0)
+        return LOCH_ENOMEM;
     buf_clear(out);
     return buf_printf(out, "%s/_loch_index/%.16s.%s", table, hex, ext);
 }
@@ -580,8 +583,8 @@ int vindex_get(loch_lake *lake, const char *table, const char *emb, const snapsh
         snprintf(v->key, sizeof v->key, "%s", key);
         v->dim = dim;
         v->version = emb_snap->version;
-        fingerprint(emb_snap, column, model, dim, v->fp);
-        rc = index_path(table, column, model, "hnsw", &path);
+        rc = fingerprint(emb_snap, column, model, dim, v->fp);
+        rc = rc ? rc : index_path(table, column, model, "hnsw", &path);
     }
     if (rc == 0 && map_file(lake, path.data, v->fp, v) == 0) { /* fresh */
         buf fp = BUF_INIT;
@@ -653,7 +656,10 @@ int vindex_fits(const vindex *v, const char *table, const char *column, const ch
     uint8_t fp[32];
     if (!v || strcmp(v->table, table) || strcmp(v->column, column) || strcmp(v->model, model) || v->dim != dim)
         return 0;
-    fingerprint(emb_snap, column, model, dim, fp);
+    if (fingerprint(emb_snap, column, model, dim, fp) < 0) {
+        error_clear();
+        return 0; /* not known to fit: rebuilt */
+    }
     return memcmp(fp, v->fp, 32) == 0;
 }
 

@@ -221,9 +221,9 @@ static void hex32(const uint8_t d[32], char out[65])
     out[64] = '\0';
 }
 
-static void hmac_str(const uint8_t *key, size_t klen, const char *msg, uint8_t out[32])
+static int hmac_str(const uint8_t *key, size_t klen, const char *msg, uint8_t out[32])
 {
-    hmac_sha256(key, klen, msg, strlen(msg), out);
+    return hmac_sha256(key, klen, msg, strlen(msg), out);
 }
 
 int sigv4_authorization(buf *out, const sigv4_key *key, const char *amz_date, const char *method, const char *path,
@@ -241,10 +241,10 @@ int sigv4_authorization(buf *out, const sigv4_key *key, const char *amz_date, co
     int rc = canonical(&creq, &names, method, path, params, nparams, headers, nheaders, payload_sha256);
     if (rc < 0)
         goto done;
-    sha256_ctx c;
-    sha256_init(&c);
-    sha256_update(&c, creq.data, creq.len);
-    sha256_hex(&c, hash);
+    uint8_t ch[32];
+    if ((rc = sha256(creq.data, creq.len, ch)) < 0)
+        goto done;
+    hex32(ch, hash);
     if (buf_printf(&sts, "AWS4-HMAC-SHA256\n%s\n%s/%s/%s/aws4_request\n%s", amz_date, day, key->region, key->service,
                    hash) < 0 ||
         buf_printf(&secret, "AWS4%s", key->secret_key) < 0) {
@@ -252,11 +252,10 @@ int sigv4_authorization(buf *out, const sigv4_key *key, const char *amz_date, co
         goto done;
     }
     /* the signing key: the secret, through the date, region, service and "aws4_request" */
-    hmac_str((const uint8_t *)secret.data, secret.len, day, k);
-    hmac_str(k, 32, key->region, k);
-    hmac_str(k, 32, key->service, k);
-    hmac_str(k, 32, "aws4_request", k);
-    hmac_sha256(k, 32, sts.data, sts.len, d);
+    if ((rc = hmac_str((const uint8_t *)secret.data, secret.len, day, k)) < 0 ||
+        (rc = hmac_str(k, 32, key->region, k)) < 0 || (rc = hmac_str(k, 32, key->service, k)) < 0 ||
+        (rc = hmac_str(k, 32, "aws4_request", k)) < 0 || (rc = hmac_sha256(k, 32, sts.data, sts.len, d)) < 0)
+        goto done;
     hex32(d, sig);
     if (buf_printf(out, "AWS4-HMAC-SHA256 Credential=%s/%s/%s/%s/aws4_request, SignedHeaders=%s, Signature=%s",
                    key->access_key, day, key->region, key->service, names.data ? names.data : "", sig) < 0)

@@ -16,19 +16,20 @@
 
 #define MAGIC "loch-embed-sync 1 "
 
-void embsync_what(const char *emb_id, int64_t emb_time_ms, const char *src_id, const char *column, const char *key,
-                  const char *model, uint8_t out[32])
+int embsync_what(const char *emb_id, int64_t emb_time_ms, const char *src_id, const char *column, const char *key,
+                 const char *model, uint8_t out[32])
 {
     const char *parts[] = {emb_id, src_id, column, key, model};
     char time[32];
     sha256_ctx c;
-    sha256_init(&c);
+    if (sha256_init(&c) < 0)
+        return LOCH_ENOMEM;
     sha256_update(&c, MAGIC, strlen(MAGIC));
     int n = snprintf(time, sizeof time, "%lld", (long long)emb_time_ms);
     sha256_update(&c, time, (size_t)n + 1);
     for (size_t i = 0; i < sizeof parts / sizeof *parts; i++) /* each with its NUL: no two lists hash alike */
         sha256_update(&c, parts[i] ? parts[i] : "", strlen(parts[i] ? parts[i] : "") + 1);
-    sha256_final(&c, out);
+    return sha256_final(&c, out);
 }
 
 int embsync_render(const embsync *s, buf *out)

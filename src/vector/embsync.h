@@ -32,7 +32,7 @@ typedef struct {
 /* The hash naming what a record is about: the embeddings table (its id and the time of
  * the version the pass left, so a record copied from a copy of the lake that went its
  * own way is not taken), the source, the column, key and model. */
-void embsync_what(const char *emb_id, int64_t emb_time_ms, const char *src_id, const char *column, const char *key,
+int embsync_what(const char *emb_id, int64_t emb_time_ms, const char *src_id, const char *column, const char *key,
                   const char *model, uint8_t out[32]);
 int embsync_render(const embsync *s, buf *out);
 /* LOCH_ECORRUPT for anything but one line embsync_render could have written. */

@@ -1,14 +1,24 @@
 /*
- * util/sha256.c - SHA-256 after FIPS 180-4; checked against known digests in
- * tests/unit/test_util.c.
- *
- * Every ingested byte is hashed, so the hash is on the ingest's critical path. Where
- * the CPU has the SHA extensions (x86 SHA-NI: most CPUs since 2017) the blocks go
- * through them, about five times faster than the portable rounds; which one runs is
- * decided once, from CPUID. Both are checked against the same digests, and against
- * each other on random input.
+ * bench/sha256_ref.c - loch's own SHA-256 (FIPS 180-4, SHA-NI where the CPU has it), as
+ * it was before OpenSSL's replaced it (src/adapters/sha256_openssl.c): kept only as the
+ * baseline that `bench_core sha256` measures OpenSSL against, and checked there
+ * against OpenSSL's digests.
  */
-#include "util/sha256.h"
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+    uint32_t h[8];
+    uint64_t len;
+    unsigned char block[64];
+    size_t used;
+} ref_sha256_ctx;
+
+void ref_sha256_set_portable(int on);
+void ref_sha256_init(ref_sha256_ctx *c);
+void ref_sha256_update(ref_sha256_ctx *c, const void *data, size_t n);
+void ref_sha256_final(ref_sha256_ctx *c, uint8_t out[32]);
+void ref_sha256_hex(ref_sha256_ctx *c, char out[65]);
 
 #include <stdatomic.h>
 #include <stdio.h>
@@ -107,7 +117,7 @@ static int cpu_has_shani(void)
 
 static atomic_int use_portable = -1; /* -1: not yet decided; any thread may be first */
 
-void sha256_set_portable(int on) { use_portable = on; }
+void ref_sha256_set_portable(int on) { use_portable = on; }
 
 static void compress(uint32_t h[8], const unsigned char *p, size_t blocks)
 {
@@ -122,7 +132,7 @@ static void compress(uint32_t h[8], const unsigned char *p, size_t blocks)
     compress_portable(h, p, blocks);
 }
 
-void sha256_init(sha256_ctx *c)
+void ref_sha256_init(ref_sha256_ctx *c)
 {
     static const uint32_t iv[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
                                    0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
@@ -131,7 +141,7 @@ void sha256_init(sha256_ctx *c)
     c->used = 0;
 }
 
-void sha256_update(sha256_ctx *c, const void *data, size_t n)
+void ref_sha256_update(ref_sha256_ctx *c, const void *data, size_t n)
 {
     const unsigned char *p = data;
     c->len += n;
@@ -155,50 +165,25 @@ void sha256_update(sha256_ctx *c, const void *data, size_t n)
     c->used = n;
 }
 
-void sha256_final(sha256_ctx *c, uint8_t out[32])
+void ref_sha256_final(ref_sha256_ctx *c, uint8_t out[32])
 {
     uint64_t bits = c->len * 8;
     unsigned char pad = 0x80, zero = 0, len[8];
-    sha256_update(c, &pad, 1);
+    ref_sha256_update(c, &pad, 1);
     while (c->used != 56)
-        sha256_update(c, &zero, 1);
+        ref_sha256_update(c, &zero, 1);
     for (int i = 0; i < 8; i++)
         len[i] = (unsigned char)(bits >> (56 - 8 * i));
-    sha256_update(c, len, 8);
+    ref_sha256_update(c, len, 8);
     for (int i = 0; i < 32; i++)
         out[i] = (uint8_t)(c->h[i / 4] >> (24 - 8 * (i % 4)));
 }
 
-void sha256_hex(sha256_ctx *c, char out[65])
+void ref_sha256_hex(ref_sha256_ctx *c, char out[65])
 {
     uint8_t d[32];
-    sha256_final(c, d);
+    ref_sha256_final(c, d);
     for (int i = 0; i < 32; i++)
         snprintf(out + 2 * i, 3, "%02x", d[i]);
 }
 
-void hmac_sha256(const void *key, size_t klen, const void *msg, size_t n, uint8_t out[32])
-{
-    unsigned char k0[64] = {0}, pad[64];
-    sha256_ctx c;
-    if (klen > 64) { /* a long key is hashed first (RFC 2104) */
-        sha256_init(&c);
-        sha256_update(&c, key, klen);
-        sha256_final(&c, k0);
-    } else if (klen) {
-        memcpy(k0, key, klen);
-    }
-    uint8_t inner[32];
-    for (int i = 0; i < 64; i++)
-        pad[i] = k0[i] ^ 0x36;
-    sha256_init(&c);
-    sha256_update(&c, pad, 64);
-    sha256_update(&c, msg, n);
-    sha256_final(&c, inner);
-    for (int i = 0; i < 64; i++)
-        pad[i] = k0[i] ^ 0x5c;
-    sha256_init(&c);
-    sha256_update(&c, pad, 64);
-    sha256_update(&c, inner, 32);
-    sha256_final(&c, out);
-}
