@@ -29,6 +29,11 @@ typedef enum {
 
 /* Runs every statement in sql; *out holds the last one's result (may have 0 columns). */
 LOCH_EXTERN int loch_sql(loch_result **out, loch_lake *lake, const char *sql);
+/* What loch_sql would run, without running anything: one row per statement as loch
+ * splits sql (statement, verb: its first word in capitals, reads: true when the engine's
+ * parser reads it as a query, or EXPLAIN of one). A statement that does not parse does
+ * not read. A page shows it before sending text it did not write (docs/ui.md). */
+LOCH_EXTERN int loch_sql_check(loch_result **out, loch_lake *lake, const char *sql);
 /* A value for a $N parameter: text in the form of its kind ("12", "1.5", "true", any
  * text for a string); text NULL is SQL NULL. */
 typedef struct {

@@ -1109,16 +1109,20 @@ static compute_kind kind_of(duckdb_type t)
     case DUCKDB_TYPE_TINYINT: case DUCKDB_TYPE_SMALLINT: case DUCKDB_TYPE_INTEGER: case DUCKDB_TYPE_BIGINT:
     case DUCKDB_TYPE_UTINYINT: case DUCKDB_TYPE_USMALLINT: case DUCKDB_TYPE_UINTEGER: case DUCKDB_TYPE_UBIGINT:
     case DUCKDB_TYPE_HUGEINT: case DUCKDB_TYPE_UHUGEINT: case DUCKDB_TYPE_FLOAT: case DUCKDB_TYPE_DOUBLE:
-    case DUCKDB_TYPE_DECIMAL:
+    case DUCKDB_TYPE_DECIMAL: case DUCKDB_TYPE_BIGNUM:
         return COMPUTE_NUMBER;
     default:
         return is_nested(t) ? COMPUTE_NESTED : COMPUTE_STRING;
     }
 }
 
-/* Time zone types the C API's text conversion does not render (it needs the time
- * zone extension's casts): the engine casts them to text itself. */
-static bool is_zoned(duckdb_type t) { return t == DUCKDB_TYPE_TIMESTAMP_TZ || t == DUCKDB_TYPE_TIME_TZ; }
+/* Types whose values the C API's text conversion does not render (zoned times need the
+ * time zone extension's casts; BIT and BIGNUM come out empty): the engine casts them to
+ * text itself. */
+static bool is_zoned(duckdb_type t)
+{
+    return t == DUCKDB_TYPE_TIMESTAMP_TZ || t == DUCKDB_TYPE_TIME_TZ || t == DUCKDB_TYPE_BIT || t == DUCKDB_TYPE_BIGNUM;
+}
 
 /* A SELECT whose result has nested columns is wrapped so they arrive as JSON text
  * (the C API cannot render them), and zoned times as text; returns 1 and fills
@@ -1550,7 +1554,8 @@ done:
 
 /* The name of a type in t (t itself or a child, at any depth) that DuckDB hands to Arrow
  * as bytes only DuckDB reads (UHUGEINT and BIGNUM become a duckdb.* extension over
- * fixed-size binary or a blob, which any other reader shows as raw bytes), or NULL. Such a
+ * fixed-size binary or a blob, BIT a blob of its own encoding, which any other reader
+ * shows as raw bytes) or loses part of (TIME WITH TIME ZONE its offset), or NULL. Such a
  * result is refused as Arrow, so that the client asks for a format that carries its
  * values (JSON, CSV: exact text). */
 static const char *arrow_opaque(duckdb_logical_type t)
@@ -1560,6 +1565,10 @@ static const char *arrow_opaque(duckdb_logical_type t)
         return "UHUGEINT";
     if (id == DUCKDB_TYPE_BIGNUM)
         return "BIGNUM";
+    if (id == DUCKDB_TYPE_BIT) /* Arrow gets DuckDB's own bytes: 0101 shows as 04f5 */
+        return "BIT";
+    if (id == DUCKDB_TYPE_TIME_TZ) /* Arrow's time has no offset: 12:00+05 and 12:00-03 look alike */
+        return "TIME WITH TIME ZONE";
     idx_t n = id == DUCKDB_TYPE_STRUCT ? duckdb_struct_type_child_count(t)
               : id == DUCKDB_TYPE_UNION ? duckdb_union_type_member_count(t)
               : id == DUCKDB_TYPE_MAP   ? 2
@@ -1741,6 +1750,7 @@ static const char *simple_type_name(duckdb_type t)
     case DUCKDB_TYPE_MAP: return "MAP";
     case DUCKDB_TYPE_UNION: return "UNION";
     case DUCKDB_TYPE_BIT: return "BIT";
+    case DUCKDB_TYPE_BIGNUM: return "BIGNUM";
     case DUCKDB_TYPE_SQLNULL: return "NULL";
     default: return "UNKNOWN";
     }

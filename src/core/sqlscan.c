@@ -18,7 +18,7 @@ static int skip_space(const char *s, size_t len, size_t *pos)
         while (p < len && isspace((unsigned char)s[p]))
             p++;
         if (p + 1 < len && s[p] == '-' && s[p + 1] == '-') {
-            while (p < len && s[p] != '\n')
+            while (p < len && s[p] != '\n' && s[p] != '\r') /* the engine ends it at either */
                 p++;
         } else if (p + 1 < len && s[p] == '/' && s[p + 1] == '*') {
             int depth = 0;

@@ -789,6 +789,17 @@ int sql_write_target(const char *sql, char *table, size_t cap)
     return read_name(&lx, &t, table, cap) && table_name_check(table) == 0 ? 1 : (error_clear(), 0);
 }
 
+/* The statements of the caller's text as they run: table_changes(...) rewritten to a
+ * name first, then split. *sql is the text the spans index (*rewritten, freed by the
+ * caller, or sql_text itself). */
+static int split_statements(const char *sql_text, char **rewritten, const char **sql, sql_span **spans, size_t *n)
+{
+    *rewritten = NULL;
+    int rc = changes_rewrite(sql_text, rewritten);
+    *sql = *rewritten ? *rewritten : sql_text;
+    return rc ? rc : sqlscan_split(*sql, strlen(*sql), spans, n);
+}
+
 static int sql_run(loch_result **out, loch_lake *lake, const char *sql_text)
 {
     sql_span *spans = NULL;
@@ -797,9 +808,8 @@ static int sql_run(loch_result **out, loch_lake *lake, const char *sql_text)
     char *rewritten = NULL;
     *out = NULL;
     lake_hold(lake, "sql");
-    int rc = changes_rewrite(sql_text, &rewritten); /* table_changes(...) -> a name */
-    const char *sql = rewritten ? rewritten : sql_text;
-    rc = rc ? rc : sqlscan_split(sql, strlen(sql), &spans, &n);
+    const char *sql;
+    int rc = split_statements(sql_text, &rewritten, &sql, &spans, &n);
     if (rc == 0 && n == 0)
         rc = error_set(LOCH_EINVALID, "no SQL statement given");
     for (size_t i = 0; rc == 0 && i < n; i++) {
@@ -823,6 +833,71 @@ static int sql_run(loch_result **out, loch_lake *lake, const char *sql_text)
     }
     *out = last;
     return 0;
+}
+
+/* Whether one statement only reads: the engine parses it as a query, or as EXPLAIN
+ * (ANALYZE) of one (which runs only that query). Parsed, never bound or run. */
+static int reads_only(loch_lake *lake, const char *text, size_t len, const sql_token *first)
+{
+    size_t pos = first->start + first->len;
+    sql_token t;
+    if (sqlscan_is(text, first, "explain") && sqlscan_next(text, len, &pos, &t) == 0 && t.kind == TOK_WORD) {
+        if (sqlscan_is(text, &t, "analyze") || sqlscan_is(text, &t, "analyse"))
+            pos = t.start + t.len;
+        else
+            pos = t.start;
+        text += pos;
+    }
+    int query = 0;
+    if (compute_is_query(lake->cp, text, NULL, &query) < 0)
+        query = 0; /* does not parse: not known to read */
+    error_clear();
+    return query;
+}
+
+static int sql_check(loch_result **out, loch_lake *lake, const char *sql_text)
+{
+    static const char *const names[] = {"statement", "verb", "reads"};
+    static const loch_kind kinds[] = {LOCH_KIND_NUMBER, LOCH_KIND_STRING, LOCH_KIND_BOOL};
+    sql_span *spans = NULL;
+    size_t n = 0;
+    char *rewritten = NULL;
+    *out = NULL;
+    const char *sql;
+    int rc = split_statements(sql_text, &rewritten, &sql, &spans, &n);
+    rc = rc ? rc : result_new(out, 3, names, kinds);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        size_t len = spans[i].end - spans[i].start, pos = 0;
+        char *text = strndup(sql + spans[i].start, len), num[24], verb[32] = "";
+        sql_token t = {TOK_END, 0, 0};
+        if (!text) {
+            rc = error_set(LOCH_ENOMEM, "out of memory");
+            break;
+        }
+        if (sqlscan_next(text, len, &pos, &t) == 0 && (t.kind == TOK_WORD || t.kind == TOK_PUNCT))
+            for (size_t k = 0; k < t.len && k + 1 < sizeof(verb); k++)
+                verb[k] = (char)(text[t.start + k] >= 'a' && text[t.start + k] <= 'z' ? text[t.start + k] - 32
+                                                                                     : text[t.start + k]);
+        error_clear();
+        int reads = t.kind == TOK_WORD || (t.kind == TOK_PUNCT && text[t.start] == '(') ? reads_only(lake, text, len, &t) : 0;
+        snprintf(num, sizeof(num), "%zu", i + 1);
+        const char *cells[] = {num, verb, reads ? "true" : "false"};
+        rc = result_add_row(*out, cells);
+        free(text);
+    }
+    free(spans);
+    free(rewritten);
+    if (rc < 0) {
+        loch_result_free(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
+int loch_sql_check(loch_result **out, loch_lake *lake, const char *sql_text)
+{
+    api_enter(lake);
+    return api_leave(lake, sql_check(out, lake, sql_text));
 }
 
 int loch_sql(loch_result **out, loch_lake *lake, const char *sql_text)
@@ -1061,9 +1136,8 @@ int loch_sql_export(loch_lake *lake, const char *sql_text, const char *format, c
     sql_span *spans = NULL;
     size_t n = 0;
     char *rewritten = NULL;
-    int rc = changes_rewrite(sql_text, &rewritten);
-    const char *sql = rewritten ? rewritten : sql_text;
-    rc = rc ? rc : sqlscan_split(sql, strlen(sql), &spans, &n);
+    const char *sql;
+    int rc = split_statements(sql_text, &rewritten, &sql, &spans, &n);
     if (rc == 0 && n != 1)
         rc = error_set(LOCH_EINVALID, "export needs exactly one query (got %zu statements)", n);
     if (rc == 0 && strcmp(format, "parquet") && strcmp(format, "csv") && strcmp(format, "json"))

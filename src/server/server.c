@@ -1039,6 +1039,33 @@ static void route_sql(loch_server *s, http_request *req, http_response *out)
     else
         uuid_v4(id);
     snprintf(out->note, sizeof(out->note), "%s", id);
+    const json *jcheck = json_get(doc, "check");
+    if (jcheck && jcheck->type != JSON_NULL && jcheck->type != JSON_BOOL) {
+        json_error(out, 400, "invalid", "\"check\" is true or false");
+        goto done;
+    }
+    if (jcheck && jcheck->type == JSON_BOOL && jcheck->boolean) { /* what would run, run nothing */
+        loch_result *r = NULL;
+        int wi = worker_take(s, id);
+        int rc = loch_sql_check(&r, s->w[wi].lake, sql);
+        worker_give(s, wi);
+        if (rc < 0) {
+            loch_error(out);
+            goto done;
+        }
+        json_ok(out, 200);
+        buf_puts(&out->body, "{\"statements\":[");
+        for (size_t k = 0; k < loch_result_rows(r); k++) {
+            char *verb = loch_result_text(r, k, 1), *reads = loch_result_text(r, k, 2);
+            buf_puts(&out->body, k ? ",{\"verb\":" : "{\"verb\":");
+            buf_put_json_str(&out->body, verb ? verb : "");
+            buf_printf(&out->body, ",\"reads\":%s}", reads && !strcmp(reads, "true") ? "true" : "false");
+            free(verb), free(reads);
+        }
+        buf_puts(&out->body, "]}");
+        loch_result_free(r);
+        goto done;
+    }
     char target[256]; /* before the limit wraps it in a query, which would hide what it is */
     if ((f == FMT_PARQUET || f == FMT_ARROW) && sql_write_target(sql, target, sizeof(target))) {
         /* a command has a message, no rows: these formats could only lose it */

@@ -231,3 +231,13 @@ def test_large_writes_split_into_target_size_files(lake):
     assert lake.csv("SELECT count(*), count(DISTINCT id), sum(id) FROM t WHERE true") == [
         ["300000", "300000", str(sum(range(300000)))]]
     assert DeltaTable(str(lake.table("t"))).to_pyarrow_table().num_rows == 300000
+
+
+def test_every_type_prints(lake):
+    """BIGNUM and BIT once printed as empty cells in the box and in CSV; zoned times
+    keep their offset."""
+    out = lake.sql("SELECT '123456789012345678901234567890'::BIGNUM AS v, '0101'::BIT AS b, "
+                   "TIMETZ '12:00:00+05' AS z", "-f", "csv").stdout.splitlines()
+    assert out == ["v,b,z", "123456789012345678901234567890,0101,12:00:00+05"], out
+    box = lake.sql("SELECT '0101'::BIT AS b").stdout
+    assert "0101" in box and "bit" in box

@@ -661,3 +661,25 @@ def test_second_adversarial_pass_on_the_server(lake, tmp_path):
         assert s.json("GET", "/v1/status")["recent_errors"] == []
     finally:
         assert s.stop() == 0
+
+
+def test_sql_check_says_what_would_run_and_runs_nothing(server, lake):
+    """"check": true answers with the statements as loch splits them and whether each only
+    reads, by the engine's parser; nothing runs. The UI shows it before sending a linked
+    text. A -- comment ends at a carriage return, as in the engine."""
+    def check(sql):
+        return [(x["verb"], x["reads"]) for x in server.json("POST", "/v1/sql", {"sql": sql, "check": True})["statements"]]
+    assert check("SELECT 1") == [("SELECT", True)]
+    assert check("SELECT E'\\''; DROP TABLE t; --'") == [("SELECT", True), ("DROP", False)]
+    assert check("SELECT 1 AS a$x$;\n\nDROP TABLE t;\nSELECT 1 AS b$x$") == \
+        [("SELECT", True), ("DROP", False), ("SELECT", True)]
+    assert check("/* /* */ SELECT */ DROP TABLE t") == [("DROP", False)]
+    assert check("SELECT 1 AS w -- c\r; DROP TABLE t") == [("SELECT", True), ("DROP", False)]
+    assert check("EXPLAIN SELECT 1; DESCRIBE t; (SELECT 1); WITH a AS (SELECT 1) FROM a; SET threads = 1") == \
+        [("EXPLAIN", True), ("DESCRIBE", True), ("(", True), ("WITH", True), ("SET", False)]
+    assert check("garbage here") == [("GARBAGE", False)]
+    assert error_of(server, "POST", "/v1/sql", {"sql": "SELECT 1", "check": "yes"}) == (400, "invalid")
+    assert server.json("GET", "/v1/tables/t")["rows"] == 1000  # nothing ran
+    # and what runs is what check said: the DROP after the \r is a statement of its own
+    server.json("POST", "/v1/sql", {"sql": "SELECT 1 AS w -- c\r; DROP TABLE t"})
+    assert server.req("GET", "/v1/tables/t")[0] == 404

@@ -13,8 +13,16 @@ export class ApiError extends Error {
   }
 }
 
+// A bearer token is visible ASCII (RFC 6750's b64token and more); anything else cannot
+// go in a header at all (fetch throws before sending), such as a curly quote pasted
+// from a document. Such a stored token is no token: the next 401 asks again.
+export function tokenValid(t) {
+  return /^[\x21-\x7e]+$/.test(t);
+}
+
 export function token() {
-  return sessionStorage.getItem(TOKEN_KEY) || '';
+  const t = sessionStorage.getItem(TOKEN_KEY) || '';
+  return tokenValid(t) ? t : '';
 }
 
 export function setToken(t) {

@@ -17,25 +17,46 @@ function svg(tag, attrs = {}, ...kids) {
   return e;
 }
 
-// A value as a number to plot: decimals (and 128-bit integers, which come as decimals)
-// through their text at the column's scale.
-function num(v, type) {
+const DATE_MS = 8.64e15; // JavaScript's Date range, either side of 1970
+
+// Row i of a column as a number to plot, NaN when there is none: decimals (and 128-bit
+// integers, which come as decimals) through their text at the column's scale; times as
+// milliseconds, NaN past the Date range (DuckDB's infinities, year 294,246), which Arrow
+// JS's own reading throws on.
+function numAt(column, i, type) {
+  let v;
+  try {
+    v = column.get(i);
+  } catch {
+    return NaN;
+  }
   if (v === null || v === undefined) return NaN;
-  if (typeof v === 'bigint') return Number(v);
-  if (v instanceof Date) return v.getTime();
-  if (typeof v === 'object') return Number(format(v, type));
-  return Number(v);
+  let n;
+  if (typeof v === 'bigint') n = Number(v);
+  else if (v instanceof Date) n = v.getTime();
+  else if (typeof v === 'object') n = Number(format(v, type));
+  else n = Number(v);
+  return temporal(type) && !(Math.abs(n) <= DATE_MS) ? NaN : n;
+}
+
+// Where v lies from lo (0) to hi (1), without overflow for the widest doubles
+// (-1.7e308 to 1.7e308: hi - lo is Infinity, hi/2 - lo/2 is not).
+function frac(v, lo, hi) {
+  const span = hi / 2 - lo / 2;
+  return span > 0 ? (v / 2 - lo / 2) / span : 0.5;
 }
 
 function tickText(v, type) {
-  if (type && temporal(type)) return new Date(v).toISOString().slice(0, 10);
+  if (!Number.isFinite(v)) return '';
+  if (type && temporal(type)) return Math.abs(v) <= DATE_MS ? new Date(v).toISOString().slice(0, 10) : '';
   const a = Math.abs(v);
-  return a >= 1e9 ? (v / 1e9).toFixed(1) + 'G' : a >= 1e6 ? (v / 1e6).toFixed(1) + 'M' : a >= 1e4 ? (v / 1e3).toFixed(0) + 'k' : String(+v.toPrecision(4));
+  return a >= 1e15 ? v.toExponential(1) : a >= 1e9 ? (v / 1e9).toFixed(1) + 'G' : a >= 1e6 ? (v / 1e6).toFixed(1) + 'M' : a >= 1e4 ? (v / 1e3).toFixed(0) + 'k' : String(+v.toPrecision(4));
 }
 
 // At most n + 2 round values from lo to hi, as multiples of a step (so that no step is
 // lost in rounding: 1e16 + 2 - 1e16 is a range a float step cannot walk).
 function ticks(lo, hi, n = 5) {
+  if (!Number.isFinite(lo) || !Number.isFinite(hi)) return [];
   if (!(hi > lo) || !Number.isFinite(hi - lo) || (hi - lo) / Math.max(Math.abs(lo), Math.abs(hi)) < 1e-12) return [lo];
   const step = Math.pow(10, Math.floor(Math.log10((hi - lo) / n)));
   const s = [1, 2, 5, 10].map((k) => k * step).find((k) => (hi - lo) / k <= n) || step * 10;
@@ -123,7 +144,7 @@ export class Chart {
   }
 
   yAxis(s, lo, hi, type) {
-    const sy = (v) => H - M.b - ((v - lo) / (hi - lo || 1)) * (H - M.t - M.b);
+    const sy = (v) => H - M.b - frac(v, lo, hi) * (H - M.t - M.b);
     for (const t of ticks(lo, hi)) {
       s.append(svg('line', { x1: M.l, x2: W - M.r, y1: sy(t), y2: sy(t), class: 'grid-line' }));
       s.append(svg('text', { x: M.l - 6, y: sy(t) + 4, 'text-anchor': 'end', class: 'tick' }, tickText(t, type)));
@@ -135,8 +156,14 @@ export class Chart {
     const n = Math.min(this.table.numRows, MAX_BARS), cx = this.column(x), cy = this.column(y);
     const labels = [], vals = [];
     for (let i = 0; i < n; i++) {
-      labels.push(format(cx.get(i), this.fields[x].type));
-      vals.push(num(cy.get(i), this.fields[y].type));
+      let label;
+      try {
+        label = format(cx.get(i), this.fields[x].type);
+      } catch {
+        label = '?';
+      }
+      labels.push(label);
+      vals.push(numAt(cy, i, this.fields[y].type));
     }
     const lo = Math.min(0, ...vals.filter(Number.isFinite)), hi = Math.max(0, ...vals.filter(Number.isFinite));
     const s = this.frame(`Bar chart of ${this.fields[y].name} by ${this.fields[x].name}` + (this.table.numRows > n ? `, the first ${n} rows` : ''), this.fields[x].name, this.fields[y].name);
@@ -156,19 +183,19 @@ export class Chart {
     const n = this.table.numRows, step = Math.max(1, Math.ceil(n / MAX_POINTS)), cx = this.column(x), cy = this.column(y);
     const pts = [];
     for (let i = 0; i < n; i += step) {
-      const a = num(cx.get(i), this.fields[x].type), b = num(cy.get(i), this.fields[y].type);
+      const a = numAt(cx, i, this.fields[x].type), b = numAt(cy, i, this.fields[y].type);
       if (Number.isFinite(a) && Number.isFinite(b)) pts.push([a, b]);
     }
     if (line) pts.sort((p, q) => p[0] - q[0]);
     const fx = this.fields[x], fy = this.fields[y];
     const s = this.frame(`${line ? 'Line' : 'Scatter'} chart of ${fy.name} against ${fx.name}` + (step > 1 ? `, every ${step}th row` : ''), fx.name, fy.name);
-    if (!pts.length) return s;
+    if (!pts.length) return this.empty('No row has a value to plot on both axes.');
     let xlo = Infinity, xhi = -Infinity, ylo = Infinity, yhi = -Infinity;
     for (const [a, b] of pts) {
       xlo = Math.min(xlo, a), xhi = Math.max(xhi, a), ylo = Math.min(ylo, b), yhi = Math.max(yhi, b);
     }
     const sy = this.yAxis(s, ylo, yhi, fy.type);
-    const sx = (v) => M.l + ((v - xlo) / (xhi - xlo || 1)) * (W - M.l - M.r);
+    const sx = (v) => M.l + frac(v, xlo, xhi) * (W - M.l - M.r);
     for (const t of ticks(xlo, xhi)) s.append(svg('text', { x: sx(t), y: H - M.b + 16, 'text-anchor': 'middle', class: 'tick' }, tickText(t, fx.type)));
     if (line) s.append(svg('polyline', { points: pts.map(([a, b]) => `${sx(a).toFixed(1)},${sy(b).toFixed(1)}`).join(' '), class: 'line' }));
     else for (const [a, b] of pts) s.append(svg('circle', { cx: sx(a).toFixed(1), cy: sy(b).toFixed(1), r: 2.5, class: 'dot' }));
@@ -182,14 +209,15 @@ export class Chart {
     const vals = new Float64Array(n);
     let k = 0;
     for (let i = 0; i < n; i++) {
-      const v = num(c.get(i), f.type);
+      const v = numAt(c, i, f.type);
       if (Number.isFinite(v)) {
         vals[k++] = v;
         lo = Math.min(lo, v), hi = Math.max(hi, v);
       }
     }
-    const counts = new Array(BINS).fill(0), width = (hi - lo) / BINS || 1;
-    for (let i = 0; i < k; i++) counts[Math.min(BINS - 1, Math.floor((vals[i] - lo) / width))]++;
+    if (!k) return this.empty(`No finite value of ${f.name} to count.`);
+    const counts = new Array(BINS).fill(0), width = hi / BINS - lo / BINS;
+    for (let i = 0; i < k; i++) counts[Math.min(BINS - 1, Math.floor(frac(vals[i], lo, hi) * BINS))]++;
     const s = this.frame(`Histogram of ${f.name}, ${k} values in ${BINS} bins`, f.name, 'rows');
     const sy = this.yAxis(s, 0, Math.max(...counts), null);
     const bw = (W - M.l - M.r) / BINS;
@@ -197,7 +225,7 @@ export class Chart {
       s.append(svg('rect', { x: M.l + i * bw + 1, y: sy(cnt), width: Math.max(1, bw - 2), height: H - M.b - sy(cnt), class: 'bar' },
         svg('title', {}, `${tickText(lo + i * width)} to ${tickText(lo + (i + 1) * width)}: ${cnt}`)));
     });
-    for (const t of ticks(lo, hi)) s.append(svg('text', { x: M.l + ((t - lo) / (hi - lo || 1)) * (W - M.l - M.r), y: H - M.b + 16, 'text-anchor': 'middle', class: 'tick' }, tickText(t)));
+    for (const t of ticks(lo, hi)) s.append(svg('text', { x: M.l + frac(t, lo, hi) * (W - M.l - M.r), y: H - M.b + 16, 'text-anchor': 'middle', class: 'tick' }, tickText(t)));
     return s;
   }
 }

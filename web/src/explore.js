@@ -6,7 +6,7 @@
 
 import { request, getJSON, token, ApiError } from './api.js';
 import { Grid } from './grid.js';
-import { el } from './dom.js';
+import { el, ownQuery } from './dom.js';
 import { bytes } from './format.js';
 
 const PREVIEW_ROWS = 1000;
@@ -37,7 +37,11 @@ export function mount(panel, c) {
   panel.append(el('div', { class: 'explore' }, el('div', { class: 'side' }, el('h2', {}, 'Tables'), els.list, upload), els.detail));
   els.drop.addEventListener('click', () => els.file.click());
   els.drop.addEventListener('keydown', (e) => (e.key === 'Enter' || e.key === ' ') && (e.preventDefault(), els.file.click()));
-  els.file.addEventListener('change', () => els.file.files[0] && ingest(els.file.files[0]));
+  els.file.addEventListener('change', () => {
+    const f = els.file.files[0];
+    els.file.value = ''; // so that choosing the same file again is a change too
+    if (f) ingest(f);
+  });
   for (const ev of ['dragenter', 'dragover']) els.drop.addEventListener(ev, (e) => (e.preventDefault(), els.drop.classList.add('over')));
   els.drop.addEventListener('dragleave', () => els.drop.classList.remove('over'));
   els.drop.addEventListener('drop', (e) => {
@@ -108,7 +112,7 @@ async function detail() {
     el('h2', {}, current),
     el('span', { class: 'hint' }, `${(t.rows ?? 0).toLocaleString()} rows · ${bytes(t.bytes)} · ${t.files} files · version ${t.version} · ${when(t.updated)}`),
     el('label', { for: 'version-pick' }, 'Version '), picker,
-    el('a', { class: 'button', href: ctx.href('sql', [], { q: `SELECT * FROM ${ref} LIMIT 100` }) }, 'Query in SQL'));
+    el('a', { class: 'button', href: ctx.href('sql', [], { q: `SELECT * FROM ${ref} LIMIT 100` }), onclick: () => ownQuery(`SELECT * FROM ${ref} LIMIT 100`) }, 'Query in SQL'));
   const cols = el('div', { class: 'columns' }, el('p', { class: 'hint' }, 'Profiling columns…'));
   const preview = el('div', { class: 'preview' });
   const hist = el('ol', { class: 'versions', 'aria-label': 'History' });
@@ -167,13 +171,21 @@ async function topValues(ref, name, cell) {
 }
 
 // Upload with XMLHttpRequest, whose upload events give the progress fetch() does not.
+// The table is the one named in the field, else the file's name (never the table on
+// view: a file dropped on the wrong page would append to it); an existing table is
+// appended to only when the user says so, since appending may widen its columns.
 function ingest(file) {
-  const name = (els.uploadName.value.trim() || current || file.name.replace(/\.[^.]*$/, '')).toLowerCase().replace(/[^a-z0-9_-]+/g, '_').replace(/^[_-]+/, '');
+  const name = (els.uploadName.value.trim() || file.name.replace(/\.[^.]*$/, '')).toLowerCase().replace(/[^a-z0-9_-]+/g, '_').replace(/^[_-]+/, '');
   if (!name) {
     els.uploadOut.replaceChildren(el('p', { class: 'error', role: 'alert' }, 'Name the table to ingest into.'));
     return;
   }
   els.uploadName.value = name;
+  const existing = tables.find((t) => t.name === name);
+  if (existing && !confirm(`Append ${file.name} to the existing table ${name} (${existing.rows} rows)? Its columns may widen to fit the file.`)) {
+    els.uploadOut.replaceChildren(el('p', { role: 'status' }, 'Not ingested: name a new table in the field, or drop the file again to append.'));
+    return;
+  }
   const send = () => new Promise((resolve, reject) => {
     const x = new XMLHttpRequest();
     x.open('POST', '/v1/tables/' + encodeURIComponent(name) + '/ingest');

@@ -5,7 +5,7 @@
 // Arrow's type ids (Schema.fbs), so that this file does not load Arrow JS itself: the
 // page loads it only when a result arrives.
 const T = { Null: 1, Int: 2, Float: 3, Binary: 4, Utf8: 5, Bool: 6, Decimal: 7, Date: 8, Time: 9, Timestamp: 10,
-  List: 12, Struct: 13, Map: 17, LargeBinary: 19, LargeUtf8: 20, LargeList: 21, BinaryView: 23, Utf8View: 24 };
+  List: 12, Struct: 13, FixedSizeList: 16, Map: 17, LargeBinary: 19, LargeUtf8: 20, LargeList: 21, BinaryView: 23, Utf8View: 24 };
 const UNIT = { SECOND: 0, MILLISECOND: 1, MICROSECOND: 2, NANOSECOND: 3 };
 const is = (type, ...ids) => !!type && ids.includes(type.typeId);
 
@@ -31,6 +31,14 @@ export function parseExact(text) {
 
 function json(v) {
   return JSON.stringify(v, (_, x) => (typeof x === 'bigint' ? x.toString() : x));
+}
+
+// A list or struct of a JSON result as DuckDB prints one: "[1, 2]", {"k": 1}.
+function plain(v) {
+  if (Array.isArray(v)) return '[' + v.map(plain).join(', ') + ']';
+  if (v && typeof v === 'object' && v.constructor === Object)
+    return '{' + Object.entries(v).map(([k, x]) => JSON.stringify(k) + ': ' + plain(x)).join(', ') + '}';
+  return v instanceof Exact ? v.text : json(v);
 }
 
 // A decimal comes as Arrow JS's big number, whose text is the unscaled integer.
@@ -105,24 +113,50 @@ function timeOfDay(raw, unit) {
 
 // A nested value (list, struct, map) as JSON whose leaves are formatted by their own types
 // (a timestamp inside one to the millisecond: Arrow JS gives no raw count there).
-function nested(v, type) {
+// budget.left counts down the characters still wanted: a list of 100,000 elements is
+// cut at what a cell can show, not formatted whole for every cell in view.
+function nested(v, type, budget) {
   if (v === null || v === undefined) return 'null';
-  if (is(type, T.List, T.LargeList)) {
+  if (budget.left <= 0) return '…';
+  const part = (text) => ((budget.left -= text.length + 2), text);
+  if (is(type, T.List, T.LargeList, T.FixedSizeList)) {
     const c = type.children[0].type, out = [];
-    for (let i = 0; i < v.length; i++) out.push(nested(v.get(i), c));
+    for (let i = 0; i < v.length; i++) {
+      if (budget.left <= 0) {
+        out.push('…');
+        break;
+      }
+      out.push(part(nested(v.get(i), c, budget)));
+    }
     return '[' + out.join(', ') + ']';
   }
-  if (is(type, T.Struct)) return '{' + type.children.map((f) => JSON.stringify(f.name) + ': ' + nested(v[f.name], f.type)).join(', ') + '}';
+  if (is(type, T.Struct)) {
+    const out = [];
+    for (const f of type.children) {
+      if (budget.left <= 0) {
+        out.push('…');
+        break;
+      }
+      out.push(part(JSON.stringify(f.name) + ': ' + nested(v[f.name], f.type, budget)));
+    }
+    return '{' + out.join(', ') + '}';
+  }
   if (is(type, T.Map)) {
     const [k, x] = type.children[0].type.children.map((f) => f.type), out = [];
-    for (const [key, val] of v) out.push(JSON.stringify(format(key, k)) + ': ' + nested(val, x));
+    for (const [key, val] of v) {
+      if (budget.left <= 0) {
+        out.push('…');
+        break;
+      }
+      out.push(part(JSON.stringify(format(key, k)) + ': ' + nested(val, x, budget)));
+    }
     return '{' + out.join(', ') + '}';
   }
   const text = format(v, type);
   return numeric(type) || is(type, T.Bool) ? text : JSON.stringify(text);
 }
 
-function formatOne(v, type) {
+function formatOne(v, type, max) {
   if (v instanceof Exact) return v.text;
   if (is(type, T.Decimal)) return typeof v === 'object' ? decimal(v, type.scale) : String(v);
   if (is(type, T.Timestamp)) {
@@ -134,20 +168,23 @@ function formatOne(v, type) {
     if (typeof v === 'bigint') return date(v); // days (valueAt), infinities included
     return date(BigInt(Math.floor((v instanceof Date ? v.getTime() : Number(v)) / 86400000)));
   }
-  if (is(type, T.List, T.LargeList, T.Struct, T.Map)) return nested(v, type);
+  if (is(type, T.List, T.LargeList, T.FixedSizeList, T.Struct, T.Map)) return nested(v, type, { left: max });
   if (typeof v === 'bigint' || typeof v === 'number' || typeof v === 'boolean') return String(v);
   if (typeof v === 'string') return v;
+  if (Array.isArray(v) || v.constructor === Object) return plain(v);
   if (v instanceof Uint8Array) return Array.from(v, (b) => b.toString(16).padStart(2, '0')).join('');
   if (typeof v.toJSON === 'function') return json(v.toJSON());
   if (typeof v.toArray === 'function') return json(Array.from(v.toArray()));
   return json(v);
 }
 
-// Never throws: a value no rule knows is shown as JavaScript prints it.
-export function format(v, type) {
+// Never throws: a value no rule knows is shown as JavaScript prints it. max bounds the
+// work on nested values (lists, structs, maps): past about that many characters they end
+// in '…'; without it they are whole (a copy, a download).
+export function format(v, type, max = Infinity) {
   if (v === null || v === undefined) return '';
   try {
-    return formatOne(v, type);
+    return formatOne(v, type, max);
   } catch {
     try {
       return String(v);
@@ -214,6 +251,7 @@ export function typeName(type) {
   if (is(type, T.Utf8, T.LargeUtf8, T.Utf8View)) return 'VARCHAR';
   if (is(type, T.Binary, T.LargeBinary, T.BinaryView)) return 'BLOB';
   if (is(type, T.List, T.LargeList)) return typeName(type.children[0].type) + '[]';
+  if (is(type, T.FixedSizeList)) return typeName(type.children[0].type) + `[${type.listSize}]`;
   if (is(type, T.Struct)) return 'STRUCT(' + type.children.map((c) => c.name + ' ' + typeName(c.type)).join(', ') + ')';
   if (is(type, T.Map)) return 'MAP';
   return type.typeId === T.Null ? 'NULL' : String(type);

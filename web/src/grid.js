@@ -1,5 +1,8 @@
-// A result grid over an Arrow table: only the rows in view exist in the page (a pool of
-// row elements, refilled as it scrolls), so a million rows scroll like a hundred. Columns
+// A result grid over an Arrow table: only the rows and columns in view exist in the page
+// (a pool of row elements, refilled as it scrolls; each holds the cells of the columns in
+// view, placed in their grid column), so a million rows or twenty thousand columns scroll
+// like a hundred. A cell shows at most SHOW characters (a nested value is cut while it is
+// formatted); a copy takes the whole value. Columns
 // sort (a click on the header: ascending, descending, as it came) and resize (the handle
 // at a header's right edge, or the arrow keys on it); a cell is selected with the mouse
 // or the arrow keys and copied with Ctrl-C.
@@ -13,7 +16,7 @@
 import { format, numeric, typeName, valueAt, Exact } from './format.js';
 
 const MAX_SPACER = 8_000_000;
-const OVERSCAN = 4;
+const OVERSCAN = 4, COL_OVERSCAN = 2, SHOW = 2000;
 
 export class Grid {
   constructor(host, { label = 'Result' } = {}) {
@@ -56,12 +59,14 @@ export class Grid {
     this.columns = table ? table.schema.fields.map((f, i) => ({ field: f, vector: table.getChildAt(i) })) : [];
     // widths from the names, types and the first rows' text, in characters of the grid's
     // monospace font (about 0.6 of its size), within bounds a resize can pass
-    const sample = Math.min(this.rowCount, 200);
+    // (fewer rows when there are many columns: about 20,000 values in all)
+    const sample = Math.min(this.rowCount, 200, Math.max(5, Math.floor(20000 / Math.max(1, this.columns.length))));
     this.widths = this.columns.map((c) => {
       let chars = Math.max(c.field.name.length + 2, typeName(c.field.type).length);
-      for (let r = 0; r < sample; r++) chars = Math.max(chars, format(valueAt(c.vector, r), c.field.type).length);
+      for (let r = 0; r < sample && chars < 46; r++) chars = Math.max(chars, format(valueAt(c.vector, r), c.field.type, 48).length);
       return Math.min(360, Math.max(56, Math.ceil(chars * 7.8) + 20));
     });
+    this.cols = [0, 0]; // the columns in view, [from, to): none drawn yet
     this.order = null;
     this.sort = { col: -1, dir: 0 };
     this.sel = { row: 0, col: 0 };
@@ -69,8 +74,10 @@ export class Grid {
     this.el.setAttribute('aria-colcount', String(this.columns.length));
     this.pool.forEach((r) => r.remove());
     this.pool = [];
-    this.renderHead();
     this.body.scrollTop = 0;
+    this.body.scrollLeft = 0;
+    this.template = this.templateColumns();
+    this.renderHead();
     this.layout();
     this.render();
   }
@@ -90,11 +97,24 @@ export class Grid {
     return this.widths.map((w) => w + 'px').join(' ');
   }
 
+  // The columns in view, with COL_OVERSCAN more on each side: [from, to).
+  visibleColumns() {
+    const left = this.body.scrollLeft, right = left + Math.max(this.body.clientWidth, 1);
+    let from = 0, x = 0;
+    while (from < this.columns.length && x + this.widths[from] <= left) x += this.widths[from++];
+    let to = from;
+    while (to < this.columns.length && x < right) x += this.widths[to++];
+    return [Math.max(0, from - COL_OVERSCAN), Math.min(this.columns.length, to + COL_OVERSCAN)];
+  }
+
   renderHead() {
     this.head.replaceChildren();
-    this.head.style.gridTemplateColumns = this.templateColumns();
-    this.columns.forEach((c, i) => {
+    this.head.style.gridTemplateColumns = this.template;
+    const [from, to] = this.cols;
+    this.columns.slice(from, to).forEach((c, k) => {
+      const i = from + k;
       const cell = document.createElement('div');
+      cell.style.gridColumn = String(i + 1);
       cell.className = 'grid-hcell';
       cell.setAttribute('role', 'columnheader');
       cell.setAttribute('aria-colindex', String(i + 1));
@@ -130,10 +150,10 @@ export class Grid {
 
   setWidth(i, w) {
     this.widths[i] = Math.max(40, Math.min(2000, Math.round(w)));
-    const t = this.templateColumns();
+    const t = (this.template = this.templateColumns());
     this.head.style.gridTemplateColumns = t;
     this.pool.forEach((r) => (r.style.gridTemplateColumns = t));
-    this.head.children[i]?.querySelector('.grid-resize')?.setAttribute('aria-valuenow', String(this.widths[i]));
+    this.head.querySelector(`.grid-hcell[aria-colindex="${i + 1}"] .grid-resize`)?.setAttribute('aria-valuenow', String(this.widths[i]));
     this.layout();
   }
 
@@ -206,7 +226,7 @@ export class Grid {
     const r = document.createElement('div');
     r.className = 'grid-row';
     r.setAttribute('role', 'row');
-    r.style.gridTemplateColumns = this.templateColumns ? this.templateColumns() : '';
+    r.style.gridTemplateColumns = this.template || '';
     return r;
   }
 
@@ -232,16 +252,15 @@ export class Grid {
     const rh = this.rowHeight(), n = this.rowCount;
     const { first, offset } = this.firstRow();
     const count = Math.min(n - first, Math.ceil(this.viewHeight() / rh) + 2 * OVERSCAN);
+    const cols = this.visibleColumns(), moved = cols[0] !== this.cols[0] || cols[1] !== this.cols[1];
+    if (moved) {
+      this.cols = cols;
+      this.renderHead();
+      this.pool.forEach((r) => this.fillCells(r));
+    }
     while (this.pool.length < count) {
       const r = this.makeRow();
-      for (let c = 0; c < this.columns.length; c++) {
-        const cell = document.createElement('div');
-        cell.className = 'grid-cell';
-        cell.setAttribute('role', 'gridcell');
-        cell.setAttribute('aria-colindex', String(c + 1));
-        if (numeric(this.columns[c].field.type)) cell.classList.add('num');
-        r.append(cell);
-      }
+      this.fillCells(r);
       this.rowsEl.append(r);
       this.pool.push(r);
     }
@@ -256,9 +275,10 @@ export class Grid {
       const i = first + k, row = this.order ? this.order[i] : i;
       r.setAttribute('aria-rowindex', String(i + 2));
       r.dataset.row = String(i);
-      for (let c = 0; c < this.columns.length; c++) {
-        const cell = r.children[c], v = valueAt(this.columns[c].vector, row);
-        const text = format(v, this.columns[c].field.type);
+      for (let c = this.cols[0]; c < this.cols[1]; c++) {
+        const cell = r.children[c - this.cols[0]], v = valueAt(this.columns[c].vector, row);
+        let text = format(v, this.columns[c].field.type, SHOW);
+        if (text.length > SHOW) text = text.slice(0, SHOW) + '…';
         if (cell.textContent !== text) cell.textContent = text;
         cell.classList.toggle('null', v === null);
         const selected = i === this.sel.row && c === this.sel.col;
@@ -269,6 +289,21 @@ export class Grid {
     }
   }
 
+  // A row's cells for the columns in view, each in its own grid column.
+  fillCells(r) {
+    const cells = [];
+    for (let c = this.cols[0]; c < this.cols[1]; c++) {
+      const cell = document.createElement('div');
+      cell.className = 'grid-cell';
+      cell.setAttribute('role', 'gridcell');
+      cell.setAttribute('aria-colindex', String(c + 1));
+      cell.style.gridColumn = String(c + 1);
+      if (numeric(this.columns[c].field.type)) cell.classList.add('num');
+      cells.push(cell);
+    }
+    r.replaceChildren(...cells);
+  }
+
   cellText(i, c) {
     const row = this.order ? this.order[i] : i;
     return format(valueAt(this.columns[c].vector, row), this.columns[c].field.type);
@@ -277,7 +312,7 @@ export class Grid {
   click(e) {
     const cell = e.target.closest('.grid-cell');
     if (!cell) return;
-    const row = Number(cell.parentElement.dataset.row), col = [...cell.parentElement.children].indexOf(cell);
+    const row = Number(cell.parentElement.dataset.row), col = Number(cell.getAttribute('aria-colindex')) - 1;
     this.select(row, col);
     this.el.focus({ preventScroll: true });
   }
@@ -287,9 +322,18 @@ export class Grid {
     if (!n || !this.columns.length) return;
     this.sel = { row: Math.max(0, Math.min(n - 1, row)), col: Math.max(0, Math.min(this.columns.length - 1, col)) };
     this.scrollToRow(this.sel.row);
+    this.scrollToColumn(this.sel.col);
     this.render();
     const text = this.cellText(this.sel.row, this.sel.col);
     this.el.setAttribute('aria-description', `row ${this.sel.row + 1}, ${this.columns[this.sel.col].field.name}: ${text}`);
+  }
+
+  scrollToColumn(c) {
+    let x = 0;
+    for (let k = 0; k < c; k++) x += this.widths[k];
+    if (x < this.body.scrollLeft) this.body.scrollLeft = x;
+    else if (x + this.widths[c] > this.body.scrollLeft + this.body.clientWidth)
+      this.body.scrollLeft = x + this.widths[c] - this.body.clientWidth;
   }
 
   scrollToRow(i) {

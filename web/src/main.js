@@ -3,7 +3,7 @@
 // or a reload shows the same thing. Nothing here is fetched from anywhere but the
 // server that served it (the Content-Security-Policy says so too).
 
-import { onUnauthorized, setToken, token, getJSON } from './api.js';
+import { onUnauthorized, setToken, token, tokenValid, getJSON } from './api.js';
 // Each tab's code loads when the tab is first shown: the editor and Arrow JS (most of
 // the bundle) only when they are needed.
 const TABS = {
@@ -102,8 +102,13 @@ function login(why) {
       'close',
       () => {
         pending = null;
-        const ok = dlg.returnValue === 'ok' && input.value.trim() !== '';
-        if (ok) setToken(input.value.trim());
+        const given = input.value.trim();
+        if (dlg.returnValue === 'ok' && given && !tokenValid(given)) {
+          resolve(login('That token holds a character no token has (a token is ASCII letters, digits and punctuation, without spaces): paste it again.'));
+          return;
+        }
+        const ok = dlg.returnValue === 'ok' && given !== '';
+        if (ok) setToken(given);
         declined = !ok;
         document.getElementById('logout').hidden = !token();
         document.getElementById('signin').hidden = ok;

@@ -19,9 +19,8 @@ import { autocompletion, closeBrackets, completionKeymap } from '@codemirror/aut
 import { setDiagnostics, lintGutter } from '@codemirror/lint';
 import { request, getJSON, ApiError } from './api.js';
 import { Grid } from './grid.js';
-import { el } from './dom.js';
+import { el, OWN_QUERY_KEY as OWN_KEY } from './dom.js'; // OWN_KEY: the text this tab's user last had, so a reload is not a link
 import { Chart } from './chart.js';
-import { statements, readsOnly } from './statements.js';
 import { parseExact } from './format.js';
 
 export const ROW_CAP = 1_000_000;
@@ -30,7 +29,7 @@ const HISTORY_KEY = 'loch.sql.history', HISTORY_MAX = 100, RESULTS_MAX = 8;
 
 let view, ctx, els, lang = new Compartment();
 let results = [], current = null, seq = 0;
-let linked = null; // the text a link put in the editor, until the user changes it
+let fromLink = false, checking = false; // the editor's text came from a link, until it is run or replaced
 
 
 export function mount(panel, c) {
@@ -55,7 +54,7 @@ export function mount(panel, c) {
   );
   const runKeys = [
     { key: 'Mod-Enter', run: () => (run(), true), preventDefault: true },
-    { key: 'Escape', run: () => (current && current.state === 'running' ? (cancel(), true) : false) },
+    { key: 'Escape', run: () => (results.some((x) => x.state === 'running') ? (cancel(), true) : false) },
   ];
   view = new EditorView({
     parent: els.editor,
@@ -71,7 +70,14 @@ export function mount(panel, c) {
         EditorView.cspNonce.of(document.querySelector('meta[name=csp-nonce]')?.content || ''),
         EditorView.updateListener.of((u) => {
           if (u.docChanged) {
-            if (linked !== null && u.state.doc.toString() !== linked) unlink();
+            if (fromLink && !u.state.doc.length) unlink(); // the link's text is gone
+            if (!fromLink) {
+              try {
+                sessionStorage.setItem(OWN_KEY, u.state.doc.toString());
+              } catch {
+                /* full or off: a reload then shows the warning, which only asks */
+              }
+            }
             view.dispatch(setDiagnostics(u.state, []));
             ctx.setRoute('sql', [], { q: u.state.doc.toString() });
           }
@@ -104,38 +110,63 @@ async function loadSchema() {
 }
 
 // A link fills the editor and never runs anything: a page of another site could link
-// here, and only the user's Run (or Ctrl-Enter) sends a statement. What the link put
-// there is announced above the editor, with every statement that would change the lake,
-// however far down it hides; the text it replaced goes to History; and Run asks before
-// sending a change that came from a link. The focus goes to the warning, not the editor.
+// here, and only the user's Run (or Ctrl-Enter) sends a statement. A linked text is
+// announced above the editor with what the server would run (its statements as loch
+// splits them, and which of them do more than read: POST /v1/sql with "check", the
+// engine's parser deciding, never a scanner of the page's own); the text it replaced goes
+// to History only if the user wrote it; Run asks before it sends a linked text that does
+// more than read, however it was edited since; and the focus goes to the warning, out of
+// the editor, where a reflexive Ctrl-Enter would reach Run.
 export function show(path, params) {
   const had = view.state.doc.toString();
-  if (params.q === undefined || params.q === had) {
-    if (linked === null) view.focus();
+  let own = null;
+  try {
+    own = sessionStorage.getItem(OWN_KEY);
+  } catch {
+    /* no storage: every text in an address is a link's */
+  }
+  if (params.q === undefined || params.q === had || params.q === own) {
+    if (params.q !== undefined && params.q !== had) setQuery(params.q);
+    if (!fromLink) view.focus();
     return;
   }
-  if (had.trim()) remember(had);
+  if (had.trim() && !fromLink) remember(had);
+  fromLink = true;
   view.dispatch({ changes: { from: 0, to: had.length, insert: params.q } });
-  linked = params.q;
-  const all = statements(params.q), writes = all.filter((x) => !readsOnly(x));
-  const lines = params.q.split('\n').length;
-  els.linked.replaceChildren(
-    el('strong', {}, 'This query came from a link. '),
-    `Read all of it before you run it: ${all.length} statement${all.length === 1 ? '' : 's'} on ${lines} line${lines === 1 ? '' : 's'}` +
-      (writes.length ? `, ${writes.length} of which change${writes.length === 1 ? 's' : ''} the lake or its settings: ` : '.'),
-    ...(writes.length ? [el('code', {}, [...new Set(writes.map((x) => x.verb))].join(', ')), '.'] : []),
-    had.trim() ? ' What you had in the editor is in History.' : '',
-  );
+  const lines = view.state.doc.lines;
+  const note = el('span', {}, 'Checking what it would run…');
+  els.linked.replaceChildren(el('strong', {}, 'This query came from a link. '),
+    `Read all of it before you run it (${lines} line${lines === 1 ? '' : 's'}). `, note,
+    had.trim() && params.q !== had ? ' What you had in the editor is in History.' : '');
   els.linked.hidden = false;
-  els.linked.focus(); // out of the editor, where a reflexive Ctrl-Enter would reach Run
+  els.linked.focus();
+  check(view.state.doc.toString()).then((c) => {
+    if (!fromLink) return;
+    const writes = c.statements.filter((x) => !x.reads);
+    note.replaceChildren(`It holds ${c.statements.length} statement${c.statements.length === 1 ? '' : 's'}` +
+      (writes.length ? `, ${writes.length} of which do${writes.length === 1 ? 'es' : ''} more than read: ` : ', all of them queries.'),
+      ...(writes.length ? [el('code', {}, [...new Set(writes.map((x) => x.verb || '?'))].join(', ')), '.'] : []));
+  });
+}
+
+// What the server would run for text: {statements: [{verb, reads}]}. A failed check
+// reads as "does more than read", so that Run asks.
+async function check(text) {
+  try {
+    return await (await request('/v1/sql', { method: 'POST', json: { sql: text, check: true } })).json();
+  } catch (e) {
+    return { statements: [{ verb: e.message, reads: false }] };
+  }
 }
 
 function unlink() {
-  linked = null;
+  fromLink = false;
   els.linked.hidden = true;
 }
 
+// The user's own choice (History, Ask's "Edit in SQL"): not a link's.
 export function setQuery(text) {
+  unlink();
   view.dispatch({ changes: { from: 0, to: view.state.doc.length, insert: text } });
 }
 
@@ -198,14 +229,18 @@ export function errorPosition(message, text) {
 }
 
 async function run() {
-  if (current && current.state === 'running') return;
+  if (results.some((x) => x.state === 'running')) return; // one at a time: Cancel reaches it
   const sel = view.state.selection.main;
   const text = (sel.empty ? view.state.doc.toString() : view.state.sliceDoc(sel.from, sel.to)).trim();
   if (!text) return;
-  if (linked !== null) {
-    const writes = statements(text).filter((x) => !readsOnly(x));
-    if (writes.length && !confirm(`This text came from a link and changes the lake or its settings (${[...new Set(writes.map((x) => x.verb))].join(', ')}). Run it?`)) return;
+  if (fromLink) {
+    if (checking) return;
+    checking = true;
+    const writes = (await check(text)).statements.filter((x) => !x.reads);
+    checking = false;
+    if (writes.length && !confirm(`This text came from a link and does more than read (${[...new Set(writes.map((x) => x.verb || '?'))].join(', ')}). Run it?`)) return;
     unlink();
+    if (results.some((x) => x.state === 'running')) return;
   }
   const offset = sel.empty ? view.state.doc.toString().indexOf(text) : sel.from;
   remember(text);
