@@ -72,3 +72,135 @@ def test_sigv4_signs_as_botocore_does(tmp_path):
     p = subprocess.run([str(TEST_SIGV4)], env=dict(os.environ, LOCH_SIGV4_CASES=str(cases)), capture_output=True,
                        text=True, timeout=120)
     assert p.returncode == 0 and "400 botocore signatures, 0 different" in p.stdout, p.stdout + p.stderr
+
+
+# ---- the client against moto's server, and through a proxy that injects faults ------
+
+TEST_S3 = Path(LOCH).resolve().parent / "tests" / "test_s3"
+
+
+def free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def moto():
+    """moto's S3 server on a loopback port, with a bucket: (endpoint, bucket)."""
+    server_mod = pytest.importorskip("moto.server", reason="scripts/setup.sh installs moto[server]")
+    import boto3
+    port = free_port()
+    s = server_mod.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    s.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing",
+                 aws_secret_access_key="testing").create_bucket(Bucket="loch")
+    yield endpoint, "loch"
+    s.stop()
+
+
+class FaultProxy:
+    """An HTTP proxy in front of the store that fails requests as told:
+    "flaky": of every three requests, one is answered 503 SlowDown without reaching the
+    store, one reaches the store and its answer is lost (the connection closed unanswered),
+    one passes; "down": every request is answered 503. Counts what reached the store."""
+
+    def __init__(self, upstream, mode):
+        import http.client
+        import http.server
+        import threading
+        proxy = self
+        self.mode, self.n, self.forwarded, self.lock = mode, 0, [], threading.Lock()
+        up_host, up_port = upstream.split("//")[1].split(":")
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def handle_one(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                with proxy.lock:
+                    proxy.n += 1
+                    turn = proxy.n % 3 if proxy.mode == "flaky" else 1
+                if proxy.mode == "down" or turn == 1:
+                    msg = b"<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>"
+                    self.send_response(503)
+                    self.send_header("Content-Length", str(len(msg)))
+                    self.end_headers()
+                    self.wfile.write(msg)
+                    return
+                c = http.client.HTTPConnection(up_host, int(up_port), timeout=60)
+                c.request(self.command, self.path, body=body or None, headers=dict(self.headers))
+                r = c.getresponse()
+                data = r.read()
+                with proxy.lock:
+                    proxy.forwarded.append((self.command, self.path, r.status))
+                if turn == 2:  # the store did it; the client never hears
+                    self.close_connection = True
+                    self.connection.shutdown(2)
+                    return
+                self.send_response(r.status)
+                for k, v in r.getheaders():
+                    if k.lower() not in ("transfer-encoding", "connection", "content-length"):
+                        self.send_header(k, v)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+
+            do_GET = do_PUT = do_HEAD = do_DELETE = do_POST = handle_one
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.endpoint = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def run_client_tests(endpoint, bucket, faults=None):
+    env = dict(os.environ, LOCH_S3_ENDPOINT=endpoint, LOCH_S3_BUCKET=bucket)
+    if faults:
+        env["LOCH_S3_FAULTS"] = faults
+    p = subprocess.run([str(TEST_S3)], env=env, capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stdout + p.stderr
+    return p
+
+
+def test_client_against_moto(moto):
+    """GET (whole and ranged), PUT, conditional PUT (the second writer of a version gets
+    EEXISTS), HEAD, DELETE (idempotent), LIST with a delimiter and over pages, odd keys."""
+    assert TEST_S3.exists(), "make unit builds build/tests/test_s3"
+    run_client_tests(*moto)
+
+
+def test_client_through_faults(moto):
+    """503 SlowDown and lost answers are tried again; a commit PUT whose answer was lost
+    is found to be ours (not reported as a conflict, not written twice); when every try
+    fails, the error says so and names the object."""
+    import boto3
+    endpoint, bucket = moto
+    proxy = FaultProxy(endpoint, "flaky")
+    try:
+        run_client_tests(proxy.endpoint, bucket, "flaky")
+        lost = [f for f in proxy.forwarded if f[0] == "PUT"]
+        assert len(lost) > 20  # some PUTs reached the store twice: after their lost answers
+    finally:
+        proxy.close()
+    s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing",
+                      aws_secret_access_key="testing")
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="flaky/")["Contents"]]
+    assert keys == [f"flaky/_delta_log/{i:020d}.json" for i in range(20)]
+    for i in (0, 7, 19):
+        assert s3.get_object(Bucket=bucket, Key=keys[i])["Body"].read() == f'{{"commit":{i}}}\n'.encode()
+    proxy = FaultProxy(endpoint, "down")
+    try:
+        run_client_tests(proxy.endpoint, bucket, "down")
+        assert proxy.forwarded == []
+    finally:
+        proxy.close()

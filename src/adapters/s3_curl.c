@@ -1,0 +1,477 @@
+/*
+ * adapters/s3_curl.c - adapters/s3.h over libcurl's easy interface.
+ *
+ * A call builds the request once (URL, signed headers) per attempt, since the signature
+ * carries the time; the body is the caller's and is never copied. Answers are read into
+ * a buffer capped at what was asked (a ranged GET) or, for everything but GET, at
+ * MAX_ANSWER: a store that streams without end cannot grow it without bound.
+ */
+#include "adapters/s3.h"
+
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "formats/s3xml.h"
+#include "util/error.h"
+#include "util/sha256.h"
+#include "util/sigv4.h"
+
+enum { MAX_ANSWER = 16 << 20 };
+
+struct s3 {
+    char *scheme_host; /* "http://127.0.0.1:5000" */
+    char *host;        /* "127.0.0.1:5000": the Host header, without the bucket */
+    char *region, *access, *secret, *token;
+    int path_style, attempts, timeout_s;
+};
+
+static pthread_once_t global_once = PTHREAD_ONCE_INIT;
+static CURLcode global_rc;
+static void global_init(void) { global_rc = curl_global_init(CURL_GLOBAL_DEFAULT); }
+
+void s3_free(s3 *c)
+{
+    if (!c)
+        return;
+    if (c->secret)
+        memset(c->secret, 0, strlen(c->secret));
+    free(c->scheme_host), free(c->host), free(c->region), free(c->access), free(c->secret), free(c->token);
+    free(c);
+}
+
+int s3_open(s3 **out, const s3_options *o)
+{
+    *out = NULL;
+    if (!o->access_key || !*o->access_key || !o->secret_key || !*o->secret_key)
+        return error_set(LOCH_EINVALID, "no credentials for the store: set AWS_ACCESS_KEY_ID and "
+                                        "AWS_SECRET_ACCESS_KEY, or a profile (AWS_PROFILE)");
+    const char *region = o->region && *o->region ? o->region : "us-east-1";
+    char def[128];
+    snprintf(def, sizeof(def), "https://s3.%s.amazonaws.com", region);
+    const char *ep = o->endpoint && *o->endpoint ? o->endpoint : def;
+    size_t scheme = !strncasecmp(ep, "http://", 7) ? 7 : !strncasecmp(ep, "https://", 8) ? 8 : 0;
+    size_t hostlen = scheme ? strcspn(ep + scheme, "/?#") : 0;
+    if (!scheme || !hostlen || strchr(ep + scheme, '@') || (ep[scheme + hostlen] && strcmp(ep + scheme + hostlen, "/")))
+        return error_set(LOCH_EINVALID, "the store's endpoint \"%s\" is not http(s)://host[:port]", ep);
+    s3 *c = calloc(1, sizeof(*c));
+    if (!c)
+        return error_set(LOCH_ENOMEM, "out of memory");
+    c->scheme_host = strndup(ep, scheme + hostlen);
+    c->host = strndup(ep + scheme, hostlen);
+    c->region = strdup(region);
+    c->access = strdup(o->access_key);
+    c->secret = strdup(o->secret_key);
+    c->token = o->session_token && *o->session_token ? strdup(o->session_token) : NULL;
+    c->path_style = o->path_style;
+    c->attempts = o->attempts > 0 ? o->attempts : 5;
+    c->timeout_s = o->timeout_s > 0 ? o->timeout_s : 30;
+    if (!c->scheme_host || !c->host || !c->region || !c->access || !c->secret ||
+        (o->session_token && *o->session_token && !c->token)) {
+        s3_free(c);
+        return error_set(LOCH_ENOMEM, "out of memory");
+    }
+    pthread_once(&global_once, global_init);
+    if (global_rc != CURLE_OK) {
+        s3_free(c);
+        return error_set(LOCH_EIO, "cannot start the HTTP client: %s", curl_easy_strerror(global_rc));
+    }
+    *out = c;
+    return 0;
+}
+
+/* One request, as the caller describes it, and what came back. */
+typedef struct {
+    const char *method, *bucket, *key;
+    const sigv4_pair *params;
+    size_t nparams;
+    const sigv4_pair *headers; /* more headers to sign and send (Range, If-None-Match) */
+    size_t nheaders;
+    const void *body;
+    size_t len;
+    size_t cap;                /* the most of an answer to keep */
+    /* answer */
+    buf *out;
+    int status;
+    int tries;                 /* attempts made: past 1, an earlier one may have reached the store */
+    s3_object meta;
+    int overflow;
+} call;
+
+static size_t on_body(char *data, size_t size, size_t n, void *ctx)
+{
+    call *k = ctx;
+    size_t len = size * n;
+    if (k->out->len + len > k->cap) {
+        k->overflow = 1;
+        return CURL_WRITEFUNC_ERROR;
+    }
+    return buf_put(k->out, data, len) < 0 ? CURL_WRITEFUNC_ERROR : len;
+}
+
+static size_t on_header(char *data, size_t size, size_t n, void *ctx)
+{
+    call *k = ctx;
+    size_t len = size * n;
+    char line[256];
+    size_t m = len < sizeof(line) - 1 ? len : sizeof(line) - 1;
+    memcpy(line, data, m);
+    line[m] = '\0';
+    line[strcspn(line, "\r\n")] = '\0';
+    char *v = strchr(line, ':');
+    if (!v)
+        return len;
+    *v++ = '\0';
+    v += strspn(v, " \t");
+    if (!strcasecmp(line, "ETag")) {
+        size_t e = strlen(v);
+        if (e >= 2 && v[0] == '"' && v[e - 1] == '"')
+            v++, e -= 2;
+        if (e < sizeof(k->meta.etag)) {
+            memcpy(k->meta.etag, v, e);
+            k->meta.etag[e] = '\0';
+        }
+    } else if (!strcasecmp(line, "Last-Modified")) {
+        time_t t = curl_getdate(v, NULL);
+        k->meta.mtime_ms = t < 0 ? -1 : (int64_t)t * 1000;
+    } else if (!strcasecmp(line, "Content-Length")) {
+        k->meta.size = strtoll(v, NULL, 10);
+    }
+    return len;
+}
+
+/* One attempt: 0 with k->status set when an answer came, LOCH_EIO when none did. */
+static int attempt(s3 *c, call *k, char *err, size_t errcap)
+{
+    buf url = BUF_INIT, path = BUF_INIT, query = BUF_INIT, auth = BUF_INIT, host = BUF_INIT;
+    struct curl_slist *hl = NULL;
+    char date[17], hash[65], cerr[CURL_ERROR_SIZE] = "";
+    uint8_t d[32];
+    sigv4_pair signed_h[12];
+    size_t nh = 0;
+    int rc = 0;
+    CURL *h = NULL;
+    buf_clear(k->out);
+    k->status = 0;
+    k->overflow = 0;
+    k->meta = (s3_object){.size = -1, .mtime_ms = -1};
+    /* path-style: /bucket/key on the endpoint's host; else bucket.host and /key */
+    if ((c->path_style ? buf_printf(&path, "/%s/%s", k->bucket, k->key ? k->key : "")
+                       : buf_printf(&path, "/%s", k->key ? k->key : "")) < 0 ||
+        (c->path_style ? buf_puts(&host, c->host) : buf_printf(&host, "%s.%s", k->bucket, c->host)) < 0 ||
+        sigv4_query(&query, k->params, k->nparams) < 0) {
+        rc = error_set(LOCH_ENOMEM, "out of memory");
+        goto done;
+    }
+    const char *scheme = !strncasecmp(c->scheme_host, "https", 5) ? "https://" : "http://";
+    if (buf_printf(&url, "%s%s", scheme, host.data) < 0 || sigv4_encode_path(&url, path.data) < 0 ||
+        (query.len && buf_printf(&url, "?%s", query.data) < 0)) {
+        rc = error_set(LOCH_ENOMEM, "out of memory");
+        goto done;
+    }
+    if ((rc = sha256(k->body ? k->body : "", k->len, d)) < 0)
+        goto done;
+    for (int i = 0; i < 32; i++)
+        snprintf(hash + 2 * i, 3, "%02x", d[i]);
+    sigv4_date((long long)time(NULL), date);
+    signed_h[nh++] = (sigv4_pair){"host", host.data};
+    signed_h[nh++] = (sigv4_pair){"x-amz-content-sha256", hash};
+    signed_h[nh++] = (sigv4_pair){"x-amz-date", date};
+    if (c->token)
+        signed_h[nh++] = (sigv4_pair){"x-amz-security-token", c->token};
+    for (size_t i = 0; i < k->nheaders && nh < sizeof(signed_h) / sizeof(signed_h[0]); i++)
+        signed_h[nh++] = k->headers[i];
+    sigv4_key key = {c->access, c->secret, c->region, "s3"};
+    if ((rc = sigv4_authorization(&auth, &key, date, k->method, path.data, k->params, k->nparams, signed_h, nh,
+                                  hash)) < 0)
+        goto done;
+    /* the headers as signed, and no others that curl would add and a proxy could alter */
+    for (size_t i = 0; i < nh && rc == 0; i++) {
+        buf line = BUF_INIT;
+        struct curl_slist *more = NULL;
+        if (buf_printf(&line, "%s: %s", signed_h[i].name, signed_h[i].value) < 0 ||
+            !(more = curl_slist_append(hl, line.data)))
+            rc = error_set(LOCH_ENOMEM, "out of memory");
+        else
+            hl = more;
+        buf_free(&line);
+    }
+    static const char *const fixed[] = {"Expect:", "Accept:", "Content-Type: application/octet-stream"};
+    for (size_t i = 0; i < 3 && rc == 0; i++) {
+        struct curl_slist *more = curl_slist_append(hl, fixed[i]);
+        if (!more)
+            rc = error_set(LOCH_ENOMEM, "out of memory");
+        else
+            hl = more;
+    }
+    buf authline = BUF_INIT;
+    struct curl_slist *more = rc == 0 && buf_printf(&authline, "Authorization: %s", auth.data) == 0
+                                  ? curl_slist_append(hl, authline.data)
+                                  : NULL;
+    if (authline.data)
+        memset(authline.data, 0, authline.len);
+    buf_free(&authline);
+    if (rc == 0 && !more)
+        rc = error_set(LOCH_ENOMEM, "out of memory");
+    hl = more ? more : hl;
+    if (rc < 0 || !(h = curl_easy_init())) {
+        rc = rc < 0 ? rc : error_set(LOCH_ENOMEM, "out of memory");
+        goto done;
+    }
+    curl_easy_setopt(h, CURLOPT_URL, url.data);
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
+    curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, (long)c->timeout_s);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, k);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, k);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, cerr);
+    curl_easy_setopt(h, CURLOPT_USERAGENT, "loch");
+    if (!strcmp(k->method, "HEAD")) {
+        curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+    } else if (!strcmp(k->method, "GET")) {
+        curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+    } else {
+        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, k->method);
+        if (k->body || !strcmp(k->method, "PUT") || !strcmp(k->method, "POST")) {
+            curl_easy_setopt(h, CURLOPT_POSTFIELDS, k->body ? (const char *)k->body : "");
+            curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)k->len);
+        }
+    }
+    CURLcode cc = curl_easy_perform(h);
+    long code = 0;
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+    k->status = (int)code;
+    if (k->overflow)
+        rc = error_set(LOCH_ECORRUPT, "the store's answer for s3://%s/%s is larger than asked for", k->bucket,
+                       k->key ? k->key : "");
+    else if (cc != CURLE_OK) {
+        snprintf(err, errcap, "%s", *cerr ? cerr : curl_easy_strerror(cc));
+        k->status = 0; /* no whole answer: sent again */
+    }
+done:
+    curl_slist_free_all(hl);
+    if (h)
+        curl_easy_cleanup(h);
+    if (auth.data)
+        memset(auth.data, 0, auth.len);
+    buf_free(&url), buf_free(&path), buf_free(&query), buf_free(&auth), buf_free(&host);
+    return rc;
+}
+
+static int retryable(int status) { return status == 0 || status == 429 || status >= 500; }
+
+/* The store's own words for a failed answer: "SlowDown: Please reduce your request rate". */
+static void store_words(const call *k, char *out, size_t cap)
+{
+    char code[64], msg[256];
+    if (k->out->len && s3xml_parse_error(k->out->data, k->out->len, code, sizeof(code), msg, sizeof(msg)))
+        snprintf(out, cap, "%s%s%s", code, *msg ? ": " : "", msg);
+    else
+        snprintf(out, cap, "HTTP %d", k->status);
+}
+
+/* Sends k until it is answered or the tries run out; k->status is the last answer's. */
+static int send_call(s3 *c, call *k)
+{
+    char err[CURL_ERROR_SIZE] = "";
+    unsigned seed = (unsigned)time(NULL) ^ (unsigned)getpid() ^ (unsigned)(uintptr_t)k;
+    for (int i = 0; i < c->attempts; i++) {
+        if (i) { /* 100 ms doubling to at most 5 s, each wait a random part of it ("full jitter") */
+            long cap_ms = 100L << (i - 1 < 6 ? i - 1 : 6);
+            cap_ms = cap_ms > 5000 ? 5000 : cap_ms;
+            long ms = (long)(rand_r(&seed) % (unsigned)(cap_ms + 1));
+            struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+            nanosleep(&ts, NULL);
+        }
+        int rc = attempt(c, k, err, sizeof(err));
+        if (rc < 0)
+            return rc;
+        k->tries = i + 1;
+        if (!retryable(k->status))
+            return 0;
+    }
+    char words[400];
+    if (k->status)
+        store_words(k, words, sizeof(words));
+    return error_set(LOCH_EIO, "s3://%s/%s: %s after %d attempts", k->bucket, k->key ? k->key : "",
+                     k->status ? words : err, c->attempts);
+}
+
+/* The error for an answer that is not a success. */
+static int answer_error(const call *k)
+{
+    char words[400];
+    store_words(k, words, sizeof(words));
+    if (k->status == 404)
+        return error_set(LOCH_ENOTFOUND, "s3://%s/%s does not exist", k->bucket, k->key ? k->key : "");
+    if (k->status == 403 || k->status == 401)
+        return error_set(LOCH_EPERM, "s3://%s/%s: the store refused the request (%s)", k->bucket, k->key ? k->key : "",
+                         words);
+    return error_set(LOCH_EIO, "s3://%s/%s: the store answered %s", k->bucket, k->key ? k->key : "", words);
+}
+
+int s3_get(s3 *c, const char *bucket, const char *key, int64_t from, int64_t len, buf *out, s3_object *meta)
+{
+    char range[64];
+    sigv4_pair h[1];
+    size_t nh = 0;
+    if (from > 0 || len >= 0) {
+        if (len >= 0)
+            snprintf(range, sizeof(range), "bytes=%lld-%lld", (long long)from, (long long)(from + len - 1));
+        else
+            snprintf(range, sizeof(range), "bytes=%lld-", (long long)from);
+        h[nh++] = (sigv4_pair){"range", range};
+    }
+    if (len == 0) {
+        if (meta)
+            *meta = (s3_object){0, -1, ""};
+        return 0;
+    }
+    buf body = BUF_INIT;
+    /* an error's XML may be longer than a short range: the cap is checked on success */
+    call k = {.method = "GET", .bucket = bucket, .key = key, .headers = h, .nheaders = nh, .out = &body,
+              .cap = len >= 0 ? (size_t)(len > 65536 ? len : 65536) : SIZE_MAX};
+    int rc = send_call(c, &k);
+    if (rc == 0 && k.status == 416) /* from at or past the end: nothing to read */
+        k.status = 206, buf_clear(&body);
+    if (rc == 0 && k.status != 200 && k.status != 206)
+        rc = answer_error(&k);
+    if (rc == 0 && len >= 0 && body.len > (size_t)len)
+        rc = error_set(LOCH_ECORRUPT, "s3://%s/%s: the store sent more than the %lld bytes asked for", bucket, key,
+                       (long long)len);
+    if (rc == 0 && buf_put(out, body.data ? body.data : "", body.len) < 0)
+        rc = error_set(LOCH_ENOMEM, "out of memory");
+    if (rc == 0 && meta) {
+        *meta = k.meta;
+        meta->size = (int64_t)body.len;
+    }
+    buf_free(&body);
+    return rc;
+}
+
+int s3_head(s3 *c, const char *bucket, const char *key, s3_object *meta)
+{
+    buf body = BUF_INIT;
+    call k = {.method = "HEAD", .bucket = bucket, .key = key, .out = &body, .cap = MAX_ANSWER};
+    int rc = send_call(c, &k);
+    if (rc == 0 && k.status != 200)
+        rc = answer_error(&k);
+    if (rc == 0 && meta)
+        *meta = k.meta;
+    buf_free(&body);
+    return rc;
+}
+
+int s3_put(s3 *c, const char *bucket, const char *key, const void *data, size_t len, int if_absent, s3_object *meta)
+{
+    buf body = BUF_INIT, back = BUF_INIT;
+    sigv4_pair h[1] = {{"if-none-match", "*"}};
+    call k = {.method = "PUT", .bucket = bucket, .key = key, .headers = h, .nheaders = if_absent ? 1 : 0,
+              .body = data, .len = len, .out = &body, .cap = MAX_ANSWER};
+    int rc = send_call(c, &k);
+    /* a 412 after an attempt that got no answer (or a 5xx) may be that attempt's own
+     * success: the object is read back, and the same bytes mean it was ours */
+    int sent_before = rc == 0 && k.status == 412 && k.tries > 1;
+    if (sent_before && s3_get(c, bucket, key, 0, -1, &back, NULL) == 0 && back.len == len &&
+        (len == 0 || !memcmp(back.data, data, len)))
+        k.status = 200;
+    else if (sent_before || (rc == 0 && k.status == 412))
+        rc = error_set(LOCH_EEXISTS, "s3://%s/%s exists already (another writer's)", bucket, key);
+    if (rc == 0 && k.status != 200)
+        rc = answer_error(&k);
+    if (rc == 0 && meta) {
+        *meta = k.meta;
+        meta->size = (int64_t)len;
+    }
+    buf_free(&body), buf_free(&back);
+    return rc;
+}
+
+int s3_delete(s3 *c, const char *bucket, const char *key)
+{
+    buf body = BUF_INIT;
+    call k = {.method = "DELETE", .bucket = bucket, .key = key, .out = &body, .cap = MAX_ANSWER};
+    int rc = send_call(c, &k);
+    if (rc == 0 && k.status != 204 && k.status != 200 && k.status != 404)
+        rc = answer_error(&k);
+    buf_free(&body);
+    return rc;
+}
+
+void s3_entries_free(s3_entry *e, size_t count)
+{
+    for (size_t i = 0; e && i < count; i++)
+        free(e[i].key);
+    free(e);
+}
+
+int s3_list(s3 *c, const char *bucket, const char *prefix, const char *delimiter, s3_entry **out, size_t *count)
+{
+    s3_entry *all = NULL;
+    size_t n = 0, cap = 0;
+    char *token = NULL;
+    int rc = 0;
+    *out = NULL;
+    *count = 0;
+    do {
+        sigv4_pair p[4];
+        size_t np = 0;
+        p[np++] = (sigv4_pair){"list-type", "2"};
+        if (prefix && *prefix)
+            p[np++] = (sigv4_pair){"prefix", prefix};
+        if (delimiter && *delimiter)
+            p[np++] = (sigv4_pair){"delimiter", delimiter};
+        if (token)
+            p[np++] = (sigv4_pair){"continuation-token", token};
+        buf body = BUF_INIT;
+        call k = {.method = "GET", .bucket = bucket, .key = "", .params = p, .nparams = np, .out = &body,
+                  .cap = MAX_ANSWER};
+        s3xml_list page = {0};
+        rc = send_call(c, &k);
+        if (rc == 0 && k.status != 200)
+            rc = answer_error(&k);
+        if (rc == 0)
+            rc = s3xml_parse_list(body.data ? body.data : "", body.len, &page);
+        buf_free(&body);
+        for (size_t i = 0; rc == 0 && i < page.count; i++) {
+            if (n == cap) {
+                s3_entry *g = realloc(all, (cap = cap ? 2 * cap : 64) * sizeof(*g));
+                if (!g) {
+                    rc = error_set(LOCH_ENOMEM, "out of memory");
+                    break;
+                }
+                all = g;
+            }
+            s3xml_entry *e = &page.entries[i];
+            all[n] = (s3_entry){.key = e->key, .size = e->size, .mtime_ms = e->mtime_ms, .is_prefix = e->is_prefix};
+            memcpy(all[n].etag, e->etag, sizeof(all[n].etag));
+            e->key = NULL; /* moved */
+            n++;
+        }
+        free(token);
+        token = NULL;
+        if (rc == 0 && page.truncated && !(token = strdup(page.next_token)))
+            rc = error_set(LOCH_ENOMEM, "out of memory");
+        s3xml_list_free(&page);
+    } while (rc == 0 && token);
+    free(token);
+    if (rc < 0) {
+        s3_entries_free(all, n);
+        return rc;
+    }
+    *out = all;
+    *count = n;
+    return 0;
+}

@@ -1,0 +1,148 @@
+/*
+ * tests/unit/test_s3.c - the S3 client (adapters/s3.h) against a real S3-compatible
+ * server: tests/py/test_s3.py starts moto's server (and, for the faults, a proxy in front
+ * of it) and runs this binary with LOCH_S3_ENDPOINT, LOCH_S3_BUCKET and, where it
+ * applies, LOCH_S3_FAULTS naming what the proxy does. Without LOCH_S3_ENDPOINT (make
+ * unit) there is no server to talk to, and it says so.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "test.h"
+#include "adapters/s3.h"
+#include "util/error.h"
+
+static s3 *client(void)
+{
+    s3_options o = {.endpoint = getenv("LOCH_S3_ENDPOINT"), .region = "us-east-1", .access_key = "testing",
+                    .secret_key = "testing", .path_style = 1, .attempts = 4};
+    s3 *c = NULL;
+    CHECK_OK(s3_open(&c, &o));
+    return c;
+}
+
+static const char *bucket(void) { return getenv("LOCH_S3_BUCKET") ? getenv("LOCH_S3_BUCKET") : "loch"; }
+
+static void test_objects(void)
+{
+    if (!getenv("LOCH_S3_ENDPOINT") || getenv("LOCH_S3_FAULTS"))
+        return;
+    s3 *c = client();
+    if (!c)
+        return;
+    static const char *keys[] = {"lake/t/_delta_log/00000000000000000000.json", "lake/odd key +=&?#%\xc3\xa9.txt",
+                                 "lake/t/part-0.parquet"};
+    for (size_t i = 0; i < 3; i++) {
+        buf got = BUF_INIT;
+        s3_object m;
+        CHECK_OK(s3_put(c, bucket(), keys[i], keys[i], strlen(keys[i]), 0, &m));
+        CHECK(m.etag[0] != '\0');
+        CHECK_OK(s3_get(c, bucket(), keys[i], 0, -1, &got, &m));
+        CHECK(got.len == strlen(keys[i]) && !memcmp(got.data, keys[i], got.len));
+        CHECK_OK(s3_head(c, bucket(), keys[i], &m));
+        CHECK(m.size == (int64_t)strlen(keys[i]) && m.mtime_ms > 0);
+        buf_free(&got);
+    }
+    /* ranges: the footer of a file, a middle, past the end */
+    buf r = BUF_INIT;
+    CHECK_OK(s3_get(c, bucket(), keys[2], 5, 4, &r, NULL));
+    CHECK(r.len == 4 && !memcmp(r.data, "t/pa", 4));
+    buf_clear(&r);
+    CHECK_OK(s3_get(c, bucket(), keys[2], 17, -1, &r, NULL));
+    CHECK(r.len == 4 && !memcmp(r.data, "quet", 4));
+    buf_clear(&r);
+    CHECK_OK(s3_get(c, bucket(), keys[2], 1000, -1, &r, NULL));
+    CHECK(r.len == 0);
+    buf_free(&r);
+    /* the commit primitive: the second writer of a version loses */
+    const char *v1 = "lake/t/_delta_log/00000000000000000001.json";
+    CHECK_OK(s3_put(c, bucket(), v1, "{\"a\":1}\n", 8, 1, NULL));
+    CHECK(s3_put(c, bucket(), v1, "{\"b\":2}\n", 8, 1, NULL) == LOCH_EEXISTS);
+    error_clear();
+    buf v = BUF_INIT;
+    CHECK_OK(s3_get(c, bucket(), v1, 0, -1, &v, NULL));
+    CHECK(v.len == 8 && !memcmp(v.data, "{\"a\":1}\n", 8));
+    buf_free(&v);
+    /* missing things */
+    buf none = BUF_INIT;
+    CHECK(s3_get(c, bucket(), "lake/missing", 0, -1, &none, NULL) == LOCH_ENOTFOUND);
+    CHECK(strstr(loch_error_last(), "s3://") && strstr(loch_error_last(), "lake/missing"));
+    CHECK(s3_get(c, bucket(), "lake/missing", 0, 8, &none, NULL) == LOCH_ENOTFOUND);
+    CHECK(s3_head(c, bucket(), "lake/missing", NULL) == LOCH_ENOTFOUND);
+    CHECK_OK(s3_delete(c, bucket(), "lake/missing")); /* idempotent */
+    buf_free(&none);
+    error_clear();
+    /* listing: a directory's children (keys and folded prefixes), and every page of many */
+    s3_entry *e = NULL;
+    size_t n = 0;
+    CHECK_OK(s3_list(c, bucket(), "lake/", "/", &e, &n));
+    CHECK(n == 2 && e && e[0].is_prefix == 0 && !strcmp(e[0].key, keys[1]) && e[1].is_prefix &&
+          !strcmp(e[1].key, "lake/t/"));
+    s3_entries_free(e, n);
+    char key[64];
+    for (int i = 0; i < 1100; i++) {
+        snprintf(key, sizeof(key), "many/%05d", i);
+        CHECK_OK(s3_put(c, bucket(), key, "", 0, 0, NULL));
+    }
+    CHECK_OK(s3_list(c, bucket(), "many/", NULL, &e, &n));
+    CHECK(n == 1100);
+    for (size_t i = 0; i < n && i < 1100; i++) {
+        snprintf(key, sizeof(key), "many/%05zu", i);
+        CHECK(!strcmp(e[i].key, key) && e[i].size == 0);
+    }
+    s3_entries_free(e, n);
+    CHECK_OK(s3_delete(c, bucket(), keys[0]));
+    CHECK(s3_head(c, bucket(), keys[0], NULL) == LOCH_ENOTFOUND);
+    error_clear();
+    s3_free(c);
+}
+
+/* Behind the fault proxy (tests/py/test_s3.py says which faults): 503 SlowDown and
+ * dropped connections are tried again; a conditional PUT whose answer was lost is ours,
+ * not a conflict; when the tries run out, the error says why. */
+static void test_faults(void)
+{
+    const char *f = getenv("LOCH_S3_FAULTS");
+    if (!f || !getenv("LOCH_S3_ENDPOINT"))
+        return;
+    s3 *c = client();
+    if (!c)
+        return;
+    if (!strcmp(f, "flaky")) { /* every other request fails, one way or another */
+        for (int i = 0; i < 20; i++) {
+            char key[64], body[32];
+            snprintf(key, sizeof(key), "flaky/_delta_log/%020d.json", i);
+            snprintf(body, sizeof(body), "{\"commit\":%d}\n", i);
+            CHECK_OK(s3_put(c, bucket(), key, body, strlen(body), 1, NULL));
+            buf got = BUF_INIT;
+            CHECK_OK(s3_get(c, bucket(), key, 0, -1, &got, NULL));
+            CHECK(got.len == strlen(body) && !memcmp(got.data, body, got.len));
+            buf_free(&got);
+        }
+    } else if (!strcmp(f, "down")) { /* every request fails: a clear error after the tries */
+        CHECK(s3_put(c, bucket(), "down/x", "x", 1, 1, NULL) == LOCH_EIO);
+        CHECK(strstr(loch_error_last(), "after 4 attempts") && strstr(loch_error_last(), "s3://"));
+        CHECK(!strstr(loch_error_last(), "testing")); /* never a credential */
+        error_clear();
+    }
+    s3_free(c);
+}
+
+static void test_bad_options(void)
+{
+    s3 *c = NULL;
+    s3_options o = {.endpoint = "ftp://x", .access_key = "a", .secret_key = "b"};
+    CHECK(s3_open(&c, &o) == LOCH_EINVALID);
+    o.endpoint = "http://user:pw@host";
+    CHECK(s3_open(&c, &o) == LOCH_EINVALID);
+    o.endpoint = "http://host/path";
+    CHECK(s3_open(&c, &o) == LOCH_EINVALID);
+    o.endpoint = "http://127.0.0.1:9/";
+    o.secret_key = NULL;
+    CHECK(s3_open(&c, &o) == LOCH_EINVALID && strstr(loch_error_last(), "AWS_ACCESS_KEY_ID"));
+    error_clear();
+    if (!getenv("LOCH_S3_ENDPOINT"))
+        printf("test_s3: no LOCH_S3_ENDPOINT: the store's tests run from tests/py/test_s3.py\n");
+}
+
+TEST_MAIN(T(test_bad_options), T(test_objects), T(test_faults))
