@@ -51,6 +51,20 @@ typedef struct {
     int is_prefix;    /* under the delimiter: a "directory" */
 } s3_entry;
 
+/* An AWS user's S3 settings, resolved as the AWS CLI does (formats/awsconf.h lists the
+ * sources and their order): all owned, NULL when not set. The strings can fill an
+ * s3_options. */
+typedef struct {
+    char *access_key, *secret_key, *session_token, *region, *endpoint, *profile;
+    int path_style;
+    const char *credentials_from; /* "environment", "credentials file", "config file", or NULL */
+} s3_settings;
+
+/* LOCH_EINVALID when no credentials are found, saying where it looked; LOCH_ECORRUPT for
+ * a file line it cannot read. */
+int s3_settings_resolve(s3_settings *out);
+void s3_settings_free(s3_settings *s);
+
 /* Copies what it keeps of o. LOCH_EINVALID for an endpoint that is not http(s)://host
  * [:port], or missing credentials. */
 int s3_open(s3 **out, const s3_options *o);

@@ -204,3 +204,67 @@ def test_client_through_faults(moto):
         assert proxy.forwarded == []
     finally:
         proxy.close()
+
+
+SETTINGS_CASES = [
+    # (environment, credentials file, config file)
+    ({"AWS_ACCESS_KEY_ID": "AKIAENV", "AWS_SECRET_ACCESS_KEY": "env-secret", "AWS_REGION": "eu-north-1"}, None, None),
+    ({}, "[default]\naws_access_key_id = AKIAFILE\naws_secret_access_key = file-secret\n",
+     "[default]\nregion = eu-west-1\n"),
+    ({"AWS_PROFILE": "dev"},
+     "# team keys\n[default]\naws_access_key_id=AKIADEF\naws_secret_access_key=def\n"
+     "[dev]\naws_access_key_id = AKIADEV\naws_secret_access_key = dev-secret\naws_session_token = tok\n",
+     "[profile   dev]\nregion: ap-south-1\ns3 =\n  addressing_style = path\n  endpoint_url = http://127.0.0.1:9000\n"),
+    ({"AWS_PROFILE": "cfg"}, None,
+     "[profile cfg]\naws_access_key_id = AKIACFG\naws_secret_access_key = cfg-secret\nregion = us-west-2\n"
+     "endpoint_url = http://localhost:4566\n"),
+    ({"AWS_ACCESS_KEY_ID": "AKIAENV", "AWS_SECRET_ACCESS_KEY": "env-secret", "AWS_DEFAULT_REGION": "sa-east-1",
+      "AWS_ENDPOINT_URL": "http://generic:1", "AWS_ENDPOINT_URL_S3": "http://s3only:2"},
+     "[default]\naws_access_key_id = AKIAFILE\naws_secret_access_key = file-secret\n", "[default]\nregion = x\n"),
+    ({"AWS_PROFILE": "svc"}, "[svc]\naws_access_key_id = AKIASVC\naws_secret_access_key = svc-secret\n",
+     "[profile svc]\nservices = local\nendpoint_url = http://everything:1\n[services local]\ns3 =\n"
+     "  endpoint_url = http://127.0.0.1:5000\n"),
+    ({"AWS_REGION": "eu-north-1", "AWS_DEFAULT_REGION": "us-east-2"},
+     "[default]\naws_access_key_id = AKIAFILE\naws_secret_access_key = file-secret\n",
+     "[default]\ns3 =\n    addressing_style = virtual\n"),
+]
+
+
+def loch_settings(env):
+    e = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    e.update(env, LOCH_S3_SETTINGS_PRINT="1")
+    p = subprocess.run([str(TEST_S3)], env=e, capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    return json.loads(next(line for line in p.stdout.splitlines() if line.startswith("{")))
+
+
+@pytest.mark.parametrize("case", range(len(SETTINGS_CASES)))
+def test_settings_resolve_as_botocore_does(case, tmp_path, monkeypatch):
+    """Credentials, region, endpoint and addressing from the environment, the credentials
+    file and the config file, with profiles, in the AWS CLI's order: loch and botocore
+    agree (secrets compared by hash; loch never prints them)."""
+    import hashlib
+    import botocore.session
+    env, creds, conf = SETTINGS_CASES[case]
+    env = dict(env, HOME=str(tmp_path), AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "credentials"),
+               AWS_CONFIG_FILE=str(tmp_path / "config"))
+    for name, text in (("credentials", creds), ("config", conf)):
+        if text is not None:
+            (tmp_path / name).write_text(text)
+    got = loch_settings(env)
+    for k in [k for k in os.environ if k.startswith("AWS_")]:
+        monkeypatch.delenv(k)
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    s = botocore.session.Session()
+    c = s.get_credentials()
+    h = lambda x: hashlib.sha256(x.encode()).hexdigest()[:16] if x else ""  # noqa: E731
+    assert (got["access_key"], got["secret"], got["token"]) == (c.access_key, h(c.secret_key), h(c.token))
+    # AWS_REGION first, as the AWS CLI v2 and the other SDKs read it (botocore does not)
+    assert got["region"] == env.get("AWS_REGION", s.get_config_variable("region") or "")
+    client = s.create_client("s3", region_name=got["region"] or "us-east-1")
+    if got["endpoint"]:
+        assert client.meta.endpoint_url == got["endpoint"]
+    style = (s.get_scoped_config().get("s3") or {}).get("addressing_style")
+    if style:
+        assert got["path_style"] == (style == "path")

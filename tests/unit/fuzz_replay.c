@@ -75,6 +75,9 @@
 #define LLVMFuzzerTestOneInput fuzz_s3xml_one
 #include "../../fuzz/fuzz_s3xml.c"
 #undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fuzz_awsconf_one
+#include "../../fuzz/fuzz_awsconf.c"
+#undef LLVMFuzzerTestOneInput
 
 static const struct {
     const char *name;
@@ -84,7 +87,7 @@ static const struct {
                {"jsonscan", fuzz_jsonscan_one}, {"arrowipc", fuzz_arrowipc_one},
                {"conf", fuzz_conf_one}, {"embsync", fuzz_embsync_one}, {"http", fuzz_http_one}, {"prune", fuzz_prune_one}, {"wal", fuzz_wal_one}, {"ndjson", fuzz_ndjson_one},
                {"parquet", fuzz_parquet_one}, {"hnsw", fuzz_hnsw_one}, {"hnsw_delta", fuzz_hnsw_delta_one}, {"chunk", fuzz_chunk_one},
-               {"reply", fuzz_reply_one}, {"provider", fuzz_provider_one}, {"s3xml", fuzz_s3xml_one}};
+               {"reply", fuzz_reply_one}, {"provider", fuzz_provider_one}, {"s3xml", fuzz_s3xml_one}, {"awsconf", fuzz_awsconf_one}};
 
 static int replay_dir(const char *root, const char *name, int (*fn)(const uint8_t *, size_t))
 {

@@ -10,7 +10,9 @@
 
 #include "test.h"
 #include "adapters/s3.h"
+#include "formats/awsconf.h"
 #include "util/error.h"
+#include "util/sha256.h"
 
 static s3 *client(void)
 {
@@ -145,4 +147,69 @@ static void test_bad_options(void)
         printf("test_s3: no LOCH_S3_ENDPOINT: the store's tests run from tests/py/test_s3.py\n");
 }
 
-TEST_MAIN(T(test_bad_options), T(test_objects), T(test_faults))
+static void hash8(const char *s, char out[17])
+{
+    uint8_t d[32];
+    out[0] = '\0';
+    if (s && sha256(s, strlen(s), d) == 0)
+        for (int i = 0; i < 8; i++)
+            snprintf(out + 2 * i, 3, "%02x", d[i]);
+}
+
+/* With LOCH_S3_SETTINGS_PRINT, the resolved settings as one JSON line (secrets as the
+ * start of their SHA-256: tests/py/test_s3.py compares them with botocore's). */
+static void test_settings(void)
+{
+    if (!getenv("LOCH_S3_SETTINGS_PRINT"))
+        return;
+    s3_settings st;
+    int rc = s3_settings_resolve(&st);
+    char sk[17], tk[17];
+    if (rc < 0) {
+        printf("{\"error\": %d}\n", rc);
+        error_clear();
+        return;
+    }
+    hash8(st.secret_key, sk);
+    hash8(st.session_token, tk);
+    printf("{\"access_key\": \"%s\", \"secret\": \"%s\", \"token\": \"%s\", \"region\": \"%s\", \"endpoint\": \"%s\", "
+           "\"path_style\": %d, \"from\": \"%s\"}\n",
+           st.access_key, sk, tk, st.region ? st.region : "", st.endpoint ? st.endpoint : "", st.path_style,
+           st.credentials_from);
+    s3_settings_free(&st);
+}
+
+/* The shared files' reader: sections, sub-keys, comments, the forms configparser takes,
+ * and the lines it refuses. */
+static void test_ini(void)
+{
+    const char *t = "# a comment\n[default]\naws_access_key_id = AKIA1\n; another\n[profile  dev]\n"
+                    "region: eu-north-1\ns3 =\n  addressing_style = path\n  endpoint_url = http://m:9\n"
+                    "Endpoint_URL = http://top\n[dev]\nregion = wrong\n";
+    char *v = NULL;
+    CHECK_OK(awsconf_ini_get(t, strlen(t), "f", "default", NULL, "aws_access_key_id", &v));
+    CHECK_STR(v, "AKIA1");
+    free(v);
+    CHECK_OK(awsconf_ini_get(t, strlen(t), "f", "profile dev", NULL, "region", &v));
+    CHECK_STR(v, "eu-north-1");
+    free(v);
+    CHECK_OK(awsconf_ini_get(t, strlen(t), "f", "profile dev", "s3", "addressing_style", &v));
+    CHECK_STR(v, "path");
+    free(v);
+    CHECK_OK(awsconf_ini_get(t, strlen(t), "f", "profile dev", NULL, "endpoint_url", &v));
+    CHECK_STR(v, "http://top");
+    free(v);
+    CHECK_OK(awsconf_ini_get(t, strlen(t), "f", "profile dev", "s3", "endpoint_url", &v));
+    CHECK_STR(v, "http://m:9");
+    free(v);
+    CHECK_OK(awsconf_ini_get(t, strlen(t), "f", "dev", NULL, "addressing_style", &v));
+    CHECK(v == NULL);
+    static const char *bad[] = {"[default\nx = 1\n", "[default]\njust words\n", "[default]\n = v\n"};
+    for (size_t i = 0; i < 3; i++) {
+        CHECK(awsconf_ini_get(bad[i], strlen(bad[i]), "~/.aws/config", "default", NULL, "x", &v) == LOCH_ECORRUPT);
+        CHECK(strstr(loch_error_last(), "~/.aws/config, line 2") || strstr(loch_error_last(), "line 1"));
+        error_clear();
+    }
+}
+
+TEST_MAIN(T(test_bad_options), T(test_objects), T(test_faults), T(test_settings), T(test_ini))
