@@ -76,6 +76,11 @@ int s3_get(s3 *c, const char *bucket, const char *key, int64_t from, int64_t len
 /* Writes the object. if_absent: only if no object has the key (If-None-Match: *);
  * LOCH_EEXISTS when one has (another writer won). meta may be NULL. */
 int s3_put(s3 *c, const char *bucket, const char *key, const void *data, size_t len, int if_absent, s3_object *meta);
+/* Writes the object from a local file: one PUT up to part_size bytes, else a multipart
+ * upload in parts of part_size (at least 5 MiB, S3's least), `threads` parts in flight
+ * at once. A failed multipart upload is aborted, leaving no parts behind. */
+int s3_put_file(s3 *c, const char *bucket, const char *key, const char *path, size_t part_size, int threads,
+                s3_object *meta);
 /* LOCH_ENOTFOUND when there is no such key. */
 int s3_head(s3 *c, const char *bucket, const char *key, s3_object *meta);
 /* Removes the object; 0 when there was none. */

@@ -9,7 +9,10 @@
 #include "adapters/s3.h"
 
 #include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -474,4 +477,217 @@ int s3_list(s3 *c, const char *bucket, const char *prefix, const char *delimiter
     *out = all;
     *count = n;
     return 0;
+}
+
+/* ---- multipart upload ------------------------------------------------------------- */
+
+typedef struct {
+    s3 *c;
+    const char *bucket, *key, *upload_id;
+    int fd;
+    int64_t size;
+    size_t part;
+    int nparts;
+    atomic_int next;   /* the next part to send, 1-based */
+    atomic_int failed; /* a part failed: the others stop */
+    char (*etags)[80];
+    pthread_mutex_t mu;
+    int rc;            /* the first failure, with its message kept below */
+    char message[512];
+} upload;
+
+static void upload_fail(upload *u, int rc)
+{
+    pthread_mutex_lock(&u->mu);
+    if (!u->rc) {
+        u->rc = rc;
+        snprintf(u->message, sizeof(u->message), "%s", loch_error_last());
+    }
+    pthread_mutex_unlock(&u->mu);
+    atomic_store(&u->failed, 1);
+}
+
+static void *upload_parts(void *arg)
+{
+    upload *u = arg;
+    char *data = malloc(u->part);
+    if (!data) {
+        upload_fail(u, error_set(LOCH_ENOMEM, "out of memory"));
+        return NULL;
+    }
+    for (int n; !atomic_load(&u->failed) && (n = atomic_fetch_add(&u->next, 1)) <= u->nparts;) {
+        int64_t from = (int64_t)(n - 1) * (int64_t)u->part;
+        size_t len = (size_t)(u->size - from < (int64_t)u->part ? u->size - from : (int64_t)u->part), got = 0;
+        while (got < len) {
+            ssize_t r = pread(u->fd, data + got, len - got, from + (int64_t)got);
+            if (r <= 0) {
+                upload_fail(u, r < 0 ? error_errno(errno, "cannot read", "the file to upload")
+                                     : error_set(LOCH_EIO, "the file to upload got shorter while it was read"));
+                break;
+            }
+            got += (size_t)r;
+        }
+        if (got < len)
+            break;
+        char num[16];
+        snprintf(num, sizeof(num), "%d", n);
+        sigv4_pair p[2] = {{"partNumber", num}, {"uploadId", u->upload_id}};
+        buf body = BUF_INIT;
+        call k = {.method = "PUT", .bucket = u->bucket, .key = u->key, .params = p, .nparams = 2, .body = data,
+                  .len = len, .out = &body, .cap = MAX_ANSWER};
+        int rc = send_call(u->c, &k);
+        if (rc == 0 && k.status != 200)
+            rc = answer_error(&k);
+        if (rc == 0 && !k.meta.etag[0])
+            rc = error_set(LOCH_EIO, "s3://%s/%s: the store gave part %d no ETag", u->bucket, u->key, n);
+        buf_free(&body);
+        if (rc < 0) {
+            upload_fail(u, rc);
+            break;
+        }
+        memcpy(u->etags[n - 1], k.meta.etag, sizeof(u->etags[n - 1]));
+    }
+    free(data);
+    return NULL;
+}
+
+/* POST ?uploadId with the parts' list; S3 may answer 200 with an <Error> in the body. */
+static int upload_complete(upload *u)
+{
+    buf xml = BUF_INIT, body = BUF_INIT;
+    int rc = buf_puts(&xml, "<CompleteMultipartUpload>") < 0 ? LOCH_ENOMEM : 0;
+    for (int i = 0; rc == 0 && i < u->nparts; i++)
+        if (buf_printf(&xml, "<Part><PartNumber>%d</PartNumber><ETag>\"%s\"</ETag></Part>", i + 1, u->etags[i]) < 0)
+            rc = LOCH_ENOMEM;
+    if (rc == 0 && buf_puts(&xml, "</CompleteMultipartUpload>") < 0)
+        rc = LOCH_ENOMEM;
+    if (rc < 0) {
+        buf_free(&xml);
+        return error_set(LOCH_ENOMEM, "out of memory");
+    }
+    sigv4_pair p[1] = {{"uploadId", u->upload_id}};
+    call k = {.method = "POST", .bucket = u->bucket, .key = u->key, .params = p, .nparams = 1, .body = xml.data,
+              .len = xml.len, .out = &body, .cap = MAX_ANSWER};
+    rc = send_call(u->c, &k);
+    char code[64], msg[256];
+    if (rc == 0 && (k.status != 200 || s3xml_parse_error(body.data ? body.data : "", body.len, code, sizeof(code),
+                                                         msg, sizeof(msg))))
+        rc = k.status != 200 ? answer_error(&k)
+                             : error_set(LOCH_EIO, "s3://%s/%s: completing the upload failed: %s: %s", u->bucket,
+                                         u->key, code, msg);
+    buf_free(&xml), buf_free(&body);
+    return rc;
+}
+
+/* Aborts the open multipart uploads of key but `keep`. Data files' keys are loch's own
+ * (unique names), so another upload of the same key is one of ours. Best effort: a
+ * failure leaves the error as it was. */
+static void abort_other_uploads(s3 *c, const char *bucket, const char *key, const char *keep)
+{
+    char ids[16][256], keepmsg[512];
+    int keepcode = loch_error_last_code();
+    snprintf(keepmsg, sizeof(keepmsg), "%s", loch_error_last());
+    sigv4_pair p[2] = {{"uploads", ""}, {"prefix", key}};
+    buf body = BUF_INIT;
+    call k = {.method = "GET", .bucket = bucket, .key = "", .params = p, .nparams = 2, .out = &body, .cap = MAX_ANSWER};
+    size_t n = 0;
+    if (send_call(c, &k) == 0 && k.status == 200 &&
+        s3xml_upload_ids(body.data ? body.data : "", body.len, key, ids, 16, &n) == 0)
+        for (size_t i = 0; i < n; i++) {
+            if (!strcmp(ids[i], keep))
+                continue;
+            sigv4_pair a[1] = {{"uploadId", ids[i]}};
+            buf ab = BUF_INIT;
+            call ak = {.method = "DELETE", .bucket = bucket, .key = key, .params = a, .nparams = 1, .out = &ab,
+                       .cap = MAX_ANSWER};
+            send_call(c, &ak);
+            buf_free(&ab);
+        }
+    buf_free(&body);
+    if (keepcode < 0)
+        error_set(keepcode, "%s", keepmsg);
+    else
+        error_clear();
+}
+
+int s3_put_file(s3 *c, const char *bucket, const char *key, const char *path, size_t part_size, int threads,
+                s3_object *meta)
+{
+    size_t part = part_size < (5u << 20) ? 5u << 20 : part_size;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return error_errno(errno, "cannot read", path);
+    off_t size = lseek(fd, 0, SEEK_END);
+    int rc = 0;
+    if (size < 0) {
+        rc = error_errno(errno, "cannot read", path);
+        close(fd);
+        return rc;
+    }
+    if ((uint64_t)size <= part) { /* one PUT */
+        char *data = malloc(size ? (size_t)size : 1);
+        ssize_t got = data ? pread(fd, data, (size_t)size, 0) : -1;
+        rc = !data ? error_set(LOCH_ENOMEM, "out of memory")
+             : got != (ssize_t)size ? error_errno(got < 0 ? errno : EIO, "cannot read", path)
+                                    : s3_put(c, bucket, key, data, (size_t)size, 0, meta);
+        free(data);
+        close(fd);
+        return rc;
+    }
+    buf body = BUF_INIT;
+    char id[256] = "";
+    sigv4_pair p[1] = {{"uploads", ""}};
+    call k = {.method = "POST", .bucket = bucket, .key = key, .params = p, .nparams = 1, .out = &body,
+              .cap = MAX_ANSWER};
+    rc = send_call(c, &k);
+    if (rc == 0 && k.status != 200)
+        rc = answer_error(&k);
+    if (rc == 0 && !s3xml_text(body.data ? body.data : "", body.len, "UploadId", id, sizeof(id)))
+        rc = error_set(LOCH_EIO, "s3://%s/%s: the store started no upload (no UploadId)", bucket, key);
+    buf_free(&body);
+    if (rc < 0) {
+        close(fd);
+        return rc;
+    }
+    int initiate_tries = k.tries; /* past 1, an answer lost may have left an upload of ours open */
+    upload u = {.c = c, .bucket = bucket, .key = key, .upload_id = id, .fd = fd, .size = size, .part = part,
+                .nparts = (int)((size + (off_t)part - 1) / (off_t)part)};
+    atomic_init(&u.next, 1);
+    atomic_init(&u.failed, 0);
+    pthread_mutex_init(&u.mu, NULL);
+    if (u.nparts > 10000)
+        rc = error_set(LOCH_EINVALID, "%s needs %d parts of %zu bytes; S3 takes at most 10,000", path, u.nparts, part);
+    else if (!(u.etags = calloc((size_t)u.nparts, sizeof(*u.etags))))
+        rc = error_set(LOCH_ENOMEM, "out of memory");
+    int nt = threads < 1 ? 1 : threads > 32 ? 32 : threads, started = 0;
+    pthread_t t[32];
+    for (int i = 0; rc == 0 && i < nt && i < u.nparts; i++)
+        started += pthread_create(&t[i], NULL, upload_parts, &u) == 0;
+    if (rc == 0 && !started)
+        rc = error_set(LOCH_ENOMEM, "cannot start a thread to upload with");
+    for (int i = 0; i < started; i++)
+        pthread_join(t[i], NULL);
+    if (rc == 0 && u.rc)
+        rc = error_set(u.rc, "%s", u.message);
+    if (rc == 0)
+        rc = upload_complete(&u);
+    if (rc < 0) { /* no parts left behind; the first error is the one reported */
+        char keep[512];
+        snprintf(keep, sizeof(keep), "%s", loch_error_last());
+        sigv4_pair a[1] = {{"uploadId", id}};
+        buf ab = BUF_INIT;
+        call abort_k = {.method = "DELETE", .bucket = bucket, .key = key, .params = a, .nparams = 1, .out = &ab,
+                        .cap = MAX_ANSWER};
+        send_call(c, &abort_k);
+        buf_free(&ab);
+        rc = error_set(rc, "%s", keep);
+    }
+    if (initiate_tries > 1) /* an upload started by an attempt whose answer was lost: aborted */
+        abort_other_uploads(c, bucket, key, rc == 0 ? id : "");
+    if (rc == 0 && meta)
+        *meta = (s3_object){.size = size, .mtime_ms = -1};
+    pthread_mutex_destroy(&u.mu);
+    free(u.etags);
+    close(fd);
+    return rc;
 }

@@ -364,3 +364,89 @@ int s3xml_parse_error(const char *xml, size_t len, char *code, size_t code_cap, 
     }
     return ok;
 }
+
+typedef struct {
+    const char *element;
+    char *out;
+    size_t cap;
+    int found;
+} text_doc;
+
+static int text_of(void *ctx, scanner *s, const char *name, const char *text)
+{
+    text_doc *d = ctx;
+    (void)s;
+    if (!d->found && !strcmp(name, d->element) && d->cap) {
+        size_t n = strlen(text) < d->cap - 1 ? strlen(text) : d->cap - 1;
+        memcpy(d->out, text, n);
+        d->out[n] = '\0';
+        d->found = 1;
+    }
+    return 0;
+}
+
+int s3xml_text(const char *xml, size_t len, const char *element, char *out, size_t cap)
+{
+    scanner s = {.x = xml, .len = len};
+    text_doc d = {element, out, cap, 0};
+    if (cap)
+        out[0] = '\0';
+    walker w = {NULL, text_of, &d};
+    int ok = walk(&s, &w) == 0 && d.found;
+    error_clear();
+    if (!ok && cap)
+        out[0] = '\0';
+    return ok;
+}
+
+typedef struct {
+    const char *key;
+    char (*ids)[256];
+    size_t cap, n;
+    char cur_key[1100], cur_id[256];
+    int in_upload;
+} uploads_doc;
+
+static void upload_done(uploads_doc *d)
+{
+    if (d->in_upload && d->cur_id[0] && !strcmp(d->cur_key, d->key) && d->n < d->cap)
+        memcpy(d->ids[d->n++], d->cur_id, sizeof(d->cur_id));
+    d->cur_key[0] = d->cur_id[0] = '\0';
+}
+
+static int uploads_open(void *ctx, scanner *s, const char *name)
+{
+    uploads_doc *d = ctx;
+    (void)s;
+    if (!strcmp(name, "Upload")) {
+        upload_done(d); /* the one before, if its end was not seen as text */
+        d->in_upload = 1;
+    }
+    return 0;
+}
+
+static int uploads_text(void *ctx, scanner *s, const char *name, const char *text)
+{
+    uploads_doc *d = ctx;
+    if (!in(s, "Upload"))
+        return 0;
+    char *to = !strcmp(name, "Key") ? d->cur_key : !strcmp(name, "UploadId") ? d->cur_id : NULL;
+    size_t cap = to == d->cur_key ? sizeof(d->cur_key) : sizeof(d->cur_id);
+    if (to) {
+        size_t n = strlen(text) < cap - 1 ? strlen(text) : cap - 1;
+        memcpy(to, text, n);
+        to[n] = '\0';
+    }
+    return 0;
+}
+
+int s3xml_upload_ids(const char *xml, size_t len, const char *key, char (*ids)[256], size_t cap, size_t *n)
+{
+    scanner s = {.x = xml, .len = len};
+    uploads_doc d = {.key = key, .ids = ids, .cap = cap};
+    walker w = {uploads_open, uploads_text, &d};
+    int rc = walk(&s, &w);
+    upload_done(&d);
+    *n = rc == 0 ? d.n : 0;
+    return rc;
+}

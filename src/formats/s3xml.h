@@ -38,6 +38,16 @@ typedef struct {
 int s3xml_parse_list(const char *xml, size_t len, s3xml_list *out);
 void s3xml_list_free(s3xml_list *l);
 
+/* The text of the first element named `element` at any depth (UploadId of an
+ * InitiateMultipartUploadResult), decoded, cut to fit out. 1 when found, 0 when not (or
+ * the document is not readable). */
+int s3xml_text(const char *xml, size_t len, const char *element, char *out, size_t cap);
+
+/* The UploadIds of a ListMultipartUploadsResult's uploads of `key`, into ids (cap of
+ * them, each NUL-terminated in 256 bytes); *n gets how many. LOCH_ECORRUPT for a
+ * document that is not readable. */
+int s3xml_upload_ids(const char *xml, size_t len, const char *key, char (*ids)[256], size_t cap, size_t *n);
+
 /* Reads an <Error> document's Code and Message into the buffers (NUL-terminated, cut
  * to fit, "" when absent). Returns 1 when it was one, 0 when not. */
 int s3xml_parse_error(const char *xml, size_t len, char *code, size_t code_cap, char *message, size_t message_cap);

@@ -103,16 +103,19 @@ def moto():
 
 class FaultProxy:
     """An HTTP proxy in front of the store that fails requests as told:
-    "flaky": of every three requests, one is answered 503 SlowDown without reaching the
-    store, one reaches the store and its answer is lost (the connection closed unanswered),
-    one passes; "down": every request is answered 503. Counts what reached the store."""
+    "flaky": the first time a request is seen (its method, path and body) it fails, in
+    turn answered 503 SlowDown without reaching the store, or reaching the store with its
+    answer lost (the connection closed unanswered); sent again, it passes. So every
+    request meets a fault, and every request that is tried again gets through, however
+    many run at once. "down": every request is answered 503. Counts what reached the
+    store."""
 
     def __init__(self, upstream, mode):
         import http.client
         import http.server
         import threading
         proxy = self
-        self.mode, self.n, self.forwarded, self.lock = mode, 0, [], threading.Lock()
+        self.mode, self.n, self.forwarded, self.lock, self.seen = mode, 0, [], threading.Lock(), set()
         up_host, up_port = upstream.split("//")[1].split(":")
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -123,9 +126,14 @@ class FaultProxy:
 
             def handle_one(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                import hashlib
+                seen = (self.command, self.path, hashlib.sha256(body).hexdigest())
                 with proxy.lock:
-                    proxy.n += 1
-                    turn = proxy.n % 3 if proxy.mode == "flaky" else 1
+                    again = seen in proxy.seen
+                    proxy.seen.add(seen)
+                    proxy.n += 0 if again else 1
+                    turn = 0 if again else 1 + proxy.n % 2  # 1: 503, 2: answer lost
+                    turn = 1 if proxy.mode == "down" else turn
                 if proxy.mode == "down" or turn == 1:
                     msg = b"<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>"
                     self.send_response(503)
@@ -147,7 +155,9 @@ class FaultProxy:
                 for k, v in r.getheaders():
                     if k.lower() not in ("transfer-encoding", "connection", "content-length"):
                         self.send_header(k, v)
-                self.send_header("Content-Length", str(len(data)))
+                # a HEAD's length is the object's, which its empty body is not
+                self.send_header("Content-Length", r.getheader("Content-Length", "0") if self.command == "HEAD"
+                                 else str(len(data)))
                 self.end_headers()
                 if self.command != "HEAD":
                     self.wfile.write(data)
@@ -194,10 +204,12 @@ def test_client_through_faults(moto):
         proxy.close()
     s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing",
                       aws_secret_access_key="testing")
-    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="flaky/")["Contents"]]
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="flaky/_delta_log/")["Contents"]]
     assert keys == [f"flaky/_delta_log/{i:020d}.json" for i in range(20)]
     for i in (0, 7, 19):
         assert s3.get_object(Bucket=bucket, Key=keys[i])["Body"].read() == f'{{"commit":{i}}}\n'.encode()
+    # the multipart upload through the faults left no upload open
+    assert not s3.list_multipart_uploads(Bucket=bucket).get("Uploads")
     proxy = FaultProxy(endpoint, "down")
     try:
         run_client_tests(proxy.endpoint, bucket, "down")

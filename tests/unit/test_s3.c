@@ -5,8 +5,10 @@
  * applies, LOCH_S3_FAULTS naming what the proxy does. Without LOCH_S3_ENDPOINT (make
  * unit) there is no server to talk to, and it says so.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "test.h"
 #include "adapters/s3.h"
@@ -24,6 +26,46 @@ static s3 *client(void)
 }
 
 static const char *bucket(void) { return getenv("LOCH_S3_BUCKET") ? getenv("LOCH_S3_BUCKET") : "loch"; }
+
+/* A file of three and a bit parts (5 MiB each, three in flight), and one smaller than a
+ * part (one PUT): read back byte for byte. */
+static void put_file_round_trip(s3 *c, const char *key)
+{
+    char path[] = "/tmp/loch-s3-upload-XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    if (fd < 0)
+        return;
+    size_t n = 3 * (5u << 20) + 12345;
+    unsigned char *data = malloc(n);
+    CHECK(data != NULL);
+    if (!data) {
+        close(fd);
+        return;
+    }
+    uint32_t x = 7;
+    for (size_t i = 0; i < n; i++)
+        data[i] = (unsigned char)((x = x * 1103515245u + 12345u) >> 16);
+    CHECK(write(fd, data, n) == (ssize_t)n);
+    close(fd);
+    s3_object m;
+    CHECK_OK(s3_put_file(c, bucket(), key, path, 5u << 20, 3, &m));
+    buf got = BUF_INIT;
+    CHECK_OK(s3_get(c, bucket(), key, 0, -1, &got, NULL));
+    CHECK(got.len == n && !memcmp(got.data, data, n));
+    buf_clear(&got);
+    CHECK_OK(s3_get(c, bucket(), key, (int64_t)(5u << 20) - 3, 6, &got, NULL)); /* across a part's end */
+    CHECK(got.len == 6 && !memcmp(got.data, data + (5u << 20) - 3, 6));
+    buf_free(&got);
+    CHECK(truncate(path, 1000) == 0);
+    CHECK_OK(s3_put_file(c, bucket(), key, path, 5u << 20, 3, &m));
+    CHECK_OK(s3_head(c, bucket(), key, &m));
+    CHECK(m.size == 1000);
+    CHECK(s3_put_file(c, bucket(), key, "/nonexistent/file", 5u << 20, 3, &m) < 0);
+    error_clear();
+    unlink(path);
+    free(data);
+}
 
 static void test_objects(void)
 {
@@ -96,6 +138,7 @@ static void test_objects(void)
     CHECK_OK(s3_delete(c, bucket(), keys[0]));
     CHECK(s3_head(c, bucket(), keys[0], NULL) == LOCH_ENOTFOUND);
     error_clear();
+    put_file_round_trip(c, "big/file.parquet");
     s3_free(c);
 }
 
@@ -121,11 +164,21 @@ static void test_faults(void)
             CHECK(got.len == strlen(body) && !memcmp(got.data, body, got.len));
             buf_free(&got);
         }
+        put_file_round_trip(c, "flaky/big.parquet"); /* parts and their completion, tried again */
     } else if (!strcmp(f, "down")) { /* every request fails: a clear error after the tries */
         CHECK(s3_put(c, bucket(), "down/x", "x", 1, 1, NULL) == LOCH_EIO);
         CHECK(strstr(loch_error_last(), "after 4 attempts") && strstr(loch_error_last(), "s3://"));
         CHECK(!strstr(loch_error_last(), "testing")); /* never a credential */
         error_clear();
+        char path[] = "/tmp/loch-s3-down-XXXXXX";
+        int fd = mkstemp(path);
+        CHECK(fd >= 0 && ftruncate(fd, 11u << 20) == 0);
+        if (fd >= 0)
+            close(fd);
+        CHECK(s3_put_file(c, bucket(), "down/big", path, 5u << 20, 2, NULL) == LOCH_EIO);
+        CHECK(strstr(loch_error_last(), "down/big") != NULL);
+        error_clear();
+        unlink(path);
     }
     s3_free(c);
 }

@@ -88,4 +88,21 @@ static void test_error_document(void)
     CHECK(s3xml_parse_error("<html>502 Bad Gateway", 21, code, sizeof(code), message, sizeof(message)) == 0);
 }
 
-TEST_MAIN(T(test_list_page), T(test_refused), T(test_error_document))
+static void test_uploads(void)
+{
+    const char *xml = "<ListMultipartUploadsResult><Bucket>b</Bucket><Upload><Key>k</Key><UploadId>u1</UploadId>"
+                      "</Upload><Upload><UploadId>u2</UploadId><Key>other</Key></Upload><Upload><Key>k</Key>"
+                      "<UploadId>u&amp;3</UploadId></Upload></ListMultipartUploadsResult>";
+    char ids[4][256], id[8];
+    size_t n = 0;
+    CHECK_OK(s3xml_upload_ids(xml, strlen(xml), "k", ids, 4, &n));
+    CHECK(n == 2 && !strcmp(ids[0], "u1") && !strcmp(ids[1], "u&3"));
+    CHECK(s3xml_upload_ids(xml, strlen(xml), "k", ids, 1, &n) == 0 && n == 1); /* no more than room */
+    const char *init = "<InitiateMultipartUploadResult><Bucket>b</Bucket><UploadId>abc</UploadId>"
+                       "</InitiateMultipartUploadResult>";
+    CHECK(s3xml_text(init, strlen(init), "UploadId", id, sizeof(id)) == 1 && !strcmp(id, "abc"));
+    CHECK(s3xml_text(init, strlen(init), "Missing", id, sizeof(id)) == 0 && !id[0]);
+    CHECK(s3xml_text("<a><UploadId>x", 14, "UploadId", id, sizeof(id)) == 0);
+}
+
+TEST_MAIN(T(test_list_page), T(test_refused), T(test_error_document), T(test_uploads))
