@@ -570,8 +570,11 @@ static int upload_complete(upload *u)
               .len = xml.len, .out = &body, .cap = MAX_ANSWER};
     rc = send_call(u->c, &k);
     char code[64], msg[256];
-    if (rc == 0 && (k.status != 200 || s3xml_parse_error(body.data ? body.data : "", body.len, code, sizeof(code),
-                                                         msg, sizeof(msg))))
+    s3_object m;
+    if (rc == 0 && k.status == 404 && k.tries > 1 && s3_head(u->c, u->bucket, u->key, &m) == 0 && m.size == u->size)
+        k.status = 200; /* an attempt whose answer was lost completed it: the upload is gone, the object there */
+    else if (rc == 0 && (k.status != 200 || s3xml_parse_error(body.data ? body.data : "", body.len, code,
+                                                              sizeof(code), msg, sizeof(msg))))
         rc = k.status != 200 ? answer_error(&k)
                              : error_set(LOCH_EIO, "s3://%s/%s: completing the upload failed: %s: %s", u->bucket,
                                          u->key, code, msg);
