@@ -107,8 +107,10 @@ class FaultProxy:
     turn answered 503 SlowDown without reaching the store, or reaching the store with its
     answer lost (the connection closed unanswered); sent again, it passes. So every
     request meets a fault, and every request that is tried again gets through, however
-    many run at once. "down": every request is answered 503. Counts what reached the
-    store."""
+    many run at once. "down": every request is answered 503. "complete-lost": a multipart
+    upload's Complete reaches the store and its answer is lost, and the one sent again is
+    told NoSuchUpload, as S3 tells it once the upload is complete. Counts what reached
+    the store."""
 
     def __init__(self, upstream, mode):
         import http.client
@@ -126,14 +128,31 @@ class FaultProxy:
 
             def handle_one(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if proxy.mode == "complete-lost" and self.command == "POST" and "uploadId=" in self.path:
+                    with proxy.lock:
+                        proxy.n += 1
+                        first = proxy.n == 1
+                    if not first:  # as S3 answers once the upload is complete: it is gone
+                        msg = b"<Error><Code>NoSuchUpload</Code><Message>The upload does not exist</Message></Error>"
+                        self.send_response(404)
+                        self.send_header("Content-Length", str(len(msg)))
+                        self.end_headers()
+                        self.wfile.write(msg)
+                        return
+                    turn = 2  # the first Complete is done by the store and its answer lost
+                elif proxy.mode == "complete-lost":
+                    turn = 0
+                else:
+                    turn = None
                 import hashlib
                 seen = (self.command, self.path, hashlib.sha256(body).hexdigest())
                 with proxy.lock:
                     again = seen in proxy.seen
                     proxy.seen.add(seen)
-                    proxy.n += 0 if again else 1
-                    turn = 0 if again else 1 + proxy.n % 2  # 1: 503, 2: answer lost
-                    turn = 1 if proxy.mode == "down" else turn
+                    if turn is None:
+                        proxy.n += 0 if again else 1
+                        turn = 0 if again else 1 + proxy.n % 2  # 1: 503, 2: answer lost
+                        turn = 1 if proxy.mode == "down" else turn
                 if proxy.mode == "down" or turn == 1:
                     msg = b"<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>"
                     self.send_response(503)
@@ -210,6 +229,13 @@ def test_client_through_faults(moto):
         assert s3.get_object(Bucket=bucket, Key=keys[i])["Body"].read() == f'{{"commit":{i}}}\n'.encode()
     # the multipart upload through the faults left no upload open
     assert not s3.list_multipart_uploads(Bucket=bucket).get("Uploads")
+    # a Complete done by the store whose answer is lost, then "NoSuchUpload": it succeeded
+    proxy = FaultProxy(endpoint, "complete-lost")
+    try:
+        run_client_tests(proxy.endpoint, bucket, "complete-lost")
+        assert proxy.n == 2  # the Complete, and the one sent again
+    finally:
+        proxy.close()
     proxy = FaultProxy(endpoint, "down")
     try:
         run_client_tests(proxy.endpoint, bucket, "down")

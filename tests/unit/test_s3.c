@@ -165,6 +165,8 @@ static void test_faults(void)
             buf_free(&got);
         }
         put_file_round_trip(c, "flaky/big.parquet"); /* parts and their completion, tried again */
+    } else if (!strcmp(f, "complete-lost")) { /* the object is there: the upload succeeded */
+        put_file_round_trip(c, "lost/complete.parquet");
     } else if (!strcmp(f, "down")) { /* every request fails: a clear error after the tries */
         CHECK(s3_put(c, bucket(), "down/x", "x", 1, 1, NULL) == LOCH_EIO);
         CHECK(strstr(loch_error_last(), "after 4 attempts") && strstr(loch_error_last(), "s3://"));
