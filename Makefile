@@ -144,7 +144,7 @@ demo: deps all
 	scripts/setup.sh
 	scripts/demo.sh
 
-$(BUILD)/bench_core: bench/bench_core.c bench/sha256_ref.c $(BUILD)/libloch.a $(LLAMA_LIBS)
+$(BUILD)/bench_core: bench/bench_core.c bench/sha256_ref.c bench/sha256_ref.h $(BUILD)/libloch.a $(LLAMA_LIBS)
 	$(CC) $(CFLAGS) -o $@ bench/bench_core.c bench/sha256_ref.c $(BUILD)/libloch.a $(LDFLAGS) $(LIBS)
 
 bench: all $(BUILD)/bench_core

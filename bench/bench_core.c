@@ -49,6 +49,7 @@
 #include "formats/arrow.h"
 #include "loch/loch.h"
 #include "../cli/demo_queries.h"
+#include "sha256_ref.h"
 #include "util/sha256.h"
 #include "vector/hnsw.h"
 
@@ -650,15 +651,6 @@ static int bench_ann(char **argv, int filter)
 /* loch's own SHA-256 (bench/sha256_ref.c) and OpenSSL's (util/sha256.h), alternating,
  * over the same bytes: ingest's hash, in MB/s, the median of reps rounds each; both must
  * give the same digest. */
-typedef struct {
-    uint32_t h[8];
-    uint64_t len;
-    unsigned char block[64];
-    size_t used;
-} ref_sha256_ctx;
-void ref_sha256_init(ref_sha256_ctx *c);
-void ref_sha256_update(ref_sha256_ctx *c, const void *data, size_t n);
-void ref_sha256_final(ref_sha256_ctx *c, uint8_t out[32]);
 
 static int bench_sha256(int mb, int reps)
 {

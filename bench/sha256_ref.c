@@ -4,24 +4,9 @@
  * baseline that `bench_core sha256` measures OpenSSL against, and checked there
  * against OpenSSL's digests.
  */
-#include <stddef.h>
-#include <stdint.h>
-
-typedef struct {
-    uint32_t h[8];
-    uint64_t len;
-    unsigned char block[64];
-    size_t used;
-} ref_sha256_ctx;
-
-void ref_sha256_set_portable(int on);
-void ref_sha256_init(ref_sha256_ctx *c);
-void ref_sha256_update(ref_sha256_ctx *c, const void *data, size_t n);
-void ref_sha256_final(ref_sha256_ctx *c, uint8_t out[32]);
-void ref_sha256_hex(ref_sha256_ctx *c, char out[65]);
+#include "sha256_ref.h"
 
 #include <stdatomic.h>
-#include <stdio.h>
 #include <string.h>
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -117,7 +102,6 @@ static int cpu_has_shani(void)
 
 static atomic_int use_portable = -1; /* -1: not yet decided; any thread may be first */
 
-void ref_sha256_set_portable(int on) { use_portable = on; }
 
 static void compress(uint32_t h[8], const unsigned char *p, size_t blocks)
 {
@@ -178,12 +162,3 @@ void ref_sha256_final(ref_sha256_ctx *c, uint8_t out[32])
     for (int i = 0; i < 32; i++)
         out[i] = (uint8_t)(c->h[i / 4] >> (24 - 8 * (i % 4)));
 }
-
-void ref_sha256_hex(ref_sha256_ctx *c, char out[65])
-{
-    uint8_t d[32];
-    ref_sha256_final(c, d);
-    for (int i = 0; i < 32; i++)
-        snprintf(out + 2 * i, 3, "%02x", d[i]);
-}
-

@@ -582,6 +582,17 @@ static int upload_complete(upload *u)
     return rc;
 }
 
+/* Aborts one multipart upload (its parts are dropped); best effort. */
+static void abort_upload(s3 *c, const char *bucket, const char *key, const char *upload_id)
+{
+    sigv4_pair a[1] = {{"uploadId", upload_id}};
+    buf body = BUF_INIT;
+    call k = {.method = "DELETE", .bucket = bucket, .key = key, .params = a, .nparams = 1, .out = &body,
+              .cap = MAX_ANSWER};
+    send_call(c, &k);
+    buf_free(&body);
+}
+
 /* Aborts the open multipart uploads of key but `keep`. Data files' keys are loch's own
  * (unique names), so another upload of the same key is one of ours. Best effort: a
  * failure leaves the error as it was. */
@@ -596,16 +607,9 @@ static void abort_other_uploads(s3 *c, const char *bucket, const char *key, cons
     size_t n = 0;
     if (send_call(c, &k) == 0 && k.status == 200 &&
         s3xml_upload_ids(body.data ? body.data : "", body.len, key, ids, 16, &n) == 0)
-        for (size_t i = 0; i < n; i++) {
-            if (!strcmp(ids[i], keep))
-                continue;
-            sigv4_pair a[1] = {{"uploadId", ids[i]}};
-            buf ab = BUF_INIT;
-            call ak = {.method = "DELETE", .bucket = bucket, .key = key, .params = a, .nparams = 1, .out = &ab,
-                       .cap = MAX_ANSWER};
-            send_call(c, &ak);
-            buf_free(&ab);
-        }
+        for (size_t i = 0; i < n; i++)
+            if (strcmp(ids[i], keep) != 0)
+                abort_upload(c, bucket, key, ids[i]);
     buf_free(&body);
     if (keepcode < 0)
         error_set(keepcode, "%s", keepmsg);
@@ -677,12 +681,7 @@ int s3_put_file(s3 *c, const char *bucket, const char *key, const char *path, si
     if (rc < 0) { /* no parts left behind; the first error is the one reported */
         char keep[512];
         snprintf(keep, sizeof(keep), "%s", loch_error_last());
-        sigv4_pair a[1] = {{"uploadId", id}};
-        buf ab = BUF_INIT;
-        call abort_k = {.method = "DELETE", .bucket = bucket, .key = key, .params = a, .nparams = 1, .out = &ab,
-                        .cap = MAX_ANSWER};
-        send_call(c, &abort_k);
-        buf_free(&ab);
+        abort_upload(c, bucket, key, id);
         rc = error_set(rc, "%s", keep);
     }
     if (initiate_tries > 1) /* an upload started by an attempt whose answer was lost: aborted */

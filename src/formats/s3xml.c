@@ -330,6 +330,14 @@ static int error_open(void *ctx, scanner *s, const char *name)
     return 0;
 }
 
+/* text into to[cap], cut to fit and NUL-terminated (cap > 0). */
+static void copy_cut(char *to, size_t cap, const char *text)
+{
+    size_t n = strlen(text) < cap - 1 ? strlen(text) : cap - 1;
+    memcpy(to, text, n);
+    to[n] = '\0';
+}
+
 static int error_text(void *ctx, scanner *s, const char *name, const char *text)
 {
     error_doc *d = ctx;
@@ -337,11 +345,8 @@ static int error_text(void *ctx, scanner *s, const char *name, const char *text)
         return 0;
     char *to = !strcmp(name, "Code") ? d->code : !strcmp(name, "Message") ? d->message : NULL;
     size_t cap = to == d->code ? d->code_cap : d->message_cap;
-    if (to && cap) {
-        size_t n = strlen(text) < cap - 1 ? strlen(text) : cap - 1;
-        memcpy(to, text, n);
-        to[n] = '\0';
-    }
+    if (to && cap)
+        copy_cut(to, cap, text);
     return 0;
 }
 
@@ -377,9 +382,7 @@ static int text_of(void *ctx, scanner *s, const char *name, const char *text)
     text_doc *d = ctx;
     (void)s;
     if (!d->found && !strcmp(name, d->element) && d->cap) {
-        size_t n = strlen(text) < d->cap - 1 ? strlen(text) : d->cap - 1;
-        memcpy(d->out, text, n);
-        d->out[n] = '\0';
+        copy_cut(d->out, d->cap, text);
         d->found = 1;
     }
     return 0;
@@ -432,11 +435,8 @@ static int uploads_text(void *ctx, scanner *s, const char *name, const char *tex
         return 0;
     char *to = !strcmp(name, "Key") ? d->cur_key : !strcmp(name, "UploadId") ? d->cur_id : NULL;
     size_t cap = to == d->cur_key ? sizeof(d->cur_key) : sizeof(d->cur_id);
-    if (to) {
-        size_t n = strlen(text) < cap - 1 ? strlen(text) : cap - 1;
-        memcpy(to, text, n);
-        to[n] = '\0';
-    }
+    if (to)
+        copy_cut(to, cap, text);
     return 0;
 }
 
