@@ -604,7 +604,7 @@ def fashion_mnist(quick, nq):
         d.mkdir(parents=True, exist_ok=True)
         train, test = idx("train-images-idx3-ubyte.gz"), idx("t10k-images-idx3-ubyte.gz")[:nq]
         if quick:
-            train = train[:3000]
+            train = train[:1000]
         truth = np.empty((len(test), 10), dtype=np.uint32)
         tn = (train * train).sum(1)
         for i in range(0, len(test), 500):
@@ -619,16 +619,17 @@ def fashion_mnist(quick, nq):
     return d, 784, "l2"
 
 
-def doc_sentences(n):
+def doc_sentences(n, quick=False):
     """n sentences of real English: the docstrings of the pinned Python packages in .venv
     (pyspark, pyarrow, polars, ...) split into sentences of 40-400 characters, and the short
     descriptions of Debian's packages (apt-cache dumpavail); deduplicated, in the order of
-    their hash, so the same versions give the same set."""
+    their hash, so the same versions give the same set. --quick takes Debian's descriptions
+    only (reading every docstring takes minutes)."""
     import ast
     import hashlib
     import site
     found = set()
-    roots = [Path(p) for p in site.getsitepackages()]
+    roots = [] if quick else [Path(p) for p in site.getsitepackages()]
     for root in roots:
         for pkg in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.endswith("-info")):
             for f in sorted(pkg.rglob("*.py")):
@@ -657,11 +658,11 @@ def minilm_vectors(quick, nq):
     """n sentences embedded by `loch embed` (all-MiniLM-L6-v2, 384 dims, unit length), the
     last nq of them as queries, and the exact top 10 by inner product (numpy)."""
     import numpy as np
-    n = 3000 if quick else 100_000
+    n = 1000 if quick else 100_000
     d = WORK / "ann" / f"minilm-{n}-{nq}"
     if not (d / "truth.u32").exists():
         d.mkdir(parents=True, exist_ok=True)
-        texts = doc_sentences(n + nq)
+        texts = doc_sentences(n + nq, quick)
         lake = d / "lake"
         shutil.rmtree(lake, ignore_errors=True)
         src = d / "docs.ndjson"

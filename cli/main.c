@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "demo.h"
@@ -738,6 +739,38 @@ static int parse_args(cli *c, int argc, char **argv)
     return 0;
 }
 
+/* A lake in a bucket gets the AWS user's settings, and a local directory for its cache
+ * and scratch files: $LOCH_CACHE_DIR, else $XDG_CACHE_HOME/loch, else ~/.cache/loch. */
+static loch_aws_settings *g_aws;
+static char g_local_dir[4096];
+
+static void free_aws(void)
+{
+    loch_aws_settings_free(g_aws);
+    g_aws = NULL;
+}
+
+static int s3_settings(cli *c, const char *lake)
+{
+    if (!lake || (strncasecmp(lake, "s3://", 5) != 0 && strncasecmp(lake, "s3a://", 6) != 0))
+        return 0;
+    if (loch_aws_settings_load(&g_aws, &c->opts) < 0) {
+        fprintf(stderr, "Error: lake %s: %s\n", lake, loch_error_last());
+        return 1;
+    }
+    const char *dir = getenv("LOCH_CACHE_DIR"), *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+    if (dir && *dir)
+        snprintf(g_local_dir, sizeof(g_local_dir), "%s", dir);
+    else if (xdg && *xdg == '/')
+        snprintf(g_local_dir, sizeof(g_local_dir), "%s/loch", xdg);
+    else if (home && *home)
+        snprintf(g_local_dir, sizeof(g_local_dir), "%s/.cache/loch", home);
+    else
+        return usage_error("%s", "a lake in a bucket needs a local directory: set LOCH_CACHE_DIR or HOME");
+    c->opts.local_dir = g_local_dir;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     cli c = {0};
@@ -766,6 +799,8 @@ int main(int argc, char **argv)
         printf("loch %s\n", LOCH_VERSION);
         return 0;
     }
+    if ((rc = s3_settings(&c, c.lake)) != 0)
+        return rc;
     if (strcmp(c.command, "serve") == 0) {
         if (c.nargs)
             return usage_error("%s", "serve takes options only (see loch --help)");
@@ -789,13 +824,17 @@ int main(int argc, char **argv)
         c.opts.sandbox = 1; /* the SQL a model writes runs sandboxed, always */
     if (loch_lake_open(&g_lake, c.lake, &c.opts) < 0)
         return fail(NULL);
+    atexit(free_aws);
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_sigint; /* no SA_RESTART: a read of the terminal ends with EINTR */
     g_main_thread = pthread_self();
     sigaction(SIGINT, &sa, NULL);
     if (strcmp(c.command, "init") == 0) {
-        fprintf(stderr, "lake ready at %s\n", loch_lake_root(g_lake));
+        if (g_aws) /* a lake in a bucket: its local files are this machine's */
+            fprintf(stderr, "lake ready at %s (local files in %s)\n", c.lake, loch_lake_root(g_lake));
+        else
+            fprintf(stderr, "lake ready at %s\n", loch_lake_root(g_lake));
         rc = 0;
     } else if (strcmp(c.command, "sql") == 0) {
         rc = cmd_sql(&c);

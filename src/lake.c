@@ -24,6 +24,7 @@
 #include <sys/stat.h>
 #include <string.h>
 
+#include "adapters/s3.h"
 #include "adapters/storage.h"
 
 #include "util/misc.h"
@@ -61,7 +62,7 @@ int lake_options_copy(loch_lake_options *out, const loch_lake_options *given)
 {
     static const size_t sizes[] = {offsetof(loch_lake_options, log), offsetof(loch_lake_options, embed_model),
                                    offsetof(loch_lake_options, ask_model), offsetof(loch_lake_options, ai_provider),
-                                   sizeof(loch_lake_options)};
+                                   offsetof(loch_lake_options, s3_access_key), sizeof(loch_lake_options)};
     *out = (loch_lake_options)LOCH_LAKE_OPTIONS_INIT;
     return options_copy(out, given, sizes, LOCH_LAKE_OPTIONS_VERSION, "loch_lake_options");
 }
@@ -89,9 +90,16 @@ int loch_lake_open(loch_lake **out, const char *uri, const loch_lake_options *op
         goto cleanup;
     lake->embed.spec = lake_model_spec(lake, lake->opts.embed_model);
     lake->embed.interrupts = lake_interrupts, lake->embed.ctx = lake;
-    rc = storage_open(&lake->st, uri, lake->opts.create);
-    if (rc == LOCH_ENOTFOUND)
-        rc = error_set(LOCH_ENOTFOUND, "no lake at %s (run `loch init` first)", uri);
+    const loch_lake_options *o = &lake->opts;
+    storage_s3_config bucket = {o->s3_access_key, o->s3_secret_key, o->s3_session_token, o->s3_region, o->s3_endpoint,
+                            o->s3_path_style, o->local_dir};
+    rc = storage_open(&lake->st, uri, lake->opts.create, &bucket);
+    storage_uri u;
+    if (rc == LOCH_ENOTFOUND && storage_uri_parse(&u, uri) == 0) { /* a missing bucket says so itself */
+        if (!strcmp(u.scheme, "file"))
+            rc = error_set(LOCH_ENOTFOUND, "no lake at %s (run `loch init` first)", uri);
+        storage_uri_free(&u);
+    }
     if (rc < 0)
         goto cleanup;
     if (lake->opts.test_fault && *lake->opts.test_fault) {
@@ -152,6 +160,36 @@ int lake_cache_dir(loch_lake *lake, buf *out)
             free(p);
     }
     return rc;
+}
+
+struct loch_aws_settings {
+    s3_settings s;
+};
+
+int loch_aws_settings_load(loch_aws_settings **out, loch_lake_options *opts)
+{
+    loch_aws_settings *a = calloc(1, sizeof(*a));
+    *out = NULL;
+    if (!a)
+        return error_set(LOCH_ENOMEM, "out of memory");
+    int rc = s3_settings_resolve(&a->s);
+    if (rc < 0) {
+        free(a);
+        return rc;
+    }
+    opts->s3_access_key = a->s.access_key, opts->s3_secret_key = a->s.secret_key;
+    opts->s3_session_token = a->s.session_token, opts->s3_region = a->s.region;
+    opts->s3_endpoint = a->s.endpoint, opts->s3_path_style = a->s.path_style;
+    *out = a;
+    return 0;
+}
+
+void loch_aws_settings_free(loch_aws_settings *a)
+{
+    if (!a)
+        return;
+    s3_settings_free(&a->s);
+    free(a);
 }
 
 void loch_lake_free(loch_lake *lake)

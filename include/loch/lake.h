@@ -65,18 +65,42 @@ typedef struct {
     const char *ollama_url;     /* NULL = http://127.0.0.1:11434 */
     const char *openai_url;     /* with /v1; NULL = https://api.openai.com/v1 */
     const char *openai_api_key; /* sent as a bearer token to openai_url; NULL = none */
+    /* version 6: a lake in an S3-compatible bucket ("s3://bucket/prefix"). The library
+     * reads no environment: the loch command fills these as the AWS CLI would
+     * (AWS_ACCESS_KEY_ID, ..., AWS_PROFILE, ~/.aws/credentials and config). */
+    const char *s3_access_key;
+    const char *s3_secret_key;
+    const char *s3_session_token; /* temporary credentials; NULL = none */
+    const char *s3_region;        /* NULL = us-east-1 */
+    const char *s3_endpoint;      /* "http://127.0.0.1:9000" (MinIO, moto, R2); NULL = AWS */
+    int s3_path_style;            /* the bucket in the URL's path, not its host name */
+    const char *local_dir;        /* where a lake in a bucket keeps its local files: cached
+                                     copies, scratch, catalog (the loch command:
+                                     $LOCH_CACHE_DIR, else ~/.cache/loch) */
 } loch_lake_options;
 
-#define LOCH_LAKE_OPTIONS_VERSION 5
+#define LOCH_LAKE_OPTIONS_VERSION 6
 #define LOCH_LAKE_OPTIONS_INIT                                                                                        \
-    {LOCH_LAKE_OPTIONS_VERSION, 0, NULL, 0, 1, NULL, NULL, NULL, NULL, 0, NULL, NULL, NULL, NULL, NULL, NULL}
+    {LOCH_LAKE_OPTIONS_VERSION, 0, NULL, 0, 1, NULL, NULL, NULL, NULL, 0, NULL, NULL, NULL, NULL, NULL, NULL,     \
+     NULL, NULL, NULL, NULL, NULL, 0, NULL}
 
 /* Opens (and with opts->create, initializes) the lake at uri: a path ("./lake",
  * "/data/lake") or a URI ("file:///data/lake", percent-encoded; "file://localhost/..."
- * too). Another host in a file URI is LOCH_EINVALID; a scheme loch has no storage for
- * ("s3://...", for now) is LOCH_EUNSUPPORTED; without opts->create, a lake that is not
+ * too) or a bucket's prefix ("s3://bucket/lake", opened with opts' s3_ settings). Another
+ * host in a file URI is LOCH_EINVALID; a scheme loch has no storage for ("gs://...") is
+ * LOCH_EUNSUPPORTED; without opts->create, a lake that is not
  * there is LOCH_ENOTFOUND. Nothing is created when the open fails on the location. */
 LOCH_EXTERN int loch_lake_open(loch_lake **out, const char *uri, const loch_lake_options *opts);
+
+/* An AWS user's S3 settings, found as the AWS CLI finds them: the environment
+ * (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION,
+ * AWS_ENDPOINT_URL, ...), then the profile (AWS_PROFILE, else "default") in
+ * ~/.aws/credentials and ~/.aws/config. Fills opts' s3_ fields with strings *out keeps
+ * (free it after the lake). LOCH_EINVALID when no credentials are found, saying where
+ * it looked. */
+typedef struct loch_aws_settings loch_aws_settings;
+LOCH_EXTERN int loch_aws_settings_load(loch_aws_settings **out, loch_lake_options *opts);
+LOCH_EXTERN void loch_aws_settings_free(loch_aws_settings *s);
 LOCH_EXTERN void loch_lake_free(loch_lake *lake);
 /* The lake's absolute root directory on this machine (where the SQL engine works);
  * valid until loch_lake_free. */

@@ -10,9 +10,11 @@
  * answered at once. Each call is safe to send again:
  *   - GET, HEAD, LIST and DELETE (S3's DELETE of a missing key succeeds) are idempotent;
  *   - a PUT replaces the object with the same bytes;
- *   - a conditional PUT (If-None-Match: *, the commit primitive) that meets 412 on a
- *     retry may have succeeded on an attempt whose answer was lost: the object is read
- *     back, and the same bytes mean it did (our commit, not another writer's).
+ *   - a conditional PUT (If-None-Match: *, the commit primitive) that meets 412 may have
+ *     succeeded on an attempt whose answer was lost (sent again by this client, or by
+ *     curl unseen when a kept connection turns out closed): the object is read back,
+ *     and the same bytes mean it did (our commit, not another writer's).
+ * Connections are kept between requests (a few idle handles per client).
  * Errors name the object as s3://bucket/key and the store's own code and message; never
  * a credential or a signature.
  */
@@ -81,6 +83,15 @@ int s3_put(s3 *c, const char *bucket, const char *key, const void *data, size_t 
  * at once. A failed multipart upload is aborted, leaving no parts behind. */
 int s3_put_file(s3 *c, const char *bucket, const char *key, const char *path, size_t part_size, int threads,
                 s3_object *meta);
+/* Reads the object into the open file fd (from its start; what an attempt that failed
+ * wrote is dropped before the next). The caller makes the file and names it. */
+int s3_get_file(s3 *c, const char *bucket, const char *key, int fd, s3_object *meta);
+/* Copies an object within the bucket on the store's side (up to 5 GB, S3's limit for
+ * one copy); LOCH_ENOTFOUND when `from` does not exist. */
+int s3_copy(s3 *c, const char *bucket, const char *from, const char *to);
+/* Removes the objects, 1,000 to a request (DeleteObjects); keys that do not exist are
+ * no error. */
+int s3_delete_keys(s3 *c, const char *bucket, char *const *keys, size_t n);
 /* LOCH_ENOTFOUND when there is no such key. */
 int s3_head(s3 *c, const char *bucket, const char *key, s3_object *meta);
 /* Removes the object; 0 when there was none. */
@@ -88,6 +99,9 @@ int s3_delete(s3 *c, const char *bucket, const char *key);
 /* Every key under prefix (every page, in key order); with a delimiter ("/"), keys past
  * the next delimiter are folded into one prefix entry each. */
 int s3_list(s3 *c, const char *bucket, const char *prefix, const char *delimiter, s3_entry **out, size_t *count);
+/* The same, stopping after max entries (0: no limit). */
+int s3_list_max(s3 *c, const char *bucket, const char *prefix, const char *delimiter, size_t max, s3_entry **out,
+                size_t *count);
 void s3_entries_free(s3_entry *e, size_t count);
 
 #endif

@@ -22,17 +22,25 @@
 #include <unistd.h>
 
 #include "formats/s3xml.h"
+#include "util/crc32c.h"
 #include "util/error.h"
 #include "util/sha256.h"
 #include "util/sigv4.h"
 
 enum { MAX_ANSWER = 16 << 20 };
 
+enum { IDLE_HANDLES = 16 };
+
 struct s3 {
     char *scheme_host; /* "http://127.0.0.1:5000" */
     char *host;        /* "127.0.0.1:5000": the Host header, without the bucket */
     char *region, *access, *secret, *token;
     int path_style, attempts, timeout_s;
+    /* curl handles between requests: each keeps its connection to the store open, so a
+     * request after the first pays no TCP (or TLS) handshake */
+    pthread_mutex_t mu;
+    CURL *idle[IDLE_HANDLES];
+    int nidle;
 };
 
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
@@ -45,6 +53,9 @@ void s3_free(s3 *c)
         return;
     if (c->secret)
         memset(c->secret, 0, strlen(c->secret));
+    for (int i = 0; i < c->nidle; i++)
+        curl_easy_cleanup(c->idle[i]);
+    pthread_mutex_destroy(&c->mu);
     free(c->scheme_host), free(c->host), free(c->region), free(c->access), free(c->secret), free(c->token);
     free(c);
 }
@@ -75,6 +86,7 @@ int s3_open(s3 **out, const s3_options *o)
     c->path_style = o->path_style;
     c->attempts = o->attempts > 0 ? o->attempts : 5;
     c->timeout_s = o->timeout_s > 0 ? o->timeout_s : 30;
+    pthread_mutex_init(&c->mu, NULL);
     if (!c->scheme_host || !c->host || !c->region || !c->access || !c->secret ||
         (o->session_token && *o->session_token && !c->token)) {
         s3_free(c);
@@ -89,6 +101,33 @@ int s3_open(s3 **out, const s3_options *o)
     return 0;
 }
 
+/* A handle for one attempt: an idle one (with its open connection) when there is one. */
+static CURL *take_handle(s3 *c)
+{
+    CURL *h = NULL;
+    pthread_mutex_lock(&c->mu);
+    if (c->nidle)
+        h = c->idle[--c->nidle];
+    pthread_mutex_unlock(&c->mu);
+    return h ? h : curl_easy_init();
+}
+
+/* Back to the idle ones, its options cleared and its connection kept. */
+static void give_handle(s3 *c, CURL *h)
+{
+    if (!h)
+        return;
+    curl_easy_reset(h);
+    pthread_mutex_lock(&c->mu);
+    if (c->nidle < IDLE_HANDLES) {
+        c->idle[c->nidle++] = h;
+        h = NULL;
+    }
+    pthread_mutex_unlock(&c->mu);
+    if (h)
+        curl_easy_cleanup(h);
+}
+
 /* One request, as the caller describes it, and what came back. */
 typedef struct {
     const char *method, *bucket, *key;
@@ -99,18 +138,35 @@ typedef struct {
     const void *body;
     size_t len;
     size_t cap;                /* the most of an answer to keep */
+    const int *file;           /* non-NULL: a success's body goes to this descriptor (GET), not to out */
     /* answer */
     buf *out;
+    CURL *h;                   /* the attempt's handle, for its status in on_body */
     int status;
     int tries;                 /* attempts made: past 1, an earlier one may have reached the store */
     s3_object meta;
     int overflow;
+    int write_errno;           /* the file's write failed (a full disk): not the store's fault */
 } call;
 
 static size_t on_body(char *data, size_t size, size_t n, void *ctx)
 {
     call *k = ctx;
     size_t len = size * n;
+    long code = 0;
+    if (k->file && curl_easy_getinfo(k->h, CURLINFO_RESPONSE_CODE, &code) == CURLE_OK && code / 100 == 2) {
+        for (size_t done = 0; done < len;) {
+            ssize_t w = write(*k->file, data + done, len - done);
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w <= 0) {
+                k->write_errno = w < 0 ? errno : EIO;
+                return CURL_WRITEFUNC_ERROR;
+            }
+            done += (size_t)w;
+        }
+        return len;
+    }
     if (k->out->len + len > k->cap) {
         k->overflow = 1;
         return CURL_WRITEFUNC_ERROR;
@@ -163,6 +219,9 @@ static int attempt(s3 *c, call *k, char *err, size_t errcap)
     buf_clear(k->out);
     k->status = 0;
     k->overflow = 0;
+    k->write_errno = 0;
+    if (k->file && (ftruncate(*k->file, 0) != 0 || lseek(*k->file, 0, SEEK_SET) != 0))
+        return error_errno(errno, "cannot write", "the downloaded file");
     k->meta = (s3_object){.size = -1, .mtime_ms = -1};
     /* path-style: /bucket/key on the endpoint's host; else bucket.host and /key */
     if ((c->path_style ? buf_printf(&path, "/%s/%s", k->bucket, k->key ? k->key : "")
@@ -223,7 +282,7 @@ static int attempt(s3 *c, call *k, char *err, size_t errcap)
     if (rc == 0 && !more)
         rc = error_set(LOCH_ENOMEM, "out of memory");
     hl = more ? more : hl;
-    if (rc < 0 || !(h = curl_easy_init())) {
+    if (rc < 0 || !(h = take_handle(c))) {
         rc = rc < 0 ? rc : error_set(LOCH_ENOMEM, "out of memory");
         goto done;
     }
@@ -241,6 +300,7 @@ static int attempt(s3 *c, call *k, char *err, size_t errcap)
     curl_easy_setopt(h, CURLOPT_HEADERDATA, k);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, cerr);
     curl_easy_setopt(h, CURLOPT_USERAGENT, "loch");
+    k->h = h;
     if (!strcmp(k->method, "HEAD")) {
         curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
     } else if (!strcmp(k->method, "GET")) {
@@ -256,7 +316,9 @@ static int attempt(s3 *c, call *k, char *err, size_t errcap)
     long code = 0;
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
     k->status = (int)code;
-    if (k->overflow)
+    if (k->write_errno)
+        rc = error_errno(k->write_errno, "cannot write", "the downloaded file");
+    else if (k->overflow)
         rc = error_set(LOCH_ECORRUPT, "the store's answer for s3://%s/%s is larger than asked for", k->bucket,
                        k->key ? k->key : "");
     else if (cc != CURLE_OK) {
@@ -265,8 +327,11 @@ static int attempt(s3 *c, call *k, char *err, size_t errcap)
     }
 done:
     curl_slist_free_all(hl);
-    if (h)
+    if (h && k->status == 0) /* a connection that failed is not kept */
         curl_easy_cleanup(h);
+    else
+        give_handle(c, h);
+    k->h = NULL;
     if (auth.data)
         memset(auth.data, 0, auth.len);
     buf_free(&url), buf_free(&path), buf_free(&query), buf_free(&auth), buf_free(&host);
@@ -384,9 +449,11 @@ int s3_put(s3 *c, const char *bucket, const char *key, const void *data, size_t 
     call k = {.method = "PUT", .bucket = bucket, .key = key, .headers = h, .nheaders = if_absent ? 1 : 0,
               .body = data, .len = len, .out = &body, .cap = MAX_ANSWER};
     int rc = send_call(c, &k);
-    /* a 412 after an attempt that got no answer (or a 5xx) may be that attempt's own
-     * success: the object is read back, and the same bytes mean it was ours */
-    int sent_before = rc == 0 && k.status == 412 && k.tries > 1;
+    /* a 412 may be our own success: an attempt whose answer was lost (a dropped
+     * connection, a 5xx) was sent again, by us or by curl itself (it resends a request
+     * once, unseen, when a kept connection turns out closed). The object is read back,
+     * and the same bytes mean it was ours. */
+    int sent_before = rc == 0 && k.status == 412;
     if (sent_before && s3_get(c, bucket, key, 0, -1, &back, NULL) == 0 && back.len == len &&
         (len == 0 || !memcmp(back.data, data, len)))
         k.status = 200;
@@ -422,6 +489,12 @@ void s3_entries_free(s3_entry *e, size_t count)
 
 int s3_list(s3 *c, const char *bucket, const char *prefix, const char *delimiter, s3_entry **out, size_t *count)
 {
+    return s3_list_max(c, bucket, prefix, delimiter, 0, out, count);
+}
+
+int s3_list_max(s3 *c, const char *bucket, const char *prefix, const char *delimiter, size_t max, s3_entry **out,
+                size_t *count)
+{
     s3_entry *all = NULL;
     size_t n = 0, cap = 0;
     char *token = NULL;
@@ -429,9 +502,14 @@ int s3_list(s3 *c, const char *bucket, const char *prefix, const char *delimiter
     *out = NULL;
     *count = 0;
     do {
-        sigv4_pair p[4];
+        sigv4_pair p[5];
         size_t np = 0;
+        char maxkeys[24];
         p[np++] = (sigv4_pair){"list-type", "2"};
+        if (max && max - n < 1000) {
+            snprintf(maxkeys, sizeof(maxkeys), "%zu", max - n);
+            p[np++] = (sigv4_pair){"max-keys", maxkeys};
+        }
         if (prefix && *prefix)
             p[np++] = (sigv4_pair){"prefix", prefix};
         if (delimiter && *delimiter)
@@ -465,7 +543,7 @@ int s3_list(s3 *c, const char *bucket, const char *prefix, const char *delimiter
         }
         free(token);
         token = NULL;
-        if (rc == 0 && page.truncated && !(token = strdup(page.next_token)))
+        if (rc == 0 && page.truncated && (!max || n < max) && !(token = strdup(page.next_token)))
             rc = error_set(LOCH_ENOMEM, "out of memory");
         s3xml_list_free(&page);
     } while (rc == 0 && token);
@@ -477,6 +555,108 @@ int s3_list(s3 *c, const char *bucket, const char *prefix, const char *delimiter
     *out = all;
     *count = n;
     return 0;
+}
+
+int s3_get_file(s3 *c, const char *bucket, const char *key, int fd, s3_object *meta)
+{
+    buf body = BUF_INIT;
+    call k = {.method = "GET", .bucket = bucket, .key = key, .file = &fd, .out = &body, .cap = MAX_ANSWER};
+    int rc = send_call(c, &k);
+    if (rc == 0 && k.status != 200)
+        rc = answer_error(&k);
+    off_t size = rc == 0 ? lseek(fd, 0, SEEK_END) : 0;
+    if (rc == 0 && size < 0)
+        rc = error_errno(errno, "cannot write", "the downloaded file");
+    if (rc == 0 && k.meta.size >= 0 && k.meta.size != (int64_t)size)
+        rc = error_set(LOCH_EIO, "s3://%s/%s: %lld of its %lld bytes came", bucket, key, (long long)size,
+                       (long long)k.meta.size);
+    if (rc == 0 && meta) {
+        *meta = k.meta;
+        meta->size = (int64_t)size;
+    }
+    buf_free(&body);
+    return rc;
+}
+
+int s3_copy(s3 *c, const char *bucket, const char *from, const char *to)
+{
+    buf source = BUF_INIT, body = BUF_INIT;
+    char code[64], msg[256];
+    int rc = buf_puts(&source, bucket) < 0 || sigv4_encode_path(&source, from) < 0
+                 ? error_set(LOCH_ENOMEM, "out of memory")
+                 : 0;
+    sigv4_pair h[1] = {{"x-amz-copy-source", source.data}};
+    call k = {.method = "PUT", .bucket = bucket, .key = to, .headers = h, .nheaders = 1, .out = &body,
+              .cap = MAX_ANSWER};
+    rc = rc ? rc : send_call(c, &k);
+    if (rc == 0 && k.status == 404) {
+        k.key = from; /* the source is the one missing */
+        rc = answer_error(&k);
+    } else if (rc == 0 && k.status != 200) {
+        rc = answer_error(&k);
+    } else if (rc == 0 && s3xml_parse_error(body.data ? body.data : "", body.len, code, sizeof(code), msg,
+                                            sizeof(msg))) { /* a copy may fail after its 200 began */
+        rc = error_set(LOCH_EIO, "s3://%s/%s: copying s3://%s/%s failed: %s: %s", bucket, to, bucket, from, code, msg);
+    }
+    buf_free(&source), buf_free(&body);
+    return rc;
+}
+
+/* Text as XML element content. */
+static int put_xml_text(buf *b, const char *s)
+{
+    for (; *s; s++) {
+        const char *e = *s == '&' ? "&amp;" : *s == '<' ? "&lt;" : *s == '>' ? "&gt;" : *s == '\r' ? "&#13;" : NULL;
+        if (e ? buf_puts(b, e) < 0 : buf_putc(b, *s) < 0)
+            return LOCH_ENOMEM;
+    }
+    return 0;
+}
+
+static void base64(const uint8_t *in, size_t n, char *out)
+{
+    static const char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t o = 0;
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < n ? (uint32_t)in[i + 1] << 8 : 0) | (i + 2 < n ? in[i + 2] : 0);
+        out[o++] = a[v >> 18 & 63], out[o++] = a[v >> 12 & 63];
+        out[o++] = i + 1 < n ? a[v >> 6 & 63] : '=';
+        out[o++] = i + 2 < n ? a[v & 63] : '=';
+    }
+    out[o] = '\0';
+}
+
+int s3_delete_keys(s3 *c, const char *bucket, char *const *keys, size_t n)
+{
+    int rc = 0;
+    for (size_t at = 0; rc == 0 && at < n; at += 1000) { /* a request takes at most 1,000 keys */
+        buf xml = BUF_INIT, body = BUF_INIT;
+        size_t end = n - at < 1000 ? n : at + 1000;
+        rc = buf_puts(&xml, "<Delete><Quiet>true</Quiet>") < 0 ? LOCH_ENOMEM : 0;
+        for (size_t i = at; rc == 0 && i < end; i++)
+            rc = buf_puts(&xml, "<Object><Key>") < 0 || put_xml_text(&xml, keys[i]) < 0 ||
+                         buf_puts(&xml, "</Key></Object>") < 0
+                     ? LOCH_ENOMEM
+                     : 0;
+        rc = rc || buf_puts(&xml, "</Delete>") < 0 ? error_set(LOCH_ENOMEM, "out of memory") : 0;
+        /* the store wants the body's checksum; CRC32C as the AWS SDKs send it */
+        uint32_t crc = rc ? 0 : crc32c(0, xml.data, xml.len);
+        uint8_t be[4] = {(uint8_t)(crc >> 24), (uint8_t)(crc >> 16), (uint8_t)(crc >> 8), (uint8_t)crc};
+        char sum[12], code[64], key[256];
+        base64(be, 4, sum);
+        sigv4_pair p[1] = {{"delete", ""}}, h[1] = {{"x-amz-checksum-crc32c", sum}};
+        call k = {.method = "POST", .bucket = bucket, .key = "", .params = p, .nparams = 1, .headers = h,
+                  .nheaders = 1, .body = xml.data, .len = xml.len, .out = &body, .cap = MAX_ANSWER};
+        rc = rc ? rc : send_call(c, &k);
+        if (rc == 0 && k.status != 200)
+            rc = answer_error(&k);
+        /* a DeleteResult names each key it could not delete in an <Error> */
+        if (rc == 0 && body.len && s3xml_text(body.data, body.len, "Code", code, sizeof(code)))
+            rc = error_set(LOCH_EIO, "s3://%s/%s: the store did not delete it: %s", bucket,
+                           s3xml_text(body.data, body.len, "Key", key, sizeof(key)) ? key : "?", code);
+        buf_free(&xml), buf_free(&body);
+    }
+    return rc;
 }
 
 /* ---- multipart upload ------------------------------------------------------------- */
@@ -571,7 +751,7 @@ static int upload_complete(upload *u)
     rc = send_call(u->c, &k);
     char code[64], msg[256];
     s3_object m;
-    if (rc == 0 && k.status == 404 && k.tries > 1 && s3_head(u->c, u->bucket, u->key, &m) == 0 && m.size == u->size)
+    if (rc == 0 && k.status == 404 && s3_head(u->c, u->bucket, u->key, &m) == 0 && m.size == u->size)
         k.status = 200; /* an attempt whose answer was lost completed it: the upload is gone, the object there */
     else if (rc == 0 && (k.status != 200 || s3xml_parse_error(body.data ? body.data : "", body.len, code,
                                                               sizeof(code), msg, sizeof(msg))))
@@ -656,7 +836,6 @@ int s3_put_file(s3 *c, const char *bucket, const char *key, const char *path, si
         close(fd);
         return rc;
     }
-    int initiate_tries = k.tries; /* past 1, an answer lost may have left an upload of ours open */
     upload u = {.c = c, .bucket = bucket, .key = key, .upload_id = id, .fd = fd, .size = size, .part = part,
                 .nparts = (int)((size + (off_t)part - 1) / (off_t)part)};
     atomic_init(&u.next, 1);
@@ -684,8 +863,9 @@ int s3_put_file(s3 *c, const char *bucket, const char *key, const char *path, si
         abort_upload(c, bucket, key, id);
         rc = error_set(rc, "%s", keep);
     }
-    if (initiate_tries > 1) /* an upload started by an attempt whose answer was lost: aborted */
-        abort_other_uploads(c, bucket, key, rc == 0 ? id : "");
+    /* an upload started by an attempt whose answer was lost (sent again by us, or by curl
+     * unseen on a kept connection that turned out closed): aborted */
+    abort_other_uploads(c, bucket, key, rc == 0 ? id : "");
     if (rc == 0 && meta)
         *meta = (s3_object){.size = size, .mtime_ms = -1};
     pthread_mutex_destroy(&u.mu);

@@ -21,7 +21,8 @@
 #include "util/utf8.h"
 #include "util/error.h"
 
-static const char local_hint[] = "loch opens lakes on a local filesystem (a path, or file:///path)";
+static const char local_hint[] = "loch opens lakes on a local filesystem (a path, or file:///path) and in "
+                                 "S3-compatible buckets (s3://bucket/prefix)";
 
 /* The length of the URI scheme uri starts with ("file" of "file://..."), or 0. */
 static size_t scheme_length(const char *uri)
@@ -89,6 +90,39 @@ cleanup:
     return rc;
 }
 
+/* s3://bucket[/prefix]: a bucket named as S3 names them (3 to 63 of a-z, 0-9, '.', '-',
+ * starting and ending with a letter or digit), and a prefix of clean parts. */
+static int parse_s3(storage_uri *out, const char *uri, size_t n)
+{
+    const char *b = uri + n + 3;
+    size_t blen = strcspn(b, "/");
+    int ok = blen >= 3 && blen <= 63 && isalnum((unsigned char)b[0]) && isalnum((unsigned char)b[blen - 1]);
+    for (size_t i = 0; ok && i < blen; i++)
+        ok = islower((unsigned char)b[i]) || isdigit((unsigned char)b[i]) || b[i] == '.' || b[i] == '-';
+    if (!ok)
+        return error_set(LOCH_EINVALID, "lake %s: \"%.*s\" is not a bucket name (3 to 63 lowercase letters, digits, "
+                         "'.' and '-')", uri, (int)blen, b);
+    const char *p = b + blen + (b[blen] == '/');
+    size_t plen = strlen(p);
+    while (plen && p[plen - 1] == '/')
+        plen--;
+    for (size_t at = 0; at < plen;) {
+        size_t part = strcspn(p + at, "/");
+        part = part > plen - at ? plen - at : part;
+        if (!part || (part == 1 && p[at] == '.') || (part == 2 && !strncmp(p + at, "..", 2)))
+            return error_set(LOCH_EINVALID, "lake %s: the prefix has an empty, \".\" or \"..\" part", uri);
+        at += part + 1;
+    }
+    for (size_t i = 0; i < plen; i++)
+        if ((unsigned char)p[i] < 0x20 || p[i] == 0x7f)
+            return error_set(LOCH_EINVALID, "lake %s: the prefix has a control character", uri);
+    snprintf(out->scheme, sizeof(out->scheme), "s3");
+    memcpy(out->bucket, b, blen);
+    out->bucket[blen] = '\0';
+    out->path = strndup(p, plen);
+    return out->path ? 0 : error_set(LOCH_ENOMEM, "out of memory");
+}
+
 static int parse_uri(storage_uri *out, const char *uri)
 {
     memset(out, 0, sizeof(*out));
@@ -106,8 +140,7 @@ static int parse_uri(storage_uri *out, const char *uri)
         return out->path ? 0 : error_set(LOCH_ENOMEM, "out of memory");
     }
     if ((n == 2 && !strncasecmp(uri, "s3", 2)) || (n == 3 && !strncasecmp(uri, "s3a", 3)))
-        return error_set(LOCH_EUNSUPPORTED, "lake %s: S3 lakes are not supported yet (issue 14); %s", uri,
-                         local_hint);
+        return parse_s3(out, uri, n);
     return error_set(LOCH_EUNSUPPORTED, "lake %s: unknown URI scheme \"%.*s\" (not supported); %s", uri, (int)n,
                      uri, local_hint);
 }
@@ -133,13 +166,19 @@ void storage_uri_free(storage_uri *u)
     u->path = NULL;
 }
 
-int storage_open(storage **out, const char *uri, int create)
+int storage_open(storage **out, const char *uri, int create, const storage_s3_config *bucket)
 {
     storage_uri u;
     *out = NULL;
     int rc = storage_uri_parse(&u, uri);
-    if (rc == 0)
-        rc = storage_local_open(out, u.path, create); /* "file", the only scheme with a backend */
+    if (rc == 0 && !strcmp(u.scheme, "s3")) {
+        rc = bucket ? storage_s3_open(out, u.bucket, u.path, create, bucket)
+                    : error_set(LOCH_EINVALID, "no S3 settings were given to open it with");
+        if (rc < 0)
+            error_prefix("lake %s: ", uri);
+    }
+    else if (rc == 0)
+        rc = storage_local_open(out, u.path, create);
     storage_uri_free(&u);
     return rc;
 }

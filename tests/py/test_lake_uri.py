@@ -14,7 +14,8 @@ from test_server import Server
 
 
 def loch(*args, env=None, cwd=None):
-    e = {k: v for k, v in os.environ.items() if k not in ("LOCH_LAKE", "LOCH_FAULT")}
+    e = {k: v for k, v in os.environ.items() if k not in ("LOCH_LAKE", "LOCH_FAULT") and not k.startswith("AWS_")}
+    e.update(AWS_CONFIG_FILE="/nonexistent", AWS_SHARED_CREDENTIALS_FILE="/nonexistent")  # no credentials
     e.update(env or {})
     return subprocess.run([LOCH, *args], capture_output=True, text=True, env=e, cwd=cwd, timeout=300)
 
@@ -54,7 +55,8 @@ def test_init_reports_the_directory(tmp_path):
     ("file://{d}/a%00b", "%00 (NUL) cannot be part of a path"),
     ("file://{d}/a%zz", "must start an escape"),
     ("file://{d}/a?b", "no query or fragment"),
-    ("s3://bucket{d}/lake", "S3 lakes are not supported yet (issue 14)"),
+    ("s3://bucket{d}/lake", "no AWS credentials"),
+    ("s3://Bucket{d}/lake", "no AWS credentials"),  # credentials are looked for first
     ("gs://bucket{d}/lake", 'unknown URI scheme "gs"'),
     # found by the adversarial pass of issue 9: a directory was created, or named "file:"
     ("file://{d}/w/%C3", "not valid UTF-8"),

@@ -44,6 +44,23 @@ static void test_uri_forms(void)
         CHECK_STR(u.path, ok[i].path);
         storage_uri_free(&u);
     }
+    static const struct {
+        const char *uri, *bucket, *prefix;
+    } s3[] = {
+        {"s3://bucket/lake", "bucket", "lake"},
+        {"S3A://my.bucket-1/a/b/", "my.bucket-1", "a/b"}, /* s3a, as Hadoop names it; a trailing '/' dropped */
+        {"s3://bucket", "bucket", ""},
+        {"s3://bucket/", "bucket", ""},
+        {"s3://bucket/a b/%20?#", "bucket", "a b/%20?#"}, /* keys are taken as written */
+    };
+    for (size_t i = 0; i < sizeof(s3) / sizeof(s3[0]); i++) {
+        storage_uri u;
+        CHECK_OK(storage_uri_parse(&u, s3[i].uri));
+        CHECK_STR(u.scheme, "s3");
+        CHECK_STR(u.bucket, s3[i].bucket);
+        CHECK_STR(u.path, s3[i].prefix);
+        storage_uri_free(&u);
+    }
 }
 
 static void test_uri_refusals(void)
@@ -63,8 +80,15 @@ static void test_uri_refusals(void)
         {"file:///tmp/a%zz", LOCH_EINVALID, "escape"},
         {"file:///tmp/a?x=1", LOCH_EINVALID, "query or fragment"},
         {"file:///tmp/a#frag", LOCH_EINVALID, "query or fragment"},
-        {"s3://bucket/lake", LOCH_EUNSUPPORTED, "S3 lakes are not supported yet (issue 14)"},
-        {"S3A://bucket/lake", LOCH_EUNSUPPORTED, "S3 lakes are not supported yet"},
+        {"s3://Bucket/lake", LOCH_EINVALID, "not a bucket name"},
+        {"s3://ab/lake", LOCH_EINVALID, "not a bucket name"},
+        {"s3://bucket-/lake", LOCH_EINVALID, "not a bucket name"},
+        {"s3://buck_et/lake", LOCH_EINVALID, "not a bucket name"},
+        {"s3://bucket/a//b", LOCH_EINVALID, "empty"},
+        {"s3://bucket/a/../b", LOCH_EINVALID, "\"..\""},
+        {"s3://bucket/./b", LOCH_EINVALID, "\".\""},
+        {"s3://bucket/a\tb", LOCH_EINVALID, "control character"},
+        {"s3://bucket/\xff", LOCH_EINVALID, "UTF-8"},
         {"gs://bucket/lake", LOCH_EUNSUPPORTED, "unknown URI scheme \"gs\""},
         {"http://example.com/lake", LOCH_EUNSUPPORTED, "unknown URI scheme \"http\""},
     };
@@ -85,8 +109,8 @@ static void test_open_by_uri(void)
     char *dir = temp_dir(), uri[600], path[600];
     storage *st = NULL;
     snprintf(uri, sizeof(uri), "file://%s/a%%20b", dir);
-    CHECK(storage_open(&st, uri, 0) == LOCH_ENOTFOUND && st == NULL); /* not created without create */
-    CHECK_OK(storage_open(&st, uri, 1));
+    CHECK(storage_open(&st, uri, 0, NULL) == LOCH_ENOTFOUND && st == NULL); /* not created without create */
+    CHECK_OK(storage_open(&st, uri, 1, NULL));
     snprintf(path, sizeof(path), "%s/a b", dir);
     struct stat sb;
     CHECK(stat(path, &sb) == 0 && S_ISDIR(sb.st_mode));
@@ -105,7 +129,7 @@ static void test_open_by_uri(void)
     CHECK(f != NULL);
     if (f)
         fclose(f);
-    CHECK(storage_open(&st, path, 0) == LOCH_EINVALID && st == NULL); /* a file is no lake */
+    CHECK(storage_open(&st, path, 0, NULL) == LOCH_EINVALID && st == NULL); /* a file is no lake */
     remove_temp_dir(dir);
     free(dir);
 }

@@ -1,0 +1,613 @@
+/*
+ * adapters/storage_s3.c - a lake in an S3-compatible bucket (s3://bucket/prefix).
+ *
+ * The bucket holds the lake: every table's data files, deletion vectors and _delta_log,
+ * all written with one PUT each (a file is whole or absent), commits with a conditional
+ * PUT (If-None-Match: *, the Delta protocol's mutual exclusion on an object store: the
+ * writer whose PUT meets 412 lost the version and re-reads). What a bucket cannot do is
+ * done in a local directory of the lake's own (the lake's local root):
+ *
+ *   _loch/...          loch's scratch, caches, catalog, intents and write-ahead logs:
+ *                      this machine's, never uploaded
+ *   any ".tmp-*" name  a file or staging directory being written (by the SQL engine or
+ *                      a checkpoint), uploaded when moved into place
+ *   everything else    a copy of the bucket's object, fetched when the engine names it
+ *                      (engine_path), so the engine, which reads local files, reads it
+ *
+ * Copies are trusted without asking the store again only where Delta makes them
+ * immutable: a data or deletion-vector file's name (a UUID) is never given to other
+ * bytes. A file under _delta_log (a checkpoint can be written again after a table is
+ * dropped and made anew) or _loch_index (loch's indexes are replaced) is checked
+ * against the store (size and time) each time it is named.
+ *
+ * Moves: an engine-written file (under a ".tmp-" name) is uploaded to its place, and its
+ * local copy becomes the cached copy there; anything else is copied on the store's side
+ * and the source deleted (S3 has no rename: a directory moves object by object, which a
+ * concurrent reader can see half done).
+ *
+ * Locks are this machine's: flock(2) on the local root's copy of the path, so writers
+ * on one machine exclude each other as on a local lake. Writers on other machines are
+ * kept apart by the commit's conditional PUT alone; the leases storage.h describes
+ * (a DROP waiting for another machine's commit) are not built yet.
+ */
+#include "adapters/storage.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "adapters/s3.h"
+#include "util/error.h"
+#include "util/misc.h"
+
+typedef struct {
+    storage base;
+    s3 *c;
+    char *bucket;
+    char *prefix;   /* "" or "some/prefix/": the lake's keys start with it */
+    storage *local; /* the lake's local root */
+    char *root;     /* its absolute path */
+} s3_storage;
+
+/* A path that lives in the local root only: loch's own files, and files being written. */
+static int local_only(const char *path)
+{
+    if (!strcmp(path, "_loch") || !strncmp(path, "_loch/", 6))
+        return 1;
+    for (const char *p = path; p; p = strchr(p, '/')) {
+        p += *p == '/';
+        if (!strncmp(p, ".tmp-", 5))
+            return 1;
+    }
+    return 0;
+}
+
+/* A copy that is never stale: a data file or deletion vector under its unique name. */
+static int immutable(const char *path)
+{
+    return !strstr(path, "_delta_log/") && !strstr(path, "_loch_index/") && strncmp(path, "_delta_log", 10) != 0;
+}
+
+static int check_path(const char *path)
+{
+    for (const char *p = path; *p;) {
+        size_t n = strcspn(p, "/");
+        if ((n == 2 && !strncmp(p, "..", 2)) || (n == 1 && *p == '.'))
+            return error_set(LOCH_EINVALID, "path \"%s\" leaves the lake", path);
+        p += n + (p[n] == '/');
+    }
+    return 0;
+}
+
+static int key_of(s3_storage *s, const char *path, buf *out)
+{
+    buf_clear(out);
+    int rc = check_path(path);
+    return rc ? rc : buf_printf(out, "%s%s", s->prefix, path) < 0 ? error_set(LOCH_ENOMEM, "out of memory") : 0;
+}
+
+static int local_path(s3_storage *s, const char *path, buf *out)
+{
+    buf_clear(out);
+    return buf_printf(out, "%s/%s", s->root, path) < 0 ? error_set(LOCH_ENOMEM, "out of memory") : 0;
+}
+
+/* The local root's directory for path's parent, made when missing. */
+static int local_parent(s3_storage *s, const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        return 0;
+    char *dir = strndup(path, (size_t)(slash - path));
+    int rc = dir ? s->local->mkdirs(s->local, dir) : error_set(LOCH_ENOMEM, "out of memory");
+    free(dir);
+    return rc;
+}
+
+/* Drops the local copy of an object that changed or went (best effort). */
+static void forget_copy(s3_storage *s, const char *path)
+{
+    buf p = BUF_INIT;
+    struct stat st;
+    if (local_path(s, path, &p) == 0 && lstat(p.data, &st) == 0 && S_ISREG(st.st_mode))
+        unlink(p.data);
+    buf_free(&p);
+}
+
+static int s3s_get(storage *st, const char *path, buf *out)
+{
+    s3_storage *s = (s3_storage *)st;
+    if (local_only(path))
+        return s->local->get(s->local, path, out);
+    buf key = BUF_INIT;
+    buf_clear(out);
+    int rc = key_of(s, path, &key);
+    rc = rc ? rc : s3_get(s->c, s->bucket, key.data, 0, -1, out, NULL);
+    buf_free(&key);
+    return rc;
+}
+
+static int put_as(storage *st, const char *path, const void *data, size_t len, int if_absent)
+{
+    s3_storage *s = (s3_storage *)st;
+    if (local_only(path)) {
+        int rc = local_parent(s, path);
+        return rc ? rc : (if_absent ? s->local->put_if_absent : s->local->put)(s->local, path, data, len);
+    }
+    buf key = BUF_INIT;
+    int rc = key_of(s, path, &key);
+    rc = rc ? rc : s3_put(s->c, s->bucket, key.data, data, len, if_absent, NULL);
+    if (rc == 0)
+        forget_copy(s, path);
+    buf_free(&key);
+    return rc;
+}
+
+static int s3s_put(storage *st, const char *path, const void *data, size_t len)
+{
+    return put_as(st, path, data, len, 0);
+}
+
+static int s3s_put_if_absent(storage *st, const char *path, const void *data, size_t len)
+{
+    return put_as(st, path, data, len, 1);
+}
+
+static int cmp_entry(const void *a, const void *b)
+{
+    return strcmp(((const storage_entry *)a)->name, ((const storage_entry *)b)->name);
+}
+
+static int add_entry(storage_entry **v, size_t *n, size_t *cap, const char *name, size_t len, const storage_entry *e)
+{
+    if (*n == *cap) {
+        size_t c = *cap ? 2 * *cap : 64;
+        storage_entry *g = realloc(*v, c * sizeof(*g));
+        if (!g)
+            return error_set(LOCH_ENOMEM, "out of memory");
+        *v = g, *cap = c;
+    }
+    (*v)[*n] = *e;
+    if (!((*v)[*n].name = strndup(name, len)))
+        return error_set(LOCH_ENOMEM, "out of memory");
+    (*n)++;
+    return 0;
+}
+
+/* The bucket's children of dir, and the local root's that are never uploaded (files
+ * being written; _loch at the lake's root). A directory with neither is ENOTFOUND,
+ * unless the local root has it (made by mkdirs for a table being created). */
+static int list_as(storage *st, const char *dir, storage_entry **out, size_t *count, int stat_local)
+{
+    s3_storage *s = (s3_storage *)st;
+    *out = NULL, *count = 0;
+    if (local_only(dir))
+        return (stat_local ? s->local->list : s->local->list_names)(s->local, dir, out, count);
+    buf key = BUF_INIT;
+    s3_entry *e = NULL;
+    storage_entry *loc = NULL, *v = NULL;
+    size_t ne = 0, nl = 0, n = 0, cap = 0;
+    int rc = key_of(s, dir, &key), have_local = 0;
+    if (rc == 0 && *dir && buf_putc(&key, '/') < 0)
+        rc = error_set(LOCH_ENOMEM, "out of memory");
+    rc = rc ? rc : s3_list(s->c, s->bucket, key.data, "/", &e, &ne);
+    for (size_t i = 0; rc == 0 && i < ne; i++) {
+        const char *name = e[i].key + key.len;
+        size_t len = strlen(name);
+        if (e[i].is_prefix && len && name[len - 1] == '/')
+            len--;
+        if (!len) /* the "directory" object some tools write */
+            continue;
+        storage_entry x = {.size = e[i].is_prefix ? 0 : e[i].size, .mtime_ms = e[i].mtime_ms, .is_dir = e[i].is_prefix};
+        rc = add_entry(&v, &n, &cap, name, len, &x);
+    }
+    if (rc == 0 && (stat_local ? s->local->list : s->local->list_names)(s->local, dir, &loc, &nl) == 0)
+        have_local = 1;
+    if (rc == 0)
+        error_clear(); /* no local directory: only the bucket's entries */
+    for (size_t i = 0; rc == 0 && i < nl; i++)
+        if (!strncmp(loc[i].name, ".tmp-", 5) || (!*dir && !strcmp(loc[i].name, "_loch")))
+            rc = add_entry(&v, &n, &cap, loc[i].name, strlen(loc[i].name), &loc[i]);
+    if (rc == 0 && !n && !have_local && *dir)
+        rc = error_set(LOCH_ENOTFOUND, "s3://%s/%s does not exist", s->bucket, key.data);
+    if (rc == 0 && n)
+        qsort(v, n, sizeof(*v), cmp_entry);
+    if (rc < 0) {
+        storage_entries_free(v, n);
+        v = NULL, n = 0;
+    }
+    *out = v, *count = n;
+    s3_entries_free(e, ne);
+    storage_entries_free(loc, nl);
+    buf_free(&key);
+    return rc;
+}
+
+static int s3s_list(storage *st, const char *dir, storage_entry **out, size_t *count)
+{
+    return list_as(st, dir, out, count, 1);
+}
+
+static int s3s_list_names(storage *st, const char *dir, storage_entry **out, size_t *count)
+{
+    return list_as(st, dir, out, count, 0);
+}
+
+static int s3s_head(storage *st, const char *path, storage_entry *out)
+{
+    s3_storage *s = (s3_storage *)st;
+    if (local_only(path))
+        return s->local->head(s->local, path, out);
+    memset(out, 0, sizeof(*out));
+    if (!*path) {
+        out->is_dir = 1;
+        return 0;
+    }
+    buf key = BUF_INIT;
+    s3_object m;
+    s3_entry *e = NULL;
+    size_t n = 0;
+    int rc = key_of(s, path, &key);
+    rc = rc ? rc : s3_head(s->c, s->bucket, key.data, &m);
+    if (rc == 0) {
+        out->size = m.size, out->mtime_ms = m.mtime_ms;
+    } else if (rc == LOCH_ENOTFOUND) { /* a "directory": a key under it */
+        error_clear();
+        rc = buf_putc(&key, '/') < 0 ? error_set(LOCH_ENOMEM, "out of memory")
+                                     : s3_list_max(s->c, s->bucket, key.data, "/", 1, &e, &n);
+        if (rc == 0 && n)
+            out->is_dir = 1, out->mtime_ms = -1;
+        else if (rc == 0)
+            rc = error_set(LOCH_ENOTFOUND, "s3://%s/%.*s does not exist", s->bucket, (int)key.len - 1, key.data);
+    }
+    s3_entries_free(e, n);
+    buf_free(&key);
+    return rc;
+}
+
+static int s3s_remove(storage *st, const char *path)
+{
+    s3_storage *s = (s3_storage *)st;
+    if (local_only(path))
+        return s->local->remove(s->local, path);
+    buf key = BUF_INIT;
+    int rc = key_of(s, path, &key);
+    rc = rc ? rc : s3_delete(s->c, s->bucket, key.data);
+    if (rc == 0)
+        forget_copy(s, path);
+    buf_free(&key);
+    return rc;
+}
+
+/* Every key under dir/ (all depths). */
+static int keys_under(s3_storage *s, const char *dir, buf *key, s3_entry **e, size_t *n)
+{
+    int rc = key_of(s, dir, key);
+    if (rc == 0 && *dir && buf_putc(key, '/') < 0)
+        rc = error_set(LOCH_ENOMEM, "out of memory");
+    return rc ? rc : s3_list(s->c, s->bucket, key->data, NULL, e, n);
+}
+
+static int s3s_remove_tree(storage *st, const char *dir)
+{
+    s3_storage *s = (s3_storage *)st;
+    if (local_only(dir))
+        return s->local->remove_tree(s->local, dir);
+    buf key = BUF_INIT;
+    s3_entry *e = NULL;
+    char **keys = NULL;
+    size_t n = 0;
+    int rc = *dir ? keys_under(s, dir, &key, &e, &n) : error_set(LOCH_EINVALID, "the lake's root is not removed");
+    if (rc == 0 && n && !(keys = malloc(n * sizeof(*keys))))
+        rc = error_set(LOCH_ENOMEM, "out of memory");
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        keys[i] = e[i].key;
+    rc = rc || !n ? rc : s3_delete_keys(s->c, s->bucket, keys, n);
+    if (rc == 0)
+        rc = s->local->remove_tree(s->local, dir);
+    free(keys);
+    s3_entries_free(e, n);
+    buf_free(&key);
+    return rc;
+}
+
+static int s3s_remove_dir(storage *st, const char *dir)
+{
+    s3_storage *s = (s3_storage *)st;
+    return s->local->remove_dir(s->local, dir); /* the bucket has no directories */
+}
+
+static int s3s_sync(storage *st, const char *path)
+{
+    s3_storage *s = (s3_storage *)st;
+    /* the bucket's objects are durable once their PUT was answered */
+    return local_only(path) ? s->local->sync(s->local, path) : 0;
+}
+
+static int s3s_mkdirs(storage *st, const char *dir)
+{
+    s3_storage *s = (s3_storage *)st;
+    return s->local->mkdirs(s->local, dir); /* where the engine writes; the bucket needs none */
+}
+
+/* Uploads the local file or directory at `from` (written under a ".tmp-" name) to the
+ * bucket's `to`. */
+static int upload_tree(s3_storage *s, const char *from, const char *to)
+{
+    buf lp = BUF_INIT, key = BUF_INIT, a = BUF_INIT, b = BUF_INIT;
+    storage_entry *e = NULL;
+    size_t n = 0;
+    struct stat sb;
+    int rc = local_path(s, from, &lp);
+    if (rc == 0 && stat(lp.data, &sb) != 0)
+        rc = errno == ENOENT ? error_set(LOCH_ENOTFOUND, "%s does not exist", lp.data) : error_errno(errno, "stat", lp.data);
+    if (rc == 0 && S_ISREG(sb.st_mode)) {
+        rc = key_of(s, to, &key);
+        rc = rc ? rc : s3_put_file(s->c, s->bucket, key.data, lp.data, 64u << 20, 4, NULL);
+    } else if (rc == 0) {
+        rc = s->local->list_names(s->local, from, &e, &n);
+        for (size_t i = 0; rc == 0 && i < n; i++) {
+            buf_clear(&a), buf_clear(&b);
+            rc = buf_printf(&a, "%s/%s", from, e[i].name) < 0 || buf_printf(&b, "%s/%s", to, e[i].name) < 0
+                     ? error_set(LOCH_ENOMEM, "out of memory")
+                     : upload_tree(s, a.data, b.data);
+        }
+    }
+    storage_entries_free(e, n);
+    buf_free(&lp), buf_free(&key), buf_free(&a), buf_free(&b);
+    return rc;
+}
+
+/* Copies the bucket's `from` (an object, or every key under it) to `to`, then deletes
+ * the sources. */
+static int move_in_bucket(s3_storage *s, const char *from, const char *to)
+{
+    buf fk = BUF_INIT, tk = BUF_INIT, k2 = BUF_INIT;
+    s3_entry *e = NULL;
+    char **keys = NULL;
+    size_t n = 0;
+    int rc = key_of(s, from, &fk);
+    rc = rc ? rc : key_of(s, to, &tk);
+    rc = rc ? rc : s3_copy(s->c, s->bucket, fk.data, tk.data);
+    if (rc == 0) {
+        rc = s3_delete(s->c, s->bucket, fk.data);
+        goto cleanup;
+    }
+    if (rc != LOCH_ENOTFOUND)
+        goto cleanup;
+    error_clear(); /* not an object: a directory */
+    rc = keys_under(s, from, &fk, &e, &n);
+    if (rc == 0 && !n)
+        rc = error_set(LOCH_ENOTFOUND, "s3://%s/%s does not exist", s->bucket, fk.data);
+    if (rc == 0 && (rc = buf_putc(&tk, '/')) < 0)
+        rc = error_set(LOCH_ENOMEM, "out of memory");
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        buf_clear(&k2);
+        rc = buf_printf(&k2, "%s%s", tk.data, e[i].key + fk.len) < 0 ? error_set(LOCH_ENOMEM, "out of memory")
+                                                                      : s3_copy(s->c, s->bucket, e[i].key, k2.data);
+    }
+    if (rc == 0 && n && !(keys = malloc(n * sizeof(*keys))))
+        rc = error_set(LOCH_ENOMEM, "out of memory");
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        keys[i] = e[i].key;
+    rc = rc || !n ? rc : s3_delete_keys(s->c, s->bucket, keys, n);
+cleanup:
+    free(keys);
+    s3_entries_free(e, n);
+    buf_free(&fk), buf_free(&tk), buf_free(&k2);
+    return rc;
+}
+
+static int s3s_move(storage *st, const char *from, const char *to)
+{
+    s3_storage *s = (s3_storage *)st;
+    int lf = local_only(from), lt = local_only(to);
+    if (lf && lt) {
+        int rc = local_parent(s, to);
+        return rc ? rc : s->local->move(s->local, from, to);
+    }
+    if (lt)
+        return error_set(LOCH_EUNSUPPORTED, "moving s3://%s/%s%s into loch's local files is not done", s->bucket,
+                         s->prefix, from);
+    int rc = lf ? upload_tree(s, from, to) : move_in_bucket(s, from, to);
+    if (rc < 0)
+        return rc;
+    /* the local copy moves along: what was written is the cached copy at its new place */
+    buf a = BUF_INIT, b = BUF_INIT;
+    struct stat sb;
+    if (local_path(s, from, &a) == 0 && local_path(s, to, &b) == 0 && lstat(a.data, &sb) == 0 &&
+        local_parent(s, to) == 0) {
+        s->local->remove_tree(s->local, to);
+        if (rename(a.data, b.data) != 0)
+            s->local->remove_tree(s->local, from);
+    }
+    error_clear();
+    buf_free(&a), buf_free(&b);
+    return 0;
+}
+
+/* Fetches the object at path into the local root (a temp file renamed into place, its
+ * time set to the object's). ENOTFOUND when the bucket has no such object. */
+static int fetch(s3_storage *s, const char *path, const char *key, const char *dest)
+{
+    buf tmp = BUF_INIT;
+    s3_object m;
+    int rc = local_parent(s, path), fd = -1;
+    /* beside it, named as every file being written is (.tmp-<pid>-...: a dead process's
+     * are swept), by a UUID: two threads may fetch one object at once */
+    char id[37];
+    uuid_v4(id);
+    const char *slash = strrchr(dest, '/');
+    rc = rc ? rc : buf_printf(&tmp, "%.*s.tmp-%d-%s.fetch", (int)(slash - dest + 1), dest, (int)getpid(), id) < 0
+                       ? error_set(LOCH_ENOMEM, "out of memory") : 0;
+    if (rc == 0 && (fd = open(tmp.data, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0)
+        rc = error_errno(errno, "create", tmp.data);
+    rc = rc ? rc : s3_get_file(s->c, s->bucket, key, fd, &m);
+    if (rc == 0 && m.mtime_ms >= 0) {
+        struct timespec t[2] = {{m.mtime_ms / 1000, (m.mtime_ms % 1000) * 1000000}, {m.mtime_ms / 1000, (m.mtime_ms % 1000) * 1000000}};
+        futimens(fd, t);
+    }
+    if (fd >= 0)
+        close(fd);
+    if (rc == 0 && rename(tmp.data, dest) != 0)
+        rc = error_errno(errno, "rename to", dest);
+    if (rc < 0 && tmp.data)
+        unlink(tmp.data);
+    buf_free(&tmp);
+    return rc;
+}
+
+static int s3s_engine_path(storage *st, const char *path, buf *out)
+{
+    s3_storage *s = (s3_storage *)st;
+    if (local_only(path) || !*path)
+        return s->local->engine_path(s->local, path, out);
+    buf key = BUF_INIT;
+    struct stat sb;
+    s3_object m;
+    int rc = key_of(s, path, &key);
+    rc = rc ? rc : local_path(s, path, out);
+    int have = rc == 0 && stat(out->data, &sb) == 0 && S_ISREG(sb.st_mode);
+    if (rc < 0 || (have && immutable(path)) || (!have && rc == 0 && stat(out->data, &sb) == 0))
+        goto cleanup; /* a trusted copy, or a local directory */
+    if (have) { /* still the object's copy? */
+        rc = s3_head(s->c, s->bucket, key.data, &m);
+        if (rc == LOCH_ENOTFOUND) { /* gone from the bucket: no copy either */
+            error_clear();
+            unlink(out->data);
+            rc = local_parent(s, path);
+            goto cleanup;
+        }
+        if (rc == 0 && m.size == (int64_t)sb.st_size &&
+            m.mtime_ms == (int64_t)sb.st_mtim.tv_sec * 1000 + sb.st_mtim.tv_nsec / 1000000)
+            goto cleanup;
+    }
+    rc = rc ? rc : fetch(s, path, key.data, out->data);
+    if (rc == LOCH_ENOTFOUND) { /* nothing to read: where the engine may write it */
+        error_clear();
+        rc = local_parent(s, path);
+    }
+cleanup:
+    buf_free(&key);
+    return rc;
+}
+
+static int s3s_lock(storage *st, const char *path, int flags, storage_lock **out)
+{
+    s3_storage *s = (s3_storage *)st;
+    *out = NULL;
+    if (local_only(path))
+        return s->local->lock(s->local, path, flags, out);
+    if (flags & STORAGE_LOCK_CREATE)
+        return error_set(LOCH_EUNSUPPORTED, "s3://%s/%s%s: objects in a bucket are not created locked", s->bucket,
+                         s->prefix, path);
+    /* what is locked is there: made locally (mkdirs, for a table being created), or in
+     * the bucket */
+    buf p = BUF_INIT;
+    struct stat sb;
+    int made = local_path(s, path, &p) == 0 && stat(p.data, &sb) == 0 && S_ISDIR(sb.st_mode);
+    buf_free(&p);
+    if (made)
+        return s->local->lock(s->local, path, flags, out);
+    storage_entry e;
+    int rc = s3s_head(st, path, &e);
+    if (rc == 0 && !e.is_dir)
+        return error_set(LOCH_EUNSUPPORTED, "s3://%s/%s%s: loch locks directories of a bucket, not objects",
+                         s->bucket, s->prefix, path);
+    rc = rc ? rc : s->local->mkdirs(s->local, path);
+    return rc ? rc : s->local->lock(s->local, path, flags, out);
+}
+
+static int s3s_lock_write(storage *st, storage_lock *lock, const void *data, size_t len, int durable)
+{
+    s3_storage *s = (s3_storage *)st;
+    return s->local->lock_write(s->local, lock, data, len, durable);
+}
+
+static void s3s_unlock(storage *st, storage_lock *lock)
+{
+    s3_storage *s = (s3_storage *)st;
+    s->local->unlock(s->local, lock);
+}
+
+static void s3s_free(storage *st)
+{
+    s3_storage *s = (s3_storage *)st;
+    if (!s)
+        return;
+    s3_free(s->c);
+    if (s->local)
+        s->local->free(s->local);
+    free(s->bucket), free(s->prefix), free(s->root);
+    free(s);
+}
+
+/* A name for the store in a local path: its host, or "aws". */
+static int put_store_name(buf *b, const char *endpoint)
+{
+    const char *h = endpoint && *endpoint ? endpoint : "aws";
+    const char *p = strstr(h, "://");
+    h = p ? p + 3 : h;
+    for (; *h && *h != '/'; h++)
+        if (buf_putc(b, strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_", *h) ? *h : '_') < 0)
+            return LOCH_ENOMEM;
+    return 0;
+}
+
+int storage_s3_open(storage **out, const char *bucket, const char *prefix, int create, const storage_s3_config *cfg)
+{
+    s3_storage *s = calloc(1, sizeof(*s));
+    buf root = BUF_INIT, pre = BUF_INIT;
+    s3_entry *e = NULL;
+    size_t n = 0;
+    int rc = s ? 0 : error_set(LOCH_ENOMEM, "out of memory");
+    *out = NULL;
+    if (rc == 0 && (!cfg || !cfg->local_dir || !*cfg->local_dir))
+        rc = error_set(LOCH_EINVALID, "s3://%s/%s: a lake in a bucket needs a local directory for its cache and "
+                       "scratch files (the loch command uses $LOCH_CACHE_DIR, else ~/.cache/loch)", bucket, prefix);
+    if (rc == 0 && *prefix && buf_printf(&pre, "%s/", prefix) < 0)
+        rc = error_set(LOCH_ENOMEM, "out of memory");
+    if (rc == 0) {
+        s3_options o = {.endpoint = cfg->endpoint, .region = cfg->region, .access_key = cfg->access_key,
+                        .secret_key = cfg->secret_key, .session_token = cfg->session_token,
+                        .path_style = cfg->path_style};
+        rc = s3_open(&s->c, &o);
+    }
+    if (rc == 0 && (!(s->bucket = strdup(bucket)) || !(s->prefix = strdup(pre.data ? pre.data : ""))))
+        rc = error_set(LOCH_ENOMEM, "out of memory");
+    /* the bucket is there, and answers us: one LIST of at most one key */
+    rc = rc ? rc : s3_list_max(s->c, bucket, s->prefix, "/", 1, &e, &n);
+    if (rc == LOCH_ENOTFOUND)
+        rc = error_set(LOCH_ENOTFOUND, "no bucket \"%s\" at the store (create it first: aws s3 mb s3://%s)", bucket,
+                       bucket);
+    (void)create; /* a prefix needs no making: the lake is where its keys are */
+    if (rc == 0 && (buf_printf(&root, "%s/s3/", cfg->local_dir) < 0 || put_store_name(&root, cfg->endpoint) < 0 ||
+                    buf_printf(&root, "/%s%s%s", bucket, *prefix ? "/" : "", prefix) < 0))
+        rc = error_set(LOCH_ENOMEM, "out of memory");
+    rc = rc ? rc : storage_local_open(&s->local, root.data, 1);
+    rc = rc ? rc : s->local->engine_path(s->local, "", &root);
+    if (rc == 0) {
+        if (root.len && root.data[root.len - 1] == '/')
+            root.data[--root.len] = '\0';
+        rc = (s->root = strdup(root.data)) ? 0 : error_set(LOCH_ENOMEM, "out of memory");
+    }
+    if (rc == 0) {
+        s->base = (storage){.get = s3s_get, .put = s3s_put, .put_if_absent = s3s_put_if_absent, .list = s3s_list,
+                            .list_names = s3s_list_names, .head = s3s_head, .remove = s3s_remove,
+                            .remove_tree = s3s_remove_tree, .remove_dir = s3s_remove_dir, .sync = s3s_sync,
+                            .mkdirs = s3s_mkdirs, .move = s3s_move, .engine_path = s3s_engine_path,
+                            .lock = s3s_lock, .lock_write = s3s_lock_write, .unlock = s3s_unlock,
+                            .free = s3s_free};
+        *out = &s->base;
+        s = NULL;
+    }
+    s3_entries_free(e, n);
+    s3s_free(s ? &s->base : NULL);
+    buf_free(&root), buf_free(&pre);
+    return rc;
+}

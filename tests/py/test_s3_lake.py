@@ -1,0 +1,218 @@
+"""Lakes in a bucket (issue 14): `loch --lake s3://bucket/prefix ...` against moto's S3
+server, read and written by delta-rs beside loch. Two "machines" are two local
+directories (LOCH_CACHE_DIR) over one bucket: what one writes, the other reads, whatever
+its cached copies say."""
+import json
+import os
+import subprocess
+import threading
+
+import pytest
+
+from conftest import LOCH
+from test_s3 import moto  # noqa: F401  (the fixture)
+
+pa = pytest.importorskip("pyarrow", reason="scripts/setup.sh installs pyarrow")
+
+
+def env_for(endpoint, cache):
+    return dict(os.environ, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_REGION="us-east-1",
+                AWS_ENDPOINT_URL=endpoint, LOCH_CACHE_DIR=str(cache), AWS_CONFIG_FILE="/nonexistent",
+                AWS_SHARED_CREDENTIALS_FILE="/nonexistent")
+
+
+class S3Lake:
+    """A lake at s3://<bucket>/<prefix> as seen from one machine (its cache directory)."""
+
+    def __init__(self, endpoint, bucket, prefix, cache):
+        self.endpoint, self.bucket, self.prefix, self.cache = endpoint, bucket, prefix, cache
+        self.uri = f"s3://{bucket}/{prefix}"
+        self.path = self.uri  # what LOCH_LAKE names
+
+    def run(self, *args, check=True, input=None, env=None):
+        e = env_for(self.endpoint, self.cache)
+        e.update(env or {})
+        p = subprocess.run([LOCH, "--lake", self.uri, *args], capture_output=True, text=True, env=e, input=input,
+                           timeout=300)
+        if check and p.returncode != 0:
+            raise AssertionError(f"loch {' '.join(args)} failed ({p.returncode}):\n{p.stderr}")
+        return p
+
+    def csv(self, q):
+        return [line.split(",") for line in self.run("sql", q, "-f", "csv").stdout.strip().splitlines()[1:]]
+
+    def other_machine(self, cache):
+        return S3Lake(self.endpoint, self.bucket, self.prefix, cache)
+
+    def storage_options(self):
+        return {"AWS_ENDPOINT_URL": self.endpoint, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                "AWS_REGION": "us-east-1", "AWS_ALLOW_HTTP": "true", "conditional_put": "etag"}
+
+    def keys(self, under=""):
+        import boto3
+        s3 = boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1", aws_access_key_id="testing",
+                          aws_secret_access_key="testing")
+        out, token = [], None
+        while True:
+            kw = {"ContinuationToken": token} if token else {}
+            page = s3.list_objects_v2(Bucket=self.bucket, Prefix=f"{self.prefix}/{under}", **kw)
+            out += [o["Key"][len(self.prefix) + 1:] for o in page.get("Contents", [])]
+            if not page.get("IsTruncated"):
+                return out
+            token = page["NextContinuationToken"]
+
+
+@pytest.fixture
+def s3lake(moto, tmp_path, request):  # noqa: F811
+    endpoint, bucket = moto
+    lk = S3Lake(endpoint, bucket, f"lakes/{request.node.name.replace('[', '-').replace(']', '')}",
+                tmp_path / "machine-a")
+    lk.run("init")
+    return lk
+
+
+def test_ingest_query_and_history_in_a_bucket(s3lake, tmp_path):
+    src = tmp_path / "trips.csv"
+    src.write_text("id,city\n" + "".join(f"{i},{['Oslo', 'Rome', 'Lima'][i % 3]}\n" for i in range(300)))
+    s3lake.run("ingest", "trips", str(src))
+    assert s3lake.csv("SELECT city, count(*) FROM trips GROUP BY city ORDER BY city") == [
+        ["Lima", "100"], ["Oslo", "100"], ["Rome", "100"]]
+    s3lake.run("sql", "INSERT INTO trips VALUES (1000, 'Oslo')")
+    assert s3lake.csv('SELECT count(*) FROM "trips@v0"') == [["300"]]
+    assert s3lake.csv("SELECT count(*) FROM trips") == [["301"]]
+    assert "trips" in s3lake.run("tables").stdout
+    hist = s3lake.run("history", "trips", "-f", "csv").stdout.splitlines()
+    assert [h.split(",")[0] for h in hist[1:]] == ["1", "0"]
+    # the bucket holds a Delta table, nothing of loch's own: _loch stays on the machine
+    keys = s3lake.keys()
+    assert "trips/_delta_log/00000000000000000000.json" in keys
+    assert "trips/_delta_log/00000000000000000001.json" in keys
+    assert sum(k.endswith(".parquet") for k in keys) == 2
+    assert not [k for k in keys if k.startswith("_loch") or "/.tmp-" in k], keys
+    # another machine (an empty cache) reads the same
+    other = s3lake.other_machine(tmp_path / "machine-b")
+    assert other.csv("SELECT count(*), sum(id) FROM trips") == [["301", str(sum(range(300)) + 1000)]]
+
+
+def test_delta_rs_and_loch_share_a_table_in_the_bucket(s3lake):
+    from deltalake import DeltaTable, write_deltalake
+    so = s3lake.storage_options()
+    s3lake.run("sql", "CREATE TABLE t (id BIGINT, name VARCHAR)")
+    s3lake.run("sql", "INSERT INTO t VALUES (1, 'a'), (2, 'b')")
+    uri = f"{s3lake.uri}/t"
+    assert sorted(DeltaTable(uri, storage_options=so).to_pyarrow_table().to_pylist(), key=lambda r: r["id"]) == [
+        {"id": 1, "name": "a"}, {"id": 2, "name": "b"}]
+    write_deltalake(uri, pa.table({"id": pa.array([3], pa.int64()), "name": ["c"]}), mode="append",
+                    storage_options=so)
+    s3lake.run("sql", "UPDATE t SET name = 'B' WHERE id = 2")
+    s3lake.run("sql", "DELETE FROM t WHERE id = 1")
+    assert sorted(DeltaTable(uri, storage_options=so).to_pyarrow_table().to_pylist(), key=lambda r: r["id"]) == [
+        {"id": 2, "name": "B"}, {"id": 3, "name": "c"}]
+    # a table delta-rs made, read and changed by loch
+    write_deltalake(f"{s3lake.uri}/rs", pa.table({"x": pa.array([1, 2, 3], pa.int64())}), storage_options=so)
+    s3lake.run("sql", "INSERT INTO rs VALUES (4)")
+    assert s3lake.csv("SELECT sum(x) FROM rs") == [["10"]]
+    assert DeltaTable(f"{s3lake.uri}/rs", storage_options=so).to_pyarrow_table().column("x").to_pylist() != []
+    assert sum(DeltaTable(f"{s3lake.uri}/rs", storage_options=so).to_pyarrow_table().column("x").to_pylist()) == 10
+
+
+def test_concurrent_writers_on_two_machines_and_delta_rs_lose_no_commit(s3lake, tmp_path):
+    """Two machines (each with its own cache) and delta-rs append to one table at once:
+    the conditional PUT of each version lets exactly one writer have it, the others read
+    again and take the next; every row arrives once."""
+    from deltalake import write_deltalake
+    s3lake.run("sql", "CREATE TABLE c (w VARCHAR, i BIGINT)")
+    machines = [s3lake, s3lake.other_machine(tmp_path / "machine-b")]
+    n, errors = 6, []
+
+    def loch_writer(m, name):
+        for i in range(n):
+            p = m.run("sql", f"INSERT INTO c VALUES ('{name}', {i})", check=False)
+            if p.returncode != 0:
+                errors.append(p.stderr)
+
+    def rs_writer():
+        for i in range(n):
+            try:
+                write_deltalake(f"{s3lake.uri}/c", pa.table({"w": ["rs"], "i": pa.array([i], pa.int64())}),
+                                mode="append", storage_options=s3lake.storage_options())
+            except Exception as e:  # delta-rs gives up after its own retries: reported below
+                errors.append(repr(e))
+
+    ts = [threading.Thread(target=loch_writer, args=(m, f"m{k}")) for k, m in enumerate(machines)]
+    ts.append(threading.Thread(target=rs_writer))
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert not errors, errors
+    assert s3lake.csv("SELECT w, count(*), sum(i) FROM c GROUP BY w ORDER BY w") == [
+        [w, str(n), str(sum(range(n)))] for w in ("m0", "m1", "rs")]
+    logs = sorted(k for k in s3lake.keys("c/_delta_log/") if k.endswith(".json"))
+    assert len(logs) == 1 + 3 * n  # the CREATE and one version per append, none lost or doubled
+
+
+def test_a_table_dropped_and_made_again_elsewhere_is_read_anew(s3lake, tmp_path):
+    """Machine A reads a table (and caches its checkpoint); machine B drops it and makes
+    another under the same name, past the same checkpoint version; A reads B's table,
+    never its cached copies of the old one."""
+    b = s3lake.other_machine(tmp_path / "machine-b")
+    every5 = "ALTER TABLE t SET TBLPROPERTIES ('delta.checkpointInterval' = '5')"
+    s3lake.run("sql", "CREATE TABLE t (x BIGINT); " + every5)
+    for i in range(9):  # a checkpoint at version 10
+        s3lake.run("sql", f"INSERT INTO t VALUES ({i})")
+    assert "t/_delta_log/00000000000000000010.checkpoint.parquet" in s3lake.keys("t/")
+    assert s3lake.csv("SELECT count(*), sum(x) FROM t") == [["9", "36"]]
+    b.run("sql", "DROP TABLE t")
+    assert s3lake.keys("t/") == []
+    b.run("sql", "CREATE TABLE t (x BIGINT); " + every5)
+    for i in range(9):
+        b.run("sql", f"INSERT INTO t VALUES ({100 + i})")
+    assert s3lake.csv("SELECT count(*), sum(x) FROM t") == [["9", str(sum(range(100, 109)))]]
+
+
+def test_optimize_vacuum_restore_and_drop_in_the_bucket(s3lake):
+    s3lake.run("sql", "CREATE TABLE t (x BIGINT)")
+    for i in range(4):
+        s3lake.run("sql", f"INSERT INTO t VALUES ({i}), ({i + 10})")
+    s3lake.run("optimize", "t")
+    assert s3lake.csv("SELECT count(*), sum(x) FROM t") == [["8", str(sum(range(4)) + sum(range(10, 14)))]]
+    s3lake.run("restore", "t", "--to-version", "2")
+    assert s3lake.csv("SELECT count(*) FROM t") == [["4"]]
+    before = [k for k in s3lake.keys("t/") if k.endswith(".parquet") and "_delta_log" not in k]
+    p = s3lake.run("vacuum", "t", "--retain", "0h", "--force")
+    after = [k for k in s3lake.keys("t/") if k.endswith(".parquet") and "_delta_log" not in k]
+    assert len(after) < len(before), p.stdout + p.stderr
+    assert s3lake.csv("SELECT count(*) FROM t") == [["4"]]
+    s3lake.run("sql", "DROP TABLE t")
+    assert s3lake.keys("t/") == [] and s3lake.run("tables", "-f", "csv").stdout.splitlines()[1:] == []
+
+
+def test_clear_errors_for_a_missing_bucket_and_bad_credentials(moto, tmp_path):  # noqa: F811
+    endpoint, bucket = moto
+    lk = S3Lake(endpoint, "no-such-bucket", "lake", tmp_path / "c")
+    p = lk.run("sql", "SELECT 1", check=False)
+    assert p.returncode == 1 and 'no bucket "no-such-bucket"' in p.stderr, p.stderr
+    p = S3Lake(endpoint, bucket, "lake", tmp_path / "c").run(
+        "sql", "SELECT 1", check=False, env={"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": ""})
+    assert p.returncode == 1 and "no AWS credentials" in p.stderr, p.stderr
+    p = S3Lake(endpoint, bucket, "lake", tmp_path / "c").run("sql", "SELECT 1", check=False,
+                                                            env={"AWS_ENDPOINT_URL": "http://127.0.0.1:1"})
+    assert p.returncode == 1 and "127.0.0.1:1" not in p.stderr or "attempts" in p.stderr, p.stderr
+    for bad in ["s3://Bad_Bucket/x", "s3://bucket/a/../b"]:
+        p = subprocess.run([LOCH, "--lake", bad, "tables"], capture_output=True, text=True,
+                           env=env_for(endpoint, tmp_path / "c"))
+        assert p.returncode == 1 and "lake " + bad in p.stderr, p.stderr
+        assert "testing" not in p.stderr  # never a secret
+
+
+def test_serve_a_lake_in_a_bucket(s3lake, tmp_path):
+    from test_server import Server
+    s3lake.run("sql", "CREATE TABLE t AS SELECT range AS x FROM range(10)")
+    s = Server(s3lake, env=env_for(s3lake.endpoint, s3lake.cache))
+    try:
+        assert s.json("POST", "/v1/sql", {"sql": "SELECT sum(x) AS s FROM t"})["rows"] == [[45]]
+        s.json("POST", "/v1/sql", {"sql": "INSERT INTO t VALUES (100)"})
+    finally:
+        s.stop()
+    assert s3lake.csv("SELECT count(*), sum(x) FROM t") == [["11", "145"]]
