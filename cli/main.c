@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "demo.h"
@@ -71,11 +72,17 @@ static const char usage_commands[] =
     "  serve                      the HTTP API (docs/http.md): [--listen HOST:PORT] [--config FILE]\n"
     "                             [--token-file FILE] [--workers N] [--query-timeout-ms MS]\n"
     "                             [--max-body SIZE] [--max-upload SIZE] [--cors ORIGINS]\n"
+    "  sync FROM TO               copy a lake to another place (./lake to s3://bucket/lake, or back: a\n"
+    "                             read replica): what TO lacks, data before logs, resumable; [--watch]\n"
+    "                             again every [--interval 2] seconds; [--threads 16] copies at once; [--json]\n"
     "  version                    print the version\n";
 static const char usage_options[] =
     "\n"
     "options:\n"
-    "  --lake URI          the lake: a path or file:///path (default $LOCH_LAKE, else ./lake)\n"
+    "  --lake URI          the lake: a path, file:///path or s3://bucket/prefix (default $LOCH_LAKE,\n"
+    "                      else ./lake); a bucket's settings as the AWS CLI's (AWS_ACCESS_KEY_ID,\n"
+    "                      AWS_PROFILE, ~/.aws, AWS_ENDPOINT_URL), its local files in $LOCH_CACHE_DIR\n"
+    "                      (else ~/.cache/loch)\n"
     "  --sandbox           SQL runs queries only and touches no file outside the lake\n"
     "  --memory-limit SZ   SQL engine memory limit, e.g. 4GB ($LOCH_MEMORY_LIMIT)\n"
     "  --threads N         SQL engine threads ($LOCH_THREADS)\n"
@@ -130,6 +137,8 @@ typedef struct {
     int auto_embed;                       /* embed --auto: 1, --no-auto: -1 */
     const char *route, *model;            /* ask */
     int dry_run;
+    int watch;                            /* sync */
+    const char *interval;
 } cli;
 
 static int fail(const char *what)
@@ -720,6 +729,11 @@ static int parse_args(cli *c, int argc, char **argv)
             c->model = v;
         } else if (strcmp(a, "--embed-model") == 0 && v) {
             c->opts.embed_model = v;
+        } else if (strcmp(a, "--watch") == 0) {
+            c->watch = 1;
+            takes = 0;
+        } else if (strcmp(a, "--interval") == 0 && v) {
+            c->interval = v;
         } else if (strcmp(a, "--dry-run") == 0) {
             c->dry_run = 1;
             takes = 0;
@@ -752,7 +766,7 @@ static void free_aws(void)
 
 static int s3_settings(cli *c, const char *lake)
 {
-    if (!lake || (strncasecmp(lake, "s3://", 5) != 0 && strncasecmp(lake, "s3a://", 6) != 0))
+    if (!lake || (strncasecmp(lake, "s3://", 5) != 0 && strncasecmp(lake, "s3a://", 6) != 0) || g_aws)
         return 0;
     if (loch_aws_settings_load(&g_aws, &c->opts) < 0) {
         fprintf(stderr, "Error: lake %s: %s\n", lake, loch_error_last());
@@ -768,6 +782,75 @@ static int s3_settings(cli *c, const char *lake)
     else
         return usage_error("%s", "a lake in a bucket needs a local directory: set LOCH_CACHE_DIR or HOME");
     c->opts.local_dir = g_local_dir;
+    return 0;
+}
+
+static volatile sig_atomic_t g_stop;
+static void on_stop(int sig) { (void)sig, g_stop = 1; }
+
+static double seconds_now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* On a terminal, a line redrawn as objects are copied (at most every 0.2 s). */
+static void sync_progress(void *ctx, const loch_sync_stats *st, int64_t total)
+{
+    double *last = ctx, now = seconds_now();
+    if (now - *last < 0.2)
+        return;
+    *last = now;
+    fprintf(stderr, "\rsync: %lld objects copied, %.1f of %.1f MB ", (long long)st->copied,
+            (double)st->bytes_copied / 1e6, (double)total / 1e6);
+}
+
+/* loch sync FROM TO [--watch [--interval S]] [--threads N] [--json] */
+static int sync_main(cli *c)
+{
+    if (c->nargs != 2)
+        return usage_error("%s", "sync takes a source and a destination: loch sync ./lake s3://bucket/lake");
+    const char *from = c->args[0], *to = c->args[1];
+    double every = c->interval ? strtod(c->interval, NULL) : 2;
+    if (!(every >= 0.1 && every <= 86400))
+        return usage_error("--interval %s: seconds between 0.1 and 86400", c->interval ? c->interval : "");
+    int rc = s3_settings(c, from);
+    rc = rc ? rc : s3_settings(c, to);
+    if (rc)
+        return rc;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_stop;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    loch_sync_options o = LOCH_SYNC_OPTIONS_INIT;
+    o.threads = c->opts.threads;
+    for (int round = 0; !g_stop; round++) {
+        double t0 = seconds_now(), last = t0;
+        o.progress = isatty(2) ? sync_progress : NULL, o.ctx = &last;
+        loch_sync_stats st;
+        rc = loch_sync(from, to, &c->opts, &o, &st);
+        if (last != t0)
+            fputs("\r\033[K", stderr); /* the progress line, erased */
+        if (rc < 0) {
+            fprintf(stderr, "Error: sync %s to %s: %s\n", from, to, loch_error_last());
+            if (!c->watch)
+                return 1;
+        } else if (c->json) {
+            printf("{\"objects\":%lld,\"copied\":%lld,\"bytes_copied\":%lld,\"present\":%lld}\n",
+                   (long long)st.objects, (long long)st.copied, (long long)st.bytes_copied, (long long)st.present);
+            fflush(stdout);
+        } else if (!c->watch || st.copied) {
+            fprintf(stderr, "synced %s to %s: %lld of %lld objects copied (%.1f MB), %lld already there, in %.2f s\n",
+                    from, to, (long long)st.copied, (long long)st.objects, (double)st.bytes_copied / 1e6,
+                    (long long)st.present, seconds_now() - t0);
+        }
+        if (!c->watch)
+            return 0;
+        for (double waited = 0; waited < every && !g_stop; waited += 0.1)
+            nanosleep(&(struct timespec){0, 100 * 1000 * 1000}, NULL);
+    }
     return 0;
 }
 
@@ -799,6 +882,9 @@ int main(int argc, char **argv)
         printf("loch %s\n", LOCH_VERSION);
         return 0;
     }
+    atexit(free_aws);
+    if (strcmp(c.command, "sync") == 0)
+        return sync_main(&c);
     if ((rc = s3_settings(&c, c.lake)) != 0)
         return rc;
     if (strcmp(c.command, "serve") == 0) {
@@ -824,7 +910,6 @@ int main(int argc, char **argv)
         c.opts.sandbox = 1; /* the SQL a model writes runs sandboxed, always */
     if (loch_lake_open(&g_lake, c.lake, &c.opts) < 0)
         return fail(NULL);
-    atexit(free_aws);
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_sigint; /* no SA_RESTART: a read of the terminal ends with EINTR */

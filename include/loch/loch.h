@@ -19,5 +19,6 @@
 #include "loch/server.h"
 #include "loch/search.h"
 #include "loch/ask.h"
+#include "loch/sync.h"
 
 #endif

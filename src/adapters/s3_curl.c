@@ -382,6 +382,8 @@ static int answer_error(const call *k)
 {
     char words[400];
     store_words(k, words, sizeof(words));
+    if (k->status == 404 && !strncmp(words, "NoSuchBucket", 12))
+        return error_set(LOCH_ENOTFOUND, "no bucket \"%s\" at the store", k->bucket);
     if (k->status == 404)
         return error_set(LOCH_ENOTFOUND, "s3://%s/%s does not exist", k->bucket, k->key ? k->key : "");
     if (k->status == 403 || k->status == 401)

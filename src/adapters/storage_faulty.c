@@ -155,6 +155,21 @@ static int faulty_lock_write(storage *st, storage_lock *l, const void *data, siz
 
 static void faulty_unlock(storage *st, storage_lock *l) { INNER(st)->unlock(INNER(st), l); }
 
+static int faulty_list_tree(storage *st, const char *dir, storage_entry **out, size_t *count)
+{
+    return INNER(st)->list_tree(INNER(st), dir, out, count);
+}
+
+static int faulty_put_file(storage *st, const char *path, const char *file)
+{
+    return INNER(st)->put_file(INNER(st), path, file);
+}
+
+static int faulty_get_file(storage *st, const char *path, const char *file)
+{
+    return INNER(st)->get_file(INNER(st), path, file);
+}
+
 static void faulty_free(storage *st)
 {
     if (!st)
@@ -182,7 +197,8 @@ int storage_faulty_wrap(storage **out, storage *inner, const char *spec)
                          .remove = faulty_remove, .remove_tree = faulty_remove_tree, .remove_dir = faulty_remove_dir,
                          .sync = faulty_sync, .mkdirs = faulty_mkdirs, .move = faulty_move,
                          .engine_path = faulty_engine_path, .lock = faulty_lock, .lock_write = faulty_lock_write,
-                         .unlock = faulty_unlock, .free = faulty_free};
+                         .unlock = faulty_unlock, .list_tree = faulty_list_tree, .put_file = faulty_put_file,
+                         .get_file = faulty_get_file, .free = faulty_free};
     *out = &fs->base;
     return 0;
 }

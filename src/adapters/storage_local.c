@@ -519,6 +519,128 @@ static void local_unlock(storage *st, storage_lock *l)
     free(l);
 }
 
+/* The files under abs (its path) at any depth, named from `rel` on. */
+static int walk(const char *abs, const char *rel, storage_entry **v, size_t *n, size_t *cap)
+{
+    DIR *d = opendir(abs);
+    if (!d)
+        return errno == ENOENT || errno == ENOTDIR ? 0 : error_errno(errno, "list", abs);
+    struct dirent *de;
+    buf a = BUF_INIT, r = BUF_INIT;
+    int rc = 0;
+    while (rc == 0 && (de = readdir(d))) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") || !strncmp(de->d_name, ".tmp-", 5) ||
+            (!*rel && !strcmp(de->d_name, "_loch")))
+            continue;
+        struct stat sb;
+        buf_clear(&a), buf_clear(&r);
+        if (buf_printf(&a, "%s/%s", abs, de->d_name) < 0 || buf_printf(&r, "%s%s%s", rel, *rel ? "/" : "", de->d_name) < 0) {
+            rc = error_set(LOCH_ENOMEM, "out of memory");
+            break;
+        }
+        if (lstat(a.data, &sb) != 0 || S_ISLNK(sb.st_mode)) /* gone meanwhile, or a link: not the lake's */
+            continue;
+        if (S_ISDIR(sb.st_mode)) {
+            rc = walk(a.data, r.data, v, n, cap);
+            continue;
+        }
+        if (!S_ISREG(sb.st_mode))
+            continue;
+        if (*n == *cap) {
+            size_t c = *cap ? 2 * *cap : 256;
+            storage_entry *g = realloc(*v, c * sizeof(*g));
+            if (!g) {
+                rc = error_set(LOCH_ENOMEM, "out of memory");
+                break;
+            }
+            *v = g, *cap = c;
+        }
+        (*v)[*n] = (storage_entry){.name = buf_detach(&r), .size = sb.st_size,
+                                   .mtime_ms = (int64_t)sb.st_mtim.tv_sec * 1000 + sb.st_mtim.tv_nsec / 1000000};
+        if (!(*v)[(*n)++].name)
+            rc = error_set(LOCH_ENOMEM, "out of memory");
+    }
+    closedir(d);
+    buf_free(&a), buf_free(&r);
+    return rc;
+}
+
+static int local_list_tree(storage *st, const char *dir, storage_entry **out, size_t *count)
+{
+    buf p = BUF_INIT;
+    storage_entry *v = NULL;
+    size_t n = 0, cap = 0;
+    int rc = full_path((local_storage *)st, dir, &p);
+    rc = rc ? rc : walk(p.data, "", &v, &n, &cap);
+    if (rc < 0) {
+        storage_entries_free(v, n);
+        v = NULL, n = 0;
+    } else if (n) {
+        qsort(v, n, sizeof(*v), cmp_entry);
+    }
+    *out = v, *count = n;
+    buf_free(&p);
+    return rc;
+}
+
+/* Copies src's bytes to the open descriptor fd. */
+static int copy_to(const char *src, int fd, const char *dest)
+{
+    int in = open(src, O_RDONLY | O_CLOEXEC), rc = 0;
+    if (in < 0)
+        return errno == ENOENT ? error_set(LOCH_ENOTFOUND, "%s does not exist", src) : error_errno(errno, "open", src);
+    char *chunk = malloc(1 << 20);
+    if (!chunk)
+        rc = error_set(LOCH_ENOMEM, "out of memory");
+    for (ssize_t got; rc == 0 && (got = read(in, chunk, 1 << 20)) != 0;) {
+        if (got < 0 && errno == EINTR)
+            continue;
+        int e = got < 0 ? errno : write_all(fd, chunk, (size_t)got);
+        if (got < 0)
+            rc = error_errno(e, "read", src);
+        else if (e)
+            rc = error_errno(e, "write", dest);
+    }
+    free(chunk);
+    close(in);
+    return rc;
+}
+
+static int local_put_file(storage *st, const char *path, const char *file)
+{
+    buf p = BUF_INIT, tmp = BUF_INIT;
+    int fd = -1, rc = full_path((local_storage *)st, path, &p);
+    rc = rc ? rc : ensure_parent(p.data);
+    rc = rc ? rc : temp_beside(p.data, &tmp);
+    if (rc == 0 && (fd = open(tmp.data, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644)) < 0)
+        rc = error_errno(errno, "create", tmp.data);
+    rc = rc ? rc : copy_to(file, fd, tmp.data);
+    if (rc == 0 && fsync(fd) < 0)
+        rc = error_errno(errno, "fsync", tmp.data);
+    if (fd >= 0)
+        close(fd);
+    if (rc == 0 && rename(tmp.data, p.data) < 0)
+        rc = error_errno(errno, "rename onto", p.data);
+    if (rc < 0 && fd >= 0)
+        unlink(tmp.data);
+    rc = rc ? rc : sync_dir_of(p.data);
+    buf_free(&p), buf_free(&tmp);
+    return rc;
+}
+
+static int local_get_file(storage *st, const char *path, const char *file)
+{
+    buf p = BUF_INIT;
+    int fd = -1, rc = full_path((local_storage *)st, path, &p);
+    if (rc == 0 && (fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0)
+        rc = error_errno(errno, "create", file);
+    rc = rc ? rc : copy_to(p.data, fd, file);
+    if (fd >= 0)
+        close(fd);
+    buf_free(&p);
+    return rc;
+}
+
 static void local_free(storage *st)
 {
     local_storage *ls = (local_storage *)st;
@@ -560,7 +682,8 @@ int storage_local_open(storage **out, const char *root, int create)
                          .remove = local_remove, .remove_tree = local_remove_tree, .remove_dir = local_remove_dir,
                          .sync = local_sync, .mkdirs = local_mkdirs, .move = local_move,
                          .engine_path = local_engine_path, .lock = local_lock, .lock_write = local_lock_write,
-                         .unlock = local_unlock, .free = local_free};
+                         .unlock = local_unlock, .list_tree = local_list_tree, .put_file = local_put_file,
+                         .get_file = local_get_file, .free = local_free};
     *out = &ls->base;
     ls = NULL;
 cleanup:

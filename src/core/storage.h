@@ -17,6 +17,9 @@
  *   engine_path    the local file the SQL engine reads or writes for an object
  *   lock           hold an object still: shared/exclusive, waiting or not, or create
  *                  it already held; lock_write replaces a held object's bytes
+ *   list_tree      every object under a directory, at any depth (what sync compares)
+ *   put_file       publish a local file's bytes as an object (atomic, like put)
+ *   get_file       an object's bytes into a local file
  *
  * Which backend serves a lake is chosen from its URI in one place,
  * adapters/storage.c. Backends: the local filesystem (adapters/storage_local.c); the
@@ -98,6 +101,15 @@ struct storage {
     int (*lock_write)(storage *st, storage_lock *lock, const void *data, size_t len, int durable);
     /* Releases a lock (NULL: nothing); a lock also dies with its process. */
     void (*unlock)(storage *st, storage_lock *lock);
+    /* Every object under dir at any depth, named relative to dir ("t/_delta_log/0...json"),
+     * with size and time; directories are not entries. A store's own files (loch's _loch,
+     * files being written) are left out. An empty list when dir does not exist. */
+    int (*list_tree)(storage *st, const char *dir, storage_entry **out, size_t *count);
+    /* Publishes the bytes of the local file `file` as the object at path, atomically (as
+     * put) and durably. */
+    int (*put_file)(storage *st, const char *path, const char *file);
+    /* Writes the object's bytes to the local file `file` (made or truncated; not synced). */
+    int (*get_file)(storage *st, const char *path, const char *file);
     void (*free)(storage *st);
 };
 

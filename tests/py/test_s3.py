@@ -109,8 +109,8 @@ class FaultProxy:
     request meets a fault, and every request that is tried again gets through, however
     many run at once. "down": every request is answered 503. "complete-lost": a multipart
     upload's Complete reaches the store and its answer is lost, and the one sent again is
-    told NoSuchUpload, as S3 tells it once the upload is complete. Counts what reached
-    the store."""
+    told NoSuchUpload, as S3 tells it once the upload is complete. "count": every request
+    passes (with stall_after set, PUTs past that many are held unanswered until close). Counts what reached the store."""
 
     def __init__(self, upstream, mode):
         import http.client
@@ -118,6 +118,7 @@ class FaultProxy:
         import threading
         proxy = self
         self.mode, self.n, self.forwarded, self.lock, self.seen = mode, 0, [], threading.Lock(), set()
+        self.stall_after, self.puts, self.stalled, self.release = None, 0, threading.Event(), threading.Event()
         up_host, up_port = upstream.split("//")[1].split(":")
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -140,7 +141,7 @@ class FaultProxy:
                         self.wfile.write(msg)
                         return
                     turn = 2  # the first Complete is done by the store and its answer lost
-                elif proxy.mode == "complete-lost":
+                elif proxy.mode in ("complete-lost", "count"):
                     turn = 0
                 else:
                     turn = None
@@ -153,6 +154,15 @@ class FaultProxy:
                         proxy.n += 0 if again else 1
                         turn = 0 if again else 1 + proxy.n % 2  # 1: 503, 2: answer lost
                         turn = 1 if proxy.mode == "down" else turn
+                if proxy.mode == "count" and self.command == "PUT" and proxy.stall_after is not None:
+                    with proxy.lock:
+                        proxy.puts += 1
+                        stall = proxy.puts > proxy.stall_after
+                    if stall:  # held until the proxy closes: the client is killed meanwhile
+                        proxy.stalled.set()
+                        proxy.release.wait()
+                        self.close_connection = True
+                        return
                 if proxy.mode == "down" or turn == 1:
                     msg = b"<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>"
                     self.send_response(503)
@@ -188,6 +198,7 @@ class FaultProxy:
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
     def close(self):
+        self.release.set()
         self.httpd.shutdown()
         self.httpd.server_close()
 
