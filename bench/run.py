@@ -1245,9 +1245,147 @@ def bench_ui(quick):
     ]
 
 
+def bench_s3(quick, reps):
+    """Lakes in a bucket (issue 14), against moto's S3 server on a loopback port (loch and
+    the peer pay the same server): the upload of an ingest's files (loch sync: PUTs and
+    multipart) against boto3's transfer manager (what `aws s3 cp --recursive` runs); a
+    1,000-file lake synced against boto3 upload_file in a thread pool of the same size,
+    and synced again with nothing new against one listing; a query of a 10M-row table in
+    the bucket (warm cache) against the same lake on local disk, and cold."""
+    import socket
+    from concurrent.futures import ThreadPoolExecutor
+    import boto3
+    from boto3.s3.transfer import TransferConfig, create_transfer_manager
+    from moto.server import ThreadedMotoServer
+    import logging
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    with socket.socket() as so:
+        so.bind(("127.0.0.1", 0))
+        port = so.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    d = WORK / "s3"
+    d.mkdir(parents=True, exist_ok=True)
+    cache = d / "cache"
+    env = dict(os.environ, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_REGION="us-east-1",
+               AWS_ENDPOINT_URL=endpoint, LOCH_CACHE_DIR=str(cache), AWS_CONFIG_FILE="/nonexistent",
+               AWS_SHARED_CREDENTIALS_FILE="/nonexistent")
+    s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing",
+                      aws_secret_access_key="testing")
+    s3.create_bucket(Bucket="bench")
+    rows = []
+
+    def loch(*args, lake=None):
+        t0 = time.perf_counter()
+        subprocess.run([str(LOCH), *(["--lake", lake] if lake else []), *args], check=True, env=env,
+                       capture_output=True)
+        return time.perf_counter() - t0
+
+    def lake_files(lake):
+        return [(str(f.relative_to(lake)), f) for f in sorted(lake.rglob("*"))
+                if f.is_file() and not str(f.relative_to(lake)).startswith("_loch") and "/." not in "/" + str(f.relative_to(lake))]
+
+    try:
+        # 1. an ingest's files uploaded: one table of incompressible doubles
+        mb = 24 if quick else 1024
+        up = d / f"upload-{mb}mb"
+        if not (up / ".filled").exists():
+            shutil.rmtree(up, ignore_errors=True)
+            print(f"bench s3: a {mb} MB table to upload (once) ...", file=sys.stderr)
+            loch("sql", f"CREATE TABLE big AS SELECT random() AS a, random() AS b FROM range({mb * 1_000_000 // 16})",
+                 lake=str(up))
+            (up / ".filled").touch()
+        files = lake_files(up)
+        size = sum(f.stat().st_size for _, f in files)
+        ours, theirs = [], []
+        for r in range(reps):
+            ours.append(loch("sync", str(up), f"s3://bench/up-loch-{r}"))
+            t0 = time.perf_counter()
+            with create_transfer_manager(s3, TransferConfig()) as tm:
+                futs = [tm.upload(str(f), "bench", f"up-boto3-{r}/{rel}") for rel, f in files]
+                for fu in futs:
+                    fu.result()
+            theirs.append(time.perf_counter() - t0)
+            for p in (f"up-loch-{r}/", f"up-boto3-{r}/"):  # the server keeps objects in memory
+                keys = [o["Key"] for o in s3.list_objects_v2(Bucket="bench", Prefix=p).get("Contents", [])]
+                for i in range(0, len(keys), 1000):
+                    s3.delete_objects(Bucket="bench", Delete={"Objects": [{"Key": k} for k in keys[i:i + 1000]]})
+        rows.append((f"s3 upload of a {size / 1e6:.0f} MB table (loch sync), MB/s (target >= 0.8x)",
+                     size / 1e6 / statistics.median(ours), "boto3 transfer manager, same files",
+                     size / 1e6 / statistics.median(theirs)))
+        # 2. a lake of 1,000 files (one commit adding them), synced; then again, nothing new
+        nfiles = 100 if quick else 1000
+        many = d / f"many-{nfiles}"
+        if not (many / ".filled").exists():
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+            shutil.rmtree(many, ignore_errors=True)
+            (many / "t" / "_delta_log").mkdir(parents=True)
+            adds = []
+            for i in range(nfiles):
+                name = f"part-{i:05d}-{i:08x}-0000-0000-0000-000000000000-c000.snappy.parquet"
+                pq.write_table(pa.table({"x": pa.array(range(i * 100, i * 100 + 100), pa.int64())}), many / "t" / name)
+                adds.append({"add": {"path": name, "partitionValues": {}, "size": (many / "t" / name).stat().st_size,
+                                     "modificationTime": 1700000000000, "dataChange": True}})
+            schema = json.dumps({"type": "struct", "fields": [{"name": "x", "type": "long", "nullable": True,
+                                                                "metadata": {}}]})
+            log = [{"protocol": {"minReaderVersion": 1, "minWriterVersion": 2}},
+                   {"metaData": {"id": "00000000-0000-0000-0000-000000000001", "format": {"provider": "parquet",
+                    "options": {}}, "schemaString": schema, "partitionColumns": [], "configuration": {},
+                    "createdTime": 1700000000000}},
+                   {"commitInfo": {"timestamp": 1700000000000, "operation": "WRITE"}}, *adds]
+            (many / "t" / "_delta_log" / f"{0:020d}.json").write_text("".join(json.dumps(a) + "\n" for a in log))
+            (many / ".filled").touch()
+        files = lake_files(many)
+        ours, theirs, again, listing = [], [], [], []
+        for r in range(reps):
+            ours.append(loch("sync", str(many), f"s3://bench/many-loch-{r}", "--threads", "16"))
+            again.append(loch("sync", str(many), f"s3://bench/many-loch-{r}", "--threads", "16"))
+            t0 = time.perf_counter()
+            with ThreadPoolExecutor(16) as pool:
+                list(pool.map(lambda rf: s3.upload_file(str(rf[1]), "bench", f"many-boto3-{r}/{rf[0]}"), files))
+            theirs.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            pages = s3.get_paginator("list_objects_v2").paginate(Bucket="bench", Prefix=f"many-boto3-{r}/")
+            sum(len(p.get("Contents", [])) for p in pages)
+            listing.append(time.perf_counter() - t0)
+        rows.append((f"s3 sync of a {len(files):,}-file lake, files/s (target >= 0.8x)",
+                     len(files) / statistics.median(ours), "boto3 upload_file, a pool of 16 threads",
+                     len(files) / statistics.median(theirs)))
+        rows.append((f"s3 sync again, nothing new ({len(files):,} files): ms (one LIST, no PUT)",
+                     statistics.median(again) * 1000, "boto3 listing the prefix (in-process)",
+                     statistics.median(listing) * 1000))
+        # 3. a query of a 10M-row table in the bucket, warm and cold, against the local lake
+        n = 200_000 if quick else 10_000_000
+        ql = d / f"query-{n}"
+        if not (ql / ".filled").exists():
+            shutil.rmtree(ql, ignore_errors=True)
+            loch("sql", f"CREATE TABLE big AS SELECT range AS id, range % 97 AS k, (range % 1000) / 7.0 AS v, "
+                        f"'item-' || (range % 5000) AS s FROM range({n})", lake=str(ql))
+            (ql / ".filled").touch()
+        uri = "s3://bench/query"
+        loch("sync", str(ql), uri)
+        q = "SELECT k, count(*), sum(v), count(DISTINCT s) FROM big GROUP BY k ORDER BY k"
+        loch("sql", q, "-f", "csv", lake=uri)  # the cache filled
+        local = [loch("sql", q, "-f", "csv", lake=str(ql)) for _ in range(max(reps, 5))]
+        warm = [loch("sql", q, "-f", "csv", lake=uri) for _ in range(max(reps, 5))]
+        cold = []
+        for _ in range(reps):
+            shutil.rmtree(cache, ignore_errors=True)
+            cold.append(loch("sql", q, "-f", "csv", lake=uri))
+        rows.append((f"s3 query of {n / 1e6:g}M rows, warm cache: median ms (target <= 1.1x)",
+                     statistics.median(warm) * 1000, "the same lake on local disk", statistics.median(local) * 1000))
+        rows.append((f"s3 query of {n / 1e6:g}M rows, cold cache: median ms", statistics.median(cold) * 1000,
+                     "the same lake on local disk", statistics.median(local) * 1000))
+    finally:
+        server.stop()
+    return rows
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--only", default="sha256,commit,open,query,demo,ingest,memory,server,dv,dml,optimize,wal,search,retrieval,ann,ui")
+    ap.add_argument("--only", default="sha256,commit,open,query,demo,ingest,memory,server,dv,dml,optimize,wal,search,retrieval,ann,ui,s3")
     ap.add_argument("--ann-queries", type=int, default=1000, help="fashion-mnist test rows searched (MiniLM: 1,000)")
     ap.add_argument("--dml-rows", type=int, default=10_000_000)
     ap.add_argument("--wal-rows", type=int, default=10_000_000)
@@ -1308,6 +1446,8 @@ def main():
         rows += bench_ann(args.quick, args.ann_queries)
     if "ui" in only:
         rows += bench_ui(args.quick)
+    if "s3" in only:
+        rows += bench_s3(args.quick, args.reps if not args.quick else 1)
     if "server" in only:
         r, line = bench_server(args.server_seconds, sizes["small"], sizes["big_rows"], sizes["requests"])
         rows += r

@@ -33,12 +33,14 @@
 #include "adapters/storage.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "adapters/s3.h"
@@ -46,7 +48,7 @@
 #include "util/misc.h"
 
 /* Files up to PART_SIZE go in one PUT; larger ones in parts of it, PART_THREADS at once. */
-enum { PART_SIZE = 16 << 20, PART_THREADS = 4 };
+enum { PART_SIZE = 16 << 20, PART_THREADS = 4, DIRS_KEPT = 32 };
 
 typedef struct {
     storage base;
@@ -55,6 +57,12 @@ typedef struct {
     char *prefix;   /* "" or "some/prefix/": the lake's keys start with it */
     storage *local; /* the lake's local root */
     char *root;     /* its absolute path */
+    pthread_mutex_t mu;
+    struct {
+        char path[256];
+        int64_t at;  /* 0: none */
+    } dirs[DIRS_KEPT]; /* directories seen, and when (below: dir_known) */
+    int next_dir, inited;
 } s3_storage;
 
 /* A path that lives in the local root only: loch's own files, and files being written. */
@@ -241,32 +249,76 @@ static int s3s_list_names(storage *st, const char *dir, storage_entry **out, siz
     return list_as(st, dir, out, count, 0);
 }
 
+/* Directories seen to exist (keys under them), believed for DIR_TTL_MS: a command asks
+ * the same few (its table, the table's log) many times over, and each asking is a LIST.
+ * Only a directory's existence is kept, never what is in it (a log is listed afresh
+ * every time: a commit must see the newest version); this handle's own removals and
+ * moves forget what they touch, and another writer's DROP is met by the next listing. */
+enum { DIR_TTL_MS = 2000 };
+
+static int64_t now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+static int dir_known(s3_storage *s, const char *path)
+{
+    int known = 0;
+    int64_t now = now_ms();
+    pthread_mutex_lock(&s->mu);
+    for (int i = 0; i < DIRS_KEPT && !known; i++)
+        known = s->dirs[i].at && now - s->dirs[i].at < DIR_TTL_MS && !strcmp(s->dirs[i].path, path);
+    pthread_mutex_unlock(&s->mu);
+    return known;
+}
+
+static void dir_seen(s3_storage *s, const char *path)
+{
+    if (strlen(path) >= sizeof(s->dirs[0].path))
+        return;
+    pthread_mutex_lock(&s->mu);
+    int at = s->next_dir++ % DIRS_KEPT;
+    snprintf(s->dirs[at].path, sizeof(s->dirs[at].path), "%s", path);
+    s->dirs[at].at = now_ms();
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void dirs_forget(s3_storage *s)
+{
+    pthread_mutex_lock(&s->mu);
+    for (int i = 0; i < DIRS_KEPT; i++)
+        s->dirs[i].at = 0;
+    pthread_mutex_unlock(&s->mu);
+}
+
 static int s3s_head(storage *st, const char *path, storage_entry *out)
 {
     s3_storage *s = (s3_storage *)st;
     if (local_only(path))
         return s->local->head(s->local, path, out);
     memset(out, 0, sizeof(*out));
-    if (!*path) {
-        out->is_dir = 1;
+    if (!*path || dir_known(s, path)) {
+        out->is_dir = 1, out->mtime_ms = -1;
         return 0;
     }
     buf key = BUF_INIT;
     s3_object m;
     s3_entry *e = NULL;
     size_t n = 0;
+    /* a directory first (a key under it): what loch asks about is mostly tables and logs */
     int rc = key_of(s, path, &key);
-    rc = rc ? rc : s3_head(s->c, s->bucket, key.data, &m);
-    if (rc == 0) {
-        out->size = m.size, out->mtime_ms = m.mtime_ms;
-    } else if (rc == LOCH_ENOTFOUND) { /* a "directory": a key under it */
-        error_clear();
-        rc = buf_putc(&key, '/') < 0 ? error_set(LOCH_ENOMEM, "out of memory")
-                                     : s3_list_max(s->c, s->bucket, key.data, "/", 1, &e, &n);
-        if (rc == 0 && n)
-            out->is_dir = 1, out->mtime_ms = -1;
-        else if (rc == 0)
-            rc = error_set(LOCH_ENOTFOUND, "s3://%s/%.*s does not exist", s->bucket, (int)key.len - 1, key.data);
+    rc = rc || buf_putc(&key, '/') < 0 ? (rc ? rc : error_set(LOCH_ENOMEM, "out of memory"))
+                                       : s3_list_max(s->c, s->bucket, key.data, "/", 1, &e, &n);
+    if (rc == 0 && n) {
+        out->is_dir = 1, out->mtime_ms = -1;
+        dir_seen(s, path);
+    } else if (rc == 0) {
+        key.data[--key.len] = '\0';
+        rc = s3_head(s->c, s->bucket, key.data, &m);
+        if (rc == 0)
+            out->size = m.size, out->mtime_ms = m.mtime_ms;
     }
     s3_entries_free(e, n);
     buf_free(&key);
@@ -299,6 +351,7 @@ static int keys_under(s3_storage *s, const char *dir, buf *key, s3_entry **e, si
 static int s3s_remove_tree(storage *st, const char *dir)
 {
     s3_storage *s = (s3_storage *)st;
+    dirs_forget(s);
     if (local_only(dir))
         return s->local->remove_tree(s->local, dir);
     buf key = BUF_INIT;
@@ -409,6 +462,7 @@ cleanup:
 static int s3s_move(storage *st, const char *from, const char *to)
 {
     s3_storage *s = (s3_storage *)st;
+    dirs_forget(s);
     int lf = local_only(from), lt = local_only(to);
     if (lf && lt) {
         int rc = local_parent(s, to);
@@ -606,6 +660,8 @@ static void s3s_free(storage *st)
     if (!s)
         return;
     s3_free(s->c);
+    if (s->inited)
+        pthread_mutex_destroy(&s->mu);
     if (s->local)
         s->local->free(s->local);
     free(s->bucket), free(s->prefix), free(s->root);
@@ -632,6 +688,10 @@ int storage_s3_open(storage **out, const char *bucket, const char *prefix, int c
     size_t n = 0;
     int rc = s ? 0 : error_set(LOCH_ENOMEM, "out of memory");
     *out = NULL;
+    if (s) {
+        pthread_mutex_init(&s->mu, NULL);
+        s->inited = 1;
+    }
     if (rc == 0 && (!cfg || !cfg->local_dir || !*cfg->local_dir))
         rc = error_set(LOCH_EINVALID, "s3://%s/%s: a lake in a bucket needs a local directory for its cache and "
                        "scratch files (the loch command uses $LOCH_CACHE_DIR, else ~/.cache/loch)", bucket, prefix);
