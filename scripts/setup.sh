@@ -175,16 +175,21 @@ install_python() {
     .venv/bin/pip install -q --disable-pip-version-check $PY_PACKAGES
 }
 
-# delta-spark's jars come from Maven Central through Spark's own resolver (Ivy, into
-# ~/.ivy2): fetched here once by starting a session, so tests never download.
+# delta-spark's jars, and hadoop-aws (Spark reading a lake in a bucket: s3a://) at the
+# version of the Hadoop pyspark 3.5 carries, with the AWS SDK bundle it names (about 280
+# MB), come from Maven Central through Spark's own resolver (Ivy, into ~/.ivy2): fetched
+# here once by starting a session, so tests never download (tests/py/conftest.py asks
+# for the same packages).
 install_spark_jars() {
-    ls ~/.ivy2/jars/io.delta_delta-spark_2.12-3.2.1.jar >/dev/null 2>&1 && return 0
-    say "fetching delta-spark's jars (Maven Central, once)"
+    ls ~/.ivy2/jars/io.delta_delta-spark_2.12-3.2.1.jar ~/.ivy2/jars/org.apache.hadoop_hadoop-aws-3.3.4.jar \
+        >/dev/null 2>&1 && return 0
+    say "fetching delta-spark's and hadoop-aws's jars (Maven Central, once; about 300 MB)"
     .venv/bin/python -c "
 from delta import configure_spark_with_delta_pip
 from pyspark.sql import SparkSession
 b = SparkSession.builder.master('local[1]').config('spark.ui.enabled', 'false')
-configure_spark_with_delta_pip(b).getOrCreate().stop()" >/dev/null 2>&1 || { say "fetching delta-spark's jars failed"; exit 1; }
+configure_spark_with_delta_pip(b, extra_packages=['org.apache.hadoop:hadoop-aws:3.3.4']).getOrCreate().stop()" \
+        >/dev/null 2>&1 || { say "fetching delta-spark's jars failed"; exit 1; }
 }
 
 # The UI's packages, exactly as web/package-lock.json pins them (versions and sha512s).

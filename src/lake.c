@@ -92,7 +92,7 @@ int loch_lake_open(loch_lake **out, const char *uri, const loch_lake_options *op
     lake->embed.interrupts = lake_interrupts, lake->embed.ctx = lake;
     const loch_lake_options *o = &lake->opts;
     storage_s3_config bucket = {o->s3_access_key, o->s3_secret_key, o->s3_session_token, o->s3_region, o->s3_endpoint,
-                            o->s3_path_style, o->local_dir, 0};
+                            o->s3_path_style, o->local_dir, o->local_cache_bytes, 0};
     rc = storage_open(&lake->st, uri, lake->opts.create, &bucket);
     storage_uri u;
     if (rc == LOCH_ENOTFOUND && storage_uri_parse(&u, uri) == 0) { /* a missing bucket says so itself */

@@ -77,12 +77,15 @@ typedef struct {
     const char *local_dir;        /* where a lake in a bucket keeps its local files: cached
                                      copies, scratch, catalog (the loch command:
                                      $LOCH_CACHE_DIR, else ~/.cache/loch) */
+    int64_t local_cache_bytes;    /* the cached copies of a bucket's files kept, at most (the
+                                     least recently used go first); 0 = 10 GiB (the loch
+                                     command: $LOCH_CACHE_SIZE, e.g. "2GB") */
 } loch_lake_options;
 
 #define LOCH_LAKE_OPTIONS_VERSION 6
 #define LOCH_LAKE_OPTIONS_INIT                                                                                        \
     {LOCH_LAKE_OPTIONS_VERSION, 0, NULL, 0, 1, NULL, NULL, NULL, NULL, 0, NULL, NULL, NULL, NULL, NULL, NULL,     \
-     NULL, NULL, NULL, NULL, NULL, 0, NULL}
+     NULL, NULL, NULL, NULL, NULL, 0, NULL, 0}
 
 /* Opens (and with opts->create, initializes) the lake at uri: a path ("./lake",
  * "/data/lake") or a URI ("file:///data/lake", percent-encoded; "file://localhost/..."

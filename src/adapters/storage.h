@@ -43,6 +43,7 @@ typedef struct {
     const char *endpoint;   /* http(s)://host[:port]; NULL: AWS */
     int path_style;         /* the bucket in the path (MinIO, moto) */
     const char *local_dir;  /* the lake's local files go under <local_dir>/s3/<store>/<bucket>/<prefix> */
+    int64_t cache_bytes;    /* cached copies kept at most (least recently used go); 0: 10 GiB */
     int unchecked;          /* the bucket is not asked for at open (a LIST saved): its first
                                request says when it is missing */
 } storage_s3_config;

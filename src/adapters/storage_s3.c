@@ -32,6 +32,7 @@
  */
 #include "adapters/storage.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <fcntl.h>
@@ -63,6 +64,8 @@ typedef struct {
         int64_t at;  /* 0: none */
     } dirs[DIRS_KEPT]; /* directories seen, and when (below: dir_known) */
     int next_dir, inited;
+    int64_t cache_limit;   /* bytes of cached copies kept */
+    int64_t fetched;       /* bytes fetched since the cache was last pruned */
 } s3_storage;
 
 /* A path that lives in the local root only: loch's own files, and files being written. */
@@ -488,6 +491,83 @@ static int s3s_move(storage *st, const char *from, const char *to)
     return 0;
 }
 
+/* The cache is bounded: once an eighth of its limit has been fetched since the last look,
+ * the local root's cached copies (not _loch, not files being written) are summed and,
+ * past the limit, the least recently used go (engine_path marks a copy used by its
+ * access time) until a tenth is free. A copy used in the last RECENT_S seconds stays:
+ * a query may have named it and not opened it yet. */
+enum { RECENT_S = 60 };
+
+typedef struct {
+    char *path;
+    int64_t size;
+    time_t used;
+} cached;
+
+static int by_use(const void *a, const void *b)
+{
+    const cached *x = a, *y = b;
+    return x->used < y->used ? -1 : x->used > y->used;
+}
+
+static void walk_cache(const char *dir, int top, cached **v, size_t *n, size_t *cap, int64_t *total)
+{
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    while (d && (de = readdir(d))) {
+        if (de->d_name[0] == '.' || (top && !strcmp(de->d_name, "_loch")))
+            continue; /* ".", "..", files being written; loch's own */
+        char *p = NULL;
+        struct stat sb;
+        if (asprintf(&p, "%s/%s", dir, de->d_name) < 0)
+            break;
+        if (lstat(p, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+            walk_cache(p, 0, v, n, cap, total);
+        } else if (lstat(p, &sb) == 0 && S_ISREG(sb.st_mode)) {
+            *total += sb.st_size;
+            if (*n == *cap) {
+                size_t c = *cap ? 2 * *cap : 256;
+                cached *g = realloc(*v, c * sizeof(*g));
+                if (!g) {
+                    free(p);
+                    break;
+                }
+                *v = g, *cap = c;
+            }
+            (*v)[(*n)++] = (cached){p, sb.st_size, sb.st_atim.tv_sec};
+            p = NULL;
+        }
+        free(p);
+    }
+    if (d)
+        closedir(d);
+}
+
+static void prune_cache(s3_storage *s)
+{
+    cached *v = NULL;
+    size_t n = 0, cap = 0;
+    int64_t total = 0;
+    walk_cache(s->root, 1, &v, &n, &cap, &total);
+    if (total > s->cache_limit) {
+        qsort(v, n, sizeof(*v), by_use);
+        time_t recent = time(NULL) - RECENT_S;
+        for (size_t i = 0; i < n && total > s->cache_limit - s->cache_limit / 10; i++)
+            if (v[i].used < recent && unlink(v[i].path) == 0)
+                total -= v[i].size;
+    }
+    for (size_t i = 0; i < n; i++)
+        free(v[i].path);
+    free(v);
+}
+
+/* Marks a cached copy used now (its access time; its modification time is the object's). */
+static void mark_used(const char *path)
+{
+    struct timespec t[2] = {{0, UTIME_NOW}, {0, UTIME_OMIT}};
+    utimensat(AT_FDCWD, path, t, 0);
+}
+
 /* Fetches the object at path into the local root (a temp file renamed into place, its
  * time set to the object's). ENOTFOUND when the bucket has no such object. */
 static int fetch(s3_storage *s, const char *path, const char *key, const char *dest)
@@ -516,6 +596,15 @@ static int fetch(s3_storage *s, const char *path, const char *key, const char *d
     if (rc < 0 && tmp.data)
         unlink(tmp.data);
     buf_free(&tmp);
+    if (rc == 0) {
+        pthread_mutex_lock(&s->mu);
+        int look = (s->fetched += m.size) > s->cache_limit / 8;
+        if (look)
+            s->fetched = 0;
+        pthread_mutex_unlock(&s->mu);
+        if (look)
+            prune_cache(s);
+    }
     return rc;
 }
 
@@ -530,6 +619,8 @@ static int s3s_engine_path(storage *st, const char *path, buf *out)
     int rc = key_of(s, path, &key);
     rc = rc ? rc : local_path(s, path, out);
     int have = rc == 0 && stat(out->data, &sb) == 0 && S_ISREG(sb.st_mode);
+    if (have)
+        mark_used(out->data);
     if (rc < 0 || (have && immutable(path)) || (!have && rc == 0 && stat(out->data, &sb) == 0))
         goto cleanup; /* a trusted copy, or a local directory */
     if (have) { /* still the object's copy? */
@@ -703,6 +794,8 @@ int storage_s3_open(storage **out, const char *bucket, const char *prefix, int c
                         .path_style = cfg->path_style};
         rc = s3_open(&s->c, &o);
     }
+    if (rc == 0)
+        s->cache_limit = cfg->cache_bytes > 0 ? cfg->cache_bytes : (int64_t)10 << 30;
     if (rc == 0 && (!(s->bucket = strdup(bucket)) || !(s->prefix = strdup(pre.data ? pre.data : ""))))
         rc = error_set(LOCH_ENOMEM, "out of memory");
     /* the bucket is there, and answers us: one LIST of at most one key */

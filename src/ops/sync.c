@@ -210,7 +210,7 @@ int loch_sync(const char *from, const char *to, const loch_lake_options *lake_op
     if (rc < 0)
         return rc;
     storage_s3_config cfg = {lo.s3_access_key, lo.s3_secret_key, lo.s3_session_token, lo.s3_region, lo.s3_endpoint,
-                             lo.s3_path_style, lo.local_dir, 1 /* the listing below asks */};
+                             lo.s3_path_style, lo.local_dir, lo.local_cache_bytes, 1 /* the listing below asks */};
     pthread_mutex_init(&j.mu, NULL);
     atomic_init(&j.failed, 0);
     j.o = &o;

@@ -111,7 +111,8 @@ def spark():
          .config("spark.sql.catalog.spark_catalog", "org.apache.spark.sql.delta.catalog.DeltaCatalog")
          .config("spark.sql.session.timeZone", "UTC").config("spark.ui.enabled", "false")
          .config("spark.sql.shuffle.partitions", "1"))
-    s = configure_spark_with_delta_pip(b).getOrCreate()
+    # hadoop-aws: Spark reads lakes in a bucket (s3a://) too; scripts/setup.sh fetched it
+    s = configure_spark_with_delta_pip(b, extra_packages=["org.apache.hadoop:hadoop-aws:3.3.4"]).getOrCreate()
     # Parquet not written by Spark holds proleptic Gregorian dates; without this Spark
     # refuses a date before 1582 rather than guess the calendar.
     s.conf.set("spark.sql.parquet.datetimeRebaseModeInRead", "CORRECTED")

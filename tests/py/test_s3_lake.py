@@ -216,3 +216,48 @@ def test_serve_a_lake_in_a_bucket(s3lake, tmp_path):
     finally:
         s.stop()
     assert s3lake.csv("SELECT count(*), sum(x) FROM t") == [["11", "145"]]
+
+
+def test_the_cache_of_a_buckets_files_is_bounded(s3lake, tmp_path):
+    """LOCH_CACHE_SIZE bounds the cached copies: past it, the least recently used go
+    (never loch's own files), and a query reads them again from the bucket."""
+    b = s3lake.other_machine(tmp_path / "machine-b")
+    s3lake.run("sql", "CREATE TABLE big AS SELECT range AS x, md5(range::VARCHAR) AS s FROM range(20000)")
+    small = {"LOCH_CACHE_SIZE": "300KB"}
+    assert b.run("sql", "SELECT count(*) AS n, count(DISTINCT s) AS d FROM big", "-f", "csv",
+                 env=small).stdout.split() == ["n,d", "20000,20000"]
+    root = next((tmp_path / "machine-b" / "s3").rglob("big")).parent
+
+    def cached(table):
+        return [f for f in (root / table).rglob("*.parquet") if "_delta_log" not in str(f)]
+    [copy] = cached("big")
+    assert copy.stat().st_size > 300_000
+    os.utime(copy, (1_000_000_000, copy.stat().st_mtime))  # last used long ago
+    s3lake.run("sql", "CREATE TABLE other AS SELECT range AS y FROM range(100000)")
+    assert b.run("sql", "SELECT sum(y) FROM other", "-f", "csv", env=small).stdout.split()[1] == str(sum(range(100000)))
+    assert cached("big") == [] and cached("other")  # the old copy went, the new one stays
+    assert (root / "_loch").is_dir()
+    assert b.run("sql", "SELECT count(DISTINCT s) AS d FROM big", "-f", "csv", env=small).stdout.split()[1] == "20000"
+    p = b.run("tables", env={"LOCH_CACHE_SIZE": "lots"}, check=False)
+    assert p.returncode == 2 and "LOCH_CACHE_SIZE=lots" in p.stderr
+
+
+def test_spark_reads_a_loch_table_in_the_bucket(s3lake, spark):
+    """Scale-out: Spark (delta-spark with hadoop-aws, s3a://) reads the table loch wrote
+    in the bucket, a deletion vector included, and its aggregates are loch's."""
+    s3lake.run("sql", "CREATE TABLE t AS SELECT range AS id, range % 7 AS k, range / 3.0 AS v FROM range(5000)")
+    s3lake.run("sql", "ALTER TABLE t SET TBLPROPERTIES ('delta.enableDeletionVectors' = 'true')")
+    s3lake.run("sql", "DELETE FROM t WHERE id % 10 = 0")
+    s3lake.run("sql", "INSERT INTO t VALUES (100000, 3, 1.5)")
+    h = spark._jsc.hadoopConfiguration()
+    for k, v in {"fs.s3a.endpoint": s3lake.endpoint, "fs.s3a.access.key": "testing", "fs.s3a.secret.key": "testing",
+                 "fs.s3a.path.style.access": "true", "fs.s3a.connection.ssl.enabled": "false",
+                 "fs.s3a.aws.credentials.provider": "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider"}.items():
+        h.set(k, v)
+    df = spark.read.format("delta").load(f"s3a://{s3lake.bucket}/{s3lake.prefix}/t")
+    df.createOrReplaceTempView("t_s3")
+    theirs = [[str(r[0]), str(r[1]), f"{r[2]:.4f}"] for r in
+              spark.sql("SELECT k, count(*), sum(v) FROM t_s3 GROUP BY k ORDER BY k").collect()]
+    ours = [[k, n, f"{float(v):.4f}"] for k, n, v in
+            s3lake.csv("SELECT k, count(*), sum(v) FROM t GROUP BY k ORDER BY k")]
+    assert theirs == ours and len(ours) == 7
