@@ -773,8 +773,11 @@ static int s3_settings(cli *c, const char *lake)
         return 1;
     }
     const char *dir = getenv("LOCH_CACHE_DIR"), *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
-    if (dir && *dir)
+    char cwd[2048];
+    if (dir && *dir == '/') /* a relative one would move with the working directory */
         snprintf(g_local_dir, sizeof(g_local_dir), "%s", dir);
+    else if (dir && *dir && getcwd(cwd, sizeof(cwd)))
+        snprintf(g_local_dir, sizeof(g_local_dir), "%s/%s", cwd, dir);
     else if (xdg && *xdg == '/')
         snprintf(g_local_dir, sizeof(g_local_dir), "%s/loch", xdg);
     else if (home && *home)

@@ -95,8 +95,9 @@ int loch_lake_open(loch_lake **out, const char *uri, const loch_lake_options *op
                             o->s3_path_style, o->local_dir, o->local_cache_bytes, 0};
     rc = storage_open(&lake->st, uri, lake->opts.create, &bucket);
     storage_uri u;
-    if (rc == LOCH_ENOTFOUND && storage_uri_parse(&u, uri) == 0) { /* a missing bucket says so itself */
-        if (!strcmp(u.scheme, "file"))
+    if (storage_uri_parse(&u, uri) == 0) {
+        lake->in_bucket = strcmp(u.scheme, "file") != 0;
+        if (rc == LOCH_ENOTFOUND && !lake->in_bucket) /* a missing bucket says so itself */
             rc = error_set(LOCH_ENOTFOUND, "no lake at %s (run `loch init` first)", uri);
         storage_uri_free(&u);
     }

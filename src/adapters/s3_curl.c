@@ -72,7 +72,10 @@ int s3_open(s3 **out, const s3_options *o)
     const char *ep = o->endpoint && *o->endpoint ? o->endpoint : def;
     size_t scheme = !strncasecmp(ep, "http://", 7) ? 7 : !strncasecmp(ep, "https://", 8) ? 8 : 0;
     size_t hostlen = scheme ? strcspn(ep + scheme, "/?#") : 0;
-    if (!scheme || !hostlen || strchr(ep + scheme, '@') || (ep[scheme + hostlen] && strcmp(ep + scheme + hostlen, "/")))
+    if (scheme && memchr(ep + scheme, '@', hostlen)) /* never echoed: it may carry a password */
+        return error_set(LOCH_EINVALID, "the store's endpoint names a user (user@host): give credentials as "
+                                        "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, the endpoint as http(s)://host[:port]");
+    if (!scheme || !hostlen || (ep[scheme + hostlen] && strcmp(ep + scheme + hostlen, "/")))
         return error_set(LOCH_EINVALID, "the store's endpoint \"%s\" is not http(s)://host[:port]", ep);
     s3 *c = calloc(1, sizeof(*c));
     if (!c)
@@ -99,6 +102,11 @@ int s3_open(s3 **out, const s3_options *o)
     }
     *out = c;
     return 0;
+}
+
+static int hexval(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
 }
 
 /* A handle for one attempt: an idle one (with its open connection) when there is one. */
@@ -287,6 +295,7 @@ static int attempt(s3 *c, call *k, char *err, size_t errcap)
         goto done;
     }
     curl_easy_setopt(h, CURLOPT_URL, url.data);
+    curl_easy_setopt(h, CURLOPT_PATH_AS_IS, 1L); /* a key's "/../" is the key's, never a way up */
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
@@ -414,13 +423,18 @@ int s3_get(s3 *c, const char *bucket, const char *key, int64_t from, int64_t len
     call k = {.method = "GET", .bucket = bucket, .key = key, .headers = h, .nheaders = nh, .out = &body,
               .cap = len >= 0 ? (size_t)(len > 65536 ? len : 65536) : SIZE_MAX};
     int rc = send_call(c, &k);
-    if (rc == 0 && k.status == 416) /* from at or past the end: nothing to read */
+    int past_end = rc == 0 && k.status == 416;
+    if (past_end) /* from at or past the end: nothing to read */
         k.status = 206, buf_clear(&body);
     if (rc == 0 && k.status != 200 && k.status != 206)
         rc = answer_error(&k);
     if (rc == 0 && len >= 0 && body.len > (size_t)len)
         rc = error_set(LOCH_ECORRUPT, "s3://%s/%s: the store sent more than the %lld bytes asked for", bucket, key,
                        (long long)len);
+    /* a body cut short (a connection closed early, a proxy) is no object */
+    if (rc == 0 && !past_end && (k.meta.size < 0 || (size_t)k.meta.size != body.len))
+        rc = error_set(LOCH_EIO, "s3://%s/%s: %zu bytes came of the %lld the store announced", bucket, key, body.len,
+                       (long long)k.meta.size);
     if (rc == 0 && buf_put(out, body.data ? body.data : "", body.len) < 0)
         rc = error_set(LOCH_ENOMEM, "out of memory");
     if (rc == 0 && meta) {
@@ -489,6 +503,22 @@ void s3_entries_free(s3_entry *e, size_t count)
     free(e);
 }
 
+/* A key as a listing with encoding-type=url gives it, decoded in place ('+' is a space). */
+static void url_decode(char *k)
+{
+    char *o = k;
+    for (char *p = k; *p; p++) {
+        int hi, lo;
+        if (*p == '%' && (hi = hexval(p[1])) >= 0 && (lo = hexval(p[2])) >= 0) {
+            *o++ = (char)(hi * 16 + lo);
+            p += 2;
+        } else {
+            *o++ = *p == '+' ? ' ' : *p;
+        }
+    }
+    *o = '\0';
+}
+
 int s3_list(s3 *c, const char *bucket, const char *prefix, const char *delimiter, s3_entry **out, size_t *count)
 {
     return s3_list_max(c, bucket, prefix, delimiter, 0, out, count);
@@ -504,9 +534,10 @@ int s3_list_max(s3 *c, const char *bucket, const char *prefix, const char *delim
     *out = NULL;
     *count = 0;
     do {
-        sigv4_pair p[5];
+        sigv4_pair p[6];
         size_t np = 0;
         char maxkeys[24];
+        p[np++] = (sigv4_pair){"encoding-type", "url"}; /* keys XML cannot carry (control characters) */
         p[np++] = (sigv4_pair){"list-type", "2"};
         if (max && max - n < 1000) {
             snprintf(maxkeys, sizeof(maxkeys), "%zu", max - n);
@@ -538,6 +569,7 @@ int s3_list_max(s3 *c, const char *bucket, const char *prefix, const char *delim
                 all = g;
             }
             s3xml_entry *e = &page.entries[i];
+            url_decode(e->key);
             all[n] = (s3_entry){.key = e->key, .size = e->size, .mtime_ms = e->mtime_ms, .is_prefix = e->is_prefix};
             memcpy(all[n].etag, e->etag, sizeof(all[n].etag));
             e->key = NULL; /* moved */
@@ -569,7 +601,7 @@ int s3_get_file(s3 *c, const char *bucket, const char *key, int fd, s3_object *m
     off_t size = rc == 0 ? lseek(fd, 0, SEEK_END) : 0;
     if (rc == 0 && size < 0)
         rc = error_errno(errno, "cannot write", "the downloaded file");
-    if (rc == 0 && k.meta.size >= 0 && k.meta.size != (int64_t)size)
+    if (rc == 0 && k.meta.size != (int64_t)size) /* none announced (-1), or another size: cut short */
         rc = error_set(LOCH_EIO, "s3://%s/%s: %lld of its %lld bytes came", bucket, key, (long long)size,
                        (long long)k.meta.size);
     if (rc == 0 && meta) {
@@ -628,15 +660,27 @@ static void base64(const uint8_t *in, size_t n, char *out)
     out[o] = '\0';
 }
 
+/* A key XML 1.0 can carry: no control character but tab, newline and carriage return. */
+static int xml_safe(const char *k)
+{
+    for (; *k; k++)
+        if ((unsigned char)*k < 0x20 && *k != '\t' && *k != '\n' && *k != '\r')
+            return 0;
+    return 1;
+}
+
 int s3_delete_keys(s3 *c, const char *bucket, char *const *keys, size_t n)
 {
     int rc = 0;
+    for (size_t i = 0; rc == 0 && i < n; i++) /* what a DeleteObjects body cannot name goes alone */
+        if (!xml_safe(keys[i]))
+            rc = s3_delete(c, bucket, keys[i]);
     for (size_t at = 0; rc == 0 && at < n; at += 1000) { /* a request takes at most 1,000 keys */
         buf xml = BUF_INIT, body = BUF_INIT;
         size_t end = n - at < 1000 ? n : at + 1000;
         rc = buf_puts(&xml, "<Delete><Quiet>true</Quiet>") < 0 ? LOCH_ENOMEM : 0;
         for (size_t i = at; rc == 0 && i < end; i++)
-            rc = buf_puts(&xml, "<Object><Key>") < 0 || put_xml_text(&xml, keys[i]) < 0 ||
+            rc = !xml_safe(keys[i]) ? 0 : buf_puts(&xml, "<Object><Key>") < 0 || put_xml_text(&xml, keys[i]) < 0 ||
                          buf_puts(&xml, "</Key></Object>") < 0
                      ? LOCH_ENOMEM
                      : 0;

@@ -116,6 +116,8 @@ static int parse_s3(storage_uri *out, const char *uri, size_t n)
     for (size_t i = 0; i < plen; i++)
         if ((unsigned char)p[i] < 0x20 || p[i] == 0x7f)
             return error_set(LOCH_EINVALID, "lake %s: the prefix has a control character", uri);
+    if (memchr(p, '?', plen) || memchr(p, '#', plen)) /* a query or fragment meant as one is no prefix */
+        return error_set(LOCH_EINVALID, "lake %s: an s3 URI has no query or fragment ('?' or '#')", uri);
     snprintf(out->scheme, sizeof(out->scheme), "s3");
     memcpy(out->bucket, b, blen);
     out->bucket[blen] = '\0';

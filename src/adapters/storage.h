@@ -42,7 +42,7 @@ typedef struct {
     const char *region;     /* NULL: us-east-1 */
     const char *endpoint;   /* http(s)://host[:port]; NULL: AWS */
     int path_style;         /* the bucket in the path (MinIO, moto) */
-    const char *local_dir;  /* the lake's local files go under <local_dir>/s3/<store>/<bucket>/<prefix> */
+    const char *local_dir;  /* the lake's local files: <local_dir>/s3/<store>/<bucket>/<prefix>/@lake */
     int64_t cache_bytes;    /* cached copies kept at most (least recently used go); 0: 10 GiB */
     int unchecked;          /* the bucket is not asked for at open (a LIST saved): its first
                                request says when it is missing */

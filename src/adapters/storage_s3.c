@@ -18,7 +18,13 @@
  * immutable: a data or deletion-vector file's name (a UUID) is never given to other
  * bytes. A file under _delta_log (a checkpoint can be written again after a table is
  * dropped and made anew) or _loch_index (loch's indexes are replaced) is checked
- * against the store (size and time) each time it is named.
+ * against the store each time it is named: its size and ETag (kept with the copy as an
+ * extended attribute; where the filesystem keeps none, the copy is fetched again). A
+ * download whose length is not the one the store announced is refused, never cached.
+ *
+ * The local root is <local_dir>/s3/<store>/<bucket>/<prefix>/@lake: the "@lake" keeps
+ * the local roots of nested lakes (s3://b and s3://b/x) apart (no table is named
+ * "@lake").
  *
  * Moves: an engine-written file (under a ".tmp-" name) is uploaded to its place, and its
  * local copy becomes the cached copy there; anything else is copied on the store's side
@@ -41,6 +47,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -49,7 +56,8 @@
 #include "util/misc.h"
 
 /* Files up to PART_SIZE go in one PUT; larger ones in parts of it, PART_THREADS at once. */
-enum { PART_SIZE = 16 << 20, PART_THREADS = 4, DIRS_KEPT = 32 };
+enum { PART_SIZE = 8 << 20, PART_THREADS = 4, DIRS_KEPT = 32 };
+#define ETAG_XATTR "user.loch.etag"
 
 typedef struct {
     storage base;
@@ -91,8 +99,8 @@ static int check_path(const char *path)
 {
     for (const char *p = path; *p;) {
         size_t n = strcspn(p, "/");
-        if ((n == 2 && !strncmp(p, "..", 2)) || (n == 1 && *p == '.'))
-            return error_set(LOCH_EINVALID, "path \"%s\" leaves the lake", path);
+        if ((n == 2 && !strncmp(p, "..", 2)) || (n == 1 && *p == '.') || (!n && p != path))
+            return error_set(LOCH_EINVALID, "path \"%s\" leaves the lake (or has an empty part)", path);
         p += n + (p[n] == '/');
     }
     return 0;
@@ -215,8 +223,8 @@ static int list_as(storage *st, const char *dir, storage_entry **out, size_t *co
         size_t len = strlen(name);
         if (e[i].is_prefix && len && name[len - 1] == '/')
             len--;
-        if (!len) /* the "directory" object some tools write */
-            continue;
+        if (!len || (len == 1 && name[0] == '.') || (len == 2 && !strncmp(name, "..", 2)))
+            continue; /* the "directory" object some tools write; a key no path names */
         storage_entry x = {.size = e[i].is_prefix ? 0 : e[i].size, .mtime_ms = e[i].mtime_ms, .is_dir = e[i].is_prefix};
         rc = add_entry(&v, &n, &cap, name, len, &x);
     }
@@ -430,25 +438,26 @@ static int move_in_bucket(s3_storage *s, const char *from, const char *to)
     s3_entry *e = NULL;
     char **keys = NULL;
     size_t n = 0;
-    int rc = key_of(s, from, &fk);
+    /* a directory first (keys under it): an object of the same name beside it is not it */
+    int rc = keys_under(s, from, &fk, &e, &n);
     rc = rc ? rc : key_of(s, to, &tk);
-    rc = rc ? rc : s3_copy(s->c, s->bucket, fk.data, tk.data);
-    if (rc == 0) {
-        rc = s3_delete(s->c, s->bucket, fk.data);
+    if (rc == 0 && !n) { /* an object */
+        fk.data[--fk.len] = '\0';
+        rc = s3_copy(s->c, s->bucket, fk.data, tk.data);
+        rc = rc ? rc : s3_delete(s->c, s->bucket, fk.data);
         goto cleanup;
     }
-    if (rc != LOCH_ENOTFOUND)
-        goto cleanup;
-    error_clear(); /* not an object: a directory */
-    rc = keys_under(s, from, &fk, &e, &n);
-    if (rc == 0 && !n)
-        rc = error_set(LOCH_ENOTFOUND, "s3://%s/%s does not exist", s->bucket, fk.data);
     if (rc == 0 && (rc = buf_putc(&tk, '/')) < 0)
         rc = error_set(LOCH_ENOMEM, "out of memory");
     for (size_t i = 0; rc == 0 && i < n; i++) {
+        const char *rel = e[i].key + fk.len;
+        if (check_path(rel) < 0) { /* "a/../../elsewhere": never a destination; deleted below */
+            error_clear();
+            continue;
+        }
         buf_clear(&k2);
-        rc = buf_printf(&k2, "%s%s", tk.data, e[i].key + fk.len) < 0 ? error_set(LOCH_ENOMEM, "out of memory")
-                                                                      : s3_copy(s->c, s->bucket, e[i].key, k2.data);
+        rc = buf_printf(&k2, "%s%s", tk.data, rel) < 0 ? error_set(LOCH_ENOMEM, "out of memory")
+                                                       : s3_copy(s->c, s->bucket, e[i].key, k2.data);
     }
     if (rc == 0 && n && !(keys = malloc(n * sizeof(*keys))))
         rc = error_set(LOCH_ENOMEM, "out of memory");
@@ -585,6 +594,8 @@ static int fetch(s3_storage *s, const char *path, const char *key, const char *d
     if (rc == 0 && (fd = open(tmp.data, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0)
         rc = error_errno(errno, "create", tmp.data);
     rc = rc ? rc : s3_get_file(s->c, s->bucket, key, fd, &m);
+    if (rc == 0 && m.etag[0]) /* what the copy is checked by: the object's ETag (below: engine_path) */
+        fsetxattr(fd, ETAG_XATTR, m.etag, strlen(m.etag), 0);
     if (rc == 0 && m.mtime_ms >= 0) {
         struct timespec t[2] = {{m.mtime_ms / 1000, (m.mtime_ms % 1000) * 1000000}, {m.mtime_ms / 1000, (m.mtime_ms % 1000) * 1000000}};
         futimens(fd, t);
@@ -631,8 +642,12 @@ static int s3s_engine_path(storage *st, const char *path, buf *out)
             rc = local_parent(s, path);
             goto cleanup;
         }
-        if (rc == 0 && m.size == (int64_t)sb.st_size &&
-            m.mtime_ms == (int64_t)sb.st_mtim.tv_sec * 1000 + sb.st_mtim.tv_nsec / 1000000)
+        /* the same object: its size and ETag (a time has whole seconds only, and a table
+         * dropped and made again within one has a log of the same names and sizes) */
+        char etag[sizeof(m.etag)];
+        ssize_t el = getxattr(out->data, ETAG_XATTR, etag, sizeof(etag) - 1);
+        if (rc == 0 && m.size == (int64_t)sb.st_size && el > 0 && m.etag[0] && (size_t)el == strlen(m.etag) &&
+            !memcmp(etag, m.etag, (size_t)el))
             goto cleanup;
     }
     rc = rc ? rc : fetch(s, path, key.data, out->data);
@@ -805,7 +820,7 @@ int storage_s3_open(storage **out, const char *bucket, const char *prefix, int c
                        bucket);
     (void)create; /* a prefix needs no making: the lake is where its keys are */
     if (rc == 0 && (buf_printf(&root, "%s/s3/", cfg->local_dir) < 0 || put_store_name(&root, cfg->endpoint) < 0 ||
-                    buf_printf(&root, "/%s%s%s", bucket, *prefix ? "/" : "", prefix) < 0))
+                    buf_printf(&root, "/%s%s%s/@lake", bucket, *prefix ? "/" : "", prefix) < 0))
         rc = error_set(LOCH_ENOMEM, "out of memory");
     rc = rc ? rc : storage_local_open(&s->local, root.data, 1);
     rc = rc ? rc : s->local->engine_path(s->local, "", &root);

@@ -200,11 +200,14 @@ void intent_sweep_dir(loch_lake *lake, const char *dir)
         error_clear();
         return;
     }
+    /* loch's scratch names (upload-, result-, ...) only in its scratch directory: anywhere
+     * else such a name is a user's (a table named "upload-2024-11" is no leftover) */
     static const char *const by_pid[] = {".tmp-", "upload-", "result-", "spill-", "stdin-", "pdf-", "link-"};
+    size_t kinds = strcmp(dir, "_loch/tmp") == 0 ? sizeof(by_pid) / sizeof(by_pid[0]) : 1;
     for (size_t i = 0; i < n; i++) {
         const char *name = e[i].name;
         int dead = !*dir && !strncmp(name, ".dropped-", 9);
-        for (size_t k = 0; !dead && k < sizeof(by_pid) / sizeof(by_pid[0]); k++) {
+        for (size_t k = 0; !dead && k < kinds; k++) {
             size_t len = strlen(by_pid[k]);
             if (!strncmp(name, by_pid[k], len)) {
                 dead = process_gone(name + len);

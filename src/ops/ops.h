@@ -27,6 +27,7 @@
 
 struct loch_lake {
     char *root;             /* owned; absolute */
+    int in_bucket;          /* the lake is in a bucket (s3://): root holds this machine's files only */
     storage *st;            /* owned */
     compute *cp;            /* owned */
     catalog *cat;           /* owned; an index only, may be NULL if it cannot open */

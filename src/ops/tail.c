@@ -227,6 +227,13 @@ static int slot_for(loch_lake *lake, const char *table, const snapshot *s, const
         return error_set(LOCH_ECONFLICT, "writes to more than %d tables at once through one lake handle", TAIL_MAX);
     buf dir = BUF_INIT;
     int rc = log_dir(lake, table, &dir);
+    /* A write-ahead log is one machine's, and its flushed mark is the table's: two
+     * machines writing one table in a bucket through theirs would take each other's
+     * sequence numbers for their own. Until the log lives in the bucket, it is refused. */
+    if (rc == 0 && create && lake->in_bucket)
+        rc = error_set(LOCH_EUNSUPPORTED, "table \"%s\" takes its writes through a write-ahead log (a primary key, or "
+                       "loch.wal.enabled), which lakes in a bucket do not keep yet; write it in a local lake and "
+                       "`loch sync` it to the bucket", table);
     if (rc == 0 && create)
         rc = lake->st->mkdirs(lake->st, "_loch/wal");
     struct stat st;

@@ -441,11 +441,14 @@ def test_parameters_are_exact_or_refused(server):
 
 def test_lake_uri_schemes(tmp_path):
     import subprocess as sp
-    for uri, words in [("s3://bucket/x", "S3 lakes are not supported yet"), ("gs://b/x", 'unknown URI scheme "gs"')]:
-        p = sp.run([LOCH, "--lake", uri, "tables"], capture_output=True, text=True, cwd=tmp_path)
+    import os
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(AWS_CONFIG_FILE="/nonexistent", AWS_SHARED_CREDENTIALS_FILE="/nonexistent")  # no credentials
+    for uri, words in [("s3://bucket/x", "no AWS credentials"), ("gs://b/x", 'unknown URI scheme "gs"')]:
+        p = sp.run([LOCH, "--lake", uri, "tables"], capture_output=True, text=True, cwd=tmp_path, env=env)
         assert p.returncode == 1 and words in p.stderr, p.stderr
         p = sp.run([LOCH, "serve", "--lake", uri, "--listen", "127.0.0.1:0"], capture_output=True, text=True,
-                   cwd=tmp_path, timeout=60)
+                   cwd=tmp_path, timeout=60, env=env)
         assert p.returncode != 0 and words in p.stderr, p.stderr
     assert list(tmp_path.iterdir()) == []  # no directory named "s3:" or "gs:"
     p = sp.run([LOCH, "--lake", f"file://{tmp_path}/fl", "init"], capture_output=True, text=True)

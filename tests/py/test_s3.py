@@ -110,7 +110,8 @@ class FaultProxy:
     many run at once. "down": every request is answered 503. "complete-lost": a multipart
     upload's Complete reaches the store and its answer is lost, and the one sent again is
     told NoSuchUpload, as S3 tells it once the upload is complete. "count": every request
-    passes (with stall_after set, PUTs past that many are held unanswered until close). Counts what reached the store."""
+    passes (with stall_after set, PUTs past that many are held unanswered until close).
+    "cut-get": an object's GET gets half its body, with no length, and the connection closes. Counts what reached the store."""
 
     def __init__(self, upstream, mode):
         import http.client
@@ -141,7 +142,7 @@ class FaultProxy:
                         self.wfile.write(msg)
                         return
                     turn = 2  # the first Complete is done by the store and its answer lost
-                elif proxy.mode in ("complete-lost", "count"):
+                elif proxy.mode in ("complete-lost", "count", "cut-get"):
                     turn = 0
                 else:
                     turn = None
@@ -176,6 +177,13 @@ class FaultProxy:
                 data = r.read()
                 with proxy.lock:
                     proxy.forwarded.append((self.command, self.path, r.status))
+                if proxy.mode == "cut-get" and self.command == "GET" and "list-type" not in self.path and len(data) > 1:
+                    self.send_response(r.status)  # half the object, no length, then the connection closes
+                    self.send_header("Connection", "close")
+                    self.end_headers()
+                    self.wfile.write(data[:len(data) // 2])
+                    self.close_connection = True
+                    return
                 if turn == 2:  # the store did it; the client never hears
                     self.close_connection = True
                     self.connection.shutdown(2)

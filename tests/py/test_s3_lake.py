@@ -261,3 +261,85 @@ def test_spark_reads_a_loch_table_in_the_bucket(s3lake, spark):
     ours = [[k, n, f"{float(v):.4f}"] for k, n, v in
             s3lake.csv("SELECT k, count(*), sum(v) FROM t GROUP BY k ORDER BY k")]
     assert theirs == ours and len(ours) == 7
+
+
+# ---- from the adversarial pass of issue 14 ---------------------------------------------
+
+def boto(endpoint):
+    import boto3
+    return boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing",
+                        aws_secret_access_key="testing")
+
+
+def test_tables_named_like_loch_scratch_files_are_never_swept(s3lake, lake):
+    """A write swept the lake's root for loch's scratch names (upload-<pid>-..., spill-...)
+    and deleted tables (and a bucket's other folders) named so; on a local lake too."""
+    for lk in (s3lake, lake):
+        for t in ("upload-2024-11", "spill-31337-archive", "result-7-final"):
+            lk.run("sql", f'CREATE TABLE "{t}" AS SELECT 1 AS x')
+        lk.run("sql", "CREATE TABLE other (x INT)")
+        lk.run("sql", "INSERT INTO other VALUES (1)")
+        names = [line.split(",")[0] for line in lk.run("tables", "-f", "csv").stdout.splitlines()[1:]]
+        assert {"upload-2024-11", "spill-31337-archive", "result-7-final", "other"} <= set(names), names
+
+
+def test_a_write_ahead_log_is_refused_in_a_bucket(s3lake, tmp_path):
+    """Each machine's log numbers its writes itself, and the flushed mark is the table's:
+    two machines lost an acknowledged row. Until the log lives in the bucket, such
+    writes are refused, saying what to do instead."""
+    s3lake.run("sql", "CREATE TABLE k (id BIGINT PRIMARY KEY, name VARCHAR)")
+    p = s3lake.run("write", "k", "-", input='{"id": 1, "name": "a"}\n', check=False)
+    assert p.returncode == 1 and "write-ahead log" in p.stderr and "loch sync" in p.stderr, p.stderr
+    assert s3lake.csv("SELECT count(*) FROM k") == [["0"]]
+
+
+def test_planted_keys_never_send_a_drop_elsewhere(s3lake):
+    """A key "t/../../x" made DROP copy it to another bucket (curl resolved the "..");
+    a key with a control character made DROP fail for good; an object at the table's
+    own key made DROP move that object alone and report the table dropped."""
+    s3 = boto(s3lake.endpoint)
+    s3.create_bucket(Bucket="victim")
+    s3lake.run("sql", "CREATE TABLE t AS SELECT 1 AS x")
+    pre = s3lake.prefix
+    s3.put_object(Bucket=s3lake.bucket, Key=f"{pre}/t/../../../../victim/owned", Body=b"planted")
+    s3.put_object(Bucket=s3lake.bucket, Key=f"{pre}/t/ctl\x01char", Body=b"x")
+    s3.put_object(Bucket=s3lake.bucket, Key=f"{pre}/t", Body=b"a stray object at the table's key")
+    assert s3lake.csv("SELECT x FROM t") == [["1"]]
+    s3lake.run("sql", "DROP TABLE t")
+    assert "Contents" not in s3.list_objects_v2(Bucket="victim")
+    left = [k for k in s3lake.keys() if k.startswith("t/") or k.startswith(".dropped-")]
+    assert left == [], left
+    assert s3lake.run("tables", "-f", "csv").stdout.splitlines()[1:] == []
+
+
+def test_a_download_cut_short_is_refused_and_never_cached(s3lake, tmp_path):
+    from test_s3 import FaultProxy
+    s3lake.run("sql", "CREATE TABLE t AS SELECT range AS id FROM range(1500)")
+    b = s3lake.other_machine(tmp_path / "machine-b")
+    proxy = FaultProxy(s3lake.endpoint, "cut-get")
+    try:
+        p = b.run("sql", "SELECT count(*), sum(id) FROM t", check=False, env={"AWS_ENDPOINT_URL": proxy.endpoint})
+        assert p.returncode == 1 and "bytes came of the" in p.stderr, (p.stdout, p.stderr)
+    finally:
+        proxy.close()
+    assert b.csv("SELECT count(*), sum(id) FROM t") == [["1500", str(sum(range(1500)))]]
+
+
+def test_careless_locations_are_refused_without_echoing_secrets(moto, tmp_path):  # noqa: F811
+    endpoint, bucket = moto
+    for uri, words in [(f"s3://{bucket}/a?b=c", "no query or fragment"), (f"s3://{bucket}/q#f", "no query")]:
+        p = subprocess.run([LOCH, "--lake", uri, "tables"], capture_output=True, text=True,
+                           env=env_for(endpoint, tmp_path / "c"))
+        assert p.returncode == 1 and words in p.stderr, p.stderr
+    p = subprocess.run([LOCH, "--lake", f"s3://{bucket}/x", "tables"], capture_output=True, text=True,
+                       env={**env_for(endpoint, tmp_path / "c"), "AWS_ENDPOINT_URL": "http://user:SECRETPW@127.0.0.1:9"})
+    assert p.returncode == 1 and "names a user" in p.stderr and "SECRETPW" not in p.stderr, p.stderr
+    # nested lakes keep their local files apart: dropping table x of the outer lake
+    # leaves the inner lake (s3://bucket/nest/x) whole
+    outer = S3Lake(endpoint, bucket, "nest", tmp_path / "c")
+    inner = S3Lake(endpoint, bucket, "nest/x", tmp_path / "c")
+    inner.run("sql", "CREATE TABLE t AS SELECT 1 AS v")
+    outer.run("sql", "CREATE TABLE y AS SELECT 2 AS v")
+    assert inner.csv("SELECT v FROM t") == [["1"]]
+    outer.run("sql", "DROP TABLE IF EXISTS x")
+    assert inner.csv("SELECT v FROM t") == [["1"]]

@@ -19,7 +19,7 @@ from conftest import LOCH
 
 class Server:
     def __init__(self, lake, *flags, env=None, expect_fail=False):
-        e = dict(os.environ, LOCH_LAKE=str(lake.path))
+        e = dict(os.environ, LOCH_LAKE=getattr(lake, "uri", str(lake.path)), **getattr(lake, "env", {}))
         e.update(env or {})
         e = {k: v for k, v in e.items() if v is not None}  # None: unset
         self.proc = subprocess.Popen([LOCH, "serve", "--listen", "127.0.0.1:0", *flags], env=e,

@@ -51,7 +51,7 @@ static void test_uri_forms(void)
         {"S3A://my.bucket-1/a/b/", "my.bucket-1", "a/b"}, /* s3a, as Hadoop names it; a trailing '/' dropped */
         {"s3://bucket", "bucket", ""},
         {"s3://bucket/", "bucket", ""},
-        {"s3://bucket/a b/%20?#", "bucket", "a b/%20?#"}, /* keys are taken as written */
+        {"s3://bucket/a b/%20", "bucket", "a b/%20"}, /* keys are taken as written */
     };
     for (size_t i = 0; i < sizeof(s3) / sizeof(s3[0]); i++) {
         storage_uri u;
@@ -89,6 +89,8 @@ static void test_uri_refusals(void)
         {"s3://bucket/./b", LOCH_EINVALID, "\".\""},
         {"s3://bucket/a\tb", LOCH_EINVALID, "control character"},
         {"s3://bucket/\xff", LOCH_EINVALID, "UTF-8"},
+        {"s3://bucket/a?b=c", LOCH_EINVALID, "no query or fragment"},
+        {"s3://bucket/q#f", LOCH_EINVALID, "no query or fragment"},
         {"gs://bucket/lake", LOCH_EUNSUPPORTED, "unknown URI scheme \"gs\""},
         {"http://example.com/lake", LOCH_EUNSUPPORTED, "unknown URI scheme \"http\""},
     };
