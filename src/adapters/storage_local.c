@@ -229,6 +229,13 @@ static int cmp_entry(const void *a, const void *b)
     return strcmp(((const storage_entry *)a)->name, ((const storage_entry *)b)->name);
 }
 
+/* What tells a file written again under its name: its time to the nanosecond, and its
+ * inode (a rename puts another in its place). */
+static int64_t file_stamp(const struct stat *sb)
+{
+    return ((int64_t)sb->st_mtim.tv_sec * 1000000000 + sb->st_mtim.tv_nsec) ^ ((int64_t)sb->st_ino << 24);
+}
+
 static int list_dir(storage *st, const char *dir, storage_entry **out, size_t *count, int want_stat)
 {
     buf p = BUF_INIT, f = BUF_INIT;
@@ -269,6 +276,7 @@ static int list_dir(storage *st, const char *dir, storage_entry **out, size_t *c
         v[n].mtime_ms = want_stat ? (int64_t)sb.st_mtim.tv_sec * 1000 + sb.st_mtim.tv_nsec / 1000000 : -1;
         v[n].is_dir = S_ISDIR(sb.st_mode);
         v[n].is_link = is_link;
+        v[n].stamp = want_stat ? file_stamp(&sb) : 0;
         if (!v[n++].name)
             rc = error_set(LOCH_ENOMEM, "out of memory");
     }
@@ -314,6 +322,7 @@ static int local_head(storage *st, const char *path, storage_entry *out)
             out->size = sb.st_size;
             out->mtime_ms = (int64_t)sb.st_mtim.tv_sec * 1000 + sb.st_mtim.tv_nsec / 1000000;
             out->is_dir = S_ISDIR(sb.st_mode);
+            out->stamp = file_stamp(&sb);
         }
     }
     buf_free(&p);

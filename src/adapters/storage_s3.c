@@ -106,6 +106,16 @@ static int check_path(const char *path)
     return 0;
 }
 
+/* What tells an object written again under its name: its ETag (S3 gives times to the
+ * second only), hashed (FNV-1a); never 0. */
+static int64_t etag_stamp(const char *etag)
+{
+    uint64_t h = 1469598103934665603u;
+    for (const char *p = etag; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211u;
+    return (int64_t)(h >> 1) | 1;
+}
+
 static int key_of(s3_storage *s, const char *path, buf *out)
 {
     buf_clear(out);
@@ -225,7 +235,8 @@ static int list_as(storage *st, const char *dir, storage_entry **out, size_t *co
             len--;
         if (!len || (len == 1 && name[0] == '.') || (len == 2 && !strncmp(name, "..", 2)))
             continue; /* the "directory" object some tools write; a key no path names */
-        storage_entry x = {.size = e[i].is_prefix ? 0 : e[i].size, .mtime_ms = e[i].mtime_ms, .is_dir = e[i].is_prefix};
+        storage_entry x = {.size = e[i].is_prefix ? 0 : e[i].size, .mtime_ms = e[i].mtime_ms,
+                           .is_dir = e[i].is_prefix, .stamp = e[i].is_prefix ? 0 : etag_stamp(e[i].etag)};
         rc = add_entry(&v, &n, &cap, name, len, &x);
     }
     if (rc == 0 && (stat_local ? s->local->list : s->local->list_names)(s->local, dir, &loc, &nl) == 0)
@@ -318,19 +329,31 @@ static int s3s_head(storage *st, const char *path, storage_entry *out)
     s3_object m;
     s3_entry *e = NULL;
     size_t n = 0;
-    /* a directory first (a key under it): what loch asks about is mostly tables and logs */
+    /* a name with an extension is asked for as an object first (a commit's time), any
+     * other as a directory first (a key under it: tables and logs) */
+    const char *last = strrchr(path, '/');
+    int file_first = strchr(last ? last : path, '.') != NULL;
     int rc = key_of(s, path, &key);
+    if (rc == 0 && file_first && (rc = s3_head(s->c, s->bucket, key.data, &m)) == 0) {
+        out->size = m.size, out->mtime_ms = m.mtime_ms, out->stamp = etag_stamp(m.etag);
+        goto cleanup;
+    }
+    if (rc == LOCH_ENOTFOUND && file_first)
+        error_clear(), rc = 0;
     rc = rc || buf_putc(&key, '/') < 0 ? (rc ? rc : error_set(LOCH_ENOMEM, "out of memory"))
                                        : s3_list_max(s->c, s->bucket, key.data, "/", 1, &e, &n);
     if (rc == 0 && n) {
         out->is_dir = 1, out->mtime_ms = -1;
         dir_seen(s, path);
+    } else if (rc == 0 && file_first) {
+        rc = error_set(LOCH_ENOTFOUND, "s3://%s/%.*s does not exist", s->bucket, (int)key.len - 1, key.data);
     } else if (rc == 0) {
         key.data[--key.len] = '\0';
         rc = s3_head(s->c, s->bucket, key.data, &m);
         if (rc == 0)
-            out->size = m.size, out->mtime_ms = m.mtime_ms;
+            out->size = m.size, out->mtime_ms = m.mtime_ms, out->stamp = etag_stamp(m.etag);
     }
+cleanup:
     s3_entries_free(e, n);
     buf_free(&key);
     return rc;
@@ -716,7 +739,7 @@ static int s3s_list_tree(storage *st, const char *dir, storage_entry **out, size
             error_clear(); /* a "directory" object, loch's own, or a key no path names */
             continue;
         }
-        storage_entry x = {.size = e[i].size, .mtime_ms = e[i].mtime_ms};
+        storage_entry x = {.size = e[i].size, .mtime_ms = e[i].mtime_ms, .stamp = etag_stamp(e[i].etag)};
         rc = add_entry(&v, &n, &cap, name, len, &x);
     }
     if (rc < 0) {

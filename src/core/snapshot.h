@@ -38,7 +38,8 @@ typedef struct {
     bool schema_string_has_invariants;
     int refs;                 /* holders; the loader's cache counts as one */
     int advances;             /* times moved forward in place (its arena only grows) */
-    int64_t commit_mtime_ms;  /* file time of the `version` commit, to spot a replaced log */
+    int64_t commit_stamp;     /* the `version` commit file's stamp (storage_entry), to spot a
+                                 replaced log */
 } snapshot;
 
 void snapshot_init(snapshot *s);

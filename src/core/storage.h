@@ -53,6 +53,9 @@ typedef struct {
     int64_t mtime_ms;
     int is_dir;
     int is_link;         /* a symbolic link (local stores only); the other fields describe its target */
+    int64_t stamp;       /* changes whenever the object is written again, even within the same
+                            millisecond: the file's time in nanoseconds and inode (local), a hash
+                            of the ETag (object stores); 0 when not known (list_names) */
 } storage_entry;
 
 /* A held lock; each backend defines what it holds. Released by unlock, exactly once. */

@@ -545,7 +545,7 @@ static int table_for(loch_lake *lake, const char *table, const snapshot *s, cons
         return error_set(LOCH_EUNSUPPORTED, "a large table's first lookup");
     /* the snapshot it was last brought to, unchanged: nothing to do */
     if (t->synced == s && t->synced_version == s->version && t->synced_advances == s->advances &&
-        t->synced_mtime == s->commit_mtime_ms) {
+        t->synced_mtime == s->commit_stamp) {
         *out = t;
         return 0;
     }
@@ -642,7 +642,7 @@ static int table_for(loch_lake *lake, const char *table, const snapshot *s, cons
     t->synced = s;
     t->synced_version = s->version;
     t->synced_advances = s->advances;
-    t->synced_mtime = s->commit_mtime_ms;
+    t->synced_mtime = s->commit_stamp;
     *out = t;
     return 0;
 }

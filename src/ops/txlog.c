@@ -42,6 +42,7 @@ typedef struct {
     int64_t version;
     int64_t mtime_ms;
     int json;               /* 0: only a checkpoint holds this version (its commit is gone) */
+    int64_t stamp;          /* storage_entry's */
 } commit_file;
 
 typedef struct {
@@ -66,18 +67,38 @@ static int log_dir(const char *table, buf *out)
     return buf_printf(out, "%s/_delta_log", table);
 }
 
-/* The file time of one commit, or -1 when it cannot be read. */
-static int64_t commit_time(loch_lake *lake, const char *table, int64_t version)
+/* The file time of one commit, or -1 when it cannot be read; its stamp into *stamp (may
+ * be NULL; -1 when it cannot be read). */
+static int64_t commit_time_stamp(loch_lake *lake, const char *table, int64_t version, int64_t *stamp)
 {
     char name[32];
     buf path = BUF_INIT;
     storage_entry e = {0};
     log_commit_name(version, name);
     int64_t t = -1;
-    if (buf_printf(&path, "%s/_delta_log/%s", table, name) == 0 && lake->st->head(lake->st, path.data, &e) == 0)
+    if (stamp)
+        *stamp = -1;
+    if (buf_printf(&path, "%s/_delta_log/%s", table, name) == 0 && lake->st->head(lake->st, path.data, &e) == 0) {
         t = e.mtime_ms;
+        if (stamp)
+            *stamp = e.stamp;
+    }
     buf_free(&path);
     return t;
+}
+
+static int64_t commit_time(loch_lake *lake, const char *table, int64_t version)
+{
+    return commit_time_stamp(lake, table, version, NULL);
+}
+
+/* What tells one commit file from another written under its name later (a table dropped
+ * and made again): -1 when there is none. */
+static int64_t commit_stamp(loch_lake *lake, const char *table, int64_t version)
+{
+    int64_t stamp;
+    commit_time_stamp(lake, table, version, &stamp);
+    return stamp;
 }
 
 /* The usual way to the latest version: _last_checkpoint names a checkpoint, and the
@@ -106,7 +127,7 @@ static int list_from_checkpoint(loch_lake *lake, const char *table, log_listing 
     l->ncp_files = 1;
     l->checkpoint = cp;
     for (int64_t v = cp;; v++) {
-        int64_t t = commit_time(lake, table, v);
+        int64_t stamp, t = commit_time_stamp(lake, table, v, &stamp);
         if (t < 0 && v > cp)
             break;
         if (v - cp > 1000)
@@ -115,7 +136,7 @@ static int list_from_checkpoint(loch_lake *lake, const char *table, log_listing 
         if (!grown)
             goto done;
         l->commits = grown;
-        l->commits[l->ncommits++] = (commit_file){v, t, t >= 0};
+        l->commits[l->ncommits++] = (commit_file){v, t, t >= 0, stamp};
     }
     ok = 1;
 done:
@@ -147,7 +168,7 @@ static int add_checkpoint_version(loch_lake *lake, const char *table, log_listin
         lake->st->head(lake->st, path.data, &e);
     buf_free(&path);
     memmove(&l->commits[at + 1], &l->commits[at], sizeof(commit_file) * (l->ncommits - at));
-    l->commits[at] = (commit_file){l->checkpoint, e.mtime_ms, 0};
+    l->commits[at] = (commit_file){l->checkpoint, e.mtime_ms, 0, -1};
     l->ncommits++;
     return 0;
 }
@@ -183,7 +204,7 @@ static int list_log(loch_lake *lake, const char *table, int64_t max_version, int
         int part, parts;
         int64_t v = log_name_version(e[i].name, &kind, &part, &parts);
         if (kind == 'j')
-            l->commits[l->ncommits++] = (commit_file){v, e[i].mtime_ms, 1};
+            l->commits[l->ncommits++] = (commit_file){v, e[i].mtime_ms, 1, e[i].stamp ? e[i].stamp : -1};
     }
     for (size_t i = n; i-- > 0;) {
         char kind;
@@ -552,7 +573,7 @@ static int from_cache(loch_lake *lake, const char *table, const log_listing *l, 
     int known = 0;
     for (size_t i = 0; i <= idx; i++)
         known = known || l->commits[i].version == c->version;
-    known = known && commit_time(lake, table, c->version) == c->commit_mtime_ms;
+    known = known && commit_stamp(lake, table, c->version) == c->commit_stamp;
     bool stale = !known || c->version > target || c->advances > 1000;
     if (stale || (c->version < target && c->refs > 1)) {
         if (stale)
@@ -566,7 +587,7 @@ static int from_cache(loch_lake *lake, const char *table, const log_listing *l, 
             txlog_forget(lake, table);
             return 0;
         }
-        c->timestamp_ms = c->commit_mtime_ms = commit_time(lake, table, target);
+        c->timestamp_ms = commit_time_stamp(lake, table, target, &c->commit_stamp);
         use_ict_time(lake, table, c);
         c->advances++;
     }
@@ -583,7 +604,7 @@ static int still_latest(loch_lake *lake, const char *table, snapshot **out)
     if (slot < 0)
         return 0;
     snapshot *c = lake->cache[slot].snap;
-    if (commit_time(lake, table, c->version) != c->commit_mtime_ms || commit_time(lake, table, c->version + 1) >= 0)
+    if (commit_stamp(lake, table, c->version) != c->commit_stamp || commit_time(lake, table, c->version + 1) >= 0)
         return 0;
     c->refs++;
     *out = c;
@@ -596,7 +617,7 @@ int txlog_exists(loch_lake *lake, const char *table)
      * instead of a log listing on every statement that names it. */
     int slot = cache_slot(lake, table);
     if (slot >= 0 &&
-        commit_time(lake, table, lake->cache[slot].snap->version) == lake->cache[slot].snap->commit_mtime_ms)
+        commit_stamp(lake, table, lake->cache[slot].snap->version) == lake->cache[slot].snap->commit_stamp)
         return 1;
     return txlog_latest_version(lake, table) >= 0;
 }
@@ -653,10 +674,11 @@ int txlog_load(loch_lake *lake, const char *table, const txlog_at *at, snapshot 
         error_prefix("table \"%s\" version %lld: ", table, (long long)target);
     if (rc < 0)
         goto cleanup;
-    s->timestamp_ms = s->commit_mtime_ms =
-        l.commits[idx].mtime_ms >= 0 ? l.commits[idx].mtime_ms : commit_time(lake, table, target);
+    s->commit_stamp = l.commits[idx].stamp;
+    s->timestamp_ms = l.commits[idx].mtime_ms >= 0 ? l.commits[idx].mtime_ms
+                                                   : commit_time_stamp(lake, table, target, &s->commit_stamp);
     if (!l.commits[idx].json) /* a version only a checkpoint holds: no commit file to compare */
-        s->commit_mtime_ms = -1;
+        s->commit_stamp = -1;
     else
         use_ict_time(lake, table, s);
     if (latest)

@@ -90,7 +90,11 @@ SANITIZED_SKIPS = {"test_bench", "test_ask", "test_providers", "test_spark_reads
                    "test_stats_peers", "test_interop", "test_demo", "test_ui",
                    # every test embeds texts with the model; the index code it drives (vector/
                    # hnsw.c, fts) runs under the sanitizers in the unit tests and fuzz targets
-                   "test_embed"}
+                   "test_embed",
+                   # processes killed at random moments: crash consistency is their subject,
+                   # and a killed process reports nothing; the recovery they lead to runs
+                   # under the sanitizers in the other tests
+                   "test_chaos", "test_wal_kill"}
 
 
 def pytest_collection_modifyitems(config, items):
