@@ -157,11 +157,14 @@ def test_watch_follows_new_versions(moto, tmp_path):  # noqa: F811
         assert first["copied"] == first["objects"]
         src.sql("INSERT INTO b VALUES ('watched')")
         sync(endpoint, tmp_path / "c", str(src.path), uri)
-        while True:  # each round prints a line; one of them carries the new version
+        # each round prints a line; a round may meet the push half done (its data file, not
+        # yet its commit: the replica stays at the older version), a later one the rest
+        for _ in range(1000):  # rounds, not time: each is a line
             line = json.loads(p.stdout.readline())
-            if line["copied"]:
+            if line["copied"] and Lake(replica).csv("SELECT count(*) FROM b WHERE s = 'watched'") == [["1"]]:
                 break
-        assert Lake(replica).csv("SELECT count(*) FROM b WHERE s = 'watched'") == [["1"]]
+        else:
+            raise AssertionError("the replica never got the new version")
     finally:
         p.send_signal(signal.SIGINT)
         out, err = p.communicate(timeout=60)
