@@ -134,7 +134,7 @@ build-fuzz/%: fuzz/%.c $(LIB_SRC) $(BUILD)/gen/openapi.inc $(BUILD)/gen/web_asse
 PYTEST_JOBS ?= $(shell n=$$(nproc 2>/dev/null || echo 1); [ $$n -gt 4 ] && n=4; echo $$n)
 pytest: all
 	scripts/setup.sh
-	LOCH_BIN=$(CURDIR)/$(BUILD)/loch .venv/bin/python -m pytest -q -n $(PYTEST_JOBS) --dist loadfile tests/py
+	LOCH_BIN=$(CURDIR)/$(BUILD)/loch .venv/bin/python -m pytest -q -n $(PYTEST_JOBS) --dist loadfile --durations=25 tests/py
 
 test: deps
 	$(MAKE) all unit
