@@ -203,10 +203,15 @@ install_parts_model() { # name prefix version parts sha256
 PY_IMPORTS="deltalake, pyarrow, duckdb, polars, pytest, xdist, vega_datasets, schemathesis, openapi_spec_validator, pyspark, delta, hnswlib, faiss, openai, ollama, playwright, boto3, moto"
 install_python() {
     [ -x .venv/bin/python ] && .venv/bin/python -c "import $PY_IMPORTS" 2>/dev/null && return 0
-    # a copied environment works through .venv/bin/python (its scripts' first lines name
-    # the cache's path: setup and the tests run `python -m`, never them)
+    # a copied environment: its scripts' first lines (#!/where/it/was/made/.venv/bin/python)
+    # are made to name this one's interpreter
     local key; key="venv-$(key_of "$PY_PACKAGES $(python3 --version 2>&1) $(command -v python3)")"
     if [ ! -e .venv ] && from_cache "$key" .venv && .venv/bin/python -c "import $PY_IMPORTS" 2>/dev/null; then
+        local f here; here=$(pwd)/.venv/bin/python
+        for f in .venv/bin/*; do
+            [ -f "$f" ] && [ ! -L "$f" ] && head -1 "$f" | grep -q '^#!/.*/\.venv/bin/python[0-9.]*$' &&
+                sed -i "1s|^#!.*\$|#!$here|" "$f"
+        done
         return 0
     fi
     say "creating .venv with the Python test peers"
