@@ -787,18 +787,10 @@ static int s3_settings(cli *c, const char *lake)
     c->opts.local_dir = g_local_dir;
     const char *size = getenv("LOCH_CACHE_SIZE");
     if (size && *size) {
-        char *end;
-        double v = strtod(size, &end);
-        while (*end == ' ')
-            end++;
-        double unit = !*end || !strcasecmp(end, "B") ? 1
-                      : !strcasecmp(end, "KB") || !strcasecmp(end, "KiB") ? 1024.0
-                      : !strcasecmp(end, "MB") || !strcasecmp(end, "MiB") ? 1048576.0
-                      : !strcasecmp(end, "GB") || !strcasecmp(end, "GiB") ? 1073741824.0
-                      : !strcasecmp(end, "TB") || !strcasecmp(end, "TiB") ? 1099511627776.0 : -1;
-        if (unit < 0 || !(v * unit >= 1) || v * unit > 9e18)
+        long long bytes = parse_size(size);
+        if (bytes < 1)
             return usage_error("LOCH_CACHE_SIZE=%s: a size such as 500MB or 20GB", size);
-        c->opts.local_cache_bytes = (int64_t)(v * unit);
+        c->opts.local_cache_bytes = bytes;
     }
     return 0;
 }

@@ -25,8 +25,7 @@ typedef struct {
     size_t ntokens;
 } settings;
 
-/* "10GiB", "1MB", "4096": bytes, or -1. */
-static long long parse_size(const char *s)
+long long parse_size(const char *s)
 {
     char *end;
     double v = strtod(s, &end);

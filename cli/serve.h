@@ -18,4 +18,7 @@ typedef struct {
 /* Runs the server until SIGTERM or SIGINT; returns the exit code. */
 int serve_main(const serve_flags *f);
 
+/* "10GiB", "1MB", "4096": bytes, or -1 (--max-body, --max-upload, LOCH_CACHE_SIZE). */
+long long parse_size(const char *s);
+
 #endif
