@@ -24,6 +24,8 @@
 # Usage: scripts/setup.sh [--no-python]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# One setup at a time in a checkout (make -j may ask for two: the models and the UI's packages)
+mkdir -p third_party && exec 9>third_party/.setup.lock && flock 9
 
 DUCKDB_VERSION=1.4.4
 DUCKDB_HEADER_PKG="duckdb@${DUCKDB_VERSION}"
