@@ -795,6 +795,8 @@ static int s3_settings(cli *c, const char *lake)
     return 0;
 }
 
+static int serve_lake_settings(void *c, const char *lake) { return s3_settings(c, lake); }
+
 static volatile sig_atomic_t g_stop;
 static void on_stop(int sig) { (void)sig, g_stop = 1; }
 
@@ -904,6 +906,8 @@ int main(int argc, char **argv)
         c.serve.memory_limit = c.opts.memory_limit;
         c.serve.threads = c.opts.threads;
         c.serve.lake_options = &c.opts; /* the warnings and test hooks */
+        c.serve.lake_settings = serve_lake_settings; /* a lake in a bucket named by the config file */
+        c.serve.ctx = &c;
         return serve_main(&c.serve);
     }
     static const char *known[] = {"init", "sql", "tables", "describe", "history", "shell", "ingest", "demo",

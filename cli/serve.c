@@ -274,6 +274,9 @@ int serve_main(const serve_flags *f)
     set_text(&s.lake, "lake");
     if ((config && load_config(&s, config) < 0) || from_env(&s) < 0 || from_flags(&s, f) < 0)
         goto done;
+    if (f->lake_settings && (rc = f->lake_settings(f->ctx, s.lake)) != 0)
+        goto done;
+    rc = 1;
     if (s.token_file) {
         char *text = NULL;
         size_t len;

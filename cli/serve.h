@@ -13,6 +13,11 @@ typedef struct {
     const char *memory_limit;  /* --memory-limit, or $LOCH_MEMORY_LIMIT */
     int threads;               /* --threads, or $LOCH_THREADS */
     const loch_lake_options *lake_options; /* log callback and test hooks for the server's lakes */
+    /* Called with the lake the settings name (flags, environment or config file) before the
+     * server opens it: fills lake_options with what that lake needs (a bucket's
+     * settings). Nonzero: the exit code. NULL: nothing to do. */
+    int (*lake_settings)(void *ctx, const char *lake);
+    void *ctx;
 } serve_flags;
 
 /* Runs the server until SIGTERM or SIGINT; returns the exit code. */

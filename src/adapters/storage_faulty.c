@@ -198,7 +198,8 @@ int storage_faulty_wrap(storage **out, storage *inner, const char *spec)
                          .sync = faulty_sync, .mkdirs = faulty_mkdirs, .move = faulty_move,
                          .engine_path = faulty_engine_path, .lock = faulty_lock, .lock_write = faulty_lock_write,
                          .unlock = faulty_unlock, .list_tree = faulty_list_tree, .put_file = faulty_put_file,
-                         .get_file = faulty_get_file, .free = faulty_free};
+                         .get_file = faulty_get_file, .free = faulty_free, .has_links = inner->has_links,
+                         .remote = inner->remote};
     *out = &fs->base;
     return 0;
 }

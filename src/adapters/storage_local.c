@@ -692,7 +692,7 @@ int storage_local_open(storage **out, const char *root, int create)
                          .sync = local_sync, .mkdirs = local_mkdirs, .move = local_move,
                          .engine_path = local_engine_path, .lock = local_lock, .lock_write = local_lock_write,
                          .unlock = local_unlock, .list_tree = local_list_tree, .put_file = local_put_file,
-                         .get_file = local_get_file, .free = local_free};
+                         .get_file = local_get_file, .free = local_free, .has_links = 1};
     *out = &ls->base;
     ls = NULL;
 cleanup:

@@ -33,8 +33,8 @@
  *
  * Locks are this machine's: flock(2) on the local root's copy of the path, so writers
  * on one machine exclude each other as on a local lake. Writers on other machines are
- * kept apart by the commit's conditional PUT alone; the leases storage.h describes
- * (a DROP waiting for another machine's commit) are not built yet.
+ * kept apart by the commit's conditional PUT, and from a table being dropped by the
+ * checks ops/guard.c describes (the store says it is `remote` and has no links).
  */
 #include "adapters/storage.h"
 
@@ -56,7 +56,7 @@
 #include "util/misc.h"
 
 /* Files up to PART_SIZE go in one PUT; larger ones in parts of it, PART_THREADS at once. */
-enum { PART_SIZE = 8 << 20, PART_THREADS = 4, DIRS_KEPT = 32 };
+enum { PART_SIZE = 8 << 20, PART_THREADS = 4, DIRS_KEPT = 32, LOGS_KEPT = 4 };
 #define ETAG_XATTR "user.loch.etag"
 
 typedef struct {
@@ -72,6 +72,13 @@ typedef struct {
         int64_t at;  /* 0: none */
     } dirs[DIRS_KEPT]; /* directories seen, and when (below: dir_known) */
     int next_dir, inited;
+    struct {
+        char *dir;   /* NULL: none */
+        int64_t at;
+        struct listed_entry *v;
+        size_t n;
+    } logs[LOGS_KEPT]; /* the latest listings of logs (below: log_listed) */
+    int next_log;
     int64_t cache_limit;   /* bytes of cached copies kept */
     int64_t fetched;       /* bytes fetched since the cache was last pruned */
 } s3_storage;
@@ -151,15 +158,234 @@ static void forget_copy(s3_storage *s, const char *path)
     buf_free(&p);
 }
 
+/* Directories seen to exist (keys under them), believed for DIR_TTL_MS: a command asks
+ * the same few (its table, the table's log) many times over, and each asking is a LIST.
+ * Only a directory's existence is kept, never what is in it (a log is listed afresh
+ * every time: a commit must see the newest version); this handle's own removals and
+ * moves forget what they touch, and another writer's DROP is met by the next listing. */
+enum { DIR_TTL_MS = 2000 };
+
+static int64_t now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+static int dir_known(s3_storage *s, const char *path)
+{
+    int known = 0;
+    int64_t now = now_ms();
+    pthread_mutex_lock(&s->mu);
+    for (int i = 0; i < DIRS_KEPT && !known; i++)
+        known = s->dirs[i].at && now - s->dirs[i].at < DIR_TTL_MS && !strcmp(s->dirs[i].path, path);
+    pthread_mutex_unlock(&s->mu);
+    return known;
+}
+
+static void dir_seen(s3_storage *s, const char *path)
+{
+    if (strlen(path) >= sizeof(s->dirs[0].path))
+        return;
+    pthread_mutex_lock(&s->mu);
+    int at = s->next_dir++ % DIRS_KEPT;
+    snprintf(s->dirs[at].path, sizeof(s->dirs[at].path), "%s", path);
+    s->dirs[at].at = now_ms();
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void dirs_forget(s3_storage *s)
+{
+    pthread_mutex_lock(&s->mu);
+    for (int i = 0; i < DIRS_KEPT; i++)
+        s->dirs[i].at = 0;
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* The ETags of the objects the latest listings of a log (a _delta_log directory) saw,
+ * believed for DIR_TTL_MS like a directory's existence: replaying a table reads the
+ * commits its listing just named, and a local copy (kept with its ETag, as engine_path's
+ * copies are) that is still the listed object needs no GET. A commit's name is given to
+ * other bytes only when a table is dropped and made again, which the listing shows by a
+ * new ETag; what the listing saw is also what the caller is replaying. */
+typedef struct listed_entry listed;
+struct listed_entry {
+    char *name;
+    int64_t size;
+    char etag[72];
+};
+
+static void logs_forget(s3_storage *s)
+{
+    pthread_mutex_lock(&s->mu);
+    for (int i = 0; i < LOGS_KEPT; i++) {
+        for (size_t j = 0; j < s->logs[i].n; j++)
+            free(s->logs[i].v[j].name);
+        free(s->logs[i].v);
+        free(s->logs[i].dir);
+        memset(&s->logs[i], 0, sizeof(s->logs[i]));
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* Remembers what a listing of the log dir saw (e: the bucket's entries, named after
+ * skip bytes of their keys); best effort. */
+static void log_listed(s3_storage *s, const char *dir, const s3_entry *e, size_t n, size_t skip)
+{
+    listed *v = calloc(n ? n : 1, sizeof(*v));
+    char *d = strdup(dir);
+    size_t k = 0;
+    for (size_t i = 0; v && d && i < n; i++) {
+        if (e[i].is_prefix || !e[i].etag[0])
+            continue;
+        if (!(v[k].name = strdup(e[i].key + skip)))
+            break;
+        v[k].size = e[i].size;
+        memcpy(v[k].etag, e[i].etag, sizeof(v[k].etag));
+        k++;
+    }
+    pthread_mutex_lock(&s->mu);
+    int at = s->next_log++ % LOGS_KEPT;
+    for (int i = 0; i < LOGS_KEPT; i++)
+        if (s->logs[i].dir && !strcmp(s->logs[i].dir, dir))
+            at = i; /* the newest listing of a log replaces the one before */
+    listed *old = s->logs[at].v;
+    size_t oldn = s->logs[at].n;
+    char *oldd = s->logs[at].dir;
+    s->logs[at].v = v && d ? v : NULL;
+    s->logs[at].n = v && d ? k : 0;
+    s->logs[at].dir = v && d ? d : NULL;
+    s->logs[at].at = now_ms();
+    pthread_mutex_unlock(&s->mu);
+    if (!v || !d) {
+        for (size_t j = 0; v && j < k; j++)
+            free(v[j].name);
+        free(v), free(d);
+    }
+    for (size_t j = 0; j < oldn; j++)
+        free(old[j].name);
+    free(old), free(oldd);
+}
+
+/* The listed size and ETag of the log file at path, from a listing made in the last
+ * DIR_TTL_MS; 0 when there is none. */
+static int log_file_listed(s3_storage *s, const char *path, int64_t *size, char *etag)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        return 0;
+    size_t dl = (size_t)(slash - path);
+    int found = 0;
+    int64_t now = now_ms();
+    pthread_mutex_lock(&s->mu);
+    for (int i = 0; i < LOGS_KEPT && !found; i++) {
+        if (!s->logs[i].dir || now - s->logs[i].at >= DIR_TTL_MS || strlen(s->logs[i].dir) != dl ||
+            strncmp(s->logs[i].dir, path, dl))
+            continue;
+        for (size_t j = 0; j < s->logs[i].n && !found; j++)
+            if (!strcmp(s->logs[i].v[j].name, slash + 1)) {
+                *size = s->logs[i].v[j].size;
+                memcpy(etag, s->logs[i].v[j].etag, sizeof(s->logs[i].v[j].etag));
+                found = 1;
+            }
+    }
+    pthread_mutex_unlock(&s->mu);
+    return found;
+}
+
+static int is_log_dir(const char *dir)
+{
+    size_t n = strlen(dir);
+    return n >= 10 && !strcmp(dir + n - 10, "_delta_log") && (n == 10 || dir[n - 11] == '/');
+}
+
+/* Whether the local copy at file (open as fd, or -1; of size bytes) is the object a
+ * listing of its log saw in the last DIR_TTL_MS: the listed size, and the listed ETag
+ * kept with the copy. */
+static int copy_is_listed(s3_storage *s, const char *path, const char *file, int fd, int64_t size)
+{
+    int64_t want_size;
+    char want[72], have[80];
+    if (!log_file_listed(s, path, &want_size, want) || want_size != size)
+        return 0;
+    ssize_t el = fd >= 0 ? fgetxattr(fd, ETAG_XATTR, have, sizeof(have) - 1)
+                         : getxattr(file, ETAG_XATTR, have, sizeof(have) - 1);
+    return el > 0 && (size_t)el == strlen(want) && !memcmp(have, want, (size_t)el);
+}
+
+/* The local copy of a log file, if it is the listed object: its bytes into out. */
+static int read_listed_copy(s3_storage *s, const char *path, buf *out)
+{
+    buf p = BUF_INIT;
+    struct stat sb;
+    int fd = -1, ok = 0;
+    int64_t size = 0;
+    if (local_path(s, path, &p) < 0 || (fd = open(p.data, O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &sb) != 0 ||
+        !S_ISREG(sb.st_mode) || !copy_is_listed(s, path, p.data, fd, size = sb.st_size))
+        goto done;
+    buf_clear(out);
+    if (buf_grow(out, (size_t)size) < 0)
+        goto done;
+    size_t got = 0;
+    for (ssize_t r; got < (size_t)size && (r = read(fd, out->data + got, (size_t)size - got)) > 0;)
+        got += (size_t)r;
+    if (got == (size_t)size) {
+        out->len = got;
+        out->data[got] = '\0';
+        ok = 1;
+    }
+done:
+    if (fd >= 0)
+        close(fd);
+    buf_free(&p);
+    error_clear();
+    return ok;
+}
+
+/* Keeps the bytes of a log file just fetched as its local copy, with their ETag (best
+ * effort: a temp file renamed into place, as fetch does). */
+static void keep_log_copy(s3_storage *s, const char *path, const buf *data, const char *etag)
+{
+    buf p = BUF_INIT, tmp = BUF_INIT;
+    char id[37];
+    uuid_v4(id);
+    int fd = -1;
+    if (local_parent(s, path) == 0 && local_path(s, path, &p) == 0 &&
+        buf_printf(&tmp, "%s.tmp-%d-%s.fetch", p.data, (int)getpid(), id) >= 0 &&
+        (fd = open(tmp.data, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) >= 0) {
+        size_t put = 0;
+        for (ssize_t w; put < data->len && (w = write(fd, data->data + put, data->len - put)) > 0;)
+            put += (size_t)w;
+        int ok = put == data->len && fsetxattr(fd, ETAG_XATTR, etag, strlen(etag), 0) == 0;
+        close(fd);
+        if (!ok || rename(tmp.data, p.data) != 0)
+            unlink(tmp.data);
+    }
+    error_clear();
+    buf_free(&p), buf_free(&tmp);
+}
+
 static int s3s_get(storage *st, const char *path, buf *out)
 {
     s3_storage *s = (s3_storage *)st;
     if (local_only(path))
         return s->local->get(s->local, path, out);
     buf key = BUF_INIT;
+    s3_object m;
     buf_clear(out);
-    int rc = key_of(s, path, &key);
-    rc = rc ? rc : s3_get(s->c, s->bucket, key.data, 0, -1, out, NULL);
+    int rc = key_of(s, path, &key), log = 0;
+    if (rc == 0) {
+        const char *slash = strrchr(path, '/');
+        char *dir = slash ? strndup(path, (size_t)(slash - path)) : NULL;
+        log = dir && is_log_dir(dir);
+        free(dir);
+    }
+    if (rc == 0 && log && read_listed_copy(s, path, out))
+        goto cleanup;
+    rc = rc ? rc : s3_get(s->c, s->bucket, key.data, 0, -1, out, &m);
+    if (rc == 0 && log && m.etag[0])
+        keep_log_copy(s, path, out, m.etag);
+cleanup:
     buf_free(&key);
     return rc;
 }
@@ -248,6 +474,8 @@ static int list_as(storage *st, const char *dir, storage_entry **out, size_t *co
             rc = add_entry(&v, &n, &cap, loc[i].name, strlen(loc[i].name), &loc[i]);
     if (rc == 0 && !n && !have_local && *dir)
         rc = error_set(LOCH_ENOTFOUND, "s3://%s/%s does not exist", s->bucket, key.data);
+    if (rc == 0 && is_log_dir(dir))
+        log_listed(s, dir, e, ne, key.len);
     if (rc == 0 && n)
         qsort(v, n, sizeof(*v), cmp_entry);
     if (rc < 0) {
@@ -269,50 +497,6 @@ static int s3s_list(storage *st, const char *dir, storage_entry **out, size_t *c
 static int s3s_list_names(storage *st, const char *dir, storage_entry **out, size_t *count)
 {
     return list_as(st, dir, out, count, 0);
-}
-
-/* Directories seen to exist (keys under them), believed for DIR_TTL_MS: a command asks
- * the same few (its table, the table's log) many times over, and each asking is a LIST.
- * Only a directory's existence is kept, never what is in it (a log is listed afresh
- * every time: a commit must see the newest version); this handle's own removals and
- * moves forget what they touch, and another writer's DROP is met by the next listing. */
-enum { DIR_TTL_MS = 2000 };
-
-static int64_t now_ms(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
-static int dir_known(s3_storage *s, const char *path)
-{
-    int known = 0;
-    int64_t now = now_ms();
-    pthread_mutex_lock(&s->mu);
-    for (int i = 0; i < DIRS_KEPT && !known; i++)
-        known = s->dirs[i].at && now - s->dirs[i].at < DIR_TTL_MS && !strcmp(s->dirs[i].path, path);
-    pthread_mutex_unlock(&s->mu);
-    return known;
-}
-
-static void dir_seen(s3_storage *s, const char *path)
-{
-    if (strlen(path) >= sizeof(s->dirs[0].path))
-        return;
-    pthread_mutex_lock(&s->mu);
-    int at = s->next_dir++ % DIRS_KEPT;
-    snprintf(s->dirs[at].path, sizeof(s->dirs[at].path), "%s", path);
-    s->dirs[at].at = now_ms();
-    pthread_mutex_unlock(&s->mu);
-}
-
-static void dirs_forget(s3_storage *s)
-{
-    pthread_mutex_lock(&s->mu);
-    for (int i = 0; i < DIRS_KEPT; i++)
-        s->dirs[i].at = 0;
-    pthread_mutex_unlock(&s->mu);
 }
 
 static int s3s_head(storage *st, const char *path, storage_entry *out)
@@ -386,6 +570,7 @@ static int s3s_remove_tree(storage *st, const char *dir)
 {
     s3_storage *s = (s3_storage *)st;
     dirs_forget(s);
+    logs_forget(s);
     if (local_only(dir))
         return s->local->remove_tree(s->local, dir);
     buf key = BUF_INIT;
@@ -481,6 +666,8 @@ static int move_in_bucket(s3_storage *s, const char *from, const char *to)
         buf_clear(&k2);
         rc = buf_printf(&k2, "%s%s", tk.data, rel) < 0 ? error_set(LOCH_ENOMEM, "out of memory")
                                                        : s3_copy(s->c, s->bucket, e[i].key, k2.data);
+        if (rc == LOCH_ENOTFOUND) /* deleted since the listing (a writer taking its commit back): gone already */
+            error_clear(), rc = 0;
     }
     if (rc == 0 && n && !(keys = malloc(n * sizeof(*keys))))
         rc = error_set(LOCH_ENOMEM, "out of memory");
@@ -498,6 +685,7 @@ static int s3s_move(storage *st, const char *from, const char *to)
 {
     s3_storage *s = (s3_storage *)st;
     dirs_forget(s);
+    logs_forget(s);
     int lf = local_only(from), lt = local_only(to);
     if (lf && lt) {
         int rc = local_parent(s, to);
@@ -657,6 +845,8 @@ static int s3s_engine_path(storage *st, const char *path, buf *out)
         mark_used(out->data);
     if (rc < 0 || (have && immutable(path)) || (!have && rc == 0 && stat(out->data, &sb) == 0))
         goto cleanup; /* a trusted copy, or a local directory */
+    if (have && copy_is_listed(s, path, out->data, -1, sb.st_size))
+        goto cleanup; /* the object a listing just saw */
     if (have) { /* still the object's copy? */
         rc = s3_head(s->c, s->bucket, key.data, &m);
         if (rc == LOCH_ENOTFOUND) { /* gone from the bucket: no copy either */
@@ -789,8 +979,10 @@ static void s3s_free(storage *st)
     if (!s)
         return;
     s3_free(s->c);
-    if (s->inited)
+    if (s->inited) {
+        logs_forget(s);
         pthread_mutex_destroy(&s->mu);
+    }
     if (s->local)
         s->local->free(s->local);
     free(s->bucket), free(s->prefix), free(s->root);
@@ -859,7 +1051,7 @@ int storage_s3_open(storage **out, const char *bucket, const char *prefix, int c
                             .mkdirs = s3s_mkdirs, .move = s3s_move, .engine_path = s3s_engine_path,
                             .lock = s3s_lock, .lock_write = s3s_lock_write, .unlock = s3s_unlock,
                             .list_tree = s3s_list_tree, .put_file = s3s_put_file, .get_file = s3s_get_file,
-                            .free = s3s_free};
+                            .free = s3s_free, .remote = 1};
         *out = &s->base;
         s = NULL;
     }

@@ -34,10 +34,9 @@
  *
  * Locks are what write intents (ops/intent.c) and the table guard (ops/guard.c) need.
  * The local backend uses flock(2): a lock dies with its process, which is how a dead
- * writer is recognized. An object store has no flock; there a lock is a lease object
- * written with a conditional put (If-None-Match to take it, If-Match to renew and to
- * release it) that expires unless its holder renews it, and an expired lease is a dead
- * holder's.
+ * writer is recognized. An object store has no flock; the S3 backend's locks are flocks
+ * of its local files, which hold between one machine's processes only, and ops/guard.c
+ * keeps other machines' writers out of a dropped table by checks of its own.
  */
 #ifndef LOCH_CORE_STORAGE_H
 #define LOCH_CORE_STORAGE_H
@@ -114,6 +113,12 @@ struct storage {
     /* Writes the object's bytes to the local file `file` (made or truncated; not synced). */
     int (*get_file)(storage *st, const char *path, const char *file);
     void (*free)(storage *st);
+
+    /* What the store is like, for callers choosing between ways to the same answer. */
+    int has_links; /* objects can be symbolic links (local filesystems): ops/guard.c checks
+                      a table is none, which a store without links need not ask */
+    int remote;    /* every call is a round trip over the network (object stores): one LIST
+                      of a directory costs less than a head() of each thing in it */
 };
 
 void storage_entries_free(storage_entry *e, size_t count);

@@ -120,8 +120,9 @@ int changes_rewrite(const char *sql, char **out)
 
 /* ---- the feed ------------------------------------------------------------------- */
 
-/* Version v's commit: its actions (in a's memory) and its time. ENOTFOUND when the log
- * no longer holds it. */
+/* Version v's commit: its actions (in a's memory) and its time (*ms: its file time, from
+ * txlog_commit_times, which an in-commit timestamp replaces). ENOTFOUND when the log no
+ * longer holds it. */
 static int read_version(loch_lake *lake, const char *table, int64_t v, arena *a, log_action **out, size_t *n,
                         int64_t *ms)
 {
@@ -129,14 +130,12 @@ static int read_version(loch_lake *lake, const char *table, int64_t v, arena *a,
     buf path = BUF_INIT, data = BUF_INIT;
     log_action *acts = NULL;
     size_t count = 0, cap = 0;
-    storage_entry st;
     log_commit_name(v, name);
     int rc = buf_printf(&path, "%s/_delta_log/%s", table, name) ? LOCH_ENOMEM : 0;
     rc = rc ? rc : lake->st->get(lake->st, path.data, &data);
     if (rc == LOCH_ENOTFOUND)
         rc = error_set(LOCH_ENOTFOUND, "table \"%s\": version %lld is no longer in the log (cleaned after "
                        "delta.logRetentionDuration): its changes cannot be read", table, (long long)v);
-    *ms = rc == 0 && lake->st->head(lake->st, path.data, &st) == 0 ? st.mtime_ms : 0;
     for (const char *p = data.data, *end = data.data + data.len; rc == 0 && p && p < end;) {
         const char *nl = memchr(p, '\n', (size_t)(end - p)), *e = nl ? nl : end;
         log_action act;
@@ -202,7 +201,8 @@ static int bound(loch_lake *lake, const char *table, const char *text, bool star
         log_action *acts = NULL;
         size_t n = 0;
         int64_t ms = 0;
-        rc = read_version(lake, table, *v, &a, &acts, &n, &ms);
+        rc = txlog_commit_times(lake, table, *v, *v, &ms);
+        rc = rc ? rc : read_version(lake, table, *v, &a, &acts, &n, &ms);
         if (rc == 0 && ms < at.timestamp_ms)
             (*v)++;
         free(acts);
@@ -330,10 +330,14 @@ int changes_sql(loch_lake *lake, const char *table, const char *spec, bool feed_
             rc = error_set(LOCH_EUNSUPPORTED, "table_changes of partitioned or column-mapped tables is not supported "
                            "yet (table \"%s\")", table);
     /* The versions, one branch per kind of change. */
+    int64_t *times = rc == 0 ? malloc((size_t)(to - from + 1) * sizeof(*times)) : NULL;
+    if (rc == 0 && !times)
+        rc = error_set(LOCH_ENOMEM, "out of memory");
+    rc = rc ? rc : txlog_commit_times(lake, table, from, to, times);
     for (int64_t v = from; rc == 0 && v <= to; v++) {
         log_action *acts = NULL;
         size_t n = 0;
-        int64_t ms = 0;
+        int64_t ms = times[v - from] >= 0 ? times[v - from] : 0;
         rc = read_version(lake, table, v, &a, &acts, &n, &ms);
         const log_file **files = rc == 0 ? calloc(n + 1, sizeof(*files)) : NULL;
         if (rc == 0 && !files)
@@ -403,6 +407,7 @@ int changes_sql(loch_lake *lake, const char *table, const char *spec, bool feed_
     rc = rc || buf_printf(sql, "NULL::VARCHAR AS _change_type, NULL::BIGINT AS _commit_version, NULL::TIMESTAMP AS "
                                "_commit_timestamp WHERE false%s)", branches.data ? branches.data : "")
              ? (rc ? rc : LOCH_ENOMEM) : 0;
+    free(times);
     txlog_snapshot_free(end);
     txlog_snapshot_free(first);
     arena_free(&a);

@@ -26,10 +26,12 @@
  * holds no path of its own. On the local filesystem it is a flock of the _delta_log
  * directory, which dies with its process, and the storage checks once it is held that
  * the directory is still at its place (a DROP may have moved it while we waited). On
- * an object store, which has no flock and no directories, it will be a lease object
- * under _delta_log, taken and released with conditional puts and expiring unless its
- * holder renews it: a commit's shared lease is one such object per writer, and DROP's
- * exclusive one waits until none is left before it writes its own.
+ * an object store, which has no flock and no directories, the lock holds between this
+ * machine's processes only; writers on other machines are kept out of a dropped table
+ * by two checks instead: DROP moves what landed during its move after the rest, and a
+ * commit that finds the version before its own gone takes itself back (below:
+ * sweep_stragglers; ops/txlog.c: still_the_table). A commit acknowledged before a DROP
+ * ends goes with the table, as it would have had it come before the DROP began.
  */
 #include "ops/ops.h"
 
@@ -41,6 +43,8 @@
 int guard_check_dir(loch_lake *lake, const char *table)
 {
     storage_entry e;
+    if (!lake->st->has_links) /* nothing to check (a bucket): the name is checked where it is used */
+        return 0;
     int rc = lake->st->head(lake->st, table, &e);
     if (rc == LOCH_EINVALID) /* a name that leaves the lake */
         return rc;
@@ -62,6 +66,8 @@ int guard_log_is_link(loch_lake *lake, const char *table)
 {
     storage_entry e;
     buf p = BUF_INIT;
+    if (!lake->st->has_links)
+        return 0;
     int link = lake->st->head(lake->st, table, &e) == 0 && !e.is_link && buf_printf(&p, "%s/_delta_log", table) == 0 &&
                lake->st->head(lake->st, p.data, &e) == 0 && e.is_link;
     error_clear(); /* a missing log is no link */
@@ -101,6 +107,29 @@ int guard_try_exclusive(loch_lake *lake, const char *table, storage_lock **guard
     return rc;
 }
 
+/* On a store without locks (a bucket) DROP's guard keeps out this machine's writers
+ * only, and its move is a copy of each object, then a delete of those it copied: a
+ * commit from another machine that lands meanwhile is left at the table's place, the
+ * first file of a log that starts at its version, which is no table. So what is there
+ * after the move goes after the rest, until a listing finds nothing (a commit that
+ * lands later finds the version before it gone and takes itself back: ops/txlog.c). */
+static int sweep_stragglers(loch_lake *lake, const char *table, const char *trash)
+{
+    for (int round = 0; round < 8; round++) {
+        storage_entry *e = NULL;
+        size_t n = 0;
+        int rc = lake->st->list_tree(lake->st, table, &e, &n);
+        storage_entries_free(e, n);
+        if (rc < 0 || !n)
+            return rc;
+        lake_hold(lake, "drop-stragglers");
+        if ((rc = lake->st->move(lake->st, table, trash)) < 0)
+            return rc;
+    }
+    return error_set(LOCH_ECONFLICT, "table \"%s\": writers on other machines went on committing while it was "
+                     "dropped; DROP TABLE it again", table);
+}
+
 int guard_drop(loch_lake *lake, const char *table)
 {
     char id[37];
@@ -113,6 +142,8 @@ int guard_drop(loch_lake *lake, const char *table)
     guard_release(lake, guard);
     if (rc == 0)
         lake_hold(lake, "drop-moved");
+    if (rc == 0 && lake->st->remote)
+        rc = sweep_stragglers(lake, table, trash.data);
     /* The table is gone once it moved; a crash here leaves a hidden directory that the
      * next write's sweep removes. */
     if (rc == 0 && lake->st->remove_tree(lake->st, trash.data) < 0)

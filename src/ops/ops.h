@@ -155,6 +155,9 @@ void txlog_snapshot_free(snapshot *s);
 void txlog_forget(loch_lake *lake, const char *table);
 /* The latest version number, or -1 when the table has no log. */
 int64_t txlog_latest_version(loch_lake *lake, const char *table);
+/* The file times of versions from..to into ms[0..to-from] (-1: not in the log), each at
+ * least the one before it plus 1 ms (Delta's rule where file times tie or go back). */
+int txlog_commit_times(loch_lake *lake, const char *table, int64_t from, int64_t to, int64_t *ms);
 
 /* A commit being prepared: the structured commit (core/commit.h: its actions, read set,
  * operation and metrics), which table and snapshot it was prepared against, and the

@@ -9,7 +9,7 @@
  *   3. replay its rows, then commits checkpoint+1 .. V, which must all be present;
  *   4. refuse reader features loch does not implement (core/snapshot.c).
  * Time travel by timestamp picks the newest commit whose time is <= the instant: its
- * file time, or where the table enables in-commit timestamps its inCommitTimestamp
+ * file time (made to increase from commit to commit, as Delta readers do), or where the table enables in-commit timestamps its inCommitTimestamp
  * (from the enablement version on; instants before the enablement timestamp search
  * only the versions before it, by file time: core/snapshot.h).
  *
@@ -185,7 +185,9 @@ static int list_log(loch_lake *lake, const char *table, int64_t max_version, int
     l->checkpoint = -1;
     if (guard_check_dir(lake, table) < 0)
         return LOCH_EINVALID;
-    if (max_version == INT64_MAX && !times && list_from_checkpoint(lake, table, l))
+    /* the shortcut costs a head() a commit: on a store where each is a round trip, one
+     * LIST (a thousand names a page) is cheaper */
+    if (max_version == INT64_MAX && !times && !lake->st->remote && list_from_checkpoint(lake, table, l))
         return 0;
     int rc = log_dir(table, &dir);
     rc = rc ? rc : (times ? lake->st->list : lake->st->list_names)(lake->st, dir.data, &e, &n);
@@ -244,9 +246,29 @@ static int list_log(loch_lake *lake, const char *table, int64_t max_version, int
     }
     if (rc == 0)
         rc = add_checkpoint_version(lake, table, l);
+    /* File times need not increase from commit to commit: a bucket gives whole seconds,
+     * and clocks differ between writers. Delta's rule: a commit's time is at least the
+     * one before it plus a millisecond, so that a time names one version. */
+    for (size_t i = 1; rc == 0 && times && i < l->ncommits; i++)
+        if (l->commits[i].mtime_ms >= 0 && l->commits[i - 1].mtime_ms >= 0 &&
+            l->commits[i].mtime_ms <= l->commits[i - 1].mtime_ms)
+            l->commits[i].mtime_ms = l->commits[i - 1].mtime_ms + 1;
 cleanup:
     storage_entries_free(e, n);
     buf_free(&dir);
+    return rc;
+}
+
+int txlog_commit_times(loch_lake *lake, const char *table, int64_t from, int64_t to, int64_t *ms)
+{
+    log_listing l;
+    for (int64_t v = from; v <= to; v++)
+        ms[v - from] = -1;
+    int rc = list_log(lake, table, INT64_MAX, 1, &l);
+    for (size_t i = 0; rc == 0 && i < l.ncommits; i++)
+        if (l.commits[i].version >= from && l.commits[i].version <= to)
+            ms[l.commits[i].version - from] = l.commits[i].mtime_ms;
+    listing_free(&l);
     return rc;
 }
 
@@ -895,6 +917,40 @@ static int published(loch_lake *lake, const char *path, const buf *text)
     return same;
 }
 
+/* On a store without locks (a bucket) the guard keeps out only this machine's DROP: a
+ * DROP on another machine may move the table away between the check that it is still
+ * the one this commit read (same_table) and the commit's PUT, which then starts a log
+ * at version v, or lands in a table that took the name since. The version before it
+ * tells: it must be in the log (a commit or a checkpoint), and be the commit this write
+ * read when it read that one. ECONFLICT otherwise; the caller takes its commit back. (A
+ * DROP whose copy is still under way moves this commit along with the table: ops/guard.c.) */
+static int still_the_table(loch_lake *lake, const txlog_commit *c, int64_t v)
+{
+    buf dir = BUF_INIT;
+    storage_entry *e = NULL;
+    size_t n = 0;
+    int found = 0;
+    int rc = log_dir(c->table, &dir);
+    rc = rc ? rc : lake->st->list_names(lake->st, dir.data, &e, &n);
+    for (size_t i = 0; rc == 0 && i < n && !found; i++) {
+        char kind;
+        int part, parts;
+        if (log_name_version(e[i].name, &kind, &part, &parts) != v - 1 || !kind)
+            continue;
+        /* the commit read: the same file still (a table made again has another) */
+        found = kind != 'j' || v - 1 != c->cm.read_version || !c->base || c->base->commit_stamp <= 0 ||
+                e[i].stamp == c->base->commit_stamp;
+    }
+    if (rc == LOCH_ENOTFOUND)
+        error_clear(), rc = 0;
+    if (rc == 0 && !found)
+        rc = error_set(LOCH_ECONFLICT, "table \"%s\" was dropped by another writer while this write was committed; "
+                       "nothing was written", c->table);
+    storage_entries_free(e, n);
+    buf_free(&dir);
+    return rc;
+}
+
 /* A commit that did not happen leaves its new data files behind; no log names them,
  * so readers never see them, but they are removed here rather than left to vacuum. */
 void txlog_commit_abort(loch_lake *lake, const txlog_commit *c) { remove_new_files(lake, c); }
@@ -1013,6 +1069,11 @@ int txlog_commit_run(loch_lake *lake, txlog_commit *c, int64_t *version)
             break;
         v = latest + 1;
         backoff(lake, attempt);
+    }
+    if (rc == 0 && v > 0 && c->cm.read_version >= 0 && lake->st->remote && (rc = still_the_table(lake, c, v)) < 0) {
+        lake_hold(lake, "commit-taken-back");
+        if (lake->st->remove(lake->st, path.data) < 0) /* the message stays the conflict's */
+            lake_warn(lake, "table %s: commit %s could not be taken back", c->table, path.data);
     }
     bool changes_table = false; /* its schema, properties or protocol: a write-ahead log's writers must know */
     bool changes_data = false;  /* rows added or removed: what auto-embedding follows */

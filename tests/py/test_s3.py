@@ -111,7 +111,9 @@ class FaultProxy:
     upload's Complete reaches the store and its answer is lost, and the one sent again is
     told NoSuchUpload, as S3 tells it once the upload is complete. "count": every request
     passes (with stall_after set, PUTs past that many are held unanswered until close).
-    "cut-get": an object's GET gets half its body, with no length, and the connection closes. Counts what reached the store."""
+    "cut-get": an object's GET gets half its body, with no length, and the connection closes.
+    "hold-delete": the first batch delete (POST ?delete) waits until release is set, then
+    passes, as does everything else. Counts what reached the store."""
 
     def __init__(self, upstream, mode):
         import http.client
@@ -142,7 +144,7 @@ class FaultProxy:
                         self.wfile.write(msg)
                         return
                     turn = 2  # the first Complete is done by the store and its answer lost
-                elif proxy.mode in ("complete-lost", "count", "cut-get"):
+                elif proxy.mode in ("complete-lost", "count", "cut-get", "hold-delete"):
                     turn = 0
                 else:
                     turn = None
@@ -164,6 +166,12 @@ class FaultProxy:
                         proxy.release.wait()
                         self.close_connection = True
                         return
+                if proxy.mode == "hold-delete" and self.command == "POST" and "delete" in self.path:
+                    with proxy.lock:
+                        first = not proxy.stalled.is_set()
+                        proxy.stalled.set()
+                    if first:
+                        proxy.release.wait()
                 if proxy.mode == "down" or turn == 1:
                     msg = b"<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>"
                     self.send_response(503)

@@ -216,6 +216,14 @@ def test_serve_a_lake_in_a_bucket(s3lake, tmp_path):
     finally:
         s.stop()
     assert s3lake.csv("SELECT count(*), sum(x) FROM t") == [["11", "145"]]
+    # named by the config file alone, the lake gets the bucket's settings all the same
+    conf = tmp_path / "loch.conf"
+    conf.write_text(f'[server]\nlake = "{s3lake.uri}"\n')
+    s = Server(s3lake, "--config", str(conf), env={**env_for(s3lake.endpoint, s3lake.cache), "LOCH_LAKE": None})
+    try:
+        assert s.json("POST", "/v1/sql", {"sql": "SELECT count(*) AS n FROM t"})["rows"] == [[11]]
+    finally:
+        s.stop()
 
 
 def test_the_cache_of_a_buckets_files_is_bounded(s3lake, tmp_path):
@@ -323,6 +331,89 @@ def test_a_download_cut_short_is_refused_and_never_cached(s3lake, tmp_path):
     finally:
         proxy.close()
     assert b.csv("SELECT count(*), sum(id) FROM t") == [["1500", str(sum(range(1500)))]]
+
+
+def test_a_warm_query_asks_the_bucket_only_for_the_log_listing(s3lake, tmp_path):
+    """Once a machine holds a table's files, a query of it lists the table's log and
+    fetches nothing: the commits are the cached copies the listing's ETags vouch for, the
+    data files are immutable. What another machine commits is read at once all the same."""
+    from test_s3 import FaultProxy
+    s3lake.run("sql", "CREATE TABLE t AS SELECT range AS id FROM range(1000)")
+    for i in range(3):
+        s3lake.run("sql", f"INSERT INTO t VALUES ({1000 + i})")
+    q = "SELECT count(*), sum(id) FROM t WHERE id % 2 = 0"
+    want = f"502,{sum(range(0, 1003, 2))}"
+    proxy = FaultProxy(s3lake.endpoint, "count")
+    try:  # a machine that reaches the store through the counting proxy
+        a = S3Lake(proxy.endpoint, s3lake.bucket, s3lake.prefix, tmp_path / "machine-p")
+        assert a.run("sql", q, "-f", "csv").stdout.split()[1] == want  # the copies made
+        del proxy.forwarded[:]
+        assert a.run("sql", q, "-f", "csv").stdout.split()[1] == want
+        asked = list(proxy.forwarded)
+        assert all(m == "GET" and "list-type=2" in path for m, path, _ in asked), asked
+        log = [path for _, path, _ in asked if "_delta_log" in path]
+        assert 1 <= len(log) <= 2 and len(asked) <= 3, asked  # the table's existence, its snapshot; the bucket
+        # another machine commits: read at once, its commit and its data file fetched once
+        s3lake.run("sql", "INSERT INTO t VALUES (2000)")
+        del proxy.forwarded[:]
+        assert a.run("sql", q, "-f", "csv").stdout.split()[1] == f"503,{sum(range(0, 1003, 2)) + 2000}"
+        fetched = [path for m, path, _ in proxy.forwarded if "list-type" not in path]
+        assert len(fetched) == 2 and all("00000000000000000004.json" in f or ".parquet" in f for f in fetched), \
+            proxy.forwarded
+    finally:
+        proxy.close()
+
+
+def test_a_commit_from_another_machine_during_a_drop_goes_with_the_table(s3lake, tmp_path):
+    """A DROP copies the table away, then deletes what it copied. Machine B commits in
+    between: its commit (acknowledged) goes with the table, and the name is free for a
+    new table, not left holding a log that starts at B's version."""
+    from test_s3 import FaultProxy
+    s3lake.run("sql", "CREATE TABLE t AS SELECT range AS x FROM range(10)")
+    s3lake.run("sql", "INSERT INTO t VALUES (10)")
+    proxy = FaultProxy(s3lake.endpoint, "hold-delete")
+    try:
+        a = S3Lake(proxy.endpoint, s3lake.bucket, s3lake.prefix, tmp_path / "machine-p")
+        drop = subprocess.Popen([LOCH, "--lake", a.uri, "sql", "DROP TABLE t"], env=env_for(a.endpoint, a.cache),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        while not proxy.stalled.wait(0.05):  # every object copied; the delete held
+            assert drop.poll() is None, drop.communicate()
+        b = s3lake.other_machine(tmp_path / "machine-b")
+        assert "inserted 1 rows into t (version 2)" in b.run("sql", "INSERT INTO t VALUES (11)").stderr
+        proxy.release.set()
+        out, err = drop.communicate(timeout=300)
+        assert drop.returncode == 0, err
+    finally:
+        proxy.close()
+    assert s3lake.keys("t/") == [] and not [k for k in s3lake.keys() if "dropped" in k]
+    s3lake.run("sql", "CREATE TABLE t (x BIGINT); INSERT INTO t VALUES (7)")
+    assert s3lake.csv("SELECT count(*), sum(x) FROM t") == [["1", "7"]]
+
+
+def test_a_commit_after_another_machine_dropped_the_table_takes_itself_back(s3lake, tmp_path):
+    """Machine B has checked that the table is the one it read, and is held before its
+    commit's PUT; machine A drops the table. B's PUT then starts a log at version 2: B
+    finds version 1 gone, deletes its commit and its files, and says so."""
+    import time
+    s3lake.run("sql", "CREATE TABLE t AS SELECT range AS x FROM range(10)")
+    s3lake.run("sql", "INSERT INTO t VALUES (10)")
+    b = s3lake.other_machine(tmp_path / "machine-b")
+    hold = tmp_path / "hold"
+    hold.mkdir()
+    env = env_for(b.endpoint, b.cache)
+    env["LOCH_HOLD"] = f"commit-locked:{hold}"
+    ins = subprocess.Popen([LOCH, "--lake", b.uri, "sql", "INSERT INTO t VALUES (11)"], env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    while not list(hold.glob("commit-locked.*.reached")):
+        assert ins.poll() is None, ins.communicate()
+        time.sleep(0.01)  # waiting for an event, bounded by the process itself
+    s3lake.run("sql", "DROP TABLE t")
+    (hold / "commit-locked.go").touch()
+    out, err = ins.communicate(timeout=300)
+    assert ins.returncode == 1 and "was dropped by another writer while this write was committed" in err, (out, err)
+    assert s3lake.keys("t/") == []
+    s3lake.run("sql", "CREATE TABLE t (x BIGINT); INSERT INTO t VALUES (7)")
+    assert s3lake.csv("SELECT count(*), sum(x) FROM t") == [["1", "7"]]
 
 
 def test_careless_locations_are_refused_without_echoing_secrets(moto, tmp_path):  # noqa: F811
