@@ -71,14 +71,17 @@ typedef struct {
         char path[256];
         int64_t at;  /* 0: none */
     } dirs[DIRS_KEPT]; /* directories seen, and when (below: dir_known) */
-    int next_dir, inited;
+    unsigned next_dir; /* wraps */
+    int inited;
     struct {
         char *dir;   /* NULL: none */
         int64_t at;
+        uint64_t seq;  /* the listing's place in the order listings began */
         struct listed_entry *v;
         size_t n;
     } logs[LOGS_KEPT]; /* the latest listings of logs (below: log_listed) */
-    int next_log;
+    unsigned next_log;  /* wraps */
+    uint64_t listings;  /* log listings begun: which is newer */
     int64_t cache_limit;   /* bytes of cached copies kept */
     int64_t fetched;       /* bytes fetched since the cache was last pruned */
 } s3_storage;
@@ -188,7 +191,7 @@ static void dir_seen(s3_storage *s, const char *path)
     if (strlen(path) >= sizeof(s->dirs[0].path))
         return;
     pthread_mutex_lock(&s->mu);
-    int at = s->next_dir++ % DIRS_KEPT;
+    int at = (int)(s->next_dir++ % DIRS_KEPT);
     snprintf(s->dirs[at].path, sizeof(s->dirs[at].path), "%s", path);
     s->dirs[at].at = now_ms();
     pthread_mutex_unlock(&s->mu);
@@ -228,9 +231,20 @@ static void logs_forget(s3_storage *s)
     pthread_mutex_unlock(&s->mu);
 }
 
-/* Remembers what a listing of the log dir saw (e: the bucket's entries, named after
- * skip bytes of their keys); best effort. */
-static void log_listed(s3_storage *s, const char *dir, const s3_entry *e, size_t n, size_t skip)
+/* A listing of a log about to begin: its place in the order (below: log_listed). */
+static uint64_t log_listing_begins(s3_storage *s)
+{
+    pthread_mutex_lock(&s->mu);
+    uint64_t seq = ++s->listings;
+    pthread_mutex_unlock(&s->mu);
+    return seq;
+}
+
+/* Remembers what a listing of the log dir, begun as seq, saw (e: the bucket's entries,
+ * named after skip bytes of their keys), unless one begun later is remembered already
+ * (threads of a server list at once; the newest listing wins, not the last to end);
+ * best effort. */
+static void log_listed(s3_storage *s, const char *dir, uint64_t seq, const s3_entry *e, size_t n, size_t skip)
 {
     listed *v = calloc(n ? n : 1, sizeof(*v));
     char *d = strdup(dir);
@@ -245,10 +259,17 @@ static void log_listed(s3_storage *s, const char *dir, const s3_entry *e, size_t
         k++;
     }
     pthread_mutex_lock(&s->mu);
-    int at = s->next_log++ % LOGS_KEPT;
+    int at = (int)(s->next_log++ % LOGS_KEPT);
     for (int i = 0; i < LOGS_KEPT; i++)
         if (s->logs[i].dir && !strcmp(s->logs[i].dir, dir))
-            at = i; /* the newest listing of a log replaces the one before */
+            at = i; /* the newer listing of a log replaces the older */
+    if (s->logs[at].dir && !strcmp(s->logs[at].dir, dir) && s->logs[at].seq > seq) {
+        pthread_mutex_unlock(&s->mu); /* a newer one is there: this one is dropped */
+        for (size_t j = 0; v && j < k; j++)
+            free(v[j].name);
+        free(v), free(d);
+        return;
+    }
     listed *old = s->logs[at].v;
     size_t oldn = s->logs[at].n;
     char *oldd = s->logs[at].dir;
@@ -256,6 +277,7 @@ static void log_listed(s3_storage *s, const char *dir, const s3_entry *e, size_t
     s->logs[at].n = v && d ? k : 0;
     s->logs[at].dir = v && d ? d : NULL;
     s->logs[at].at = now_ms();
+    s->logs[at].seq = seq;
     pthread_mutex_unlock(&s->mu);
     if (!v || !d) {
         for (size_t j = 0; v && j < k; j++)
@@ -350,8 +372,11 @@ static void keep_log_copy(s3_storage *s, const char *path, const buf *data, cons
     char id[37];
     uuid_v4(id);
     int fd = -1;
-    if (local_parent(s, path) == 0 && local_path(s, path, &p) == 0 &&
-        buf_printf(&tmp, "%s.tmp-%d-%s.fetch", p.data, (int)getpid(), id) >= 0 &&
+    const char *slash = NULL;
+    /* beside it, named as every file being written is (.tmp-<pid>-...: a dead process's
+     * are swept), as fetch names its own */
+    if (local_parent(s, path) == 0 && local_path(s, path, &p) == 0 && (slash = strrchr(p.data, '/')) &&
+        buf_printf(&tmp, "%.*s.tmp-%d-%s.fetch", (int)(slash - p.data + 1), p.data, (int)getpid(), id) >= 0 &&
         (fd = open(tmp.data, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) >= 0) {
         size_t put = 0;
         for (ssize_t w; put < data->len && (w = write(fd, data->data + put, data->len - put)) > 0;)
@@ -402,6 +427,8 @@ static int put_as(storage *st, const char *path, const void *data, size_t len, i
     rc = rc ? rc : s3_put(s->c, s->bucket, key.data, data, len, if_absent, NULL);
     if (rc == 0)
         forget_copy(s, path);
+    if (rc == 0 && !if_absent)
+        logs_forget(s); /* an object replaced: what a listing saw of it is no more */
     buf_free(&key);
     return rc;
 }
@@ -451,6 +478,7 @@ static int list_as(storage *st, const char *dir, storage_entry **out, size_t *co
     storage_entry *loc = NULL, *v = NULL;
     size_t ne = 0, nl = 0, n = 0, cap = 0;
     int rc = key_of(s, dir, &key), have_local = 0;
+    uint64_t seq = is_log_dir(dir) ? log_listing_begins(s) : 0;
     if (rc == 0 && *dir && buf_putc(&key, '/') < 0)
         rc = error_set(LOCH_ENOMEM, "out of memory");
     rc = rc ? rc : s3_list(s->c, s->bucket, key.data, "/", &e, &ne);
@@ -475,7 +503,7 @@ static int list_as(storage *st, const char *dir, storage_entry **out, size_t *co
     if (rc == 0 && !n && !have_local && *dir)
         rc = error_set(LOCH_ENOTFOUND, "s3://%s/%s does not exist", s->bucket, key.data);
     if (rc == 0 && is_log_dir(dir))
-        log_listed(s, dir, e, ne, key.len);
+        log_listed(s, dir, seq, e, ne, key.len);
     if (rc == 0 && n)
         qsort(v, n, sizeof(*v), cmp_entry);
     if (rc < 0) {
@@ -553,6 +581,7 @@ static int s3s_remove(storage *st, const char *path)
     rc = rc ? rc : s3_delete(s->c, s->bucket, key.data);
     if (rc == 0)
         forget_copy(s, path);
+    logs_forget(s); /* what a listing saw of it is no more */
     buf_free(&key);
     return rc;
 }

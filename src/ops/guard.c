@@ -28,8 +28,8 @@
  * the directory is still at its place (a DROP may have moved it while we waited). On
  * an object store, which has no flock and no directories, the lock holds between this
  * machine's processes only; writers on other machines are kept out of a dropped table
- * by two checks instead: DROP moves what landed during its move after the rest, and a
- * commit that finds the version before its own gone takes itself back (below:
+ * by two checks instead: DROP deletes the commits that landed during its move, and a
+ * commit that finds the version it read gone takes itself back (below:
  * sweep_stragglers; ops/txlog.c: still_the_table). A commit acknowledged before a DROP
  * ends goes with the table, as it would have had it come before the DROP began.
  */
@@ -110,24 +110,50 @@ int guard_try_exclusive(loch_lake *lake, const char *table, storage_lock **guard
 /* On a store without locks (a bucket) DROP's guard keeps out this machine's writers
  * only, and its move is a copy of each object, then a delete of those it copied: a
  * commit from another machine that lands meanwhile is left at the table's place, the
- * first file of a log that starts at its version, which is no table. So what is there
- * after the move goes after the rest, until a listing finds nothing (a commit that
- * lands later finds the version before it gone and takes itself back: ops/txlog.c). */
-static int sweep_stragglers(loch_lake *lake, const char *table, const char *trash)
+ * first file of a log that starts at its version, which is no table. So after the move,
+ * such commits are deleted, until a listing of the log finds none. What a new table
+ * under the name has (its version 0, a checkpoint) is never touched: once the log holds
+ * one, the sweep stops. Data files are left alone (a new table's may be on their way);
+ * a straggler's are orphans no log names. A commit that lands later still finds the
+ * version it read gone and takes itself back (ops/txlog.c: still_the_table). */
+static int sweep_stragglers(loch_lake *lake, const char *table)
 {
-    for (int round = 0; round < 8; round++) {
+    buf dir = BUF_INIT, path = BUF_INIT;
+    int rc = buf_printf(&dir, "%s/_delta_log", table) < 0 ? error_set(LOCH_ENOMEM, "out of memory") : 0;
+    for (int round = 0; rc == 0; round++) {
         storage_entry *e = NULL;
-        size_t n = 0;
-        int rc = lake->st->list_tree(lake->st, table, &e, &n);
+        size_t n = 0, strays = 0;
+        int new_table = 0;
+        rc = lake->st->list_names(lake->st, dir.data, &e, &n);
+        if (rc == LOCH_ENOTFOUND)
+            error_clear(), rc = 0;
+        for (size_t i = 0; rc == 0 && i < n; i++) {
+            char kind;
+            int part, parts;
+            int64_t v = log_name_version(e[i].name, &kind, &part, &parts);
+            new_table = new_table || (kind == 'j' && v == 0) || (kind && kind != 'j') ||
+                        !strcmp(e[i].name, "_last_checkpoint");
+            strays += kind == 'j';
+        }
+        for (size_t i = 0; rc == 0 && !new_table && i < n; i++) {
+            char kind;
+            int part, parts;
+            log_name_version(e[i].name, &kind, &part, &parts);
+            buf_clear(&path);
+            if (kind == 'j' && (rc = buf_printf(&path, "%s/%s", dir.data, e[i].name)) == 0)
+                rc = lake->st->remove(lake->st, path.data);
+        }
         storage_entries_free(e, n);
-        if (rc < 0 || !n)
-            return rc;
+        if (rc < 0 || new_table || !strays)
+            break;
         lake_hold(lake, "drop-stragglers");
-        if ((rc = lake->st->move(lake->st, table, trash)) < 0)
-            return rc;
+        if (round == 7)
+            rc = error_set(LOCH_ECONFLICT, "table \"%s\" was dropped, but writers on other machines went on "
+                           "committing into its place; DROP TABLE IF EXISTS %s removes what they left", table, table);
     }
-    return error_set(LOCH_ECONFLICT, "table \"%s\": writers on other machines went on committing while it was "
-                     "dropped; DROP TABLE it again", table);
+    buf_free(&dir);
+    buf_free(&path);
+    return rc;
 }
 
 int guard_drop(loch_lake *lake, const char *table)
@@ -139,11 +165,11 @@ int guard_drop(loch_lake *lake, const char *table)
     int rc = guard_log_is_link(lake, table) ? 0 : guard_take(lake, table, 1, &guard);
     rc = rc ? rc : buf_printf(&trash, ".dropped-%s-%s", table, id);
     rc = rc ? rc : lake->st->move(lake->st, table, trash.data);
-    guard_release(lake, guard);
     if (rc == 0)
         lake_hold(lake, "drop-moved");
     if (rc == 0 && lake->st->remote)
-        rc = sweep_stragglers(lake, table, trash.data);
+        rc = sweep_stragglers(lake, table);
+    guard_release(lake, guard);
     /* The table is gone once it moved; a crash here leaves a hidden directory that the
      * next write's sweep removes. */
     if (rc == 0 && lake->st->remove_tree(lake->st, trash.data) < 0)

@@ -248,8 +248,9 @@ static int list_log(loch_lake *lake, const char *table, int64_t max_version, int
         rc = add_checkpoint_version(lake, table, l);
     /* File times need not increase from commit to commit: a bucket gives whole seconds,
      * and clocks differ between writers. Delta's rule: a commit's time is at least the
-     * one before it plus a millisecond, so that a time names one version. */
-    for (size_t i = 1; rc == 0 && times && i < l->ncommits; i++)
+     * one before it plus a millisecond, so that a time names one version. (Where the
+     * listing has the times anyway, a bucket's, every snapshot gets them so.) */
+    for (size_t i = 1; rc == 0 && i < l->ncommits; i++)
         if (l->commits[i].mtime_ms >= 0 && l->commits[i - 1].mtime_ms >= 0 &&
             l->commits[i].mtime_ms <= l->commits[i - 1].mtime_ms)
             l->commits[i].mtime_ms = l->commits[i - 1].mtime_ms + 1;
@@ -610,6 +611,8 @@ static int from_cache(loch_lake *lake, const char *table, const log_listing *l, 
             return 0;
         }
         c->timestamp_ms = commit_time_stamp(lake, table, target, &c->commit_stamp);
+        if (l->commits[idx].mtime_ms >= 0) /* the listing's, made to increase */
+            c->timestamp_ms = l->commits[idx].mtime_ms;
         use_ict_time(lake, table, c);
         c->advances++;
     }
@@ -920,30 +923,36 @@ static int published(loch_lake *lake, const char *path, const buf *text)
 /* On a store without locks (a bucket) the guard keeps out only this machine's DROP: a
  * DROP on another machine may move the table away between the check that it is still
  * the one this commit read (same_table) and the commit's PUT, which then starts a log
- * at version v, or lands in a table that took the name since. The version before it
- * tells: it must be in the log (a commit or a checkpoint), and be the commit this write
- * read when it read that one. ECONFLICT otherwise; the caller takes its commit back. (A
- * DROP whose copy is still under way moves this commit along with the table: ops/guard.c.) */
+ * at version v, or lands in a table that took the name since. One listing of the log
+ * tells, after the PUT: the commit is the table's when the log still holds the commit
+ * this write read (the same file: its stamp), or a checkpoint at or after it (log
+ * cleanup may have removed that commit), or a commit after ours (someone built on it:
+ * it stays, whatever the log is). ECONFLICT otherwise, and the caller takes its commit
+ * back. A listing that fails says nothing: the commit stands. (A DROP whose move is
+ * still under way deletes this commit itself: ops/guard.c.) */
 static int still_the_table(loch_lake *lake, const txlog_commit *c, int64_t v)
 {
     buf dir = BUF_INIT;
     storage_entry *e = NULL;
     size_t n = 0;
-    int found = 0;
+    int64_t r = c->cm.read_version, want = c->base ? c->base->commit_stamp : -1;
+    bool ours = false;
     int rc = log_dir(c->table, &dir);
     rc = rc ? rc : lake->st->list_names(lake->st, dir.data, &e, &n);
-    for (size_t i = 0; rc == 0 && i < n && !found; i++) {
+    for (size_t i = 0; rc == 0 && i < n && !ours; i++) {
         char kind;
         int part, parts;
-        if (log_name_version(e[i].name, &kind, &part, &parts) != v - 1 || !kind)
-            continue;
-        /* the commit read: the same file still (a table made again has another) */
-        found = kind != 'j' || v - 1 != c->cm.read_version || !c->base || c->base->commit_stamp <= 0 ||
-                e[i].stamp == c->base->commit_stamp;
+        int64_t k = log_name_version(e[i].name, &kind, &part, &parts);
+        if (kind == 'j')
+            ours = (k == r && (want <= 0 || e[i].stamp == want)) || k > v;
+        else if (kind)
+            ours = k >= r;
     }
     if (rc == LOCH_ENOTFOUND)
-        error_clear(), rc = 0;
-    if (rc == 0 && !found)
+        error_clear(), rc = 0; /* nothing listed: not ours */
+    else if (rc < 0)
+        error_clear(), rc = 0, ours = true; /* not known: it stands */
+    if (!ours)
         rc = error_set(LOCH_ECONFLICT, "table \"%s\" was dropped by another writer while this write was committed; "
                        "nothing was written", c->table);
     storage_entries_free(e, n);
@@ -1070,7 +1079,7 @@ int txlog_commit_run(loch_lake *lake, txlog_commit *c, int64_t *version)
         v = latest + 1;
         backoff(lake, attempt);
     }
-    if (rc == 0 && v > 0 && c->cm.read_version >= 0 && lake->st->remote && (rc = still_the_table(lake, c, v)) < 0) {
+    if (rc == 0 && c->cm.read_version >= 0 && lake->st->remote && (rc = still_the_table(lake, c, v)) < 0) {
         lake_hold(lake, "commit-taken-back");
         if (lake->st->remove(lake->st, path.data) < 0) /* the message stays the conflict's */
             lake_warn(lake, "table %s: commit %s could not be taken back", c->table, path.data);

@@ -97,13 +97,20 @@ SANITIZED_SKIPS = {"test_bench", "test_ask", "test_providers", "test_spark_reads
                    "test_chaos", "test_wal_kill"}
 
 
+# Single tests left to the first pass: four random DML workloads checked row for row
+# against DuckDB (their subject is the engine's answers; the DML code they drive runs
+# under the sanitizers in test_dml's kill, concurrency and feed tests).
+SANITIZED_SKIP_TESTS = {"test_random_workload_matches_duckdb"}
+
+
 def pytest_collection_modifyitems(config, items):
     if os.environ.get("LOCH_SANITIZED") != "1":
         return
     keep, drop = [], []
     for it in items:
         module = it.module.__name__.rsplit(".", 1)[-1] if it.module else ""
-        (drop if module in SANITIZED_SKIPS or "spark" in getattr(it, "fixturenames", ()) else keep).append(it)
+        skip = module in SANITIZED_SKIPS or getattr(it, "originalname", "") in SANITIZED_SKIP_TESTS
+        (drop if skip or "spark" in getattr(it, "fixturenames", ()) else keep).append(it)
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep

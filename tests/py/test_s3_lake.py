@@ -385,9 +385,36 @@ def test_a_commit_from_another_machine_during_a_drop_goes_with_the_table(s3lake,
         assert drop.returncode == 0, err
     finally:
         proxy.close()
-    assert s3lake.keys("t/") == [] and not [k for k in s3lake.keys() if "dropped" in k]
+    # B's data file is left, an orphan no log names; its commit went with the table
+    assert [k for k in s3lake.keys("t/") if "_delta_log" in k] == [], s3lake.keys("t/")
+    assert not [k for k in s3lake.keys() if "dropped" in k]
     s3lake.run("sql", "CREATE TABLE t (x BIGINT); INSERT INTO t VALUES (7)")
     assert s3lake.csv("SELECT count(*), sum(x) FROM t") == [["1", "7"]]
+
+
+def test_a_table_made_under_the_name_while_a_drop_ends_is_left_whole(s3lake, tmp_path):
+    """A DROP is held after its move, before it looks for commits that landed meanwhile;
+    machine B makes a new table under the name. The DROP's sweep leaves the new table
+    (its version 0) alone."""
+    import time
+    s3lake.run("sql", "CREATE TABLE t AS SELECT range AS x FROM range(10)")
+    hold = tmp_path / "hold"
+    hold.mkdir()
+    env = env_for(s3lake.endpoint, s3lake.cache)
+    env["LOCH_HOLD"] = f"drop-moved:{hold}"
+    drop = subprocess.Popen([LOCH, "--lake", s3lake.uri, "sql", "DROP TABLE t"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    while not list(hold.glob("drop-moved.*.reached")):
+        assert drop.poll() is None, drop.communicate()
+        time.sleep(0.01)  # waiting for an event, bounded by the process itself
+    b = s3lake.other_machine(tmp_path / "machine-b")
+    b.run("sql", "CREATE TABLE t AS SELECT range + 100 AS x FROM range(5)")
+    b.run("sql", "INSERT INTO t VALUES (1000)")
+    (hold / "drop-moved.go").touch()
+    out, err = drop.communicate(timeout=300)
+    assert drop.returncode == 0, err
+    assert b.csv("SELECT count(*), sum(x) FROM t") == [["6", str(sum(range(100, 105)) + 1000)]]
+    assert s3lake.csv("SELECT count(*), sum(x) FROM t") == [["6", str(sum(range(100, 105)) + 1000)]]
 
 
 def test_a_commit_after_another_machine_dropped_the_table_takes_itself_back(s3lake, tmp_path):
