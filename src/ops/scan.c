@@ -645,13 +645,24 @@ int scan_resolve(void *ctx, const char *name, buf *sql)
         return LOCH_ENOTFOUND;
     if ((rc = guard_check_dir(lake, table)) < 0)
         return rc;
-    if (!txlog_exists(lake, table))
+    bool latest = at.version < 0 && !at.has_timestamp;
+    /* The latest version is loaded straight away (one listing of the log, not one to see
+     * that the table exists and one to load it: on a bucket each is a request); only a
+     * load that fails asks which failure it is. */
+    if (!latest && !txlog_exists(lake, table))
         return LOCH_ENOTFOUND;
-    if ((rc = txlog_load(lake, table, &at, &s)) < 0)
+    if ((rc = txlog_load(lake, table, &at, &s)) == LOCH_ENOTFOUND && latest) {
+        char *why = strdup(loch_error_last());
+        int exists = txlog_exists(lake, table);
+        error_set(LOCH_ENOTFOUND, "%s", why ? why : "");
+        free(why);
+        if (!exists)
+            return LOCH_ENOTFOUND;
+    }
+    if (rc < 0)
         return rc == LOCH_ENOTFOUND ? LOCH_EINVALID : rc; /* the table exists: say why not */
     /* The latest version of a table with a write-ahead log has its tail over it, loaded
      * before the statement began (tail_prepare). */
-    bool latest = at.version < 0 && !at.has_timestamp;
     rc = latest && tail_logged(s) ? tail_scan_sql(lake, table, s, 0, sql) : scan_sql(lake, table, s, sql);
     if (rc == 0 && lake->pin_count < PIN_MAX && (lake->pins[lake->pin_count].name = strdup(name))) {
         lake->pins[lake->pin_count].sql = sql->data ? strdup(sql->data) : NULL; /* NULL: made again */

@@ -610,7 +610,7 @@ static int count_from_log(loch_lake *lake, lexer *lx, loch_result **out)
     txlog_at at;
     snapshot *s = NULL;
     if (scan_parse_name(name, table, sizeof(table), &at) < 0 || table_name_check(table) < 0 ||
-        !txlog_exists(lake, table) || txlog_load(lake, table, &at, &s) < 0) {
+        txlog_load(lake, table, &at, &s) < 0) {
         error_clear();
         return 0; /* the engine reports whatever is wrong */
     }
