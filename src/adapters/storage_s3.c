@@ -364,19 +364,26 @@ done:
     return ok;
 }
 
+/* A name beside dest for its bytes while they are written: named as every file being
+ * written is (.tmp-<pid>-...: a dead process's are swept), by a UUID (two threads may
+ * fetch one object at once). */
+static int temp_beside(const char *dest, buf *out)
+{
+    char id[37];
+    uuid_v4(id);
+    const char *slash = strrchr(dest, '/');
+    int dir = slash ? (int)(slash - dest + 1) : 0;
+    return buf_printf(out, "%.*s.tmp-%d-%s.fetch", dir, dest, (int)getpid(), id) < 0
+               ? error_set(LOCH_ENOMEM, "out of memory") : 0;
+}
+
 /* Keeps the bytes of a log file just fetched as its local copy, with their ETag (best
  * effort: a temp file renamed into place, as fetch does). */
 static void keep_log_copy(s3_storage *s, const char *path, const buf *data, const char *etag)
 {
     buf p = BUF_INIT, tmp = BUF_INIT;
-    char id[37];
-    uuid_v4(id);
     int fd = -1;
-    const char *slash = NULL;
-    /* beside it, named as every file being written is (.tmp-<pid>-...: a dead process's
-     * are swept), as fetch names its own */
-    if (local_parent(s, path) == 0 && local_path(s, path, &p) == 0 && (slash = strrchr(p.data, '/')) &&
-        buf_printf(&tmp, "%.*s.tmp-%d-%s.fetch", (int)(slash - p.data + 1), p.data, (int)getpid(), id) >= 0 &&
+    if (local_parent(s, path) == 0 && local_path(s, path, &p) == 0 && temp_beside(p.data, &tmp) == 0 &&
         (fd = open(tmp.data, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) >= 0) {
         size_t put = 0;
         for (ssize_t w; put < data->len && (w = write(fd, data->data + put, data->len - put)) > 0;)
@@ -824,13 +831,7 @@ static int fetch(s3_storage *s, const char *path, const char *key, const char *d
     buf tmp = BUF_INIT;
     s3_object m;
     int rc = local_parent(s, path), fd = -1;
-    /* beside it, named as every file being written is (.tmp-<pid>-...: a dead process's
-     * are swept), by a UUID: two threads may fetch one object at once */
-    char id[37];
-    uuid_v4(id);
-    const char *slash = strrchr(dest, '/');
-    rc = rc ? rc : buf_printf(&tmp, "%.*s.tmp-%d-%s.fetch", (int)(slash - dest + 1), dest, (int)getpid(), id) < 0
-                       ? error_set(LOCH_ENOMEM, "out of memory") : 0;
+    rc = rc ? rc : temp_beside(dest, &tmp);
     if (rc == 0 && (fd = open(tmp.data, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0)
         rc = error_errno(errno, "create", tmp.data);
     rc = rc ? rc : s3_get_file(s->c, s->bucket, key, fd, &m);

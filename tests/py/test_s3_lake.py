@@ -9,16 +9,20 @@ import threading
 
 import pytest
 
-from conftest import LOCH
+from conftest import LOCH, Held
 from test_s3 import moto  # noqa: F401  (the fixture)
 
 pa = pytest.importorskip("pyarrow", reason="scripts/setup.sh installs pyarrow")
 
 
-def env_for(endpoint, cache):
-    return dict(os.environ, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_REGION="us-east-1",
+def settings(endpoint, cache):
+    return dict(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_REGION="us-east-1",
                 AWS_ENDPOINT_URL=endpoint, LOCH_CACHE_DIR=str(cache), AWS_CONFIG_FILE="/nonexistent",
                 AWS_SHARED_CREDENTIALS_FILE="/nonexistent")
+
+
+def env_for(endpoint, cache):
+    return dict(os.environ, **settings(endpoint, cache))
 
 
 class S3Lake:
@@ -28,6 +32,7 @@ class S3Lake:
         self.endpoint, self.bucket, self.prefix, self.cache = endpoint, bucket, prefix, cache
         self.uri = f"s3://{bucket}/{prefix}"
         self.path = self.uri  # what LOCH_LAKE names
+        self.env = settings(endpoint, cache)  # what conftest's Held adds to the environment
 
     def run(self, *args, check=True, input=None, env=None):
         e = env_for(self.endpoint, self.cache)
@@ -396,23 +401,13 @@ def test_a_table_made_under_the_name_while_a_drop_ends_is_left_whole(s3lake, tmp
     """A DROP is held after its move, before it looks for commits that landed meanwhile;
     machine B makes a new table under the name. The DROP's sweep leaves the new table
     (its version 0) alone."""
-    import time
     s3lake.run("sql", "CREATE TABLE t AS SELECT range AS x FROM range(10)")
-    hold = tmp_path / "hold"
-    hold.mkdir()
-    env = env_for(s3lake.endpoint, s3lake.cache)
-    env["LOCH_HOLD"] = f"drop-moved:{hold}"
-    drop = subprocess.Popen([LOCH, "--lake", s3lake.uri, "sql", "DROP TABLE t"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    while not list(hold.glob("drop-moved.*.reached")):
-        assert drop.poll() is None, drop.communicate()
-        time.sleep(0.01)  # waiting for an event, bounded by the process itself
+    drop = Held(s3lake, tmp_path / "hold", "drop-moved", "sql", "DROP TABLE t")
     b = s3lake.other_machine(tmp_path / "machine-b")
     b.run("sql", "CREATE TABLE t AS SELECT range + 100 AS x FROM range(5)")
     b.run("sql", "INSERT INTO t VALUES (1000)")
-    (hold / "drop-moved.go").touch()
-    out, err = drop.communicate(timeout=300)
-    assert drop.returncode == 0, err
+    rc, out, err = drop.release()
+    assert rc == 0, err
     assert b.csv("SELECT count(*), sum(x) FROM t") == [["6", str(sum(range(100, 105)) + 1000)]]
     assert s3lake.csv("SELECT count(*), sum(x) FROM t") == [["6", str(sum(range(100, 105)) + 1000)]]
 
@@ -421,23 +416,13 @@ def test_a_commit_after_another_machine_dropped_the_table_takes_itself_back(s3la
     """Machine B has checked that the table is the one it read, and is held before its
     commit's PUT; machine A drops the table. B's PUT then starts a log at version 2: B
     finds version 1 gone, deletes its commit and its files, and says so."""
-    import time
     s3lake.run("sql", "CREATE TABLE t AS SELECT range AS x FROM range(10)")
     s3lake.run("sql", "INSERT INTO t VALUES (10)")
     b = s3lake.other_machine(tmp_path / "machine-b")
-    hold = tmp_path / "hold"
-    hold.mkdir()
-    env = env_for(b.endpoint, b.cache)
-    env["LOCH_HOLD"] = f"commit-locked:{hold}"
-    ins = subprocess.Popen([LOCH, "--lake", b.uri, "sql", "INSERT INTO t VALUES (11)"], env=env,
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    while not list(hold.glob("commit-locked.*.reached")):
-        assert ins.poll() is None, ins.communicate()
-        time.sleep(0.01)  # waiting for an event, bounded by the process itself
+    ins = Held(b, tmp_path / "hold", "commit-locked", "sql", "INSERT INTO t VALUES (11)")
     s3lake.run("sql", "DROP TABLE t")
-    (hold / "commit-locked.go").touch()
-    out, err = ins.communicate(timeout=300)
-    assert ins.returncode == 1 and "was dropped by another writer while this write was committed" in err, (out, err)
+    rc, out, err = ins.release()
+    assert rc == 1 and "was dropped by another writer while this write was committed" in err, (out, err)
     assert s3lake.keys("t/") == []
     s3lake.run("sql", "CREATE TABLE t (x BIGINT); INSERT INTO t VALUES (7)")
     assert s3lake.csv("SELECT count(*), sum(x) FROM t") == [["1", "7"]]
